@@ -1,0 +1,121 @@
+//! The command line: clap definitions (one file per subcommand) mapped onto
+//! library calls. This layer owns exit codes and the `Error:` line; it holds no
+//! logic of its own beyond turning flags into library options.
+
+use crate::dirs::Dirs;
+use crate::ui::{Printer, Verbosity};
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+pub mod images;
+pub mod import;
+pub mod info;
+pub mod inspect;
+pub mod load;
+pub mod rmi;
+pub mod run;
+pub mod tag;
+
+/// Exit code for hutch's own failures (Docker's convention).
+pub const EXIT_HUTCH_ERROR: u8 = 125;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "hutch",
+    version,
+    about = "Rootless, daemonless sandboxes and dev environments",
+    long_about = "hutch runs OCI images and Dockerfile-defined environments as an \
+                  unprivileged user, with no daemon."
+)]
+pub struct Cli {
+    /// Keep images and containers under DIR instead of the XDG directories.
+    #[arg(long, global = true, env = "HUTCH_ROOT", value_name = "DIR")]
+    pub root: Option<PathBuf>,
+
+    /// Show debugging detail on stderr.
+    #[arg(long, global = true)]
+    pub verbose: bool,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Run a command in a new container.
+    Run(run::Args),
+    /// Load images from an OCI layout, OCI archive or docker-save archive.
+    Load(load::Args),
+    /// Create an image from a root filesystem tarball.
+    Import(import::Args),
+    /// List images in the store.
+    Images(images::Args),
+    /// Give an image another name.
+    Tag(tag::Args),
+    /// Remove images.
+    Rmi(rmi::Args),
+    /// Show low-level information about images, as JSON.
+    Inspect(inspect::Args),
+    /// Show what hutch detected about this machine and why.
+    Info(info::Args),
+}
+
+/// What every subcommand gets: where to work and how to talk.
+pub struct Ctx {
+    pub dirs: Dirs,
+    pub printer: Printer,
+}
+
+/// Entry point used by `main`: never panics on bad input, always an exit code.
+pub fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            let code = if e.use_stderr() { EXIT_HUTCH_ERROR } else { 0 };
+            let _ = e.print();
+            return ExitCode::from(code);
+        }
+    };
+    let printer = Printer::new(if cli.verbose {
+        Verbosity::Verbose
+    } else {
+        Verbosity::Normal
+    });
+    let dirs = match Dirs::resolve(cli.root.as_deref()) {
+        Ok(d) => d,
+        Err(e) => {
+            eprintln!("Error: {e}");
+            return ExitCode::from(EXIT_HUTCH_ERROR);
+        }
+    };
+    let ctx = Ctx { dirs, printer };
+    match dispatch(&ctx, cli.command) {
+        Ok(code) => ExitCode::from(code),
+        Err(e) if is_broken_pipe(&e) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("Error: {e:#}");
+            ExitCode::from(EXIT_HUTCH_ERROR)
+        }
+    }
+}
+
+fn dispatch(ctx: &Ctx, cmd: Command) -> anyhow::Result<u8> {
+    match cmd {
+        Command::Run(a) => run::exec(ctx, a),
+        Command::Load(a) => load::exec(ctx, a),
+        Command::Import(a) => import::exec(ctx, a),
+        Command::Images(a) => images::exec(ctx, a),
+        Command::Tag(a) => tag::exec(ctx, a),
+        Command::Rmi(a) => rmi::exec(ctx, a),
+        Command::Inspect(a) => inspect::exec(ctx, a),
+        Command::Info(a) => info::exec(ctx, a),
+    }
+}
+
+fn is_broken_pipe(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| {
+        c.downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+    })
+}

@@ -1,0 +1,61 @@
+//! Where hutch keeps things: the image store (XDG data dir), container state
+//! (XDG state dir) and user configuration (XDG config dir).
+//!
+//! `--root DIR` / `HUTCH_ROOT` moves everything under one directory so tests and
+//! users can keep fully separate worlds. This module only computes paths; it
+//! never creates or reads anything.
+
+use std::path::{Path, PathBuf};
+
+/// The directories one hutch invocation works in.
+#[derive(Debug, Clone)]
+pub struct Dirs {
+    /// The image store: an OCI image layout plus hutch's caches beside it.
+    pub store: PathBuf,
+    /// Container records and their writable layers.
+    pub state: PathBuf,
+    /// `$XDG_CONFIG_HOME/hutch`: registries.toml and friends.
+    pub config: PathBuf,
+}
+
+impl Dirs {
+    /// Resolve from an explicit root (flag or env), else from the XDG base dirs.
+    pub fn resolve(root: Option<&Path>) -> Result<Dirs, String> {
+        let base = directories::BaseDirs::new();
+        let config = match &base {
+            Some(b) => b.config_dir().join("hutch"),
+            None => PathBuf::from(".config/hutch"),
+        };
+        if let Some(root) = root {
+            let root = absolute(root)?;
+            return Ok(Dirs {
+                state: root.join("containers"),
+                store: root,
+                config,
+            });
+        }
+        let base = base.ok_or_else(|| {
+            "cannot find a home directory: set HOME, or pass --root DIR".to_string()
+        })?;
+        let store = base.data_dir().join("hutch");
+        // `state_dir` is None on non-Linux; XDG says ~/.local/state when unset.
+        let state = base
+            .state_dir()
+            .map(|p| p.join("hutch"))
+            .unwrap_or_else(|| base.home_dir().join(".local/state/hutch"));
+        Ok(Dirs {
+            store,
+            state,
+            config,
+        })
+    }
+}
+
+fn absolute(p: &Path) -> Result<PathBuf, String> {
+    if p.is_absolute() {
+        return Ok(p.to_path_buf());
+    }
+    std::env::current_dir()
+        .map(|cwd| cwd.join(p))
+        .map_err(|e| format!("cannot resolve --root {}: {e}", p.display()))
+}

@@ -1,0 +1,15 @@
+//! hutch: rootless, daemonless sandboxes and dev environments.
+//!
+//! The binary is a thin shell over this library; see docs/ARCHITECTURE.md for
+//! how data flows from images and Dockerfiles through the store into a sandbox.
+
+pub mod cli;
+pub mod dirs;
+pub mod dockerfile;
+pub mod layer;
+pub mod oci;
+pub mod rootfs;
+pub mod sandbox;
+pub mod store;
+pub mod sys;
+pub mod ui;

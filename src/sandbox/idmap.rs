@@ -1,0 +1,350 @@
+//! User-namespace id mappings: which host uids/gids stand behind the ids a
+//! container sees, detected from /etc/subuid and /etc/subgid, and how to install
+//! them on a fresh user namespace (newuidmap/newgidmap, or a direct write for
+//! the single-id case).
+//!
+//! It does not create namespaces; `sys::process` forks and `sandbox` clones.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// One contiguous range: `count` ids starting at `inside` in the namespace are
+/// `outside..outside+count` on the host.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IdRange {
+    pub inside: u32,
+    pub outside: u32,
+    pub count: u32,
+}
+
+/// What the user asked for with `--userns`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum UsernsRequest {
+    /// Subordinate ranges when the user has them and newuidmap exists, else one id.
+    #[default]
+    Auto,
+    /// Insist on subordinate ranges; fail if they cannot be used.
+    SubIds,
+    /// Only the caller's own uid/gid, mapped to root inside.
+    Single,
+    /// The caller's uid/gid are the same inside (plus subordinate ids when present).
+    KeepId,
+}
+
+impl std::str::FromStr for UsernsRequest {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "" | "auto" => Ok(Self::Auto),
+            "subids" | "subid" => Ok(Self::SubIds),
+            "single" | "host-uid" => Ok(Self::Single),
+            "keep-id" => Ok(Self::KeepId),
+            other => Err(format!(
+                "unknown --userns mode '{other}': use auto, subids, single or keep-id"
+            )),
+        }
+    }
+}
+
+/// The mode actually in force.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MapMode {
+    SubIds,
+    Single,
+    KeepId,
+}
+
+/// A complete mapping for one user namespace.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IdMapping {
+    pub mode: MapMode,
+    pub uids: Vec<IdRange>,
+    pub gids: Vec<IdRange>,
+    /// The caller's own ids on the host.
+    pub host_uid: u32,
+    pub host_gid: u32,
+    /// Why this mode was chosen, for `hutch info` and --verbose.
+    pub reason: String,
+}
+
+/// Where to look for the mapping inputs; fields so tests can point elsewhere.
+#[derive(Debug, Clone)]
+pub struct IdSources {
+    pub subuid: PathBuf,
+    pub subgid: PathBuf,
+    pub newuidmap: Option<PathBuf>,
+    pub newgidmap: Option<PathBuf>,
+}
+
+impl Default for IdSources {
+    fn default() -> Self {
+        IdSources {
+            subuid: PathBuf::from("/etc/subuid"),
+            subgid: PathBuf::from("/etc/subgid"),
+            newuidmap: find_in_path("newuidmap"),
+            newgidmap: find_in_path("newgidmap"),
+        }
+    }
+}
+
+/// Look a program up in $PATH, then in the usual system dirs (runuser resets PATH).
+pub fn find_in_path(name: &str) -> Option<PathBuf> {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    std::env::split_paths(&path)
+        .chain(["/usr/bin", "/bin", "/usr/sbin", "/sbin"].map(PathBuf::from))
+        .map(|d| d.join(name))
+        .find(|p| is_executable(p))
+}
+
+fn is_executable(p: &Path) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    p.metadata()
+        .map(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+        .unwrap_or(false)
+}
+
+impl IdMapping {
+    /// Decide the mapping for the calling user.
+    pub fn detect(req: UsernsRequest, src: &IdSources) -> Result<IdMapping, String> {
+        let uid = nix::unistd::getuid().as_raw();
+        let gid = nix::unistd::getgid().as_raw();
+        let name = nix::unistd::User::from_uid(nix::unistd::Uid::from_raw(uid))
+            .ok()
+            .flatten()
+            .map(|u| u.name);
+        let subu = read_subid(&src.subuid, name.as_deref(), uid);
+        let subg = read_subid(&src.subgid, name.as_deref(), uid);
+        let tools = src.newuidmap.is_some() && src.newgidmap.is_some();
+        let sub = match (&subu, &subg) {
+            (Some(u), Some(g)) if tools => Some((*u, *g)),
+            _ => None,
+        };
+        let why_not_sub = if !tools {
+            "newuidmap/newgidmap not found (install the 'uidmap' package)".to_string()
+        } else if subu.is_none() {
+            format!("no range for this user in {}", src.subuid.display())
+        } else {
+            format!("no range for this user in {}", src.subgid.display())
+        };
+        let single = |reason: String| IdMapping {
+            mode: MapMode::Single,
+            uids: vec![IdRange { inside: 0, outside: uid, count: 1 }],
+            gids: vec![IdRange { inside: 0, outside: gid, count: 1 }],
+            host_uid: uid,
+            host_gid: gid,
+            reason,
+        };
+        match req {
+            UsernsRequest::Single => Ok(single("--userns=single".into())),
+            UsernsRequest::Auto => Ok(match sub {
+                Some((u, g)) => IdMapping {
+                    mode: MapMode::SubIds,
+                    uids: vec![
+                        IdRange { inside: 0, outside: uid, count: 1 },
+                        IdRange { inside: 1, outside: u.0, count: u.1 },
+                    ],
+                    gids: vec![
+                        IdRange { inside: 0, outside: gid, count: 1 },
+                        IdRange { inside: 1, outside: g.0, count: g.1 },
+                    ],
+                    host_uid: uid,
+                    host_gid: gid,
+                    reason: format!(
+                        "subordinate ids {}-{} from {}",
+                        u.0,
+                        u.0 as u64 + u.1 as u64 - 1,
+                        src.subuid.display()
+                    ),
+                },
+                None => single(format!("single id: {why_not_sub}")),
+            }),
+            UsernsRequest::SubIds => match sub {
+                Some(_) => Self::detect(UsernsRequest::Auto, src),
+                None => Err(format!("--userns=subids cannot be used: {why_not_sub}")),
+            },
+            UsernsRequest::KeepId => Ok(match sub {
+                Some((u, g)) => IdMapping {
+                    mode: MapMode::KeepId,
+                    uids: keep_id_ranges(uid, u),
+                    gids: keep_id_ranges(gid, g),
+                    host_uid: uid,
+                    host_gid: gid,
+                    reason: "--userns=keep-id with subordinate ids".into(),
+                },
+                None => IdMapping {
+                    mode: MapMode::KeepId,
+                    uids: vec![IdRange { inside: uid, outside: uid, count: 1 }],
+                    gids: vec![IdRange { inside: gid, outside: gid, count: 1 }],
+                    host_uid: uid,
+                    host_gid: gid,
+                    reason: format!("--userns=keep-id with a single id: {why_not_sub}"),
+                },
+            }),
+        }
+    }
+
+    /// A short stable name for caches that depend on the mapping (unpacked layers).
+    pub fn key(&self) -> String {
+        let fmt = |v: &[IdRange]| {
+            v.iter()
+                .map(|r| format!("{}-{}-{}", r.inside, r.outside, r.count))
+                .collect::<Vec<_>>()
+                .join("_")
+        };
+        format!("{}.{}", fmt(&self.uids), fmt(&self.gids))
+    }
+
+    /// The host uid behind a uid seen inside, if it is mapped.
+    pub fn host_uid_of(&self, inside: u32) -> Option<u32> {
+        map_id(&self.uids, inside)
+    }
+
+    /// The host gid behind a gid seen inside, if it is mapped.
+    pub fn host_gid_of(&self, inside: u32) -> Option<u32> {
+        map_id(&self.gids, inside)
+    }
+
+    /// The uid seen inside for a host uid (used when committing changes back).
+    pub fn inside_uid_of(&self, host: u32) -> Option<u32> {
+        unmap_id(&self.uids, host)
+    }
+
+    /// The gid seen inside for a host gid.
+    pub fn inside_gid_of(&self, host: u32) -> Option<u32> {
+        unmap_id(&self.gids, host)
+    }
+
+    /// Whether uid 0 exists inside (false only for keep-id without subordinate ids).
+    pub fn has_root(&self) -> bool {
+        self.host_uid_of(0).is_some() && self.host_gid_of(0).is_some()
+    }
+
+    /// Install this mapping on the user namespace of process `pid`, which must
+    /// have just unshared it and be waiting.
+    pub fn apply(&self, pid: i32, src: &IdSources) -> Result<(), String> {
+        if self.uids.len() == 1 && self.uids[0].outside == self.host_uid && self.uids[0].count == 1
+        {
+            // One id onto ourselves needs no helper: the kernel allows it once
+            // setgroups is denied (user_namespaces(7)).
+            let w = |file: &str, data: String| {
+                std::fs::write(format!("/proc/{pid}/{file}"), data)
+                    .map_err(|e| format!("cannot write /proc/{pid}/{file}: {e}"))
+            };
+            w("setgroups", "deny".into())?;
+            let r = self.uids[0];
+            w("uid_map", format!("{} {} 1\n", r.inside, r.outside))?;
+            let g = self.gids[0];
+            return w("gid_map", format!("{} {} 1\n", g.inside, g.outside));
+        }
+        let run = |tool: &Option<PathBuf>, name: &str, ranges: &[IdRange]| {
+            let tool = tool.as_ref().ok_or_else(|| {
+                format!("{name} not found: install the 'uidmap' package or use --userns=single")
+            })?;
+            let mut cmd = Command::new(tool);
+            cmd.arg(pid.to_string());
+            for r in ranges {
+                cmd.arg(r.inside.to_string())
+                    .arg(r.outside.to_string())
+                    .arg(r.count.to_string());
+            }
+            let out = cmd
+                .output()
+                .map_err(|e| format!("cannot run {}: {e}", tool.display()))?;
+            if !out.status.success() {
+                return Err(format!(
+                    "{name} failed: {} (check the ranges in /etc/subuid and /etc/subgid, or use --userns=single)",
+                    String::from_utf8_lossy(&out.stderr).trim()
+                ));
+            }
+            Ok(())
+        };
+        run(&src.newuidmap, "newuidmap", &self.uids)?;
+        run(&src.newgidmap, "newgidmap", &self.gids)
+    }
+}
+
+impl fmt::Display for MapMode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            MapMode::SubIds => "subids",
+            MapMode::Single => "single",
+            MapMode::KeepId => "keep-id",
+        })
+    }
+}
+
+/// Podman's keep-id layout: 0..id from the range, id onto itself, the rest after.
+fn keep_id_ranges(id: u32, (start, count): (u32, u32)) -> Vec<IdRange> {
+    let below = id.min(count);
+    let mut v = Vec::new();
+    if below > 0 {
+        v.push(IdRange { inside: 0, outside: start, count: below });
+    }
+    v.push(IdRange { inside: id, outside: id, count: 1 });
+    if count > below {
+        v.push(IdRange { inside: id + 1, outside: start + below, count: count - below });
+    }
+    v
+}
+
+fn map_id(ranges: &[IdRange], inside: u32) -> Option<u32> {
+    ranges
+        .iter()
+        .find(|r| inside >= r.inside && (inside - r.inside) < r.count)
+        .map(|r| r.outside + (inside - r.inside))
+}
+
+fn unmap_id(ranges: &[IdRange], outside: u32) -> Option<u32> {
+    ranges
+        .iter()
+        .find(|r| outside >= r.outside && (outside - r.outside) < r.count)
+        .map(|r| r.inside + (outside - r.outside))
+}
+
+/// First `name:start:count` (or `uid:start:count`) entry for the user.
+fn read_subid(path: &Path, name: Option<&str>, uid: u32) -> Option<(u32, u32)> {
+    let text = std::fs::read_to_string(path).ok()?;
+    let uid_s = uid.to_string();
+    text.lines().find_map(|line| {
+        let mut it = line.trim().split(':');
+        let who = it.next()?;
+        if who != uid_s && Some(who) != name {
+            return None;
+        }
+        let start = it.next()?.parse().ok()?;
+        let count: u32 = it.next()?.parse().ok()?;
+        (count > 0).then_some((start, count))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keep_id_layout_matches_podman() {
+        let v = keep_id_ranges(1000, (100000, 65536));
+        assert_eq!(
+            v,
+            vec![
+                IdRange { inside: 0, outside: 100000, count: 1000 },
+                IdRange { inside: 1000, outside: 1000, count: 1 },
+                IdRange { inside: 1001, outside: 101000, count: 64536 },
+            ]
+        );
+        assert_eq!(map_id(&v, 1000), Some(1000));
+        assert_eq!(map_id(&v, 0), Some(100000));
+        assert_eq!(unmap_id(&v, 101000), Some(1001));
+    }
+
+    #[test]
+    fn subid_file_by_name_or_uid() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("subuid");
+        std::fs::write(&p, "alice:100000:65536\n1234:300000:10\nbob:1:0\n").unwrap();
+        assert_eq!(read_subid(&p, Some("alice"), 1), Some((100000, 65536)));
+        assert_eq!(read_subid(&p, Some("carol"), 1234), Some((300000, 10)));
+        assert_eq!(read_subid(&p, Some("bob"), 5), None);
+    }
+}

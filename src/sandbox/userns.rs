@@ -1,0 +1,103 @@
+//! Running a piece of hutch itself as root of a fresh user namespace with a
+//! given id mapping. Layer unpacking uses it so that files get the owners the
+//! image says (subordinate ids) and whiteouts (char 0/0) can be created.
+
+use super::idmap::{IdMapping, IdSources};
+use crate::sys::process::{child_exit, fork, Forked};
+use nix::sched::CloneFlags;
+use nix::sys::wait::{waitpid, WaitStatus};
+use std::io::{Read, Write};
+use std::os::fd::OwnedFd;
+
+/// Run `f` in a forked child that is root (or the mapped user) inside a new
+/// user namespace with `map` installed; return its error text if it failed.
+///
+/// `f` runs in a copy of this process: anything it changes in memory is lost;
+/// only its effects on the filesystem remain.
+pub fn run_in_userns<F>(map: &IdMapping, src: &IdSources, f: F) -> Result<(), String>
+where
+    F: FnOnce() -> Result<(), String>,
+{
+    let (ready_r, ready_w) = pipe()?;
+    let (go_r, go_w) = pipe()?;
+    let (err_r, err_w) = pipe()?;
+    match fork().map_err(|e| e.to_string())? {
+        Forked::Child => {
+            drop((ready_r, go_w, err_r));
+            let res = child_side(map, ready_w, go_r, f);
+            let code = match res {
+                Ok(()) => 0,
+                Err(msg) => {
+                    let mut w = std::fs::File::from(err_w);
+                    let _ = w.write_all(msg.as_bytes());
+                    1
+                }
+            };
+            child_exit(code)
+        }
+        Forked::Parent(pid) => {
+            drop((ready_w, go_r, err_w));
+            let mut ready = std::fs::File::from(ready_r);
+            let mut b = [0u8; 1];
+            let unshared = ready.read(&mut b).map(|n| n == 1).unwrap_or(false);
+            let mapped = if unshared {
+                map.apply(pid.as_raw(), src)
+            } else {
+                Ok(())
+            };
+            let mut go = std::fs::File::from(go_w);
+            if mapped.is_ok() {
+                let _ = go.write_all(b"g");
+            }
+            drop(go);
+            let mut msg = String::new();
+            let _ = std::fs::File::from(err_r).read_to_string(&mut msg);
+            let status = waitpid(pid, None).map_err(|e| format!("waitpid({pid}) => {e}"))?;
+            mapped?;
+            match status {
+                WaitStatus::Exited(_, 0) => Ok(()),
+                _ if !msg.is_empty() => Err(msg),
+                other => Err(format!("user-namespace helper ended with {other:?}")),
+            }
+        }
+    }
+}
+
+fn child_side<F>(map: &IdMapping, ready: OwnedFd, go: OwnedFd, f: F) -> Result<(), String>
+where
+    F: FnOnce() -> Result<(), String>,
+{
+    nix::sched::unshare(CloneFlags::CLONE_NEWUSER).map_err(|e| {
+        format!("unshare(CLONE_NEWUSER) => {e}: user namespaces are unavailable (see `hutch info`)")
+    })?;
+    std::fs::File::from(ready)
+        .write_all(b"r")
+        .map_err(|e| format!("cannot signal parent: {e}"))?;
+    let mut b = [0u8; 1];
+    let n = std::fs::File::from(go).read(&mut b).unwrap_or(0);
+    if n != 1 {
+        return Err("parent could not install the id mapping".into());
+    }
+    let (uid, gid) = if map.has_root() {
+        (0, 0)
+    } else {
+        (map.host_uid, map.host_gid)
+    };
+    become_ids(uid, gid)?;
+    f()
+}
+
+/// Switch to uid/gid inside the namespace we are in.
+pub fn become_ids(uid: u32, gid: u32) -> Result<(), String> {
+    use nix::unistd::{setresgid, setresuid, Gid, Uid};
+    let g = Gid::from_raw(gid);
+    setresgid(g, g, g).map_err(|e| format!("setresgid({gid}) => {e}"))?;
+    // setgroups is denied in single-id namespaces; an empty list is then implied.
+    let _ = nix::unistd::setgroups(&[]);
+    let u = Uid::from_raw(uid);
+    setresuid(u, u, u).map_err(|e| format!("setresuid({uid}) => {e}"))
+}
+
+fn pipe() -> Result<(OwnedFd, OwnedFd), String> {
+    nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(|e| format!("pipe2() => {e}"))
+}

@@ -1,0 +1,58 @@
+//! The printer: one place that decides what reaches the terminal.
+//!
+//! Library code reports progress and warnings through [`Printer`]; it never
+//! writes to stdout/stderr itself. Results meant for scripts (ids, tables, JSON)
+//! go to stdout; everything for humans goes to stderr.
+
+use std::io::Write;
+
+/// How chatty output is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verbosity {
+    Quiet,
+    Normal,
+    Verbose,
+}
+
+/// Routes messages by kind and verbosity.
+#[derive(Debug, Clone, Copy)]
+pub struct Printer {
+    pub verbosity: Verbosity,
+}
+
+impl Printer {
+    pub fn new(verbosity: Verbosity) -> Self {
+        Printer { verbosity }
+    }
+
+    /// A result line for stdout (printed even in quiet mode).
+    pub fn out(&self, line: &str) {
+        let mut o = std::io::stdout().lock();
+        let _ = writeln!(o, "{line}");
+    }
+
+    /// Progress for humans, on stderr; silent in quiet mode.
+    pub fn info(&self, line: &str) {
+        if self.verbosity != Verbosity::Quiet {
+            eprintln!("{line}");
+        }
+    }
+
+    /// Detail only shown with --verbose.
+    pub fn debug(&self, line: &str) {
+        if self.verbosity == Verbosity::Verbose {
+            eprintln!("debug: {line}");
+        }
+    }
+
+    /// Something the user should know even when things went on; never hidden.
+    pub fn warn(&self, line: &str) {
+        eprintln!("warning: {line}");
+    }
+}
+
+impl Default for Printer {
+    fn default() -> Self {
+        Printer::new(Verbosity::Normal)
+    }
+}

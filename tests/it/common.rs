@@ -1,0 +1,302 @@
+//! Test harness: who runs hutch, where its store lives, and where the shared
+//! real images are.
+//!
+//! As root (CI), every hutch call drops to the users named by
+//! `HUTCH_TEST_USER_SUBIDS` (has /etc/subuid ranges) and `HUTCH_TEST_USER_SINGLE`
+//! (has none); as an ordinary user, hutch runs as that user. With
+//! `HUTCH_TEST_MUST_WORK=1` a test that would skip fails instead.
+
+#![allow(dead_code)]
+
+use std::ffi::OsStr;
+use std::os::unix::fs::PermissionsExt;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::sync::OnceLock;
+
+/// Which kind of id mapping a test user gets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    SubIds,
+    Single,
+}
+
+/// Someone to run hutch as.
+#[derive(Debug, Clone)]
+pub struct User {
+    pub name: String,
+    pub uid: u32,
+    pub gid: u32,
+    pub home: PathBuf,
+    pub kind: Kind,
+    /// False when the tests themselves run as this user (no switching needed).
+    pub switch: bool,
+}
+
+fn lookup(name: &str, kind: Kind) -> User {
+    let u = nix::unistd::User::from_name(name)
+        .expect("getpwnam")
+        .unwrap_or_else(|| panic!("test user {name} does not exist"));
+    User {
+        name: name.into(),
+        uid: u.uid.as_raw(),
+        gid: u.gid.as_raw(),
+        home: u.dir,
+        kind,
+        switch: true,
+    }
+}
+
+fn current_kind() -> Kind {
+    let me = nix::unistd::User::from_uid(nix::unistd::getuid())
+        .ok()
+        .flatten()
+        .map(|u| u.name)
+        .unwrap_or_default();
+    let uid = nix::unistd::getuid().to_string();
+    let has = std::fs::read_to_string("/etc/subuid")
+        .unwrap_or_default()
+        .lines()
+        .any(|l| {
+            let who = l.split(':').next().unwrap_or("");
+            who == me || who == uid
+        });
+    if has {
+        Kind::SubIds
+    } else {
+        Kind::Single
+    }
+}
+
+/// The user of the given kind, or None (the test should skip) when there is none.
+pub fn user(kind: Kind) -> Option<User> {
+    let var = match kind {
+        Kind::SubIds => "HUTCH_TEST_USER_SUBIDS",
+        Kind::Single => "HUTCH_TEST_USER_SINGLE",
+    };
+    if let Ok(name) = std::env::var(var) {
+        return Some(lookup(&name, kind));
+    }
+    if nix::unistd::getuid().is_root() {
+        return None;
+    }
+    let me = nix::unistd::User::from_uid(nix::unistd::getuid()).ok().flatten()?;
+    (current_kind() == kind).then(|| User {
+        name: me.name,
+        uid: me.uid.as_raw(),
+        gid: me.gid.as_raw(),
+        home: me.dir,
+        kind,
+        switch: false,
+    })
+}
+
+/// Skip (print why) or, under HUTCH_TEST_MUST_WORK=1, fail.
+pub fn skip(reason: &str) {
+    if std::env::var("HUTCH_TEST_MUST_WORK").as_deref() == Ok("1") {
+        panic!("test cannot run here: {reason}");
+    }
+    eprintln!("SKIP: {reason}");
+}
+
+/// The default test user: subordinate ids if available, else the single-id one.
+pub fn any_user() -> Option<User> {
+    user(Kind::SubIds).or_else(|| user(Kind::Single))
+}
+
+/// A world-readable scratch dir for files that test users must reach
+/// (the binary, copies of the shared images) when the checkout is private.
+fn public_dir() -> &'static Path {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| {
+        let d = std::env::temp_dir().join(format!("hutch-it-{}", std::process::id()));
+        std::fs::create_dir_all(&d).unwrap();
+        std::fs::set_permissions(&d, std::fs::Permissions::from_mode(0o755)).unwrap();
+        d
+    })
+}
+
+/// The hutch binary, reachable by test users.
+pub fn hutch_bin() -> &'static Path {
+    static BIN: OnceLock<PathBuf> = OnceLock::new();
+    BIN.get_or_init(|| {
+        let built = PathBuf::from(env!("CARGO_BIN_EXE_hutch"));
+        if !nix::unistd::getuid().is_root() {
+            return built;
+        }
+        let dst = public_dir().join("hutch");
+        std::fs::copy(&built, &dst).unwrap();
+        std::fs::set_permissions(&dst, std::fs::Permissions::from_mode(0o755)).unwrap();
+        dst
+    })
+}
+
+/// `../shared/images`, copied somewhere public when running as root.
+pub fn images_dir() -> &'static Path {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| {
+        let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/images");
+        let src = src.canonicalize().unwrap_or_else(|e| {
+            panic!("the shared test images are missing at {}: {e}", src.display())
+        });
+        if !nix::unistd::getuid().is_root() {
+            return src;
+        }
+        let dst = public_dir().join("images");
+        let st = Command::new("cp").arg("-a").arg(&src).arg(&dst).status().unwrap();
+        assert!(st.success(), "copying test images failed");
+        Command::new("chmod").args(["-R", "a+rX"]).arg(&dst).status().unwrap();
+        dst
+    })
+}
+
+/// Path of one shared image (`busybox-musl`, `busybox-glibc`, `alpine-3.20/...`).
+pub fn image(name: &str) -> PathBuf {
+    images_dir().join(name)
+}
+
+/// A private hutch world for one test: a user and a store root they own.
+pub struct World {
+    pub user: User,
+    pub dir: tempfile::TempDir,
+}
+
+impl World {
+    pub fn new(user: User) -> World {
+        let dir = tempfile::Builder::new()
+            .prefix("hutch-test-")
+            .tempdir_in(public_dir_base())
+            .unwrap();
+        if user.switch {
+            chown_r(dir.path(), user.uid, user.gid);
+        }
+        World { user, dir }
+    }
+
+    /// The store root passed as --root.
+    pub fn root(&self) -> PathBuf {
+        self.dir.path().join("root")
+    }
+
+    /// A scratch path inside this world (owned by the user).
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    /// Write a file the test user can read.
+    pub fn write(&self, name: &str, data: impl AsRef<[u8]>) -> PathBuf {
+        let p = self.path(name);
+        if let Some(parent) = p.parent() {
+            std::fs::create_dir_all(parent).unwrap();
+        }
+        std::fs::write(&p, data).unwrap();
+        if self.user.switch {
+            chown_r(self.dir.path(), self.user.uid, self.user.gid);
+        }
+        p
+    }
+
+    /// A command running hutch as the user with this world's root.
+    pub fn hutch(&self) -> Command {
+        let mut c = self.as_user(hutch_bin());
+        c.arg("--root").arg(self.root());
+        c
+    }
+
+    /// Any program run as the test user, with a clean environment like runuser's.
+    pub fn as_user(&self, program: impl AsRef<OsStr>) -> Command {
+        let mut c = Command::new(program);
+        c.env_clear()
+            .env("PATH", "/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin")
+            .env("HOME", &self.user.home)
+            .env("USER", &self.user.name)
+            .env("LANG", "C.UTF-8")
+            .current_dir(self.dir.path())
+            .stdin(Stdio::null());
+        if self.user.switch {
+            c.uid(self.user.uid).gid(self.user.gid);
+        }
+        c
+    }
+
+    /// Run hutch with args; return the output whatever the status.
+    pub fn run(&self, args: &[&str]) -> Output {
+        self.hutch().args(args).output().expect("spawn hutch")
+    }
+
+    /// Run hutch and require success; return stdout.
+    pub fn ok(&self, args: &[&str]) -> String {
+        let out = self.run(args);
+        assert!(
+            out.status.success(),
+            "hutch {args:?} failed with {:?}\nstdout: {}\nstderr: {}",
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// Run hutch and require failure; return stderr.
+    pub fn fails(&self, args: &[&str]) -> (i32, String) {
+        let out = self.run(args);
+        assert!(
+            !out.status.success(),
+            "hutch {args:?} should have failed\nstdout: {}",
+            String::from_utf8_lossy(&out.stdout)
+        );
+        (
+            out.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    }
+
+    /// Load the shared busybox (musl) image; returns its short name.
+    pub fn busybox(&self) -> &'static str {
+        let p = image("busybox-musl");
+        self.ok(&["load", "-i", p.to_str().unwrap()]);
+        "busybox:1.38.0-musl"
+    }
+}
+
+fn public_dir_base() -> PathBuf {
+    std::env::var_os("HUTCH_TEST_TMP")
+        .map(PathBuf::from)
+        .unwrap_or_else(std::env::temp_dir)
+}
+
+fn chown_r(p: &Path, uid: u32, gid: u32) {
+    let st = Command::new("chown")
+        .arg("-R")
+        .arg(format!("{uid}:{gid}"))
+        .arg(p)
+        .status()
+        .unwrap();
+    assert!(st.success());
+}
+
+/// Stdout of an Output as text.
+pub fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+/// Stderr of an Output as text.
+pub fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// Run `body` once for each available test user kind; skip kinds that are missing.
+pub fn for_each_user(mut body: impl FnMut(World)) {
+    let mut ran = 0;
+    for kind in [Kind::SubIds, Kind::Single] {
+        match user(kind) {
+            Some(u) => {
+                body(World::new(u));
+                ran += 1;
+            }
+            None => skip(&format!("no test user of kind {kind:?}")),
+        }
+    }
+    assert!(ran > 0 || std::env::var("HUTCH_TEST_MUST_WORK").as_deref() != Ok("1"));
+}

@@ -1,0 +1,7 @@
+//! hutch's integration tests: one binary, every test drives the real `hutch`
+//! executable as an unprivileged user with its own `--root`.
+
+mod common;
+mod images;
+mod layers;
+mod run;
