@@ -1,0 +1,200 @@
+//! Adding images: blobs are staged in a private scratch directory and
+//! checked, then moved into `blobs/` and named in index.json in one step per
+//! image, so a failed or killed writer leaves no new image and no partial blob.
+//!
+//! A writer holds `gc.lock` shared for its whole life so that garbage
+//! collection cannot delete blobs it relies on between putting them in place
+//! and naming them in the index. It does not read load formats (see
+//! `oci::source`) nor build configs (see `oci::change`).
+
+use super::index::{self, Entry};
+use super::tmp::TmpDir;
+use super::{blobs, lock, Image, Store};
+use crate::oci::config::parse_manifest;
+use crate::oci::digest;
+use crate::sys::flock::Held;
+use anyhow::Context;
+use oci_spec::image::{
+    Descriptor, Digest, ImageConfiguration, ImageManifestBuilder, MediaType, SCHEMA_VERSION,
+};
+use std::collections::HashMap;
+use std::io::Read;
+use std::path::PathBuf;
+
+/// An open write to the store.
+pub struct Writer<'s> {
+    store: &'s Store,
+    tmp: TmpDir,
+    staged: HashMap<Digest, PathBuf>,
+    _keep: Held,
+}
+
+impl<'s> Writer<'s> {
+    pub(super) fn new(store: &'s Store) -> anyhow::Result<Writer<'s>> {
+        let keep = lock::keep(&store.root)?;
+        Ok(Writer {
+            store,
+            tmp: TmpDir::new(&store.root)?,
+            staged: HashMap::new(),
+            _keep: keep,
+        })
+    }
+
+    /// A scratch directory on the store's filesystem, removed with the writer.
+    pub fn scratch(&self) -> &std::path::Path {
+        self.tmp.path()
+    }
+
+    /// Stage a blob; with `expected`, its content must hash to that digest
+    /// (the error names `what`). Returns its digest and size.
+    pub fn write_blob(
+        &mut self,
+        input: impl Read,
+        expected: Option<&Digest>,
+        what: &str,
+    ) -> anyhow::Result<(Digest, u64)> {
+        if let Some(d) = expected {
+            // Already stored or staged: the content is known, skip the copy.
+            if let Some(size) = self.known_size(d) {
+                return Ok((d.clone(), size));
+            }
+        }
+        let (path, d, size) = blobs::stage(input, self.tmp.path(), expected, what)?;
+        if self.known_size(&d).is_some() {
+            fs_err::remove_file(&path)?;
+        } else {
+            self.staged.insert(d.clone(), path);
+        }
+        Ok((d, size))
+    }
+
+    fn known_size(&self, d: &Digest) -> Option<u64> {
+        let p = self
+            .staged
+            .get(d)
+            .cloned()
+            .unwrap_or_else(|| blobs::path(&self.store.root, d));
+        p.metadata().ok().map(|m| m.len())
+    }
+
+    /// Store `config` and a manifest over `layers` (already written with
+    /// `write_blob`), and name the image. Returns the new image.
+    pub fn add_image(
+        &mut self,
+        config: &ImageConfiguration,
+        layers: Vec<Descriptor>,
+        names: &[String],
+    ) -> anyhow::Result<Image> {
+        let cbytes = serde_json::to_vec(config).context("cannot encode the image config")?;
+        let config = self.write_blob(&cbytes[..], None, "the image config")?;
+        self.add_image_with_config(config, layers, names)
+    }
+
+    /// Like [`Writer::add_image`] for a config blob already written (kept byte
+    /// for byte, since its digest is the image id): `(digest, size)`.
+    pub fn add_image_with_config(
+        &mut self,
+        (cd, csize): (Digest, u64),
+        layers: Vec<Descriptor>,
+        names: &[String],
+    ) -> anyhow::Result<Image> {
+        let manifest = ImageManifestBuilder::default()
+            .schema_version(SCHEMA_VERSION)
+            .media_type(MediaType::ImageManifest)
+            .config(Descriptor::new(MediaType::ImageConfig, csize, cd))
+            .layers(layers)
+            .build()
+            .context("cannot build the image manifest")?;
+        let mbytes = serde_json::to_vec(&manifest).context("cannot encode the image manifest")?;
+        self.add_manifest(&mbytes, MediaType::ImageManifest, names)
+    }
+
+    /// Store a manifest (kept byte for byte, so its digest is preserved) whose
+    /// config and layers were written with `write_blob`, and name the image.
+    /// If an image with the same config (image id) exists, the names go to it.
+    pub fn add_manifest(
+        &mut self,
+        mbytes: &[u8],
+        media_type: MediaType,
+        names: &[String],
+    ) -> anyhow::Result<Image> {
+        let md = digest::of_bytes(mbytes);
+        let what = format!("manifest {md}");
+        let manifest = parse_manifest(mbytes, &what).map_err(anyhow::Error::msg)?;
+        self.write_blob(mbytes, Some(&md), &what)?;
+        let mut needed = vec![manifest.config().digest().clone()];
+        needed.extend(manifest.layers().iter().map(|l| l.digest().clone()));
+        for d in &needed {
+            if self.known_size(d).is_none() {
+                anyhow::bail!("{what} needs blob {d}, which was not written");
+            }
+        }
+        let root = &self.store.root;
+        let _l = lock::index(root)?;
+        let mut entries = index::read(root)?;
+        // One manifest per image id: a second copy of the same image (e.g. the
+        // docker-archive form of an OCI image) just adds names to the first.
+        let existing = entries.iter().map(|e| e.desc.clone()).find(|desc| {
+            blobs::read(root, desc.digest())
+                .ok()
+                .and_then(|b| parse_manifest(&b, "").ok())
+                .is_some_and(|m| m.config().digest() == manifest.config().digest())
+        });
+        let desc = match existing {
+            Some(d) => d,
+            None => {
+                let mut published = false;
+                for d in needed.iter().chain([&md]) {
+                    if let Some(p) = self.staged.remove(d) {
+                        blobs::publish(root, &p, d)?;
+                        published = true;
+                    }
+                }
+                if published {
+                    index::sync_dir(&root.join("blobs/sha256"))?;
+                }
+                Descriptor::new(media_type, mbytes.len() as u64, md)
+            }
+        };
+        if names.is_empty() && !entries.iter().any(|e| e.desc.digest() == desc.digest()) {
+            entries.push(Entry {
+                desc: desc.clone(),
+                name: None,
+            });
+        }
+        for n in names {
+            set_name(&mut entries, &desc, n);
+        }
+        index::write(root, &entries)?;
+        let mut image = self.store.load_image(desc.digest())?;
+        image.names = entries
+            .iter()
+            .filter(|e| e.desc.digest() == desc.digest())
+            .filter_map(|e| e.name.clone())
+            .collect();
+        Ok(image)
+    }
+}
+
+/// Point `name` at `desc`: take it off whichever image had it (that image
+/// stays, untagged, if it has no other name) and drop `desc`'s untagged entry.
+pub(super) fn set_name(entries: &mut Vec<Entry>, desc: &Descriptor, name: &str) {
+    let mut orphaned = None;
+    if let Some(i) = entries.iter().position(|e| e.name.as_deref() == Some(name)) {
+        let old = entries.remove(i).desc;
+        if !entries.iter().any(|e| e.desc.digest() == old.digest()) {
+            orphaned = Some(old);
+        }
+    }
+    entries.retain(|e| !(e.name.is_none() && e.desc.digest() == desc.digest()));
+    if let Some(old) = orphaned.filter(|o| o.digest() != desc.digest()) {
+        entries.push(Entry {
+            desc: old,
+            name: None,
+        });
+    }
+    entries.push(Entry {
+        desc: desc.clone(),
+        name: Some(name.to_string()),
+    });
+}
