@@ -68,6 +68,16 @@ impl<'s> Writer<'s> {
         Ok((d, size))
     }
 
+    /// Open a blob this writer staged (or one already in the store) to read it back.
+    pub fn open_blob(&self, d: &Digest) -> anyhow::Result<fs_err::File> {
+        let p = self
+            .staged
+            .get(d)
+            .cloned()
+            .unwrap_or_else(|| blobs::path(&self.store.root, d));
+        Ok(fs_err::File::open(p)?)
+    }
+
     fn known_size(&self, d: &Digest) -> Option<u64> {
         let p = self
             .staged
