@@ -103,7 +103,9 @@ pub fn exec(ctx: &Ctx, args: Args) -> anyhow::Result<u8> {
 
 fn created(im: &Image) -> Option<chrono::DateTime<chrono::Utc>> {
     let c = im.config.created().as_deref()?;
-    chrono::DateTime::parse_from_rfc3339(c).ok().map(|t| t.to_utc())
+    chrono::DateTime::parse_from_rfc3339(c)
+        .ok()
+        .map(|t| t.to_utc())
 }
 
 /// Docker's go-units `HumanDuration`.
@@ -135,7 +137,13 @@ fn human_size(bytes: u64) -> String {
         i += 1;
     }
     // Three significant digits, trailing zeros dropped (Go's %.3g).
-    let digits = if v >= 100.0 { 0 } else if v >= 10.0 { 1 } else { 2 };
+    let digits = if v >= 100.0 {
+        0
+    } else if v >= 10.0 {
+        1
+    } else {
+        2
+    };
     let s = format!("{v:.digits$}");
     let s = if s.contains('.') {
         s.trim_end_matches('0').trim_end_matches('.').to_string()

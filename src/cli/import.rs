@@ -40,7 +40,9 @@ pub struct Args {
 
 pub fn exec(ctx: &Ctx, args: Args) -> anyhow::Result<u8> {
     let names = match &args.name {
-        Some(n) => vec![Reference::parse_tag(n).map_err(anyhow::Error::msg)?.tagged_name()],
+        Some(n) => vec![Reference::parse_tag(n)
+            .map_err(anyhow::Error::msg)?
+            .tagged_name()],
         None => vec![],
     };
     let mut cfg: Config = ConfigBuilder::default().build()?;
@@ -67,9 +69,15 @@ pub fn exec(ctx: &Ctx, args: Args) -> anyhow::Result<u8> {
     let mut blob = BufReader::new(w.open_blob(&digest)?);
     let head = blob.fill_buf()?.to_vec();
     let (media_type, tar): (MediaType, Box<dyn Read>) = if head.starts_with(&[0x1f, 0x8b]) {
-        (MediaType::ImageLayerGzip, Box::new(flate2::read::MultiGzDecoder::new(blob)))
+        (
+            MediaType::ImageLayerGzip,
+            Box::new(flate2::read::MultiGzDecoder::new(blob)),
+        )
     } else if head.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
-        (MediaType::ImageLayerZstd, Box::new(zstd::Decoder::with_buffer(blob)?))
+        (
+            MediaType::ImageLayerZstd,
+            Box::new(zstd::Decoder::with_buffer(blob)?),
+        )
     } else {
         (MediaType::ImageLayer, Box::new(blob))
     };
@@ -95,7 +103,11 @@ pub fn exec(ctx: &Ctx, args: Args) -> anyhow::Result<u8> {
         )
         .history(vec![history.build()?])
         .build()?;
-    let image = w.add_image(&config, vec![Descriptor::new(media_type, size, digest)], &names)?;
+    let image = w.add_image(
+        &config,
+        vec![Descriptor::new(media_type, size, digest)],
+        &names,
+    )?;
     ctx.printer.out(&image.id);
     Ok(0)
 }

@@ -123,7 +123,8 @@ fn stage(w: &mut Writer<'_>, im: &SourceImage) -> anyhow::Result<Staged> {
             (None, _) => None,
         };
         let f = fs_err::File::open(&l.blob.path)?;
-        let (d, size) = w.write_blob(std::io::BufReader::new(f), expected.as_ref(), &l.blob.what)?;
+        let (d, size) =
+            w.write_blob(std::io::BufReader::new(f), expected.as_ref(), &l.blob.what)?;
         layers.push(Descriptor::new(l.media_type.clone(), size, d));
     }
     Ok(match &im.manifest {

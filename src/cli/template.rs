@@ -8,7 +8,11 @@ use serde_json::Value;
 
 enum Part {
     Text(String),
-    Field { json: bool, path: Vec<String>, key: Option<String> },
+    Field {
+        json: bool,
+        path: Vec<String>,
+        key: Option<String>,
+    },
 }
 
 /// A parsed `--format` string.
@@ -87,7 +91,10 @@ fn go_text(v: &Value) -> String {
         Value::Object(m) => {
             let mut keys: Vec<&String> = m.keys().collect();
             keys.sort();
-            let items: Vec<String> = keys.iter().map(|k| format!("{k}:{}", go_text(&m[*k]))).collect();
+            let items: Vec<String> = keys
+                .iter()
+                .map(|k| format!("{k}:{}", go_text(&m[*k])))
+                .collect();
             format!("map[{}]", items.join(" "))
         }
         other => other.to_string(),
@@ -104,7 +111,10 @@ mod tests {
         let v = json!({"Id":"sha256:x","Config":{"Cmd":["sh","-c"],"Labels":{"b":"2","a":"1"}}});
         let t = |s: &str| Template::parse(s).unwrap().render(&v);
         assert_eq!(t("{{.Id}}"), "sha256:x");
-        assert_eq!(t("id={{ .Id }} cmd={{.Config.Cmd}}"), "id=sha256:x cmd=[sh -c]");
+        assert_eq!(
+            t("id={{ .Id }} cmd={{.Config.Cmd}}"),
+            "id=sha256:x cmd=[sh -c]"
+        );
         assert_eq!(t("{{json .Config.Cmd}}"), r#"["sh","-c"]"#);
         assert_eq!(t("{{.Config.Labels}}"), "map[a:1 b:2]");
         assert_eq!(t(r#"{{index .Config.Labels "b"}}"#), "2");

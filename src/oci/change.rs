@@ -195,7 +195,10 @@ mod tests {
             "stopsignal SIGINT",
         ]);
         assert_eq!(c.cmd().clone().unwrap(), vec!["sh"]);
-        assert_eq!(c.entrypoint().clone().unwrap(), vec!["/bin/sh", "-c", "echo hi"]);
+        assert_eq!(
+            c.entrypoint().clone().unwrap(),
+            vec!["/bin/sh", "-c", "echo hi"]
+        );
         assert_eq!(c.env().clone().unwrap(), vec!["B=two words", "A=3"]);
         assert_eq!(c.working_dir().as_deref(), Some("/srv/app"));
         assert_eq!(c.user().as_deref(), Some("1000:1000"));
@@ -208,9 +211,17 @@ mod tests {
     #[test]
     fn bad_changes_say_why() {
         let mut c = Config::default();
-        assert!(apply(&mut c, "RUN x").unwrap_err().contains("cannot be changed"));
-        assert!(apply(&mut c, "EXPOSE http").unwrap_err().contains("not a port"));
-        assert!(apply(&mut c, "CMD").unwrap_err().contains("needs an argument"));
-        assert!(apply(&mut c, "ENV A=\"x").unwrap_err().contains("unterminated"));
+        assert!(apply(&mut c, "RUN x")
+            .unwrap_err()
+            .contains("cannot be changed"));
+        assert!(apply(&mut c, "EXPOSE http")
+            .unwrap_err()
+            .contains("not a port"));
+        assert!(apply(&mut c, "CMD")
+            .unwrap_err()
+            .contains("needs an argument"));
+        assert!(apply(&mut c, "ENV A=\"x")
+            .unwrap_err()
+            .contains("unterminated"));
     }
 }

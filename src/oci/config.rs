@@ -10,12 +10,12 @@ use serde_json::Value;
 
 /// Parse an image config blob; `what` names it in errors.
 pub fn parse_config(bytes: &[u8], what: &str) -> Result<ImageConfiguration, String> {
-    let mut v: Value = serde_json::from_slice(bytes)
-        .map_err(|e| format!("{what} is not valid JSON: {e}"))?;
+    let mut v: Value =
+        serde_json::from_slice(bytes).map_err(|e| format!("{what} is not valid JSON: {e}"))?;
     let obj = v
         .as_object_mut()
         .ok_or_else(|| format!("{what} is not a JSON object"))?;
-    if obj.get("history").is_none_or(Value::is_null) {
+    if obj.get("history").map_or(true, Value::is_null) {
         obj.insert("history".into(), Value::Array(vec![]));
     }
     if let Some(Value::Object(cfg)) = obj.get_mut("config") {
@@ -41,7 +41,12 @@ mod tests {
             "rootfs":{"type":"layers","diff_ids":[]}}"#;
         let cfg = parse_config(c, "config x").unwrap();
         assert!(cfg.history().is_empty());
-        assert_eq!(cfg.config().as_ref().unwrap().cmd().as_ref().unwrap()[0], "sh");
-        assert!(parse_config(b"[]", "config y").unwrap_err().contains("config y"));
+        assert_eq!(
+            cfg.config().as_ref().unwrap().cmd().as_ref().unwrap()[0],
+            "sh"
+        );
+        assert!(parse_config(b"[]", "config y")
+            .unwrap_err()
+            .contains("config y"));
     }
 }

@@ -47,7 +47,11 @@ pub fn inspect(f: &ImageFacts<'_>) -> Value {
         .map(|l| {
             let mut m: Vec<_> = l.iter().collect();
             m.sort();
-            Value::Object(m.into_iter().map(|(k, v)| (k.clone(), json!(v))).collect::<Map<_, _>>())
+            Value::Object(
+                m.into_iter()
+                    .map(|(k, v)| (k.clone(), json!(v)))
+                    .collect::<Map<_, _>>(),
+            )
         })
         .unwrap_or(Value::Null);
     let comment = f
@@ -133,7 +137,10 @@ mod tests {
             "1".repeat(64)
         ))
         .unwrap();
-        let names = vec!["docker.io/library/x:1".to_string(), "docker.io/library/x:2".into()];
+        let names = vec![
+            "docker.io/library/x:1".to_string(),
+            "docker.io/library/x:2".into(),
+        ];
         let f = ImageFacts {
             id: "sha256:abc",
             manifest_digest: "sha256:def",

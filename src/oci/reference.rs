@@ -52,7 +52,9 @@ impl Reference {
             return Err(bad("the repository name is empty".into()));
         }
         if name.len() > 255 {
-            return Err(bad("the repository name is longer than 255 characters".into()));
+            return Err(bad(
+                "the repository name is longer than 255 characters".into()
+            ));
         }
         let (domain, path, short) = split_domain(name);
         if let Some(d) = domain {
@@ -162,7 +164,9 @@ fn check_domain(d: &str) -> Result<(), String> {
             && !l.starts_with('-')
             && !l.ends_with('-')
     };
-    let port_ok = port.is_none_or(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_digit()));
+    let port_ok = port.map_or(true, |p| {
+        !p.is_empty() && p.chars().all(|c| c.is_ascii_digit())
+    });
     if host.split('.').all(label_ok) && port_ok {
         Ok(())
     } else {
@@ -220,14 +224,20 @@ mod tests {
             Reference::parse_tag("busybox").unwrap().tagged_name(),
             "docker.io/library/busybox:latest"
         );
-        assert_eq!(full("busybox:1.38.0-musl"), "docker.io/library/busybox:1.38.0-musl");
+        assert_eq!(
+            full("busybox:1.38.0-musl"),
+            "docker.io/library/busybox:1.38.0-musl"
+        );
         assert_eq!(full("user/img"), "docker.io/user/img");
         assert_eq!(full("index.docker.io/user/img"), "docker.io/user/img");
         assert_eq!(full("quay.io/x/y:t"), "quay.io/x/y:t");
         assert_eq!(full("localhost:5000/x"), "localhost:5000/x");
         assert_eq!(full("localhost/x:1"), "localhost/x:1");
         let d = format!("sha256:{}", "0".repeat(64));
-        assert_eq!(full(&format!("busybox@{d}")), format!("docker.io/library/busybox@{d}"));
+        assert_eq!(
+            full(&format!("busybox@{d}")),
+            format!("docker.io/library/busybox@{d}")
+        );
         let r = Reference::parse("user/img").unwrap();
         assert_eq!(r.short.as_deref(), Some("user/img"));
         assert_eq!(Reference::parse("quay.io/x/y").unwrap().short, None);
@@ -251,6 +261,8 @@ mod tests {
             assert!(e.contains(why), "{input}: {e}");
         }
         let d = format!("busybox@sha256:{}", "0".repeat(64));
-        assert!(Reference::parse_tag(&d).unwrap_err().contains("not a digest"));
+        assert!(Reference::parse_tag(&d)
+            .unwrap_err()
+            .contains("not a digest"));
     }
 }

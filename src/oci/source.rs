@@ -226,7 +226,8 @@ impl Source {
                     .unwrap_or("unnamed"),
                 self.label
             );
-            let (mdigest, mbytes, mtype) = self.pick_manifest(desc.digest(), desc.media_type(), &label)?;
+            let (mdigest, mbytes, mtype) =
+                self.pick_manifest(desc.digest(), desc.media_type(), &label)?;
             if let Some((_, img)) = out.iter_mut().find(|(d, _)| *d == mdigest) {
                 img.names.extend(names);
                 img.bare_tags.extend(bare);
@@ -324,7 +325,10 @@ impl Source {
         }
         let bytes = self.read("manifest.json", "the docker manifest")?;
         let entries: Vec<Entry> = serde_json::from_slice(&bytes).map_err(|e| {
-            format!("manifest.json in {} is not a docker-save manifest: {e}", self.label)
+            format!(
+                "manifest.json in {} is not a docker-save manifest: {e}",
+                self.label
+            )
         })?;
         if entries.is_empty() {
             return Err(format!("manifest.json in {} lists no images", self.label));
@@ -404,7 +408,9 @@ fn digest_in_name(rel: &str) -> Option<Digest> {
 fn sniff_layer(path: &Path, what: &str) -> Result<MediaType, String> {
     let mut head = [0u8; 4];
     let mut f = File::open(path).map_err(|e| format!("cannot read {what}: {e}"))?;
-    let n = f.read(&mut head).map_err(|e| format!("cannot read {what}: {e}"))?;
+    let n = f
+        .read(&mut head)
+        .map_err(|e| format!("cannot read {what}: {e}"))?;
     Ok(if head[..n].starts_with(&[0x1f, 0x8b]) {
         MediaType::ImageLayerGzip
     } else if head[..n].starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {

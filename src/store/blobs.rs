@@ -14,13 +14,16 @@ use std::path::{Path, PathBuf};
 
 /// Where the blob with digest `d` lives.
 pub fn path(root: &Path, d: &Digest) -> PathBuf {
-    root.join("blobs").join(d.algorithm().as_ref()).join(d.digest())
+    root.join("blobs")
+        .join(d.algorithm().as_ref())
+        .join(d.digest())
 }
 
 /// Read a whole (small) blob: manifests and configs.
 pub fn read(root: &Path, d: &Digest) -> anyhow::Result<Vec<u8>> {
     let p = path(root, d);
-    std::fs::read(&p).with_context(|| format!("blob {d} is missing from the store ({})", p.display()))
+    std::fs::read(&p)
+        .with_context(|| format!("blob {d} is missing from the store ({})", p.display()))
 }
 
 /// Copy `input` into a new file in `dir`, returning its path, digest and size.

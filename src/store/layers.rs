@@ -16,7 +16,7 @@ use super::tmp::TmpDir;
 use super::{blobs, lock, Image, Store};
 use crate::layer::unpack::{unpack, Owners, UnpackOptions};
 use crate::oci::digest::{self, Hasher};
-use crate::sandbox::idmap::{IdMapping, MapMode, IdSources};
+use crate::sandbox::idmap::{IdMapping, IdSources, MapMode};
 use crate::sandbox::userns::run_in_userns;
 use crate::ui::Printer;
 use anyhow::{bail, Context};
@@ -59,7 +59,11 @@ pub fn layer_dirs(
         if !dir.is_dir() {
             printer.debug(&format!("unpacking layer {} ({})", n + 1, desc.digest()));
             unpack_one(store, desc, &dir, map, src, printer).with_context(|| {
-                format!("cannot unpack layer {} of image {}", n + 1, image.short_id())
+                format!(
+                    "cannot unpack layer {} of image {}",
+                    n + 1,
+                    image.short_id()
+                )
             })?;
         }
         out.push(dir);

@@ -60,8 +60,7 @@ impl Image {
 
     /// Bytes the image's config and layer blobs take in the store.
     pub fn size(&self) -> u64 {
-        self.manifest.config().size()
-            + self.manifest.layers().iter().map(|l| l.size()).sum::<u64>()
+        self.manifest.config().size() + self.manifest.layers().iter().map(|l| l.size()).sum::<u64>()
     }
 }
 
@@ -127,7 +126,8 @@ impl Store {
     /// Read an image's manifest and config from their blobs.
     fn load_image(&self, manifest: &Digest) -> anyhow::Result<Image> {
         let mbytes = blobs::read(&self.root, manifest)?;
-        let m = parse_manifest(&mbytes, &format!("manifest {manifest}")).map_err(anyhow::Error::msg)?;
+        let m =
+            parse_manifest(&mbytes, &format!("manifest {manifest}")).map_err(anyhow::Error::msg)?;
         let cd = m.config().digest().clone();
         let cbytes = blobs::read(&self.root, &cd)?;
         let config = parse_config(&cbytes, &format!("config {cd} of manifest {manifest}"))
@@ -150,7 +150,8 @@ impl Store {
     /// Give `image` more names (full names, e.g. from `Reference::tagged_name`);
     /// a name already on another image moves here, as with `docker tag`.
     pub fn tag(&self, image: &Image, names: &[String]) -> anyhow::Result<()> {
-        let manifest = crate::oci::digest::parse(&image.manifest_digest).map_err(anyhow::Error::msg)?;
+        let manifest =
+            crate::oci::digest::parse(&image.manifest_digest).map_err(anyhow::Error::msg)?;
         let _l = lock::index(&self.root)?;
         let mut entries = index::read(&self.root)?;
         let Some(desc) = entries

@@ -24,7 +24,10 @@ pub struct Candidate<'a> {
 /// The index into `images` of the image `input` refers to.
 pub fn resolve(images: &[Candidate<'_>], input: &str) -> anyhow::Result<usize> {
     let hex = input.strip_prefix("sha256:").unwrap_or(input);
-    let is_hex = !hex.is_empty() && hex.chars().all(|c| c.is_ascii_digit() || ('a'..='f').contains(&c));
+    let is_hex = !hex.is_empty()
+        && hex
+            .chars()
+            .all(|c| c.is_ascii_digit() || ('a'..='f').contains(&c));
     if is_hex && hex.len() == 64 {
         if let Some(i) = images.iter().position(|c| c.id.ends_with(hex)) {
             return Ok(i);
@@ -76,7 +79,9 @@ fn by_name(images: &[Candidate<'_>], r: &Reference) -> anyhow::Result<Option<usi
     };
     let suffix = format!(
         "/{short}:{}",
-        r.tag.as_deref().unwrap_or(crate::oci::reference::DEFAULT_TAG)
+        r.tag
+            .as_deref()
+            .unwrap_or(crate::oci::reference::DEFAULT_TAG)
     );
     let mut hits: Vec<(usize, &String)> = Vec::new();
     for (i, c) in images.iter().enumerate() {
@@ -101,7 +106,11 @@ mod tests {
 
     fn cands(v: &[(String, String, Vec<String>)]) -> Vec<Candidate<'_>> {
         v.iter()
-            .map(|(id, m, n)| Candidate { id, manifest: m, names: n })
+            .map(|(id, m, n)| Candidate {
+                id,
+                manifest: m,
+                names: n,
+            })
             .collect()
     }
 
@@ -109,9 +118,20 @@ mod tests {
     fn podman_like_matching() {
         let id = |c: char| format!("sha256:{}", c.to_string().repeat(64));
         let data = vec![
-            (id('a'), id('1'), vec!["docker.io/library/busybox:latest".to_string()]),
+            (
+                id('a'),
+                id('1'),
+                vec!["docker.io/library/busybox:latest".to_string()],
+            ),
             (id('b'), id('2'), vec!["quay.io/x/tool:1".to_string()]),
-            (id('c'), id('3'), vec!["quay.io/y/tool:1".to_string(), "localhost/only:latest".into()]),
+            (
+                id('c'),
+                id('3'),
+                vec![
+                    "quay.io/y/tool:1".to_string(),
+                    "localhost/only:latest".into(),
+                ],
+            ),
             (id('d'), id('4'), vec![]),
         ];
         let c = cands(&data);
@@ -120,12 +140,21 @@ mod tests {
         assert_eq!(resolve(&c, "x/tool:1").unwrap(), 1);
         assert_eq!(resolve(&c, "only").unwrap(), 2);
         let e = resolve(&c, "tool:1").unwrap_err().to_string();
-        assert!(e.contains("ambiguous") && e.contains("quay.io/x/tool:1"), "{e}");
+        assert!(
+            e.contains("ambiguous") && e.contains("quay.io/x/tool:1"),
+            "{e}"
+        );
         assert_eq!(resolve(&c, "ddd").unwrap(), 3);
         assert_eq!(resolve(&c, &id('b')).unwrap(), 1);
         assert_eq!(resolve(&c, &format!("busybox@{}", id('1'))).unwrap(), 0);
         assert!(resolve(&c, &format!("busybox@{}", id('2'))).is_err());
-        assert!(resolve(&c, "quay.io/z/tool:1").unwrap_err().to_string().contains("no such image"));
-        assert!(resolve(&c, "Bad").unwrap_err().to_string().contains("lowercase"));
+        assert!(resolve(&c, "quay.io/z/tool:1")
+            .unwrap_err()
+            .to_string()
+            .contains("no such image"));
+        assert!(resolve(&c, "Bad")
+            .unwrap_err()
+            .to_string()
+            .contains("lowercase"));
     }
 }

@@ -105,7 +105,10 @@ mod tests {
         let p = t.path().to_path_buf();
         drop(t);
         assert!(!p.exists());
-        assert_eq!(std::fs::read_dir(root.path().join("tmp")).unwrap().count(), 0);
+        assert_eq!(
+            std::fs::read_dir(root.path().join("tmp")).unwrap().count(),
+            0
+        );
         // A directory left by a dead process: its lock file is free.
         std::fs::create_dir(root.path().join("tmp/dead")).unwrap();
         std::fs::write(root.path().join("tmp/dead.lock"), "").unwrap();

@@ -88,6 +88,8 @@ mod tests {
         assert!(a.is_some());
         assert!(try_lock(&p, Mode::Shared).unwrap().is_some());
         assert!(try_lock(&p, Mode::Exclusive).unwrap().is_none());
-        assert!(try_lock(&d.path().join("missing"), Mode::Shared).unwrap().is_none());
+        assert!(try_lock(&d.path().join("missing"), Mode::Shared)
+            .unwrap()
+            .is_none());
     }
 }
