@@ -8,6 +8,7 @@ use super::Ctx;
 use crate::oci::config::parse_config;
 use crate::oci::reference::Reference;
 use crate::oci::source::{Source, SourceImage};
+use crate::sandbox::idmap::{IdMapping, IdSources, UsernsRequest};
 use crate::store::{Store, Writer};
 use anyhow::{bail, Context};
 use oci_spec::image::{Descriptor, MediaType};
@@ -23,6 +24,11 @@ pub struct Args {
     /// Do not print the names of loaded images.
     #[arg(short, long)]
     pub quiet: bool,
+
+    /// Also unpack the layers for this user's default id mapping, so that the
+    /// first `hutch run` of the images starts at once.
+    #[arg(long)]
+    pub unpack: bool,
 
     /// Name for images the input does not name fully (upstream layouts often
     /// carry only a tag, such as `1.38.0-musl`, which is then kept).
@@ -67,6 +73,7 @@ pub fn exec(ctx: &Ctx, args: Args) -> anyhow::Result<u8> {
         let names = names_for(im, fallback.as_ref())?;
         staged.push((stage(&mut w, im)?, names));
     }
+    let mut loaded = Vec::new();
     for (manifest, names) in staged {
         let image = match manifest {
             Staged::Manifest(bytes, mt) => w.add_manifest(&bytes, mt, &names)?,
@@ -86,6 +93,16 @@ pub fn exec(ctx: &Ctx, args: Args) -> anyhow::Result<u8> {
             if names.is_empty() {
                 ctx.printer.out(&format!("Loaded image: {}", image.id));
             }
+        }
+        loaded.push(image);
+    }
+    // Free the scratch space before the slower unpacking.
+    drop(w);
+    if args.unpack {
+        let src = IdSources::default();
+        let map = IdMapping::detect(UsernsRequest::Auto, &src).map_err(anyhow::Error::msg)?;
+        for image in &loaded {
+            store.layer_dirs(image, &map, &src, &ctx.printer)?;
         }
     }
     Ok(0)
