@@ -33,10 +33,38 @@ impl TarBuf {
 
     /// Append a header with `name` written raw into the name field (so `..`
     /// and absolute names get through), plus data.
-    pub fn raw(&mut self, mut h: Header, name: &[u8], data: &[u8]) -> &mut Self {
+    pub fn raw(&mut self, h: Header, name: &[u8], data: &[u8]) -> &mut Self {
+        self.raw_link(h, name, None, data)
+    }
+
+    /// Like `raw` with a link target; names and targets over 100 bytes go
+    /// into a PAX header first, as GNU tar and Go write them.
+    fn raw_link(
+        &mut self,
+        mut h: Header,
+        name: &[u8],
+        link: Option<&[u8]>,
+        data: &[u8],
+    ) -> &mut Self {
+        let mut records: Vec<(&str, &[u8])> = Vec::new();
+        if name.len() > 100 {
+            records.push(("path", name));
+        }
+        if let Some(link) = link.filter(|l| l.len() > 100) {
+            records.push(("linkpath", link));
+        }
+        if !records.is_empty() {
+            self.pax(&records);
+        }
         let field = &mut h.as_old_mut().name;
         field.fill(0);
-        field[..name.len()].copy_from_slice(name);
+        let n = name.len().min(100);
+        field[..n].copy_from_slice(&name[..n]);
+        if let Some(link) = link {
+            let field = &mut h.as_old_mut().linkname;
+            let n = link.len().min(100);
+            field[..n].copy_from_slice(&link[..n]);
+        }
         h.set_size(data.len() as u64);
         h.set_cksum();
         self.b.append(&h, data).unwrap();
@@ -69,15 +97,13 @@ impl TarBuf {
     }
 
     pub fn symlink(&mut self, name: &str, target: &str) -> &mut Self {
-        let mut h = Self::header(EntryType::Symlink, 0o777, 0);
-        h.set_link_name_literal(target).unwrap();
-        self.raw(h, name.as_bytes(), b"")
+        let h = Self::header(EntryType::Symlink, 0o777, 0);
+        self.raw_link(h, name.as_bytes(), Some(target.as_bytes()), b"")
     }
 
     pub fn hardlink(&mut self, name: &str, target: &str) -> &mut Self {
-        let mut h = Self::header(EntryType::Link, 0o644, 0);
-        h.set_link_name_literal(target).unwrap();
-        self.raw(h, name.as_bytes(), b"")
+        let h = Self::header(EntryType::Link, 0o644, 0);
+        self.raw_link(h, name.as_bytes(), Some(target.as_bytes()), b"")
     }
 
     pub fn node(&mut self, name: &str, kind: EntryType, major: u32, minor: u32) -> &mut Self {
@@ -91,7 +117,7 @@ impl TarBuf {
     pub fn pax(&mut self, records: &[(&str, &[u8])]) -> &mut Self {
         let mut data = Vec::new();
         for (k, v) in records {
-            data.extend_from_slice(&pax_record(k.as_bytes(), v));
+            data.extend_from_slice(&super::diff::pax_record(k.as_bytes(), v));
         }
         let h = Self::header(EntryType::XHeader, 0o644, data.len() as u64);
         self.raw(h, b"PaxHeader", &data)
@@ -201,17 +227,100 @@ pub fn xattr(p: &Path, key: &str) -> Option<Vec<u8>> {
         .map(|(_, v)| v)
 }
 
-/// One PAX record: `<len> <key>=<value>\n`, where len counts itself.
-fn pax_record(key: &[u8], value: &[u8]) -> Vec<u8> {
-    let body = key.len() + value.len() + 3; // space, '=', newline
-    let mut len = body + 1;
-    while len.to_string().len() + body != len {
-        len += 1;
+impl Scratch {
+    /// Run `f` inside the user namespace and bring back the bytes it returns.
+    pub fn eval(&self, f: impl FnOnce() -> Result<Vec<u8>, String>) -> Result<Vec<u8>, String> {
+        let out = self.dir.path().join("eval-out");
+        self.in_userns(|| {
+            let bytes = f()?;
+            std::fs::write(&out, bytes).map_err(|e| e.to_string())
+        })?;
+        Ok(std::fs::read(&out).unwrap())
     }
-    let mut v = format!("{len} ").into_bytes();
-    v.extend_from_slice(key);
-    v.push(b'=');
-    v.extend_from_slice(value);
-    v.push(b'\n');
-    v
+}
+
+/// A line per entry below `root`, sorted: type, mode, owner, mtime, content
+/// (data, link target or device), user/security xattrs and, for a second
+/// name of an inode, which name came first. Two trees with equal snapshots
+/// hold the same layer content.
+pub fn snapshot(root: &Path) -> Result<String, String> {
+    use std::os::unix::fs::{FileTypeExt, MetadataExt};
+    fn walk(
+        root: &Path,
+        rel: &str,
+        inodes: &mut std::collections::HashMap<u64, String>,
+        out: &mut Vec<String>,
+    ) -> Result<(), String> {
+        let dir = root.join(rel);
+        let mut names: Vec<_> = std::fs::read_dir(&dir)
+            .map_err(|e| format!("{}: {e}", dir.display()))?
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        names.sort();
+        for name in names {
+            let rel = if rel.is_empty() {
+                name
+            } else {
+                format!("{rel}/{name}")
+            };
+            let p = root.join(&rel);
+            let m = std::fs::symlink_metadata(&p).map_err(|e| e.to_string())?;
+            let ft = m.file_type();
+            let what = if ft.is_dir() {
+                "dir".to_string()
+            } else if ft.is_symlink() {
+                format!("symlink {:?}", std::fs::read_link(&p).unwrap())
+            } else if ft.is_file() {
+                format!(
+                    "file {:?}",
+                    String::from_utf8_lossy(&std::fs::read(&p).unwrap())
+                )
+            } else if ft.is_char_device() {
+                format!("char {}", m.rdev())
+            } else if ft.is_fifo() {
+                "fifo".to_string()
+            } else {
+                "other".to_string()
+            };
+            let link = if !ft.is_dir() && m.nlink() > 1 {
+                match inodes.get(&m.ino()) {
+                    Some(first) => format!(" link-of {first}"),
+                    None => {
+                        inodes.insert(m.ino(), rel.clone());
+                        String::new()
+                    }
+                }
+            } else {
+                String::new()
+            };
+            let xattrs: Vec<String> = if ft.is_dir() || ft.is_file() {
+                let parent = crate::sys::fsat::open_dir(p.parent().unwrap()).unwrap();
+                let name =
+                    std::ffi::CString::new(p.file_name().unwrap().as_encoded_bytes()).unwrap();
+                crate::sys::fsat::lxattrs_at(std::os::fd::AsFd::as_fd(&parent), &name)
+                    .unwrap()
+                    .into_iter()
+                    .map(|(k, v)| {
+                        format!("{}={}", k.to_string_lossy(), String::from_utf8_lossy(&v))
+                    })
+                    .collect()
+            } else {
+                Vec::new()
+            };
+            out.push(format!(
+                "{rel}: {what} mode={:o} owner={}:{} mtime={} xattrs={xattrs:?}{link}",
+                m.mode() & 0o7777,
+                m.uid(),
+                m.gid(),
+                m.mtime()
+            ));
+            if ft.is_dir() {
+                walk(root, &rel, inodes, out)?;
+            }
+        }
+        Ok(())
+    }
+    let mut out = Vec::new();
+    walk(root, "", &mut std::collections::HashMap::new(), &mut out)?;
+    Ok(out.join("\n"))
 }
