@@ -730,3 +730,64 @@ fn skopeo_and_umoci_read_the_store() {
         );
     });
 }
+
+/// The unpacked layer dirs of a store: `o/<mapping>/<diff id>`.
+fn layer_cache(w: &World) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for m in std::fs::read_dir(w.root().join("o")).into_iter().flatten() {
+        for l in std::fs::read_dir(m.unwrap().path()).unwrap() {
+            out.push(l.unwrap().path());
+        }
+    }
+    out
+}
+
+#[test]
+fn layer_cache_unpacks_once_and_rmi_cleans_it() {
+    use std::os::unix::fs::MetadataExt;
+    for_each_user(|w| {
+        // Several loads racing to unpack the same layer.
+        let kids: Vec<_> = (0..3)
+            .map(|_| {
+                w.hutch()
+                    .args(["load", "--unpack", "-i", &layout()])
+                    .stdout(Stdio::null())
+                    .stderr(Stdio::piped())
+                    .spawn()
+                    .unwrap()
+            })
+            .collect();
+        for k in kids {
+            let out = k.wait_with_output().unwrap();
+            assert!(out.status.success(), "{}", stderr(&out));
+        }
+        let dirs = layer_cache(&w);
+        assert_eq!(dirs.len(), 1, "{dirs:?}");
+        let dir = &dirs[0];
+        assert!(dir.ends_with("0f8918d0fe4f272ce8acece89916a9ba0b240584d3c1dd1943f343f69b0d0ffb"));
+        let busybox = dir.join("bin/busybox");
+        assert!(busybox.is_file(), "{}", busybox.display());
+        // Owners as the image says, seen through the mapping: root is the
+        // user; `home` belongs to nobody (65534), a subordinate id when there are some.
+        assert_eq!(busybox.metadata().unwrap().uid(), w.user.uid);
+        let home = dir.join("home").metadata().unwrap().uid();
+        match w.user.kind {
+            Kind::SubIds => assert!(home >= 100000, "home owned by {home}"),
+            Kind::Single => assert_eq!(home, w.user.uid),
+        }
+        // Unpacked once: a second load keeps the same directory.
+        let ino = dir.metadata().unwrap().ino();
+        w.ok(&["load", "--unpack", "-i", &layout()]);
+        assert_eq!(dir.metadata().unwrap().ino(), ino);
+        // The cache beside the layout does not disturb umoci.
+        let root = w.root();
+        let ls = user_ok(&w, "umoci", &["ls", "--layout", root.to_str().unwrap()]);
+        assert_eq!(ls.trim(), BUSYBOX);
+        // Removing the last image that needs the layer removes its files,
+        // even those owned by subordinate ids.
+        w.ok(&["rmi", "busybox:1.38.0-musl"]);
+        assert!(layer_cache(&w).is_empty());
+        let tmp: Vec<_> = std::fs::read_dir(w.root().join("tmp")).unwrap().collect();
+        assert!(tmp.is_empty(), "{tmp:?}");
+    });
+}
