@@ -5,11 +5,16 @@ use super::inspect::facts;
 use super::template::Template;
 use super::Ctx;
 use crate::oci::inspect::list_row;
+use crate::oci::reference::Reference;
 use crate::store::{Image, Store};
 use serde_json::json;
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
+    /// Show only images named REPOSITORY (`busybox`, `quay.io/x/y`), with TAG if given.
+    #[arg(value_name = "REPOSITORY[:TAG]")]
+    pub reference: Option<String>,
+
     /// Print only image ids, one per image.
     #[arg(short, long)]
     pub quiet: bool,
@@ -29,8 +34,20 @@ pub fn exec(ctx: &Ctx, args: Args) -> anyhow::Result<u8> {
         None | Some("json") => None,
         Some(f) => Some(Template::parse(f).map_err(anyhow::Error::msg)?),
     };
+    let filter = args
+        .reference
+        .as_deref()
+        .map(Reference::parse)
+        .transpose()
+        .map_err(anyhow::Error::msg)?;
     let store = Store::open(&ctx.dirs)?;
     let mut images = store.images()?;
+    if let Some(f) = &filter {
+        for im in &mut images {
+            im.names.retain(|n| matches(f, n));
+        }
+        images.retain(|im| !im.names.is_empty());
+    }
     // Newest first, like Podman.
     images.sort_by(|a, b| created(b).cmp(&created(a)).then(a.names.cmp(&b.names)));
     let id = |im: &Image| {
@@ -101,6 +118,18 @@ pub fn exec(ctx: &Ctx, args: Args) -> anyhow::Result<u8> {
     Ok(0)
 }
 
+/// Whether the full name `name` (`repo:tag`) is one `filter` asks for; a short
+/// filter (`busybox`) matches the repository's last path components.
+fn matches(filter: &Reference, name: &str) -> bool {
+    let (repo, tag) = name.rsplit_once(':').unwrap_or((name, ""));
+    let repo_ok = repo == filter.repository()
+        || filter
+            .short
+            .as_ref()
+            .is_some_and(|s| repo.ends_with(&format!("/{s}")));
+    repo_ok && filter.tag.as_deref().map_or(true, |t| t == tag)
+}
+
 fn created(im: &Image) -> Option<chrono::DateTime<chrono::Utc>> {
     let c = im.config.created().as_deref()?;
     chrono::DateTime::parse_from_rfc3339(c)
@@ -156,6 +185,17 @@ fn human_size(bytes: u64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn filter_by_repository_and_tag() {
+        let f = |s: &str| Reference::parse(s).unwrap();
+        assert!(matches(&f("busybox"), "docker.io/library/busybox:1"));
+        assert!(matches(&f("busybox:1"), "docker.io/library/busybox:1"));
+        assert!(!matches(&f("busybox:2"), "docker.io/library/busybox:1"));
+        assert!(matches(&f("tool"), "quay.io/x/tool:1"));
+        assert!(!matches(&f("quay.io/y/tool"), "quay.io/x/tool:1"));
+        assert!(!matches(&f("box"), "docker.io/library/busybox:1"));
+    }
 
     #[test]
     fn sizes_and_ages_like_podman() {

@@ -118,7 +118,11 @@ enum Staged {
 fn stage(w: &mut Writer<'_>, im: &SourceImage) -> anyhow::Result<Staged> {
     let cbytes = fs_err::read(&im.config.path)?;
     let config = parse_config(&cbytes, &im.config.what).map_err(anyhow::Error::msg)?;
-    let cfg = w.write_blob(&cbytes[..], im.config.expected.as_ref(), &im.config.what)?;
+    let cfg = w.write_blob_file(
+        &im.config.path,
+        im.config.expected.as_ref(),
+        &im.config.what,
+    )?;
     let diff_ids = config.rootfs().diff_ids();
     if diff_ids.len() != im.layers.len() {
         bail!(

@@ -11,15 +11,15 @@ use super::index::{self, Entry};
 use super::tmp::TmpDir;
 use super::{blobs, lock, Image, Store};
 use crate::oci::config::parse_manifest;
-use crate::oci::digest;
+use crate::oci::digest::{self, Hasher};
 use crate::sys::flock::Held;
-use anyhow::Context;
+use anyhow::{bail, Context};
 use oci_spec::image::{
     Descriptor, Digest, ImageConfiguration, ImageManifestBuilder, MediaType, SCHEMA_VERSION,
 };
 use std::collections::HashMap;
 use std::io::Read;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// An open write to the store.
 pub struct Writer<'s> {
@@ -64,6 +64,39 @@ impl<'s> Writer<'s> {
             fs_err::remove_file(&path)?;
         } else {
             self.staged.insert(d.clone(), path);
+        }
+        Ok((d, size))
+    }
+
+    /// Stage the file at `path` like [`Writer::write_blob`]. A file that is
+    /// already in this writer's scratch dir (an unpacked archive) is checked
+    /// in place and moved rather than copied.
+    pub fn write_blob_file(
+        &mut self,
+        path: &Path,
+        expected: Option<&Digest>,
+        what: &str,
+    ) -> anyhow::Result<(Digest, u64)> {
+        if let Some(d) = expected {
+            if let Some(size) = self.known_size(d) {
+                return Ok((d.clone(), size));
+            }
+        }
+        let file = fs_err::File::open(path)?;
+        if !path.starts_with(self.tmp.path()) {
+            return self.write_blob(std::io::BufReader::new(file), expected, what);
+        }
+        let (d, size) = Hasher::new(std::io::BufReader::new(&file))
+            .finish()
+            .with_context(|| format!("cannot read {what}"))?;
+        if let Some(want) = expected.filter(|w| **w != d) {
+            bail!(
+                "{what} is corrupt: its digest should be {want} but its content hashes to {d}; nothing was stored"
+            );
+        }
+        if self.known_size(&d).is_none() {
+            file.sync_all()?;
+            self.staged.insert(d.clone(), path.to_path_buf());
         }
         Ok((d, size))
     }

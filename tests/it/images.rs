@@ -121,6 +121,16 @@ fn load_layout_dir_prints_full_name_and_lists() {
         );
         assert!(lines[1].ends_with("887 kB"), "{table}");
         assert_eq!(w.ok(&["images", "-q"]), "654fc8fd836e\n");
+        assert_eq!(w.ok(&["images", "-q", "busybox"]), "654fc8fd836e\n");
+        assert_eq!(
+            w.ok(&["images", "-q", "busybox:1.38.0-musl"]),
+            "654fc8fd836e\n"
+        );
+        assert_eq!(w.ok(&["images", "-q", "busybox:latest"]), "");
+        assert_eq!(
+            w.ok(&["images", "--format", "{{.Repository}}:{{.Tag}} {{.ID}}"]),
+            "docker.io/library/busybox:1.38.0-musl 654fc8fd836e\n"
+        );
         let v: serde_json::Value =
             serde_json::from_str(&w.ok(&["images", "--format", "json"])).unwrap();
         assert_eq!(v[0]["Id"], BUSYBOX_ID.trim_start_matches("sha256:"));
