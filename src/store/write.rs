@@ -68,6 +68,23 @@ impl<'s> Writer<'s> {
         Ok((d, size))
     }
 
+    /// Stage an uncompressed layer tar gzip-compressed, as build and commit
+    /// produce them. Returns its manifest descriptor and its diff id (sha256
+    /// of the uncompressed tar), for the config's `rootfs.diff_ids`.
+    pub fn write_layer(
+        &mut self,
+        tar: impl Read,
+        what: &str,
+    ) -> anyhow::Result<(Descriptor, Digest)> {
+        let mut gz = flate2::read::GzEncoder::new(Hasher::new(tar), flate2::Compression::fast());
+        let (d, size) = self.write_blob(&mut gz, None, what)?;
+        let (diff_id, _) = gz
+            .into_inner()
+            .finish()
+            .with_context(|| format!("cannot read {what}"))?;
+        Ok((Descriptor::new(MediaType::ImageLayerGzip, size, d), diff_id))
+    }
+
     /// Stage the file at `path` like [`Writer::write_blob`]. A file that is
     /// already in this writer's scratch dir (an unpacked archive) is checked
     /// in place and moved rather than copied.
@@ -240,4 +257,131 @@ pub(super) fn set_name(entries: &mut Vec<Entry>, desc: &Descriptor, name: &str) 
         desc: desc.clone(),
         name: Some(name.to_string()),
     });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::dirs::Dirs;
+    use oci_spec::image::{ImageConfigurationBuilder, RootFsBuilder};
+
+    fn store(dir: &Path) -> Store {
+        let dirs = Dirs {
+            store: dir.join("root"),
+            state: dir.join("state"),
+            config: dir.join("config"),
+        };
+        Store::open(&dirs).unwrap()
+    }
+
+    fn tar_with(name: &str, data: &[u8]) -> Vec<u8> {
+        let mut b = tar::Builder::new(Vec::new());
+        let mut h = tar::Header::new_gnu();
+        h.set_size(data.len() as u64);
+        h.set_mode(0o644);
+        h.set_cksum();
+        b.append_data(&mut h, name, data).unwrap();
+        b.into_inner().unwrap()
+    }
+
+    fn config(diff_ids: Vec<String>, cmd: &str) -> ImageConfiguration {
+        let mut cfg = oci_spec::image::Config::default();
+        cfg.set_cmd(Some(vec![cmd.to_string()]));
+        ImageConfigurationBuilder::default()
+            .config(cfg)
+            .rootfs(
+                RootFsBuilder::default()
+                    .typ("layers")
+                    .diff_ids(diff_ids)
+                    .build()
+                    .unwrap(),
+            )
+            .build()
+            .unwrap()
+    }
+
+    #[test]
+    fn layers_images_and_names() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = store(dir.path());
+        let tar = tar_with("hello", b"world");
+        let mut w = s.writer().unwrap();
+        let (desc, diff_id) = w.write_layer(&tar[..], "test layer").unwrap();
+        assert_eq!(diff_id, digest::of_bytes(&tar));
+        assert_ne!(*desc.digest(), diff_id, "the stored layer is compressed");
+        // Nothing is visible before the image is added.
+        assert!(!blobs::path(&s.root, desc.digest()).exists());
+        let a = w
+            .add_image(
+                &config(vec![diff_id.to_string()], "a"),
+                vec![desc.clone()],
+                &["x/a:1".into()],
+            )
+            .unwrap();
+        assert!(blobs::path(&s.root, desc.digest()).exists());
+        assert_eq!(a.names, vec!["x/a:1"]);
+        // The same config again: same image, one more name.
+        let again = w
+            .add_image(
+                &config(vec![diff_id.to_string()], "a"),
+                vec![desc.clone()],
+                &["x/a:2".into()],
+            )
+            .unwrap();
+        assert_eq!(again.id, a.id);
+        assert_eq!(again.names, vec!["x/a:1", "x/a:2"]);
+        // A name moves to the newer image; the old one keeps its other name.
+        let b = w
+            .add_image(
+                &config(vec![diff_id.to_string()], "b"),
+                vec![desc],
+                &["x/a:1".into()],
+            )
+            .unwrap();
+        drop(w);
+        let all = s.images().unwrap();
+        assert_eq!(all.len(), 2);
+        let names = |id: &str| all.iter().find(|i| i.id == id).unwrap().names.clone();
+        assert_eq!(names(&a.id), vec!["x/a:2"]);
+        assert_eq!(names(&b.id), vec!["x/a:1"]);
+        // Taking the last name off leaves the image, untagged.
+        s.tag(&b, &["x/a:2".into()]).unwrap();
+        let all = s.images().unwrap();
+        assert!(all.iter().any(|i| i.id == a.id && i.names.is_empty()));
+        // The scratch space is gone with the writer.
+        assert_eq!(std::fs::read_dir(s.root.join("tmp")).unwrap().count(), 0);
+    }
+
+    #[test]
+    fn digest_mismatch_keeps_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = store(dir.path());
+        let mut w = s.writer().unwrap();
+        let wrong = digest::of_bytes(b"something else");
+        let e = w
+            .write_blob(&b"data"[..], Some(&wrong), "blob X of image Y")
+            .unwrap_err();
+        let msg = e.to_string();
+        assert!(
+            msg.contains("blob X of image Y") && msg.contains("corrupt"),
+            "{msg}"
+        );
+        assert_eq!(std::fs::read_dir(w.scratch()).unwrap().count(), 0);
+        let e = w
+            .add_image(
+                &config(vec![], "a"),
+                vec![Descriptor::new(MediaType::ImageLayer, 4, wrong)],
+                &[],
+            )
+            .unwrap_err();
+        assert!(e.to_string().contains("was not written"), "{e}");
+        drop(w);
+        assert!(s.images().unwrap().is_empty());
+        assert_eq!(
+            std::fs::read_dir(s.root.join("blobs/sha256"))
+                .unwrap()
+                .count(),
+            0
+        );
+    }
 }

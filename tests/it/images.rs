@@ -801,3 +801,42 @@ fn layer_cache_unpacks_once_and_rmi_cleans_it() {
         assert!(tmp.is_empty(), "{tmp:?}");
     });
 }
+
+#[test]
+fn load_picks_this_platform_from_a_multi_platform_index() {
+    use sha2::Digest as _;
+    for_each_user(|w| {
+        let dir = w.path("multi");
+        user_ok(&w, "cp", &["-r", &layout(), dir.to_str().unwrap()]);
+        user_ok(&w, "chmod", &["-R", "u+w", dir.to_str().unwrap()]);
+        let other = format!("sha256:{}", "e".repeat(64));
+        let nested = format!(
+            r#"{{"schemaVersion":2,"mediaType":"application/vnd.oci.image.index.v1+json","manifests":[
+            {{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"{other}","size":1,"platform":{{"architecture":"arm64","os":"linux"}}}},
+            {{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"{BUSYBOX_MANIFEST}","size":608,"platform":{{"architecture":"amd64","os":"linux"}}}}]}}"#
+        );
+        let hex = hex::encode(sha2::Sha256::digest(nested.as_bytes()));
+        std::fs::write(dir.join("blobs/sha256").join(&hex), &nested).unwrap();
+        std::fs::write(
+            dir.join("index.json"),
+            format!(r#"{{"schemaVersion":2,"manifests":[{{"mediaType":"application/vnd.oci.image.index.v1+json","digest":"sha256:{hex}","size":{},"annotations":{{"io.containerd.image.name":"docker.io/library/multi:1"}}}}]}}"#, nested.len()),
+        )
+        .unwrap();
+        assert_eq!(
+            w.ok(&["load", "-i", dir.to_str().unwrap()]),
+            "Loaded image: docker.io/library/multi:1\n"
+        );
+        assert_eq!(inspect(&w, "multi:1")["Digest"], BUSYBOX_MANIFEST);
+        // A nested index with no image for this machine is refused by name.
+        let arm_only = nested.replace("amd64", "s390x");
+        let hex2 = hex::encode(sha2::Sha256::digest(arm_only.as_bytes()));
+        std::fs::write(dir.join("blobs/sha256").join(&hex2), &arm_only).unwrap();
+        std::fs::write(
+            dir.join("index.json"),
+            format!(r#"{{"schemaVersion":2,"manifests":[{{"mediaType":"application/vnd.oci.image.index.v1+json","digest":"sha256:{hex2}","size":{}}}]}}"#, arm_only.len()),
+        )
+        .unwrap();
+        let (_, err) = w.fails(&["load", "-i", dir.to_str().unwrap()]);
+        assert!(err.contains("no linux/amd64 image"), "{err}");
+    });
+}
