@@ -35,10 +35,33 @@ pub fn remove(
     let root = &store.root;
     let _gc = lock::collect(root)?;
     let _l = lock::index(root)?;
-    let mut images = store.images_unlocked()?;
+    let (mut images, damaged) = store.scan()?;
+    let mut entries = index::read(root)?;
+    let mut out = Vec::new();
     // Resolve everything before changing anything: one bad name removes nothing.
     let mut plan: Vec<(usize, Vec<String>)> = Vec::new();
     for t in targets {
+        // A damaged image (a blob gone) can still be removed by name or digest.
+        let full = Reference::parse_tag(t).map(|r| r.tagged_name()).ok();
+        if let Some(d) = damaged.iter().find(|d| {
+            d.entry.name.is_some() && d.entry.name == full
+                || d.entry.desc.digest().to_string() == *t
+        }) {
+            let digest = d.entry.desc.digest().clone();
+            let before = entries.len();
+            entries.retain(|e| *e.desc.digest() != digest);
+            if entries.len() != before {
+                out.push(Removed {
+                    untagged: damaged
+                        .iter()
+                        .filter(|x| *x.entry.desc.digest() == digest)
+                        .filter_map(|x| x.entry.name.clone())
+                        .collect(),
+                    deleted: Some(digest.to_string()),
+                });
+            }
+            continue;
+        }
         let cands: Vec<resolve::Candidate> = images
             .iter()
             .map(|im| resolve::Candidate {
@@ -60,8 +83,6 @@ pub fn remove(
         };
         plan.push((i, names));
     }
-    let mut entries = index::read(root)?;
-    let mut out = Vec::new();
     for (i, names) in plan {
         let im = &mut images[i];
         let untagged: Vec<String> = names.into_iter().filter(|n| im.names.contains(n)).collect();
@@ -113,7 +134,10 @@ fn collect(
     let mut keep_blobs: HashSet<String> = HashSet::new();
     let mut keep_layers: HashSet<String> = HashSet::new();
     for e in entries {
-        let im = store.load_image(e.desc.digest())?;
+        let Ok(im) = store.load_image(e.desc.digest()) else {
+            // Which blobs a damaged image still needs is unknown: keep them all.
+            return Ok(());
+        };
         keep_blobs.insert(e.desc.digest().digest().to_string());
         keep_blobs.insert(im.manifest.config().digest().digest().to_string());
         for l in im.manifest.layers() {

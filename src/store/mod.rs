@@ -64,6 +64,12 @@ impl Image {
     }
 }
 
+/// An index entry whose manifest or config blob cannot be read.
+struct Damaged {
+    entry: index::Entry,
+    error: anyhow::Error,
+}
+
 const OCI_LAYOUT: &str = r#"{"imageLayoutVersion":"1.0.0"}"#;
 
 impl Store {
@@ -109,18 +115,40 @@ impl Store {
     }
 
     fn images_unlocked(&self) -> anyhow::Result<Vec<Image>> {
+        let (images, damaged) = self.scan()?;
+        if let Some(d) = damaged.first() {
+            let what = d
+                .entry
+                .name
+                .clone()
+                .unwrap_or_else(|| d.entry.desc.digest().to_string());
+            anyhow::bail!(
+                "image {what} is damaged ({:#}): remove it with `hutch rmi {what}`",
+                d.error
+            );
+        }
+        Ok(images)
+    }
+
+    /// Every image in the index, and the entries whose blobs cannot be read.
+    fn scan(&self) -> anyhow::Result<(Vec<Image>, Vec<Damaged>)> {
         let mut out: Vec<Image> = Vec::new();
+        let mut damaged = Vec::new();
         for e in index::read(&self.root)? {
             let digest = e.desc.digest().to_string();
             if let Some(im) = out.iter_mut().find(|i| i.manifest_digest == digest) {
                 im.names.extend(e.name);
                 continue;
             }
-            let mut im = self.load_image(e.desc.digest())?;
-            im.names.extend(e.name);
-            out.push(im);
+            match self.load_image(e.desc.digest()) {
+                Ok(mut im) => {
+                    im.names.extend(e.name);
+                    out.push(im);
+                }
+                Err(error) => damaged.push(Damaged { entry: e, error }),
+            }
         }
-        Ok(out)
+        Ok((out, damaged))
     }
 
     /// Read an image's manifest and config from their blobs.

@@ -840,3 +840,27 @@ fn load_picks_this_platform_from_a_multi_platform_index() {
         assert!(err.contains("no linux/amd64 image"), "{err}");
     });
 }
+
+#[test]
+fn damaged_image_is_reported_and_removable() {
+    for_each_user(|w| {
+        w.busybox();
+        w.ok(&["import", &alpine(), "alpine:3.20"]);
+        std::fs::remove_file(w.root().join("blobs/sha256").join(&BUSYBOX_ID[7..])).unwrap();
+        let (code, err) = w.fails(&["images"]);
+        assert_eq!(code, 125);
+        assert!(
+            err.contains("damaged") && err.contains(&BUSYBOX_ID[7..]) && err.contains("hutch rmi"),
+            "{err}"
+        );
+        let out = w.ok(&["rmi", "busybox:1.38.0-musl"]);
+        assert!(out.contains(&format!("Untagged: {BUSYBOX}")), "{out}");
+        assert_eq!(tags(&w), vec!["docker.io/library/alpine:3.20"]);
+        // Blobs of the damaged image are collected with the next removal.
+        w.ok(&["rmi", "alpine:3.20"]);
+        let left: Vec<_> = std::fs::read_dir(w.root().join("blobs/sha256"))
+            .unwrap()
+            .collect();
+        assert!(left.is_empty(), "{left:?}");
+    });
+}
