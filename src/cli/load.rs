@@ -161,7 +161,9 @@ fn names_for(im: &SourceImage, fallback: Option<&Reference>) -> anyhow::Result<V
     for n in &im.names {
         let r = Reference::parse_tag(n)
             .map_err(|e| anyhow::anyhow!("{} has a bad name: {e}", im.label))?;
-        out.push(r.tagged_name());
+        if !out.contains(&r.tagged_name()) {
+            out.push(r.tagged_name());
+        }
     }
     if out.is_empty() {
         if let Some(f) = fallback {
@@ -172,6 +174,5 @@ fn names_for(im: &SourceImage, fallback: Option<&Reference>) -> anyhow::Result<V
             out.push(r.tagged_name());
         }
     }
-    out.dedup();
     Ok(out)
 }

@@ -32,9 +32,8 @@ pub fn read(root: &Path) -> anyhow::Result<Vec<Entry>> {
     };
     let idx: ImageIndex = serde_json::from_slice(&bytes).with_context(|| {
         format!(
-            "{} is damaged ({}): restore it or remove the store",
-            path.display(),
-            "not a valid OCI index"
+            "{} is not a valid OCI index: restore it or remove the store",
+            path.display()
         )
     })?;
     Ok(idx

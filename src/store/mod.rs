@@ -93,19 +93,31 @@ impl Store {
     /// Resolve a name (short or full, with tag or digest) or an id (prefix) to an image.
     pub fn image(&self, name: &str) -> anyhow::Result<Image> {
         let _keep = lock::keep(&self.root)?;
-        let mut all = self.images_unlocked()?;
-        let i = {
-            let cands: Vec<resolve::Candidate> = all
-                .iter()
-                .map(|im| resolve::Candidate {
-                    id: &im.id,
-                    manifest: &im.manifest_digest,
-                    names: &im.names,
-                })
-                .collect();
-            resolve::resolve(&cands, name)?
-        };
-        Ok(all.swap_remove(i))
+        let (mut all, damaged) = self.scan()?;
+        let cands: Vec<resolve::Candidate> = all
+            .iter()
+            .map(|im| resolve::Candidate {
+                id: &im.id,
+                manifest: &im.manifest_digest,
+                names: &im.names,
+            })
+            .collect();
+        match resolve::resolve(&cands, name) {
+            Ok(i) => Ok(all.swap_remove(i)),
+            Err(e) => {
+                // A damaged image only matters when it is the one asked for.
+                let full = crate::oci::reference::Reference::parse_tag(name)
+                    .map(|r| r.tagged_name())
+                    .ok();
+                match damaged.iter().find(|d| d.entry.name.is_some() && d.entry.name == full) {
+                    Some(d) => anyhow::bail!(
+                        "image {name} is damaged ({:#}): remove it with `hutch rmi {name}` and load it again",
+                        d.error
+                    ),
+                    None => Err(e),
+                }
+            }
+        }
     }
 
     /// Every image in the store, in index order (tagged and untagged).

@@ -853,6 +853,16 @@ fn damaged_image_is_reported_and_removable() {
             err.contains("damaged") && err.contains(&BUSYBOX_ID[7..]) && err.contains("hutch rmi"),
             "{err}"
         );
+        // Other images still work; asking for the damaged one says what is wrong.
+        assert_eq!(
+            inspect(&w, "alpine:3.20")["RepoTags"][0],
+            "docker.io/library/alpine:3.20"
+        );
+        let (_, err) = w.fails(&["inspect", "busybox:1.38.0-musl"]);
+        assert!(
+            err.contains("damaged") && err.contains("hutch rmi"),
+            "{err}"
+        );
         let out = w.ok(&["rmi", "busybox:1.38.0-musl"]);
         assert!(out.contains(&format!("Untagged: {BUSYBOX}")), "{out}");
         assert_eq!(tags(&w), vec!["docker.io/library/alpine:3.20"]);
