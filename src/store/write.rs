@@ -32,6 +32,14 @@ pub struct Writer<'s> {
 impl<'s> Writer<'s> {
     pub(super) fn new(store: &'s Store) -> anyhow::Result<Writer<'s>> {
         let keep = lock::keep(&store.root)?;
+        // Leftovers of killed writers: remove what we can; files owned by
+        // subordinate ids wait for the next `rmi`, which enters the namespace.
+        for s in super::tmp::stale(&store.root)? {
+            let _ = std::fs::remove_dir_all(&s.dir);
+            if !s.dir.exists() {
+                let _ = std::fs::remove_file(&s.lock);
+            }
+        }
         Ok(Writer {
             store,
             tmp: TmpDir::new(&store.root)?,

@@ -377,10 +377,32 @@ fn killed_load_leaves_store_as_it_was() {
         assert_eq!(snapshot(&w), before);
         assert_blobs_intact(&w);
         assert_eq!(tags(&w), vec![BUSYBOX]);
-        // The killed load's scratch dir is collected by the next removal.
+        // The killed load's scratch dir is collected by the next removal...
         assert!(std::fs::read_dir(w.root().join("tmp")).unwrap().count() > 0);
         w.ok(&["tag", "busybox:1.38.0-musl", "spare"]);
         w.ok(&["rmi", "spare"]);
+        let left: Vec<_> = std::fs::read_dir(w.root().join("tmp")).unwrap().collect();
+        assert!(left.is_empty(), "{left:?}");
+        // ...or by the next writer.
+        let mut child = w
+            .hutch()
+            .arg("load")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        child
+            .stdin
+            .as_mut()
+            .unwrap()
+            .write_all(&data[..1000])
+            .unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(300));
+        child.kill().unwrap();
+        child.wait().unwrap();
+        assert!(std::fs::read_dir(w.root().join("tmp")).unwrap().count() > 0);
+        w.ok(&["import", &alpine(), "later"]);
         let left: Vec<_> = std::fs::read_dir(w.root().join("tmp")).unwrap().collect();
         assert!(left.is_empty(), "{left:?}");
     });
