@@ -201,6 +201,18 @@ fn load_docker_archives_legacy_and_oci_flavoured() {
             &["inspect", &format!("oci:{}:{BUSYBOX}", root.display())],
         );
         assert!(sk.contains("\"Architecture\": \"amd64\""), "{sk}");
+        // ...and skopeo can copy it out, uncompressed layer and all.
+        let copy = w.path("copied");
+        user_ok(
+            &w,
+            "skopeo",
+            &[
+                "copy",
+                "-q",
+                &format!("oci:{}:{BUSYBOX}", root.display()),
+                &format!("oci:{}:x", copy.display()),
+            ],
+        );
 
         // Docker 25+ writes an OCI layout plus manifest.json; the OCI index
         // has the full name in io.containerd.image.name and a bare tag in ref.name.
