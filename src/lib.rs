@@ -10,6 +10,7 @@ pub mod layer;
 pub mod oci;
 pub mod rootfs;
 pub mod sandbox;
+pub mod snapshot;
 pub mod store;
 pub mod sys;
 pub mod ui;

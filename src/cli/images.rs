@@ -130,7 +130,7 @@ fn matches(filter: &Reference, name: &str) -> bool {
     repo_ok && filter.tag.as_deref().map_or(true, |t| t == tag)
 }
 
-fn created(im: &Image) -> Option<chrono::DateTime<chrono::Utc>> {
+pub(crate) fn created(im: &Image) -> Option<chrono::DateTime<chrono::Utc>> {
     let c = im.config.created().as_deref()?;
     chrono::DateTime::parse_from_rfc3339(c)
         .ok()
@@ -138,7 +138,7 @@ fn created(im: &Image) -> Option<chrono::DateTime<chrono::Utc>> {
 }
 
 /// Docker's go-units `HumanDuration`.
-fn human_duration(secs: i64) -> String {
+pub(crate) fn human_duration(secs: i64) -> String {
     let s = secs.max(0);
     let (m, h) = (s / 60, s / 3600);
     match () {
@@ -157,7 +157,7 @@ fn human_duration(secs: i64) -> String {
 }
 
 /// go-units `HumanSizeWithPrecision(size, 3)`, as Podman prints sizes.
-fn human_size(bytes: u64) -> String {
+pub(crate) fn human_size(bytes: u64) -> String {
     let units = ["B", "kB", "MB", "GB", "TB", "PB"];
     let mut v = bytes as f64;
     let mut i = 0;

@@ -8,6 +8,9 @@ use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+pub mod diff;
+pub mod history;
+pub mod image;
 pub mod images;
 pub mod import;
 pub mod info;
@@ -15,6 +18,8 @@ pub mod inspect;
 pub mod load;
 pub mod rmi;
 pub mod run;
+pub mod save;
+pub mod system;
 pub mod tag;
 mod template;
 
@@ -60,6 +65,16 @@ pub enum Command {
     Inspect(inspect::Args),
     /// Show what hutch detected about this machine and why.
     Info(info::Args),
+    /// Show the history of an image: one row per step, newest first.
+    History(history::Args),
+    /// Show changed files: an image's top layer, or between two images.
+    Diff(diff::Args),
+    /// Write images to a docker-archive, oci-archive or OCI layout directory.
+    Save(save::Args),
+    /// Manage images (prune).
+    Image(image::Args),
+    /// Disk usage and store checks.
+    System(system::Args),
 }
 
 /// What every subcommand gets: where to work and how to talk.
@@ -111,6 +126,11 @@ fn dispatch(ctx: &Ctx, cmd: Command) -> anyhow::Result<u8> {
         Command::Rmi(a) => rmi::exec(ctx, a),
         Command::Inspect(a) => inspect::exec(ctx, a),
         Command::Info(a) => info::exec(ctx, a),
+        Command::History(a) => history::exec(ctx, a),
+        Command::Diff(a) => diff::exec(ctx, a),
+        Command::Save(a) => save::exec(ctx, a),
+        Command::Image(a) => image::exec(ctx, a),
+        Command::System(a) => system::exec(ctx, a),
     }
 }
 

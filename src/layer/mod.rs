@@ -7,7 +7,7 @@ pub mod diff;
 mod digest;
 mod names;
 #[cfg(test)]
-mod testutil;
+pub(crate) mod testutil;
 mod tree;
 pub mod unpack;
 pub mod whiteout;

@@ -37,6 +37,7 @@ pub fn remove(
     let _l = lock::index(root)?;
     let (mut images, damaged) = store.scan()?;
     let mut entries = index::read(root)?;
+    let users = super::inuse::images_in_use(&store.state);
     let mut out = Vec::new();
     // Resolve everything before changing anything: one bad name removes nothing.
     let mut plan: Vec<(usize, Vec<String>)> = Vec::new();
@@ -72,6 +73,14 @@ pub fn remove(
             .collect();
         let i = resolve::resolve(&cands, t)?;
         let im = &images[i];
+        if let Some(c) = users.get(&im.id) {
+            if !force && (im.names.len() <= 1 || name_used(im, t).is_none()) {
+                bail!(
+                    "image {} is used by container {c}: remove the container first, or use -f to only untag it",
+                    im.short_id()
+                );
+            }
+        }
         let names = match name_used(im, t) {
             Some(n) => vec![n],
             None if im.names.len() > 1 && !force => bail!(
@@ -88,6 +97,26 @@ pub fn remove(
         let untagged: Vec<String> = names.into_iter().filter(|n| im.names.contains(n)).collect();
         im.names.retain(|n| !untagged.contains(n));
         entries.retain(|e| !e.name.as_ref().is_some_and(|n| untagged.contains(n)));
+        // An image a container runs on stays (untagged) until the container goes.
+        if im.names.is_empty() && users.contains_key(&im.id) {
+            let md = im.manifest_digest.clone();
+            if !entries.iter().any(|e| e.desc.digest().to_string() == md) {
+                if let Some(desc) = index::read(root)?
+                    .into_iter()
+                    .find(|e| e.desc.digest().to_string() == md)
+                {
+                    entries.push(Entry {
+                        desc: desc.desc,
+                        name: None,
+                    });
+                }
+            }
+            out.push(Removed {
+                untagged,
+                deleted: None,
+            });
+            continue;
+        }
         let deleted = if im.names.is_empty() {
             let md = im.manifest_digest.clone();
             let before = entries.len();
@@ -101,6 +130,34 @@ pub fn remove(
             continue;
         }
         out.push(Removed { untagged, deleted });
+    }
+    index::write(root, &entries)?;
+    collect(store, &entries, map, src)?;
+    Ok(out)
+}
+
+pub fn prune(
+    store: &Store,
+    all: bool,
+    map: &IdMapping,
+    src: &IdSources,
+) -> anyhow::Result<Vec<Removed>> {
+    let root = &store.root;
+    let _gc = lock::collect(root)?;
+    let _l = lock::index(root)?;
+    let users = super::inuse::images_in_use(&store.state);
+    let (images, _damaged) = store.scan()?;
+    let mut entries = index::read(root)?;
+    let mut out = Vec::new();
+    for im in images {
+        if users.contains_key(&im.id) || !(all || im.names.is_empty()) {
+            continue;
+        }
+        entries.retain(|e| e.desc.digest().to_string() != im.manifest_digest);
+        out.push(Removed {
+            untagged: im.names.clone(),
+            deleted: Some(im.id.clone()),
+        });
     }
     index::write(root, &entries)?;
     collect(store, &entries, map, src)?;
@@ -124,7 +181,7 @@ fn name_used(im: &Image, input: &str) -> Option<String> {
 
 /// Delete blobs and unpacked layers that no entry needs, and stale scratch dirs.
 /// Callers hold both locks.
-fn collect(
+pub(super) fn collect(
     store: &Store,
     entries: &[Entry],
     map: &IdMapping,

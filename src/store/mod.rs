@@ -14,15 +14,19 @@
 //! not run containers and does not parse Dockerfiles.
 
 mod blobs;
+mod check;
 mod gc;
 mod index;
+mod inuse;
 mod layers;
 mod lock;
 mod resolve;
 mod tmp;
 mod write;
 
+pub use check::{CheckReport, Finding};
 pub use gc::Removed;
+pub use inuse::images_in_use;
 pub use write::Writer;
 
 use crate::dirs::Dirs;
@@ -36,6 +40,8 @@ use std::path::PathBuf;
 /// An open store.
 pub struct Store {
     pub root: PathBuf,
+    /// Container records, read to keep images that containers use.
+    pub state: PathBuf,
 }
 
 /// An image resolved from a name or id.
@@ -87,7 +93,10 @@ impl Store {
                 index::write(&root, &[])?;
             }
         }
-        Ok(Store { root })
+        Ok(Store {
+            root,
+            state: dirs.state.clone(),
+        })
     }
 
     /// Resolve a name (short or full, with tag or digest) or an id (prefix) to an image.
@@ -233,5 +242,27 @@ impl Store {
         src: &IdSources,
     ) -> anyhow::Result<Vec<Removed>> {
         gc::remove(self, targets, force, map, src)
+    }
+
+    /// Remove images no container uses: untagged ones, or with `all` every
+    /// one; then everything only they needed.
+    pub fn prune(
+        &self,
+        all: bool,
+        map: &IdMapping,
+        src: &IdSources,
+    ) -> anyhow::Result<Vec<Removed>> {
+        gc::prune(self, all, map, src)
+    }
+
+    /// Verify every blob's digest and every reference; with `repair`,
+    /// remove what can go safely (see `check`).
+    pub fn check(
+        &self,
+        repair: bool,
+        map: &IdMapping,
+        src: &IdSources,
+    ) -> anyhow::Result<CheckReport> {
+        check::check(self, repair, map, src)
     }
 }

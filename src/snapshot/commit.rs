@@ -1,0 +1,484 @@
+//! `commit`: an overlay upper directory on top of a parent image becomes a new
+//! image: one more layer (the upper dir as an OCI layer tar, overlay
+//! whiteouts and opaque markers turned into `.wh.` entries), a config that is
+//! the parent's plus `--change` edits and a history entry, and a manifest.
+//!
+//! The upper dir holds files owned by subordinate ids that the caller cannot
+//! read, so the diff runs as root of a user namespace with the container's
+//! mapping; ids are then seen as the container saw them and written into the
+//! tar unchanged. The child compresses on a second thread while it diffs (two
+//! cores, one stream) into a file in the writer's scratch space; the parent
+//! checks its digest and stores it. Committing a running container is
+//! allowed, as Docker allows it, but files written meanwhile may be captured
+//! half-written; a file that changes size during the diff fails the commit.
+//!
+//! It does not find containers or pause them (the CLI does), and writes to the
+//! store only through `store::Writer`.
+
+use super::media;
+use crate::layer::codec::{Compressed, Compression, Compressor};
+use crate::layer::diff::{diff, DiffOptions};
+use crate::oci::change;
+use crate::oci::digest;
+use crate::sandbox::idmap::{IdMapping, IdSources};
+use crate::sandbox::userns::run_in_userns;
+use crate::store::{Image, Store};
+use anyhow::{bail, Context};
+use oci_spec::image::{
+    Descriptor, HistoryBuilder, ImageConfiguration, ImageManifestBuilder, MediaType, SCHEMA_VERSION,
+};
+use std::fs::File;
+use std::io::{BufWriter, Write};
+use std::path::Path;
+use std::sync::mpsc::{sync_channel, SyncSender};
+
+/// Which manifest and media types the new image gets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Format {
+    #[default]
+    Oci,
+    /// Docker schema 2, for registries and tools that want it (gzip only).
+    Docker,
+}
+
+/// What to record in the new image.
+#[derive(Debug, Clone)]
+pub struct CommitOptions {
+    /// The history entry's comment (`-m`).
+    pub message: Option<String>,
+    /// The image's and the history entry's author (`-a`).
+    pub author: Option<String>,
+    /// Dockerfile instructions applied to the config (`-c 'CMD ["sh"]'`).
+    pub changes: Vec<String>,
+    /// The history entry's `created_by`: the container's command, as Docker records it.
+    pub created_by: String,
+    /// Gzip or zstd for the new layer.
+    pub compression: Compression,
+    pub format: Format,
+    /// Full names for the new image (none: untagged, reachable by id).
+    pub names: Vec<String>,
+}
+
+/// The new image and what went into its layer.
+#[derive(Debug, Clone)]
+pub struct Committed {
+    pub image: Image,
+    /// The new layer's manifest descriptor.
+    pub layer: Descriptor,
+    /// sha256 of the new layer's uncompressed tar.
+    pub diff_id: String,
+    /// Things the layer could not keep exactly (unmapped owners, sockets).
+    pub warnings: Vec<String>,
+}
+
+/// What the diff helper reports back across the fork.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct LayerReport {
+    diff_id: String,
+    digest: String,
+    size: u64,
+    warnings: Vec<String>,
+}
+
+/// Commit `upper` (written against `parent`'s layers with `map`) as a new image.
+pub fn commit(
+    store: &Store,
+    upper: &Path,
+    parent: &Image,
+    map: &IdMapping,
+    src: &IdSources,
+    opts: &CommitOptions,
+) -> anyhow::Result<Committed> {
+    if opts.compression == Compression::None {
+        bail!("a committed layer is compressed: choose gzip or zstd");
+    }
+    // Everything that can be refused is checked before the (slow) diff.
+    let mut runtime = parent.config.config().clone().unwrap_or_default();
+    for c in &opts.changes {
+        change::apply(&mut runtime, c).map_err(anyhow::Error::msg)?;
+    }
+    let layer_type = match opts.format {
+        Format::Oci => media::oci_layer(opts.compression),
+        Format::Docker => media::docker_layer(opts.compression).map_err(anyhow::Error::msg)?,
+    };
+    if !upper.is_dir() {
+        bail!("cannot commit {}: it is not a directory", upper.display());
+    }
+
+    let mut w = store.writer()?;
+    let blob_path = w.scratch().join("layer");
+    let report_path = w.scratch().join("layer.json");
+    let blob = File::create(&blob_path)
+        .with_context(|| format!("cannot create {}", blob_path.display()))?;
+    let report = File::create(&report_path)
+        .with_context(|| format!("cannot create {}", report_path.display()))?;
+    let compression = opts.compression;
+    run_in_userns(map, src, || {
+        let r = diff_compressed(upper, &blob, compression)?;
+        serde_json::to_writer(&report, &r).map_err(|e| format!("cannot write the report: {e}"))
+    })
+    .map_err(anyhow::Error::msg)
+    .with_context(|| format!("cannot commit {}", upper.display()))?;
+    drop((blob, report));
+    let r: LayerReport = serde_json::from_slice(&fs_err::read(&report_path)?)
+        .context("the diff helper's report is unreadable")?;
+    let expected = digest::parse(&r.digest).map_err(anyhow::Error::msg)?;
+    let (d, size) = w.write_blob_file(&blob_path, Some(&expected), "the committed layer")?;
+    if size != r.size {
+        bail!(
+            "the committed layer is {size} bytes but its writer reported {}",
+            r.size
+        );
+    }
+    let layer = Descriptor::new(layer_type, size, d);
+
+    let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    let mut config: ImageConfiguration = parent.config.clone();
+    config.set_config(Some(runtime));
+    config.set_created(Some(now.clone()));
+    if opts.author.is_some() {
+        config.set_author(opts.author.clone());
+    }
+    config.rootfs_mut().diff_ids_mut().push(r.diff_id.clone());
+    let mut h = HistoryBuilder::default()
+        .created(now)
+        .created_by(opts.created_by.clone());
+    if let Some(m) = &opts.message {
+        h = h.comment(m.clone());
+    }
+    if let Some(a) = &opts.author {
+        h = h.author(a.clone());
+    }
+    config.history_mut().push(h.build()?);
+
+    let mut layers = Vec::with_capacity(parent.manifest.layers().len() + 1);
+    for l in parent.manifest.layers() {
+        layers.push(renamed(l, opts.format)?);
+    }
+    layers.push(layer.clone());
+    let image = match opts.format {
+        Format::Oci => w.add_image(&config, layers, &opts.names)?,
+        Format::Docker => {
+            let cbytes = serde_json::to_vec(&config).context("cannot encode the image config")?;
+            let (cd, csize) = w.write_blob(&cbytes[..], None, "the image config")?;
+            let manifest = ImageManifestBuilder::default()
+                .schema_version(SCHEMA_VERSION)
+                .media_type(MediaType::Other(media::DOCKER_MANIFEST.into()))
+                .config(Descriptor::new(
+                    MediaType::Other(media::DOCKER_CONFIG.into()),
+                    csize,
+                    cd,
+                ))
+                .layers(layers)
+                .build()
+                .context("cannot build the image manifest")?;
+            let mbytes = serde_json::to_vec(&manifest).context("cannot encode the manifest")?;
+            w.add_manifest(
+                &mbytes,
+                MediaType::Other(media::DOCKER_MANIFEST.into()),
+                &opts.names,
+            )?
+        }
+    };
+    Ok(Committed {
+        image,
+        layer,
+        diff_id: r.diff_id,
+        warnings: r.warnings,
+    })
+}
+
+/// A parent layer's descriptor in the vocabulary of the new manifest (the
+/// blob is the same; only its media type's spelling changes).
+fn renamed(l: &Descriptor, format: Format) -> anyhow::Result<Descriptor> {
+    let Some(c) = media::layer_compression(l.media_type()) else {
+        // Foreign or unusual layers keep their own type.
+        return Ok(l.clone());
+    };
+    let mt = match format {
+        Format::Oci => media::oci_layer(c),
+        Format::Docker => media::docker_layer(c).map_err(|e| {
+            anyhow::anyhow!("the parent image has a zstd layer ({}): {e}", l.digest())
+        })?,
+    };
+    let mut d = l.clone();
+    d.set_media_type(mt);
+    Ok(d)
+}
+
+/// Diff `upper` into `out` compressed, the compression on its own thread.
+/// Runs inside the user-namespace helper, a fresh single-threaded process.
+fn diff_compressed(
+    upper: &Path,
+    out: &File,
+    compression: Compression,
+) -> Result<LayerReport, String> {
+    let (tx, rx) = sync_channel::<Vec<u8>>(8);
+    std::thread::scope(|s| {
+        let packer = s.spawn(move || -> Result<Compressed, String> {
+            let mut c = Compressor::new(BufWriter::with_capacity(1 << 20, out), compression)?;
+            for chunk in rx {
+                c.write_all(&chunk)
+                    .map_err(|e| format!("cannot write the layer: {e}"))?;
+            }
+            let (buf, info) = c.finish()?;
+            let f = buf
+                .into_inner()
+                .map_err(|e| format!("cannot write the layer: {}", e.error()))?;
+            f.sync_all()
+                .map_err(|e| format!("cannot write the layer: {e}"))?;
+            Ok(info)
+        });
+        let diffed = diff(upper, Chunks(tx), &DiffOptions::default());
+        let packed = packer
+            .join()
+            .unwrap_or_else(|_| Err("the compression thread panicked".into()));
+        // A failed compressor closes the channel, which the diff then reports
+        // as a write error: the compressor's own error says more.
+        let packed = packed?;
+        let d = diffed?;
+        Ok(LayerReport {
+            diff_id: d.diff_id,
+            digest: packed.digest,
+            size: packed.size,
+            warnings: d.warnings,
+        })
+    })
+}
+
+/// A writer that hands each write to the compression thread.
+struct Chunks(SyncSender<Vec<u8>>);
+
+impl Write for Chunks {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0
+            .send(buf.to_vec())
+            .map_err(|_| std::io::Error::other("the compression thread stopped"))?;
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::dirs::Dirs;
+    use crate::layer::testutil::{Scratch, TarBuf};
+    use crate::layer::unpack::Owners;
+    use oci_spec::image::{ConfigBuilder, ImageConfigurationBuilder, RootFsBuilder};
+    use std::io::Read;
+
+    fn store(dir: &Path) -> Store {
+        Store::open(&Dirs {
+            store: dir.join("root"),
+            state: dir.join("state"),
+            config: dir.join("config"),
+        })
+        .unwrap()
+    }
+
+    fn parent(s: &Store) -> Image {
+        let tar = TarBuf::new()
+            .dir("etc/", 0o755, 1_000)
+            .file("etc/passwd", b"root:x:0:0")
+            .dir("opt/", 0o755, 1_000)
+            .file("opt/old", b"old")
+            .bytes();
+        let mut w = s.writer().unwrap();
+        let (desc, diff_id) = w.write_layer(&tar[..], "base layer").unwrap();
+        let cfg = ImageConfigurationBuilder::default()
+            .config(
+                ConfigBuilder::default()
+                    .cmd(vec!["sh".to_string()])
+                    .build()
+                    .unwrap(),
+            )
+            .rootfs(
+                RootFsBuilder::default()
+                    .typ("layers")
+                    .diff_ids(vec![diff_id.to_string()])
+                    .build()
+                    .unwrap(),
+            )
+            .history(vec![HistoryBuilder::default()
+                .created_by("base")
+                .build()
+                .unwrap()])
+            .build()
+            .unwrap();
+        w.add_image(&cfg, vec![desc], &["localhost/base:1".into()])
+            .unwrap()
+    }
+
+    fn layer_names(s: &Store, d: &Descriptor) -> Vec<String> {
+        let f = std::fs::File::open(s.blob_path(d.digest())).unwrap();
+        let (_, r) = crate::layer::codec::decompressed(f).unwrap();
+        let mut a = tar::Archive::new(r);
+        let mut names = Vec::new();
+        for e in a.entries().unwrap() {
+            let mut e = e.unwrap();
+            let mut sink = Vec::new();
+            e.read_to_end(&mut sink).unwrap();
+            names.push(String::from_utf8_lossy(&e.path_bytes()).into_owned());
+        }
+        names
+    }
+
+    #[test]
+    fn upper_dir_becomes_a_reproducible_layer_on_the_parent() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = store(dir.path());
+        let base = parent(&s);
+        // A synthetic upper dir: unpacking OCI whiteouts yields exactly what
+        // overlayfs leaves (char 0/0 devices, the opaque xattr).
+        let scratch = Scratch::new();
+        let upper_tar = TarBuf::new()
+            .dir("etc/", 0o755, 2_000)
+            .file(".wh.opt-gone", b"")
+            .file("etc/.wh.passwd", b"")
+            .file("etc/motd", b"hello")
+            .dir("opt/", 0o755, 2_000)
+            .file("opt/.wh..wh..opq", b"")
+            .file("opt/new", b"new")
+            .bytes();
+        scratch.unpack(&upper_tar, Owners::FromTar).unwrap();
+        let src = IdSources::default();
+        let opts = CommitOptions {
+            message: Some("first snapshot".into()),
+            author: Some("Ann <ann@example.com>".into()),
+            changes: vec![r#"CMD ["cat", "/etc/motd"]"#.into(), "ENV A=1".into()],
+            created_by: "sh -c edit".into(),
+            compression: Compression::Gzip,
+            format: Format::Oci,
+            names: vec!["localhost/snap:1".into()],
+        };
+        let a = commit(&s, &scratch.dest(), &base, &scratch.map, &src, &opts).unwrap();
+        let cfg = &a.image.config;
+        assert_eq!(cfg.rootfs().diff_ids().len(), 2);
+        assert_eq!(cfg.rootfs().diff_ids()[1], a.diff_id);
+        assert_eq!(a.image.manifest.layers().len(), 2);
+        assert_eq!(a.image.manifest.layers()[1], a.layer);
+        assert_eq!(*a.layer.media_type(), MediaType::ImageLayerGzip);
+        let h = cfg.history().last().unwrap();
+        assert_eq!(h.comment().as_deref(), Some("first snapshot"));
+        assert_eq!(h.created_by().as_deref(), Some("sh -c edit"));
+        assert_eq!(h.author().as_deref(), Some("Ann <ann@example.com>"));
+        let rc = cfg.config().clone().unwrap();
+        assert_eq!(rc.cmd().clone().unwrap(), vec!["cat", "/etc/motd"]);
+        assert_eq!(rc.env().clone().unwrap(), vec!["A=1"]);
+        assert_eq!(a.image.names, vec!["localhost/snap:1"]);
+        let names = layer_names(&s, &a.layer);
+        assert_eq!(
+            names,
+            [
+                ".wh.opt-gone",
+                "etc/",
+                "etc/.wh.passwd",
+                "etc/motd",
+                "opt/",
+                "opt/.wh..wh..opq",
+                "opt/new"
+            ]
+        );
+        // The same change again: the same layer, byte for byte.
+        let b = commit(&s, &scratch.dest(), &base, &scratch.map, &src, &opts).unwrap();
+        assert_eq!(b.layer.digest(), a.layer.digest());
+        assert_eq!(b.diff_id, a.diff_id);
+        // The parent is untouched and both snapshots stay addressable.
+        assert_eq!(s.image("localhost/base:1").unwrap().id, base.id);
+        assert!(s.image(&a.image.id).is_ok());
+
+        // zstd and the Docker vocabulary.
+        let z = commit(
+            &s,
+            &scratch.dest(),
+            &base,
+            &scratch.map,
+            &src,
+            &CommitOptions {
+                compression: Compression::Zstd,
+                names: vec![],
+                ..opts.clone()
+            },
+        )
+        .unwrap();
+        assert_eq!(*z.layer.media_type(), MediaType::ImageLayerZstd);
+        assert_eq!(z.diff_id, a.diff_id, "same tar, other compression");
+        let d = commit(
+            &s,
+            &scratch.dest(),
+            &base,
+            &scratch.map,
+            &src,
+            &CommitOptions {
+                format: Format::Docker,
+                names: vec![],
+                // Another config: an image id already stored keeps its manifest.
+                message: Some("docker flavour".into()),
+                ..opts.clone()
+            },
+        )
+        .unwrap();
+        let m =
+            std::fs::read(s.blob_path(&digest::parse(&d.image.manifest_digest).unwrap())).unwrap();
+        let v: serde_json::Value = serde_json::from_slice(&m).unwrap();
+        assert_eq!(v["mediaType"], media::DOCKER_MANIFEST);
+        assert_eq!(
+            v["layers"][0]["mediaType"],
+            "application/vnd.docker.image.rootfs.diff.tar.gzip"
+        );
+    }
+
+    #[test]
+    fn bad_input_is_refused_before_anything_is_written() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = store(dir.path());
+        let base = parent(&s);
+        let before = s.images().unwrap().len();
+        let src = IdSources::default();
+        let map = IdMapping::detect(Default::default(), &src).unwrap();
+        let opts = CommitOptions {
+            message: None,
+            author: None,
+            changes: vec!["RUN rm -rf /".into()],
+            created_by: String::new(),
+            compression: Compression::Gzip,
+            format: Format::Oci,
+            names: vec![],
+        };
+        let e = commit(&s, dir.path(), &base, &map, &src, &opts).unwrap_err();
+        assert!(e.to_string().contains("cannot be changed"), "{e}");
+        let e = commit(
+            &s,
+            &dir.path().join("missing"),
+            &base,
+            &map,
+            &src,
+            &CommitOptions {
+                changes: vec![],
+                ..opts.clone()
+            },
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("not a directory"), "{e}");
+        let e = commit(
+            &s,
+            dir.path(),
+            &base,
+            &map,
+            &src,
+            &CommitOptions {
+                changes: vec![],
+                compression: Compression::Zstd,
+                format: Format::Docker,
+                ..opts
+            },
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("zstd"), "{e}");
+        assert_eq!(s.images().unwrap().len(), before);
+    }
+}
