@@ -12,6 +12,12 @@
 //! inode becomes a hardlink entry. The same changes therefore give the same
 //! bytes and the same `diff_id`.
 //!
+//! `flatten` walks a stack of such directories (an upper dir over unpacked
+//! lower layers, top first) as overlayfs would show them merged: the topmost
+//! entry of a name wins, whiteouts hide the name below, an opaque directory
+//! hides the layers under it; the result is a root filesystem tar
+//! (`hutch export`) with no whiteouts or markers in it.
+//!
 //! It reads the tree through directory fds and never follows symlinks. It does
 //! not compress (see `codec::Compressor`) nor store anything.
 
@@ -53,10 +59,36 @@ const BLOCK: usize = 512;
 
 /// Write the layer tar for `upper` to `out`.
 pub fn diff(upper: &Path, out: impl Write, opts: &DiffOptions<'_>) -> Result<DiffReport, String> {
-    let root =
-        fsat::open_dir(upper).map_err(|e| format!("cannot diff {}: {e}", upper.display()))?;
+    write_tar(&[upper], false, out, opts)
+}
+
+/// Write the merged view of `layers` (topmost first) to `out` as one
+/// root filesystem tar, whiteouts and opaque directories applied.
+pub fn flatten(
+    layers: &[&Path],
+    out: impl Write,
+    opts: &DiffOptions<'_>,
+) -> Result<DiffReport, String> {
+    if layers.is_empty() {
+        return Err("nothing to flatten: no layers".into());
+    }
+    write_tar(layers, true, out, opts)
+}
+
+fn write_tar(
+    layers: &[&Path],
+    merge: bool,
+    out: impl Write,
+    opts: &DiffOptions<'_>,
+) -> Result<DiffReport, String> {
+    let upper = layers[0];
+    let mut roots = Vec::with_capacity(layers.len());
+    for l in layers {
+        roots.push(fsat::open_dir(l).map_err(|e| format!("cannot diff {}: {e}", l.display()))?);
+    }
     let mut d = Differ {
         upper,
+        merge,
         out: HashingWriter::new(BufWriter::with_capacity(256 * 1024, out)),
         ids: opts.ids,
         links: HashMap::new(),
@@ -64,7 +96,8 @@ pub fn diff(upper: &Path, out: impl Write, opts: &DiffOptions<'_>) -> Result<Dif
         warnings: Vec::new(),
         buf: vec![0u8; 256 * 1024],
     };
-    d.walk(root.as_fd(), b"")?;
+    let fds: Vec<BorrowedFd<'_>> = roots.iter().map(|r| r.as_fd()).collect();
+    d.walk(&fds, b"")?;
     // End of archive: two zero blocks.
     d.write(&[0u8; 2 * BLOCK])?;
     let (buf, diff_id, size) = d.out.finish();
@@ -86,6 +119,8 @@ pub fn diff(upper: &Path, out: impl Write, opts: &DiffOptions<'_>) -> Result<Dif
 
 struct Differ<'a, W: Write> {
     upper: &'a Path,
+    /// Flattening a stack: apply whiteouts and opaque markers, emit neither.
+    merge: bool,
     out: HashingWriter<BufWriter<W>>,
     ids: Option<&'a IdMapping>,
     /// (dev, ino) → first path written, for inodes with several names.
@@ -98,6 +133,8 @@ struct Differ<'a, W: Write> {
 
 /// One directory entry, with the name it gets in the tar.
 struct Item {
+    /// Which directory of the stack it comes from (0 = top).
+    layer: usize,
     tar_name: Vec<u8>,
     name: CString,
     st: Stat,
@@ -122,29 +159,47 @@ impl<W: Write> Differ<'_, W> {
             .map_err(|e| format!("cannot write the layer tar: {e}"))
     }
 
-    fn walk(&mut self, dir: BorrowedFd<'_>, prefix: &[u8]) -> Result<(), String> {
-        let names = fsat::read_dir_names(dir).map_err(|e| self.err(prefix, e))?;
-        let mut items = Vec::with_capacity(names.len());
-        for name in names {
-            let path = join(prefix, name.to_bytes());
-            let Some(st) = fsat::lstat_at(dir, &name).map_err(|e| self.err(&path, e))? else {
-                return Err(self.err(&path, "it vanished while diffing"));
-            };
-            let tar_name = if is_whiteout(&st) {
-                join(prefix, &whiteout::whiteout_name(name.to_bytes()))
-            } else {
-                path
-            };
-            items.push(Item { tar_name, name, st });
+    /// One directory level: the entries of every directory in `dirs` (top
+    /// first), a name taken from the topmost directory that has it.
+    fn walk(&mut self, dirs: &[BorrowedFd<'_>], prefix: &[u8]) -> Result<(), String> {
+        let mut items = Vec::new();
+        let mut seen: std::collections::HashSet<CString> = std::collections::HashSet::new();
+        for (layer, dir) in dirs.iter().enumerate() {
+            let names = fsat::read_dir_names(*dir).map_err(|e| self.err(prefix, e))?;
+            for name in names {
+                if !seen.insert(name.clone()) {
+                    continue;
+                }
+                let path = join(prefix, name.to_bytes());
+                let Some(st) = fsat::lstat_at(*dir, &name).map_err(|e| self.err(&path, e))? else {
+                    return Err(self.err(&path, "it vanished while diffing"));
+                };
+                let tar_name = if is_whiteout(&st) {
+                    if self.merge {
+                        // Deleted: hides the name in the layers below, shows nothing.
+                        continue;
+                    }
+                    join(prefix, &whiteout::whiteout_name(name.to_bytes()))
+                } else {
+                    path
+                };
+                items.push(Item {
+                    layer,
+                    tar_name,
+                    name,
+                    st,
+                });
+            }
         }
         items.sort_by(|a, b| a.tar_name.cmp(&b.tar_name));
         for item in items {
-            self.item(dir, &item)?;
+            self.item(dirs, &item)?;
         }
         Ok(())
     }
 
-    fn item(&mut self, dir: BorrowedFd<'_>, it: &Item) -> Result<(), String> {
+    fn item(&mut self, dirs: &[BorrowedFd<'_>], it: &Item) -> Result<(), String> {
+        let dir = dirs[it.layer];
         let st = &it.st;
         let path = &it.tar_name;
         if is_whiteout(st) {
@@ -155,7 +210,7 @@ impl<W: Write> Differ<'_, W> {
         }
         let xattrs = self.xattrs(dir, &it.name, path, st)?;
         let kind = match st.kind {
-            Kind::Dir => return self.dir(dir, it, xattrs),
+            Kind::Dir => return self.dir(dirs, it, xattrs),
             Kind::Socket => {
                 // A socket is a live endpoint, not content; tar has no type for it.
                 self.warnings.push(format!(
@@ -201,19 +256,40 @@ impl<W: Write> Differ<'_, W> {
         self.entry(h, path, link.as_deref(), &xattrs.keep, data)
     }
 
-    /// A directory entry, its opaque marker if any, then its contents.
-    fn dir(&mut self, parent: BorrowedFd<'_>, it: &Item, xattrs: Xattrs) -> Result<(), String> {
+    /// A directory entry, its opaque marker if any, then its contents (when
+    /// merging, those of the same directory in the layers it does not hide).
+    fn dir(&mut self, dirs: &[BorrowedFd<'_>], it: &Item, xattrs: Xattrs) -> Result<(), String> {
         let (st, path) = (&it.st, &it.tar_name);
         let h = self.header(EntryType::Directory, st, path, st.mode);
         let mut name = path.clone();
         name.push(b'/');
         self.entry(h, &name, None, &xattrs.keep, None)?;
-        if xattrs.opaque {
+        if xattrs.opaque && !self.merge {
             let h = self.header(EntryType::Regular, st, path, st.mode & 0o777);
             self.entry(h, &join(path, OPAQUE_MARKER), None, &[], None)?;
         }
-        let sub = fsat::open_dir_at(parent, &it.name).map_err(|e| self.err(path, e))?;
-        self.walk(sub.as_fd(), path)
+        let mut subs =
+            vec![fsat::open_dir_at(dirs[it.layer], &it.name).map_err(|e| self.err(path, e))?];
+        if self.merge && !xattrs.opaque {
+            for lower in &dirs[it.layer + 1..] {
+                match fsat::lstat_at(*lower, &it.name).map_err(|e| self.err(path, e))? {
+                    None => continue,
+                    Some(s) if s.kind == Kind::Dir => {
+                        let fd =
+                            fsat::open_dir_at(*lower, &it.name).map_err(|e| self.err(path, e))?;
+                        let opaque = self.xattrs(*lower, &it.name, path, &s)?.opaque;
+                        subs.push(fd);
+                        if opaque {
+                            break;
+                        }
+                    }
+                    // A file or whiteout below a directory ends the stack here.
+                    Some(_) => break,
+                }
+            }
+        }
+        let fds: Vec<BorrowedFd<'_>> = subs.iter().map(|f| f.as_fd()).collect();
+        self.walk(&fds, path)
     }
 
     /// A GNU header with owner, mode and mtime filled in; name and checksum
@@ -647,6 +723,66 @@ mod tests {
             seen.push(path);
         }
         assert_eq!(seen, ["l".to_string(), name]);
+    }
+
+    #[test]
+    fn flatten_merges_a_stack_like_overlayfs() {
+        let s = Scratch::new();
+        let lower = TarBuf::new()
+            .dir("etc/", 0o755, 1_000)
+            .file("etc/passwd", b"old")
+            .file("etc/group", b"g")
+            .dir("opt/", 0o755, 1_000)
+            .file("opt/a", b"a")
+            .file("var/x", b"x")
+            .file("usr/bin/su", b"su")
+            .hardlink("usr/bin/su2", "usr/bin/su")
+            .bytes();
+        let upper = TarBuf::new()
+            .dir("etc/", 0o700, 2_000)
+            .file("etc/.wh.group", b"")
+            .file("etc/passwd", b"new")
+            .dir("opt/", 0o755, 2_000)
+            .file("opt/.wh..wh..opq", b"")
+            .file("opt/b", b"b")
+            .file(".wh.usr", b"")
+            .bytes();
+        s.unpack(&lower, Owners::FromTar).unwrap();
+        let up = s.dir.path().join("dest2");
+        std::fs::create_dir(&up).unwrap();
+        s.unpack_into(&upper, &up, Owners::FromTar).unwrap();
+        let dest = s.dest();
+        let tar = s
+            .eval(|| {
+                let mut out = Vec::new();
+                flatten(&[&up, &dest], &mut out, &DiffOptions::default())?;
+                Ok(out)
+            })
+            .unwrap();
+        let mut a = tar::Archive::new(&tar[..]);
+        let mut got = Vec::new();
+        for e in a.entries().unwrap() {
+            let mut e = e.unwrap();
+            let mut data = String::new();
+            e.read_to_string(&mut data).unwrap();
+            let mode = e.header().mode().unwrap();
+            got.push(format!(
+                "{} {mode:o} {data}",
+                String::from_utf8_lossy(&e.path_bytes())
+            ));
+        }
+        assert_eq!(
+            got,
+            [
+                "etc/ 700 ",
+                "etc/passwd 644 new",
+                "opt/ 755 ",
+                "opt/b 644 b",
+                "var/ 755 ",
+                "var/x 644 x"
+            ]
+        );
+        assert!(flatten(&[], Vec::new(), &DiffOptions::default()).is_err());
     }
 
     #[test]

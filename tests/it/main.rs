@@ -6,3 +6,4 @@ mod images;
 mod layers;
 mod man;
 mod run;
+mod snapshot;

@@ -1,0 +1,494 @@
+//! Integration tests for snapshots and space: save in every format (read back
+//! by hutch, rootless podman, skopeo and umoci), podman's archives loaded by
+//! hutch, history, diff between images, system df/check --repair and image
+//! prune, and clean failures (unwritable output, truncated archives).
+
+use crate::common::*;
+use std::process::Output;
+
+const BUSYBOX: &str = "docker.io/library/busybox:1.38.0-musl";
+const BUSYBOX_ID: &str = "sha256:654fc8fd836e35f4a64586bddf8f59b9029b48cf80f520834c6c98ca8ab5def9";
+
+/// Run a program as the test user and require success.
+fn user_ok(w: &World, prog: &str, args: &[&str]) -> String {
+    let out = w.as_user(prog).args(args).output().expect("spawn");
+    assert!(
+        out.status.success(),
+        "{prog} {args:?} failed: {}{}",
+        stdout(&out),
+        stderr(&out)
+    );
+    stdout(&out)
+}
+
+/// Rootless podman with a private store inside the world.
+fn podman(w: &World, args: &[&str]) -> Output {
+    let root = w.path("podman-root");
+    let run = w.path("podman-run");
+    w.as_user("podman")
+        .arg("--root")
+        .arg(root)
+        .arg("--runroot")
+        .arg(run)
+        .args([
+            "--storage-driver",
+            "overlay",
+            "--cgroup-manager",
+            "cgroupfs",
+            "--events-backend",
+            "file",
+        ])
+        .args(args)
+        .output()
+        .expect("spawn podman")
+}
+
+fn podman_ok(w: &World, args: &[&str]) -> String {
+    let out = podman(w, args);
+    assert!(
+        out.status.success(),
+        "podman {args:?} failed: {}{}",
+        stdout(&out),
+        stderr(&out)
+    );
+    stdout(&out)
+}
+
+/// The world of the user with subordinate ids (podman needs them), if any.
+fn subids_world() -> Option<World> {
+    match user(Kind::SubIds) {
+        Some(u) => Some(World::new(u)),
+        None => {
+            skip("no test user with subordinate ids");
+            None
+        }
+    }
+}
+
+fn p(w: &World, name: &str) -> String {
+    w.path(name).to_str().unwrap().to_string()
+}
+
+/// A root filesystem tarball with the given files, owned by root, as the test user.
+fn rootfs_tar(w: &World, name: &str, files: &[(&str, &str)]) -> String {
+    let dir = w.path(&format!("{name}.d"));
+    for (f, data) in files {
+        w.write(&format!("{name}.d/{f}"), data);
+    }
+    let out = p(w, name);
+    user_ok(
+        w,
+        "tar",
+        &[
+            "--owner=0",
+            "--group=0",
+            "--mtime=@1000",
+            "-C",
+            dir.to_str().unwrap(),
+            "-cf",
+            &out,
+            ".",
+        ],
+    );
+    out
+}
+
+fn tags(w: &World) -> Vec<String> {
+    let v: serde_json::Value =
+        serde_json::from_str(&w.ok(&["images", "--format", "json"])).unwrap();
+    let mut out: Vec<String> = v
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|i| i["RepoTags"].as_array().unwrap().clone())
+        .map(|t| t.as_str().unwrap().to_string())
+        .collect();
+    out.sort();
+    out
+}
+
+fn id_of(w: &World, name: &str) -> String {
+    w.ok(&["inspect", "--format", "{{.Id}}", name])
+        .trim()
+        .to_string()
+}
+
+#[test]
+fn saved_archives_load_and_run_in_podman() {
+    let Some(w) = subids_world() else { return };
+    w.busybox();
+    for (format, file) in [
+        ("docker-archive", "bb-docker.tar"),
+        ("oci-archive", "bb-oci.tar"),
+    ] {
+        w.ok(&["save", "--format", format, "-o", &p(&w, file), BUSYBOX]);
+        let out = podman_ok(&w, &["load", "-i", &p(&w, file)]);
+        assert!(out.contains(&format!("Loaded image: {BUSYBOX}")), "{out}");
+        let id = podman_ok(&w, &["image", "inspect", "--format", "{{.Id}}", BUSYBOX]);
+        assert_eq!(
+            format!("sha256:{}", id.trim()),
+            BUSYBOX_ID,
+            "the config travels byte for byte"
+        );
+        let passwd = podman_ok(
+            &w,
+            &[
+                "run",
+                "--rm",
+                "--network",
+                "none",
+                BUSYBOX,
+                "cat",
+                "/etc/passwd",
+            ],
+        );
+        assert!(passwd.starts_with("root:x:0:0:"), "{passwd}");
+        podman_ok(&w, &["rmi", "-f", BUSYBOX]);
+    }
+}
+
+#[test]
+fn podman_archives_load_in_hutch() {
+    let Some(w) = subids_world() else { return };
+    podman_ok(
+        &w,
+        &[
+            "pull",
+            "-q",
+            &format!("oci:{}", image("busybox-musl").display()),
+        ],
+    );
+    let pid = podman_ok(&w, &["images", "-q"]);
+    podman_ok(&w, &["tag", pid.trim(), "localhost/podbox:1"]);
+    for format in ["docker-archive", "oci-archive"] {
+        let file = p(&w, &format!("pod-{format}.tar"));
+        podman_ok(
+            &w,
+            &[
+                "save",
+                "--format",
+                format,
+                "-o",
+                &file,
+                "localhost/podbox:1",
+            ],
+        );
+        let out = w.ok(&["load", "-i", &file]);
+        assert_eq!(out, "Loaded image: localhost/podbox:1\n", "{format}");
+        assert_eq!(id_of(&w, "localhost/podbox:1"), BUSYBOX_ID, "{format}");
+        // Its blobs are intact and complete.
+        w.ok(&["system", "check"]);
+        w.ok(&["rmi", "localhost/podbox:1"]);
+    }
+}
+
+#[test]
+fn oci_output_is_read_by_skopeo_and_umoci() {
+    for_each_user(|w| {
+        w.busybox();
+        let dir = p(&w, "layout");
+        w.ok(&["save", "--format", "oci-dir", "-o", &dir, BUSYBOX]);
+        let v: serde_json::Value = serde_json::from_str(&user_ok(
+            &w,
+            "skopeo",
+            &["inspect", &format!("oci:{dir}:{BUSYBOX}")],
+        ))
+        .unwrap();
+        assert_eq!(v["Layers"].as_array().unwrap().len(), 1);
+        let arch = p(&w, "bb-oci.tar");
+        w.ok(&["save", "--format", "oci-archive", "-o", &arch, BUSYBOX]);
+        let v: serde_json::Value = serde_json::from_str(&user_ok(
+            &w,
+            "skopeo",
+            &["inspect", &format!("oci-archive:{arch}")],
+        ))
+        .unwrap();
+        assert_eq!(v["Os"], "linux");
+        let bundle = p(&w, "bundle");
+        user_ok(
+            &w,
+            "umoci",
+            &[
+                "unpack",
+                "--rootless",
+                "--image",
+                &format!("{dir}:{BUSYBOX}"),
+                &bundle,
+            ],
+        );
+        assert!(w.path("bundle/rootfs/bin/busybox").is_file());
+        // zstd recompression: skopeo still reads it, the image id is unchanged.
+        let zdir = p(&w, "zlayout");
+        w.ok(&[
+            "save",
+            "--format",
+            "oci-dir",
+            "--compress",
+            "zstd",
+            "-o",
+            &zdir,
+            BUSYBOX,
+        ]);
+        let v: serde_json::Value = serde_json::from_str(&user_ok(
+            &w,
+            "skopeo",
+            &["inspect", "--raw", &format!("oci:{zdir}:{BUSYBOX}")],
+        ))
+        .unwrap();
+        assert_eq!(
+            v["layers"][0]["mediaType"],
+            "application/vnd.oci.image.layer.v1.tar+zstd"
+        );
+        assert_eq!(v["config"]["digest"], BUSYBOX_ID);
+    });
+}
+
+#[test]
+fn multi_image_archives_round_trip_in_every_format() {
+    for_each_user(|w| {
+        w.busybox();
+        let t = rootfs_tar(&w, "small.tar", &[("etc/hello", "hi\n")]);
+        let small = w
+            .ok(&["import", &t, "localhost/small:1"])
+            .trim()
+            .to_string();
+        w.ok(&["tag", "localhost/small:1", "localhost/small:2"]);
+        for (format, out) in [
+            ("docker-archive", "multi.tar"),
+            ("oci-archive", "multi-oci.tar"),
+            ("oci-dir", "multi-dir"),
+        ] {
+            w.ok(&[
+                "save",
+                "--format",
+                format,
+                "-o",
+                &p(&w, out),
+                "busybox:1.38.0-musl",
+                "localhost/small:1",
+                "small:2",
+            ]);
+            let other = World::new(w.user.clone());
+            let loaded = other.ok(&["load", "-i", &p(&w, out)]);
+            assert_eq!(loaded.lines().count(), 3, "{format}: {loaded}");
+            assert_eq!(
+                tags(&other),
+                [BUSYBOX, "localhost/small:1", "localhost/small:2"],
+                "{format}"
+            );
+            assert_eq!(id_of(&other, "small:2"), small, "{format}");
+            assert_eq!(id_of(&other, "busybox:1.38.0-musl"), BUSYBOX_ID);
+        }
+        // Saved by id: no name, still loadable and addressable by id.
+        w.ok(&["save", "-o", &p(&w, "byid.tar"), &small[7..19]]);
+        let other = World::new(w.user.clone());
+        other.ok(&["load", "-i", &p(&w, "byid.tar")]);
+        assert!(tags(&other).is_empty());
+        assert_eq!(id_of(&other, &small[7..19]), small);
+    });
+}
+
+#[test]
+fn save_and_load_fail_cleanly() {
+    for_each_user(|w| {
+        w.busybox();
+        // An unwritable directory: an error naming the path, no file left.
+        let ro = w.path("ro");
+        std::fs::create_dir(&ro).unwrap();
+        std::fs::set_permissions(&ro, std::os::unix::fs::PermissionsExt::from_mode(0o555)).unwrap();
+        if w.user.switch {
+            std::os::unix::fs::chown(&ro, Some(w.user.uid), Some(w.user.gid)).unwrap();
+        }
+        let target = ro.join("out.tar");
+        let (code, err) = w.fails(&["save", "-o", target.to_str().unwrap(), BUSYBOX]);
+        assert_eq!(code, 125);
+        assert!(
+            err.starts_with("Error: cannot write") && err.contains("out.tar"),
+            "{err}"
+        );
+        assert_eq!(err.lines().count(), 1, "{err}");
+        assert_eq!(std::fs::read_dir(&ro).unwrap().count(), 0);
+        // A missing image writes nothing either.
+        let (_, err) = w.fails(&["save", "-o", &p(&w, "x.tar"), BUSYBOX, "nope:1"]);
+        assert!(err.contains("no such image: nope:1"), "{err}");
+        assert!(!w.path("x.tar").exists());
+        // docker-archive has no compressed layers.
+        let (_, err) = w.fails(&["save", "--compress", "zstd", "-o", &p(&w, "z.tar"), BUSYBOX]);
+        assert!(err.contains("uncompressed"), "{err}");
+        // oci-dir into a non-empty directory is refused.
+        w.write("full/file", "x");
+        let (_, err) = w.fails(&["save", "--format", "oci-dir", "-o", &p(&w, "full"), BUSYBOX]);
+        assert!(err.contains("not empty"), "{err}");
+
+        // A truncated archive: nothing is loaded.
+        let full = p(&w, "full.tar");
+        w.ok(&["save", "-o", &full, BUSYBOX]);
+        let bytes = std::fs::read(&full).unwrap();
+        let cut = w.write("cut.tar", &bytes[..bytes.len() / 2]);
+        let other = World::new(w.user.clone());
+        let (code, err) = other.fails(&["load", "-i", cut.to_str().unwrap()]);
+        assert_eq!(code, 125);
+        assert!(
+            err.contains("truncated") || err.contains("missing"),
+            "{err}"
+        );
+        assert!(tags(&other).is_empty());
+        other.ok(&["system", "check"]);
+    });
+}
+
+#[test]
+fn history_shows_every_step_with_its_message() {
+    for_each_user(|w| {
+        let t = rootfs_tar(&w, "h.tar", &[("etc/hello", "hi\n")]);
+        let id = w
+            .ok(&[
+                "import",
+                "-m",
+                "first import with a long message",
+                "-c",
+                "CMD [\"sh\"]",
+                &t,
+                "localhost/hist:1",
+            ])
+            .trim()
+            .to_string();
+        let out = w.ok(&["history", "localhost/hist:1"]);
+        let lines: Vec<&str> = out.lines().collect();
+        assert_eq!(lines.len(), 2, "{out}");
+        assert!(lines[0].starts_with("IMAGE") && lines[0].contains("CREATED BY"));
+        assert!(lines[1].starts_with(&id[7..19]), "{out}");
+        assert!(lines[1].contains("hutch import"), "{out}");
+        assert!(
+            lines[1].ends_with("first import with a long message"),
+            "{out}"
+        );
+        let q = w.ok(&["history", "-q", "--no-trunc", "localhost/hist:1"]);
+        assert_eq!(q.trim(), id);
+        let v: serde_json::Value =
+            serde_json::from_str(&w.ok(&["history", "--format", "json", "localhost/hist:1"]))
+                .unwrap();
+        assert_eq!(v[0]["comment"], "first import with a long message");
+        assert!(v[0]["size"].as_u64().unwrap() > 0);
+        // Busybox's single step keeps its own created_by, truncated to 45.
+        w.busybox();
+        let out = w.ok(&["history", "busybox:1.38.0-musl"]);
+        assert!(out.contains("654fc8fd836e"), "{out}");
+        let (_, err) = w.fails(&["history", "nope"]);
+        assert!(err.contains("no such image"), "{err}");
+    });
+}
+
+#[test]
+fn diff_between_images_lists_added_changed_deleted() {
+    for_each_user(|w| {
+        let a = rootfs_tar(
+            &w,
+            "a.tar",
+            &[
+                ("etc/keep", "k"),
+                ("etc/gone", "g"),
+                ("etc/edit", "1"),
+                ("old/x", "x"),
+            ],
+        );
+        let b = rootfs_tar(
+            &w,
+            "b.tar",
+            &[("etc/keep", "k"), ("etc/edit", "22"), ("etc/new", "n")],
+        );
+        w.ok(&["import", &a, "localhost/a:1"]);
+        w.ok(&["import", &b, "localhost/b:1"]);
+        let out = w.ok(&["diff", "localhost/a:1", "localhost/b:1"]);
+        let lines: Vec<&str> = out.lines().collect();
+        assert!(lines.contains(&"C /etc/edit"), "{out}");
+        assert!(lines.contains(&"D /etc/gone"), "{out}");
+        assert!(lines.contains(&"A /etc/new"), "{out}");
+        assert!(lines.contains(&"D /old"), "{out}");
+        assert!(
+            !lines.contains(&"D /old/x"),
+            "a deleted dir is listed once: {out}"
+        );
+        assert!(!out.contains("/etc/keep"), "{out}");
+        // One image: what its top layer added (everything, for a single layer).
+        let out = w.ok(&["diff", "localhost/b:1"]);
+        assert!(out.lines().any(|l| l == "A /etc/new"), "{out}");
+    });
+}
+
+#[test]
+fn system_check_finds_and_repairs_a_corrupt_blob() {
+    for_each_user(|w| {
+        w.busybox();
+        let t = rootfs_tar(&w, "c.tar", &[("etc/c", "c")]);
+        w.ok(&["import", &t, "localhost/c:1"]);
+        w.ok(&["system", "check"]);
+        // Flip one byte of busybox's layer blob.
+        let blob = w
+            .root()
+            .join("blobs/sha256/5c3b447848a98e48dce106cb3e6acbd4fb6f9b26ee778798137349ce01f4d3c1");
+        let mut bytes = std::fs::read(&blob).unwrap();
+        bytes[1000] ^= 0xff;
+        std::fs::write(&blob, &bytes).unwrap();
+        // A scratch dir of a killed process.
+        std::fs::create_dir_all(w.root().join("tmp/deadbeef")).unwrap();
+        if w.user.switch {
+            std::os::unix::fs::chown(w.root().join("tmp/deadbeef"), Some(w.user.uid), None)
+                .unwrap();
+        }
+        let out = w.run(&["system", "check"]);
+        assert_eq!(out.status.code(), Some(1));
+        let text = stdout(&out);
+        assert!(
+            text.contains("blob sha256:5c3b4478") && text.contains("is corrupt"),
+            "{text}"
+        );
+        assert!(
+            text.contains(&format!("image {BUSYBOX} is damaged")),
+            "{text}"
+        );
+        assert!(text.contains("tmp/deadbeef"), "{text}");
+        assert!(stderr(&out).contains("--repair"));
+        // Nothing changed without --repair.
+        assert!(blob.exists());
+
+        let out = w.ok(&["system", "check", "--repair"]);
+        assert!(out.contains("removed"), "{out}");
+        assert!(!blob.exists());
+        assert!(!w.root().join("tmp/deadbeef").exists());
+        assert_eq!(tags(&w), ["localhost/c:1"], "the intact image stays");
+        w.ok(&["system", "check"]);
+        // Loading busybox again makes it whole.
+        w.busybox();
+        assert_eq!(id_of(&w, "busybox:1.38.0-musl"), BUSYBOX_ID);
+        w.ok(&["system", "check"]);
+    });
+}
+
+#[test]
+fn prune_removes_dangling_then_all_but_never_what_a_container_uses() {
+    for_each_user(|w| {
+        w.busybox();
+        let t1 = rootfs_tar(&w, "p1.tar", &[("etc/v", "1")]);
+        let t2 = rootfs_tar(&w, "p2.tar", &[("etc/v", "2")]);
+        let old = w.ok(&["import", &t1, "localhost/p:1"]).trim().to_string();
+        // The name moves to a new image: the old one is dangling.
+        w.ok(&["import", &t2, "localhost/p:1"]);
+        // Still addressable by id until pruned (rolling back = re-tag it).
+        w.ok(&["tag", &old[7..19], "localhost/p:old"]);
+        w.ok(&["tag", "localhost/p:1", "localhost/p:old"]);
+        let before = w.ok(&["images", "-q", "--no-trunc"]);
+        assert!(before.contains(&old), "{before}");
+        let (_, err) = w.fails(&["image", "prune"]);
+        assert!(err.contains("-f"), "{err}");
+        let out = w.ok(&["image", "prune", "-f"]);
+        assert_eq!(out.trim(), old);
+        assert_eq!(tags(&w), [BUSYBOX, "localhost/p:1"]);
+        let df = w.ok(&["system", "df"]);
+        assert!(
+            df.starts_with("TYPE") && df.contains("Images       2"),
+            "{df}"
+        );
+        w.ok(&["system", "check"]);
+    });
+}
