@@ -1,1 +1,148 @@
-//! placeholder
+//! Dockerfile parsing: text → syntax tree with line spans → typed
+//! instructions grouped into stages, plus ARG/ENV expansion for the build.
+//!
+//! Owns the Dockerfile language. It must not touch the filesystem, the
+//! store or the sandbox; the build executor consumes [`Dockerfile`] and
+//! calls [`Scope::apply`] per instruction.
+
+mod dump;
+mod error;
+mod expand;
+mod flags;
+mod heredoc;
+mod instruction;
+mod lexer;
+mod mount;
+mod parse;
+mod scope;
+mod suggest;
+mod words;
+
+pub use error::{ErrorKind, ParseError, Pos, Suggestion};
+pub use expand::{expand_word, expand_words, referenced_vars, ExpandError, Lookup, NoVars};
+pub use heredoc::Heredoc;
+pub use instruction::{
+    parse_port, Add, Arg, Command, Copy, From, Healthcheck, Instruction, KeyValue, Network, Onbuild,
+    PortRange, Protocol, Run, RunBody, Security, Source, Span, Spanned,
+};
+pub use lexer::{Directive, Directives, Warning};
+pub use mount::{Mount, MountKind, Sharing};
+pub use scope::{BuildArgs, Platform, Scope, PROXY_ARGS};
+
+use error::Located;
+use parse::Parsed;
+
+/// One build stage: a FROM and the instructions up to the next FROM.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Stage {
+    /// `AS name`, lower-cased.
+    pub name: Option<String>,
+    pub from: From,
+    /// Lines of the FROM instruction.
+    pub span: Span,
+    /// Column of the FROM keyword.
+    pub col: usize,
+    pub instructions: Vec<Spanned<Instruction>>,
+}
+
+/// A parsed Dockerfile.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Dockerfile {
+    /// The name errors are reported under.
+    pub file: String,
+    pub directives: Directives,
+    /// ARGs before the first FROM: they only apply to FROM lines, and to
+    /// stages that redeclare them without a value.
+    pub global_args: Vec<Spanned<Arg>>,
+    pub stages: Vec<Stage>,
+    pub warnings: Vec<Warning>,
+}
+
+impl Dockerfile {
+    /// A stage by its `AS` name (case-insensitive) or its 0-based index, as
+    /// `COPY --from` and `--target` refer to stages.
+    pub fn stage_by_name_or_index(&self, key: &str) -> Option<(usize, &Stage)> {
+        let lower = key.to_ascii_lowercase();
+        if let Some(found) = self
+            .stages
+            .iter()
+            .enumerate()
+            .find(|(_, s)| s.name.as_deref() == Some(lower.as_str()))
+        {
+            return Some(found);
+        }
+        let index: usize = key.parse().ok()?;
+        self.stages.get(index).map(|s| (index, s))
+    }
+}
+
+/// Parse a Dockerfile. `file` is only used in error messages.
+pub fn parse(text: &str, file: &str) -> Result<Dockerfile, ParseError> {
+    parse_located(text, file).map_err(|e| e.in_file(file))
+}
+
+fn parse_located(text: &str, file: &str) -> Result<Dockerfile, Located> {
+    let lexed = lexer::lex(text)?;
+    let escape = lexed.directives.escape;
+    let mut global_args = Vec::new();
+    let mut stages: Vec<Stage> = Vec::new();
+    for node in &lexed.nodes {
+        let parsed = parse::parse(&node.line, &node.head, &node.heredocs, escape)?;
+        let span = Span {
+            start: node.line.start_line,
+            end: node.line.end_line,
+        };
+        let at = node.line.pos(node.head.keyword_off);
+        let spanned = |i: Instruction| Spanned {
+            node: i,
+            span,
+            col: at.col,
+            original: node.line.text.trim().to_string(),
+        };
+        match (parsed, stages.last_mut()) {
+            (Parsed::From(from), _) => {
+                if let Some(name) = &from.name {
+                    if let Some(first) = stages.iter().find(|s| s.name.as_ref() == Some(name)) {
+                        return Err(Located::new(
+                            at,
+                            ErrorKind::DuplicateStageName {
+                                name: name.clone(),
+                                first_line: first.span.start,
+                            },
+                        ));
+                    }
+                }
+                stages.push(Stage {
+                    name: from.name.clone(),
+                    from,
+                    span,
+                    col: at.col,
+                    instructions: Vec::new(),
+                });
+            }
+            (Parsed::Instruction(Instruction::Arg(args)), None) => {
+                global_args.extend(args.into_iter().map(|a| Spanned {
+                    node: a,
+                    span,
+                    col: at.col,
+                    original: node.line.text.trim().to_string(),
+                }));
+            }
+            (Parsed::Instruction(i), None) => {
+                return Err(Located::new(at, ErrorKind::InstructionBeforeFrom(i.keyword().into())));
+            }
+            (Parsed::Instruction(i), Some(stage)) => stage.instructions.push(spanned(i)),
+        }
+    }
+    if stages.is_empty() {
+        let last = text.lines().count().max(1);
+        return Err(Located::new(Pos::new(last, 1), ErrorKind::NoFrom));
+    }
+    Ok(Dockerfile {
+        file: file.to_string(),
+        directives: lexed.directives,
+        global_args,
+        stages,
+        warnings: lexed.warnings,
+    })
+}

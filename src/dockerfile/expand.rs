@@ -1,0 +1,539 @@
+//! Variable expansion with the Dockerfile's word rules: `$x`, `${x}`,
+//! `${x:-w}`, `${x:+w}`, `${x-w}`, `${x+w}`, `${x:?w}`, `${x?w}`, quotes and
+//! the active escape character, as buildkit's shell lexer does it.
+//!
+//! Owns the word lexer and the [`Lookup`] trait. It must not decide which
+//! instructions are expanded; `instruction.rs` does that.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::hash::BuildHasher;
+
+use thiserror::Error;
+
+/// Where expansion reads variables from. `None` means unset, which differs
+/// from set-but-empty for `${x-w}` and `${x+w}`.
+pub trait Lookup {
+    fn lookup(&self, name: &str) -> Option<&str>;
+}
+
+impl<S: BuildHasher> Lookup for HashMap<String, String, S> {
+    fn lookup(&self, name: &str) -> Option<&str> {
+        self.get(name).map(String::as_str)
+    }
+}
+
+impl Lookup for BTreeMap<String, String> {
+    fn lookup(&self, name: &str) -> Option<&str> {
+        self.get(name).map(String::as_str)
+    }
+}
+
+impl<L: Lookup + ?Sized> Lookup for &L {
+    fn lookup(&self, name: &str) -> Option<&str> {
+        (**self).lookup(name)
+    }
+}
+
+/// A lookup with nothing set; used to find which variables a word refers to.
+pub struct NoVars;
+
+impl Lookup for NoVars {
+    fn lookup(&self, _: &str) -> Option<&str> {
+        None
+    }
+}
+
+/// Why a word could not be expanded.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum ExpandError {
+    #[error("unexpected end of statement while looking for matching single-quote in '{0}'")]
+    UnterminatedSingleQuote(String),
+    #[error("unexpected end of statement while looking for matching double-quote in '{0}'")]
+    UnterminatedDoubleQuote(String),
+    #[error("syntax error: missing '}}' in '{0}'")]
+    MissingBrace(String),
+    #[error("syntax error: bad substitution in '{0}'")]
+    BadSubstitution(String),
+    #[error("unsupported modifier ({modifier}) in substitution in '{word}'")]
+    UnsupportedModifier { modifier: String, word: String },
+    #[error("{name}: {message}")]
+    Required { name: String, message: String },
+}
+
+/// Options of the lexer; the defaults are the ones instructions use.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Lexer {
+    pub escape: char,
+    /// Keep quote characters in the output (heredoc detection needs them).
+    pub raw_quotes: bool,
+    /// Keep escape characters in the output.
+    pub raw_escapes: bool,
+    /// Leave references to unset variables as written.
+    pub skip_unset: bool,
+}
+
+impl Lexer {
+    pub fn new(escape: char) -> Self {
+        Lexer {
+            escape,
+            raw_quotes: false,
+            raw_escapes: false,
+            skip_unset: false,
+        }
+    }
+}
+
+/// The result of one pass: the word as one string, the same split into
+/// fields on unquoted whitespace, and every variable name looked at.
+#[derive(Debug, Default)]
+pub(crate) struct Outcome {
+    pub word: String,
+    pub words: Vec<String>,
+    pub used: BTreeSet<String>,
+}
+
+/// Expand `word` into one string (quotes removed, spaces kept).
+pub fn expand_word(word: &str, escape: char, vars: &dyn Lookup) -> Result<String, ExpandError> {
+    Ok(Lexer::new(escape).process(word, vars)?.word)
+}
+
+/// Expand `word` and split the result into fields on unquoted whitespace.
+pub fn expand_words(
+    word: &str,
+    escape: char,
+    vars: &dyn Lookup,
+) -> Result<Vec<String>, ExpandError> {
+    Ok(Lexer::new(escape).process(word, vars)?.words)
+}
+
+/// The variable names `word` refers to (including those in nested
+/// defaults). A word that does not lex refers to nothing.
+pub fn referenced_vars(word: &str, escape: char) -> BTreeSet<String> {
+    Lexer::new(escape)
+        .process(word, &NoVars)
+        .map(|o| o.used)
+        .unwrap_or_default()
+}
+
+/// Accumulates fields the way buildkit's `wordsStruct` does: characters
+/// from variables split on whitespace, quoted text never does.
+#[derive(Default)]
+struct Fields {
+    word: String,
+    words: Vec<String>,
+    in_word: bool,
+}
+
+impl Fields {
+    fn add_char(&mut self, ch: char) {
+        if ch.is_whitespace() {
+            if self.in_word && !self.word.is_empty() {
+                self.words.push(std::mem::take(&mut self.word));
+                self.in_word = false;
+            }
+        } else {
+            self.add_raw_char(ch);
+        }
+    }
+
+    fn add_raw_char(&mut self, ch: char) {
+        self.word.push(ch);
+        self.in_word = true;
+    }
+
+    fn add_string(&mut self, s: &str) {
+        s.chars().for_each(|c| self.add_char(c));
+    }
+
+    fn add_raw_string(&mut self, s: &str) {
+        self.word.push_str(s);
+        self.in_word = true;
+    }
+
+    fn finish(mut self) -> Vec<String> {
+        if !self.word.is_empty() {
+            self.words.push(self.word);
+        }
+        self.words
+    }
+}
+
+struct State<'a> {
+    lx: Lexer,
+    chars: Vec<char>,
+    i: usize,
+    vars: &'a dyn Lookup,
+    used: BTreeSet<String>,
+    source: &'a str,
+}
+
+impl Lexer {
+    pub fn process(&self, word: &str, vars: &dyn Lookup) -> Result<Outcome, ExpandError> {
+        let mut st = State {
+            lx: *self,
+            chars: word.chars().collect(),
+            i: 0,
+            vars,
+            used: BTreeSet::new(),
+            source: word,
+        };
+        let (word, words) = st.until(None)?;
+        Ok(Outcome {
+            word,
+            words,
+            used: st.used,
+        })
+    }
+}
+
+impl State<'_> {
+    fn peek(&self) -> Option<char> {
+        self.chars.get(self.i).copied()
+    }
+
+    fn next(&mut self) -> Option<char> {
+        let c = self.peek();
+        if c.is_some() {
+            self.i += 1;
+        }
+        c
+    }
+
+    fn get(&mut self, name: &str) -> Option<String> {
+        self.used.insert(name.to_string());
+        self.vars.lookup(name).map(str::to_string)
+    }
+
+    /// Process until `stop` (consumed) or the end of input.
+    fn until(&mut self, stop: Option<char>) -> Result<(String, Vec<String>), ExpandError> {
+        let mut out = String::new();
+        let mut fields = Fields::default();
+        while let Some(ch) = self.peek() {
+            if Some(ch) == stop {
+                self.i += 1;
+                return Ok((out, fields.finish()));
+            }
+            match ch {
+                '\'' => {
+                    let s = self.single_quote()?;
+                    out.push_str(&s);
+                    fields.add_raw_string(&s);
+                }
+                '"' => {
+                    let s = self.double_quote()?;
+                    out.push_str(&s);
+                    fields.add_raw_string(&s);
+                }
+                '$' => {
+                    let s = self.dollar()?;
+                    out.push_str(&s);
+                    fields.add_string(&s);
+                }
+                _ => {
+                    self.i += 1;
+                    if ch == self.lx.escape {
+                        if self.lx.raw_escapes {
+                            out.push(ch);
+                            fields.add_raw_char(ch);
+                        }
+                        // An escape at the very end escapes nothing and is dropped.
+                        let Some(next) = self.next() else { break };
+                        out.push(next);
+                        fields.add_raw_char(next);
+                    } else {
+                        out.push(ch);
+                        fields.add_char(ch);
+                    }
+                }
+            }
+        }
+        if stop.is_some() {
+            return Err(ExpandError::MissingBrace(self.source.to_string()));
+        }
+        Ok((out, fields.finish()))
+    }
+
+    /// Everything up to the next `'` is literal; nothing can be escaped.
+    fn single_quote(&mut self) -> Result<String, ExpandError> {
+        self.i += 1;
+        let mut s = String::new();
+        if self.lx.raw_quotes {
+            s.push('\'');
+        }
+        loop {
+            match self.next() {
+                None => return Err(ExpandError::UnterminatedSingleQuote(self.source.to_string())),
+                Some('\'') => {
+                    if self.lx.raw_quotes {
+                        s.push('\'');
+                    }
+                    return Ok(s);
+                }
+                Some(c) => s.push(c),
+            }
+        }
+    }
+
+    /// Literal except `$` expansions and the escape before `"`, `$` or the
+    /// escape itself (sh(1) "Double Quotes").
+    fn double_quote(&mut self) -> Result<String, ExpandError> {
+        self.i += 1;
+        let mut s = String::new();
+        if self.lx.raw_quotes {
+            s.push('"');
+        }
+        loop {
+            match self.peek() {
+                None => return Err(ExpandError::UnterminatedDoubleQuote(self.source.to_string())),
+                Some('"') => {
+                    self.i += 1;
+                    if self.lx.raw_quotes {
+                        s.push('"');
+                    }
+                    return Ok(s);
+                }
+                Some('$') => {
+                    let v = self.dollar()?;
+                    s.push_str(&v);
+                }
+                Some(c) => {
+                    self.i += 1;
+                    if c == self.lx.escape {
+                        match self.peek() {
+                            // An escape right before the end is dropped.
+                            None => continue,
+                            Some(n) if n == '"' || n == '$' || n == self.lx.escape => {
+                                self.i += 1;
+                                if self.lx.raw_escapes {
+                                    s.push(c);
+                                }
+                                s.push(n);
+                                continue;
+                            }
+                            Some(_) => {}
+                        }
+                    }
+                    s.push(c);
+                }
+            }
+        }
+    }
+
+    /// A name: letters, digits and `_`; or a run of digits; or one special
+    /// parameter character.
+    fn name(&mut self) -> String {
+        let mut name = String::new();
+        while let Some(c) = self.peek() {
+            if name.is_empty() && c.is_ascii_digit() {
+                while let Some(d) = self.peek().filter(char::is_ascii_digit) {
+                    name.push(d);
+                    self.i += 1;
+                }
+                return name;
+            }
+            if name.is_empty() && matches!(c, '@' | '*' | '#' | '?' | '-' | '$' | '!' | '0') {
+                self.i += 1;
+                return c.to_string();
+            }
+            if !c.is_alphanumeric() && c != '_' {
+                break;
+            }
+            name.push(c);
+            self.i += 1;
+        }
+        name
+    }
+
+    fn dollar(&mut self) -> Result<String, ExpandError> {
+        self.i += 1;
+        if self.peek() != Some('{') {
+            let name = self.name();
+            if name.is_empty() {
+                return Ok("$".into());
+            }
+            return Ok(match self.get(&name) {
+                Some(v) => v,
+                None if self.lx.skip_unset => format!("${name}"),
+                None => String::new(),
+            });
+        }
+        self.i += 1;
+        match self.peek() {
+            None => return Err(ExpandError::MissingBrace(self.source.to_string())),
+            Some('{' | '}' | ':') => {
+                return Err(ExpandError::BadSubstitution(self.source.to_string()))
+            }
+            Some(_) => {}
+        }
+        let name = self.name();
+        let mut modifier = String::new();
+        let null_is_unset = match self.next() {
+            None => return Err(ExpandError::MissingBrace(self.source.to_string())),
+            Some('}') => {
+                return Ok(match self.get(&name) {
+                    Some(v) => v,
+                    None if self.lx.skip_unset => format!("${{{name}}}"),
+                    None => String::new(),
+                })
+            }
+            Some(':') => {
+                modifier.push(':');
+                true
+            }
+            Some(_) => {
+                // Not a colon: the operator itself, read again below.
+                self.i -= 1;
+                false
+            }
+        };
+        let op = self.next();
+        if let Some(op) = op {
+            modifier.push(op);
+        }
+        if !matches!(op, Some('-' | '+' | '?')) {
+            return Err(ExpandError::UnsupportedModifier {
+                modifier,
+                word: self.source.to_string(),
+            });
+        }
+        let (word, _) = self.until(Some('}'))?;
+        let value = self.get(&name);
+        if value.is_none() && self.lx.skip_unset {
+            return Ok(format!("${{{name}{modifier}{word}}}"));
+        }
+        let missing = match &value {
+            None => true,
+            Some(v) => null_is_unset && v.is_empty(),
+        };
+        match op {
+            Some('-') => Ok(if missing { word } else { value.unwrap_or_default() }),
+            Some('+') => Ok(if missing { String::new() } else { word }),
+            _ => {
+                if !missing {
+                    return Ok(value.unwrap_or_default());
+                }
+                let message = if !word.is_empty() {
+                    word
+                } else if value.is_none() {
+                    "is not allowed to be unset".into()
+                } else {
+                    "is not allowed to be empty".into()
+                };
+                Err(ExpandError::Required { name, message })
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env() -> BTreeMap<String, String> {
+        [
+            ("PWD", "/home"),
+            ("SHELL", "bash"),
+            ("EMPTY", ""),
+            ("SPACED", "a  b"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+    }
+
+    fn w(s: &str) -> String {
+        expand_word(s, '\\', &env()).unwrap_or_else(|e| format!("ERR {e}"))
+    }
+
+    #[test]
+    fn plain_and_quoted_words() {
+        assert_eq!(w("hello"), "hello");
+        assert_eq!(w("he'll'o"), "hello");
+        assert_eq!(w("he\"ll\"o"), "hello");
+        assert_eq!(w(r"he\'llo"), "he'llo");
+        assert_eq!(w(r"abc\\de"), r"abc\de");
+        assert_eq!(w(r#""abc\\de""#), r"abc\de");
+        assert_eq!(w(r#""a\bc""#), r"a\bc");
+        assert_eq!(w(r#""a\"b""#), "a\"b");
+        assert_eq!(w("'a\\b'"), "a\\b");
+        assert!(w("he'llo").starts_with("ERR unexpected end"));
+        assert!(w(r"he\\'llo").starts_with("ERR unexpected end"));
+        assert!(w("\"abc").starts_with("ERR unexpected end"));
+    }
+
+    #[test]
+    fn variables() {
+        assert_eq!(w("$PWD"), "/home");
+        assert_eq!(w("${PWD}"), "/home");
+        assert_eq!(w("x${PWD}y"), "x/homey");
+        assert_eq!(w("$PWD-x"), "/home-x");
+        assert_eq!(w("'$PWD'"), "$PWD");
+        assert_eq!(w("\"$PWD\""), "/home");
+        assert_eq!(w(r"\$PWD"), "$PWD");
+        assert_eq!(w(r"\${PWD}"), "${PWD}");
+        assert_eq!(w(r#""\$PWD""#), "$PWD");
+        assert_eq!(w("$UNSET"), "");
+        assert_eq!(w("$"), "$");
+        assert_eq!(w("a$"), "a$");
+        assert_eq!(w("$/x"), "$/x");
+    }
+
+    #[test]
+    fn modifiers() {
+        assert_eq!(w("${PWD:-x}"), "/home");
+        assert_eq!(w("${UNSET:-x}"), "x");
+        assert_eq!(w("${EMPTY:-x}"), "x");
+        assert_eq!(w("${EMPTY-x}"), "");
+        assert_eq!(w("${UNSET-x}"), "x");
+        assert_eq!(w("${PWD:+set}"), "set");
+        assert_eq!(w("${EMPTY:+set}"), "");
+        assert_eq!(w("${EMPTY+set}"), "set");
+        assert_eq!(w("${UNSET+set}"), "");
+        assert_eq!(w("${UNSET:-${SHELL:-no}}"), "bash");
+        assert_eq!(w("${UNSET:-'${SHELL}'}"), "${SHELL}");
+        assert_eq!(w("${UNSET:-a b}"), "a b");
+        assert_eq!(w("${PWD:?}"), "/home");
+        assert_eq!(w("${UNSET:?must be set}"), "ERR UNSET: must be set");
+        assert_eq!(w("${EMPTY:?}"), "ERR EMPTY: is not allowed to be empty");
+        assert_eq!(w("${EMPTY?}"), "");
+        assert!(w("${PWD").starts_with("ERR syntax error: missing '}'"));
+        assert!(w("${}").starts_with("ERR syntax error: bad substitution"));
+        assert!(w("${:x}").starts_with("ERR syntax error: bad substitution"));
+        assert!(w("${PWD!x}").starts_with("ERR unsupported modifier (!)"));
+        assert!(w("${PWD:=x}").starts_with("ERR unsupported modifier (:=)"));
+    }
+
+    #[test]
+    fn backtick_escape() {
+        let e = env();
+        assert_eq!(expand_word("`$PWD", '`', &e).unwrap(), "$PWD");
+        assert_eq!(expand_word(r"c:\dir", '`', &e).unwrap(), r"c:\dir");
+        assert_eq!(expand_word(r"a\$PWD", '`', &e).unwrap(), r"a\/home");
+    }
+
+    #[test]
+    fn fields_split_only_unquoted_expansions() {
+        let e = env();
+        let f = |s: &str| expand_words(s, '\\', &e).unwrap();
+        assert_eq!(f("a b  c"), ["a", "b", "c"]);
+        assert_eq!(f("\"a b\" c"), ["a b", "c"]);
+        assert_eq!(f("$SPACED"), ["a", "b"]);
+        assert_eq!(f("\"$SPACED\""), ["a  b"]);
+        assert_eq!(f(r"a\ b"), ["a b"]);
+        assert!(f("").is_empty());
+    }
+
+    #[test]
+    fn referenced_names() {
+        let names = referenced_vars("${A:-$B} '$C' \"$D\" \\$E ${F}", '\\');
+        let names: Vec<&str> = names.iter().map(String::as_str).collect();
+        assert_eq!(names, ["A", "B", "D", "F"]);
+    }
+
+    #[test]
+    fn skip_unset_keeps_references() {
+        let mut lx = Lexer::new('\\');
+        lx.skip_unset = true;
+        assert_eq!(lx.process("$X ${Y} ${Z:-w}", &NoVars).unwrap().word, "$X ${Y} ${Z:-w}");
+    }
+}

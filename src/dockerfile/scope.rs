@@ -1,0 +1,272 @@
+//! ARG and ENV scope while a stage is built: which variables expansion
+//! sees, what RUN gets as environment, and which build arguments each
+//! instruction uses (for its cache key).
+//!
+//! Owns Docker's scoping rules for ARG (global vs stage, inheritance of
+//! global defaults, `--build-arg` overrides, predefined proxy and platform
+//! arguments) and ENV's precedence over ARG. It must not run anything.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use super::error::{ErrorKind, ParseError, Pos};
+use super::expand::{ExpandError, Lexer, Lookup};
+use super::instruction::{Arg, From, Instruction, Spanned};
+use super::{Dockerfile, Stage};
+
+/// Proxy arguments every stage sees when passed with `--build-arg`, without
+/// an ARG instruction; they are left out of image history.
+pub const PROXY_ARGS: [&str; 10] = [
+    "HTTP_PROXY",
+    "http_proxy",
+    "HTTPS_PROXY",
+    "https_proxy",
+    "FTP_PROXY",
+    "ftp_proxy",
+    "NO_PROXY",
+    "no_proxy",
+    "ALL_PROXY",
+    "all_proxy",
+];
+
+/// An OCI platform (`os/arch[/variant]`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Platform {
+    pub os: String,
+    pub arch: String,
+    pub variant: String,
+}
+
+impl Platform {
+    /// linux/amd64, the platform hutch builds for.
+    pub fn linux_amd64() -> Self {
+        Platform {
+            os: "linux".into(),
+            arch: "amd64".into(),
+            variant: String::new(),
+        }
+    }
+
+    fn text(&self) -> String {
+        if self.variant.is_empty() {
+            format!("{}/{}", self.os, self.arch)
+        } else {
+            format!("{}/{}/{}", self.os, self.arch, self.variant)
+        }
+    }
+}
+
+/// What the user passed to a build.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BuildArgs {
+    /// `--build-arg NAME=VALUE` pairs.
+    pub values: BTreeMap<String, String>,
+    pub target: Platform,
+    pub build: Platform,
+}
+
+impl Default for BuildArgs {
+    fn default() -> Self {
+        BuildArgs {
+            values: BTreeMap::new(),
+            target: Platform::linux_amd64(),
+            build: Platform::linux_amd64(),
+        }
+    }
+}
+
+impl BuildArgs {
+    /// TARGETPLATFORM, TARGETOS, ..., BUILDVARIANT: set in the global scope
+    /// automatically and in a stage once it declares them with ARG.
+    pub fn platform_args(&self) -> BTreeMap<String, String> {
+        let mut m = BTreeMap::new();
+        for (prefix, p) in [("TARGET", &self.target), ("BUILD", &self.build)] {
+            m.insert(format!("{prefix}PLATFORM"), p.text());
+            m.insert(format!("{prefix}OS"), p.os.clone());
+            m.insert(format!("{prefix}ARCH"), p.arch.clone());
+            m.insert(format!("{prefix}VARIANT"), p.variant.clone());
+        }
+        m
+    }
+
+    fn proxies(&self) -> impl Iterator<Item = (&String, &String)> {
+        self.values.iter().filter(|(k, _)| PROXY_ARGS.contains(&k.as_str()))
+    }
+}
+
+fn located(file: &str, pos: Pos, e: ExpandError) -> ParseError {
+    ParseError {
+        file: file.to_string(),
+        pos,
+        kind: ErrorKind::Expand(e),
+    }
+}
+
+/// The value an ARG gets: `--build-arg` wins, then its own default
+/// (expanded), then the inherited global value.
+fn arg_value(
+    arg: &Arg,
+    vars: &dyn Lookup,
+    escape: char,
+    build: &BuildArgs,
+    inherited: Option<&String>,
+) -> Result<Option<String>, ExpandError> {
+    if let Some(v) = build.values.get(&arg.name) {
+        return Ok(Some(v.clone()));
+    }
+    match &arg.default {
+        Some(d) => Ok(Some(Lexer::new(escape).process(d, vars)?.word)),
+        None => Ok(inherited.cloned()),
+    }
+}
+
+impl Dockerfile {
+    /// The global scope: predefined platform arguments, proxies from the
+    /// build arguments, and the ARGs before the first FROM in order (each
+    /// default expanded with those before it). FROM lines expand with this.
+    pub fn global_scope(&self, build: &BuildArgs) -> Result<BTreeMap<String, String>, ParseError> {
+        let mut vars = build.platform_args();
+        vars.extend(build.proxies().map(|(k, v)| (k.clone(), v.clone())));
+        for arg in &self.global_args {
+            let value = arg_value(&arg.node, &vars, self.directives.escape, build, None)
+                .map_err(|e| located(&self.file, Pos::new(arg.span.start, arg.col), e))?;
+            match value {
+                Some(v) => vars.insert(arg.node.name.clone(), v),
+                // Declared without a value: it is unset, not empty.
+                None => vars.remove(&arg.node.name),
+            };
+        }
+        Ok(vars)
+    }
+
+    /// A stage's FROM with its image and platform expanded.
+    pub fn base(&self, stage: &Stage, global: &BTreeMap<String, String>) -> Result<From, ParseError> {
+        stage
+            .from
+            .expand(global, self.directives.escape)
+            .map_err(|e| located(&self.file, Pos::new(stage.span.start, stage.col), e))
+    }
+
+    /// A fresh scope for building `stage` on a base image whose config has
+    /// `base_env`.
+    pub fn scope<'a>(
+        &'a self,
+        global: &'a BTreeMap<String, String>,
+        build: &'a BuildArgs,
+        base_env: Vec<(String, String)>,
+    ) -> Scope<'a> {
+        Scope {
+            file: &self.file,
+            escape: self.directives.escape,
+            build,
+            global,
+            args: BTreeMap::new(),
+            env: base_env,
+        }
+    }
+}
+
+/// The variables in effect at one point of a stage.
+#[derive(Debug, Clone)]
+pub struct Scope<'a> {
+    file: &'a str,
+    escape: char,
+    build: &'a BuildArgs,
+    global: &'a BTreeMap<String, String>,
+    /// ARGs declared in this stage; `None` is declared but unset.
+    args: BTreeMap<String, Option<String>>,
+    /// The environment in order (image config `Env`).
+    env: Vec<(String, String)>,
+}
+
+impl Scope<'_> {
+    /// Expand `instr` with the current scope, then apply its effect on the
+    /// scope (ARG declares, ENV sets). Returns the expanded instruction.
+    pub fn apply(&mut self, instr: &Spanned<Instruction>) -> Result<Instruction, ParseError> {
+        let at = Pos::new(instr.span.start, instr.col);
+        let vars = self.vars();
+        let expanded = instr
+            .node
+            .expand(&vars, self.escape)
+            .map_err(|e| located(self.file, at, e))?;
+        match (&instr.node, &expanded) {
+            (Instruction::Arg(raw), _) => {
+                // Each ARG on a line sees the ones before it.
+                for arg in raw {
+                    let vars = self.vars();
+                    let value = arg_value(arg, &vars, self.escape, self.build, self.global.get(&arg.name))
+                        .map_err(|e| located(self.file, at, e))?;
+                    self.args.insert(arg.name.clone(), value);
+                }
+            }
+            (_, Instruction::Env(kvs)) => {
+                for kv in kvs {
+                    match self.env.iter_mut().find(|(k, _)| *k == kv.key) {
+                        Some(slot) => slot.1 = kv.value.clone(),
+                        None => self.env.push((kv.key.clone(), kv.value.clone())),
+                    }
+                }
+            }
+            _ => {}
+        }
+        Ok(expanded)
+    }
+
+    /// ARGs with a value (declared ones and provided proxies), before ENV.
+    fn arg_values(&self) -> BTreeMap<String, String> {
+        let mut m: BTreeMap<String, String> = self
+            .build
+            .proxies()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        for (k, v) in &self.args {
+            match v {
+                Some(v) => m.insert(k.clone(), v.clone()),
+                None => m.remove(k),
+            };
+        }
+        m
+    }
+
+    /// What expansion sees: ARGs overlaid by ENV (ENV always wins).
+    pub fn vars(&self) -> BTreeMap<String, String> {
+        let mut m = self.arg_values();
+        m.extend(self.env.iter().cloned());
+        m
+    }
+
+    /// The environment so far, in order (for the image config).
+    pub fn env(&self) -> &[(String, String)] {
+        &self.env
+    }
+
+    /// The environment a RUN gets: ENV plus every ARG with a value that
+    /// ENV does not override.
+    pub fn run_env(&self) -> Vec<(String, String)> {
+        let mut out = self.env.clone();
+        for (k, v) in self.arg_values() {
+            if !self.env.iter().any(|(e, _)| *e == k) {
+                out.push((k, v));
+            }
+        }
+        out
+    }
+
+    /// The build arguments `instr` uses, for its cache key: a RUN uses
+    /// every ARG in scope (it sees them as environment); other instructions
+    /// the ARGs they refer to. ARGs shadowed by ENV are not used.
+    pub fn used_args(&self, instr: &Instruction) -> BTreeMap<String, String> {
+        let args = self.arg_values();
+        let shadowed: BTreeSet<&str> = self.env.iter().map(|(k, _)| k.as_str()).collect();
+        let wanted: Option<BTreeSet<String>> = match instr {
+            Instruction::Run(_) => None,
+            other => Some(other.referenced_vars(self.escape)),
+        };
+        args.into_iter()
+            .filter(|(k, _)| !shadowed.contains(k.as_str()))
+            .filter(|(k, _)| match &wanted {
+                Some(w) => w.contains(k),
+                None => true,
+            })
+            .collect()
+    }
+}
