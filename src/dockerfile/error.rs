@@ -102,6 +102,8 @@ pub enum ErrorKind {
     NoDestination(&'static str),
     #[error("FROM requires either one argument (the image) or three (image AS name)")]
     FromArguments,
+    #[error("FROM ... AS needs a stage name after AS")]
+    MissingStageName,
     #[error("invalid stage name '{0}': it must start with a letter and contain only letters, digits, '-', '_' and '.'")]
     InvalidStageName(String),
     #[error("duplicate stage name '{name}' (first used on line {first_line})")]

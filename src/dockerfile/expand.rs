@@ -70,6 +70,8 @@ pub(crate) struct Lexer {
     pub raw_escapes: bool,
     /// Leave references to unset variables as written.
     pub skip_unset: bool,
+    /// Treat quotes as ordinary characters (heredoc bodies).
+    pub skip_quotes: bool,
 }
 
 impl Lexer {
@@ -79,6 +81,7 @@ impl Lexer {
             raw_quotes: false,
             raw_escapes: false,
             skip_unset: false,
+            skip_quotes: false,
         }
     }
 }
@@ -214,12 +217,12 @@ impl State<'_> {
                 return Ok((out, fields.finish()));
             }
             match ch {
-                '\'' => {
+                '\'' if !self.lx.skip_quotes => {
                     let s = self.single_quote()?;
                     out.push_str(&s);
                     fields.add_raw_string(&s);
                 }
-                '"' => {
+                '"' if !self.lx.skip_quotes => {
                     let s = self.double_quote()?;
                     out.push_str(&s);
                     fields.add_raw_string(&s);
@@ -528,6 +531,14 @@ mod tests {
         let names = referenced_vars("${A:-$B} '$C' \"$D\" \\$E ${F}", '\\');
         let names: Vec<&str> = names.iter().map(String::as_str).collect();
         assert_eq!(names, ["A", "B", "D", "F"]);
+    }
+
+    #[test]
+    fn skip_quotes_keeps_quotes_but_not_escapes() {
+        let mut lx = Lexer::new('\\');
+        lx.skip_quotes = true;
+        let out = lx.process("'$PWD' \"$SHELL\" \\$PWD it's", &env()).unwrap();
+        assert_eq!(out.word, "'/home' \"bash\" $PWD it's");
     }
 
     #[test]

@@ -292,12 +292,20 @@ pub enum Instruction {
     Maintainer(String),
 }
 
+/// Heredoc bodies expand like buildkit's raw expansion: quotes are plain
+/// text, and `\` (always backslash, whatever the escape directive) escapes.
+fn body_lexer() -> Lexer {
+    let mut lx = Lexer::new('\\');
+    lx.skip_quotes = true;
+    lx
+}
+
 /// How one expandable field is rewritten: a single word, or a word that
 /// may split into several fields (EXPOSE).
 trait Words {
     fn word(&mut self, s: &str) -> Result<String, ExpandError>;
     fn fields(&mut self, s: &str) -> Result<Vec<String>, ExpandError>;
-    /// Heredoc bodies: `$` expands, quotes and escapes stay.
+    /// Heredoc bodies: `$` expands, quotes stay.
     fn body(&mut self, s: &str) -> Result<String, ExpandError>;
 }
 
@@ -314,10 +322,7 @@ impl Words for Expander<'_> {
         Ok(Lexer::new(self.escape).process(s, self.vars)?.words)
     }
     fn body(&mut self, s: &str) -> Result<String, ExpandError> {
-        let mut lx = Lexer::new(self.escape);
-        lx.raw_quotes = true;
-        lx.raw_escapes = true;
-        Ok(lx.process(s, self.vars)?.word)
+        Ok(body_lexer().process(s, self.vars)?.word)
     }
 }
 
@@ -328,10 +333,8 @@ struct Collector {
 }
 
 impl Collector {
-    fn note(&mut self, s: &str, raw: bool) {
-        let mut lx = Lexer::new(self.escape);
-        lx.raw_quotes = raw;
-        lx.raw_escapes = raw;
+    fn note(&mut self, s: &str, body: bool) {
+        let lx = if body { body_lexer() } else { Lexer::new(self.escape) };
         if let Ok(out) = lx.process(s, &NoVars) {
             self.names.extend(out.used);
         }
@@ -531,7 +534,7 @@ mod tests {
     fn copy_expands_paths_not_literal_heredocs() {
         let doc = |expand| Heredoc {
             name: "f".into(),
-            content: "v=$V \"q\"\n".into(),
+            content: "v=$V \"q\" \\$V '$V'\n".into(),
             expand,
             chomp: false,
             fd: None,
@@ -551,7 +554,7 @@ mod tests {
         assert_eq!(e.excludes, ["*.1.2"]);
         assert_eq!(e.dest, "/app/");
         assert_eq!(e.sources[0], Source::Path("$DIR/x".into()));
-        assert_eq!(e.sources[1], Source::Inline(Heredoc { content: "v=1.2 \"q\"\n".into(), ..doc(true) }));
+        assert_eq!(e.sources[1], Source::Inline(Heredoc { content: "v=1.2 \"q\" $V '1.2'\n".into(), ..doc(true) }));
         assert_eq!(e.sources[2], Source::Inline(doc(false)));
         let names: Vec<String> = c.referenced_vars('\\').into_iter().collect();
         assert_eq!(names, ["DIR", "U", "V"]);

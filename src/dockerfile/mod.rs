@@ -146,3 +146,47 @@ fn parse_located(text: &str, file: &str) -> Result<Dockerfile, Located> {
         warnings: lexed.warnings,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stages_by_name_or_index() {
+        let df = parse("FROM a AS Build\nFROM b\nFROM c AS 9lives.ok\n", "Dockerfile");
+        let err = df.unwrap_err().to_string();
+        assert!(err.starts_with("Dockerfile:3:11: invalid stage name '9lives.ok'"), "{err}");
+        let df = parse("FROM a AS Build\nFROM b\n", "Dockerfile").unwrap();
+        assert_eq!(df.stage_by_name_or_index("build").map(|(i, _)| i), Some(0));
+        assert_eq!(df.stage_by_name_or_index("BUILD").map(|(i, _)| i), Some(0));
+        assert_eq!(df.stage_by_name_or_index("1").map(|(i, s)| (i, s.from.image.as_str())), Some((1, "b")));
+        assert!(df.stage_by_name_or_index("2").is_none());
+        assert!(df.stage_by_name_or_index("other").is_none());
+    }
+
+    #[test]
+    fn spans_and_original_text() {
+        let df = parse("FROM a\nRUN echo \\\n  hi\n", "Dockerfile").unwrap();
+        let run = &df.stages[0].instructions[0];
+        assert_eq!(run.span, Span { start: 2, end: 3 });
+        assert_eq!(run.original, "RUN echo   hi");
+    }
+
+    #[test]
+    fn arbitrary_input_never_panics() {
+        let samples = [
+            "", "\u{feff}", "\\", "FROM", "FROM a\nRUN <<", "FROM a\nCOPY <<-", "FROM a\nRUN --mount=\"", "FROM a\nRUN \"'",
+            "FROM a\nHEALTHCHECK --interval= CMD", "FROM a\nONBUILD", "FROM a\nONBUILD ONBUILD", "# escape=`\n`",
+            "FROM a\nENV ${", "FROM a\nEXPOSE ☺", "FROM a\nCOPY --chown=\"\\", "FROM a AS ☺", "FROM a\nARG =x",
+            "FROM a\nLABEL =", "FROM a\nRUN <<EOF\n", "FROM a\nRUN <<'EOF\nx\nEOF",
+        ];
+        for s in samples {
+            let _ = parse(s, "Dockerfile").map(|df| df.dump());
+        }
+        // Every prefix of a file using most of the syntax.
+        let full = "# escape=\\\nARG A=1\nFROM --platform=$P img:${A:-x} AS b\nRUN --mount=type=cache,target=/c <<EOF \\\n  && x\nbody\nEOF\nCOPY <<-\"F\" [\"a\", \"b\"] /d\n\tF\nHEALTHCHECK --interval=1s CMD [\"x\"]\n";
+        for (i, _) in full.char_indices() {
+            let _ = parse(&full[..i], "Dockerfile").map(|df| df.dump());
+        }
+    }
+}

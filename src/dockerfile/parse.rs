@@ -257,6 +257,9 @@ fn from(cx: &Ctx) -> Result<From, Located> {
             }
             Some(lower)
         }
+        [_, (off, as_kw)] if as_kw.eq_ignore_ascii_case("as") => {
+            return Err(Located::new(cx.args_at(*off), ErrorKind::MissingStageName))
+        }
         _ => return Err(cx.err(ErrorKind::FromArguments)),
     };
     Ok(From {

@@ -10,7 +10,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use super::error::{ErrorKind, ParseError, Pos};
 use super::expand::{ExpandError, Lexer, Lookup};
-use super::instruction::{Arg, From, Instruction, Spanned};
+use super::instruction::{parse_port, Arg, From, Instruction, Spanned};
 use super::{Dockerfile, Stage};
 
 /// Proxy arguments every stage sees when passed with `--build-arg`, without
@@ -183,27 +183,58 @@ impl Scope<'_> {
     /// scope (ARG declares, ENV sets). Returns the expanded instruction.
     pub fn apply(&mut self, instr: &Spanned<Instruction>) -> Result<Instruction, ParseError> {
         let at = Pos::new(instr.span.start, instr.col);
-        let vars = self.vars();
+        if let Instruction::Arg(raw) = &instr.node {
+            // Each ARG on a line sees the ones before it, so defaults are
+            // expanded one at a time rather than all against the old scope.
+            let mut expanded = Vec::with_capacity(raw.len());
+            for arg in raw {
+                let vars = self.vars();
+                let default = match &arg.default {
+                    Some(d) => Some(
+                        Lexer::new(self.escape)
+                            .process(d, &vars)
+                            .map_err(|e| located(self.file, at, e))?
+                            .word,
+                    ),
+                    None => None,
+                };
+                let value = match (self.build.values.get(&arg.name), &default) {
+                    (Some(v), _) => Some(v.clone()),
+                    (None, Some(d)) => Some(d.clone()),
+                    (None, None) => self.global.get(&arg.name).cloned(),
+                };
+                self.args.insert(arg.name.clone(), value);
+                expanded.push(Arg {
+                    name: arg.name.clone(),
+                    default,
+                });
+            }
+            return Ok(Instruction::Arg(expanded));
+        }
         let expanded = instr
             .node
-            .expand(&vars, self.escape)
+            .expand(&self.vars(), self.escape)
             .map_err(|e| located(self.file, at, e))?;
-        match (&instr.node, &expanded) {
-            (Instruction::Arg(raw), _) => {
-                // Each ARG on a line sees the ones before it.
-                for arg in raw {
-                    let vars = self.vars();
-                    let value = arg_value(arg, &vars, self.escape, self.build, self.global.get(&arg.name))
-                        .map_err(|e| located(self.file, at, e))?;
-                    self.args.insert(arg.name.clone(), value);
-                }
-            }
-            (_, Instruction::Env(kvs)) => {
+        match &expanded {
+            Instruction::Env(kvs) => {
                 for kv in kvs {
                     match self.env.iter_mut().find(|(k, _)| *k == kv.key) {
                         Some(slot) => slot.1 = kv.value.clone(),
                         None => self.env.push((kv.key.clone(), kv.value.clone())),
                     }
+                }
+            }
+            // Ports naming variables could only be checked now.
+            Instruction::Expose(ports) => {
+                for port in ports {
+                    parse_port(port).map_err(|reason| ParseError {
+                        file: self.file.to_string(),
+                        pos: at,
+                        kind: ErrorKind::InvalidPort {
+                            port: port.clone(),
+                            reason,
+                        },
+                    })?;
                 }
             }
             _ => {}
@@ -268,5 +299,101 @@ impl Scope<'_> {
                 None => true,
             })
             .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::dockerfile::parse;
+
+    fn run(text: &str, build: &BuildArgs) -> (Vec<Result<Instruction, String>>, Vec<Vec<(String, String)>>) {
+        let df = parse(text, "Dockerfile").unwrap();
+        let global = df.global_scope(build).unwrap();
+        let mut scope = df.scope(&global, build, vec![("PATH".into(), "/bin".into())]);
+        let mut out = Vec::new();
+        let mut envs = Vec::new();
+        for ins in &df.stages[0].instructions {
+            out.push(scope.apply(ins).map_err(|e| e.to_string()));
+            envs.push(scope.run_env());
+        }
+        (out, envs)
+    }
+
+    #[test]
+    fn args_on_one_line_see_each_other() {
+        let (out, envs) = run("FROM a\nARG A=1 B=${A}2\n", &BuildArgs::default());
+        assert_eq!(out[0].as_ref().unwrap().to_string(), "ARG A=\"1\" B=\"12\"");
+        assert!(envs[0].contains(&("B".to_string(), "12".to_string())));
+    }
+
+    #[test]
+    fn build_args_override_defaults_and_globals_are_inherited() {
+        let mut build = BuildArgs::default();
+        build.values.insert("B".into(), "cli".into());
+        build.values.insert("NOT_DECLARED".into(), "x".into());
+        build.values.insert("no_proxy".into(), "local".into());
+        let (_, envs) = run("ARG G=global\nFROM a\nARG G\nARG B=default\nARG U\n", &build);
+        let env = &envs[2];
+        assert!(env.contains(&("G".into(), "global".into())));
+        assert!(env.contains(&("B".into(), "cli".into())));
+        assert!(env.contains(&("no_proxy".into(), "local".into())));
+        assert!(env.contains(&("PATH".into(), "/bin".into())));
+        assert!(!env.iter().any(|(k, _)| k == "U" || k == "NOT_DECLARED"));
+    }
+
+    #[test]
+    fn env_overrides_arg_and_hides_it_from_run() {
+        let text = "FROM a\nARG X=arg\nENV X=env\nRUN true\nWORKDIR /$X\n";
+        let df = parse(text, "Dockerfile").unwrap();
+        let build = BuildArgs::default();
+        let global = df.global_scope(&build).unwrap();
+        let mut scope = df.scope(&global, &build, Vec::new());
+        let ins = &df.stages[0].instructions;
+        scope.apply(&ins[0]).unwrap();
+        scope.apply(&ins[1]).unwrap();
+        assert!(scope.used_args(&ins[2].node).is_empty());
+        assert_eq!(scope.run_env(), [("X".to_string(), "env".to_string())]);
+        assert_eq!(scope.apply(&ins[3]).unwrap(), Instruction::Workdir("/env".into()));
+    }
+
+    #[test]
+    fn run_uses_every_arg_others_only_what_they_name() {
+        let text = "FROM a\nARG A=1 B=2\nRUN true\nLABEL x=$A\n";
+        let df = parse(text, "Dockerfile").unwrap();
+        let build = BuildArgs::default();
+        let global = df.global_scope(&build).unwrap();
+        let mut scope = df.scope(&global, &build, Vec::new());
+        let ins = &df.stages[0].instructions;
+        scope.apply(&ins[0]).unwrap();
+        assert_eq!(scope.used_args(&ins[1].node).len(), 2);
+        let label: Vec<String> = scope.used_args(&ins[2].node).into_keys().collect();
+        assert_eq!(label, ["A"]);
+    }
+
+    #[test]
+    fn expanded_ports_are_checked() {
+        let (out, _) = run("FROM a\nARG P=80x\nEXPOSE $P\n", &BuildArgs::default());
+        assert_eq!(
+            out[1].as_ref().unwrap_err(),
+            "Dockerfile:3:1: invalid port '80x' in EXPOSE: '80x' is not a port number"
+        );
+    }
+
+    #[test]
+    fn expansion_errors_name_the_line() {
+        let (out, _) = run("FROM a\n\nENV A=\"${B:?B is required}\"\n", &BuildArgs::default());
+        assert_eq!(out[0].as_ref().unwrap_err(), "Dockerfile:3:1: B: B is required");
+    }
+
+    #[test]
+    fn global_scope_and_base() {
+        let df = parse("ARG V=1\nARG IMG=base:$V\nFROM --platform=$TARGETPLATFORM $IMG\n", "Dockerfile").unwrap();
+        let global = df.global_scope(&BuildArgs::default()).unwrap();
+        let from = df.base(&df.stages[0], &global).unwrap();
+        assert_eq!(from.image, "base:1");
+        assert_eq!(from.platform.as_deref(), Some("linux/amd64"));
+        let referenced: Vec<String> = df.stages[0].from.referenced_vars('\\').into_iter().collect();
+        assert_eq!(referenced, ["IMG", "TARGETPLATFORM"]);
     }
 }

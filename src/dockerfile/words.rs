@@ -37,6 +37,7 @@ pub(crate) fn parse_json(rest: &str) -> Json {
             Json::Array(out)
         }
         Some(Ok(_)) => Json::NotJson("it is not an array".into()),
+        Some(Err(e)) if e.is_eof() => Json::NotJson("the JSON array is not terminated".into()),
         Some(Err(e)) => Json::NotJson(e.to_string()),
         None => Json::NotJson("it is empty".into()),
     }

@@ -2,6 +2,7 @@
 //! executable as an unprivileged user with its own `--root`.
 
 mod common;
+mod dockerfile;
 mod images;
 mod layers;
 mod run;
