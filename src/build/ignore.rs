@@ -43,7 +43,10 @@ pub fn find_ignore_file(context: &Path, dockerfile: &Path) -> Option<PathBuf> {
     });
     specific
         .into_iter()
-        .chain([context.join(".dockerignore"), context.join(".containerignore")])
+        .chain([
+            context.join(".dockerignore"),
+            context.join(".containerignore"),
+        ])
         .find(|p| p.is_file())
 }
 
@@ -94,7 +97,10 @@ enum Tok {
     /// `?`: one character except `/`.
     One,
     /// `[...]`: ranges (single characters are `(c, c)`), maybe negated.
-    Class { negated: bool, ranges: Vec<(char, char)> },
+    Class {
+        negated: bool,
+        ranges: Vec<(char, char)>,
+    },
     /// `**/` or `**` inside a pattern: empty, or anything ending in `/`.
     AnyDirs,
     /// `**` at the end after other wildcards: anything.
@@ -133,7 +139,9 @@ fn parse_class(chars: &[char], mut i: usize) -> Result<(Tok, usize), String> {
             None => Err("unterminated character class".into()),
             Some('-') | Some(']') => Err("'-' or ']' must be escaped in a character class".into()),
             Some('\\') => {
-                let c = *chars.get(*i + 1).ok_or("trailing backslash in a character class")?;
+                let c = *chars
+                    .get(*i + 1)
+                    .ok_or("trailing backslash in a character class")?;
                 *i += 2;
                 Ok(c)
             }
@@ -260,9 +268,12 @@ fn match_at(toks: &[Tok], s: &[char], t: usize, c: usize, memo: &mut Vec<Option<
     let r = match toks.get(t) {
         None => c == s.len(),
         Some(Tok::Lit(l)) => s.get(c) == Some(l) && match_at(toks, s, t + 1, c + 1, memo),
-        Some(Tok::One) => s.get(c).is_some_and(|ch| *ch != '/') && match_at(toks, s, t + 1, c + 1, memo),
+        Some(Tok::One) => {
+            s.get(c).is_some_and(|ch| *ch != '/') && match_at(toks, s, t + 1, c + 1, memo)
+        }
         Some(Tok::Class { negated, ranges }) => {
-            s.get(c).is_some_and(|ch| ranges.iter().any(|(lo, hi)| lo <= ch && ch <= hi) != *negated)
+            s.get(c)
+                .is_some_and(|ch| ranges.iter().any(|(lo, hi)| lo <= ch && ch <= hi) != *negated)
                 && match_at(toks, s, t + 1, c + 1, memo)
         }
         Some(Tok::Star) => {
@@ -349,7 +360,11 @@ impl IgnoreMatcher {
         let parents: Vec<&str> = match path.rfind('/') {
             Some(i) => {
                 let parent = &path[..i];
-                parent.match_indices('/').map(|(j, _)| &parent[..j]).chain([parent]).collect()
+                parent
+                    .match_indices('/')
+                    .map(|(j, _)| &parent[..j])
+                    .chain([parent])
+                    .collect()
             }
             None => Vec::new(),
         };
@@ -461,7 +476,11 @@ mod tests {
             ("a(b)c/def", "a(b)c/def", true),
             ("a(b)c/def", "a(b)c/xyz", false),
             ("a.|)$(}+{bc", "a.|)$(}+{bc", true),
-            ("dist/*.whl", "dist/proxy.py-2.4.0rc3.dev36+g08acad9-py3-none-any.whl", true),
+            (
+                "dist/*.whl",
+                "dist/proxy.py-2.4.0rc3.dev36+g08acad9-py3-none-any.whl",
+                true,
+            ),
             ("a\\\\", "a\\", true),
             ("a\\*b", "a*b", true),
             ("a\\*b", "ab", false),
@@ -488,18 +507,27 @@ mod tests {
             ("*x", "xxx", true),
         ];
         for (pattern, path, want) in cases {
-            assert_eq!(m(&[pattern]).excluded(path), *want, "pattern {pattern:?} path {path:?}");
+            assert_eq!(
+                m(&[pattern]).excluded(path),
+                *want,
+                "pattern {pattern:?} path {path:?}"
+            );
         }
     }
 
     #[test]
     fn bad_patterns() {
-        for p in ["[", "[^", "[^bc", "a[", "[]a]", "[-]", "[x-]", "[-x]", "[a-b-c]", "\\", "!"] {
+        for p in [
+            "[", "[^", "[^bc", "a[", "[]a]", "[-]", "[x-]", "[-x]", "[a-b-c]", "\\", "!",
+        ] {
             assert!(IgnoreMatcher::parse(p).is_err(), "{p:?} should be rejected");
         }
         let e = IgnoreMatcher::parse("ok\n# c\n\na[").unwrap_err();
         assert_eq!(e.line, 4);
-        assert_eq!(e.to_string(), "line 4: invalid pattern 'a[': unterminated character class");
+        assert_eq!(
+            e.to_string(),
+            "line 4: invalid pattern 'a[': unterminated character class"
+        );
     }
 
     #[test]
@@ -511,8 +539,11 @@ mod tests {
         assert!(!m(&["docs/*", "!docs/README.md"]).excluded("docs/README.md"));
         assert!(m(&["docs", "!docs/README.md"]).excluded("docs/other.md"));
         assert!(!m(&["**", "!util/docker/web"]).excluded("util/docker/web/foo"));
-        assert!(m(&["**", "!util/docker/web", "util/docker/web/foo"]).excluded("util/docker/web/foo"));
-        assert!(!m(&["**", "!dist/*.whl"]).excluded("dist/proxy.py-2.4.0rc3.dev36+g08acad9-py3-none-any.whl"));
+        assert!(
+            m(&["**", "!util/docker/web", "util/docker/web/foo"]).excluded("util/docker/web/foo")
+        );
+        assert!(!m(&["**", "!dist/*.whl"])
+            .excluded("dist/proxy.py-2.4.0rc3.dev36+g08acad9-py3-none-any.whl"));
     }
 
     #[test]
@@ -520,7 +551,15 @@ mod tests {
         let text = "\u{feff}# comment\n  /test2  \n/a/file/here\n\n ! /inverted/abs/path\n #not a comment\n";
         let im = IgnoreMatcher::parse(text).unwrap();
         let cleaned: Vec<&str> = im.patterns.iter().map(|p| p.cleaned.as_str()).collect();
-        assert_eq!(cleaned, ["test2", "a/file/here", "inverted/abs/path", "#not a comment"]);
+        assert_eq!(
+            cleaned,
+            [
+                "test2",
+                "a/file/here",
+                "inverted/abs/path",
+                "#not a comment"
+            ]
+        );
         assert!(im.patterns[2].exception);
         assert!(im.excluded("test2/sub"));
         assert!(!im.excluded("."));
@@ -531,16 +570,28 @@ mod tests {
 
     #[test]
     fn descending() {
-        let im = m(&["docs", "!docs/README.md", "build", "node_modules", "!**/keep"]);
+        let im = m(&[
+            "docs",
+            "!docs/README.md",
+            "build",
+            "node_modules",
+            "!**/keep",
+        ]);
         assert!(im.descend("src"));
         assert!(im.descend("docs"));
-        assert!(im.descend("build"), "a wildcard exception may reach anywhere");
+        assert!(
+            im.descend("build"),
+            "a wildcard exception may reach anywhere"
+        );
         let im = m(&["docs", "!docs/README.md", "target"]);
         assert!(!im.descend("target"));
         assert!(im.descend("docs"));
         assert!(im.descend("docs2"), "not excluded at all");
         let im = m(&["docs*", "!docs/README.md"]);
-        assert!(!im.descend("docsx"), "the exception only reaches inside docs/");
+        assert!(
+            !im.descend("docsx"),
+            "the exception only reaches inside docs/"
+        );
         assert!(im.descend("docs"));
     }
 
@@ -552,11 +603,17 @@ mod tests {
         std::fs::create_dir_all(df.parent().unwrap()).unwrap();
         assert_eq!(find_ignore_file(ctx, &df), None);
         std::fs::write(ctx.join(".containerignore"), "c").unwrap();
-        assert_eq!(find_ignore_file(ctx, &df), Some(ctx.join(".containerignore")));
+        assert_eq!(
+            find_ignore_file(ctx, &df),
+            Some(ctx.join(".containerignore"))
+        );
         std::fs::write(ctx.join(".dockerignore"), "d").unwrap();
         assert_eq!(find_ignore_file(ctx, &df), Some(ctx.join(".dockerignore")));
         std::fs::write(ctx.join("sub/app.Dockerfile.dockerignore"), "s\n!s/keep").unwrap();
-        assert_eq!(find_ignore_file(ctx, &df), Some(ctx.join("sub/app.Dockerfile.dockerignore")));
+        assert_eq!(
+            find_ignore_file(ctx, &df),
+            Some(ctx.join("sub/app.Dockerfile.dockerignore"))
+        );
         let im = load(ctx, &df).unwrap();
         assert!(im.excluded("s/x") && !im.excluded("s/keep") && im.has_exceptions());
         std::fs::write(ctx.join("sub/app.Dockerfile.dockerignore"), "[").unwrap();

@@ -173,7 +173,9 @@ impl Display for Instruction {
                 }
                 Ok(())
             }
-            Instruction::Onbuild(o) => write!(f, " ({}) expression={:?}", o.instruction, o.expression),
+            Instruction::Onbuild(o) => {
+                write!(f, " ({}) expression={:?}", o.instruction, o.expression)
+            }
             Instruction::Healthcheck(Healthcheck::None) => f.write_str(" NONE"),
             Instruction::Healthcheck(Healthcheck::Check {
                 command,
@@ -212,19 +214,40 @@ impl Dockerfile {
         // Writing to a String cannot fail.
         let _ = writeln!(out, "escape {:?}", d.escape);
         for dir in &d.all {
-            let _ = writeln!(out, "directive {}={:?} (line {})", dir.name, dir.value, dir.line);
+            let _ = writeln!(
+                out,
+                "directive {}={:?} (line {})",
+                dir.name, dir.value, dir.line
+            );
         }
         for w in &self.warnings {
             let _ = writeln!(out, "warning line {}: {}", w.line, w.message);
         }
         for a in &self.global_args {
-            let default = a.node.default.as_ref().map(|d| format!("={d:?}")).unwrap_or_default();
-            let _ = writeln!(out, "global ARG {}{default} (line {})", a.node.name, a.span.start);
+            let default = a
+                .node
+                .default
+                .as_ref()
+                .map(|d| format!("={d:?}"))
+                .unwrap_or_default();
+            let _ = writeln!(
+                out,
+                "global ARG {}{default} (line {})",
+                a.node.name, a.span.start
+            );
         }
         for (i, s) in self.stages.iter().enumerate() {
-            let _ = writeln!(out, "stage {i} lines {}-{}: {}", s.span.start, s.span.end, s.from);
+            let _ = writeln!(
+                out,
+                "stage {i} lines {}-{}: {}",
+                s.span.start, s.span.end, s.from
+            );
             for ins in &s.instructions {
-                let _ = writeln!(out, "  {}-{}:{} {}", ins.span.start, ins.span.end, ins.col, ins.node);
+                let _ = writeln!(
+                    out,
+                    "  {}-{}:{} {}",
+                    ins.span.start, ins.span.end, ins.col, ins.node
+                );
             }
         }
         out

@@ -265,7 +265,11 @@ impl State<'_> {
         }
         loop {
             match self.next() {
-                None => return Err(ExpandError::UnterminatedSingleQuote(self.source.to_string())),
+                None => {
+                    return Err(ExpandError::UnterminatedSingleQuote(
+                        self.source.to_string(),
+                    ))
+                }
                 Some('\'') => {
                     if self.lx.raw_quotes {
                         s.push('\'');
@@ -287,7 +291,11 @@ impl State<'_> {
         }
         loop {
             match self.peek() {
-                None => return Err(ExpandError::UnterminatedDoubleQuote(self.source.to_string())),
+                None => {
+                    return Err(ExpandError::UnterminatedDoubleQuote(
+                        self.source.to_string(),
+                    ))
+                }
                 Some('"') => {
                     self.i += 1;
                     if self.lx.raw_quotes {
@@ -409,7 +417,11 @@ impl State<'_> {
             Some(v) => null_is_unset && v.is_empty(),
         };
         match op {
-            Some('-') => Ok(if missing { word } else { value.unwrap_or_default() }),
+            Some('-') => Ok(if missing {
+                word
+            } else {
+                value.unwrap_or_default()
+            }),
             Some('+') => Ok(if missing { String::new() } else { word }),
             _ => {
                 if !missing {
@@ -545,6 +557,9 @@ mod tests {
     fn skip_unset_keeps_references() {
         let mut lx = Lexer::new('\\');
         lx.skip_unset = true;
-        assert_eq!(lx.process("$X ${Y} ${Z:-w}", &NoVars).unwrap().word, "$X ${Y} ${Z:-w}");
+        assert_eq!(
+            lx.process("$X ${Y} ${Z:-w}", &NoVars).unwrap().word,
+            "$X ${Y} ${Z:-w}"
+        );
     }
 }

@@ -74,7 +74,12 @@ impl Flags {
                         ))
                     }
                 },
-                (_, None) => return Err(Located::new(at, ErrorKind::FlagNeedsValue(canonical.into()))),
+                (_, None) => {
+                    return Err(Located::new(
+                        at,
+                        ErrorKind::FlagNeedsValue(canonical.into()),
+                    ))
+                }
                 (_, Some(v)) => v.to_string(),
             };
             entry.push((at, value));
@@ -104,7 +109,11 @@ impl Flags {
 mod tests {
     use super::*;
 
-    const SPEC: &[(&str, Kind)] = &[("from", Kind::Str), ("link", Kind::Bool), ("exclude", Kind::List)];
+    const SPEC: &[(&str, Kind)] = &[
+        ("from", Kind::Str),
+        ("link", Kind::Bool),
+        ("exclude", Kind::List),
+    ];
 
     fn parse(raw: &[&str]) -> Result<Flags, String> {
         let raw: Vec<(usize, String)> = raw.iter().map(|s| (0, s.to_string())).collect();
@@ -118,14 +127,29 @@ mod tests {
         assert!(f.bool("link"));
         assert_eq!(f.list("exclude").len(), 2);
         assert!(!parse(&["--link=FALSE"]).unwrap().bool("link"));
-        assert_eq!(parse(&["--from="]).unwrap().string("from").as_deref(), Some(""));
+        assert_eq!(
+            parse(&["--from="]).unwrap().string("from").as_deref(),
+            Some("")
+        );
     }
 
     #[test]
     fn errors() {
-        assert_eq!(parse(&["--frm=a"]).unwrap_err(), "unknown flag '--frm' for COPY (did you mean --from?)");
-        assert_eq!(parse(&["--from=a", "--from=b"]).unwrap_err(), "flag '--from' is given more than once");
-        assert_eq!(parse(&["--from"]).unwrap_err(), "flag '--from' needs a value (--from=VALUE)");
-        assert_eq!(parse(&["--link=yes"]).unwrap_err(), "flag '--link' expects true or false, not 'yes'");
+        assert_eq!(
+            parse(&["--frm=a"]).unwrap_err(),
+            "unknown flag '--frm' for COPY (did you mean --from?)"
+        );
+        assert_eq!(
+            parse(&["--from=a", "--from=b"]).unwrap_err(),
+            "flag '--from' is given more than once"
+        );
+        assert_eq!(
+            parse(&["--from"]).unwrap_err(),
+            "flag '--from' needs a value (--from=VALUE)"
+        );
+        assert_eq!(
+            parse(&["--link=yes"]).unwrap_err(),
+            "flag '--link' expects true or false, not 'yes'"
+        );
     }
 }

@@ -100,7 +100,10 @@ mod tests {
     #[test]
     fn markers() {
         let m = parse_marker("<<EOF").unwrap();
-        assert_eq!((m.name.as_str(), m.expand, m.chomp, m.fd), ("EOF", true, false, None));
+        assert_eq!(
+            (m.name.as_str(), m.expand, m.chomp, m.fd),
+            ("EOF", true, false, None)
+        );
         let m = parse_marker("<<-\"END\"").unwrap();
         assert_eq!((m.name.as_str(), m.expand, m.chomp), ("END", false, true));
         let m = parse_marker("<<'E'OF").unwrap();

@@ -248,7 +248,8 @@ pub fn parse_port(spec: &str) -> Result<PortRange, String> {
         if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) {
             return Err(format!("'{s}' is not a port number"));
         }
-        s.parse::<u16>().map_err(|_| format!("'{s}' is out of range (0-65535)"))
+        s.parse::<u16>()
+            .map_err(|_| format!("'{s}' is out of range (0-65535)"))
     };
     let (start, end) = match port.split_once('-') {
         Some((a, b)) => (num(a)?, num(b)?),
@@ -334,7 +335,11 @@ struct Collector {
 
 impl Collector {
     fn note(&mut self, s: &str, body: bool) {
-        let lx = if body { body_lexer() } else { Lexer::new(self.escape) };
+        let lx = if body {
+            body_lexer()
+        } else {
+            Lexer::new(self.escape)
+        };
         if let Ok(out) = lx.process(s, &NoVars) {
             self.names.extend(out.used);
         }
@@ -462,7 +467,11 @@ impl Instruction {
                 chown: opt(w, &a.chown)?,
                 chmod: opt(w, &a.chmod)?,
                 checksum: opt(w, &a.checksum)?,
-                excludes: a.excludes.iter().map(|e| w.word(e)).collect::<Result<_, _>>()?,
+                excludes: a
+                    .excludes
+                    .iter()
+                    .map(|e| w.word(e))
+                    .collect::<Result<_, _>>()?,
                 sources: sources(w, &a.sources)?,
                 dest: w.word(&a.dest)?,
                 ..a.clone()
@@ -471,7 +480,11 @@ impl Instruction {
                 from: opt(w, &c.from)?,
                 chown: opt(w, &c.chown)?,
                 chmod: opt(w, &c.chmod)?,
-                excludes: c.excludes.iter().map(|e| w.word(e)).collect::<Result<_, _>>()?,
+                excludes: c
+                    .excludes
+                    .iter()
+                    .map(|e| w.word(e))
+                    .collect::<Result<_, _>>()?,
                 sources: sources(w, &c.sources)?,
                 dest: w.word(&c.dest)?,
                 ..c.clone()
@@ -518,10 +531,17 @@ mod tests {
     fn ports() {
         assert_eq!(
             parse_port("80"),
-            Ok(PortRange { start: 80, end: 80, protocol: Protocol::Tcp })
+            Ok(PortRange {
+                start: 80,
+                end: 80,
+                protocol: Protocol::Tcp
+            })
         );
         assert_eq!(parse_port("53/UDP").map(|p| p.protocol), Ok(Protocol::Udp));
-        assert_eq!(parse_port("8000-8010/tcp").map(|p| (p.start, p.end)), Ok((8000, 8010)));
+        assert_eq!(
+            parse_port("8000-8010/tcp").map(|p| (p.start, p.end)),
+            Ok((8000, 8010))
+        );
         assert_eq!(parse_port("80/").map(|p| p.protocol), Ok(Protocol::Tcp));
         assert!(parse_port("80x").is_err());
         assert!(parse_port("70000").is_err());
@@ -546,15 +566,27 @@ mod tests {
             link: false,
             parents: false,
             excludes: vec!["*.$V".into()],
-            sources: vec![Source::Path("'$DIR'/x".into()), Source::Inline(doc(true)), Source::Inline(doc(false))],
+            sources: vec![
+                Source::Path("'$DIR'/x".into()),
+                Source::Inline(doc(true)),
+                Source::Inline(doc(false)),
+            ],
             dest: "${DIR}/".into(),
         });
-        let Instruction::Copy(e) = c.expand(&vars(), '\\').unwrap() else { panic!("not a COPY") };
+        let Instruction::Copy(e) = c.expand(&vars(), '\\').unwrap() else {
+            panic!("not a COPY")
+        };
         assert_eq!(e.from.as_deref(), Some("me"));
         assert_eq!(e.excludes, ["*.1.2"]);
         assert_eq!(e.dest, "/app/");
         assert_eq!(e.sources[0], Source::Path("$DIR/x".into()));
-        assert_eq!(e.sources[1], Source::Inline(Heredoc { content: "v=1.2 \"q\" $V '1.2'\n".into(), ..doc(true) }));
+        assert_eq!(
+            e.sources[1],
+            Source::Inline(Heredoc {
+                content: "v=1.2 \"q\" $V '1.2'\n".into(),
+                ..doc(true)
+            })
+        );
         assert_eq!(e.sources[2], Source::Inline(doc(false)));
         let names: Vec<String> = c.referenced_vars('\\').into_iter().collect();
         assert_eq!(names, ["DIR", "U", "V"]);
@@ -569,10 +601,25 @@ mod tests {
 
     #[test]
     fn run_body_kinds() {
-        let doc = Heredoc { name: "EOF".into(), content: "echo hi\n".into(), expand: true, chomp: false, fd: None };
-        let mut run = Run { mounts: vec![], network: None, security: None, command: Command::Shell("<<EOF".into()), heredocs: vec![doc.clone()] };
+        let doc = Heredoc {
+            name: "EOF".into(),
+            content: "echo hi\n".into(),
+            expand: true,
+            chomp: false,
+            fd: None,
+        };
+        let mut run = Run {
+            mounts: vec![],
+            network: None,
+            security: None,
+            command: Command::Shell("<<EOF".into()),
+            heredocs: vec![doc.clone()],
+        };
         assert_eq!(run.body(), RunBody::Script(&doc));
         run.command = Command::Shell("cat <<EOF > /x".into());
-        assert_eq!(run.body(), RunBody::Shell("cat <<EOF > /x\necho hi\nEOF".into()));
+        assert_eq!(
+            run.body(),
+            RunBody::Shell("cat <<EOF > /x\necho hi\nEOF".into())
+        );
     }
 }

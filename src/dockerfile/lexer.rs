@@ -314,7 +314,8 @@ fn can_contain_heredoc(line: &LogicalLine, head: &Head) -> bool {
         head = Head::split(&line.text, head.args_off);
     }
     let kw = head.keyword.to_ascii_lowercase();
-    matches!(kw.as_str(), "run" | "copy" | "add") && matches!(parse_json(&head.args), Json::NotJson(_))
+    matches!(kw.as_str(), "run" | "copy" | "add")
+        && matches!(parse_json(&head.args), Json::Invalid(_))
 }
 
 /// Lex `text` into directives and instruction nodes.
@@ -407,8 +408,14 @@ pub(crate) fn lex(text: &str) -> Result<Lexed, Located> {
                     content.push_str(raw);
                 }
                 if !terminated {
-                    let off = ll.text.find(&format!("<<{}", if marker.chomp { "-" } else { "" })).unwrap_or(0);
-                    return Err(Located::new(ll.pos(off), ErrorKind::UnterminatedHeredoc(marker.name)));
+                    let off = ll
+                        .text
+                        .find(&format!("<<{}", if marker.chomp { "-" } else { "" }))
+                        .unwrap_or(0);
+                    return Err(Located::new(
+                        ll.pos(off),
+                        ErrorKind::UnterminatedHeredoc(marker.name),
+                    ));
                 }
                 heredocs.push(Heredoc {
                     name: marker.name,
@@ -420,7 +427,11 @@ pub(crate) fn lex(text: &str) -> Result<Lexed, Located> {
             }
             ll.end_line = i;
         }
-        nodes.push(Node { line: ll, head, heredocs });
+        nodes.push(Node {
+            line: ll,
+            head,
+            heredocs,
+        });
     }
     Ok(Lexed {
         directives,
@@ -436,7 +447,10 @@ mod tests {
     #[test]
     fn directive_lines() {
         assert_eq!(directive_parts("# escape = `"), Some(("escape", "`")));
-        assert_eq!(directive_parts("#syntax=docker/dockerfile:1 "), Some(("syntax", "docker/dockerfile:1")));
+        assert_eq!(
+            directive_parts("#syntax=docker/dockerfile:1 "),
+            Some(("syntax", "docker/dockerfile:1"))
+        );
         assert_eq!(directive_parts("# just a comment"), None);
         assert_eq!(directive_parts("# 1x=2"), None);
         assert_eq!(directive_parts("# x="), None);

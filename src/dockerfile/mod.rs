@@ -22,8 +22,8 @@ pub use error::{ErrorKind, ParseError, Pos, Suggestion};
 pub use expand::{expand_word, expand_words, referenced_vars, ExpandError, Lookup, NoVars};
 pub use heredoc::Heredoc;
 pub use instruction::{
-    parse_port, Add, Arg, Command, Copy, From, Healthcheck, Instruction, KeyValue, Network, Onbuild,
-    PortRange, Protocol, Run, RunBody, Security, Source, Span, Spanned,
+    parse_port, Add, Arg, Command, Copy, From, Healthcheck, Instruction, KeyValue, Network,
+    Onbuild, PortRange, Protocol, Run, RunBody, Security, Source, Span, Spanned,
 };
 pub use lexer::{Directive, Directives, Warning};
 pub use mount::{Mount, MountKind, Sharing};
@@ -129,7 +129,10 @@ fn parse_located(text: &str, file: &str) -> Result<Dockerfile, Located> {
                 }));
             }
             (Parsed::Instruction(i), None) => {
-                return Err(Located::new(at, ErrorKind::InstructionBeforeFrom(i.keyword().into())));
+                return Err(Located::new(
+                    at,
+                    ErrorKind::InstructionBeforeFrom(i.keyword().into()),
+                ));
             }
             (Parsed::Instruction(i), Some(stage)) => stage.instructions.push(spanned(i)),
         }
@@ -153,13 +156,23 @@ mod tests {
 
     #[test]
     fn stages_by_name_or_index() {
-        let df = parse("FROM a AS Build\nFROM b\nFROM c AS 9lives.ok\n", "Dockerfile");
+        let df = parse(
+            "FROM a AS Build\nFROM b\nFROM c AS 9lives.ok\n",
+            "Dockerfile",
+        );
         let err = df.unwrap_err().to_string();
-        assert!(err.starts_with("Dockerfile:3:11: invalid stage name '9lives.ok'"), "{err}");
+        assert!(
+            err.starts_with("Dockerfile:3:11: invalid stage name '9lives.ok'"),
+            "{err}"
+        );
         let df = parse("FROM a AS Build\nFROM b\n", "Dockerfile").unwrap();
         assert_eq!(df.stage_by_name_or_index("build").map(|(i, _)| i), Some(0));
         assert_eq!(df.stage_by_name_or_index("BUILD").map(|(i, _)| i), Some(0));
-        assert_eq!(df.stage_by_name_or_index("1").map(|(i, s)| (i, s.from.image.as_str())), Some((1, "b")));
+        assert_eq!(
+            df.stage_by_name_or_index("1")
+                .map(|(i, s)| (i, s.from.image.as_str())),
+            Some((1, "b"))
+        );
         assert!(df.stage_by_name_or_index("2").is_none());
         assert!(df.stage_by_name_or_index("other").is_none());
     }
@@ -175,10 +188,26 @@ mod tests {
     #[test]
     fn arbitrary_input_never_panics() {
         let samples = [
-            "", "\u{feff}", "\\", "FROM", "FROM a\nRUN <<", "FROM a\nCOPY <<-", "FROM a\nRUN --mount=\"", "FROM a\nRUN \"'",
-            "FROM a\nHEALTHCHECK --interval= CMD", "FROM a\nONBUILD", "FROM a\nONBUILD ONBUILD", "# escape=`\n`",
-            "FROM a\nENV ${", "FROM a\nEXPOSE ☺", "FROM a\nCOPY --chown=\"\\", "FROM a AS ☺", "FROM a\nARG =x",
-            "FROM a\nLABEL =", "FROM a\nRUN <<EOF\n", "FROM a\nRUN <<'EOF\nx\nEOF",
+            "",
+            "\u{feff}",
+            "\\",
+            "FROM",
+            "FROM a\nRUN <<",
+            "FROM a\nCOPY <<-",
+            "FROM a\nRUN --mount=\"",
+            "FROM a\nRUN \"'",
+            "FROM a\nHEALTHCHECK --interval= CMD",
+            "FROM a\nONBUILD",
+            "FROM a\nONBUILD ONBUILD",
+            "# escape=`\n`",
+            "FROM a\nENV ${",
+            "FROM a\nEXPOSE ☺",
+            "FROM a\nCOPY --chown=\"\\",
+            "FROM a AS ☺",
+            "FROM a\nARG =x",
+            "FROM a\nLABEL =",
+            "FROM a\nRUN <<EOF\n",
+            "FROM a\nRUN <<'EOF\nx\nEOF",
         ];
         for s in samples {
             let _ = parse(s, "Dockerfile").map(|df| df.dump());

@@ -239,7 +239,9 @@ impl Mount {
                         v => {
                             return Err(bad(
                                 spec,
-                                format!("unsupported sharing value '{v}' (shared, private or locked)"),
+                                format!(
+                                    "unsupported sharing value '{v}' (shared, private or locked)"
+                                ),
                             ))
                         }
                     }
@@ -254,7 +256,10 @@ impl Mount {
         m.kind = kind;
         m.readonly = readonly.unwrap_or(kind == MountKind::Bind);
         if m.required && !matches!(kind, MountKind::Secret | MountKind::Ssh) {
-            return Err(bad(spec, "'required' is only valid for secret and ssh mounts"));
+            return Err(bad(
+                spec,
+                "'required' is only valid for secret and ssh mounts",
+            ));
         }
         if m.sharing != Sharing::Shared && kind != MountKind::Cache {
             return Err(bad(spec, "'sharing' is only valid for cache mounts"));
@@ -265,8 +270,12 @@ impl Mount {
         if m.env.is_some() && kind != MountKind::Secret {
             return Err(bad(spec, "'env' is only valid for secret mounts"));
         }
-        if m.from.is_some() && matches!(kind, MountKind::Tmpfs | MountKind::Secret | MountKind::Ssh) {
-            return Err(bad(spec, format!("'from' is not valid for {} mounts", kind.as_str())));
+        if m.from.is_some() && matches!(kind, MountKind::Tmpfs | MountKind::Secret | MountKind::Ssh)
+        {
+            return Err(bad(
+                spec,
+                format!("'from' is not valid for {} mounts", kind.as_str()),
+            ));
         }
         match kind {
             MountKind::Secret => {
@@ -311,7 +320,8 @@ mod tests {
 
     #[test]
     fn cache_defaults() {
-        let m = Mount::parse("type=cache,target=/root/.cache,sharing=locked,mode=0700,uid=1000").unwrap();
+        let m = Mount::parse("type=cache,target=/root/.cache,sharing=locked,mode=0700,uid=1000")
+            .unwrap();
         assert_eq!(m.kind, MountKind::Cache);
         assert_eq!(m.id.as_deref(), Some("/root/.cache"));
         assert_eq!(m.sharing, Sharing::Locked);
@@ -324,7 +334,11 @@ mod tests {
     fn bind_is_readonly_unless_rw() {
         assert!(Mount::parse("target=/src").unwrap().readonly);
         assert!(!Mount::parse("type=bind,target=/src,rw").unwrap().readonly);
-        assert!(!Mount::parse("type=bind,dst=/src,readwrite=true").unwrap().readonly);
+        assert!(
+            !Mount::parse("type=bind,dst=/src,readwrite=true")
+                .unwrap()
+                .readonly
+        );
     }
 
     #[test]
@@ -338,8 +352,14 @@ mod tests {
 
     #[test]
     fn tmpfs_size() {
-        assert_eq!(Mount::parse("type=tmpfs,target=/t,size=64m").unwrap().size, Some(64 << 20));
-        assert_eq!(Mount::parse("type=tmpfs,target=/t,size=100").unwrap().size, Some(100));
+        assert_eq!(
+            Mount::parse("type=tmpfs,target=/t,size=64m").unwrap().size,
+            Some(64 << 20)
+        );
+        assert_eq!(
+            Mount::parse("type=tmpfs,target=/t,size=100").unwrap().size,
+            Some(100)
+        );
         assert!(Mount::parse("type=tmpfs,target=/t,size=lots").is_err());
     }
 

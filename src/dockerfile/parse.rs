@@ -11,8 +11,8 @@ use super::error::{ErrorKind, Located, Pos, Suggestion};
 use super::flags::{Flags, Kind};
 use super::heredoc::{parse_marker, Heredoc};
 use super::instruction::{
-    parse_port, Add, Arg, Command, Copy, From, Healthcheck, Instruction, KeyValue, Network, Onbuild,
-    Run, Security, Source,
+    parse_port, Add, Arg, Command, Copy, From, Healthcheck, Instruction, KeyValue, Network,
+    Onbuild, Run, Security, Source,
 };
 use super::lexer::{Head, LogicalLine};
 use super::mount::Mount;
@@ -98,7 +98,7 @@ impl Ctx<'_> {
         match parse_json(self.args()) {
             Json::Array(v) => Ok(Command::Exec(v)),
             Json::NotStrings => Err(Located::new(self.args_at(0), ErrorKind::JsonNotStrings)),
-            Json::NotJson(_) => Ok(Command::Shell(self.args().to_string())),
+            Json::Invalid(_) => Ok(Command::Shell(self.args().to_string())),
         }
     }
 
@@ -107,7 +107,7 @@ impl Ctx<'_> {
         match parse_json(self.args()) {
             Json::Array(v) => Ok((v.into_iter().map(|s| (self.args_at(0), s)).collect(), true)),
             Json::NotStrings => Err(Located::new(self.args_at(0), ErrorKind::JsonNotStrings)),
-            Json::NotJson(_) => Ok((
+            Json::Invalid(_) => Ok((
                 split_whitespace(self.args())
                     .into_iter()
                     .map(|(o, s)| (self.args_at(o), s))
@@ -127,7 +127,10 @@ impl Ctx<'_> {
 }
 
 fn keyword(name: &str) -> Option<&'static str> {
-    KEYWORDS.iter().copied().find(|k| k.eq_ignore_ascii_case(name))
+    KEYWORDS
+        .iter()
+        .copied()
+        .find(|k| k.eq_ignore_ascii_case(name))
 }
 
 /// Parse the instruction starting at `head`.
@@ -174,8 +177,10 @@ pub(crate) fn parse(
                     return Err(cx.err(ErrorKind::AtLeastOneArgument("SHELL")))
                 }
                 Json::Array(v) => Instruction::Shell(v),
-                Json::NotStrings => return Err(Located::new(cx.args_at(0), ErrorKind::JsonNotStrings)),
-                Json::NotJson(reason) => {
+                Json::NotStrings => {
+                    return Err(Located::new(cx.args_at(0), ErrorKind::JsonNotStrings))
+                }
+                Json::Invalid(reason) => {
                     return Err(Located::new(
                         cx.args_at(0),
                         ErrorKind::JsonRequired {
@@ -207,7 +212,10 @@ pub(crate) fn parse(
                 // Ports naming variables are checked after expansion.
                 if !p.contains('$') {
                     if let Err(reason) = parse_port(&p) {
-                        return Err(Located::new(cx.args_at(off), ErrorKind::InvalidPort { port: p, reason }));
+                        return Err(Located::new(
+                            cx.args_at(off),
+                            ErrorKind::InvalidPort { port: p, reason },
+                        ));
                     }
                 }
                 ports.push(p);
@@ -236,7 +244,12 @@ pub(crate) fn parse(
         "HEALTHCHECK" => Instruction::Healthcheck(healthcheck(&cx)?),
         "ONBUILD" => Instruction::Onbuild(onbuild(&cx)?),
         // KEYWORDS and this match list the same names.
-        _ => return Err(cx.err(ErrorKind::UnknownInstruction { name: kw.into(), suggestion: Suggestion(None) })),
+        _ => {
+            return Err(cx.err(ErrorKind::UnknownInstruction {
+                name: kw.into(),
+                suggestion: Suggestion(None),
+            }))
+        }
     };
     Ok(Parsed::Instruction(instruction))
 }
@@ -249,11 +262,14 @@ fn from(cx: &Ctx) -> Result<From, Located> {
         [_, (_, as_kw), (off, name)] if as_kw.eq_ignore_ascii_case("as") => {
             let lower = name.to_ascii_lowercase();
             let valid = lower.starts_with(|c: char| c.is_ascii_lowercase())
-                && lower
-                    .chars()
-                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '-' | '_' | '.'));
+                && lower.chars().all(|c| {
+                    c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '-' | '_' | '.')
+                });
             if !valid {
-                return Err(Located::new(cx.args_at(*off), ErrorKind::InvalidStageName(name.clone())));
+                return Err(Located::new(
+                    cx.args_at(*off),
+                    ErrorKind::InvalidStageName(name.clone()),
+                ));
             }
             Some(lower)
         }
@@ -270,7 +286,11 @@ fn from(cx: &Ctx) -> Result<From, Located> {
 }
 
 fn run(cx: &Ctx) -> Result<Run, Located> {
-    let flags = cx.flags(&[("mount", Kind::List), ("network", Kind::Str), ("security", Kind::Str)])?;
+    let flags = cx.flags(&[
+        ("mount", Kind::List),
+        ("network", Kind::Str),
+        ("security", Kind::Str),
+    ])?;
     cx.require_args()?;
     let mut mounts = Vec::new();
     for (at, spec) in flags.list("mount") {
@@ -317,7 +337,7 @@ fn name_values(cx: &Ctx) -> Result<Vec<KeyValue>, Located> {
     };
     if !first.contains('=') {
         let rest = cx.args();
-        let Some(split) = rest.find(|c: char| matches!(c, '\t' | '\u{b}' | '\u{c}' | '\r' | ' ')) else {
+        let Some(split) = rest.find(['\t', '\u{b}', '\u{c}', '\r', ' ']) else {
             return Err(cx.err(ErrorKind::TwoArguments(cx.kw)));
         };
         let value = rest[split..].trim_start_matches(['\t', '\u{b}', '\u{c}', '\r', ' ']);
@@ -329,7 +349,10 @@ fn name_values(cx: &Ctx) -> Result<Vec<KeyValue>, Located> {
     let mut out = Vec::new();
     for (off, word) in words {
         let Some((key, value)) = word.split_once('=') else {
-            return Err(Located::new(cx.args_at(off), ErrorKind::MissingEquals(word)));
+            return Err(Located::new(
+                cx.args_at(off),
+                ErrorKind::MissingEquals(word),
+            ));
         };
         if key.is_empty() {
             return Err(Located::new(cx.args_at(off), ErrorKind::EmptyName(cx.kw)));
@@ -449,13 +472,17 @@ fn parse_go_duration(s: &str) -> Option<Duration> {
         return None;
     }
     while !rest.is_empty() {
-        let num_len = rest.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(rest.len());
+        let num_len = rest
+            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .unwrap_or(rest.len());
         if num_len == 0 {
             return None;
         }
         let n: f64 = rest[..num_len].parse().ok()?;
         rest = &rest[num_len..];
-        let unit_len = rest.find(|c: char| c.is_ascii_digit() || c == '.').unwrap_or(rest.len());
+        let unit_len = rest
+            .find(|c: char| c.is_ascii_digit() || c == '.')
+            .unwrap_or(rest.len());
         let nanos = match &rest[..unit_len] {
             "ns" => 1.0,
             "us" | "µs" | "μs" => 1e3,
@@ -494,16 +521,21 @@ fn healthcheck(cx: &Ctx) -> Result<Healthcheck, Located> {
         ("retries", Kind::Str),
     ])?;
     if typ != "CMD" {
-        return Err(Located::new(cx.args_at(0), ErrorKind::HealthcheckType(args[..split].to_string())));
+        return Err(Located::new(
+            cx.args_at(0),
+            ErrorKind::HealthcheckType(args[..split].to_string()),
+        ));
     }
     let command = match parse_json(rest) {
         Json::Array(v) if !v.is_empty() => Command::Exec(v),
         Json::NotStrings => return Err(Located::new(cx.args_at(split), ErrorKind::JsonNotStrings)),
-        Json::NotJson(_) if !rest.is_empty() => Command::Shell(rest.to_string()),
+        Json::Invalid(_) if !rest.is_empty() => Command::Shell(rest.to_string()),
         _ => return Err(cx.err(ErrorKind::AtLeastOneArgument("HEALTHCHECK CMD"))),
     };
     let duration = |name: &str| -> Result<Option<Duration>, Located> {
-        let Some((at, v)) = flags.get(name) else { return Ok(None) };
+        let Some((at, v)) = flags.get(name) else {
+            return Ok(None);
+        };
         let bad = |reason: &str| {
             Located::new(
                 at,
@@ -554,7 +586,9 @@ fn onbuild(cx: &Ctx) -> Result<Onbuild, Located> {
     let at = cx.line.pos(sub.keyword_off);
     match keyword(&sub.keyword) {
         Some("ONBUILD") => return Err(Located::new(at, ErrorKind::OnbuildOnbuild)),
-        Some(k @ ("FROM" | "MAINTAINER")) => return Err(Located::new(at, ErrorKind::OnbuildTrigger(k.into()))),
+        Some(k @ ("FROM" | "MAINTAINER")) => {
+            return Err(Located::new(at, ErrorKind::OnbuildTrigger(k.into())))
+        }
         _ => {}
     }
     let Parsed::Instruction(instruction) = parse(cx.line, &sub, cx.heredocs, cx.escape)? else {

@@ -89,7 +89,9 @@ impl BuildArgs {
     }
 
     fn proxies(&self) -> impl Iterator<Item = (&String, &String)> {
-        self.values.iter().filter(|(k, _)| PROXY_ARGS.contains(&k.as_str()))
+        self.values
+            .iter()
+            .filter(|(k, _)| PROXY_ARGS.contains(&k.as_str()))
     }
 }
 
@@ -139,7 +141,11 @@ impl Dockerfile {
     }
 
     /// A stage's FROM with its image and platform expanded.
-    pub fn base(&self, stage: &Stage, global: &BTreeMap<String, String>) -> Result<From, ParseError> {
+    pub fn base(
+        &self,
+        stage: &Stage,
+        global: &BTreeMap<String, String>,
+    ) -> Result<From, ParseError> {
         stage
             .from
             .expand(global, self.directives.escape)
@@ -307,7 +313,10 @@ mod tests {
     use super::*;
     use crate::dockerfile::parse;
 
-    fn run(text: &str, build: &BuildArgs) -> (Vec<Result<Instruction, String>>, Vec<Vec<(String, String)>>) {
+    /// Each instruction's expansion result and the RUN environment after it.
+    type Steps = (Vec<Result<Instruction, String>>, Vec<Vec<(String, String)>>);
+
+    fn run(text: &str, build: &BuildArgs) -> Steps {
         let df = parse(text, "Dockerfile").unwrap();
         let global = df.global_scope(build).unwrap();
         let mut scope = df.scope(&global, build, vec![("PATH".into(), "/bin".into())]);
@@ -333,7 +342,10 @@ mod tests {
         build.values.insert("B".into(), "cli".into());
         build.values.insert("NOT_DECLARED".into(), "x".into());
         build.values.insert("no_proxy".into(), "local".into());
-        let (_, envs) = run("ARG G=global\nFROM a\nARG G\nARG B=default\nARG U\n", &build);
+        let (_, envs) = run(
+            "ARG G=global\nFROM a\nARG G\nARG B=default\nARG U\n",
+            &build,
+        );
         let env = &envs[2];
         assert!(env.contains(&("G".into(), "global".into())));
         assert!(env.contains(&("B".into(), "cli".into())));
@@ -354,7 +366,10 @@ mod tests {
         scope.apply(&ins[1]).unwrap();
         assert!(scope.used_args(&ins[2].node).is_empty());
         assert_eq!(scope.run_env(), [("X".to_string(), "env".to_string())]);
-        assert_eq!(scope.apply(&ins[3]).unwrap(), Instruction::Workdir("/env".into()));
+        assert_eq!(
+            scope.apply(&ins[3]).unwrap(),
+            Instruction::Workdir("/env".into())
+        );
     }
 
     #[test]
@@ -382,18 +397,32 @@ mod tests {
 
     #[test]
     fn expansion_errors_name_the_line() {
-        let (out, _) = run("FROM a\n\nENV A=\"${B:?B is required}\"\n", &BuildArgs::default());
-        assert_eq!(out[0].as_ref().unwrap_err(), "Dockerfile:3:1: B: B is required");
+        let (out, _) = run(
+            "FROM a\n\nENV A=\"${B:?B is required}\"\n",
+            &BuildArgs::default(),
+        );
+        assert_eq!(
+            out[0].as_ref().unwrap_err(),
+            "Dockerfile:3:1: B: B is required"
+        );
     }
 
     #[test]
     fn global_scope_and_base() {
-        let df = parse("ARG V=1\nARG IMG=base:$V\nFROM --platform=$TARGETPLATFORM $IMG\n", "Dockerfile").unwrap();
+        let df = parse(
+            "ARG V=1\nARG IMG=base:$V\nFROM --platform=$TARGETPLATFORM $IMG\n",
+            "Dockerfile",
+        )
+        .unwrap();
         let global = df.global_scope(&BuildArgs::default()).unwrap();
         let from = df.base(&df.stages[0], &global).unwrap();
         assert_eq!(from.image, "base:1");
         assert_eq!(from.platform.as_deref(), Some("linux/amd64"));
-        let referenced: Vec<String> = df.stages[0].from.referenced_vars('\\').into_iter().collect();
+        let referenced: Vec<String> = df.stages[0]
+            .from
+            .referenced_vars('\\')
+            .into_iter()
+            .collect();
         assert_eq!(referenced, ["IMG", "TARGETPLATFORM"]);
     }
 }

@@ -11,7 +11,7 @@ pub(crate) enum Json {
     /// A JSON array of strings (exec form).
     Array(Vec<String>),
     /// Not JSON; the reason is kept for instructions where JSON is mandatory.
-    NotJson(String),
+    Invalid(String),
     /// A JSON array with an element that is not a string: always an error.
     NotStrings,
 }
@@ -22,7 +22,7 @@ pub(crate) enum Json {
 pub(crate) fn parse_json(rest: &str) -> Json {
     let rest = rest.trim_start();
     if !rest.starts_with('[') {
-        return Json::NotJson("it does not start with '['".into());
+        return Json::Invalid("it does not start with '['".into());
     }
     let mut stream = serde_json::Deserializer::from_str(rest).into_iter::<serde_json::Value>();
     match stream.next() {
@@ -36,10 +36,10 @@ pub(crate) fn parse_json(rest: &str) -> Json {
             }
             Json::Array(out)
         }
-        Some(Ok(_)) => Json::NotJson("it is not an array".into()),
-        Some(Err(e)) if e.is_eof() => Json::NotJson("the JSON array is not terminated".into()),
-        Some(Err(e)) => Json::NotJson(e.to_string()),
-        None => Json::NotJson("it is empty".into()),
+        Some(Ok(_)) => Json::Invalid("it is not an array".into()),
+        Some(Err(e)) if e.is_eof() => Json::Invalid("the JSON array is not terminated".into()),
+        Some(Err(e)) => Json::Invalid(e.to_string()),
+        None => Json::Invalid("it is empty".into()),
     }
 }
 
@@ -154,13 +154,19 @@ mod tests {
 
     #[test]
     fn json_forms() {
-        assert_eq!(parse_json(r#"["a", "b c"]"#), Json::Array(vec!["a".into(), "b c".into()]));
+        assert_eq!(
+            parse_json(r#"["a", "b c"]"#),
+            Json::Array(vec!["a".into(), "b c".into()])
+        );
         assert_eq!(parse_json(r#"  []"#), Json::Array(vec![]));
-        assert_eq!(parse_json(r#"["a"] trailing"#), Json::Array(vec!["a".into()]));
+        assert_eq!(
+            parse_json(r#"["a"] trailing"#),
+            Json::Array(vec!["a".into()])
+        );
         assert_eq!(parse_json("[1]"), Json::NotStrings);
-        assert!(matches!(parse_json("[foo]"), Json::NotJson(_)));
-        assert!(matches!(parse_json(r#"["a""#), Json::NotJson(_)));
-        assert!(matches!(parse_json("echo [a]"), Json::NotJson(_)));
+        assert!(matches!(parse_json("[foo]"), Json::Invalid(_)));
+        assert!(matches!(parse_json(r#"["a""#), Json::Invalid(_)));
+        assert!(matches!(parse_json("echo [a]"), Json::Invalid(_)));
     }
 
     #[test]
@@ -169,12 +175,18 @@ mod tests {
             split_whitespace("a  b\tc"),
             vec![(0, "a".into()), (3, "b".into()), (5, "c".into())]
         );
-        assert_eq!(split_whitespace("\"a b\""), vec![(0, "\"a".into()), (3, "b\"".into())]);
+        assert_eq!(
+            split_whitespace("\"a b\""),
+            vec![(0, "\"a".into()), (3, "b\"".into())]
+        );
     }
 
     #[test]
     fn quote_aware_words() {
-        assert_eq!(words(r#"a=1 b="x y" c='p q'"#), ["a=1", "b=\"x y\"", "c='p q'"]);
+        assert_eq!(
+            words(r#"a=1 b="x y" c='p q'"#),
+            ["a=1", "b=\"x y\"", "c='p q'"]
+        );
         assert_eq!(words(r#"a="" b"#), ["a=\"\"", "b"]);
         assert_eq!(words(r"a=x\ y"), [r"a=x\ y"]);
         assert_eq!(words(r#"a="x\" y""#), [r#"a="x\" y""#]);

@@ -103,7 +103,12 @@ fn check(case: &Path, actual: &str) -> Option<String> {
         return Some(format!("{}: no expected file", case.display()));
     }
     let expected = read(&expected_path);
-    (expected != actual).then(|| format!("{}:\n--- expected\n{expected}--- actual\n{actual}", case.display()))
+    (expected != actual).then(|| {
+        format!(
+            "{}:\n--- expected\n{expected}--- actual\n{actual}",
+            case.display()
+        )
+    })
 }
 
 #[test]
@@ -119,7 +124,12 @@ fn dockerfile_golden_cases() {
         };
         failures.extend(check(case, &actual));
     }
-    assert!(failures.is_empty(), "{} golden case(s) differ:\n{}", failures.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} golden case(s) differ:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
 }
 
 #[test]
@@ -135,5 +145,10 @@ fn dockerfile_error_cases() {
         };
         failures.extend(check(case, &actual));
     }
-    assert!(failures.is_empty(), "{} error case(s) differ:\n{}", failures.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} error case(s) differ:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
 }
