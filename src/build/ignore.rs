@@ -232,8 +232,8 @@ impl Pattern {
         }
         let matcher = match kind {
             0 => Matcher::Exact(body.to_string()),
-            1 => Matcher::Prefix(body[..body.len() - 2].to_string()),
-            2 => Matcher::Suffix(body[2..].to_string()),
+            1 => Matcher::Prefix(body.strip_suffix("**").unwrap_or(body).to_string()),
+            2 => Matcher::Suffix(body.strip_prefix("**").unwrap_or(body).to_string()),
             _ => Matcher::Tokens(toks),
         };
         Ok(Pattern {
@@ -249,53 +249,43 @@ impl Pattern {
             Matcher::Prefix(p) => path.starts_with(p.as_str()),
             // `**/foo` also matches `foo` itself.
             Matcher::Suffix(s) => path.ends_with(s.as_str()) || s.strip_prefix('/') == Some(path),
-            Matcher::Tokens(toks) => {
-                let chars: Vec<char> = path.chars().collect();
-                let mut memo = vec![None; (toks.len() + 1) * (chars.len() + 1)];
-                match_at(toks, &chars, 0, 0, &mut memo)
-            }
+            Matcher::Tokens(toks) => match_tokens(toks, &path.chars().collect::<Vec<_>>()),
         }
     }
 }
 
-/// Anchored match of `toks[t..]` against `s[c..]`, memoised so patterns
-/// with many stars stay linear-ish instead of exponential.
-fn match_at(toks: &[Tok], s: &[char], t: usize, c: usize, memo: &mut Vec<Option<bool>>) -> bool {
-    let key = t * (s.len() + 1) + c;
-    if let Some(r) = memo[key] {
-        return r;
+/// Anchored match of `toks` against all of `s`, as a table from the end:
+/// `m[t][c]` says whether `toks[t..]` matches `s[c..]`. Iterative, so long
+/// paths cannot exhaust the stack, and at most cubic in the worst case.
+fn match_tokens(toks: &[Tok], s: &[char]) -> bool {
+    let w = s.len() + 1;
+    let mut m = vec![false; (toks.len() + 1) * w];
+    m[toks.len() * w + s.len()] = true;
+    for t in (0..toks.len()).rev() {
+        // For `**/`: whether some `/` at or after c is followed by a match.
+        let mut after_slash = false;
+        for c in (0..=s.len()).rev() {
+            let next = |k: usize| m[(t + 1) * w + k];
+            let here = s.get(c);
+            m[t * w + c] = match &toks[t] {
+                Tok::Lit(l) => here == Some(l) && next(c + 1),
+                Tok::One => here.is_some_and(|ch| *ch != '/') && next(c + 1),
+                Tok::Class { negated, ranges } => {
+                    here.is_some_and(|ch| {
+                        ranges.iter().any(|(lo, hi)| lo <= ch && ch <= hi) != *negated
+                    }) && next(c + 1)
+                }
+                // Zero characters, or one non-slash and the star again.
+                Tok::Star => next(c) || (here.is_some_and(|ch| *ch != '/') && m[t * w + c + 1]),
+                Tok::Any => next(c) || (here.is_some() && m[t * w + c + 1]),
+                Tok::AnyDirs => {
+                    after_slash = after_slash || (here == Some(&'/') && next(c + 1));
+                    next(c) || after_slash
+                }
+            };
+        }
     }
-    let r = match toks.get(t) {
-        None => c == s.len(),
-        Some(Tok::Lit(l)) => s.get(c) == Some(l) && match_at(toks, s, t + 1, c + 1, memo),
-        Some(Tok::One) => {
-            s.get(c).is_some_and(|ch| *ch != '/') && match_at(toks, s, t + 1, c + 1, memo)
-        }
-        Some(Tok::Class { negated, ranges }) => {
-            s.get(c)
-                .is_some_and(|ch| ranges.iter().any(|(lo, hi)| lo <= ch && ch <= hi) != *negated)
-                && match_at(toks, s, t + 1, c + 1, memo)
-        }
-        Some(Tok::Star) => {
-            let mut k = c;
-            loop {
-                if match_at(toks, s, t + 1, k, memo) {
-                    break true;
-                }
-                if k >= s.len() || s[k] == '/' {
-                    break false;
-                }
-                k += 1;
-            }
-        }
-        Some(Tok::Any) => (c..=s.len()).any(|k| match_at(toks, s, t + 1, k, memo)),
-        Some(Tok::AnyDirs) => {
-            match_at(toks, s, t + 1, c, memo)
-                || (c..s.len()).any(|k| s[k] == '/' && match_at(toks, s, t + 1, k + 1, memo))
-        }
-    };
-    memo[key] = Some(r);
-    r
+    m[0]
 }
 
 /// The parsed patterns of one ignore file.
@@ -566,6 +556,16 @@ mod tests {
         assert!(!im.excluded(""));
         assert!(!IgnoreMatcher::default().excluded("anything"));
         assert!(m(&["*"]).excluded("./x/"));
+    }
+
+    #[test]
+    fn long_paths_and_many_stars() {
+        let long = "a/".repeat(500) + "file.txt";
+        assert!(m(&["**/*.txt"]).excluded(&long));
+        assert!(!m(&["**/*.rs"]).excluded(&long));
+        let stars = "*a".repeat(30);
+        assert!(!m(&[&stars]).excluded(&"a".repeat(29)));
+        assert!(m(&[&stars]).excluded(&"a".repeat(30)));
     }
 
     #[test]

@@ -58,7 +58,13 @@ pub enum ExpandError {
     UnsupportedModifier { modifier: String, word: String },
     #[error("{name}: {message}")]
     Required { name: String, message: String },
+    #[error("substitutions nested more than {MAX_DEPTH} deep in '{0}'")]
+    TooDeep(String),
 }
+
+/// How deeply `${a:-${b:-...}}` may nest; bounds the recursion on
+/// untrusted input.
+const MAX_DEPTH: usize = 64;
 
 /// Options of the lexer; the defaults are the ones instructions use.
 #[derive(Debug, Clone, Copy)]
@@ -168,6 +174,7 @@ struct State<'a> {
     vars: &'a dyn Lookup,
     used: BTreeSet<String>,
     source: &'a str,
+    depth: usize,
 }
 
 impl Lexer {
@@ -179,6 +186,7 @@ impl Lexer {
             vars,
             used: BTreeSet::new(),
             source: word,
+            depth: 0,
         };
         let (word, words) = st.until(None)?;
         Ok(Outcome {
@@ -407,7 +415,13 @@ impl State<'_> {
                 word: self.source.to_string(),
             });
         }
-        let (word, _) = self.until(Some('}'))?;
+        if self.depth >= MAX_DEPTH {
+            return Err(ExpandError::TooDeep(self.source.to_string()));
+        }
+        self.depth += 1;
+        let word = self.until(Some('}'));
+        self.depth -= 1;
+        let (word, _) = word?;
         let value = self.get(&name);
         if value.is_none() && self.lx.skip_unset {
             return Ok(format!("${{{name}{modifier}{word}}}"));
@@ -516,6 +530,14 @@ mod tests {
         assert!(w("${:x}").starts_with("ERR syntax error: bad substitution"));
         assert!(w("${PWD!x}").starts_with("ERR unsupported modifier (!)"));
         assert!(w("${PWD:=x}").starts_with("ERR unsupported modifier (:=)"));
+    }
+
+    #[test]
+    fn deep_nesting_is_an_error_not_a_crash() {
+        let deep = "${a:-".repeat(10_000) + &"}".repeat(10_000);
+        assert!(w(&deep).starts_with("ERR substitutions nested more than 64 deep"));
+        let ok = "${a:-".repeat(10) + "x" + &"}".repeat(10);
+        assert_eq!(w(&ok), "x");
     }
 
     #[test]
