@@ -4,6 +4,12 @@
 //! Owns the Dockerfile language. It must not touch the filesystem, the
 //! store or the sandbox; the build executor consumes [`Dockerfile`] and
 //! calls [`Scope::apply`] per instruction.
+//!
+//! The rules follow the Dockerfile reference and buildkit's parser. Where
+//! buildkit silently accepts something meaningless, hutch is stricter:
+//! a file ending inside a line continuation, an instruction without
+//! arguments, and flags on `HEALTHCHECK NONE` are errors. The numeric
+//! `--mount` fields (uid, gid, mode, size) are not variable-expanded.
 
 mod dump;
 mod error;
