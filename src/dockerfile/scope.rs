@@ -13,8 +13,10 @@ use super::expand::{ExpandError, Lexer, Lookup};
 use super::instruction::{parse_port, Arg, From, Instruction, Spanned};
 use super::{Dockerfile, Stage};
 
-/// Proxy arguments every stage sees when passed with `--build-arg`, without
-/// an ARG instruction; they are left out of image history.
+/// Proxy arguments every RUN sees when passed with `--build-arg`, without an
+/// ARG instruction. Undeclared, they are not expanded elsewhere, are left
+/// out of image history and do not count for the cache ("predefined ARGs
+/// are exempt from caching unless there is a matching ARG statement").
 pub const PROXY_ARGS: [&str; 10] = [
     "HTTP_PROXY",
     "http_proxy",
@@ -122,12 +124,10 @@ fn arg_value(
 }
 
 impl Dockerfile {
-    /// The global scope: predefined platform arguments, proxies from the
-    /// build arguments, and the ARGs before the first FROM in order (each
+    /// The global scope: predefined platform arguments and the ARGs before the first FROM in order (each
     /// default expanded with those before it). FROM lines expand with this.
     pub fn global_scope(&self, build: &BuildArgs) -> Result<BTreeMap<String, String>, ParseError> {
         let mut vars = build.platform_args();
-        vars.extend(build.proxies().map(|(k, v)| (k.clone(), v.clone())));
         for arg in &self.global_args {
             let value = arg_value(&arg.node, &vars, self.directives.escape, build, None)
                 .map_err(|e| located(&self.file, Pos::new(arg.span.start, arg.col), e))?;
@@ -248,20 +248,12 @@ impl Scope<'_> {
         Ok(expanded)
     }
 
-    /// ARGs with a value (declared ones and provided proxies), before ENV.
+    /// ARGs declared in this stage that have a value.
     fn arg_values(&self) -> BTreeMap<String, String> {
-        let mut m: BTreeMap<String, String> = self
-            .build
-            .proxies()
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect();
-        for (k, v) in &self.args {
-            match v {
-                Some(v) => m.insert(k.clone(), v.clone()),
-                None => m.remove(k),
-            };
-        }
-        m
+        self.args
+            .iter()
+            .filter_map(|(k, v)| v.as_ref().map(|v| (k.clone(), v.clone())))
+            .collect()
     }
 
     /// What expansion sees: ARGs overlaid by ENV (ENV always wins).
@@ -276,11 +268,15 @@ impl Scope<'_> {
         &self.env
     }
 
-    /// The environment a RUN gets: ENV plus every ARG with a value that
-    /// ENV does not override.
+    /// The environment a RUN gets: ENV, then every ARG with a value and
+    /// every proxy build argument that ENV does not override.
     pub fn run_env(&self) -> Vec<(String, String)> {
         let mut out = self.env.clone();
-        for (k, v) in self.arg_values() {
+        let mut extra = self.arg_values();
+        for (k, v) in self.build.proxies() {
+            extra.entry(k.clone()).or_insert_with(|| v.clone());
+        }
+        for (k, v) in extra {
             if !self.env.iter().any(|(e, _)| *e == k) {
                 out.push((k, v));
             }
@@ -352,6 +348,32 @@ mod tests {
         assert!(env.contains(&("no_proxy".into(), "local".into())));
         assert!(env.contains(&("PATH".into(), "/bin".into())));
         assert!(!env.iter().any(|(k, _)| k == "U" || k == "NOT_DECLARED"));
+    }
+
+    #[test]
+    fn undeclared_proxies_reach_run_only() {
+        let mut build = BuildArgs::default();
+        build.values.insert("HTTPS_PROXY".into(), "http://p".into());
+        let text = "FROM a\nRUN true\nLABEL p=$HTTPS_PROXY\nARG HTTPS_PROXY\nRUN true\n";
+        let df = parse(text, "Dockerfile").unwrap();
+        let global = df.global_scope(&build).unwrap();
+        let mut scope = df.scope(&global, &build, Vec::new());
+        let ins = &df.stages[0].instructions;
+        assert!(scope.used_args(&ins[0].node).is_empty());
+        assert_eq!(
+            scope.run_env(),
+            [("HTTPS_PROXY".to_string(), "http://p".to_string())]
+        );
+        assert_eq!(
+            scope.apply(&ins[1]).unwrap().to_string(),
+            "LABEL \"p\"=\"\""
+        );
+        scope.apply(&ins[2]).unwrap();
+        assert_eq!(
+            scope.used_args(&ins[3].node).len(),
+            1,
+            "declared, it counts"
+        );
     }
 
     #[test]
