@@ -19,26 +19,49 @@ use super::mount::Mount;
 use super::suggest::closest;
 use super::words::{parse_json, parse_words, split_whitespace, Json};
 
-/// Every instruction keyword, for suggestions.
-pub(crate) const KEYWORDS: [&str; 18] = [
-    "ADD",
-    "ARG",
-    "CMD",
-    "COPY",
-    "ENTRYPOINT",
-    "ENV",
-    "EXPOSE",
-    "FROM",
-    "HEALTHCHECK",
-    "LABEL",
-    "MAINTAINER",
-    "ONBUILD",
-    "RUN",
-    "SHELL",
-    "STOPSIGNAL",
-    "USER",
-    "VOLUME",
-    "WORKDIR",
+/// The instruction a keyword names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kw {
+    Add,
+    Arg,
+    Cmd,
+    Copy,
+    Entrypoint,
+    Env,
+    Expose,
+    From,
+    Healthcheck,
+    Label,
+    Maintainer,
+    Onbuild,
+    Run,
+    Shell,
+    Stopsignal,
+    User,
+    Volume,
+    Workdir,
+}
+
+/// Every instruction keyword; also the candidates for suggestions.
+const KEYWORDS: [(&str, Kw); 18] = [
+    ("ADD", Kw::Add),
+    ("ARG", Kw::Arg),
+    ("CMD", Kw::Cmd),
+    ("COPY", Kw::Copy),
+    ("ENTRYPOINT", Kw::Entrypoint),
+    ("ENV", Kw::Env),
+    ("EXPOSE", Kw::Expose),
+    ("FROM", Kw::From),
+    ("HEALTHCHECK", Kw::Healthcheck),
+    ("LABEL", Kw::Label),
+    ("MAINTAINER", Kw::Maintainer),
+    ("ONBUILD", Kw::Onbuild),
+    ("RUN", Kw::Run),
+    ("SHELL", Kw::Shell),
+    ("STOPSIGNAL", Kw::Stopsignal),
+    ("USER", Kw::User),
+    ("VOLUME", Kw::Volume),
+    ("WORKDIR", Kw::Workdir),
 ];
 
 /// A parsed line: either the start of a stage or an instruction in one.
@@ -126,11 +149,11 @@ impl Ctx<'_> {
     }
 }
 
-fn keyword(name: &str) -> Option<&'static str> {
+fn keyword(name: &str) -> Option<(&'static str, Kw)> {
     KEYWORDS
         .iter()
         .copied()
-        .find(|k| k.eq_ignore_ascii_case(name))
+        .find(|(k, _)| k.eq_ignore_ascii_case(name))
 }
 
 /// Parse the instruction starting at `head`.
@@ -140,12 +163,12 @@ pub(crate) fn parse(
     heredocs: &[Heredoc],
     escape: char,
 ) -> Result<Parsed, Located> {
-    let Some(kw) = keyword(&head.keyword) else {
+    let Some((kw, kind)) = keyword(&head.keyword) else {
         return Err(Located::new(
             line.pos(head.keyword_off),
             ErrorKind::UnknownInstruction {
                 name: head.keyword.clone(),
-                suggestion: Suggestion(closest(&head.keyword, KEYWORDS)),
+                suggestion: Suggestion(closest(&head.keyword, KEYWORDS.iter().map(|(n, _)| *n))),
             },
         ));
     };
@@ -156,20 +179,20 @@ pub(crate) fn parse(
         escape,
         kw,
     };
-    let instruction = match kw {
-        "FROM" => return from(&cx).map(Parsed::From),
-        "RUN" => Instruction::Run(run(&cx)?),
-        "CMD" | "ENTRYPOINT" => {
+    let instruction = match kind {
+        Kw::From => return from(&cx).map(Parsed::From),
+        Kw::Run => Instruction::Run(run(&cx)?),
+        Kw::Cmd | Kw::Entrypoint => {
             cx.no_flags()?;
             cx.require_args()?;
             let c = cx.command()?;
-            if kw == "CMD" {
+            if kind == Kw::Cmd {
                 Instruction::Cmd(c)
             } else {
                 Instruction::Entrypoint(c)
             }
         }
-        "SHELL" => {
+        Kw::Shell => {
             cx.no_flags()?;
             cx.require_args()?;
             match parse_json(cx.args()) {
@@ -191,20 +214,20 @@ pub(crate) fn parse(
                 }
             }
         }
-        "ENV" | "LABEL" => {
+        Kw::Env | Kw::Label => {
             cx.no_flags()?;
             let kvs = name_values(&cx)?;
-            if kw == "ENV" {
+            if kind == Kw::Env {
                 Instruction::Env(kvs)
             } else {
                 Instruction::Label(kvs)
             }
         }
-        "ARG" => {
+        Kw::Arg => {
             cx.no_flags()?;
             Instruction::Arg(args(&cx)?)
         }
-        "EXPOSE" => {
+        Kw::Expose => {
             cx.no_flags()?;
             cx.require_args()?;
             let mut ports = Vec::new();
@@ -222,9 +245,9 @@ pub(crate) fn parse(
             }
             Instruction::Expose(ports)
         }
-        "COPY" => Instruction::Copy(copy(&cx)?),
-        "ADD" => Instruction::Add(add(&cx)?),
-        "VOLUME" => {
+        Kw::Copy => Instruction::Copy(copy(&cx)?),
+        Kw::Add => Instruction::Add(add(&cx)?),
+        Kw::Volume => {
             cx.no_flags()?;
             cx.require_args()?;
             let (items, _) = cx.list()?;
@@ -237,19 +260,12 @@ pub(crate) fn parse(
             }
             Instruction::Volume(out)
         }
-        "USER" => Instruction::User(cx.single()?),
-        "WORKDIR" => Instruction::Workdir(cx.single()?),
-        "STOPSIGNAL" => Instruction::Stopsignal(cx.single()?),
-        "MAINTAINER" => Instruction::Maintainer(cx.single()?),
-        "HEALTHCHECK" => Instruction::Healthcheck(healthcheck(&cx)?),
-        "ONBUILD" => Instruction::Onbuild(onbuild(&cx)?),
-        // KEYWORDS and this match list the same names.
-        _ => {
-            return Err(cx.err(ErrorKind::UnknownInstruction {
-                name: kw.into(),
-                suggestion: Suggestion(None),
-            }))
-        }
+        Kw::User => Instruction::User(cx.single()?),
+        Kw::Workdir => Instruction::Workdir(cx.single()?),
+        Kw::Stopsignal => Instruction::Stopsignal(cx.single()?),
+        Kw::Maintainer => Instruction::Maintainer(cx.single()?),
+        Kw::Healthcheck => Instruction::Healthcheck(healthcheck(&cx)?),
+        Kw::Onbuild => Instruction::Onbuild(onbuild(&cx)?),
     };
     Ok(Parsed::Instruction(instruction))
 }
@@ -585,12 +601,13 @@ fn onbuild(cx: &Ctx) -> Result<Onbuild, Located> {
     let sub = Head::split(&cx.line.text, cx.head.args_off);
     let at = cx.line.pos(sub.keyword_off);
     match keyword(&sub.keyword) {
-        Some("ONBUILD") => return Err(Located::new(at, ErrorKind::OnbuildOnbuild)),
-        Some(k @ ("FROM" | "MAINTAINER")) => {
+        Some((_, Kw::Onbuild)) => return Err(Located::new(at, ErrorKind::OnbuildOnbuild)),
+        Some((k, Kw::Maintainer)) => {
             return Err(Located::new(at, ErrorKind::OnbuildTrigger(k.into())))
         }
         _ => {}
     }
+    // FROM is the only keyword that parses to a stage start.
     let Parsed::Instruction(instruction) = parse(cx.line, &sub, cx.heredocs, cx.escape)? else {
         return Err(Located::new(at, ErrorKind::OnbuildTrigger("FROM".into())));
     };
