@@ -240,6 +240,19 @@ impl State<'_> {
                     out.push_str(&s);
                     fields.add_string(&s);
                 }
+                // `<<` and the blanks after it stay in one field, so that
+                // `<< EOF` reads as a single heredoc marker (buildkit's
+                // processPossibleHeredoc).
+                '<' if self.chars.get(self.i + 1) == Some(&'<') => {
+                    let start = self.i;
+                    self.i += 2;
+                    while self.peek().is_some_and(|c| c == ' ' || c == '\t') {
+                        self.i += 1;
+                    }
+                    let s: String = self.chars[start..self.i].iter().collect();
+                    out.push_str(&s);
+                    fields.add_raw_string(&s);
+                }
                 _ => {
                     self.i += 1;
                     if ch == self.lx.escape {
@@ -558,6 +571,8 @@ mod tests {
         assert_eq!(f("\"$SPACED\""), ["a  b"]);
         assert_eq!(f(r"a\ b"), ["a b"]);
         assert!(f("").is_empty());
+        assert_eq!(f("cat <<  EOF > x"), ["cat", "<<  EOF", ">", "x"]);
+        assert_eq!(f("a < b"), ["a", "<", "b"]);
     }
 
     #[test]

@@ -49,8 +49,8 @@ pub(crate) struct Marker {
     pub fd: Option<u32>,
 }
 
-/// Recognise `^(\d*)<<(-?)([^<]*)$` where the last part lexes to exactly one
-/// word. Quotes anywhere in the word turn expansion off.
+/// Recognise `^(\d*)<<(-?)\s*([^<]*)$` where the last part lexes to exactly
+/// one word. Quotes anywhere in the word turn expansion off.
 pub(crate) fn parse_marker(word: &str) -> Option<Marker> {
     let digits = word.len() - word.trim_start_matches(|c: char| c.is_ascii_digit()).len();
     let (fd, rest) = word.split_at(digits);
@@ -59,6 +59,8 @@ pub(crate) fn parse_marker(word: &str) -> Option<Marker> {
         Some(r) => (true, r),
         None => (false, rest),
     };
+    // Blanks may separate the operator from the word (`<< EOF`).
+    let rest = rest.trim_start();
     if rest.is_empty() || rest.contains('<') {
         return None;
     }
@@ -110,6 +112,22 @@ mod tests {
         assert_eq!((m.name.as_str(), m.expand), ("EOF", false));
         let m = parse_marker("3<<FILE").unwrap();
         assert_eq!(m.fd, Some(3));
+        assert_eq!(
+            parse_marker("<< EOF").map(|m| m.name).as_deref(),
+            Some("EOF")
+        );
+        assert_eq!(parse_marker("<<- EOF").map(|m| m.chomp), Some(true));
+        assert_eq!(
+            parse_marker("<< -EOF").map(|m| m.name).as_deref(),
+            Some("-EOF")
+        );
+        assert_eq!(
+            parse_marker("<<EO\"F\"").map(|m| (m.name, m.expand)),
+            Some(("EOF".into(), false))
+        );
+        assert_eq!(parse_marker("<<EOF sh"), None);
+        assert_eq!(parse_marker("<<-"), None);
+        assert_eq!(parse_marker("<EOF"), None);
         assert_eq!(parse_marker("<<"), None);
         assert_eq!(parse_marker("<<<EOF"), None);
         assert_eq!(parse_marker("a<<EOF"), None);
