@@ -1,6 +1,8 @@
 //! Variable expansion with the Dockerfile's word rules: `$x`, `${x}`,
-//! `${x:-w}`, `${x:+w}`, `${x-w}`, `${x+w}`, `${x:?w}`, `${x?w}`, quotes and
-//! the active escape character, as buildkit's shell lexer does it.
+//! `${x:-w}`, `${x:+w}`, `${x-w}`, `${x+w}`, `${x:?w}`, `${x?w}`, the
+//! pattern forms `${x#p}`, `${x##p}`, `${x%p}`, `${x%%p}`, `${x/p/r}`,
+//! `${x//p/r}`, quotes and the active escape character, as buildkit's shell
+//! lexer does it.
 //!
 //! Owns the word lexer and the [`Lookup`] trait. It must not decide which
 //! instructions are expanded; `instruction.rs` does that.
@@ -167,6 +169,9 @@ impl Fields {
     }
 }
 
+/// A processed word, its fields, and the stop character that ended it.
+type Word = (String, Vec<String>, Option<char>);
+
 struct State<'a> {
     lx: Lexer,
     chars: Vec<char>,
@@ -188,7 +193,7 @@ impl Lexer {
             source: word,
             depth: 0,
         };
-        let (word, words) = st.until(None)?;
+        let (word, words, _) = st.until(&[])?;
         Ok(Outcome {
             word,
             words,
@@ -215,14 +220,15 @@ impl State<'_> {
         self.vars.lookup(name).map(str::to_string)
     }
 
-    /// Process until `stop` (consumed) or the end of input.
-    fn until(&mut self, stop: Option<char>) -> Result<(String, Vec<String>), ExpandError> {
+    /// Process until one of `stops` (consumed, and returned) or, with no
+    /// stops, the end of input.
+    fn until(&mut self, stops: &[char]) -> Result<Word, ExpandError> {
         let mut out = String::new();
         let mut fields = Fields::default();
         while let Some(ch) = self.peek() {
-            if Some(ch) == stop {
+            if stops.contains(&ch) {
                 self.i += 1;
-                return Ok((out, fields.finish()));
+                return Ok((out, fields.finish(), Some(ch)));
             }
             match ch {
                 '\'' if !self.lx.skip_quotes => {
@@ -271,10 +277,10 @@ impl State<'_> {
                 }
             }
         }
-        if stop.is_some() {
+        if !stops.is_empty() {
             return Err(ExpandError::MissingBrace(self.source.to_string()));
         }
-        Ok((out, fields.finish()))
+        Ok((out, fields.finish(), None))
     }
 
     /// Everything up to the next `'` is literal; nothing can be escaped.
@@ -377,6 +383,7 @@ impl State<'_> {
     }
 
     fn dollar(&mut self) -> Result<String, ExpandError> {
+        let start = self.i;
         self.i += 1;
         if self.peek() != Some('{') {
             let name = self.name();
@@ -398,8 +405,7 @@ impl State<'_> {
             Some(_) => {}
         }
         let name = self.name();
-        let mut modifier = String::new();
-        let null_is_unset = match self.next() {
+        let (null_is_unset, op) = match self.next() {
             None => return Err(ExpandError::MissingBrace(self.source.to_string())),
             Some('}') => {
                 return Ok(match self.get(&name) {
@@ -408,48 +414,93 @@ impl State<'_> {
                     None => String::new(),
                 })
             }
-            Some(':') => {
-                modifier.push(':');
-                true
-            }
-            Some(_) => {
-                // Not a colon: the operator itself, read again below.
-                self.i -= 1;
-                false
+            Some(':') => (true, self.next()),
+            Some(c) => (false, Some(c)),
+        };
+        let op = match op {
+            Some(c @ ('-' | '+' | '?')) => c,
+            // Pattern operators have no `:` form.
+            Some(c @ ('#' | '%' | '/')) if !null_is_unset => c,
+            other => {
+                let colon = if null_is_unset { ":" } else { "" };
+                return Err(ExpandError::UnsupportedModifier {
+                    modifier: format!("{colon}{}", other.map(String::from).unwrap_or_default()),
+                    word: self.source.to_string(),
+                });
             }
         };
-        let op = self.next();
-        if let Some(op) = op {
-            modifier.push(op);
-        }
-        if !matches!(op, Some('-' | '+' | '?')) {
-            return Err(ExpandError::UnsupportedModifier {
-                modifier,
-                word: self.source.to_string(),
-            });
-        }
         if self.depth >= MAX_DEPTH {
             return Err(ExpandError::TooDeep(self.source.to_string()));
         }
         self.depth += 1;
-        let word = self.until(Some('}'));
+        let out = self.modified(&name, op, null_is_unset, start);
         self.depth -= 1;
-        let (word, _) = word?;
-        let value = self.get(&name);
+        out
+    }
+
+    /// A pattern word: expanded, but with escapes kept so `\*` stays a
+    /// literal star for the glob.
+    fn pattern(&mut self, stops: &[char]) -> Result<(String, Option<char>), ExpandError> {
+        let raw = self.lx.raw_escapes;
+        self.lx.raw_escapes = true;
+        let word = self.until(stops);
+        self.lx.raw_escapes = raw;
+        word.map(|(w, _, stop)| (w, stop))
+    }
+
+    /// `${name<op>...}` after the operator; `start` is where the `$` was.
+    fn modified(
+        &mut self,
+        name: &str,
+        op: char,
+        null_is_unset: bool,
+        start: usize,
+    ) -> Result<String, ExpandError> {
+        let unset_raw = |st: &Self| st.chars[start..st.i].iter().collect::<String>();
+        if op == '#' || op == '%' || op == '/' {
+            let doubled = self.peek() == Some(op);
+            if doubled {
+                self.i += 1;
+            }
+            let (pattern, stop) = if op == '/' {
+                self.pattern(&['/', '}'])?
+            } else {
+                self.pattern(&['}'])?
+            };
+            let replacement = match stop {
+                Some('/') => self.until(&['}'])?.0,
+                _ => String::new(),
+            };
+            let Some(value) = self.get(name) else {
+                return Ok(if self.lx.skip_unset {
+                    unset_raw(self)
+                } else {
+                    String::new()
+                });
+            };
+            let glob = Glob::parse(&pattern);
+            return Ok(match op {
+                '#' => glob.trim_prefix(&value, doubled),
+                '%' => glob.trim_suffix(&value, doubled),
+                _ => glob.replace(&value, &replacement, doubled),
+            });
+        }
+        let (word, _, _) = self.until(&['}'])?;
+        let value = self.get(name);
         if value.is_none() && self.lx.skip_unset {
-            return Ok(format!("${{{name}{modifier}{word}}}"));
+            return Ok(unset_raw(self));
         }
         let missing = match &value {
             None => true,
             Some(v) => null_is_unset && v.is_empty(),
         };
         match op {
-            Some('-') => Ok(if missing {
+            '-' => Ok(if missing {
                 word
             } else {
                 value.unwrap_or_default()
             }),
-            Some('+') => Ok(if missing { String::new() } else { word }),
+            '+' => Ok(if missing { String::new() } else { word }),
             _ => {
                 if !missing {
                     return Ok(value.unwrap_or_default());
@@ -461,9 +512,197 @@ impl State<'_> {
                 } else {
                     "is not allowed to be empty".into()
                 };
-                Err(ExpandError::Required { name, message })
+                Err(ExpandError::Required {
+                    name: name.to_string(),
+                    message,
+                })
             }
         }
+    }
+}
+
+/// One element of a shell pattern in `${x#p}`, `${x%p}` and `${x/p/r}`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum GlobTok {
+    Lit(char),
+    /// `*`: any run of characters.
+    Any,
+    /// `?`: one character.
+    One,
+    /// `[...]`: ranges, negated by a leading `!` or `^`.
+    Class {
+        negated: bool,
+        ranges: Vec<(char, char)>,
+    },
+}
+
+/// A shell pattern (sh(1) "Pattern Matching Notation").
+struct Glob(Vec<GlobTok>);
+
+impl Glob {
+    fn parse(pattern: &str) -> Glob {
+        let chars: Vec<char> = pattern.chars().collect();
+        let mut toks = Vec::new();
+        let mut i = 0;
+        while i < chars.len() {
+            let c = chars[i];
+            i += 1;
+            match c {
+                '*' => toks.push(GlobTok::Any),
+                '?' => toks.push(GlobTok::One),
+                '\\' if i < chars.len() => {
+                    toks.push(GlobTok::Lit(chars[i]));
+                    i += 1;
+                }
+                '[' => match Self::class(&chars, i) {
+                    Some((tok, next)) => {
+                        toks.push(tok);
+                        i = next;
+                    }
+                    // An unclosed bracket is an ordinary character.
+                    None => toks.push(GlobTok::Lit('[')),
+                },
+                c => toks.push(GlobTok::Lit(c)),
+            }
+        }
+        Glob(toks)
+    }
+
+    fn class(chars: &[char], mut i: usize) -> Option<(GlobTok, usize)> {
+        let negated = matches!(chars.get(i), Some('!' | '^'));
+        if negated {
+            i += 1;
+        }
+        let mut ranges = Vec::new();
+        let mut first = true;
+        loop {
+            let c = *chars.get(i)?;
+            if c == ']' && !first {
+                return Some((GlobTok::Class { negated, ranges }, i + 1));
+            }
+            first = false;
+            let lo = if c == '\\' {
+                i += 1;
+                *chars.get(i)?
+            } else {
+                c
+            };
+            i += 1;
+            if chars.get(i) == Some(&'-') && chars.get(i + 1).is_some_and(|n| *n != ']') {
+                ranges.push((lo, chars[i + 1]));
+                i += 2;
+            } else {
+                ranges.push((lo, lo));
+            }
+        }
+    }
+
+    /// Every `k` (ascending) for which the pattern matches exactly `s[..k]`:
+    /// one forward pass over `s` with the set of pattern positions reached,
+    /// so no recursion and no backtracking.
+    fn ends(toks: &[GlobTok], s: &[char]) -> Vec<usize> {
+        let n = toks.len();
+        // `*` may match nothing, so reaching it also reaches what follows.
+        let close = |set: &mut Vec<bool>| {
+            for t in 0..n {
+                if set[t] && toks[t] == GlobTok::Any {
+                    set[t + 1] = true;
+                }
+            }
+        };
+        let mut cur = vec![false; n + 1];
+        cur[0] = true;
+        close(&mut cur);
+        let mut out = Vec::new();
+        if cur[n] {
+            out.push(0);
+        }
+        for (k, ch) in s.iter().enumerate() {
+            let mut next = vec![false; n + 1];
+            for t in (0..n).filter(|&t| cur[t]) {
+                match &toks[t] {
+                    GlobTok::Any => next[t] = true,
+                    GlobTok::One => next[t + 1] = true,
+                    GlobTok::Lit(l) => next[t + 1] |= l == ch,
+                    GlobTok::Class { negated, ranges } => {
+                        next[t + 1] |=
+                            ranges.iter().any(|(lo, hi)| lo <= ch && ch <= hi) != *negated
+                    }
+                }
+            }
+            close(&mut next);
+            if next[n] {
+                out.push(k + 1);
+            }
+            if !next.contains(&true) {
+                break;
+            }
+            cur = next;
+        }
+        out
+    }
+
+    /// The length of the matching prefix of `v`, shortest or longest.
+    fn prefix_len(toks: &[GlobTok], v: &[char], longest: bool) -> Option<usize> {
+        let ends = Self::ends(toks, v);
+        if longest {
+            ends.last().copied()
+        } else {
+            ends.first().copied()
+        }
+    }
+
+    /// `${x#p}` (shortest) or `${x##p}` (longest): drop a matching prefix.
+    fn trim_prefix(&self, value: &str, longest: bool) -> String {
+        let v: Vec<char> = value.chars().collect();
+        match Self::prefix_len(&self.0, &v, longest) {
+            Some(n) => v[n..].iter().collect(),
+            None => value.to_string(),
+        }
+    }
+
+    /// `${x%p}` (shortest) or `${x%%p}` (longest): drop a matching suffix,
+    /// found as a prefix of the reversed value with the reversed pattern.
+    fn trim_suffix(&self, value: &str, longest: bool) -> String {
+        let mut v: Vec<char> = value.chars().collect();
+        v.reverse();
+        let toks: Vec<GlobTok> = self.0.iter().rev().cloned().collect();
+        match Self::prefix_len(&toks, &v, longest) {
+            Some(n) => v[n..].iter().rev().collect(),
+            None => value.to_string(),
+        }
+    }
+
+    /// `${x/p/r}` (first) or `${x//p/r}` (every): replace the leftmost
+    /// longest matches. An empty pattern changes nothing.
+    fn replace(&self, value: &str, replacement: &str, all: bool) -> String {
+        if self.0.is_empty() {
+            return value.to_string();
+        }
+        let v: Vec<char> = value.chars().collect();
+        let mut out = String::new();
+        let mut i = 0;
+        let mut replaced = false;
+        while i <= v.len() {
+            let found = if replaced && !all {
+                None
+            } else {
+                Self::prefix_len(&self.0, &v[i..], true)
+            };
+            if let Some(n) = found {
+                out.push_str(replacement);
+                replaced = true;
+                if n > 0 {
+                    i += n;
+                    continue;
+                }
+            }
+            if let Some(c) = v.get(i) {
+                out.push(*c);
+            }
+            i += 1;
+        }
+        out
     }
 }
 
@@ -542,6 +781,7 @@ mod tests {
         assert!(w("${}").starts_with("ERR syntax error: bad substitution"));
         assert!(w("${:x}").starts_with("ERR syntax error: bad substitution"));
         assert!(w("${PWD!x}").starts_with("ERR unsupported modifier (!)"));
+        assert!(w("${PWD:#x}").starts_with("ERR unsupported modifier (:#)"));
         assert!(w("${PWD:=x}").starts_with("ERR unsupported modifier (:=)"));
     }
 
@@ -551,6 +791,36 @@ mod tests {
         assert!(w(&deep).starts_with("ERR substitutions nested more than 64 deep"));
         let ok = "${a:-".repeat(10) + "x" + &"}".repeat(10);
         assert_eq!(w(&ok), "x");
+    }
+
+    #[test]
+    fn pattern_operators() {
+        let e: BTreeMap<String, String> =
+            [("F", "dir/sub/file.tar.gz"), ("V", "aXbXc"), ("S", "a*b")]
+                .into_iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect();
+        let w = |s: &str| expand_word(s, '\\', &e).unwrap_or_else(|e| format!("ERR {e}"));
+        assert_eq!(w("${F#*/}"), "sub/file.tar.gz");
+        assert_eq!(w("${F##*/}"), "file.tar.gz");
+        assert_eq!(w("${F%.*}"), "dir/sub/file.tar");
+        assert_eq!(w("${F%%.*}"), "dir/sub/file");
+        assert_eq!(w("${F#nomatch}"), "dir/sub/file.tar.gz");
+        assert_eq!(w("${V/X/-}"), "a-bXc");
+        assert_eq!(w("${V//X/-}"), "a-b-c");
+        assert_eq!(w("${V//X}"), "abc");
+        assert_eq!(w("${V/[XY]?/_}"), "a_Xc");
+        assert_eq!(w("${V//[!a]/.}"), "a....");
+        assert_eq!(w("${S/\\*/+}"), "a+b");
+        assert_eq!(w("${S#a?}"), "b");
+        assert_eq!(w("${UNSET#x}"), "");
+        assert_eq!(w("${F%.${UNSET:-gz}}"), "dir/sub/file.tar");
+        assert!(w("${F#x").starts_with("ERR syntax error: missing '}'"));
+        let long: BTreeMap<String, String> = [("L".to_string(), "ab".repeat(5000))].into();
+        let out = expand_word("${L//a*b/x}", '\\', &long).unwrap();
+        assert_eq!(out, "x", "leftmost longest match swallows everything");
+        let out = expand_word("${L//b/}", '\\', &long).unwrap();
+        assert_eq!(out, "a".repeat(5000));
     }
 
     #[test]
