@@ -5,6 +5,28 @@
 //! store or the sandbox; the build executor consumes [`Dockerfile`] and
 //! calls [`Scope::apply`] per instruction.
 //!
+//! ```
+//! use hutch::dockerfile::{parse, BuildArgs, Instruction};
+//!
+//! let text = "ARG BASE=alpine\nFROM $BASE AS app\nARG V=1\nWORKDIR /srv/$V\nRUN make\n";
+//! let df = parse(text, "Dockerfile")?;
+//! let build = BuildArgs::default();
+//! let global = df.global_scope(&build)?;
+//! let stage = &df.stages[0];
+//! assert_eq!(df.base(stage, &global)?.image, "alpine");
+//! // The base image's config env would go here.
+//! let mut scope = df.scope(&global, &build, Vec::new());
+//! let mut steps = Vec::new();
+//! for ins in &stage.instructions {
+//!     let used = scope.used_args(&ins.node); // for the cache key
+//!     let expanded = scope.apply(ins)?;      // what to execute
+//!     steps.push((expanded, used, scope.run_env()));
+//! }
+//! assert_eq!(steps[1].0, Instruction::Workdir("/srv/1".into()));
+//! assert_eq!(steps[2].1.get("V").map(String::as_str), Some("1"));
+//! # Ok::<(), hutch::dockerfile::ParseError>(())
+//! ```
+//!
 //! The rules follow the Dockerfile reference and buildkit's parser. Where
 //! buildkit silently accepts something meaningless, hutch is stricter:
 //! a file ending inside a line continuation, an instruction without
