@@ -1,7 +1,9 @@
 //! The typed instructions the build executor consumes, and which of their
 //! words are expanded (ADD COPY ENV EXPOSE FROM LABEL STOPSIGNAL USER VOLUME
-//! WORKDIR and ARG defaults; never RUN, CMD, ENTRYPOINT, SHELL, HEALTHCHECK
-//! or ONBUILD, whose text the shell or a later build sees).
+//! WORKDIR, ARG defaults and the path/id fields of RUN `--mount`, as
+//! buildkit does; never a RUN, CMD, ENTRYPOINT, SHELL or HEALTHCHECK
+//! command, whose text the shell sees, nor ONBUILD, which a later build
+//! expands).
 //!
 //! Owns the types and the list of expandable fields. It must not read
 //! Dockerfile text (`parse.rs`) or track scope (`scope.rs`).
