@@ -87,6 +87,10 @@ pub fn unpack(input: impl Read, dest: &Path, opts: &UnpackOptions) -> Result<Unp
         u.entry(&head, &mut entry)?;
         last = head.path.display();
     }
+    // Read past the end-of-archive blocks to the end of the stream: only
+    // then do gzip and zstd check their trailing checksums.
+    std::io::copy(&mut archive.into_inner(), &mut std::io::sink())
+        .map_err(|e| format!("the layer stream is damaged after its last entry: {e}"))?;
     u.finish()
 }
 
@@ -923,14 +927,19 @@ mod tests {
                 .unwrap_or_else(|e| panic!("{what}: {e}"));
             assert_eq!(std::fs::read(s.path("hello")).unwrap(), b"world", "{what}");
         }
-        let e = unpack(
-            &b"\x1f\x8bnot gzip"[..],
-            Path::new("/nonexistent"),
-            &UnpackOptions {
-                owners: Owners::Caller,
-            },
-        );
-        assert!(e.is_err());
+        let d = tempfile::tempdir().unwrap();
+        let opts = UnpackOptions {
+            owners: Owners::Caller,
+        };
+        let e = unpack(&b"\x1f\x8bnot gzip at all"[..], d.path(), &opts).unwrap_err();
+        assert!(e.starts_with("cannot read the layer tar"), "{e}");
+        // A stream cut inside the gzip trailer still holds a whole tar.
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        gz.write_all(&TarBuf::new().bytes()).unwrap();
+        let mut gz = gz.finish().unwrap();
+        gz.truncate(gz.len() - 4);
+        let e = unpack(&gz[..], d.path(), &opts).unwrap_err();
+        assert!(e.starts_with("the layer stream is damaged"), "{e}");
     }
 
     /// The first layer of the shared busybox image, found via index → manifest.
