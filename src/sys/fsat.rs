@@ -268,18 +268,6 @@ pub fn lstat_at(dir: BorrowedFd<'_>, name: &CStr) -> Result<Option<Stat>, SysErr
     Ok(Some(to_stat(unsafe { &st.assume_init() })))
 }
 
-/// fstat(2) of an open fd.
-pub fn fstat(fd: BorrowedFd<'_>) -> Result<Stat, SysError> {
-    let mut st = std::mem::MaybeUninit::<libc::stat>::uninit();
-    // SAFETY: `st` is a valid out-pointer for one struct stat.
-    check(
-        unsafe { libc::fstat(fd.as_raw_fd(), st.as_mut_ptr()) },
-        || format!("fstat({})", fd.as_raw_fd()),
-    )?;
-    // SAFETY: fstat succeeded, so it filled the whole struct.
-    Ok(to_stat(unsafe { &st.assume_init() }))
-}
-
 /// fchownat(2) with `AT_SYMLINK_NOFOLLOW` (changes a symlink itself).
 pub fn chown_at(dir: BorrowedFd<'_>, name: &CStr, uid: u32, gid: u32) -> Result<(), SysError> {
     // SAFETY: `name` is NUL-terminated and `dir` is open for the call's duration.
