@@ -272,16 +272,10 @@ fn walk(root: &Path, rel: &str, out: &mut impl Write) -> Result<(), String> {
 }
 
 fn is_opaque(dir: &Path) -> bool {
-    let (Some(parent), Some(name)) = (dir.parent(), dir.file_name()) else {
+    let Ok(fd) = crate::sys::fsat::open_dir(dir) else {
         return false;
     };
-    let Ok(pfd) = crate::sys::fsat::open_dir(parent) else {
-        return false;
-    };
-    let Ok(name) = std::ffi::CString::new(name.as_bytes()) else {
-        return false;
-    };
-    crate::sys::fsat::lxattrs_at(std::os::fd::AsFd::as_fd(&pfd), &name)
+    crate::sys::fsat::fxattrs(std::os::fd::AsFd::as_fd(&fd))
         .map(|all| {
             all.iter().any(|(k, v)| {
                 let k = k.to_bytes();
