@@ -101,8 +101,8 @@ fn docker_archive(
             let name = format!("{}.tar", diff.digest());
             if written.insert(name.clone()) {
                 let what = format!("layer {} of image {}", n + 1, im.short_id());
-                let plain = uncompressed(store, l, &diff, scratch, &what)?;
-                sink.file(&name, &plain, None)?;
+                let (plain, expect) = uncompressed(store, l, &diff, scratch, &what)?;
+                sink.file(&name, &plain, expect.as_ref())?;
                 if plain.starts_with(scratch) {
                     fs_err::remove_file(&plain)?;
                 }
@@ -119,29 +119,32 @@ fn docker_archive(
     sink.bytes("manifest.json", &bytes)
 }
 
-/// The layer as an uncompressed tar file: the blob itself when stored so,
-/// else decompressed into `scratch`; either way checked against its digests.
+/// The layer as an uncompressed tar file, and the digest it must have when
+/// copied: the blob itself when stored so (checked on the way out), else
+/// decompressed into `scratch` (checked here).
 fn uncompressed(
     store: &Store,
     l: &Descriptor,
     diff: &Digest,
     scratch: &Path,
     what: &str,
-) -> anyhow::Result<PathBuf> {
+) -> anyhow::Result<(PathBuf, Option<Digest>)> {
     let blob = store.blob_path(l.digest());
-    let f = fs_err::File::open(&blob).with_context(|| format!("{what} is missing"))?;
+    let mut f = fs_err::File::open(&blob).with_context(|| format!("{what} is missing"))?;
+    let mut head = [0u8; 4];
+    let n = f.read(&mut head)?;
+    if codec::detect(&head[..n]) == Compression::None {
+        // Stored uncompressed: its blob digest is its diff id.
+        return Ok((blob, Some(l.digest().clone())));
+    }
+    let f = fs_err::File::open(&blob)?;
     let mut packed = Hasher::new(BufReader::with_capacity(1 << 16, f));
     let out_path = scratch.join(diff.digest());
-    let (kind, tar) = codec::decompressed(&mut packed).map_err(anyhow::Error::msg)?;
+    let (_, tar) = codec::decompressed(&mut packed).map_err(anyhow::Error::msg)?;
     let mut plain = Hasher::new(tar);
-    if kind == Compression::None {
-        std::io::copy(&mut plain, &mut std::io::sink())
-            .with_context(|| format!("cannot read {what}"))?;
-    } else {
-        let mut out = std::io::BufWriter::with_capacity(1 << 20, fs_err::File::create(&out_path)?);
-        std::io::copy(&mut plain, &mut out).with_context(|| format!("cannot decompress {what}"))?;
-        out.flush()?;
-    }
+    let mut out = std::io::BufWriter::with_capacity(1 << 20, fs_err::File::create(&out_path)?);
+    std::io::copy(&mut plain, &mut out).with_context(|| format!("cannot decompress {what}"))?;
+    out.flush()?;
     let (got_plain, _) = plain.finish()?;
     let (got, _) = packed.finish()?;
     if got != *l.digest() || got_plain != *diff {
@@ -150,11 +153,7 @@ fn uncompressed(
             l.digest()
         );
     }
-    Ok(if kind == Compression::None {
-        blob
-    } else {
-        out_path
-    })
+    Ok((out_path, None))
 }
 
 fn oci_layout(
@@ -374,7 +373,14 @@ impl<W: Write> Sink for TarSink<W> {
         let f = fs_err::File::open(src)?;
         let size = f.metadata()?.len();
         let mut h = Self::header(size, tar::EntryType::Regular, 0o644);
-        let mut hashed = Hasher::new(BufReader::with_capacity(1 << 16, f));
+        let input = BufReader::with_capacity(1 << 16, f);
+        let Some(expect) = expect else {
+            return self
+                .b
+                .append_data(&mut h, path, input)
+                .context("cannot write the archive");
+        };
+        let mut hashed = Hasher::new(input);
         self.b
             .append_data(&mut h, path, &mut hashed)
             .context("cannot write the archive")?;
@@ -402,17 +408,22 @@ impl Sink for DirSink {
         if let Some(parent) = p.parent() {
             fs_err::create_dir_all(parent)?;
         }
-        let mut hashed = Hasher::new(BufReader::with_capacity(1 << 16, fs_err::File::open(src)?));
+        let input = BufReader::with_capacity(1 << 16, fs_err::File::open(src)?);
         let mut out = fs_err::File::create(&p)?;
-        std::io::copy(&mut hashed, &mut out)
-            .with_context(|| format!("cannot copy {} to {}", src.display(), p.display()))?;
+        let copy_err = || format!("cannot copy {} to {}", src.display(), p.display());
+        let Some(expect) = expect else {
+            std::io::copy(&mut { input }, &mut out).with_context(copy_err)?;
+            return Ok(());
+        };
+        let mut hashed = Hasher::new(input);
+        std::io::copy(&mut hashed, &mut out).with_context(copy_err)?;
         check(hashed, src, expect)
     }
 }
 
-fn check<R: Read>(h: Hasher<R>, src: &Path, expect: Option<&Digest>) -> anyhow::Result<()> {
+fn check<R: Read>(h: Hasher<R>, src: &Path, want: &Digest) -> anyhow::Result<()> {
     let (got, _) = h.finish()?;
-    if let Some(want) = expect.filter(|w| **w != got) {
+    if got != *want {
         bail!(
             "blob {want} is corrupt in the store ({} hashes to {got}): run `hutch system check`",
             src.display()
