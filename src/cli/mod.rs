@@ -8,7 +8,9 @@ use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+pub mod commit;
 pub mod diff;
+pub mod export;
 pub mod history;
 pub mod image;
 pub mod images;
@@ -67,8 +69,12 @@ pub enum Command {
     Info(info::Args),
     /// Show the history of an image: one row per step, newest first.
     History(history::Args),
-    /// Show changed files: an image's top layer, or between two images.
+    /// Create a new image from a container's changes.
+    Commit(commit::Args),
+    /// Show changed files of a container, an image's top layer, or between two images.
     Diff(diff::Args),
+    /// Write a container's root filesystem as a tar archive.
+    Export(export::Args),
     /// Write images to a docker-archive, oci-archive or OCI layout directory.
     Save(save::Args),
     /// Manage images (prune).
@@ -127,7 +133,9 @@ fn dispatch(ctx: &Ctx, cmd: Command) -> anyhow::Result<u8> {
         Command::Inspect(a) => inspect::exec(ctx, a),
         Command::Info(a) => info::exec(ctx, a),
         Command::History(a) => history::exec(ctx, a),
+        Command::Commit(a) => commit::exec(ctx, a),
         Command::Diff(a) => diff::exec(ctx, a),
+        Command::Export(a) => export::exec(ctx, a),
         Command::Save(a) => save::exec(ctx, a),
         Command::Image(a) => image::exec(ctx, a),
         Command::System(a) => system::exec(ctx, a),

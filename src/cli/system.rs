@@ -131,7 +131,7 @@ fn df(ctx: &Ctx, args: DfArgs) -> anyhow::Result<u8> {
         "TYPE", "TOTAL", "ACTIVE", "SIZE", "RECLAIMABLE"
     ));
     for (t, n, a, s, r) in rows {
-        let pct = if s > 0 { r * 100 / s } else { 0 };
+        let pct = (r * 100).checked_div(s).unwrap_or(0);
         ctx.printer.out(&format!(
             "{:<13}{:<8}{:<8}{:<12}{} ({pct}%)",
             t,

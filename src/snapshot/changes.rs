@@ -339,7 +339,7 @@ mod tests {
             .file("opt/b", b"b")
             .file(".wh.var", b"")
             .bytes();
-        let a = tree(&[base.clone()]);
+        let a = tree(std::slice::from_ref(&base));
         let b = tree(&[base, top]);
         assert!(b.contains_key("opt/b") && !b.contains_key("opt/a"));
         assert!(!b.contains_key("var/cache/x"));

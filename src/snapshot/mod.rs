@@ -8,6 +8,7 @@
 
 pub mod changes;
 pub mod commit;
+pub mod container;
 pub mod media;
 pub mod output;
 pub mod save;

@@ -1,0 +1,114 @@
+//! `hutch commit [OPTIONS] CONTAINER [NAME[:TAG]]`: make a new image of a
+//! container's current files and print its id. A running container may be
+//! committed (Docker allows it); without `--pause` files it writes meanwhile
+//! can be captured half-written.
+
+use super::Ctx;
+use crate::layer::codec::Compression;
+use crate::oci::reference::Reference;
+use crate::sandbox::idmap::IdSources;
+use crate::snapshot::commit::{commit, CommitOptions, Format};
+use crate::snapshot::container;
+use crate::store::Store;
+use anyhow::Context;
+
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// The container, by name or id.
+    #[arg(value_name = "CONTAINER")]
+    pub container: String,
+
+    /// Name for the new image (`latest` when no tag is given); untagged without it.
+    #[arg(value_name = "NAME[:TAG]")]
+    pub name: Option<String>,
+
+    /// Commit message, recorded as the history entry's comment.
+    #[arg(short, long)]
+    pub message: Option<String>,
+
+    /// Author (`Name <email>`), recorded in the image and its history.
+    #[arg(short, long)]
+    pub author: Option<String>,
+
+    /// Apply a Dockerfile instruction to the config (CMD, ENTRYPOINT, ENV,
+    /// EXPOSE, LABEL, STOPSIGNAL, USER, VOLUME, WORKDIR). Repeatable.
+    #[arg(short, long = "change", value_name = "INSTRUCTION")]
+    pub changes: Vec<String>,
+
+    /// Stop the container's processes while its files are read.
+    #[arg(short, long)]
+    pub pause: bool,
+
+    /// oci, or docker (Docker schema 2 manifest; gzip only).
+    #[arg(long, value_name = "oci|docker", value_parser = parse_format, default_value = "oci")]
+    pub format: Format,
+
+    /// Compression of the new layer.
+    #[arg(long, value_name = "gzip|zstd", value_parser = parse_compression, default_value = "gzip")]
+    pub compress: Compression,
+
+    /// Do not print progress.
+    #[arg(short, long)]
+    pub quiet: bool,
+}
+
+fn parse_format(s: &str) -> Result<Format, String> {
+    match s {
+        "oci" => Ok(Format::Oci),
+        "docker" => Ok(Format::Docker),
+        other => Err(format!("unknown format '{other}': use oci or docker")),
+    }
+}
+
+fn parse_compression(s: &str) -> Result<Compression, String> {
+    match s {
+        "gzip" => Ok(Compression::Gzip),
+        "zstd" => Ok(Compression::Zstd),
+        other => Err(format!("unknown compression '{other}': use gzip or zstd")),
+    }
+}
+
+pub fn exec(ctx: &Ctx, args: Args) -> anyhow::Result<u8> {
+    let names = match &args.name {
+        Some(n) => vec![Reference::parse_tag(n)
+            .map_err(anyhow::Error::msg)?
+            .tagged_name()],
+        None => vec![],
+    };
+    let Some(c) = container::find(&ctx.dirs.state, &args.container)? else {
+        anyhow::bail!(
+            "no such container: {} (see the containers under `hutch run --name`)",
+            args.container
+        );
+    };
+    let store = Store::open(&ctx.dirs)?;
+    let parent = store
+        .image(&c.image_id)
+        .with_context(|| format!("the image of container {} ({}) is gone", c.name, c.image_id))?;
+    let src = IdSources::default();
+    let map = container::mapping_for(&c, &src)?;
+    let opts = CommitOptions {
+        message: args.message,
+        author: args.author,
+        changes: args.changes,
+        created_by: c.command.join(" "),
+        compression: args.compress,
+        format: args.format,
+        names,
+    };
+    let paused = match (c.running, args.pause) {
+        (Some(pid), true) => Some(container::pause(pid)?),
+        _ => None,
+    };
+    let done = commit(&store, &c.upper, &parent, &map, &src, &opts);
+    drop(paused);
+    let done = done?;
+    for w in &done.warnings {
+        ctx.printer.warn(w);
+    }
+    if !args.quiet {
+        ctx.printer.info(&format!("Layer {}", done.layer.digest()));
+    }
+    ctx.printer.out(&done.image.id);
+    Ok(0)
+}

@@ -1,0 +1,181 @@
+//! The containers snapshots are taken of, found through the records `hutch
+//! run` writes (`<state>/<id>/container.json` beside `upper/`): which image
+//! and id mapping the upper dir was written against, whether it still runs,
+//! and a pause (SIGSTOP to every process of its pid namespace, SIGCONT when
+//! dropped) so that `commit --pause` reads a still tree.
+//!
+//! It only reads the fields of the record it needs (`id`, `name`, `image_id`,
+//! `command`, `status`, `pid`, `mapping_key`) and never writes a record.
+
+use crate::sandbox::idmap::{IdMapping, IdSources, UsernsRequest};
+use anyhow::{bail, Context};
+use nix::sys::signal::{kill, Signal};
+use nix::unistd::Pid;
+use std::path::{Path, PathBuf};
+
+#[derive(serde::Deserialize)]
+struct Record {
+    id: String,
+    name: String,
+    image_id: String,
+    #[serde(default)]
+    command: Vec<String>,
+    status: String,
+    #[serde(default)]
+    pid: Option<i32>,
+    mapping_key: String,
+}
+
+/// A container found by name or id.
+#[derive(Debug, Clone)]
+pub struct Container {
+    pub id: String,
+    pub name: String,
+    pub image_id: String,
+    pub command: Vec<String>,
+    /// Its writable layer.
+    pub upper: PathBuf,
+    /// pid 1 on the host while it runs.
+    pub running: Option<i32>,
+    /// `IdMapping::key` of the mapping the upper dir was written with.
+    pub mapping_key: String,
+}
+
+/// The container named `what` (a name, full id or unique id prefix), or None.
+pub fn find(state: &Path, what: &str) -> anyhow::Result<Option<Container>> {
+    let mut hits = Vec::new();
+    for e in std::fs::read_dir(state).into_iter().flatten().flatten() {
+        let Ok(bytes) = std::fs::read(e.path().join("container.json")) else {
+            continue;
+        };
+        let Ok(r) = serde_json::from_slice::<Record>(&bytes) else {
+            continue;
+        };
+        if r.name == what || r.id == what {
+            hits = vec![(r, e.path())];
+            break;
+        }
+        if what.len() >= 3 && r.id.starts_with(what) {
+            hits.push((r, e.path()));
+        }
+    }
+    if hits.len() > 1 {
+        bail!(
+            "'{what}' is the start of {} container ids: give more of the id",
+            hits.len()
+        );
+    }
+    let Some((r, dir)) = hits.pop() else {
+        return Ok(None);
+    };
+    let running = match (r.status.as_str(), r.pid) {
+        // A record says running until its launcher updates it; ask the kernel.
+        ("running", Some(pid)) if kill(Pid::from_raw(pid), None).is_ok() => Some(pid),
+        _ => None,
+    };
+    Ok(Some(Container {
+        id: r.id,
+        name: r.name,
+        image_id: r.image_id,
+        command: r.command,
+        upper: dir.join("upper"),
+        running,
+        mapping_key: r.mapping_key,
+    }))
+}
+
+/// The id mapping whose key the container recorded: its files carry the ids
+/// of exactly that mapping.
+pub fn mapping_for(c: &Container, src: &IdSources) -> anyhow::Result<IdMapping> {
+    for req in [
+        UsernsRequest::Auto,
+        UsernsRequest::SubIds,
+        UsernsRequest::Single,
+        UsernsRequest::KeepId,
+    ] {
+        if let Ok(m) = IdMapping::detect(req, src) {
+            if m.key() == c.mapping_key {
+                return Ok(m);
+            }
+        }
+    }
+    bail!(
+        "container {} was created with an id mapping this user no longer has (/etc/subuid changed?)",
+        c.name
+    )
+}
+
+/// The processes of a paused container; they continue when this is dropped.
+pub struct Paused {
+    pids: Vec<Pid>,
+}
+
+/// Stop every process in the pid namespace of `pid1`. New processes forked
+/// while stopping are caught by scanning again until nothing new appears.
+pub fn pause(pid1: i32) -> anyhow::Result<Paused> {
+    let ns = |pid: &str| std::fs::read_link(format!("/proc/{pid}/ns/pid")).ok();
+    let target = ns(&pid1.to_string())
+        .with_context(|| format!("cannot read the pid namespace of process {pid1}"))?;
+    let mut p = Paused { pids: Vec::new() };
+    for _ in 0..16 {
+        let mut new = 0;
+        for e in std::fs::read_dir("/proc")
+            .context("cannot list /proc")?
+            .flatten()
+        {
+            let name = e.file_name().to_string_lossy().into_owned();
+            let Ok(n) = name.parse::<i32>() else { continue };
+            let pid = Pid::from_raw(n);
+            if p.pids.contains(&pid) || ns(&name).as_ref() != Some(&target) {
+                continue;
+            }
+            if kill(pid, Signal::SIGSTOP).is_ok() {
+                p.pids.push(pid);
+                new += 1;
+            }
+        }
+        if new == 0 {
+            return Ok(p);
+        }
+    }
+    bail!("the container keeps starting processes; cannot pause it")
+}
+
+impl Drop for Paused {
+    fn drop(&mut self) {
+        for pid in &self.pids {
+            let _ = kill(*pid, Signal::SIGCONT);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finds_by_name_id_and_prefix() {
+        let d = tempfile::tempdir().unwrap();
+        for (id, name) in [("abcdef0011", "web"), ("abc99", "db")] {
+            std::fs::create_dir(d.path().join(id)).unwrap();
+            std::fs::write(
+                d.path().join(id).join("container.json"),
+                format!(
+                    r#"{{"id":"{id}","name":"{name}","image":"x","image_id":"sha256:1","command":["sh"],
+                        "created":"2026-01-01T00:00:00Z","status":"exited","mapping_key":"k"}}"#
+                ),
+            )
+            .unwrap();
+        }
+        let c = find(d.path(), "web").unwrap().unwrap();
+        assert_eq!(c.id, "abcdef0011");
+        assert!(c.upper.ends_with("abcdef0011/upper"));
+        assert!(c.running.is_none());
+        assert_eq!(find(d.path(), "abcd").unwrap().unwrap().name, "web");
+        assert!(find(d.path(), "abc")
+            .unwrap_err()
+            .to_string()
+            .contains("2 container ids"));
+        assert!(find(d.path(), "nope").unwrap().is_none());
+    }
+}
