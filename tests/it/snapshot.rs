@@ -1,7 +1,9 @@
-//! Integration tests for snapshots and space: save in every format (read back
-//! by hutch, rootless podman, skopeo and umoci), podman's archives loaded by
-//! hutch, history, diff between images, system df/check --repair and image
-//! prune, and clean failures (unwritable output, truncated archives).
+//! Integration tests for snapshots and space: commit/diff/export of real
+//! containers, save in every format (read back by hutch, rootless podman,
+//! skopeo and umoci), podman's archives loaded and run by hutch, history,
+//! diff between images, system df/check --repair and image prune (which never
+//! takes an image a container uses), and clean failures (unwritable output,
+//! truncated archives).
 
 use crate::common::*;
 use std::process::Output;
@@ -466,7 +468,7 @@ fn system_check_finds_and_repairs_a_corrupt_blob() {
 }
 
 #[test]
-fn prune_removes_dangling_then_all_but_never_what_a_container_uses() {
+fn prune_removes_dangling_then_all() {
     for_each_user(|w| {
         w.busybox();
         let t1 = rootfs_tar(&w, "p1.tar", &[("etc/v", "1")]);
@@ -483,12 +485,256 @@ fn prune_removes_dangling_then_all_but_never_what_a_container_uses() {
         assert!(err.contains("-f"), "{err}");
         let out = w.ok(&["image", "prune", "-f"]);
         assert_eq!(out.trim(), old);
-        assert_eq!(tags(&w), [BUSYBOX, "localhost/p:1"]);
+        assert_eq!(tags(&w), [BUSYBOX, "localhost/p:1", "localhost/p:old"]);
         let df = w.ok(&["system", "df"]);
         assert!(
             df.starts_with("TYPE") && df.contains("Images       2"),
             "{df}"
         );
+        // Nothing dangling left; -a takes every image no container uses.
+        assert_eq!(w.ok(&["image", "prune", "-f"]), "");
+        let gone = w.ok(&["image", "prune", "-a", "-f"]);
+        assert_eq!(gone.lines().count(), 2, "{gone}");
+        assert!(tags(&w).is_empty());
+        assert_eq!(
+            std::fs::read_dir(w.root().join("blobs/sha256"))
+                .unwrap()
+                .count(),
+            0,
+            "every blob went with its images"
+        );
         w.ok(&["system", "check"]);
+    });
+}
+
+/// Whether `hutch run` works here; the container tests need it.
+fn can_run(w: &World) -> bool {
+    let out = w.run(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "busybox:1.38.0-musl",
+        "true",
+    ]);
+    if out.status.success() {
+        return true;
+    }
+    skip(&format!(
+        "hutch run does not work here: {}",
+        stderr(&out).trim()
+    ));
+    false
+}
+
+/// The changes the commit round trip makes: create, modify, delete a file
+/// and a directory, chmod, chown, symlink, hardlink and rename.
+/// (With a single mapped id there is no other owner to chown to.)
+fn changes(w: &World) -> String {
+    let owner = if w.user.kind == Kind::SubIds {
+        "12:34"
+    } else {
+        "0:0"
+    };
+    format!(
+        "mkdir -p /srv/d && echo x > /srv/d/f && chown {owner} /srv/d/f && echo new > /etc/motd && \
+         rm /etc/group && rm -r /home && chmod 600 /etc/passwd && echo more >> /etc/passwd && \
+         ln -s /etc/motd /motd-link && ln /etc/motd /etc/motd2 && mv /etc/shadow /etc/shadow.moved"
+    )
+}
+
+/// What a container of the committed image must see.
+const CHECKS: &str = "cat /etc/motd && tail -1 /etc/passwd && stat -c '%a' /etc/passwd && \
+    stat -c '%u:%g' /srv/d/f && readlink /motd-link && stat -c '%h' /etc/motd2 && \
+    test ! -e /etc/group && test ! -e /home && test ! -e /etc/shadow && test -f /etc/shadow.moved && echo ok";
+
+#[test]
+fn commit_round_trip_shows_exactly_the_changes() {
+    for_each_user(|w| {
+        w.busybox();
+        if !can_run(&w) {
+            return;
+        }
+        let owner = if w.user.kind == Kind::SubIds {
+            "12:34"
+        } else {
+            "0:0"
+        };
+        w.ok(&[
+            "run",
+            "--name",
+            "c1",
+            "--network",
+            "none",
+            "busybox:1.38.0-musl",
+            "sh",
+            "-c",
+            &changes(&w),
+        ]);
+        let diff = w.ok(&["diff", "c1"]);
+        let lines: Vec<&str> = diff.lines().collect();
+        for want in [
+            "C /etc",
+            "A /etc/motd",
+            "A /etc/motd2",
+            "D /etc/group",
+            "D /home",
+            "C /etc/passwd",
+            "A /srv",
+            "A /srv/d",
+            "A /srv/d/f",
+            "A /motd-link",
+            "D /etc/shadow",
+            "A /etc/shadow.moved",
+        ] {
+            assert!(lines.contains(&want), "missing {want} in:\n{diff}");
+        }
+        let mut sorted = lines.clone();
+        sorted.sort_by_key(|l| &l[2..]);
+        assert_eq!(lines, sorted, "sorted by path");
+
+        let id = w
+            .ok(&[
+                "commit",
+                "-q",
+                "-m",
+                "edited etc",
+                "-c",
+                "ENV SNAP=1",
+                "c1",
+                "localhost/snap:1",
+            ])
+            .trim()
+            .to_string();
+        assert!(id.starts_with("sha256:") && id.len() == 71, "{id}");
+        let seen = w.ok(&[
+            "run",
+            "--rm",
+            "--network",
+            "none",
+            "localhost/snap:1",
+            "sh",
+            "-c",
+            &format!("{CHECKS} && echo $SNAP"),
+        ]);
+        assert_eq!(
+            seen,
+            format!("new\nmore\n600\n{owner}\n/etc/motd\n2\nok\n1\n"),
+            "the new image holds exactly the changes"
+        );
+        // The same change committed again: the same layer digest.
+        w.ok(&["commit", "-q", "c1", "localhost/snap:2"]);
+        let layers = |n: &str| w.ok(&["inspect", "--format", "{{json .RootFS.Layers}}", n]);
+        assert_eq!(layers("localhost/snap:1"), layers("localhost/snap:2"));
+        let history = w.ok(&["history", "localhost/snap:1"]);
+        let top = history.lines().nth(1).unwrap();
+        assert!(
+            top.starts_with(&id[7..19]) && top.ends_with("edited etc"),
+            "{history}"
+        );
+        assert!(
+            history.lines().nth(2).unwrap().starts_with("<missing>"),
+            "{history}"
+        );
+        // diff between the images says the same as the container diff.
+        let idiff = w.ok(&["diff", "busybox:1.38.0-musl", "localhost/snap:1"]);
+        for want in ["A /etc/motd", "D /etc/group", "D /home", "A /srv/d/f"] {
+            assert!(
+                idiff.lines().any(|l| l == want),
+                "missing {want} in:\n{idiff}"
+            );
+        }
+
+        // export: the merged tree, deletions applied, owners as inside.
+        let tar = p(&w, "c1.tar");
+        w.ok(&["export", "-o", &tar, "c1"]);
+        let list = user_ok(&w, "tar", &["-tvf", &tar]);
+        assert!(
+            list.lines()
+                .any(|l| l.contains(&owner.replace(':', "/")) && l.ends_with("srv/d/f")),
+            "{list}"
+        );
+        assert!(list.lines().any(|l| l.contains(" bin/busybox")), "{list}");
+        assert!(
+            !list.contains("etc/group") && !list.contains(".wh."),
+            "{list}"
+        );
+        // It imports as a working image.
+        w.ok(&["import", "-c", "CMD [\"sh\"]", &tar, "localhost/flat:1"]);
+        let seen = w.ok(&[
+            "run",
+            "--rm",
+            "--network",
+            "none",
+            "localhost/flat:1",
+            "sh",
+            "-c",
+            CHECKS,
+        ]);
+        assert!(seen.ends_with("ok\n"), "{seen}");
+
+        // zstd and docker formats, and bad input.
+        w.ok(&[
+            "commit",
+            "-q",
+            "--compress",
+            "zstd",
+            "c1",
+            "localhost/snap:z",
+        ]);
+        let (_, err) = w.fails(&["commit", "--format", "docker", "--compress", "zstd", "c1"]);
+        assert!(err.contains("zstd"), "{err}");
+        let (_, err) = w.fails(&["commit", "nosuch"]);
+        assert!(err.contains("no such container: nosuch"), "{err}");
+        let (_, err) = w.fails(&["commit", "-c", "RUN x", "c1"]);
+        assert!(err.contains("cannot be changed"), "{err}");
+        w.ok(&["system", "check"]);
+    });
+}
+
+#[test]
+fn images_containers_use_survive_prune_rmi_and_repair() {
+    for_each_user(|w| {
+        w.busybox();
+        if !can_run(&w) {
+            return;
+        }
+        let t = rootfs_tar(&w, "u.tar", &[("etc/u", "u")]);
+        w.ok(&["import", &t, "localhost/used:1"]);
+        w.ok(&[
+            "run",
+            "--name",
+            "keeper",
+            "--network",
+            "none",
+            "busybox:1.38.0-musl",
+            "true",
+        ]);
+        let (_, err) = w.fails(&["rmi", "busybox:1.38.0-musl"]);
+        assert!(err.contains("used by container keeper"), "{err}");
+        // -f only untags it: the container's image stays, by id.
+        w.ok(&["rmi", "-f", "busybox:1.38.0-musl"]);
+        assert_eq!(id_of(&w, BUSYBOX_ID), BUSYBOX_ID);
+        let out = w.ok(&["image", "prune", "-a", "-f"]);
+        assert!(
+            !out.contains(BUSYBOX_ID) && out.lines().count() == 1,
+            "{out}"
+        );
+        assert_eq!(id_of(&w, BUSYBOX_ID), BUSYBOX_ID);
+        let df: serde_json::Value =
+            serde_json::from_str(&w.ok(&["system", "df", "--format", "json"])).unwrap();
+        assert_eq!(df[0]["Active"], 1);
+        assert_eq!(df[1]["Total"], 1);
+        w.ok(&["system", "check", "--repair"]);
+        // The container still has everything it needs: commit works.
+        w.ok(&["commit", "-q", "keeper", "localhost/after:1"]);
+        w.ok(&[
+            "run",
+            "--rm",
+            "--network",
+            "none",
+            "localhost/after:1",
+            "true",
+        ]);
     });
 }
