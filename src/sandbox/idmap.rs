@@ -129,8 +129,16 @@ impl IdMapping {
         };
         let single = |reason: String| IdMapping {
             mode: MapMode::Single,
-            uids: vec![IdRange { inside: 0, outside: uid, count: 1 }],
-            gids: vec![IdRange { inside: 0, outside: gid, count: 1 }],
+            uids: vec![IdRange {
+                inside: 0,
+                outside: uid,
+                count: 1,
+            }],
+            gids: vec![IdRange {
+                inside: 0,
+                outside: gid,
+                count: 1,
+            }],
             host_uid: uid,
             host_gid: gid,
             reason,
@@ -141,12 +149,28 @@ impl IdMapping {
                 Some((u, g)) => IdMapping {
                     mode: MapMode::SubIds,
                     uids: vec![
-                        IdRange { inside: 0, outside: uid, count: 1 },
-                        IdRange { inside: 1, outside: u.0, count: u.1 },
+                        IdRange {
+                            inside: 0,
+                            outside: uid,
+                            count: 1,
+                        },
+                        IdRange {
+                            inside: 1,
+                            outside: u.0,
+                            count: u.1,
+                        },
                     ],
                     gids: vec![
-                        IdRange { inside: 0, outside: gid, count: 1 },
-                        IdRange { inside: 1, outside: g.0, count: g.1 },
+                        IdRange {
+                            inside: 0,
+                            outside: gid,
+                            count: 1,
+                        },
+                        IdRange {
+                            inside: 1,
+                            outside: g.0,
+                            count: g.1,
+                        },
                     ],
                     host_uid: uid,
                     host_gid: gid,
@@ -174,8 +198,16 @@ impl IdMapping {
                 },
                 None => IdMapping {
                     mode: MapMode::KeepId,
-                    uids: vec![IdRange { inside: uid, outside: uid, count: 1 }],
-                    gids: vec![IdRange { inside: gid, outside: gid, count: 1 }],
+                    uids: vec![IdRange {
+                        inside: uid,
+                        outside: uid,
+                        count: 1,
+                    }],
+                    gids: vec![IdRange {
+                        inside: gid,
+                        outside: gid,
+                        count: 1,
+                    }],
                     host_uid: uid,
                     host_gid: gid,
                     reason: format!("--userns=keep-id with a single id: {why_not_sub}"),
@@ -220,11 +252,23 @@ impl IdMapping {
         self.host_uid_of(0).is_some() && self.host_gid_of(0).is_some()
     }
 
+    /// Whether [`apply`](Self::apply) writes the maps itself (one id onto the
+    /// caller) instead of running newuidmap/newgidmap.
+    fn written_directly(&self) -> bool {
+        self.uids.len() == 1 && self.uids[0].outside == self.host_uid && self.uids[0].count == 1
+    }
+
+    /// Whether processes in the namespace may call setgroups(2): not when
+    /// the maps were written directly, which requires denying it first
+    /// (user_namespaces(7), "/proc/[pid]/setgroups").
+    pub fn setgroups_allowed(&self) -> bool {
+        !self.written_directly()
+    }
+
     /// Install this mapping on the user namespace of process `pid`, which must
     /// have just unshared it and be waiting.
     pub fn apply(&self, pid: i32, src: &IdSources) -> Result<(), String> {
-        if self.uids.len() == 1 && self.uids[0].outside == self.host_uid && self.uids[0].count == 1
-        {
+        if self.written_directly() {
             // One id onto ourselves needs no helper: the kernel allows it once
             // setgroups is denied (user_namespaces(7)).
             let w = |file: &str, data: String| {
@@ -279,11 +323,23 @@ fn keep_id_ranges(id: u32, (start, count): (u32, u32)) -> Vec<IdRange> {
     let below = id.min(count);
     let mut v = Vec::new();
     if below > 0 {
-        v.push(IdRange { inside: 0, outside: start, count: below });
+        v.push(IdRange {
+            inside: 0,
+            outside: start,
+            count: below,
+        });
     }
-    v.push(IdRange { inside: id, outside: id, count: 1 });
+    v.push(IdRange {
+        inside: id,
+        outside: id,
+        count: 1,
+    });
     if count > below {
-        v.push(IdRange { inside: id + 1, outside: start + below, count: count - below });
+        v.push(IdRange {
+            inside: id + 1,
+            outside: start + below,
+            count: count - below,
+        });
     }
     v
 }
@@ -328,9 +384,21 @@ mod tests {
         assert_eq!(
             v,
             vec![
-                IdRange { inside: 0, outside: 100000, count: 1000 },
-                IdRange { inside: 1000, outside: 1000, count: 1 },
-                IdRange { inside: 1001, outside: 101000, count: 64536 },
+                IdRange {
+                    inside: 0,
+                    outside: 100000,
+                    count: 1000
+                },
+                IdRange {
+                    inside: 1000,
+                    outside: 1000,
+                    count: 1
+                },
+                IdRange {
+                    inside: 1001,
+                    outside: 101000,
+                    count: 64536
+                },
             ]
         );
         assert_eq!(map_id(&v, 1000), Some(1000));

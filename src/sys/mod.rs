@@ -4,7 +4,11 @@
 //!
 //! Nothing here decides policy (which mounts, which ids): that is `sandbox`'s job.
 
+pub mod mount;
+pub mod net;
 pub mod process;
+pub mod pty;
+pub mod signal;
 
 /// A failed system call, named with its arguments.
 #[derive(Debug, thiserror::Error)]

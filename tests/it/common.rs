@@ -81,7 +81,9 @@ pub fn user(kind: Kind) -> Option<User> {
     if nix::unistd::getuid().is_root() {
         return None;
     }
-    let me = nix::unistd::User::from_uid(nix::unistd::getuid()).ok().flatten()?;
+    let me = nix::unistd::User::from_uid(nix::unistd::getuid())
+        .ok()
+        .flatten()?;
     (current_kind() == kind).then(|| User {
         name: me.name,
         uid: me.uid.as_raw(),
@@ -138,15 +140,27 @@ pub fn images_dir() -> &'static Path {
     DIR.get_or_init(|| {
         let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/images");
         let src = src.canonicalize().unwrap_or_else(|e| {
-            panic!("the shared test images are missing at {}: {e}", src.display())
+            panic!(
+                "the shared test images are missing at {}: {e}",
+                src.display()
+            )
         });
         if !nix::unistd::getuid().is_root() {
             return src;
         }
         let dst = public_dir().join("images");
-        let st = Command::new("cp").arg("-a").arg(&src).arg(&dst).status().unwrap();
+        let st = Command::new("cp")
+            .arg("-a")
+            .arg(&src)
+            .arg(&dst)
+            .status()
+            .unwrap();
         assert!(st.success(), "copying test images failed");
-        Command::new("chmod").args(["-R", "a+rX"]).arg(&dst).status().unwrap();
+        Command::new("chmod")
+            .args(["-R", "a+rX"])
+            .arg(&dst)
+            .status()
+            .unwrap();
         dst
     })
 }
