@@ -19,6 +19,11 @@ pub enum Forked {
 /// the only other thread is libtest's main thread, parked until the test
 /// ends. Callers must end the child with `child_exit`.
 pub fn fork() -> Result<Forked, SysError> {
+    // Tests are exempt: see above for how they keep other threads out.
+    debug_assert!(
+        cfg!(test) || single_threaded(),
+        "fork() with more than one thread"
+    );
     // SAFETY: see above; no other thread holds a lock the child needs.
     match unsafe { nix::unistd::fork() }.ctx(|| "fork()".into())? {
         ForkResult::Parent { child } => Ok(Forked::Parent(child)),
@@ -59,6 +64,10 @@ pub enum Cloned {
 /// longer caches the pid. bubblewrap creates its sandbox the same way
 /// (`raw_clone` in bubblewrap.c).
 pub fn clone_into_namespaces(flags: nix::sched::CloneFlags) -> Result<Cloned, SysError> {
+    debug_assert!(
+        cfg!(test) || single_threaded(),
+        "clone() with more than one thread"
+    );
     const CLONE_PIDFD: libc::c_ulong = 0x1000;
     let raw = flags.bits() as libc::c_ulong | CLONE_PIDFD | libc::SIGCHLD as libc::c_ulong;
     let mut pidfd: libc::c_int = -1;

@@ -4,4 +4,5 @@
 mod common;
 mod images;
 mod layers;
+mod man;
 mod run;

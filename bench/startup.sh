@@ -1,0 +1,69 @@
+#!/usr/bin/env bash
+# Start-up latency, side by side in one hyperfine run on the same machine:
+#   hutch run --rm --network none busybox true
+#   bwrap over the same busybox root filesystem, unpacked
+#   podman run --rm --network none busybox true (rootless, overlay driver)
+# Run as an unprivileged user (as root: BENCH_USER=name bench/startup.sh).
+# Prints hyperfine's table and the two ratios the README asks for.
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+if [ "$(id -u)" = 0 ]; then
+  user=${BENCH_USER:?as root, set BENCH_USER to an unprivileged user}
+  work=$(mktemp -d /tmp/hutch-bench.XXXXXX)
+  cp "${HUTCH:-$here/../target/release/hutch}" "$work/hutch"
+  cp -a "$here/../../shared/images/busybox-musl" "$work/busybox-musl"
+  chown -R "$user" "$work"
+  exec runuser -u "$user" -- env HUTCH="$work/hutch" IMAGES="$work" BENCH_WORK="$work" \
+    bash "$here/startup.sh" "$@"
+fi
+
+hutch=${HUTCH:-$here/../target/release/hutch}
+images=${IMAGES:-$here/../../shared/images}
+work=${BENCH_WORK:-$(mktemp -d /tmp/hutch-bench.XXXXXX)}
+runs=${RUNS:-50}
+
+root="$work/hutch-root"
+"$hutch" --root "$root" load -i "$images/busybox-musl" >/dev/null
+"$hutch" --root "$root" run --rm --network none busybox:1.38.0-musl true
+
+# The same root filesystem, unpacked, for bwrap.
+rootfs="$work/rootfs"
+mkdir -p "$rootfs"
+layer=$(python3 - "$images/busybox-musl" <<'PY'
+import json, sys, os
+d = sys.argv[1]
+idx = json.load(open(os.path.join(d, "index.json")))
+m = idx["manifests"][0]["digest"].split(":")[1]
+man = json.load(open(os.path.join(d, "blobs/sha256", m)))
+print(os.path.join(d, "blobs/sha256", man["layers"][0]["digest"].split(":")[1]))
+PY
+)
+tar -xzf "$layer" -C "$rootfs" 2>/dev/null || true
+bwrap_cmd="bwrap --unshare-user --uid 0 --gid 0 --unshare-pid --unshare-uts --unshare-ipc --unshare-net --bind $rootfs / --proc /proc --dev /dev --die-with-parent /bin/true"
+
+cmds=("$hutch --root $root run --rm --network none busybox:1.38.0-musl true" "$bwrap_cmd")
+names=(hutch bwrap)
+if command -v podman >/dev/null; then
+  pod="podman --root $work/podman-root --runroot $work/podman-run --storage-driver overlay"
+  if $pod pull -q "oci:$images/busybox-musl" >/dev/null 2>&1 &&
+    $pod tag "$($pod images -q | head -1)" bench-busybox >/dev/null 2>&1 &&
+    $pod run --rm --network none bench-busybox true >/dev/null 2>&1; then
+    cmds+=("$pod run --rm --network none bench-busybox true")
+    names+=(podman)
+  else
+    echo "podman cannot run here; comparing with bwrap only" >&2
+  fi
+fi
+
+args=()
+for i in "${!cmds[@]}"; do args+=(-n "${names[$i]}" "${cmds[$i]}"); done
+hyperfine -N --warmup 5 --runs "$runs" --export-json "$work/startup.json" "${args[@]}"
+
+python3 - "$work/startup.json" <<'PY'
+import json, sys
+r = {x["command"]: x["median"] for x in json.load(open(sys.argv[1]))["results"]}
+h = r["hutch"]
+print(f"hutch median {h*1000:.2f} ms; bwrap {r['bwrap']*1000:.2f} ms; hutch/bwrap = {h/r['bwrap']:.2f}x (target <= 2x)")
+if "podman" in r:
+    print(f"podman median {r['podman']*1000:.1f} ms; podman/hutch = {r['podman']/h:.1f}x (target >= 20x)")
+PY
