@@ -123,3 +123,9 @@ pub fn cloexec_from_3() -> Result<(), SysError> {
     }
     Ok(())
 }
+
+fn single_threaded() -> bool {
+    std::fs::read_dir("/proc/self/task")
+        .map(|d| d.count() <= 1)
+        .unwrap_or(true)
+}
