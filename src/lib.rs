@@ -4,6 +4,7 @@
 //! how data flows from images and Dockerfiles through the store into a sandbox.
 
 pub mod cli;
+pub mod container;
 pub mod dirs;
 pub mod dockerfile;
 pub mod layer;
