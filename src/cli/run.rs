@@ -173,6 +173,7 @@ pub fn exec(ctx: &Ctx, a: Args) -> anyhow::Result<u8> {
             lowers,
             upper: dir.join("upper"),
             work: dir.join("work"),
+            volatile: a.rm,
         },
         mount_api,
         rootfs_mountpoint: dir.join("rootfs"),

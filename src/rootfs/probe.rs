@@ -118,6 +118,7 @@ fn try_overlay(dir: &Path, map: &IdMapping, src: &IdSources, api: MountApi) -> R
         lowers: vec![s.join("l0"), s.join("l1")],
         upper: s.join("upper"),
         work: s.join("work"),
+        volatile: false,
     };
     let merged = s.join("merged");
     let res = run_in_userns(map, src, || {

@@ -155,7 +155,11 @@ fn become_user(plan: &Plan, id: &Identity) -> Result<(), ChildError> {
     // setgroups(2) is denied for good in namespaces whose gid map was written
     // without newgidmap (user_namespaces(7)); there the list stays empty.
     if plan.mapping.setgroups_allowed() {
-        let gs: Vec<Gid> = id.groups.iter().map(|g| Gid::from_raw(*g)).collect();
+        // Docker lists the primary group among the supplementary ones too.
+        let gs: Vec<Gid> = std::iter::once(id.gid)
+            .chain(id.groups.iter().copied())
+            .map(Gid::from_raw)
+            .collect();
         setgroups(&gs)
             .map_err(|e| ChildError::setup(format!("setgroups({:?}) => {e}", id.groups)))?;
     }

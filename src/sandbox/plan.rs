@@ -277,6 +277,7 @@ mod tests {
                 lowers: vec!["/l".into()],
                 upper: "/u".into(),
                 work: "/w".into(),
+                volatile: false,
             },
             mount_api: MountApi::LowerdirPlus,
             rootfs_mountpoint: "/m".into(),
