@@ -281,7 +281,7 @@ fn tty_gives_a_terminal_inside_and_restores_ours() {
         // Raw mode for -it, restored afterwards even when the command is killed.
         let out = under_pty(
             &w,
-            &format!("stty -g; {hutch} run --rm -it {bb} sh -c 'kill -9 $$'; stty -g"),
+            &format!("stty -g; {hutch} run --rm --init -it {bb} sh -c 'kill -9 $$'; stty -g"),
         );
         let modes: Vec<&str> = out.lines().filter(|l| l.contains(':')).collect();
         assert_eq!(modes.len(), 2, "{out:?}");
