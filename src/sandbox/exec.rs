@@ -28,14 +28,20 @@ pub struct ChildFds {
     pub err: OwnedFd,
     /// Socket to pass the pty master over, with `-t`.
     pub tty_sock: Option<OwnedFd>,
+    /// The host terminal's size when the container started.
+    pub tty_size: Option<crate::sys::pty::WinSize>,
 }
 
 /// Become the container's process: exec the command, or report why not to
 /// the parent and exit.
 pub fn start(plan: &Plan, fds: ChildFds, saved_mask: &SigSet) -> ! {
-    let ChildFds { err, tty_sock } = fds;
+    let ChildFds {
+        err,
+        tty_sock,
+        tty_size,
+    } = fds;
     let mut err = Some(err);
-    let e = match prepare_and_exec(plan, &mut err, tty_sock, saved_mask) {
+    let e = match prepare_and_exec(plan, &mut err, tty_sock, tty_size, saved_mask) {
         Ok(never) => match never {},
         Err(e) => e,
     };
@@ -51,6 +57,7 @@ fn prepare_and_exec(
     plan: &Plan,
     err: &mut Option<OwnedFd>,
     tty_sock: Option<OwnedFd>,
+    tty_size: Option<crate::sys::pty::WinSize>,
     saved_mask: &SigSet,
 ) -> Result<Never, ChildError> {
     let p = &plan.process;
@@ -62,7 +69,7 @@ fn prepare_and_exec(
         })?;
     }
     let pty = match &tty_sock {
-        Some(sock) => Some(tty::open_in_child(sock.as_fd())?),
+        Some(sock) => Some(tty::open_in_child(sock.as_fd(), tty_size)?),
         None => None,
     };
     drop(tty_sock);

@@ -96,15 +96,12 @@ pub fn run(plan: &Plan, observer: &mut dyn Observer) -> Result<Exit, Error> {
             let (parent_sock, child_sock) =
                 socks.map(|(a, b)| (Some(a), Some(b))).unwrap_or_default();
             drop(parent_sock);
-            child_main(
-                plan,
-                go_r,
-                ChildFds {
-                    err: err_w,
-                    tty_sock: child_sock,
-                },
-                &saved_mask,
-            )
+            let fds = ChildFds {
+                err: err_w,
+                tty_sock: child_sock,
+                tty_size: plan.process.tty.then(tty::host_size).flatten(),
+            };
+            child_main(plan, go_r, fds, &saved_mask)
         }
         Ok(Cloned::Parent { pid, pidfd }) => (pid, pidfd),
     };

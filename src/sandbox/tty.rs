@@ -19,9 +19,17 @@ use std::io::Write;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::os::unix::fs::OpenOptionsExt;
 
+/// The size of the terminal hutch runs in (stdout first, then stdin).
+pub fn host_size() -> Option<WinSize> {
+    pty::window_size(std::io::stdout().as_fd())
+        .or_else(|| pty::window_size(std::io::stdin().as_fd()))
+        .filter(|s| s.rows > 0 && s.cols > 0)
+}
+
 /// Child side, after pivot_root: open /dev/ptmx (a link into the container's
-/// devpts instance), send the master to the parent, return the slave.
-pub fn open_in_child(sock: BorrowedFd<'_>) -> Result<OwnedFd, ChildError> {
+/// devpts instance), give it the host terminal's size before the command can
+/// ask for it, send the master to the parent, return the slave.
+pub fn open_in_child(sock: BorrowedFd<'_>, size: Option<WinSize>) -> Result<OwnedFd, ChildError> {
     let master: OwnedFd = std::fs::OpenOptions::new()
         .read(true)
         .write(true)
@@ -31,6 +39,9 @@ pub fn open_in_child(sock: BorrowedFd<'_>) -> Result<OwnedFd, ChildError> {
         .into();
     pty::unlock(master.as_fd())?;
     pty::number(master.as_fd())?;
+    if let Some(size) = size {
+        pty::set_window_size(master.as_fd(), size)?;
+    }
     let slave = pty::open_peer(master.as_fd())?;
     pty::send_fd(sock, master.as_fd())?;
     Ok(slave)
@@ -72,14 +83,12 @@ pub fn relay(
     signals: &SignalFd,
 ) -> Result<WaitStatus, SysError> {
     let stdin = std::io::stdin();
-    let stdout = std::io::stdout();
     let sin = stdin.as_fd();
     let _raw = if relay_stdin {
         RawMode::enter(sin)
     } else {
         None
     };
-    copy_window_size(stdout.as_fd(), sin, master.as_fd());
     let mut stdin_open = relay_stdin;
     let mut buf = vec![0u8; 16 * 1024];
     loop {
@@ -112,7 +121,11 @@ pub fn relay(
         if sig_ready {
             if let Ok(Some(info)) = signals.read_signal() {
                 match Signal::try_from(info.ssi_signo as i32) {
-                    Ok(Signal::SIGWINCH) => copy_window_size(stdout.as_fd(), sin, master.as_fd()),
+                    Ok(Signal::SIGWINCH) => {
+                        if let Some(size) = host_size() {
+                            let _ = pty::set_window_size(master.as_fd(), size);
+                        }
+                    }
                     Ok(sig) => {
                         let _ = nix::sys::signal::kill(child, sig);
                     }
@@ -180,12 +193,4 @@ fn write_all(fd: BorrowedFd<'_>, mut data: &[u8]) -> Result<(), nix::errno::Errn
         }
     }
     Ok(())
-}
-
-/// Give the container's terminal the size of ours (stdout first, then stdin).
-fn copy_window_size(stdout: BorrowedFd<'_>, stdin: BorrowedFd<'_>, master: BorrowedFd<'_>) {
-    let size: Option<WinSize> = pty::window_size(stdout).or_else(|| pty::window_size(stdin));
-    if let Some(s) = size.filter(|s| s.rows > 0 && s.cols > 0) {
-        let _ = pty::set_window_size(master, s);
-    }
 }
