@@ -529,11 +529,11 @@ fn keep_id_runs_as_the_caller() {
             w.user.uid
         );
         // Image files owned by root: root maps to a subordinate id; with a
-        // single id root is not mapped at all and shows as the overflow id.
+        // single id the unpack for this mapping belongs to the caller.
         let owner = if w.user.kind == Kind::SubIds {
-            "0"
+            "0".to_string()
         } else {
-            "65534"
+            w.user.uid.to_string()
         };
         let out = ok(
             &w,
