@@ -16,6 +16,7 @@ pub mod load;
 pub mod rmi;
 pub mod run;
 pub mod tag;
+mod template;
 
 /// Exit code for hutch's own failures (Docker's convention).
 pub const EXIT_HUTCH_ERROR: u8 = 125;
