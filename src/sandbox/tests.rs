@@ -140,12 +140,14 @@ impl Fixture {
 
 impl Drop for Fixture {
     fn drop(&mut self) {
-        // overlayfs leaves work/work with mode 000; let the tempdir go.
+        // overlayfs leaves mode-000 dirs in its work dirs; let the tempdir go.
         use std::os::unix::fs::PermissionsExt;
-        let _ = std::fs::set_permissions(
-            self.path("work/work"),
-            std::fs::Permissions::from_mode(0o700),
-        );
+        for w in ["work", "work-Legacy", "work-LowerdirPlus"] {
+            let _ = std::fs::set_permissions(
+                self.path(&format!("{w}/work")),
+                std::fs::Permissions::from_mode(0o700),
+            );
+        }
     }
 }
 
@@ -237,11 +239,35 @@ fn legacy_mount_with_many_long_layer_paths() {
         for api in [MountApi::Legacy, MountApi::LowerdirPlus] {
             let mut s = f.spec(&["sh", "-c", "cat /f0 /f59 /top > /out/layers"], api);
             s.overlay.lowers = lowers.clone();
+            // A volatile work dir cannot be mounted twice (overlayfs docs,
+            // "Volatile mount"): a fresh upper and work dir per mount.
             s.overlay.volatile = true;
+            for d in ["upper", "work"] {
+                let p = f.path(&format!("{d}-{api:?}"));
+                std::fs::create_dir(&p).unwrap();
+                if d == "upper" {
+                    s.overlay.upper = p;
+                } else {
+                    s.overlay.work = p;
+                }
+            }
             assert_eq!(f.run(s).unwrap(), Exit::Code(0), "{api:?}");
             // Every layer is there and the last one given is on top.
             assert_eq!(f.out("layers"), "0\n59\n59", "{api:?}");
         }
+        // Reusing a volatile work dir fails (overlayfs docs, "Volatile mount"),
+        // loudly and as a setup error.
+        let mut s = f.spec(&["true"], MountApi::LowerdirPlus);
+        s.overlay.volatile = true;
+        s.overlay.upper = f.path("upper-LowerdirPlus");
+        s.overlay.work = f.path("work-LowerdirPlus");
+        let e = f.run(s).unwrap_err();
+        assert_eq!(e.exit_code(), 125);
+        assert!(
+            e.to_string()
+                .contains("mounting the root filesystem (overlay): fsconfig"),
+            "{e}"
+        );
     });
 }
 

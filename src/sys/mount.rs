@@ -115,13 +115,15 @@ impl FsContext {
             )
         };
         if r < 0 {
+            let errno = Errno::last();
             return Err(SysError::new(
                 format!(
-                    "fsconfig({}, FSCONFIG_SET_STRING, {key}, {})",
+                    "fsconfig({}, FSCONFIG_SET_STRING, {key}, {}){}",
                     self.fstype,
-                    shorten(&String::from_utf8_lossy(value))
+                    shorten(&String::from_utf8_lossy(value)),
+                    self.kernel_says()
                 ),
-                Errno::last(),
+                errno,
             ));
         }
         Ok(())
@@ -142,12 +144,40 @@ impl FsContext {
             )
         };
         if r < 0 {
+            let errno = Errno::last();
             return Err(SysError::new(
-                format!("fsconfig({}, FSCONFIG_SET_FLAG, {key})", self.fstype),
-                Errno::last(),
+                format!(
+                    "fsconfig({}, FSCONFIG_SET_FLAG, {key}){}",
+                    self.fstype,
+                    self.kernel_says()
+                ),
+                errno,
             ));
         }
         Ok(())
+    }
+
+    /// The filesystem's own explanation of a failure, when it logged one to
+    /// the context (fsopen(2), "Message retrieval interface"); overlayfs
+    /// reports some errors there (bad option combinations) and others only
+    /// to the kernel log.
+    fn kernel_says(&self) -> String {
+        let mut msgs = Vec::new();
+        let mut buf = [0u8; 1024];
+        // Each read returns one message; EAGAIN/ENODATA ends the log.
+        while let Ok(n) = nix::unistd::read(self.fd.as_raw_fd(), &mut buf) {
+            if n == 0 || msgs.len() >= 8 {
+                break;
+            }
+            let m = String::from_utf8_lossy(&buf[..n]);
+            // "e overlayfs: ..." — drop the severity letter.
+            msgs.push(m.get(2..).unwrap_or(&m).trim().to_string());
+        }
+        if msgs.is_empty() {
+            String::new()
+        } else {
+            format!(" [{}]", msgs.join("; "))
+        }
     }
 
     /// fsconfig(FSCONFIG_CMD_CREATE), fsmount(2), then move_mount(2) onto `target`.
@@ -164,9 +194,14 @@ impl FsContext {
             )
         };
         if r < 0 {
+            let errno = Errno::last();
             return Err(SysError::new(
-                format!("fsconfig({}, FSCONFIG_CMD_CREATE)", self.fstype),
-                Errno::last(),
+                format!(
+                    "fsconfig({}, FSCONFIG_CMD_CREATE){}",
+                    self.fstype,
+                    self.kernel_says()
+                ),
+                errno,
             ));
         }
         // SAFETY: no pointers; returns a new mount fd or -1.
