@@ -291,6 +291,35 @@ fn tty_gives_a_terminal_inside_and_restores_ours() {
             .collect();
         assert_eq!(modes.len(), 2, "{out:?}");
         assert_eq!(modes[0], modes[1], "terminal modes restored");
+        // Ctrl-C typed at our terminal reaches the container as SIGINT.
+        let script = "trap 'echo got-int; exit 7' INT; echo ready; while :; do sleep 0.05; done";
+        let mut child = w
+            .as_user("script")
+            .args([
+                "-qec",
+                &format!("{hutch} run --rm -it {bb} sh -c \"{script}\""),
+                "/dev/null",
+            ])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut out = child.stdout.take().unwrap();
+        let mut seen = Vec::new();
+        let mut byte = [0u8; 1];
+        while !String::from_utf8_lossy(&seen).contains("ready") {
+            use std::io::Read;
+            assert_eq!(out.read(&mut byte).unwrap(), 1, "{seen:?}");
+            seen.push(byte[0]);
+        }
+        use std::io::Write;
+        child.stdin.as_mut().unwrap().write_all(b"\x03").unwrap();
+        let code = wait_code(&mut child);
+        let mut rest = String::new();
+        use std::io::Read;
+        out.read_to_string(&mut rest).unwrap();
+        assert!(rest.contains("got-int"), "{rest:?}");
+        assert_eq!(code, 7);
         // Without -t there is no terminal inside.
         let (code, out, _) = run(&w, &["--rm", bb, "tty"]);
         assert_eq!((code, out.as_str()), (1, "not a tty\n"));
