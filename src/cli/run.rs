@@ -214,8 +214,10 @@ pub fn exec(ctx: &Ctx, a: Args) -> anyhow::Result<u8> {
         mapping_key: mapping.key(),
         auto_remove: a.rm,
     };
+    // The record is written once pid 1 runs (or when it could not start):
+    // one write fewer on the hot path, and no record claims a container
+    // that never got as far as a process.
     create_dir(&dir, &hostname, a.network)?;
-    containers.save(&rec)?;
 
     let mut observer = Started {
         containers: &containers,
