@@ -7,6 +7,7 @@
 
 pub mod overlay;
 pub mod probe;
+pub mod resolve;
 
 pub use overlay::{MountApi, Overlay};
 pub use probe::Features;

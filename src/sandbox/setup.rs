@@ -6,6 +6,7 @@
 
 use super::plan::{Op, Plan};
 use super::sync::ChildError;
+use crate::rootfs::resolve::resolve_in_root;
 use crate::sys::mount::{
     mount, pivot_root, setattr_recursive, umount_detach, Flags, MOUNT_ATTR_RDONLY,
 };
@@ -217,9 +218,15 @@ fn mkdir(p: &Path) -> Result<PathBuf, SysError> {
     }
 }
 
-/// `root/rel` as a directory, created with its parents when missing.
+/// Container path `rel` as a host path under `root`, symlinks resolved the
+/// way the container sees them (never leading out of `root`).
+fn in_root(root: &Path, rel: &Path) -> Result<PathBuf, SysError> {
+    resolve_in_root(root, rel).map_err(|e| io_err("resolve", &root.join(rel), e))
+}
+
+/// `rel` as a directory, created with its parents when missing.
 fn mkdir_in(root: &Path, rel: &Path) -> Result<PathBuf, SysError> {
-    let p = root.join(rel);
+    let p = in_root(root, rel)?;
     if p.is_dir() {
         return Ok(p);
     }
@@ -227,10 +234,13 @@ fn mkdir_in(root: &Path, rel: &Path) -> Result<PathBuf, SysError> {
     Ok(p)
 }
 
-/// `root/rel` as a regular file to mount over, created when missing. A
-/// symlink there (/etc/resolv.conf often is one) is replaced, as Docker does.
+/// `rel` as a regular file to mount over, created when missing. A symlink
+/// there (/etc/resolv.conf often is one) is replaced, as Docker does; the
+/// directories above it are resolved inside `root`.
 fn file_in(root: &Path, rel: &Path) -> Result<PathBuf, SysError> {
-    let p = root.join(rel);
+    let name = rel.file_name().unwrap_or_default();
+    let parent = rel.parent().unwrap_or(Path::new(""));
+    let p = in_root(root, parent)?.join(name);
     match p.symlink_metadata() {
         Ok(m) if m.is_file() => return Ok(p),
         Ok(m) if m.file_type().is_symlink() => {
@@ -239,8 +249,8 @@ fn file_in(root: &Path, rel: &Path) -> Result<PathBuf, SysError> {
         Ok(_) => return Ok(p),
         Err(_) => {}
     }
-    if let Some(parent) = p.parent() {
-        std::fs::create_dir_all(parent).map_err(|e| io_err("mkdir", parent, e))?;
+    if let Some(dir) = p.parent() {
+        std::fs::create_dir_all(dir).map_err(|e| io_err("mkdir", dir, e))?;
     }
     create_file(&p)?;
     Ok(p)

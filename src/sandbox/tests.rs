@@ -322,3 +322,42 @@ fn read_only_root_with_tmpfs_and_user_lookup() {
         );
     });
 }
+
+#[test]
+fn image_symlinks_cannot_redirect_setup_to_the_host() {
+    alone("image_symlinks_cannot_redirect_setup_to_the_host", || {
+        let Some(f) = Fixture::new() else { return };
+        // A layer whose /etc and /dev point at a real host directory.
+        let host = f.path("host-home");
+        std::fs::create_dir(&host).unwrap();
+        let evil = f.path("evil-layer");
+        std::fs::create_dir(&evil).unwrap();
+        for name in ["etc", "dev", "mnt"] {
+            std::os::unix::fs::symlink(&host, evil.join(name)).unwrap();
+        }
+        std::fs::write(f.path("hostname-file"), "box\n").unwrap();
+        let mut s = f.spec(
+            &[
+                "sh",
+                "-c",
+                "cat /etc/hostname > /out/h; ls /dev/null > /out/d; ls /mnt/in > /out/m",
+            ],
+            MountApi::LowerdirPlus,
+        );
+        s.overlay.lowers.push(evil);
+        s.etc_files = vec![("/etc/hostname".into(), f.path("hostname-file"))];
+        s.mounts.push(MountSpec::Bind {
+            source: f.path("out"),
+            target: "/mnt/in".into(),
+            read_only: true,
+        });
+        assert_eq!(f.run(s).unwrap(), Exit::Code(0));
+        assert_eq!(f.out("h"), "box");
+        assert_eq!(f.out("d"), "/dev/null");
+        assert_eq!(
+            std::fs::read_dir(&host).unwrap().count(),
+            0,
+            "nothing was created in the host directory"
+        );
+    });
+}
