@@ -625,3 +625,34 @@ fn info_reports_mode_and_storage() {
         assert_eq!(json["network_default"], "none");
     });
 }
+
+#[test]
+fn stdin_is_open_only_with_interactive() {
+    use std::io::Write;
+    for_each_user(|w| {
+        let bb = w.busybox();
+        let feed = |args: &[&str]| {
+            let mut child = w
+                .hutch()
+                .arg("run")
+                .args(args)
+                .stdin(Stdio::piped())
+                .stdout(Stdio::piped())
+                .spawn()
+                .unwrap();
+            child
+                .stdin
+                .take()
+                .unwrap()
+                .write_all(b"piped in\n")
+                .unwrap();
+            let out = child.wait_with_output().unwrap();
+            (out.status.code(), stdout(&out))
+        };
+        assert_eq!(
+            feed(&["--rm", "-i", bb, "cat"]),
+            (Some(0), "piped in\n".into())
+        );
+        assert_eq!(feed(&["--rm", bb, "cat"]), (Some(0), String::new()));
+    });
+}
