@@ -19,6 +19,12 @@ use nix::unistd::{Gid, Uid};
 use std::ffi::CString;
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 
+/// Docker's default capabilities for a container's root: CHOWN,
+/// DAC_OVERRIDE, FOWNER, FSETID, KILL, SETGID, SETUID, SETPCAP,
+/// NET_BIND_SERVICE, NET_RAW, SYS_CHROOT, MKNOD, AUDIT_WRITE, SETFCAP. Inside a
+/// user namespace they only ever apply to what that namespace owns.
+pub const DEFAULT_CAPS: [u32; 14] = [0, 1, 3, 4, 5, 6, 7, 8, 10, 13, 18, 27, 29, 31];
+
 /// PATH when the image sets none (Docker's default).
 pub const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
@@ -110,6 +116,9 @@ fn prepare_and_exec(
         None => {}
     }
     drop(pty);
+    // Before the user switch: dropping needs CAP_SETPCAP, which a non-root
+    // user loses with setresuid (capabilities(7)).
+    crate::sys::caps::keep_only(&DEFAULT_CAPS)?;
     become_user(plan, &id)?;
     // Credential changes clear the parent-death signal (prctl(2)): set again.
     signal::kill_with_parent()?;

@@ -358,6 +358,22 @@ fn users_and_groups() {
             ok(&w, &["--rm", bb, "sh", "-c", "id -u; echo $HOME"]),
             "0\n/root\n"
         );
+        // Docker's default capability set bounds root inside.
+        let caps = ok(
+            &w,
+            &[
+                "--rm",
+                bb,
+                "grep",
+                "-E",
+                "^Cap(Eff|Bnd)",
+                "/proc/self/status",
+            ],
+        );
+        assert_eq!(
+            caps,
+            "CapEff:\t00000000a80425fb\nCapBnd:\t00000000a80425fb\n"
+        );
     });
 }
 
