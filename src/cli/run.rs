@@ -124,7 +124,9 @@ pub fn exec(ctx: &Ctx, a: Args) -> anyhow::Result<u8> {
                 .unwrap_or("unknown reason")
         );
     };
-    let lowers = store.layer_dirs(&image, &mapping, &src, &ctx.printer)?;
+    // The skeleton goes below the image: mount points without copy-ups.
+    let mut lowers = vec![crate::rootfs::skeleton::ensure(&ctx.dirs.state)?];
+    lowers.extend(store.layer_dirs(&image, &mapping, &src, &ctx.printer)?);
 
     let cfg = image.config.config().clone().unwrap_or_default();
     let args = command_line(
