@@ -182,10 +182,17 @@ pub fn exec(ctx: &Ctx, a: Args) -> anyhow::Result<u8> {
         scratch: dir.clone(),
         hostname: hostname.clone(),
         network: a.network,
-        etc_files: ["hostname", "hosts", "resolv.conf"]
-            .iter()
-            .map(|f| (format!("/etc/{f}"), dir.join(f)))
-            .collect(),
+        etc_files: vec![
+            ("/etc/hostname".into(), format!("{hostname}\n")),
+            (
+                "/etc/hosts".into(),
+                a.network.hosts(&hostname, Path::new("/etc/hosts")),
+            ),
+            (
+                "/etc/resolv.conf".into(),
+                a.network.resolv_conf(Path::new("/etc/resolv.conf")),
+            ),
+        ],
         mounts,
         read_only: a.read_only,
         read_only_tmpfs: a.read_only_tmpfs,
@@ -219,7 +226,7 @@ pub fn exec(ctx: &Ctx, a: Args) -> anyhow::Result<u8> {
     // The record is written once pid 1 runs (or when it could not start):
     // one write fewer on the hot path, and no record claims a container
     // that never got as far as a process.
-    create_dir(&dir, &hostname, a.network)?;
+    create_dir(&dir)?;
 
     let mut observer = Started {
         containers: &containers,
@@ -266,21 +273,12 @@ impl sandbox::Observer for Started<'_> {
 }
 
 /// The container's directory with its overlay dirs and /etc files.
-fn create_dir(dir: &Path, hostname: &str, net: Network) -> anyhow::Result<()> {
+fn create_dir(dir: &Path) -> anyhow::Result<()> {
     fs_err::create_dir_all(dir.parent().unwrap_or(dir))?;
     fs_err::create_dir(dir)?;
     for d in ["upper", "work", "rootfs"] {
         fs_err::create_dir(dir.join(d))?;
     }
-    fs_err::write(dir.join("hostname"), format!("{hostname}\n"))?;
-    fs_err::write(
-        dir.join("hosts"),
-        net.hosts(hostname, Path::new("/etc/hosts")),
-    )?;
-    fs_err::write(
-        dir.join("resolv.conf"),
-        net.resolv_conf(Path::new("/etc/resolv.conf")),
-    )?;
     Ok(())
 }
 

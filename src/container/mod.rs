@@ -1,7 +1,9 @@
 //! Container records: one directory per container under the state dir,
 //! `<state>/<id>/`, holding `container.json` (a [`Record`]), the overlay
-//! `upper/` and `work/` dirs, the `rootfs/` mount point, and the `hostname`,
-//! `hosts` and `resolv.conf` files bind-mounted into the container.
+//! `upper/` and `work/` dirs and the `rootfs/` mount point. (The container's
+//! /etc/hostname, hosts and resolv.conf are generated at each start and live
+//! in memory only.) Other entries of the state dir (the kernel feature cache,
+//! the skeleton layer) have no `container.json` and are not containers.
 //!
 //! The record is the contract for everything that manages containers after
 //! `hutch run` (ps, start, rm, commit): plain serde data, written atomically
