@@ -4,27 +4,14 @@
 //! and a pause (SIGSTOP to every process of its pid namespace, SIGCONT when
 //! dropped) so that `commit --pause` reads a still tree.
 //!
-//! It only reads the fields of the record it needs (`id`, `name`, `image_id`,
-//! `command`, `status`, `pid`, `mapping_key`) and never writes a record.
+//! It reads records through `crate::container` and never writes one.
 
+use crate::container::{Containers, Status};
 use crate::sandbox::idmap::{IdMapping, IdSources, UsernsRequest};
 use anyhow::{bail, Context};
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 use std::path::{Path, PathBuf};
-
-#[derive(serde::Deserialize)]
-struct Record {
-    id: String,
-    name: String,
-    image_id: String,
-    #[serde(default)]
-    command: Vec<String>,
-    status: String,
-    #[serde(default)]
-    pid: Option<i32>,
-    mapping_key: String,
-}
 
 /// A container found by name or id.
 #[derive(Debug, Clone)]
@@ -43,20 +30,15 @@ pub struct Container {
 
 /// The container named `what` (a name, full id or unique id prefix), or None.
 pub fn find(state: &Path, what: &str) -> anyhow::Result<Option<Container>> {
+    let containers = Containers::new(state);
     let mut hits = Vec::new();
-    for e in std::fs::read_dir(state).into_iter().flatten().flatten() {
-        let Ok(bytes) = std::fs::read(e.path().join("container.json")) else {
-            continue;
-        };
-        let Ok(r) = serde_json::from_slice::<Record>(&bytes) else {
-            continue;
-        };
+    for r in containers.list() {
         if r.name == what || r.id == what {
-            hits = vec![(r, e.path())];
+            hits = vec![r];
             break;
         }
         if what.len() >= 3 && r.id.starts_with(what) {
-            hits.push((r, e.path()));
+            hits.push(r);
         }
     }
     if hits.len() > 1 {
@@ -65,14 +47,15 @@ pub fn find(state: &Path, what: &str) -> anyhow::Result<Option<Container>> {
             hits.len()
         );
     }
-    let Some((r, dir)) = hits.pop() else {
+    let Some(r) = hits.pop() else {
         return Ok(None);
     };
-    let running = match (r.status.as_str(), r.pid) {
+    let running = match (r.status, r.pid) {
         // A record says running until its launcher updates it; ask the kernel.
-        ("running", Some(pid)) if kill(Pid::from_raw(pid), None).is_ok() => Some(pid),
+        (Status::Running, Some(pid)) if kill(Pid::from_raw(pid), None).is_ok() => Some(pid),
         _ => None,
     };
+    let dir = containers.dir(&r.id);
     Ok(Some(Container {
         id: r.id,
         name: r.name,

@@ -1,40 +1,20 @@
 //! Which images containers use, so that pruning, `rmi` and `system check
 //! --repair` never take away what a container runs on.
 //!
-//! Containers are recorded by `hutch run` as `<state>/<id>/container.json`;
-//! only the `image_id` and `name` fields are read here, so this module needs
-//! nothing else from the record. It reads and never writes.
+//! Containers are recorded by `hutch run` (see `crate::container`); only
+//! their image ids and names matter here. It reads and never writes.
 
+use crate::container::Containers;
 use std::collections::HashMap;
 use std::path::Path;
-
-#[derive(serde::Deserialize)]
-struct Record {
-    #[serde(default)]
-    name: String,
-    image_id: String,
-}
 
 /// Image id (`sha256:...`) → the name of one container that uses it.
 pub fn images_in_use(state: &Path) -> HashMap<String, String> {
     let mut out = HashMap::new();
-    let Ok(rd) = std::fs::read_dir(state) else {
-        return out;
-    };
-    for e in rd.flatten() {
-        let Ok(bytes) = std::fs::read(e.path().join("container.json")) else {
-            continue;
-        };
-        // A record being rewritten is replaced by rename, so a read sees a
-        // whole one; an unreadable record cannot protect anything anyway.
-        if let Ok(r) = serde_json::from_slice::<Record>(&bytes) {
-            let name = if r.name.is_empty() {
-                e.file_name().to_string_lossy().chars().take(12).collect()
-            } else {
-                r.name
-            };
-            out.entry(r.image_id).or_insert(name);
-        }
+    // A record being rewritten is replaced by rename, so a read sees a whole
+    // one; an unreadable record cannot protect anything anyway.
+    for r in Containers::new(state).list() {
+        out.entry(r.image_id).or_insert(r.name);
     }
     out
 }
@@ -50,7 +30,8 @@ mod tests {
         std::fs::create_dir(&c).unwrap();
         std::fs::write(
             c.join("container.json"),
-            r#"{"id":"abc123","name":"web","image_id":"sha256:11","status":"exited"}"#,
+            r#"{"id":"abc123","name":"web","image":"x","image_id":"sha256:11","command":[],
+                "created":"2026-01-01T00:00:00Z","status":"exited","mapping_key":"k"}"#,
         )
         .unwrap();
         std::fs::create_dir(d.path().join("junk")).unwrap();
