@@ -9,6 +9,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 pub mod commit;
+pub mod container;
 pub mod diff;
 pub mod export;
 pub mod history;
@@ -79,6 +80,8 @@ pub enum Command {
     Save(save::Args),
     /// Manage images (prune).
     Image(image::Args),
+    /// Manage containers (prune).
+    Container(container::Args),
     /// Disk usage and store checks.
     System(system::Args),
 }
@@ -138,6 +141,7 @@ fn dispatch(ctx: &Ctx, cmd: Command) -> anyhow::Result<u8> {
         Command::Export(a) => export::exec(ctx, a),
         Command::Save(a) => save::exec(ctx, a),
         Command::Image(a) => image::exec(ctx, a),
+        Command::Container(a) => container::exec(ctx, a),
         Command::System(a) => system::exec(ctx, a),
     }
 }

@@ -88,6 +88,30 @@ pub fn mapping_for(c: &Container, src: &IdSources) -> anyhow::Result<IdMapping> 
     )
 }
 
+/// Every container that is not running (its pid 1 gone, or never started).
+pub fn stopped(state: &Path) -> Vec<Container> {
+    Containers::new(state)
+        .list()
+        .into_iter()
+        .filter_map(|r| find(state, &r.id).ok().flatten())
+        .filter(|c| c.running.is_none())
+        .collect()
+}
+
+/// Delete a stopped container's directory. Its upper dir holds files of the
+/// container's subordinate ids, so this runs in its user namespace.
+pub fn remove(state: &Path, c: &Container, src: &IdSources) -> anyhow::Result<()> {
+    let dir = Containers::new(state).dir(&c.id);
+    let map = mapping_for(c, src)?;
+    crate::sandbox::userns::run_in_userns(&map, src, || {
+        // The record goes first: a half-removed directory is then no longer
+        // a container anyone can start or commit.
+        let _ = std::fs::remove_file(dir.join(crate::container::RECORD_FILE));
+        std::fs::remove_dir_all(&dir).map_err(|e| format!("cannot remove {}: {e}", dir.display()))
+    })
+    .map_err(anyhow::Error::msg)
+}
+
 /// The processes of a paused container; they continue when this is dropped.
 pub struct Paused {
     pids: Vec<Pid>,

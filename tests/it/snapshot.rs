@@ -178,6 +178,16 @@ fn podman_archives_load_in_hutch() {
         let out = w.ok(&["load", "-i", &file]);
         assert_eq!(out, "Loaded image: localhost/podbox:1\n", "{format}");
         assert_eq!(id_of(&w, "localhost/podbox:1"), BUSYBOX_ID, "{format}");
+        let passwd = w.ok(&[
+            "run",
+            "--rm",
+            "--network",
+            "none",
+            "localhost/podbox:1",
+            "cat",
+            "/etc/passwd",
+        ]);
+        assert!(passwd.starts_with("root:x:0:0:"), "{passwd}");
         // Its blobs are intact and complete.
         w.ok(&["system", "check"]);
         w.ok(&["rmi", "localhost/podbox:1"]);
@@ -736,5 +746,18 @@ fn images_containers_use_survive_prune_rmi_and_repair() {
             "localhost/after:1",
             "true",
         ]);
+        // Once its containers are pruned, the image can go too.
+        let (_, err) = w.fails(&["container", "prune"]);
+        assert!(err.contains("-f"), "{err}");
+        let pruned = w.ok(&["container", "prune", "-f"]);
+        assert_eq!(pruned.lines().count(), 1, "{pruned}");
+        let records = std::fs::read_dir(w.root().join("containers"))
+            .unwrap()
+            .filter(|e| e.as_ref().unwrap().path().join("container.json").exists())
+            .count();
+        assert_eq!(records, 0);
+        let out = w.ok(&["image", "prune", "-a", "-f"]);
+        assert!(out.contains(BUSYBOX_ID), "{out}");
+        w.ok(&["system", "check"]);
     });
 }
