@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Commit throughput, hutch vs rootless podman: a container writes a ~200 MB
-# change (10,000 small files + one 160 MB file of binary data, see
+# change (10,000 small files + one 160 MB file, see
 # gen-tree.sh), then `hutch commit` (gzip, and zstd) and `podman commit`
 # turn it into an image. Reports the best wall time of RUNS (default 3) and
 # MB/s of change committed.
@@ -26,17 +26,19 @@ h="$hutch --root $work/h"
 pod="podman --root $work/podman-root --runroot $work/podman-run --storage-driver overlay --cgroup-manager cgroupfs --events-backend file"
 
 $h load -i "$images/busybox-musl" >/dev/null
-$h run --name bc --network none busybox:1.38.0-musl sh -c "$gen" sh /data /bin/busybox
-$pod pull -q "oci:$images/busybox-musl" >/dev/null
-$pod tag "$($pod images -q | head -1)" bench-busybox >/dev/null
-$pod run --name pc --network none bench-busybox sh -c "$gen" sh /data /bin/busybox
+$h run --name bc --network none busybox:1.38.0-musl sh -c "$gen" sh /data
+# The same image for podman, by way of a docker-archive (podman would derive a
+# name from the layout's path otherwise).
+$h save -o "$work/busybox.tar" busybox:1.38.0-musl
+$pod load -q -i "$work/busybox.tar" >/dev/null
+$pod run --name pc --network none docker.io/library/busybox:1.38.0-musl sh -c "$gen" sh /data
 change=$(du -sb "$work/h/containers"/*/upper 2>/dev/null | awk '{s+=$1} END {print s}')
 
 now() { date +%s.%N; }
 measure() { # best wall time of $runs runs of the command
   local best=
   for _ in $(seq "$runs"); do
-    local t0 t; t0=$(now); "$@" >/dev/null 2>&1; t=$(python3 -c "print($(now)-$t0)")
+    local t0 t; t0=$(now); "$@" >/dev/null 2>&1 || { echo "failed: $*" >&2; exit 1; }; t=$(python3 -c "print($(now)-$t0)")
     best=$(python3 -c "print(min([x for x in [$t, ${best:-$t}]]))")
   done
   echo "$best"

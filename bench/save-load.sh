@@ -36,7 +36,7 @@ print(os.path.join(d, "blobs/sha256", man["layers"][0]["digest"].split(":")[1]))
 PY
 )
 tar -xzf "$layer" -C "$tree" 2>/dev/null || true
-bash "$gen" "$tree/data" "$tree/bin/busybox"
+bash "$gen" "$tree/data"
 tar -C "$tree" -cf "$work/rootfs.tar" .
 "$hutch" --root "$work/h" import "$work/rootfs.tar" bench/big:1 >/dev/null
 $pod import -q "$work/rootfs.tar" localhost/bench/big:1 >/dev/null
@@ -46,7 +46,7 @@ best() { python3 -c "import sys; print(min(float(x) for x in sys.argv[1:]))" "$@
 measure() { # name, command...: best wall time of $runs
   local name=$1; shift; local times=()
   for _ in $(seq "$runs"); do
-    local t0; t0=$(now); "$@" >/dev/null 2>&1; times+=("$(python3 -c "print($(now)-$t0)")")
+    local t0; t0=$(now); "$@" >/dev/null 2>&1 || { echo "failed: $*" >&2; exit 1; }; times+=("$(python3 -c "print($(now)-$t0)")")
   done
   best "${times[@]}"
 }

@@ -131,10 +131,16 @@ pub fn exec(ctx: &Ctx, args: Args) -> anyhow::Result<u8> {
             .and_then(|c| chrono::DateTime::parse_from_rfc3339(c).ok())
             .map(|t| format!("{} ago", human_duration((now - t.to_utc()).num_seconds())))
             .unwrap_or_else(|| "N/A".into());
+        // A multi-line command (a script) stays on its row.
+        let one_line = r
+            .created_by
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ");
         let by = if args.no_trunc {
-            r.created_by.clone()
+            one_line
         } else {
-            truncate(&r.created_by, 45)
+            truncate(&one_line, 45)
         };
         let size = if r.size == 0 {
             "0B".to_string()

@@ -84,13 +84,20 @@ pub struct Compressed {
 impl<W: Write> Compressor<W> {
     /// Start compressing into `out`; `kind` must be Gzip or Zstd.
     pub fn new(out: W, kind: Compression) -> Result<Self, String> {
+        // Level 6 is gzip's default and what other image tools write.
+        Self::with_gzip_level(out, kind, 6)
+    }
+
+    /// Like [`Compressor::new`] with another gzip level (1 fastest .. 9
+    /// smallest), for writers that favour speed. Any fixed level keeps the
+    /// output reproducible.
+    pub fn with_gzip_level(out: W, kind: Compression, level: u32) -> Result<Self, String> {
         let out = HashingWriter::new(out);
         let enc = match kind {
-            // Level 6 is gzip's default and what other image tools write;
-            // no file name or time in the header, so output is reproducible.
-            Compression::Gzip => {
-                Encoder::Gzip(flate2::GzBuilder::new().write(out, flate2::Compression::new(6)))
-            }
+            // No file name or time in the header, so output is reproducible.
+            Compression::Gzip => Encoder::Gzip(
+                flate2::GzBuilder::new().write(out, flate2::Compression::new(level.min(9))),
+            ),
             Compression::Zstd => Encoder::Zstd(
                 zstd::stream::write::Encoder::new(out, 3)
                     .map_err(|e| format!("cannot start zstd compression: {e}"))?,
