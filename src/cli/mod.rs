@@ -8,15 +8,25 @@ use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+pub mod container;
 pub mod images;
 pub mod import;
 pub mod info;
 pub mod inspect;
+pub mod kill;
+mod launch;
 pub mod load;
+pub mod logs;
+pub mod ps;
+pub mod rename;
+pub mod rm;
 pub mod rmi;
 pub mod run;
+pub mod start;
+pub mod stop;
 pub mod tag;
 mod template;
+pub mod wait;
 
 /// Exit code for hutch's own failures (Docker's convention).
 pub const EXIT_HUTCH_ERROR: u8 = 125;
@@ -60,6 +70,24 @@ pub enum Command {
     Inspect(inspect::Args),
     /// Show what hutch detected about this machine and why.
     Info(info::Args),
+    /// List containers.
+    Ps(ps::Args),
+    /// Start a stopped container again, over its writable layer.
+    Start(start::Args),
+    /// Remove containers.
+    Rm(rm::Args),
+    /// Rename a container.
+    Rename(rename::Args),
+    /// Print a detached container's output.
+    Logs(logs::Args),
+    /// Stop containers: the stop signal, then SIGKILL after a timeout.
+    Stop(stop::Args),
+    /// Send a signal to containers.
+    Kill(kill::Args),
+    /// Wait for containers to exit and print their exit codes.
+    Wait(wait::Args),
+    /// Manage containers as a group.
+    Container(container::Args),
 }
 
 /// What every subcommand gets: where to work and how to talk.
@@ -111,6 +139,15 @@ fn dispatch(ctx: &Ctx, cmd: Command) -> anyhow::Result<u8> {
         Command::Rmi(a) => rmi::exec(ctx, a),
         Command::Inspect(a) => inspect::exec(ctx, a),
         Command::Info(a) => info::exec(ctx, a),
+        Command::Ps(a) => ps::exec(ctx, a),
+        Command::Start(a) => start::exec(ctx, a),
+        Command::Rm(a) => rm::exec(ctx, a),
+        Command::Rename(a) => rename::exec(ctx, a),
+        Command::Logs(a) => logs::exec(ctx, a),
+        Command::Stop(a) => stop::exec(ctx, a),
+        Command::Kill(a) => kill::exec(ctx, a),
+        Command::Wait(a) => wait::exec(ctx, a),
+        Command::Container(a) => container::exec(ctx, a),
     }
 }
 

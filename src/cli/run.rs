@@ -2,14 +2,13 @@
 //! and a sandbox spec. The order matters for speed and for clean failures:
 //! everything that can be rejected (flags, volumes, the image, the user
 //! namespace, overlay support, the plan) is checked before the container's
-//! directory is created or anything is cloned.
+//! directory is created or anything is cloned. Starting the plan, in the
+//! foreground or detached, is `launch`'s job, shared with `hutch start`.
 
-use super::Ctx;
-use crate::container::{self, Containers, Record, Status};
+use super::{launch, Ctx};
+use crate::container::{self, Config, Containers, Record, Status};
 use crate::net::Network;
-use crate::rootfs::{Features, Overlay};
 use crate::sandbox::idmap::{IdMapping, IdSources, MapMode, UsernsRequest};
-use crate::sandbox::{self, MountSpec, Plan, ProcessSpec, Spec};
 use crate::store::Store;
 use anyhow::{bail, Context};
 use std::path::{Path, PathBuf};
@@ -67,6 +66,10 @@ pub struct Args {
     /// Give the container a terminal.
     #[arg(short = 't', long)]
     pub tty: bool,
+    /// Run in the background: print the container id and return; output goes
+    /// to the container's log (`hutch logs`).
+    #[arg(short = 'd', long)]
+    pub detach: bool,
     /// Image name or id.
     pub image: String,
     /// Command and arguments (default: the image's).
@@ -74,17 +77,11 @@ pub struct Args {
     pub command: Vec<String>,
 }
 
-/// Exit code for hutch's own failures.
-const EXIT_ERROR: u8 = super::EXIT_HUTCH_ERROR;
-
 pub fn exec(ctx: &Ctx, a: Args) -> anyhow::Result<u8> {
     // Flags first: nothing below runs for a bad command line.
-    let volumes = a
-        .volume
-        .iter()
-        .map(|v| parse_volume(v))
-        .collect::<Result<Vec<_>, _>>()?;
-    let tmpfs = a.tmpfs.iter().map(|t| parse_tmpfs(t)).collect::<Vec<_>>();
+    for v in &a.volume {
+        launch::parse_volume(v)?;
+    }
     let mut user_env = Vec::new();
     for f in &a.env_file {
         let text = fs_err::read_to_string(f).context("cannot read --env-file")?;
@@ -103,29 +100,7 @@ pub fn exec(ctx: &Ctx, a: Args) -> anyhow::Result<u8> {
 
     let store = Store::open(&ctx.dirs)?;
     let image = store.image(&a.image)?;
-    let src = IdSources::default();
-    let mapping = IdMapping::detect(a.userns, &src).map_err(anyhow::Error::msg)?;
-    ctx.printer.debug(&format!(
-        "user namespace: {} ({})",
-        mapping.mode, mapping.reason
-    ));
-    let features = Features::load_or_probe(&ctx.dirs.state);
-    if let Some(e) = &features.userns_error {
-        bail!("user namespaces are not available to this user: {e} (run `hutch info` for the fix)");
-    }
-    let Some(mount_api) = features.overlay else {
-        bail!(
-            "overlayfs cannot be mounted in a user namespace on this kernel ({}): {} \
-             (run `hutch info`)",
-            features.kernel,
-            features
-                .overlay_error
-                .as_deref()
-                .unwrap_or("unknown reason")
-        );
-    };
-    let lowers = store.layer_dirs(&image, &mapping, &src, &ctx.printer)?;
-
+    let mapping = IdMapping::detect(a.userns, &IdSources::default()).map_err(anyhow::Error::msg)?;
     let cfg = image.config.config().clone().unwrap_or_default();
     let args = command_line(
         cfg.entrypoint().as_deref(),
@@ -144,7 +119,7 @@ pub fn exec(ctx: &Ctx, a: Args) -> anyhow::Result<u8> {
             (mapping.mode == MapMode::KeepId)
                 .then(|| format!("{}:{}", mapping.host_uid, mapping.host_gid))
         });
-    let cwd = a
+    let workdir = a
         .workdir
         .clone()
         .or_else(|| cfg.working_dir().clone().filter(|w| !w.is_empty()))
@@ -152,57 +127,10 @@ pub fn exec(ctx: &Ctx, a: Args) -> anyhow::Result<u8> {
 
     let containers = Containers::new(&ctx.dirs.state);
     let id = container::new_id();
-    let short = &id[..12];
-    let name = match &a.name {
-        Some(n) => {
-            if containers.by_name(n).is_some() {
-                bail!("the container name '{n}' is already in use (remove that container first)");
-            }
-            n.clone()
-        }
-        None => short.to_string(),
-    };
-    let hostname = a.hostname.clone().unwrap_or_else(|| short.to_string());
-    let dir = containers.dir(&id);
-    let mut mounts: Vec<MountSpec> = volumes;
-    mounts.extend(tmpfs);
-    let spec = Spec {
-        mapping: mapping.clone(),
-        id_sources: src,
-        overlay: Overlay {
-            lowers,
-            upper: dir.join("upper"),
-            work: dir.join("work"),
-            volatile: a.rm,
-        },
-        mount_api,
-        rootfs_mountpoint: dir.join("rootfs"),
-        scratch: dir.clone(),
-        hostname: hostname.clone(),
-        network: a.network,
-        etc_files: ["hostname", "hosts", "resolv.conf"]
-            .iter()
-            .map(|f| (format!("/etc/{f}"), dir.join(f)))
-            .collect(),
-        mounts,
-        read_only: a.read_only,
-        read_only_tmpfs: a.read_only_tmpfs,
-        process: ProcessSpec {
-            args: args.clone(),
-            env,
-            user,
-            cwd,
-            tty: a.tty,
-            stdin: a.interactive,
-            init: a.init,
-        },
-        remove_after: a.rm.then(|| dir.clone()),
-    };
-    let plan = Plan::build(spec)?;
-
+    let hostname = a.hostname.clone().unwrap_or_else(|| id[..12].to_string());
     let mut rec = Record {
         id: id.clone(),
-        name,
+        name: a.name.clone().unwrap_or_default(),
         image: a.image.clone(),
         image_id: image.id.clone(),
         command: args,
@@ -213,60 +141,45 @@ pub fn exec(ctx: &Ctx, a: Args) -> anyhow::Result<u8> {
         finished: None,
         mapping_key: mapping.key(),
         auto_remove: a.rm,
+        config: Config {
+            env,
+            user,
+            workdir,
+            hostname: hostname.clone(),
+            network: a.network,
+            userns: a.userns.to_string(),
+            volumes: a.volume.clone(),
+            tmpfs: a.tmpfs.clone(),
+            read_only: a.read_only,
+            read_only_tmpfs: a.read_only_tmpfs,
+            init: a.init,
+            tty: a.tty,
+            interactive: a.interactive,
+            stop_signal: cfg.stop_signal().clone(),
+        },
+        started: None,
+        init: None,
+        supervisor: None,
     };
-    // The record is written once pid 1 runs (or when it could not start):
-    // one write fewer on the hot path, and no record claims a container
-    // that never got as far as a process.
-    create_dir(&dir, &hostname, a.network)?;
-
-    let mut observer = Started {
-        containers: &containers,
-        rec: rec.clone(),
-    };
-    let result = sandbox::run(&plan, &mut observer);
-    if a.rm {
-        // The sandbox removes the directory itself; only a failed clone
-        // (nothing ran in a user namespace) leaves it for us.
-        let _ = std::fs::remove_dir_all(&dir);
-    }
-    let code = match &result {
-        Ok(exit) => exit.code(),
-        Err(e) => e.exit_code(),
-    };
-    if !a.rm {
-        rec.status = Status::Exited;
-        rec.exit_code = Some(code);
-        rec.finished = Some(chrono::Utc::now());
-        containers.save(&rec)?;
-    }
-    match result {
-        Ok(_) => Ok(u8::try_from(code).unwrap_or(EXIT_ERROR)),
-        Err(e) => {
-            eprintln!("Error: {e}");
-            Ok(u8::try_from(e.exit_code()).unwrap_or(EXIT_ERROR))
+    let dir = containers.dir(&id);
+    let plan = launch::plan(ctx, &rec, &dir)?;
+    // Claimed from the start: `ps` lists it and a second start is refused
+    // while pid 1 is being set up.
+    launch::starting(&mut rec);
+    containers.create(&mut rec, |d| create_dir(d, &hostname, a.network))?;
+    if a.detach {
+        let code = launch::detached(&containers, &rec, &plan, &dir)?;
+        if code == 0 {
+            ctx.printer.out(&id);
         }
+        return Ok(code);
     }
+    launch::foreground(&containers, &rec, &plan)
 }
 
-/// Marks the record running once pid 1 has exec'd.
-struct Started<'a> {
-    containers: &'a Containers,
-    rec: Record,
-}
-
-impl sandbox::Observer for Started<'_> {
-    fn started(&mut self, pid: i32) {
-        self.rec.status = Status::Running;
-        self.rec.pid = Some(pid);
-        // A record that stays "created" is the only cost of a failed write.
-        let _ = self.containers.save(&self.rec);
-    }
-}
-
-/// The container's directory with its overlay dirs and /etc files.
-fn create_dir(dir: &Path, hostname: &str, net: Network) -> anyhow::Result<()> {
-    fs_err::create_dir_all(dir.parent().unwrap_or(dir))?;
-    fs_err::create_dir(dir)?;
+/// The container's directory (created by `Containers::create`) with its
+/// overlay dirs and /etc files.
+fn create_dir(dir: &Path, hostname: &str, net: Network) -> container::Result<()> {
     for d in ["upper", "work", "rootfs"] {
         fs_err::create_dir(dir.join(d))?;
     }
@@ -318,47 +231,6 @@ fn env_entry(e: &str) -> anyhow::Result<Option<String>> {
     Ok(std::env::var(key).ok().map(|v| format!("{key}={v}")))
 }
 
-/// `HOST:CONTAINER[:ro|rw]`.
-fn parse_volume(v: &str) -> anyhow::Result<MountSpec> {
-    let parts: Vec<&str> = v.split(':').collect();
-    let (host, ctr, ro) = match parts.as_slice() {
-        [h, c] => (*h, *c, false),
-        [h, c, "ro"] => (*h, *c, true),
-        [h, c, "rw"] => (*h, *c, false),
-        [_, _, o] => bail!("invalid volume '{v}': unknown option '{o}' (use ro or rw)"),
-        _ => bail!("invalid volume '{v}': expected HOST:CONTAINER[:ro]"),
-    };
-    if host.is_empty() || ctr.is_empty() {
-        bail!("invalid volume '{v}': expected HOST:CONTAINER[:ro]");
-    }
-    if !host.starts_with('/') {
-        bail!(
-            "invalid volume '{v}': the host path '{host}' is relative; use an absolute path \
-             (named volumes are not supported)"
-        );
-    }
-    if !ctr.starts_with('/') {
-        bail!("invalid volume '{v}': the container path '{ctr}' must be absolute");
-    }
-    if let Err(e) = Path::new(host).metadata() {
-        bail!("invalid volume '{v}': cannot use host path {host}: {e}");
-    }
-    Ok(MountSpec::Bind {
-        source: PathBuf::from(host),
-        target: ctr.to_string(),
-        read_only: ro,
-    })
-}
-
-/// `PATH[:OPTIONS]`.
-fn parse_tmpfs(t: &str) -> MountSpec {
-    let (target, options) = t.split_once(':').unwrap_or((t, ""));
-    MountSpec::Tmpfs {
-        target: target.to_string(),
-        options: options.to_string(),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -387,31 +259,6 @@ mod tests {
             command_line(Some(&e), Some(&c), Some(""), &s(&["id"])),
             s(&["id"])
         );
-    }
-
-    #[test]
-    fn volume_specs() {
-        assert!(matches!(
-            parse_volume("/tmp:/mnt:ro").unwrap(),
-            MountSpec::Bind {
-                read_only: true,
-                ..
-            }
-        ));
-        for bad in [
-            "/tmp",
-            "rel:/mnt",
-            "/tmp:mnt",
-            "/tmp:/mnt:xx",
-            "/nonexistent-x:/m",
-            "/a:/b:ro:x",
-        ] {
-            assert!(parse_volume(bad).is_err(), "{bad}");
-        }
-        assert!(parse_volume("rel:/mnt")
-            .unwrap_err()
-            .to_string()
-            .contains("relative"));
     }
 
     #[test]
