@@ -59,7 +59,9 @@ pub fn plan(ctx: &Ctx, rec: &Record, dir: &Path) -> anyhow::Result<Plan> {
                 .unwrap_or("unknown reason")
         );
     };
-    let lowers = store.layer_dirs(&image, &mapping, &src, &ctx.printer)?;
+    // The skeleton goes below the image: mount points without copy-ups.
+    let mut lowers = vec![crate::rootfs::skeleton::ensure(&ctx.dirs.state)?];
+    lowers.extend(store.layer_dirs(&image, &mapping, &src, &ctx.printer)?);
     let spec = Spec {
         mapping,
         id_sources: src,
@@ -74,10 +76,19 @@ pub fn plan(ctx: &Ctx, rec: &Record, dir: &Path) -> anyhow::Result<Plan> {
         scratch: dir.to_path_buf(),
         hostname: c.hostname.clone(),
         network: c.network,
-        etc_files: ["hostname", "hosts", "resolv.conf"]
-            .iter()
-            .map(|f| (format!("/etc/{f}"), dir.join(f)))
-            .collect(),
+        // Generated at each start, so a restart picks up the host's current
+        // resolv.conf.
+        etc_files: vec![
+            ("/etc/hostname".into(), format!("{}\n", c.hostname)),
+            (
+                "/etc/hosts".into(),
+                c.network.hosts(&c.hostname, Path::new("/etc/hosts")),
+            ),
+            (
+                "/etc/resolv.conf".into(),
+                c.network.resolv_conf(Path::new("/etc/resolv.conf")),
+            ),
+        ],
         mounts,
         read_only: c.read_only,
         read_only_tmpfs: c.read_only_tmpfs,

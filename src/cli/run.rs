@@ -166,7 +166,7 @@ pub fn exec(ctx: &Ctx, a: Args) -> anyhow::Result<u8> {
     // Claimed from the start: `ps` lists it and a second start is refused
     // while pid 1 is being set up.
     launch::starting(&mut rec);
-    containers.create(&mut rec, |d| create_dir(d, &hostname, a.network))?;
+    containers.create(&mut rec, create_dir)?;
     if a.detach {
         let code = launch::detached(&containers, &rec, &plan, &dir)?;
         if code == 0 {
@@ -178,20 +178,11 @@ pub fn exec(ctx: &Ctx, a: Args) -> anyhow::Result<u8> {
 }
 
 /// The container's directory (created by `Containers::create`) with its
-/// overlay dirs and /etc files.
-fn create_dir(dir: &Path, hostname: &str, net: Network) -> container::Result<()> {
+/// overlay dirs.
+fn create_dir(dir: &Path) -> container::Result<()> {
     for d in ["upper", "work", "rootfs"] {
         fs_err::create_dir(dir.join(d))?;
     }
-    fs_err::write(dir.join("hostname"), format!("{hostname}\n"))?;
-    fs_err::write(
-        dir.join("hosts"),
-        net.hosts(hostname, Path::new("/etc/hosts")),
-    )?;
-    fs_err::write(
-        dir.join("resolv.conf"),
-        net.resolv_conf(Path::new("/etc/resolv.conf")),
-    )?;
     Ok(())
 }
 

@@ -1,8 +1,11 @@
 //! Container records: one directory per container under the state dir,
 //! `<state>/<id>/`, holding `container.json` (a [`Record`]), the overlay
-//! `upper/` and `work/` dirs, the `rootfs/` mount point, the `hostname`,
-//! `hosts` and `resolv.conf` files bind-mounted into the container, `ctr.log`
-//! (see [`logs`]) for detached containers, and `lock`, the per-container flock.
+//! `upper/` and `work/` dirs, the `rootfs/` mount point, `ctr.log` (see
+//! [`logs`]) for detached containers, and `lock`, the per-container flock.
+//! (The container's /etc/hostname, hosts and resolv.conf are generated at
+//! each start and live in memory only.) Other entries of the state dir (the
+//! kernel feature cache, the skeleton layer, dot files) have no
+//! `container.json` and are not containers.
 //!
 //! The record is the contract for everything that manages containers after
 //! `hutch run` (ps, start, rm, commit): plain serde data, written atomically

@@ -8,6 +8,7 @@
 pub mod overlay;
 pub mod probe;
 pub mod resolve;
+pub mod skeleton;
 
 pub use overlay::{MountApi, Overlay};
 pub use probe::Features;

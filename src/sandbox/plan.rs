@@ -34,8 +34,8 @@ pub enum Op {
     /// /sys read-only: a fresh sysfs when we own the network namespace
     /// (sysfs(5) needs it), otherwise a recursive read-only bind of the host's.
     Sys { fresh: bool },
-    /// Bind one file hutch wrote over a container path.
-    BindFile { source: PathBuf, target: PathBuf },
+    /// A generated file (contents given) bind-mounted over a container path.
+    EtcFile { target: PathBuf, contents: String },
     /// A tmpfs.
     Tmpfs {
         target: PathBuf,
@@ -176,10 +176,10 @@ impl Plan {
                 fresh: spec.network.private_namespace(),
             },
         ]);
-        for (target, source) in &spec.etc_files {
-            ops.push(Op::BindFile {
-                source: source.clone(),
+        for (target, contents) in &spec.etc_files {
+            ops.push(Op::EtcFile {
                 target: container_path(target).map_err(bad)?,
+                contents: contents.clone(),
             });
         }
         if spec.read_only && spec.read_only_tmpfs {

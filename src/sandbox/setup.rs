@@ -35,7 +35,7 @@ fn describe(op: &Op) -> String {
         Op::Proc => "mounting /proc".into(),
         Op::Dev => "setting up /dev".into(),
         Op::Sys { .. } => "mounting /sys".into(),
-        Op::BindFile { target, .. } => format!("mounting /{}", target.display()),
+        Op::EtcFile { target, .. } => format!("mounting /{}", target.display()),
         Op::Tmpfs { target, .. } => format!("mounting a tmpfs on /{}", target.display()),
         Op::Bind { source, target, .. } => {
             format!("mounting {} on /{}", source.display(), target.display())
@@ -86,15 +86,23 @@ fn step(plan: &Plan, root: &Path, op: &Op) -> Result<(), SysError> {
                 setattr_recursive(&t, MOUNT_ATTR_RDONLY)
             }
         }
-        Op::BindFile { source, target } => {
+        Op::EtcFile { target, contents } => {
+            // Written on the container's own /dev tmpfs (mounted by Op::Dev),
+            // bound into place, then unlinked: the mount keeps the file and
+            // /dev shows nothing extra.
+            let dev = in_root(root, Path::new("dev"))?;
+            let name = target.file_name().unwrap_or_default().to_string_lossy();
+            let src = dev.join(format!(".hutch-{name}"));
+            std::fs::write(&src, contents).map_err(|e| io_err("write", &src, e))?;
             let t = file_in(root, target)?;
             mount(
-                Some(&*source.to_string_lossy()),
+                Some(&*src.to_string_lossy()),
                 &t,
                 none,
                 Flags::MS_BIND,
                 none,
-            )
+            )?;
+            std::fs::remove_file(&src).map_err(|e| io_err("unlink", &src, e))
         }
         Op::Tmpfs {
             target,

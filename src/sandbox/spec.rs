@@ -27,9 +27,10 @@ pub struct Spec {
     pub scratch: PathBuf,
     pub hostname: String,
     pub network: Network,
-    /// Files hutch wrote (hosts, resolv.conf, hostname), bind-mounted at the
-    /// given absolute container paths.
-    pub etc_files: Vec<(String, PathBuf)>,
+    /// Small generated files (hostname, hosts, resolv.conf): absolute
+    /// container path and contents. They live in memory, on the container's
+    /// /dev tmpfs, and are bind-mounted into place; nothing touches the disk.
+    pub etc_files: Vec<(String, String)>,
     /// `-v` and `--tmpfs` mounts, in the order given.
     pub mounts: Vec<MountSpec>,
     /// Mount the root filesystem read-only.

@@ -335,7 +335,6 @@ fn image_symlinks_cannot_redirect_setup_to_the_host() {
         for name in ["etc", "dev", "mnt"] {
             std::os::unix::fs::symlink(&host, evil.join(name)).unwrap();
         }
-        std::fs::write(f.path("hostname-file"), "box\n").unwrap();
         let mut s = f.spec(
             &[
                 "sh",
@@ -345,7 +344,7 @@ fn image_symlinks_cannot_redirect_setup_to_the_host() {
             MountApi::LowerdirPlus,
         );
         s.overlay.lowers.push(evil);
-        s.etc_files = vec![("/etc/hostname".into(), f.path("hostname-file"))];
+        s.etc_files = vec![("/etc/hostname".into(), "box\n".into())];
         s.mounts.push(MountSpec::Bind {
             source: f.path("out"),
             target: "/mnt/in".into(),

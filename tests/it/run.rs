@@ -24,14 +24,18 @@ fn ok(w: &World, args: &[&str]) -> String {
     out
 }
 
-/// Container directories (not the probe cache file) under the state dir.
+/// Container directories (named by their 64-hex id; not the probe cache or
+/// the skeleton layer) under the state dir.
 fn container_dirs(w: &World) -> Vec<PathBuf> {
     let Ok(rd) = std::fs::read_dir(w.root().join("containers")) else {
         return Vec::new();
     };
     rd.filter_map(|e| e.ok())
         .map(|e| e.path())
-        .filter(|p| p.is_dir())
+        .filter(|p| {
+            let name = p.file_name().unwrap().to_string_lossy().into_owned();
+            p.is_dir() && name.len() == 64 && name.bytes().all(|b| b.is_ascii_hexdigit())
+        })
         .collect()
 }
 
@@ -149,6 +153,15 @@ fn writes_and_whiteouts_stay_in_the_container_upper_dir() {
             .next(),
             Some("/bin/vi")
         );
+        // Setting up a container writes nothing into its upper dir: the
+        // mount points come from hutch's skeleton layer below the image.
+        ok(&w, &["--name", "quiet", bb, "true"]);
+        let quiet = container_dirs(&w)
+            .into_iter()
+            .find(|d| d != &dirs[0])
+            .unwrap();
+        let written: Vec<_> = std::fs::read_dir(quiet.join("upper")).unwrap().collect();
+        assert!(written.is_empty(), "{written:?}");
         let (code, _, err) = run(&w, &["--name", "cow", bb, "true"]);
         assert_eq!(code, 125);
         assert!(err.contains("already in use"), "{err}");
