@@ -9,6 +9,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 pub mod container;
+pub mod exec;
 pub mod images;
 pub mod import;
 pub mod info;
@@ -86,6 +87,8 @@ pub enum Command {
     Kill(kill::Args),
     /// Wait for containers to exit and print their exit codes.
     Wait(wait::Args),
+    /// Run a command in a running container.
+    Exec(exec::Args),
     /// Manage containers as a group.
     Container(container::Args),
 }
@@ -147,6 +150,7 @@ fn dispatch(ctx: &Ctx, cmd: Command) -> anyhow::Result<u8> {
         Command::Stop(a) => stop::exec(ctx, a),
         Command::Kill(a) => kill::exec(ctx, a),
         Command::Wait(a) => wait::exec(ctx, a),
+        Command::Exec(a) => exec::exec(ctx, a),
         Command::Container(a) => container::exec(ctx, a),
     }
 }

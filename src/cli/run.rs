@@ -211,7 +211,7 @@ fn command_line(
 
 /// `-e KEY=VALUE` as given; bare `-e KEY` takes hutch's value, or nothing
 /// when hutch has none (Docker drops it too).
-fn env_entry(e: &str) -> anyhow::Result<Option<String>> {
+pub(super) fn env_entry(e: &str) -> anyhow::Result<Option<String>> {
     let key = e.split('=').next().unwrap_or("");
     if key.is_empty() || key.contains(char::is_whitespace) {
         bail!("invalid environment variable '{e}': expected KEY=VALUE or KEY");

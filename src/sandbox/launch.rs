@@ -146,7 +146,7 @@ fn parent_main(
     };
     let started = start_child(plan, child, go, err, sock, observer);
     let outcome = match started {
-        Ok(master) => wait(plan, child, pidfd.as_fd(), master),
+        Ok(master) => wait(child, pidfd.as_fd(), master, plan.process.stdin),
         Err(e) => {
             let _ = nix::sys::signal::kill(child, nix::sys::signal::Signal::SIGKILL);
             let _ = waitpid(child, None);
@@ -195,16 +195,18 @@ fn start_child(
     Ok(master)
 }
 
-fn wait(
-    plan: &Plan,
+/// Relay the terminal (with `master`) or forward signals until `child`
+/// exits; how it ended. `join` uses it for `hutch exec` too.
+pub(super) fn wait(
     child: Pid,
     pidfd: BorrowedFd<'_>,
     master: Option<OwnedFd>,
+    relay_stdin: bool,
 ) -> Result<Exit, Error> {
     let sfd = SignalFd::with_flags(&signal::forwarded(), SfdFlags::SFD_CLOEXEC)
         .map_err(|e| SysError::new("signalfd(<forwarded signals>)", e))?;
     let status = match master {
-        Some(m) => tty::relay(m, child, pidfd, plan.process.stdin, &sfd)?,
+        Some(m) => tty::relay(m, child, pidfd, relay_stdin, &sfd)?,
         None => forward_until_exit(child, pidfd, &sfd)?,
     };
     match status {
