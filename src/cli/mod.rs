@@ -26,6 +26,7 @@ pub mod run;
 pub mod start;
 pub mod stop;
 pub mod tag;
+pub mod top;
 mod template;
 pub mod wait;
 
@@ -87,6 +88,8 @@ pub enum Command {
     Kill(kill::Args),
     /// Wait for containers to exit and print their exit codes.
     Wait(wait::Args),
+    /// List the processes of a running container.
+    Top(top::Args),
     /// Run a command in a running container.
     Exec(exec::Args),
     /// Manage containers as a group.
@@ -150,6 +153,7 @@ fn dispatch(ctx: &Ctx, cmd: Command) -> anyhow::Result<u8> {
         Command::Stop(a) => stop::exec(ctx, a),
         Command::Kill(a) => kill::exec(ctx, a),
         Command::Wait(a) => wait::exec(ctx, a),
+        Command::Top(a) => top::exec(ctx, a),
         Command::Exec(a) => exec::exec(ctx, a),
         Command::Container(a) => container::exec(ctx, a),
     }
