@@ -26,8 +26,8 @@ pub mod run;
 pub mod start;
 pub mod stop;
 pub mod tag;
-pub mod top;
 mod template;
+pub mod top;
 pub mod wait;
 
 /// Exit code for hutch's own failures (Docker's convention).

@@ -6,5 +6,6 @@ mod common;
 mod dockerfile;
 mod images;
 mod layers;
+mod lifecycle;
 mod man;
 mod run;
