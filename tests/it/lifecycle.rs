@@ -279,6 +279,16 @@ fn exec_t_gives_a_terminal() {
         );
         let plain = w.ok(&["exec", "tt", "sh", "-c", "tty || true"]);
         assert!(plain.contains("not a tty"), "{plain:?}");
+        // exec -d returns at once; its process is in the container's pid
+        // namespace although its parent is not, and top finds it.
+        let t = Instant::now();
+        assert_eq!(w.ok(&["exec", "-d", "tt", "sleep", "321"]), "");
+        assert!(t.elapsed() < Duration::from_secs(5));
+        assert!(
+            eventually(5, || w.ok(&["top", "tt"]).contains("sleep 321")),
+            "{}",
+            w.ok(&["top", "tt"])
+        );
         w.ok(&["rm", "-f", "tt"]);
     });
 }
@@ -338,5 +348,50 @@ fn names_rename_prune_and_errors() {
         assert!(stderr(&out).contains("-f"), "{}", stderr(&out));
         let _ = stdout(&out);
         w.ok(&["rm", "-f", "live"]);
+    });
+}
+
+#[test]
+fn concurrent_runs_and_prunes_keep_records_whole() {
+    for_each_user(|w| {
+        let bb = w.busybox();
+        let runs: Vec<_> = (0..4)
+            .map(|i| {
+                let name = format!("c{i}");
+                w.hutch()
+                    .args(["run", "--name", &name, bb, "true"])
+                    .stdout(Stdio::null())
+                    .spawn()
+                    .unwrap()
+            })
+            .collect();
+        let prunes: Vec<_> = (0..2)
+            .map(|_| {
+                w.hutch()
+                    .args(["container", "prune", "-f"])
+                    .stdout(Stdio::null())
+                    .spawn()
+                    .unwrap()
+            })
+            .collect();
+        for mut c in runs {
+            assert!(c.wait().unwrap().success());
+        }
+        for mut c in prunes {
+            assert!(c.wait().unwrap().success());
+        }
+        // Whatever survived is whole: every record directory parses, and
+        // only exited containers were ever pruned.
+        let dir = w.root().join("containers");
+        for e in std::fs::read_dir(&dir).unwrap().filter_map(|e| e.ok()) {
+            let rec = e.path().join("container.json");
+            if rec.exists() {
+                let v: serde_json::Value =
+                    serde_json::from_slice(&std::fs::read(&rec).unwrap()).unwrap();
+                assert_eq!(v["status"], "exited", "{v}");
+            }
+        }
+        w.ok(&["container", "prune", "-f"]);
+        assert_eq!(w.ok(&["ps", "-a", "-q"]), "");
     });
 }
