@@ -14,6 +14,7 @@ use crate::sandbox::{self, MountSpec, Plan, ProcessSpec, Spec};
 use crate::store::Store;
 use anyhow::{bail, Context};
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 /// The sandbox plan that (re)creates `rec`'s container over its upper dir.
 pub fn plan(ctx: &Ctx, rec: &Record, dir: &Path) -> anyhow::Result<Plan> {
@@ -178,6 +179,9 @@ pub fn detached(
     match outcome {
         supervisor::Outcome::Started => Ok(0),
         supervisor::Outcome::Failed(code, msg) => {
+            // The supervisor records the failure right after reporting it:
+            // let `ps` after a failed `run -d` show it exited already.
+            let _ = container::control::wait(containers, &rec.id, Some(Duration::from_secs(10)));
             eprintln!("Error: {msg}");
             Ok(u8::try_from(code).unwrap_or(super::EXIT_HUTCH_ERROR))
         }

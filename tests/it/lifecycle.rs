@@ -2,7 +2,7 @@
 //! `run -d` under a supervisor, logs, exec, stop/kill/wait, rm, rename,
 //! start, top and prune — real namespaces, as both test users.
 
-use crate::common::{for_each_user, hutch_bin, stderr, stdout, World};
+use crate::common::{for_each_user, hutch_bin, stderr, stdout, Kind, World};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
@@ -113,6 +113,18 @@ fn detached_container_logs_exec_stop_and_rm() {
                 .any(|l| l.split_whitespace().nth(1) == Some("1") && l.contains("trap")),
             "{top}"
         );
+
+        if w.user.kind == Kind::SubIds {
+            // A directory only a subordinate id may enter: the host user
+            // cannot delete it without the container's user namespace.
+            w.ok(&[
+                "exec",
+                "web",
+                "sh",
+                "-c",
+                "mkdir /sub && touch /sub/f && chown -R 1000:1000 /sub && chmod 700 /sub",
+            ]);
+        }
 
         // rm refuses a running container.
         let (code, err) = w.fails(&["rm", "web"]);
@@ -333,9 +345,14 @@ fn names_rename_prune_and_errors() {
             .filter(|o| o.status.success())
             .count();
         assert_eq!(wins, 1);
+        // A detached start that fails reports like a foreground one.
+        let (code, err) = w.fails(&["run", "-d", "--name", "bad", bb, "nosuch"]);
+        assert_eq!(code, 127, "{err}");
+        assert!(err.contains("nosuch") && err.contains("not found"), "{err}");
+        assert!(ps_line(&w, "bad").contains("Exited (127)"));
         detach(&w, &["--name", "live", bb, "sleep", "1000"]);
         let pruned = w.ok(&["container", "prune", "-f"]);
-        assert_eq!(pruned.lines().count(), 3, "{pruned}");
+        assert_eq!(pruned.lines().count(), 4, "{pruned}");
         let left = w.ok(&["ps", "-a", "--format", "json"]);
         let v: serde_json::Value = serde_json::from_str(&left).unwrap();
         assert_eq!(
