@@ -246,7 +246,12 @@ impl Containers {
         if !dir.join(RECORD_FILE).exists() {
             return Err(Error::NotFound(id.to_string()));
         }
-        let held = flock::lock(&dir.join(LOCK_FILE), flock::Mode::Exclusive)?;
+        // A concurrent `rm` may move the directory away before the open.
+        let held = match flock::lock(&dir.join(LOCK_FILE), flock::Mode::Exclusive) {
+            Ok(h) => h,
+            Err(_) if !dir.exists() => return Err(Error::NotFound(id.to_string())),
+            Err(e) => return Err(e.into()),
+        };
         if !dir.join(RECORD_FILE).exists() {
             return Err(Error::NotFound(id.to_string()));
         }

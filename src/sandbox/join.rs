@@ -100,8 +100,12 @@ pub fn exec_in(
             let (parent_sock, child_sock) =
                 socks.map(|(a, b)| (Some(a), Some(b))).unwrap_or_default();
             drop(parent_sock);
-            // Die with `hutch exec`, like a container's pid 1 with hutch.
-            if signal::kill_with_parent().is_err() {
+            // Die with `hutch exec`, like a container's pid 1 with hutch, and
+            // gain no privileges through exec, exactly as pid 1 did not.
+            if signal::kill_with_parent()
+                .and_then(|()| signal::no_new_privs())
+                .is_err()
+            {
                 child_exit(super::error::EXIT_SETUP);
             }
             let fds = ChildFds {

@@ -103,6 +103,20 @@ fn detached_container_logs_exec_stop_and_rm() {
         let f: Vec<&str> = out.split_whitespace().collect();
         assert_eq!(&f[..2], ["1", "/tmp"]);
         assert_ne!(f[2], "1", "exec'd shell is not pid 1");
+        // No more privilege than pid 1: same capabilities, no_new_privs.
+        let privs = |pid: &str| {
+            w.ok(&[
+                "exec",
+                "web",
+                "grep",
+                "-E",
+                "^(NoNewPrivs|CapEff|CapBnd|CapPrm)",
+                &format!("/proc/{pid}/status"),
+            ])
+        };
+        let mine = privs("self");
+        assert!(mine.contains("NoNewPrivs:\t1"), "{mine}");
+        assert_eq!(mine, privs("1"));
         let (code, _) = w.fails(&["exec", "web", "sh", "-c", "exit 7"]);
         assert_eq!(code, 7, "exec returns the command's exit code");
 
