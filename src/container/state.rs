@@ -16,7 +16,8 @@ pub const EXIT_UNKNOWN: i32 = -1;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum State {
     Created,
-    /// pid 1 and its supervisor both run.
+    /// pid 1 and its supervisor both run (or the supervisor is still
+    /// setting pid 1 up).
     Running,
     /// The supervisor lives but pid 1 is gone: the exit is being recorded.
     Stopping,
@@ -83,7 +84,8 @@ pub fn describe(rec: &Record, state: State, now: DateTime<Utc>) -> String {
         State::Created => "Created".into(),
         State::Running => match rec.started {
             Some(t) => format!("Up {}", ago(t)),
-            None => "Up".into(),
+            // Claimed by a start whose pid 1 has not exec'd yet.
+            None => "Starting".into(),
         },
         State::Stopping => "Stopping".into(),
         State::Exited { code, finished } => match finished {

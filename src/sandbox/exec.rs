@@ -2,6 +2,9 @@
 //! the container's /etc/passwd, build the environment, wire up stdio (or the
 //! terminal), optionally fork the init, drop to the user and exec.
 //!
+//! `join` takes the same path for `hutch exec` in a running container, with a
+//! [`Target`] instead of a plan.
+//!
 //! It returns only on failure, with a typed error for the parent; everything
 //! before the final execve(2) may fail, nothing after it runs.
 
