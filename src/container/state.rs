@@ -45,7 +45,8 @@ pub fn observe(rec: &Record) -> State {
         },
         Status::Running => {
             let sup = rec.supervisor.is_some_and(|s| s.alive());
-            let init = rec.init.is_some_and(|p| p.alive());
+            // No pid 1 yet: the supervisor is still setting it up.
+            let init = rec.init.map_or(true, |p| p.alive());
             match (sup, init) {
                 (true, true) => State::Running,
                 (true, false) => State::Stopping,
@@ -112,5 +113,62 @@ pub fn human_duration(secs: i64) -> String {
         _ if h < 24 * 30 * 2 => format!("{} weeks", h / 24 / 7),
         _ if h < 24 * 365 * 2 => format!("{} months", h / 24 / 30),
         _ => format!("{} years", h / 24 / 365),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::container::{Config, ProcId};
+
+    fn running(supervisor: Option<ProcId>, init: Option<ProcId>) -> Record {
+        Record {
+            id: "0".repeat(64),
+            name: "x".into(),
+            image: "i".into(),
+            image_id: "sha256:00".into(),
+            command: vec![],
+            created: Utc::now(),
+            status: Status::Running,
+            pid: init.map(|p| p.pid),
+            exit_code: None,
+            finished: None,
+            mapping_key: String::new(),
+            auto_remove: false,
+            config: Config::default(),
+            started: Some(Utc::now() - chrono::Duration::seconds(3)),
+            init,
+            supervisor,
+        }
+    }
+
+    #[test]
+    fn running_only_while_the_very_same_processes_live() {
+        let me = ProcId::current().unwrap();
+        let reused = ProcId {
+            start: me.start + 1,
+            ..me
+        };
+        assert_eq!(observe(&running(Some(me), Some(me))), State::Running);
+        assert_eq!(observe(&running(Some(me), None)), State::Running);
+        assert_eq!(observe(&running(Some(me), Some(reused))), State::Stopping);
+        assert_eq!(observe(&running(Some(reused), Some(me))), State::Lost);
+        assert_eq!(observe(&running(None, Some(me))), State::Lost);
+    }
+
+    #[test]
+    fn statuses_read_like_podman() {
+        let now = Utc::now();
+        let me = ProcId::current();
+        let mut r = running(me, me);
+        r.started = Some(now - chrono::Duration::seconds(3));
+        assert_eq!(describe(&r, State::Running, now), "Up 3 seconds");
+        let done = State::Exited {
+            code: 2,
+            finished: Some(now - chrono::Duration::seconds(120)),
+        };
+        assert_eq!(describe(&r, done, now), "Exited (2) 2 minutes ago");
+        assert_eq!(describe(&r, State::Lost, now), "Exited (-1)");
+        assert_eq!(describe(&r, State::Created, now), "Created");
     }
 }
