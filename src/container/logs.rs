@@ -50,11 +50,15 @@ pub struct Line {
 
 /// Copy everything readable from `stdout` and `stderr` into the log at
 /// `path` until both reach end of file (every writer has closed them).
+///
+/// When the log cannot be written (disk full), output is still read and
+/// dropped: a container must never block on, or die of SIGPIPE from, a log.
 pub fn record(stdout: OwnedFd, stderr: OwnedFd, path: &Path) -> std::io::Result<()> {
     let mut log = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
-        .open(path)?;
+        .open(path)
+        .ok();
     let mut open = [
         Some((stdout, Stream::Stdout)),
         Some((stderr, Stream::Stderr)),
@@ -85,13 +89,25 @@ pub fn record(stdout: OwnedFd, stderr: OwnedFd, path: &Path) -> std::io::Result<
             };
             match nix::unistd::read(fd.as_raw_fd(), &mut buf) {
                 Ok(0) => open[i] = None,
-                Ok(n) => write_entries(&mut log, *stream, &buf[..n])?,
+                Ok(n) => {
+                    if let Some(f) = log.as_mut() {
+                        if write_entries(f, *stream, &buf[..n]).is_err() {
+                            log = None;
+                        }
+                    }
+                }
                 Err(nix::errno::Errno::EINTR | nix::errno::Errno::EAGAIN) => {}
                 Err(_) => open[i] = None,
             }
         }
     }
-    log.sync_all()
+    match log {
+        Some(f) => f.sync_all(),
+        None => Err(std::io::Error::other(format!(
+            "cannot write the log {}",
+            path.display()
+        ))),
+    }
 }
 
 /// Split one read into entries: each newline ends an `F` entry, a remainder
