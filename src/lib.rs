@@ -8,6 +8,7 @@ pub mod dirs;
 pub mod dockerfile;
 pub mod layer;
 pub mod oci;
+pub mod registry;
 pub mod rootfs;
 pub mod sandbox;
 pub mod store;

@@ -7,6 +7,7 @@
 pub mod flock;
 pub mod fsat;
 pub mod process;
+pub mod term;
 
 /// A failed system call, named with its arguments.
 #[derive(Debug, thiserror::Error)]
