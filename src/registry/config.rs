@@ -42,8 +42,8 @@ struct File {
 struct Entry {
     prefix: Option<String>,
     location: Option<String>,
-    #[serde(default)]
-    insecure: bool,
+    /// Unset means the default: insecure only for loopback hosts.
+    insecure: Option<bool>,
     #[serde(default)]
     mirror: Vec<Mirror>,
 }
@@ -51,8 +51,7 @@ struct Entry {
 #[derive(Debug, Clone, Deserialize)]
 struct Mirror {
     location: String,
-    #[serde(default)]
-    insecure: bool,
+    insecure: Option<bool>,
 }
 
 /// The merged configuration.
@@ -146,52 +145,51 @@ impl Config {
             Some((_, e, prefix)) => {
                 let rest = &repo[prefix.len()..];
                 for m in &e.mirror {
-                    out.push(source(&format!("{}{rest}", m.location), m.insecure, true));
+                    out.push(self.source(&format!("{}{rest}", m.location), m.insecure, true));
                 }
                 let loc = e.location.as_deref().unwrap_or(prefix);
-                out.push(source(&format!("{loc}{rest}"), e.insecure, false));
+                out.push(self.source(&format!("{loc}{rest}"), e.insecure, false));
             }
-            None => out.push(source(&repo, false, false)),
+            None => out.push(self.source(&repo, None, false)),
         }
         for s in &mut out {
-            s.insecure |= force_insecure || self.insecure_host(&s.registry);
+            s.insecure |= force_insecure;
         }
         out
     }
 
-    /// Whether a registry host allows plain HTTP / unverified TLS.
+    fn source(&self, location: &str, insecure: Option<bool>, mirror: bool) -> Source {
+        let (registry, path) = location.split_once('/').unwrap_or((location, ""));
+        Source {
+            registry: registry.to_string(),
+            path: path.to_string(),
+            insecure: insecure.unwrap_or_else(|| self.insecure_host(registry)),
+            mirror,
+        }
+    }
+
+    /// Whether a registry host allows plain HTTP / unverified TLS: what an
+    /// entry for exactly that host says, else true only for loopback hosts.
     pub fn insecure_host(&self, registry: &str) -> bool {
+        let explicit = self.entries.iter().find_map(|e| {
+            let p = e.prefix.as_deref().or(e.location.as_deref())?;
+            (p == registry).then_some(e.insecure).flatten()
+        });
+        if let Some(v) = explicit {
+            return v;
+        }
         let host = registry
             .strip_prefix('[')
             .and_then(|h| h.split_once(']'))
             .map(|(h, _)| h)
             .unwrap_or_else(|| registry.rsplit_once(':').map_or(registry, |(h, _)| h));
-        if matches!(host, "localhost" | "127.0.0.1" | "::1") {
-            return true;
-        }
-        self.entries.iter().any(|e| {
-            e.insecure
-                && e.prefix
-                    .as_deref()
-                    .or(e.location.as_deref())
-                    .is_some_and(|p| p == registry)
-        })
+        matches!(host, "localhost" | "127.0.0.1" | "::1")
     }
 }
 
 /// `docker.io/library` matches `docker.io/library/x` but not `docker.io/libraryx`.
 fn prefix_matches(prefix: &str, repo: &str) -> bool {
     repo == prefix || repo.starts_with(&format!("{prefix}/"))
-}
-
-fn source(location: &str, insecure: bool, mirror: bool) -> Source {
-    let (registry, path) = location.split_once('/').unwrap_or((location, ""));
-    Source {
-        registry: registry.to_string(),
-        path: path.to_string(),
-        insecure,
-        mirror,
-    }
 }
 
 fn read(p: &Path) -> anyhow::Result<Option<File>> {
@@ -264,6 +262,10 @@ insecure = true
         let q = c.sources(&Reference::parse("quay.io/x").unwrap(), false);
         assert!(!q[0].insecure && q[0].path == "x");
         assert!(c.sources(&Reference::parse("quay.io/x").unwrap(), true)[0].insecure);
+        // Loopback is insecure unless an entry says otherwise.
+        assert!(c.insecure_host("localhost:5000"));
+        let v = cfg("[[registry]]\nlocation = \"127.0.0.1:5000\"\ninsecure = false\n");
+        assert!(!v.insecure_host("127.0.0.1:5000") && v.insecure_host("127.0.0.1:5001"));
         // A pinned or qualified reference is not searched.
         assert_eq!(
             c.candidates(&Reference::parse("quay.io/x").unwrap()).len(),
