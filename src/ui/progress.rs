@@ -43,7 +43,7 @@ impl Progress for Bars {
     fn start(&self, digest: &Digest, _what: &str, size: u64, from: u64) {
         let Some(m) = &self.multi else { return };
         let style = ProgressStyle::with_template(
-            "{prefix} [{bar:30}] {bytes}/{total_bytes} {binary_bytes_per_sec}",
+            "{prefix} [{bar:30}] {bytes}/{total_bytes} {binary_bytes_per_sec} {msg}",
         )
         .unwrap_or_else(|_| ProgressStyle::default_bar())
         .progress_chars("=> ");
