@@ -176,6 +176,9 @@ fn plan(
         Format::Oci
     };
     let format = o.format.unwrap_or(cur_format);
+    if format == Format::V2s2 && o.compression == Some(Compression::Zstd) {
+        bail!("Docker schema 2 manifests cannot carry zstd layers: use --format oci with --compression-format zstd");
+    }
     let desc = |v: &Value, what: &str| -> anyhow::Result<(Digest, u64, String)> {
         let d = v
             .get("digest")
