@@ -449,3 +449,43 @@ pub fn error_code(text: &str) -> Option<&str> {
     text.split_once(", ")
         .map(|(_, rest)| rest.split(':').next().unwrap_or(""))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn no_timeout_that_makes_ureq_resolve_on_a_thread() {
+        let tls = TlsSources {
+            system_bundle: PathBuf::from("/nonexistent"),
+            cert_dirs: vec![],
+            cert_dir: None,
+        };
+        let c = Client::new("localhost:5000", true, None, &tls).unwrap();
+        let t = c.agent.config().timeouts();
+        // ureq spawns a resolver thread when any of these is set.
+        assert_eq!((t.global, t.per_call, t.resolve), (None, None, None));
+        assert!(
+            t.connect.is_some(),
+            "an unreachable host still fails in bounded time"
+        );
+        assert_eq!(c.host, "localhost:5000");
+        let hub = Client::new("docker.io", false, None, &tls).unwrap();
+        assert_eq!(hub.host, "registry-1.docker.io");
+    }
+
+    #[test]
+    fn registry_error_bodies_become_one_line() {
+        let body = r#"{"errors":[{"code":"NAME_UNKNOWN","message":"repository name not known to registry"}]}"#;
+        let mut r: Resp = ureq::http::Response::builder()
+            .status(404)
+            .body(ureq::Body::builder().data(body))
+            .unwrap();
+        let t = error_text(&mut r);
+        assert_eq!(
+            t,
+            "HTTP 404, NAME_UNKNOWN: repository name not known to registry"
+        );
+        assert_eq!(error_code(&t), Some("NAME_UNKNOWN"));
+    }
+}
