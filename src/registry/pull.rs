@@ -23,6 +23,8 @@ use ureq::http::Method;
 
 /// Blobs downloaded at once. A few streams fill a link; more only add seeks.
 const THREADS: usize = 3;
+/// Partial downloads older than this belong to pulls that were given up.
+const PARTIAL_MAX_AGE: std::time::Duration = std::time::Duration::from_secs(7 * 24 * 3600);
 
 /// When `hutch run` pulls (Podman's `--pull`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -85,6 +87,7 @@ fn local(store: &Store, name: &str) -> anyhow::Result<Option<Image>> {
 /// digest only).
 pub fn pull(store: &Store, name: &str, o: &Options<'_>) -> anyhow::Result<Image> {
     let r = Reference::parse(name).map_err(anyhow::Error::msg)?;
+    store.sweep_partials(PARTIAL_MAX_AGE)?;
     let cands = o.net.config.candidates(&r);
     let mut misses = Vec::new();
     for (i, cand) in cands.iter().enumerate() {

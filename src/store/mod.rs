@@ -221,6 +221,11 @@ impl Store {
         partial::open(&self.root, d)
     }
 
+    /// Forget partial downloads nobody touched for `age` (abandoned pulls).
+    pub fn sweep_partials(&self, age: std::time::Duration) -> anyhow::Result<()> {
+        partial::sweep(&self.root, age)
+    }
+
     /// Path of a blob, for readers that stream layers (build, export).
     pub fn blob_path(&self, d: &Digest) -> PathBuf {
         blobs::path(&self.root, d)

@@ -155,6 +155,29 @@ impl Write for Partial {
     }
 }
 
+/// Delete partial downloads untouched for `age` (pulls that were given up),
+/// leaving alone any that a running pull holds.
+pub fn sweep(root: &Path, age: std::time::Duration) -> anyhow::Result<()> {
+    let dir = root.join("tmp").join(DIR);
+    let Ok(rd) = std::fs::read_dir(&dir) else {
+        return Ok(());
+    };
+    for e in rd.flatten() {
+        let old = e
+            .metadata()
+            .and_then(|m| m.modified())
+            .ok()
+            .and_then(|t| t.elapsed().ok())
+            .is_some_and(|el| el > age);
+        if old {
+            if let Some(_held) = flock::try_lock(&e.path(), Mode::Exclusive)? {
+                let _ = std::fs::remove_file(e.path());
+            }
+        }
+    }
+    Ok(())
+}
+
 /// Move a verified download into a writer's scratch dir; returns its new path.
 pub(super) fn adopt(v: Verified, tmp: &TmpDir) -> anyhow::Result<PathBuf> {
     let dest = tmp.path().join(format!("blob.{}", v.digest.digest()));
@@ -190,6 +213,16 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains(&d.to_string()) && e.contains("corrupt"), "{e}");
+        assert!(!root.path().join("tmp/partial").join(d.digest()).exists());
+        // Sweeping keeps fresh and held files, removes old ones.
+        let mut p = open(root.path(), &d).unwrap();
+        p.write_all(b"x").unwrap();
+        sweep(root.path(), std::time::Duration::ZERO).unwrap();
+        assert!(root.path().join("tmp/partial").join(d.digest()).exists());
+        drop(p);
+        sweep(root.path(), std::time::Duration::from_secs(3600)).unwrap();
+        assert!(root.path().join("tmp/partial").join(d.digest()).exists());
+        sweep(root.path(), std::time::Duration::ZERO).unwrap();
         assert!(!root.path().join("tmp/partial").join(d.digest()).exists());
     }
 }

@@ -750,4 +750,28 @@ fn tls_registry_with_htpasswd_login_pull_push_logout() {
     assert!(!ok && text.contains("requires authentication"), "{text}");
     let (ok, text) = run(&["logout", &host], None);
     assert!(!ok && text.contains("not logged in"), "{text}");
+    // A Docker credential helper named in $DOCKER_CONFIG/config.json.
+    let bin = w.write(
+        "helpers/docker-credential-fake",
+        "#!/bin/sh\nread server\nprintf '{\"ServerURL\":\"%s\",\"Username\":\"tester\",\"Secret\":\"s3cret-PASS\"}' \"$server\"\n",
+    );
+    std::fs::set_permissions(&bin, std::fs::Permissions::from_mode(0o755)).unwrap();
+    w.write(
+        "docker/config.json",
+        format!("{{\"credHelpers\":{{\"{host}\":\"fake\"}}}}"),
+    );
+    let out = w
+        .hutch()
+        .env("XDG_CONFIG_HOME", w.path("xdg"))
+        .env("REGISTRY_AUTH_FILE", &auth)
+        .env("DOCKER_CONFIG", w.path("docker"))
+        .env(
+            "PATH",
+            format!("{}:/usr/bin:/bin", w.path("helpers").display()),
+        )
+        .args(["pull", "-q", &dest])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(!stderr(&out).contains("s3cret-PASS") && !stdout(&out).contains("s3cret-PASS"));
 }
