@@ -225,8 +225,19 @@ fn get_manifest(
         .get("content-type")
         .and_then(|v| v.to_str().ok())
         .map(str::to_string);
+    let claimed = resp
+        .headers()
+        .get("docker-content-digest")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
     let bytes = read_small(&mut resp)?;
     let digest = digest::of_bytes(&bytes);
+    if let Some(claim) = claimed.filter(|x| x.starts_with("sha256:") && *x != digest.to_string()) {
+        bail!(
+            "registry {} sent a manifest for {what} that hashes to {digest}, not to the {claim} it announced: refusing it",
+            c.registry
+        );
+    }
     let (_, media_type) = manifest::classify(ct.as_deref(), &bytes, what)?;
     Ok(Some(Fetched {
         bytes,
