@@ -66,7 +66,13 @@ pub fn ensure_image(
         net: &net,
         progress: &bars,
     };
-    pull(&store, name, &opts)
+    pull(&store, name, &opts).map_err(|e| {
+        if policy == PullPolicy::Missing {
+            anyhow!("no such image: {name}, and pulling it failed: {e:#}")
+        } else {
+            e
+        }
+    })
 }
 
 /// An image the store already has for `name`, `None` when it has none.

@@ -775,3 +775,40 @@ fn tls_registry_with_htpasswd_login_pull_push_logout() {
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(!stderr(&out).contains("s3cret-PASS") && !stdout(&out).contains("s3cret-PASS"));
 }
+
+#[test]
+fn run_pulls_a_missing_image_per_pull_policy() {
+    let reg = Registry::start();
+    for_each_user(|w| {
+        w.busybox();
+        let name = format!("{}/run/busybox:1", reg.host());
+        w.ok(&["push", "-q", BUSYBOX, &name]);
+        w.ok(&["rmi", BUSYBOX]);
+        // --pull=never: a clear refusal, nothing fetched.
+        let (code, err) = w.fails(&["run", "--rm", "--pull", "never", &name, "true"]);
+        assert_eq!(code, 125);
+        assert!(err.contains("--pull=never"), "{err}");
+        assert!(w.ok(&["images", "-q"]).trim().is_empty());
+        // missing (the default): pulled, then run (the pull's threads are
+        // gone before run forks, or the debug build's fork check would fail).
+        let out = w.run(&["run", "--rm", &name, "echo", "pulled-and-ran"]);
+        assert!(out.status.success(), "{}", stderr(&out));
+        assert_eq!(stdout(&out).trim(), "pulled-and-ran");
+        assert!(stderr(&out).contains("Copied blob"), "{}", stderr(&out));
+        // missing again: no registry traffic, the store has it.
+        let out = w.run(&["run", "--rm", &name, "true"]);
+        assert!(out.status.success(), "{}", stderr(&out));
+        assert!(!stderr(&out).contains("blob"), "{}", stderr(&out));
+        // always: asks the registry, finds every blob in the store.
+        let out = w.run(&["run", "--rm", "--pull", "always", &name, "true"]);
+        assert!(out.status.success(), "{}", stderr(&out));
+        assert!(stderr(&out).contains("already there"), "{}", stderr(&out));
+        // A missing image whose pull fails says both things.
+        let gone = format!("{}/run/none:1", reg.host());
+        let (_, err) = w.fails(&["run", "--rm", &gone, "true"]);
+        assert!(
+            err.contains(&format!("no such image: {gone}")) && err.contains("not found"),
+            "{err}"
+        );
+    });
+}
