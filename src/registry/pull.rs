@@ -85,7 +85,13 @@ fn local(store: &Store, name: &str) -> anyhow::Result<Option<Image>> {
             .into_iter()
             .find(|im| im.manifest_digest == *d));
     }
-    Ok(store.image(name).ok())
+    match store.image(name) {
+        Ok(im) => Ok(Some(im)),
+        // The store's wording for "absent"; anything else (ambiguous, damaged)
+        // is the user's to see, not a reason to pull.
+        Err(e) if e.to_string().starts_with("no such image") => Ok(None),
+        Err(e) => Err(e),
+    }
 }
 
 /// Pull `name` into the store and return the image, named by its full
