@@ -17,8 +17,12 @@ pub mod inspect;
 pub mod kill;
 mod launch;
 pub mod load;
+pub mod login;
+pub mod logout;
 pub mod logs;
 pub mod ps;
+pub mod pull;
+pub mod push;
 pub mod rename;
 pub mod rm;
 pub mod rmi;
@@ -70,6 +74,14 @@ pub enum Command {
     Rmi(rmi::Args),
     /// Show low-level information about images, as JSON.
     Inspect(inspect::Args),
+    /// Fetch an image from a registry.
+    Pull(pull::Args),
+    /// Send an image to a registry.
+    Push(push::Args),
+    /// Save credentials for a registry (after checking them).
+    Login(login::Args),
+    /// Remove saved credentials for a registry.
+    Logout(logout::Args),
     /// Show what hutch detected about this machine and why.
     Info(info::Args),
     /// List containers.
@@ -156,6 +168,10 @@ fn dispatch(ctx: &Ctx, cmd: Command) -> anyhow::Result<u8> {
         Command::Top(a) => top::exec(ctx, a),
         Command::Exec(a) => exec::exec(ctx, a),
         Command::Container(a) => container::exec(ctx, a),
+        Command::Pull(a) => pull::exec(ctx, a),
+        Command::Push(a) => push::exec(ctx, a),
+        Command::Login(a) => login::exec(ctx, a),
+        Command::Logout(a) => logout::exec(ctx, a),
     }
 }
 

@@ -8,8 +8,8 @@
 use super::{launch, Ctx};
 use crate::container::{self, Config, Containers, Record, Status};
 use crate::net::Network;
+use crate::registry::pull::{ensure_image, PullPolicy};
 use crate::sandbox::idmap::{IdMapping, IdSources, MapMode, UsernsRequest};
-use crate::store::Store;
 use anyhow::{bail, Context};
 use std::path::{Path, PathBuf};
 
@@ -70,6 +70,9 @@ pub struct Args {
     /// to the container's log (`hutch logs`).
     #[arg(short = 'd', long)]
     pub detach: bool,
+    /// Pull the image: missing (only when the store lacks it), always, or never.
+    #[arg(long, value_enum, default_value = "missing", value_name = "POLICY")]
+    pub pull: PullPolicy,
     /// Image name or id.
     pub image: String,
     /// Command and arguments (default: the image's).
@@ -98,8 +101,8 @@ pub fn exec(ctx: &Ctx, a: Args) -> anyhow::Result<u8> {
         container::check_name(n).map_err(anyhow::Error::msg)?;
     }
 
-    let store = Store::open(&ctx.dirs)?;
-    let image = store.image(&a.image)?;
+    // Pulls (when needed) finish and join their threads before anything forks.
+    let image = ensure_image(ctx, &a.image, a.pull)?;
     let mapping = IdMapping::detect(a.userns, &IdSources::default()).map_err(anyhow::Error::msg)?;
     let cfg = image.config.config().clone().unwrap_or_default();
     let args = command_line(

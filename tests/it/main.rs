@@ -8,4 +8,5 @@ mod images;
 mod layers;
 mod lifecycle;
 mod man;
+mod registry;
 mod run;
