@@ -305,6 +305,20 @@ fn exec_t_gives_a_terminal() {
         );
         let plain = w.ok(&["exec", "tt", "sh", "-c", "tty || true"]);
         assert!(plain.contains("not a tty"), "{plain:?}");
+        // stdin reaches the process only with -i.
+        for (flag, want) in [(Some("-i"), "fed\n"), (None, "")] {
+            let mut c = w.hutch();
+            c.arg("exec").args(flag).args(["tt", "cat"]);
+            let mut child = c
+                .stdin(Stdio::piped())
+                .stdout(Stdio::piped())
+                .spawn()
+                .unwrap();
+            use std::io::Write;
+            let _ = child.stdin.take().unwrap().write_all(b"fed\n");
+            let out = child.wait_with_output().unwrap();
+            assert_eq!(String::from_utf8_lossy(&out.stdout), want, "{flag:?}");
+        }
         // exec -d returns at once; its process is in the container's pid
         // namespace although its parent is not, and top finds it.
         let t = Instant::now();
