@@ -4,6 +4,7 @@
 
 use super::{launch, Ctx};
 use crate::container::Containers;
+use anyhow::bail;
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
@@ -11,29 +12,45 @@ pub struct Args {
     /// terminal, if it has one) and exit with its exit code.
     #[arg(short, long)]
     pub attach: bool,
-    /// Keep stdin open (implies nothing without -a).
+    /// Keep stdin open (only with -a).
     #[arg(short, long)]
     pub interactive: bool,
-    /// Container name or id (a unique id prefix is enough).
-    #[arg(value_name = "CONTAINER")]
-    pub container: String,
+    /// Container names or ids (a unique id prefix is enough); one with -a.
+    #[arg(value_name = "CONTAINER", required = true)]
+    pub containers: Vec<String>,
 }
 
 pub fn exec(ctx: &Ctx, a: Args) -> anyhow::Result<u8> {
     let containers = Containers::new(&ctx.dirs.state);
-    let mut rec = containers.resolve(&a.container)?;
-    if a.interactive && a.attach {
-        rec.config.interactive = true;
-    }
-    let dir = containers.dir(&rec.id);
-    let plan = launch::plan(ctx, &rec, &dir)?;
-    let claimed = launch::claim(&containers, &rec.id)?;
     if a.attach {
+        let [name] = a.containers.as_slice() else {
+            bail!("start -a attaches to one container: name only one");
+        };
+        let mut rec = containers.resolve(name)?;
+        rec.config.interactive |= a.interactive;
+        let dir = containers.dir(&rec.id);
+        let plan = launch::plan(ctx, &rec, &dir)?;
+        let claimed = launch::claim(&containers, &rec.id)?;
         return launch::foreground(&containers, &claimed, &plan);
     }
-    let code = launch::detached(&containers, &claimed, &plan, &dir)?;
-    if code == 0 {
-        ctx.printer.out(&a.container);
+    let mut failed = 0;
+    for name in &a.containers {
+        match start_detached(ctx, &containers, name) {
+            Ok(0) => ctx.printer.out(name),
+            Ok(code) => failed = code,
+            Err(e) => {
+                eprintln!("Error: {e:#}");
+                failed = super::EXIT_HUTCH_ERROR;
+            }
+        }
     }
-    Ok(code)
+    Ok(failed)
+}
+
+fn start_detached(ctx: &Ctx, containers: &Containers, name: &str) -> anyhow::Result<u8> {
+    let rec = containers.resolve(name)?;
+    let dir = containers.dir(&rec.id);
+    let plan = launch::plan(ctx, &rec, &dir)?;
+    let claimed = launch::claim(containers, &rec.id)?;
+    launch::detached(containers, &claimed, &plan, &dir)
 }

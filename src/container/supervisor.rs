@@ -139,6 +139,9 @@ fn supervise(log: &Path, ready: OwnedFd, body: impl FnOnce(&mut Supervision)) {
     for fd in 0..3 {
         let _ = nix::unistd::dup2(null.as_raw_fd(), fd);
     }
+    // Like any daemon: do not keep the caller's directory (a mount) busy.
+    // Every path hutch passes on is absolute.
+    let _ = nix::unistd::chdir("/");
     let logger = match fork() {
         Ok(Forked::Child) => {
             let keep = [out_r.as_raw_fd(), err_r.as_raw_fd()];

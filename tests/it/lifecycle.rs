@@ -216,10 +216,13 @@ fn start_reruns_over_the_same_upper_dir() {
         assert!(ps_line(&w, "p").contains("Exited (0)"));
         assert_eq!(w.ok(&["start", "-a", "p"]), "x\n");
         assert_eq!(w.ok(&["start", "-a", "p"]), "x\nx\n");
-        // Detached start: output in the log, wait for the code.
-        assert_eq!(w.ok(&["start", "p"]), "p\n");
-        assert_eq!(w.ok(&["wait", "p"]), "0\n");
+        // Detached start, several at once: output in the log, wait for the code.
+        w.run(&["run", "--name", "q", bb, "sh", "-c", "exit 4"]);
+        assert_eq!(w.ok(&["start", "p", "q"]), "p\nq\n");
+        assert_eq!(w.ok(&["wait", "p", "q"]), "0\n4\n");
         assert_eq!(w.ok(&["logs", "p"]), "x\nx\nx\n");
+        let (_, err) = w.fails(&["start", "-a", "p", "q"]);
+        assert!(err.contains("one container"), "{err}");
         // A running container is not started twice.
         w.ok(&["run", "-d", "--name", "busy", bb, "sleep", "1000"]);
         let (_, err) = w.fails(&["start", "busy"]);
