@@ -7,6 +7,7 @@ pub mod cli;
 pub mod dirs;
 pub mod dockerfile;
 pub mod layer;
+pub mod net;
 pub mod oci;
 pub mod rootfs;
 pub mod sandbox;

@@ -5,6 +5,7 @@
 //! Nothing here decides policy (which mounts, which ids): that is `sandbox`'s job.
 
 pub mod process;
+pub mod spawn;
 
 /// A failed system call, named with its arguments.
 #[derive(Debug, thiserror::Error)]
