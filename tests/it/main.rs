@@ -5,4 +5,5 @@ mod common;
 mod images;
 mod layers;
 mod man;
+mod net;
 mod run;
