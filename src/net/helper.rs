@@ -147,7 +147,8 @@ impl Helper {
             HelperRequest::Slirp4netns(opts) => {
                 let sock = cfg.run_dir.join("slirp4netns.sock");
                 remove_stale(&sock).map_err(|e| prep("its API socket", e))?;
-                cmd.args(slirp::args(opts, &cfg.target, &sock));
+                let features = slirp::Features::probe(&cfg.helper.binary);
+                cmd.args(slirp::args(opts, features, &cfg.target, &sock));
                 let (ready_r, ready_w) = pipe().map_err(|e| prep("the ready pipe", e))?;
                 let (exit_r, exit_w) = pipe().map_err(|e| prep("the exit pipe", e))?;
                 helper.readiness = Readiness::Fd(File::from(ready_r));

@@ -20,11 +20,46 @@ pub const EXIT_FD: i32 = 4;
 /// The interface slirp4netns creates in the namespace.
 pub const TAP_NAME: &str = "tap0";
 
+/// Hardening options the installed slirp4netns understands (1.1 and later
+/// have both), found the way podman does: by reading its `--help`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Features {
+    /// `--enable-sandbox`: its own mount namespace, capabilities dropped.
+    pub sandbox: bool,
+    /// `--enable-seccomp`: a system call filter.
+    pub seccomp: bool,
+}
+
+impl Features {
+    pub fn from_help(help: &str) -> Features {
+        Features {
+            sandbox: help.contains("--enable-sandbox"),
+            seccomp: help.contains("--enable-seccomp"),
+        }
+    }
+
+    /// Run `binary --help` (about 2 ms); no features if that fails.
+    pub fn probe(binary: &Path) -> Features {
+        std::process::Command::new(binary)
+            .arg("--help")
+            .stdin(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .output()
+            .map(|o| Features::from_help(&String::from_utf8_lossy(&o.stdout)))
+            .unwrap_or_default()
+    }
+}
+
 /// The arguments for slirp4netns (podman's, see containers/common
 /// libnetwork/slirp4netns): configure the tap device, say when done on
 /// `--ready-fd`, exit when `--exit-fd` is closed (which happens whenever hutch
 /// exits, even by SIGKILL), and listen on an API socket for port forwards.
-pub fn args(opts: &SlirpOptions, target: &Target, api_socket: &Path) -> Vec<OsString> {
+pub fn args(
+    opts: &SlirpOptions,
+    features: Features,
+    target: &Target,
+    api_socket: &Path,
+) -> Vec<OsString> {
     let mut a: Vec<OsString> = vec![
         "--configure".into(),
         format!("--mtu={}", opts.mtu).into(),
@@ -42,6 +77,12 @@ pub fn args(opts: &SlirpOptions, target: &Target, api_socket: &Path) -> Vec<OsSt
     }
     if opts.enable_ipv6 {
         a.push("--enable-ipv6".into());
+    }
+    if features.sandbox {
+        a.push("--enable-sandbox".into());
+    }
+    if features.seccomp {
+        a.push("--enable-seccomp".into());
     }
     if let Some(o) = &opts.outbound_addr {
         a.push(format!("--outbound-addr={o}").into());
@@ -145,16 +186,25 @@ mod tests {
 
     #[test]
     fn podman_defaults() {
+        let all = Features::from_help("  --enable-sandbox   x\n  --enable-seccomp   y\n");
         let a = args(
             &opts("slirp4netns"),
+            all,
             &Target::Pid(42),
             Path::new("/r/slirp.sock"),
         );
         assert_eq!(
             text(&a),
             "--configure --mtu=65520 --ready-fd=3 --exit-fd=4 --api-socket=/r/slirp.sock \
-             --disable-host-loopback --enable-ipv6 42 tap0"
+             --disable-host-loopback --enable-ipv6 --enable-sandbox --enable-seccomp 42 tap0"
         );
+        let none = args(
+            &opts("slirp4netns"),
+            Features::default(),
+            &Target::Pid(42),
+            Path::new("/s"),
+        );
+        assert!(!text(&none).contains("--enable-s"));
     }
 
     #[test]
@@ -165,6 +215,7 @@ mod tests {
         };
         let a = text(&args(
             &opts("slirp4netns:allow_host_loopback=true,enable_ipv6=false,cidr=10.9.0.0/24,mtu=1500,outbound_addr=eth0"),
+            Features::default(),
             &t,
             Path::new("/s"),
         ));
