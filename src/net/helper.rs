@@ -98,6 +98,8 @@ pub struct Helper {
     api_socket: Option<PathBuf>,
     pid_file: Option<PathBuf>,
     log: PathBuf,
+    /// A short private directory for the API socket when `run_dir` is too deep.
+    socket_dir: Option<tempfile::TempDir>,
     ports: Vec<PortMapping>,
     ready_after: Option<Duration>,
 }
@@ -132,6 +134,7 @@ impl Helper {
             api_socket: None,
             pid_file: None,
             log,
+            socket_dir: None,
             ports: cfg.ports.to_vec(),
             ready_after: None,
         };
@@ -145,7 +148,9 @@ impl Helper {
                 Vec::new()
             }
             HelperRequest::Slirp4netns(opts) => {
-                let sock = cfg.run_dir.join("slirp4netns.sock");
+                let (sock, dir) = api_socket_path(cfg.run_dir, cfg.run_as)
+                    .map_err(|e| prep("a directory for its API socket", e))?;
+                helper.socket_dir = dir;
                 remove_stale(&sock).map_err(|e| prep("its API socket", e))?;
                 let features = slirp::Features::probe(&cfg.helper.binary);
                 cmd.args(slirp::args(opts, features, &cfg.target, &sock));
@@ -303,6 +308,7 @@ impl Helper {
         for p in [&self.pid_file, &self.api_socket].into_iter().flatten() {
             let _ = std::fs::remove_file(p);
         }
+        self.socket_dir = None;
     }
 
     /// The last lines of the helper's log, for error messages.
@@ -331,6 +337,27 @@ impl Drop for Helper {
 
 fn pipe() -> std::io::Result<(OwnedFd, OwnedFd)> {
     nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(std::io::Error::from)
+}
+
+/// A Unix socket path must fit in `sun_path`: 107 bytes and a NUL (unix(7)).
+const SUN_PATH_MAX: usize = 107;
+
+/// `run_dir/slirp4netns.sock`, or, when that path is too long for a Unix
+/// socket (deep home directories, 64-character container ids), the same
+/// name in a fresh private directory under the temporary directory.
+fn api_socket_path(
+    run_dir: &Path,
+    run_as: Option<(u32, u32)>,
+) -> std::io::Result<(PathBuf, Option<tempfile::TempDir>)> {
+    let sock = run_dir.join("slirp4netns.sock");
+    if sock.as_os_str().len() <= SUN_PATH_MAX {
+        return Ok((sock, None));
+    }
+    let dir = tempfile::Builder::new().prefix("hutch-net-").tempdir()?;
+    if let Some((uid, gid)) = run_as {
+        std::os::unix::fs::chown(dir.path(), Some(uid), Some(gid))?;
+    }
+    Ok((dir.path().join("slirp4netns.sock"), Some(dir)))
 }
 
 fn remove_stale(p: &Path) -> std::io::Result<()> {

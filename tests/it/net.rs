@@ -108,12 +108,21 @@ fn start(
     chosen: &ChosenHelper,
     ports: &[PortMapping],
 ) -> Result<(Helper, Duration), HelperError> {
-    let dir = run_dir(w);
+    start_in(w, ns, chosen, ports, &run_dir(w))
+}
+
+fn start_in(
+    w: &World,
+    ns: &Netns,
+    chosen: &ChosenHelper,
+    ports: &[PortMapping],
+    dir: &Path,
+) -> Result<(Helper, Duration), HelperError> {
     let cfg = SpawnConfig {
         helper: chosen,
         target: Target::Pid(ns.pid()),
         ports,
-        run_dir: &dir,
+        run_dir: dir,
         run_as: run_as(w),
     };
     let mut h = Helper::spawn(&cfg)?;
@@ -298,9 +307,19 @@ fn slirp4netns_reaches_host_loopback_only_when_allowed() {
     });
 }
 
+/// A child that is killed when the test ends, even by a failed assertion.
+struct Killed(Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 /// busybox httpd inside the namespace on port 80, with a CGI that answers
 /// the client address it sees.
-fn httpd(w: &World, ns: &Netns) -> Child {
+fn httpd(w: &World, ns: &Netns) -> Killed {
     let dir = w.path("www");
     std::fs::create_dir_all(dir.join("cgi-bin")).unwrap();
     std::fs::write(dir.join("index.html"), "hello from the namespace\n").unwrap();
@@ -316,20 +335,22 @@ fn httpd(w: &World, ns: &Netns) -> Child {
         .arg(w.dir.path())
         .status()
         .unwrap();
-    ns.cmd(
-        w,
-        &[
-            "busybox",
-            "httpd",
-            "-f",
-            "-p",
-            "80",
-            "-h",
-            dir.to_str().unwrap(),
-        ],
+    Killed(
+        ns.cmd(
+            w,
+            &[
+                "busybox",
+                "httpd",
+                "-f",
+                "-p",
+                "80",
+                "-h",
+                dir.to_str().unwrap(),
+            ],
+        )
+        .spawn()
+        .unwrap(),
     )
-    .spawn()
-    .unwrap()
 }
 
 /// GET `path` from 127.0.0.1:`port`, retrying while the server starts.
@@ -371,7 +392,7 @@ fn forward_and_fetch(mode: &str) -> Option<String> {
             "the default host address"
         );
         let (_h, _) = start(&w, &ns, &chosen, &ports).unwrap();
-        let mut server = httpd(&w, &ns);
+        let _server = httpd(&w, &ns);
         let page = get(ports[0].host_port, "/index.html");
         assert!(page.contains("hello from the namespace"), "{page}");
         let addr = get(ports[0].host_port, "/cgi-bin/addr");
@@ -381,8 +402,6 @@ fn forward_and_fetch(mode: &str) -> Option<String> {
         let client = client.trim_start_matches("::ffff:").to_string();
         eprintln!("{mode}: a loopback client appears as {client}");
         seen = Some(client);
-        let _ = server.kill();
-        let _ = server.wait();
     });
     seen
 }
@@ -416,6 +435,10 @@ fn slirp4netns_reports_a_refused_forward() {
         let e = start(&w, &ns, &chosen, &ports)
             .err()
             .expect("publishing a busy port must fail");
+        assert!(
+            live_helpers("slirp4netns", ns.pid()).is_empty(),
+            "slirp4netns kept running after its start failed"
+        );
         let msg = e.to_string();
         assert!(
             msg.contains("slirp4netns could not publish 127.0.0.1:"),
@@ -530,25 +553,59 @@ fn helpers_die_with_their_owner() {
                 "{mode} {pid} outlived its SIGKILLed owner"
             );
             // And nothing else of this kind is left on our namespace.
-            let target = ns.pid().to_string();
-            for e in std::fs::read_dir("/proc").unwrap().flatten() {
-                let Ok(p) = e.file_name().to_string_lossy().parse::<u32>() else {
-                    continue;
-                };
-                let cmd = std::fs::read(format!("/proc/{p}/cmdline")).unwrap_or_default();
-                let args: Vec<String> = cmd
-                    .split(|c| *c == 0)
-                    .map(|a| String::from_utf8_lossy(a).into_owned())
-                    .collect();
-                let helper_for_us =
-                    args.first().is_some_and(|a| a.ends_with(mode)) && args.contains(&target);
-                assert!(
-                    !helper_for_us || dead(p),
-                    "{mode} {p} still runs for namespace {target}: {args:?}"
-                );
-            }
+            let left = live_helpers(mode, ns.pid());
+            assert!(
+                left.is_empty(),
+                "{mode} still runs for namespace {}: {left:?}",
+                ns.pid()
+            );
         });
     }
+}
+
+/// Live (not zombie) `mode` processes whose arguments name namespace `pid`.
+fn live_helpers(mode: &str, pid: u32) -> Vec<u32> {
+    let target = pid.to_string();
+    let mut found = Vec::new();
+    for e in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(p) = e.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        let cmd = std::fs::read(format!("/proc/{p}/cmdline")).unwrap_or_default();
+        let args: Vec<String> = cmd
+            .split(|c| *c == 0)
+            .map(|a| String::from_utf8_lossy(a).into_owned())
+            .collect();
+        if args.first().is_some_and(|a| a.ends_with(mode)) && args.contains(&target) && !dead(p) {
+            found.push(p);
+        }
+    }
+    found
+}
+
+#[test]
+fn slirp4netns_socket_in_a_deep_run_dir() {
+    let Some(chosen) = helper("slirp4netns") else {
+        return;
+    };
+    for_each_user(|w| {
+        let ns = Netns::new(&w);
+        // Deeper than a Unix socket path may be (unix(7): 108 bytes).
+        let deep = run_dir(&w).join("c".repeat(64)).join("d".repeat(40));
+        std::fs::create_dir_all(&deep).unwrap();
+        Command::new("chown")
+            .arg("-R")
+            .arg(format!("{}:{}", w.user.uid, w.user.gid))
+            .arg(w.path("run"))
+            .status()
+            .unwrap();
+        let ports = publish("80");
+        let (h, _) = start_in(&w, &ns, &chosen, &ports, &deep).unwrap();
+        let _server = httpd(&w, &ns);
+        assert!(get(ports[0].host_port, "/index.html").contains("hello from the namespace"));
+        drop(h);
+        assert!(live_helpers("slirp4netns", ns.pid()).is_empty());
+    });
 }
 
 #[test]
