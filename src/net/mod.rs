@@ -8,5 +8,6 @@ pub mod helper;
 pub mod hosts;
 pub mod options;
 pub mod pasta;
+pub mod plan;
 pub mod ports;
 pub mod slirp;
