@@ -14,6 +14,11 @@ use std::path::Path;
 /// no real network uses, so the forwarder never shadows a real server.
 pub const PASTA_DNS_FORWARD: Ipv4Addr = Ipv4Addr::new(169, 254, 1, 1);
 
+/// The address that reaches the host's loopback with a pasta that has
+/// `--map-host-loopback` (2024 and later): link-local like the DNS forwarder,
+/// so the real gateway stays reachable. Older pasta maps the gateway instead.
+pub const PASTA_HOST_LOOPBACK: Ipv4Addr = Ipv4Addr::new(169, 254, 1, 2);
+
 /// What the container will see.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Addresses {

@@ -2,16 +2,47 @@
 //! (containers/common libnetwork/pasta) adapted to a supervised helper that
 //! stays in the foreground.
 //!
-//! This module only builds arguments; starting, readiness and clean-up are
-//! `helper`'s. It must not run pasta.
+//! This module builds arguments and, when an option only newer builds have
+//! matters, reads `pasta --help` once; starting, readiness and clean-up are
+//! `helper`'s.
 
-use super::addrs::pasta_dns_forward;
+use super::addrs::{pasta_dns_forward, PASTA_HOST_LOOPBACK};
 use super::helper::Target;
 use super::options::PastaOptions;
 use super::ports::{PortMapping, Protocol};
 use std::ffi::OsString;
 use std::net::IpAddr;
 use std::path::Path;
+
+/// Whether the pasta at `binary` lists `option` in its `--help` (older
+/// builds print help on stderr, newer ones on stdout).
+pub fn supports(binary: &Path, option: &str) -> bool {
+    std::process::Command::new(binary)
+        .arg("--help")
+        .stdin(std::process::Stdio::null())
+        .output()
+        .is_ok_and(|o| {
+            let has = |b: &[u8]| {
+                String::from_utf8_lossy(b)
+                    .split(|c: char| c.is_whitespace() || c == ',')
+                    .any(|w| w == option)
+            };
+            has(&o.stdout) || has(&o.stderr)
+        })
+}
+
+/// For `--map-gw`, use `--map-host-loopback 169.254.1.2` where pasta has it,
+/// so the container keeps reaching the real gateway; older pasta maps the
+/// gateway itself. Leaves explicit `--map-host-loopback` choices alone.
+pub fn prefer_map_host_loopback(opts: &mut PastaOptions, binary: &Path) {
+    if opts.map_gw && opts.map_host_loopback().is_none() && supports(binary, "--map-host-loopback")
+    {
+        opts.args.extend([
+            "--map-host-loopback".into(),
+            PASTA_HOST_LOOPBACK.to_string(),
+        ]);
+    }
+}
 
 /// The arguments for pasta: hutch's, then the user's pass-through ones, then
 /// defaults the user did not override, then the target namespace.
@@ -102,6 +133,42 @@ pub fn args(
 mod tests {
     use super::*;
     use crate::net::options::HelperRequest;
+    use std::os::unix::fs::PermissionsExt;
+
+    fn fake_pasta(dir: &Path, help: &str) -> std::path::PathBuf {
+        let p = dir.join("pasta");
+        std::fs::write(&p, format!("#!/bin/sh\ncat >&2 <<'EOF'\n{help}\nEOF\n")).unwrap();
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
+        p
+    }
+
+    #[test]
+    fn map_gw_uses_map_host_loopback_only_where_pasta_has_it() {
+        let d = tempfile::tempdir().unwrap();
+        let new = fake_pasta(
+            d.path(),
+            "  --map-host-loopback ADDR\tTranslate ADDR to refer to host",
+        );
+        let mut o = opts("pasta:--map-gw");
+        prefer_map_host_loopback(&mut o, &new);
+        assert_eq!(o.map_host_loopback(), Some("169.254.1.2"));
+        let a = text(&args(&o, &Target::Pid(1), &[], Path::new("/p")));
+        assert!(
+            a.contains("--map-host-loopback 169.254.1.2") && !a.contains("--no-map-gw"),
+            "{a}"
+        );
+        let d = tempfile::tempdir().unwrap();
+        let old = fake_pasta(
+            d.path(),
+            "  --no-map-gw\t\tDon't map gateway address to host",
+        );
+        let mut o = opts("pasta:--map-gw");
+        prefer_map_host_loopback(&mut o, &old);
+        assert_eq!(o.map_host_loopback(), None);
+        let mut off = opts("pasta");
+        prefer_map_host_loopback(&mut off, &new);
+        assert!(off.args.is_empty());
+    }
 
     fn opts(s: &str) -> PastaOptions {
         match HelperRequest::parse(s).unwrap() {

@@ -11,6 +11,7 @@ use super::choose::{choose, ChooseError, ChosenHelper, SearchPath};
 use super::dns::{self, DnsOptions, ResolvPaths};
 use super::hosts::{self, HostsError, HostsSpec};
 use super::options::{HelperRequest, OptionsError};
+use super::pasta;
 use super::ports::{self, PortError, PortMapping, PortPolicy};
 use std::path::PathBuf;
 
@@ -116,7 +117,10 @@ pub fn plan(
     } else {
         Vec::new()
     };
-    let helper = choose(request, &env.search_path)?;
+    let mut helper = choose(request, &env.search_path)?;
+    if let HelperRequest::Pasta(p) = &mut helper.request {
+        pasta::prefer_map_host_loopback(p, &helper.binary);
+    }
     let addrs = addresses(&helper.request, &env.proc_root);
     let hosts = hosts::hosts_file(&HostsSpec {
         hostname,

@@ -85,7 +85,13 @@ fn helper(mode: &str) -> Option<ChosenHelper> {
         skip(&format!("{} is not installed", req.kind().name()));
         return None;
     }
-    Some(choose(Some(req), &SearchPath::from_env()).unwrap())
+    let mut c = choose(Some(req), &SearchPath::from_env()).unwrap();
+    // As `net::plan` does: newer pasta maps a link-local address instead of
+    // the gateway.
+    if let HelperRequest::Pasta(p) = &mut c.request {
+        hutch::net::pasta::prefer_map_host_loopback(p, &c.binary);
+    }
+    Some(c)
 }
 
 /// A directory the test user owns, for pid files, sockets and logs.
@@ -261,13 +267,18 @@ fn pasta_reaches_host_loopback_only_with_map_gw() {
         return;
     };
     let on = helper("pasta:--map-gw,-o,127.0.0.1").unwrap();
+    // The address /etc/hosts names host.containers.internal: the gateway
+    // (older pasta) or 169.254.1.2 (pasta with --map-host-loopback).
+    let addr = hutch::net::addrs::addresses(&on.request, Path::new("/proc"))
+        .host_loopback
+        .expect("--map-gw gives an address for the host")
+        .to_string();
     for_each_user(|w| {
         let ns = Netns::new(&w);
         let (h, _) = start(&w, &ns, &off, &[]).unwrap();
-        let gw = default_gateway(&w, &ns);
         assert!(
-            !reaches_host_loopback(&w, &ns, &gw),
-            "reached the host through {gw} without --map-gw"
+            !reaches_host_loopback(&w, &ns, &addr),
+            "reached the host through {addr} without --map-gw"
         );
         assert!(
             !reaches_host_loopback(&w, &ns, "127.0.0.1"),
@@ -275,13 +286,17 @@ fn pasta_reaches_host_loopback_only_with_map_gw() {
         );
         h.stop();
         let (_h, _) = start(&w, &ns, &on, &[]).unwrap();
+        if !hutch::net::pasta::supports(&on.binary, "--map-host-loopback") {
+            assert_eq!(
+                default_gateway(&w, &ns),
+                addr,
+                "older pasta maps the gateway"
+            );
+        }
         assert!(
-            reaches_host_loopback(&w, &ns, &gw),
-            "--map-gw did not map {gw} to the host's loopback"
+            reaches_host_loopback(&w, &ns, &addr),
+            "--map-gw did not map {addr} to the host's loopback"
         );
-        // /etc/hosts would name the same address.
-        let addrs = hutch::net::addrs::addresses(&on.request, Path::new("/proc"));
-        assert_eq!(addrs.host_loopback.map(|a| a.to_string()), Some(gw));
     });
 }
 
