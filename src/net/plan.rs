@@ -10,7 +10,7 @@ use super::addrs::addresses;
 use super::choose::{choose, ChooseError, ChosenHelper, SearchPath};
 use super::dns::{self, DnsOptions, ResolvPaths};
 use super::hosts::{self, HostsError, HostsSpec};
-use super::options::{HelperRequest, OptionsError};
+use super::options::{HelperKind, HelperRequest, OptionsError};
 use super::pasta;
 use super::ports::{self, PortError, PortMapping, PortPolicy};
 use std::path::PathBuf;
@@ -75,6 +75,8 @@ pub enum PlanError {
     Dns(#[from] dns::BadServer),
     #[error(transparent)]
     Hosts(#[from] HostsError),
+    #[error("cannot publish {0:?} with slirp4netns: its API takes IPv4 host addresses only; use an IPv4 address such as 127.0.0.1, or --network pasta")]
+    SlirpIpv6(String),
 }
 
 /// Check the flags and compute the plan. `exposed` is the image's
@@ -118,6 +120,14 @@ pub fn plan(
         Vec::new()
     };
     let mut helper = choose(request, &env.search_path)?;
+    if helper.kind() == HelperKind::Slirp4netns {
+        if let Some(s) = specs
+            .iter()
+            .find(|s| s.host_ip.is_some_and(|ip| ip.is_ipv6()))
+        {
+            return Err(PlanError::SlirpIpv6(s.text.clone()));
+        }
+    }
     if let HelperRequest::Pasta(p) = &mut helper.request {
         pasta::prefer_map_host_loopback(p, &helper.binary);
     }
@@ -142,7 +152,6 @@ pub fn plan(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::net::options::HelperKind;
     use std::os::unix::fs::PermissionsExt;
 
     struct Fake {
@@ -275,6 +284,18 @@ mod tests {
                 add_host: vec!["gw:host-gateway".into()],
                 ..NetFlags::default()
             }),
+            plan(
+                &NetFlags {
+                    network: Some("slirp4netns".into()),
+                    publish: vec!["[::1]::80".into()],
+                    ..NetFlags::default()
+                },
+                &[],
+                "box",
+                &fake(&["slirp4netns"]).env,
+            )
+            .unwrap_err()
+            .to_string(),
         ];
         for m in &msgs {
             assert!(!m.contains('\n'), "{m}");
@@ -285,5 +306,6 @@ mod tests {
         assert!(msgs[3].contains("in the image"));
         assert!(msgs[4].contains("not an IP address"));
         assert!(msgs[5].contains("host-gateway needs"));
+        assert!(msgs[6].contains("IPv4 host addresses only"));
     }
 }

@@ -370,10 +370,14 @@ fn httpd(w: &World, ns: &Netns) -> Killed {
 
 /// GET `path` from 127.0.0.1:`port`, retrying while the server starts.
 fn get(port: u16, path: &str) -> String {
+    get_from("127.0.0.1".parse().unwrap(), port, path)
+}
+
+fn get_from(ip: std::net::IpAddr, port: u16, path: &str) -> String {
     let until = Instant::now() + Duration::from_secs(5);
     loop {
         let attempt = (|| -> std::io::Result<String> {
-            let mut s = TcpStream::connect(("127.0.0.1", port))?;
+            let mut s = TcpStream::connect((ip, port))?;
             s.set_read_timeout(Some(Duration::from_secs(3)))?;
             write!(s, "GET {path} HTTP/1.0\r\n\r\n")?;
             let mut r = String::new();
@@ -383,7 +387,7 @@ fn get(port: u16, path: &str) -> String {
         match attempt {
             Ok(r) if r.starts_with("HTTP/1.") => return r,
             _ if Instant::now() < until => std::thread::sleep(Duration::from_millis(20)),
-            other => panic!("no HTTP answer on 127.0.0.1:{port}: {other:?}"),
+            other => panic!("no HTTP answer on {ip}:{port}: {other:?}"),
         }
     }
 }
@@ -427,6 +431,25 @@ fn pasta_forwards_a_loopback_port() {
     if let Some(client) = forward_and_fetch("pasta") {
         assert_eq!(client, "127.0.0.1");
     }
+}
+
+#[test]
+fn pasta_forwards_an_ipv6_loopback_port() {
+    let Some(chosen) = helper("pasta") else {
+        return;
+    };
+    if TcpListener::bind("[::1]:0").is_err() {
+        skip("the host has no IPv6 loopback");
+        return;
+    }
+    for_each_user(|w| {
+        let ns = Netns::new(&w);
+        let ports = publish("[::1]::80");
+        let (_h, _) = start(&w, &ns, &chosen, &ports).unwrap();
+        let _server = httpd(&w, &ns);
+        let page = get_from(ports[0].host_ip, ports[0].host_port, "/cgi-bin/addr");
+        assert!(page.trim_end().ends_with("[::1]"), "{page}");
+    });
 }
 
 #[test]
