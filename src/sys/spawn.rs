@@ -15,6 +15,9 @@ use std::process::Command;
 /// number can never overwrite another that is still to be placed.
 const SCRATCH_FD_FLOOR: RawFd = 100;
 
+/// More than slirp4netns's two pipes is never needed.
+const MAX_FDS: usize = 8;
+
 /// Arrange for `cmd`'s child to get SIGKILL when the thread that spawns it
 /// exits (including when the whole process is SIGKILLed), and to find each
 /// `(fd, number)` of `fds` open at `number`, without close-on-exec.
@@ -24,6 +27,12 @@ const SCRATCH_FD_FLOOR: RawFd = 100;
 /// helper should. The descriptors stay open in the parent until `cmd` is
 /// dropped; drop it right after spawning so that pipe ends are not held twice.
 pub fn helper_child_setup(cmd: &mut Command, fds: Vec<(OwnedFd, RawFd)>) -> io::Result<()> {
+    if fds.len() > MAX_FDS {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("a helper can be given at most {MAX_FDS} descriptors"),
+        ));
+    }
     if let Some((_, n)) = fds.iter().find(|(_, n)| *n < 3 || *n >= SCRATCH_FD_FLOOR) {
         return Err(io::Error::new(
             io::ErrorKind::InvalidInput,
@@ -52,10 +61,8 @@ pub fn helper_child_setup(cmd: &mut Command, fds: Vec<(OwnedFd, RawFd)>) -> io::
             if libc::getppid() != parent {
                 return Err(io::Error::other("parent exited while starting a helper"));
             }
-            let mut scratch = [0 as RawFd; 8];
-            if fds.len() > scratch.len() {
-                return Err(io::Error::from_raw_os_error(libc::EMFILE));
-            }
+            // A fixed array: nothing may allocate between fork and exec.
+            let mut scratch = [0 as RawFd; MAX_FDS];
             for (i, (fd, _)) in fds.iter().enumerate() {
                 let r = libc::fcntl(fd.as_raw_fd(), libc::F_DUPFD_CLOEXEC, SCRATCH_FD_FLOOR);
                 if r < 0 {
