@@ -1,4 +1,13 @@
 //! Layers as tar streams: unpacking into a directory with OCI whiteouts turned
-//! into overlay whiteouts, and never writing outside the target.
+//! into overlay whiteouts and never writing outside the target, and diffing
+//! an overlay upper directory back into a reproducible layer tar.
 
+pub mod codec;
+pub mod diff;
+mod digest;
+mod names;
+#[cfg(test)]
+mod testutil;
+mod tree;
 pub mod unpack;
+pub mod whiteout;

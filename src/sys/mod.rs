@@ -4,6 +4,7 @@
 //!
 //! Nothing here decides policy (which mounts, which ids): that is `sandbox`'s job.
 
+pub mod fsat;
 pub mod process;
 pub mod spawn;
 

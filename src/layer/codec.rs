@@ -1,0 +1,160 @@
+//! Layer compression: recognising gzip/zstd/plain tar streams by their magic
+//! bytes on the way in, compressing with a digest of the blob on the way out.
+//!
+//! It only wraps byte streams; it knows nothing about tar or the filesystem.
+
+use super::digest::HashingWriter;
+use std::io::{BufReader, Cursor, Read, Write};
+
+/// How a layer blob is compressed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Compression {
+    None,
+    Gzip,
+    Zstd,
+}
+
+const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
+const ZSTD_MAGIC: [u8; 4] = [0x28, 0xb5, 0x2f, 0xfd];
+
+/// Large enough that reading a layer costs few syscalls, small enough to be
+/// irrelevant next to the layer itself.
+const BUF: usize = 256 * 1024;
+
+/// Which compression the first bytes of a stream announce.
+pub fn detect(head: &[u8]) -> Compression {
+    if head.starts_with(&ZSTD_MAGIC) {
+        Compression::Zstd
+    } else if head.starts_with(&GZIP_MAGIC) {
+        Compression::Gzip
+    } else {
+        Compression::None
+    }
+}
+
+/// Wrap `input` so that reading it yields the uncompressed tar, whichever of
+/// plain, gzip or zstd it is.
+pub fn decompressed<'a>(
+    mut input: impl Read + 'a,
+) -> Result<(Compression, Box<dyn Read + 'a>), String> {
+    // Read the magic by hand: a pipe may deliver fewer bytes than asked for.
+    let mut head = [0u8; 4];
+    let mut got = 0;
+    while got < head.len() {
+        match input.read(&mut head[got..]) {
+            Ok(0) => break,
+            Ok(n) => got += n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(format!("cannot read the layer stream: {e}")),
+        }
+    }
+    let kind = detect(&head[..got]);
+    let stream = BufReader::with_capacity(BUF, Cursor::new(head[..got].to_vec()).chain(input));
+    let out: Box<dyn Read + 'a> = match kind {
+        Compression::None => Box::new(stream),
+        // Multi-member: some tools write a layer as several concatenated gzip members.
+        Compression::Gzip => Box::new(flate2::bufread::MultiGzDecoder::new(stream)),
+        Compression::Zstd => Box::new(
+            zstd::stream::read::Decoder::with_buffer(stream)
+                .map_err(|e| format!("cannot start zstd decompression: {e}"))?,
+        ),
+    };
+    Ok((kind, out))
+}
+
+/// A writer that compresses into `out` and reports the digest and size of the
+/// compressed bytes (a layer blob's descriptor).
+pub struct Compressor<W: Write> {
+    enc: Encoder<W>,
+}
+
+enum Encoder<W: Write> {
+    Gzip(flate2::write::GzEncoder<HashingWriter<W>>),
+    Zstd(zstd::stream::write::Encoder<'static, HashingWriter<W>>),
+}
+
+/// The compressed blob that came out of a `Compressor`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Compressed {
+    /// `sha256:<hex>` of the compressed bytes.
+    pub digest: String,
+    pub size: u64,
+}
+
+impl<W: Write> Compressor<W> {
+    /// Start compressing into `out`; `kind` must be Gzip or Zstd.
+    pub fn new(out: W, kind: Compression) -> Result<Self, String> {
+        let out = HashingWriter::new(out);
+        let enc = match kind {
+            // Level 6 is gzip's default and what other image tools write;
+            // no file name or time in the header, so output is reproducible.
+            Compression::Gzip => {
+                Encoder::Gzip(flate2::GzBuilder::new().write(out, flate2::Compression::new(6)))
+            }
+            Compression::Zstd => Encoder::Zstd(
+                zstd::stream::write::Encoder::new(out, 3)
+                    .map_err(|e| format!("cannot start zstd compression: {e}"))?,
+            ),
+            Compression::None => return Err("a compressor needs gzip or zstd".into()),
+        };
+        Ok(Compressor { enc })
+    }
+
+    /// End the stream; returns the inner writer and the blob's digest and size.
+    pub fn finish(self) -> Result<(W, Compressed), String> {
+        let hashing = match self.enc {
+            Encoder::Gzip(e) => e
+                .finish()
+                .map_err(|e| format!("cannot finish gzip stream: {e}"))?,
+            Encoder::Zstd(e) => e
+                .finish()
+                .map_err(|e| format!("cannot finish zstd stream: {e}"))?,
+        };
+        let (out, digest, size) = hashing.finish();
+        Ok((out, Compressed { digest, size }))
+    }
+}
+
+impl<W: Write> Write for Compressor<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        match &mut self.enc {
+            Encoder::Gzip(e) => e.write(buf),
+            Encoder::Zstd(e) => e.write(buf),
+        }
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        match &mut self.enc {
+            Encoder::Gzip(e) => e.flush(),
+            Encoder::Zstd(e) => e.flush(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn compressor_round_trips_and_digests_its_output() {
+        let data: Vec<u8> = (0..100_000u32)
+            .flat_map(|i| (i % 251).to_le_bytes())
+            .collect();
+        for kind in [Compression::Gzip, Compression::Zstd] {
+            let mut c = Compressor::new(Vec::new(), kind).unwrap();
+            c.write_all(&data).unwrap();
+            let (blob, info) = c.finish().unwrap();
+            assert_eq!(info.size, blob.len() as u64);
+            let mut h = HashingWriter::new(std::io::sink());
+            h.write_all(&blob).unwrap();
+            assert_eq!(h.finish().1, info.digest);
+            assert!(blob.len() < data.len() / 4, "{kind:?} did not compress");
+            let (seen, mut r) = decompressed(&blob[..]).unwrap();
+            assert_eq!(seen, kind);
+            let mut back = Vec::new();
+            r.read_to_end(&mut back).unwrap();
+            assert_eq!(back, data);
+        }
+        assert!(Compressor::new(Vec::new(), Compression::None).is_err());
+    }
+}
