@@ -3,7 +3,9 @@
 //! The binary is a thin shell over this library; see docs/ARCHITECTURE.md for
 //! how data flows from images and Dockerfiles through the store into a sandbox.
 
+pub mod build;
 pub mod cli;
+pub mod container;
 pub mod dirs;
 pub mod dockerfile;
 pub mod layer;

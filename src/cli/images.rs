@@ -1,10 +1,212 @@
-//! `hutch images`: placeholder until its module lands.
+//! `hutch images`: list images as Podman does (a table, `-q` ids, or
+//! `--format json` / a Go template).
 
+use super::inspect::facts;
+use super::template::Template;
 use super::Ctx;
+use crate::oci::inspect::list_row;
+use crate::oci::reference::Reference;
+use crate::store::{Image, Store};
+use serde_json::json;
 
 #[derive(clap::Args, Debug)]
-pub struct Args {}
+pub struct Args {
+    /// Show only images named REPOSITORY (`busybox`, `quay.io/x/y`), with TAG if given.
+    #[arg(value_name = "REPOSITORY[:TAG]")]
+    pub reference: Option<String>,
 
-pub fn exec(_ctx: &Ctx, _args: Args) -> anyhow::Result<u8> {
-    anyhow::bail!("'hutch images' is not implemented yet")
+    /// Print only image ids, one per image.
+    #[arg(short, long)]
+    pub quiet: bool,
+
+    /// Show full ids.
+    #[arg(long)]
+    pub no_trunc: bool,
+
+    /// `json`, or a Go template over Repository, Tag, ID, Digest, CreatedSince,
+    /// CreatedAt and Size, e.g. '{{.Repository}}:{{.Tag}}'.
+    #[arg(long, value_name = "FORMAT")]
+    pub format: Option<String>,
+}
+
+pub fn exec(ctx: &Ctx, args: Args) -> anyhow::Result<u8> {
+    let tpl = match args.format.as_deref() {
+        None | Some("json") => None,
+        Some(f) => Some(Template::parse(f).map_err(anyhow::Error::msg)?),
+    };
+    let filter = args
+        .reference
+        .as_deref()
+        .map(Reference::parse)
+        .transpose()
+        .map_err(anyhow::Error::msg)?;
+    let store = Store::open(&ctx.dirs)?;
+    let mut images = store.images()?;
+    if let Some(f) = &filter {
+        for im in &mut images {
+            im.names.retain(|n| matches(f, n));
+        }
+        images.retain(|im| !im.names.is_empty());
+    }
+    // Newest first, like Podman.
+    images.sort_by(|a, b| created(b).cmp(&created(a)).then(a.names.cmp(&b.names)));
+    let id = |im: &Image| {
+        if args.no_trunc {
+            im.id.clone()
+        } else {
+            im.short_id().to_string()
+        }
+    };
+    if args.quiet {
+        for im in &images {
+            ctx.printer.out(&id(im));
+        }
+        return Ok(0);
+    }
+    if args.format.as_deref() == Some("json") {
+        let rows: Vec<_> = images.iter().map(|im| list_row(&facts(im))).collect();
+        ctx.printer.out(&serde_json::to_string_pretty(&rows)?);
+        return Ok(0);
+    }
+    let now = chrono::Utc::now();
+    let mut rows: Vec<[String; 5]> = Vec::new();
+    let mut values = Vec::new();
+    for im in &images {
+        let since = created(im)
+            .map(|t| format!("{} ago", human_duration((now - t).num_seconds())))
+            .unwrap_or_else(|| "unknown".into());
+        let size = human_size(im.size());
+        let mut names: Vec<(String, String)> = im
+            .names
+            .iter()
+            .map(|n| match n.rsplit_once(':') {
+                Some((r, t)) if !t.contains('/') => (r.to_string(), t.to_string()),
+                _ => (n.clone(), "<none>".into()),
+            })
+            .collect();
+        if names.is_empty() {
+            names.push(("<none>".into(), "<none>".into()));
+        }
+        for (repo, tag) in names {
+            values.push(json!({
+                "Repository": repo, "Tag": tag, "ID": id(im), "Digest": im.manifest_digest,
+                "CreatedSince": since, "CreatedAt": im.config.created().clone().unwrap_or_default(),
+                "Size": size,
+            }));
+            rows.push([repo, tag, id(im), since.clone(), size.clone()]);
+        }
+    }
+    if let Some(t) = tpl {
+        values.iter().for_each(|v| ctx.printer.out(&t.render(v)));
+        return Ok(0);
+    }
+    let head = ["REPOSITORY", "TAG", "IMAGE ID", "CREATED", "SIZE"].map(String::from);
+    let mut widths = head.clone().map(|h| h.len());
+    for r in &rows {
+        for (w, c) in widths.iter_mut().zip(r) {
+            *w = (*w).max(c.len());
+        }
+    }
+    for r in std::iter::once(&head).chain(&rows) {
+        let line: Vec<String> = r
+            .iter()
+            .zip(widths)
+            .map(|(c, w)| format!("{c:<w$}"))
+            .collect();
+        ctx.printer.out(line.join("  ").trim_end());
+    }
+    Ok(0)
+}
+
+/// Whether the full name `name` (`repo:tag`) is one `filter` asks for; a short
+/// filter (`busybox`) matches the repository's last path components.
+fn matches(filter: &Reference, name: &str) -> bool {
+    let (repo, tag) = name.rsplit_once(':').unwrap_or((name, ""));
+    let repo_ok = repo == filter.repository()
+        || filter
+            .short
+            .as_ref()
+            .is_some_and(|s| repo.ends_with(&format!("/{s}")));
+    repo_ok && filter.tag.as_deref().map_or(true, |t| t == tag)
+}
+
+fn created(im: &Image) -> Option<chrono::DateTime<chrono::Utc>> {
+    let c = im.config.created().as_deref()?;
+    chrono::DateTime::parse_from_rfc3339(c)
+        .ok()
+        .map(|t| t.to_utc())
+}
+
+/// Docker's go-units `HumanDuration`.
+fn human_duration(secs: i64) -> String {
+    let s = secs.max(0);
+    let (m, h) = (s / 60, s / 3600);
+    match () {
+        _ if s < 1 => "Less than a second".into(),
+        _ if s == 1 => "1 second".into(),
+        _ if s < 60 => format!("{s} seconds"),
+        _ if m == 1 => "About a minute".into(),
+        _ if m < 60 => format!("{m} minutes"),
+        _ if h == 1 => "About an hour".into(),
+        _ if h < 48 => format!("{h} hours"),
+        _ if h < 24 * 7 * 2 => format!("{} days", h / 24),
+        _ if h < 24 * 30 * 2 => format!("{} weeks", h / 24 / 7),
+        _ if h < 24 * 365 * 2 => format!("{} months", h / 24 / 30),
+        _ => format!("{} years", h / 24 / 365),
+    }
+}
+
+/// go-units `HumanSizeWithPrecision(size, 3)`, as Podman prints sizes.
+fn human_size(bytes: u64) -> String {
+    let units = ["B", "kB", "MB", "GB", "TB", "PB"];
+    let mut v = bytes as f64;
+    let mut i = 0;
+    while v >= 1000.0 && i < units.len() - 1 {
+        v /= 1000.0;
+        i += 1;
+    }
+    // Three significant digits, trailing zeros dropped (Go's %.3g).
+    let digits = if v >= 100.0 {
+        0
+    } else if v >= 10.0 {
+        1
+    } else {
+        2
+    };
+    let s = format!("{v:.digits$}");
+    let s = if s.contains('.') {
+        s.trim_end_matches('0').trim_end_matches('.').to_string()
+    } else {
+        s
+    };
+    format!("{s} {}", units[i])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn filter_by_repository_and_tag() {
+        let f = |s: &str| Reference::parse(s).unwrap();
+        assert!(matches(&f("busybox"), "docker.io/library/busybox:1"));
+        assert!(matches(&f("busybox:1"), "docker.io/library/busybox:1"));
+        assert!(!matches(&f("busybox:2"), "docker.io/library/busybox:1"));
+        assert!(matches(&f("tool"), "quay.io/x/tool:1"));
+        assert!(!matches(&f("quay.io/y/tool"), "quay.io/x/tool:1"));
+        assert!(!matches(&f("box"), "docker.io/library/busybox:1"));
+    }
+
+    #[test]
+    fn sizes_and_ages_like_podman() {
+        assert_eq!(human_size(886160), "886 kB");
+        assert_eq!(human_size(886622), "887 kB");
+        assert_eq!(human_size(1_800_000), "1.8 MB");
+        assert_eq!(human_size(4_261_234), "4.26 MB");
+        assert_eq!(human_size(12), "12 B");
+        assert_eq!(human_duration(0), "Less than a second");
+        assert_eq!(human_duration(90), "About a minute");
+        assert_eq!(human_duration(3 * 86400), "3 days");
+        assert_eq!(human_duration(194 * 86400), "6 months");
+    }
 }

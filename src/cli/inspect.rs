@@ -1,10 +1,52 @@
-//! `hutch inspect`: placeholder until its module lands.
+//! `hutch inspect IMAGE...`: Docker-compatible JSON (an array) for images, or
+//! one line per image with `--format '{{.Id}}'`.
 
+use super::template::Template;
 use super::Ctx;
+use crate::oci::inspect::{inspect, ImageFacts};
+use crate::store::{Image, Store};
 
 #[derive(clap::Args, Debug)]
-pub struct Args {}
+pub struct Args {
+    /// Images to show, by name or id.
+    #[arg(required = true, value_name = "IMAGE")]
+    pub images: Vec<String>,
 
-pub fn exec(_ctx: &Ctx, _args: Args) -> anyhow::Result<u8> {
-    anyhow::bail!("'hutch inspect' is not implemented yet")
+    /// Print each image through a Go template, e.g. '{{.Id}}' or '{{json .Config}}'.
+    #[arg(short, long, value_name = "TEMPLATE")]
+    pub format: Option<String>,
+}
+
+pub fn facts(im: &Image) -> ImageFacts<'_> {
+    ImageFacts {
+        id: &im.id,
+        manifest_digest: &im.manifest_digest,
+        manifest: &im.manifest,
+        config: &im.config,
+        names: &im.names,
+        size: im.size(),
+    }
+}
+
+pub fn exec(ctx: &Ctx, args: Args) -> anyhow::Result<u8> {
+    let tpl = args
+        .format
+        .as_deref()
+        .filter(|f| *f != "json")
+        .map(Template::parse)
+        .transpose()
+        .map_err(anyhow::Error::msg)?;
+    let store = Store::open(&ctx.dirs)?;
+    // Resolve all first so a bad name prints nothing half-way.
+    let images = args
+        .images
+        .iter()
+        .map(|n| store.image(n))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let values: Vec<_> = images.iter().map(|im| inspect(&facts(im))).collect();
+    match tpl {
+        Some(t) => values.iter().for_each(|v| ctx.printer.out(&t.render(v))),
+        None => ctx.printer.out(&serde_json::to_string_pretty(&values)?),
+    }
+    Ok(0)
 }

@@ -16,6 +16,7 @@ pub mod load;
 pub mod rmi;
 pub mod run;
 pub mod tag;
+mod template;
 
 /// Exit code for hutch's own failures (Docker's convention).
 pub const EXIT_HUTCH_ERROR: u8 = 125;
@@ -44,7 +45,7 @@ pub struct Cli {
 #[derive(Subcommand, Debug)]
 pub enum Command {
     /// Run a command in a new container.
-    Run(run::Args),
+    Run(Box<run::Args>),
     /// Load images from an OCI layout, OCI archive or docker-save archive.
     Load(load::Args),
     /// Create an image from a root filesystem tarball.
@@ -102,7 +103,7 @@ pub fn main() -> ExitCode {
 
 fn dispatch(ctx: &Ctx, cmd: Command) -> anyhow::Result<u8> {
     match cmd {
-        Command::Run(a) => run::exec(ctx, a),
+        Command::Run(a) => run::exec(ctx, *a),
         Command::Load(a) => load::exec(ctx, a),
         Command::Import(a) => import::exec(ctx, a),
         Command::Images(a) => images::exec(ctx, a),

@@ -1,10 +1,34 @@
-//! `hutch rmi`: placeholder until its module lands.
+//! `hutch rmi [-f] IMAGE...`: untag names and delete images that have none
+//! left, with the blobs and unpacked layers no other image uses.
 
 use super::Ctx;
+use crate::sandbox::idmap::{IdMapping, IdSources, UsernsRequest};
+use crate::store::Store;
 
 #[derive(clap::Args, Debug)]
-pub struct Args {}
+pub struct Args {
+    /// Images to remove, by name or id.
+    #[arg(required = true, value_name = "IMAGE")]
+    pub images: Vec<String>,
 
-pub fn exec(_ctx: &Ctx, _args: Args) -> anyhow::Result<u8> {
-    anyhow::bail!("'hutch rmi' is not implemented yet")
+    /// Remove an image given by id even when it has several names.
+    #[arg(short, long)]
+    pub force: bool,
+}
+
+pub fn exec(ctx: &Ctx, args: Args) -> anyhow::Result<u8> {
+    let src = IdSources::default();
+    // The mapping used to delete unpacked layers: the default one covers every
+    // id any hutch mapping of this user can have written.
+    let map = IdMapping::detect(UsernsRequest::Auto, &src).map_err(anyhow::Error::msg)?;
+    let store = Store::open(&ctx.dirs)?;
+    for r in store.remove(&args.images, args.force, &map, &src)? {
+        for n in &r.untagged {
+            ctx.printer.out(&format!("Untagged: {n}"));
+        }
+        if let Some(id) = &r.deleted {
+            ctx.printer.out(&format!("Deleted: {id}"));
+        }
+    }
+    Ok(0)
 }

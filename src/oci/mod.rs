@@ -1,1 +1,12 @@
-//! placeholder
+//! OCI plumbing that needs no store: image references and their normalisation,
+//! digests, readers for the formats `hutch load` accepts, image config edits
+//! (`--change`) and the Docker-compatible JSON shown by `inspect`.
+//!
+//! Nothing here writes to the image store; callers hand results to `store`.
+
+pub mod change;
+pub mod config;
+pub mod digest;
+pub mod inspect;
+pub mod reference;
+pub mod source;

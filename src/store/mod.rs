@@ -1,13 +1,36 @@
-//! The image store: an OCI image layout (blobs/sha256, index.json with
-//! `org.opencontainers.image.ref.name` annotations) plus hutch's caches beside
-//! it (unpacked layers per id mapping, short overlay links, temp space, lock).
+//! The image store: an OCI image layout (`oci-layout`, `index.json` whose
+//! manifests carry `org.opencontainers.image.ref.name` = the full image name,
+//! `blobs/sha256/<hex>`) plus hutch's own things beside it, which OCI tools
+//! ignore:
+//!
+//! ```text
+//! ROOT/oci-layout, index.json, blobs/sha256/   the OCI layout
+//! ROOT/lock, gc.lock                           see `lock`
+//! ROOT/tmp/                                    scratch space, see `tmp`
+//! ROOT/o/<mapping>/<diff-id hex>/              unpacked layers, see `layers`
+//! ```
 //!
 //! It owns every write under the store root and makes each one atomic. It does
 //! not run containers and does not parse Dockerfiles.
 
+mod blobs;
+mod gc;
+mod index;
+mod layers;
+mod lock;
+mod resolve;
+mod tmp;
+mod write;
+
+pub use gc::Removed;
+pub use write::Writer;
+
 use crate::dirs::Dirs;
+use crate::oci::config::{parse_config, parse_manifest};
 use crate::sandbox::idmap::{IdMapping, IdSources};
 use crate::ui::Printer;
+use anyhow::Context;
+use oci_spec::image::Digest;
 use std::path::PathBuf;
 
 /// An open store.
@@ -28,17 +51,165 @@ pub struct Image {
     pub names: Vec<String>,
 }
 
+impl Image {
+    /// Docker's short id: the first 12 hex chars of the config digest.
+    pub fn short_id(&self) -> &str {
+        let hex = self.id.strip_prefix("sha256:").unwrap_or(&self.id);
+        &hex[..hex.len().min(12)]
+    }
+
+    /// Bytes the image's config and layer blobs take in the store.
+    pub fn size(&self) -> u64 {
+        self.manifest.config().size() + self.manifest.layers().iter().map(|l| l.size()).sum::<u64>()
+    }
+}
+
+/// An index entry whose manifest or config blob cannot be read.
+struct Damaged {
+    entry: index::Entry,
+    error: anyhow::Error,
+}
+
+const OCI_LAYOUT: &str = r#"{"imageLayoutVersion":"1.0.0"}"#;
+
 impl Store {
     /// Open (creating if needed) the store at `dirs.store`.
     pub fn open(dirs: &Dirs) -> anyhow::Result<Store> {
-        Ok(Store {
-            root: dirs.store.clone(),
-        })
+        let root = dirs.store.clone();
+        fs_err::create_dir_all(root.join("blobs/sha256"))
+            .context("cannot create the image store (pass --root DIR to use another place)")?;
+        if !root.join("oci-layout").exists() {
+            index::write_atomic(&root, "oci-layout", OCI_LAYOUT.as_bytes())?;
+        }
+        if !root.join("index.json").exists() {
+            let _l = lock::index(&root)?;
+            if !root.join("index.json").exists() {
+                index::write(&root, &[])?;
+            }
+        }
+        Ok(Store { root })
     }
 
     /// Resolve a name (short or full, with tag or digest) or an id (prefix) to an image.
     pub fn image(&self, name: &str) -> anyhow::Result<Image> {
-        anyhow::bail!("image store not implemented yet: cannot resolve {name}")
+        let _keep = lock::keep(&self.root)?;
+        let (mut all, damaged) = self.scan()?;
+        let cands: Vec<resolve::Candidate> = all
+            .iter()
+            .map(|im| resolve::Candidate {
+                id: &im.id,
+                manifest: &im.manifest_digest,
+                names: &im.names,
+            })
+            .collect();
+        match resolve::resolve(&cands, name) {
+            Ok(i) => Ok(all.swap_remove(i)),
+            Err(e) => {
+                // A damaged image only matters when it is the one asked for.
+                let full = crate::oci::reference::Reference::parse_tag(name)
+                    .map(|r| r.tagged_name())
+                    .ok();
+                match damaged.iter().find(|d| d.entry.name.is_some() && d.entry.name == full) {
+                    Some(d) => anyhow::bail!(
+                        "image {name} is damaged ({:#}): remove it with `hutch rmi {name}` and load it again",
+                        d.error
+                    ),
+                    None => Err(e),
+                }
+            }
+        }
+    }
+
+    /// Every image in the store, in index order (tagged and untagged).
+    pub fn images(&self) -> anyhow::Result<Vec<Image>> {
+        let _keep = lock::keep(&self.root)?;
+        self.images_unlocked()
+    }
+
+    fn images_unlocked(&self) -> anyhow::Result<Vec<Image>> {
+        let (images, damaged) = self.scan()?;
+        if let Some(d) = damaged.first() {
+            let what = d
+                .entry
+                .name
+                .clone()
+                .unwrap_or_else(|| d.entry.desc.digest().to_string());
+            anyhow::bail!(
+                "image {what} is damaged ({:#}): remove it with `hutch rmi {what}`",
+                d.error
+            );
+        }
+        Ok(images)
+    }
+
+    /// Every image in the index, and the entries whose blobs cannot be read.
+    fn scan(&self) -> anyhow::Result<(Vec<Image>, Vec<Damaged>)> {
+        let mut out: Vec<Image> = Vec::new();
+        let mut damaged = Vec::new();
+        for e in index::read(&self.root)? {
+            let digest = e.desc.digest().to_string();
+            if let Some(im) = out.iter_mut().find(|i| i.manifest_digest == digest) {
+                im.names.extend(e.name);
+                continue;
+            }
+            match self.load_image(e.desc.digest()) {
+                Ok(mut im) => {
+                    im.names.extend(e.name);
+                    out.push(im);
+                }
+                Err(error) => damaged.push(Damaged { entry: e, error }),
+            }
+        }
+        Ok((out, damaged))
+    }
+
+    /// Read an image's manifest and config from their blobs.
+    fn load_image(&self, manifest: &Digest) -> anyhow::Result<Image> {
+        let mbytes = blobs::read(&self.root, manifest)?;
+        let m =
+            parse_manifest(&mbytes, &format!("manifest {manifest}")).map_err(anyhow::Error::msg)?;
+        let cd = m.config().digest().clone();
+        let cbytes = blobs::read(&self.root, &cd)?;
+        let config = parse_config(&cbytes, &format!("config {cd} of manifest {manifest}"))
+            .map_err(anyhow::Error::msg)?;
+        Ok(Image {
+            id: cd.to_string(),
+            manifest_digest: manifest.to_string(),
+            manifest: m,
+            config,
+            names: vec![],
+        })
+    }
+
+    /// Start writing: blobs go to scratch space and become visible only when
+    /// an image naming them is added.
+    pub fn writer(&self) -> anyhow::Result<Writer<'_>> {
+        Writer::new(self)
+    }
+
+    /// Give `image` more names (full names, e.g. from `Reference::tagged_name`);
+    /// a name already on another image moves here, as with `docker tag`.
+    pub fn tag(&self, image: &Image, names: &[String]) -> anyhow::Result<()> {
+        let manifest =
+            crate::oci::digest::parse(&image.manifest_digest).map_err(anyhow::Error::msg)?;
+        let _l = lock::index(&self.root)?;
+        let mut entries = index::read(&self.root)?;
+        let Some(desc) = entries
+            .iter()
+            .find(|e| *e.desc.digest() == manifest)
+            .map(|e| e.desc.clone())
+        else {
+            anyhow::bail!("image {} was removed meanwhile", image.short_id());
+        };
+        for n in names {
+            write::set_name(&mut entries, &desc, n);
+        }
+        index::write(&self.root, &entries)
+    }
+
+    /// Path of a blob, for readers that stream layers (build, export).
+    pub fn blob_path(&self, d: &Digest) -> PathBuf {
+        blobs::path(&self.root, d)
     }
 
     /// Directories holding the image's layers unpacked for `map`, lowest layer
@@ -50,7 +221,17 @@ impl Store {
         src: &IdSources,
         printer: &Printer,
     ) -> anyhow::Result<Vec<PathBuf>> {
-        let _ = (image, map, src, printer);
-        anyhow::bail!("image store not implemented yet")
+        layers::layer_dirs(self, image, map, src, printer)
+    }
+
+    /// Remove images (by name or id): untag names, delete what no image needs.
+    pub fn remove(
+        &self,
+        targets: &[String],
+        force: bool,
+        map: &IdMapping,
+        src: &IdSources,
+    ) -> anyhow::Result<Vec<Removed>> {
+        gc::remove(self, targets, force, map, src)
     }
 }

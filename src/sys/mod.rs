@@ -4,8 +4,14 @@
 //!
 //! Nothing here decides policy (which mounts, which ids): that is `sandbox`'s job.
 
+pub mod caps;
+pub mod flock;
 pub mod fsat;
+pub mod mount;
+pub mod net;
 pub mod process;
+pub mod pty;
+pub mod signal;
 pub mod spawn;
 
 /// A failed system call, named with its arguments.

@@ -1,7 +1,9 @@
-//! hutch's integration tests: one binary, every test drives the real `hutch`
-//! executable as an unprivileged user with its own `--root`.
+//! hutch's integration tests: one binary; the tests drive the real `hutch`
+//! executable as an unprivileged user with its own `--root`, except the
+//! Dockerfile golden cases, which call the parser library directly.
 
 mod common;
+mod dockerfile;
 mod images;
 mod layers;
 mod man;

@@ -1,0 +1,211 @@
+//! Removing images and collecting what no image needs any more: blobs,
+//! unpacked layers, and scratch directories of killed processes.
+//!
+//! Removal holds `gc.lock` exclusive (so no writer is between putting blobs in
+//! place and naming them) and the index lock. Unpacked layers may hold files
+//! owned by subordinate ids that the caller cannot delete directly, so they are
+//! deleted from inside a user namespace with the caller's mapping. A blob is
+//! deleted only when no remaining image's manifest names it.
+
+use super::index::{self, Entry};
+use super::{lock, resolve, tmp, Image, Store};
+use crate::oci::reference::Reference;
+use crate::sandbox::idmap::{IdMapping, IdSources};
+use crate::sandbox::userns::run_in_userns;
+use anyhow::{bail, Context};
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+
+/// What removing one argument did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Removed {
+    /// Names taken off.
+    pub untagged: Vec<String>,
+    /// The image id, when the image itself was deleted.
+    pub deleted: Option<String>,
+}
+
+pub fn remove(
+    store: &Store,
+    targets: &[String],
+    force: bool,
+    map: &IdMapping,
+    src: &IdSources,
+) -> anyhow::Result<Vec<Removed>> {
+    let root = &store.root;
+    let _gc = lock::collect(root)?;
+    let _l = lock::index(root)?;
+    let (mut images, damaged) = store.scan()?;
+    let mut entries = index::read(root)?;
+    let mut out = Vec::new();
+    // Resolve everything before changing anything: one bad name removes nothing.
+    let mut plan: Vec<(usize, Vec<String>)> = Vec::new();
+    for t in targets {
+        // A damaged image (a blob gone) can still be removed by name or digest.
+        let full = Reference::parse_tag(t).map(|r| r.tagged_name()).ok();
+        if let Some(d) = damaged.iter().find(|d| {
+            d.entry.name.is_some() && d.entry.name == full
+                || d.entry.desc.digest().to_string() == *t
+        }) {
+            let digest = d.entry.desc.digest().clone();
+            let before = entries.len();
+            entries.retain(|e| *e.desc.digest() != digest);
+            if entries.len() != before {
+                out.push(Removed {
+                    untagged: damaged
+                        .iter()
+                        .filter(|x| *x.entry.desc.digest() == digest)
+                        .filter_map(|x| x.entry.name.clone())
+                        .collect(),
+                    deleted: Some(digest.to_string()),
+                });
+            }
+            continue;
+        }
+        let cands: Vec<resolve::Candidate> = images
+            .iter()
+            .map(|im| resolve::Candidate {
+                id: &im.id,
+                manifest: &im.manifest_digest,
+                names: &im.names,
+            })
+            .collect();
+        let i = resolve::resolve(&cands, t)?;
+        let im = &images[i];
+        let names = match name_used(im, t) {
+            Some(n) => vec![n],
+            None if im.names.len() > 1 && !force => bail!(
+                "image {} has several names ({}): remove them one by one, or use -f to remove them all",
+                im.short_id(),
+                im.names.join(", ")
+            ),
+            None => im.names.clone(),
+        };
+        plan.push((i, names));
+    }
+    for (i, names) in plan {
+        let im = &mut images[i];
+        let untagged: Vec<String> = names.into_iter().filter(|n| im.names.contains(n)).collect();
+        im.names.retain(|n| !untagged.contains(n));
+        entries.retain(|e| !e.name.as_ref().is_some_and(|n| untagged.contains(n)));
+        let deleted = if im.names.is_empty() {
+            let md = im.manifest_digest.clone();
+            let before = entries.len();
+            entries.retain(|e| e.desc.digest().to_string() != md);
+            // Removing the image twice in one call reports it once.
+            (before != entries.len() || !untagged.is_empty()).then(|| im.id.clone())
+        } else {
+            None
+        };
+        if untagged.is_empty() && deleted.is_none() {
+            continue;
+        }
+        out.push(Removed { untagged, deleted });
+    }
+    index::write(root, &entries)?;
+    collect(store, &entries, map, src)?;
+    Ok(out)
+}
+
+/// The name `input` refers to on `im`, when it was given as a name (not an id).
+fn name_used(im: &Image, input: &str) -> Option<String> {
+    let r = Reference::parse(input).ok()?;
+    if r.digest.is_some() {
+        return None;
+    }
+    let full = r.tagged_name();
+    if im.names.contains(&full) {
+        return Some(full);
+    }
+    let short = r.short.as_ref()?;
+    let suffix = format!("/{short}:{}", r.tag.as_deref().unwrap_or("latest"));
+    im.names.iter().find(|n| n.ends_with(&suffix)).cloned()
+}
+
+/// Delete blobs and unpacked layers that no entry needs, and stale scratch dirs.
+/// Callers hold both locks.
+fn collect(
+    store: &Store,
+    entries: &[Entry],
+    map: &IdMapping,
+    src: &IdSources,
+) -> anyhow::Result<()> {
+    let root = &store.root;
+    let mut keep_blobs: HashSet<String> = HashSet::new();
+    let mut keep_layers: HashSet<String> = HashSet::new();
+    for e in entries {
+        let Ok(im) = store.load_image(e.desc.digest()) else {
+            // Which blobs a damaged image still needs is unknown: keep them all.
+            return Ok(());
+        };
+        keep_blobs.insert(e.desc.digest().digest().to_string());
+        keep_blobs.insert(im.manifest.config().digest().digest().to_string());
+        for l in im.manifest.layers() {
+            keep_blobs.insert(l.digest().digest().to_string());
+        }
+        for d in im.config.rootfs().diff_ids() {
+            keep_layers.insert(d.trim_start_matches("sha256:").to_string());
+        }
+    }
+    let bdir = root.join("blobs/sha256");
+    for name in list(&bdir)? {
+        if !keep_blobs.contains(&name) {
+            let p = bdir.join(&name);
+            fs_err::remove_file(&p)?;
+        }
+    }
+    let mut doomed: Vec<PathBuf> = Vec::new();
+    let obase = root.join("o");
+    for m in list(&obase)? {
+        let mdir = obase.join(&m);
+        for l in list(&mdir)? {
+            if !keep_layers.contains(&l) {
+                doomed.push(mdir.join(l));
+            }
+        }
+    }
+    let stale = tmp::stale(root)?;
+    doomed.extend(stale.iter().map(|s| s.dir.clone()).filter(|d| d.exists()));
+    if !doomed.is_empty() {
+        remove_trees(&doomed, map, src)?;
+    }
+    for s in &stale {
+        let _ = std::fs::remove_file(&s.lock);
+    }
+    // Mapping dirs left empty go too (best effort: another run may refill them).
+    for m in list(&obase)? {
+        let _ = std::fs::remove_dir(obase.join(m));
+    }
+    Ok(())
+}
+
+/// Remove directory trees whose files may belong to subordinate ids.
+fn remove_trees(paths: &[PathBuf], map: &IdMapping, src: &IdSources) -> anyhow::Result<()> {
+    let rm = || -> Result<(), String> {
+        for p in paths {
+            match std::fs::remove_dir_all(p) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(format!("cannot remove {}: {e}", p.display())),
+            }
+        }
+        Ok(())
+    };
+    run_in_userns(map, src, rm)
+        .or_else(|e| rm().map_err(|e2| format!("{e2} (in a user namespace: {e})")))
+        .map_err(anyhow::Error::msg)
+        .context("cannot remove unused unpacked layers")
+}
+
+fn list(dir: &Path) -> anyhow::Result<Vec<String>> {
+    match std::fs::read_dir(dir) {
+        Ok(rd) => rd
+            .map(|e| {
+                e.map(|e| e.file_name().to_string_lossy().into_owned())
+                    .with_context(|| format!("cannot list {}", dir.display()))
+            })
+            .collect(),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(vec![]),
+        Err(e) => Err(e).with_context(|| format!("cannot list {}", dir.display())),
+    }
+}

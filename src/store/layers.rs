@@ -1,0 +1,137 @@
+//! The unpacked-layer cache: `ROOT/o/<mapping>/<diff-id hex>/`, one directory
+//! per layer and id mapping, ready to be an overlay lower dir.
+//!
+//! Files must carry the owners the image says as seen through the mapping, so
+//! a layer is unpacked inside a user namespace with that mapping (files then
+//! belong to subordinate ids on the host) and the cache is keyed by it;
+//! `<mapping>` is a short hash of the mapping to keep overlay mount options
+//! small. A layer is unpacked into the writer's scratch dir, its blob digest
+//! checked, then renamed into place, so a half-unpacked layer is never seen;
+//! when two processes race, the first rename wins and the loser drops its copy.
+//!
+//! This module does not mount anything and does not decide when a cached layer
+//! may go (see `gc`).
+
+use super::tmp::TmpDir;
+use super::{blobs, lock, Image, Store};
+use crate::layer::unpack::{unpack, Owners, UnpackOptions};
+use crate::oci::digest::{self, Hasher};
+use crate::sandbox::idmap::{IdMapping, IdSources, MapMode};
+use crate::sandbox::userns::run_in_userns;
+use crate::ui::Printer;
+use anyhow::{bail, Context};
+use oci_spec::image::Descriptor;
+use sha2::{Digest as _, Sha256};
+use std::path::{Path, PathBuf};
+
+/// `ROOT/o/<mapping>`: where layers unpacked for `map` live.
+pub fn mapping_dir(root: &Path, map: &IdMapping) -> PathBuf {
+    let h = hex::encode(Sha256::digest(map.key().as_bytes()));
+    root.join("o").join(&h[..8])
+}
+
+pub fn layer_dirs(
+    store: &Store,
+    image: &Image,
+    map: &IdMapping,
+    src: &IdSources,
+    printer: &Printer,
+) -> anyhow::Result<Vec<PathBuf>> {
+    let root = &store.root;
+    let _keep = lock::keep(root)?;
+    let diff_ids = image.config.rootfs().diff_ids();
+    let layers = image.manifest.layers();
+    if diff_ids.len() != layers.len() {
+        bail!(
+            "image {} is inconsistent: its manifest has {} layers but its config lists {} diff ids",
+            image.short_id(),
+            layers.len(),
+            diff_ids.len()
+        );
+    }
+    let base = mapping_dir(root, map);
+    fs_err::create_dir_all(&base)?;
+    let mut out = Vec::with_capacity(layers.len());
+    for (n, (desc, diff)) in layers.iter().zip(diff_ids).enumerate() {
+        let diff = digest::parse(diff)
+            .map_err(|e| anyhow::anyhow!("image {}: layer {}: {e}", image.short_id(), n + 1))?;
+        let dir = base.join(diff.digest());
+        if !dir.is_dir() {
+            printer.debug(&format!("unpacking layer {} ({})", n + 1, desc.digest()));
+            unpack_one(store, desc, &dir, map, src, printer).with_context(|| {
+                format!(
+                    "cannot unpack layer {} of image {}",
+                    n + 1,
+                    image.short_id()
+                )
+            })?;
+        }
+        out.push(dir);
+    }
+    Ok(out)
+}
+
+fn unpack_one(
+    store: &Store,
+    desc: &Descriptor,
+    dest: &Path,
+    map: &IdMapping,
+    src: &IdSources,
+    printer: &Printer,
+) -> anyhow::Result<()> {
+    let blob = blobs::path(&store.root, desc.digest());
+    if !blob.is_file() {
+        bail!("blob {} is missing from the store", desc.digest());
+    }
+    let tmp = TmpDir::new(&store.root)?;
+    let work = tmp.path().join("l");
+    fs_err::create_dir(&work)?;
+    let owners = if map.mode == MapMode::Single || map.uids.len() < 2 {
+        Owners::Caller
+    } else {
+        Owners::FromTar
+    };
+    let expected = desc.digest().clone();
+    let printer = *printer;
+    run_in_userns(map, src, || {
+        let f = std::fs::File::open(&blob)
+            .map_err(|e| format!("cannot open blob {expected}: {e}"))?;
+        let mut input = Hasher::new(std::io::BufReader::with_capacity(1 << 16, f));
+        let result = unpack(&mut input, &work, &UnpackOptions { owners })
+            .map_err(|e| format!("blob {expected}: {e}"))
+            .and_then(|report| {
+                let (got, _) = input
+                    .finish()
+                    .map_err(|e| format!("cannot read blob {expected}: {e}"))?;
+                if got != expected {
+                    return Err(format!(
+                        "blob {expected} is corrupt: its content hashes to {got}; remove the image and load it again"
+                    ));
+                }
+                Ok(report)
+            });
+        let report = match result {
+            Ok(r) => r,
+            Err(e) => {
+                let _ = std::fs::remove_dir_all(&work);
+                return Err(e);
+            }
+        };
+        for s in &report.skipped {
+            printer.warn(&format!("layer {expected}: skipped {s}"));
+        }
+        // Renamed from inside the namespace: moving a directory to a new
+        // parent needs write access to it, which its mapped owner has.
+        if let Err(e) = std::fs::rename(&work, dest) {
+            let _ = std::fs::remove_dir_all(&work);
+            if !dest.is_dir() {
+                return Err(format!("cannot move the unpacked layer to {}: {e}", dest.display()));
+            }
+            // Another process unpacked the same layer first; use theirs.
+        }
+        Ok(())
+    })
+    .map_err(anyhow::Error::msg)?;
+    drop(tmp);
+    Ok(())
+}

@@ -1,0 +1,95 @@
+//! Advisory whole-file locks (flock(2)) on lock files.
+//!
+//! The store uses them to serialise index updates and to keep garbage
+//! collection away from blobs that a writer is still putting in place. This
+//! module only takes and releases locks; what a lock protects is the caller's
+//! business.
+
+use super::SysError;
+use nix::fcntl::{Flock, FlockArg};
+use std::fs::File;
+use std::path::Path;
+
+/// How a lock is shared.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    Shared,
+    Exclusive,
+}
+
+/// A held lock; dropping it releases the lock (and closes the file).
+#[derive(Debug)]
+pub struct Held {
+    _lock: Flock<File>,
+}
+
+fn arg(mode: Mode, wait: bool) -> FlockArg {
+    match (mode, wait) {
+        (Mode::Shared, true) => FlockArg::LockShared,
+        (Mode::Exclusive, true) => FlockArg::LockExclusive,
+        (Mode::Shared, false) => FlockArg::LockSharedNonblock,
+        (Mode::Exclusive, false) => FlockArg::LockExclusiveNonblock,
+    }
+}
+
+/// Open `path` (creating it) and wait for the lock.
+pub fn lock(path: &Path, mode: Mode) -> Result<Held, SysError> {
+    let file = open(path)?;
+    Flock::lock(file, arg(mode, true))
+        .map(|l| Held { _lock: l })
+        .map_err(|(_, e)| SysError::new(format!("flock({}, {mode:?})", path.display()), e))
+}
+
+/// Take the lock only if nobody holds a conflicting one. `Ok(None)` when it is
+/// held elsewhere, or when the file is gone (someone else cleaned it up).
+pub fn try_lock(path: &Path, mode: Mode) -> Result<Option<Held>, SysError> {
+    let file = match std::fs::OpenOptions::new().read(true).open(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(io_err(path, e)),
+    };
+    match Flock::lock(file, arg(mode, false)) {
+        Ok(l) => Ok(Some(Held { _lock: l })),
+        Err((_, nix::errno::Errno::EWOULDBLOCK)) => Ok(None),
+        Err((_, e)) => Err(SysError::new(
+            format!("flock({}, {mode:?}, nonblocking)", path.display()),
+            e,
+        )),
+    }
+}
+
+fn open(path: &Path) -> Result<File, SysError> {
+    std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(path)
+        .map_err(|e| io_err(path, e))
+}
+
+fn io_err(path: &Path, e: std::io::Error) -> SysError {
+    let errno = nix::errno::Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO));
+    SysError::new(format!("open({})", path.display()), errno)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exclusive_excludes_and_release_frees() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("lock");
+        let held = lock(&p, Mode::Exclusive).unwrap();
+        assert!(try_lock(&p, Mode::Shared).unwrap().is_none());
+        drop(held);
+        let a = try_lock(&p, Mode::Shared).unwrap();
+        assert!(a.is_some());
+        assert!(try_lock(&p, Mode::Shared).unwrap().is_some());
+        assert!(try_lock(&p, Mode::Exclusive).unwrap().is_none());
+        assert!(try_lock(&d.path().join("missing"), Mode::Shared)
+            .unwrap()
+            .is_none());
+    }
+}
