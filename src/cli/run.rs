@@ -6,6 +6,7 @@
 
 use super::Ctx;
 use crate::container::{self, Containers, Record, Status};
+use crate::net::plan::{HostEnv, NetFlags};
 use crate::net::Network;
 use crate::rootfs::{Features, Overlay};
 use crate::sandbox::idmap::{IdMapping, IdSources, MapMode, UsernsRequest};
@@ -55,9 +56,29 @@ pub struct Args {
     /// Run a small init as pid 1 that forwards signals and reaps zombies.
     #[arg(long)]
     pub init: bool,
-    /// Network: none (private, loopback only; the default) or host (share the host's).
-    #[arg(long, default_value = "none", value_name = "MODE")]
-    pub network: Network,
+    /// Network: pasta[:ARG,...] (the default when installed, as in Podman 5),
+    /// slirp4netns[:KEY=VALUE,...], none (loopback only) or host (share the host's).
+    #[arg(long, value_name = "MODE")]
+    pub network: Option<String>,
+    /// Publish a container port: [IP:][HOSTPORT:]PORT[/tcp|/udp], ranges as
+    /// 8000-8010:80-90. Without IP the port listens on 127.0.0.1 only.
+    #[arg(short = 'p', long = "publish", value_name = "[IP:][HOSTPORT:]PORT")]
+    pub publish: Vec<String>,
+    /// Publish every port the image exposes on a free port of 127.0.0.1.
+    #[arg(short = 'P', long = "publish-all")]
+    pub publish_all: bool,
+    /// Name server for the container's /etc/resolv.conf (replaces the default).
+    #[arg(long, value_name = "IP")]
+    pub dns: Vec<String>,
+    /// Search domain for /etc/resolv.conf ("." for none).
+    #[arg(long = "dns-search", value_name = "DOMAIN")]
+    pub dns_search: Vec<String>,
+    /// Option line entry for /etc/resolv.conf, e.g. ndots:2.
+    #[arg(long = "dns-option", value_name = "OPTION")]
+    pub dns_option: Vec<String>,
+    /// Add NAME:IP to /etc/hosts (IP may be host-gateway).
+    #[arg(long = "add-host", value_name = "NAME:IP")]
+    pub add_host: Vec<String>,
     /// User namespace: auto, subids, single or keep-id (your uid/gid inside).
     #[arg(long, default_value = "auto", value_name = "MODE")]
     pub userns: UsernsRequest,
@@ -166,6 +187,20 @@ pub fn exec(ctx: &Ctx, a: Args) -> anyhow::Result<u8> {
     };
     let hostname = a.hostname.clone().unwrap_or_else(|| short.to_string());
     let dir = containers.dir(&id);
+    let net_flags = NetFlags {
+        network: a.network.clone(),
+        publish: a.publish.clone(),
+        publish_all: a.publish_all,
+        dns: a.dns.clone(),
+        dns_search: a.dns_search.clone(),
+        dns_option: a.dns_option.clone(),
+        add_host: a.add_host.clone(),
+    };
+    let exposed = cfg.exposed_ports().clone().unwrap_or_default();
+    let network = Network::from_flags(&net_flags, &exposed, &hostname, &dir, &HostEnv::detect())
+        .map_err(anyhow::Error::msg)?;
+    ctx.printer.debug(&format!("network: {}", network.mode()));
+    let ports = network.ports().to_vec();
     let mut mounts: Vec<MountSpec> = volumes;
     mounts.extend(tmpfs);
     let spec = Spec {
@@ -181,18 +216,18 @@ pub fn exec(ctx: &Ctx, a: Args) -> anyhow::Result<u8> {
         rootfs_mountpoint: dir.join("rootfs"),
         scratch: dir.clone(),
         hostname: hostname.clone(),
-        network: a.network,
         etc_files: vec![
             ("/etc/hostname".into(), format!("{hostname}\n")),
             (
                 "/etc/hosts".into(),
-                a.network.hosts(&hostname, Path::new("/etc/hosts")),
+                network.hosts(&hostname, Path::new("/etc/hosts")),
             ),
             (
                 "/etc/resolv.conf".into(),
-                a.network.resolv_conf(Path::new("/etc/resolv.conf")),
+                network.resolv_conf(Path::new("/etc/resolv.conf")),
             ),
         ],
+        network,
         mounts,
         read_only: a.read_only,
         read_only_tmpfs: a.read_only_tmpfs,
@@ -222,6 +257,7 @@ pub fn exec(ctx: &Ctx, a: Args) -> anyhow::Result<u8> {
         finished: None,
         mapping_key: mapping.key(),
         auto_remove: a.rm,
+        ports,
     };
     // The record is written once pid 1 runs (or when it could not start):
     // one write fewer on the hot path, and no record claims a container

@@ -56,6 +56,9 @@ pub struct Record {
     /// `--rm`: the directory goes away when the container exits.
     #[serde(default)]
     pub auto_remove: bool,
+    /// Ports published to the host (`-p`, `-P`), for `hutch port`.
+    #[serde(default)]
+    pub ports: Vec<crate::net::ports::PortMapping>,
 }
 
 /// The containers of one state dir.
@@ -144,6 +147,7 @@ mod tests {
             finished: None,
             mapping_key: "k".into(),
             auto_remove: false,
+            ports: Vec::new(),
         };
         std::fs::create_dir(c.dir(&rec.id)).unwrap();
         c.save(&rec).unwrap();

@@ -98,19 +98,6 @@ pub fn choose(
     Err(ChooseError::NoneInstalled)
 }
 
-/// The `hutch info` line: the default helper and why, or what to install.
-pub fn info_line(path: &SearchPath) -> String {
-    match choose(None, path) {
-        Ok(c) => format!(
-            "network helper: {} ({}); {}",
-            c.kind().name(),
-            c.binary.display(),
-            c.reason
-        ),
-        Err(e) => format!("network helper: none; {e}"),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -138,22 +125,6 @@ mod tests {
         assert_eq!(c.kind(), HelperKind::Pasta);
         assert_eq!(c.binary, d.path().join("pasta"));
         assert!(c.reason.starts_with("default"), "{}", c.reason);
-    }
-
-    #[test]
-    fn info_names_the_default_or_the_fix() {
-        let d = dir_with(&["pasta"]);
-        let l = info_line(&path_of(&d));
-        assert!(
-            l.starts_with("network helper: pasta (") && l.contains("default"),
-            "{l}"
-        );
-        let d = dir_with(&[]);
-        let l = info_line(&path_of(&d));
-        assert!(
-            l.starts_with("network helper: none;") && l.contains("`passt`"),
-            "{l}"
-        );
     }
 
     #[test]
