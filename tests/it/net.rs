@@ -673,3 +673,186 @@ fn helper_start_latency() {
         );
     }
 }
+
+/// Live pasta/slirp4netns children of process `parent`.
+fn helper_children(parent: u32) -> Vec<u32> {
+    let mut found = Vec::new();
+    for e in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(p) = e.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{p}/stat")) else {
+            continue;
+        };
+        let Some((_, rest)) = stat.rsplit_once(')') else {
+            continue;
+        };
+        let ppid = rest
+            .split_whitespace()
+            .nth(1)
+            .and_then(|x| x.parse::<u32>().ok());
+        let comm = std::fs::read_to_string(format!("/proc/{p}/comm")).unwrap_or_default();
+        if ppid == Some(parent)
+            && (comm.starts_with("passt") || comm.starts_with("slirp4netns"))
+            && !dead(p)
+        {
+            found.push(p);
+        }
+    }
+    found
+}
+
+/// `hutch run -p 127.0.0.1:PORT:80` with busybox httpd answers the host,
+/// and the helper ends with the container, whether it exits or hutch is
+/// SIGKILLed.
+#[test]
+fn run_publishes_busybox_httpd() {
+    for mode in ["pasta", "slirp4netns"] {
+        if !have(mode) {
+            skip(&format!("{mode} is not installed"));
+            continue;
+        }
+        for_each_user(|w| {
+            let bb = w.busybox();
+            let port = TcpListener::bind("127.0.0.1:0")
+                .unwrap()
+                .local_addr()
+                .unwrap()
+                .port();
+            let publish = format!("127.0.0.1:{port}:80");
+            // httpd daemonizes; pid 1 exits after the sleep, ending the container.
+            let script = format!(
+                "mkdir /www && echo hello from {mode} > /www/index.html && httpd -p 80 -h /www && sleep 4"
+            );
+            let mut hutch = w
+                .hutch()
+                .args([
+                    "run",
+                    "--rm",
+                    "--network",
+                    mode,
+                    "-p",
+                    &publish,
+                    bb,
+                    "sh",
+                    "-c",
+                    &script,
+                ])
+                .stdout(Stdio::null())
+                .spawn()
+                .unwrap();
+            let page = get(port, "/index.html");
+            assert!(page.contains(&format!("hello from {mode}")), "{page}");
+            let helpers = helper_children(hutch.id());
+            assert_eq!(
+                helpers.len(),
+                1,
+                "one {mode} for the container: {helpers:?}"
+            );
+            let status = hutch.wait().unwrap();
+            assert!(status.success(), "{status:?}");
+            assert!(
+                wait_dead(helpers[0], Duration::from_secs(2)),
+                "{mode} outlived its container"
+            );
+
+            // SIGKILL: the container and its helper must not survive hutch.
+            let mut hutch = w
+                .hutch()
+                .args([
+                    "run",
+                    "--rm",
+                    "--network",
+                    mode,
+                    "-p",
+                    &publish,
+                    bb,
+                    "sh",
+                    "-c",
+                    &script,
+                ])
+                .stdout(Stdio::null())
+                .spawn()
+                .unwrap();
+            get(port, "/index.html");
+            let helpers = helper_children(hutch.id());
+            assert_eq!(helpers.len(), 1, "{helpers:?}");
+            hutch.kill().unwrap();
+            hutch.wait().unwrap();
+            assert!(
+                wait_dead(helpers[0], Duration::from_secs(3)),
+                "{mode} outlived SIGKILLed hutch"
+            );
+            assert!(
+                TcpStream::connect(("127.0.0.1", port)).is_err(),
+                "port {port} still served"
+            );
+        });
+    }
+}
+
+/// What the container's /etc/hosts and /etc/resolv.conf say, and that
+/// host-gateway reaches a server on the host's loopback only when allowed.
+#[test]
+fn run_writes_hosts_and_resolv_conf() {
+    if !have("slirp4netns") {
+        skip("slirp4netns is not installed");
+        return;
+    }
+    for_each_user(|w| {
+        let bb = w.busybox();
+        let out = w.ok(&[
+            "run",
+            "--rm",
+            "--network",
+            "slirp4netns",
+            "--add-host",
+            "db:192.0.2.10",
+            "--dns",
+            "192.0.2.53",
+            "--dns-search",
+            "example.org",
+            "--hostname",
+            "box",
+            bb,
+            "cat",
+            "/etc/hosts",
+            "/etc/resolv.conf",
+        ]);
+        assert!(out.contains("192.0.2.10\tdb\n10.0.2.100\tbox\n"), "{out}");
+        assert!(
+            out.contains("search example.org\nnameserver 192.0.2.53\n"),
+            "{out}"
+        );
+        assert!(!out.contains("host.containers.internal"), "{out}");
+        let (code, err) = w.fails(&["run", "--rm", "--add-host", "gw:host-gateway", bb, "true"]);
+        assert_eq!(code, 125);
+        assert!(err.contains("host-gateway needs"), "{err}");
+
+        let server = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = server.local_addr().unwrap().port();
+        let t = std::thread::spawn(move || {
+            let (mut c, _) = server.accept().unwrap();
+            let mut b = [0u8; 512];
+            let _ = c.read(&mut b);
+            c.write_all(b"HTTP/1.0 200 OK\r\n\r\nhost loopback reached\n")
+                .unwrap();
+        });
+        let url = format!("http://gw:{port}/");
+        let out = w.ok(&[
+            "run",
+            "--rm",
+            "--network",
+            "slirp4netns:allow_host_loopback=true",
+            "--add-host",
+            "gw:host-gateway",
+            bb,
+            "sh",
+            "-c",
+            &format!("grep host.containers.internal /etc/hosts; wget -q -O - {url}"),
+        ]);
+        t.join().unwrap();
+        assert!(out.contains("10.0.2.2\thost.containers.internal"), "{out}");
+        assert!(out.contains("host loopback reached"), "{out}");
+    });
+}
