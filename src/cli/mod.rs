@@ -13,6 +13,7 @@ pub mod import;
 pub mod info;
 pub mod inspect;
 pub mod load;
+pub mod port;
 pub mod rmi;
 pub mod run;
 pub mod tag;
@@ -60,6 +61,8 @@ pub enum Command {
     Inspect(inspect::Args),
     /// Show what hutch detected about this machine and why.
     Info(info::Args),
+    /// List a container's published ports.
+    Port(port::Args),
 }
 
 /// What every subcommand gets: where to work and how to talk.
@@ -111,6 +114,7 @@ fn dispatch(ctx: &Ctx, cmd: Command) -> anyhow::Result<u8> {
         Command::Rmi(a) => rmi::exec(ctx, a),
         Command::Inspect(a) => inspect::exec(ctx, a),
         Command::Info(a) => info::exec(ctx, a),
+        Command::Port(a) => port::exec(ctx, a),
     }
 }
 

@@ -856,3 +856,34 @@ fn run_writes_hosts_and_resolv_conf() {
         assert!(out.contains("host loopback reached"), "{out}");
     });
 }
+
+/// `hutch port` lists what `-p` published, from the container record.
+#[test]
+fn port_lists_published_ports() {
+    if !have("pasta") {
+        skip("pasta is not installed");
+        return;
+    }
+    for_each_user(|w| {
+        let bb = w.busybox();
+        let udp = std::net::UdpSocket::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let udp_spec = format!("{udp}:53/udp");
+        w.ok(&[
+            "run", "--name", "web", "-p", "80", "-p", &udp_spec, bb, "true",
+        ]);
+        let out = w.ok(&["port", "web"]);
+        let lines: Vec<&str> = out.lines().collect();
+        assert_eq!(lines.len(), 2, "{out}");
+        assert!(lines[0].starts_with("80/tcp -> 127.0.0.1:"), "{out}");
+        assert_eq!(lines[1], format!("53/udp -> 127.0.0.1:{udp}"));
+        let host = w.ok(&["port", "web", "53/udp"]);
+        assert_eq!(host.trim(), format!("127.0.0.1:{udp}"));
+        let (code, err) = w.fails(&["port", "nosuch"]);
+        assert_eq!(code, 125);
+        assert!(err.contains("no container named"), "{err}");
+    });
+}
