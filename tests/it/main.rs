@@ -8,4 +8,5 @@ mod images;
 mod layers;
 mod man;
 mod net;
+mod registry;
 mod run;
