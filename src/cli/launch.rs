@@ -8,6 +8,9 @@
 
 use super::Ctx;
 use crate::container::{self, supervisor, Containers, ProcId, Record, Status};
+use crate::net::plan::HostEnv;
+use crate::net::ports::PortMapping;
+use crate::net::Network;
 use crate::rootfs::{Features, Overlay};
 use crate::sandbox::idmap::{IdMapping, IdSources, UsernsRequest};
 use crate::sandbox::{self, MountSpec, Plan, ProcessSpec, Spec};
@@ -16,8 +19,9 @@ use anyhow::{bail, Context};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-/// The sandbox plan that (re)creates `rec`'s container over its upper dir.
-pub fn plan(ctx: &Ctx, rec: &Record, dir: &Path) -> anyhow::Result<Plan> {
+/// The sandbox plan that (re)creates `rec`'s container over its upper dir,
+/// and the ports it publishes (recorded for `hutch port`).
+pub fn plan(ctx: &Ctx, rec: &Record, dir: &Path) -> anyhow::Result<(Plan, Vec<PortMapping>)> {
     let c = &rec.config;
     let mut mounts = c
         .volumes
@@ -63,6 +67,12 @@ pub fn plan(ctx: &Ctx, rec: &Record, dir: &Path) -> anyhow::Result<Plan> {
     // The skeleton goes below the image: mount points without copy-ups.
     let mut lowers = vec![crate::rootfs::skeleton::ensure(&ctx.dirs.state)?];
     lowers.extend(store.layer_dirs(&image, &mapping, &src, &ctx.printer)?);
+    let cfg = image.config.config().clone().unwrap_or_default();
+    let exposed = cfg.exposed_ports().clone().unwrap_or_default();
+    let network = Network::from_flags(&c.network, &exposed, &c.hostname, dir, &HostEnv::detect())
+        .map_err(anyhow::Error::msg)?;
+    ctx.printer.debug(&format!("network: {}", network.mode()));
+    let ports = network.ports().to_vec();
     let spec = Spec {
         mapping,
         id_sources: src,
@@ -76,20 +86,20 @@ pub fn plan(ctx: &Ctx, rec: &Record, dir: &Path) -> anyhow::Result<Plan> {
         rootfs_mountpoint: dir.join("rootfs"),
         scratch: dir.to_path_buf(),
         hostname: c.hostname.clone(),
-        network: c.network,
         // Generated at each start, so a restart picks up the host's current
         // resolv.conf.
         etc_files: vec![
             ("/etc/hostname".into(), format!("{}\n", c.hostname)),
             (
                 "/etc/hosts".into(),
-                c.network.hosts(&c.hostname, Path::new("/etc/hosts")),
+                network.hosts(&c.hostname, Path::new("/etc/hosts")),
             ),
             (
                 "/etc/resolv.conf".into(),
-                c.network.resolv_conf(Path::new("/etc/resolv.conf")),
+                network.resolv_conf(Path::new("/etc/resolv.conf")),
             ),
         ],
+        network,
         mounts,
         read_only: c.read_only,
         read_only_tmpfs: c.read_only_tmpfs,
@@ -104,12 +114,13 @@ pub fn plan(ctx: &Ctx, rec: &Record, dir: &Path) -> anyhow::Result<Plan> {
         },
         remove_after: rec.auto_remove.then(|| dir.to_path_buf()),
     };
-    Ok(Plan::build(spec)?)
+    Ok((Plan::build(spec)?, ports))
 }
 
-/// Mark `id` as starting, owned by this process, unless it runs already.
-/// Under the container's lock, so two starts cannot both win.
-pub fn claim(containers: &Containers, id: &str) -> anyhow::Result<Record> {
+/// Mark `id` as starting, owned by this process, with the ports this start
+/// publishes, unless it runs already. Under the container's lock, so two
+/// starts cannot both win.
+pub fn claim(containers: &Containers, id: &str, ports: Vec<PortMapping>) -> anyhow::Result<Record> {
     let _l = containers.lock(id)?;
     let mut rec = containers
         .read(id)
@@ -122,6 +133,7 @@ pub fn claim(containers: &Containers, id: &str) -> anyhow::Result<Record> {
         );
     }
     starting(&mut rec);
+    rec.ports = ports;
     containers.save(&rec)?;
     Ok(rec)
 }

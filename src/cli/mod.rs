@@ -20,6 +20,7 @@ pub mod load;
 pub mod login;
 pub mod logout;
 pub mod logs;
+pub mod port;
 pub mod ps;
 pub mod pull;
 pub mod push;
@@ -106,6 +107,8 @@ pub enum Command {
     Exec(exec::Args),
     /// Manage containers as a group.
     Container(container::Args),
+    /// List a container's published ports.
+    Port(port::Args),
 }
 
 /// What every subcommand gets: where to work and how to talk.
@@ -172,6 +175,7 @@ fn dispatch(ctx: &Ctx, cmd: Command) -> anyhow::Result<u8> {
         Command::Push(a) => push::exec(ctx, a),
         Command::Login(a) => login::exec(ctx, a),
         Command::Logout(a) => logout::exec(ctx, a),
+        Command::Port(a) => port::exec(ctx, a),
     }
 }
 

@@ -7,7 +7,7 @@
 
 use super::{launch, Ctx};
 use crate::container::{self, Config, Containers, Record, Status};
-use crate::net::Network;
+use crate::net::plan::NetFlags;
 use crate::registry::pull::{ensure_image, PullPolicy};
 use crate::sandbox::idmap::{IdMapping, IdSources, MapMode, UsernsRequest};
 use anyhow::{bail, Context};
@@ -54,9 +54,29 @@ pub struct Args {
     /// Run a small init as pid 1 that forwards signals and reaps zombies.
     #[arg(long)]
     pub init: bool,
-    /// Network: none (private, loopback only; the default) or host (share the host's).
-    #[arg(long, default_value = "none", value_name = "MODE")]
-    pub network: Network,
+    /// Network: pasta[:ARG,...] (the default when installed, as in Podman 5),
+    /// slirp4netns[:KEY=VALUE,...], none (loopback only) or host (share the host's).
+    #[arg(long, value_name = "MODE")]
+    pub network: Option<String>,
+    /// Publish a container port: [IP:][HOSTPORT:]PORT[/tcp|/udp], ranges as
+    /// 8000-8010:80-90. Without IP the port listens on 127.0.0.1 only.
+    #[arg(short = 'p', long = "publish", value_name = "[IP:][HOSTPORT:]PORT")]
+    pub publish: Vec<String>,
+    /// Publish every port the image exposes on a free port of 127.0.0.1.
+    #[arg(short = 'P', long = "publish-all")]
+    pub publish_all: bool,
+    /// Name server for the container's /etc/resolv.conf (replaces the default).
+    #[arg(long, value_name = "IP")]
+    pub dns: Vec<String>,
+    /// Search domain for /etc/resolv.conf ("." for none).
+    #[arg(long = "dns-search", value_name = "DOMAIN")]
+    pub dns_search: Vec<String>,
+    /// Option line entry for /etc/resolv.conf, e.g. ndots:2.
+    #[arg(long = "dns-option", value_name = "OPTION")]
+    pub dns_option: Vec<String>,
+    /// Add NAME:IP to /etc/hosts (IP may be host-gateway).
+    #[arg(long = "add-host", value_name = "NAME:IP")]
+    pub add_host: Vec<String>,
     /// User namespace: auto, subids, single or keep-id (your uid/gid inside).
     #[arg(long, default_value = "auto", value_name = "MODE")]
     pub userns: UsernsRequest,
@@ -149,7 +169,15 @@ pub fn exec(ctx: &Ctx, a: Args) -> anyhow::Result<u8> {
             user,
             workdir,
             hostname: hostname.clone(),
-            network: a.network,
+            network: NetFlags {
+                network: a.network.clone(),
+                publish: a.publish.clone(),
+                publish_all: a.publish_all,
+                dns: a.dns.clone(),
+                dns_search: a.dns_search.clone(),
+                dns_option: a.dns_option.clone(),
+                add_host: a.add_host.clone(),
+            },
             userns: a.userns.to_string(),
             volumes: a.volume.clone(),
             tmpfs: a.tmpfs.clone(),
@@ -163,9 +191,11 @@ pub fn exec(ctx: &Ctx, a: Args) -> anyhow::Result<u8> {
         started: None,
         init: None,
         supervisor: None,
+        ports: Vec::new(),
     };
     let dir = containers.dir(&id);
-    let plan = launch::plan(ctx, &rec, &dir)?;
+    let (plan, ports) = launch::plan(ctx, &rec, &dir)?;
+    rec.ports = ports;
     // Claimed from the start: `ps` lists it and a second start is refused
     // while pid 1 is being set up.
     launch::starting(&mut rec);

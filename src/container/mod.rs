@@ -25,7 +25,6 @@ pub mod proc;
 pub mod state;
 pub mod supervisor;
 
-use crate::net::Network;
 use crate::sys::flock;
 use chrono::{DateTime, Utc};
 use std::io::Write;
@@ -65,7 +64,8 @@ pub struct Config {
     pub user: Option<String>,
     pub workdir: String,
     pub hostname: String,
-    pub network: Network,
+    /// `--network`, `-p`, `-P`, `--dns*`, `--add-host` as given.
+    pub network: crate::net::plan::NetFlags,
     /// The `--userns` request (`auto`, `subids`, `single`, `keep-id`).
     pub userns: String,
     /// `-v HOST:CONTAINER[:ro]` as given.
@@ -111,6 +111,9 @@ pub struct Record {
     /// `--rm`: the directory goes away when the container exits.
     #[serde(default)]
     pub auto_remove: bool,
+    /// Ports published to the host (`-p`, `-P`), for `hutch port`.
+    #[serde(default)]
+    pub ports: Vec<crate::net::ports::PortMapping>,
     /// How to start it again.
     #[serde(default)]
     pub config: Config,
@@ -335,6 +338,7 @@ mod tests {
             finished: None,
             mapping_key: "k".into(),
             auto_remove: false,
+            ports: Vec::new(),
             config: Config::default(),
             started: None,
             init: None,

@@ -8,5 +8,6 @@ mod images;
 mod layers;
 mod lifecycle;
 mod man;
+mod net;
 mod registry;
 mod run;
