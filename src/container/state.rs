@@ -139,6 +139,7 @@ mod tests {
             started: Some(Utc::now() - chrono::Duration::seconds(3)),
             init,
             supervisor,
+            ports: Vec::new(),
         }
     }
 
