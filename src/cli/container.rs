@@ -1,21 +1,17 @@
-//! `hutch container prune [-f]`: remove every stopped container (its record
-//! and writable layer), printing their ids. The images they used stay.
+//! `hutch container`: commands about containers as a group (`prune`).
 
 use super::Ctx;
-use crate::sandbox::idmap::IdSources;
-use crate::snapshot::container;
-use anyhow::bail;
-use clap::Subcommand;
-use std::io::{BufRead, IsTerminal};
+use crate::container::{control, state, Containers};
+use std::io::{BufRead, Write};
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
     #[command(subcommand)]
-    pub command: Cmd,
+    pub command: Sub,
 }
 
-#[derive(Subcommand, Debug)]
-pub enum Cmd {
+#[derive(clap::Subcommand, Debug)]
+pub enum Sub {
     /// Remove all stopped containers.
     Prune(PruneArgs),
 }
@@ -27,24 +23,41 @@ pub struct PruneArgs {
     pub force: bool,
 }
 
-pub fn exec(ctx: &Ctx, args: Args) -> anyhow::Result<u8> {
-    let Cmd::Prune(a) = args.command;
-    if !a.force {
-        let stdin = std::io::stdin();
-        if !stdin.is_terminal() {
-            bail!("container prune asks for confirmation: pass -f to prune without asking");
+pub fn exec(ctx: &Ctx, a: Args) -> anyhow::Result<u8> {
+    match a.command {
+        Sub::Prune(p) => prune(ctx, p),
+    }
+}
+
+fn prune(ctx: &Ctx, a: PruneArgs) -> anyhow::Result<u8> {
+    if !a.force && !confirm()? {
+        anyhow::bail!("not confirmed: nothing removed (pass -f to prune without asking)");
+    }
+    let containers = Containers::new(&ctx.dirs.state);
+    let mut failed = false;
+    for rec in containers.list() {
+        let rec = state::settle(&containers, rec);
+        if !matches!(state::observe(&rec), state::State::Exited { .. }) {
+            continue;
         }
-        eprint!("WARNING! This will remove all stopped containers.\nAre you sure you want to continue? [y/N] ");
-        let mut line = String::new();
-        stdin.lock().read_line(&mut line)?;
-        if !matches!(line.trim(), "y" | "Y" | "yes") {
-            return Ok(0);
+        // `remove` checks again under the container's lock: a start that
+        // won the race keeps its container.
+        match control::remove(&containers, &rec.id) {
+            Ok(()) => ctx.printer.out(&rec.id),
+            Err(crate::container::Error::Running(_) | crate::container::Error::NotFound(_)) => {}
+            Err(e) => {
+                eprintln!("Error: {e}");
+                failed = true;
+            }
         }
     }
-    let src = IdSources::default();
-    for c in container::stopped(&ctx.dirs.state) {
-        container::remove(&ctx.dirs.state, &c, &src)?;
-        ctx.printer.out(&c.id);
-    }
-    Ok(0)
+    Ok(if failed { 1 } else { 0 })
+}
+
+fn confirm() -> anyhow::Result<bool> {
+    eprint!("WARNING! This will remove all stopped containers.\nAre you sure you want to continue? [y/N] ");
+    std::io::stderr().flush()?;
+    let mut line = String::new();
+    std::io::stdin().lock().read_line(&mut line)?;
+    Ok(matches!(line.trim(), "y" | "Y" | "yes"))
 }

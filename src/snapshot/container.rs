@@ -6,7 +6,7 @@
 //!
 //! It reads records through `crate::container` and never writes one.
 
-use crate::container::{Containers, Status};
+use crate::container::{state, Containers};
 use crate::sandbox::idmap::{IdMapping, IdSources, UsernsRequest};
 use anyhow::{bail, Context};
 use nix::sys::signal::{kill, Signal};
@@ -50,9 +50,10 @@ pub fn find(state: &Path, what: &str) -> anyhow::Result<Option<Container>> {
     let Some(r) = hits.pop() else {
         return Ok(None);
     };
-    let running = match (r.status, r.pid) {
-        // A record says running until its launcher updates it; ask the kernel.
-        (Status::Running, Some(pid)) if kill(Pid::from_raw(pid), None).is_ok() => Some(pid),
+    // The record's status is checked against /proc: a killed supervisor
+    // leaves a record that still says running.
+    let running = match (state::observe(&r).is_running(), r.pid) {
+        (true, Some(pid)) => Some(pid),
         _ => None,
     };
     let dir = containers.dir(&r.id);
@@ -86,30 +87,6 @@ pub fn mapping_for(c: &Container, src: &IdSources) -> anyhow::Result<IdMapping> 
         "container {} was created with an id mapping this user no longer has (/etc/subuid changed?)",
         c.name
     )
-}
-
-/// Every container that is not running (its pid 1 gone, or never started).
-pub fn stopped(state: &Path) -> Vec<Container> {
-    Containers::new(state)
-        .list()
-        .into_iter()
-        .filter_map(|r| find(state, &r.id).ok().flatten())
-        .filter(|c| c.running.is_none())
-        .collect()
-}
-
-/// Delete a stopped container's directory. Its upper dir holds files of the
-/// container's subordinate ids, so this runs in its user namespace.
-pub fn remove(state: &Path, c: &Container, src: &IdSources) -> anyhow::Result<()> {
-    let dir = Containers::new(state).dir(&c.id);
-    let map = mapping_for(c, src)?;
-    crate::sandbox::userns::run_in_userns(&map, src, || {
-        // The record goes first: a half-removed directory is then no longer
-        // a container anyone can start or commit.
-        let _ = std::fs::remove_file(dir.join(crate::container::RECORD_FILE));
-        std::fs::remove_dir_all(&dir).map_err(|e| format!("cannot remove {}: {e}", dir.display()))
-    })
-    .map_err(anyhow::Error::msg)
 }
 
 /// The processes of a paused container; they continue when this is dropped.

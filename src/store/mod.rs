@@ -7,6 +7,7 @@
 //! ROOT/oci-layout, index.json, blobs/sha256/   the OCI layout
 //! ROOT/lock, gc.lock                           see `lock`
 //! ROOT/tmp/                                    scratch space, see `tmp`
+//! ROOT/tmp/partial/<hex>                       resumable downloads, see `partial`
 //! ROOT/o/<mapping>/<diff-id hex>/              unpacked layers, see `layers`
 //! ```
 //!
@@ -20,6 +21,7 @@ mod index;
 mod inuse;
 mod layers;
 mod lock;
+mod partial;
 mod resolve;
 mod tmp;
 mod write;
@@ -27,6 +29,7 @@ mod write;
 pub use check::{CheckReport, Finding};
 pub use gc::Removed;
 pub use inuse::images_in_use;
+pub use partial::{Partial, Verified};
 pub use write::Writer;
 
 use crate::dirs::Dirs;
@@ -214,6 +217,22 @@ impl Store {
             write::set_name(&mut entries, &desc, n);
         }
         index::write(&self.root, &entries)
+    }
+
+    /// Size of a blob when the store has it (so a pull can skip it).
+    pub fn blob_size(&self, d: &Digest) -> Option<u64> {
+        blobs::path(&self.root, d).metadata().ok().map(|m| m.len())
+    }
+
+    /// Open or continue the resumable download of blob `d` (see `partial`);
+    /// a writer adopts it once verified, with [`Writer::add_verified`].
+    pub fn partial(&self, d: &Digest) -> anyhow::Result<Partial> {
+        partial::open(&self.root, d)
+    }
+
+    /// Forget partial downloads nobody touched for `age` (abandoned pulls).
+    pub fn sweep_partials(&self, age: std::time::Duration) -> anyhow::Result<()> {
+        partial::sweep(&self.root, age)
     }
 
     /// Path of a blob, for readers that stream layers (build, export).

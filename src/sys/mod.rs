@@ -12,6 +12,8 @@ pub mod net;
 pub mod process;
 pub mod pty;
 pub mod signal;
+pub mod spawn;
+pub mod term;
 
 /// A failed system call, named with its arguments.
 #[derive(Debug, thiserror::Error)]
