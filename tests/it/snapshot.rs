@@ -761,3 +761,61 @@ fn images_containers_use_survive_prune_rmi_and_repair() {
         w.ok(&["system", "check"]);
     });
 }
+
+#[test]
+fn running_containers_commit_with_and_without_pause() {
+    for_each_user(|w| {
+        w.busybox();
+        if !can_run(&w) {
+            return;
+        }
+        w.ok(&[
+            "run",
+            "-d",
+            "--name",
+            "live",
+            "--network",
+            "none",
+            "busybox:1.38.0-musl",
+            "sh",
+            "-c",
+            "echo ready > /ready; while :; do echo x >> /log; sleep 0.05; done",
+        ]);
+        // Wait until the container has written something.
+        let mut ready = false;
+        for _ in 0..100 {
+            let d = w.ok(&["diff", "live"]);
+            if d.lines().any(|l| l == "A /ready") {
+                ready = true;
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        assert!(ready, "the container never wrote /ready");
+        let paused = w.run(&["commit", "-q", "--pause", "live", "localhost/live:paused"]);
+        let unpaused = w.run(&["commit", "-q", "live", "localhost/live:running"]);
+        w.ok(&["stop", "-t", "1", "live"]);
+        // With --pause the tree cannot change under the diff; without it a
+        // file may grow mid-read, which fails the commit rather than storing
+        // a torn file.
+        assert!(paused.status.success(), "{}", stderr(&paused));
+        if !unpaused.status.success() {
+            assert!(
+                stderr(&unpaused).contains("while diffing"),
+                "{}",
+                stderr(&unpaused)
+            );
+        }
+        let seen = w.ok(&[
+            "run",
+            "--rm",
+            "--network",
+            "none",
+            "localhost/live:paused",
+            "sh",
+            "-c",
+            "cat /ready && test -s /log && echo ok",
+        ]);
+        assert_eq!(seen, "ready\nok\n");
+    });
+}
