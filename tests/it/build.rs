@@ -1,0 +1,437 @@
+//! `hutch build`: real builds of real Dockerfiles as unprivileged users,
+//! checked through `hutch inspect`, the stored config and layer blobs, and
+//! the step lines that say what the cache did.
+
+use crate::common::*;
+use serde_json::Value;
+use std::io::Read;
+
+const ALPINE_TGZ: &str = "alpine-3.20/alpine-minirootfs-3.20.3-x86_64.tar.gz";
+
+/// A world for tests that run no container: the default user.
+fn world() -> Option<World> {
+    match any_user() {
+        Some(u) => Some(World::new(u)),
+        None => {
+            skip("no test user");
+            None
+        }
+    }
+}
+
+/// Put the Alpine minirootfs tarball into the context as `alpine.tar.gz`.
+fn with_alpine(w: &World, ctx: &str) {
+    let bytes = std::fs::read(image(ALPINE_TGZ)).unwrap();
+    w.write(&format!("{ctx}/alpine.tar.gz"), bytes);
+}
+
+/// What the build printed per step: (instruction, was it cached).
+fn steps(stderr: &str) -> Vec<(String, bool)> {
+    let mut out: Vec<(String, bool)> = Vec::new();
+    for line in stderr.lines() {
+        if let Some(rest) = line.strip_prefix("STEP ") {
+            let text = rest.split_once(": ").map(|x| x.1).unwrap_or(rest);
+            out.push((text.to_string(), false));
+        } else if line == "--> CACHED" {
+            out.last_mut().expect("CACHED after a STEP").1 = true;
+        }
+    }
+    out
+}
+
+/// Build `ctx` with extra args; returns (image id, step lines).
+fn build(w: &World, ctx: &str, extra: &[&str]) -> (String, Vec<(String, bool)>) {
+    let ctx_path = w.path(ctx);
+    let mut args = vec!["build"];
+    args.extend_from_slice(extra);
+    args.push(ctx_path.to_str().unwrap());
+    let out = w.run(&args);
+    assert!(
+        out.status.success(),
+        "build failed: {}\n{}",
+        stdout(&out),
+        stderr(&out)
+    );
+    (stdout(&out).trim().to_string(), steps(&stderr(&out)))
+}
+
+/// Which instructions (not FROM) ran instead of coming from the cache.
+fn ran(steps: &[(String, bool)]) -> Vec<String> {
+    steps
+        .iter()
+        // FROM and ARG do no work of their own: never cached, never run.
+        .filter(|(s, cached)| !cached && !s.starts_with("FROM") && !s.starts_with("ARG"))
+        .map(|(s, _)| s.clone())
+        .collect()
+}
+
+fn inspect(w: &World, image: &str) -> Value {
+    let v: Value = serde_json::from_str(&w.ok(&["inspect", image])).unwrap();
+    v[0].clone()
+}
+
+/// The stored config blob (it has Docker's keys that inspect leaves out).
+fn raw_config(w: &World, id: &str) -> Value {
+    let hex = id.strip_prefix("sha256:").unwrap();
+    serde_json::from_slice(&std::fs::read(w.root().join("blobs/sha256").join(hex)).unwrap())
+        .unwrap()
+}
+
+/// Entries of the image's last layer: path → (mode, uid, gid, mtime, content or link).
+fn last_layer(w: &World, image: &str) -> Vec<(String, u32, u64, u64, u64, String)> {
+    let man_digest = inspect(w, image)["Digest"].as_str().unwrap().to_string();
+    let blobs = w.root().join("blobs/sha256");
+    let read = |d: &str| std::fs::read(blobs.join(d.strip_prefix("sha256:").unwrap())).unwrap();
+    let manifest: Value = serde_json::from_slice(&read(&man_digest)).unwrap();
+    let layers = manifest["layers"].as_array().unwrap();
+    let blob = read(layers.last().unwrap()["digest"].as_str().unwrap());
+    let mut ar = tar::Archive::new(flate2::read::GzDecoder::new(&blob[..]));
+    let mut out = Vec::new();
+    for e in ar.entries().unwrap() {
+        let mut e = e.unwrap();
+        let path = e.path().unwrap().display().to_string();
+        let h = e.header().clone();
+        let mut body = String::new();
+        if let Some(l) = e.link_name().unwrap() {
+            body = format!("-> {}", l.display());
+        } else {
+            e.read_to_string(&mut body).unwrap_or_default();
+        }
+        out.push((
+            path,
+            h.mode().unwrap() & 0o7777,
+            h.uid().unwrap(),
+            h.gid().unwrap(),
+            h.mtime().unwrap(),
+            body,
+        ));
+    }
+    out
+}
+
+#[test]
+fn alpine_recipe_builds_and_rebuilds_from_cache() {
+    let Some(w) = world() else { return };
+    with_alpine(&w, "ctx");
+    w.write(
+        "ctx/Dockerfile",
+        "FROM scratch\nADD alpine.tar.gz /\nCMD [\"/bin/sh\"]\n",
+    );
+    let (id, first) = build(&w, "ctx", &["-t", "alpine:built"]);
+    assert_eq!(ran(&first).len(), 2, "{first:?}");
+    let im = inspect(&w, "alpine:built");
+    assert_eq!(im["Id"], id.as_str());
+    assert_eq!(im["Config"]["Cmd"], serde_json::json!(["/bin/sh"]));
+    assert_eq!(im["RootFS"]["Layers"].as_array().unwrap().len(), 1);
+    let files = last_layer(&w, "alpine:built");
+    let release = files
+        .iter()
+        .find(|f| f.0 == "etc/alpine-release")
+        .expect("the tarball was unpacked into the layer");
+    assert_eq!(release.5.trim(), "3.20.3");
+    // The tarball's owners and modes are kept (/etc/shadow is 0640 root:shadow).
+    let shadow = files.iter().find(|f| f.0 == "etc/shadow").unwrap();
+    assert_eq!((shadow.1, shadow.2, shadow.3), (0o640, 0, 42));
+    // Everything again: all cached, the same image.
+    let (again, second) = build(&w, "ctx", &["-t", "alpine:built"]);
+    assert_eq!(again, id);
+    assert!(ran(&second).is_empty(), "{second:?}");
+    // -q prints the id alone.
+    let q = w.ok(&["build", "-q", w.path("ctx").to_str().unwrap()]);
+    assert_eq!(q.trim(), id);
+}
+
+#[test]
+fn metadata_instructions_land_in_the_config() {
+    let Some(w) = world() else { return };
+    w.write(
+        "meta/Dockerfile",
+        r#"FROM scratch
+MAINTAINER someone@example.com
+ENV A=1 B="two words"
+ENV A=3
+SHELL ["/bin/ash", "-eo", "pipefail", "-c"]
+CMD echo $A
+ENTRYPOINT ["/bin/tini", "--"]
+WORKDIR /srv
+WORKDIR app
+USER 1000:1000
+EXPOSE 80 53/udp
+VOLUME ["/data", "/cache"]
+LABEL org.example.name="hutch test" version=1
+STOPSIGNAL SIGINT
+HEALTHCHECK --interval=5s --retries=2 CMD wget -q localhost
+ONBUILD COPY . /src
+"#,
+    );
+    let (id, _) = build(&w, "meta", &["-t", "meta:1", "--label", "extra=yes"]);
+    let c = &inspect(&w, "meta:1")["Config"];
+    assert_eq!(
+        c["Env"],
+        serde_json::json!([
+            "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+            "A=3",
+            "B=two words"
+        ])
+    );
+    // Shell form goes through the SHELL in force; CMD set in this stage survives ENTRYPOINT.
+    assert_eq!(
+        c["Cmd"],
+        serde_json::json!(["/bin/ash", "-eo", "pipefail", "-c", "echo $A"])
+    );
+    assert_eq!(c["Entrypoint"], serde_json::json!(["/bin/tini", "--"]));
+    assert_eq!(c["WorkingDir"], "/srv/app");
+    assert_eq!(c["User"], "1000:1000");
+    let mut ports: Vec<&String> = c["ExposedPorts"].as_object().unwrap().keys().collect();
+    ports.sort();
+    assert_eq!(ports, ["53/udp", "80/tcp"]);
+    let mut vols: Vec<&String> = c["Volumes"].as_object().unwrap().keys().collect();
+    vols.sort();
+    assert_eq!(vols, ["/cache", "/data"]);
+    assert_eq!(c["Labels"]["org.example.name"], "hutch test");
+    assert_eq!(c["Labels"]["version"], "1");
+    assert_eq!(c["Labels"]["extra"], "yes");
+    assert_eq!(c["StopSignal"], "SIGINT");
+    let raw = raw_config(&w, &id);
+    assert_eq!(raw["author"], "someone@example.com");
+    let rc = &raw["config"];
+    assert_eq!(
+        rc["Healthcheck"],
+        serde_json::json!({"Test": ["CMD-SHELL", "wget -q localhost"], "Interval": 5_000_000_000u64, "Retries": 2})
+    );
+    assert_eq!(rc["OnBuild"], serde_json::json!(["COPY . /src"]));
+    assert_eq!(
+        rc["Shell"],
+        serde_json::json!(["/bin/ash", "-eo", "pipefail", "-c"])
+    );
+    // WORKDIR made its directories (a layer); the rest are empty layers.
+    let history = raw["history"].as_array().unwrap();
+    assert_eq!(history.len(), 15);
+    let with_layer: Vec<&str> = history
+        .iter()
+        .filter(|h| h.get("empty_layer").is_none())
+        .map(|h| h["created_by"].as_str().unwrap())
+        .collect();
+    assert_eq!(with_layer, ["WORKDIR /srv", "WORKDIR app"]);
+    let files: Vec<String> = last_layer(&w, "meta:1").into_iter().map(|f| f.0).collect();
+    assert_eq!(files, ["srv/app/"]);
+}
+
+#[test]
+fn copy_and_add_follow_docker_rules() {
+    let Some(w) = world() else { return };
+    with_alpine(&w, "c");
+    w.write("c/app/main.txt", "main\n");
+    w.write("c/app/sub/deep.txt", "deep\n");
+    w.write("c/notes/a.md", "a\n");
+    w.write("c/notes/b.md", "b\n");
+    w.write("c/notes/c.txt", "c\n");
+    w.write("c/single", "single\n");
+    std::os::unix::fs::symlink("app/main.txt", w.path("c/link")).unwrap();
+    std::fs::set_permissions(
+        w.path("c/app/main.txt"),
+        std::os::unix::fs::PermissionsExt::from_mode(0o751),
+    )
+    .unwrap();
+    w.write(
+        "c/Dockerfile",
+        r#"FROM scratch AS base
+ADD alpine.tar.gz /
+FROM base
+COPY app /dst/app
+COPY notes/*.md /dst/md/
+COPY single /dst/renamed
+COPY single /dst/intodir/
+COPY link /dst/
+COPY --chown=nobody:wheel --chmod=0600 single /dst/owned
+COPY --chown=123 single /dst/numeric
+COPY <<EOF /dst/heredoc.txt
+hello from a heredoc
+EOF
+"#,
+    );
+    build(&w, "c", &["-t", "copy:1"]);
+    let im = inspect(&w, "copy:1");
+    // alpine + one layer per COPY.
+    assert_eq!(im["RootFS"]["Layers"].as_array().unwrap().len(), 9);
+    // Check each COPY's layer by building up to it would be long; the last
+    // layer is the heredoc, the others are checked through the ids below.
+    let last = last_layer(&w, "copy:1");
+    let heredoc = last.iter().find(|f| f.0 == "dst/heredoc.txt").unwrap();
+    assert_eq!(heredoc.5, "hello from a heredoc\n");
+    assert!(
+        !last.iter().any(|f| f.0 == "dst/"),
+        "/dst exists below: not repeated"
+    );
+    // One image per COPY, so each layer can be looked at.
+    let dockerfile = std::fs::read_to_string(w.path("c/Dockerfile")).unwrap();
+    let lines: Vec<&str> = dockerfile.lines().collect();
+    let layer_after = |n: usize| {
+        w.write("c/Dockerfile.part", lines[..n].join("\n"));
+        let p = w.path("c/Dockerfile.part");
+        let (_, st) = build(&w, "c", &["-f", p.to_str().unwrap(), "-t", "part:1"]);
+        assert!(ran(&st).is_empty(), "same steps: cached {st:?}");
+        last_layer(&w, "part:1")
+    };
+    let names = |l: &[(String, u32, u64, u64, u64, String)]| -> Vec<String> {
+        l.iter().map(|f| f.0.clone()).collect()
+    };
+    // A directory's contents are copied, modes kept, owned by root.
+    let l = layer_after(4);
+    assert_eq!(
+        names(&l),
+        [
+            "dst/",
+            "dst/app/",
+            "dst/app/main.txt",
+            "dst/app/sub/",
+            "dst/app/sub/deep.txt"
+        ]
+    );
+    let main = &l[2];
+    assert_eq!((main.1, main.2, main.3), (0o751, 0, 0));
+    let ctx_mtime = std::fs::metadata(w.path("c/app/main.txt"))
+        .unwrap()
+        .modified()
+        .unwrap()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    assert_eq!(main.4, ctx_mtime, "COPY keeps mtimes");
+    assert_eq!(names(&layer_after(5)), ["dst/md/", "dst/md/a.md", "dst/md/b.md"]);
+    assert_eq!(names(&layer_after(6)), ["dst/renamed"]);
+    assert_eq!(names(&layer_after(7)), ["dst/intodir/", "dst/intodir/single"]);
+    let l = layer_after(8);
+    assert_eq!(l[0].0, "dst/link");
+    assert_eq!(l[0].5, "-> app/main.txt", "symlinks stay symlinks");
+    // Names come from the image's /etc/passwd and /etc/group (nobody=65534, wheel=10).
+    let l = layer_after(9);
+    assert_eq!((l[0].1, l[0].2, l[0].3), (0o600, 65534, 10));
+    let l = layer_after(10);
+    assert_eq!((l[0].2, l[0].3), (123, 123));
+}
+
+#[test]
+fn cache_invalidates_exactly_what_docker_does() {
+    let Some(w) = world() else { return };
+    w.write("k/a.txt", "a\n");
+    w.write("k/b.txt", "b\n");
+    w.write("k/ignored.log", "x\n");
+    w.write("k/.dockerignore", "*.log\n");
+    w.write(
+        "k/Dockerfile",
+        "FROM scratch\nARG USED=1\nARG UNUSED=1\nCOPY a.txt /a\nLABEL v=$USED\nCOPY . /all/\nENV DONE=1\n",
+    );
+    let all = [
+        "COPY a.txt /a",
+        "LABEL v=$USED",
+        "COPY . /all/",
+        "ENV DONE=1",
+    ];
+    let (id, st) = build(&w, "k", &[]);
+    assert_eq!(ran(&st), all);
+    let (same, st) = build(&w, "k", &[]);
+    assert_eq!((same.as_str(), ran(&st)), (id.as_str(), vec![]));
+    // An ignored file is not part of the context.
+    w.write("k/ignored.log", "changed\n");
+    assert!(ran(&build(&w, "k", &[]).1).is_empty());
+    // Touching a file without changing it does not count (mtimes are not hashed).
+    let t = std::fs::File::options()
+        .write(true)
+        .open(w.path("k/b.txt"))
+        .unwrap();
+    t.set_modified(std::time::SystemTime::now() + std::time::Duration::from_secs(5))
+        .unwrap();
+    assert!(ran(&build(&w, "k", &[]).1).is_empty());
+    // One byte of b.txt: only the COPY that reads it and what follows.
+    w.write("k/b.txt", "B\n");
+    assert_eq!(ran(&build(&w, "k", &[]).1), &all[2..]);
+    // Its mode.
+    std::fs::set_permissions(
+        w.path("k/b.txt"),
+        std::os::unix::fs::PermissionsExt::from_mode(0o600),
+    )
+    .unwrap();
+    assert_eq!(ran(&build(&w, "k", &[]).1), &all[2..]);
+    // a.txt: everything from the first COPY.
+    w.write("k/a.txt", "A\n");
+    assert_eq!(ran(&build(&w, "k", &[]).1), all);
+    // A build arg nothing uses changes nothing; a used one invalidates from its user on.
+    assert!(ran(&build(&w, "k", &["--build-arg", "UNUSED=2"]).1).is_empty());
+    assert_eq!(
+        ran(&build(&w, "k", &["--build-arg", "USED=2"]).1),
+        &all[1..]
+    );
+    // --no-cache runs everything.
+    assert_eq!(ran(&build(&w, "k", &["--no-cache"]).1), all);
+}
+
+#[test]
+fn stages_target_and_copy_from() {
+    let Some(w) = world() else { return };
+    with_alpine(&w, "m");
+    w.write("m/hello.txt", "hello\n");
+    w.write(
+        "m/Dockerfile",
+        r#"FROM scratch AS base
+ADD alpine.tar.gz /
+FROM base AS build
+COPY hello.txt /out/hello.txt
+LABEL stage=build
+FROM base AS never
+RUN exit 1
+FROM scratch AS final
+COPY --from=build /out /
+COPY --from=base /etc/alpine-release /release
+"#,
+    );
+    let (_, st) = build(&w, "m", &["-t", "multi:1"]);
+    assert!(
+        !st.iter().any(|(s, _)| s.starts_with("RUN")),
+        "the unused stage did not run: {st:?}"
+    );
+    let files: Vec<(String, String)> = last_layer(&w, "multi:1")
+        .into_iter()
+        .map(|f| (f.0, f.5))
+        .collect();
+    assert_eq!(files, [("release".to_string(), "3.20.3\n".to_string())]);
+    let im = inspect(&w, "multi:1");
+    assert_eq!(im["RootFS"]["Layers"].as_array().unwrap().len(), 2);
+    assert!(im["Config"]["Labels"].is_null(), "final starts from scratch");
+    // --target stops at that stage.
+    build(&w, "m", &["--target", "build", "-t", "multi:build"]);
+    let im = inspect(&w, "multi:build");
+    assert_eq!(im["Config"]["Labels"]["stage"], "build");
+    assert_eq!(im["RootFS"]["Layers"].as_array().unwrap().len(), 2);
+}
+
+#[test]
+fn bad_input_is_one_clear_line_and_tags_nothing() {
+    let Some(w) = world() else { return };
+    w.write("x/a.txt", "a\n");
+    let cases: &[(&str, &[&str], &str)] = &[
+        ("FROM scratch\nFROBNICATE x\n", &[], "Dockerfile:2"),
+        ("COPY a.txt /a\n", &[], "Dockerfile:1"),
+        ("FROM scratch\nCOPY ../x /x\n", &[], "outside the build context"),
+        ("FROM scratch\nCOPY nope.txt /x\n", &[], "Dockerfile:2: COPY nope.txt /x: nope.txt: not found"),
+        ("FROM scratch AS a\n", &["--target", "b"], "target stage 'b' not found"),
+        ("FROM not-loaded:1\n", &[], "not-loaded:1"),
+        ("FROM scratch\nCOPY --from=missing:1 /x /x\n", &[], "hutch load"),
+        ("FROM scratch\nCOPY a.txt a.txt /dir\n", &[], "must be a directory and end with a /"),
+        ("FROM scratch\nADD http://example.com/x /x\n", &[], "needs network support"),
+    ];
+    for (text, extra, want) in cases {
+        w.write("x/Dockerfile", text);
+        let mut args = vec!["build", "-t", "bad:1"];
+        args.extend_from_slice(extra);
+        let ctx = w.path("x");
+        args.push(ctx.to_str().unwrap());
+        let (code, err) = w.fails(&args);
+        assert_eq!(code, 125, "{text}: {err}");
+        let errors: Vec<&str> = err.lines().filter(|l| l.starts_with("Error:")).collect();
+        assert_eq!(errors.len(), 1, "{text}: {err}");
+        assert!(errors[0].contains(want), "{text}: want {want:?} in {err}");
+        assert!(!err.contains("panicked"), "{err}");
+    }
+    assert_eq!(w.ok(&["images", "-q"]).trim(), "", "nothing was added");
+}
