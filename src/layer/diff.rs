@@ -21,7 +21,7 @@ use crate::sandbox::idmap::IdMapping;
 use crate::sys::fsat::{self, Kind, Stat};
 use nix::errno::Errno;
 use std::collections::{BTreeMap, HashMap};
-use std::ffi::{CStr, CString};
+use std::ffi::CString;
 use std::io::{BufWriter, Read, Write};
 use std::os::fd::{AsFd, BorrowedFd};
 use std::path::Path;
@@ -153,9 +153,8 @@ impl<W: Write> Differ<'_, W> {
             let h = self.header(EntryType::Regular, st, path, 0);
             return self.entry(h, path, None, &[], None);
         }
-        let xattrs = self.xattrs(dir, &it.name, path, st)?;
         let kind = match st.kind {
-            Kind::Dir => return self.dir(dir, it, xattrs),
+            Kind::Dir => return self.dir(dir, it),
             Kind::Socket => {
                 // A socket is a live endpoint, not content; tar has no type for it.
                 self.warnings.push(format!(
@@ -179,31 +178,33 @@ impl<W: Write> Differ<'_, W> {
             self.links.insert((st.dev, st.ino), path.clone());
         }
         let mut h = self.header(kind, st, path, st.mode);
-        let mut link = None;
-        let mut data = None;
         match st.kind {
             Kind::File => {
                 h.set_size(st.size);
                 let f = fsat::open_file_at(dir, &it.name).map_err(|e| self.err(path, e))?;
-                data = Some((f, st.size));
+                let xattrs = self.xattrs(f.as_fd(), path, false)?;
+                self.entry(h, path, None, &xattrs.keep, Some((f, st.size)))
             }
             Kind::Symlink => {
-                link = Some(fsat::readlink_at(dir, &it.name).map_err(|e| self.err(path, e))?);
+                let target = fsat::readlink_at(dir, &it.name).map_err(|e| self.err(path, e))?;
+                self.entry(h, path, Some(&target), &[], None)
             }
             Kind::Char | Kind::Block => {
                 let set = h
                     .set_device_major(st.rdev_major)
                     .and_then(|_| h.set_device_minor(st.rdev_minor));
                 set.map_err(|e| self.err(path, e))?;
+                self.entry(h, path, None, &[], None)
             }
-            _ => {}
+            _ => self.entry(h, path, None, &[], None),
         }
-        self.entry(h, path, link.as_deref(), &xattrs.keep, data)
     }
 
     /// A directory entry, its opaque marker if any, then its contents.
-    fn dir(&mut self, parent: BorrowedFd<'_>, it: &Item, xattrs: Xattrs) -> Result<(), String> {
+    fn dir(&mut self, parent: BorrowedFd<'_>, it: &Item) -> Result<(), String> {
         let (st, path) = (&it.st, &it.tar_name);
+        let sub = fsat::open_dir_at(parent, &it.name).map_err(|e| self.err(path, e))?;
+        let xattrs = self.xattrs(sub.as_fd(), path, true)?;
         let h = self.header(EntryType::Directory, st, path, st.mode);
         let mut name = path.clone();
         name.push(b'/');
@@ -212,7 +213,6 @@ impl<W: Write> Differ<'_, W> {
             let h = self.header(EntryType::Regular, st, path, st.mode & 0o777);
             self.entry(h, &join(path, OPAQUE_MARKER), None, &[], None)?;
         }
-        let sub = fsat::open_dir_at(parent, &it.name).map_err(|e| self.err(path, e))?;
         self.walk(sub.as_fd(), path)
     }
 
@@ -253,19 +253,13 @@ impl<W: Write> Differ<'_, W> {
     /// Only `user.*` (overlay's own excepted) and `security.capability` are
     /// kept, like containers/storage: SELinux labels, ACLs and trusted.* describe
     /// the host, not the image.
-    fn xattrs(
-        &self,
-        dir: BorrowedFd<'_>,
-        name: &CStr,
-        path: &[u8],
-        st: &Stat,
-    ) -> Result<Xattrs, String> {
+    ///
+    /// Only regular files and directories are asked: they are the only inodes
+    /// that can carry `user.*` xattrs (xattr(7)), and capabilities only mean
+    /// something on files.
+    fn xattrs(&self, fd: BorrowedFd<'_>, path: &[u8], is_dir: bool) -> Result<Xattrs, String> {
         let mut out = Xattrs::default();
-        // Only files and directories can carry user.* xattrs (xattr(7)).
-        if !matches!(st.kind, Kind::File | Kind::Dir) {
-            return Ok(out);
-        }
-        let all = match fsat::lxattrs_at(dir, name) {
+        let all = match fsat::fxattrs(fd) {
             Ok(all) => all,
             Err(e) if e.errno == Errno::ENOTSUP => return Ok(out),
             Err(e) => return Err(self.err(path, e)),
@@ -275,7 +269,7 @@ impl<W: Write> Differ<'_, W> {
             if k == whiteout::OPAQUE_XATTR.as_bytes()
                 || k == whiteout::OPAQUE_XATTR_TRUSTED.as_bytes()
             {
-                out.opaque |= st.kind == Kind::Dir && value == b"y";
+                out.opaque |= is_dir && value == b"y";
             } else if whiteout::is_overlay_xattr(k) {
                 continue;
             } else if k.starts_with(b"user.") {
@@ -661,5 +655,104 @@ mod tests {
             0x0200_0001
         );
         assert_eq!(portable_caps(v2.clone()), v2);
+    }
+}
+
+#[cfg(test)]
+mod overlay_tests {
+    use super::*;
+    use crate::layer::testutil::{lstat, xattr, Scratch, TarBuf};
+    use crate::layer::unpack::Owners;
+    use std::os::unix::fs::{FileTypeExt, MetadataExt};
+
+    /// Changes made through a real overlayfs mount (userxattr, as hutch runs
+    /// containers) come out of the upper dir as OCI whiteouts, and unpack
+    /// turns them back into what overlay wrote.
+    #[test]
+    fn overlay_upper_dir_diffs_to_oci_whiteouts() {
+        let s = Scratch::new();
+        let lower = TarBuf::new()
+            .file("etc/passwd", b"root")
+            .file("etc/group", b"root")
+            .file("opt/old", b"old")
+            .bytes();
+        s.unpack(&lower, Owners::FromTar).unwrap();
+        let base = s.dir.path();
+        for d in ["upper", "work", "merged"] {
+            std::fs::create_dir(base.join(d)).unwrap();
+        }
+        let (l, u, w, m) = (
+            s.dest(),
+            base.join("upper"),
+            base.join("work"),
+            base.join("merged"),
+        );
+        let script = format!(
+            "mount -t overlay overlay -o userxattr,lowerdir={l},upperdir={u},workdir={w} {m} || exit 42
+             rm {m}/etc/passwd && rm -r {m}/opt && mkdir {m}/opt && echo new > {m}/opt/n &&
+             echo hi > {m}/newfile && ln {m}/newfile {m}/newlink && umount {m}",
+            l = l.display(),
+            u = u.display(),
+            w = w.display(),
+            m = m.display()
+        );
+        let upper = u.clone();
+        let res = s.eval(|| {
+            let st = std::process::Command::new("unshare")
+                .args(["-m", "sh", "-c", &script])
+                .status()
+                .map_err(|e| format!("cannot run unshare: {e}"))?;
+            match st.code() {
+                Some(0) => {}
+                Some(42) => return Err("SKIP overlay mount refused".into()),
+                _ => return Err(format!("overlay script failed: {st}")),
+            }
+            let mut out = Vec::new();
+            diff(&upper, &mut out, &DiffOptions::default())?;
+            Ok(out)
+        });
+        let layer = match res {
+            Err(e) if e.starts_with("SKIP") => {
+                if std::env::var("HUTCH_TEST_MUST_WORK").as_deref() == Ok("1") {
+                    panic!("{e}");
+                }
+                eprintln!("{e}");
+                return;
+            }
+            other => other.unwrap(),
+        };
+        let mut a = tar::Archive::new(&layer[..]);
+        let names: Vec<(String, tar::EntryType)> = a
+            .entries()
+            .unwrap()
+            .map(|e| {
+                let e = e.unwrap();
+                let n = String::from_utf8_lossy(&e.path_bytes()).into_owned();
+                (n, e.header().entry_type())
+            })
+            .collect();
+        let want = [
+            ("etc/", tar::EntryType::Directory),
+            ("etc/.wh.passwd", tar::EntryType::Regular),
+            ("newfile", tar::EntryType::Regular),
+            ("newlink", tar::EntryType::Link),
+            ("opt/", tar::EntryType::Directory),
+            ("opt/.wh..wh..opq", tar::EntryType::Regular),
+            ("opt/n", tar::EntryType::Regular),
+        ];
+        let want: Vec<(String, tar::EntryType)> =
+            want.iter().map(|(n, t)| (n.to_string(), *t)).collect();
+        assert_eq!(names, want);
+
+        let back = base.join("back");
+        std::fs::create_dir(&back).unwrap();
+        s.unpack_into(&layer, &back, Owners::FromTar).unwrap();
+        let wh = lstat(&back.join("etc/passwd"));
+        assert!(wh.file_type().is_char_device() && wh.rdev() == 0);
+        assert_eq!(
+            xattr(&back.join("opt"), "user.overlay.opaque").as_deref(),
+            Some(&b"y"[..])
+        );
+        assert_eq!(std::fs::read(back.join("opt/n")).unwrap(), b"new\n");
     }
 }

@@ -197,9 +197,9 @@ impl Drop for Scratch {
     fn drop(&mut self) {
         let dir = self.dir.path().to_path_buf();
         let _ = self.in_userns(|| {
-            for name in ["dest", "dest2", "dest3"] {
-                let p = dir.join(name);
-                if p.exists() {
+            for entry in std::fs::read_dir(&dir).map_err(|e| e.to_string())? {
+                let p = entry.map_err(|e| e.to_string())?.path();
+                if p.is_dir() {
                     std::fs::remove_dir_all(&p).map_err(|e| e.to_string())?;
                 }
             }
@@ -213,15 +213,9 @@ pub fn lstat(p: &Path) -> std::fs::Metadata {
     std::fs::symlink_metadata(p).unwrap_or_else(|e| panic!("lstat {}: {e}", p.display()))
 }
 
-/// The value of xattr `key` on `p` (not following symlinks), if set.
+/// The value of xattr `key` on the file or directory `p`, if set.
 pub fn xattr(p: &Path, key: &str) -> Option<Vec<u8>> {
-    use std::ffi::CString;
-    use std::os::fd::AsFd;
-    use std::os::unix::ffi::OsStrExt;
-    let parent = crate::sys::fsat::open_dir(p.parent().unwrap()).unwrap();
-    let name = CString::new(p.file_name().unwrap().as_bytes()).unwrap();
-    crate::sys::fsat::lxattrs_at(parent.as_fd(), &name)
-        .unwrap()
+    xattrs(p)
         .into_iter()
         .find(|(k, _)| k.to_bytes() == key.as_bytes())
         .map(|(_, v)| v)
@@ -294,11 +288,7 @@ pub fn snapshot(root: &Path) -> Result<String, String> {
                 String::new()
             };
             let xattrs: Vec<String> = if ft.is_dir() || ft.is_file() {
-                let parent = crate::sys::fsat::open_dir(p.parent().unwrap()).unwrap();
-                let name =
-                    std::ffi::CString::new(p.file_name().unwrap().as_encoded_bytes()).unwrap();
-                crate::sys::fsat::lxattrs_at(std::os::fd::AsFd::as_fd(&parent), &name)
-                    .unwrap()
+                xattrs(&p)
                     .into_iter()
                     .map(|(k, v)| {
                         format!("{}={}", k.to_string_lossy(), String::from_utf8_lossy(&v))
@@ -323,4 +313,10 @@ pub fn snapshot(root: &Path) -> Result<String, String> {
     let mut out = Vec::new();
     walk(root, "", &mut std::collections::HashMap::new(), &mut out)?;
     Ok(out.join("\n"))
+}
+
+/// All xattrs of the file or directory `p`.
+fn xattrs(p: &Path) -> Vec<(std::ffi::CString, Vec<u8>)> {
+    let f = std::fs::File::open(p).unwrap_or_else(|e| panic!("open {}: {e}", p.display()));
+    crate::sys::fsat::fxattrs(std::os::fd::AsFd::as_fd(&f)).unwrap()
 }

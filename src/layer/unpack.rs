@@ -87,6 +87,10 @@ pub fn unpack(input: impl Read, dest: &Path, opts: &UnpackOptions) -> Result<Unp
         u.entry(&head, &mut entry)?;
         last = head.path.display();
     }
+    // Read past the end-of-archive blocks to the end of the stream: only
+    // then do gzip and zstd check their trailing checksums.
+    std::io::copy(&mut archive.into_inner(), &mut std::io::sink())
+        .map_err(|e| format!("the layer stream is damaged after its last entry: {e}"))?;
     u.finish()
 }
 
@@ -285,9 +289,11 @@ impl Unpacker {
         let mut gone = h.path.parent().to_vec();
         gone.push(target.clone());
         let dir = self.tree.dir_for(h.path.parent(), &h.path)?;
-        self.st.replace(dir, &target, &gone, false, &h.path)?;
         // Mode 0 and device 0/0: exactly what overlayfs itself creates.
-        fsat::mknod_at(dir, &target, Kind::Char, 0, 0, 0).map_err(|e| {
+        let made = self.st.create_at(dir, &target, &gone, &h.path, || {
+            fsat::mknod_at(dir, &target, Kind::Char, 0, 0, 0)
+        })?;
+        made.map_err(|e| {
             format!(
                 "entry {}: cannot create the overlay whiteout: {e} (whiteouts need a user namespace or root)",
                 h.path.display()
@@ -306,15 +312,24 @@ impl Unpacker {
         match h.kind {
             EntryType::Regular | EntryType::Continuous | EntryType::GNUSparse => {
                 let dir = self.tree.dir_for(p.parent(), p)?;
-                self.st.replace(dir, name, p.parts(), false, p)?;
-                self.st.file(dir, name, h, data)
+                let f = self
+                    .st
+                    .create_at(dir, name, p.parts(), p, || fsat::create_file_at(dir, name))?
+                    .map_err(at(p))?;
+                self.st.file(f, h, data)
             }
             EntryType::Directory => {
                 let dir = self.tree.dir_for(p.parent(), p)?;
-                if !self.st.replace(dir, name, p.parts(), true, p)? {
-                    // 0700 until the end: we must be able to create inside it
-                    // whatever mode the tar gives it.
-                    fsat::mkdir_at(dir, name, 0o700).map_err(at(p))?;
+                // 0700 until the end: we must be able to create inside it
+                // whatever mode the tar gives it.
+                match fsat::mkdir_at(dir, name, 0o700) {
+                    Ok(()) => {}
+                    Err(e) if e.errno == Errno::EEXIST => {
+                        if !self.st.replace(dir, name, p.parts(), true, p)? {
+                            fsat::mkdir_at(dir, name, 0o700).map_err(at(p))?;
+                        }
+                    }
+                    Err(e) => return Err(at(p)(e)),
                 }
                 let fd = fsat::open_dir_at(dir, name).map_err(at(p))?;
                 self.st
@@ -335,8 +350,11 @@ impl Unpacker {
                 let target = CString::new(target)
                     .map_err(|_| format!("entry {}: symlink target contains NUL", p.display()))?;
                 let dir = self.tree.dir_for(p.parent(), p)?;
-                self.st.replace(dir, name, p.parts(), false, p)?;
-                fsat::symlink_at(&target, dir, name).map_err(at(p))?;
+                self.st
+                    .create_at(dir, name, p.parts(), p, || {
+                        fsat::symlink_at(&target, dir, name)
+                    })?
+                    .map_err(at(p))?;
                 self.st.finish_special(dir, name, h, false)
             }
             EntryType::Link => self.hardlink(h, name),
@@ -347,8 +365,10 @@ impl Unpacker {
                     _ => Kind::Fifo,
                 };
                 let dir = self.tree.dir_for(p.parent(), p)?;
-                self.st.replace(dir, name, p.parts(), false, p)?;
-                match fsat::mknod_at(dir, name, kind, h.mode, h.dev.0, h.dev.1) {
+                let made = self.st.create_at(dir, name, p.parts(), p, || {
+                    fsat::mknod_at(dir, name, kind, h.mode, h.dev.0, h.dev.1)
+                })?;
+                match made {
                     Ok(()) => self.st.finish_special(dir, name, h, true),
                     Err(e) if e.errno == Errno::EPERM && kind != Kind::Fifo => {
                         self.st.report.skipped.push(format!(
@@ -383,34 +403,35 @@ impl Unpacker {
             // A link to itself: the file is already there.
             return Ok(());
         }
-        let tdir = self.tree.existing_dir(target.parent()).map_err(|(i, e)| {
-            format!(
-                "entry {}: hardlink target {}: {}",
-                p.display(),
-                show(raw),
-                step_error(&target, &target.parent()[..=i], e)
-            )
-        })?;
-        match fsat::lstat_at(tdir.as_fd(), tname).map_err(at(p))? {
-            None => {
-                return Err(format!(
-                    "entry {}: hardlink target {} has not been unpacked before it",
+        // Links nearly always point into their own directory (busybox's
+        // applets): reuse its open fd instead of walking from the root.
+        let other_dir = if target.parent() == p.parent() {
+            None
+        } else {
+            let fd = self.tree.existing_dir(target.parent()).map_err(|(i, e)| {
+                format!(
+                    "entry {}: hardlink target {}: {}",
                     p.display(),
-                    show(raw)
-                ))
-            }
-            Some(st) if st.kind == Kind::Dir => {
-                return Err(format!(
-                    "entry {}: hardlink target {} is a directory",
-                    p.display(),
-                    show(raw)
-                ))
-            }
-            Some(_) => {}
-        }
+                    show(raw),
+                    step_error(&target, &target.parent()[..=i], e)
+                )
+            })?;
+            Some(fd)
+        };
         let dir = self.tree.dir_for(p.parent(), p)?;
-        self.st.replace(dir, name, p.parts(), false, p)?;
-        fsat::link_at(tdir.as_fd(), tname, dir, name).map_err(at(p))
+        let tdir = other_dir.as_ref().map_or(dir, |fd| fd.as_fd());
+        let linked = self.st.create_at(dir, name, p.parts(), p, || {
+            fsat::link_at(tdir, tname, dir, name)
+        })?;
+        linked.map_err(|e| {
+            // linkat says ENOENT or EPERM; say which rule the tar broke.
+            let why = match fsat::lstat_at(tdir, tname) {
+                Ok(None) => "has not been unpacked before it".to_string(),
+                Ok(Some(st)) if st.kind == Kind::Dir => "is a directory".to_string(),
+                _ => format!("cannot be linked: {e}"),
+            };
+            format!("entry {}: hardlink target {} {why}", p.display(), show(raw))
+        })
     }
 
     fn finish(mut self) -> Result<UnpackReport, String> {
@@ -436,6 +457,26 @@ impl Unpacker {
 }
 
 impl State {
+    /// Run `make`, which creates `name` in `dir`; when the name is already
+    /// taken by an earlier entry, clear it (`replace`) and run `make` again.
+    /// Trying first costs nothing in the usual case, where the name is new.
+    fn create_at<T>(
+        &mut self,
+        dir: BorrowedFd<'_>,
+        name: &CStr,
+        parts: &[CString],
+        entry: &EntryPath,
+        mut make: impl FnMut() -> Result<T, SysError>,
+    ) -> Result<Result<T, SysError>, String> {
+        match make() {
+            Err(e) if e.errno == Errno::EEXIST => {
+                self.replace(dir, name, parts, false, entry)?;
+                Ok(make())
+            }
+            other => Ok(other),
+        }
+    }
+
     /// Clear the way for a new entry `name` in `dir`: keep an existing
     /// directory when the new entry is one too (tar semantics: dir over dir
     /// merges), otherwise remove whatever is there. Returns whether a
@@ -490,13 +531,11 @@ impl State {
 
     fn file<R: Read>(
         &mut self,
-        dir: BorrowedFd<'_>,
-        name: &CStr,
+        mut f: std::fs::File,
         h: &Head,
         data: &mut tar::Entry<'_, R>,
     ) -> Result<(), String> {
         let p = &h.path;
-        let mut f = fsat::create_file_at(dir, name).map_err(at(p))?;
         loop {
             let n = match data.read(&mut self.buf) {
                 Ok(0) => break,
@@ -769,16 +808,29 @@ mod tests {
         let outside = s.dir.path().join("secret");
         std::fs::write(&outside, b"secret").unwrap();
         let bad = [
-            TarBuf::new().hardlink("h", "../secret").bytes(),
-            TarBuf::new()
-                .symlink("s", "..")
-                .hardlink("h", "s/secret")
-                .bytes(),
-            TarBuf::new().hardlink("h", "missing").bytes(),
-            TarBuf::new().dir("d/", 0o755, 1).hardlink("h", "d").bytes(),
+            (
+                TarBuf::new().hardlink("h", "../secret").bytes(),
+                "escapes the layer root",
+            ),
+            (
+                TarBuf::new()
+                    .symlink("s", "..")
+                    .hardlink("h", "s/secret")
+                    .bytes(),
+                "/s is a symlink; refusing to follow it",
+            ),
+            (
+                TarBuf::new().hardlink("h", "missing").bytes(),
+                "hardlink target \"missing\" has not been unpacked before it",
+            ),
+            (
+                TarBuf::new().dir("d/", 0o755, 1).hardlink("h", "d").bytes(),
+                "hardlink target \"d\" is a directory",
+            ),
         ];
-        for tar in bad {
-            assert!(s.unpack(&tar, Owners::FromTar).is_err());
+        for (tar, why) in bad {
+            let e = s.unpack(&tar, Owners::FromTar).unwrap_err();
+            assert!(e.starts_with("entry /h: ") && e.contains(why), "{e}");
             assert_eq!(lstat(&outside).nlink(), 1);
         }
         let tar = TarBuf::new()
@@ -923,14 +975,19 @@ mod tests {
                 .unwrap_or_else(|e| panic!("{what}: {e}"));
             assert_eq!(std::fs::read(s.path("hello")).unwrap(), b"world", "{what}");
         }
-        let e = unpack(
-            &b"\x1f\x8bnot gzip"[..],
-            Path::new("/nonexistent"),
-            &UnpackOptions {
-                owners: Owners::Caller,
-            },
-        );
-        assert!(e.is_err());
+        let d = tempfile::tempdir().unwrap();
+        let opts = UnpackOptions {
+            owners: Owners::Caller,
+        };
+        let e = unpack(&b"\x1f\x8bnot gzip at all"[..], d.path(), &opts).unwrap_err();
+        assert!(e.starts_with("cannot read the layer tar"), "{e}");
+        // A stream cut inside the gzip trailer still holds a whole tar.
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        gz.write_all(&TarBuf::new().bytes()).unwrap();
+        let mut gz = gz.finish().unwrap();
+        gz.truncate(gz.len() - 4);
+        let e = unpack(&gz[..], d.path(), &opts).unwrap_err();
+        assert!(e.starts_with("the layer stream is damaged"), "{e}");
     }
 
     /// The first layer of the shared busybox image, found via index → manifest.

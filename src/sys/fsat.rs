@@ -268,18 +268,6 @@ pub fn lstat_at(dir: BorrowedFd<'_>, name: &CStr) -> Result<Option<Stat>, SysErr
     Ok(Some(to_stat(unsafe { &st.assume_init() })))
 }
 
-/// fstat(2) of an open fd.
-pub fn fstat(fd: BorrowedFd<'_>) -> Result<Stat, SysError> {
-    let mut st = std::mem::MaybeUninit::<libc::stat>::uninit();
-    // SAFETY: `st` is a valid out-pointer for one struct stat.
-    check(
-        unsafe { libc::fstat(fd.as_raw_fd(), st.as_mut_ptr()) },
-        || format!("fstat({})", fd.as_raw_fd()),
-    )?;
-    // SAFETY: fstat succeeded, so it filled the whole struct.
-    Ok(to_stat(unsafe { &st.assume_init() }))
-}
-
 /// fchownat(2) with `AT_SYMLINK_NOFOLLOW` (changes a symlink itself).
 pub fn chown_at(dir: BorrowedFd<'_>, name: &CStr, uid: u32, gid: u32) -> Result<(), SysError> {
     // SAFETY: `name` is NUL-terminated and `dir` is open for the call's duration.
@@ -419,7 +407,7 @@ pub fn fsetxattr(fd: BorrowedFd<'_>, key: &CStr, value: &[u8]) -> Result<(), Sys
 
 /// The `/proc/self/fd/N/name` path that reaches `name` in `dir` without any
 /// lookup of ours: the only way to hand an inode that cannot be opened (a
-/// symlink, device or fifo) to the path-based `l*xattr` calls.
+/// symlink, device or fifo) to the path-based `lsetxattr`.
 fn proc_path(dir: BorrowedFd<'_>, name: &CStr) -> CString {
     let mut p = format!("/proc/self/fd/{}/", fd_of(dir)).into_bytes();
     p.extend_from_slice(name.to_bytes());
@@ -447,23 +435,22 @@ pub fn lsetxattr_at(
     check(ret, || format!("lsetxattr({p:?}, {key:?})")).map(drop)
 }
 
-/// All xattrs of `name` in `dir` (symlinks not followed), sorted by key.
-pub fn lxattrs_at(dir: BorrowedFd<'_>, name: &CStr) -> Result<Vec<(CString, Vec<u8>)>, SysError> {
-    let p = proc_path(dir, name);
+/// All xattrs of an open file or directory, sorted by key.
+pub fn fxattrs(fd: BorrowedFd<'_>) -> Result<Vec<(CString, Vec<u8>)>, SysError> {
+    let raw = fd.as_raw_fd();
     let list = grow(|buf| {
-        // SAFETY: `buf` is writable for its length; `p` is NUL-terminated.
-        let ret = unsafe { libc::llistxattr(p.as_ptr(), buf.as_mut_ptr().cast(), buf.len()) };
-        check_size(ret, || format!("llistxattr({p:?})"))
+        // SAFETY: `buf` is writable for its length.
+        let ret = unsafe { libc::flistxattr(raw, buf.as_mut_ptr().cast(), buf.len()) };
+        check_size(ret, || format!("flistxattr({raw})"))
     })?;
     let mut out = Vec::new();
     for key in list.split(|b| *b == 0).filter(|k| !k.is_empty()) {
         let key = CString::new(key).expect("split on NUL leaves no NUL");
         let value = grow(|buf| {
-            // SAFETY: `buf` is writable for its length; both strings are NUL-terminated.
-            let ret = unsafe {
-                libc::lgetxattr(p.as_ptr(), key.as_ptr(), buf.as_mut_ptr().cast(), buf.len())
-            };
-            check_size(ret, || format!("lgetxattr({p:?}, {key:?})"))
+            // SAFETY: `buf` is writable for its length; `key` is NUL-terminated.
+            let ret =
+                unsafe { libc::fgetxattr(raw, key.as_ptr(), buf.as_mut_ptr().cast(), buf.len()) };
+            check_size(ret, || format!("fgetxattr({raw}, {key:?})"))
         })?;
         out.push((key, value));
     }
