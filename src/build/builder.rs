@@ -123,7 +123,11 @@ struct Builder<'a> {
 }
 
 /// `Dockerfile:LINE: INSTRUCTION: reason`.
-fn at(df: &Dockerfile, ins: &Spanned<Instruction>, reason: impl std::fmt::Display) -> anyhow::Error {
+fn at(
+    df: &Dockerfile,
+    ins: &Spanned<Instruction>,
+    reason: impl std::fmt::Display,
+) -> anyhow::Error {
     anyhow!("{}:{}: {}: {reason}", df.file, ins.span.start, ins.original)
 }
 
@@ -190,7 +194,11 @@ impl<'a> Builder<'a> {
             self.step,
             self.total,
             from.image,
-            stage.name.as_deref().map(|n| format!(" AS {n}")).unwrap_or_default()
+            stage
+                .name
+                .as_deref()
+                .map(|n| format!(" AS {n}"))
+                .unwrap_or_default()
         ));
         let where_ = format!("{}:{}: FROM {from_text}", df.file, stage.span.start);
         let mut st = if from.image == "scratch" {
@@ -214,7 +222,9 @@ impl<'a> Builder<'a> {
             s.cmd_set = false;
             s
         } else {
-            let image = self.base_image(&from.image).with_context(|| where_.clone())?;
+            let image = self
+                .base_image(&from.image)
+                .with_context(|| where_.clone())?;
             self.state_of(image)?
         };
         if let Some(p) = from.platform.as_deref().filter(|p| *p != PLATFORM) {
@@ -223,8 +233,10 @@ impl<'a> Builder<'a> {
         let mut scope = df.scope(global, build_args, st.env());
         for ins in &stage.instructions {
             self.step += 1;
-            self.printer
-                .info(&format!("STEP {}/{}: {}", self.step, self.total, ins.original));
+            self.printer.info(&format!(
+                "STEP {}/{}: {}",
+                self.step, self.total, ins.original
+            ));
             let used = scope.used_args(&ins.node);
             let expanded = scope.apply(ins)?;
             if let Instruction::Arg(_) = expanded {
@@ -251,7 +263,9 @@ impl<'a> Builder<'a> {
             bail!("--pull=always needs a registry, and pulling is not available yet: use --pull=never with an image from `hutch load`");
         }
         self.store.image(name).map_err(|e| {
-            anyhow!("{e:#}: load it with `hutch load` (pulling from registries is not available yet)")
+            anyhow!(
+                "{e:#}: load it with `hutch load` (pulling from registries is not available yet)"
+            )
         })
     }
 
@@ -329,9 +343,9 @@ impl<'a> Builder<'a> {
                 checksum: a.checksum.as_deref(),
                 workdir: "",
             }),
-            Instruction::Run(_) => bail!(
-                "RUN needs the sandbox, which this build of hutch does not have yet"
-            ),
+            Instruction::Run(_) => {
+                bail!("RUN needs the sandbox, which this build of hutch does not have yet")
+            }
             _ => None,
         };
         let workdir = st.workdir();
@@ -401,7 +415,8 @@ impl<'a> Builder<'a> {
     ) -> anyhow::Result<()> {
         let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Nanos, true);
         let mut layers = st.layers.clone();
-        let mut history = json!({"created": now, "created_by": created_by, "comment": "hutch build"});
+        let mut history =
+            json!({"created": now, "created_by": created_by, "comment": "hutch build"});
         match tree.filter(|t| !t.is_empty()) {
             Some(t) => {
                 let mut tmp = tempfile::tempfile_in(self.writer.scratch())
@@ -466,12 +481,13 @@ impl<'a> Builder<'a> {
             }
             None => {
                 let bytes = serde_json::to_vec(&st.config)?;
-                self.writer.write_blob(&bytes[..], None, "the image config")?
+                self.writer
+                    .write_blob(&bytes[..], None, "the image config")?
             }
         };
-        let image = self
-            .writer
-            .add_image_with_config(config, st.layers.clone(), &self.opts.names)?;
+        let image =
+            self.writer
+                .add_image_with_config(config, st.layers.clone(), &self.opts.names)?;
         for n in &image.names {
             if self.opts.names.contains(n) {
                 self.printer.info(&format!("Successfully tagged {n}"));

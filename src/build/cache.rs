@@ -75,11 +75,26 @@ mod tests {
         assert_eq!(k, key(&base));
         let inputs = ["h".to_string()];
         for other in [
-            KeyParts { parent: "scratch", ..base },
-            KeyParts { instruction: "RUN y", ..base },
-            KeyParts { used_args: &none, ..base },
-            KeyParts { inputs: &inputs, ..base },
-            KeyParts { platform: "linux/arm64", ..base },
+            KeyParts {
+                parent: "scratch",
+                ..base
+            },
+            KeyParts {
+                instruction: "RUN y",
+                ..base
+            },
+            KeyParts {
+                used_args: &none,
+                ..base
+            },
+            KeyParts {
+                inputs: &inputs,
+                ..base
+            },
+            KeyParts {
+                platform: "linux/arm64",
+                ..base
+            },
         ] {
             assert_ne!(key(&other), k);
         }

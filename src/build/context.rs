@@ -133,7 +133,9 @@ impl BuildContext {
             }
             found
         } else {
-            if !rel.is_empty() && (self.ignore.excluded(&rel) || root.join(&rel).symlink_metadata().is_err()) {
+            if !rel.is_empty()
+                && (self.ignore.excluded(&rel) || root.join(&rel).symlink_metadata().is_err())
+            {
                 return Err(format!("{source}: not found in the build context"));
             }
             vec![rel]
@@ -453,7 +455,10 @@ mod tests {
         let m = ctx.resolve("src").unwrap();
         let rels: Vec<&str> = m[0].entries.iter().map(|e| e.rel.as_str()).collect();
         assert_eq!(rels, ["", "a.txt", "sub", "sub/b.txt"]);
-        assert!(ctx.resolve("src/skip.log").unwrap_err().contains("not found"));
+        assert!(ctx
+            .resolve("src/skip.log")
+            .unwrap_err()
+            .contains("not found"));
         assert!(ctx.resolve("../x").unwrap_err().contains("outside"));
         let g = ctx.resolve("src/*.txt").unwrap();
         assert_eq!(g.len(), 1);

@@ -192,13 +192,19 @@ impl ImageFs {
     /// final element too. Returns the image-relative path.
     pub fn resolve(&self, path: &str, last: bool) -> Option<String> {
         let mut done = String::new();
-        let parts: Vec<&str> = path.split('/').filter(|p| !p.is_empty() && *p != ".").collect();
+        let parts: Vec<&str> = path
+            .split('/')
+            .filter(|p| !p.is_empty() && *p != ".")
+            .collect();
         let mut queue: std::collections::VecDeque<String> =
             parts.iter().map(|s| s.to_string()).collect();
         let mut hops = 0;
         while let Some(part) = queue.pop_front() {
             if part == ".." {
-                done = done.rsplit_once('/').map(|(a, _)| a.to_string()).unwrap_or_default();
+                done = done
+                    .rsplit_once('/')
+                    .map(|(a, _)| a.to_string())
+                    .unwrap_or_default();
                 continue;
             }
             let cand = join(&done, &part);

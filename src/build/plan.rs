@@ -59,7 +59,10 @@ pub fn plan(df: &Dockerfile, target: Option<&str>) -> Result<Plan, String> {
                     let names: Vec<&str> =
                         df.stages.iter().filter_map(|s| s.name.as_deref()).collect();
                     if names.is_empty() {
-                        format!("target stage '{t}' not found: {} has no named stages", df.file)
+                        format!(
+                            "target stage '{t}' not found: {} has no named stages",
+                            df.file
+                        )
                     } else {
                         format!(
                             "target stage '{t}' not found in {} (stages: {})",
@@ -100,9 +103,16 @@ mod tests {
         assert_eq!(plan(&df, None).unwrap().stages, [0, 2, 3, 4]);
         assert_eq!(plan(&df, Some("BUILD")).unwrap().stages, [0, 2]);
         let e = plan(&df, Some("nope")).unwrap_err();
-        assert!(e.contains("'nope' not found") && e.contains("base, unused"), "{e}");
+        assert!(
+            e.contains("'nope' not found") && e.contains("base, unused"),
+            "{e}"
+        );
         // A --from that is not an earlier stage is an image.
-        let df = parse("FROM a\nCOPY --from=busybox /x /x\nFROM b AS busybox\n", "Dockerfile").unwrap();
+        let df = parse(
+            "FROM a\nCOPY --from=busybox /x /x\nFROM b AS busybox\n",
+            "Dockerfile",
+        )
+        .unwrap();
         assert_eq!(plan(&df, Some("busybox")).unwrap().stages, [1]);
         assert!(deps(&df, 0).is_empty());
     }

@@ -96,7 +96,10 @@ fn read_stdin(what: &str) -> anyhow::Result<String> {
 
 pub fn exec(ctx: &Ctx, args: Args) -> anyhow::Result<u8> {
     if args.platform != "linux/amd64" {
-        bail!("--platform {}: only linux/amd64 can be built here", args.platform);
+        bail!(
+            "--platform {}: only linux/amd64 can be built here",
+            args.platform
+        );
     }
     let pull = match args.pull.as_str() {
         "always" | "true" => Pull::Always,

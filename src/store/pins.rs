@@ -23,7 +23,10 @@ pub fn dir(root: &Path) -> PathBuf {
 }
 
 fn valid_key(key: &str) -> bool {
-    key.len() == 64 && key.bytes().all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
+    key.len() == 64
+        && key
+            .bytes()
+            .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
 }
 
 /// The manifest a pin names, if the pin exists and reads back.

@@ -298,9 +298,15 @@ EOF
         .unwrap()
         .as_secs();
     assert_eq!(main.4, ctx_mtime, "COPY keeps mtimes");
-    assert_eq!(names(&layer_after(5)), ["dst/md/", "dst/md/a.md", "dst/md/b.md"]);
+    assert_eq!(
+        names(&layer_after(5)),
+        ["dst/md/", "dst/md/a.md", "dst/md/b.md"]
+    );
     assert_eq!(names(&layer_after(6)), ["dst/renamed"]);
-    assert_eq!(names(&layer_after(7)), ["dst/intodir/", "dst/intodir/single"]);
+    assert_eq!(
+        names(&layer_after(7)),
+        ["dst/intodir/", "dst/intodir/single"]
+    );
     let l = layer_after(8);
     assert_eq!(l[0].0, "dst/link");
     assert_eq!(l[0].5, "-> app/main.txt", "symlinks stay symlinks");
@@ -397,7 +403,10 @@ COPY --from=base /etc/alpine-release /release
     assert_eq!(files, [("release".to_string(), "3.20.3\n".to_string())]);
     let im = inspect(&w, "multi:1");
     assert_eq!(im["RootFS"]["Layers"].as_array().unwrap().len(), 2);
-    assert!(im["Config"]["Labels"].is_null(), "final starts from scratch");
+    assert!(
+        im["Config"]["Labels"].is_null(),
+        "final starts from scratch"
+    );
     // --target stops at that stage.
     build(&w, "m", &["--target", "build", "-t", "multi:build"]);
     let im = inspect(&w, "multi:build");
@@ -412,13 +421,37 @@ fn bad_input_is_one_clear_line_and_tags_nothing() {
     let cases: &[(&str, &[&str], &str)] = &[
         ("FROM scratch\nFROBNICATE x\n", &[], "Dockerfile:2"),
         ("COPY a.txt /a\n", &[], "Dockerfile:1"),
-        ("FROM scratch\nCOPY ../x /x\n", &[], "outside the build context"),
-        ("FROM scratch\nCOPY nope.txt /x\n", &[], "Dockerfile:2: COPY nope.txt /x: nope.txt: not found"),
-        ("FROM scratch AS a\n", &["--target", "b"], "target stage 'b' not found"),
+        (
+            "FROM scratch\nCOPY ../x /x\n",
+            &[],
+            "outside the build context",
+        ),
+        (
+            "FROM scratch\nCOPY nope.txt /x\n",
+            &[],
+            "Dockerfile:2: COPY nope.txt /x: nope.txt: not found",
+        ),
+        (
+            "FROM scratch AS a\n",
+            &["--target", "b"],
+            "target stage 'b' not found",
+        ),
         ("FROM not-loaded:1\n", &[], "not-loaded:1"),
-        ("FROM scratch\nCOPY --from=missing:1 /x /x\n", &[], "hutch load"),
-        ("FROM scratch\nCOPY a.txt a.txt /dir\n", &[], "must be a directory and end with a /"),
-        ("FROM scratch\nADD http://example.com/x /x\n", &[], "needs network support"),
+        (
+            "FROM scratch\nCOPY --from=missing:1 /x /x\n",
+            &[],
+            "hutch load",
+        ),
+        (
+            "FROM scratch\nCOPY a.txt a.txt /dir\n",
+            &[],
+            "must be a directory and end with a /",
+        ),
+        (
+            "FROM scratch\nADD http://example.com/x /x\n",
+            &[],
+            "needs network support",
+        ),
     ];
     for (text, extra, want) in cases {
         w.write("x/Dockerfile", text);

@@ -249,9 +249,9 @@ pub fn from_image(fs: &ImageFs, path: &str) -> Option<Src> {
     let key = fs.resolve(path, true)?;
     let kind_of = |n: &crate::build::imagefs::FsNode| match &n.kind {
         FsKind::Dir => Some(SrcKind::Dir),
-        FsKind::File | FsKind::Hardlink(_) => {
-            Some(SrcKind::File(Data::Bytes(n.data.clone().unwrap_or_default())))
-        }
+        FsKind::File | FsKind::Hardlink(_) => Some(SrcKind::File(Data::Bytes(
+            n.data.clone().unwrap_or_default(),
+        ))),
         FsKind::Symlink(t) => Some(SrcKind::Symlink(t.clone())),
         FsKind::Other => None,
     };
@@ -274,7 +274,11 @@ pub fn from_image(fs: &ImageFs, path: &str) -> Option<Src> {
         });
     }
     if matches!(entries[0].kind, SrcKind::Dir) {
-        let prefix = if key.is_empty() { String::new() } else { format!("{key}/") };
+        let prefix = if key.is_empty() {
+            String::new()
+        } else {
+            format!("{key}/")
+        };
         for (k, n) in fs.nodes.range(prefix.clone()..) {
             if !k.starts_with(&prefix) {
                 break;
@@ -337,16 +341,19 @@ mod tests {
             entries: vec![dir(""), file("x"), dir("sub"), file("sub/y")],
         };
         let mut t = Tree::default();
-        p("/app/b.txt", false).place(&mut t, &[f.clone()]);
+        p("/app/b.txt", false).place(&mut t, std::slice::from_ref(&f));
         assert_eq!(paths(&t), ["app", "app/b.txt"]);
         let mut t = Tree::default();
-        p("/app/", true).place(&mut t, &[f.clone()]);
+        p("/app/", true).place(&mut t, std::slice::from_ref(&f));
         assert_eq!(paths(&t), ["app", "app/a.txt"]);
         // A directory's contents are copied, not the directory.
         let mut t = Tree::default();
-        p("/app", false).place(&mut t, &[d.clone()]);
+        p("/app", false).place(&mut t, std::slice::from_ref(&d));
         assert_eq!(paths(&t), ["app", "app/sub", "app/sub/y", "app/x"]);
-        assert_eq!(t.items["app"].mode, 0o700, "the new dir takes the source dir's mode");
+        assert_eq!(
+            t.items["app"].mode, 0o700,
+            "the new dir takes the source dir's mode"
+        );
         let mut t = Tree::default();
         Placement {
             owner: Some((5, 6)),

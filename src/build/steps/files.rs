@@ -109,8 +109,8 @@ impl FileStep<'_> {
         } else if let Some(r) = resolved {
             many |= r.many;
             for m in &r.matched {
-                let is_file = !m.is_dir()
-                    && m.entries.first().is_some_and(|e| e.kind == Kind::File);
+                let is_file =
+                    !m.is_dir() && m.entries.first().is_some_and(|e| e.kind == Kind::File);
                 if self.add && is_file {
                     let abs = &m.entries[0].abs;
                     match archive_kind(abs)? {

@@ -49,9 +49,7 @@ pub fn inner(config: &mut Value) -> &mut Map<String, Value> {
 }
 
 fn set_add(map: &mut Map<String, Value>, key: &str, items: impl IntoIterator<Item = String>) {
-    let entry = map
-        .entry(key)
-        .or_insert_with(|| Value::Object(Map::new()));
+    let entry = map.entry(key).or_insert_with(|| Value::Object(Map::new()));
     if !entry.is_object() {
         *entry = Value::Object(Map::new());
     }
@@ -239,7 +237,11 @@ mod tests {
     fn shell_forms_and_docker_keys() {
         let c = run("SHELL [\"/bin/bash\", \"-ec\"]\nCMD echo hi\nENTRYPOINT [\"/e\"]\nHEALTHCHECK --interval=2s CMD curl x\nONBUILD RUN make\nEXPOSE 80 53/udp 8000-8001\nMAINTAINER me\n");
         let cfg = &c["config"];
-        assert_eq!(cfg["Cmd"], json!(["/bin/bash", "-ec", "echo hi"]), "set in this stage");
+        assert_eq!(
+            cfg["Cmd"],
+            json!(["/bin/bash", "-ec", "echo hi"]),
+            "set in this stage"
+        );
         assert_eq!(cfg["Entrypoint"], json!(["/e"]));
         assert_eq!(cfg["Shell"], json!(["/bin/bash", "-ec"]));
         assert_eq!(cfg["Healthcheck"]["Test"], json!(["CMD-SHELL", "curl x"]));
@@ -249,7 +251,10 @@ mod tests {
         assert_eq!(ports, ["80/tcp", "53/udp", "8000/tcp", "8001/tcp"]);
         assert_eq!(c["author"], json!("me"));
         let c = run("ENTRYPOINT [\"/e\"]\n");
-        assert!(c["config"].get("Cmd").is_none(), "the base image's CMD goes");
+        assert!(
+            c["config"].get("Cmd").is_none(),
+            "the base image's CMD goes"
+        );
     }
 
     #[test]

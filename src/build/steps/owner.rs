@@ -108,8 +108,12 @@ mod tests {
         assert_eq!(resolve_chown("1000", &fs).unwrap(), (1000, 1001));
         assert_eq!(resolve_chown("77", &fs).unwrap(), (77, 77));
         assert_eq!(resolve_chown("7:8", &fs).unwrap(), (7, 8));
-        assert!(resolve_chown("nobody", &fs).unwrap_err().contains("no user 'nobody'"));
-        assert!(resolve_chown("app:nogroup", &fs).unwrap_err().contains("no group"));
+        assert!(resolve_chown("nobody", &fs)
+            .unwrap_err()
+            .contains("no user 'nobody'"));
+        assert!(resolve_chown("app:nogroup", &fs)
+            .unwrap_err()
+            .contains("no group"));
         assert_eq!(parse_chmod("0755").unwrap(), 0o755);
         assert!(parse_chmod("u+x").is_err());
     }
