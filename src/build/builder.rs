@@ -123,12 +123,35 @@ struct Builder<'a> {
 }
 
 /// `Dockerfile:LINE: INSTRUCTION: reason`.
-fn at(
-    df: &Dockerfile,
-    ins: &Spanned<Instruction>,
-    reason: impl std::fmt::Display,
-) -> anyhow::Error {
-    anyhow!("{}:{}: {}: {reason}", df.file, ins.span.start, ins.original)
+fn at(file: &str, ins: &Spanned<Instruction>, reason: impl std::fmt::Display) -> anyhow::Error {
+    anyhow!("{file}:{}: {}: {reason}", ins.span.start, ins.original)
+}
+
+/// Take the `OnBuild` triggers out of a base image's config, parsed as a
+/// Dockerfile whose errors name the image (`IMAGE ONBUILD:2: ...`, line 1
+/// being the implicit FROM before the first trigger).
+fn onbuild_triggers(config: &mut Value, image: &str) -> anyhow::Result<Option<Dockerfile>> {
+    let Some(list) = config
+        .get_mut("config")
+        .and_then(|c| c.as_object_mut())
+        .and_then(|c| c.remove("OnBuild"))
+    else {
+        return Ok(None);
+    };
+    let triggers: Vec<String> = list
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|v| v.as_str().map(String::from))
+                .collect()
+        })
+        .unwrap_or_default();
+    if triggers.is_empty() {
+        return Ok(None);
+    }
+    let text = format!("FROM scratch\n{}\n", triggers.join("\n"));
+    let parsed = dockerfile::parse(&text, &format!("{image} ONBUILD"))?;
+    Ok(Some(parsed))
 }
 
 /// Build according to `opts`; returns the named final image.
@@ -230,8 +253,21 @@ impl<'a> Builder<'a> {
         if let Some(p) = from.platform.as_deref().filter(|p| *p != PLATFORM) {
             bail!("{where_}: platform {p} cannot be built here (only {PLATFORM})");
         }
+        // The base image's ONBUILD triggers run first, as Docker does, and
+        // are not passed on to this image.
+        let triggers = onbuild_triggers(&mut st.config, &from.image)?;
+        self.total += triggers
+            .as_ref()
+            .map_or(0, |t| t.stages[0].instructions.len());
+        let trigger_steps = triggers.iter().flat_map(|t| {
+            t.stages[0]
+                .instructions
+                .iter()
+                .map(move |ins| (t.file.as_str(), ins))
+        });
+        let own_steps = stage.instructions.iter().map(|ins| (df.file.as_str(), ins));
         let mut scope = df.scope(global, build_args, st.env());
-        for ins in &stage.instructions {
+        for (file, ins) in trigger_steps.chain(own_steps) {
             self.step += 1;
             self.printer.info(&format!(
                 "STEP {}/{}: {}",
@@ -245,7 +281,7 @@ impl<'a> Builder<'a> {
             let started = Instant::now();
             let cached = self
                 .step_one(i, ins, &expanded, &used, &mut st, done)
-                .map_err(|e| at(df, ins, format!("{e:#}")))?;
+                .map_err(|e| at(file, ins, format!("{e:#}")))?;
             if cached {
                 self.printer.info("--> CACHED");
             } else {
@@ -309,6 +345,9 @@ impl<'a> Builder<'a> {
         let mut resolved = None;
         let file_step = match expanded {
             Instruction::Copy(c) => {
+                if !c.excludes.is_empty() || c.parents {
+                    bail!("COPY --exclude and --parents are not supported yet");
+                }
                 if let Some(f) = &c.from {
                     let img = match stage_ref(self.df, f, stage) {
                         Some(j) => done
@@ -333,6 +372,9 @@ impl<'a> Builder<'a> {
                     checksum: None,
                     workdir: "",
                 })
+            }
+            Instruction::Add(a) if !a.excludes.is_empty() => {
+                bail!("ADD --exclude is not supported yet")
             }
             Instruction::Add(a) => Some(FileStep {
                 add: true,

@@ -468,3 +468,88 @@ fn bad_input_is_one_clear_line_and_tags_nothing() {
     }
     assert_eq!(w.ok(&["images", "-q"]).trim(), "", "nothing was added");
 }
+
+#[test]
+fn onbuild_triggers_run_in_the_child_build() {
+    let Some(w) = world() else { return };
+    w.write(
+        "parent/Dockerfile",
+        "FROM scratch\nONBUILD LABEL from=trigger\nONBUILD COPY marker /marker\n",
+    );
+    build(&w, "parent", &["-t", "parent:1"]);
+    w.write("child/marker", "made by a trigger\n");
+    w.write("child/Dockerfile", "FROM parent:1\nLABEL own=yes\n");
+    let (id, st) = build(&w, "child", &["-t", "child:1"]);
+    let order: Vec<&str> = st.iter().map(|(s, _)| s.as_str()).collect();
+    assert_eq!(
+        order,
+        [
+            "FROM parent:1",
+            "LABEL from=trigger",
+            "COPY marker /marker",
+            "LABEL own=yes"
+        ]
+    );
+    let c = &inspect(&w, "child:1")["Config"];
+    assert_eq!(c["Labels"]["from"], "trigger");
+    assert_eq!(c["Labels"]["own"], "yes");
+    assert!(
+        raw_config(&w, &id)["config"].get("OnBuild").is_none(),
+        "triggers are not inherited"
+    );
+    // The COPY trigger read the child's context and made the only layer.
+    let files: Vec<(String, String)> = last_layer(&w, "child:1")
+        .into_iter()
+        .map(|f| (f.0, f.5))
+        .collect();
+    assert_eq!(
+        files,
+        [("marker".to_string(), "made by a trigger\n".to_string())]
+    );
+    assert_eq!(
+        inspect(&w, "child:1")["RootFS"]["Layers"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+}
+
+#[test]
+fn cache_survives_rmi_and_dockerfile_sources() {
+    let Some(w) = world() else { return };
+    w.write("s/data.txt", "data\n");
+    w.write("s/secret.key", "k\n");
+    // A Dockerfile-specific ignore file next to a Dockerfile outside the context.
+    w.write("elsewhere/Build.df", "FROM scratch\nCOPY . /ctx/\n");
+    w.write("elsewhere/Build.df.dockerignore", "*.key\n");
+    let df = w.path("elsewhere/Build.df");
+    let (id, st) = build(&w, "s", &["-f", df.to_str().unwrap(), "-t", "s:1"]);
+    assert_eq!(ran(&st), ["COPY . /ctx/"]);
+    let names: Vec<String> = last_layer(&w, "s:1").into_iter().map(|f| f.0).collect();
+    assert_eq!(names, ["ctx/", "ctx/data.txt"]);
+    // Removing the image collects its blobs but not the build cache's.
+    w.ok(&["rmi", "s:1"]);
+    assert_eq!(w.ok(&["images", "-q"]).trim(), "");
+    let (again, st) = build(&w, "s", &["-f", df.to_str().unwrap(), "-t", "s:1"]);
+    assert_eq!(again, id);
+    assert!(ran(&st).is_empty(), "{st:?}");
+    last_layer(&w, "s:1");
+    // The Dockerfile on stdin, with no context: metadata works, COPY says why not.
+    let out = w
+        .hutch()
+        .args(["build", "-t", "stdin:1", "-"])
+        .stdin(std::process::Stdio::piped())
+        .spawn()
+        .and_then(|mut c| {
+            use std::io::Write;
+            c.stdin
+                .take()
+                .unwrap()
+                .write_all(b"FROM scratch\nLABEL via=stdin\n")?;
+            c.wait_with_output()
+        })
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(inspect(&w, "stdin:1")["Config"]["Labels"]["via"], "stdin");
+}
