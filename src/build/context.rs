@@ -39,6 +39,9 @@ pub struct Entry {
     pub mode: u32,
     pub size: u64,
     pub mtime: i64,
+    /// What the hash cache compares (taken from the walk's lstat, so
+    /// hashing does not stat again).
+    stamp: Stamp,
 }
 
 /// One match of a source pattern: its base name and everything under it.
@@ -63,6 +66,20 @@ struct Stamp {
     ctime_ns: i64,
     ino: u64,
     sha256: String,
+}
+
+impl Stamp {
+    /// ctime is included because it changes on every write even when a
+    /// tool restores the mtime afterwards.
+    fn of(meta: &std::fs::Metadata) -> Stamp {
+        Stamp {
+            size: meta.len(),
+            mtime_ns: meta.mtime() * 1_000_000_000 + meta.mtime_nsec(),
+            ctime_ns: meta.ctime() * 1_000_000_000 + meta.ctime_nsec(),
+            ino: meta.ino(),
+            sha256: String::new(),
+        }
+    }
 }
 
 /// A build context directory (or none, for a Dockerfile read from stdin).
@@ -211,6 +228,7 @@ impl BuildContext {
                 mode: meta.mode() & 0o7777,
                 size: meta.len(),
                 mtime: meta.mtime(),
+                stamp: Stamp::of(&meta),
             });
         }
         if kind == Kind::Dir && (!excluded || self.ignore.descend(path)) {
@@ -240,7 +258,7 @@ impl BuildContext {
                 let what = match &e.kind {
                     Kind::Dir => "dir".to_string(),
                     Kind::Symlink(t) => format!("symlink {t}"),
-                    Kind::File => format!("file {}", self.file_hash(&e.abs)?),
+                    Kind::File => format!("file {}", self.file_hash(&e.abs, &e.stamp)?),
                 };
                 h.update(format!("{}\0{:o}\0{what}\0", e.rel, e.mode));
             }
@@ -248,16 +266,9 @@ impl BuildContext {
         Ok(hex::encode(h.finalize()))
     }
 
-    fn file_hash(&mut self, abs: &Path) -> anyhow::Result<String> {
-        let meta = fs_err::symlink_metadata(abs)?;
+    fn file_hash(&mut self, abs: &Path, stamp: &Stamp) -> anyhow::Result<String> {
         let key = abs.to_string_lossy().into_owned();
-        let stamp = Stamp {
-            size: meta.len(),
-            mtime_ns: meta.mtime() * 1_000_000_000 + meta.mtime_nsec(),
-            ctime_ns: meta.ctime() * 1_000_000_000 + meta.ctime_nsec(),
-            ino: meta.ino(),
-            sha256: String::new(),
-        };
+        let stamp = stamp.clone();
         if let Some(known) = self.stamps.get(&key) {
             let unchanged = Stamp {
                 sha256: String::new(),
