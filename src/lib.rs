@@ -5,9 +5,11 @@
 
 pub mod build;
 pub mod cli;
+pub mod container;
 pub mod dirs;
 pub mod dockerfile;
 pub mod layer;
+pub mod net;
 pub mod oci;
 pub mod rootfs;
 pub mod sandbox;

@@ -1,10 +1,193 @@
-//! `hutch info`: placeholder until its module lands.
+//! `hutch info`: what hutch detected about this machine and why — the user
+//! namespace mode, whether unprivileged user namespaces and overlayfs in them
+//! work (and the fix when they do not), cgroups, devices, and where hutch
+//! keeps things. Text for people, `--format json` for scripts.
 
 use super::Ctx;
+use crate::net::Network;
+use crate::rootfs::{Features, MountApi};
+use crate::sandbox::host::{self, Cgroups, HostPaths};
+use crate::sandbox::idmap::{IdMapping, IdSources, UsernsRequest};
+use std::path::PathBuf;
 
 #[derive(clap::Args, Debug)]
-pub struct Args {}
+pub struct Args {
+    /// Output format: text or json.
+    #[arg(long, default_value = "text", value_parser = ["text", "json"])]
+    pub format: String,
+}
 
-pub fn exec(_ctx: &Ctx, _args: Args) -> anyhow::Result<u8> {
-    anyhow::bail!("'hutch info' is not implemented yet")
+/// Everything `hutch info` reports.
+#[derive(Debug, serde::Serialize)]
+pub struct Info {
+    pub kernel: String,
+    pub userns: Userns,
+    pub storage: Storage,
+    pub cgroups: Cgroups,
+    pub devices: Devices,
+    pub network_default: Network,
+    pub store: PathBuf,
+    pub state: PathBuf,
+}
+
+#[derive(Debug, serde::Serialize)]
+pub struct Userns {
+    /// Whether this user can create user namespaces.
+    pub available: bool,
+    /// The error when it cannot, and each known switch that blocks it with its fix.
+    pub error: Option<String>,
+    pub blockers: Vec<String>,
+    /// The mode `--userns=auto` picks, and why.
+    pub mode: Option<String>,
+    pub reason: String,
+    pub newuidmap: Option<PathBuf>,
+    pub newgidmap: Option<PathBuf>,
+    /// The subordinate ranges in use, `start-end` on the host.
+    pub subuids: Option<String>,
+    pub subgids: Option<String>,
+}
+
+#[derive(Debug, serde::Serialize)]
+pub struct Storage {
+    /// `overlay` (native overlayfs in a user namespace) or `none`.
+    pub driver: String,
+    /// How the overlay options are passed (`lowerdir-plus` or `legacy`).
+    pub mount_api: Option<MountApi>,
+    pub error: Option<String>,
+}
+
+#[derive(Debug, serde::Serialize)]
+pub struct Devices {
+    /// Whether /dev/fuse can be opened read-write (needed by FUSE overlays).
+    pub fuse: bool,
+    /// Whether /dev/net/tun can be opened read-write (needed by pasta/slirp4netns).
+    pub tun: bool,
+}
+
+/// Gather the report (probing the kernel once; cached afterwards).
+pub fn gather(ctx: &Ctx) -> Info {
+    let paths = HostPaths::default();
+    let src = IdSources::default();
+    let features = Features::load_or_probe(&ctx.dirs.state);
+    let mapping = IdMapping::detect(UsernsRequest::Auto, &src);
+    let range = |v: &[crate::sandbox::idmap::IdRange]| {
+        v.iter()
+            .find(|r| r.inside == 1)
+            .map(|r| format!("{}-{}", r.outside, r.outside as u64 + r.count as u64 - 1))
+    };
+    let userns = Userns {
+        available: features.userns_error.is_none(),
+        error: features.userns_error.clone(),
+        blockers: host::userns_blockers(&paths),
+        mode: mapping.as_ref().ok().map(|m| m.mode.to_string()),
+        reason: match &mapping {
+            Ok(m) => m.reason.clone(),
+            Err(e) => e.clone(),
+        },
+        newuidmap: src.newuidmap.clone(),
+        newgidmap: src.newgidmap.clone(),
+        subuids: mapping.as_ref().ok().and_then(|m| range(&m.uids)),
+        subgids: mapping.as_ref().ok().and_then(|m| range(&m.gids)),
+    };
+    let storage = Storage {
+        driver: if features.overlay.is_some() {
+            "overlay"
+        } else {
+            "none"
+        }
+        .into(),
+        mount_api: features.overlay,
+        error: features.overlay_error.clone(),
+    };
+    Info {
+        kernel: features.kernel.clone(),
+        userns,
+        storage,
+        cgroups: host::cgroups(&paths),
+        devices: Devices {
+            fuse: host::writable(&paths.dev.join("fuse")),
+            tun: host::writable(&paths.dev.join("net/tun")),
+        },
+        network_default: Network::default(),
+        store: ctx.dirs.store.clone(),
+        state: ctx.dirs.state.clone(),
+    }
+}
+
+pub fn exec(ctx: &Ctx, a: Args) -> anyhow::Result<u8> {
+    let info = gather(ctx);
+    if a.format == "json" {
+        ctx.printer.out(&serde_json::to_string_pretty(&info)?);
+        return Ok(0);
+    }
+    let yes = |b: bool| if b { "yes" } else { "no" };
+    let u = &info.userns;
+    let mut out = vec![format!("kernel: {}", info.kernel)];
+    out.push(format!(
+        "user namespaces: {}",
+        if u.available {
+            "available".to_string()
+        } else {
+            format!("BLOCKED: {}", u.error.as_deref().unwrap_or(""))
+        }
+    ));
+    for b in &u.blockers {
+        out.push(format!("  blocked by {b}"));
+    }
+    out.push(format!(
+        "  mode: {} ({})",
+        u.mode.as_deref().unwrap_or("none"),
+        u.reason
+    ));
+    let path = |p: &Option<PathBuf>| {
+        p.as_ref()
+            .map(|p| p.display().to_string())
+            .unwrap_or_else(|| "not found (install the uidmap package)".into())
+    };
+    out.push(format!("  newuidmap: {}", path(&u.newuidmap)));
+    out.push(format!("  newgidmap: {}", path(&u.newgidmap)));
+    out.push(format!(
+        "  subordinate uids: {}, gids: {}",
+        u.subuids.as_deref().unwrap_or("none"),
+        u.subgids.as_deref().unwrap_or("none")
+    ));
+    let s = &info.storage;
+    out.push(match s.mount_api {
+        Some(api) => format!(
+            "storage: native overlayfs in the user namespace ({})",
+            match api {
+                MountApi::LowerdirPlus => "new mount API, lowerdir+",
+                MountApi::Legacy => "mount(2) with short layer links",
+            }
+        ),
+        None => format!(
+            "storage: none — overlayfs cannot be mounted in a user namespace: {}",
+            s.error.as_deref().unwrap_or("unknown reason")
+        ),
+    });
+    let c = &info.cgroups;
+    out.push(format!(
+        "cgroups: {:?}, {}",
+        c.version,
+        if c.delegated {
+            "delegated to this user"
+        } else {
+            "not delegated: no resource limits (--memory, --cpus) possible"
+        }
+    ));
+    out.push(format!(
+        "/dev/fuse usable: {}; /dev/net/tun usable: {}",
+        yes(info.devices.fuse),
+        yes(info.devices.tun)
+    ));
+    out.push(format!(
+        "default network: {} (private network namespace with only lo; --network host shares the host's)",
+        info.network_default
+    ));
+    out.push(format!("store: {}", info.store.display()));
+    out.push(format!("containers: {}", info.state.display()));
+    for l in out {
+        ctx.printer.out(&l);
+    }
+    Ok(0)
 }

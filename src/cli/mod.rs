@@ -46,7 +46,7 @@ pub struct Cli {
 #[derive(Subcommand, Debug)]
 pub enum Command {
     /// Run a command in a new container.
-    Run(run::Args),
+    Run(Box<run::Args>),
     /// Build an image from a Dockerfile.
     Build(build::Args),
     /// Load images from an OCI layout, OCI archive or docker-save archive.
@@ -106,7 +106,7 @@ pub fn main() -> ExitCode {
 
 fn dispatch(ctx: &Ctx, cmd: Command) -> anyhow::Result<u8> {
     match cmd {
-        Command::Run(a) => run::exec(ctx, a),
+        Command::Run(a) => run::exec(ctx, *a),
         Command::Build(a) => build::exec(ctx, a),
         Command::Load(a) => load::exec(ctx, a),
         Command::Import(a) => import::exec(ctx, a),

@@ -7,7 +7,7 @@
 
 use std::fmt;
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Command, Stdio};
 
 /// One contiguous range: `count` ids starting at `inside` in the namespace are
 /// `outside..outside+count` on the host.
@@ -252,11 +252,23 @@ impl IdMapping {
         self.host_uid_of(0).is_some() && self.host_gid_of(0).is_some()
     }
 
+    /// Whether [`apply`](Self::apply) writes the maps itself (one id onto the
+    /// caller) instead of running newuidmap/newgidmap.
+    fn written_directly(&self) -> bool {
+        self.uids.len() == 1 && self.uids[0].outside == self.host_uid && self.uids[0].count == 1
+    }
+
+    /// Whether processes in the namespace may call setgroups(2): not when
+    /// the maps were written directly, which requires denying it first
+    /// (user_namespaces(7), "/proc/[pid]/setgroups").
+    pub fn setgroups_allowed(&self) -> bool {
+        !self.written_directly()
+    }
+
     /// Install this mapping on the user namespace of process `pid`, which must
     /// have just unshared it and be waiting.
     pub fn apply(&self, pid: i32, src: &IdSources) -> Result<(), String> {
-        if self.uids.len() == 1 && self.uids[0].outside == self.host_uid && self.uids[0].count == 1
-        {
+        if self.written_directly() {
             // One id onto ourselves needs no helper: the kernel allows it once
             // setgroups is denied (user_namespaces(7)).
             let w = |file: &str, data: String| {
@@ -269,7 +281,9 @@ impl IdMapping {
             let g = self.gids[0];
             return w("gid_map", format!("{} {} 1\n", g.inside, g.outside));
         }
-        let run = |tool: &Option<PathBuf>, name: &str, ranges: &[IdRange]| {
+        // Both helpers run at once: they write different files, and each is
+        // a setuid exec costing about a millisecond.
+        let spawn = |tool: &Option<PathBuf>, name: &'static str, ranges: &[IdRange]| {
             let tool = tool.as_ref().ok_or_else(|| {
                 format!("{name} not found: install the 'uidmap' package or use --userns=single")
             })?;
@@ -280,9 +294,17 @@ impl IdMapping {
                     .arg(r.outside.to_string())
                     .arg(r.count.to_string());
             }
-            let out = cmd
-                .output()
-                .map_err(|e| format!("cannot run {}: {e}", tool.display()))?;
+            cmd.stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::piped())
+                .spawn()
+                .map(|c| (name, c))
+                .map_err(|e| format!("cannot run {}: {e}", tool.display()))
+        };
+        let finish = |(name, child): (&str, std::process::Child)| {
+            let out = child
+                .wait_with_output()
+                .map_err(|e| format!("waiting for {name}: {e}"))?;
             if !out.status.success() {
                 return Err(format!(
                     "{name} failed: {} (check the ranges in /etc/subuid and /etc/subgid, or use --userns=single)",
@@ -291,8 +313,11 @@ impl IdMapping {
             }
             Ok(())
         };
-        run(&src.newuidmap, "newuidmap", &self.uids)?;
-        run(&src.newgidmap, "newgidmap", &self.gids)
+        let uid = spawn(&src.newuidmap, "newuidmap", &self.uids)?;
+        let gid = spawn(&src.newgidmap, "newgidmap", &self.gids);
+        let uid_done = finish(uid);
+        let gid_done = gid.and_then(finish);
+        uid_done.and(gid_done)
     }
 }
 

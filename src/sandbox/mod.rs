@@ -3,6 +3,28 @@
 //!
 //! It turns a prepared root filesystem plan plus process options into a
 //! running process and its exit status. It never touches the image store.
+//!
+//! Use: fill a [`Spec`], check it with [`Plan::build`] (nothing is cloned
+//! before that succeeds), then [`run`] it.
 
+pub mod error;
+pub mod exec;
+pub mod host;
 pub mod idmap;
+pub mod init;
+pub mod launch;
+pub mod plan;
+pub mod setup;
+pub mod spec;
+pub mod sync;
+pub mod tty;
+pub mod user;
 pub mod userns;
+
+#[cfg(test)]
+mod tests;
+
+pub use error::Error;
+pub use launch::{run, Exit, Observer};
+pub use plan::Plan;
+pub use spec::{MountSpec, ProcessSpec, Spec};

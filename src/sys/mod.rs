@@ -4,9 +4,14 @@
 //!
 //! Nothing here decides policy (which mounts, which ids): that is `sandbox`'s job.
 
+pub mod caps;
 pub mod flock;
 pub mod fsat;
+pub mod mount;
+pub mod net;
 pub mod process;
+pub mod pty;
+pub mod signal;
 
 /// A failed system call, named with its arguments.
 #[derive(Debug, thiserror::Error)]

@@ -12,20 +12,19 @@ pub enum Forked {
 
 /// fork(2).
 ///
-/// Sound only while the process is single-threaded: the child gets a copy of
-/// just the calling thread, so a lock held by another thread would stay locked
-/// forever. hutch forks before it starts any thread (registry downloads finish
-/// and join before anything forks), and the child only runs code that does not
-/// depend on other threads. Callers must end the child with `child_exit`.
+/// The child gets a copy of just the calling thread, so a lock held by
+/// another thread would stay locked forever in it. hutch forks before it
+/// starts any thread (registry downloads finish and join before anything
+/// forks). Library tests that fork run alone in a process of their own, where
+/// the only other thread is libtest's main thread, parked until the test
+/// ends. Callers must end the child with `child_exit`.
 pub fn fork() -> Result<Forked, SysError> {
-    // The unit-test harness runs each test on a thread of its own; the tests
-    // that fork run a child that only does file system calls and `_exit`s,
-    // never taking a lock another thread could hold.
+    // Tests are exempt: see above for how they keep other threads out.
     debug_assert!(
         cfg!(test) || single_threaded(),
         "fork() with more than one thread"
     );
-    // SAFETY: see above; the process is single-threaded at every call site.
+    // SAFETY: see above; no other thread holds a lock the child needs.
     match unsafe { nix::unistd::fork() }.ctx(|| "fork()".into())? {
         ForkResult::Parent { child } => Ok(Forked::Parent(child)),
         ForkResult::Child => Ok(Forked::Child),
@@ -37,6 +36,92 @@ pub fn fork() -> Result<Forked, SysError> {
 pub fn child_exit(code: i32) -> ! {
     // SAFETY: _exit only ends the process; it touches no Rust state.
     unsafe { libc::_exit(code) }
+}
+
+/// Where a namespace clone left us.
+pub enum Cloned {
+    /// In the parent: the child's pid and a pidfd for it (pidfd_open(2)
+    /// semantics: readable once the child has exited).
+    Parent {
+        pid: Pid,
+        pidfd: std::os::fd::OwnedFd,
+    },
+    Child,
+}
+
+/// clone(2) without a new stack, so the child continues here like after fork,
+/// entering the namespaces named in `flags` (CLONE_NEW*). The child's exit is
+/// reported with SIGCHLD as for fork, and through a pidfd (CLONE_PIDFD), which
+/// does not depend on which thread a process-directed SIGCHLD reaches.
+///
+/// Sound under the same condition as [`fork`]: the child gets a copy of only
+/// the calling thread, so no other thread may hold a lock the child needs
+/// (the allocator's, stdio's). The `hutch` binary clones before it starts any
+/// thread; library tests that clone run alone in a process of their own, where
+/// the only other thread is libtest's main thread, parked until the test ends
+/// (a second test thread could hold the allocator's lock). glibc's fork handlers do not
+/// run, which is fine because hutch registers none and glibc (since 2.25) no
+/// longer caches the pid. bubblewrap creates its sandbox the same way
+/// (`raw_clone` in bubblewrap.c).
+pub fn clone_into_namespaces(flags: nix::sched::CloneFlags) -> Result<Cloned, SysError> {
+    debug_assert!(
+        cfg!(test) || single_threaded(),
+        "clone() with more than one thread"
+    );
+    const CLONE_PIDFD: libc::c_ulong = 0x1000;
+    let raw = flags.bits() as libc::c_ulong | CLONE_PIDFD | libc::SIGCHLD as libc::c_ulong;
+    let mut pidfd: libc::c_int = -1;
+    // SAFETY: see above. With a NULL stack pointer the child runs on a copy of
+    // the parent's stack (the fork(2) model). With CLONE_PIDFD the kernel
+    // stores the new pidfd through the parent_tid argument, which points at a
+    // live c_int; child_tid and tls are unused without CLONE_*TID/CLONE_SETTLS.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_clone,
+            raw,
+            0usize,
+            &mut pidfd as *mut libc::c_int,
+            0usize,
+            0usize,
+        )
+    };
+    match r {
+        -1 => Err(SysError::new(
+            format!("clone({flags:?} | CLONE_PIDFD)"),
+            nix::errno::Errno::last(),
+        )),
+        0 => Ok(Cloned::Child),
+        pid => Ok(Cloned::Parent {
+            pid: Pid::from_raw(pid as i32),
+            // SAFETY: the kernel just created this descriptor for us.
+            pidfd: unsafe { <std::os::fd::OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(pidfd) },
+        }),
+    }
+}
+
+/// setns(2) into the namespace behind `fd`.
+pub fn setns(
+    fd: &std::os::fd::OwnedFd,
+    what: nix::sched::CloneFlags,
+    name: &str,
+) -> Result<(), SysError> {
+    nix::sched::setns(fd, what).ctx(|| format!("setns({name}, {what:?})"))
+}
+
+/// Mark every descriptor from 3 up close-on-exec (close_range(2),
+/// CLOSE_RANGE_CLOEXEC), so a container starts with only stdin/out/err and
+/// whatever hutch passed on purpose.
+pub fn cloexec_from_3() -> Result<(), SysError> {
+    const CLOSE_RANGE_CLOEXEC: libc::c_uint = 1 << 2;
+    // SAFETY: no pointers; the kernel only sets FD_CLOEXEC on open descriptors.
+    let r = unsafe { libc::syscall(libc::SYS_close_range, 3u32, u32::MAX, CLOSE_RANGE_CLOEXEC) };
+    if r < 0 {
+        return Err(SysError::new(
+            "close_range(3, ~0, CLOSE_RANGE_CLOEXEC)",
+            nix::errno::Errno::last(),
+        ));
+    }
+    Ok(())
 }
 
 fn single_threaded() -> bool {

@@ -128,7 +128,11 @@ pub fn hutch_bin() -> &'static Path {
             return built;
         }
         let dst = public_dir().join("hutch");
-        std::fs::copy(&built, &dst).unwrap();
+        // Copy in a child process: a write descriptor held here would leak into
+        // processes other test threads fork meanwhile, and exec'ing the copy
+        // would then fail with ETXTBSY.
+        let st = Command::new("cp").arg(&built).arg(&dst).status().unwrap();
+        assert!(st.success(), "copying the hutch binary failed");
         std::fs::set_permissions(&dst, std::fs::Permissions::from_mode(0o755)).unwrap();
         dst
     })

@@ -1,1 +1,683 @@
-//! Integration tests for run.
+//! Integration tests for `hutch run` and `hutch info`: real namespaces, real
+//! overlayfs, the real busybox image, as a user with subordinate ids and as
+//! one without (single-id mode).
+
+use crate::common::{for_each_user, hutch_bin, stderr, stdout, Kind, World};
+use std::io::{BufRead, BufReader};
+use std::os::unix::fs::FileTypeExt;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+/// Run `hutch run ARGS` (IMAGE already in ARGS); return (code, stdout, stderr).
+fn run(w: &World, args: &[&str]) -> (i32, String, String) {
+    let mut all = vec!["run"];
+    all.extend_from_slice(args);
+    let out = w.run(&all);
+    (out.status.code().unwrap_or(-1), stdout(&out), stderr(&out))
+}
+
+/// Like `run` but the container must exit 0; returns its stdout.
+fn ok(w: &World, args: &[&str]) -> String {
+    let (code, out, err) = run(w, args);
+    assert_eq!(code, 0, "hutch run {args:?}\nstdout: {out}\nstderr: {err}");
+    out
+}
+
+/// Container directories (named by their 64-hex id; not the probe cache or
+/// the skeleton layer) under the state dir.
+fn container_dirs(w: &World) -> Vec<PathBuf> {
+    let Ok(rd) = std::fs::read_dir(w.root().join("containers")) else {
+        return Vec::new();
+    };
+    rd.filter_map(|e| e.ok())
+        .map(|e| e.path())
+        .filter(|p| {
+            let name = p.file_name().unwrap().to_string_lossy().into_owned();
+            p.is_dir() && name.len() == 64 && name.bytes().all(|b| b.is_ascii_hexdigit())
+        })
+        .collect()
+}
+
+/// Paths under the store (not under containers/) that end in `suffix`.
+fn in_layer_cache(w: &World, suffix: &str) -> Vec<PathBuf> {
+    fn walk(dir: &Path, suffix: &str, skip: &Path, out: &mut Vec<PathBuf>) {
+        let Ok(rd) = std::fs::read_dir(dir) else {
+            return;
+        };
+        for e in rd.filter_map(|e| e.ok()) {
+            let p = e.path();
+            if p == skip {
+                continue;
+            }
+            if p.ends_with(suffix) {
+                out.push(p.clone());
+            }
+            if e.file_type().map(|t| t.is_dir()).unwrap_or(false) {
+                walk(&p, suffix, skip, out);
+            }
+        }
+    }
+    let mut out = Vec::new();
+    let root = w.root();
+    walk(&root, suffix, &root.join("containers"), &mut out);
+    out
+}
+
+#[test]
+fn isolation_pid_hostname_and_proc() {
+    for_each_user(|w| {
+        let bb = w.busybox();
+        let out = ok(
+            &w,
+            &[
+                "--rm",
+                bb,
+                "sh",
+                "-c",
+                "echo $$; hostname; ls /proc | grep -c '^[0-9]'",
+            ],
+        );
+        let lines: Vec<&str> = out.lines().collect();
+        assert_eq!(lines[0], "1", "the command is pid 1: {out}");
+        assert_eq!(lines[1].len(), 12, "hostname is the short id: {out}");
+        assert!(lines[1].bytes().all(|b| b.is_ascii_hexdigit()));
+        let procs: u32 = lines[2].parse().unwrap();
+        assert!(procs <= 3, "host processes are invisible: {procs} in /proc");
+        let out = ok(
+            &w,
+            &[
+                "--rm",
+                "--hostname",
+                "box",
+                bb,
+                "sh",
+                "-c",
+                "hostname; cat /etc/hostname; grep box /etc/hosts",
+            ],
+        );
+        assert_eq!(out, "box\nbox\n127.0.1.1\tbox\n");
+        assert!(
+            container_dirs(&w).is_empty(),
+            "--rm leaves no container dir"
+        );
+    });
+}
+
+#[test]
+fn writes_and_whiteouts_stay_in_the_container_upper_dir() {
+    for_each_user(|w| {
+        let bb = w.busybox();
+        let script = "echo hi > /newfile; rm /bin/vi; ls /bin/vi 2>/dev/null || echo gone";
+        assert_eq!(ok(&w, &["--name", "cow", bb, "sh", "-c", script]), "gone\n");
+        let dirs = container_dirs(&w);
+        assert_eq!(dirs.len(), 1, "{dirs:?}");
+        let upper = dirs[0].join("upper");
+        assert_eq!(
+            std::fs::read_to_string(upper.join("newfile")).unwrap(),
+            "hi\n"
+        );
+        let wh = std::fs::symlink_metadata(upper.join("bin/vi")).unwrap();
+        assert!(
+            wh.file_type().is_char_device(),
+            "overlay whiteout in the upper dir"
+        );
+        assert!(
+            !in_layer_cache(&w, "bin/vi").is_empty(),
+            "the cached layer keeps bin/vi"
+        );
+        assert!(
+            in_layer_cache(&w, "newfile").is_empty(),
+            "nothing written into the layer cache"
+        );
+        let rec: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(dirs[0].join("container.json")).unwrap())
+                .unwrap();
+        assert_eq!(rec["name"], "cow");
+        assert_eq!(rec["status"], "exited");
+        assert_eq!(rec["exit_code"], 0);
+        assert_eq!(rec["command"][0], "sh");
+        // A second container sees the image, not the first one's changes.
+        assert_eq!(
+            ok(
+                &w,
+                &[
+                    "--rm",
+                    bb,
+                    "sh",
+                    "-c",
+                    "ls /bin/vi; ls /newfile 2>&1 || true"
+                ]
+            )
+            .lines()
+            .next(),
+            Some("/bin/vi")
+        );
+        // Setting up a container writes nothing into its upper dir: the
+        // mount points come from hutch's skeleton layer below the image.
+        ok(&w, &["--name", "quiet", bb, "true"]);
+        let quiet = container_dirs(&w)
+            .into_iter()
+            .find(|d| d != &dirs[0])
+            .unwrap();
+        let written: Vec<_> = std::fs::read_dir(quiet.join("upper")).unwrap().collect();
+        assert!(written.is_empty(), "{written:?}");
+        let (code, _, err) = run(&w, &["--name", "cow", bb, "true"]);
+        assert_eq!(code, 125);
+        assert!(err.contains("already in use"), "{err}");
+    });
+}
+
+#[test]
+fn exit_codes_follow_docker() {
+    for_each_user(|w| {
+        let bb = w.busybox();
+        assert_eq!(run(&w, &["--rm", bb, "sh", "-c", "exit 3"]).0, 3);
+        // pid 1 ignores SIGKILL from inside its namespace; a child shell does not.
+        assert_eq!(
+            run(&w, &["--rm", bb, "sh", "-c", "sh -c 'kill -9 $$'; exit $?"]).0,
+            137
+        );
+        assert_eq!(
+            run(&w, &["--rm", "--init", bb, "sh", "-c", "kill -9 $$"]).0,
+            137
+        );
+        let (code, _, err) = run(&w, &["--rm", bb, "no-such-command"]);
+        assert_eq!(code, 127, "{err}");
+        assert!(err.contains("executable file not found"), "{err}");
+        let (code, _, err) = run(&w, &["--rm", bb, "/etc/passwd"]);
+        assert_eq!(code, 126, "{err}");
+        assert!(err.contains("permission denied"), "{err}");
+        let (code, _, err) = run(&w, &["--rm", "--bogus-flag", bb, "true"]);
+        assert_eq!(code, 125, "{err}");
+        let (code, _, err) = run(&w, &["--rm", "no-such-image:1", "true"]);
+        assert_eq!(code, 125, "{err}");
+        assert_eq!(err.lines().count(), 1, "one clear line: {err}");
+        assert!(
+            container_dirs(&w).is_empty(),
+            "failed --rm runs leave nothing"
+        );
+    });
+}
+
+/// Start `hutch run ARGS` with piped stdout; wait for the line `ready`.
+fn start_ready(
+    w: &World,
+    args: &[&str],
+) -> (std::process::Child, BufReader<std::process::ChildStdout>) {
+    let mut child = w
+        .hutch()
+        .arg("run")
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut r = BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    r.read_line(&mut line).unwrap();
+    assert_eq!(line, "ready\n");
+    (child, r)
+}
+
+fn wait_code(child: &mut std::process::Child) -> i32 {
+    let start = Instant::now();
+    loop {
+        if let Some(st) = child.try_wait().unwrap() {
+            return st.code().unwrap_or(-1);
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "container did not exit"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn signals_are_forwarded_to_the_container() {
+    use nix::sys::signal::{kill, Signal};
+    use nix::unistd::Pid;
+    for_each_user(|w| {
+        let bb = w.busybox();
+        // pid 1 with a handler gets hutch's SIGTERM.
+        let script = "trap 'exit 42' TERM; echo ready; while :; do sleep 0.05; done";
+        let (mut child, _r) = start_ready(&w, &["--rm", bb, "sh", "-c", script]);
+        kill(Pid::from_raw(child.id() as i32), Signal::SIGTERM).unwrap();
+        assert_eq!(wait_code(&mut child), 42);
+        // With --init the init forwards it to a command without a handler.
+        let (mut child, _r) = start_ready(
+            &w,
+            &[
+                "--rm",
+                "--init",
+                bb,
+                "sh",
+                "-c",
+                "echo ready; exec sleep 100",
+            ],
+        );
+        kill(Pid::from_raw(child.id() as i32), Signal::SIGUSR1).unwrap();
+        assert_eq!(wait_code(&mut child), 128 + 10);
+        assert!(container_dirs(&w).is_empty());
+    });
+}
+
+/// Run a shell command line under `script(1)`, which gives it a real pty.
+fn under_pty(w: &World, cmdline: &str) -> String {
+    let out = w
+        .as_user("script")
+        .args(["-qec", cmdline, "/dev/null"])
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout).replace('\r', "")
+}
+
+#[test]
+fn tty_gives_a_terminal_inside_and_restores_ours() {
+    for_each_user(|w| {
+        let bb = w.busybox();
+        let hutch = format!("{} --root {}", hutch_bin().display(), w.root().display());
+        let out = under_pty(
+            &w,
+            &format!("{hutch} run --rm -t {bb} sh -c 'tty; ls -l $(tty) | wc -l; echo $TERM'"),
+        );
+        assert!(out.contains("/dev/pts/0\n1\nxterm\n"), "{out:?}");
+        let out = under_pty(
+            &w,
+            &format!("stty rows 33 cols 77; {hutch} run --rm -t {bb} stty size"),
+        );
+        assert!(
+            out.contains("33 77"),
+            "window size reaches the container: {out:?}"
+        );
+        // Raw mode for -it, restored afterwards even when the command is killed.
+        let out = under_pty(
+            &w,
+            &format!("stty -g; {hutch} run --rm --init -it {bb} sh -c 'kill -9 $$'; stty -g"),
+        );
+        // script(1) turns its stdin's end-of-file into a NUL, echoed as ^@.
+        let modes: Vec<&str> = out
+            .lines()
+            .filter(|l| l.contains(':'))
+            .map(|l| l.trim_start_matches("^@"))
+            .collect();
+        assert_eq!(modes.len(), 2, "{out:?}");
+        assert_eq!(modes[0], modes[1], "terminal modes restored");
+        // Ctrl-C typed at our terminal reaches the container as SIGINT.
+        let script = "trap 'echo got-int; exit 7' INT; echo ready; while :; do sleep 0.05; done";
+        let mut child = w
+            .as_user("script")
+            .args([
+                "-qec",
+                &format!("{hutch} run --rm -it {bb} sh -c \"{script}\""),
+                "/dev/null",
+            ])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut out = child.stdout.take().unwrap();
+        let mut seen = Vec::new();
+        let mut byte = [0u8; 1];
+        while !String::from_utf8_lossy(&seen).contains("ready") {
+            use std::io::Read;
+            assert_eq!(out.read(&mut byte).unwrap(), 1, "{seen:?}");
+            seen.push(byte[0]);
+        }
+        use std::io::Write;
+        child.stdin.as_mut().unwrap().write_all(b"\x03").unwrap();
+        let code = wait_code(&mut child);
+        let mut rest = String::new();
+        use std::io::Read;
+        out.read_to_string(&mut rest).unwrap();
+        assert!(rest.contains("got-int"), "{rest:?}");
+        assert_eq!(code, 7);
+        // Without -t there is no terminal inside.
+        let (code, out, _) = run(&w, &["--rm", bb, "tty"]);
+        assert_eq!((code, out.as_str()), (1, "not a tty\n"));
+    });
+}
+
+#[test]
+fn users_and_groups() {
+    for_each_user(|w| {
+        let bb = w.busybox();
+        let subids = w.user.kind == Kind::SubIds;
+        let (code, out, err) = run(&w, &["--rm", "-u", "1000:1000", bb, "id"]);
+        if subids {
+            assert_eq!(code, 0, "{err}");
+            assert!(out.starts_with("uid=1000 gid=1000"), "{out}");
+        } else {
+            assert_eq!(code, 125);
+            assert!(
+                err.contains("not mapped") && err.contains("/etc/subuid"),
+                "{err}"
+            );
+        }
+        let (code, out, err) = run(
+            &w,
+            &["--rm", "-u", "nobody", bb, "sh", "-c", "id -u; echo $HOME"],
+        );
+        if subids {
+            assert_eq!((code, out.as_str()), (0, "65534\n/home\n"), "{err}");
+        } else {
+            assert_eq!(code, 125, "{out}");
+        }
+        let (code, _, err) = run(&w, &["--rm", "-u", "nosuchuser", bb, "id"]);
+        assert_eq!(code, 125);
+        assert!(err.contains("unable to find user nosuchuser"), "{err}");
+        assert_eq!(
+            ok(&w, &["--rm", bb, "sh", "-c", "id -u; echo $HOME"]),
+            "0\n/root\n"
+        );
+        // Docker's default capability set bounds root inside.
+        let caps = ok(
+            &w,
+            &[
+                "--rm",
+                bb,
+                "grep",
+                "-E",
+                "^Cap(Eff|Bnd)",
+                "/proc/self/status",
+            ],
+        );
+        assert_eq!(
+            caps,
+            "CapEff:\t00000000a80425fb\nCapBnd:\t00000000a80425fb\n"
+        );
+    });
+}
+
+#[test]
+fn volumes_rw_ro_and_bad_specs() {
+    for_each_user(|w| {
+        let bb = w.busybox();
+        let input = w.write("vol/in", "from host\n");
+        let vol = input.parent().unwrap().to_str().unwrap().to_string();
+        let out = ok(
+            &w,
+            &[
+                "--rm",
+                "-v",
+                &format!("{vol}:/data"),
+                bb,
+                "sh",
+                "-c",
+                "cat /data/in; echo back > /data/out",
+            ],
+        );
+        assert_eq!(out, "from host\n");
+        assert_eq!(
+            std::fs::read_to_string(format!("{vol}/out")).unwrap(),
+            "back\n"
+        );
+        let (code, _, err) = run(
+            &w,
+            &[
+                "--rm",
+                "-v",
+                &format!("{vol}:/data:ro"),
+                bb,
+                "sh",
+                "-c",
+                "echo x > /data/x",
+            ],
+        );
+        assert_ne!(code, 0);
+        assert!(err.contains("Read-only file system"), "{err}");
+        assert!(!Path::new(&vol).join("x").exists());
+        for (spec, why) in [
+            ("relative/dir:/data", "relative"),
+            ("/no/such/dir:/data", "/no/such/dir"),
+            ("/tmp", "HOST:CONTAINER"),
+            (&format!("{vol}:data") as &str, "must be absolute"),
+            (&format!("{vol}:/data:rx") as &str, "unknown option"),
+        ] {
+            let (code, _, err) = run(&w, &["--rm", "-v", spec, bb, "true"]);
+            assert_eq!(code, 125, "{spec}");
+            assert!(err.contains(why), "{spec}: {err}");
+            assert_eq!(err.lines().count(), 1, "{err}");
+        }
+    });
+}
+
+#[test]
+fn read_only_tmpfs_workdir_env_and_entrypoint() {
+    for_each_user(|w| {
+        let bb = w.busybox();
+        let (code, _, err) = run(&w, &["--rm", "--read-only", bb, "touch", "/x"]);
+        assert_ne!(code, 0);
+        assert!(err.contains("Read-only"), "{err}");
+        assert_eq!(
+            ok(
+                &w,
+                &[
+                    "--rm",
+                    "--read-only",
+                    bb,
+                    "sh",
+                    "-c",
+                    "touch /tmp/x /run/x /var/tmp/x && echo ok"
+                ]
+            ),
+            "ok\n"
+        );
+        let (code, _, _) = run(
+            &w,
+            &[
+                "--rm",
+                "--read-only",
+                "--read-only-tmpfs=false",
+                bb,
+                "touch",
+                "/tmp/x",
+            ],
+        );
+        assert_ne!(code, 0);
+        let out = ok(
+            &w,
+            &[
+                "--rm",
+                "--tmpfs",
+                "/scratch:size=1m,mode=700",
+                bb,
+                "grep",
+                " /scratch ",
+                "/proc/mounts",
+            ],
+        );
+        assert!(
+            out.starts_with("tmpfs /scratch tmpfs")
+                && out.contains("size=1024k")
+                && out.contains("mode=700"),
+            "{out}"
+        );
+        assert_eq!(
+            ok(&w, &["--rm", "-w", "/some/new/dir", bb, "pwd"]),
+            "/some/new/dir\n"
+        );
+        let envf = w.write(
+            "env.list",
+            "# comment\nC=from-file\n\nA=overridden-by-flag\n",
+        );
+        let out = w
+            .hutch()
+            .env("B", "from-host")
+            .args([
+                "run",
+                "--rm",
+                "--env-file",
+                envf.to_str().unwrap(),
+                "-e",
+                "A=1",
+                "-e",
+                "B",
+                bb,
+            ])
+            .args([
+                "sh",
+                "-c",
+                "echo $A $B $C; echo $PATH; echo $HOSTNAME | wc -c",
+            ])
+            .output()
+            .unwrap();
+        assert_eq!(
+            stdout(&out),
+            "1 from-host from-file\n/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin\n13\n",
+            "{}",
+            stderr(&out)
+        );
+        assert_eq!(
+            ok(&w, &["--rm", "--entrypoint", "echo", bb, "hello", "world"]),
+            "hello world\n"
+        );
+        assert_eq!(
+            ok(&w, &["--rm", "--entrypoint", "echo", bb]),
+            "\n",
+            "--entrypoint drops the image's Cmd"
+        );
+    });
+}
+
+#[test]
+fn init_is_pid_1_and_passes_the_status_on() {
+    for_each_user(|w| {
+        let bb = w.busybox();
+        let (code, out, err) = run(
+            &w,
+            &[
+                "--rm",
+                "--init",
+                bb,
+                "sh",
+                "-c",
+                "cat /proc/1/comm; echo $$; exit 5",
+            ],
+        );
+        assert_eq!((code, out.as_str()), (5, "hutch-init\n2\n"), "{err}");
+    });
+}
+
+#[test]
+fn keep_id_runs_as_the_caller() {
+    for_each_user(|w| {
+        let bb = w.busybox();
+        let f = w.write("kid/mine", "x");
+        let dir = f.parent().unwrap().to_str().unwrap().to_string();
+        let out = ok(
+            &w,
+            &[
+                "--rm",
+                "--userns=keep-id",
+                "-v",
+                &format!("{dir}:/data"),
+                bb,
+                "sh",
+                "-c",
+                "id -u; id -g; stat -c %u /data/mine; touch /data/new",
+            ],
+        );
+        let want = format!("{}\n{}\n{}\n", w.user.uid, w.user.gid, w.user.uid);
+        assert_eq!(out, want);
+        use std::os::unix::fs::MetadataExt;
+        assert_eq!(
+            std::fs::metadata(format!("{dir}/new")).unwrap().uid(),
+            w.user.uid
+        );
+        // Image files owned by root: root maps to a subordinate id; with a
+        // single id the unpack for this mapping belongs to the caller.
+        let owner = if w.user.kind == Kind::SubIds {
+            "0".to_string()
+        } else {
+            w.user.uid.to_string()
+        };
+        let out = ok(
+            &w,
+            &[
+                "--rm",
+                "--userns=keep-id",
+                bb,
+                "stat",
+                "-c",
+                "%u",
+                "/bin/busybox",
+            ],
+        );
+        assert_eq!(out.trim(), owner);
+    });
+}
+
+#[test]
+fn network_none_and_host() {
+    for_each_user(|w| {
+        let bb = w.busybox();
+        assert_eq!(ok(&w, &["--rm", bb, "ls", "/sys/class/net"]), "lo\n");
+        assert_eq!(
+            ok(&w, &["--rm", bb, "cat", "/sys/class/net/lo/operstate"]),
+            "unknown\n"
+        );
+        let mut host: Vec<String> = std::fs::read_dir("/sys/class/net")
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        host.sort();
+        let inside = ok(
+            &w,
+            &["--rm", "--network", "host", bb, "ls", "/sys/class/net"],
+        );
+        assert_eq!(inside.split_whitespace().collect::<Vec<_>>(), host);
+        assert!(ok(&w, &["--rm", bb, "cat", "/etc/resolv.conf"]).contains("--network none"));
+        let (code, _, err) = run(&w, &["--rm", "--network", "bridge", bb, "true"]);
+        assert_eq!(code, 125);
+        assert!(err.contains("none or host"), "{err}");
+    });
+}
+
+#[test]
+fn info_reports_mode_and_storage() {
+    for_each_user(|w| {
+        let text = w.ok(&["info"]);
+        let mode = if w.user.kind == Kind::SubIds {
+            "mode: subids"
+        } else {
+            "mode: single"
+        };
+        assert!(text.contains(mode), "{text}");
+        assert!(text.contains("user namespaces: available"), "{text}");
+        assert!(text.contains("storage: native overlayfs"), "{text}");
+        let json: serde_json::Value =
+            serde_json::from_str(&w.ok(&["info", "--format", "json"])).unwrap();
+        assert_eq!(json["storage"]["driver"], "overlay");
+        assert_eq!(json["userns"]["available"], true);
+        assert_eq!(json["network_default"], "none");
+    });
+}
+
+#[test]
+fn stdin_is_open_only_with_interactive() {
+    use std::io::Write;
+    for_each_user(|w| {
+        let bb = w.busybox();
+        let feed = |args: &[&str]| {
+            let mut child = w
+                .hutch()
+                .arg("run")
+                .args(args)
+                .stdin(Stdio::piped())
+                .stdout(Stdio::piped())
+                .spawn()
+                .unwrap();
+            // Without -i hutch may be gone before this write: ignore EPIPE.
+            let _ = child.stdin.take().unwrap().write_all(b"piped in\n");
+            let out = child.wait_with_output().unwrap();
+            (out.status.code(), stdout(&out))
+        };
+        assert_eq!(
+            feed(&["--rm", "-i", bb, "cat"]),
+            (Some(0), "piped in\n".into())
+        );
+        assert_eq!(feed(&["--rm", bb, "cat"]), (Some(0), String::new()));
+    });
+}

@@ -1,0 +1,161 @@
+//! Kernel feature probes: can this user create user namespaces, and can it
+//! mount overlayfs inside one (with the new mount API's `lowerdir+`, or only
+//! with classic mount(2))?
+//!
+//! A probe forks into a fresh user namespace (a few milliseconds), so the
+//! answer is cached in a small JSON file keyed by the kernel release and only
+//! recomputed when the kernel changes. This module never mounts anything in
+//! the caller's namespaces.
+
+use super::overlay::{MountApi, Overlay};
+use crate::sandbox::idmap::{IdMapping, IdSources, UsernsRequest};
+use crate::sandbox::userns::run_in_userns;
+use std::path::{Path, PathBuf};
+
+/// What the kernel allows this user, as probed.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Features {
+    /// `uname -r` when probed.
+    pub kernel: String,
+    /// None when unprivileged user namespaces work, else what failed.
+    pub userns_error: Option<String>,
+    /// How overlayfs can be mounted in a user namespace; None when it cannot.
+    pub overlay: Option<MountApi>,
+    /// Why overlay did not work (or why `lowerdir+` did not), when it did not.
+    pub overlay_error: Option<String>,
+}
+
+/// The running kernel's release string.
+pub fn kernel_release() -> String {
+    nix::sys::utsname::uname()
+        .map(|u| u.release().to_string_lossy().into_owned())
+        .unwrap_or_else(|_| "unknown".into())
+}
+
+impl Features {
+    /// Where the cached answer for this kernel lives under `dir`.
+    pub fn cache_path(dir: &Path) -> PathBuf {
+        dir.join(format!("kernel-features-{}.json", kernel_release()))
+    }
+
+    /// The cached answer for this kernel, or a fresh probe (then cached).
+    /// `dir` must be on the filesystem that will hold container upper dirs,
+    /// since overlay support depends on the upper filesystem (user xattrs).
+    pub fn load_or_probe(dir: &Path) -> Features {
+        let path = Self::cache_path(dir);
+        if let Some(f) = std::fs::read(&path)
+            .ok()
+            .and_then(|b| serde_json::from_slice::<Features>(&b).ok())
+        {
+            return f;
+        }
+        let f = Self::probe(dir);
+        // Best effort: a failed cache write only means probing again next time.
+        if std::fs::create_dir_all(dir).is_ok() {
+            let tmp = dir.join(format!(".kernel-features.{}.tmp", std::process::id()));
+            if let Ok(json) = serde_json::to_vec_pretty(&f) {
+                if std::fs::write(&tmp, json).is_ok() {
+                    let _ = std::fs::rename(&tmp, &path);
+                }
+            }
+        }
+        f
+    }
+
+    /// Probe now, using scratch directories under `dir`.
+    pub fn probe(dir: &Path) -> Features {
+        let kernel = kernel_release();
+        let mut f = Features {
+            kernel,
+            userns_error: None,
+            overlay: None,
+            overlay_error: None,
+        };
+        let map = match IdMapping::detect(UsernsRequest::Single, &IdSources::default()) {
+            Ok(m) => m,
+            Err(e) => {
+                f.userns_error = Some(e);
+                return f;
+            }
+        };
+        let src = IdSources::default();
+        if let Err(e) = run_in_userns(&map, &src, || Ok(())) {
+            f.userns_error = Some(e);
+            return f;
+        }
+        let mut errors = Vec::new();
+        for api in [MountApi::LowerdirPlus, MountApi::Legacy] {
+            match try_overlay(dir, &map, &src, api) {
+                Ok(()) => {
+                    f.overlay = Some(api);
+                    break;
+                }
+                Err(e) => errors.push(e),
+            }
+        }
+        if !errors.is_empty() {
+            f.overlay_error = Some(errors.join("; "));
+        }
+        f
+    }
+}
+
+/// Mount a two-layer overlay in a throwaway user+mount namespace and check
+/// that the merged view shows both layers.
+fn try_overlay(dir: &Path, map: &IdMapping, src: &IdSources, api: MountApi) -> Result<(), String> {
+    std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    let scratch = tempfile::Builder::new()
+        .prefix(".probe-")
+        .tempdir_in(dir)
+        .map_err(|e| format!("cannot create a scratch dir in {}: {e}", dir.display()))?;
+    let s = scratch.path();
+    for d in ["l0", "l1", "upper", "work", "merged"] {
+        std::fs::create_dir(s.join(d)).map_err(|e| format!("mkdir {d}: {e}"))?;
+    }
+    std::fs::write(s.join("l0/a"), "a").map_err(|e| e.to_string())?;
+    std::fs::write(s.join("l1/b"), "b").map_err(|e| e.to_string())?;
+    let ov = Overlay {
+        lowers: vec![s.join("l0"), s.join("l1")],
+        upper: s.join("upper"),
+        work: s.join("work"),
+        volatile: false,
+    };
+    let merged = s.join("merged");
+    let res = run_in_userns(map, src, || {
+        nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNS)
+            .map_err(|e| format!("unshare(CLONE_NEWNS) => {e}"))?;
+        let r = ov.mount(&merged, api, s).map_err(|e| e.to_string());
+        let seen = r.is_ok() && merged.join("a").exists() && merged.join("b").exists();
+        // overlay leaves a mode-000 work/work dir; only root here can list it.
+        let _ = crate::sys::mount::umount_detach(&merged);
+        let _ = std::fs::remove_dir_all(s.join("work"));
+        r?;
+        if !seen {
+            return Err("overlay mounted but the lower layers are not visible".into());
+        }
+        Ok(())
+    });
+    res.map_err(|e| format!("{api:?}: {e}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn probe_result_is_cached_per_kernel() {
+        let d = tempfile::tempdir().unwrap();
+        let fake = Features {
+            kernel: kernel_release(),
+            userns_error: None,
+            overlay: Some(MountApi::Legacy),
+            overlay_error: Some("cached".into()),
+        };
+        std::fs::write(
+            Features::cache_path(d.path()),
+            serde_json::to_vec(&fake).unwrap(),
+        )
+        .unwrap();
+        assert_eq!(Features::load_or_probe(d.path()), fake);
+    }
+}

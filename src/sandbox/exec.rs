@@ -1,0 +1,262 @@
+//! The last stretch in the child, after pivot_root: resolve the user against
+//! the container's /etc/passwd, build the environment, wire up stdio (or the
+//! terminal), optionally fork the init, drop to the user and exec.
+//!
+//! It returns only on failure, with a typed error for the parent; everything
+//! before the final execve(2) may fail, nothing after it runs.
+
+use super::error::EXIT_SETUP;
+use super::plan::Plan;
+use super::sync::{ChildError, ChildErrorKind};
+use super::user::{self, Identity};
+use super::{init, tty};
+use crate::sandbox::idmap::MapMode;
+use crate::sys::process::{child_exit, fork, Forked};
+use crate::sys::signal;
+use nix::errno::Errno;
+use nix::sys::signal::SigSet;
+use nix::unistd::{Gid, Uid};
+use std::ffi::CString;
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+
+/// Docker's default capabilities for a container's root: CHOWN,
+/// DAC_OVERRIDE, FOWNER, FSETID, KILL, SETGID, SETUID, SETPCAP,
+/// NET_BIND_SERVICE, NET_RAW, SYS_CHROOT, MKNOD, AUDIT_WRITE, SETFCAP. Inside a
+/// user namespace they only ever apply to what that namespace owns.
+pub const DEFAULT_CAPS: [u32; 14] = [0, 1, 3, 4, 5, 6, 7, 8, 10, 13, 18, 27, 29, 31];
+
+/// PATH when the image sets none (Docker's default).
+pub const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+/// Descriptors the child holds towards the parent.
+pub struct ChildFds {
+    /// Close-on-exec pipe for a `ChildError`.
+    pub err: OwnedFd,
+    /// Socket to pass the pty master over, with `-t`.
+    pub tty_sock: Option<OwnedFd>,
+    /// The host terminal's size when the container started.
+    pub tty_size: Option<crate::sys::pty::WinSize>,
+}
+
+/// Become the container's process: exec the command, or report why not to
+/// the parent and exit.
+pub fn start(plan: &Plan, fds: ChildFds, saved_mask: &SigSet) -> ! {
+    let ChildFds {
+        err,
+        tty_sock,
+        tty_size,
+    } = fds;
+    let mut err = Some(err);
+    let e = match prepare_and_exec(plan, &mut err, tty_sock, tty_size, saved_mask) {
+        Ok(never) => match never {},
+        Err(e) => e,
+    };
+    if let Some(fd) = &err {
+        super::sync::send_error(fd, &e);
+    }
+    child_exit(EXIT_SETUP)
+}
+
+enum Never {}
+
+fn prepare_and_exec(
+    plan: &Plan,
+    err: &mut Option<OwnedFd>,
+    tty_sock: Option<OwnedFd>,
+    tty_size: Option<crate::sys::pty::WinSize>,
+    saved_mask: &SigSet,
+) -> Result<Never, ChildError> {
+    let p = &plan.process;
+    let id = identity(plan)?;
+    let env = final_env(plan, &id);
+    if std::fs::metadata(&p.cwd).is_err() {
+        std::fs::create_dir_all(&p.cwd).map_err(|e| {
+            ChildError::setup(format!("cannot create working directory {}: {e}", p.cwd))
+        })?;
+    }
+    let pty = match &tty_sock {
+        Some(sock) => Some(tty::open_in_child(sock.as_fd(), tty_size)?),
+        None => None,
+    };
+    drop(tty_sock);
+    if p.init {
+        signal::block(&init::signals())?;
+        match fork()? {
+            Forked::Parent(main) => {
+                // The init keeps nothing that would hold the terminal or the
+                // error pipe open: the parent reads end-of-file from both.
+                drop(pty);
+                drop(err.take());
+                init::reap(main)
+            }
+            Forked::Child => {}
+        }
+    }
+    // A session of its own: no controlling terminal unless -t gives one, and
+    // the host terminal's Ctrl-C reaches only hutch, which forwards it once.
+    nix::unistd::setsid().map_err(|e| ChildError::setup(format!("setsid() => {e}")))?;
+    match &pty {
+        Some(slave) => {
+            crate::sys::pty::set_controlling(slave.as_fd())?;
+            // Like login(1) and runc: the terminal belongs to the user.
+            let _ = nix::unistd::fchown(
+                slave.as_raw_fd(),
+                Some(Uid::from_raw(id.uid)),
+                Some(Gid::from_raw(id.gid)),
+            );
+            for n in 0..3 {
+                dup2(slave, n)?;
+            }
+        }
+        None if !p.stdin => {
+            let null = std::fs::File::open("/dev/null")
+                .map_err(|e| ChildError::setup(format!("cannot open /dev/null: {e}")))?;
+            dup2(&OwnedFd::from(null), 0)?;
+        }
+        None => {}
+    }
+    drop(pty);
+    // Before the user switch: dropping needs CAP_SETPCAP, which a non-root
+    // user loses with setresuid (capabilities(7)).
+    crate::sys::caps::keep_only(&DEFAULT_CAPS)?;
+    become_user(plan, &id)?;
+    // Credential changes clear the parent-death signal (prctl(2)): set again.
+    signal::kill_with_parent()?;
+    nix::unistd::chdir(p.cwd.as_str()).map_err(|e| {
+        ChildError::setup(format!("cannot change to working directory {}: {e}", p.cwd))
+    })?;
+    signal::reset_dispositions()?;
+    signal::set_mask(saved_mask)?;
+    crate::sys::process::cloexec_from_3()?;
+    Err(exec(&p.args, &env))
+}
+
+fn dup2(fd: &OwnedFd, to: i32) -> Result<(), ChildError> {
+    nix::unistd::dup2(fd.as_raw_fd(), to)
+        .map(drop)
+        .map_err(|e| ChildError::setup(format!("dup2(<fd>, {to}) => {e}")))
+}
+
+/// The user the process runs as, checked against the id mapping.
+fn identity(plan: &Plan) -> Result<Identity, ChildError> {
+    let passwd = std::fs::read_to_string("/etc/passwd").unwrap_or_default();
+    let group = std::fs::read_to_string("/etc/group").unwrap_or_default();
+    let mut id =
+        user::resolve(plan.process.user.as_deref(), &passwd, &group).map_err(ChildError::setup)?;
+    let m = &plan.mapping;
+    let hint = match m.mode {
+        MapMode::Single => {
+            " (single-id mode maps only one id; give the user a range in /etc/subuid and /etc/subgid)"
+        }
+        _ => " (outside the subordinate id range)",
+    };
+    if m.host_uid_of(id.uid).is_none() {
+        return Err(ChildError::setup(format!(
+            "uid {} is not mapped in the user namespace{hint}",
+            id.uid
+        )));
+    }
+    if m.host_gid_of(id.gid).is_none() {
+        return Err(ChildError::setup(format!(
+            "gid {} is not mapped in the user namespace{hint}",
+            id.gid
+        )));
+    }
+    id.groups.retain(|g| m.host_gid_of(*g).is_some());
+    Ok(id)
+}
+
+fn become_user(plan: &Plan, id: &Identity) -> Result<(), ChildError> {
+    use nix::unistd::{setgroups, setresgid, setresuid};
+    // setgroups(2) is denied for good in namespaces whose gid map was written
+    // without newgidmap (user_namespaces(7)); there the list stays empty.
+    if plan.mapping.setgroups_allowed() {
+        // Docker lists the primary group among the supplementary ones too.
+        let gs: Vec<Gid> = std::iter::once(id.gid)
+            .chain(id.groups.iter().copied())
+            .map(Gid::from_raw)
+            .collect();
+        setgroups(&gs)
+            .map_err(|e| ChildError::setup(format!("setgroups({:?}) => {e}", id.groups)))?;
+    }
+    let g = Gid::from_raw(id.gid);
+    setresgid(g, g, g).map_err(|e| ChildError::setup(format!("setresgid({}) => {e}", id.gid)))?;
+    let u = Uid::from_raw(id.uid);
+    setresuid(u, u, u).map_err(|e| ChildError::setup(format!("setresuid({}) => {e}", id.uid)))
+}
+
+/// Docker's environment: PATH, HOSTNAME (and TERM with -t) as defaults, then
+/// the image's and the user's entries, then HOME from passwd if still unset.
+fn final_env(plan: &Plan, id: &Identity) -> Vec<String> {
+    let mut env: Vec<String> = vec![
+        format!("PATH={DEFAULT_PATH}"),
+        format!("HOSTNAME={}", plan.hostname),
+    ];
+    if plan.process.tty {
+        env.push("TERM=xterm".into());
+    }
+    for e in &plan.process.env {
+        let key = e.split('=').next().unwrap_or("");
+        match env.iter_mut().find(|x| x.split('=').next() == Some(key)) {
+            Some(slot) => *slot = e.clone(),
+            None => env.push(e.clone()),
+        }
+    }
+    if !env.iter().any(|e| e.starts_with("HOME=")) {
+        env.push(format!("HOME={}", id.home));
+    }
+    env
+}
+
+/// execve the command, searching PATH like execvp(3) but in the container's
+/// environment (glibc's execvpe would search hutch's own PATH).
+fn exec(args: &[String], env: &[String]) -> ChildError {
+    let cstr = |s: &str| CString::new(s).unwrap_or_default();
+    let argv: Vec<CString> = args.iter().map(|a| cstr(a)).collect();
+    let envp: Vec<CString> = env.iter().map(|e| cstr(e)).collect();
+    let cmd = &args[0];
+    let fail = |kind, what: String| ChildError {
+        kind,
+        message: what,
+    };
+    let kind_of = |e: Errno| match e {
+        Errno::ENOENT | Errno::ENOTDIR => ChildErrorKind::NotFound,
+        _ => ChildErrorKind::NotExecutable,
+    };
+    if cmd.contains('/') {
+        let e = nix::unistd::execve(&cstr(cmd), &argv, &envp).unwrap_err();
+        return fail(
+            kind_of(e),
+            format!("exec {cmd}: {}", e.desc().to_lowercase()),
+        );
+    }
+    let path = env
+        .iter()
+        .find_map(|e| e.strip_prefix("PATH="))
+        .unwrap_or(DEFAULT_PATH);
+    let mut denied = None;
+    for dir in path.split(':') {
+        let dir = if dir.is_empty() { "." } else { dir };
+        let full = format!("{dir}/{cmd}");
+        match nix::unistd::execve(&cstr(&full), &argv, &envp).unwrap_err() {
+            Errno::ENOENT | Errno::ENOTDIR | Errno::ELOOP | Errno::ENAMETOOLONG => {}
+            Errno::EACCES => denied = Some(full),
+            e => {
+                return fail(
+                    kind_of(e),
+                    format!("exec {full}: {}", e.desc().to_lowercase()),
+                )
+            }
+        }
+    }
+    match denied {
+        Some(full) => fail(
+            ChildErrorKind::NotExecutable,
+            format!("exec {full}: permission denied"),
+        ),
+        None => fail(
+            ChildErrorKind::NotFound,
+            format!("exec: \"{cmd}\": executable file not found in $PATH"),
+        ),
+    }
+}

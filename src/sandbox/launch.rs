@@ -1,0 +1,271 @@
+//! The parent's side of a container start, in bubblewrap's order: one clone
+//! into new user, mount, pid, uts and ipc namespaces (plus network for a
+//! private network), install the id mapping, attach the network helper,
+//! release the child, collect a typed error or the news that it exec'd, then
+//! relay the terminal or forward signals until pid 1 exits, and finally
+//! remove the container's state from inside its user namespace if asked.
+//!
+//! The child's side is `setup` (mounts) and `exec` (process); this module is
+//! the only one that clones.
+
+use super::error::Error;
+use super::exec::{self, ChildFds};
+use super::plan::Plan;
+use super::sync;
+use super::tty;
+use crate::net::Network;
+use crate::sys::process::{child_exit, clone_into_namespaces, Cloned};
+use crate::sys::signal;
+use crate::sys::SysError;
+use nix::sched::CloneFlags;
+use nix::sys::signal::SigSet;
+use nix::sys::signalfd::{SfdFlags, SignalFd};
+use nix::sys::socket::{socketpair, AddressFamily, SockFlag, SockType};
+use nix::sys::wait::{waitpid, WaitStatus};
+use nix::unistd::Pid;
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+
+/// How a container ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Exit {
+    /// pid 1 exited with this code.
+    Code(i32),
+    /// pid 1 was killed by this signal.
+    Signal(i32),
+}
+
+impl Exit {
+    /// The shell's convention: the code, or 128+N for signal N.
+    pub fn code(&self) -> i32 {
+        match *self {
+            Exit::Code(c) => c,
+            Exit::Signal(s) => 128 + s,
+        }
+    }
+}
+
+/// Hooks the caller gets while the container runs.
+pub trait Observer {
+    /// pid 1 of the container (as seen from the host) has exec'd the command.
+    fn started(&mut self, pid: i32);
+}
+
+impl Observer for () {
+    fn started(&mut self, _pid: i32) {}
+}
+
+/// Start the container described by `plan`, wait for it, and return how it
+/// ended. Errors before exec come back typed; see `Error::exit_code`.
+///
+/// The calling process must be single-threaded (it clones).
+pub fn run(plan: &Plan, observer: &mut dyn Observer) -> Result<Exit, Error> {
+    let mut flags = CloneFlags::CLONE_NEWUSER
+        | CloneFlags::CLONE_NEWNS
+        | CloneFlags::CLONE_NEWPID
+        | CloneFlags::CLONE_NEWUTS
+        | CloneFlags::CLONE_NEWIPC;
+    if plan.network.private_namespace() {
+        flags |= CloneFlags::CLONE_NEWNET;
+    }
+    let (go_r, go_w) = sync::pipe()?;
+    let (err_r, err_w) = sync::pipe()?;
+    let socks = if plan.process.tty {
+        let (a, b) = socketpair(
+            AddressFamily::Unix,
+            SockType::Stream,
+            None,
+            SockFlag::SOCK_CLOEXEC,
+        )
+        .map_err(|e| SysError::new("socketpair(AF_UNIX, SOCK_STREAM)", e))?;
+        Some((a, b))
+    } else {
+        None
+    };
+    // Block the forwarded signals before cloning so none is lost between the
+    // clone and the wait loop; the child restores the mask before exec.
+    let saved_mask = signal::block(&signal::forwarded())?;
+    let forked = clone_into_namespaces(flags);
+    let child = match forked {
+        Err(e) => {
+            let _ = signal::set_mask(&saved_mask);
+            return Err(Error::Sys(e));
+        }
+        Ok(Cloned::Child) => {
+            drop(go_w);
+            drop(err_r);
+            let (parent_sock, child_sock) =
+                socks.map(|(a, b)| (Some(a), Some(b))).unwrap_or_default();
+            drop(parent_sock);
+            let fds = ChildFds {
+                err: err_w,
+                tty_sock: child_sock,
+                tty_size: plan.process.tty.then(tty::host_size).flatten(),
+            };
+            child_main(plan, go_r, fds, &saved_mask)
+        }
+        Ok(Cloned::Parent { pid, pidfd }) => (pid, pidfd),
+    };
+    drop(go_r);
+    drop(err_w);
+    let parent_sock = socks.map(|(a, _b)| a);
+    let result = parent_main(plan, child, go_w, err_r, parent_sock, observer);
+    let _ = signal::set_mask(&saved_mask);
+    result
+}
+
+fn child_main(plan: &Plan, go: OwnedFd, fds: ChildFds, saved_mask: &SigSet) -> ! {
+    // Die with hutch (bubblewrap's --die-with-parent), then wait for the map.
+    let early = signal::kill_with_parent();
+    if !sync::wait_for_go(go) {
+        child_exit(super::error::EXIT_SETUP);
+    }
+    let ready = early
+        .and_then(|()| signal::no_new_privs())
+        .map_err(sync::ChildError::from)
+        .and_then(|()| super::setup::run_plan(plan));
+    if let Err(e) = ready {
+        sync::send_error(&fds.err, &e);
+        child_exit(super::error::EXIT_SETUP);
+    }
+    exec::start(plan, fds, saved_mask)
+}
+
+fn parent_main(
+    plan: &Plan,
+    (child, pidfd): (Pid, OwnedFd),
+    go: OwnedFd,
+    err: OwnedFd,
+    sock: Option<OwnedFd>,
+    observer: &mut dyn Observer,
+) -> Result<Exit, Error> {
+    // Held so the state can be removed from inside the user namespace after
+    // the container is gone (files there may belong to subordinate ids).
+    let userns = match &plan.remove_after {
+        Some(_) => Some(open_userns(child)?),
+        None => None,
+    };
+    let started = start_child(plan, child, go, err, sock, observer);
+    let outcome = match started {
+        Ok(master) => wait(plan, child, pidfd.as_fd(), master),
+        Err(e) => {
+            let _ = nix::sys::signal::kill(child, nix::sys::signal::Signal::SIGKILL);
+            let _ = waitpid(child, None);
+            Err(e)
+        }
+    };
+    if let (Some(dir), Some(ns)) = (&plan.remove_after, userns) {
+        remove_in_userns(dir, &ns)?;
+    }
+    outcome
+}
+
+/// Map ids, attach the network, release the child; Ok once it has exec'd
+/// (with the pty master for -t).
+fn start_child(
+    plan: &Plan,
+    child: Pid,
+    go: OwnedFd,
+    err: OwnedFd,
+    sock: Option<OwnedFd>,
+    observer: &mut dyn Observer,
+) -> Result<Option<OwnedFd>, Error> {
+    plan.mapping
+        .apply(child.as_raw(), &plan.id_sources)
+        .map_err(Error::IdMap)?;
+    // A user-mode network helper joins /proc/<child>/ns/net here, before the
+    // child runs anything that could need the network.
+    match plan.network {
+        Network::None | Network::Host => {}
+    }
+    sync::send_go(go)?;
+    let master = match &sock {
+        Some(s) => crate::sys::pty::recv_fd(s.as_fd())?,
+        None => None,
+    };
+    if let Some(e) = sync::read_error(err) {
+        let _ = waitpid(child, None);
+        return Err(Error::Child(e));
+    }
+    if sock.is_some() && master.is_none() {
+        return Err(Error::Invalid(
+            "the container did not hand over its terminal".into(),
+        ));
+    }
+    observer.started(child.as_raw());
+    Ok(master)
+}
+
+fn wait(
+    plan: &Plan,
+    child: Pid,
+    pidfd: BorrowedFd<'_>,
+    master: Option<OwnedFd>,
+) -> Result<Exit, Error> {
+    let sfd = SignalFd::with_flags(&signal::forwarded(), SfdFlags::SFD_CLOEXEC)
+        .map_err(|e| SysError::new("signalfd(<forwarded signals>)", e))?;
+    let status = match master {
+        Some(m) => tty::relay(m, child, pidfd, plan.process.stdin, &sfd)?,
+        None => forward_until_exit(child, pidfd, &sfd)?,
+    };
+    match status {
+        WaitStatus::Exited(_, c) => Ok(Exit::Code(c)),
+        WaitStatus::Signaled(_, s, _) => Ok(Exit::Signal(s as i32)),
+        other => Err(Error::Invalid(format!("unexpected wait status {other:?}"))),
+    }
+}
+
+/// Without a terminal: pass the signals hutch gets on to pid 1 (Docker's
+/// sig-proxy) until it exits.
+fn forward_until_exit(
+    child: Pid,
+    pidfd: BorrowedFd<'_>,
+    sfd: &SignalFd,
+) -> Result<WaitStatus, Error> {
+    use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+    use nix::sys::signal::Signal;
+    loop {
+        let mut fds = [
+            PollFd::new(pidfd, PollFlags::POLLIN),
+            PollFd::new(sfd.as_fd(), PollFlags::POLLIN),
+        ];
+        match poll(&mut fds, PollTimeout::NONE) {
+            Ok(_) | Err(nix::errno::Errno::EINTR) => {}
+            Err(e) => return Err(SysError::new("poll(<pidfd>, <signalfd>)", e).into()),
+        }
+        let exited = fds[0].revents().is_some_and(|r| !r.is_empty());
+        let signalled = fds[1].revents().is_some_and(|r| !r.is_empty());
+        if signalled {
+            if let Ok(Some(info)) = sfd.read_signal() {
+                match Signal::try_from(info.ssi_signo as i32) {
+                    Ok(Signal::SIGWINCH) | Err(_) => {}
+                    Ok(sig) => {
+                        let _ = nix::sys::signal::kill(child, sig);
+                    }
+                }
+            }
+        }
+        if exited {
+            return waitpid(child, None)
+                .map_err(|e| SysError::new(format!("waitpid({child})"), e).into());
+        }
+    }
+}
+
+fn open_userns(child: Pid) -> Result<OwnedFd, Error> {
+    let p = format!("/proc/{child}/ns/user");
+    std::fs::File::open(&p).map(OwnedFd::from).map_err(|e| {
+        Error::Sys(SysError::new(
+            format!("open({p})"),
+            nix::errno::Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO)),
+        ))
+    })
+}
+
+/// Join the (now empty) user namespace and delete `dir`. Joining makes this
+/// process root there, with the right to remove files owned by any id the
+/// namespace maps; nothing else runs in this process afterwards.
+fn remove_in_userns(dir: &std::path::Path, ns: &OwnedFd) -> Result<(), Error> {
+    crate::sys::process::setns(ns, CloneFlags::CLONE_NEWUSER, "<container user namespace>")?;
+    std::fs::remove_dir_all(dir)
+        .map_err(|e| Error::Invalid(format!("cannot remove {}: {e}", dir.display())))
+}

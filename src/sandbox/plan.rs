@@ -1,0 +1,383 @@
+//! The typed setup plan: a `Spec` checked and turned into the list of
+//! operations the child performs, in one fixed order (bubblewrap's order in
+//! `setup_newroot`: private propagation, hostname, root filesystem, /proc,
+//! /dev, /sys, the user's mounts, read-only root, pivot_root).
+//!
+//! Everything that can be rejected is rejected here, before any namespace
+//! exists. Executing the plan is `setup`'s job; this module makes no syscall.
+
+use super::error::Error;
+use super::spec::{MountSpec, ProcessSpec, Spec};
+use crate::net::Network;
+use crate::rootfs::{MountApi, Overlay};
+use crate::sandbox::idmap::{IdMapping, IdSources};
+use crate::sys::mount::Flags;
+use std::path::{Component, Path, PathBuf};
+
+/// One setup step inside the child. Container paths are relative to the new
+/// root (no leading `/`, no `..`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Op {
+    /// Make every mount a slave so nothing propagates back to the host
+    /// (bubblewrap: `MS_SLAVE | MS_REC` on `/`).
+    IsolatePropagation,
+    /// sethostname(2) in the new UTS namespace.
+    Hostname(String),
+    /// Bring `lo` up in the new network namespace.
+    LoopbackUp,
+    /// Mount the overlay on the root mount point.
+    RootOverlay,
+    /// A fresh procfs, mounted from inside the new pid namespace.
+    Proc,
+    /// tmpfs /dev with bind-mounted host devices, devpts, shm, mqueue, links.
+    Dev,
+    /// /sys read-only: a fresh sysfs when we own the network namespace
+    /// (sysfs(5) needs it), otherwise a recursive read-only bind of the host's.
+    Sys { fresh: bool },
+    /// A generated file (contents given) bind-mounted over a container path.
+    EtcFile { target: PathBuf, contents: String },
+    /// A tmpfs.
+    Tmpfs {
+        target: PathBuf,
+        flags: Flags,
+        data: String,
+    },
+    /// A recursive bind of a host path.
+    Bind {
+        source: PathBuf,
+        target: PathBuf,
+        read_only: bool,
+    },
+    /// Remount the root read-only (only the root mount, not those below it).
+    ReadOnlyRoot,
+    /// pivot_root into the new root and detach the old one.
+    PivotRoot,
+}
+
+/// A validated spec plus its operations.
+#[derive(Debug, Clone)]
+pub struct Plan {
+    pub ops: Vec<Op>,
+    pub mapping: IdMapping,
+    pub id_sources: IdSources,
+    pub overlay: Overlay,
+    pub mount_api: MountApi,
+    pub rootfs_mountpoint: PathBuf,
+    pub scratch: PathBuf,
+    pub hostname: String,
+    pub network: Network,
+    pub process: ProcessSpec,
+    pub remove_after: Option<PathBuf>,
+}
+
+/// The container-relative form of an absolute container path.
+pub fn container_path(p: &str) -> Result<PathBuf, String> {
+    let path = Path::new(p);
+    if !path.is_absolute() {
+        return Err(format!("container path '{p}' must be absolute"));
+    }
+    let mut rel = PathBuf::new();
+    for c in path.components() {
+        match c {
+            Component::RootDir | Component::CurDir => {}
+            Component::Normal(n) => rel.push(n),
+            Component::ParentDir | Component::Prefix(_) => {
+                return Err(format!("container path '{p}' must not contain '..'"))
+            }
+        }
+    }
+    if rel.as_os_str().is_empty() {
+        return Err(format!("cannot mount over the container's root ('{p}')"));
+    }
+    Ok(rel)
+}
+
+/// Parse tmpfs options (mount(8) spelling) into flags and data. Defaults
+/// follow Docker: nosuid, nodev, noexec unless `exec` is given.
+pub fn tmpfs_options(opts: &str) -> Result<(Flags, String), String> {
+    let mut flags = Flags::MS_NOSUID | Flags::MS_NODEV | Flags::MS_NOEXEC;
+    let mut data = Vec::new();
+    for o in opts.split(',').map(str::trim).filter(|o| !o.is_empty()) {
+        match o {
+            "ro" => flags |= Flags::MS_RDONLY,
+            "rw" => flags -= Flags::MS_RDONLY,
+            "nosuid" => flags |= Flags::MS_NOSUID,
+            "suid" => flags -= Flags::MS_NOSUID,
+            "nodev" => flags |= Flags::MS_NODEV,
+            "dev" => flags -= Flags::MS_NODEV,
+            "noexec" => flags |= Flags::MS_NOEXEC,
+            "exec" => flags -= Flags::MS_NOEXEC,
+            "noatime" => flags |= Flags::MS_NOATIME,
+            _ if ["size=", "mode=", "nr_inodes=", "nr_blocks=", "uid=", "gid="]
+                .iter()
+                .any(|k| o.starts_with(k)) =>
+            {
+                data.push(o.to_string())
+            }
+            other => return Err(format!("unknown tmpfs option '{other}'")),
+        }
+    }
+    Ok((flags, data.join(",")))
+}
+
+/// HOST_NAME_MAX (64) and the characters of RFC 1123 host names.
+fn check_hostname(h: &str) -> Result<(), String> {
+    let ok = !h.is_empty()
+        && h.len() <= 64
+        && h.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.')
+        && !h.starts_with(['-', '.']);
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "invalid hostname '{h}': use at most 64 letters, digits, '-' and '.'"
+        ))
+    }
+}
+
+impl Plan {
+    /// Check `spec` and lay out its operations.
+    pub fn build(spec: Spec) -> Result<Plan, Error> {
+        let bad = Error::Invalid;
+        let p = &spec.process;
+        if p.args.is_empty() || p.args[0].is_empty() {
+            return Err(bad("no command given and the image has none".into()));
+        }
+        if p.args.iter().chain(&p.env).any(|s| s.contains('\0')) {
+            return Err(bad(
+                "arguments and environment must not contain NUL bytes".into()
+            ));
+        }
+        if let Some(e) = p
+            .env
+            .iter()
+            .find(|e| !e.contains('=') || e.starts_with('='))
+        {
+            return Err(bad(format!("environment entry '{e}' is not KEY=VALUE")));
+        }
+        if !p.cwd.starts_with('/') {
+            return Err(bad(format!(
+                "working directory '{}' must be absolute",
+                p.cwd
+            )));
+        }
+        check_hostname(&spec.hostname).map_err(bad)?;
+
+        let mut ops = vec![Op::IsolatePropagation, Op::Hostname(spec.hostname.clone())];
+        if spec.network.private_namespace() {
+            ops.push(Op::LoopbackUp);
+        }
+        ops.extend([
+            Op::RootOverlay,
+            Op::Proc,
+            Op::Dev,
+            Op::Sys {
+                fresh: spec.network.private_namespace(),
+            },
+        ]);
+        for (target, contents) in &spec.etc_files {
+            ops.push(Op::EtcFile {
+                target: container_path(target).map_err(bad)?,
+                contents: contents.clone(),
+            });
+        }
+        if spec.read_only && spec.read_only_tmpfs {
+            for (dir, mode) in [("tmp", "1777"), ("var/tmp", "1777"), ("run", "755")] {
+                ops.push(Op::Tmpfs {
+                    target: dir.into(),
+                    flags: Flags::MS_NOSUID | Flags::MS_NODEV,
+                    data: format!("mode={mode}"),
+                });
+            }
+        }
+        // Docker mounts parents before children whatever the order given.
+        let mut user_ops = Vec::new();
+        for m in &spec.mounts {
+            user_ops.push(match m {
+                MountSpec::Bind {
+                    source,
+                    target,
+                    read_only,
+                } => {
+                    if !source.is_absolute() {
+                        return Err(bad(format!(
+                            "volume source '{}' must be an absolute path",
+                            source.display()
+                        )));
+                    }
+                    if let Err(e) = source.symlink_metadata() {
+                        return Err(bad(format!(
+                            "volume source '{}' cannot be used: {e}",
+                            source.display()
+                        )));
+                    }
+                    Op::Bind {
+                        source: source.clone(),
+                        target: container_path(target).map_err(bad)?,
+                        read_only: *read_only,
+                    }
+                }
+                MountSpec::Tmpfs { target, options } => {
+                    let (flags, data) = tmpfs_options(options)
+                        .map_err(|e| bad(format!("--tmpfs {target}: {e}")))?;
+                    Op::Tmpfs {
+                        target: container_path(target).map_err(bad)?,
+                        flags,
+                        data,
+                    }
+                }
+            });
+        }
+        let target_of = |o: &Op| match o {
+            Op::Bind { target, .. } | Op::Tmpfs { target, .. } => target.clone(),
+            _ => PathBuf::new(),
+        };
+        for (i, a) in user_ops.iter().enumerate() {
+            if user_ops[..i].iter().any(|b| target_of(b) == target_of(a)) {
+                return Err(bad(format!(
+                    "duplicate mount point /{}",
+                    target_of(a).display()
+                )));
+            }
+        }
+        user_ops.sort_by_key(|o| target_of(o).components().count());
+        ops.extend(user_ops);
+        if spec.read_only {
+            ops.push(Op::ReadOnlyRoot);
+        }
+        ops.push(Op::PivotRoot);
+
+        Ok(Plan {
+            ops,
+            mapping: spec.mapping,
+            id_sources: spec.id_sources,
+            overlay: spec.overlay,
+            mount_api: spec.mount_api,
+            rootfs_mountpoint: spec.rootfs_mountpoint,
+            scratch: spec.scratch,
+            hostname: spec.hostname,
+            network: spec.network,
+            process: spec.process,
+            remove_after: spec.remove_after,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sandbox::idmap::UsernsRequest;
+
+    fn spec() -> Spec {
+        Spec {
+            mapping: IdMapping::detect(UsernsRequest::Single, &IdSources::default()).unwrap(),
+            id_sources: IdSources::default(),
+            overlay: Overlay {
+                lowers: vec!["/l".into()],
+                upper: "/u".into(),
+                work: "/w".into(),
+                volatile: false,
+            },
+            mount_api: MountApi::LowerdirPlus,
+            rootfs_mountpoint: "/m".into(),
+            scratch: "/s".into(),
+            hostname: "box".into(),
+            network: Network::None,
+            etc_files: vec![],
+            mounts: vec![],
+            read_only: false,
+            read_only_tmpfs: true,
+            process: ProcessSpec {
+                args: vec!["true".into()],
+                cwd: "/".into(),
+                ..Default::default()
+            },
+            remove_after: None,
+        }
+    }
+
+    #[test]
+    fn order_is_fixed_and_parents_mount_first() {
+        let mut s = spec();
+        s.read_only = true;
+        s.mounts = vec![
+            MountSpec::Tmpfs {
+                target: "/a/b".into(),
+                options: String::new(),
+            },
+            MountSpec::Bind {
+                source: "/".into(),
+                target: "/a".into(),
+                read_only: true,
+            },
+        ];
+        let ops = Plan::build(s).unwrap().ops;
+        let kinds: Vec<String> = ops
+            .iter()
+            .map(|o| {
+                format!("{o:?}")
+                    .split([' ', '(', '{'])
+                    .next()
+                    .unwrap()
+                    .to_string()
+            })
+            .collect();
+        assert_eq!(
+            kinds,
+            [
+                "IsolatePropagation",
+                "Hostname",
+                "LoopbackUp",
+                "RootOverlay",
+                "Proc",
+                "Dev",
+                "Sys",
+                "Tmpfs",
+                "Tmpfs",
+                "Tmpfs",
+                "Bind",
+                "Tmpfs",
+                "ReadOnlyRoot",
+                "PivotRoot"
+            ]
+        );
+        assert!(matches!(&ops[10], Op::Bind { target, .. } if target == Path::new("a")));
+    }
+
+    #[test]
+    fn impossible_specs_are_rejected_before_clone() {
+        let mut s = spec();
+        s.mounts = vec![MountSpec::Bind {
+            source: "relative".into(),
+            target: "/x".into(),
+            read_only: false,
+        }];
+        assert!(Plan::build(s).unwrap_err().to_string().contains("absolute"));
+        let mut s = spec();
+        s.mounts = vec![MountSpec::Tmpfs {
+            target: "/x/../..".into(),
+            options: String::new(),
+        }];
+        assert!(Plan::build(s).unwrap_err().to_string().contains(".."));
+        let mut s = spec();
+        s.hostname = "a b".into();
+        assert!(Plan::build(s).unwrap_err().to_string().contains("hostname"));
+        let mut s = spec();
+        s.process.args.clear();
+        assert!(Plan::build(s).is_err());
+        let mut s = spec();
+        s.mounts = vec![MountSpec::Tmpfs {
+            target: "/x".into(),
+            options: "bogus".into(),
+        }];
+        assert!(Plan::build(s).unwrap_err().to_string().contains("bogus"));
+    }
+
+    #[test]
+    fn tmpfs_options_follow_docker_defaults() {
+        let (f, d) = tmpfs_options("size=1m,exec").unwrap();
+        assert!(!f.contains(Flags::MS_NOEXEC) && f.contains(Flags::MS_NOSUID));
+        assert_eq!(d, "size=1m");
+    }
+}

@@ -1,0 +1,275 @@
+//! The child's side of the plan: execute each `Op` in order inside the new
+//! namespaces, up to and including pivot_root.
+//!
+//! Runs only in the sandbox child, after the parent installed the id mapping;
+//! every failure is returned as a `ChildError` naming the step and the call.
+
+use super::plan::{Op, Plan};
+use super::sync::ChildError;
+use crate::rootfs::resolve::resolve_in_root;
+use crate::sys::mount::{
+    mount, pivot_root, setattr_recursive, umount_detach, Flags, MOUNT_ATTR_RDONLY,
+};
+use crate::sys::SysError;
+use std::os::unix::fs::symlink;
+use std::path::{Path, PathBuf};
+
+/// Host devices every container gets (the OCI runtime spec's default set).
+const DEVICES: [&str; 6] = ["null", "zero", "full", "random", "urandom", "tty"];
+
+/// Execute every operation of `plan`, in order.
+pub fn run_plan(plan: &Plan) -> Result<(), ChildError> {
+    let root = &plan.rootfs_mountpoint;
+    for op in &plan.ops {
+        step(plan, root, op).map_err(|e| ChildError::setup(format!("{}: {e}", describe(op))))?;
+    }
+    Ok(())
+}
+
+fn describe(op: &Op) -> String {
+    match op {
+        Op::IsolatePropagation => "making mounts private".into(),
+        Op::Hostname(h) => format!("setting the hostname to {h}"),
+        Op::LoopbackUp => "bringing up lo".into(),
+        Op::RootOverlay => "mounting the root filesystem (overlay)".into(),
+        Op::Proc => "mounting /proc".into(),
+        Op::Dev => "setting up /dev".into(),
+        Op::Sys { .. } => "mounting /sys".into(),
+        Op::EtcFile { target, .. } => format!("mounting /{}", target.display()),
+        Op::Tmpfs { target, .. } => format!("mounting a tmpfs on /{}", target.display()),
+        Op::Bind { source, target, .. } => {
+            format!("mounting {} on /{}", source.display(), target.display())
+        }
+        Op::ReadOnlyRoot => "making the root filesystem read-only".into(),
+        Op::PivotRoot => "switching to the new root (pivot_root)".into(),
+    }
+}
+
+fn step(plan: &Plan, root: &Path, op: &Op) -> Result<(), SysError> {
+    let none: Option<&str> = None;
+    match op {
+        Op::IsolatePropagation => mount(
+            none,
+            Path::new("/"),
+            none,
+            Flags::MS_SLAVE | Flags::MS_REC,
+            none,
+        ),
+        Op::Hostname(h) => {
+            nix::unistd::sethostname(h).map_err(|e| SysError::new(format!("sethostname({h})"), e))
+        }
+        Op::LoopbackUp => crate::sys::net::interface_up("lo"),
+        Op::RootOverlay => plan.overlay.mount(root, plan.mount_api, &plan.scratch),
+        Op::Proc => {
+            let t = mkdir_in(root, Path::new("proc"))?;
+            mount(
+                Some("proc"),
+                &t,
+                Some("proc"),
+                Flags::MS_NOSUID | Flags::MS_NODEV | Flags::MS_NOEXEC,
+                none,
+            )
+        }
+        Op::Dev => setup_dev(root),
+        Op::Sys { fresh } => {
+            let t = mkdir_in(root, Path::new("sys"))?;
+            if *fresh {
+                mount(
+                    Some("sysfs"),
+                    &t,
+                    Some("sysfs"),
+                    Flags::MS_RDONLY | Flags::MS_NOSUID | Flags::MS_NODEV | Flags::MS_NOEXEC,
+                    none,
+                )
+            } else {
+                mount(Some("/sys"), &t, none, Flags::MS_BIND | Flags::MS_REC, none)?;
+                setattr_recursive(&t, MOUNT_ATTR_RDONLY)
+            }
+        }
+        Op::EtcFile { target, contents } => {
+            // Written on the container's own /dev tmpfs (mounted by Op::Dev),
+            // bound into place, then unlinked: the mount keeps the file and
+            // /dev shows nothing extra.
+            let dev = in_root(root, Path::new("dev"))?;
+            let name = target.file_name().unwrap_or_default().to_string_lossy();
+            let src = dev.join(format!(".hutch-{name}"));
+            std::fs::write(&src, contents).map_err(|e| io_err("write", &src, e))?;
+            let t = file_in(root, target)?;
+            mount(
+                Some(&*src.to_string_lossy()),
+                &t,
+                none,
+                Flags::MS_BIND,
+                none,
+            )?;
+            std::fs::remove_file(&src).map_err(|e| io_err("unlink", &src, e))
+        }
+        Op::Tmpfs {
+            target,
+            flags,
+            data,
+        } => {
+            let t = mkdir_in(root, target)?;
+            let data = (!data.is_empty()).then_some(data.as_str());
+            mount(Some("tmpfs"), &t, Some("tmpfs"), *flags, data)
+        }
+        Op::Bind {
+            source,
+            target,
+            read_only,
+        } => {
+            let t = if source.is_dir() {
+                mkdir_in(root, target)?
+            } else {
+                file_in(root, target)?
+            };
+            mount(
+                Some(&*source.to_string_lossy()),
+                &t,
+                none,
+                Flags::MS_BIND | Flags::MS_REC,
+                none,
+            )?;
+            if *read_only {
+                setattr_recursive(&t, MOUNT_ATTR_RDONLY)?;
+            }
+            Ok(())
+        }
+        Op::ReadOnlyRoot => mount(
+            none,
+            root,
+            none,
+            Flags::MS_REMOUNT | Flags::MS_BIND | Flags::MS_RDONLY,
+            none,
+        ),
+        Op::PivotRoot => {
+            // pivot_root(".", ".") stacks the old root on top of the new one;
+            // detaching it then leaves only the new root (pivot_root(2) NOTES).
+            nix::unistd::chdir(root)
+                .map_err(|e| SysError::new(format!("chdir({})", root.display()), e))?;
+            pivot_root(Path::new("."), Path::new("."))?;
+            umount_detach(Path::new("."))?;
+            nix::unistd::chdir("/").map_err(|e| SysError::new("chdir(/)", e))
+        }
+    }
+}
+
+/// /dev: a tmpfs with the host's harmless devices bound in (a user namespace
+/// cannot mknod real devices), a private devpts instance, shm and mqueue.
+fn setup_dev(root: &Path) -> Result<(), SysError> {
+    let none: Option<&str> = None;
+    let dev = mkdir_in(root, Path::new("dev"))?;
+    mount(
+        Some("tmpfs"),
+        &dev,
+        Some("tmpfs"),
+        Flags::MS_NOSUID | Flags::MS_STRICTATIME,
+        Some("mode=755"),
+    )?;
+    for d in DEVICES {
+        let t = dev.join(d);
+        create_file(&t)?;
+        mount(Some(&format!("/dev/{d}")), &t, none, Flags::MS_BIND, none)?;
+    }
+    let pts = mkdir(&dev.join("pts"))?;
+    // newinstance: the container's own pty numbering (devpts docs); gid= is
+    // left out because the tty group may not be mapped in this namespace.
+    mount(
+        Some("devpts"),
+        &pts,
+        Some("devpts"),
+        Flags::MS_NOSUID | Flags::MS_NOEXEC,
+        Some("newinstance,ptmxmode=0666,mode=620"),
+    )?;
+    let shm = mkdir(&dev.join("shm"))?;
+    mount(
+        Some("shm"),
+        &shm,
+        Some("tmpfs"),
+        Flags::MS_NOSUID | Flags::MS_NODEV,
+        Some("mode=1777"),
+    )?;
+    let mq = mkdir(&dev.join("mqueue"))?;
+    mount(
+        Some("mqueue"),
+        &mq,
+        Some("mqueue"),
+        Flags::MS_NOSUID | Flags::MS_NODEV | Flags::MS_NOEXEC,
+        none,
+    )?;
+    for (name, to) in [
+        ("ptmx", "pts/ptmx"),
+        ("fd", "/proc/self/fd"),
+        ("stdin", "/proc/self/fd/0"),
+        ("stdout", "/proc/self/fd/1"),
+        ("stderr", "/proc/self/fd/2"),
+        ("core", "/proc/kcore"),
+    ] {
+        let l = dev.join(name);
+        symlink(to, &l).map_err(|e| io_err("symlink", &l, e))?;
+    }
+    Ok(())
+}
+
+fn io_err(call: &str, p: &Path, e: std::io::Error) -> SysError {
+    SysError::new(
+        format!("{call}({})", p.display()),
+        nix::errno::Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO)),
+    )
+}
+
+fn mkdir(p: &Path) -> Result<PathBuf, SysError> {
+    match std::fs::create_dir(p) {
+        Ok(()) => Ok(p.to_path_buf()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(p.to_path_buf()),
+        Err(e) => Err(io_err("mkdir", p, e)),
+    }
+}
+
+/// Container path `rel` as a host path under `root`, symlinks resolved the
+/// way the container sees them (never leading out of `root`).
+fn in_root(root: &Path, rel: &Path) -> Result<PathBuf, SysError> {
+    resolve_in_root(root, rel).map_err(|e| io_err("resolve", &root.join(rel), e))
+}
+
+/// `rel` as a directory, created with its parents when missing.
+fn mkdir_in(root: &Path, rel: &Path) -> Result<PathBuf, SysError> {
+    let p = in_root(root, rel)?;
+    if p.is_dir() {
+        return Ok(p);
+    }
+    std::fs::create_dir_all(&p).map_err(|e| io_err("mkdir", &p, e))?;
+    Ok(p)
+}
+
+/// `rel` as a regular file to mount over, created when missing. A symlink
+/// there (/etc/resolv.conf often is one) is replaced, as Docker does; the
+/// directories above it are resolved inside `root`.
+fn file_in(root: &Path, rel: &Path) -> Result<PathBuf, SysError> {
+    let name = rel.file_name().unwrap_or_default();
+    let parent = rel.parent().unwrap_or(Path::new(""));
+    let p = in_root(root, parent)?.join(name);
+    match p.symlink_metadata() {
+        Ok(m) if m.is_file() => return Ok(p),
+        Ok(m) if m.file_type().is_symlink() => {
+            std::fs::remove_file(&p).map_err(|e| io_err("unlink", &p, e))?;
+        }
+        Ok(_) => return Ok(p),
+        Err(_) => {}
+    }
+    if let Some(dir) = p.parent() {
+        std::fs::create_dir_all(dir).map_err(|e| io_err("mkdir", dir, e))?;
+    }
+    create_file(&p)?;
+    Ok(p)
+}
+
+fn create_file(p: &Path) -> Result<(), SysError> {
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(p)
+        .map(drop)
+        .map_err(|e| io_err("open(O_CREAT)", p, e))
+}

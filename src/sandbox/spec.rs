@@ -1,0 +1,78 @@
+//! What a caller asks the sandbox for: root filesystem, ids, network, extra
+//! mounts and the process to run. Plain data with public fields, so callers
+//! (the CLI, the builder, tests) fill it directly.
+//!
+//! Nothing here is checked; `plan::Plan::build` validates a `Spec` before any
+//! namespace exists.
+
+use super::idmap::{IdMapping, IdSources};
+use crate::net::Network;
+use crate::rootfs::{MountApi, Overlay};
+use std::path::PathBuf;
+
+/// Everything needed to start one container.
+#[derive(Debug, Clone)]
+pub struct Spec {
+    /// Ids inside the user namespace.
+    pub mapping: IdMapping,
+    /// Where newuidmap/newgidmap live (and the subid files, for messages).
+    pub id_sources: IdSources,
+    /// The root filesystem: image layers plus this container's upper dir.
+    pub overlay: Overlay,
+    /// How the kernel takes overlay options (from `rootfs::Features`).
+    pub mount_api: MountApi,
+    /// An empty directory the root filesystem is mounted on before pivot_root.
+    pub rootfs_mountpoint: PathBuf,
+    /// A directory the sandbox may write short overlay links into.
+    pub scratch: PathBuf,
+    pub hostname: String,
+    pub network: Network,
+    /// Small generated files (hostname, hosts, resolv.conf): absolute
+    /// container path and contents. They live in memory, on the container's
+    /// /dev tmpfs, and are bind-mounted into place; nothing touches the disk.
+    pub etc_files: Vec<(String, String)>,
+    /// `-v` and `--tmpfs` mounts, in the order given.
+    pub mounts: Vec<MountSpec>,
+    /// Mount the root filesystem read-only.
+    pub read_only: bool,
+    /// With `read_only`: fresh tmpfs on /tmp, /var/tmp and /run (podman's
+    /// `--read-only-tmpfs`, on by default).
+    pub read_only_tmpfs: bool,
+    pub process: ProcessSpec,
+    /// Remove this directory (the container's state) once the container is
+    /// gone, from inside its user namespace so that files owned by
+    /// subordinate ids can be deleted too.
+    pub remove_after: Option<PathBuf>,
+}
+
+/// An extra mount requested by the user.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MountSpec {
+    /// `-v SOURCE:TARGET[:ro]`.
+    Bind {
+        source: PathBuf,
+        target: String,
+        read_only: bool,
+    },
+    /// `--tmpfs TARGET[:OPTIONS]`, OPTIONS as mount(8) writes them.
+    Tmpfs { target: String, options: String },
+}
+
+/// The process started in the container.
+#[derive(Debug, Clone, Default)]
+pub struct ProcessSpec {
+    /// argv; `args[0]` is looked up in the container's PATH when it has no `/`.
+    pub args: Vec<String>,
+    /// `KEY=VALUE`, image env then user env; later entries win.
+    pub env: Vec<String>,
+    /// `user[:group]` (names or numbers); None means root.
+    pub user: Option<String>,
+    /// Working directory (created when missing, as Docker does).
+    pub cwd: String,
+    /// Give the process a new pseudo-terminal on stdin/stdout/stderr.
+    pub tty: bool,
+    /// Keep stdin open (`-i`); otherwise the process reads /dev/null.
+    pub stdin: bool,
+    /// Run a minimal init as pid 1 that forwards signals and reaps zombies.
+    pub init: bool,
+}

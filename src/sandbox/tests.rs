@@ -1,0 +1,362 @@
+//! Library-level sandbox tests on a real busybox root filesystem, unpacked
+//! here with tar so they do not depend on the image store. They need
+//! unprivileged user namespaces and overlayfs in them; without those they
+//! skip (or fail under HUTCH_TEST_MUST_WORK=1). Run them as root and as
+//! ordinary users (with and without /etc/subuid ranges).
+
+use super::idmap::{IdMapping, IdSources, UsernsRequest};
+use super::*;
+use crate::net::Network;
+use crate::rootfs::{Features, MountApi, Overlay};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// Run `body` in a process of its own: this test binary re-run with only the
+/// test `name`, so that no other test thread can hold the allocator's lock
+/// when the sandbox clones (the child gets a copy of the calling thread only).
+fn alone(name: &str, body: impl FnOnce()) {
+    const VAR: &str = "HUTCH_SANDBOX_TEST_ALONE";
+    if std::env::var_os(VAR).is_some() {
+        return body();
+    }
+    let out = Command::new(std::env::current_exe().unwrap())
+        .args([
+            &format!("sandbox::tests::{name}"),
+            "--exact",
+            "--test-threads=1",
+            "--nocapture",
+        ])
+        .env(VAR, "1")
+        .output()
+        .unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        out.status.success() && text.contains("1 passed"),
+        "{name}:\n{text}"
+    );
+    if text.contains("SKIP:") {
+        eprintln!("{text}");
+    }
+}
+
+struct Fixture {
+    dir: tempfile::TempDir,
+    lower: PathBuf,
+}
+
+impl Fixture {
+    fn new() -> Option<Fixture> {
+        let dir = tempfile::tempdir().unwrap();
+        let features = Features::probe(dir.path());
+        if features.userns_error.is_some() || features.overlay.is_none() {
+            let why = format!("{features:?}");
+            if std::env::var("HUTCH_TEST_MUST_WORK").as_deref() == Ok("1") {
+                panic!("sandbox tests cannot run here: {why}");
+            }
+            eprintln!("SKIP: {why}");
+            return None;
+        }
+        let blob = Path::new(env!("CARGO_MANIFEST_DIR")).join(
+            "../shared/images/busybox-musl/blobs/sha256/\
+             5c3b447848a98e48dce106cb3e6acbd4fb6f9b26ee778798137349ce01f4d3c1",
+        );
+        let lower = dir.path().join("lower");
+        std::fs::create_dir(&lower).unwrap();
+        let st = Command::new("tar")
+            .arg("-xzf")
+            .arg(&blob)
+            .arg("-C")
+            .arg(&lower)
+            .arg("--no-same-owner")
+            .status()
+            .unwrap();
+        assert!(st.success(), "unpacking {}", blob.display());
+        for d in ["upper", "work", "merged", "out"] {
+            std::fs::create_dir(dir.path().join(d)).unwrap();
+        }
+        // Writable for whichever user the container process runs as.
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(
+            dir.path().join("out"),
+            std::fs::Permissions::from_mode(0o777),
+        )
+        .unwrap();
+        Some(Fixture { dir, lower })
+    }
+
+    fn path(&self, p: &str) -> PathBuf {
+        self.dir.path().join(p)
+    }
+
+    fn spec(&self, args: &[&str], api: MountApi) -> Spec {
+        let src = IdSources::default();
+        Spec {
+            mapping: IdMapping::detect(UsernsRequest::Auto, &src).unwrap(),
+            id_sources: src,
+            overlay: Overlay {
+                lowers: vec![self.lower.clone()],
+                upper: self.path("upper"),
+                work: self.path("work"),
+                volatile: false,
+            },
+            mount_api: api,
+            rootfs_mountpoint: self.path("merged"),
+            scratch: self.dir.path().to_path_buf(),
+            hostname: "box".into(),
+            network: Network::None,
+            etc_files: vec![],
+            mounts: vec![MountSpec::Bind {
+                source: self.path("out"),
+                target: "/out".into(),
+                read_only: false,
+            }],
+            read_only: false,
+            read_only_tmpfs: true,
+            process: ProcessSpec {
+                args: args.iter().map(|s| s.to_string()).collect(),
+                env: vec!["PATH=/bin".into()],
+                cwd: "/".into(),
+                ..Default::default()
+            },
+            remove_after: None,
+        }
+    }
+
+    fn run(&self, spec: Spec) -> Result<Exit, Error> {
+        run(&Plan::build(spec)?, &mut ())
+    }
+
+    fn out(&self, name: &str) -> String {
+        std::fs::read_to_string(self.path("out").join(name))
+            .unwrap_or_else(|e| panic!("reading out/{name}: {e}"))
+            .trim()
+            .to_string()
+    }
+}
+
+impl Drop for Fixture {
+    fn drop(&mut self) {
+        // overlayfs leaves mode-000 dirs in its work dirs; let the tempdir go.
+        use std::os::unix::fs::PermissionsExt;
+        for w in ["work", "work-Legacy", "work-LowerdirPlus"] {
+            let _ = std::fs::set_permissions(
+                self.path(&format!("{w}/work")),
+                std::fs::Permissions::from_mode(0o700),
+            );
+        }
+    }
+}
+
+#[test]
+fn isolated_pid_hostname_and_copy_on_write() {
+    alone("isolated_pid_hostname_and_copy_on_write", || {
+        let Some(f) = Fixture::new() else { return };
+        let script = "echo $$ > /out/pid; hostname > /out/host; \
+                      ls /proc | grep -c '^[0-9]' > /out/procs; \
+                      echo new > /newfile; rm /bin/vi; ls /bin/vi 2>/out/vi || echo gone >> /out/vi";
+        let exit = f
+            .run(f.spec(&["sh", "-c", script], MountApi::LowerdirPlus))
+            .unwrap();
+        assert_eq!(exit, Exit::Code(0));
+        assert_eq!(f.out("pid"), "1");
+        assert_eq!(f.out("host"), "box");
+        // sh, and the ls and grep of the pipeline: nothing from the host.
+        assert!(
+            f.out("procs").parse::<u32>().unwrap() <= 3,
+            "{}",
+            f.out("procs")
+        );
+        assert!(f.out("vi").ends_with("gone"));
+        assert_eq!(
+            std::fs::read_to_string(f.path("upper/newfile")).unwrap(),
+            "new\n"
+        );
+        assert!(!f.lower.join("newfile").exists());
+        assert!(
+            f.lower.join("bin/vi").exists(),
+            "the layer must be untouched"
+        );
+        use std::os::unix::fs::FileTypeExt;
+        let wh = std::fs::symlink_metadata(f.path("upper/bin/vi")).unwrap();
+        assert!(wh.file_type().is_char_device(), "whiteout in the upper dir");
+    });
+}
+
+#[test]
+fn exit_codes_and_exec_failures() {
+    alone("exit_codes_and_exec_failures", || {
+        let Some(f) = Fixture::new() else { return };
+        let api = MountApi::LowerdirPlus;
+        assert_eq!(
+            f.run(f.spec(&["sh", "-c", "exit 3"], api)).unwrap(),
+            Exit::Code(3)
+        );
+        // pid 1 cannot be SIGKILLed from inside its namespace (pid_namespaces(7)):
+        // kill a child shell, whose status the outer shell passes on.
+        assert_eq!(
+            f.run(f.spec(&["sh", "-c", "sh -c 'kill -9 $$'; exit $?"], api))
+                .unwrap(),
+            Exit::Code(137)
+        );
+        // With --init the command is pid 2; the init reports its death as 128+9.
+        let mut s = f.spec(
+            &[
+                "sh",
+                "-c",
+                "echo $$ > /out/pid; cat /proc/1/comm > /out/init; kill -9 $$",
+            ],
+            api,
+        );
+        s.process.init = true;
+        assert_eq!(f.run(s).unwrap(), Exit::Code(137));
+        assert_eq!(f.out("pid"), "2");
+        assert_eq!(f.out("init"), "hutch-init");
+        let e = f.run(f.spec(&["no-such-command"], api)).unwrap_err();
+        assert_eq!(e.exit_code(), 127, "{e}");
+        assert!(e.to_string().contains("not found"), "{e}");
+        let e = f.run(f.spec(&["/etc/passwd"], api)).unwrap_err();
+        assert_eq!(e.exit_code(), 126, "{e}");
+    });
+}
+
+#[test]
+fn legacy_mount_with_many_long_layer_paths() {
+    alone("legacy_mount_with_many_long_layer_paths", || {
+        let Some(f) = Fixture::new() else { return };
+        // 60 layers with ~100-byte paths: far over one page of mount options.
+        let mut lowers = vec![f.lower.clone()];
+        for i in 0..60 {
+            let d = f.path(&format!("layers/{}/{i}", "x".repeat(80)));
+            std::fs::create_dir_all(&d).unwrap();
+            std::fs::write(d.join(format!("f{i}")), format!("{i}\n")).unwrap();
+            std::fs::write(d.join("top"), format!("{i}\n")).unwrap();
+            lowers.push(d);
+        }
+        for api in [MountApi::Legacy, MountApi::LowerdirPlus] {
+            let mut s = f.spec(&["sh", "-c", "cat /f0 /f59 /top > /out/layers"], api);
+            s.overlay.lowers = lowers.clone();
+            // A volatile work dir cannot be mounted twice (overlayfs docs,
+            // "Volatile mount"): a fresh upper and work dir per mount.
+            s.overlay.volatile = true;
+            for d in ["upper", "work"] {
+                let p = f.path(&format!("{d}-{api:?}"));
+                std::fs::create_dir(&p).unwrap();
+                if d == "upper" {
+                    s.overlay.upper = p;
+                } else {
+                    s.overlay.work = p;
+                }
+            }
+            assert_eq!(f.run(s).unwrap(), Exit::Code(0), "{api:?}");
+            // Every layer is there and the last one given is on top.
+            assert_eq!(f.out("layers"), "0\n59\n59", "{api:?}");
+        }
+        // Reusing a volatile work dir fails (overlayfs docs, "Volatile mount"),
+        // loudly and as a setup error.
+        let mut s = f.spec(&["true"], MountApi::LowerdirPlus);
+        s.overlay.volatile = true;
+        s.overlay.upper = f.path("upper-LowerdirPlus");
+        s.overlay.work = f.path("work-LowerdirPlus");
+        let e = f.run(s).unwrap_err();
+        assert_eq!(e.exit_code(), 125);
+        assert!(
+            e.to_string()
+                .contains("mounting the root filesystem (overlay): fsconfig"),
+            "{e}"
+        );
+    });
+}
+
+#[test]
+fn private_network_has_only_loopback_and_it_is_up() {
+    alone("private_network_has_only_loopback_and_it_is_up", || {
+        let Some(f) = Fixture::new() else { return };
+        let s = f.spec(
+            &["sh", "-c", "ls /sys/class/net > /out/ifs; cat /sys/class/net/lo/operstate /sys/class/net/lo/flags > /out/lo"],
+            MountApi::LowerdirPlus,
+        );
+        assert_eq!(f.run(s).unwrap(), Exit::Code(0));
+        assert_eq!(f.out("ifs"), "lo");
+        // IFF_UP is bit 0 of the flags.
+        let flags = f.out("lo");
+        let flags = flags.lines().last().unwrap();
+        let v = u32::from_str_radix(flags.trim_start_matches("0x"), 16).unwrap();
+        assert_eq!(v & 1, 1, "lo is up: {flags}");
+    });
+}
+
+#[test]
+fn read_only_root_with_tmpfs_and_user_lookup() {
+    alone("read_only_root_with_tmpfs_and_user_lookup", || {
+        let Some(f) = Fixture::new() else { return };
+        let mut s = f.spec(
+            &["sh", "-c", "touch /x 2>/dev/null && echo rw > /out/root || echo ro > /out/root; touch /tmp/x && echo ok > /out/tmp; id -u > /out/uid; echo $HOME > /out/home"],
+            MountApi::LowerdirPlus,
+        );
+        s.read_only = true;
+        let single = s.mapping.mode == idmap::MapMode::Single;
+        if !single {
+            s.process.user = Some("nobody".into());
+        }
+        assert_eq!(f.run(s).unwrap(), Exit::Code(0));
+        assert_eq!(f.out("root"), "ro");
+        assert_eq!(f.out("tmp"), "ok");
+        if !single {
+            assert_eq!(f.out("uid"), "65534");
+            assert_eq!(f.out("home"), "/home");
+        } else {
+            assert_eq!(f.out("uid"), "0");
+            assert_eq!(f.out("home"), "/root");
+        }
+        let mut s = f.spec(&["true"], MountApi::LowerdirPlus);
+        s.process.user = Some("nosuchuser".into());
+        let e = f.run(s).unwrap_err();
+        assert_eq!(e.exit_code(), 125);
+        assert!(
+            e.to_string().contains("unable to find user nosuchuser"),
+            "{e}"
+        );
+    });
+}
+
+#[test]
+fn image_symlinks_cannot_redirect_setup_to_the_host() {
+    alone("image_symlinks_cannot_redirect_setup_to_the_host", || {
+        let Some(f) = Fixture::new() else { return };
+        // A layer whose /etc and /dev point at a real host directory.
+        let host = f.path("host-home");
+        std::fs::create_dir(&host).unwrap();
+        let evil = f.path("evil-layer");
+        std::fs::create_dir(&evil).unwrap();
+        for name in ["etc", "dev", "mnt"] {
+            std::os::unix::fs::symlink(&host, evil.join(name)).unwrap();
+        }
+        let mut s = f.spec(
+            &[
+                "sh",
+                "-c",
+                "cat /etc/hostname > /out/h; ls /dev/null > /out/d; ls /mnt/in > /out/m",
+            ],
+            MountApi::LowerdirPlus,
+        );
+        s.overlay.lowers.push(evil);
+        s.etc_files = vec![("/etc/hostname".into(), "box\n".into())];
+        s.mounts.push(MountSpec::Bind {
+            source: f.path("out"),
+            target: "/mnt/in".into(),
+            read_only: true,
+        });
+        assert_eq!(f.run(s).unwrap(), Exit::Code(0));
+        assert_eq!(f.out("h"), "box");
+        assert_eq!(f.out("d"), "/dev/null");
+        assert_eq!(
+            std::fs::read_dir(&host).unwrap().count(),
+            0,
+            "nothing was created in the host directory"
+        );
+    });
+}

@@ -1,0 +1,196 @@
+//! Terminals for `-t`: the child opens a pty in the container's own devpts
+//! (so `tty` inside names a path that exists inside) and passes the master to
+//! the parent over a socket; the parent relays between its stdio and the
+//! master, forwards window size changes, and keeps its own terminal in raw
+//! mode only while the container runs — restored on every way out.
+//!
+//! It does not start processes; `launch` calls into it from both sides.
+
+use super::sync::ChildError;
+use crate::sys::pty::{self, WinSize};
+use crate::sys::SysError;
+use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+use nix::sys::signal::Signal;
+use nix::sys::signalfd::SignalFd;
+use nix::sys::termios::{self, SetArg, Termios};
+use nix::sys::wait::{waitpid, WaitStatus};
+use nix::unistd::Pid;
+use std::io::Write;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
+use std::os::unix::fs::OpenOptionsExt;
+
+/// The size of the terminal hutch runs in (stdout first, then stdin).
+pub fn host_size() -> Option<WinSize> {
+    pty::window_size(std::io::stdout().as_fd())
+        .or_else(|| pty::window_size(std::io::stdin().as_fd()))
+        .filter(|s| s.rows > 0 && s.cols > 0)
+}
+
+/// Child side, after pivot_root: open /dev/ptmx (a link into the container's
+/// devpts instance), give it the host terminal's size before the command can
+/// ask for it, send the master to the parent, return the slave.
+pub fn open_in_child(sock: BorrowedFd<'_>, size: Option<WinSize>) -> Result<OwnedFd, ChildError> {
+    let master: OwnedFd = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .custom_flags(libc::O_NOCTTY)
+        .open("/dev/ptmx")
+        .map_err(|e| ChildError::setup(format!("cannot open /dev/ptmx: {e}")))?
+        .into();
+    pty::unlock(master.as_fd())?;
+    pty::number(master.as_fd())?;
+    if let Some(size) = size {
+        pty::set_window_size(master.as_fd(), size)?;
+    }
+    let slave = pty::open_peer(master.as_fd())?;
+    pty::send_fd(sock, master.as_fd())?;
+    Ok(slave)
+}
+
+/// Puts a terminal in raw mode and restores it when dropped.
+pub struct RawMode<'a> {
+    fd: BorrowedFd<'a>,
+    saved: Termios,
+}
+
+impl<'a> RawMode<'a> {
+    /// Raw mode on `fd` if it is a terminal; None otherwise.
+    pub fn enter(fd: BorrowedFd<'a>) -> Option<RawMode<'a>> {
+        let saved = termios::tcgetattr(fd).ok()?;
+        let mut raw = saved.clone();
+        termios::cfmakeraw(&mut raw);
+        termios::tcsetattr(fd, SetArg::TCSANOW, &raw).ok()?;
+        Some(RawMode { fd, saved })
+    }
+}
+
+impl Drop for RawMode<'_> {
+    fn drop(&mut self) {
+        let _ = termios::tcsetattr(self.fd, SetArg::TCSADRAIN, &self.saved);
+    }
+}
+
+/// Parent side: relay until the container's pid 1 has exited and the master
+/// is drained; return pid 1's wait status. `stdin` is relayed only with -i.
+///
+/// The forwarded signals are blocked and read from a signalfd, so SIGTERM or
+/// SIGHUP to hutch never skips the terminal restore in `RawMode`'s drop.
+pub fn relay(
+    master: OwnedFd,
+    child: Pid,
+    pidfd: BorrowedFd<'_>,
+    relay_stdin: bool,
+    signals: &SignalFd,
+) -> Result<WaitStatus, SysError> {
+    let stdin = std::io::stdin();
+    let sin = stdin.as_fd();
+    let _raw = if relay_stdin {
+        RawMode::enter(sin)
+    } else {
+        None
+    };
+    let mut stdin_open = relay_stdin;
+    let mut buf = vec![0u8; 16 * 1024];
+    loop {
+        let mut fds = vec![
+            PollFd::new(pidfd, PollFlags::POLLIN),
+            PollFd::new(signals.as_fd(), PollFlags::POLLIN),
+            PollFd::new(master.as_fd(), PollFlags::POLLIN),
+        ];
+        if stdin_open {
+            fds.push(PollFd::new(sin, PollFlags::POLLIN));
+        }
+        match poll(&mut fds, PollTimeout::NONE) {
+            Ok(_) => {}
+            Err(nix::errno::Errno::EINTR) => continue,
+            Err(e) => {
+                return Err(SysError::new(
+                    "poll(<pidfd>, <signalfd>, <pty>, <stdin>)",
+                    e,
+                ))
+            }
+        }
+        let ready = |i: usize| {
+            fds.get(i)
+                .and_then(|f| f.revents())
+                .is_some_and(|r| !r.is_empty())
+        };
+        let (exited, sig_ready, master_ready, stdin_ready) =
+            (ready(0), ready(1), ready(2), ready(3));
+        drop(fds);
+        if sig_ready {
+            if let Ok(Some(info)) = signals.read_signal() {
+                match Signal::try_from(info.ssi_signo as i32) {
+                    Ok(Signal::SIGWINCH) => {
+                        if let Some(size) = host_size() {
+                            let _ = pty::set_window_size(master.as_fd(), size);
+                        }
+                    }
+                    Ok(sig) => {
+                        let _ = nix::sys::signal::kill(child, sig);
+                    }
+                    Err(_) => {}
+                }
+            }
+        }
+        if exited {
+            // pid 1 is gone, so is everything in its pid namespace: the
+            // master holds the last output. Read it, then reap.
+            drain(&master, &mut buf, true);
+            return waitpid(child, None).map_err(|e| SysError::new(format!("waitpid({child})"), e));
+        }
+        if master_ready && drain(&master, &mut buf, false) {
+            // Hung up: every process holding the slave has gone.
+            return waitpid(child, None).map_err(|e| SysError::new(format!("waitpid({child})"), e));
+        }
+        if stdin_ready {
+            match nix::unistd::read(sin.as_raw_fd(), &mut buf) {
+                Ok(0) | Err(_) => stdin_open = false,
+                Ok(n) => {
+                    if write_all(master.as_fd(), &buf[..n]).is_err() {
+                        stdin_open = false;
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Copy what the master has to stdout. With `until_eof`, keep reading until
+/// the master reports EIO/EOF; otherwise read once. True when the master is
+/// finished (EIO or EOF).
+fn drain(master: &OwnedFd, buf: &mut [u8], until_eof: bool) -> bool {
+    let mut out = std::io::stdout().lock();
+    loop {
+        if until_eof {
+            // Do not block on a master whose slave is still held somewhere.
+            let mut p = [PollFd::new(master.as_fd(), PollFlags::POLLIN)];
+            if !matches!(poll(&mut p, PollTimeout::ZERO), Ok(n) if n > 0) {
+                return true;
+            }
+        }
+        match nix::unistd::read(master.as_raw_fd(), buf) {
+            Ok(0) | Err(nix::errno::Errno::EIO) => return true,
+            Err(nix::errno::Errno::EINTR) => continue,
+            Err(_) => return true,
+            Ok(n) => {
+                let _ = out.write_all(&buf[..n]);
+                let _ = out.flush();
+                if !until_eof {
+                    return false;
+                }
+            }
+        }
+    }
+}
+
+fn write_all(fd: BorrowedFd<'_>, mut data: &[u8]) -> Result<(), nix::errno::Errno> {
+    while !data.is_empty() {
+        match nix::unistd::write(fd, data) {
+            Ok(n) => data = &data[n..],
+            Err(nix::errno::Errno::EINTR) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}

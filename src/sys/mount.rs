@@ -1,0 +1,290 @@
+//! Mount system calls: mount(2), umount2(2), pivot_root(2), and the new mount
+//! API (fsopen(2), fsconfig(2), fsmount(2), move_mount(2), mount_setattr(2)).
+//!
+//! Every wrapper reports failures as `call(<args>) => ERRNO`. Which mounts to
+//! make, and in which order, is decided by `sandbox` and `rootfs`, not here.
+
+use super::{Ctx, SysError};
+use nix::errno::Errno;
+use nix::mount::{MntFlags, MsFlags};
+use std::ffi::CString;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
+use std::path::Path;
+
+pub use nix::mount::MsFlags as Flags;
+
+/// mount(2).
+pub fn mount(
+    source: Option<&str>,
+    target: &Path,
+    fstype: Option<&str>,
+    flags: MsFlags,
+    data: Option<&str>,
+) -> Result<(), SysError> {
+    nix::mount::mount(source, target, fstype, flags, data).ctx(|| {
+        format!(
+            "mount({}, {}, {}, {:?}, {})",
+            source.unwrap_or("NULL"),
+            target.display(),
+            fstype.unwrap_or("NULL"),
+            flags,
+            data.map(shorten).unwrap_or_else(|| "NULL".into())
+        )
+    })
+}
+
+/// umount2(2) with MNT_DETACH.
+pub fn umount_detach(target: &Path) -> Result<(), SysError> {
+    nix::mount::umount2(target, MntFlags::MNT_DETACH)
+        .ctx(|| format!("umount2({}, MNT_DETACH)", target.display()))
+}
+
+/// pivot_root(2).
+pub fn pivot_root(new_root: &Path, put_old: &Path) -> Result<(), SysError> {
+    nix::unistd::pivot_root(new_root, put_old)
+        .ctx(|| format!("pivot_root({}, {})", new_root.display(), put_old.display()))
+}
+
+/// Long option strings (overlay lowerdirs) would drown the error: keep the head.
+fn shorten(s: &str) -> String {
+    if s.len() <= 200 {
+        s.to_string()
+    } else {
+        let mut end = 200;
+        while !s.is_char_boundary(end) {
+            end -= 1;
+        }
+        format!("{}...({} bytes)", &s[..end], s.len())
+    }
+}
+
+fn cstr(s: &[u8]) -> Result<CString, SysError> {
+    CString::new(s).map_err(|_| SysError::new("CString::new(<path with NUL>)", Errno::EINVAL))
+}
+
+// uapi/linux/mount.h; defined here so they do not depend on one libc release.
+const FSOPEN_CLOEXEC: libc::c_uint = 0x1;
+const FSCONFIG_SET_FLAG: libc::c_uint = 0;
+const FSCONFIG_SET_STRING: libc::c_uint = 1;
+const FSCONFIG_CMD_CREATE: libc::c_uint = 6;
+const FSMOUNT_CLOEXEC: libc::c_uint = 0x1;
+const MOVE_MOUNT_F_EMPTY_PATH: libc::c_uint = 0x4;
+const AT_RECURSIVE: libc::c_uint = 0x8000;
+/// MOUNT_ATTR_RDONLY from uapi/linux/mount.h.
+pub const MOUNT_ATTR_RDONLY: u64 = 0x1;
+
+/// A filesystem context from fsopen(2), configured key by key and then mounted.
+pub struct FsContext {
+    fd: OwnedFd,
+    fstype: String,
+}
+
+impl FsContext {
+    /// fsopen(2) with FSOPEN_CLOEXEC.
+    pub fn open(fstype: &str) -> Result<FsContext, SysError> {
+        let name = cstr(fstype.as_bytes())?;
+        // SAFETY: fsopen takes a NUL-terminated string that lives across the
+        // call and a flags word; it returns a new fd or -1 with errno set.
+        let fd = unsafe { libc::syscall(libc::SYS_fsopen, name.as_ptr(), FSOPEN_CLOEXEC) };
+        if fd < 0 {
+            return Err(SysError::new(format!("fsopen({fstype})"), Errno::last()));
+        }
+        // SAFETY: fd is a fresh descriptor that nothing else owns.
+        let fd = unsafe { OwnedFd::from_raw_fd(fd as i32) };
+        Ok(FsContext {
+            fd,
+            fstype: fstype.into(),
+        })
+    }
+
+    /// fsconfig(FSCONFIG_SET_STRING, key, value).
+    pub fn set_string(&self, key: &str, value: &[u8]) -> Result<(), SysError> {
+        let k = cstr(key.as_bytes())?;
+        let v = cstr(value)?;
+        // SAFETY: both strings are NUL-terminated and outlive the call; aux is 0
+        // as fsconfig(2) requires for FSCONFIG_SET_STRING.
+        let r = unsafe {
+            libc::syscall(
+                libc::SYS_fsconfig,
+                self.fd.as_raw_fd(),
+                FSCONFIG_SET_STRING,
+                k.as_ptr(),
+                v.as_ptr(),
+                0,
+            )
+        };
+        if r < 0 {
+            let errno = Errno::last();
+            return Err(SysError::new(
+                format!(
+                    "fsconfig({}, FSCONFIG_SET_STRING, {key}, {}){}",
+                    self.fstype,
+                    shorten(&String::from_utf8_lossy(value)),
+                    self.kernel_says()
+                ),
+                errno,
+            ));
+        }
+        Ok(())
+    }
+
+    /// fsconfig(FSCONFIG_SET_FLAG, key).
+    pub fn set_flag(&self, key: &str) -> Result<(), SysError> {
+        let k = cstr(key.as_bytes())?;
+        // SAFETY: key is NUL-terminated; value must be NULL and aux 0 for a flag.
+        let r = unsafe {
+            libc::syscall(
+                libc::SYS_fsconfig,
+                self.fd.as_raw_fd(),
+                FSCONFIG_SET_FLAG,
+                k.as_ptr(),
+                std::ptr::null::<libc::c_char>(),
+                0,
+            )
+        };
+        if r < 0 {
+            let errno = Errno::last();
+            return Err(SysError::new(
+                format!(
+                    "fsconfig({}, FSCONFIG_SET_FLAG, {key}){}",
+                    self.fstype,
+                    self.kernel_says()
+                ),
+                errno,
+            ));
+        }
+        Ok(())
+    }
+
+    /// The filesystem's own explanation of a failure, when it logged one to
+    /// the context (fsopen(2), "Message retrieval interface"); overlayfs
+    /// reports some errors there (bad option combinations) and others only
+    /// to the kernel log.
+    fn kernel_says(&self) -> String {
+        let mut msgs = Vec::new();
+        let mut buf = [0u8; 1024];
+        // Each read returns one message; EAGAIN/ENODATA ends the log.
+        while let Ok(n) = nix::unistd::read(self.fd.as_raw_fd(), &mut buf) {
+            if n == 0 || msgs.len() >= 8 {
+                break;
+            }
+            let m = String::from_utf8_lossy(&buf[..n]);
+            // "e overlayfs: ..." — drop the severity letter.
+            msgs.push(m.get(2..).unwrap_or(&m).trim().to_string());
+        }
+        if msgs.is_empty() {
+            String::new()
+        } else {
+            format!(" [{}]", msgs.join("; "))
+        }
+    }
+
+    /// fsconfig(FSCONFIG_CMD_CREATE), fsmount(2), then move_mount(2) onto `target`.
+    pub fn mount_at(self, target: &Path) -> Result<(), SysError> {
+        // SAFETY: no pointers; the fd is ours.
+        let r = unsafe {
+            libc::syscall(
+                libc::SYS_fsconfig,
+                self.fd.as_raw_fd(),
+                FSCONFIG_CMD_CREATE,
+                std::ptr::null::<libc::c_char>(),
+                std::ptr::null::<libc::c_char>(),
+                0,
+            )
+        };
+        if r < 0 {
+            let errno = Errno::last();
+            return Err(SysError::new(
+                format!(
+                    "fsconfig({}, FSCONFIG_CMD_CREATE){}",
+                    self.fstype,
+                    self.kernel_says()
+                ),
+                errno,
+            ));
+        }
+        // SAFETY: no pointers; returns a new mount fd or -1.
+        let m =
+            unsafe { libc::syscall(libc::SYS_fsmount, self.fd.as_raw_fd(), FSMOUNT_CLOEXEC, 0) };
+        if m < 0 {
+            return Err(SysError::new(
+                format!("fsmount({})", self.fstype),
+                Errno::last(),
+            ));
+        }
+        // SAFETY: m is a fresh descriptor that nothing else owns.
+        let mfd = unsafe { OwnedFd::from_raw_fd(m as i32) };
+        move_mount_fd(&mfd, target)
+    }
+}
+
+fn move_mount_fd(mfd: &OwnedFd, target: &Path) -> Result<(), SysError> {
+    let empty = cstr(b"")?;
+    let t = cstr(target.as_os_str().as_bytes())?;
+    // SAFETY: both paths are NUL-terminated and outlive the call; with
+    // MOVE_MOUNT_F_EMPTY_PATH the source is the detached mount behind `mfd`.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_move_mount,
+            mfd.as_raw_fd(),
+            empty.as_ptr(),
+            libc::AT_FDCWD,
+            t.as_ptr(),
+            MOVE_MOUNT_F_EMPTY_PATH,
+        )
+    };
+    if r < 0 {
+        return Err(SysError::new(
+            format!("move_mount(<fd>, {})", target.display()),
+            Errno::last(),
+        ));
+    }
+    Ok(())
+}
+
+/// mount_setattr(2) on `path` and every mount below it (AT_RECURSIVE).
+///
+/// A recursive bind mount cannot be made read-only with one MS_REMOUNT: each
+/// submount would need its own remount (mount(2), "MS_REMOUNT"); mount_setattr
+/// does the whole tree in one call and keeps the locked flags of each mount.
+pub fn setattr_recursive(path: &Path, set: u64) -> Result<(), SysError> {
+    let p = cstr(path.as_os_str().as_bytes())?;
+    let attr = MountAttr {
+        attr_set: set,
+        attr_clr: 0,
+        propagation: 0,
+        userns_fd: 0,
+    };
+    // SAFETY: p is NUL-terminated and `attr` is a properly sized, initialised
+    // struct mount_attr (MOUNT_ATTR_SIZE_VER0) that outlives the call.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_mount_setattr,
+            libc::AT_FDCWD,
+            p.as_ptr(),
+            AT_RECURSIVE,
+            &attr as *const MountAttr,
+            std::mem::size_of::<MountAttr>(),
+        )
+    };
+    if r < 0 {
+        return Err(SysError::new(
+            format!(
+                "mount_setattr({}, AT_RECURSIVE, set={set:#x})",
+                path.display()
+            ),
+            Errno::last(),
+        ));
+    }
+    Ok(())
+}
+
+/// struct mount_attr (MOUNT_ATTR_SIZE_VER0).
+#[repr(C)]
+struct MountAttr {
+    attr_set: u64,
+    attr_clr: u64,
+    propagation: u64,
+    userns_fd: u64,
+}

@@ -1,0 +1,67 @@
+//! Signal masks and dispositions around the sandbox: which signals the parent
+//! holds back to forward, and resetting everything before exec.
+//!
+//! It does not decide what to forward; `sandbox` does.
+
+use super::{Ctx, SysError};
+use nix::sys::signal::{SigHandler, SigSet, SigmaskHow, Signal};
+
+/// The signals a container launcher forwards to its container (Docker's
+/// sig-proxy set), plus SIGWINCH, which it handles itself with a terminal.
+pub fn forwarded() -> SigSet {
+    let mut s = SigSet::empty();
+    for sig in [
+        Signal::SIGINT,
+        Signal::SIGTERM,
+        Signal::SIGHUP,
+        Signal::SIGQUIT,
+        Signal::SIGUSR1,
+        Signal::SIGUSR2,
+        Signal::SIGWINCH,
+    ] {
+        s.add(sig);
+    }
+    s
+}
+
+/// Block `set`, returning the previous mask.
+pub fn block(set: &SigSet) -> Result<SigSet, SysError> {
+    let mut old = SigSet::empty();
+    nix::sys::signal::sigprocmask(SigmaskHow::SIG_BLOCK, Some(set), Some(&mut old))
+        .ctx(|| "sigprocmask(SIG_BLOCK)".into())?;
+    Ok(old)
+}
+
+/// Install `mask` as the signal mask.
+pub fn set_mask(mask: &SigSet) -> Result<(), SysError> {
+    nix::sys::signal::sigprocmask(SigmaskHow::SIG_SETMASK, Some(mask), None)
+        .ctx(|| "sigprocmask(SIG_SETMASK)".into())
+}
+
+/// Put every catchable signal back to SIG_DFL before exec.
+///
+/// execve(2) resets handled signals but keeps ignored ones ignored; the Rust
+/// runtime ignores SIGPIPE, and a container must not inherit that.
+pub fn reset_dispositions() -> Result<(), SysError> {
+    for sig in Signal::iterator() {
+        if matches!(sig, Signal::SIGKILL | Signal::SIGSTOP) {
+            continue;
+        }
+        // SAFETY: installing SIG_DFL runs no code of ours in signal context.
+        unsafe { nix::sys::signal::signal(sig, SigHandler::SigDfl) }
+            .ctx(|| format!("signal({sig}, SIG_DFL)"))?;
+    }
+    Ok(())
+}
+
+/// Ask for SIGKILL when the parent dies (prctl(2), PR_SET_PDEATHSIG).
+pub fn kill_with_parent() -> Result<(), SysError> {
+    nix::sys::prctl::set_pdeathsig(Signal::SIGKILL)
+        .ctx(|| "prctl(PR_SET_PDEATHSIG, SIGKILL)".into())
+}
+
+/// prctl(PR_SET_NO_NEW_PRIVS, 1): execve can no longer grant privileges
+/// (setuid bits, file capabilities). bubblewrap sets it unconditionally.
+pub fn no_new_privs() -> Result<(), SysError> {
+    nix::sys::prctl::set_no_new_privs().ctx(|| "prctl(PR_SET_NO_NEW_PRIVS, 1)".into())
+}
