@@ -17,11 +17,13 @@ use super::context::BuildContext;
 use super::imagefs::ImageFs;
 use super::plan::{plan, stage_ref};
 use super::steps::files::FileStep;
+use super::steps::run::{self, RunEnv, RunStep};
 use super::steps::tree::{Item, Node, Tree};
 use super::steps::{meta, owner};
-use crate::dockerfile::{self, BuildArgs, Dockerfile, Instruction, Spanned};
+use crate::dockerfile::{self, BuildArgs, Dockerfile, Instruction, MountKind, Spanned};
+use crate::net::Network;
 use crate::store::{Image, Store, Writer};
-use crate::ui::Printer;
+use crate::ui::{Printer, Verbosity};
 use anyhow::{anyhow, bail, Context as _};
 use oci_spec::image::Descriptor;
 use serde_json::{json, Value};
@@ -60,11 +62,23 @@ pub struct Options {
     pub pull: Pull,
     /// Labels added to the final image.
     pub labels: Vec<(String, String)>,
+    /// The state dir (kernel feature cache, skeleton layer) RUN needs.
+    pub state: PathBuf,
+    /// The network for RUN steps that do not ask for one.
+    pub network: Network,
+    /// `--secret id=ID,src=FILE`: secret files by id.
+    pub secrets: BTreeMap<String, PathBuf>,
 }
 
 /// The Linux PATH buildkit gives images built from scratch.
 const DEFAULT_PATH: &str = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 const PLATFORM: &str = "linux/amd64";
+
+/// A step's new layer: files to write out, or a tar a RUN produced.
+enum Layer {
+    Tree(Tree),
+    Tar(PathBuf),
+}
 
 /// Where a stage is, step after step.
 #[derive(Clone)]
@@ -120,6 +134,8 @@ struct Builder<'a> {
     trees: HashMap<(String, bool), Rc<ImageFs>>,
     step: usize,
     total: usize,
+    /// RUN steps executed so far (names their scratch dirs).
+    runs: usize,
 }
 
 /// `Dockerfile:LINE: INSTRUCTION: reason`.
@@ -181,6 +197,7 @@ pub fn build(store: &Store, opts: &Options, printer: &Printer) -> anyhow::Result
         trees: HashMap::new(),
         step: 0,
         total,
+        runs: 0,
     };
     let build_args = BuildArgs {
         values: opts.build_args.clone(),
@@ -280,7 +297,7 @@ impl<'a> Builder<'a> {
             }
             let started = Instant::now();
             let cached = self
-                .step_one(i, ins, &expanded, &used, &mut st, done)
+                .step_one(i, ins, &expanded, &used, &scope.run_env(), &mut st, done)
                 .map_err(|e| at(file, ins, format!("{e:#}")))?;
             if cached {
                 self.printer.info("--> CACHED");
@@ -331,12 +348,14 @@ impl<'a> Builder<'a> {
     }
 
     /// Run one step (or find it in the cache). Returns whether it was cached.
+    #[allow(clippy::too_many_arguments)]
     fn step_one(
         &mut self,
         stage: usize,
         ins: &Spanned<Instruction>,
         expanded: &Instruction,
         used: &BTreeMap<String, String>,
+        run_env: &[(String, String)],
         st: &mut State,
         done: &HashMap<usize, State>,
     ) -> anyhow::Result<bool> {
@@ -385,8 +404,17 @@ impl<'a> Builder<'a> {
                 checksum: a.checksum.as_deref(),
                 workdir: "",
             }),
-            Instruction::Run(_) => {
-                bail!("RUN needs the sandbox, which this build of hutch does not have yet")
+            Instruction::Run(r) => {
+                // What a bind mount from the context shows is an input; cache
+                // mount contents and secrets are not, as in buildkit.
+                for m in &r.mounts {
+                    if m.kind == MountKind::Bind && m.from.is_none() {
+                        let src = m.source.as_deref().unwrap_or(".");
+                        let matched = self.ctx.resolve(src).map_err(anyhow::Error::msg)?;
+                        inputs.push(format!("bind {src} {}", self.ctx.hash(&matched)?));
+                    }
+                }
+                None
             }
             _ => None,
         };
@@ -418,23 +446,50 @@ impl<'a> Builder<'a> {
         }
         let mut config = st.config.clone();
         let tree = match (&file_step, expanded) {
+            (None, Instruction::Run(r)) => {
+                let lower = self.tree(st.image.as_ref(), false)?;
+                self.runs += 1;
+                let env = RunEnv {
+                    store: self.store,
+                    state: &self.opts.state,
+                    scratch: self.writer.scratch(),
+                    printer: self.printer,
+                    quiet: self.printer.verbosity == Verbosity::Quiet,
+                    network: self.opts.network,
+                    secrets: &self.opts.secrets,
+                    context: self.opts.context.as_deref(),
+                };
+                let step = RunStep {
+                    run: r,
+                    shell: meta::shell(&config),
+                    env: run_env.to_vec(),
+                    user: config
+                        .pointer("/config/User")
+                        .and_then(Value::as_str)
+                        .map(String::from),
+                    workdir: st.workdir(),
+                };
+                let layer = run::execute(&env, &step, st.image.as_ref(), &lower, self.runs)?;
+                self.commit(&key, st, config, layer.map(Layer::Tar), &ins.original)?;
+                return Ok(false);
+            }
             (Some(f), _) => {
                 let lower = self.tree(st.image.as_ref(), false)?;
                 let from = match &from_image {
                     Some(img) => Some(self.tree(img.as_ref(), true)?),
                     None => None,
                 };
-                Some(
+                Some(Layer::Tree(
                     f.run(resolved.as_ref(), from.as_deref(), &lower)
                         .map_err(anyhow::Error::msg)?,
-                )
+                ))
             }
             (None, Instruction::Workdir(dir)) => {
                 let abs = meta::resolve_workdir(&config, dir);
                 meta::apply(&mut config, &Instruction::Workdir(abs.clone()), st.cmd_set)
                     .map_err(anyhow::Error::msg)?;
                 let lower = self.tree(st.image.as_ref(), false)?;
-                Some(workdir_tree(&lower, &abs))
+                Some(Layer::Tree(workdir_tree(&lower, &abs)))
             }
             (None, other) => {
                 meta::apply(&mut config, other, st.cmd_set).map_err(anyhow::Error::msg)?;
@@ -452,20 +507,33 @@ impl<'a> Builder<'a> {
         key: &str,
         st: &mut State,
         mut config: Value,
-        tree: Option<Tree>,
+        layer: Option<Layer>,
         created_by: &str,
     ) -> anyhow::Result<()> {
         let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Nanos, true);
         let mut layers = st.layers.clone();
         let mut history =
             json!({"created": now, "created_by": created_by, "comment": "hutch build"});
-        match tree.filter(|t| !t.is_empty()) {
-            Some(t) => {
+        let tar = match layer {
+            Some(Layer::Tree(t)) if !t.is_empty() => {
                 let mut tmp = tempfile::tempfile_in(self.writer.scratch())
                     .context("cannot create a temp file for the layer")?;
                 t.write(std::io::BufWriter::new(&mut tmp))?;
                 use std::io::Seek;
                 tmp.rewind()?;
+                Some(tmp)
+            }
+            Some(Layer::Tar(path)) => {
+                let f = std::fs::File::open(&path)
+                    .with_context(|| format!("cannot read {}", path.display()))?;
+                // Unlinked now: the open file is all the writer needs.
+                let _ = std::fs::remove_file(&path);
+                Some(f)
+            }
+            _ => None,
+        };
+        match tar {
+            Some(tmp) => {
                 let (desc, diff_id) = self
                     .writer
                     .write_layer(std::io::BufReader::new(tmp), "the new layer")?;

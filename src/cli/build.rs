@@ -4,6 +4,7 @@
 
 use super::Ctx;
 use crate::build::{self, Options, Pull};
+use crate::net::Network;
 use crate::oci::reference::Reference;
 use crate::store::Store;
 use crate::ui::{Printer, Verbosity};
@@ -57,6 +58,16 @@ pub struct Args {
     #[arg(long, value_name = "FILE")]
     pub iidfile: Option<PathBuf>,
 
+    /// Network for RUN steps that do not set `--network`: none (loopback
+    /// only, the default) or host.
+    #[arg(long, default_value = "none", value_name = "MODE")]
+    pub network: Network,
+
+    /// Make a secret file available to `RUN --mount=type=secret,id=ID`
+    /// (`id=ID,src=FILE`). Secrets never enter the image or the cache key. Repeatable.
+    #[arg(long = "secret", value_name = "id=ID,src=FILE")]
+    pub secrets: Vec<String>,
+
     /// The platform to build for; only linux/amd64.
     #[arg(long, value_name = "OS/ARCH", default_value = "linux/amd64")]
     pub platform: String,
@@ -79,6 +90,28 @@ fn pairs(items: &[String], what: &str, env: bool) -> anyhow::Result<BTreeMap<Str
         }
     }
     Ok(out)
+}
+
+/// `id=ID,src=FILE` (also `source=`, and `type=file`).
+fn secret(spec: &str) -> anyhow::Result<(String, PathBuf)> {
+    let (mut id, mut src) = (None, None);
+    for part in spec.split(',') {
+        match part.split_once('=') {
+            Some(("id", v)) => id = Some(v.to_string()),
+            Some(("src" | "source", v)) => src = Some(PathBuf::from(v)),
+            Some(("type", "file")) => {}
+            _ => bail!("--secret {spec}: expected id=ID,src=FILE"),
+        }
+    }
+    match (id, src) {
+        (Some(id), Some(src)) if !id.is_empty() => {
+            if !src.is_file() {
+                bail!("--secret {spec}: {} is not a readable file", src.display());
+            }
+            Ok((id, src))
+        }
+        _ => bail!("--secret {spec}: expected id=ID,src=FILE"),
+    }
 }
 
 fn read_stdin(what: &str) -> anyhow::Result<String> {
@@ -115,6 +148,11 @@ pub fn exec(ctx: &Ctx, args: Args) -> anyhow::Result<u8> {
         .map_err(anyhow::Error::msg)?;
     let build_args = pairs(&args.build_args, "--build-arg", true)?;
     let labels = pairs(&args.labels, "--label", false)?.into_iter().collect();
+    let secrets = args
+        .secrets
+        .iter()
+        .map(|s| secret(s))
+        .collect::<anyhow::Result<BTreeMap<_, _>>>()?;
     let context = (args.context != "-").then(|| PathBuf::from(&args.context));
     if let Some(c) = &context {
         if !c.is_dir() {
@@ -157,6 +195,9 @@ pub fn exec(ctx: &Ctx, args: Args) -> anyhow::Result<u8> {
         no_cache: args.no_cache,
         pull,
         labels,
+        state: ctx.dirs.state.clone(),
+        network: args.network,
+        secrets,
     };
     let printer = if args.quiet {
         Printer::new(Verbosity::Quiet)

@@ -12,6 +12,7 @@ pub mod net;
 pub mod process;
 pub mod pty;
 pub mod signal;
+pub mod stdio;
 
 /// A failed system call, named with its arguments.
 #[derive(Debug, thiserror::Error)]
