@@ -139,6 +139,9 @@ fn alpine_recipe_builds_and_rebuilds_from_cache() {
     // -q prints the id alone.
     let q = w.ok(&["build", "-q", w.path("ctx").to_str().unwrap()]);
     assert_eq!(q.trim(), id);
+    // And the image runs.
+    let out = w.ok(&["run", "--rm", "alpine:built", "cat", "/etc/alpine-release"]);
+    assert_eq!(out.trim(), "3.20.3");
 }
 
 #[test]
@@ -552,4 +555,145 @@ fn cache_survives_rmi_and_dockerfile_sources() {
         .unwrap();
     assert!(out.status.success(), "{}", stderr(&out));
     assert_eq!(inspect(&w, "stdin:1")["Config"]["Labels"]["via"], "stdin");
+}
+
+/// Alpine from the minirootfs, then `body`, in context `ctx`.
+fn alpine_dockerfile(w: &World, ctx: &str, body: &str) {
+    with_alpine(w, ctx);
+    w.write(
+        &format!("{ctx}/Dockerfile"),
+        format!("FROM scratch\nADD alpine.tar.gz /\n{body}"),
+    );
+}
+
+#[test]
+fn run_steps_make_layers_in_the_sandbox() {
+    for_each_user(|w| {
+        alpine_dockerfile(
+            &w,
+            "r",
+            concat!(
+                "ARG WHO=builder\n",
+                "ENV GREETING=hello\n",
+                "WORKDIR /work\n",
+                "SHELL [\"/bin/sh\", \"-ec\"]\n",
+                "RUN echo \"$GREETING from $WHO in $(pwd)\" > made.txt; rm /etc/motd; ln -s made.txt link\n",
+                "RUN true\n",
+                "RUN <<DOC\n",
+                "echo heredoc >> /work/made.txt\n",
+                "DOC\n",
+                "CMD [\"cat\", \"/work/made.txt\"]\n",
+            ),
+        );
+        let (id, st) = build(&w, "r", &["-t", "ran:1"]);
+        assert_eq!(ran(&st).len(), 8, "{st:?}");
+        let out = w.ok(&["run", "--rm", "ran:1"]);
+        assert_eq!(out, "hello from builder in /work\nheredoc\n");
+        // The deletion is a whiteout in the layer, so the file is gone.
+        let (code, _) = w.fails(&["run", "--rm", "ran:1", "ls", "/etc/motd"]);
+        assert_ne!(code, 0);
+        let link = w.ok(&["run", "--rm", "ran:1", "readlink", "/work/link"]);
+        assert_eq!(link.trim(), "made.txt");
+        // A RUN that changes nothing adds no layer.
+        let raw = raw_config(&w, &id);
+        let empty: Vec<&str> = raw["history"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|h| h["empty_layer"] == true)
+            .map(|h| h["created_by"].as_str().unwrap())
+            .collect();
+        assert!(empty.contains(&"RUN true"), "{empty:?}");
+        // ADD, WORKDIR, the first RUN and the heredoc RUN.
+        assert_eq!(raw["rootfs"]["diff_ids"].as_array().unwrap().len(), 4);
+        // Rebuilt: all cached, same image; a new build arg value reruns the RUNs.
+        let (again, st) = build(&w, "r", &["-t", "ran:1"]);
+        assert_eq!((again.as_str(), ran(&st).len()), (id.as_str(), 0));
+        let (_, st) = build(&w, "r", &["-t", "ran:2", "--build-arg", "WHO=you"]);
+        let rerun: Vec<String> = ran(&st).into_iter().map(|s| s[..8].to_string()).collect();
+        assert_eq!(rerun, ["RUN echo", "RUN true", "RUN <<DO", "CMD [\"ca"]);
+        let out = w.ok(&["run", "--rm", "ran:2"]);
+        assert!(out.starts_with("hello from you"), "{out}");
+    });
+}
+
+#[test]
+fn failing_run_names_step_command_and_code_and_tags_nothing() {
+    for_each_user(|w| {
+        alpine_dockerfile(&w, "f", "RUN echo partial > /partial && exit 7\n");
+        let ctx = w.path("f");
+        let (code, err) = w.fails(&["build", "-t", "broken:1", ctx.to_str().unwrap()]);
+        assert_eq!(code, 125);
+        let line = err.lines().find(|l| l.starts_with("Error:")).unwrap();
+        assert!(
+            line.contains("Dockerfile:3: RUN echo partial > /partial && exit 7")
+                && line.contains("exited with code 7")
+                && line.contains("/bin/sh"),
+            "{err}"
+        );
+        assert_eq!(w.ok(&["images", "-q"]).trim(), "", "nothing tagged");
+        // No scratch dir (the partial upper) is left behind.
+        let left: Vec<_> = std::fs::read_dir(w.root().join("tmp"))
+            .map(|rd| rd.filter_map(|e| e.ok()).map(|e| e.file_name()).collect())
+            .unwrap_or_default();
+        assert!(left.is_empty(), "{left:?}");
+    });
+}
+
+#[test]
+fn run_mounts_cache_bind_tmpfs_and_secrets() {
+    for_each_user(|w| {
+        w.write("mnt/data/value.txt", "from the context\n");
+        w.write("token", "s3cret\n");
+        alpine_dockerfile(
+            &w,
+            "mnt",
+            concat!(
+                "RUN --mount=type=cache,target=/var/cache/app sh -c 'echo run >> /var/cache/app/log; wc -l < /var/cache/app/log > /runs'\n",
+                "RUN --mount=type=bind,source=data,target=/mnt cp /mnt/value.txt /bound.txt\n",
+                "RUN --mount=type=tmpfs,target=/scratch sh -c 'touch /scratch/x && test \"$(stat -f -c %T /scratch)\" = tmpfs'\n",
+                "RUN --mount=type=secret,id=tok,required sh -c 'test \"$(cat /run/secrets/tok)\" = s3cret && touch /had-secret'\n",
+            ),
+        );
+        let ctx = w.path("mnt");
+        let secret = format!("id=tok,src={}", w.path("token").display());
+        let args = ["-t", "mnt:1", "--secret", secret.as_str()];
+        build(&w, "mnt", &args);
+        let cat = |f: &str| w.ok(&["run", "--rm", "mnt:1", "cat", f]);
+        assert_eq!(cat("/runs").trim(), "1");
+        assert_eq!(cat("/bound.txt"), "from the context\n");
+        w.ok(&["run", "--rm", "mnt:1", "ls", "/had-secret"]);
+        // Mount points the image did not have stay out of the layers.
+        for gone in [
+            "/var/cache/app",
+            "/mnt/value.txt",
+            "/scratch",
+            "/run/secrets",
+        ] {
+            let (code, _) = w.fails(&["run", "--rm", "mnt:1", "ls", gone]);
+            assert_ne!(code, 0, "{gone} should not be in the image");
+        }
+        // The cache mount keeps its contents across builds.
+        build(
+            &w,
+            "mnt",
+            &["--no-cache", "-t", "mnt:1", "--secret", secret.as_str()],
+        );
+        assert_eq!(cat("/runs").trim(), "2");
+        // What a bind mount shows is part of the cache key; the secret is not.
+        w.write("mnt/data/value.txt", "changed\n");
+        let (_, st) = build(&w, "mnt", &args);
+        let rerun: Vec<String> = ran(&st).into_iter().map(|s| s[..26].to_string()).collect();
+        assert_eq!(
+            rerun,
+            [
+                "RUN --mount=type=bind,sour",
+                "RUN --mount=type=tmpfs,tar",
+                "RUN --mount=type=secret,id"
+            ]
+        );
+        // A required secret that is not given: a clear error.
+        let (_, err) = w.fails(&["build", "--no-cache", ctx.to_str().unwrap()]);
+        assert!(err.contains("secret tok is required"), "{err}");
+    });
 }
