@@ -14,6 +14,10 @@ pub mod import;
 pub mod info;
 pub mod inspect;
 pub mod load;
+pub mod login;
+pub mod logout;
+pub mod pull;
+pub mod push;
 pub mod rmi;
 pub mod run;
 pub mod tag;
@@ -61,6 +65,14 @@ pub enum Command {
     Rmi(rmi::Args),
     /// Show low-level information about images, as JSON.
     Inspect(inspect::Args),
+    /// Fetch an image from a registry.
+    Pull(pull::Args),
+    /// Send an image to a registry.
+    Push(push::Args),
+    /// Save credentials for a registry (after checking them).
+    Login(login::Args),
+    /// Remove saved credentials for a registry.
+    Logout(logout::Args),
     /// Show what hutch detected about this machine and why.
     Info(info::Args),
 }
@@ -115,6 +127,10 @@ fn dispatch(ctx: &Ctx, cmd: Command) -> anyhow::Result<u8> {
         Command::Rmi(a) => rmi::exec(ctx, a),
         Command::Inspect(a) => inspect::exec(ctx, a),
         Command::Info(a) => info::exec(ctx, a),
+        Command::Pull(a) => pull::exec(ctx, a),
+        Command::Push(a) => push::exec(ctx, a),
+        Command::Login(a) => login::exec(ctx, a),
+        Command::Logout(a) => logout::exec(ctx, a),
     }
 }
 

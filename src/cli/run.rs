@@ -7,6 +7,7 @@
 use super::Ctx;
 use crate::container::{self, Containers, Record, Status};
 use crate::net::Network;
+use crate::registry::pull::{ensure_image, PullPolicy};
 use crate::rootfs::{Features, Overlay};
 use crate::sandbox::idmap::{IdMapping, IdSources, MapMode, UsernsRequest};
 use crate::sandbox::{self, MountSpec, Plan, ProcessSpec, Spec};
@@ -67,6 +68,9 @@ pub struct Args {
     /// Give the container a terminal.
     #[arg(short = 't', long)]
     pub tty: bool,
+    /// Pull the image: missing (only when the store lacks it), always, or never.
+    #[arg(long, value_enum, default_value = "missing", value_name = "POLICY")]
+    pub pull: PullPolicy,
     /// Image name or id.
     pub image: String,
     /// Command and arguments (default: the image's).
@@ -101,8 +105,9 @@ pub fn exec(ctx: &Ctx, a: Args) -> anyhow::Result<u8> {
         container::check_name(n).map_err(anyhow::Error::msg)?;
     }
 
+    // Pulls (when needed) finish and join their threads before anything forks.
+    let image = ensure_image(ctx, &a.image, a.pull)?;
     let store = Store::open(&ctx.dirs)?;
-    let image = store.image(&a.image)?;
     let src = IdSources::default();
     let mapping = IdMapping::detect(a.userns, &src).map_err(anyhow::Error::msg)?;
     ctx.printer.debug(&format!(

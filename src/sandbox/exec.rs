@@ -81,6 +81,9 @@ fn prepare_and_exec(
     drop(tty_sock);
     if p.init {
         signal::block(&init::signals())?;
+        // Named before the fork: the command may look at /proc/1/comm before
+        // the init side gets to run; its own exec renames it.
+        init::name_self();
         match fork()? {
             Forked::Parent(main) => {
                 // The init keeps nothing that would hold the terminal or the

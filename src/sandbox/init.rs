@@ -17,7 +17,6 @@ use nix::unistd::Pid;
 /// The forwarded signals and SIGCHLD must already be blocked (see
 /// [`signals`]), so nothing is lost between fork and the first sigwait(3).
 pub fn reap(main: Pid) -> ! {
-    let _ = nix::sys::prctl::set_name(c"hutch-init");
     let set = signals();
     loop {
         match set.wait() {
@@ -39,6 +38,11 @@ pub fn reap(main: Pid) -> ! {
             Err(_) => {}
         }
     }
+}
+
+/// Show up as `hutch-init` in ps and /proc/1/comm.
+pub fn name_self() {
+    let _ = nix::sys::prctl::set_name(c"hutch-init");
 }
 
 /// What the init waits for: the forwarded signals and SIGCHLD.

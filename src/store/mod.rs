@@ -7,6 +7,7 @@
 //! ROOT/oci-layout, index.json, blobs/sha256/   the OCI layout
 //! ROOT/lock, gc.lock                           see `lock`
 //! ROOT/tmp/                                    scratch space, see `tmp`
+//! ROOT/tmp/partial/<hex>                       resumable downloads, see `partial`
 //! ROOT/o/<mapping>/<diff-id hex>/              unpacked layers, see `layers`
 //! ROOT/cache/steps/<key>                       pinned build results, see `pins`
 //! ```
@@ -20,11 +21,13 @@ mod index;
 mod layers;
 mod lock;
 mod pins;
+mod partial;
 mod resolve;
 mod tmp;
 mod write;
 
 pub use gc::Removed;
+pub use partial::{Partial, Verified};
 pub use write::Writer;
 
 use crate::dirs::Dirs;
@@ -219,6 +222,22 @@ impl Store {
     /// The bytes of a small blob (a config or manifest).
     pub fn read_blob(&self, d: &Digest) -> anyhow::Result<Vec<u8>> {
         blobs::read(&self.root, d)
+    }
+
+    /// Size of a blob when the store has it (so a pull can skip it).
+    pub fn blob_size(&self, d: &Digest) -> Option<u64> {
+        blobs::path(&self.root, d).metadata().ok().map(|m| m.len())
+    }
+
+    /// Open or continue the resumable download of blob `d` (see `partial`);
+    /// a writer adopts it once verified, with [`Writer::add_verified`].
+    pub fn partial(&self, d: &Digest) -> anyhow::Result<Partial> {
+        partial::open(&self.root, d)
+    }
+
+    /// Forget partial downloads nobody touched for `age` (abandoned pulls).
+    pub fn sweep_partials(&self, age: std::time::Duration) -> anyhow::Result<()> {
+        partial::sweep(&self.root, age)
     }
 
     /// Path of a blob, for readers that stream layers (build, export).

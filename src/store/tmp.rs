@@ -70,6 +70,10 @@ pub fn stale(root: &Path) -> anyhow::Result<Vec<Stale>> {
     for ent in rd {
         let ent = ent.with_context(|| format!("cannot list {}", base.display()))?;
         let name = ent.file_name().to_string_lossy().into_owned();
+        // Resumable downloads outlive their process on purpose.
+        if name == super::partial::DIR {
+            continue;
+        }
         if let Some(stem) = name.strip_suffix(".lock") {
             let lock = ent.path();
             if let Some(held) = flock::try_lock(&lock, Mode::Exclusive)? {

@@ -126,6 +126,32 @@ impl<'s> Writer<'s> {
         Ok((d, size))
     }
 
+    /// Stage a download that [`super::Partial::finish`] verified.
+    pub fn add_verified(&mut self, v: super::Verified) -> anyhow::Result<(Digest, u64)> {
+        let (d, size) = (v.digest.clone(), v.size);
+        if self.known_size(&d).is_none() {
+            let p = super::partial::adopt(v, &self.tmp)?;
+            self.staged.insert(d.clone(), p);
+        } else {
+            // Someone else stored it meanwhile; this copy is not needed.
+            fs_err::remove_file(&v.path)?;
+        }
+        Ok((d, size))
+    }
+
+    /// Path of a blob this writer staged (or one already in the store).
+    pub fn blob_file(&self, d: &Digest) -> anyhow::Result<PathBuf> {
+        let p = self
+            .staged
+            .get(d)
+            .cloned()
+            .unwrap_or_else(|| blobs::path(&self.store.root, d));
+        if !p.exists() {
+            bail!("blob {d} is neither staged nor in the store");
+        }
+        Ok(p)
+    }
+
     /// Open a blob this writer staged (or one already in the store) to read it back.
     pub fn open_blob(&self, d: &Digest) -> anyhow::Result<fs_err::File> {
         let p = self

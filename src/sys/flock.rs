@@ -33,11 +33,20 @@ fn arg(mode: Mode, wait: bool) -> FlockArg {
 }
 
 /// Open `path` (creating it) and wait for the lock.
+///
+/// Lock files may be unlinked by whoever holds them (scratch-dir cleanup), so
+/// a lock taken on a file that has meanwhile left its path protects nothing:
+/// check that the path still names the locked inode, and start again if not.
 pub fn lock(path: &Path, mode: Mode) -> Result<Held, SysError> {
-    let file = open(path)?;
-    Flock::lock(file, arg(mode, true))
-        .map(|l| Held { _lock: l })
-        .map_err(|(_, e)| SysError::new(format!("flock({}, {mode:?})", path.display()), e))
+    loop {
+        let file = open(path)?;
+        let held = Flock::lock(file, arg(mode, true))
+            .map(|l| Held { _lock: l })
+            .map_err(|(_, e)| SysError::new(format!("flock({}, {mode:?})", path.display()), e))?;
+        if still_named(&held, path) {
+            return Ok(held);
+        }
+    }
 }
 
 /// Take the lock only if nobody holds a conflicting one. `Ok(None)` when it is
@@ -49,13 +58,25 @@ pub fn try_lock(path: &Path, mode: Mode) -> Result<Option<Held>, SysError> {
         Err(e) => return Err(io_err(path, e)),
     };
     match Flock::lock(file, arg(mode, false)) {
-        Ok(l) => Ok(Some(Held { _lock: l })),
+        Ok(l) => {
+            let held = Held { _lock: l };
+            Ok(still_named(&held, path).then_some(held))
+        }
         Err((_, nix::errno::Errno::EWOULDBLOCK)) => Ok(None),
         Err((_, e)) => Err(SysError::new(
             format!("flock({}, {mode:?}, nonblocking)", path.display()),
             e,
         )),
     }
+}
+
+/// Whether `path` still names the file the lock is held on.
+fn still_named(held: &Held, path: &Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    let Ok(ours) = held._lock.metadata() else {
+        return false;
+    };
+    std::fs::metadata(path).is_ok_and(|m| m.dev() == ours.dev() && m.ino() == ours.ino())
 }
 
 fn open(path: &Path) -> Result<File, SysError> {
@@ -91,5 +112,25 @@ mod tests {
         assert!(try_lock(&d.path().join("missing"), Mode::Shared)
             .unwrap()
             .is_none());
+    }
+
+    #[test]
+    fn a_lock_on_an_unlinked_file_is_not_handed_out() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("lock");
+        let first = lock(&p, Mode::Exclusive).unwrap();
+        let waiter = {
+            let p = p.clone();
+            std::thread::spawn(move || {
+                let h = lock(&p, Mode::Exclusive).unwrap();
+                assert!(still_named(&h, &p));
+            })
+        };
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        // The holder cleans up: unlink, then release.
+        std::fs::remove_file(&p).unwrap();
+        drop(first);
+        waiter.join().unwrap();
+        assert!(p.exists(), "the waiter must lock a fresh file at the path");
     }
 }

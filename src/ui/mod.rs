@@ -4,6 +4,8 @@
 //! writes to stdout/stderr itself. Results meant for scripts (ids, tables, JSON)
 //! go to stdout; everything for humans goes to stderr.
 
+pub mod progress;
+
 use std::io::Write;
 
 /// How chatty output is.

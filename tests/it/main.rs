@@ -8,4 +8,5 @@ mod dockerfile;
 mod images;
 mod layers;
 mod man;
+mod registry;
 mod run;

@@ -1,0 +1,59 @@
+//! `hutch push [--format oci|v2s2] [--compression-format gzip|zstd]
+//! [--tls-verify=false] IMAGE [DEST]`: send an image from the store to a
+//! registry.
+
+use super::Ctx;
+use crate::registry::progress::Silent;
+use crate::registry::push::{self, Compression, Format};
+use crate::registry::Net;
+use crate::store::Store;
+use crate::ui::progress::Bars;
+use std::path::PathBuf;
+
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// The image to push, by name or id.
+    #[arg(value_name = "IMAGE")]
+    pub image: String,
+
+    /// Where to push it (`registry/repo[:tag]`); default: the image's name.
+    #[arg(value_name = "DEST")]
+    pub dest: Option<String>,
+
+    /// Manifest format; default: keep the stored manifest as it is.
+    #[arg(long, value_enum)]
+    pub format: Option<Format>,
+
+    /// Recompress layers; v2s2 always gets gzip layers.
+    #[arg(long, value_enum)]
+    pub compression_format: Option<Compression>,
+
+    /// Verify TLS certificates and require HTTPS (see `hutch pull --help`).
+    #[arg(long, value_name = "BOOL", default_value_t = true, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
+    pub tls_verify: bool,
+
+    /// Directory of `*.crt` CA files to trust for this registry.
+    #[arg(long, value_name = "DIR")]
+    pub cert_dir: Option<PathBuf>,
+
+    /// No progress output.
+    #[arg(short, long)]
+    pub quiet: bool,
+}
+
+pub fn exec(ctx: &Ctx, args: Args) -> anyhow::Result<u8> {
+    let net = Net::new(&ctx.dirs, args.tls_verify, args.cert_dir.as_deref())?;
+    let store = Store::open(&ctx.dirs)?;
+    let bars = Bars::new(ctx.printer);
+    let opts = push::Options {
+        net: &net,
+        progress: if args.quiet { &Silent } else { &bars },
+        format: args.format,
+        compression: args.compression_format,
+    };
+    let (dest, digest) = push::push(&store, &args.image, args.dest.as_deref(), &opts)?;
+    if !args.quiet {
+        ctx.printer.info(&format!("Pushed {dest}@{digest}"));
+    }
+    Ok(0)
+}
