@@ -32,16 +32,10 @@ use std::path::PathBuf;
 use std::rc::Rc;
 use std::time::Instant;
 
-/// `--pull`: where base images come from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Pull {
-    /// Always ask the registry (needs registry support).
-    Always,
-    /// Use the local store; pull what is missing (needs registry support).
-    Missing,
-    /// Only the local store.
-    Never,
-}
+/// Finds (and, by the caller's `--pull` policy, pulls) the images FROM and
+/// `COPY --from` name. The CLI supplies it, so that this module needs no
+/// registry.
+pub type Images<'a> = &'a dyn Fn(&str) -> anyhow::Result<Image>;
 
 /// What to build.
 #[derive(Debug, Clone)]
@@ -59,7 +53,6 @@ pub struct Options {
     pub build_args: BTreeMap<String, String>,
     pub target: Option<String>,
     pub no_cache: bool,
-    pub pull: Pull,
     /// Labels added to the final image.
     pub labels: Vec<(String, String)>,
     /// The state dir (kernel feature cache, skeleton layer) RUN needs.
@@ -125,6 +118,7 @@ impl State {
 struct Builder<'a> {
     store: &'a Store,
     opts: &'a Options,
+    images: Images<'a>,
     printer: &'a Printer,
     df: &'a Dockerfile,
     ctx: BuildContext,
@@ -171,7 +165,12 @@ fn onbuild_triggers(config: &mut Value, image: &str) -> anyhow::Result<Option<Do
 }
 
 /// Build according to `opts`; returns the named final image.
-pub fn build(store: &Store, opts: &Options, printer: &Printer) -> anyhow::Result<Image> {
+pub fn build(
+    store: &Store,
+    opts: &Options,
+    images: Images<'_>,
+    printer: &Printer,
+) -> anyhow::Result<Image> {
     let df = dockerfile::parse(&opts.dockerfile, &opts.file_name)?;
     for w in &df.warnings {
         printer.warn(&format!("{}: {w:?}", df.file));
@@ -190,6 +189,7 @@ pub fn build(store: &Store, opts: &Options, printer: &Printer) -> anyhow::Result
     let mut b = Builder {
         store,
         opts,
+        images,
         printer,
         df: &df,
         ctx,
@@ -310,16 +310,9 @@ impl<'a> Builder<'a> {
         Ok(st)
     }
 
-    /// A base image from the store, by `--pull` policy.
+    /// A base image, as the caller's resolver finds it.
     fn base_image(&self, name: &str) -> anyhow::Result<Image> {
-        if self.opts.pull == Pull::Always {
-            bail!("--pull=always needs a registry, and pulling is not available yet: use --pull=never with an image from `hutch load`");
-        }
-        self.store.image(name).map_err(|e| {
-            anyhow!(
-                "{e:#}: load it with `hutch load` (pulling from registries is not available yet)"
-            )
-        })
+        (self.images)(name)
     }
 
     fn state_of(&self, image: Image) -> anyhow::Result<State> {

@@ -3,7 +3,8 @@
 //! onto `build::Options`; progress goes to stderr, the image id to stdout.
 
 use super::Ctx;
-use crate::build::{self, Options, Pull};
+use crate::build::{self, Options};
+use crate::registry::pull::{ensure_image, PullPolicy};
 use crate::net::Network;
 use crate::oci::reference::Reference;
 use crate::store::Store;
@@ -41,10 +42,11 @@ pub struct Args {
     #[arg(long)]
     pub no_cache: bool,
 
-    /// Where base images come from: `never` (only the local store), `missing`
-    /// or `always` (both need registry support, not available yet).
+    /// When to pull FROM and `COPY --from` images: missing (only what the
+    /// store lacks), always, or never (only the local store). `--pull` alone
+    /// means always.
     #[arg(long, value_name = "POLICY", num_args = 0..=1, default_missing_value = "always", default_value = "missing")]
-    pub pull: String,
+    pub pull: PullPolicy,
 
     /// Add a label to the final image (`KEY=VALUE`). Repeatable.
     #[arg(long = "label", value_name = "KEY=VALUE")]
@@ -134,12 +136,6 @@ pub fn exec(ctx: &Ctx, args: Args) -> anyhow::Result<u8> {
             args.platform
         );
     }
-    let pull = match args.pull.as_str() {
-        "always" | "true" => Pull::Always,
-        "missing" => Pull::Missing,
-        "never" | "false" => Pull::Never,
-        other => bail!("--pull={other}: use always, missing or never"),
-    };
     let names = args
         .tags
         .iter()
@@ -193,7 +189,6 @@ pub fn exec(ctx: &Ctx, args: Args) -> anyhow::Result<u8> {
         build_args,
         target: args.target,
         no_cache: args.no_cache,
-        pull,
         labels,
         state: ctx.dirs.state.clone(),
         network: args.network,
@@ -205,7 +200,17 @@ pub fn exec(ctx: &Ctx, args: Args) -> anyhow::Result<u8> {
         ctx.printer
     };
     let store = Store::open(&ctx.dirs)?;
-    let image = build::build(&store, &opts, &printer)?;
+    // One pull per name and build, even when several stages name it.
+    let pulled = std::cell::RefCell::new(BTreeMap::new());
+    let images = |name: &str| -> anyhow::Result<crate::store::Image> {
+        if let Some(im) = pulled.borrow().get(name) {
+            return Ok(Clone::clone(im));
+        }
+        let im = ensure_image(ctx, name, args.pull)?;
+        pulled.borrow_mut().insert(name.to_string(), im.clone());
+        Ok(im)
+    };
+    let image = build::build(&store, &opts, &images, &printer)?;
     if let Some(f) = &args.iidfile {
         fs_err::write(f, &image.id).context("cannot write --iidfile")?;
     }

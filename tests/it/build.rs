@@ -439,11 +439,15 @@ fn bad_input_is_one_clear_line_and_tags_nothing() {
             &["--target", "b"],
             "target stage 'b' not found",
         ),
-        ("FROM not-loaded:1\n", &[], "not-loaded:1"),
+        (
+            "FROM not-loaded:1\n",
+            &["--pull=never"],
+            "Dockerfile:1: FROM not-loaded:1: no such image: not-loaded:1",
+        ),
         (
             "FROM scratch\nCOPY --from=missing:1 /x /x\n",
-            &[],
-            "hutch load",
+            &["--pull=never"],
+            "Dockerfile:2: COPY --from=missing:1 /x /x: no such image: missing:1",
         ),
         (
             "FROM scratch\nCOPY a.txt a.txt /dir\n",
