@@ -16,11 +16,12 @@ use super::cache::{self, KeyParts};
 use super::context::BuildContext;
 use super::imagefs::ImageFs;
 use super::plan::{plan, stage_ref};
+use super::steps::fetch;
 use super::steps::files::FileStep;
 use super::steps::run::{self, RunEnv, RunStep};
 use super::steps::tree::{Item, Node, Tree};
 use super::steps::{meta, owner};
-use crate::dockerfile::{self, BuildArgs, Dockerfile, Instruction, MountKind, Spanned};
+use crate::dockerfile::{self, BuildArgs, Dockerfile, Instruction, MountKind, Source, Spanned};
 use crate::net::Network;
 use crate::store::{Image, Store, Writer};
 use crate::ui::{Printer, Verbosity};
@@ -355,6 +356,7 @@ impl<'a> Builder<'a> {
         let mut inputs: Vec<String> = Vec::new();
         let mut from_image: Option<Option<Image>> = None;
         let mut resolved = None;
+        let mut download = None;
         let file_step = match expanded {
             Instruction::Copy(c) => {
                 if !c.excludes.is_empty() || c.parents {
@@ -388,6 +390,37 @@ impl<'a> Builder<'a> {
             Instruction::Add(a) if !a.excludes.is_empty() => {
                 bail!("ADD --exclude is not supported yet")
             }
+            Instruction::Add(a)
+                if a.sources
+                    .iter()
+                    .any(|s| matches!(s, Source::Path(p) if fetch::is_url(p))) =>
+            {
+                let [Source::Path(url)] = &a.sources[..] else {
+                    bail!("ADD with a URL takes that one source only");
+                };
+                // With a checksum the content is known without downloading,
+                // so a cached step costs no request (buildkit does the same).
+                match &a.checksum {
+                    Some(c) => {
+                        fetch::check_checksum(c)?;
+                        inputs.push(format!("url {c}"));
+                    }
+                    None => {
+                        let f = fetch::fetch(url, self.writer.scratch(), None)?;
+                        inputs.push(format!("url {}", f.digest));
+                        download = Some(f);
+                    }
+                }
+                Some(FileStep {
+                    add: true,
+                    sources: &a.sources,
+                    dest: &a.dest,
+                    chown: a.chown.as_deref(),
+                    chmod: a.chmod.as_deref(),
+                    checksum: a.checksum.as_deref(),
+                    workdir: "",
+                })
+            }
             Instruction::Add(a) => Some(FileStep {
                 add: true,
                 sources: &a.sources,
@@ -416,7 +449,8 @@ impl<'a> Builder<'a> {
             workdir: &workdir,
             ..f
         });
-        if let (Some(f), None) = (&file_step, &from_image) {
+        let is_url = matches!(expanded, Instruction::Add(a) if a.sources.iter().any(|s| matches!(s, Source::Path(p) if fetch::is_url(p))));
+        if let (Some(f), None, false) = (&file_step, &from_image, is_url) {
             let r = f.resolve(&self.ctx).map_err(anyhow::Error::msg)?;
             inputs.push(format!("context {}", self.ctx.hash(&r.matched)?));
             resolved = Some(r);
@@ -465,6 +499,22 @@ impl<'a> Builder<'a> {
                 let layer = run::execute(&env, &step, st.image.as_ref(), &lower, self.runs)?;
                 self.commit(&key, st, config, layer.map(Layer::Tar), &ins.original)?;
                 return Ok(false);
+            }
+            (Some(f), Instruction::Add(a)) if is_url => {
+                let lower = self.tree(st.image.as_ref(), false)?;
+                let fetched = match download {
+                    Some(d) => d,
+                    None => {
+                        let [Source::Path(url)] = &a.sources[..] else {
+                            bail!("ADD with a URL takes that one source only");
+                        };
+                        fetch::fetch(url, self.writer.scratch(), a.checksum.as_deref())?
+                    }
+                };
+                Some(Layer::Tree(
+                    f.place_download(&fetched, &lower)
+                        .map_err(anyhow::Error::msg)?,
+                ))
             }
             (Some(f), _) => {
                 let lower = self.tree(st.image.as_ref(), false)?;

@@ -4,9 +4,9 @@
 
 use super::Ctx;
 use crate::build::{self, Options};
-use crate::registry::pull::{ensure_image, PullPolicy};
 use crate::net::Network;
 use crate::oci::reference::Reference;
+use crate::registry::pull::{ensure_image, PullPolicy};
 use crate::store::Store;
 use crate::ui::{Printer, Verbosity};
 use anyhow::{bail, Context};

@@ -455,9 +455,9 @@ fn bad_input_is_one_clear_line_and_tags_nothing() {
             "must be a directory and end with a /",
         ),
         (
-            "FROM scratch\nADD http://example.com/x /x\n",
+            "FROM scratch\nADD http://127.0.0.1:9/x /x\n",
             &[],
-            "needs network support",
+            "Dockerfile:2: ADD http://127.0.0.1:9/x /x: cannot download http://127.0.0.1:9/x",
         ),
     ];
     for (text, extra, want) in cases {
@@ -700,4 +700,98 @@ fn run_mounts_cache_bind_tmpfs_and_secrets() {
         let (_, err) = w.fails(&["build", "--no-cache", ctx.to_str().unwrap()]);
         assert!(err.contains("secret tok is required"), "{err}");
     });
+}
+
+/// A static HTTP server on 127.0.0.1 serving `dir`; killed on drop.
+struct Server {
+    child: std::process::Child,
+    port: u16,
+}
+
+impl Server {
+    fn start(dir: &std::path::Path) -> Server {
+        use std::io::BufRead;
+        let mut child = std::process::Command::new("python3")
+            .args([
+                "-u",
+                "-m",
+                "http.server",
+                "0",
+                "--bind",
+                "127.0.0.1",
+                "--directory",
+            ])
+            .arg(dir)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("python3 for a test HTTP server");
+        let mut line = String::new();
+        std::io::BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        // "Serving HTTP on 127.0.0.1 port 40123 (http://127.0.0.1:40123/) ..."
+        let port = line
+            .split_whitespace()
+            .skip_while(|w| *w != "port")
+            .nth(1)
+            .and_then(|p| p.parse().ok())
+            .unwrap_or_else(|| panic!("unexpected http.server banner: {line}"));
+        Server { child, port }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn add_from_a_url_with_and_without_checksum() {
+    let Some(w) = world() else { return };
+    let served = w.path("served");
+    std::fs::create_dir_all(&served).unwrap();
+    std::fs::write(served.join("tool.tar.gz"), b"not unpacked\n").unwrap();
+    let server = Server::start(&served);
+    let url = format!("http://127.0.0.1:{}/tool.tar.gz", server.port);
+    w.write("u/Dockerfile", format!("FROM scratch\nADD {url} /dl/\n"));
+    build(&w, "u", &["-t", "url:1"]);
+    let l = last_layer(&w, "url:1");
+    let file = l
+        .iter()
+        .find(|f| f.0 == "dl/tool.tar.gz")
+        .expect("downloaded");
+    assert_eq!((file.1, file.5.as_str()), (0o600, "not unpacked\n"));
+    // The content decides: unchanged content is cached, changed content is not.
+    let (_, st) = build(&w, "u", &["-t", "url:1"]);
+    assert!(ran(&st).is_empty(), "{st:?}");
+    std::fs::write(served.join("tool.tar.gz"), b"new release\n").unwrap();
+    let (_, st) = build(&w, "u", &["-t", "url:1"]);
+    assert_eq!(ran(&st), [format!("ADD {url} /dl/")]);
+    // --checksum: a wrong one fails and names both digests...
+    let wrong = format!("sha256:{}", "0".repeat(64));
+    w.write(
+        "u/Dockerfile",
+        format!("FROM scratch\nADD --checksum={wrong} {url} /dl/\n"),
+    );
+    let (_, err) = w.fails(&["build", w.path("u").to_str().unwrap()]);
+    assert!(err.contains("not the --checksum"), "{err}");
+    // ...a right one works, and once cached needs no server at all.
+    let sum = {
+        use sha2::Digest;
+        format!(
+            "sha256:{}",
+            hex::encode(sha2::Sha256::digest(b"new release\n"))
+        )
+    };
+    w.write(
+        "u/Dockerfile",
+        format!("FROM scratch\nADD --checksum={sum} {url} /dl/\n"),
+    );
+    build(&w, "u", &["-t", "url:2"]);
+    drop(server);
+    let (_, st) = build(&w, "u", &["-t", "url:2"]);
+    assert!(ran(&st).is_empty(), "{st:?}");
 }

@@ -5,6 +5,7 @@
 //! It does not store anything; the builder turns the tree into a layer.
 
 use super::copy::{sniff, Archive, Placement, Src, SrcEntry, SrcKind};
+use super::fetch::Fetched;
 use super::owner::{parse_chmod, resolve_chown};
 use super::tree::{Data, Tree};
 use crate::build::context::{self, BuildContext, Kind, Matched};
@@ -31,8 +32,8 @@ pub struct Resolved {
     pub many: bool,
 }
 
-fn is_remote(s: &str) -> bool {
-    s.starts_with("http://") || s.starts_with("https://") || s.starts_with("git@")
+fn is_git(s: &str) -> bool {
+    s.starts_with("git@") || s.starts_with("git://") || s.ends_with(".git")
 }
 
 impl FileStep<'_> {
@@ -49,11 +50,11 @@ impl FileStep<'_> {
     pub fn resolve(&self, ctx: &BuildContext) -> Result<Resolved, String> {
         if self.add {
             if let Some(url) = self.sources.iter().find_map(|s| match s {
-                Source::Path(p) if is_remote(p) => Some(p),
+                Source::Path(p) if is_git(p) => Some(p),
                 _ => None,
             }) {
                 return Err(format!(
-                    "{url}: ADD from a URL or git repository needs network support, which is not available yet"
+                    "{url}: ADD from a git repository is not supported yet"
                 ));
             }
             if self.checksum.is_some() {
@@ -164,6 +165,35 @@ impl FileStep<'_> {
             let (_, tar) = crate::layer::codec::decompressed(BufReader::new(f))?;
             place.extract(&mut tree, tar, &name)?;
         }
+        Ok(tree)
+    }
+}
+
+impl FileStep<'_> {
+    /// Place a file ADD downloaded (mode 0600, never unpacked).
+    pub fn place_download(&self, f: &Fetched, lower: &ImageFs) -> Result<Tree, String> {
+        let owner = self.chown.map(|c| resolve_chown(c, lower)).transpose()?;
+        let chmod = self.chmod.map(parse_chmod).transpose()?;
+        let place = Placement {
+            dest_is_dir: self.dest.ends_with('/'),
+            dest: self.dest(),
+            owner,
+            chmod,
+            lower,
+        };
+        let mut tree = Tree::default();
+        place.place(
+            &mut tree,
+            &[Src {
+                name: f.name.clone(),
+                entries: vec![SrcEntry {
+                    rel: String::new(),
+                    kind: SrcKind::File(Data::Path(f.path.clone())),
+                    mode: 0o600,
+                    mtime: f.mtime,
+                }],
+            }],
+        );
         Ok(tree)
     }
 }

@@ -7,6 +7,7 @@
 //! write to the store (the builder does).
 
 pub mod copy;
+pub mod fetch;
 pub mod files;
 pub mod meta;
 pub mod owner;
