@@ -482,7 +482,7 @@ impl<'a> Builder<'a> {
                     scratch: self.writer.scratch(),
                     printer: self.printer,
                     quiet: self.printer.verbosity == Verbosity::Quiet,
-                    network: self.opts.network,
+                    network: self.opts.network.clone(),
                     secrets: &self.opts.secrets,
                     context: self.opts.context.as_deref(),
                 };

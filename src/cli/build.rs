@@ -63,7 +63,7 @@ pub struct Args {
     /// Network for RUN steps that do not set `--network`: none (loopback
     /// only, the default) or host.
     #[arg(long, default_value = "none", value_name = "MODE")]
-    pub network: Network,
+    pub network: String,
 
     /// Make a secret file available to `RUN --mount=type=secret,id=ID`
     /// (`id=ID,src=FILE`). Secrets never enter the image or the cache key. Repeatable.
@@ -180,6 +180,11 @@ pub fn exec(ctx: &Ctx, args: Args) -> anyhow::Result<u8> {
             (text, name, Some(p))
         }
     };
+    let network = match args.network.as_str() {
+        "none" => Network::None,
+        "host" => Network::Host,
+        other => bail!("--network {other}: a build's RUN steps use none or host"),
+    };
     let opts = Options {
         dockerfile,
         file_name,
@@ -191,7 +196,7 @@ pub fn exec(ctx: &Ctx, args: Args) -> anyhow::Result<u8> {
         no_cache: args.no_cache,
         labels,
         state: ctx.dirs.state.clone(),
-        network: args.network,
+        network,
         secrets,
     };
     let printer = if args.quiet {

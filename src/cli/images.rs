@@ -4,6 +4,7 @@
 use super::inspect::facts;
 use super::template::Template;
 use super::Ctx;
+use crate::container::state::human_duration;
 use crate::oci::inspect::list_row;
 use crate::oci::reference::Reference;
 use crate::store::{Image, Store};
@@ -135,25 +136,6 @@ fn created(im: &Image) -> Option<chrono::DateTime<chrono::Utc>> {
     chrono::DateTime::parse_from_rfc3339(c)
         .ok()
         .map(|t| t.to_utc())
-}
-
-/// Docker's go-units `HumanDuration`.
-fn human_duration(secs: i64) -> String {
-    let s = secs.max(0);
-    let (m, h) = (s / 60, s / 3600);
-    match () {
-        _ if s < 1 => "Less than a second".into(),
-        _ if s == 1 => "1 second".into(),
-        _ if s < 60 => format!("{s} seconds"),
-        _ if m == 1 => "About a minute".into(),
-        _ if m < 60 => format!("{m} minutes"),
-        _ if h == 1 => "About an hour".into(),
-        _ if h < 48 => format!("{h} hours"),
-        _ if h < 24 * 7 * 2 => format!("{} days", h / 24),
-        _ if h < 24 * 30 * 2 => format!("{} weeks", h / 24 / 7),
-        _ if h < 24 * 365 * 2 => format!("{} months", h / 24 / 30),
-        _ => format!("{} years", h / 24 / 365),
-    }
 }
 
 /// go-units `HumanSizeWithPrecision(size, 3)`, as Podman prints sizes.

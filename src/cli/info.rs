@@ -4,7 +4,7 @@
 //! keeps things. Text for people, `--format json` for scripts.
 
 use super::Ctx;
-use crate::net::Network;
+use crate::net;
 use crate::rootfs::{Features, MountApi};
 use crate::sandbox::host::{self, Cgroups, HostPaths};
 use crate::sandbox::idmap::{IdMapping, IdSources, UsernsRequest};
@@ -25,7 +25,11 @@ pub struct Info {
     pub storage: Storage,
     pub cgroups: Cgroups,
     pub devices: Devices,
-    pub network_default: Network,
+    /// The network `hutch run` uses without `--network`: `pasta`,
+    /// `slirp4netns`, or `unavailable` when neither is installed.
+    pub network_default: String,
+    /// The helper's path and why it is the default, or what to install.
+    pub network_reason: String,
     pub store: PathBuf,
     pub state: PathBuf,
 }
@@ -70,6 +74,7 @@ pub fn gather(ctx: &Ctx) -> Info {
     let src = IdSources::default();
     let features = Features::load_or_probe(&ctx.dirs.state);
     let mapping = IdMapping::detect(UsernsRequest::Auto, &src);
+    let helper = net::choose::choose(None, &net::choose::SearchPath::from_env());
     let range = |v: &[crate::sandbox::idmap::IdRange]| {
         v.iter()
             .find(|r| r.inside == 1)
@@ -108,7 +113,14 @@ pub fn gather(ctx: &Ctx) -> Info {
             fuse: host::writable(&paths.dev.join("fuse")),
             tun: host::writable(&paths.dev.join("net/tun")),
         },
-        network_default: Network::default(),
+        network_default: match &helper {
+            Ok(c) => c.kind().name().to_string(),
+            Err(_) => "unavailable".to_string(),
+        },
+        network_reason: match &helper {
+            Ok(c) => format!("{}: {}", c.binary.display(), c.reason),
+            Err(e) => e.to_string(),
+        },
         store: ctx.dirs.store.clone(),
         state: ctx.dirs.state.clone(),
     }
@@ -181,8 +193,8 @@ pub fn exec(ctx: &Ctx, a: Args) -> anyhow::Result<u8> {
         yes(info.devices.tun)
     ));
     out.push(format!(
-        "default network: {} (private network namespace with only lo; --network host shares the host's)",
-        info.network_default
+        "default network: {} ({})",
+        info.network_default, info.network_reason
     ));
     out.push(format!("store: {}", info.store.display()));
     out.push(format!("containers: {}", info.state.display()));

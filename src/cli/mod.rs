@@ -9,19 +9,32 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 pub mod build;
+pub mod container;
+pub mod exec;
 pub mod images;
 pub mod import;
 pub mod info;
 pub mod inspect;
+pub mod kill;
+mod launch;
 pub mod load;
 pub mod login;
 pub mod logout;
+pub mod logs;
+pub mod port;
+pub mod ps;
 pub mod pull;
 pub mod push;
+pub mod rename;
+pub mod rm;
 pub mod rmi;
 pub mod run;
+pub mod start;
+pub mod stop;
 pub mod tag;
 mod template;
+pub mod top;
+pub mod wait;
 
 /// Exit code for hutch's own failures (Docker's convention).
 pub const EXIT_HUTCH_ERROR: u8 = 125;
@@ -75,6 +88,30 @@ pub enum Command {
     Logout(logout::Args),
     /// Show what hutch detected about this machine and why.
     Info(info::Args),
+    /// List containers.
+    Ps(ps::Args),
+    /// Start a stopped container again, over its writable layer.
+    Start(start::Args),
+    /// Remove containers.
+    Rm(rm::Args),
+    /// Rename a container.
+    Rename(rename::Args),
+    /// Print a detached container's output.
+    Logs(logs::Args),
+    /// Stop containers: the stop signal, then SIGKILL after a timeout.
+    Stop(stop::Args),
+    /// Send a signal to containers.
+    Kill(kill::Args),
+    /// Wait for containers to exit and print their exit codes.
+    Wait(wait::Args),
+    /// List the processes of a running container.
+    Top(top::Args),
+    /// Run a command in a running container.
+    Exec(exec::Args),
+    /// Manage containers as a group.
+    Container(container::Args),
+    /// List a container's published ports.
+    Port(port::Args),
 }
 
 /// What every subcommand gets: where to work and how to talk.
@@ -127,10 +164,22 @@ fn dispatch(ctx: &Ctx, cmd: Command) -> anyhow::Result<u8> {
         Command::Rmi(a) => rmi::exec(ctx, a),
         Command::Inspect(a) => inspect::exec(ctx, a),
         Command::Info(a) => info::exec(ctx, a),
+        Command::Ps(a) => ps::exec(ctx, a),
+        Command::Start(a) => start::exec(ctx, a),
+        Command::Rm(a) => rm::exec(ctx, a),
+        Command::Rename(a) => rename::exec(ctx, a),
+        Command::Logs(a) => logs::exec(ctx, a),
+        Command::Stop(a) => stop::exec(ctx, a),
+        Command::Kill(a) => kill::exec(ctx, a),
+        Command::Wait(a) => wait::exec(ctx, a),
+        Command::Top(a) => top::exec(ctx, a),
+        Command::Exec(a) => exec::exec(ctx, a),
+        Command::Container(a) => container::exec(ctx, a),
         Command::Pull(a) => pull::exec(ctx, a),
         Command::Push(a) => push::exec(ctx, a),
         Command::Login(a) => login::exec(ctx, a),
         Command::Logout(a) => logout::exec(ctx, a),
+        Command::Port(a) => port::exec(ctx, a),
     }
 }
 

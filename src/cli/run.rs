@@ -2,16 +2,14 @@
 //! and a sandbox spec. The order matters for speed and for clean failures:
 //! everything that can be rejected (flags, volumes, the image, the user
 //! namespace, overlay support, the plan) is checked before the container's
-//! directory is created or anything is cloned.
+//! directory is created or anything is cloned. Starting the plan, in the
+//! foreground or detached, is `launch`'s job, shared with `hutch start`.
 
-use super::Ctx;
-use crate::container::{self, Containers, Record, Status};
-use crate::net::Network;
+use super::{launch, Ctx};
+use crate::container::{self, Config, Containers, Record, Status};
+use crate::net::plan::NetFlags;
 use crate::registry::pull::{ensure_image, PullPolicy};
-use crate::rootfs::{Features, Overlay};
 use crate::sandbox::idmap::{IdMapping, IdSources, MapMode, UsernsRequest};
-use crate::sandbox::{self, MountSpec, Plan, ProcessSpec, Spec};
-use crate::store::Store;
 use anyhow::{bail, Context};
 use std::path::{Path, PathBuf};
 
@@ -56,9 +54,29 @@ pub struct Args {
     /// Run a small init as pid 1 that forwards signals and reaps zombies.
     #[arg(long)]
     pub init: bool,
-    /// Network: none (private, loopback only; the default) or host (share the host's).
-    #[arg(long, default_value = "none", value_name = "MODE")]
-    pub network: Network,
+    /// Network: pasta[:ARG,...] (the default when installed, as in Podman 5),
+    /// slirp4netns[:KEY=VALUE,...], none (loopback only) or host (share the host's).
+    #[arg(long, value_name = "MODE")]
+    pub network: Option<String>,
+    /// Publish a container port: [IP:][HOSTPORT:]PORT[/tcp|/udp], ranges as
+    /// 8000-8010:80-90. Without IP the port listens on 127.0.0.1 only.
+    #[arg(short = 'p', long = "publish", value_name = "[IP:][HOSTPORT:]PORT")]
+    pub publish: Vec<String>,
+    /// Publish every port the image exposes on a free port of 127.0.0.1.
+    #[arg(short = 'P', long = "publish-all")]
+    pub publish_all: bool,
+    /// Name server for the container's /etc/resolv.conf (replaces the default).
+    #[arg(long, value_name = "IP")]
+    pub dns: Vec<String>,
+    /// Search domain for /etc/resolv.conf ("." for none).
+    #[arg(long = "dns-search", value_name = "DOMAIN")]
+    pub dns_search: Vec<String>,
+    /// Option line entry for /etc/resolv.conf, e.g. ndots:2.
+    #[arg(long = "dns-option", value_name = "OPTION")]
+    pub dns_option: Vec<String>,
+    /// Add NAME:IP to /etc/hosts (IP may be host-gateway).
+    #[arg(long = "add-host", value_name = "NAME:IP")]
+    pub add_host: Vec<String>,
     /// User namespace: auto, subids, single or keep-id (your uid/gid inside).
     #[arg(long, default_value = "auto", value_name = "MODE")]
     pub userns: UsernsRequest,
@@ -68,6 +86,10 @@ pub struct Args {
     /// Give the container a terminal.
     #[arg(short = 't', long)]
     pub tty: bool,
+    /// Run in the background: print the container id and return; output goes
+    /// to the container's log (`hutch logs`).
+    #[arg(short = 'd', long)]
+    pub detach: bool,
     /// Pull the image: missing (only when the store lacks it), always, or never.
     #[arg(long, value_enum, default_value = "missing", value_name = "POLICY")]
     pub pull: PullPolicy,
@@ -78,17 +100,11 @@ pub struct Args {
     pub command: Vec<String>,
 }
 
-/// Exit code for hutch's own failures.
-const EXIT_ERROR: u8 = super::EXIT_HUTCH_ERROR;
-
 pub fn exec(ctx: &Ctx, a: Args) -> anyhow::Result<u8> {
     // Flags first: nothing below runs for a bad command line.
-    let volumes = a
-        .volume
-        .iter()
-        .map(|v| parse_volume(v))
-        .collect::<Result<Vec<_>, _>>()?;
-    let tmpfs = a.tmpfs.iter().map(|t| parse_tmpfs(t)).collect::<Vec<_>>();
+    for v in &a.volume {
+        launch::parse_volume(v)?;
+    }
     let mut user_env = Vec::new();
     for f in &a.env_file {
         let text = fs_err::read_to_string(f).context("cannot read --env-file")?;
@@ -107,32 +123,7 @@ pub fn exec(ctx: &Ctx, a: Args) -> anyhow::Result<u8> {
 
     // Pulls (when needed) finish and join their threads before anything forks.
     let image = ensure_image(ctx, &a.image, a.pull)?;
-    let store = Store::open(&ctx.dirs)?;
-    let src = IdSources::default();
-    let mapping = IdMapping::detect(a.userns, &src).map_err(anyhow::Error::msg)?;
-    ctx.printer.debug(&format!(
-        "user namespace: {} ({})",
-        mapping.mode, mapping.reason
-    ));
-    let features = Features::load_or_probe(&ctx.dirs.state);
-    if let Some(e) = &features.userns_error {
-        bail!("user namespaces are not available to this user: {e} (run `hutch info` for the fix)");
-    }
-    let Some(mount_api) = features.overlay else {
-        bail!(
-            "overlayfs cannot be mounted in a user namespace on this kernel ({}): {} \
-             (run `hutch info`)",
-            features.kernel,
-            features
-                .overlay_error
-                .as_deref()
-                .unwrap_or("unknown reason")
-        );
-    };
-    // The skeleton goes below the image: mount points without copy-ups.
-    let mut lowers = vec![crate::rootfs::skeleton::ensure(&ctx.dirs.state)?];
-    lowers.extend(store.layer_dirs(&image, &mapping, &src, &ctx.printer)?);
-
+    let mapping = IdMapping::detect(a.userns, &IdSources::default()).map_err(anyhow::Error::msg)?;
     let cfg = image.config.config().clone().unwrap_or_default();
     let args = command_line(
         cfg.entrypoint().as_deref(),
@@ -151,7 +142,7 @@ pub fn exec(ctx: &Ctx, a: Args) -> anyhow::Result<u8> {
             (mapping.mode == MapMode::KeepId)
                 .then(|| format!("{}:{}", mapping.host_uid, mapping.host_gid))
         });
-    let cwd = a
+    let workdir = a
         .workdir
         .clone()
         .or_else(|| cfg.working_dir().clone().filter(|w| !w.is_empty()))
@@ -159,64 +150,10 @@ pub fn exec(ctx: &Ctx, a: Args) -> anyhow::Result<u8> {
 
     let containers = Containers::new(&ctx.dirs.state);
     let id = container::new_id();
-    let short = &id[..12];
-    let name = match &a.name {
-        Some(n) => {
-            if containers.by_name(n).is_some() {
-                bail!("the container name '{n}' is already in use (remove that container first)");
-            }
-            n.clone()
-        }
-        None => short.to_string(),
-    };
-    let hostname = a.hostname.clone().unwrap_or_else(|| short.to_string());
-    let dir = containers.dir(&id);
-    let mut mounts: Vec<MountSpec> = volumes;
-    mounts.extend(tmpfs);
-    let spec = Spec {
-        mapping: mapping.clone(),
-        id_sources: src,
-        overlay: Overlay {
-            lowers,
-            upper: dir.join("upper"),
-            work: dir.join("work"),
-            volatile: a.rm,
-        },
-        mount_api,
-        rootfs_mountpoint: dir.join("rootfs"),
-        scratch: dir.clone(),
-        hostname: hostname.clone(),
-        network: a.network,
-        etc_files: vec![
-            ("/etc/hostname".into(), format!("{hostname}\n")),
-            (
-                "/etc/hosts".into(),
-                a.network.hosts(&hostname, Path::new("/etc/hosts")),
-            ),
-            (
-                "/etc/resolv.conf".into(),
-                a.network.resolv_conf(Path::new("/etc/resolv.conf")),
-            ),
-        ],
-        mounts,
-        read_only: a.read_only,
-        read_only_tmpfs: a.read_only_tmpfs,
-        process: ProcessSpec {
-            args: args.clone(),
-            env,
-            user,
-            cwd,
-            tty: a.tty,
-            stdin: a.interactive,
-            init: a.init,
-        },
-        remove_after: a.rm.then(|| dir.clone()),
-    };
-    let plan = Plan::build(spec)?;
-
+    let hostname = a.hostname.clone().unwrap_or_else(|| id[..12].to_string());
     let mut rec = Record {
         id: id.clone(),
-        name,
+        name: a.name.clone().unwrap_or_default(),
         image: a.image.clone(),
         image_id: image.id.clone(),
         command: args,
@@ -227,60 +164,55 @@ pub fn exec(ctx: &Ctx, a: Args) -> anyhow::Result<u8> {
         finished: None,
         mapping_key: mapping.key(),
         auto_remove: a.rm,
+        config: Config {
+            env,
+            user,
+            workdir,
+            hostname: hostname.clone(),
+            network: NetFlags {
+                network: a.network.clone(),
+                publish: a.publish.clone(),
+                publish_all: a.publish_all,
+                dns: a.dns.clone(),
+                dns_search: a.dns_search.clone(),
+                dns_option: a.dns_option.clone(),
+                add_host: a.add_host.clone(),
+            },
+            userns: a.userns.to_string(),
+            volumes: a.volume.clone(),
+            tmpfs: a.tmpfs.clone(),
+            read_only: a.read_only,
+            read_only_tmpfs: a.read_only_tmpfs,
+            init: a.init,
+            tty: a.tty,
+            interactive: a.interactive,
+            stop_signal: cfg.stop_signal().clone(),
+        },
+        started: None,
+        init: None,
+        supervisor: None,
+        ports: Vec::new(),
     };
-    // The record is written once pid 1 runs (or when it could not start):
-    // one write fewer on the hot path, and no record claims a container
-    // that never got as far as a process.
-    create_dir(&dir)?;
-
-    let mut observer = Started {
-        containers: &containers,
-        rec: rec.clone(),
-    };
-    let result = sandbox::run(&plan, &mut observer);
-    if a.rm {
-        // The sandbox removes the directory itself; only a failed clone
-        // (nothing ran in a user namespace) leaves it for us.
-        let _ = std::fs::remove_dir_all(&dir);
-    }
-    let code = match &result {
-        Ok(exit) => exit.code(),
-        Err(e) => e.exit_code(),
-    };
-    if !a.rm {
-        rec.status = Status::Exited;
-        rec.exit_code = Some(code);
-        rec.finished = Some(chrono::Utc::now());
-        containers.save(&rec)?;
-    }
-    match result {
-        Ok(_) => Ok(u8::try_from(code).unwrap_or(EXIT_ERROR)),
-        Err(e) => {
-            eprintln!("Error: {e}");
-            Ok(u8::try_from(e.exit_code()).unwrap_or(EXIT_ERROR))
+    let dir = containers.dir(&id);
+    let (plan, ports) = launch::plan(ctx, &rec, &dir)?;
+    rec.ports = ports;
+    // Claimed from the start: `ps` lists it and a second start is refused
+    // while pid 1 is being set up.
+    launch::starting(&mut rec);
+    containers.create(&mut rec, create_dir)?;
+    if a.detach {
+        let code = launch::detached(&containers, &rec, &plan, &dir)?;
+        if code == 0 {
+            ctx.printer.out(&id);
         }
+        return Ok(code);
     }
+    launch::foreground(&containers, &rec, &plan)
 }
 
-/// Marks the record running once pid 1 has exec'd.
-struct Started<'a> {
-    containers: &'a Containers,
-    rec: Record,
-}
-
-impl sandbox::Observer for Started<'_> {
-    fn started(&mut self, pid: i32) {
-        self.rec.status = Status::Running;
-        self.rec.pid = Some(pid);
-        // A record that stays "created" is the only cost of a failed write.
-        let _ = self.containers.save(&self.rec);
-    }
-}
-
-/// The container's directory with its overlay dirs and /etc files.
-fn create_dir(dir: &Path) -> anyhow::Result<()> {
-    fs_err::create_dir_all(dir.parent().unwrap_or(dir))?;
-    fs_err::create_dir(dir)?;
+/// The container's directory (created by `Containers::create`) with its
+/// overlay dirs.
+fn create_dir(dir: &Path) -> container::Result<()> {
     for d in ["upper", "work", "rootfs"] {
         fs_err::create_dir(dir.join(d))?;
     }
@@ -312,7 +244,7 @@ fn command_line(
 
 /// `-e KEY=VALUE` as given; bare `-e KEY` takes hutch's value, or nothing
 /// when hutch has none (Docker drops it too).
-fn env_entry(e: &str) -> anyhow::Result<Option<String>> {
+pub(super) fn env_entry(e: &str) -> anyhow::Result<Option<String>> {
     let key = e.split('=').next().unwrap_or("");
     if key.is_empty() || key.contains(char::is_whitespace) {
         bail!("invalid environment variable '{e}': expected KEY=VALUE or KEY");
@@ -321,47 +253,6 @@ fn env_entry(e: &str) -> anyhow::Result<Option<String>> {
         return Ok(Some(e.to_string()));
     }
     Ok(std::env::var(key).ok().map(|v| format!("{key}={v}")))
-}
-
-/// `HOST:CONTAINER[:ro|rw]`.
-fn parse_volume(v: &str) -> anyhow::Result<MountSpec> {
-    let parts: Vec<&str> = v.split(':').collect();
-    let (host, ctr, ro) = match parts.as_slice() {
-        [h, c] => (*h, *c, false),
-        [h, c, "ro"] => (*h, *c, true),
-        [h, c, "rw"] => (*h, *c, false),
-        [_, _, o] => bail!("invalid volume '{v}': unknown option '{o}' (use ro or rw)"),
-        _ => bail!("invalid volume '{v}': expected HOST:CONTAINER[:ro]"),
-    };
-    if host.is_empty() || ctr.is_empty() {
-        bail!("invalid volume '{v}': expected HOST:CONTAINER[:ro]");
-    }
-    if !host.starts_with('/') {
-        bail!(
-            "invalid volume '{v}': the host path '{host}' is relative; use an absolute path \
-             (named volumes are not supported)"
-        );
-    }
-    if !ctr.starts_with('/') {
-        bail!("invalid volume '{v}': the container path '{ctr}' must be absolute");
-    }
-    if let Err(e) = Path::new(host).metadata() {
-        bail!("invalid volume '{v}': cannot use host path {host}: {e}");
-    }
-    Ok(MountSpec::Bind {
-        source: PathBuf::from(host),
-        target: ctr.to_string(),
-        read_only: ro,
-    })
-}
-
-/// `PATH[:OPTIONS]`.
-fn parse_tmpfs(t: &str) -> MountSpec {
-    let (target, options) = t.split_once(':').unwrap_or((t, ""));
-    MountSpec::Tmpfs {
-        target: target.to_string(),
-        options: options.to_string(),
-    }
 }
 
 #[cfg(test)]
@@ -392,31 +283,6 @@ mod tests {
             command_line(Some(&e), Some(&c), Some(""), &s(&["id"])),
             s(&["id"])
         );
-    }
-
-    #[test]
-    fn volume_specs() {
-        assert!(matches!(
-            parse_volume("/tmp:/mnt:ro").unwrap(),
-            MountSpec::Bind {
-                read_only: true,
-                ..
-            }
-        ));
-        for bad in [
-            "/tmp",
-            "rel:/mnt",
-            "/tmp:mnt",
-            "/tmp:/mnt:xx",
-            "/nonexistent-x:/m",
-            "/a:/b:ro:x",
-        ] {
-            assert!(parse_volume(bad).is_err(), "{bad}");
-        }
-        assert!(parse_volume("rel:/mnt")
-            .unwrap_err()
-            .to_string()
-            .contains("relative"));
     }
 
     #[test]

@@ -1,19 +1,43 @@
 //! Container records: one directory per container under the state dir,
 //! `<state>/<id>/`, holding `container.json` (a [`Record`]), the overlay
-//! `upper/` and `work/` dirs and the `rootfs/` mount point. (The container's
-//! /etc/hostname, hosts and resolv.conf are generated at each start and live
-//! in memory only.) Other entries of the state dir (the kernel feature cache,
-//! the skeleton layer) have no `container.json` and are not containers.
+//! `upper/` and `work/` dirs, the `rootfs/` mount point, `ctr.log` (see
+//! [`logs`]) for detached containers, and `lock`, the per-container flock.
+//! (The container's /etc/hostname, hosts and resolv.conf are generated at
+//! each start and live in memory only.) Other entries of the state dir (the
+//! kernel feature cache, the skeleton layer, dot files) have no
+//! `container.json` and are not containers.
 //!
 //! The record is the contract for everything that manages containers after
 //! `hutch run` (ps, start, rm, commit): plain serde data, written atomically
-//! (temp file + rename). This module does not start or stop processes.
+//! (temp file + fsync + rename) and changed only under the container's lock
+//! ([`Containers::update`]), so two hutch processes never lose each other's
+//! writes. Names are claimed under one lock for the whole state dir
+//! ([`Containers::create`]).
+//!
+//! This module does not start containers; `supervisor` detaches a process
+//! that does, `state` decides from /proc whether a record that says running
+//! is true, and `control` signals, waits for and removes containers.
 
+pub mod control;
+pub mod logs;
+pub mod names;
+pub mod proc;
+pub mod state;
+pub mod supervisor;
+
+use crate::sys::flock;
 use chrono::{DateTime, Utc};
+use std::io::Write;
 use std::path::{Path, PathBuf};
+
+pub use proc::ProcId;
 
 /// The record's file name inside a container's directory.
 pub const RECORD_FILE: &str = "container.json";
+/// The per-container lock file (flock), inside its directory.
+const LOCK_FILE: &str = "lock";
+/// Held while a name is checked and claimed, beside the container dirs.
+const NAMES_LOCK: &str = ".names.lock";
 
 /// Where a container is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -21,10 +45,40 @@ pub const RECORD_FILE: &str = "container.json";
 pub enum Status {
     /// Its directory exists; the process has not started (or failed to).
     Created,
-    /// Its pid 1 runs (see `pid`).
+    /// Its pid 1 runs (see `pid`); check with `state::observe`, which also
+    /// knows when the supervisor died without saying so.
     Running,
     /// Its pid 1 has exited (see `exit_code`).
     Exited,
+}
+
+/// Everything besides the image needed to recreate the container's sandbox
+/// spec on `hutch start`. Strings are kept as the user wrote them and parsed
+/// again on start, so a start fails with the same message a run would.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(default)]
+pub struct Config {
+    /// `KEY=VALUE`: the image's environment, then `-e`/`--env-file`.
+    pub env: Vec<String>,
+    /// `user[:group]`; None runs as root.
+    pub user: Option<String>,
+    pub workdir: String,
+    pub hostname: String,
+    /// `--network`, `-p`, `-P`, `--dns*`, `--add-host` as given.
+    pub network: crate::net::plan::NetFlags,
+    /// The `--userns` request (`auto`, `subids`, `single`, `keep-id`).
+    pub userns: String,
+    /// `-v HOST:CONTAINER[:ro]` as given.
+    pub volumes: Vec<String>,
+    /// `--tmpfs PATH[:OPTIONS]` as given.
+    pub tmpfs: Vec<String>,
+    pub read_only: bool,
+    pub read_only_tmpfs: bool,
+    pub init: bool,
+    pub tty: bool,
+    pub interactive: bool,
+    /// The image's STOPSIGNAL, used by `hutch stop` (SIGTERM when None).
+    pub stop_signal: Option<String>,
 }
 
 /// What `container.json` holds.
@@ -45,7 +99,8 @@ pub struct Record {
     /// Host pid of the container's pid 1 while running.
     #[serde(default)]
     pub pid: Option<i32>,
-    /// Exit code once exited (128+N for signal N; 125-127 for start failures).
+    /// Exit code once exited (128+N for signal N; 125-127 for start failures;
+    /// -1 when the supervisor died and the real status is unknown).
     #[serde(default)]
     pub exit_code: Option<i32>,
     #[serde(default)]
@@ -56,6 +111,56 @@ pub struct Record {
     /// `--rm`: the directory goes away when the container exits.
     #[serde(default)]
     pub auto_remove: bool,
+    /// Ports published to the host (`-p`, `-P`), for `hutch port`.
+    #[serde(default)]
+    pub ports: Vec<crate::net::ports::PortMapping>,
+    /// How to start it again.
+    #[serde(default)]
+    pub config: Config,
+    /// When pid 1 last started.
+    #[serde(default)]
+    pub started: Option<DateTime<Utc>>,
+    /// pid 1 with its start time, so a reused pid is never mistaken for it.
+    #[serde(default)]
+    pub init: Option<ProcId>,
+    /// The hutch process that waits for pid 1 and records its exit: the
+    /// foreground `hutch run`/`start`, or the detached supervisor.
+    #[serde(default)]
+    pub supervisor: Option<ProcId>,
+}
+
+impl Record {
+    /// The first 12 hex digits of the id.
+    pub fn short_id(&self) -> &str {
+        &self.id[..self.id.len().min(12)]
+    }
+}
+
+/// Why a container could not be found, named or changed.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("no such container: {0} (see `hutch ps -a`)")]
+    NotFound(String),
+    #[error("container id prefix '{0}' is ambiguous: give more digits or the name")]
+    Ambiguous(String),
+    #[error("the container name '{0}' is already in use (remove that container first, or choose another name)")]
+    NameInUse(String),
+    #[error("{0}")]
+    InvalidName(String),
+    #[error("container {0} is running: stop it first (`hutch stop {0}`) or force removal with -f")]
+    Running(String),
+    #[error(transparent)]
+    Io(#[from] std::io::Error),
+    #[error(transparent)]
+    Sys(#[from] crate::sys::SysError),
+}
+
+pub type Result<T> = std::result::Result<T, Error>;
+
+/// A held per-container lock; the record may be read and written while it
+/// lives. Dropping it releases the lock.
+pub struct Locked {
+    _held: flock::Held,
 }
 
 /// The containers of one state dir.
@@ -76,15 +181,26 @@ impl Containers {
         self.root.join(id)
     }
 
-    /// Every readable record (directories without one are skipped).
+    /// Every readable record (directories without one are skipped), oldest first.
     pub fn list(&self) -> Vec<Record> {
         let Ok(rd) = std::fs::read_dir(&self.root) else {
             return Vec::new();
         };
-        rd.filter_map(|e| e.ok())
-            .filter_map(|e| std::fs::read(e.path().join(RECORD_FILE)).ok())
-            .filter_map(|b| serde_json::from_slice(&b).ok())
-            .collect()
+        // Dot names are lock files and directories being removed.
+        let mut all: Vec<Record> = rd
+            .filter_map(|e| e.ok())
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .filter(|n| !n.starts_with('.'))
+            .filter_map(|n| self.read(&n))
+            .collect();
+        all.sort_by(|a, b| a.created.cmp(&b.created).then(a.id.cmp(&b.id)));
+        all
+    }
+
+    /// The record of container `id`, if it has one.
+    pub fn read(&self, id: &str) -> Option<Record> {
+        let b = std::fs::read(self.dir(id).join(RECORD_FILE)).ok()?;
+        serde_json::from_slice(&b).ok()
     }
 
     /// The container called `name`, if any.
@@ -92,12 +208,93 @@ impl Containers {
         self.list().into_iter().find(|r| r.name == name)
     }
 
-    /// Write `rec` into its directory atomically (temp file + rename).
+    /// Docker's lookup: an exact name, a full id, or a unique id prefix.
+    pub fn resolve(&self, key: &str) -> Result<Record> {
+        let all = self.list();
+        if let Some(r) = all.iter().find(|r| r.name == key || r.id == key) {
+            return Ok(r.clone());
+        }
+        let hex = !key.is_empty() && key.bytes().all(|b| b.is_ascii_hexdigit());
+        let mut hits = all.into_iter().filter(|r| hex && r.id.starts_with(key));
+        match (hits.next(), hits.next()) {
+            (Some(r), None) => Ok(r),
+            (Some(_), Some(_)) => Err(Error::Ambiguous(key.to_string())),
+            _ => Err(Error::NotFound(key.to_string())),
+        }
+    }
+
+    /// Create the directory of a new container and write its first record,
+    /// claiming `rec.name` (or a generated one when it is empty) under the
+    /// state dir's name lock, so two concurrent runs cannot take one name.
+    /// `fill` populates the directory before the record makes it visible.
+    pub fn create(&self, rec: &mut Record, fill: impl FnOnce(&Path) -> Result<()>) -> Result<()> {
+        fs_err::create_dir_all(&self.root)?;
+        let _names = flock::lock(&self.root.join(NAMES_LOCK), flock::Mode::Exclusive)?;
+        let taken: Vec<String> = self.list().into_iter().map(|r| r.name).collect();
+        if rec.name.is_empty() {
+            rec.name = names::generate(|n| taken.iter().any(|t| t == n));
+        } else if taken.contains(&rec.name) {
+            return Err(Error::NameInUse(rec.name.clone()));
+        }
+        let dir = self.dir(&rec.id);
+        fs_err::create_dir(&dir)?;
+        fill(&dir)?;
+        Ok(self.save(rec)?)
+    }
+
+    /// Take container `id`'s lock; NotFound when the container is gone by
+    /// the time the lock is held (a concurrent `rm` won).
+    pub fn lock(&self, id: &str) -> Result<Locked> {
+        let dir = self.dir(id);
+        if !dir.join(RECORD_FILE).exists() {
+            return Err(Error::NotFound(id.to_string()));
+        }
+        // A concurrent `rm` may move the directory away before the open.
+        let held = match flock::lock(&dir.join(LOCK_FILE), flock::Mode::Exclusive) {
+            Ok(h) => h,
+            Err(_) if !dir.exists() => return Err(Error::NotFound(id.to_string())),
+            Err(e) => return Err(e.into()),
+        };
+        if !dir.join(RECORD_FILE).exists() {
+            return Err(Error::NotFound(id.to_string()));
+        }
+        Ok(Locked { _held: held })
+    }
+
+    /// Read, change and write container `id`'s record under its lock; the
+    /// record as written.
+    pub fn update(&self, id: &str, f: impl FnOnce(&mut Record)) -> Result<Record> {
+        let _l = self.lock(id)?;
+        let mut rec = self
+            .read(id)
+            .ok_or_else(|| Error::NotFound(id.to_string()))?;
+        f(&mut rec);
+        self.save(&rec)?;
+        Ok(rec)
+    }
+
+    /// Give container `id` a new name, unique under the name lock.
+    pub fn rename(&self, id: &str, new: &str) -> Result<Record> {
+        check_name(new).map_err(Error::InvalidName)?;
+        let _names = flock::lock(&self.root.join(NAMES_LOCK), flock::Mode::Exclusive)?;
+        if self.list().iter().any(|r| r.name == new) {
+            return Err(Error::NameInUse(new.to_string()));
+        }
+        self.update(id, |r| r.name = new.to_string())
+    }
+
+    /// Write `rec` into its directory atomically: temp file, fsync, rename.
+    /// Callers other than `create` hold the container's lock.
     pub fn save(&self, rec: &Record) -> std::io::Result<()> {
         let dir = self.dir(&rec.id);
-        let tmp = dir.join(format!(".{RECORD_FILE}.tmp"));
+        // One temp name per process: a writer that lost the lock race never
+        // truncates another's half-written file.
+        let tmp = dir.join(format!(".{RECORD_FILE}.{}.tmp", std::process::id()));
         let json = serde_json::to_vec_pretty(rec).map_err(std::io::Error::other)?;
-        fs_err::write(&tmp, json)?;
+        let mut f = fs_err::File::create(&tmp)?;
+        f.write_all(&json)?;
+        f.sync_all()?;
+        drop(f);
         fs_err::rename(&tmp, dir.join(RECORD_FILE))
     }
 }
@@ -111,7 +308,7 @@ pub fn new_id() -> String {
 }
 
 /// Container names follow Docker's rule: `[a-zA-Z0-9][a-zA-Z0-9_.-]*`.
-pub fn check_name(name: &str) -> Result<(), String> {
+pub fn check_name(name: &str) -> std::result::Result<(), String> {
     let mut b = name.bytes();
     let first_ok = b.next().is_some_and(|c| c.is_ascii_alphanumeric());
     if first_ok && b.all(|c| c.is_ascii_alphanumeric() || matches!(c, b'_' | b'.' | b'-')) {
@@ -127,13 +324,10 @@ pub fn check_name(name: &str) -> Result<(), String> {
 mod tests {
     use super::*;
 
-    #[test]
-    fn records_round_trip_and_are_found_by_name() {
-        let d = tempfile::tempdir().unwrap();
-        let c = Containers::new(d.path());
-        let rec = Record {
+    fn record(name: &str) -> Record {
+        Record {
             id: new_id(),
-            name: "web".into(),
+            name: name.into(),
             image: "busybox".into(),
             image_id: "sha256:00".into(),
             command: vec!["sh".into()],
@@ -144,12 +338,75 @@ mod tests {
             finished: None,
             mapping_key: "k".into(),
             auto_remove: false,
-        };
-        std::fs::create_dir(c.dir(&rec.id)).unwrap();
-        c.save(&rec).unwrap();
+            ports: Vec::new(),
+            config: Config::default(),
+            started: None,
+            init: None,
+            supervisor: None,
+        }
+    }
+
+    #[test]
+    fn records_round_trip_and_are_found_by_name() {
+        let d = tempfile::tempdir().unwrap();
+        let c = Containers::new(d.path());
+        let mut rec = record("web");
+        c.create(&mut rec, |_| Ok(())).unwrap();
         assert_eq!(c.by_name("web"), Some(rec.clone()));
         assert_eq!(c.by_name("db"), None);
         assert_eq!(rec.id.len(), 64);
+    }
+
+    #[test]
+    fn names_are_claimed_once_and_generated_when_empty() {
+        let d = tempfile::tempdir().unwrap();
+        let c = Containers::new(d.path());
+        c.create(&mut record("web"), |_| Ok(())).unwrap();
+        let err = c.create(&mut record("web"), |_| Ok(())).unwrap_err();
+        assert!(matches!(err, Error::NameInUse(_)), "{err}");
+        let mut anon = record("");
+        c.create(&mut anon, |_| Ok(())).unwrap();
+        assert!(anon.name.contains('_'), "{}", anon.name);
+        assert!(check_name(&anon.name).is_ok());
+    }
+
+    #[test]
+    fn resolve_takes_names_ids_and_unique_prefixes() {
+        let d = tempfile::tempdir().unwrap();
+        let c = Containers::new(d.path());
+        let mut a = record("a");
+        a.id = format!("ab{}", &a.id[2..]);
+        let mut b = record("b");
+        b.id = format!("ac{}", &b.id[2..]);
+        c.create(&mut a, |_| Ok(())).unwrap();
+        c.create(&mut b, |_| Ok(())).unwrap();
+        assert_eq!(c.resolve("a").unwrap().id, a.id);
+        assert_eq!(c.resolve("ab").unwrap().id, a.id);
+        assert_eq!(c.resolve(&b.id).unwrap().name, "b");
+        assert!(matches!(c.resolve("a").map(|r| r.name), Ok(n) if n == "a"));
+        assert!(matches!(c.resolve("ac1x"), Err(Error::NotFound(_))));
+        // "a" is a name, so it never counts as a prefix; a bare prefix
+        // shared by both is ambiguous.
+        let mut x = record("zz");
+        x.id = format!("ab{}", &x.id[2..]);
+        c.create(&mut x, |_| Ok(())).unwrap();
+        assert!(matches!(c.resolve("ab"), Err(Error::Ambiguous(_))));
+    }
+
+    #[test]
+    fn update_and_rename_keep_names_unique() {
+        let d = tempfile::tempdir().unwrap();
+        let c = Containers::new(d.path());
+        let mut a = record("a");
+        c.create(&mut a, |_| Ok(())).unwrap();
+        c.create(&mut record("b"), |_| Ok(())).unwrap();
+        assert!(matches!(c.rename(&a.id, "b"), Err(Error::NameInUse(_))));
+        assert!(matches!(c.rename(&a.id, "-x"), Err(Error::InvalidName(_))));
+        assert_eq!(c.rename(&a.id, "c").unwrap().name, "c");
+        let r = c.update(&a.id, |r| r.status = Status::Exited).unwrap();
+        assert_eq!(c.read(&a.id), Some(r));
+        std::fs::remove_dir_all(c.dir(&a.id)).unwrap();
+        assert!(matches!(c.update(&a.id, |_| {}), Err(Error::NotFound(_))));
     }
 
     #[test]

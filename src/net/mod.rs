@@ -1,70 +1,131 @@
 //! Container networking: which network namespace a container gets, and the
 //! /etc/hosts and /etc/resolv.conf it sees.
 //!
-//! Two modes exist today: `none` (a private network namespace with only `lo`,
-//! brought up) and `host` (share the caller's). User-mode networking helpers
-//! (pasta, slirp4netns) attach to the child's network namespace after the id
-//! mapping and before the child is released; `sandbox::launch` has that one
-//! place, and a new variant here makes the compiler point at it. This module
+//! `none` is a private network namespace with only `lo`, brought up; `host`
+//! shares the caller's; `pasta` (the default when installed, as in Podman 5)
+//! and `slirp4netns` connect a private namespace through a user-mode helper.
+//! `sandbox::launch` starts that helper on the child's namespace right after
+//! the id mapping, the helper configures it while the child sets up its root
+//! filesystem, and the child execs only once the helper is ready. This module
 //! does not create namespaces itself.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
+
+pub mod addrs;
+pub mod choose;
+pub mod dns;
+pub mod helper;
+pub mod hosts;
+pub mod options;
+pub mod pasta;
+pub mod plan;
+pub mod ports;
+pub mod slirp;
 
 /// The network a container gets.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "kebab-case")]
+#[derive(Debug, Clone, Default)]
 pub enum Network {
     /// A private network namespace holding only the loopback interface.
     #[default]
     None,
     /// The caller's network namespace, shared.
     Host,
+    /// A private namespace connected by pasta or slirp4netns.
+    User(Box<UserNet>),
 }
 
-impl std::str::FromStr for Network {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        match s {
-            "none" => Ok(Network::None),
-            "host" => Ok(Network::Host),
-            other => Err(format!(
-                "unknown --network mode '{other}': use none or host"
-            )),
-        }
-    }
-}
-
-impl std::fmt::Display for Network {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            Network::None => "none",
-            Network::Host => "host",
-        })
-    }
+/// A helper-connected network: the checked plan and where the helper keeps
+/// its pid file, API socket and log (the container's state directory).
+#[derive(Debug, Clone)]
+pub struct UserNet {
+    pub plan: plan::NetPlan,
+    pub run_dir: PathBuf,
 }
 
 impl Network {
+    /// Turn `hutch run`'s network flags into a network. `exposed` is the
+    /// image's `ExposedPorts` (for `-P`). Errors are one line saying what to
+    /// change.
+    pub fn from_flags(
+        flags: &plan::NetFlags,
+        exposed: &[String],
+        hostname: &str,
+        run_dir: &Path,
+        env: &plan::HostEnv,
+    ) -> Result<Network, String> {
+        let own = match flags.network.as_deref() {
+            Some("none") => Some(Network::None),
+            Some("host") => Some(Network::Host),
+            Some(m) if !options::HelperRequest::is_helper_mode(m) => {
+                return Err(options::OptionsError::UnknownMode(m.to_string()).to_string())
+            }
+            _ => None,
+        };
+        if let Some(n) = own {
+            let mode = n.mode();
+            let needs_helper = [
+                (!flags.publish.is_empty() || flags.publish_all, "-p/-P"),
+                (
+                    !flags.dns.is_empty()
+                        || !flags.dns_search.is_empty()
+                        || !flags.dns_option.is_empty(),
+                    "--dns",
+                ),
+                (!flags.add_host.is_empty(), "--add-host"),
+            ];
+            if let Some((_, flag)) = needs_helper.iter().find(|(used, _)| *used) {
+                return Err(format!(
+                    "{flag} needs a connected network, but --network {mode} has none to configure; use --network pasta or slirp4netns"
+                ));
+            }
+            return Ok(n);
+        }
+        let plan = plan::plan(flags, exposed, hostname, env).map_err(|e| e.to_string())?;
+        Ok(Network::User(Box::new(UserNet {
+            plan,
+            run_dir: run_dir.to_path_buf(),
+        })))
+    }
+
+    /// `none`, `host`, `pasta` or `slirp4netns`.
+    pub fn mode(&self) -> &'static str {
+        match self {
+            Network::None => "none",
+            Network::Host => "host",
+            Network::User(u) => u.plan.helper.kind().name(),
+        }
+    }
+
     /// Whether the container gets its own network namespace (CLONE_NEWNET).
     pub fn private_namespace(&self) -> bool {
+        !matches!(self, Network::Host)
+    }
+
+    /// The ports published to the host, for the container record.
+    pub fn ports(&self) -> &[ports::PortMapping] {
         match self {
-            Network::None => true,
-            Network::Host => false,
+            Network::User(u) => &u.plan.ports,
+            _ => &[],
         }
     }
 
     /// The container's /etc/hosts.
     pub fn hosts(&self, hostname: &str, host_hosts: &Path) -> String {
         let mut s = String::new();
-        if *self == Network::Host {
-            // Same interfaces as the host: its names resolve the same way.
-            if let Ok(h) = std::fs::read_to_string(host_hosts) {
-                s.push_str(&h);
-                if !s.ends_with('\n') {
-                    s.push('\n');
+        match self {
+            Network::User(u) => return u.plan.hosts.clone(),
+            Network::Host => {
+                // Same interfaces as the host: its names resolve the same way.
+                if let Ok(h) = std::fs::read_to_string(host_hosts) {
+                    s.push_str(&h);
+                    if !s.ends_with('\n') {
+                        s.push('\n');
+                    }
                 }
             }
-        } else {
-            s.push_str("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n");
+            Network::None => {
+                s.push_str("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n")
+            }
         }
         s.push_str(&format!("127.0.1.1\t{hostname}\n"));
         s
@@ -73,6 +134,7 @@ impl Network {
     /// The container's /etc/resolv.conf.
     pub fn resolv_conf(&self, host_resolv: &Path) -> String {
         match self {
+            Network::User(u) => u.plan.resolv_conf.clone(),
             // A loopback stub resolver (127.0.0.53) on the host is reachable too.
             Network::Host => std::fs::read_to_string(host_resolv).unwrap_or_default(),
             // Programs expect the file; there is nothing to point it at.
@@ -92,12 +154,37 @@ mod tests {
         assert!(h.ends_with("127.0.1.1\tabc\n"));
     }
 
+    fn from(flags: plan::NetFlags) -> Result<Network, String> {
+        let env = plan::HostEnv {
+            search_path: choose::SearchPath("/nonexistent".into()),
+            ..plan::HostEnv::detect()
+        };
+        Network::from_flags(&flags, &[], "box", Path::new("/run/x"), &env)
+    }
+
     #[test]
     fn network_modes_parse() {
-        assert_eq!("host".parse::<Network>(), Ok(Network::Host));
-        assert!("bridge"
-            .parse::<Network>()
+        let mode = |m: &str| plan::NetFlags {
+            network: Some(m.into()),
+            ..plan::NetFlags::default()
+        };
+        assert!(matches!(from(mode("host")), Ok(Network::Host)));
+        assert!(matches!(from(mode("none")), Ok(Network::None)));
+        assert!(from(mode("bridge"))
             .unwrap_err()
-            .contains("none or host"));
+            .contains("none, host, pasta"));
+        // No helper installed in this search path: the error names the package.
+        assert!(from(mode("pasta")).unwrap_err().contains("passt"));
+        assert!(from(plan::NetFlags::default())
+            .unwrap_err()
+            .contains("--network none"));
+        let p = plan::NetFlags {
+            network: Some("none".into()),
+            publish: vec!["8080:80".into()],
+            ..plan::NetFlags::default()
+        };
+        assert!(from(p)
+            .unwrap_err()
+            .contains("-p/-P needs a connected network"));
     }
 }

@@ -27,6 +27,9 @@ pub enum Error {
     /// The child reported a failure before exec.
     #[error("{0}")]
     Child(ChildError),
+    /// The network helper did not come up.
+    #[error(transparent)]
+    Network(#[from] crate::net::helper::HelperError),
 }
 
 impl Error {

@@ -2,15 +2,19 @@
 //! the container's /etc/passwd, build the environment, wire up stdio (or the
 //! terminal), optionally fork the init, drop to the user and exec.
 //!
+//! `join` takes the same path for `hutch exec` in a running container, with a
+//! [`Target`] instead of a plan.
+//!
 //! It returns only on failure, with a typed error for the parent; everything
 //! before the final execve(2) may fail, nothing after it runs.
 
 use super::error::EXIT_SETUP;
 use super::plan::Plan;
+use super::spec::ProcessSpec;
 use super::sync::{ChildError, ChildErrorKind};
 use super::user::{self, Identity};
 use super::{init, tty};
-use crate::sandbox::idmap::MapMode;
+use crate::sandbox::idmap::{IdMapping, MapMode};
 use crate::sys::process::{child_exit, fork, Forked};
 use crate::sys::signal;
 use nix::errno::Errno;
@@ -38,9 +42,28 @@ pub struct ChildFds {
     pub tty_size: Option<crate::sys::pty::WinSize>,
 }
 
+/// What this last stretch needs: the process and the ids and host name it
+/// runs with. A new container takes them from its plan; `join` (hutch exec)
+/// from the running container's record.
+pub struct Target<'a> {
+    pub process: &'a ProcessSpec,
+    pub mapping: &'a IdMapping,
+    pub hostname: &'a str,
+}
+
 /// Become the container's process: exec the command, or report why not to
 /// the parent and exit.
 pub fn start(plan: &Plan, fds: ChildFds, saved_mask: &SigSet) -> ! {
+    let target = Target {
+        process: &plan.process,
+        mapping: &plan.mapping,
+        hostname: &plan.hostname,
+    };
+    start_target(&target, fds, saved_mask)
+}
+
+/// [`start`] for a process described by a [`Target`].
+pub fn start_target(plan: &Target<'_>, fds: ChildFds, saved_mask: &SigSet) -> ! {
     let ChildFds {
         err,
         tty_sock,
@@ -60,7 +83,7 @@ pub fn start(plan: &Plan, fds: ChildFds, saved_mask: &SigSet) -> ! {
 enum Never {}
 
 fn prepare_and_exec(
-    plan: &Plan,
+    plan: &Target<'_>,
     err: &mut Option<OwnedFd>,
     tty_sock: Option<OwnedFd>,
     tty_size: Option<crate::sys::pty::WinSize>,
@@ -141,7 +164,7 @@ fn dup2(fd: &OwnedFd, to: i32) -> Result<(), ChildError> {
 }
 
 /// The user the process runs as, checked against the id mapping.
-fn identity(plan: &Plan) -> Result<Identity, ChildError> {
+fn identity(plan: &Target<'_>) -> Result<Identity, ChildError> {
     let passwd = std::fs::read_to_string("/etc/passwd").unwrap_or_default();
     let group = std::fs::read_to_string("/etc/group").unwrap_or_default();
     let mut id =
@@ -169,7 +192,7 @@ fn identity(plan: &Plan) -> Result<Identity, ChildError> {
     Ok(id)
 }
 
-fn become_user(plan: &Plan, id: &Identity) -> Result<(), ChildError> {
+fn become_user(plan: &Target<'_>, id: &Identity) -> Result<(), ChildError> {
     use nix::unistd::{setgroups, setresgid, setresuid};
     // setgroups(2) is denied for good in namespaces whose gid map was written
     // without newgidmap (user_namespaces(7)); there the list stays empty.
@@ -190,7 +213,7 @@ fn become_user(plan: &Plan, id: &Identity) -> Result<(), ChildError> {
 
 /// Docker's environment: PATH, HOSTNAME (and TERM with -t) as defaults, then
 /// the image's and the user's entries, then HOME from passwd if still unset.
-fn final_env(plan: &Plan, id: &Identity) -> Vec<String> {
+fn final_env(plan: &Target<'_>, id: &Identity) -> Vec<String> {
     let mut env: Vec<String> = vec![
         format!("PATH={DEFAULT_PATH}"),
         format!("HOSTNAME={}", plan.hostname),

@@ -47,6 +47,17 @@ impl std::str::FromStr for UsernsRequest {
     }
 }
 
+impl fmt::Display for UsernsRequest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Auto => "auto",
+            Self::SubIds => "subids",
+            Self::Single => "single",
+            Self::KeepId => "keep-id",
+        })
+    }
+}
+
 /// The mode actually in force.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum MapMode {

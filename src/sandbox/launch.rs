@@ -13,6 +13,7 @@ use super::exec::{self, ChildFds};
 use super::plan::Plan;
 use super::sync;
 use super::tty;
+use crate::net::helper::{Helper, SpawnConfig, Target};
 use crate::net::Network;
 use crate::sys::process::{child_exit, clone_into_namespaces, Cloned};
 use crate::sys::signal;
@@ -24,6 +25,10 @@ use nix::sys::socket::{socketpair, AddressFamily, SockFlag, SockType};
 use nix::sys::wait::{waitpid, WaitStatus};
 use nix::unistd::Pid;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+
+/// How long a network helper may take to configure the namespace (it
+/// normally needs tens of milliseconds).
+const HELPER_READY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// How a container ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -69,6 +74,15 @@ pub fn run(plan: &Plan, observer: &mut dyn Observer) -> Result<Exit, Error> {
     }
     let (go_r, go_w) = sync::pipe()?;
     let (err_r, err_w) = sync::pipe()?;
+    // With a network helper the child gets a second go, just before exec,
+    // once the helper has configured its namespace.
+    let (net_r, net_w) = match plan.network {
+        Network::User(_) => {
+            let (r, w) = sync::pipe()?;
+            (Some(r), Some(w))
+        }
+        _ => (None, None),
+    };
     let socks = if plan.process.tty {
         let (a, b) = socketpair(
             AddressFamily::Unix,
@@ -93,6 +107,7 @@ pub fn run(plan: &Plan, observer: &mut dyn Observer) -> Result<Exit, Error> {
         Ok(Cloned::Child) => {
             drop(go_w);
             drop(err_r);
+            drop(net_w);
             let (parent_sock, child_sock) =
                 socks.map(|(a, b)| (Some(a), Some(b))).unwrap_or_default();
             drop(parent_sock);
@@ -101,19 +116,30 @@ pub fn run(plan: &Plan, observer: &mut dyn Observer) -> Result<Exit, Error> {
                 tty_sock: child_sock,
                 tty_size: plan.process.tty.then(tty::host_size).flatten(),
             };
-            child_main(plan, go_r, fds, &saved_mask)
+            child_main(plan, go_r, net_r, fds, &saved_mask)
         }
         Ok(Cloned::Parent { pid, pidfd }) => (pid, pidfd),
     };
     drop(go_r);
     drop(err_w);
+    drop(net_r);
     let parent_sock = socks.map(|(a, _b)| a);
-    let result = parent_main(plan, child, go_w, err_r, parent_sock, observer);
+    let gates = Gates {
+        go: go_w,
+        net: net_w,
+    };
+    let result = parent_main(plan, child, gates, err_r, parent_sock, observer);
     let _ = signal::set_mask(&saved_mask);
     result
 }
 
-fn child_main(plan: &Plan, go: OwnedFd, fds: ChildFds, saved_mask: &SigSet) -> ! {
+fn child_main(
+    plan: &Plan,
+    go: OwnedFd,
+    net: Option<OwnedFd>,
+    fds: ChildFds,
+    saved_mask: &SigSet,
+) -> ! {
     // Die with hutch (bubblewrap's --die-with-parent), then wait for the map.
     let early = signal::kill_with_parent();
     if !sync::wait_for_go(go) {
@@ -127,13 +153,27 @@ fn child_main(plan: &Plan, go: OwnedFd, fds: ChildFds, saved_mask: &SigSet) -> !
         sync::send_error(&fds.err, &e);
         child_exit(super::error::EXIT_SETUP);
     }
+    // The command may use the network at once: wait for the helper.
+    if let Some(net) = net {
+        if !sync::wait_for_go(net) {
+            child_exit(super::error::EXIT_SETUP);
+        }
+    }
     exec::start(plan, fds, saved_mask)
+}
+
+/// The parent's ends of the release pipes.
+struct Gates {
+    /// Releases the child into its setup.
+    go: OwnedFd,
+    /// Releases it into exec once the network helper is ready.
+    net: Option<OwnedFd>,
 }
 
 fn parent_main(
     plan: &Plan,
     (child, pidfd): (Pid, OwnedFd),
-    go: OwnedFd,
+    gates: Gates,
     err: OwnedFd,
     sock: Option<OwnedFd>,
     observer: &mut dyn Observer,
@@ -144,9 +184,16 @@ fn parent_main(
         Some(_) => Some(open_userns(child)?),
         None => None,
     };
-    let started = start_child(plan, child, go, err, sock, observer);
+    let started = start_child(plan, child, gates, err, sock, observer);
     let outcome = match started {
-        Ok(master) => wait(plan, child, pidfd.as_fd(), master),
+        Ok((master, helper)) => {
+            let exit = wait(child, pidfd.as_fd(), master, plan.process.stdin);
+            // The container is gone: its network helper goes too.
+            if let Some(h) = helper {
+                h.stop();
+            }
+            exit
+        }
         Err(e) => {
             let _ = nix::sys::signal::kill(child, nix::sys::signal::Signal::SIGKILL);
             let _ = waitpid(child, None);
@@ -160,24 +207,39 @@ fn parent_main(
 }
 
 /// Map ids, attach the network, release the child; Ok once it has exec'd
-/// (with the pty master for -t).
+/// (with the pty master for -t, and the running network helper).
 fn start_child(
     plan: &Plan,
     child: Pid,
-    go: OwnedFd,
+    gates: Gates,
     err: OwnedFd,
     sock: Option<OwnedFd>,
     observer: &mut dyn Observer,
-) -> Result<Option<OwnedFd>, Error> {
+) -> Result<(Option<OwnedFd>, Option<Helper>), Error> {
     plan.mapping
         .apply(child.as_raw(), &plan.id_sources)
         .map_err(Error::IdMap)?;
-    // A user-mode network helper joins /proc/<child>/ns/net here, before the
-    // child runs anything that could need the network.
-    match plan.network {
-        Network::None | Network::Host => {}
+    // The helper joins /proc/<child>/ns/{user,net} once the mapping exists
+    // and configures the namespace while the child mounts its root
+    // filesystem; the child execs only after the second go.
+    let mut helper = match &plan.network {
+        Network::None | Network::Host => None,
+        Network::User(u) => Some(Helper::spawn(&SpawnConfig {
+            helper: &u.plan.helper,
+            target: Target::Pid(child.as_raw() as u32),
+            ports: &u.plan.ports,
+            run_dir: &u.run_dir,
+            run_as: None,
+        })?),
+    };
+    sync::send_go(gates.go)?;
+    if let Some(h) = &mut helper {
+        h.wait_ready(HELPER_READY_TIMEOUT)?;
     }
-    sync::send_go(go)?;
+    if let Some(net) = gates.net {
+        // A child that already failed has closed its end; its error is read below.
+        let _ = sync::send_go(net);
+    }
     let master = match &sock {
         Some(s) => crate::sys::pty::recv_fd(s.as_fd())?,
         None => None,
@@ -192,19 +254,21 @@ fn start_child(
         ));
     }
     observer.started(child.as_raw());
-    Ok(master)
+    Ok((master, helper))
 }
 
-fn wait(
-    plan: &Plan,
+/// Relay the terminal (with `master`) or forward signals until `child`
+/// exits; how it ended. `join` uses it for `hutch exec` too.
+pub(super) fn wait(
     child: Pid,
     pidfd: BorrowedFd<'_>,
     master: Option<OwnedFd>,
+    relay_stdin: bool,
 ) -> Result<Exit, Error> {
     let sfd = SignalFd::with_flags(&signal::forwarded(), SfdFlags::SFD_CLOEXEC)
         .map_err(|e| SysError::new("signalfd(<forwarded signals>)", e))?;
     let status = match master {
-        Some(m) => tty::relay(m, child, pidfd, plan.process.stdin, &sfd)?,
+        Some(m) => tty::relay(m, child, pidfd, relay_stdin, &sfd)?,
         None => forward_until_exit(child, pidfd, &sfd)?,
     };
     match status {

@@ -12,6 +12,7 @@ pub mod exec;
 pub mod host;
 pub mod idmap;
 pub mod init;
+pub mod join;
 pub mod launch;
 pub mod plan;
 pub mod setup;

@@ -12,6 +12,7 @@ pub mod net;
 pub mod process;
 pub mod pty;
 pub mod signal;
+pub mod spawn;
 pub mod stdio;
 pub mod term;
 

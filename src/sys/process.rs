@@ -129,3 +129,102 @@ fn single_threaded() -> bool {
         .map(|d| d.count() <= 1)
         .unwrap_or(true)
 }
+
+/// Close every descriptor from 3 up except those in `keep` (a detached
+/// process must not hold its caller's pipes and lock files open). Objects
+/// that owned the closed descriptors must not be used or dropped afterwards:
+/// call this only in a forked child that ends with `child_exit`.
+pub fn close_fds_except(keep: &[std::os::fd::RawFd]) -> Result<(), SysError> {
+    let mut from: libc::c_uint = 3;
+    let mut sorted: Vec<libc::c_uint> = keep
+        .iter()
+        .filter(|&&fd| fd >= 3)
+        .map(|&fd| fd as libc::c_uint)
+        .collect();
+    sorted.sort_unstable();
+    sorted.push(libc::c_uint::MAX);
+    for k in sorted {
+        if from < k {
+            // SAFETY: no pointers; closing descriptors is memory-safe, and the
+            // caller's contract above covers the objects that owned them.
+            let r = unsafe { libc::syscall(libc::SYS_close_range, from, k - 1, 0u32) };
+            if r < 0 {
+                return Err(SysError::new(
+                    format!("close_range({from}, {})", k - 1),
+                    nix::errno::Errno::last(),
+                ));
+            }
+        }
+        from = k.saturating_add(1);
+    }
+    Ok(())
+}
+
+/// pidfd_open(2): a descriptor that names this very process (never a later
+/// one with a reused pid) and becomes readable when it exits, whether or not
+/// it is our child.
+pub fn pidfd_open(pid: i32) -> Result<std::os::fd::OwnedFd, SysError> {
+    // SAFETY: no pointers; returns a new descriptor or -1.
+    let r = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0u32) };
+    if r < 0 {
+        return Err(SysError::new(
+            format!("pidfd_open({pid})"),
+            nix::errno::Errno::last(),
+        ));
+    }
+    // SAFETY: the kernel just created this descriptor for us.
+    Ok(unsafe { <std::os::fd::OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(r as i32) })
+}
+
+/// pidfd_send_signal(2): signal the process behind `pidfd`.
+pub fn pidfd_send_signal(
+    pidfd: std::os::fd::BorrowedFd<'_>,
+    sig: nix::sys::signal::Signal,
+) -> Result<(), SysError> {
+    use std::os::fd::AsRawFd;
+    // SAFETY: a NULL siginfo asks for the kill(2)-like default; no other pointers.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_pidfd_send_signal,
+            pidfd.as_raw_fd(),
+            sig as libc::c_int,
+            std::ptr::null::<libc::siginfo_t>(),
+            0u32,
+        )
+    };
+    if r < 0 {
+        return Err(SysError::new(
+            format!("pidfd_send_signal(<pidfd>, {sig})"),
+            nix::errno::Errno::last(),
+        ));
+    }
+    Ok(())
+}
+
+/// Wait until the process behind `pidfd` exits, at most `timeout`; true if
+/// it has exited.
+pub fn pidfd_wait(
+    pidfd: std::os::fd::BorrowedFd<'_>,
+    timeout: Option<std::time::Duration>,
+) -> Result<bool, SysError> {
+    use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+    let deadline = timeout.map(|t| std::time::Instant::now() + t);
+    loop {
+        let left = match deadline {
+            None => PollTimeout::NONE,
+            Some(d) => {
+                let ms = d
+                    .saturating_duration_since(std::time::Instant::now())
+                    .as_millis();
+                PollTimeout::try_from(ms.min(i32::MAX as u128) as i32).unwrap_or(PollTimeout::MAX)
+            }
+        };
+        let mut fds = [PollFd::new(pidfd, PollFlags::POLLIN)];
+        match poll(&mut fds, left) {
+            Ok(0) => return Ok(false),
+            Ok(_) => return Ok(true),
+            Err(nix::errno::Errno::EINTR) => {}
+            Err(e) => return Err(SysError::new("poll(<pidfd>)", e)),
+        }
+    }
+}

@@ -7,6 +7,8 @@ mod common;
 mod dockerfile;
 mod images;
 mod layers;
+mod lifecycle;
 mod man;
+mod net;
 mod registry;
 mod run;

@@ -613,11 +613,13 @@ fn keep_id_runs_as_the_caller() {
 fn network_none_and_host() {
     for_each_user(|w| {
         let bb = w.busybox();
-        assert_eq!(ok(&w, &["--rm", bb, "ls", "/sys/class/net"]), "lo\n");
-        assert_eq!(
-            ok(&w, &["--rm", bb, "cat", "/sys/class/net/lo/operstate"]),
-            "unknown\n"
-        );
+        let none = |args: &[&str]| {
+            let mut v = vec!["--rm", "--network", "none", bb];
+            v.extend(args);
+            ok(&w, &v)
+        };
+        assert_eq!(none(&["ls", "/sys/class/net"]), "lo\n");
+        assert_eq!(none(&["cat", "/sys/class/net/lo/operstate"]), "unknown\n");
         let mut host: Vec<String> = std::fs::read_dir("/sys/class/net")
             .unwrap()
             .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
@@ -628,10 +630,10 @@ fn network_none_and_host() {
             &["--rm", "--network", "host", bb, "ls", "/sys/class/net"],
         );
         assert_eq!(inside.split_whitespace().collect::<Vec<_>>(), host);
-        assert!(ok(&w, &["--rm", bb, "cat", "/etc/resolv.conf"]).contains("--network none"));
+        assert!(none(&["cat", "/etc/resolv.conf"]).contains("--network none"));
         let (code, _, err) = run(&w, &["--rm", "--network", "bridge", bb, "true"]);
         assert_eq!(code, 125);
-        assert!(err.contains("none or host"), "{err}");
+        assert!(err.contains("use none, host, pasta"), "{err}");
     });
 }
 
@@ -651,7 +653,16 @@ fn info_reports_mode_and_storage() {
             serde_json::from_str(&w.ok(&["info", "--format", "json"])).unwrap();
         assert_eq!(json["storage"]["driver"], "overlay");
         assert_eq!(json["userns"]["available"], true);
-        assert_eq!(json["network_default"], "none");
+        // pasta when installed (Podman 5's default), else slirp4netns.
+        let helper = ["pasta", "slirp4netns"]
+            .into_iter()
+            .find(|h| hutch::net::choose::SearchPath::from_env().find(h).is_some())
+            .unwrap_or("unavailable");
+        assert_eq!(json["network_default"], helper);
+        assert!(
+            text.contains(&format!("default network: {helper}")),
+            "{text}"
+        );
     });
 }
 

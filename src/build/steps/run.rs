@@ -150,11 +150,22 @@ pub fn execute(
         }
     }
     let network = match step.run.network {
-        None | Some(RunNetwork::Default) => env.network,
+        None | Some(RunNetwork::Default) => env.network.clone(),
         Some(RunNetwork::None) => Network::None,
         Some(RunNetwork::Host) => Network::Host,
     };
     let hostname = "buildkitsandbox".to_string();
+    let etc_files = vec![
+        ("/etc/hostname".into(), format!("{hostname}\n")),
+        (
+            "/etc/hosts".into(),
+            network.hosts(&hostname, Path::new("/etc/hosts")),
+        ),
+        (
+            "/etc/resolv.conf".into(),
+            network.resolv_conf(Path::new("/etc/resolv.conf")),
+        ),
+    ];
     let spec = Spec {
         mapping: mapping.clone(),
         id_sources: src.clone(),
@@ -170,17 +181,7 @@ pub fn execute(
         scratch: dir.clone(),
         hostname: hostname.clone(),
         network,
-        etc_files: vec![
-            ("/etc/hostname".into(), format!("{hostname}\n")),
-            (
-                "/etc/hosts".into(),
-                network.hosts(&hostname, Path::new("/etc/hosts")),
-            ),
-            (
-                "/etc/resolv.conf".into(),
-                network.resolv_conf(Path::new("/etc/resolv.conf")),
-            ),
-        ],
+        etc_files,
         mounts,
         read_only: false,
         read_only_tmpfs: false,

@@ -1,0 +1,125 @@
+//! `hutch exec`: run another process in a running container, in all of its
+//! namespaces (`sandbox::join`), with the container's environment, user and
+//! working directory unless overridden. Exits with the process's exit code.
+
+use super::{run::env_entry, Ctx};
+use crate::container::{state, supervisor, Containers, Record};
+use crate::sandbox::exec::Target;
+use crate::sandbox::idmap::{IdMapping, IdSources, UsernsRequest};
+use crate::sandbox::{join, ProcessSpec};
+use anyhow::bail;
+
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// Keep stdin open.
+    #[arg(short = 'i', long)]
+    pub interactive: bool,
+    /// Give the process a terminal.
+    #[arg(short = 't', long)]
+    pub tty: bool,
+    /// Run in the background; its output is discarded.
+    #[arg(short = 'd', long)]
+    pub detach: bool,
+    /// Run as USER[:GROUP] (default: the container's user).
+    #[arg(short = 'u', long = "user", value_name = "USER[:GROUP]")]
+    pub user: Option<String>,
+    /// Set an environment variable (KEY=VALUE, or KEY to pass on hutch's value).
+    #[arg(short = 'e', long = "env", value_name = "KEY[=VALUE]")]
+    pub env: Vec<String>,
+    /// Working directory inside the container (default: the container's).
+    #[arg(short = 'w', long = "workdir", value_name = "DIR")]
+    pub workdir: Option<String>,
+    /// Container name or id.
+    #[arg(value_name = "CONTAINER")]
+    pub container: String,
+    /// Command and arguments.
+    #[arg(
+        trailing_var_arg = true,
+        allow_hyphen_values = true,
+        required = true,
+        value_name = "COMMAND"
+    )]
+    pub command: Vec<String>,
+}
+
+pub fn exec(ctx: &Ctx, a: Args) -> anyhow::Result<u8> {
+    let containers = Containers::new(&ctx.dirs.state);
+    let rec = containers.resolve(&a.container)?;
+    let (Some(init), state::State::Running) = (rec.init, state::observe(&rec)) else {
+        bail!(
+            "container {} is not running (start it with `hutch start {}`)",
+            rec.name,
+            rec.name
+        );
+    };
+    let mut env = rec.config.env.clone();
+    for e in &a.env {
+        env.extend(env_entry(e)?);
+    }
+    let mapping = mapping_of(&rec)?;
+    let process = ProcessSpec {
+        args: a.command.clone(),
+        env,
+        user: a.user.clone().or_else(|| rec.config.user.clone()),
+        cwd: a
+            .workdir
+            .clone()
+            .unwrap_or_else(|| rec.config.workdir.clone()),
+        tty: a.tty,
+        stdin: a.interactive,
+        init: false,
+    };
+    let target = Target {
+        process: &process,
+        mapping: &mapping,
+        hostname: &rec.config.hostname,
+    };
+    let private_net = rec.config.network.private_namespace();
+    let pid = init.pid;
+    if a.detach {
+        let outcome =
+            supervisor::detach(
+                std::path::Path::new("/dev/null"),
+                |s| match join::open_namespaces(pid, private_net, || init.alive()) {
+                    Ok(ns) => {
+                        s.started();
+                        let _ = join::exec_in(ns, &target);
+                    }
+                    Err(e) => s.failed(e.exit_code(), &e.to_string()),
+                },
+            )
+            .map_err(anyhow::Error::msg)?;
+        return Ok(match outcome {
+            supervisor::Outcome::Started => 0,
+            supervisor::Outcome::Failed(code, msg) => {
+                eprintln!("Error: {msg}");
+                u8::try_from(code).unwrap_or(super::EXIT_HUTCH_ERROR)
+            }
+        });
+    }
+    let ns = join::open_namespaces(pid, private_net, || init.alive())?;
+    match join::exec_in(ns, &target) {
+        Ok(exit) => Ok(u8::try_from(exit.code()).unwrap_or(super::EXIT_HUTCH_ERROR)),
+        Err(e) => {
+            eprintln!("Error: {e}");
+            Ok(u8::try_from(e.exit_code()).unwrap_or(super::EXIT_HUTCH_ERROR))
+        }
+    }
+}
+
+/// The container's id mapping, as detected now; it must be the one the
+/// container was started with, or users and groups would be checked
+/// against the wrong ranges.
+fn mapping_of(rec: &Record) -> anyhow::Result<IdMapping> {
+    let request: UsernsRequest = rec.config.userns.parse().map_err(anyhow::Error::msg)?;
+    let mapping = IdMapping::detect(request, &IdSources::default()).map_err(anyhow::Error::msg)?;
+    if !rec.mapping_key.is_empty() && mapping.key() != rec.mapping_key {
+        bail!(
+            "container {} runs with another user id mapping than this user has now ({} vs {})",
+            rec.name,
+            rec.mapping_key,
+            mapping.key()
+        );
+    }
+    Ok(mapping)
+}

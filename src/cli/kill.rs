@@ -1,0 +1,41 @@
+//! `hutch kill`: send a signal to a running container's pid 1.
+
+use super::Ctx;
+use crate::container::{control, Containers};
+
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// The signal, by name (TERM, SIGHUP) or number.
+    #[arg(short, long, default_value = "KILL", value_name = "SIGNAL")]
+    pub signal: String,
+    /// Container names or ids.
+    #[arg(value_name = "CONTAINER", required = true)]
+    pub containers: Vec<String>,
+}
+
+pub fn exec(ctx: &Ctx, a: Args) -> anyhow::Result<u8> {
+    let sig = control::parse_signal(&a.signal).map_err(anyhow::Error::msg)?;
+    let containers = Containers::new(&ctx.dirs.state);
+    let mut failed = false;
+    for name in &a.containers {
+        let sent = containers
+            .resolve(name)
+            .map_err(anyhow::Error::from)
+            .and_then(|rec| match control::signal(&rec, sig)? {
+                true => Ok(()),
+                false => anyhow::bail!(
+                    "container {} is not running (start it with `hutch start {}`)",
+                    rec.name,
+                    rec.name
+                ),
+            });
+        match sent {
+            Ok(()) => ctx.printer.out(name),
+            Err(e) => {
+                eprintln!("Error: {e:#}");
+                failed = true;
+            }
+        }
+    }
+    Ok(if failed { 1 } else { 0 })
+}

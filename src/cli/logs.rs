@@ -1,0 +1,104 @@
+//! `hutch logs`: print a detached container's log (`container::logs`),
+//! stdout lines to stdout and stderr lines to stderr; `-f` keeps reading
+//! until the container has exited and its log is complete.
+
+use super::Ctx;
+use crate::container::logs::{parse, Line, Stream, LOG_FILE};
+use crate::container::{state, Containers};
+use anyhow::bail;
+use std::io::{Read, Seek, SeekFrom, Write};
+use std::time::Duration;
+
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// Keep printing new output until the container exits.
+    #[arg(short, long)]
+    pub follow: bool,
+    /// Show only the last N lines.
+    #[arg(long, value_name = "N")]
+    pub tail: Option<usize>,
+    /// Prefix each line with the time it was written (RFC 3339).
+    #[arg(short, long)]
+    pub timestamps: bool,
+    /// Container name or id.
+    #[arg(value_name = "CONTAINER")]
+    pub container: String,
+}
+
+/// How often `-f` looks for new output.
+const FOLLOW_POLL: Duration = Duration::from_millis(100);
+
+pub fn exec(ctx: &Ctx, a: Args) -> anyhow::Result<u8> {
+    let containers = Containers::new(&ctx.dirs.state);
+    let rec = containers.resolve(&a.container)?;
+    let path = containers.dir(&rec.id).join(LOG_FILE);
+    let mut file = match std::fs::File::open(&path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => bail!(
+            "container {} has no log: only detached containers (`run -d`, `start`) keep one",
+            rec.name
+        ),
+        Err(e) => bail!("cannot read {}: {e}", path.display()),
+    };
+    let mut data = Vec::new();
+    file.read_to_end(&mut data)?;
+    let (mut lines, used) = parse(&data);
+    if let Some(n) = a.tail {
+        lines.drain(..lines.len().saturating_sub(n));
+    }
+    let mut printer = Out {
+        timestamps: a.timestamps,
+        at_line_start: true,
+    };
+    printer.print(&lines)?;
+    if !a.follow {
+        return Ok(0);
+    }
+    let mut offset = used as u64;
+    loop {
+        // Read the state before the log: once the container is seen ended,
+        // one more read gets everything it wrote (the supervisor closes the
+        // log before it records the exit).
+        let ended = containers
+            .read(&rec.id)
+            .map_or(true, |r| !state::observe(&r).is_running());
+        file.seek(SeekFrom::Start(offset))?;
+        let mut more = Vec::new();
+        file.read_to_end(&mut more)?;
+        let (lines, used) = parse(&more);
+        offset += used as u64;
+        printer.print(&lines)?;
+        if ended {
+            return Ok(0);
+        }
+        std::thread::sleep(FOLLOW_POLL);
+    }
+}
+
+struct Out {
+    timestamps: bool,
+    /// Whether the last text printed ended a line (a timestamp goes first).
+    at_line_start: bool,
+}
+
+impl Out {
+    fn print(&mut self, lines: &[Line]) -> std::io::Result<()> {
+        let (mut out, mut err) = (std::io::stdout().lock(), std::io::stderr().lock());
+        for l in lines {
+            let w: &mut dyn Write = match l.stream {
+                Stream::Stdout => &mut out,
+                Stream::Stderr => &mut err,
+            };
+            if self.timestamps && self.at_line_start {
+                write!(w, "{} ", l.time)?;
+            }
+            w.write_all(&l.text)?;
+            if l.complete {
+                w.write_all(b"\n")?;
+            }
+            self.at_line_start = l.complete;
+        }
+        out.flush()?;
+        err.flush()
+    }
+}

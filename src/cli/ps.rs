@@ -1,0 +1,130 @@
+//! `hutch ps`: list containers as Podman does (a table, `-q` ids, or
+//! `--format json`). The status comes from `container::state`, so a
+//! container whose supervisor died shows as exited, never as running.
+
+use super::Ctx;
+use crate::container::state::{self, human_duration, State};
+use crate::container::{Containers, Record};
+use serde_json::json;
+
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// Show all containers (default: only running ones).
+    #[arg(short, long)]
+    pub all: bool,
+    /// Print only container ids.
+    #[arg(short, long)]
+    pub quiet: bool,
+    /// Show full ids and commands.
+    #[arg(long)]
+    pub no_trunc: bool,
+    /// `json` for a JSON array of containers.
+    #[arg(long, value_name = "FORMAT", value_parser = ["json"])]
+    pub format: Option<String>,
+}
+
+/// Width of the COMMAND column before it is cut (Podman's).
+const COMMAND_WIDTH: usize = 20;
+
+pub fn exec(ctx: &Ctx, a: Args) -> anyhow::Result<u8> {
+    let containers = Containers::new(&ctx.dirs.state);
+    let mut rows: Vec<(Record, State)> = containers
+        .list()
+        .into_iter()
+        .map(|r| state::settle(&containers, r))
+        .map(|r| {
+            let s = state::observe(&r);
+            (r, s)
+        })
+        .filter(|(_, s)| a.all || s.is_running())
+        .collect();
+    // Newest first, like Podman.
+    rows.reverse();
+    let id = |r: &Record| {
+        if a.no_trunc {
+            r.id.clone()
+        } else {
+            r.short_id().to_string()
+        }
+    };
+    if a.quiet {
+        rows.iter().for_each(|(r, _)| ctx.printer.out(&id(r)));
+        return Ok(0);
+    }
+    let now = chrono::Utc::now();
+    if a.format.is_some() {
+        let v: Vec<_> = rows.iter().map(|(r, s)| to_json(r, *s, now)).collect();
+        ctx.printer.out(&serde_json::to_string_pretty(&v)?);
+        return Ok(0);
+    }
+    let head = [
+        "CONTAINER ID",
+        "IMAGE",
+        "COMMAND",
+        "CREATED",
+        "STATUS",
+        "PORTS",
+        "NAMES",
+    ]
+    .map(String::from);
+    let table: Vec<[String; 7]> = rows
+        .iter()
+        .map(|(r, s)| {
+            let mut cmd = r.command.join(" ");
+            if !a.no_trunc && cmd.chars().count() > COMMAND_WIDTH {
+                cmd = cmd.chars().take(COMMAND_WIDTH - 3).collect::<String>() + "...";
+            }
+            [
+                id(r),
+                r.image.clone(),
+                cmd,
+                format!("{} ago", human_duration((now - r.created).num_seconds())),
+                state::describe(r, *s, now),
+                String::new(),
+                r.name.clone(),
+            ]
+        })
+        .collect();
+    let mut widths = head.clone().map(|h| h.len());
+    for r in &table {
+        for (w, c) in widths.iter_mut().zip(r) {
+            *w = (*w).max(c.chars().count());
+        }
+    }
+    for r in std::iter::once(&head).chain(&table) {
+        let line: Vec<String> = r
+            .iter()
+            .zip(widths)
+            .map(|(c, w)| format!("{c:<w$}"))
+            .collect();
+        ctx.printer.out(line.join("  ").trim_end());
+    }
+    Ok(0)
+}
+
+/// Podman's `ps --format json` fields that hutch has.
+fn to_json(r: &Record, s: State, now: chrono::DateTime<chrono::Utc>) -> serde_json::Value {
+    let (state_name, exit) = match s {
+        State::Created => ("created", None),
+        State::Running | State::Stopping => ("running", None),
+        State::Exited { code, .. } => ("exited", Some(code)),
+        State::Lost => ("exited", Some(state::EXIT_UNKNOWN)),
+    };
+    json!({
+        "Id": r.id,
+        "Names": [r.name],
+        "Image": r.image,
+        "ImageID": r.image_id.strip_prefix("sha256:").unwrap_or(&r.image_id),
+        "Command": r.command,
+        "Created": r.created.timestamp(),
+        "CreatedAt": r.created.to_rfc3339(),
+        "StartedAt": r.started.map(|t| t.timestamp()),
+        "ExitedAt": r.finished.map(|t| t.timestamp()),
+        "State": state_name,
+        "Status": state::describe(r, s, now),
+        "Exited": exit.is_some(),
+        "ExitCode": exit.unwrap_or(0),
+        "Pid": if s.is_running() { r.pid.unwrap_or(0) } else { 0 },
+        "Ports": serde_json::Value::Null,
+    })
+}

@@ -1,0 +1,57 @@
+//! `hutch stop`: the image's STOPSIGNAL (SIGTERM when it has none) to pid 1,
+//! then SIGKILL once the timeout passes, as Docker and Podman do.
+
+use super::Ctx;
+use crate::container::{control, Containers};
+use anyhow::Context;
+use nix::sys::signal::Signal;
+use std::time::Duration;
+
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// Seconds to wait for the container to exit before killing it.
+    #[arg(
+        short = 't',
+        long = "time",
+        default_value_t = 10,
+        value_name = "SECONDS"
+    )]
+    pub time: u64,
+    /// Container names or ids.
+    #[arg(value_name = "CONTAINER", required = true)]
+    pub containers: Vec<String>,
+}
+
+pub fn exec(ctx: &Ctx, a: Args) -> anyhow::Result<u8> {
+    let containers = Containers::new(&ctx.dirs.state);
+    let mut failed = false;
+    for name in &a.containers {
+        match stop_one(&containers, name, Duration::from_secs(a.time)) {
+            Ok(()) => ctx.printer.out(name),
+            Err(e) => {
+                eprintln!("Error: {e:#}");
+                failed = true;
+            }
+        }
+    }
+    Ok(if failed { 1 } else { 0 })
+}
+
+fn stop_one(containers: &Containers, name: &str, grace: Duration) -> anyhow::Result<()> {
+    let rec = containers.resolve(name)?;
+    let sig = match rec.config.stop_signal.as_deref() {
+        Some(s) => control::parse_signal(s)
+            .map_err(anyhow::Error::msg)
+            .with_context(|| format!("the image's STOPSIGNAL of container {}", rec.name))?,
+        None => Signal::SIGTERM,
+    };
+    // Stopping a container that is not running is not an error (Podman).
+    if !control::signal(&rec, sig)? {
+        return Ok(());
+    }
+    if control::wait(containers, &rec.id, Some(grace))?.is_none() {
+        control::signal(&rec, Signal::SIGKILL)?;
+        control::wait(containers, &rec.id, None)?;
+    }
+    Ok(())
+}

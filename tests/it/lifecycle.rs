@@ -1,0 +1,445 @@
+//! Integration tests for the container lifecycle: persistent containers,
+//! `run -d` under a supervisor, logs, exec, stop/kill/wait, rm, rename,
+//! start, top and prune — real namespaces, as both test users.
+
+use crate::common::{for_each_user, hutch_bin, stderr, stdout, Kind, World};
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+/// Poll `f` until it is true or `secs` pass.
+fn eventually(secs: u64, mut f: impl FnMut() -> bool) -> bool {
+    let end = Instant::now() + Duration::from_secs(secs);
+    while Instant::now() < end {
+        if f() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    f()
+}
+
+/// `hutch run -d ARGS`; the printed id.
+fn detach(w: &World, args: &[&str]) -> String {
+    let mut all = vec!["run", "-d"];
+    all.extend_from_slice(args);
+    let id = w.ok(&all).trim().to_string();
+    assert_eq!(id.len(), 64, "run -d prints the full id: {id:?}");
+    id
+}
+
+/// The lines of `hutch ps -a` whose NAMES column is `name`.
+fn ps_line(w: &World, name: &str) -> String {
+    w.ok(&["ps", "-a"])
+        .lines()
+        .find(|l| l.split_whitespace().last() == Some(name))
+        .unwrap_or("")
+        .to_string()
+}
+
+/// The container's record, as JSON.
+fn record(w: &World, id: &str) -> serde_json::Value {
+    let p = w.root().join("containers").join(id).join("container.json");
+    serde_json::from_slice(&std::fs::read(p).unwrap()).unwrap()
+}
+
+/// Whether host pid `pid` is gone (or a zombie about to be reaped).
+fn gone(pid: i64) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Err(_) => true,
+        Ok(s) => s[s.rfind(')').unwrap() + 2..].starts_with('Z'),
+    }
+}
+
+#[test]
+fn detached_container_logs_exec_stop_and_rm() {
+    for_each_user(|w| {
+        let bb = w.busybox();
+        let script = "trap 'echo got-term; exit 0' TERM; echo data > /state; echo ready; \
+                      while :; do sleep 0.05; done";
+        let t0 = Instant::now();
+        detach(
+            &w,
+            &[
+                "--name",
+                "web",
+                "--hostname",
+                "boxy",
+                bb,
+                "sh",
+                "-c",
+                script,
+            ],
+        );
+        assert!(t0.elapsed() < Duration::from_secs(10));
+        assert!(
+            eventually(10, || w.ok(&["logs", "web"]).contains("ready")),
+            "output reaches the log"
+        );
+        assert!(ps_line(&w, "web").contains("Up "), "{}", w.ok(&["ps"]));
+        assert!(
+            w.ok(&["ps"]).contains("web"),
+            "running ones show without -a"
+        );
+
+        // exec: same filesystem changes, hostname, pid namespace, env.
+        assert_eq!(w.ok(&["exec", "web", "cat", "/state"]), "data\n");
+        assert_eq!(w.ok(&["exec", "web", "hostname"]), "boxy\n");
+        let pid1 = w.ok(&["exec", "web", "cat", "/proc/1/cmdline"]);
+        assert!(
+            pid1.contains("trap"),
+            "exec sees the container's pid 1: {pid1:?}"
+        );
+        let out = w.ok(&[
+            "exec",
+            "-e",
+            "X=1",
+            "-w",
+            "/tmp",
+            "web",
+            "sh",
+            "-c",
+            "echo $X $(pwd) $$",
+        ]);
+        let f: Vec<&str> = out.split_whitespace().collect();
+        assert_eq!(&f[..2], ["1", "/tmp"]);
+        assert_ne!(f[2], "1", "exec'd shell is not pid 1");
+        // No more privilege than pid 1: same capabilities, no_new_privs.
+        let privs = |pid: &str| {
+            w.ok(&[
+                "exec",
+                "web",
+                "grep",
+                "-E",
+                "^(NoNewPrivs|CapEff|CapBnd|CapPrm)",
+                &format!("/proc/{pid}/status"),
+            ])
+        };
+        let mine = privs("self");
+        assert!(mine.contains("NoNewPrivs:\t1"), "{mine}");
+        assert_eq!(mine, privs("1"));
+        let (code, _) = w.fails(&["exec", "web", "sh", "-c", "exit 7"]);
+        assert_eq!(code, 7, "exec returns the command's exit code");
+
+        // top lists pid 1 with its container pid.
+        let top = w.ok(&["top", "web"]);
+        assert!(
+            top.lines()
+                .any(|l| l.split_whitespace().nth(1) == Some("1") && l.contains("trap")),
+            "{top}"
+        );
+
+        if w.user.kind == Kind::SubIds {
+            // A directory only a subordinate id may enter: the host user
+            // cannot delete it without the container's user namespace.
+            w.ok(&[
+                "exec",
+                "web",
+                "sh",
+                "-c",
+                "mkdir /sub && touch /sub/f && chown -R 1000:1000 /sub && chmod 700 /sub",
+            ]);
+        }
+
+        // rm refuses a running container.
+        let (code, err) = w.fails(&["rm", "web"]);
+        assert_ne!(code, 0);
+        assert!(err.contains("is running") && err.contains("-f"), "{err}");
+
+        // logs -f follows until the container ends.
+        let follower = w
+            .hutch()
+            .args(["logs", "-f", "web"])
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let t = Instant::now();
+        assert_eq!(w.ok(&["stop", "web"]), "web\n");
+        assert!(t.elapsed() < Duration::from_secs(8), "SIGTERM was enough");
+        let out = follower.wait_with_output().unwrap();
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            text.contains("ready\n") && text.ends_with("got-term\n"),
+            "{text:?}"
+        );
+        assert_eq!(w.ok(&["wait", "web"]), "0\n");
+        assert!(ps_line(&w, "web").contains("Exited (0)"));
+        assert!(!w.ok(&["ps"]).contains("web"));
+
+        assert_eq!(w.ok(&["rm", "web"]), "web\n");
+        assert_eq!(w.ok(&["ps", "-a", "-q"]), "");
+        assert!(
+            std::fs::read_dir(w.root().join("containers"))
+                .unwrap()
+                .filter_map(|e| e.ok())
+                .all(|e| !e.path().join("upper").exists()),
+            "rm removed the upper dir, subordinate-owned files included"
+        );
+    });
+}
+
+#[test]
+fn stop_kills_what_ignores_sigterm_after_the_timeout() {
+    for_each_user(|w| {
+        let bb = w.busybox();
+        let script = "trap '' TERM; echo ready; while :; do sleep 0.05; done";
+        detach(&w, &["--name", "stubborn", bb, "sh", "-c", script]);
+        assert!(eventually(10, || w
+            .ok(&["logs", "stubborn"])
+            .contains("ready")));
+        let t = Instant::now();
+        w.ok(&["stop", "-t", "1", "stubborn"]);
+        let took = t.elapsed();
+        assert!(
+            took >= Duration::from_secs(1),
+            "waited for the timeout: {took:?}"
+        );
+        assert!(took < Duration::from_secs(8), "{took:?}");
+        assert_eq!(w.ok(&["wait", "stubborn"]), "137\n");
+        // kill on a stopped container is an error, rm -f of a running one works.
+        let (_, err) = w.fails(&["kill", "stubborn"]);
+        assert!(err.contains("not running"), "{err}");
+        detach(&w, &["--name", "doomed", bb, "sleep", "1000"]);
+        assert_eq!(
+            w.ok(&["rm", "-f", "doomed", "stubborn"]),
+            "doomed\nstubborn\n"
+        );
+        assert_eq!(w.ok(&["ps", "-a", "-q"]), "");
+    });
+}
+
+#[test]
+fn start_reruns_over_the_same_upper_dir() {
+    for_each_user(|w| {
+        let bb = w.busybox();
+        let script = "cat /count 2>/dev/null; echo x >> /count";
+        assert_eq!(w.ok(&["run", "--name", "p", bb, "sh", "-c", script]), "");
+        assert!(ps_line(&w, "p").contains("Exited (0)"));
+        assert_eq!(w.ok(&["start", "-a", "p"]), "x\n");
+        assert_eq!(w.ok(&["start", "-a", "p"]), "x\nx\n");
+        // Detached start, several at once: output in the log, wait for the code.
+        w.run(&["run", "--name", "q", bb, "sh", "-c", "exit 4"]);
+        assert_eq!(w.ok(&["start", "p", "q"]), "p\nq\n");
+        assert_eq!(w.ok(&["wait", "p", "q"]), "0\n4\n");
+        assert_eq!(w.ok(&["logs", "p"]), "x\nx\nx\n");
+        let (_, err) = w.fails(&["start", "-a", "p", "q"]);
+        assert!(err.contains("one container"), "{err}");
+        // A running container is not started twice.
+        w.ok(&["run", "-d", "--name", "busy", bb, "sleep", "1000"]);
+        let (_, err) = w.fails(&["start", "busy"]);
+        assert!(err.contains("already running"), "{err}");
+        w.ok(&["kill", "busy"]);
+        assert_eq!(w.ok(&["wait", "busy"]), "137\n");
+    });
+}
+
+#[test]
+fn wait_prints_exit_codes_in_order() {
+    for_each_user(|w| {
+        let bb = w.busybox();
+        let a = detach(&w, &[bb, "sh", "-c", "sleep 0.3; exit 3"]);
+        detach(&w, &["--name", "b", bb, "sh", "-c", "exit 5"]);
+        // By unique id prefix and by name.
+        assert_eq!(w.ok(&["wait", &a[..8], "b"]), "3\n5\n");
+        let out = w.ok(&["ps", "-a", "--format", "json"]);
+        let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+        let codes: Vec<i64> = v
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["ExitCode"].as_i64().unwrap())
+            .collect();
+        assert_eq!(codes, [5, 3], "newest first");
+        assert!(
+            v[1]["Names"][0].as_str().unwrap().contains('_'),
+            "generated name: {out}"
+        );
+    });
+}
+
+#[test]
+fn a_killed_supervisor_is_detected_and_takes_the_container_along() {
+    for_each_user(|w| {
+        let bb = w.busybox();
+        let id = detach(&w, &["--name", "orphan", bb, "sleep", "1000"]);
+        let rec = record(&w, &id);
+        let sup = rec["supervisor"]["pid"].as_i64().unwrap();
+        let init = rec["init"]["pid"].as_i64().unwrap();
+        assert!(!gone(init) && !gone(sup));
+        assert!(ps_line(&w, "orphan").contains("Up"));
+        nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(sup as i32),
+            nix::sys::signal::Signal::SIGKILL,
+        )
+        .unwrap();
+        // pid 1 has PR_SET_PDEATHSIG(SIGKILL) towards the supervisor, and the
+        // rest of the pid namespace dies with pid 1.
+        assert!(
+            eventually(10, || gone(init)),
+            "pid 1 died with its supervisor"
+        );
+        assert!(!w.ok(&["ps"]).contains("orphan"), "never shown as running");
+        assert!(ps_line(&w, "orphan").contains("Exited (-1)"));
+        assert_eq!(w.ok(&["wait", "orphan"]), "-1\n");
+        let (_, err) = w.fails(&["exec", "orphan", "true"]);
+        assert!(err.contains("not running"), "{err}");
+        w.ok(&["rm", "orphan"]);
+    });
+}
+
+#[test]
+fn exec_t_gives_a_terminal() {
+    for_each_user(|w| {
+        let bb = w.busybox();
+        detach(&w, &["--name", "tt", bb, "sleep", "1000"]);
+        let hutch = format!("{} --root {}", hutch_bin().display(), w.root().display());
+        let out = w
+            .as_user("script")
+            .args([
+                "-qec",
+                &format!("{hutch} exec -t tt sh -c 'tty; echo $TERM'"),
+                "/dev/null",
+            ])
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout).replace('\r', "");
+        assert!(
+            text.contains("/dev/pts/") && text.contains("xterm"),
+            "{text:?}"
+        );
+        let plain = w.ok(&["exec", "tt", "sh", "-c", "tty || true"]);
+        assert!(plain.contains("not a tty"), "{plain:?}");
+        // stdin reaches the process only with -i.
+        for (flag, want) in [(Some("-i"), "fed\n"), (None, "")] {
+            let mut c = w.hutch();
+            c.arg("exec").args(flag).args(["tt", "cat"]);
+            let mut child = c
+                .stdin(Stdio::piped())
+                .stdout(Stdio::piped())
+                .spawn()
+                .unwrap();
+            use std::io::Write;
+            let _ = child.stdin.take().unwrap().write_all(b"fed\n");
+            let out = child.wait_with_output().unwrap();
+            assert_eq!(String::from_utf8_lossy(&out.stdout), want, "{flag:?}");
+        }
+        // exec -d returns at once; its process is in the container's pid
+        // namespace although its parent is not, and top finds it.
+        let t = Instant::now();
+        assert_eq!(w.ok(&["exec", "-d", "tt", "sleep", "321"]), "");
+        assert!(t.elapsed() < Duration::from_secs(5));
+        assert!(
+            eventually(5, || w.ok(&["top", "tt"]).contains("sleep 321")),
+            "{}",
+            w.ok(&["top", "tt"])
+        );
+        w.ok(&["rm", "-f", "tt"]);
+    });
+}
+
+#[test]
+fn names_rename_prune_and_errors() {
+    for_each_user(|w| {
+        let bb = w.busybox();
+        w.ok(&["run", "--name", "one", bb, "true"]);
+        w.ok(&["run", bb, "true"]);
+        let (_, err) = w.fails(&["run", "--name", "one", bb, "true"]);
+        assert!(err.contains("already in use"), "{err}");
+        w.ok(&["rename", "one", "two"]);
+        assert!(ps_line(&w, "two").contains("Exited (0)"));
+        assert_eq!(ps_line(&w, "one"), "");
+        for (args, what) in [
+            (vec!["rm", "nosuch"], "no such container: nosuch"),
+            (vec!["exec", "nosuch", "true"], "no such container"),
+            (vec!["logs", "two"], "has no log"),
+            (vec!["stop", "nosuch"], "no such container"),
+            (vec!["kill", "-s", "BOGUS", "two"], "invalid signal"),
+        ] {
+            let (code, err) = w.fails(&args);
+            assert_ne!(code, 0);
+            assert!(err.contains(what), "{args:?}: {err}");
+            assert_eq!(err.trim().lines().count(), 1, "one line: {err}");
+        }
+        // Concurrent runs claiming one name: exactly one wins.
+        let racers: Vec<_> = (0..2)
+            .map(|_| {
+                w.hutch()
+                    .args(["run", "--name", "race", bb, "true"])
+                    .stdout(Stdio::null())
+                    .stderr(Stdio::piped())
+                    .spawn()
+                    .unwrap()
+            })
+            .collect();
+        let wins = racers
+            .into_iter()
+            .map(|c| c.wait_with_output().unwrap())
+            .filter(|o| o.status.success())
+            .count();
+        assert_eq!(wins, 1);
+        // A detached start that fails reports like a foreground one.
+        let (code, err) = w.fails(&["run", "-d", "--name", "bad", bb, "nosuch"]);
+        assert_eq!(code, 127, "{err}");
+        assert!(err.contains("nosuch") && err.contains("not found"), "{err}");
+        assert!(ps_line(&w, "bad").contains("Exited (127)"));
+        detach(&w, &["--name", "live", bb, "sleep", "1000"]);
+        let pruned = w.ok(&["container", "prune", "-f"]);
+        assert_eq!(pruned.lines().count(), 4, "{pruned}");
+        let left = w.ok(&["ps", "-a", "--format", "json"]);
+        let v: serde_json::Value = serde_json::from_str(&left).unwrap();
+        assert_eq!(
+            v.as_array().unwrap().len(),
+            1,
+            "the running one stays: {left}"
+        );
+        let out = w.hutch().args(["container", "prune"]).output().unwrap();
+        assert!(!out.status.success(), "no confirmation on a closed stdin");
+        assert!(stderr(&out).contains("-f"), "{}", stderr(&out));
+        let _ = stdout(&out);
+        w.ok(&["rm", "-f", "live"]);
+    });
+}
+
+#[test]
+fn concurrent_runs_and_prunes_keep_records_whole() {
+    for_each_user(|w| {
+        let bb = w.busybox();
+        let runs: Vec<_> = (0..4)
+            .map(|i| {
+                let name = format!("c{i}");
+                w.hutch()
+                    .args(["run", "--name", &name, bb, "true"])
+                    .stdout(Stdio::null())
+                    .spawn()
+                    .unwrap()
+            })
+            .collect();
+        let prunes: Vec<_> = (0..2)
+            .map(|_| {
+                w.hutch()
+                    .args(["container", "prune", "-f"])
+                    .stdout(Stdio::null())
+                    .spawn()
+                    .unwrap()
+            })
+            .collect();
+        for mut c in runs {
+            assert!(c.wait().unwrap().success());
+        }
+        for mut c in prunes {
+            assert!(c.wait().unwrap().success());
+        }
+        // Whatever survived is whole: every record directory parses, and
+        // only exited containers were ever pruned.
+        let dir = w.root().join("containers");
+        for e in std::fs::read_dir(&dir).unwrap().filter_map(|e| e.ok()) {
+            let rec = e.path().join("container.json");
+            if rec.exists() {
+                let v: serde_json::Value =
+                    serde_json::from_slice(&std::fs::read(&rec).unwrap()).unwrap();
+                assert_eq!(v["status"], "exited", "{v}");
+            }
+        }
+        w.ok(&["container", "prune", "-f"]);
+        assert_eq!(w.ok(&["ps", "-a", "-q"]), "");
+    });
+}

@@ -1,0 +1,889 @@
+//! The network helpers (pasta, slirp4netns) on network namespaces these tests
+//! create as the unprivileged test users, driven through hutch's library API.
+//!
+//! Traffic goes only to loopback and to the test's own namespaces: servers
+//! listen on 127.0.0.1 (host side) or inside the namespace, and the negative
+//! pasta case binds its outbound sockets to 127.0.0.1 (`-o`), so a connection
+//! that is not mapped to the host's loopback fails in the local kernel
+//! (connect => EINVAL) instead of leaving the machine.
+
+use crate::common::{for_each_user, skip, World};
+use hutch::net::choose::{choose, ChosenHelper, SearchPath};
+use hutch::net::helper::{Helper, HelperError, SpawnConfig, Target};
+use hutch::net::options::HelperRequest;
+use hutch::net::ports::{self, PortMapping, PortPolicy};
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+const READY: Duration = Duration::from_secs(10);
+
+/// A network namespace owned by the test user: `unshare -Urn sleep`.
+struct Netns {
+    child: Child,
+}
+
+impl Netns {
+    fn new(w: &World) -> Netns {
+        let child = w
+            .as_user("unshare")
+            .args(["-Urn", "sleep", "300"])
+            .spawn()
+            .expect("spawn unshare");
+        let pid = child.id();
+        // unshare execs sleep only after the namespaces and the id map exist.
+        let until = Instant::now() + Duration::from_secs(5);
+        while std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default() != "sleep\n"
+        {
+            assert!(Instant::now() < until, "unshare -Urn did not start");
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        Netns { child }
+    }
+
+    fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Run a command inside the namespace as the test user (root there).
+    fn run(&self, w: &World, args: &[&str]) -> Output {
+        self.cmd(w, args).output().expect("nsenter")
+    }
+
+    fn cmd(&self, w: &World, args: &[&str]) -> Command {
+        let mut c = w.as_user("nsenter");
+        c.args([
+            "--preserve-credentials",
+            "-U",
+            "-n",
+            "-t",
+            &self.pid().to_string(),
+        ])
+        .args(args);
+        c
+    }
+}
+
+impl Drop for Netns {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn have(name: &str) -> bool {
+    SearchPath::from_env().find(name).is_some()
+}
+
+/// The helper for `mode`, or None (skipped) when it is not installed.
+fn helper(mode: &str) -> Option<ChosenHelper> {
+    let req = HelperRequest::parse(mode).unwrap();
+    if !have(req.kind().name()) {
+        skip(&format!("{} is not installed", req.kind().name()));
+        return None;
+    }
+    let mut c = choose(Some(req), &SearchPath::from_env()).unwrap();
+    // As `net::plan` does: newer pasta maps a link-local address instead of
+    // the gateway.
+    if let HelperRequest::Pasta(p) = &mut c.request {
+        hutch::net::pasta::prefer_map_host_loopback(p, &c.binary);
+    }
+    Some(c)
+}
+
+/// A directory the test user owns, for pid files, sockets and logs.
+fn run_dir(w: &World) -> PathBuf {
+    let d = w.path("run");
+    std::fs::create_dir_all(&d).unwrap();
+    if w.user.switch {
+        std::os::unix::fs::chown(&d, Some(w.user.uid), Some(w.user.gid)).unwrap();
+    }
+    d
+}
+
+fn run_as(w: &World) -> Option<(u32, u32)> {
+    w.user.switch.then_some((w.user.uid, w.user.gid))
+}
+
+fn start(
+    w: &World,
+    ns: &Netns,
+    chosen: &ChosenHelper,
+    ports: &[PortMapping],
+) -> Result<(Helper, Duration), HelperError> {
+    start_in(w, ns, chosen, ports, &run_dir(w))
+}
+
+fn start_in(
+    w: &World,
+    ns: &Netns,
+    chosen: &ChosenHelper,
+    ports: &[PortMapping],
+    dir: &Path,
+) -> Result<(Helper, Duration), HelperError> {
+    let cfg = SpawnConfig {
+        helper: chosen,
+        target: Target::Pid(ns.pid()),
+        ports,
+        run_dir: dir,
+        run_as: run_as(w),
+    };
+    let mut h = Helper::spawn(&cfg)?;
+    let took = h.wait_ready(READY)?;
+    Ok((h, took))
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+/// The process is gone, or a zombie (its parent may not reap it).
+fn dead(pid: u32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Err(_) => true,
+        Ok(s) => s
+            .rsplit_once(')')
+            .is_some_and(|(_, r)| r.trim_start().starts_with('Z')),
+    }
+}
+
+fn wait_dead(pid: u32, within: Duration) -> bool {
+    let until = Instant::now() + within;
+    while Instant::now() < until {
+        if dead(pid) {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    dead(pid)
+}
+
+#[test]
+fn pasta_configures_the_namespace() {
+    let Some(chosen) = helper("pasta") else {
+        return;
+    };
+    for_each_user(|w| {
+        let ns = Netns::new(&w);
+        let (h, took) = start(&w, &ns, &chosen, &[]).unwrap();
+        eprintln!("pasta spawn -> ready: {took:?} ({:?})", w.user.kind);
+        let addr = text(&ns.run(&w, &["ip", "-o", "-4", "addr", "show", "scope", "global"]));
+        // pasta copies the host's address onto an interface named like the host's.
+        assert!(addr.contains(" inet ") && !addr.contains(": lo "), "{addr}");
+        let route = text(&ns.run(&w, &["ip", "route", "show", "default"]));
+        assert!(route.starts_with("default via "), "{route}");
+        let link = text(&ns.run(&w, &["ip", "-o", "link", "show", "up"]));
+        assert!(link.contains("mtu 65520"), "pasta's default MTU: {link}");
+        let pid = h.pid().unwrap();
+        h.stop();
+        assert!(
+            wait_dead(pid, Duration::from_secs(2)),
+            "pasta {pid} survived stop()"
+        );
+    });
+}
+
+#[test]
+fn slirp4netns_configures_the_namespace() {
+    let Some(chosen) = helper("slirp4netns") else {
+        return;
+    };
+    for_each_user(|w| {
+        let ns = Netns::new(&w);
+        let (h, took) = start(&w, &ns, &chosen, &[]).unwrap();
+        eprintln!("slirp4netns spawn -> ready: {took:?} ({:?})", w.user.kind);
+        let addr = text(&ns.run(&w, &["ip", "-o", "-4", "addr", "show", "dev", "tap0"]));
+        assert!(addr.contains("inet 10.0.2.100/24"), "{addr}");
+        let route = text(&ns.run(&w, &["ip", "route", "show", "default"]));
+        assert!(
+            route.starts_with("default via 10.0.2.2 dev tap0"),
+            "{route}"
+        );
+        let link = text(&ns.run(&w, &["ip", "-o", "link", "show", "tap0"]));
+        assert!(link.contains("mtu 65520"), "{link}");
+        let pid = h.pid().unwrap();
+        drop(h);
+        assert!(
+            wait_dead(pid, Duration::from_secs(2)),
+            "slirp4netns {pid} survived drop"
+        );
+    });
+}
+
+/// Try to reach a server on the host's 127.0.0.1 from inside the namespace
+/// through `addr`; true when the server saw the message.
+fn reaches_host_loopback(w: &World, ns: &Netns, addr: &str) -> bool {
+    let server = TcpListener::bind("127.0.0.1:0").unwrap();
+    server.set_nonblocking(true).unwrap();
+    let port = server.local_addr().unwrap().port();
+    let mut client = ns
+        .cmd(w, &["busybox", "nc", "-w", "2", addr, &port.to_string()])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let _ = client
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"hello from the namespace\n");
+    let until = Instant::now() + Duration::from_secs(3);
+    let mut seen = String::new();
+    while Instant::now() < until {
+        if let Ok((mut c, _)) = server.accept() {
+            c.set_nonblocking(false).unwrap();
+            c.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
+            let _ = c.read_to_string(&mut seen);
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let _ = client.kill();
+    let _ = client.wait();
+    seen.contains("hello from the namespace")
+}
+
+fn default_gateway(w: &World, ns: &Netns) -> String {
+    let route = text(&ns.run(w, &["ip", "-4", "route", "show", "default"]));
+    route
+        .split_whitespace()
+        .nth(2)
+        .expect("a default route")
+        .to_string()
+}
+
+#[test]
+fn pasta_reaches_host_loopback_only_with_map_gw() {
+    // -o 127.0.0.1: see the module comment.
+    let Some(off) = helper("pasta:-o,127.0.0.1") else {
+        return;
+    };
+    let on = helper("pasta:--map-gw,-o,127.0.0.1").unwrap();
+    // The address /etc/hosts names host.containers.internal: the gateway
+    // (older pasta) or 169.254.1.2 (pasta with --map-host-loopback).
+    let addr = hutch::net::addrs::addresses(&on.request, Path::new("/proc"))
+        .host_loopback
+        .expect("--map-gw gives an address for the host")
+        .to_string();
+    for_each_user(|w| {
+        let ns = Netns::new(&w);
+        let (h, _) = start(&w, &ns, &off, &[]).unwrap();
+        assert!(
+            !reaches_host_loopback(&w, &ns, &addr),
+            "reached the host through {addr} without --map-gw"
+        );
+        assert!(
+            !reaches_host_loopback(&w, &ns, "127.0.0.1"),
+            "the namespace's loopback is the host's"
+        );
+        h.stop();
+        let (_h, _) = start(&w, &ns, &on, &[]).unwrap();
+        if !hutch::net::pasta::supports(&on.binary, "--map-host-loopback") {
+            assert_eq!(
+                default_gateway(&w, &ns),
+                addr,
+                "older pasta maps the gateway"
+            );
+        }
+        assert!(
+            reaches_host_loopback(&w, &ns, &addr),
+            "--map-gw did not map {addr} to the host's loopback"
+        );
+    });
+}
+
+#[test]
+fn slirp4netns_reaches_host_loopback_only_when_allowed() {
+    let Some(off) = helper("slirp4netns") else {
+        return;
+    };
+    let on = helper("slirp4netns:allow_host_loopback=true").unwrap();
+    for_each_user(|w| {
+        let ns = Netns::new(&w);
+        let (h, _) = start(&w, &ns, &off, &[]).unwrap();
+        assert!(
+            !reaches_host_loopback(&w, &ns, "10.0.2.2"),
+            "reached the host without allow_host_loopback"
+        );
+        h.stop();
+        let (_h, _) = start(&w, &ns, &on, &[]).unwrap();
+        assert!(
+            reaches_host_loopback(&w, &ns, "10.0.2.2"),
+            "allow_host_loopback=true did not reach the host"
+        );
+    });
+}
+
+/// A child that is killed when the test ends, even by a failed assertion.
+struct Killed(Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// busybox httpd inside the namespace on port 80, with a CGI that answers
+/// the client address it sees.
+fn httpd(w: &World, ns: &Netns) -> Killed {
+    let dir = w.path("www");
+    std::fs::create_dir_all(dir.join("cgi-bin")).unwrap();
+    std::fs::write(dir.join("index.html"), "hello from the namespace\n").unwrap();
+    let cgi = dir.join("cgi-bin/addr");
+    std::fs::write(
+        &cgi,
+        "#!/bin/sh\nprintf 'Content-Type: text/plain\\r\\n\\r\\n%s\\n' \"$REMOTE_ADDR\"\n",
+    )
+    .unwrap();
+    std::fs::set_permissions(&cgi, std::fs::Permissions::from_mode(0o755)).unwrap();
+    Command::new("chmod")
+        .args(["-R", "a+rX"])
+        .arg(w.dir.path())
+        .status()
+        .unwrap();
+    Killed(
+        ns.cmd(
+            w,
+            &[
+                "busybox",
+                "httpd",
+                "-f",
+                "-p",
+                "80",
+                "-h",
+                dir.to_str().unwrap(),
+            ],
+        )
+        .spawn()
+        .unwrap(),
+    )
+}
+
+/// GET `path` from 127.0.0.1:`port`, retrying while the server starts.
+fn get(port: u16, path: &str) -> String {
+    get_from("127.0.0.1".parse().unwrap(), port, path)
+}
+
+fn get_from(ip: std::net::IpAddr, port: u16, path: &str) -> String {
+    let until = Instant::now() + Duration::from_secs(5);
+    loop {
+        let attempt = (|| -> std::io::Result<String> {
+            let mut s = TcpStream::connect((ip, port))?;
+            s.set_read_timeout(Some(Duration::from_secs(3)))?;
+            write!(s, "GET {path} HTTP/1.0\r\n\r\n")?;
+            let mut r = String::new();
+            s.read_to_string(&mut r)?;
+            Ok(r)
+        })();
+        match attempt {
+            Ok(r) if r.starts_with("HTTP/1.") => return r,
+            _ if Instant::now() < until => std::thread::sleep(Duration::from_millis(20)),
+            other => panic!("no HTTP answer on {ip}:{port}: {other:?}"),
+        }
+    }
+}
+
+fn publish(spec: &str) -> Vec<PortMapping> {
+    let policy = PortPolicy::from_host(Path::new("/proc"));
+    ports::resolve(&[ports::parse_publish(spec).unwrap()], &[], policy).unwrap()
+}
+
+/// Forward a random host port on 127.0.0.1 to port 80 in the namespace;
+/// return the client address the server saw for a loopback client.
+fn forward_and_fetch(mode: &str) -> Option<String> {
+    let chosen = helper(mode)?;
+    let mut seen = None;
+    for_each_user(|w| {
+        let ns = Netns::new(&w);
+        let ports = publish("80");
+        assert_eq!(
+            ports[0].host_ip.to_string(),
+            "127.0.0.1",
+            "the default host address"
+        );
+        let (_h, _) = start(&w, &ns, &chosen, &ports).unwrap();
+        let _server = httpd(&w, &ns);
+        let page = get(ports[0].host_port, "/index.html");
+        assert!(page.contains("hello from the namespace"), "{page}");
+        let addr = get(ports[0].host_port, "/cgi-bin/addr");
+        // httpd listens on an IPv6 socket: IPv4 clients show as [::ffff:a.b.c.d].
+        let client = addr.lines().last().unwrap_or("").trim();
+        let client = client.trim_start_matches('[').trim_end_matches(']');
+        let client = client.trim_start_matches("::ffff:").to_string();
+        eprintln!("{mode}: a loopback client appears as {client}");
+        seen = Some(client);
+    });
+    seen
+}
+
+#[test]
+fn pasta_forwards_a_loopback_port() {
+    // Spliced: the connection arrives on the namespace's own loopback.
+    if let Some(client) = forward_and_fetch("pasta") {
+        assert_eq!(client, "127.0.0.1");
+    }
+}
+
+#[test]
+fn pasta_forwards_an_ipv6_loopback_port() {
+    let Some(chosen) = helper("pasta") else {
+        return;
+    };
+    if TcpListener::bind("[::1]:0").is_err() {
+        skip("the host has no IPv6 loopback");
+        return;
+    }
+    for_each_user(|w| {
+        let ns = Netns::new(&w);
+        let ports = publish("[::1]::80");
+        let (_h, _) = start(&w, &ns, &chosen, &ports).unwrap();
+        let _server = httpd(&w, &ns);
+        let page = get_from(ports[0].host_ip, ports[0].host_port, "/cgi-bin/addr");
+        assert!(page.trim_end().ends_with("[::1]"), "{page}");
+    });
+}
+
+#[test]
+fn slirp4netns_forwards_a_loopback_port() {
+    // slirp4netns NATs the connection: it comes from its host address.
+    if let Some(client) = forward_and_fetch("slirp4netns") {
+        assert_eq!(client, "10.0.2.2");
+    }
+}
+
+#[test]
+fn slirp4netns_reports_a_refused_forward() {
+    let Some(chosen) = helper("slirp4netns") else {
+        return;
+    };
+    for_each_user(|w| {
+        let ns = Netns::new(&w);
+        // Taken after resolve() checked it: slirp4netns itself must refuse.
+        let ports = publish("80");
+        let _busy = TcpListener::bind(("127.0.0.1", ports[0].host_port)).unwrap();
+        let e = start(&w, &ns, &chosen, &ports)
+            .err()
+            .expect("publishing a busy port must fail");
+        assert!(
+            live_helpers("slirp4netns", ns.pid()).is_empty(),
+            "slirp4netns kept running after its start failed"
+        );
+        let msg = e.to_string();
+        assert!(
+            msg.contains("slirp4netns could not publish 127.0.0.1:"),
+            "{msg}"
+        );
+    });
+}
+
+#[test]
+fn a_failing_helper_is_reported_with_its_log() {
+    let Some(chosen) = helper("pasta") else {
+        return;
+    };
+    for_each_user(|w| {
+        let ns = Netns::new(&w);
+        let dir = run_dir(&w);
+        // A process that is gone: pasta cannot join its namespace.
+        let mut gone = w.as_user("true").spawn().unwrap();
+        let gone_pid = gone.id();
+        gone.wait().unwrap();
+        let cfg = SpawnConfig {
+            helper: &chosen,
+            target: Target::Pid(gone_pid),
+            ports: &[],
+            run_dir: &dir,
+            run_as: run_as(&w),
+        };
+        let e = Helper::spawn(&cfg).unwrap().wait_ready(READY).unwrap_err();
+        assert!(matches!(e, HelperError::Exited { .. }), "{e}");
+        assert!(e.to_string().starts_with("pasta exited"), "{e}");
+        drop(ns);
+    });
+}
+
+/// Not a test on its own: the body of the process that
+/// `helpers_die_with_their_owner` starts and SIGKILLs. It starts a helper on
+/// the namespace named in HUTCH_NET_OWNER, prints the helper's pid, and waits.
+#[test]
+fn owner_process_for_kill_test() {
+    let Ok(spec) = std::env::var("HUTCH_NET_OWNER") else {
+        return;
+    };
+    let f: Vec<&str> = spec.split(' ').collect();
+    let chosen = choose(
+        Some(HelperRequest::parse(f[0]).unwrap()),
+        &SearchPath::from_env(),
+    )
+    .unwrap();
+    let uid: u32 = f[2].parse().unwrap();
+    let cfg = SpawnConfig {
+        helper: &chosen,
+        target: Target::Pid(f[1].parse().unwrap()),
+        ports: &[],
+        run_dir: Path::new(f[4]),
+        run_as: (uid != 0).then(|| (uid, f[3].parse().unwrap())),
+    };
+    let mut h = Helper::spawn(&cfg).unwrap();
+    h.wait_ready(READY).unwrap();
+    println!("HELPER_PID={}", h.pid().unwrap());
+    std::io::stdout().flush().unwrap();
+    std::thread::sleep(Duration::from_secs(120));
+}
+
+#[test]
+fn helpers_die_with_their_owner() {
+    for mode in ["pasta", "slirp4netns"] {
+        if !have(mode) {
+            skip(&format!("{mode} is not installed"));
+            continue;
+        }
+        for_each_user(|w| {
+            let ns = Netns::new(&w);
+            let dir = run_dir(&w);
+            let (uid, gid) = run_as(&w).unwrap_or((0, 0));
+            let mut owner = Command::new(std::env::current_exe().unwrap())
+                .args([
+                    "--exact",
+                    "net::owner_process_for_kill_test",
+                    "--nocapture",
+                    "--test-threads=1",
+                ])
+                .env(
+                    "HUTCH_NET_OWNER",
+                    format!("{mode} {} {uid} {gid} {}", ns.pid(), dir.display()),
+                )
+                .stdout(Stdio::piped())
+                .stderr(Stdio::null())
+                .spawn()
+                .unwrap();
+            let mut out = owner.stdout.take().unwrap();
+            let mut text = String::new();
+            let mut b = [0u8; 1];
+            while !text.contains("HELPER_PID=") || !text.ends_with('\n') {
+                match out.read(&mut b) {
+                    Ok(1) => text.push(b[0] as char),
+                    _ => panic!("the owner exited before its helper was ready: {text}"),
+                }
+            }
+            // libtest may print "test ... " on the same line first.
+            let at = text.find("HELPER_PID=").unwrap() + "HELPER_PID=".len();
+            let pid: u32 = text[at..].trim().parse().unwrap();
+            let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap();
+            assert!(
+                comm.starts_with("passt") || comm.starts_with("slirp4netns"),
+                "{comm}"
+            );
+            assert!(!dead(pid));
+            owner.kill().unwrap(); // SIGKILL: no clean-up code runs in the owner
+            owner.wait().unwrap();
+            assert!(
+                wait_dead(pid, Duration::from_secs(3)),
+                "{mode} {pid} outlived its SIGKILLed owner"
+            );
+            // And nothing else of this kind is left on our namespace.
+            let left = live_helpers(mode, ns.pid());
+            assert!(
+                left.is_empty(),
+                "{mode} still runs for namespace {}: {left:?}",
+                ns.pid()
+            );
+        });
+    }
+}
+
+/// Live (not zombie) `mode` processes whose arguments name namespace `pid`.
+fn live_helpers(mode: &str, pid: u32) -> Vec<u32> {
+    let target = pid.to_string();
+    let mut found = Vec::new();
+    for e in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(p) = e.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        let cmd = std::fs::read(format!("/proc/{p}/cmdline")).unwrap_or_default();
+        let args: Vec<String> = cmd
+            .split(|c| *c == 0)
+            .map(|a| String::from_utf8_lossy(a).into_owned())
+            .collect();
+        if args.first().is_some_and(|a| a.ends_with(mode)) && args.contains(&target) && !dead(p) {
+            found.push(p);
+        }
+    }
+    found
+}
+
+#[test]
+fn slirp4netns_socket_in_a_deep_run_dir() {
+    let Some(chosen) = helper("slirp4netns") else {
+        return;
+    };
+    for_each_user(|w| {
+        let ns = Netns::new(&w);
+        // Deeper than a Unix socket path may be (unix(7): 108 bytes).
+        let deep = run_dir(&w).join("c".repeat(64)).join("d".repeat(40));
+        std::fs::create_dir_all(&deep).unwrap();
+        Command::new("chown")
+            .arg("-R")
+            .arg(format!("{}:{}", w.user.uid, w.user.gid))
+            .arg(w.path("run"))
+            .status()
+            .unwrap();
+        let ports = publish("80");
+        let (h, _) = start_in(&w, &ns, &chosen, &ports, &deep).unwrap();
+        let _server = httpd(&w, &ns);
+        assert!(get(ports[0].host_port, "/index.html").contains("hello from the namespace"));
+        drop(h);
+        assert!(live_helpers("slirp4netns", ns.pid()).is_empty());
+    });
+}
+
+#[test]
+fn helper_start_latency() {
+    for mode in ["pasta", "slirp4netns"] {
+        let Some(chosen) = helper(mode) else { continue };
+        let Some(user) = crate::common::any_user() else {
+            skip("no test user");
+            return;
+        };
+        let w = World::new(user);
+        let mut times = Vec::new();
+        for _ in 0..5 {
+            let ns = Netns::new(&w);
+            let (h, took) = start(&w, &ns, &chosen, &[]).unwrap();
+            times.push(took);
+            h.stop();
+        }
+        times.sort();
+        eprintln!(
+            "{mode} spawn -> ready over 5 runs: min {:?}, median {:?}, max {:?}",
+            times[0], times[2], times[4]
+        );
+        assert!(
+            times[2] < Duration::from_secs(2),
+            "{mode} is slow to start: {times:?}"
+        );
+    }
+}
+
+/// Live pasta/slirp4netns children of process `parent`.
+fn helper_children(parent: u32) -> Vec<u32> {
+    let mut found = Vec::new();
+    for e in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(p) = e.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{p}/stat")) else {
+            continue;
+        };
+        let Some((_, rest)) = stat.rsplit_once(')') else {
+            continue;
+        };
+        let ppid = rest
+            .split_whitespace()
+            .nth(1)
+            .and_then(|x| x.parse::<u32>().ok());
+        let comm = std::fs::read_to_string(format!("/proc/{p}/comm")).unwrap_or_default();
+        if ppid == Some(parent)
+            && (comm.starts_with("passt") || comm.starts_with("slirp4netns"))
+            && !dead(p)
+        {
+            found.push(p);
+        }
+    }
+    found
+}
+
+/// `hutch run -p 127.0.0.1:PORT:80` with busybox httpd answers the host,
+/// and the helper ends with the container, whether it exits or hutch is
+/// SIGKILLed.
+#[test]
+fn run_publishes_busybox_httpd() {
+    for mode in ["pasta", "slirp4netns"] {
+        if !have(mode) {
+            skip(&format!("{mode} is not installed"));
+            continue;
+        }
+        for_each_user(|w| {
+            let bb = w.busybox();
+            let port = TcpListener::bind("127.0.0.1:0")
+                .unwrap()
+                .local_addr()
+                .unwrap()
+                .port();
+            let publish = format!("127.0.0.1:{port}:80");
+            // httpd daemonizes; pid 1 exits after the sleep, ending the container.
+            let script = format!(
+                "mkdir /www && echo hello from {mode} > /www/index.html && httpd -p 80 -h /www && sleep 4"
+            );
+            let mut hutch = w
+                .hutch()
+                .args([
+                    "run",
+                    "--rm",
+                    "--network",
+                    mode,
+                    "-p",
+                    &publish,
+                    bb,
+                    "sh",
+                    "-c",
+                    &script,
+                ])
+                .stdout(Stdio::null())
+                .spawn()
+                .unwrap();
+            let page = get(port, "/index.html");
+            assert!(page.contains(&format!("hello from {mode}")), "{page}");
+            let helpers = helper_children(hutch.id());
+            assert_eq!(
+                helpers.len(),
+                1,
+                "one {mode} for the container: {helpers:?}"
+            );
+            let status = hutch.wait().unwrap();
+            assert!(status.success(), "{status:?}");
+            assert!(
+                wait_dead(helpers[0], Duration::from_secs(2)),
+                "{mode} outlived its container"
+            );
+
+            // SIGKILL: the container and its helper must not survive hutch.
+            let mut hutch = w
+                .hutch()
+                .args([
+                    "run",
+                    "--rm",
+                    "--network",
+                    mode,
+                    "-p",
+                    &publish,
+                    bb,
+                    "sh",
+                    "-c",
+                    &script,
+                ])
+                .stdout(Stdio::null())
+                .spawn()
+                .unwrap();
+            get(port, "/index.html");
+            let helpers = helper_children(hutch.id());
+            assert_eq!(helpers.len(), 1, "{helpers:?}");
+            hutch.kill().unwrap();
+            hutch.wait().unwrap();
+            assert!(
+                wait_dead(helpers[0], Duration::from_secs(3)),
+                "{mode} outlived SIGKILLed hutch"
+            );
+            assert!(
+                TcpStream::connect(("127.0.0.1", port)).is_err(),
+                "port {port} still served"
+            );
+        });
+    }
+}
+
+/// What the container's /etc/hosts and /etc/resolv.conf say, and that
+/// host-gateway reaches a server on the host's loopback only when allowed.
+#[test]
+fn run_writes_hosts_and_resolv_conf() {
+    if !have("slirp4netns") {
+        skip("slirp4netns is not installed");
+        return;
+    }
+    for_each_user(|w| {
+        let bb = w.busybox();
+        let out = w.ok(&[
+            "run",
+            "--rm",
+            "--network",
+            "slirp4netns",
+            "--add-host",
+            "db:192.0.2.10",
+            "--dns",
+            "192.0.2.53",
+            "--dns-search",
+            "example.org",
+            "--hostname",
+            "box",
+            bb,
+            "cat",
+            "/etc/hosts",
+            "/etc/resolv.conf",
+        ]);
+        assert!(out.contains("192.0.2.10\tdb\n10.0.2.100\tbox\n"), "{out}");
+        assert!(
+            out.contains("search example.org\nnameserver 192.0.2.53\n"),
+            "{out}"
+        );
+        assert!(!out.contains("host.containers.internal"), "{out}");
+        let (code, err) = w.fails(&["run", "--rm", "--add-host", "gw:host-gateway", bb, "true"]);
+        assert_eq!(code, 125);
+        assert!(err.contains("host-gateway needs"), "{err}");
+
+        let server = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = server.local_addr().unwrap().port();
+        let t = std::thread::spawn(move || {
+            let (mut c, _) = server.accept().unwrap();
+            let mut b = [0u8; 512];
+            let _ = c.read(&mut b);
+            c.write_all(b"HTTP/1.0 200 OK\r\n\r\nhost loopback reached\n")
+                .unwrap();
+        });
+        let url = format!("http://gw:{port}/");
+        let out = w.ok(&[
+            "run",
+            "--rm",
+            "--network",
+            "slirp4netns:allow_host_loopback=true",
+            "--add-host",
+            "gw:host-gateway",
+            bb,
+            "sh",
+            "-c",
+            &format!("grep host.containers.internal /etc/hosts; wget -q -O - {url}"),
+        ]);
+        t.join().unwrap();
+        assert!(out.contains("10.0.2.2\thost.containers.internal"), "{out}");
+        assert!(out.contains("host loopback reached"), "{out}");
+    });
+}
+
+/// `hutch port` lists what `-p` published, from the container record.
+#[test]
+fn port_lists_published_ports() {
+    if !have("pasta") {
+        skip("pasta is not installed");
+        return;
+    }
+    for_each_user(|w| {
+        let bb = w.busybox();
+        let udp = std::net::UdpSocket::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let udp_spec = format!("{udp}:53/udp");
+        w.ok(&[
+            "run", "--name", "web", "-p", "80", "-p", &udp_spec, bb, "true",
+        ]);
+        let out = w.ok(&["port", "web"]);
+        let lines: Vec<&str> = out.lines().collect();
+        assert_eq!(lines.len(), 2, "{out}");
+        assert!(lines[0].starts_with("80/tcp -> 127.0.0.1:"), "{out}");
+        assert_eq!(lines[1], format!("53/udp -> 127.0.0.1:{udp}"));
+        let host = w.ok(&["port", "web", "53/udp"]);
+        assert_eq!(host.trim(), format!("127.0.0.1:{udp}"));
+        let (code, err) = w.fails(&["port", "nosuch"]);
+        assert_eq!(code, 125);
+        assert!(err.contains("no container named"), "{err}");
+    });
+}
