@@ -1,7 +1,17 @@
-//! Building images from Dockerfiles: the build context (and its ignore
-//! file), and later the plan and the step executors.
+//! Building images from Dockerfiles: the build context and its ignore
+//! file, the plan (which stages run), cache keys, the step executors and
+//! the builder that strings them together.
 //!
 //! Owns turning a parsed Dockerfile and a context directory into image
-//! layers. It must not parse Dockerfile text (see `dockerfile`).
+//! layers. It must not parse Dockerfile text (see `dockerfile`) nor write
+//! to the store other than through `store::Writer`.
 
+pub mod builder;
+pub mod cache;
+pub mod context;
 pub mod ignore;
+pub mod imagefs;
+pub mod plan;
+pub mod steps;
+
+pub use builder::{build, Images, Options};

@@ -8,6 +8,7 @@ use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+pub mod build;
 pub mod commit;
 pub mod container;
 pub mod diff;
@@ -70,6 +71,8 @@ pub struct Cli {
 pub enum Command {
     /// Run a command in a new container.
     Run(Box<run::Args>),
+    /// Build an image from a Dockerfile.
+    Build(build::Args),
     /// Load images from an OCI layout, OCI archive or docker-save archive.
     Load(load::Args),
     /// Create an image from a root filesystem tarball.
@@ -174,6 +177,7 @@ pub fn main() -> ExitCode {
 fn dispatch(ctx: &Ctx, cmd: Command) -> anyhow::Result<u8> {
     match cmd {
         Command::Run(a) => run::exec(ctx, *a),
+        Command::Build(a) => build::exec(ctx, a),
         Command::Load(a) => load::exec(ctx, a),
         Command::Import(a) => import::exec(ctx, a),
         Command::Images(a) => images::exec(ctx, a),

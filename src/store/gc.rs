@@ -5,10 +5,11 @@
 //! place and naming them) and the index lock. Unpacked layers may hold files
 //! owned by subordinate ids that the caller cannot delete directly, so they are
 //! deleted from inside a user namespace with the caller's mapping. A blob is
-//! deleted only when no remaining image's manifest names it.
+//! deleted only when no remaining image's manifest names it and no build
+//! cache pin (see `pins`) needs it.
 
 use super::index::{self, Entry};
-use super::{lock, resolve, tmp, Image, Store};
+use super::{lock, pins, resolve, tmp, Image, Store};
 use crate::oci::reference::Reference;
 use crate::sandbox::idmap::{IdMapping, IdSources};
 use crate::sandbox::userns::run_in_userns;
@@ -190,12 +191,18 @@ pub(super) fn collect(
     let root = &store.root;
     let mut keep_blobs: HashSet<String> = HashSet::new();
     let mut keep_layers: HashSet<String> = HashSet::new();
-    for e in entries {
-        let Ok(im) = store.load_image(e.desc.digest()) else {
+    // Pinned build results count like images, except that a damaged pin
+    // (a blob gone) is simply no longer a cache entry.
+    let pinned = pins::all(root)?;
+    let listed = entries.iter().map(|e| (e.desc.digest().clone(), true));
+    for (manifest, must_load) in listed.chain(pinned.into_iter().map(|m| (m, false))) {
+        let im = match store.load_image(&manifest) {
+            Ok(im) => im,
             // Which blobs a damaged image still needs is unknown: keep them all.
-            return Ok(());
+            Err(_) if must_load => return Ok(()),
+            Err(_) => continue,
         };
-        keep_blobs.insert(e.desc.digest().digest().to_string());
+        keep_blobs.insert(manifest.digest().to_string());
         keep_blobs.insert(im.manifest.config().digest().digest().to_string());
         for l in im.manifest.layers() {
             keep_blobs.insert(l.digest().digest().to_string());

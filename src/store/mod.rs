@@ -9,6 +9,7 @@
 //! ROOT/tmp/                                    scratch space, see `tmp`
 //! ROOT/tmp/partial/<hex>                       resumable downloads, see `partial`
 //! ROOT/o/<mapping>/<diff-id hex>/              unpacked layers, see `layers`
+//! ROOT/cache/steps/<key>                       pinned build results, see `pins`
 //! ```
 //!
 //! It owns every write under the store root and makes each one atomic. It does
@@ -22,6 +23,7 @@ mod inuse;
 mod layers;
 mod lock;
 mod partial;
+mod pins;
 mod resolve;
 mod tmp;
 mod write;
@@ -193,6 +195,13 @@ impl Store {
         })
     }
 
+    /// The image pinned under `key` (see `pins`), if any and still whole.
+    pub fn pinned(&self, key: &str) -> Option<Image> {
+        let _keep = lock::keep(&self.root).ok()?;
+        let m = pins::get(&self.root, key)?;
+        self.load_image(&m).ok()
+    }
+
     /// Start writing: blobs go to scratch space and become visible only when
     /// an image naming them is added.
     pub fn writer(&self) -> anyhow::Result<Writer<'_>> {
@@ -217,6 +226,11 @@ impl Store {
             write::set_name(&mut entries, &desc, n);
         }
         index::write(&self.root, &entries)
+    }
+
+    /// The bytes of a small blob (a config or manifest).
+    pub fn read_blob(&self, d: &Digest) -> anyhow::Result<Vec<u8>> {
+        blobs::read(&self.root, d)
     }
 
     /// Size of a blob when the store has it (so a pull can skip it).

@@ -9,7 +9,7 @@
 
 use super::index::{self, Entry};
 use super::tmp::TmpDir;
-use super::{blobs, lock, Image, Store};
+use super::{blobs, lock, pins, Image, Store};
 use crate::oci::config::parse_manifest;
 use crate::oci::digest::{self, Hasher};
 use crate::sys::flock::Held;
@@ -201,6 +201,48 @@ impl<'s> Writer<'s> {
             .context("cannot build the image manifest")?;
         let mbytes = serde_json::to_vec(&manifest).context("cannot encode the image manifest")?;
         self.add_manifest(&mbytes, MediaType::ImageManifest, names)
+    }
+
+    /// Store `config` (kept byte for byte) and a manifest over `layers`,
+    /// publish their blobs and pin the image under `key` (see `pins`)
+    /// without naming it in index.json. The build cache records step results
+    /// this way; a pin replaces an older pin of the same key.
+    pub fn pin(
+        &mut self,
+        key: &str,
+        config: &[u8],
+        layers: Vec<Descriptor>,
+    ) -> anyhow::Result<Image> {
+        let (cd, csize) = self.write_blob(config, None, "the image config")?;
+        let manifest = ImageManifestBuilder::default()
+            .schema_version(SCHEMA_VERSION)
+            .media_type(MediaType::ImageManifest)
+            .config(Descriptor::new(MediaType::ImageConfig, csize, cd.clone()))
+            .layers(layers)
+            .build()
+            .context("cannot build the image manifest")?;
+        let mbytes = serde_json::to_vec(&manifest).context("cannot encode the image manifest")?;
+        let (md, _) = self.write_blob(&mbytes[..], None, "the image manifest")?;
+        let mut needed = vec![cd];
+        needed.extend(manifest.layers().iter().map(|l| l.digest().clone()));
+        needed.push(md.clone());
+        let root = &self.store.root;
+        let mut published = false;
+        for d in &needed {
+            if let Some(p) = self.staged.remove(d) {
+                blobs::publish(root, &p, d)?;
+                published = true;
+            } else if self.known_size(d).is_none() {
+                bail!("pinned image needs blob {d}, which was not written");
+            }
+        }
+        if published {
+            index::sync_dir(&root.join("blobs/sha256"))?;
+        }
+        // The pin is written while this writer still holds gc.lock shared, so
+        // a collection cannot run between publishing the blobs and pinning them.
+        pins::put(root, key, &md)?;
+        self.store.load_image(&md)
     }
 
     /// Store a manifest (kept byte for byte, so its digest is preserved) whose

@@ -13,6 +13,7 @@ pub mod process;
 pub mod pty;
 pub mod signal;
 pub mod spawn;
+pub mod stdio;
 pub mod term;
 
 /// A failed system call, named with its arguments.

@@ -1,0 +1,688 @@
+//! The builder: runs the planned stages step by step, looks each step up in
+//! the cache, executes the misses, stores every step's result as a pinned
+//! image and names the final one.
+//!
+//! Steps flow one way: the parsed Dockerfile and the scope give the
+//! expanded instruction and the build args it uses; the context gives the
+//! input hash; those and the parent image id give the cache key; a miss
+//! runs the executor (`steps`) and the result goes to the store through
+//! one `Writer`. A failing step leaves the results of the steps before it
+//! in the cache, stages nothing else and tags nothing.
+//!
+//! It owns progress lines (`STEP n/m: ...`, `--> CACHED`); it must not
+//! parse Dockerfile text nor touch store files directly.
+
+use super::cache::{self, KeyParts};
+use super::context::BuildContext;
+use super::imagefs::ImageFs;
+use super::plan::{plan, stage_ref};
+use super::steps::fetch;
+use super::steps::files::FileStep;
+use super::steps::run::{self, RunEnv, RunStep};
+use super::steps::tree::{Item, Node, Tree};
+use super::steps::{meta, owner};
+use crate::dockerfile::{self, BuildArgs, Dockerfile, Instruction, MountKind, Source, Spanned};
+use crate::net::Network;
+use crate::store::{Image, Store, Writer};
+use crate::ui::{Printer, Verbosity};
+use anyhow::{anyhow, bail, Context as _};
+use oci_spec::image::Descriptor;
+use serde_json::{json, Value};
+use std::collections::{BTreeMap, HashMap};
+use std::path::PathBuf;
+use std::rc::Rc;
+use std::time::Instant;
+
+/// Finds (and, by the caller's `--pull` policy, pulls) the images FROM and
+/// `COPY --from` name. The CLI supplies it, so that this module needs no
+/// registry.
+pub type Images<'a> = &'a dyn Fn(&str) -> anyhow::Result<Image>;
+
+/// What to build.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// The Dockerfile's text.
+    pub dockerfile: String,
+    /// Its name in messages (`Dockerfile`, `build/Containerfile`, `-`).
+    pub file_name: String,
+    /// Its path, for the `<Dockerfile>.dockerignore` lookup.
+    pub dockerfile_path: Option<PathBuf>,
+    /// The context directory; None when there is none (`hutch build -`).
+    pub context: Option<PathBuf>,
+    /// Full names for the result.
+    pub names: Vec<String>,
+    pub build_args: BTreeMap<String, String>,
+    pub target: Option<String>,
+    pub no_cache: bool,
+    /// Labels added to the final image.
+    pub labels: Vec<(String, String)>,
+    /// The state dir (kernel feature cache, skeleton layer) RUN needs.
+    pub state: PathBuf,
+    /// The network for RUN steps that do not ask for one.
+    pub network: Network,
+    /// `--secret id=ID,src=FILE`: secret files by id.
+    pub secrets: BTreeMap<String, PathBuf>,
+}
+
+/// The Linux PATH buildkit gives images built from scratch.
+const DEFAULT_PATH: &str = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+const PLATFORM: &str = "linux/amd64";
+
+/// A step's new layer: files to write out, or a tar a RUN produced.
+enum Layer {
+    Tree(Tree),
+    Tar(PathBuf),
+}
+
+/// Where a stage is, step after step.
+#[derive(Clone)]
+struct State {
+    config: Value,
+    /// The stored image of the last step (or the base image); None while a
+    /// scratch stage has no step yet.
+    image: Option<Image>,
+    layers: Vec<Descriptor>,
+    cmd_set: bool,
+}
+
+impl State {
+    fn id(&self) -> &str {
+        self.image.as_ref().map_or("scratch", |i| i.id.as_str())
+    }
+
+    fn workdir(&self) -> String {
+        self.config
+            .pointer("/config/WorkingDir")
+            .and_then(Value::as_str)
+            .filter(|s| !s.is_empty())
+            .unwrap_or("/")
+            .to_string()
+    }
+
+    fn env(&self) -> Vec<(String, String)> {
+        self.config
+            .pointer("/config/Env")
+            .and_then(Value::as_array)
+            .map(|a| {
+                a.iter()
+                    .filter_map(Value::as_str)
+                    .map(|e| match e.split_once('=') {
+                        Some((k, v)) => (k.to_string(), v.to_string()),
+                        None => (e.to_string(), String::new()),
+                    })
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+}
+
+struct Builder<'a> {
+    store: &'a Store,
+    opts: &'a Options,
+    images: Images<'a>,
+    printer: &'a Printer,
+    df: &'a Dockerfile,
+    ctx: BuildContext,
+    writer: Writer<'a>,
+    /// Image trees already read in this build, by image id (and whether
+    /// file contents were kept).
+    trees: HashMap<(String, bool), Rc<ImageFs>>,
+    step: usize,
+    total: usize,
+    /// RUN steps executed so far (names their scratch dirs).
+    runs: usize,
+}
+
+/// `Dockerfile:LINE: INSTRUCTION: reason`.
+fn at(file: &str, ins: &Spanned<Instruction>, reason: impl std::fmt::Display) -> anyhow::Error {
+    anyhow!("{file}:{}: {}: {reason}", ins.span.start, ins.original)
+}
+
+/// Take the `OnBuild` triggers out of a base image's config, parsed as a
+/// Dockerfile whose errors name the image (`IMAGE ONBUILD:2: ...`, line 1
+/// being the implicit FROM before the first trigger).
+fn onbuild_triggers(config: &mut Value, image: &str) -> anyhow::Result<Option<Dockerfile>> {
+    let Some(list) = config
+        .get_mut("config")
+        .and_then(|c| c.as_object_mut())
+        .and_then(|c| c.remove("OnBuild"))
+    else {
+        return Ok(None);
+    };
+    let triggers: Vec<String> = list
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|v| v.as_str().map(String::from))
+                .collect()
+        })
+        .unwrap_or_default();
+    if triggers.is_empty() {
+        return Ok(None);
+    }
+    let text = format!("FROM scratch\n{}\n", triggers.join("\n"));
+    let parsed = dockerfile::parse(&text, &format!("{image} ONBUILD"))?;
+    Ok(Some(parsed))
+}
+
+/// Build according to `opts`; returns the named final image.
+pub fn build(
+    store: &Store,
+    opts: &Options,
+    images: Images<'_>,
+    printer: &Printer,
+) -> anyhow::Result<Image> {
+    let df = dockerfile::parse(&opts.dockerfile, &opts.file_name)?;
+    for w in &df.warnings {
+        printer.warn(&format!("{}: {w:?}", df.file));
+    }
+    let plan = plan(&df, opts.target.as_deref()).map_err(anyhow::Error::msg)?;
+    let ctx = BuildContext::open(
+        opts.context.as_deref(),
+        opts.dockerfile_path.as_deref(),
+        store.root.join("cache/context-hashes.json"),
+    )?;
+    let total = plan
+        .stages
+        .iter()
+        .map(|i| df.stages[*i].instructions.len() + 1)
+        .sum();
+    let mut b = Builder {
+        store,
+        opts,
+        images,
+        printer,
+        df: &df,
+        ctx,
+        writer: store.writer()?,
+        trees: HashMap::new(),
+        step: 0,
+        total,
+        runs: 0,
+    };
+    let build_args = BuildArgs {
+        values: opts.build_args.clone(),
+        ..BuildArgs::default()
+    };
+    let global = df.global_scope(&build_args)?;
+    let mut done: HashMap<usize, State> = HashMap::new();
+    for &i in &plan.stages {
+        let st = b.stage(i, &global, &build_args, &done)?;
+        done.insert(i, st);
+    }
+    b.ctx.save();
+    let mut last = done
+        .remove(&plan.target)
+        .expect("the target stage is always planned");
+    b.finish(&mut last)
+}
+
+impl<'a> Builder<'a> {
+    fn stage(
+        &mut self,
+        i: usize,
+        global: &BTreeMap<String, String>,
+        build_args: &BuildArgs,
+        done: &HashMap<usize, State>,
+    ) -> anyhow::Result<State> {
+        let df = self.df;
+        let stage = &df.stages[i];
+        let from = df.base(stage, global)?;
+        self.step += 1;
+        let from_text = stage.from.image.clone();
+        self.printer.info(&format!(
+            "STEP {}/{}: FROM {}{}",
+            self.step,
+            self.total,
+            from.image,
+            stage
+                .name
+                .as_deref()
+                .map(|n| format!(" AS {n}"))
+                .unwrap_or_default()
+        ));
+        let where_ = format!("{}:{}: FROM {from_text}", df.file, stage.span.start);
+        let mut st = if from.image == "scratch" {
+            State {
+                config: json!({
+                    "architecture": "amd64",
+                    "os": "linux",
+                    "config": {"Env": [DEFAULT_PATH]},
+                    "rootfs": {"type": "layers", "diff_ids": []},
+                    "history": [],
+                }),
+                image: None,
+                layers: vec![],
+                cmd_set: false,
+            }
+        } else if let Some(j) = stage_named(df, &from.image, i) {
+            let mut s = done
+                .get(&j)
+                .cloned()
+                .ok_or_else(|| anyhow!("{where_}: stage {} was not built", from.image))?;
+            s.cmd_set = false;
+            s
+        } else {
+            let image = self
+                .base_image(&from.image)
+                .with_context(|| where_.clone())?;
+            self.state_of(image)?
+        };
+        if let Some(p) = from.platform.as_deref().filter(|p| *p != PLATFORM) {
+            bail!("{where_}: platform {p} cannot be built here (only {PLATFORM})");
+        }
+        // The base image's ONBUILD triggers run first, as Docker does, and
+        // are not passed on to this image.
+        let triggers = onbuild_triggers(&mut st.config, &from.image)?;
+        self.total += triggers
+            .as_ref()
+            .map_or(0, |t| t.stages[0].instructions.len());
+        let trigger_steps = triggers.iter().flat_map(|t| {
+            t.stages[0]
+                .instructions
+                .iter()
+                .map(move |ins| (t.file.as_str(), ins))
+        });
+        let own_steps = stage.instructions.iter().map(|ins| (df.file.as_str(), ins));
+        let mut scope = df.scope(global, build_args, st.env());
+        for (file, ins) in trigger_steps.chain(own_steps) {
+            self.step += 1;
+            self.printer.info(&format!(
+                "STEP {}/{}: {}",
+                self.step, self.total, ins.original
+            ));
+            let used = scope.used_args(&ins.node);
+            let expanded = scope.apply(ins)?;
+            if let Instruction::Arg(_) = expanded {
+                continue;
+            }
+            let started = Instant::now();
+            let cached = self
+                .step_one(i, ins, &expanded, &used, &scope.run_env(), &mut st, done)
+                .map_err(|e| at(file, ins, format!("{e:#}")))?;
+            if cached {
+                self.printer.info("--> CACHED");
+            } else {
+                self.printer
+                    .info(&format!("--> {:.2}s", started.elapsed().as_secs_f64()));
+            }
+            st.cmd_set |= matches!(expanded, Instruction::Cmd(_));
+        }
+        Ok(st)
+    }
+
+    /// A base image, as the caller's resolver finds it.
+    fn base_image(&self, name: &str) -> anyhow::Result<Image> {
+        (self.images)(name)
+    }
+
+    fn state_of(&self, image: Image) -> anyhow::Result<State> {
+        let cd = image.manifest.config().digest().clone();
+        let bytes = self.store.read_blob(&cd)?;
+        let config: Value = serde_json::from_slice(&bytes)
+            .with_context(|| format!("the config of image {} is not JSON", image.short_id()))?;
+        Ok(State {
+            config,
+            layers: image.manifest.layers().clone(),
+            image: Some(image),
+            cmd_set: false,
+        })
+    }
+
+    /// The tree of an image (contents kept for all files with `full`).
+    fn tree(&mut self, image: Option<&Image>, full: bool) -> anyhow::Result<Rc<ImageFs>> {
+        let id = image.map_or("scratch".to_string(), |i| i.id.clone());
+        if let Some(t) = self.trees.get(&(id.clone(), full)) {
+            return Ok(t.clone());
+        }
+        let keep: &dyn Fn(&str) -> bool = if full { &|_| true } else { &owner::wanted };
+        let t = Rc::new(ImageFs::load(self.store, image, keep)?);
+        self.trees.insert((id, full), t.clone());
+        Ok(t)
+    }
+
+    /// Run one step (or find it in the cache). Returns whether it was cached.
+    #[allow(clippy::too_many_arguments)]
+    fn step_one(
+        &mut self,
+        stage: usize,
+        ins: &Spanned<Instruction>,
+        expanded: &Instruction,
+        used: &BTreeMap<String, String>,
+        run_env: &[(String, String)],
+        st: &mut State,
+        done: &HashMap<usize, State>,
+    ) -> anyhow::Result<bool> {
+        let mut inputs: Vec<String> = Vec::new();
+        let mut from_image: Option<Option<Image>> = None;
+        let mut resolved = None;
+        let mut download = None;
+        let file_step = match expanded {
+            Instruction::Copy(c) => {
+                if !c.excludes.is_empty() || c.parents {
+                    bail!("COPY --exclude and --parents are not supported yet");
+                }
+                if let Some(f) = &c.from {
+                    let img = match stage_ref(self.df, f, stage) {
+                        Some(j) => done
+                            .get(&j)
+                            .ok_or_else(|| anyhow!("stage {f} was not built"))?
+                            .image
+                            .clone(),
+                        None => Some(self.base_image(f)?),
+                    };
+                    inputs.push(format!(
+                        "from {}",
+                        img.as_ref().map_or("scratch", |i| i.id.as_str())
+                    ));
+                    from_image = Some(img);
+                }
+                Some(FileStep {
+                    add: false,
+                    sources: &c.sources,
+                    dest: &c.dest,
+                    chown: c.chown.as_deref(),
+                    chmod: c.chmod.as_deref(),
+                    checksum: None,
+                    workdir: "",
+                })
+            }
+            Instruction::Add(a) if !a.excludes.is_empty() => {
+                bail!("ADD --exclude is not supported yet")
+            }
+            Instruction::Add(a)
+                if a.sources
+                    .iter()
+                    .any(|s| matches!(s, Source::Path(p) if fetch::is_url(p))) =>
+            {
+                let [Source::Path(url)] = &a.sources[..] else {
+                    bail!("ADD with a URL takes that one source only");
+                };
+                // With a checksum the content is known without downloading,
+                // so a cached step costs no request (buildkit does the same).
+                match &a.checksum {
+                    Some(c) => {
+                        fetch::check_checksum(c)?;
+                        inputs.push(format!("url {c}"));
+                    }
+                    None => {
+                        let f = fetch::fetch(url, self.writer.scratch(), None)?;
+                        inputs.push(format!("url {}", f.digest));
+                        download = Some(f);
+                    }
+                }
+                Some(FileStep {
+                    add: true,
+                    sources: &a.sources,
+                    dest: &a.dest,
+                    chown: a.chown.as_deref(),
+                    chmod: a.chmod.as_deref(),
+                    checksum: a.checksum.as_deref(),
+                    workdir: "",
+                })
+            }
+            Instruction::Add(a) => Some(FileStep {
+                add: true,
+                sources: &a.sources,
+                dest: &a.dest,
+                chown: a.chown.as_deref(),
+                chmod: a.chmod.as_deref(),
+                checksum: a.checksum.as_deref(),
+                workdir: "",
+            }),
+            Instruction::Run(r) => {
+                // What a bind mount from the context shows is an input; cache
+                // mount contents and secrets are not, as in buildkit.
+                for m in &r.mounts {
+                    if m.kind == MountKind::Bind && m.from.is_none() {
+                        let src = m.source.as_deref().unwrap_or(".");
+                        let matched = self.ctx.resolve(src).map_err(anyhow::Error::msg)?;
+                        inputs.push(format!("bind {src} {}", self.ctx.hash(&matched)?));
+                    }
+                }
+                None
+            }
+            _ => None,
+        };
+        let workdir = st.workdir();
+        let file_step = file_step.map(|f| FileStep {
+            workdir: &workdir,
+            ..f
+        });
+        let is_url = matches!(expanded, Instruction::Add(a) if a.sources.iter().any(|s| matches!(s, Source::Path(p) if fetch::is_url(p))));
+        if let (Some(f), None, false) = (&file_step, &from_image, is_url) {
+            let r = f.resolve(&self.ctx).map_err(anyhow::Error::msg)?;
+            inputs.push(format!("context {}", self.ctx.hash(&r.matched)?));
+            resolved = Some(r);
+        }
+        let text = expanded.to_string();
+        let key = cache::key(&KeyParts {
+            platform: PLATFORM,
+            parent: st.id(),
+            instruction: &text,
+            used_args: used,
+            inputs: &inputs,
+        });
+        if !self.opts.no_cache {
+            if let Some(hit) = self.store.pinned(&key) {
+                let cmd_set = st.cmd_set;
+                *st = self.state_of(hit)?;
+                st.cmd_set = cmd_set;
+                return Ok(true);
+            }
+        }
+        let mut config = st.config.clone();
+        let tree = match (&file_step, expanded) {
+            (None, Instruction::Run(r)) => {
+                let lower = self.tree(st.image.as_ref(), false)?;
+                self.runs += 1;
+                let env = RunEnv {
+                    store: self.store,
+                    state: &self.opts.state,
+                    scratch: self.writer.scratch(),
+                    printer: self.printer,
+                    quiet: self.printer.verbosity == Verbosity::Quiet,
+                    network: self.opts.network.clone(),
+                    secrets: &self.opts.secrets,
+                    context: self.opts.context.as_deref(),
+                };
+                let step = RunStep {
+                    run: r,
+                    shell: meta::shell(&config),
+                    env: run_env.to_vec(),
+                    user: config
+                        .pointer("/config/User")
+                        .and_then(Value::as_str)
+                        .map(String::from),
+                    workdir: st.workdir(),
+                };
+                let layer = run::execute(&env, &step, st.image.as_ref(), &lower, self.runs)?;
+                self.commit(&key, st, config, layer.map(Layer::Tar), &ins.original)?;
+                return Ok(false);
+            }
+            (Some(f), Instruction::Add(a)) if is_url => {
+                let lower = self.tree(st.image.as_ref(), false)?;
+                let fetched = match download {
+                    Some(d) => d,
+                    None => {
+                        let [Source::Path(url)] = &a.sources[..] else {
+                            bail!("ADD with a URL takes that one source only");
+                        };
+                        fetch::fetch(url, self.writer.scratch(), a.checksum.as_deref())?
+                    }
+                };
+                Some(Layer::Tree(
+                    f.place_download(&fetched, &lower)
+                        .map_err(anyhow::Error::msg)?,
+                ))
+            }
+            (Some(f), _) => {
+                let lower = self.tree(st.image.as_ref(), false)?;
+                let from = match &from_image {
+                    Some(img) => Some(self.tree(img.as_ref(), true)?),
+                    None => None,
+                };
+                Some(Layer::Tree(
+                    f.run(resolved.as_ref(), from.as_deref(), &lower)
+                        .map_err(anyhow::Error::msg)?,
+                ))
+            }
+            (None, Instruction::Workdir(dir)) => {
+                let abs = meta::resolve_workdir(&config, dir);
+                meta::apply(&mut config, &Instruction::Workdir(abs.clone()), st.cmd_set)
+                    .map_err(anyhow::Error::msg)?;
+                let lower = self.tree(st.image.as_ref(), false)?;
+                Some(Layer::Tree(workdir_tree(&lower, &abs)))
+            }
+            (None, other) => {
+                meta::apply(&mut config, other, st.cmd_set).map_err(anyhow::Error::msg)?;
+                None
+            }
+        };
+        self.commit(&key, st, config, tree, &ins.original)?;
+        Ok(false)
+    }
+
+    /// Store a step's result: its layer (if any), the config with its
+    /// history entry, pinned under `key`.
+    fn commit(
+        &mut self,
+        key: &str,
+        st: &mut State,
+        mut config: Value,
+        layer: Option<Layer>,
+        created_by: &str,
+    ) -> anyhow::Result<()> {
+        let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Nanos, true);
+        let mut layers = st.layers.clone();
+        let mut history =
+            json!({"created": now, "created_by": created_by, "comment": "hutch build"});
+        let tar = match layer {
+            Some(Layer::Tree(t)) if !t.is_empty() => {
+                let mut tmp = tempfile::tempfile_in(self.writer.scratch())
+                    .context("cannot create a temp file for the layer")?;
+                t.write(std::io::BufWriter::new(&mut tmp))?;
+                use std::io::Seek;
+                tmp.rewind()?;
+                Some(tmp)
+            }
+            Some(Layer::Tar(path)) => {
+                let f = std::fs::File::open(&path)
+                    .with_context(|| format!("cannot read {}", path.display()))?;
+                // Unlinked now: the open file is all the writer needs.
+                let _ = std::fs::remove_file(&path);
+                Some(f)
+            }
+            _ => None,
+        };
+        match tar {
+            Some(tmp) => {
+                let (desc, diff_id) = self
+                    .writer
+                    .write_layer(std::io::BufReader::new(tmp), "the new layer")?;
+                layers.push(desc);
+                let rootfs = config
+                    .as_object_mut()
+                    .expect("configs are objects")
+                    .entry("rootfs")
+                    .or_insert_with(|| json!({"type": "layers", "diff_ids": []}));
+                match rootfs.get_mut("diff_ids").and_then(Value::as_array_mut) {
+                    Some(ids) => ids.push(json!(diff_id.to_string())),
+                    None => rootfs["diff_ids"] = json!([diff_id.to_string()]),
+                }
+            }
+            None => history["empty_layer"] = json!(true),
+        }
+        let obj = config.as_object_mut().expect("configs are objects");
+        obj.insert("created".into(), json!(now));
+        match obj.get_mut("history").and_then(Value::as_array_mut) {
+            Some(h) => h.push(history),
+            None => {
+                obj.insert("history".into(), json!([history]));
+            }
+        }
+        let bytes = serde_json::to_vec(&config).context("cannot encode the image config")?;
+        let image = self.writer.pin(key, &bytes, layers.clone())?;
+        st.config = config;
+        st.layers = layers;
+        st.image = Some(image);
+        Ok(())
+    }
+
+    /// Name the final image (with `--label`s added).
+    fn finish(mut self, st: &mut State) -> anyhow::Result<Image> {
+        if !self.opts.labels.is_empty() {
+            let mut config = st.config.clone();
+            let labels: Vec<crate::dockerfile::KeyValue> = self
+                .opts
+                .labels
+                .iter()
+                .map(|(k, v)| crate::dockerfile::KeyValue {
+                    key: k.clone(),
+                    value: v.clone(),
+                })
+                .collect();
+            meta::apply(&mut config, &Instruction::Label(labels), true)
+                .map_err(anyhow::Error::msg)?;
+            st.config = config;
+            st.image = None;
+        }
+        let config = match &st.image {
+            Some(im) => {
+                let d = im.manifest.config().digest().clone();
+                (d, im.manifest.config().size())
+            }
+            None => {
+                let bytes = serde_json::to_vec(&st.config)?;
+                self.writer
+                    .write_blob(&bytes[..], None, "the image config")?
+            }
+        };
+        let image =
+            self.writer
+                .add_image_with_config(config, st.layers.clone(), &self.opts.names)?;
+        for n in &image.names {
+            if self.opts.names.contains(n) {
+                self.printer.info(&format!("Successfully tagged {n}"));
+            }
+        }
+        Ok(image)
+    }
+}
+
+/// A stage of this file named like a FROM image (only names count there).
+fn stage_named(df: &Dockerfile, image: &str, before: usize) -> Option<usize> {
+    let lower = image.to_ascii_lowercase();
+    df.stages[..before]
+        .iter()
+        .position(|s| s.name.as_deref() == Some(lower.as_str()))
+}
+
+/// The directories WORKDIR must create: each missing element of `abs`,
+/// owned by root with mode 0755 (mtime 0 keeps the layer reproducible).
+fn workdir_tree(lower: &ImageFs, abs: &str) -> Tree {
+    let mut tree = Tree::default();
+    let mut cur = String::new();
+    for part in abs.split('/').filter(|p| !p.is_empty()) {
+        cur = if cur.is_empty() {
+            part.to_string()
+        } else {
+            format!("{cur}/{part}")
+        };
+        let resolved = lower.resolve(&cur, true).unwrap_or_else(|| cur.clone());
+        if !lower.is_dir(&resolved) {
+            tree.put(
+                &resolved,
+                Item {
+                    node: Node::Dir,
+                    mode: 0o755,
+                    uid: 0,
+                    gid: 0,
+                    mtime: 0,
+                },
+            );
+        }
+        cur = resolved;
+    }
+    tree
+}

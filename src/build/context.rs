@@ -1,0 +1,485 @@
+//! The build context: the directory COPY and ADD read from, seen through its
+//! ignore file, and content hashes of the sources a step uses.
+//!
+//! Sources are resolved lazily, per step: a pattern (with `*`, `?`, `[..]`
+//! wildcards per path element, as Go's `filepath.Match`) becomes the list of
+//! matching context paths, and a directory becomes the files under it that
+//! the ignore file keeps. Hashing a file reads it only when its
+//! (size, mtime, ctime, inode) differ from what `ROOT/cache/context-hashes`
+//! remembers for its path, so a fully cached rebuild reads no file contents.
+//!
+//! It owns reading the context directory; it must not build layers or
+//! decide cache keys (see `steps` and `cache`).
+
+use super::ignore::{self, IgnoreMatcher};
+use anyhow::Context as _;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest as _, Sha256};
+use std::collections::BTreeMap;
+use std::io::Read;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+
+/// What one context entry is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Kind {
+    Dir,
+    File,
+    Symlink(String),
+}
+
+/// One file, directory or symlink of the context.
+#[derive(Debug, Clone)]
+pub struct Entry {
+    /// Path relative to the matched source (`""` for the source itself).
+    pub rel: String,
+    pub abs: PathBuf,
+    pub kind: Kind,
+    /// Permission bits (and setuid/setgid/sticky).
+    pub mode: u32,
+    pub size: u64,
+    pub mtime: i64,
+    /// What the hash cache compares (taken from the walk's lstat, so
+    /// hashing does not stat again).
+    stamp: Stamp,
+}
+
+/// One match of a source pattern: its base name and everything under it.
+#[derive(Debug, Clone)]
+pub struct Matched {
+    /// Path relative to the context root.
+    pub path: String,
+    /// The matched entry first (`rel == ""`), then its contents, sorted.
+    pub entries: Vec<Entry>,
+}
+
+impl Matched {
+    pub fn is_dir(&self) -> bool {
+        self.entries.first().is_some_and(|e| e.kind == Kind::Dir)
+    }
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+struct Stamp {
+    size: u64,
+    mtime_ns: i64,
+    ctime_ns: i64,
+    ino: u64,
+    sha256: String,
+}
+
+impl Stamp {
+    /// ctime is included because it changes on every write even when a
+    /// tool restores the mtime afterwards.
+    fn of(meta: &std::fs::Metadata) -> Stamp {
+        Stamp {
+            size: meta.len(),
+            mtime_ns: meta.mtime() * 1_000_000_000 + meta.mtime_nsec(),
+            ctime_ns: meta.ctime() * 1_000_000_000 + meta.ctime_nsec(),
+            ino: meta.ino(),
+            sha256: String::new(),
+        }
+    }
+}
+
+/// A build context directory (or none, for a Dockerfile read from stdin).
+pub struct BuildContext {
+    root: Option<PathBuf>,
+    ignore: IgnoreMatcher,
+    hash_file: PathBuf,
+    stamps: BTreeMap<String, Stamp>,
+    dirty: bool,
+}
+
+impl BuildContext {
+    /// Open `root` with the ignore file that applies to `dockerfile`;
+    /// remembered file hashes live in `hash_file`.
+    pub fn open(
+        root: Option<&Path>,
+        dockerfile: Option<&Path>,
+        hash_file: PathBuf,
+    ) -> anyhow::Result<BuildContext> {
+        let (root, ignore) = match root {
+            Some(r) => {
+                let r = fs_err::canonicalize(r).context("cannot open the build context")?;
+                anyhow::ensure!(
+                    r.is_dir(),
+                    "the build context {} is not a directory",
+                    r.display()
+                );
+                let df = dockerfile
+                    .map(Path::to_path_buf)
+                    .unwrap_or_else(|| r.join("Dockerfile"));
+                (Some(r.clone()), ignore::load(&r, &df)?)
+            }
+            None => (None, IgnoreMatcher::default()),
+        };
+        // A damaged or foreign hash file only costs re-reading the files.
+        let stamps = std::fs::read(&hash_file)
+            .ok()
+            .and_then(|b| serde_json::from_slice(&b).ok())
+            .unwrap_or_default();
+        Ok(BuildContext {
+            root,
+            ignore,
+            hash_file,
+            stamps,
+            dirty: false,
+        })
+    }
+
+    /// The context-relative paths a COPY/ADD source names: the cleaned path
+    /// itself, or every match of its wildcards. Ignored paths do not exist.
+    pub fn resolve(&self, source: &str) -> Result<Vec<Matched>, String> {
+        let Some(root) = &self.root else {
+            return Err(format!(
+                "{source}: there is no build context (the Dockerfile came from stdin)"
+            ));
+        };
+        let cleaned = ignore::clean(&format!("/{source}"));
+        // `../x` is cleaned away against the root; a source that tried to go
+        // there is refused rather than silently re-rooted, as Docker does.
+        if ignore::clean(source).starts_with("..") {
+            return Err(format!("{source}: the path is outside the build context"));
+        }
+        let rel = cleaned.trim_start_matches('/').to_string();
+        let paths = if has_wildcards(&rel) {
+            let found = self.glob(root, &rel)?;
+            if found.is_empty() {
+                return Err(format!("{source}: no file in the build context matches"));
+            }
+            found
+        } else {
+            if !rel.is_empty()
+                && (self.ignore.excluded(&rel) || root.join(&rel).symlink_metadata().is_err())
+            {
+                return Err(format!("{source}: not found in the build context"));
+            }
+            vec![rel]
+        };
+        paths
+            .into_iter()
+            .map(|p| {
+                let mut entries = Vec::new();
+                self.walk(root, &p, "", &mut entries)?;
+                Ok(Matched { path: p, entries })
+            })
+            .collect()
+    }
+
+    /// Matches of a wildcard pattern, one path element at a time.
+    fn glob(&self, root: &Path, pattern: &str) -> Result<Vec<String>, String> {
+        let mut found = vec![String::new()];
+        for part in pattern.split('/') {
+            let mut next = Vec::new();
+            for base in &found {
+                let dir = root.join(base);
+                if !has_wildcards(part) {
+                    let p = join(base, part);
+                    if dir.join(part).symlink_metadata().is_ok() && !self.ignore.excluded(&p) {
+                        next.push(p);
+                    }
+                    continue;
+                }
+                let Ok(rd) = std::fs::read_dir(&dir) else {
+                    continue;
+                };
+                let mut names: Vec<String> = rd
+                    .filter_map(|e| e.ok())
+                    .map(|e| e.file_name().to_string_lossy().into_owned())
+                    .collect();
+                names.sort();
+                for n in names {
+                    let p = join(base, &n);
+                    if glob_match(part, &n)? && !self.ignore.excluded(&p) {
+                        next.push(p);
+                    }
+                }
+            }
+            found = next;
+        }
+        Ok(found)
+    }
+
+    fn walk(&self, root: &Path, path: &str, rel: &str, out: &mut Vec<Entry>) -> Result<(), String> {
+        let abs = root.join(path);
+        let meta = abs
+            .symlink_metadata()
+            .map_err(|e| format!("cannot read {}: {e}", abs.display()))?;
+        let ft = meta.file_type();
+        let kind = if ft.is_dir() {
+            Kind::Dir
+        } else if ft.is_symlink() {
+            let t = std::fs::read_link(&abs)
+                .map_err(|e| format!("cannot read {}: {e}", abs.display()))?;
+            Kind::Symlink(t.to_string_lossy().into_owned())
+        } else if ft.is_file() {
+            Kind::File
+        } else {
+            // Sockets and devices are not build context content (Docker skips them too).
+            return Ok(());
+        };
+        let excluded = !path.is_empty() && self.ignore.excluded(path);
+        if !excluded {
+            out.push(Entry {
+                rel: rel.to_string(),
+                abs: abs.clone(),
+                kind: kind.clone(),
+                mode: meta.mode() & 0o7777,
+                size: meta.len(),
+                mtime: meta.mtime(),
+                stamp: Stamp::of(&meta),
+            });
+        }
+        if kind == Kind::Dir && (!excluded || self.ignore.descend(path)) {
+            let mut names: Vec<String> = fs_err::read_dir(&abs)
+                .map_err(|e| e.to_string())?
+                .filter_map(|e| e.ok())
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect();
+            names.sort();
+            for n in names {
+                self.walk(root, &join(path, &n), &join(rel, &n), out)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// A hash of everything about `matched` that the copied files depend
+    /// on: relative paths, kinds, permission bits, file contents and symlink
+    /// targets. Owners are left out because COPY gives files root (or the
+    /// `--chown` owner) whoever owns them in the context; mtimes are left out
+    /// as buildkit does, so touching a file does not invalidate the cache.
+    pub fn hash(&mut self, matched: &[Matched]) -> anyhow::Result<String> {
+        let mut h = Sha256::new();
+        for m in matched {
+            h.update(format!("match {}\0", m.path));
+            for e in &m.entries {
+                let what = match &e.kind {
+                    Kind::Dir => "dir".to_string(),
+                    Kind::Symlink(t) => format!("symlink {t}"),
+                    Kind::File => format!("file {}", self.file_hash(&e.abs, &e.stamp)?),
+                };
+                h.update(format!("{}\0{:o}\0{what}\0", e.rel, e.mode));
+            }
+        }
+        Ok(hex::encode(h.finalize()))
+    }
+
+    fn file_hash(&mut self, abs: &Path, stamp: &Stamp) -> anyhow::Result<String> {
+        let key = abs.to_string_lossy().into_owned();
+        let stamp = stamp.clone();
+        if let Some(known) = self.stamps.get(&key) {
+            let unchanged = Stamp {
+                sha256: String::new(),
+                ..known.clone()
+            } == stamp;
+            if unchanged {
+                return Ok(known.sha256.clone());
+            }
+        }
+        let mut f = fs_err::File::open(abs)?;
+        let mut h = Sha256::new();
+        let mut buf = vec![0u8; 64 * 1024];
+        loop {
+            let n = f.read(&mut buf)?;
+            if n == 0 {
+                break;
+            }
+            h.update(&buf[..n]);
+        }
+        let sum = hex::encode(h.finalize());
+        self.stamps.insert(
+            key,
+            Stamp {
+                sha256: sum.clone(),
+                ..stamp
+            },
+        );
+        self.dirty = true;
+        Ok(sum)
+    }
+
+    /// Remember the hashes computed in this build (best effort: losing the
+    /// file only means reading the files again next time).
+    pub fn save(&self) {
+        if !self.dirty {
+            return;
+        }
+        let Some(dir) = self.hash_file.parent() else {
+            return;
+        };
+        let write = || -> std::io::Result<()> {
+            std::fs::create_dir_all(dir)?;
+            let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
+            serde_json::to_writer(std::io::BufWriter::new(tmp.as_file_mut()), &self.stamps)?;
+            // Readers see the old file or the new one, never a torn write.
+            tmp.persist(&self.hash_file)?;
+            Ok(())
+        };
+        let _ = write();
+    }
+}
+
+fn join(base: &str, name: &str) -> String {
+    if base.is_empty() {
+        name.to_string()
+    } else {
+        format!("{base}/{name}")
+    }
+}
+
+/// Whether a path has Go `filepath.Match` wildcards.
+pub fn has_wildcards(p: &str) -> bool {
+    p.contains(['*', '?', '['])
+}
+
+/// Go's `filepath.Match` for one path element: `*`, `?`, `[a-z]`, `[^x]`,
+/// and `\` escaping the next character.
+pub fn glob_match(pattern: &str, name: &str) -> Result<bool, String> {
+    let p: Vec<char> = pattern.chars().collect();
+    let n: Vec<char> = name.chars().collect();
+    let bad = || format!("invalid wildcard pattern '{pattern}'");
+    // Iterative matching with one backtrack point for the last `*`.
+    let (mut pi, mut ni) = (0usize, 0usize);
+    let mut star: Option<(usize, usize)> = None;
+    while ni < n.len() {
+        if pi < p.len() {
+            match p[pi] {
+                '*' => {
+                    star = Some((pi, ni));
+                    pi += 1;
+                    continue;
+                }
+                '?' => {
+                    pi += 1;
+                    ni += 1;
+                    continue;
+                }
+                '[' => {
+                    let (ok, next) = class(&p, pi, n[ni]).ok_or_else(bad)?;
+                    if ok {
+                        pi = next;
+                        ni += 1;
+                        continue;
+                    }
+                }
+                '\\' => {
+                    let c = *p.get(pi + 1).ok_or_else(bad)?;
+                    if c == n[ni] {
+                        pi += 2;
+                        ni += 1;
+                        continue;
+                    }
+                }
+                c => {
+                    if c == n[ni] {
+                        pi += 1;
+                        ni += 1;
+                        continue;
+                    }
+                }
+            }
+        }
+        match star {
+            Some((sp, sn)) => {
+                pi = sp + 1;
+                ni = sn + 1;
+                star = Some((sp, sn + 1));
+            }
+            None => return Ok(false),
+        }
+    }
+    while pi < p.len() && p[pi] == '*' {
+        pi += 1;
+    }
+    Ok(pi == p.len())
+}
+
+/// Match `c` against the class starting at `p[start] == '['`; returns
+/// whether it matched and the index after `]`, or None for a bad class.
+fn class(p: &[char], start: usize, c: char) -> Option<(bool, usize)> {
+    let mut i = start + 1;
+    let negated = matches!(p.get(i), Some('^') | Some('!'));
+    if negated {
+        i += 1;
+    }
+    let mut matched = false;
+    let mut first = true;
+    loop {
+        let lo = *p.get(i)?;
+        if lo == ']' && !first {
+            return Some((matched != negated, i + 1));
+        }
+        first = false;
+        let lo = if lo == '\\' {
+            i += 1;
+            *p.get(i)?
+        } else {
+            lo
+        };
+        i += 1;
+        let mut hi = lo;
+        if p.get(i) == Some(&'-') && p.get(i + 1).is_some_and(|c| *c != ']') {
+            hi = *p.get(i + 1)?;
+            i += 2;
+        }
+        if lo <= c && c <= hi {
+            matched = true;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn glob_like_go() {
+        for (p, n, want) in [
+            ("*.txt", "a.txt", true),
+            ("*.txt", "a.txt.bak", false),
+            ("a?c", "abc", true),
+            ("[a-c]x", "bx", true),
+            ("[^a-c]x", "bx", false),
+            ("\\*", "*", true),
+            ("*", "", true),
+            ("a*b*c", "axxbyyc", true),
+            ("a*b*c", "axxbyy", false),
+        ] {
+            assert_eq!(glob_match(p, n).unwrap(), want, "{p} {n}");
+        }
+        assert!(glob_match("[a-", "a").is_err());
+    }
+
+    #[test]
+    fn sources_ignore_and_hashes() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("ctx");
+        std::fs::create_dir_all(root.join("src/sub")).unwrap();
+        std::fs::write(root.join("src/a.txt"), "a").unwrap();
+        std::fs::write(root.join("src/sub/b.txt"), "b").unwrap();
+        std::fs::write(root.join("src/skip.log"), "x").unwrap();
+        std::fs::write(root.join(".dockerignore"), "**/*.log\n").unwrap();
+        let hashes = dir.path().join("hashes");
+        let mut ctx = BuildContext::open(Some(&root), None, hashes.clone()).unwrap();
+        let m = ctx.resolve("src").unwrap();
+        let rels: Vec<&str> = m[0].entries.iter().map(|e| e.rel.as_str()).collect();
+        assert_eq!(rels, ["", "a.txt", "sub", "sub/b.txt"]);
+        assert!(ctx
+            .resolve("src/skip.log")
+            .unwrap_err()
+            .contains("not found"));
+        assert!(ctx.resolve("../x").unwrap_err().contains("outside"));
+        let g = ctx.resolve("src/*.txt").unwrap();
+        assert_eq!(g.len(), 1);
+        let h1 = ctx.hash(&m).unwrap();
+        ctx.save();
+        assert!(hashes.exists());
+        std::fs::write(root.join("src/skip.log"), "changed").unwrap();
+        let mut again = BuildContext::open(Some(&root), None, hashes.clone()).unwrap();
+        assert_eq!(again.hash(&again.resolve("src").unwrap()).unwrap(), h1);
+        std::fs::write(root.join("src/a.txt"), "A").unwrap();
+        assert_ne!(again.hash(&again.resolve("src").unwrap()).unwrap(), h1);
+    }
+}

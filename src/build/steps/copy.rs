@@ -1,0 +1,377 @@
+//! Where COPY and ADD put things, by Docker's rules: a directory source
+//! copies its contents (not itself), a destination ending in `/` (or one
+//! that is a directory in the image, or any copy of several sources) is a
+//! directory the sources go into under their own names, missing parent
+//! directories are created, files keep their permission bits and mtime and
+//! belong to root unless `--chown` says otherwise, `--chmod` replaces the
+//! permission bits, symlinks are copied as symlinks. ADD unpacks local tar
+//! archives (plain, gzip or zstd) into the destination directory.
+//!
+//! It fills a [`Tree`]; it does not read the context (see `context`) nor
+//! write the layer.
+
+use super::tree::{Data, Item, Node, Tree};
+use crate::build::imagefs::{FsKind, ImageFs};
+use std::io::Read;
+
+/// What one source entry is.
+#[derive(Debug, Clone)]
+pub enum SrcKind {
+    Dir,
+    File(Data),
+    Symlink(String),
+}
+
+/// One entry of a source, relative to it (`""` is the source itself).
+#[derive(Debug, Clone)]
+pub struct SrcEntry {
+    pub rel: String,
+    pub kind: SrcKind,
+    pub mode: u32,
+    pub mtime: i64,
+}
+
+/// One matched source: its base name and its entries (itself first).
+#[derive(Debug, Clone)]
+pub struct Src {
+    pub name: String,
+    pub entries: Vec<SrcEntry>,
+}
+
+impl Src {
+    fn is_dir(&self) -> bool {
+        matches!(self.entries.first().map(|e| &e.kind), Some(SrcKind::Dir))
+    }
+}
+
+/// How the sources of one step are placed.
+pub struct Placement<'a> {
+    /// Absolute destination (WORKDIR already applied).
+    pub dest: String,
+    /// The destination must be a directory (trailing `/`, several sources).
+    pub dest_is_dir: bool,
+    pub owner: Option<(u32, u32)>,
+    pub chmod: Option<u32>,
+    /// The image the layer goes on.
+    pub lower: &'a ImageFs,
+}
+
+fn join(base: &str, name: &str) -> String {
+    let base = base.trim_matches('/');
+    if base.is_empty() {
+        name.to_string()
+    } else if name.is_empty() {
+        base.to_string()
+    } else {
+        format!("{base}/{name}")
+    }
+}
+
+impl Placement<'_> {
+    fn item(&self, node: Node, mode: u32, mtime: i64) -> Item {
+        let (uid, gid) = self.owner.unwrap_or((0, 0));
+        Item {
+            node,
+            mode: self.chmod.unwrap_or(mode),
+            uid,
+            gid,
+            mtime,
+        }
+    }
+
+    /// Create the directories leading to `path` that neither the image nor
+    /// the tree has. They get mode 0755, the `--chown` owner and mtime 0
+    /// (a fixed time keeps the layer reproducible).
+    fn parents(&self, tree: &mut Tree, path: &str) {
+        let parts: Vec<&str> = path.split('/').filter(|p| !p.is_empty()).collect();
+        let mut cur = String::new();
+        for p in &parts[..parts.len().saturating_sub(1)] {
+            cur = join(&cur, p);
+            if !tree.items.contains_key(&cur) && !self.lower.is_dir(&cur) {
+                let (uid, gid) = self.owner.unwrap_or((0, 0));
+                tree.put(
+                    &cur,
+                    Item {
+                        node: Node::Dir,
+                        mode: 0o755,
+                        uid,
+                        gid,
+                        mtime: 0,
+                    },
+                );
+            }
+        }
+    }
+
+    /// The destination with the image's symlinks in its parents resolved,
+    /// so that `/bin/x` on an image whose /bin links to usr/bin lands in
+    /// usr/bin rather than replacing the link with a directory.
+    fn resolved(&self, path: &str, follow_last: bool) -> String {
+        self.lower
+            .resolve(path, follow_last)
+            .unwrap_or_else(|| path.trim_start_matches('/').to_string())
+    }
+
+    /// Place every source.
+    pub fn place(&self, tree: &mut Tree, sources: &[Src]) {
+        let dest_dir = self.dest_is_dir || self.lower.is_dir(&self.dest);
+        for src in sources {
+            if src.is_dir() {
+                let root = self.resolved(&self.dest, true);
+                self.put_all(tree, &root, &src.entries);
+            } else {
+                let target = if dest_dir {
+                    join(&self.resolved(&self.dest, true), &src.name)
+                } else {
+                    self.resolved(&self.dest, false)
+                };
+                self.put_all(tree, &target, &src.entries[..1.min(src.entries.len())]);
+            }
+        }
+    }
+
+    fn put_all(&self, tree: &mut Tree, root: &str, entries: &[SrcEntry]) {
+        if root.is_empty() && entries.len() == 1 {
+            return;
+        }
+        self.parents(tree, &join(root, "x"));
+        for e in entries {
+            let path = join(root, &e.rel);
+            if path.is_empty() {
+                continue;
+            }
+            let node = match &e.kind {
+                SrcKind::Dir => {
+                    // An existing directory keeps its own mode and owner.
+                    if e.rel.is_empty() && self.lower.is_dir(&path) {
+                        continue;
+                    }
+                    Node::Dir
+                }
+                SrcKind::File(d) => Node::File(d.clone()),
+                SrcKind::Symlink(t) => Node::Symlink(t.clone()),
+            };
+            self.parents(tree, &path);
+            tree.put(&path, self.item(node, e.mode, e.mtime));
+        }
+    }
+
+    /// Unpack a tar archive into the destination directory, keeping the
+    /// archive's owners, modes and mtimes (ADD's auto-extraction).
+    pub fn extract(&self, tree: &mut Tree, archive: impl Read, what: &str) -> Result<(), String> {
+        let root = self.resolved(&self.dest, true);
+        self.parents(tree, &join(&root, "x"));
+        if !root.is_empty() && !self.lower.is_dir(&root) && !tree.items.contains_key(&root) {
+            tree.put(&root, self.item(Node::Dir, 0o755, 0));
+        }
+        let bad = |e: std::io::Error| format!("{what}: cannot extract: {e}");
+        let mut ar = tar::Archive::new(archive);
+        for e in ar.entries().map_err(bad)? {
+            let mut e = e.map_err(bad)?;
+            let raw = String::from_utf8_lossy(&e.path_bytes()).into_owned();
+            let rel = crate::build::ignore::clean(&format!("/{raw}"));
+            let rel = rel.trim_start_matches('/');
+            if rel.is_empty() {
+                continue;
+            }
+            let path = join(&root, rel);
+            let h = e.header();
+            let mode = h.mode().unwrap_or(0o644) & 0o7777;
+            let (uid, gid) = (h.uid().unwrap_or(0) as u32, h.gid().unwrap_or(0) as u32);
+            let mtime = h.mtime().unwrap_or(0) as i64;
+            let link = e
+                .link_name_bytes()
+                .map(|l| String::from_utf8_lossy(&l).into_owned())
+                .unwrap_or_default();
+            let node = match h.entry_type() {
+                tar::EntryType::Directory => Node::Dir,
+                tar::EntryType::Regular | tar::EntryType::Continuous => {
+                    let mut buf = Vec::new();
+                    e.read_to_end(&mut buf).map_err(bad)?;
+                    Node::File(Data::Bytes(buf))
+                }
+                tar::EntryType::Symlink => Node::Symlink(link),
+                tar::EntryType::Link => {
+                    let target = crate::build::ignore::clean(&format!("/{link}"));
+                    Node::Hardlink(join(&root, target.trim_start_matches('/')))
+                }
+                // Devices, fifos and pax/GNU bookkeeping: a root filesystem
+                // tarball made by an unprivileged user has none, and hutch
+                // could not create devices when running the image anyway.
+                _ => continue,
+            };
+            self.parents(tree, &path);
+            tree.put(
+                &path,
+                Item {
+                    node,
+                    mode,
+                    uid,
+                    gid,
+                    mtime,
+                },
+            );
+        }
+        Ok(())
+    }
+}
+
+/// What ADD does with a local file, by its first bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Archive {
+    /// A tar (plain, gzip or zstd): unpack it.
+    Tar,
+    /// bzip2 or xz: an archive hutch cannot unpack yet.
+    Unsupported(&'static str),
+    /// Anything else: copy as a file.
+    NotArchive,
+}
+
+/// Sniff a local ADD source the way Docker does: by magic bytes, and for an
+/// uncompressed stream by the tar header's `ustar` magic.
+pub fn sniff(head: &[u8], decompressed_head: Option<&[u8]>) -> Archive {
+    if head.starts_with(b"BZh") {
+        return Archive::Unsupported("bzip2");
+    }
+    if head.starts_with(&[0xfd, b'7', b'z', b'X', b'Z', 0]) {
+        return Archive::Unsupported("xz");
+    }
+    let tar_head = decompressed_head.unwrap_or(head);
+    if tar_head.len() >= 262 && &tar_head[257..262] == b"ustar" {
+        Archive::Tar
+    } else {
+        Archive::NotArchive
+    }
+}
+
+/// The entries of a subtree of an image (`COPY --from`), as a source.
+pub fn from_image(fs: &ImageFs, path: &str) -> Option<Src> {
+    let key = fs.resolve(path, true)?;
+    let kind_of = |n: &crate::build::imagefs::FsNode| match &n.kind {
+        FsKind::Dir => Some(SrcKind::Dir),
+        FsKind::File | FsKind::Hardlink(_) => Some(SrcKind::File(Data::Bytes(
+            n.data.clone().unwrap_or_default(),
+        ))),
+        FsKind::Symlink(t) => Some(SrcKind::Symlink(t.clone())),
+        FsKind::Other => None,
+    };
+    let name = key.rsplit('/').next().unwrap_or("").to_string();
+    let mut entries = Vec::new();
+    if key.is_empty() {
+        entries.push(SrcEntry {
+            rel: String::new(),
+            kind: SrcKind::Dir,
+            mode: 0o755,
+            mtime: 0,
+        });
+    } else {
+        let n = fs.nodes.get(&key)?;
+        entries.push(SrcEntry {
+            rel: String::new(),
+            kind: kind_of(n)?,
+            mode: n.mode,
+            mtime: n.mtime,
+        });
+    }
+    if matches!(entries[0].kind, SrcKind::Dir) {
+        let prefix = if key.is_empty() {
+            String::new()
+        } else {
+            format!("{key}/")
+        };
+        for (k, n) in fs.nodes.range(prefix.clone()..) {
+            if !k.starts_with(&prefix) {
+                break;
+            }
+            if let Some(kind) = kind_of(n) {
+                entries.push(SrcEntry {
+                    rel: k[prefix.len()..].to_string(),
+                    kind,
+                    mode: n.mode,
+                    mtime: n.mtime,
+                });
+            }
+        }
+    }
+    Some(Src { name, entries })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn file(rel: &str) -> SrcEntry {
+        SrcEntry {
+            rel: rel.into(),
+            kind: SrcKind::File(Data::Bytes(rel.as_bytes().to_vec())),
+            mode: 0o640,
+            mtime: 7,
+        }
+    }
+
+    fn dir(rel: &str) -> SrcEntry {
+        SrcEntry {
+            rel: rel.into(),
+            kind: SrcKind::Dir,
+            mode: 0o700,
+            mtime: 7,
+        }
+    }
+
+    fn paths(t: &Tree) -> Vec<String> {
+        t.items.keys().cloned().collect()
+    }
+
+    #[test]
+    fn docker_destination_rules() {
+        let lower = ImageFs::default();
+        let p = |dest: &str, dir: bool| Placement {
+            dest: dest.into(),
+            dest_is_dir: dir,
+            owner: None,
+            chmod: None,
+            lower: &lower,
+        };
+        let f = Src {
+            name: "a.txt".into(),
+            entries: vec![file("")],
+        };
+        let d = Src {
+            name: "src".into(),
+            entries: vec![dir(""), file("x"), dir("sub"), file("sub/y")],
+        };
+        let mut t = Tree::default();
+        p("/app/b.txt", false).place(&mut t, std::slice::from_ref(&f));
+        assert_eq!(paths(&t), ["app", "app/b.txt"]);
+        let mut t = Tree::default();
+        p("/app/", true).place(&mut t, std::slice::from_ref(&f));
+        assert_eq!(paths(&t), ["app", "app/a.txt"]);
+        // A directory's contents are copied, not the directory.
+        let mut t = Tree::default();
+        p("/app", false).place(&mut t, std::slice::from_ref(&d));
+        assert_eq!(paths(&t), ["app", "app/sub", "app/sub/y", "app/x"]);
+        assert_eq!(
+            t.items["app"].mode, 0o700,
+            "the new dir takes the source dir's mode"
+        );
+        let mut t = Tree::default();
+        Placement {
+            owner: Some((5, 6)),
+            chmod: Some(0o600),
+            ..p("/o/", true)
+        }
+        .place(&mut t, &[f]);
+        let it = &t.items["o/a.txt"];
+        assert_eq!((it.uid, it.gid, it.mode, it.mtime), (5, 6, 0o600, 7));
+    }
+
+    #[test]
+    fn sniffing() {
+        let mut tar = vec![0u8; 512];
+        tar[257..262].copy_from_slice(b"ustar");
+        assert_eq!(sniff(&tar, None), Archive::Tar);
+        assert_eq!(sniff(b"hello", None), Archive::NotArchive);
+        assert_eq!(sniff(b"BZh91AY", None), Archive::Unsupported("bzip2"));
+        assert_eq!(sniff(&[0x1f, 0x8b], Some(&tar)), Archive::Tar);
+    }
+}

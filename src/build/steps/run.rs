@@ -1,0 +1,410 @@
+//! The RUN executor: runs the command in the sandbox over the parent
+//! image's layers with a fresh upper directory, then turns that upper
+//! directory into the step's layer tar with `layer::diff`.
+//!
+//! The process gets the stage's environment (ENV, then ARGs), SHELL, USER
+//! and WORKDIR, the network asked for (`--network`, else the build's
+//! default) and the `--mount`s: `cache` (a persistent directory under
+//! `ROOT/cache/mounts/`, shared, locked or private via flock), `bind` (read
+//! only, from the context), `tmpfs` and `secret` (a `--secret` file, bound
+//! read-only; never part of the cache key or the layer). Mount points the
+//! image did not have are removed from the upper dir before the diff, so
+//! they do not end up in the layer.
+//!
+//! The diff and the clean-up run inside the user namespace because the
+//! upper dir holds files owned by subordinate ids. It does not store the
+//! layer (the builder does) and must not touch the image store otherwise.
+
+use crate::build::ignore::clean;
+use crate::build::imagefs::ImageFs;
+use crate::dockerfile::{Mount, MountKind, Network as RunNetwork, Run, RunBody, Security, Sharing};
+use crate::layer::diff::{diff, DiffOptions};
+use crate::net::Network;
+use crate::rootfs::{Features, Overlay};
+use crate::sandbox::idmap::{IdMapping, IdSources, UsernsRequest};
+use crate::sandbox::userns::run_in_userns;
+use crate::sandbox::{self, MountSpec, Plan, ProcessSpec, Spec};
+use crate::store::{Image, Store};
+use crate::sys::flock::{self, Held, Mode};
+use crate::sys::stdio::Redirect;
+use crate::ui::Printer;
+use anyhow::{anyhow, bail, Context};
+use sha2::{Digest as _, Sha256};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+/// What every RUN of a build shares.
+pub struct RunEnv<'a> {
+    pub store: &'a Store,
+    /// The state dir (kernel feature cache, the skeleton layer).
+    pub state: &'a Path,
+    /// Scratch space on the store's filesystem for upper dirs.
+    pub scratch: &'a Path,
+    pub printer: &'a Printer,
+    /// `-q`: RUN output goes nowhere.
+    pub quiet: bool,
+    /// The build's `--network`, for RUNs that do not say.
+    pub network: Network,
+    /// `--secret id=...,src=...`.
+    pub secrets: &'a BTreeMap<String, PathBuf>,
+    pub context: Option<&'a Path>,
+}
+
+/// One RUN, expanded, with the stage's settings.
+pub struct RunStep<'a> {
+    pub run: &'a Run,
+    pub shell: Vec<String>,
+    pub env: Vec<(String, String)>,
+    pub user: Option<String>,
+    pub workdir: String,
+}
+
+impl RunStep<'_> {
+    /// The argv: exec form as is, a shell form or heredoc script through
+    /// the SHELL.
+    pub fn argv(&self) -> anyhow::Result<Vec<String>> {
+        Ok(match self.run.body() {
+            RunBody::Exec(args) => args.to_vec(),
+            RunBody::Shell(s) => {
+                let mut v = self.shell.clone();
+                v.push(s);
+                v
+            }
+            RunBody::Script(doc) => {
+                let body = doc.body().into_owned();
+                if body.starts_with("#!") {
+                    bail!("heredoc scripts with a #! line are not supported yet; drop the #! line to run the body with the SHELL");
+                }
+                let mut v = self.shell.clone();
+                v.push(body);
+                v
+            }
+        })
+    }
+}
+
+/// The layer a RUN made: a tar file in scratch space, or None when the
+/// command changed nothing.
+pub type RunLayer = Option<PathBuf>;
+
+fn cache_dir(root: &Path, id: &str) -> PathBuf {
+    let h = hex::encode(Sha256::digest(id.as_bytes()));
+    root.join("cache/mounts").join(&h[..32])
+}
+
+/// Run `step` on `image` (None: scratch). `lower` is the image's tree, used
+/// to tell which mount points the RUN itself created.
+pub fn execute(
+    env: &RunEnv<'_>,
+    step: &RunStep<'_>,
+    image: Option<&Image>,
+    lower: &ImageFs,
+    n: usize,
+) -> anyhow::Result<RunLayer> {
+    if step.run.security == Some(Security::Insecure) {
+        bail!("--security=insecure is not supported: RUN always runs sandboxed");
+    }
+    let args = step.argv()?;
+    let src = IdSources::default();
+    let mapping = IdMapping::detect(UsernsRequest::Auto, &src).map_err(anyhow::Error::msg)?;
+    let features = Features::load_or_probe(env.state);
+    if let Some(e) = &features.userns_error {
+        bail!("user namespaces are not available to this user: {e} (run `hutch info` for the fix)");
+    }
+    let Some(mount_api) = features.overlay else {
+        bail!(
+            "overlayfs cannot be mounted in a user namespace on this kernel: {} (run `hutch info`)",
+            features
+                .overlay_error
+                .as_deref()
+                .unwrap_or("unknown reason")
+        );
+    };
+    let mut lowers = vec![crate::rootfs::skeleton::ensure(env.state)?];
+    if let Some(im) = image {
+        lowers.extend(env.store.layer_dirs(im, &mapping, &src, env.printer)?);
+    }
+    let dir = env.scratch.join(format!("run-{n}"));
+    for d in ["upper", "work", "rootfs"] {
+        fs_err::create_dir_all(dir.join(d))?;
+    }
+    let mut process_env: Vec<String> = step.env.iter().map(|(k, v)| format!("{k}={v}")).collect();
+    let mut locks: Vec<Held> = Vec::new();
+    let mut mounts = Vec::new();
+    let mut targets = Vec::new();
+    for (i, m) in step.run.mounts.iter().enumerate() {
+        if let Some(spec) = mount_spec(
+            env,
+            m,
+            &dir,
+            i,
+            &mapping,
+            &src,
+            &mut locks,
+            &mut process_env,
+        )? {
+            if let Some(t) = &m.target {
+                targets.push(t.clone());
+            }
+            mounts.push(spec);
+        }
+    }
+    let network = match step.run.network {
+        None | Some(RunNetwork::Default) => env.network.clone(),
+        Some(RunNetwork::None) => Network::None,
+        Some(RunNetwork::Host) => Network::Host,
+    };
+    let hostname = "buildkitsandbox".to_string();
+    let etc_files = vec![
+        ("/etc/hostname".into(), format!("{hostname}\n")),
+        (
+            "/etc/hosts".into(),
+            network.hosts(&hostname, Path::new("/etc/hosts")),
+        ),
+        (
+            "/etc/resolv.conf".into(),
+            network.resolv_conf(Path::new("/etc/resolv.conf")),
+        ),
+    ];
+    let spec = Spec {
+        mapping: mapping.clone(),
+        id_sources: src.clone(),
+        overlay: Overlay {
+            lowers,
+            upper: dir.join("upper"),
+            work: dir.join("work"),
+            // The upper dir is read right after and then thrown away.
+            volatile: true,
+        },
+        mount_api,
+        rootfs_mountpoint: dir.join("rootfs"),
+        scratch: dir.clone(),
+        hostname: hostname.clone(),
+        network,
+        etc_files,
+        mounts,
+        read_only: false,
+        read_only_tmpfs: false,
+        process: ProcessSpec {
+            args: args.clone(),
+            env: process_env,
+            user: step.user.clone().filter(|u| !u.is_empty()),
+            cwd: step.workdir.clone(),
+            tty: false,
+            stdin: false,
+            init: false,
+        },
+        remove_after: None,
+    };
+    let result = (|| -> anyhow::Result<()> {
+        let plan = Plan::build(spec).map_err(|e| anyhow!("{e}"))?;
+        let exit = {
+            // stdout carries only the image id: RUN output goes to stderr.
+            let _redirect = if env.quiet {
+                Redirect::quiet()?
+            } else {
+                Redirect::stdout_to_stderr()?
+            };
+            sandbox::run(&plan, &mut ())
+        };
+        match exit {
+            Ok(e) if e.code() == 0 => Ok(()),
+            Ok(e) => bail!(
+                "the command {} exited with code {}",
+                serde_json::to_string(&args).unwrap_or_default(),
+                e.code()
+            ),
+            Err(e) => bail!("{e} (exit code {})", e.exit_code()),
+        }
+    })();
+    drop(locks);
+    let tar = dir.join("layer.tar");
+    let outcome = result.and_then(|()| {
+        let upper = dir.join("upper");
+        let created: Vec<String> = targets
+            .iter()
+            .map(|t| clean(t).trim_start_matches('/').to_string())
+            .filter(|t| !t.is_empty() && lower.get(t).is_none())
+            .collect();
+        let tar2 = tar.clone();
+        let lower_dirs: Vec<String> = created
+            .iter()
+            .flat_map(|t| ancestors(t))
+            .filter(|a| lower.get(a).is_none())
+            .collect();
+        run_in_userns(&mapping, &src, move || {
+            for t in &created {
+                let p = upper.join(t);
+                // Only what is still an empty mount point goes.
+                let _ = std::fs::remove_dir(&p);
+                if std::fs::metadata(&p).is_ok_and(|m| m.is_file() && m.len() == 0) {
+                    let _ = std::fs::remove_file(&p);
+                }
+            }
+            for a in &lower_dirs {
+                let _ = std::fs::remove_dir(upper.join(a));
+            }
+            let f = std::fs::File::create(&tar2)
+                .map_err(|e| format!("cannot create {}: {e}", tar2.display()))?;
+            diff(&upper, f, &DiffOptions { ids: None })?;
+            Ok(())
+        })
+        .map_err(|e| anyhow!("cannot read the RUN's changes: {e}"))
+    });
+    // The upper dir holds files of subordinate ids: remove it from inside.
+    let doomed: Vec<PathBuf> = ["upper", "work", "rootfs"]
+        .iter()
+        .map(|d| dir.join(d))
+        .collect();
+    let _ = run_in_userns(&mapping, &src, move || {
+        for d in &doomed {
+            let _ = std::fs::remove_dir_all(d);
+        }
+        Ok(())
+    });
+    outcome?;
+    // Two zero blocks and nothing else: the command changed nothing.
+    let size = fs_err::metadata(&tar)?.len();
+    Ok((size > 1024).then_some(tar))
+}
+
+/// `a/b/c` → `a/b/c`, `a/b`, `a` (deepest first).
+fn ancestors(p: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut cur = p.to_string();
+    while let Some((parent, _)) = cur.rsplit_once('/') {
+        out.push(parent.to_string());
+        cur = parent.to_string();
+    }
+    out
+}
+
+#[allow(clippy::too_many_arguments)]
+fn mount_spec(
+    env: &RunEnv<'_>,
+    m: &Mount,
+    dir: &Path,
+    i: usize,
+    mapping: &IdMapping,
+    src: &IdSources,
+    locks: &mut Vec<Held>,
+    process_env: &mut Vec<String>,
+) -> anyhow::Result<Option<MountSpec>> {
+    let target = || -> anyhow::Result<String> {
+        m.target
+            .clone()
+            .ok_or_else(|| anyhow!("--mount=type={} needs a target", m.kind.as_str()))
+    };
+    Ok(Some(match m.kind {
+        MountKind::Tmpfs => MountSpec::Tmpfs {
+            target: target()?,
+            options: m.size.map(|s| format!("size={s}")).unwrap_or_default(),
+        },
+        MountKind::Bind => {
+            if m.from.is_some() {
+                bail!("--mount=type=bind,from=... is not supported yet: bind from the context, or COPY --from");
+            }
+            if !m.readonly {
+                bail!("--mount=type=bind,rw is not supported yet");
+            }
+            let ctx = env
+                .context
+                .ok_or_else(|| anyhow!("--mount=type=bind needs a build context"))?;
+            let rel = clean(&format!("/{}", m.source.as_deref().unwrap_or("")));
+            MountSpec::Bind {
+                source: ctx.join(rel.trim_start_matches('/')),
+                target: target()?,
+                read_only: true,
+            }
+        }
+        MountKind::Cache => {
+            let target = target()?;
+            let id = m.id.clone().unwrap_or_else(|| target.clone());
+            let shared = cache_dir(&env.store.root, &id);
+            let lock = shared.with_extension("lock");
+            fs_err::create_dir_all(shared.parent().expect("cache dirs have a parent"))?;
+            let source = match m.sharing {
+                Sharing::Shared => {
+                    locks.push(flock::lock(&lock, Mode::Shared)?);
+                    shared
+                }
+                Sharing::Locked => {
+                    locks.push(flock::lock(&lock, Mode::Exclusive)?);
+                    shared
+                }
+                // Busy elsewhere: this RUN gets a throwaway directory.
+                Sharing::Private => match flock::try_lock(&lock, Mode::Exclusive)? {
+                    Some(h) => {
+                        locks.push(h);
+                        shared
+                    }
+                    None if !lock.exists() => {
+                        locks.push(flock::lock(&lock, Mode::Exclusive)?);
+                        shared
+                    }
+                    None => dir.join(format!("cache-{i}")),
+                },
+            };
+            if !source.is_dir() {
+                // Made inside the namespace so that uid/gid are the ids the
+                // RUN sees.
+                let (p, uid, gid, mode) = (
+                    source.clone(),
+                    m.uid.unwrap_or(0),
+                    m.gid.unwrap_or(0),
+                    m.mode.unwrap_or(0o755),
+                );
+                run_in_userns(mapping, src, move || {
+                    use std::os::unix::fs::PermissionsExt;
+                    let tmp = p.with_extension(format!("new{}", std::process::id()));
+                    std::fs::create_dir_all(&tmp).map_err(|e| e.to_string())?;
+                    std::os::unix::fs::chown(&tmp, Some(uid), Some(gid))
+                        .map_err(|e| e.to_string())?;
+                    std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(mode))
+                        .map_err(|e| e.to_string())?;
+                    // Another build may have made it meanwhile: theirs wins.
+                    if std::fs::rename(&tmp, &p).is_err() {
+                        let _ = std::fs::remove_dir(&tmp);
+                    }
+                    Ok(())
+                })
+                .map_err(|e| anyhow!("cannot create the cache directory for {id}: {e}"))?;
+            }
+            MountSpec::Bind {
+                source,
+                target,
+                read_only: m.readonly,
+            }
+        }
+        MountKind::Secret => {
+            let id =
+                m.id.clone()
+                    .or_else(|| {
+                        m.target
+                            .as_deref()
+                            .and_then(|t| t.rsplit('/').next())
+                            .map(String::from)
+                    })
+                    .ok_or_else(|| anyhow!("--mount=type=secret needs an id"))?;
+            let Some(path) = env.secrets.get(&id) else {
+                if m.required {
+                    bail!("secret {id} is required: pass --secret id={id},src=FILE");
+                }
+                return Ok(None);
+            };
+            if let Some(var) = &m.env {
+                let value = fs_err::read_to_string(path).context("cannot read the secret")?;
+                process_env.push(format!("{var}={}", value.trim_end_matches('\n')));
+                if m.target.is_none() {
+                    return Ok(None);
+                }
+            }
+            MountSpec::Bind {
+                source: fs_err::canonicalize(path).context("cannot read the secret")?,
+                target: target()?,
+                read_only: true,
+            }
+        }
+        MountKind::Ssh => bail!("--mount=type=ssh is not supported yet"),
+    }))
+}

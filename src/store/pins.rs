@@ -1,0 +1,84 @@
+//! Pins: images kept in the store without a name, looked up by a key. The
+//! build cache uses them to remember the result of each step.
+//!
+//! Format: `ROOT/cache/steps/<key>` is a one-line file holding the manifest
+//! digest (`sha256:<hex>`) of the pinned image; `<key>` is 64 lowercase hex
+//! digits chosen by the caller. A pin's manifest, config and layer blobs
+//! are published by a writer (which holds `gc.lock` shared) before the pin
+//! file is renamed into place, and garbage collection keeps every blob a pin
+//! names, so a pin never points at a missing blob. Pins are not listed in
+//! index.json: `images` does not show them and OCI tools ignore them.
+//!
+//! This module reads and writes pin files and lists them for `gc`; it does
+//! not compute keys (see `build::cache`).
+
+use super::index;
+use anyhow::Context;
+use oci_spec::image::Digest;
+use std::path::{Path, PathBuf};
+
+/// The directory holding the pin files.
+pub fn dir(root: &Path) -> PathBuf {
+    root.join("cache/steps")
+}
+
+fn valid_key(key: &str) -> bool {
+    key.len() == 64
+        && key
+            .bytes()
+            .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
+}
+
+/// The manifest a pin names, if the pin exists and reads back.
+pub fn get(root: &Path, key: &str) -> Option<Digest> {
+    if !valid_key(key) {
+        return None;
+    }
+    let text = std::fs::read_to_string(dir(root).join(key)).ok()?;
+    crate::oci::digest::parse(text.trim()).ok()
+}
+
+/// Point the pin `key` at `manifest` (atomically replacing an older pin).
+pub fn put(root: &Path, key: &str, manifest: &Digest) -> anyhow::Result<()> {
+    anyhow::ensure!(valid_key(key), "invalid cache key {key}");
+    let d = dir(root);
+    fs_err::create_dir_all(&d).context("cannot create the build cache directory")?;
+    index::write_atomic(&d, key, format!("{manifest}\n").as_bytes())
+}
+
+/// Every pinned manifest, for garbage collection. Unreadable pin files are
+/// skipped: they name nothing.
+pub fn all(root: &Path) -> anyhow::Result<Vec<Digest>> {
+    let d = dir(root);
+    let rd = match std::fs::read_dir(&d) {
+        Ok(rd) => rd,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(vec![]),
+        Err(e) => return Err(e).with_context(|| format!("cannot list {}", d.display())),
+    };
+    let mut out = Vec::new();
+    for ent in rd {
+        let ent = ent.with_context(|| format!("cannot list {}", d.display()))?;
+        if let Some(m) = get(root, &ent.file_name().to_string_lossy()) {
+            out.push(m);
+        }
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn put_get_and_list() {
+        let root = tempfile::tempdir().unwrap();
+        let key = "ab".repeat(32);
+        assert!(get(root.path(), &key).is_none());
+        let m = crate::oci::digest::of_bytes(b"manifest");
+        put(root.path(), &key, &m).unwrap();
+        assert_eq!(get(root.path(), &key), Some(m.clone()));
+        assert_eq!(all(root.path()).unwrap(), vec![m.clone()]);
+        assert!(put(root.path(), "../escape", &m).is_err());
+        assert!(get(root.path(), "../escape").is_none());
+    }
+}
