@@ -150,20 +150,7 @@ pub fn exec(ctx: &Ctx, args: Args) -> anyhow::Result<u8> {
         };
         table.push([id.clone(), created, by, size, r.comment.clone()]);
     }
-    let mut widths = [0usize; 5];
-    for r in &table {
-        for (w, c) in widths.iter_mut().zip(r) {
-            *w = (*w).max(c.chars().count());
-        }
-    }
-    for r in &table {
-        let line: Vec<String> = r
-            .iter()
-            .zip(widths)
-            .map(|(c, w)| format!("{c}{}", " ".repeat(w - c.chars().count())))
-            .collect();
-        ctx.printer.out(line.join("   ").trim_end());
-    }
+    ctx.printer.table(None, &table, 3);
     Ok(0)
 }
 

@@ -101,21 +101,11 @@ pub fn exec(ctx: &Ctx, args: Args) -> anyhow::Result<u8> {
         values.iter().for_each(|v| ctx.printer.out(&t.render(v)));
         return Ok(0);
     }
-    let head = ["REPOSITORY", "TAG", "IMAGE ID", "CREATED", "SIZE"].map(String::from);
-    let mut widths = head.clone().map(|h| h.len());
-    for r in &rows {
-        for (w, c) in widths.iter_mut().zip(r) {
-            *w = (*w).max(c.len());
-        }
-    }
-    for r in std::iter::once(&head).chain(&rows) {
-        let line: Vec<String> = r
-            .iter()
-            .zip(widths)
-            .map(|(c, w)| format!("{c:<w$}"))
-            .collect();
-        ctx.printer.out(line.join("  ").trim_end());
-    }
+    ctx.printer.table(
+        Some(["REPOSITORY", "TAG", "IMAGE ID", "CREATED", "SIZE"]),
+        &rows,
+        2,
+    );
     Ok(0)
 }
 

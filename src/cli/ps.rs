@@ -57,16 +57,6 @@ pub fn exec(ctx: &Ctx, a: Args) -> anyhow::Result<u8> {
         ctx.printer.out(&serde_json::to_string_pretty(&v)?);
         return Ok(0);
     }
-    let head = [
-        "CONTAINER ID",
-        "IMAGE",
-        "COMMAND",
-        "CREATED",
-        "STATUS",
-        "PORTS",
-        "NAMES",
-    ]
-    .map(String::from);
     let table: Vec<[String; 7]> = rows
         .iter()
         .map(|(r, s)| {
@@ -85,20 +75,16 @@ pub fn exec(ctx: &Ctx, a: Args) -> anyhow::Result<u8> {
             ]
         })
         .collect();
-    let mut widths = head.clone().map(|h| h.len());
-    for r in &table {
-        for (w, c) in widths.iter_mut().zip(r) {
-            *w = (*w).max(c.chars().count());
-        }
-    }
-    for r in std::iter::once(&head).chain(&table) {
-        let line: Vec<String> = r
-            .iter()
-            .zip(widths)
-            .map(|(c, w)| format!("{c:<w$}"))
-            .collect();
-        ctx.printer.out(line.join("  ").trim_end());
-    }
+    let head = [
+        "CONTAINER ID",
+        "IMAGE",
+        "COMMAND",
+        "CREATED",
+        "STATUS",
+        "PORTS",
+        "NAMES",
+    ];
+    ctx.printer.table(Some(head), &table, 2);
     Ok(0)
 }
 

@@ -30,20 +30,10 @@ pub fn exec(ctx: &Ctx, a: Args) -> anyhow::Result<u8> {
             ]
         })
         .collect();
-    let head = ["PID", "CONTAINER PID", "PPID", "UID", "COMMAND"].map(String::from);
-    let mut widths = head.clone().map(|h| h.len());
-    for r in &rows {
-        for (w, c) in widths.iter_mut().zip(r) {
-            *w = (*w).max(c.len());
-        }
-    }
-    for r in std::iter::once(&head).chain(&rows) {
-        let line: Vec<String> = r
-            .iter()
-            .zip(widths)
-            .map(|(c, w)| format!("{c:<w$}"))
-            .collect();
-        ctx.printer.out(line.join("  ").trim_end());
-    }
+    ctx.printer.table(
+        Some(["PID", "CONTAINER PID", "PPID", "UID", "COMMAND"]),
+        &rows,
+        2,
+    );
     Ok(0)
 }

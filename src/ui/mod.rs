@@ -33,6 +33,28 @@ impl Printer {
         let _ = writeln!(o, "{line}");
     }
 
+    /// A table on stdout in podman's layout: columns left-aligned to their
+    /// widest cell (in characters) and separated by `gap` spaces, the header
+    /// row first when there is one.
+    pub fn table<const N: usize>(&self, head: Option<[&str; N]>, rows: &[[String; N]], gap: usize) {
+        let head = head.map(|h| h.map(String::from));
+        let mut widths = [0usize; N];
+        for r in head.iter().chain(rows) {
+            for (w, c) in widths.iter_mut().zip(r) {
+                *w = (*w).max(c.chars().count());
+            }
+        }
+        let sep = " ".repeat(gap);
+        for r in head.iter().chain(rows) {
+            let cells: Vec<String> = r
+                .iter()
+                .zip(widths)
+                .map(|(c, w)| format!("{c:<w$}"))
+                .collect();
+            self.out(cells.join(&sep).trim_end());
+        }
+    }
+
     /// Progress for humans, on stderr; silent in quiet mode.
     pub fn info(&self, line: &str) {
         if self.verbosity != Verbosity::Quiet {
