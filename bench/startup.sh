@@ -9,7 +9,7 @@ set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 if [ "$(id -u)" = 0 ]; then
   user=${BENCH_USER:?as root, set BENCH_USER to an unprivileged user}
-  work=$(mktemp -d /tmp/hutch-bench.XXXXXX)
+  work=$(mktemp -u /tmp/hutch-bench.XXXXXX | tr A-Z a-z); mkdir -p "$work" # lowercase: podman names images after the path
   cp "${HUTCH:-$here/../target/release/hutch}" "$work/hutch"
   cp -a "$here/../../shared/images/busybox-musl" "$work/busybox-musl"
   chown -R "$user" "$work"
@@ -19,7 +19,7 @@ fi
 
 hutch=${HUTCH:-$here/../target/release/hutch}
 images=${IMAGES:-$here/../../shared/images}
-work=${BENCH_WORK:-$(mktemp -d /tmp/hutch-bench.XXXXXX)}
+work=${BENCH_WORK:-$(mktemp -u /tmp/hutch-bench.XXXXXX | tr A-Z a-z)}; mkdir -p "$work"
 runs=${RUNS:-50}
 
 root="$work/hutch-root"

@@ -285,6 +285,11 @@ impl Containers {
 
     /// Write `rec` into its directory atomically: temp file, fsync, rename.
     /// Callers other than `create` hold the container's lock.
+    ///
+    /// The rename alone keeps readers from ever seeing half a record; the
+    /// fsync only matters for records that must outlive a crash. A `--rm`
+    /// container's record dies with it, so it skips the fsync: two of them
+    /// were a measurable part of `run --rm`'s start-up on ext4.
     pub fn save(&self, rec: &Record) -> std::io::Result<()> {
         let dir = self.dir(&rec.id);
         // One temp name per process: a writer that lost the lock race never
@@ -293,7 +298,9 @@ impl Containers {
         let json = serde_json::to_vec_pretty(rec).map_err(std::io::Error::other)?;
         let mut f = fs_err::File::create(&tmp)?;
         f.write_all(&json)?;
-        f.sync_all()?;
+        if !rec.auto_remove {
+            f.sync_all()?;
+        }
         drop(f);
         fs_err::rename(&tmp, dir.join(RECORD_FILE))
     }
