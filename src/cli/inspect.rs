@@ -3,7 +3,8 @@
 
 use super::template::Template;
 use super::Ctx;
-use crate::oci::inspect::{inspect, ImageFacts};
+use crate::oci::digest;
+use crate::oci::inspect::{add_docker_config_keys, inspect, ImageFacts};
 use crate::store::{Image, Store};
 
 #[derive(clap::Args, Debug)]
@@ -43,7 +44,14 @@ pub fn exec(ctx: &Ctx, args: Args) -> anyhow::Result<u8> {
         .iter()
         .map(|n| store.image(n))
         .collect::<anyhow::Result<Vec<_>>>()?;
-    let values: Vec<_> = images.iter().map(|im| inspect(&facts(im))).collect();
+    let mut values = Vec::new();
+    for im in &images {
+        let mut v = inspect(&facts(im));
+        let config =
+            digest::parse(im.manifest.config().digest().as_ref()).map_err(anyhow::Error::msg)?;
+        add_docker_config_keys(&mut v, &store.read_blob(&config)?);
+        values.push(v);
+    }
     match tpl {
         Some(t) => values.iter().for_each(|v| ctx.printer.out(&t.render(v))),
         None => ctx.printer.out(&serde_json::to_string_pretty(&values)?),

@@ -93,6 +93,26 @@ pub fn inspect(f: &ImageFacts<'_>) -> Value {
     })
 }
 
+/// Docker's config keys that the OCI config type has no field for
+/// (`Healthcheck`, `OnBuild`, `Shell`), taken from the raw config JSON and
+/// added to an `inspect` object's `Config`.
+pub fn add_docker_config_keys(inspected: &mut Value, raw_config: &[u8]) {
+    let Ok(raw) = serde_json::from_slice::<Value>(raw_config) else {
+        return;
+    };
+    let Some(cfg) = inspected.get_mut("Config").and_then(Value::as_object_mut) else {
+        return;
+    };
+    for key in ["Healthcheck", "OnBuild", "Shell"] {
+        if let Some(v) = raw
+            .pointer(&format!("/config/{key}"))
+            .filter(|v| !v.is_null())
+        {
+            cfg.insert(key.to_string(), v.clone());
+        }
+    }
+}
+
 /// One row of `hutch images --format json`, with Podman's field names.
 pub fn list_row(f: &ImageFacts<'_>) -> Value {
     let created = f.config.created().clone().unwrap_or_default();
@@ -123,6 +143,18 @@ pub fn list_row(f: &ImageFacts<'_>) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn docker_only_config_keys_reach_inspect() {
+        let mut v = json!({"Config": {"Cmd": ["sh"]}});
+        let raw = br#"{"config":{"Cmd":["sh"],"Healthcheck":{"Test":["CMD","true"],"Retries":2},
+            "OnBuild":["RUN x"],"Shell":["/bin/bash","-c"],"Labels":null}}"#;
+        add_docker_config_keys(&mut v, raw);
+        assert_eq!(v["Config"]["Healthcheck"]["Retries"], 2);
+        assert_eq!(v["Config"]["OnBuild"], json!(["RUN x"]));
+        assert_eq!(v["Config"]["Shell"], json!(["/bin/bash", "-c"]));
+        assert_eq!(v["Config"]["Cmd"], json!(["sh"]));
+    }
 
     #[test]
     fn docker_shape() {

@@ -207,6 +207,10 @@ ONBUILD COPY . /src
         rc["Shell"],
         serde_json::json!(["/bin/ash", "-eo", "pipefail", "-c"])
     );
+    // `hutch inspect` shows the Docker-only keys too, as `docker inspect` does.
+    for key in ["Healthcheck", "OnBuild", "Shell"] {
+        assert_eq!(c[key], rc[key], "inspect's Config.{key}");
+    }
     // WORKDIR made its directories (a layer); the rest are empty layers.
     let history = raw["history"].as_array().unwrap();
     assert_eq!(history.len(), 15);
