@@ -422,6 +422,46 @@ COPY --from=base /etc/alpine-release /release
 }
 
 #[test]
+fn copy_from_a_stage_with_wildcards() {
+    let Some(w) = world() else { return };
+    for f in ["a.txt", "b.txt", "c.md", "sub/d.txt"] {
+        w.write(&format!("g/out/{f}"), format!("{f}\n"));
+    }
+    w.write(
+        "g/Dockerfile",
+        r#"FROM scratch AS build
+COPY out /out
+FROM scratch
+COPY --from=build /out/*.txt /dst/
+COPY --from=build /o?t/s[u]b /sub/
+"#,
+    );
+    build(&w, "g", &["-t", "glob:1"]);
+    let files: Vec<String> = last_layer(&w, "glob:1").into_iter().map(|f| f.0).collect();
+    assert_eq!(files, ["sub/", "sub/d.txt"]);
+    let im = inspect(&w, "glob:1");
+    assert_eq!(im["RootFS"]["Layers"].as_array().unwrap().len(), 2);
+    w.write(
+        "g/Dockerfile",
+        "FROM scratch AS build\nCOPY out /out\nFROM scratch\nCOPY --from=build /out/*.txt /dst/\n",
+    );
+    build(&w, "g", &["-t", "glob:2"]);
+    let files: Vec<String> = last_layer(&w, "glob:2").into_iter().map(|f| f.0).collect();
+    assert_eq!(files, ["dst/", "dst/a.txt", "dst/b.txt"]);
+    // No match is an error naming the pattern, as for the context.
+    w.write(
+        "g/Dockerfile",
+        "FROM scratch AS build\nCOPY out /out\nFROM scratch\nCOPY --from=build /out/*.rs /dst/\n",
+    );
+    let ctx = w.path("g");
+    let (_, err) = w.fails(&["build", ctx.to_str().unwrap()]);
+    assert!(
+        err.contains("Dockerfile:4: COPY --from=build /out/*.rs /dst/: /out/*.rs: no file in the --from image matches"),
+        "{err}"
+    );
+}
+
+#[test]
 fn bad_input_is_one_clear_line_and_tags_nothing() {
     let Some(w) = world() else { return };
     w.write("x/a.txt", "a\n");
