@@ -746,6 +746,38 @@ fn run_mounts_cache_bind_tmpfs_and_secrets() {
     });
 }
 
+#[test]
+fn run_binds_from_a_stage_read_only_or_throwaway_rw() {
+    for_each_user(|w| {
+        w.write("bf/data/v.txt", "from the stage\n");
+        with_alpine(&w, "bf");
+        w.write(
+            "bf/Dockerfile",
+            concat!(
+                "FROM scratch AS tools\n",
+                "COPY data /data\n",
+                "FROM scratch\n",
+                "ADD alpine.tar.gz /\n",
+                "RUN --mount=type=bind,from=tools,source=/data,target=/m sh -c 'cp /m/v.txt /got.txt && ! touch /m/new 2>/dev/null'\n",
+                "RUN --mount=type=bind,from=tools,source=data,target=/m,rw sh -c 'echo changed > /m/v.txt && cp /m/v.txt /rw.txt'\n",
+                "RUN --mount=type=bind,from=tools,target=/m cp /m/data/v.txt /again.txt\n",
+            ),
+        );
+        build(&w, "bf", &["-t", "bf:1"]);
+        let cat = |f: &str| w.ok(&["run", "--rm", "bf:1", "cat", f]);
+        assert_eq!(cat("/got.txt"), "from the stage\n");
+        assert_eq!(cat("/rw.txt"), "changed\n");
+        // The rw write was the RUN's own: the next mount sees the stage.
+        assert_eq!(cat("/again.txt"), "from the stage\n");
+        let (code, _) = w.fails(&["run", "--rm", "bf:1", "ls", "/m"]);
+        assert_ne!(code, 0, "the mount point is not in the image");
+        // What the stage holds is part of the cache key.
+        w.write("bf/data/v.txt", "new\n");
+        build(&w, "bf", &["-t", "bf:2"]);
+        assert_eq!(w.ok(&["run", "--rm", "bf:2", "cat", "/got.txt"]), "new\n");
+    });
+}
+
 /// A static HTTP server on 127.0.0.1 serving `dir`; killed on drop.
 struct Server {
     child: std::process::Child,
