@@ -666,6 +666,41 @@ fn run_steps_make_layers_in_the_sandbox() {
 }
 
 #[test]
+fn heredoc_with_a_shebang_runs_its_own_interpreter() {
+    for_each_user(|w| {
+        alpine_dockerfile(
+            &w,
+            "sb",
+            concat!(
+                "RUN <<EOF\n",
+                "#!/bin/sh -e\n",
+                "echo \"via $0\" > /shebang.txt\n",
+                "EOF\n",
+                "RUN <<EOF\n",
+                "#!/usr/bin/env sh\n",
+                "echo hi > /env.txt\n",
+                "EOF\n",
+            ),
+        );
+        build(&w, "sb", &["-t", "sb:1"]);
+        let cat = |f: &str| w.ok(&["run", "--rm", "sb:1", "cat", f]);
+        assert_eq!(cat("/shebang.txt"), "via /dev/pipes/EOF\n");
+        assert_eq!(cat("/env.txt"), "hi\n");
+        let files: Vec<String> = last_layer(&w, "sb:1").into_iter().map(|f| f.0).collect();
+        assert_eq!(files, ["env.txt"], "the script is not in the layer");
+        // The interpreter's own options apply: `-e` stops at `false`.
+        alpine_dockerfile(
+            &w,
+            "sb",
+            "RUN <<EOF\n#!/bin/sh -e\nfalse\ntouch /after\nEOF\n",
+        );
+        let ctx = w.path("sb");
+        let (_, err) = w.fails(&["build", ctx.to_str().unwrap()]);
+        assert!(err.contains("exited with code 1"), "{err}");
+    });
+}
+
+#[test]
 fn failing_run_names_step_command_and_code_and_tags_nothing() {
     for_each_user(|w| {
         alpine_dockerfile(&w, "f", "RUN echo partial > /partial && exit 7\n");

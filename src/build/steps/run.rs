@@ -68,27 +68,41 @@ pub struct RunStep<'a> {
 
 impl RunStep<'_> {
     /// The argv: exec form as is, a shell form or heredoc script through
-    /// the SHELL.
-    pub fn argv(&self) -> anyhow::Result<Vec<String>> {
-        Ok(match self.run.body() {
+    /// the SHELL, a heredoc script with a `#!` line run directly from
+    /// [`SCRIPTS`] so that its interpreter runs it (as buildkit does).
+    pub fn argv(&self) -> Vec<String> {
+        match self.run.body() {
             RunBody::Exec(args) => args.to_vec(),
             RunBody::Shell(s) => {
                 let mut v = self.shell.clone();
                 v.push(s);
                 v
             }
-            RunBody::Script(doc) => {
-                let body = doc.body().into_owned();
-                if body.starts_with("#!") {
-                    bail!("heredoc scripts with a #! line are not supported yet; drop the #! line to run the body with the SHELL");
+            RunBody::Script(doc) => match self.shebang_script() {
+                Some((name, _)) => vec![format!("{SCRIPTS}/{name}")],
+                None => {
+                    let mut v = self.shell.clone();
+                    v.push(doc.body().into_owned());
+                    v
                 }
-                let mut v = self.shell.clone();
-                v.push(body);
-                v
+            },
+        }
+    }
+
+    /// A heredoc script that names its own interpreter: (name, body).
+    fn shebang_script(&self) -> Option<(String, String)> {
+        match self.run.body() {
+            RunBody::Script(doc) if doc.body().starts_with("#!") => {
+                Some((doc.name.clone(), doc.body().into_owned()))
             }
-        })
+            _ => None,
+        }
     }
 }
+
+/// Where `#!` heredoc scripts are mounted: the sandbox's /dev is a tmpfs,
+/// so neither the script nor its mount point can end up in the layer.
+const SCRIPTS: &str = "/dev/pipes";
 
 /// The layer a RUN made: a tar file in scratch space, or None when the
 /// command changed nothing.
@@ -111,7 +125,7 @@ pub fn execute(
     if step.run.security == Some(Security::Insecure) {
         bail!("--security=insecure is not supported: RUN always runs sandboxed");
     }
-    let args = step.argv()?;
+    let args = step.argv();
     let src = IdSources::default();
     let mapping = IdMapping::detect(UsernsRequest::Auto, &src).map_err(anyhow::Error::msg)?;
     let features = Features::load_or_probe(env.state);
@@ -156,6 +170,18 @@ pub fn execute(
             }
             mounts.push(spec);
         }
+    }
+    if let Some((name, body)) = step.shebang_script() {
+        use std::os::unix::fs::PermissionsExt;
+        let script = dir.join("pipes").join(&name);
+        fs_err::create_dir_all(dir.join("pipes"))?;
+        fs_err::write(&script, body)?;
+        fs_err::set_permissions(&script, std::fs::Permissions::from_mode(0o755))?;
+        mounts.push(MountSpec::Bind {
+            source: script,
+            target: format!("{SCRIPTS}/{name}"),
+            read_only: true,
+        });
     }
     let network = match step.run.network {
         None | Some(RunNetwork::Default) => env.network.clone(),
@@ -260,7 +286,7 @@ pub fn execute(
         .map_err(|e| anyhow!("cannot read the RUN's changes: {e}"))
     });
     // The upper dir holds files of subordinate ids: remove it from inside.
-    let doomed: Vec<PathBuf> = ["upper", "work", "rootfs"]
+    let doomed: Vec<PathBuf> = ["upper", "work", "rootfs", "pipes"]
         .iter()
         .map(|d| dir.join(d))
         .chain((0..step.run.mounts.len()).map(|i| dir.join(format!("bind-{i}"))))
