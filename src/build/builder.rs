@@ -329,6 +329,23 @@ impl<'a> Builder<'a> {
         })
     }
 
+    /// The image a `--from` names: an earlier stage's result or an image.
+    fn image_named(
+        &self,
+        name: &str,
+        stage: usize,
+        done: &HashMap<usize, State>,
+    ) -> anyhow::Result<Option<Image>> {
+        Ok(match stage_ref(self.df, name, stage) {
+            Some(j) => done
+                .get(&j)
+                .ok_or_else(|| anyhow!("stage {name} was not built"))?
+                .image
+                .clone(),
+            None => Some(self.base_image(name)?),
+        })
+    }
+
     /// The tree of an image (contents kept for all files with `full`).
     fn tree(&mut self, image: Option<&Image>, full: bool) -> anyhow::Result<Rc<ImageFs>> {
         let id = image.map_or("scratch".to_string(), |i| i.id.clone());
@@ -357,20 +374,14 @@ impl<'a> Builder<'a> {
         let mut from_image: Option<Option<Image>> = None;
         let mut resolved = None;
         let mut download = None;
+        let mut bind_from: BTreeMap<usize, Option<Image>> = BTreeMap::new();
         let file_step = match expanded {
             Instruction::Copy(c) => {
                 if !c.excludes.is_empty() || c.parents {
                     bail!("COPY --exclude and --parents are not supported yet");
                 }
                 if let Some(f) = &c.from {
-                    let img = match stage_ref(self.df, f, stage) {
-                        Some(j) => done
-                            .get(&j)
-                            .ok_or_else(|| anyhow!("stage {f} was not built"))?
-                            .image
-                            .clone(),
-                        None => Some(self.base_image(f)?),
-                    };
+                    let img = self.image_named(f, stage, done)?;
                     inputs.push(format!(
                         "from {}",
                         img.as_ref().map_or("scratch", |i| i.id.as_str())
@@ -433,11 +444,24 @@ impl<'a> Builder<'a> {
             Instruction::Run(r) => {
                 // What a bind mount from the context shows is an input; cache
                 // mount contents and secrets are not, as in buildkit.
-                for m in &r.mounts {
-                    if m.kind == MountKind::Bind && m.from.is_none() {
-                        let src = m.source.as_deref().unwrap_or(".");
-                        let matched = self.ctx.resolve(src).map_err(anyhow::Error::msg)?;
-                        inputs.push(format!("bind {src} {}", self.ctx.hash(&matched)?));
+                for (i, m) in r.mounts.iter().enumerate() {
+                    if m.kind != MountKind::Bind {
+                        continue;
+                    }
+                    let src = m.source.as_deref().unwrap_or(".");
+                    match &m.from {
+                        None => {
+                            let matched = self.ctx.resolve(src).map_err(anyhow::Error::msg)?;
+                            inputs.push(format!("bind {src} {}", self.ctx.hash(&matched)?));
+                        }
+                        Some(f) => {
+                            let img = self.image_named(f, stage, done)?;
+                            inputs.push(format!(
+                                "bind from {} {src}",
+                                img.as_ref().map_or("scratch", |i| i.id.as_str())
+                            ));
+                            bind_from.insert(i, img);
+                        }
                     }
                 }
                 None
@@ -475,6 +499,10 @@ impl<'a> Builder<'a> {
         let tree = match (&file_step, expanded) {
             (None, Instruction::Run(r)) => {
                 let lower = self.tree(st.image.as_ref(), false)?;
+                let mut bind_trees = BTreeMap::new();
+                for (i, img) in &bind_from {
+                    bind_trees.insert(*i, self.tree(img.as_ref(), true)?);
+                }
                 self.runs += 1;
                 let env = RunEnv {
                     store: self.store,
@@ -495,6 +523,7 @@ impl<'a> Builder<'a> {
                         .and_then(Value::as_str)
                         .map(String::from),
                     workdir: st.workdir(),
+                    bind_from: bind_trees,
                 };
                 let layer = run::execute(&env, &step, st.image.as_ref(), &lower, self.runs)?;
                 self.commit(&key, st, config, layer.map(Layer::Tar), &ins.original)?;

@@ -241,6 +241,47 @@ impl ImageFs {
         }
     }
 
+    /// The paths a `COPY --from` wildcard source matches, sorted, one path
+    /// element at a time as in the build context (`*` never crosses `/`).
+    /// Matches keep the pattern's spelling, so symlinks in it still resolve.
+    pub fn glob(&self, pattern: &str) -> Result<Vec<String>, String> {
+        let mut found = vec![String::new()];
+        for part in pattern.split('/').filter(|p| !p.is_empty() && *p != ".") {
+            let mut next = Vec::new();
+            for base in &found {
+                if !crate::build::context::has_wildcards(part) {
+                    let p = join(base, part);
+                    if self
+                        .resolve(&p, false)
+                        .is_some_and(|k| self.nodes.contains_key(&k))
+                    {
+                        next.push(p);
+                    }
+                    continue;
+                }
+                let Some(dir) = self.resolve(base, true) else {
+                    continue;
+                };
+                let prefix = if dir.is_empty() {
+                    dir
+                } else {
+                    format!("{dir}/")
+                };
+                for k in self.nodes.range(prefix.clone()..).map(|(k, _)| k) {
+                    if !k.starts_with(&prefix) {
+                        break;
+                    }
+                    let name = &k[prefix.len()..];
+                    if !name.contains('/') && crate::build::context::glob_match(part, name)? {
+                        next.push(join(base, name));
+                    }
+                }
+            }
+            found = next;
+        }
+        Ok(found)
+    }
+
     /// The contents of a kept file.
     pub fn read(&self, path: &str) -> Option<&[u8]> {
         let p = self.resolve(path, true)?;

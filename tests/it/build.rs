@@ -422,6 +422,46 @@ COPY --from=base /etc/alpine-release /release
 }
 
 #[test]
+fn copy_from_a_stage_with_wildcards() {
+    let Some(w) = world() else { return };
+    for f in ["a.txt", "b.txt", "c.md", "sub/d.txt"] {
+        w.write(&format!("g/out/{f}"), format!("{f}\n"));
+    }
+    w.write(
+        "g/Dockerfile",
+        r#"FROM scratch AS build
+COPY out /out
+FROM scratch
+COPY --from=build /out/*.txt /dst/
+COPY --from=build /o?t/s[u]b /sub/
+"#,
+    );
+    build(&w, "g", &["-t", "glob:1"]);
+    let files: Vec<String> = last_layer(&w, "glob:1").into_iter().map(|f| f.0).collect();
+    assert_eq!(files, ["sub/", "sub/d.txt"]);
+    let im = inspect(&w, "glob:1");
+    assert_eq!(im["RootFS"]["Layers"].as_array().unwrap().len(), 2);
+    w.write(
+        "g/Dockerfile",
+        "FROM scratch AS build\nCOPY out /out\nFROM scratch\nCOPY --from=build /out/*.txt /dst/\n",
+    );
+    build(&w, "g", &["-t", "glob:2"]);
+    let files: Vec<String> = last_layer(&w, "glob:2").into_iter().map(|f| f.0).collect();
+    assert_eq!(files, ["dst/", "dst/a.txt", "dst/b.txt"]);
+    // No match is an error naming the pattern, as for the context.
+    w.write(
+        "g/Dockerfile",
+        "FROM scratch AS build\nCOPY out /out\nFROM scratch\nCOPY --from=build /out/*.rs /dst/\n",
+    );
+    let ctx = w.path("g");
+    let (_, err) = w.fails(&["build", ctx.to_str().unwrap()]);
+    assert!(
+        err.contains("Dockerfile:4: COPY --from=build /out/*.rs /dst/: /out/*.rs: no file in the --from image matches"),
+        "{err}"
+    );
+}
+
+#[test]
 fn bad_input_is_one_clear_line_and_tags_nothing() {
     let Some(w) = world() else { return };
     w.write("x/a.txt", "a\n");
@@ -626,6 +666,41 @@ fn run_steps_make_layers_in_the_sandbox() {
 }
 
 #[test]
+fn heredoc_with_a_shebang_runs_its_own_interpreter() {
+    for_each_user(|w| {
+        alpine_dockerfile(
+            &w,
+            "sb",
+            concat!(
+                "RUN <<EOF\n",
+                "#!/bin/sh -e\n",
+                "echo \"via $0\" > /shebang.txt\n",
+                "EOF\n",
+                "RUN <<EOF\n",
+                "#!/usr/bin/env sh\n",
+                "echo hi > /env.txt\n",
+                "EOF\n",
+            ),
+        );
+        build(&w, "sb", &["-t", "sb:1"]);
+        let cat = |f: &str| w.ok(&["run", "--rm", "sb:1", "cat", f]);
+        assert_eq!(cat("/shebang.txt"), "via /dev/pipes/EOF\n");
+        assert_eq!(cat("/env.txt"), "hi\n");
+        let files: Vec<String> = last_layer(&w, "sb:1").into_iter().map(|f| f.0).collect();
+        assert_eq!(files, ["env.txt"], "the script is not in the layer");
+        // The interpreter's own options apply: `-e` stops at `false`.
+        alpine_dockerfile(
+            &w,
+            "sb",
+            "RUN <<EOF\n#!/bin/sh -e\nfalse\ntouch /after\nEOF\n",
+        );
+        let ctx = w.path("sb");
+        let (_, err) = w.fails(&["build", ctx.to_str().unwrap()]);
+        assert!(err.contains("exited with code 1"), "{err}");
+    });
+}
+
+#[test]
 fn failing_run_names_step_command_and_code_and_tags_nothing() {
     for_each_user(|w| {
         alpine_dockerfile(&w, "f", "RUN echo partial > /partial && exit 7\n");
@@ -703,6 +778,38 @@ fn run_mounts_cache_bind_tmpfs_and_secrets() {
         // A required secret that is not given: a clear error.
         let (_, err) = w.fails(&["build", "--no-cache", ctx.to_str().unwrap()]);
         assert!(err.contains("secret tok is required"), "{err}");
+    });
+}
+
+#[test]
+fn run_binds_from_a_stage_read_only_or_throwaway_rw() {
+    for_each_user(|w| {
+        w.write("bf/data/v.txt", "from the stage\n");
+        with_alpine(&w, "bf");
+        w.write(
+            "bf/Dockerfile",
+            concat!(
+                "FROM scratch AS tools\n",
+                "COPY data /data\n",
+                "FROM scratch\n",
+                "ADD alpine.tar.gz /\n",
+                "RUN --mount=type=bind,from=tools,source=/data,target=/m sh -c 'cp /m/v.txt /got.txt && ! touch /m/new 2>/dev/null'\n",
+                "RUN --mount=type=bind,from=tools,source=data,target=/m,rw sh -c 'echo changed > /m/v.txt && cp /m/v.txt /rw.txt'\n",
+                "RUN --mount=type=bind,from=tools,target=/m cp /m/data/v.txt /again.txt\n",
+            ),
+        );
+        build(&w, "bf", &["-t", "bf:1"]);
+        let cat = |f: &str| w.ok(&["run", "--rm", "bf:1", "cat", f]);
+        assert_eq!(cat("/got.txt"), "from the stage\n");
+        assert_eq!(cat("/rw.txt"), "changed\n");
+        // The rw write was the RUN's own: the next mount sees the stage.
+        assert_eq!(cat("/again.txt"), "from the stage\n");
+        let (code, _) = w.fails(&["run", "--rm", "bf:1", "ls", "/m"]);
+        assert_ne!(code, 0, "the mount point is not in the image");
+        // What the stage holds is part of the cache key.
+        w.write("bf/data/v.txt", "new\n");
+        build(&w, "bf", &["-t", "bf:2"]);
+        assert_eq!(w.ok(&["run", "--rm", "bf:2", "cat", "/got.txt"]), "new\n");
     });
 }
 

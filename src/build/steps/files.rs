@@ -99,9 +99,13 @@ impl FileStep<'_> {
             for s in self.sources {
                 let Source::Path(p) = s else { continue };
                 if context::has_wildcards(p) {
-                    return Err(format!(
-                        "{p}: wildcards in COPY --from sources are not supported yet"
-                    ));
+                    many = true;
+                    let found = fs.glob(p)?;
+                    if found.is_empty() {
+                        return Err(format!("{p}: no file in the --from image matches"));
+                    }
+                    sources.extend(found.iter().filter_map(|m| super::copy::from_image(fs, m)));
+                    continue;
                 }
                 let src = super::copy::from_image(fs, p)
                     .ok_or_else(|| format!("{p}: not found in the --from image"))?;

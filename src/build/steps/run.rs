@@ -6,7 +6,8 @@
 //! and WORKDIR, the network asked for (`--network`, else the build's
 //! default) and the `--mount`s: `cache` (a persistent directory under
 //! `ROOT/cache/mounts/`, shared, locked or private via flock), `bind` (read
-//! only, from the context), `tmpfs` and `secret` (a `--secret` file, bound
+//! only from the context; from a stage or image, a copy of its source that
+//! `rw` makes writable and that is thrown away after), `tmpfs` and `secret` (a `--secret` file, bound
 //! read-only; never part of the cache key or the layer). Mount points the
 //! image did not have are removed from the upper dir before the diff, so
 //! they do not end up in the layer.
@@ -15,6 +16,8 @@
 //! upper dir holds files owned by subordinate ids. It does not store the
 //! layer (the builder does) and must not touch the image store otherwise.
 
+use super::copy;
+use super::tree::Data;
 use crate::build::ignore::clean;
 use crate::build::imagefs::ImageFs;
 use crate::dockerfile::{Mount, MountKind, Network as RunNetwork, Run, RunBody, Security, Sharing};
@@ -32,6 +35,7 @@ use anyhow::{anyhow, bail, Context};
 use sha2::{Digest as _, Sha256};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::rc::Rc;
 
 /// What every RUN of a build shares.
 pub struct RunEnv<'a> {
@@ -57,31 +61,48 @@ pub struct RunStep<'a> {
     pub env: Vec<(String, String)>,
     pub user: Option<String>,
     pub workdir: String,
+    /// The trees of the stages or images `--mount=type=bind,from=` names,
+    /// by mount index.
+    pub bind_from: BTreeMap<usize, Rc<ImageFs>>,
 }
 
 impl RunStep<'_> {
     /// The argv: exec form as is, a shell form or heredoc script through
-    /// the SHELL.
-    pub fn argv(&self) -> anyhow::Result<Vec<String>> {
-        Ok(match self.run.body() {
+    /// the SHELL, a heredoc script with a `#!` line run directly from
+    /// [`SCRIPTS`] so that its interpreter runs it (as buildkit does).
+    pub fn argv(&self) -> Vec<String> {
+        match self.run.body() {
             RunBody::Exec(args) => args.to_vec(),
             RunBody::Shell(s) => {
                 let mut v = self.shell.clone();
                 v.push(s);
                 v
             }
-            RunBody::Script(doc) => {
-                let body = doc.body().into_owned();
-                if body.starts_with("#!") {
-                    bail!("heredoc scripts with a #! line are not supported yet; drop the #! line to run the body with the SHELL");
+            RunBody::Script(doc) => match self.shebang_script() {
+                Some((name, _)) => vec![format!("{SCRIPTS}/{name}")],
+                None => {
+                    let mut v = self.shell.clone();
+                    v.push(doc.body().into_owned());
+                    v
                 }
-                let mut v = self.shell.clone();
-                v.push(body);
-                v
+            },
+        }
+    }
+
+    /// A heredoc script that names its own interpreter: (name, body).
+    fn shebang_script(&self) -> Option<(String, String)> {
+        match self.run.body() {
+            RunBody::Script(doc) if doc.body().starts_with("#!") => {
+                Some((doc.name.clone(), doc.body().into_owned()))
             }
-        })
+            _ => None,
+        }
     }
 }
+
+/// Where `#!` heredoc scripts are mounted: the sandbox's /dev is a tmpfs,
+/// so neither the script nor its mount point can end up in the layer.
+const SCRIPTS: &str = "/dev/pipes";
 
 /// The layer a RUN made: a tar file in scratch space, or None when the
 /// command changed nothing.
@@ -104,7 +125,7 @@ pub fn execute(
     if step.run.security == Some(Security::Insecure) {
         bail!("--security=insecure is not supported: RUN always runs sandboxed");
     }
-    let args = step.argv()?;
+    let args = step.argv();
     let src = IdSources::default();
     let mapping = IdMapping::detect(UsernsRequest::Auto, &src).map_err(anyhow::Error::msg)?;
     let features = Features::load_or_probe(env.state);
@@ -142,12 +163,25 @@ pub fn execute(
             &src,
             &mut locks,
             &mut process_env,
+            step.bind_from.get(&i).map(|t| &**t),
         )? {
             if let Some(t) = &m.target {
                 targets.push(t.clone());
             }
             mounts.push(spec);
         }
+    }
+    if let Some((name, body)) = step.shebang_script() {
+        use std::os::unix::fs::PermissionsExt;
+        let script = dir.join("pipes").join(&name);
+        fs_err::create_dir_all(dir.join("pipes"))?;
+        fs_err::write(&script, body)?;
+        fs_err::set_permissions(&script, std::fs::Permissions::from_mode(0o755))?;
+        mounts.push(MountSpec::Bind {
+            source: script,
+            target: format!("{SCRIPTS}/{name}"),
+            read_only: true,
+        });
     }
     let network = match step.run.network {
         None | Some(RunNetwork::Default) => env.network.clone(),
@@ -252,9 +286,10 @@ pub fn execute(
         .map_err(|e| anyhow!("cannot read the RUN's changes: {e}"))
     });
     // The upper dir holds files of subordinate ids: remove it from inside.
-    let doomed: Vec<PathBuf> = ["upper", "work", "rootfs"]
+    let doomed: Vec<PathBuf> = ["upper", "work", "rootfs", "pipes"]
         .iter()
         .map(|d| dir.join(d))
+        .chain((0..step.run.mounts.len()).map(|i| dir.join(format!("bind-{i}"))))
         .collect();
     let _ = run_in_userns(&mapping, &src, move || {
         for d in &doomed {
@@ -266,6 +301,34 @@ pub fn execute(
     // Two zero blocks and nothing else: the command changed nothing.
     let size = fs_err::metadata(&tar)?.len();
     Ok((size > 1024).then_some(tar))
+}
+
+/// Write a source taken from an image to `out` (a file or a directory
+/// tree), keeping modes and symlinks.
+fn materialize(src: &copy::Src, out: &Path) -> Result<(), String> {
+    use std::os::unix::fs::PermissionsExt;
+    let err = |p: &Path, e: std::io::Error| format!("{}: {e}", p.display());
+    for e in &src.entries {
+        let p = if e.rel.is_empty() {
+            out.to_path_buf()
+        } else {
+            out.join(&e.rel)
+        };
+        match &e.kind {
+            copy::SrcKind::Dir => std::fs::create_dir_all(&p).map_err(|x| err(&p, x))?,
+            copy::SrcKind::Symlink(t) => {
+                std::os::unix::fs::symlink(t, &p).map_err(|x| err(&p, x))?;
+                continue;
+            }
+            copy::SrcKind::File(Data::Bytes(b)) => std::fs::write(&p, b).map_err(|x| err(&p, x))?,
+            copy::SrcKind::File(Data::Path(f)) => {
+                std::fs::copy(f, &p).map_err(|x| err(&p, x))?;
+            }
+        }
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(e.mode))
+            .map_err(|x| err(&p, x))?;
+    }
+    Ok(())
 }
 
 /// `a/b/c` → `a/b/c`, `a/b`, `a` (deepest first).
@@ -289,6 +352,7 @@ fn mount_spec(
     src: &IdSources,
     locks: &mut Vec<Held>,
     process_env: &mut Vec<String>,
+    from: Option<&ImageFs>,
 ) -> anyhow::Result<Option<MountSpec>> {
     let target = || -> anyhow::Result<String> {
         m.target
@@ -301,8 +365,26 @@ fn mount_spec(
             options: m.size.map(|s| format!("size={s}")).unwrap_or_default(),
         },
         MountKind::Bind => {
-            if m.from.is_some() {
-                bail!("--mount=type=bind,from=... is not supported yet: bind from the context, or COPY --from");
+            if let Some(fs) = from {
+                // Layers are stored per layer, not merged: the source is
+                // copied out instead, which also gives `rw` its meaning of
+                // writes that the RUN sees and that are then thrown away.
+                let path = m.source.as_deref().unwrap_or("/");
+                let tree = copy::from_image(fs, path).ok_or_else(|| {
+                    anyhow!(
+                        "--mount=type=bind,from={}: {path}: not found",
+                        m.from.as_deref().unwrap_or("")
+                    )
+                })?;
+                let out = dir.join(format!("bind-{i}"));
+                let dest = out.clone();
+                run_in_userns(mapping, src, move || materialize(&tree, &dest))
+                    .map_err(|e| anyhow!("cannot prepare the bind mount of {path}: {e}"))?;
+                return Ok(Some(MountSpec::Bind {
+                    source: out,
+                    target: target()?,
+                    read_only: m.readonly,
+                }));
             }
             if !m.readonly {
                 bail!("--mount=type=bind,rw is not supported yet");
