@@ -22,7 +22,7 @@ use super::steps::run::{self, RunEnv, RunStep};
 use super::steps::tree::{Item, Node, Tree};
 use super::steps::{meta, owner};
 use crate::dockerfile::{self, BuildArgs, Dockerfile, Instruction, MountKind, Source, Spanned};
-use crate::net::Network;
+use crate::net::plan::NetFlags;
 use crate::store::{Image, Store, Writer};
 use crate::ui::{Printer, Verbosity};
 use anyhow::{anyhow, bail, Context as _};
@@ -59,7 +59,7 @@ pub struct Options {
     /// The state dir (kernel feature cache, skeleton layer) RUN needs.
     pub state: PathBuf,
     /// The network for RUN steps that do not ask for one.
-    pub network: Network,
+    pub network: NetFlags,
     /// `--secret id=ID,src=FILE`: secret files by id.
     pub secrets: BTreeMap<String, PathBuf>,
 }

@@ -4,7 +4,7 @@
 
 use super::Ctx;
 use crate::build::{self, Options};
-use crate::net::Network;
+use crate::net::plan::NetFlags;
 use crate::oci::reference::Reference;
 use crate::registry::pull::{ensure_image, PullPolicy};
 use crate::store::Store;
@@ -61,9 +61,9 @@ pub struct Args {
     pub iidfile: Option<PathBuf>,
 
     /// Network for RUN steps that do not set `--network`: none (loopback
-    /// only, the default) or host.
-    #[arg(long, default_value = "none", value_name = "MODE")]
-    pub network: String,
+    /// only) or host; without it, `hutch run`'s default (pasta when installed).
+    #[arg(long, value_name = "MODE")]
+    pub network: Option<String>,
 
     /// Make a secret file available to `RUN --mount=type=secret,id=ID`
     /// (`id=ID,src=FILE`). Secrets never enter the image or the cache key. Repeatable.
@@ -180,10 +180,14 @@ pub fn exec(ctx: &Ctx, args: Args) -> anyhow::Result<u8> {
             (text, name, Some(p))
         }
     };
-    let network = match args.network.as_str() {
-        "none" => Network::None,
-        "host" => Network::Host,
-        other => bail!("--network {other}: a build's RUN steps use none or host"),
+    let network = match args.network.as_deref() {
+        None | Some("none" | "host") => NetFlags {
+            network: args.network.clone(),
+            ..NetFlags::default()
+        },
+        Some(other) => bail!(
+            "--network {other}: a build's RUN steps use none, host or (without --network) the default network"
+        ),
     };
     let opts = Options {
         dockerfile,

@@ -69,8 +69,11 @@ pub fn plan(ctx: &Ctx, rec: &Record, dir: &Path) -> anyhow::Result<(Plan, Vec<Po
     lowers.extend(store.layer_dirs(&image, &mapping, &src, &ctx.printer)?);
     let cfg = image.config.config().clone().unwrap_or_default();
     let exposed = cfg.exposed_ports().clone().unwrap_or_default();
-    let network = Network::from_flags(&c.network, &exposed, &c.hostname, dir, &HostEnv::detect())
-        .map_err(anyhow::Error::msg)?;
+    let network = match c.network.joined_container() {
+        Some(name) => joined(ctx, rec, name)?,
+        None => Network::from_flags(&c.network, &exposed, &c.hostname, dir, &HostEnv::detect())
+            .map_err(anyhow::Error::msg)?,
+    };
     ctx.printer.debug(&format!("network: {}", network.mode()));
     let ports = network.ports().to_vec();
     let spec = Spec {
@@ -115,6 +118,55 @@ pub fn plan(ctx: &Ctx, rec: &Record, dir: &Path) -> anyhow::Result<(Plan, Vec<Po
         remove_after: rec.auto_remove.then(|| dir.to_path_buf()),
     };
     Ok((Plan::build(spec)?, ports))
+}
+
+/// `--network container:NAME`: the running container's namespaces, and its
+/// /etc/hosts and /etc/resolv.conf (the names that network resolves).
+fn joined(ctx: &Ctx, rec: &Record, name: &str) -> anyhow::Result<Network> {
+    crate::net::check_no_helper_flags(&rec.config.network, "container")
+        .map_err(anyhow::Error::msg)?;
+    let containers = Containers::new(&ctx.dirs.state);
+    let target = containers.resolve(name)?;
+    let not_running = || {
+        anyhow::anyhow!(
+            "--network container:{name}: container {} is not running",
+            target.name
+        )
+    };
+    let Some(pid) = target
+        .pid
+        .filter(|_| container::state::observe(&target).is_running())
+    else {
+        return Err(not_running());
+    };
+    if target.mapping_key != rec.mapping_key {
+        bail!(
+            "--network container:{name}: container {} has another user id mapping ({}, this one {}); \
+             use the same --userns",
+            target.name,
+            target.mapping_key,
+            rec.mapping_key
+        );
+    }
+    let open = |what: &str| -> anyhow::Result<std::sync::Arc<std::os::fd::OwnedFd>> {
+        let f = std::fs::File::open(format!("/proc/{pid}/ns/{what}")).map_err(|_| not_running())?;
+        Ok(std::sync::Arc::new(f.into()))
+    };
+    let etc = |file: &str| {
+        std::fs::read_to_string(format!("/proc/{pid}/root/etc/{file}")).map_err(|_| not_running())
+    };
+    let joined = crate::net::Joined {
+        user: open("user")?,
+        net: open("net")?,
+        hosts: etc("hosts")?,
+        resolv_conf: etc("resolv.conf")?,
+    };
+    // The descriptors pin the namespaces: once pid 1 is still the target's,
+    // they are the target's.
+    if !target.init.is_some_and(|p| p.alive()) {
+        return Err(not_running());
+    }
+    Ok(Network::Container(Box::new(joined)))
 }
 
 /// Mark `id` as starting, owned by this process, with the ports this start

@@ -55,7 +55,8 @@ pub struct Args {
     #[arg(long)]
     pub init: bool,
     /// Network: pasta[:ARG,...] (the default when installed, as in Podman 5),
-    /// slirp4netns[:KEY=VALUE,...], none (loopback only) or host (share the host's).
+    /// slirp4netns[:KEY=VALUE,...], none (loopback only), host (share the host's)
+    /// or container:NAME (share a running container's).
     #[arg(long, value_name = "MODE")]
     pub network: Option<String>,
     /// Publish a container port: [IP:][HOSTPORT:]PORT[/tcp|/udp], ranges as

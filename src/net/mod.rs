@@ -7,9 +7,12 @@
 //! `sandbox::launch` starts that helper on the child's namespace right after
 //! the id mapping, the helper configures it while the child sets up its root
 //! filesystem, and the child execs only once the helper is ready. This module
-//! does not create namespaces itself.
+//! does not create namespaces itself. `container:NAME` shares a running
+//! container's network namespace (and so its user namespace, see `Joined`).
 
+use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 pub mod addrs;
 pub mod choose;
@@ -32,6 +35,23 @@ pub enum Network {
     Host,
     /// A private namespace connected by pasta or slirp4netns.
     User(Box<UserNet>),
+    /// Another running container's network namespace.
+    Container(Box<Joined>),
+}
+
+/// A running container's namespaces, held open, and its /etc files.
+///
+/// Entering a network namespace takes CAP_SYS_ADMIN in the user namespace
+/// that owns it, which a fresh user namespace never has over another one.
+/// So the sandbox enters this user namespace first (as root there, with the
+/// same id mapping) and then the network namespace, and creates only the
+/// other namespaces itself.
+#[derive(Debug, Clone)]
+pub struct Joined {
+    pub user: Arc<OwnedFd>,
+    pub net: Arc<OwnedFd>,
+    pub hosts: String,
+    pub resolv_conf: String,
 }
 
 /// A helper-connected network: the checked plan and where the helper keeps
@@ -62,22 +82,7 @@ impl Network {
             _ => None,
         };
         if let Some(n) = own {
-            let mode = n.mode();
-            let needs_helper = [
-                (!flags.publish.is_empty() || flags.publish_all, "-p/-P"),
-                (
-                    !flags.dns.is_empty()
-                        || !flags.dns_search.is_empty()
-                        || !flags.dns_option.is_empty(),
-                    "--dns",
-                ),
-                (!flags.add_host.is_empty(), "--add-host"),
-            ];
-            if let Some((_, flag)) = needs_helper.iter().find(|(used, _)| *used) {
-                return Err(format!(
-                    "{flag} needs a connected network, but --network {mode} has none to configure; use --network pasta or slirp4netns"
-                ));
-            }
+            check_no_helper_flags(flags, n.mode())?;
             return Ok(n);
         }
         let plan = plan::plan(flags, exposed, hostname, env).map_err(|e| e.to_string())?;
@@ -87,18 +92,19 @@ impl Network {
         })))
     }
 
-    /// `none`, `host`, `pasta` or `slirp4netns`.
+    /// `none`, `host`, `container`, `pasta` or `slirp4netns`.
     pub fn mode(&self) -> &'static str {
         match self {
             Network::None => "none",
             Network::Host => "host",
+            Network::Container(_) => "container",
             Network::User(u) => u.plan.helper.kind().name(),
         }
     }
 
     /// Whether the container gets its own network namespace (CLONE_NEWNET).
     pub fn private_namespace(&self) -> bool {
-        !matches!(self, Network::Host)
+        !matches!(self, Network::Host | Network::Container(_))
     }
 
     /// The ports published to the host, for the container record.
@@ -114,6 +120,7 @@ impl Network {
         let mut s = String::new();
         match self {
             Network::User(u) => return u.plan.hosts.clone(),
+            Network::Container(j) => return j.hosts.clone(),
             Network::Host => {
                 // Same interfaces as the host: its names resolve the same way.
                 if let Ok(h) = std::fs::read_to_string(host_hosts) {
@@ -135,11 +142,23 @@ impl Network {
     pub fn resolv_conf(&self, host_resolv: &Path) -> String {
         match self {
             Network::User(u) => u.plan.resolv_conf.clone(),
+            Network::Container(j) => j.resolv_conf.clone(),
             // A loopback stub resolver (127.0.0.53) on the host is reachable too.
             Network::Host => std::fs::read_to_string(host_resolv).unwrap_or_default(),
             // Programs expect the file; there is nothing to point it at.
             Network::None => "# --network none: no name servers are reachable\n".into(),
         }
+    }
+}
+
+/// `-p`, `--dns` and `--add-host` configure a helper; refuse them where
+/// there is none (`mode` names the network for the message).
+pub fn check_no_helper_flags(flags: &plan::NetFlags, mode: &str) -> Result<(), String> {
+    match flags.helper_only_flag() {
+        Some(flag) => Err(format!(
+            "{flag} needs a connected network, but --network {mode} has none to configure; use --network pasta or slirp4netns"
+        )),
+        None => Ok(()),
     }
 }
 
@@ -172,7 +191,7 @@ mod tests {
         assert!(matches!(from(mode("none")), Ok(Network::None)));
         assert!(from(mode("bridge"))
             .unwrap_err()
-            .contains("none, host, pasta"));
+            .contains("none, host, container:NAME, pasta"));
         // No helper installed in this search path: the error names the package.
         assert!(from(mode("pasta")).unwrap_err().contains("passt"));
         assert!(from(plan::NetFlags::default())

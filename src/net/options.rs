@@ -225,7 +225,7 @@ impl HelperRequest {
 /// What was wrong with a `--network` value.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum OptionsError {
-    #[error("unknown network mode {0:?}: use none, host, pasta[:ARGS] or slirp4netns[:OPTIONS]")]
+    #[error("unknown network mode {0:?}: use none, host, container:NAME, pasta[:ARGS] or slirp4netns[:OPTIONS]")]
     UnknownMode(String),
     #[error("slirp4netns option {0:?} is not KEY=VALUE: write e.g. slirp4netns:allow_host_loopback=true")]
     NotKeyValue(String),

@@ -38,6 +38,24 @@ impl NetFlags {
     pub fn private_namespace(&self) -> bool {
         self.network.as_deref() != Some("host")
     }
+
+    /// The container whose network `--network container:NAME` joins.
+    pub fn joined_container(&self) -> Option<&str> {
+        self.network.as_deref()?.strip_prefix("container:")
+    }
+
+    /// The first flag used that only a helper-connected network can honour.
+    pub fn helper_only_flag(&self) -> Option<&'static str> {
+        let used = [
+            (!self.publish.is_empty() || self.publish_all, "-p/-P"),
+            (
+                !self.dns.is_empty() || !self.dns_search.is_empty() || !self.dns_option.is_empty(),
+                "--dns",
+            ),
+            (!self.add_host.is_empty(), "--add-host"),
+        ];
+        used.iter().find(|(u, _)| *u).map(|(_, flag)| *flag)
+    }
 }
 
 /// What the host looks like; fields so tests can point them elsewhere.

@@ -15,7 +15,7 @@ use super::sync;
 use super::tty;
 use crate::net::helper::{Helper, SpawnConfig, Target};
 use crate::net::Network;
-use crate::sys::process::{child_exit, clone_into_namespaces, Cloned};
+use crate::sys::process::{child_exit, clone_into_namespaces, setns, Cloned};
 use crate::sys::signal;
 use crate::sys::SysError;
 use nix::sched::CloneFlags;
@@ -64,13 +64,31 @@ impl Observer for () {
 ///
 /// The calling process must be single-threaded (it clones).
 pub fn run(plan: &Plan, observer: &mut dyn Observer) -> Result<Exit, Error> {
-    let mut flags = CloneFlags::CLONE_NEWUSER
-        | CloneFlags::CLONE_NEWNS
+    let mut flags = CloneFlags::CLONE_NEWNS
         | CloneFlags::CLONE_NEWPID
         | CloneFlags::CLONE_NEWUTS
         | CloneFlags::CLONE_NEWIPC;
-    if plan.network.private_namespace() {
-        flags |= CloneFlags::CLONE_NEWNET;
+    match &plan.network {
+        // The child inherits both namespaces; see `net::Joined` for why this
+        // process enters the user namespace instead of creating one.
+        Network::Container(j) => {
+            setns(
+                &j.user,
+                CloneFlags::CLONE_NEWUSER,
+                "<joined user namespace>",
+            )?;
+            setns(
+                &j.net,
+                CloneFlags::CLONE_NEWNET,
+                "<joined network namespace>",
+            )?;
+        }
+        n => {
+            flags |= CloneFlags::CLONE_NEWUSER;
+            if n.private_namespace() {
+                flags |= CloneFlags::CLONE_NEWNET;
+            }
+        }
     }
     let (go_r, go_w) = sync::pipe()?;
     let (err_r, err_w) = sync::pipe()?;
@@ -180,9 +198,11 @@ fn parent_main(
 ) -> Result<Exit, Error> {
     // Held so the state can be removed from inside the user namespace after
     // the container is gone (files there may belong to subordinate ids).
+    let joined = matches!(plan.network, Network::Container(_));
     let userns = match &plan.remove_after {
-        Some(_) => Some(open_userns(child)?),
-        None => None,
+        // A joined user namespace is this process's own already.
+        Some(_) if !joined => Some(open_userns(child)?),
+        _ => None,
     };
     let started = start_child(plan, child, gates, err, sock, observer);
     let outcome = match started {
@@ -200,8 +220,8 @@ fn parent_main(
             Err(e)
         }
     };
-    if let (Some(dir), Some(ns)) = (&plan.remove_after, userns) {
-        remove_in_userns(dir, &ns)?;
+    if let Some(dir) = &plan.remove_after {
+        remove_in_userns(dir, userns.as_ref())?;
     }
     outcome
 }
@@ -216,14 +236,17 @@ fn start_child(
     sock: Option<OwnedFd>,
     observer: &mut dyn Observer,
 ) -> Result<(Option<OwnedFd>, Option<Helper>), Error> {
-    plan.mapping
-        .apply(child.as_raw(), &plan.id_sources)
-        .map_err(Error::IdMap)?;
+    // A joined user namespace has its mapping (the same one) already.
+    if !matches!(plan.network, Network::Container(_)) {
+        plan.mapping
+            .apply(child.as_raw(), &plan.id_sources)
+            .map_err(Error::IdMap)?;
+    }
     // The helper joins /proc/<child>/ns/{user,net} once the mapping exists
     // and configures the namespace while the child mounts its root
     // filesystem; the child execs only after the second go.
     let mut helper = match &plan.network {
-        Network::None | Network::Host => None,
+        Network::None | Network::Host | Network::Container(_) => None,
         Network::User(u) => Some(Helper::spawn(&SpawnConfig {
             helper: &u.plan.helper,
             target: Target::Pid(child.as_raw() as u32),
@@ -325,11 +348,14 @@ fn open_userns(child: Pid) -> Result<OwnedFd, Error> {
     })
 }
 
-/// Join the (now empty) user namespace and delete `dir`. Joining makes this
-/// process root there, with the right to remove files owned by any id the
-/// namespace maps; nothing else runs in this process afterwards.
-fn remove_in_userns(dir: &std::path::Path, ns: &OwnedFd) -> Result<(), Error> {
-    crate::sys::process::setns(ns, CloneFlags::CLONE_NEWUSER, "<container user namespace>")?;
+/// Join the (now empty) user namespace, unless this process is in it
+/// already, and delete `dir`. Joining makes this process root there, with the
+/// right to remove files owned by any id the namespace maps; nothing else
+/// runs in this process afterwards.
+fn remove_in_userns(dir: &std::path::Path, ns: Option<&OwnedFd>) -> Result<(), Error> {
+    if let Some(ns) = ns {
+        setns(ns, CloneFlags::CLONE_NEWUSER, "<container user namespace>")?;
+    }
     std::fs::remove_dir_all(dir)
         .map_err(|e| Error::Invalid(format!("cannot remove {}: {e}", dir.display())))
 }

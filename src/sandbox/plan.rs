@@ -173,7 +173,9 @@ impl Plan {
             Op::Proc,
             Op::Dev,
             Op::Sys {
-                fresh: spec.network.private_namespace(),
+                // A joined network namespace belongs to the user namespace
+                // the container runs in, so it may mount sysfs for it too.
+                fresh: !matches!(spec.network, Network::Host),
             },
         ]);
         for (target, contents) in &spec.etc_files {

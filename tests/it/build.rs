@@ -906,3 +906,42 @@ fn add_from_a_url_with_and_without_checksum() {
     let (_, st) = build(&w, "u", &["-t", "url:2"]);
     assert!(ran(&st).is_empty(), "{st:?}");
 }
+
+#[test]
+fn run_steps_get_the_default_network_unless_told() {
+    for_each_user(|w| {
+        let bb = w.busybox();
+        w.write(
+            "n/Dockerfile",
+            format!(
+                "FROM {bb}\nRUN ls /sys/class/net > /nets\n\
+                 RUN --network=none ls /sys/class/net > /nets-none\n"
+            ),
+        );
+        let nets = |extra: &[&str]| {
+            let mut args = vec!["-t", "n:1"];
+            args.extend_from_slice(extra);
+            build(&w, "n", &args);
+            let cat = |f: &str| w.ok(&["run", "--rm", "n:1", "cat", f]);
+            (cat("/nets"), cat("/nets-none"))
+        };
+        // The default connects the step: an interface besides lo.
+        let (default, none) = nets(&[]);
+        assert!(default.lines().any(|l| l != "lo"), "{default}");
+        assert_eq!(none, "lo\n");
+        let (default, none) = nets(&["--no-cache", "--network", "none"]);
+        assert_eq!((default.as_str(), none.as_str()), ("lo\n", "lo\n"));
+        let out = w.run(&[
+            "build",
+            "--network",
+            "bridge",
+            w.path("n").to_str().unwrap(),
+        ]);
+        assert!(!out.status.success());
+        let err = stderr(&out);
+        assert!(
+            err.contains("--network bridge") && err.lines().count() == 1,
+            "{err}"
+        );
+    });
+}

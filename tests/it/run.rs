@@ -633,7 +633,60 @@ fn network_none_and_host() {
         assert!(none(&["cat", "/etc/resolv.conf"]).contains("--network none"));
         let (code, _, err) = run(&w, &["--rm", "--network", "bridge", bb, "true"]);
         assert_eq!(code, 125);
-        assert!(err.contains("use none, host, pasta"), "{err}");
+        assert!(
+            err.contains("use none, host, container:NAME, pasta"),
+            "{err}"
+        );
+    });
+}
+
+#[test]
+fn network_container_joins_a_running_container() {
+    for_each_user(|w| {
+        let bb = w.busybox();
+        let serve = "mkdir /w && echo hi > /w/index.html && exec httpd -f -p 127.0.0.1:8080 -h /w";
+        w.ok(&[
+            "run",
+            "-d",
+            "--name",
+            "srv",
+            "--hostname",
+            "srvhost",
+            "--network",
+            "none",
+            bb,
+            "sh",
+            "-c",
+            serve,
+        ]);
+        // Loopback only: the answer can come only from inside srv's namespace.
+        let fetch = "for i in $(seq 50); do wget -qO- http://127.0.0.1:8080/ && exit; \
+                     sleep 0.1; done; exit 1";
+        let got = ok(
+            &w,
+            &["--rm", "--network", "container:srv", bb, "sh", "-c", fetch],
+        );
+        assert_eq!(got, "hi\n");
+        let hosts = ok(
+            &w,
+            &[
+                "--rm",
+                "--network",
+                "container:srv",
+                bb,
+                "cat",
+                "/etc/hosts",
+            ],
+        );
+        assert!(hosts.contains("127.0.1.1\tsrvhost\n"), "{hosts}");
+        w.ok(&["stop", "-t", "1", "srv"]);
+        for (target, why) in [("srv", "is not running"), ("nosuch", "nosuch")] {
+            let net = format!("container:{target}");
+            let (code, _, err) = run(&w, &["--rm", "--network", &net, bb, "true"]);
+            assert_eq!(code, 125, "{err}");
+            assert!(err.contains(why) && err.lines().count() == 1, "{err}");
+        }
+        w.ok(&["rm", "srv"]);
     });
 }
 

@@ -22,6 +22,7 @@ use crate::build::ignore::clean;
 use crate::build::imagefs::ImageFs;
 use crate::dockerfile::{Mount, MountKind, Network as RunNetwork, Run, RunBody, Security, Sharing};
 use crate::layer::diff::{diff, DiffOptions};
+use crate::net::plan::{HostEnv, NetFlags};
 use crate::net::Network;
 use crate::rootfs::{Features, Overlay};
 use crate::sandbox::idmap::{IdMapping, IdSources, UsernsRequest};
@@ -48,7 +49,7 @@ pub struct RunEnv<'a> {
     /// `-q`: RUN output goes nowhere.
     pub quiet: bool,
     /// The build's `--network`, for RUNs that do not say.
-    pub network: Network,
+    pub network: NetFlags,
     /// `--secret id=...,src=...`.
     pub secrets: &'a BTreeMap<String, PathBuf>,
     pub context: Option<&'a Path>,
@@ -183,12 +184,19 @@ pub fn execute(
             read_only: true,
         });
     }
-    let network = match step.run.network {
-        None | Some(RunNetwork::Default) => env.network.clone(),
-        Some(RunNetwork::None) => Network::None,
-        Some(RunNetwork::Host) => Network::Host,
-    };
     let hostname = "buildkitsandbox".to_string();
+    let mode = |m: &str| NetFlags {
+        network: Some(m.into()),
+        ..NetFlags::default()
+    };
+    let flags = match step.run.network {
+        None | Some(RunNetwork::Default) => env.network.clone(),
+        Some(RunNetwork::None) => mode("none"),
+        Some(RunNetwork::Host) => mode("host"),
+    };
+    // Planned per step: a helper keeps its pid file and log in the step's dir.
+    let network = Network::from_flags(&flags, &[], &hostname, &dir, &HostEnv::detect())
+        .map_err(anyhow::Error::msg)?;
     let etc_files = vec![
         ("/etc/hostname".into(), format!("{hostname}\n")),
         (
