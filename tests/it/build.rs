@@ -65,11 +65,6 @@ fn ran(steps: &[(String, bool)]) -> Vec<String> {
         .collect()
 }
 
-fn inspect(w: &World, image: &str) -> Value {
-    let v: Value = serde_json::from_str(&w.ok(&["inspect", image])).unwrap();
-    v[0].clone()
-}
-
 /// The stored config blob (it has Docker's keys that inspect leaves out).
 fn raw_config(w: &World, id: &str) -> Value {
     let hex = id.strip_prefix("sha256:").unwrap();
@@ -79,7 +74,7 @@ fn raw_config(w: &World, id: &str) -> Value {
 
 /// Entries of the image's last layer: path → (mode, uid, gid, mtime, content or link).
 fn last_layer(w: &World, image: &str) -> Vec<(String, u32, u64, u64, u64, String)> {
-    let man_digest = inspect(w, image)["Digest"].as_str().unwrap().to_string();
+    let man_digest = w.inspect(image)["Digest"].as_str().unwrap().to_string();
     let blobs = w.root().join("blobs/sha256");
     let read = |d: &str| std::fs::read(blobs.join(d.strip_prefix("sha256:").unwrap())).unwrap();
     let manifest: Value = serde_json::from_slice(&read(&man_digest)).unwrap();
@@ -119,7 +114,7 @@ fn alpine_recipe_builds_and_rebuilds_from_cache() {
     );
     let (id, first) = build(&w, "ctx", &["-t", "alpine:built"]);
     assert_eq!(ran(&first).len(), 2, "{first:?}");
-    let im = inspect(&w, "alpine:built");
+    let im = w.inspect("alpine:built");
     assert_eq!(im["Id"], id.as_str());
     assert_eq!(im["Config"]["Cmd"], serde_json::json!(["/bin/sh"]));
     assert_eq!(im["RootFS"]["Layers"].as_array().unwrap().len(), 1);
@@ -168,7 +163,7 @@ ONBUILD COPY . /src
 "#,
     );
     let (id, _) = build(&w, "meta", &["-t", "meta:1", "--label", "extra=yes"]);
-    let c = &inspect(&w, "meta:1")["Config"];
+    let c = &w.inspect("meta:1")["Config"];
     assert_eq!(
         c["Env"],
         serde_json::json!([
@@ -258,7 +253,7 @@ EOF
 "#,
     );
     build(&w, "c", &["-t", "copy:1"]);
-    let im = inspect(&w, "copy:1");
+    let im = w.inspect("copy:1");
     // alpine + one layer per COPY.
     assert_eq!(im["RootFS"]["Layers"].as_array().unwrap().len(), 9);
     // Check each COPY's layer by building up to it would be long; the last
@@ -408,7 +403,7 @@ COPY --from=base /etc/alpine-release /release
         .map(|f| (f.0, f.5))
         .collect();
     assert_eq!(files, [("release".to_string(), "3.20.3\n".to_string())]);
-    let im = inspect(&w, "multi:1");
+    let im = w.inspect("multi:1");
     assert_eq!(im["RootFS"]["Layers"].as_array().unwrap().len(), 2);
     assert!(
         im["Config"]["Labels"].is_null(),
@@ -416,7 +411,7 @@ COPY --from=base /etc/alpine-release /release
     );
     // --target stops at that stage.
     build(&w, "m", &["--target", "build", "-t", "multi:build"]);
-    let im = inspect(&w, "multi:build");
+    let im = w.inspect("multi:build");
     assert_eq!(im["Config"]["Labels"]["stage"], "build");
     assert_eq!(im["RootFS"]["Layers"].as_array().unwrap().len(), 2);
 }
@@ -439,7 +434,7 @@ COPY --from=build /o?t/s[u]b /sub/
     build(&w, "g", &["-t", "glob:1"]);
     let files: Vec<String> = last_layer(&w, "glob:1").into_iter().map(|f| f.0).collect();
     assert_eq!(files, ["sub/", "sub/d.txt"]);
-    let im = inspect(&w, "glob:1");
+    let im = w.inspect("glob:1");
     assert_eq!(im["RootFS"]["Layers"].as_array().unwrap().len(), 2);
     w.write(
         "g/Dockerfile",
@@ -541,7 +536,7 @@ fn onbuild_triggers_run_in_the_child_build() {
             "LABEL own=yes"
         ]
     );
-    let c = &inspect(&w, "child:1")["Config"];
+    let c = &w.inspect("child:1")["Config"];
     assert_eq!(c["Labels"]["from"], "trigger");
     assert_eq!(c["Labels"]["own"], "yes");
     assert!(
@@ -558,7 +553,7 @@ fn onbuild_triggers_run_in_the_child_build() {
         [("marker".to_string(), "made by a trigger\n".to_string())]
     );
     assert_eq!(
-        inspect(&w, "child:1")["RootFS"]["Layers"]
+        w.inspect("child:1")["RootFS"]["Layers"]
             .as_array()
             .unwrap()
             .len(),
@@ -602,7 +597,7 @@ fn cache_survives_rmi_and_dockerfile_sources() {
         })
         .unwrap();
     assert!(out.status.success(), "{}", stderr(&out));
-    assert_eq!(inspect(&w, "stdin:1")["Config"]["Labels"]["via"], "stdin");
+    assert_eq!(w.inspect("stdin:1")["Config"]["Labels"]["via"], "stdin");
 }
 
 /// Alpine from the minirootfs, then `body`, in context `ctx`.

@@ -270,6 +270,27 @@ impl World {
         )
     }
 
+    /// `hutch inspect IMAGE`'s object for one image.
+    pub fn inspect(&self, image: &str) -> serde_json::Value {
+        let v: serde_json::Value = serde_json::from_str(&self.ok(&["inspect", image])).unwrap();
+        v[0].clone()
+    }
+
+    /// Every name in the store, sorted (from `hutch images --format json`).
+    pub fn tags(&self) -> Vec<String> {
+        let v: serde_json::Value =
+            serde_json::from_str(&self.ok(&["images", "--format", "json"])).unwrap();
+        let mut out: Vec<String> = v
+            .as_array()
+            .unwrap()
+            .iter()
+            .flat_map(|i| i["RepoTags"].as_array().unwrap().clone())
+            .map(|t| t.as_str().unwrap().to_string())
+            .collect();
+        out.sort();
+        out
+    }
+
     /// Load the shared busybox (musl) image; returns its short name.
     pub fn busybox(&self) -> &'static str {
         let p = image("busybox-musl");

@@ -88,25 +88,6 @@ fn assert_blobs_intact(w: &World) {
     }
 }
 
-fn inspect(w: &World, name: &str) -> serde_json::Value {
-    let v: serde_json::Value = serde_json::from_str(&w.ok(&["inspect", name])).unwrap();
-    v[0].clone()
-}
-
-fn tags(w: &World) -> Vec<String> {
-    let v: serde_json::Value =
-        serde_json::from_str(&w.ok(&["images", "--format", "json"])).unwrap();
-    let mut out: Vec<String> = v
-        .as_array()
-        .unwrap()
-        .iter()
-        .flat_map(|i| i["RepoTags"].as_array().unwrap().clone())
-        .map(|t| t.as_str().unwrap().to_string())
-        .collect();
-    out.sort();
-    out
-}
-
 #[test]
 fn load_layout_dir_prints_full_name_and_lists() {
     for_each_user(|w| {
@@ -138,7 +119,7 @@ fn load_layout_dir_prints_full_name_and_lists() {
         assert_eq!(v[0]["Created"], 1778638909);
         // Loading again is idempotent.
         w.ok(&["load", "-i", &layout()]);
-        assert_eq!(tags(&w), vec![BUSYBOX]);
+        assert_eq!(w.tags(), vec![BUSYBOX]);
         // The harness helper agrees.
         assert_eq!(w.busybox(), "busybox:1.38.0-musl");
     });
@@ -152,9 +133,9 @@ fn load_oci_archives_plain_gzip_and_stdin() {
             w.ok(&["load", "-i", &plain]),
             format!("Loaded image: {BUSYBOX}\n")
         );
-        assert_eq!(inspect(&w, "busybox:1.38.0-musl")["Id"], BUSYBOX_ID);
+        assert_eq!(w.inspect("busybox:1.38.0-musl")["Id"], BUSYBOX_ID);
         w.ok(&["rmi", "busybox:1.38.0-musl"]);
-        assert!(tags(&w).is_empty());
+        assert!(w.tags().is_empty());
 
         let gz = oci_archive(&w, true);
         assert_eq!(
@@ -171,10 +152,7 @@ fn load_oci_archives_plain_gzip_and_stdin() {
             .unwrap();
         assert!(out.status.success(), "{}", stderr(&out));
         assert_eq!(stdout(&out), format!("Loaded image: {BUSYBOX}\n"));
-        assert_eq!(
-            inspect(&w, "busybox:1.38.0-musl")["Digest"],
-            BUSYBOX_MANIFEST
-        );
+        assert_eq!(w.inspect("busybox:1.38.0-musl")["Digest"], BUSYBOX_MANIFEST);
     });
 }
 
@@ -186,7 +164,7 @@ fn load_docker_archives_legacy_and_oci_flavoured() {
             w.ok(&["load", "-i", &d]),
             format!("Loaded image: {BUSYBOX}\n")
         );
-        let v = inspect(&w, "busybox:1.38.0-musl");
+        let v = w.inspect("busybox:1.38.0-musl");
         // The config is kept byte for byte, so the image id is the same.
         assert_eq!(v["Id"], BUSYBOX_ID);
         assert_eq!(
@@ -250,7 +228,7 @@ fn load_docker_archives_legacy_and_oci_flavoured() {
         // Same image id as the one already there: one image, two names.
         assert_eq!(w.ok(&["images", "-q"]), "654fc8fd836e\n");
         assert_eq!(
-            tags(&w),
+            w.tags(),
             vec![
                 BUSYBOX.to_string(),
                 "docker.io/library/dockerish:latest".into()
@@ -293,7 +271,7 @@ fn load_bare_tag_needs_a_name() {
             "Loaded image: quay.io/me/box:1.38.0-musl\n"
         );
         // The untagged entry became the named image.
-        assert_eq!(tags(&w), vec!["quay.io/me/box:1.38.0-musl"]);
+        assert_eq!(w.tags(), vec!["quay.io/me/box:1.38.0-musl"]);
         assert!(!w.ok(&["images"]).contains("<none>"));
     });
 }
@@ -388,7 +366,7 @@ fn killed_load_leaves_store_as_it_was() {
         drop(stdin);
         assert_eq!(snapshot(&w), before);
         assert_blobs_intact(&w);
-        assert_eq!(tags(&w), vec![BUSYBOX]);
+        assert_eq!(w.tags(), vec![BUSYBOX]);
         // The killed load's scratch dir is collected by the next removal...
         assert!(std::fs::read_dir(w.root().join("tmp")).unwrap().count() > 0);
         w.ok(&["tag", "busybox:1.38.0-musl", "spare"]);
@@ -433,7 +411,7 @@ fn references_resolve_like_podman() {
             BUSYBOX_ID,
             &format!("busybox@{BUSYBOX_MANIFEST}"),
         ] {
-            assert_eq!(inspect(&w, name)["Id"], BUSYBOX_ID, "{name}");
+            assert_eq!(w.inspect(name)["Id"], BUSYBOX_ID, "{name}");
         }
         w.ok(&[
             "tag",
@@ -442,14 +420,14 @@ fn references_resolve_like_podman() {
             "quay.io/c/tool:1",
         ]);
         // Several names of one image are no ambiguity; two images are.
-        assert_eq!(inspect(&w, "tool:1")["Id"], BUSYBOX_ID);
+        assert_eq!(w.inspect("tool:1")["Id"], BUSYBOX_ID);
         w.ok(&["import", &alpine(), "localhost:5000/b/tool:1"]);
         let (_, err) = w.fails(&["inspect", "tool:1"]);
         assert!(
             err.contains("ambiguous") && err.contains("quay.io/a/tool:1"),
             "{err}"
         );
-        assert_eq!(inspect(&w, "a/tool:1")["Id"], BUSYBOX_ID);
+        assert_eq!(w.inspect("a/tool:1")["Id"], BUSYBOX_ID);
         for (bad, why) in [
             ("Busybox", "lowercase"),
             ("busybox:bad tag", "not valid"),
@@ -473,7 +451,7 @@ fn tag_rmi_and_shared_blobs() {
         w.busybox();
         w.ok(&["tag", "busybox:1.38.0-musl", "one", "quay.io/x/two:t"]);
         assert_eq!(
-            tags(&w),
+            w.tags(),
             vec![BUSYBOX, "docker.io/library/one:latest", "quay.io/x/two:t"]
         );
         assert_eq!(
@@ -486,14 +464,14 @@ fn tag_rmi_and_shared_blobs() {
         let a = w.ok(&["import", "-c", "CMD [\"a\"]", &alpine(), "al:a"]);
         let b = w.ok(&["import", "-c", "CMD [\"b\"]", &alpine(), "al:b"]);
         assert_ne!(a, b);
-        let layer = inspect(&w, "al:a")["RootFS"]["Layers"][0].clone();
-        assert_eq!(inspect(&w, "al:b")["RootFS"]["Layers"][0], layer);
+        let layer = w.inspect("al:a")["RootFS"]["Layers"][0].clone();
+        assert_eq!(w.inspect("al:b")["RootFS"]["Layers"][0], layer);
         let out = w.ok(&["rmi", "al:a"]);
         assert_eq!(
             out,
             format!("Untagged: docker.io/library/al:a\nDeleted: {}", a)
         );
-        assert_eq!(inspect(&w, "al:b")["Config"]["Cmd"][0], "b");
+        assert_eq!(w.inspect("al:b")["Config"]["Cmd"][0], "b");
         let root = w.root();
         user_ok(
             &w,
@@ -505,7 +483,7 @@ fn tag_rmi_and_shared_blobs() {
         );
         assert_blobs_intact(&w);
         w.ok(&["rmi", "-f", "al:b", "654fc8fd836e"]);
-        assert!(tags(&w).is_empty());
+        assert!(w.tags().is_empty());
         let left: Vec<_> = std::fs::read_dir(w.root().join("blobs/sha256"))
             .unwrap()
             .collect();
@@ -545,7 +523,7 @@ fn import_with_changes() {
         ]);
         let id = id.trim();
         assert!(id.starts_with("sha256:") && id.len() == 71, "{id}");
-        let v = inspect(&w, "alpine:3.20");
+        let v = w.inspect("alpine:3.20");
         assert_eq!(v["Id"], id);
         let c = &v["Config"];
         assert_eq!(c["Cmd"], serde_json::json!(["/bin/sh"]));
@@ -596,11 +574,11 @@ fn import_with_changes() {
             .output()
             .unwrap();
         assert!(out.status.success(), "{}", stderr(&out));
-        assert_eq!(inspect(&w, "plain")["RootFS"]["Layers"][0], want);
+        assert_eq!(w.inspect("plain")["RootFS"]["Layers"][0], want);
         user_ok(&w, "zstd", &["-q", plain.to_str().unwrap()]);
         let zst = format!("{}.zst", plain.display());
         let zid = w.ok(&["import", "-m", "zstd", &zst]);
-        let zv = inspect(&w, zid.trim());
+        let zv = w.inspect(zid.trim());
         assert_eq!(zv["RootFS"]["Layers"][0], want);
         assert_eq!(zv["RepoTags"], serde_json::json!([]));
 
@@ -685,7 +663,7 @@ fn concurrent_writers_lose_nothing() {
             let out = k.wait_with_output().unwrap();
             assert!(out.status.success(), "{}", stderr(&out));
         }
-        let t = tags(&w);
+        let t = w.tags();
         for i in 0..8 {
             assert!(t.contains(&format!("docker.io/par/t{i}:latest")), "{t:?}");
         }
@@ -717,7 +695,7 @@ fn concurrent_writers_lose_nothing() {
             let out = k.wait_with_output().unwrap();
             assert!(out.status.success(), "{}", stderr(&out));
         }
-        let t = tags(&w);
+        let t = w.tags();
         for i in 0..4 {
             assert!(!t.contains(&format!("docker.io/par/t{i}:latest")), "{t:?}");
             assert!(
@@ -860,7 +838,7 @@ fn load_picks_this_platform_from_a_multi_platform_index() {
             w.ok(&["load", "-i", dir.to_str().unwrap()]),
             "Loaded image: docker.io/library/multi:1\n"
         );
-        assert_eq!(inspect(&w, "multi:1")["Digest"], BUSYBOX_MANIFEST);
+        assert_eq!(w.inspect("multi:1")["Digest"], BUSYBOX_MANIFEST);
         // A nested index with no image for this machine is refused by name.
         let arm_only = nested.replace("amd64", "s390x");
         let hex2 = hex::encode(sha2::Sha256::digest(arm_only.as_bytes()));
@@ -889,7 +867,7 @@ fn damaged_image_is_reported_and_removable() {
         );
         // Other images still work; asking for the damaged one says what is wrong.
         assert_eq!(
-            inspect(&w, "alpine:3.20")["RepoTags"][0],
+            w.inspect("alpine:3.20")["RepoTags"][0],
             "docker.io/library/alpine:3.20"
         );
         let (_, err) = w.fails(&["inspect", "busybox:1.38.0-musl"]);
@@ -899,7 +877,7 @@ fn damaged_image_is_reported_and_removable() {
         );
         let out = w.ok(&["rmi", "busybox:1.38.0-musl"]);
         assert!(out.contains(&format!("Untagged: {BUSYBOX}")), "{out}");
-        assert_eq!(tags(&w), vec!["docker.io/library/alpine:3.20"]);
+        assert_eq!(w.tags(), vec!["docker.io/library/alpine:3.20"]);
         // Blobs of the damaged image are collected with the next removal.
         w.ok(&["rmi", "alpine:3.20"]);
         let left: Vec<_> = std::fs::read_dir(w.root().join("blobs/sha256"))

@@ -95,20 +95,6 @@ fn rootfs_tar(w: &World, name: &str, files: &[(&str, &str)]) -> String {
     out
 }
 
-fn tags(w: &World) -> Vec<String> {
-    let v: serde_json::Value =
-        serde_json::from_str(&w.ok(&["images", "--format", "json"])).unwrap();
-    let mut out: Vec<String> = v
-        .as_array()
-        .unwrap()
-        .iter()
-        .flat_map(|i| i["RepoTags"].as_array().unwrap().clone())
-        .map(|t| t.as_str().unwrap().to_string())
-        .collect();
-    out.sort();
-    out
-}
-
 fn id_of(w: &World, name: &str) -> String {
     w.ok(&["inspect", "--format", "{{.Id}}", name])
         .trim()
@@ -284,7 +270,7 @@ fn multi_image_archives_round_trip_in_every_format() {
             let loaded = other.ok(&["load", "-i", &p(&w, out)]);
             assert_eq!(loaded.lines().count(), 3, "{format}: {loaded}");
             assert_eq!(
-                tags(&other),
+                other.tags(),
                 [BUSYBOX, "localhost/small:1", "localhost/small:2"],
                 "{format}"
             );
@@ -295,7 +281,7 @@ fn multi_image_archives_round_trip_in_every_format() {
         w.ok(&["save", "-o", &p(&w, "byid.tar"), &small[7..19]]);
         let other = World::new(w.user.clone());
         other.ok(&["load", "-i", &p(&w, "byid.tar")]);
-        assert!(tags(&other).is_empty());
+        assert!(other.tags().is_empty());
         assert_eq!(id_of(&other, &small[7..19]), small);
     });
 }
@@ -344,7 +330,7 @@ fn save_and_load_fail_cleanly() {
             err.contains("truncated") || err.contains("missing"),
             "{err}"
         );
-        assert!(tags(&other).is_empty());
+        assert!(other.tags().is_empty());
         other.ok(&["system", "check"]);
     });
 }
@@ -468,7 +454,7 @@ fn system_check_finds_and_repairs_a_corrupt_blob() {
         assert!(out.contains("removed"), "{out}");
         assert!(!blob.exists());
         assert!(!w.root().join("tmp/deadbeef").exists());
-        assert_eq!(tags(&w), ["localhost/c:1"], "the intact image stays");
+        assert_eq!(w.tags(), ["localhost/c:1"], "the intact image stays");
         w.ok(&["system", "check"]);
         // Loading busybox again makes it whole.
         w.busybox();
@@ -495,7 +481,7 @@ fn prune_removes_dangling_then_all() {
         assert!(err.contains("-f"), "{err}");
         let out = w.ok(&["image", "prune", "-f"]);
         assert_eq!(out.trim(), old);
-        assert_eq!(tags(&w), [BUSYBOX, "localhost/p:1", "localhost/p:old"]);
+        assert_eq!(w.tags(), [BUSYBOX, "localhost/p:1", "localhost/p:old"]);
         let df = w.ok(&["system", "df"]);
         assert!(
             df.starts_with("TYPE") && df.contains("Images       2"),
@@ -505,7 +491,7 @@ fn prune_removes_dangling_then_all() {
         assert_eq!(w.ok(&["image", "prune", "-f"]), "");
         let gone = w.ok(&["image", "prune", "-a", "-f"]);
         assert_eq!(gone.lines().count(), 2, "{gone}");
-        assert!(tags(&w).is_empty());
+        assert!(w.tags().is_empty());
         assert_eq!(
             std::fs::read_dir(w.root().join("blobs/sha256"))
                 .unwrap()
