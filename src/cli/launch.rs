@@ -14,32 +14,20 @@ use crate::net::Network;
 use crate::rootfs::{Features, Overlay};
 use crate::sandbox::idmap::{IdMapping, IdSources, UsernsRequest};
 use crate::sandbox::{self, MountSpec, Plan, ProcessSpec, Spec};
-use crate::store::Store;
+use crate::store::{Image, Store};
 use anyhow::{bail, Context};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-/// The sandbox plan that (re)creates `rec`'s container over its upper dir,
-/// and the ports it publishes (recorded for `hutch port`).
-pub fn plan(ctx: &Ctx, rec: &Record, dir: &Path) -> anyhow::Result<(Plan, Vec<PortMapping>)> {
-    let c = &rec.config;
-    let mut mounts = c
-        .volumes
-        .iter()
-        .map(|v| parse_volume(v))
-        .collect::<Result<Vec<_>, _>>()?;
-    mounts.extend(c.tmpfs.iter().map(|t| parse_tmpfs(t)));
-    let request: UsernsRequest = c.userns.parse().map_err(anyhow::Error::msg)?;
-    let store = Store::open(&ctx.dirs)?;
-    let image = store
+/// What `hutch start` looks up again for a stored container: its image and
+/// the id mapping, which must still be the one its files were made with.
+/// `hutch run` has both already and passes them straight to [`plan`].
+pub fn resolve(ctx: &Ctx, rec: &Record) -> anyhow::Result<(Image, IdMapping)> {
+    let request: UsernsRequest = rec.config.userns.parse().map_err(anyhow::Error::msg)?;
+    let image = Store::open(&ctx.dirs)?
         .image(&rec.image_id)
         .with_context(|| format!("the image {} of container {}", rec.image, rec.name))?;
-    let src = IdSources::default();
-    let mapping = IdMapping::detect(request, &src).map_err(anyhow::Error::msg)?;
-    ctx.printer.debug(&format!(
-        "user namespace: {} ({})",
-        mapping.mode, mapping.reason
-    ));
+    let mapping = IdMapping::detect(request, &IdSources::default()).map_err(anyhow::Error::msg)?;
     if !rec.mapping_key.is_empty() && mapping.key() != rec.mapping_key {
         bail!(
             "container {} was created with another user id mapping ({}, now {}): \
@@ -49,6 +37,31 @@ pub fn plan(ctx: &Ctx, rec: &Record, dir: &Path) -> anyhow::Result<(Plan, Vec<Po
             mapping.key()
         );
     }
+    Ok((image, mapping))
+}
+
+/// The sandbox plan that (re)creates `rec`'s container over its upper dir,
+/// and the ports it publishes (recorded for `hutch port`).
+pub fn plan(
+    ctx: &Ctx,
+    rec: &Record,
+    dir: &Path,
+    image: &Image,
+    mapping: IdMapping,
+) -> anyhow::Result<(Plan, Vec<PortMapping>)> {
+    let c = &rec.config;
+    let mut mounts = c
+        .volumes
+        .iter()
+        .map(|v| parse_volume(v))
+        .collect::<Result<Vec<_>, _>>()?;
+    mounts.extend(c.tmpfs.iter().map(|t| parse_tmpfs(t)));
+    let store = Store::open(&ctx.dirs)?;
+    let src = IdSources::default();
+    ctx.printer.debug(&format!(
+        "user namespace: {} ({})",
+        mapping.mode, mapping.reason
+    ));
     let features = Features::load_or_probe(&ctx.dirs.state);
     if let Some(e) = &features.userns_error {
         bail!("user namespaces are not available to this user: {e} (run `hutch info` for the fix)");
@@ -66,7 +79,7 @@ pub fn plan(ctx: &Ctx, rec: &Record, dir: &Path) -> anyhow::Result<(Plan, Vec<Po
     };
     // The skeleton goes below the image: mount points without copy-ups.
     let mut lowers = vec![crate::rootfs::skeleton::ensure(&ctx.dirs.state)?];
-    lowers.extend(store.layer_dirs(&image, &mapping, &src, &ctx.printer)?);
+    lowers.extend(store.layer_dirs(image, &mapping, &src, &ctx.printer)?);
     let cfg = image.config.config().clone().unwrap_or_default();
     let exposed = cfg.exposed_ports().clone().unwrap_or_default();
     let network = match c.network.joined_container() {

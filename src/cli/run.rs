@@ -195,7 +195,7 @@ pub fn exec(ctx: &Ctx, a: Args) -> anyhow::Result<u8> {
         ports: Vec::new(),
     };
     let dir = containers.dir(&id);
-    let (plan, ports) = launch::plan(ctx, &rec, &dir)?;
+    let (plan, ports) = launch::plan(ctx, &rec, &dir, &image, mapping)?;
     rec.ports = ports;
     // Claimed from the start: `ps` lists it and a second start is refused
     // while pid 1 is being set up.

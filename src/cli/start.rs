@@ -29,7 +29,8 @@ pub fn exec(ctx: &Ctx, a: Args) -> anyhow::Result<u8> {
         let mut rec = containers.resolve(name)?;
         rec.config.interactive |= a.interactive;
         let dir = containers.dir(&rec.id);
-        let (plan, ports) = launch::plan(ctx, &rec, &dir)?;
+        let (image, mapping) = launch::resolve(ctx, &rec)?;
+        let (plan, ports) = launch::plan(ctx, &rec, &dir, &image, mapping)?;
         let claimed = launch::claim(&containers, &rec.id, ports)?;
         return launch::foreground(&containers, &claimed, &plan);
     }
@@ -50,7 +51,8 @@ pub fn exec(ctx: &Ctx, a: Args) -> anyhow::Result<u8> {
 fn start_detached(ctx: &Ctx, containers: &Containers, name: &str) -> anyhow::Result<u8> {
     let rec = containers.resolve(name)?;
     let dir = containers.dir(&rec.id);
-    let (plan, ports) = launch::plan(ctx, &rec, &dir)?;
+    let (image, mapping) = launch::resolve(ctx, &rec)?;
+    let (plan, ports) = launch::plan(ctx, &rec, &dir, &image, mapping)?;
     let claimed = launch::claim(containers, &rec.id, ports)?;
     launch::detached(containers, &claimed, &plan, &dir)
 }
