@@ -77,18 +77,19 @@ pub fn exec(ctx: &Ctx, a: Args) -> anyhow::Result<u8> {
     let private_net = rec.config.network.private_namespace();
     let pid = init.pid;
     if a.detach {
-        let outcome =
-            supervisor::detach(
-                std::path::Path::new("/dev/null"),
-                |s| match join::open_namespaces(pid, private_net, || init.alive()) {
-                    Ok(ns) => {
-                        s.started();
-                        let _ = join::exec_in(ns, &target);
-                    }
-                    Err(e) => s.failed(e.exit_code(), &e.to_string()),
-                },
-            )
-            .map_err(anyhow::Error::msg)?;
+        let outcome = supervisor::detach(
+            std::path::Path::new("/dev/null"),
+            // The body opens the namespaces itself.
+            &[],
+            |s| match join::open_namespaces(pid, private_net, || init.alive()) {
+                Ok(ns) => {
+                    s.started();
+                    let _ = join::exec_in(ns, &target);
+                }
+                Err(e) => s.failed(e.exit_code(), &e.to_string()),
+            },
+        )
+        .map_err(anyhow::Error::msg)?;
         return Ok(match outcome {
             supervisor::Outcome::Started => 0,
             supervisor::Outcome::Failed(code, msg) => {

@@ -139,7 +139,17 @@ fn joined(ctx: &Ctx, rec: &Record, name: &str) -> anyhow::Result<Network> {
     crate::net::check_no_helper_flags(&rec.config.network, "container")
         .map_err(anyhow::Error::msg)?;
     let containers = Containers::new(&ctx.dirs.state);
-    let target = containers.resolve(name)?;
+    let target = containers
+        .resolve(name)
+        .with_context(|| format!("--network container:{name}"))?;
+    // The host's network namespace belongs to the host's user namespace,
+    // which no container can enter.
+    if !target.config.network.private_namespace() {
+        bail!(
+            "--network container:{name}: container {} uses the host's network; use --network host",
+            target.name
+        );
+    }
     let not_running = || {
         anyhow::anyhow!(
             "--network container:{name}: container {} is not running",
@@ -237,7 +247,7 @@ pub fn detached(
     dir: &Path,
 ) -> anyhow::Result<u8> {
     let log = dir.join(container::logs::LOG_FILE);
-    let outcome = supervisor::detach(&log, |s| {
+    let outcome = supervisor::detach(&log, &plan.network.held_fds(), |s| {
         let mut observer = Started {
             containers,
             id: &rec.id,

@@ -4,8 +4,9 @@
 //! child and has no terminal), and the grandchild becomes the supervisor. It
 //! points stdin at /dev/null, hands stdout and stderr to pipes read by a
 //! logger process that writes [`super::logs`], closes every descriptor it
-//! inherited, and runs the caller's body, which starts the sandbox (whose
-//! pid 1 is the supervisor's child) and records the exit.
+//! inherited but those the caller names, and runs the caller's body, which
+//! starts the sandbox (whose pid 1 is the supervisor's child) and records
+//! the exit.
 //!
 //! The caller waits only until the body says the container started (or
 //! why it did not), so `run -d` reports start failures like `run` does and
@@ -18,7 +19,7 @@ use crate::sys::process::{child_exit, close_fds_except, fork, Forked};
 use nix::sys::wait::waitpid;
 use nix::unistd::Pid;
 use std::io::{BufRead, Write};
-use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::path::Path;
 
 /// What the detached body reported to the caller.
@@ -72,9 +73,15 @@ impl Supervision {
 
 /// Run `body` in a new detached supervisor that logs to `log`; return once
 /// the body has called `started` or `failed` (or ended without either).
+/// `keep` are descriptors the body uses (a joined container's namespaces);
+/// every other inherited one is closed.
 ///
 /// Must be called while single-threaded (it forks).
-pub fn detach(log: &Path, body: impl FnOnce(&mut Supervision)) -> Result<Outcome, String> {
+pub fn detach(
+    log: &Path,
+    keep: &[BorrowedFd<'_>],
+    body: impl FnOnce(&mut Supervision),
+) -> Result<Outcome, String> {
     let (ready_r, ready_w) =
         nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(|e| format!("pipe2() => {e}"))?;
     match fork().map_err(|e| e.to_string())? {
@@ -89,7 +96,7 @@ pub fn detach(log: &Path, body: impl FnOnce(&mut Supervision)) -> Result<Outcome
                 Ok(Forked::Child) => {}
                 _ => child_exit(0),
             }
-            supervise(log, ready_w, body);
+            supervise(log, ready_w, keep, body);
             child_exit(0)
         }
         Forked::Parent(mid) => {
@@ -121,7 +128,12 @@ fn parse_outcome(line: &str) -> Outcome {
 }
 
 /// The grandchild: stdio, logger, then the body.
-fn supervise(log: &Path, ready: OwnedFd, body: impl FnOnce(&mut Supervision)) {
+fn supervise(
+    log: &Path,
+    ready: OwnedFd,
+    keep: &[BorrowedFd<'_>],
+    body: impl FnOnce(&mut Supervision),
+) {
     let Ok(null) = std::fs::OpenOptions::new()
         .read(true)
         .write(true)
@@ -157,7 +169,9 @@ fn supervise(log: &Path, ready: OwnedFd, body: impl FnOnce(&mut Supervision)) {
     let _ = nix::unistd::dup2(out_w.as_fd().as_raw_fd(), 1);
     let _ = nix::unistd::dup2(err_w.as_fd().as_raw_fd(), 2);
     drop((out_w, err_w, null));
-    if close_fds_except(&[ready.as_raw_fd()]).is_err() {
+    let mut keep: Vec<_> = keep.iter().map(|fd| fd.as_raw_fd()).collect();
+    keep.push(ready.as_raw_fd());
+    if close_fds_except(&keep).is_err() {
         return;
     }
     let mut s = Supervision {

@@ -10,7 +10,7 @@
 //! does not create namespaces itself. `container:NAME` shares a running
 //! container's network namespace (and so its user namespace, see `Joined`).
 
-use std::os::fd::OwnedFd;
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -105,6 +105,16 @@ impl Network {
     /// Whether the container gets its own network namespace (CLONE_NEWNET).
     pub fn private_namespace(&self) -> bool {
         !matches!(self, Network::Host | Network::Container(_))
+    }
+
+    /// The descriptors this network holds open until the container starts
+    /// (a joined container's namespaces), which a process that closes what
+    /// it inherits (the detached supervisor) must keep.
+    pub fn held_fds(&self) -> Vec<BorrowedFd<'_>> {
+        match self {
+            Network::Container(j) => vec![j.user.as_fd(), j.net.as_fd()],
+            _ => Vec::new(),
+        }
     }
 
     /// The ports published to the host, for the container record.

@@ -140,10 +140,15 @@ pub fn plan(
         .map(|p| ports::parse_publish(p))
         .collect::<Result<Vec<_>, _>>()?;
     let all = if flags.publish_all {
-        exposed
+        let mut all = exposed
             .iter()
             .map(|e| ports::parse_exposed(e))
-            .collect::<Result<Vec<_>, _>>()?
+            .collect::<Result<Vec<_>, _>>()?;
+        // The image config's ExposedPorts is a JSON object, read in no
+        // fixed order: sort so `hutch port` lists -P ports the same way
+        // every time.
+        all.sort_by_key(|s| (s.container.start, s.protocol.name()));
+        all
     } else {
         Vec::new()
     };
@@ -258,7 +263,8 @@ mod tests {
             ..NetFlags::default()
         };
         let p = plan(&flags, &["8080/tcp".into(), "53/udp".into()], "box", &f.env).unwrap();
-        assert_eq!(p.ports.len(), 2);
+        let published: Vec<u16> = p.ports.iter().map(|m| m.container_port).collect();
+        assert_eq!(published, [53, 8080], "-P publishes in port order");
         assert_eq!(p.resolv_conf, "search example.org\nnameserver 192.0.2.99\n");
         assert!(
             p.hosts
