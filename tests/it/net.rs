@@ -7,7 +7,7 @@
 //! that is not mapped to the host's loopback fails in the local kernel
 //! (connect => EINVAL) instead of leaving the machine.
 
-use crate::common::{for_each_user, skip, World};
+use crate::common::{for_each_user, skip, stdout, Kind, World};
 use hutch::net::choose::{choose, ChosenHelper, SearchPath};
 use hutch::net::helper::{Helper, HelperError, SpawnConfig, Target};
 use hutch::net::options::HelperRequest;
@@ -885,5 +885,372 @@ fn port_lists_published_ports() {
         let (code, err) = w.fails(&["port", "nosuch"]);
         assert_eq!(code, 125);
         assert!(err.contains("no container named"), "{err}");
+    });
+}
+
+/// Removes the named containers, running or not, when dropped: a failed
+/// assertion must not leave a container (and its helper) running.
+struct RemoveOnDrop<'a> {
+    w: &'a World,
+    names: &'a [&'a str],
+}
+
+impl Drop for RemoveOnDrop<'_> {
+    fn drop(&mut self) {
+        let mut args = vec!["rm", "-f"];
+        args.extend(self.names);
+        let _ = self.w.run(&args);
+    }
+}
+
+/// Poll `f` until it gives Some, for up to `secs` seconds.
+fn poll<T>(secs: u64, mut f: impl FnMut() -> Option<T>) -> Option<T> {
+    let until = Instant::now() + Duration::from_secs(secs);
+    loop {
+        if let Some(v) = f() {
+            return Some(v);
+        }
+        if Instant::now() >= until {
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// `hutch port NAME` as (container port, host address) pairs.
+fn port_lines(w: &World, name: &str) -> Vec<(String, std::net::SocketAddr)> {
+    w.ok(&["port", name])
+        .lines()
+        .map(|l| {
+            let (ctr, host) = l.split_once(" -> ").unwrap_or_else(|| panic!("{l}"));
+            (
+                ctr.to_string(),
+                host.parse().unwrap_or_else(|_| panic!("{l}")),
+            )
+        })
+        .collect()
+}
+
+/// The local addresses (kernel hex, `0100007F` is 127.0.0.1) of the host's
+/// sockets on `port` in /proc/net/{proto,proto6}: whatever hutch printed,
+/// this is where the helper really listens.
+fn bound_addresses(proto: &str, port: u16) -> Vec<String> {
+    let want = format!("{port:04X}");
+    [proto.to_string(), format!("{proto}6")]
+        .iter()
+        .flat_map(|f| {
+            std::fs::read_to_string(format!("/proc/net/{f}"))
+                .unwrap_or_default()
+                .lines()
+                .skip(1)
+                .filter_map(|l| {
+                    let local = l.split_whitespace().nth(1)?;
+                    let (addr, p) = local.split_once(':')?;
+                    (p == want).then(|| addr.to_string())
+                })
+                .collect::<Vec<_>>()
+        })
+        .collect()
+}
+
+/// `run -d -P` on an image built with EXPOSE: `hutch port` lists every
+/// exposed port on a free port of 127.0.0.1 (README: without an address,
+/// ports listen on 127.0.0.1 only), the helper listens there and nowhere
+/// else, TCP and UDP from the host's loopback reach the container, and the
+/// ports close with the container.
+#[test]
+fn publish_all_serves_exposed_ports_on_loopback() {
+    for mode in ["pasta", "slirp4netns"] {
+        if !have(mode) {
+            skip(&format!("{mode} is not installed"));
+            continue;
+        }
+        for_each_user(|w| {
+            w.busybox();
+            w.write("ctx/index.html", format!("served through -P by {mode}\n"));
+            w.write(
+                "ctx/Dockerfile",
+                "FROM busybox:1.38.0-musl\n\
+                 COPY index.html /www/index.html\n\
+                 EXPOSE 8080 5353/udp\n\
+                 CMD [\"sh\", \"-c\", \"nc -u -l -p 5353 > /udp & exec httpd -f -p 8080 -h /www\"]\n",
+            );
+            w.ok(&["build", "-t", "exposed:1", w.path("ctx").to_str().unwrap()]);
+            let _rm = RemoveOnDrop {
+                w: &w,
+                names: &["web"],
+            };
+            w.ok(&[
+                "run",
+                "-d",
+                "--name",
+                "web",
+                "--network",
+                mode,
+                "-P",
+                "exposed:1",
+            ]);
+
+            let ports = port_lines(&w, "web");
+            let names: Vec<&str> = ports.iter().map(|(c, _)| c.as_str()).collect();
+            assert_eq!(names, ["5353/udp", "8080/tcp"], "in port order: {ports:?}");
+            for (ctr, host) in &ports {
+                assert_eq!(host.ip().to_string(), "127.0.0.1", "{ctr}: {ports:?}");
+                assert_ne!(host.port(), 0, "{ctr}: {ports:?}");
+            }
+            let (udp, tcp) = (ports[0].1, ports[1].1);
+            assert_eq!(
+                w.ok(&["port", "web", "8080"]).trim(),
+                tcp.to_string(),
+                "`port NAME PORT` prints the host side"
+            );
+            for (proto, port) in [("tcp", tcp.port()), ("udp", udp.port())] {
+                let addrs = bound_addresses(proto, port);
+                assert!(
+                    !addrs.is_empty() && addrs.iter().all(|a| a == "0100007F"),
+                    "{mode} {proto} port {port} must listen on 127.0.0.1 only: {addrs:?}"
+                );
+            }
+
+            let page = get(tcp.port(), "/index.html");
+            assert!(
+                page.contains(&format!("served through -P by {mode}")),
+                "{page}"
+            );
+            // UDP has no handshake: resend until the listener in the
+            // container has written what it got.
+            let sock = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+            let got = poll(10, || {
+                sock.send_to(b"datagram through -P\n", udp).unwrap();
+                let out = w.run(&["exec", "web", "cat", "/udp"]);
+                let text = String::from_utf8_lossy(&out.stdout).into_owned();
+                text.contains("datagram through -P").then_some(text)
+            });
+            assert!(got.is_some(), "{mode}: the UDP datagram did not arrive");
+
+            w.ok(&["rm", "-f", "web"]);
+            assert!(
+                poll(5, || TcpStream::connect(tcp).is_err().then_some(())).is_some(),
+                "{mode}: {tcp} still accepts connections after rm -f"
+            );
+        });
+    }
+}
+
+/// `hutch run -d --network container:A` and `hutch exec` into that
+/// container: the process shares A's network namespace (A's server on its
+/// own loopback answers, the same addresses) but keeps its own hostname and
+/// files; `hutch start` joins again after a stop.
+#[test]
+fn exec_into_a_container_on_another_containers_network() {
+    if !have("pasta") && !have("slirp4netns") {
+        skip("neither pasta nor slirp4netns is installed");
+        return;
+    }
+    for_each_user(|w| {
+        let bb = w.busybox();
+        let _rm = RemoveOnDrop {
+            w: &w,
+            names: &["b", "a"],
+        };
+        // 127.0.0.1 only: nothing outside A's network namespace reaches it.
+        let serve = "mkdir /www && echo served-by-a > /www/index.html && \
+                     exec httpd -f -p 127.0.0.1:8080 -h /www";
+        w.ok(&[
+            "run",
+            "-d",
+            "--name",
+            "a",
+            "--hostname",
+            "host-a",
+            bb,
+            "sh",
+            "-c",
+            serve,
+        ]);
+        w.ok(&[
+            "run",
+            "-d",
+            "--name",
+            "b",
+            "--hostname",
+            "host-b",
+            "--network",
+            "container:a",
+            bb,
+            "sleep",
+            "300",
+        ]);
+        let fetch = || {
+            poll(10, || {
+                let out = w.run(&[
+                    "exec",
+                    "b",
+                    "wget",
+                    "-q",
+                    "-O",
+                    "-",
+                    "http://127.0.0.1:8080/",
+                ]);
+                out.status.success().then(|| stdout(&out))
+            })
+        };
+        assert_eq!(
+            fetch().as_deref(),
+            Some("served-by-a\n"),
+            "A's server from exec b"
+        );
+
+        let net_of = |name: &str, path: &str| w.ok(&["exec", name, "readlink", path]);
+        let a_net = net_of("a", "/proc/self/ns/net");
+        assert!(a_net.starts_with("net:["), "{a_net}");
+        assert_eq!(
+            net_of("b", "/proc/self/ns/net"),
+            a_net,
+            "exec b joins A's network"
+        );
+        assert_eq!(
+            net_of("b", "/proc/1/ns/net"),
+            a_net,
+            "b's pid 1 is in A's network"
+        );
+        let addrs = |name: &str| w.ok(&["exec", name, "ip", "-o", "-4", "addr"]);
+        let a_addrs = addrs("a");
+        assert!(
+            a_addrs.lines().any(|l| !l.contains(" lo ")),
+            "the helper configured A: {a_addrs}"
+        );
+        assert_eq!(addrs("b"), a_addrs);
+
+        // Everything else is b's own.
+        assert_eq!(w.ok(&["exec", "b", "hostname"]), "host-b\n");
+        let (_, err) = w.fails(&["exec", "b", "ls", "/www"]);
+        assert!(err.contains("/www"), "{err}");
+
+        // `start` takes the same detached path as `run -d`.
+        w.ok(&["stop", "-t", "1", "b"]);
+        w.ok(&["start", "b"]);
+        assert_eq!(fetch().as_deref(), Some("served-by-a\n"), "after start b");
+        assert_eq!(net_of("b", "/proc/1/ns/net"), a_net);
+    });
+}
+
+/// Every container record and container directory: what a refused start
+/// must leave as it was.
+fn containers_state(w: &World) -> (Vec<String>, Vec<String>) {
+    let ps: serde_json::Value =
+        serde_json::from_str(&w.ok(&["ps", "-a", "--format", "json"])).unwrap();
+    let mut ids: Vec<String> = ps
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| format!("{} {} {}", c["Id"], c["Names"], c["State"]))
+        .collect();
+    ids.sort();
+    let mut dirs: Vec<String> = std::fs::read_dir(w.root().join("containers"))
+        .unwrap()
+        .flatten()
+        .filter(|e| e.path().is_dir())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    dirs.sort();
+    (ids, dirs)
+}
+
+/// `--network container:NAME` that cannot work is refused before anything
+/// is created: one line, exit 125, `ps -a` and the state directory as they
+/// were, the name still free. NAME with another user-namespace mode (its
+/// namespace's ids would not be this container's), with the host's network,
+/// stopped or missing, and `-p` (there is no helper to publish through).
+#[test]
+fn joining_an_unusable_container_network_leaves_nothing_behind() {
+    for_each_user(|w| {
+        let bb = w.busybox();
+        // Another mapping than the default one: single ids for the user with
+        // subordinate ids, keep-id (own uid inside, not root) for the other.
+        let other_userns = match w.user.kind {
+            Kind::SubIds => "single",
+            Kind::Single => "keep-id",
+        };
+        let _rm = RemoveOnDrop {
+            w: &w,
+            names: &["b", "other", "hostnet", "done"],
+        };
+        let detached = |name: &str, extra: &[&str]| {
+            let mut args = vec!["run", "-d", "--name", name];
+            args.extend(extra);
+            args.extend([bb, "sleep", "300"]);
+            w.ok(&args);
+        };
+        detached("other", &["--network", "none", "--userns", other_userns]);
+        detached("hostnet", &["--network", "host"]);
+        w.ok(&["run", "--name", "done", "--network", "none", bb, "true"]);
+        let before = containers_state(&w);
+
+        let cases: [(&[&str], &str); 5] = [
+            (
+                &["--network", "container:other"],
+                "container other has another user id mapping",
+            ),
+            (
+                &["--network", "container:hostnet"],
+                "container hostnet uses the host's network; use --network host",
+            ),
+            (
+                &["--network", "container:done"],
+                "--network container:done: container done is not running",
+            ),
+            (
+                &["--network", "container:nosuch"],
+                "--network container:nosuch: no such container: nosuch",
+            ),
+            (
+                &[
+                    "--network",
+                    "container:other",
+                    "--userns",
+                    other_userns,
+                    "-p",
+                    "80",
+                ],
+                "-p/-P needs a connected network",
+            ),
+        ];
+        for (flags, why) in cases {
+            for detach in [true, false] {
+                let mut args = vec!["run", "--name", "b"];
+                if detach {
+                    args.push("-d");
+                }
+                args.extend(flags);
+                args.extend([bb, "true"]);
+                let (code, err) = w.fails(&args);
+                assert_eq!(code, 125, "{args:?}: {err}");
+                assert!(
+                    err.starts_with("Error: ") && err.trim_end().lines().count() == 1,
+                    "{args:?}: one line: {err}"
+                );
+                assert!(err.contains(why), "{args:?}: {err}");
+                assert_eq!(containers_state(&w), before, "{args:?} left state behind");
+            }
+        }
+
+        // The same user-namespace mode joins, under the name nothing kept.
+        let out = w.ok(&[
+            "run",
+            "--name",
+            "b",
+            "--network",
+            "container:other",
+            "--userns",
+            other_userns,
+            bb,
+            "readlink",
+            "/proc/self/ns/net",
+        ]);
+        assert_eq!(
+            out,
+            w.ok(&["exec", "other", "readlink", "/proc/self/ns/net"])
+        );
     });
 }
