@@ -8,6 +8,7 @@ use crate::net;
 use crate::rootfs::{Features, MountApi};
 use crate::sandbox::host::{self, Cgroups, HostPaths};
 use crate::sandbox::idmap::{IdMapping, IdSources, UsernsRequest};
+use crate::sandbox::keeper;
 use std::path::PathBuf;
 
 #[derive(clap::Args, Debug)]
@@ -49,6 +50,9 @@ pub struct Userns {
     /// The subordinate ranges in use, `start-end` on the host.
     pub subuids: Option<String>,
     pub subgids: Option<String>,
+    /// The user-namespace keeper for that mode: `pid N`, `not running`, or
+    /// why none can be used (`not needed` for a single id).
+    pub keeper: String,
 }
 
 #[derive(Debug, serde::Serialize)]
@@ -93,6 +97,19 @@ pub fn gather(ctx: &Ctx) -> Info {
         newgidmap: src.newgidmap.clone(),
         subuids: mapping.as_ref().ok().and_then(|m| range(&m.uids)),
         subgids: mapping.as_ref().ok().and_then(|m| range(&m.gids)),
+        keeper: match &mapping {
+            Ok(m) if m.needs_helpers() => match keeper::runtime_dir() {
+                Ok(dir) => match keeper::find(m) {
+                    Some(pid) => format!("pid {pid} ({})", dir.display()),
+                    None => format!(
+                        "not running (the next start makes one; pid file in {})",
+                        dir.display()
+                    ),
+                },
+                Err(e) => format!("unusable: {e}; every start runs newuidmap/newgidmap"),
+            },
+            _ => "not needed (single id)".into(),
+        },
     };
     let storage = Storage {
         driver: if features.overlay.is_some() {
@@ -163,6 +180,7 @@ pub fn exec(ctx: &Ctx, a: Args) -> anyhow::Result<u8> {
         u.subuids.as_deref().unwrap_or("none"),
         u.subgids.as_deref().unwrap_or("none")
     ));
+    out.push(format!("  keeper: {}", u.keeper));
     let s = &info.storage;
     out.push(match s.mount_api {
         Some(api) => format!(

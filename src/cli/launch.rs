@@ -89,9 +89,20 @@ pub fn plan(
     };
     ctx.printer.debug(&format!("network: {}", network.mode()));
     let ports = network.ports().to_vec();
+    let keeper = match &network {
+        // The joined container's user namespace is used as it is.
+        Network::Container(_) => None,
+        _ => crate::sandbox::keeper::for_spec(&mapping, &src).unwrap_or_else(|e| {
+            ctx.printer.debug(&format!(
+                "no user namespace keeper ({e}); running newuidmap/newgidmap"
+            ));
+            None
+        }),
+    };
     let spec = Spec {
         mapping,
         id_sources: src,
+        keeper,
         overlay: Overlay {
             lowers,
             upper: dir.join("upper"),
@@ -247,7 +258,7 @@ pub fn detached(
     dir: &Path,
 ) -> anyhow::Result<u8> {
     let log = dir.join(container::logs::LOG_FILE);
-    let outcome = supervisor::detach(&log, &plan.network.held_fds(), |s| {
+    let outcome = supervisor::detach(&log, &plan.held_fds(), |s| {
         let mut observer = Started {
             containers,
             id: &rec.id,

@@ -133,6 +133,10 @@ pub enum Command {
     Image(image::Args),
     /// Disk usage and store checks.
     System(system::Args),
+    /// The idle process that holds this user's id-mapped user namespace
+    /// (started by hutch itself; see `hutch info`).
+    #[command(name = "userns-keeper", hide = true)]
+    UsernsKeeper,
 }
 
 /// What every subcommand gets: where to work and how to talk.
@@ -208,6 +212,10 @@ fn dispatch(ctx: &Ctx, cmd: Command) -> anyhow::Result<u8> {
         Command::Save(a) => save::exec(ctx, a),
         Command::Image(a) => image::exec(ctx, a),
         Command::System(a) => system::exec(ctx, a),
+        Command::UsernsKeeper => {
+            crate::sandbox::keeper::serve().map_err(anyhow::Error::msg)?;
+            Ok(0)
+        }
     }
 }
 

@@ -269,6 +269,30 @@ impl IdMapping {
         self.uids.len() == 1 && self.uids[0].outside == self.host_uid && self.uids[0].count == 1
     }
 
+    /// Whether installing this mapping takes newuidmap/newgidmap (and so is
+    /// worth a user-namespace keeper, `sandbox::keeper`).
+    pub fn needs_helpers(&self) -> bool {
+        !self.written_directly()
+    }
+
+    /// Install this mapping on process `pid`'s fresh user namespace, nested
+    /// in a keeper's namespace that maps the same ids already: every id onto
+    /// itself. The caller must be in the keeper's namespace, where it is root
+    /// and so may write any map of ids that namespace has (user_namespaces(7)).
+    pub fn apply_nested(&self, pid: i32) -> Result<(), String> {
+        let identity = |ranges: &[IdRange]| {
+            ranges
+                .iter()
+                .map(|r| format!("{} {} {}\n", r.inside, r.inside, r.count))
+                .collect::<String>()
+        };
+        for (file, ranges) in [("uid_map", &self.uids), ("gid_map", &self.gids)] {
+            std::fs::write(format!("/proc/{pid}/{file}"), identity(ranges))
+                .map_err(|e| format!("cannot write /proc/{pid}/{file}: {e}"))?;
+        }
+        Ok(())
+    }
+
     /// Whether processes in the namespace may call setgroups(2): not when
     /// the maps were written directly, which requires denying it first
     /// (user_namespaces(7), "/proc/[pid]/setgroups").

@@ -10,12 +10,16 @@
 
 use super::error::Error;
 use super::exec::{self, ChildFds};
+use super::idmap::IdMapping;
+use super::keeper::Keeper;
 use super::plan::Plan;
 use super::sync;
 use super::tty;
 use crate::net::helper::{Helper, SpawnConfig, Target};
 use crate::net::Network;
-use crate::sys::process::{child_exit, clone_into_namespaces, setns, Cloned};
+use crate::sys::process::{
+    child_exit, clone_into_namespaces, clone_sibling, fork, pidfd_open, setns, Cloned, Forked,
+};
 use crate::sys::signal;
 use crate::sys::SysError;
 use nix::sched::CloneFlags;
@@ -24,6 +28,7 @@ use nix::sys::signalfd::{SfdFlags, SignalFd};
 use nix::sys::socket::{socketpair, AddressFamily, SockFlag, SockType};
 use nix::sys::wait::{waitpid, WaitStatus};
 use nix::unistd::Pid;
+use std::io::{Read, Write};
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 
 /// How long a network helper may take to configure the namespace (it
@@ -68,6 +73,9 @@ pub fn run(plan: &Plan, observer: &mut dyn Observer) -> Result<Exit, Error> {
         | CloneFlags::CLONE_NEWPID
         | CloneFlags::CLONE_NEWUTS
         | CloneFlags::CLONE_NEWIPC;
+    // A keeper's namespace already maps the ids: the container's is nested
+    // in it, mapped without newuidmap/newgidmap.
+    let mut keeper = None;
     match &plan.network {
         // The child inherits both namespaces; see `net::Joined` for why this
         // process enters the user namespace instead of creating one.
@@ -88,6 +96,7 @@ pub fn run(plan: &Plan, observer: &mut dyn Observer) -> Result<Exit, Error> {
             if n.private_namespace() {
                 flags |= CloneFlags::CLONE_NEWNET;
             }
+            keeper = plan.keeper.as_deref();
         }
     }
     let (go_r, go_w) = sync::pipe()?;
@@ -116,11 +125,14 @@ pub fn run(plan: &Plan, observer: &mut dyn Observer) -> Result<Exit, Error> {
     // Block the forwarded signals before cloning so none is lost between the
     // clone and the wait loop; the child restores the mask before exec.
     let saved_mask = signal::block(&signal::forwarded())?;
-    let forked = clone_into_namespaces(flags);
+    let forked = match keeper {
+        Some(k) => clone_in_keeper(k, &plan.mapping, flags),
+        None => clone_into_namespaces(flags).map_err(Error::Sys),
+    };
     let child = match forked {
         Err(e) => {
             let _ = signal::set_mask(&saved_mask);
-            return Err(Error::Sys(e));
+            return Err(e);
         }
         Ok(Cloned::Child) => {
             drop(go_w);
@@ -145,6 +157,8 @@ pub fn run(plan: &Plan, observer: &mut dyn Observer) -> Result<Exit, Error> {
     let gates = Gates {
         go: go_w,
         net: net_w,
+        // A joined user namespace has its mapping (the same one) already.
+        mapped: keeper.is_some() || matches!(plan.network, Network::Container(_)),
     };
     let result = parent_main(plan, child, gates, err_r, parent_sock, observer);
     let _ = signal::set_mask(&saved_mask);
@@ -186,6 +200,70 @@ struct Gates {
     go: OwnedFd,
     /// Releases it into exec once the network helper is ready.
     net: Option<OwnedFd>,
+    /// Whether the child's user namespace has its id mapping already.
+    mapped: bool,
+}
+
+/// Clone the container from inside the keeper's user namespace without
+/// this process ever entering it (it must stay a plain host process: it may
+/// run newuidmap, or build steps, afterwards). A forked go-between joins the
+/// keeper, clones the container as this process's child (CLONE_PARENT),
+/// writes its identity mapping, reports its pid and exits.
+fn clone_in_keeper(
+    keeper: &Keeper,
+    mapping: &IdMapping,
+    flags: CloneFlags,
+) -> Result<Cloned, Error> {
+    let (report_r, report_w) = sync::pipe()?;
+    match fork()? {
+        Forked::Child => {
+            drop(report_r);
+            let cloned = setns(
+                &keeper.userns,
+                CloneFlags::CLONE_NEWUSER,
+                "<user namespace keeper>",
+            )
+            .and_then(|()| clone_sibling(flags));
+            let report = match cloned {
+                Ok(None) => {
+                    drop(report_w);
+                    return Ok(Cloned::Child);
+                }
+                Ok(Some(pid)) => match mapping.apply_nested(pid.as_raw()) {
+                    Ok(()) => pid.to_string(),
+                    Err(e) => {
+                        let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL);
+                        format!("{pid} {e}")
+                    }
+                },
+                Err(e) => format!("0 {e}"),
+            };
+            let _ = std::fs::File::from(report_w).write_all(report.as_bytes());
+            child_exit(0)
+        }
+        Forked::Parent(go_between) => {
+            drop(report_w);
+            let mut report = String::new();
+            let _ = std::fs::File::from(report_r).read_to_string(&mut report);
+            let _ = waitpid(go_between, None);
+            let (pid, msg) = report.split_once(' ').unwrap_or((&report, ""));
+            let pid = match pid.parse::<i32>() {
+                Ok(p) if p > 0 => Pid::from_raw(p),
+                _ if !msg.is_empty() => return Err(Error::IdMap(msg.to_string())),
+                _ => {
+                    return Err(Error::Invalid(
+                        "the user namespace keeper's go-between died".into(),
+                    ))
+                }
+            };
+            if !msg.is_empty() {
+                let _ = waitpid(pid, None);
+                return Err(Error::IdMap(msg.to_string()));
+            }
+            let pidfd = pidfd_open(pid.as_raw())?;
+            Ok(Cloned::Parent { pid, pidfd })
+        }
+    }
 }
 
 fn parent_main(
@@ -236,8 +314,7 @@ fn start_child(
     sock: Option<OwnedFd>,
     observer: &mut dyn Observer,
 ) -> Result<(Option<OwnedFd>, Option<Helper>), Error> {
-    // A joined user namespace has its mapping (the same one) already.
-    if !matches!(plan.network, Network::Container(_)) {
+    if !gates.mapped {
         plan.mapping
             .apply(child.as_raw(), &plan.id_sources)
             .map_err(Error::IdMap)?;

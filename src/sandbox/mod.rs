@@ -13,6 +13,7 @@ pub mod host;
 pub mod idmap;
 pub mod init;
 pub mod join;
+pub mod keeper;
 pub mod launch;
 pub mod plan;
 pub mod setup;

@@ -60,6 +60,7 @@ pub struct Plan {
     pub ops: Vec<Op>,
     pub mapping: IdMapping,
     pub id_sources: IdSources,
+    pub keeper: Option<std::sync::Arc<super::keeper::Keeper>>,
     pub overlay: Overlay,
     pub mount_api: MountApi,
     pub rootfs_mountpoint: PathBuf,
@@ -137,6 +138,16 @@ fn check_hostname(h: &str) -> Result<(), String> {
 }
 
 impl Plan {
+    /// The descriptors this plan holds open until the container starts (a
+    /// joined container's namespaces, the keeper's namespace), which a process
+    /// that closes what it inherits (the detached supervisor) must keep.
+    pub fn held_fds(&self) -> Vec<std::os::fd::BorrowedFd<'_>> {
+        use std::os::fd::AsFd;
+        let mut fds = self.network.held_fds();
+        fds.extend(self.keeper.as_ref().map(|k| k.userns.as_fd()));
+        fds
+    }
+
     /// Check `spec` and lay out its operations.
     pub fn build(spec: Spec) -> Result<Plan, Error> {
         let bad = Error::Invalid;
@@ -254,6 +265,7 @@ impl Plan {
             ops,
             mapping: spec.mapping,
             id_sources: spec.id_sources,
+            keeper: spec.keeper,
             overlay: spec.overlay,
             mount_api: spec.mount_api,
             rootfs_mountpoint: spec.rootfs_mountpoint,
@@ -275,6 +287,7 @@ mod tests {
         Spec {
             mapping: IdMapping::detect(UsernsRequest::Single, &IdSources::default()).unwrap(),
             id_sources: IdSources::default(),
+            keeper: None,
             overlay: Overlay {
                 lowers: vec!["/l".into()],
                 upper: "/u".into(),

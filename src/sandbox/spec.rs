@@ -6,9 +6,11 @@
 //! namespace exists.
 
 use super::idmap::{IdMapping, IdSources};
+use super::keeper::Keeper;
 use crate::net::Network;
 use crate::rootfs::{MountApi, Overlay};
 use std::path::PathBuf;
+use std::sync::Arc;
 
 /// Everything needed to start one container.
 #[derive(Debug, Clone)]
@@ -17,6 +19,9 @@ pub struct Spec {
     pub mapping: IdMapping,
     /// Where newuidmap/newgidmap live (and the subid files, for messages).
     pub id_sources: IdSources,
+    /// A user-namespace keeper holding `mapping`, when one could be had: the
+    /// container's namespace is then nested in it and mapped directly.
+    pub keeper: Option<Arc<Keeper>>,
     /// The root filesystem: image layers plus this container's upper dir.
     pub overlay: Overlay,
     /// How the kernel takes overlay options (from `rootfs::Features`).

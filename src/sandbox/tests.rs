@@ -97,6 +97,7 @@ impl Fixture {
         Spec {
             mapping: IdMapping::detect(UsernsRequest::Auto, &src).unwrap(),
             id_sources: src,
+            keeper: None,
             overlay: Overlay {
                 lowers: vec![self.lower.clone()],
                 upper: self.path("upper"),

@@ -3,6 +3,7 @@
 //! image says (subordinate ids) and whiteouts (char 0/0) can be created.
 
 use super::idmap::{IdMapping, IdSources};
+use super::keeper::Keeper;
 use crate::sys::process::{child_exit, fork, Forked};
 use nix::sched::CloneFlags;
 use nix::sys::wait::{waitpid, WaitStatus};
@@ -18,13 +19,23 @@ pub fn run_in_userns<F>(map: &IdMapping, src: &IdSources, f: F) -> Result<(), St
 where
     F: FnOnce() -> Result<(), String>,
 {
+    // Joining a keeper's namespace spares the newuidmap/newgidmap round; a
+    // missing keeper only costs that round.
+    let keeper = if map.needs_helpers() {
+        super::keeper::acquire(map, src).ok()
+    } else {
+        None
+    };
     let (ready_r, ready_w) = pipe()?;
     let (go_r, go_w) = pipe()?;
     let (err_r, err_w) = pipe()?;
     match fork().map_err(|e| e.to_string())? {
         Forked::Child => {
             drop((ready_r, go_w, err_r));
-            let res = child_side(map, ready_w, go_r, f);
+            let res = match &keeper {
+                Some(k) => join_keeper(map, k, f),
+                None => child_side(map, ready_w, go_r, f),
+            };
             let code = match res {
                 Ok(()) => 0,
                 Err(msg) => {
@@ -39,7 +50,7 @@ where
             drop((ready_w, go_r, err_w));
             let mut ready = std::fs::File::from(ready_r);
             let mut b = [0u8; 1];
-            let unshared = ready.read(&mut b).map(|n| n == 1).unwrap_or(false);
+            let unshared = keeper.is_none() && ready.read(&mut b).map(|n| n == 1).unwrap_or(false);
             let mapped = if unshared {
                 map.apply(pid.as_raw(), src)
             } else {
@@ -63,6 +74,30 @@ where
     }
 }
 
+/// The child's side with a keeper: its namespace has the mapping already.
+fn join_keeper<F>(map: &IdMapping, keeper: &Keeper, f: F) -> Result<(), String>
+where
+    F: FnOnce() -> Result<(), String>,
+{
+    crate::sys::process::setns(
+        &keeper.userns,
+        CloneFlags::CLONE_NEWUSER,
+        "<user namespace keeper>",
+    )
+    .map_err(|e| e.to_string())?;
+    become_root_or_mapped(map)?;
+    f()
+}
+
+fn become_root_or_mapped(map: &IdMapping) -> Result<(), String> {
+    let (uid, gid) = if map.has_root() {
+        (0, 0)
+    } else {
+        (map.host_uid, map.host_gid)
+    };
+    become_ids(uid, gid)
+}
+
 fn child_side<F>(map: &IdMapping, ready: OwnedFd, go: OwnedFd, f: F) -> Result<(), String>
 where
     F: FnOnce() -> Result<(), String>,
@@ -78,12 +113,7 @@ where
     if n != 1 {
         return Err("parent could not install the id mapping".into());
     }
-    let (uid, gid) = if map.has_root() {
-        (0, 0)
-    } else {
-        (map.host_uid, map.host_gid)
-    };
-    become_ids(uid, gid)?;
+    become_root_or_mapped(map)?;
     f()
 }
 

@@ -99,6 +99,30 @@ pub fn clone_into_namespaces(flags: nix::sched::CloneFlags) -> Result<Cloned, Sy
     }
 }
 
+/// clone(2) like [`clone_into_namespaces`], but the child becomes a child of
+/// this process's parent (CLONE_PARENT), not of this process: a short-lived
+/// go-between can create a namespace-owning process for its parent from a
+/// user namespace the parent itself never enters. `None` in the child.
+///
+/// Sound under the same condition as [`fork`] and for the same reasons as
+/// [`clone_into_namespaces`]; the go-between is a forked, single-threaded copy.
+pub fn clone_sibling(flags: nix::sched::CloneFlags) -> Result<Option<Pid>, SysError> {
+    const CLONE_PARENT: libc::c_ulong = 0x8000;
+    let raw = flags.bits() as libc::c_ulong | CLONE_PARENT | libc::SIGCHLD as libc::c_ulong;
+    // SAFETY: as in clone_into_namespaces: a NULL stack runs the child on a
+    // copy of this stack; no pointer arguments are used without CLONE_*TID,
+    // CLONE_PIDFD or CLONE_SETTLS.
+    let r = unsafe { libc::syscall(libc::SYS_clone, raw, 0usize, 0usize, 0usize, 0usize) };
+    match r {
+        -1 => Err(SysError::new(
+            format!("clone({flags:?} | CLONE_PARENT)"),
+            nix::errno::Errno::last(),
+        )),
+        0 => Ok(None),
+        pid => Ok(Some(Pid::from_raw(pid as i32))),
+    }
+}
+
 /// setns(2) into the namespace behind `fd`.
 pub fn setns(
     fd: &std::os::fd::OwnedFd,
@@ -122,6 +146,18 @@ pub fn cloexec_from_3() -> Result<(), SysError> {
         ));
     }
     Ok(())
+}
+
+/// The start of a user-namespace keeper's life: a session of its own (no
+/// terminal signals from the caller's), no inherited descriptors beyond
+/// stdin/out/err (it lives on, and must not keep its caller's pipes or locks
+/// open), and a fresh user namespace for its parent to map. Called first
+/// thing in the keeper process, before anything owns a descriptor.
+pub fn become_keeper() -> Result<(), SysError> {
+    nix::unistd::setsid().ctx(|| "setsid()".into())?;
+    close_fds_except(&[])?;
+    nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWUSER)
+        .ctx(|| "unshare(CLONE_NEWUSER)".into())
 }
 
 fn single_threaded() -> bool {

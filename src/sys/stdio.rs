@@ -57,3 +57,23 @@ impl Drop for Redirect {
         }
     }
 }
+
+/// Point fds 0, 1 and 2 at /dev/null for good: a process that outlives its
+/// caller (the user-namespace keeper) must not hold the caller's pipes or
+/// terminal.
+pub fn all_to_dev_null() -> Result<(), SysError> {
+    let null = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open("/dev/null")
+        .map_err(|e| {
+            SysError::new(
+                "open(/dev/null, O_RDWR)",
+                nix::errno::Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO)),
+            )
+        })?;
+    for fd in 0..=2 {
+        dup2(null.as_raw_fd(), fd)?;
+    }
+    Ok(())
+}

@@ -6,6 +6,7 @@ mod build;
 mod common;
 mod dockerfile;
 mod images;
+mod keeper;
 mod layers;
 mod lifecycle;
 mod man;

@@ -12,12 +12,16 @@ fn render(cmd: &clap::Command) -> Vec<u8> {
     out
 }
 
-/// Every page: `hutch.1` and `hutch-<sub>.1` for each subcommand.
+/// Every page: `hutch.1` and `hutch-<sub>.1` for each subcommand people use
+/// (not the hidden ones hutch starts itself).
 fn pages() -> Vec<(String, Vec<u8>)> {
     let mut top = hutch::cli::Cli::command();
     top.build();
     let mut v = vec![("hutch.1".to_string(), render(&top))];
-    for sub in top.get_subcommands().filter(|s| s.get_name() != "help") {
+    for sub in top
+        .get_subcommands()
+        .filter(|s| s.get_name() != "help" && !s.is_hide_set())
+    {
         let name = format!("hutch-{}", sub.get_name());
         let page = sub.clone().name(name.clone()).display_name(name.clone());
         v.push((format!("{name}.1"), render(&page)));

@@ -1,0 +1,275 @@
+//! The user-namespace keeper: one idle, long-lived process per user and id
+//! mapping that holds a user namespace with that mapping installed.
+//!
+//! A subordinate-id mapping can only be installed by newuidmap and
+//! newgidmap, two setuid programs; running them was the largest single cost
+//! of a container start and of every store operation that works as
+//! subordinate ids. With a keeper, that is paid once: a start enters the
+//! keeper's namespace and gives the container a namespace nested in it whose
+//! identity mapping hutch may write itself (it is root in the keeper's
+//! namespace), and store helpers simply join it. Podman's rootless "pause
+//! process" plays the same part.
+//!
+//! The keeper is found through a pid file in the runtime dir
+//! (`$XDG_RUNTIME_DIR/hutch`, else `/tmp/hutch-UID`; private to the user). A
+//! pid file is trusted only when the process it names still has the start
+//! time written with it and its namespace carries exactly the wanted mapping,
+//! so a dead keeper, a reused pid or changed /etc/subuid ranges lead to a new
+//! keeper. Killing the keeper is always safe: running containers keep their
+//! own namespaces, and the next start makes a new keeper.
+//!
+//! This module does not decide mappings (`idmap`) and does not clone
+//! containers (`launch`).
+
+use super::idmap::{IdMapping, IdRange, IdSources};
+use crate::sys::flock;
+use sha2::{Digest, Sha256};
+use std::io::{Read, Write};
+use std::os::fd::OwnedFd;
+use std::os::unix::fs::{DirBuilderExt, MetadataExt};
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+
+/// The hidden subcommand a keeper process runs (`hutch userns-keeper`).
+pub const SUBCOMMAND: &str = "userns-keeper";
+
+/// A keeper's user namespace, ready for `setns`.
+#[derive(Debug)]
+pub struct Keeper {
+    pub pid: i32,
+    pub userns: OwnedFd,
+}
+
+/// The keeper for `map`, started (once per user and mapping, under a lock)
+/// when none is running. Only for mappings that need newuidmap/newgidmap.
+pub fn acquire(map: &IdMapping, src: &IdSources) -> Result<Keeper, String> {
+    let dir = runtime_dir()?;
+    let pid_file = dir.join(format!("userns-{}.pid", short_key(map)));
+    if let Some(k) = open_valid(&pid_file, map) {
+        return Ok(k);
+    }
+    let _held = flock::lock(&pid_file.with_extension("lock"), flock::Mode::Exclusive)
+        .map_err(|e| e.to_string())?;
+    // Another hutch may have started one while this one waited.
+    if let Some(k) = open_valid(&pid_file, map) {
+        return Ok(k);
+    }
+    start(map, src, &pid_file)
+}
+
+/// [`acquire`] for a sandbox spec: `Ok(None)` when the mapping needs no
+/// helpers; an error says why no keeper could be had, and the start then
+/// runs newuidmap/newgidmap itself (slower, same result).
+pub fn for_spec(map: &IdMapping, src: &IdSources) -> Result<Option<Arc<Keeper>>, String> {
+    if !map.needs_helpers() {
+        return Ok(None);
+    }
+    acquire(map, src).map(|k| Some(Arc::new(k)))
+}
+
+/// The running keeper for `map`, if any (for `hutch info`); never starts one.
+pub fn find(map: &IdMapping) -> Option<i32> {
+    let dir = runtime_dir().ok()?;
+    open_valid(&dir.join(format!("userns-{}.pid", short_key(map))), map).map(|k| k.pid)
+}
+
+/// Where keepers' pid files live: `$XDG_RUNTIME_DIR/hutch`, else
+/// `/tmp/hutch-UID` (podman's fallback too). The directory must be a real
+/// directory owned by this user and closed to others, or a pid file planted
+/// by someone else could point hutch at their namespace.
+pub fn runtime_dir() -> Result<PathBuf, String> {
+    let uid = nix::unistd::getuid().as_raw();
+    let dir = match std::env::var_os("XDG_RUNTIME_DIR").filter(|v| !v.is_empty()) {
+        Some(run) => PathBuf::from(run).join("hutch"),
+        None => PathBuf::from(format!("/tmp/hutch-{uid}")),
+    };
+    match std::fs::DirBuilder::new().mode(0o700).create(&dir) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+        Err(e) => return Err(format!("cannot create {}: {e}", dir.display())),
+    }
+    let m = std::fs::symlink_metadata(&dir)
+        .map_err(|e| format!("cannot inspect {}: {e}", dir.display()))?;
+    if !m.is_dir() || m.uid() != uid || m.mode() & 0o077 != 0 {
+        return Err(format!(
+            "{} is not a private directory of this user (owner {}, mode {:o}); \
+             remove it or set XDG_RUNTIME_DIR",
+            dir.display(),
+            m.uid(),
+            m.mode() & 0o7777
+        ));
+    }
+    Ok(dir)
+}
+
+fn short_key(map: &IdMapping) -> String {
+    hex::encode(&Sha256::digest(map.key().as_bytes())[..6])
+}
+
+/// The keeper named by `pid_file`, if it is still the process that was
+/// recorded and its namespace maps exactly `map`. The namespace is opened
+/// first and the start time checked after, so a pid reused in between is
+/// caught.
+fn open_valid(pid_file: &Path, map: &IdMapping) -> Option<Keeper> {
+    let text = std::fs::read_to_string(pid_file).ok()?;
+    let mut fields = text.split_whitespace();
+    let pid: i32 = fields.next()?.parse().ok()?;
+    let start: u64 = fields.next()?.parse().ok()?;
+    let userns = OwnedFd::from(std::fs::File::open(format!("/proc/{pid}/ns/user")).ok()?);
+    let proc_map = |file: &str| std::fs::read_to_string(format!("/proc/{pid}/{file}")).ok();
+    if !same_ranges(&proc_map("uid_map")?, &map.uids)
+        || !same_ranges(&proc_map("gid_map")?, &map.gids)
+    {
+        return None;
+    }
+    let (state, started) = stat_fields(pid)?;
+    // A killed keeper that nobody reaped still names its namespace, but it
+    // is not a keeper any more.
+    (started == start && state != 'Z').then_some(Keeper { pid, userns })
+}
+
+/// Whether a `/proc/PID/uid_map` text lists exactly `ranges`.
+fn same_ranges(text: &str, ranges: &[IdRange]) -> bool {
+    let parsed: Option<Vec<IdRange>> = text
+        .lines()
+        .map(|l| {
+            let mut f = l.split_whitespace().map(|n| n.parse::<u32>().ok());
+            Some(IdRange {
+                inside: f.next()??,
+                outside: f.next()??,
+                count: f.next()??,
+            })
+        })
+        .collect();
+    let Some(mut parsed) = parsed else {
+        return false;
+    };
+    let mut want = ranges.to_vec();
+    parsed.sort_by_key(|r| r.inside);
+    want.sort_by_key(|r| r.inside);
+    parsed == want
+}
+
+/// Fields 3 (state) and 22 (start time, clock ticks since boot) of
+/// /proc/PID/stat.
+fn stat_fields(pid: i32) -> Option<(char, u64)> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let rest = stat[stat.rfind(')')? + 1..].trim_start();
+    let state = rest.chars().next()?;
+    let start = rest.split_whitespace().nth(22 - 3)?.parse().ok()?;
+    Some((state, start))
+}
+
+/// Start a keeper: `hutch userns-keeper` unshares its user namespace and says
+/// so on its stdout; this process installs the mapping with
+/// newuidmap/newgidmap and records the keeper. The caller holds the lock.
+fn start(map: &IdMapping, src: &IdSources, pid_file: &Path) -> Result<Keeper, String> {
+    // /proc/self/exe still works when the binary was replaced since.
+    let mut child = Command::new("/proc/self/exe")
+        .arg0("hutch")
+        .arg(SUBCOMMAND)
+        .env_clear()
+        .current_dir("/")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .map_err(|e| format!("cannot start the user-namespace keeper: {e}"))?;
+    let pid = child.id() as i32;
+    let fail = |child: &mut std::process::Child, msg: String| {
+        let _ = child.kill();
+        let _ = child.wait();
+        Err(msg)
+    };
+    let mut b = [0u8; 1];
+    let unshared = child
+        .stdout
+        .take()
+        .map(|mut out| out.read(&mut b).map(|n| n == 1).unwrap_or(false))
+        .unwrap_or(false);
+    if !unshared {
+        return fail(
+            &mut child,
+            "the user-namespace keeper could not create its namespace".into(),
+        );
+    }
+    if let Err(e) = map.apply(pid, src) {
+        return fail(&mut child, e);
+    }
+    let Some((_, start)) = stat_fields(pid) else {
+        return fail(&mut child, "the user-namespace keeper exited".into());
+    };
+    let tmp = pid_file.with_extension(format!("{}.tmp", std::process::id()));
+    let written = std::fs::File::create(&tmp)
+        .and_then(|mut f| f.write_all(format!("{pid} {start}\n").as_bytes()))
+        .and_then(|()| std::fs::rename(&tmp, pid_file));
+    if let Err(e) = written {
+        let _ = std::fs::remove_file(&tmp);
+        return fail(
+            &mut child,
+            format!("cannot write {}: {e}", pid_file.display()),
+        );
+    }
+    // Not waited for: it outlives this process on purpose.
+    drop(child);
+    open_valid(pid_file, map).ok_or_else(|| "the user-namespace keeper exited".to_string())
+}
+
+/// The keeper's own life (`hutch userns-keeper`): leave the caller's session,
+/// unshare a user namespace, report on stdout, let go of every inherited
+/// descriptor, then idle until killed.
+pub fn serve() -> Result<(), String> {
+    crate::sys::process::become_keeper().map_err(|e| e.to_string())?;
+    std::io::stdout()
+        .write_all(b"r")
+        .and_then(|()| std::io::stdout().flush())
+        .map_err(|e| format!("cannot report to the parent: {e}"))?;
+    crate::sys::stdio::all_to_dev_null().map_err(|e| e.to_string())?;
+    loop {
+        std::thread::sleep(std::time::Duration::from_secs(24 * 3600));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn uid_map_text_is_compared_as_ranges() {
+        let r = |inside, outside, count| IdRange {
+            inside,
+            outside,
+            count,
+        };
+        let want = [r(0, 1001, 1), r(1, 100000, 65536)];
+        let text = "         0       1001          1\n         1     100000      65536\n";
+        assert!(same_ranges(text, &want));
+        assert!(!same_ranges(text, &want[..1]));
+        assert!(!same_ranges("         0       1001          1\n", &want));
+        assert!(!same_ranges("         0       1001          x\n", &want));
+        assert!(!same_ranges(
+            "         0       1001          1\n         1     100000      65535\n",
+            &want
+        ));
+    }
+
+    #[test]
+    fn a_pid_file_naming_another_process_is_not_trusted() {
+        let dir = tempfile::tempdir().unwrap();
+        let map = IdMapping::detect(
+            crate::sandbox::idmap::UsernsRequest::Single,
+            &IdSources::default(),
+        )
+        .unwrap();
+        let f = dir.path().join("userns.pid");
+        // This test process: alive, but in the host's namespace and with
+        // another start time.
+        let me = std::process::id() as i32;
+        std::fs::write(&f, format!("{me} 1\n")).unwrap();
+        assert!(open_valid(&f, &map).is_none());
+        std::fs::write(&f, "garbage").unwrap();
+        assert!(open_valid(&f, &map).is_none());
+    }
+}

@@ -1,0 +1,237 @@
+//! The user-namespace keeper: with subordinate ids, every start joins one
+//! idle process's id-mapped namespace instead of running newuidmap and
+//! newgidmap; a dead keeper or a pid file naming anything else is replaced;
+//! a runtime dir that is not private is refused loudly and the start still
+//! works; a single id needs no keeper at all.
+
+use crate::common::{skip, stderr, stdout, user, Kind, World};
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::Output;
+use std::time::{Duration, Instant};
+
+/// A runtime dir for this world only, so the test's keeper is its own.
+fn run_dir(w: &World, name: &str, mode: u32) -> PathBuf {
+    w.write(&format!("{name}/.keep"), "");
+    let d = w.path(name);
+    std::fs::set_permissions(&d, std::fs::Permissions::from_mode(mode)).unwrap();
+    d
+}
+
+fn hutch_in(w: &World, run: &Path, args: &[&str]) -> Output {
+    w.hutch()
+        .env("XDG_RUNTIME_DIR", run)
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+fn ok_in(w: &World, run: &Path, args: &[&str]) -> String {
+    let out = hutch_in(w, run, args);
+    assert!(
+        out.status.success(),
+        "hutch {args:?}: {}\n{}",
+        stdout(&out),
+        stderr(&out)
+    );
+    stdout(&out)
+}
+
+/// The pid in the one keeper pid file under `run`, if there is one.
+fn keeper_pid(run: &Path) -> Option<i32> {
+    let dir = run.join("hutch");
+    let file = std::fs::read_dir(&dir)
+        .ok()?
+        .flatten()
+        .map(|e| e.path())
+        .find(|p| p.extension().is_some_and(|x| x == "pid"))?;
+    std::fs::read_to_string(file)
+        .ok()?
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()
+}
+
+fn pid_file(run: &Path) -> PathBuf {
+    std::fs::read_dir(run.join("hutch"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .find(|p| p.extension().is_some_and(|x| x == "pid"))
+        .expect("a keeper pid file")
+}
+
+/// `/proc/PID/uid_map` as (inside, outside, count) rows.
+fn uid_map(text: &str) -> Vec<(u32, u32, u32)> {
+    text.lines()
+        .map(|l| {
+            let f: Vec<u32> = l.split_whitespace().map(|n| n.parse().unwrap()).collect();
+            (f[0], f[1], f[2])
+        })
+        .collect()
+}
+
+fn start_time(pid: i32) -> u64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    stat[stat.rfind(')').unwrap() + 1..]
+        .split_whitespace()
+        .nth(19)
+        .unwrap()
+        .parse()
+        .unwrap()
+}
+
+/// Whether `pid` is a live (not zombie) process.
+fn alive(pid: i32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .map(|s| !s[s.rfind(')').unwrap() + 1..].trim_start().starts_with('Z'))
+        .unwrap_or(false)
+}
+
+fn kill_and_wait(pid: i32) {
+    let _ = nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(pid),
+        nix::sys::signal::Signal::SIGKILL,
+    );
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while alive(pid) {
+        assert!(Instant::now() < deadline, "keeper {pid} did not die");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+#[test]
+fn subid_starts_share_one_keeper_and_replace_a_bad_one() {
+    let Some(u) = user(Kind::SubIds) else {
+        return skip("no test user with subordinate ids");
+    };
+    let w = World::new(u);
+    let img = w.busybox();
+    let run = run_dir(&w, "run", 0o700);
+    let inside = ok_in(
+        &w,
+        &run,
+        &[
+            "run",
+            "--rm",
+            "--network",
+            "none",
+            img,
+            "cat",
+            "/proc/self/uid_map",
+        ],
+    );
+    let pid = keeper_pid(&run).expect("the first start leaves a keeper");
+    assert!(alive(pid));
+    // The keeper's namespace carries the host mapping: 0 is the user, the
+    // rest are subordinate ids; the container's, nested in it, maps each id
+    // onto itself.
+    let keeper_map = uid_map(&std::fs::read_to_string(format!("/proc/{pid}/uid_map")).unwrap());
+    assert_eq!(keeper_map[0], (0, w.user.uid, 1), "{keeper_map:?}");
+    assert!(
+        keeper_map.len() == 2 && keeper_map[1].1 >= 65536,
+        "{keeper_map:?}"
+    );
+    let nested: Vec<_> = keeper_map.iter().map(|r| (r.0, r.0, r.2)).collect();
+    assert_eq!(uid_map(&inside), nested);
+    // The container's files still belong to the user's subordinate ids.
+    let owner = ok_in(
+        &w,
+        &run,
+        &[
+            "run",
+            "--network",
+            "none",
+            "--name",
+            "own",
+            img,
+            "sh",
+            "-c",
+            "touch /f; chown 5:5 /f",
+        ],
+    );
+    assert_eq!(owner, "");
+    let upper = std::fs::read_dir(w.root().join("containers"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.path().join("upper/f"))
+        .find(|p| p.exists())
+        .expect("the container's upper dir");
+    use std::os::unix::fs::MetadataExt;
+    assert_eq!(
+        std::fs::symlink_metadata(&upper).unwrap().uid(),
+        keeper_map[1].1 + 4
+    );
+    ok_in(&w, &run, &["rm", "own"]);
+
+    ok_in(&w, &run, &["run", "--rm", "--network", "none", img, "true"]);
+    assert_eq!(
+        keeper_pid(&run),
+        Some(pid),
+        "a second start reuses the keeper"
+    );
+    let info = ok_in(&w, &run, &["info"]);
+    assert!(info.contains(&format!("keeper: pid {pid}")), "{info}");
+
+    // A dead keeper is replaced.
+    kill_and_wait(pid);
+    ok_in(&w, &run, &["run", "--rm", "--network", "none", img, "true"]);
+    let second = keeper_pid(&run).unwrap();
+    assert_ne!(second, pid);
+    assert!(alive(second));
+
+    // A pid file naming another live process of the user, with its true
+    // start time, is not trusted: that process is not in a mapped namespace.
+    let mut other = w.as_user("sleep").arg("600").spawn().unwrap();
+    let other_pid = other.id() as i32;
+    std::fs::write(
+        pid_file(&run),
+        format!("{other_pid} {}\n", start_time(other_pid)),
+    )
+    .unwrap();
+    ok_in(&w, &run, &["run", "--rm", "--network", "none", img, "true"]);
+    let third = keeper_pid(&run).unwrap();
+    assert_ne!(third, other_pid);
+    assert!(alive(third));
+    let _ = other.kill();
+    let _ = other.wait();
+    kill_and_wait(second);
+    kill_and_wait(third);
+
+    // A runtime dir others may write to is not used; the start works anyway
+    // and says why under --verbose.
+    let open = run_dir(&w, "open", 0o755);
+    std::fs::create_dir(open.join("hutch")).unwrap();
+    std::fs::set_permissions(open.join("hutch"), std::fs::Permissions::from_mode(0o777)).unwrap();
+    let out = hutch_in(
+        &w,
+        &open,
+        &["--verbose", "run", "--rm", "--network", "none", img, "true"],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("no user namespace keeper")
+            && stderr(&out).contains("not a private directory"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(keeper_pid(&open), None);
+    let info = ok_in(&w, &open, &["info"]);
+    assert!(info.contains("keeper: unusable"), "{info}");
+}
+
+#[test]
+fn a_single_id_needs_no_keeper() {
+    let Some(u) = user(Kind::Single) else {
+        return skip("no test user without subordinate ids");
+    };
+    let w = World::new(u);
+    let img = w.busybox();
+    let run = run_dir(&w, "run", 0o700);
+    ok_in(&w, &run, &["run", "--rm", "--network", "none", img, "true"]);
+    assert_eq!(keeper_pid(&run), None);
+    assert!(!run.join("hutch").exists());
+    let info = ok_in(&w, &run, &["info"]);
+    assert!(info.contains("keeper: not needed"), "{info}");
+}
