@@ -70,7 +70,7 @@ pub fn exec(ctx: &Ctx, a: Args) -> anyhow::Result<u8> {
                 cmd,
                 format!("{} ago", human_duration((now - r.created).num_seconds())),
                 state::describe(r, *s, now),
-                String::new(),
+                ports(r, *s),
                 r.name.clone(),
             ]
         })
@@ -111,6 +111,34 @@ fn to_json(r: &Record, s: State, now: chrono::DateTime<chrono::Utc>) -> serde_js
         "Exited": exit.is_some(),
         "ExitCode": exit.unwrap_or(0),
         "Pid": if s.is_running() { r.pid.unwrap_or(0) } else { 0 },
-        "Ports": serde_json::Value::Null,
+        "Ports": if s.is_running() {
+            r.ports
+                .iter()
+                .map(|p| {
+                    json!({
+                        "host_ip": p.host_ip.to_string(),
+                        "container_port": p.container_port,
+                        "host_port": p.host_port,
+                        "range": p.range,
+                        "protocol": p.protocol.name(),
+                    })
+                })
+                .collect()
+        } else {
+            serde_json::Value::Null
+        },
     })
+}
+
+/// The PORTS column: what a running container publishes (Docker leaves it
+/// empty once the container has stopped: nothing listens any more).
+fn ports(r: &Record, s: State) -> String {
+    if !s.is_running() {
+        return String::new();
+    }
+    r.ports
+        .iter()
+        .map(|p| p.ps_entry())
+        .collect::<Vec<_>>()
+        .join(", ")
 }

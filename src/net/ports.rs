@@ -62,6 +62,25 @@ impl PortMapping {
             .collect()
     }
 
+    /// `hutch ps`'s PORTS entry, Docker's format: `127.0.0.1:8080->80/tcp`,
+    /// `127.0.0.1:8000-8002->80-82/tcp` for a range.
+    pub fn ps_entry(&self) -> String {
+        let host = match self.host_ip {
+            IpAddr::V6(a) => format!("[{a}]"),
+            IpAddr::V4(a) => a.to_string(),
+        };
+        let span = |start: u16| match self.range {
+            1 => start.to_string(),
+            n => format!("{start}-{}", start + (n - 1)),
+        };
+        format!(
+            "{host}:{}->{}/{}",
+            span(self.host_port),
+            span(self.container_port),
+            self.protocol.name()
+        )
+    }
+
     fn host_ports(&self) -> std::ops::RangeInclusive<u32> {
         let start = u32::from(self.host_port);
         start..=start + u32::from(self.range) - 1
@@ -432,6 +451,19 @@ mod tests {
 
     fn spec(s: &str) -> PortSpec {
         parse_publish(s).unwrap_or_else(|e| panic!("{s}: {e}"))
+    }
+
+    #[test]
+    fn ps_entries_follow_docker() {
+        let m = |host_ip: &str, range| PortMapping {
+            host_ip: host_ip.parse().unwrap(),
+            host_port: 8000,
+            container_port: 80,
+            protocol: Protocol::Tcp,
+            range,
+        };
+        assert_eq!(m("127.0.0.1", 1).ps_entry(), "127.0.0.1:8000->80/tcp");
+        assert_eq!(m("::1", 3).ps_entry(), "[::1]:8000-8002->80-82/tcp");
     }
 
     #[test]

@@ -999,6 +999,17 @@ fn publish_all_serves_exposed_ports_on_loopback() {
                 assert_ne!(host.port(), 0, "{ctr}: {ports:?}");
             }
             let (udp, tcp) = (ports[0].1, ports[1].1);
+            let ps = w.ok(&["ps"]);
+            assert!(
+                ps.contains(&format!("{udp}->5353/udp, {tcp}->8080/tcp")),
+                "ps shows the published ports: {ps}"
+            );
+            let json: serde_json::Value =
+                serde_json::from_str(&w.ok(&["ps", "--format", "json"])).unwrap();
+            let published = &json[0]["Ports"];
+            assert_eq!(published[1]["host_port"], tcp.port(), "{json}");
+            assert_eq!(published[1]["container_port"], 8080, "{json}");
+            assert_eq!(published[0]["protocol"], "udp", "{json}");
             assert_eq!(
                 w.ok(&["port", "web", "8080"]).trim(),
                 tcp.to_string(),
