@@ -78,9 +78,9 @@ pub enum HelperError {
 
 /// How readiness shows.
 enum Readiness {
-    /// pasta writes its pid file once the namespace is configured.
-    PidFile(PathBuf),
-    /// slirp4netns writes "1" to `--ready-fd` (slirp4netns(1)).
+    /// Data on a pipe: slirp4netns writes "1" to `--ready-fd`
+    /// (slirp4netns(1)); pasta writes its pid to its pid file, which is a FIFO
+    /// (see `ready_fifo`), once the namespace is configured.
     Fd(File),
     /// The ready pipe closed without the signal: the helper is exiting.
     Closed,
@@ -118,8 +118,14 @@ impl Helper {
         let log = cfg.run_dir.join(format!("{}.log", kind.name()));
         let log_file =
             File::create(&log).map_err(|e| prep(&format!("its log {}", log.display()), e))?;
-        let mut cmd = Command::new(&cfg.helper.binary);
-        cmd.stdin(Stdio::null())
+        let program = match kind {
+            HelperKind::Pasta => pasta::executable(&cfg.helper.binary),
+            HelperKind::Slirp4netns => cfg.helper.binary.clone(),
+        };
+        let mut cmd = Command::new(program);
+        // pasta picks its mode from argv[0]; keep the name that was found.
+        cmd.arg0(&cfg.helper.binary)
+            .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(log_file);
         if let Some((uid, gid)) = cfg.run_as {
@@ -142,8 +148,10 @@ impl Helper {
             HelperRequest::Pasta(opts) => {
                 let pid_file = cfg.run_dir.join("pasta.pid");
                 remove_stale(&pid_file).map_err(|e| prep("its pid file", e))?;
+                let ready = ready_fifo(&pid_file, cfg.run_as)
+                    .map_err(|e| prep("its pid file (a FIFO)", e))?;
                 cmd.args(pasta::args(opts, &cfg.target, cfg.ports, &pid_file));
-                helper.readiness = Readiness::PidFile(pid_file.clone());
+                helper.readiness = Readiness::Fd(ready);
                 helper.pid_file = Some(pid_file);
                 Vec::new()
             }
@@ -236,14 +244,6 @@ impl Helper {
                 std::thread::sleep(slice);
                 Ok(false)
             }
-            Readiness::PidFile(p) => {
-                // pasta writes "PID\n" in one write after configuring.
-                let done = std::fs::read_to_string(&*p).is_ok_and(|s| s.ends_with('\n'));
-                if !done {
-                    std::thread::sleep(slice);
-                }
-                Ok(done)
-            }
             Readiness::Fd(f) => {
                 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
                 let ms = u16::try_from(slice.as_millis()).unwrap_or(u16::MAX);
@@ -254,7 +254,9 @@ impl Helper {
                 let mut b = [0u8; 1];
                 use std::io::Read;
                 match f.read(&mut b) {
-                    Ok(1) if b[0] == b'1' => Ok(true),
+                    // slirp4netns's "1", or the first digit of pasta's pid.
+                    Ok(1) => Ok(true),
+                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => Ok(false),
                     // End of file: the helper is dying; the exit check reports it.
                     _ => {
                         self.readiness = Readiness::Closed;
@@ -286,24 +288,26 @@ impl Helper {
             .and_then(|c| c.try_wait().ok().flatten())
     }
 
-    /// End the helper (the container has exited) and reap it.
+    /// End the helper (the container has exited). It is reaped here only
+    /// when it published ports, so that they are free once this returns.
     pub fn stop(mut self) {
         self.end();
     }
 
     fn end(&mut self) {
-        // slirp4netns exits by itself when the exit pipe closes; pasta has no
-        // state worth a graceful exit, and SIGKILL cannot be ignored.
+        // Neither helper has state worth a graceful exit, and SIGKILL cannot
+        // be ignored.
         self.exit_pipe = None;
         if let Some(mut c) = self.child.take() {
-            if self.kind == HelperKind::Slirp4netns {
-                let until = Instant::now() + Duration::from_millis(200);
-                while Instant::now() < until && c.try_wait().ok().flatten().is_none() {
-                    std::thread::sleep(Duration::from_millis(2));
-                }
-            }
             let _ = c.kill();
-            let _ = c.wait();
+            // The helper's exit takes the kernel 15-50 ms (it unregisters the
+            // tap device), more than the rest of a `run --rm`. Wait for it
+            // only when published ports must be free again once hutch
+            // returns; otherwise it finishes dying on its own, and whoever
+            // inherits it when hutch exits reaps it.
+            if !self.ports.is_empty() {
+                let _ = c.wait();
+            }
         }
         for p in [&self.pid_file, &self.api_socket].into_iter().flatten() {
             let _ = std::fs::remove_file(p);
@@ -333,6 +337,28 @@ impl Drop for Helper {
     fn drop(&mut self) {
         self.end();
     }
+}
+
+/// Make pasta's pid file at `path` a FIFO and open its read end: pasta's
+/// one write of "PID\n" after configuring the namespace then wakes the
+/// wait at once, and its death shows as end-of-file. (A regular file needs
+/// polling, or inotify, whose descriptor takes 10-20 ms to close: the
+/// kernel waits for an SRCU grace period.) Opened non-blocking before the
+/// spawn: this open does not wait for a writer, and pasta's open for
+/// writing then does not wait for a reader.
+fn ready_fifo(path: &Path, run_as: Option<(u32, u32)>) -> std::io::Result<File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    nix::unistd::mkfifo(
+        path,
+        nix::sys::stat::Mode::S_IRUSR | nix::sys::stat::Mode::S_IWUSR,
+    )?;
+    if let Some((uid, gid)) = run_as {
+        std::os::unix::fs::chown(path, Some(uid), Some(gid))?;
+    }
+    std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(path)
 }
 
 fn pipe() -> std::io::Result<(OwnedFd, OwnedFd)> {

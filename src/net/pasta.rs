@@ -12,7 +12,7 @@ use super::options::PastaOptions;
 use super::ports::{PortMapping, Protocol};
 use std::ffi::OsString;
 use std::net::IpAddr;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 /// Whether the pasta at `binary` lists `option` in its `--help` (older
 /// builds print help on stderr, newer ones on stdout).
@@ -29,6 +29,25 @@ pub fn supports(binary: &Path, option: &str) -> bool {
             };
             has(&o.stdout) || has(&o.stderr)
         })
+}
+
+/// The file to execute for the pasta at `binary`: the AVX2 build beside
+/// what it resolves to (`passt.avx2`) when this CPU has AVX2, else `binary`.
+/// pasta's first act is to re-execute itself into that build under the same
+/// conditions, which costs an exec on every container start.
+pub fn executable(binary: &Path) -> PathBuf {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx2") {
+        if let Ok(real) = std::fs::canonicalize(binary) {
+            let mut avx2 = real.into_os_string();
+            avx2.push(".avx2");
+            let avx2 = PathBuf::from(avx2);
+            if avx2.is_file() {
+                return avx2;
+            }
+        }
+    }
+    binary.to_path_buf()
 }
 
 /// For `--map-gw`, use `--map-host-loopback 169.254.1.2` where pasta has it,
@@ -107,8 +126,8 @@ pub fn args(
         ]);
     }
     // --foreground keeps pasta our child, so it can be supervised and gets the
-    // parent-death signal; the pid file is written once the namespace is
-    // configured, which is the readiness signal.
+    // parent-death signal; the pid is written to the pid file once the
+    // namespace is configured, which is the readiness signal.
     a.extend([
         "--quiet".into(),
         "--foreground".into(),
@@ -168,6 +187,26 @@ mod tests {
         let mut off = opts("pasta");
         prefer_map_host_loopback(&mut off, &new);
         assert!(off.args.is_empty());
+    }
+
+    #[test]
+    fn executable_prefers_the_avx2_build_beside_the_real_file() {
+        let d = tempfile::tempdir().unwrap();
+        let passt = d.path().join("passt");
+        std::fs::write(&passt, "").unwrap();
+        let pasta = d.path().join("pasta");
+        std::os::unix::fs::symlink("passt", &pasta).unwrap();
+        assert_eq!(executable(&pasta), pasta, "no AVX2 build");
+        std::fs::write(d.path().join("passt.avx2"), "").unwrap();
+        #[cfg(target_arch = "x86_64")]
+        let expected = if std::arch::is_x86_feature_detected!("avx2") {
+            std::fs::canonicalize(d.path()).unwrap().join("passt.avx2")
+        } else {
+            pasta.clone()
+        };
+        #[cfg(not(target_arch = "x86_64"))]
+        let expected = pasta.clone();
+        assert_eq!(executable(&pasta), expected);
     }
 
     fn opts(s: &str) -> PastaOptions {

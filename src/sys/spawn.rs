@@ -3,7 +3,7 @@
 //! the thread that started it dies.
 //!
 //! The setup runs in the forked child between fork and exec, so it makes only
-//! async-signal-safe calls (prctl, fcntl, dup2, getppid). It decides nothing
+//! async-signal-safe calls (prctl, getppid, sigprocmask, fcntl, dup2). It decides nothing
 //! about which helper runs or with what arguments: that is `net`'s job.
 
 use std::io;
@@ -40,8 +40,15 @@ pub fn helper_child_setup(cmd: &mut Command, fds: Vec<(OwnedFd, RawFd)>) -> io::
         ));
     }
     let parent = std::process::id() as libc::pid_t;
+    let mut empty = std::mem::MaybeUninit::<libc::sigset_t>::uninit();
+    // SAFETY: sigemptyset initialises the whole set it is given.
+    let empty = unsafe {
+        libc::sigemptyset(empty.as_mut_ptr());
+        empty.assume_init()
+    };
     // SAFETY: the closure runs in the child after fork and before exec. It
-    // calls only async-signal-safe functions (prctl, getppid, fcntl, dup2),
+    // calls only async-signal-safe functions (prctl, getppid, sigprocmask,
+    // fcntl, dup2),
     // allocates nothing and takes no locks; the descriptors it reads are owned
     // by the closure and therefore open for as long as `cmd` exists.
     unsafe {
@@ -60,6 +67,12 @@ pub fn helper_child_setup(cmd: &mut Command, fds: Vec<(OwnedFd, RawFd)>) -> io::
             // never come (prctl(2)); refuse to start an unsupervised helper.
             if libc::getppid() != parent {
                 return Err(io::Error::other("parent exited while starting a helper"));
+            }
+            // The mask survives exec, and the spawning thread blocks the
+            // signals it forwards to a container: unblocked, SIGTERM ends the
+            // helper and pasta's own SIGCHLD/SIGUSR1 use works.
+            if libc::sigprocmask(libc::SIG_SETMASK, &empty, std::ptr::null_mut()) != 0 {
+                return Err(io::Error::last_os_error());
             }
             // A fixed array: nothing may allocate between fork and exec.
             let mut scratch = [0 as RawFd; MAX_FDS];
@@ -81,4 +94,27 @@ pub fn helper_child_setup(cmd: &mut Command, fds: Vec<(OwnedFd, RawFd)>) -> io::
         });
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use nix::sys::signal::{SigSet, SigmaskHow, Signal};
+
+    #[test]
+    fn helper_starts_with_no_signal_blocked() {
+        // Blocked in this thread only, as hutch blocks what it forwards.
+        let mut term = SigSet::empty();
+        term.add(Signal::SIGTERM);
+        let mut old = SigSet::empty();
+        nix::sys::signal::pthread_sigmask(SigmaskHow::SIG_BLOCK, Some(&term), Some(&mut old))
+            .unwrap();
+        let mut cmd = Command::new("grep");
+        cmd.args(["^SigBlk", "/proc/self/status"]);
+        helper_child_setup(&mut cmd, Vec::new()).unwrap();
+        let out = cmd.output();
+        nix::sys::signal::pthread_sigmask(SigmaskHow::SIG_SETMASK, Some(&old), None).unwrap();
+        let text = String::from_utf8(out.unwrap().stdout).unwrap();
+        assert_eq!(text.trim(), "SigBlk:\t0000000000000000", "{text}");
+    }
 }

@@ -165,6 +165,18 @@ fn wait_dead(pid: u32, within: Duration) -> bool {
     dead(pid)
 }
 
+/// Stop `h` and wait until it has exited: `stop` returns before a helper
+/// without published ports is gone, and its tap device stays in the
+/// namespace until then, so a second helper could not create its own.
+fn stop_and_wait(h: Helper) {
+    let pid = h.pid().unwrap();
+    h.stop();
+    assert!(
+        wait_dead(pid, Duration::from_secs(2)),
+        "helper {pid} survived stop()"
+    );
+}
+
 #[test]
 fn pasta_configures_the_namespace() {
     let Some(chosen) = helper("pasta") else {
@@ -181,12 +193,7 @@ fn pasta_configures_the_namespace() {
         assert!(route.starts_with("default via "), "{route}");
         let link = text(&ns.run(&w, &["ip", "-o", "link", "show", "up"]));
         assert!(link.contains("mtu 65520"), "pasta's default MTU: {link}");
-        let pid = h.pid().unwrap();
-        h.stop();
-        assert!(
-            wait_dead(pid, Duration::from_secs(2)),
-            "pasta {pid} survived stop()"
-        );
+        stop_and_wait(h);
     });
 }
 
@@ -284,7 +291,7 @@ fn pasta_reaches_host_loopback_only_with_map_gw() {
             !reaches_host_loopback(&w, &ns, "127.0.0.1"),
             "the namespace's loopback is the host's"
         );
-        h.stop();
+        stop_and_wait(h);
         let (_h, _) = start(&w, &ns, &on, &[]).unwrap();
         if !hutch::net::pasta::supports(&on.binary, "--map-host-loopback") {
             assert_eq!(
@@ -313,7 +320,7 @@ fn slirp4netns_reaches_host_loopback_only_when_allowed() {
             !reaches_host_loopback(&w, &ns, "10.0.2.2"),
             "reached the host without allow_host_loopback"
         );
-        h.stop();
+        stop_and_wait(h);
         let (_h, _) = start(&w, &ns, &on, &[]).unwrap();
         assert!(
             reaches_host_loopback(&w, &ns, "10.0.2.2"),
