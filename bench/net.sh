@@ -1,21 +1,23 @@
 #!/usr/bin/env bash
 # Network throughput and start latency of the user-mode helpers, side by side
 # on the same machine:
-#   throughput (iperf3, TCP): the host's loopback (server and client both on
-#   127.0.0.1) as the baseline; for pasta and slirp4netns, an iperf3 server in
-#   a hutch container and in a rootless podman container (same helper,
-#   overlay driver, private --root), published with -p 127.0.0.1:PORT:5201,
-#   the client on the host: host->container, and container->host (-R);
-#   pasta by itself with Podman 5's arguments around an iperf3 server, for
-#   when podman has no pasta (podman 4.3 on Debian 12 has none);
+#   throughput (iperf3, one TCP stream): the host's loopback (server and
+#   client both on 127.0.0.1) as the baseline; for pasta and slirp4netns, an
+#   iperf3 server in a hutch container and in a rootless podman container
+#   (same helper, overlay driver, private --root), published with
+#   -p 127.0.0.1:PORT:5201, the client on the host: host->container, and
+#   container->host (-R). Also pasta by itself with Podman 5's arguments
+#   around an iperf3 server, since podman 4.3 (Debian 12) has no pasta, and
+#   podman's default port forwarder for slirp4netns (rootlessport).
 #   start latency (hyperfine): hutch run --rm busybox true with the default
 #   network (pasta), with --network slirp4netns and with --network none, and
 #   pasta's own start: spawn to "namespace configured" on a fresh namespace.
 # The iperf3 image is the busybox root filesystem plus the host's iperf3 and
 # the libraries ldd lists, so nothing is downloaded.
 # Run as an unprivileged user (as root: BENCH_USER=name bench/net.sh).
-# RUNS (iperf3 runs per case, median reported), SECS (seconds per iperf3
-# run), START_RUNS (hyperfine runs) and PORT (first host port) tune it.
+# RUNS (rounds; each round runs every case and direction once, medians are
+# reported), SECS (seconds per iperf3 run), START_RUNS (hyperfine runs) and
+# PORT (first host port) tune it.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 if [ "$(id -u)" = 0 ]; then
@@ -77,66 +79,36 @@ else
   echo "podman cannot run here; comparing with the host's loopback only" >&2
 fi
 
-results="$work/results.txt"
-: >"$results"
 servers=()
 cleanup() {
   for s in "${servers[@]}"; do eval "$s" >/dev/null 2>&1 || true; done
 }
 trap cleanup EXIT
 
-# Measure case NAME against a server on 127.0.0.1:$1 in both directions;
-# appends "NAME DIRECTION GBITS" lines (medians of $runs runs).
-measure() {
-  local p=$1 name=$2 i
-  # The first connections also wait for the server to listen: a published
-  # port accepts before the container's iperf3 is up.
-  for i in $(seq 100); do
-    iperf3 -c 127.0.0.1 -p "$p" -t 1 >/dev/null 2>&1 && break
-    [ "$i" = 100 ] && { echo "$name: no iperf3 server on 127.0.0.1:$p" >&2; return 1; }
-    sleep 0.1
-  done
-  for dir in in out; do
-    local flag=; [ $dir = out ] && flag=-R
-    for i in $(seq "$runs"); do
-      # -O 1: leave slow start out of the figure.
-      iperf3 -c 127.0.0.1 -p "$p" -t "$secs" -O 1 $flag -J >"$work/iperf.json"
-      python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["end"]["sum_received"]["bits_per_second"]/1e9)' "$work/iperf.json"
-    done | python3 -c 'import sys,statistics; v=[float(x) for x in sys.stdin]; print(sys.argv[1], sys.argv[2], "%.2f" % statistics.median(v), " ".join("%.2f" % x for x in v))' "$name" $dir >>"$results"
-  done
-  tail -2 "$results" | sed 's/^/  /'
-}
-
-# The helper's command line while a case runs, to compare with podman's.
-show_helper() {
-  ps -u "$(id -u)" -o stat=,args= |
-    awk '$1 !~ /^Z/ && $2 ~ /(pasta|slirp4netns)$/ { $1 = ""; print "  helper:" $0 }' | sort -u
+# Every server runs at once, each behind its own host port; the rounds then
+# take the cases in turn, so a change in the machine's load between cases
+# does not show as a difference between them.
+names=()
+ports=()
+serve() { # NAME: the server just started listens on host port $port
+  names+=("$1")
+  ports+=("$port")
+  port=$((port + 1))
 }
 
 echo "== $(nproc) cores, $(uname -r), load average $(cut -d' ' -f1-3 /proc/loadavg)"
-echo "== throughput: $runs x ${secs}s iperf3 runs per case and direction, median Gbit/s"
-echo "loopback: iperf3 server and client on the host's 127.0.0.1"
 iperf3 -s -p "$port" >/dev/null 2>&1 &
 servers+=("kill $!")
-measure "$port" loopback
-port=$((port + 1))
+serve loopback
 
-echo "pasta alone (Podman 5's arguments) around an iperf3 server"
 setsid pasta --config-net -t "127.0.0.1/$port:5201" $pasta_defaults -- "$iperf3" -s >/dev/null 2>&1 &
 servers+=("kill -- -$!")
-show_helper
-measure "$port" pasta-alone
-eval "${servers[-1]}" 2>/dev/null || true
-port=$((port + 1))
+serve pasta-alone
 
 for helper in pasta slirp4netns; do
-  echo "hutch --network $helper"
   h run -d --name "net-$helper" --network "$helper" -p "127.0.0.1:$port:5201" bench-iperf3 iperf3 -s >/dev/null
   servers+=("h rm -f net-$helper")
-  show_helper
-  measure "$port" "hutch-$helper"
-  h rm -f "net-$helper" >/dev/null
-  port=$((port + 1))
+  serve "hutch-$helper"
 done
 
 if [ -n "$podman_ok" ]; then
@@ -145,22 +117,48 @@ if [ -n "$podman_ok" ]; then
   for net in pasta slirp4netns:port_handler=slirp4netns slirp4netns; do
     name="podman-${net/:port_handler=slirp4netns/}"
     [ "$net" = slirp4netns ] && name=podman-slirp4netns-rootlessport
-    echo "podman --network $net"
     if ! $pod run -d --name "net-$port" --network "$net" -p "127.0.0.1:$port:5201" \
       bench-iperf3 iperf3 -s >"$work/podman.out" 2>&1; then
-      echo "  $(podman --version) cannot: $(tail -1 "$work/podman.out")"
-      echo "$name in none" >>"$results"
+      echo "$(podman --version) cannot run --network $net: $(tail -1 "$work/podman.out")"
       $pod rm -f "net-$port" >/dev/null 2>&1 || true
       port=$((port + 1))
       continue
     fi
     servers+=("$pod rm -f net-$port")
-    show_helper
-    measure "$port" "$name"
-    $pod rm -f "net-$port" >/dev/null
-    port=$((port + 1))
+    serve "$name"
   done
 fi
+
+# The helpers' command lines, to compare hutch's with podman's.
+ps -u "$(id -u)" -o stat=,args= |
+  awk '$1 !~ /^Z/ && $2 ~ /(pasta|slirp4netns)$/ { $1 = ""; print "helper:" $0 }' | sort -u
+
+# A published port accepts before the container's iperf3 listens: wait for
+# a first successful run.
+for i in "${!names[@]}"; do
+  for try in $(seq 100); do
+    iperf3 -c 127.0.0.1 -p "${ports[$i]}" -t 1 >/dev/null 2>&1 && break
+    [ "$try" = 100 ] && { echo "${names[$i]}: no iperf3 server on 127.0.0.1:${ports[$i]}" >&2; exit 1; }
+    sleep 0.1
+  done
+done
+
+echo "== throughput: $runs rounds of ${secs}s iperf3 runs per case and direction"
+results="$work/results.txt"
+: >"$results"
+for round in $(seq "$runs"); do
+  for i in "${!names[@]}"; do
+    for dir in in out; do
+      flag=; [ $dir = out ] && flag=-R
+      # -O 1: leave slow start out of the figure.
+      iperf3 -c 127.0.0.1 -p "${ports[$i]}" -t "$secs" -O 1 $flag -J >"$work/iperf.json"
+      python3 -c 'import json,sys; print(sys.argv[2], sys.argv[3], json.load(open(sys.argv[1]))["end"]["sum_received"]["bits_per_second"]/1e9)' \
+        "$work/iperf.json" "${names[$i]}" $dir >>"$results"
+    done
+  done
+done
+cleanup
+servers=()
 
 # Start latency. pasta's own start: on a fresh user and network namespace
 # (made by --prepare, not timed), pasta with hutch's arguments minus
@@ -194,37 +192,39 @@ hyperfine -N --warmup 3 --runs "$start_runs" --export-json "$work/start.json" \
   "pasta --config-net -t none $pasta_defaults --pid $ns/helper.pid --userns $ns/user --netns $ns/net"
 
 python3 - "$results" "$work/start.json" <<'PY'
-import json, sys
-g = {}
+import collections, json, statistics, sys
+runs = collections.defaultdict(list)
 for line in open(sys.argv[1]):
-    f = line.split()
-    g[(f[0], f[1])] = None if f[2] == "none" else float(f[2])
-def get(name, d):
-    return g.get((name, d))
+    name, d, v = line.split()
+    runs[(name, d)].append(float(v))
+g = {k: statistics.median(v) for k, v in runs.items()}
 print()
-print("== throughput, Gbit/s (median)        host->container  container->host")
-for name in ["loopback", "pasta-alone", "hutch-pasta", "podman-pasta", "hutch-slirp4netns",
-             "podman-slirp4netns", "podman-slirp4netns-rootlessport"]:
-    if (name, "in") not in g:
-        continue
-    cells = ["%16s" % ("n/a" if get(name, d) is None else "%.2f" % get(name, d)) for d in ("in", "out")]
+print("== throughput, Gbit/s, median (min-max)   host->container       container->host")
+names = ["loopback", "pasta-alone", "hutch-pasta", "podman-pasta", "hutch-slirp4netns",
+         "podman-slirp4netns", "podman-slirp4netns-rootlessport"]
+for name in names:
+    cells = ["%21s" % (f"{g[(name, d)]:.2f} ({min(runs[(name, d)]):.1f}-{max(runs[(name, d)]):.1f})"
+                       if (name, d) in g else "n/a") for d in ("in", "out")]
     print("%-36s %s %s" % (name, *cells))
-lo = get("loopback", "in")
 print()
 for d, label in (("in", "host->container"), ("out", "container->host")):
+    lo = g[("loopback", d)]
     for helper in ("pasta", "slirp4netns"):
-        hv, pv = get("hutch-" + helper, d), get("podman-" + helper, d)
-        ref = "podman"
-        if pv is None and helper == "pasta":
-            pv, ref = get("pasta-alone", d), "pasta alone"
+        hv = g.get(("hutch-" + helper, d))
         if hv is None:
             continue
         line = f"{label} {helper}: hutch/loopback {hv / lo:.2f}x"
         if helper == "pasta":
             line += " (target >= 0.7x)"
-        if pv:
-            line += f"; hutch/{ref} {hv / pv:.2f}x (target >= 0.9x)"
-        print(line)
+        refs = [("podman", "podman-" + helper)]
+        if helper == "pasta":
+            refs.append(("pasta alone", "pasta-alone"))
+        else:
+            refs.append(("podman's default rootlessport", "podman-slirp4netns-rootlessport"))
+        for ref, key in refs:
+            if (key, d) in g:
+                line += f"; hutch/{ref} {hv / g[(key, d)]:.2f}x"
+        print(line + " (target >= 0.9x of podman with the same helper)")
 r = {x["command"]: x for x in json.load(open(sys.argv[2]))["results"]}
 ms = {k: v["median"] * 1000 for k, v in r.items()}
 print()
