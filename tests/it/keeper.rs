@@ -235,3 +235,67 @@ fn a_single_id_needs_no_keeper() {
     let info = ok_in(&w, &run, &["info"]);
     assert!(info.contains("keeper: not needed"), "{info}");
 }
+
+/// `lsns`'s COLUMN (NS or PNS, the parent) for process `pid`'s user namespace.
+fn userns_column(pid: i32, column: &str) -> String {
+    let out = std::process::Command::new("lsns")
+        .args(["-n", "-t", "user", "-o", column, "-p", &pid.to_string()])
+        .output()
+        .expect("lsns (util-linux)");
+    assert!(out.status.success(), "lsns: {}", stderr(&out));
+    stdout(&out).trim().to_string()
+}
+
+#[test]
+fn concurrent_first_starts_make_one_keeper() {
+    let Some(u) = user(Kind::SubIds) else {
+        return skip("no test user with subordinate ids");
+    };
+    let w = World::new(u);
+    let img = w.busybox();
+    let run = run_dir(&w, "run", 0o700);
+    let names: Vec<String> = (0..4).map(|i| format!("c{i}")).collect();
+    let starts: Vec<_> = names
+        .iter()
+        .map(|n| {
+            let mut c = w.hutch();
+            c.env("XDG_RUNTIME_DIR", &run).args([
+                "run",
+                "-d",
+                "--network",
+                "none",
+                "--name",
+                n,
+                img,
+                "sleep",
+                "60",
+            ]);
+            std::thread::spawn(move || c.output().unwrap())
+        })
+        .collect();
+    for s in starts {
+        let out = s.join().unwrap();
+        assert!(out.status.success(), "{}", stderr(&out));
+    }
+    let keeper = keeper_pid(&run).expect("a keeper");
+    let keeper_ns = userns_column(keeper, "NS");
+    let ps: serde_json::Value =
+        serde_json::from_str(&ok_in(&w, &run, &["ps", "--format", "json"])).unwrap();
+    let pids: Vec<i32> = ps
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["Pid"].as_i64().unwrap() as i32)
+        .collect();
+    assert_eq!(pids.len(), 4, "{ps}");
+    // Every container's own namespace is nested in that one keeper's: no
+    // start made a keeper of its own.
+    for pid in pids {
+        assert_ne!(userns_column(pid, "NS"), keeper_ns);
+        assert_eq!(userns_column(pid, "PNS"), keeper_ns, "container pid {pid}");
+    }
+    let mut rm = vec!["rm", "-f"];
+    rm.extend(names.iter().map(String::as_str));
+    ok_in(&w, &run, &rm);
+    kill_and_wait(keeper);
+}
