@@ -92,12 +92,7 @@ pub fn plan(
     let keeper = match &network {
         // The joined container's user namespace is used as it is.
         Network::Container(_) => None,
-        _ => crate::sandbox::keeper::for_spec(&mapping, &src).unwrap_or_else(|e| {
-            ctx.printer.debug(&format!(
-                "no user namespace keeper ({e}); running newuidmap/newgidmap"
-            ));
-            None
-        }),
+        _ => crate::sandbox::keeper::for_spec(&mapping, &src, &ctx.printer),
     };
     let spec = Spec {
         mapping,

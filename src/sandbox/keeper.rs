@@ -22,7 +22,9 @@
 //! containers (`launch`).
 
 use super::idmap::{IdMapping, IdRange, IdSources};
+use crate::container::ProcId;
 use crate::sys::flock;
+use crate::ui::Printer;
 use sha2::{Digest, Sha256};
 use std::io::{Read, Write};
 use std::os::fd::OwnedFd;
@@ -59,14 +61,22 @@ pub fn acquire(map: &IdMapping, src: &IdSources) -> Result<Keeper, String> {
     start(map, src, &pid_file)
 }
 
-/// [`acquire`] for a sandbox spec: `Ok(None)` when the mapping needs no
-/// helpers; an error says why no keeper could be had, and the start then
-/// runs newuidmap/newgidmap itself (slower, same result).
-pub fn for_spec(map: &IdMapping, src: &IdSources) -> Result<Option<Arc<Keeper>>, String> {
+/// [`acquire`] for a sandbox spec: None when the mapping needs no helpers,
+/// or (saying why under --verbose) when no keeper could be had; the start
+/// then runs newuidmap/newgidmap itself (slower, same result).
+pub fn for_spec(map: &IdMapping, src: &IdSources, printer: &Printer) -> Option<Arc<Keeper>> {
     if !map.needs_helpers() {
-        return Ok(None);
+        return None;
     }
-    acquire(map, src).map(|k| Some(Arc::new(k)))
+    match acquire(map, src) {
+        Ok(k) => Some(Arc::new(k)),
+        Err(e) => {
+            printer.debug(&format!(
+                "no user namespace keeper ({e}); running newuidmap/newgidmap"
+            ));
+            None
+        }
+    }
 }
 
 /// The running keeper for `map`, if any (for `hutch info`); never starts one.
@@ -124,10 +134,11 @@ fn open_valid(pid_file: &Path, map: &IdMapping) -> Option<Keeper> {
     {
         return None;
     }
-    let (state, started) = stat_fields(pid)?;
-    // A killed keeper that nobody reaped still names its namespace, but it
-    // is not a keeper any more.
-    (started == start && state != 'Z').then_some(Keeper { pid, userns })
+    // alive() also rejects a killed keeper nobody reaped: a zombie still
+    // names its namespace, but it is not a keeper any more.
+    ProcId { pid, start }
+        .alive()
+        .then_some(Keeper { pid, userns })
 }
 
 /// Whether a `/proc/PID/uid_map` text lists exactly `ranges`.
@@ -150,16 +161,6 @@ fn same_ranges(text: &str, ranges: &[IdRange]) -> bool {
     parsed.sort_by_key(|r| r.inside);
     want.sort_by_key(|r| r.inside);
     parsed == want
-}
-
-/// Fields 3 (state) and 22 (start time, clock ticks since boot) of
-/// /proc/PID/stat.
-fn stat_fields(pid: i32) -> Option<(char, u64)> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    let rest = stat[stat.rfind(')')? + 1..].trim_start();
-    let state = rest.chars().next()?;
-    let start = rest.split_whitespace().nth(22 - 3)?.parse().ok()?;
-    Some((state, start))
 }
 
 /// Start a keeper: `hutch userns-keeper` unshares its user namespace and says
@@ -198,12 +199,12 @@ fn start(map: &IdMapping, src: &IdSources, pid_file: &Path) -> Result<Keeper, St
     if let Err(e) = map.apply(pid, src) {
         return fail(&mut child, e);
     }
-    let Some((_, start)) = stat_fields(pid) else {
+    let Some(id) = ProcId::of(pid) else {
         return fail(&mut child, "the user-namespace keeper exited".into());
     };
     let tmp = pid_file.with_extension(format!("{}.tmp", std::process::id()));
     let written = std::fs::File::create(&tmp)
-        .and_then(|mut f| f.write_all(format!("{pid} {start}\n").as_bytes()))
+        .and_then(|mut f| f.write_all(format!("{pid} {}\n", id.start).as_bytes()))
         .and_then(|()| std::fs::rename(&tmp, pid_file));
     if let Err(e) = written {
         let _ = std::fs::remove_file(&tmp);

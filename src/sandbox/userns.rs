@@ -21,20 +21,26 @@ where
 {
     // Joining a keeper's namespace spares the newuidmap/newgidmap round; a
     // missing keeper only costs that round.
-    let keeper = if map.needs_helpers() {
-        super::keeper::acquire(map, src).ok()
-    } else {
-        None
+    let entry = match map
+        .needs_helpers()
+        .then(|| super::keeper::acquire(map, src).ok())
+    {
+        Some(Some(k)) => Entry::Keeper(k),
+        _ => Entry::Fresh {
+            ready: pipe()?,
+            go: pipe()?,
+        },
     };
-    let (ready_r, ready_w) = pipe()?;
-    let (go_r, go_w) = pipe()?;
     let (err_r, err_w) = pipe()?;
     match fork().map_err(|e| e.to_string())? {
         Forked::Child => {
-            drop((ready_r, go_w, err_r));
-            let res = match &keeper {
-                Some(k) => join_keeper(map, k, f),
-                None => child_side(map, ready_w, go_r, f),
+            drop(err_r);
+            let res = match entry {
+                Entry::Keeper(k) => join_keeper(map, &k, f),
+                Entry::Fresh {
+                    ready: (_, ready_w),
+                    go: (go_r, _),
+                } => child_side(map, ready_w, go_r, f),
             };
             let code = match res {
                 Ok(()) => 0,
@@ -47,20 +53,17 @@ where
             child_exit(code)
         }
         Forked::Parent(pid) => {
-            drop((ready_w, go_r, err_w));
-            let mut ready = std::fs::File::from(ready_r);
-            let mut b = [0u8; 1];
-            let unshared = keeper.is_none() && ready.read(&mut b).map(|n| n == 1).unwrap_or(false);
-            let mapped = if unshared {
-                map.apply(pid.as_raw(), src)
-            } else {
-                Ok(())
+            drop(err_w);
+            let mapped = match entry {
+                Entry::Keeper(_) => Ok(()),
+                Entry::Fresh {
+                    ready: (ready_r, ready_w),
+                    go: (go_r, go_w),
+                } => {
+                    drop((ready_w, go_r));
+                    map_fresh(map, src, pid.as_raw(), ready_r, go_w)
+                }
             };
-            let mut go = std::fs::File::from(go_w);
-            if mapped.is_ok() {
-                let _ = go.write_all(b"g");
-            }
-            drop(go);
             let mut msg = String::new();
             let _ = std::fs::File::from(err_r).read_to_string(&mut msg);
             let status = waitpid(pid, None).map_err(|e| format!("waitpid({pid}) => {e}"))?;
@@ -72,6 +75,41 @@ where
             }
         }
     }
+}
+
+/// How the forked child gets its mapped namespace.
+enum Entry {
+    /// It joins the keeper's.
+    Keeper(Keeper),
+    /// It unshares one, says so on `ready`, and waits on `go` for the parent
+    /// to install the mapping (pipe ends: read, write).
+    Fresh {
+        ready: (OwnedFd, OwnedFd),
+        go: (OwnedFd, OwnedFd),
+    },
+}
+
+/// The parent's side of [`Entry::Fresh`]: wait for the child's namespace,
+/// map it, release the child (only if the mapping took).
+fn map_fresh(
+    map: &IdMapping,
+    src: &IdSources,
+    pid: i32,
+    ready: OwnedFd,
+    go: OwnedFd,
+) -> Result<(), String> {
+    let mut b = [0u8; 1];
+    let unshared = std::fs::File::from(ready)
+        .read(&mut b)
+        .map(|n| n == 1)
+        .unwrap_or(false);
+    if !unshared {
+        // The child failed before unsharing; its error comes on err.
+        return Ok(());
+    }
+    map.apply(pid, src)?;
+    let _ = std::fs::File::from(go).write_all(b"g");
+    Ok(())
 }
 
 /// The child's side with a keeper: its namespace has the mapping already.

@@ -209,12 +209,7 @@ pub fn execute(
         ),
     ];
     let spec = Spec {
-        keeper: crate::sandbox::keeper::for_spec(&mapping, &src).unwrap_or_else(|e| {
-            env.printer.debug(&format!(
-                "no user namespace keeper ({e}); running newuidmap/newgidmap"
-            ));
-            None
-        }),
+        keeper: crate::sandbox::keeper::for_spec(&mapping, &src, env.printer),
         mapping: mapping.clone(),
         id_sources: src.clone(),
         overlay: Overlay {
