@@ -315,6 +315,28 @@ fn chown_r(p: &Path, uid: u32, gid: u32) {
     assert!(st.success());
 }
 
+/// Whether host process `pid` is live: it exists and is not a zombie (on
+/// machines whose init does not reap orphans, zombies stay).
+pub fn live(pid: impl Into<i64>) -> bool {
+    let pid = pid.into();
+    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| {
+        s.rsplit_once(')')
+            .is_some_and(|(_, r)| !r.trim_start().starts_with('Z'))
+    })
+}
+
+/// Run a program as the test user and require success; its stdout.
+pub fn user_ok(w: &World, prog: &str, args: &[&str]) -> String {
+    let out = w.as_user(prog).args(args).output().expect("spawn");
+    assert!(
+        out.status.success(),
+        "{prog} {args:?} failed: {}{}",
+        stdout(&out),
+        stderr(&out)
+    );
+    stdout(&out)
+}
+
 /// Stdout of an Output as text.
 pub fn stdout(o: &Output) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()

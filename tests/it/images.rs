@@ -23,18 +23,6 @@ fn alpine() -> String {
         .to_string()
 }
 
-/// Run a program as the test user and require success.
-fn user_ok(w: &World, prog: &str, args: &[&str]) -> String {
-    let out = w.as_user(prog).args(args).output().expect("spawn");
-    assert!(
-        out.status.success(),
-        "{prog} {args:?} failed: {}{}",
-        stdout(&out),
-        stderr(&out)
-    );
-    stdout(&out)
-}
-
 /// `tar` of the busybox layout, as the test user; `gzip` to compress it.
 fn oci_archive(w: &World, gzip: bool) -> String {
     let p = w.path(if gzip { "oci.tar.gz" } else { "oci.tar" });

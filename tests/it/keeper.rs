@@ -4,7 +4,8 @@
 //! a runtime dir that is not private is refused loudly and the start still
 //! works; a single id needs no keeper at all.
 
-use crate::common::{skip, stderr, stdout, user, Kind, World};
+use crate::common::{live, skip, stderr, stdout, user, Kind, World};
+use hutch::container::ProcId;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Output;
@@ -37,29 +38,23 @@ fn ok_in(w: &World, run: &Path, args: &[&str]) -> String {
     stdout(&out)
 }
 
-/// The pid in the one keeper pid file under `run`, if there is one.
-fn keeper_pid(run: &Path) -> Option<i32> {
-    let dir = run.join("hutch");
-    let file = std::fs::read_dir(&dir)
+/// The one keeper pid file under `run`, if there is one.
+fn pid_file(run: &Path) -> Option<PathBuf> {
+    std::fs::read_dir(run.join("hutch"))
         .ok()?
         .flatten()
         .map(|e| e.path())
-        .find(|p| p.extension().is_some_and(|x| x == "pid"))?;
-    std::fs::read_to_string(file)
+        .find(|p| p.extension().is_some_and(|x| x == "pid"))
+}
+
+/// The pid that file names.
+fn keeper_pid(run: &Path) -> Option<i32> {
+    std::fs::read_to_string(pid_file(run)?)
         .ok()?
         .split_whitespace()
         .next()?
         .parse()
         .ok()
-}
-
-fn pid_file(run: &Path) -> PathBuf {
-    std::fs::read_dir(run.join("hutch"))
-        .unwrap()
-        .flatten()
-        .map(|e| e.path())
-        .find(|p| p.extension().is_some_and(|x| x == "pid"))
-        .expect("a keeper pid file")
 }
 
 /// `/proc/PID/uid_map` as (inside, outside, count) rows.
@@ -72,30 +67,13 @@ fn uid_map(text: &str) -> Vec<(u32, u32, u32)> {
         .collect()
 }
 
-fn start_time(pid: i32) -> u64 {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
-    stat[stat.rfind(')').unwrap() + 1..]
-        .split_whitespace()
-        .nth(19)
-        .unwrap()
-        .parse()
-        .unwrap()
-}
-
-/// Whether `pid` is a live (not zombie) process.
-fn alive(pid: i32) -> bool {
-    std::fs::read_to_string(format!("/proc/{pid}/stat"))
-        .map(|s| !s[s.rfind(')').unwrap() + 1..].trim_start().starts_with('Z'))
-        .unwrap_or(false)
-}
-
 fn kill_and_wait(pid: i32) {
     let _ = nix::sys::signal::kill(
         nix::unistd::Pid::from_raw(pid),
         nix::sys::signal::Signal::SIGKILL,
     );
     let deadline = Instant::now() + Duration::from_secs(10);
-    while alive(pid) {
+    while live(pid) {
         assert!(Instant::now() < deadline, "keeper {pid} did not die");
         std::thread::sleep(Duration::from_millis(10));
     }
@@ -123,7 +101,7 @@ fn subid_starts_share_one_keeper_and_replace_a_bad_one() {
         ],
     );
     let pid = keeper_pid(&run).expect("the first start leaves a keeper");
-    assert!(alive(pid));
+    assert!(live(pid));
     // The keeper's namespace carries the host mapping: 0 is the user, the
     // rest are subordinate ids; the container's, nested in it, maps each id
     // onto itself.
@@ -179,21 +157,22 @@ fn subid_starts_share_one_keeper_and_replace_a_bad_one() {
     ok_in(&w, &run, &["run", "--rm", "--network", "none", img, "true"]);
     let second = keeper_pid(&run).unwrap();
     assert_ne!(second, pid);
-    assert!(alive(second));
+    assert!(live(second));
 
     // A pid file naming another live process of the user, with its true
     // start time, is not trusted: that process is not in a mapped namespace.
     let mut other = w.as_user("sleep").arg("600").spawn().unwrap();
     let other_pid = other.id() as i32;
+    let other_start = ProcId::of(other_pid).unwrap().start;
     std::fs::write(
-        pid_file(&run),
-        format!("{other_pid} {}\n", start_time(other_pid)),
+        pid_file(&run).expect("a keeper pid file"),
+        format!("{other_pid} {other_start}\n"),
     )
     .unwrap();
     ok_in(&w, &run, &["run", "--rm", "--network", "none", img, "true"]);
     let third = keeper_pid(&run).unwrap();
     assert_ne!(third, other_pid);
-    assert!(alive(third));
+    assert!(live(third));
     let _ = other.kill();
     let _ = other.wait();
     kill_and_wait(second);
@@ -294,8 +273,15 @@ fn concurrent_first_starts_make_one_keeper() {
         assert_ne!(userns_column(pid, "NS"), keeper_ns);
         assert_eq!(userns_column(pid, "PNS"), keeper_ns, "container pid {pid}");
     }
+    // Killing the keeper is harmless: running containers keep their
+    // namespaces, and exec still joins them.
+    kill_and_wait(keeper);
+    assert_eq!(ok_in(&w, &run, &["exec", "c0", "echo", "still"]), "still\n");
     let mut rm = vec!["rm", "-f"];
     rm.extend(names.iter().map(String::as_str));
     ok_in(&w, &run, &rm);
-    kill_and_wait(keeper);
+    // rm made a new keeper to delete the containers' files.
+    if let Some(p) = keeper_pid(&run).filter(|&p| p != keeper) {
+        kill_and_wait(p);
+    }
 }

@@ -2,7 +2,7 @@
 //! `run -d` under a supervisor, logs, exec, stop/kill/wait, rm, rename,
 //! start, top and prune — real namespaces, as both test users.
 
-use crate::common::{for_each_user, hutch_bin, stderr, stdout, Kind, World};
+use crate::common::{for_each_user, hutch_bin, live, stderr, stdout, Kind, World};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
@@ -40,14 +40,6 @@ fn ps_line(w: &World, name: &str) -> String {
 fn record(w: &World, id: &str) -> serde_json::Value {
     let p = w.root().join("containers").join(id).join("container.json");
     serde_json::from_slice(&std::fs::read(p).unwrap()).unwrap()
-}
-
-/// Whether host pid `pid` is gone (or a zombie about to be reaped).
-fn gone(pid: i64) -> bool {
-    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
-        Err(_) => true,
-        Ok(s) => s[s.rfind(')').unwrap() + 2..].starts_with('Z'),
-    }
 }
 
 #[test]
@@ -264,7 +256,7 @@ fn a_killed_supervisor_is_detected_and_takes_the_container_along() {
         let rec = record(&w, &id);
         let sup = rec["supervisor"]["pid"].as_i64().unwrap();
         let init = rec["init"]["pid"].as_i64().unwrap();
-        assert!(!gone(init) && !gone(sup));
+        assert!(live(init) && live(sup));
         assert!(ps_line(&w, "orphan").contains("Up"));
         nix::sys::signal::kill(
             nix::unistd::Pid::from_raw(sup as i32),
@@ -274,7 +266,7 @@ fn a_killed_supervisor_is_detected_and_takes_the_container_along() {
         // pid 1 has PR_SET_PDEATHSIG(SIGKILL) towards the supervisor, and the
         // rest of the pid namespace dies with pid 1.
         assert!(
-            eventually(10, || gone(init)),
+            eventually(10, || !live(init)),
             "pid 1 died with its supervisor"
         );
         assert!(!w.ok(&["ps"]).contains("orphan"), "never shown as running");

@@ -7,7 +7,7 @@
 //! that is not mapped to the host's loopback fails in the local kernel
 //! (connect => EINVAL) instead of leaving the machine.
 
-use crate::common::{for_each_user, skip, stdout, Kind, World};
+use crate::common::{for_each_user, live, skip, stdout, Kind, World};
 use hutch::net::choose::{choose, ChosenHelper, SearchPath};
 use hutch::net::helper::{Helper, HelperError, SpawnConfig, Target};
 use hutch::net::options::HelperRequest;
@@ -144,25 +144,15 @@ fn text(o: &Output) -> String {
     )
 }
 
-/// The process is gone, or a zombie (its parent may not reap it).
-fn dead(pid: u32) -> bool {
-    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
-        Err(_) => true,
-        Ok(s) => s
-            .rsplit_once(')')
-            .is_some_and(|(_, r)| r.trim_start().starts_with('Z')),
-    }
-}
-
 fn wait_dead(pid: u32, within: Duration) -> bool {
     let until = Instant::now() + within;
     while Instant::now() < until {
-        if dead(pid) {
+        if !live(pid) {
             return true;
         }
         std::thread::sleep(Duration::from_millis(5));
     }
-    dead(pid)
+    !live(pid)
 }
 
 /// Stop `h` and wait until it has exited: `stop` returns before a helper
@@ -590,7 +580,7 @@ fn helpers_die_with_their_owner() {
                 comm.starts_with("passt") || comm.starts_with("slirp4netns"),
                 "{comm}"
             );
-            assert!(!dead(pid));
+            assert!(live(pid));
             owner.kill().unwrap(); // SIGKILL: no clean-up code runs in the owner
             owner.wait().unwrap();
             assert!(
@@ -621,7 +611,7 @@ fn live_helpers(mode: &str, pid: u32) -> Vec<u32> {
             .split(|c| *c == 0)
             .map(|a| String::from_utf8_lossy(a).into_owned())
             .collect();
-        if args.first().is_some_and(|a| a.ends_with(mode)) && args.contains(&target) && !dead(p) {
+        if args.first().is_some_and(|a| a.ends_with(mode)) && args.contains(&target) && live(p) {
             found.push(p);
         }
     }
@@ -701,7 +691,7 @@ fn helper_children(parent: u32) -> Vec<u32> {
         let comm = std::fs::read_to_string(format!("/proc/{p}/comm")).unwrap_or_default();
         if ppid == Some(parent)
             && (comm.starts_with("passt") || comm.starts_with("slirp4netns"))
-            && !dead(p)
+            && live(p)
         {
             found.push(p);
         }
@@ -731,23 +721,25 @@ fn run_publishes_busybox_httpd() {
             let script = format!(
                 "mkdir /www && echo hello from {mode} > /www/index.html && httpd -p 80 -h /www && sleep 4"
             );
-            let mut hutch = w
-                .hutch()
-                .args([
-                    "run",
-                    "--rm",
-                    "--network",
-                    mode,
-                    "-p",
-                    &publish,
-                    bb,
-                    "sh",
-                    "-c",
-                    &script,
-                ])
-                .stdout(Stdio::null())
-                .spawn()
-                .unwrap();
+            let start = || {
+                w.hutch()
+                    .args([
+                        "run",
+                        "--rm",
+                        "--network",
+                        mode,
+                        "-p",
+                        &publish,
+                        bb,
+                        "sh",
+                        "-c",
+                        &script,
+                    ])
+                    .stdout(Stdio::null())
+                    .spawn()
+                    .unwrap()
+            };
+            let mut hutch = start();
             let page = get(port, "/index.html");
             assert!(page.contains(&format!("hello from {mode}")), "{page}");
             let helpers = helper_children(hutch.id());
@@ -764,23 +756,7 @@ fn run_publishes_busybox_httpd() {
             );
 
             // SIGKILL: the container and its helper must not survive hutch.
-            let mut hutch = w
-                .hutch()
-                .args([
-                    "run",
-                    "--rm",
-                    "--network",
-                    mode,
-                    "-p",
-                    &publish,
-                    bb,
-                    "sh",
-                    "-c",
-                    &script,
-                ])
-                .stdout(Stdio::null())
-                .spawn()
-                .unwrap();
+            let mut hutch = start();
             get(port, "/index.html");
             let helpers = helper_children(hutch.id());
             assert_eq!(helpers.len(), 1, "{helpers:?}");

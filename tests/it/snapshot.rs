@@ -11,18 +11,6 @@ use std::process::Output;
 const BUSYBOX: &str = "docker.io/library/busybox:1.38.0-musl";
 const BUSYBOX_ID: &str = "sha256:654fc8fd836e35f4a64586bddf8f59b9029b48cf80f520834c6c98ca8ab5def9";
 
-/// Run a program as the test user and require success.
-fn user_ok(w: &World, prog: &str, args: &[&str]) -> String {
-    let out = w.as_user(prog).args(args).output().expect("spawn");
-    assert!(
-        out.status.success(),
-        "{prog} {args:?} failed: {}{}",
-        stdout(&out),
-        stderr(&out)
-    );
-    stdout(&out)
-}
-
 /// Rootless podman with a private store inside the world.
 fn podman(w: &World, args: &[&str]) -> Output {
     let root = w.path("podman-root");
