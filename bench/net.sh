@@ -6,9 +6,11 @@
 #   iperf3 server in a hutch container and in a rootless podman container
 #   (same helper, overlay driver, private --root), published with
 #   -p 127.0.0.1:PORT:5201, the client on the host: host->container, and
-#   container->host (-R). Also pasta by itself with Podman 5's arguments
-#   around an iperf3 server, since podman 4.3 (Debian 12) has no pasta, and
-#   podman's default port forwarder for slirp4netns (rootlessport).
+#   container->host (-R). slirp4netns twice: with the default port handler
+#   (hutch: its own splice forwarder; podman: rootlessport) and with
+#   port_handler=slirp4netns (slirp4netns's own forwarding, both). Also
+#   pasta by itself with Podman 5's arguments around an iperf3 server, since
+#   podman 4.3 (Debian 12) has no pasta.
 #   start latency (hyperfine): hutch run --rm busybox true with the default
 #   network (pasta), with --network slirp4netns and with --network none, and
 #   pasta's own start: spawn to "namespace configured" on a fresh namespace.
@@ -105,15 +107,19 @@ setsid pasta --config-net -t "127.0.0.1/$port:5201" $pasta_defaults -- "$iperf3"
 servers+=("kill -- -$!")
 serve pasta-alone
 
-for helper in pasta slirp4netns; do
-  h run -d --name "net-$helper" --network "$helper" -p "127.0.0.1:$port:5201" bench-iperf3 iperf3 -s >/dev/null
-  servers+=("h rm -f net-$helper")
-  serve "hutch-$helper"
+# slirp4netns: hutch's default port handler (its own splice forwarder) and
+# slirp4netns's own (port_handler=slirp4netns), as for podman below.
+for net in pasta slirp4netns slirp4netns:port_handler=slirp4netns; do
+  name="hutch-${net/:port_handler=slirp4netns/-own}"
+  h run -d --name "$name" --network "$net" -p "127.0.0.1:$port:5201" bench-iperf3 iperf3 -s >/dev/null
+  servers+=("h rm -f $name")
+  serve "$name"
 done
 
 if [ -n "$podman_ok" ]; then
   # podman's default port handler for slirp4netns is rootlessport, a proxy of
-  # its own; port_handler=slirp4netns is the same helper path hutch uses.
+  # its own, in the role of hutch's forwarder; port_handler=slirp4netns is
+  # slirp4netns's own forwarding for both.
   for net in pasta slirp4netns:port_handler=slirp4netns slirp4netns; do
     name="podman-${net/:port_handler=slirp4netns/}"
     [ "$net" = slirp4netns ] && name=podman-slirp4netns-rootlessport
@@ -201,29 +207,26 @@ g = {k: statistics.median(v) for k, v in runs.items()}
 print()
 print("== throughput, Gbit/s, median (min-max)   host->container       container->host")
 names = ["loopback", "pasta-alone", "hutch-pasta", "podman-pasta", "hutch-slirp4netns",
-         "podman-slirp4netns", "podman-slirp4netns-rootlessport"]
+         "podman-slirp4netns-rootlessport", "hutch-slirp4netns-own", "podman-slirp4netns"]
 for name in names:
     cells = ["%21s" % (f"{g[(name, d)]:.2f} ({min(runs[(name, d)]):.1f}-{max(runs[(name, d)]):.1f})"
                        if (name, d) in g else "n/a") for d in ("in", "out")]
     print("%-36s %s %s" % (name, *cells))
 print()
+# (hutch case, podman case with the same helper and port handler, extra reference)
+pairs = [("hutch-pasta", "podman-pasta", ("pasta alone", "pasta-alone")),
+         ("hutch-slirp4netns", "podman-slirp4netns-rootlessport", None),
+         ("hutch-slirp4netns-own", "podman-slirp4netns", None)]
 for d, label in (("in", "host->container"), ("out", "container->host")):
     lo = g[("loopback", d)]
-    for helper in ("pasta", "slirp4netns"):
-        hv = g.get(("hutch-" + helper, d))
+    for mine, podman, extra in pairs:
+        hv = g.get((mine, d))
         if hv is None:
             continue
-        line = f"{label} {helper}: hutch/loopback {hv / lo:.2f}x"
-        if helper == "pasta":
-            line += " (target >= 0.7x)"
-        refs = [("podman", "podman-" + helper)]
-        if helper == "pasta":
-            refs.append(("pasta alone", "pasta-alone"))
-        else:
-            refs.append(("podman's default rootlessport", "podman-slirp4netns-rootlessport"))
-        for ref, key in refs:
+        line = f"{label} {mine}: /loopback {hv / lo:.2f}x (target >= 0.7x)"
+        for ref, key in [("podman", podman)] + ([extra] if extra else []):
             if (key, d) in g:
-                line += f"; hutch/{ref} {hv / g[(key, d)]:.2f}x"
+                line += f"; /{key} {hv / g[(key, d)]:.2f}x"
         print(line + " (target >= 0.9x of podman with the same helper)")
 r = {x["command"]: x for x in json.load(open(sys.argv[2]))["results"]}
 ms = {k: v["median"] * 1000 for k, v in r.items()}

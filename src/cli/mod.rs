@@ -137,6 +137,22 @@ pub enum Command {
     /// (started by hutch itself; see `hutch info`).
     #[command(name = "userns-keeper", hide = true)]
     UsernsKeeper,
+    /// A container's TCP port forwarder (started by hutch itself for
+    /// slirp4netns networks).
+    #[command(name = "port-forwarder", hide = true)]
+    PortForwarder(PortForwarderArgs),
+}
+
+#[derive(clap::Args, Debug)]
+pub struct PortForwarderArgs {
+    /// The container's user namespace (`/proc/PID/ns/user`).
+    #[arg(long)]
+    userns: std::path::PathBuf,
+    /// The container's network namespace (`/proc/PID/ns/net`).
+    #[arg(long)]
+    netns: std::path::PathBuf,
+    /// LISTEN=TARGET pairs: a host address and port, and one in the container.
+    routes: Vec<String>,
 }
 
 /// What every subcommand gets: where to work and how to talk.
@@ -212,6 +228,11 @@ fn dispatch(ctx: &Ctx, cmd: Command) -> anyhow::Result<u8> {
         Command::Save(a) => save::exec(ctx, a),
         Command::Image(a) => image::exec(ctx, a),
         Command::System(a) => system::exec(ctx, a),
+        Command::PortForwarder(a) => {
+            crate::net::forward::serve(&a.userns, &a.netns, &a.routes)
+                .map_err(anyhow::Error::msg)?;
+            Ok(0)
+        }
         Command::UsernsKeeper => {
             crate::sandbox::keeper::serve().map_err(anyhow::Error::msg)?;
             Ok(0)

@@ -13,7 +13,8 @@
 //! or decide ports (see `choose`, `options`, `ports`).
 
 use super::choose::ChosenHelper;
-use super::options::{HelperKind, HelperRequest};
+use super::forward::{self, Forwarder};
+use super::options::{HelperKind, HelperRequest, PortHandler};
 use super::ports::PortMapping;
 use super::{pasta, slirp};
 use crate::sys::spawn::helper_child_setup;
@@ -74,6 +75,8 @@ pub enum HelperError {
     },
     #[error(transparent)]
     Api(#[from] slirp::ApiError),
+    #[error("{0}")]
+    Forwarder(String),
 }
 
 /// How readiness shows.
@@ -101,6 +104,10 @@ pub struct Helper {
     /// A short private directory for the API socket when `run_dir` is too deep.
     socket_dir: Option<tempfile::TempDir>,
     ports: Vec<PortMapping>,
+    /// The ports slirp4netns publishes itself (`add_hostfwd`).
+    api_ports: Vec<PortMapping>,
+    /// hutch's TCP forwarder, for slirp4netns's `port_handler=hutch`.
+    forwarder: Option<Forwarder>,
     ready_after: Option<Duration>,
 }
 
@@ -142,8 +149,11 @@ impl Helper {
             log,
             socket_dir: None,
             ports: cfg.ports.to_vec(),
+            api_ports: Vec::new(),
+            forwarder: None,
             ready_after: None,
         };
+        let mut routes = Vec::new();
         let fds = match &cfg.helper.request {
             HelperRequest::Pasta(opts) => {
                 let pid_file = cfg.run_dir.join("pasta.pid");
@@ -167,6 +177,18 @@ impl Helper {
                 helper.readiness = Readiness::Fd(File::from(ready_r));
                 helper.exit_pipe = Some(exit_w);
                 helper.api_socket = Some(sock);
+                match opts.port_handler {
+                    PortHandler::Slirp4netns => helper.api_ports = cfg.ports.to_vec(),
+                    PortHandler::Hutch => {
+                        routes = forward::routes(cfg.ports, opts.cidr.guest().into());
+                        helper.api_ports = cfg
+                            .ports
+                            .iter()
+                            .filter(|m| m.protocol == super::ports::Protocol::Udp)
+                            .cloned()
+                            .collect();
+                    }
+                }
                 vec![(ready_w, slirp::READY_FD), (exit_r, slirp::EXIT_FD)]
             }
         };
@@ -180,6 +202,13 @@ impl Helper {
         // helper that dies shows as end-of-file on the ready pipe.
         drop(cmd);
         helper.child = Some(child);
+        if !routes.is_empty() {
+            let log = cfg.run_dir.join("port-forwarder.log");
+            helper.forwarder = Some(
+                Forwarder::spawn(&routes, &cfg.target, cfg.run_as, &log)
+                    .map_err(|e| prep("the port forwarder", e))?,
+            );
+        }
         Ok(helper)
     }
 
@@ -220,11 +249,17 @@ impl Helper {
         // pasta binds its forwards before it writes the pid file; slirp4netns
         // takes them over its API once it is up.
         if let Some(sock) = &self.api_socket {
-            for m in &self.ports {
+            for m in &self.api_ports {
                 if let Err(e) = slirp::add_hostfwd(sock, m) {
                     self.end();
                     return Err(e.into());
                 }
+            }
+        }
+        if let Some(f) = &mut self.forwarder {
+            if let Err(e) = f.wait_ready(deadline) {
+                self.end();
+                return Err(HelperError::Forwarder(e));
             }
         }
         let d = self.started.elapsed();
@@ -298,6 +333,9 @@ impl Helper {
         // Neither helper has state worth a graceful exit, and SIGKILL cannot
         // be ignored.
         self.exit_pipe = None;
+        if let Some(mut f) = self.forwarder.take() {
+            f.stop();
+        }
         if let Some(mut c) = self.child.take() {
             let _ = c.kill();
             // The helper's exit takes the kernel 15-50 ms (it unregisters the

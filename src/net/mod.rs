@@ -17,6 +17,7 @@ use std::sync::Arc;
 pub mod addrs;
 pub mod choose;
 pub mod dns;
+pub mod forward;
 pub mod helper;
 pub mod hosts;
 pub mod options;

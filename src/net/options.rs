@@ -94,10 +94,16 @@ fn option_value<'a>(args: &'a [String], names: &[&str]) -> Option<&'a str> {
     found
 }
 
-/// How slirp4netns publishes ports.
+/// How a slirp4netns network publishes ports (podman's `port_handler`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PortHandler {
-    /// `add_hostfwd` on slirp4netns's API socket (slirp4netns(1), "API").
+    /// hutch's own forwarder for TCP (`net::forward`), in the role of
+    /// podman's default (`rootlesskit`, which is also accepted): several
+    /// times faster; the server sees the container's own address as the
+    /// client's. UDP still goes through slirp4netns.
+    Hutch,
+    /// `add_hostfwd` on slirp4netns's API socket (slirp4netns(1), "API"):
+    /// slower, and the server sees the cidr's .2 address as the client's.
     Slirp4netns,
 }
 
@@ -164,7 +170,7 @@ impl Default for SlirpOptions {
             mtu: 65520,
             cidr: SlirpCidr::default(),
             enable_ipv6: true,
-            port_handler: PortHandler::Slirp4netns,
+            port_handler: PortHandler::Hutch,
             outbound_addr: None,
             outbound_addr6: None,
         }
@@ -264,8 +270,12 @@ fn parse_slirp(opts: &str) -> Result<SlirpOptions, OptionsError> {
             why: why.to_string(),
         };
         match k {
-            "allow_host_loopback" => out.allow_host_loopback = parse_bool(v).ok_or_else(|| bad("use true or false"))?,
-            "enable_ipv6" => out.enable_ipv6 = parse_bool(v).ok_or_else(|| bad("use true or false"))?,
+            "allow_host_loopback" => {
+                out.allow_host_loopback = parse_bool(v).ok_or_else(|| bad("use true or false"))?
+            }
+            "enable_ipv6" => {
+                out.enable_ipv6 = parse_bool(v).ok_or_else(|| bad("use true or false"))?
+            }
             "mtu" => {
                 // slirp4netns(1): the maximum is 65521; below 68 IPv4 breaks (RFC 791).
                 out.mtu = v
@@ -277,12 +287,12 @@ fn parse_slirp(opts: &str) -> Result<SlirpOptions, OptionsError> {
             "cidr" => out.cidr = parse_cidr(v).map_err(|why| bad(&why))?,
             "port_handler" => match v {
                 "slirp4netns" => out.port_handler = PortHandler::Slirp4netns,
-                "rootlesskit" => {
+                "hutch" | "rootlesskit" => out.port_handler = PortHandler::Hutch,
+                _ => {
                     return Err(bad(
-                        "hutch has no rootlesskit port driver; it publishes ports through slirp4netns's API socket (port_handler=slirp4netns)",
+                        "use port_handler=hutch (the default) or port_handler=slirp4netns",
                     ))
                 }
-                _ => return Err(bad("use port_handler=slirp4netns")),
             },
             "outbound_addr" => out.outbound_addr = Some(v.to_string()),
             "outbound_addr6" => out.outbound_addr6 = Some(v.to_string()),
@@ -361,12 +371,22 @@ mod tests {
             panic!()
         };
         assert!(s.allow_host_loopback && !s.enable_ipv6);
+        assert_eq!(s.port_handler, PortHandler::Slirp4netns);
         assert_eq!(s.mtu, 1500);
         assert_eq!(s.cidr.host(), Ipv4Addr::new(10, 0, 3, 2));
         assert_eq!(s.cidr.dns(), Ipv4Addr::new(10, 0, 3, 3));
         assert_eq!(s.cidr.guest(), Ipv4Addr::new(10, 0, 3, 100));
         let d = SlirpOptions::default();
         assert!(!d.allow_host_loopback && d.mtu == 65520 && d.enable_ipv6);
+        assert_eq!(d.port_handler, PortHandler::Hutch);
+        for name in ["hutch", "rootlesskit"] {
+            let Ok(HelperRequest::Slirp4netns(o)) =
+                HelperRequest::parse(&format!("slirp4netns:port_handler={name}"))
+            else {
+                panic!("{name}")
+            };
+            assert_eq!(o.port_handler, PortHandler::Hutch);
+        }
     }
 
     #[test]
@@ -378,7 +398,7 @@ mod tests {
         assert!(e("slirp4netns:cidr=10.0.2.0/28").contains("/25"));
         assert!(e("slirp4netns:cidr=10.0.2.1/24").contains("host bits"));
         assert!(e("slirp4netns:allow_host_loopback=yes").contains("true or false"));
-        assert!(e("slirp4netns:port_handler=rootlesskit").contains("port_handler=slirp4netns"));
+        assert!(e("slirp4netns:port_handler=socat").contains("port_handler=hutch"));
         assert!(e("bridge").contains("unknown network mode"));
     }
 

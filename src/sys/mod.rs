@@ -13,6 +13,7 @@ pub mod process;
 pub mod pty;
 pub mod signal;
 pub mod spawn;
+pub mod splice;
 pub mod stdio;
 pub mod term;
 

@@ -44,3 +44,28 @@ pub fn interface_up(name: &str) -> Result<(), SysError> {
     }
     Ok(())
 }
+
+/// A non-blocking TCP socket connecting to `to` in this process's network
+/// namespace: Ok once the connection is under way (EINPROGRESS); it becomes
+/// writable when established or failed (SO_ERROR says which).
+pub fn connect_nonblocking(to: std::net::SocketAddr) -> Result<std::net::TcpStream, Errno> {
+    use nix::sys::socket::{connect, SockaddrIn, SockaddrIn6};
+    let family = match to {
+        std::net::SocketAddr::V4(_) => AddressFamily::Inet,
+        std::net::SocketAddr::V6(_) => AddressFamily::Inet6,
+    };
+    let sock = socket(
+        family,
+        SockType::Stream,
+        SockFlag::SOCK_CLOEXEC | SockFlag::SOCK_NONBLOCK,
+        None,
+    )?;
+    let r = match to {
+        std::net::SocketAddr::V4(a) => connect(sock.as_raw_fd(), &SockaddrIn::from(a)),
+        std::net::SocketAddr::V6(a) => connect(sock.as_raw_fd(), &SockaddrIn6::from(a)),
+    };
+    match r {
+        Ok(()) | Err(Errno::EINPROGRESS) => Ok(std::net::TcpStream::from(sock)),
+        Err(e) => Err(e),
+    }
+}

@@ -132,6 +132,38 @@ pub fn setns(
     nix::sched::setns(fd, what).ctx(|| format!("setns({name}, {what:?})"))
 }
 
+/// Enter the user namespace at `userns`, then the network namespace at
+/// `netns` (setns(2) wants that order: joining a network namespace takes
+/// CAP_SYS_ADMIN in the user namespace that owns it), becoming
+/// non-dumpable before: a process that lives in a container's user namespace
+/// but still in the host's mount namespace must not be open to ptrace or
+/// /proc/PID/mem from that namespace's root. The caller must be
+/// single-threaded.
+pub fn enter_network(userns: &std::path::Path, netns: &std::path::Path) -> Result<(), SysError> {
+    let open = |p: &std::path::Path| {
+        nix::fcntl::open(
+            p,
+            nix::fcntl::OFlag::O_RDONLY | nix::fcntl::OFlag::O_CLOEXEC,
+            nix::sys::stat::Mode::empty(),
+        )
+        .ctx(|| format!("open({})", p.display()))
+        // SAFETY: open just returned this descriptor; nothing else owns it.
+        .map(|fd| unsafe { <std::os::fd::OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd) })
+    };
+    let (user, net) = (open(userns)?, open(netns)?);
+    nix::sys::prctl::set_dumpable(false).ctx(|| "prctl(PR_SET_DUMPABLE, 0)".into())?;
+    setns(
+        &user,
+        nix::sched::CloneFlags::CLONE_NEWUSER,
+        &userns.display().to_string(),
+    )?;
+    setns(
+        &net,
+        nix::sched::CloneFlags::CLONE_NEWNET,
+        &netns.display().to_string(),
+    )
+}
+
 /// Mark every descriptor from 3 up close-on-exec (close_range(2),
 /// CLOSE_RANGE_CLOEXEC), so a container starts with only stdin/out/err and
 /// whatever hutch passed on purpose.

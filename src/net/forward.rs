@@ -1,0 +1,649 @@
+//! hutch's own TCP port forwarder, the `port_handler` slirp4netns networks
+//! use by default (the role of Podman's rootlessport): it listens on the
+//! host, and for each connection opens one from inside the container's
+//! network namespace to the container's address, then moves the bytes with
+//! splice(2). slirp4netns's own forwarding copies every byte through its
+//! user-mode TCP stack and the tap device, at a quarter to half the speed.
+//!
+//! One process per container, `hutch port-forwarder` (hidden): it binds the
+//! host ports first, while still in the host's network namespace, then
+//! enters the container's user and network namespaces, so every socket it
+//! creates afterwards is the container's. UDP ports stay with slirp4netns.
+//!
+//! This module owns that process and its relay loop; which ports are
+//! published and when the process ends are `ports`' and `helper`'s.
+
+use super::helper::Target;
+use super::ports::{PortMapping, Protocol};
+use crate::sys::splice::{pipe, raise_fd_limit, splice_some};
+use nix::errno::Errno;
+use nix::sys::epoll::{Epoll, EpollCreateFlags, EpollEvent, EpollFlags, EpollTimeout};
+use std::io::{BufRead, BufReader, Write};
+use std::net::{IpAddr, Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::os::fd::{AsFd, OwnedFd};
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdout, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// The hidden subcommand the forwarder process runs.
+pub const SUBCOMMAND: &str = "port-forwarder";
+
+/// Bytes per direction of a connection held in its pipe: large enough that
+/// one splice moves what a 64 KiB-MTU loopback delivers at once.
+const PIPE_BYTES: usize = 1 << 20;
+
+/// One forwarded port: where to listen on the host, and where to connect
+/// inside the container's network namespace.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Route {
+    pub listen: SocketAddr,
+    pub target: SocketAddr,
+}
+
+impl Route {
+    /// The command-line form, `LISTEN=TARGET` (`127.0.0.1:8080=10.0.2.100:80`).
+    pub fn arg(&self) -> String {
+        format!("{}={}", self.listen, self.target)
+    }
+
+    pub fn parse(s: &str) -> Result<Route, String> {
+        let (l, t) = s
+            .split_once('=')
+            .ok_or_else(|| format!("route {s:?} is not LISTEN=TARGET"))?;
+        let addr = |a: &str| {
+            a.parse::<SocketAddr>()
+                .map_err(|e| format!("route {s:?}: {a:?} is not an address and port: {e}"))
+        };
+        Ok(Route {
+            listen: addr(l)?,
+            target: addr(t)?,
+        })
+    }
+}
+
+/// A route for every TCP port of `ports`, to port the same in the container
+/// at `guest`.
+pub fn routes(ports: &[PortMapping], guest: IpAddr) -> Vec<Route> {
+    ports
+        .iter()
+        .filter(|m| m.protocol == Protocol::Tcp)
+        .flat_map(|m| {
+            (0..m.range).map(move |i| Route {
+                listen: SocketAddr::new(m.host_ip, m.host_port + i),
+                target: SocketAddr::new(guest, m.container_port + i),
+            })
+        })
+        .collect()
+}
+
+/// A started forwarder process.
+pub struct Forwarder {
+    child: Child,
+    report: Option<BufReader<ChildStdout>>,
+    log: PathBuf,
+}
+
+impl Forwarder {
+    /// Start the forwarder for `routes` on `target`'s namespaces; its
+    /// errors go to `log`. Call from the thread that supervises the
+    /// container: the forwarder gets SIGKILL when that thread dies.
+    pub fn spawn(
+        routes: &[Route],
+        target: &Target,
+        run_as: Option<(u32, u32)>,
+        log: &Path,
+    ) -> std::io::Result<Forwarder> {
+        let (userns, netns) = match target {
+            Target::Pid(pid) => (
+                PathBuf::from(format!("/proc/{pid}/ns/user")),
+                PathBuf::from(format!("/proc/{pid}/ns/net")),
+            ),
+            Target::Paths { netns, userns } => (userns.clone(), netns.clone()),
+        };
+        let log_file = std::fs::File::create(log)?;
+        // /proc/self/exe still works when the binary was replaced since.
+        let mut cmd = Command::new("/proc/self/exe");
+        cmd.arg0("hutch")
+            .arg(SUBCOMMAND)
+            .arg("--userns")
+            .arg(&userns)
+            .arg("--netns")
+            .arg(&netns)
+            .args(routes.iter().map(Route::arg))
+            .env_clear()
+            .current_dir("/")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(log_file);
+        if let Some((uid, gid)) = run_as {
+            cmd.uid(uid).gid(gid);
+        }
+        crate::sys::spawn::helper_child_setup(&mut cmd, Vec::new())?;
+        let mut child = cmd.spawn()?;
+        let report = child.stdout.take().map(BufReader::new);
+        Ok(Forwarder {
+            child,
+            report,
+            log: log.to_path_buf(),
+        })
+    }
+
+    /// Wait until the forwarder listens on every port and has entered the
+    /// namespaces; its one-line error otherwise.
+    pub fn wait_ready(&mut self, deadline: Instant) -> Result<(), String> {
+        let Some(mut report) = self.report.take() else {
+            return Ok(());
+        };
+        let left = deadline.saturating_duration_since(Instant::now());
+        let ms = u16::try_from(left.as_millis()).unwrap_or(u16::MAX);
+        use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+        let mut fds = [PollFd::new(report.get_ref().as_fd(), PollFlags::POLLIN)];
+        if poll(&mut fds, PollTimeout::from(ms)).unwrap_or(0) == 0 {
+            return Err(format!(
+                "the port forwarder did not start within {} ms",
+                left.as_millis()
+            ));
+        }
+        let mut line = String::new();
+        let _ = report.read_line(&mut line);
+        if line.trim_end() == READY {
+            return Ok(());
+        }
+        let _ = self.child.wait();
+        let log = std::fs::read_to_string(&self.log).unwrap_or_default();
+        let why = log.lines().rev().find(|l| !l.trim().is_empty());
+        Err(format!(
+            "the port forwarder failed: {}",
+            why.unwrap_or("it exited without saying why")
+        ))
+    }
+
+    /// End it and wait, so that its host ports are free when this returns.
+    pub fn stop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// What the forwarder prints once it is ready.
+const READY: &str = "ready";
+
+/// The forwarder's life (`hutch port-forwarder`): listen, enter the
+/// container's namespaces, say so, relay until killed.
+pub fn serve(userns: &Path, netns: &Path, routes: &[String]) -> Result<(), String> {
+    let routes = routes
+        .iter()
+        .map(|r| Route::parse(r))
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut listeners = Vec::new();
+    for r in routes {
+        let l = TcpListener::bind(r.listen)
+            .map_err(|e| format!("cannot listen on {}: {e}", r.listen))?;
+        l.set_nonblocking(true)
+            .map_err(|e| format!("cannot listen on {}: {e}", r.listen))?;
+        listeners.push((l, r.target));
+    }
+    crate::sys::process::enter_network(userns, netns).map_err(|e| e.to_string())?;
+    raise_fd_limit();
+    let mut out = std::io::stdout();
+    writeln!(out, "{READY}")
+        .and_then(|()| out.flush())
+        .map_err(|e| format!("cannot report to hutch: {e}"))?;
+    relay(listeners)
+}
+
+/// Relay connections for `listeners` until an unrecoverable error.
+/// Connections opened here belong to this process's network namespace.
+pub fn relay(listeners: Vec<(TcpListener, SocketAddr)>) -> Result<(), String> {
+    let epoll =
+        Epoll::new(EpollCreateFlags::EPOLL_CLOEXEC).map_err(|e| format!("epoll_create1: {e}"))?;
+    for (i, (l, _)) in listeners.iter().enumerate() {
+        epoll
+            .add(l, EpollEvent::new(EpollFlags::EPOLLIN, token(i, LISTENER)))
+            .map_err(|e| format!("epoll_ctl(ADD, listener): {e}"))?;
+    }
+    let mut relay = Relay {
+        epoll,
+        conns: Vec::new(),
+        free: Vec::new(),
+    };
+    let mut paused: Option<Instant> = None;
+    let mut events = vec![EpollEvent::empty(); 64];
+    loop {
+        let timeout = match paused {
+            Some(_) => EpollTimeout::from(100u16),
+            None => EpollTimeout::NONE,
+        };
+        let n = match relay.epoll.wait(&mut events, timeout) {
+            Ok(n) => n,
+            Err(Errno::EINTR) => continue,
+            Err(e) => return Err(format!("epoll_wait: {e}")),
+        };
+        if paused.is_some_and(|t| t.elapsed() >= Duration::from_millis(100)) {
+            paused = None;
+            for (i, (l, _)) in listeners.iter().enumerate() {
+                let mut ev = EpollEvent::new(EpollFlags::EPOLLIN, token(i, LISTENER));
+                let _ = relay.epoll.modify(l, &mut ev);
+            }
+        }
+        for ev in &events[..n] {
+            let (slot, kind) = untoken(ev.data());
+            if kind == LISTENER {
+                let (l, target) = &listeners[slot];
+                if relay.accept_all(l, *target).is_err() && paused.is_none() {
+                    // Out of descriptors: stop accepting for a moment rather
+                    // than spin on a listener that stays readable.
+                    paused = Some(Instant::now());
+                    for (l, _) in &listeners {
+                        let mut ev = EpollEvent::new(EpollFlags::empty(), 0);
+                        let _ = relay.epoll.modify(l, &mut ev);
+                    }
+                }
+            } else {
+                relay.handle(slot, kind == SERVER, ev.events());
+            }
+        }
+    }
+}
+
+const LISTENER: u64 = 0;
+const CLIENT: u64 = 1;
+const SERVER: u64 = 2;
+
+fn token(slot: usize, kind: u64) -> u64 {
+    ((slot as u64) << 2) | kind
+}
+
+fn untoken(t: u64) -> (usize, u64) {
+    ((t >> 2) as usize, t & 3)
+}
+
+/// One direction of a connection: bytes read from one socket and not yet
+/// written to the other wait in the pipe.
+struct Half {
+    r: OwnedFd,
+    w: OwnedFd,
+    capacity: usize,
+    buffered: usize,
+    /// The source said end of file.
+    eof: bool,
+    /// The last read found the pipe full (a pipe counts page slots, not
+    /// bytes, so `buffered < capacity` does not promise room).
+    full: bool,
+    /// End of file passed on: the destination's write side is shut.
+    shut: bool,
+}
+
+impl Half {
+    fn new() -> Result<Half, Errno> {
+        let (r, w, capacity) = pipe(PIPE_BYTES).map_err(|e| e.errno)?;
+        Ok(Half {
+            r,
+            w,
+            capacity,
+            buffered: 0,
+            eof: false,
+            full: false,
+            shut: false,
+        })
+    }
+
+    fn wants_read(&self) -> bool {
+        !self.eof && !self.full
+    }
+
+    /// Move what can move now from `from` to `to`. `bounded`: stop after a
+    /// few rounds, so one busy connection cannot starve the others; a source
+    /// that hung up is no longer polled and so is read until it is empty or
+    /// the pipe is full (no more can arrive, so this ends).
+    fn pump(&mut self, from: &TcpStream, to: &TcpStream, bounded: bool) -> Result<(), Errno> {
+        let mut rounds = 0;
+        while !bounded || rounds < 16 {
+            rounds += 1;
+            let mut moved = false;
+            if self.wants_read() {
+                match splice_some(from, &self.w, self.capacity) {
+                    Ok(0) => self.eof = true,
+                    Ok(n) => {
+                        self.buffered += n;
+                        moved = true;
+                    }
+                    Err(Errno::EAGAIN) => self.full = self.buffered > 0,
+                    Err(e) => return Err(e),
+                }
+            }
+            if self.buffered > 0 {
+                match splice_some(&self.r, to, self.buffered) {
+                    Ok(n) => {
+                        self.buffered -= n;
+                        self.full = false;
+                        moved = moved || n > 0;
+                    }
+                    Err(Errno::EAGAIN) => {}
+                    Err(e) => return Err(e),
+                }
+            }
+            if !moved {
+                break;
+            }
+        }
+        if self.eof && self.buffered == 0 && !self.shut {
+            match to.shutdown(Shutdown::Write) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotConnected => {
+                    return Err(Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO)))
+                }
+                _ => self.shut = true,
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A client connection from the host and its counterpart in the container.
+struct Conn {
+    client: TcpStream,
+    server: TcpStream,
+    /// Pipes exist once the connection inside is established.
+    up: Option<Half>,
+    down: Option<Half>,
+    /// Events each socket is registered for; None once it hung up and left
+    /// the epoll set (level-triggered EPOLLHUP would fire forever).
+    interest: [Option<EpollFlags>; 2],
+}
+
+struct Relay {
+    epoll: Epoll,
+    conns: Vec<Option<Conn>>,
+    free: Vec<usize>,
+}
+
+impl Relay {
+    /// Accept every pending connection; Err only when out of descriptors.
+    fn accept_all(&mut self, l: &TcpListener, target: SocketAddr) -> Result<(), ()> {
+        loop {
+            let client = match l.accept() {
+                Ok((c, _)) => c,
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return Ok(()),
+                Err(e) if matches!(e.raw_os_error(), Some(libc::EMFILE | libc::ENFILE)) => {
+                    eprintln!("port forwarder: accept on {target}: {e}");
+                    return Err(());
+                }
+                // ECONNABORTED and the like concern one client only.
+                Err(_) => continue,
+            };
+            if let Err(e) = self.open(client, target) {
+                eprintln!("port forwarder: connecting to {target}: {e}");
+                if matches!(e, Errno::EMFILE | Errno::ENFILE) {
+                    return Err(());
+                }
+            }
+        }
+    }
+
+    /// Start connecting to `target` on behalf of `client`.
+    fn open(&mut self, client: TcpStream, target: SocketAddr) -> Result<(), Errno> {
+        let server = crate::sys::net::connect_nonblocking(target)?;
+        let _ = client.set_nonblocking(true);
+        // Like Go's net package (rootlessport): a relay must not add
+        // Nagle's delay to interactive traffic.
+        let _ = client.set_nodelay(true);
+        let _ = server.set_nodelay(true);
+        let slot = self.free.pop().unwrap_or_else(|| {
+            self.conns.push(None);
+            self.conns.len() - 1
+        });
+        let out = EpollFlags::EPOLLOUT;
+        self.epoll
+            .add(
+                &client,
+                EpollEvent::new(EpollFlags::empty(), token(slot, CLIENT)),
+            )
+            .and_then(|()| {
+                self.epoll
+                    .add(&server, EpollEvent::new(out, token(slot, SERVER)))
+            })
+            .inspect_err(|_| self.free.push(slot))?;
+        self.conns[slot] = Some(Conn {
+            client,
+            server,
+            up: None,
+            down: None,
+            interest: [Some(EpollFlags::empty()), Some(out)],
+        });
+        Ok(())
+    }
+
+    fn handle(&mut self, slot: usize, on_server: bool, events: EpollFlags) {
+        let Some(Some(c)) = self.conns.get_mut(slot) else {
+            return;
+        };
+        let hung_up = events.intersects(EpollFlags::EPOLLHUP | EpollFlags::EPOLLERR);
+        let alive = match progress(c, on_server, hung_up) {
+            Ok(open) => open,
+            Err(()) => {
+                // Tell the client at once, as a refused port would.
+                let _ = nix::sys::socket::setsockopt(
+                    &c.client,
+                    nix::sys::socket::sockopt::Linger,
+                    &libc::linger {
+                        l_onoff: 1,
+                        l_linger: 0,
+                    },
+                );
+                false
+            }
+        };
+        if !alive {
+            self.conns[slot] = None;
+            self.free.push(slot);
+            return;
+        }
+        let wants = c.wants();
+        for (i, sock) in [&c.client, &c.server].into_iter().enumerate() {
+            let drop_it = hung_up && (i == 1) == on_server;
+            match (c.interest[i], drop_it) {
+                (None, _) => {}
+                (Some(_), true) => {
+                    let _ = self.epoll.delete(sock);
+                    c.interest[i] = None;
+                }
+                (Some(old), false) if old != wants[i] => {
+                    let mut ev = EpollEvent::new(wants[i], token(slot, i as u64 + 1));
+                    let _ = self.epoll.modify(sock, &mut ev);
+                    c.interest[i] = Some(wants[i]);
+                }
+                _ => {}
+            }
+        }
+    }
+}
+
+/// Advance `c` after an event; Ok(false) when it finished cleanly, Err when
+/// it failed (refused inside, reset, or an error on a socket).
+fn progress(c: &mut Conn, on_server: bool, hung_up: bool) -> Result<bool, ()> {
+    if c.up.is_none() {
+        if !on_server {
+            return Ok(true);
+        }
+        if !matches!(c.server.take_error(), Ok(None)) || c.server.peer_addr().is_err() {
+            return Err(());
+        }
+        c.up = Some(Half::new().map_err(|_| ())?);
+        c.down = Some(Half::new().map_err(|_| ())?);
+    }
+    let (Some(up), Some(down)) = (&mut c.up, &mut c.down) else {
+        return Err(());
+    };
+    up.pump(&c.client, &c.server, c.interest[0].is_some())
+        .map_err(|_| ())?;
+    down.pump(&c.server, &c.client, c.interest[1].is_some())
+        .map_err(|_| ())?;
+    if hung_up {
+        let sock = if on_server { &c.server } else { &c.client };
+        if !matches!(sock.take_error(), Ok(None)) {
+            return Err(());
+        }
+    }
+    Ok(!(up.shut && down.shut))
+}
+
+impl Conn {
+    /// What each socket should be polled for now: [client, server].
+    fn wants(&self) -> [EpollFlags; 2] {
+        let (Some(up), Some(down)) = (&self.up, &self.down) else {
+            return [EpollFlags::empty(), EpollFlags::EPOLLOUT];
+        };
+        let side = |reads: &Half, writes: &Half| {
+            let mut f = EpollFlags::empty();
+            if reads.wants_read() {
+                f |= EpollFlags::EPOLLIN;
+            }
+            if writes.buffered > 0 {
+                f |= EpollFlags::EPOLLOUT;
+            }
+            f
+        };
+        [side(up, down), side(down, up)]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::{Read, Write};
+
+    fn start(target: SocketAddr) -> SocketAddr {
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        l.set_nonblocking(true).unwrap();
+        let addr = l.local_addr().unwrap();
+        std::thread::spawn(move || relay(vec![(l, target)]));
+        addr
+    }
+
+    #[test]
+    fn routes_cover_tcp_ranges_only() {
+        let m = |proto, range| PortMapping {
+            host_ip: "127.0.0.1".parse().unwrap(),
+            host_port: 8080,
+            container_port: 80,
+            protocol: proto,
+            range,
+        };
+        let r = routes(
+            &[m(Protocol::Tcp, 2), m(Protocol::Udp, 1)],
+            "10.0.2.100".parse().unwrap(),
+        );
+        let args: Vec<String> = r.iter().map(Route::arg).collect();
+        assert_eq!(
+            args,
+            [
+                "127.0.0.1:8080=10.0.2.100:80",
+                "127.0.0.1:8081=10.0.2.100:81"
+            ]
+        );
+        assert_eq!(Route::parse(&args[1]).unwrap(), r[1]);
+        let v6 = Route::parse("[::1]:8080=10.0.2.100:80").unwrap();
+        assert_eq!(v6.listen, "[::1]:8080".parse().unwrap());
+        assert!(Route::parse("127.0.0.1:8080")
+            .unwrap_err()
+            .contains("LISTEN=TARGET"));
+        assert!(Route::parse("x=10.0.2.100:80")
+            .unwrap_err()
+            .contains("\"x\""));
+    }
+
+    #[test]
+    fn serve_reports_a_busy_port_and_a_missing_namespace() {
+        let none = Path::new("/nonexistent/ns/user");
+        let busy = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = busy.local_addr().unwrap();
+        let e = serve(none, none, &[format!("{addr}=10.0.2.100:80")]).unwrap_err();
+        assert!(e.starts_with(&format!("cannot listen on {addr}: ")), "{e}");
+        drop(busy);
+        let e = serve(none, none, &[format!("{addr}=10.0.2.100:80")]).unwrap_err();
+        assert!(e.contains("/nonexistent/ns/user"), "{e}");
+        let e = serve(none, none, &["80".to_string()]).unwrap_err();
+        assert!(e.contains("LISTEN=TARGET"), "{e}");
+    }
+
+    #[test]
+    fn bytes_pass_both_ways_intact_with_half_close() {
+        // The server reads everything, then answers with a digest-like
+        // transformation of it, so loss, reordering or an early close shows.
+        let server = TcpListener::bind("127.0.0.1:0").unwrap();
+        let target = server.local_addr().unwrap();
+        let answer = std::thread::spawn(move || {
+            let (mut s, _) = server.accept().unwrap();
+            let mut got = Vec::new();
+            s.read_to_end(&mut got).unwrap();
+            let back: Vec<u8> = got.iter().rev().map(|b| b.wrapping_add(1)).collect();
+            s.write_all(&back).unwrap();
+            got.len()
+        });
+        let data: Vec<u8> = (0..24u32 << 20).map(|i| (i * 7 + i / 4093) as u8).collect();
+        let mut c = TcpStream::connect(start(target)).unwrap();
+        let writer = {
+            let mut c = c.try_clone().unwrap();
+            let data = data.clone();
+            std::thread::spawn(move || {
+                c.write_all(&data).unwrap();
+                c.shutdown(Shutdown::Write).unwrap();
+            })
+        };
+        let mut back = Vec::new();
+        c.read_to_end(&mut back).unwrap();
+        writer.join().unwrap();
+        assert_eq!(answer.join().unwrap(), data.len());
+        let want: Vec<u8> = data.iter().rev().map(|b| b.wrapping_add(1)).collect();
+        assert!(
+            back == want,
+            "{} bytes back, want {}",
+            back.len(),
+            want.len()
+        );
+    }
+
+    #[test]
+    fn many_connections_at_once_and_a_refused_target() {
+        let echo = TcpListener::bind("127.0.0.1:0").unwrap();
+        let target = echo.local_addr().unwrap();
+        std::thread::spawn(move || {
+            for s in echo.incoming() {
+                let mut s = s.unwrap();
+                std::thread::spawn(move || {
+                    let mut r = s.try_clone().unwrap();
+                    std::io::copy(&mut r, &mut s).unwrap();
+                });
+            }
+        });
+        let front = start(target);
+        let clients: Vec<_> = (0..40u8)
+            .map(|i| {
+                std::thread::spawn(move || {
+                    let mut c = TcpStream::connect(front).unwrap();
+                    let msg = vec![i; 100_000];
+                    c.write_all(&msg).unwrap();
+                    c.shutdown(Shutdown::Write).unwrap();
+                    let mut got = Vec::new();
+                    c.read_to_end(&mut got).unwrap();
+                    got == msg
+                })
+            })
+            .collect();
+        assert!(clients.into_iter().all(|t| t.join().unwrap()));
+
+        // Nothing listens at the target: the client is reset, not left hanging.
+        let gone = TcpListener::bind("127.0.0.1:0").unwrap();
+        let dead = gone.local_addr().unwrap();
+        drop(gone);
+        let mut c = TcpStream::connect(start(dead)).unwrap();
+        c.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        let mut b = [0u8; 1];
+        match c.read(&mut b) {
+            Ok(0) => {}
+            Err(e) => assert_eq!(e.kind(), std::io::ErrorKind::ConnectionReset, "{e}"),
+            Ok(n) => panic!("read {n} bytes from a refused target"),
+        }
+    }
+}
