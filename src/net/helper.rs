@@ -166,17 +166,6 @@ impl Helper {
                 Vec::new()
             }
             HelperRequest::Slirp4netns(opts) => {
-                let (sock, dir) = api_socket_path(cfg.run_dir, cfg.run_as)
-                    .map_err(|e| prep("a directory for its API socket", e))?;
-                helper.socket_dir = dir;
-                remove_stale(&sock).map_err(|e| prep("its API socket", e))?;
-                let features = slirp::Features::probe(&cfg.helper.binary);
-                cmd.args(slirp::args(opts, features, &cfg.target, &sock));
-                let (ready_r, ready_w) = pipe().map_err(|e| prep("the ready pipe", e))?;
-                let (exit_r, exit_w) = pipe().map_err(|e| prep("the exit pipe", e))?;
-                helper.readiness = Readiness::Fd(File::from(ready_r));
-                helper.exit_pipe = Some(exit_w);
-                helper.api_socket = Some(sock);
                 match opts.port_handler {
                     PortHandler::Slirp4netns => helper.api_ports = cfg.ports.to_vec(),
                     PortHandler::Hutch => {
@@ -189,6 +178,25 @@ impl Helper {
                             .collect();
                     }
                 }
+                // Like podman: an API socket only when slirp4netns publishes.
+                if !helper.api_ports.is_empty() {
+                    let (sock, dir) = api_socket_path(cfg.run_dir, cfg.run_as)
+                        .map_err(|e| prep("a directory for its API socket", e))?;
+                    helper.socket_dir = dir;
+                    remove_stale(&sock).map_err(|e| prep("its API socket", e))?;
+                    helper.api_socket = Some(sock);
+                }
+                let features = slirp::Features::probe(&cfg.helper.binary);
+                cmd.args(slirp::args(
+                    opts,
+                    features,
+                    &cfg.target,
+                    helper.api_socket.as_deref(),
+                ));
+                let (ready_r, ready_w) = pipe().map_err(|e| prep("the ready pipe", e))?;
+                let (exit_r, exit_w) = pipe().map_err(|e| prep("the exit pipe", e))?;
+                helper.readiness = Readiness::Fd(File::from(ready_r));
+                helper.exit_pipe = Some(exit_w);
                 vec![(ready_w, slirp::READY_FD), (exit_r, slirp::EXIT_FD)]
             }
         };

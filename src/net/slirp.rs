@@ -53,12 +53,13 @@ impl Features {
 /// The arguments for slirp4netns (podman's, see containers/common
 /// libnetwork/slirp4netns): configure the tap device, say when done on
 /// `--ready-fd`, exit when `--exit-fd` is closed (which happens whenever hutch
-/// exits, even by SIGKILL), and listen on an API socket for port forwards.
+/// exits, even by SIGKILL), and, when it publishes ports itself, listen on
+/// `api_socket` for them.
 pub fn args(
     opts: &SlirpOptions,
     features: Features,
     target: &Target,
-    api_socket: &Path,
+    api_socket: Option<&Path>,
 ) -> Vec<OsString> {
     let mut a: Vec<OsString> = vec![
         "--configure".into(),
@@ -66,9 +67,11 @@ pub fn args(
         format!("--ready-fd={READY_FD}").into(),
         format!("--exit-fd={EXIT_FD}").into(),
     ];
-    let mut api = OsString::from("--api-socket=");
-    api.push(api_socket);
-    a.push(api);
+    if let Some(sock) = api_socket {
+        let mut api = OsString::from("--api-socket=");
+        api.push(sock);
+        a.push(api);
+    }
     if !opts.allow_host_loopback {
         a.push("--disable-host-loopback".into());
     }
@@ -191,7 +194,7 @@ mod tests {
             &opts("slirp4netns"),
             all,
             &Target::Pid(42),
-            Path::new("/r/slirp.sock"),
+            Some(Path::new("/r/slirp.sock")),
         );
         assert_eq!(
             text(&a),
@@ -202,9 +205,10 @@ mod tests {
             &opts("slirp4netns"),
             Features::default(),
             &Target::Pid(42),
-            Path::new("/s"),
+            None,
         );
         assert!(!text(&none).contains("--enable-s"));
+        assert!(!text(&none).contains("--api-socket"));
     }
 
     #[test]
@@ -217,7 +221,7 @@ mod tests {
             &opts("slirp4netns:allow_host_loopback=true,enable_ipv6=false,cidr=10.9.0.0/24,mtu=1500,outbound_addr=eth0"),
             Features::default(),
             &t,
-            Path::new("/s"),
+            Some(Path::new("/s")),
         ));
         assert!(
             a.contains("--mtu=1500 ")

@@ -759,6 +759,12 @@ fn run_publishes_busybox_httpd() {
                 want,
                 "{mode} (and the forwarder) for the container: {helpers:?}"
             );
+            // Its TCP port is the forwarder's: slirp4netns needs no API socket.
+            for h in &helpers {
+                let cmdline = std::fs::read(format!("/proc/{h}/cmdline")).unwrap_or_default();
+                let cmdline = String::from_utf8_lossy(&cmdline);
+                assert!(!cmdline.contains("--api-socket"), "{cmdline}");
+            }
             let status = hutch.wait().unwrap();
             assert!(status.success(), "{status:?}");
             for h in &helpers {
