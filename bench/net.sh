@@ -18,8 +18,9 @@
 # the libraries ldd lists, so nothing is downloaded.
 # Run as an unprivileged user (as root: BENCH_USER=name bench/net.sh).
 # RUNS (rounds; each round runs every case and direction once, medians are
-# reported), SECS (seconds per iperf3 run), START_RUNS (hyperfine runs) and
-# PORT (first host port) tune it.
+# reported), SECS (seconds per iperf3 run), START_RUNS (hyperfine runs per
+# command, over START_ROUNDS interleaved rounds) and PORT (first host port)
+# tune it.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 if [ "$(id -u)" = 0 ]; then
@@ -29,7 +30,7 @@ if [ "$(id -u)" = 0 ]; then
   cp -a "$here/../../shared/images/busybox-musl" "$work/busybox-musl"
   chown -R "$user" "$work"
   exec runuser -u "$user" -- env HUTCH="$work/hutch" IMAGES="$work" BENCH_WORK="$work" \
-    RUNS="${RUNS:-5}" SECS="${SECS:-5}" START_RUNS="${START_RUNS:-30}" PORT="${PORT:-25201}" \
+    RUNS="${RUNS:-5}" SECS="${SECS:-5}" START_RUNS="${START_RUNS:-30}" START_ROUNDS="${START_ROUNDS:-3}" PORT="${PORT:-25201}" \
     bash "$here/net.sh" "$@"
 fi
 
@@ -39,6 +40,7 @@ work=${BENCH_WORK:-$(mktemp -u /tmp/hutch-bench.XXXXXX | tr A-Z a-z)}; mkdir -p 
 runs=${RUNS:-5}
 secs=${SECS:-5}
 start_runs=${START_RUNS:-30}
+start_rounds=${START_ROUNDS:-3}
 port=${PORT:-25201}
 
 if ! [ -r /dev/net/tun ] || ! [ -w /dev/net/tun ]; then
@@ -187,17 +189,23 @@ SH
 servers+=("sh -c 'kill \$(cat $ns/holder.pid $ns/helper.pid)'")
 
 echo
-echo "== start latency: hyperfine, $start_runs runs each"
+# In START_ROUNDS rounds of START_RUNS/START_ROUNDS runs per command, so a
+# change in the machine's load shows in every command alike; the medians
+# below are over all runs.
+per_round=$(( (start_runs + start_rounds - 1) / start_rounds ))
+echo "== start latency: hyperfine, $start_rounds rounds of $per_round runs each"
 h run --rm busybox:1.38.0-musl true
-# One --prepare per command, in order: only pasta alone needs one.
-hyperfine -N --warmup 3 --runs "$start_runs" --export-json "$work/start.json" \
-  --prepare true -n none "$hutch --root $root run --rm --network none busybox:1.38.0-musl true" \
-  --prepare true -n pasta "$hutch --root $root run --rm busybox:1.38.0-musl true" \
-  --prepare true -n slirp4netns "$hutch --root $root run --rm --network slirp4netns busybox:1.38.0-musl true" \
-  --prepare "sh $work/fresh-ns.sh $ns" -n pasta-alone \
-  "pasta --config-net -t none $pasta_defaults --pid $ns/helper.pid --userns $ns/user --netns $ns/net"
+for round in $(seq "$start_rounds"); do
+  # One --prepare per command, in order: only pasta alone needs one.
+  hyperfine -N --warmup 3 --runs "$per_round" --export-json "$work/start-$round.json" \
+    --prepare true -n none "$hutch --root $root run --rm --network none busybox:1.38.0-musl true" \
+    --prepare true -n pasta "$hutch --root $root run --rm busybox:1.38.0-musl true" \
+    --prepare true -n slirp4netns "$hutch --root $root run --rm --network slirp4netns busybox:1.38.0-musl true" \
+    --prepare "sh $work/fresh-ns.sh $ns" -n pasta-alone \
+    "pasta --config-net -t none $pasta_defaults --pid $ns/helper.pid --userns $ns/user --netns $ns/net"
+done
 
-python3 - "$results" "$work/start.json" <<'PY'
+python3 - "$results" "$work"/start-*.json <<'PY'
 import collections, json, statistics, sys
 runs = collections.defaultdict(list)
 for line in open(sys.argv[1]):
@@ -228,8 +236,11 @@ for d, label in (("in", "host->container"), ("out", "container->host")):
             if (key, d) in g:
                 line += f"; /{key} {hv / g[(key, d)]:.2f}x"
         print(line + " (target >= 0.9x of podman with the same helper)")
-r = {x["command"]: x for x in json.load(open(sys.argv[2]))["results"]}
-ms = {k: v["median"] * 1000 for k, v in r.items()}
+times = collections.defaultdict(list)
+for f in sys.argv[2:]:
+    for x in json.load(open(f))["results"]:
+        times[x["command"]] += x["times"]
+ms = {k: statistics.median(v) * 1000 for k, v in times.items()}
 print()
 print("== start, median ms: " + ", ".join(f"{k} {v:.1f}" for k, v in ms.items()))
 added, own = ms["pasta"] - ms["none"], ms["pasta-alone"]
