@@ -15,7 +15,7 @@
 
 use super::helper::Target;
 use super::ports::{PortMapping, Protocol};
-use crate::sys::splice::{pipe, raise_fd_limit, splice_some};
+use crate::sys::splice::{at_urgent_mark, copy_one_byte, pipe, raise_fd_limit, splice_some};
 use nix::errno::Errno;
 use nix::sys::epoll::{Epoll, EpollCreateFlags, EpollEvent, EpollFlags, EpollTimeout};
 use std::io::{BufRead, BufReader, Write};
@@ -29,9 +29,13 @@ use std::time::{Duration, Instant};
 /// The hidden subcommand the forwarder process runs.
 pub const SUBCOMMAND: &str = "port-forwarder";
 
-/// Bytes per direction of a connection held in its pipe: large enough that
-/// one splice moves what a 64 KiB-MTU loopback delivers at once.
-const PIPE_BYTES: usize = 1 << 20;
+/// Bytes per direction of a connection held in its pipe. Pipe memory counts
+/// against the user's allowance (pipe(7), pipe-user-pages-soft: 64 MiB by
+/// default), past which every new pipe of the user's, in any program, gets
+/// only 8 KiB; at 256 KiB that takes 128 open connections. Through a
+/// slirp4netns container, 64 KiB, 256 KiB and 1 MiB pipes all carried 15-20
+/// Gbit/s, 256 KiB a little more than the others.
+const PIPE_BYTES: usize = 256 << 10;
 
 /// One forwarded port: where to listen on the host, and where to connect
 /// inside the container's network namespace.
@@ -190,12 +194,13 @@ pub fn serve(userns: &Path, netns: &Path, routes: &[String]) -> Result<(), Strin
     writeln!(out, "{READY}")
         .and_then(|()| out.flush())
         .map_err(|e| format!("cannot report to hutch: {e}"))?;
-    relay(listeners)
+    relay(listeners, PIPE_BYTES)
 }
 
-/// Relay connections for `listeners` until an unrecoverable error.
-/// Connections opened here belong to this process's network namespace.
-pub fn relay(listeners: Vec<(TcpListener, SocketAddr)>) -> Result<(), String> {
+/// Relay connections for `listeners` until an unrecoverable error, with a
+/// pipe of about `pipe_bytes` per direction of each. Connections opened
+/// here belong to this process's network namespace.
+pub fn relay(listeners: Vec<(TcpListener, SocketAddr)>, pipe_bytes: usize) -> Result<(), String> {
     let epoll =
         Epoll::new(EpollCreateFlags::EPOLL_CLOEXEC).map_err(|e| format!("epoll_create1: {e}"))?;
     for (i, (l, _)) in listeners.iter().enumerate() {
@@ -207,6 +212,8 @@ pub fn relay(listeners: Vec<(TcpListener, SocketAddr)>) -> Result<(), String> {
         epoll,
         conns: Vec::new(),
         free: Vec::new(),
+        freed: Vec::new(),
+        pipe_bytes,
     };
     let mut paused: Option<Instant> = None;
     let mut events = vec![EpollEvent::empty(); 64];
@@ -232,8 +239,9 @@ pub fn relay(listeners: Vec<(TcpListener, SocketAddr)>) -> Result<(), String> {
             if kind == LISTENER {
                 let (l, target) = &listeners[slot];
                 if relay.accept_all(l, *target).is_err() && paused.is_none() {
-                    // Out of descriptors: stop accepting for a moment rather
-                    // than spin on a listener that stays readable.
+                    // Out of descriptors or memory: stop accepting for a
+                    // moment rather than spin on a listener that stays
+                    // readable.
                     paused = Some(Instant::now());
                     for (l, _) in &listeners {
                         let mut ev = EpollEvent::new(EpollFlags::empty(), 0);
@@ -244,6 +252,9 @@ pub fn relay(listeners: Vec<(TcpListener, SocketAddr)>) -> Result<(), String> {
                 relay.handle(slot, kind == SERVER, ev.events());
             }
         }
+        // Only now may a new connection take a slot freed in this batch: a
+        // later event of the same batch may still name the old one.
+        relay.free.append(&mut relay.freed);
     }
 }
 
@@ -259,6 +270,12 @@ fn untoken(t: u64) -> (usize, u64) {
     ((t >> 2) as usize, t & 3)
 }
 
+/// Which side of a pump failed.
+enum Fault {
+    Read,
+    Write,
+}
+
 /// One direction of a connection: bytes read from one socket and not yet
 /// written to the other wait in the pipe.
 struct Half {
@@ -266,18 +283,19 @@ struct Half {
     w: OwnedFd,
     capacity: usize,
     buffered: usize,
-    /// The source said end of file.
+    /// The source said end of file (or can no longer be read).
     eof: bool,
     /// The last read found the pipe full (a pipe counts page slots, not
     /// bytes, so `buffered < capacity` does not promise room).
     full: bool,
-    /// End of file passed on: the destination's write side is shut.
+    /// Finished: end of file passed on (the destination's write side is
+    /// shut), or given up because the destination is gone.
     shut: bool,
 }
 
 impl Half {
-    fn new() -> Result<Half, Errno> {
-        let (r, w, capacity) = pipe(PIPE_BYTES).map_err(|e| e.errno)?;
+    fn new(pipe_bytes: usize) -> Result<Half, Errno> {
+        let (r, w, capacity) = pipe(pipe_bytes).map_err(|e| e.errno)?;
         Ok(Half {
             r,
             w,
@@ -293,11 +311,19 @@ impl Half {
         !self.eof && !self.full
     }
 
+    /// The destination is gone: nothing more goes this way.
+    fn abandon(&mut self) {
+        self.eof = true;
+        self.full = false;
+        self.buffered = 0;
+        self.shut = true;
+    }
+
     /// Move what can move now from `from` to `to`. `bounded`: stop after a
     /// few rounds, so one busy connection cannot starve the others; a source
     /// that hung up is no longer polled and so is read until it is empty or
     /// the pipe is full (no more can arrive, so this ends).
-    fn pump(&mut self, from: &TcpStream, to: &TcpStream, bounded: bool) -> Result<(), Errno> {
+    fn pump(&mut self, from: &TcpStream, to: &TcpStream, bounded: bool) -> Result<(), Fault> {
         let mut rounds = 0;
         while !bounded || rounds < 16 {
             rounds += 1;
@@ -309,8 +335,22 @@ impl Half {
                         self.buffered += n;
                         moved = true;
                     }
-                    Err(Errno::EAGAIN) => self.full = self.buffered > 0,
-                    Err(e) => return Err(e),
+                    Err(Errno::EAGAIN) if self.buffered > 0 => self.full = true,
+                    // splice stops in front of urgent data; the pipe is
+                    // empty, so copy that one byte by hand.
+                    Err(Errno::EAGAIN) if at_urgent_mark(from) => {
+                        match copy_one_byte(from, &self.w) {
+                            Ok(0) => self.eof = true,
+                            Ok(n) => {
+                                self.buffered += n;
+                                moved = true;
+                            }
+                            Err(Errno::EAGAIN) => {}
+                            Err(_) => return Err(Fault::Read),
+                        }
+                    }
+                    Err(Errno::EAGAIN) => {}
+                    Err(_) => return Err(Fault::Read),
                 }
             }
             if self.buffered > 0 {
@@ -321,7 +361,7 @@ impl Half {
                         moved = moved || n > 0;
                     }
                     Err(Errno::EAGAIN) => {}
-                    Err(e) => return Err(e),
+                    Err(_) => return Err(Fault::Write),
                 }
             }
             if !moved {
@@ -330,9 +370,7 @@ impl Half {
         }
         if self.eof && self.buffered == 0 && !self.shut {
             match to.shutdown(Shutdown::Write) {
-                Err(e) if e.kind() != std::io::ErrorKind::NotConnected => {
-                    return Err(Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO)))
-                }
+                Err(e) if e.kind() != std::io::ErrorKind::NotConnected => return Err(Fault::Write),
                 _ => self.shut = true,
             }
         }
@@ -352,29 +390,71 @@ struct Conn {
     interest: [Option<EpollFlags>; 2],
 }
 
+/// How a connection ends other than cleanly.
+enum End {
+    /// The connection inside could not be made: reset the client, as a
+    /// closed port would.
+    Refused,
+    /// The client reset or stopped reading: reset the server too.
+    ClientGone,
+}
+
 struct Relay {
     epoll: Epoll,
     conns: Vec<Option<Conn>>,
     free: Vec<usize>,
+    /// Slots freed during the current batch of events.
+    freed: Vec<usize>,
+    pipe_bytes: usize,
+}
+
+/// Close `sock` with a reset (SO_LINGER 0) rather than an end of file.
+fn reset(sock: &TcpStream) {
+    let _ = nix::sys::socket::setsockopt(
+        sock,
+        nix::sys::socket::sockopt::Linger,
+        &libc::linger {
+            l_onoff: 1,
+            l_linger: 0,
+        },
+    );
+}
+
+/// Settings for both sockets of a connection.
+fn tune(sock: &TcpStream) {
+    // Like Go's net package (rootlessport): a relay must not add Nagle's
+    // delay to interactive traffic.
+    let _ = sock.set_nodelay(true);
+    // Urgent data stays in the stream, where `copy_one_byte` passes it on,
+    // instead of being dropped.
+    let _ = nix::sys::socket::setsockopt(sock, nix::sys::socket::sockopt::OobInline, &true);
 }
 
 impl Relay {
-    /// Accept every pending connection; Err only when out of descriptors.
+    /// Accept every pending connection; Err when accepting fails for want
+    /// of descriptors or memory.
     fn accept_all(&mut self, l: &TcpListener, target: SocketAddr) -> Result<(), ()> {
         loop {
             let client = match l.accept() {
                 Ok((c, _)) => c,
                 Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return Ok(()),
-                Err(e) if matches!(e.raw_os_error(), Some(libc::EMFILE | libc::ENFILE)) => {
+                // accept(2): these concern one client only.
+                Err(e)
+                    if matches!(
+                        e.raw_os_error(),
+                        Some(libc::ECONNABORTED | libc::EINTR | libc::EPROTO)
+                    ) =>
+                {
+                    continue
+                }
+                Err(e) => {
                     eprintln!("port forwarder: accept on {target}: {e}");
                     return Err(());
                 }
-                // ECONNABORTED and the like concern one client only.
-                Err(_) => continue,
             };
             if let Err(e) = self.open(client, target) {
                 eprintln!("port forwarder: connecting to {target}: {e}");
-                if matches!(e, Errno::EMFILE | Errno::ENFILE) {
+                if matches!(e, Errno::EMFILE | Errno::ENFILE | Errno::ENOMEM) {
                     return Err(());
                 }
             }
@@ -383,12 +463,11 @@ impl Relay {
 
     /// Start connecting to `target` on behalf of `client`.
     fn open(&mut self, client: TcpStream, target: SocketAddr) -> Result<(), Errno> {
-        let server = crate::sys::net::connect_nonblocking(target)?;
+        let server =
+            crate::sys::net::connect_nonblocking(target).inspect_err(|_| reset(&client))?;
         let _ = client.set_nonblocking(true);
-        // Like Go's net package (rootlessport): a relay must not add
-        // Nagle's delay to interactive traffic.
-        let _ = client.set_nodelay(true);
-        let _ = server.set_nodelay(true);
+        tune(&client);
+        tune(&server);
         let slot = self.free.pop().unwrap_or_else(|| {
             self.conns.push(None);
             self.conns.len() - 1
@@ -403,7 +482,10 @@ impl Relay {
                 self.epoll
                     .add(&server, EpollEvent::new(out, token(slot, SERVER)))
             })
-            .inspect_err(|_| self.free.push(slot))?;
+            .inspect_err(|_| {
+                reset(&client);
+                self.free.push(slot);
+            })?;
         self.conns[slot] = Some(Conn {
             client,
             server,
@@ -419,24 +501,20 @@ impl Relay {
             return;
         };
         let hung_up = events.intersects(EpollFlags::EPOLLHUP | EpollFlags::EPOLLERR);
-        let alive = match progress(c, on_server, hung_up) {
+        let alive = match progress(c, on_server, hung_up, self.pipe_bytes) {
             Ok(open) => open,
-            Err(()) => {
-                // Tell the client at once, as a refused port would.
-                let _ = nix::sys::socket::setsockopt(
-                    &c.client,
-                    nix::sys::socket::sockopt::Linger,
-                    &libc::linger {
-                        l_onoff: 1,
-                        l_linger: 0,
-                    },
-                );
+            Err(End::Refused) => {
+                reset(&c.client);
+                false
+            }
+            Err(End::ClientGone) => {
+                reset(&c.server);
                 false
             }
         };
         if !alive {
             self.conns[slot] = None;
-            self.free.push(slot);
+            self.freed.push(slot);
             return;
         }
         let wants = c.wants();
@@ -459,30 +537,51 @@ impl Relay {
     }
 }
 
-/// Advance `c` after an event; Ok(false) when it finished cleanly, Err when
-/// it failed (refused inside, reset, or an error on a socket).
-fn progress(c: &mut Conn, on_server: bool, hung_up: bool) -> Result<bool, ()> {
+/// Advance `c` after an event; Ok(false) once both directions finished.
+fn progress(c: &mut Conn, on_server: bool, hung_up: bool, pipe_bytes: usize) -> Result<bool, End> {
     if c.up.is_none() {
         if !on_server {
             return Ok(true);
         }
         if !matches!(c.server.take_error(), Ok(None)) || c.server.peer_addr().is_err() {
-            return Err(());
+            return Err(End::Refused);
         }
-        c.up = Some(Half::new().map_err(|_| ())?);
-        c.down = Some(Half::new().map_err(|_| ())?);
+        c.up = Some(Half::new(pipe_bytes).map_err(|_| End::Refused)?);
+        c.down = Some(Half::new(pipe_bytes).map_err(|_| End::Refused)?);
     }
     let (Some(up), Some(down)) = (&mut c.up, &mut c.down) else {
-        return Err(());
+        return Err(End::Refused);
     };
-    up.pump(&c.client, &c.server, c.interest[0].is_some())
-        .map_err(|_| ())?;
-    down.pump(&c.server, &c.client, c.interest[1].is_some())
-        .map_err(|_| ())?;
-    if hung_up {
-        let sock = if on_server { &c.server } else { &c.client };
-        if !matches!(sock.take_error(), Ok(None)) {
-            return Err(());
+    // A socket whose event says it hung up leaves the epoll set after this
+    // call, so this pump must read it to the end.
+    let client_hung_up = hung_up && !on_server;
+    let server_hung_up = hung_up && on_server;
+    let client_polled = c.interest[0].is_some() && !client_hung_up;
+    let server_polled = c.interest[1].is_some() && !server_hung_up;
+    if client_hung_up && !matches!(c.client.take_error(), Ok(None)) {
+        return Err(End::ClientGone);
+    }
+    let mut server_failed = server_hung_up && !matches!(c.server.take_error(), Ok(None));
+    match up.pump(&c.client, &c.server, client_polled) {
+        Ok(()) => {}
+        Err(Fault::Read) => return Err(End::ClientGone),
+        Err(Fault::Write) => server_failed = true,
+    }
+    if server_failed {
+        // The server takes no more; what it sent before still reaches the
+        // client, then an end of file (as Go's io.Copy proxies do).
+        up.abandon();
+    }
+    match down.pump(&c.server, &c.client, server_polled) {
+        Ok(()) => {}
+        Err(Fault::Write) => return Err(End::ClientGone),
+        Err(Fault::Read) => {
+            up.abandon();
+            down.eof = true;
+            down.full = false;
+            if down.pump(&c.server, &c.client, false).is_err() {
+                return Err(End::ClientGone);
+            }
         }
     }
     Ok(!(up.shut && down.shut))
@@ -512,12 +611,17 @@ impl Conn {
 mod tests {
     use super::*;
     use std::io::{Read, Write};
+    use std::os::fd::AsRawFd;
 
     fn start(target: SocketAddr) -> SocketAddr {
+        start_with(target, PIPE_BYTES)
+    }
+
+    fn start_with(target: SocketAddr, pipe_bytes: usize) -> SocketAddr {
         let l = TcpListener::bind("127.0.0.1:0").unwrap();
         l.set_nonblocking(true).unwrap();
         let addr = l.local_addr().unwrap();
-        std::thread::spawn(move || relay(vec![(l, target)]));
+        std::thread::spawn(move || relay(vec![(l, target)], pipe_bytes));
         addr
     }
 
@@ -602,6 +706,107 @@ mod tests {
             back.len(),
             want.len()
         );
+    }
+
+    /// A connected pair on loopback: (the relay's end, non-blocking; the
+    /// peer's end). The relay's end can hold 200 KiB unread.
+    fn pair() -> (TcpStream, TcpStream) {
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        let _ = nix::sys::socket::setsockopt(&l, nix::sys::socket::sockopt::RcvBuf, &(1 << 20));
+        let peer = TcpStream::connect(l.local_addr().unwrap()).unwrap();
+        let (mine, _) = l.accept().unwrap();
+        mine.set_nonblocking(true).unwrap();
+        (mine, peer)
+    }
+
+    fn wait_for(sock: &TcpStream, what: nix::poll::PollFlags) {
+        use nix::poll::{poll, PollFd, PollTimeout};
+        let mut fds = [PollFd::new(sock.as_fd(), what)];
+        assert_eq!(poll(&mut fds, PollTimeout::from(5000u16)).unwrap(), 1);
+    }
+
+    fn conn(client: TcpStream, server: TcpStream, pipe_bytes: usize) -> Conn {
+        Conn {
+            client,
+            server,
+            up: Some(Half::new(pipe_bytes).unwrap()),
+            down: Some(Half::new(pipe_bytes).unwrap()),
+            interest: [Some(EpollFlags::EPOLLIN), Some(EpollFlags::EPOLLIN)],
+        }
+    }
+
+    #[test]
+    fn a_hung_up_server_is_read_to_the_end_before_it_leaves_the_poll_set() {
+        // The client's end of file was passed on, and the server answered
+        // 160 KiB and closed: its hang-up event is the last it will get,
+        // so that one call must relay all of it through a one-page pipe.
+        let (cl, cp) = pair();
+        let (sv, mut sp) = pair();
+        let _ = nix::sys::socket::setsockopt(&cl, nix::sys::socket::sockopt::SndBuf, &(1 << 20));
+        let reader = std::thread::spawn(move || {
+            let mut cp = cp;
+            let mut got = Vec::new();
+            cp.read_to_end(&mut got).map(|_| got)
+        });
+        let answer: Vec<u8> = (0..160u32 << 10).map(|i| (i % 251) as u8).collect();
+        sp.write_all(&answer).unwrap();
+        drop(sp);
+        sv.shutdown(Shutdown::Write).unwrap();
+        wait_for(&sv, nix::poll::PollFlags::from_bits_retain(libc::POLLRDHUP));
+        let mut c = conn(cl, sv, 4096);
+        c.up.as_mut().unwrap().abandon();
+        assert!(matches!(progress(&mut c, true, true, 4096), Ok(false)));
+        drop(c);
+        assert!(reader.join().unwrap().unwrap() == answer);
+    }
+
+    #[test]
+    fn a_servers_answer_before_its_reset_reaches_the_client() {
+        // Like an HTTP server answering 413 to an upload it will not read:
+        // it answers, then closes with data unread, which resets.
+        let (cl, mut cp) = pair();
+        let (sv, mut sp) = pair();
+        (&sv).write_all(b"upload").unwrap();
+        wait_for(&sp, nix::poll::PollFlags::POLLIN);
+        sp.write_all(b"HTTP/1.0 413 Too Large\r\n\r\n").unwrap();
+        drop(sp);
+        wait_for(&sv, nix::poll::PollFlags::POLLHUP);
+        // More of the upload arrives from the client; writing it fails.
+        cp.write_all(b" continues").unwrap();
+        wait_for(&cl, nix::poll::PollFlags::POLLIN);
+        let mut c = conn(cl, sv, PIPE_BYTES);
+        assert!(matches!(
+            progress(&mut c, false, false, PIPE_BYTES),
+            Ok(false)
+        ));
+        drop(c);
+        let mut answer = Vec::new();
+        cp.read_to_end(&mut answer).unwrap();
+        assert_eq!(answer, b"HTTP/1.0 413 Too Large\r\n\r\n");
+    }
+
+    #[test]
+    fn urgent_data_passes_inline_without_stalling() {
+        use nix::sys::socket::{send, MsgFlags};
+        let server_side = TcpListener::bind("127.0.0.1:0").unwrap();
+        let target = server_side.local_addr().unwrap();
+        let got = std::thread::spawn(move || {
+            let (mut s, _) = server_side.accept().unwrap();
+            s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+            let mut got = Vec::new();
+            let r = s.read_to_end(&mut got);
+            (r.is_ok(), got)
+        });
+        let mut c = TcpStream::connect(start(target)).unwrap();
+        c.write_all(b"abc").unwrap();
+        std::thread::sleep(Duration::from_millis(50));
+        send(c.as_raw_fd(), b"X", MsgFlags::MSG_OOB).unwrap();
+        std::thread::sleep(Duration::from_millis(50));
+        c.write_all(b"def").unwrap();
+        c.shutdown(Shutdown::Write).unwrap();
+        let (ok, got) = got.join().unwrap();
+        assert!(ok, "the relay stalled at the urgent byte: {got:?}");
+        assert_eq!(got, b"abcXdef");
     }
 
     #[test]

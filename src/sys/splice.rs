@@ -52,3 +52,29 @@ pub fn raise_fd_limit() {
         let _ = setrlimit(Resource::RLIMIT_NOFILE, hard, hard);
     }
 }
+
+/// Whether the next byte to read from TCP socket `sock` is urgent data
+/// (SIOCATMARK, tcp(7)): splice(2) stops in front of that byte for good,
+/// while the socket stays readable.
+pub fn at_urgent_mark(sock: impl AsFd) -> bool {
+    // asm-generic/sockios.h; the libc crate does not export it for Linux.
+    const SIOCATMARK: libc::c_ulong = 0x8905;
+    let mut at: libc::c_int = 0;
+    // SAFETY: SIOCATMARK writes one int through the pointer, which points
+    // at `at`, alive for the whole call.
+    let r = unsafe { libc::ioctl(sock.as_fd().as_raw_fd(), SIOCATMARK as _, &mut at) };
+    r == 0 && at != 0
+}
+
+/// Copy one byte from socket `from` into pipe `to`: the urgent byte at the
+/// mark (kept in the stream by SO_OOBINLINE), which splice cannot pass. The
+/// pipe must have room for it. Ok(0) is end of file.
+pub fn copy_one_byte(from: impl AsFd, to: impl AsFd) -> Result<usize, Errno> {
+    use nix::sys::socket::{recv, MsgFlags};
+    let mut b = [0u8; 1];
+    let n = recv(from.as_fd().as_raw_fd(), &mut b, MsgFlags::MSG_DONTWAIT)?;
+    if n == 1 {
+        nix::unistd::write(to, &b)?;
+    }
+    Ok(n)
+}
