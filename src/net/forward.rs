@@ -3,7 +3,8 @@
 //! host, and for each connection opens one from inside the container's
 //! network namespace to the container's address, then moves the bytes with
 //! splice(2). slirp4netns's own forwarding copies every byte through its
-//! user-mode TCP stack and the tap device, at a quarter to half the speed.
+//! user-mode TCP stack and the tap device: 3 to 12 times slower on the test
+//! machine (bench/README.md).
 //!
 //! One process per container, `hutch port-forwarder` (hidden): it binds the
 //! host ports first, while still in the host's network namespace, then
