@@ -24,7 +24,7 @@ use std::net::{IpAddr, Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, ChildStdout, Command, Stdio};
+use std::process::{Child, ChildStdout, Stdio};
 use std::time::{Duration, Instant};
 
 /// The hidden subcommand the forwarder process runs.
@@ -99,26 +99,14 @@ impl Forwarder {
         run_as: Option<(u32, u32)>,
         log: &Path,
     ) -> std::io::Result<Forwarder> {
-        let (userns, netns) = match target {
-            Target::Pid(pid) => (
-                PathBuf::from(format!("/proc/{pid}/ns/user")),
-                PathBuf::from(format!("/proc/{pid}/ns/net")),
-            ),
-            Target::Paths { netns, userns } => (userns.clone(), netns.clone()),
-        };
+        let (netns, userns) = target.paths();
         let log_file = std::fs::File::create(log)?;
-        // /proc/self/exe still works when the binary was replaced since.
-        let mut cmd = Command::new("/proc/self/exe");
-        cmd.arg0("hutch")
-            .arg(SUBCOMMAND)
-            .arg("--userns")
+        let mut cmd = crate::sys::spawn::this_binary(SUBCOMMAND);
+        cmd.arg("--userns")
             .arg(&userns)
             .arg("--netns")
             .arg(&netns)
             .args(routes.iter().map(Route::arg))
-            .env_clear()
-            .current_dir("/")
-            .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(log_file);
         if let Some((uid, gid)) = run_as {
@@ -156,12 +144,10 @@ impl Forwarder {
             return Ok(());
         }
         let _ = self.child.wait();
-        let log = std::fs::read_to_string(&self.log).unwrap_or_default();
-        let why = log.lines().rev().find(|l| !l.trim().is_empty());
-        Err(format!(
-            "the port forwarder failed: {}",
-            why.unwrap_or("it exited without saying why")
-        ))
+        match super::helper::log_tail(&self.log) {
+            tail if tail.is_empty() => Err("the port forwarder exited without saying why".into()),
+            tail => Err(format!("the port forwarder failed{tail}")),
+        }
     }
 
     /// End it and wait, so that its host ports are free when this returns.
@@ -839,17 +825,18 @@ mod tests {
             .collect();
         assert!(clients.into_iter().all(|t| t.join().unwrap()));
 
-        // Nothing listens at the target: the client is reset, not left hanging.
+        // Nothing listens at the target: the client is reset, as by a
+        // closed port, not left hanging or given a clean end of file.
         let gone = TcpListener::bind("127.0.0.1:0").unwrap();
         let dead = gone.local_addr().unwrap();
         drop(gone);
         let mut c = TcpStream::connect(start(dead)).unwrap();
         c.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
         let mut b = [0u8; 1];
-        match c.read(&mut b) {
-            Ok(0) => {}
-            Err(e) => assert_eq!(e.kind(), std::io::ErrorKind::ConnectionReset, "{e}"),
-            Ok(n) => panic!("read {n} bytes from a refused target"),
-        }
+        let r = c.read(&mut b);
+        assert!(
+            matches!(&r, Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset),
+            "{r:?}"
+        );
     }
 }

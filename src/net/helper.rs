@@ -35,6 +35,19 @@ pub enum Target {
     Paths { netns: PathBuf, userns: PathBuf },
 }
 
+impl Target {
+    /// The network namespace and the user namespace that owns it, as paths.
+    pub fn paths(&self) -> (PathBuf, PathBuf) {
+        match self {
+            Target::Pid(pid) => (
+                PathBuf::from(format!("/proc/{pid}/ns/net")),
+                PathBuf::from(format!("/proc/{pid}/ns/user")),
+            ),
+            Target::Paths { netns, userns } => (netns.clone(), userns.clone()),
+        }
+    }
+}
+
 /// What [`Helper::spawn`] needs.
 #[derive(Debug, Clone)]
 pub struct SpawnConfig<'a> {
@@ -241,7 +254,7 @@ impl Helper {
                 return Err(HelperError::Exited {
                     helper: self.kind.name(),
                     status,
-                    log: self.log_tail(),
+                    log: log_tail(&self.log),
                 });
             }
             if Instant::now() >= deadline {
@@ -249,7 +262,7 @@ impl Helper {
                 return Err(HelperError::Timeout {
                     helper: self.kind.name(),
                     ms: timeout.as_millis(),
-                    log: self.log_tail(),
+                    log: log_tail(&self.log),
                 });
             }
         }
@@ -360,23 +373,24 @@ impl Helper {
         }
         self.socket_dir = None;
     }
+}
 
-    /// The last lines of the helper's log, for error messages.
-    fn log_tail(&self) -> String {
-        let text = std::fs::read_to_string(&self.log).unwrap_or_default();
-        // pasta tries syslog first and complains when there is none.
-        let lines: Vec<&str> = text
-            .lines()
-            .filter(|l| {
-                !l.trim().is_empty() && !l.starts_with("Failed to send") && !l.contains("to syslog")
-            })
-            .collect();
-        if lines.is_empty() {
-            return String::new();
-        }
-        let tail = &lines[lines.len().saturating_sub(5)..];
-        format!(": {}", tail.join(" / "))
+/// The last lines of a helper's log at `log` as `: a / b` (or nothing),
+/// for error messages.
+pub(super) fn log_tail(log: &Path) -> String {
+    let text = std::fs::read_to_string(log).unwrap_or_default();
+    // pasta tries syslog first and complains when there is none.
+    let lines: Vec<&str> = text
+        .lines()
+        .filter(|l| {
+            !l.trim().is_empty() && !l.starts_with("Failed to send") && !l.contains("to syslog")
+        })
+        .collect();
+    if lines.is_empty() {
+        return String::new();
     }
+    let tail = &lines[lines.len().saturating_sub(5)..];
+    format!(": {}", tail.join(" / "))
 }
 
 impl Drop for Helper {

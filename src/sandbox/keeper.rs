@@ -29,9 +29,8 @@ use sha2::{Digest, Sha256};
 use std::io::{Read, Write};
 use std::os::fd::OwnedFd;
 use std::os::unix::fs::{DirBuilderExt, MetadataExt};
-use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::sync::Arc;
 
 /// The hidden subcommand a keeper process runs (`hutch userns-keeper`).
@@ -167,13 +166,7 @@ fn same_ranges(text: &str, ranges: &[IdRange]) -> bool {
 /// so on its stdout; this process installs the mapping with
 /// newuidmap/newgidmap and records the keeper. The caller holds the lock.
 fn start(map: &IdMapping, src: &IdSources, pid_file: &Path) -> Result<Keeper, String> {
-    // /proc/self/exe still works when the binary was replaced since.
-    let mut child = Command::new("/proc/self/exe")
-        .arg0("hutch")
-        .arg(SUBCOMMAND)
-        .env_clear()
-        .current_dir("/")
-        .stdin(Stdio::null())
+    let mut child = crate::sys::spawn::this_binary(SUBCOMMAND)
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()

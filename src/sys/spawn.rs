@@ -96,6 +96,20 @@ pub fn helper_child_setup(cmd: &mut Command, fds: Vec<(OwnedFd, RawFd)>) -> io::
     Ok(())
 }
 
+/// A command running this very binary (`/proc/self/exe`, which still works
+/// when the file was replaced since) as `hutch SUBCOMMAND`, for hutch's own
+/// helper processes: empty environment, working directory `/`, stdin from
+/// /dev/null.
+pub fn this_binary(subcommand: &str) -> Command {
+    let mut cmd = Command::new("/proc/self/exe");
+    cmd.arg0("hutch")
+        .arg(subcommand)
+        .env_clear()
+        .current_dir("/")
+        .stdin(std::process::Stdio::null());
+    cmd
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
