@@ -245,15 +245,7 @@ impl World {
 
     /// Run hutch and require success; return stdout.
     pub fn ok(&self, args: &[&str]) -> String {
-        let out = self.run(args);
-        assert!(
-            out.status.success(),
-            "hutch {args:?} failed with {:?}\nstdout: {}\nstderr: {}",
-            out.status.code(),
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).into_owned()
+        succeeded(&self.run(args), &format!("hutch {args:?}"))
     }
 
     /// Run hutch and require failure; return stderr.
@@ -325,16 +317,22 @@ pub fn live(pid: impl Into<i64>) -> bool {
     })
 }
 
+/// Require that the command described by `what` succeeded; its stdout.
+pub fn succeeded(out: &Output, what: &str) -> String {
+    assert!(
+        out.status.success(),
+        "{what} failed with {:?}\nstdout: {}\nstderr: {}",
+        out.status.code(),
+        stdout(out),
+        stderr(out)
+    );
+    stdout(out)
+}
+
 /// Run a program as the test user and require success; its stdout.
 pub fn user_ok(w: &World, prog: &str, args: &[&str]) -> String {
     let out = w.as_user(prog).args(args).output().expect("spawn");
-    assert!(
-        out.status.success(),
-        "{prog} {args:?} failed: {}{}",
-        stdout(&out),
-        stderr(&out)
-    );
-    stdout(&out)
+    succeeded(&out, &format!("{prog} {args:?}"))
 }
 
 /// Stdout of an Output as text.

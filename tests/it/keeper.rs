@@ -4,7 +4,7 @@
 //! a runtime dir that is not private is refused loudly and the start still
 //! works; a single id needs no keeper at all.
 
-use crate::common::{live, skip, stderr, stdout, user, Kind, World};
+use crate::common::{live, skip, stderr, stdout, succeeded, user, Kind, World};
 use hutch::container::ProcId;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
@@ -28,14 +28,7 @@ fn hutch_in(w: &World, run: &Path, args: &[&str]) -> Output {
 }
 
 fn ok_in(w: &World, run: &Path, args: &[&str]) -> String {
-    let out = hutch_in(w, run, args);
-    assert!(
-        out.status.success(),
-        "hutch {args:?}: {}\n{}",
-        stdout(&out),
-        stderr(&out)
-    );
-    stdout(&out)
+    succeeded(&hutch_in(w, run, args), &format!("hutch {args:?}"))
 }
 
 /// The one keeper pid file under `run`, if there is one.

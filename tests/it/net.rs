@@ -759,11 +759,19 @@ fn run_publishes_busybox_httpd() {
                 want,
                 "{mode} (and the forwarder) for the container: {helpers:?}"
             );
-            // Its TCP port is the forwarder's: slirp4netns needs no API socket.
+            // Its TCP port is the forwarder's: slirp4netns needs no API
+            // socket. The forwarder lives in the container's user namespace
+            // but the host's mount namespace, so it must be non-dumpable:
+            // its /proc/PID/fd then belongs to root, not to the user.
             for h in &helpers {
                 let cmdline = std::fs::read(format!("/proc/{h}/cmdline")).unwrap_or_default();
                 let cmdline = String::from_utf8_lossy(&cmdline);
                 assert!(!cmdline.contains("--api-socket"), "{cmdline}");
+                if cmdline.contains("port-forwarder") {
+                    use std::os::unix::fs::MetadataExt;
+                    let owner = std::fs::metadata(format!("/proc/{h}/fd")).unwrap().uid();
+                    assert_eq!(owner, 0, "the forwarder {h} is dumpable");
+                }
             }
             let status = hutch.wait().unwrap();
             assert!(status.success(), "{status:?}");

@@ -34,14 +34,7 @@ fn podman(w: &World, args: &[&str]) -> Output {
 }
 
 fn podman_ok(w: &World, args: &[&str]) -> String {
-    let out = podman(w, args);
-    assert!(
-        out.status.success(),
-        "podman {args:?} failed: {}{}",
-        stdout(&out),
-        stderr(&out)
-    );
-    stdout(&out)
+    succeeded(&podman(w, args), &format!("podman {args:?}"))
 }
 
 /// The world of the user with subordinate ids (podman needs them), if any.
