@@ -55,17 +55,7 @@ pasta_defaults="-u none -T none -U none --no-map-gw --dns-forward 169.254.1.1 --
 
 # The busybox root filesystem with the host's iperf3 (glibc) beside it.
 img="$work/iperf3-rootfs"
-mkdir -p "$img"
-layer=$(python3 - "$images/busybox-musl" <<'PY'
-import json, sys, os
-d = sys.argv[1]
-idx = json.load(open(os.path.join(d, "index.json")))
-m = idx["manifests"][0]["digest"].split(":")[1]
-man = json.load(open(os.path.join(d, "blobs/sha256", m)))
-print(os.path.join(d, "blobs/sha256", man["layers"][0]["digest"].split(":")[1]))
-PY
-)
-tar -xzf "$layer" -C "$img" 2>/dev/null || true
+sh "$here/busybox-rootfs.sh" "$images/busybox-musl" "$img"
 iperf3=$(command -v iperf3)
 for f in "$iperf3" $(ldd "$iperf3" | awk '/=> \// {print $3} /^\t\// {print $1}'); do
   mkdir -p "$img$(dirname "$f")"

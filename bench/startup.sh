@@ -28,17 +28,7 @@ root="$work/hutch-root"
 
 # The same root filesystem, unpacked, for bwrap.
 rootfs="$work/rootfs"
-mkdir -p "$rootfs"
-layer=$(python3 - "$images/busybox-musl" <<'PY'
-import json, sys, os
-d = sys.argv[1]
-idx = json.load(open(os.path.join(d, "index.json")))
-m = idx["manifests"][0]["digest"].split(":")[1]
-man = json.load(open(os.path.join(d, "blobs/sha256", m)))
-print(os.path.join(d, "blobs/sha256", man["layers"][0]["digest"].split(":")[1]))
-PY
-)
-tar -xzf "$layer" -C "$rootfs" 2>/dev/null || true
+sh "$here/busybox-rootfs.sh" "$images/busybox-musl" "$rootfs"
 bwrap_cmd="bwrap --unshare-user --uid 0 --gid 0 --unshare-pid --unshare-uts --unshare-ipc --unshare-net --bind $rootfs / --proc /proc --dev /dev --die-with-parent /bin/true"
 
 cmds=("$hutch --root $root run --rm --network none busybox:1.38.0-musl true" "$bwrap_cmd")
