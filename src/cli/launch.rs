@@ -11,8 +11,9 @@ use crate::container::{self, supervisor, Containers, ProcId, Record, Status};
 use crate::net::plan::HostEnv;
 use crate::net::ports::PortMapping;
 use crate::net::Network;
-use crate::rootfs::{Features, Overlay};
-use crate::sandbox::idmap::{IdMapping, IdSources, UsernsRequest};
+use crate::rootfs::fuse::IdShift;
+use crate::rootfs::{driver, Driver, DriverKind, Features, MountApi, Overlay};
+use crate::sandbox::idmap::{IdMapping, IdSources, MapMode, UsernsRequest};
 use crate::sandbox::{self, MountSpec, Plan, ProcessSpec, Spec};
 use crate::store::{Image, Store};
 use anyhow::{bail, Context};
@@ -66,20 +67,40 @@ pub fn plan(
     if let Some(e) = &features.userns_error {
         bail!("user namespaces are not available to this user: {e} (run `hutch info` for the fix)");
     }
-    let Some(mount_api) = features.overlay else {
-        bail!(
-            "overlayfs cannot be mounted in a user namespace on this kernel ({}): {} \
-             (run `hutch info`)",
-            features.kernel,
-            features
-                .overlay_error
-                .as_deref()
-                .unwrap_or("unknown reason")
-        );
+    let requested = match c.storage_driver.as_str() {
+        "" => None,
+        s => Some(s.parse::<DriverKind>().map_err(anyhow::Error::msg)?),
     };
+    let selection =
+        driver::select(requested, &DriverKind::ALL, &features).map_err(anyhow::Error::msg)?;
+    for (kind, why) in &selection.rejected {
+        // Falling back is worth a line: it costs speed or disk.
+        ctx.printer
+            .info(&format!("storage driver {kind} not used: {why}"));
+    }
+    ctx.printer
+        .debug(&format!("storage driver: {}", selection.kind));
     // The skeleton goes below the image: mount points without copy-ups.
     let mut lowers = vec![crate::rootfs::skeleton::ensure(&ctx.dirs.state)?];
-    lowers.extend(store.layer_dirs(image, &mapping, &src, &ctx.printer)?);
+    let rootfs_driver = match selection.kind {
+        // keep-id on FUSE: the layers as unpacked for the default mapping,
+        // owners translated on the fly instead of a chown copy per mapping.
+        DriverKind::Fuse if mapping.mode == MapMode::KeepId => {
+            let base = IdMapping::detect(UsernsRequest::Auto, &src).map_err(anyhow::Error::msg)?;
+            lowers.extend(store.layer_dirs(image, &base, &src, &ctx.printer)?);
+            Driver::Fuse(IdShift::between(&mapping, &base))
+        }
+        kind => {
+            lowers.extend(store.layer_dirs(image, &mapping, &src, &ctx.printer)?);
+            match kind {
+                DriverKind::Overlay => {
+                    Driver::Overlay(selection.mount_api.unwrap_or(MountApi::Legacy))
+                }
+                DriverKind::Fuse => Driver::Fuse(IdShift::default()),
+                DriverKind::Copy => Driver::Copy,
+            }
+        }
+    };
     let cfg = image.config.config().clone().unwrap_or_default();
     let exposed = cfg.exposed_ports().clone().unwrap_or_default();
     let network = match c.network.joined_container() {
@@ -104,7 +125,7 @@ pub fn plan(
             work: dir.join("work"),
             volatile: rec.auto_remove,
         },
-        mount_api,
+        rootfs_driver,
         rootfs_mountpoint: dir.join("rootfs"),
         scratch: dir.to_path_buf(),
         hostname: c.hostname.clone(),

@@ -9,6 +9,7 @@ use super::{launch, Ctx};
 use crate::container::{self, Config, Containers, Record, Status};
 use crate::net::plan::NetFlags;
 use crate::registry::pull::{ensure_image, PullPolicy};
+use crate::rootfs::DriverKind;
 use crate::sandbox::idmap::{IdMapping, IdSources, MapMode, UsernsRequest};
 use anyhow::{bail, Context};
 use std::path::{Path, PathBuf};
@@ -78,6 +79,11 @@ pub struct Args {
     /// Add NAME:IP to /etc/hosts (IP may be host-gateway).
     #[arg(long = "add-host", value_name = "NAME:IP")]
     pub add_host: Vec<String>,
+    /// Storage driver for the root filesystem: overlay (native overlayfs),
+    /// fuse (hutch's FUSE overlay) or copy (a private copy of the image).
+    /// Default: the first that works here, in that order (`hutch info`).
+    #[arg(long, env = "HUTCH_STORAGE_DRIVER", value_name = "DRIVER")]
+    pub storage_driver: Option<DriverKind>,
     /// User namespace: auto, subids, single or keep-id (your uid/gid inside).
     #[arg(long, default_value = "auto", value_name = "MODE")]
     pub userns: UsernsRequest,
@@ -188,6 +194,7 @@ pub fn exec(ctx: &Ctx, a: Args) -> anyhow::Result<u8> {
             tty: a.tty,
             interactive: a.interactive,
             stop_signal: cfg.stop_signal().clone(),
+            storage_driver: a.storage_driver.map(|d| d.to_string()).unwrap_or_default(),
         },
         started: None,
         init: None,
@@ -197,6 +204,9 @@ pub fn exec(ctx: &Ctx, a: Args) -> anyhow::Result<u8> {
     let dir = containers.dir(&id);
     let (plan, ports) = launch::plan(ctx, &rec, &dir, &image, mapping)?;
     rec.ports = ports;
+    // Kept, so that a restart uses the same driver (the copy driver's root
+    // is not an upper dir the others could mount).
+    rec.config.storage_driver = plan.rootfs_driver.kind().to_string();
     // Claimed from the start: `ps` lists it and a second start is refused
     // while pid 1 is being set up.
     launch::starting(&mut rec);

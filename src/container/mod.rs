@@ -79,6 +79,9 @@ pub struct Config {
     pub interactive: bool,
     /// The image's STOPSIGNAL, used by `hutch stop` (SIGTERM when None).
     pub stop_signal: Option<String>,
+    /// The storage driver the container was created with (`overlay`,
+    /// `fuse`, `copy`); empty in records older than the choice.
+    pub storage_driver: String,
 }
 
 /// What `container.json` holds.

@@ -1,14 +1,19 @@
 //! Root filesystems for containers: the overlay mount (image layers as lower
-//! dirs, a per-container upper) and the kernel feature probes that decide how
-//! to mount it, run once per kernel and cached.
+//! dirs, a per-container upper) by native overlayfs or hutch's own FUSE
+//! overlay, and the kernel feature probes that decide how to mount it, run
+//! once per kernel and cached.
 //!
 //! It does not unpack layers (that is `store`/`layer`) and does not set up
 //! /proc, /dev or the other mounts of a sandbox (that is `sandbox`).
 
+pub mod copy;
+pub mod driver;
+pub mod fuse;
 pub mod overlay;
 pub mod probe;
 pub mod resolve;
 pub mod skeleton;
 
+pub use driver::{Driver, DriverKind};
 pub use overlay::{MountApi, Overlay};
 pub use probe::Features;

@@ -9,6 +9,7 @@
 //!
 //! It must only be called inside the mount namespace of the sandbox child.
 
+use super::driver::Driver;
 use crate::sys::mount::{mount, Flags, FsContext};
 use crate::sys::SysError;
 use std::path::{Path, PathBuf};
@@ -42,13 +43,22 @@ pub enum MountApi {
 const LEGACY_LIMIT: usize = 3500;
 
 impl Overlay {
-    /// Mount at `target`. `links` is a directory hutch may write into, used for
-    /// short symlinks when the classic option string would be too long.
-    pub fn mount(&self, target: &Path, api: MountApi, links: &Path) -> Result<(), SysError> {
-        match api {
-            MountApi::LowerdirPlus => self.mount_new_api(target),
-            MountApi::Legacy => self.mount_legacy(target, links),
+    /// Mount at `target` with `driver`. `links` is a directory hutch may
+    /// write into, used for short symlinks when the classic option string
+    /// would be too long.
+    pub fn mount(&self, target: &Path, driver: &Driver, links: &Path) -> Result<(), SysError> {
+        match driver {
+            Driver::Overlay(MountApi::LowerdirPlus) => self.mount_new_api(target),
+            Driver::Overlay(MountApi::Legacy) => self.mount_legacy(target, links),
+            Driver::Fuse(shift) => super::fuse::mount(&self.lowers, &self.upper, target, shift),
+            Driver::Copy => super::copy::mount(&self.lowers, &self.copy_dir(), target),
         }
+    }
+
+    /// Where the copy driver keeps the container's own root: beside the
+    /// upper dir, which it fills only with the changes (see `copy`).
+    pub fn copy_dir(&self) -> PathBuf {
+        self.upper.with_file_name("copy")
     }
 
     fn mount_new_api(&self, target: &Path) -> Result<(), SysError> {

@@ -23,6 +23,8 @@ pub struct Features {
     pub overlay: Option<MountApi>,
     /// Why overlay did not work (or why `lowerdir+` did not), when it did not.
     pub overlay_error: Option<String>,
+    /// Why a FUSE filesystem cannot be mounted in a user namespace, or None.
+    pub fuse_error: Option<String>,
 }
 
 /// The running kernel's release string.
@@ -35,7 +37,8 @@ pub fn kernel_release() -> String {
 impl Features {
     /// Where the cached answer for this kernel lives under `dir`.
     pub fn cache_path(dir: &Path) -> PathBuf {
-        dir.join(format!("kernel-features-{}.json", kernel_release()))
+        // v2: the FUSE probe was added; older files lack its answer.
+        dir.join(format!("kernel-features-v2-{}.json", kernel_release()))
     }
 
     /// The cached answer for this kernel, or a fresh probe (then cached).
@@ -70,6 +73,7 @@ impl Features {
             userns_error: None,
             overlay: None,
             overlay_error: None,
+            fuse_error: None,
         };
         let map = match IdMapping::detect(UsernsRequest::Single, &IdSources::default()) {
             Ok(m) => m,
@@ -96,6 +100,7 @@ impl Features {
         if !errors.is_empty() {
             f.overlay_error = Some(errors.join("; "));
         }
+        f.fuse_error = try_fuse(dir, &map, &src).err();
         f
     }
 }
@@ -124,7 +129,9 @@ fn try_overlay(dir: &Path, map: &IdMapping, src: &IdSources, api: MountApi) -> R
     let res = run_in_userns(map, src, || {
         nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNS)
             .map_err(|e| format!("unshare(CLONE_NEWNS) => {e}"))?;
-        let r = ov.mount(&merged, api, s).map_err(|e| e.to_string());
+        let r = ov
+            .mount(&merged, &super::Driver::Overlay(api), s)
+            .map_err(|e| e.to_string());
         let seen = r.is_ok() && merged.join("a").exists() && merged.join("b").exists();
         // overlay leaves a mode-000 work/work dir; only root here can list it.
         let _ = crate::sys::mount::umount_detach(&merged);
@@ -136,6 +143,35 @@ fn try_overlay(dir: &Path, map: &IdMapping, src: &IdSources, api: MountApi) -> R
         Ok(())
     });
     res.map_err(|e| format!("{api:?}: {e}"))
+}
+
+/// Mount FUSE in a throwaway user+mount namespace (no server needs to
+/// answer: mount(2) itself is what a user namespace may refuse).
+fn try_fuse(dir: &Path, map: &IdMapping, src: &IdSources) -> Result<(), String> {
+    std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    let scratch = tempfile::Builder::new()
+        .prefix(".probe-fuse-")
+        .tempdir_in(dir)
+        .map_err(|e| format!("cannot create a scratch dir in {}: {e}", dir.display()))?;
+    let target = scratch.path().to_path_buf();
+    run_in_userns(map, src, || {
+        nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNS)
+            .map_err(|e| format!("unshare(CLONE_NEWNS) => {e}"))?;
+        let dev =
+            crate::sys::fuse::open_dev_fuse(Path::new("/dev/fuse")).map_err(|e| e.to_string())?;
+        use std::os::fd::AsFd;
+        crate::sys::fuse::mount_fuse(
+            dev.as_fd(),
+            &target,
+            "hutch-probe",
+            nix::unistd::getuid().as_raw(),
+            nix::unistd::getgid().as_raw(),
+            "",
+        )
+        .map_err(|e| e.to_string())?;
+        let _ = crate::sys::mount::umount_detach(&target);
+        Ok(())
+    })
 }
 
 #[cfg(test)]
@@ -150,6 +186,7 @@ mod tests {
             userns_error: None,
             overlay: Some(MountApi::Legacy),
             overlay_error: Some("cached".into()),
+            fuse_error: None,
         };
         std::fs::write(
             Features::cache_path(d.path()),

@@ -9,7 +9,7 @@
 use super::error::Error;
 use super::spec::{MountSpec, ProcessSpec, Spec};
 use crate::net::Network;
-use crate::rootfs::{MountApi, Overlay};
+use crate::rootfs::{Driver, Overlay};
 use crate::sandbox::idmap::{IdMapping, IdSources};
 use crate::sys::mount::Flags;
 use std::path::{Component, Path, PathBuf};
@@ -62,7 +62,7 @@ pub struct Plan {
     pub id_sources: IdSources,
     pub keeper: Option<std::sync::Arc<super::keeper::Keeper>>,
     pub overlay: Overlay,
-    pub mount_api: MountApi,
+    pub rootfs_driver: Driver,
     pub rootfs_mountpoint: PathBuf,
     pub scratch: PathBuf,
     pub hostname: String,
@@ -267,7 +267,7 @@ impl Plan {
             id_sources: spec.id_sources,
             keeper: spec.keeper,
             overlay: spec.overlay,
-            mount_api: spec.mount_api,
+            rootfs_driver: spec.rootfs_driver,
             rootfs_mountpoint: spec.rootfs_mountpoint,
             scratch: spec.scratch,
             hostname: spec.hostname,
@@ -281,6 +281,7 @@ impl Plan {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::rootfs::MountApi;
     use crate::sandbox::idmap::UsernsRequest;
 
     fn spec() -> Spec {
@@ -294,7 +295,7 @@ mod tests {
                 work: "/w".into(),
                 volatile: false,
             },
-            mount_api: MountApi::LowerdirPlus,
+            rootfs_driver: Driver::Overlay(MountApi::LowerdirPlus),
             rootfs_mountpoint: "/m".into(),
             scratch: "/s".into(),
             hostname: "box".into(),

@@ -21,17 +21,21 @@ const DEVICES: [&str; 6] = ["null", "zero", "full", "random", "urandom", "tty"];
 pub fn run_plan(plan: &Plan) -> Result<(), ChildError> {
     let root = &plan.rootfs_mountpoint;
     for op in &plan.ops {
-        step(plan, root, op).map_err(|e| ChildError::setup(format!("{}: {e}", describe(op))))?;
+        step(plan, root, op)
+            .map_err(|e| ChildError::setup(format!("{}: {e}", describe(plan, op))))?;
     }
     Ok(())
 }
 
-fn describe(op: &Op) -> String {
+fn describe(plan: &Plan, op: &Op) -> String {
     match op {
         Op::IsolatePropagation => "making mounts private".into(),
         Op::Hostname(h) => format!("setting the hostname to {h}"),
         Op::LoopbackUp => "bringing up lo".into(),
-        Op::RootOverlay => "mounting the root filesystem (overlay)".into(),
+        Op::RootOverlay => format!(
+            "mounting the root filesystem ({})",
+            plan.rootfs_driver.kind()
+        ),
         Op::Proc => "mounting /proc".into(),
         Op::Dev => "setting up /dev".into(),
         Op::Sys { .. } => "mounting /sys".into(),
@@ -59,7 +63,7 @@ fn step(plan: &Plan, root: &Path, op: &Op) -> Result<(), SysError> {
             nix::unistd::sethostname(h).map_err(|e| SysError::new(format!("sethostname({h})"), e))
         }
         Op::LoopbackUp => crate::sys::net::interface_up("lo"),
-        Op::RootOverlay => plan.overlay.mount(root, plan.mount_api, &plan.scratch),
+        Op::RootOverlay => plan.overlay.mount(root, &plan.rootfs_driver, &plan.scratch),
         Op::Proc => {
             let t = mkdir_in(root, Path::new("proc"))?;
             mount(

@@ -8,7 +8,7 @@
 use super::idmap::{IdMapping, IdSources};
 use super::keeper::Keeper;
 use crate::net::Network;
-use crate::rootfs::{MountApi, Overlay};
+use crate::rootfs::{Driver, Overlay};
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -24,8 +24,8 @@ pub struct Spec {
     pub keeper: Option<Arc<Keeper>>,
     /// The root filesystem: image layers plus this container's upper dir.
     pub overlay: Overlay,
-    /// How the kernel takes overlay options (from `rootfs::Features`).
-    pub mount_api: MountApi,
+    /// How the root filesystem is made (from `rootfs::driver::select`).
+    pub rootfs_driver: Driver,
     /// An empty directory the root filesystem is mounted on before pivot_root.
     pub rootfs_mountpoint: PathBuf,
     /// A directory the sandbox may write short overlay links into.

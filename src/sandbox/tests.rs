@@ -104,7 +104,7 @@ impl Fixture {
                 work: self.path("work"),
                 volatile: false,
             },
-            mount_api: api,
+            rootfs_driver: crate::rootfs::Driver::Overlay(api),
             rootfs_mountpoint: self.path("merged"),
             scratch: self.dir.path().to_path_buf(),
             hostname: "box".into(),

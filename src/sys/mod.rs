@@ -7,6 +7,7 @@
 pub mod caps;
 pub mod flock;
 pub mod fsat;
+pub mod fuse;
 pub mod mount;
 pub mod net;
 pub mod process;

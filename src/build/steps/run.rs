@@ -24,7 +24,8 @@ use crate::dockerfile::{Mount, MountKind, Network as RunNetwork, Run, RunBody, S
 use crate::layer::diff::{diff, DiffOptions};
 use crate::net::plan::{HostEnv, NetFlags};
 use crate::net::Network;
-use crate::rootfs::{Features, Overlay};
+use crate::rootfs::driver::{self, Driver, DriverKind};
+use crate::rootfs::{Features, MountApi, Overlay};
 use crate::sandbox::idmap::{IdMapping, IdSources, UsernsRequest};
 use crate::sandbox::userns::run_in_userns;
 use crate::sandbox::{self, MountSpec, Plan, ProcessSpec, Spec};
@@ -133,14 +134,12 @@ pub fn execute(
     if let Some(e) = &features.userns_error {
         bail!("user namespaces are not available to this user: {e} (run `hutch info` for the fix)");
     }
-    let Some(mount_api) = features.overlay else {
-        bail!(
-            "overlayfs cannot be mounted in a user namespace on this kernel: {} (run `hutch info`)",
-            features
-                .overlay_error
-                .as_deref()
-                .unwrap_or("unknown reason")
-        );
+    // A RUN step's changes are read from an upper dir: only the overlay
+    // drivers write one.
+    let driver = match driver::select(None, &[DriverKind::Overlay, DriverKind::Fuse], &features) {
+        Ok(s) if s.kind == DriverKind::Fuse => Driver::Fuse(Default::default()),
+        Ok(s) => Driver::Overlay(s.mount_api.unwrap_or(MountApi::Legacy)),
+        Err(e) => bail!("no storage driver can run a RUN step here: {e} (run `hutch info`)"),
     };
     let mut lowers = vec![crate::rootfs::skeleton::ensure(env.state)?];
     if let Some(im) = image {
@@ -219,7 +218,7 @@ pub fn execute(
             // The upper dir is read right after and then thrown away.
             volatile: true,
         },
-        mount_api,
+        rootfs_driver: driver,
         rootfs_mountpoint: dir.join("rootfs"),
         scratch: dir.clone(),
         hostname: hostname.clone(),

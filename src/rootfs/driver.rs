@@ -1,0 +1,181 @@
+//! Which storage driver makes a container's root filesystem, and why:
+//! native overlayfs in the user namespace, hutch's FUSE overlay, or a plain
+//! copy of the layers. Asked for with `--storage-driver` (or
+//! `HUTCH_STORAGE_DRIVER`), otherwise the first one the cached kernel probes
+//! allow, in that order. The reason every other driver was passed over is
+//! kept, so `hutch info` and errors can say it: the choice is never silent.
+//!
+//! This module decides; `Overlay::mount` does the mounting.
+
+use super::fuse::IdShift;
+use super::overlay::MountApi;
+use super::probe::Features;
+
+/// The drivers by name, as flags and records spell them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DriverKind {
+    Overlay,
+    Fuse,
+    Copy,
+}
+
+impl DriverKind {
+    /// The order of the automatic choice: fastest first.
+    pub const ALL: [DriverKind; 3] = [DriverKind::Overlay, DriverKind::Fuse, DriverKind::Copy];
+}
+
+impl std::str::FromStr for DriverKind {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "overlay" => Ok(Self::Overlay),
+            "fuse" => Ok(Self::Fuse),
+            "copy" => Ok(Self::Copy),
+            other => Err(format!(
+                "unknown storage driver '{other}': use overlay, fuse or copy"
+            )),
+        }
+    }
+}
+
+impl std::fmt::Display for DriverKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Overlay => "overlay",
+            Self::Fuse => "fuse",
+            Self::Copy => "copy",
+        })
+    }
+}
+
+/// How the sandbox child makes the root filesystem.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Driver {
+    /// Native overlayfs, options passed this way.
+    Overlay(MountApi),
+    /// hutch's FUSE overlay; lower owners shown through the shift.
+    Fuse(IdShift),
+    /// A private copy of the layers.
+    Copy,
+}
+
+impl Driver {
+    pub fn kind(&self) -> DriverKind {
+        match self {
+            Driver::Overlay(_) => DriverKind::Overlay,
+            Driver::Fuse(_) => DriverKind::Fuse,
+            Driver::Copy => DriverKind::Copy,
+        }
+    }
+}
+
+/// The chosen driver and why each one before it was not.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Selection {
+    pub kind: DriverKind,
+    /// How native overlay takes its options, when it can be mounted.
+    pub mount_api: Option<MountApi>,
+    pub rejected: Vec<(DriverKind, String)>,
+}
+
+/// Why `kind` cannot be used with these kernel features, or None when it can.
+pub fn unusable(kind: DriverKind, f: &Features) -> Option<String> {
+    if let Some(e) = &f.userns_error {
+        return Some(format!("user namespaces are not available: {e}"));
+    }
+    match kind {
+        DriverKind::Overlay if f.overlay.is_none() => Some(format!(
+            "overlayfs cannot be mounted in a user namespace on this kernel ({}): {}",
+            f.kernel,
+            f.overlay_error.as_deref().unwrap_or("unknown reason")
+        )),
+        DriverKind::Fuse => f
+            .fuse_error
+            .as_ref()
+            .map(|e| format!("FUSE cannot be mounted in a user namespace: {e}")),
+        _ => None,
+    }
+}
+
+/// Pick the driver: `requested` if it works here, else an error naming why
+/// not; without a request the first usable one of [`DriverKind::ALL`] among
+/// `allowed`.
+pub fn select(
+    requested: Option<DriverKind>,
+    allowed: &[DriverKind],
+    f: &Features,
+) -> Result<Selection, String> {
+    let done = |kind, rejected| Selection {
+        kind,
+        mount_api: f.overlay,
+        rejected,
+    };
+    if let Some(k) = requested {
+        if !allowed.contains(&k) {
+            return Err(format!("the {k} storage driver cannot be used here"));
+        }
+        return match unusable(k, f) {
+            None => Ok(done(k, Vec::new())),
+            Some(why) => Err(format!(
+                "--storage-driver {k} cannot be used: {why} (run `hutch info`)"
+            )),
+        };
+    }
+    let mut rejected = Vec::new();
+    for k in DriverKind::ALL.into_iter().filter(|k| allowed.contains(k)) {
+        match unusable(k, f) {
+            None => return Ok(done(k, rejected)),
+            Some(why) => rejected.push((k, why)),
+        }
+    }
+    Err(rejected
+        .iter()
+        .map(|(k, why)| format!("{k}: {why}"))
+        .collect::<Vec<_>>()
+        .join("; "))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn features(overlay: bool, fuse: bool) -> Features {
+        Features {
+            kernel: "6.18".into(),
+            userns_error: None,
+            overlay: overlay.then_some(MountApi::LowerdirPlus),
+            overlay_error: (!overlay).then(|| "EPERM".into()),
+            fuse_error: (!fuse).then(|| "no /dev/fuse".into()),
+        }
+    }
+
+    #[test]
+    fn automatic_choice_falls_back_and_says_why() {
+        let all = DriverKind::ALL;
+        assert_eq!(
+            select(None, &all, &features(true, true)).unwrap().kind,
+            DriverKind::Overlay
+        );
+        let s = select(None, &all, &features(false, true)).unwrap();
+        assert_eq!(s.kind, DriverKind::Fuse);
+        assert_eq!(s.rejected.len(), 1);
+        assert!(s.rejected[0].1.contains("EPERM"));
+        let s = select(None, &all, &features(false, false)).unwrap();
+        assert_eq!(s.kind, DriverKind::Copy);
+        assert!(s.rejected[1].1.contains("/dev/fuse"));
+        let e = select(None, &all[..2], &features(false, false)).unwrap_err();
+        assert!(e.contains("overlay: ") && e.contains("fuse: "), "{e}");
+    }
+
+    #[test]
+    fn a_requested_driver_is_used_or_refused_with_the_reason() {
+        let all = DriverKind::ALL;
+        let s = select(Some(DriverKind::Fuse), &all, &features(true, true)).unwrap();
+        assert_eq!(s.kind, DriverKind::Fuse);
+        let e = select(Some(DriverKind::Fuse), &all, &features(true, false)).unwrap_err();
+        assert!(e.contains("/dev/fuse"), "{e}");
+        assert!("nope".parse::<DriverKind>().is_err());
+        assert_eq!("copy".parse::<DriverKind>().unwrap(), DriverKind::Copy);
+    }
+}

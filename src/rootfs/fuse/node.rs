@@ -1,0 +1,194 @@
+//! The server's inode table: one [`Node`] per inode the kernel knows, found
+//! by its FUSE inode number, and stable inode numbers per underlying
+//! `(st_dev, st_ino)` so that `stat` and `readdir` agree.
+//!
+//! Both maps are sharded so that requests on different inodes never wait on
+//! one lock (fuse-overlayfs 2.x takes one global lock on every slow lookup).
+
+use std::collections::HashMap;
+use std::ffi::CString;
+use std::hash::Hash;
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+
+const SHARDS: usize = 64;
+
+/// A map split into independently locked shards.
+pub struct Sharded<K, V> {
+    shards: Vec<Mutex<HashMap<K, V>>>,
+}
+
+impl<K: Hash + Eq, V: Clone> Sharded<K, V> {
+    pub fn new() -> Self {
+        Sharded {
+            shards: (0..SHARDS).map(|_| Mutex::new(HashMap::new())).collect(),
+        }
+    }
+
+    fn shard(&self, k: &K) -> std::sync::MutexGuard<'_, HashMap<K, V>> {
+        use std::hash::{BuildHasher, BuildHasherDefault};
+        let h = BuildHasherDefault::<std::collections::hash_map::DefaultHasher>::default()
+            .hash_one(k) as usize;
+        // A poisoned shard only means a panicking thread held it; the map
+        // itself is still consistent (every update is one insert or remove).
+        self.shards[h % SHARDS]
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub fn get(&self, k: &K) -> Option<V> {
+        self.shard(k).get(k).cloned()
+    }
+
+    pub fn insert(&self, k: K, v: V) {
+        self.shard(&k).insert(k, v);
+    }
+
+    pub fn remove(&self, k: &K) -> Option<V> {
+        self.shard(k).remove(k)
+    }
+
+    /// The value for `k`, inserting `make()` when there is none.
+    pub fn get_or_insert(&self, k: K, make: impl FnOnce() -> V) -> V {
+        self.shard(&k).entry(k).or_insert_with(make).clone()
+    }
+}
+
+/// Where one inode lives in the layer stack.
+pub struct Inner {
+    /// The directory it was found in, None for the root.
+    pub parent: Option<Arc<Node>>,
+    /// Its name there (one of its names, for hard links).
+    pub name: CString,
+    /// The topmost layer holding it: 0 is the upper dir, 1.. the lowers.
+    pub layer: usize,
+    /// O_PATH descriptor of that topmost instance.
+    pub fd: Arc<OwnedFd>,
+    /// `st_mode & S_IFMT`.
+    pub kind: u32,
+    /// Directories only: the same directory in lower layers below `layer`,
+    /// top first, down to the first opaque one.
+    pub lower_dirs: Vec<(usize, Arc<OwnedFd>)>,
+}
+
+impl Inner {
+    /// Every layer instance of a directory, top first.
+    pub fn dirs(&self) -> Vec<(usize, Arc<OwnedFd>)> {
+        let mut v = Vec::with_capacity(1 + self.lower_dirs.len());
+        v.push((self.layer, self.fd.clone()));
+        v.extend(self.lower_dirs.iter().cloned());
+        v
+    }
+
+    pub fn is_dir(&self) -> bool {
+        self.kind == libc::S_IFDIR
+    }
+
+    /// A directory that shows entries of more than one layer.
+    pub fn merged(&self) -> bool {
+        !self.lower_dirs.is_empty()
+    }
+}
+
+pub struct Node {
+    pub ino: u64,
+    /// How many times the kernel was handed this inode (FUSE `nlookup`).
+    pub lookups: AtomicU64,
+    pub inner: RwLock<Inner>,
+}
+
+impl Node {
+    pub fn new(ino: u64, inner: Inner) -> Node {
+        Node {
+            ino,
+            lookups: AtomicU64::new(0),
+            inner: RwLock::new(inner),
+        }
+    }
+
+    pub fn read(&self) -> std::sync::RwLockReadGuard<'_, Inner> {
+        self.inner.read().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub fn write(&self) -> std::sync::RwLockWriteGuard<'_, Inner> {
+        self.inner.write().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The topmost instance's descriptor, held beyond the lock.
+    pub fn fd(&self) -> Arc<OwnedFd> {
+        self.read().fd.clone()
+    }
+}
+
+/// All nodes, and the inode number of every underlying inode seen.
+pub struct Table {
+    nodes: Sharded<u64, Arc<Node>>,
+    inos: Sharded<(u64, u64), u64>,
+    next: AtomicU64,
+}
+
+impl Table {
+    pub fn new(root: Node) -> Table {
+        let t = Table {
+            nodes: Sharded::new(),
+            inos: Sharded::new(),
+            next: AtomicU64::new(2),
+        };
+        root.lookups.store(1, Ordering::Relaxed);
+        t.nodes.insert(root.ino, Arc::new(root));
+        t
+    }
+
+    pub fn get(&self, ino: u64) -> Option<Arc<Node>> {
+        self.nodes.get(&ino)
+    }
+
+    /// The inode number shown for underlying inode `(dev, ino)`.
+    pub fn ino_for(&self, dev: u64, ino: u64) -> u64 {
+        self.inos
+            .get_or_insert((dev, ino), || self.next.fetch_add(1, Ordering::Relaxed))
+    }
+
+    /// Tie underlying inode `(dev, ino)` to the existing inode number `to`
+    /// (after a copy-up moved a node to a new underlying inode).
+    pub fn alias(&self, dev: u64, ino: u64, to: u64) {
+        self.inos.insert((dev, ino), to);
+    }
+
+    /// Forget underlying inode `(dev, ino)`: its next lookup gets a fresh
+    /// number (a lower hard link left behind by a copy-up).
+    pub fn unalias(&self, dev: u64, ino: u64) {
+        self.inos.remove(&(dev, ino));
+    }
+
+    /// The node with number `ino`, or `make()` registered under it. Either
+    /// way the kernel now holds one more reference.
+    pub fn lookup_or_insert(&self, ino: u64, make: impl FnOnce() -> Node) -> Arc<Node> {
+        // Counted under the shard lock, so a concurrent forget cannot drop
+        // the node between finding it and counting the new reference.
+        let mut shard = self.nodes.shard(&ino);
+        let n = shard.entry(ino).or_insert_with(|| Arc::new(make())).clone();
+        n.lookups.fetch_add(1, Ordering::Relaxed);
+        n
+    }
+
+    /// The kernel dropped `n` references.
+    pub fn forget(&self, ino: u64, n: u64) {
+        if ino == fuser::INodeNo::ROOT.0 {
+            return;
+        }
+        let mut shard = self.nodes.shard(&ino);
+        let gone = shard
+            .get(&ino)
+            .is_some_and(|node| node.lookups.fetch_sub(n, Ordering::Relaxed) <= n);
+        if gone {
+            shard.remove(&ino);
+        }
+    }
+}
+
+/// Borrow an `Arc<OwnedFd>` as a descriptor.
+pub fn bfd(fd: &Arc<OwnedFd>) -> BorrowedFd<'_> {
+    fd.as_fd()
+}
