@@ -5,7 +5,7 @@
 
 use super::Ctx;
 use crate::net;
-use crate::rootfs::{Features, MountApi};
+use crate::rootfs::{driver, DriverKind, Features, MountApi};
 use crate::sandbox::host::{self, Cgroups, HostPaths};
 use crate::sandbox::idmap::{IdMapping, IdSources, UsernsRequest};
 use crate::sandbox::keeper;
@@ -57,10 +57,22 @@ pub struct Userns {
 
 #[derive(Debug, serde::Serialize)]
 pub struct Storage {
-    /// `overlay` (native overlayfs in a user namespace) or `none`.
+    /// The driver `hutch run` uses (`HUTCH_STORAGE_DRIVER`, else the first
+    /// usable one): `overlay`, `fuse`, `copy`, or `none`.
     pub driver: String,
+    /// Why that one: asked for, or which ones were passed over.
+    pub reason: String,
     /// How the overlay options are passed (`lowerdir-plus` or `legacy`).
     pub mount_api: Option<MountApi>,
+    pub error: Option<String>,
+    /// Every driver, whether it works here and why not.
+    pub drivers: Vec<DriverState>,
+}
+
+#[derive(Debug, serde::Serialize)]
+pub struct DriverState {
+    pub name: DriverKind,
+    pub usable: bool,
     pub error: Option<String>,
 }
 
@@ -111,15 +123,47 @@ pub fn gather(ctx: &Ctx) -> Info {
             _ => "not needed (single id)".into(),
         },
     };
+    let requested = std::env::var("HUTCH_STORAGE_DRIVER")
+        .ok()
+        .filter(|s| !s.is_empty())
+        .map(|s| s.parse::<DriverKind>());
+    let selection = match requested {
+        Some(Err(e)) => Err(format!("HUTCH_STORAGE_DRIVER: {e}")),
+        Some(Ok(k)) => driver::select(Some(k), &DriverKind::ALL, &features),
+        None => driver::select(None, &DriverKind::ALL, &features),
+    };
     let storage = Storage {
-        driver: if features.overlay.is_some() {
-            "overlay"
-        } else {
-            "none"
-        }
-        .into(),
+        driver: selection
+            .as_ref()
+            .map_or("none".to_string(), |s| s.kind.to_string()),
+        reason: match &selection {
+            Ok(s)
+                if s.rejected.is_empty() && std::env::var_os("HUTCH_STORAGE_DRIVER").is_some() =>
+            {
+                "set by HUTCH_STORAGE_DRIVER".to_string()
+            }
+            Ok(s) if s.rejected.is_empty() => "the first choice works".to_string(),
+            Ok(s) => s
+                .rejected
+                .iter()
+                .map(|(k, why)| format!("{k} passed over: {why}"))
+                .collect::<Vec<_>>()
+                .join("; "),
+            Err(e) => e.clone(),
+        },
         mount_api: features.overlay,
         error: features.overlay_error.clone(),
+        drivers: DriverKind::ALL
+            .iter()
+            .map(|&k| {
+                let error = driver::unusable(k, &features);
+                DriverState {
+                    name: k,
+                    usable: error.is_none(),
+                    error,
+                }
+            })
+            .collect(),
     };
     Info {
         kernel: features.kernel.clone(),
@@ -195,6 +239,13 @@ pub fn exec(ctx: &Ctx, a: Args) -> anyhow::Result<u8> {
             s.error.as_deref().unwrap_or("unknown reason")
         ),
     });
+    out.push(format!("storage driver: {} ({})", s.driver, s.reason));
+    for d in &s.drivers {
+        out.push(match &d.error {
+            None => format!("  {}: usable", d.name),
+            Some(e) => format!("  {}: not usable: {e}", d.name),
+        });
+    }
     let c = &info.cgroups;
     out.push(format!(
         "cgroups: {:?}, {}",

@@ -56,6 +56,14 @@ pub fn find(state: &Path, what: &str) -> anyhow::Result<Option<Container>> {
         (true, Some(pid)) => Some(pid),
         _ => None,
     };
+    if r.config.storage_driver == "copy" {
+        // Its root is a whole copy, not an upper dir of changes.
+        bail!(
+            "container {} uses the copy storage driver: its changes cannot be read \
+             (commit, diff and export need --storage-driver overlay or fuse)",
+            if r.name.is_empty() { &r.id } else { &r.name }
+        );
+    }
     let dir = containers.dir(&r.id);
     Ok(Some(Container {
         id: r.id,

@@ -178,6 +178,10 @@ pub fn image(name: &str) -> PathBuf {
 pub struct World {
     pub user: User,
     pub dir: tempfile::TempDir,
+    /// `HUTCH_STORAGE_DRIVER` for every hutch command; by default the
+    /// value of `HUTCH_TEST_STORAGE_DRIVER`, so the whole suite can run on
+    /// one driver.
+    pub driver: Option<String>,
 }
 
 impl World {
@@ -189,7 +193,14 @@ impl World {
         if user.switch {
             chown_r(dir.path(), user.uid, user.gid);
         }
-        World { user, dir }
+        let driver = std::env::var("HUTCH_TEST_STORAGE_DRIVER").ok();
+        World { user, dir, driver }
+    }
+
+    /// This world with every container on storage driver `d`.
+    pub fn with_driver(mut self, d: &str) -> World {
+        self.driver = Some(d.to_string());
+        self
     }
 
     /// The store root passed as --root.
@@ -219,6 +230,9 @@ impl World {
     pub fn hutch(&self) -> Command {
         let mut c = self.as_user(hutch_bin());
         c.arg("--root").arg(self.root());
+        if let Some(d) = &self.driver {
+            c.env("HUTCH_STORAGE_DRIVER", d);
+        }
         c
     }
 
@@ -343,6 +357,18 @@ pub fn stdout(o: &Output) -> String {
 /// Stderr of an Output as text.
 pub fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// Run `body` for each available test user kind and each storage driver
+/// in `drivers`, each time in a fresh world.
+pub fn for_each_user_and_driver(drivers: &[&str], mut body: impl FnMut(World)) {
+    for_each_user(|w| {
+        let user = w.user.clone();
+        drop(w);
+        for d in drivers {
+            body(World::new(user.clone()).with_driver(d));
+        }
+    });
 }
 
 /// Run `body` once for each available test user kind; skip kinds that are missing.

@@ -14,3 +14,4 @@ mod net;
 mod registry;
 mod run;
 mod snapshot;
+mod storage;

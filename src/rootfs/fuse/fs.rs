@@ -26,7 +26,7 @@
 //! caller's owner here.
 
 use super::ids::IdShift;
-use super::node::{bfd, Inner, Node, Sharded, Table};
+use super::node::{bfd, Inner, Key, Node, Sharded, Table};
 use crate::layer::whiteout::OPAQUE_XATTR;
 use crate::sys::fuse as sys;
 use fuser::{
@@ -270,7 +270,13 @@ impl OverlayFs {
 
     /// The node for a found entry, registered with the kernel (one more lookup).
     fn register(&self, parent: &Arc<Node>, name: &CStr, f: Found) -> R<(Arc<Node>, FileAttr)> {
-        let ino = self.table.ino_for(f.st.st_dev, f.st.st_ino);
+        let is_dir = f.st.st_mode & libc::S_IFMT == libc::S_IFDIR;
+        let key = if f.layer > 0 && !is_dir && f.st.st_nlink > 1 {
+            Key::Name(parent.ino, name.to_owned())
+        } else {
+            Key::Inode(f.st.st_dev, f.st.st_ino)
+        };
+        let ino = self.table.ino_for(key);
         let fd = Arc::new(sys::path_at(bfd(&f.dir_fd), name)?);
         let node = self.table.lookup_or_insert(ino, || {
             Node::new(
@@ -412,9 +418,6 @@ impl OverlayFs {
         if inner.is_dir() {
             let old = inner.layer;
             inner.lower_dirs.insert(0, (old, src));
-        } else {
-            // A hard link of the lower file elsewhere is a different file now.
-            self.table.unalias(st.st_dev, st.st_ino);
         }
         inner.layer = 0;
         inner.fd = fd;
@@ -495,7 +498,7 @@ impl OverlayFs {
                         kind_of(st.st_mode)
                     }
                 };
-                let ino = self.table.ino_for(self.devs[layer], e.ino);
+                let ino = self.table.ino_for(Key::Inode(self.devs[layer], e.ino));
                 seen.insert(e.name.clone());
                 out.push(Entry {
                     name: e.name,

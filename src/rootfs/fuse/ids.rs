@@ -24,8 +24,8 @@ impl IdShift {
     /// container mapped with `container`.
     pub fn between(container: &IdMapping, layers: &IdMapping) -> IdShift {
         IdShift {
-            uids: compose(&container.uids, &layers.uids),
-            gids: compose(&container.gids, &layers.gids),
+            uids: visible(compose(&container.uids, &layers.uids), &container.uids),
+            gids: visible(compose(&container.gids, &layers.gids), &container.gids),
         }
     }
 
@@ -52,6 +52,29 @@ fn shift(ranges: &[IdRange], id: u32) -> u32 {
         .find(|r| id >= r.inside && (id - r.inside) < r.count)
         .map(|r| r.outside + (id - r.inside))
         .unwrap_or(id)
+}
+
+/// The parts of `shift` whose result the container can see: an image owner
+/// that the container's map lacks (root with keep-id and one id) would show
+/// as the overflow id, so such files keep the owner they are stored with,
+/// as with the native driver.
+fn visible(shift: Vec<IdRange>, container: &[IdRange]) -> Vec<IdRange> {
+    let mut out = Vec::new();
+    for r in shift {
+        let (lo, hi) = (r.outside as u64, r.outside as u64 + r.count as u64);
+        for c in container {
+            let (c_lo, c_hi) = (c.inside as u64, c.inside as u64 + c.count as u64);
+            let (a, b) = (lo.max(c_lo), hi.min(c_hi));
+            if a < b {
+                out.push(IdRange {
+                    inside: (r.inside as u64 + (a - lo)) as u32,
+                    outside: a as u32,
+                    count: (b - a) as u32,
+                });
+            }
+        }
+    }
+    out
 }
 
 /// For every id `s` the container's map covers: `s` → host `h` →
@@ -125,13 +148,13 @@ mod tests {
     }
 
     #[test]
-    fn keep_id_with_one_id_shows_root() {
+    fn keep_id_with_one_id_keeps_what_root_cannot_show() {
         let layers = map(vec![r(0, 1000, 1)]);
         let ctr = map(vec![r(1000, 1000, 1)]);
+        // Root does not exist inside: the caller's files stay the caller's.
         let s = IdShift::between(&ctr, &layers);
-        assert_eq!(s.uid(1000), 0);
-        assert_eq!(s.gid(1000), 0);
-        // Unmapped ids (shown as the overflow id) stay as they are.
+        assert_eq!(s.uid(1000), 1000);
+        assert!(s.is_identity());
         assert_eq!(s.uid(65534), 65534);
     }
 }

@@ -121,10 +121,21 @@ impl Node {
     }
 }
 
+/// What an inode number stands for.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Key {
+    /// An underlying inode, `(st_dev, st_ino)`.
+    Inode(u64, u64),
+    /// A lower file with several hard links, by directory and name: each
+    /// name is its own file (copying one up must not change the others), as
+    /// in overlayfs without an index.
+    Name(u64, CString),
+}
+
 /// All nodes, and the inode number of every underlying inode seen.
 pub struct Table {
     nodes: Sharded<u64, Arc<Node>>,
-    inos: Sharded<(u64, u64), u64>,
+    inos: Sharded<Key, u64>,
     next: AtomicU64,
 }
 
@@ -144,22 +155,22 @@ impl Table {
         self.nodes.get(&ino)
     }
 
-    /// The inode number shown for underlying inode `(dev, ino)`.
-    pub fn ino_for(&self, dev: u64, ino: u64) -> u64 {
+    /// The inode number shown for `key`.
+    pub fn ino_for(&self, key: Key) -> u64 {
         self.inos
-            .get_or_insert((dev, ino), || self.next.fetch_add(1, Ordering::Relaxed))
+            .get_or_insert(key, || self.next.fetch_add(1, Ordering::Relaxed))
     }
 
     /// Tie underlying inode `(dev, ino)` to the existing inode number `to`
     /// (after a copy-up moved a node to a new underlying inode).
     pub fn alias(&self, dev: u64, ino: u64, to: u64) {
-        self.inos.insert((dev, ino), to);
+        self.inos.insert(Key::Inode(dev, ino), to);
     }
 
-    /// Forget underlying inode `(dev, ino)`: its next lookup gets a fresh
-    /// number (a lower hard link left behind by a copy-up).
+    /// Forget underlying inode `(dev, ino)`: the filesystem may reuse its
+    /// number for a new file, which must get a fresh inode number.
     pub fn unalias(&self, dev: u64, ino: u64) {
-        self.inos.remove(&(dev, ino));
+        self.inos.remove(&Key::Inode(dev, ino));
     }
 
     /// The node with number `ino`, or `make()` registered under it. Either

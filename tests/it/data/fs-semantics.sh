@@ -1,0 +1,113 @@
+# Filesystem semantics every storage driver must keep, run inside a busybox
+# container as root. Prints "ALL OK" last; the first failure exits non-zero.
+set -e
+fail() { echo "FAIL: $*"; exit 1; }
+eq() { [ "$1" = "$2" ] || fail "$3: got '$1', want '$2'"; }
+
+# create, overwrite, append (upper and lower files)
+echo a > /tmp/f; echo b >> /tmp/f
+eq "$(cat /tmp/f)" "a
+b" append
+echo c > /tmp/f
+eq "$(cat /tmp/f)" c overwrite
+n=$(wc -l < /etc/group)
+echo "extra:x:999:" >> /etc/group
+eq "$(wc -l < /etc/group)" $((n + 1)) "append to a lower file"
+eq "$(tail -1 /etc/group)" "extra:x:999:" "appended line"
+eq "$(head -1 /etc/group | cut -d: -f1)" root "lower data kept on copy-up"
+
+# delete a lower file, then recreate it
+rm /etc/passwd
+[ ! -e /etc/passwd ] || fail "deleted lower file still there"
+ls /etc | grep -qx passwd && fail "readdir shows a deleted file"
+echo 'root:x:0:0:root:/root:/bin/sh' > /etc/passwd
+eq "$(cat /etc/passwd)" 'root:x:0:0:root:/root:/bin/sh' recreate
+eq "$(ls /etc | grep -cx passwd)" 1 "recreated file listed once"
+
+# rm -rf a lower directory, then mkdir it again: it must come back empty
+[ -n "$(ls -A /var)" ] || fail "/var of the image is empty"
+rm -rf /var
+[ ! -e /var ] || fail "rm -rf of a lower dir"
+mkdir /var
+eq "$(ls -A /var)" "" "a directory made over a deleted one is opaque"
+
+# rename: files over files, lower files, directories
+echo x > /tmp/r1; echo y > /tmp/r2
+mv /tmp/r1 /tmp/r2
+eq "$(cat /tmp/r2)" x "rename over a file"
+[ ! -e /tmp/r1 ] || fail "rename source left"
+mv /etc/group /etc/group2
+[ ! -e /etc/group ] || fail "renamed lower file still there"
+grep -q '^root:' /etc/group2 || fail "renamed lower file content"
+mkdir -p /tmp/d1/sub; echo z > /tmp/d1/sub/f
+mv /tmp/d1 /tmp/d3
+eq "$(cat /tmp/d3/sub/f)" z "rename an upper dir"
+mkdir /tmp/empty
+mv -T /tmp/d3 /tmp/empty 2>/dev/null || mv /tmp/d3/sub /tmp/empty/
+[ -f /tmp/empty/sub/f ] || fail "rename a dir over an empty dir"
+mv /home /home2
+[ -d /home2 ] && [ ! -e /home ] || fail "rename a lower dir (EXDEV then copy)"
+echo over > /tmp/over; mv /tmp/over /etc/shadow
+eq "$(cat /etc/shadow)" over "rename over a lower file"
+
+# hard links, to upper and to lower files
+echo h > /tmp/h1; ln /tmp/h1 /tmp/h2
+eq "$(stat -c %h /tmp/h1)" 2 "link count"
+eq "$(stat -c %i /tmp/h1)" "$(stat -c %i /tmp/h2)" "same inode"
+echo more >> /tmp/h2
+eq "$(cat /tmp/h1)" "h
+more" "write through a hard link"
+ln /bin/busybox /tmp/bb
+cmp /bin/busybox /tmp/bb || fail "hard link to a lower file"
+eq "$(stat -c %i /bin/busybox)" "$(stat -c %i /tmp/bb)" "lower file linked after copy-up"
+
+# symlinks
+ln -s /etc/passwd /tmp/s
+eq "$(readlink /tmp/s)" /etc/passwd readlink
+eq "$(cat /tmp/s)" 'root:x:0:0:root:/root:/bin/sh' "follow a symlink"
+[ -L /bin/sh ] || [ -f /bin/sh ] || fail "image symlink or file /bin/sh"
+
+# chmod, chown, times on upper and lower files
+chmod 640 /etc/group2
+eq "$(stat -c %a /etc/group2)" 640 chmod
+chmod 4755 /tmp/bb
+eq "$(stat -c %a /tmp/bb)" 4755 "chmod setuid"
+if [ "$(wc -l < /proc/self/uid_map)" -gt 1 ]; then
+    chown 12:34 /etc/group2
+    eq "$(stat -c %u:%g /etc/group2)" 12:34 chown
+    chown 5:6 /etc/hosts.allow 2>/dev/null || true
+fi
+touch -d '2001-02-03 04:05:06' /etc/group2
+eq "$(stat -c %Y /etc/group2)" 981173106 utimens
+old=$(stat -c %Y /bin/mkdir)
+chmod 700 /bin/mkdir
+eq "$(stat -c %Y /bin/mkdir)" "$old" "copy-up keeps the mtime"
+
+# fifo, truncate, fsync, statfs
+mkfifo /tmp/fifo; [ -p /tmp/fifo ] || fail mkfifo
+echo 0123456789 > /tmp/t; truncate -s 4 /tmp/t
+eq "$(cat /tmp/t)" 0123 truncate
+sync
+df / > /dev/null || fail statfs
+
+# a large file written, then copied up again through a rename-free append
+dd if=/dev/zero of=/tmp/big bs=1M count=64 2>/dev/null
+eq "$(stat -c %s /tmp/big)" 67108864 "large file"
+
+# readdir of 10k entries
+mkdir /tmp/many; cd /tmp/many
+seq 1 10000 | xargs touch
+eq "$(ls | wc -l)" 10000 "readdir 10k"
+eq "$(ls -a | wc -l)" 10002 "readdir 10k with . and .."
+cd /
+
+# concurrent writers
+for i in 1 2 3 4 5 6 7 8; do
+    ( dd if=/dev/zero of=/tmp/c$i bs=64k count=64 2>/dev/null; j=0
+      while [ $j -lt 50 ]; do echo "$i $j" >> /tmp/shared; j=$((j + 1)); done ) &
+done
+wait
+for i in 1 2 3 4 5 6 7 8; do eq "$(stat -c %s /tmp/c$i)" 4194304 "concurrent writer $i"; done
+eq "$(wc -l < /tmp/shared)" 400 "concurrent appends"
+
+echo "ALL OK"

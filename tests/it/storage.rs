@@ -1,0 +1,182 @@
+//! Storage drivers: the same filesystem semantics on native overlay, the
+//! FUSE overlay and the copy driver; the FUSE upper dir in the native
+//! format; keep-id on FUSE without another copy of the image; and the FUSE
+//! server's end with its container.
+
+use crate::common::*;
+use std::path::{Path, PathBuf};
+
+const SEMANTICS: &str = include_str!("data/fs-semantics.sh");
+const DRIVERS: [&str; 3] = ["overlay", "fuse", "copy"];
+
+#[test]
+fn filesystem_semantics_hold_on_every_driver() {
+    for_each_user(|w| {
+        let bb = w.busybox();
+        let mut diffs = Vec::new();
+        for d in DRIVERS {
+            let name = format!("sem-{d}");
+            let out = w.ok(&[
+                "run",
+                "--name",
+                &name,
+                "--network",
+                "none",
+                "--storage-driver",
+                d,
+                bb,
+                "sh",
+                "-c",
+                SEMANTICS,
+            ]);
+            assert!(out.ends_with("ALL OK\n"), "{d}: {out}");
+            if d != "copy" {
+                diffs.push(w.ok(&["diff", &name]));
+            }
+        }
+        // The FUSE overlay leaves exactly the upper dir overlayfs leaves.
+        assert!(diffs[0].lines().count() > 10_000, "{}", diffs[0]);
+        assert_eq!(diffs[0], diffs[1], "docker diff: overlay vs fuse");
+        let (_, err) = w.fails(&["commit", "sem-copy"]);
+        assert!(err.contains("copy storage driver"), "{err}");
+    });
+}
+
+/// Every file under `dir` with its size, and the total.
+fn disk_usage(dir: &Path) -> (Vec<PathBuf>, u64) {
+    fn walk(p: &Path, out: &mut Vec<PathBuf>, total: &mut u64) {
+        let Ok(m) = std::fs::symlink_metadata(p) else {
+            return;
+        };
+        *total += m.len();
+        out.push(p.to_path_buf());
+        if m.is_dir() {
+            for e in std::fs::read_dir(p).unwrap().flatten() {
+                walk(&e.path(), out, total);
+            }
+        }
+    }
+    let mut out = Vec::new();
+    let mut total = 0;
+    walk(dir, &mut out, &mut total);
+    (out, total)
+}
+
+#[test]
+fn keep_id_on_fuse_translates_owners_without_copying_the_image() {
+    for_each_user(|w| {
+        let bb = w.busybox();
+        // Unpack the image for the default mapping.
+        w.ok(&["run", "--rm", "--network", "none", bb, "true"]);
+        let layers = w.root().join("o");
+        let before = disk_usage(&layers);
+        let out = w.ok(&[
+            "run",
+            "--rm",
+            "--network",
+            "none",
+            "--userns=keep-id",
+            "--storage-driver",
+            "fuse",
+            bb,
+            "sh",
+            "-c",
+            "id -u; stat -c %u:%g /bin/busybox /etc; touch /tmp/mine; stat -c %u /tmp/mine",
+        ]);
+        let uid = w.user.uid;
+        // With one id there is no root inside to show: the native driver
+        // shows the caller too.
+        let owner = if w.user.kind == Kind::SubIds {
+            "0:0".to_string()
+        } else {
+            format!("{uid}:{}", w.user.gid)
+        };
+        assert_eq!(
+            out,
+            format!("{uid}\n{owner}\n{owner}\n{uid}\n"),
+            "the image's owners, the caller's new files"
+        );
+        assert_eq!(
+            disk_usage(&layers),
+            before,
+            "keep-id on FUSE added nothing to the layer cache"
+        );
+        // Native overlay has to unpack another copy for keep-id.
+        w.ok(&[
+            "run",
+            "--rm",
+            "--network",
+            "none",
+            "--userns=keep-id",
+            "--storage-driver",
+            "overlay",
+            bb,
+            "true",
+        ]);
+        assert!(disk_usage(&layers).1 > before.1, "native keep-id copies");
+    });
+}
+
+#[test]
+fn the_fuse_server_ends_with_its_container() {
+    for_each_user(|w| {
+        let bb = w.busybox();
+        let id = w
+            .ok(&[
+                "run",
+                "-d",
+                "--name",
+                "f",
+                "--network",
+                "none",
+                "--storage-driver",
+                "fuse",
+                bb,
+                "sleep",
+                "1000",
+            ])
+            .trim()
+            .to_string();
+        let record = w.root().join("containers").join(&id).join("container.json");
+        let rec: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(record).unwrap()).unwrap();
+        let pid = rec["pid"].as_i64().unwrap();
+        let children = std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children")).unwrap();
+        let server: i64 = children.split_whitespace().next().unwrap().parse().unwrap();
+        let mounts = std::fs::read_to_string(format!("/proc/{pid}/mountinfo")).unwrap();
+        assert!(mounts.contains("fuse.hutch"), "{mounts}");
+        assert!(live(server));
+        assert_eq!(rec["config"]["storage_driver"], "fuse");
+        w.ok(&["kill", "f"]);
+        w.ok(&["wait", "f"]);
+        assert!(!live(server), "the server went with pid 1");
+        assert!(!live(pid));
+        // A restart mounts it again over the same upper dir.
+        w.ok(&["rm", "f"]);
+    });
+}
+
+#[test]
+fn info_names_the_driver_and_each_one_passed_over() {
+    for_each_user(|w| {
+        let json: serde_json::Value =
+            serde_json::from_str(&w.ok(&["info", "--format", "json"])).unwrap();
+        assert_eq!(json["storage"]["driver"], "overlay", "{json}");
+        let usable: Vec<&str> = json["storage"]["drivers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|d| d["usable"] == true)
+            .map(|d| d["name"].as_str().unwrap())
+            .collect();
+        assert_eq!(usable, ["overlay", "fuse", "copy"], "{json}");
+        let text = w.ok(&["info"]);
+        assert!(text.contains("storage driver: overlay"), "{text}");
+        let mut c = w.hutch();
+        c.env("HUTCH_STORAGE_DRIVER", "fuse").arg("info");
+        let text = succeeded(&c.output().unwrap(), "hutch info");
+        assert!(text.contains("storage driver: fuse"), "{text}");
+        let (_, err) = w.fails(&["run", "--storage-driver", "zfs", "x"]);
+        assert!(err.contains("overlay, fuse or copy"), "{err}");
+    });
+}
