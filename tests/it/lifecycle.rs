@@ -2,7 +2,9 @@
 //! `run -d` under a supervisor, logs, exec, stop/kill/wait, rm, rename,
 //! start, top and prune — real namespaces, as both test users.
 
-use crate::common::{for_each_user, hutch_bin, live, stderr, stdout, Kind, World};
+use crate::common::{
+    for_each_user, for_each_user_and_driver, hutch_bin, live, stderr, stdout, Kind, World,
+};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
@@ -201,7 +203,7 @@ fn stop_kills_what_ignores_sigterm_after_the_timeout() {
 
 #[test]
 fn start_reruns_over_the_same_upper_dir() {
-    for_each_user(|w| {
+    for_each_user_and_driver(&["overlay", "fuse", "copy"], |w| {
         let bb = w.busybox();
         let script = "cat /count 2>/dev/null; echo x >> /count";
         assert_eq!(w.ok(&["run", "--name", "p", bb, "sh", "-c", script]), "");

@@ -2,7 +2,9 @@
 //! overlayfs, the real busybox image, as a user with subordinate ids and as
 //! one without (single-id mode).
 
-use crate::common::{for_each_user, hutch_bin, stderr, stdout, Kind, World};
+use crate::common::{
+    for_each_user, for_each_user_and_driver, hutch_bin, stderr, stdout, Kind, World,
+};
 use std::io::{BufRead, BufReader};
 use std::os::unix::fs::FileTypeExt;
 use std::path::{Path, PathBuf};
@@ -106,7 +108,7 @@ fn isolation_pid_hostname_and_proc() {
 
 #[test]
 fn writes_and_whiteouts_stay_in_the_container_upper_dir() {
-    for_each_user(|w| {
+    for_each_user_and_driver(&["overlay", "fuse"], |w| {
         let bb = w.busybox();
         let script = "echo hi > /newfile; rm /bin/vi; ls /bin/vi 2>/dev/null || echo gone";
         assert_eq!(ok(&w, &["--name", "cow", bb, "sh", "-c", script]), "gone\n");

@@ -527,7 +527,8 @@ const CHECKS: &str = "cat /etc/motd && tail -1 /etc/passwd && stat -c '%a' /etc/
 
 #[test]
 fn commit_round_trip_shows_exactly_the_changes() {
-    for_each_user(|w| {
+    // The FUSE overlay's upper dir commits like native overlay's.
+    for_each_user_and_driver(&["overlay", "fuse"], |w| {
         w.busybox();
         if !can_run(&w) {
             return;
