@@ -144,6 +144,17 @@ fn private_xattr(name: &[u8]) -> bool {
     crate::layer::whiteout::is_overlay_xattr(name)
 }
 
+/// The changes one SETATTR asks for.
+struct SetAttr {
+    mode: Option<u32>,
+    uid: Option<u32>,
+    gid: Option<u32>,
+    size: Option<u64>,
+    atime: Option<TimeOrNow>,
+    mtime: Option<TimeOrNow>,
+    fh: Option<FileHandle>,
+}
+
 /// What a name resolves to in a directory's layers.
 struct Found {
     layer: usize,
@@ -705,17 +716,16 @@ impl OverlayFs {
         Ok(())
     }
 
-    fn do_setattr(
-        &self,
-        ino: INodeNo,
-        mode: Option<u32>,
-        uid: Option<u32>,
-        gid: Option<u32>,
-        size: Option<u64>,
-        atime: Option<TimeOrNow>,
-        mtime: Option<TimeOrNow>,
-        fh: Option<FileHandle>,
-    ) -> R<FileAttr> {
+    fn do_setattr(&self, ino: INodeNo, set: SetAttr) -> R<FileAttr> {
+        let SetAttr {
+            mode,
+            uid,
+            gid,
+            size,
+            atime,
+            mtime,
+            fh,
+        } = set;
         let node = self.node(ino)?;
         self.copy_up(&node)?;
         let (fd, kind, parent, name) = {
@@ -899,7 +909,16 @@ impl Filesystem for OverlayFs {
         _flags: Option<fuser::BsdFileFlags>,
         reply: ReplyAttr,
     ) {
-        match self.do_setattr(ino, mode, uid, gid, size, atime, mtime, fh) {
+        let set = SetAttr {
+            mode,
+            uid,
+            gid,
+            size,
+            atime,
+            mtime,
+            fh,
+        };
+        match self.do_setattr(ino, set) {
             Ok(a) => reply.attr(&TTL_LONG, &a),
             Err(e) => reply.error(errno(e)),
         }

@@ -91,3 +91,70 @@ fn serve(dev: OwnedFd, layers: fs::Layers, shift: IdShift) -> std::io::Result<()
     config.clone_fd = true;
     fuser::Session::from_fd(fs, dev, fuser::SessionACL::All, config)?.run()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sandbox::idmap::{IdMapping, IdSources, UsernsRequest};
+    use crate::sandbox::userns::run_in_userns;
+    use std::ffi::CString;
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+
+    fn xattr(p: &Path, key: &str) -> Option<Vec<u8>> {
+        let f = std::fs::File::open(p).ok()?;
+        sys::fgetxattr(f.as_fd(), &CString::new(key).unwrap()).ok()
+    }
+
+    fn set_xattr(p: &Path, key: &str, v: &[u8]) -> Result<(), String> {
+        let f = std::fs::File::open(p).map_err(|e| e.to_string())?;
+        sys::fsetxattr(f.as_fd(), &CString::new(key).unwrap(), v, 0).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn xattrs_survive_copy_up_and_overlay_keys_stay_hidden() {
+        let d = tempfile::tempdir().unwrap();
+        let (lower, upper, mnt) = (d.path().join("l"), d.path().join("u"), d.path().join("m"));
+        for p in [&lower, &upper, &mnt] {
+            std::fs::create_dir(p).unwrap();
+        }
+        let f = lower.join("f");
+        std::fs::write(&f, "data").unwrap();
+        std::fs::set_permissions(&f, std::fs::Permissions::from_mode(0o640)).unwrap();
+        set_xattr(&f, "user.kept", b"1").unwrap();
+        std::fs::create_dir(lower.join("o")).unwrap();
+        set_xattr(&lower.join("o"), "user.overlay.opaque", b"y").unwrap();
+        let mtime = std::fs::metadata(&f).unwrap().mtime();
+        let map = IdMapping::detect(UsernsRequest::Single, &IdSources::default()).unwrap();
+        let r = run_in_userns(&map, &IdSources::default(), || {
+            nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNS).map_err(|e| e.to_string())?;
+            mount(&[lower.clone()], &upper, &mnt, &IdShift::default())
+                .map_err(|e| e.to_string())?;
+            let m = mnt.join("f");
+            let check = (|| {
+                if xattr(&m, "user.kept").as_deref() != Some(b"1") {
+                    return Err("lower xattr not seen".to_string());
+                }
+                if xattr(&mnt.join("o"), "user.overlay.opaque").is_some() {
+                    return Err("overlay xattr shown".into());
+                }
+                set_xattr(&m, "user.new", b"2")?;
+                if set_xattr(&m, "user.overlay.opaque", b"y").is_ok() {
+                    return Err("overlay xattr settable".into());
+                }
+                Ok(())
+            })();
+            let _ = crate::sys::mount::umount_detach(&mnt);
+            check
+        });
+        r.unwrap();
+        // The copy-up took data, mode, mtime and xattrs along.
+        let up = upper.join("f");
+        assert_eq!(std::fs::read_to_string(&up).unwrap(), "data");
+        let m = std::fs::metadata(&up).unwrap();
+        assert_eq!(m.mode() & 0o7777, 0o640);
+        assert_eq!(m.mtime(), mtime);
+        assert_eq!(xattr(&up, "user.kept").as_deref(), Some(&b"1"[..]));
+        assert_eq!(xattr(&up, "user.new").as_deref(), Some(&b"2"[..]));
+        assert_eq!(xattr(&f, "user.new"), None, "the lower file is untouched");
+    }
+}
