@@ -127,8 +127,13 @@ mod tests {
         let map = IdMapping::detect(UsernsRequest::Single, &IdSources::default()).unwrap();
         let r = run_in_userns(&map, &IdSources::default(), || {
             nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNS).map_err(|e| e.to_string())?;
-            mount(&[lower.clone()], &upper, &mnt, &IdShift::default())
-                .map_err(|e| e.to_string())?;
+            mount(
+                std::slice::from_ref(&lower),
+                &upper,
+                &mnt,
+                &IdShift::default(),
+            )
+            .map_err(|e| e.to_string())?;
             let m = mnt.join("f");
             let check = (|| {
                 if xattr(&m, "user.kept").as_deref() != Some(b"1") {
