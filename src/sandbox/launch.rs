@@ -17,6 +17,7 @@ use super::sync;
 use super::tty;
 use crate::net::helper::{Helper, SpawnConfig, Target};
 use crate::net::Network;
+use crate::rootfs::Driver;
 use crate::sys::process::{
     child_exit, clone_into_namespaces, clone_sibling, fork, pidfd_open, setns, Cloned, Forked,
 };
@@ -284,11 +285,14 @@ fn parent_main(
     };
     let started = start_child(plan, child, gates, err, sock, observer);
     let outcome = match started {
-        Ok((master, helper)) => {
-            let exit = wait(child, pidfd.as_fd(), master, plan.process.stdin);
+        Ok(s) => {
+            let exit = wait(child, pidfd.as_fd(), s.master, plan.process.stdin);
             // The container is gone: its network helper goes too.
-            if let Some(h) = helper {
+            if let Some(h) = s.helper {
                 h.stop();
+            }
+            if let Some(f) = s.fuse {
+                f.finish();
             }
             exit
         }
@@ -313,7 +317,7 @@ fn start_child(
     err: OwnedFd,
     sock: Option<OwnedFd>,
     observer: &mut dyn Observer,
-) -> Result<(Option<OwnedFd>, Option<Helper>), Error> {
+) -> Result<Started, Error> {
     if !gates.mapped {
         plan.mapping
             .apply(child.as_raw(), &plan.id_sources)
@@ -322,6 +326,18 @@ fn start_child(
     // The helper joins /proc/<child>/ns/{user,net} once the mapping exists
     // and configures the namespace while the child mounts its root
     // filesystem; the child execs only after the second go.
+    // The FUSE overlay is mounted and served from outside the container
+    // before the child starts its setup over it.
+    let fuse = match &plan.rootfs_driver {
+        Driver::Fuse(shift) => Some(crate::rootfs::fuse::start(
+            child.as_raw(),
+            &plan.overlay.lowers,
+            &plan.overlay.upper,
+            &plan.rootfs_mountpoint,
+            shift,
+        )?),
+        _ => None,
+    };
     let mut helper = match &plan.network {
         Network::None | Network::Host | Network::Container(_) => None,
         Network::User(u) => Some(Helper::spawn(&SpawnConfig {
@@ -354,7 +370,20 @@ fn start_child(
         ));
     }
     observer.started(child.as_raw());
-    Ok((master, helper))
+    Ok(Started {
+        master,
+        helper,
+        fuse,
+    })
+}
+
+/// What runs beside a started container until it exits.
+struct Started {
+    /// The pty master for -t.
+    master: Option<OwnedFd>,
+    helper: Option<Helper>,
+    /// Reaped when dropped, after the container is gone.
+    fuse: Option<crate::rootfs::fuse::Server>,
 }
 
 /// Relay the terminal (with `master`) or forward signals until `child`

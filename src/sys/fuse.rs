@@ -5,9 +5,9 @@
 //! The server answers kernel requests with an errno, so the file operations
 //! here return a bare [`Errno`]; only the mount, which hutch itself reports,
 //! returns a [`SysError`] naming the call. Every operation takes a directory
-//! descriptor and a single name, never a path the kernel would walk from the
-//! root: after pivot_root the server's own root is the mount it serves, and
-//! resolving a path through it would wait on itself.
+//! descriptor and a single name and never follows a symlink in it: the
+//! upper dir is written by the container, and a path walked by the kernel
+//! could be led out of the layers.
 
 use super::SysError;
 use nix::errno::Errno;
@@ -119,8 +119,8 @@ pub fn path_at(dir: BorrowedFd<'_>, name: &CStr) -> Result<OwnedFd, Errno> {
 }
 
 /// Reopen an O_PATH descriptor with real access `flags`, through the
-/// `/proc` instance `proc` (opened before pivot_root): Linux has no other way
-/// to turn an O_PATH descriptor into an open file.
+/// `/proc` directory `proc`: Linux has no other way to turn an O_PATH
+/// descriptor into an open file.
 pub fn reopen(proc: BorrowedFd<'_>, fd: BorrowedFd<'_>, flags: i32) -> Result<OwnedFd, Errno> {
     let name = CString::new(format!("self/fd/{}", fd.as_raw_fd())).map_err(|_| Errno::EINVAL)?;
     // Not `open_at`: O_NOFOLLOW would refuse the magic link itself.

@@ -141,8 +141,11 @@ fn the_fuse_server_ends_with_its_container() {
         let rec: serde_json::Value =
             serde_json::from_slice(&std::fs::read(record).unwrap()).unwrap();
         let pid = rec["pid"].as_i64().unwrap();
-        let children = std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children")).unwrap();
-        let server: i64 = children.split_whitespace().next().unwrap().parse().unwrap();
+        let servers = fuse_servers(pid);
+        assert_eq!(servers.len(), 1, "one server, outside the container's pids");
+        let server = servers[0];
+        let ps = w.ok(&["exec", "f", "ps", "-o", "pid,comm"]);
+        assert_eq!(ps.lines().count(), 3, "the container sees no server: {ps}");
         let mounts = std::fs::read_to_string(format!("/proc/{pid}/mountinfo")).unwrap();
         assert!(mounts.contains("fuse.hutch"), "{mounts}");
         assert!(live(server));
@@ -154,6 +157,19 @@ fn the_fuse_server_ends_with_its_container() {
         // A restart mounts it again over the same upper dir.
         w.ok(&["rm", "f"]);
     });
+}
+
+/// Processes in the user namespace of container pid 1 `pid` but not in its
+/// pid namespace: the FUSE server.
+fn fuse_servers(pid: i64) -> Vec<i64> {
+    let ns = |p: i64, what: &str| std::fs::read_link(format!("/proc/{p}/ns/{what}")).ok();
+    let (user, pids) = (ns(pid, "user"), ns(pid, "pid"));
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<i64>().ok())
+        .filter(|&p| live(p) && ns(p, "user") == user && ns(p, "pid") != pids)
+        .collect()
 }
 
 #[test]

@@ -3,12 +3,17 @@
 //! for keep-id without a chown copy of the image (owners are translated on
 //! the fly, see [`IdShift`]).
 //!
-//! [`mount`] runs in the sandbox child, inside the container's user and mount
-//! namespaces and before pivot_root: it opens `/dev/fuse`, mounts it itself
-//! (no fusermount: the namespace's root may mount FUSE) and forks the server.
-//! The server is a child of the container's pid 1, so when pid 1 exits the
-//! kernel kills it with the rest of the pid namespace, and the mount goes
-//! with the mount namespace: nothing is left behind.
+//! [`start`] runs in the sandbox's parent, after the container's pid 1 is
+//! cloned and mapped and before it is released. It forks the server, which
+//! becomes non-dumpable and joins the container's user namespace only: it
+//! stays in the host's mount and pid namespaces, so the container neither
+//! sees it (`ps`, pid numbers) nor can reach it, and it reads the layers by
+//! their host paths. A short-lived helper of the server joins the
+//! container's mount namespace, opens `/dev/fuse` and mounts it on the root
+//! mount point (no fusermount: the namespace's root may mount FUSE), hands
+//! the descriptor back and exits. When the container ends its mount
+//! namespace goes, the kernel aborts the FUSE connection, and the server
+//! exits; the sandbox's parent reaps it ([`Server`]).
 //!
 //! It does not decide when FUSE is used (that is `rootfs::driver`).
 
@@ -19,36 +24,209 @@ mod node;
 pub use ids::IdShift;
 
 use crate::sys::fuse as sys;
-use crate::sys::process::{child_exit, close_fds_except, fork, Forked};
+use crate::sys::process::{child_exit, close_fds_except, fork, setns, Forked};
 use crate::sys::SysError;
+use nix::errno::Errno;
+use nix::sched::CloneFlags;
+use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
+use nix::unistd::Pid;
+use std::io::{Read, Write};
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
 /// Worker threads: each waits on its own clone of the FUSE descriptor, so
 /// independent requests (a `find` and a `cat`) are served at once.
 const THREADS: usize = 4;
 
+/// How long the server may take to exit once its container is gone (it
+/// normally takes milliseconds) before it is killed.
+const EXIT_GRACE: Duration = Duration::from_secs(2);
+
+/// A running server. [`Server::finish`] reaps it once its container is
+/// gone; dropping it without that (a start that failed) kills it.
+#[derive(Debug)]
+pub struct Server {
+    pid: Option<Pid>,
+}
+
+impl Server {
+    /// Wait for the server to end by itself, as it does once the container's
+    /// mount namespace is gone; kill it if it does not within a grace period.
+    pub fn finish(mut self) {
+        let Some(pid) = self.pid.take() else { return };
+        let until = Instant::now() + EXIT_GRACE;
+        while let Ok(WaitStatus::StillAlive) = waitpid(pid, Some(WaitPidFlag::WNOHANG)) {
+            if Instant::now() >= until {
+                kill(pid);
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(2));
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Some(pid) = self.pid.take() {
+            kill(pid);
+        }
+    }
+}
+
+fn kill(pid: Pid) {
+    let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL);
+    let _ = waitpid(pid, None);
+}
+
 /// Mount the overlay of `lowers` (lowest layer first, as the store lists
-/// them) over `upper` on `target`, and start its server.
+/// them) over `upper` on `target` inside the namespaces of process `pid`
+/// (the container's pid 1, mapped, not yet released), and serve it.
 ///
-/// Call only in a single-threaded process inside the user and mount
-/// namespaces that will use the mount, while `upper`, the lowers and `/proc`
-/// are still reachable by path (before pivot_root).
-pub fn mount(
+/// The caller must be single-threaded (it forks).
+pub fn start(
+    pid: i32,
     lowers: &[PathBuf],
     upper: &Path,
     target: &Path,
     shift: &IdShift,
-) -> Result<(), SysError> {
+) -> Result<Server, SysError> {
+    let ns = |what: &str| -> Result<OwnedFd, SysError> {
+        let p = format!("/proc/{pid}/ns/{what}");
+        std::fs::File::open(&p).map(OwnedFd::from).map_err(|e| {
+            SysError::new(
+                format!("open({p})"),
+                Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO)),
+            )
+        })
+    };
+    let (userns, mntns) = (ns("user")?, ns("mnt")?);
+    let (ready_r, ready_w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)
+        .map_err(|e| SysError::new("pipe2(O_CLOEXEC)", e))?;
+    match fork()? {
+        Forked::Parent(server) => {
+            drop(ready_w);
+            let mut report = String::new();
+            let _ = std::fs::File::from(ready_r).read_to_string(&mut report);
+            let server = Server { pid: Some(server) };
+            if report == "ok" {
+                return Ok(server);
+            }
+            drop(server);
+            let msg = if report.is_empty() {
+                "the FUSE server died while starting".to_string()
+            } else {
+                report
+            };
+            Err(SysError::new(
+                format!("starting the FUSE overlay on {}: {msg}", target.display()),
+                Errno::EIO,
+            ))
+        }
+        Forked::Child => {
+            drop(ready_r);
+            let mut ready = std::fs::File::from(ready_w);
+            let keep = [userns.as_raw_fd(), mntns.as_raw_fd(), ready.as_raw_fd()];
+            let fs = match prepare(userns, mntns, &keep, lowers, upper, target, shift) {
+                Ok(fs) => fs,
+                Err(e) => {
+                    let _ = ready.write_all(e.as_bytes());
+                    child_exit(1)
+                }
+            };
+            // The report ends with the pipe: close it before serving.
+            let _ = ready.write_all(b"ok");
+            drop(ready);
+            let (fs, dev) = fs;
+            child_exit(if serve(fs, dev).is_ok() { 0 } else { 1 })
+        }
+    }
+}
+
+/// The server process before it serves: become part of the container's
+/// user namespace, have the mount made, open the layers.
+fn prepare(
+    userns: OwnedFd,
+    mntns: OwnedFd,
+    keep: &[i32],
+    lowers: &[PathBuf],
+    upper: &Path,
+    target: &Path,
+    shift: &IdShift,
+) -> Result<(fs::OverlayFs, OwnedFd), String> {
+    let s = |e: SysError| e.to_string();
+    crate::sys::signal::kill_with_parent().map_err(s)?;
+    crate::sys::stdio::all_to_dev_null().map_err(s)?;
+    close_fds_except(keep).map_err(s)?;
+    // Root in the container's user namespace, yet in the host's mount
+    // namespace: nothing in the container may ptrace it or read its memory.
+    nix::sys::prctl::set_dumpable(false).map_err(|e| format!("prctl(PR_SET_DUMPABLE) => {e}"))?;
+    match setns(
+        &userns,
+        CloneFlags::CLONE_NEWUSER,
+        "<container user namespace>",
+    ) {
+        // Already there: a container joining another's user namespace.
+        Err(e) if e.errno == Errno::EINVAL => {}
+        r => r.map_err(s)?,
+    }
+    drop(userns);
+    let dev = mount_in(mntns, target)?;
+    let open = |p: &Path| sys::open_path(p).map_err(s);
+    let layers = fs::Layers {
+        upper: open(upper)?,
+        lowers: lowers
+            .iter()
+            .rev()
+            .map(|l| open(l))
+            .collect::<Result<_, _>>()?,
+        proc: open(Path::new("/proc"))?,
+    };
+    sys::raise_nofile_limit();
+    let fs = fs::OverlayFs::new(layers, shift.clone()).map_err(|e| format!("{e}"))?;
+    Ok((fs, dev))
+}
+
+/// Fork a helper that joins mount namespace `mntns`, mounts FUSE on
+/// `target` and hands the /dev/fuse descriptor back. Only the helper
+/// enters: a server inside the namespace would keep it, and so its own
+/// mount, alive forever.
+fn mount_in(mntns: OwnedFd, target: &Path) -> Result<OwnedFd, String> {
+    use nix::sys::socket::{socketpair, AddressFamily, SockFlag, SockType};
+    let (mine, theirs) = socketpair(
+        AddressFamily::Unix,
+        SockType::Stream,
+        None,
+        SockFlag::SOCK_CLOEXEC,
+    )
+    .map_err(|e| format!("socketpair => {e}"))?;
+    match fork().map_err(|e| e.to_string())? {
+        Forked::Child => {
+            drop(mine);
+            let r = setns(
+                &mntns,
+                CloneFlags::CLONE_NEWNS,
+                "<container mount namespace>",
+            )
+            .and_then(|()| mount_here(target))
+            .and_then(|dev| crate::sys::pty::send_fd(theirs.as_fd(), dev.as_fd()));
+            child_exit(if r.is_ok() { 0 } else { 1 })
+        }
+        Forked::Parent(helper) => {
+            drop(theirs);
+            drop(mntns);
+            let dev = crate::sys::pty::recv_fd(mine.as_fd()).map_err(|e| e.to_string());
+            let _ = waitpid(helper, None);
+            dev?.ok_or_else(|| {
+                format!("cannot mount FUSE on {} in the container", target.display())
+            })
+        }
+    }
+}
+
+/// Open /dev/fuse and mount it on `target` in this mount namespace.
+fn mount_here(target: &Path) -> Result<OwnedFd, SysError> {
     let dev = sys::open_dev_fuse(Path::new("/dev/fuse"))?;
-    let open = |p: &Path| sys::open_path(p);
-    let upper_fd = open(upper)?;
-    let lower_fds = lowers
-        .iter()
-        .rev()
-        .map(|l| open(l))
-        .collect::<Result<Vec<_>, _>>()?;
-    let proc = open(Path::new("/proc"))?;
     sys::mount_fuse(
         dev.as_fd(),
         target,
@@ -57,34 +235,11 @@ pub fn mount(
         nix::unistd::getgid().as_raw(),
         "default_permissions,allow_other",
     )?;
-    match fork()? {
-        Forked::Parent(_) => Ok(()),
-        Forked::Child => {
-            let mut keep: Vec<i32> = vec![dev.as_raw_fd(), upper_fd.as_raw_fd(), proc.as_raw_fd()];
-            keep.extend(lower_fds.iter().map(|f| f.as_raw_fd()));
-            // The container's pipes and terminal must not be held open by
-            // the server (a reader would wait for it), nor anything else.
-            let ready = crate::sys::stdio::all_to_dev_null().and_then(|()| close_fds_except(&keep));
-            if ready.is_err() {
-                child_exit(1);
-            }
-            sys::raise_nofile_limit();
-            let layers = fs::Layers {
-                upper: upper_fd,
-                lowers: lower_fds,
-                proc,
-            };
-            child_exit(match serve(dev, layers, shift.clone()) {
-                Ok(()) => 0,
-                Err(_) => 1,
-            })
-        }
-    }
+    Ok(dev)
 }
 
 /// Answer requests on `dev` until the mount goes away.
-fn serve(dev: OwnedFd, layers: fs::Layers, shift: IdShift) -> std::io::Result<()> {
-    let fs = fs::OverlayFs::new(layers, shift).map_err(std::io::Error::from)?;
+fn serve(fs: fs::OverlayFs, dev: OwnedFd) -> std::io::Result<()> {
     let mut config = fuser::Config::default();
     config.acl = fuser::SessionACL::All;
     config.n_threads = Some(THREADS);
@@ -127,7 +282,9 @@ mod tests {
         let map = IdMapping::detect(UsernsRequest::Single, &IdSources::default()).unwrap();
         let r = run_in_userns(&map, &IdSources::default(), || {
             nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNS).map_err(|e| e.to_string())?;
-            mount(
+            let me = std::process::id() as i32;
+            let server = start(
+                me,
                 std::slice::from_ref(&lower),
                 &upper,
                 &mnt,
@@ -149,6 +306,7 @@ mod tests {
                 Ok(())
             })();
             let _ = crate::sys::mount::umount_detach(&mnt);
+            server.finish();
             check
         });
         r.unwrap();
