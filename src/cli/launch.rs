@@ -202,14 +202,23 @@ fn joined(ctx: &Ctx, rec: &Record, name: &str) -> anyhow::Result<Network> {
         let f = std::fs::File::open(format!("/proc/{pid}/ns/{what}")).map_err(|_| not_running())?;
         Ok(std::sync::Arc::new(f.into()))
     };
+    let user = open("user")?;
     let etc = |file: &str| {
-        std::fs::read_to_string(format!("/proc/{pid}/root/etc/{file}")).map_err(|_| not_running())
+        let path = format!("/proc/{pid}/root/etc/{file}");
+        match std::fs::read_to_string(&path) {
+            // A FUSE root answers only its own user namespace.
+            Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => {
+                crate::rootfs::fuse::read_as_member(&user, Path::new(&path))
+            }
+            r => r,
+        }
+        .map_err(|_| not_running())
     };
     let joined = crate::net::Joined {
-        user: open("user")?,
         net: open("net")?,
         hosts: etc("hosts")?,
         resolv_conf: etc("resolv.conf")?,
+        user,
     };
     // The descriptors pin the namespaces: once pid 1 is still the target's,
     // they are the target's.

@@ -174,7 +174,8 @@ fn fuse_servers(pid: i64) -> Vec<i64> {
 
 #[test]
 fn info_names_the_driver_and_each_one_passed_over() {
-    for_each_user(|w| {
+    for_each_user(|mut w| {
+        w.driver = None;
         let json: serde_json::Value =
             serde_json::from_str(&w.ok(&["info", "--format", "json"])).unwrap();
         assert_eq!(json["storage"]["driver"], "overlay", "{json}");

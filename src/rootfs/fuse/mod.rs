@@ -224,6 +224,51 @@ fn mount_in(mntns: OwnedFd, target: &Path) -> Result<OwnedFd, String> {
     }
 }
 
+/// Largest file [`read_as_member`] returns.
+const READ_LIMIT: u64 = 1 << 20;
+
+/// Read a small file from a container's FUSE root as a member of its user
+/// namespace `userns`: the kernel lets only that namespace and its children
+/// use a FUSE mount made in it (fuse(4), `allow_other`), not the host.
+/// A forked, non-dumpable child joins and reads; this process stays put.
+pub fn read_as_member(userns: &OwnedFd, path: &Path) -> std::io::Result<String> {
+    let (r, w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(std::io::Error::from)?;
+    match fork().map_err(|e| std::io::Error::other(e.to_string()))? {
+        Forked::Child => {
+            drop(r);
+            let ok = nix::sys::prctl::set_dumpable(false).is_ok()
+                && setns(
+                    userns,
+                    CloneFlags::CLONE_NEWUSER,
+                    "<container user namespace>",
+                )
+                .is_ok()
+                && std::fs::File::open(path)
+                    .and_then(|f| {
+                        let mut buf = Vec::new();
+                        f.take(READ_LIMIT).read_to_end(&mut buf)?;
+                        std::fs::File::from(w).write_all(&buf)
+                    })
+                    .is_ok();
+            child_exit(if ok { 0 } else { 1 })
+        }
+        Forked::Parent(child) => {
+            drop(w);
+            let mut out = String::new();
+            let read = std::fs::File::from(r).read_to_string(&mut out);
+            let status = waitpid(child, None);
+            match (read, status) {
+                (Ok(_), Ok(WaitStatus::Exited(_, 0))) => Ok(out),
+                (Err(e), _) => Err(e),
+                _ => Err(std::io::Error::other(format!(
+                    "cannot read {}",
+                    path.display()
+                ))),
+            }
+        }
+    }
+}
+
 /// Open /dev/fuse and mount it on `target` in this mount namespace.
 fn mount_here(target: &Path) -> Result<OwnedFd, SysError> {
     let dev = sys::open_dev_fuse(Path::new("/dev/fuse"))?;
