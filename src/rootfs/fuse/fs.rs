@@ -374,7 +374,7 @@ impl OverlayFs {
                 sys::mkdir_at(dir, &name, 0o700)?;
                 let made = sys::open_at(dir, &name, libc::O_RDONLY | libc::O_DIRECTORY, 0)?;
                 let from = self.reopen(&src, libc::O_RDONLY | libc::O_DIRECTORY)?;
-                super::super::copy::copy_xattrs(from.as_fd(), made.as_fd())?;
+                crate::rootfs::copy::copy_xattrs(from.as_fd(), made.as_fd())?;
                 sys::chown_at(made.as_fd(), c"", uid, gid)?;
                 sys::fchmod(made.as_fd(), st.st_mode & 0o7777)?;
                 times(made.as_fd(), &st)?;
@@ -396,7 +396,7 @@ impl OverlayFs {
                     )?,
                 };
                 sys::copy_all(from.as_fd(), made.as_fd(), st.st_size as u64)?;
-                super::super::copy::copy_xattrs(from.as_fd(), made.as_fd())?;
+                crate::rootfs::copy::copy_xattrs(from.as_fd(), made.as_fd())?;
                 sys::chown_at(made.as_fd(), c"", uid, gid)?;
                 sys::fchmod(made.as_fd(), st.st_mode & 0o7777)?;
                 times(made.as_fd(), &st)?;
