@@ -433,21 +433,13 @@ pub fn statvfs(fd: BorrowedFd<'_>) -> Result<libc::statvfs, Errno> {
     Ok(unsafe { st.assume_init() })
 }
 
-/// fgetxattr(2): the whole value, or ENODATA.
-pub fn fgetxattr(fd: BorrowedFd<'_>, key: &CStr) -> Result<Vec<u8>, Errno> {
+/// Call `get(buf, len)` (an xattr call that fills `buf`, or with a null
+/// buffer returns the size needed) until the value fits.
+fn sized(mut get: impl FnMut(*mut libc::c_void, usize) -> libc::ssize_t) -> Result<Vec<u8>, Errno> {
     loop {
-        let len = xattr_len(fd, key)?;
+        let len = ret_size(get(std::ptr::null_mut(), 0))?;
         let mut buf = vec![0u8; len];
-        // SAFETY: `buf` is writable for its length; `key` is NUL-terminated.
-        let r = unsafe {
-            libc::fgetxattr(
-                fd.as_raw_fd(),
-                key.as_ptr(),
-                buf.as_mut_ptr().cast(),
-                buf.len(),
-            )
-        };
-        match ret_size(r) {
+        match ret_size(get(buf.as_mut_ptr().cast(), buf.len())) {
             Ok(n) => {
                 buf.truncate(n);
                 return Ok(buf);
@@ -459,29 +451,17 @@ pub fn fgetxattr(fd: BorrowedFd<'_>, key: &CStr) -> Result<Vec<u8>, Errno> {
     }
 }
 
-/// The length of one xattr's value.
-pub fn xattr_len(fd: BorrowedFd<'_>, key: &CStr) -> Result<usize, Errno> {
-    // SAFETY: a null buffer with size 0 asks for the length only.
-    ret_size(unsafe { libc::fgetxattr(fd.as_raw_fd(), key.as_ptr(), std::ptr::null_mut(), 0) })
+/// fgetxattr(2): the whole value, or ENODATA.
+pub fn fgetxattr(fd: BorrowedFd<'_>, key: &CStr) -> Result<Vec<u8>, Errno> {
+    // SAFETY: `sized` passes a buffer writable for `len` bytes, or null
+    // with 0; `key` is NUL-terminated.
+    sized(|buf, len| unsafe { libc::fgetxattr(fd.as_raw_fd(), key.as_ptr(), buf, len) })
 }
 
 /// flistxattr(2): the NUL-separated key list.
 pub fn flistxattr(fd: BorrowedFd<'_>) -> Result<Vec<u8>, Errno> {
-    loop {
-        // SAFETY: a null buffer with size 0 asks for the length only.
-        let len = ret_size(unsafe { libc::flistxattr(fd.as_raw_fd(), std::ptr::null_mut(), 0) })?;
-        let mut buf = vec![0u8; len];
-        // SAFETY: `buf` is writable for its length.
-        let r = unsafe { libc::flistxattr(fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len()) };
-        match ret_size(r) {
-            Ok(n) => {
-                buf.truncate(n);
-                return Ok(buf);
-            }
-            Err(Errno::ERANGE) => continue,
-            Err(e) => return Err(e),
-        }
-    }
+    // SAFETY: as in `fgetxattr`.
+    sized(|buf, len| unsafe { libc::flistxattr(fd.as_raw_fd(), buf.cast(), len) })
 }
 
 /// fsetxattr(2) with `flags` (XATTR_CREATE, XATTR_REPLACE).

@@ -828,6 +828,14 @@ fn times(fd: std::os::fd::BorrowedFd<'_>, st: &sys::Stat) -> R<()> {
     )
 }
 
+/// Answer a request that made or found an entry.
+fn entry(reply: ReplyEntry, r: R<(Arc<Node>, FileAttr)>) {
+    match r {
+        Ok((_, a)) => reply.entry(&TTL_LONG, &a, Generation(0)),
+        Err(e) => reply.error(errno(e)),
+    }
+}
+
 fn negative() -> FileAttr {
     FileAttr {
         ino: INodeNo(0),
@@ -957,10 +965,7 @@ impl Filesystem for OverlayFs {
             sys::mknod_at(bfd(&dir), &name, kind | (mode & 0o7777 & !umask), 0)?;
             self.finish_create(req, &p, &dir, &name)
         })();
-        match r {
-            Ok((_, a)) => reply.entry(&TTL_LONG, &a, Generation(0)),
-            Err(e) => reply.error(errno(e)),
-        }
+        entry(reply, r)
     }
 
     fn mkdir(
@@ -988,10 +993,7 @@ impl Filesystem for OverlayFs {
             }
             self.finish_create(req, &p, &dir, &name)
         })();
-        match r {
-            Ok((_, a)) => reply.entry(&TTL_LONG, &a, Generation(0)),
-            Err(e) => reply.error(errno(e)),
-        }
+        entry(reply, r)
     }
 
     fn unlink(&self, _req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEmpty) {
@@ -1024,10 +1026,7 @@ impl Filesystem for OverlayFs {
             sys::symlink_at(&target, bfd(&dir), &name)?;
             self.finish_create(req, &p, &dir, &name)
         })();
-        match r {
-            Ok((_, a)) => reply.entry(&TTL_LONG, &a, Generation(0)),
-            Err(e) => reply.error(errno(e)),
-        }
+        entry(reply, r)
     }
 
     fn rename(
@@ -1080,10 +1079,7 @@ impl Filesystem for OverlayFs {
                 },
             )
         })();
-        match r {
-            Ok((_, a)) => reply.entry(&TTL_LONG, &a, Generation(0)),
-            Err(e) => reply.error(errno(e)),
-        }
+        entry(reply, r)
     }
 
     fn open(&self, _req: &Request, ino: INodeNo, flags: OpenFlags, reply: ReplyOpen) {
