@@ -288,7 +288,11 @@ impl OverlayFs {
             Key::Inode(f.st.st_dev, f.st.st_ino)
         };
         let ino = self.table.ino_for(key);
-        let fd = Arc::new(sys::path_at(bfd(&f.dir_fd), name)?);
+        let fd = if is_dir {
+            Arc::new(sys::path_at(bfd(&f.dir_fd), name)?)
+        } else {
+            f.dir_fd.clone()
+        };
         let node = self.table.lookup_or_insert(ino, || {
             Node::new(
                 ino,
@@ -338,8 +342,17 @@ impl OverlayFs {
 
     fn node_attr(&self, node: &Node) -> R<FileAttr> {
         let inner = node.read();
-        let st = sys::stat_at(bfd(&inner.fd), c"")?;
+        let st = stat_node(&inner)?;
         Ok(self.attr(node.ino, &st, inner.layer, inner.merged()))
+    }
+
+    /// Open the node's topmost instance with `flags`.
+    fn open_node(&self, inner: &Inner, flags: i32) -> R<OwnedFd> {
+        if inner.is_dir() {
+            self.reopen(&inner.fd, flags | libc::O_DIRECTORY)
+        } else {
+            sys::open_at(bfd(&inner.fd), &inner.name, flags, 0)
+        }
     }
 
     /// Open the node's topmost instance for real access.
@@ -365,7 +378,7 @@ impl OverlayFs {
         }
         let name = inner.name.clone();
         let src = inner.fd.clone();
-        let st = sys::stat_at(bfd(&src), c"")?;
+        let st = stat_node(&inner)?;
         let uid = self.shift.uid(st.st_uid);
         let gid = self.shift.gid(st.st_gid);
         let dir = bfd(&upper_parent);
@@ -380,7 +393,7 @@ impl OverlayFs {
                 times(made.as_fd(), &st)?;
             }
             libc::S_IFREG => {
-                let from = self.reopen(&src, libc::O_RDONLY)?;
+                let from = sys::open_at(bfd(&src), &name, libc::O_RDONLY, 0)?;
                 let tmp = match sys::tmpfile_in(dir, 0o600) {
                     Ok(t) => Some(t),
                     Err(NixErrno::EOPNOTSUPP) | Err(NixErrno::EISDIR) => None,
@@ -406,7 +419,7 @@ impl OverlayFs {
                 }
             }
             libc::S_IFLNK => {
-                let target = sys::readlink_at(bfd(&src), c"")?;
+                let target = sys::readlink_at(bfd(&src), &name)?;
                 let target = CString::new(target).map_err(|_| NixErrno::EINVAL)?;
                 sys::symlink_at(&target, dir, &name)?;
                 sys::chown_at(dir, &name, uid, gid)?;
@@ -423,9 +436,13 @@ impl OverlayFs {
                 sys::chown_at(dir, &name, uid, gid)?;
             }
         }
-        let fd = Arc::new(sys::path_at(dir, &name)?);
-        let new = sys::stat_at(bfd(&fd), c"")?;
+        let new = sys::stat_at(dir, &name)?;
         self.table.alias(new.st_dev, new.st_ino, node.ino);
+        let fd = if inner.is_dir() {
+            Arc::new(sys::path_at(dir, &name)?)
+        } else {
+            upper_parent.clone()
+        };
         if inner.is_dir() {
             let old = inner.layer;
             inner.lower_dirs.insert(0, (old, src));
@@ -555,11 +572,10 @@ impl OverlayFs {
     /// After removing a name: once the underlying inode is gone, its number
     /// may be reused by the filesystem for a new file, which must not be
     /// taken for this node.
-    fn drop_if_gone(&self, node: &Node) {
-        if let Ok(st) = sys::stat_at(bfd(&node.fd()), c"") {
-            if st.st_nlink == 0 {
-                self.table.unalias(st.st_dev, st.st_ino);
-            }
+    /// `st` is the removed entry as it was before.
+    fn drop_if_last(&self, st: &sys::Stat) {
+        if st.st_mode & libc::S_IFMT == libc::S_IFDIR || st.st_nlink <= 1 {
+            self.table.unalias(st.st_dev, st.st_ino);
         }
     }
 
@@ -602,8 +618,9 @@ impl OverlayFs {
             let upper = p.fd();
             let lower = self.in_lower(&p.read(), &name);
             if child.read().layer == 0 {
+                let st = sys::stat_at(bfd(&upper), &name)?;
                 sys::unlink_at(bfd(&upper), &name, dir)?;
-                self.drop_if_gone(&child);
+                self.drop_if_last(&st);
             }
             if lower {
                 self.whiteout(&upper, &name)?;
@@ -692,6 +709,9 @@ impl OverlayFs {
         let dst_lower = self.in_lower(&np.read(), newname);
         // What the upper dir has at the new name: a whiteout or an emptied
         // directory must go first when a directory moves there.
+        let replaced = sys::stat_at(bfd(&to), newname)
+            .ok()
+            .filter(|st| !is_whiteout(st));
         match sys::stat_at(bfd(&to), newname) {
             Ok(st) if is_whiteout(&st) && src_dir => sys::unlink_at(bfd(&to), newname, false)?,
             Ok(st) if st.st_mode & libc::S_IFMT == libc::S_IFDIR => {
@@ -700,8 +720,8 @@ impl OverlayFs {
             _ => {}
         }
         sys::rename_at(bfd(&from), name, bfd(&to), newname, 0)?;
-        if let Some(d) = dst {
-            self.drop_if_gone(d);
+        if let Some(st) = replaced {
+            self.drop_if_last(&st);
         }
         if src_dir && dst_lower {
             let moved = sys::open_at(bfd(&to), newname, libc::O_RDONLY | libc::O_DIRECTORY, 0)?;
@@ -713,6 +733,9 @@ impl OverlayFs {
         let mut s = src.write();
         s.parent = Some(np.clone());
         s.name = newname.to_owned();
+        if !s.is_dir() {
+            s.fd = to;
+        }
         Ok(())
     }
 
@@ -728,20 +751,21 @@ impl OverlayFs {
         } = set;
         let node = self.node(ino)?;
         self.copy_up(&node)?;
-        let (fd, kind, parent, name) = {
+        let (fd, kind, name) = {
             let i = node.read();
-            (i.fd.clone(), i.kind, i.parent.clone(), i.name.clone())
+            (i.fd.clone(), i.kind, i.name.clone())
+        };
+        // For directories `fd` is the directory; for the rest its parent.
+        let own = if kind == libc::S_IFDIR {
+            c""
+        } else {
+            name.as_c_str()
         };
         let open_fd = |flags: i32| -> R<Arc<OwnedFd>> {
             if let Some(Handle::File(f)) = fh.and_then(|fh| self.handles.get(&fh.0)) {
                 return Ok(f);
             }
-            let dir = if kind == libc::S_IFDIR {
-                libc::O_DIRECTORY
-            } else {
-                0
-            };
-            self.reopen(&fd, flags | dir | libc::O_NONBLOCK)
+            self.open_node(&node.read(), flags | libc::O_NONBLOCK)
                 .map(Arc::new)
         };
         if let Some(size) = size {
@@ -750,14 +774,14 @@ impl OverlayFs {
             }
             let f = match fh.and_then(|fh| self.handles.get(&fh.0)) {
                 Some(Handle::File(f)) => f,
-                _ => Arc::new(self.reopen(&fd, libc::O_WRONLY)?),
+                _ => Arc::new(self.open_node(&node.read(), libc::O_WRONLY)?),
             };
             sys::ftruncate(bfd(&f), size)?;
         }
         if uid.is_some() || gid.is_some() {
             let u = uid.map(|u| u as i64).unwrap_or(-1) as u32;
             let g = gid.map(|g| g as i64).unwrap_or(-1) as u32;
-            sys::chown_at(bfd(&fd), c"", u, g)?;
+            sys::chown_at(bfd(&fd), own, u, g)?;
         }
         if let Some(mode) = mode {
             if kind == libc::S_IFLNK {
@@ -767,9 +791,9 @@ impl OverlayFs {
         }
         if atime.is_some() || mtime.is_some() {
             let (a, m) = (sys_time(atime), sys_time(mtime));
-            match (&parent, kind) {
-                (Some(p), libc::S_IFLNK) => sys::utimens_at(bfd(&p.fd()), &name, a, m)?,
-                (Some(p), libc::S_IFSOCK) => sys::utimens_at(bfd(&p.fd()), &name, a, m)?,
+            match kind {
+                // Neither can be opened: by name in their directory.
+                libc::S_IFLNK | libc::S_IFSOCK => sys::utimens_at(bfd(&fd), &name, a, m)?,
                 _ => sys::futimens(bfd(&open_fd(libc::O_RDONLY)?), a, m)?,
             }
         }
@@ -792,19 +816,23 @@ impl OverlayFs {
     /// A descriptor on which xattrs can be read or written, or None for
     /// file types that carry no user xattrs (symlinks, fifos, sockets).
     fn xattr_fd(&self, node: &Node) -> R<Option<OwnedFd>> {
-        let (fd, kind) = {
-            let i = node.read();
-            (i.fd.clone(), i.kind)
-        };
-        match kind {
-            libc::S_IFDIR => self
-                .reopen(&fd, libc::O_RDONLY | libc::O_DIRECTORY)
-                .map(Some),
-            libc::S_IFREG => self
-                .reopen(&fd, libc::O_RDONLY | libc::O_NONBLOCK)
+        let inner = node.read();
+        match inner.kind {
+            libc::S_IFDIR | libc::S_IFREG => self
+                .open_node(&inner, libc::O_RDONLY | libc::O_NONBLOCK)
                 .map(Some),
             _ => Ok(None),
         }
+    }
+}
+
+/// A node's own attributes: a directory by its descriptor, anything else
+/// by name in the directory it is in.
+fn stat_node(inner: &Inner) -> R<sys::Stat> {
+    if inner.is_dir() {
+        sys::stat_at(bfd(&inner.fd), c"")
+    } else {
+        sys::stat_at(bfd(&inner.fd), &inner.name)
     }
 }
 
@@ -933,10 +961,10 @@ impl Filesystem for OverlayFs {
     }
 
     fn readlink(&self, _req: &Request, ino: INodeNo, reply: ReplyData) {
-        match self
-            .node(ino)
-            .and_then(|n| sys::readlink_at(bfd(&n.fd()), c""))
-        {
+        match self.node(ino).and_then(|n| {
+            let i = n.read();
+            sys::readlink_at(bfd(&i.fd), &i.name)
+        }) {
             Ok(t) => reply.data(&t),
             Err(e) => reply.error(errno(e)),
         }
@@ -1064,9 +1092,9 @@ impl Filesystem for OverlayFs {
             let (dir, _) = self.prepare_create(&np, &newname)?;
             let (from_dir, from_name) = {
                 let i = node.read();
-                (i.parent.clone().ok_or(NixErrno::EIO)?, i.name.clone())
+                (i.fd.clone(), i.name.clone())
             };
-            sys::link_at(bfd(&from_dir.fd()), &from_name, bfd(&dir), &newname)?;
+            sys::link_at(bfd(&from_dir), &from_name, bfd(&dir), &newname)?;
             let st = sys::stat_at(bfd(&dir), &newname)?;
             self.register(
                 &np,
@@ -1098,7 +1126,7 @@ impl Filesystem for OverlayFs {
                 | libc::O_SYNC
                 | libc::O_DSYNC
                 | libc::O_NOATIME;
-            let fd = self.reopen(&node.fd(), f & keep)?;
+            let fd = self.open_node(&node.read(), f & keep)?;
             Ok(self.new_fh(Handle::File(Arc::new(fd))))
         })();
         match r {

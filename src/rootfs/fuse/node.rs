@@ -63,7 +63,10 @@ pub struct Inner {
     pub name: CString,
     /// The topmost layer holding it: 0 is the upper dir, 1.. the lowers.
     pub layer: usize,
-    /// O_PATH descriptor of that topmost instance.
+    /// Directories: O_PATH descriptor of the topmost instance. Other files:
+    /// the directory holding `name` in `layer` (shared with the parent
+    /// node, so a file costs no descriptor: the open-file limit may be as
+    /// low as the number of files in an image).
     pub fd: Arc<OwnedFd>,
     /// `st_mode & S_IFMT`.
     pub kind: u32,
