@@ -117,8 +117,8 @@ fn unpack_one(
                 return Err(e);
             }
         };
-        for s in &report.skipped {
-            printer.warn(&format!("layer {expected}: skipped {s}"));
+        for s in report.skipped_summary() {
+            printer.warn(&format!("layer {expected}: {s}"));
         }
         // Renamed from inside the namespace: moving a directory to a new
         // parent needs write access to it, which its mapped owner has.
