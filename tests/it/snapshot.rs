@@ -868,3 +868,94 @@ fn save_and_export_outputs_follow_the_umask() {
         }
     });
 }
+
+/// `system df --format json` as (Type → row).
+fn df(w: &World) -> std::collections::HashMap<String, serde_json::Value> {
+    let v: serde_json::Value =
+        serde_json::from_str(&w.ok(&["system", "df", "--format", "json"])).unwrap();
+    v.as_array()
+        .unwrap()
+        .iter()
+        .map(|r| (r["Type"].as_str().unwrap().to_string(), r.clone()))
+        .collect()
+}
+
+#[test]
+fn system_df_counts_like_docker() {
+    for_each_user(|w| {
+        let layout = image("busybox-musl");
+        w.ok(&["load", "--unpack", "-i", layout.to_str().unwrap()]);
+        let d = df(&w);
+        assert_eq!(
+            (&d["Images"]["Total"], &d["Images"]["Active"]),
+            (&1.into(), &0.into())
+        );
+        let cache = &d["Layer cache"];
+        assert_eq!(
+            (&cache["Total"], &cache["Active"]),
+            (&1.into(), &0.into()),
+            "{cache}"
+        );
+        // Hundreds of hard links to the busybox binary are one file, as du says.
+        let dirs: Vec<_> = std::fs::read_dir(w.root().join("o"))
+            .unwrap()
+            .flat_map(|m| std::fs::read_dir(m.unwrap().path()).unwrap())
+            .map(|l| l.unwrap().path())
+            .collect();
+        assert_eq!(dirs.len(), 1);
+        let du = user_ok(&w, "du", &["-s", "-B1", dirs[0].to_str().unwrap()]);
+        let du: u64 = du.split_whitespace().next().unwrap().parse().unwrap();
+        assert_eq!(cache["Size"].as_u64().unwrap(), du, "{cache}");
+        assert!(du < 5_000_000, "{du}");
+        assert_eq!(cache["Reclaimable"], cache["Size"]);
+        if !can_run(&w) {
+            return;
+        }
+        w.ok(&["run", "--name", "c1", "--network", "none", BUSYBOX, "true"]);
+        w.ok(&[
+            "run",
+            "-d",
+            "--name",
+            "c2",
+            "--network",
+            "none",
+            BUSYBOX,
+            "sleep",
+            "100",
+        ]);
+        let d = df(&w);
+        w.ok(&["rm", "-f", "c2"]);
+        assert_eq!(d["Images"]["Active"], 1);
+        assert_eq!(d["Images"]["Reclaimable"], 0);
+        // Exited containers are not active; their writable layers can go.
+        let c = &d["Containers"];
+        assert_eq!((&c["Total"], &c["Active"]), (&2.into(), &1.into()), "{c}");
+        assert!(
+            c["Reclaimable"].as_u64().unwrap() <= c["Size"].as_u64().unwrap(),
+            "{c}"
+        );
+        // The layer the containers stand on is in use.
+        let cache = &d["Layer cache"];
+        assert_eq!(
+            (&cache["Total"], &cache["Active"]),
+            (&1.into(), &1.into()),
+            "{cache}"
+        );
+        assert_eq!(cache["Reclaimable"], 0);
+        let text = w.ok(&["system", "df"]);
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(
+            lines[0].split_whitespace().collect::<Vec<_>>(),
+            ["TYPE", "TOTAL", "ACTIVE", "SIZE", "RECLAIMABLE"],
+            "{text}"
+        );
+        assert!(
+            lines[2].starts_with("Containers   1       0       "),
+            "{text}"
+        );
+        assert!(
+            lines[3].starts_with("Layer cache  1       1       "),
+            "{text}"
+        );
+    });
+}
