@@ -55,6 +55,28 @@ struct Row {
     reclaimable: u64,
 }
 
+impl Row {
+    fn new(kind: &'static str, total: usize) -> Row {
+        Row {
+            kind,
+            total,
+            active: 0,
+            size: 0,
+            reclaimable: 0,
+        }
+    }
+
+    /// One item of `size` bytes; what is not active can be reclaimed.
+    fn count(&mut self, size: u64, active: bool) {
+        self.size += size;
+        if active {
+            self.active += 1;
+        } else {
+            self.reclaimable += size;
+        }
+    }
+}
+
 /// Docker's `system df`: images (ACTIVE = used by any container, reclaimable
 /// = what `image prune -a` frees), containers (ACTIVE = running, reclaimable
 /// = the writable layers of the others), and hutch's unpacked layer cache
@@ -99,23 +121,12 @@ fn df(ctx: &Ctx, args: DfArgs) -> anyhow::Result<u8> {
     let mut du = DiskUsage::default();
     let all = Containers::new(&ctx.dirs.state);
     let records = all.list();
-    let mut containers = Row {
-        kind: "Containers",
-        total: records.len(),
-        active: 0,
-        size: 0,
-        reclaimable: 0,
-    };
+    let mut containers = Row::new("Containers", records.len());
     // Layers containers stand on: (mapping dir, diff id hex).
     let mut standing: HashSet<(PathBuf, String)> = HashSet::new();
     for r in &records {
         let size = du.add(&all.dir(&r.id).join("upper"));
-        containers.size += size;
-        if state::observe(r).is_running() {
-            containers.active += 1;
-        } else {
-            containers.reclaimable += size;
-        }
+        containers.count(size, state::observe(r).is_running());
         if let Some(im) = images.iter().find(|i| i.id == r.image_id) {
             let m = store.mapping_dir_for_key(&r.mapping_key);
             for d in im.config.rootfs().diff_ids() {
@@ -125,21 +136,13 @@ fn df(ctx: &Ctx, args: DfArgs) -> anyhow::Result<u8> {
         }
     }
     let cached = store.cached_layers();
-    let mut cache = Row {
-        kind: "Layer cache",
-        total: cached.len(),
-        active: 0,
-        size: 0,
-        reclaimable: 0,
-    };
+    let mut cache = Row::new("Layer cache", cached.len());
     for l in &cached {
         let size = du.add(&l.dir);
-        cache.size += size;
-        if standing.contains(&(l.mapping_dir.clone(), l.diff_hex.clone())) {
-            cache.active += 1;
-        } else {
-            cache.reclaimable += size;
-        }
+        cache.count(
+            size,
+            standing.contains(&(l.mapping_dir.clone(), l.diff_hex.clone())),
+        );
     }
     let rows = [
         Row {
