@@ -59,12 +59,6 @@ pub enum Layers {
     All(Compression),
 }
 
-impl Default for Layers {
-    fn default() -> Layers {
-        Layers::CompressPlain(Compression::Gzip)
-    }
-}
-
 pub struct Options<'a> {
     pub net: &'a Net,
     pub progress: &'a dyn Progress,

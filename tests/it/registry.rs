@@ -442,8 +442,9 @@ fn killed_pull_resumes_and_leaves_no_partial_files() {
     let reg = Registry::start();
     big_image(&w, "big:1");
     let dest = format!("{}/big/img:1", reg.host());
-    // 48 MB is above the chunk size: this push uses chunked uploads.
-    w.ok(&["push", "-q", "big:1", &dest]);
+    // 48 MB is above the chunk size: this push uses chunked uploads. Kept
+    // uncompressed (-D), the blob digest is the diff id inspect shows.
+    w.ok(&["push", "-q", "-D", "big:1", &dest]);
     let layer = first_layer(&w, "big:1");
     let layer_hex = layer.trim_start_matches("sha256:").to_string();
     w.ok(&["rmi", "big:1"]);
