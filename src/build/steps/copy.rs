@@ -29,6 +29,8 @@ pub struct SrcEntry {
     pub kind: SrcKind,
     pub mode: u32,
     pub mtime: i64,
+    /// Files with the same key are hard links of one another.
+    pub inode: Option<String>,
 }
 
 /// One matched source: its base name and its entries (itself first).
@@ -68,14 +70,15 @@ fn join(base: &str, name: &str) -> String {
 }
 
 impl Placement<'_> {
-    fn item(&self, node: Node, mode: u32, mtime: i64) -> Item {
+    fn item(&self, node: Node, e: &SrcEntry) -> Item {
         let (uid, gid) = self.owner.unwrap_or((0, 0));
         Item {
             node,
-            mode: self.chmod.unwrap_or(mode),
+            mode: self.chmod.unwrap_or(e.mode),
             uid,
             gid,
-            mtime,
+            mtime: e.mtime,
+            inode: e.inode.clone(),
         }
     }
 
@@ -97,6 +100,7 @@ impl Placement<'_> {
                         uid,
                         gid,
                         mtime: 0,
+                        inode: None,
                     },
                 );
             }
@@ -152,7 +156,7 @@ impl Placement<'_> {
                 SrcKind::Symlink(t) => Node::Symlink(t.clone()),
             };
             self.parents(tree, &path);
-            tree.put(&path, self.item(node, e.mode, e.mtime));
+            tree.put(&path, self.item(node, e));
         }
     }
 
@@ -162,7 +166,20 @@ impl Placement<'_> {
         let root = self.resolved(&self.dest, true);
         self.parents(tree, &join(&root, "x"));
         if !root.is_empty() && !self.lower.is_dir(&root) && !tree.items.contains_key(&root) {
-            tree.put(&root, self.item(Node::Dir, 0o755, 0));
+            let (uid, gid) = self.owner.unwrap_or((0, 0));
+            let mode = self.chmod.unwrap_or(0o755);
+            let (node, mtime, inode) = (Node::Dir, 0, None);
+            tree.put(
+                &root,
+                Item {
+                    node,
+                    mode,
+                    uid,
+                    gid,
+                    mtime,
+                    inode,
+                },
+            );
         }
         let bad = |e: std::io::Error| format!("{what}: cannot extract: {e}");
         let mut ar = tar::Archive::new(archive);
@@ -209,10 +226,46 @@ impl Placement<'_> {
                     uid,
                     gid,
                     mtime,
+                    inode: None,
                 },
             );
         }
         Ok(())
+    }
+}
+
+/// Give the layer every directory above its entries that the image already
+/// has, with the image's mode, owner and mtime. An unpacked layer creates
+/// the parents it lacks as 0755 root directories, and the upper layer's
+/// directory is what a container sees: without this, `COPY f /tmp/` would
+/// turn the image's 1777 /tmp into 0755. Docker's layer carries the parent
+/// as it is in the image too.
+pub fn keep_parents(tree: &mut Tree, lower: &ImageFs) {
+    let mut parents = std::collections::BTreeSet::new();
+    for path in tree.items.keys() {
+        let mut p = path.as_str();
+        while let Some((parent, _)) = p.rsplit_once('/') {
+            if tree.items.contains_key(parent) || !parents.insert(parent.to_string()) {
+                break;
+            }
+            p = parent;
+        }
+    }
+    for p in parents {
+        if let Some(n) = lower.nodes.get(&p).filter(|n| n.kind == FsKind::Dir) {
+            let (mode, uid, gid, mtime) = (n.mode, n.uid, n.gid, n.mtime);
+            tree.put(
+                &p,
+                Item {
+                    node: Node::Dir,
+                    mode,
+                    uid,
+                    gid,
+                    mtime,
+                    inode: None,
+                },
+            );
+        }
     }
 }
 
@@ -247,6 +300,12 @@ pub fn sniff(head: &[u8], decompressed_head: Option<&[u8]>) -> Archive {
 /// The entries of a subtree of an image (`COPY --from`), as a source.
 pub fn from_image(fs: &ImageFs, path: &str) -> Option<Src> {
     let key = fs.resolve(path, true)?;
+    // Files of the image that are hard links of one another stay so.
+    let inode_of = |k: &str, n: &crate::build::imagefs::FsNode| match &n.kind {
+        FsKind::File => Some(k.to_string()),
+        FsKind::Hardlink(target) => Some(target.clone()),
+        _ => None,
+    };
     let kind_of = |n: &crate::build::imagefs::FsNode| match &n.kind {
         FsKind::Dir => Some(SrcKind::Dir),
         FsKind::File | FsKind::Hardlink(_) => Some(SrcKind::File(Data::Bytes(
@@ -263,6 +322,7 @@ pub fn from_image(fs: &ImageFs, path: &str) -> Option<Src> {
             kind: SrcKind::Dir,
             mode: 0o755,
             mtime: 0,
+            inode: None,
         });
     } else {
         let n = fs.nodes.get(&key)?;
@@ -271,6 +331,7 @@ pub fn from_image(fs: &ImageFs, path: &str) -> Option<Src> {
             kind: kind_of(n)?,
             mode: n.mode,
             mtime: n.mtime,
+            inode: inode_of(&key, n),
         });
     }
     if matches!(entries[0].kind, SrcKind::Dir) {
@@ -289,6 +350,7 @@ pub fn from_image(fs: &ImageFs, path: &str) -> Option<Src> {
                     kind,
                     mode: n.mode,
                     mtime: n.mtime,
+                    inode: inode_of(k, n),
                 });
             }
         }
@@ -306,6 +368,7 @@ mod tests {
             kind: SrcKind::File(Data::Bytes(rel.as_bytes().to_vec())),
             mode: 0o640,
             mtime: 7,
+            inode: None,
         }
     }
 
@@ -315,6 +378,7 @@ mod tests {
             kind: SrcKind::Dir,
             mode: 0o700,
             mtime: 7,
+            inode: None,
         }
     }
 
