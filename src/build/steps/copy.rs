@@ -2,10 +2,12 @@
 //! copies its contents (not itself), a destination ending in `/` (or one
 //! that is a directory in the image, or any copy of several sources) is a
 //! directory the sources go into under their own names, missing parent
-//! directories are created, files keep their permission bits and mtime and
-//! belong to root unless `--chown` says otherwise, `--chmod` replaces the
-//! permission bits, symlinks are copied as symlinks. ADD unpacks local tar
-//! archives (plain, gzip or zstd) into the destination directory.
+//! directories are created (existing ones keep their metadata), files keep
+//! their permission bits and mtime and belong to root unless `--chown` says
+//! otherwise, `--chmod` replaces the permission bits, symlinks inside a
+//! source are copied as symlinks (one named as the source was followed when
+//! the context resolved it), hard links stay hard links. ADD unpacks local
+//! tar archives (plain, gzip or zstd) into the destination directory.
 //!
 //! It fills a [`Tree`]; it does not read the context (see `context`) nor
 //! write the layer.
@@ -238,8 +240,10 @@ impl Placement<'_> {
 /// has, with the image's mode, owner and mtime. An unpacked layer creates
 /// the parents it lacks as 0755 root directories, and the upper layer's
 /// directory is what a container sees: without this, `COPY f /tmp/` would
-/// turn the image's 1777 /tmp into 0755. Docker's layer carries the parent
-/// as it is in the image too.
+/// turn the image's 1777 /tmp into 0755. BuildKit's layer carries these
+/// parents too, with the image's mode and owner; its mtime is the time of
+/// the copy (the kernel's doing), where hutch keeps the image's, so the same
+/// sources give the same layer.
 pub fn keep_parents(tree: &mut Tree, lower: &ImageFs) {
     let mut parents = std::collections::BTreeSet::new();
     for path in tree.items.keys() {
