@@ -72,15 +72,15 @@ fn join(base: &str, name: &str) -> String {
 }
 
 impl Placement<'_> {
-    fn item(&self, node: Node, e: &SrcEntry) -> Item {
+    fn item(&self, node: Node, mode: u32, mtime: i64) -> Item {
         let (uid, gid) = self.owner.unwrap_or((0, 0));
         Item {
             node,
-            mode: self.chmod.unwrap_or(e.mode),
+            mode: self.chmod.unwrap_or(mode),
             uid,
             gid,
-            mtime: e.mtime,
-            inode: e.inode.clone(),
+            mtime,
+            inode: None,
         }
     }
 
@@ -158,7 +158,11 @@ impl Placement<'_> {
                 SrcKind::Symlink(t) => Node::Symlink(t.clone()),
             };
             self.parents(tree, &path);
-            tree.put(&path, self.item(node, e));
+            let item = Item {
+                inode: e.inode.clone(),
+                ..self.item(node, e.mode, e.mtime)
+            };
+            tree.put(&path, item);
         }
     }
 
@@ -168,20 +172,7 @@ impl Placement<'_> {
         let root = self.resolved(&self.dest, true);
         self.parents(tree, &join(&root, "x"));
         if !root.is_empty() && !self.lower.is_dir(&root) && !tree.items.contains_key(&root) {
-            let (uid, gid) = self.owner.unwrap_or((0, 0));
-            let mode = self.chmod.unwrap_or(0o755);
-            let (node, mtime, inode) = (Node::Dir, 0, None);
-            tree.put(
-                &root,
-                Item {
-                    node,
-                    mode,
-                    uid,
-                    gid,
-                    mtime,
-                    inode,
-                },
-            );
+            tree.put(&root, self.item(Node::Dir, 0o755, 0));
         }
         let bad = |e: std::io::Error| format!("{what}: cannot extract: {e}");
         let mut ar = tar::Archive::new(archive);
