@@ -55,6 +55,12 @@ fn build(w: &World, ctx: &str, extra: &[&str]) -> (String, Vec<(String, bool)>) 
     (stdout(&out).trim().to_string(), steps(&stderr(&out)))
 }
 
+/// Build `ctx`, which must fail; its stderr.
+fn build_fails(w: &World, ctx: &str) -> String {
+    let ctx_path = w.path(ctx);
+    w.fails(&["build", ctx_path.to_str().unwrap()]).1
+}
+
 /// Which instructions (not FROM) ran instead of coming from the cache.
 fn ran(steps: &[(String, bool)]) -> Vec<String> {
     steps
@@ -452,8 +458,7 @@ COPY --from=build /o?t/s[u]b /sub/
         "g/Dockerfile",
         "FROM scratch AS build\nCOPY out /out\nFROM scratch\nCOPY --from=build /out/*.rs /dst/\n",
     );
-    let ctx = w.path("g");
-    let (_, err) = w.fails(&["build", ctx.to_str().unwrap()]);
+    let err = build_fails(&w, "g");
     assert!(
         err.contains("Dockerfile:4: COPY --from=build /out/*.rs /dst/: /out/*.rs: no file in the --from image matches"),
         "{err}"
@@ -693,8 +698,7 @@ fn heredoc_with_a_shebang_runs_its_own_interpreter() {
             "sb",
             "RUN <<EOF\n#!/bin/sh -e\nfalse\ntouch /after\nEOF\n",
         );
-        let ctx = w.path("sb");
-        let (_, err) = w.fails(&["build", ctx.to_str().unwrap()]);
+        let err = build_fails(&w, "sb");
         assert!(err.contains("exited with code 1"), "{err}");
     });
 }
@@ -1118,8 +1122,7 @@ fn copy_follows_a_symlink_named_as_source_inside_the_context() {
         );
         // A link out of the context is looked up inside it: not found.
         w.write("s/Dockerfile", "FROM scratch\nCOPY escape /x\n");
-        let ctx = w.path("s");
-        let (_, err) = w.fails(&["build", ctx.to_str().unwrap()]);
+        let err = build_fails(&w, "s");
         assert!(
             err.contains("COPY escape /x: escape: not found in the build context"),
             "{err}"
