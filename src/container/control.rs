@@ -36,7 +36,7 @@ pub fn signal(rec: &Record, sig: Signal) -> Result<bool> {
 #[derive(Debug)]
 pub enum Ended {
     /// Its exit is recorded (a lost supervisor's settled).
-    Exited(Record),
+    Exited(Box<Record>),
     /// Its directory is gone (a `--rm` container, or a concurrent `rm`)
     /// and the supervisor that removed it has finished.
     Removed,
@@ -54,7 +54,7 @@ pub fn wait(
         .read(id)
         .ok_or_else(|| Error::NotFound(id.to_string()))?;
     match end_after(containers, &rec, None, timeout)? {
-        Some(Ended::Exited(r)) => Ok(Some(r)),
+        Some(Ended::Exited(r)) => Ok(Some(*r)),
         Some(Ended::Removed) => Err(Error::NotFound(id.to_string())),
         None => Ok(None),
     }
@@ -100,7 +100,9 @@ fn end_after(
             return Ok(Some(Ended::Removed));
         };
         if !observe(&rec).is_running() {
-            return Ok(Some(Ended::Exited(state::settle(containers, rec))));
+            return Ok(Some(Ended::Exited(Box::new(state::settle(
+                containers, rec,
+            )))));
         }
         supervisor = rec.supervisor;
         if let (false, Some(sig)) = (sent, sig) {
