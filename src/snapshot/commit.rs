@@ -128,6 +128,18 @@ pub fn commit(
     for c in &opts.changes {
         change::apply(&mut runtime, c).map_err(anyhow::Error::msg)?;
     }
+    // Docker's rule for ENTRYPOINT: it drops the command unless a CMD is
+    // given in the same set of instructions.
+    let given = |word: &str| {
+        opts.changes.iter().any(|c| {
+            c.split_whitespace()
+                .next()
+                .is_some_and(|w| w.eq_ignore_ascii_case(word))
+        })
+    };
+    if given("ENTRYPOINT") && !given("CMD") {
+        runtime.set_cmd(None);
+    }
     let layer_type = match opts.format {
         Format::Oci => media::oci_layer(opts.compression),
         Format::Docker => media::docker_layer(opts.compression).map_err(anyhow::Error::msg)?,

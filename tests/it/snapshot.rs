@@ -719,6 +719,15 @@ fn commit_records_the_containers_config_and_prints_only_the_id() {
         assert_eq!(w.ok(&["run", "--rm", "localhost/e:1"]), "hello\n");
         w.ok(&["commit", "-c", "CMD [\"changed\"]", "e", "localhost/e:2"]);
         assert_eq!(w.ok(&["run", "--rm", "localhost/e:2"]), "changed\n");
+        // A new ENTRYPOINT drops the command, as in a Dockerfile.
+        w.ok(&[
+            "commit",
+            "-c",
+            "ENTRYPOINT [\"echo\", \"ep\"]",
+            "e",
+            "localhost/e:3",
+        ]);
+        assert_eq!(w.ok(&["run", "--rm", "localhost/e:3"]), "ep\n");
     });
 }
 
