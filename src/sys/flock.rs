@@ -132,6 +132,7 @@ mod tests {
         assert!(try_lock(&d.path().join("missing"), Mode::Shared)
             .unwrap()
             .is_none());
+        drop(a);
         let missing = d.path().join("gone");
         assert!(lock_existing(&missing, Mode::Exclusive).unwrap().is_none());
         assert!(!missing.exists(), "never created");
