@@ -71,8 +71,8 @@ pub fn record(
         Some((stdout, Stream::Stdout)),
         Some((stderr, Stream::Stderr)),
     ];
-    let mut relay: [Option<OwnedFd>; 2] = match relay {
-        Some((o, e)) => [Some(o), Some(e)],
+    let mut relay: [Option<std::fs::File>; 2] = match relay {
+        Some((o, e)) => [Some(o.into()), Some(e.into())],
         None => [None, None],
     };
     let mut buf = vec![0u8; 32 * 1024];
@@ -107,10 +107,10 @@ pub fn record(
                             log = None;
                         }
                     }
-                    if let Some(to) = &relay[i] {
-                        match write_all(to, &buf[..n]) {
+                    if let Some(to) = relay[i].as_mut() {
+                        match to.write_all(&buf[..n]) {
                             Ok(()) => {}
-                            Err(nix::errno::Errno::EPIPE) => {
+                            Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {
                                 relay[i] = None;
                                 open[i] = None;
                             }
@@ -130,17 +130,6 @@ pub fn record(
             path.display()
         ))),
     }
-}
-
-fn write_all(fd: &OwnedFd, mut data: &[u8]) -> Result<(), nix::errno::Errno> {
-    while !data.is_empty() {
-        match nix::unistd::write(fd, data) {
-            Ok(n) => data = &data[n..],
-            Err(nix::errno::Errno::EINTR) => {}
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(())
 }
 
 /// Split one read into entries: each newline ends an `F` entry, a remainder
