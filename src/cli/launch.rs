@@ -14,7 +14,7 @@ use crate::net::plan::HostEnv;
 use crate::net::ports::PortMapping;
 use crate::net::Network;
 use crate::rootfs::{Features, Overlay};
-use crate::sandbox::idmap::{IdMapping, IdSources, MapMode, UsernsRequest};
+use crate::sandbox::idmap::{IdMapping, IdSources, UsernsRequest};
 use crate::sandbox::{self, MountSpec, Plan, ProcessSpec, Spec};
 use crate::store::{Image, Store};
 use anyhow::{bail, Context};
@@ -97,11 +97,6 @@ pub fn plan(
         Network::Container(_) => None,
         _ => crate::sandbox::keeper::for_spec(&mapping, &src, &ctx.printer),
     };
-    // podman's keep-id: run as yourself unless told otherwise.
-    let user = c.user.clone().or_else(|| {
-        (mapping.mode == MapMode::KeepId)
-            .then(|| format!("{}:{}", mapping.host_uid, mapping.host_gid))
-    });
     let spec = Spec {
         mapping,
         id_sources: src,
@@ -136,7 +131,7 @@ pub fn plan(
         process: ProcessSpec {
             args: rec.command.clone(),
             env: c.env.clone(),
-            user,
+            user: c.user.clone(),
             cwd: c.workdir.clone(),
             tty: c.tty,
             stdin: c.interactive,

@@ -9,7 +9,7 @@ use super::{launch, Ctx};
 use crate::container::{self, Config, Containers, Record, Status};
 use crate::net::plan::NetFlags;
 use crate::registry::pull::{ensure_image, PullPolicy};
-use crate::sandbox::idmap::{IdMapping, IdSources, UsernsRequest};
+use crate::sandbox::idmap::{IdMapping, IdSources, MapMode, UsernsRequest};
 use anyhow::{bail, Context};
 use std::path::{Path, PathBuf};
 
@@ -136,7 +136,12 @@ pub fn exec(ctx: &Ctx, a: Args) -> anyhow::Result<u8> {
     let user = a
         .user
         .clone()
-        .or_else(|| cfg.user().clone().filter(|u| !u.is_empty()));
+        .or_else(|| cfg.user().clone().filter(|u| !u.is_empty()))
+        .or_else(|| {
+            // podman's keep-id: run as yourself unless told otherwise.
+            (mapping.mode == MapMode::KeepId)
+                .then(|| format!("{}:{}", mapping.host_uid, mapping.host_gid))
+        });
     let workdir = a
         .workdir
         .clone()

@@ -63,8 +63,7 @@ pub struct Config {
     /// `KEY=VALUE`: the image's environment (less what `-e`/`--env-file`
     /// set again), then `-e`/`--env-file`.
     pub env: Vec<String>,
-    /// `user[:group]` from `-u` or the image; None runs as root (or, with
-    /// `--userns keep-id`, as the calling user).
+    /// `user[:group]`; None runs as root.
     pub user: Option<String>,
     pub workdir: String,
     pub hostname: String,

@@ -98,7 +98,11 @@ pub fn container_config(image: &Config, c: &crate::container::Config) -> Config 
         out.set_cmd(list(cmd));
     }
     out.set_env(list(&c.env));
-    out.set_user(c.user.clone().or_else(|| image.user().clone()));
+    // keep-id's default user is the caller's uid, which is no setting of
+    // the container's to carry into an image.
+    if c.userns != "keep-id" {
+        out.set_user(c.user.clone().or_else(|| image.user().clone()));
+    }
     // `run` defaults the working directory to `/`; an image without one
     // stays without one.
     let image_dir = image.working_dir().clone().filter(|d| !d.is_empty());
