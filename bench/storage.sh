@@ -51,7 +51,7 @@ for i in $(seq "$runs"); do
     sed 's/^/overlay /' >>"$out"
   $h run --rm --network none --storage-driver fuse bench/tree:1 sh -c "$workload" sh /data /tmp |
     sed 's/^/hutch-fuse /' >>"$out"
-  $pod run --rm --network none localhost/bench/tree:1 sh -c "$workload" sh /data /tmp |
+  $pod run --rm --network none docker.io/bench/tree:1 sh -c "$workload" sh /data /tmp |
     sed 's/^/fuse-overlayfs /' >>"$out"
   rm -rf "$work/host/tmp" && mkdir -p "$work/host/tmp"
   busybox sh -c "$workload" sh "$work/host/data" "$work/host/tmp" | sed 's/^/host /' >>"$out"
