@@ -181,8 +181,10 @@ fn joined(ctx: &Ctx, rec: &Record, name: &str) -> anyhow::Result<Network> {
         let f = std::fs::File::open(format!("/proc/{pid}/ns/{what}")).map_err(|_| not_running())?;
         Ok(std::sync::Arc::new(f.into()))
     };
+    let root = PathBuf::from(format!("/proc/{pid}/root"));
     let etc = |file: &str| {
-        std::fs::read_to_string(format!("/proc/{pid}/root/etc/{file}")).map_err(|_| not_running())
+        crate::rootfs::read::config_file(&root, &format!("/etc/{file}"))
+            .with_context(|| format!("--network container:{name}"))
     };
     let joined = crate::net::Joined {
         user: open("user")?,

@@ -7,6 +7,7 @@
 
 pub mod overlay;
 pub mod probe;
+pub mod read;
 pub mod resolve;
 pub mod skeleton;
 

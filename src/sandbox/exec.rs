@@ -165,8 +165,14 @@ fn dup2(fd: &OwnedFd, to: i32) -> Result<(), ChildError> {
 
 /// The user the process runs as, checked against the id mapping.
 fn identity(plan: &Target<'_>) -> Result<Identity, ChildError> {
-    let passwd = std::fs::read_to_string("/etc/passwd").unwrap_or_default();
-    let group = std::fs::read_to_string("/etc/group").unwrap_or_default();
+    // After pivot_root (or setns for `hutch exec`) "/" is the container's
+    // root; its files are read like any other hostile input.
+    let read = |p| {
+        crate::rootfs::read::config_file(std::path::Path::new("/"), p)
+            .map_err(|e| ChildError::setup(e.to_string()))
+    };
+    let passwd = read("/etc/passwd")?;
+    let group = read("/etc/group")?;
     let mut id =
         user::resolve(plan.process.user.as_deref(), &passwd, &group).map_err(ChildError::setup)?;
     let m = &plan.mapping;

@@ -4,6 +4,7 @@
 
 mod build;
 mod common;
+mod confine;
 mod dockerfile;
 mod images;
 mod keeper;
