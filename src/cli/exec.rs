@@ -69,10 +69,13 @@ pub fn exec(ctx: &Ctx, a: Args) -> anyhow::Result<u8> {
         stdin: a.interactive,
         init: false,
     };
+    // The same confinement as pid 1, compiled before joining anything.
+    let security = rec.config.security.resolve().map_err(anyhow::Error::msg)?;
     let target = Target {
         process: &process,
         mapping: &mapping,
         hostname: &rec.config.hostname,
+        security: &security,
     };
     let private_net = rec.config.network.private_namespace();
     let pid = init.pid;

@@ -134,6 +134,7 @@ pub fn plan(
             stdin: c.interactive,
             init: c.init,
         },
+        security: c.security.resolve().map_err(anyhow::Error::msg)?,
         remove_after: rec.auto_remove.then(|| dir.to_path_buf()),
     };
     Ok((Plan::build(spec)?, ports))

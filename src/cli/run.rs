@@ -81,6 +81,30 @@ pub struct Args {
     /// User namespace: auto, subids, single or keep-id (your uid/gid inside).
     #[arg(long, default_value = "auto", value_name = "MODE")]
     pub userns: UsernsRequest,
+    /// Add a capability to the container's root: NAME or CAP_NAME, or ALL.
+    #[arg(long = "cap-add", value_name = "CAP")]
+    pub cap_add: Vec<String>,
+    /// Drop a capability from the container's root: NAME or CAP_NAME, or ALL.
+    #[arg(long = "cap-drop", value_name = "CAP")]
+    pub cap_drop: Vec<String>,
+    /// Every capability the user namespace allows, no seccomp filter, no
+    /// masked or read-only /proc and /sys paths (never more than your user has).
+    #[arg(long)]
+    pub privileged: bool,
+    /// seccomp=unconfined, seccomp=FILE.json (Docker's profile format) or
+    /// no-new-privileges[=true|false] (on by default).
+    #[arg(long = "security-opt", value_name = "OPT")]
+    pub security_opt: Vec<String>,
+    /// Make chown, the setuid/setgid/setgroups family and mknod of devices
+    /// succeed without effect (for package managers in single-id mode).
+    #[arg(long = "fake-root")]
+    pub fake_root: bool,
+    /// Size of /dev/shm (default 64m).
+    #[arg(long = "shm-size", value_name = "SIZE")]
+    pub shm_size: Option<String>,
+    /// Resource limit for the container's processes: NAME=SOFT[:HARD], e.g. nofile=1024:2048.
+    #[arg(long = "ulimit", value_name = "NAME=SOFT[:HARD]")]
+    pub ulimit: Vec<String>,
     /// Keep stdin open.
     #[arg(short = 'i', long)]
     pub interactive: bool,
@@ -121,6 +145,22 @@ pub fn exec(ctx: &Ctx, a: Args) -> anyhow::Result<u8> {
     if let Some(n) = &a.name {
         container::check_name(n).map_err(anyhow::Error::msg)?;
     }
+
+    let mut security = crate::sandbox::security::Flags {
+        cap_add: a.cap_add.clone(),
+        cap_drop: a.cap_drop.clone(),
+        privileged: a.privileged,
+        security_opt: a.security_opt.clone(),
+        seccomp_profile: None,
+        fake_root: a.fake_root,
+        shm_size: a.shm_size.clone(),
+        ulimits: a.ulimit.clone(),
+    };
+    if let Some(f) = security.seccomp_file().map_err(anyhow::Error::msg)? {
+        let text = fs_err::read_to_string(f).context("cannot read the seccomp profile")?;
+        security.seccomp_profile = Some(text);
+    }
+    security.resolve().map_err(anyhow::Error::msg)?;
 
     // Pulls (when needed) finish and join their threads before anything forks.
     let image = ensure_image(ctx, &a.image, a.pull)?;
@@ -188,6 +228,7 @@ pub fn exec(ctx: &Ctx, a: Args) -> anyhow::Result<u8> {
             tty: a.tty,
             interactive: a.interactive,
             stop_signal: cfg.stop_signal().clone(),
+            security,
         },
         started: None,
         init: None,

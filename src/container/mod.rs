@@ -79,6 +79,9 @@ pub struct Config {
     pub interactive: bool,
     /// The image's STOPSIGNAL, used by `hutch stop` (SIGTERM when None).
     pub stop_signal: Option<String>,
+    /// `--cap-add`, `--cap-drop`, `--privileged`, `--security-opt`,
+    /// `--fake-root`, `--shm-size`, `--ulimit` as given.
+    pub security: crate::sandbox::security::Flags,
 }
 
 /// What `container.json` holds.

@@ -10,6 +10,7 @@
 
 use super::error::EXIT_SETUP;
 use super::plan::Plan;
+use super::security::Security;
 use super::spec::ProcessSpec;
 use super::sync::{ChildError, ChildErrorKind};
 use super::user::{self, Identity};
@@ -22,12 +23,6 @@ use nix::sys::signal::SigSet;
 use nix::unistd::{Gid, Uid};
 use std::ffi::CString;
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
-
-/// Docker's default capabilities for a container's root: CHOWN,
-/// DAC_OVERRIDE, FOWNER, FSETID, KILL, SETGID, SETUID, SETPCAP,
-/// NET_BIND_SERVICE, NET_RAW, SYS_CHROOT, MKNOD, AUDIT_WRITE, SETFCAP. Inside a
-/// user namespace they only ever apply to what that namespace owns.
-pub const DEFAULT_CAPS: [u32; 14] = [0, 1, 3, 4, 5, 6, 7, 8, 10, 13, 18, 27, 29, 31];
 
 /// PATH when the image sets none (Docker's default).
 pub const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
@@ -49,6 +44,7 @@ pub struct Target<'a> {
     pub process: &'a ProcessSpec,
     pub mapping: &'a IdMapping,
     pub hostname: &'a str,
+    pub security: &'a Security,
 }
 
 /// Become the container's process: exec the command, or report why not to
@@ -58,6 +54,7 @@ pub fn start(plan: &Plan, fds: ChildFds, saved_mask: &SigSet) -> ! {
         process: &plan.process,
         mapping: &plan.mapping,
         hostname: &plan.hostname,
+        security: &plan.security,
     };
     start_target(&target, fds, saved_mask)
 }
@@ -90,6 +87,20 @@ fn prepare_and_exec(
     saved_mask: &SigSet,
 ) -> Result<Never, ChildError> {
     let p = &plan.process;
+    let sec = plan.security;
+    // Without no_new_privs the kernel takes a filter only from a holder of
+    // CAP_SYS_ADMIN, which goes next: install it first (runc's order).
+    if !sec.no_new_privs {
+        install_filters(sec)?;
+    }
+    // Nothing is read from the container while holding more than the
+    // process will get: the bounding set now, and of the current sets only
+    // those plus what switching to the user needs.
+    crate::sys::caps::bound_to(sec.caps.0, crate::sys::caps::last_cap())?;
+    crate::sys::caps::hold_only(sec.caps.with(CAP_SETUID).with(CAP_SETGID).0)?;
+    for r in &sec.rlimits {
+        crate::sys::process::set_rlimit(r.resource, r.soft, r.hard)?;
+    }
     let id = identity(plan)?;
     let env = final_env(plan, &id);
     if std::fs::metadata(&p.cwd).is_err() {
@@ -113,6 +124,11 @@ fn prepare_and_exec(
                 // error pipe open: the parent reads end-of-file from both.
                 drop(pty);
                 drop(err.take());
+                // The init stays in hutch's code, in the container: it is
+                // held to the same filter as the command.
+                if sec.no_new_privs && install_filters(sec).is_err() {
+                    child_exit(EXIT_SETUP);
+                }
                 init::reap(main)
             }
             Forked::Child => {}
@@ -142,9 +158,6 @@ fn prepare_and_exec(
         None => {}
     }
     drop(pty);
-    // Before the user switch: dropping needs CAP_SETPCAP, which a non-root
-    // user loses with setresuid (capabilities(7)).
-    crate::sys::caps::keep_only(&DEFAULT_CAPS)?;
     become_user(plan, &id)?;
     // Credential changes clear the parent-death signal (prctl(2)): set again.
     signal::kill_with_parent()?;
@@ -154,7 +167,22 @@ fn prepare_and_exec(
     signal::reset_dispositions()?;
     signal::set_mask(saved_mask)?;
     crate::sys::process::cloexec_from_3()?;
+    // Last before exec, as bubblewrap does: everything above may use any
+    // syscall, and the fake-root rules must not touch the real user switch.
+    if sec.no_new_privs {
+        install_filters(sec)?;
+    }
     Err(exec(&p.args, &env))
+}
+
+const CAP_SETGID: u32 = 6;
+const CAP_SETUID: u32 = 7;
+
+fn install_filters(sec: &Security) -> Result<(), ChildError> {
+    for prog in &sec.filters.0 {
+        crate::sys::seccomp::install(prog)?;
+    }
+    Ok(())
 }
 
 fn dup2(fd: &OwnedFd, to: i32) -> Result<(), ChildError> {

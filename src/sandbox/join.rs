@@ -40,6 +40,7 @@ pub fn open_namespaces(
         ("mnt", CloneFlags::CLONE_NEWNS),
         ("uts", CloneFlags::CLONE_NEWUTS),
         ("ipc", CloneFlags::CLONE_NEWIPC),
+        ("cgroup", CloneFlags::CLONE_NEWCGROUP),
     ];
     if private_net {
         list.push(("net", CloneFlags::CLONE_NEWNET));
@@ -102,10 +103,11 @@ pub fn exec_in(
             drop(parent_sock);
             // Die with `hutch exec`, like a container's pid 1 with hutch, and
             // gain no privileges through exec, exactly as pid 1 did not.
-            if signal::kill_with_parent()
-                .and_then(|()| signal::no_new_privs())
-                .is_err()
-            {
+            let nnp = || match target.security.no_new_privs {
+                true => signal::no_new_privs(),
+                false => Ok(()),
+            };
+            if signal::kill_with_parent().and_then(|()| nnp()).is_err() {
                 child_exit(super::error::EXIT_SETUP);
             }
             let fds = ChildFds {

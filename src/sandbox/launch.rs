@@ -72,7 +72,10 @@ pub fn run(plan: &Plan, observer: &mut dyn Observer) -> Result<Exit, Error> {
     let mut flags = CloneFlags::CLONE_NEWNS
         | CloneFlags::CLONE_NEWPID
         | CloneFlags::CLONE_NEWUTS
-        | CloneFlags::CLONE_NEWIPC;
+        | CloneFlags::CLONE_NEWIPC
+        // Docker's default on cgroup v2: /proc/self/cgroup shows `/`, not
+        // where the host put hutch.
+        | CloneFlags::CLONE_NEWCGROUP;
     // A keeper's namespace already maps the ids: the container's is nested
     // in it, mapped without newuidmap/newgidmap.
     let mut keeper = None;
@@ -178,7 +181,10 @@ fn child_main(
         child_exit(super::error::EXIT_SETUP);
     }
     let ready = early
-        .and_then(|()| signal::no_new_privs())
+        .and_then(|()| match plan.security.no_new_privs {
+            true => signal::no_new_privs(),
+            false => Ok(()),
+        })
         .map_err(sync::ChildError::from)
         .and_then(|()| super::setup::run_plan(plan));
     if let Err(e) = ready {

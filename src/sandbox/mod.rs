@@ -7,6 +7,7 @@
 //! Use: fill a [`Spec`], check it with [`Plan::build`] (nothing is cloned
 //! before that succeeds), then [`run`] it.
 
+pub mod caps;
 pub mod error;
 pub mod exec;
 pub mod host;
@@ -15,7 +16,10 @@ pub mod init;
 pub mod join;
 pub mod keeper;
 pub mod launch;
+pub mod masks;
 pub mod plan;
+pub mod seccomp;
+pub mod security;
 pub mod setup;
 pub mod spec;
 pub mod sync;

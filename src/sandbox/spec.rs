@@ -44,6 +44,8 @@ pub struct Spec {
     /// `--read-only-tmpfs`, on by default).
     pub read_only_tmpfs: bool,
     pub process: ProcessSpec,
+    /// Capabilities, seccomp, masked paths, /dev/shm size, rlimits.
+    pub security: super::security::Security,
     /// Remove this directory (the container's state) once the container is
     /// gone, from inside its user namespace so that files owned by
     /// subordinate ids can be deleted too.

@@ -123,6 +123,7 @@ impl Fixture {
                 cwd: "/".into(),
                 ..Default::default()
             },
+            security: crate::sandbox::security::Security::standard().unwrap(),
             remove_after: None,
         }
     }

@@ -2,6 +2,7 @@
 //! user namespace (layer unpacking, store cleanup).
 
 use super::{Ctx, SysError};
+use nix::errno::Errno;
 use nix::unistd::{ForkResult, Pid};
 
 /// Where a fork left us.
@@ -295,4 +296,22 @@ pub fn pidfd_wait(
             Err(e) => return Err(SysError::new("poll(<pidfd>)", e)),
         }
     }
+}
+
+/// setrlimit(2) for resource number `resource` (a `libc::RLIMIT_*`).
+pub fn set_rlimit(resource: i32, soft: u64, hard: u64) -> Result<(), SysError> {
+    let lim = libc::rlimit {
+        rlim_cur: soft,
+        rlim_max: hard,
+    };
+    // SAFETY: `lim` is a valid rlimit the kernel only reads; an unknown
+    // resource number is refused with EINVAL.
+    let r = unsafe { libc::setrlimit(resource as libc::__rlimit_resource_t, &lim) };
+    if r < 0 {
+        return Err(SysError::new(
+            format!("setrlimit({resource}, {soft}, {hard})"),
+            Errno::last(),
+        ));
+    }
+    Ok(())
 }

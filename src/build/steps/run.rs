@@ -237,6 +237,7 @@ pub fn execute(
             stdin: false,
             init: false,
         },
+        security: crate::sandbox::security::Security::standard().map_err(anyhow::Error::msg)?,
         remove_after: None,
     };
     let result = (|| -> anyhow::Result<()> {
