@@ -71,6 +71,14 @@ pub fn exec_in(
     ns: Vec<(OwnedFd, CloneFlags, &'static str)>,
     target: &Target<'_>,
 ) -> Result<Exit, Error> {
+    // Before joining anything: once in the container's user namespace its
+    // root could otherwise ptrace this process, which still holds host
+    // descriptors and memory. The command line, readable by all, loses
+    // hutch's path and arguments (host paths) for the same reason.
+    // (The command line first: a non-dumpable process's /proc/self/mem
+    // belongs to root.)
+    crate::sys::process::set_cmdline("hutch-exec")?;
+    crate::sys::process::not_dumpable()?;
     for (fd, flag, name) in &ns {
         setns(fd, *flag, &format!("<container {name} namespace>"))?;
     }

@@ -152,7 +152,7 @@ pub fn enter_network(userns: &std::path::Path, netns: &std::path::Path) -> Resul
         .map(|fd| unsafe { <std::os::fd::OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd) })
     };
     let (user, net) = (open(userns)?, open(netns)?);
-    nix::sys::prctl::set_dumpable(false).ctx(|| "prctl(PR_SET_DUMPABLE, 0)".into())?;
+    not_dumpable()?;
     setns(
         &user,
         nix::sched::CloneFlags::CLONE_NEWUSER,
@@ -314,4 +314,51 @@ pub fn set_rlimit(resource: i32, soft: u64, hard: u64) -> Result<(), SysError> {
         ));
     }
     Ok(())
+}
+
+/// prctl(PR_SET_DUMPABLE, 0): no ptrace, /proc/PID/mem, fd, environ or exe
+/// of this process for anyone without CAP_SYS_PTRACE over the user
+/// namespace it was started in (the host's). An exec resets it.
+pub fn not_dumpable() -> Result<(), SysError> {
+    nix::sys::prctl::set_dumpable(false).ctx(|| "prctl(PR_SET_DUMPABLE, 0)".into())
+}
+
+/// Overwrite this process's argument strings (what /proc/PID/cmdline shows
+/// to everyone, dumpable or not) with `title`, padded with NULs, as
+/// setproctitle(3) does. Written through /proc/self/mem, which a process
+/// may always do to itself: no pointer is formed, so nothing Rust holds is
+/// invalidated; std only reads argv when `std::env::args` is called, and
+/// callers must not call it afterwards.
+pub fn set_cmdline(title: &str) -> Result<(), SysError> {
+    use std::os::unix::fs::FileExt;
+    let io = |what: &str, e: std::io::Error| {
+        SysError::new(
+            what.to_string(),
+            Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO)),
+        )
+    };
+    let stat =
+        std::fs::read_to_string("/proc/self/stat").map_err(|e| io("read(/proc/self/stat)", e))?;
+    // Fields after the command name in parentheses; arg_start and arg_end
+    // are fields 48 and 49 of proc(5), the 46th and 47th after it.
+    let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
+    let field = |n: usize| {
+        rest.split_whitespace()
+            .nth(n)
+            .and_then(|v| v.parse::<u64>().ok())
+    };
+    let (Some(start), Some(end)) = (field(45), field(46)) else {
+        return Err(SysError::new("parse(/proc/self/stat)", Errno::EINVAL));
+    };
+    let len = end.saturating_sub(start) as usize;
+    let mut buf = vec![0u8; len];
+    let t = title.as_bytes();
+    let n = t.len().min(len.saturating_sub(1));
+    buf[..n].copy_from_slice(&t[..n]);
+    let mem = std::fs::OpenOptions::new()
+        .write(true)
+        .open("/proc/self/mem")
+        .map_err(|e| io("open(/proc/self/mem)", e))?;
+    mem.write_all_at(&buf, start)
+        .map_err(|e| io("pwrite(/proc/self/mem, <argv>)", e))
 }
