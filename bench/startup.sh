@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Start-up latency, side by side in one hyperfine run on the same machine:
 #   hutch run --rm --network none busybox true
+#   the same with --privileged (no seccomp filter, no masked paths): the
+#   cost of confinement
 #   bwrap over the same busybox root filesystem, unpacked
 #   podman run --rm --network none busybox true (rootless, overlay driver)
 # Run as an unprivileged user (as root: BENCH_USER=name bench/startup.sh).
@@ -31,8 +33,10 @@ rootfs="$work/rootfs"
 sh "$here/busybox-rootfs.sh" "$images/busybox-musl" "$rootfs"
 bwrap_cmd="bwrap --unshare-user --uid 0 --gid 0 --unshare-pid --unshare-uts --unshare-ipc --unshare-net --bind $rootfs / --proc /proc --dev /dev --die-with-parent /bin/true"
 
-cmds=("$hutch --root $root run --rm --network none busybox:1.38.0-musl true" "$bwrap_cmd")
-names=(hutch bwrap)
+cmds=("$hutch --root $root run --rm --network none busybox:1.38.0-musl true"
+  "$hutch --root $root run --rm --network none --privileged busybox:1.38.0-musl true"
+  "$bwrap_cmd")
+names=(hutch hutch-unconfined bwrap)
 if command -v podman >/dev/null; then
   pod="podman --root $work/podman-root --runroot $work/podman-run --storage-driver overlay"
   if $pod pull -q "oci:$images/busybox-musl" >/dev/null 2>&1 &&
@@ -53,6 +57,8 @@ python3 - "$work/startup.json" <<'PY'
 import json, sys
 r = {x["command"]: x["median"] for x in json.load(open(sys.argv[1]))["results"]}
 h = r["hutch"]
+u = r["hutch-unconfined"]
+print(f"confinement (seccomp filter + masks): {(h-u)*1000:+.2f} ms (hutch {h*1000:.2f} vs --privileged {u*1000:.2f}; target <= 0.3 ms)")
 print(f"hutch median {h*1000:.2f} ms; bwrap {r['bwrap']*1000:.2f} ms; hutch/bwrap = {h/r['bwrap']:.2f}x (target <= 2x)")
 if "podman" in r:
     print(f"podman median {r['podman']*1000:.1f} ms; podman/hutch = {r['podman']/h:.1f}x (target >= 20x)")

@@ -31,8 +31,25 @@ pub struct Info {
     pub network_default: String,
     /// The helper's path and why it is the default, or what to install.
     pub network_reason: String,
+    pub confinement: Confinement,
     pub store: PathBuf,
     pub state: PathBuf,
+}
+
+/// What `hutch run` confines a container with by default, and which limits work.
+#[derive(Debug, serde::Serialize)]
+pub struct Confinement {
+    /// The default seccomp profile.
+    pub seccomp: String,
+    /// The capabilities of a container's root (also its bounding set).
+    pub capabilities: String,
+    /// When calls that need more than one id are faked.
+    pub fake_root: String,
+    /// `--ulimit` and `--shm-size`: always applied.
+    pub rlimits: bool,
+    /// Why `--memory`, `--cpus`, `--pids-limit` are not applied, and the
+    /// fix; None when they are.
+    pub cgroup_limits_blocker: Option<String>,
 }
 
 #[derive(Debug, serde::Serialize)]
@@ -138,6 +155,21 @@ pub fn gather(ctx: &Ctx) -> Info {
             Ok(c) => format!("{}: {}", c.binary.display(), c.reason),
             Err(e) => e.to_string(),
         },
+        confinement: Confinement {
+            seccomp: "Docker's default profile (no new user namespaces, keyrings, bpf, \
+                      perf_event_open, kexec, modules or clock changes)"
+                .into(),
+            capabilities: crate::sandbox::caps::DEFAULT.to_string(),
+            fake_root: match mapping.as_ref().map(|m| m.mode) {
+                Ok(crate::sandbox::idmap::MapMode::Single) => {
+                    "on for build RUN steps (no subordinate ids); `run --fake-root` for containers"
+                }
+                _ => "off (subordinate ids give real users); `run --fake-root` to use it",
+            }
+            .into(),
+            rlimits: true,
+            cgroup_limits_blocker: Some(crate::sandbox::limits::cgroup_blocker(&paths)),
+        },
         store: ctx.dirs.store.clone(),
         state: ctx.dirs.state.clone(),
     }
@@ -203,6 +235,20 @@ pub fn exec(ctx: &Ctx, a: Args) -> anyhow::Result<u8> {
             "delegated to this user"
         } else {
             "not delegated: no resource limits (--memory, --cpus) possible"
+        }
+    ));
+    let k = &info.confinement;
+    out.push(format!(
+        "confinement: seccomp with {}; no_new_privs; masked and read-only /proc and /sys paths",
+        k.seccomp
+    ));
+    out.push(format!("  capabilities of root: {}", k.capabilities));
+    out.push(format!("  fake root: {}", k.fake_root));
+    out.push(format!(
+        "  limits: --ulimit, --shm-size: yes; --memory, --cpus, --pids-limit: {}",
+        match &k.cgroup_limits_blocker {
+            None => "yes".to_string(),
+            Some(why) => format!("no — {why}"),
         }
     ));
     out.push(format!(

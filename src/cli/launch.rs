@@ -94,6 +94,16 @@ pub fn plan(
         Network::Container(_) => None,
         _ => crate::sandbox::keeper::for_spec(&mapping, &src, &ctx.printer),
     };
+    let security = c.security.resolve().map_err(anyhow::Error::msg)?;
+    if security.cgroup_limits.any() {
+        let why = crate::sandbox::limits::cgroup_blocker(&Default::default());
+        if c.security.strict_limits {
+            bail!("--memory, --cpus and --pids-limit cannot be applied: {why}");
+        }
+        ctx.printer.warn(&format!(
+            "--memory, --cpus and --pids-limit are not applied: {why} (--strict-limits makes this an error)"
+        ));
+    }
     let spec = Spec {
         mapping,
         id_sources: src,
@@ -134,7 +144,7 @@ pub fn plan(
             stdin: c.interactive,
             init: c.init,
         },
-        security: c.security.resolve().map_err(anyhow::Error::msg)?,
+        security,
         remove_after: rec.auto_remove.then(|| dir.to_path_buf()),
     };
     Ok((Plan::build(spec)?, ports))

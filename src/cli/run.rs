@@ -105,6 +105,18 @@ pub struct Args {
     /// Resource limit for the container's processes: NAME=SOFT[:HARD], e.g. nofile=1024:2048.
     #[arg(long = "ulimit", value_name = "NAME=SOFT[:HARD]")]
     pub ulimit: Vec<String>,
+    /// Memory limit (e.g. 512m); needs a delegated cgroup v2 (see `hutch info`).
+    #[arg(short = 'm', long, value_name = "SIZE")]
+    pub memory: Option<String>,
+    /// CPU limit in CPUs (e.g. 1.5); needs a delegated cgroup v2.
+    #[arg(long, value_name = "N")]
+    pub cpus: Option<String>,
+    /// Process limit (-1 for none); needs a delegated cgroup v2.
+    #[arg(long = "pids-limit", value_name = "N")]
+    pub pids_limit: Option<String>,
+    /// Fail when a limit cannot be applied instead of warning and going on.
+    #[arg(long = "strict-limits")]
+    pub strict_limits: bool,
     /// Keep stdin open.
     #[arg(short = 'i', long)]
     pub interactive: bool,
@@ -155,6 +167,10 @@ pub fn exec(ctx: &Ctx, a: Args) -> anyhow::Result<u8> {
         fake_root: a.fake_root,
         shm_size: a.shm_size.clone(),
         ulimits: a.ulimit.clone(),
+        memory: a.memory.clone(),
+        cpus: a.cpus.clone(),
+        pids_limit: a.pids_limit.clone(),
+        strict_limits: a.strict_limits,
     };
     if let Some(f) = security.seccomp_file().map_err(anyhow::Error::msg)? {
         let text = fs_err::read_to_string(f).context("cannot read the seccomp profile")?;

@@ -265,6 +265,12 @@ fn final_env(plan: &Target<'_>, id: &Identity) -> Vec<String> {
     if !env.iter().any(|e| e.starts_with("HOME=")) {
         env.push(format!("HOME={}", id.home));
     }
+    if plan.security.fake_root && !env.iter().any(|e| e.starts_with("APT_CONFIG=")) {
+        env.push(format!(
+            "APT_CONFIG={}",
+            super::security::FAKE_ROOT_APT_CONF
+        ));
+    }
     env
 }
 

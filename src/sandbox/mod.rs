@@ -16,6 +16,7 @@ pub mod init;
 pub mod join;
 pub mod keeper;
 pub mod launch;
+pub mod limits;
 pub mod masks;
 pub mod plan;
 pub mod seccomp;

@@ -204,7 +204,14 @@ impl Plan {
         if fresh_sys {
             ops.push(Op::Cgroup);
         }
-        for (target, contents) in &spec.etc_files {
+        let mut etc_files = spec.etc_files.clone();
+        if spec.security.fake_root {
+            etc_files.push((
+                super::security::FAKE_ROOT_APT_CONF.into(),
+                super::security::FAKE_ROOT_APT_TEXT.into(),
+            ));
+        }
+        for (target, contents) in &etc_files {
             ops.push(Op::EtcFile {
                 target: container_path(target).map_err(bad)?,
                 contents: contents.clone(),

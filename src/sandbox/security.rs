@@ -9,11 +9,19 @@
 //! before any namespace exists. Applying it is `setup`'s and `exec`'s job.
 
 use super::caps::{self, CapSet};
+use super::limits::CgroupLimits;
 use super::seccomp::{self, Filters};
 use serde::{Deserialize, Serialize};
 
 /// Docker's and Podman's /dev/shm size.
 pub const DEFAULT_SHM_SIZE: u64 = 64 << 20;
+
+/// With fake root, apt's switch to its `_apt` sandbox user would only
+/// pretend to happen, and apt checks that it did: this configuration (on
+/// the container's /dev tmpfs, never in a layer; named by APT_CONFIG, which
+/// apt reads before its own files) keeps it as root, as enroot does.
+pub const FAKE_ROOT_APT_CONF: &str = "/dev/.hutch-fake-root-apt.conf";
+pub const FAKE_ROOT_APT_TEXT: &str = "APT::Sandbox::User \"root\";\n";
 
 /// The confinement flags of `run` as given (kept in the container's record
 /// so that `start` and `exec` apply the same).
@@ -32,6 +40,12 @@ pub struct Flags {
     pub shm_size: Option<String>,
     /// `--ulimit NAME=SOFT[:HARD]`.
     pub ulimits: Vec<String>,
+    /// `--memory`, `--cpus`, `--pids-limit` as given.
+    pub memory: Option<String>,
+    pub cpus: Option<String>,
+    pub pids_limit: Option<String>,
+    /// `--strict-limits`: a limit that cannot be applied is an error.
+    pub strict_limits: bool,
 }
 
 /// How the seccomp filter was chosen (for messages and `hutch info`).
@@ -64,6 +78,7 @@ pub struct Security {
     pub masks: bool,
     pub shm_size: u64,
     pub rlimits: Vec<Rlimit>,
+    pub cgroup_limits: CgroupLimits,
 }
 
 impl Security {
@@ -154,6 +169,11 @@ impl Flags {
             .iter()
             .map(|u| parse_ulimit(u).map_err(|e| format!("--ulimit {u}: {e}")))
             .collect::<Result<_, _>>()?;
+        let cgroup_limits = super::limits::parse(
+            self.memory.as_deref(),
+            self.cpus.as_deref(),
+            self.pids_limit.as_deref(),
+        )?;
         Ok(Security {
             caps,
             no_new_privs,
@@ -163,6 +183,7 @@ impl Flags {
             masks: !self.privileged,
             shm_size,
             rlimits,
+            cgroup_limits,
         })
     }
 }

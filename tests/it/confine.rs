@@ -217,3 +217,276 @@ fn a_default_container_is_confined_like_dockers() {
         assert_eq!(shm(&["--shm-size", "1m"]), "1024");
     });
 }
+
+#[test]
+fn capabilities_privileged_and_security_options_change_what_they_say() {
+    for_each_user(|w| {
+        w.busybox();
+        // --cap-add SYS_ADMIN: sethostname works in the container's own UTS
+        // namespace; the host's name is untouched.
+        let host_name = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap();
+        let out = inside(&w, &["--cap-add", "sys_admin"], "hostname x && hostname");
+        assert_eq!(out, "x\n");
+        assert_eq!(
+            std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap(),
+            host_name
+        );
+        let bnd =
+            |flags: &[&str]| status_field(&inside(&w, flags, "cat /proc/self/status"), "CapBnd");
+        assert_eq!(bnd(&["--cap-add", "CAP_SYS_ADMIN"]), "00000000a82425fb");
+        assert_eq!(bnd(&["--cap-drop", "ALL"]), "0000000000000000");
+        assert_eq!(
+            bnd(&["--cap-drop", "ALL", "--cap-add", "chown"]),
+            "0000000000000001"
+        );
+        let out = inside(
+            &w,
+            &["--cap-drop", "CHOWN"],
+            "touch /f; chown 1:1 /f 2>/dev/null || echo chown denied",
+        );
+        assert_eq!(out, "chown denied\n");
+
+        // --privileged: every capability, no filter, no masks; still no_new_privs.
+        let last: u32 = std::fs::read_to_string("/proc/sys/kernel/cap_last_cap")
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap();
+        let status = inside(&w, &["--privileged"], "cat /proc/self/status");
+        assert_eq!(
+            status_field(&status, "CapBnd"),
+            format!("{:016x}", (1u64 << (last + 1)) - 1)
+        );
+        assert_eq!(status_field(&status, "Seccomp"), "0");
+        assert_eq!(status_field(&status, "NoNewPrivs"), "1");
+        let out = inside(
+            &w,
+            &["--privileged"],
+            "grep -c -E ' /proc/(keys|kcore|sys) ' /proc/self/mounts; unshare -U true && echo nested",
+        );
+        assert_eq!(out, "0\nnested\n");
+
+        // --security-opt.
+        let status = inside(
+            &w,
+            &[
+                "--security-opt",
+                "seccomp=unconfined",
+                "--security-opt",
+                "no-new-privileges=false",
+            ],
+            "cat /proc/self/status",
+        );
+        assert_eq!(status_field(&status, "Seccomp"), "0");
+        assert_eq!(status_field(&status, "NoNewPrivs"), "0");
+        let status = inside(
+            &w,
+            &["--security-opt", "no-new-privileges=false"],
+            "cat /proc/self/status",
+        );
+        assert_eq!(
+            status_field(&status, "Seccomp"),
+            "2",
+            "filter without no_new_privs"
+        );
+        let profile = w.write(
+            "profile.json",
+            r#"{"defaultAction":"SCMP_ACT_ALLOW",
+                "syscalls":[{"names":["mkdir","mkdirat"],"action":"SCMP_ACT_ERRNO","errnoRet":13}]}"#,
+        );
+        let opt = format!("seccomp={}", profile.display());
+        let out = inside(
+            &w,
+            &["--security-opt", &opt],
+            "mkdir /x 2>&1; /probe keyctl; grep Seccomp: /proc/self/status",
+        );
+        assert!(out.contains("Permission denied"), "{out}");
+        assert!(
+            out.contains("keyctl ok") || out.contains("keyctl EINVAL"),
+            "{out}"
+        );
+        let bad = w.write("bad.json", "{\"defaultAction\": \"SCMP_ACT_NOTIFY\"}");
+        let (code, err) = w.fails(&[
+            "run",
+            "--rm",
+            "--security-opt",
+            &format!("seccomp={}", bad.display()),
+            BB,
+            "true",
+        ]);
+        assert_eq!(code, 125);
+        assert!(err.contains("SCMP_ACT_NOTIFY"), "{err}");
+        for (flag, val, says) in [
+            ("--cap-add", "FLY", "unknown capability"),
+            ("--security-opt", "apparmor=x", "unsupported --security-opt"),
+            ("--ulimit", "nofile=2:1", "soft limit"),
+            ("--shm-size", "lots", "invalid size"),
+        ] {
+            let (code, err) = w.fails(&["run", "--rm", flag, val, BB, "true"]);
+            assert_eq!(code, 125, "{flag} {val}");
+            assert!(err.contains(says), "{flag} {val}: {err}");
+        }
+
+        // --ulimit sets both limits of the container's processes.
+        let out = inside(&w, &["--ulimit", "nofile=100:200"], "ulimit -n; ulimit -Hn");
+        assert_eq!(out, "100\n200\n");
+    });
+}
+
+#[test]
+fn exec_gets_pid_1s_confinement_and_its_helper_shows_nothing_of_the_host() {
+    for_each_user(|w| {
+        w.busybox();
+        w.ok(&[
+            "run",
+            "-d",
+            "--name",
+            "c",
+            "--network",
+            "none",
+            "--cap-drop",
+            "NET_RAW",
+            BB,
+            "sleep",
+            "600",
+        ]);
+        let status = |pid: &str| w.ok(&["exec", "c", "cat", &format!("/proc/{pid}/status")]);
+        let (one, me) = (status("1"), status("self"));
+        for key in ["Seccomp", "NoNewPrivs", "CapBnd", "CapEff"] {
+            assert_eq!(status_field(&one, key), status_field(&me, key), "{key}");
+        }
+        assert_eq!(status_field(&me, "CapBnd"), "00000000a80405fb");
+        assert_eq!(status_field(&me, "Seccomp"), "2");
+
+        // While `hutch exec` runs, its process is not dumpable (its environ,
+        // memory and descriptors are closed even to the same user) and its
+        // command line names no host path.
+        let mut child = w
+            .hutch()
+            .args(["exec", "c", "sleep", "30"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let pid = child.id();
+        let t0 = Instant::now();
+        let cmdline = loop {
+            let c = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+            if c.starts_with(b"hutch-exec") || t0.elapsed() > Duration::from_secs(10) {
+                break c;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        let shown = String::from_utf8_lossy(&cmdline).replace('\0', " ");
+        assert_eq!(shown.trim(), "hutch-exec", "{shown:?}");
+        let environ = w
+            .as_user("cat")
+            .arg(format!("/proc/{pid}/environ"))
+            .output()
+            .unwrap();
+        assert!(
+            !environ.status.success(),
+            "environ of the helper is readable"
+        );
+        let _ = child.kill();
+        let _ = child.wait();
+        w.ok(&["rm", "-f", "c"]);
+    });
+}
+
+/// A Debian bookworm root filesystem (`mmdebstrap --variant=apt`) as a tar,
+/// made once by the user with subordinate ids and kept between test runs
+/// (in $HUTCH_TEST_CACHE, default /var/tmp/hutch-test-cache): making it
+/// downloads about 40 MB from Debian's mirror.
+fn debian_base() -> Option<std::path::PathBuf> {
+    let dir = std::env::var_os("HUTCH_TEST_CACHE")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| "/var/tmp/hutch-test-cache".into());
+    let tar = dir.join("debian-bookworm-apt.tar");
+    if tar.exists() {
+        return Some(tar);
+    }
+    let Some(maker) = user(Kind::SubIds) else {
+        skip("no user with subordinate ids to run mmdebstrap --mode=unshare");
+        return None;
+    };
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::set_permissions(&dir, std::os::unix::fs::PermissionsExt::from_mode(0o1777)).ok();
+    let partial = dir.join(format!("debian-bookworm-apt.tar.{}", std::process::id()));
+    let w = World::new(maker);
+    let out = w
+        .as_user("mmdebstrap")
+        .args([
+            "--mode=unshare",
+            "--variant=apt",
+            "--format=tar",
+            "bookworm",
+        ])
+        .arg(&partial)
+        .output()
+        .expect("mmdebstrap");
+    if !out.status.success() {
+        let _ = std::fs::remove_file(&partial);
+        skip(&format!("mmdebstrap failed: {}", stderr(&out)));
+        return None;
+    }
+    std::fs::rename(&partial, &tar).unwrap();
+    Some(tar)
+}
+
+#[test]
+fn single_id_users_install_packages_with_fake_root() {
+    let Some(u) = user(Kind::Single) else {
+        skip("no single-id test user");
+        return;
+    };
+    let Some(tar) = debian_base() else { return };
+    let w = World::new(u);
+    w.ok(&["import", tar.to_str().unwrap(), "deb:base"]);
+    let info = w.ok(&["info"]);
+    assert!(info.contains("fake root: on for build RUN steps"), "{info}");
+
+    std::fs::create_dir_all(w.path("ctx")).unwrap();
+    w.write(
+        "ctx/Dockerfile",
+        "FROM deb:base\n\
+         RUN apt-get update && apt-get install -y --no-install-recommends hello adduser\n\
+         RUN adduser --disabled-password --gecos '' bob && touch /home/bob/f && chown bob:bob /home/bob/f\n\
+         RUN hello && id bob\n",
+    );
+    let out = w.run(&["build", "-t", "deb:hello", w.path("ctx").to_str().unwrap()]);
+    let err = stderr(&out);
+    assert!(out.status.success(), "build failed: {err}");
+    assert!(err.contains("--> fake root (no subordinate ids)"), "{err}");
+    assert!(err.contains("Hello, world!"), "{err}");
+    assert!(err.contains("uid=1000(bob)"), "{err}");
+
+    // A failing RUN in this mode says what fake root cannot do.
+    w.write(
+        "bad/Dockerfile",
+        "FROM deb:base\nRUN su -s /bin/sh nobody -c 'test $(id -u) = 65534'\n",
+    );
+    let (_, err) = w.fails(&["build", w.path("bad").to_str().unwrap()]);
+    assert!(err.contains("give the user ranges in /etc/subuid"), "{err}");
+
+    // `run --fake-root` opts in; without it a single id cannot chown.
+    let vol = probe(&w);
+    let script = "touch /f; chown 1:1 /f && echo chown ok; /probe setgroups; /probe mknod-char /n";
+    let on = w.ok(&[
+        "run",
+        "--rm",
+        "--fake-root",
+        "-v",
+        &vol,
+        "deb:base",
+        "sh",
+        "-c",
+        script,
+    ]);
+    assert_eq!(on, "chown ok\nsetgroups ok\nmknod-char ok\n");
+    let off = w.ok(&["run", "--rm", "-v", &vol, "deb:base", "sh", "-c", script]);
+    assert!(
+        !off.contains("chown ok") && !off.contains("setgroups ok"),
+        "{off}"
+    );
+}

@@ -25,7 +25,7 @@ use crate::layer::diff::{diff, DiffOptions};
 use crate::net::plan::{HostEnv, NetFlags};
 use crate::net::Network;
 use crate::rootfs::{Features, Overlay};
-use crate::sandbox::idmap::{IdMapping, IdSources, UsernsRequest};
+use crate::sandbox::idmap::{IdMapping, IdSources, MapMode, UsernsRequest};
 use crate::sandbox::userns::run_in_userns;
 use crate::sandbox::{self, MountSpec, Plan, ProcessSpec, Spec};
 use crate::store::{Image, Store};
@@ -104,6 +104,15 @@ impl RunStep<'_> {
 /// Where `#!` heredoc scripts are mounted: the sandbox's /dev is a tmpfs,
 /// so neither the script nor its mount point can end up in the layer.
 const SCRIPTS: &str = "/dev/pipes";
+
+/// Said before each RUN of a user without subordinate ids.
+const FAKE_ROOT_NOTE: &str =
+    "--> fake root (no subordinate ids): chown, setuid/setgid/setgroups and device nodes succeed without effect";
+
+/// Added to a failed RUN's error in fake-root mode.
+const FAKE_ROOT_HINT: &str = " (fake root, as this user has no subordinate ids: files stay \
+     owned by root and user switches only pretend to work; if the command failed on chown, \
+     setgroups or a user switch, give the user ranges in /etc/subuid and /etc/subgid)";
 
 /// The layer a RUN made: a tar file in scratch space, or None when the
 /// command changed nothing.
@@ -184,6 +193,13 @@ pub fn execute(
             read_only: true,
         });
     }
+    // Without subordinate ids only root exists in the namespace: package
+    // managers that chown files or switch to a service user would fail, so
+    // those calls pretend to succeed (Charliecloud's seccomp mode).
+    let fake_root = mapping.mode == MapMode::Single;
+    if fake_root {
+        env.printer.info(FAKE_ROOT_NOTE);
+    }
     let hostname = "buildkitsandbox".to_string();
     let mode = |m: &str| NetFlags {
         network: Some(m.into()),
@@ -237,7 +253,12 @@ pub fn execute(
             stdin: false,
             init: false,
         },
-        security: crate::sandbox::security::Security::standard().map_err(anyhow::Error::msg)?,
+        security: crate::sandbox::security::Flags {
+            fake_root,
+            ..Default::default()
+        }
+        .resolve()
+        .map_err(anyhow::Error::msg)?,
         remove_after: None,
     };
     let result = (|| -> anyhow::Result<()> {
@@ -254,9 +275,10 @@ pub fn execute(
         match exit {
             Ok(e) if e.code() == 0 => Ok(()),
             Ok(e) => bail!(
-                "the command {} exited with code {}",
+                "the command {} exited with code {}{}",
                 serde_json::to_string(&args).unwrap_or_default(),
-                e.code()
+                e.code(),
+                if fake_root { FAKE_ROOT_HINT } else { "" }
             ),
             Err(e) => bail!("{e} (exit code {})", e.exit_code()),
         }
