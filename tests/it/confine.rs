@@ -330,6 +330,40 @@ fn capabilities_privileged_and_security_options_change_what_they_say() {
         // --ulimit sets both limits of the container's processes.
         let out = inside(&w, &["--ulimit", "nofile=100:200"], "ulimit -n; ulimit -Hn");
         assert_eq!(out, "100\n200\n");
+
+        // Without a delegated cgroup, cgroup limits are one warning naming
+        // the cause, or an error with --strict-limits.
+        let out = w.run(&[
+            "run",
+            "--rm",
+            "--network",
+            "none",
+            "--memory",
+            "64m",
+            BB,
+            "true",
+        ]);
+        let err = stderr(&out);
+        assert!(out.status.success(), "{err}");
+        assert_eq!(err.lines().count(), 1, "{err}");
+        assert!(
+            err.contains("not applied") && err.contains("delegated"),
+            "{err}"
+        );
+        let (code, err) = w.fails(&[
+            "run",
+            "--rm",
+            "--pids-limit",
+            "10",
+            "--strict-limits",
+            BB,
+            "true",
+        ]);
+        assert_eq!(code, 125);
+        assert!(err.contains("cannot be applied"), "{err}");
+        assert!(w
+            .ok(&["info"])
+            .contains("--memory, --cpus, --pids-limit: no"));
     });
 }
 
