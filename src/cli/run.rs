@@ -176,7 +176,7 @@ pub fn exec(ctx: &Ctx, a: Args) -> anyhow::Result<u8> {
         let text = fs_err::read_to_string(f).context("cannot read the seccomp profile")?;
         security.seccomp_profile = Some(text);
     }
-    security.resolve().map_err(anyhow::Error::msg)?;
+    security.check().map_err(anyhow::Error::msg)?;
 
     // Pulls (when needed) finish and join their threads before anything forks.
     let image = ensure_image(ctx, &a.image, a.pull)?;

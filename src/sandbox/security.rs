@@ -126,6 +126,16 @@ impl Flags {
 
     /// Check everything and compile the seccomp filter.
     pub fn resolve(&self) -> Result<Security, String> {
+        self.resolve_with(true)
+    }
+
+    /// Everything [`Flags::resolve`] checks, without compiling the filter
+    /// (for rejecting a bad command line early and cheaply).
+    pub fn check(&self) -> Result<(), String> {
+        self.resolve_with(false).map(drop)
+    }
+
+    fn resolve_with(&self, compile: bool) -> Result<Security, String> {
         let last = crate::sys::caps::last_cap();
         let caps = caps::resolve(&self.cap_add, &self.cap_drop, self.privileged, last)?;
         let (seccomp_opt, no_new_privs) = self.options()?;
@@ -150,6 +160,7 @@ impl Flags {
             Vec::new()
         };
         let filters = match &profile {
+            _ if !compile => Filters::default(),
             Some(p) => seccomp::compile(p, &fake, &host)?,
             None if self.fake_root => {
                 let allow_all = seccomp::Profile {

@@ -16,8 +16,7 @@ use seccompiler::{
     sock_filter, BpfProgram, SeccompAction, SeccompCmpArgLen, SeccompCmpOp, SeccompCondition,
     SeccompFilter, SeccompRule, TargetArch,
 };
-use std::collections::{BTreeMap, BTreeSet};
-use std::str::FromStr;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 /// What a matching rule (or the default) does.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -222,15 +221,19 @@ pub fn compile(profile: &Profile, extra: &[Rule], host: &Host) -> Result<Filters
     // on match. The kernel runs every program and takes the most
     // restrictive answer, the latest installed first among equals, so the
     // programs for specific actions go after the one holding the default.
+    // One pass over the kernel's table instead of a string match per name.
+    let numbers: HashMap<&'static str, i64> = syscalls::Sysno::iter()
+        .map(|s| (s.name(), s.id() as i64))
+        .collect();
     let mut groups: BTreeMap<Action, Group> = BTreeMap::new();
     for r in profile.rules.iter().filter(applies) {
         if r.action != profile.default_action {
-            groups.entry(r.action).or_default().add(r)?;
+            groups.entry(r.action).or_default().add(r, &numbers)?;
         }
     }
     let mut extra_groups: BTreeMap<Action, Group> = BTreeMap::new();
     for r in extra.iter().filter(applies) {
-        extra_groups.entry(r.action).or_default().add(r)?;
+        extra_groups.entry(r.action).or_default().add(r, &numbers)?;
     }
     let mut out = Vec::new();
     let build = |g: Group, mismatch: Action, matched: Action| -> Result<BpfProgram, String> {
@@ -290,13 +293,12 @@ struct Group {
 }
 
 impl Group {
-    fn add(&mut self, r: &Rule) -> Result<(), String> {
+    fn add(&mut self, r: &Rule, numbers: &HashMap<&'static str, i64>) -> Result<(), String> {
         for name in &r.names {
             // Names of other architectures are skipped, as libseccomp does.
-            let Ok(nr) = syscalls::Sysno::from_str(name) else {
+            let Some(&nr) = numbers.get(name.as_str()) else {
                 continue;
             };
-            let nr = nr.id() as i64;
             if r.args.is_empty() {
                 self.always.insert(nr);
                 continue;
