@@ -1,10 +1,11 @@
 //! `hutch push [--format oci|v2s2] [--compression-format gzip|zstd]
-//! [--tls-verify=false] IMAGE [DEST]`: send an image from the store to a
-//! registry.
+//! [--force-compression[=BOOL]] [-D] [--tls-verify=false] IMAGE [DEST]`: send
+//! an image from the store to a registry. Uncompressed layers go up gzipped
+//! unless `-D` says to keep them, as Docker and Podman push.
 
 use super::Ctx;
 use crate::registry::progress::Silent;
-use crate::registry::push::{self, Compression, Format};
+use crate::registry::push::{self, Compression, Format, Layers};
 use crate::registry::Net;
 use crate::store::Store;
 use crate::ui::progress::Bars;
@@ -24,9 +25,20 @@ pub struct Args {
     #[arg(long, value_enum)]
     pub format: Option<Format>,
 
-    /// Recompress layers; v2s2 always gets gzip layers.
+    /// Compression for layers stored uncompressed (default: gzip); with
+    /// `--force-compression` (the default when this is given), for every
+    /// layer. v2s2 always gets gzip layers.
     #[arg(long, value_enum)]
     pub compression_format: Option<Compression>,
+
+    /// Recompress layers already compressed otherwise too (default: true
+    /// when --compression-format is given, else false).
+    #[arg(long, value_name = "BOOL", action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
+    pub force_compression: Option<bool>,
+
+    /// Push layers as they are stored, uncompressed ones too (oci only).
+    #[arg(short = 'D', long, conflicts_with_all = ["compression_format", "force_compression"])]
+    pub disable_compression: bool,
 
     /// Verify TLS certificates and require HTTPS (see `hutch pull --help`).
     #[arg(long, value_name = "BOOL", default_value_t = true, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
@@ -41,6 +53,22 @@ pub struct Args {
     pub quiet: bool,
 }
 
+/// Podman's rules: `--compression-format` forces unless told not to.
+fn layers(a: &Args) -> Layers {
+    if a.disable_compression {
+        return Layers::AsStored;
+    }
+    let c = a.compression_format.unwrap_or(Compression::Gzip);
+    let force = a
+        .force_compression
+        .unwrap_or(a.compression_format.is_some());
+    if force {
+        Layers::All(c)
+    } else {
+        Layers::CompressPlain(c)
+    }
+}
+
 pub fn exec(ctx: &Ctx, args: Args) -> anyhow::Result<u8> {
     let net = Net::new(&ctx.dirs, args.tls_verify, args.cert_dir.as_deref())?;
     let store = Store::open(&ctx.dirs)?;
@@ -49,7 +77,7 @@ pub fn exec(ctx: &Ctx, args: Args) -> anyhow::Result<u8> {
         net: &net,
         progress: if args.quiet { &Silent } else { &bars },
         format: args.format,
-        compression: args.compression_format,
+        layers: layers(&args),
     };
     let (dest, digest) = push::push(&store, &args.image, args.dest.as_deref(), &opts)?;
     if !args.quiet {

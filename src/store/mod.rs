@@ -26,12 +26,14 @@ mod partial;
 mod pins;
 mod resolve;
 mod tmp;
+mod usage;
 mod write;
 
 pub use check::{CheckReport, Finding};
 pub use gc::Removed;
 pub use inuse::images_in_use;
 pub use partial::{Partial, Verified};
+pub use usage::{CachedLayer, DiskUsage};
 pub use write::Writer;
 
 use crate::dirs::Dirs;

@@ -428,44 +428,23 @@ fn exec_gets_pid_1s_confinement_and_its_helper_shows_nothing_of_the_host() {
     });
 }
 
-/// A Debian bookworm root filesystem (`mmdebstrap --variant=apt`) as a tar,
-/// made once by the user with subordinate ids and kept between test runs
-/// (in $HUTCH_TEST_CACHE, default /var/tmp/hutch-test-cache): making it
-/// downloads about 40 MB from Debian's mirror.
-fn debian_base() -> Option<std::path::PathBuf> {
-    let dir = std::env::var_os("HUTCH_TEST_CACHE")
-        .map(std::path::PathBuf::from)
-        .unwrap_or_else(|| "/var/tmp/hutch-test-cache".into());
-    let tar = dir.join("debian-bookworm-apt.tar");
-    if tar.exists() {
-        return Some(tar);
-    }
+/// The cached Debian bookworm tarball of the Debian build test (made by the
+/// user with subordinate ids, as mmdebstrap --mode=unshare needs), readable
+/// by `w`'s user: copied into its world when the maker's home is closed.
+fn debian_base(w: &World) -> Option<std::path::PathBuf> {
     let Some(maker) = user(Kind::SubIds) else {
         skip("no user with subordinate ids to run mmdebstrap --mode=unshare");
         return None;
     };
-    std::fs::create_dir_all(&dir).unwrap();
-    std::fs::set_permissions(&dir, std::os::unix::fs::PermissionsExt::from_mode(0o1777)).ok();
-    let partial = dir.join(format!("debian-bookworm-apt.tar.{}", std::process::id()));
-    let w = World::new(maker);
-    let out = w
-        .as_user("mmdebstrap")
-        .args([
-            "--mode=unshare",
-            "--variant=apt",
-            "--format=tar",
-            "bookworm",
-        ])
-        .arg(&partial)
-        .output()
-        .expect("mmdebstrap");
-    if !out.status.success() {
-        let _ = std::fs::remove_file(&partial);
-        skip(&format!("mmdebstrap failed: {}", stderr(&out)));
-        return None;
+    let tar = crate::debian::bookworm_tarball(&World::new(maker));
+    let readable = w.as_user("test").arg("-r").arg(&tar).status().unwrap();
+    if readable.success() {
+        return Some(tar);
     }
-    std::fs::rename(&partial, &tar).unwrap();
-    Some(tar)
+    let copy = w.path("debian-bookworm-apt.tar");
+    std::fs::copy(&tar, &copy).unwrap();
+    std::os::unix::fs::chown(&copy, Some(w.user.uid), Some(w.user.gid)).unwrap();
+    Some(copy)
 }
 
 #[test]
@@ -474,8 +453,8 @@ fn single_id_users_install_packages_with_fake_root() {
         skip("no single-id test user");
         return;
     };
-    let Some(tar) = debian_base() else { return };
     let w = World::new(u);
+    let Some(tar) = debian_base(&w) else { return };
     w.ok(&["import", tar.to_str().unwrap(), "deb:base"]);
     let info = w.ok(&["info"]);
     assert!(info.contains("fake root: on for build RUN steps"), "{info}");

@@ -5,6 +5,7 @@
 mod build;
 mod common;
 mod confine;
+mod debian;
 mod dockerfile;
 mod images;
 mod keeper;
