@@ -93,7 +93,7 @@ fn step(plan: &Plan, root: &Path, op: &Op) -> Result<(), SysError> {
                     &t,
                     Some("tmpfs"),
                     Flags::MS_RDONLY | Flags::MS_NOSUID | Flags::MS_NODEV | Flags::MS_NOEXEC,
-                    Some("size=0,mode=555"),
+                    Some("mode=555"),
                 ),
                 Ok(_) => mount(Some("/dev/null"), &t, none, Flags::MS_BIND, none),
             }
