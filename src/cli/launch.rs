@@ -94,7 +94,14 @@ pub fn plan(
         Network::Container(_) => None,
         _ => crate::sandbox::keeper::for_spec(&mapping, &src, &ctx.printer),
     };
+    let compiling = std::time::Instant::now();
     let security = c.security.resolve().map_err(anyhow::Error::msg)?;
+    ctx.printer.debug(&format!(
+        "seccomp: {} program(s), {} instructions, compiled in {:?}",
+        security.filters.0.len(),
+        security.filters.0.iter().map(Vec::len).sum::<usize>(),
+        compiling.elapsed()
+    ));
     if security.cgroup_limits.any() {
         let why = crate::sandbox::limits::cgroup_blocker(&Default::default());
         if c.security.strict_limits {

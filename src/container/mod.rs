@@ -80,7 +80,8 @@ pub struct Config {
     /// The image's STOPSIGNAL, used by `hutch stop` (SIGTERM when None).
     pub stop_signal: Option<String>,
     /// `--cap-add`, `--cap-drop`, `--privileged`, `--security-opt`,
-    /// `--fake-root`, `--shm-size`, `--ulimit` as given.
+    /// `--fake-root`, `--shm-size`, `--ulimit`, `--memory`, `--cpus`,
+    /// `--pids-limit`, `--strict-limits` as given.
     pub security: crate::sandbox::security::Flags,
 }
 

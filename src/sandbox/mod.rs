@@ -1,5 +1,7 @@
 //! The sandbox: user namespace and id maps, the other namespaces, the ordered
-//! setup plan, the parent/child protocol, the optional init, and terminals.
+//! setup plan, the parent/child protocol, the optional init, terminals, and
+//! the confinement of the container's processes (capabilities, seccomp,
+//! masked paths, fake root, limits: `security` and the modules it uses).
 //!
 //! It turns a prepared root filesystem plan plus process options into a
 //! running process and its exit status. It never touches the image store.
