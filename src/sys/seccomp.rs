@@ -5,8 +5,8 @@
 //! CAP_SYS_ADMIN in its user namespace, as the kernel requires.
 
 use super::SysError;
+use libc::sock_filter;
 use nix::errno::Errno;
-use seccompiler::sock_filter;
 
 #[repr(C)]
 struct SockFprog {

@@ -9,24 +9,190 @@ fn host(c: CapSet) -> Host {
     }
 }
 
+/// A classic-BPF interpreter for the instructions codegen emits, run over
+/// a seccomp_data of (nr, arch, args).
+fn run(prog: &[libc::sock_filter], nr: u32, arch: u32, args: [u64; 6]) -> u32 {
+    let mut data = [0u8; 64];
+    data[0..4].copy_from_slice(&nr.to_le_bytes());
+    data[4..8].copy_from_slice(&arch.to_le_bytes());
+    for (i, a) in args.iter().enumerate() {
+        data[16 + 8 * i..24 + 8 * i].copy_from_slice(&a.to_le_bytes());
+    }
+    let (mut pc, mut acc) = (0usize, 0u32);
+    loop {
+        let f = prog[pc];
+        let code = f.code as u32;
+        pc += 1;
+        match code {
+            c if c == libc::BPF_LD | libc::BPF_W | libc::BPF_ABS => {
+                let k = f.k as usize;
+                acc = u32::from_le_bytes(data[k..k + 4].try_into().unwrap());
+            }
+            c if c == libc::BPF_ALU | libc::BPF_AND | libc::BPF_K => acc &= f.k,
+            c if c == libc::BPF_JMP | libc::BPF_JA => pc += f.k as usize,
+            c if c & 0x07 == libc::BPF_JMP => {
+                let yes = match c & 0xf0 {
+                    x if x == libc::BPF_JEQ => acc == f.k,
+                    x if x == libc::BPF_JGT => acc > f.k,
+                    x if x == libc::BPF_JGE => acc >= f.k,
+                    other => panic!("jump {other:#x}"),
+                };
+                pc += if yes { f.jt } else { f.jf } as usize;
+            }
+            c if c == libc::BPF_RET | libc::BPF_K => return f.k,
+            other => panic!("instruction {other:#x}"),
+        }
+    }
+}
+
+fn nr(name: &str) -> u32 {
+    syscalls::Sysno::iter()
+        .find(|s| s.name() == name)
+        .unwrap()
+        .id() as u32
+}
+
+const EPERM: u32 = libc::SECCOMP_RET_ERRNO | libc::EPERM as u32;
+const ALLOW: u32 = libc::SECCOMP_RET_ALLOW;
+
 #[test]
-fn default_profile_compiles_small_enough_for_the_kernel() {
+fn the_default_profile_decides_like_dockers() {
+    let arch = codegen::audit_arch().unwrap();
     let f = compile(&default::profile(), &[], &host(caps::DEFAULT)).unwrap();
-    // The allow-list, clone3's ENOSYS, and the x32 guard on x86_64.
-    assert!(f.0.len() >= 2);
-    assert!(f.0.iter().all(|p| p.len() < 4096), "BPF_MAXINSNS");
-    let with_admin = compile(&default::profile(), &[], &host(caps::DEFAULT.with(21))).unwrap();
-    assert!(
-        with_admin.0[0].len() > f.0[0].len(),
-        "SYS_ADMIN allows more"
+    assert_eq!(f.0.len(), 1);
+    let p = &f.0[0];
+    assert!(p.len() < 1500, "{} instructions", p.len());
+    let call = |name: &str, args: [u64; 6]| run(p, nr(name), arch, args);
+    for ok in [
+        "read",
+        "openat",
+        "execve",
+        "setresuid",
+        "chown",
+        "ptrace",
+        "fork",
+    ] {
+        assert_eq!(call(ok, [0; 6]), ALLOW, "{ok}");
+    }
+    for denied in [
+        "keyctl",
+        "add_key",
+        "request_key",
+        "bpf",
+        "perf_event_open",
+        "kexec_load",
+        "init_module",
+        "finit_module",
+        "delete_module",
+        "clock_settime",
+        "settimeofday",
+        "unshare",
+        "setns",
+        "mount",
+        "userfaultfd",
+        "io_uring_setup",
+        "reboot",
+    ] {
+        assert_eq!(call(denied, [0; 6]), EPERM, "{denied}");
+    }
+    let newuser = libc::CLONE_NEWUSER as u64;
+    assert_eq!(call("clone", [libc::SIGCHLD as u64, 0, 0, 0, 0, 0]), ALLOW);
+    assert_eq!(
+        call("clone", [newuser | libc::SIGCHLD as u64, 0, 0, 0, 0, 0]),
+        EPERM
     );
+    assert_eq!(
+        call("clone", [1 << 32, 0, 0, 0, 0, 0]),
+        ALLOW,
+        "high word ignored by the mask"
+    );
+    assert_eq!(
+        call("clone3", [0; 6]),
+        libc::SECCOMP_RET_ERRNO | libc::ENOSYS as u32
+    );
+    assert_eq!(call("socket", [libc::AF_INET as u64, 0, 0, 0, 0, 0]), ALLOW);
+    assert_eq!(
+        call("socket", [libc::AF_NETLINK as u64, 0, 0, 0, 0, 0]),
+        ALLOW
+    );
+    assert_eq!(
+        call("socket", [libc::AF_VSOCK as u64, 0, 0, 0, 0, 0]),
+        EPERM
+    );
+    assert_eq!(
+        call("socket", [(1 << 32) | 2, 0, 0, 0, 0, 0]),
+        EPERM,
+        "64-bit compare"
+    );
+    assert_eq!(call("personality", [0xffff_ffff, 0, 0, 0, 0, 0]), ALLOW);
+    assert_eq!(call("personality", [0x0040000, 0, 0, 0, 0, 0]), EPERM);
+    // Unknown numbers, x32 numbers and other architectures.
+    assert_eq!(run(p, 5000, arch, [0; 6]), EPERM);
+    assert_eq!(run(p, 0x4000_0000 | nr("read"), arch, [0; 6]), EPERM);
+    assert_eq!(
+        run(p, nr("read"), 0x4000_0003, [0; 6]),
+        libc::SECCOMP_RET_KILL_PROCESS
+    );
+
+    // CAP_SYS_ADMIN brings back namespaces and mount, as in Docker.
+    let admin = compile(&default::profile(), &[], &host(caps::DEFAULT.with(21))).unwrap();
+    let a = |name: &str, args| run(&admin.0[0], nr(name), arch, args);
+    assert_eq!(a("unshare", [newuser, 0, 0, 0, 0, 0]), ALLOW);
+    assert_eq!(a("clone", [newuser, 0, 0, 0, 0, 0]), ALLOW);
+    assert_eq!(a("clone3", [0; 6]), ALLOW);
+    assert_eq!(a("keyctl", [0; 6]), EPERM);
+
+    // Fake root: ownership and id changes succeed, device nodes only.
     let fake = compile(
         &default::profile(),
         &fake_root_rules(),
         &host(caps::DEFAULT),
     )
     .unwrap();
-    assert_eq!(fake.0.len(), f.0.len() + 1);
+    let fk = |name: &str, args| run(&fake.0[0], nr(name), arch, args);
+    let zero = libc::SECCOMP_RET_ERRNO;
+    for name in ["chown", "fchownat", "setgroups", "setresuid", "setuid"] {
+        assert_eq!(fk(name, [0; 6]), zero, "{name}");
+    }
+    let chr = (libc::S_IFCHR | 0o600) as u64;
+    let fifo = (libc::S_IFIFO | 0o600) as u64;
+    assert_eq!(fk("mknodat", [0, 0, chr, 0, 0, 0]), zero);
+    assert_eq!(fk("mknodat", [0, 0, fifo, 0, 0, 0]), ALLOW);
+    assert_eq!(fk("mknod", [0, chr, 0, 0, 0, 0]), zero);
+    assert_eq!(fk("keyctl", [0; 6]), EPERM);
+}
+
+#[test]
+fn comparisons_hold_on_64_bit_values() {
+    let arch = codegen::audit_arch().unwrap();
+    let big = (7u64 << 32) | 5;
+    for (cmp, below, at, above) in [
+        (Cmp::Eq(big), false, true, false),
+        (Cmp::Ne(big), true, false, true),
+        (Cmp::Lt(big), true, false, false),
+        (Cmp::Le(big), true, true, false),
+        (Cmp::Gt(big), false, false, true),
+        (Cmp::Ge(big), false, true, true),
+    ] {
+        let p = Profile {
+            default_action: Action::Errno(1),
+            rules: vec![Rule {
+                names: vec!["read".into()],
+                action: Action::Allow,
+                args: vec![(2, cmp)],
+                includes: Cond::default(),
+                excludes: Cond::default(),
+            }],
+        };
+        let f = compile(&p, &[], &host(caps::DEFAULT)).unwrap();
+        let allowed = |v: u64| run(&f.0[0], nr("read"), arch, [0, 0, v, 0, 0, 0]) == ALLOW;
+        // Values that differ in the high word, and only in the low word.
+        for (lo, hi) in [(big - 1, big + 1), (6u64 << 32 | 9, 8u64 << 32)] {
+            assert_eq!(allowed(lo), below, "{cmp:?} below {lo:#x}");
+            assert_eq!(allowed(hi), above, "{cmp:?} above {hi:#x}");
+        }
+        assert_eq!(allowed(big), at, "{cmp:?} at");
+    }
 }
 
 #[test]
