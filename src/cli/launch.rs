@@ -1,12 +1,14 @@
 //! Turning a container record into a running sandbox, shared by `hutch run`
 //! and `hutch start`: the record's image and config become a sandbox plan
-//! (everything re-checked, nothing created), and the plan runs either in the
+//! (everything re-checked; nothing created but missing bind mount sources,
+//! as Docker does), and the plan runs either in the
 //! foreground (this process waits, relays the terminal and records the exit)
 //! or under a detached supervisor (`container::supervisor`).
 //!
 //! It does not parse flags (run.rs does) and does not decide names or ids.
 
 use super::Ctx;
+use crate::container::logger::Logger;
 use crate::container::{self, supervisor, Containers, ProcId, Record, Status};
 use crate::net::plan::HostEnv;
 use crate::net::ports::PortMapping;
@@ -56,6 +58,7 @@ pub fn plan(
         .map(|v| parse_volume(v))
         .collect::<Result<Vec<_>, _>>()?;
     mounts.extend(c.tmpfs.iter().map(|t| parse_tmpfs(t)));
+    create_missing_sources(&mounts)?;
     let store = Store::open(&ctx.dirs)?;
     let src = IdSources::default();
     ctx.printer.debug(&format!(
@@ -251,13 +254,35 @@ pub fn starting(rec: &mut Record) {
 }
 
 /// Run the plan here and wait; the container's exit code.
+///
+/// Docker keeps the log of every container not run with `--rm`: its output
+/// goes through a logger process that writes the log and relays it on to
+/// this process's stdout and stderr. A `--rm` container's log would go with
+/// it, so it gets none, and its start-up costs nothing more.
 pub fn foreground(containers: &Containers, rec: &Record, plan: &Plan) -> anyhow::Result<u8> {
+    let logger = match rec.auto_remove {
+        true => None,
+        false => {
+            let log = containers.dir(&rec.id).join(container::logs::LOG_FILE);
+            match Logger::start(&log, true) {
+                Ok(l) => Some(l),
+                Err(e) => {
+                    eprintln!("warning: container {} runs without a log: {e}", rec.name);
+                    None
+                }
+            }
+        }
+    };
     let mut observer = Started {
         containers,
         id: &rec.id,
         supervision: None,
     };
     let result = sandbox::run(plan, &mut observer);
+    // Everything the container wrote is in the log before its exit is.
+    if let Some(l) = logger {
+        l.finish();
+    }
     let code = finish(containers, rec, &result);
     if let Err(e) = &result {
         eprintln!("Error: {e}");
@@ -373,14 +398,33 @@ pub fn parse_volume(v: &str) -> anyhow::Result<MountSpec> {
     if !ctr.starts_with('/') {
         bail!("invalid volume '{v}': the container path '{ctr}' must be absolute");
     }
-    if let Err(e) = Path::new(host).metadata() {
-        bail!("invalid volume '{v}': cannot use host path {host}: {e}");
+    match Path::new(host).symlink_metadata() {
+        // Created when the container starts (`create_missing_sources`).
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => bail!("invalid volume '{v}': cannot use host path {host}: {e}"),
+        Ok(_) => {}
     }
     Ok(MountSpec::Bind {
         source: PathBuf::from(host),
         target: ctr.to_string(),
         read_only: ro,
     })
+}
+
+/// Docker's `-v` creates a missing host path as a directory (its
+/// `--mount type=bind` refuses one instead); so do these bind mounts,
+/// at each start, as the calling user.
+fn create_missing_sources(mounts: &[MountSpec]) -> anyhow::Result<()> {
+    for m in mounts {
+        if let MountSpec::Bind { source, .. } = m {
+            if source.symlink_metadata().is_err() {
+                fs_err::create_dir_all(source).with_context(|| {
+                    format!("cannot create the bind mount source {}", source.display())
+                })?;
+            }
+        }
+    }
+    Ok(())
 }
 
 /// `PATH[:OPTIONS]`.
@@ -405,14 +449,7 @@ mod tests {
                 ..
             }
         ));
-        for bad in [
-            "/tmp",
-            "rel:/mnt",
-            "/tmp:mnt",
-            "/tmp:/mnt:xx",
-            "/nonexistent-x:/m",
-            "/a:/b:ro:x",
-        ] {
+        for bad in ["/tmp", "rel:/mnt", "/tmp:mnt", "/tmp:/mnt:xx", "/a:/b:ro:x"] {
             assert!(parse_volume(bad).is_err(), "{bad}");
         }
         assert!(parse_volume("rel:/mnt")

@@ -39,7 +39,8 @@ pub struct Args {
     /// Container host name (default: the short container id).
     #[arg(long, value_name = "NAME")]
     pub hostname: Option<String>,
-    /// Bind mount a host path: HOST:CONTAINER[:ro|rw]. HOST must be absolute and exist.
+    /// Bind mount a host path: HOST:CONTAINER[:ro|rw]. HOST must be absolute;
+    /// a missing one is created as a directory (as Docker does).
     #[arg(short = 'v', long = "volume", value_name = "HOST:CONTAINER[:ro]")]
     pub volume: Vec<String>,
     /// Mount a tmpfs: PATH[:OPTIONS] (mount(8) options such as size=64m,mode=1777).
@@ -48,8 +49,11 @@ pub struct Args {
     /// Mount the container's root filesystem read-only.
     #[arg(long)]
     pub read_only: bool,
-    /// With --read-only, mount fresh tmpfs on /tmp, /var/tmp and /run.
-    #[arg(long, default_value_t = true, action = clap::ArgAction::Set, value_name = "BOOL")]
+    /// With --read-only, mount fresh tmpfs on /tmp, /var/tmp and /run
+    /// (Podman's default; Docker, and hutch, add none unless asked).
+    #[arg(long, num_args = 0..=1, require_equals = true, default_value_t = false,
+          default_missing_value = "true",
+          action = clap::ArgAction::Set, value_name = "BOOL")]
     pub read_only_tmpfs: bool,
     /// Run a small init as pid 1 that forwards signals and reaps zombies.
     #[arg(long)]
@@ -145,11 +149,7 @@ pub fn exec(ctx: &Ctx, a: Args) -> anyhow::Result<u8> {
     let mut user_env = Vec::new();
     for f in &a.env_file {
         let text = fs_err::read_to_string(f).context("cannot read --env-file")?;
-        for line in text.lines().map(str::trim) {
-            if !line.is_empty() && !line.starts_with('#') {
-                user_env.extend(env_entry(line)?);
-            }
-        }
+        user_env.extend(env_file(&text).with_context(|| format!("--env-file {}", f.display()))?);
     }
     for e in &a.env {
         user_env.extend(env_entry(e)?);
@@ -182,14 +182,13 @@ pub fn exec(ctx: &Ctx, a: Args) -> anyhow::Result<u8> {
     let image = ensure_image(ctx, &a.image, a.pull)?;
     let mapping = IdMapping::detect(a.userns, &IdSources::default()).map_err(anyhow::Error::msg)?;
     let cfg = image.config.config().clone().unwrap_or_default();
-    let args = command_line(
+    let (entrypoint, cmd) = command_line(
         cfg.entrypoint().as_deref(),
         cfg.cmd().as_deref(),
         a.entrypoint.as_deref(),
         &a.command,
     );
-    let mut env = cfg.env().clone().unwrap_or_default();
-    env.extend(user_env);
+    let env = merge_env(cfg.env().as_deref().unwrap_or_default(), user_env);
     let user = a
         .user
         .clone()
@@ -213,7 +212,7 @@ pub fn exec(ctx: &Ctx, a: Args) -> anyhow::Result<u8> {
         name: a.name.clone().unwrap_or_default(),
         image: a.image.clone(),
         image_id: image.id.clone(),
-        command: args,
+        command: entrypoint.iter().chain(&cmd).cloned().collect(),
         created: chrono::Utc::now(),
         status: Status::Created,
         pid: None,
@@ -244,6 +243,8 @@ pub fn exec(ctx: &Ctx, a: Args) -> anyhow::Result<u8> {
             tty: a.tty,
             interactive: a.interactive,
             stop_signal: cfg.stop_signal().clone(),
+            entrypoint: Some(entrypoint),
+            cmd: Some(cmd),
             security,
         },
         started: None,
@@ -278,13 +279,14 @@ fn create_dir(dir: &Path) -> container::Result<()> {
 }
 
 /// Docker's rule: `--entrypoint` replaces the image's entrypoint and drops its
-/// command; a command on the line replaces the image's command.
+/// command; a command on the line replaces the image's command. The
+/// container's entrypoint and command.
 fn command_line(
     image_entry: Option<&[String]>,
     image_cmd: Option<&[String]>,
     entry_flag: Option<&str>,
     cmd: &[String],
-) -> Vec<String> {
+) -> (Vec<String>, Vec<String>) {
     let entry: Vec<String> = match entry_flag {
         Some("") => Vec::new(),
         Some(e) => vec![e.to_string()],
@@ -297,7 +299,52 @@ fn command_line(
     } else {
         image_cmd.unwrap_or_default().to_vec()
     };
-    entry.into_iter().chain(cmd).collect()
+    (entry, cmd)
+}
+
+/// Docker's container environment: the image's, less the names the user
+/// sets again, then the user's (`--env-file`, then `-e`).
+fn merge_env(image: &[String], user: Vec<String>) -> Vec<String> {
+    let name = |e: &str| e.split('=').next().unwrap_or("").to_string();
+    let set: std::collections::HashSet<String> = user.iter().map(|e| name(e)).collect();
+    let mut env: Vec<String> = image
+        .iter()
+        .filter(|e| !set.contains(&name(e)))
+        .cloned()
+        .collect();
+    env.extend(user);
+    env
+}
+
+/// An `--env-file`, read as Docker reads one: leading whitespace and a
+/// UTF-8 byte order mark are dropped, blank lines and lines starting with
+/// `#` skipped, the value after the first `=` kept verbatim (spaces at
+/// either end included; only a CR before the newline goes), and a line
+/// with only a name takes hutch's value, or is dropped when it has none.
+fn env_file(text: &str) -> anyhow::Result<Vec<String>> {
+    let mut out = Vec::new();
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    for raw in text.lines() {
+        let line = raw.trim_start();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let (name, value) = match line.split_once('=') {
+            Some((n, v)) => (n, Some(v)),
+            None => (line, None),
+        };
+        if name.is_empty() {
+            bail!("no variable name on line '{line}'");
+        }
+        if name.contains([' ', '\t']) {
+            bail!("variable '{name}' contains whitespace: write NAME=VALUE");
+        }
+        match value {
+            Some(v) => out.push(format!("{name}={v}")),
+            None => out.extend(std::env::var(name).ok().map(|v| format!("{name}={v}"))),
+        }
+    }
+    Ok(out)
 }
 
 /// `-e KEY=VALUE` as given; bare `-e KEY` takes hutch's value, or nothing
@@ -327,19 +374,19 @@ mod tests {
         let c = s(&["sh"]);
         assert_eq!(
             command_line(Some(&e), Some(&c), None, &[]),
-            s(&["/init", "sh"])
+            (s(&["/init"]), s(&["sh"]))
         );
         assert_eq!(
             command_line(Some(&e), Some(&c), None, &s(&["ls"])),
-            s(&["/init", "ls"])
+            (s(&["/init"]), s(&["ls"]))
         );
         assert_eq!(
             command_line(Some(&e), Some(&c), Some("echo"), &[]),
-            s(&["echo"])
+            (s(&["echo"]), s(&[]))
         );
         assert_eq!(
             command_line(Some(&e), Some(&c), Some(""), &s(&["id"])),
-            s(&["id"])
+            (s(&[]), s(&["id"]))
         );
     }
 
@@ -348,5 +395,26 @@ mod tests {
         assert_eq!(env_entry("A=1").unwrap(), Some("A=1".into()));
         assert_eq!(env_entry("HUTCH_SURELY_UNSET_VAR").unwrap(), None);
         assert!(env_entry("=x").is_err());
+    }
+
+    #[test]
+    fn env_files_read_as_docker_reads_them() {
+        let text = "\u{feff}A=1\n  B= two  \n# C=3\n\n\t\nD=\r\nE=x=y\nHUTCH_SURELY_UNSET_VAR\n";
+        assert_eq!(
+            env_file(text).unwrap(),
+            s(&["A=1", "B= two  ", "D=", "E=x=y"])
+        );
+        let e = env_file("F =1\n").unwrap_err().to_string();
+        assert!(e.contains("'F '") && e.contains("whitespace"), "{e}");
+        assert!(env_file("=1\n").is_err());
+        assert!(env_file("two words\n").is_err());
+    }
+
+    #[test]
+    fn user_env_replaces_the_images() {
+        assert_eq!(
+            merge_env(&s(&["PATH=/bin", "A=1"]), s(&["A=2", "B=3"])),
+            s(&["PATH=/bin", "A=2", "B=3"])
+        );
     }
 }

@@ -669,6 +669,68 @@ fn commit_round_trip_shows_exactly_the_changes() {
     });
 }
 
+/// Docker's commit: only the image id on stdout, and the image's config
+/// is the container's (its command, entrypoint, `-e` values), with
+/// `--change` on top.
+#[test]
+fn commit_records_the_containers_config_and_prints_only_the_id() {
+    for_each_user(|w| {
+        w.busybox();
+        if !can_run(&w) {
+            return;
+        }
+        let bb = "busybox:1.38.0-musl";
+        w.ok(&[
+            "run",
+            "--name",
+            "c",
+            "-e",
+            "A=1",
+            bb,
+            "sh",
+            "-c",
+            "echo made $A",
+        ]);
+        let out = w.run(&["commit", "c", "localhost/c:1"]);
+        let id = succeeded(&out, "commit");
+        assert!(id.starts_with("sha256:") && id.len() == 72, "{id:?}");
+        assert!(!stderr(&out).contains("Layer"), "{}", stderr(&out));
+        let cfg = w.inspect("localhost/c:1")["Config"].clone();
+        assert_eq!(cfg["Cmd"], serde_json::json!(["sh", "-c", "echo made $A"]));
+        let env: Vec<&str> = cfg["Env"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e.as_str().unwrap())
+            .collect();
+        assert!(
+            env.contains(&"A=1") && env.iter().any(|e| e.starts_with("PATH=")),
+            "{env:?}"
+        );
+        assert_eq!(w.ok(&["run", "--rm", "localhost/c:1"]), "made 1\n");
+
+        // --entrypoint becomes the Entrypoint, the rest the Cmd; --change
+        // applies on top.
+        w.ok(&["run", "--name", "e", "--entrypoint", "echo", bb, "hello"]);
+        w.ok(&["commit", "e", "localhost/e:1"]);
+        let cfg = w.inspect("localhost/e:1")["Config"].clone();
+        assert_eq!(cfg["Entrypoint"], serde_json::json!(["echo"]));
+        assert_eq!(cfg["Cmd"], serde_json::json!(["hello"]));
+        assert_eq!(w.ok(&["run", "--rm", "localhost/e:1"]), "hello\n");
+        w.ok(&["commit", "-c", "CMD [\"changed\"]", "e", "localhost/e:2"]);
+        assert_eq!(w.ok(&["run", "--rm", "localhost/e:2"]), "changed\n");
+        // A new ENTRYPOINT drops the command, as in a Dockerfile.
+        w.ok(&[
+            "commit",
+            "-c",
+            "ENTRYPOINT [\"echo\", \"ep\"]",
+            "e",
+            "localhost/e:3",
+        ]);
+        assert_eq!(w.ok(&["run", "--rm", "localhost/e:3"]), "ep\n");
+    });
+}
+
 #[test]
 fn images_containers_use_survive_prune_rmi_and_repair() {
     for_each_user(|w| {
