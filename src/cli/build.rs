@@ -8,6 +8,7 @@ use crate::net::plan::NetFlags;
 use crate::oci::reference::Reference;
 use crate::registry::pull::{ensure_image, PullPolicy};
 use crate::store::Store;
+use crate::ui::progress::Bars;
 use crate::ui::{Printer, Verbosity};
 use anyhow::{bail, Context};
 use std::collections::BTreeMap;
@@ -215,7 +216,7 @@ pub fn exec(ctx: &Ctx, args: Args) -> anyhow::Result<u8> {
         if let Some(im) = pulled.borrow().get(name) {
             return Ok(Clone::clone(im));
         }
-        let im = ensure_image(ctx, name, args.pull)?;
+        let im = ensure_image(&ctx.dirs, name, args.pull, &Bars::new(ctx.printer))?;
         pulled.borrow_mut().insert(name.to_string(), im.clone());
         Ok(im)
     };

@@ -12,9 +12,9 @@ use crate::net::plan::HostEnv;
 use crate::net::ports::PortMapping;
 use crate::net::Network;
 use crate::rootfs::{Features, Overlay};
-use crate::sandbox::idmap::{IdMapping, IdSources, UsernsRequest};
 use crate::sandbox::{self, MountSpec, Plan, ProcessSpec, Spec};
 use crate::store::{Image, Store};
+use crate::userns::idmap::{IdMapping, IdSources, UsernsRequest};
 use anyhow::{bail, Context};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -92,7 +92,7 @@ pub fn plan(
     let keeper = match &network {
         // The joined container's user namespace is used as it is.
         Network::Container(_) => None,
-        _ => crate::sandbox::keeper::for_spec(&mapping, &src, &ctx.printer),
+        _ => crate::userns::keeper::for_spec(&mapping, &src, &ctx.printer),
     };
     let spec = Spec {
         mapping,

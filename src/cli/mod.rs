@@ -234,7 +234,7 @@ fn dispatch(ctx: &Ctx, cmd: Command) -> anyhow::Result<u8> {
             Ok(0)
         }
         Command::UsernsKeeper => {
-            crate::sandbox::keeper::serve().map_err(anyhow::Error::msg)?;
+            crate::userns::keeper::serve().map_err(anyhow::Error::msg)?;
             Ok(0)
         }
     }

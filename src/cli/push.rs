@@ -3,9 +3,9 @@
 //! registry.
 
 use super::Ctx;
-use crate::registry::progress::Silent;
 use crate::registry::push::{self, Compression, Format};
 use crate::registry::Net;
+use crate::report::Silent;
 use crate::store::Store;
 use crate::ui::progress::Bars;
 use std::path::PathBuf;

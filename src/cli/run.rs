@@ -9,7 +9,8 @@ use super::{launch, Ctx};
 use crate::container::{self, Config, Containers, Record, Status};
 use crate::net::plan::NetFlags;
 use crate::registry::pull::{ensure_image, PullPolicy};
-use crate::sandbox::idmap::{IdMapping, IdSources, MapMode, UsernsRequest};
+use crate::ui::progress::Bars;
+use crate::userns::idmap::{IdMapping, IdSources, MapMode, UsernsRequest};
 use anyhow::{bail, Context};
 use std::path::{Path, PathBuf};
 
@@ -123,7 +124,7 @@ pub fn exec(ctx: &Ctx, a: Args) -> anyhow::Result<u8> {
     }
 
     // Pulls (when needed) finish and join their threads before anything forks.
-    let image = ensure_image(ctx, &a.image, a.pull)?;
+    let image = ensure_image(&ctx.dirs, &a.image, a.pull, &Bars::new(ctx.printer))?;
     let mapping = IdMapping::detect(a.userns, &IdSources::default()).map_err(anyhow::Error::msg)?;
     let cfg = image.config.config().clone().unwrap_or_default();
     let args = command_line(

@@ -9,10 +9,11 @@
 
 use super::client::{error_code, error_text, read_small, Body, Client};
 use super::manifest::{self, Kind, Platform};
-use super::progress::{Done, Progress};
 use super::Net;
+use crate::dirs::Dirs;
 use crate::oci::digest;
 use crate::oci::reference::Reference;
+use crate::report::{Done, Progress};
 use crate::store::{Image, Store, Verified};
 use anyhow::{anyhow, bail, Context};
 use oci_spec::image::{Digest, MediaType};
@@ -44,11 +45,12 @@ pub struct Options<'a> {
 /// The image `name` names, pulling it according to `policy` (for `hutch run`
 /// and friends). Uses the default platform and TLS settings.
 pub fn ensure_image(
-    ctx: &crate::cli::Ctx,
+    dirs: &Dirs,
     name: &str,
     policy: PullPolicy,
+    progress: &dyn Progress,
 ) -> anyhow::Result<Image> {
-    let store = Store::open(&ctx.dirs)?;
+    let store = Store::open(dirs)?;
     if policy != PullPolicy::Always {
         match local(&store, name) {
             Ok(Some(im)) => return Ok(im),
@@ -59,12 +61,11 @@ pub fn ensure_image(
             Err(e) => return Err(e),
         }
     }
-    let net = Net::new(&ctx.dirs, true, None)?;
-    let bars = crate::ui::progress::Bars::new(ctx.printer);
+    let net = Net::new(dirs, true, None)?;
     let opts = Options {
         platform: Platform::host(),
         net: &net,
-        progress: &bars,
+        progress,
     };
     pull(&store, name, &opts).map_err(|e| {
         if policy == PullPolicy::Missing {

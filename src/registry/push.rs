@@ -10,11 +10,11 @@
 
 use super::client::{error_text, Body, Client};
 use super::manifest::{DOCKER_CONFIG, DOCKER_MANIFEST, OCI_CONFIG, OCI_MANIFEST};
-use super::progress::{Done, Progress};
 use super::Net;
 use crate::layer::codec;
 use crate::oci::digest;
 use crate::oci::reference::Reference;
+use crate::report::{Done, Progress};
 use crate::store::{Store, Writer};
 use anyhow::{anyhow, bail, Context};
 use oci_spec::image::Digest;

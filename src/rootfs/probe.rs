@@ -8,8 +8,8 @@
 //! the caller's namespaces.
 
 use super::overlay::{MountApi, Overlay};
-use crate::sandbox::idmap::{IdMapping, IdSources, UsernsRequest};
-use crate::sandbox::userns::run_in_userns;
+use crate::userns::idmap::{IdMapping, IdSources, UsernsRequest};
+use crate::userns::run_in_userns;
 use std::path::{Path, PathBuf};
 
 /// What the kernel allows this user, as probed.

@@ -24,14 +24,14 @@ use crate::dockerfile::{Mount, MountKind, Network as RunNetwork, Run, RunBody, S
 use crate::layer::diff::{diff, DiffOptions};
 use crate::net::plan::{HostEnv, NetFlags};
 use crate::net::Network;
+use crate::report::Report;
 use crate::rootfs::{Features, Overlay};
-use crate::sandbox::idmap::{IdMapping, IdSources, UsernsRequest};
-use crate::sandbox::userns::run_in_userns;
 use crate::sandbox::{self, MountSpec, Plan, ProcessSpec, Spec};
 use crate::store::{Image, Store};
 use crate::sys::flock::{self, Held, Mode};
 use crate::sys::stdio::Redirect;
-use crate::ui::Printer;
+use crate::userns::idmap::{IdMapping, IdSources, UsernsRequest};
+use crate::userns::run_in_userns;
 use anyhow::{anyhow, bail, Context};
 use sha2::{Digest as _, Sha256};
 use std::collections::BTreeMap;
@@ -45,7 +45,7 @@ pub struct RunEnv<'a> {
     pub state: &'a Path,
     /// Scratch space on the store's filesystem for upper dirs.
     pub scratch: &'a Path,
-    pub printer: &'a Printer,
+    pub report: &'a dyn Report,
     /// `-q`: RUN output goes nowhere.
     pub quiet: bool,
     /// The build's `--network`, for RUNs that do not say.
@@ -144,7 +144,7 @@ pub fn execute(
     };
     let mut lowers = vec![crate::rootfs::skeleton::ensure(env.state)?];
     if let Some(im) = image {
-        lowers.extend(env.store.layer_dirs(im, &mapping, &src, env.printer)?);
+        lowers.extend(env.store.layer_dirs(im, &mapping, &src, env.report)?);
     }
     let dir = env.scratch.join(format!("run-{n}"));
     for d in ["upper", "work", "rootfs"] {
@@ -209,7 +209,7 @@ pub fn execute(
         ),
     ];
     let spec = Spec {
-        keeper: crate::sandbox::keeper::for_spec(&mapping, &src, env.printer),
+        keeper: crate::userns::keeper::for_spec(&mapping, &src, env.report),
         mapping: mapping.clone(),
         id_sources: src.clone(),
         overlay: Overlay {
