@@ -21,7 +21,6 @@ pub mod import;
 pub mod info;
 pub mod inspect;
 pub mod kill;
-mod launch;
 pub mod load;
 pub mod login;
 pub mod logout;

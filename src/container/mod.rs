@@ -20,6 +20,7 @@
 
 pub mod control;
 mod inuse;
+pub mod launch;
 pub mod logs;
 pub mod names;
 pub mod proc;
