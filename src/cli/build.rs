@@ -2,6 +2,7 @@
 //! a cache that reuses every step whose inputs did not change. Maps flags
 //! onto `build::Options`; progress goes to stderr, the image id to stdout.
 
+use super::choice::choice;
 use super::Ctx;
 use crate::build::{self, Options};
 use crate::net::plan::NetFlags;
@@ -46,7 +47,7 @@ pub struct Args {
     /// When to pull FROM and `COPY --from` images: missing (only what the
     /// store lacks), always, or never (only the local store). `--pull` alone
     /// means always.
-    #[arg(long, value_name = "POLICY", num_args = 0..=1, default_missing_value = "always", default_value = "missing")]
+    #[arg(long, value_name = "POLICY", num_args = 0..=1, default_missing_value = "always", default_value = "missing", value_parser = choice::<PullPolicy>(&PullPolicy::NAMES, &[]))]
     pub pull: PullPolicy,
 
     /// Add a label to the final image (`KEY=VALUE`). Repeatable.

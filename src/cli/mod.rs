@@ -9,6 +9,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 pub mod build;
+mod choice;
 pub mod commit;
 pub mod container;
 pub mod diff;

@@ -6,6 +6,7 @@
 //! foreground or detached, is `container::launch`'s job; this file only
 //! maps flags onto a [`Launch`].
 
+use super::choice::choice;
 use super::Ctx;
 use crate::container::launch::{parse_volume, Launch, Outcome};
 use crate::net::plan::NetFlags;
@@ -94,7 +95,7 @@ pub struct Args {
     #[arg(short = 'd', long)]
     pub detach: bool,
     /// Pull the image: missing (only when the store lacks it), always, or never.
-    #[arg(long, value_enum, default_value = "missing", value_name = "POLICY")]
+    #[arg(long, value_parser = choice::<PullPolicy>(&PullPolicy::NAMES, &[]), default_value = "missing", value_name = "POLICY")]
     pub pull: PullPolicy,
     /// Image name or id.
     pub image: String,

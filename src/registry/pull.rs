@@ -28,11 +28,41 @@ const THREADS: usize = 3;
 const PARTIAL_MAX_AGE: std::time::Duration = std::time::Duration::from_secs(7 * 24 * 3600);
 
 /// When `hutch run` pulls (Podman's `--pull`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PullPolicy {
     Always,
     Missing,
     Never,
+}
+
+impl PullPolicy {
+    /// The names [`std::str::FromStr`] accepts, in the order to offer them.
+    pub const NAMES: [&'static str; 3] = ["always", "missing", "never"];
+}
+
+impl std::fmt::Display for PullPolicy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            PullPolicy::Always => "always",
+            PullPolicy::Missing => "missing",
+            PullPolicy::Never => "never",
+        })
+    }
+}
+
+impl std::str::FromStr for PullPolicy {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "always" => Ok(PullPolicy::Always),
+            "missing" => Ok(PullPolicy::Missing),
+            "never" => Ok(PullPolicy::Never),
+            _ => Err(format!(
+                "unknown pull policy '{s}' (use always, missing or never)"
+            )),
+        }
+    }
 }
 
 /// Options of one pull.
