@@ -193,7 +193,7 @@ fn identity(plan: &Target<'_>) -> Result<Identity, ChildError> {
 }
 
 fn become_user(plan: &Target<'_>, id: &Identity) -> Result<(), ChildError> {
-    use nix::unistd::{setgroups, setresgid, setresuid};
+    use crate::sys::cred::{setgroups, setresgid, setresuid};
     // setgroups(2) is denied for good in namespaces whose gid map was written
     // without newgidmap (user_namespaces(7)); there the list stays empty.
     if plan.mapping.setgroups_allowed() {
@@ -250,7 +250,7 @@ fn exec(args: &[String], env: &[String]) -> ChildError {
         _ => ChildErrorKind::NotExecutable,
     };
     if cmd.contains('/') {
-        let e = nix::unistd::execve(&cstr(cmd), &argv, &envp).unwrap_err();
+        let e = crate::sys::cred::execve(&cstr(cmd), &argv, &envp).unwrap_err();
         return fail(
             kind_of(e),
             format!("exec {cmd}: {}", e.desc().to_lowercase()),
@@ -264,7 +264,7 @@ fn exec(args: &[String], env: &[String]) -> ChildError {
     for dir in path.split(':') {
         let dir = if dir.is_empty() { "." } else { dir };
         let full = format!("{dir}/{cmd}");
-        match nix::unistd::execve(&cstr(&full), &argv, &envp).unwrap_err() {
+        match crate::sys::cred::execve(&cstr(&full), &argv, &envp).unwrap_err() {
             Errno::ENOENT | Errno::ENOTDIR | Errno::ELOOP | Errno::ENAMETOOLONG => {}
             Errno::EACCES => denied = Some(full),
             e => {
