@@ -55,8 +55,8 @@ pub enum Error {
          (run `hutch info`)"
     )]
     NoOverlay { kernel: String, reason: String },
-    #[error("user namespace: {0}")]
-    Mapping(String),
+    #[error(transparent)]
+    Mapping(#[from] crate::userns::Error),
     #[error(
         "container {name} was created with another user id mapping ({was}, now {now}): \
          its files would have the wrong owners; run a new container instead"
@@ -319,8 +319,7 @@ impl<'a> Launch<'a> {
         if let Some(n) = &self.name {
             super::check_name(n).map_err(|e| Error::Record(super::Error::InvalidName(e)))?;
         }
-        let mapping =
-            IdMapping::detect(self.userns, &IdSources::default()).map_err(Error::Mapping)?;
+        let mapping = IdMapping::detect(self.userns, &IdSources::default())?;
         let cfg = self.image.config.config().clone().unwrap_or_default();
         let command = command_line(
             cfg.entrypoint().as_deref(),
@@ -487,7 +486,7 @@ fn command_line(
 /// What `hutch start` looks up again for a stored container: its image and
 /// the id mapping, which must still be the one its files were made with.
 fn resolve(dirs: &Dirs, rec: &Record) -> Result<(Image, IdMapping)> {
-    let request: UsernsRequest = rec.config.userns.parse().map_err(Error::Mapping)?;
+    let request: UsernsRequest = rec.config.userns.parse()?;
     let image = Store::open(dirs)
         .map_err(|e| Error::Store(e.into()))?
         .image(&rec.image_id)
@@ -496,7 +495,7 @@ fn resolve(dirs: &Dirs, rec: &Record) -> Result<(Image, IdMapping)> {
             name: rec.name.clone(),
             source: e.into(),
         })?;
-    let mapping = IdMapping::detect(request, &IdSources::default()).map_err(Error::Mapping)?;
+    let mapping = IdMapping::detect(request, &IdSources::default())?;
     if !rec.mapping_key.is_empty() && mapping.key() != rec.mapping_key {
         return Err(Error::MappingChanged {
             name: rec.name.clone(),

@@ -249,7 +249,9 @@ fn clone_in_keeper(
             let (pid, msg) = report.split_once(' ').unwrap_or((&report, ""));
             let pid = match pid.parse::<i32>() {
                 Ok(p) if p > 0 => Pid::from_raw(p),
-                _ if !msg.is_empty() => return Err(Error::IdMap(msg.to_string())),
+                _ if !msg.is_empty() => {
+                    return Err(Error::IdMap(crate::userns::Error::Inside(msg.to_string())))
+                }
                 _ => {
                     return Err(Error::Invalid(
                         "the user namespace keeper's go-between died".into(),
@@ -258,7 +260,7 @@ fn clone_in_keeper(
             };
             if !msg.is_empty() {
                 let _ = waitpid(pid, None);
-                return Err(Error::IdMap(msg.to_string()));
+                return Err(Error::IdMap(crate::userns::Error::Inside(msg.to_string())));
             }
             let pidfd = pidfd_open(pid.as_raw())?;
             Ok(Cloned::Parent { pid, pidfd })
@@ -315,9 +317,7 @@ fn start_child(
     observer: &mut dyn Observer,
 ) -> Result<(Option<OwnedFd>, Option<Helper>), Error> {
     if !gates.mapped {
-        plan.mapping
-            .apply(child.as_raw(), &plan.id_sources)
-            .map_err(Error::IdMap)?;
+        plan.mapping.apply(child.as_raw(), &plan.id_sources)?;
     }
     // The helper joins /proc/<child>/ns/{user,net} once the mapping exists
     // and configures the namespace while the child mounts its root
