@@ -15,6 +15,7 @@ pub mod container;
 pub mod diff;
 pub mod exec;
 pub mod export;
+mod flags;
 pub mod history;
 pub mod image;
 pub mod images;
