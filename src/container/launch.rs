@@ -66,20 +66,20 @@ pub enum Error {
         was: String,
         now: String,
     },
-    #[error("the image {image} of container {name}: {source}")]
+    #[error("the image {image} of container {name}: {error}")]
     Image {
         image: String,
         name: String,
-        source: Source,
+        error: Source,
     },
     #[error("image store: {0}")]
     Store(Source),
-    #[error("cannot unpack the layers of image {image}: {source}")]
-    Layers { image: String, source: Source },
-    #[error("cannot create the skeleton layer in {path}: {source}")]
+    #[error("cannot unpack the layers of image {image}: {error}")]
+    Layers { image: String, error: Source },
+    #[error("cannot create the skeleton layer in {path}: {error}")]
     Skeleton {
         path: PathBuf,
-        source: std::io::Error,
+        error: std::io::Error,
     },
     #[error("invalid volume '{spec}': {why}")]
     Volume { spec: String, why: String },
@@ -493,7 +493,7 @@ fn resolve(dirs: &Dirs, rec: &Record) -> Result<(Image, IdMapping)> {
         .map_err(|e| Error::Image {
             image: rec.image.clone(),
             name: rec.name.clone(),
-            source: e.into(),
+            error: e.into(),
         })?;
     let mapping = IdMapping::detect(request, &IdSources::default())?;
     if !rec.mapping_key.is_empty() && mapping.key() != rec.mapping_key {
@@ -556,7 +556,7 @@ pub fn sandbox_spec(
     // The skeleton goes below the image: mount points without copy-ups.
     let skeleton = crate::rootfs::skeleton::ensure(state).map_err(|e| Error::Skeleton {
         path: state.to_path_buf(),
-        source: e,
+        error: e,
     })?;
     let mut lowers = vec![skeleton];
     if let Some(image) = image {
@@ -564,7 +564,7 @@ pub fn sandbox_spec(
             .layer_dirs(image, &mapping, &src, report)
             .map_err(|e| Error::Layers {
                 image: image.short_id().to_string(),
-                source: e.into(),
+                error: e.into(),
             })?;
         lowers.extend(dirs);
     }

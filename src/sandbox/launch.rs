@@ -317,7 +317,9 @@ fn start_child(
     observer: &mut dyn Observer,
 ) -> Result<(Option<OwnedFd>, Option<Helper>), Error> {
     if !gates.mapped {
-        plan.mapping.apply(child.as_raw(), &plan.id_sources)?;
+        plan.mapping
+            .apply(child.as_raw(), &plan.id_sources)
+            .map_err(Error::IdMap)?;
     }
     // The helper joins /proc/<child>/ns/{user,net} once the mapping exists
     // and configures the namespace while the child mounts its root

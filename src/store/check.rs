@@ -163,10 +163,10 @@ fn check_references(root: &Path, entries: &[Entry], scan: &BlobScan) -> Referenc
         let result = (|| -> Result<(), String> {
             ok_blob(e.desc.digest()).map_err(|m| format!("its manifest: {m}"))?;
             let mbytes = blobs::read(root, e.desc.digest()).map_err(|e| format!("{e:#}"))?;
-            let m = parse_manifest(&mbytes, "its manifest")?;
+            let m = parse_manifest(&mbytes, "its manifest").map_err(|e| e.to_string())?;
             ok_blob(m.config().digest()).map_err(|x| format!("its config: {x}"))?;
             let cbytes = blobs::read(root, m.config().digest()).map_err(|e| format!("{e:#}"))?;
-            let cfg = parse_config(&cbytes, "its config")?;
+            let cfg = parse_config(&cbytes, "its config").map_err(|e| e.to_string())?;
             for (n, l) in m.layers().iter().enumerate() {
                 ok_blob(l.digest()).map_err(|x| format!("layer {}: {x}", n + 1))?;
             }
@@ -293,7 +293,7 @@ fn needed_blobs(root: &Path, keep_entries: &[Entry]) -> HashSet<String> {
         needed.insert(e.desc.digest().digest().to_string());
         if let Ok(m) = blobs::read(root, e.desc.digest())
             .map_err(|e| e.to_string())
-            .and_then(|b| parse_manifest(&b, ""))
+            .and_then(|b| parse_manifest(&b, "").map_err(|e| e.to_string()))
         {
             needed.insert(m.config().digest().digest().to_string());
             needed.extend(m.layers().iter().map(|l| l.digest().digest().to_string()));

@@ -10,11 +10,11 @@ pub enum Error {
     UnknownMode(String),
     #[error("--userns=subids cannot be used: {0}")]
     NoSubIds(String),
-    #[error("cannot {action} {path}: {source}")]
+    #[error("cannot {action} {path}: {error}")]
     File {
         action: &'static str,
         path: PathBuf,
-        source: std::io::Error,
+        error: std::io::Error,
     },
     #[error(
         "{path} is not a private directory of this user (owner {owner}, mode {mode:o}); \
@@ -27,15 +27,15 @@ pub enum Error {
     },
     #[error("{0} not found: install the 'uidmap' package or use --userns=single")]
     NoTool(&'static str),
-    #[error("cannot run {path}: {source}")]
+    #[error("cannot run {path}: {error}")]
     Spawn {
         path: PathBuf,
-        source: std::io::Error,
+        error: std::io::Error,
     },
-    #[error("waiting for {tool}: {source}")]
+    #[error("waiting for {tool}: {error}")]
     Wait {
         tool: &'static str,
-        source: std::io::Error,
+        error: std::io::Error,
     },
     #[error(
         "{tool} failed: {stderr} (check the ranges in /etc/subuid and /etc/subgid, \
@@ -60,12 +60,12 @@ impl Error {
     pub(crate) fn file(
         action: &'static str,
         path: impl Into<PathBuf>,
-        source: std::io::Error,
+        error: std::io::Error,
     ) -> Self {
         Error::File {
             action,
             path: path.into(),
-            source,
+            error,
         }
     }
 }

@@ -333,13 +333,13 @@ impl IdMapping {
                 .map(|c| (name, c))
                 .map_err(|e| Error::Spawn {
                     path: tool.clone(),
-                    source: e,
+                    error: e,
                 })
         };
         let finish = |(tool, child): (&'static str, std::process::Child)| {
             let out = child
                 .wait_with_output()
-                .map_err(|e| Error::Wait { tool, source: e })?;
+                .map_err(|e| Error::Wait { tool, error: e })?;
             if !out.status.success() {
                 return Err(Error::ToolFailed {
                     tool,
