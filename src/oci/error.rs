@@ -16,6 +16,8 @@ pub enum Error {
     },
     #[error("unsupported digest algorithm in '{0}': only sha256 is supported")]
     Algorithm(String),
+    #[error("--change '{change}': {why}")]
+    Change { change: String, why: String },
     #[error("{what} is not valid JSON: {error}")]
     Json {
         what: String,
