@@ -109,7 +109,7 @@ pub fn exec(ctx: &Ctx, a: Args) -> anyhow::Result<u8> {
         user_env.extend(env_entry(e)?);
     }
     if let Some(n) = &a.name {
-        crate::container::check_name(n).map_err(anyhow::Error::msg)?;
+        crate::container::check_name(n)?;
     }
 
     // Pulls (when needed) finish and join their threads before anything forks.

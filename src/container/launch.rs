@@ -317,7 +317,7 @@ impl<'a> Launch<'a> {
             parse_volume(v)?;
         }
         if let Some(n) = &self.name {
-            super::check_name(n).map_err(|e| Error::Record(super::Error::InvalidName(e)))?;
+            super::check_name(n)?;
         }
         let mapping = IdMapping::detect(self.userns, &IdSources::default())?;
         let cfg = self.image.config.config().clone().unwrap_or_default();
