@@ -83,6 +83,8 @@ struct State {
     image: Option<Image>,
     layers: Vec<Descriptor>,
     cmd_set: bool,
+    /// The stage's ARGs at its end, inherited by stages built FROM it.
+    args: BTreeMap<String, Option<String>>,
 }
 
 impl State {
@@ -254,6 +256,7 @@ impl<'a> Builder<'a> {
                 image: None,
                 layers: vec![],
                 cmd_set: false,
+                args: BTreeMap::new(),
             }
         } else if let Some(j) = stage_named(df, &from.image, i) {
             let mut s = done
@@ -285,6 +288,7 @@ impl<'a> Builder<'a> {
         });
         let own_steps = stage.instructions.iter().map(|ins| (df.file.as_str(), ins));
         let mut scope = df.scope(global, build_args, st.env());
+        scope.inherit(std::mem::take(&mut st.args));
         for (file, ins) in trigger_steps.chain(own_steps) {
             self.step += 1;
             self.report.info(&format!(
@@ -308,6 +312,7 @@ impl<'a> Builder<'a> {
             }
             st.cmd_set |= matches!(expanded, Instruction::Cmd(_));
         }
+        st.args = scope.args().clone();
         Ok(st)
     }
 
@@ -326,6 +331,7 @@ impl<'a> Builder<'a> {
             layers: image.manifest.layers().clone(),
             image: Some(image),
             cmd_set: false,
+            args: BTreeMap::new(),
         })
     }
 
@@ -708,10 +714,12 @@ fn workdir_tree(lower: &ImageFs, abs: &str) -> Tree {
                     uid: 0,
                     gid: 0,
                     mtime: 0,
+                    inode: None,
                 },
             );
         }
         cur = resolved;
     }
+    super::steps::copy::keep_parents(&mut tree, lower);
     tree
 }
