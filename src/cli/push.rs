@@ -21,13 +21,13 @@ pub struct Args {
     pub dest: Option<String>,
 
     /// Manifest format; default: keep the stored manifest as it is.
-    #[arg(long, value_parser = choice::<Format>(&Format::NAMES, &[]))]
+    #[arg(long, value_parser = choice::<Format>(Format::NAMES, &[]))]
     pub format: Option<Format>,
 
     /// Compression for layers stored uncompressed (default: gzip); with
     /// `--force-compression` (the default when this is given), for every
     /// layer. v2s2 always gets gzip layers.
-    #[arg(long, value_parser = choice::<Compression>(&Compression::NAMES, &[]))]
+    #[arg(long, value_parser = choice::<Compression>(Compression::NAMES, &[]))]
     pub compression_format: Option<Compression>,
 
     /// Recompress layers already compressed otherwise too (default: true

@@ -86,7 +86,7 @@ pub struct Args {
     #[arg(short = 'd', long)]
     pub detach: bool,
     /// Pull the image: missing (only when the store lacks it), always, or never.
-    #[arg(long, value_parser = choice::<PullPolicy>(&PullPolicy::NAMES, &[]), default_value = "missing", value_name = "POLICY")]
+    #[arg(long, value_parser = choice::<PullPolicy>(PullPolicy::NAMES, &[]), default_value = "missing", value_name = "POLICY")]
     pub pull: PullPolicy,
     /// Image name or id.
     pub image: String,

@@ -38,31 +38,10 @@ pub enum Format {
     V2s2,
 }
 
-impl Format {
-    /// The names [`std::str::FromStr`] accepts, in the order to offer them.
-    pub const NAMES: [&'static str; 2] = ["oci", "v2s2"];
-}
-
-impl std::fmt::Display for Format {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            Format::Oci => "oci",
-            Format::V2s2 => "v2s2",
-        })
-    }
-}
-
-impl std::str::FromStr for Format {
-    type Err = String;
-
-    fn from_str(s: &str) -> Result<Self, String> {
-        match s {
-            "oci" => Ok(Format::Oci),
-            "v2s2" => Ok(Format::V2s2),
-            _ => Err(format!("unknown manifest format '{s}' (use oci or v2s2)")),
-        }
-    }
-}
+crate::named::named!(Format, "manifest format", {
+    Oci => "oci",
+    V2s2 => "v2s2",
+});
 
 /// Layer compression to push.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -71,31 +50,10 @@ pub enum Compression {
     Zstd,
 }
 
-impl Compression {
-    /// The names [`std::str::FromStr`] accepts, in the order to offer them.
-    pub const NAMES: [&'static str; 2] = ["gzip", "zstd"];
-}
-
-impl std::fmt::Display for Compression {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            Compression::Gzip => "gzip",
-            Compression::Zstd => "zstd",
-        })
-    }
-}
-
-impl std::str::FromStr for Compression {
-    type Err = String;
-
-    fn from_str(s: &str) -> Result<Self, String> {
-        match s {
-            "gzip" => Ok(Compression::Gzip),
-            "zstd" => Ok(Compression::Zstd),
-            _ => Err(format!("unknown compression '{s}' (use gzip or zstd)")),
-        }
-    }
-}
+crate::named::named!(Compression, "compression", {
+    Gzip => "gzip",
+    Zstd => "zstd",
+});
 
 /// What push does to the compression of layers (Podman's
 /// `--compression-format`, `--force-compression`, `--disable-compression`).
