@@ -515,7 +515,6 @@ impl<'a> Builder<'a> {
                     state: &self.opts.state,
                     scratch: self.writer.scratch(),
                     report: self.report,
-                    quiet: self.report.quiet(),
                     network: self.opts.network.clone(),
                     secrets: &self.opts.secrets,
                     context: self.opts.context.as_deref(),
