@@ -7,8 +7,8 @@ use super::Ctx;
 use crate::net;
 use crate::rootfs::{Features, MountApi};
 use crate::sandbox::host::{self, Cgroups, HostPaths};
-use crate::sandbox::idmap::{IdMapping, IdSources, UsernsRequest};
-use crate::sandbox::keeper;
+use crate::userns::idmap::{IdMapping, IdSources, UsernsRequest};
+use crate::userns::keeper;
 use std::path::PathBuf;
 
 #[derive(clap::Args, Debug)]
@@ -96,7 +96,7 @@ pub fn gather(ctx: &Ctx) -> Info {
     let features = Features::load_or_probe(&ctx.dirs.state);
     let mapping = IdMapping::detect(UsernsRequest::Auto, &src);
     let helper = net::choose::choose(None, &net::choose::SearchPath::from_env());
-    let range = |v: &[crate::sandbox::idmap::IdRange]| {
+    let range = |v: &[crate::userns::idmap::IdRange]| {
         v.iter()
             .find(|r| r.inside == 1)
             .map(|r| format!("{}-{}", r.outside, r.outside as u64 + r.count as u64 - 1))
@@ -108,7 +108,7 @@ pub fn gather(ctx: &Ctx) -> Info {
         mode: mapping.as_ref().ok().map(|m| m.mode.to_string()),
         reason: match &mapping {
             Ok(m) => m.reason.clone(),
-            Err(e) => e.clone(),
+            Err(e) => e.to_string(),
         },
         newuidmap: src.newuidmap.clone(),
         newgidmap: src.newgidmap.clone(),
@@ -161,7 +161,7 @@ pub fn gather(ctx: &Ctx) -> Info {
                 .into(),
             capabilities: crate::sandbox::caps::DEFAULT.to_string(),
             fake_root: match mapping.as_ref().map(|m| m.mode) {
-                Ok(crate::sandbox::idmap::MapMode::Single) => {
+                Ok(crate::userns::idmap::MapMode::Single) => {
                     "on for build RUN steps (no subordinate ids); `run --fake-root` for containers"
                 }
                 _ => "off (subordinate ids give real users); `run --fake-root` to use it",

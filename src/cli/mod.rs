@@ -9,11 +9,13 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 pub mod build;
+mod choice;
 pub mod commit;
 pub mod container;
 pub mod diff;
 pub mod exec;
 pub mod export;
+mod flags;
 pub mod history;
 pub mod image;
 pub mod images;
@@ -21,7 +23,6 @@ pub mod import;
 pub mod info;
 pub mod inspect;
 pub mod kill;
-mod launch;
 pub mod load;
 pub mod login;
 pub mod logout;
@@ -273,7 +274,7 @@ fn dispatch(ctx: &Ctx, cmd: Command) -> anyhow::Result<u8> {
             Ok(0)
         }
         Command::UsernsKeeper => {
-            crate::sandbox::keeper::serve().map_err(anyhow::Error::msg)?;
+            crate::userns::keeper::serve().map_err(anyhow::Error::msg)?;
             Ok(0)
         }
     }

@@ -15,9 +15,9 @@ use super::spec::ProcessSpec;
 use super::sync::{ChildError, ChildErrorKind};
 use super::user::{self, Identity};
 use super::{init, tty};
-use crate::sandbox::idmap::{IdMapping, MapMode};
 use crate::sys::process::{child_exit, fork, Forked};
 use crate::sys::signal;
+use crate::userns::idmap::{IdMapping, MapMode};
 use nix::errno::Errno;
 use nix::sys::signal::SigSet;
 use nix::unistd::{Gid, Uid};
@@ -227,7 +227,7 @@ fn identity(plan: &Target<'_>) -> Result<Identity, ChildError> {
 }
 
 fn become_user(plan: &Target<'_>, id: &Identity) -> Result<(), ChildError> {
-    use nix::unistd::{setgroups, setresgid, setresuid};
+    use crate::sys::cred::{setgroups, setresgid, setresuid};
     // setgroups(2) is denied for good in namespaces whose gid map was written
     // without newgidmap (user_namespaces(7)); there the list stays empty.
     if plan.mapping.setgroups_allowed() {
@@ -290,7 +290,7 @@ fn exec(args: &[String], env: &[String]) -> ChildError {
         _ => ChildErrorKind::NotExecutable,
     };
     if cmd.contains('/') {
-        let e = nix::unistd::execve(&cstr(cmd), &argv, &envp).unwrap_err();
+        let e = crate::sys::cred::execve(&cstr(cmd), &argv, &envp).unwrap_err();
         return fail(
             kind_of(e),
             format!("exec {cmd}: {}", e.desc().to_lowercase()),
@@ -304,7 +304,7 @@ fn exec(args: &[String], env: &[String]) -> ChildError {
     for dir in path.split(':') {
         let dir = if dir.is_empty() { "." } else { dir };
         let full = format!("{dir}/{cmd}");
-        match nix::unistd::execve(&cstr(&full), &argv, &envp).unwrap_err() {
+        match crate::sys::cred::execve(&cstr(&full), &argv, &envp).unwrap_err() {
             Errno::ENOENT | Errno::ENOTDIR | Errno::ELOOP | Errno::ENAMETOOLONG => {}
             Errno::EACCES => denied = Some(full),
             e => {

@@ -10,8 +10,6 @@
 
 use super::error::Error;
 use super::exec::{self, ChildFds};
-use super::idmap::IdMapping;
-use super::keeper::Keeper;
 use super::plan::Plan;
 use super::sync;
 use super::tty;
@@ -22,6 +20,8 @@ use crate::sys::process::{
 };
 use crate::sys::signal;
 use crate::sys::SysError;
+use crate::userns::idmap::IdMapping;
+use crate::userns::keeper::Keeper;
 use nix::sched::CloneFlags;
 use nix::sys::signal::SigSet;
 use nix::sys::signalfd::{SfdFlags, SignalFd};
@@ -255,7 +255,9 @@ fn clone_in_keeper(
             let (pid, msg) = report.split_once(' ').unwrap_or((&report, ""));
             let pid = match pid.parse::<i32>() {
                 Ok(p) if p > 0 => Pid::from_raw(p),
-                _ if !msg.is_empty() => return Err(Error::IdMap(msg.to_string())),
+                _ if !msg.is_empty() => {
+                    return Err(Error::IdMap(crate::userns::Error::Inside(msg.to_string())))
+                }
                 _ => {
                     return Err(Error::Invalid(
                         "the user namespace keeper's go-between died".into(),
@@ -264,7 +266,7 @@ fn clone_in_keeper(
             };
             if !msg.is_empty() {
                 let _ = waitpid(pid, None);
-                return Err(Error::IdMap(msg.to_string()));
+                return Err(Error::IdMap(crate::userns::Error::Inside(msg.to_string())));
             }
             let pidfd = pidfd_open(pid.as_raw())?;
             Ok(Cloned::Parent { pid, pidfd })

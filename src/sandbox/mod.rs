@@ -13,10 +13,8 @@ pub mod caps;
 pub mod error;
 pub mod exec;
 pub mod host;
-pub mod idmap;
 pub mod init;
 pub mod join;
-pub mod keeper;
 pub mod launch;
 pub mod limits;
 pub mod masks;
@@ -28,7 +26,6 @@ pub mod spec;
 pub mod sync;
 pub mod tty;
 pub mod user;
-pub mod userns;
 
 #[cfg(test)]
 mod tests;

@@ -7,6 +7,7 @@ mod common;
 mod confine;
 mod debian;
 mod dockerfile;
+mod floors;
 mod images;
 mod keeper;
 mod layers;
