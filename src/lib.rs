@@ -11,6 +11,7 @@ pub mod dockerfile;
 pub mod layer;
 pub mod net;
 pub mod oci;
+pub mod project;
 pub mod registry;
 pub mod rootfs;
 pub mod sandbox;

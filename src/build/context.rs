@@ -15,6 +15,7 @@ use super::ignore::{self, IgnoreMatcher};
 use anyhow::Context as _;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest as _, Sha256};
+use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::io::Read;
 use std::os::unix::fs::MetadataExt;
@@ -82,6 +83,31 @@ impl Stamp {
     }
 }
 
+/// One path of the context a build read, as it was when read: what a
+/// caller that wants to know cheaply whether a rebuild could differ (a
+/// project environment) stats again later.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReadPath {
+    pub path: PathBuf,
+    pub kind: ReadKind,
+    pub size: u64,
+    pub mtime_ns: i64,
+}
+
+/// What a read path was.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ReadKind {
+    /// A directory whose listing was used (a COPY of it, or a wildcard
+    /// matched in it): entries added or removed change its mtime.
+    Dir,
+    File {
+        sha256: String,
+    },
+    Symlink {
+        target: String,
+    },
+}
+
 /// A build context directory (or none, for a Dockerfile read from stdin).
 pub struct BuildContext {
     root: Option<PathBuf>,
@@ -89,6 +115,8 @@ pub struct BuildContext {
     hash_file: PathBuf,
     stamps: BTreeMap<String, Stamp>,
     dirty: bool,
+    /// Everything `hash` and wildcard matching read, by path.
+    read: RefCell<BTreeMap<PathBuf, ReadPath>>,
 }
 
 impl BuildContext {
@@ -125,6 +153,7 @@ impl BuildContext {
             hash_file,
             stamps,
             dirty: false,
+            read: RefCell::default(),
         })
     }
 
@@ -184,6 +213,7 @@ impl BuildContext {
                 let Ok(rd) = std::fs::read_dir(&dir) else {
                     continue;
                 };
+                self.note_dir(&dir);
                 let mut names: Vec<String> = rd
                     .filter_map(|e| e.ok())
                     .map(|e| e.file_name().to_string_lossy().into_owned())
@@ -255,15 +285,51 @@ impl BuildContext {
         for m in matched {
             h.update(format!("match {}\0", m.path));
             for e in &m.entries {
-                let what = match &e.kind {
-                    Kind::Dir => "dir".to_string(),
-                    Kind::Symlink(t) => format!("symlink {t}"),
-                    Kind::File => format!("file {}", self.file_hash(&e.abs, &e.stamp)?),
+                let (what, read) = match &e.kind {
+                    Kind::Dir => ("dir".to_string(), ReadKind::Dir),
+                    Kind::Symlink(t) => (
+                        format!("symlink {t}"),
+                        ReadKind::Symlink { target: t.clone() },
+                    ),
+                    Kind::File => {
+                        let sha256 = self.file_hash(&e.abs, &e.stamp)?;
+                        (format!("file {sha256}"), ReadKind::File { sha256 })
+                    }
                 };
                 h.update(format!("{}\0{:o}\0{what}\0", e.rel, e.mode));
+                self.read.get_mut().insert(
+                    e.abs.clone(),
+                    ReadPath {
+                        path: e.abs.clone(),
+                        kind: read,
+                        size: e.stamp.size,
+                        mtime_ns: e.stamp.mtime_ns,
+                    },
+                );
             }
         }
         Ok(hex::encode(h.finalize()))
+    }
+
+    /// Every context path this build read so far (files, the directories
+    /// copied or searched by wildcards, symlinks), sorted by path.
+    pub fn reads(&self) -> Vec<ReadPath> {
+        self.read.borrow().values().cloned().collect()
+    }
+
+    fn note_dir(&self, dir: &Path) {
+        if let Ok(meta) = dir.symlink_metadata() {
+            let stamp = Stamp::of(&meta);
+            self.read.borrow_mut().insert(
+                dir.to_path_buf(),
+                ReadPath {
+                    path: dir.to_path_buf(),
+                    kind: ReadKind::Dir,
+                    size: stamp.size,
+                    mtime_ns: stamp.mtime_ns,
+                },
+            );
+        }
     }
 
     fn file_hash(&mut self, abs: &Path, stamp: &Stamp) -> anyhow::Result<String> {

@@ -331,13 +331,15 @@ impl sandbox::Observer for Started<'_> {
     }
 }
 
-/// `HOST:CONTAINER[:ro|rw]`.
+/// `HOST:CONTAINER[:ro|rw]`, or podman's overlay volume
+/// `HOST:CONTAINER:O,upperdir=DIR,workdir=DIR`.
 pub fn parse_volume(v: &str) -> anyhow::Result<MountSpec> {
     let parts: Vec<&str> = v.split(':').collect();
     let (host, ctr, ro) = match parts.as_slice() {
         [h, c] => (*h, *c, false),
         [h, c, "ro"] => (*h, *c, true),
         [h, c, "rw"] => (*h, *c, false),
+        [h, c, o] if *o == "O" || o.starts_with("O,") => return overlay_volume(v, h, c, o),
         [_, _, o] => bail!("invalid volume '{v}': unknown option '{o}' (use ro or rw)"),
         _ => bail!("invalid volume '{v}': expected HOST:CONTAINER[:ro]"),
     };
@@ -360,6 +362,29 @@ pub fn parse_volume(v: &str) -> anyhow::Result<MountSpec> {
         source: PathBuf::from(host),
         target: ctr.to_string(),
         read_only: ro,
+    })
+}
+
+/// The overlay form of [`parse_volume`]; the upper dir persists, so both
+/// dirs must be named (podman's form without them, a throwaway upper, is
+/// not supported).
+fn overlay_volume(v: &str, host: &str, ctr: &str, opts: &str) -> anyhow::Result<MountSpec> {
+    let (mut upper, mut work) = (None, None);
+    for o in opts.split(',').skip(1) {
+        match o.split_once('=') {
+            Some(("upperdir", d)) => upper = Some(PathBuf::from(d)),
+            Some(("workdir", d)) => work = Some(PathBuf::from(d)),
+            _ => bail!("invalid volume '{v}': unknown overlay option '{o}'"),
+        }
+    }
+    let (Some(upper), Some(work)) = (upper, work) else {
+        bail!("invalid volume '{v}': an overlay volume needs upperdir=DIR,workdir=DIR");
+    };
+    Ok(MountSpec::Overlay {
+        lower: PathBuf::from(host),
+        upper,
+        work,
+        target: ctr.to_string(),
     })
 }
 

@@ -12,6 +12,8 @@ pub mod build;
 pub mod commit;
 pub mod container;
 pub mod diff;
+pub mod env;
+mod envlaunch;
 pub mod exec;
 pub mod export;
 pub mod history;
@@ -19,6 +21,7 @@ pub mod image;
 pub mod images;
 pub mod import;
 pub mod info;
+pub mod init;
 pub mod inspect;
 pub mod kill;
 mod launch;
@@ -35,6 +38,7 @@ pub mod rm;
 pub mod rmi;
 pub mod run;
 pub mod save;
+pub mod shell;
 pub mod start;
 pub mod stop;
 pub mod system;
@@ -93,6 +97,13 @@ pub enum Command {
     Login(login::Args),
     /// Remove saved credentials for a registry.
     Logout(logout::Args),
+    /// Enter the project's environment (hutch.toml), building or starting
+    /// it as needed; `-- CMD ARG...` runs one command.
+    Shell(shell::Args),
+    /// The project environment: status, stop, rm.
+    Env(env::Args),
+    /// Write a starter hutch.toml into the current directory.
+    Init(init::Args),
     /// Show what hutch detected about this machine and why.
     Info(info::Args),
     /// List containers.
@@ -205,6 +216,9 @@ fn dispatch(ctx: &Ctx, cmd: Command) -> anyhow::Result<u8> {
         Command::Rmi(a) => rmi::exec(ctx, a),
         Command::Inspect(a) => inspect::exec(ctx, a),
         Command::Info(a) => info::exec(ctx, a),
+        Command::Shell(a) => shell::exec(ctx, a),
+        Command::Env(a) => env::exec(ctx, a),
+        Command::Init(a) => init::exec(ctx, a),
         Command::Ps(a) => ps::exec(ctx, a),
         Command::Start(a) => start::exec(ctx, a),
         Command::Rm(a) => rm::exec(ctx, a),

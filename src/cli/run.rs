@@ -213,7 +213,7 @@ pub fn exec(ctx: &Ctx, a: Args) -> anyhow::Result<u8> {
 
 /// The container's directory (created by `Containers::create`) with its
 /// overlay dirs.
-fn create_dir(dir: &Path) -> container::Result<()> {
+pub(super) fn create_dir(dir: &Path) -> container::Result<()> {
     for d in ["upper", "work", "rootfs"] {
         fs_err::create_dir(dir.join(d))?;
     }

@@ -1,0 +1,78 @@
+//! `hutch shell [-u root] [-- CMD ARG...]`: enter the project's
+//! environment (`project::Environment`, made or rebuilt as needed) by
+//! joining its running container; an interactive shell, or one command
+//! whose exit status becomes hutch's.
+
+use super::envlaunch::CliBackend;
+use super::Ctx;
+use crate::project::{self, Entry, Environment};
+use crate::sandbox::exec::Target;
+use crate::sandbox::join;
+use anyhow::bail;
+use std::io::IsTerminal;
+
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// Enter as `root`, the environment's root (to install packages), or
+    /// as yourself (the default).
+    #[arg(short = 'u', long = "user", value_name = "USER")]
+    pub user: Option<String>,
+    /// The command to run instead of the shell.
+    #[arg(
+        trailing_var_arg = true,
+        allow_hyphen_values = true,
+        value_name = "COMMAND"
+    )]
+    pub command: Vec<String>,
+}
+
+pub fn exec(ctx: &Ctx, a: Args) -> anyhow::Result<u8> {
+    let me = nix::unistd::User::from_uid(nix::unistd::getuid())
+        .ok()
+        .flatten()
+        .map(|u| u.name);
+    let root = match a.user.as_deref() {
+        None => false,
+        Some("root" | "0") => true,
+        Some(u) if Some(u) == me.as_deref() => false,
+        Some(u) => bail!("-u {u}: an environment is entered as yourself or as root"),
+    };
+    let cwd = std::env::current_dir()?;
+    let project = project::discover(&cwd)?;
+    let env = Environment::new(&project, &ctx.dirs);
+    let rec = env.ensure(&CliBackend { ctx })?;
+    let tty = std::io::stdin().is_terminal() && std::io::stdout().is_terminal();
+    let passed = ["TERM", "COLORTERM"]
+        .iter()
+        .filter(|_| tty)
+        .filter_map(|k| std::env::var(k).ok().map(|v| format!("{k}={v}")))
+        .collect();
+    let process = env.entry(
+        &rec,
+        &Entry {
+            command: a.command,
+            root,
+            cwd,
+            tty,
+            env: passed,
+        },
+    );
+    let Some(init) = rec.init else {
+        bail!("the environment's container {} is not running", rec.name);
+    };
+    let mapping = super::exec::mapping_of(&rec)?;
+    let target = Target {
+        process: &process,
+        mapping: &mapping,
+        hostname: &rec.config.hostname,
+    };
+    let private_net = rec.config.network.private_namespace();
+    let ns = join::open_namespaces(init.pid, private_net, || init.alive())?;
+    match join::exec_in(ns, &target) {
+        Ok(exit) => Ok(u8::try_from(exit.code()).unwrap_or(super::EXIT_HUTCH_ERROR)),
+        Err(e) => {
+            eprintln!("Error: {e}");
+            Ok(u8::try_from(e.exit_code()).unwrap_or(super::EXIT_HUTCH_ERROR))
+        }
+    }
+}

@@ -1,0 +1,510 @@
+//! A project's environment: one persistent container per project, made from
+//! the project's definition, kept running (a shell loop under hutch's init)
+//! and entered by joining its namespaces, so entries are fast and two
+//! terminals share it. What the caller installs stays until `env rm`.
+//!
+//! [`Environment::ensure`] is the use case behind `hutch shell`: check the
+//! recorded inputs (stat only), and when something changed, rebuild with
+//! the build cache under the environment's lock, replace the container
+//! (the old one is kept, stopped, under another name) and start it.
+//!
+//! Building and starting go through a [`Backend`] the caller supplies: the
+//! start path lives with the CLI until containers have a library launch
+//! API, and this module must not reach up to it. It never prints; what a
+//! person should hear goes to [`Backend::notice`], a verbose trace to
+//! [`Backend::trace`].
+
+use super::config::Home;
+use super::discover::{Definition, Project};
+use super::identity::{self, Caller};
+use super::inputs::{self, Input};
+use super::state::{EnvDir, EnvState};
+use super::{BoxError, Error};
+use crate::build::context::ReadPath;
+use crate::container::{self, control, state, Config, Containers, Record, Status};
+use crate::dirs::Dirs;
+use crate::net::plan::NetFlags;
+use crate::sandbox::idmap::{IdMapping, IdSources, UsernsRequest};
+use crate::sandbox::ProcessSpec;
+use crate::store::{Image, Store};
+use nix::sys::signal::Signal;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// What the environment needs from the layers that can build and start.
+pub trait Backend {
+    /// The image called `name`, pulled when the store lacks it.
+    fn image(&self, name: &str) -> Result<Image, BoxError>;
+    /// Build; the image and the context paths the build read.
+    fn build(&self, opts: &crate::build::Options) -> Result<(Image, Vec<ReadPath>), BoxError>;
+    /// Create the container `rec` describes and start it detached.
+    fn create(&self, rec: Record) -> Result<(), BoxError>;
+    /// Start the stopped container `id` detached.
+    fn start(&self, id: &str) -> Result<(), BoxError>;
+    /// A line for people (stderr).
+    fn notice(&self, line: &str);
+    /// A line of the verbose trace.
+    fn trace(&self, line: &str);
+}
+
+/// The command that keeps an environment running: any POSIX shell does,
+/// and it ends on the stop signal. hutch's init as pid 1 reaps what
+/// entered processes leave behind.
+const KEEPALIVE: &str = "trap 'exit 0' TERM INT HUP; while :; do sleep 86400 & wait $!; done";
+
+/// How long `env stop` waits before SIGKILL.
+const STOP_GRACE: Duration = Duration::from_secs(10);
+
+/// One project's environment, as seen by the calling user.
+pub struct Environment<'a> {
+    pub project: &'a Project,
+    dirs: &'a Dirs,
+    caller: Caller,
+    envdir: EnvDir,
+    containers: Containers,
+}
+
+/// One entry: what to run and as whom.
+#[derive(Debug, Clone, Default)]
+pub struct Entry {
+    /// The command; empty for the environment's shell.
+    pub command: Vec<String>,
+    /// As the environment's root instead of the caller.
+    pub root: bool,
+    /// The caller's current directory (kept when inside the project).
+    pub cwd: PathBuf,
+    pub tty: bool,
+    /// Extra `KEY=VALUE` entries (the terminal's TERM, say).
+    pub env: Vec<String>,
+}
+
+/// What `env status` shows.
+#[derive(Debug, Clone)]
+pub struct Summary {
+    pub name: String,
+    pub project: PathBuf,
+    /// None when the environment was never made (or was removed).
+    pub container: Option<Record>,
+    pub running: bool,
+    pub home: Home,
+    pub inputs: usize,
+    /// Inputs changed since the last build (a rebuild on the next entry).
+    pub changed: Vec<PathBuf>,
+}
+
+impl<'a> Environment<'a> {
+    pub fn new(project: &'a Project, dirs: &'a Dirs) -> Environment<'a> {
+        Environment {
+            project,
+            dirs,
+            caller: Caller::detect(),
+            envdir: EnvDir::new(&dirs.state, &project.id()),
+            containers: Containers::new(&dirs.state),
+        }
+    }
+
+    /// The running environment container, built, (re)created and started
+    /// as needed.
+    pub fn ensure(&self, b: &dyn Backend) -> Result<Record, Error> {
+        if let Some(st) = self.envdir.read() {
+            self.check_project(&st)?;
+            let check = self.check(&st.inputs, b);
+            if check.changed.is_empty() && check.refreshed.is_empty() {
+                if let Some(rec) = self.containers.read(&st.container) {
+                    if state::observe(&rec).is_running() {
+                        return Ok(rec);
+                    }
+                }
+            }
+        }
+        let _lock = self
+            .envdir
+            .lock(|| b.notice("waiting for another hutch preparing this environment"))?;
+        self.ensure_locked(b)
+    }
+
+    fn ensure_locked(&self, b: &dyn Backend) -> Result<Record, Error> {
+        // Read again: whoever held the lock may have done the work.
+        let st = self.envdir.read();
+        let old = st.as_ref().and_then(|s| self.containers.read(&s.container));
+        if let (Some(mut st), Some(rec)) = (st.clone(), old.clone()) {
+            let check = self.check(&st.inputs, b);
+            if check.changed.is_empty() {
+                if !check.refreshed.is_empty() {
+                    inputs::refresh(&mut st.inputs, &check.refreshed);
+                    self.envdir.write(&st)?;
+                }
+                return self.running(rec, b);
+            }
+            b.notice(&format!(
+                "{} changed: rebuilding the environment",
+                list(&check.changed, &self.project.root)
+            ));
+        }
+        let (image, inputs) = self.image(b).map_err(|e| match &old {
+            Some(rec) => Error::BuildFailed {
+                kept: rec.name.clone(),
+                source: Box::new(e),
+            },
+            None => e,
+        })?;
+        let rec = self.record(&image)?;
+        if let (Some(prev), Some(st)) = (&old, &st) {
+            if prev.image_id == image.id && prev.config == rec.config {
+                self.envdir.write(&EnvState {
+                    inputs,
+                    ..st.clone()
+                })?;
+                return self.running(prev.clone(), b);
+            }
+            let kept = format!("{}-{}", self.project.env_name(), prev.short_id());
+            self.stop_container(prev)?;
+            self.containers.rename(&prev.id, &kept)?;
+            b.notice(&format!(
+                "the previous environment is kept, stopped, as container {kept}: \
+                 `hutch start {kept}` and `hutch exec -it {kept} sh` get you back into it, \
+                 `hutch rm {kept}` drops it"
+            ));
+        }
+        self.write_etc(&image)?;
+        let id = rec.id.clone();
+        b.create(rec).map_err(Error::Backend)?;
+        self.envdir.write(&EnvState {
+            project: self.project.root.clone(),
+            container: id.clone(),
+            image_id: image.id.clone(),
+            inputs,
+        })?;
+        self.containers
+            .read(&id)
+            .ok_or(Error::Container(container::Error::NotFound(id)))
+    }
+
+    fn running(&self, rec: Record, b: &dyn Backend) -> Result<Record, Error> {
+        if state::observe(&rec).is_running() {
+            return Ok(rec);
+        }
+        b.trace(&format!("starting environment container {}", rec.name));
+        b.start(&rec.id).map_err(Error::Backend)?;
+        self.containers
+            .read(&rec.id)
+            .ok_or(Error::Container(container::Error::NotFound(rec.id)))
+    }
+
+    fn check_project(&self, st: &EnvState) -> Result<(), Error> {
+        if st.project != self.project.root {
+            return Err(Error::Moved {
+                was: st.project.clone(),
+                now: self.project.root.clone(),
+            });
+        }
+        Ok(())
+    }
+
+    fn check(&self, recorded: &[Input], b: &dyn Backend) -> inputs::Check {
+        let check = inputs::check(recorded);
+        b.trace(&format!(
+            "inputs: {} statted, {} hashed, {} changed",
+            check.statted.len(),
+            check.hashed.len(),
+            check.changed.len()
+        ));
+        for p in &check.hashed {
+            b.trace(&format!("inputs: hashed {}", p.display()));
+        }
+        check
+    }
+
+    /// Build (or look up) the image; with the inputs to record.
+    fn image(&self, b: &dyn Backend) -> Result<(Image, Vec<Input>), Error> {
+        let mut recorded = vec![inputs::record(&self.project.file)?];
+        let image = match self.project.definition()? {
+            Definition::Image(name) => b.image(&name).map_err(Error::Backend)?,
+            Definition::Build {
+                file,
+                context,
+                target,
+                args,
+            } => {
+                let text = fs_err::read_to_string(&file)?;
+                let opts = crate::build::Options {
+                    dockerfile: text,
+                    file_name: file
+                        .strip_prefix(&self.project.root)
+                        .unwrap_or(&file)
+                        .display()
+                        .to_string(),
+                    dockerfile_path: Some(file.clone()),
+                    context: Some(context.clone()),
+                    names: vec![built_name(self.project)],
+                    build_args: args,
+                    target,
+                    no_cache: false,
+                    labels: vec![(
+                        "dev.hutch.project".into(),
+                        self.project.root.display().to_string(),
+                    )],
+                    state: self.dirs.state.clone(),
+                    network: NetFlags::default(),
+                    secrets: BTreeMap::new(),
+                };
+                let (image, reads) = b.build(&opts).map_err(Error::Backend)?;
+                recorded.push(inputs::record(&file)?);
+                // The ignore files decide what the context holds.
+                let mut ignore = file.clone().into_os_string();
+                ignore.push(".dockerignore");
+                recorded.push(inputs::record(Path::new(&ignore))?);
+                recorded.push(inputs::record(&context.join(".dockerignore"))?);
+                recorded.extend(inputs::from_build(reads));
+                image
+            }
+        };
+        Ok((image, recorded))
+    }
+
+    fn mapping(&self) -> Result<IdMapping, Error> {
+        IdMapping::detect(UsernsRequest::KeepId, &IdSources::default()).map_err(Error::Image)
+    }
+
+    /// The container record of a new environment running `image`.
+    fn record(&self, image: &Image) -> Result<Record, Error> {
+        let run = &self.project.config.run;
+        let cfg = image.config.config().clone().unwrap_or_default();
+        let mut env = cfg.env().clone().unwrap_or_default();
+        env.extend(run.env.iter().map(|(k, v)| format!("{k}={v}")));
+        let root = &self.project.root;
+        let home = &self.caller.home;
+        let mut volumes = Vec::new();
+        let tag = &image.short_id();
+        volumes.push(format!(
+            "{}:/etc/passwd",
+            self.envdir.dir.join(format!("passwd-{tag}")).display()
+        ));
+        volumes.push(format!(
+            "{}:/etc/group",
+            self.envdir.dir.join(format!("group-{tag}")).display()
+        ));
+        let home_shared = run.home == Home::Host && root.starts_with(home);
+        if !home_shared {
+            volumes.push(format!("{}:{}", root.display(), root.display()));
+        }
+        if home != Path::new("/") && home != root {
+            volumes.push(self.home_volume(run.home)?);
+        }
+        volumes.extend(run.mounts.iter().cloned());
+        let mapping = self.mapping()?;
+        Ok(Record {
+            id: container::new_id(),
+            name: self.project.env_name(),
+            image: self
+                .project
+                .config
+                .image
+                .clone()
+                .unwrap_or_else(|| built_name(self.project)),
+            image_id: image.id.clone(),
+            command: vec!["/bin/sh".into(), "-c".into(), KEEPALIVE.into()],
+            created: chrono::Utc::now(),
+            status: Status::Created,
+            pid: None,
+            exit_code: None,
+            finished: None,
+            mapping_key: mapping.key(),
+            auto_remove: false,
+            ports: Vec::new(),
+            config: Config {
+                env,
+                user: Some(format!("{}:{}", self.caller.uid, self.caller.gid)),
+                workdir: root.display().to_string(),
+                hostname: self.project.short_name().to_lowercase(),
+                network: NetFlags {
+                    network: Some(run.network.clone().unwrap_or_else(|| "host".into())),
+                    publish: run.ports.clone(),
+                    ..NetFlags::default()
+                },
+                userns: UsernsRequest::KeepId.to_string(),
+                volumes,
+                tmpfs: Vec::new(),
+                read_only: false,
+                read_only_tmpfs: true,
+                init: true,
+                tty: false,
+                interactive: false,
+                stop_signal: None,
+            },
+            started: None,
+            init: None,
+            supervisor: None,
+        })
+    }
+
+    fn home_volume(&self, mode: Home) -> Result<String, Error> {
+        let h = self.caller.home.display();
+        Ok(match mode {
+            Home::Private => {
+                let dir = self.envdir.home();
+                fs_err::create_dir_all(&dir)?;
+                format!("{}:{h}", dir.display())
+            }
+            Home::Host => format!("{h}:{h}"),
+            Home::Overlay => {
+                let (upper, work) = (
+                    self.envdir.dir.join("home-upper"),
+                    self.envdir.dir.join("home-work"),
+                );
+                fs_err::create_dir_all(&upper)?;
+                fs_err::create_dir_all(&work)?;
+                format!(
+                    "{h}:{h}:O,upperdir={},workdir={}",
+                    upper.display(),
+                    work.display()
+                )
+            }
+        })
+    }
+
+    /// passwd and group for `image`, with the caller's entries.
+    fn write_etc(&self, image: &Image) -> Result<(), Error> {
+        let store = Store::open(self.dirs).map_err(|e| Error::Backend(e.into()))?;
+        let (passwd, group) = identity::image_files(&store, image)?;
+        let shell = self.shell();
+        let tag = image.short_id();
+        self.envdir.write_file(
+            &format!("passwd-{tag}"),
+            identity::passwd(&passwd, &self.caller, &shell).as_bytes(),
+        )?;
+        self.envdir.write_file(
+            &format!("group-{tag}"),
+            identity::group(&group, &self.caller).as_bytes(),
+        )
+    }
+
+    fn shell(&self) -> String {
+        self.project
+            .config
+            .run
+            .shell
+            .clone()
+            .unwrap_or_else(|| "/bin/sh".into())
+    }
+
+    /// The process of one entry into the running environment `rec`.
+    pub fn entry(&self, rec: &Record, e: &Entry) -> ProcessSpec {
+        let args = if e.command.is_empty() {
+            vec![self.shell()]
+        } else {
+            e.command.clone()
+        };
+        let cwd = if e.cwd.starts_with(&self.project.root) {
+            e.cwd.clone()
+        } else {
+            self.project.root.clone()
+        };
+        let (user, name) = if e.root {
+            ("0:0".to_string(), "root".to_string())
+        } else {
+            (
+                format!("{}:{}", self.caller.uid, self.caller.gid),
+                self.caller.name.clone(),
+            )
+        };
+        let mut env = rec.config.env.clone();
+        env.push(format!("USER={name}"));
+        env.push(format!("LOGNAME={name}"));
+        env.extend(e.env.iter().cloned());
+        ProcessSpec {
+            args,
+            env,
+            user: Some(user),
+            cwd: cwd.display().to_string(),
+            tty: e.tty,
+            stdin: true,
+            init: false,
+        }
+    }
+
+    /// The environment's state now.
+    pub fn status(&self) -> Summary {
+        let st = self.envdir.read();
+        let container = st.as_ref().and_then(|s| self.containers.read(&s.container));
+        let running = container
+            .as_ref()
+            .is_some_and(|r| state::observe(r).is_running());
+        let (n, changed) = match &st {
+            Some(s) => (s.inputs.len(), inputs::check(&s.inputs).changed),
+            None => (0, Vec::new()),
+        };
+        Summary {
+            name: self.project.env_name(),
+            project: self.project.root.clone(),
+            container,
+            running,
+            home: self.project.config.run.home,
+            inputs: n,
+            changed,
+        }
+    }
+
+    /// Stop the environment's container; false when it was not running.
+    pub fn stop(&self) -> Result<bool, Error> {
+        let Some(st) = self.envdir.read() else {
+            return Err(Error::NoEnv(self.project.root.clone()));
+        };
+        match self.containers.read(&st.container) {
+            Some(rec) => self.stop_container(&rec),
+            None => Ok(false),
+        }
+    }
+
+    fn stop_container(&self, rec: &Record) -> Result<bool, Error> {
+        if !control::signal(rec, Signal::SIGTERM)? {
+            return Ok(false);
+        }
+        if control::wait(&self.containers, &rec.id, Some(STOP_GRACE))?.is_none() {
+            control::signal(rec, Signal::SIGKILL)?;
+            control::wait(&self.containers, &rec.id, None)?;
+        }
+        Ok(true)
+    }
+
+    /// Stop and remove the environment's container and its homes: the next
+    /// entry makes a fresh environment. Containers kept from earlier
+    /// rebuilds stay (they have their own names).
+    pub fn remove(&self) -> Result<(), Error> {
+        let _lock = self.envdir.lock(|| {})?;
+        let Some(st) = self.envdir.read() else {
+            return Err(Error::NoEnv(self.project.root.clone()));
+        };
+        if let Some(rec) = self.containers.read(&st.container) {
+            self.stop_container(&rec)?;
+            match control::remove(&self.containers, &rec.id) {
+                Ok(()) | Err(container::Error::NotFound(_)) => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+        self.envdir.clear(true)
+    }
+}
+
+/// The name the environment's image is built under.
+fn built_name(project: &Project) -> String {
+    format!(
+        "localhost/hutch-env/{}:latest",
+        project.env_name().to_lowercase()
+    )
+}
+
+/// Paths relative to the project where they are inside it; at most five.
+fn list(paths: &[PathBuf], root: &Path) -> String {
+    let mut names: Vec<String> = paths
+        .iter()
+        .take(5)
+        .map(|p| p.strip_prefix(root).unwrap_or(p).display().to_string())
+        .map(|p| if p.is_empty() { ".".into() } else { p })
+        .collect();
+    if paths.len() > 5 {
+        names.push(format!("and {} more", paths.len() - 5));
+    }
+    names.join(", ")
+}

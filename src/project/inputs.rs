@@ -1,0 +1,211 @@
+//! The inputs of an environment's last build and the cheap check whether
+//! any of them changed (devenv's evaluation cache, for Containerfiles):
+//! the list holds what the build actually read — hutch.toml, the
+//! definition, the ignore files, every context file, directory and symlink
+//! its COPY/ADD steps used — with size and mtime, and a content hash for
+//! files. A check stats only those paths and hashes only files whose stat
+//! moved; a file that was merely touched counts as unchanged.
+//!
+//! It reads the files it names; it must not build or decide what to do
+//! about a change.
+
+use crate::build::context::{ReadKind, ReadPath};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use std::io::Read;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+
+/// One recorded path.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Input {
+    pub path: PathBuf,
+    pub kind: Kind,
+    pub size: u64,
+    pub mtime_ns: i64,
+}
+
+/// What the path was when recorded.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Kind {
+    /// Did not exist (an optional ignore file): appearing is a change.
+    Absent,
+    Dir,
+    File {
+        sha256: String,
+    },
+    Symlink {
+        target: String,
+    },
+}
+
+/// The result of a check.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Check {
+    /// Paths whose content (or kind, or listing) differs.
+    pub changed: Vec<PathBuf>,
+    /// Inputs whose stat moved but whose content did not: the caller saves
+    /// these new stamps so the next check is stat-only again.
+    pub refreshed: Vec<Input>,
+    /// What was done, for a verbose trace: every path statted and hashed.
+    pub statted: Vec<PathBuf>,
+    pub hashed: Vec<PathBuf>,
+}
+
+fn mtime_ns(m: &std::fs::Metadata) -> i64 {
+    m.mtime() * 1_000_000_000 + m.mtime_nsec()
+}
+
+/// Record `path` as it is now (hashing it when it is a regular file).
+pub fn record(path: &Path) -> std::io::Result<Input> {
+    let meta = match path.symlink_metadata() {
+        Ok(m) => m,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Ok(Input {
+                path: path.to_path_buf(),
+                kind: Kind::Absent,
+                size: 0,
+                mtime_ns: 0,
+            })
+        }
+        Err(e) => return Err(e),
+    };
+    let ft = meta.file_type();
+    let kind = if ft.is_dir() {
+        Kind::Dir
+    } else if ft.is_symlink() {
+        Kind::Symlink {
+            target: std::fs::read_link(path)?.to_string_lossy().into_owned(),
+        }
+    } else {
+        Kind::File {
+            sha256: hash_file(path)?,
+        }
+    };
+    Ok(Input {
+        path: path.to_path_buf(),
+        kind,
+        size: meta.len(),
+        mtime_ns: mtime_ns(&meta),
+    })
+}
+
+/// The inputs a build reported it read.
+pub fn from_build(reads: Vec<ReadPath>) -> Vec<Input> {
+    reads
+        .into_iter()
+        .map(|r| Input {
+            path: r.path,
+            kind: match r.kind {
+                ReadKind::Dir => Kind::Dir,
+                ReadKind::File { sha256 } => Kind::File { sha256 },
+                ReadKind::Symlink { target } => Kind::Symlink { target },
+            },
+            size: r.size,
+            mtime_ns: r.mtime_ns,
+        })
+        .collect()
+}
+
+/// Stat every input; hash only files whose size or mtime moved.
+pub fn check(inputs: &[Input]) -> Check {
+    let mut out = Check::default();
+    for input in inputs {
+        out.statted.push(input.path.clone());
+        let now = input.path.symlink_metadata();
+        let same_stat =
+            |m: &std::fs::Metadata| m.len() == input.size && mtime_ns(m) == input.mtime_ns;
+        let changed = match (&input.kind, now) {
+            (Kind::Absent, Err(e)) => e.kind() != std::io::ErrorKind::NotFound,
+            (Kind::Absent, Ok(_)) | (_, Err(_)) => true,
+            (Kind::Dir, Ok(m)) => !m.is_dir() || !same_stat(&m),
+            (Kind::Symlink { target }, Ok(m)) => {
+                !m.file_type().is_symlink()
+                    || std::fs::read_link(&input.path)
+                        .map_or(true, |t| t.to_string_lossy() != target.as_str())
+            }
+            (Kind::File { .. }, Ok(m)) if !m.is_file() => true,
+            (Kind::File { .. }, Ok(m)) if same_stat(&m) => false,
+            (Kind::File { sha256 }, Ok(m)) => {
+                out.hashed.push(input.path.clone());
+                match hash_file(&input.path) {
+                    Ok(h) if &h == sha256 => {
+                        out.refreshed.push(Input {
+                            size: m.len(),
+                            mtime_ns: mtime_ns(&m),
+                            ..input.clone()
+                        });
+                        false
+                    }
+                    _ => true,
+                }
+            }
+        };
+        if changed {
+            out.changed.push(input.path.clone());
+        }
+    }
+    out
+}
+
+/// `inputs` with the refreshed stamps of a check put in.
+pub fn refresh(inputs: &mut [Input], refreshed: &[Input]) {
+    for r in refreshed {
+        if let Some(slot) = inputs.iter_mut().find(|i| i.path == r.path) {
+            *slot = r.clone();
+        }
+    }
+}
+
+fn hash_file(path: &Path) -> std::io::Result<String> {
+    let mut f = fs_err::File::open(path)?;
+    let mut h = Sha256::new();
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        let n = f.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        h.update(&buf[..n]);
+    }
+    Ok(hex::encode(h.finalize()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stat_only_until_something_moves() {
+        let d = tempfile::tempdir().unwrap();
+        let f = d.path().join("a");
+        std::fs::write(&f, "one").unwrap();
+        let ignore = d.path().join(".dockerignore");
+        let mut inputs = vec![record(&f).unwrap(), record(&ignore).unwrap()];
+        assert_eq!(inputs[1].kind, Kind::Absent);
+
+        let c = check(&inputs);
+        assert_eq!((c.statted.len(), c.hashed.len()), (2, 0));
+        assert!(c.changed.is_empty());
+
+        // Same content, new mtime: hashed once, unchanged, refreshed.
+        let later = std::time::SystemTime::now() + std::time::Duration::from_secs(5);
+        std::fs::File::options()
+            .write(true)
+            .open(&f)
+            .unwrap()
+            .set_modified(later)
+            .unwrap();
+        let c = check(&inputs);
+        assert_eq!(c.hashed, vec![f.clone()]);
+        assert!(c.changed.is_empty());
+        refresh(&mut inputs, &c.refreshed);
+        assert!(check(&inputs).hashed.is_empty());
+
+        std::fs::write(&f, "two").unwrap();
+        assert_eq!(check(&inputs).changed, vec![f.clone()]);
+        std::fs::write(&ignore, "x").unwrap();
+        assert!(check(&inputs).changed.contains(&ignore));
+    }
+}

@@ -1,0 +1,79 @@
+//! Project environments: a project's `hutch.toml` (found by walking up from
+//! the current directory) turned into a persistent, isolated environment
+//! built from the project's own Containerfile or Dockerfile, rebuilt when
+//! what its build read changes, and entered as the caller with the project
+//! directory at the same path as on the host.
+//!
+//! - `config`: the file's schema and errors with file, line and key
+//! - `discover`: finding the project and what its image is made from
+//! - `inputs`: what the last build read, and the stat-first change check
+//! - `identity`: the caller, and passwd/group entries for them
+//! - `state`: the environment's directory, record and lock
+//! - `environment`: the use case (ensure, enter, status, stop, remove)
+//! - `template`: the starter file `hutch init` writes
+//!
+//! It does not know the command line and never prints: callers map flags
+//! onto it and show what it returns or reports.
+
+pub mod config;
+pub mod discover;
+pub mod environment;
+pub mod identity;
+pub mod inputs;
+pub mod state;
+pub mod template;
+
+pub use discover::{discover, Project};
+pub use environment::{Backend, Entry, Environment, Summary};
+
+use std::path::PathBuf;
+
+/// An error from a layer below (build, pull, launch) passed through whole.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(
+        "no hutch.toml in {} or any parent directory: run `hutch init` to create one",
+        .0.display()
+    )]
+    NoProject(PathBuf),
+    #[error("{}:{line}: {key}: {message}", file.display())]
+    Config {
+        file: PathBuf,
+        line: usize,
+        key: String,
+        message: String,
+    },
+    #[error(
+        "no Containerfile or Dockerfile in {}: add one, or set image = \"REF\" in hutch.toml",
+        .0.display()
+    )]
+    NoDefinition(PathBuf),
+    #[error("{what} does not exist: {}", path.display())]
+    Missing { what: &'static str, path: PathBuf },
+    #[error("no environment for the project in {} yet (`hutch shell` makes one)", .0.display())]
+    NoEnv(PathBuf),
+    #[error(
+        "this environment was made for {} but the project is now {}: \
+         run `hutch env rm` here to start afresh",
+        was.display(),
+        now.display()
+    )]
+    Moved { was: PathBuf, now: PathBuf },
+    #[error("{0}")]
+    Image(String),
+    #[error(
+        "{source}\nthe environment was not changed: container {kept} is still the project's \
+         environment; fix the definition and enter again"
+    )]
+    BuildFailed { kept: String, source: Box<Error> },
+    #[error("{0}")]
+    Backend(BoxError),
+    #[error(transparent)]
+    Container(#[from] crate::container::Error),
+    #[error(transparent)]
+    Sys(#[from] crate::sys::SysError),
+    #[error(transparent)]
+    Io(#[from] std::io::Error),
+}
