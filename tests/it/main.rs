@@ -11,6 +11,7 @@ mod layers;
 mod lifecycle;
 mod man;
 mod net;
+mod project;
 mod registry;
 mod run;
 mod snapshot;
