@@ -142,13 +142,19 @@ impl<'a> Environment<'a> {
                 list(&check.changed, &self.project.root)
             ));
         }
-        let (image, inputs) = self.image(b).map_err(|e| match &old {
-            Some(rec) => Error::BuildFailed {
-                kept: rec.name.clone(),
-                source: Box::new(e),
-            },
-            None => e,
-        })?;
+        let (image, inputs) = match (self.image(b), &old) {
+            (Ok(made), _) => made,
+            // The inputs stay as recorded, so the next entry tries again.
+            (Err(e), Some(rec)) => {
+                b.notice(&format!(
+                    "{e}\nthe build failed: entering the unchanged environment (container {}); \
+                     fix the definition and the next entry builds again",
+                    rec.name
+                ));
+                return self.running(rec.clone(), b);
+            }
+            (Err(e), None) => return Err(e),
+        };
         let rec = self.record(&image)?;
         if let (Some(prev), Some(st)) = (&old, &st) {
             if prev.image_id == image.id && prev.config == rec.config {

@@ -63,11 +63,6 @@ pub enum Error {
     Moved { was: PathBuf, now: PathBuf },
     #[error("{0}")]
     Image(String),
-    #[error(
-        "{source}\nthe environment was not changed: container {kept} is still the project's \
-         environment; fix the definition and enter again"
-    )]
-    BuildFailed { kept: String, source: Box<Error> },
     #[error("{0}")]
     Backend(BoxError),
     #[error(transparent)]

@@ -263,6 +263,18 @@ fn edits_rebuild_from_the_changed_step_and_unchanged_entries_hash_nothing() {
         assert!(err.contains("data.txt changed"), "{err}");
         assert_eq!(out, "data 2\n");
 
+        // A definition that fails to build leaves the environment as it was.
+        w.write(
+            "proj/Containerfile",
+            two_steps("echo second > /two") + "RUN exit 3\n",
+        );
+        let (out, err) = p.ok(&["shell", "--", "cat", "/data.txt"]);
+        assert!(
+            err.contains("the build failed: entering the unchanged environment"),
+            "{err}"
+        );
+        assert_eq!(out, "data 2\n");
+
         // The kept environment still has what was installed in it.
         w.ok(&["start", &kept]);
         assert_eq!(w.ok(&["exec", &kept, "cat", "/etc/installed"]), "mine\n");
