@@ -3,7 +3,8 @@
 //! starts afresh).
 
 use super::Ctx;
-use crate::project::{self, Environment};
+use crate::project::{self, exports, Environment};
+use anyhow::bail;
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
@@ -20,10 +21,22 @@ pub enum Command {
     Stop,
     /// Remove the environment's container and private home.
     Rm,
+    /// Print the directory of launchers for `[export] commands` (the
+    /// project must be allowed: `hutch allow`).
+    Path {
+        /// Print nothing (and succeed) outside an allowed project; for
+        /// shell hooks.
+        #[arg(long)]
+        if_allowed: bool,
+    },
 }
 
 pub fn exec(ctx: &Ctx, a: Args) -> anyhow::Result<u8> {
-    let project = project::discover(&std::env::current_dir()?)?;
+    let found = project::discover(&std::env::current_dir()?);
+    if let (Command::Path { if_allowed: true }, Err(_)) = (&a.command, &found) {
+        return Ok(0);
+    }
+    let project = found?;
     let env = Environment::new(&project, &ctx.dirs);
     match a.command {
         Command::Status => {
@@ -64,6 +77,30 @@ pub fn exec(ctx: &Ctx, a: Args) -> anyhow::Result<u8> {
             }
         }
         Command::Rm => env.remove()?,
+        Command::Path { if_allowed } => {
+            if !exports::allowed(env.dir(), &project) {
+                if if_allowed {
+                    return Ok(0);
+                }
+                bail!(
+                    "{} is not allowed to put commands on your PATH (or changed since it was): \
+                     read it, then run `hutch allow`",
+                    project.file.display()
+                );
+            }
+            let bin = exports::launchers(env.dir(), &project, &launcher_caller(ctx)?)?;
+            ctx.printer.out(&bin.display().to_string());
+        }
     }
     Ok(0)
+}
+
+/// How launchers call this hutch: its own path, and its root when it runs
+/// with one (`--root`/`HUTCH_ROOT` put the state dir under the store).
+pub(super) fn launcher_caller(ctx: &Ctx) -> anyhow::Result<exports::Caller> {
+    let d = &ctx.dirs;
+    Ok(exports::Caller {
+        hutch: std::env::current_exe()?,
+        root: (d.state == d.store.join("containers")).then(|| d.store.clone()),
+    })
 }

@@ -8,6 +8,7 @@ use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+pub mod allow;
 pub mod build;
 pub mod commit;
 pub mod container;
@@ -17,6 +18,7 @@ mod envlaunch;
 pub mod exec;
 pub mod export;
 pub mod history;
+pub mod hook;
 pub mod image;
 pub mod images;
 pub mod import;
@@ -104,6 +106,12 @@ pub enum Command {
     Env(env::Args),
     /// Write a starter hutch.toml into the current directory.
     Init(init::Args),
+    /// Let this project put its exported commands on PATH (until hutch.toml changes).
+    Allow(allow::Args),
+    /// Withdraw `hutch allow` for this project.
+    Deny(allow::Args),
+    /// Print the shell hook that puts allowed projects' commands on PATH.
+    Hook(hook::Args),
     /// Show what hutch detected about this machine and why.
     Info(info::Args),
     /// List containers.
@@ -219,6 +227,9 @@ fn dispatch(ctx: &Ctx, cmd: Command) -> anyhow::Result<u8> {
         Command::Shell(a) => shell::exec(ctx, a),
         Command::Env(a) => env::exec(ctx, a),
         Command::Init(a) => init::exec(ctx, a),
+        Command::Allow(a) => allow::allow(ctx, a),
+        Command::Deny(a) => allow::deny(ctx, a),
+        Command::Hook(a) => hook::exec(ctx, a),
         Command::Ps(a) => ps::exec(ctx, a),
         Command::Start(a) => start::exec(ctx, a),
         Command::Rm(a) => rm::exec(ctx, a),

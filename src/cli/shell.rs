@@ -17,6 +17,10 @@ pub struct Args {
     /// as yourself (the default).
     #[arg(short = 'u', long = "user", value_name = "USER")]
     pub user: Option<String>,
+    /// The project directory (default: found from the current directory,
+    /// as cargo finds Cargo.toml); launchers pass it.
+    #[arg(long, value_name = "DIR")]
+    pub project: Option<std::path::PathBuf>,
     /// The command to run instead of the shell.
     #[arg(
         trailing_var_arg = true,
@@ -38,7 +42,7 @@ pub fn exec(ctx: &Ctx, a: Args) -> anyhow::Result<u8> {
         Some(u) => bail!("-u {u}: an environment is entered as yourself or as root"),
     };
     let cwd = std::env::current_dir()?;
-    let project = project::discover(&cwd)?;
+    let project = project::discover(a.project.as_deref().unwrap_or(&cwd))?;
     let env = Environment::new(&project, &ctx.dirs);
     let rec = env.ensure(&CliBackend { ctx })?;
     let tty = std::io::stdin().is_terminal() && std::io::stdout().is_terminal();

@@ -19,6 +19,17 @@ pub struct Config {
     pub build: Option<Build>,
     #[serde(default)]
     pub run: Run,
+    #[serde(default)]
+    pub export: Export,
+}
+
+/// `[export]`: what the host gets from the environment.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct Export {
+    /// Commands with a launcher in `hutch env path`'s directory.
+    #[serde(default)]
+    pub commands: Vec<String>,
 }
 
 /// `[build]`: how the environment's image is built.
@@ -116,6 +127,19 @@ pub fn parse(text: &str, file: &Path) -> Result<Config, Error> {
                 message: "environment variable names must be non-empty without '=' or NUL".into(),
             });
         }
+    }
+    if let Some(c) = config
+        .export
+        .commands
+        .iter()
+        .find(|c| c.is_empty() || c.contains(['/', '\0']) || c.starts_with('.'))
+    {
+        return Err(Error::Config {
+            file: file.to_path_buf(),
+            line: line_of_key(text, "commands"),
+            key: "export.commands".into(),
+            message: format!("'{c}' is not a command name (no '/', not starting with '.')"),
+        });
     }
     Ok(config)
 }

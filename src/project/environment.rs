@@ -104,6 +104,11 @@ impl<'a> Environment<'a> {
         }
     }
 
+    /// The environment's directory (launchers and allowances live there).
+    pub fn dir(&self) -> &EnvDir {
+        &self.envdir
+    }
+
     /// The running environment container, built, (re)created and started
     /// as needed.
     pub fn ensure(&self, b: &dyn Backend) -> Result<Record, Error> {

@@ -18,6 +18,7 @@
 pub mod config;
 pub mod discover;
 pub mod environment;
+pub mod exports;
 pub mod identity;
 pub mod inputs;
 pub mod state;

@@ -369,3 +369,61 @@ fn project_file_errors_and_init() {
         .unwrap();
     assert!(succeeded(&out, "status").contains("none"));
 }
+
+#[test]
+fn allowed_projects_put_launchers_on_path_until_hutch_toml_changes() {
+    for_each_user(|w| {
+        let def = "ARG BASE=local/alpine:3.20\nFROM $BASE\n\
+                   RUN printf '#!/bin/sh\\necho \"only-here in $(pwd) $*\"\\nexit 5\\n' \
+                   > /usr/local/bin/only-here && chmod +x /usr/local/bin/only-here\n";
+        let toml = "[export]\ncommands = [\"only-here\"]\n";
+        let p = Proj::new(&w, &[("Containerfile", def), ("hutch.toml", toml)]);
+        w.write("proj/sub/.keep", "");
+        let sub = p.dir.join("sub");
+
+        let out = p.run_in("", &["env", "path"]);
+        assert!(!out.status.success() && stderr(&out).contains("hutch allow"));
+        assert_eq!(p.ok(&["env", "path", "--if-allowed"]).0, "");
+
+        p.ok(&["allow"]);
+        let bin = PathBuf::from(p.ok(&["env", "path"]).0.trim());
+        let out = w
+            .as_user(bin.join("only-here"))
+            .arg("x y")
+            .current_dir(&sub)
+            .env("HOME", w.path("home"))
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(5), "{}", stderr(&out));
+        assert_eq!(
+            stdout(&out),
+            format!("only-here in {} x y\n", sub.display())
+        );
+
+        // The hook puts the directory on PATH inside the project only.
+        let hook = w.ok(&["hook", "bash"]);
+        let script = format!(
+            "{hook}\ncd {}; _hutch_hook; only-here; echo \"status $?\"; \
+             cd /; _hutch_hook; command -v only-here || echo gone",
+            sub.display()
+        );
+        let out = w
+            .as_user("bash")
+            .args(["-c", &script])
+            .env("HUTCH_ROOT", w.root())
+            .env("HOME", w.path("home"))
+            .output()
+            .unwrap();
+        assert_eq!(
+            stdout(&out),
+            format!("only-here in {} \nstatus 5\ngone\n", sub.display()),
+            "{}",
+            stderr(&out)
+        );
+
+        // Editing hutch.toml revokes the allowance.
+        w.write("proj/hutch.toml", format!("{toml}# edited\n"));
+        assert_eq!(p.ok(&["env", "path", "--if-allowed"]).0, "");
+        assert!(!p.run_in("", &["env", "path"]).status.success());
+    });
+}
