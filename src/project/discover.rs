@@ -6,6 +6,7 @@
 //! It reads hutch.toml and stats the definition; it builds and starts nothing.
 
 use super::config::{self, Config};
+use super::devcontainer::{self, Extras};
 use super::Error;
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
@@ -19,10 +20,12 @@ pub const FILE: &str = "hutch.toml";
 pub struct Project {
     /// The directory holding hutch.toml (canonical).
     pub root: PathBuf,
-    /// `root/hutch.toml`.
+    /// `root/hutch.toml`, or the devcontainer.json used instead.
     pub file: PathBuf,
     pub config: Config,
-    /// sha256 of hutch.toml's bytes.
+    /// What a devcontainer.json adds (empty for hutch.toml).
+    pub extras: Extras,
+    /// sha256 of the file's bytes.
     pub digest: String,
 }
 
@@ -40,7 +43,8 @@ pub enum Definition {
     },
 }
 
-/// Walk up from `cwd` to the nearest directory with a hutch.toml.
+/// Walk up from `cwd` to the nearest directory with a hutch.toml (or,
+/// without one, a `.devcontainer/devcontainer.json` or `.devcontainer.json`).
 pub fn discover(cwd: &Path) -> Result<Project, Error> {
     let cwd = fs_err::canonicalize(cwd)?;
     let mut dir = Some(cwd.as_path());
@@ -49,24 +53,43 @@ pub fn discover(cwd: &Path) -> Result<Project, Error> {
         if file.is_file() {
             return load(d, &file);
         }
+        if let Some(file) = devcontainer::find(d) {
+            let (text, digest) = read(&file)?;
+            let (config, extras) = devcontainer::parse(&text, &file, d)?;
+            return Ok(Project {
+                root: d.to_path_buf(),
+                file,
+                config,
+                extras,
+                digest,
+            });
+        }
         dir = d.parent();
     }
     Err(Error::NoProject(cwd))
 }
 
-fn load(root: &Path, file: &Path) -> Result<Project, Error> {
+/// A project file's text and digest.
+fn read(file: &Path) -> Result<(String, String), Error> {
     let bytes = fs_err::read(file)?;
-    let text = String::from_utf8(bytes.clone()).map_err(|_| Error::Config {
+    let digest = hex::encode(Sha256::digest(&bytes));
+    let text = String::from_utf8(bytes).map_err(|_| Error::Config {
         file: file.to_path_buf(),
         line: 0,
         key: String::new(),
         message: "the file is not UTF-8".into(),
     })?;
+    Ok((text, digest))
+}
+
+fn load(root: &Path, file: &Path) -> Result<Project, Error> {
+    let (text, digest) = read(file)?;
     Ok(Project {
         root: root.to_path_buf(),
         file: file.to_path_buf(),
         config: config::parse(&text, file)?,
-        digest: hex::encode(Sha256::digest(&bytes)),
+        extras: Extras::default(),
+        digest,
     })
 }
 

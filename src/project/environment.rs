@@ -15,6 +15,7 @@
 //! [`Backend::trace`].
 
 use super::config::Home;
+use super::devcontainer::Lifecycle;
 use super::discover::{Definition, Project};
 use super::identity::{self, Caller};
 use super::inputs::{self, Input};
@@ -24,10 +25,13 @@ use crate::build::context::ReadPath;
 use crate::container::{self, control, state, Config, Containers, Record, Status};
 use crate::dirs::Dirs;
 use crate::net::plan::NetFlags;
+use crate::sandbox::exec::Target;
 use crate::sandbox::idmap::{IdMapping, IdSources, UsernsRequest};
-use crate::sandbox::ProcessSpec;
+use crate::sandbox::{join, ProcessSpec};
 use crate::store::{Image, Store};
+use crate::sys::process::{child_exit, fork, Forked};
 use nix::sys::signal::Signal;
+use nix::sys::wait::WaitStatus;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -95,10 +99,18 @@ pub struct Summary {
 
 impl<'a> Environment<'a> {
     pub fn new(project: &'a Project, dirs: &'a Dirs) -> Environment<'a> {
+        let mut caller = Caller::detect();
+        // devcontainer.json's remoteUser with the caller's uid, as the
+        // reference CLI's updateRemoteUserUID does.
+        if let Some(u) = project.extras.remote_user.as_deref() {
+            if u != "root" {
+                caller.name = u.to_string();
+            }
+        }
         Environment {
             project,
             dirs,
-            caller: Caller::detect(),
+            caller,
             envdir: EnvDir::new(&dirs.state, &project.id()),
             containers: Containers::new(&dirs.state),
         }
@@ -179,6 +191,13 @@ impl<'a> Environment<'a> {
             ));
         }
         self.write_etc(&image)?;
+        if !self.project.extras.ignored.is_empty() {
+            b.notice(&format!(
+                "{}: hutch ignores {}",
+                self.project.file.display(),
+                self.project.extras.ignored.join(", ")
+            ));
+        }
         let id = rec.id.clone();
         b.create(rec).map_err(Error::Backend)?;
         self.envdir.write(&EnvState {
@@ -187,9 +206,69 @@ impl<'a> Environment<'a> {
             image_id: image.id.clone(),
             inputs,
         })?;
-        self.containers
+        let rec = self
+            .containers
             .read(&id)
-            .ok_or(Error::Container(container::Error::NotFound(id)))
+            .ok_or(Error::Container(container::Error::NotFound(id)))?;
+        let x = &self.project.extras;
+        self.hook(&rec, "postCreateCommand", &x.post_create, b)?;
+        self.hook(&rec, "postStartCommand", &x.post_start, b)?;
+        Ok(rec)
+    }
+
+    /// Run a devcontainer lifecycle command in the running `rec`, as the
+    /// caller, in the project directory; its output goes where hutch's goes.
+    fn hook(
+        &self,
+        rec: &Record,
+        key: &'static str,
+        commands: &Option<Lifecycle>,
+        b: &dyn Backend,
+    ) -> Result<(), Error> {
+        let Some(Lifecycle(commands)) = commands else {
+            return Ok(());
+        };
+        let Some(init) = rec.init else {
+            return Err(Error::Container(container::Error::NotFound(
+                rec.name.clone(),
+            )));
+        };
+        let mapping = self.mapping()?;
+        for argv in commands {
+            b.trace(&format!("{key}: {argv:?}"));
+            let entry = Entry {
+                command: argv.clone(),
+                cwd: self.project.root.clone(),
+                ..Entry::default()
+            };
+            let mut process = self.entry(rec, &entry);
+            process.stdin = false;
+            let target = Target {
+                process: &process,
+                mapping: &mapping,
+                hostname: &rec.config.hostname,
+            };
+            let private_net = rec.config.network.private_namespace();
+            // Joining moves the calling process into the container for good:
+            // a child does it.
+            let code = match fork()? {
+                Forked::Child => {
+                    let code = join::open_namespaces(init.pid, private_net, || init.alive())
+                        .and_then(|ns| join::exec_in(ns, &target))
+                        .map_or_else(|e| e.exit_code(), |exit| exit.code());
+                    child_exit(code)
+                }
+                Forked::Parent(pid) => match nix::sys::wait::waitpid(pid, None) {
+                    Ok(WaitStatus::Exited(_, c)) => c,
+                    Ok(WaitStatus::Signaled(_, sig, _)) => 128 + sig as i32,
+                    _ => 125,
+                },
+            };
+            if code != 0 {
+                return Err(Error::Hook { key, code });
+            }
+        }
+        Ok(())
     }
 
     fn running(&self, rec: Record, b: &dyn Backend) -> Result<Record, Error> {
@@ -198,9 +277,12 @@ impl<'a> Environment<'a> {
         }
         b.trace(&format!("starting environment container {}", rec.name));
         b.start(&rec.id).map_err(Error::Backend)?;
-        self.containers
+        let rec = self
+            .containers
             .read(&rec.id)
-            .ok_or(Error::Container(container::Error::NotFound(rec.id)))
+            .ok_or(Error::Container(container::Error::NotFound(rec.id)))?;
+        self.hook(&rec, "postStartCommand", &self.project.extras.post_start, b)?;
+        Ok(rec)
     }
 
     fn check_project(&self, st: &EnvState) -> Result<(), Error> {
@@ -412,7 +494,8 @@ impl<'a> Environment<'a> {
         } else {
             self.project.root.clone()
         };
-        let (user, name) = if e.root {
+        let root = e.root || self.project.extras.remote_user.as_deref() == Some("root");
+        let (user, name) = if root {
             ("0:0".to_string(), "root".to_string())
         } else {
             (

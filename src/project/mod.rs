@@ -5,17 +5,20 @@
 //! directory at the same path as on the host.
 //!
 //! - `config`: the file's schema and errors with file, line and key
+//! - `devcontainer`: devcontainer.json (JSONC) mapped onto the same settings
 //! - `discover`: finding the project and what its image is made from
 //! - `inputs`: what the last build read, and the stat-first change check
 //! - `identity`: the caller, and passwd/group entries for them
 //! - `state`: the environment's directory, record and lock
 //! - `environment`: the use case (ensure, enter, status, stop, remove)
+//! - `exports`: launchers for exported commands, allow/deny, shell hooks
 //! - `template`: the starter file `hutch init` writes
 //!
 //! It does not know the command line and never prints: callers map flags
 //! onto it and show what it returns or reports.
 
 pub mod config;
+pub mod devcontainer;
 pub mod discover;
 pub mod environment;
 pub mod exports;
@@ -64,6 +67,8 @@ pub enum Error {
     Moved { was: PathBuf, now: PathBuf },
     #[error("{0}")]
     Image(String),
+    #[error("the devcontainer {key} failed with exit code {code}")]
+    Hook { key: &'static str, code: i32 },
     #[error("{0}")]
     Backend(BoxError),
     #[error(transparent)]

@@ -427,3 +427,95 @@ fn allowed_projects_put_launchers_on_path_until_hutch_toml_changes() {
         assert!(!p.run_in("", &["env", "path"]).status.success());
     });
 }
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// What a server on 127.0.0.1:`port` says first, retried while it starts.
+fn answer(port: u16) -> String {
+    use std::io::Read;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let mut got = String::new();
+        if let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", port)) {
+            let _ = s.set_read_timeout(Some(std::time::Duration::from_secs(2)));
+            let _ = s.read_to_string(&mut got);
+            if !got.is_empty() {
+                return got;
+            }
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "nothing answers on {port}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn devcontainer_json_alone_defines_the_environment() {
+    for_each_user(|w| {
+        let port = free_port();
+        let json = format!(
+            r#"{{
+  // JSONC: comments and trailing commas
+  "build": {{
+    "dockerfile": "Dockerfile",
+    "context": "..",
+    "args": {{ "BASE": "local/alpine:3.20", "GREETING": "hello from ${{localWorkspaceFolderBasename}}" }},
+  }},
+  "containerEnv": {{ "PROJECT_ENV": "set" }},
+  "remoteUser": "dev",
+  "forwardPorts": [{port}],
+  "postCreateCommand": "echo created >> ${{containerWorkspaceFolder}}/lifecycle.log",
+  /* every start: a log line and a server */
+  "postStartCommand": ["sh", "-c", "echo started >> lifecycle.log; nc -lk -p {port} -e echo answered </dev/null >/dev/null 2>&1 &"],
+  "customizations": {{ "vscode": {{}} }},
+}}"#
+        );
+        let df = "ARG BASE\nFROM $BASE\nARG GREETING\nRUN echo \"$GREETING\" > /greeting\n";
+        let p = Proj::new(
+            &w,
+            &[
+                (".devcontainer/devcontainer.json", &json),
+                (".devcontainer/Dockerfile", df),
+            ],
+        );
+        let (out, err) = p.ok(&[
+            "shell",
+            "--",
+            "sh",
+            "-c",
+            "id -un; id -u; echo $PROJECT_ENV; cat /greeting",
+        ]);
+        assert_eq!(
+            out,
+            format!("dev\n{}\nset\nhello from proj\n", w.user.uid),
+            "{err}"
+        );
+        assert!(err.contains("hutch ignores customizations"), "{err}");
+        let log = || std::fs::read_to_string(p.dir.join("lifecycle.log")).unwrap();
+        assert_eq!(log(), "created\nstarted\n");
+        assert_eq!(answer(port), "answered\n");
+
+        p.ok(&["shell", "--", "true"]);
+        assert_eq!(
+            log(),
+            "created\nstarted\n",
+            "nothing reruns on a plain entry"
+        );
+        p.ok(&["env", "stop"]);
+        p.ok(&["shell", "--", "true"]);
+        assert_eq!(
+            log(),
+            "created\nstarted\nstarted\n",
+            "postStartCommand on every start"
+        );
+        assert_eq!(answer(port), "answered\n");
+    });
+}
