@@ -4,6 +4,7 @@
 
 use super::Ctx;
 use crate::project::{self, exports, Environment};
+use crate::report::Silent;
 use anyhow::bail;
 
 #[derive(clap::Args, Debug)]
@@ -37,7 +38,7 @@ pub fn exec(ctx: &Ctx, a: Args) -> anyhow::Result<u8> {
         return Ok(0);
     }
     let project = found?;
-    let env = Environment::new(&project, &ctx.dirs);
+    let env = Environment::new(&project, &ctx.dirs, &ctx.printer, &Silent);
     match a.command {
         Command::Status => {
             let s = env.status();

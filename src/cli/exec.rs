@@ -5,8 +5,8 @@
 use super::{run::env_entry, Ctx};
 use crate::container::{state, supervisor, Containers, Record};
 use crate::sandbox::exec::Target;
-use crate::sandbox::idmap::{IdMapping, IdSources, UsernsRequest};
 use crate::sandbox::{join, ProcessSpec};
+use crate::userns::idmap::{IdMapping, IdSources, UsernsRequest};
 use anyhow::bail;
 
 #[derive(clap::Args, Debug)]

@@ -7,8 +7,8 @@ use super::Ctx;
 use crate::net;
 use crate::rootfs::{Features, MountApi};
 use crate::sandbox::host::{self, Cgroups, HostPaths};
-use crate::sandbox::idmap::{IdMapping, IdSources, UsernsRequest};
-use crate::sandbox::keeper;
+use crate::userns::idmap::{IdMapping, IdSources, UsernsRequest};
+use crate::userns::keeper;
 use std::path::PathBuf;
 
 #[derive(clap::Args, Debug)]
@@ -79,7 +79,7 @@ pub fn gather(ctx: &Ctx) -> Info {
     let features = Features::load_or_probe(&ctx.dirs.state);
     let mapping = IdMapping::detect(UsernsRequest::Auto, &src);
     let helper = net::choose::choose(None, &net::choose::SearchPath::from_env());
-    let range = |v: &[crate::sandbox::idmap::IdRange]| {
+    let range = |v: &[crate::userns::idmap::IdRange]| {
         v.iter()
             .find(|r| r.inside == 1)
             .map(|r| format!("{}-{}", r.outside, r.outside as u64 + r.count as u64 - 1))

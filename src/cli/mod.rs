@@ -10,11 +10,11 @@ use std::process::ExitCode;
 
 pub mod allow;
 pub mod build;
+mod choice;
 pub mod commit;
 pub mod container;
 pub mod diff;
 pub mod env;
-mod envlaunch;
 pub mod exec;
 pub mod export;
 pub mod history;
@@ -26,7 +26,6 @@ pub mod info;
 pub mod init;
 pub mod inspect;
 pub mod kill;
-mod launch;
 pub mod load;
 pub mod login;
 pub mod logout;
@@ -259,7 +258,7 @@ fn dispatch(ctx: &Ctx, cmd: Command) -> anyhow::Result<u8> {
             Ok(0)
         }
         Command::UsernsKeeper => {
-            crate::sandbox::keeper::serve().map_err(anyhow::Error::msg)?;
+            crate::userns::keeper::serve().map_err(anyhow::Error::msg)?;
             Ok(0)
         }
     }

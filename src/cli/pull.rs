@@ -3,8 +3,8 @@
 
 use super::Ctx;
 use crate::registry::manifest::Platform;
-use crate::registry::progress::Silent;
 use crate::registry::{pull, Net};
+use crate::report::Silent;
 use crate::store::Store;
 use crate::ui::progress::Bars;
 use std::path::PathBuf;

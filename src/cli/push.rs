@@ -2,10 +2,11 @@
 //! [--tls-verify=false] IMAGE [DEST]`: send an image from the store to a
 //! registry.
 
+use super::choice::choice;
 use super::Ctx;
-use crate::registry::progress::Silent;
 use crate::registry::push::{self, Compression, Format};
 use crate::registry::Net;
+use crate::report::Silent;
 use crate::store::Store;
 use crate::ui::progress::Bars;
 use std::path::PathBuf;
@@ -21,11 +22,11 @@ pub struct Args {
     pub dest: Option<String>,
 
     /// Manifest format; default: keep the stored manifest as it is.
-    #[arg(long, value_enum)]
+    #[arg(long, value_parser = choice::<Format>(&Format::NAMES, &[]))]
     pub format: Option<Format>,
 
     /// Recompress layers; v2s2 always gets gzip layers.
-    #[arg(long, value_enum)]
+    #[arg(long, value_parser = choice::<Compression>(&Compression::NAMES, &[]))]
     pub compression_format: Option<Compression>,
 
     /// Verify TLS certificates and require HTTPS (see `hutch pull --help`).

@@ -3,15 +3,18 @@
 //! everything that can be rejected (flags, volumes, the image, the user
 //! namespace, overlay support, the plan) is checked before the container's
 //! directory is created or anything is cloned. Starting the plan, in the
-//! foreground or detached, is `launch`'s job, shared with `hutch start`.
+//! foreground or detached, is `container::launch`'s job; this file only
+//! maps flags onto a [`Launch`].
 
-use super::{launch, Ctx};
-use crate::container::{self, Config, Containers, Record, Status};
+use super::choice::choice;
+use super::Ctx;
+use crate::container::launch::{parse_volume, Launch, Outcome};
 use crate::net::plan::NetFlags;
 use crate::registry::pull::{ensure_image, PullPolicy};
-use crate::sandbox::idmap::{IdMapping, IdSources, MapMode, UsernsRequest};
+use crate::ui::progress::Bars;
+use crate::userns::idmap::UsernsRequest;
 use anyhow::{bail, Context};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
@@ -92,7 +95,7 @@ pub struct Args {
     #[arg(short = 'd', long)]
     pub detach: bool,
     /// Pull the image: missing (only when the store lacks it), always, or never.
-    #[arg(long, value_enum, default_value = "missing", value_name = "POLICY")]
+    #[arg(long, value_parser = choice::<PullPolicy>(&PullPolicy::NAMES, &[]), default_value = "missing", value_name = "POLICY")]
     pub pull: PullPolicy,
     /// Image name or id.
     pub image: String,
@@ -104,7 +107,7 @@ pub struct Args {
 pub fn exec(ctx: &Ctx, a: Args) -> anyhow::Result<u8> {
     // Flags first: nothing below runs for a bad command line.
     for v in &a.volume {
-        launch::parse_volume(v)?;
+        parse_volume(v)?;
     }
     let mut user_env = Vec::new();
     for f in &a.env_file {
@@ -119,128 +122,68 @@ pub fn exec(ctx: &Ctx, a: Args) -> anyhow::Result<u8> {
         user_env.extend(env_entry(e)?);
     }
     if let Some(n) = &a.name {
-        container::check_name(n).map_err(anyhow::Error::msg)?;
+        crate::container::check_name(n).map_err(anyhow::Error::msg)?;
     }
 
     // Pulls (when needed) finish and join their threads before anything forks.
-    let image = ensure_image(ctx, &a.image, a.pull)?;
-    let mapping = IdMapping::detect(a.userns, &IdSources::default()).map_err(anyhow::Error::msg)?;
-    let cfg = image.config.config().clone().unwrap_or_default();
-    let args = command_line(
-        cfg.entrypoint().as_deref(),
-        cfg.cmd().as_deref(),
-        a.entrypoint.as_deref(),
-        &a.command,
-    );
-    let mut env = cfg.env().clone().unwrap_or_default();
-    env.extend(user_env);
-    let user = a
-        .user
-        .clone()
-        .or_else(|| cfg.user().clone().filter(|u| !u.is_empty()))
-        .or_else(|| {
-            // podman's keep-id: run as yourself unless told otherwise.
-            (mapping.mode == MapMode::KeepId)
-                .then(|| format!("{}:{}", mapping.host_uid, mapping.host_gid))
-        });
-    let workdir = a
-        .workdir
-        .clone()
-        .or_else(|| cfg.working_dir().clone().filter(|w| !w.is_empty()))
-        .unwrap_or_else(|| "/".into());
-
-    let containers = Containers::new(&ctx.dirs.state);
-    let id = container::new_id();
-    let hostname = a.hostname.clone().unwrap_or_else(|| id[..12].to_string());
-    let mut rec = Record {
-        id: id.clone(),
-        name: a.name.clone().unwrap_or_default(),
-        image: a.image.clone(),
-        image_id: image.id.clone(),
-        command: args,
-        created: chrono::Utc::now(),
-        status: Status::Created,
-        pid: None,
-        exit_code: None,
-        finished: None,
-        mapping_key: mapping.key(),
-        auto_remove: a.rm,
-        config: Config {
-            env,
-            user,
-            workdir,
-            hostname: hostname.clone(),
-            network: NetFlags {
-                network: a.network.clone(),
-                publish: a.publish.clone(),
-                publish_all: a.publish_all,
-                dns: a.dns.clone(),
-                dns_search: a.dns_search.clone(),
-                dns_option: a.dns_option.clone(),
-                add_host: a.add_host.clone(),
-            },
-            userns: a.userns.to_string(),
-            volumes: a.volume.clone(),
-            tmpfs: a.tmpfs.clone(),
-            read_only: a.read_only,
-            read_only_tmpfs: a.read_only_tmpfs,
-            init: a.init,
-            tty: a.tty,
-            interactive: a.interactive,
-            stop_signal: cfg.stop_signal().clone(),
-        },
-        started: None,
-        init: None,
-        supervisor: None,
-        ports: Vec::new(),
-    };
-    let dir = containers.dir(&id);
-    let (plan, ports) = launch::plan(ctx, &rec, &dir, &image, mapping)?;
-    rec.ports = ports;
-    // Claimed from the start: `ps` lists it and a second start is refused
-    // while pid 1 is being set up.
-    launch::starting(&mut rec);
-    containers.create(&mut rec, create_dir)?;
+    let image = ensure_image(&ctx.dirs, &a.image, a.pull, &Bars::new(ctx.printer))?;
+    let mut launch = Launch::new(&ctx.dirs, &a.image, image)
+        .command(a.command)
+        .envs(user_env)
+        .network(NetFlags {
+            network: a.network,
+            publish: a.publish,
+            publish_all: a.publish_all,
+            dns: a.dns,
+            dns_search: a.dns_search,
+            dns_option: a.dns_option,
+            add_host: a.add_host,
+        })
+        .userns(a.userns)
+        .read_only(a.read_only, a.read_only_tmpfs)
+        .init(a.init)
+        .tty(a.tty)
+        .interactive(a.interactive)
+        .auto_remove(a.rm);
+    if let Some(n) = a.name {
+        launch = launch.name(n);
+    }
+    if let Some(e) = a.entrypoint {
+        launch = launch.entrypoint(e);
+    }
+    if let Some(u) = a.user {
+        launch = launch.user(u);
+    }
+    if let Some(w) = a.workdir {
+        launch = launch.workdir(w);
+    }
+    if let Some(h) = a.hostname {
+        launch = launch.hostname(h);
+    }
+    for v in a.volume {
+        launch = launch.volume(v);
+    }
+    for t in a.tmpfs {
+        launch = launch.tmpfs(t);
+    }
+    let prepared = launch.create(&ctx.printer)?;
+    let id = prepared.id().to_string();
     if a.detach {
-        let code = launch::detached(&containers, &rec, &plan, &dir)?;
-        if code == 0 {
+        let outcome = prepared.detached()?;
+        if matches!(outcome, Outcome::Started) {
             ctx.printer.out(&id);
         }
-        return Ok(code);
+        return Ok(report(&outcome));
     }
-    launch::foreground(&containers, &rec, &plan)
+    Ok(report(&prepared.foreground()?))
 }
 
-/// The container's directory (created by `Containers::create`) with its
-/// overlay dirs.
-pub(super) fn create_dir(dir: &Path) -> container::Result<()> {
-    for d in ["upper", "work", "rootfs"] {
-        fs_err::create_dir(dir.join(d))?;
+/// The exit code of a launch, after saying what went wrong inside hutch.
+pub(super) fn report(outcome: &Outcome) -> u8 {
+    if let Some(e) = outcome.error() {
+        eprintln!("Error: {e}");
     }
-    Ok(())
-}
-
-/// Docker's rule: `--entrypoint` replaces the image's entrypoint and drops its
-/// command; a command on the line replaces the image's command.
-fn command_line(
-    image_entry: Option<&[String]>,
-    image_cmd: Option<&[String]>,
-    entry_flag: Option<&str>,
-    cmd: &[String],
-) -> Vec<String> {
-    let entry: Vec<String> = match entry_flag {
-        Some("") => Vec::new(),
-        Some(e) => vec![e.to_string()],
-        None => image_entry.unwrap_or_default().to_vec(),
-    };
-    let cmd: Vec<String> = if !cmd.is_empty() {
-        cmd.to_vec()
-    } else if entry_flag.is_some() {
-        Vec::new()
-    } else {
-        image_cmd.unwrap_or_default().to_vec()
-    };
-    entry.into_iter().chain(cmd).collect()
+    u8::try_from(outcome.code()).unwrap_or(super::EXIT_HUTCH_ERROR)
 }
 
 /// `-e KEY=VALUE` as given; bare `-e KEY` takes hutch's value, or nothing
@@ -259,32 +202,6 @@ pub(super) fn env_entry(e: &str) -> anyhow::Result<Option<String>> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn s(v: &[&str]) -> Vec<String> {
-        v.iter().map(|x| x.to_string()).collect()
-    }
-
-    #[test]
-    fn entrypoint_and_command_follow_docker() {
-        let e = s(&["/init"]);
-        let c = s(&["sh"]);
-        assert_eq!(
-            command_line(Some(&e), Some(&c), None, &[]),
-            s(&["/init", "sh"])
-        );
-        assert_eq!(
-            command_line(Some(&e), Some(&c), None, &s(&["ls"])),
-            s(&["/init", "ls"])
-        );
-        assert_eq!(
-            command_line(Some(&e), Some(&c), Some("echo"), &[]),
-            s(&["echo"])
-        );
-        assert_eq!(
-            command_line(Some(&e), Some(&c), Some(""), &s(&["id"])),
-            s(&["id"])
-        );
-    }
 
     #[test]
     fn env_entries() {

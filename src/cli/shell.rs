@@ -3,11 +3,11 @@
 //! joining its running container; an interactive shell, or one command
 //! whose exit status becomes hutch's.
 
-use super::envlaunch::CliBackend;
 use super::Ctx;
 use crate::project::{self, Entry, Environment};
 use crate::sandbox::exec::Target;
 use crate::sandbox::join;
+use crate::ui::progress::Bars;
 use anyhow::bail;
 use std::io::IsTerminal;
 
@@ -43,8 +43,9 @@ pub fn exec(ctx: &Ctx, a: Args) -> anyhow::Result<u8> {
     };
     let cwd = std::env::current_dir()?;
     let project = project::discover(a.project.as_deref().unwrap_or(&cwd))?;
-    let env = Environment::new(&project, &ctx.dirs);
-    let rec = env.ensure(&CliBackend { ctx })?;
+    let bars = Bars::new(ctx.printer);
+    let env = Environment::new(&project, &ctx.dirs, &ctx.printer, &bars);
+    let rec = env.ensure()?;
     let tty = std::io::stdin().is_terminal() && std::io::stdout().is_terminal();
     let passed = ["TERM", "COLORTERM"]
         .iter()

@@ -7,8 +7,8 @@
 
 use super::state::{self, observe};
 use super::{Containers, Error, ProcId, Record, Result};
-use crate::sandbox::idmap::{IdMapping, IdSources, UsernsRequest};
 use crate::sys::process::{pidfd_open, pidfd_send_signal, pidfd_wait};
+use crate::userns::idmap::{IdMapping, IdSources, UsernsRequest};
 use nix::sys::signal::Signal;
 use std::os::fd::{AsFd, OwnedFd};
 use std::time::{Duration, Instant};
@@ -87,7 +87,7 @@ fn delete_tree(rec: &Record, dir: &std::path::Path) -> Result<()> {
     let request: UsernsRequest = rec.config.userns.parse().unwrap_or_default();
     let src = IdSources::default();
     let via_userns = IdMapping::detect(request, &src).and_then(|m| {
-        crate::sandbox::userns::run_in_userns(&m, &src, || {
+        crate::userns::run_in_userns(&m, &src, || {
             std::fs::remove_dir_all(dir)
                 .map_err(|e| format!("cannot remove {}: {e}", dir.display()))
         })

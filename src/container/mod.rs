@@ -19,6 +19,8 @@
 //! is true, and `control` signals, waits for and removes containers.
 
 pub mod control;
+mod inuse;
+pub mod launch;
 pub mod logs;
 pub mod names;
 pub mod proc;
@@ -30,7 +32,8 @@ use chrono::{DateTime, Utc};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-pub use proc::ProcId;
+pub use crate::procid::ProcId;
+pub use inuse::images_in_use;
 
 /// The record's file name inside a container's directory.
 pub const RECORD_FILE: &str = "container.json";

@@ -3,8 +3,8 @@
 //! are created, and removed, inside a user namespace like the store does.
 
 use super::unpack::{unpack, Owners, UnpackOptions, UnpackReport};
-use crate::sandbox::idmap::{IdMapping, IdSources, UsernsRequest};
-use crate::sandbox::userns::run_in_userns;
+use crate::userns::idmap::{IdMapping, IdSources, UsernsRequest};
+use crate::userns::run_in_userns;
 use std::path::{Path, PathBuf};
 use tar::{EntryType, Header};
 

@@ -6,13 +6,11 @@
 //! [`Environment::ensure`] is the use case behind `hutch shell`: check the
 //! recorded inputs (stat only), and when something changed, rebuild with
 //! the build cache under the environment's lock, replace the container
-//! (the old one is kept, stopped, under another name) and start it.
+//! (the old one is kept, stopped, under another name) and start it through
+//! `container::launch`.
 //!
-//! Building and starting go through a [`Backend`] the caller supplies: the
-//! start path lives with the CLI until containers have a library launch
-//! API, and this module must not reach up to it. It never prints; what a
-//! person should hear goes to [`Backend::notice`], a verbose trace to
-//! [`Backend::trace`].
+//! It never prints: what a person should hear goes to the caller's
+//! [`Report`] (`info`), the trace of the change check to `debug`.
 
 use super::config::Home;
 use super::devcontainer::Lifecycle;
@@ -20,37 +18,24 @@ use super::discover::{Definition, Project};
 use super::identity::{self, Caller};
 use super::inputs::{self, Input};
 use super::state::{EnvDir, EnvState};
-use super::{BoxError, Error};
-use crate::build::context::ReadPath;
-use crate::container::{self, control, state, Config, Containers, Record, Status};
+use super::Error;
+use crate::container::launch::{Launch, Outcome, Prepared};
+use crate::container::{self, control, state, Containers, Record};
 use crate::dirs::Dirs;
 use crate::net::plan::NetFlags;
+use crate::registry::pull::{ensure_image, PullPolicy};
+use crate::report::{Progress, Report};
 use crate::sandbox::exec::Target;
-use crate::sandbox::idmap::{IdMapping, IdSources, UsernsRequest};
 use crate::sandbox::{join, ProcessSpec};
 use crate::store::{Image, Store};
 use crate::sys::process::{child_exit, fork, Forked};
+use crate::userns::idmap::{IdMapping, IdSources, UsernsRequest};
 use nix::sys::signal::Signal;
 use nix::sys::wait::WaitStatus;
+use serde::Serialize;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
-
-/// What the environment needs from the layers that can build and start.
-pub trait Backend {
-    /// The image called `name`, pulled when the store lacks it.
-    fn image(&self, name: &str) -> Result<Image, BoxError>;
-    /// Build; the image and the context paths the build read.
-    fn build(&self, opts: &crate::build::Options) -> Result<(Image, Vec<ReadPath>), BoxError>;
-    /// Create the container `rec` describes and start it detached.
-    fn create(&self, rec: Record) -> Result<(), BoxError>;
-    /// Start the stopped container `id` detached.
-    fn start(&self, id: &str) -> Result<(), BoxError>;
-    /// A line for people (stderr).
-    fn notice(&self, line: &str);
-    /// A line of the verbose trace.
-    fn trace(&self, line: &str);
-}
 
 /// The command that keeps an environment running: any POSIX shell does,
 /// and it ends on the stop signal. hutch's init as pid 1 reaps what
@@ -64,6 +49,8 @@ const STOP_GRACE: Duration = Duration::from_secs(10);
 pub struct Environment<'a> {
     pub project: &'a Project,
     dirs: &'a Dirs,
+    report: &'a dyn Report,
+    progress: &'a dyn Progress,
     caller: Caller,
     envdir: EnvDir,
     containers: Containers,
@@ -97,8 +84,25 @@ pub struct Summary {
     pub changed: Vec<PathBuf>,
 }
 
+/// The settings a container is launched with besides its image; a
+/// container whose settings differ from the project's is replaced.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+struct Settings {
+    env: Vec<String>,
+    user: String,
+    workdir: String,
+    hostname: String,
+    volumes: Vec<String>,
+    network: NetFlags,
+}
+
 impl<'a> Environment<'a> {
-    pub fn new(project: &'a Project, dirs: &'a Dirs) -> Environment<'a> {
+    pub fn new(
+        project: &'a Project,
+        dirs: &'a Dirs,
+        report: &'a dyn Report,
+        progress: &'a dyn Progress,
+    ) -> Environment<'a> {
         let mut caller = Caller::detect();
         // devcontainer.json's remoteUser with the caller's uid, as the
         // reference CLI's updateRemoteUserUID does.
@@ -110,6 +114,8 @@ impl<'a> Environment<'a> {
         Environment {
             project,
             dirs,
+            report,
+            progress,
             caller,
             envdir: EnvDir::new(&dirs.state, &project.id()),
             containers: Containers::new(&dirs.state),
@@ -123,10 +129,10 @@ impl<'a> Environment<'a> {
 
     /// The running environment container, built, (re)created and started
     /// as needed.
-    pub fn ensure(&self, b: &dyn Backend) -> Result<Record, Error> {
+    pub fn ensure(&self) -> Result<Record, Error> {
         if let Some(st) = self.envdir.read() {
             self.check_project(&st)?;
-            let check = self.check(&st.inputs, b);
+            let check = self.check(&st.inputs);
             if check.changed.is_empty() && check.refreshed.is_empty() {
                 if let Some(rec) = self.containers.read(&st.container) {
                     if state::observe(&rec).is_running() {
@@ -135,56 +141,58 @@ impl<'a> Environment<'a> {
                 }
             }
         }
-        let _lock = self
-            .envdir
-            .lock(|| b.notice("waiting for another hutch preparing this environment"))?;
-        self.ensure_locked(b)
+        let _lock = self.envdir.lock(|| {
+            self.report
+                .info("waiting for another hutch preparing this environment")
+        })?;
+        self.ensure_locked()
     }
 
-    fn ensure_locked(&self, b: &dyn Backend) -> Result<Record, Error> {
+    fn ensure_locked(&self) -> Result<Record, Error> {
         // Read again: whoever held the lock may have done the work.
         let st = self.envdir.read();
         let old = st.as_ref().and_then(|s| self.containers.read(&s.container));
         if let (Some(mut st), Some(rec)) = (st.clone(), old.clone()) {
-            let check = self.check(&st.inputs, b);
+            let check = self.check(&st.inputs);
             if check.changed.is_empty() {
                 if !check.refreshed.is_empty() {
                     inputs::refresh(&mut st.inputs, &check.refreshed);
                     self.envdir.write(&st)?;
                 }
-                return self.running(rec, b);
+                return self.running(rec);
             }
-            b.notice(&format!(
+            self.report.info(&format!(
                 "{} changed: rebuilding the environment",
                 list(&check.changed, &self.project.root)
             ));
         }
-        let (image, inputs) = match (self.image(b), &old) {
+        let (image, inputs) = match (self.image(), &old) {
             (Ok(made), _) => made,
             // The inputs stay as recorded, so the next entry tries again.
             (Err(e), Some(rec)) => {
-                b.notice(&format!(
+                self.report.info(&format!(
                     "{e}\nthe build failed: entering the unchanged environment (container {}); \
                      fix the definition and the next entry builds again",
                     rec.name
                 ));
-                return self.running(rec.clone(), b);
+                return self.running(rec.clone());
             }
             (Err(e), None) => return Err(e),
         };
-        let rec = self.record(&image)?;
+        let settings = self.settings(&image)?;
+        let fingerprint = serde_json::to_string(&settings).map_err(std::io::Error::other)?;
         if let (Some(prev), Some(st)) = (&old, &st) {
-            if prev.image_id == image.id && prev.config == rec.config {
+            if prev.image_id == image.id && st.settings == fingerprint {
                 self.envdir.write(&EnvState {
                     inputs,
                     ..st.clone()
                 })?;
-                return self.running(prev.clone(), b);
+                return self.running(prev.clone());
             }
             let kept = format!("{}-{}", self.project.env_name(), prev.short_id());
             self.stop_container(prev)?;
             self.containers.rename(&prev.id, &kept)?;
-            b.notice(&format!(
+            self.report.info(&format!(
                 "the previous environment is kept, stopped, as container {kept}: \
                  `hutch start {kept}` and `hutch exec -it {kept} sh` get you back into it, \
                  `hutch rm {kept}` drops it"
@@ -192,27 +200,30 @@ impl<'a> Environment<'a> {
         }
         self.write_etc(&image)?;
         if !self.project.extras.ignored.is_empty() {
-            b.notice(&format!(
+            self.report.info(&format!(
                 "{}: hutch ignores {}",
                 self.project.file.display(),
                 self.project.extras.ignored.join(", ")
             ));
         }
-        let id = rec.id.clone();
-        b.create(rec).map_err(Error::Backend)?;
+        let image_id = image.id.clone();
+        let prepared = self.launch(image, settings).create(self.report)?;
+        let id = prepared.id().to_string();
+        started(prepared.detached()?)?;
         self.envdir.write(&EnvState {
             project: self.project.root.clone(),
             container: id.clone(),
-            image_id: image.id.clone(),
+            image_id,
             inputs,
+            settings: fingerprint,
         })?;
         let rec = self
             .containers
             .read(&id)
             .ok_or(Error::Container(container::Error::NotFound(id)))?;
         let x = &self.project.extras;
-        self.hook(&rec, "postCreateCommand", &x.post_create, b)?;
-        self.hook(&rec, "postStartCommand", &x.post_start, b)?;
+        self.hook(&rec, "postCreateCommand", &x.post_create)?;
+        self.hook(&rec, "postStartCommand", &x.post_start)?;
         Ok(rec)
     }
 
@@ -223,7 +234,6 @@ impl<'a> Environment<'a> {
         rec: &Record,
         key: &'static str,
         commands: &Option<Lifecycle>,
-        b: &dyn Backend,
     ) -> Result<(), Error> {
         let Some(Lifecycle(commands)) = commands else {
             return Ok(());
@@ -235,7 +245,7 @@ impl<'a> Environment<'a> {
         };
         let mapping = self.mapping()?;
         for argv in commands {
-            b.trace(&format!("{key}: {argv:?}"));
+            self.report.debug(&format!("{key}: {argv:?}"));
             let entry = Entry {
                 command: argv.clone(),
                 cwd: self.project.root.clone(),
@@ -271,17 +281,18 @@ impl<'a> Environment<'a> {
         Ok(())
     }
 
-    fn running(&self, rec: Record, b: &dyn Backend) -> Result<Record, Error> {
+    fn running(&self, rec: Record) -> Result<Record, Error> {
         if state::observe(&rec).is_running() {
             return Ok(rec);
         }
-        b.trace(&format!("starting environment container {}", rec.name));
-        b.start(&rec.id).map_err(Error::Backend)?;
+        self.report
+            .debug(&format!("starting environment container {}", rec.name));
+        started(Prepared::existing(self.dirs, &rec.id, false, self.report)?.detached()?)?;
         let rec = self
             .containers
             .read(&rec.id)
             .ok_or(Error::Container(container::Error::NotFound(rec.id)))?;
-        self.hook(&rec, "postStartCommand", &self.project.extras.post_start, b)?;
+        self.hook(&rec, "postStartCommand", &self.project.extras.post_start)?;
         Ok(rec)
     }
 
@@ -295,25 +306,26 @@ impl<'a> Environment<'a> {
         Ok(())
     }
 
-    fn check(&self, recorded: &[Input], b: &dyn Backend) -> inputs::Check {
+    fn check(&self, recorded: &[Input]) -> inputs::Check {
         let check = inputs::check(recorded);
-        b.trace(&format!(
+        self.report.debug(&format!(
             "inputs: {} statted, {} hashed, {} changed",
             check.statted.len(),
             check.hashed.len(),
             check.changed.len()
         ));
         for p in &check.hashed {
-            b.trace(&format!("inputs: hashed {}", p.display()));
+            self.report
+                .debug(&format!("inputs: hashed {}", p.display()));
         }
         check
     }
 
     /// Build (or look up) the image; with the inputs to record.
-    fn image(&self, b: &dyn Backend) -> Result<(Image, Vec<Input>), Error> {
+    fn image(&self) -> Result<(Image, Vec<Input>), Error> {
         let mut recorded = vec![inputs::record(&self.project.file)?];
         let image = match self.project.definition()? {
-            Definition::Image(name) => b.image(&name).map_err(Error::Backend)?,
+            Definition::Image(name) => self.pull(&name)?,
             Definition::Build {
                 file,
                 context,
@@ -342,7 +354,12 @@ impl<'a> Environment<'a> {
                     network: NetFlags::default(),
                     secrets: BTreeMap::new(),
                 };
-                let (image, reads) = b.build(&opts).map_err(Error::Backend)?;
+                let store = Store::open(self.dirs).map_err(|e| Error::Backend(e.into()))?;
+                let images =
+                    |name: &str| ensure_image(self.dirs, name, PullPolicy::Missing, self.progress);
+                let (image, reads) =
+                    crate::build::build_tracked(&store, &opts, &images, self.report)
+                        .map_err(|e| Error::Backend(e.into()))?;
                 recorded.push(inputs::record(&file)?);
                 // The ignore files decide what the context holds.
                 let mut ignore = file.clone().into_os_string();
@@ -360,24 +377,28 @@ impl<'a> Environment<'a> {
         IdMapping::detect(UsernsRequest::KeepId, &IdSources::default()).map_err(Error::Image)
     }
 
-    /// The container record of a new environment running `image`.
-    fn record(&self, image: &Image) -> Result<Record, Error> {
+    /// The image called `name`, pulled when the store lacks it.
+    fn pull(&self, name: &str) -> Result<Image, Error> {
+        ensure_image(self.dirs, name, PullPolicy::Missing, self.progress)
+            .map_err(|e| Error::Backend(e.into()))
+    }
+
+    /// How the environment's container runs `image`.
+    fn settings(&self, image: &Image) -> Result<Settings, Error> {
         let run = &self.project.config.run;
-        let cfg = image.config.config().clone().unwrap_or_default();
-        let mut env = cfg.env().clone().unwrap_or_default();
-        env.extend(run.env.iter().map(|(k, v)| format!("{k}={v}")));
         let root = &self.project.root;
         let home = &self.caller.home;
-        let mut volumes = Vec::new();
-        let tag = &image.short_id();
-        volumes.push(format!(
-            "{}:/etc/passwd",
-            self.envdir.dir.join(format!("passwd-{tag}")).display()
-        ));
-        volumes.push(format!(
-            "{}:/etc/group",
-            self.envdir.dir.join(format!("group-{tag}")).display()
-        ));
+        let tag = image.short_id();
+        let mut volumes = vec![
+            format!(
+                "{}:/etc/passwd",
+                self.envdir.dir.join(format!("passwd-{tag}")).display()
+            ),
+            format!(
+                "{}:/etc/group",
+                self.envdir.dir.join(format!("group-{tag}")).display()
+            ),
+        ];
         let home_shared = run.home == Home::Host && root.starts_with(home);
         if !home_shared {
             volumes.push(format!("{}:{}", root.display(), root.display()));
@@ -386,50 +407,43 @@ impl<'a> Environment<'a> {
             volumes.push(self.home_volume(run.home)?);
         }
         volumes.extend(run.mounts.iter().cloned());
-        let mapping = self.mapping()?;
-        Ok(Record {
-            id: container::new_id(),
-            name: self.project.env_name(),
-            image: self
-                .project
-                .config
-                .image
-                .clone()
-                .unwrap_or_else(|| built_name(self.project)),
-            image_id: image.id.clone(),
-            command: vec!["/bin/sh".into(), "-c".into(), KEEPALIVE.into()],
-            created: chrono::Utc::now(),
-            status: Status::Created,
-            pid: None,
-            exit_code: None,
-            finished: None,
-            mapping_key: mapping.key(),
-            auto_remove: false,
-            ports: Vec::new(),
-            config: Config {
-                env,
-                user: Some(format!("{}:{}", self.caller.uid, self.caller.gid)),
-                workdir: root.display().to_string(),
-                hostname: self.project.short_name().to_lowercase(),
-                network: NetFlags {
-                    network: Some(run.network.clone().unwrap_or_else(|| "host".into())),
-                    publish: run.ports.clone(),
-                    ..NetFlags::default()
-                },
-                userns: UsernsRequest::KeepId.to_string(),
-                volumes,
-                tmpfs: Vec::new(),
-                read_only: false,
-                read_only_tmpfs: true,
-                init: true,
-                tty: false,
-                interactive: false,
-                stop_signal: None,
+        Ok(Settings {
+            env: run.env.iter().map(|(k, v)| format!("{k}={v}")).collect(),
+            user: format!("{}:{}", self.caller.uid, self.caller.gid),
+            workdir: root.display().to_string(),
+            hostname: self.project.short_name().to_lowercase(),
+            volumes,
+            network: NetFlags {
+                network: Some(run.network.clone().unwrap_or_else(|| "host".into())),
+                publish: run.ports.clone(),
+                ..NetFlags::default()
             },
-            started: None,
-            init: None,
-            supervisor: None,
         })
+    }
+
+    /// A new environment container: the keep-alive loop under hutch's init,
+    /// as the caller (keep-id).
+    fn launch(&self, image: Image, s: Settings) -> Launch<'a> {
+        let name = self
+            .project
+            .config
+            .image
+            .clone()
+            .unwrap_or_else(|| built_name(self.project));
+        let mut l = Launch::new(self.dirs, name, image)
+            .name(self.project.env_name())
+            .command(["/bin/sh", "-c", KEEPALIVE])
+            .envs(s.env)
+            .user(s.user)
+            .workdir(s.workdir)
+            .hostname(s.hostname)
+            .network(s.network)
+            .keep_id()
+            .init(true);
+        for v in s.volumes {
+            l = l.volume(v);
+        }
+        l
     }
 
     fn home_volume(&self, mode: Home) -> Result<String, Error> {
@@ -601,4 +615,12 @@ fn list(paths: &[PathBuf], root: &Path) -> String {
         names.push(format!("and {} more", paths.len() - 5));
     }
     names.join(", ")
+}
+
+/// A detached start's outcome as a result.
+fn started(outcome: Outcome) -> Result<(), Error> {
+    match outcome {
+        Outcome::Failed { code, message } => Err(Error::Start { code, message }),
+        _ => Ok(()),
+    }
 }

@@ -28,7 +28,7 @@ pub mod state;
 pub mod template;
 
 pub use discover::{discover, Project};
-pub use environment::{Backend, Entry, Environment, Summary};
+pub use environment::{Entry, Environment, Summary};
 
 use std::path::PathBuf;
 
@@ -71,6 +71,10 @@ pub enum Error {
     Hook { key: &'static str, code: i32 },
     #[error("{0}")]
     Backend(BoxError),
+    #[error("the environment's container did not start (exit code {code}): {message}")]
+    Start { code: i32, message: String },
+    #[error(transparent)]
+    Launch(#[from] crate::container::launch::Error),
     #[error(transparent)]
     Container(#[from] crate::container::Error),
     #[error(transparent)]

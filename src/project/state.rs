@@ -27,6 +27,10 @@ pub struct EnvState {
     pub image_id: String,
     /// What the build that made the image read.
     pub inputs: Vec<Input>,
+    /// The launch settings the container was made with (JSON), compared
+    /// with the project's current ones.
+    #[serde(default)]
+    pub settings: String,
 }
 
 /// One environment's directory.
@@ -122,6 +126,7 @@ mod tests {
             container: "c".into(),
             image_id: "sha256:1".into(),
             inputs: vec![],
+            settings: String::new(),
         };
         let _l = e.lock(|| panic!("nobody else holds it")).unwrap();
         e.write(&st).unwrap();

@@ -10,11 +10,11 @@
 
 use super::client::{error_text, Body, Client};
 use super::manifest::{DOCKER_CONFIG, DOCKER_MANIFEST, OCI_CONFIG, OCI_MANIFEST};
-use super::progress::{Done, Progress};
 use super::Net;
 use crate::layer::codec;
 use crate::oci::digest;
 use crate::oci::reference::Reference;
+use crate::report::{Done, Progress};
 use crate::store::{Store, Writer};
 use anyhow::{anyhow, bail, Context};
 use oci_spec::image::Digest;
@@ -31,17 +31,69 @@ const THREADS: usize = 3;
 pub const CHUNK: u64 = 32 << 20;
 
 /// Manifest format to push.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Format {
     Oci,
     V2s2,
 }
 
+impl Format {
+    /// The names [`std::str::FromStr`] accepts, in the order to offer them.
+    pub const NAMES: [&'static str; 2] = ["oci", "v2s2"];
+}
+
+impl std::fmt::Display for Format {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Format::Oci => "oci",
+            Format::V2s2 => "v2s2",
+        })
+    }
+}
+
+impl std::str::FromStr for Format {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "oci" => Ok(Format::Oci),
+            "v2s2" => Ok(Format::V2s2),
+            _ => Err(format!("unknown manifest format '{s}' (use oci or v2s2)")),
+        }
+    }
+}
+
 /// Layer compression to push.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Compression {
     Gzip,
     Zstd,
+}
+
+impl Compression {
+    /// The names [`std::str::FromStr`] accepts, in the order to offer them.
+    pub const NAMES: [&'static str; 2] = ["gzip", "zstd"];
+}
+
+impl std::fmt::Display for Compression {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Compression::Gzip => "gzip",
+            Compression::Zstd => "zstd",
+        })
+    }
+}
+
+impl std::str::FromStr for Compression {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "gzip" => Ok(Compression::Gzip),
+            "zstd" => Ok(Compression::Zstd),
+            _ => Err(format!("unknown compression '{s}' (use gzip or zstd)")),
+        }
+    }
 }
 
 pub struct Options<'a> {

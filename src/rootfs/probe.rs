@@ -8,8 +8,8 @@
 //! the caller's namespaces.
 
 use super::overlay::{MountApi, Overlay};
-use crate::sandbox::idmap::{IdMapping, IdSources, UsernsRequest};
-use crate::sandbox::userns::run_in_userns;
+use crate::userns::idmap::{IdMapping, IdSources, UsernsRequest};
+use crate::userns::run_in_userns;
 use std::path::{Path, PathBuf};
 
 /// What the kernel allows this user, as probed.
@@ -122,7 +122,7 @@ fn try_overlay(dir: &Path, map: &IdMapping, src: &IdSources, api: MountApi) -> R
     };
     let merged = s.join("merged");
     let res = run_in_userns(map, src, || {
-        nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNS)
+        crate::sys::cred::unshare(nix::sched::CloneFlags::CLONE_NEWNS)
             .map_err(|e| format!("unshare(CLONE_NEWNS) => {e}"))?;
         let r = ov.mount(&merged, api, s).map_err(|e| e.to_string());
         let seen = r.is_ok() && merged.join("a").exists() && merged.join("b").exists();

@@ -14,9 +14,9 @@ use super::spec::ProcessSpec;
 use super::sync::{ChildError, ChildErrorKind};
 use super::user::{self, Identity};
 use super::{init, tty};
-use crate::sandbox::idmap::{IdMapping, MapMode};
 use crate::sys::process::{child_exit, fork, Forked};
 use crate::sys::signal;
+use crate::userns::idmap::{IdMapping, MapMode};
 use nix::errno::Errno;
 use nix::sys::signal::SigSet;
 use nix::unistd::{Gid, Uid};
@@ -208,7 +208,7 @@ fn nested_root(m: &IdMapping, id: &Identity) -> bool {
 /// (what `unshare -r` does; user_namespaces(7) allows a process to map its
 /// own ids once setgroups is denied).
 fn enter_nested_root(uid: u32, gid: u32) -> Result<(), ChildError> {
-    nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWUSER)
+    crate::sys::cred::unshare(nix::sched::CloneFlags::CLONE_NEWUSER)
         .map_err(|e| ChildError::setup(format!("unshare(CLONE_NEWUSER) => {e}")))?;
     for (file, data) in [
         ("setgroups", "deny".to_string()),
@@ -222,7 +222,7 @@ fn enter_nested_root(uid: u32, gid: u32) -> Result<(), ChildError> {
 }
 
 fn become_user(plan: &Target<'_>, id: &Identity) -> Result<(), ChildError> {
-    use nix::unistd::{setgroups, setresgid, setresuid};
+    use crate::sys::cred::{setgroups, setresgid, setresuid};
     if nested_root(plan.mapping, id) {
         let (uid, gid) = (plan.mapping.host_uid, plan.mapping.host_gid);
         let g = Gid::from_raw(gid);
@@ -287,7 +287,7 @@ fn exec(args: &[String], env: &[String]) -> ChildError {
         _ => ChildErrorKind::NotExecutable,
     };
     if cmd.contains('/') {
-        let e = nix::unistd::execve(&cstr(cmd), &argv, &envp).unwrap_err();
+        let e = crate::sys::cred::execve(&cstr(cmd), &argv, &envp).unwrap_err();
         return fail(
             kind_of(e),
             format!("exec {cmd}: {}", e.desc().to_lowercase()),
@@ -301,7 +301,7 @@ fn exec(args: &[String], env: &[String]) -> ChildError {
     for dir in path.split(':') {
         let dir = if dir.is_empty() { "." } else { dir };
         let full = format!("{dir}/{cmd}");
-        match nix::unistd::execve(&cstr(&full), &argv, &envp).unwrap_err() {
+        match crate::sys::cred::execve(&cstr(&full), &argv, &envp).unwrap_err() {
             Errno::ENOENT | Errno::ENOTDIR | Errno::ELOOP | Errno::ENAMETOOLONG => {}
             Errno::EACCES => denied = Some(full),
             e => {

@@ -10,8 +10,6 @@
 
 use super::error::Error;
 use super::exec::{self, ChildFds};
-use super::idmap::IdMapping;
-use super::keeper::Keeper;
 use super::plan::Plan;
 use super::sync;
 use super::tty;
@@ -22,6 +20,8 @@ use crate::sys::process::{
 };
 use crate::sys::signal;
 use crate::sys::SysError;
+use crate::userns::idmap::IdMapping;
+use crate::userns::keeper::Keeper;
 use nix::sched::CloneFlags;
 use nix::sys::signal::SigSet;
 use nix::sys::signalfd::{SfdFlags, SignalFd};

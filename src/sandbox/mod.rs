@@ -10,10 +10,8 @@
 pub mod error;
 pub mod exec;
 pub mod host;
-pub mod idmap;
 pub mod init;
 pub mod join;
-pub mod keeper;
 pub mod launch;
 pub mod plan;
 pub mod setup;
@@ -21,7 +19,6 @@ pub mod spec;
 pub mod sync;
 pub mod tty;
 pub mod user;
-pub mod userns;
 
 #[cfg(test)]
 mod tests;

@@ -10,8 +10,8 @@ use super::error::Error;
 use super::spec::{MountSpec, ProcessSpec, Spec};
 use crate::net::Network;
 use crate::rootfs::{MountApi, Overlay};
-use crate::sandbox::idmap::{IdMapping, IdSources};
 use crate::sys::mount::Flags;
+use crate::userns::idmap::{IdMapping, IdSources};
 use std::path::{Component, Path, PathBuf};
 
 /// One setup step inside the child. Container paths are relative to the new
@@ -63,7 +63,7 @@ pub struct Plan {
     pub ops: Vec<Op>,
     pub mapping: IdMapping,
     pub id_sources: IdSources,
-    pub keeper: Option<std::sync::Arc<super::keeper::Keeper>>,
+    pub keeper: Option<std::sync::Arc<crate::userns::keeper::Keeper>>,
     pub overlay: Overlay,
     pub mount_api: MountApi,
     pub rootfs_mountpoint: PathBuf,
@@ -311,7 +311,7 @@ impl Plan {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sandbox::idmap::UsernsRequest;
+    use crate::userns::idmap::UsernsRequest;
 
     fn spec() -> Spec {
         Spec {

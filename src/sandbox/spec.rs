@@ -5,10 +5,10 @@
 //! Nothing here is checked; `plan::Plan::build` validates a `Spec` before any
 //! namespace exists.
 
-use super::idmap::{IdMapping, IdSources};
-use super::keeper::Keeper;
 use crate::net::Network;
 use crate::rootfs::{MountApi, Overlay};
+use crate::userns::idmap::{IdMapping, IdSources};
+use crate::userns::keeper::Keeper;
 use std::path::PathBuf;
 use std::sync::Arc;
 

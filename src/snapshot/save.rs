@@ -21,7 +21,7 @@ use std::io::{BufReader, Read, Write};
 use std::path::{Path, PathBuf};
 
 /// The output formats, as podman names them.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Format {
     /// `docker save`'s format; `docker load` and `podman load` read it.
     DockerArchive,
@@ -29,6 +29,36 @@ pub enum Format {
     OciArchive,
     /// An OCI image layout directory.
     OciDir,
+}
+
+impl Format {
+    /// The names [`std::str::FromStr`] accepts, in the order to offer them.
+    pub const NAMES: [&'static str; 3] = ["docker-archive", "oci-archive", "oci-dir"];
+}
+
+impl std::fmt::Display for Format {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Format::DockerArchive => "docker-archive",
+            Format::OciArchive => "oci-archive",
+            Format::OciDir => "oci-dir",
+        })
+    }
+}
+
+impl std::str::FromStr for Format {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "docker-archive" => Ok(Format::DockerArchive),
+            "oci-archive" => Ok(Format::OciArchive),
+            "oci-dir" => Ok(Format::OciDir),
+            _ => Err(format!(
+                "unknown output format '{s}' (use docker-archive, oci-archive or oci-dir)"
+            )),
+        }
+    }
 }
 
 /// One image to save and the names to record for it.

@@ -13,7 +13,7 @@ use super::index::{self, Entry};
 use super::{blobs, gc, lock, Store};
 use crate::oci::config::{parse_config, parse_manifest};
 use crate::oci::digest::{self, Hasher};
-use crate::sandbox::idmap::{IdMapping, IdSources};
+use crate::userns::idmap::{IdMapping, IdSources};
 use std::collections::{HashMap, HashSet};
 use std::io::BufReader;
 
@@ -36,6 +36,7 @@ pub struct CheckReport {
 pub fn check(
     store: &Store,
     repair: bool,
+    users: &super::InUse,
     map: &IdMapping,
     src: &IdSources,
 ) -> anyhow::Result<CheckReport> {
@@ -94,7 +95,6 @@ pub fn check(
 
     // 2. References: index → manifest → config and layers.
     let entries = index::read(root)?;
-    let users = super::inuse::images_in_use(&store.state);
     let ok_blob = |d: &oci_spec::image::Digest| -> Result<(), String> {
         let hex = d.digest().to_string();
         if !present.contains(&hex) {

@@ -5,6 +5,7 @@
 //! Nothing here decides policy (which mounts, which ids): that is `sandbox`'s job.
 
 pub mod caps;
+pub mod cred;
 pub mod flock;
 pub mod fsat;
 pub mod mount;

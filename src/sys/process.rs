@@ -19,11 +19,7 @@ pub enum Forked {
 /// the only other thread is libtest's main thread, parked until the test
 /// ends. Callers must end the child with `child_exit`.
 pub fn fork() -> Result<Forked, SysError> {
-    // Tests are exempt: see above for how they keep other threads out.
-    debug_assert!(
-        cfg!(test) || single_threaded(),
-        "fork() with more than one thread"
-    );
+    check_single_threaded("fork()")?;
     // SAFETY: see above; no other thread holds a lock the child needs.
     match unsafe { nix::unistd::fork() }.ctx(|| "fork()".into())? {
         ForkResult::Parent { child } => Ok(Forked::Parent(child)),
@@ -64,10 +60,7 @@ pub enum Cloned {
 /// longer caches the pid. bubblewrap creates its sandbox the same way
 /// (`raw_clone` in bubblewrap.c).
 pub fn clone_into_namespaces(flags: nix::sched::CloneFlags) -> Result<Cloned, SysError> {
-    debug_assert!(
-        cfg!(test) || single_threaded(),
-        "clone() with more than one thread"
-    );
+    check_single_threaded("clone()")?;
     const CLONE_PIDFD: libc::c_ulong = 0x1000;
     let raw = flags.bits() as libc::c_ulong | CLONE_PIDFD | libc::SIGCHLD as libc::c_ulong;
     let mut pidfd: libc::c_int = -1;
@@ -192,10 +185,21 @@ pub fn become_keeper() -> Result<(), SysError> {
         .ctx(|| "unshare(CLONE_NEWUSER)".into())
 }
 
-fn single_threaded() -> bool {
-    std::fs::read_dir("/proc/self/task")
-        .map(|d| d.count() <= 1)
-        .unwrap_or(true)
+/// Refuse to fork or clone while another thread runs (see [`fork`]): in
+/// every build, because the failure it prevents is a rare, silent deadlock
+/// of the child. Library tests are exempt: see [`fork`] for how they keep
+/// other threads out.
+fn check_single_threaded(call: &str) -> Result<(), SysError> {
+    if cfg!(test) {
+        return Ok(());
+    }
+    match std::fs::read_dir("/proc/self/task").map(|d| d.count()) {
+        Ok(n) if n > 1 => Err(SysError::new(
+            format!("{call} while {n} threads run (hutch forks only single-threaded)"),
+            nix::errno::Errno::EDEADLK,
+        )),
+        _ => Ok(()),
+    }
 }
 
 /// Close every descriptor from 3 up except those in `keep` (a detached

@@ -5,6 +5,7 @@
 mod build;
 mod common;
 mod dockerfile;
+mod floors;
 mod images;
 mod keeper;
 mod layers;

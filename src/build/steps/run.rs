@@ -20,18 +20,18 @@ use super::copy;
 use super::tree::Data;
 use crate::build::ignore::clean;
 use crate::build::imagefs::ImageFs;
+use crate::container::launch::{sandbox_spec, Settings};
 use crate::dockerfile::{Mount, MountKind, Network as RunNetwork, Run, RunBody, Security, Sharing};
 use crate::layer::diff::{diff, DiffOptions};
 use crate::net::plan::{HostEnv, NetFlags};
 use crate::net::Network;
-use crate::rootfs::{Features, Overlay};
-use crate::sandbox::idmap::{IdMapping, IdSources, UsernsRequest};
-use crate::sandbox::userns::run_in_userns;
-use crate::sandbox::{self, MountSpec, Plan, ProcessSpec, Spec};
+use crate::report::Report;
+use crate::sandbox::{self, MountSpec, Plan, ProcessSpec};
 use crate::store::{Image, Store};
 use crate::sys::flock::{self, Held, Mode};
 use crate::sys::stdio::Redirect;
-use crate::ui::Printer;
+use crate::userns::idmap::{IdMapping, IdSources, UsernsRequest};
+use crate::userns::run_in_userns;
 use anyhow::{anyhow, bail, Context};
 use sha2::{Digest as _, Sha256};
 use std::collections::BTreeMap;
@@ -45,7 +45,7 @@ pub struct RunEnv<'a> {
     pub state: &'a Path,
     /// Scratch space on the store's filesystem for upper dirs.
     pub scratch: &'a Path,
-    pub printer: &'a Printer,
+    pub report: &'a dyn Report,
     /// `-q`: RUN output goes nowhere.
     pub quiet: bool,
     /// The build's `--network`, for RUNs that do not say.
@@ -129,23 +129,6 @@ pub fn execute(
     let args = step.argv();
     let src = IdSources::default();
     let mapping = IdMapping::detect(UsernsRequest::Auto, &src).map_err(anyhow::Error::msg)?;
-    let features = Features::load_or_probe(env.state);
-    if let Some(e) = &features.userns_error {
-        bail!("user namespaces are not available to this user: {e} (run `hutch info` for the fix)");
-    }
-    let Some(mount_api) = features.overlay else {
-        bail!(
-            "overlayfs cannot be mounted in a user namespace on this kernel: {} (run `hutch info`)",
-            features
-                .overlay_error
-                .as_deref()
-                .unwrap_or("unknown reason")
-        );
-    };
-    let mut lowers = vec![crate::rootfs::skeleton::ensure(env.state)?];
-    if let Some(im) = image {
-        lowers.extend(env.store.layer_dirs(im, &mapping, &src, env.printer)?);
-    }
     let dir = env.scratch.join(format!("run-{n}"));
     for d in ["upper", "work", "rootfs"] {
         fs_err::create_dir_all(dir.join(d))?;
@@ -197,34 +180,9 @@ pub fn execute(
     // Planned per step: a helper keeps its pid file and log in the step's dir.
     let network = Network::from_flags(&flags, &[], &hostname, &dir, &HostEnv::detect())
         .map_err(anyhow::Error::msg)?;
-    let etc_files = vec![
-        ("/etc/hostname".into(), format!("{hostname}\n")),
-        (
-            "/etc/hosts".into(),
-            network.hosts(&hostname, Path::new("/etc/hosts")),
-        ),
-        (
-            "/etc/resolv.conf".into(),
-            network.resolv_conf(Path::new("/etc/resolv.conf")),
-        ),
-    ];
-    let spec = Spec {
-        keeper: crate::sandbox::keeper::for_spec(&mapping, &src, env.printer),
-        mapping: mapping.clone(),
-        id_sources: src.clone(),
-        overlay: Overlay {
-            lowers,
-            upper: dir.join("upper"),
-            work: dir.join("work"),
-            // The upper dir is read right after and then thrown away.
-            volatile: true,
-        },
-        mount_api,
-        rootfs_mountpoint: dir.join("rootfs"),
-        scratch: dir.clone(),
-        hostname: hostname.clone(),
+    let settings = Settings {
+        hostname,
         network,
-        etc_files,
         mounts,
         read_only: false,
         read_only_tmpfs: false,
@@ -237,9 +195,20 @@ pub fn execute(
             stdin: false,
             init: false,
         },
-        remove_after: None,
     };
     let result = (|| -> anyhow::Result<()> {
+        // The upper dir is read right after and then thrown away: volatile.
+        let spec = sandbox_spec(
+            env.state,
+            env.store,
+            image,
+            mapping.clone(),
+            &dir,
+            true,
+            false,
+            settings,
+            env.report,
+        )?;
         let plan = Plan::build(spec).map_err(|e| anyhow!("{e}"))?;
         let exit = {
             // stdout carries only the image id: RUN output goes to stderr.

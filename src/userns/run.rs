@@ -140,7 +140,7 @@ fn child_side<F>(map: &IdMapping, ready: OwnedFd, go: OwnedFd, f: F) -> Result<(
 where
     F: FnOnce() -> Result<(), String>,
 {
-    nix::sched::unshare(CloneFlags::CLONE_NEWUSER).map_err(|e| {
+    crate::sys::cred::unshare(CloneFlags::CLONE_NEWUSER).map_err(|e| {
         format!("unshare(CLONE_NEWUSER) => {e}: user namespaces are unavailable (see `hutch info`)")
     })?;
     std::fs::File::from(ready)
@@ -157,11 +157,12 @@ where
 
 /// Switch to uid/gid inside the namespace we are in.
 pub fn become_ids(uid: u32, gid: u32) -> Result<(), String> {
-    use nix::unistd::{setresgid, setresuid, Gid, Uid};
+    use crate::sys::cred::{setgroups, setresgid, setresuid};
+    use nix::unistd::{Gid, Uid};
     let g = Gid::from_raw(gid);
     setresgid(g, g, g).map_err(|e| format!("setresgid({gid}) => {e}"))?;
     // setgroups is denied in single-id namespaces; an empty list is then implied.
-    let _ = nix::unistd::setgroups(&[]);
+    let _ = setgroups(&[]);
     let u = Uid::from_raw(uid);
     setresuid(u, u, u).map_err(|e| format!("setresuid({uid}) => {e}"))
 }

@@ -22,9 +22,9 @@
 //! containers (`launch`).
 
 use super::idmap::{IdMapping, IdRange, IdSources};
-use crate::container::ProcId;
+use crate::procid::ProcId;
+use crate::report::Report;
 use crate::sys::flock;
-use crate::ui::Printer;
 use sha2::{Digest, Sha256};
 use std::io::{Read, Write};
 use std::os::fd::OwnedFd;
@@ -63,14 +63,14 @@ pub fn acquire(map: &IdMapping, src: &IdSources) -> Result<Keeper, String> {
 /// [`acquire`] for a sandbox spec: None when the mapping needs no helpers,
 /// or (saying why under --verbose) when no keeper could be had; the start
 /// then runs newuidmap/newgidmap itself (slower, same result).
-pub fn for_spec(map: &IdMapping, src: &IdSources, printer: &Printer) -> Option<Arc<Keeper>> {
+pub fn for_spec(map: &IdMapping, src: &IdSources, report: &dyn Report) -> Option<Arc<Keeper>> {
     if !map.needs_helpers() {
         return None;
     }
     match acquire(map, src) {
         Ok(k) => Some(Arc::new(k)),
         Err(e) => {
-            printer.debug(&format!(
+            report.debug(&format!(
                 "no user namespace keeper ({e}); running newuidmap/newgidmap"
             ));
             None
@@ -253,7 +253,7 @@ mod tests {
     fn a_pid_file_naming_another_process_is_not_trusted() {
         let dir = tempfile::tempdir().unwrap();
         let map = IdMapping::detect(
-            crate::sandbox::idmap::UsernsRequest::Single,
+            crate::userns::idmap::UsernsRequest::Single,
             &IdSources::default(),
         )
         .unwrap();
