@@ -1,6 +1,22 @@
-//! The starter `hutch.toml` that `hutch init` writes: every setting, each
-//! explained, the optional ones commented out. It must parse as it is
-//! (a test checks), so that `hutch init && hutch shell` works.
+//! What `hutch init` writes: the starter `hutch.toml` (every setting, each
+//! explained, the optional ones commented out), or one of the example
+//! environments of `envs/` (compiled in). Each must parse as it is (a test
+//! checks), so that `hutch init && hutch shell` works.
+
+macro_rules! files {
+    ($name:literal) => {
+        [
+            (
+                "hutch.toml",
+                include_str!(concat!("../../envs/", $name, "/hutch.toml")),
+            ),
+            (
+                "Containerfile",
+                include_str!(concat!("../../envs/", $name, "/Containerfile")),
+            ),
+        ]
+    };
+}
 
 /// The starter file's text.
 pub const STARTER: &str = r#"# hutch.toml: this project's environment. `hutch shell` enters it (building
@@ -27,12 +43,36 @@ pub const STARTER: &str = r#"# hutch.toml: this project's environment. `hutch sh
 # mounts = ["/srv/data:/data:ro"]   # more host directories, HOST:CONTAINER[:ro]
 "#;
 
+/// The example environments: name, then (file name, contents) pairs.
+pub const TEMPLATES: [(&str, [(&str, &str); 2]); 5] = [
+    ("alpine-shell", files!("alpine-shell")),
+    ("debian-c", files!("debian-c")),
+    ("rust", files!("rust")),
+    ("python", files!("python")),
+    ("node", files!("node")),
+];
+
+/// The files of the template called `name`.
+pub fn template(name: &str) -> Option<&'static [(&'static str, &'static str); 2]> {
+    TEMPLATES.iter().find(|(n, _)| *n == name).map(|(_, f)| f)
+}
+
+/// Every template's name.
+pub fn names() -> Vec<&'static str> {
+    TEMPLATES.iter().map(|(n, _)| *n).collect()
+}
+
 #[cfg(test)]
 mod tests {
+    use std::path::Path;
+
     #[test]
-    fn starter_parses() {
-        let c = super::super::config::parse(super::STARTER, std::path::Path::new("hutch.toml"))
-            .unwrap();
+    fn starter_and_templates_parse() {
+        let c = super::super::config::parse(super::STARTER, Path::new("hutch.toml")).unwrap();
         assert!(c.build.is_some() && c.image.is_none());
+        for (name, files) in super::TEMPLATES {
+            super::super::config::parse(files[0].1, Path::new(name)).unwrap();
+            assert!(files[1].1.contains("ARG BASE="), "{name}");
+        }
     }
 }

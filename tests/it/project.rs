@@ -23,6 +23,7 @@ impl<'a> Proj<'a> {
         let img = image(ALPINE_TGZ);
         w.ok(&["import", img.to_str().unwrap(), "local/alpine:3.20"]);
         w.write("home/.dotfile", "from the host\n");
+        w.write("proj/.keep", "");
         for (name, text) in files {
             w.write(&format!("proj/{name}"), text);
         }
@@ -47,6 +48,12 @@ impl<'a> Proj<'a> {
         let out = self.run_in("", args);
         succeeded(&out, &format!("hutch {args:?}"));
         (stdout(&out), stderr(&out))
+    }
+
+    fn fails_in(&self, args: &[&str]) -> (Option<i32>, String) {
+        let out = self.run_in("", args);
+        assert!(!out.status.success(), "hutch {args:?} should have failed");
+        (out.status.code(), stderr(&out))
     }
 
     /// `hutch shell -- sh -c SCRIPT`'s stdout.
@@ -517,5 +524,87 @@ fn devcontainer_json_alone_defines_the_environment() {
             "postStartCommand on every start"
         );
         assert_eq!(answer(port), "answered\n");
+    });
+}
+
+/// Replace the template's commented `args` line with a local base image.
+fn with_base(w: &World, base: &str) {
+    let path = w.path("proj/hutch.toml");
+    let text = std::fs::read_to_string(&path).unwrap();
+    let line = text
+        .lines()
+        .find(|l| l.starts_with("# args = "))
+        .expect("the template names its args");
+    w.write(
+        "proj/hutch.toml",
+        text.replace(line, &format!("args = {{ BASE = \"{base}\" }}")),
+    );
+}
+
+#[test]
+fn alpine_shell_template_builds_from_a_local_base() {
+    for_each_user(|w| {
+        let p = Proj::new(&w, &[]);
+        p.ok(&["init", "--template", "alpine-shell"]);
+        with_base(&w, "local/alpine:3.20");
+        let out = p.sh("cat /etc/alpine-release; cat /etc/profile.d/hutch-prompt.sh");
+        assert!(out.starts_with("3.20"), "{out}");
+        assert!(out.contains("(alpine)"), "{out}");
+        let (_, err) = p.fails_in(&["init", "--template", "nosuch"]);
+        assert!(err.contains("alpine-shell, debian-c"), "{err}");
+    });
+}
+
+/// A Debian root filesystem made with `mmdebstrap --mode=unshare` as the
+/// test user, kept between test runs (it takes minutes and Debian's mirror).
+fn debian_base(w: &World) -> PathBuf {
+    let cached = std::env::temp_dir().join("hutch-test-debian-bookworm-apt.tar");
+    if cached.exists() {
+        return cached;
+    }
+    let tmp = w.path("bookworm.tar");
+    let out = w
+        .as_user("mmdebstrap")
+        .args([
+            "--mode=unshare",
+            "--variant=apt",
+            "--format=tar",
+            "bookworm",
+        ])
+        .arg(&tmp)
+        .output()
+        .expect("mmdebstrap");
+    succeeded(&out, "mmdebstrap");
+    std::fs::copy(&tmp, cached.with_extension("partial")).unwrap();
+    std::fs::rename(cached.with_extension("partial"), &cached).unwrap();
+    cached
+}
+
+#[test]
+fn debian_c_template_installs_with_apt_and_compiles_in_the_project() {
+    for_each_user(|w| {
+        let base = debian_base(&w);
+        let p = Proj::new(
+            &w,
+            &[(
+                "hello.c",
+                "#include <stdio.h>\nint main(void) { puts(\"compiled here\"); return 3; }\n",
+            )],
+        );
+        w.ok(&["import", base.to_str().unwrap(), "local/debian:12"]);
+        p.ok(&["init", "--template", "debian-c"]);
+        with_base(&w, "local/debian:12");
+        let out = p.run_in(
+            "",
+            &["shell", "--", "sh", "-c", "cc -o hello hello.c && ./hello"],
+        );
+        assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+        assert_eq!(stdout(&out), "compiled here\n");
+        let bin = std::fs::metadata(p.dir.join("hello")).unwrap();
+        assert_eq!(
+            bin.uid(),
+            w.user.uid,
+            "the program is the caller's on the host"
+        );
     });
 }
