@@ -111,7 +111,7 @@ pub fn exec(ctx: &Ctx, a: Args) -> anyhow::Result<u8> {
 /// The container's id mapping, as detected now; it must be the one the
 /// container was started with, or users and groups would be checked
 /// against the wrong ranges.
-pub(super) fn mapping_of(rec: &Record) -> anyhow::Result<IdMapping> {
+fn mapping_of(rec: &Record) -> anyhow::Result<IdMapping> {
     let request: UsernsRequest = rec.config.userns.parse().map_err(anyhow::Error::msg)?;
     let mapping = IdMapping::detect(request, &IdSources::default()).map_err(anyhow::Error::msg)?;
     if !rec.mapping_key.is_empty() && mapping.key() != rec.mapping_key {

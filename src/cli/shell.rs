@@ -5,8 +5,6 @@
 
 use super::Ctx;
 use crate::project::{self, Entry, Environment};
-use crate::sandbox::exec::Target;
-use crate::sandbox::join;
 use crate::ui::progress::Bars;
 use anyhow::bail;
 use std::io::IsTerminal;
@@ -31,20 +29,19 @@ pub struct Args {
 }
 
 pub fn exec(ctx: &Ctx, a: Args) -> anyhow::Result<u8> {
-    let me = nix::unistd::User::from_uid(nix::unistd::getuid())
-        .ok()
-        .flatten()
-        .map(|u| u.name);
-    let root = match a.user.as_deref() {
-        None => false,
-        Some("root" | "0") => true,
-        Some(u) if Some(u) == me.as_deref() => false,
-        Some(u) => bail!("-u {u}: an environment is entered as yourself or as root"),
-    };
     let cwd = std::env::current_dir()?;
     let project = project::discover(a.project.as_deref().unwrap_or(&cwd))?;
     let bars = Bars::new(ctx.printer);
     let env = Environment::new(&project, &ctx.dirs, &ctx.printer, &bars);
+    let root = match a.user.as_deref() {
+        None => false,
+        Some("root" | "0") => true,
+        Some(u) if u == env.user_name() => false,
+        Some(u) => bail!(
+            "-u {u}: the environment is entered as {} or as root",
+            env.user_name()
+        ),
+    };
     let rec = env.ensure()?;
     let tty = std::io::stdin().is_terminal() && std::io::stdout().is_terminal();
     let passed = ["TERM", "COLORTERM"]
@@ -62,19 +59,8 @@ pub fn exec(ctx: &Ctx, a: Args) -> anyhow::Result<u8> {
             env: passed,
         },
     );
-    let Some(init) = rec.init else {
-        bail!("the environment's container {} is not running", rec.name);
-    };
-    let mapping = super::exec::mapping_of(&rec)?;
-    let target = Target {
-        process: &process,
-        mapping: &mapping,
-        hostname: &rec.config.hostname,
-    };
-    let private_net = rec.config.network.private_namespace();
-    let ns = join::open_namespaces(init.pid, private_net, || init.alive())?;
-    match join::exec_in(ns, &target) {
-        Ok(exit) => Ok(u8::try_from(exit.code()).unwrap_or(super::EXIT_HUTCH_ERROR)),
+    match env.join(&rec, &process) {
+        Ok(code) => Ok(u8::try_from(code).unwrap_or(super::EXIT_HUTCH_ERROR)),
         Err(e) => {
             eprintln!("Error: {e}");
             Ok(u8::try_from(e.exit_code()).unwrap_or(super::EXIT_HUTCH_ERROR))

@@ -122,6 +122,11 @@ impl<'a> Environment<'a> {
         }
     }
 
+    /// The name the caller has inside.
+    pub fn user_name(&self) -> &str {
+        &self.caller.name
+    }
+
     /// The environment's directory (launchers and allowances live there).
     pub fn dir(&self) -> &EnvDir {
         &self.envdir
@@ -131,7 +136,6 @@ impl<'a> Environment<'a> {
     /// as needed.
     pub fn ensure(&self) -> Result<Record, Error> {
         if let Some(st) = self.envdir.read() {
-            self.check_project(&st)?;
             let check = self.check(&st.inputs);
             if check.changed.is_empty() && check.refreshed.is_empty() {
                 if let Some(rec) = self.containers.read(&st.container) {
@@ -238,12 +242,6 @@ impl<'a> Environment<'a> {
         let Some(Lifecycle(commands)) = commands else {
             return Ok(());
         };
-        let Some(init) = rec.init else {
-            return Err(Error::Container(container::Error::NotFound(
-                rec.name.clone(),
-            )));
-        };
-        let mapping = self.mapping()?;
         for argv in commands {
             self.report.debug(&format!("{key}: {argv:?}"));
             let entry = Entry {
@@ -253,20 +251,11 @@ impl<'a> Environment<'a> {
             };
             let mut process = self.entry(rec, &entry);
             process.stdin = false;
-            let target = Target {
-                process: &process,
-                mapping: &mapping,
-                hostname: &rec.config.hostname,
-            };
-            let private_net = rec.config.network.private_namespace();
             // Joining moves the calling process into the container for good:
             // a child does it.
             let code = match fork()? {
                 Forked::Child => {
-                    let code = join::open_namespaces(init.pid, private_net, || init.alive())
-                        .and_then(|ns| join::exec_in(ns, &target))
-                        .map_or_else(|e| e.exit_code(), |exit| exit.code());
-                    child_exit(code)
+                    child_exit(self.join(rec, &process).unwrap_or_else(|e| e.exit_code()))
                 }
                 Forked::Parent(pid) => match nix::sys::wait::waitpid(pid, None) {
                     Ok(WaitStatus::Exited(_, c)) => c,
@@ -294,16 +283,6 @@ impl<'a> Environment<'a> {
             .ok_or(Error::Container(container::Error::NotFound(rec.id)))?;
         self.hook(&rec, "postStartCommand", &self.project.extras.post_start)?;
         Ok(rec)
-    }
-
-    fn check_project(&self, st: &EnvState) -> Result<(), Error> {
-        if st.project != self.project.root {
-            return Err(Error::Moved {
-                was: st.project.clone(),
-                now: self.project.root.clone(),
-            });
-        }
-        Ok(())
     }
 
     fn check(&self, recorded: &[Input]) -> inputs::Check {
@@ -494,6 +473,38 @@ impl<'a> Environment<'a> {
             .shell
             .clone()
             .unwrap_or_else(|| "/bin/sh".into())
+    }
+
+    /// Run `process` in the running environment `rec` and wait for it; its
+    /// exit code. The calling process joins the container's namespaces and
+    /// stays there, so it must be single-threaded and have nothing left to
+    /// do on the host but report.
+    pub fn join(&self, rec: &Record, process: &ProcessSpec) -> Result<i32, crate::sandbox::Error> {
+        let invalid = crate::sandbox::Error::Invalid;
+        let Some(init) = rec.init else {
+            return Err(invalid(format!(
+                "the environment's container {} is not running",
+                rec.name
+            )));
+        };
+        let mapping = self.mapping().map_err(|e| invalid(e.to_string()))?;
+        if mapping.key() != rec.mapping_key {
+            return Err(invalid(format!(
+                "the environment's container {} runs with another user id mapping than this \
+                 user has now ({} vs {}): `hutch env rm` and enter again",
+                rec.name,
+                rec.mapping_key,
+                mapping.key()
+            )));
+        }
+        let target = Target {
+            process,
+            mapping: &mapping,
+            hostname: &rec.config.hostname,
+        };
+        let private_net = rec.config.network.private_namespace();
+        let ns = join::open_namespaces(init.pid, private_net, || init.alive())?;
+        Ok(join::exec_in(ns, &target)?.code())
     }
 
     /// The process of one entry into the running environment `rec`.

@@ -58,13 +58,6 @@ pub enum Error {
     Missing { what: &'static str, path: PathBuf },
     #[error("no environment for the project in {} yet (`hutch shell` makes one)", .0.display())]
     NoEnv(PathBuf),
-    #[error(
-        "this environment was made for {} but the project is now {}: \
-         run `hutch env rm` here to start afresh",
-        was.display(),
-        now.display()
-    )]
-    Moved { was: PathBuf, now: PathBuf },
     #[error("{0}")]
     Image(String),
     #[error("the devcontainer {key} failed with exit code {code}")]
