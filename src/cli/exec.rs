@@ -11,24 +11,11 @@ use anyhow::bail;
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
-    /// Keep stdin open.
-    #[arg(short = 'i', long)]
-    pub interactive: bool,
-    /// Give the process a terminal.
-    #[arg(short = 't', long)]
-    pub tty: bool,
+    #[command(flatten)]
+    pub process: super::flags::Process,
     /// Run in the background; its output is discarded.
     #[arg(short = 'd', long)]
     pub detach: bool,
-    /// Run as USER[:GROUP] (default: the container's user).
-    #[arg(short = 'u', long = "user", value_name = "USER[:GROUP]")]
-    pub user: Option<String>,
-    /// Set an environment variable (KEY=VALUE, or KEY to pass on hutch's value).
-    #[arg(short = 'e', long = "env", value_name = "KEY[=VALUE]")]
-    pub env: Vec<String>,
-    /// Working directory inside the container (default: the container's).
-    #[arg(short = 'w', long = "workdir", value_name = "DIR")]
-    pub workdir: Option<String>,
     /// Container name or id.
     #[arg(value_name = "CONTAINER")]
     pub container: String,
@@ -53,20 +40,21 @@ pub fn exec(ctx: &Ctx, a: Args) -> anyhow::Result<u8> {
         );
     };
     let mut env = rec.config.env.clone();
-    for e in &a.env {
+    for e in &a.process.env {
         env.extend(env_entry(e)?);
     }
     let mapping = mapping_of(&rec)?;
     let process = ProcessSpec {
         args: a.command.clone(),
         env,
-        user: a.user.clone().or_else(|| rec.config.user.clone()),
+        user: a.process.user.clone().or_else(|| rec.config.user.clone()),
         cwd: a
+            .process
             .workdir
             .clone()
             .unwrap_or_else(|| rec.config.workdir.clone()),
-        tty: a.tty,
-        stdin: a.interactive,
+        tty: a.process.tty,
+        stdin: a.process.interactive,
         init: false,
     };
     let target = Target {

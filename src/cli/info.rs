@@ -91,7 +91,7 @@ pub fn gather(ctx: &Ctx) -> Info {
         mode: mapping.as_ref().ok().map(|m| m.mode.to_string()),
         reason: match &mapping {
             Ok(m) => m.reason.clone(),
-            Err(e) => e.clone(),
+            Err(e) => e.to_string(),
         },
         newuidmap: src.newuidmap.clone(),
         newgidmap: src.newgidmap.clone(),

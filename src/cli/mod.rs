@@ -17,6 +17,7 @@ pub mod diff;
 pub mod env;
 pub mod exec;
 pub mod export;
+mod flags;
 pub mod history;
 pub mod hook;
 pub mod image;

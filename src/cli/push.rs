@@ -5,11 +5,9 @@
 use super::choice::choice;
 use super::Ctx;
 use crate::registry::push::{self, Compression, Format};
-use crate::registry::Net;
 use crate::report::Silent;
 use crate::store::Store;
 use crate::ui::progress::Bars;
-use std::path::PathBuf;
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
@@ -29,13 +27,8 @@ pub struct Args {
     #[arg(long, value_parser = choice::<Compression>(&Compression::NAMES, &[]))]
     pub compression_format: Option<Compression>,
 
-    /// Verify TLS certificates and require HTTPS (see `hutch pull --help`).
-    #[arg(long, value_name = "BOOL", default_value_t = true, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
-    pub tls_verify: bool,
-
-    /// Directory of `*.crt` CA files to trust for this registry.
-    #[arg(long, value_name = "DIR")]
-    pub cert_dir: Option<PathBuf>,
+    #[command(flatten)]
+    pub tls: super::flags::Tls,
 
     /// No progress output.
     #[arg(short, long)]
@@ -43,7 +36,7 @@ pub struct Args {
 }
 
 pub fn exec(ctx: &Ctx, args: Args) -> anyhow::Result<u8> {
-    let net = Net::new(&ctx.dirs, args.tls_verify, args.cert_dir.as_deref())?;
+    let net = args.tls.net(&ctx.dirs)?;
     let store = Store::open(&ctx.dirs)?;
     let bars = Bars::new(ctx.printer);
     let opts = push::Options {

@@ -18,24 +18,17 @@ use std::path::PathBuf;
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
+    #[command(flatten)]
+    pub process: super::flags::Process,
     /// Remove the container (its directory and writable layer) when it exits.
     #[arg(long)]
     pub rm: bool,
     /// Name the container (unique among existing containers).
     #[arg(long)]
     pub name: Option<String>,
-    /// Set an environment variable: KEY=VALUE, or KEY to pass on hutch's value.
-    #[arg(short = 'e', long = "env", value_name = "KEY[=VALUE]")]
-    pub env: Vec<String>,
     /// Read environment variables from a file (KEY=VALUE lines, # comments).
     #[arg(long = "env-file", value_name = "FILE")]
     pub env_file: Vec<PathBuf>,
-    /// Working directory inside the container (created if missing).
-    #[arg(short = 'w', long = "workdir", value_name = "DIR")]
-    pub workdir: Option<String>,
-    /// Run as USER[:GROUP] (names from the image's /etc/passwd and /etc/group, or numbers).
-    #[arg(short = 'u', long = "user", value_name = "USER[:GROUP]")]
-    pub user: Option<String>,
     /// Override the image's entrypoint ("" clears it); also drops the image's command.
     #[arg(long, value_name = "CMD")]
     pub entrypoint: Option<String>,
@@ -84,12 +77,6 @@ pub struct Args {
     /// User namespace: auto, subids, single or keep-id (your uid/gid inside).
     #[arg(long, default_value = "auto", value_name = "MODE")]
     pub userns: UsernsRequest,
-    /// Keep stdin open.
-    #[arg(short = 'i', long)]
-    pub interactive: bool,
-    /// Give the container a terminal.
-    #[arg(short = 't', long)]
-    pub tty: bool,
     /// Run in the background: print the container id and return; output goes
     /// to the container's log (`hutch logs`).
     #[arg(short = 'd', long)]
@@ -118,7 +105,7 @@ pub fn exec(ctx: &Ctx, a: Args) -> anyhow::Result<u8> {
             }
         }
     }
-    for e in &a.env {
+    for e in &a.process.env {
         user_env.extend(env_entry(e)?);
     }
     if let Some(n) = &a.name {
@@ -142,8 +129,8 @@ pub fn exec(ctx: &Ctx, a: Args) -> anyhow::Result<u8> {
         .userns(a.userns)
         .read_only(a.read_only, a.read_only_tmpfs)
         .init(a.init)
-        .tty(a.tty)
-        .interactive(a.interactive)
+        .tty(a.process.tty)
+        .interactive(a.process.interactive)
         .auto_remove(a.rm);
     if let Some(n) = a.name {
         launch = launch.name(n);
@@ -151,10 +138,10 @@ pub fn exec(ctx: &Ctx, a: Args) -> anyhow::Result<u8> {
     if let Some(e) = a.entrypoint {
         launch = launch.entrypoint(e);
     }
-    if let Some(u) = a.user {
+    if let Some(u) = a.process.user {
         launch = launch.user(u);
     }
-    if let Some(w) = a.workdir {
+    if let Some(w) = a.process.workdir {
         launch = launch.workdir(w);
     }
     if let Some(h) = a.hostname {

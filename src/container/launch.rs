@@ -55,8 +55,8 @@ pub enum Error {
          (run `hutch info`)"
     )]
     NoOverlay { kernel: String, reason: String },
-    #[error("user namespace: {0}")]
-    Mapping(String),
+    #[error(transparent)]
+    Mapping(#[from] crate::userns::Error),
     #[error(
         "container {name} was created with another user id mapping ({was}, now {now}): \
          its files would have the wrong owners; run a new container instead"
@@ -66,20 +66,20 @@ pub enum Error {
         was: String,
         now: String,
     },
-    #[error("the image {image} of container {name}: {source}")]
+    #[error("the image {image} of container {name}: {error}")]
     Image {
         image: String,
         name: String,
-        source: Source,
+        error: Source,
     },
     #[error("image store: {0}")]
     Store(Source),
-    #[error("cannot unpack the layers of image {image}: {source}")]
-    Layers { image: String, source: Source },
-    #[error("cannot create the skeleton layer in {path}: {source}")]
+    #[error("cannot unpack the layers of image {image}: {error}")]
+    Layers { image: String, error: Source },
+    #[error("cannot create the skeleton layer in {path}: {error}")]
     Skeleton {
         path: PathBuf,
-        source: std::io::Error,
+        error: std::io::Error,
     },
     #[error("invalid volume '{spec}': {why}")]
     Volume { spec: String, why: String },
@@ -319,8 +319,7 @@ impl<'a> Launch<'a> {
         if let Some(n) = &self.name {
             super::check_name(n).map_err(|e| Error::Record(super::Error::InvalidName(e)))?;
         }
-        let mapping =
-            IdMapping::detect(self.userns, &IdSources::default()).map_err(Error::Mapping)?;
+        let mapping = IdMapping::detect(self.userns, &IdSources::default())?;
         let cfg = self.image.config.config().clone().unwrap_or_default();
         let command = command_line(
             cfg.entrypoint().as_deref(),
@@ -487,16 +486,16 @@ fn command_line(
 /// What `hutch start` looks up again for a stored container: its image and
 /// the id mapping, which must still be the one its files were made with.
 fn resolve(dirs: &Dirs, rec: &Record) -> Result<(Image, IdMapping)> {
-    let request: UsernsRequest = rec.config.userns.parse().map_err(Error::Mapping)?;
+    let request: UsernsRequest = rec.config.userns.parse()?;
     let image = Store::open(dirs)
         .map_err(|e| Error::Store(e.into()))?
         .image(&rec.image_id)
         .map_err(|e| Error::Image {
             image: rec.image.clone(),
             name: rec.name.clone(),
-            source: e.into(),
+            error: e.into(),
         })?;
-    let mapping = IdMapping::detect(request, &IdSources::default()).map_err(Error::Mapping)?;
+    let mapping = IdMapping::detect(request, &IdSources::default())?;
     if !rec.mapping_key.is_empty() && mapping.key() != rec.mapping_key {
         return Err(Error::MappingChanged {
             name: rec.name.clone(),
@@ -557,7 +556,7 @@ pub fn sandbox_spec(
     // The skeleton goes below the image: mount points without copy-ups.
     let skeleton = crate::rootfs::skeleton::ensure(state).map_err(|e| Error::Skeleton {
         path: state.to_path_buf(),
-        source: e,
+        error: e,
     })?;
     let mut lowers = vec![skeleton];
     if let Some(image) = image {
@@ -565,7 +564,7 @@ pub fn sandbox_spec(
             .layer_dirs(image, &mapping, &src, report)
             .map_err(|e| Error::Layers {
                 image: image.short_id().to_string(),
-                source: e.into(),
+                error: e.into(),
             })?;
         lowers.extend(dirs);
     }

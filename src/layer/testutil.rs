@@ -154,7 +154,7 @@ impl Scratch {
 
     /// Run `f` as root of a user namespace with this user's mapping.
     pub fn in_userns(&self, f: impl FnOnce() -> Result<(), String>) -> Result<(), String> {
-        run_in_userns(&self.map, &IdSources::default(), f)
+        run_in_userns(&self.map, &IdSources::default(), f).map_err(|e| e.to_string())
     }
 
     /// Unpack `tar` into `dest` inside the user namespace; the report travels

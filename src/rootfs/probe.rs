@@ -74,13 +74,13 @@ impl Features {
         let map = match IdMapping::detect(UsernsRequest::Single, &IdSources::default()) {
             Ok(m) => m,
             Err(e) => {
-                f.userns_error = Some(e);
+                f.userns_error = Some(e.to_string());
                 return f;
             }
         };
         let src = IdSources::default();
         if let Err(e) = run_in_userns(&map, &src, || Ok(())) {
-            f.userns_error = Some(e);
+            f.userns_error = Some(e.to_string());
             return f;
         }
         let mut errors = Vec::new();

@@ -249,7 +249,9 @@ fn clone_in_keeper(
             let (pid, msg) = report.split_once(' ').unwrap_or((&report, ""));
             let pid = match pid.parse::<i32>() {
                 Ok(p) if p > 0 => Pid::from_raw(p),
-                _ if !msg.is_empty() => return Err(Error::IdMap(msg.to_string())),
+                _ if !msg.is_empty() => {
+                    return Err(Error::IdMap(crate::userns::Error::Inside(msg.to_string())))
+                }
                 _ => {
                     return Err(Error::Invalid(
                         "the user namespace keeper's go-between died".into(),
@@ -258,7 +260,7 @@ fn clone_in_keeper(
             };
             if !msg.is_empty() {
                 let _ = waitpid(pid, None);
-                return Err(Error::IdMap(msg.to_string()));
+                return Err(Error::IdMap(crate::userns::Error::Inside(msg.to_string())));
             }
             let pidfd = pidfd_open(pid.as_raw())?;
             Ok(Cloned::Parent { pid, pidfd })

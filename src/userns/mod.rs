@@ -6,8 +6,10 @@
 //! Layer unpacking, the store, rootfs probes, snapshots and the sandbox all
 //! use it; it knows nothing of containers, images or the CLI.
 
+pub mod error;
 pub mod idmap;
 pub mod keeper;
 pub mod run;
 
+pub use error::{Error, Result};
 pub use run::run_in_userns;
