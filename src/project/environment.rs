@@ -353,7 +353,10 @@ impl<'a> Environment<'a> {
     }
 
     fn mapping(&self) -> Result<IdMapping, Error> {
-        IdMapping::detect(UsernsRequest::KeepId, &IdSources::default()).map_err(Error::Image)
+        Ok(IdMapping::detect(
+            UsernsRequest::KeepId,
+            &IdSources::default(),
+        )?)
     }
 
     /// The image called `name`, pulled when the store lacks it.

@@ -69,6 +69,8 @@ pub enum Error {
     #[error(transparent)]
     Launch(#[from] crate::container::launch::Error),
     #[error(transparent)]
+    Userns(#[from] crate::userns::Error),
+    #[error(transparent)]
     Container(#[from] crate::container::Error),
     #[error(transparent)]
     Sys(#[from] crate::sys::SysError),
