@@ -344,17 +344,7 @@ impl BuildContext {
                 return Ok(known.sha256.clone());
             }
         }
-        let mut f = fs_err::File::open(abs)?;
-        let mut h = Sha256::new();
-        let mut buf = vec![0u8; 64 * 1024];
-        loop {
-            let n = f.read(&mut buf)?;
-            if n == 0 {
-                break;
-            }
-            h.update(&buf[..n]);
-        }
-        let sum = hex::encode(h.finalize());
+        let sum = file_sha256(abs)?;
         self.stamps.insert(
             key,
             Stamp {
@@ -385,6 +375,21 @@ impl BuildContext {
         };
         let _ = write();
     }
+}
+
+/// The sha256 of a file's contents, hex, read in 64 KiB pieces.
+pub fn file_sha256(path: &Path) -> std::io::Result<String> {
+    let mut f = fs_err::File::open(path)?;
+    let mut h = Sha256::new();
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        let n = f.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        h.update(&buf[..n]);
+    }
+    Ok(hex::encode(h.finalize()))
 }
 
 fn join(base: &str, name: &str) -> String {

@@ -95,18 +95,7 @@ pub fn parse(text: &str, file: &Path, root: &Path) -> Result<(Config, Extras), E
                     Some(_) => Err(bad(k, format!("build.{k}: expected a string"))),
                 }
             };
-            let mut args = BTreeMap::new();
-            if let Some(a) = b.get("args") {
-                let Value::Object(a) = a else {
-                    return Err(bad("args", "build.args: expected an object".into()));
-                };
-                for (k, v) in a {
-                    let Value::String(s) = v else {
-                        return Err(bad(k, format!("build.args.{k}: expected a string")));
-                    };
-                    args.insert(k.clone(), s.clone());
-                }
-            }
+            let args = strings(b.get("args"), "build.args").map_err(|(k, m)| bad(&k, m))?;
             Some(Build {
                 containerfile: field("dockerfile")?.map(|f| rel(&f)),
                 context: Some(rel(&field("context")?.unwrap_or_else(|| ".".into()))),
@@ -123,18 +112,7 @@ pub fn parse(text: &str, file: &Path, root: &Path) -> Result<(Config, Extras), E
             "set `image` or `build.dockerfile`: hutch needs one of them".into(),
         ));
     }
-    let mut env = BTreeMap::new();
-    if let Some(e) = obj.get("containerEnv") {
-        let Value::Object(e) = e else {
-            return Err(bad("containerEnv", "expected an object".into()));
-        };
-        for (k, v) in e {
-            let Value::String(s) = v else {
-                return Err(bad(k, format!("containerEnv.{k}: expected a string")));
-            };
-            env.insert(k.clone(), s.clone());
-        }
-    }
+    let env = strings(obj.get("containerEnv"), "containerEnv").map_err(|(k, m)| bad(&k, m))?;
     let mut ports = Vec::new();
     if let Some(p) = obj.get("forwardPorts") {
         let Value::Array(list) = p else {
@@ -181,6 +159,26 @@ pub fn parse(text: &str, file: &Path, root: &Path) -> Result<(Config, Extras), E
         ..Config::default()
     };
     Ok((config, extras))
+}
+
+/// An object of strings (`build.args`, `containerEnv`); on error the key
+/// to point at and the message.
+fn strings(v: Option<&Value>, what: &str) -> Result<BTreeMap<String, String>, (String, String)> {
+    let mut out = BTreeMap::new();
+    let Some(v) = v else {
+        return Ok(out);
+    };
+    let Value::Object(m) = v else {
+        let key = what.rsplit('.').next().unwrap_or(what).to_string();
+        return Err((key, format!("{what}: expected an object")));
+    };
+    for (k, v) in m {
+        let Value::String(s) = v else {
+            return Err((k.clone(), format!("{what}.{k}: expected a string")));
+        };
+        out.insert(k.clone(), s.clone());
+    }
+    Ok(out)
 }
 
 /// A command in the spec's three forms: a string for `sh -c`, an array run

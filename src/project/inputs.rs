@@ -9,10 +9,8 @@
 //! It reads the files it names; it must not build or decide what to do
 //! about a change.
 
-use crate::build::context::{ReadKind, ReadPath};
+use crate::build::context::{file_sha256, ReadKind, ReadPath};
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
-use std::io::Read;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
@@ -80,7 +78,7 @@ pub fn record(path: &Path) -> std::io::Result<Input> {
         }
     } else {
         Kind::File {
-            sha256: hash_file(path)?,
+            sha256: file_sha256(path)?,
         }
     };
     Ok(Input {
@@ -129,7 +127,7 @@ pub fn check(inputs: &[Input]) -> Check {
             (Kind::File { .. }, Ok(m)) if same_stat(&m) => false,
             (Kind::File { sha256 }, Ok(m)) => {
                 out.hashed.push(input.path.clone());
-                match hash_file(&input.path) {
+                match file_sha256(&input.path) {
                     Ok(h) if &h == sha256 => {
                         out.refreshed.push(Input {
                             size: m.len(),
@@ -156,20 +154,6 @@ pub fn refresh(inputs: &mut [Input], refreshed: &[Input]) {
             *slot = r.clone();
         }
     }
-}
-
-fn hash_file(path: &Path) -> std::io::Result<String> {
-    let mut f = fs_err::File::open(path)?;
-    let mut h = Sha256::new();
-    let mut buf = vec![0u8; 64 * 1024];
-    loop {
-        let n = f.read(&mut buf)?;
-        if n == 0 {
-            break;
-        }
-        h.update(&buf[..n]);
-    }
-    Ok(hex::encode(h.finalize()))
 }
 
 #[cfg(test)]
