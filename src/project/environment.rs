@@ -289,7 +289,7 @@ impl<'a> Environment<'a> {
         let check = inputs::check(recorded);
         self.report.debug(&format!(
             "inputs: {} statted, {} hashed, {} changed",
-            check.statted.len(),
+            check.statted,
             check.hashed.len(),
             check.changed.len()
         ));

@@ -59,7 +59,7 @@ impl EnvDir {
     pub fn write(&self, st: &EnvState) -> Result<(), Error> {
         self.write_file(
             "env.json",
-            &serde_json::to_vec_pretty(st).map_err(std::io::Error::other)?,
+            &serde_json::to_vec(st).map_err(std::io::Error::other)?,
         )
     }
 
