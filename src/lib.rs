@@ -16,6 +16,7 @@ pub mod container;
 pub mod dirs;
 pub mod dockerfile;
 pub mod layer;
+pub mod named;
 pub mod net;
 pub mod oci;
 pub mod procid;

@@ -83,6 +83,8 @@ struct State {
     image: Option<Image>,
     layers: Vec<Descriptor>,
     cmd_set: bool,
+    /// The stage's ARGs at its end, inherited by stages built FROM it.
+    args: BTreeMap<String, Option<String>>,
 }
 
 impl State {
@@ -267,6 +269,7 @@ impl<'a> Builder<'a> {
                 image: None,
                 layers: vec![],
                 cmd_set: false,
+                args: BTreeMap::new(),
             }
         } else if let Some(j) = stage_named(df, &from.image, i) {
             let mut s = done
@@ -298,6 +301,7 @@ impl<'a> Builder<'a> {
         });
         let own_steps = stage.instructions.iter().map(|ins| (df.file.as_str(), ins));
         let mut scope = df.scope(global, build_args, st.env());
+        scope.inherit(std::mem::take(&mut st.args));
         for (file, ins) in trigger_steps.chain(own_steps) {
             self.step += 1;
             self.report.info(&format!(
@@ -321,6 +325,7 @@ impl<'a> Builder<'a> {
             }
             st.cmd_set |= matches!(expanded, Instruction::Cmd(_));
         }
+        st.args = scope.args().clone();
         Ok(st)
     }
 
@@ -339,6 +344,7 @@ impl<'a> Builder<'a> {
             layers: image.manifest.layers().clone(),
             image: Some(image),
             cmd_set: false,
+            args: BTreeMap::new(),
         })
     }
 
@@ -522,7 +528,6 @@ impl<'a> Builder<'a> {
                     state: &self.opts.state,
                     scratch: self.writer.scratch(),
                     report: self.report,
-                    quiet: self.report.quiet(),
                     network: self.opts.network.clone(),
                     secrets: &self.opts.secrets,
                     context: self.opts.context.as_deref(),
@@ -721,10 +726,12 @@ fn workdir_tree(lower: &ImageFs, abs: &str) -> Tree {
                     uid: 0,
                     gid: 0,
                     mtime: 0,
+                    inode: None,
                 },
             );
         }
         cur = resolved;
     }
+    super::steps::copy::keep_parents(&mut tree, lower);
     tree
 }

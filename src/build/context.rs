@@ -12,6 +12,7 @@
 //! decide cache keys (see `steps` and `cache`).
 
 use super::ignore::{self, IgnoreMatcher};
+use super::imagefs::resolve_in_root;
 use anyhow::Context as _;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest as _, Sha256};
@@ -40,6 +41,9 @@ pub struct Entry {
     pub mode: u32,
     pub size: u64,
     pub mtime: i64,
+    /// For a regular file with several names: the same key for all of them,
+    /// so that COPY keeps them hard links.
+    pub inode: Option<String>,
     /// What the hash cache compares (taken from the walk's lstat, so
     /// hashing does not stat again).
     stamp: Stamp,
@@ -159,6 +163,9 @@ impl BuildContext {
 
     /// The context-relative paths a COPY/ADD source names: the cleaned path
     /// itself, or every match of its wildcards. Ignored paths do not exist.
+    /// A symlink named as a source (or matched by a wildcard) is followed,
+    /// as BuildKit does: the copy has the target's content under the link's
+    /// name. Symlinks inside a copied directory stay symlinks.
     pub fn resolve(&self, source: &str) -> Result<Vec<Matched>, String> {
         let Some(root) = &self.root else {
             return Err(format!(
@@ -179,21 +186,31 @@ impl BuildContext {
             }
             found
         } else {
-            if !rel.is_empty()
-                && (self.ignore.excluded(&rel) || root.join(&rel).symlink_metadata().is_err())
-            {
-                return Err(format!("{source}: not found in the build context"));
-            }
             vec![rel]
         };
         paths
             .into_iter()
             .map(|p| {
+                let real = self.follow(root, &p, source)?;
                 let mut entries = Vec::new();
-                self.walk(root, &p, "", &mut entries)?;
+                self.walk(root, &real, "", &mut entries)?;
                 Ok(Matched { path: p, entries })
             })
             .collect()
+    }
+
+    /// `path` with its symlinks resolved inside the context (a link cannot
+    /// lead out of it: an absolute target starts at the context root, as
+    /// BuildKit scopes it). Missing and ignored paths are not found.
+    fn follow(&self, root: &Path, path: &str, source: &str) -> Result<String, String> {
+        let real = resolve_in_root(path, true, |p| link_in(root, p))
+            .ok_or_else(|| format!("{source}: too many levels of symbolic links"))?;
+        let excluded = |p: &str| !p.is_empty() && self.ignore.excluded(p);
+        let missing = !real.is_empty() && root.join(&real).symlink_metadata().is_err();
+        if excluded(path) || excluded(&real) || missing {
+            return Err(format!("{source}: not found in the build context"));
+        }
+        Ok(real)
     }
 
     /// Matches of a wildcard pattern, one path element at a time.
@@ -202,7 +219,10 @@ impl BuildContext {
         for part in pattern.split('/') {
             let mut next = Vec::new();
             for base in &found {
-                let dir = root.join(base);
+                let Some(real) = resolve_in_root(base, true, |p| link_in(root, p)) else {
+                    continue;
+                };
+                let dir = root.join(real);
                 if !has_wildcards(part) {
                     let p = join(base, part);
                     if dir.join(part).symlink_metadata().is_ok() && !self.ignore.excluded(&p) {
@@ -258,6 +278,8 @@ impl BuildContext {
                 mode: meta.mode() & 0o7777,
                 size: meta.len(),
                 mtime: meta.mtime(),
+                inode: (kind == Kind::File && meta.nlink() > 1)
+                    .then(|| format!("{}:{}", meta.dev(), meta.ino())),
                 stamp: Stamp::of(&meta),
             });
         }
@@ -390,6 +412,13 @@ pub fn file_sha256(path: &Path) -> std::io::Result<String> {
         h.update(&buf[..n]);
     }
     Ok(hex::encode(h.finalize()))
+}
+
+/// The target of `p` under `root` if it is a symlink.
+fn link_in(root: &Path, p: &str) -> Option<String> {
+    std::fs::read_link(root.join(p))
+        .ok()
+        .map(|t| t.to_string_lossy().into_owned())
 }
 
 fn join(base: &str, name: &str) -> String {

@@ -191,45 +191,10 @@ impl ImageFs {
     /// Resolve symlinks in `path` within the image root; with `last`, the
     /// final element too. Returns the image-relative path.
     pub fn resolve(&self, path: &str, last: bool) -> Option<String> {
-        let mut done = String::new();
-        let parts: Vec<&str> = path
-            .split('/')
-            .filter(|p| !p.is_empty() && *p != ".")
-            .collect();
-        let mut queue: std::collections::VecDeque<String> =
-            parts.iter().map(|s| s.to_string()).collect();
-        let mut hops = 0;
-        while let Some(part) = queue.pop_front() {
-            if part == ".." {
-                done = done
-                    .rsplit_once('/')
-                    .map(|(a, _)| a.to_string())
-                    .unwrap_or_default();
-                continue;
-            }
-            let cand = join(&done, &part);
-            let is_last = queue.is_empty();
-            match self.nodes.get(&cand).map(|n| &n.kind) {
-                Some(FsKind::Symlink(t)) if !is_last || last => {
-                    hops += 1;
-                    if hops > 40 {
-                        return None;
-                    }
-                    if t.starts_with('/') {
-                        done.clear();
-                    }
-                    let mut rest: Vec<String> = t
-                        .split('/')
-                        .filter(|p| !p.is_empty() && *p != ".")
-                        .map(String::from)
-                        .collect();
-                    rest.extend(queue.drain(..));
-                    queue = rest.into();
-                }
-                _ => done = cand,
-            }
-        }
-        Some(done)
+        resolve_in_root(path, last, |p| match self.nodes.get(p).map(|n| &n.kind) {
+            Some(FsKind::Symlink(t)) => Some(t.clone()),
+            _ => None,
+        })
     }
 
     /// Whether `path` is a directory (following symlinks all the way).
@@ -287,6 +252,57 @@ impl ImageFs {
         let p = self.resolve(path, true)?;
         self.nodes.get(&p)?.data.as_deref()
     }
+}
+
+/// Resolve the symlinks in `path` as if its root were `/`: an absolute
+/// target starts again at the root and `..` stops there, so nothing resolves
+/// outside it. `link(p)` gives the target of the root-relative `p` when `p`
+/// is a symlink; it is only asked about paths whose parents are resolved.
+/// With `last` the final element is followed too. Returns the root-relative
+/// path, or None after 40 links (a loop).
+pub fn resolve_in_root(
+    path: &str,
+    last: bool,
+    link: impl Fn(&str) -> Option<String>,
+) -> Option<String> {
+    let mut done = String::new();
+    let mut queue: std::collections::VecDeque<String> = path
+        .split('/')
+        .filter(|p| !p.is_empty() && *p != ".")
+        .map(String::from)
+        .collect();
+    let mut hops = 0;
+    while let Some(part) = queue.pop_front() {
+        if part == ".." {
+            done = done
+                .rsplit_once('/')
+                .map(|(a, _)| a.to_string())
+                .unwrap_or_default();
+            continue;
+        }
+        let cand = join(&done, &part);
+        let target = (last || !queue.is_empty()).then(|| link(&cand)).flatten();
+        match target {
+            Some(t) => {
+                hops += 1;
+                if hops > 40 {
+                    return None;
+                }
+                if t.starts_with('/') {
+                    done.clear();
+                }
+                let mut rest: Vec<String> = t
+                    .split('/')
+                    .filter(|p| !p.is_empty() && *p != ".")
+                    .map(String::from)
+                    .collect();
+                rest.extend(queue.drain(..));
+                queue = rest.into();
+            }
+            None => done = cand,
+        }
+    }
+    Some(done)
 }
 
 fn join(base: &str, name: &str) -> String {

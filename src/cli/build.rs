@@ -47,7 +47,7 @@ pub struct Args {
     /// When to pull FROM and `COPY --from` images: missing (only what the
     /// store lacks), always, or never (only the local store). `--pull` alone
     /// means always.
-    #[arg(long, value_name = "POLICY", num_args = 0..=1, default_missing_value = "always", default_value = "missing", value_parser = choice::<PullPolicy>(&PullPolicy::NAMES, &[]))]
+    #[arg(long, value_name = "POLICY", num_args = 0..=1, default_missing_value = "always", default_value = "missing", value_parser = choice::<PullPolicy>(PullPolicy::NAMES, &[]))]
     pub pull: PullPolicy,
 
     /// Add a label to the final image (`KEY=VALUE`). Repeatable.

@@ -39,10 +39,10 @@ mod tests {
 
     #[test]
     fn library_enums_parse_and_print_their_flag_names() {
-        round_trips::<PullPolicy>(&PullPolicy::NAMES);
-        round_trips::<PushFormat>(&PushFormat::NAMES);
-        round_trips::<Compression>(&Compression::NAMES);
-        round_trips::<SaveFormat>(&SaveFormat::NAMES);
+        round_trips::<PullPolicy>(PullPolicy::NAMES);
+        round_trips::<PushFormat>(PushFormat::NAMES);
+        round_trips::<Compression>(Compression::NAMES);
+        round_trips::<SaveFormat>(SaveFormat::NAMES);
     }
 
     #[test]
@@ -50,7 +50,7 @@ mod tests {
         let cmd = clap::Command::new("t").arg(
             clap::Arg::new("pull")
                 .long("pull")
-                .value_parser(choice::<PullPolicy>(&PullPolicy::NAMES, &[])),
+                .value_parser(choice::<PullPolicy>(PullPolicy::NAMES, &[])),
         );
         let m = cmd
             .clone()

@@ -1,12 +1,15 @@
 //! `hutch commit [OPTIONS] CONTAINER [NAME[:TAG]]`: make a new image of a
-//! container's current files and print its id. A running container may be
+//! container's current files and settings (Docker's rules: the container's
+//! command, entrypoint, environment, user and working directory, then
+//! `--change`) and print its id. A running container may be
 //! committed (Docker allows it); without `--pause` files it writes meanwhile
 //! can be captured half-written.
 
 use super::Ctx;
+use crate::container::Containers;
 use crate::layer::codec::Compression;
 use crate::oci::reference::Reference;
-use crate::snapshot::commit::{commit, CommitOptions, Format};
+use crate::snapshot::commit::{commit, container_config, CommitOptions, Format};
 use crate::snapshot::container;
 use crate::store::Store;
 use crate::userns::idmap::IdSources;
@@ -47,7 +50,7 @@ pub struct Args {
     #[arg(long, value_name = "gzip|zstd", value_parser = parse_compression, default_value = "gzip")]
     pub compress: Compression,
 
-    /// Do not print progress.
+    /// Podman's flag, accepted: commit prints nothing but the image id anyway.
     #[arg(short, long)]
     pub quiet: bool,
 }
@@ -87,9 +90,13 @@ pub fn exec(ctx: &Ctx, args: Args) -> anyhow::Result<u8> {
         .with_context(|| format!("the image of container {} ({}) is gone", c.name, c.image_id))?;
     let src = IdSources::default();
     let map = container::mapping_for(&c, &src)?;
+    // Docker commits the container's config, not the image's.
+    let record = Containers::new(&ctx.dirs.state).read(&c.id);
+    let image_config = parent.config.config().clone().unwrap_or_default();
     let opts = CommitOptions {
         message: args.message,
         author: args.author,
+        config: record.map(|r| container_config(&image_config, &r.config)),
         changes: args.changes,
         created_by: c.command.join(" "),
         compression: args.compress,
@@ -106,9 +113,7 @@ pub fn exec(ctx: &Ctx, args: Args) -> anyhow::Result<u8> {
     for w in &done.warnings {
         ctx.printer.warn(w);
     }
-    if !args.quiet {
-        ctx.printer.info(&format!("Layer {}", done.layer.digest()));
-    }
+    // Only the image id, as Docker prints it.
     ctx.printer.out(&done.image.id);
     Ok(0)
 }

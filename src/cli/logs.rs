@@ -1,4 +1,4 @@
-//! `hutch logs`: print a detached container's log (`container::logs`),
+//! `hutch logs`: print a container's log (`container::logs`),
 //! stdout lines to stdout and stderr lines to stderr; `-f` keeps reading
 //! until the container has exited and its log is complete.
 
@@ -34,8 +34,9 @@ pub fn exec(ctx: &Ctx, a: Args) -> anyhow::Result<u8> {
     let path = containers.dir(&rec.id).join(LOG_FILE);
     let mut file = match std::fs::File::open(&path) {
         Ok(f) => f,
+        // Containers created before foreground runs kept a log.
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => bail!(
-            "container {} has no log: only detached containers (`run -d`, `start`) keep one",
+            "container {} has no log (made by an older hutch, or its logger could not start)",
             rec.name
         ),
         Err(e) => bail!("cannot read {}: {e}", path.display()),

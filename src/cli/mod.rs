@@ -185,6 +185,7 @@ pub fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
         Ok(c) => c,
         Err(e) => {
+            let e = without_hidden_suggestions(e);
             let code = if e.use_stderr() { EXIT_HUTCH_ERROR } else { 0 };
             let _ = e.print();
             return ExitCode::from(code);
@@ -211,6 +212,44 @@ pub fn main() -> ExitCode {
             ExitCode::from(EXIT_HUTCH_ERROR)
         }
     }
+}
+
+/// clap suggests hidden subcommands for typos (`hutch rn` → `userns-keeper`);
+/// those are hutch's own helpers, never something to point a user at.
+fn without_hidden_suggestions(mut e: clap::Error) -> clap::Error {
+    use clap::error::{ContextKind, ContextValue};
+    fn hidden(c: &clap::Command, out: &mut Vec<String>) {
+        for s in c.get_subcommands() {
+            if s.is_hide_set() {
+                out.push(s.get_name().to_string());
+            }
+            hidden(s, out);
+        }
+    }
+    let Some(ContextValue::Strings(suggested)) = e.get(ContextKind::SuggestedSubcommand) else {
+        return e;
+    };
+    let mut names = Vec::new();
+    hidden(&<Cli as clap::CommandFactory>::command(), &mut names);
+    let kept: Vec<String> = suggested
+        .iter()
+        .filter(|n| !names.contains(n))
+        .cloned()
+        .collect();
+    if kept.is_empty() {
+        e.remove(ContextKind::SuggestedSubcommand);
+        // An empty tip list would still print its blank separator line.
+        if matches!(e.get(ContextKind::Suggested), Some(ContextValue::StyledStrs(t)) if t.is_empty())
+        {
+            e.remove(ContextKind::Suggested);
+        }
+    } else {
+        e.insert(
+            ContextKind::SuggestedSubcommand,
+            ContextValue::Strings(kept),
+        );
+    }
+    e
 }
 
 fn dispatch(ctx: &Ctx, cmd: Command) -> anyhow::Result<u8> {
@@ -270,4 +309,33 @@ fn is_broken_pipe(e: &anyhow::Error) -> bool {
         c.downcast_ref::<std::io::Error>()
             .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse_error(args: &[&str]) -> String {
+        let e = Cli::try_parse_from(args).unwrap_err();
+        without_hidden_suggestions(e).render().to_string()
+    }
+
+    #[test]
+    fn typos_never_suggest_hidden_commands() {
+        let rn = parse_error(&["hutch", "rn"]);
+        assert!(
+            !rn.contains("userns-keeper") && rn.contains("'rename'"),
+            "{rn}"
+        );
+        let pf = parse_error(&["hutch", "port-forwardr"]);
+        assert!(
+            !pf.contains("port-forwarder") && pf.contains("'port'"),
+            "{pf}"
+        );
+        // Only hidden ones were close: no tip at all, and no stray blank line.
+        let u = parse_error(&["hutch", "userns"]);
+        assert!(!u.contains("tip") && !u.contains("\n\n\n"), "{u}");
+        let im = parse_error(&["hutch", "imags"]);
+        assert!(im.contains("'image', 'images'"), "{im}");
+    }
 }

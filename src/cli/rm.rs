@@ -3,8 +3,6 @@
 
 use super::Ctx;
 use crate::container::{control, Containers};
-use nix::sys::signal::Signal;
-use std::time::Duration;
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
@@ -15,9 +13,6 @@ pub struct Args {
     #[arg(value_name = "CONTAINER", required = true)]
     pub containers: Vec<String>,
 }
-
-/// How long `rm -f` waits for a killed container's supervisor to record it.
-const KILL_GRACE: Duration = Duration::from_secs(10);
 
 pub fn exec(ctx: &Ctx, a: Args) -> anyhow::Result<u8> {
     let containers = Containers::new(&ctx.dirs.state);
@@ -36,9 +31,10 @@ pub fn exec(ctx: &Ctx, a: Args) -> anyhow::Result<u8> {
 
 fn remove_one(containers: &Containers, name: &str, force: bool) -> anyhow::Result<()> {
     let rec = containers.resolve(name)?;
-    if force && control::signal(&rec, Signal::SIGKILL)? {
-        control::wait(containers, &rec.id, Some(KILL_GRACE))?;
+    if force {
+        control::force_remove(containers, &rec)?;
+    } else {
+        control::remove(containers, &rec.id)?;
     }
-    control::remove(containers, &rec.id)?;
     Ok(())
 }

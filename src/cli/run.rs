@@ -35,7 +35,8 @@ pub struct Args {
     /// Container host name (default: the short container id).
     #[arg(long, value_name = "NAME")]
     pub hostname: Option<String>,
-    /// Bind mount a host path: HOST:CONTAINER[:ro|rw]. HOST must be absolute and exist.
+    /// Bind mount a host path: HOST:CONTAINER[:ro|rw]. HOST must be absolute;
+    /// a missing one is created as a directory (as Docker does).
     #[arg(short = 'v', long = "volume", value_name = "HOST:CONTAINER[:ro]")]
     pub volume: Vec<String>,
     /// Mount a tmpfs: PATH[:OPTIONS] (mount(8) options such as size=64m,mode=1777).
@@ -44,8 +45,11 @@ pub struct Args {
     /// Mount the container's root filesystem read-only.
     #[arg(long)]
     pub read_only: bool,
-    /// With --read-only, mount fresh tmpfs on /tmp, /var/tmp and /run.
-    #[arg(long, default_value_t = true, action = clap::ArgAction::Set, value_name = "BOOL")]
+    /// With --read-only, mount fresh tmpfs on /tmp, /var/tmp and /run
+    /// (Podman's default; Docker, and hutch, add none unless asked).
+    #[arg(long, num_args = 0..=1, require_equals = true, default_value_t = false,
+          default_missing_value = "true",
+          action = clap::ArgAction::Set, value_name = "BOOL")]
     pub read_only_tmpfs: bool,
     /// Run a small init as pid 1 that forwards signals and reaps zombies.
     #[arg(long)]
@@ -82,7 +86,7 @@ pub struct Args {
     #[arg(short = 'd', long)]
     pub detach: bool,
     /// Pull the image: missing (only when the store lacks it), always, or never.
-    #[arg(long, value_parser = choice::<PullPolicy>(&PullPolicy::NAMES, &[]), default_value = "missing", value_name = "POLICY")]
+    #[arg(long, value_parser = choice::<PullPolicy>(PullPolicy::NAMES, &[]), default_value = "missing", value_name = "POLICY")]
     pub pull: PullPolicy,
     /// Image name or id.
     pub image: String,
@@ -99,17 +103,13 @@ pub fn exec(ctx: &Ctx, a: Args) -> anyhow::Result<u8> {
     let mut user_env = Vec::new();
     for f in &a.env_file {
         let text = fs_err::read_to_string(f).context("cannot read --env-file")?;
-        for line in text.lines().map(str::trim) {
-            if !line.is_empty() && !line.starts_with('#') {
-                user_env.extend(env_entry(line)?);
-            }
-        }
+        user_env.extend(env_file(&text).with_context(|| format!("--env-file {}", f.display()))?);
     }
     for e in &a.process.env {
         user_env.extend(env_entry(e)?);
     }
     if let Some(n) = &a.name {
-        crate::container::check_name(n).map_err(anyhow::Error::msg)?;
+        crate::container::check_name(n)?;
     }
 
     // Pulls (when needed) finish and join their threads before anything forks.
@@ -162,7 +162,7 @@ pub fn exec(ctx: &Ctx, a: Args) -> anyhow::Result<u8> {
         }
         return Ok(report(&outcome));
     }
-    Ok(report(&prepared.foreground()?))
+    Ok(report(&prepared.foreground(&ctx.printer)?))
 }
 
 /// The exit code of a launch, after saying what went wrong inside hutch.
@@ -171,6 +171,37 @@ pub(super) fn report(outcome: &Outcome) -> u8 {
         eprintln!("Error: {e}");
     }
     u8::try_from(outcome.code()).unwrap_or(super::EXIT_HUTCH_ERROR)
+}
+
+/// An `--env-file`, read as Docker reads one: leading whitespace and a
+/// UTF-8 byte order mark are dropped, blank lines and lines starting with
+/// `#` skipped, the value after the first `=` kept verbatim (spaces at
+/// either end included; only a CR before the newline goes), and a line
+/// with only a name takes hutch's value, or is dropped when it has none.
+fn env_file(text: &str) -> anyhow::Result<Vec<String>> {
+    let mut out = Vec::new();
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    for raw in text.lines() {
+        let line = raw.trim_start();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let (name, value) = match line.split_once('=') {
+            Some((n, v)) => (n, Some(v)),
+            None => (line, None),
+        };
+        if name.is_empty() {
+            bail!("no variable name on line '{line}'");
+        }
+        if name.contains([' ', '\t']) {
+            bail!("variable '{name}' contains whitespace: write NAME=VALUE");
+        }
+        match value {
+            Some(v) => out.push(format!("{name}={v}")),
+            None => out.extend(std::env::var(name).ok().map(|v| format!("{name}={v}"))),
+        }
+    }
+    Ok(out)
 }
 
 /// `-e KEY=VALUE` as given; bare `-e KEY` takes hutch's value, or nothing
@@ -190,10 +221,27 @@ pub(super) fn env_entry(e: &str) -> anyhow::Result<Option<String>> {
 mod tests {
     use super::*;
 
+    fn s(v: &[&str]) -> Vec<String> {
+        v.iter().map(|x| x.to_string()).collect()
+    }
+
     #[test]
     fn env_entries() {
         assert_eq!(env_entry("A=1").unwrap(), Some("A=1".into()));
         assert_eq!(env_entry("HUTCH_SURELY_UNSET_VAR").unwrap(), None);
         assert!(env_entry("=x").is_err());
+    }
+
+    #[test]
+    fn env_files_read_as_docker_reads_them() {
+        let text = "\u{feff}A=1\n  B= two  \n# C=3\n\n\t\nD=\r\nE=x=y\nHUTCH_SURELY_UNSET_VAR\n";
+        assert_eq!(
+            env_file(text).unwrap(),
+            s(&["A=1", "B= two  ", "D=", "E=x=y"])
+        );
+        let e = env_file("F =1\n").unwrap_err().to_string();
+        assert!(e.contains("'F '") && e.contains("whitespace"), "{e}");
+        assert!(env_file("=1\n").is_err());
+        assert!(env_file("two words\n").is_err());
     }
 }

@@ -28,7 +28,7 @@ pub struct Args {
     pub output: Option<PathBuf>,
 
     /// docker-archive, oci-archive or oci-dir.
-    #[arg(long, value_parser = choice::<Format>(&Format::NAMES, FORMAT_HELP), default_value = "docker-archive")]
+    #[arg(long, value_parser = choice::<Format>(Format::NAMES, FORMAT_HELP), default_value = "docker-archive")]
     pub format: Format,
 
     /// Recompress layers stored otherwise (oci-archive and oci-dir only).

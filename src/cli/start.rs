@@ -25,8 +25,8 @@ pub fn exec(ctx: &Ctx, a: Args) -> anyhow::Result<u8> {
         let [name] = a.containers.as_slice() else {
             bail!("start -a attaches to one container: name only one");
         };
-        let outcome =
-            Prepared::existing(&ctx.dirs, name, a.interactive, &ctx.printer)?.foreground()?;
+        let outcome = Prepared::existing(&ctx.dirs, name, a.interactive, &ctx.printer)?
+            .foreground(&ctx.printer)?;
         return Ok(super::run::report(&outcome));
     }
     let mut failed = 0;

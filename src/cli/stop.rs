@@ -1,5 +1,6 @@
 //! `hutch stop`: the image's STOPSIGNAL (SIGTERM when it has none) to pid 1,
-//! then SIGKILL once the timeout passes, as Docker and Podman do.
+//! then SIGKILL once the timeout passes, as Docker and Podman do; returns
+//! once the container's end is recorded (or, with --rm, it is removed).
 
 use super::Ctx;
 use crate::container::{control, Containers};
@@ -45,13 +46,8 @@ fn stop_one(containers: &Containers, name: &str, grace: Duration) -> anyhow::Res
             .with_context(|| format!("the image's STOPSIGNAL of container {}", rec.name))?,
         None => Signal::SIGTERM,
     };
-    // Stopping a container that is not running is not an error (Podman).
-    if !control::signal(&rec, sig)? {
-        return Ok(());
-    }
-    if control::wait(containers, &rec.id, Some(grace))?.is_none() {
-        control::signal(&rec, Signal::SIGKILL)?;
-        control::wait(containers, &rec.id, None)?;
-    }
+    // Stopping a container that is not running is not an error (Podman);
+    // one run with --rm is gone once stopped, which is no error either.
+    control::stop(containers, &rec, sig, grace)?;
     Ok(())
 }

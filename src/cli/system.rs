@@ -3,12 +3,12 @@
 
 use super::images::human_size;
 use super::Ctx;
-use crate::container::images_in_use;
-use crate::store::Store;
+use crate::container::{images_in_use, state, Containers};
+use crate::store::{DiskUsage, Store};
 use crate::userns::idmap::{IdMapping, IdSources, UsernsRequest};
 use clap::Subcommand;
-use std::collections::HashSet;
-use std::path::Path;
+use std::collections::{HashMap, HashSet};
+use std::path::PathBuf;
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
@@ -46,23 +46,42 @@ pub fn exec(ctx: &Ctx, args: Args) -> anyhow::Result<u8> {
     }
 }
 
-/// Bytes under `p`, without following symlinks; unreadable parts (files of
-/// subordinate ids in private dirs) count as what could be seen.
-fn du(p: &Path) -> u64 {
-    use std::os::unix::fs::MetadataExt;
-    let Ok(m) = std::fs::symlink_metadata(p) else {
-        return 0;
-    };
-    if !m.is_dir() {
-        return m.blocks() * 512;
-    }
-    let mut total = m.blocks() * 512;
-    for e in std::fs::read_dir(p).into_iter().flatten().flatten() {
-        total += du(&e.path());
-    }
-    total
+/// One row of `system df`, with Docker's meanings.
+struct Row {
+    kind: &'static str,
+    total: usize,
+    active: usize,
+    size: u64,
+    reclaimable: u64,
 }
 
+impl Row {
+    fn new(kind: &'static str, total: usize) -> Row {
+        Row {
+            kind,
+            total,
+            active: 0,
+            size: 0,
+            reclaimable: 0,
+        }
+    }
+
+    /// One item of `size` bytes; what is not active can be reclaimed.
+    fn count(&mut self, size: u64, active: bool) {
+        self.size += size;
+        if active {
+            self.active += 1;
+        } else {
+            self.reclaimable += size;
+        }
+    }
+}
+
+/// Docker's `system df`: images (ACTIVE = used by any container, reclaimable
+/// = what `image prune -a` frees), containers (ACTIVE = running, reclaimable
+/// = the writable layers of the others), and hutch's unpacked layer cache
+/// (ACTIVE = layers some container stands on; the rest go with their images
+/// and are unpacked again when needed).
 fn df(ctx: &Ctx, args: DfArgs) -> anyhow::Result<u8> {
     let store = Store::open(&ctx.dirs)?;
     let images = store.images()?;
@@ -72,7 +91,7 @@ fn df(ctx: &Ctx, args: DfArgs) -> anyhow::Result<u8> {
     let mut total = 0u64;
     let mut reclaim_blobs: HashSet<String> = HashSet::new();
     let mut needed: HashSet<String> = HashSet::new();
-    let mut sizes = std::collections::HashMap::new();
+    let mut sizes = HashMap::new();
     for im in &images {
         let mut blobs = vec![(
             im.manifest.config().digest().to_string(),
@@ -98,30 +117,49 @@ fn df(ctx: &Ctx, args: DfArgs) -> anyhow::Result<u8> {
     }
     let reclaimable: u64 = reclaim_blobs.difference(&needed).map(|d| sizes[d]).sum();
     let active = images.iter().filter(|i| users.contains_key(&i.id)).count();
-    let mut containers = 0usize;
-    let mut csize = 0u64;
-    for e in std::fs::read_dir(&ctx.dirs.state)
-        .into_iter()
-        .flatten()
-        .flatten()
-    {
-        if e.path().join("container.json").is_file() {
-            containers += 1;
-            csize += du(&e.path().join("upper"));
+
+    let mut du = DiskUsage::default();
+    let all = Containers::new(&ctx.dirs.state);
+    let records = all.list();
+    let mut containers = Row::new("Containers", records.len());
+    // Layers containers stand on: (mapping dir, diff id hex).
+    let mut standing: HashSet<(PathBuf, String)> = HashSet::new();
+    for r in &records {
+        let size = du.add(&all.dir(&r.id).join("upper"));
+        containers.count(size, state::observe(r).is_running());
+        if let Some(im) = images.iter().find(|i| i.id == r.image_id) {
+            let m = store.mapping_dir_for_key(&r.mapping_key);
+            for d in im.config.rootfs().diff_ids() {
+                let hex = d.strip_prefix("sha256:").unwrap_or(d);
+                standing.insert((m.clone(), hex.to_string()));
+            }
         }
     }
-    let cache = du(&store.root.join("o"));
+    let cached = store.cached_layers();
+    let mut cache = Row::new("Layer cache", cached.len());
+    for l in &cached {
+        let size = du.add(&l.dir);
+        cache.count(
+            size,
+            standing.contains(&(l.mapping_dir.clone(), l.diff_hex.clone())),
+        );
+    }
     let rows = [
-        ("Images", images.len(), active, total, reclaimable),
-        ("Containers", containers, containers, csize, 0),
-        // Unpacked layers can be unpacked again from their blobs at any time.
-        ("Layer cache", 0, 0, cache, cache),
+        Row {
+            kind: "Images",
+            total: images.len(),
+            active,
+            size: total,
+            reclaimable,
+        },
+        containers,
+        cache,
     ];
     if args.format.is_some() {
         let v: Vec<_> = rows
             .iter()
-            .map(|(t, n, a, s, r)| {
-                serde_json::json!({"Type": t, "Total": n, "Active": a, "Size": s, "Reclaimable": r})
+            .map(|r| {
+                serde_json::json!({"Type": r.kind, "Total": r.total, "Active": r.active, "Size": r.size, "Reclaimable": r.reclaimable})
             })
             .collect();
         ctx.printer.out(&serde_json::to_string_pretty(&v)?);
@@ -131,15 +169,15 @@ fn df(ctx: &Ctx, args: DfArgs) -> anyhow::Result<u8> {
         "{:<13}{:<8}{:<8}{:<12}{}",
         "TYPE", "TOTAL", "ACTIVE", "SIZE", "RECLAIMABLE"
     ));
-    for (t, n, a, s, r) in rows {
-        let pct = (r * 100).checked_div(s).unwrap_or(0);
+    for r in rows {
+        let pct = (r.reclaimable * 100).checked_div(r.size).unwrap_or(0);
         ctx.printer.out(&format!(
             "{:<13}{:<8}{:<8}{:<12}{} ({pct}%)",
-            t,
-            n,
-            a,
-            human_size(s),
-            human_size(r)
+            r.kind,
+            r.total,
+            r.active,
+            human_size(r.size),
+            human_size(r.reclaimable)
         ));
     }
     Ok(0)

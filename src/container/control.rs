@@ -3,7 +3,7 @@
 //! the process is checked against the record's pid + start time, so a pid
 //! reused by an unrelated process is never signalled.
 //!
-//! It does not start containers (`cli::launch` does).
+//! It does not start containers (`launch` does).
 
 use super::state::{self, observe};
 use super::{Containers, Error, ProcId, Record, Result};
@@ -32,38 +32,103 @@ pub fn signal(rec: &Record, sig: Signal) -> Result<bool> {
     Ok(true)
 }
 
+/// How a container's end was seen.
+#[derive(Debug)]
+pub enum Ended {
+    /// Its exit is recorded (a lost supervisor's settled).
+    Exited(Box<Record>),
+    /// Its directory is gone (a `--rm` container, or a concurrent `rm`)
+    /// and the supervisor that removed it has finished.
+    Removed,
+}
+
 /// Wait until container `id` is no longer running, at most `timeout`; its
-/// record then (lost supervisors settled), or None on timeout.
+/// record then (lost supervisors settled), or None on timeout. NotFound
+/// when it is removed meanwhile.
 pub fn wait(
     containers: &Containers,
     id: &str,
     timeout: Option<Duration>,
 ) -> Result<Option<Record>> {
+    let rec = containers
+        .read(id)
+        .ok_or_else(|| Error::NotFound(id.to_string()))?;
+    match end_after(containers, &rec, None, timeout)? {
+        Some(Ended::Exited(r)) => Ok(Some(*r)),
+        Some(Ended::Removed) => Err(Error::NotFound(id.to_string())),
+        None => Ok(None),
+    }
+}
+
+/// Docker's stop: `sig` to pid 1, SIGKILL once `grace` has passed, and
+/// return when the container's end is recorded (or its directory is gone,
+/// for `--rm`). A container still starting gets the signal as soon as its
+/// pid 1 has exec'd; one that is not running is left alone.
+pub fn stop(containers: &Containers, rec: &Record, sig: Signal, grace: Duration) -> Result<Ended> {
+    if let Some(end) = end_after(containers, rec, Some(sig), Some(grace))? {
+        return Ok(end);
+    }
+    let end = end_after(containers, rec, Some(Signal::SIGKILL), None)?;
+    end.ok_or_else(|| Error::Running(rec.name.clone()))
+}
+
+/// Send `sig` (if any) to the container's pid 1 once it has one, and wait
+/// for its end, at most `timeout`; None on timeout.
+///
+/// Every state is read from the record as its supervisor writes it under
+/// the container's lock: starting (no pid 1 yet), running, stopping (pid 1
+/// gone, exit not yet written), exited; a record that vanishes belongs to a
+/// container being removed, which has ended once the supervisor that last
+/// owned it (the remover of a `--rm` container) is gone too.
+fn end_after(
+    containers: &Containers,
+    seen: &Record,
+    sig: Option<Signal>,
+    timeout: Option<Duration>,
+) -> Result<Option<Ended>> {
     let deadline = timeout.map(|t| Instant::now() + t);
+    let left = || deadline.map(|d| d.saturating_duration_since(Instant::now()));
+    let mut supervisor = seen.supervisor;
+    let mut sent = sig.is_none();
     loop {
-        let rec = containers
-            .read(id)
-            .ok_or_else(|| Error::NotFound(id.to_string()))?;
-        if !observe(&rec).is_running() {
-            return Ok(Some(state::settle(containers, rec)));
-        }
-        let left = match deadline {
-            Some(d) if Instant::now() >= d => return Ok(None),
-            Some(d) => Some(d - Instant::now()),
-            None => None,
+        let Some(rec) = containers.read(&seen.id) else {
+            if let Some(fd) = supervisor.and_then(open_checked) {
+                if !pidfd_wait(fd.as_fd(), left())? {
+                    return Ok(None);
+                }
+            }
+            return Ok(Some(Ended::Removed));
         };
-        // The supervisor writes the exit and then ends: its pidfd turning
-        // readable is the moment to read the record again.
+        if !observe(&rec).is_running() {
+            return Ok(Some(Ended::Exited(Box::new(state::settle(
+                containers, rec,
+            )))));
+        }
+        supervisor = rec.supervisor;
+        if let (false, Some(sig)) = (sent, sig) {
+            // False while pid 1 is not there yet, or already gone.
+            sent = signal(&rec, sig)?;
+        }
+        if left().is_some_and(|l| l.is_zero()) {
+            return Ok(None);
+        }
         match rec.supervisor.and_then(open_checked) {
-            Some(fd) => {
-                // Bounded, so a record changed by a restart is seen too.
-                let step = left.map_or(Duration::from_secs(1), |l| l.min(Duration::from_secs(1)));
+            // Its supervisor writes the exit and then ends: its pidfd turning
+            // readable is the moment to read the record again. Bounded, so
+            // that a start (pid 1 appearing) or a restart is seen too.
+            Some(fd) if rec.init.is_some() => {
+                let step = left().map_or(STEP, |l| l.min(STEP));
                 pidfd_wait(fd.as_fd(), Some(step))?;
             }
-            None => std::thread::sleep(Duration::from_millis(20)),
+            _ => std::thread::sleep(POLL),
         }
     }
 }
+
+/// The longest wait on a supervisor before the record is read again.
+const STEP: Duration = Duration::from_secs(1);
+/// How often a record without a supervisor to wait on is read.
+const POLL: Duration = Duration::from_millis(20);
 
 /// Remove a container that is not running: under its lock the directory is
 /// renamed away (so it vanishes from listings at once), then deleted from
@@ -77,10 +142,42 @@ pub fn remove(containers: &Containers, id: &str) -> Result<()> {
     if observe(&rec).is_running() {
         return Err(Error::Running(rec.name));
     }
-    let doomed = containers.root.join(format!(".removing-{id}"));
-    fs_err::rename(containers.dir(id), &doomed)?;
+    delete_locked(containers, &rec, lock)
+}
+
+/// `rm -f`: remove the container, killing it first if it is starting,
+/// running or stopping. Whether it runs is decided under its lock, and
+/// after the kill the lock is taken again, so a container that changes
+/// state in between (a pid 1 that just exec'd, or just exited) is neither
+/// refused nor left behind. A `--rm` container removes itself; that counts.
+pub fn force_remove(containers: &Containers, seen: &Record) -> Result<()> {
+    loop {
+        let lock = match containers.lock(&seen.id) {
+            Ok(l) => l,
+            Err(Error::NotFound(_)) if seen.auto_remove => {
+                return end_after(containers, seen, None, None).map(drop)
+            }
+            Err(e) => return Err(e),
+        };
+        let rec = containers
+            .read(&seen.id)
+            .ok_or_else(|| Error::NotFound(seen.id.clone()))?;
+        if !observe(&rec).is_running() {
+            return delete_locked(containers, &rec, lock);
+        }
+        drop(lock);
+        if let Some(Ended::Removed) = end_after(containers, &rec, Some(Signal::SIGKILL), None)? {
+            return Ok(());
+        }
+    }
+}
+
+/// Rename the directory away under the held lock, then delete it.
+fn delete_locked(containers: &Containers, rec: &Record, lock: super::Locked) -> Result<()> {
+    let doomed = containers.root.join(format!(".removing-{}", rec.id));
+    fs_err::rename(containers.dir(&rec.id), &doomed)?;
     drop(lock);
-    delete_tree(&rec, &doomed)
+    delete_tree(rec, &doomed)
 }
 
 fn delete_tree(rec: &Record, dir: &std::path::Path) -> Result<()> {

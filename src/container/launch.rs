@@ -5,7 +5,8 @@
 //! rootless default (auto user namespace, the image's own command, user,
 //! environment and working directory, the default network, no extra
 //! mounts) changed by chained settings, then [`Launch::create`] records
-//! the container and checks its sandbox plan (nothing is cloned yet), and
+//! the container and checks its sandbox plan (nothing is cloned yet; a
+//! missing bind mount source is created, as Docker does), and
 //! [`Prepared::foreground`] runs it here (terminal relay, exit recorded) or
 //! [`Prepared::detached`] hands it to a supervisor (`supervisor`).
 //! [`Prepared::existing`] does the same for a stored container (`start`).
@@ -22,7 +23,7 @@
 //!     .userns(UsernsRequest::KeepId)
 //!     .auto_remove(true)
 //!     .create(&hutch::report::Silent)?
-//!     .foreground()?;
+//!     .foreground(&hutch::report::Silent)?;
 //! std::process::exit(outcome.code());
 //! # }
 //! ```
@@ -30,6 +31,7 @@
 //! It does not parse command lines, pull images or print: the caller maps
 //! its flags onto the settings and reports the [`Outcome`].
 
+use super::logger::Logger;
 use super::{supervisor, Config, Containers, ProcId, Record, Status};
 use crate::dirs::Dirs;
 use crate::net::plan::{HostEnv, NetFlags};
@@ -83,6 +85,11 @@ pub enum Error {
     },
     #[error("invalid volume '{spec}': {why}")]
     Volume { spec: String, why: String },
+    #[error("cannot create the bind mount source {path}: {error}")]
+    BindSource {
+        path: PathBuf,
+        error: std::io::Error,
+    },
     #[error("{0}")]
     Network(String),
     #[error("--network container:{name}: {why}")]
@@ -178,7 +185,7 @@ impl<'a> Launch<'a> {
             network: NetFlags::default(),
             userns: UsernsRequest::Auto,
             read_only: false,
-            read_only_tmpfs: true,
+            read_only_tmpfs: false,
             init: false,
             tty: false,
             interactive: false,
@@ -317,18 +324,17 @@ impl<'a> Launch<'a> {
             parse_volume(v)?;
         }
         if let Some(n) = &self.name {
-            super::check_name(n).map_err(|e| Error::Record(super::Error::InvalidName(e)))?;
+            super::check_name(n)?;
         }
         let mapping = IdMapping::detect(self.userns, &IdSources::default())?;
         let cfg = self.image.config.config().clone().unwrap_or_default();
-        let command = command_line(
+        let (entrypoint, cmd) = command_line(
             cfg.entrypoint().as_deref(),
             cfg.cmd().as_deref(),
             self.entrypoint.as_deref(),
             self.command.as_deref().unwrap_or_default(),
         );
-        let mut env = cfg.env().clone().unwrap_or_default();
-        env.extend(self.env);
+        let env = merge_env(cfg.env().as_deref().unwrap_or_default(), self.env);
         let user = self
             .user
             .or_else(|| cfg.user().clone().filter(|u| !u.is_empty()))
@@ -349,7 +355,7 @@ impl<'a> Launch<'a> {
             name: self.name.unwrap_or_default(),
             image: self.image_name,
             image_id: self.image.id.clone(),
-            command,
+            command: entrypoint.iter().chain(&cmd).cloned().collect(),
             created: chrono::Utc::now(),
             status: Status::Created,
             pid: None,
@@ -372,6 +378,8 @@ impl<'a> Launch<'a> {
                 tty: self.tty,
                 interactive: self.interactive,
                 stop_signal: cfg.stop_signal().clone(),
+                entrypoint: Some(entrypoint),
+                cmd: Some(cmd),
             },
             started: None,
             init: None,
@@ -439,9 +447,10 @@ impl Prepared {
     }
 
     /// Run here and wait: the terminal is relayed, the exit recorded (or the
-    /// container removed with auto-remove).
-    pub fn foreground(self) -> Result<Outcome> {
-        Ok(foreground(&self.containers, &self.rec, &self.plan))
+    /// container removed with auto-remove). `report` hears when the
+    /// container's log cannot be kept.
+    pub fn foreground(self, report: &dyn Report) -> Result<Outcome> {
+        Ok(foreground(&self.containers, &self.rec, &self.plan, report))
     }
 
     /// Run under a detached supervisor; returns once pid 1 runs (or failed
@@ -461,13 +470,14 @@ fn create_dir(dir: &Path) -> super::Result<()> {
 }
 
 /// Docker's rule: `--entrypoint` replaces the image's entrypoint and drops its
-/// command; a command on the line replaces the image's command.
+/// command; a command on the line replaces the image's command. The
+/// container's entrypoint and command.
 fn command_line(
     image_entry: Option<&[String]>,
     image_cmd: Option<&[String]>,
     entry_flag: Option<&str>,
     cmd: &[String],
-) -> Vec<String> {
+) -> (Vec<String>, Vec<String>) {
     let entry: Vec<String> = match entry_flag {
         Some("") => Vec::new(),
         Some(e) => vec![e.to_string()],
@@ -480,7 +490,21 @@ fn command_line(
     } else {
         image_cmd.unwrap_or_default().to_vec()
     };
-    entry.into_iter().chain(cmd).collect()
+    (entry, cmd)
+}
+
+/// Docker's container environment: the image's, less the names the user
+/// sets again, then the user's (`--env-file`, then `-e`).
+fn merge_env(image: &[String], user: Vec<String>) -> Vec<String> {
+    let name = |e: &str| e.split('=').next().unwrap_or("").to_string();
+    let set: std::collections::HashSet<String> = user.iter().map(|e| name(e)).collect();
+    let mut env: Vec<String> = image
+        .iter()
+        .filter(|e| !set.contains(&name(e)))
+        .cloned()
+        .collect();
+    env.extend(user);
+    env
 }
 
 /// What `hutch start` looks up again for a stored container: its image and
@@ -629,6 +653,7 @@ fn plan(
         .map(|v| parse_volume(v))
         .collect::<Result<Vec<_>>>()?;
     mounts.extend(c.tmpfs.iter().map(|t| parse_tmpfs(t)));
+    create_missing_sources(&mounts)?;
     let store = Store::open(dirs).map_err(|e| Error::Store(e.into()))?;
     let cfg = image.config.config().clone().unwrap_or_default();
     let exposed = cfg.exposed_ports().clone().unwrap_or_default();
@@ -750,13 +775,35 @@ fn starting(rec: &mut Record) {
 }
 
 /// Run the plan here and wait.
-fn foreground(containers: &Containers, rec: &Record, plan: &Plan) -> Outcome {
+///
+/// Docker keeps the log of every container not run with `--rm`: its output
+/// goes through a logger process that writes the log and relays it on to
+/// this process's stdout and stderr. A `--rm` container's log would go with
+/// it, so it gets none, and its start-up costs nothing more.
+fn foreground(containers: &Containers, rec: &Record, plan: &Plan, report: &dyn Report) -> Outcome {
+    let logger = match rec.auto_remove {
+        true => None,
+        false => {
+            let log = containers.dir(&rec.id).join(super::logs::LOG_FILE);
+            match Logger::start(&log, true) {
+                Ok(l) => Some(l),
+                Err(e) => {
+                    report.warn(&format!("container {} runs without a log: {e}", rec.name));
+                    None
+                }
+            }
+        }
+    };
     let mut observer = Started {
         containers,
         id: &rec.id,
         supervision: None,
     };
     let result = sandbox::run(plan, &mut observer);
+    // Everything the container wrote is in the log before its exit is.
+    if let Some(l) = logger {
+        l.finish();
+    }
     let code = finish(containers, rec, &result);
     Outcome::Exited {
         code,
@@ -874,8 +921,11 @@ pub fn parse_volume(v: &str) -> Result<MountSpec> {
     if !ctr.starts_with('/') {
         return Err(bad(format!("the container path '{ctr}' must be absolute")));
     }
-    if let Err(e) = Path::new(host).metadata() {
-        return Err(bad(format!("cannot use host path {host}: {e}")));
+    match Path::new(host).symlink_metadata() {
+        // Created when the container starts (`create_missing_sources`).
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(bad(format!("cannot use host path {host}: {e}"))),
+        Ok(_) => {}
     }
     Ok(MountSpec::Bind {
         source: PathBuf::from(host),
@@ -914,6 +964,23 @@ fn overlay_volume(v: &str, host: &str, ctr: &str, opts: &str) -> Result<MountSpe
     })
 }
 
+/// Docker's `-v` creates a missing host path as a directory (its
+/// `--mount type=bind` refuses one instead); so do these bind mounts,
+/// at each start, as the calling user.
+fn create_missing_sources(mounts: &[MountSpec]) -> Result<()> {
+    for m in mounts {
+        if let MountSpec::Bind { source, .. } = m {
+            if source.symlink_metadata().is_err() {
+                std::fs::create_dir_all(source).map_err(|error| Error::BindSource {
+                    path: source.clone(),
+                    error,
+                })?;
+            }
+        }
+    }
+    Ok(())
+}
+
 /// `PATH[:OPTIONS]`.
 pub fn parse_tmpfs(t: &str) -> MountSpec {
     let (target, options) = t.split_once(':').unwrap_or((t, ""));
@@ -937,19 +1004,27 @@ mod tests {
         let c = s(&["sh"]);
         assert_eq!(
             command_line(Some(&e), Some(&c), None, &[]),
-            s(&["/init", "sh"])
+            (s(&["/init"]), s(&["sh"]))
         );
         assert_eq!(
             command_line(Some(&e), Some(&c), None, &s(&["ls"])),
-            s(&["/init", "ls"])
+            (s(&["/init"]), s(&["ls"]))
         );
         assert_eq!(
             command_line(Some(&e), Some(&c), Some("echo"), &[]),
-            s(&["echo"])
+            (s(&["echo"]), s(&[]))
         );
         assert_eq!(
             command_line(Some(&e), Some(&c), Some(""), &s(&["id"])),
-            s(&["id"])
+            (s(&[]), s(&["id"]))
+        );
+    }
+
+    #[test]
+    fn user_env_replaces_the_images() {
+        assert_eq!(
+            merge_env(&s(&["PATH=/bin", "A=1"]), s(&["A=2", "B=3"])),
+            s(&["PATH=/bin", "A=2", "B=3"])
         );
     }
 
@@ -962,14 +1037,7 @@ mod tests {
                 ..
             }
         ));
-        for bad in [
-            "/tmp",
-            "rel:/mnt",
-            "/tmp:mnt",
-            "/tmp:/mnt:xx",
-            "/nonexistent-x:/m",
-            "/a:/b:ro:x",
-        ] {
+        for bad in ["/tmp", "rel:/mnt", "/tmp:mnt", "/tmp:/mnt:xx", "/a:/b:ro:x"] {
             assert!(parse_volume(bad).is_err(), "{bad}");
         }
         assert!(matches!(

@@ -1,4 +1,4 @@
-//! `ctr.log`, the log of a detached container, in the k8s-file format that
+//! `ctr.log`, the log of a container, in the k8s-file format that
 //! conmon writes and `podman logs` reads: one entry per line,
 //!
 //! ```text
@@ -9,7 +9,7 @@
 //! `F` ends a line of output, `P` is a piece of one that had no newline when
 //! it was read (a prompt, a progress bar); readers join the pieces.
 //!
-//! [`record`] is the writer (the supervisor's logger process runs it);
+//! [`record`] is the writer (the logger process, `super::logger`, runs it);
 //! [`parse`] and [`Line`] are for readers. This module does not know about
 //! processes or records.
 
@@ -49,11 +49,19 @@ pub struct Line {
 }
 
 /// Copy everything readable from `stdout` and `stderr` into the log at
-/// `path` until both reach end of file (every writer has closed them).
+/// `path` until both reach end of file (every writer has closed them); with
+/// `relay`, copy each to its counterpart there too.
 ///
 /// When the log cannot be written (disk full), output is still read and
 /// dropped: a container must never block on, or die of SIGPIPE from, a log.
-pub fn record(stdout: OwnedFd, stderr: OwnedFd, path: &Path) -> std::io::Result<()> {
+/// A relay target whose reader has gone (EPIPE) closes that stream, so the
+/// container sees the broken pipe it would have seen writing there itself.
+pub fn record(
+    stdout: OwnedFd,
+    stderr: OwnedFd,
+    path: &Path,
+    relay: Option<(OwnedFd, OwnedFd)>,
+) -> std::io::Result<()> {
     let mut log = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
@@ -63,6 +71,10 @@ pub fn record(stdout: OwnedFd, stderr: OwnedFd, path: &Path) -> std::io::Result<
         Some((stdout, Stream::Stdout)),
         Some((stderr, Stream::Stderr)),
     ];
+    let mut relay: [Option<std::fs::File>; 2] = match relay {
+        Some((o, e)) => [Some(o.into()), Some(e.into())],
+        None => [None, None],
+    };
     let mut buf = vec![0u8; 32 * 1024];
     while open.iter().any(Option::is_some) {
         let live: Vec<usize> = (0..2).filter(|&i| open[i].is_some()).collect();
@@ -93,6 +105,16 @@ pub fn record(stdout: OwnedFd, stderr: OwnedFd, path: &Path) -> std::io::Result<
                     if let Some(f) = log.as_mut() {
                         if write_entries(f, *stream, &buf[..n]).is_err() {
                             log = None;
+                        }
+                    }
+                    if let Some(to) = relay[i].as_mut() {
+                        match to.write_all(&buf[..n]) {
+                            Ok(()) => {}
+                            Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {
+                                relay[i] = None;
+                                open[i] = None;
+                            }
+                            Err(_) => relay[i] = None,
                         }
                     }
                 }

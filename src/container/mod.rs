@@ -1,7 +1,8 @@
 //! Container records: one directory per container under the state dir,
 //! `<state>/<id>/`, holding `container.json` (a [`Record`]), the overlay
 //! `upper/` and `work/` dirs, the `rootfs/` mount point, `ctr.log` (see
-//! [`logs`]) for detached containers, and `lock`, the per-container flock.
+//! [`logs`]) for every container not run with `--rm`, and `lock`, the
+//! per-container flock.
 //! (The container's /etc/hostname, hosts and resolv.conf are generated at
 //! each start and live in memory only.) Other entries of the state dir (the
 //! kernel feature cache, the skeleton layer, dot files) have no
@@ -21,6 +22,7 @@
 pub mod control;
 mod inuse;
 pub mod launch;
+pub mod logger;
 pub mod logs;
 pub mod names;
 pub mod proc;
@@ -61,7 +63,8 @@ pub enum Status {
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(default)]
 pub struct Config {
-    /// `KEY=VALUE`: the image's environment, then `-e`/`--env-file`.
+    /// `KEY=VALUE`: the image's environment (less what `-e`/`--env-file`
+    /// set again), then `-e`/`--env-file`.
     pub env: Vec<String>,
     /// `user[:group]`; None runs as root.
     pub user: Option<String>,
@@ -82,6 +85,12 @@ pub struct Config {
     pub interactive: bool,
     /// The image's STOPSIGNAL, used by `hutch stop` (SIGTERM when None).
     pub stop_signal: Option<String>,
+    /// Docker's container `Entrypoint` and `Cmd`: the image's unless
+    /// `--entrypoint` or a command on the line replaced them (empty when
+    /// there is none). `commit` records them; None in records written
+    /// before they were kept (the image's then).
+    pub entrypoint: Option<Vec<String>>,
+    pub cmd: Option<Vec<String>>,
 }
 
 /// What `container.json` holds.
@@ -241,20 +250,28 @@ impl Containers {
         }
         let dir = self.dir(&rec.id);
         fs_err::create_dir(&dir)?;
+        // Only created here: see `lock`.
+        fs_err::File::create(dir.join(LOCK_FILE))?;
         fill(&dir)?;
         Ok(self.save(rec)?)
     }
 
     /// Take container `id`'s lock; NotFound when the container is gone by
-    /// the time the lock is held (a concurrent `rm` won).
+    /// the time the lock is held (a concurrent `rm` won, or a `--rm`
+    /// container's supervisor is deleting its directory).
+    ///
+    /// The lock file is never created here: one recreated in a directory
+    /// that is being deleted would make that deletion fail and leave the
+    /// directory behind.
     pub fn lock(&self, id: &str) -> Result<Locked> {
         let dir = self.dir(id);
         if !dir.join(RECORD_FILE).exists() {
             return Err(Error::NotFound(id.to_string()));
         }
         // A concurrent `rm` may move the directory away before the open.
-        let held = match flock::lock(&dir.join(LOCK_FILE), flock::Mode::Exclusive) {
-            Ok(h) => h,
+        let held = match flock::lock_existing(&dir.join(LOCK_FILE), flock::Mode::Exclusive) {
+            Ok(Some(h)) => h,
+            Ok(None) => return Err(Error::NotFound(id.to_string())),
             Err(_) if !dir.exists() => return Err(Error::NotFound(id.to_string())),
             Err(e) => return Err(e.into()),
         };
@@ -278,7 +295,7 @@ impl Containers {
 
     /// Give container `id` a new name, unique under the name lock.
     pub fn rename(&self, id: &str, new: &str) -> Result<Record> {
-        check_name(new).map_err(Error::InvalidName)?;
+        check_name(new)?;
         let _names = flock::lock(&self.root.join(NAMES_LOCK), flock::Mode::Exclusive)?;
         if self.list().iter().any(|r| r.name == new) {
             return Err(Error::NameInUse(new.to_string()));
@@ -318,15 +335,15 @@ pub fn new_id() -> String {
 }
 
 /// Container names follow Docker's rule: `[a-zA-Z0-9][a-zA-Z0-9_.-]*`.
-pub fn check_name(name: &str) -> std::result::Result<(), String> {
+pub fn check_name(name: &str) -> Result<()> {
     let mut b = name.bytes();
     let first_ok = b.next().is_some_and(|c| c.is_ascii_alphanumeric());
     if first_ok && b.all(|c| c.is_ascii_alphanumeric() || matches!(c, b'_' | b'.' | b'-')) {
         Ok(())
     } else {
-        Err(format!(
+        Err(Error::InvalidName(format!(
             "invalid container name '{name}': use letters, digits, '_', '.' and '-', starting with a letter or digit"
-        ))
+        )))
     }
 }
 

@@ -2,8 +2,8 @@
 //! `hutch start`), in conmon's shape but without a daemon: the caller forks,
 //! the child calls setsid(2) and forks again (so the supervisor is nobody's
 //! child and has no terminal), and the grandchild becomes the supervisor. It
-//! points stdin at /dev/null, hands stdout and stderr to pipes read by a
-//! logger process that writes [`super::logs`], closes every descriptor it
+//! points stdin at /dev/null, hands stdout and stderr to a logger process
+//! ([`super::logger`]) that writes [`super::logs`], closes every descriptor it
 //! inherited but those the caller names, and runs the caller's body, which
 //! starts the sandbox (whose pid 1 is the supervisor's child) and records
 //! the exit.
@@ -14,12 +14,11 @@
 //!
 //! This module does not build sandboxes or write records; the body does.
 
-use super::logs;
+use super::logger::Logger;
 use crate::sys::process::{child_exit, close_fds_except, fork, Forked};
 use nix::sys::wait::waitpid;
-use nix::unistd::Pid;
 use std::io::{BufRead, Write};
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
+use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd};
 use std::path::Path;
 
 /// What the detached body reported to the caller.
@@ -35,7 +34,7 @@ pub enum Outcome {
 /// log before the exit is recorded.
 pub struct Supervision {
     ready: Option<OwnedFd>,
-    logger: Option<Pid>,
+    logger: Option<Logger>,
 }
 
 impl Supervision {
@@ -61,12 +60,8 @@ impl Supervision {
     /// Stop writing to the log and wait until the logger has written
     /// everything, so that a reader who sees the exit recorded sees all output.
     pub fn close_log(&mut self) {
-        if let Ok(null) = std::fs::OpenOptions::new().write(true).open("/dev/null") {
-            let _ = nix::unistd::dup2(null.as_raw_fd(), 1);
-            let _ = nix::unistd::dup2(null.as_raw_fd(), 2);
-        }
-        if let Some(pid) = self.logger.take() {
-            let _ = waitpid(pid, None);
+        if let Some(logger) = self.logger.take() {
+            logger.finish();
         }
     }
 }
@@ -141,34 +136,16 @@ fn supervise(
     else {
         return;
     };
-    let pipes = (
-        nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC),
-        nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC),
-    );
-    let (Ok((out_r, out_w)), Ok((err_r, err_w))) = pipes else {
-        return;
-    };
     for fd in 0..3 {
         let _ = nix::unistd::dup2(null.as_raw_fd(), fd);
     }
+    drop(null);
     // Like any daemon: do not keep the caller's directory (a mount) busy.
     // Every path hutch passes on is absolute.
     let _ = nix::unistd::chdir("/");
-    let logger = match fork() {
-        Ok(Forked::Child) => {
-            let keep = [out_r.as_raw_fd(), err_r.as_raw_fd()];
-            if close_fds_except(&keep).is_ok() {
-                let _ = logs::record(out_r, err_r, log);
-            }
-            child_exit(0)
-        }
-        Ok(Forked::Parent(pid)) => pid,
-        Err(_) => return,
+    let Ok(logger) = Logger::start(log, false) else {
+        return;
     };
-    drop((out_r, err_r));
-    let _ = nix::unistd::dup2(out_w.as_fd().as_raw_fd(), 1);
-    let _ = nix::unistd::dup2(err_w.as_fd().as_raw_fd(), 2);
-    drop((out_w, err_w, null));
     let mut keep: Vec<_> = keep.iter().map(|fd| fd.as_raw_fd()).collect();
     keep.push(ready.as_raw_fd());
     if close_fds_except(&keep).is_err() {

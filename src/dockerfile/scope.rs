@@ -3,8 +3,9 @@
 //! instruction uses (for its cache key).
 //!
 //! Owns Docker's scoping rules for ARG (global vs stage, inheritance of
-//! global defaults, `--build-arg` overrides, predefined proxy and platform
-//! arguments) and ENV's precedence over ARG. It must not run anything.
+//! global defaults, ARGs passed on to stages built `FROM` a stage,
+//! `--build-arg` overrides, predefined proxy and platform arguments) and
+//! ENV's precedence over ARG. It must not run anything.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -185,6 +186,18 @@ pub struct Scope<'a> {
 }
 
 impl Scope<'_> {
+    /// Start with the ARGs of the stage this one is built `FROM`: "An ARG
+    /// variable declared within a build stage is automatically inherited by
+    /// other stages based on that stage" (Dockerfile reference, ARG scope).
+    pub fn inherit(&mut self, args: BTreeMap<String, Option<String>>) {
+        self.args = args;
+    }
+
+    /// The ARGs declared so far, to pass on to stages built from this one.
+    pub fn args(&self) -> &BTreeMap<String, Option<String>> {
+        &self.args
+    }
+
     /// Expand `instr` with the current scope, then apply its effect on the
     /// scope (ARG declares, ENV sets). Returns the expanded instruction.
     pub fn apply(&mut self, instr: &Spanned<Instruction>) -> Result<Instruction, ParseError> {
@@ -207,7 +220,13 @@ impl Scope<'_> {
                 let value = match (self.build.values.get(&arg.name), &default) {
                     (Some(v), _) => Some(v.clone()),
                     (None, Some(d)) => Some(d.clone()),
-                    (None, None) => self.global.get(&arg.name).cloned(),
+                    // Redeclared without a value, an ARG keeps the one it
+                    // has (buildkit leaves it in the stage's environment).
+                    (None, None) => self
+                        .global
+                        .get(&arg.name)
+                        .cloned()
+                        .or_else(|| self.args.get(&arg.name).cloned().flatten()),
                 };
                 self.args.insert(arg.name.clone(), value);
                 expanded.push(Arg {
@@ -446,5 +465,25 @@ mod tests {
             .into_iter()
             .collect();
         assert_eq!(referenced, ["IMG", "TARGETPLATFORM"]);
+    }
+
+    #[test]
+    fn stage_args_pass_to_stages_built_from_it_only() {
+        let text =
+            "ARG G=global\nFROM a AS base\nARG X=1\nFROM base\nARG X\nRUN true\nFROM a\nRUN true\n";
+        let df = parse(text, "Dockerfile").unwrap();
+        let build = BuildArgs::default();
+        let global = df.global_scope(&build).unwrap();
+        let mut base = df.scope(&global, &build, Vec::new());
+        base.apply(&df.stages[0].instructions[0]).unwrap();
+        let mut child = df.scope(&global, &build, Vec::new());
+        child.inherit(base.args().clone());
+        assert_eq!(child.run_env(), [("X".to_string(), "1".to_string())]);
+        // Redeclared without a value, it keeps the inherited one.
+        child.apply(&df.stages[1].instructions[0]).unwrap();
+        assert_eq!(child.run_env(), [("X".to_string(), "1".to_string())]);
+        // An unrelated stage sees neither X nor the global G.
+        let other = df.scope(&global, &build, Vec::new());
+        assert!(other.run_env().is_empty());
     }
 }

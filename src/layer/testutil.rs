@@ -2,7 +2,7 @@
 //! well-behaved builder would write) and a scratch directory whose contents
 //! are created, and removed, inside a user namespace like the store does.
 
-use super::unpack::{unpack, Owners, UnpackOptions, UnpackReport};
+use super::unpack::{unpack, Owners, Skipped, UnpackOptions, UnpackReport};
 use crate::userns::idmap::{IdMapping, IdSources, UsernsRequest};
 use crate::userns::run_in_userns;
 use std::path::{Path, PathBuf};
@@ -174,7 +174,7 @@ impl Scratch {
             let r = unpack(tar, dest, &UnpackOptions { owners })?;
             let mut text = String::new();
             for s in &r.skipped {
-                text.push_str(&format!("s {s}\n"));
+                text.push_str(&format!("s {}\t{}\n", s.what, s.why));
             }
             for w in &r.warnings {
                 text.push_str(&format!("w {w}\n"));
@@ -185,7 +185,13 @@ impl Scratch {
         let mut r = UnpackReport::default();
         for line in text.lines() {
             match line.split_at(2) {
-                ("s ", s) => r.skipped.push(s.into()),
+                ("s ", s) => {
+                    let (what, why) = s.split_once('\t').unwrap_or((s, ""));
+                    r.skipped.push(Skipped {
+                        what: what.into(),
+                        why: why.into(),
+                    });
+                }
                 (_, w) => r.warnings.push(w.into()),
             }
         }

@@ -47,15 +47,53 @@ pub struct UnpackOptions {
     pub owners: Owners,
 }
 
+/// One entry or attribute left out, and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Skipped {
+    /// The entry (`/dev/console`) or attribute (`xattr user.x on /f`).
+    pub what: String,
+    pub why: String,
+}
+
 /// What happened, for warnings.
 #[derive(Debug, Default)]
 pub struct UnpackReport {
     /// Entries or attributes skipped, with why (device nodes that cannot be
     /// created rootless, xattrs the kernel refused).
-    pub skipped: Vec<String>,
+    pub skipped: Vec<Skipped>,
     /// Ownership that could not be kept (ids the user namespace does not map),
     /// one line per distinct uid:gid pair.
     pub warnings: Vec<String>,
+}
+
+/// Entries named in one summary line before the rest is only counted.
+const SHOWN: usize = 3;
+
+impl UnpackReport {
+    /// One line per reason, with how many entries it hit: a root filesystem
+    /// from debootstrap has a dozen device nodes, which is one fact.
+    pub fn skipped_summary(&self) -> Vec<String> {
+        let mut groups: Vec<(&str, Vec<&str>)> = Vec::new();
+        for s in &self.skipped {
+            match groups.iter_mut().find(|(why, _)| *why == s.why) {
+                Some((_, whats)) => whats.push(&s.what),
+                None => groups.push((&s.why, vec![&s.what])),
+            }
+        }
+        groups
+            .into_iter()
+            .map(|(why, whats)| match whats.as_slice() {
+                [one] => format!("skipped {one}: {why}"),
+                all => {
+                    let mut named = all[..all.len().min(SHOWN)].join(", ");
+                    if all.len() > SHOWN {
+                        named.push_str(", ...");
+                    }
+                    format!("skipped {} entries ({named}): {why}", all.len())
+                }
+            })
+            .collect()
+    }
 }
 
 /// Unpack `input` into `dest` (an existing, empty directory).
@@ -230,10 +268,10 @@ impl Unpacker {
             OciName::Opaque => self.opaque(h),
             OciName::Whiteout(target) => self.whiteout(h, target),
             OciName::AufsMeta => {
-                self.st.report.skipped.push(format!(
-                    "skipped {}: aufs metadata has no meaning here",
-                    h.path.display()
-                ));
+                self.st.report.skipped.push(Skipped {
+                    what: h.path.display().to_string(),
+                    why: "aufs metadata has no meaning here".into(),
+                });
                 Ok(())
             }
             OciName::Plain => self.create(h, name, data),
@@ -371,21 +409,20 @@ impl Unpacker {
                 match made {
                     Ok(()) => self.st.finish_special(dir, name, h, true),
                     Err(e) if e.errno == Errno::EPERM && kind != Kind::Fifo => {
-                        self.st.report.skipped.push(format!(
-                            "skipped {}: device nodes cannot be created without root",
-                            p.display()
-                        ));
+                        self.st.report.skipped.push(Skipped {
+                            what: p.display().to_string(),
+                            why: "device nodes cannot be created without root".into(),
+                        });
                         Ok(())
                     }
                     Err(e) => Err(at(p)(e)),
                 }
             }
             other => {
-                self.st.report.skipped.push(format!(
-                    "skipped {}: unsupported tar entry type {:?}",
-                    p.display(),
-                    other.as_byte() as char
-                ));
+                self.st.report.skipped.push(Skipped {
+                    what: p.display().to_string(),
+                    why: format!("unsupported tar entry type {:?}", other.as_byte() as char),
+                });
                 Ok(())
             }
         }
@@ -609,18 +646,19 @@ impl State {
         for (key, value) in xattrs {
             let shown = key.to_string_lossy();
             if whiteout::is_overlay_xattr(key.to_bytes()) {
-                self.report.skipped.push(format!(
-                    "skipped xattr {shown} on {}: overlay bookkeeping is not taken from layers",
-                    p.display()
-                ));
+                self.report.skipped.push(Skipped {
+                    what: format!("xattr {shown} on {}", p.display()),
+                    why: "overlay bookkeeping is not taken from layers".into(),
+                });
                 continue;
             }
             match set(key, value) {
                 Ok(()) => {}
                 Err(e) if matches!(e.errno, Errno::EPERM | Errno::EACCES | Errno::ENOTSUP) => {
-                    self.report
-                        .skipped
-                        .push(format!("skipped xattr {shown} on {}: {e}", p.display()));
+                    self.report.skipped.push(Skipped {
+                        what: format!("xattr {shown} on {}", p.display()),
+                        why: e.to_string(),
+                    });
                 }
                 Err(e) => return Err(format!("entry {}: xattr {shown}: {e}", p.display())),
             }
@@ -853,13 +891,14 @@ mod tests {
             .node("run/fifo", tar::EntryType::Fifo, 0, 0)
             .bytes();
         let r = s.unpack(&tar, Owners::FromTar).unwrap();
-        assert!(r
-            .skipped
-            .contains(&"skipped /dev/console: device nodes cannot be created without root".into()));
         assert!(
-            r.skipped.iter().any(|l| l.starts_with("skipped /dev/sda:")),
+            r.skipped.contains(&Skipped {
+                what: "/dev/console".into(),
+                why: "device nodes cannot be created without root".into()
+            }),
             "{r:?}"
         );
+        assert!(r.skipped.iter().any(|l| l.what == "/dev/sda"), "{r:?}");
         assert!(!s.path("dev/console").exists());
         let m = lstat(&s.path("run/fifo"));
         assert!(m.file_type().is_fifo());
@@ -954,11 +993,42 @@ mod tests {
         assert!(
             r.skipped
                 .iter()
-                .any(|l| l.contains("user.overlay.redirect")),
+                .any(|l| l.what.contains("user.overlay.redirect")),
             "{r:?}"
         );
         assert_eq!(lstat(&s.path("f")).mtime_nsec(), 250_000_000);
         assert_eq!(pax_time(b"-1.5"), Some((-2, 500_000_000)));
+    }
+
+    #[test]
+    fn skipped_entries_are_summed_up_per_reason() {
+        let s = Scratch::new();
+        let mut tar = TarBuf::new();
+        for (i, n) in [
+            "console", "null", "zero", "full", "tty", "random", "urandom", "ptmx",
+        ]
+        .iter()
+        .enumerate()
+        {
+            tar.node(&format!("dev/{n}"), tar::EntryType::Char, 1, i as u32);
+        }
+        let r = s.unpack(&tar.bytes(), Owners::FromTar).unwrap();
+        assert_eq!(r.skipped.len(), 8);
+        assert_eq!(
+            r.skipped_summary(),
+            ["skipped 8 entries (/dev/console, /dev/null, /dev/zero, ...): device nodes cannot be created without root"]
+        );
+        let one = UnpackReport {
+            skipped: vec![Skipped {
+                what: "/dev/console".into(),
+                why: "device nodes cannot be created without root".into(),
+            }],
+            warnings: vec![],
+        };
+        assert_eq!(
+            one.skipped_summary(),
+            ["skipped /dev/console: device nodes cannot be created without root"]
+        );
     }
 
     #[test]

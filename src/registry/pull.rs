@@ -35,35 +35,11 @@ pub enum PullPolicy {
     Never,
 }
 
-impl PullPolicy {
-    /// The names [`std::str::FromStr`] accepts, in the order to offer them.
-    pub const NAMES: [&'static str; 3] = ["always", "missing", "never"];
-}
-
-impl std::fmt::Display for PullPolicy {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            PullPolicy::Always => "always",
-            PullPolicy::Missing => "missing",
-            PullPolicy::Never => "never",
-        })
-    }
-}
-
-impl std::str::FromStr for PullPolicy {
-    type Err = String;
-
-    fn from_str(s: &str) -> Result<Self, String> {
-        match s {
-            "always" => Ok(PullPolicy::Always),
-            "missing" => Ok(PullPolicy::Missing),
-            "never" => Ok(PullPolicy::Never),
-            _ => Err(format!(
-                "unknown pull policy '{s}' (use always, missing or never)"
-            )),
-        }
-    }
-}
+crate::named::named!(PullPolicy, "pull policy", {
+    Always => "always",
+    Missing => "missing",
+    Never => "never",
+});
 
 /// Options of one pull.
 pub struct Options<'a> {

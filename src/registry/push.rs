@@ -4,7 +4,8 @@
 //! small blobs, PATCH chunks for big ones), then the manifest is put.
 //!
 //! The stored manifest is pushed byte for byte unless a format or
-//! compression change asks for a new one; recompressed layers are written to
+//! compression change asks for a new one (by default uncompressed layers,
+//! as `import` stores them, go up gzipped); recompressed layers are written to
 //! the writer's scratch space and never added to the store. This module does
 //! not change the store.
 
@@ -37,31 +38,10 @@ pub enum Format {
     V2s2,
 }
 
-impl Format {
-    /// The names [`std::str::FromStr`] accepts, in the order to offer them.
-    pub const NAMES: [&'static str; 2] = ["oci", "v2s2"];
-}
-
-impl std::fmt::Display for Format {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            Format::Oci => "oci",
-            Format::V2s2 => "v2s2",
-        })
-    }
-}
-
-impl std::str::FromStr for Format {
-    type Err = String;
-
-    fn from_str(s: &str) -> Result<Self, String> {
-        match s {
-            "oci" => Ok(Format::Oci),
-            "v2s2" => Ok(Format::V2s2),
-            _ => Err(format!("unknown manifest format '{s}' (use oci or v2s2)")),
-        }
-    }
-}
+crate::named::named!(Format, "manifest format", {
+    Oci => "oci",
+    V2s2 => "v2s2",
+});
 
 /// Layer compression to push.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -70,37 +50,30 @@ pub enum Compression {
     Zstd,
 }
 
-impl Compression {
-    /// The names [`std::str::FromStr`] accepts, in the order to offer them.
-    pub const NAMES: [&'static str; 2] = ["gzip", "zstd"];
-}
+crate::named::named!(Compression, "compression", {
+    Gzip => "gzip",
+    Zstd => "zstd",
+});
 
-impl std::fmt::Display for Compression {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            Compression::Gzip => "gzip",
-            Compression::Zstd => "zstd",
-        })
-    }
-}
-
-impl std::str::FromStr for Compression {
-    type Err = String;
-
-    fn from_str(s: &str) -> Result<Self, String> {
-        match s {
-            "gzip" => Ok(Compression::Gzip),
-            "zstd" => Ok(Compression::Zstd),
-            _ => Err(format!("unknown compression '{s}' (use gzip or zstd)")),
-        }
-    }
+/// What push does to the compression of layers (Podman's
+/// `--compression-format`, `--force-compression`, `--disable-compression`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Layers {
+    /// Every layer as stored. Docker schema 2 still gets gzip: it has no
+    /// media type registries accept for a plain tar.
+    AsStored,
+    /// Uncompressed layers (imports) get this; compressed ones stay as they
+    /// are. The default, with gzip, as Docker and Podman push.
+    CompressPlain(Compression),
+    /// Every layer in this compression, recompressing as needed.
+    All(Compression),
 }
 
 pub struct Options<'a> {
     pub net: &'a Net,
     pub progress: &'a dyn Progress,
     pub format: Option<Format>,
-    pub compression: Option<Compression>,
+    pub layers: Layers,
 }
 
 /// One blob to send: where its bytes are.
@@ -208,7 +181,7 @@ pub fn push(
 }
 
 /// The manifest to push (bytes, media type) and the blobs it needs,
-/// recompressing layers when the format or `--compression-format` asks.
+/// recompressing layers when the format or `o.layers` asks.
 fn plan(
     store: &Store,
     w: &mut Writer<'_>,
@@ -228,7 +201,11 @@ fn plan(
         Format::Oci
     };
     let format = o.format.unwrap_or(cur_format);
-    if format == Format::V2s2 && o.compression == Some(Compression::Zstd) {
+    let asked = match o.layers {
+        Layers::AsStored => None,
+        Layers::CompressPlain(c) | Layers::All(c) => Some(c),
+    };
+    if format == Format::V2s2 && asked == Some(Compression::Zstd) {
         bail!("Docker schema 2 manifests cannot carry zstd layers: use --format oci with --compression-format zstd");
     }
     let desc = |v: &Value, what: &str| -> anyhow::Result<(Digest, u64, String)> {
@@ -267,10 +244,11 @@ fn plan(
         let (d, size, mt) = desc(l, &what)?;
         let have = compression_of(&mt);
         // Docker schema 2 has no media type for plain or zstd layers.
-        let want = match (o.compression, format, have) {
-            (Some(c), _, _) => Some(c),
-            (None, Format::V2s2, _) => Some(Compression::Gzip),
-            (None, Format::Oci, h) => h,
+        let want = match (o.layers, format, have) {
+            (Layers::All(c), _, _) => Some(c),
+            (_, Format::V2s2, _) => Some(Compression::Gzip),
+            (Layers::CompressPlain(c), Format::Oci, None) => Some(c),
+            (_, Format::Oci, h) => h,
         };
         let (d, size) = if want != have {
             changed = true;

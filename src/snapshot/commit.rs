@@ -25,7 +25,8 @@ use crate::userns::idmap::{IdMapping, IdSources};
 use crate::userns::run_in_userns;
 use anyhow::{bail, Context};
 use oci_spec::image::{
-    Descriptor, HistoryBuilder, ImageConfiguration, ImageManifestBuilder, MediaType, SCHEMA_VERSION,
+    Config, Descriptor, HistoryBuilder, ImageConfiguration, ImageManifestBuilder, MediaType,
+    SCHEMA_VERSION,
 };
 use std::fs::File;
 use std::io::{BufWriter, Write};
@@ -48,6 +49,9 @@ pub struct CommitOptions {
     pub message: Option<String>,
     /// The image's and the history entry's author (`-a`).
     pub author: Option<String>,
+    /// Where the new image's runtime config starts: the container's own
+    /// (see [`container_config`]); the parent image's when None.
+    pub config: Option<Config>,
     /// Dockerfile instructions applied to the config (`-c 'CMD ["sh"]'`).
     pub changes: Vec<String>,
     /// The history entry's `created_by`: the container's command, as Docker records it.
@@ -80,6 +84,34 @@ struct LayerReport {
     warnings: Vec<String>,
 }
 
+/// What `docker commit` starts the new image's config from: not the image's
+/// config but the container's, in which the image's has been merged with
+/// what `run` was told. Its command (or `--entrypoint`) becomes `Cmd` (and
+/// `Entrypoint`), its environment (`-e`, `--env-file` included) `Env`, and
+/// `-u` and `-w` `User` and `WorkingDir`; everything else stays the image's.
+pub fn container_config(image: &Config, c: &crate::container::Config) -> Config {
+    let mut out = image.clone();
+    let list = |v: &Vec<String>| (!v.is_empty()).then(|| v.clone());
+    // Records written before hutch kept them: the image's.
+    if let (Some(entrypoint), Some(cmd)) = (&c.entrypoint, &c.cmd) {
+        out.set_entrypoint(list(entrypoint));
+        out.set_cmd(list(cmd));
+    }
+    out.set_env(list(&c.env));
+    // keep-id's default user is the caller's uid, which is no setting of
+    // the container's to carry into an image.
+    if c.userns != "keep-id" {
+        out.set_user(c.user.clone().or_else(|| image.user().clone()));
+    }
+    // `run` defaults the working directory to `/`; an image without one
+    // stays without one.
+    let image_dir = image.working_dir().clone().filter(|d| !d.is_empty());
+    if image_dir.is_some() || c.workdir != "/" {
+        out.set_working_dir(Some(c.workdir.clone()));
+    }
+    out
+}
+
 /// Commit `upper` (written against `parent`'s layers with `map`) as a new image.
 pub fn commit(
     store: &Store,
@@ -93,9 +125,24 @@ pub fn commit(
         bail!("a committed layer is compressed: choose gzip or zstd");
     }
     // Everything that can be refused is checked before the (slow) diff.
-    let mut runtime = parent.config.config().clone().unwrap_or_default();
+    let mut runtime = match &opts.config {
+        Some(c) => c.clone(),
+        None => parent.config.config().clone().unwrap_or_default(),
+    };
     for c in &opts.changes {
         change::apply(&mut runtime, c).map_err(anyhow::Error::msg)?;
+    }
+    // Docker's rule for ENTRYPOINT: it drops the command unless a CMD is
+    // given in the same set of instructions.
+    let given = |word: &str| {
+        opts.changes.iter().any(|c| {
+            c.split_whitespace()
+                .next()
+                .is_some_and(|w| w.eq_ignore_ascii_case(word))
+        })
+    };
+    if given("ENTRYPOINT") && !given("CMD") {
+        runtime.set_cmd(None);
     }
     let layer_type = match opts.format {
         Format::Oci => media::oci_layer(opts.compression),
@@ -357,6 +404,7 @@ mod tests {
         let opts = CommitOptions {
             message: Some("first snapshot".into()),
             author: Some("Ann <ann@example.com>".into()),
+            config: None,
             changes: vec![r#"CMD ["cat", "/etc/motd"]"#.into(), "ENV A=1".into()],
             created_by: "sh -c edit".into(),
             compression: Compression::Gzip,
@@ -441,6 +489,53 @@ mod tests {
     }
 
     #[test]
+    fn the_containers_command_env_user_and_workdir_are_committed() {
+        let image = ConfigBuilder::default()
+            .entrypoint(vec!["/init".to_string()])
+            .cmd(vec!["sh".to_string()])
+            .env(vec!["PATH=/bin".to_string()])
+            .user("app")
+            .build()
+            .unwrap();
+        let ran = crate::container::Config {
+            env: vec!["PATH=/bin".into(), "A=1".into()],
+            workdir: "/".into(),
+            entrypoint: Some(vec!["/init".into()]),
+            cmd: Some(vec!["echo".into(), "hi".into()]),
+            ..Default::default()
+        };
+        let c = container_config(&image, &ran);
+        assert_eq!(c.entrypoint().as_deref(), Some(&["/init".to_string()][..]));
+        assert_eq!(c.cmd().clone().unwrap(), ["echo", "hi"]);
+        assert_eq!(c.env().clone().unwrap(), ["PATH=/bin", "A=1"]);
+        assert_eq!(c.user().as_deref(), Some("app"), "the image's user stays");
+        assert_eq!(c.working_dir(), &None, "run's default / is not recorded");
+        // --entrypoint "" with -u and -w.
+        let ran = crate::container::Config {
+            user: Some("1:2".into()),
+            workdir: "/srv".into(),
+            entrypoint: Some(vec![]),
+            cmd: Some(vec!["id".into()]),
+            ..ran
+        };
+        let c = container_config(&image, &ran);
+        assert_eq!(c.entrypoint(), &None);
+        assert_eq!(c.cmd().clone().unwrap(), ["id"]);
+        assert_eq!(c.user().as_deref(), Some("1:2"));
+        assert_eq!(c.working_dir().as_deref(), Some("/srv"));
+        // A record from before hutch kept the command: the image's.
+        let old = crate::container::Config {
+            entrypoint: None,
+            cmd: None,
+            ..ran
+        };
+        assert_eq!(
+            container_config(&image, &old).cmd().clone().unwrap(),
+            ["sh"]
+        );
+    }
+
+    #[test]
     fn bad_input_is_refused_before_anything_is_written() {
         let dir = tempfile::tempdir().unwrap();
         let s = store(dir.path());
@@ -451,6 +546,7 @@ mod tests {
         let opts = CommitOptions {
             message: None,
             author: None,
+            config: None,
             changes: vec!["RUN rm -rf /".into()],
             created_by: String::new(),
             compression: Compression::Gzip,

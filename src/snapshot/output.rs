@@ -5,6 +5,7 @@
 //! It knows nothing about what is written.
 
 use anyhow::Context;
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 fn parent_of(dest: &Path) -> PathBuf {
@@ -27,12 +28,15 @@ fn hint(dest: &Path, e: std::io::Error) -> String {
 }
 
 /// A temporary file beside `dest`; removed on drop unless `finish`ed.
+/// Created 0666 less the umask, as `docker save -o` and `cp` make files:
+/// the result is not a secret, and tempfile's own 0600 would hide it.
 pub fn file(dest: &Path) -> anyhow::Result<tempfile::NamedTempFile> {
     if dest.is_dir() {
         anyhow::bail!("{} is a directory: name a file with -o", dest.display());
     }
     tempfile::Builder::new()
         .prefix(".hutch-save.")
+        .permissions(std::fs::Permissions::from_mode(0o666))
         .tempfile_in(parent_of(dest))
         .map_err(|e| anyhow::anyhow!(hint(dest, e)))
 }
@@ -47,7 +51,8 @@ pub fn finish_file(tmp: tempfile::NamedTempFile, dest: &Path) -> anyhow::Result<
     Ok(())
 }
 
-/// A temporary directory beside `dest`, which must not exist or be empty.
+/// A temporary directory beside `dest`, which must not exist or be empty;
+/// created 0777 less the umask, like `mkdir`.
 pub fn dir(dest: &Path) -> anyhow::Result<tempfile::TempDir> {
     if let Ok(mut rd) = std::fs::read_dir(dest) {
         if rd.next().is_some() {
@@ -61,6 +66,7 @@ pub fn dir(dest: &Path) -> anyhow::Result<tempfile::TempDir> {
     }
     tempfile::Builder::new()
         .prefix(".hutch-save.")
+        .permissions(std::fs::Permissions::from_mode(0o777))
         .tempdir_in(parent_of(dest))
         .map_err(|e| anyhow::anyhow!(hint(dest, e)))
 }

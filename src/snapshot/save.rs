@@ -31,35 +31,11 @@ pub enum Format {
     OciDir,
 }
 
-impl Format {
-    /// The names [`std::str::FromStr`] accepts, in the order to offer them.
-    pub const NAMES: [&'static str; 3] = ["docker-archive", "oci-archive", "oci-dir"];
-}
-
-impl std::fmt::Display for Format {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            Format::DockerArchive => "docker-archive",
-            Format::OciArchive => "oci-archive",
-            Format::OciDir => "oci-dir",
-        })
-    }
-}
-
-impl std::str::FromStr for Format {
-    type Err = String;
-
-    fn from_str(s: &str) -> Result<Self, String> {
-        match s {
-            "docker-archive" => Ok(Format::DockerArchive),
-            "oci-archive" => Ok(Format::OciArchive),
-            "oci-dir" => Ok(Format::OciDir),
-            _ => Err(format!(
-                "unknown output format '{s}' (use docker-archive, oci-archive or oci-dir)"
-            )),
-        }
-    }
-}
+crate::named::named!(Format, "output format", {
+    DockerArchive => "docker-archive",
+    OciArchive => "oci-archive",
+    OciDir => "oci-dir",
+});
 
 /// One image to save and the names to record for it.
 #[derive(Debug, Clone)]

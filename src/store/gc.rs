@@ -74,14 +74,6 @@ pub fn remove(
             .collect();
         let i = resolve::resolve(&cands, t)?;
         let im = &images[i];
-        if let Some(c) = users.get(&im.id) {
-            if !force && (im.names.len() <= 1 || name_used(im, t).is_none()) {
-                bail!(
-                    "image {} is used by container {c}: remove the container first, or use -f to only untag it",
-                    im.short_id()
-                );
-            }
-        }
         let names = match name_used(im, t) {
             Some(n) => vec![n],
             None if im.names.len() > 1 && !force => bail!(
@@ -92,6 +84,24 @@ pub fn remove(
             None => im.names.clone(),
         };
         plan.push((i, names));
+    }
+    // Judged over the whole plan: `rmi a b` must not take both names of an
+    // image a container uses when `rmi a` alone would be refused.
+    if !force {
+        for (i, _) in &plan {
+            let im = &images[*i];
+            let Some(c) = users.get(&im.id) else { continue };
+            let all_go = im
+                .names
+                .iter()
+                .all(|n| plan.iter().any(|(j, ns)| j == i && ns.contains(n)));
+            if all_go {
+                bail!(
+                    "image {} is used by container {c}: remove the container first, or use -f to only untag it",
+                    im.short_id()
+                );
+            }
+        }
     }
     for (i, names) in plan {
         let im = &mut images[i];

@@ -26,7 +26,13 @@ use std::path::{Path, PathBuf};
 
 /// `ROOT/o/<mapping>`: where layers unpacked for `map` live.
 pub fn mapping_dir(root: &Path, map: &IdMapping) -> PathBuf {
-    let h = hex::encode(Sha256::digest(map.key().as_bytes()));
+    mapping_dir_for_key(root, &map.key())
+}
+
+/// `ROOT/o/<mapping>` for a mapping's key (`IdMapping::key`), as container
+/// records keep it.
+pub fn mapping_dir_for_key(root: &Path, key: &str) -> PathBuf {
+    let h = hex::encode(Sha256::digest(key.as_bytes()));
     root.join("o").join(&h[..8])
 }
 
@@ -116,8 +122,8 @@ fn unpack_one(
                 return Err(e);
             }
         };
-        for s in &unpacked.skipped {
-            report.warn(&format!("layer {expected}: skipped {s}"));
+        for s in unpacked.skipped_summary() {
+            report.warn(&format!("layer {expected}: {s}"));
         }
         // Renamed from inside the namespace: moving a directory to a new
         // parent needs write access to it, which its mapped owner has.

@@ -25,6 +25,7 @@ mod partial;
 mod pins;
 mod resolve;
 mod tmp;
+mod usage;
 mod write;
 
 pub use check::{CheckReport, Finding};
@@ -34,6 +35,7 @@ pub use gc::Removed;
 /// container records (`container::images_in_use`).
 pub type InUse = std::collections::HashMap<String, String>;
 pub use partial::{Partial, Verified};
+pub use usage::{CachedLayer, DiskUsage};
 pub use write::Writer;
 
 use crate::dirs::Dirs;

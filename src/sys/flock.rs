@@ -49,6 +49,26 @@ pub fn lock(path: &Path, mode: Mode) -> Result<Held, SysError> {
     }
 }
 
+/// Like [`lock`], for a lock file that only its owner creates: `Ok(None)`
+/// when it does not exist, and it is never created here. A lock file inside
+/// a directory that someone else deletes must not come back (the deletion
+/// would then fail on a directory that is not empty).
+pub fn lock_existing(path: &Path, mode: Mode) -> Result<Option<Held>, SysError> {
+    loop {
+        let file = match std::fs::OpenOptions::new().read(true).open(path) {
+            Ok(f) => f,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(io_err(path, e)),
+        };
+        let held = Flock::lock(file, arg(mode, true))
+            .map(|l| Held { _lock: l })
+            .map_err(|(_, e)| SysError::new(format!("flock({}, {mode:?})", path.display()), e))?;
+        if still_named(&held, path) {
+            return Ok(Some(held));
+        }
+    }
+}
+
 /// Take the lock only if nobody holds a conflicting one. `Ok(None)` when it is
 /// held elsewhere, or when the file is gone (someone else cleaned it up).
 pub fn try_lock(path: &Path, mode: Mode) -> Result<Option<Held>, SysError> {
@@ -112,6 +132,11 @@ mod tests {
         assert!(try_lock(&d.path().join("missing"), Mode::Shared)
             .unwrap()
             .is_none());
+        drop(a);
+        let missing = d.path().join("gone");
+        assert!(lock_existing(&missing, Mode::Exclusive).unwrap().is_none());
+        assert!(!missing.exists(), "never created");
+        assert!(lock_existing(&p, Mode::Exclusive).unwrap().is_some());
     }
 
     #[test]

@@ -269,7 +269,7 @@ impl IdMapping {
     }
 
     /// Whether installing this mapping takes newuidmap/newgidmap (and so is
-    /// worth a user-namespace keeper, `sandbox::keeper`).
+    /// worth a user-namespace keeper, `keeper`).
     pub fn needs_helpers(&self) -> bool {
         !self.written_directly()
     }

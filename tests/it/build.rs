@@ -55,6 +55,12 @@ fn build(w: &World, ctx: &str, extra: &[&str]) -> (String, Vec<(String, bool)>) 
     (stdout(&out).trim().to_string(), steps(&stderr(&out)))
 }
 
+/// Build `ctx`, which must fail; its stderr.
+fn build_fails(w: &World, ctx: &str) -> String {
+    let ctx_path = w.path(ctx);
+    w.fails(&["build", ctx_path.to_str().unwrap()]).1
+}
+
 /// Which instructions (not FROM) ran instead of coming from the cache.
 fn ran(steps: &[(String, bool)]) -> Vec<String> {
     steps
@@ -216,7 +222,9 @@ ONBUILD COPY . /src
         .collect();
     assert_eq!(with_layer, ["WORKDIR /srv", "WORKDIR app"]);
     let files: Vec<String> = last_layer(&w, "meta:1").into_iter().map(|f| f.0).collect();
-    assert_eq!(files, ["srv/app/"]);
+    // The parent comes again with its metadata, so unpacking the layer
+    // cannot give it another.
+    assert_eq!(files, ["srv/", "srv/app/"]);
 }
 
 #[test]
@@ -261,9 +269,11 @@ EOF
     let last = last_layer(&w, "copy:1");
     let heredoc = last.iter().find(|f| f.0 == "dst/heredoc.txt").unwrap();
     assert_eq!(heredoc.5, "hello from a heredoc\n");
-    assert!(
-        !last.iter().any(|f| f.0 == "dst/"),
-        "/dst exists below: not repeated"
+    let dst = last.iter().find(|f| f.0 == "dst/").unwrap();
+    assert_eq!(
+        (dst.1, dst.4),
+        (0o755, 0),
+        "/dst exists below: repeated as it is there"
     );
     // One image per COPY, so each layer can be looked at.
     let dockerfile = std::fs::read_to_string(w.path("c/Dockerfile")).unwrap();
@@ -302,21 +312,21 @@ EOF
     assert_eq!(main.4, ctx_mtime, "COPY keeps mtimes");
     assert_eq!(
         names(&layer_after(5)),
-        ["dst/md/", "dst/md/a.md", "dst/md/b.md"]
+        ["dst/", "dst/md/", "dst/md/a.md", "dst/md/b.md"]
     );
-    assert_eq!(names(&layer_after(6)), ["dst/renamed"]);
+    assert_eq!(names(&layer_after(6)), ["dst/", "dst/renamed"]);
     assert_eq!(
         names(&layer_after(7)),
-        ["dst/intodir/", "dst/intodir/single"]
+        ["dst/", "dst/intodir/", "dst/intodir/single"]
     );
     let l = layer_after(8);
-    assert_eq!(l[0].0, "dst/link");
-    assert_eq!(l[0].5, "-> app/main.txt", "symlinks stay symlinks");
+    assert_eq!(l[1].0, "dst/link");
+    assert_eq!(l[1].5, "main\n", "a symlink named as source is followed");
     // Names come from the image's /etc/passwd and /etc/group (nobody=65534, wheel=10).
     let l = layer_after(9);
-    assert_eq!((l[0].1, l[0].2, l[0].3), (0o600, 65534, 10));
+    assert_eq!((l[1].1, l[1].2, l[1].3), (0o600, 65534, 10));
     let l = layer_after(10);
-    assert_eq!((l[0].2, l[0].3), (123, 123));
+    assert_eq!((l[1].2, l[1].3), (123, 123));
 }
 
 #[test]
@@ -448,8 +458,7 @@ COPY --from=build /o?t/s[u]b /sub/
         "g/Dockerfile",
         "FROM scratch AS build\nCOPY out /out\nFROM scratch\nCOPY --from=build /out/*.rs /dst/\n",
     );
-    let ctx = w.path("g");
-    let (_, err) = w.fails(&["build", ctx.to_str().unwrap()]);
+    let err = build_fails(&w, "g");
     assert!(
         err.contains("Dockerfile:4: COPY --from=build /out/*.rs /dst/: /out/*.rs: no file in the --from image matches"),
         "{err}"
@@ -689,8 +698,7 @@ fn heredoc_with_a_shebang_runs_its_own_interpreter() {
             "sb",
             "RUN <<EOF\n#!/bin/sh -e\nfalse\ntouch /after\nEOF\n",
         );
-        let ctx = w.path("sb");
-        let (_, err) = w.fails(&["build", ctx.to_str().unwrap()]);
+        let err = build_fails(&w, "sb");
         assert!(err.contains("exited with code 1"), "{err}");
     });
 }
@@ -938,5 +946,239 @@ fn run_steps_get_the_default_network_unless_told() {
             err.contains("--network bridge") && err.lines().count() == 1,
             "{err}"
         );
+    });
+}
+
+/// `stat -c FORMAT PATHS...` inside `image`, one line per path.
+fn stat_in(w: &World, image: &str, format: &str, paths: &[&str]) -> Vec<String> {
+    let mut args = vec!["run", "--rm", image, "stat", "-c", format];
+    args.extend_from_slice(paths);
+    w.ok(&args).lines().map(String::from).collect()
+}
+
+#[test]
+fn copy_keeps_existing_directories_as_the_image_has_them() {
+    for_each_user(|w| {
+        w.write("p/hello.c", "int main(void) { return 0; }\n");
+        w.write("p/f", "f\n");
+        w.write("p/tree/sub/g", "g\n");
+        alpine_dockerfile(
+            &w,
+            "p",
+            concat!(
+                "COPY hello.c /tmp/\n",
+                "COPY f /var/tmp/x/\n",
+                "COPY tree /tmp/\n",
+                "WORKDIR /tmp\n",
+                "COPY f .\n",
+                "WORKDIR /var/tmp/made\n",
+            ),
+        );
+        build(&w, "p", &["-t", "parents:1"]);
+        // Existing /tmp and /var/tmp keep 1777 root; what COPY and WORKDIR
+        // create is 0755 root.
+        assert_eq!(
+            stat_in(
+                &w,
+                "parents:1",
+                "%n %a %u:%g",
+                &[
+                    "/tmp",
+                    "/var/tmp",
+                    "/var/tmp/x",
+                    "/var/tmp/made",
+                    "/tmp/sub"
+                ]
+            ),
+            [
+                "/tmp 1777 0:0",
+                "/var/tmp 1777 0:0",
+                "/var/tmp/x 755 0:0",
+                "/var/tmp/made 755 0:0",
+                "/tmp/sub 755 0:0",
+            ]
+        );
+        let out = w.ok(&["run", "--rm", "parents:1", "cat", "/tmp/hello.c", "/tmp/f"]);
+        assert_eq!(out, "int main(void) { return 0; }\nf\n");
+        // The layer repeats the parent with the image's own metadata
+        // (alpine's /var/tmp: 1777, root, mtime of the minirootfs).
+        let l = last_layer(&w, "parents:1");
+        let var_tmp = l.iter().find(|f| f.0 == "var/tmp/").unwrap();
+        assert_eq!((var_tmp.1, var_tmp.2, var_tmp.3), (0o1777, 0, 0));
+        assert!(var_tmp.4 > 0, "the image's mtime, not 0: {var_tmp:?}");
+    });
+}
+
+#[test]
+fn copy_keeps_hard_links_among_its_sources() {
+    for_each_user(|w| {
+        w.write("h/files/a", "same\n");
+        std::fs::hard_link(w.path("h/files/a"), w.path("h/files/b")).unwrap();
+        w.write("h/files/c", "other\n");
+        with_alpine(&w, "h");
+        w.write(
+            "h/Dockerfile",
+            concat!(
+                "FROM scratch AS zero\n",
+                "ADD alpine.tar.gz /\n",
+                "COPY files /h/\n",
+                "FROM zero\n",
+                "COPY --from=zero /h /again/\n",
+            ),
+        );
+        build(&w, "h", &["-t", "links:1"]);
+        let l = last_layer(&w, "links:1");
+        let entries: Vec<(String, String)> = l
+            .iter()
+            .filter(|f| f.0.starts_with("again/"))
+            .map(|f| (f.0.clone(), f.5.clone()))
+            .collect();
+        assert_eq!(
+            entries,
+            [
+                ("again/".to_string(), String::new()),
+                ("again/a".to_string(), "same\n".to_string()),
+                ("again/b".to_string(), "-> again/a".to_string()),
+                ("again/c".to_string(), "other\n".to_string()),
+            ],
+            "a hard link in the --from stage stays one"
+        );
+        // From the context: one inode, two names, in the running image.
+        let links = stat_in(&w, "links:1", "%n %h", &["/h/a", "/h/b", "/h/c"]);
+        assert_eq!(links, ["/h/a 2", "/h/b 2", "/h/c 1"]);
+        let inodes = stat_in(&w, "links:1", "%i", &["/h/a", "/h/b"]);
+        assert_eq!(inodes[0], inodes[1]);
+    });
+}
+
+#[test]
+fn copy_follows_a_symlink_named_as_source_inside_the_context() {
+    for_each_user(|w| {
+        w.write("s/real/file.txt", "real\n");
+        w.write("s/tree/plain.txt", "plain\n");
+        let ln = |target: &str, at: &str| std::os::unix::fs::symlink(target, w.path(at)).unwrap();
+        ln("real/file.txt", "s/link");
+        ln("real", "s/dirlink");
+        ln("plain.txt", "s/tree/inner");
+        // Absolute and climbing targets resolve inside the context.
+        ln("/real/file.txt", "s/abs");
+        ln("../../../../real/file.txt", "s/climb");
+        ln("/etc/hostname", "s/escape");
+        w.write(
+            "s/Dockerfile",
+            concat!(
+                "FROM scratch\n",
+                "COPY link /one/\n",
+                "COPY dirlink /two/\n",
+                "COPY tree /three/\n",
+                "COPY l?nk abs climb /four/\n",
+            ),
+        );
+        build(&w, "s", &["-t", "sym:1"]);
+        let l = last_layer(&w, "sym:1");
+        let got: Vec<(String, String)> = l.iter().map(|f| (f.0.clone(), f.5.clone())).collect();
+        let want = |v: &[(&str, &str)]| -> Vec<(String, String)> {
+            v.iter()
+                .map(|(a, b)| (a.to_string(), b.to_string()))
+                .collect()
+        };
+        assert_eq!(
+            got,
+            want(&[
+                ("four/", ""),
+                ("four/abs", "real\n"),
+                ("four/climb", "real\n"),
+                ("four/link", "real\n"),
+            ])
+        );
+        let layers = |n: usize| {
+            let lines: Vec<&str> = [
+                "FROM scratch",
+                "COPY link /one/",
+                "COPY dirlink /two/",
+                "COPY tree /three/",
+            ][..n]
+                .to_vec();
+            w.write("s/Dockerfile.part", lines.join("\n"));
+            let p = w.path("s/Dockerfile.part");
+            build(&w, "s", &["-f", p.to_str().unwrap(), "-t", "part:1"]);
+            last_layer(&w, "part:1")
+                .into_iter()
+                .map(|f| (f.0, f.5))
+                .collect::<Vec<_>>()
+        };
+        // The link's name, the target's content.
+        assert_eq!(layers(2), want(&[("one/", ""), ("one/link", "real\n")]));
+        // A link to a directory copies the directory's contents.
+        assert_eq!(layers(3), want(&[("two/", ""), ("two/file.txt", "real\n")]));
+        // Inside a copied directory a symlink stays a symlink.
+        assert_eq!(
+            layers(4),
+            want(&[
+                ("three/", ""),
+                ("three/inner", "-> plain.txt"),
+                ("three/plain.txt", "plain\n"),
+            ])
+        );
+        // A link out of the context is looked up inside it: not found.
+        w.write("s/Dockerfile", "FROM scratch\nCOPY escape /x\n");
+        let err = build_fails(&w, "s");
+        assert!(
+            err.contains("COPY escape /x: escape: not found in the build context"),
+            "{err}"
+        );
+    });
+}
+
+#[test]
+fn stage_args_reach_stages_built_from_them_only() {
+    for_each_user(|w| {
+        w.write(
+            "a/Dockerfile",
+            concat!(
+                "ARG G=global\n",
+                "FROM scratch AS base\n",
+                "ARG X=from-base\n",
+                "LABEL g=\"[$G]\"\n",
+                "FROM base AS child\n",
+                "ARG X\n",
+                "LABEL x=\"[$X]\"\n",
+                "FROM base AS grandchild\n",
+                "LABEL x=\"[$X]\"\n",
+                "FROM scratch AS other\n",
+                "LABEL x=\"[$X]\"\n",
+            ),
+        );
+        let label = |target: &str, key: &str| {
+            build(
+                &w,
+                "a",
+                &["--target", target, "-t", &format!("args:{target}")],
+            );
+            w.inspect(&format!("args:{target}"))["Config"]["Labels"][key]
+                .as_str()
+                .unwrap()
+                .to_string()
+        };
+        // A global ARG is only seen in a stage that declares it again.
+        assert_eq!(label("base", "g"), "[]");
+        assert_eq!(label("child", "x"), "[from-base]");
+        assert_eq!(label("grandchild", "x"), "[from-base]");
+        assert_eq!(label("other", "x"), "[]");
+        // A build argument given for it reaches the inheriting stage too.
+        build(
+            &w,
+            "a",
+            &[
+                "--target",
+                "grandchild",
+                "-t",
+                "args:cli",
+                "--build-arg",
+                "X=cli",
+            ],
+        );
+        let x = &w.inspect("args:cli")["Config"]["Labels"]["x"];
+        assert_eq!(x, "[cli]");
     });
 }

@@ -874,3 +874,60 @@ fn damaged_image_is_reported_and_removable() {
         assert!(left.is_empty(), "{left:?}");
     });
 }
+
+#[test]
+fn device_nodes_of_an_imported_rootfs_are_one_warning() {
+    for_each_user(|w| {
+        // A debootstrap-like tree: a shell and the usual /dev nodes.
+        let mut b = tar::Builder::new(Vec::new());
+        let bb = std::fs::read("/bin/busybox").unwrap();
+        let mut h = tar::Header::new_gnu();
+        h.set_size(bb.len() as u64);
+        h.set_mode(0o755);
+        h.set_uid(0);
+        h.set_gid(0);
+        h.set_mtime(1000);
+        h.set_cksum();
+        b.append_data(&mut h, "bin/busybox", &bb[..]).unwrap();
+        let devs = [
+            "console", "full", "null", "ptmx", "random", "tty", "urandom", "zero",
+        ];
+        for (i, d) in devs.iter().enumerate() {
+            let mut h = tar::Header::new_gnu();
+            h.set_entry_type(tar::EntryType::Char);
+            h.set_device_major(1).unwrap();
+            h.set_device_minor(i as u32).unwrap();
+            h.set_mode(0o666);
+            h.set_uid(0);
+            h.set_gid(0);
+            h.set_mtime(1000);
+            h.set_size(0);
+            h.set_cksum();
+            b.append_data(&mut h, format!("dev/{d}"), &[][..]).unwrap();
+        }
+        let p = w.write("debootstrap.tar", b.into_inner().unwrap());
+        w.ok(&["import", p.to_str().unwrap(), "localhost/devs:1"]);
+        let run = [
+            "run",
+            "--rm",
+            "--network",
+            "none",
+            "localhost/devs:1",
+            "/bin/busybox",
+            "true",
+        ];
+        let out = w.run(&run);
+        succeeded(&out, "the first run");
+        let err = stderr(&out);
+        let warnings: Vec<&str> = err.lines().filter(|l| l.contains("skipped")).collect();
+        assert_eq!(warnings.len(), 1, "{err}");
+        assert!(
+            warnings[0].contains("skipped 8 entries (/dev/console, /dev/full, /dev/null, ...): device nodes cannot be created without root")
+                && !warnings[0].contains("skipped skipped"),
+            "{err}"
+        );
+        // The layer is unpacked once: the next run says nothing.
+        let out = w.run(&run);
+        assert_eq!(stderr(&out), "", "the second run");
+    });
+}

@@ -169,6 +169,155 @@ fn detached_container_logs_exec_stop_and_rm() {
     });
 }
 
+/// Container directories (64 hex digits, or one being removed) left in the
+/// state dir.
+fn container_dirs(w: &World) -> Vec<String> {
+    let Ok(rd) = std::fs::read_dir(w.root().join("containers")) else {
+        return Vec::new();
+    };
+    rd.filter_map(|e| e.ok())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.len() == 64 || n.starts_with(".removing-"))
+        .collect()
+}
+
+#[test]
+fn stop_rm_f_and_kill_of_a_rm_d_container_exit_0_and_leave_nothing() {
+    for_each_user(|w| {
+        let bb = w.busybox();
+        // sleep as pid 1 ignores SIGTERM: stop gets to SIGKILL.
+        for verb in [&["stop", "-t", "1"][..], &["rm", "-f"]] {
+            detach(&w, &["--rm", "--name", "h4", bb, "sleep", "100"]);
+            let mut args = verb.to_vec();
+            args.push("h4");
+            let out = w.run(&args);
+            assert!(
+                out.status.success(),
+                "{verb:?}: {:?} {}",
+                out.status.code(),
+                stderr(&out)
+            );
+            assert_eq!(stdout(&out), "h4\n");
+            assert_eq!(container_dirs(&w), Vec::<String>::new(), "{verb:?}");
+            assert_eq!(w.ok(&["ps", "-a", "-q"]), "");
+        }
+        detach(&w, &["--rm", "--name", "h5", bb, "sleep", "100"]);
+        assert_eq!(w.ok(&["kill", "h5"]), "h5\n");
+        assert!(
+            eventually(10, || container_dirs(&w).is_empty()),
+            "{:?}",
+            container_dirs(&w)
+        );
+        // The container removed itself; stop and rm -f of what is gone fail.
+        let (_, err) = w.fails(&["stop", "h5"]);
+        assert!(err.contains("no such container"), "{err}");
+    });
+}
+
+#[test]
+fn rm_f_right_after_a_short_run_d_always_removes_it() {
+    for_each_user(|w| {
+        let bb = w.busybox();
+        // pid 1 exits at once: rm -f meets it starting, running, stopping or
+        // exited; every one of those must end in its removal.
+        for i in 0..15 {
+            let name = format!("q{i}");
+            detach(&w, &["--name", &name, bb, "true"]);
+            let out = w.run(&["rm", "-f", &name]);
+            assert!(
+                out.status.success(),
+                "round {i}: {:?} {}",
+                out.status.code(),
+                stderr(&out)
+            );
+            assert_eq!(stdout(&out), format!("{name}\n"));
+            assert_eq!(container_dirs(&w), Vec::<String>::new(), "round {i}");
+        }
+        // And with --rm, where the container also removes itself.
+        for i in 0..5 {
+            let name = format!("r{i}");
+            detach(&w, &["--rm", "--name", &name, bb, "true"]);
+            let out = w.run(&["rm", "-f", &name]);
+            let err = stderr(&out);
+            assert!(
+                out.status.success() || err.contains("no such container"),
+                "round {i}: {err}"
+            );
+            assert!(
+                eventually(10, || container_dirs(&w).is_empty()),
+                "round {i}"
+            );
+        }
+    });
+}
+
+#[test]
+fn foreground_containers_keep_a_log() {
+    for_each_user(|w| {
+        let bb = w.busybox();
+        let out = w.run(&[
+            "run",
+            "--name",
+            "fg",
+            bb,
+            "sh",
+            "-c",
+            "echo out; echo err >&2; exit 3",
+        ]);
+        assert_eq!(out.status.code(), Some(3));
+        assert_eq!(stdout(&out), "out\n", "still relayed");
+        assert_eq!(stderr(&out), "err\n", "still relayed");
+        let logs = w.hutch().args(["logs", "fg"]).output().unwrap();
+        assert!(logs.status.success(), "{}", stderr(&logs));
+        assert_eq!(
+            (stdout(&logs).as_str(), stderr(&logs).as_str()),
+            ("out\n", "err\n")
+        );
+        // start -a appends to it.
+        w.run(&["start", "-a", "fg"]);
+        assert_eq!(w.ok(&["logs", "fg"]), "out\nout\n");
+
+        // With a terminal: the relay works and the log has the output.
+        let hutch = format!("{} --root {}", hutch_bin().display(), w.root().display());
+        let out = w
+            .as_user("script")
+            .args([
+                "-qec",
+                &format!("{hutch} run -t --name tt {bb} sh -c 'tty; echo shown'"),
+                "/dev/null",
+            ])
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout).replace('\r', "");
+        assert!(
+            text.contains("/dev/pts/") && text.contains("shown"),
+            "{text:?}"
+        );
+        assert!(w.ok(&["logs", "tt"]).contains("shown"));
+
+        // A reader that goes away still ends the container, as without a log.
+        let mut child = w
+            .hutch()
+            .args(["run", "--name", "yes", bb, "yes"])
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut first = String::new();
+        {
+            use std::io::BufRead;
+            let mut r = std::io::BufReader::new(child.stdout.take().unwrap());
+            r.read_line(&mut first).unwrap();
+        }
+        assert_eq!(first, "y\n");
+        let t = Instant::now();
+        while child.try_wait().unwrap().is_none() {
+            assert!(t.elapsed() < Duration::from_secs(10), "yes kept running");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        assert!(w.ok(&["logs", "yes"]).starts_with("y\ny\n"));
+    });
+}
+
 #[test]
 fn stop_kills_what_ignores_sigterm_after_the_timeout() {
     for_each_user(|w| {
@@ -212,7 +361,8 @@ fn start_reruns_over_the_same_upper_dir() {
         w.run(&["run", "--name", "q", bb, "sh", "-c", "exit 4"]);
         assert_eq!(w.ok(&["start", "p", "q"]), "p\nq\n");
         assert_eq!(w.ok(&["wait", "p", "q"]), "0\n4\n");
-        assert_eq!(w.ok(&["logs", "p"]), "x\nx\nx\n");
+        // Every start's output: the attached ones' too.
+        assert_eq!(w.ok(&["logs", "p"]), "x\nx\nx\nx\nx\nx\n");
         let (_, err) = w.fails(&["start", "-a", "p", "q"]);
         assert!(err.contains("one container"), "{err}");
         // A running container is not started twice.
@@ -342,7 +492,6 @@ fn names_rename_prune_and_errors() {
         for (args, what) in [
             (vec!["rm", "nosuch"], "no such container: nosuch"),
             (vec!["exec", "nosuch", "true"], "no such container"),
-            (vec!["logs", "two"], "has no log"),
             (vec!["stop", "nosuch"], "no such container"),
             (vec!["kill", "-s", "BOGUS", "two"], "invalid signal"),
         ] {

@@ -4,6 +4,7 @@
 
 mod build;
 mod common;
+mod debian;
 mod dockerfile;
 mod floors;
 mod images;

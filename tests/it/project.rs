@@ -555,35 +555,10 @@ fn alpine_shell_template_builds_from_a_local_base() {
     });
 }
 
-/// A Debian root filesystem made with `mmdebstrap --mode=unshare` as the
-/// test user, kept between test runs (it takes minutes and Debian's mirror).
-fn debian_base(w: &World) -> PathBuf {
-    let cached = std::env::temp_dir().join("hutch-test-debian-bookworm-apt.tar");
-    if cached.exists() {
-        return cached;
-    }
-    let tmp = w.path("bookworm.tar");
-    let out = w
-        .as_user("mmdebstrap")
-        .args([
-            "--mode=unshare",
-            "--variant=apt",
-            "--format=tar",
-            "bookworm",
-        ])
-        .arg(&tmp)
-        .output()
-        .expect("mmdebstrap");
-    succeeded(&out, "mmdebstrap");
-    std::fs::copy(&tmp, cached.with_extension("partial")).unwrap();
-    std::fs::rename(cached.with_extension("partial"), &cached).unwrap();
-    cached
-}
-
 #[test]
 fn debian_c_template_installs_with_apt_and_compiles_in_the_project() {
     for_each_user(|w| {
-        let base = debian_base(&w);
+        let base = crate::debian::bookworm_tarball(&w);
         let p = Proj::new(
             &w,
             &[(

@@ -442,8 +442,9 @@ fn killed_pull_resumes_and_leaves_no_partial_files() {
     let reg = Registry::start();
     big_image(&w, "big:1");
     let dest = format!("{}/big/img:1", reg.host());
-    // 48 MB is above the chunk size: this push uses chunked uploads.
-    w.ok(&["push", "-q", "big:1", &dest]);
+    // 48 MB is above the chunk size: this push uses chunked uploads. Kept
+    // uncompressed (-D), the blob digest is the diff id inspect shows.
+    w.ok(&["push", "-q", "-D", "big:1", &dest]);
     let layer = first_layer(&w, "big:1");
     let layer_hex = layer.trim_start_matches("sha256:").to_string();
     w.ok(&["rmi", "big:1"]);
@@ -810,5 +811,106 @@ fn run_pulls_a_missing_image_per_pull_policy() {
             err.contains(&format!("no such image: {gone}")) && err.contains("not found"),
             "{err}"
         );
+    });
+}
+
+/// The manifest a registry holds for `reference`, read with skopeo.
+fn pushed_manifest(reference: &str) -> serde_json::Value {
+    let out = Command::new("skopeo")
+        .args(["inspect", "--raw", "--tls-verify=false"])
+        .arg(format!("docker://{reference}"))
+        .output()
+        .unwrap();
+    serde_json::from_slice(&succeeded(&out, "skopeo inspect --raw").into_bytes()).unwrap()
+}
+
+/// (media type, size) of each layer of a pushed manifest.
+fn pushed_layers(reference: &str) -> Vec<(String, u64)> {
+    pushed_manifest(reference)["layers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| {
+            (
+                l["mediaType"].as_str().unwrap().to_string(),
+                l["size"].as_u64().unwrap(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn imported_layers_are_compressed_on_push_unless_told_not_to() {
+    const PLAIN: &str = "application/vnd.oci.image.layer.v1.tar";
+    const GZIP: &str = "application/vnd.oci.image.layer.v1.tar+gzip";
+    const ZSTD: &str = "application/vnd.oci.image.layer.v1.tar+zstd";
+    let reg = Registry::start();
+    for_each_user(|w| {
+        let user = &w.user.name;
+        // An uncompressed root filesystem tarball, as `hutch import` keeps it.
+        let mut b = tar::Builder::new(Vec::new());
+        let text = "a line of text that compresses well\n".repeat(30_000);
+        let mut h = tar::Header::new_gnu();
+        h.set_size(text.len() as u64);
+        h.set_mode(0o644);
+        h.set_mtime(1000);
+        h.set_cksum();
+        b.append_data(&mut h, "etc/words", text.as_bytes()).unwrap();
+        let tar = b.into_inner().unwrap();
+        let plain_size = tar.len() as u64;
+        let p = w.write("rootfs.tar", tar);
+        let id = w.ok(&["import", p.to_str().unwrap(), "localhost/imp:1"]);
+        let id = id.trim();
+
+        // Default: gzip, as Docker and Podman push.
+        let dest = format!("{}/{user}/imp:gz", reg.host());
+        w.ok(&["push", "-q", "localhost/imp:1", &dest]);
+        let layers = pushed_layers(&dest);
+        assert_eq!(layers.len(), 1);
+        assert_eq!(layers[0].0, GZIP);
+        assert!(layers[0].1 < plain_size / 10, "{layers:?} vs {plain_size}");
+        // The config (and so the image id) is unchanged: it names diff ids.
+        w.ok(&["rmi", "localhost/imp:1"]);
+        assert_eq!(w.ok(&["pull", "-q", &dest]).trim(), id);
+        w.ok(&["rmi", &dest]);
+        w.ok(&["import", p.to_str().unwrap(), "localhost/imp:1"]);
+
+        // -D keeps it as stored.
+        let dest = format!("{}/{user}/imp:plain", reg.host());
+        w.ok(&["push", "-q", "-D", "localhost/imp:1", &dest]);
+        assert_eq!(pushed_layers(&dest), [(PLAIN.to_string(), plain_size)]);
+        // ... except where the format has no plain layers.
+        let dest = format!("{}/{user}/imp:v2", reg.host());
+        w.ok(&[
+            "push",
+            "-q",
+            "-D",
+            "--format",
+            "v2s2",
+            "localhost/imp:1",
+            &dest,
+        ]);
+        assert_eq!(
+            pushed_layers(&dest)[0].0,
+            "application/vnd.docker.image.rootfs.diff.tar.gzip"
+        );
+
+        // --compression-format recompresses every layer unless told not to.
+        w.busybox();
+        let dest = format!("{}/{user}/bb:z", reg.host());
+        w.ok(&["push", "-q", "--compression-format", "zstd", BUSYBOX, &dest]);
+        assert_eq!(pushed_layers(&dest)[0].0, ZSTD);
+        // Without forcing, only the uncompressed layers get zstd.
+        let unforced = |image: &str, tag: &str| {
+            let dest = format!("{}/{user}/{tag}", reg.host());
+            let args = ["--compression-format", "zstd", "--force-compression=false"];
+            w.ok(&[&["push", "-q"][..], &args, &[image, &dest]].concat());
+            pushed_manifest(&dest)["layers"][0].clone()
+        };
+        let kept = unforced(BUSYBOX, "bb:kept");
+        assert_eq!(kept["digest"], format!("sha256:{BUSYBOX_LAYER}"));
+        assert_eq!(unforced("localhost/imp:1", "imp:z")["mediaType"], ZSTD);
+        let (_, err) = w.fails(&["push", "-D", "--compression-format", "gzip", BUSYBOX, &dest]);
+        assert!(err.contains("cannot be used with"), "{err}");
     });
 }

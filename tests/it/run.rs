@@ -430,7 +430,6 @@ fn volumes_rw_ro_and_bad_specs() {
         assert!(!Path::new(&vol).join("x").exists());
         for (spec, why) in [
             ("relative/dir:/data", "relative"),
-            ("/no/such/dir:/data", "/no/such/dir"),
             ("/tmp", "HOST:CONTAINER"),
             (&format!("{vol}:data") as &str, "must be absolute"),
             (&format!("{vol}:/data:rx") as &str, "unknown option"),
@@ -456,6 +455,7 @@ fn read_only_tmpfs_workdir_env_and_entrypoint() {
                 &[
                     "--rm",
                     "--read-only",
+                    "--read-only-tmpfs",
                     bb,
                     "sh",
                     "-c",
@@ -538,6 +538,79 @@ fn read_only_tmpfs_workdir_env_and_entrypoint() {
             "\n",
             "--entrypoint drops the image's Cmd"
         );
+    });
+}
+
+/// Docker's `run` reference, where it differs from Podman: `--env-file`
+/// values are kept verbatim, `--read-only` adds no tmpfs, and `-v` creates
+/// a missing host directory.
+#[test]
+fn run_follows_docker_on_env_files_read_only_and_missing_sources() {
+    for_each_user(|w| {
+        let bb = w.busybox();
+        let envf = w.write(
+            "ws.env",
+            "  LEAD=x\nPAD=  two words  \nEMPTY=\n# NOT=this\n\t\nFROM_HOST\nUNSET_ONE\n",
+        );
+        let out = w
+            .hutch()
+            .env("FROM_HOST", "host value")
+            .args(["run", "--rm", "--env-file", envf.to_str().unwrap(), bb])
+            .args([
+                "sh",
+                "-c",
+                "echo \"[$LEAD][$PAD][$EMPTY][$FROM_HOST][${NOT-unset}][${UNSET_ONE-unset}]\"",
+            ])
+            .output()
+            .unwrap();
+        assert_eq!(
+            stdout(&out),
+            "[x][  two words  ][][host value][unset][unset]\n",
+            "{}",
+            stderr(&out)
+        );
+        let bad = w.write("bad.env", "NAME =x\n");
+        let (code, _, err) = run(
+            &w,
+            &["--rm", "--env-file", bad.to_str().unwrap(), bb, "true"],
+        );
+        assert_eq!(code, 125);
+        assert!(
+            err.contains("'NAME '") && err.contains("whitespace"),
+            "{err}"
+        );
+
+        // --read-only: no implicit tmpfs anywhere.
+        let (code, _, err) = run(&w, &["--rm", "--read-only", bb, "touch", "/tmp/x"]);
+        assert_ne!(code, 0, "/tmp must stay read-only");
+        assert!(err.contains("Read-only"), "{err}");
+        let script = "grep -c -E ' /(tmp|run|var/tmp) ' /proc/mounts || true";
+        assert_eq!(
+            ok(&w, &["--rm", "--read-only", bb, "sh", "-c", script]),
+            "0\n"
+        );
+
+        // -v with a host path that does not exist: created as a directory.
+        let made = w.path("made/deeper");
+        assert!(!made.exists());
+        let spec = format!("{}:/data", made.display());
+        assert_eq!(
+            ok(
+                &w,
+                &[
+                    "--rm",
+                    "-v",
+                    &spec,
+                    bb,
+                    "sh",
+                    "-c",
+                    "echo in > /data/f && echo ok"
+                ]
+            ),
+            "ok\n"
+        );
+        assert!(made.is_dir());
+        assert_eq!(std::fs::read_to_string(made.join("f")).unwrap(), "in\n");
     });
 }
 

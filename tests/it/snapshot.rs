@@ -669,6 +669,68 @@ fn commit_round_trip_shows_exactly_the_changes() {
     });
 }
 
+/// Docker's commit: only the image id on stdout, and the image's config
+/// is the container's (its command, entrypoint, `-e` values), with
+/// `--change` on top.
+#[test]
+fn commit_records_the_containers_config_and_prints_only_the_id() {
+    for_each_user(|w| {
+        w.busybox();
+        if !can_run(&w) {
+            return;
+        }
+        let bb = "busybox:1.38.0-musl";
+        w.ok(&[
+            "run",
+            "--name",
+            "c",
+            "-e",
+            "A=1",
+            bb,
+            "sh",
+            "-c",
+            "echo made $A",
+        ]);
+        let out = w.run(&["commit", "c", "localhost/c:1"]);
+        let id = succeeded(&out, "commit");
+        assert!(id.starts_with("sha256:") && id.len() == 72, "{id:?}");
+        assert!(!stderr(&out).contains("Layer"), "{}", stderr(&out));
+        let cfg = w.inspect("localhost/c:1")["Config"].clone();
+        assert_eq!(cfg["Cmd"], serde_json::json!(["sh", "-c", "echo made $A"]));
+        let env: Vec<&str> = cfg["Env"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e.as_str().unwrap())
+            .collect();
+        assert!(
+            env.contains(&"A=1") && env.iter().any(|e| e.starts_with("PATH=")),
+            "{env:?}"
+        );
+        assert_eq!(w.ok(&["run", "--rm", "localhost/c:1"]), "made 1\n");
+
+        // --entrypoint becomes the Entrypoint, the rest the Cmd; --change
+        // applies on top.
+        w.ok(&["run", "--name", "e", "--entrypoint", "echo", bb, "hello"]);
+        w.ok(&["commit", "e", "localhost/e:1"]);
+        let cfg = w.inspect("localhost/e:1")["Config"].clone();
+        assert_eq!(cfg["Entrypoint"], serde_json::json!(["echo"]));
+        assert_eq!(cfg["Cmd"], serde_json::json!(["hello"]));
+        assert_eq!(w.ok(&["run", "--rm", "localhost/e:1"]), "hello\n");
+        w.ok(&["commit", "-c", "CMD [\"changed\"]", "e", "localhost/e:2"]);
+        assert_eq!(w.ok(&["run", "--rm", "localhost/e:2"]), "changed\n");
+        // A new ENTRYPOINT drops the command, as in a Dockerfile.
+        w.ok(&[
+            "commit",
+            "-c",
+            "ENTRYPOINT [\"echo\", \"ep\"]",
+            "e",
+            "localhost/e:3",
+        ]);
+        assert_eq!(w.ok(&["run", "--rm", "localhost/e:3"]), "ep\n");
+    });
+}
+
 #[test]
 fn images_containers_use_survive_prune_rmi_and_repair() {
     for_each_user(|w| {
@@ -784,5 +846,178 @@ fn running_containers_commit_with_and_without_pause() {
             "cat /ready && test -s /log && echo ok",
         ]);
         assert_eq!(seen, "ready\nok\n");
+    });
+}
+
+#[test]
+fn rmi_of_every_name_of_a_used_image_is_refused() {
+    for_each_user(|w| {
+        w.busybox();
+        if !can_run(&w) {
+            return;
+        }
+        w.ok(&["tag", "busybox:1.38.0-musl", "u1:a", "u1:b"]);
+        w.ok(&["rmi", "busybox:1.38.0-musl"]);
+        w.ok(&["run", "--name", "c1", "--network", "none", "u1:a", "true"]);
+        let both = ["docker.io/library/u1:a", "docker.io/library/u1:b"];
+        // Naming every tag at once is the same as removing the last one.
+        let (_, err) = w.fails(&["rmi", "u1:a", "u1:b"]);
+        assert!(err.contains("used by container c1"), "{err}");
+        assert_eq!(w.tags(), both);
+        let (_, err) = w.fails(&["rmi", "u1:b", "u1:a", "u1:b"]);
+        assert!(err.contains("used by container c1"), "{err}");
+        assert_eq!(w.tags(), both);
+        // One of two names can go; then the last one is protected.
+        assert_eq!(w.ok(&["rmi", "u1:a"]), "Untagged: docker.io/library/u1:a\n");
+        let (_, err) = w.fails(&["rmi", "u1:b"]);
+        assert!(err.contains("used by container c1"), "{err}");
+        // -f untags; the image stays for the container.
+        w.ok(&["tag", "u1:b", "u1:a"]);
+        w.ok(&["rmi", "-f", "u1:a", "u1:b"]);
+        assert!(w.tags().is_empty());
+        assert_eq!(id_of(&w, BUSYBOX_ID), BUSYBOX_ID);
+        w.ok(&["system", "check"]);
+    });
+}
+
+/// Run hutch as the test user under `umask`; require success.
+fn ok_with_umask(w: &World, umask: &str, args: &[&str]) -> String {
+    let out = w
+        .as_user("sh")
+        .arg("-c")
+        .arg(format!("umask {umask} && exec \"$0\" \"$@\""))
+        .arg(hutch_bin())
+        .arg("--root")
+        .arg(w.root())
+        .args(args)
+        .output()
+        .expect("spawn sh");
+    succeeded(&out, &format!("umask {umask}; hutch {args:?}"))
+}
+
+fn mode(path: &str) -> u32 {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(path).unwrap().permissions().mode() & 0o7777
+}
+
+#[test]
+fn save_and_export_outputs_follow_the_umask() {
+    for_each_user(|w| {
+        w.busybox();
+        for (umask, file, dir) in [("022", 0o644, 0o755), ("027", 0o640, 0o750)] {
+            let tar = p(&w, &format!("s{umask}.tar"));
+            ok_with_umask(&w, umask, &["save", "-o", &tar, BUSYBOX]);
+            assert_eq!(mode(&tar), file, "save -o under umask {umask}");
+            // Replacing an existing file gives the same mode.
+            ok_with_umask(&w, umask, &["save", "-o", &tar, BUSYBOX]);
+            assert_eq!(mode(&tar), file, "save -o over a file, umask {umask}");
+            let layout = p(&w, &format!("d{umask}"));
+            ok_with_umask(
+                &w,
+                umask,
+                &["save", "--format", "oci-dir", "-o", &layout, BUSYBOX],
+            );
+            assert_eq!(mode(&layout), dir, "save oci-dir under umask {umask}");
+        }
+        if !can_run(&w) {
+            return;
+        }
+        w.ok(&["run", "--name", "e1", "--network", "none", BUSYBOX, "true"]);
+        for (umask, file) in [("022", 0o644), ("027", 0o640)] {
+            let tar = p(&w, &format!("e{umask}.tar"));
+            ok_with_umask(&w, umask, &["export", "-o", &tar, "e1"]);
+            assert_eq!(mode(&tar), file, "export -o under umask {umask}");
+        }
+    });
+}
+
+/// `system df --format json` as (Type → row).
+fn df(w: &World) -> std::collections::HashMap<String, serde_json::Value> {
+    let v: serde_json::Value =
+        serde_json::from_str(&w.ok(&["system", "df", "--format", "json"])).unwrap();
+    v.as_array()
+        .unwrap()
+        .iter()
+        .map(|r| (r["Type"].as_str().unwrap().to_string(), r.clone()))
+        .collect()
+}
+
+#[test]
+fn system_df_counts_like_docker() {
+    for_each_user(|w| {
+        let layout = image("busybox-musl");
+        w.ok(&["load", "--unpack", "-i", layout.to_str().unwrap()]);
+        let d = df(&w);
+        assert_eq!(
+            (&d["Images"]["Total"], &d["Images"]["Active"]),
+            (&1.into(), &0.into())
+        );
+        let cache = &d["Layer cache"];
+        assert_eq!(
+            (&cache["Total"], &cache["Active"]),
+            (&1.into(), &0.into()),
+            "{cache}"
+        );
+        // Hundreds of hard links to the busybox binary are one file, as du says.
+        let dirs: Vec<_> = std::fs::read_dir(w.root().join("o"))
+            .unwrap()
+            .flat_map(|m| std::fs::read_dir(m.unwrap().path()).unwrap())
+            .map(|l| l.unwrap().path())
+            .collect();
+        assert_eq!(dirs.len(), 1);
+        let du = user_ok(&w, "du", &["-s", "-B1", dirs[0].to_str().unwrap()]);
+        let du: u64 = du.split_whitespace().next().unwrap().parse().unwrap();
+        assert_eq!(cache["Size"].as_u64().unwrap(), du, "{cache}");
+        assert!(du < 5_000_000, "{du}");
+        assert_eq!(cache["Reclaimable"], cache["Size"]);
+        if !can_run(&w) {
+            return;
+        }
+        w.ok(&["run", "--name", "c1", "--network", "none", BUSYBOX, "true"]);
+        w.ok(&[
+            "run",
+            "-d",
+            "--name",
+            "c2",
+            "--network",
+            "none",
+            BUSYBOX,
+            "sleep",
+            "100",
+        ]);
+        let d = df(&w);
+        w.ok(&["rm", "-f", "c2"]);
+        assert_eq!(d["Images"]["Active"], 1);
+        assert_eq!(d["Images"]["Reclaimable"], 0);
+        // Exited containers are not active; their writable layers can go.
+        let c = &d["Containers"];
+        assert_eq!((&c["Total"], &c["Active"]), (&2.into(), &1.into()), "{c}");
+        assert!(
+            c["Reclaimable"].as_u64().unwrap() <= c["Size"].as_u64().unwrap(),
+            "{c}"
+        );
+        // The layer the containers stand on is in use.
+        let cache = &d["Layer cache"];
+        assert_eq!(
+            (&cache["Total"], &cache["Active"]),
+            (&1.into(), &1.into()),
+            "{cache}"
+        );
+        assert_eq!(cache["Reclaimable"], 0);
+        let text = w.ok(&["system", "df"]);
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(
+            lines[0].split_whitespace().collect::<Vec<_>>(),
+            ["TYPE", "TOTAL", "ACTIVE", "SIZE", "RECLAIMABLE"],
+            "{text}"
+        );
+        assert!(
+            lines[2].starts_with("Containers   1       0       "),
+            "{text}"
+        );
+        assert!(
+            lines[3].starts_with("Layer cache  1       1       "),
+            "{text}"
+        );
     });
 }

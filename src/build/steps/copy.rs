@@ -2,10 +2,12 @@
 //! copies its contents (not itself), a destination ending in `/` (or one
 //! that is a directory in the image, or any copy of several sources) is a
 //! directory the sources go into under their own names, missing parent
-//! directories are created, files keep their permission bits and mtime and
-//! belong to root unless `--chown` says otherwise, `--chmod` replaces the
-//! permission bits, symlinks are copied as symlinks. ADD unpacks local tar
-//! archives (plain, gzip or zstd) into the destination directory.
+//! directories are created (existing ones keep their metadata), files keep
+//! their permission bits and mtime and belong to root unless `--chown` says
+//! otherwise, `--chmod` replaces the permission bits, symlinks inside a
+//! source are copied as symlinks (one named as the source was followed when
+//! the context resolved it), hard links stay hard links. ADD unpacks local
+//! tar archives (plain, gzip or zstd) into the destination directory.
 //!
 //! It fills a [`Tree`]; it does not read the context (see `context`) nor
 //! write the layer.
@@ -29,6 +31,8 @@ pub struct SrcEntry {
     pub kind: SrcKind,
     pub mode: u32,
     pub mtime: i64,
+    /// Files with the same key are hard links of one another.
+    pub inode: Option<String>,
 }
 
 /// One matched source: its base name and its entries (itself first).
@@ -76,6 +80,7 @@ impl Placement<'_> {
             uid,
             gid,
             mtime,
+            inode: None,
         }
     }
 
@@ -97,6 +102,7 @@ impl Placement<'_> {
                         uid,
                         gid,
                         mtime: 0,
+                        inode: None,
                     },
                 );
             }
@@ -152,7 +158,11 @@ impl Placement<'_> {
                 SrcKind::Symlink(t) => Node::Symlink(t.clone()),
             };
             self.parents(tree, &path);
-            tree.put(&path, self.item(node, e.mode, e.mtime));
+            let item = Item {
+                inode: e.inode.clone(),
+                ..self.item(node, e.mode, e.mtime)
+            };
+            tree.put(&path, item);
         }
     }
 
@@ -209,10 +219,48 @@ impl Placement<'_> {
                     uid,
                     gid,
                     mtime,
+                    inode: None,
                 },
             );
         }
         Ok(())
+    }
+}
+
+/// Give the layer every directory above its entries that the image already
+/// has, with the image's mode, owner and mtime. An unpacked layer creates
+/// the parents it lacks as 0755 root directories, and the upper layer's
+/// directory is what a container sees: without this, `COPY f /tmp/` would
+/// turn the image's 1777 /tmp into 0755. BuildKit's layer carries these
+/// parents too, with the image's mode and owner; its mtime is the time of
+/// the copy (the kernel's doing), where hutch keeps the image's, so the same
+/// sources give the same layer.
+pub fn keep_parents(tree: &mut Tree, lower: &ImageFs) {
+    let mut parents = std::collections::BTreeSet::new();
+    for path in tree.items.keys() {
+        let mut p = path.as_str();
+        while let Some((parent, _)) = p.rsplit_once('/') {
+            if tree.items.contains_key(parent) || !parents.insert(parent.to_string()) {
+                break;
+            }
+            p = parent;
+        }
+    }
+    for p in parents {
+        if let Some(n) = lower.nodes.get(&p).filter(|n| n.kind == FsKind::Dir) {
+            let (mode, uid, gid, mtime) = (n.mode, n.uid, n.gid, n.mtime);
+            tree.put(
+                &p,
+                Item {
+                    node: Node::Dir,
+                    mode,
+                    uid,
+                    gid,
+                    mtime,
+                    inode: None,
+                },
+            );
+        }
     }
 }
 
@@ -247,6 +295,12 @@ pub fn sniff(head: &[u8], decompressed_head: Option<&[u8]>) -> Archive {
 /// The entries of a subtree of an image (`COPY --from`), as a source.
 pub fn from_image(fs: &ImageFs, path: &str) -> Option<Src> {
     let key = fs.resolve(path, true)?;
+    // Files of the image that are hard links of one another stay so.
+    let inode_of = |k: &str, n: &crate::build::imagefs::FsNode| match &n.kind {
+        FsKind::File => Some(k.to_string()),
+        FsKind::Hardlink(target) => Some(target.clone()),
+        _ => None,
+    };
     let kind_of = |n: &crate::build::imagefs::FsNode| match &n.kind {
         FsKind::Dir => Some(SrcKind::Dir),
         FsKind::File | FsKind::Hardlink(_) => Some(SrcKind::File(Data::Bytes(
@@ -263,6 +317,7 @@ pub fn from_image(fs: &ImageFs, path: &str) -> Option<Src> {
             kind: SrcKind::Dir,
             mode: 0o755,
             mtime: 0,
+            inode: None,
         });
     } else {
         let n = fs.nodes.get(&key)?;
@@ -271,6 +326,7 @@ pub fn from_image(fs: &ImageFs, path: &str) -> Option<Src> {
             kind: kind_of(n)?,
             mode: n.mode,
             mtime: n.mtime,
+            inode: inode_of(&key, n),
         });
     }
     if matches!(entries[0].kind, SrcKind::Dir) {
@@ -289,6 +345,7 @@ pub fn from_image(fs: &ImageFs, path: &str) -> Option<Src> {
                     kind,
                     mode: n.mode,
                     mtime: n.mtime,
+                    inode: inode_of(k, n),
                 });
             }
         }
@@ -306,6 +363,7 @@ mod tests {
             kind: SrcKind::File(Data::Bytes(rel.as_bytes().to_vec())),
             mode: 0o640,
             mtime: 7,
+            inode: None,
         }
     }
 
@@ -315,6 +373,7 @@ mod tests {
             kind: SrcKind::Dir,
             mode: 0o700,
             mtime: 7,
+            inode: None,
         }
     }
 

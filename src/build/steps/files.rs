@@ -4,7 +4,7 @@
 //!
 //! It does not store anything; the builder turns the tree into a layer.
 
-use super::copy::{sniff, Archive, Placement, Src, SrcEntry, SrcKind};
+use super::copy::{keep_parents, sniff, Archive, Placement, Src, SrcEntry, SrcKind};
 use super::fetch::Fetched;
 use super::owner::{parse_chmod, resolve_chown};
 use super::tree::{Data, Tree};
@@ -144,6 +144,7 @@ impl FileStep<'_> {
                         kind: SrcKind::File(Data::Bytes(doc.body().into_owned().into_bytes())),
                         mode: 0o644,
                         mtime: 0,
+                        inode: None,
                     }],
                 });
             }
@@ -169,6 +170,7 @@ impl FileStep<'_> {
             let (_, tar) = crate::layer::codec::decompressed(BufReader::new(f))?;
             place.extract(&mut tree, tar, &name)?;
         }
+        keep_parents(&mut tree, lower);
         Ok(tree)
     }
 }
@@ -195,9 +197,11 @@ impl FileStep<'_> {
                     kind: SrcKind::File(Data::Path(f.path.clone())),
                     mode: 0o600,
                     mtime: f.mtime,
+                    inode: None,
                 }],
             }],
         );
+        keep_parents(&mut tree, lower);
         Ok(tree)
     }
 }
@@ -238,6 +242,7 @@ fn src_of(m: &Matched) -> Src {
             },
             mode: e.mode,
             mtime: e.mtime,
+            inode: e.inode.clone(),
         })
         .collect();
     Src { name, entries }

@@ -45,9 +45,8 @@ pub struct RunEnv<'a> {
     pub state: &'a Path,
     /// Scratch space on the store's filesystem for upper dirs.
     pub scratch: &'a Path,
+    /// Also says when RUN output goes nowhere (`-q`: `Report::quiet`).
     pub report: &'a dyn Report,
-    /// `-q`: RUN output goes nowhere.
-    pub quiet: bool,
     /// The build's `--network`, for RUNs that do not say.
     pub network: NetFlags,
     /// `--secret id=...,src=...`.
@@ -267,7 +266,7 @@ fn run_sandboxed(
     let plan = Plan::build(spec).map_err(|e| anyhow!("{e}"))?;
     let exit = {
         // stdout carries only the image id: RUN output goes to stderr.
-        let _redirect = if env.quiet {
+        let _redirect = if env.report.quiet() {
             Redirect::quiet()?
         } else {
             Redirect::stdout_to_stderr()?

@@ -37,6 +37,10 @@ pub struct Item {
     pub uid: u32,
     pub gid: u32,
     pub mtime: i64,
+    /// Regular files with the same key are one file with several names (hard
+    /// links in the source): the first written is the file, the others hard
+    /// links to it, as Docker keeps them.
+    pub inode: Option<String>,
 }
 
 /// A layer being assembled; keys are paths without a leading `/`.
@@ -67,12 +71,22 @@ impl Tree {
     /// Write the tar to `out`.
     pub fn write(&self, out: impl Write) -> anyhow::Result<()> {
         let mut b = tar::Builder::new(out);
+        let mut written: BTreeMap<&str, &str> = BTreeMap::new();
         for (path, item) in &self.items {
             let mut h = tar::Header::new_gnu();
             h.set_mode(item.mode);
             h.set_uid(item.uid.into());
             h.set_gid(item.gid.into());
             h.set_mtime(item.mtime.max(0) as u64);
+            if let (Node::File(_), Some(key)) = (&item.node, item.inode.as_deref()) {
+                if let Some(first) = written.get(key) {
+                    h.set_entry_type(tar::EntryType::Link);
+                    h.set_size(0);
+                    b.append_link(&mut h, path, first)?;
+                    continue;
+                }
+                written.insert(key, path);
+            }
             match &item.node {
                 Node::Dir => {
                     h.set_entry_type(tar::EntryType::Directory);
@@ -122,6 +136,7 @@ mod tests {
             uid: 0,
             gid: 0,
             mtime: 5,
+            inode: None,
         };
         let mut a = Tree::default();
         a.put("/b/x", item(Node::File(Data::Bytes(b"x".to_vec()))));
@@ -144,5 +159,44 @@ mod tests {
         // A file replacing a directory drops what was under it.
         a.put("b", item(Node::Symlink("a".into())));
         assert_eq!(a.items.len(), 2);
+    }
+
+    #[test]
+    fn files_sharing_an_inode_key_become_hard_links() {
+        let file = |key: Option<&str>| Item {
+            node: Node::File(Data::Bytes(b"same".to_vec())),
+            mode: 0o644,
+            uid: 0,
+            gid: 0,
+            mtime: 5,
+            inode: key.map(String::from),
+        };
+        let mut t = Tree::default();
+        t.put("b", file(Some("1")));
+        t.put("a", file(Some("1")));
+        t.put("c", file(None));
+        // Replaced after the fact: no longer part of the group.
+        t.put("d", file(Some("1")));
+        t.put("d", file(Some("2")));
+        let mut out = Vec::new();
+        t.write(&mut out).unwrap();
+        let entries: Vec<(String, Option<String>)> = tar::Archive::new(&out[..])
+            .entries()
+            .unwrap()
+            .map(|e| {
+                let e = e.unwrap();
+                let link = e.link_name().unwrap().map(|l| l.display().to_string());
+                (e.path().unwrap().display().to_string(), link)
+            })
+            .collect();
+        assert_eq!(
+            entries,
+            [
+                ("a".to_string(), None),
+                ("b".to_string(), Some("a".to_string())),
+                ("c".to_string(), None),
+                ("d".to_string(), None),
+            ]
+        );
     }
 }

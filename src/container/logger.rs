@@ -1,0 +1,93 @@
+//! The logger process of a container: this process's stdout and stderr are
+//! pointed at pipes, and a forked process copies what arrives into the
+//! container's log ([`super::logs::record`]) until every writer has closed
+//! them. A detached supervisor logs only; a foreground `run`/`start -a`
+//! also relays everything on to where stdout and stderr pointed before (the
+//! terminal), as Docker keeps the log of an attached container too.
+//!
+//! It does not start containers; whoever does calls [`Logger::start`]
+//! before and [`Logger::finish`] after.
+
+use super::logs;
+use crate::sys::process::{child_exit, close_fds_except, fork, Forked};
+use nix::sys::wait::waitpid;
+use nix::unistd::Pid;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
+use std::path::Path;
+
+/// A running logger; fds 1 and 2 of this process point at its pipes.
+pub struct Logger {
+    pid: Pid,
+    /// The stdout and stderr it relays to, restored by `finish`.
+    saved: Option<(OwnedFd, OwnedFd)>,
+}
+
+impl Logger {
+    /// Point fds 1 and 2 at pipes read by a new logger process writing
+    /// `log`; with `relay`, it also copies to what they pointed at before.
+    ///
+    /// Must be called while single-threaded (it forks).
+    pub fn start(log: &Path, relay: bool) -> Result<Logger, String> {
+        let cloexec = nix::fcntl::OFlag::O_CLOEXEC;
+        let pipe = || nix::unistd::pipe2(cloexec).map_err(|e| format!("pipe2() => {e}"));
+        let ((out_r, out_w), (err_r, err_w)) = (pipe()?, pipe()?);
+        let saved = match relay {
+            true => {
+                let dup = |fd: BorrowedFd<'_>| {
+                    fd.try_clone_to_owned()
+                        .map_err(|e| format!("cannot duplicate stdout/stderr: {e}"))
+                };
+                Some((
+                    dup(std::io::stdout().as_fd())?,
+                    dup(std::io::stderr().as_fd())?,
+                ))
+            }
+            false => None,
+        };
+        match fork().map_err(|e| e.to_string())? {
+            Forked::Child => {
+                drop((out_w, err_w));
+                let mut keep = vec![out_r.as_raw_fd(), err_r.as_raw_fd()];
+                if let Some((o, e)) = &saved {
+                    keep.extend([o.as_raw_fd(), e.as_raw_fd()]);
+                }
+                // Ctrl-C and friends reach the whole foreground process
+                // group: the logger outlives them to copy the last output.
+                // Blocked SIGPIPE turns a closed reader into EPIPE.
+                let mut hold = crate::sys::signal::forwarded();
+                hold.add(nix::sys::signal::Signal::SIGPIPE);
+                if close_fds_except(&keep).is_ok() && crate::sys::signal::block(&hold).is_ok() {
+                    let _ = logs::record(out_r, err_r, log, saved);
+                }
+                child_exit(0)
+            }
+            Forked::Parent(pid) => {
+                drop((out_r, err_r));
+                for (from, to) in [(&out_w, 1), (&err_w, 2)] {
+                    nix::unistd::dup2(from.as_raw_fd(), to)
+                        .map_err(|e| format!("dup2(<log pipe>, {to}) => {e}"))?;
+                }
+                Ok(Logger { pid, saved })
+            }
+        }
+    }
+
+    /// Stop writing to the log (fds 1 and 2 go back to what they were, or
+    /// to /dev/null) and wait until the logger has written everything, so
+    /// that a reader who sees the exit recorded sees all output.
+    pub fn finish(self) {
+        match &self.saved {
+            Some((o, e)) => {
+                let _ = nix::unistd::dup2(o.as_raw_fd(), 1);
+                let _ = nix::unistd::dup2(e.as_raw_fd(), 2);
+            }
+            None => {
+                if let Ok(null) = std::fs::OpenOptions::new().write(true).open("/dev/null") {
+                    let _ = nix::unistd::dup2(null.as_raw_fd(), 1);
+                    let _ = nix::unistd::dup2(null.as_raw_fd(), 2);
+                }
+            }
+        }
+        let _ = waitpid(self.pid, None);
+    }
+}
