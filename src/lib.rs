@@ -20,6 +20,7 @@ pub mod named;
 pub mod net;
 pub mod oci;
 pub mod procid;
+pub mod project;
 pub mod registry;
 pub mod report;
 pub mod rootfs;

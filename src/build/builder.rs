@@ -174,6 +174,18 @@ pub fn build(
     images: Images<'_>,
     report: &dyn Report,
 ) -> anyhow::Result<Image> {
+    build_tracked(store, opts, images, report).map(|(image, _)| image)
+}
+
+/// [`build`], also returning every context path the build read (what
+/// its cache keys depend on besides the Dockerfile, the build args and
+/// the base images).
+pub fn build_tracked(
+    store: &Store,
+    opts: &Options,
+    images: Images<'_>,
+    report: &dyn Report,
+) -> anyhow::Result<(Image, Vec<super::context::ReadPath>)> {
     let df = dockerfile::parse(&opts.dockerfile, &opts.file_name)?;
     for w in &df.warnings {
         report.warn(&format!("{}: {w:?}", df.file));
@@ -216,7 +228,8 @@ pub fn build(
     let mut last = done
         .remove(&plan.target)
         .expect("the target stage is always planned");
-    b.finish(&mut last)
+    let reads = b.ctx.reads();
+    Ok((b.finish(&mut last)?, reads))
 }
 
 impl<'a> Builder<'a> {

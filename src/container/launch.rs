@@ -944,7 +944,8 @@ pub fn parse_volume(v: &str) -> Result<MountSpec> {
         [h, c] => (*h, *c, false),
         [h, c, "ro"] => (*h, *c, true),
         [h, c, "rw"] => (*h, *c, false),
-        [_, _, o] => return Err(bad(format!("unknown option '{o}' (use ro or rw)"))),
+        [h, c, o] if *o == "O" || o.starts_with("O,") => return overlay_volume(v, h, c, o),
+        [_, _, o] => return Err(bad(format!("unknown option '{o}' (use ro, rw or O)"))),
         _ => return Err(expected()),
     };
     if host.is_empty() || ctr.is_empty() {
@@ -969,6 +970,36 @@ pub fn parse_volume(v: &str) -> Result<MountSpec> {
         source: PathBuf::from(host),
         target: ctr.to_string(),
         read_only: ro,
+    })
+}
+
+/// Podman's overlay volume `HOST:CONTAINER:O,upperdir=DIR,workdir=DIR`:
+/// HOST read-only below, writes in the upper dir, which persists. Both
+/// dirs must be named (podman's form without them, a throwaway upper, is
+/// not supported).
+fn overlay_volume(v: &str, host: &str, ctr: &str, opts: &str) -> Result<MountSpec> {
+    let bad = |why: String| Error::Volume {
+        spec: v.to_string(),
+        why,
+    };
+    let (mut upper, mut work) = (None, None);
+    for o in opts.split(',').skip(1) {
+        match o.split_once('=') {
+            Some(("upperdir", d)) => upper = Some(PathBuf::from(d)),
+            Some(("workdir", d)) => work = Some(PathBuf::from(d)),
+            _ => return Err(bad(format!("unknown overlay option '{o}'"))),
+        }
+    }
+    let (Some(upper), Some(work)) = (upper, work) else {
+        return Err(bad(
+            "an overlay volume needs upperdir=DIR,workdir=DIR".into()
+        ));
+    };
+    Ok(MountSpec::Overlay {
+        lower: PathBuf::from(host),
+        upper,
+        work,
+        target: ctr.to_string(),
     })
 }
 
@@ -1048,6 +1079,12 @@ mod tests {
         for bad in ["/tmp", "rel:/mnt", "/tmp:mnt", "/tmp:/mnt:xx", "/a:/b:ro:x"] {
             assert!(parse_volume(bad).is_err(), "{bad}");
         }
+        assert!(matches!(
+            parse_volume("/tmp:/mnt:O,upperdir=/u,workdir=/w").unwrap(),
+            MountSpec::Overlay { lower, upper, .. } if lower == Path::new("/tmp") && upper == Path::new("/u")
+        ));
+        assert!(parse_volume("/tmp:/mnt:O").is_err());
+        assert!(parse_volume("/tmp:/mnt:O,upperdir=/u,size=1").is_err());
         assert!(parse_volume("rel:/mnt")
             .unwrap_err()
             .to_string()

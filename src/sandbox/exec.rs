@@ -204,6 +204,10 @@ fn identity(plan: &Target<'_>) -> Result<Identity, ChildError> {
     let mut id =
         user::resolve(plan.process.user.as_deref(), &passwd, &group).map_err(ChildError::setup)?;
     let m = &plan.mapping;
+    if nested_root(m, &id) {
+        id.groups.clear();
+        return Ok(id);
+    }
     let hint = match m.mode {
         MapMode::Single => {
             " (single-id mode maps only one id; give the user a range in /etc/subuid and /etc/subgid)"
@@ -226,8 +230,46 @@ fn identity(plan: &Target<'_>) -> Result<Identity, ChildError> {
     Ok(id)
 }
 
+/// Whether `id` is root in a keep-id namespace that has no root (no
+/// subordinate ids: only the caller's own id is mapped). That root is the
+/// caller again, in a user namespace nested in the container's that maps
+/// 0 onto them: it owns what the caller owns, as `--userns=single` would.
+fn nested_root(m: &IdMapping, id: &Identity) -> bool {
+    m.mode == MapMode::KeepId && !m.has_root() && id.uid == 0
+}
+
+/// Become root of a new user namespace that maps 0 onto the current ids
+/// (what `unshare -r` does; user_namespaces(7) allows a process to map its
+/// own ids once setgroups is denied).
+fn enter_nested_root(uid: u32, gid: u32) -> Result<(), ChildError> {
+    crate::sys::cred::unshare(nix::sched::CloneFlags::CLONE_NEWUSER)
+        .map_err(|e| ChildError::setup(format!("unshare(CLONE_NEWUSER) => {e}")))?;
+    // `hutch exec`'s helper is non-dumpable, which makes its /proc/self files
+    // the host root's. By now it is the caller's own id with no capability in
+    // the container and only those of its fresh namespace, which the command
+    // it is about to exec gets anyway, so it has nothing left to hide.
+    crate::sys::process::dumpable_again().map_err(|e| ChildError::setup(e.to_string()))?;
+    for (file, data) in [
+        ("setgroups", "deny".to_string()),
+        ("uid_map", format!("0 {uid} 1\n")),
+        ("gid_map", format!("0 {gid} 1\n")),
+    ] {
+        std::fs::write(format!("/proc/self/{file}"), data)
+            .map_err(|e| ChildError::setup(format!("cannot write /proc/self/{file}: {e}")))?;
+    }
+    Ok(())
+}
+
 fn become_user(plan: &Target<'_>, id: &Identity) -> Result<(), ChildError> {
     use crate::sys::cred::{setgroups, setresgid, setresuid};
+    if nested_root(plan.mapping, id) {
+        let (uid, gid) = (plan.mapping.host_uid, plan.mapping.host_gid);
+        let g = Gid::from_raw(gid);
+        setresgid(g, g, g).map_err(|e| ChildError::setup(format!("setresgid({gid}) => {e}")))?;
+        let u = Uid::from_raw(uid);
+        setresuid(u, u, u).map_err(|e| ChildError::setup(format!("setresuid({uid}) => {e}")))?;
+        return enter_nested_root(uid, gid);
+    }
     // setgroups(2) is denied for good in namespaces whose gid map was written
     // without newgidmap (user_namespaces(7)); there the list stays empty.
     if plan.mapping.setgroups_allowed() {

@@ -58,6 +58,9 @@ pub enum Op {
     Mask(PathBuf),
     /// Bind a path over itself read-only; skipped when missing.
     ReadOnlyPath(PathBuf),
+    /// An overlay of a host directory (read-only below) and a writable
+    /// upper dir.
+    Overlay { overlay: Overlay, target: PathBuf },
     /// Remount the root read-only (only the root mount, not those below it).
     ReadOnlyRoot,
     /// pivot_root into the new root and detach the old one.
@@ -262,10 +265,37 @@ impl Plan {
                         data,
                     }
                 }
+                MountSpec::Overlay {
+                    lower,
+                    upper,
+                    work,
+                    target,
+                } => {
+                    for d in [lower, upper, work] {
+                        if !d.is_absolute() || !d.is_dir() {
+                            return Err(bad(format!(
+                                "overlay volume on {target}: {} must be an existing directory \
+                                 given by its absolute path",
+                                d.display()
+                            )));
+                        }
+                    }
+                    Op::Overlay {
+                        overlay: Overlay {
+                            lowers: vec![lower.clone()],
+                            upper: upper.clone(),
+                            work: work.clone(),
+                            volatile: false,
+                        },
+                        target: container_path(target).map_err(bad)?,
+                    }
+                }
             });
         }
         let target_of = |o: &Op| match o {
-            Op::Bind { target, .. } | Op::Tmpfs { target, .. } => target.clone(),
+            Op::Bind { target, .. } | Op::Tmpfs { target, .. } | Op::Overlay { target, .. } => {
+                target.clone()
+            }
             _ => PathBuf::new(),
         };
         for (i, a) in user_ops.iter().enumerate() {

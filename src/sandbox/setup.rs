@@ -43,6 +43,11 @@ fn describe(op: &Op) -> String {
         Op::Bind { source, target, .. } => {
             format!("mounting {} on /{}", source.display(), target.display())
         }
+        Op::Overlay { overlay, target } => format!(
+            "mounting an overlay of {} on /{}",
+            overlay.lowers[0].display(),
+            target.display()
+        ),
         Op::ReadOnlyRoot => "making the root filesystem read-only".into(),
         Op::PivotRoot => "switching to the new root (pivot_root)".into(),
     }
@@ -170,6 +175,10 @@ fn step(plan: &Plan, root: &Path, op: &Op) -> Result<(), SysError> {
                 setattr_recursive(&t, MOUNT_ATTR_RDONLY)?;
             }
             Ok(())
+        }
+        Op::Overlay { overlay, target } => {
+            let t = mkdir_in(root, target)?;
+            overlay.mount(&t, plan.mount_api, &plan.scratch)
         }
         Op::ReadOnlyRoot => mount(
             none,

@@ -63,6 +63,14 @@ pub enum MountSpec {
     },
     /// `--tmpfs TARGET[:OPTIONS]`, OPTIONS as mount(8) writes them.
     Tmpfs { target: String, options: String },
+    /// `-v SOURCE:TARGET:O,upperdir=U,workdir=W` (podman's overlay volume):
+    /// SOURCE read-only below, writes land in U, which persists.
+    Overlay {
+        lower: PathBuf,
+        upper: PathBuf,
+        work: PathBuf,
+        target: String,
+    },
 }
 
 /// The process started in the container.

@@ -327,6 +327,14 @@ pub fn not_dumpable() -> Result<(), SysError> {
     nix::sys::prctl::set_dumpable(false).ctx(|| "prctl(PR_SET_DUMPABLE, 0)".into())
 }
 
+/// prctl(PR_SET_DUMPABLE, 1): undo [`not_dumpable`] once a process holds
+/// nothing worth protecting, so that it may write its own
+/// /proc/self/{uid_map,gid_map,setgroups} (a non-dumpable process's /proc
+/// files belong to the host's root).
+pub fn dumpable_again() -> Result<(), SysError> {
+    nix::sys::prctl::set_dumpable(true).ctx(|| "prctl(PR_SET_DUMPABLE, 1)".into())
+}
+
 /// Overwrite this process's argument strings (what /proc/PID/cmdline shows
 /// to everyone, dumpable or not) with `title`, padded with NULs, as
 /// setproctitle(3) does. Written through /proc/self/mem, which a process

@@ -14,6 +14,7 @@ mod layers;
 mod lifecycle;
 mod man;
 mod net;
+mod project;
 mod registry;
 mod run;
 mod snapshot;
