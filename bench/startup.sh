@@ -1,19 +1,29 @@
 #!/usr/bin/env bash
 # Start-up latency, side by side in one hyperfine run on the same machine:
 #   hutch run --rm --network none busybox true
+#   the same with --privileged (no seccomp filter, no masked paths): the
+#   cost of confinement
 #   bwrap over the same busybox root filesystem, unpacked
 #   podman run --rm --network none busybox true (rootless, overlay driver)
 # Run as an unprivileged user (as root: BENCH_USER=name bench/startup.sh).
-# Prints hyperfine's table and the two ratios the README asks for.
+# Prints hyperfine's table and the ratios the README asks for (wall time,
+# and CPU time: user + system of the command and its children).
+# HUTCH_BASE=/path/to/another/hutch adds that binary to the same run, for a
+# before/after comparison side by side.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 if [ "$(id -u)" = 0 ]; then
   user=${BENCH_USER:?as root, set BENCH_USER to an unprivileged user}
   work=$(mktemp -u /tmp/hutch-bench.XXXXXX | tr A-Z a-z); mkdir -p "$work" # lowercase: podman names images after the path
   cp "${HUTCH:-$here/../target/release/hutch}" "$work/hutch"
+  base_env=()
+  if [ -n "${HUTCH_BASE:-}" ]; then
+    cp "$HUTCH_BASE" "$work/hutch-base"
+    base_env=(HUTCH_BASE="$work/hutch-base")
+  fi
   cp -a "$here/../../shared/images/busybox-musl" "$work/busybox-musl"
   chown -R "$user" "$work"
-  exec runuser -u "$user" -- env HUTCH="$work/hutch" IMAGES="$work" BENCH_WORK="$work" \
+  exec runuser -u "$user" -- env HUTCH="$work/hutch" IMAGES="$work" BENCH_WORK="$work" "${base_env[@]}" \
     bash "$here/startup.sh" "$@"
 fi
 
@@ -31,8 +41,15 @@ rootfs="$work/rootfs"
 sh "$here/busybox-rootfs.sh" "$images/busybox-musl" "$rootfs"
 bwrap_cmd="bwrap --unshare-user --uid 0 --gid 0 --unshare-pid --unshare-uts --unshare-ipc --unshare-net --bind $rootfs / --proc /proc --dev /dev --die-with-parent /bin/true"
 
-cmds=("$hutch --root $root run --rm --network none busybox:1.38.0-musl true" "$bwrap_cmd")
-names=(hutch bwrap)
+cmds=("$hutch --root $root run --rm --network none busybox:1.38.0-musl true"
+  "$hutch --root $root run --rm --network none --privileged busybox:1.38.0-musl true"
+  "$bwrap_cmd")
+names=(hutch hutch-unconfined bwrap)
+if [ -n "${HUTCH_BASE:-}" ]; then
+  "$HUTCH_BASE" --root "$root" run --rm --network none busybox:1.38.0-musl true
+  cmds+=("$HUTCH_BASE --root $root run --rm --network none busybox:1.38.0-musl true")
+  names+=(hutch-base)
+fi
 if command -v podman >/dev/null; then
   pod="podman --root $work/podman-root --runroot $work/podman-run --storage-driver overlay"
   if $pod pull -q "oci:$images/busybox-musl" >/dev/null 2>&1 &&
@@ -51,9 +68,17 @@ hyperfine -N --warmup 5 --runs "$runs" --export-json "$work/startup.json" "${arg
 
 python3 - "$work/startup.json" <<'PY'
 import json, sys
-r = {x["command"]: x["median"] for x in json.load(open(sys.argv[1]))["results"]}
+res = json.load(open(sys.argv[1]))["results"]
+r = {x["command"]: x["median"] for x in res}
+cpu = {x["command"]: x["user"] + x["system"] for x in res}
 h = r["hutch"]
-print(f"hutch median {h*1000:.2f} ms; bwrap {r['bwrap']*1000:.2f} ms; hutch/bwrap = {h/r['bwrap']:.2f}x (target <= 2x)")
+u = r["hutch-unconfined"]
+print(f"confinement (seccomp filter + masks): {(h-u)*1000:+.2f} ms, CPU {(cpu['hutch']-cpu['hutch-unconfined'])*1000:+.2f} ms (hutch vs --privileged; target <= 0.3 ms)")
+print(f"hutch median {h*1000:.2f} ms; bwrap {r['bwrap']*1000:.2f} ms; hutch/bwrap = {h/r['bwrap']:.2f}x (target <= 1.5x)")
+print(f"hutch CPU {cpu['hutch']*1000:.2f} ms; bwrap {cpu['bwrap']*1000:.2f} ms; hutch/bwrap = {cpu['hutch']/cpu['bwrap']:.2f}x (target <= 1.5x)")
+if "hutch-base" in r:
+    b = r["hutch-base"]
+    print(f"hutch-base median {b*1000:.2f} ms ({b/r['bwrap']:.2f}x bwrap), CPU {cpu['hutch-base']*1000:.2f} ms ({cpu['hutch-base']/cpu['bwrap']:.2f}x)")
 if "podman" in r:
     print(f"podman median {r['podman']*1000:.1f} ms; podman/hutch = {r['podman']/h:.1f}x (target >= 20x)")
 PY

@@ -18,9 +18,21 @@ pub struct Dirs {
     pub config: PathBuf,
 }
 
+/// Why the directories could not be decided.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("cannot find a home directory: set HOME, or pass --root DIR")]
+    NoHome,
+    #[error("cannot resolve --root {path}: {error}")]
+    Root {
+        path: PathBuf,
+        error: std::io::Error,
+    },
+}
+
 impl Dirs {
     /// Resolve from an explicit root (flag or env), else from the XDG base dirs.
-    pub fn resolve(root: Option<&Path>) -> Result<Dirs, String> {
+    pub fn resolve(root: Option<&Path>) -> Result<Dirs, Error> {
         let base = directories::BaseDirs::new();
         let config = match &base {
             Some(b) => b.config_dir().join("hutch"),
@@ -34,9 +46,7 @@ impl Dirs {
                 config,
             });
         }
-        let base = base.ok_or_else(|| {
-            "cannot find a home directory: set HOME, or pass --root DIR".to_string()
-        })?;
+        let base = base.ok_or(Error::NoHome)?;
         let store = base.data_dir().join("hutch");
         // `state_dir` is None on non-Linux; XDG says ~/.local/state when unset.
         let state = base
@@ -51,11 +61,14 @@ impl Dirs {
     }
 }
 
-fn absolute(p: &Path) -> Result<PathBuf, String> {
+fn absolute(p: &Path) -> Result<PathBuf, Error> {
     if p.is_absolute() {
         return Ok(p.to_path_buf());
     }
     std::env::current_dir()
         .map(|cwd| cwd.join(p))
-        .map_err(|e| format!("cannot resolve --root {}: {e}", p.display()))
+        .map_err(|error| Error::Root {
+            path: p.to_path_buf(),
+            error,
+        })
 }

@@ -23,8 +23,8 @@ use super::steps::tree::{Item, Node, Tree};
 use super::steps::{meta, owner};
 use crate::dockerfile::{self, BuildArgs, Dockerfile, Instruction, MountKind, Source, Spanned};
 use crate::net::plan::NetFlags;
+use crate::report::Report;
 use crate::store::{Image, Store, Writer};
-use crate::ui::{Printer, Verbosity};
 use anyhow::{anyhow, bail, Context as _};
 use oci_spec::image::Descriptor;
 use serde_json::{json, Value};
@@ -122,7 +122,7 @@ struct Builder<'a> {
     store: &'a Store,
     opts: &'a Options,
     images: Images<'a>,
-    printer: &'a Printer,
+    report: &'a dyn Report,
     df: &'a Dockerfile,
     ctx: BuildContext,
     writer: Writer<'a>,
@@ -172,11 +172,23 @@ pub fn build(
     store: &Store,
     opts: &Options,
     images: Images<'_>,
-    printer: &Printer,
+    report: &dyn Report,
 ) -> anyhow::Result<Image> {
+    build_tracked(store, opts, images, report).map(|(image, _)| image)
+}
+
+/// [`build`], also returning every context path the build read (what
+/// its cache keys depend on besides the Dockerfile, the build args and
+/// the base images).
+pub fn build_tracked(
+    store: &Store,
+    opts: &Options,
+    images: Images<'_>,
+    report: &dyn Report,
+) -> anyhow::Result<(Image, Vec<super::context::ReadPath>)> {
     let df = dockerfile::parse(&opts.dockerfile, &opts.file_name)?;
     for w in &df.warnings {
-        printer.warn(&format!("{}: {w:?}", df.file));
+        report.warn(&format!("{}: {w:?}", df.file));
     }
     let plan = plan(&df, opts.target.as_deref()).map_err(anyhow::Error::msg)?;
     let ctx = BuildContext::open(
@@ -193,7 +205,7 @@ pub fn build(
         store,
         opts,
         images,
-        printer,
+        report,
         df: &df,
         ctx,
         writer: store.writer()?,
@@ -216,7 +228,8 @@ pub fn build(
     let mut last = done
         .remove(&plan.target)
         .expect("the target stage is always planned");
-    b.finish(&mut last)
+    let reads = b.ctx.reads();
+    Ok((b.finish(&mut last)?, reads))
 }
 
 impl<'a> Builder<'a> {
@@ -232,7 +245,7 @@ impl<'a> Builder<'a> {
         let from = df.base(stage, global)?;
         self.step += 1;
         let from_text = stage.from.image.clone();
-        self.printer.info(&format!(
+        self.report.info(&format!(
             "STEP {}/{}: FROM {}{}",
             self.step,
             self.total,
@@ -291,7 +304,7 @@ impl<'a> Builder<'a> {
         scope.inherit(std::mem::take(&mut st.args));
         for (file, ins) in trigger_steps.chain(own_steps) {
             self.step += 1;
-            self.printer.info(&format!(
+            self.report.info(&format!(
                 "STEP {}/{}: {}",
                 self.step, self.total, ins.original
             ));
@@ -305,9 +318,9 @@ impl<'a> Builder<'a> {
                 .step_one(i, ins, &expanded, &used, &scope.run_env(), &mut st, done)
                 .map_err(|e| at(file, ins, format!("{e:#}")))?;
             if cached {
-                self.printer.info("--> CACHED");
+                self.report.info("--> CACHED");
             } else {
-                self.printer
+                self.report
                     .info(&format!("--> {:.2}s", started.elapsed().as_secs_f64()));
             }
             st.cmd_set |= matches!(expanded, Instruction::Cmd(_));
@@ -514,8 +527,7 @@ impl<'a> Builder<'a> {
                     store: self.store,
                     state: &self.opts.state,
                     scratch: self.writer.scratch(),
-                    printer: self.printer,
-                    quiet: self.printer.verbosity == Verbosity::Quiet,
+                    report: self.report,
                     network: self.opts.network.clone(),
                     secrets: &self.opts.secrets,
                     context: self.opts.context.as_deref(),
@@ -678,7 +690,7 @@ impl<'a> Builder<'a> {
                 .add_image_with_config(config, st.layers.clone(), &self.opts.names)?;
         for n in &image.names {
             if self.opts.names.contains(n) {
-                self.printer.info(&format!("Successfully tagged {n}"));
+                self.report.info(&format!("Successfully tagged {n}"));
             }
         }
         Ok(image)

@@ -16,6 +16,7 @@ use super::imagefs::resolve_in_root;
 use anyhow::Context as _;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest as _, Sha256};
+use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::io::Read;
 use std::os::unix::fs::MetadataExt;
@@ -86,6 +87,31 @@ impl Stamp {
     }
 }
 
+/// One path of the context a build read, as it was when read: what a
+/// caller that wants to know cheaply whether a rebuild could differ (a
+/// project environment) stats again later.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReadPath {
+    pub path: PathBuf,
+    pub kind: ReadKind,
+    pub size: u64,
+    pub mtime_ns: i64,
+}
+
+/// What a read path was.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ReadKind {
+    /// A directory whose listing was used (a COPY of it, or a wildcard
+    /// matched in it): entries added or removed change its mtime.
+    Dir,
+    File {
+        sha256: String,
+    },
+    Symlink {
+        target: String,
+    },
+}
+
 /// A build context directory (or none, for a Dockerfile read from stdin).
 pub struct BuildContext {
     root: Option<PathBuf>,
@@ -93,6 +119,8 @@ pub struct BuildContext {
     hash_file: PathBuf,
     stamps: BTreeMap<String, Stamp>,
     dirty: bool,
+    /// Everything `hash` and wildcard matching read, by path.
+    read: RefCell<BTreeMap<PathBuf, ReadPath>>,
 }
 
 impl BuildContext {
@@ -129,6 +157,7 @@ impl BuildContext {
             hash_file,
             stamps,
             dirty: false,
+            read: RefCell::default(),
         })
     }
 
@@ -204,6 +233,7 @@ impl BuildContext {
                 let Ok(rd) = std::fs::read_dir(&dir) else {
                     continue;
                 };
+                self.note_dir(&dir);
                 let mut names: Vec<String> = rd
                     .filter_map(|e| e.ok())
                     .map(|e| e.file_name().to_string_lossy().into_owned())
@@ -277,15 +307,51 @@ impl BuildContext {
         for m in matched {
             h.update(format!("match {}\0", m.path));
             for e in &m.entries {
-                let what = match &e.kind {
-                    Kind::Dir => "dir".to_string(),
-                    Kind::Symlink(t) => format!("symlink {t}"),
-                    Kind::File => format!("file {}", self.file_hash(&e.abs, &e.stamp)?),
+                let (what, read) = match &e.kind {
+                    Kind::Dir => ("dir".to_string(), ReadKind::Dir),
+                    Kind::Symlink(t) => (
+                        format!("symlink {t}"),
+                        ReadKind::Symlink { target: t.clone() },
+                    ),
+                    Kind::File => {
+                        let sha256 = self.file_hash(&e.abs, &e.stamp)?;
+                        (format!("file {sha256}"), ReadKind::File { sha256 })
+                    }
                 };
                 h.update(format!("{}\0{:o}\0{what}\0", e.rel, e.mode));
+                self.read.get_mut().insert(
+                    e.abs.clone(),
+                    ReadPath {
+                        path: e.abs.clone(),
+                        kind: read,
+                        size: e.stamp.size,
+                        mtime_ns: e.stamp.mtime_ns,
+                    },
+                );
             }
         }
         Ok(hex::encode(h.finalize()))
+    }
+
+    /// Every context path this build read so far (files, the directories
+    /// copied or searched by wildcards, symlinks), sorted by path.
+    pub fn reads(&self) -> Vec<ReadPath> {
+        self.read.borrow().values().cloned().collect()
+    }
+
+    fn note_dir(&self, dir: &Path) {
+        if let Ok(meta) = dir.symlink_metadata() {
+            let stamp = Stamp::of(&meta);
+            self.read.borrow_mut().insert(
+                dir.to_path_buf(),
+                ReadPath {
+                    path: dir.to_path_buf(),
+                    kind: ReadKind::Dir,
+                    size: stamp.size,
+                    mtime_ns: stamp.mtime_ns,
+                },
+            );
+        }
     }
 
     fn file_hash(&mut self, abs: &Path, stamp: &Stamp) -> anyhow::Result<String> {
@@ -300,17 +366,7 @@ impl BuildContext {
                 return Ok(known.sha256.clone());
             }
         }
-        let mut f = fs_err::File::open(abs)?;
-        let mut h = Sha256::new();
-        let mut buf = vec![0u8; 64 * 1024];
-        loop {
-            let n = f.read(&mut buf)?;
-            if n == 0 {
-                break;
-            }
-            h.update(&buf[..n]);
-        }
-        let sum = hex::encode(h.finalize());
+        let sum = file_sha256(abs)?;
         self.stamps.insert(
             key,
             Stamp {
@@ -341,6 +397,21 @@ impl BuildContext {
         };
         let _ = write();
     }
+}
+
+/// The sha256 of a file's contents, hex, read in 64 KiB pieces.
+pub fn file_sha256(path: &Path) -> std::io::Result<String> {
+    let mut f = fs_err::File::open(path)?;
+    let mut h = Sha256::new();
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        let n = f.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        h.update(&buf[..n]);
+    }
+    Ok(hex::encode(h.finalize()))
 }
 
 /// The target of `p` under `root` if it is a symlink.

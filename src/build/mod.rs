@@ -14,4 +14,4 @@ pub mod imagefs;
 pub mod plan;
 pub mod steps;
 
-pub use builder::{build, Images, Options};
+pub use builder::{build, build_tracked, Images, Options};

@@ -2,12 +2,14 @@
 //! a cache that reuses every step whose inputs did not change. Maps flags
 //! onto `build::Options`; progress goes to stderr, the image id to stdout.
 
+use super::choice::choice;
 use super::Ctx;
 use crate::build::{self, Options};
 use crate::net::plan::NetFlags;
 use crate::oci::reference::Reference;
 use crate::registry::pull::{ensure_image, PullPolicy};
 use crate::store::Store;
+use crate::ui::progress::Bars;
 use crate::ui::{Printer, Verbosity};
 use anyhow::{bail, Context};
 use std::collections::BTreeMap;
@@ -45,7 +47,7 @@ pub struct Args {
     /// When to pull FROM and `COPY --from` images: missing (only what the
     /// store lacks), always, or never (only the local store). `--pull` alone
     /// means always.
-    #[arg(long, value_name = "POLICY", num_args = 0..=1, default_missing_value = "always", default_value = "missing")]
+    #[arg(long, value_name = "POLICY", num_args = 0..=1, default_missing_value = "always", default_value = "missing", value_parser = choice::<PullPolicy>(PullPolicy::NAMES, &[]))]
     pub pull: PullPolicy,
 
     /// Add a label to the final image (`KEY=VALUE`). Repeatable.
@@ -215,7 +217,7 @@ pub fn exec(ctx: &Ctx, args: Args) -> anyhow::Result<u8> {
         if let Some(im) = pulled.borrow().get(name) {
             return Ok(Clone::clone(im));
         }
-        let im = ensure_image(ctx, name, args.pull)?;
+        let im = ensure_image(&ctx.dirs, name, args.pull, &Bars::new(ctx.printer))?;
         pulled.borrow_mut().insert(name.to_string(), im.clone());
         Ok(im)
     };

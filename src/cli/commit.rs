@@ -9,10 +9,10 @@ use super::Ctx;
 use crate::container::Containers;
 use crate::layer::codec::Compression;
 use crate::oci::reference::Reference;
-use crate::sandbox::idmap::IdSources;
 use crate::snapshot::commit::{commit, container_config, CommitOptions, Format};
 use crate::snapshot::container;
 use crate::store::Store;
+use crate::userns::idmap::IdSources;
 use anyhow::Context;
 
 #[derive(clap::Args, Debug)]

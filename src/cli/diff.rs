@@ -4,10 +4,10 @@
 //! the first's. A name is looked up as a container first, as podman does.
 
 use super::Ctx;
-use crate::sandbox::idmap::IdSources;
 use crate::snapshot::changes::{between, image_tree, of_upper, read_upper};
 use crate::snapshot::container;
 use crate::store::Store;
+use crate::userns::idmap::IdSources;
 use anyhow::Context;
 
 #[derive(clap::Args, Debug)]

@@ -5,30 +5,17 @@
 use super::{run::env_entry, Ctx};
 use crate::container::{state, supervisor, Containers, Record};
 use crate::sandbox::exec::Target;
-use crate::sandbox::idmap::{IdMapping, IdSources, UsernsRequest};
 use crate::sandbox::{join, ProcessSpec};
+use crate::userns::idmap::{IdMapping, IdSources, UsernsRequest};
 use anyhow::bail;
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
-    /// Keep stdin open.
-    #[arg(short = 'i', long)]
-    pub interactive: bool,
-    /// Give the process a terminal.
-    #[arg(short = 't', long)]
-    pub tty: bool,
+    #[command(flatten)]
+    pub process: super::flags::Process,
     /// Run in the background; its output is discarded.
     #[arg(short = 'd', long)]
     pub detach: bool,
-    /// Run as USER[:GROUP] (default: the container's user).
-    #[arg(short = 'u', long = "user", value_name = "USER[:GROUP]")]
-    pub user: Option<String>,
-    /// Set an environment variable (KEY=VALUE, or KEY to pass on hutch's value).
-    #[arg(short = 'e', long = "env", value_name = "KEY[=VALUE]")]
-    pub env: Vec<String>,
-    /// Working directory inside the container (default: the container's).
-    #[arg(short = 'w', long = "workdir", value_name = "DIR")]
-    pub workdir: Option<String>,
     /// Container name or id.
     #[arg(value_name = "CONTAINER")]
     pub container: String,
@@ -53,26 +40,30 @@ pub fn exec(ctx: &Ctx, a: Args) -> anyhow::Result<u8> {
         );
     };
     let mut env = rec.config.env.clone();
-    for e in &a.env {
+    for e in &a.process.env {
         env.extend(env_entry(e)?);
     }
     let mapping = mapping_of(&rec)?;
     let process = ProcessSpec {
         args: a.command.clone(),
         env,
-        user: a.user.clone().or_else(|| rec.config.user.clone()),
+        user: a.process.user.clone().or_else(|| rec.config.user.clone()),
         cwd: a
+            .process
             .workdir
             .clone()
             .unwrap_or_else(|| rec.config.workdir.clone()),
-        tty: a.tty,
-        stdin: a.interactive,
+        tty: a.process.tty,
+        stdin: a.process.interactive,
         init: false,
     };
+    // The same confinement as pid 1, compiled before joining anything.
+    let security = rec.config.security.resolve().map_err(anyhow::Error::msg)?;
     let target = Target {
         process: &process,
         mapping: &mapping,
         hostname: &rec.config.hostname,
+        security: &security,
     };
     let private_net = rec.config.network.private_namespace();
     let pid = init.pid;

@@ -5,10 +5,10 @@
 
 use super::Ctx;
 use crate::layer::diff::{flatten, DiffOptions};
-use crate::sandbox::idmap::IdSources;
-use crate::sandbox::userns::run_in_userns;
 use crate::snapshot::{container, output};
 use crate::store::Store;
+use crate::userns::idmap::IdSources;
+use crate::userns::run_in_userns;
 use anyhow::{bail, Context};
 use std::io::IsTerminal;
 use std::os::fd::AsFd;

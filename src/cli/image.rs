@@ -3,8 +3,8 @@
 //! layers only they needed.
 
 use super::Ctx;
-use crate::sandbox::idmap::{IdMapping, IdSources, UsernsRequest};
 use crate::store::Store;
+use crate::userns::idmap::{IdMapping, IdSources, UsernsRequest};
 use anyhow::bail;
 use clap::Subcommand;
 use std::io::{BufRead, IsTerminal};
@@ -52,7 +52,8 @@ pub fn exec(ctx: &Ctx, args: Args) -> anyhow::Result<u8> {
     let src = IdSources::default();
     let map = IdMapping::detect(UsernsRequest::Auto, &src).map_err(anyhow::Error::msg)?;
     let store = Store::open(&ctx.dirs)?;
-    for r in store.prune(a.all, &map, &src)? {
+    let in_use = crate::container::images_in_use(&ctx.dirs.state);
+    for r in store.prune(a.all, &in_use, &map, &src)? {
         if let Some(id) = r.deleted {
             ctx.printer.out(&id);
         }

@@ -7,8 +7,8 @@ use super::Ctx;
 use crate::net;
 use crate::rootfs::{driver, DriverKind, Features, MountApi};
 use crate::sandbox::host::{self, Cgroups, HostPaths};
-use crate::sandbox::idmap::{IdMapping, IdSources, UsernsRequest};
-use crate::sandbox::keeper;
+use crate::userns::idmap::{IdMapping, IdSources, UsernsRequest};
+use crate::userns::keeper;
 use std::path::PathBuf;
 
 #[derive(clap::Args, Debug)]
@@ -31,8 +31,25 @@ pub struct Info {
     pub network_default: String,
     /// The helper's path and why it is the default, or what to install.
     pub network_reason: String,
+    pub confinement: Confinement,
     pub store: PathBuf,
     pub state: PathBuf,
+}
+
+/// What `hutch run` confines a container with by default, and which limits work.
+#[derive(Debug, serde::Serialize)]
+pub struct Confinement {
+    /// The default seccomp profile.
+    pub seccomp: String,
+    /// The capabilities of a container's root (also its bounding set).
+    pub capabilities: String,
+    /// When calls that need more than one id are faked.
+    pub fake_root: String,
+    /// `--ulimit` and `--shm-size`: always applied.
+    pub rlimits: bool,
+    /// Why `--memory`, `--cpus`, `--pids-limit` are not applied, and the
+    /// fix; None when they are.
+    pub cgroup_limits_blocker: Option<String>,
 }
 
 #[derive(Debug, serde::Serialize)]
@@ -91,7 +108,7 @@ pub fn gather(ctx: &Ctx) -> Info {
     let features = Features::load_or_probe(&ctx.dirs.state);
     let mapping = IdMapping::detect(UsernsRequest::Auto, &src);
     let helper = net::choose::choose(None, &net::choose::SearchPath::from_env());
-    let range = |v: &[crate::sandbox::idmap::IdRange]| {
+    let range = |v: &[crate::userns::idmap::IdRange]| {
         v.iter()
             .find(|r| r.inside == 1)
             .map(|r| format!("{}-{}", r.outside, r.outside as u64 + r.count as u64 - 1))
@@ -103,7 +120,7 @@ pub fn gather(ctx: &Ctx) -> Info {
         mode: mapping.as_ref().ok().map(|m| m.mode.to_string()),
         reason: match &mapping {
             Ok(m) => m.reason.clone(),
-            Err(e) => e.clone(),
+            Err(e) => e.to_string(),
         },
         newuidmap: src.newuidmap.clone(),
         newgidmap: src.newgidmap.clone(),
@@ -182,6 +199,21 @@ pub fn gather(ctx: &Ctx) -> Info {
             Ok(c) => format!("{}: {}", c.binary.display(), c.reason),
             Err(e) => e.to_string(),
         },
+        confinement: Confinement {
+            seccomp: "Docker's default profile (no new user namespaces, keyrings, bpf, \
+                      perf_event_open, kexec, modules or clock changes)"
+                .into(),
+            capabilities: crate::sandbox::caps::DEFAULT.to_string(),
+            fake_root: match mapping.as_ref().map(|m| m.mode) {
+                Ok(crate::userns::idmap::MapMode::Single) => {
+                    "on for build RUN steps (no subordinate ids); `run --fake-root` for containers"
+                }
+                _ => "off (subordinate ids give real users); `run --fake-root` to use it",
+            }
+            .into(),
+            rlimits: true,
+            cgroup_limits_blocker: Some(crate::sandbox::limits::cgroup_blocker(&paths)),
+        },
         store: ctx.dirs.store.clone(),
         state: ctx.dirs.state.clone(),
     }
@@ -254,6 +286,20 @@ pub fn exec(ctx: &Ctx, a: Args) -> anyhow::Result<u8> {
             "delegated to this user"
         } else {
             "not delegated: no resource limits (--memory, --cpus) possible"
+        }
+    ));
+    let k = &info.confinement;
+    out.push(format!(
+        "confinement: seccomp with {}; no_new_privs; masked and read-only /proc and /sys paths",
+        k.seccomp
+    ));
+    out.push(format!("  capabilities of root: {}", k.capabilities));
+    out.push(format!("  fake root: {}", k.fake_root));
+    out.push(format!(
+        "  limits: --ulimit, --shm-size: yes; --memory, --cpus, --pids-limit: {}",
+        match &k.cgroup_limits_blocker {
+            None => "yes".to_string(),
+            Some(why) => format!("no — {why}"),
         }
     ));
     out.push(format!(

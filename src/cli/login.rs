@@ -4,10 +4,8 @@
 
 use super::Ctx;
 use crate::registry::authfile::{normalise_key, Credentials};
-use crate::registry::Net;
 use anyhow::{bail, Context};
 use std::io::{BufRead, IsTerminal, Read};
-use std::path::PathBuf;
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
@@ -28,13 +26,8 @@ pub struct Args {
     #[arg(long)]
     pub password_stdin: bool,
 
-    /// Verify TLS certificates and require HTTPS (see `hutch pull --help`).
-    #[arg(long, value_name = "BOOL", default_value_t = true, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
-    pub tls_verify: bool,
-
-    /// Directory of `*.crt` CA files to trust for this registry.
-    #[arg(long, value_name = "DIR")]
-    pub cert_dir: Option<PathBuf>,
+    #[command(flatten)]
+    pub tls: super::flags::Tls,
 }
 
 pub fn exec(ctx: &Ctx, args: Args) -> anyhow::Result<u8> {
@@ -70,7 +63,7 @@ pub fn exec(ctx: &Ctx, args: Args) -> anyhow::Result<u8> {
         bail!("the password is empty");
     }
     let creds = Credentials { username, password };
-    let net = Net::new(&ctx.dirs, args.tls_verify, args.cert_dir.as_deref())?;
+    let net = args.tls.net(&ctx.dirs)?;
     let host = key.split('/').next().unwrap_or(&key);
     let insecure = net.config.insecure_host(host);
     let client = crate::registry::client::Client::new(

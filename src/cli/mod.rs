@@ -8,20 +8,25 @@ use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+pub mod allow;
 pub mod build;
+mod choice;
 pub mod commit;
 pub mod container;
 pub mod diff;
+pub mod env;
 pub mod exec;
 pub mod export;
+mod flags;
 pub mod history;
+pub mod hook;
 pub mod image;
 pub mod images;
 pub mod import;
 pub mod info;
+pub mod init;
 pub mod inspect;
 pub mod kill;
-mod launch;
 pub mod load;
 pub mod login;
 pub mod logout;
@@ -35,6 +40,7 @@ pub mod rm;
 pub mod rmi;
 pub mod run;
 pub mod save;
+pub mod shell;
 pub mod start;
 pub mod stop;
 pub mod system;
@@ -93,6 +99,19 @@ pub enum Command {
     Login(login::Args),
     /// Remove saved credentials for a registry.
     Logout(logout::Args),
+    /// Enter the project's environment (hutch.toml), building or starting
+    /// it as needed; `-- CMD ARG...` runs one command.
+    Shell(shell::Args),
+    /// The project environment: status, stop, rm.
+    Env(env::Args),
+    /// Write a starter hutch.toml into the current directory.
+    Init(init::Args),
+    /// Let this project put its exported commands on PATH (until hutch.toml changes).
+    Allow(allow::Args),
+    /// Withdraw `hutch allow` for this project.
+    Deny(allow::Args),
+    /// Print the shell hook that puts allowed projects' commands on PATH.
+    Hook(hook::Args),
     /// Show what hutch detected about this machine and why.
     Info(info::Args),
     /// List containers.
@@ -244,6 +263,12 @@ fn dispatch(ctx: &Ctx, cmd: Command) -> anyhow::Result<u8> {
         Command::Rmi(a) => rmi::exec(ctx, a),
         Command::Inspect(a) => inspect::exec(ctx, a),
         Command::Info(a) => info::exec(ctx, a),
+        Command::Shell(a) => shell::exec(ctx, a),
+        Command::Env(a) => env::exec(ctx, a),
+        Command::Init(a) => init::exec(ctx, a),
+        Command::Allow(a) => allow::allow(ctx, a),
+        Command::Deny(a) => allow::deny(ctx, a),
+        Command::Hook(a) => hook::exec(ctx, a),
         Command::Ps(a) => ps::exec(ctx, a),
         Command::Start(a) => start::exec(ctx, a),
         Command::Rm(a) => rm::exec(ctx, a),
@@ -273,7 +298,7 @@ fn dispatch(ctx: &Ctx, cmd: Command) -> anyhow::Result<u8> {
             Ok(0)
         }
         Command::UsernsKeeper => {
-            crate::sandbox::keeper::serve().map_err(anyhow::Error::msg)?;
+            crate::userns::keeper::serve().map_err(anyhow::Error::msg)?;
             Ok(0)
         }
     }

@@ -3,11 +3,10 @@
 
 use super::Ctx;
 use crate::registry::manifest::Platform;
-use crate::registry::progress::Silent;
-use crate::registry::{pull, Net};
+use crate::registry::pull;
+use crate::report::Silent;
 use crate::store::Store;
 use crate::ui::progress::Bars;
-use std::path::PathBuf;
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
@@ -21,16 +20,8 @@ pub struct Args {
     #[arg(long, value_name = "OS/ARCH[/VARIANT]")]
     pub platform: Option<String>,
 
-    /// Verify TLS certificates and require HTTPS (`--tls-verify=false` allows
-    /// plain HTTP and any certificate). localhost and 127.0.0.1 registries
-    /// are always allowed plain HTTP, as Docker does.
-    #[arg(long, value_name = "BOOL", default_value_t = true, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
-    pub tls_verify: bool,
-
-    /// Directory of `*.crt` CA files to trust for this registry (besides
-    /// `~/.config/containers/certs.d/HOST:PORT/` and `/etc/containers/certs.d/HOST:PORT/`).
-    #[arg(long, value_name = "DIR")]
-    pub cert_dir: Option<PathBuf>,
+    #[command(flatten)]
+    pub tls: super::flags::Tls,
 
     /// Print only the image id: no progress.
     #[arg(short, long)]
@@ -42,7 +33,7 @@ pub fn exec(ctx: &Ctx, args: Args) -> anyhow::Result<u8> {
         Some(p) => Platform::parse(p)?,
         None => Platform::host(),
     };
-    let net = Net::new(&ctx.dirs, args.tls_verify, args.cert_dir.as_deref())?;
+    let net = args.tls.net(&ctx.dirs)?;
     let store = Store::open(&ctx.dirs)?;
     let bars = Bars::new(ctx.printer);
     let opts = pull::Options {

@@ -3,13 +3,12 @@
 //! an image from the store to a registry. Uncompressed layers go up gzipped
 //! unless `-D` says to keep them, as Docker and Podman push.
 
+use super::choice::choice;
 use super::Ctx;
-use crate::registry::progress::Silent;
 use crate::registry::push::{self, Compression, Format, Layers};
-use crate::registry::Net;
+use crate::report::Silent;
 use crate::store::Store;
 use crate::ui::progress::Bars;
-use std::path::PathBuf;
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
@@ -22,13 +21,13 @@ pub struct Args {
     pub dest: Option<String>,
 
     /// Manifest format; default: keep the stored manifest as it is.
-    #[arg(long, value_enum)]
+    #[arg(long, value_parser = choice::<Format>(Format::NAMES, &[]))]
     pub format: Option<Format>,
 
     /// Compression for layers stored uncompressed (default: gzip); with
     /// `--force-compression` (the default when this is given), for every
     /// layer. v2s2 always gets gzip layers.
-    #[arg(long, value_enum)]
+    #[arg(long, value_parser = choice::<Compression>(Compression::NAMES, &[]))]
     pub compression_format: Option<Compression>,
 
     /// Recompress layers already compressed otherwise too (default: true
@@ -40,13 +39,8 @@ pub struct Args {
     #[arg(short = 'D', long, conflicts_with_all = ["compression_format", "force_compression"])]
     pub disable_compression: bool,
 
-    /// Verify TLS certificates and require HTTPS (see `hutch pull --help`).
-    #[arg(long, value_name = "BOOL", default_value_t = true, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
-    pub tls_verify: bool,
-
-    /// Directory of `*.crt` CA files to trust for this registry.
-    #[arg(long, value_name = "DIR")]
-    pub cert_dir: Option<PathBuf>,
+    #[command(flatten)]
+    pub tls: super::flags::Tls,
 
     /// No progress output.
     #[arg(short, long)]
@@ -70,7 +64,7 @@ fn layers(a: &Args) -> Layers {
 }
 
 pub fn exec(ctx: &Ctx, args: Args) -> anyhow::Result<u8> {
-    let net = Net::new(&ctx.dirs, args.tls_verify, args.cert_dir.as_deref())?;
+    let net = args.tls.net(&ctx.dirs)?;
     let store = Store::open(&ctx.dirs)?;
     let bars = Bars::new(ctx.printer);
     let opts = push::Options {

@@ -2,8 +2,8 @@
 //! left, with the blobs and unpacked layers no other image uses.
 
 use super::Ctx;
-use crate::sandbox::idmap::{IdMapping, IdSources, UsernsRequest};
 use crate::store::Store;
+use crate::userns::idmap::{IdMapping, IdSources, UsernsRequest};
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
@@ -22,7 +22,8 @@ pub fn exec(ctx: &Ctx, args: Args) -> anyhow::Result<u8> {
     // id any hutch mapping of this user can have written.
     let map = IdMapping::detect(UsernsRequest::Auto, &src).map_err(anyhow::Error::msg)?;
     let store = Store::open(&ctx.dirs)?;
-    for r in store.remove(&args.images, args.force, &map, &src)? {
+    let in_use = crate::container::images_in_use(&ctx.dirs.state);
+    for r in store.remove(&args.images, args.force, &in_use, &map, &src)? {
         for n in &r.untagged {
             ctx.printer.out(&format!("Untagged: {n}"));
         }

@@ -3,37 +3,33 @@
 //! everything that can be rejected (flags, volumes, the image, the user
 //! namespace, overlay support, the plan) is checked before the container's
 //! directory is created or anything is cloned. Starting the plan, in the
-//! foreground or detached, is `launch`'s job, shared with `hutch start`.
+//! foreground or detached, is `container::launch`'s job; this file only
+//! maps flags onto a [`Launch`].
 
-use super::{launch, Ctx};
-use crate::container::{self, Config, Containers, Record, Status};
+use super::choice::choice;
+use super::Ctx;
+use crate::container::launch::{parse_volume, Launch, Outcome};
 use crate::net::plan::NetFlags;
 use crate::registry::pull::{ensure_image, PullPolicy};
 use crate::rootfs::DriverKind;
-use crate::sandbox::idmap::{IdMapping, IdSources, MapMode, UsernsRequest};
+use crate::ui::progress::Bars;
+use crate::userns::idmap::UsernsRequest;
 use anyhow::{bail, Context};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
+    #[command(flatten)]
+    pub process: super::flags::Process,
     /// Remove the container (its directory and writable layer) when it exits.
     #[arg(long)]
     pub rm: bool,
     /// Name the container (unique among existing containers).
     #[arg(long)]
     pub name: Option<String>,
-    /// Set an environment variable: KEY=VALUE, or KEY to pass on hutch's value.
-    #[arg(short = 'e', long = "env", value_name = "KEY[=VALUE]")]
-    pub env: Vec<String>,
     /// Read environment variables from a file (KEY=VALUE lines, # comments).
     #[arg(long = "env-file", value_name = "FILE")]
     pub env_file: Vec<PathBuf>,
-    /// Working directory inside the container (created if missing).
-    #[arg(short = 'w', long = "workdir", value_name = "DIR")]
-    pub workdir: Option<String>,
-    /// Run as USER[:GROUP] (names from the image's /etc/passwd and /etc/group, or numbers).
-    #[arg(short = 'u', long = "user", value_name = "USER[:GROUP]")]
-    pub user: Option<String>,
     /// Override the image's entrypoint ("" clears it); also drops the image's command.
     #[arg(long, value_name = "CMD")]
     pub entrypoint: Option<String>,
@@ -86,23 +82,54 @@ pub struct Args {
     /// Storage driver for the root filesystem: overlay (native overlayfs),
     /// fuse (hutch's FUSE overlay) or copy (a private copy of the image).
     /// Default: the first that works here, in that order (`hutch info`).
-    #[arg(long, env = "HUTCH_STORAGE_DRIVER", value_name = "DRIVER")]
+    #[arg(long, env = "HUTCH_STORAGE_DRIVER", value_name = "DRIVER",
+          value_parser = choice::<DriverKind>(DriverKind::NAMES, &[]))]
     pub storage_driver: Option<DriverKind>,
     /// User namespace: auto, subids, single or keep-id (your uid/gid inside).
     #[arg(long, default_value = "auto", value_name = "MODE")]
     pub userns: UsernsRequest,
-    /// Keep stdin open.
-    #[arg(short = 'i', long)]
-    pub interactive: bool,
-    /// Give the container a terminal.
-    #[arg(short = 't', long)]
-    pub tty: bool,
+    /// Add a capability to the container's root: NAME or CAP_NAME, or ALL.
+    #[arg(long = "cap-add", value_name = "CAP")]
+    pub cap_add: Vec<String>,
+    /// Drop a capability from the container's root: NAME or CAP_NAME, or ALL.
+    #[arg(long = "cap-drop", value_name = "CAP")]
+    pub cap_drop: Vec<String>,
+    /// Every capability the user namespace allows, no seccomp filter, no
+    /// masked or read-only /proc and /sys paths (never more than your user has).
+    #[arg(long)]
+    pub privileged: bool,
+    /// seccomp=unconfined, seccomp=FILE.json (Docker's profile format) or
+    /// no-new-privileges[=true|false] (on by default).
+    #[arg(long = "security-opt", value_name = "OPT")]
+    pub security_opt: Vec<String>,
+    /// Make chown, the setuid/setgid/setgroups family and mknod of devices
+    /// succeed without effect (for package managers in single-id mode).
+    #[arg(long = "fake-root")]
+    pub fake_root: bool,
+    /// Size of /dev/shm (default 64m).
+    #[arg(long = "shm-size", value_name = "SIZE")]
+    pub shm_size: Option<String>,
+    /// Resource limit for the container's processes: NAME=SOFT[:HARD], e.g. nofile=1024:2048.
+    #[arg(long = "ulimit", value_name = "NAME=SOFT[:HARD]")]
+    pub ulimit: Vec<String>,
+    /// Memory limit (e.g. 512m); needs a delegated cgroup v2 (see `hutch info`).
+    #[arg(short = 'm', long, value_name = "SIZE")]
+    pub memory: Option<String>,
+    /// CPU limit in CPUs (e.g. 1.5); needs a delegated cgroup v2.
+    #[arg(long, value_name = "N")]
+    pub cpus: Option<String>,
+    /// Process limit (-1 for none); needs a delegated cgroup v2.
+    #[arg(long = "pids-limit", value_name = "N")]
+    pub pids_limit: Option<String>,
+    /// Fail when a limit cannot be applied instead of warning and going on.
+    #[arg(long = "strict-limits")]
+    pub strict_limits: bool,
     /// Run in the background: print the container id and return; output goes
     /// to the container's log (`hutch logs`).
     #[arg(short = 'd', long)]
     pub detach: bool,
     /// Pull the image: missing (only when the store lacks it), always, or never.
-    #[arg(long, value_enum, default_value = "missing", value_name = "POLICY")]
+    #[arg(long, value_parser = choice::<PullPolicy>(PullPolicy::NAMES, &[]), default_value = "missing", value_name = "POLICY")]
     pub pull: PullPolicy,
     /// Image name or id.
     pub image: String,
@@ -114,159 +141,103 @@ pub struct Args {
 pub fn exec(ctx: &Ctx, a: Args) -> anyhow::Result<u8> {
     // Flags first: nothing below runs for a bad command line.
     for v in &a.volume {
-        launch::parse_volume(v)?;
+        parse_volume(v)?;
     }
     let mut user_env = Vec::new();
     for f in &a.env_file {
         let text = fs_err::read_to_string(f).context("cannot read --env-file")?;
         user_env.extend(env_file(&text).with_context(|| format!("--env-file {}", f.display()))?);
     }
-    for e in &a.env {
+    for e in &a.process.env {
         user_env.extend(env_entry(e)?);
     }
     if let Some(n) = &a.name {
-        container::check_name(n).map_err(anyhow::Error::msg)?;
+        crate::container::check_name(n)?;
     }
+
+    let mut security = crate::sandbox::security::Flags {
+        cap_add: a.cap_add,
+        cap_drop: a.cap_drop,
+        privileged: a.privileged,
+        security_opt: a.security_opt,
+        seccomp_profile: None,
+        fake_root: a.fake_root,
+        shm_size: a.shm_size,
+        ulimits: a.ulimit,
+        memory: a.memory,
+        cpus: a.cpus,
+        pids_limit: a.pids_limit,
+        strict_limits: a.strict_limits,
+    };
+    if let Some(f) = security.seccomp_file().map_err(anyhow::Error::msg)? {
+        let text = fs_err::read_to_string(f).context("cannot read the seccomp profile")?;
+        security.seccomp_profile = Some(text);
+    }
+    security.check().map_err(anyhow::Error::msg)?;
 
     // Pulls (when needed) finish and join their threads before anything forks.
-    let image = ensure_image(ctx, &a.image, a.pull)?;
-    let mapping = IdMapping::detect(a.userns, &IdSources::default()).map_err(anyhow::Error::msg)?;
-    let cfg = image.config.config().clone().unwrap_or_default();
-    let (entrypoint, cmd) = command_line(
-        cfg.entrypoint().as_deref(),
-        cfg.cmd().as_deref(),
-        a.entrypoint.as_deref(),
-        &a.command,
-    );
-    let env = merge_env(cfg.env().as_deref().unwrap_or_default(), user_env);
-    let user = a
-        .user
-        .clone()
-        .or_else(|| cfg.user().clone().filter(|u| !u.is_empty()))
-        .or_else(|| {
-            // podman's keep-id: run as yourself unless told otherwise.
-            (mapping.mode == MapMode::KeepId)
-                .then(|| format!("{}:{}", mapping.host_uid, mapping.host_gid))
-        });
-    let workdir = a
-        .workdir
-        .clone()
-        .or_else(|| cfg.working_dir().clone().filter(|w| !w.is_empty()))
-        .unwrap_or_else(|| "/".into());
-
-    let containers = Containers::new(&ctx.dirs.state);
-    let id = container::new_id();
-    let hostname = a.hostname.clone().unwrap_or_else(|| id[..12].to_string());
-    let mut rec = Record {
-        id: id.clone(),
-        name: a.name.clone().unwrap_or_default(),
-        image: a.image.clone(),
-        image_id: image.id.clone(),
-        command: entrypoint.iter().chain(&cmd).cloned().collect(),
-        created: chrono::Utc::now(),
-        status: Status::Created,
-        pid: None,
-        exit_code: None,
-        finished: None,
-        mapping_key: mapping.key(),
-        auto_remove: a.rm,
-        config: Config {
-            env,
-            user,
-            workdir,
-            hostname: hostname.clone(),
-            network: NetFlags {
-                network: a.network.clone(),
-                publish: a.publish.clone(),
-                publish_all: a.publish_all,
-                dns: a.dns.clone(),
-                dns_search: a.dns_search.clone(),
-                dns_option: a.dns_option.clone(),
-                add_host: a.add_host.clone(),
-            },
-            userns: a.userns.to_string(),
-            volumes: a.volume.clone(),
-            tmpfs: a.tmpfs.clone(),
-            read_only: a.read_only,
-            read_only_tmpfs: a.read_only_tmpfs,
-            init: a.init,
-            tty: a.tty,
-            interactive: a.interactive,
-            stop_signal: cfg.stop_signal().clone(),
-            entrypoint: Some(entrypoint),
-            cmd: Some(cmd),
-            storage_driver: a.storage_driver.map(|d| d.to_string()).unwrap_or_default(),
-        },
-        started: None,
-        init: None,
-        supervisor: None,
-        ports: Vec::new(),
-    };
-    let dir = containers.dir(&id);
-    let (plan, ports) = launch::plan(ctx, &rec, &dir, &image, mapping)?;
-    rec.ports = ports;
-    // Kept, so that a restart uses the same driver (the copy driver's root
-    // is not an upper dir the others could mount).
-    rec.config.storage_driver = plan.rootfs_driver.kind().to_string();
-    // Claimed from the start: `ps` lists it and a second start is refused
-    // while pid 1 is being set up.
-    launch::starting(&mut rec);
-    containers.create(&mut rec, create_dir)?;
+    let image = ensure_image(&ctx.dirs, &a.image, a.pull, &Bars::new(ctx.printer))?;
+    let mut launch = Launch::new(&ctx.dirs, &a.image, image)
+        .command(a.command)
+        .envs(user_env)
+        .network(NetFlags {
+            network: a.network,
+            publish: a.publish,
+            publish_all: a.publish_all,
+            dns: a.dns,
+            dns_search: a.dns_search,
+            dns_option: a.dns_option,
+            add_host: a.add_host,
+        })
+        .userns(a.userns)
+        .read_only(a.read_only, a.read_only_tmpfs)
+        .init(a.init)
+        .tty(a.process.tty)
+        .interactive(a.process.interactive)
+        .auto_remove(a.rm)
+        .security(security);
+    if let Some(n) = a.name {
+        launch = launch.name(n);
+    }
+    if let Some(d) = a.storage_driver {
+        launch = launch.storage_driver(d);
+    }
+    if let Some(e) = a.entrypoint {
+        launch = launch.entrypoint(e);
+    }
+    if let Some(u) = a.process.user {
+        launch = launch.user(u);
+    }
+    if let Some(w) = a.process.workdir {
+        launch = launch.workdir(w);
+    }
+    if let Some(h) = a.hostname {
+        launch = launch.hostname(h);
+    }
+    for v in a.volume {
+        launch = launch.volume(v);
+    }
+    for t in a.tmpfs {
+        launch = launch.tmpfs(t);
+    }
+    let prepared = launch.create(&ctx.printer)?;
+    let id = prepared.id().to_string();
     if a.detach {
-        let code = launch::detached(&containers, &rec, &plan, &dir)?;
-        if code == 0 {
+        let outcome = prepared.detached()?;
+        if matches!(outcome, Outcome::Started) {
             ctx.printer.out(&id);
         }
-        return Ok(code);
+        return Ok(report(&outcome));
     }
-    launch::foreground(&containers, &rec, &plan)
+    Ok(report(&prepared.foreground(&ctx.printer)?))
 }
 
-/// The container's directory (created by `Containers::create`) with its
-/// overlay dirs.
-fn create_dir(dir: &Path) -> container::Result<()> {
-    for d in ["upper", "work", "rootfs"] {
-        fs_err::create_dir(dir.join(d))?;
+/// The exit code of a launch, after saying what went wrong inside hutch.
+pub(super) fn report(outcome: &Outcome) -> u8 {
+    if let Some(e) = outcome.error() {
+        eprintln!("Error: {e}");
     }
-    Ok(())
-}
-
-/// Docker's rule: `--entrypoint` replaces the image's entrypoint and drops its
-/// command; a command on the line replaces the image's command. The
-/// container's entrypoint and command.
-fn command_line(
-    image_entry: Option<&[String]>,
-    image_cmd: Option<&[String]>,
-    entry_flag: Option<&str>,
-    cmd: &[String],
-) -> (Vec<String>, Vec<String>) {
-    let entry: Vec<String> = match entry_flag {
-        Some("") => Vec::new(),
-        Some(e) => vec![e.to_string()],
-        None => image_entry.unwrap_or_default().to_vec(),
-    };
-    let cmd: Vec<String> = if !cmd.is_empty() {
-        cmd.to_vec()
-    } else if entry_flag.is_some() {
-        Vec::new()
-    } else {
-        image_cmd.unwrap_or_default().to_vec()
-    };
-    (entry, cmd)
-}
-
-/// Docker's container environment: the image's, less the names the user
-/// sets again, then the user's (`--env-file`, then `-e`).
-fn merge_env(image: &[String], user: Vec<String>) -> Vec<String> {
-    let name = |e: &str| e.split('=').next().unwrap_or("").to_string();
-    let set: std::collections::HashSet<String> = user.iter().map(|e| name(e)).collect();
-    let mut env: Vec<String> = image
-        .iter()
-        .filter(|e| !set.contains(&name(e)))
-        .cloned()
-        .collect();
-    env.extend(user);
-    env
+    u8::try_from(outcome.code()).unwrap_or(super::EXIT_HUTCH_ERROR)
 }
 
 /// An `--env-file`, read as Docker reads one: leading whitespace and a
@@ -322,28 +293,6 @@ mod tests {
     }
 
     #[test]
-    fn entrypoint_and_command_follow_docker() {
-        let e = s(&["/init"]);
-        let c = s(&["sh"]);
-        assert_eq!(
-            command_line(Some(&e), Some(&c), None, &[]),
-            (s(&["/init"]), s(&["sh"]))
-        );
-        assert_eq!(
-            command_line(Some(&e), Some(&c), None, &s(&["ls"])),
-            (s(&["/init"]), s(&["ls"]))
-        );
-        assert_eq!(
-            command_line(Some(&e), Some(&c), Some("echo"), &[]),
-            (s(&["echo"]), s(&[]))
-        );
-        assert_eq!(
-            command_line(Some(&e), Some(&c), Some(""), &s(&["id"])),
-            (s(&[]), s(&["id"]))
-        );
-    }
-
-    #[test]
     fn env_entries() {
         assert_eq!(env_entry("A=1").unwrap(), Some("A=1".into()));
         assert_eq!(env_entry("HUTCH_SURELY_UNSET_VAR").unwrap(), None);
@@ -361,13 +310,5 @@ mod tests {
         assert!(e.contains("'F '") && e.contains("whitespace"), "{e}");
         assert!(env_file("=1\n").is_err());
         assert!(env_file("two words\n").is_err());
-    }
-
-    #[test]
-    fn user_env_replaces_the_images() {
-        assert_eq!(
-            merge_env(&s(&["PATH=/bin", "A=1"]), s(&["A=2", "B=3"])),
-            s(&["PATH=/bin", "A=2", "B=3"])
-        );
     }
 }

@@ -3,6 +3,7 @@
 //! oci-dir, with the names they were given (`RepoTags`, `ref.name`). Without
 //! `-o` (or with `-o -`) an archive goes to stdout, never to a terminal.
 
+use super::choice::choice;
 use super::Ctx;
 use crate::layer::codec::Compression;
 use crate::oci::reference::Reference;
@@ -13,6 +14,13 @@ use anyhow::bail;
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 
+/// What each `--format` name means, in `Format::NAMES` order.
+const FORMAT_HELP: &[&str] = &[
+    "`docker save`'s format; `docker load` and `podman load` read it",
+    "A tar of an OCI image layout",
+    "An OCI image layout directory",
+];
+
 #[derive(clap::Args, Debug)]
 pub struct Args {
     /// Write to PATH (a file, or a directory for oci-dir); `-` is stdout.
@@ -20,7 +28,7 @@ pub struct Args {
     pub output: Option<PathBuf>,
 
     /// docker-archive, oci-archive or oci-dir.
-    #[arg(long, value_enum, default_value = "docker-archive")]
+    #[arg(long, value_parser = choice::<Format>(Format::NAMES, FORMAT_HELP), default_value = "docker-archive")]
     pub format: Format,
 
     /// Recompress layers stored otherwise (oci-archive and oci-dir only).

@@ -2,8 +2,8 @@
 //! writable layer, as a new sandbox built from its record. Detached under a
 //! supervisor by default, in the foreground with `-a`.
 
-use super::{launch, Ctx};
-use crate::container::Containers;
+use super::Ctx;
+use crate::container::launch::{Outcome, Prepared};
 use anyhow::bail;
 
 #[derive(clap::Args, Debug)]
@@ -21,24 +21,21 @@ pub struct Args {
 }
 
 pub fn exec(ctx: &Ctx, a: Args) -> anyhow::Result<u8> {
-    let containers = Containers::new(&ctx.dirs.state);
     if a.attach {
         let [name] = a.containers.as_slice() else {
             bail!("start -a attaches to one container: name only one");
         };
-        let mut rec = containers.resolve(name)?;
-        rec.config.interactive |= a.interactive;
-        let dir = containers.dir(&rec.id);
-        let (image, mapping) = launch::resolve(ctx, &rec)?;
-        let (plan, ports) = launch::plan(ctx, &rec, &dir, &image, mapping)?;
-        let claimed = launch::claim(&containers, &rec.id, ports)?;
-        return launch::foreground(&containers, &claimed, &plan);
+        let outcome = Prepared::existing(&ctx.dirs, name, a.interactive, &ctx.printer)?
+            .foreground(&ctx.printer)?;
+        return Ok(super::run::report(&outcome));
     }
     let mut failed = 0;
     for name in &a.containers {
-        match start_detached(ctx, &containers, name) {
-            Ok(0) => ctx.printer.out(name),
-            Ok(code) => failed = code,
+        let started =
+            Prepared::existing(&ctx.dirs, name, false, &ctx.printer).and_then(Prepared::detached);
+        match started {
+            Ok(Outcome::Started) => ctx.printer.out(name),
+            Ok(outcome) => failed = super::run::report(&outcome),
             Err(e) => {
                 eprintln!("Error: {e:#}");
                 failed = super::EXIT_HUTCH_ERROR;
@@ -46,13 +43,4 @@ pub fn exec(ctx: &Ctx, a: Args) -> anyhow::Result<u8> {
         }
     }
     Ok(failed)
-}
-
-fn start_detached(ctx: &Ctx, containers: &Containers, name: &str) -> anyhow::Result<u8> {
-    let rec = containers.resolve(name)?;
-    let dir = containers.dir(&rec.id);
-    let (image, mapping) = launch::resolve(ctx, &rec)?;
-    let (plan, ports) = launch::plan(ctx, &rec, &dir, &image, mapping)?;
-    let claimed = launch::claim(containers, &rec.id, ports)?;
-    launch::detached(containers, &claimed, &plan, &dir)
 }

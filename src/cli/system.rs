@@ -3,9 +3,9 @@
 
 use super::images::human_size;
 use super::Ctx;
-use crate::container::{state, Containers};
-use crate::sandbox::idmap::{IdMapping, IdSources, UsernsRequest};
-use crate::store::{images_in_use, DiskUsage, Store};
+use crate::container::{images_in_use, state, Containers};
+use crate::store::{DiskUsage, Store};
+use crate::userns::idmap::{IdMapping, IdSources, UsernsRequest};
 use clap::Subcommand;
 use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
@@ -187,7 +187,7 @@ fn check(ctx: &Ctx, args: CheckArgs) -> anyhow::Result<u8> {
     let src = IdSources::default();
     let map = IdMapping::detect(UsernsRequest::Auto, &src).map_err(anyhow::Error::msg)?;
     let store = Store::open(&ctx.dirs)?;
-    let rep = store.check(args.repair, &map, &src)?;
+    let rep = store.check(args.repair, &images_in_use(&ctx.dirs.state), &map, &src)?;
     for f in &rep.findings {
         match &f.action {
             Some(a) => ctx.printer.out(&format!("{}: {a}", f.problem)),

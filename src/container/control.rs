@@ -3,12 +3,12 @@
 //! the process is checked against the record's pid + start time, so a pid
 //! reused by an unrelated process is never signalled.
 //!
-//! It does not start containers (`cli::launch` does).
+//! It does not start containers (`launch` does).
 
 use super::state::{self, observe};
 use super::{Containers, Error, ProcId, Record, Result};
-use crate::sandbox::idmap::{IdMapping, IdSources, UsernsRequest};
 use crate::sys::process::{pidfd_open, pidfd_send_signal, pidfd_wait};
+use crate::userns::idmap::{IdMapping, IdSources, UsernsRequest};
 use nix::sys::signal::Signal;
 use std::os::fd::{AsFd, OwnedFd};
 use std::time::{Duration, Instant};
@@ -184,7 +184,7 @@ fn delete_tree(rec: &Record, dir: &std::path::Path) -> Result<()> {
     let request: UsernsRequest = rec.config.userns.parse().unwrap_or_default();
     let src = IdSources::default();
     let via_userns = IdMapping::detect(request, &src).and_then(|m| {
-        crate::sandbox::userns::run_in_userns(&m, &src, || {
+        crate::userns::run_in_userns(&m, &src, || {
             std::fs::remove_dir_all(dir)
                 .map_err(|e| format!("cannot remove {}: {e}", dir.display()))
         })

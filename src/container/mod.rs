@@ -20,6 +20,8 @@
 //! is true, and `control` signals, waits for and removes containers.
 
 pub mod control;
+mod inuse;
+pub mod launch;
 pub mod logger;
 pub mod logs;
 pub mod names;
@@ -32,7 +34,8 @@ use chrono::{DateTime, Utc};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-pub use proc::ProcId;
+pub use crate::procid::ProcId;
+pub use inuse::images_in_use;
 
 /// The record's file name inside a container's directory.
 pub const RECORD_FILE: &str = "container.json";
@@ -91,6 +94,10 @@ pub struct Config {
     /// The storage driver the container was created with (`overlay`,
     /// `fuse`, `copy`); empty in records older than the choice.
     pub storage_driver: String,
+    /// `--cap-add`, `--cap-drop`, `--privileged`, `--security-opt`,
+    /// `--fake-root`, `--shm-size`, `--ulimit`, `--memory`, `--cpus`,
+    /// `--pids-limit`, `--strict-limits` as given.
+    pub security: crate::sandbox::security::Flags,
 }
 
 /// What `container.json` holds.
@@ -295,7 +302,7 @@ impl Containers {
 
     /// Give container `id` a new name, unique under the name lock.
     pub fn rename(&self, id: &str, new: &str) -> Result<Record> {
-        check_name(new).map_err(Error::InvalidName)?;
+        check_name(new)?;
         let _names = flock::lock(&self.root.join(NAMES_LOCK), flock::Mode::Exclusive)?;
         if self.list().iter().any(|r| r.name == new) {
             return Err(Error::NameInUse(new.to_string()));
@@ -335,15 +342,15 @@ pub fn new_id() -> String {
 }
 
 /// Container names follow Docker's rule: `[a-zA-Z0-9][a-zA-Z0-9_.-]*`.
-pub fn check_name(name: &str) -> std::result::Result<(), String> {
+pub fn check_name(name: &str) -> Result<()> {
     let mut b = name.bytes();
     let first_ok = b.next().is_some_and(|c| c.is_ascii_alphanumeric());
     if first_ok && b.all(|c| c.is_ascii_alphanumeric() || matches!(c, b'_' | b'.' | b'-')) {
         Ok(())
     } else {
-        Err(format!(
+        Err(Error::InvalidName(format!(
             "invalid container name '{name}': use letters, digits, '_', '.' and '-', starting with a letter or digit"
-        ))
+        )))
     }
 }
 

@@ -1,96 +1,9 @@
-//! Process identity from /proc: a pid plus its start time (field 22 of
-//! `/proc/<pid>/stat`, in clock ticks since boot). A pid alone can be reused
-//! after its process dies; the pair cannot, so a record naming a pid with a
-//! start time says "running" only about that very process.
+//! The processes inside a running container, as `hutch top` lists them.
 //!
-//! It only reads /proc; sending signals lives in `sys::process`.
+//! It only reads /proc; process identity (pid + start time) is `crate::procid`.
 
+use crate::procid::parent_of;
 use std::path::Path;
-
-/// One process, told apart from later processes that reuse its pid.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct ProcId {
-    pub pid: i32,
-    pub start: u64,
-}
-
-impl ProcId {
-    /// The calling process.
-    pub fn current() -> Option<ProcId> {
-        Self::of(std::process::id() as i32)
-    }
-
-    /// The process that has `pid` now, if any.
-    pub fn of(pid: i32) -> Option<ProcId> {
-        let stat =
-            std::fs::read_to_string(Path::new("/proc").join(pid.to_string()).join("stat")).ok()?;
-        Some(ProcId {
-            pid,
-            start: start_time(&stat)?,
-        })
-    }
-
-    /// Whether this process still exists (and is not a zombie waiting to be
-    /// reaped: a zombie pid 1 means the container has ended).
-    pub fn alive(&self) -> bool {
-        let Ok(stat) = std::fs::read_to_string(format!("/proc/{}/stat", self.pid)) else {
-            return false;
-        };
-        start_time(&stat) == Some(self.start) && state(&stat) != Some('Z')
-    }
-}
-
-/// The fields after the command name, which is in parentheses and may itself
-/// contain spaces and parentheses (proc(5)).
-fn after_comm(stat: &str) -> Option<&str> {
-    Some(stat[stat.rfind(')')? + 1..].trim_start())
-}
-
-fn state(stat: &str) -> Option<char> {
-    after_comm(stat)?.chars().next()
-}
-
-/// Field 22, starttime; field 3 is the first after the command name.
-fn start_time(stat: &str) -> Option<u64> {
-    after_comm(stat)?
-        .split_whitespace()
-        .nth(22 - 3)?
-        .parse()
-        .ok()
-}
-
-/// Field 4, the parent pid.
-pub fn parent_of(stat: &str) -> Option<i32> {
-    after_comm(stat)?
-        .split_whitespace()
-        .nth(4 - 3)?
-        .parse()
-        .ok()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn parses_stat_with_odd_command_names() {
-        let stat = "42 (a) b) c) S 7 42 42 0 -1 4194560 100 0 0 0 1 2 0 0 20 0 1 0 98765 1 2";
-        assert_eq!(start_time(stat), Some(98765));
-        assert_eq!(state(stat), Some('S'));
-        assert_eq!(parent_of(stat), Some(7));
-    }
-
-    #[test]
-    fn this_process_is_alive_and_a_changed_start_time_is_not() {
-        let me = ProcId::current().unwrap();
-        assert!(me.alive());
-        let other = ProcId {
-            start: me.start + 1,
-            ..me
-        };
-        assert!(!other.alive());
-    }
-}
 
 /// A process inside a container, as `hutch top` shows it.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -23,8 +23,8 @@
 
 use super::digest::HashingWriter;
 use super::whiteout::{self, OPAQUE_MARKER};
-use crate::sandbox::idmap::IdMapping;
 use crate::sys::fsat::{self, Kind, Stat};
+use crate::userns::idmap::IdMapping;
 use nix::errno::Errno;
 use std::collections::{BTreeMap, HashMap};
 use std::ffi::CString;
@@ -509,7 +509,7 @@ mod tests {
     use super::*;
     use crate::layer::testutil::{snapshot, Scratch, TarBuf};
     use crate::layer::unpack::Owners;
-    use crate::sandbox::idmap::{IdRange, MapMode};
+    use crate::userns::idmap::{IdRange, MapMode};
     use std::io::Read;
 
     fn long(n: usize) -> String {

@@ -3,8 +3,8 @@
 //! are created, and removed, inside a user namespace like the store does.
 
 use super::unpack::{unpack, Owners, Skipped, UnpackOptions, UnpackReport};
-use crate::sandbox::idmap::{IdMapping, IdSources, UsernsRequest};
-use crate::sandbox::userns::run_in_userns;
+use crate::userns::idmap::{IdMapping, IdSources, UsernsRequest};
+use crate::userns::run_in_userns;
 use std::path::{Path, PathBuf};
 use tar::{EntryType, Header};
 
@@ -154,7 +154,7 @@ impl Scratch {
 
     /// Run `f` as root of a user namespace with this user's mapping.
     pub fn in_userns(&self, f: impl FnOnce() -> Result<(), String>) -> Result<(), String> {
-        run_in_userns(&self.map, &IdSources::default(), f)
+        run_in_userns(&self.map, &IdSources::default(), f).map_err(|e| e.to_string())
     }
 
     /// Unpack `tar` into `dest` inside the user namespace; the report travels

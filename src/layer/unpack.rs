@@ -1094,7 +1094,7 @@ mod tests {
         }
         assert!(lstat(&s.path("etc")).is_dir());
         // The image owns a few dirs by 1, 8 and 65534: mapped only with subids.
-        let subids = s.map.mode == crate::sandbox::idmap::MapMode::SubIds;
+        let subids = s.map.mode == crate::userns::idmap::MapMode::SubIds;
         assert_eq!(r.warnings.is_empty(), subids, "{r:?}");
         if subids {
             assert_eq!(

@@ -7,13 +7,16 @@
 use oci_spec::image::Config;
 
 /// Apply one `--change` line to `cfg`.
-pub fn apply(cfg: &mut Config, change: &str) -> Result<(), String> {
+pub fn apply(cfg: &mut Config, change: &str) -> super::Result<()> {
     let change = change.trim();
     let (word, rest) = change
         .split_once(char::is_whitespace)
         .map(|(w, r)| (w, r.trim()))
         .unwrap_or((change, ""));
-    let bad = |why: &str| format!("--change '{change}': {why}");
+    let bad = |why: &str| super::Error::Change {
+        change: change.to_string(),
+        why: why.to_string(),
+    };
     if rest.is_empty() {
         return Err(bad("the instruction needs an argument"));
     }
@@ -76,7 +79,7 @@ pub fn apply(cfg: &mut Config, change: &str) -> Result<(), String> {
         "VOLUME" => {
             let mut vols = cfg.volumes().clone().unwrap_or_default();
             let new = if rest.starts_with('[') {
-                json_list(rest)?
+                json_list(rest).map_err(|e| bad(&e))?
             } else {
                 words(rest).map_err(|e| bad(&e))?
             };
@@ -213,15 +216,19 @@ mod tests {
         let mut c = Config::default();
         assert!(apply(&mut c, "RUN x")
             .unwrap_err()
+            .to_string()
             .contains("cannot be changed"));
         assert!(apply(&mut c, "EXPOSE http")
             .unwrap_err()
+            .to_string()
             .contains("not a port"));
         assert!(apply(&mut c, "CMD")
             .unwrap_err()
+            .to_string()
             .contains("needs an argument"));
         assert!(apply(&mut c, "ENV A=\"x")
             .unwrap_err()
+            .to_string()
             .contains("unterminated"));
     }
 }

@@ -5,16 +5,19 @@
 //! deserialising so that real-world images load. It never changes the bytes
 //! that are stored: the config digest is the image id.
 
+use super::{Error, Result};
 use oci_spec::image::{ImageConfiguration, ImageManifest};
 use serde_json::Value;
 
 /// Parse an image config blob; `what` names it in errors.
-pub fn parse_config(bytes: &[u8], what: &str) -> Result<ImageConfiguration, String> {
-    let mut v: Value =
-        serde_json::from_slice(bytes).map_err(|e| format!("{what} is not valid JSON: {e}"))?;
-    let obj = v
-        .as_object_mut()
-        .ok_or_else(|| format!("{what} is not a JSON object"))?;
+pub fn parse_config(bytes: &[u8], what: &str) -> Result<ImageConfiguration> {
+    let mut v: Value = serde_json::from_slice(bytes).map_err(|e| Error::Json {
+        what: what.to_string(),
+        error: e,
+    })?;
+    let obj = v.as_object_mut().ok_or_else(|| Error::NotObject {
+        what: what.to_string(),
+    })?;
     if obj.get("history").map_or(true, Value::is_null) {
         obj.insert("history".into(), Value::Array(vec![]));
     }
@@ -22,12 +25,20 @@ pub fn parse_config(bytes: &[u8], what: &str) -> Result<ImageConfiguration, Stri
         // Docker writes `null` for empty maps and lists; oci-spec wants them absent.
         cfg.retain(|_, val| !val.is_null());
     }
-    serde_json::from_value(v).map_err(|e| format!("{what} is not a valid image config: {e}"))
+    serde_json::from_value(v).map_err(|e| Error::Invalid {
+        what: what.to_string(),
+        kind: "image config",
+        error: e,
+    })
 }
 
 /// Parse an image manifest blob (OCI or Docker schema 2, which share a shape).
-pub fn parse_manifest(bytes: &[u8], what: &str) -> Result<ImageManifest, String> {
-    serde_json::from_slice(bytes).map_err(|e| format!("{what} is not a valid image manifest: {e}"))
+pub fn parse_manifest(bytes: &[u8], what: &str) -> Result<ImageManifest> {
+    serde_json::from_slice(bytes).map_err(|e| Error::Invalid {
+        what: what.to_string(),
+        kind: "image manifest",
+        error: e,
+    })
 }
 
 #[cfg(test)]
@@ -47,6 +58,7 @@ mod tests {
         );
         assert!(parse_config(b"[]", "config y")
             .unwrap_err()
+            .to_string()
             .contains("config y"));
     }
 }

@@ -9,12 +9,13 @@ use std::io::{self, Read};
 use std::str::FromStr;
 
 /// Parse `sha256:<64 hex>`; other algorithms are refused with a clear reason.
-pub fn parse(s: &str) -> Result<Digest, String> {
-    let d = Digest::from_str(s).map_err(|e| format!("invalid digest '{s}': {e}"))?;
+pub fn parse(s: &str) -> super::Result<Digest> {
+    let d = Digest::from_str(s).map_err(|e| super::Error::Digest {
+        input: s.to_string(),
+        error: e,
+    })?;
     if *d.algorithm() != DigestAlgorithm::Sha256 {
-        return Err(format!(
-            "unsupported digest algorithm in '{s}': only sha256 is supported"
-        ));
+        return Err(super::Error::Algorithm(s.to_string()));
     }
     Ok(d)
 }
@@ -70,9 +71,15 @@ mod tests {
     fn parse_accepts_sha256_only() {
         let hex = "a".repeat(64);
         assert_eq!(parse(&format!("sha256:{hex}")).unwrap().digest(), hex);
-        assert!(parse("sha256:abc").unwrap_err().contains("invalid digest"));
+        assert!(parse("sha256:abc")
+            .unwrap_err()
+            .to_string()
+            .contains("invalid digest"));
         let other = format!("sha512:{}", "a".repeat(128));
-        assert!(parse(&other).unwrap_err().contains("only sha256"));
+        assert!(parse(&other)
+            .unwrap_err()
+            .to_string()
+            .contains("only sha256"));
     }
 
     #[test]

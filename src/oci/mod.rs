@@ -7,6 +7,9 @@
 pub mod change;
 pub mod config;
 pub mod digest;
+pub mod error;
 pub mod inspect;
 pub mod reference;
 pub mod source;
+
+pub use error::{Error, Result};

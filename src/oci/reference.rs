@@ -29,14 +29,17 @@ pub struct Reference {
 
 impl Reference {
     /// Parse and normalise; the error says what is wrong with the text.
-    pub fn parse(s: &str) -> Result<Reference, String> {
-        let bad = |why: String| format!("invalid image reference '{s}': {why}");
+    pub fn parse(s: &str) -> super::Result<Reference> {
+        let bad = |why: String| super::Error::Reference {
+            input: s.to_string(),
+            why,
+        };
         if s.is_empty() {
-            return Err("invalid image reference: it is empty".into());
+            return Err(super::Error::EmptyReference);
         }
         let (rest, digest) = match s.split_once('@') {
             Some((r, d)) => {
-                super::digest::parse(d).map_err(bad)?;
+                super::digest::parse(d).map_err(|e| bad(e.to_string()))?;
                 (r, Some(d.to_string()))
             }
             None => (s, None),
@@ -83,12 +86,10 @@ impl Reference {
 
     /// Parse a name meant to be written into the store (tag, load, import):
     /// digests are refused and a missing tag becomes `latest`.
-    pub fn parse_tag(s: &str) -> Result<Reference, String> {
+    pub fn parse_tag(s: &str) -> super::Result<Reference> {
         let mut r = Reference::parse(s)?;
         if r.digest.is_some() {
-            return Err(format!(
-                "cannot use '{s}' as an image name: a name takes a tag, not a digest"
-            ));
+            return Err(super::Error::DigestInName(s.to_string()));
         }
         r.tag.get_or_insert_with(|| DEFAULT_TAG.to_string());
         Ok(r)
@@ -257,12 +258,13 @@ mod tests {
             (":tag", "empty"),
             ("-a", "separators"),
         ] {
-            let e = Reference::parse(input).unwrap_err();
+            let e = Reference::parse(input).unwrap_err().to_string();
             assert!(e.contains(why), "{input}: {e}");
         }
         let d = format!("busybox@sha256:{}", "0".repeat(64));
         assert!(Reference::parse_tag(&d)
             .unwrap_err()
+            .to_string()
             .contains("not a digest"));
     }
 }

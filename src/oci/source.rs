@@ -233,7 +233,8 @@ impl Source {
                 img.bare_tags.extend(bare);
                 continue;
             }
-            let manifest = parse_manifest(&mbytes, &format!("manifest {mdigest} of {label}"))?;
+            let manifest = parse_manifest(&mbytes, &format!("manifest {mdigest} of {label}"))
+                .map_err(|e| e.to_string())?;
             let config = BlobRef {
                 path: self.blob_path(manifest.config().digest())?,
                 expected: Some(manifest.config().digest().clone()),

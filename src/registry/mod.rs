@@ -4,7 +4,7 @@
 //! It owns talking to registries and turning what they send into store
 //! writes (through `store::Writer`, which verifies and publishes atomically).
 //! It does not unpack layers, run containers, or draw progress bars (it
-//! reports through `progress::Progress`).
+//! reports through `report::Progress`).
 //!
 //! Why a thin client on blocking `ureq` and not the `oci-client` crate
 //! (measured on this project's 2-core build machine, release profile with
@@ -32,7 +32,6 @@ pub mod challenge;
 pub mod client;
 pub mod config;
 pub mod manifest;
-pub mod progress;
 pub mod pull;
 pub mod push;
 

@@ -9,10 +9,11 @@
 
 use super::client::{error_code, error_text, read_small, Body, Client};
 use super::manifest::{self, Kind, Platform};
-use super::progress::{Done, Progress};
 use super::Net;
+use crate::dirs::Dirs;
 use crate::oci::digest;
 use crate::oci::reference::Reference;
+use crate::report::{Done, Progress};
 use crate::store::{Image, Store, Verified};
 use anyhow::{anyhow, bail, Context};
 use oci_spec::image::{Digest, MediaType};
@@ -27,12 +28,18 @@ const THREADS: usize = 3;
 const PARTIAL_MAX_AGE: std::time::Duration = std::time::Duration::from_secs(7 * 24 * 3600);
 
 /// When `hutch run` pulls (Podman's `--pull`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PullPolicy {
     Always,
     Missing,
     Never,
 }
+
+crate::named::named!(PullPolicy, "pull policy", {
+    Always => "always",
+    Missing => "missing",
+    Never => "never",
+});
 
 /// Options of one pull.
 pub struct Options<'a> {
@@ -44,11 +51,12 @@ pub struct Options<'a> {
 /// The image `name` names, pulling it according to `policy` (for `hutch run`
 /// and friends). Uses the default platform and TLS settings.
 pub fn ensure_image(
-    ctx: &crate::cli::Ctx,
+    dirs: &Dirs,
     name: &str,
     policy: PullPolicy,
+    progress: &dyn Progress,
 ) -> anyhow::Result<Image> {
-    let store = Store::open(&ctx.dirs)?;
+    let store = Store::open(dirs)?;
     if policy != PullPolicy::Always {
         match local(&store, name) {
             Ok(Some(im)) => return Ok(im),
@@ -59,12 +67,11 @@ pub fn ensure_image(
             Err(e) => return Err(e),
         }
     }
-    let net = Net::new(&ctx.dirs, true, None)?;
-    let bars = crate::ui::progress::Bars::new(ctx.printer);
+    let net = Net::new(dirs, true, None)?;
     let opts = Options {
         platform: Platform::host(),
         net: &net,
-        progress: &bars,
+        progress,
     };
     pull(&store, name, &opts).map_err(|e| {
         if policy == PullPolicy::Missing {

@@ -11,11 +11,11 @@
 
 use super::client::{error_text, Body, Client};
 use super::manifest::{DOCKER_CONFIG, DOCKER_MANIFEST, OCI_CONFIG, OCI_MANIFEST};
-use super::progress::{Done, Progress};
 use super::Net;
 use crate::layer::codec;
 use crate::oci::digest;
 use crate::oci::reference::Reference;
+use crate::report::{Done, Progress};
 use crate::store::{Store, Writer};
 use anyhow::{anyhow, bail, Context};
 use oci_spec::image::Digest;
@@ -32,18 +32,28 @@ const THREADS: usize = 3;
 pub const CHUNK: u64 = 32 << 20;
 
 /// Manifest format to push.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Format {
     Oci,
     V2s2,
 }
 
+crate::named::named!(Format, "manifest format", {
+    Oci => "oci",
+    V2s2 => "v2s2",
+});
+
 /// Layer compression to push.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Compression {
     Gzip,
     Zstd,
 }
+
+crate::named::named!(Compression, "compression", {
+    Gzip => "gzip",
+    Zstd => "zstd",
+});
 
 /// What push does to the compression of layers (Podman's
 /// `--compression-format`, `--force-compression`, `--disable-compression`).

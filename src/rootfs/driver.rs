@@ -25,29 +25,11 @@ impl DriverKind {
     pub const ALL: [DriverKind; 3] = [DriverKind::Overlay, DriverKind::Fuse, DriverKind::Copy];
 }
 
-impl std::str::FromStr for DriverKind {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        match s {
-            "overlay" => Ok(Self::Overlay),
-            "fuse" => Ok(Self::Fuse),
-            "copy" => Ok(Self::Copy),
-            other => Err(format!(
-                "unknown storage driver '{other}': use overlay, fuse or copy"
-            )),
-        }
-    }
-}
-
-impl std::fmt::Display for DriverKind {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            Self::Overlay => "overlay",
-            Self::Fuse => "fuse",
-            Self::Copy => "copy",
-        })
-    }
-}
+crate::named::named!(DriverKind, "storage driver", {
+    Overlay => "overlay",
+    Fuse => "fuse",
+    Copy => "copy",
+});
 
 /// How the sandbox child makes the root filesystem.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -11,6 +11,7 @@ pub mod driver;
 pub mod fuse;
 pub mod overlay;
 pub mod probe;
+pub mod read;
 pub mod resolve;
 pub mod skeleton;
 

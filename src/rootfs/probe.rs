@@ -8,8 +8,8 @@
 //! the caller's namespaces.
 
 use super::overlay::{MountApi, Overlay};
-use crate::sandbox::idmap::{IdMapping, IdSources, UsernsRequest};
-use crate::sandbox::userns::run_in_userns;
+use crate::userns::idmap::{IdMapping, IdSources, UsernsRequest};
+use crate::userns::run_in_userns;
 use std::path::{Path, PathBuf};
 
 /// What the kernel allows this user, as probed.
@@ -78,13 +78,13 @@ impl Features {
         let map = match IdMapping::detect(UsernsRequest::Single, &IdSources::default()) {
             Ok(m) => m,
             Err(e) => {
-                f.userns_error = Some(e);
+                f.userns_error = Some(e.to_string());
                 return f;
             }
         };
         let src = IdSources::default();
         if let Err(e) = run_in_userns(&map, &src, || Ok(())) {
-            f.userns_error = Some(e);
+            f.userns_error = Some(e.to_string());
             return f;
         }
         let mut errors = Vec::new();
@@ -127,7 +127,7 @@ fn try_overlay(dir: &Path, map: &IdMapping, src: &IdSources, api: MountApi) -> R
     };
     let merged = s.join("merged");
     let res = run_in_userns(map, src, || {
-        nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNS)
+        crate::sys::cred::unshare(nix::sched::CloneFlags::CLONE_NEWNS)
             .map_err(|e| format!("unshare(CLONE_NEWNS) => {e}"))?;
         let r = ov
             .mount(&merged, &super::Driver::Overlay(api), s)
@@ -155,7 +155,7 @@ fn try_fuse(dir: &Path, map: &IdMapping, src: &IdSources) -> Result<(), String> 
         .map_err(|e| format!("cannot create a scratch dir in {}: {e}", dir.display()))?;
     let target = scratch.path().to_path_buf();
     run_in_userns(map, src, || {
-        nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNS)
+        crate::sys::cred::unshare(nix::sched::CloneFlags::CLONE_NEWNS)
             .map_err(|e| format!("unshare(CLONE_NEWNS) => {e}"))?;
         let dev =
             crate::sys::fuse::open_dev_fuse(Path::new("/dev/fuse")).map_err(|e| e.to_string())?;
@@ -172,6 +172,7 @@ fn try_fuse(dir: &Path, map: &IdMapping, src: &IdSources) -> Result<(), String> 
         let _ = crate::sys::mount::umount_detach(&target);
         Ok(())
     })
+    .map_err(|e| e.to_string())
 }
 
 #[cfg(test)]

@@ -23,7 +23,7 @@ pub enum Error {
     Sys(#[from] SysError),
     /// Installing the id mapping failed.
     #[error("cannot set up the user namespace: {0}")]
-    IdMap(String),
+    IdMap(crate::userns::Error),
     /// The child reported a failure before exec.
     #[error("{0}")]
     Child(ChildError),

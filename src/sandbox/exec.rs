@@ -10,24 +10,19 @@
 
 use super::error::EXIT_SETUP;
 use super::plan::Plan;
+use super::security::Security;
 use super::spec::ProcessSpec;
 use super::sync::{ChildError, ChildErrorKind};
 use super::user::{self, Identity};
 use super::{init, tty};
-use crate::sandbox::idmap::{IdMapping, MapMode};
 use crate::sys::process::{child_exit, fork, Forked};
 use crate::sys::signal;
+use crate::userns::idmap::{IdMapping, MapMode};
 use nix::errno::Errno;
 use nix::sys::signal::SigSet;
 use nix::unistd::{Gid, Uid};
 use std::ffi::CString;
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
-
-/// Docker's default capabilities for a container's root: CHOWN,
-/// DAC_OVERRIDE, FOWNER, FSETID, KILL, SETGID, SETUID, SETPCAP,
-/// NET_BIND_SERVICE, NET_RAW, SYS_CHROOT, MKNOD, AUDIT_WRITE, SETFCAP. Inside a
-/// user namespace they only ever apply to what that namespace owns.
-pub const DEFAULT_CAPS: [u32; 14] = [0, 1, 3, 4, 5, 6, 7, 8, 10, 13, 18, 27, 29, 31];
 
 /// PATH when the image sets none (Docker's default).
 pub const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
@@ -49,6 +44,7 @@ pub struct Target<'a> {
     pub process: &'a ProcessSpec,
     pub mapping: &'a IdMapping,
     pub hostname: &'a str,
+    pub security: &'a Security,
 }
 
 /// Become the container's process: exec the command, or report why not to
@@ -58,6 +54,7 @@ pub fn start(plan: &Plan, fds: ChildFds, saved_mask: &SigSet) -> ! {
         process: &plan.process,
         mapping: &plan.mapping,
         hostname: &plan.hostname,
+        security: &plan.security,
     };
     start_target(&target, fds, saved_mask)
 }
@@ -90,6 +87,20 @@ fn prepare_and_exec(
     saved_mask: &SigSet,
 ) -> Result<Never, ChildError> {
     let p = &plan.process;
+    let sec = plan.security;
+    // Without no_new_privs the kernel takes a filter only from a holder of
+    // CAP_SYS_ADMIN, which goes next: install it first (runc's order).
+    if !sec.no_new_privs {
+        install_filters(sec)?;
+    }
+    // Nothing is read from the container while holding more than the
+    // process will get: the bounding set now, and of the current sets only
+    // those plus what switching to the user needs.
+    crate::sys::caps::bound_to(sec.caps.0, crate::sys::caps::last_cap())?;
+    crate::sys::caps::hold_only(sec.caps.with(CAP_SETUID).with(CAP_SETGID).0)?;
+    for r in &sec.rlimits {
+        crate::sys::process::set_rlimit(r.resource, r.soft, r.hard)?;
+    }
     let id = identity(plan)?;
     let env = final_env(plan, &id);
     if std::fs::metadata(&p.cwd).is_err() {
@@ -113,6 +124,11 @@ fn prepare_and_exec(
                 // error pipe open: the parent reads end-of-file from both.
                 drop(pty);
                 drop(err.take());
+                // The init stays in hutch's code, in the container: it is
+                // held to the same filter as the command.
+                if sec.no_new_privs && install_filters(sec).is_err() {
+                    child_exit(EXIT_SETUP);
+                }
                 init::reap(main)
             }
             Forked::Child => {}
@@ -142,9 +158,6 @@ fn prepare_and_exec(
         None => {}
     }
     drop(pty);
-    // Before the user switch: dropping needs CAP_SETPCAP, which a non-root
-    // user loses with setresuid (capabilities(7)).
-    crate::sys::caps::keep_only(&DEFAULT_CAPS)?;
     become_user(plan, &id)?;
     // Credential changes clear the parent-death signal (prctl(2)): set again.
     signal::kill_with_parent()?;
@@ -154,7 +167,22 @@ fn prepare_and_exec(
     signal::reset_dispositions()?;
     signal::set_mask(saved_mask)?;
     crate::sys::process::cloexec_from_3()?;
+    // Last before exec, as bubblewrap does: everything above may use any
+    // syscall, and the fake-root rules must not touch the real user switch.
+    if sec.no_new_privs {
+        install_filters(sec)?;
+    }
     Err(exec(&p.args, &env))
+}
+
+const CAP_SETGID: u32 = 6;
+const CAP_SETUID: u32 = 7;
+
+fn install_filters(sec: &Security) -> Result<(), ChildError> {
+    for prog in &sec.filters.0 {
+        crate::sys::seccomp::install(prog)?;
+    }
+    Ok(())
 }
 
 fn dup2(fd: &OwnedFd, to: i32) -> Result<(), ChildError> {
@@ -165,11 +193,21 @@ fn dup2(fd: &OwnedFd, to: i32) -> Result<(), ChildError> {
 
 /// The user the process runs as, checked against the id mapping.
 fn identity(plan: &Target<'_>) -> Result<Identity, ChildError> {
-    let passwd = std::fs::read_to_string("/etc/passwd").unwrap_or_default();
-    let group = std::fs::read_to_string("/etc/group").unwrap_or_default();
+    // After pivot_root (or setns for `hutch exec`) "/" is the container's
+    // root; its files are read like any other hostile input.
+    let read = |p| {
+        crate::rootfs::read::config_file(std::path::Path::new("/"), p)
+            .map_err(|e| ChildError::setup(e.to_string()))
+    };
+    let passwd = read("/etc/passwd")?;
+    let group = read("/etc/group")?;
     let mut id =
         user::resolve(plan.process.user.as_deref(), &passwd, &group).map_err(ChildError::setup)?;
     let m = &plan.mapping;
+    if nested_root(m, &id) {
+        id.groups.clear();
+        return Ok(id);
+    }
     let hint = match m.mode {
         MapMode::Single => {
             " (single-id mode maps only one id; give the user a range in /etc/subuid and /etc/subgid)"
@@ -192,8 +230,46 @@ fn identity(plan: &Target<'_>) -> Result<Identity, ChildError> {
     Ok(id)
 }
 
+/// Whether `id` is root in a keep-id namespace that has no root (no
+/// subordinate ids: only the caller's own id is mapped). That root is the
+/// caller again, in a user namespace nested in the container's that maps
+/// 0 onto them: it owns what the caller owns, as `--userns=single` would.
+fn nested_root(m: &IdMapping, id: &Identity) -> bool {
+    m.mode == MapMode::KeepId && !m.has_root() && id.uid == 0
+}
+
+/// Become root of a new user namespace that maps 0 onto the current ids
+/// (what `unshare -r` does; user_namespaces(7) allows a process to map its
+/// own ids once setgroups is denied).
+fn enter_nested_root(uid: u32, gid: u32) -> Result<(), ChildError> {
+    crate::sys::cred::unshare(nix::sched::CloneFlags::CLONE_NEWUSER)
+        .map_err(|e| ChildError::setup(format!("unshare(CLONE_NEWUSER) => {e}")))?;
+    // `hutch exec`'s helper is non-dumpable, which makes its /proc/self files
+    // the host root's. By now it is the caller's own id with no capability in
+    // the container and only those of its fresh namespace, which the command
+    // it is about to exec gets anyway, so it has nothing left to hide.
+    crate::sys::process::dumpable_again().map_err(|e| ChildError::setup(e.to_string()))?;
+    for (file, data) in [
+        ("setgroups", "deny".to_string()),
+        ("uid_map", format!("0 {uid} 1\n")),
+        ("gid_map", format!("0 {gid} 1\n")),
+    ] {
+        std::fs::write(format!("/proc/self/{file}"), data)
+            .map_err(|e| ChildError::setup(format!("cannot write /proc/self/{file}: {e}")))?;
+    }
+    Ok(())
+}
+
 fn become_user(plan: &Target<'_>, id: &Identity) -> Result<(), ChildError> {
-    use nix::unistd::{setgroups, setresgid, setresuid};
+    use crate::sys::cred::{setgroups, setresgid, setresuid};
+    if nested_root(plan.mapping, id) {
+        let (uid, gid) = (plan.mapping.host_uid, plan.mapping.host_gid);
+        let g = Gid::from_raw(gid);
+        setresgid(g, g, g).map_err(|e| ChildError::setup(format!("setresgid({gid}) => {e}")))?;
+        let u = Uid::from_raw(uid);
+        setresuid(u, u, u).map_err(|e| ChildError::setup(format!("setresuid({uid}) => {e}")))?;
+        return enter_nested_root(uid, gid);
+    }
     // setgroups(2) is denied for good in namespaces whose gid map was written
     // without newgidmap (user_namespaces(7)); there the list stays empty.
     if plan.mapping.setgroups_allowed() {
@@ -231,6 +307,12 @@ fn final_env(plan: &Target<'_>, id: &Identity) -> Vec<String> {
     if !env.iter().any(|e| e.starts_with("HOME=")) {
         env.push(format!("HOME={}", id.home));
     }
+    if plan.security.fake_root && !env.iter().any(|e| e.starts_with("APT_CONFIG=")) {
+        env.push(format!(
+            "APT_CONFIG={}",
+            super::security::FAKE_ROOT_APT_CONF
+        ));
+    }
     env
 }
 
@@ -250,7 +332,7 @@ fn exec(args: &[String], env: &[String]) -> ChildError {
         _ => ChildErrorKind::NotExecutable,
     };
     if cmd.contains('/') {
-        let e = nix::unistd::execve(&cstr(cmd), &argv, &envp).unwrap_err();
+        let e = crate::sys::cred::execve(&cstr(cmd), &argv, &envp).unwrap_err();
         return fail(
             kind_of(e),
             format!("exec {cmd}: {}", e.desc().to_lowercase()),
@@ -264,7 +346,7 @@ fn exec(args: &[String], env: &[String]) -> ChildError {
     for dir in path.split(':') {
         let dir = if dir.is_empty() { "." } else { dir };
         let full = format!("{dir}/{cmd}");
-        match nix::unistd::execve(&cstr(&full), &argv, &envp).unwrap_err() {
+        match crate::sys::cred::execve(&cstr(&full), &argv, &envp).unwrap_err() {
             Errno::ENOENT | Errno::ENOTDIR | Errno::ELOOP | Errno::ENAMETOOLONG => {}
             Errno::EACCES => denied = Some(full),
             e => {

@@ -40,6 +40,7 @@ pub fn open_namespaces(
         ("mnt", CloneFlags::CLONE_NEWNS),
         ("uts", CloneFlags::CLONE_NEWUTS),
         ("ipc", CloneFlags::CLONE_NEWIPC),
+        ("cgroup", CloneFlags::CLONE_NEWCGROUP),
     ];
     if private_net {
         list.push(("net", CloneFlags::CLONE_NEWNET));
@@ -70,6 +71,14 @@ pub fn exec_in(
     ns: Vec<(OwnedFd, CloneFlags, &'static str)>,
     target: &Target<'_>,
 ) -> Result<Exit, Error> {
+    // Before joining anything: once in the container's user namespace its
+    // root could otherwise ptrace this process, which still holds host
+    // descriptors and memory. The command line, readable by all, loses
+    // hutch's path and arguments (host paths) for the same reason.
+    // (The command line first: a non-dumpable process's /proc/self/mem
+    // belongs to root.)
+    crate::sys::process::set_cmdline("hutch-exec")?;
+    crate::sys::process::not_dumpable()?;
     for (fd, flag, name) in &ns {
         setns(fd, *flag, &format!("<container {name} namespace>"))?;
     }
@@ -102,10 +111,11 @@ pub fn exec_in(
             drop(parent_sock);
             // Die with `hutch exec`, like a container's pid 1 with hutch, and
             // gain no privileges through exec, exactly as pid 1 did not.
-            if signal::kill_with_parent()
-                .and_then(|()| signal::no_new_privs())
-                .is_err()
-            {
+            let nnp = || match target.security.no_new_privs {
+                true => signal::no_new_privs(),
+                false => Ok(()),
+            };
+            if signal::kill_with_parent().and_then(|()| nnp()).is_err() {
                 child_exit(super::error::EXIT_SETUP);
             }
             let fds = ChildFds {

@@ -10,8 +10,6 @@
 
 use super::error::Error;
 use super::exec::{self, ChildFds};
-use super::idmap::IdMapping;
-use super::keeper::Keeper;
 use super::plan::Plan;
 use super::sync;
 use super::tty;
@@ -23,6 +21,8 @@ use crate::sys::process::{
 };
 use crate::sys::signal;
 use crate::sys::SysError;
+use crate::userns::idmap::IdMapping;
+use crate::userns::keeper::Keeper;
 use nix::sched::CloneFlags;
 use nix::sys::signal::SigSet;
 use nix::sys::signalfd::{SfdFlags, SignalFd};
@@ -73,7 +73,10 @@ pub fn run(plan: &Plan, observer: &mut dyn Observer) -> Result<Exit, Error> {
     let mut flags = CloneFlags::CLONE_NEWNS
         | CloneFlags::CLONE_NEWPID
         | CloneFlags::CLONE_NEWUTS
-        | CloneFlags::CLONE_NEWIPC;
+        | CloneFlags::CLONE_NEWIPC
+        // Docker's default on cgroup v2: /proc/self/cgroup shows `/`, not
+        // where the host put hutch.
+        | CloneFlags::CLONE_NEWCGROUP;
     // A keeper's namespace already maps the ids: the container's is nested
     // in it, mapped without newuidmap/newgidmap.
     let mut keeper = None;
@@ -179,7 +182,10 @@ fn child_main(
         child_exit(super::error::EXIT_SETUP);
     }
     let ready = early
-        .and_then(|()| signal::no_new_privs())
+        .and_then(|()| match plan.security.no_new_privs {
+            true => signal::no_new_privs(),
+            false => Ok(()),
+        })
         .map_err(sync::ChildError::from)
         .and_then(|()| super::setup::run_plan(plan));
     if let Err(e) = ready {
@@ -250,7 +256,9 @@ fn clone_in_keeper(
             let (pid, msg) = report.split_once(' ').unwrap_or((&report, ""));
             let pid = match pid.parse::<i32>() {
                 Ok(p) if p > 0 => Pid::from_raw(p),
-                _ if !msg.is_empty() => return Err(Error::IdMap(msg.to_string())),
+                _ if !msg.is_empty() => {
+                    return Err(Error::IdMap(crate::userns::Error::Inside(msg.to_string())))
+                }
                 _ => {
                     return Err(Error::Invalid(
                         "the user namespace keeper's go-between died".into(),
@@ -259,7 +267,7 @@ fn clone_in_keeper(
             };
             if !msg.is_empty() {
                 let _ = waitpid(pid, None);
-                return Err(Error::IdMap(msg.to_string()));
+                return Err(Error::IdMap(crate::userns::Error::Inside(msg.to_string())));
             }
             let pidfd = pidfd_open(pid.as_raw())?;
             Ok(Cloned::Parent { pid, pidfd })

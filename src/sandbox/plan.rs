@@ -7,11 +7,12 @@
 //! exists. Executing the plan is `setup`'s job; this module makes no syscall.
 
 use super::error::Error;
+use super::security::Security;
 use super::spec::{MountSpec, ProcessSpec, Spec};
 use crate::net::Network;
 use crate::rootfs::{Driver, Overlay};
-use crate::sandbox::idmap::{IdMapping, IdSources};
 use crate::sys::mount::Flags;
+use crate::userns::idmap::{IdMapping, IdSources};
 use std::path::{Component, Path, PathBuf};
 
 /// One setup step inside the child. Container paths are relative to the new
@@ -29,8 +30,9 @@ pub enum Op {
     RootOverlay,
     /// A fresh procfs, mounted from inside the new pid namespace.
     Proc,
-    /// tmpfs /dev with bind-mounted host devices, devpts, shm, mqueue, links.
-    Dev,
+    /// tmpfs /dev with bind-mounted host devices, devpts, shm (of this
+    /// size in bytes), mqueue, links.
+    Dev { shm_size: u64 },
     /// /sys read-only: a fresh sysfs when we own the network namespace
     /// (sysfs(5) needs it), otherwise a recursive read-only bind of the host's.
     Sys { fresh: bool },
@@ -48,6 +50,17 @@ pub enum Op {
         target: PathBuf,
         read_only: bool,
     },
+    /// cgroup2 of the container's own cgroup namespace, read-only, on
+    /// /sys/fs/cgroup (Docker's default with a private cgroup namespace).
+    Cgroup,
+    /// Hide a path: /dev/null over a file, an empty read-only tmpfs over a
+    /// directory; a path this kernel lacks is skipped.
+    Mask(PathBuf),
+    /// Bind a path over itself read-only; skipped when missing.
+    ReadOnlyPath(PathBuf),
+    /// An overlay of a host directory (read-only below) and a writable
+    /// upper dir.
+    Overlay { overlay: Overlay, target: PathBuf },
     /// Remount the root read-only (only the root mount, not those below it).
     ReadOnlyRoot,
     /// pivot_root into the new root and detach the old one.
@@ -60,7 +73,7 @@ pub struct Plan {
     pub ops: Vec<Op>,
     pub mapping: IdMapping,
     pub id_sources: IdSources,
-    pub keeper: Option<std::sync::Arc<super::keeper::Keeper>>,
+    pub keeper: Option<std::sync::Arc<crate::userns::keeper::Keeper>>,
     pub overlay: Overlay,
     pub rootfs_driver: Driver,
     pub rootfs_mountpoint: PathBuf,
@@ -68,6 +81,7 @@ pub struct Plan {
     pub hostname: String,
     pub network: Network,
     pub process: ProcessSpec,
+    pub security: Security,
     pub remove_after: Option<PathBuf>,
 }
 
@@ -179,17 +193,28 @@ impl Plan {
         if spec.network.private_namespace() {
             ops.push(Op::LoopbackUp);
         }
+        // A joined network namespace belongs to the user namespace the
+        // container runs in, so it may mount sysfs for it too.
+        let fresh_sys = !matches!(spec.network, Network::Host);
         ops.extend([
             Op::RootOverlay,
             Op::Proc,
-            Op::Dev,
-            Op::Sys {
-                // A joined network namespace belongs to the user namespace
-                // the container runs in, so it may mount sysfs for it too.
-                fresh: !matches!(spec.network, Network::Host),
+            Op::Dev {
+                shm_size: spec.security.shm_size,
             },
+            Op::Sys { fresh: fresh_sys },
         ]);
-        for (target, contents) in &spec.etc_files {
+        if fresh_sys {
+            ops.push(Op::Cgroup);
+        }
+        let mut etc_files = spec.etc_files.clone();
+        if spec.security.fake_root {
+            etc_files.push((
+                super::security::FAKE_ROOT_APT_CONF.into(),
+                super::security::FAKE_ROOT_APT_TEXT.into(),
+            ));
+        }
+        for (target, contents) in &etc_files {
             ops.push(Op::EtcFile {
                 target: container_path(target).map_err(bad)?,
                 contents: contents.clone(),
@@ -240,10 +265,37 @@ impl Plan {
                         data,
                     }
                 }
+                MountSpec::Overlay {
+                    lower,
+                    upper,
+                    work,
+                    target,
+                } => {
+                    for d in [lower, upper, work] {
+                        if !d.is_absolute() || !d.is_dir() {
+                            return Err(bad(format!(
+                                "overlay volume on {target}: {} must be an existing directory \
+                                 given by its absolute path",
+                                d.display()
+                            )));
+                        }
+                    }
+                    Op::Overlay {
+                        overlay: Overlay {
+                            lowers: vec![lower.clone()],
+                            upper: upper.clone(),
+                            work: work.clone(),
+                            volatile: false,
+                        },
+                        target: container_path(target).map_err(bad)?,
+                    }
+                }
             });
         }
         let target_of = |o: &Op| match o {
-            Op::Bind { target, .. } | Op::Tmpfs { target, .. } => target.clone(),
+            Op::Bind { target, .. } | Op::Tmpfs { target, .. } | Op::Overlay { target, .. } => {
+                target.clone()
+            }
             _ => PathBuf::new(),
         };
         for (i, a) in user_ops.iter().enumerate() {
@@ -256,6 +308,16 @@ impl Plan {
         }
         user_ops.sort_by_key(|o| target_of(o).components().count());
         ops.extend(user_ops);
+        // After the user's mounts, as runc does: a volume cannot uncover them.
+        if spec.security.masks {
+            let rel = |p: &str| container_path(p).map_err(bad);
+            for p in super::masks::MASKED {
+                ops.push(Op::Mask(rel(p)?));
+            }
+            for p in super::masks::READ_ONLY {
+                ops.push(Op::ReadOnlyPath(rel(p)?));
+            }
+        }
         if spec.read_only {
             ops.push(Op::ReadOnlyRoot);
         }
@@ -273,6 +335,7 @@ impl Plan {
             hostname: spec.hostname,
             network: spec.network,
             process: spec.process,
+            security: spec.security,
             remove_after: spec.remove_after,
         })
     }
@@ -282,7 +345,7 @@ impl Plan {
 mod tests {
     use super::*;
     use crate::rootfs::MountApi;
-    use crate::sandbox::idmap::UsernsRequest;
+    use crate::userns::idmap::UsernsRequest;
 
     fn spec() -> Spec {
         Spec {
@@ -309,6 +372,7 @@ mod tests {
                 cwd: "/".into(),
                 ..Default::default()
             },
+            security: Security::standard().unwrap(),
             remove_after: None,
         }
     }
@@ -340,7 +404,7 @@ mod tests {
             })
             .collect();
         assert_eq!(
-            kinds,
+            kinds[..13],
             [
                 "IsolatePropagation",
                 "Hostname",
@@ -349,16 +413,19 @@ mod tests {
                 "Proc",
                 "Dev",
                 "Sys",
+                "Cgroup",
                 "Tmpfs",
                 "Tmpfs",
                 "Tmpfs",
                 "Bind",
                 "Tmpfs",
-                "ReadOnlyRoot",
-                "PivotRoot"
             ]
         );
-        assert!(matches!(&ops[10], Op::Bind { target, .. } if target == Path::new("a")));
+        assert!(matches!(&ops[11], Op::Bind { target, .. } if target == Path::new("a")));
+        // Masks and read-only paths come after the user's mounts.
+        assert_eq!(kinds.len(), 13 + 12 + 5 + 2);
+        assert_eq!(kinds[13], "Mask");
+        assert_eq!(&kinds[kinds.len() - 2..], ["ReadOnlyRoot", "PivotRoot"]);
     }
 
     #[test]

@@ -37,13 +37,21 @@ fn describe(plan: &Plan, op: &Op) -> String {
             plan.rootfs_driver.kind()
         ),
         Op::Proc => "mounting /proc".into(),
-        Op::Dev => "setting up /dev".into(),
+        Op::Dev { .. } => "setting up /dev".into(),
+        Op::Cgroup => "mounting /sys/fs/cgroup".into(),
+        Op::Mask(p) => format!("masking /{}", p.display()),
+        Op::ReadOnlyPath(p) => format!("making /{} read-only", p.display()),
         Op::Sys { .. } => "mounting /sys".into(),
         Op::EtcFile { target, .. } => format!("mounting /{}", target.display()),
         Op::Tmpfs { target, .. } => format!("mounting a tmpfs on /{}", target.display()),
         Op::Bind { source, target, .. } => {
             format!("mounting {} on /{}", source.display(), target.display())
         }
+        Op::Overlay { overlay, target } => format!(
+            "mounting an overlay of {} on /{}",
+            overlay.lowers[0].display(),
+            target.display()
+        ),
         Op::ReadOnlyRoot => "making the root filesystem read-only".into(),
         Op::PivotRoot => "switching to the new root (pivot_root)".into(),
     }
@@ -74,7 +82,40 @@ fn step(plan: &Plan, root: &Path, op: &Op) -> Result<(), SysError> {
                 none,
             )
         }
-        Op::Dev => setup_dev(root),
+        Op::Dev { shm_size } => setup_dev(root, *shm_size),
+        Op::Cgroup => {
+            let t = in_root(root, Path::new("sys/fs/cgroup"))?;
+            mount(
+                Some("cgroup2"),
+                &t,
+                Some("cgroup2"),
+                Flags::MS_RDONLY | Flags::MS_NOSUID | Flags::MS_NODEV | Flags::MS_NOEXEC,
+                none,
+            )
+        }
+        Op::Mask(rel) => {
+            let t = in_root(root, rel)?;
+            match t.symlink_metadata() {
+                Err(_) => Ok(()),
+                Ok(m) if m.is_dir() => mount(
+                    Some("tmpfs"),
+                    &t,
+                    Some("tmpfs"),
+                    Flags::MS_RDONLY | Flags::MS_NOSUID | Flags::MS_NODEV | Flags::MS_NOEXEC,
+                    Some("mode=555"),
+                ),
+                Ok(_) => mount(Some("/dev/null"), &t, none, Flags::MS_BIND, none),
+            }
+        }
+        Op::ReadOnlyPath(rel) => {
+            let t = in_root(root, rel)?;
+            if t.symlink_metadata().is_err() {
+                return Ok(());
+            }
+            let src = t.to_string_lossy().into_owned();
+            mount(Some(&*src), &t, none, Flags::MS_BIND | Flags::MS_REC, none)?;
+            setattr_recursive(&t, MOUNT_ATTR_RDONLY)
+        }
         Op::Sys { fresh } => {
             let t = mkdir_in(root, Path::new("sys"))?;
             if *fresh {
@@ -139,6 +180,16 @@ fn step(plan: &Plan, root: &Path, op: &Op) -> Result<(), SysError> {
             }
             Ok(())
         }
+        Op::Overlay { overlay, target } => {
+            let t = mkdir_in(root, target)?;
+            // An overlay volume is native overlayfs whatever the root's
+            // driver; the root's own API choice when it is overlay too.
+            let api = match plan.rootfs_driver {
+                crate::rootfs::Driver::Overlay(api) => api,
+                _ => crate::rootfs::MountApi::Legacy,
+            };
+            overlay.mount(&t, &crate::rootfs::Driver::Overlay(api), &plan.scratch)
+        }
         Op::ReadOnlyRoot => mount(
             none,
             root,
@@ -160,7 +211,7 @@ fn step(plan: &Plan, root: &Path, op: &Op) -> Result<(), SysError> {
 
 /// /dev: a tmpfs with the host's harmless devices bound in (a user namespace
 /// cannot mknod real devices), a private devpts instance, shm and mqueue.
-fn setup_dev(root: &Path) -> Result<(), SysError> {
+fn setup_dev(root: &Path, shm_size: u64) -> Result<(), SysError> {
     let none: Option<&str> = None;
     let dev = mkdir_in(root, Path::new("dev"))?;
     mount(
@@ -190,8 +241,8 @@ fn setup_dev(root: &Path) -> Result<(), SysError> {
         Some("shm"),
         &shm,
         Some("tmpfs"),
-        Flags::MS_NOSUID | Flags::MS_NODEV,
-        Some("mode=1777"),
+        Flags::MS_NOSUID | Flags::MS_NODEV | Flags::MS_NOEXEC,
+        Some(&*format!("mode=1777,size={shm_size}")),
     )?;
     let mq = mkdir(&dev.join("mqueue"))?;
     mount(

@@ -5,10 +5,10 @@
 //! Nothing here is checked; `plan::Plan::build` validates a `Spec` before any
 //! namespace exists.
 
-use super::idmap::{IdMapping, IdSources};
-use super::keeper::Keeper;
 use crate::net::Network;
 use crate::rootfs::{Driver, Overlay};
+use crate::userns::idmap::{IdMapping, IdSources};
+use crate::userns::keeper::Keeper;
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -44,6 +44,8 @@ pub struct Spec {
     /// `--read-only-tmpfs`, on by default).
     pub read_only_tmpfs: bool,
     pub process: ProcessSpec,
+    /// Capabilities, seccomp, masked paths, /dev/shm size, rlimits.
+    pub security: super::security::Security,
     /// Remove this directory (the container's state) once the container is
     /// gone, from inside its user namespace so that files owned by
     /// subordinate ids can be deleted too.
@@ -61,6 +63,14 @@ pub enum MountSpec {
     },
     /// `--tmpfs TARGET[:OPTIONS]`, OPTIONS as mount(8) writes them.
     Tmpfs { target: String, options: String },
+    /// `-v SOURCE:TARGET:O,upperdir=U,workdir=W` (podman's overlay volume):
+    /// SOURCE read-only below, writes land in U, which persists.
+    Overlay {
+        lower: PathBuf,
+        upper: PathBuf,
+        work: PathBuf,
+        target: String,
+    },
 }
 
 /// The process started in the container.

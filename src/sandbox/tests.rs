@@ -4,10 +4,10 @@
 //! skip (or fail under HUTCH_TEST_MUST_WORK=1). Run them as root and as
 //! ordinary users (with and without /etc/subuid ranges).
 
-use super::idmap::{IdMapping, IdSources, UsernsRequest};
 use super::*;
 use crate::net::Network;
 use crate::rootfs::{Features, MountApi, Overlay};
+use crate::userns::idmap::{IdMapping, IdSources, UsernsRequest};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -123,6 +123,7 @@ impl Fixture {
                 cwd: "/".into(),
                 ..Default::default()
             },
+            security: crate::sandbox::security::Security::standard().unwrap(),
             remove_after: None,
         }
     }
@@ -299,7 +300,7 @@ fn read_only_root_with_tmpfs_and_user_lookup() {
             MountApi::LowerdirPlus,
         );
         s.read_only = true;
-        let single = s.mapping.mode == idmap::MapMode::Single;
+        let single = s.mapping.mode == crate::userns::idmap::MapMode::Single;
         if !single {
             s.process.user = Some("nobody".into());
         }

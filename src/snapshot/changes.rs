@@ -13,9 +13,9 @@
 
 use crate::layer::codec;
 use crate::layer::whiteout::{self, OciName, OPAQUE_XATTR, OPAQUE_XATTR_TRUSTED};
-use crate::sandbox::idmap::{IdMapping, IdSources};
-use crate::sandbox::userns::run_in_userns;
 use crate::store::{Image, Store};
+use crate::userns::idmap::{IdMapping, IdSources};
+use crate::userns::run_in_userns;
 use anyhow::Context;
 use std::collections::BTreeMap;
 use std::io::{BufReader, Read, Write};

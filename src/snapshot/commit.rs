@@ -20,9 +20,9 @@ use crate::layer::codec::{Compressed, Compression, Compressor};
 use crate::layer::diff::{diff, DiffOptions};
 use crate::oci::change;
 use crate::oci::digest;
-use crate::sandbox::idmap::{IdMapping, IdSources};
-use crate::sandbox::userns::run_in_userns;
 use crate::store::{Image, Store};
+use crate::userns::idmap::{IdMapping, IdSources};
+use crate::userns::run_in_userns;
 use anyhow::{bail, Context};
 use oci_spec::image::{
     Config, Descriptor, HistoryBuilder, ImageConfiguration, ImageManifestBuilder, MediaType,

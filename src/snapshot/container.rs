@@ -7,7 +7,7 @@
 //! It reads records through `crate::container` and never writes one.
 
 use crate::container::{state, Containers};
-use crate::sandbox::idmap::{IdMapping, IdSources, UsernsRequest};
+use crate::userns::idmap::{IdMapping, IdSources, UsernsRequest};
 use anyhow::{bail, Context};
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;

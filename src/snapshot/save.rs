@@ -21,7 +21,7 @@ use std::io::{BufReader, Read, Write};
 use std::path::{Path, PathBuf};
 
 /// The output formats, as podman names them.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Format {
     /// `docker save`'s format; `docker load` and `podman load` read it.
     DockerArchive,
@@ -30,6 +30,12 @@ pub enum Format {
     /// An OCI image layout directory.
     OciDir,
 }
+
+crate::named::named!(Format, "output format", {
+    DockerArchive => "docker-archive",
+    OciArchive => "oci-archive",
+    OciDir => "oci-dir",
+});
 
 /// One image to save and the names to record for it.
 #[derive(Debug, Clone)]

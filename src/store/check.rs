@@ -13,9 +13,10 @@ use super::index::{self, Entry};
 use super::{blobs, gc, lock, Store};
 use crate::oci::config::{parse_config, parse_manifest};
 use crate::oci::digest::{self, Hasher};
-use crate::sandbox::idmap::{IdMapping, IdSources};
+use crate::userns::idmap::{IdMapping, IdSources};
 use std::collections::{HashMap, HashSet};
 use std::io::BufReader;
+use std::path::Path;
 
 /// One problem found.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -36,6 +37,7 @@ pub struct CheckReport {
 pub fn check(
     store: &Store,
     repair: bool,
+    users: &super::InUse,
     map: &IdMapping,
     src: &IdSources,
 ) -> anyhow::Result<CheckReport> {
@@ -52,54 +54,99 @@ pub fn check(
         None
     };
     let mut rep = CheckReport::default();
+    let blobs = scan_blobs(root, &mut rep);
+    let entries = index::read(root)?;
+    let refs = check_references(root, &entries, &blobs);
+    rep.images = refs.images;
+    let keep_entries = report_damaged(root, &entries, &refs.damaged, users, repair, &mut rep);
+    report_leftovers(root, &refs.diff_ids, repair, &mut rep)?;
+    if repair {
+        let needed = needed_blobs(root, &keep_entries);
+        settle_actions(&mut rep, &needed);
+        index::write(root, &keep_entries)?;
+        gc::collect(store, &keep_entries, map, src)?;
+        // Corrupt blobs still named by a kept entry are left for the user.
+        for name in &blobs.corrupt {
+            if !needed.contains(name) {
+                let _ = std::fs::remove_file(root.join(BLOB_DIR).join(name));
+            }
+        }
+    }
+    Ok(rep)
+}
+
+const BLOB_DIR: &str = "blobs/sha256";
+
+/// What the blob directory holds (hex names).
+struct BlobScan {
+    present: HashSet<String>,
+    corrupt: HashSet<String>,
+}
+
+/// Step 1, blobs: each must hash to its name.
+fn scan_blobs(root: &Path, rep: &mut CheckReport) -> BlobScan {
+    let mut scan = BlobScan {
+        present: HashSet::new(),
+        corrupt: HashSet::new(),
+    };
     let mut find = |problem: String| {
         rep.findings.push(Finding {
             problem,
             action: None,
         })
     };
-
-    // 1. Blobs: each must hash to its name.
-    let bdir = root.join("blobs/sha256");
-    let mut corrupt: HashSet<String> = HashSet::new();
-    let mut present: HashSet<String> = HashSet::new();
     let mut nblobs = 0;
-    for e in std::fs::read_dir(&bdir).into_iter().flatten().flatten() {
+    for e in std::fs::read_dir(root.join(BLOB_DIR))
+        .into_iter()
+        .flatten()
+        .flatten()
+    {
         let name = e.file_name().to_string_lossy().into_owned();
         nblobs += 1;
         let d = match digest::parse(&format!("sha256:{name}")) {
             Ok(d) => d,
             Err(_) => {
                 find(format!("blobs/sha256/{name} is not named by a digest"));
-                corrupt.insert(name);
+                scan.corrupt.insert(name);
                 continue;
             }
         };
-        present.insert(name.clone());
+        scan.present.insert(name.clone());
         let got = std::fs::File::open(e.path())
             .and_then(|f| Hasher::new(BufReader::with_capacity(1 << 16, f)).finish());
         match got {
             Ok((got, _)) if got == d => {}
             Ok((got, _)) => {
                 find(format!("blob {d} is corrupt: its content hashes to {got}"));
-                corrupt.insert(name);
+                scan.corrupt.insert(name);
             }
             Err(err) => {
                 find(format!("blob {d} cannot be read: {err}"));
-                corrupt.insert(name);
+                scan.corrupt.insert(name);
             }
         }
     }
     rep.blobs = nblobs;
+    scan
+}
 
-    // 2. References: index → manifest → config and layers.
-    let entries = index::read(root)?;
-    let users = super::inuse::images_in_use(&store.state);
+/// What following every reference found.
+struct References {
+    /// Manifest digest → why that image is damaged.
+    damaged: HashMap<String, String>,
+    /// Layers (hex diff ids) of the images.
+    diff_ids: HashSet<String>,
+    /// Distinct manifests named.
+    images: usize,
+}
+
+/// Step 2, references: index → manifest → config and layers.
+fn check_references(root: &Path, entries: &[Entry], scan: &BlobScan) -> References {
     let ok_blob = |d: &oci_spec::image::Digest| -> Result<(), String> {
         let hex = d.digest().to_string();
-        if !present.contains(&hex) {
+        if !scan.present.contains(&hex) {
             Err(format!("blob {d} is missing"))
-        } else if corrupt.contains(&hex) {
+        } else if scan.corrupt.contains(&hex) {
             Err(format!("blob {d} is corrupt"))
         } else {
             Ok(())
@@ -108,7 +155,7 @@ pub fn check(
     let mut damaged: HashMap<String, String> = HashMap::new();
     let mut diff_ids: HashSet<String> = HashSet::new();
     let mut seen: HashSet<String> = HashSet::new();
-    for e in &entries {
+    for e in entries {
         let md = e.desc.digest().to_string();
         if !seen.insert(md.clone()) {
             continue;
@@ -116,10 +163,10 @@ pub fn check(
         let result = (|| -> Result<(), String> {
             ok_blob(e.desc.digest()).map_err(|m| format!("its manifest: {m}"))?;
             let mbytes = blobs::read(root, e.desc.digest()).map_err(|e| format!("{e:#}"))?;
-            let m = parse_manifest(&mbytes, "its manifest")?;
+            let m = parse_manifest(&mbytes, "its manifest").map_err(|e| e.to_string())?;
             ok_blob(m.config().digest()).map_err(|x| format!("its config: {x}"))?;
             let cbytes = blobs::read(root, m.config().digest()).map_err(|e| format!("{e:#}"))?;
-            let cfg = parse_config(&cbytes, "its config")?;
+            let cfg = parse_config(&cbytes, "its config").map_err(|e| e.to_string())?;
             for (n, l) in m.layers().iter().enumerate() {
                 ok_blob(l.digest()).map_err(|x| format!("layer {}: {x}", n + 1))?;
             }
@@ -141,7 +188,23 @@ pub fn check(
             damaged.insert(md, why);
         }
     }
-    rep.images = seen.len();
+    References {
+        damaged,
+        diff_ids,
+        images: seen.len(),
+    }
+}
+
+/// One finding per damaged image, saying what repair does with it; the
+/// index entries that stay (intact, or damaged but used by a container).
+fn report_damaged(
+    root: &Path,
+    entries: &[Entry],
+    damaged: &HashMap<String, String>,
+    users: &super::InUse,
+    repair: bool,
+    rep: &mut CheckReport,
+) -> Vec<Entry> {
     let label = |md: &str| -> String {
         let names: Vec<String> = entries
             .iter()
@@ -156,7 +219,7 @@ pub fn check(
     };
     let mut keep_entries: Vec<Entry> = Vec::new();
     let mut reported: HashSet<String> = HashSet::new();
-    for e in &entries {
+    for e in entries {
         let md = e.desc.digest().to_string();
         let Some(why) = damaged.get(&md) else {
             keep_entries.push(e.clone());
@@ -186,8 +249,16 @@ pub fn check(
             action,
         });
     }
+    keep_entries
+}
 
-    // 3. Unpacked layers no image needs, and scratch dirs of dead processes.
+/// Step 3: unpacked layers no image needs, and scratch dirs of dead processes.
+fn report_leftovers(
+    root: &Path,
+    diff_ids: &HashSet<String>,
+    repair: bool,
+    rep: &mut CheckReport,
+) -> anyhow::Result<()> {
     let obase = root.join("o");
     for m in std::fs::read_dir(&obase).into_iter().flatten().flatten() {
         for l in std::fs::read_dir(m.path()).into_iter().flatten().flatten() {
@@ -212,46 +283,44 @@ pub fn check(
             action: repair.then(|| "removed".to_string()),
         });
     }
+    Ok(())
+}
 
-    // 4. Blobs no intact image needs but that are corrupt: only repair removes them.
-    if repair {
-        let mut needed: HashSet<String> = HashSet::new();
-        for e in &keep_entries {
-            needed.insert(e.desc.digest().digest().to_string());
-            if let Ok(m) = blobs::read(root, e.desc.digest())
-                .map_err(|e| e.to_string())
-                .and_then(|b| parse_manifest(&b, ""))
-            {
-                needed.insert(m.config().digest().digest().to_string());
-                needed.extend(m.layers().iter().map(|l| l.digest().digest().to_string()));
-            }
-        }
-        for f in rep.findings.iter_mut() {
-            if f.action.is_none() && f.problem.starts_with("blob ") {
-                let hex = f
-                    .problem
-                    .split_whitespace()
-                    .nth(1)
-                    .unwrap_or("")
-                    .trim_start_matches("sha256:")
-                    .to_string();
-                f.action = Some(if needed.contains(&hex) {
-                    "kept: an image a container uses needs it".into()
-                } else {
-                    "removed".into()
-                });
-            } else if f.action.is_none() {
-                f.action = Some("removed".into());
-            }
-        }
-        index::write(root, &keep_entries)?;
-        gc::collect(store, &keep_entries, map, src)?;
-        // Corrupt blobs still named by a kept entry are left for the user.
-        for name in &corrupt {
-            if !needed.contains(name) {
-                let _ = std::fs::remove_file(bdir.join(name));
-            }
+/// Every blob (hex) the kept entries name.
+fn needed_blobs(root: &Path, keep_entries: &[Entry]) -> HashSet<String> {
+    let mut needed: HashSet<String> = HashSet::new();
+    for e in keep_entries {
+        needed.insert(e.desc.digest().digest().to_string());
+        if let Ok(m) = blobs::read(root, e.desc.digest())
+            .map_err(|e| e.to_string())
+            .and_then(|b| parse_manifest(&b, "").map_err(|e| e.to_string()))
+        {
+            needed.insert(m.config().digest().digest().to_string());
+            needed.extend(m.layers().iter().map(|l| l.digest().digest().to_string()));
         }
     }
-    Ok(rep)
+    needed
+}
+
+/// Step 4, what repair does with the findings that have no action yet: blobs no
+/// intact image needs go (corrupt ones included), everything else too.
+fn settle_actions(rep: &mut CheckReport, needed: &HashSet<String>) {
+    for f in rep.findings.iter_mut() {
+        if f.action.is_none() && f.problem.starts_with("blob ") {
+            let hex = f
+                .problem
+                .split_whitespace()
+                .nth(1)
+                .unwrap_or("")
+                .trim_start_matches("sha256:")
+                .to_string();
+            f.action = Some(if needed.contains(&hex) {
+                "kept: an image a container uses needs it".into()
+            } else {
+                "removed".into()
+            });
+        } else if f.action.is_none() {
+            f.action = Some("removed".into());
+        }
+    }
 }

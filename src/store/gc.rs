@@ -11,8 +11,8 @@
 use super::index::{self, Entry};
 use super::{lock, pins, resolve, tmp, Image, Store};
 use crate::oci::reference::Reference;
-use crate::sandbox::idmap::{IdMapping, IdSources};
-use crate::sandbox::userns::run_in_userns;
+use crate::userns::idmap::{IdMapping, IdSources};
+use crate::userns::run_in_userns;
 use anyhow::{bail, Context};
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
@@ -30,6 +30,7 @@ pub fn remove(
     store: &Store,
     targets: &[String],
     force: bool,
+    users: &super::InUse,
     map: &IdMapping,
     src: &IdSources,
 ) -> anyhow::Result<Vec<Removed>> {
@@ -38,7 +39,6 @@ pub fn remove(
     let _l = lock::index(root)?;
     let (mut images, damaged) = store.scan()?;
     let mut entries = index::read(root)?;
-    let users = super::inuse::images_in_use(&store.state);
     let mut out = Vec::new();
     // Resolve everything before changing anything: one bad name removes nothing.
     let mut plan: Vec<(usize, Vec<String>)> = Vec::new();
@@ -150,13 +150,13 @@ pub fn remove(
 pub fn prune(
     store: &Store,
     all: bool,
+    users: &super::InUse,
     map: &IdMapping,
     src: &IdSources,
 ) -> anyhow::Result<Vec<Removed>> {
     let root = &store.root;
     let _gc = lock::collect(root)?;
     let _l = lock::index(root)?;
-    let users = super::inuse::images_in_use(&store.state);
     let (images, _damaged) = store.scan()?;
     let mut entries = index::read(root)?;
     let mut out = Vec::new();

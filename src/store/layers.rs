@@ -16,9 +16,9 @@ use super::tmp::TmpDir;
 use super::{blobs, lock, Image, Store};
 use crate::layer::unpack::{unpack, Owners, UnpackOptions};
 use crate::oci::digest::{self, Hasher};
-use crate::sandbox::idmap::{IdMapping, IdSources, MapMode};
-use crate::sandbox::userns::run_in_userns;
-use crate::ui::Printer;
+use crate::report::Report;
+use crate::userns::idmap::{IdMapping, IdSources, MapMode};
+use crate::userns::run_in_userns;
 use anyhow::{bail, Context};
 use oci_spec::image::Descriptor;
 use sha2::{Digest as _, Sha256};
@@ -41,7 +41,7 @@ pub fn layer_dirs(
     image: &Image,
     map: &IdMapping,
     src: &IdSources,
-    printer: &Printer,
+    report: &dyn Report,
 ) -> anyhow::Result<Vec<PathBuf>> {
     let root = &store.root;
     let _keep = lock::keep(root)?;
@@ -63,8 +63,8 @@ pub fn layer_dirs(
             .map_err(|e| anyhow::anyhow!("image {}: layer {}: {e}", image.short_id(), n + 1))?;
         let dir = base.join(diff.digest());
         if !dir.is_dir() {
-            printer.debug(&format!("unpacking layer {} ({})", n + 1, desc.digest()));
-            unpack_one(store, desc, &dir, map, src, printer).with_context(|| {
+            report.debug(&format!("unpacking layer {} ({})", n + 1, desc.digest()));
+            unpack_one(store, desc, &dir, map, src, report).with_context(|| {
                 format!(
                     "cannot unpack layer {} of image {}",
                     n + 1,
@@ -83,7 +83,7 @@ fn unpack_one(
     dest: &Path,
     map: &IdMapping,
     src: &IdSources,
-    printer: &Printer,
+    report: &dyn Report,
 ) -> anyhow::Result<()> {
     let blob = blobs::path(&store.root, desc.digest());
     if !blob.is_file() {
@@ -98,14 +98,13 @@ fn unpack_one(
         Owners::FromTar
     };
     let expected = desc.digest().clone();
-    let printer = *printer;
     run_in_userns(map, src, || {
         let f = std::fs::File::open(&blob)
             .map_err(|e| format!("cannot open blob {expected}: {e}"))?;
         let mut input = Hasher::new(std::io::BufReader::with_capacity(1 << 16, f));
         let result = unpack(&mut input, &work, &UnpackOptions { owners })
             .map_err(|e| format!("blob {expected}: {e}"))
-            .and_then(|report| {
+            .and_then(|unpacked| {
                 let (got, _) = input
                     .finish()
                     .map_err(|e| format!("cannot read blob {expected}: {e}"))?;
@@ -114,17 +113,17 @@ fn unpack_one(
                         "blob {expected} is corrupt: its content hashes to {got}; remove the image and load it again"
                     ));
                 }
-                Ok(report)
+                Ok(unpacked)
             });
-        let report = match result {
+        let unpacked = match result {
             Ok(r) => r,
             Err(e) => {
                 let _ = std::fs::remove_dir_all(&work);
                 return Err(e);
             }
         };
-        for s in report.skipped_summary() {
-            printer.warn(&format!("layer {expected}: {s}"));
+        for s in unpacked.skipped_summary() {
+            report.warn(&format!("layer {expected}: {s}"));
         }
         // Renamed from inside the namespace: moving a directory to a new
         // parent needs write access to it, which its mapped owner has.

@@ -19,7 +19,6 @@ mod blobs;
 mod check;
 mod gc;
 mod index;
-mod inuse;
 mod layers;
 mod lock;
 mod partial;
@@ -31,15 +30,18 @@ mod write;
 
 pub use check::{CheckReport, Finding};
 pub use gc::Removed;
-pub use inuse::images_in_use;
+/// Image id (`sha256:...`) → the name of one container that uses it: what
+/// removal, pruning and repair must leave alone. The caller reads it from the
+/// container records (`container::images_in_use`).
+pub type InUse = std::collections::HashMap<String, String>;
 pub use partial::{Partial, Verified};
 pub use usage::{CachedLayer, DiskUsage};
 pub use write::Writer;
 
 use crate::dirs::Dirs;
 use crate::oci::config::{parse_config, parse_manifest};
-use crate::sandbox::idmap::{IdMapping, IdSources};
-use crate::ui::Printer;
+use crate::report::Report;
+use crate::userns::idmap::{IdMapping, IdSources};
 use anyhow::Context;
 use oci_spec::image::Digest;
 use std::path::PathBuf;
@@ -263,9 +265,9 @@ impl Store {
         image: &Image,
         map: &IdMapping,
         src: &IdSources,
-        printer: &Printer,
+        report: &dyn Report,
     ) -> anyhow::Result<Vec<PathBuf>> {
-        layers::layer_dirs(self, image, map, src, printer)
+        layers::layer_dirs(self, image, map, src, report)
     }
 
     /// Remove images (by name or id): untag names, delete what no image needs.
@@ -273,10 +275,11 @@ impl Store {
         &self,
         targets: &[String],
         force: bool,
+        in_use: &InUse,
         map: &IdMapping,
         src: &IdSources,
     ) -> anyhow::Result<Vec<Removed>> {
-        gc::remove(self, targets, force, map, src)
+        gc::remove(self, targets, force, in_use, map, src)
     }
 
     /// Remove images no container uses: untagged ones, or with `all` every
@@ -284,10 +287,11 @@ impl Store {
     pub fn prune(
         &self,
         all: bool,
+        in_use: &InUse,
         map: &IdMapping,
         src: &IdSources,
     ) -> anyhow::Result<Vec<Removed>> {
-        gc::prune(self, all, map, src)
+        gc::prune(self, all, in_use, map, src)
     }
 
     /// Verify every blob's digest and every reference; with `repair`,
@@ -295,9 +299,10 @@ impl Store {
     pub fn check(
         &self,
         repair: bool,
+        in_use: &InUse,
         map: &IdMapping,
         src: &IdSources,
     ) -> anyhow::Result<CheckReport> {
-        check::check(self, repair, map, src)
+        check::check(self, repair, in_use, map, src)
     }
 }

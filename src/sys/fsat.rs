@@ -119,6 +119,39 @@ pub fn open_file_at(dir: BorrowedFd<'_>, name: &CStr) -> Result<File, SysError> 
     Ok(unsafe { File::from_raw_fd(fd) })
 }
 
+/// Open the file at the relative path `path` for reading as if `root` were
+/// `/` (openat2(2) with `RESOLVE_IN_ROOT`): symlinks and `..` never leave
+/// `root`, and magic links (`/proc/self/fd/N`) are refused. `O_NONBLOCK`
+/// keeps a FIFO from blocking the open; the caller checks the file's kind.
+pub fn open_in_root(root: BorrowedFd<'_>, path: &Path) -> Result<File, SysError> {
+    let c = CString::new(path.as_os_str().as_bytes())
+        .map_err(|_| SysError::new(format!("openat2({path:?})"), Errno::EINVAL))?;
+    let mut how: libc::open_how = zeroed_open_how();
+    how.flags = (libc::O_RDONLY | libc::O_NONBLOCK | libc::O_NOCTTY | libc::O_CLOEXEC) as u64;
+    how.resolve = libc::RESOLVE_IN_ROOT | libc::RESOLVE_NO_MAGICLINKS;
+    // SAFETY: `c` is NUL-terminated, `how` is a fully initialised open_how
+    // whose size is passed with it; the kernel only reads both.
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_openat2,
+            fd_of(root),
+            c.as_ptr(),
+            &how as *const libc::open_how,
+            std::mem::size_of::<libc::open_how>(),
+        )
+    };
+    let fd = check(ret as libc::c_int, || {
+        format!("openat2({}, {path:?}, RESOLVE_IN_ROOT)", fd_of(root))
+    })?;
+    // SAFETY: openat2 just returned this fd and nothing else owns it.
+    Ok(unsafe { File::from_raw_fd(fd) })
+}
+
+fn zeroed_open_how() -> libc::open_how {
+    // SAFETY: open_how is plain integers; all-zero is its documented default.
+    unsafe { std::mem::zeroed() }
+}
+
 /// mkdirat(2).
 pub fn mkdir_at(dir: BorrowedFd<'_>, name: &CStr, mode: u32) -> Result<(), SysError> {
     // SAFETY: `name` is NUL-terminated and `dir` is open for the call's duration.

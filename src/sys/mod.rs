@@ -5,6 +5,7 @@
 //! Nothing here decides policy (which mounts, which ids): that is `sandbox`'s job.
 
 pub mod caps;
+pub mod cred;
 pub mod flock;
 pub mod fsat;
 pub mod fuse;
@@ -12,6 +13,7 @@ pub mod mount;
 pub mod net;
 pub mod process;
 pub mod pty;
+pub mod seccomp;
 pub mod signal;
 pub mod spawn;
 pub mod splice;

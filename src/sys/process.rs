@@ -2,6 +2,7 @@
 //! user namespace (layer unpacking, store cleanup).
 
 use super::{Ctx, SysError};
+use nix::errno::Errno;
 use nix::unistd::{ForkResult, Pid};
 
 /// Where a fork left us.
@@ -19,11 +20,7 @@ pub enum Forked {
 /// the only other thread is libtest's main thread, parked until the test
 /// ends. Callers must end the child with `child_exit`.
 pub fn fork() -> Result<Forked, SysError> {
-    // Tests are exempt: see above for how they keep other threads out.
-    debug_assert!(
-        cfg!(test) || single_threaded(),
-        "fork() with more than one thread"
-    );
+    check_single_threaded("fork()")?;
     // SAFETY: see above; no other thread holds a lock the child needs.
     match unsafe { nix::unistd::fork() }.ctx(|| "fork()".into())? {
         ForkResult::Parent { child } => Ok(Forked::Parent(child)),
@@ -64,10 +61,7 @@ pub enum Cloned {
 /// longer caches the pid. bubblewrap creates its sandbox the same way
 /// (`raw_clone` in bubblewrap.c).
 pub fn clone_into_namespaces(flags: nix::sched::CloneFlags) -> Result<Cloned, SysError> {
-    debug_assert!(
-        cfg!(test) || single_threaded(),
-        "clone() with more than one thread"
-    );
+    check_single_threaded("clone()")?;
     const CLONE_PIDFD: libc::c_ulong = 0x1000;
     let raw = flags.bits() as libc::c_ulong | CLONE_PIDFD | libc::SIGCHLD as libc::c_ulong;
     let mut pidfd: libc::c_int = -1;
@@ -151,7 +145,7 @@ pub fn enter_network(userns: &std::path::Path, netns: &std::path::Path) -> Resul
         .map(|fd| unsafe { <std::os::fd::OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd) })
     };
     let (user, net) = (open(userns)?, open(netns)?);
-    nix::sys::prctl::set_dumpable(false).ctx(|| "prctl(PR_SET_DUMPABLE, 0)".into())?;
+    not_dumpable()?;
     setns(
         &user,
         nix::sched::CloneFlags::CLONE_NEWUSER,
@@ -192,10 +186,21 @@ pub fn become_keeper() -> Result<(), SysError> {
         .ctx(|| "unshare(CLONE_NEWUSER)".into())
 }
 
-fn single_threaded() -> bool {
-    std::fs::read_dir("/proc/self/task")
-        .map(|d| d.count() <= 1)
-        .unwrap_or(true)
+/// Refuse to fork or clone while another thread runs (see [`fork`]): in
+/// every build, because the failure it prevents is a rare, silent deadlock
+/// of the child. Library tests are exempt: see [`fork`] for how they keep
+/// other threads out.
+fn check_single_threaded(call: &str) -> Result<(), SysError> {
+    if cfg!(test) {
+        return Ok(());
+    }
+    match std::fs::read_dir("/proc/self/task").map(|d| d.count()) {
+        Ok(n) if n > 1 => Err(SysError::new(
+            format!("{call} while {n} threads run (hutch forks only single-threaded)"),
+            nix::errno::Errno::EDEADLK,
+        )),
+        _ => Ok(()),
+    }
 }
 
 /// Close every descriptor from 3 up except those in `keep` (a detached
@@ -295,4 +300,77 @@ pub fn pidfd_wait(
             Err(e) => return Err(SysError::new("poll(<pidfd>)", e)),
         }
     }
+}
+
+/// setrlimit(2) for resource number `resource` (a `libc::RLIMIT_*`).
+pub fn set_rlimit(resource: i32, soft: u64, hard: u64) -> Result<(), SysError> {
+    let lim = libc::rlimit {
+        rlim_cur: soft,
+        rlim_max: hard,
+    };
+    // SAFETY: `lim` is a valid rlimit the kernel only reads; an unknown
+    // resource number is refused with EINVAL.
+    let r = unsafe { libc::setrlimit(resource as libc::__rlimit_resource_t, &lim) };
+    if r < 0 {
+        return Err(SysError::new(
+            format!("setrlimit({resource}, {soft}, {hard})"),
+            Errno::last(),
+        ));
+    }
+    Ok(())
+}
+
+/// prctl(PR_SET_DUMPABLE, 0): no ptrace, /proc/PID/mem, fd, environ or exe
+/// of this process for anyone without CAP_SYS_PTRACE over the user
+/// namespace it was started in (the host's). An exec resets it.
+pub fn not_dumpable() -> Result<(), SysError> {
+    nix::sys::prctl::set_dumpable(false).ctx(|| "prctl(PR_SET_DUMPABLE, 0)".into())
+}
+
+/// prctl(PR_SET_DUMPABLE, 1): undo [`not_dumpable`] once a process holds
+/// nothing worth protecting, so that it may write its own
+/// /proc/self/{uid_map,gid_map,setgroups} (a non-dumpable process's /proc
+/// files belong to the host's root).
+pub fn dumpable_again() -> Result<(), SysError> {
+    nix::sys::prctl::set_dumpable(true).ctx(|| "prctl(PR_SET_DUMPABLE, 1)".into())
+}
+
+/// Overwrite this process's argument strings (what /proc/PID/cmdline shows
+/// to everyone, dumpable or not) with `title`, padded with NULs, as
+/// setproctitle(3) does. Written through /proc/self/mem, which a process
+/// may always do to itself: no pointer is formed, so nothing Rust holds is
+/// invalidated; std only reads argv when `std::env::args` is called, and
+/// callers must not call it afterwards.
+pub fn set_cmdline(title: &str) -> Result<(), SysError> {
+    use std::os::unix::fs::FileExt;
+    let io = |what: &str, e: std::io::Error| {
+        SysError::new(
+            what.to_string(),
+            Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO)),
+        )
+    };
+    let stat =
+        std::fs::read_to_string("/proc/self/stat").map_err(|e| io("read(/proc/self/stat)", e))?;
+    // Fields after the command name in parentheses; arg_start and arg_end
+    // are fields 48 and 49 of proc(5), the 46th and 47th after it.
+    let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
+    let field = |n: usize| {
+        rest.split_whitespace()
+            .nth(n)
+            .and_then(|v| v.parse::<u64>().ok())
+    };
+    let (Some(start), Some(end)) = (field(45), field(46)) else {
+        return Err(SysError::new("parse(/proc/self/stat)", Errno::EINVAL));
+    };
+    let len = end.saturating_sub(start) as usize;
+    let mut buf = vec![0u8; len];
+    let t = title.as_bytes();
+    let n = t.len().min(len.saturating_sub(1));
+    buf[..n].copy_from_slice(&t[..n]);
+    let mem = std::fs::OpenOptions::new()
+        .write(true)
+        .open("/proc/self/mem")
+        .map_err(|e| io("open(/proc/self/mem)", e))?;
+    mem.write_all_at(&buf, start)
+        .map_err(|e| io("pwrite(/proc/self/mem, <argv>)", e))
 }

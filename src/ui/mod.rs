@@ -1,7 +1,7 @@
 //! The printer: one place that decides what reaches the terminal.
 //!
-//! Library code reports progress and warnings through [`Printer`]; it never
-//! writes to stdout/stderr itself. Results meant for scripts (ids, tables, JSON)
+//! Library code reports through `crate::report::Report`, which [`Printer`]
+//! implements; library code never writes to stdout/stderr itself. Results meant for scripts (ids, tables, JSON)
 //! go to stdout; everything for humans goes to stderr.
 
 pub mod progress;
@@ -78,5 +78,23 @@ impl Printer {
 impl Default for Printer {
     fn default() -> Self {
         Printer::new(Verbosity::Normal)
+    }
+}
+
+impl crate::report::Report for Printer {
+    fn info(&self, line: &str) {
+        Printer::info(self, line)
+    }
+
+    fn debug(&self, line: &str) {
+        Printer::debug(self, line)
+    }
+
+    fn warn(&self, line: &str) {
+        Printer::warn(self, line)
+    }
+
+    fn quiet(&self) -> bool {
+        self.verbosity == Verbosity::Quiet
     }
 }

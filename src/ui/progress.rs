@@ -3,10 +3,10 @@
 //! blob (logs and CI stay readable). Nothing in quiet mode.
 //!
 //! This is the only place that draws; library code reports through
-//! `registry::progress::Progress`.
+//! `report::Progress`.
 
 use super::{Printer, Verbosity};
-use crate::registry::progress::{Done, Progress};
+use crate::report::{Done, Progress};
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use oci_spec::image::Digest;
 use std::collections::HashMap;

@@ -50,7 +50,7 @@ fn configured_mirrors() -> Vec<String> {
 /// The cached bookworm tarball, made with mmdebstrap as the test user when
 /// missing (written under a temporary name and renamed, so an interrupted
 /// run leaves no half tarball behind).
-fn bookworm_tarball(w: &World) -> PathBuf {
+pub(crate) fn bookworm_tarball(w: &World) -> PathBuf {
     let cache = w.user.home.join(".cache/hutch-tests");
     let tar = cache.join("debian-bookworm-apt.tar");
     if tar.exists() {

@@ -4,14 +4,17 @@
 
 mod build;
 mod common;
+mod confine;
 mod debian;
 mod dockerfile;
+mod floors;
 mod images;
 mod keeper;
 mod layers;
 mod lifecycle;
 mod man;
 mod net;
+mod project;
 mod registry;
 mod run;
 mod snapshot;

@@ -20,19 +20,19 @@ use super::copy;
 use super::tree::Data;
 use crate::build::ignore::clean;
 use crate::build::imagefs::ImageFs;
+use crate::container::launch::{sandbox_spec, Drivers, Settings};
 use crate::dockerfile::{Mount, MountKind, Network as RunNetwork, Run, RunBody, Security, Sharing};
 use crate::layer::diff::{diff, DiffOptions};
 use crate::net::plan::{HostEnv, NetFlags};
 use crate::net::Network;
-use crate::rootfs::driver::{self, Driver, DriverKind};
-use crate::rootfs::{Features, MountApi, Overlay};
-use crate::sandbox::idmap::{IdMapping, IdSources, UsernsRequest};
-use crate::sandbox::userns::run_in_userns;
-use crate::sandbox::{self, MountSpec, Plan, ProcessSpec, Spec};
+use crate::report::Report;
+use crate::rootfs::DriverKind;
+use crate::sandbox::{self, MountSpec, Plan, ProcessSpec};
 use crate::store::{Image, Store};
 use crate::sys::flock::{self, Held, Mode};
 use crate::sys::stdio::Redirect;
-use crate::ui::Printer;
+use crate::userns::idmap::{IdMapping, IdSources, MapMode, UsernsRequest};
+use crate::userns::run_in_userns;
 use anyhow::{anyhow, bail, Context};
 use sha2::{Digest as _, Sha256};
 use std::collections::BTreeMap;
@@ -46,9 +46,8 @@ pub struct RunEnv<'a> {
     pub state: &'a Path,
     /// Scratch space on the store's filesystem for upper dirs.
     pub scratch: &'a Path,
-    pub printer: &'a Printer,
-    /// `-q`: RUN output goes nowhere.
-    pub quiet: bool,
+    /// Also says when RUN output goes nowhere (`-q`: `Report::quiet`).
+    pub report: &'a dyn Report,
     /// The build's `--network`, for RUNs that do not say.
     pub network: NetFlags,
     /// `--secret id=...,src=...`.
@@ -106,6 +105,15 @@ impl RunStep<'_> {
 /// so neither the script nor its mount point can end up in the layer.
 const SCRIPTS: &str = "/dev/pipes";
 
+/// Said before each RUN of a user without subordinate ids.
+const FAKE_ROOT_NOTE: &str =
+    "--> fake root (no subordinate ids): chown, setuid/setgid/setgroups and device nodes succeed without effect";
+
+/// Added to a failed RUN's error in fake-root mode.
+const FAKE_ROOT_HINT: &str = " (fake root, as this user has no subordinate ids: files stay \
+     owned by root and user switches only pretend to work; if the command failed on chown, \
+     setgroups or a user switch, give the user ranges in /etc/subuid and /etc/subgid)";
+
 /// The layer a RUN made: a tar file in scratch space, or None when the
 /// command changed nothing.
 pub type RunLayer = Option<PathBuf>;
@@ -127,48 +135,79 @@ pub fn execute(
     if step.run.security == Some(Security::Insecure) {
         bail!("--security=insecure is not supported: RUN always runs sandboxed");
     }
-    let args = step.argv();
     let src = IdSources::default();
     let mapping = IdMapping::detect(UsernsRequest::Auto, &src).map_err(anyhow::Error::msg)?;
-    let features = Features::load_or_probe(env.state);
-    if let Some(e) = &features.userns_error {
-        bail!("user namespaces are not available to this user: {e} (run `hutch info` for the fix)");
-    }
-    // A RUN step's changes are read from an upper dir: only the overlay
-    // drivers write one.
-    let driver = match driver::select(None, &[DriverKind::Overlay, DriverKind::Fuse], &features) {
-        Ok(s) if s.kind == DriverKind::Fuse => Driver::Fuse(Default::default()),
-        Ok(s) => Driver::Overlay(s.mount_api.unwrap_or(MountApi::Legacy)),
-        Err(e) => bail!("no storage driver can run a RUN step here: {e} (run `hutch info`)"),
-    };
-    let mut lowers = vec![crate::rootfs::skeleton::ensure(env.state)?];
-    if let Some(im) = image {
-        lowers.extend(env.store.layer_dirs(im, &mapping, &src, env.printer)?);
-    }
     let dir = env.scratch.join(format!("run-{n}"));
     for d in ["upper", "work", "rootfs"] {
         fs_err::create_dir_all(dir.join(d))?;
     }
-    let mut process_env: Vec<String> = step.env.iter().map(|(k, v)| format!("{k}={v}")).collect();
-    let mut locks: Vec<Held> = Vec::new();
-    let mut mounts = Vec::new();
-    let mut targets = Vec::new();
-    for (i, m) in step.run.mounts.iter().enumerate() {
+    let mounts = prepare_mounts(env, step, &dir, &mapping, &src)?;
+    // Without subordinate ids only root exists in the namespace: package
+    // managers that chown files or switch to a service user would fail, so
+    // those calls pretend to succeed (Charliecloud's seccomp mode).
+    let fake_root = mapping.mode == MapMode::Single;
+    if fake_root {
+        env.report.info(FAKE_ROOT_NOTE);
+    }
+    let security = crate::sandbox::security::Flags {
+        fake_root,
+        ..Default::default()
+    }
+    .resolve()
+    .map_err(anyhow::Error::msg)?;
+    let settings = settings(env, step, &dir, mounts.specs, mounts.process_env, security)?;
+    let result = run_sandboxed(env, image, &mapping, &dir, settings, fake_root);
+    drop(mounts.locks);
+    let tar = dir.join("layer.tar");
+    let outcome =
+        result.and_then(|()| diff_upper(&dir, &mapping, &src, &mounts.targets, lower, &tar));
+    remove_scratch(&dir, &mapping, &src, step.run.mounts.len());
+    outcome?;
+    // Two zero blocks and nothing else: the command changed nothing.
+    let size = fs_err::metadata(&tar)?.len();
+    Ok((size > 1024).then_some(tar))
+}
+
+/// The `--mount`s and the `#!` script of a RUN, ready for the sandbox.
+struct Mounts {
+    specs: Vec<MountSpec>,
+    /// Where they go inside, as written.
+    targets: Vec<String>,
+    /// Cache mount locks, held until the command ends.
+    locks: Vec<Held>,
+    /// The stage's environment plus what secret mounts add.
+    process_env: Vec<String>,
+}
+
+fn prepare_mounts(
+    env: &RunEnv<'_>,
+    step: &RunStep<'_>,
+    dir: &Path,
+    mapping: &IdMapping,
+    src: &IdSources,
+) -> anyhow::Result<Mounts> {
+    let mut m = Mounts {
+        specs: Vec::new(),
+        targets: Vec::new(),
+        locks: Vec::new(),
+        process_env: step.env.iter().map(|(k, v)| format!("{k}={v}")).collect(),
+    };
+    for (i, mount) in step.run.mounts.iter().enumerate() {
         if let Some(spec) = mount_spec(
             env,
-            m,
-            &dir,
+            mount,
+            dir,
             i,
-            &mapping,
-            &src,
-            &mut locks,
-            &mut process_env,
+            mapping,
+            src,
+            &mut m.locks,
+            &mut m.process_env,
             step.bind_from.get(&i).map(|t| &**t),
         )? {
-            if let Some(t) = &m.target {
-                targets.push(t.clone());
+            if let Some(t) = &mount.target {
+                m.targets.push(t.clone());
             }
-            mounts.push(spec);
+            m.specs.push(spec);
         }
     }
     if let Some((name, body)) = step.shebang_script() {
@@ -177,12 +216,25 @@ pub fn execute(
         fs_err::create_dir_all(dir.join("pipes"))?;
         fs_err::write(&script, body)?;
         fs_err::set_permissions(&script, std::fs::Permissions::from_mode(0o755))?;
-        mounts.push(MountSpec::Bind {
+        m.specs.push(MountSpec::Bind {
             source: script,
             target: format!("{SCRIPTS}/{name}"),
             read_only: true,
         });
     }
+    Ok(m)
+}
+
+/// The sandbox settings of a RUN: buildkit's host name, the network asked
+/// for, the stage's SHELL/USER/WORKDIR.
+fn settings(
+    env: &RunEnv<'_>,
+    step: &RunStep<'_>,
+    dir: &Path,
+    mounts: Vec<MountSpec>,
+    process_env: Vec<String>,
+    security: crate::sandbox::security::Security,
+) -> anyhow::Result<Settings> {
     let hostname = "buildkitsandbox".to_string();
     let mode = |m: &str| NetFlags {
         network: Some(m.into()),
@@ -194,41 +246,17 @@ pub fn execute(
         Some(RunNetwork::Host) => mode("host"),
     };
     // Planned per step: a helper keeps its pid file and log in the step's dir.
-    let network = Network::from_flags(&flags, &[], &hostname, &dir, &HostEnv::detect())
+    let network = Network::from_flags(&flags, &[], &hostname, dir, &HostEnv::detect())
         .map_err(anyhow::Error::msg)?;
-    let etc_files = vec![
-        ("/etc/hostname".into(), format!("{hostname}\n")),
-        (
-            "/etc/hosts".into(),
-            network.hosts(&hostname, Path::new("/etc/hosts")),
-        ),
-        (
-            "/etc/resolv.conf".into(),
-            network.resolv_conf(Path::new("/etc/resolv.conf")),
-        ),
-    ];
-    let spec = Spec {
-        keeper: crate::sandbox::keeper::for_spec(&mapping, &src, env.printer),
-        mapping: mapping.clone(),
-        id_sources: src.clone(),
-        overlay: Overlay {
-            lowers,
-            upper: dir.join("upper"),
-            work: dir.join("work"),
-            // The upper dir is read right after and then thrown away.
-            volatile: true,
-        },
-        rootfs_driver: driver,
-        rootfs_mountpoint: dir.join("rootfs"),
-        scratch: dir.clone(),
-        hostname: hostname.clone(),
+    Ok(Settings {
+        hostname,
         network,
-        etc_files,
         mounts,
         read_only: false,
         read_only_tmpfs: false,
+        security,
         process: ProcessSpec {
-            args: args.clone(),
+            args: step.argv(),
             env: process_env,
             user: step.user.clone().filter(|u| !u.is_empty()),
             cwd: step.workdir.clone(),
@@ -236,79 +264,114 @@ pub fn execute(
             stdin: false,
             init: false,
         },
-        remove_after: None,
-    };
-    let result = (|| -> anyhow::Result<()> {
-        let plan = Plan::build(spec).map_err(|e| anyhow!("{e}"))?;
-        let exit = {
-            // stdout carries only the image id: RUN output goes to stderr.
-            let _redirect = if env.quiet {
-                Redirect::quiet()?
-            } else {
-                Redirect::stdout_to_stderr()?
-            };
-            sandbox::run(&plan, &mut ())
+    })
+}
+
+/// Run the command over `image` in the sandbox; Ok only when it exits 0.
+fn run_sandboxed(
+    env: &RunEnv<'_>,
+    image: Option<&Image>,
+    mapping: &IdMapping,
+    dir: &Path,
+    settings: Settings,
+    fake_root: bool,
+) -> anyhow::Result<()> {
+    let args = settings.process.args.clone();
+    // The upper dir is read right after and then thrown away: volatile.
+    let spec = sandbox_spec(
+        env.state,
+        env.store,
+        image,
+        mapping.clone(),
+        // A RUN step's changes are read from an upper dir: only the overlay
+        // drivers write one.
+        Drivers {
+            requested: None,
+            allowed: &[DriverKind::Overlay, DriverKind::Fuse],
+        },
+        dir,
+        true,
+        false,
+        settings,
+        env.report,
+    )?;
+    let plan = Plan::build(spec).map_err(|e| anyhow!("{e}"))?;
+    let exit = {
+        // stdout carries only the image id: RUN output goes to stderr.
+        let _redirect = if env.report.quiet() {
+            Redirect::quiet()?
+        } else {
+            Redirect::stdout_to_stderr()?
         };
-        match exit {
-            Ok(e) if e.code() == 0 => Ok(()),
-            Ok(e) => bail!(
-                "the command {} exited with code {}",
-                serde_json::to_string(&args).unwrap_or_default(),
-                e.code()
-            ),
-            Err(e) => bail!("{e} (exit code {})", e.exit_code()),
+        sandbox::run(&plan, &mut ())
+    };
+    match exit {
+        Ok(e) if e.code() == 0 => Ok(()),
+        Ok(e) => bail!(
+            "the command {} exited with code {}{}",
+            serde_json::to_string(&args).unwrap_or_default(),
+            e.code(),
+            if fake_root { FAKE_ROOT_HINT } else { "" }
+        ),
+        Err(e) => bail!("{e} (exit code {})", e.exit_code()),
+    }
+}
+
+/// The RUN's changes as a layer tar at `tar`, without the mount points the
+/// RUN's own mounts created (inside the user namespace: the upper dir holds
+/// files of subordinate ids).
+fn diff_upper(
+    dir: &Path,
+    mapping: &IdMapping,
+    src: &IdSources,
+    targets: &[String],
+    lower: &ImageFs,
+    tar: &Path,
+) -> anyhow::Result<()> {
+    let upper = dir.join("upper");
+    let created: Vec<String> = targets
+        .iter()
+        .map(|t| clean(t).trim_start_matches('/').to_string())
+        .filter(|t| !t.is_empty() && lower.get(t).is_none())
+        .collect();
+    let lower_dirs: Vec<String> = created
+        .iter()
+        .flat_map(|t| ancestors(t))
+        .filter(|a| lower.get(a).is_none())
+        .collect();
+    run_in_userns(mapping, src, move || {
+        for t in &created {
+            let p = upper.join(t);
+            // Only what is still an empty mount point goes.
+            let _ = std::fs::remove_dir(&p);
+            if std::fs::metadata(&p).is_ok_and(|m| m.is_file() && m.len() == 0) {
+                let _ = std::fs::remove_file(&p);
+            }
         }
-    })();
-    drop(locks);
-    let tar = dir.join("layer.tar");
-    let outcome = result.and_then(|()| {
-        let upper = dir.join("upper");
-        let created: Vec<String> = targets
-            .iter()
-            .map(|t| clean(t).trim_start_matches('/').to_string())
-            .filter(|t| !t.is_empty() && lower.get(t).is_none())
-            .collect();
-        let tar2 = tar.clone();
-        let lower_dirs: Vec<String> = created
-            .iter()
-            .flat_map(|t| ancestors(t))
-            .filter(|a| lower.get(a).is_none())
-            .collect();
-        run_in_userns(&mapping, &src, move || {
-            for t in &created {
-                let p = upper.join(t);
-                // Only what is still an empty mount point goes.
-                let _ = std::fs::remove_dir(&p);
-                if std::fs::metadata(&p).is_ok_and(|m| m.is_file() && m.len() == 0) {
-                    let _ = std::fs::remove_file(&p);
-                }
-            }
-            for a in &lower_dirs {
-                let _ = std::fs::remove_dir(upper.join(a));
-            }
-            let f = std::fs::File::create(&tar2)
-                .map_err(|e| format!("cannot create {}: {e}", tar2.display()))?;
-            diff(&upper, f, &DiffOptions { ids: None })?;
-            Ok(())
-        })
-        .map_err(|e| anyhow!("cannot read the RUN's changes: {e}"))
-    });
-    // The upper dir holds files of subordinate ids: remove it from inside.
+        for a in &lower_dirs {
+            let _ = std::fs::remove_dir(upper.join(a));
+        }
+        let f = std::fs::File::create(tar)
+            .map_err(|e| format!("cannot create {}: {e}", tar.display()))?;
+        diff(&upper, f, &DiffOptions { ids: None })?;
+        Ok(())
+    })
+    .map_err(|e| anyhow!("cannot read the RUN's changes: {e}"))
+}
+
+/// The upper dir holds files of subordinate ids: remove it from inside.
+fn remove_scratch(dir: &Path, mapping: &IdMapping, src: &IdSources, nmounts: usize) {
     let doomed: Vec<PathBuf> = ["upper", "work", "rootfs", "pipes"]
         .iter()
         .map(|d| dir.join(d))
-        .chain((0..step.run.mounts.len()).map(|i| dir.join(format!("bind-{i}"))))
+        .chain((0..nmounts).map(|i| dir.join(format!("bind-{i}"))))
         .collect();
-    let _ = run_in_userns(&mapping, &src, move || {
+    let _ = run_in_userns(mapping, src, move || {
         for d in &doomed {
             let _ = std::fs::remove_dir_all(d);
         }
         Ok(())
     });
-    outcome?;
-    // Two zero blocks and nothing else: the command changed nothing.
-    let size = fs_err::metadata(&tar)?.len();
-    Ok((size > 1024).then_some(tar))
 }
 
 /// Write a source taken from an image to `out` (a file or a directory

@@ -9,7 +9,7 @@
 //! so only lower layers are translated. This module only computes; it never
 //! touches files.
 
-use crate::sandbox::idmap::{IdMapping, IdRange};
+use crate::userns::idmap::{IdMapping, IdRange};
 
 /// Id ranges from what the server sees (`inside`) to what the container is
 /// shown (`outside`); ids outside every range are shown unchanged.
@@ -106,7 +106,7 @@ fn compose(container: &[IdRange], layers: &[IdRange]) -> Vec<IdRange> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sandbox::idmap::MapMode;
+    use crate::userns::idmap::MapMode;
 
     fn map(uids: Vec<IdRange>) -> IdMapping {
         IdMapping {

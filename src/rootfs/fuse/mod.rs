@@ -224,14 +224,13 @@ fn mount_in(mntns: OwnedFd, target: &Path) -> Result<OwnedFd, String> {
     }
 }
 
-/// Largest file [`read_as_member`] returns.
-const READ_LIMIT: u64 = 1 << 20;
-
-/// Read a small file from a container's FUSE root as a member of its user
-/// namespace `userns`: the kernel lets only that namespace and its children
-/// use a FUSE mount made in it (fuse(4), `allow_other`), not the host.
-/// A forked, non-dumpable child joins and reads; this process stays put.
-pub fn read_as_member(userns: &OwnedFd, path: &Path) -> std::io::Result<String> {
+/// Read a small config file (`path` inside `root`, with
+/// [`crate::rootfs::read::config_file`]'s limits) from a container's FUSE
+/// root as a member of its user namespace `userns`: the kernel lets only
+/// that namespace and its children use a FUSE mount made in it (fuse(4),
+/// `allow_other`), not the host. A forked, non-dumpable child joins and
+/// reads; this process stays put.
+pub fn read_as_member(userns: &OwnedFd, root: &Path, path: &str) -> std::io::Result<String> {
     let (r, w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(std::io::Error::from)?;
     match fork().map_err(|e| std::io::Error::other(e.to_string()))? {
         Forked::Child => {
@@ -243,12 +242,9 @@ pub fn read_as_member(userns: &OwnedFd, path: &Path) -> std::io::Result<String> 
                     "<container user namespace>",
                 )
                 .is_ok()
-                && std::fs::File::open(path)
-                    .and_then(|f| {
-                        let mut buf = Vec::new();
-                        f.take(READ_LIMIT).read_to_end(&mut buf)?;
-                        std::fs::File::from(w).write_all(&buf)
-                    })
+                && super::read::config_file(root, path)
+                    .map_err(std::io::Error::other)
+                    .and_then(|text| std::fs::File::from(w).write_all(text.as_bytes()))
                     .is_ok();
             child_exit(if ok { 0 } else { 1 })
         }
@@ -261,8 +257,8 @@ pub fn read_as_member(userns: &OwnedFd, path: &Path) -> std::io::Result<String> 
                 (Ok(_), Ok(WaitStatus::Exited(_, 0))) => Ok(out),
                 (Err(e), _) => Err(e),
                 _ => Err(std::io::Error::other(format!(
-                    "cannot read {}",
-                    path.display()
+                    "cannot read {path} in {}",
+                    root.display()
                 ))),
             }
         }
@@ -295,8 +291,8 @@ fn serve(fs: fs::OverlayFs, dev: OwnedFd) -> std::io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sandbox::idmap::{IdMapping, IdSources, UsernsRequest};
-    use crate::sandbox::userns::run_in_userns;
+    use crate::userns::idmap::{IdMapping, IdSources, UsernsRequest};
+    use crate::userns::run::run_in_userns;
     use std::ffi::CString;
     use std::os::unix::fs::{MetadataExt, PermissionsExt};
 
@@ -326,7 +322,8 @@ mod tests {
         let mtime = std::fs::metadata(&f).unwrap().mtime();
         let map = IdMapping::detect(UsernsRequest::Single, &IdSources::default()).unwrap();
         let r = run_in_userns(&map, &IdSources::default(), || {
-            nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNS).map_err(|e| e.to_string())?;
+            crate::sys::cred::unshare(nix::sched::CloneFlags::CLONE_NEWNS)
+                .map_err(|e| e.to_string())?;
             let me = std::process::id() as i32;
             let server = start(
                 me,

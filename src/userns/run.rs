@@ -2,6 +2,7 @@
 //! given id mapping. Layer unpacking uses it so that files get the owners the
 //! image says (subordinate ids) and whiteouts (char 0/0) can be created.
 
+use super::error::{Error, Result};
 use super::idmap::{IdMapping, IdSources};
 use super::keeper::Keeper;
 use crate::sys::process::{child_exit, fork, Forked};
@@ -11,13 +12,14 @@ use std::io::{Read, Write};
 use std::os::fd::OwnedFd;
 
 /// Run `f` in a forked child that is root (or the mapped user) inside a new
-/// user namespace with `map` installed; return its error text if it failed.
+/// user namespace with `map` installed. `f`'s error is text because it
+/// crosses a process boundary; it comes back as [`Error::Inside`].
 ///
 /// `f` runs in a copy of this process: anything it changes in memory is lost;
 /// only its effects on the filesystem remain.
-pub fn run_in_userns<F>(map: &IdMapping, src: &IdSources, f: F) -> Result<(), String>
+pub fn run_in_userns<F>(map: &IdMapping, src: &IdSources, f: F) -> Result<()>
 where
-    F: FnOnce() -> Result<(), String>,
+    F: FnOnce() -> std::result::Result<(), String>,
 {
     // Joining a keeper's namespace spares the newuidmap/newgidmap round; a
     // missing keeper only costs that round.
@@ -32,7 +34,7 @@ where
         },
     };
     let (err_r, err_w) = pipe()?;
-    match fork().map_err(|e| e.to_string())? {
+    match fork()? {
         Forked::Child => {
             drop(err_r);
             let res = match entry {
@@ -66,12 +68,13 @@ where
             };
             let mut msg = String::new();
             let _ = std::fs::File::from(err_r).read_to_string(&mut msg);
-            let status = waitpid(pid, None).map_err(|e| format!("waitpid({pid}) => {e}"))?;
+            let status = waitpid(pid, None)
+                .map_err(|e| crate::sys::SysError::new(format!("waitpid({pid})"), e))?;
             mapped?;
             match status {
                 WaitStatus::Exited(_, 0) => Ok(()),
-                _ if !msg.is_empty() => Err(msg),
-                other => Err(format!("user-namespace helper ended with {other:?}")),
+                _ if !msg.is_empty() => Err(Error::Inside(msg)),
+                other => Err(Error::HelperEnded(format!("{other:?}"))),
             }
         }
     }
@@ -97,7 +100,7 @@ fn map_fresh(
     pid: i32,
     ready: OwnedFd,
     go: OwnedFd,
-) -> Result<(), String> {
+) -> Result<()> {
     let mut b = [0u8; 1];
     let unshared = std::fs::File::from(ready)
         .read(&mut b)
@@ -113,9 +116,9 @@ fn map_fresh(
 }
 
 /// The child's side with a keeper: its namespace has the mapping already.
-fn join_keeper<F>(map: &IdMapping, keeper: &Keeper, f: F) -> Result<(), String>
+fn join_keeper<F>(map: &IdMapping, keeper: &Keeper, f: F) -> std::result::Result<(), String>
 where
-    F: FnOnce() -> Result<(), String>,
+    F: FnOnce() -> std::result::Result<(), String>,
 {
     crate::sys::process::setns(
         &keeper.userns,
@@ -127,7 +130,8 @@ where
     f()
 }
 
-fn become_root_or_mapped(map: &IdMapping) -> Result<(), String> {
+/// Child side: errors are text, sent back to the parent over a pipe.
+fn become_root_or_mapped(map: &IdMapping) -> std::result::Result<(), String> {
     let (uid, gid) = if map.has_root() {
         (0, 0)
     } else {
@@ -136,11 +140,16 @@ fn become_root_or_mapped(map: &IdMapping) -> Result<(), String> {
     become_ids(uid, gid)
 }
 
-fn child_side<F>(map: &IdMapping, ready: OwnedFd, go: OwnedFd, f: F) -> Result<(), String>
+fn child_side<F>(
+    map: &IdMapping,
+    ready: OwnedFd,
+    go: OwnedFd,
+    f: F,
+) -> std::result::Result<(), String>
 where
-    F: FnOnce() -> Result<(), String>,
+    F: FnOnce() -> std::result::Result<(), String>,
 {
-    nix::sched::unshare(CloneFlags::CLONE_NEWUSER).map_err(|e| {
+    crate::sys::cred::unshare(CloneFlags::CLONE_NEWUSER).map_err(|e| {
         format!("unshare(CLONE_NEWUSER) => {e}: user namespaces are unavailable (see `hutch info`)")
     })?;
     std::fs::File::from(ready)
@@ -156,16 +165,18 @@ where
 }
 
 /// Switch to uid/gid inside the namespace we are in.
-pub fn become_ids(uid: u32, gid: u32) -> Result<(), String> {
-    use nix::unistd::{setresgid, setresuid, Gid, Uid};
+fn become_ids(uid: u32, gid: u32) -> std::result::Result<(), String> {
+    use crate::sys::cred::{setgroups, setresgid, setresuid};
+    use nix::unistd::{Gid, Uid};
     let g = Gid::from_raw(gid);
     setresgid(g, g, g).map_err(|e| format!("setresgid({gid}) => {e}"))?;
     // setgroups is denied in single-id namespaces; an empty list is then implied.
-    let _ = nix::unistd::setgroups(&[]);
+    let _ = setgroups(&[]);
     let u = Uid::from_raw(uid);
     setresuid(u, u, u).map_err(|e| format!("setresuid({uid}) => {e}"))
 }
 
-fn pipe() -> Result<(OwnedFd, OwnedFd), String> {
-    nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(|e| format!("pipe2() => {e}"))
+fn pipe() -> Result<(OwnedFd, OwnedFd)> {
+    nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)
+        .map_err(|e| Error::Sys(crate::sys::SysError::new("pipe2(O_CLOEXEC)", e)))
 }

@@ -21,10 +21,11 @@
 //! This module does not decide mappings (`idmap`) and does not clone
 //! containers (`launch`).
 
+use super::error::{Error, Result};
 use super::idmap::{IdMapping, IdRange, IdSources};
-use crate::container::ProcId;
+use crate::procid::ProcId;
+use crate::report::Report;
 use crate::sys::flock;
-use crate::ui::Printer;
 use sha2::{Digest, Sha256};
 use std::io::{Read, Write};
 use std::os::fd::OwnedFd;
@@ -45,14 +46,13 @@ pub struct Keeper {
 
 /// The keeper for `map`, started (once per user and mapping, under a lock)
 /// when none is running. Only for mappings that need newuidmap/newgidmap.
-pub fn acquire(map: &IdMapping, src: &IdSources) -> Result<Keeper, String> {
+pub fn acquire(map: &IdMapping, src: &IdSources) -> Result<Keeper> {
     let dir = runtime_dir()?;
     let pid_file = dir.join(format!("userns-{}.pid", short_key(map)));
     if let Some(k) = open_valid(&pid_file, map) {
         return Ok(k);
     }
-    let _held = flock::lock(&pid_file.with_extension("lock"), flock::Mode::Exclusive)
-        .map_err(|e| e.to_string())?;
+    let _held = flock::lock(&pid_file.with_extension("lock"), flock::Mode::Exclusive)?;
     // Another hutch may have started one while this one waited.
     if let Some(k) = open_valid(&pid_file, map) {
         return Ok(k);
@@ -63,14 +63,14 @@ pub fn acquire(map: &IdMapping, src: &IdSources) -> Result<Keeper, String> {
 /// [`acquire`] for a sandbox spec: None when the mapping needs no helpers,
 /// or (saying why under --verbose) when no keeper could be had; the start
 /// then runs newuidmap/newgidmap itself (slower, same result).
-pub fn for_spec(map: &IdMapping, src: &IdSources, printer: &Printer) -> Option<Arc<Keeper>> {
+pub fn for_spec(map: &IdMapping, src: &IdSources, report: &dyn Report) -> Option<Arc<Keeper>> {
     if !map.needs_helpers() {
         return None;
     }
     match acquire(map, src) {
         Ok(k) => Some(Arc::new(k)),
         Err(e) => {
-            printer.debug(&format!(
+            report.debug(&format!(
                 "no user namespace keeper ({e}); running newuidmap/newgidmap"
             ));
             None
@@ -88,7 +88,7 @@ pub fn find(map: &IdMapping) -> Option<i32> {
 /// `/tmp/hutch-UID` (podman's fallback too). The directory must be a real
 /// directory owned by this user and closed to others, or a pid file planted
 /// by someone else could point hutch at their namespace.
-pub fn runtime_dir() -> Result<PathBuf, String> {
+pub fn runtime_dir() -> Result<PathBuf> {
     let uid = nix::unistd::getuid().as_raw();
     let dir = match std::env::var_os("XDG_RUNTIME_DIR").filter(|v| !v.is_empty()) {
         Some(run) => PathBuf::from(run).join("hutch"),
@@ -97,18 +97,15 @@ pub fn runtime_dir() -> Result<PathBuf, String> {
     match std::fs::DirBuilder::new().mode(0o700).create(&dir) {
         Ok(()) => {}
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
-        Err(e) => return Err(format!("cannot create {}: {e}", dir.display())),
+        Err(e) => return Err(Error::file("create", dir, e)),
     }
-    let m = std::fs::symlink_metadata(&dir)
-        .map_err(|e| format!("cannot inspect {}: {e}", dir.display()))?;
+    let m = std::fs::symlink_metadata(&dir).map_err(|e| Error::file("inspect", &dir, e))?;
     if !m.is_dir() || m.uid() != uid || m.mode() & 0o077 != 0 {
-        return Err(format!(
-            "{} is not a private directory of this user (owner {}, mode {:o}); \
-             remove it or set XDG_RUNTIME_DIR",
-            dir.display(),
-            m.uid(),
-            m.mode() & 0o7777
-        ));
+        return Err(Error::NotPrivate {
+            path: dir,
+            owner: m.uid(),
+            mode: m.mode() & 0o7777,
+        });
     }
     Ok(dir)
 }
@@ -165,17 +162,17 @@ fn same_ranges(text: &str, ranges: &[IdRange]) -> bool {
 /// Start a keeper: `hutch userns-keeper` unshares its user namespace and says
 /// so on its stdout; this process installs the mapping with
 /// newuidmap/newgidmap and records the keeper. The caller holds the lock.
-fn start(map: &IdMapping, src: &IdSources, pid_file: &Path) -> Result<Keeper, String> {
+fn start(map: &IdMapping, src: &IdSources, pid_file: &Path) -> Result<Keeper> {
     let mut child = crate::sys::spawn::this_binary(SUBCOMMAND)
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
-        .map_err(|e| format!("cannot start the user-namespace keeper: {e}"))?;
+        .map_err(|e| Error::Keeper(format!("cannot be started: {e}")))?;
     let pid = child.id() as i32;
-    let fail = |child: &mut std::process::Child, msg: String| {
+    let fail = |child: &mut std::process::Child, e: Error| {
         let _ = child.kill();
         let _ = child.wait();
-        Err(msg)
+        Err(e)
     };
     let mut b = [0u8; 1];
     let unshared = child
@@ -186,14 +183,14 @@ fn start(map: &IdMapping, src: &IdSources, pid_file: &Path) -> Result<Keeper, St
     if !unshared {
         return fail(
             &mut child,
-            "the user-namespace keeper could not create its namespace".into(),
+            Error::Keeper("could not create its namespace".into()),
         );
     }
     if let Err(e) = map.apply(pid, src) {
         return fail(&mut child, e);
     }
     let Some(id) = ProcId::of(pid) else {
-        return fail(&mut child, "the user-namespace keeper exited".into());
+        return fail(&mut child, Error::Keeper("exited".into()));
     };
     let tmp = pid_file.with_extension(format!("{}.tmp", std::process::id()));
     let written = std::fs::File::create(&tmp)
@@ -201,26 +198,23 @@ fn start(map: &IdMapping, src: &IdSources, pid_file: &Path) -> Result<Keeper, St
         .and_then(|()| std::fs::rename(&tmp, pid_file));
     if let Err(e) = written {
         let _ = std::fs::remove_file(&tmp);
-        return fail(
-            &mut child,
-            format!("cannot write {}: {e}", pid_file.display()),
-        );
+        return fail(&mut child, Error::file("write", pid_file, e));
     }
     // Not waited for: it outlives this process on purpose.
     drop(child);
-    open_valid(pid_file, map).ok_or_else(|| "the user-namespace keeper exited".to_string())
+    open_valid(pid_file, map).ok_or_else(|| Error::Keeper("exited".into()))
 }
 
 /// The keeper's own life (`hutch userns-keeper`): leave the caller's session,
 /// unshare a user namespace, report on stdout, let go of every inherited
 /// descriptor, then idle until killed.
-pub fn serve() -> Result<(), String> {
-    crate::sys::process::become_keeper().map_err(|e| e.to_string())?;
+pub fn serve() -> Result<()> {
+    crate::sys::process::become_keeper()?;
     std::io::stdout()
         .write_all(b"r")
         .and_then(|()| std::io::stdout().flush())
-        .map_err(|e| format!("cannot report to the parent: {e}"))?;
-    crate::sys::stdio::all_to_dev_null().map_err(|e| e.to_string())?;
+        .map_err(|e| Error::Keeper(format!("cannot report to its parent: {e}")))?;
+    crate::sys::stdio::all_to_dev_null()?;
     loop {
         std::thread::sleep(std::time::Duration::from_secs(24 * 3600));
     }
@@ -253,7 +247,7 @@ mod tests {
     fn a_pid_file_naming_another_process_is_not_trusted() {
         let dir = tempfile::tempdir().unwrap();
         let map = IdMapping::detect(
-            crate::sandbox::idmap::UsernsRequest::Single,
+            crate::userns::idmap::UsernsRequest::Single,
             &IdSources::default(),
         )
         .unwrap();

@@ -1,5 +1,8 @@
-//! How pulls and pushes report progress. Library code calls these hooks from
-//! its worker threads; only the CLI draws anything (see `ui::progress`).
+//! How library code tells people what it is doing: [`Report`] for notices
+//! (info, debug, warnings) and [`Progress`] for byte counts of pulls and
+//! pushes. Library code calls these from any thread; it never prints. Only
+//! the CLI draws anything (`ui::Printer`, `ui::progress::Bars`); this module
+//! knows nothing about terminals.
 
 use oci_spec::image::Digest;
 
@@ -12,6 +15,21 @@ pub enum Done {
     Exists,
     /// Mounted from another repository of the same registry (push).
     Mounted(String),
+}
+
+/// Receives notices meant for people; must be callable from several threads.
+pub trait Report: Sync {
+    /// What is happening, for people (hidden in quiet mode).
+    fn info(&self, line: &str);
+    /// Detail shown only when asked for (--verbose).
+    fn debug(&self, line: &str);
+    /// Something the user should know even though the work went on.
+    fn warn(&self, line: &str);
+    /// Whether the caller asked for silence: work that would produce output
+    /// only for people (a RUN step's own output) may skip it.
+    fn quiet(&self) -> bool {
+        false
+    }
 }
 
 /// Receives progress events; must be callable from several threads.
@@ -28,8 +46,18 @@ pub trait Progress: Sync {
     fn note(&self, line: &str);
 }
 
-/// Progress that goes nowhere (quiet mode, library callers).
+/// Reports that go nowhere (quiet mode, tests, library callers that do not
+/// care).
 pub struct Silent;
+
+impl Report for Silent {
+    fn info(&self, _: &str) {}
+    fn debug(&self, _: &str) {}
+    fn warn(&self, _: &str) {}
+    fn quiet(&self) -> bool {
+        true
+    }
+}
 
 impl Progress for Silent {
     fn start(&self, _: &Digest, _: &str, _: u64, _: u64) {}

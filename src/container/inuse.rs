@@ -1,10 +1,12 @@
 //! Which images containers use, so that pruning, `rmi` and `system check
-//! --repair` never take away what a container runs on.
+//! --repair` never take away what a container runs on. The store is given
+//! this set by its caller (it sits below containers and never reads their
+//! records).
 //!
-//! Containers are recorded by `hutch run` (see `crate::container`); only
-//! their image ids and names matter here. It reads and never writes.
+//! Only the records' image ids and names matter here. It reads and never
+//! writes.
 
-use crate::container::Containers;
+use super::Containers;
 use std::collections::HashMap;
 use std::path::Path;
 

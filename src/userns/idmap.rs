@@ -5,6 +5,7 @@
 //!
 //! It does not create namespaces; `sys::process` forks and `sandbox` clones.
 
+use super::error::{Error, Result};
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -33,16 +34,14 @@ pub enum UsernsRequest {
 }
 
 impl std::str::FromStr for UsernsRequest {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
         match s {
             "" | "auto" => Ok(Self::Auto),
             "subids" | "subid" => Ok(Self::SubIds),
             "single" | "host-uid" => Ok(Self::Single),
             "keep-id" => Ok(Self::KeepId),
-            other => Err(format!(
-                "unknown --userns mode '{other}': use auto, subids, single or keep-id"
-            )),
+            other => Err(Error::UnknownMode(other.to_string())),
         }
     }
 }
@@ -117,7 +116,7 @@ fn is_executable(p: &Path) -> bool {
 
 impl IdMapping {
     /// Decide the mapping for the calling user.
-    pub fn detect(req: UsernsRequest, src: &IdSources) -> Result<IdMapping, String> {
+    pub fn detect(req: UsernsRequest, src: &IdSources) -> Result<IdMapping> {
         let uid = nix::unistd::getuid().as_raw();
         let gid = nix::unistd::getgid().as_raw();
         let name = nix::unistd::User::from_uid(nix::unistd::Uid::from_raw(uid))
@@ -196,7 +195,7 @@ impl IdMapping {
             }),
             UsernsRequest::SubIds => match sub {
                 Some(_) => Self::detect(UsernsRequest::Auto, src),
-                None => Err(format!("--userns=subids cannot be used: {why_not_sub}")),
+                None => Err(Error::NoSubIds(why_not_sub)),
             },
             UsernsRequest::KeepId => Ok(match sub {
                 Some((u, g)) => IdMapping {
@@ -270,7 +269,7 @@ impl IdMapping {
     }
 
     /// Whether installing this mapping takes newuidmap/newgidmap (and so is
-    /// worth a user-namespace keeper, `sandbox::keeper`).
+    /// worth a user-namespace keeper, `keeper`).
     pub fn needs_helpers(&self) -> bool {
         !self.written_directly()
     }
@@ -279,7 +278,7 @@ impl IdMapping {
     /// in a keeper's namespace that maps the same ids already: every id onto
     /// itself. The caller must be in the keeper's namespace, where it is root
     /// and so may write any map of ids that namespace has (user_namespaces(7)).
-    pub fn apply_nested(&self, pid: i32) -> Result<(), String> {
+    pub fn apply_nested(&self, pid: i32) -> Result<()> {
         let identity = |ranges: &[IdRange]| {
             ranges
                 .iter()
@@ -287,8 +286,8 @@ impl IdMapping {
                 .collect::<String>()
         };
         for (file, ranges) in [("uid_map", &self.uids), ("gid_map", &self.gids)] {
-            std::fs::write(format!("/proc/{pid}/{file}"), identity(ranges))
-                .map_err(|e| format!("cannot write /proc/{pid}/{file}: {e}"))?;
+            let path = format!("/proc/{pid}/{file}");
+            std::fs::write(&path, identity(ranges)).map_err(|e| Error::file("write", path, e))?;
         }
         Ok(())
     }
@@ -302,13 +301,13 @@ impl IdMapping {
 
     /// Install this mapping on the user namespace of process `pid`, which must
     /// have just unshared it and be waiting.
-    pub fn apply(&self, pid: i32, src: &IdSources) -> Result<(), String> {
+    pub fn apply(&self, pid: i32, src: &IdSources) -> Result<()> {
         if self.written_directly() {
             // One id onto ourselves needs no helper: the kernel allows it once
             // setgroups is denied (user_namespaces(7)).
             let w = |file: &str, data: String| {
-                std::fs::write(format!("/proc/{pid}/{file}"), data)
-                    .map_err(|e| format!("cannot write /proc/{pid}/{file}: {e}"))
+                let path = format!("/proc/{pid}/{file}");
+                std::fs::write(&path, data).map_err(|e| Error::file("write", path, e))
             };
             w("setgroups", "deny".into())?;
             let r = self.uids[0];
@@ -319,9 +318,7 @@ impl IdMapping {
         // Both helpers run at once: they write different files, and each is
         // a setuid exec costing about a millisecond.
         let spawn = |tool: &Option<PathBuf>, name: &'static str, ranges: &[IdRange]| {
-            let tool = tool.as_ref().ok_or_else(|| {
-                format!("{name} not found: install the 'uidmap' package or use --userns=single")
-            })?;
+            let tool = tool.as_ref().ok_or(Error::NoTool(name))?;
             let mut cmd = Command::new(tool);
             cmd.arg(pid.to_string());
             for r in ranges {
@@ -334,17 +331,20 @@ impl IdMapping {
                 .stderr(Stdio::piped())
                 .spawn()
                 .map(|c| (name, c))
-                .map_err(|e| format!("cannot run {}: {e}", tool.display()))
+                .map_err(|e| Error::Spawn {
+                    path: tool.clone(),
+                    error: e,
+                })
         };
-        let finish = |(name, child): (&str, std::process::Child)| {
+        let finish = |(tool, child): (&'static str, std::process::Child)| {
             let out = child
                 .wait_with_output()
-                .map_err(|e| format!("waiting for {name}: {e}"))?;
+                .map_err(|e| Error::Wait { tool, error: e })?;
             if !out.status.success() {
-                return Err(format!(
-                    "{name} failed: {} (check the ranges in /etc/subuid and /etc/subgid, or use --userns=single)",
-                    String::from_utf8_lossy(&out.stderr).trim()
-                ));
+                return Err(Error::ToolFailed {
+                    tool,
+                    stderr: String::from_utf8_lossy(&out.stderr).trim().to_string(),
+                });
             }
             Ok(())
         };

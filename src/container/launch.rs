@@ -1,0 +1,1149 @@
+//! Starting containers, for every caller: `hutch run` and `hutch start`,
+//! project environments, and (through [`sandbox_spec`]) build's RUN steps.
+//!
+//! [`Launch`] is the use case "run this image as a new container": a safe
+//! rootless default (auto user namespace, the image's own command, user,
+//! environment and working directory, the default network, no extra
+//! mounts) changed by chained settings, then [`Launch::create`] records
+//! the container and checks its sandbox plan (nothing is cloned yet; a
+//! missing bind mount source is created, as Docker does), and
+//! [`Prepared::foreground`] runs it here (terminal relay, exit recorded) or
+//! [`Prepared::detached`] hands it to a supervisor (`supervisor`).
+//! [`Prepared::existing`] does the same for a stored container (`start`).
+//!
+//! ```no_run
+//! # fn demo(dirs: &hutch::dirs::Dirs, image: hutch::store::Image) -> Result<(), hutch::container::launch::Error> {
+//! use hutch::container::launch::Launch;
+//! use hutch::userns::idmap::UsernsRequest;
+//! let outcome = Launch::new(dirs, "alpine", image)
+//!     .command(["sh", "-c", "make test"])
+//!     .env("CI=1")
+//!     .bind("/home/me/src", "/src", false)
+//!     .workdir("/src")
+//!     .userns(UsernsRequest::KeepId)
+//!     .auto_remove(true)
+//!     .create(&hutch::report::Silent)?
+//!     .foreground(&hutch::report::Silent)?;
+//! std::process::exit(outcome.code());
+//! # }
+//! ```
+//!
+//! It does not parse command lines, pull images or print: the caller maps
+//! its flags onto the settings and reports the [`Outcome`].
+
+use super::logger::Logger;
+use super::{supervisor, Config, Containers, ProcId, Record, Status};
+use crate::dirs::Dirs;
+use crate::net::plan::{HostEnv, NetFlags};
+use crate::net::ports::PortMapping;
+use crate::net::Network;
+use crate::report::Report;
+use crate::rootfs::fuse::IdShift;
+use crate::rootfs::{driver, Driver, DriverKind, Features, MountApi, Overlay};
+use crate::sandbox::security::{Flags as SecurityFlags, Security};
+use crate::sandbox::{self, MountSpec, Plan, ProcessSpec, Spec};
+use crate::store::{Image, Store};
+use crate::userns::idmap::{IdMapping, IdSources, MapMode, UsernsRequest};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+type Source = Box<dyn std::error::Error + Send + Sync>;
+
+/// Why a container could not be created or started.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("user namespaces are not available to this user: {0} (run `hutch info` for the fix)")]
+    NoUserns(String),
+    #[error("no storage driver can be used here: {0} (run `hutch info`)")]
+    NoDriver(String),
+    #[error(transparent)]
+    Mapping(#[from] crate::userns::Error),
+    #[error(
+        "container {name} was created with another user id mapping ({was}, now {now}): \
+         its files would have the wrong owners; run a new container instead"
+    )]
+    MappingChanged {
+        name: String,
+        was: String,
+        now: String,
+    },
+    #[error("the image {image} of container {name}: {error}")]
+    Image {
+        image: String,
+        name: String,
+        error: Source,
+    },
+    #[error("image store: {0}")]
+    Store(Source),
+    #[error("cannot unpack the layers of image {image}: {error}")]
+    Layers { image: String, error: Source },
+    #[error("cannot create the skeleton layer in {path}: {error}")]
+    Skeleton {
+        path: PathBuf,
+        error: std::io::Error,
+    },
+    #[error("invalid volume '{spec}': {why}")]
+    Volume { spec: String, why: String },
+    #[error("cannot create the bind mount source {path}: {error}")]
+    BindSource {
+        path: PathBuf,
+        error: std::io::Error,
+    },
+    #[error("{0}")]
+    Network(String),
+    /// Capabilities, seccomp, --security-opt or limits.
+    #[error("{0}")]
+    Security(String),
+    #[error("--network container:{name}: {why}")]
+    Joined { name: String, why: String },
+    #[error("container {0} is already running (stop it first with `hutch stop {0}`)")]
+    AlreadyRunning(String),
+    #[error("cannot start the supervisor: {0}")]
+    Supervisor(String),
+    #[error(transparent)]
+    Sandbox(#[from] sandbox::Error),
+    #[error(transparent)]
+    Record(#[from] super::Error),
+}
+
+pub type Result<T> = std::result::Result<T, Error>;
+
+/// How a launch ended, for the caller to report.
+#[derive(Debug)]
+pub enum Outcome {
+    /// Foreground: the container ran and ended with `code`; `error` says why
+    /// when the sandbox itself failed (the code is then 125-127).
+    Exited {
+        code: i32,
+        error: Option<sandbox::Error>,
+    },
+    /// Detached: pid 1 runs under its supervisor.
+    Started,
+    /// Detached: the supervisor could not start pid 1.
+    Failed { code: i32, message: String },
+}
+
+impl Outcome {
+    /// The exit code a command line should end with (0 once detached).
+    pub fn code(&self) -> i32 {
+        match self {
+            Outcome::Exited { code, .. } | Outcome::Failed { code, .. } => *code,
+            Outcome::Started => 0,
+        }
+    }
+
+    /// What went wrong inside hutch, when something did.
+    pub fn error(&self) -> Option<String> {
+        match self {
+            Outcome::Exited { error, .. } => error.as_ref().map(|e| e.to_string()),
+            Outcome::Failed { message, .. } => Some(message.clone()),
+            Outcome::Started => None,
+        }
+    }
+}
+
+/// A new container from an image, set up by chained settings.
+#[must_use]
+pub struct Launch<'a> {
+    dirs: &'a Dirs,
+    image_name: String,
+    image: Image,
+    name: Option<String>,
+    command: Option<Vec<String>>,
+    entrypoint: Option<String>,
+    env: Vec<String>,
+    user: Option<String>,
+    workdir: Option<String>,
+    hostname: Option<String>,
+    volumes: Vec<String>,
+    tmpfs: Vec<String>,
+    network: NetFlags,
+    userns: UsernsRequest,
+    read_only: bool,
+    read_only_tmpfs: bool,
+    init: bool,
+    tty: bool,
+    interactive: bool,
+    auto_remove: bool,
+    security: SecurityFlags,
+    storage_driver: Option<DriverKind>,
+}
+
+impl<'a> Launch<'a> {
+    /// A container of `image` (which the caller named `image_name`) in the
+    /// state dir of `dirs`, with the defaults of `hutch run IMAGE`.
+    pub fn new(dirs: &'a Dirs, image_name: impl Into<String>, image: Image) -> Launch<'a> {
+        Launch {
+            dirs,
+            image_name: image_name.into(),
+            image,
+            name: None,
+            command: None,
+            entrypoint: None,
+            env: Vec::new(),
+            user: None,
+            workdir: None,
+            hostname: None,
+            volumes: Vec::new(),
+            tmpfs: Vec::new(),
+            network: NetFlags::default(),
+            userns: UsernsRequest::Auto,
+            read_only: false,
+            read_only_tmpfs: false,
+            init: false,
+            tty: false,
+            interactive: false,
+            auto_remove: false,
+            security: SecurityFlags::default(),
+            storage_driver: None,
+        }
+    }
+
+    /// The storage driver of the root filesystem (default: the first of
+    /// overlay, fuse, copy that works here). Kept in the record, so a
+    /// restart uses the same one (the copy driver's root is not an upper
+    /// dir the others could mount).
+    pub fn storage_driver(mut self, kind: DriverKind) -> Self {
+        self.storage_driver = Some(kind);
+        self
+    }
+
+    /// A unique name (default: none, `ps` shows the id).
+    pub fn name(mut self, name: impl Into<String>) -> Self {
+        self.name = Some(name.into());
+        self
+    }
+
+    /// The command and its arguments, replacing the image's CMD (an empty
+    /// list keeps the image's).
+    pub fn command<S: Into<String>>(mut self, argv: impl IntoIterator<Item = S>) -> Self {
+        let argv: Vec<String> = argv.into_iter().map(Into::into).collect();
+        self.command = (!argv.is_empty()).then_some(argv);
+        self
+    }
+
+    /// Replace the image's entrypoint ("" clears it); as in Docker this
+    /// also drops the image's CMD.
+    pub fn entrypoint(mut self, entrypoint: impl Into<String>) -> Self {
+        self.entrypoint = Some(entrypoint.into());
+        self
+    }
+
+    /// One `KEY=VALUE`, after the image's environment.
+    pub fn env(mut self, entry: impl Into<String>) -> Self {
+        self.env.push(entry.into());
+        self
+    }
+
+    /// Several `KEY=VALUE` entries, in order.
+    pub fn envs<S: Into<String>>(mut self, entries: impl IntoIterator<Item = S>) -> Self {
+        self.env.extend(entries.into_iter().map(Into::into));
+        self
+    }
+
+    /// `USER[:GROUP]` (names from the image or numbers); default: the
+    /// image's USER, or yourself under keep-id, else root.
+    pub fn user(mut self, user: impl Into<String>) -> Self {
+        self.user = Some(user.into());
+        self
+    }
+
+    /// The working directory inside (created if missing); default: the
+    /// image's WORKDIR, else /.
+    pub fn workdir(mut self, dir: impl Into<String>) -> Self {
+        self.workdir = Some(dir.into());
+        self
+    }
+
+    /// The host name inside (default: the short container id).
+    pub fn hostname(mut self, name: impl Into<String>) -> Self {
+        self.hostname = Some(name.into());
+        self
+    }
+
+    /// Bind mount an absolute host path onto `target`.
+    pub fn bind(mut self, host: impl AsRef<Path>, target: &str, read_only: bool) -> Self {
+        let mode = if read_only { ":ro" } else { "" };
+        self.volumes
+            .push(format!("{}:{target}{mode}", host.as_ref().display()));
+        self
+    }
+
+    /// A volume as `HOST:CONTAINER[:ro|rw]` (Docker's `-v`).
+    pub fn volume(mut self, spec: impl Into<String>) -> Self {
+        self.volumes.push(spec.into());
+        self
+    }
+
+    /// A tmpfs as `PATH[:OPTIONS]` (Docker's `--tmpfs`).
+    pub fn tmpfs(mut self, spec: impl Into<String>) -> Self {
+        self.tmpfs.push(spec.into());
+        self
+    }
+
+    /// Network mode, published ports, DNS and hosts settings.
+    pub fn network(mut self, flags: NetFlags) -> Self {
+        self.network = flags;
+        self
+    }
+
+    /// Which user namespace mapping to use (default: auto).
+    pub fn userns(mut self, request: UsernsRequest) -> Self {
+        self.userns = request;
+        self
+    }
+
+    /// Shorthand for `userns(UsernsRequest::KeepId)`: your own uid and gid
+    /// inside, files you create are yours on the host.
+    pub fn keep_id(self) -> Self {
+        self.userns(UsernsRequest::KeepId)
+    }
+
+    /// Mount the root filesystem read-only; `tmpfs` adds fresh /tmp,
+    /// /var/tmp and /run.
+    pub fn read_only(mut self, read_only: bool, tmpfs: bool) -> Self {
+        self.read_only = read_only;
+        self.read_only_tmpfs = tmpfs;
+        self
+    }
+
+    /// A small init as pid 1 that forwards signals and reaps zombies.
+    pub fn init(mut self, init: bool) -> Self {
+        self.init = init;
+        self
+    }
+
+    /// A terminal for the container.
+    pub fn tty(mut self, tty: bool) -> Self {
+        self.tty = tty;
+        self
+    }
+
+    /// Keep stdin open.
+    pub fn interactive(mut self, interactive: bool) -> Self {
+        self.interactive = interactive;
+        self
+    }
+
+    /// Capabilities, seccomp, no_new_privs, fake root, /dev/shm size and
+    /// limits, as Docker's flags spell them (the text of a `seccomp=FILE`
+    /// profile already read into `seccomp_profile`).
+    pub fn security(mut self, flags: SecurityFlags) -> Self {
+        self.security = flags;
+        self
+    }
+
+    /// Remove the container (its directory and writable layer) when it exits.
+    pub fn auto_remove(mut self, auto_remove: bool) -> Self {
+        self.auto_remove = auto_remove;
+        self
+    }
+
+    /// Check everything (name, volumes, the user namespace, overlay support,
+    /// the network, the sandbox plan), then record the container as
+    /// starting. Nothing is created before the checks pass.
+    pub fn create(self, report: &dyn Report) -> Result<Prepared> {
+        for v in &self.volumes {
+            parse_volume(v)?;
+        }
+        if let Some(n) = &self.name {
+            super::check_name(n)?;
+        }
+        let mapping = IdMapping::detect(self.userns, &IdSources::default())?;
+        let cfg = self.image.config.config().clone().unwrap_or_default();
+        let (entrypoint, cmd) = command_line(
+            cfg.entrypoint().as_deref(),
+            cfg.cmd().as_deref(),
+            self.entrypoint.as_deref(),
+            self.command.as_deref().unwrap_or_default(),
+        );
+        let env = merge_env(cfg.env().as_deref().unwrap_or_default(), self.env);
+        let user = self
+            .user
+            .or_else(|| cfg.user().clone().filter(|u| !u.is_empty()))
+            .or_else(|| {
+                // podman's keep-id: run as yourself unless told otherwise.
+                (mapping.mode == MapMode::KeepId)
+                    .then(|| format!("{}:{}", mapping.host_uid, mapping.host_gid))
+            });
+        let workdir = self
+            .workdir
+            .or_else(|| cfg.working_dir().clone().filter(|w| !w.is_empty()))
+            .unwrap_or_else(|| "/".into());
+        let containers = Containers::new(&self.dirs.state);
+        let id = super::new_id();
+        let hostname = self.hostname.unwrap_or_else(|| id[..12].to_string());
+        let mut rec = Record {
+            id: id.clone(),
+            name: self.name.unwrap_or_default(),
+            image: self.image_name,
+            image_id: self.image.id.clone(),
+            command: entrypoint.iter().chain(&cmd).cloned().collect(),
+            created: chrono::Utc::now(),
+            status: Status::Created,
+            pid: None,
+            exit_code: None,
+            finished: None,
+            mapping_key: mapping.key(),
+            auto_remove: self.auto_remove,
+            config: Config {
+                env,
+                user,
+                workdir,
+                hostname,
+                network: self.network,
+                userns: self.userns.to_string(),
+                volumes: self.volumes,
+                tmpfs: self.tmpfs,
+                read_only: self.read_only,
+                read_only_tmpfs: self.read_only_tmpfs,
+                init: self.init,
+                tty: self.tty,
+                interactive: self.interactive,
+                stop_signal: cfg.stop_signal().clone(),
+                entrypoint: Some(entrypoint),
+                cmd: Some(cmd),
+                security: self.security,
+                storage_driver: self
+                    .storage_driver
+                    .map(|d| d.to_string())
+                    .unwrap_or_default(),
+            },
+            started: None,
+            init: None,
+            supervisor: None,
+            ports: Vec::new(),
+        };
+        let dir = containers.dir(&id);
+        let (plan, ports) = plan(self.dirs, &rec, &dir, &self.image, mapping, report)?;
+        rec.ports = ports;
+        rec.config.storage_driver = plan.rootfs_driver.kind().to_string();
+        // Claimed from the start: `ps` lists it and a second start is refused
+        // while pid 1 is being set up.
+        starting(&mut rec);
+        containers.create(&mut rec, create_dir)?;
+        Ok(Prepared {
+            containers,
+            rec,
+            plan,
+            dir,
+        })
+    }
+}
+
+/// A recorded container with a checked plan, claimed by this process and
+/// ready to run.
+pub struct Prepared {
+    containers: Containers,
+    rec: Record,
+    plan: Plan,
+    dir: PathBuf,
+}
+
+impl Prepared {
+    /// A stored container (`hutch start`): its image and id mapping looked
+    /// up again, its plan rebuilt, the record claimed (refused while it
+    /// runs). `interactive` keeps stdin open this time.
+    pub fn existing(
+        dirs: &Dirs,
+        name: &str,
+        interactive: bool,
+        report: &dyn Report,
+    ) -> Result<Prepared> {
+        let containers = Containers::new(&dirs.state);
+        let mut rec = containers.resolve(name)?;
+        rec.config.interactive |= interactive;
+        let dir = containers.dir(&rec.id);
+        let (image, mapping) = resolve(dirs, &rec)?;
+        let (plan, ports) = plan(dirs, &rec, &dir, &image, mapping, report)?;
+        let rec = claim(&containers, &rec.id, ports)?;
+        Ok(Prepared {
+            containers,
+            rec,
+            plan,
+            dir,
+        })
+    }
+
+    /// The container's full id.
+    pub fn id(&self) -> &str {
+        &self.rec.id
+    }
+
+    /// Its record as it stands before the start.
+    pub fn record(&self) -> &Record {
+        &self.rec
+    }
+
+    /// Run here and wait: the terminal is relayed, the exit recorded (or the
+    /// container removed with auto-remove). `report` hears when the
+    /// container's log cannot be kept.
+    pub fn foreground(self, report: &dyn Report) -> Result<Outcome> {
+        Ok(foreground(&self.containers, &self.rec, &self.plan, report))
+    }
+
+    /// Run under a detached supervisor; returns once pid 1 runs (or failed
+    /// to start).
+    pub fn detached(self) -> Result<Outcome> {
+        detached(&self.containers, &self.rec, &self.plan, &self.dir)
+    }
+}
+
+/// The container's directory (created by `Containers::create`) with its
+/// overlay dirs.
+fn create_dir(dir: &Path) -> super::Result<()> {
+    for d in ["upper", "work", "rootfs"] {
+        fs_err::create_dir(dir.join(d))?;
+    }
+    Ok(())
+}
+
+/// Docker's rule: `--entrypoint` replaces the image's entrypoint and drops its
+/// command; a command on the line replaces the image's command. The
+/// container's entrypoint and command.
+fn command_line(
+    image_entry: Option<&[String]>,
+    image_cmd: Option<&[String]>,
+    entry_flag: Option<&str>,
+    cmd: &[String],
+) -> (Vec<String>, Vec<String>) {
+    let entry: Vec<String> = match entry_flag {
+        Some("") => Vec::new(),
+        Some(e) => vec![e.to_string()],
+        None => image_entry.unwrap_or_default().to_vec(),
+    };
+    let cmd: Vec<String> = if !cmd.is_empty() {
+        cmd.to_vec()
+    } else if entry_flag.is_some() {
+        Vec::new()
+    } else {
+        image_cmd.unwrap_or_default().to_vec()
+    };
+    (entry, cmd)
+}
+
+/// Docker's container environment: the image's, less the names the user
+/// sets again, then the user's (`--env-file`, then `-e`).
+fn merge_env(image: &[String], user: Vec<String>) -> Vec<String> {
+    let name = |e: &str| e.split('=').next().unwrap_or("").to_string();
+    let set: std::collections::HashSet<String> = user.iter().map(|e| name(e)).collect();
+    let mut env: Vec<String> = image
+        .iter()
+        .filter(|e| !set.contains(&name(e)))
+        .cloned()
+        .collect();
+    env.extend(user);
+    env
+}
+
+/// What `hutch start` looks up again for a stored container: its image and
+/// the id mapping, which must still be the one its files were made with.
+fn resolve(dirs: &Dirs, rec: &Record) -> Result<(Image, IdMapping)> {
+    let request: UsernsRequest = rec.config.userns.parse()?;
+    let image = Store::open(dirs)
+        .map_err(|e| Error::Store(e.into()))?
+        .image(&rec.image_id)
+        .map_err(|e| Error::Image {
+            image: rec.image.clone(),
+            name: rec.name.clone(),
+            error: e.into(),
+        })?;
+    let mapping = IdMapping::detect(request, &IdSources::default())?;
+    if !rec.mapping_key.is_empty() && mapping.key() != rec.mapping_key {
+        return Err(Error::MappingChanged {
+            name: rec.name.clone(),
+            was: rec.mapping_key.clone(),
+            now: mapping.key(),
+        });
+    }
+    Ok((image, mapping))
+}
+
+/// Everything a sandbox over an image needs besides its root filesystem:
+/// shared by containers and build's RUN steps.
+pub struct Settings {
+    pub process: ProcessSpec,
+    pub hostname: String,
+    pub network: Network,
+    pub mounts: Vec<MountSpec>,
+    pub read_only: bool,
+    pub read_only_tmpfs: bool,
+    pub security: Security,
+}
+
+/// Which storage drivers a sandbox may use.
+#[derive(Debug, Clone, Copy)]
+pub struct Drivers {
+    /// Asked for by name: only this one, or an error saying why not.
+    pub requested: Option<DriverKind>,
+    /// Tried in order otherwise.
+    pub allowed: &'static [DriverKind],
+}
+
+/// The sandbox spec for `settings` over `image`'s layers (None: an empty
+/// root) unpacked for `mapping`, with its overlay dirs in `dir`: the kernel
+/// support checked, the skeleton layer below the image, a keeper when the
+/// mapping needs helpers, /etc/hostname, hosts and resolv.conf generated.
+/// `volatile` skips the overlay's sync on unmount (for throw-away upper
+/// dirs); `remove_after` takes `dir` away when the sandbox ends. The
+/// storage driver is `drivers.requested` or the first of `drivers.allowed`
+/// that works here.
+#[allow(clippy::too_many_arguments)]
+pub fn sandbox_spec(
+    state: &Path,
+    store: &Store,
+    image: Option<&Image>,
+    mapping: IdMapping,
+    drivers: Drivers,
+    dir: &Path,
+    volatile: bool,
+    remove_after: bool,
+    settings: Settings,
+    report: &dyn Report,
+) -> Result<Spec> {
+    let src = IdSources::default();
+    report.debug(&format!(
+        "user namespace: {} ({})",
+        mapping.mode, mapping.reason
+    ));
+    let features = Features::load_or_probe(state);
+    if let Some(e) = &features.userns_error {
+        return Err(Error::NoUserns(e.clone()));
+    }
+    let selection = driver::select(drivers.requested, drivers.allowed, &features)
+        .map_err(|e| Error::NoDriver(e.to_string()))?;
+    for (kind, why) in &selection.rejected {
+        // Falling back is worth a line: it costs speed or disk.
+        report.info(&format!("storage driver {kind} not used: {why}"));
+    }
+    report.debug(&format!("storage driver: {}", selection.kind));
+    // The skeleton goes below the image: mount points without copy-ups.
+    let skeleton = crate::rootfs::skeleton::ensure(state).map_err(|e| Error::Skeleton {
+        path: state.to_path_buf(),
+        error: e,
+    })?;
+    let mut lowers = vec![skeleton];
+    // keep-id on FUSE: the layers as unpacked for the default mapping,
+    // owners translated on the fly instead of a chown copy per mapping.
+    let (layers_for, rootfs_driver) = match selection.kind {
+        DriverKind::Fuse if mapping.mode == MapMode::KeepId => {
+            let base = IdMapping::detect(UsernsRequest::Auto, &src)?;
+            let shift = IdShift::between(&mapping, &base);
+            (base, Driver::Fuse(shift))
+        }
+        DriverKind::Fuse => (mapping.clone(), Driver::Fuse(IdShift::default())),
+        DriverKind::Overlay => (
+            mapping.clone(),
+            Driver::Overlay(selection.mount_api.unwrap_or(MountApi::Legacy)),
+        ),
+        DriverKind::Copy => (mapping.clone(), Driver::Copy),
+    };
+    if let Some(image) = image {
+        let dirs = store
+            .layer_dirs(image, &layers_for, &src, report)
+            .map_err(|e| Error::Layers {
+                image: image.short_id().to_string(),
+                error: e.into(),
+            })?;
+        lowers.extend(dirs);
+    }
+    let network = settings.network;
+    report.debug(&format!("network: {}", network.mode()));
+    let keeper = match &network {
+        // The joined container's user namespace is used as it is.
+        Network::Container(_) => None,
+        _ => crate::userns::keeper::for_spec(&mapping, &src, report),
+    };
+    let hostname = settings.hostname;
+    Ok(Spec {
+        mapping,
+        id_sources: src,
+        keeper,
+        overlay: Overlay {
+            lowers,
+            upper: dir.join("upper"),
+            work: dir.join("work"),
+            volatile,
+        },
+        rootfs_driver,
+        rootfs_mountpoint: dir.join("rootfs"),
+        scratch: dir.to_path_buf(),
+        // Generated at each start, so a restart picks up the host's current
+        // resolv.conf.
+        etc_files: vec![
+            ("/etc/hostname".into(), format!("{hostname}\n")),
+            (
+                "/etc/hosts".into(),
+                network.hosts(&hostname, Path::new("/etc/hosts")),
+            ),
+            (
+                "/etc/resolv.conf".into(),
+                network.resolv_conf(Path::new("/etc/resolv.conf")),
+            ),
+        ],
+        hostname,
+        network,
+        mounts: settings.mounts,
+        read_only: settings.read_only,
+        read_only_tmpfs: settings.read_only_tmpfs,
+        process: settings.process,
+        security: settings.security,
+        remove_after: remove_after.then(|| dir.to_path_buf()),
+    })
+}
+
+/// The sandbox plan that (re)creates `rec`'s container over its upper dir,
+/// and the ports it publishes (recorded for `hutch port`).
+fn plan(
+    dirs: &Dirs,
+    rec: &Record,
+    dir: &Path,
+    image: &Image,
+    mapping: IdMapping,
+    report: &dyn Report,
+) -> Result<(Plan, Vec<PortMapping>)> {
+    let c = &rec.config;
+    let mut mounts = c
+        .volumes
+        .iter()
+        .map(|v| parse_volume(v))
+        .collect::<Result<Vec<_>>>()?;
+    mounts.extend(c.tmpfs.iter().map(|t| parse_tmpfs(t)));
+    create_missing_sources(&mounts)?;
+    let store = Store::open(dirs).map_err(|e| Error::Store(e.into()))?;
+    let cfg = image.config.config().clone().unwrap_or_default();
+    let exposed = cfg.exposed_ports().clone().unwrap_or_default();
+    let network = match c.network.joined_container() {
+        Some(name) => joined(dirs, rec, name)?,
+        None => Network::from_flags(&c.network, &exposed, &c.hostname, dir, &HostEnv::detect())
+            .map_err(Error::Network)?,
+    };
+    let ports = network.ports().to_vec();
+    let compiling = std::time::Instant::now();
+    let security = c.security.resolve().map_err(Error::Security)?;
+    report.debug(&format!(
+        "seccomp: {} program(s), {} instructions, compiled in {:?}",
+        security.filters.0.len(),
+        security.filters.0.iter().map(Vec::len).sum::<usize>(),
+        compiling.elapsed()
+    ));
+    if security.cgroup_limits.any() {
+        let why = crate::sandbox::limits::cgroup_blocker(&Default::default());
+        if c.security.strict_limits {
+            return Err(Error::Security(format!(
+                "--memory, --cpus and --pids-limit cannot be applied: {why}"
+            )));
+        }
+        report.warn(&format!(
+            "--memory, --cpus and --pids-limit are not applied: {why} (--strict-limits makes this an error)"
+        ));
+    }
+    let settings = Settings {
+        process: ProcessSpec {
+            args: rec.command.clone(),
+            env: c.env.clone(),
+            user: c.user.clone(),
+            cwd: c.workdir.clone(),
+            tty: c.tty,
+            stdin: c.interactive,
+            init: c.init,
+        },
+        hostname: c.hostname.clone(),
+        network,
+        mounts,
+        read_only: c.read_only,
+        read_only_tmpfs: c.read_only_tmpfs,
+        security,
+    };
+    let requested = match c.storage_driver.as_str() {
+        "" => None,
+        s => Some(s.parse::<DriverKind>().map_err(Error::NoDriver)?),
+    };
+    let drivers = Drivers {
+        requested,
+        allowed: &DriverKind::ALL,
+    };
+    let spec = sandbox_spec(
+        &dirs.state,
+        &store,
+        Some(image),
+        mapping,
+        drivers,
+        dir,
+        rec.auto_remove,
+        rec.auto_remove,
+        settings,
+        report,
+    )?;
+    Ok((Plan::build(spec)?, ports))
+}
+
+/// `--network container:NAME`: the running container's namespaces, and its
+/// /etc/hosts and /etc/resolv.conf (the names that network resolves).
+fn joined(dirs: &Dirs, rec: &Record, name: &str) -> Result<Network> {
+    let fail = |why: String| Error::Joined {
+        name: name.to_string(),
+        why,
+    };
+    crate::net::check_no_helper_flags(&rec.config.network, "container").map_err(Error::Network)?;
+    let containers = Containers::new(&dirs.state);
+    let target = containers.resolve(name).map_err(|e| fail(e.to_string()))?;
+    // The host's network namespace belongs to the host's user namespace,
+    // which no container can enter.
+    if !target.config.network.private_namespace() {
+        return Err(fail(format!(
+            "container {} uses the host's network; use --network host",
+            target.name
+        )));
+    }
+    let not_running = || fail(format!("container {} is not running", target.name));
+    let Some(pid) = target
+        .pid
+        .filter(|_| super::state::observe(&target).is_running())
+    else {
+        return Err(not_running());
+    };
+    if target.mapping_key != rec.mapping_key {
+        return Err(fail(format!(
+            "container {} has another user id mapping ({}, this one {}); \
+             use the same --userns",
+            target.name, target.mapping_key, rec.mapping_key
+        )));
+    }
+    let open = |what: &str| -> Result<std::sync::Arc<std::os::fd::OwnedFd>> {
+        let f = std::fs::File::open(format!("/proc/{pid}/ns/{what}")).map_err(|_| not_running())?;
+        Ok(std::sync::Arc::new(f.into()))
+    };
+    let user = open("user")?;
+    let root = PathBuf::from(format!("/proc/{pid}/root"));
+    let fuse_root = target.config.storage_driver == DriverKind::Fuse.to_string();
+    let etc = |file: &str| {
+        let path = format!("/etc/{file}");
+        if fuse_root {
+            // A FUSE root answers only its own user namespace.
+            crate::rootfs::fuse::read_as_member(&user, &root, &path)
+                .map_err(|e| fail(format!("cannot read its {path}: {e}")))
+        } else {
+            crate::rootfs::read::config_file(&root, &path).map_err(|e| fail(e.to_string()))
+        }
+    };
+    let joined = crate::net::Joined {
+        net: open("net")?,
+        hosts: etc("hosts")?,
+        resolv_conf: etc("resolv.conf")?,
+        user,
+    };
+    // The descriptors pin the namespaces: once pid 1 is still the target's,
+    // they are the target's.
+    if !target.init.is_some_and(|p| p.alive()) {
+        return Err(not_running());
+    }
+    Ok(Network::Container(Box::new(joined)))
+}
+
+/// Mark `id` as starting, owned by this process, with the ports this start
+/// publishes, unless it runs already. Under the container's lock, so two
+/// starts cannot both win.
+fn claim(containers: &Containers, id: &str, ports: Vec<PortMapping>) -> Result<Record> {
+    let _l = containers.lock(id)?;
+    let mut rec = containers
+        .read(id)
+        .ok_or_else(|| super::Error::NotFound(id.to_string()))?;
+    if super::state::observe(&rec).is_running() {
+        return Err(Error::AlreadyRunning(rec.name));
+    }
+    starting(&mut rec);
+    rec.ports = ports;
+    containers.save(&rec).map_err(super::Error::Io)?;
+    Ok(rec)
+}
+
+/// The state a record has between its claim and pid 1's exec: running,
+/// owned by this process, no pid yet.
+fn starting(rec: &mut Record) {
+    rec.status = Status::Running;
+    rec.supervisor = ProcId::current();
+    rec.init = None;
+    rec.pid = None;
+    rec.exit_code = None;
+    rec.finished = None;
+}
+
+/// Run the plan here and wait.
+///
+/// Docker keeps the log of every container not run with `--rm`: its output
+/// goes through a logger process that writes the log and relays it on to
+/// this process's stdout and stderr. A `--rm` container's log would go with
+/// it, so it gets none, and its start-up costs nothing more.
+fn foreground(containers: &Containers, rec: &Record, plan: &Plan, report: &dyn Report) -> Outcome {
+    let logger = match rec.auto_remove {
+        true => None,
+        false => {
+            let log = containers.dir(&rec.id).join(super::logs::LOG_FILE);
+            match Logger::start(&log, true) {
+                Ok(l) => Some(l),
+                Err(e) => {
+                    report.warn(&format!("container {} runs without a log: {e}", rec.name));
+                    None
+                }
+            }
+        }
+    };
+    let mut observer = Started {
+        containers,
+        id: &rec.id,
+        supervision: None,
+    };
+    let result = sandbox::run(plan, &mut observer);
+    // Everything the container wrote is in the log before its exit is.
+    if let Some(l) = logger {
+        l.finish();
+    }
+    let code = finish(containers, rec, &result);
+    Outcome::Exited {
+        code,
+        error: result.err(),
+    }
+}
+
+/// Run the plan under a detached supervisor; returns once pid 1 runs.
+fn detached(containers: &Containers, rec: &Record, plan: &Plan, dir: &Path) -> Result<Outcome> {
+    let log = dir.join(super::logs::LOG_FILE);
+    let outcome = supervisor::detach(&log, &plan.held_fds(), |s| {
+        let mut observer = Started {
+            containers,
+            id: &rec.id,
+            supervision: Some(&mut *s),
+        };
+        let result = sandbox::run(plan, &mut observer);
+        if let Err(e) = &result {
+            // The supervisor's stderr is the container's log: the reason
+            // stays beside the output for `hutch logs`.
+            eprintln!("Error: {e}");
+            s.failed(e.exit_code(), &e.to_string());
+        }
+        // Everything the container wrote is in the log before its exit is.
+        s.close_log();
+        finish(containers, rec, &result);
+    })
+    .map_err(Error::Supervisor)?;
+    match outcome {
+        supervisor::Outcome::Started => Ok(Outcome::Started),
+        supervisor::Outcome::Failed(code, message) => {
+            // The supervisor records the failure right after reporting it:
+            // let `ps` after a failed `run -d` show it exited already.
+            let _ = super::control::wait(containers, &rec.id, Some(Duration::from_secs(10)));
+            Ok(Outcome::Failed { code, message })
+        }
+    }
+}
+
+/// Record the exit (unless --rm took the directory away); the exit code.
+fn finish(
+    containers: &Containers,
+    rec: &Record,
+    result: &std::result::Result<sandbox::Exit, sandbox::Error>,
+) -> i32 {
+    let code = match result {
+        Ok(exit) => exit.code(),
+        Err(e) => e.exit_code(),
+    };
+    if rec.auto_remove {
+        // The sandbox removes the directory itself; only a failed clone
+        // (nothing ran in a user namespace) leaves it for us.
+        let _ = std::fs::remove_dir_all(containers.dir(&rec.id));
+    } else {
+        let _ = containers.update(&rec.id, |r| {
+            r.status = Status::Exited;
+            r.exit_code = Some(code);
+            r.finished = Some(chrono::Utc::now());
+        });
+    }
+    code
+}
+
+/// Marks the record running once pid 1 has exec'd, and tells the caller of
+/// a detached start.
+struct Started<'a> {
+    containers: &'a Containers,
+    id: &'a str,
+    supervision: Option<&'a mut supervisor::Supervision>,
+}
+
+impl sandbox::Observer for Started<'_> {
+    fn started(&mut self, pid: i32) {
+        let now = chrono::Utc::now();
+        // A record that stays "starting" is the only cost of a failed write;
+        // its supervisor still records the exit.
+        let _ = self.containers.update(self.id, |r| {
+            r.status = Status::Running;
+            r.pid = Some(pid);
+            r.init = ProcId::of(pid);
+            r.supervisor = ProcId::current();
+            r.started = Some(now);
+        });
+        if let Some(s) = self.supervision.as_mut() {
+            s.started();
+        }
+    }
+}
+
+/// `HOST:CONTAINER[:ro|rw]`.
+pub fn parse_volume(v: &str) -> Result<MountSpec> {
+    let bad = |why: String| Error::Volume {
+        spec: v.to_string(),
+        why,
+    };
+    let expected = || bad("expected HOST:CONTAINER[:ro]".into());
+    let parts: Vec<&str> = v.split(':').collect();
+    let (host, ctr, ro) = match parts.as_slice() {
+        [h, c] => (*h, *c, false),
+        [h, c, "ro"] => (*h, *c, true),
+        [h, c, "rw"] => (*h, *c, false),
+        [h, c, o] if *o == "O" || o.starts_with("O,") => return overlay_volume(v, h, c, o),
+        [_, _, o] => return Err(bad(format!("unknown option '{o}' (use ro, rw or O)"))),
+        _ => return Err(expected()),
+    };
+    if host.is_empty() || ctr.is_empty() {
+        return Err(expected());
+    }
+    if !host.starts_with('/') {
+        return Err(bad(format!(
+            "the host path '{host}' is relative; use an absolute path \
+             (named volumes are not supported)"
+        )));
+    }
+    if !ctr.starts_with('/') {
+        return Err(bad(format!("the container path '{ctr}' must be absolute")));
+    }
+    match Path::new(host).symlink_metadata() {
+        // Created when the container starts (`create_missing_sources`).
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(bad(format!("cannot use host path {host}: {e}"))),
+        Ok(_) => {}
+    }
+    Ok(MountSpec::Bind {
+        source: PathBuf::from(host),
+        target: ctr.to_string(),
+        read_only: ro,
+    })
+}
+
+/// Podman's overlay volume `HOST:CONTAINER:O,upperdir=DIR,workdir=DIR`:
+/// HOST read-only below, writes in the upper dir, which persists. Both
+/// dirs must be named (podman's form without them, a throwaway upper, is
+/// not supported).
+fn overlay_volume(v: &str, host: &str, ctr: &str, opts: &str) -> Result<MountSpec> {
+    let bad = |why: String| Error::Volume {
+        spec: v.to_string(),
+        why,
+    };
+    let (mut upper, mut work) = (None, None);
+    for o in opts.split(',').skip(1) {
+        match o.split_once('=') {
+            Some(("upperdir", d)) => upper = Some(PathBuf::from(d)),
+            Some(("workdir", d)) => work = Some(PathBuf::from(d)),
+            _ => return Err(bad(format!("unknown overlay option '{o}'"))),
+        }
+    }
+    let (Some(upper), Some(work)) = (upper, work) else {
+        return Err(bad(
+            "an overlay volume needs upperdir=DIR,workdir=DIR".into()
+        ));
+    };
+    Ok(MountSpec::Overlay {
+        lower: PathBuf::from(host),
+        upper,
+        work,
+        target: ctr.to_string(),
+    })
+}
+
+/// Docker's `-v` creates a missing host path as a directory (its
+/// `--mount type=bind` refuses one instead); so do these bind mounts,
+/// at each start, as the calling user.
+fn create_missing_sources(mounts: &[MountSpec]) -> Result<()> {
+    for m in mounts {
+        if let MountSpec::Bind { source, .. } = m {
+            if source.symlink_metadata().is_err() {
+                std::fs::create_dir_all(source).map_err(|error| Error::BindSource {
+                    path: source.clone(),
+                    error,
+                })?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// `PATH[:OPTIONS]`.
+pub fn parse_tmpfs(t: &str) -> MountSpec {
+    let (target, options) = t.split_once(':').unwrap_or((t, ""));
+    MountSpec::Tmpfs {
+        target: target.to_string(),
+        options: options.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn s(v: &[&str]) -> Vec<String> {
+        v.iter().map(|x| x.to_string()).collect()
+    }
+
+    #[test]
+    fn entrypoint_and_command_follow_docker() {
+        let e = s(&["/init"]);
+        let c = s(&["sh"]);
+        assert_eq!(
+            command_line(Some(&e), Some(&c), None, &[]),
+            (s(&["/init"]), s(&["sh"]))
+        );
+        assert_eq!(
+            command_line(Some(&e), Some(&c), None, &s(&["ls"])),
+            (s(&["/init"]), s(&["ls"]))
+        );
+        assert_eq!(
+            command_line(Some(&e), Some(&c), Some("echo"), &[]),
+            (s(&["echo"]), s(&[]))
+        );
+        assert_eq!(
+            command_line(Some(&e), Some(&c), Some(""), &s(&["id"])),
+            (s(&[]), s(&["id"]))
+        );
+    }
+
+    #[test]
+    fn user_env_replaces_the_images() {
+        assert_eq!(
+            merge_env(&s(&["PATH=/bin", "A=1"]), s(&["A=2", "B=3"])),
+            s(&["PATH=/bin", "A=2", "B=3"])
+        );
+    }
+
+    #[test]
+    fn volume_specs() {
+        assert!(matches!(
+            parse_volume("/tmp:/mnt:ro").unwrap(),
+            MountSpec::Bind {
+                read_only: true,
+                ..
+            }
+        ));
+        for bad in ["/tmp", "rel:/mnt", "/tmp:mnt", "/tmp:/mnt:xx", "/a:/b:ro:x"] {
+            assert!(parse_volume(bad).is_err(), "{bad}");
+        }
+        assert!(matches!(
+            parse_volume("/tmp:/mnt:O,upperdir=/u,workdir=/w").unwrap(),
+            MountSpec::Overlay { lower, upper, .. } if lower == Path::new("/tmp") && upper == Path::new("/u")
+        ));
+        assert!(parse_volume("/tmp:/mnt:O").is_err());
+        assert!(parse_volume("/tmp:/mnt:O,upperdir=/u,size=1").is_err());
+        assert!(parse_volume("rel:/mnt")
+            .unwrap_err()
+            .to_string()
+            .contains("relative"));
+    }
+}

@@ -1,0 +1,36 @@
+//! What is wrong with a reference, a digest, or a config or manifest read
+//! from elsewhere: each message names the text or the blob it is about.
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("invalid image reference: it is empty")]
+    EmptyReference,
+    #[error("invalid image reference '{input}': {why}")]
+    Reference { input: String, why: String },
+    #[error("cannot use '{0}' as an image name: a name takes a tag, not a digest")]
+    DigestInName(String),
+    #[error("invalid digest '{input}': {error}")]
+    Digest {
+        input: String,
+        error: oci_spec::OciSpecError,
+    },
+    #[error("unsupported digest algorithm in '{0}': only sha256 is supported")]
+    Algorithm(String),
+    #[error("--change '{change}': {why}")]
+    Change { change: String, why: String },
+    #[error("{what} is not valid JSON: {error}")]
+    Json {
+        what: String,
+        error: serde_json::Error,
+    },
+    #[error("{what} is not a JSON object")]
+    NotObject { what: String },
+    #[error("{what} is not a valid {kind}: {error}")]
+    Invalid {
+        what: String,
+        kind: &'static str,
+        error: serde_json::Error,
+    },
+}
+
+pub type Result<T> = std::result::Result<T, Error>;

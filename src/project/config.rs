@@ -1,0 +1,231 @@
+//! `hutch.toml`: the schema of a project's environment file and its
+//! parsing. Unknown keys and values of the wrong type are errors that name
+//! the file, the line and the key (from toml's spans), so a typo never
+//! silently changes an environment.
+//!
+//! Pure: it reads the text handed to it and touches no file.
+
+use super::Error;
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::path::Path;
+
+/// The whole file.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Use this image as it is instead of building a definition.
+    pub image: Option<String>,
+    pub build: Option<Build>,
+    #[serde(default)]
+    pub run: Run,
+    #[serde(default)]
+    pub export: Export,
+}
+
+/// `[export]`: what the host gets from the environment.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct Export {
+    /// Commands with a launcher in `hutch env path`'s directory.
+    #[serde(default)]
+    pub commands: Vec<String>,
+}
+
+/// `[build]`: how the environment's image is built.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct Build {
+    /// The definition, relative to hutch.toml's directory (default:
+    /// `Containerfile`, then `Dockerfile`).
+    pub containerfile: Option<String>,
+    /// The build context, relative to hutch.toml's directory (default `.`).
+    pub context: Option<String>,
+    /// The stage to build (default: the last).
+    pub target: Option<String>,
+    #[serde(default)]
+    pub args: BTreeMap<String, String>,
+}
+
+/// `[run]`: how the environment runs.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct Run {
+    #[serde(default)]
+    pub home: Home,
+    /// The shell `hutch shell` starts (default `/bin/sh`).
+    pub shell: Option<String>,
+    /// `host` (default, as toolbox), `pasta[:...]`, `slirp4netns[:...]` or `none`.
+    pub network: Option<String>,
+    /// Published ports, `[IP:][HOSTPORT:]PORT[/PROTO]` as `hutch run -p`.
+    #[serde(default)]
+    pub ports: Vec<String>,
+    #[serde(default)]
+    pub env: BTreeMap<String, String>,
+    /// Extra bind mounts, `HOST:CONTAINER[:ro]` as `hutch run -v`.
+    #[serde(default)]
+    pub mounts: Vec<String>,
+}
+
+/// Which home directory the environment sees at the caller's home path.
+#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum Home {
+    /// A persistent home of the environment's own.
+    #[default]
+    Private,
+    /// The caller's real home, read-write (toolbox's way).
+    Host,
+    /// The real home read-only with the environment's writable layer on top.
+    Overlay,
+}
+
+impl std::fmt::Display for Home {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Home::Private => "private",
+            Home::Host => "host",
+            Home::Overlay => "overlay",
+        })
+    }
+}
+
+/// Parse `text`, the contents of `file`.
+pub fn parse(text: &str, file: &Path) -> Result<Config, Error> {
+    let config: Config = toml::from_str(text).map_err(|e| {
+        let (line, key) = match e.span() {
+            Some(span) => locate(text, span.start),
+            None => (0, String::new()),
+        };
+        Error::Config {
+            file: file.to_path_buf(),
+            line,
+            key,
+            message: e.message().trim().to_string(),
+        }
+    })?;
+    if config.image.is_some() && config.build.is_some() {
+        let line = text
+            .lines()
+            .position(|l| l.trim_start().starts_with("image"))
+            .map_or(0, |n| n + 1);
+        return Err(Error::Config {
+            file: file.to_path_buf(),
+            line,
+            key: "image".into(),
+            message:
+                "`image` and `[build]` exclude each other: use an image as it is, or build one"
+                    .into(),
+        });
+    }
+    for (key, value) in &config.run.env {
+        if key.is_empty() || key.contains(['=', '\0']) || value.contains('\0') {
+            return Err(Error::Config {
+                file: file.to_path_buf(),
+                line: line_of_key(text, key),
+                key: format!("run.env.{key}"),
+                message: "environment variable names must be non-empty without '=' or NUL".into(),
+            });
+        }
+    }
+    if let Some(c) = config
+        .export
+        .commands
+        .iter()
+        .find(|c| c.is_empty() || c.contains(['/', '\0']) || c.starts_with('.'))
+    {
+        return Err(Error::Config {
+            file: file.to_path_buf(),
+            line: line_of_key(text, "commands"),
+            key: "export.commands".into(),
+            message: format!("'{c}' is not a command name (no '/', not starting with '.')"),
+        });
+    }
+    Ok(config)
+}
+
+/// The 1-based line of byte `offset` and the dotted key written there
+/// (`run.home`), or the table header's name when the error is on one.
+fn locate(text: &str, offset: usize) -> (usize, String) {
+    let offset = offset.min(text.len());
+    let line = text[..offset].matches('\n').count() + 1;
+    let mut table = String::new();
+    for l in text.lines().take(line - 1) {
+        if let Some(t) = header(l) {
+            table = t;
+        }
+    }
+    let here = text.lines().nth(line - 1).unwrap_or("");
+    if let Some(t) = header(here) {
+        return (line, t);
+    }
+    let key = here
+        .split_once('=')
+        .map(|(k, _)| k.trim().trim_matches('"').to_string())
+        .unwrap_or_default();
+    let full = match (table.is_empty(), key.is_empty()) {
+        (_, true) => table,
+        (true, false) => key,
+        (false, false) => format!("{table}.{key}"),
+    };
+    (line, full)
+}
+
+/// `[name]` or `[[name]]` → `name`.
+fn header(line: &str) -> Option<String> {
+    let l = line.trim();
+    let inner = l.strip_prefix('[')?.split(']').next()?;
+    Some(inner.trim_start_matches('[').trim().to_string())
+}
+
+fn line_of_key(text: &str, key: &str) -> usize {
+    text.lines()
+        .position(|l| l.trim_start().trim_start_matches('"').starts_with(key))
+        .map_or(0, |n| n + 1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn err(text: &str) -> String {
+        parse(text, Path::new("/p/hutch.toml"))
+            .unwrap_err()
+            .to_string()
+    }
+
+    #[test]
+    fn full_file() {
+        let c = parse(
+            "[build]\ncontainerfile = \"dev/Containerfile\"\ntarget = \"dev\"\n\
+             args = { BASE = \"alpine\" }\n[run]\nhome = \"overlay\"\nshell = \"/bin/bash\"\n\
+             ports = [\"8080:80\"]\nenv = { A = \"1\" }\nmounts = [\"/data:/data:ro\"]\n",
+            Path::new("hutch.toml"),
+        )
+        .unwrap();
+        let b = c.build.unwrap();
+        assert_eq!(b.containerfile.as_deref(), Some("dev/Containerfile"));
+        assert_eq!(b.args["BASE"], "alpine");
+        assert_eq!(c.run.home, Home::Overlay);
+        assert_eq!(c.run.ports, vec!["8080:80"]);
+        assert_eq!(parse("", Path::new("h")).unwrap(), Config::default());
+    }
+
+    #[test]
+    fn errors_name_file_line_and_key() {
+        let e = err("[run]\nshell = \"/bin/sh\"\nhomee = \"host\"\n");
+        assert!(e.starts_with("/p/hutch.toml:3: run.homee:"), "{e}");
+        assert!(e.contains("unknown field"), "{e}");
+        let e = err("[run]\nports = 8080\n");
+        assert!(e.starts_with("/p/hutch.toml:2: run.ports:"), "{e}");
+        let e = err("[run]\nhome = \"attic\"\n");
+        assert!(
+            e.starts_with("/p/hutch.toml:2: run.home:") && e.contains("private"),
+            "{e}"
+        );
+        let e = err("[bulid]\n");
+        assert!(e.starts_with("/p/hutch.toml:1: bulid:"), "{e}");
+        let e = err("image = \"alpine\"\n[build]\ntarget = \"x\"\n");
+        assert!(e.starts_with("/p/hutch.toml:1: image:"), "{e}");
+    }
+}

@@ -1,0 +1,647 @@
+//! A project's environment: one persistent container per project, made from
+//! the project's definition, kept running (a shell loop under hutch's init)
+//! and entered by joining its namespaces, so entries are fast and two
+//! terminals share it. What the caller installs stays until `env rm`.
+//!
+//! [`Environment::ensure`] is the use case behind `hutch shell`: check the
+//! recorded inputs (stat only), and when something changed, rebuild with
+//! the build cache under the environment's lock, replace the container
+//! (the old one is kept, stopped, under another name) and start it through
+//! `container::launch`.
+//!
+//! It never prints: what a person should hear goes to the caller's
+//! [`Report`] (`info`), the trace of the change check to `debug`.
+
+use super::config::Home;
+use super::devcontainer::Lifecycle;
+use super::discover::{Definition, Project};
+use super::identity::{self, Caller};
+use super::inputs::{self, Input};
+use super::state::{EnvDir, EnvState};
+use super::Error;
+use crate::container::launch::{Launch, Outcome, Prepared};
+use crate::container::{self, control, state, Containers, Record};
+use crate::dirs::Dirs;
+use crate::net::plan::NetFlags;
+use crate::registry::pull::{ensure_image, PullPolicy};
+use crate::report::{Progress, Report};
+use crate::sandbox::exec::Target;
+use crate::sandbox::{join, ProcessSpec};
+use crate::store::{Image, Store};
+use crate::sys::process::{child_exit, fork, Forked};
+use crate::userns::idmap::{IdMapping, IdSources, UsernsRequest};
+use nix::sys::signal::Signal;
+use nix::sys::wait::WaitStatus;
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// The command that keeps an environment running: any POSIX shell does,
+/// and it ends on the stop signal. hutch's init as pid 1 reaps what
+/// entered processes leave behind.
+const KEEPALIVE: &str = "trap 'exit 0' TERM INT HUP; while :; do sleep 86400 & wait $!; done";
+
+/// How long `env stop` waits before SIGKILL.
+const STOP_GRACE: Duration = Duration::from_secs(10);
+
+/// One project's environment, as seen by the calling user.
+pub struct Environment<'a> {
+    pub project: &'a Project,
+    dirs: &'a Dirs,
+    report: &'a dyn Report,
+    progress: &'a dyn Progress,
+    caller: Caller,
+    envdir: EnvDir,
+    containers: Containers,
+}
+
+/// One entry: what to run and as whom.
+#[derive(Debug, Clone, Default)]
+pub struct Entry {
+    /// The command; empty for the environment's shell.
+    pub command: Vec<String>,
+    /// As the environment's root instead of the caller.
+    pub root: bool,
+    /// The caller's current directory (kept when inside the project).
+    pub cwd: PathBuf,
+    pub tty: bool,
+    /// Extra `KEY=VALUE` entries (the terminal's TERM, say).
+    pub env: Vec<String>,
+}
+
+/// What `env status` shows.
+#[derive(Debug, Clone)]
+pub struct Summary {
+    pub name: String,
+    pub project: PathBuf,
+    /// None when the environment was never made (or was removed).
+    pub container: Option<Record>,
+    pub running: bool,
+    pub home: Home,
+    pub inputs: usize,
+    /// Inputs changed since the last build (a rebuild on the next entry).
+    pub changed: Vec<PathBuf>,
+}
+
+/// The settings a container is launched with besides its image; a
+/// container whose settings differ from the project's is replaced.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+struct Settings {
+    env: Vec<String>,
+    user: String,
+    workdir: String,
+    hostname: String,
+    volumes: Vec<String>,
+    network: NetFlags,
+}
+
+impl<'a> Environment<'a> {
+    pub fn new(
+        project: &'a Project,
+        dirs: &'a Dirs,
+        report: &'a dyn Report,
+        progress: &'a dyn Progress,
+    ) -> Environment<'a> {
+        let mut caller = Caller::detect();
+        // devcontainer.json's remoteUser with the caller's uid, as the
+        // reference CLI's updateRemoteUserUID does.
+        if let Some(u) = project.extras.remote_user.as_deref() {
+            if u != "root" {
+                caller.name = u.to_string();
+            }
+        }
+        Environment {
+            project,
+            dirs,
+            report,
+            progress,
+            caller,
+            envdir: EnvDir::new(&dirs.state, &project.id()),
+            containers: Containers::new(&dirs.state),
+        }
+    }
+
+    /// The name the caller has inside.
+    pub fn user_name(&self) -> &str {
+        &self.caller.name
+    }
+
+    /// The environment's directory (launchers and allowances live there).
+    pub fn dir(&self) -> &EnvDir {
+        &self.envdir
+    }
+
+    /// The running environment container, built, (re)created and started
+    /// as needed.
+    pub fn ensure(&self) -> Result<Record, Error> {
+        if let Some(st) = self.envdir.read() {
+            let check = self.check(&st.inputs);
+            if check.changed.is_empty() && check.refreshed.is_empty() {
+                if let Some(rec) = self.containers.read(&st.container) {
+                    if state::observe(&rec).is_running() {
+                        return Ok(rec);
+                    }
+                }
+            }
+        }
+        let _lock = self.envdir.lock(|| {
+            self.report
+                .info("waiting for another hutch preparing this environment")
+        })?;
+        self.ensure_locked()
+    }
+
+    fn ensure_locked(&self) -> Result<Record, Error> {
+        // Read again: whoever held the lock may have done the work.
+        let st = self.envdir.read();
+        let old = st.as_ref().and_then(|s| self.containers.read(&s.container));
+        if let (Some(mut st), Some(rec)) = (st.clone(), old.clone()) {
+            let check = self.check(&st.inputs);
+            if check.changed.is_empty() {
+                if !check.refreshed.is_empty() {
+                    inputs::refresh(&mut st.inputs, &check.refreshed);
+                    self.envdir.write(&st)?;
+                }
+                return self.running(rec);
+            }
+            self.report.info(&format!(
+                "{} changed: rebuilding the environment",
+                list(&check.changed, &self.project.root)
+            ));
+        }
+        let (image, inputs) = match (self.image(), &old) {
+            (Ok(made), _) => made,
+            // The inputs stay as recorded, so the next entry tries again.
+            (Err(e), Some(rec)) => {
+                self.report.info(&format!(
+                    "{e}\nthe build failed: entering the unchanged environment (container {}); \
+                     fix the definition and the next entry builds again",
+                    rec.name
+                ));
+                return self.running(rec.clone());
+            }
+            (Err(e), None) => return Err(e),
+        };
+        let settings = self.settings(&image)?;
+        let fingerprint = serde_json::to_string(&settings).map_err(std::io::Error::other)?;
+        if let (Some(prev), Some(st)) = (&old, &st) {
+            if prev.image_id == image.id && st.settings == fingerprint {
+                self.envdir.write(&EnvState {
+                    inputs,
+                    ..st.clone()
+                })?;
+                return self.running(prev.clone());
+            }
+            let kept = format!("{}-{}", self.project.env_name(), prev.short_id());
+            self.stop_container(prev)?;
+            self.containers.rename(&prev.id, &kept)?;
+            self.report.info(&format!(
+                "the previous environment is kept, stopped, as container {kept}: \
+                 `hutch start {kept}` and `hutch exec -it {kept} sh` get you back into it, \
+                 `hutch rm {kept}` drops it"
+            ));
+        }
+        self.write_etc(&image)?;
+        if !self.project.extras.ignored.is_empty() {
+            self.report.info(&format!(
+                "{}: hutch ignores {}",
+                self.project.file.display(),
+                self.project.extras.ignored.join(", ")
+            ));
+        }
+        let image_id = image.id.clone();
+        let prepared = self.launch(image, settings).create(self.report)?;
+        let id = prepared.id().to_string();
+        started(prepared.detached()?)?;
+        self.envdir.write(&EnvState {
+            project: self.project.root.clone(),
+            container: id.clone(),
+            image_id,
+            inputs,
+            settings: fingerprint,
+        })?;
+        let rec = self
+            .containers
+            .read(&id)
+            .ok_or(Error::Container(container::Error::NotFound(id)))?;
+        let x = &self.project.extras;
+        self.hook(&rec, "postCreateCommand", &x.post_create)?;
+        self.hook(&rec, "postStartCommand", &x.post_start)?;
+        Ok(rec)
+    }
+
+    /// Run a devcontainer lifecycle command in the running `rec`, as the
+    /// caller, in the project directory; its output goes where hutch's goes.
+    fn hook(
+        &self,
+        rec: &Record,
+        key: &'static str,
+        commands: &Option<Lifecycle>,
+    ) -> Result<(), Error> {
+        let Some(Lifecycle(commands)) = commands else {
+            return Ok(());
+        };
+        for argv in commands {
+            self.report.debug(&format!("{key}: {argv:?}"));
+            let entry = Entry {
+                command: argv.clone(),
+                cwd: self.project.root.clone(),
+                ..Entry::default()
+            };
+            let mut process = self.entry(rec, &entry);
+            process.stdin = false;
+            // Joining moves the calling process into the container for good:
+            // a child does it.
+            let code = match fork()? {
+                Forked::Child => {
+                    child_exit(self.join(rec, &process).unwrap_or_else(|e| e.exit_code()))
+                }
+                Forked::Parent(pid) => match nix::sys::wait::waitpid(pid, None) {
+                    Ok(WaitStatus::Exited(_, c)) => c,
+                    Ok(WaitStatus::Signaled(_, sig, _)) => 128 + sig as i32,
+                    _ => 125,
+                },
+            };
+            if code != 0 {
+                return Err(Error::Hook { key, code });
+            }
+        }
+        Ok(())
+    }
+
+    fn running(&self, rec: Record) -> Result<Record, Error> {
+        if state::observe(&rec).is_running() {
+            return Ok(rec);
+        }
+        self.report
+            .debug(&format!("starting environment container {}", rec.name));
+        started(Prepared::existing(self.dirs, &rec.id, false, self.report)?.detached()?)?;
+        let rec = self
+            .containers
+            .read(&rec.id)
+            .ok_or(Error::Container(container::Error::NotFound(rec.id)))?;
+        self.hook(&rec, "postStartCommand", &self.project.extras.post_start)?;
+        Ok(rec)
+    }
+
+    fn check(&self, recorded: &[Input]) -> inputs::Check {
+        let check = inputs::check(recorded);
+        self.report.debug(&format!(
+            "inputs: {} statted, {} hashed, {} changed",
+            check.statted,
+            check.hashed.len(),
+            check.changed.len()
+        ));
+        for p in &check.hashed {
+            self.report
+                .debug(&format!("inputs: hashed {}", p.display()));
+        }
+        check
+    }
+
+    /// Build (or look up) the image; with the inputs to record.
+    fn image(&self) -> Result<(Image, Vec<Input>), Error> {
+        let mut recorded = vec![inputs::record(&self.project.file)?];
+        let image = match self.project.definition()? {
+            Definition::Image(name) => self.pull(&name)?,
+            Definition::Build {
+                file,
+                context,
+                target,
+                args,
+            } => {
+                let text = fs_err::read_to_string(&file)?;
+                let opts = crate::build::Options {
+                    dockerfile: text,
+                    file_name: file
+                        .strip_prefix(&self.project.root)
+                        .unwrap_or(&file)
+                        .display()
+                        .to_string(),
+                    dockerfile_path: Some(file.clone()),
+                    context: Some(context.clone()),
+                    names: vec![built_name(self.project)],
+                    build_args: args,
+                    target,
+                    no_cache: false,
+                    labels: vec![(
+                        "dev.hutch.project".into(),
+                        self.project.root.display().to_string(),
+                    )],
+                    state: self.dirs.state.clone(),
+                    network: NetFlags::default(),
+                    secrets: BTreeMap::new(),
+                };
+                let store = Store::open(self.dirs).map_err(|e| Error::Backend(e.into()))?;
+                let images =
+                    |name: &str| ensure_image(self.dirs, name, PullPolicy::Missing, self.progress);
+                let (image, reads) =
+                    crate::build::build_tracked(&store, &opts, &images, self.report)
+                        .map_err(|e| Error::Backend(e.into()))?;
+                recorded.push(inputs::record(&file)?);
+                // The ignore files decide what the context holds.
+                let mut ignore = file.clone().into_os_string();
+                ignore.push(".dockerignore");
+                recorded.push(inputs::record(Path::new(&ignore))?);
+                recorded.push(inputs::record(&context.join(".dockerignore"))?);
+                recorded.extend(inputs::from_build(reads));
+                image
+            }
+        };
+        Ok((image, recorded))
+    }
+
+    fn mapping(&self) -> Result<IdMapping, Error> {
+        Ok(IdMapping::detect(
+            UsernsRequest::KeepId,
+            &IdSources::default(),
+        )?)
+    }
+
+    /// The image called `name`, pulled when the store lacks it.
+    fn pull(&self, name: &str) -> Result<Image, Error> {
+        ensure_image(self.dirs, name, PullPolicy::Missing, self.progress)
+            .map_err(|e| Error::Backend(e.into()))
+    }
+
+    /// How the environment's container runs `image`.
+    fn settings(&self, image: &Image) -> Result<Settings, Error> {
+        let run = &self.project.config.run;
+        let root = &self.project.root;
+        let home = &self.caller.home;
+        let tag = image.short_id();
+        let mut volumes = vec![
+            format!(
+                "{}:/etc/passwd",
+                self.envdir.dir.join(format!("passwd-{tag}")).display()
+            ),
+            format!(
+                "{}:/etc/group",
+                self.envdir.dir.join(format!("group-{tag}")).display()
+            ),
+        ];
+        let home_shared = run.home == Home::Host && root.starts_with(home);
+        if !home_shared {
+            volumes.push(format!("{}:{}", root.display(), root.display()));
+        }
+        if home != Path::new("/") && home != root {
+            volumes.push(self.home_volume(run.home)?);
+        }
+        volumes.extend(run.mounts.iter().cloned());
+        Ok(Settings {
+            env: run.env.iter().map(|(k, v)| format!("{k}={v}")).collect(),
+            user: format!("{}:{}", self.caller.uid, self.caller.gid),
+            workdir: root.display().to_string(),
+            hostname: self.project.short_name().to_lowercase(),
+            volumes,
+            network: NetFlags {
+                network: Some(run.network.clone().unwrap_or_else(|| "host".into())),
+                publish: run.ports.clone(),
+                ..NetFlags::default()
+            },
+        })
+    }
+
+    /// A new environment container: the keep-alive loop under hutch's init,
+    /// as the caller (keep-id).
+    fn launch(&self, image: Image, s: Settings) -> Launch<'a> {
+        let name = self
+            .project
+            .config
+            .image
+            .clone()
+            .unwrap_or_else(|| built_name(self.project));
+        let mut l = Launch::new(self.dirs, name, image)
+            .name(self.project.env_name())
+            .command(["/bin/sh", "-c", KEEPALIVE])
+            .envs(s.env)
+            .user(s.user)
+            .workdir(s.workdir)
+            .hostname(s.hostname)
+            .network(s.network)
+            .keep_id()
+            .init(true);
+        for v in s.volumes {
+            l = l.volume(v);
+        }
+        l
+    }
+
+    fn home_volume(&self, mode: Home) -> Result<String, Error> {
+        let h = self.caller.home.display();
+        Ok(match mode {
+            Home::Private => {
+                let dir = self.envdir.home();
+                fs_err::create_dir_all(&dir)?;
+                format!("{}:{h}", dir.display())
+            }
+            Home::Host => format!("{h}:{h}"),
+            Home::Overlay => {
+                let (upper, work) = (
+                    self.envdir.dir.join("home-upper"),
+                    self.envdir.dir.join("home-work"),
+                );
+                fs_err::create_dir_all(&upper)?;
+                fs_err::create_dir_all(&work)?;
+                format!(
+                    "{h}:{h}:O,upperdir={},workdir={}",
+                    upper.display(),
+                    work.display()
+                )
+            }
+        })
+    }
+
+    /// passwd and group for `image`, with the caller's entries.
+    fn write_etc(&self, image: &Image) -> Result<(), Error> {
+        let store = Store::open(self.dirs).map_err(|e| Error::Backend(e.into()))?;
+        let (passwd, group) = identity::image_files(&store, image)?;
+        let shell = self.shell();
+        let tag = image.short_id();
+        self.envdir.write_file(
+            &format!("passwd-{tag}"),
+            identity::passwd(&passwd, &self.caller, &shell).as_bytes(),
+        )?;
+        self.envdir.write_file(
+            &format!("group-{tag}"),
+            identity::group(&group, &self.caller).as_bytes(),
+        )
+    }
+
+    fn shell(&self) -> String {
+        self.project
+            .config
+            .run
+            .shell
+            .clone()
+            .unwrap_or_else(|| "/bin/sh".into())
+    }
+
+    /// Run `process` in the running environment `rec` and wait for it; its
+    /// exit code. The calling process joins the container's namespaces and
+    /// stays there, so it must be single-threaded and have nothing left to
+    /// do on the host but report.
+    pub fn join(&self, rec: &Record, process: &ProcessSpec) -> Result<i32, crate::sandbox::Error> {
+        let invalid = crate::sandbox::Error::Invalid;
+        let Some(init) = rec.init else {
+            return Err(invalid(format!(
+                "the environment's container {} is not running",
+                rec.name
+            )));
+        };
+        let mapping = self.mapping().map_err(|e| invalid(e.to_string()))?;
+        if mapping.key() != rec.mapping_key {
+            return Err(invalid(format!(
+                "the environment's container {} runs with another user id mapping than this \
+                 user has now ({} vs {}): `hutch env rm` and enter again",
+                rec.name,
+                rec.mapping_key,
+                mapping.key()
+            )));
+        }
+        // The same confinement as pid 1, compiled before joining anything.
+        let security = rec
+            .config
+            .security
+            .resolve()
+            .map_err(|e| invalid(e.to_string()))?;
+        let target = Target {
+            process,
+            mapping: &mapping,
+            hostname: &rec.config.hostname,
+            security: &security,
+        };
+        let private_net = rec.config.network.private_namespace();
+        let ns = join::open_namespaces(init.pid, private_net, || init.alive())?;
+        Ok(join::exec_in(ns, &target)?.code())
+    }
+
+    /// The process of one entry into the running environment `rec`.
+    pub fn entry(&self, rec: &Record, e: &Entry) -> ProcessSpec {
+        let args = if e.command.is_empty() {
+            vec![self.shell()]
+        } else {
+            e.command.clone()
+        };
+        let cwd = if e.cwd.starts_with(&self.project.root) {
+            e.cwd.clone()
+        } else {
+            self.project.root.clone()
+        };
+        let root = e.root || self.project.extras.remote_user.as_deref() == Some("root");
+        let (user, name) = if root {
+            ("0:0".to_string(), "root".to_string())
+        } else {
+            (
+                format!("{}:{}", self.caller.uid, self.caller.gid),
+                self.caller.name.clone(),
+            )
+        };
+        let mut env = rec.config.env.clone();
+        env.push(format!("USER={name}"));
+        env.push(format!("LOGNAME={name}"));
+        env.extend(e.env.iter().cloned());
+        ProcessSpec {
+            args,
+            env,
+            user: Some(user),
+            cwd: cwd.display().to_string(),
+            tty: e.tty,
+            stdin: true,
+            init: false,
+        }
+    }
+
+    /// The environment's state now.
+    pub fn status(&self) -> Summary {
+        let st = self.envdir.read();
+        let container = st.as_ref().and_then(|s| self.containers.read(&s.container));
+        let running = container
+            .as_ref()
+            .is_some_and(|r| state::observe(r).is_running());
+        let (n, changed) = match &st {
+            Some(s) => (s.inputs.len(), inputs::check(&s.inputs).changed),
+            None => (0, Vec::new()),
+        };
+        Summary {
+            name: self.project.env_name(),
+            project: self.project.root.clone(),
+            container,
+            running,
+            home: self.project.config.run.home,
+            inputs: n,
+            changed,
+        }
+    }
+
+    /// Stop the environment's container; false when it was not running.
+    pub fn stop(&self) -> Result<bool, Error> {
+        let Some(st) = self.envdir.read() else {
+            return Err(Error::NoEnv(self.project.root.clone()));
+        };
+        match self.containers.read(&st.container) {
+            Some(rec) => self.stop_container(&rec),
+            None => Ok(false),
+        }
+    }
+
+    fn stop_container(&self, rec: &Record) -> Result<bool, Error> {
+        if !control::signal(rec, Signal::SIGTERM)? {
+            return Ok(false);
+        }
+        if control::wait(&self.containers, &rec.id, Some(STOP_GRACE))?.is_none() {
+            control::signal(rec, Signal::SIGKILL)?;
+            control::wait(&self.containers, &rec.id, None)?;
+        }
+        Ok(true)
+    }
+
+    /// Stop and remove the environment's container and its homes: the next
+    /// entry makes a fresh environment. Containers kept from earlier
+    /// rebuilds stay (they have their own names).
+    pub fn remove(&self) -> Result<(), Error> {
+        let _lock = self.envdir.lock(|| {})?;
+        let Some(st) = self.envdir.read() else {
+            return Err(Error::NoEnv(self.project.root.clone()));
+        };
+        if let Some(rec) = self.containers.read(&st.container) {
+            self.stop_container(&rec)?;
+            match control::remove(&self.containers, &rec.id) {
+                Ok(()) | Err(container::Error::NotFound(_)) => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+        self.envdir.clear(true)
+    }
+}
+
+/// The name the environment's image is built under.
+fn built_name(project: &Project) -> String {
+    format!(
+        "localhost/hutch-env/{}:latest",
+        project.env_name().to_lowercase()
+    )
+}
+
+/// Paths relative to the project where they are inside it; at most five.
+fn list(paths: &[PathBuf], root: &Path) -> String {
+    let mut names: Vec<String> = paths
+        .iter()
+        .take(5)
+        .map(|p| p.strip_prefix(root).unwrap_or(p).display().to_string())
+        .map(|p| if p.is_empty() { ".".into() } else { p })
+        .collect();
+    if paths.len() > 5 {
+        names.push(format!("and {} more", paths.len() - 5));
+    }
+    names.join(", ")
+}
+
+/// A detached start's outcome as a result.
+fn started(outcome: Outcome) -> Result<(), Error> {
+    match outcome {
+        Outcome::Failed { code, message } => Err(Error::Start { code, message }),
+        _ => Ok(()),
+    }
+}

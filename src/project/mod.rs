@@ -1,0 +1,79 @@
+//! Project environments: a project's `hutch.toml` (found by walking up from
+//! the current directory) turned into a persistent, isolated environment
+//! built from the project's own Containerfile or Dockerfile, rebuilt when
+//! what its build read changes, and entered as the caller with the project
+//! directory at the same path as on the host.
+//!
+//! - `config`: the file's schema and errors with file, line and key
+//! - `devcontainer`: devcontainer.json (JSONC) mapped onto the same settings
+//! - `discover`: finding the project and what its image is made from
+//! - `inputs`: what the last build read, and the stat-first change check
+//! - `identity`: the caller, and passwd/group entries for them
+//! - `state`: the environment's directory, record and lock
+//! - `environment`: the use case (ensure, enter, status, stop, remove)
+//! - `exports`: launchers for exported commands, allow/deny, shell hooks
+//! - `template`: the starter file `hutch init` writes
+//!
+//! It does not know the command line and never prints: callers map flags
+//! onto it and show what it returns or reports.
+
+pub mod config;
+pub mod devcontainer;
+pub mod discover;
+pub mod environment;
+pub mod exports;
+pub mod identity;
+pub mod inputs;
+pub mod state;
+pub mod template;
+
+pub use discover::{discover, Project};
+pub use environment::{Entry, Environment, Summary};
+
+use std::path::PathBuf;
+
+/// An error from a layer below (build, pull, launch) passed through whole.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(
+        "no hutch.toml in {} or any parent directory: run `hutch init` to create one",
+        .0.display()
+    )]
+    NoProject(PathBuf),
+    #[error("{}:{line}: {key}: {message}", file.display())]
+    Config {
+        file: PathBuf,
+        line: usize,
+        key: String,
+        message: String,
+    },
+    #[error(
+        "no Containerfile or Dockerfile in {}: add one, or set image = \"REF\" in hutch.toml",
+        .0.display()
+    )]
+    NoDefinition(PathBuf),
+    #[error("{what} does not exist: {}", path.display())]
+    Missing { what: &'static str, path: PathBuf },
+    #[error("no environment for the project in {} yet (`hutch shell` makes one)", .0.display())]
+    NoEnv(PathBuf),
+    #[error("{0}")]
+    Image(String),
+    #[error("the devcontainer {key} failed with exit code {code}")]
+    Hook { key: &'static str, code: i32 },
+    #[error("{0}")]
+    Backend(BoxError),
+    #[error("the environment's container did not start (exit code {code}): {message}")]
+    Start { code: i32, message: String },
+    #[error(transparent)]
+    Launch(#[from] crate::container::launch::Error),
+    #[error(transparent)]
+    Userns(#[from] crate::userns::Error),
+    #[error(transparent)]
+    Container(#[from] crate::container::Error),
+    #[error(transparent)]
+    Sys(#[from] crate::sys::SysError),
+    #[error(transparent)]
+    Io(#[from] std::io::Error),
+}

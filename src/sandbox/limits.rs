@@ -1,0 +1,89 @@
+//! Which resource limits can be honoured here, and the one line that says
+//! why not. `--ulimit` always works (setrlimit(2) in the container's first
+//! process, inherited by the rest). `--memory`, `--cpus` and `--pids-limit`
+//! need a cgroup v2 subtree this user may write (a systemd user session
+//! delegates one); hutch does not yet place containers in cgroups even then,
+//! so both cases say so and the container starts without them, unless
+//! `--strict-limits` makes it an error.
+//!
+//! This module decides and words; it changes nothing on the host.
+
+use super::host::{self, CgroupVersion, HostPaths};
+
+/// The limits that need cgroups, as parsed from the flags.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct CgroupLimits {
+    pub memory: Option<u64>,
+    pub cpus: Option<f64>,
+    pub pids: Option<i64>,
+}
+
+impl CgroupLimits {
+    pub fn any(&self) -> bool {
+        self.memory.is_some() || self.cpus.is_some() || self.pids.is_some()
+    }
+}
+
+/// Why cgroup limits are not applied for this user, with the fix.
+pub fn cgroup_blocker(paths: &HostPaths) -> String {
+    let c = host::cgroups(paths);
+    match (c.version, c.delegated) {
+        (CgroupVersion::V1 | CgroupVersion::Unknown, _) => {
+            "the machine has no cgroup v2 hierarchy (boot with systemd.unified_cgroup_hierarchy=1)"
+                .into()
+        }
+        (_, false) => "your cgroup is not delegated to you (no systemd user session); log in \
+                       through systemd-logind or run hutch under `systemd-run --user --scope -p Delegate=yes`"
+            .into(),
+        (_, true) => "hutch does not place containers in cgroups yet, even with a delegated cgroup"
+            .into(),
+    }
+}
+
+/// `--memory`, `--cpus`, `--pids-limit` parsed (Docker's spellings).
+pub fn parse(
+    memory: Option<&str>,
+    cpus: Option<&str>,
+    pids: Option<&str>,
+) -> Result<CgroupLimits, String> {
+    let memory = memory
+        .map(|m| super::security::parse_size(m).map_err(|e| format!("--memory: {e}")))
+        .transpose()?;
+    let cpus = cpus
+        .map(|c| match c.parse::<f64>() {
+            Ok(v) if v > 0.0 && v.is_finite() => Ok(v),
+            _ => Err(format!("--cpus: '{c}' is not a positive number of CPUs")),
+        })
+        .transpose()?;
+    let pids = pids
+        .map(|p| {
+            p.parse::<i64>()
+                .map_err(|_| format!("--pids-limit: '{p}' is not a number (-1 for no limit)"))
+        })
+        .transpose()?;
+    Ok(CgroupLimits { memory, cpus, pids })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flags_parse_and_the_blocker_names_a_fix() {
+        let l = parse(Some("512m"), Some("1.5"), Some("100")).unwrap();
+        assert_eq!(l.memory, Some(512 << 20));
+        assert!(l.any());
+        assert!(!parse(None, None, None).unwrap().any());
+        assert!(parse(None, Some("0"), None).unwrap_err().contains("--cpus"));
+        assert!(parse(None, None, Some("x"))
+            .unwrap_err()
+            .contains("--pids-limit"));
+        let d = tempfile::tempdir().unwrap();
+        let paths = HostPaths {
+            proc_self_cgroup: d.path().join("none"),
+            cgroup_root: d.path().to_path_buf(),
+            ..HostPaths::default()
+        };
+        assert!(cgroup_blocker(&paths).contains("cgroup v2"));
+    }
+}

@@ -1,0 +1,260 @@
+//! Classic BPF for a seccomp program: check the architecture, load the
+//! syscall number, find its verdict by binary search over number ranges
+//! (about nine comparisons for any syscall), then compare arguments where a
+//! verdict has conditions. Arguments are 64 bits; BPF loads 32 at a time,
+//! so each comparison looks at the high word, then the low one.
+//!
+//! Only code generation: the values come from `compile`, installing is
+//! `sys::seccomp`'s job.
+
+use super::{Action, Cmp, Verdict};
+use libc::sock_filter;
+use std::collections::HashMap;
+
+/// The kernel refuses longer programs (BPF_MAXINSNS).
+const MAX_INSNS: usize = 4096;
+
+/// Offsets in struct seccomp_data.
+const NR: u32 = 0;
+const ARCH: u32 = 4;
+const ARGS: u32 = 16;
+
+/// AUDIT_ARCH_* of the running architecture (linux/audit.h).
+pub fn audit_arch() -> Option<u32> {
+    match std::env::consts::ARCH {
+        "x86_64" => Some(0xC000_003E),
+        "aarch64" => Some(0xC000_00B7),
+        "riscv64" => Some(0xC000_00F3),
+        _ => None,
+    }
+}
+
+fn insn(code: u32, k: u32, jt: u8, jf: u8) -> sock_filter {
+    sock_filter {
+        code: code as u16,
+        jt,
+        jf,
+        k,
+    }
+}
+
+fn load(offset: u32) -> sock_filter {
+    insn(libc::BPF_LD | libc::BPF_W | libc::BPF_ABS, offset, 0, 0)
+}
+
+fn ret(a: Action) -> sock_filter {
+    insn(libc::BPF_RET | libc::BPF_K, a.ret(), 0, 0)
+}
+
+/// The whole program. `per` has the syscalls with rules; every other number
+/// gets `default`, and numbers from `above.0` up get `above.1`.
+pub fn program(
+    arch: u32,
+    per: &HashMap<u32, Verdict>,
+    default: Action,
+    above: Option<(u32, Action)>,
+) -> Result<Vec<sock_filter>, String> {
+    let plain = |a: Action| Verdict {
+        rules: Vec::new(),
+        fallback: a,
+    };
+    let limit = above.map_or(u32::MAX, |(start, _)| start);
+    let mut nrs: Vec<u32> = per.keys().copied().filter(|n| *n < limit).collect();
+    nrs.sort_unstable();
+    // Ranges [start, next start) with one verdict each, covering every number.
+    let mut segs: Vec<(u32, Verdict)> = Vec::new();
+    let mut push = |start: u32, v: Verdict| {
+        let v = simplify(v);
+        if segs.last().map_or(true, |(_, last)| *last != v) {
+            segs.push((start, v));
+        }
+    };
+    let mut next = 0u32;
+    for nr in nrs {
+        if nr > next {
+            push(next, plain(default));
+        }
+        push(nr, per[&nr].clone());
+        next = nr + 1;
+    }
+    push(next, plain(default));
+    if let Some((start, a)) = above {
+        push(start, plain(a));
+    }
+    let mut out = vec![
+        load(ARCH),
+        insn(libc::BPF_JMP | libc::BPF_JEQ | libc::BPF_K, arch, 1, 0),
+        ret(Action::KillProcess),
+        load(NR),
+    ];
+    out.extend(tree(&segs)?);
+    if out.len() > MAX_INSNS {
+        return Err(format!(
+            "the seccomp profile needs {} BPF instructions, more than the kernel's {MAX_INSNS}",
+            out.len()
+        ));
+    }
+    Ok(out)
+}
+
+/// A verdict whose first rule has no conditions is that rule's action.
+fn simplify(v: Verdict) -> Verdict {
+    match v.rules.first() {
+        Some((c, a)) if c.is_empty() => Verdict {
+            rules: Vec::new(),
+            fallback: *a,
+        },
+        _ => v,
+    }
+}
+
+/// Binary search: `nr >= start of the middle range` goes right. The
+/// accumulator holds the syscall number throughout; leaves may reload it.
+fn tree(segs: &[(u32, Verdict)]) -> Result<Vec<sock_filter>, String> {
+    if segs.len() == 1 {
+        return leaf(&segs[0].1);
+    }
+    let mid = segs.len() / 2;
+    let left = tree(&segs[..mid])?;
+    let right = tree(&segs[mid..])?;
+    // jt 0 falls to the long jump over the left half; jf 1 skips it.
+    let mut out = vec![
+        insn(
+            libc::BPF_JMP | libc::BPF_JGE | libc::BPF_K,
+            segs[mid].0,
+            0,
+            1,
+        ),
+        insn(libc::BPF_JMP | libc::BPF_JA, left.len() as u32, 0, 0),
+    ];
+    out.extend(left);
+    out.extend(right);
+    Ok(out)
+}
+
+/// Where a conditional jump goes inside one rule's block.
+#[derive(Clone, Copy)]
+enum To {
+    /// This many instructions ahead (0: the next one).
+    Skip(u8),
+    /// The first instruction after the block: the rule does not apply.
+    Fail,
+}
+
+struct Op {
+    code: u32,
+    k: u32,
+    jt: To,
+    jf: To,
+}
+
+fn op(code: u32, k: u32) -> Op {
+    Op {
+        code,
+        k,
+        jt: To::Skip(0),
+        jf: To::Skip(0),
+    }
+}
+
+fn jmp(kind: u32, k: u32, jt: To, jf: To) -> Op {
+    Op {
+        code: libc::BPF_JMP | kind | libc::BPF_K,
+        k,
+        jt,
+        jf,
+    }
+}
+
+/// The rules in order, each a block ending in its action; then the fallback.
+fn leaf(v: &Verdict) -> Result<Vec<sock_filter>, String> {
+    let mut out = Vec::new();
+    for (conds, action) in &v.rules {
+        let mut block: Vec<Op> = conds.iter().flat_map(|(i, c)| compare(*i, *c)).collect();
+        block.push(op(libc::BPF_RET | libc::BPF_K, action.ret()));
+        let len = block.len();
+        for (j, o) in block.into_iter().enumerate() {
+            let resolve = |t: To| -> Result<u8, String> {
+                match t {
+                    To::Skip(n) => Ok(n),
+                    To::Fail => u8::try_from(len - j - 1).map_err(|_| {
+                        "a seccomp rule has too many argument comparisons".to_string()
+                    }),
+                }
+            };
+            out.push(insn(o.code, o.k, resolve(o.jt)?, resolve(o.jf)?));
+        }
+    }
+    out.push(ret(v.fallback));
+    Ok(out)
+}
+
+/// Offsets of the high and low 32-bit words of argument `i`.
+fn words(i: u8) -> (u32, u32) {
+    let base = ARGS + 8 * i as u32;
+    if cfg!(target_endian = "little") {
+        (base + 4, base)
+    } else {
+        (base, base + 4)
+    }
+}
+
+/// One 64-bit comparison; falls through when it holds, jumps to Fail when not.
+fn compare(i: u8, c: Cmp) -> Vec<Op> {
+    let (hi, lo) = words(i);
+    let ld = |off| op(libc::BPF_LD | libc::BPF_W | libc::BPF_ABS, off);
+    let h = |v: u64| (v >> 32) as u32;
+    let l = |v: u64| v as u32;
+    let (jeq, jgt, jge) = (libc::BPF_JEQ, libc::BPF_JGT, libc::BPF_JGE);
+    use To::{Fail, Skip};
+    match c {
+        Cmp::Eq(v) => vec![
+            ld(hi),
+            jmp(jeq, h(v), Skip(0), Fail),
+            ld(lo),
+            jmp(jeq, l(v), Skip(0), Fail),
+        ],
+        Cmp::Ne(v) => vec![
+            ld(hi),
+            jmp(jeq, h(v), Skip(0), Skip(2)),
+            ld(lo),
+            jmp(jeq, l(v), Fail, Skip(0)),
+        ],
+        Cmp::MaskedEq { mask, value } => {
+            let and = |m| op(libc::BPF_ALU | libc::BPF_AND | libc::BPF_K, m);
+            vec![
+                ld(hi),
+                and(h(mask)),
+                jmp(jeq, h(value & mask), Skip(0), Fail),
+                ld(lo),
+                and(l(mask)),
+                jmp(jeq, l(value & mask), Skip(0), Fail),
+            ]
+        }
+        Cmp::Gt(v) | Cmp::Ge(v) => vec![
+            ld(hi),
+            jmp(jgt, h(v), Skip(3), Skip(0)),
+            jmp(jeq, h(v), Skip(0), Fail),
+            ld(lo),
+            jmp(
+                if matches!(c, Cmp::Gt(_)) { jgt } else { jge },
+                l(v),
+                Skip(0),
+                Fail,
+            ),
+        ],
+        // Lt is "not Ge", Le is "not Gt".
+        Cmp::Lt(v) | Cmp::Le(v) => vec![
+            ld(hi),
+            jmp(jgt, h(v), Fail, Skip(0)),
+            jmp(jeq, h(v), Skip(0), Skip(2)),
+            ld(lo),
+            jmp(
+                if matches!(c, Cmp::Lt(_)) { jge } else { jgt },
+                l(v),
+                Fail,
+                Skip(0),
+            ),
+        ],
+    }
+}

@@ -1,0 +1,147 @@
+//! Docker's seccomp profile format (`--security-opt seccomp=FILE.json`):
+//! `defaultAction`, `defaultErrnoRet`, and `syscalls` entries with `names`
+//! (or the older single `name`), `action`, `errnoRet`, `args` and
+//! `includes`/`excludes` on `caps`, `arches` and `minKernel`. Architecture
+//! lists are not needed: the filter is always built for the running one.
+//!
+//! Actions hutch cannot honour (SCMP_ACT_TRACE, SCMP_ACT_NOTIFY) are
+//! refused with a message rather than silently changed.
+
+use super::{parse_version, Action, Cmp, Cond, Profile, Rule};
+use serde::Deserialize;
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct File {
+    default_action: String,
+    default_errno_ret: Option<u32>,
+    #[serde(default)]
+    syscalls: Option<Vec<Entry>>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Entry {
+    #[serde(default)]
+    names: Option<Vec<String>>,
+    #[serde(default)]
+    name: Option<String>,
+    action: String,
+    errno_ret: Option<u32>,
+    #[serde(default)]
+    args: Option<Vec<Arg>>,
+    #[serde(default)]
+    includes: Option<Filter>,
+    #[serde(default)]
+    excludes: Option<Filter>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Arg {
+    index: u8,
+    value: u64,
+    #[serde(default)]
+    value_two: u64,
+    op: String,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+struct Filter {
+    #[serde(default)]
+    caps: Option<Vec<String>>,
+    #[serde(default)]
+    arches: Option<Vec<String>>,
+    #[serde(default)]
+    min_kernel: Option<String>,
+}
+
+fn action(name: &str, errno: Option<u32>) -> Result<Action, String> {
+    Ok(match name {
+        "SCMP_ACT_ALLOW" => Action::Allow,
+        // Docker's default errno is EPERM.
+        "SCMP_ACT_ERRNO" => Action::Errno(errno.unwrap_or(libc::EPERM as u32)),
+        "SCMP_ACT_KILL" | "SCMP_ACT_KILL_THREAD" => Action::KillThread,
+        "SCMP_ACT_KILL_PROCESS" => Action::KillProcess,
+        "SCMP_ACT_TRAP" => Action::Trap,
+        "SCMP_ACT_LOG" => Action::Log,
+        "SCMP_ACT_TRACE" | "SCMP_ACT_NOTIFY" => {
+            return Err(format!(
+                "{name} needs a tracer or a notification listener, which hutch does not provide"
+            ))
+        }
+        other => return Err(format!("unknown action '{other}'")),
+    })
+}
+
+fn cmp(a: &Arg) -> Result<(u8, Cmp), String> {
+    if a.index > 5 {
+        return Err(format!(
+            "argument index {} (syscalls have 6 at most)",
+            a.index
+        ));
+    }
+    let c = match a.op.as_str() {
+        "SCMP_CMP_NE" => Cmp::Ne(a.value),
+        "SCMP_CMP_LT" => Cmp::Lt(a.value),
+        "SCMP_CMP_LE" => Cmp::Le(a.value),
+        "SCMP_CMP_EQ" => Cmp::Eq(a.value),
+        "SCMP_CMP_GE" => Cmp::Ge(a.value),
+        "SCMP_CMP_GT" => Cmp::Gt(a.value),
+        // libseccomp's order: the mask first, then the value.
+        "SCMP_CMP_MASKED_EQ" => Cmp::MaskedEq {
+            mask: a.value,
+            value: a.value_two,
+        },
+        other => return Err(format!("unknown comparison '{other}'")),
+    };
+    Ok((a.index, c))
+}
+
+fn cond(f: Option<Filter>) -> Result<Cond, String> {
+    let f = f.unwrap_or_default();
+    let min_kernel = match f.min_kernel.as_deref() {
+        None | Some("") => None,
+        Some(k) => Some(parse_version(k).ok_or_else(|| format!("bad minKernel '{k}'"))?),
+    };
+    Ok(Cond {
+        caps: f.caps.unwrap_or_default(),
+        arches: f.arches.unwrap_or_default(),
+        min_kernel,
+    })
+}
+
+/// Parse a profile in Docker's JSON format.
+pub fn parse(text: &str) -> Result<Profile, String> {
+    let f: File =
+        serde_json::from_str(text).map_err(|e| format!("not a Docker seccomp profile: {e}"))?;
+    let default_action = action(&f.default_action, f.default_errno_ret)
+        .map_err(|e| format!("defaultAction: {e}"))?;
+    let mut rules = Vec::new();
+    for (i, e) in f.syscalls.unwrap_or_default().into_iter().enumerate() {
+        let at = |m: String| format!("syscalls[{i}]: {m}");
+        let mut names = e.names.unwrap_or_default();
+        names.extend(e.name);
+        if names.is_empty() {
+            return Err(at("no syscall names".into()));
+        }
+        rules.push(Rule {
+            names,
+            action: action(&e.action, e.errno_ret).map_err(at)?,
+            args: e
+                .args
+                .unwrap_or_default()
+                .iter()
+                .map(cmp)
+                .collect::<Result<_, _>>()
+                .map_err(at)?,
+            includes: cond(e.includes).map_err(at)?,
+            excludes: cond(e.excludes).map_err(at)?,
+        });
+    }
+    Ok(Profile {
+        default_action,
+        rules,
+    })
+}

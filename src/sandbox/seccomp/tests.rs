@@ -1,0 +1,259 @@
+use super::*;
+use crate::sandbox::caps;
+
+fn host(c: CapSet) -> Host {
+    Host {
+        arch: "amd64",
+        kernel: (6, 1),
+        caps: c,
+    }
+}
+
+/// A classic-BPF interpreter for the instructions codegen emits, run over
+/// a seccomp_data of (nr, arch, args).
+fn run(prog: &[libc::sock_filter], nr: u32, arch: u32, args: [u64; 6]) -> u32 {
+    let mut data = [0u8; 64];
+    data[0..4].copy_from_slice(&nr.to_le_bytes());
+    data[4..8].copy_from_slice(&arch.to_le_bytes());
+    for (i, a) in args.iter().enumerate() {
+        data[16 + 8 * i..24 + 8 * i].copy_from_slice(&a.to_le_bytes());
+    }
+    let (mut pc, mut acc) = (0usize, 0u32);
+    loop {
+        let f = prog[pc];
+        let code = f.code as u32;
+        pc += 1;
+        match code {
+            c if c == libc::BPF_LD | libc::BPF_W | libc::BPF_ABS => {
+                let k = f.k as usize;
+                acc = u32::from_le_bytes(data[k..k + 4].try_into().unwrap());
+            }
+            c if c == libc::BPF_ALU | libc::BPF_AND | libc::BPF_K => acc &= f.k,
+            c if c == libc::BPF_JMP | libc::BPF_JA => pc += f.k as usize,
+            c if c & 0x07 == libc::BPF_JMP => {
+                let yes = match c & 0xf0 {
+                    x if x == libc::BPF_JEQ => acc == f.k,
+                    x if x == libc::BPF_JGT => acc > f.k,
+                    x if x == libc::BPF_JGE => acc >= f.k,
+                    other => panic!("jump {other:#x}"),
+                };
+                pc += if yes { f.jt } else { f.jf } as usize;
+            }
+            c if c == libc::BPF_RET | libc::BPF_K => return f.k,
+            other => panic!("instruction {other:#x}"),
+        }
+    }
+}
+
+fn nr(name: &str) -> u32 {
+    syscalls::Sysno::iter()
+        .find(|s| s.name() == name)
+        .unwrap()
+        .id() as u32
+}
+
+const EPERM: u32 = libc::SECCOMP_RET_ERRNO | libc::EPERM as u32;
+const ALLOW: u32 = libc::SECCOMP_RET_ALLOW;
+
+#[test]
+fn the_default_profile_decides_like_dockers() {
+    let arch = codegen::audit_arch().unwrap();
+    let f = compile(&default::profile(), &[], &host(caps::DEFAULT)).unwrap();
+    assert_eq!(f.0.len(), 1);
+    let p = &f.0[0];
+    assert!(p.len() < 1500, "{} instructions", p.len());
+    let call = |name: &str, args: [u64; 6]| run(p, nr(name), arch, args);
+    for ok in [
+        "read",
+        "openat",
+        "execve",
+        "setresuid",
+        "chown",
+        "ptrace",
+        "fork",
+    ] {
+        assert_eq!(call(ok, [0; 6]), ALLOW, "{ok}");
+    }
+    for denied in [
+        "keyctl",
+        "add_key",
+        "request_key",
+        "bpf",
+        "perf_event_open",
+        "kexec_load",
+        "init_module",
+        "finit_module",
+        "delete_module",
+        "clock_settime",
+        "settimeofday",
+        "unshare",
+        "setns",
+        "mount",
+        "userfaultfd",
+        "io_uring_setup",
+        "reboot",
+    ] {
+        assert_eq!(call(denied, [0; 6]), EPERM, "{denied}");
+    }
+    let newuser = libc::CLONE_NEWUSER as u64;
+    assert_eq!(call("clone", [libc::SIGCHLD as u64, 0, 0, 0, 0, 0]), ALLOW);
+    assert_eq!(
+        call("clone", [newuser | libc::SIGCHLD as u64, 0, 0, 0, 0, 0]),
+        EPERM
+    );
+    assert_eq!(
+        call("clone", [1 << 32, 0, 0, 0, 0, 0]),
+        ALLOW,
+        "high word ignored by the mask"
+    );
+    assert_eq!(
+        call("clone3", [0; 6]),
+        libc::SECCOMP_RET_ERRNO | libc::ENOSYS as u32
+    );
+    assert_eq!(call("socket", [libc::AF_INET as u64, 0, 0, 0, 0, 0]), ALLOW);
+    assert_eq!(
+        call("socket", [libc::AF_NETLINK as u64, 0, 0, 0, 0, 0]),
+        ALLOW
+    );
+    assert_eq!(
+        call("socket", [libc::AF_VSOCK as u64, 0, 0, 0, 0, 0]),
+        EPERM
+    );
+    assert_eq!(
+        call("socket", [(1 << 32) | 2, 0, 0, 0, 0, 0]),
+        EPERM,
+        "64-bit compare"
+    );
+    assert_eq!(call("personality", [0xffff_ffff, 0, 0, 0, 0, 0]), ALLOW);
+    assert_eq!(call("personality", [0x0040000, 0, 0, 0, 0, 0]), EPERM);
+    // Unknown numbers, x32 numbers and other architectures.
+    assert_eq!(run(p, 5000, arch, [0; 6]), EPERM);
+    assert_eq!(run(p, 0x4000_0000 | nr("read"), arch, [0; 6]), EPERM);
+    assert_eq!(
+        run(p, nr("read"), 0x4000_0003, [0; 6]),
+        libc::SECCOMP_RET_KILL_PROCESS
+    );
+
+    // CAP_SYS_ADMIN brings back namespaces and mount, as in Docker.
+    let admin = compile(&default::profile(), &[], &host(caps::DEFAULT.with(21))).unwrap();
+    let a = |name: &str, args| run(&admin.0[0], nr(name), arch, args);
+    assert_eq!(a("unshare", [newuser, 0, 0, 0, 0, 0]), ALLOW);
+    assert_eq!(a("clone", [newuser, 0, 0, 0, 0, 0]), ALLOW);
+    assert_eq!(a("clone3", [0; 6]), ALLOW);
+    assert_eq!(a("keyctl", [0; 6]), EPERM);
+
+    // Fake root: ownership and id changes succeed, device nodes only.
+    let fake = compile(
+        &default::profile(),
+        &fake_root_rules(),
+        &host(caps::DEFAULT),
+    )
+    .unwrap();
+    let fk = |name: &str, args| run(&fake.0[0], nr(name), arch, args);
+    let zero = libc::SECCOMP_RET_ERRNO;
+    for name in ["chown", "fchownat", "setgroups", "setresuid", "setuid"] {
+        assert_eq!(fk(name, [0; 6]), zero, "{name}");
+    }
+    let chr = (libc::S_IFCHR | 0o600) as u64;
+    let fifo = (libc::S_IFIFO | 0o600) as u64;
+    assert_eq!(fk("mknodat", [0, 0, chr, 0, 0, 0]), zero);
+    assert_eq!(fk("mknodat", [0, 0, fifo, 0, 0, 0]), ALLOW);
+    assert_eq!(fk("mknod", [0, chr, 0, 0, 0, 0]), zero);
+    assert_eq!(fk("keyctl", [0; 6]), EPERM);
+}
+
+#[test]
+fn comparisons_hold_on_64_bit_values() {
+    let arch = codegen::audit_arch().unwrap();
+    let big = (7u64 << 32) | 5;
+    for (cmp, below, at, above) in [
+        (Cmp::Eq(big), false, true, false),
+        (Cmp::Ne(big), true, false, true),
+        (Cmp::Lt(big), true, false, false),
+        (Cmp::Le(big), true, true, false),
+        (Cmp::Gt(big), false, false, true),
+        (Cmp::Ge(big), false, true, true),
+    ] {
+        let p = Profile {
+            default_action: Action::Errno(1),
+            rules: vec![Rule {
+                names: vec!["read".into()],
+                action: Action::Allow,
+                args: vec![(2, cmp)],
+                includes: Cond::default(),
+                excludes: Cond::default(),
+            }],
+        };
+        let f = compile(&p, &[], &host(caps::DEFAULT)).unwrap();
+        let allowed = |v: u64| run(&f.0[0], nr("read"), arch, [0, 0, v, 0, 0, 0]) == ALLOW;
+        // Values that differ in the high word, and only in the low word.
+        for (lo, hi) in [(big - 1, big + 1), (6u64 << 32 | 9, 8u64 << 32)] {
+            assert_eq!(allowed(lo), below, "{cmp:?} below {lo:#x}");
+            assert_eq!(allowed(hi), above, "{cmp:?} above {hi:#x}");
+        }
+        assert_eq!(allowed(big), at, "{cmp:?} at");
+    }
+}
+
+#[test]
+fn conditions_follow_docker() {
+    let h = host(caps::DEFAULT);
+    let c = Cond {
+        caps: vec!["CAP_SYS_ADMIN".into()],
+        ..Cond::default()
+    };
+    assert!(!c.holds_all(&h) && !c.holds_any(&h));
+    let a = Cond {
+        arches: vec!["amd64".into()],
+        min_kernel: Some((4, 8)),
+        ..Cond::default()
+    };
+    assert!(a.holds_all(&h));
+    let newer = Cond {
+        min_kernel: Some((7, 0)),
+        ..Cond::default()
+    };
+    assert!(!newer.holds_all(&h));
+    assert_eq!(parse_version("6.18.0-rc1"), Some((6, 18)));
+}
+
+#[test]
+fn docker_profiles_parse_and_bad_ones_say_why() {
+    let p = docker::parse(
+        r#"{"defaultAction":"SCMP_ACT_ERRNO","defaultErrnoRet":38,"archMap":[],
+            "syscalls":[{"names":["read","write"],"action":"SCMP_ACT_ALLOW"},
+                        {"name":"clone","action":"SCMP_ACT_ALLOW",
+                         "args":[{"index":0,"value":2114060288,"op":"SCMP_CMP_MASKED_EQ"}]},
+                        {"names":["mkdir"],"action":"SCMP_ACT_ERRNO","errnoRet":13,
+                         "includes":{"minKernel":"4.8"},"excludes":{"caps":["CAP_SYS_ADMIN"]}}]}"#,
+    )
+    .unwrap();
+    assert_eq!(p.default_action, Action::Errno(38));
+    assert_eq!(
+        p.rules[1].args,
+        vec![(
+            0,
+            Cmp::MaskedEq {
+                mask: 2114060288,
+                value: 0
+            }
+        )]
+    );
+    assert_eq!(p.rules[2].action, Action::Errno(13));
+    compile(&p, &[], &host(caps::DEFAULT)).unwrap();
+    for (bad, says) in [
+        ("{}", "defaultAction"),
+        (r#"{"defaultAction":"SCMP_ACT_NOTIFY"}"#, "listener"),
+        (
+            r#"{"defaultAction":"SCMP_ACT_ALLOW","syscalls":[{"names":["x"],"action":"SCMP_ACT_ALLOW","args":[{"index":9,"value":1,"op":"SCMP_CMP_EQ"}]}]}"#,
+            "index 9",
+        ),
+        (
+            r#"{"defaultAction":"SCMP_ACT_ALLOW","syscalls":[{"names":["read"],"action":"SCMP_ACT_ERRNO","args":[{"index":0,"value":1,"op":"SCMP_CMP_SOMETIMES"}]}]}"#,
+            "SCMP_CMP_SOMETIMES",
+        ),
+    ] {
+        let e = docker::parse(bad).unwrap_err();
+        assert!(e.contains(says), "{bad}: {e}");
+    }
+}

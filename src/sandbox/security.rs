@@ -1,0 +1,336 @@
+//! What confines a container's processes besides its namespaces: the
+//! capability set of its root, no_new_privs, the seccomp filter (Docker's
+//! default profile, a Docker-format profile file, or none), fake root for
+//! users with a single id, masked and read-only /proc and /sys paths, the
+//! size of /dev/shm and resource limits (setrlimit).
+//!
+//! [`Flags`] is the user's request as recorded with a container (Docker's
+//! flag spellings); [`Flags::resolve`] checks it and compiles the filter,
+//! before any namespace exists. Applying it is `setup`'s and `exec`'s job.
+
+use super::caps::{self, CapSet};
+use super::limits::CgroupLimits;
+use super::seccomp::{self, Filters};
+use serde::{Deserialize, Serialize};
+
+/// Docker's and Podman's /dev/shm size.
+pub const DEFAULT_SHM_SIZE: u64 = 64 << 20;
+
+/// With fake root, apt's switch to its `_apt` sandbox user would only
+/// pretend to happen, and apt checks that it did: this configuration (on
+/// the container's /dev tmpfs, never in a layer; named by APT_CONFIG, which
+/// apt reads before its own files) keeps it as root, as enroot does.
+pub const FAKE_ROOT_APT_CONF: &str = "/dev/.hutch-fake-root-apt.conf";
+pub const FAKE_ROOT_APT_TEXT: &str = "APT::Sandbox::User \"root\";\n";
+
+/// The confinement flags of `run` as given (kept in the container's record
+/// so that `start` and `exec` apply the same).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Flags {
+    pub cap_add: Vec<String>,
+    pub cap_drop: Vec<String>,
+    pub privileged: bool,
+    /// `--security-opt` values as given.
+    pub security_opt: Vec<String>,
+    /// The text of a `seccomp=FILE` profile, read when the container was
+    /// created (as Docker does).
+    pub seccomp_profile: Option<String>,
+    pub fake_root: bool,
+    pub shm_size: Option<String>,
+    /// `--ulimit NAME=SOFT[:HARD]`.
+    pub ulimits: Vec<String>,
+    /// `--memory`, `--cpus`, `--pids-limit` as given.
+    pub memory: Option<String>,
+    pub cpus: Option<String>,
+    pub pids_limit: Option<String>,
+    /// `--strict-limits`: a limit that cannot be applied is an error.
+    pub strict_limits: bool,
+}
+
+/// How the seccomp filter was chosen (for messages and `hutch info`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SeccompMode {
+    Default,
+    Profile,
+    Unconfined,
+}
+
+/// One resource limit: setrlimit's resource number, soft and hard values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Rlimit {
+    pub resource: i32,
+    pub soft: u64,
+    pub hard: u64,
+}
+
+/// The resolved confinement of a container's processes.
+#[derive(Debug, Clone)]
+pub struct Security {
+    /// Root's capabilities (the bounding set of every process).
+    pub caps: CapSet,
+    pub no_new_privs: bool,
+    pub seccomp_mode: SeccompMode,
+    pub fake_root: bool,
+    /// Compiled programs, installed in order; empty when unconfined.
+    pub filters: Filters,
+    /// Mask and write-protect /proc and /sys paths as Docker does.
+    pub masks: bool,
+    pub shm_size: u64,
+    pub rlimits: Vec<Rlimit>,
+    pub cgroup_limits: CgroupLimits,
+}
+
+impl Security {
+    /// Docker's defaults: default capabilities, no_new_privs, the default
+    /// seccomp profile, masked paths, a 64 MiB /dev/shm.
+    pub fn standard() -> Result<Security, String> {
+        Flags::default().resolve()
+    }
+}
+
+/// `--security-opt` keys other engines accept that have nothing to change
+/// here (no SELinux or AppArmor policy is ever applied by hutch).
+const ACCEPTED_NOOPS: &[&str] = &["label=disable", "apparmor=unconfined", "label:disable"];
+
+impl Flags {
+    /// The seccomp choice and no_new_privs of `--security-opt`.
+    fn options(&self) -> Result<(Option<&str>, bool), String> {
+        let mut seccomp = None;
+        let mut nnp = true;
+        for o in &self.security_opt {
+            let (k, v) = o
+                .split_once(['=', ':'])
+                .map_or((o.as_str(), None), |(k, v)| (k, Some(v)));
+            match (k, v) {
+                ("seccomp", Some(v)) => seccomp = Some(v),
+                ("no-new-privileges", None | Some("true")) => nnp = true,
+                ("no-new-privileges", Some("false")) => nnp = false,
+                _ if ACCEPTED_NOOPS.contains(&o.as_str()) => {}
+                _ => {
+                    return Err(format!(
+                        "unsupported --security-opt '{o}' (hutch knows seccomp=unconfined, \
+                         seccomp=FILE.json and no-new-privileges[=true|false])"
+                    ))
+                }
+            }
+        }
+        Ok((seccomp, nnp))
+    }
+
+    /// The path of a `seccomp=FILE` option, which the caller reads into
+    /// `seccomp_profile` when the container is created.
+    pub fn seccomp_file(&self) -> Result<Option<&str>, String> {
+        Ok(self.options()?.0.filter(|v| *v != "unconfined"))
+    }
+
+    /// Check everything and compile the seccomp filter.
+    pub fn resolve(&self) -> Result<Security, String> {
+        self.resolve_with(true)
+    }
+
+    /// Everything [`Flags::resolve`] checks, without compiling the filter
+    /// (for rejecting a bad command line early and cheaply).
+    pub fn check(&self) -> Result<(), String> {
+        self.resolve_with(false).map(drop)
+    }
+
+    fn resolve_with(&self, compile: bool) -> Result<Security, String> {
+        let last = crate::sys::caps::last_cap();
+        let caps = caps::resolve(&self.cap_add, &self.cap_drop, self.privileged, last)?;
+        let (seccomp_opt, no_new_privs) = self.options()?;
+        let (mode, profile) = match seccomp_opt {
+            Some("unconfined") => (SeccompMode::Unconfined, None),
+            Some(file) => {
+                let text = self.seccomp_profile.as_deref().ok_or_else(|| {
+                    format!("--security-opt seccomp={file}: the profile was not read")
+                })?;
+                let p = seccomp::docker::parse(text)
+                    .map_err(|e| format!("--security-opt seccomp={file}: {e}"))?;
+                (SeccompMode::Profile, Some(p))
+            }
+            // --privileged turns the default filter off, not a chosen one.
+            None if self.privileged => (SeccompMode::Unconfined, None),
+            None => (SeccompMode::Default, Some(seccomp::default::profile())),
+        };
+        let host = seccomp::Host::detect(caps);
+        let fake = if self.fake_root {
+            seccomp::fake_root_rules()
+        } else {
+            Vec::new()
+        };
+        let filters = match &profile {
+            _ if !compile => Filters::default(),
+            Some(p) => seccomp::compile(p, &fake, &host)?,
+            None if self.fake_root => {
+                let allow_all = seccomp::Profile {
+                    default_action: seccomp::Action::Allow,
+                    rules: vec![],
+                };
+                seccomp::compile(&allow_all, &fake, &host)?
+            }
+            None => Filters::default(),
+        };
+        let shm_size = match &self.shm_size {
+            None => DEFAULT_SHM_SIZE,
+            Some(s) => parse_size(s).map_err(|e| format!("--shm-size: {e}"))?,
+        };
+        let rlimits = self
+            .ulimits
+            .iter()
+            .map(|u| parse_ulimit(u).map_err(|e| format!("--ulimit {u}: {e}")))
+            .collect::<Result<_, _>>()?;
+        let cgroup_limits = super::limits::parse(
+            self.memory.as_deref(),
+            self.cpus.as_deref(),
+            self.pids_limit.as_deref(),
+        )?;
+        Ok(Security {
+            caps,
+            no_new_privs,
+            seccomp_mode: mode,
+            fake_root: self.fake_root,
+            filters,
+            masks: !self.privileged,
+            shm_size,
+            rlimits,
+            cgroup_limits,
+        })
+    }
+}
+
+/// `64m`, `1g`, `65536`, `512k`, `1.5g` (Docker's units, powers of 1024).
+pub fn parse_size(s: &str) -> Result<u64, String> {
+    let t = s.trim().to_ascii_lowercase();
+    let t = t.strip_suffix('b').unwrap_or(&t);
+    let (num, mult) = match t.chars().last() {
+        Some('k') => (&t[..t.len() - 1], 1u64 << 10),
+        Some('m') => (&t[..t.len() - 1], 1 << 20),
+        Some('g') => (&t[..t.len() - 1], 1 << 30),
+        Some('t') => (&t[..t.len() - 1], 1 << 40),
+        _ => (t, 1),
+    };
+    let v: f64 = num
+        .parse()
+        .map_err(|_| format!("invalid size '{s}' (use e.g. 64m, 1g or a number of bytes)"))?;
+    if v.is_nan() || v <= 0.0 || v * mult as f64 > u64::MAX as f64 {
+        return Err(format!("invalid size '{s}': must be positive"));
+    }
+    Ok((v * mult as f64) as u64)
+}
+
+const RLIMITS: &[(&str, libc::__rlimit_resource_t)] = &[
+    ("core", libc::RLIMIT_CORE),
+    ("cpu", libc::RLIMIT_CPU),
+    ("data", libc::RLIMIT_DATA),
+    ("fsize", libc::RLIMIT_FSIZE),
+    ("locks", libc::RLIMIT_LOCKS),
+    ("memlock", libc::RLIMIT_MEMLOCK),
+    ("msgqueue", libc::RLIMIT_MSGQUEUE),
+    ("nice", libc::RLIMIT_NICE),
+    ("nofile", libc::RLIMIT_NOFILE),
+    ("nproc", libc::RLIMIT_NPROC),
+    ("rss", libc::RLIMIT_RSS),
+    ("rtprio", libc::RLIMIT_RTPRIO),
+    ("rttime", libc::RLIMIT_RTTIME),
+    ("sigpending", libc::RLIMIT_SIGPENDING),
+    ("stack", libc::RLIMIT_STACK),
+    ("as", libc::RLIMIT_AS),
+];
+
+/// `NAME=SOFT[:HARD]` as Docker takes it; `unlimited` or -1 for no limit.
+pub fn parse_ulimit(u: &str) -> Result<Rlimit, String> {
+    let (name, vals) = u
+        .split_once('=')
+        .ok_or("expected NAME=SOFT[:HARD], e.g. nofile=1024:2048")?;
+    let resource = RLIMITS
+        .iter()
+        .find(|(n, _)| *n == name)
+        .map(|(_, r)| *r as i32)
+        .ok_or_else(|| {
+            let names: Vec<&str> = RLIMITS.iter().map(|(n, _)| *n).collect();
+            format!("unknown limit '{name}' (one of {})", names.join(", "))
+        })?;
+    let num = |v: &str| -> Result<u64, String> {
+        match v {
+            "unlimited" | "-1" => Ok(libc::RLIM_INFINITY),
+            _ => v.parse().map_err(|_| format!("'{v}' is not a number")),
+        }
+    };
+    let (soft, hard) = match vals.split_once(':') {
+        Some((s, h)) => (num(s)?, num(h)?),
+        None => (num(vals)?, num(vals)?),
+    };
+    if soft > hard {
+        return Err("the soft limit is above the hard limit".into());
+    }
+    Ok(Rlimit {
+        resource,
+        soft,
+        hard,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn flags(opts: &[&str]) -> Flags {
+        Flags {
+            security_opt: opts.iter().map(|s| s.to_string()).collect(),
+            ..Flags::default()
+        }
+    }
+
+    #[test]
+    fn defaults_options_and_privileged() {
+        let s = Security::standard().unwrap();
+        assert_eq!(s.caps, caps::DEFAULT);
+        assert!(s.no_new_privs && s.masks && !s.filters.is_empty());
+        assert_eq!(s.seccomp_mode, SeccompMode::Default);
+        assert_eq!(s.shm_size, 64 << 20);
+        let u = flags(&["seccomp=unconfined", "no-new-privileges=false"])
+            .resolve()
+            .unwrap();
+        assert!(u.filters.is_empty() && !u.no_new_privs);
+        let p = Flags {
+            privileged: true,
+            ..Flags::default()
+        }
+        .resolve()
+        .unwrap();
+        assert!(p.filters.is_empty() && !p.masks && p.caps.contains(21));
+        assert!(flags(&["seccomp=/x.json"])
+            .resolve()
+            .unwrap_err()
+            .contains("not read"));
+        assert!(flags(&["apparmor=foo"])
+            .resolve()
+            .unwrap_err()
+            .contains("unsupported"));
+        let mut f = flags(&["seccomp=/x.json"]);
+        f.seccomp_profile = Some(r#"{"defaultAction":"SCMP_ACT_ALLOW"}"#.into());
+        assert_eq!(f.resolve().unwrap().seccomp_mode, SeccompMode::Profile);
+        let fake = Flags {
+            fake_root: true,
+            ..flags(&["seccomp=unconfined"])
+        };
+        assert!(!fake.resolve().unwrap().filters.is_empty());
+    }
+
+    #[test]
+    fn sizes_and_ulimits() {
+        assert_eq!(parse_size("64m").unwrap(), 64 << 20);
+        assert_eq!(parse_size("1G").unwrap(), 1 << 30);
+        assert_eq!(parse_size("4096").unwrap(), 4096);
+        assert!(parse_size("lots").is_err() && parse_size("0").is_err());
+        let r = parse_ulimit("nofile=100:200").unwrap();
+        assert_eq!((r.soft, r.hard), (100, 200));
+        assert_eq!(
+            parse_ulimit("core=unlimited").unwrap().hard,
+            libc::RLIM_INFINITY
+        );
+        assert!(parse_ulimit("nofile=3:2").is_err());
+        assert!(parse_ulimit("files=1").unwrap_err().contains("nofile"));
+    }
+}

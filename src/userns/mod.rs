@@ -1,0 +1,15 @@
+//! User namespaces as a service for the floors above: id mappings from
+//! /etc/subuid and /etc/subgid (`idmap`), where newuidmap/newgidmap live, the
+//! long-lived keeper that holds a mapped namespace (`keeper`), and "run this
+//! closure as root of a user namespace with that mapping" (`run`).
+//!
+//! Layer unpacking, the store, rootfs probes, snapshots and the sandbox all
+//! use it; it knows nothing of containers, images or the CLI.
+
+pub mod error;
+pub mod idmap;
+pub mod keeper;
+pub mod run;
+
+pub use error::{Error, Result};
+pub use run::run_in_userns;

@@ -1,0 +1,505 @@
+//! Confinement: hostile files in a container, seccomp, masked paths,
+//! capabilities and limits, probed from inside real containers as both
+//! unprivileged users.
+
+use crate::common::*;
+use std::process::{Output, Stdio};
+use std::time::{Duration, Instant};
+
+const BB: &str = "busybox:1.38.0-musl";
+
+/// Run hutch, killing it if it takes longer than `secs` (a hang is a failure).
+fn within(w: &World, secs: u64, args: &[&str]) -> Output {
+    let mut child = w
+        .hutch()
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn hutch");
+    let t0 = Instant::now();
+    while child.try_wait().unwrap().is_none() {
+        if t0.elapsed() > Duration::from_secs(secs) {
+            let _ = child.kill();
+            let out = child.wait_with_output().unwrap();
+            panic!("hutch {args:?} hung for {secs}s\nstderr: {}", stderr(&out));
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child.wait_with_output().unwrap()
+}
+
+/// Peak resident memory of finished children of this test process (ru_maxrss, KiB).
+fn children_max_rss_kib() -> i64 {
+    nix::sys::resource::getrusage(nix::sys::resource::UsageWho::RUSAGE_CHILDREN)
+        .unwrap()
+        .max_rss()
+}
+
+fn refused(out: &Output, what: &str, needle: &str) {
+    let err = stderr(out);
+    assert!(!out.status.success(), "{what} should fail\nstderr: {err}");
+    assert!(err.contains(needle), "{what}: {err}");
+}
+
+#[test]
+fn hostile_passwd_is_refused_quickly_in_run_and_exec() {
+    for_each_user(|w| {
+        w.busybox();
+        let cases = [
+            ("ln -sf /dev/zero /etc/passwd", "character device"),
+            ("rm /etc/passwd && mkfifo /etc/passwd", "FIFO"),
+            (
+                "rm /etc/passwd && truncate -s 1G /etc/passwd",
+                "larger than",
+            ),
+        ];
+        for (i, (script, needle)) in cases.iter().enumerate() {
+            let name = format!("t{i}");
+            w.ok(&[
+                "run",
+                "-d",
+                "--name",
+                &name,
+                "--network",
+                "none",
+                BB,
+                "sleep",
+                "600",
+            ]);
+            w.ok(&["exec", &name, "sh", "-c", script]);
+            let out = within(&w, 20, &["exec", &name, "id"]);
+            refused(&out, &format!("exec with {script}"), needle);
+            // The same file in a new container's image (a sparse 1 GB file
+            // would make a 1 GB layer: the volume below covers `run`).
+            if i < 2 {
+                let tag = format!("hostile:{i}");
+                w.ok(&["commit", &name, &tag]);
+                let out = within(&w, 20, &["run", "--rm", "--network", "none", &tag, "id"]);
+                refused(&out, &format!("run with {script}"), needle);
+            }
+            w.ok(&["rm", "-f", &name]);
+        }
+        // A 1 GB sparse passwd given to `run` through a volume.
+        let big = w.path("passwd");
+        let f = std::fs::File::create(&big).unwrap();
+        f.set_len(1 << 30).unwrap();
+        let vol = format!("{}:/etc/passwd:ro", big.display());
+        let out = within(
+            &w,
+            20,
+            &["run", "--rm", "--network", "none", "-v", &vol, BB, "id"],
+        );
+        refused(&out, "run with a 1 GB passwd", "larger than");
+        assert!(
+            children_max_rss_kib() < 512 * 1024,
+            "hutch read a hostile passwd into memory"
+        );
+    });
+}
+
+/// The static probe (tests/it/probe.c), built once per test run and copied
+/// into the world where the test user can mount it.
+fn probe(w: &World) -> String {
+    static BUILT: std::sync::OnceLock<std::path::PathBuf> = std::sync::OnceLock::new();
+    let bin = BUILT.get_or_init(|| {
+        let dir = tempfile::tempdir().unwrap().keep();
+        let out = dir.join("probe");
+        let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/it/probe.c");
+        let st = std::process::Command::new("cc")
+            .args(["-static", "-O", "-o"])
+            .arg(&out)
+            .arg(&src)
+            .status()
+            .expect("cc (gcc and libc6-dev) builds the probe");
+        assert!(st.success(), "building {}", src.display());
+        out
+    });
+    let dest = w.write("probe", std::fs::read(bin).unwrap());
+    std::fs::set_permissions(&dest, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    format!("{}:/probe:ro", dest.display())
+}
+
+/// `run --rm --network none [flags] busybox sh -c SCRIPT` with the probe
+/// mounted at /probe; stdout.
+fn inside(w: &World, flags: &[&str], script: &str) -> String {
+    let vol = probe(w);
+    let mut args = vec!["run", "--rm", "--network", "none", "-v", &vol];
+    args.extend(flags);
+    args.extend([BB, "sh", "-c", script]);
+    w.ok(&args)
+}
+
+fn status_field(status: &str, key: &str) -> String {
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix(&format!("{key}:")))
+        .unwrap_or_else(|| panic!("{key} in {status}"))
+        .trim()
+        .to_string()
+}
+
+/// hutch's documented default capability set (docs/SECURITY.md).
+const DEFAULT_CAPBND: &str = "00000000a80425fb";
+
+#[test]
+fn a_default_container_is_confined_like_dockers() {
+    for_each_user(|w| {
+        w.busybox();
+        let status = inside(&w, &[], "cat /proc/self/status");
+        assert_eq!(status_field(&status, "Seccomp"), "2");
+        assert_eq!(status_field(&status, "NoNewPrivs"), "1");
+        assert_eq!(status_field(&status, "CapBnd"), DEFAULT_CAPBND);
+        assert_eq!(status_field(&status, "CapEff"), DEFAULT_CAPBND);
+
+        let host_pid = std::process::id().to_string();
+        let denied = inside(
+            &w,
+            &[],
+            &format!(
+                "for c in keyctl add_key request_key unshare-user clone-user bpf perf_event_open \
+                 kexec_load init_module clock_settime; do /probe $c; done; /probe ptrace {host_pid}; \
+                 unshare -U true 2>/dev/null || echo unshare-cmd denied; \
+                 mount -t tmpfs none /mnt 2>/dev/null || echo mount denied"
+            ),
+        );
+        for c in [
+            "keyctl",
+            "add_key",
+            "request_key",
+            "unshare-user",
+            "clone-user",
+            "bpf",
+            "perf_event_open",
+            "kexec_load",
+            "init_module",
+            "clock_settime",
+        ] {
+            assert!(denied.contains(&format!("{c} EPERM\n")), "{c}: {denied}");
+        }
+        // Nothing outside is even visible: a host pid does not exist here.
+        assert!(denied.contains("ptrace ESRCH\n"), "{denied}");
+        assert!(denied.contains("unshare-cmd denied") && denied.contains("mount denied"));
+
+        // Masked paths read empty, directories list nothing, tunables are read-only.
+        let masked = inside(
+            &w,
+            &[],
+            "cat /proc/kcore /proc/keys /proc/timer_list /proc/sched_debug /proc/interrupts | wc -c; \
+             ls -A /proc/acpi /proc/scsi /sys/firmware 2>/dev/null | grep -v ':$' | grep -c . ; \
+             (echo 1 > /proc/sys/kernel/ns_last_pid) 2>/dev/null || echo sys read-only; \
+             (echo h > /proc/sysrq-trigger) 2>/dev/null || echo sysrq read-only",
+        );
+        let lines: Vec<&str> = masked.lines().collect();
+        assert_eq!(lines[0].trim(), "0", "masked files are empty: {masked}");
+        assert_eq!(lines[1].trim(), "0", "masked dirs are empty: {masked}");
+        assert!(masked.contains("sys read-only") && masked.contains("sysrq read-only"));
+
+        // A private cgroup namespace: its own root, not the host's namespace.
+        let cg = inside(
+            &w,
+            &[],
+            "cat /proc/self/cgroup; readlink /proc/self/ns/cgroup",
+        );
+        assert!(cg.lines().any(|l| l == "0::/"), "{cg}");
+        let host_ns = std::fs::read_link("/proc/self/ns/cgroup").unwrap();
+        assert!(!cg.contains(&*host_ns.to_string_lossy()), "{cg}");
+
+        // /dev/shm: 64 MiB unless --shm-size says otherwise.
+        let shm = |flags: &[&str]| {
+            inside(&w, flags, "df -k /dev/shm | tail -1")
+                .split_whitespace()
+                .nth(1)
+                .unwrap()
+                .to_string()
+        };
+        assert_eq!(shm(&[]), "65536");
+        assert_eq!(shm(&["--shm-size", "1m"]), "1024");
+    });
+}
+
+#[test]
+fn capabilities_privileged_and_security_options_change_what_they_say() {
+    for_each_user(|w| {
+        w.busybox();
+        // --cap-add SYS_ADMIN: sethostname works in the container's own UTS
+        // namespace; the host's name is untouched.
+        let host_name = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap();
+        let out = inside(&w, &["--cap-add", "sys_admin"], "hostname x && hostname");
+        assert_eq!(out, "x\n");
+        assert_eq!(
+            std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap(),
+            host_name
+        );
+        let bnd =
+            |flags: &[&str]| status_field(&inside(&w, flags, "cat /proc/self/status"), "CapBnd");
+        assert_eq!(bnd(&["--cap-add", "CAP_SYS_ADMIN"]), "00000000a82425fb");
+        assert_eq!(bnd(&["--cap-drop", "ALL"]), "0000000000000000");
+        assert_eq!(
+            bnd(&["--cap-drop", "ALL", "--cap-add", "chown"]),
+            "0000000000000001"
+        );
+        let out = inside(
+            &w,
+            &["--cap-drop", "CHOWN"],
+            "touch /f; chown 1:1 /f 2>/dev/null || echo chown denied",
+        );
+        assert_eq!(out, "chown denied\n");
+
+        // --privileged: every capability, no filter, no masks; still no_new_privs.
+        let last: u32 = std::fs::read_to_string("/proc/sys/kernel/cap_last_cap")
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap();
+        let status = inside(&w, &["--privileged"], "cat /proc/self/status");
+        assert_eq!(
+            status_field(&status, "CapBnd"),
+            format!("{:016x}", (1u64 << (last + 1)) - 1)
+        );
+        assert_eq!(status_field(&status, "Seccomp"), "0");
+        assert_eq!(status_field(&status, "NoNewPrivs"), "1");
+        let out = inside(
+            &w,
+            &["--privileged"],
+            "grep -c -E ' /proc/(keys|kcore|sys) ' /proc/self/mounts; unshare -U true && echo nested",
+        );
+        assert_eq!(out, "0\nnested\n");
+
+        // --security-opt.
+        let status = inside(
+            &w,
+            &[
+                "--security-opt",
+                "seccomp=unconfined",
+                "--security-opt",
+                "no-new-privileges=false",
+            ],
+            "cat /proc/self/status",
+        );
+        assert_eq!(status_field(&status, "Seccomp"), "0");
+        assert_eq!(status_field(&status, "NoNewPrivs"), "0");
+        let status = inside(
+            &w,
+            &["--security-opt", "no-new-privileges=false"],
+            "cat /proc/self/status",
+        );
+        assert_eq!(
+            status_field(&status, "Seccomp"),
+            "2",
+            "filter without no_new_privs"
+        );
+        let profile = w.write(
+            "profile.json",
+            r#"{"defaultAction":"SCMP_ACT_ALLOW",
+                "syscalls":[{"names":["mkdir","mkdirat"],"action":"SCMP_ACT_ERRNO","errnoRet":13}]}"#,
+        );
+        let opt = format!("seccomp={}", profile.display());
+        let out = inside(
+            &w,
+            &["--security-opt", &opt],
+            "mkdir /x 2>&1; /probe keyctl; grep Seccomp: /proc/self/status",
+        );
+        assert!(out.contains("Permission denied"), "{out}");
+        assert!(
+            out.contains("keyctl ok") || out.contains("keyctl EINVAL"),
+            "{out}"
+        );
+        let bad = w.write("bad.json", "{\"defaultAction\": \"SCMP_ACT_NOTIFY\"}");
+        let (code, err) = w.fails(&[
+            "run",
+            "--rm",
+            "--security-opt",
+            &format!("seccomp={}", bad.display()),
+            BB,
+            "true",
+        ]);
+        assert_eq!(code, 125);
+        assert!(err.contains("SCMP_ACT_NOTIFY"), "{err}");
+        for (flag, val, says) in [
+            ("--cap-add", "FLY", "unknown capability"),
+            ("--security-opt", "apparmor=x", "unsupported --security-opt"),
+            ("--ulimit", "nofile=2:1", "soft limit"),
+            ("--shm-size", "lots", "invalid size"),
+        ] {
+            let (code, err) = w.fails(&["run", "--rm", flag, val, BB, "true"]);
+            assert_eq!(code, 125, "{flag} {val}");
+            assert!(err.contains(says), "{flag} {val}: {err}");
+        }
+
+        // --ulimit sets both limits of the container's processes.
+        let out = inside(&w, &["--ulimit", "nofile=100:200"], "ulimit -n; ulimit -Hn");
+        assert_eq!(out, "100\n200\n");
+
+        // Without a delegated cgroup, cgroup limits are one warning naming
+        // the cause, or an error with --strict-limits.
+        let out = w.run(&[
+            "run",
+            "--rm",
+            "--network",
+            "none",
+            "--memory",
+            "64m",
+            BB,
+            "true",
+        ]);
+        let err = stderr(&out);
+        assert!(out.status.success(), "{err}");
+        assert_eq!(err.lines().count(), 1, "{err}");
+        assert!(
+            err.contains("not applied") && err.contains("delegated"),
+            "{err}"
+        );
+        let (code, err) = w.fails(&[
+            "run",
+            "--rm",
+            "--pids-limit",
+            "10",
+            "--strict-limits",
+            BB,
+            "true",
+        ]);
+        assert_eq!(code, 125);
+        assert!(err.contains("cannot be applied"), "{err}");
+        assert!(w
+            .ok(&["info"])
+            .contains("--memory, --cpus, --pids-limit: no"));
+    });
+}
+
+#[test]
+fn exec_gets_pid_1s_confinement_and_its_helper_shows_nothing_of_the_host() {
+    for_each_user(|w| {
+        w.busybox();
+        w.ok(&[
+            "run",
+            "-d",
+            "--name",
+            "c",
+            "--network",
+            "none",
+            "--cap-drop",
+            "NET_RAW",
+            BB,
+            "sleep",
+            "600",
+        ]);
+        let status = |pid: &str| w.ok(&["exec", "c", "cat", &format!("/proc/{pid}/status")]);
+        let (one, me) = (status("1"), status("self"));
+        for key in ["Seccomp", "NoNewPrivs", "CapBnd", "CapEff"] {
+            assert_eq!(status_field(&one, key), status_field(&me, key), "{key}");
+        }
+        assert_eq!(status_field(&me, "CapBnd"), "00000000a80405fb");
+        assert_eq!(status_field(&me, "Seccomp"), "2");
+
+        // While `hutch exec` runs, its process is not dumpable (its environ,
+        // memory and descriptors are closed even to the same user) and its
+        // command line names no host path.
+        let mut child = w
+            .hutch()
+            .args(["exec", "c", "sleep", "30"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let pid = child.id();
+        let t0 = Instant::now();
+        let cmdline = loop {
+            let c = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+            if c.starts_with(b"hutch-exec") || t0.elapsed() > Duration::from_secs(10) {
+                break c;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        let shown = String::from_utf8_lossy(&cmdline).replace('\0', " ");
+        assert_eq!(shown.trim(), "hutch-exec", "{shown:?}");
+        let environ = w
+            .as_user("cat")
+            .arg(format!("/proc/{pid}/environ"))
+            .output()
+            .unwrap();
+        assert!(
+            !environ.status.success(),
+            "environ of the helper is readable"
+        );
+        let _ = child.kill();
+        let _ = child.wait();
+        w.ok(&["rm", "-f", "c"]);
+    });
+}
+
+/// The cached Debian bookworm tarball of the Debian build test (made by the
+/// user with subordinate ids, as mmdebstrap --mode=unshare needs), readable
+/// by `w`'s user: copied into its world when the maker's home is closed.
+fn debian_base(w: &World) -> Option<std::path::PathBuf> {
+    let Some(maker) = user(Kind::SubIds) else {
+        skip("no user with subordinate ids to run mmdebstrap --mode=unshare");
+        return None;
+    };
+    let tar = crate::debian::bookworm_tarball(&World::new(maker));
+    let readable = w.as_user("test").arg("-r").arg(&tar).status().unwrap();
+    if readable.success() {
+        return Some(tar);
+    }
+    let copy = w.path("debian-bookworm-apt.tar");
+    std::fs::copy(&tar, &copy).unwrap();
+    std::os::unix::fs::chown(&copy, Some(w.user.uid), Some(w.user.gid)).unwrap();
+    Some(copy)
+}
+
+#[test]
+fn single_id_users_install_packages_with_fake_root() {
+    let Some(u) = user(Kind::Single) else {
+        skip("no single-id test user");
+        return;
+    };
+    let w = World::new(u);
+    let Some(tar) = debian_base(&w) else { return };
+    w.ok(&["import", tar.to_str().unwrap(), "deb:base"]);
+    let info = w.ok(&["info"]);
+    assert!(info.contains("fake root: on for build RUN steps"), "{info}");
+
+    std::fs::create_dir_all(w.path("ctx")).unwrap();
+    w.write(
+        "ctx/Dockerfile",
+        "FROM deb:base\n\
+         RUN apt-get update && apt-get install -y --no-install-recommends hello adduser\n\
+         RUN adduser --disabled-password --gecos '' bob && touch /home/bob/f && chown bob:bob /home/bob/f\n\
+         RUN hello && id bob\n",
+    );
+    let out = w.run(&["build", "-t", "deb:hello", w.path("ctx").to_str().unwrap()]);
+    let err = stderr(&out);
+    assert!(out.status.success(), "build failed: {err}");
+    assert!(err.contains("--> fake root (no subordinate ids)"), "{err}");
+    assert!(err.contains("Hello, world!"), "{err}");
+    assert!(err.contains("uid=1000(bob)"), "{err}");
+
+    // A failing RUN in this mode says what fake root cannot do.
+    w.write(
+        "bad/Dockerfile",
+        "FROM deb:base\nRUN su -s /bin/sh nobody -c 'test $(id -u) = 65534'\n",
+    );
+    let (_, err) = w.fails(&["build", w.path("bad").to_str().unwrap()]);
+    assert!(err.contains("give the user ranges in /etc/subuid"), "{err}");
+
+    // `run --fake-root` opts in; without it a single id cannot chown.
+    let vol = probe(&w);
+    let script = "touch /f; chown 1:1 /f && echo chown ok; /probe setgroups; /probe mknod-char /n";
+    let on = w.ok(&[
+        "run",
+        "--rm",
+        "--fake-root",
+        "-v",
+        &vol,
+        "deb:base",
+        "sh",
+        "-c",
+        script,
+    ]);
+    assert_eq!(on, "chown ok\nsetgroups ok\nmknod-char ok\n");
+    let off = w.ok(&["run", "--rm", "-v", &vol, "deb:base", "sh", "-c", script]);
+    assert!(
+        !off.contains("chown ok") && !off.contains("setgroups ok"),
+        "{off}"
+    );
+}

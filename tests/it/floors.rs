@@ -1,0 +1,186 @@
+//! The floors of docs/ARCHITECTURE.md, enforced: every `crate::x` path in a
+//! module of `src/` (in `use` lines or written out in code) must name a
+//! module on a lower floor, or the module itself. The table is read from the
+//! document, so the picture and the code cannot drift apart: a new module
+//! must be given a floor there before it compiles into a passing build.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+
+/// Module name → floor, from the first fenced block under "## Floors".
+fn table(doc: &str) -> BTreeMap<String, u32> {
+    let section = doc
+        .split("\n## Floors")
+        .nth(1)
+        .expect("docs/ARCHITECTURE.md has a '## Floors' section");
+    let block = section
+        .split("```")
+        .nth(1)
+        .expect("the Floors section has a fenced table");
+    let mut floors = BTreeMap::new();
+    let mut floor = None;
+    for line in block.lines().skip(1) {
+        let mut words = line.split_whitespace();
+        let Some(first) = words.next() else { continue };
+        let module = match first.parse::<u32>() {
+            Ok(n) => {
+                floor = Some(n);
+                words.next()
+            }
+            Err(_) => Some(first),
+        };
+        let (Some(module), Some(floor)) = (module, floor) else {
+            continue;
+        };
+        let name = module.trim_end_matches('/').trim_end_matches(".rs");
+        floors.insert(name.to_string(), floor);
+    }
+    floors
+}
+
+/// Drop `//` comments (doc comments name other modules freely).
+fn code_of(text: &str) -> String {
+    text.lines()
+        .map(|l| l.split("//").next().unwrap_or(""))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// The top-level modules a source text names through `crate::`, including
+/// each first segment of a `crate::{a::b, c}` group.
+fn targets(text: &str) -> BTreeSet<String> {
+    let code = code_of(text);
+    let mut out = BTreeSet::new();
+    for (i, _) in code.match_indices("crate::") {
+        // `$crate::` in macros is not an edge of this crate's modules.
+        if code[..i].ends_with('$') {
+            continue;
+        }
+        let rest = &code[i + "crate::".len()..];
+        if let Some(group) = rest.strip_prefix('{') {
+            let mut depth = 0;
+            let mut word = String::new();
+            let mut at_start = true;
+            for c in group.chars() {
+                if at_start && (c.is_alphanumeric() || c == '_') {
+                    word.push(c);
+                    continue;
+                }
+                if !word.is_empty() {
+                    out.insert(std::mem::take(&mut word));
+                    at_start = false;
+                }
+                match c {
+                    '{' => depth += 1,
+                    '}' if depth == 0 => break,
+                    '}' => depth -= 1,
+                    ',' if depth == 0 => at_start = true,
+                    _ => {}
+                }
+            }
+            if !word.is_empty() {
+                out.insert(word);
+            }
+        } else {
+            let name: String = rest
+                .chars()
+                .take_while(|c| c.is_alphanumeric() || *c == '_')
+                .collect();
+            out.insert(name);
+        }
+    }
+    out
+}
+
+/// Every `.rs` file under `dir` with its top-level module name.
+fn sources(src: &Path) -> Vec<(String, std::path::PathBuf)> {
+    let mut out = Vec::new();
+    let mut stack = vec![src.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                stack.push(p);
+            } else if p.extension().is_some_and(|x| x == "rs") {
+                let rel = p.strip_prefix(src).unwrap();
+                let top = rel.components().next().unwrap().as_os_str();
+                let top = top.to_str().unwrap().trim_end_matches(".rs").to_string();
+                out.push((top, p));
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+/// The imports that break the table: "file: module (floor) -> target (floor)".
+fn violations(floors: &BTreeMap<String, u32>, files: &[(String, String, String)]) -> Vec<String> {
+    let mut bad = Vec::new();
+    for (module, file, text) in files {
+        let Some(&own) = floors.get(module) else {
+            bad.push(format!("{file}: module {module} has no floor in the table"));
+            continue;
+        };
+        for t in targets(text) {
+            if t == *module {
+                continue;
+            }
+            match floors.get(&t) {
+                Some(&f) if f < own => {}
+                Some(&f) => bad.push(format!(
+                    "{file}: {module} (floor {own}) imports {t} (floor {f})"
+                )),
+                None => bad.push(format!("{file}: imports crate::{t}, which has no floor")),
+            }
+        }
+    }
+    bad
+}
+
+#[test]
+fn modules_import_only_from_lower_floors() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let doc = std::fs::read_to_string(root.join("docs/ARCHITECTURE.md")).unwrap();
+    let floors = table(&doc);
+    assert!(floors.len() > 10, "the floor table looks empty: {floors:?}");
+    let files: Vec<(String, String, String)> = sources(&root.join("src"))
+        .into_iter()
+        // The binary's entry point is not a module of the library.
+        .filter(|(m, _)| m != "main" && m != "lib")
+        .map(|(m, p)| {
+            let text = std::fs::read_to_string(&p).unwrap();
+            let rel = p.strip_prefix(root).unwrap().display().to_string();
+            (m, rel, text)
+        })
+        .collect();
+    let bad = violations(&floors, &files);
+    assert!(
+        bad.is_empty(),
+        "imports that climb a floor (see docs/ARCHITECTURE.md, Floors):\n{}",
+        bad.join("\n")
+    );
+}
+
+#[test]
+fn the_check_catches_an_upward_import_and_reads_groups() {
+    let doc = "x\n## Floors\n```\n 1  sys/   raw\n    dirs.rs\n 2  store/ blobs\n 3  cli/\n```\n";
+    let floors = table(doc);
+    assert_eq!(floors["dirs"], 1);
+    assert_eq!(floors["store"], 2);
+    let file = |m: &str, text: &str| (m.to_string(), format!("src/{m}/x.rs"), text.to_string());
+    let ok = [
+        file(
+            "store",
+            "use crate::{dirs::Dirs, sys::{a, b}};\n// crate::cli in a comment\n",
+        ),
+        file("cli", "fn f() { crate::store::open(); }"),
+    ];
+    assert!(violations(&floors, &ok).is_empty());
+    let up = [file("store", "use crate::{sys, cli::Ctx};")];
+    assert_eq!(
+        violations(&floors, &up),
+        ["src/store/x.rs: store (floor 2) imports cli (floor 3)"]
+    );
+    let same = [file("dirs", "use crate::sys::x;")];
+    assert_eq!(violations(&floors, &same).len(), 1);
+}
