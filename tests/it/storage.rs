@@ -194,6 +194,9 @@ fn info_names_the_driver_and_each_one_passed_over() {
         let text = succeeded(&c.output().unwrap(), "hutch info");
         assert!(text.contains("storage driver: fuse"), "{text}");
         let (_, err) = w.fails(&["run", "--storage-driver", "zfs", "x"]);
-        assert!(err.contains("overlay, fuse or copy"), "{err}");
+        assert!(
+            err.contains("--storage-driver") && err.contains("overlay, fuse, copy"),
+            "{err}"
+        );
     });
 }
