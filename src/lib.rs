@@ -17,4 +17,6 @@ pub mod sandbox;
 pub mod snapshot;
 pub mod store;
 pub mod sys;
+#[cfg(test)]
+mod testing;
 pub mod ui;
