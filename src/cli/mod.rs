@@ -10,6 +10,7 @@ use std::process::ExitCode;
 
 pub mod build;
 pub mod commit;
+pub mod completion;
 pub mod container;
 pub mod diff;
 pub mod exec;
@@ -133,6 +134,12 @@ pub enum Command {
     Image(image::Args),
     /// Disk usage and store checks.
     System(system::Args),
+    /// Print a shell completion script (bash, zsh or fish).
+    Completion(completion::Args),
+    /// The names of images or containers for the word a completion script
+    /// is completing (called by those scripts).
+    #[command(name = "__complete", hide = true)]
+    Complete(completion::CompleteArgs),
     /// The idle process that holds this user's id-mapped user namespace
     /// (started by hutch itself; see `hutch info`).
     #[command(name = "userns-keeper", hide = true)]
@@ -267,6 +274,8 @@ fn dispatch(ctx: &Ctx, cmd: Command) -> anyhow::Result<u8> {
         Command::Save(a) => save::exec(ctx, a),
         Command::Image(a) => image::exec(ctx, a),
         Command::System(a) => system::exec(ctx, a),
+        Command::Completion(a) => completion::exec(a),
+        Command::Complete(a) => completion::complete(ctx, a),
         Command::PortForwarder(a) => {
             crate::net::forward::serve(&a.userns, &a.netns, &a.routes)
                 .map_err(anyhow::Error::msg)?;

@@ -4,9 +4,11 @@
 
 mod build;
 mod common;
+mod completion;
 mod debian;
 mod dockerfile;
 mod images;
+mod install;
 mod keeper;
 mod layers;
 mod lifecycle;
