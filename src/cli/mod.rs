@@ -13,6 +13,7 @@ pub mod commit;
 pub mod completion;
 pub mod container;
 pub mod diff;
+mod errors;
 pub mod exec;
 pub mod export;
 pub mod history;
@@ -196,7 +197,7 @@ pub fn main() -> ExitCode {
         Ok(code) => ExitCode::from(code),
         Err(e) if is_broken_pipe(&e) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("Error: {e:#}");
+            eprintln!("{}", errors::render(&e));
             ExitCode::from(EXIT_HUTCH_ERROR)
         }
     }

@@ -7,6 +7,7 @@ mod common;
 mod completion;
 mod debian;
 mod dockerfile;
+mod errors;
 mod format;
 mod images;
 mod install;
