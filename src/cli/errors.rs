@@ -5,14 +5,16 @@
 //! library's messages stay whole for callers that are not this CLI.
 
 use crate::sandbox::host::{self, HostPaths};
+use crate::ui::colour::paint;
 
-/// The text printed on stderr for a failure.
-pub fn render(e: &anyhow::Error) -> String {
+/// The text printed on stderr for a failure; `colour` marks the labels.
+pub fn render(e: &anyhow::Error, colour: bool) -> String {
     let (what, hint) = split(&format!("{e:#}"));
     let hint = hint.or_else(|| known_hint(&what));
+    let error = paint(colour, "1;31", "Error:");
     match hint {
-        Some(h) => format!("Error: {what}\nhint: {h}"),
-        None => format!("Error: {what}"),
+        Some(h) => format!("{error} {what}\n{} {h}", paint(colour, "1;36", "hint:")),
+        None => format!("{error} {what}"),
     }
 }
 
@@ -87,7 +89,7 @@ mod tests {
     use super::*;
 
     fn shown(msg: &str) -> String {
-        render(&anyhow::anyhow!(msg.to_string()))
+        render(&anyhow::anyhow!(msg.to_string()), false)
     }
 
     #[test]

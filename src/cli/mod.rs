@@ -197,7 +197,7 @@ pub fn main() -> ExitCode {
         Ok(code) => ExitCode::from(code),
         Err(e) if is_broken_pipe(&e) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("{}", errors::render(&e));
+            eprintln!("{}", errors::render(&e, crate::ui::colour::stderr()));
             ExitCode::from(EXIT_HUTCH_ERROR)
         }
     }

@@ -74,3 +74,45 @@ fn info_names_the_fix_in_single_id_mode() {
         }
     });
 }
+
+/// Colour on a terminal only, and never with NO_COLOR: hutch's own error
+/// labels and clap's messages alike.
+#[test]
+fn colour_only_on_a_terminal_without_no_color() {
+    let Some(u) = any_user() else {
+        return skip("no test user");
+    };
+    let w = World::new(u);
+    // `script` gives the command a terminal.
+    let on_tty = |cmd: &str, no_color: bool| {
+        let mut c = w.as_user("script");
+        c.env("TERM", "xterm").args(["-qec", cmd, "/dev/null"]);
+        if no_color {
+            c.env("NO_COLOR", "1");
+        }
+        stdout(&c.output().unwrap())
+    };
+    let bin = hutch_bin().display().to_string();
+    let root = w.root().display().to_string();
+    let inspect = format!("{bin} --root {root} inspect nosuch");
+    let typo = format!("{bin} --root {root} imags");
+    let tty = on_tty(&inspect, false);
+    assert!(
+        tty.contains("\x1b[1;31mError:\x1b[0m no such image"),
+        "{tty:?}"
+    );
+    assert!(tty.contains("\x1b[1;36mhint:\x1b[0m"), "{tty:?}");
+    assert!(
+        on_tty(&typo, false).contains('\x1b'),
+        "clap colours on a terminal"
+    );
+    for cmd in [&inspect, &typo] {
+        let plain = on_tty(cmd, true);
+        assert!(
+            !plain.contains('\x1b') && !plain.is_empty(),
+            "{cmd}: {plain:?}"
+        );
+    }
+    let piped = w.run(&["inspect", "nosuch"]);
+    assert!(!stderr(&piped).contains('\x1b'));
+}
