@@ -35,7 +35,7 @@ pub struct CompleteArgs {
 }
 
 pub fn exec(a: Args) -> anyhow::Result<u8> {
-    let mut cmd = Cli::command();
+    let mut cmd = visible(Cli::command());
     let mut script = Vec::new();
     let generator = match a.shell {
         Shell::Bash => clap_complete::Shell::Bash,
@@ -46,6 +46,20 @@ pub fn exec(a: Args) -> anyhow::Result<u8> {
     let script = String::from_utf8(script)?;
     std::io::stdout().write_all(with_names(a.shell, &script).as_bytes())?;
     Ok(0)
+}
+
+/// The command tree without hidden subcommands, which clap_complete would
+/// offer otherwise (they are hutch's own helpers, never typed by people).
+fn visible(top: clap::Command) -> clap::Command {
+    let subs: Vec<clap::Command> = top
+        .get_subcommands()
+        .filter(|s| !s.is_hide_set())
+        .cloned()
+        .collect();
+    clap::Command::new(top.get_name().to_string())
+        .version(env!("CARGO_PKG_VERSION"))
+        .args(top.get_arguments().cloned())
+        .subcommands(subs)
 }
 
 /// The generated script with the name-completing wrapper around it.
@@ -259,6 +273,27 @@ mod tests {
             words.push(String::new());
         }
         kind_at(&cmd, &words)
+    }
+
+    #[test]
+    fn scripts_never_offer_hidden_commands() {
+        for shell in [Shell::Bash, Shell::Zsh, Shell::Fish] {
+            let mut out = Vec::new();
+            let generator = match shell {
+                Shell::Bash => clap_complete::Shell::Bash,
+                Shell::Zsh => clap_complete::Shell::Zsh,
+                Shell::Fish => clap_complete::Shell::Fish,
+            };
+            clap_complete::generate(generator, &mut visible(Cli::command()), "hutch", &mut out);
+            let text = String::from_utf8(out).unwrap();
+            for hidden in ["__complete", "userns-keeper", "port-forwarder"] {
+                assert!(!text.contains(hidden), "{shell:?} offers {hidden}");
+            }
+            assert!(
+                text.contains("completion") && text.contains("root"),
+                "{shell:?}"
+            );
+        }
     }
 
     #[test]
