@@ -352,6 +352,17 @@ pub fn user_ok(w: &World, prog: &str, args: &[&str]) -> String {
     succeeded(&out, &format!("{prog} {args:?}"))
 }
 
+/// Whether `err` is one failure in hutch's shape: an `Error: ` line, then at
+/// most one `hint: ` line.
+pub fn one_error(err: &str) -> bool {
+    let lines: Vec<&str> = err.trim_end().lines().collect();
+    match lines.as_slice() {
+        [what] => what.starts_with("Error: "),
+        [what, hint] => what.starts_with("Error: ") && hint.starts_with("hint: "),
+        _ => false,
+    }
+}
+
 /// Stdout of an Output as text.
 pub fn stdout(o: &Output) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()

@@ -323,10 +323,7 @@ fn bad_input_changes_nothing() {
 
         let junk = w.write("junk.tar", "this is not a tar archive at all".repeat(40));
         let (_, err) = w.fails(&["load", "-i", junk.to_str().unwrap()]);
-        assert!(
-            err.starts_with("Error: ") && err.lines().count() == 1,
-            "{err}"
-        );
+        assert!(one_error(&err), "{err}");
 
         // A truncated archive.
         let full = std::fs::read(oci_archive(&w, false)).unwrap();

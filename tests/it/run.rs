@@ -2,7 +2,7 @@
 //! overlayfs, the real busybox image, as a user with subordinate ids and as
 //! one without (single-id mode).
 
-use crate::common::{for_each_user, hutch_bin, stderr, stdout, Kind, World};
+use crate::common::{for_each_user, hutch_bin, one_error, stderr, stdout, Kind, World};
 use std::io::{BufRead, BufReader};
 use std::os::unix::fs::FileTypeExt;
 use std::path::{Path, PathBuf};
@@ -192,7 +192,7 @@ fn exit_codes_follow_docker() {
         assert_eq!(code, 125, "{err}");
         let (code, _, err) = run(&w, &["--rm", "no-such-image:1", "true"]);
         assert_eq!(code, 125, "{err}");
-        assert_eq!(err.lines().count(), 1, "one clear line: {err}");
+        assert!(one_error(&err), "one clear error: {err}");
         assert!(
             container_dirs(&w).is_empty(),
             "failed --rm runs leave nothing"
@@ -438,7 +438,7 @@ fn volumes_rw_ro_and_bad_specs() {
             let (code, _, err) = run(&w, &["--rm", "-v", spec, bb, "true"]);
             assert_eq!(code, 125, "{spec}");
             assert!(err.contains(why), "{spec}: {err}");
-            assert_eq!(err.lines().count(), 1, "{err}");
+            assert!(one_error(&err), "{err}");
         }
     });
 }
@@ -684,7 +684,7 @@ fn network_container_joins_a_running_container() {
             let net = format!("container:{target}");
             let (code, _, err) = run(&w, &["--rm", "--network", &net, bb, "true"]);
             assert_eq!(code, 125, "{err}");
-            assert!(err.contains(why) && err.lines().count() == 1, "{err}");
+            assert!(err.contains(why) && one_error(&err), "{err}");
         }
         w.ok(&["rm", "srv"]);
     });
