@@ -29,5 +29,7 @@ pub mod snapshot;
 pub mod store;
 #[allow(unsafe_code, clippy::disallowed_methods)]
 pub mod sys;
+#[cfg(test)]
+mod testing;
 pub mod ui;
 pub mod userns;

@@ -5,6 +5,7 @@
 //! comment (a commit's message).
 
 use super::images::human_size;
+use super::template::{print_rows, Listing};
 use super::Ctx;
 use crate::container::state::human_duration;
 use crate::store::{Image, Store};
@@ -24,8 +25,10 @@ pub struct Args {
     #[arg(short, long)]
     pub quiet: bool,
 
-    /// `json` for a JSON array (newest first).
-    #[arg(long, value_name = "FORMAT", value_parser = ["json"])]
+    /// `json` for a JSON array (newest first), or a Go template (`table`
+    /// for a header row): .ID .CreatedAt .CreatedSince .CreatedBy .Size
+    /// .Comment .Author.
+    #[arg(long, value_name = "FORMAT")]
     pub format: Option<String>,
 }
 
@@ -102,7 +105,41 @@ pub fn exec(ctx: &Ctx, args: Args) -> anyhow::Result<u8> {
             }
         })
         .collect();
-    if args.format.is_some() {
+    let format = Listing::parse(args.format.as_deref()).map_err(anyhow::Error::msg)?;
+    let now = chrono::Utc::now();
+    let since = |r: &Row| {
+        r.created
+            .as_deref()
+            .and_then(|c| chrono::DateTime::parse_from_rfc3339(c).ok())
+            .map(|t| format!("{} ago", human_duration((now - t.to_utc()).num_seconds())))
+            .unwrap_or_else(|| "N/A".into())
+    };
+    if let Listing::Template(t) = &format {
+        let v: Vec<_> = rows
+            .iter()
+            .zip(&ids)
+            .map(|(r, id)| {
+                json!({
+                    "ID": id, "CreatedAt": r.created.clone().unwrap_or_default(),
+                    "CreatedSince": since(r), "CreatedBy": r.created_by,
+                    "Size": human_size(r.size), "Comment": r.comment, "Author": r.author,
+                })
+            })
+            .collect();
+        let fields = [
+            "ID",
+            "CreatedAt",
+            "CreatedSince",
+            "CreatedBy",
+            "Size",
+            "Comment",
+            "Author",
+        ];
+        let titles = [("ID", "IMAGE"), ("CreatedSince", "CREATED")];
+        print_rows(&ctx.printer, t, &fields, &titles, &v)?;
+        return Ok(0);
+    }
+    if matches!(format, Listing::Json) {
         let v: Vec<_> = rows
             .iter()
             .zip(&ids)
@@ -122,16 +159,10 @@ pub fn exec(ctx: &Ctx, args: Args) -> anyhow::Result<u8> {
         ids.iter().for_each(|i| ctx.printer.out(i));
         return Ok(0);
     }
-    let now = chrono::Utc::now();
     let mut table: Vec<[String; 5]> =
         vec![["IMAGE", "CREATED", "CREATED BY", "SIZE", "COMMENT"].map(String::from)];
     for (r, id) in rows.iter().zip(&ids) {
-        let created = r
-            .created
-            .as_deref()
-            .and_then(|c| chrono::DateTime::parse_from_rfc3339(c).ok())
-            .map(|t| format!("{} ago", human_duration((now - t.to_utc()).num_seconds())))
-            .unwrap_or_else(|| "N/A".into());
+        let created = since(r);
         // A multi-line command (a script) stays on its row.
         let one_line = r
             .created_by

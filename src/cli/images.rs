@@ -2,7 +2,7 @@
 //! `--format json` / a Go template).
 
 use super::inspect::facts;
-use super::template::Template;
+use super::template::{print_rows, Listing};
 use super::Ctx;
 use crate::container::state::human_duration;
 use crate::oci::inspect::list_row;
@@ -31,10 +31,7 @@ pub struct Args {
 }
 
 pub fn exec(ctx: &Ctx, args: Args) -> anyhow::Result<u8> {
-    let tpl = match args.format.as_deref() {
-        None | Some("json") => None,
-        Some(f) => Some(Template::parse(f).map_err(anyhow::Error::msg)?),
-    };
+    let format = Listing::parse(args.format.as_deref()).map_err(anyhow::Error::msg)?;
     let filter = args
         .reference
         .as_deref()
@@ -64,7 +61,7 @@ pub fn exec(ctx: &Ctx, args: Args) -> anyhow::Result<u8> {
         }
         return Ok(0);
     }
-    if args.format.as_deref() == Some("json") {
+    if matches!(format, Listing::Json) {
         let rows: Vec<_> = images.iter().map(|im| list_row(&facts(im))).collect();
         ctx.printer.out(&serde_json::to_string_pretty(&rows)?);
         return Ok(0);
@@ -97,8 +94,18 @@ pub fn exec(ctx: &Ctx, args: Args) -> anyhow::Result<u8> {
             rows.push([repo, tag, id(im), since.clone(), size.clone()]);
         }
     }
-    if let Some(t) = tpl {
-        values.iter().for_each(|v| ctx.printer.out(&t.render(v)));
+    if let Listing::Template(t) = &format {
+        let fields = [
+            "Repository",
+            "Tag",
+            "ID",
+            "Digest",
+            "CreatedSince",
+            "CreatedAt",
+            "Size",
+        ];
+        let titles = [("ID", "IMAGE ID"), ("CreatedSince", "CREATED")];
+        print_rows(&ctx.printer, t, &fields, &titles, &values)?;
         return Ok(0);
     }
     ctx.printer.table(

@@ -67,6 +67,9 @@ pub struct Userns {
     /// The subordinate ranges in use, `start-end` on the host.
     pub subuids: Option<String>,
     pub subgids: Option<String>,
+    /// What to do to get subordinate ids, when there are none (single-id
+    /// mode: only the caller's uid exists inside).
+    pub fix: Option<String>,
     /// The user-namespace keeper for that mode: `pid N`, `not running`, or
     /// why none can be used (`not needed` for a single id).
     pub keeper: String,
@@ -101,6 +104,24 @@ pub struct Devices {
     pub tun: bool,
 }
 
+/// How to leave single-id mode: the tools when they are missing, and a
+/// range for this user (what `useradd` gives new users on Debian).
+fn single_id_fix(src: &IdSources) -> String {
+    let user = nix::unistd::User::from_uid(nix::unistd::getuid())
+        .ok()
+        .flatten()
+        .map(|u| u.name)
+        .unwrap_or_else(|| nix::unistd::getuid().to_string());
+    let range =
+        format!("sudo usermod --add-subuids 100000-165535 --add-subgids 100000-165535 {user}");
+    let fix = if src.newuidmap.is_none() || src.newgidmap.is_none() {
+        format!("sudo apt-get install uidmap, and give {user} subordinate ids: {range}")
+    } else {
+        format!("give {user} subordinate ids: {range}")
+    };
+    format!("{fix} (only your own uid is mapped now, so images with other users fail)")
+}
+
 /// Gather the report (probing the kernel once; cached afterwards).
 pub fn gather(ctx: &Ctx) -> Info {
     let paths = HostPaths::default();
@@ -126,6 +147,10 @@ pub fn gather(ctx: &Ctx) -> Info {
         newgidmap: src.newgidmap.clone(),
         subuids: mapping.as_ref().ok().and_then(|m| range(&m.uids)),
         subgids: mapping.as_ref().ok().and_then(|m| range(&m.gids)),
+        fix: match &mapping {
+            Ok(m) if m.mode == crate::userns::idmap::MapMode::Single => Some(single_id_fix(&src)),
+            _ => None,
+        },
         keeper: match &mapping {
             Ok(m) if m.needs_helpers() => match keeper::runtime_dir() {
                 Ok(dir) => match keeper::find(m) {
@@ -256,6 +281,9 @@ pub fn exec(ctx: &Ctx, a: Args) -> anyhow::Result<u8> {
         u.subuids.as_deref().unwrap_or("none"),
         u.subgids.as_deref().unwrap_or("none")
     ));
+    if let Some(fix) = &u.fix {
+        out.push(format!("  fix: {fix}"));
+    }
     out.push(format!("  keeper: {}", u.keeper));
     let s = &info.storage;
     out.push(match s.mount_api {

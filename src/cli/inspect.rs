@@ -53,7 +53,11 @@ pub fn exec(ctx: &Ctx, args: Args) -> anyhow::Result<u8> {
         values.push(v);
     }
     match tpl {
-        Some(t) => values.iter().for_each(|v| ctx.printer.out(&t.render(v))),
+        Some(t) => {
+            for v in &values {
+                ctx.printer.out(&t.render(v).map_err(anyhow::Error::msg)?);
+            }
+        }
         None => ctx.printer.out(&serde_json::to_string_pretty(&values)?),
     }
     Ok(0)

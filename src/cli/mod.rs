@@ -12,9 +12,11 @@ pub mod allow;
 pub mod build;
 mod choice;
 pub mod commit;
+pub mod completion;
 pub mod container;
 pub mod diff;
 pub mod env;
+mod errors;
 pub mod exec;
 pub mod export;
 mod flags;
@@ -152,6 +154,12 @@ pub enum Command {
     Image(image::Args),
     /// Disk usage and store checks.
     System(system::Args),
+    /// Print a shell completion script (bash, zsh or fish).
+    Completion(completion::Args),
+    /// The names of images or containers for the word a completion script
+    /// is completing (called by those scripts).
+    #[command(name = "__complete", hide = true)]
+    Complete(completion::CompleteArgs),
     /// The idle process that holds this user's id-mapped user namespace
     /// (started by hutch itself; see `hutch info`).
     #[command(name = "userns-keeper", hide = true)]
@@ -208,7 +216,7 @@ pub fn main() -> ExitCode {
         Ok(code) => ExitCode::from(code),
         Err(e) if is_broken_pipe(&e) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("Error: {e:#}");
+            eprintln!("{}", errors::render(&e, crate::ui::colour::stderr()));
             ExitCode::from(EXIT_HUTCH_ERROR)
         }
     }
@@ -292,6 +300,8 @@ fn dispatch(ctx: &Ctx, cmd: Command) -> anyhow::Result<u8> {
         Command::Save(a) => save::exec(ctx, a),
         Command::Image(a) => image::exec(ctx, a),
         Command::System(a) => system::exec(ctx, a),
+        Command::Completion(a) => completion::exec(a),
+        Command::Complete(a) => completion::complete(ctx, a),
         Command::PortForwarder(a) => {
             crate::net::forward::serve(&a.userns, &a.netns, &a.routes)
                 .map_err(anyhow::Error::msg)?;

@@ -2,6 +2,7 @@
 //! `--format json`). The status comes from `container::state`, so a
 //! container whose supervisor died shows as exited, never as running.
 
+use super::template::{print_rows, Listing};
 use super::Ctx;
 use crate::container::state::{self, human_duration, State};
 use crate::container::{Containers, Record};
@@ -18,8 +19,10 @@ pub struct Args {
     /// Show full ids and commands.
     #[arg(long)]
     pub no_trunc: bool,
-    /// `json` for a JSON array of containers.
-    #[arg(long, value_name = "FORMAT", value_parser = ["json"])]
+    /// `json` for a JSON array of containers, or a Go template (`table`
+    /// for a header row): .ID .Image .Command .CreatedAt .RunningFor .Status
+    /// .State .Ports .Names.
+    #[arg(long, value_name = "FORMAT")]
     pub format: Option<String>,
 }
 
@@ -27,6 +30,7 @@ pub struct Args {
 const COMMAND_WIDTH: usize = 20;
 
 pub fn exec(ctx: &Ctx, a: Args) -> anyhow::Result<u8> {
+    let format = Listing::parse(a.format.as_deref()).map_err(anyhow::Error::msg)?;
     let containers = Containers::new(&ctx.dirs.state);
     let mut rows: Vec<(Record, State)> = containers
         .list()
@@ -52,18 +56,56 @@ pub fn exec(ctx: &Ctx, a: Args) -> anyhow::Result<u8> {
         return Ok(0);
     }
     let now = chrono::Utc::now();
-    if a.format.is_some() {
-        let v: Vec<_> = rows.iter().map(|(r, s)| to_json(r, *s, now)).collect();
-        ctx.printer.out(&serde_json::to_string_pretty(&v)?);
-        return Ok(0);
+    let command = |r: &Record| {
+        let cmd = r.command.join(" ");
+        if !a.no_trunc && cmd.chars().count() > COMMAND_WIDTH {
+            cmd.chars().take(COMMAND_WIDTH - 3).collect::<String>() + "..."
+        } else {
+            cmd
+        }
+    };
+    match &format {
+        Listing::Json => {
+            let v: Vec<_> = rows.iter().map(|(r, s)| to_json(r, *s, now)).collect();
+            ctx.printer.out(&serde_json::to_string_pretty(&v)?);
+            return Ok(0);
+        }
+        Listing::Template(t) => {
+            // Docker's `ps --format` fields.
+            let v: Vec<_> = rows
+                .iter()
+                .map(|(r, s)| {
+                    json!({
+                        "ID": id(r), "Image": r.image,
+                        "Command": serde_json::Value::String(command(r)).to_string(),
+                        "CreatedAt": r.created.to_rfc3339(),
+                        "RunningFor": format!("{} ago", human_duration((now - r.created).num_seconds())),
+                        "Status": state::describe(r, *s, now), "State": to_json(r, *s, now)["State"],
+                        "Ports": ports(r, *s), "Names": r.name,
+                    })
+                })
+                .collect();
+            let fields = [
+                "ID",
+                "Image",
+                "Command",
+                "CreatedAt",
+                "RunningFor",
+                "Status",
+                "State",
+                "Ports",
+                "Names",
+            ];
+            let titles = [("ID", "CONTAINER ID"), ("RunningFor", "CREATED")];
+            print_rows(&ctx.printer, t, &fields, &titles, &v)?;
+            return Ok(0);
+        }
+        Listing::Table => {}
     }
     let table: Vec<[String; 7]> = rows
         .iter()
         .map(|(r, s)| {
-            let mut cmd = r.command.join(" ");
-            if !a.no_trunc && cmd.chars().count() > COMMAND_WIDTH {
-                cmd = cmd.chars().take(COMMAND_WIDTH - 3).collect::<String>() + "...";
-            }
+            let cmd = command(r);
             [
                 id(r),
                 r.image.clone(),

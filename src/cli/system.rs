@@ -2,6 +2,7 @@
 //! store takes and what could be reclaimed; whether it is intact.
 
 use super::images::human_size;
+use super::template::{print_rows, Listing};
 use super::Ctx;
 use crate::container::{images_in_use, state, Containers};
 use crate::store::{DiskUsage, Store};
@@ -26,8 +27,9 @@ pub enum Cmd {
 
 #[derive(clap::Args, Debug)]
 pub struct DfArgs {
-    /// `json` for machine-readable output.
-    #[arg(long, value_name = "FORMAT", value_parser = ["json"])]
+    /// `json` for machine-readable output, or a Go template (`table` for a
+    /// header row): .Type .Total .Active .Size .Reclaimable.
+    #[arg(long, value_name = "FORMAT")]
     pub format: Option<String>,
 }
 
@@ -155,15 +157,23 @@ fn df(ctx: &Ctx, args: DfArgs) -> anyhow::Result<u8> {
         containers,
         cache,
     ];
-    if args.format.is_some() {
-        let v: Vec<_> = rows
-            .iter()
-            .map(|r| {
-                serde_json::json!({"Type": r.kind, "Total": r.total, "Active": r.active, "Size": r.size, "Reclaimable": r.reclaimable})
-            })
-            .collect();
-        ctx.printer.out(&serde_json::to_string_pretty(&v)?);
-        return Ok(0);
+    let v: Vec<_> = rows
+        .iter()
+        .map(|r| {
+            serde_json::json!({"Type": r.kind, "Total": r.total, "Active": r.active, "Size": r.size, "Reclaimable": r.reclaimable})
+        })
+        .collect();
+    match Listing::parse(args.format.as_deref()).map_err(anyhow::Error::msg)? {
+        Listing::Json => {
+            ctx.printer.out(&serde_json::to_string_pretty(&v)?);
+            return Ok(0);
+        }
+        Listing::Template(t) => {
+            let fields = ["Type", "Total", "Active", "Size", "Reclaimable"];
+            print_rows(&ctx.printer, &t, &fields, &[], &v)?;
+            return Ok(0);
+        }
+        Listing::Table => {}
     }
     ctx.printer.out(&format!(
         "{:<13}{:<8}{:<8}{:<12}{}",

@@ -1060,19 +1060,9 @@ mod tests {
         assert!(e.starts_with("the layer stream is damaged"), "{e}");
     }
 
-    /// The first layer of the shared busybox image, found via index → manifest.
+    /// The first layer of the test busybox image.
     fn busybox_layer() -> Vec<u8> {
-        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/images/busybox-musl");
-        let blob = |digest: &str| {
-            let hex = digest.strip_prefix("sha256:").unwrap();
-            std::fs::read(root.join("blobs/sha256").join(hex)).unwrap()
-        };
-        let index: serde_json::Value =
-            serde_json::from_slice(&std::fs::read(root.join("index.json")).unwrap()).unwrap();
-        let manifest: serde_json::Value =
-            serde_json::from_slice(&blob(index["manifests"][0]["digest"].as_str().unwrap()))
-                .unwrap();
-        blob(manifest["layers"][0]["digest"].as_str().unwrap())
+        std::fs::read(crate::testing::busybox_layer()).unwrap()
     }
 
     #[test]

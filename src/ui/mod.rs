@@ -4,6 +4,7 @@
 //! implements; library code never writes to stdout/stderr itself. Results meant for scripts (ids, tables, JSON)
 //! go to stdout; everything for humans goes to stderr.
 
+pub mod colour;
 pub mod progress;
 
 use std::io::Write;

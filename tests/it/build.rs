@@ -942,10 +942,7 @@ fn run_steps_get_the_default_network_unless_told() {
         ]);
         assert!(!out.status.success());
         let err = stderr(&out);
-        assert!(
-            err.contains("--network bridge") && err.lines().count() == 1,
-            "{err}"
-        );
+        assert!(err.contains("--network bridge") && one_error(&err), "{err}");
     });
 }
 

@@ -3,8 +3,9 @@
 //!
 //! As root (CI), every hutch call drops to the users named by
 //! `HUTCH_TEST_USER_SUBIDS` (has /etc/subuid ranges) and `HUTCH_TEST_USER_SINGLE`
-//! (has none); as an ordinary user, hutch runs as that user. With
-//! `HUTCH_TEST_MUST_WORK=1` a test that would skip fails instead.
+//! (has none); as an ordinary user, hutch runs as that user. A test that
+//! cannot run fails and says why, unless `HUTCH_TEST_ALLOW_SKIP=1` asks to
+//! skip it. `tests/run` prepares a machine and runs the suite this way.
 
 #![allow(dead_code)]
 
@@ -94,10 +95,21 @@ pub fn user(kind: Kind) -> Option<User> {
     })
 }
 
-/// Skip (print why) or, under HUTCH_TEST_MUST_WORK=1, fail.
+/// Whether the person running the tests asked to skip what cannot run here.
+pub fn skipping_allowed() -> bool {
+    std::env::var("HUTCH_TEST_ALLOW_SKIP").as_deref() == Ok("1")
+        && std::env::var("HUTCH_TEST_MUST_WORK").as_deref() != Ok("1")
+}
+
+/// Fail (saying why and how to fix it) or, under HUTCH_TEST_ALLOW_SKIP=1,
+/// print why and skip.
 pub fn skip(reason: &str) {
-    if std::env::var("HUTCH_TEST_MUST_WORK").as_deref() == Ok("1") {
-        panic!("test cannot run here: {reason}");
+    if !skipping_allowed() {
+        panic!(
+            "test cannot run here: {reason}\n\
+             (as root, tests/run prepares the machine and runs every test; \
+             HUTCH_TEST_ALLOW_SKIP=1 skips what cannot run)"
+        );
     }
     eprintln!("SKIP: {reason}");
 }
@@ -138,14 +150,19 @@ pub fn hutch_bin() -> &'static Path {
     })
 }
 
-/// `../shared/images`, copied somewhere public when running as root.
+/// The test images: `$HUTCH_TEST_IMAGES`, else `../shared/images` beside the
+/// checkout (the real upstream images), copied somewhere public when running
+/// as root. `tests/run` generates stand-ins when neither exists.
 pub fn images_dir() -> &'static Path {
     static DIR: OnceLock<PathBuf> = OnceLock::new();
     DIR.get_or_init(|| {
-        let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/images");
+        let src = std::env::var_os("HUTCH_TEST_IMAGES")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/images"));
         let src = src.canonicalize().unwrap_or_else(|e| {
             panic!(
-                "the shared test images are missing at {}: {e}",
+                "the test images are missing at {}: {e}; tests/run generates them \
+                 (or run tests/make-images DIR and set HUTCH_TEST_IMAGES=DIR)",
                 src.display()
             )
         });
@@ -349,6 +366,17 @@ pub fn user_ok(w: &World, prog: &str, args: &[&str]) -> String {
     succeeded(&out, &format!("{prog} {args:?}"))
 }
 
+/// Whether `err` is one failure in hutch's shape: an `Error: ` line, then at
+/// most one `hint: ` line.
+pub fn one_error(err: &str) -> bool {
+    let lines: Vec<&str> = err.trim_end().lines().collect();
+    match lines.as_slice() {
+        [what] => what.starts_with("Error: "),
+        [what, hint] => what.starts_with("Error: ") && hint.starts_with("hint: "),
+        _ => false,
+    }
+}
+
 /// Stdout of an Output as text.
 pub fn stdout(o: &Output) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()
@@ -383,5 +411,60 @@ pub fn for_each_user(mut body: impl FnMut(World)) {
             None => skip(&format!("no test user of kind {kind:?}")),
         }
     }
-    assert!(ran > 0 || std::env::var("HUTCH_TEST_MUST_WORK").as_deref() != Ok("1"));
+    assert!(ran > 0 || skipping_allowed());
+}
+
+/// What the tests check of the busybox (musl) layout, read from it: the
+/// generated stand-in has other digests than the upstream image.
+pub struct BusyboxFacts {
+    /// The config digest, `sha256:...`: the image id.
+    pub id: &'static str,
+    /// The manifest digest, `sha256:...`.
+    pub manifest: &'static str,
+    pub manifest_size: u64,
+    /// The layer blob's hex digest.
+    pub layer: &'static str,
+    /// The uncompressed layer's digest, `sha256:...`.
+    pub diff_id: &'static str,
+    pub created: &'static str,
+    pub created_by: &'static str,
+    /// Config plus layer bytes, as `inspect`'s Size counts them.
+    pub size: u64,
+}
+
+impl BusyboxFacts {
+    /// The 12-digit short id `images` prints.
+    pub fn short_id(&self) -> &str {
+        &self.id[7..19]
+    }
+}
+
+/// The facts of `image("busybox-musl")`.
+pub fn busybox_facts() -> &'static BusyboxFacts {
+    static FACTS: OnceLock<BusyboxFacts> = OnceLock::new();
+    FACTS.get_or_init(|| {
+        let dir = image("busybox-musl");
+        let json = |name: &str| -> serde_json::Value {
+            let p = dir.join(name);
+            serde_json::from_slice(&std::fs::read(&p).unwrap()).unwrap()
+        };
+        let blob = |d: &serde_json::Value| format!("blobs/sha256/{}", &d.as_str().unwrap()[7..]);
+        let index = json("index.json");
+        let m = &index["manifests"][0];
+        let manifest = json(&blob(&m["digest"]));
+        let config = json(&blob(&manifest["config"]["digest"]));
+        let layer = &manifest["layers"][0];
+        // Leaked once so the facts read like the constants they replace.
+        let s = |v: &serde_json::Value| -> &'static str { v.as_str().unwrap().to_string().leak() };
+        BusyboxFacts {
+            id: s(&manifest["config"]["digest"]),
+            manifest: s(&m["digest"]),
+            manifest_size: m["size"].as_u64().unwrap(),
+            layer: &s(&layer["digest"])[7..],
+            diff_id: s(&config["rootfs"]["diff_ids"][0]),
+            created: s(&config["created"]),
+            created_by: s(&config["history"][0]["created_by"]),
+            size: manifest["config"]["size"].as_u64().unwrap() + layer["size"].as_u64().unwrap(),
+        }
+    })
 }

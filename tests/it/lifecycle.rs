@@ -3,7 +3,8 @@
 //! start, top and prune — real namespaces, as both test users.
 
 use crate::common::{
-    for_each_user, for_each_user_and_driver, hutch_bin, live, stderr, stdout, Kind, World,
+    for_each_user, for_each_user_and_driver, hutch_bin, live, one_error, stderr, stdout, Kind,
+    World,
 };
 use std::process::Stdio;
 use std::time::{Duration, Instant};
@@ -500,7 +501,7 @@ fn names_rename_prune_and_errors() {
             let (code, err) = w.fails(&args);
             assert_ne!(code, 0);
             assert!(err.contains(what), "{args:?}: {err}");
-            assert_eq!(err.trim().lines().count(), 1, "one line: {err}");
+            assert!(one_error(&err), "one error: {err}");
         }
         // Concurrent runs claiming one name: exactly one wins.
         let racers: Vec<_> = (0..2)

@@ -4,11 +4,15 @@
 
 mod build;
 mod common;
+mod completion;
 mod confine;
 mod debian;
 mod dockerfile;
+mod errors;
 mod floors;
+mod format;
 mod images;
+mod install;
 mod keeper;
 mod layers;
 mod lifecycle;

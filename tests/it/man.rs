@@ -1,15 +1,27 @@
-//! The man pages in `man/` are generated from the clap definitions; this test
-//! fails when they are stale. Regenerate with `UPDATE_MAN=1 cargo test --test it man`.
+//! The man pages in `man/` are generated from the clap definitions, with the
+//! hand-written sections in `man/sections/PAGE` (EXAMPLES, EXIT STATUS,
+//! ENVIRONMENT, FILES) put before the generated VERSION section; this test
+//! fails when they are stale. Regenerate with `UPDATE_MAN=1 cargo test --test
+//! it man`. The section 5 pages (`hutch.toml.5`, `hutch-dockerfile.5`) are
+//! written by hand.
 
 use clap::CommandFactory;
 use std::path::Path;
 
-fn render(cmd: &clap::Command) -> Vec<u8> {
+fn render(cmd: &clap::Command, page: &str) -> Vec<u8> {
     let mut out = Vec::new();
     clap_mangen::Man::new(cmd.clone())
         .render(&mut out)
         .expect("render man page");
-    out
+    let extra = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("man/sections")
+        .join(page);
+    let Ok(extra) = std::fs::read_to_string(extra) else {
+        return out;
+    };
+    let text = String::from_utf8(out).unwrap();
+    let at = text.find(".SH VERSION").unwrap_or(text.len());
+    format!("{}{extra}{}", &text[..at], &text[at..]).into_bytes()
 }
 
 /// Every page: `hutch.1` and `hutch-<sub>.1` for each subcommand people use
@@ -17,14 +29,16 @@ fn render(cmd: &clap::Command) -> Vec<u8> {
 fn pages() -> Vec<(String, Vec<u8>)> {
     let mut top = hutch::cli::Cli::command();
     top.build();
-    let mut v = vec![("hutch.1".to_string(), render(&top))];
+    let mut v = vec![("hutch.1".to_string(), render(&top, "hutch.1"))];
     for sub in top
         .get_subcommands()
         .filter(|s| s.get_name() != "help" && !s.is_hide_set())
     {
         let name = format!("hutch-{}", sub.get_name());
         let page = sub.clone().name(name.clone()).display_name(name.clone());
-        v.push((format!("{name}.1"), render(&page)));
+        let file = format!("{name}.1");
+        let text = render(&page, &file);
+        v.push((file, text));
     }
     v
 }
@@ -59,4 +73,65 @@ fn man_pages_are_current() {
         stale.is_empty(),
         "man pages are stale: {stale:?}; run UPDATE_MAN=1 cargo test --test it man"
     );
+}
+
+/// Every page renders with man itself, without warnings, and the main
+/// pages have their hand-written sections.
+#[test]
+fn man_pages_render_with_their_sections() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("man");
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            continue;
+        }
+        let out = std::process::Command::new("man")
+            .args(["--warnings", "-l"])
+            .arg(&path)
+            .env("MANWIDTH", "80")
+            .output()
+            .expect("man (man-db) is installed");
+        let text = String::from_utf8_lossy(&out.stdout);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            out.status.success() && err.is_empty(),
+            "{}: {err}",
+            path.display()
+        );
+        let name = path.file_name().unwrap().to_str().unwrap();
+        let want: &[&str] = match name {
+            "hutch.1" | "hutch-run.1" | "hutch-build.1" => {
+                &["EXAMPLES", "EXIT STATUS", "ENVIRONMENT", "FILES"]
+            }
+            "hutch.toml.5" => &["[build]", "[run]", "[export]", "EXAMPLES"],
+            "hutch-dockerfile.5" => &["RUN", "COPY", "NOT SUPPORTED", "EXAMPLES"],
+            _ => &[],
+        };
+        for w in want {
+            assert!(text.contains(w), "{name} lacks {w}");
+        }
+    }
+}
+
+/// The check is real: a page made from a command with one more flag differs
+/// from the checked-in one.
+#[test]
+fn a_changed_flag_makes_a_page_stale() {
+    let run_page = |cmd: clap::Command| {
+        let mut top = cmd;
+        top.build();
+        let run = top.find_subcommand("run").unwrap().clone();
+        render(
+            &run.name("hutch-run").display_name("hutch-run"),
+            "hutch-run.1",
+        )
+    };
+    let same = run_page(hutch::cli::Cli::command());
+    let changed = run_page(hutch::cli::Cli::command().mut_subcommand("run", |r| {
+        r.arg(clap::Arg::new("x").long("a-new-flag").help("Something new"))
+    }));
+    let file = Path::new(env!("CARGO_MANIFEST_DIR")).join("man/hutch-run.1");
+    let checked_in = std::fs::read(file).unwrap();
+    assert_eq!(same, checked_in);
+    assert_ne!(changed, checked_in);
 }

@@ -7,7 +7,7 @@
 //! that is not mapped to the host's loopback fails in the local kernel
 //! (connect => EINVAL) instead of leaving the machine.
 
-use crate::common::{for_each_user, live, skip, stdout, Kind, World};
+use crate::common::{for_each_user, live, one_error, skip, stdout, Kind, World};
 use hutch::net::choose::{choose, ChosenHelper, SearchPath};
 use hutch::net::helper::{Helper, HelperError, SpawnConfig, Target};
 use hutch::net::options::HelperRequest;
@@ -1371,10 +1371,7 @@ fn joining_an_unusable_container_network_leaves_nothing_behind() {
                 args.extend([bb, "true"]);
                 let (code, err) = w.fails(&args);
                 assert_eq!(code, 125, "{args:?}: {err}");
-                assert!(
-                    err.starts_with("Error: ") && err.trim_end().lines().count() == 1,
-                    "{args:?}: one line: {err}"
-                );
+                assert!(one_error(&err), "{args:?}: one line: {err}");
                 assert!(err.contains(why), "{args:?}: {err}");
                 assert_eq!(containers_state(&w), before, "{args:?} left state behind");
             }

@@ -3,7 +3,7 @@
 //! one without (single-id mode).
 
 use crate::common::{
-    for_each_user, for_each_user_and_driver, hutch_bin, stderr, stdout, Kind, World,
+    for_each_user, for_each_user_and_driver, hutch_bin, one_error, stderr, stdout, Kind, World,
 };
 use std::io::{BufRead, BufReader};
 use std::os::unix::fs::FileTypeExt;
@@ -194,7 +194,7 @@ fn exit_codes_follow_docker() {
         assert_eq!(code, 125, "{err}");
         let (code, _, err) = run(&w, &["--rm", "no-such-image:1", "true"]);
         assert_eq!(code, 125, "{err}");
-        assert_eq!(err.lines().count(), 1, "one clear line: {err}");
+        assert!(one_error(&err), "one clear error: {err}");
         assert!(
             container_dirs(&w).is_empty(),
             "failed --rm runs leave nothing"
@@ -439,7 +439,7 @@ fn volumes_rw_ro_and_bad_specs() {
             let (code, _, err) = run(&w, &["--rm", "-v", spec, bb, "true"]);
             assert_eq!(code, 125, "{spec}");
             assert!(err.contains(why), "{spec}: {err}");
-            assert_eq!(err.lines().count(), 1, "{err}");
+            assert!(one_error(&err), "{err}");
         }
     });
 }
@@ -759,7 +759,7 @@ fn network_container_joins_a_running_container() {
             let net = format!("container:{target}");
             let (code, _, err) = run(&w, &["--rm", "--network", &net, bb, "true"]);
             assert_eq!(code, 125, "{err}");
-            assert!(err.contains(why) && err.lines().count() == 1, "{err}");
+            assert!(err.contains(why) && one_error(&err), "{err}");
         }
         w.ok(&["rm", "srv"]);
     });

@@ -1,0 +1,140 @@
+//! How a failure is shown: `Error: <what went wrong>`, then `hint: <what to
+//! do>` when there is something to do. The library puts the fix in its
+//! messages (a trailing parenthesis, a `: install ...` tail, the blockers
+//! `hutch info` knows); this module only moves it to its own line, so the
+//! library's messages stay whole for callers that are not this CLI.
+
+use crate::sandbox::host::{self, HostPaths};
+use crate::ui::colour::paint;
+
+/// The text printed on stderr for a failure; `colour` marks the labels.
+pub fn render(e: &anyhow::Error, colour: bool) -> String {
+    let (what, hint) = split(&format!("{e:#}"));
+    let hint = hint.or_else(|| known_hint(&what));
+    let error = paint(colour, "1;31", "Error:");
+    match hint {
+        Some(h) => format!("{error} {what}\n{} {h}", paint(colour, "1;36", "hint:")),
+        None => format!("{error} {what}"),
+    }
+}
+
+/// Words a fix starts with, in the library's messages.
+const FIXES: &[&str] = &[
+    "see `", "give ", "check ", "install ", "use --", "run `", "pass ", "add ", "remove ",
+];
+
+fn is_fix(s: &str) -> bool {
+    FIXES.iter().any(|f| s.starts_with(f))
+}
+
+/// The message without its fix, and the fix.
+fn split(msg: &str) -> (String, Option<String>) {
+    // "... (see `hutch images`, or `hutch load` it first)"; "(why; give ...)".
+    if let Some(inner) = msg.strip_suffix(')').and_then(|m| {
+        let open = m.rfind(" (")?;
+        Some((open, &m[open + 2..]))
+    }) {
+        let (open, inner) = inner;
+        if is_fix(inner) {
+            return (msg[..open].to_string(), Some(inner.to_string()));
+        }
+        if let Some((why, fix)) = inner.split_once("; ").filter(|(_, f)| is_fix(f)) {
+            return (format!("{} ({why})", &msg[..open]), Some(fix.to_string()));
+        }
+    }
+    // "pasta is not installed: install the `passt` package (...), or use ...".
+    for sep in [": install ", " — run `", " — install "] {
+        if let Some(at) = msg.find(sep) {
+            let fix = msg[at..].trim_start_matches([':', ' ', '—']);
+            return (msg[..at].to_string(), Some(fix.to_string()));
+        }
+    }
+    (msg.to_string(), None)
+}
+
+/// Fixes for failures whose messages do not carry one.
+fn known_hint(what: &str) -> Option<String> {
+    if what.contains("user namespaces are unavailable")
+        || what.contains("cannot set up the user namespace")
+    {
+        let fixes: Vec<String> = host::userns_blockers(&HostPaths::default())
+            .into_iter()
+            .filter_map(|b| b.split_once(" — ").map(|(_, fix)| fix.to_string()))
+            .collect();
+        return Some(if fixes.is_empty() {
+            "`hutch info` shows what the kernel allows and why".into()
+        } else {
+            fixes.join("; or ")
+        });
+    }
+    if what.contains("no range for this user in") {
+        return Some(
+            "ask an administrator for a range: `sudo usermod --add-subuids 100000-165535 \
+             --add-subgids 100000-165535 $USER`; or use --userns=single"
+                .into(),
+        );
+    }
+    if what.starts_with("no such image") {
+        return Some(
+            "`hutch images` lists the local images; `hutch pull NAME` or \
+             `hutch load -i FILE` adds one"
+                .into(),
+        );
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn shown(msg: &str) -> String {
+        render(&anyhow::anyhow!(msg.to_string()), false)
+    }
+
+    #[test]
+    fn fixes_get_their_own_hint_line() {
+        assert_eq!(
+            shown("no such image: foo (see `hutch images`, or `hutch load` it first)"),
+            "Error: no such image: foo\nhint: see `hutch images`, or `hutch load` it first"
+        );
+        assert_eq!(
+            shown("--network pasta was asked for but pasta is not installed: install the `passt` package (sudo apt-get install passt), or use --network none"),
+            "Error: --network pasta was asked for but pasta is not installed\n\
+             hint: install the `passt` package (sudo apt-get install passt), or use --network none"
+        );
+        assert_eq!(
+            shown("user 1000 is not mapped (single-id mode maps only one id; give the user a range in /etc/subuid and /etc/subgid)"),
+            "Error: user 1000 is not mapped (single-id mode maps only one id)\n\
+             hint: give the user a range in /etc/subuid and /etc/subgid"
+        );
+        assert_eq!(
+            shown("newuidmap not found: install the 'uidmap' package or use --userns=single"),
+            "Error: newuidmap not found\nhint: install the 'uidmap' package or use --userns=single"
+        );
+        let sub = shown("--userns=subids cannot be used: no range for this user in /etc/subuid");
+        assert!(
+            sub.contains("\nhint: ask an administrator") && sub.contains("usermod"),
+            "{sub}"
+        );
+        let ns = shown(
+            "unshare(CLONE_NEWUSER) => EPERM: user namespaces are unavailable (see `hutch info`)",
+        );
+        assert!(
+            ns.starts_with(
+                "Error: unshare(CLONE_NEWUSER) => EPERM: user namespaces are unavailable\nhint: "
+            ),
+            "{ns}"
+        );
+        let missing = shown("no such image: x, and pulling it failed: connection refused");
+        assert!(
+            missing.ends_with("`hutch load -i FILE` adds one"),
+            "{missing}"
+        );
+        // Nothing to do: no hint line; a parenthesis that is no fix stays.
+        assert_eq!(
+            shown("disk full (while writing x)"),
+            "Error: disk full (while writing x)"
+        );
+    }
+}

@@ -1,0 +1,126 @@
+//! `hutch completion SHELL`: each script loads in its shell without errors,
+//! and completes the names of containers and images from the store.
+
+use crate::common::*;
+
+/// The script for `shell`, written where the test user can read it.
+fn script(w: &World, shell: &str) -> String {
+    let text = w.ok(&["completion", shell]);
+    w.write(&format!("completion.{shell}"), text)
+        .to_str()
+        .unwrap()
+        .to_string()
+}
+
+/// PATH with the directory of the hutch binary first, so the scripts find it
+/// by the name they complete.
+fn path_with_hutch() -> String {
+    format!(
+        "{}:/usr/local/bin:/usr/bin:/bin",
+        hutch_bin().parent().unwrap().display()
+    )
+}
+
+/// A busybox image and a stopped container named `web`.
+fn store_with_web(w: &World) {
+    w.busybox();
+    w.ok(&[
+        "run",
+        "--name",
+        "web",
+        "--network",
+        "none",
+        "busybox:1.38.0-musl",
+        "true",
+    ]);
+}
+
+#[test]
+fn scripts_load_without_errors() {
+    let Some(u) = any_user() else {
+        return skip("no test user");
+    };
+    let w = World::new(u);
+    let bash = script(&w, "bash");
+    let zsh = script(&w, "zsh");
+    let fish = script(&w, "fish");
+    let checks: [(&str, String); 3] = [
+        (
+            "bash",
+            format!(". /usr/share/bash-completion/bash_completion; . {bash} && complete -p hutch"),
+        ),
+        (
+            "zsh",
+            format!("autoload -U compinit && compinit -u && . {zsh} && echo $_comps[hutch]"),
+        ),
+        (
+            "fish",
+            format!("source {fish}; and complete -c hutch | head -1"),
+        ),
+    ];
+    for (shell, cmd) in checks {
+        let out = w.as_user(shell).arg("-c").arg(&cmd).output().unwrap();
+        let text = succeeded(&out, &format!("{shell} -c {cmd}"));
+        assert!(stderr(&out).is_empty(), "{shell}: {}", stderr(&out));
+        assert!(!text.trim().is_empty(), "{shell} registered nothing");
+    }
+}
+
+#[test]
+fn bash_and_fish_complete_container_and_image_names() {
+    let Some(u) = any_user() else {
+        return skip("no test user");
+    };
+    let w = World::new(u);
+    store_with_web(&w);
+    let root = w.root();
+    let root = root.to_str().unwrap();
+    let bash = script(&w, "bash");
+    // What bash does on `hutch --root R rm w<TAB>`.
+    let line = |words: &str, cword: usize| {
+        format!(
+            ". /usr/share/bash-completion/bash_completion; . {bash}; \
+             COMP_WORDS=({words}); COMP_CWORD={cword}; COMP_LINE='{words}'; \
+             _hutch_names hutch \"${{COMP_WORDS[COMP_CWORD]}}\" \"${{COMP_WORDS[COMP_CWORD-1]}}\"; printf '%s\\n' \"${{COMPREPLY[@]}}\""
+        )
+    };
+    let complete = |cmd: String| {
+        let out = w
+            .as_user("bash")
+            .env("PATH", path_with_hutch())
+            .arg("-c")
+            .arg(&cmd)
+            .output()
+            .unwrap();
+        succeeded(&out, &cmd)
+    };
+    assert_eq!(
+        complete(line(&format!("hutch --root {root} rm w"), 4)),
+        "web\n"
+    );
+    assert_eq!(
+        complete(line(&format!("hutch --root {root} stop -t 3 ''"), 6)),
+        "web\n"
+    );
+    let images = complete(line(&format!("hutch --root {root} run --rm bu"), 5));
+    assert_eq!(images, "busybox:1.38.0-musl\n");
+    // Not a name position: the generated completion answers (options here).
+    let opts = complete(line(&format!("hutch --root {root} rm --f"), 4));
+    assert_eq!(opts, "--force\n");
+
+    let fish = script(&w, "fish");
+    let out = w
+        .as_user("fish")
+        .env("PATH", path_with_hutch())
+        .arg("-c")
+        .arg(format!(
+            "source {fish}; complete -C 'hutch --root {root} logs '"
+        ))
+        .output()
+        .unwrap();
+    let text = succeeded(&out, "fish complete -C");
+    assert!(
+        text.lines().any(|l| l.split('\t').next() == Some("web")),
+        "{text}"
+    );
+}
