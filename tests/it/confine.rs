@@ -428,25 +428,6 @@ fn exec_gets_pid_1s_confinement_and_its_helper_shows_nothing_of_the_host() {
     });
 }
 
-/// The cached Debian bookworm tarball of the Debian build test (made by the
-/// user with subordinate ids, as mmdebstrap --mode=unshare needs), readable
-/// by `w`'s user: copied into its world when the maker's home is closed.
-fn debian_base(w: &World) -> Option<std::path::PathBuf> {
-    let Some(maker) = user(Kind::SubIds) else {
-        skip("no user with subordinate ids to run mmdebstrap --mode=unshare");
-        return None;
-    };
-    let tar = crate::debian::bookworm_tarball(&World::new(maker));
-    let readable = w.as_user("test").arg("-r").arg(&tar).status().unwrap();
-    if readable.success() {
-        return Some(tar);
-    }
-    let copy = w.path("debian-bookworm-apt.tar");
-    std::fs::copy(&tar, &copy).unwrap();
-    std::os::unix::fs::chown(&copy, Some(w.user.uid), Some(w.user.gid)).unwrap();
-    Some(copy)
-}
-
 #[test]
 fn single_id_users_install_packages_with_fake_root() {
     let Some(u) = user(Kind::Single) else {
@@ -454,7 +435,9 @@ fn single_id_users_install_packages_with_fake_root() {
         return;
     };
     let w = World::new(u);
-    let Some(tar) = debian_base(&w) else { return };
+    let Some(tar) = crate::debian::debian_base(&w) else {
+        return;
+    };
     w.ok(&["import", tar.to_str().unwrap(), "deb:base"]);
     let info = w.ok(&["info"]);
     assert!(info.contains("fake root: on for build RUN steps"), "{info}");

@@ -137,3 +137,22 @@ fn debian_base_apt_gcc_build_runs() {
     let (code, _) = w.fails(&["run", "--rm", "hello:1", "gcc", "--version"]);
     assert_ne!(code, 0, "gcc was purged");
 }
+
+/// The cached Debian bookworm tarball of the Debian build test (made by the
+/// user with subordinate ids, as mmdebstrap --mode=unshare needs), readable
+/// by `w`'s user: copied into its world when the maker's home is closed.
+pub(crate) fn debian_base(w: &World) -> Option<std::path::PathBuf> {
+    let Some(maker) = crate::common::user(crate::common::Kind::SubIds) else {
+        crate::common::skip("no user with subordinate ids to run mmdebstrap --mode=unshare");
+        return None;
+    };
+    let tar = bookworm_tarball(&World::new(maker));
+    let readable = w.as_user("test").arg("-r").arg(&tar).status().unwrap();
+    if readable.success() {
+        return Some(tar);
+    }
+    let copy = w.path("debian-bookworm-apt.tar");
+    std::fs::copy(&tar, &copy).unwrap();
+    std::os::unix::fs::chown(&copy, Some(w.user.uid), Some(w.user.gid)).unwrap();
+    Some(copy)
+}

@@ -558,7 +558,9 @@ fn alpine_shell_template_builds_from_a_local_base() {
 #[test]
 fn debian_c_template_installs_with_apt_and_compiles_in_the_project() {
     for_each_user(|w| {
-        let base = crate::debian::bookworm_tarball(&w);
+        let Some(base) = crate::debian::debian_base(&w) else {
+            return;
+        };
         let p = Proj::new(
             &w,
             &[(
