@@ -47,7 +47,7 @@ pub fn parse(
     pids: Option<&str>,
 ) -> Result<CgroupLimits, String> {
     let memory = memory
-        .map(|m| super::security::parse_size(m).map_err(|e| format!("--memory: {e}")))
+        .map(|m| parse_size(m).map_err(|e| format!("--memory: {e}")))
         .transpose()?;
     let cpus = cpus
         .map(|c| match c.parse::<f64>() {
@@ -62,6 +62,26 @@ pub fn parse(
         })
         .transpose()?;
     Ok(CgroupLimits { memory, cpus, pids })
+}
+
+/// `64m`, `1g`, `65536`, `512k`, `1.5g` (Docker's units, powers of 1024).
+pub fn parse_size(s: &str) -> Result<u64, String> {
+    let t = s.trim().to_ascii_lowercase();
+    let t = t.strip_suffix('b').unwrap_or(&t);
+    let (num, mult) = match t.chars().last() {
+        Some('k') => (&t[..t.len() - 1], 1u64 << 10),
+        Some('m') => (&t[..t.len() - 1], 1 << 20),
+        Some('g') => (&t[..t.len() - 1], 1 << 30),
+        Some('t') => (&t[..t.len() - 1], 1 << 40),
+        _ => (t, 1),
+    };
+    let v: f64 = num
+        .parse()
+        .map_err(|_| format!("invalid size '{s}' (use e.g. 64m, 1g or a number of bytes)"))?;
+    if v.is_nan() || v <= 0.0 || v * mult as f64 > u64::MAX as f64 {
+        return Err(format!("invalid size '{s}': must be positive"));
+    }
+    Ok((v * mult as f64) as u64)
 }
 
 #[cfg(test)]

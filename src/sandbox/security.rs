@@ -173,7 +173,7 @@ impl Flags {
         };
         let shm_size = match &self.shm_size {
             None => DEFAULT_SHM_SIZE,
-            Some(s) => parse_size(s).map_err(|e| format!("--shm-size: {e}"))?,
+            Some(s) => super::limits::parse_size(s).map_err(|e| format!("--shm-size: {e}"))?,
         };
         let rlimits = self
             .ulimits
@@ -197,26 +197,6 @@ impl Flags {
             cgroup_limits,
         })
     }
-}
-
-/// `64m`, `1g`, `65536`, `512k`, `1.5g` (Docker's units, powers of 1024).
-pub fn parse_size(s: &str) -> Result<u64, String> {
-    let t = s.trim().to_ascii_lowercase();
-    let t = t.strip_suffix('b').unwrap_or(&t);
-    let (num, mult) = match t.chars().last() {
-        Some('k') => (&t[..t.len() - 1], 1u64 << 10),
-        Some('m') => (&t[..t.len() - 1], 1 << 20),
-        Some('g') => (&t[..t.len() - 1], 1 << 30),
-        Some('t') => (&t[..t.len() - 1], 1 << 40),
-        _ => (t, 1),
-    };
-    let v: f64 = num
-        .parse()
-        .map_err(|_| format!("invalid size '{s}' (use e.g. 64m, 1g or a number of bytes)"))?;
-    if v.is_nan() || v <= 0.0 || v * mult as f64 > u64::MAX as f64 {
-        return Err(format!("invalid size '{s}': must be positive"));
-    }
-    Ok((v * mult as f64) as u64)
 }
 
 const RLIMITS: &[(&str, libc::__rlimit_resource_t)] = &[
@@ -320,6 +300,7 @@ mod tests {
 
     #[test]
     fn sizes_and_ulimits() {
+        use super::super::limits::parse_size;
         assert_eq!(parse_size("64m").unwrap(), 64 << 20);
         assert_eq!(parse_size("1G").unwrap(), 1 << 30);
         assert_eq!(parse_size("4096").unwrap(), 4096);
