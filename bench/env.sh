@@ -33,7 +33,7 @@ mkproject() {
 }
 small="$work/small"; mkproject "$small" 'RUN echo built > /built'
 big="$work/big"; mkproject "$big" 'COPY tree /tree'
-sh "$here/gen-tree.sh" "$big/tree" && rm "$big/tree/large"
+sh "$here/gen-tree.sh" "$big/tree" small
 (cd "$small" && "$hutch" shell -- true && "$hutch" allow)
 (cd "$big" && "$hutch" shell -- true)
 launcher="$(cd "$small" && "$hutch" env path)/true"

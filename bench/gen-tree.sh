@@ -3,6 +3,7 @@
 # 100 directories) and one 160 MB file. The content is base64 of random bytes:
 # it compresses (to about 75%) but has no long repeats a compressor could
 # shortcut. Plain POSIX sh (busybox's) so it also runs inside a container.
+# `gen-tree.sh DIR small` leaves out the large file.
 set -e
 dir=$1
 mkdir -p "$dir"
@@ -16,4 +17,4 @@ while [ $i -lt 100 ]; do
   done
   i=$((i + 1))
 done
-head -c 120000000 /dev/urandom | base64 >"$dir/large"
+[ "${2:-}" = small ] || head -c 120000000 /dev/urandom | base64 >"$dir/large"
