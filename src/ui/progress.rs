@@ -5,7 +5,7 @@
 //! This is the only place that draws; library code reports through
 //! `report::Progress`.
 
-use super::{Printer, Verbosity};
+use super::{LogLevel, Printer};
 use crate::report::{Done, Progress};
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use oci_spec::image::Digest;
@@ -22,7 +22,7 @@ pub struct Bars {
 
 impl Bars {
     pub fn new(printer: Printer) -> Bars {
-        let draw = printer.verbosity != Verbosity::Quiet && std::io::stderr().is_terminal();
+        let draw = printer.shows(LogLevel::Info) && std::io::stderr().is_terminal();
         Bars {
             printer,
             multi: draw.then(|| MultiProgress::with_draw_target(ProgressDrawTarget::stderr())),

@@ -5,6 +5,7 @@
 mod build;
 mod common;
 mod completion;
+mod config;
 mod confine;
 mod debian;
 mod dockerfile;
