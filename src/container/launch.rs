@@ -775,7 +775,13 @@ fn plan(
         settings,
         report,
     )?;
-    Ok((Plan::build(spec)?, ports))
+    let plan = Plan::build(spec)?;
+    if report.debugging() {
+        for line in crate::sandbox::trace::describe(&plan) {
+            report.debug(&line);
+        }
+    }
+    Ok((plan, ports))
 }
 
 /// `--network container:NAME`: the running container's namespaces, and its
@@ -893,6 +899,7 @@ fn foreground(containers: &Containers, rec: &Record, plan: &Plan, report: &dyn R
         containers,
         id: &rec.id,
         supervision: None,
+        trace: Some(report),
     };
     let result = sandbox::run(plan, &mut observer);
     // Everything the container wrote is in the log before its exit is.
@@ -914,6 +921,7 @@ fn detached(containers: &Containers, rec: &Record, plan: &Plan, dir: &Path) -> R
             containers,
             id: &rec.id,
             supervision: Some(&mut *s),
+            trace: None,
         };
         let result = sandbox::run(plan, &mut observer);
         if let Err(e) = &result {
@@ -968,9 +976,22 @@ struct Started<'a> {
     containers: &'a Containers,
     id: &'a str,
     supervision: Option<&'a mut supervisor::Supervision>,
+    /// Where the steps of a foreground start go with `--log-level debug`
+    /// (a detached one's stderr is the container's log).
+    trace: Option<&'a dyn Report>,
 }
 
 impl sandbox::Observer for Started<'_> {
+    fn tracing(&self) -> bool {
+        self.trace.is_some_and(|r| r.debugging())
+    }
+
+    fn step(&mut self, line: &str) {
+        if let Some(r) = self.trace {
+            r.debug(line);
+        }
+    }
+
     fn started(&mut self, pid: i32) {
         let now = chrono::Utc::now();
         // A record that stays "starting" is the only cost of a failed write;

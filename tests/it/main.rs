@@ -19,6 +19,7 @@ mod layers;
 mod lifecycle;
 mod man;
 mod net;
+mod output;
 mod project;
 mod registry;
 mod run;
