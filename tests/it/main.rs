@@ -24,4 +24,5 @@ mod project;
 mod registry;
 mod run;
 mod snapshot;
+mod snapshots;
 mod storage;
