@@ -75,7 +75,7 @@ fn common_errors() {
     };
     let w = World::new(single);
     let bb = w.busybox();
-    let mut hutch = |args: &[&str]| {
+    let hutch = |args: &[&str]| {
         let mut c = w.hutch();
         c.args(args).env("XDG_CONFIG_HOME", w.path("cfg"));
         c
