@@ -26,3 +26,4 @@ mod run;
 mod snapshot;
 mod snapshots;
 mod storage;
+mod tour;
