@@ -124,3 +124,42 @@ fn bash_and_fish_complete_container_and_image_names() {
         "{text}"
     );
 }
+
+#[test]
+fn zsh_completes_container_and_image_names() {
+    let Some(u) = any_user() else {
+        return skip("no test user");
+    };
+    let w = World::new(u);
+    store_with_web(&w);
+    let root = w.root();
+    let root = root.to_str().unwrap();
+    let zsh = script(&w, "zsh");
+    // The script loaded by compinit, then its `_hutch` called as the
+    // completion system calls it, with `compadd` printing what it is given.
+    let complete = |words: &str, current: usize| {
+        let cmd = format!(
+            "autoload -U compinit && compinit -u && . {zsh}; \
+             compadd() {{ [[ $1 == -a ]] && print -rl -- \"${{(@P)2}}\" }}; \
+             words=({words}); CURRENT={current}; _hutch"
+        );
+        let out = w
+            .as_user("zsh")
+            .env("PATH", path_with_hutch())
+            .args(["-f", "-c", &cmd])
+            .output()
+            .unwrap();
+        succeeded(&out, &cmd)
+    };
+    assert_eq!(complete(&format!("hutch --root {root} rm w"), 5), "web\n");
+    assert_eq!(
+        complete(&format!("hutch --root {root} stop -t 3 ''"), 7),
+        "web\n"
+    );
+    let images = complete(&format!("hutch --root {root} run --rm bu"), 6);
+    assert!(
+        images.lines().any(|l| l == "busybox:1.38.0-musl"),
+        "{images}"
+    );
+    assert!(!images.lines().any(|l| l == "web"), "{images}");
+}
