@@ -232,7 +232,12 @@ pub fn main() -> ExitCode {
 /// config.toml (one open when it is missing), then the log level and the
 /// directories, each from its flag, variable, file or default.
 fn context(cli: &Cli) -> anyhow::Result<Ctx> {
-    let config = config::Config::load(&config::Config::path_in(&crate::dirs::config_home()))?;
+    // hutch's own helpers serve containers that are already running: a
+    // config.toml edited meanwhile must not stop them.
+    let config = match cli.command {
+        Command::UsernsKeeper | Command::PortForwarder(_) => config::Config::default(),
+        _ => config::Config::load(&config::Config::path_in(&crate::dirs::config_home()))?,
+    };
     let level = cli.verbose.then_some(LogLevel::Debug).or(cli.log_level);
     let mut log_level = config.effective(config::LOG_LEVEL, level.map(|l| l.to_string()))?;
     if cli.verbose {
