@@ -35,6 +35,7 @@ pub use gc::Removed;
 /// container records (`container::images_in_use`).
 pub type InUse = std::collections::HashMap<String, String>;
 pub use partial::{Partial, Verified};
+pub use resolve::NoSuchImage;
 pub use usage::{CachedLayer, DiskUsage};
 pub use write::Writer;
 

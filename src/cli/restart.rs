@@ -1,0 +1,47 @@
+//! `hutch restart`: `stop` (the container's stop signal, SIGKILL after the
+//! timeout), then `start` detached, one container after another, as
+//! Docker does. A container that is not running is just started.
+
+use super::Ctx;
+use crate::container::launch::{Outcome, Prepared};
+use crate::container::Containers;
+use std::time::Duration;
+
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// Seconds to wait for the container to exit before killing it.
+    #[arg(
+        short = 't',
+        long = "time",
+        default_value_t = 10,
+        value_name = "SECONDS"
+    )]
+    pub time: u64,
+    /// Container names or ids.
+    #[arg(value_name = "CONTAINER", required = true)]
+    pub containers: Vec<String>,
+}
+
+pub fn exec(ctx: &Ctx, a: Args) -> anyhow::Result<u8> {
+    let containers = Containers::new(&ctx.dirs.state);
+    let mut failed = 0;
+    for name in &a.containers {
+        let restarted = super::stop::stop_one(&containers, name, Duration::from_secs(a.time))
+            .and_then(|()| {
+                Ok(Prepared::existing(&ctx.dirs, name, false, &ctx.printer)?.detached()?)
+            });
+        match restarted {
+            Ok(Outcome::Started) => ctx.printer.out(name),
+            Ok(outcome) => failed = super::run::report(&outcome),
+            Err(e) => {
+                eprintln!("Error: {e:#}");
+                failed = if super::is_not_found(&e) {
+                    super::EXIT_NOT_FOUND
+                } else {
+                    super::EXIT_HUTCH_ERROR
+                };
+            }
+        }
+    }
+    Ok(failed)
+}
