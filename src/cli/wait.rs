@@ -5,7 +5,7 @@
 //! (`not-running`, the default; `next-exit`; `removed`).
 
 use super::Ctx;
-use crate::container::{control, state, Containers};
+use crate::container::{control, state, Containers, Status};
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
@@ -29,7 +29,13 @@ pub fn exec(ctx: &Ctx, a: Args) -> anyhow::Result<u8> {
             .and_then(|rec| match a.condition.as_str() {
                 "next-exit" => control::wait_next_exit(&containers, &rec.id).map(|r| r.exit_code),
                 "removed" => control::wait_removed(&containers, &rec.id),
-                _ => control::wait(&containers, &rec.id, None).map(|r| r.and_then(|r| r.exit_code)),
+                // Docker: a container that never ran has exit code 0.
+                _ => control::wait(&containers, &rec.id, None).map(|r| {
+                    r.map(|r| match r.status {
+                        Status::Created => 0,
+                        _ => r.exit_code.unwrap_or(state::EXIT_UNKNOWN),
+                    })
+                }),
             });
         match waited {
             Ok(code) => ctx
