@@ -80,12 +80,7 @@ pub fn exec(ctx: &Ctx, args: Args) -> anyhow::Result<u8> {
     };
     let (before, since) = (time_of("before")?, time_of("since")?);
     images.retain(|im| {
-        let labels = im
-            .config
-            .config()
-            .as_ref()
-            .and_then(|c| c.labels().clone())
-            .unwrap_or_default();
+        let labels = im.labels();
         filters.allows("dangling", |v| (v == "true") == im.names.is_empty())
             && filters.allows("label", |v| label_matches(v, labels.iter()))
             && before.map_or(true, |t| created(im).is_some_and(|c| c < t))

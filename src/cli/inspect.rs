@@ -114,10 +114,14 @@ fn container(ctx: &Ctx, containers: &Containers, rec: Record, store: &mut Option
     let bits = store
         .as_ref()
         .and_then(|st| st.image(&rec.image_id).ok())
-        .and_then(|im| im.config.config().clone())
-        .map(|c| ImageBits {
-            labels: c.labels().clone().unwrap_or_default().into_iter().collect(),
-            exposed: c.exposed_ports().clone().unwrap_or_default(),
+        .map(|im| ImageBits {
+            labels: im.labels(),
+            exposed: im
+                .config
+                .config()
+                .as_ref()
+                .and_then(|c| c.exposed_ports().clone())
+                .unwrap_or_default(),
         })
         .unwrap_or_default();
     crate::container::inspect::inspect(&rec, s, &bits)

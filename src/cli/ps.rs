@@ -263,14 +263,8 @@ impl ImageFacts {
                 .iter()
                 .map(|l| l.digest().to_string())
                 .collect();
-            let labels = im
-                .config
-                .config()
-                .as_ref()
-                .and_then(|c| c.labels().clone())
-                .unwrap_or_default();
             f.size.insert(im.id.clone(), im.size());
-            f.labels.insert(im.id.clone(), labels.into_iter().collect());
+            f.labels.insert(im.id.clone(), im.labels());
             f.layers.insert(im.id.clone(), layers);
         }
         for a in filters.values("ancestor") {

@@ -7,20 +7,8 @@ use crate::container::launch::{Outcome, Prepared};
 use crate::container::Containers;
 use std::time::Duration;
 
-#[derive(clap::Args, Debug)]
-pub struct Args {
-    /// Seconds to wait for the container to exit before killing it.
-    #[arg(
-        short = 't',
-        long = "time",
-        default_value_t = 10,
-        value_name = "SECONDS"
-    )]
-    pub time: u64,
-    /// Container names or ids.
-    #[arg(value_name = "CONTAINER", required = true)]
-    pub containers: Vec<String>,
-}
+/// The same flags as `stop`: the timeout before SIGKILL, the containers.
+pub type Args = super::stop::Args;
 
 pub fn exec(ctx: &Ctx, a: Args) -> anyhow::Result<u8> {
     let containers = Containers::new(&ctx.dirs.state);

@@ -78,6 +78,17 @@ impl Image {
     pub fn size(&self) -> u64 {
         self.manifest.config().size() + self.manifest.layers().iter().map(|l| l.size()).sum::<u64>()
     }
+
+    /// The config's labels, sorted by key.
+    pub fn labels(&self) -> std::collections::BTreeMap<String, String> {
+        self.config
+            .config()
+            .as_ref()
+            .and_then(|c| c.labels().clone())
+            .unwrap_or_default()
+            .into_iter()
+            .collect()
+    }
 }
 
 /// An index entry whose manifest or config blob cannot be read.

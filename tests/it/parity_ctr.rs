@@ -3,22 +3,10 @@
 //! `image` management commands, attach, pause, version, wait conditions,
 //! `ps`/`images` filters, and Docker's exit codes — as both test users.
 
-use crate::common::{for_each_user, live, one_error, stderr, stdout, World};
+use crate::common::{eventually, for_each_user, live, one_error, stderr, stdout, World};
 use serde_json::Value;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
-
-/// Poll `f` until it is true or `secs` pass.
-fn eventually(secs: u64, mut f: impl FnMut() -> bool) -> bool {
-    let end = Instant::now() + Duration::from_secs(secs);
-    while Instant::now() < end {
-        if f() {
-            return true;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    f()
-}
 
 /// `hutch inspect ARGS` parsed: the array Docker prints.
 fn inspect(w: &World, args: &[&str]) -> Vec<Value> {
