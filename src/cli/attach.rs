@@ -23,8 +23,13 @@ pub struct Args {
 }
 
 pub fn exec(ctx: &Ctx, a: Args) -> anyhow::Result<u8> {
+    attach(ctx, &a.container, a.no_stdin)
+}
+
+/// Follow container `name`'s output until it ends; its exit code.
+pub(super) fn attach(ctx: &Ctx, name: &str, no_stdin: bool) -> anyhow::Result<u8> {
     let containers = Containers::new(&ctx.dirs.state);
-    let rec = state::settle(&containers, containers.resolve(&a.container)?);
+    let rec = state::settle(&containers, containers.resolve(name)?);
     if !state::observe(&rec).is_running() {
         // Docker's exit code for this refusal.
         eprintln!(
@@ -33,7 +38,7 @@ pub fn exec(ctx: &Ctx, a: Args) -> anyhow::Result<u8> {
         );
         return Ok(1);
     }
-    if rec.config.interactive && !a.no_stdin {
+    if rec.config.interactive && !no_stdin {
         ctx.printer.warn(&format!(
             "stdin is not attached: detached container {} reads /dev/null (use `hutch start -ai` to run a stopped container with stdin)",
             rec.name

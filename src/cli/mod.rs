@@ -257,14 +257,22 @@ pub fn main() -> ExitCode {
 /// Exit code for a missing image or container (Docker's "No such ...").
 pub const EXIT_NOT_FOUND: u8 = 1;
 
+/// The exit code for a failure of one of several objects a command was
+/// given (the others go on): 1 when it does not exist, else 125.
+pub(crate) fn failure_code(e: &anyhow::Error) -> u8 {
+    match is_not_found(e) {
+        true => EXIT_NOT_FOUND,
+        false => EXIT_HUTCH_ERROR,
+    }
+}
+
 /// Whether `e` says that a named image or container does not exist.
 pub(crate) fn is_not_found(e: &anyhow::Error) -> bool {
+    use crate::container::{launch, Error::NotFound};
     e.chain().any(|c| {
         c.downcast_ref::<crate::store::NoSuchImage>().is_some()
-            || matches!(
-                c.downcast_ref::<crate::container::Error>(),
-                Some(crate::container::Error::NotFound(_))
-            )
+            || matches!(c.downcast_ref(), Some(NotFound(_)))
+            || matches!(c.downcast_ref(), Some(launch::Error::Record(NotFound(_))))
     })
 }
 

@@ -23,11 +23,7 @@ pub fn exec(ctx: &Ctx, a: Args) -> anyhow::Result<u8> {
             Ok(outcome) => failed = super::run::report(&outcome),
             Err(e) => {
                 eprintln!("Error: {e:#}");
-                failed = if super::is_not_found(&e) {
-                    super::EXIT_NOT_FOUND
-                } else {
-                    super::EXIT_HUTCH_ERROR
-                };
+                failed = super::failure_code(&e);
             }
         }
     }

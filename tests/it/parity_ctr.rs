@@ -288,6 +288,21 @@ fn attach_follows_output_and_returns_the_exit_code() {
         let (code, err) = w.fails(&["attach", "talk"]);
         assert_eq!(code, 1);
         assert!(one_error(&err) && err.contains("not running"), "{err}");
+
+        // start of a running container: no error; with -a it attaches.
+        w.ok(&["start", "talk"]);
+        assert_eq!(w.ok(&["start", "talk"]), "talk\n");
+        let out = w.run(&["start", "-a", "talk"]);
+        assert_eq!(out.status.code(), Some(5), "{}", stderr(&out));
+        assert!(stdout(&out).ends_with("tick4\n"), "{}", stdout(&out));
+        let (code, err) = w.fails(&["start", "ghost"]);
+        assert_eq!(code, 1);
+        assert!(
+            one_error(&err) && err.contains("no such container"),
+            "{err}"
+        );
+        let (code, _) = w.fails(&["restart", "ghost"]);
+        assert_eq!(code, 1);
     });
 }
 
