@@ -25,7 +25,7 @@ pub struct Args {
     pub no_trunc: bool,
     /// `json` for a JSON array of containers, or a Go template (`table`
     /// for a header row): .ID .Image .Command .CreatedAt .RunningFor .Status
-    /// .State .Ports .Names.
+    /// .State .Ports .Names .Labels .Mounts .Networks .Size.
     #[arg(long, value_name = "FORMAT")]
     pub format: Option<String>,
     /// Show only containers that match: id, name (regular expressions),

@@ -303,6 +303,24 @@ fn attach_follows_output_and_returns_the_exit_code() {
         );
         let (code, _) = w.fails(&["restart", "ghost"]);
         assert_eq!(code, 1);
+
+        // A detached container's stdin is /dev/null: attach says so once.
+        w.ok(&[
+            "run",
+            "-d",
+            "-i",
+            "--name",
+            "in",
+            bb,
+            "sh",
+            "-c",
+            "sleep 1; exit 6",
+        ]);
+        let out = w.run(&["attach", "in"]);
+        assert_eq!(out.status.code(), Some(6));
+        let err = stderr(&out);
+        assert_eq!(err.lines().count(), 1, "{err}");
+        assert!(err.contains("stdin is not attached"), "{err}");
     });
 }
 
