@@ -5,7 +5,7 @@
 
 use super::template::Template;
 use super::Ctx;
-use crate::container::inspect::ImageBits;
+use crate::container::inspect::Facts;
 use crate::container::{state, Containers, Record};
 use crate::oci::digest;
 use crate::oci::inspect::{add_docker_config_keys, inspect, ImageFacts};
@@ -111,20 +111,21 @@ fn container(ctx: &Ctx, containers: &Containers, rec: Record, store: &mut Option
     if store.is_none() {
         *store = Store::open(&ctx.dirs).ok();
     }
-    let bits = store
-        .as_ref()
-        .and_then(|st| st.image(&rec.image_id).ok())
-        .map(|im| ImageBits {
-            labels: im.labels(),
-            exposed: im
-                .config
-                .config()
-                .as_ref()
-                .and_then(|c| c.exposed_ports().clone())
-                .unwrap_or_default(),
-        })
-        .unwrap_or_default();
-    crate::container::inspect::inspect(&rec, s, &bits)
+    let image = store.as_ref().and_then(|st| st.image(&rec.image_id).ok());
+    let facts = Facts {
+        labels: image.as_ref().map(|im| im.labels()).unwrap_or_default(),
+        exposed: image
+            .as_ref()
+            .and_then(|im| im.config.config().clone())
+            .and_then(|c| c.exposed_ports().clone())
+            .unwrap_or_default(),
+        log_path: containers
+            .dir(&rec.id)
+            .join(crate::container::logs::LOG_FILE)
+            .display()
+            .to_string(),
+    };
+    crate::container::inspect::inspect(&rec, s, &facts)
 }
 
 /// `hutch container inspect`: containers only.

@@ -10,16 +10,19 @@
 use super::state::{State, EXIT_UNKNOWN};
 use super::Record;
 use crate::net::ports::PortMapping;
+use crate::sandbox::limits::parse_size;
+use crate::sandbox::security::DEFAULT_SHM_SIZE;
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde_json::{json, Map, Value};
 use std::collections::BTreeMap;
 
-/// What the image adds to a container's `Config`: its labels and exposed
-/// ports (empty when the image is gone).
+/// What the record does not hold: the image's labels and exposed ports
+/// (empty when the image is gone) and where the container's log is.
 #[derive(Debug, Default)]
-pub struct ImageBits {
+pub struct Facts {
     pub labels: BTreeMap<String, String>,
     pub exposed: Vec<String>,
+    pub log_path: String,
 }
 
 /// Go's zero time, which Docker prints for a time that never came.
@@ -77,7 +80,7 @@ fn mount(volume: &str) -> Value {
 }
 
 /// Docker's inspect object for one container.
-pub fn inspect(rec: &Record, state: State, image: &ImageBits) -> Value {
+pub fn inspect(rec: &Record, state: State, facts: &Facts) -> Value {
     let c = &rec.config;
     let (code, finished) = match state {
         State::Exited { code, finished } => (code, finished.or(rec.finished)),
@@ -95,7 +98,7 @@ pub fn inspect(rec: &Record, state: State, image: &ImageBits) -> Value {
             (path.to_string(), json!(opts))
         })
         .collect();
-    let exposed: Map<String, Value> = image
+    let exposed: Map<String, Value> = facts
         .exposed
         .iter()
         .map(|p| (p.clone(), json!({})))
@@ -107,6 +110,14 @@ pub fn inspect(rec: &Record, state: State, image: &ImageBits) -> Value {
             json!(v)
         }
     };
+    let sec = &c.security;
+    let size = |s: &Option<String>| s.as_deref().and_then(|s| parse_size(s).ok());
+    let nano_cpus = sec
+        .cpus
+        .as_deref()
+        .and_then(|c| c.parse::<f64>().ok())
+        .map_or(0, |c| (c * 1e9) as i64);
+    let pid = rec.pid.filter(|_| running);
     json!({
         "Id": rec.id,
         "Created": time(Some(rec.created)),
@@ -119,7 +130,7 @@ pub fn inspect(rec: &Record, state: State, image: &ImageBits) -> Value {
             "Restarting": false,
             "OOMKilled": false,
             "Dead": false,
-            "Pid": if running { rec.pid.unwrap_or(0) } else { 0 },
+            "Pid": pid.unwrap_or(0),
             "ExitCode": code,
             "Error": "",
             "StartedAt": time(rec.started),
@@ -127,6 +138,11 @@ pub fn inspect(rec: &Record, state: State, image: &ImageBits) -> Value {
         },
         "Image": rec.image_id,
         "Name": format!("/{}", rec.name),
+        "LogPath": facts.log_path,
+        // Generated in memory at each start: no host file to point at.
+        "ResolvConfPath": "",
+        "HostnamePath": "",
+        "HostsPath": "",
         "RestartCount": 0,
         "Driver": c.storage_driver,
         "Platform": "linux",
@@ -147,7 +163,7 @@ pub fn inspect(rec: &Record, state: State, image: &ImageBits) -> Value {
             "Volumes": Value::Null,
             "WorkingDir": c.workdir,
             "Entrypoint": empty_none(&entrypoint),
-            "Labels": image.labels,
+            "Labels": facts.labels,
             "StopSignal": c.stop_signal.clone().unwrap_or_else(|| "SIGTERM".into()),
         },
         "HostConfig": {
@@ -169,10 +185,21 @@ pub fn inspect(rec: &Record, state: State, image: &ImageBits) -> Value {
             "SecurityOpt": empty_none(&c.security.security_opt),
             "Tmpfs": tmpfs,
             "UsernsMode": c.userns,
+            "LogConfig": {"Type": "k8s-file", "Config": {}},
+            "Memory": size(&sec.memory).unwrap_or(0),
+            "NanoCpus": nano_cpus,
+            "PidsLimit": sec.pids_limit.as_deref().and_then(|p| p.parse::<i64>().ok()),
+            "ShmSize": size(&sec.shm_size).unwrap_or(DEFAULT_SHM_SIZE),
         },
         "Mounts": c.volumes.iter().map(|v| mount(v)).collect::<Vec<_>>(),
         "NetworkSettings": {
             "Ports": if running { port_map(&rec.ports) } else { json!({}) },
+            // The namespace of pid 1 (`nsenter --net=...`).
+            "SandboxKey": pid.map(|p| format!("/proc/{p}/ns/net")).unwrap_or_default(),
+            "IPAddress": "",
+            "Gateway": "",
+            "MacAddress": "",
+            "Networks": {},
         },
     })
 }

@@ -136,6 +136,15 @@ fn create_start_restart_and_inspect_like_docker() {
         let pid: i64 = f[2].parse().unwrap();
         assert!(pid > 0 && live(pid), "{line}");
         assert_eq!(f[3], "/web");
+        assert_eq!(
+            w.ok(&[
+                "inspect",
+                "-f",
+                "{{.NetworkSettings.SandboxKey}} {{.HostConfig.ShmSize}}",
+                "web"
+            ]),
+            format!("/proc/{pid}/ns/net 67108864\n")
+        );
         let started = w.ok(&["inspect", "-f", "{{.State.StartedAt}}", "web"]);
         assert!(started.starts_with("20"), "{started}");
 
