@@ -1,6 +1,8 @@
 //! `hutch restart`: `stop` (the container's stop signal, SIGKILL after the
 //! timeout), then `start` detached, one container after another, as
-//! Docker does. A container that is not running is just started.
+//! Docker does. A container that is not running is just started. One run
+//! with `--rm` is refused before it is stopped: without a daemon to keep
+//! it, stopping removes it, so there would be nothing to start again.
 
 use super::Ctx;
 use crate::container::launch::{Outcome, Prepared};
@@ -14,7 +16,8 @@ pub fn exec(ctx: &Ctx, a: Args) -> anyhow::Result<u8> {
     let containers = Containers::new(&ctx.dirs.state);
     let mut failed = 0;
     for name in &a.containers {
-        let restarted = super::stop::stop_one(&containers, name, Duration::from_secs(a.time))
+        let restarted = refuse_auto_remove(&containers, name)
+            .and_then(|()| super::stop::stop_one(&containers, name, Duration::from_secs(a.time)))
             .and_then(|()| {
                 Ok(Prepared::existing(&ctx.dirs, name, false, &ctx.printer)?.detached()?)
             });
@@ -28,4 +31,15 @@ pub fn exec(ctx: &Ctx, a: Args) -> anyhow::Result<u8> {
         }
     }
     Ok(failed)
+}
+
+fn refuse_auto_remove(containers: &Containers, name: &str) -> anyhow::Result<()> {
+    let rec = containers.resolve(name)?;
+    if rec.auto_remove {
+        anyhow::bail!(
+            "container {} was run with --rm: stopping it removes it, so it cannot be restarted (run a new one instead)",
+            rec.name
+        );
+    }
+    Ok(())
 }

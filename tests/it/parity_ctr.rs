@@ -191,6 +191,17 @@ fn create_start_restart_and_inspect_like_docker() {
         assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
         assert_eq!(stdout(&out), "hi\n");
 
+        // A --rm container is refused before it is stopped.
+        w.ok(&["run", "-d", "--rm", "--name", "gone", bb, "sleep", "60"]);
+        let (code, err) = w.fails(&["restart", "gone"]);
+        assert_eq!(code, 125);
+        assert!(one_error(&err) && err.contains("--rm"), "{err}");
+        assert_eq!(
+            w.ok(&["inspect", "-f", "{{.State.Status}}", "gone"]),
+            "running\n"
+        );
+        w.ok(&["rm", "-f", "gone"]);
+
         // create takes run's flags, not -d.
         let (code, err) = w.fails(&["create", "-d", bb]);
         assert_eq!(code, 125);
