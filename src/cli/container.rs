@@ -76,7 +76,7 @@ pub fn exec(ctx: &Ctx, a: Args) -> anyhow::Result<u8> {
         Sub::Prune(p) => prune(ctx, p),
         Sub::Ls(a) => super::ps::exec(ctx, a),
         Sub::Rm(a) => super::rm::exec(ctx, a),
-        Sub::Inspect(a) => show(ctx, &a.names, a.format.as_deref(), Kind::Container),
+        Sub::Inspect(a) => show(ctx, &a.names, a.format.as_deref(), Kind::Container, a.size),
         Sub::Create(a) => super::run::create(ctx, *a),
         Sub::Run(a) => super::run::exec(ctx, *a),
         Sub::Start(a) => super::start::exec(ctx, a),

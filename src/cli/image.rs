@@ -64,7 +64,7 @@ pub fn exec(ctx: &Ctx, args: Args) -> anyhow::Result<u8> {
         Cmd::Prune(a) => prune(ctx, a),
         Cmd::Ls(a) => super::images::exec(ctx, a),
         Cmd::Rm(a) => super::rmi::exec(ctx, a),
-        Cmd::Inspect(a) => show(ctx, &a.names, a.format.as_deref(), Kind::Image),
+        Cmd::Inspect(a) => show(ctx, &a.names, a.format.as_deref(), Kind::Image, false),
         Cmd::History(a) => super::history::exec(ctx, a),
         Cmd::Tag(a) => super::tag::exec(ctx, a),
         Cmd::Pull(a) => super::pull::exec(ctx, a),

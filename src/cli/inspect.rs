@@ -26,6 +26,11 @@ pub struct Args {
     /// Only look for objects of this type.
     #[arg(long = "type", value_name = "TYPE", value_parser = ["container", "image"])]
     pub kind: Option<String>,
+
+    /// Add containers' sizes: SizeRw (the writable layer) and SizeRootFs
+    /// (with the image).
+    #[arg(short, long)]
+    pub size: bool,
 }
 
 /// Which kinds of object `inspect` looks names up as.
@@ -53,12 +58,18 @@ pub fn exec(ctx: &Ctx, args: Args) -> anyhow::Result<u8> {
         Some("image") => Kind::Image,
         _ => Kind::Any,
     };
-    show(ctx, &args.names, args.format.as_deref(), kind)
+    show(ctx, &args.names, args.format.as_deref(), kind, args.size)
 }
 
 /// Print the inspect objects of `names`, each looked up as `kind`: all
 /// are found before anything is printed, so a bad name prints nothing.
-pub fn show(ctx: &Ctx, names: &[String], format: Option<&str>, kind: Kind) -> anyhow::Result<u8> {
+pub fn show(
+    ctx: &Ctx,
+    names: &[String],
+    format: Option<&str>,
+    kind: Kind,
+    size: bool,
+) -> anyhow::Result<u8> {
     let tpl = format
         .filter(|f| *f != "json")
         .map(Template::parse)
@@ -71,7 +82,7 @@ pub fn show(ctx: &Ctx, names: &[String], format: Option<&str>, kind: Kind) -> an
         if kind != Kind::Image {
             match containers.resolve(name) {
                 Ok(rec) => {
-                    values.push(container(ctx, &containers, rec, &mut store));
+                    values.push(container(ctx, &containers, rec, &mut store, size));
                     continue;
                 }
                 Err(crate::container::Error::NotFound(_)) if kind == Kind::Any => {}
@@ -104,7 +115,13 @@ fn image(store: &Store, name: &str) -> anyhow::Result<Value> {
     Ok(v)
 }
 
-fn container(ctx: &Ctx, containers: &Containers, rec: Record, store: &mut Option<Store>) -> Value {
+fn container(
+    ctx: &Ctx,
+    containers: &Containers,
+    rec: Record,
+    store: &mut Option<Store>,
+    size: bool,
+) -> Value {
     let rec = state::settle(containers, rec);
     let s = state::observe(&rec);
     // The image's labels and exposed ports; none when it is gone.
@@ -125,7 +142,13 @@ fn container(ctx: &Ctx, containers: &Containers, rec: Record, store: &mut Option
             .display()
             .to_string(),
     };
-    crate::container::inspect::inspect(&rec, s, &facts)
+    let mut v = crate::container::inspect::inspect(&rec, s, &facts);
+    if size {
+        let rw = super::ps::writable_size(containers, &rec);
+        v["SizeRw"] = rw.into();
+        v["SizeRootFs"] = (rw + image.map_or(0, |im| im.size())).into();
+    }
+    v
 }
 
 /// `hutch container inspect`: containers only.
@@ -138,6 +161,10 @@ pub struct ContainerArgs {
     /// Print each container through a Go template, e.g. '{{.State.Status}}'.
     #[arg(short, long, value_name = "TEMPLATE")]
     pub format: Option<String>,
+
+    /// Add SizeRw (the writable layer) and SizeRootFs (with the image).
+    #[arg(short, long)]
+    pub size: bool,
 }
 
 /// `hutch image inspect`: images only.

@@ -224,13 +224,18 @@ pub fn exec(ctx: &Ctx, a: Args) -> anyhow::Result<u8> {
 /// (`2.1kB (virtual 4.3MB)`). Parts of the writable layer owned by
 /// subordinate ids that this user cannot read count as far as they are seen.
 fn size(containers: &Containers, r: &Record, images: &ImageFacts) -> String {
-    let upper = crate::store::DiskUsage::default().add(&containers.dir(&r.id).join("upper"));
+    let upper = writable_size(containers, r);
     let image = images.size.get(&r.image_id).copied().unwrap_or(0);
     format!(
         "{} (virtual {})",
         human_size(upper),
         human_size(upper + image)
     )
+}
+
+/// Bytes of the container's writable layer (Docker's `SizeRw`).
+pub(super) fn writable_size(containers: &Containers, r: &Record) -> u64 {
+    crate::store::DiskUsage::default().add(&containers.dir(&r.id).join("upper"))
 }
 
 /// What the filters and columns need to know of the images containers use.

@@ -244,6 +244,14 @@ fn inspect_decides_by_what_exists_and_type_restricts_it() {
             .starts_with("sha256:"));
         let (code, _) = w.fails(&["container", "inspect", bb]);
         assert_eq!(code, 1);
+        // -s adds the sizes, in bytes.
+        assert!(inspect(&w, &["box"])[0].get("SizeRw").is_none());
+        let sized = &inspect(&w, &["-s", "box"])[0];
+        let (rw, root) = (
+            sized["SizeRw"].as_u64().unwrap(),
+            sized["SizeRootFs"].as_u64().unwrap(),
+        );
+        assert!(root > rw && root >= inspect(&w, &[bb])[0]["Size"].as_u64().unwrap());
         // A template field the object lacks names the fields it has.
         let (code, err) = w.fails(&["inspect", "-f", "{{.Nope}}", "box"]);
         assert_eq!(code, 125);
