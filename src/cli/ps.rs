@@ -363,7 +363,11 @@ impl<'a> Keep<'a> {
             _ => None,
         };
         f.allows("id", |v| regex_matches(v, &r.id).unwrap_or(false))
-            && f.allows("name", |v| regex_matches(v, &r.name).unwrap_or(false))
+            // Docker tries the name with its leading '/' and without.
+            && f.allows("name", |v| {
+                regex_matches(v, &r.name).unwrap_or(false)
+                    || regex_matches(v, &format!("/{}", r.name)).unwrap_or(false)
+            })
             && f.allows("status", |v| v == status)
             && f.allows("exited", |v| exit.is_some_and(|c| v.parse() == Ok(c)))
             && f.allows("label", |v| label_matches(v, images.labels(r).iter()))

@@ -481,6 +481,7 @@ fn ps_filters_and_columns_as_docker() {
         assert_eq!(names(&w, &["-a", "-f", "exited=3"]), ["bad3"]);
         assert_eq!(names(&w, &["-a", "-f", "exited=0"]), ["ok0"]);
         assert_eq!(names(&w, &["-a", "-f", "name=^ok"]), ["ok0"]);
+        assert_eq!(names(&w, &["-a", "-f", "name=^/ok0$"]), ["ok0"]);
         assert_eq!(names(&w, &["-a", "-f", "name=o"]), ["ok0"]);
         assert_eq!(
             names(&w, &["-a", "-f", "name=o", "-f", "status=running"]),
