@@ -20,6 +20,7 @@ mod lifecycle;
 mod man;
 mod net;
 mod output;
+mod parity_ctr;
 mod project;
 mod registry;
 mod run;

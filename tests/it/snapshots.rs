@@ -96,7 +96,7 @@ fn common_errors() {
         ("typo-rn", &["rn"]),
         ("typo-imags", &["imags"]),
         // Only hidden commands are close: no suggestion at all.
-        ("typo-userns", &["userns"]),
+        ("typo-userns-keepr", &["userns-keepr"]),
         ("typo-port-forwardr", &["port-forwardr"]),
         ("missing-container", &["stop", "nosuch"]),
     ];
