@@ -21,8 +21,13 @@ fn path_with_hutch() -> String {
     )
 }
 
-/// A busybox image and a stopped container named `web`.
-fn store_with_web(w: &World) {
+/// A world with a busybox image and a stopped container named `web`.
+fn world_with_web() -> Option<World> {
+    let Some(u) = any_user() else {
+        skip("no test user");
+        return None;
+    };
+    let w = World::new(u);
     w.busybox();
     w.ok(&[
         "run",
@@ -33,6 +38,7 @@ fn store_with_web(w: &World) {
         "busybox:1.38.0-musl",
         "true",
     ]);
+    Some(w)
 }
 
 #[test]
@@ -68,11 +74,7 @@ fn scripts_load_without_errors() {
 
 #[test]
 fn bash_and_fish_complete_container_and_image_names() {
-    let Some(u) = any_user() else {
-        return skip("no test user");
-    };
-    let w = World::new(u);
-    store_with_web(&w);
+    let Some(w) = world_with_web() else { return };
     let root = w.root();
     let root = root.to_str().unwrap();
     let bash = script(&w, "bash");
@@ -127,11 +129,7 @@ fn bash_and_fish_complete_container_and_image_names() {
 
 #[test]
 fn zsh_completes_container_and_image_names() {
-    let Some(u) = any_user() else {
-        return skip("no test user");
-    };
-    let w = World::new(u);
-    store_with_web(&w);
+    let Some(w) = world_with_web() else { return };
     let root = w.root();
     let root = root.to_str().unwrap();
     let zsh = script(&w, "zsh");
