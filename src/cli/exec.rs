@@ -56,6 +56,8 @@ pub fn exec(ctx: &Ctx, a: Args) -> anyhow::Result<u8> {
         tty: a.process.tty,
         stdin: a.process.interactive,
         init: false,
+        group_add: rec.config.group_add.clone(),
+        no_sig_proxy: false,
     };
     // The same confinement as pid 1, compiled before joining anything.
     let security = rec.config.security.resolve().map_err(anyhow::Error::msg)?;
@@ -69,7 +71,7 @@ pub fn exec(ctx: &Ctx, a: Args) -> anyhow::Result<u8> {
     let pid = init.pid;
     if a.detach {
         let outcome = supervisor::detach(
-            std::path::Path::new("/dev/null"),
+            None,
             // The body opens the namespaces itself.
             &[],
             |s| match join::open_namespaces(pid, private_net, || init.alive()) {

@@ -24,10 +24,10 @@ pub struct Logger {
 
 impl Logger {
     /// Point fds 1 and 2 at pipes read by a new logger process writing
-    /// `log`; with `relay`, it also copies to what they pointed at before.
+    /// `log` as `config` says; with `relay`, it also copies to what they pointed at before.
     ///
     /// Must be called while single-threaded (it forks).
-    pub fn start(log: &Path, relay: bool) -> Result<Logger, String> {
+    pub fn start(log: &Path, config: &logs::Config, relay: bool) -> Result<Logger, String> {
         let cloexec = nix::fcntl::OFlag::O_CLOEXEC;
         let pipe = || nix::unistd::pipe2(cloexec).map_err(|e| format!("pipe2() => {e}"));
         let ((out_r, out_w), (err_r, err_w)) = (pipe()?, pipe()?);
@@ -57,7 +57,7 @@ impl Logger {
                 let mut hold = crate::sys::signal::forwarded();
                 hold.add(nix::sys::signal::Signal::SIGPIPE);
                 if close_fds_except(&keep).is_ok() && crate::sys::signal::block(&hold).is_ok() {
-                    let _ = logs::record(out_r, err_r, log, saved);
+                    let _ = logs::record(out_r, err_r, log, config, saved);
                 }
                 child_exit(0)
             }
