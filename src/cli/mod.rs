@@ -20,6 +20,7 @@ mod errors;
 pub mod exec;
 pub mod export;
 mod flags;
+pub mod healthcheck;
 pub mod history;
 pub mod hook;
 pub mod image;
@@ -136,6 +137,8 @@ pub enum Command {
     Top(top::Args),
     /// Run a command in a running container.
     Exec(exec::Args),
+    /// Run a container's health check.
+    Healthcheck(healthcheck::Args),
     /// Manage containers as a group.
     Container(container::Args),
     /// List a container's published ports.
@@ -287,6 +290,7 @@ fn dispatch(ctx: &Ctx, cmd: Command) -> anyhow::Result<u8> {
         Command::Wait(a) => wait::exec(ctx, a),
         Command::Top(a) => top::exec(ctx, a),
         Command::Exec(a) => exec::exec(ctx, a),
+        Command::Healthcheck(a) => healthcheck::exec(ctx, a),
         Command::Container(a) => container::exec(ctx, a),
         Command::Pull(a) => pull::exec(ctx, a),
         Command::Push(a) => push::exec(ctx, a),

@@ -22,7 +22,10 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+/// A single-value flag given twice takes the last value, as Docker's
+/// parser does (repeatable ones such as -e and -v collect every value).
 #[derive(clap::Args, Debug)]
+#[command(args_override_self = true)]
 pub struct Args {
     #[command(flatten)]
     pub process: super::flags::Process,
@@ -555,6 +558,54 @@ mod tests {
 
     fn s(v: &[&str]) -> Vec<String> {
         v.iter().map(|x| x.to_string()).collect()
+    }
+
+    fn parse(args: &[&str]) -> Result<Args, clap::Error> {
+        use clap::Parser;
+        let cli = super::super::Cli::try_parse_from(["hutch", "run"].iter().chain(args).copied())?;
+        match cli.command {
+            super::super::Command::Run(a) => Ok(*a),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn the_last_of_a_repeated_flag_wins_and_lists_collect() {
+        let a = parse(&[
+            "--name",
+            "a",
+            "--name",
+            "b",
+            "--restart",
+            "always",
+            "--restart",
+            "no",
+            "-e",
+            "A=1",
+            "-e",
+            "B=2",
+            "--sig-proxy=false",
+            "--sig-proxy=true",
+            "img",
+        ])
+        .unwrap();
+        assert_eq!(a.name.as_deref(), Some("b"));
+        assert_eq!(a.restart, Some(Policy::No));
+        assert_eq!(a.process.env, s(&["A=1", "B=2"]));
+        assert!(a.sig_proxy);
+        let e = parse(&["--restart", "sometimes", "img"])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("sometimes") && e.contains("on-failure"), "{e}");
+        let e = parse(&["--detach-keys", "ctrl-1", "img"])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("ctrl-1"), "{e}");
+        assert!(parse(&["--detach-keys", "ctrl-p,q", "img"]).is_ok());
+        let e = parse(&["--log-driver", "syslog", "img"])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("json-file"), "{e}");
     }
 
     #[test]

@@ -314,19 +314,19 @@ fn lossy(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
 }
 
-/// Run one probe and record its result in `rec`'s record, unless the
-/// container has started again meanwhile; the health as recorded.
-pub fn check_once(containers: &Containers, rec: &Record, check: &Check) -> Option<Health> {
+/// Run one probe and count it in `rec`'s recorded health, unless the
+/// container has started again meanwhile; the probe's exit code.
+pub fn check_once(containers: &Containers, rec: &Record, check: &Check) -> i32 {
     let result = probe(rec, check);
-    let updated = containers.update(&rec.id, |r| {
-        if r.init != rec.init {
-            return;
+    let code = result.exit_code;
+    let _ = containers.update(&rec.id, |r| {
+        if r.init == rec.init {
+            let mut h = r.health.clone().unwrap_or_default();
+            h.record(result, check, r.started);
+            r.health = Some(h);
         }
-        let mut h = r.health.clone().unwrap_or_default();
-        h.record(result, check, r.started);
-        r.health = Some(h);
     });
-    updated.ok().and_then(|r| r.health)
+    code
 }
 
 /// The monitor of a container whose pid 1 has just started: a forked

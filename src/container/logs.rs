@@ -81,9 +81,11 @@ impl Config {
                         format!("--log-opt max-file={v}: use a whole number of at least 1")
                     })?
                 }
-                _ => return Err(format!(
+                _ => {
+                    return Err(format!(
                     "unsupported --log-opt '{k}' (hutch's log drivers take max-size and max-file)"
-                )),
+                ))
+                }
             }
         }
         if c.driver == Driver::None && !opts.is_empty() {

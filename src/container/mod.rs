@@ -182,6 +182,12 @@ impl Record {
     pub fn short_id(&self) -> &str {
         &self.id[..self.id.len().min(12)]
     }
+
+    /// How long `stop` waits before SIGKILL: `--stop-timeout`, else
+    /// Docker's 10 seconds.
+    pub fn stop_timeout(&self) -> std::time::Duration {
+        std::time::Duration::from_secs(self.config.stop_timeout.unwrap_or(10))
+    }
 }
 
 /// Why a container could not be found, named or changed.
