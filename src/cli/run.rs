@@ -290,8 +290,13 @@ pub fn exec(ctx: &Ctx, a: Args) -> anyhow::Result<u8> {
     if let Some(p) = &a.platform {
         image_platform_matches(&image, p)?;
     }
-    // -a without stdin: stdin is not attached even with -i.
-    let interactive = a.process.interactive || a.attach.iter().any(|s| s == "stdin");
+    // With -a, only the streams it names are attached (-i or not).
+    let attached = |s: &str| a.attach.is_empty() || a.attach.iter().any(|x| x == s);
+    let interactive = match a.attach.is_empty() {
+        true => a.process.interactive,
+        false => attached("stdin"),
+    };
+    let (stdout, stderr) = (attached("stdout"), attached("stderr"));
     let mut launch = Launch::new(&ctx.dirs, &a.image, image)
         .command(a.command)
         .envs(user_env)
@@ -363,7 +368,9 @@ pub fn exec(ctx: &Ctx, a: Args) -> anyhow::Result<u8> {
         }
         return Ok(report(&outcome));
     }
-    Ok(report(&prepared.foreground(&ctx.printer)?))
+    Ok(report(
+        &prepared.attach(stdout, stderr).foreground(&ctx.printer)?,
+    ))
 }
 
 /// `--health-*` as a check whose unset fields the image's HEALTHCHECK fills.

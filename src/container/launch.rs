@@ -32,7 +32,7 @@
 //! its flags onto the settings and reports the [`Outcome`].
 
 use super::health::{self, Monitor};
-use super::logger::Logger;
+use super::logger::{Logger, Relay};
 use super::logs::{self, Driver as LogDriver};
 use super::restart::{self, Policy};
 use super::{supervisor, Config, Containers, ProcId, Record, Status};
@@ -553,6 +553,7 @@ impl<'a> Launch<'a> {
             rec,
             plan,
             dir,
+            relay: Relay::default(),
         })
     }
 }
@@ -564,6 +565,7 @@ pub struct Prepared {
     rec: Record,
     plan: Plan,
     dir: PathBuf,
+    relay: Relay,
 }
 
 impl Prepared {
@@ -588,6 +590,7 @@ impl Prepared {
             rec,
             plan,
             dir,
+            relay: Relay::default(),
         })
     }
 
@@ -605,7 +608,21 @@ impl Prepared {
     /// container removed with auto-remove). `report` hears when the
     /// container's log cannot be kept.
     pub fn foreground(self, report: &dyn Report) -> Result<Outcome> {
-        Ok(foreground(&self.containers, &self.rec, &self.plan, report))
+        let relay = self.relay;
+        Ok(foreground(
+            &self.containers,
+            &self.rec,
+            &self.plan,
+            relay,
+            report,
+        ))
+    }
+
+    /// Show only these of the container's streams here (Docker's `-a`;
+    /// the log keeps both).
+    pub fn attach(mut self, stdout: bool, stderr: bool) -> Self {
+        self.relay = Relay { stdout, stderr };
+        self
     }
 
     /// Run under a detached supervisor; returns once pid 1 runs (or failed
@@ -1010,20 +1027,26 @@ fn starting(rec: &mut Record) {
 /// this process's stdout and stderr. A `--rm` container's log would go with
 /// it, so it gets none, and its start-up costs nothing more; neither does
 /// one whose log driver is `none`.
-fn foreground(containers: &Containers, rec: &Record, plan: &Plan, report: &dyn Report) -> Outcome {
+fn foreground(
+    containers: &Containers,
+    rec: &Record,
+    plan: &Plan,
+    relay: Relay,
+    report: &dyn Report,
+) -> Outcome {
     let config = log_config(rec);
-    let logger = match rec.auto_remove || config.driver == LogDriver::None {
-        true => None,
-        false => {
-            let log = containers.dir(&rec.id).join(super::logs::LOG_FILE);
-            match Logger::start(&log, &config, true) {
-                Ok(l) => Some(l),
-                Err(e) => {
-                    report.warn(&format!("container {} runs without a log: {e}", rec.name));
-                    None
-                }
+    let log = containers.dir(&rec.id).join(super::logs::LOG_FILE);
+    let log = (!rec.auto_remove && config.driver != LogDriver::None).then_some(log.as_path());
+    // Without a log, a logger is needed only to hold back a stream.
+    let logger = match log.is_some() || relay != Relay::default() {
+        false => None,
+        true => match Logger::start(log, &config, Some(relay)) {
+            Ok(l) => Some(l),
+            Err(e) => {
+                report.warn(&format!("container {} runs without a log: {e}", rec.name));
+                None
             }
-        }
+        },
     };
     let mut observer = Started::new(containers, &rec.id, None);
     let result = sandbox::run(plan, &mut observer);

@@ -146,8 +146,8 @@ pub struct Line {
 }
 
 /// Copy everything readable from `stdout` and `stderr` into the log at
-/// `path` until both reach end of file (every writer has closed them); with
-/// `relay`, copy each to its counterpart there too.
+/// `path` (if any) until both reach end of file (every writer has closed
+/// them); copy each to its `relay` target too, where it has one.
 ///
 /// When the log cannot be written (disk full), output is still read and
 /// dropped: a container must never block on, or die of SIGPIPE from, a log.
@@ -156,15 +156,15 @@ pub struct Line {
 pub fn record(
     stdout: OwnedFd,
     stderr: OwnedFd,
-    path: &Path,
+    path: Option<&Path>,
     config: &Config,
-    relay: Option<(OwnedFd, OwnedFd)>,
+    relay: [Option<OwnedFd>; 2],
 ) -> std::io::Result<()> {
     let open_log = || {
         std::fs::OpenOptions::new()
             .create(true)
             .append(true)
-            .open(path)
+            .open(path?)
             .ok()
     };
     let mut log = open_log();
@@ -172,10 +172,7 @@ pub fn record(
         Some((stdout, Stream::Stdout)),
         Some((stderr, Stream::Stderr)),
     ];
-    let mut relay: [Option<std::fs::File>; 2] = match relay {
-        Some((o, e)) => [Some(o.into()), Some(e.into())],
-        None => [None, None],
-    };
+    let mut relay: [Option<std::fs::File>; 2] = relay.map(|r| r.map(std::fs::File::from));
     let mut buf = vec![0u8; 32 * 1024];
     while open.iter().any(Option::is_some) {
         let live: Vec<usize> = (0..2).filter(|&i| open[i].is_some()).collect();
@@ -210,7 +207,7 @@ pub fn record(
                         };
                         if written.is_err() {
                             log = None;
-                        } else if let Some(max) = config.max_size {
+                        } else if let (Some(max), Some(path)) = (config.max_size, path) {
                             if f.metadata().is_ok_and(|m| m.len() >= max) {
                                 log = rotate(path, config.max_file).ok().and_then(|()| open_log());
                             }
@@ -232,9 +229,10 @@ pub fn record(
             }
         }
     }
-    match log {
-        Some(f) => f.sync_all(),
-        None => Err(std::io::Error::other(format!(
+    match (log, path) {
+        (Some(f), _) => f.sync_all(),
+        (None, None) => Ok(()),
+        (None, Some(path)) => Err(std::io::Error::other(format!(
             "cannot write the log {}",
             path.display()
         ))),

@@ -145,7 +145,7 @@ fn supervise(
     // Every path hutch passes on is absolute.
     let _ = nix::unistd::chdir("/");
     let logger = match log {
-        Some((path, config)) => match Logger::start(path, config, false) {
+        Some((path, config)) => match Logger::start(Some(path), config, None) {
             Ok(l) => Some(l),
             Err(_) => return,
         },

@@ -4,7 +4,7 @@
 //! --sig-proxy, binary stdin with -i, the last of a repeated flag winning,
 //! and the combinations Docker refuses — as both test users.
 
-use crate::common::{for_each_user, live, one_error, stdout, Kind, World};
+use crate::common::{for_each_user, live, one_error, stderr, stdout, Kind, World};
 use crate::lifecycle::{detach, eventually, ps_line, record};
 use std::io::{Read, Write};
 use std::process::Stdio;
@@ -444,10 +444,19 @@ fn refused_combinations_and_platform() {
         let (code, err) = w.fails(&["run", "--rm", "-a", "stdnothing", bb, "true"]);
         assert_eq!(code, 125);
         assert!(err.contains("stdnothing"), "{err}");
+        // -a: only the named streams reach the terminal; the log keeps both.
+        let both = "echo out; echo err >&2";
+        let out = w.run(&["run", "--rm", "-a", "stdout", bb, "sh", "-c", both]);
         assert_eq!(
-            w.ok(&["run", "--rm", "-a", "stdout", bb, "echo", "a"]),
-            "a\n"
+            (stdout(&out).as_str(), stderr(&out).as_str()),
+            ("out\n", "")
         );
+        let out = w.run(&["run", "--name", "a2", "-a", "stderr", bb, "sh", "-c", both]);
+        assert_eq!(
+            (stdout(&out).as_str(), stderr(&out).as_str()),
+            ("", "err\n")
+        );
+        assert_eq!(w.ok(&["logs", "a2"]), "out\n");
 
         let (code, err) = w.fails(&["run", "--rm", "--platform", "linux/arm64", bb, "true"]);
         assert_eq!(code, 125);
