@@ -1128,7 +1128,8 @@ fn exit_code(result: &std::result::Result<sandbox::Exit, sandbox::Error>) -> i32
 }
 
 /// Record the exit (unless --rm took the directory away, or another
-/// process has claimed the container since).
+/// process has claimed the container since: the record names this process,
+/// or still the one that claimed `rec` for it, when pid 1 never started).
 fn finish(containers: &Containers, rec: &Record, code: i32) {
     if rec.auto_remove {
         // The sandbox removes the directory itself; only a failed clone
@@ -1137,7 +1138,7 @@ fn finish(containers: &Containers, rec: &Record, code: i32) {
     } else {
         let me = ProcId::current();
         let _ = containers.update(&rec.id, |r| {
-            if r.supervisor == me {
+            if r.supervisor == me || r.supervisor == rec.supervisor {
                 r.status = Status::Exited;
                 r.exit_code = Some(code);
                 r.finished = Some(chrono::Utc::now());
