@@ -89,6 +89,16 @@ pub fn describe(rec: &Record, state: State, now: DateTime<Utc>) -> String {
             None => "Starting".into(),
         },
         State::Stopping => "Stopping".into(),
+        // Between two runs of a restart policy: its supervisor waits out
+        // the back-off.
+        State::Exited { code, finished }
+            if !rec.config.restart.is_empty() && rec.supervisor.is_some_and(|s| s.alive()) =>
+        {
+            let when = finished
+                .map(|t| format!(" {} ago", ago(t)))
+                .unwrap_or_default();
+            format!("Restarting ({code}){when}")
+        }
         State::Exited { code, finished } => match finished {
             Some(t) => format!("Exited ({code}) {} ago", ago(t)),
             None => format!("Exited ({code})"),
@@ -190,6 +200,8 @@ mod tests {
             finished: Some(now - chrono::Duration::seconds(120)),
         };
         assert_eq!(describe(&r, done, now), "Exited (2) 2 minutes ago");
+        r.config.restart = "always".into();
+        assert_eq!(describe(&r, done, now), "Restarting (2) 2 minutes ago");
         assert_eq!(describe(&r, State::Lost, now), "Exited (-1)");
         assert_eq!(describe(&r, State::Created, now), "Created");
     }
