@@ -368,6 +368,11 @@ pub fn exec(ctx: &Ctx, a: Args) -> anyhow::Result<u8> {
         }
         return Ok(report(&outcome));
     }
+    if a.restart.is_some_and(|p| p != Policy::No) {
+        ctx.printer.warn(
+            "--restart is honoured by a detached container's supervisor: this foreground run is not restarted (use -d)",
+        );
+    }
     Ok(report(
         &prepared.attach(stdout, stderr).foreground(&ctx.printer)?,
     ))

@@ -4,7 +4,7 @@
 //! --sig-proxy, binary stdin with -i, the last of a repeated flag winning,
 //! and the combinations Docker refuses — as both test users.
 
-use crate::common::{for_each_user, live, one_error, stderr, stdout, Kind, World};
+use crate::common::{for_each_user, live, one_error, read_until, stderr, stdout, Kind, World};
 use crate::lifecycle::{detach, eventually, ps_line, record};
 use std::io::{Read, Write};
 use std::process::Stdio;
@@ -534,12 +534,7 @@ fn stdin_streams_binary_data_and_sig_proxy_false_keeps_signals_away() {
                 .spawn()
                 .unwrap();
             let mut out = child.stdout.take().unwrap();
-            let mut seen = Vec::new();
-            let mut byte = [0u8; 1];
-            while !String::from_utf8_lossy(&seen).contains("ready") {
-                assert_eq!(out.read(&mut byte).unwrap(), 1, "{seen:?}");
-                seen.push(byte[0]);
-            }
+            read_until(&mut out, "ready");
             nix::sys::signal::kill(
                 nix::unistd::Pid::from_raw(child.id() as i32),
                 nix::sys::signal::Signal::SIGTERM,
