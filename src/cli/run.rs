@@ -233,9 +233,6 @@ pub fn exec(ctx: &Ctx, a: Args) -> anyhow::Result<u8> {
     if a.detach && !a.attach.is_empty() {
         bail!("conflicting options: -a/--attach and -d/--detach (a detached container has nothing attached; drop one)");
     }
-    if a.rm && a.restart.is_some_and(|p| p != Policy::No) {
-        bail!("conflicting options: --restart and --rm (a container removed when it exits cannot be restarted; drop one)");
-    }
     let health = health_flags(&a)?;
     let labels = labels(&a.label, &a.label_file)?;
     let log_opts = key_values(&a.log_opt, "--log-opt")?;
