@@ -103,6 +103,13 @@ fn restart_policies_restart_count_and_stop_for_good() {
         assert!(ps_line(&w, "us").contains("Up"), "{}", ps_line(&w, "us"));
         w.ok(&["rm", "-f", "us"]);
 
+        // rm -f takes an always container away for good, supervisor and all.
+        let id = detach(&w, &["--restart", "always", bb, "sleep", "100"]);
+        let sup = record(&w, &id)["supervisor"]["pid"].as_i64().unwrap();
+        w.ok(&["rm", "-f", &id]);
+        assert!(eventually(10, || !live(sup)), "the supervisor ends");
+        assert!(!w.root().join("containers").join(&id).exists());
+
         // --rm with a restart policy is refused, as Docker refuses it.
         let (code, err) = w.fails(&["run", "--rm", "--restart", "always", bb, "true"]);
         assert_eq!(code, 125);
