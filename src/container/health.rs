@@ -337,14 +337,9 @@ pub struct Monitor {
 }
 
 impl Monitor {
-    /// Reset the record's health to starting and fork the monitor. Must be
-    /// called while single-threaded.
-    pub fn start(containers: &Containers, id: &str) -> Result<Option<Monitor>, String> {
-        let rec = containers
-            .update(id, |r| {
-                r.health = r.config.healthcheck.as_ref().map(|_| Health::default());
-            })
-            .map_err(|e| e.to_string())?;
+    /// Fork the monitor of `rec`, whose pid 1 has just started (None
+    /// when it has no health check). Must be called while single-threaded.
+    pub fn start(containers: &Containers, rec: &Record) -> Result<Option<Monitor>, String> {
         let Some(check) = rec.config.healthcheck.clone() else {
             return Ok(None);
         };
@@ -362,6 +357,7 @@ impl Monitor {
                     child_exit(1);
                 }
                 let containers = containers.clone();
+                let rec = rec.clone();
                 loop {
                     std::thread::sleep(check.interval());
                     let Some(now) = containers.read(&rec.id) else {

@@ -1222,16 +1222,24 @@ impl sandbox::Observer for Started<'_> {
         let now = chrono::Utc::now();
         // A record that stays "starting" is the only cost of a failed write;
         // its supervisor still records the exit.
-        let _ = self.containers.update(self.id, |r| {
+        let updated = self.containers.update(self.id, |r| {
             r.status = Status::Running;
             r.pid = Some(pid);
             r.init = ProcId::of(pid);
             r.supervisor = ProcId::current();
             r.started = Some(now);
+            // Each start begins as Docker's: "starting", no streak.
+            r.health = r
+                .config
+                .healthcheck
+                .as_ref()
+                .map(|_| health::Health::default());
         });
         // Without a monitor the container runs unprobed; its status stays
         // "starting", which `ps` shows.
-        self.monitor = Monitor::start(self.containers, self.id).ok().flatten();
+        if let Ok(rec) = updated {
+            self.monitor = Monitor::start(self.containers, &rec).ok().flatten();
+        }
         if let Some(s) = self.supervision.as_mut() {
             s.started();
         }
