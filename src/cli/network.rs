@@ -228,10 +228,7 @@ fn parse_filters(vals: &[String], known: &[&str]) -> anyhow::Result<Vec<(String,
                 .split_once('=')
                 .with_context(|| format!("invalid --filter {f:?}: write KEY=VALUE"))?;
             if !known.contains(&k) {
-                bail!(
-                    "invalid --filter {f:?}: filter by {}",
-                    known.join(", ")
-                );
+                bail!("invalid --filter {f:?}: filter by {}", known.join(", "));
             }
             Ok((k.to_string(), v.to_string()))
         })
@@ -266,7 +263,10 @@ fn ls(ctx: &Ctx, networks: &Networks, a: LsArgs) -> anyhow::Result<u8> {
     }
     match format {
         Listing::Json => {
-            let v: Vec<Value> = defs.iter().map(|d| inspect_json(d, &[], networks)).collect();
+            let v: Vec<Value> = defs
+                .iter()
+                .map(|d| inspect_json(d, &[], networks))
+                .collect();
             ctx.printer.out(&serde_json::to_string_pretty(&v)?);
         }
         Listing::Template(t) => {
@@ -381,31 +381,30 @@ fn rm(ctx: &Ctx, networks: &Networks, a: RmArgs) -> anyhow::Result<u8> {
     let containers = Containers::new(&ctx.dirs.state);
     let mut failed = false;
     for key in &a.networks {
-        let removed = networks.find(key).and_then(|def| {
-            if let Some(r) = users(&containers, &def).first() {
-                return Ok(Err(format!(
-                    "network {} is in use by container {} ({}); remove the container first",
-                    def.name,
-                    r.name,
-                    r.short_id()
-                )));
-            }
-            networks.remove(&def).map(Ok)
-        });
-        match removed {
-            Ok(Ok(())) => ctx.printer.out(key),
-            Err(NetError::NotFound(_)) if a.force => {}
-            Ok(Err(e)) => {
-                eprintln!("Error: {e}");
-                failed = true;
-            }
+        match remove_one(networks, &containers, key) {
+            Ok(()) => ctx.printer.out(key),
+            Err(e) if a.force && matches!(e.downcast_ref(), Some(NetError::NotFound(_))) => {}
             Err(e) => {
-                eprintln!("Error: {e}");
+                eprintln!("Error: {e:#}");
                 failed = true;
             }
         }
     }
     Ok(u8::from(failed))
+}
+
+/// Remove the network `key` unless a container names it.
+fn remove_one(networks: &Networks, containers: &Containers, key: &str) -> anyhow::Result<()> {
+    let def = networks.find(key)?;
+    if let Some(r) = users(containers, &def).first() {
+        bail!(
+            "network {} is in use by container {} ({}); remove the container or `network disconnect` it first",
+            def.name,
+            r.name,
+            r.short_id()
+        );
+    }
+    Ok(networks.remove(&def)?)
 }
 
 fn prune(ctx: &Ctx, networks: &Networks, a: PruneArgs) -> anyhow::Result<u8> {
@@ -455,11 +454,7 @@ fn connect(ctx: &Ctx, networks: &Networks, a: ConnectArgs) -> anyhow::Result<u8>
     let containers = Containers::new(&ctx.dirs.state);
     let rec = stopped(&containers, &a.container, "connect")?;
     if uses(&rec, &def) {
-        bail!(
-            "container {} is already on network {}",
-            rec.name,
-            def.name
-        );
+        bail!("container {} is already on network {}", rec.name, def.name);
     }
     if let Some(other) = rec.config.network.network.as_deref() {
         if networks.find(other).is_ok() {

@@ -654,9 +654,9 @@ pub fn sandbox_spec(
         Network::Container(_) => None,
         // Always a keeper: the shared network namespace is owned by its
         // namespace (see `net::bridge`).
-        Network::Bridge(_) => Some(std::sync::Arc::new(
-            crate::userns::keeper::acquire(&mapping, &src)?,
-        )),
+        Network::Bridge(_) => Some(std::sync::Arc::new(crate::userns::keeper::acquire(
+            &mapping, &src,
+        )?)),
         _ => crate::userns::keeper::for_spec(&mapping, &src, report),
     };
     let hostname = settings.hostname;
@@ -732,10 +732,8 @@ fn plan(
                 &HostEnv::detect(),
             )
             .map_err(Error::Network)?,
-            None => {
-                Network::from_flags(&c.network, &exposed, &c.hostname, dir, &HostEnv::detect())
-                    .map_err(Error::Network)?
-            }
+            None => Network::from_flags(&c.network, &exposed, &c.hostname, dir, &HostEnv::detect())
+                .map_err(Error::Network)?,
         },
     };
     let ports = network.ports().to_vec();

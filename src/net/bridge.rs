@@ -39,7 +39,7 @@ use std::time::Instant;
 pub const SUBCOMMAND: &str = "netns-keeper";
 
 /// Seconds without any attached container before the keeper leaves.
-const IDLE_SECONDS: u32 = 10;
+const IDLE_SECONDS: u32 = 5;
 
 /// Host ends of containers' veth pairs start with this.
 const VETH_PREFIX: &str = "hv";
@@ -154,7 +154,8 @@ fn shared(
         p.into_iter().for_each(kill);
     }
     let run = networks.run_dir();
-    std::fs::create_dir_all(&run).map_err(|e| BridgeError::Keeper(format!("{}: {e}", run.display())))?;
+    std::fs::create_dir_all(&run)
+        .map_err(|e| BridgeError::Keeper(format!("{}: {e}", run.display())))?;
     let mut child = crate::sys::spawn::this_binary(SUBCOMMAND)
         .arg("--userns")
         .arg(&keeper_user)
@@ -182,16 +183,28 @@ fn shared(
         return fail(child, BridgeError::Keeper("it exited at once".into()));
     };
     let pasta_pid = run.join(format!("pasta-{key}.pid"));
-    let pasta_id = match start_pasta(pasta, &keeper_user, pid, &pasta_pid, &run.join(format!("pasta-{key}.log"))) {
+    let pasta_id = match start_pasta(
+        pasta,
+        &keeper_user,
+        pid,
+        &pasta_pid,
+        &run.join(format!("pasta-{key}.log")),
+    ) {
         Ok(p) => p,
         Err(e) => return fail(child, e),
     };
-    let text = format!("{} {} {} {}\n", id.pid, id.start, pasta_id.pid, pasta_id.start);
+    let text = format!(
+        "{} {} {} {}\n",
+        id.pid, id.start, pasta_id.pid, pasta_id.start
+    );
     let tmp = record.with_extension("tmp");
     let written = std::fs::write(&tmp, text).and_then(|()| std::fs::rename(&tmp, &record));
     if let Err(e) = written {
         kill(pasta_id);
-        return fail(child, BridgeError::Keeper(format!("{}: {e}", record.display())));
+        return fail(
+            child,
+            BridgeError::Keeper(format!("{}: {e}", record.display())),
+        );
     }
     // Not waited for: it outlives this process on purpose.
     drop(child);
@@ -208,7 +221,8 @@ fn start_pasta(
     log: &Path,
 ) -> Result<ProcId, BridgeError> {
     let fail = |e: String| BridgeError::Pasta(e);
-    let log_file = std::fs::File::create(log).map_err(|e| fail(format!("{}: {e}", log.display())))?;
+    let log_file =
+        std::fs::File::create(log).map_err(|e| fail(format!("{}: {e}", log.display())))?;
     let _ = std::fs::remove_file(pid_file);
     let mut cmd = Command::new(super::pasta::executable(pasta));
     cmd.arg0(pasta).args([
@@ -365,9 +379,11 @@ fn attach_inside(b: &BridgeNet, keeper_pid: i32, nk: i32, child: i32) -> Result<
     if exists(&veth) {
         ip(&["link", "del", &veth])?;
     }
+    let live = |e: &Endpoint| exists(&e.veth);
+    b.networks.forget_stale(def, &live);
     let addr = b
         .networks
-        .allocate(def, &b.container, b.ip, &|e: &Endpoint| exists(&e.veth))
+        .allocate(def, &b.container, b.ip, &live)
         .map_err(|e| e.to_string())?;
     ip(&[
         "link",
@@ -411,9 +427,18 @@ fn attach_inside(b: &BridgeNet, keeper_pid: i32, nk: i32, child: i32) -> Result<
 /// (the keeper, on the gateway address), then `--dns` servers; only the
 /// search domains asked for, since every search suffix tried costs a
 /// forwarded query before the bare name of a member is asked.
-pub fn resolv_conf(def: &NetworkDef, servers: &[std::net::IpAddr], search: &[String], options: &[String]) -> String {
+pub fn resolv_conf(
+    def: &NetworkDef,
+    servers: &[std::net::IpAddr],
+    search: &[String],
+    options: &[String],
+) -> String {
     let mut s = String::new();
-    let search: Vec<&str> = search.iter().map(String::as_str).filter(|d| *d != ".").collect();
+    let search: Vec<&str> = search
+        .iter()
+        .map(String::as_str)
+        .filter(|d| *d != ".")
+        .collect();
     if !search.is_empty() {
         s.push_str(&format!("search {}\n", search.join(" ")));
     }
@@ -437,7 +462,8 @@ pub fn serve(userns: &Path, data: &Path, key: &str) -> Result<(), String> {
     // Containers' traffic leaves through pasta's interface. /proc/sys/net
     // is this process's network namespace's.
     let _ = std::fs::write("/proc/sys/net/ipv4/ip_forward", "1");
-    let sock = UdpSocket::bind(("0.0.0.0", 53)).map_err(|e| format!("cannot listen on port 53: {e}"))?;
+    let sock =
+        UdpSocket::bind(("0.0.0.0", 53)).map_err(|e| format!("cannot listen on port 53: {e}"))?;
     std::io::stdout()
         .write_all(b"r")
         .and_then(|()| std::io::stdout().flush())
@@ -460,8 +486,17 @@ pub fn serve(userns: &Path, data: &Path, key: &str) -> Result<(), String> {
     };
     let record = record_path(&networks, key);
     let me = ProcId::current();
+    let lock = data.join("networks/.lock");
+    // Learnt from the record (written just after this process reported):
+    // the pasta to end on the way out, even if the record is gone by then.
+    let mut pasta = None;
     let mut idle = 0u32;
     let mut done = || {
+        if let Some((k, p)) = read_record(&record) {
+            if Some(k) == me {
+                pasta = p;
+            }
+        }
         if attached_any() {
             idle = 0;
             return false;
@@ -470,23 +505,18 @@ pub fn serve(userns: &Path, data: &Path, key: &str) -> Result<(), String> {
         if idle < IDLE_SECONDS {
             return false;
         }
-        // Under the lock, so no hutch is attaching a container meanwhile.
-        let Ok(Some(_held)) = crate::sys::flock::try_lock(
-            &data.join("networks/.lock"),
-            crate::sys::flock::Mode::Exclusive,
-        ) else {
-            return false;
-        };
-        if attached_any() {
-            idle = 0;
+        // Under the lock, so no hutch is attaching a container meanwhile;
+        // a data dir that was deleted has nobody left to attach.
+        let held = crate::sys::flock::try_lock(&lock, crate::sys::flock::Mode::Exclusive);
+        let free = matches!(held, Ok(Some(_))) || !lock.exists();
+        if !free || attached_any() {
             return false;
         }
-        if let Some((k, pasta)) = read_record(&record) {
-            if Some(k) == me {
-                let _ = std::fs::remove_file(&record);
-                pasta.into_iter().for_each(kill);
-            }
+        if read_record(&record).is_some_and(|(k, _)| Some(k) == me) {
+            let _ = std::fs::remove_file(&record);
         }
+        pasta.into_iter().for_each(kill);
+        drop(held);
         true
     };
     let upstream = SocketAddr::from((PASTA_DNS_FORWARD, 53));
@@ -502,9 +532,6 @@ fn attached_any() -> bool {
         })
         .unwrap_or(true)
 }
-
-
-
 
 #[cfg(test)]
 mod tests {

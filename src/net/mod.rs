@@ -24,9 +24,9 @@ pub mod hosts;
 pub mod netdef;
 pub mod options;
 pub mod pasta;
-pub mod resolver;
 pub mod plan;
 pub mod ports;
+pub mod resolver;
 pub mod slirp;
 
 /// The network a container gets.
@@ -150,7 +150,9 @@ impl Network {
             })
             .transpose()?;
         if let Some(a) = flags.aliases.iter().find(|a| !hosts::valid_name(a)) {
-            return Err(format!("invalid --network-alias {a:?}: use a host name (letters, digits, '-', '.', '_')"));
+            return Err(format!(
+                "invalid --network-alias {a:?}: use a host name (letters, digits, '-', '.', '_')"
+            ));
         }
         let (ports, hosts, resolv_conf) =
             plan::bridge_parts(flags, exposed, hostname, env, &def).map_err(|e| e.to_string())?;

@@ -24,7 +24,9 @@ pub struct Subnet {
 
 impl Subnet {
     fn mask(&self) -> u32 {
-        u32::MAX.checked_shl(32 - u32::from(self.prefix)).unwrap_or(0)
+        u32::MAX
+            .checked_shl(32 - u32::from(self.prefix))
+            .unwrap_or(0)
     }
 
     pub fn contains(&self, ip: Ipv4Addr) -> bool {
@@ -246,7 +248,10 @@ impl Networks {
     /// Take the lock every change is made under.
     pub fn lock(&self) -> Result<flock::Held, NetError> {
         std::fs::create_dir_all(&self.dir).map_err(io("create", &self.dir))?;
-        Ok(flock::lock(&self.dir.join(".lock"), flock::Mode::Exclusive)?)
+        Ok(flock::lock(
+            &self.dir.join(".lock"),
+            flock::Mode::Exclusive,
+        )?)
     }
 
     /// Every network, by name.
@@ -399,6 +404,15 @@ impl Networks {
             .ok_or_else(|| NetError::Full(def.name.clone(), def.subnet))
     }
 
+    /// Remove the records of endpoints on `def` that are no longer live
+    /// (containers stopped or removed since). The caller holds the lock.
+    pub fn forget_stale(&self, def: &NetworkDef, live: &dyn Fn(&Endpoint) -> bool) {
+        let dir = self.endpoints_dir(&def.id);
+        for e in self.endpoints(def).iter().filter(|e| !live(e)) {
+            let _ = std::fs::remove_file(dir.join(format!("{}.json", e.container)));
+        }
+    }
+
     /// Record `ep` on `def`, replacing the container's earlier endpoint.
     pub fn save_endpoint(&self, def: &NetworkDef, ep: &Endpoint) -> Result<(), NetError> {
         let dir = self.endpoints_dir(&def.id);
@@ -421,7 +435,9 @@ fn read_def(p: &Path) -> Result<NetworkDef, NetError> {
 fn read_bounded(path: &Path, limit: u64) -> std::io::Result<Vec<u8>> {
     use std::io::Read;
     let mut out = Vec::new();
-    std::fs::File::open(path)?.take(limit).read_to_end(&mut out)?;
+    std::fs::File::open(path)?
+        .take(limit)
+        .read_to_end(&mut out)?;
     Ok(out)
 }
 
@@ -483,17 +499,27 @@ mod tests {
             subnet: Some("10.89.0.0/16".into()),
             ..req("c")
         };
-        assert!(n.create(&clash).unwrap_err().to_string().contains("overlaps network a"));
+        assert!(n
+            .create(&clash)
+            .unwrap_err()
+            .to_string()
+            .contains("overlaps network a"));
         let gw = NewNetwork {
             subnet: Some("192.168.50.0/24".into()),
             gateway: Some("192.168.50.254".into()),
             ..req("d")
         };
-        assert_eq!(n.create(&gw).unwrap().gateway, Ipv4Addr::new(192, 168, 50, 254));
+        assert_eq!(
+            n.create(&gw).unwrap().gateway,
+            Ipv4Addr::new(192, 168, 50, 254)
+        );
         assert_eq!(n.find(&a.id[..6]).unwrap().name, "a");
         n.remove(&a).unwrap();
         assert!(matches!(n.find("a"), Err(NetError::NotFound(_))));
-        assert_eq!(n.create(&req("e")).unwrap().subnet.to_string(), "10.89.1.0/24");
+        assert_eq!(
+            n.create(&req("e")).unwrap().subnet.to_string(),
+            "10.89.1.0/24"
+        );
     }
 
     #[test]
@@ -513,11 +539,19 @@ mod tests {
             ip,
             veth: format!("hv{c}"),
         };
-        n.save_endpoint(&def, &ep("c1", def.subnet.host(2))).unwrap();
-        n.save_endpoint(&def, &ep("c2", def.subnet.host(3))).unwrap();
+        n.save_endpoint(&def, &ep("c1", def.subnet.host(2)))
+            .unwrap();
+        n.save_endpoint(&def, &ep("c2", def.subnet.host(3)))
+            .unwrap();
         let live = |e: &Endpoint| e.container == "c1";
-        assert_eq!(n.allocate(&def, "c3", None, &live).unwrap(), def.subnet.host(3));
-        assert_eq!(n.allocate(&def, "c1", None, &|_| true).unwrap(), def.subnet.host(2));
+        assert_eq!(
+            n.allocate(&def, "c3", None, &live).unwrap(),
+            def.subnet.host(3)
+        );
+        assert_eq!(
+            n.allocate(&def, "c1", None, &|_| true).unwrap(),
+            def.subnet.host(2)
+        );
         assert!(matches!(
             n.allocate(&def, "c3", Some(def.subnet.host(2)), &live),
             Err(NetError::IpTaken(..))

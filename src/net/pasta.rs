@@ -244,8 +244,17 @@ mod tests {
             "--config-net -t none -u none -T none -U none --no-map-gw --dns-forward 169.254.1.1 \
              --quiet --foreground --pid /r/pasta.pid 42"
         );
-        let root = text(&args(&opts("pasta"), &Target::Pid(1), &[], Path::new("/p"), true));
-        assert!(root.starts_with("--config-net --runas 0:0 -t none"), "{root}");
+        let root = text(&args(
+            &opts("pasta"),
+            &Target::Pid(1),
+            &[],
+            Path::new("/p"),
+            true,
+        ));
+        assert!(
+            root.starts_with("--config-net --runas 0:0 -t none"),
+            "{root}"
+        );
         let own = text(&args(
             &opts("pasta:--runas,0"),
             &Target::Pid(1),
