@@ -89,9 +89,10 @@ impl Drop for Cleanup<'_> {
     }
 }
 
-/// A busybox server on port 8080 that answers every connection with `word`.
+/// A busybox server on port 8080 that answers every connection with `word`
+/// (one listening socket throughout, so no connection finds it closed).
 fn serve(word: &str) -> String {
-    format!("while true; do echo {word} | nc -l -p 8080; done")
+    format!("exec nc -lk -p 8080 -e echo {word}")
 }
 
 /// A free TCP port on 127.0.0.1.
