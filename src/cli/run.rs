@@ -59,10 +59,10 @@ pub struct Args {
     /// slirp4netns[:KEY=VALUE,...], none (loopback only), host (share the host's),
     /// container:NAME (share a running container's) or the name of a network
     /// made with `hutch network create`.
-    #[arg(long, value_name = "MODE")]
+    #[arg(long, alias = "net", value_name = "MODE")]
     pub network: Option<String>,
     /// Another name the container answers to on its user-defined network.
-    #[arg(long = "network-alias", value_name = "ALIAS")]
+    #[arg(long = "network-alias", alias = "net-alias", value_name = "ALIAS")]
     pub network_alias: Vec<String>,
     /// The container's IPv4 address on its user-defined network.
     #[arg(long, value_name = "IP")]

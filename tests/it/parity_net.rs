@@ -428,29 +428,27 @@ fn connect_and_disconnect_a_stopped_container() {
             "-c",
             &serve("srv-here"),
         ]);
-        w.ok(&["run", "--name", "late", bb, "true"]);
-        w.ok(&["network", "connect", "--alias", "lately", "n1", "late"]);
-        let (_, err) = w.fails(&["network", "rm", "n1"]);
-        assert!(
-            err.contains("container late") || err.contains("container srv"),
-            "{err}"
-        );
         let (_, err) = w.fails(&["network", "connect", "n1", "srv"]);
         assert!(one_error(&err) && err.contains("srv is running"), "{err}");
-        // Started again, it is on the network under its alias.
-        w.ok(&["rm", "late"]);
         w.ok(&["run", "-d", "--name", "late", bb, "sleep", "300"]);
         w.ok(&["stop", "-t", "0", "late"]);
         w.ok(&["network", "connect", "--alias", "lately", "n1", "late"]);
+        let (_, err) = w.fails(&["network", "connect", "n1", "late"]);
+        assert!(err.contains("already on network n1"), "{err}");
+        // Started again, it is on the network, under its alias too.
         w.ok(&["start", "late"]);
         let out = w.ok(&["run", "--rm", "--network", "n1", bb, "nslookup", "lately"]);
         assert!(out.contains("Address: 10.89.1."), "{out}");
-        let out = w.ok(&["exec", "late", "sh", "-c", "nc srv 8080 </dev/null"]);
-        assert_eq!(out, "srv-here\n");
-        w.ok(&["stop", "-t", "0", "late"]);
+        assert_eq!(w.ok(&["exec", "late", "nc", "srv", "8080"]), "srv-here\n");
+        w.ok(&["stop", "-t", "0", "late", "srv"]);
         w.ok(&["network", "disconnect", "n1", "late"]);
         let (_, err) = w.fails(&["network", "disconnect", "n1", "late"]);
         assert!(err.contains("not on network n1"), "{err}");
+        // Only srv (stopped) still names n1.
+        let (_, err) = w.fails(&["network", "rm", "n1"]);
+        assert!(err.contains("in use by container srv"), "{err}");
+        w.ok(&["rm", "srv"]);
+        w.ok(&["network", "rm", "n1"]);
     });
 }
 
