@@ -9,6 +9,9 @@
 //! filesystem, and the child execs only once the helper is ready. This module
 //! does not create namespaces itself. `container:NAME` shares a running
 //! container's network namespace (and so its user namespace, see `Joined`).
+//! A user-defined network (`network create`, `netdef`) puts the container on
+//! a bridge in a shared network namespace (`bridge`), with names answered by
+//! `resolver`.
 
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::{Path, PathBuf};
@@ -171,7 +174,8 @@ impl Network {
         })))
     }
 
-    /// `none`, `host`, `container`, `pasta` or `slirp4netns`.
+    /// `none`, `host`, `container`, `pasta`, `slirp4netns` or `bridge` (a
+    /// user-defined network).
     pub fn mode(&self) -> &'static str {
         match self {
             Network::None => "none",

@@ -324,15 +324,19 @@ impl IdMapping {
     /// itself. The caller must be in the keeper's namespace, where it is root
     /// and so may write any map of ids that namespace has (user_namespaces(7)).
     pub fn apply_nested(&self, pid: i32) -> Result<()> {
-        let identity = |ranges: &[IdRange]| {
-            ranges
-                .iter()
-                .map(|r| format!("{} {} {}\n", r.inside, r.inside, r.count))
-                .collect::<String>()
-        };
+        self.write_maps(pid, |r| r.inside)
+    }
+
+    /// Write `pid`'s uid_map and gid_map: each range's inside ids onto
+    /// `outside(range)` and on.
+    fn write_maps(&self, pid: i32, outside: impl Fn(&IdRange) -> u32) -> Result<()> {
         for (file, ranges) in [("uid_map", &self.uids), ("gid_map", &self.gids)] {
+            let text: String = ranges
+                .iter()
+                .map(|r| format!("{} {} {}\n", r.inside, outside(r), r.count))
+                .collect();
             let path = format!("/proc/{pid}/{file}");
-            std::fs::write(&path, identity(ranges)).map_err(|e| Error::file("write", path, e))?;
+            std::fs::write(&path, text).map_err(|e| Error::file("write", path, e))?;
         }
         Ok(())
     }
@@ -348,17 +352,7 @@ impl IdMapping {
     /// have just unshared it and be waiting.
     pub fn apply(&self, pid: i32, src: &IdSources) -> Result<()> {
         if self.by_root() && !self.one_own_id() {
-            let text = |ranges: &[IdRange]| {
-                ranges
-                    .iter()
-                    .map(|r| format!("{} {} {}\n", r.inside, r.outside, r.count))
-                    .collect::<String>()
-            };
-            for (file, ranges) in [("uid_map", &self.uids), ("gid_map", &self.gids)] {
-                let path = format!("/proc/{pid}/{file}");
-                std::fs::write(&path, text(ranges)).map_err(|e| Error::file("write", path, e))?;
-            }
-            return Ok(());
+            return self.write_maps(pid, |r| r.outside);
         }
         if self.written_directly() {
             // One id onto ourselves needs no helper: the kernel allows it once

@@ -7,10 +7,12 @@
 //!
 //! Traffic stays on the test's own namespaces and the host's loopback.
 
-use crate::common::{for_each_user, one_error, skip, stdout, Kind, User, World};
+use crate::common::{
+    eventually, for_each_user, free_port, one_error, skip, stdout, Kind, User, World,
+};
 use std::io::Read;
-use std::net::{TcpListener, TcpStream};
-use std::time::{Duration, Instant};
+use std::net::TcpStream;
+use std::time::Duration;
 
 /// Root as the test user: `sudo hutch ...`, with its own `--root`.
 fn root_world() -> Option<World> {
@@ -34,17 +36,6 @@ fn for_each_user_and_root(mut body: impl FnMut(World)) {
     if let Some(w) = root_world() {
         body(w);
     }
-}
-
-fn eventually(secs: u64, mut f: impl FnMut() -> bool) -> bool {
-    let until = Instant::now() + Duration::from_secs(secs);
-    while Instant::now() < until {
-        if f() {
-            return true;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    false
 }
 
 /// The shared namespace's keeper and pasta this world started, from their
@@ -95,13 +86,14 @@ fn serve(word: &str) -> String {
     format!("exec nc -lk -p 8080 -e echo {word}")
 }
 
-/// A free TCP port on 127.0.0.1.
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+/// `hutch run -d --name NAME --network NET FLAGS... BB` serving `word`
+/// on port 8080 (see `serve`).
+fn serve_on(w: &World, (net, name): (&str, &str), flags: &[&str], bb: &str, word: &str) {
+    let script = serve(word);
+    let mut args = vec!["run", "-d", "--name", name, "--network", net];
+    args.extend_from_slice(flags);
+    args.extend([bb, "sh", "-c", &script]);
+    w.ok(&args);
 }
 
 /// What the server on 127.0.0.1:`port` says, retried until it says something.
@@ -213,20 +205,13 @@ fn containers_on_a_network_reach_each_other_by_name_and_alias() {
         let _c = Cleanup(&w);
         let bb = w.busybox();
         w.ok(&["network", "create", "appnet"]);
-        w.ok(&[
-            "run",
-            "-d",
-            "--name",
-            "db",
-            "--network",
-            "appnet",
-            "--network-alias",
-            "database",
+        serve_on(
+            &w,
+            ("appnet", "db"),
+            &["--network-alias", "database"],
             bb,
-            "sh",
-            "-c",
-            &serve("db-here"),
-        ]);
+            "db-here",
+        );
         // A client that starts before its server: it must find `late`
         // once that starts, which no /etc/hosts written at its start can do.
         let wait_for_late = "for i in $(seq 1 150); do out=$(nc late 8080 </dev/null 2>/dev/null); \
@@ -254,18 +239,7 @@ fn containers_on_a_network_reach_each_other_by_name_and_alias() {
             "nc db 8080 </dev/null; nc database 8080 </dev/null",
         ]);
         assert_eq!(out, "db-here\ndb-here\n");
-        w.ok(&[
-            "run",
-            "-d",
-            "--name",
-            "late",
-            "--network",
-            "appnet",
-            bb,
-            "sh",
-            "-c",
-            &serve("late-here"),
-        ]);
+        serve_on(&w, ("appnet", "late"), &[], bb, "late-here");
         assert_eq!(w.ok(&["wait", "client"]).trim(), "0");
         assert_eq!(w.ok(&["logs", "client"]), "got late-here\n");
 
@@ -359,20 +333,7 @@ fn published_ports_on_a_user_network_answer_on_loopback() {
         w.ok(&["network", "create", "webnet"]);
         let port = free_port();
         let publish = format!("{port}:8080");
-        w.ok(&[
-            "run",
-            "-d",
-            "--name",
-            "web",
-            "--network",
-            "webnet",
-            "-p",
-            &publish,
-            bb,
-            "sh",
-            "-c",
-            &serve("web-here"),
-        ]);
+        serve_on(&w, ("webnet", "web"), &["-p", &publish], bb, "web-here");
         assert_eq!(fetch(port), "web-here\n");
         assert_eq!(
             w.ok(&["port", "web"]).trim(),
@@ -416,18 +377,7 @@ fn connect_and_disconnect_a_stopped_container() {
         let _c = Cleanup(&w);
         let bb = w.busybox();
         w.ok(&["network", "create", "n1"]);
-        w.ok(&[
-            "run",
-            "-d",
-            "--name",
-            "srv",
-            "--network",
-            "n1",
-            bb,
-            "sh",
-            "-c",
-            &serve("srv-here"),
-        ]);
+        serve_on(&w, ("n1", "srv"), &[], bb, "srv-here");
         let (_, err) = w.fails(&["network", "connect", "n1", "srv"]);
         assert!(one_error(&err) && err.contains("srv is running"), "{err}");
         w.ok(&["run", "-d", "--name", "late", bb, "sleep", "300"]);
@@ -470,18 +420,7 @@ fn the_shared_namespace_goes_when_no_container_uses_it() {
     );
     assert!(keeper_pids(&w).is_empty());
     // A keeper killed outright is replaced on next use.
-    w.ok(&[
-        "run",
-        "-d",
-        "--name",
-        "a",
-        "--network",
-        "n",
-        bb,
-        "sh",
-        "-c",
-        &serve("a-here"),
-    ]);
+    serve_on(&w, ("n", "a"), &[], bb, "a-here");
     let pids = keeper_pids(&w);
     for p in &pids {
         let _ = nix::sys::signal::kill(
@@ -490,18 +429,7 @@ fn the_shared_namespace_goes_when_no_container_uses_it() {
         );
     }
     w.ok(&["rm", "-f", "a"]);
-    w.ok(&[
-        "run",
-        "-d",
-        "--name",
-        "a",
-        "--network",
-        "n",
-        bb,
-        "sh",
-        "-c",
-        &serve("a-here"),
-    ]);
+    serve_on(&w, ("n", "a"), &[], bb, "a-here");
     let out = w.ok(&[
         "run",
         "--rm",
