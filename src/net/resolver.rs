@@ -15,6 +15,11 @@ use std::time::Duration;
 /// How long a forwarded query may wait for the upstream server.
 const UPSTREAM_TIMEOUT: Duration = Duration::from_secs(4);
 
+/// At most this many queries wait for the upstream at once; more are
+/// dropped (the asker's resolver retries), so a container sending a flood
+/// of questions cannot make the server start threads without end.
+const MAX_RELAYS: usize = 64;
+
 /// The question of a query.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Question {
@@ -117,6 +122,7 @@ pub fn serve(
     idle: &mut dyn FnMut() -> bool,
 ) -> std::io::Result<()> {
     sock.set_read_timeout(Some(Duration::from_secs(1)))?;
+    let relays = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let mut buf = [0u8; 1500];
     loop {
         let (n, from) = match sock.recv_from(&mut buf) {
@@ -153,8 +159,21 @@ pub fn serve(
                 let _ = sock.send_to(&a, from);
             }
             None => {
-                let (query, reply_to) = (packet.to_vec(), sock.try_clone()?);
-                std::thread::spawn(move || relay(&query, upstream, &reply_to, from));
+                use std::sync::atomic::Ordering;
+                if relays.fetch_add(1, Ordering::SeqCst) >= MAX_RELAYS {
+                    relays.fetch_sub(1, Ordering::SeqCst);
+                    continue;
+                }
+                let (query, reply_to, relays) =
+                    (packet.to_vec(), sock.try_clone()?, relays.clone());
+                let left = relays.clone();
+                let spawned = std::thread::Builder::new().spawn(move || {
+                    relay(&query, upstream, &reply_to, from);
+                    relays.fetch_sub(1, Ordering::SeqCst);
+                });
+                if spawned.is_err() {
+                    left.fetch_sub(1, Ordering::SeqCst);
+                }
             }
         }
     }
