@@ -148,10 +148,12 @@ fn shared(
         if k.alive() && same_file(&user, &keeper_user) {
             return Ok(k.pid);
         }
-        // Dead, or in a user namespace keeper that is gone: what is left of
-        // it cannot reach new containers.
-        kill(k);
-        p.into_iter().for_each(kill);
+        // A keeper in the namespace of a user-namespace keeper that is gone
+        // cannot reach new containers; it keeps serving its own until they
+        // stop. A dead one leaves its pasta behind, which goes now.
+        if !k.alive() {
+            p.into_iter().for_each(kill);
+        }
     }
     let run = networks.run_dir();
     std::fs::create_dir_all(&run)
