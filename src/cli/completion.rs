@@ -1,8 +1,9 @@
 //! Shell completion: `hutch completion bash|zsh|fish` prints a script made by
 //! clap_complete from the clap definitions, plus a small wrapper that asks
-//! `hutch __complete WORDS...` for the names of images and containers where
-//! the command line wants one. Which positions want a name is read from the
-//! clap definitions (arguments whose value name is `IMAGE` or `CONTAINER`), so
+//! `hutch __complete WORDS...` for the names of images, containers and
+//! networks where the command line wants one. Which positions want a name is
+//! read from the clap definitions (arguments whose value name is `IMAGE`,
+//! `CONTAINER` or `NETWORK`), so
 //! a new subcommand completes names without touching this file. It never
 //! writes anything: no store is created to answer a completion.
 
@@ -132,6 +133,7 @@ enum Kind {
     Containers,
     /// `inspect`: containers, then images.
     Both,
+    Networks,
 }
 
 /// `hutch __complete WORDS...`: the names for the last word, one a line, and
@@ -160,6 +162,12 @@ fn names(ctx: &Ctx, kind: Kind) -> Vec<String> {
             .list()
             .into_iter()
             .map(|r| r.name)
+            .collect(),
+        Kind::Networks => crate::net::netdef::Networks::new(&ctx.dirs.store)
+            .list()
+            .unwrap_or_default()
+            .into_iter()
+            .map(|n| n.name)
             .collect(),
         Kind::Images => {
             if !ctx.dirs.store.join("index.json").exists() {
@@ -248,7 +256,7 @@ fn kind_at(top: &clap::Command, words: &[String]) -> Option<Kind> {
             if arg.is_trailing_var_arg_set() && positional > at {
                 return None;
             }
-            return kind_of(arg);
+            return kind_of(cmd, arg);
         }
     }
     None
@@ -258,12 +266,14 @@ fn takes_value(a: &clap::Arg) -> bool {
     a.get_action().takes_values()
 }
 
-fn kind_of(a: &clap::Arg) -> Option<Kind> {
+fn kind_of(cmd: &clap::Command, a: &clap::Arg) -> Option<Kind> {
     let name = a.get_value_names()?.first()?.as_str();
     match name {
         "IMAGE" => Some(Kind::Images),
         "CONTAINER" => Some(Kind::Containers),
         "CONTAINER|IMAGE" => Some(Kind::Both),
+        // `network create NETWORK` names a new one.
+        "NETWORK" if cmd.get_name() != "create" => Some(Kind::Networks),
         _ => None,
     }
 }
@@ -323,5 +333,9 @@ mod tests {
         assert_eq!(kind("rename old "), None);
         assert_eq!(kind(""), None, "a subcommand");
         assert_eq!(kind("rm --"), None, "an option");
+        assert_eq!(kind("network rm "), Some(Kind::Networks));
+        assert_eq!(kind("network connect "), Some(Kind::Networks));
+        assert_eq!(kind("network connect net "), Some(Kind::Containers));
+        assert_eq!(kind("network create "), None, "a new name");
     }
 }

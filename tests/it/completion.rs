@@ -1,5 +1,5 @@
 //! `hutch completion SHELL`: each script loads in its shell without errors,
-//! and completes the names of containers and images from the store.
+//! and completes the names of containers, images and networks from the store.
 
 use crate::common::*;
 
@@ -106,6 +106,19 @@ fn bash_and_fish_complete_container_and_image_names() {
     );
     let images = complete(line(&format!("hutch --root {root} run --rm bu"), 5));
     assert_eq!(images, "busybox:1.38.0-musl\n");
+    // User-defined networks where a network is named, not where one is made.
+    w.ok(&["network", "create", "appnet"]);
+    assert_eq!(
+        complete(line(&format!("hutch --root {root} network rm a"), 5)),
+        "appnet\n"
+    );
+    assert_eq!(
+        complete(line(
+            &format!("hutch --root {root} network connect appnet w"),
+            6
+        )),
+        "web\n"
+    );
     // Not a name position: the generated completion answers (options here).
     let opts = complete(line(&format!("hutch --root {root} rm --f"), 4));
     assert_eq!(opts, "--force\n");

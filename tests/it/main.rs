@@ -21,6 +21,8 @@ mod man;
 mod net;
 mod output;
 mod parity_ctr;
+mod parity_net;
+mod parity_run;
 mod project;
 mod registry;
 mod run;
