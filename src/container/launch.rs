@@ -1082,8 +1082,7 @@ fn foreground(
             }
         },
     };
-    let mut observer = Started::new(containers, &rec.id, None);
-    observer.trace = Some(report);
+    let mut observer = Started::new(containers, &rec.id, None, Some(report));
     let result = sandbox::run(plan, &mut observer);
     observer.ended();
     // Everything the container wrote is in the log before its exit is.
@@ -1116,7 +1115,7 @@ fn detached(containers: &Containers, rec: &Record, plan: &Plan, dir: &Path) -> R
         let mut last;
         loop {
             let began = Instant::now();
-            let mut observer = Started::new(containers, &rec.id, Some(&mut *s));
+            let mut observer = Started::new(containers, &rec.id, Some(&mut *s), None);
             let result = sandbox::run(plan, &mut observer);
             observer.ended();
             if let Err(e) = &result {
@@ -1238,13 +1237,14 @@ impl<'a> Started<'a> {
         containers: &'a Containers,
         id: &'a str,
         supervision: Option<&'a mut supervisor::Supervision>,
+        trace: Option<&'a dyn Report>,
     ) -> Started<'a> {
         Started {
             containers,
             id,
             supervision,
             monitor: None,
-            trace: None,
+            trace,
         }
     }
 
