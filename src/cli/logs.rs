@@ -4,7 +4,7 @@
 
 use super::Ctx;
 use crate::container::logs::{self, parse, Driver, Line, Stream, LOG_FILE};
-use crate::container::{state, Containers};
+use crate::container::{state, Containers, Record};
 use anyhow::bail;
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::time::Duration;
@@ -31,9 +31,7 @@ const FOLLOW_POLL: Duration = Duration::from_millis(100);
 pub fn exec(ctx: &Ctx, a: Args) -> anyhow::Result<u8> {
     let containers = Containers::new(&ctx.dirs.state);
     let rec = containers.resolve(&a.container)?;
-    let driver = logs::Config::new(&rec.config.log_driver, &rec.config.log_opts)
-        .map(|c| c.driver)
-        .unwrap_or_default();
+    let driver = log_driver(&rec);
     if driver == Driver::None {
         bail!("no logs for this container (log driver none)");
     }
@@ -68,17 +66,45 @@ pub fn exec(ctx: &Ctx, a: Args) -> anyhow::Result<u8> {
     if !a.follow {
         return Ok(0);
     }
-    let mut offset = used.saturating_sub(old_len) as u64;
+    follow(
+        &containers,
+        &rec,
+        &mut file,
+        used.saturating_sub(old_len) as u64,
+        &mut printer,
+    )?;
+    Ok(0)
+}
+
+/// The log driver container `rec` writes its log with.
+pub(super) fn log_driver(rec: &Record) -> Driver {
+    logs::Config::new(&rec.config.log_driver, &rec.config.log_opts)
+        .map(|c| c.driver)
+        .unwrap_or_default()
+}
+
+/// Print what container `rec` adds to its log after byte `offset` of
+/// `file`, until the run `rec` saw has ended (a restart is a new run) and
+/// its log is complete.
+pub(super) fn follow(
+    containers: &Containers,
+    rec: &Record,
+    file: &mut std::fs::File,
+    mut offset: u64,
+    printer: &mut Out,
+) -> anyhow::Result<()> {
+    let driver = log_driver(rec);
+    let path = containers.dir(&rec.id).join(LOG_FILE);
     loop {
         // Read the state before the log: once the container is seen ended,
         // one more read gets everything it wrote (the supervisor closes the
         // log before it records the exit).
-        let ended = containers
-            .read(&rec.id)
-            .map_or(true, |r| !state::observe(&r).is_running());
+        let ended = containers.read(&rec.id).map_or(true, |r| {
+            !state::observe(&r).is_running() || r.started != rec.started
+        });
         // Rotated meanwhile: the current log is a new file.
         if std::fs::metadata(&path).is_ok_and(|m| m.len() < offset) {
-            file = std::fs::File::open(&path)?;
+            *file = std::fs::File::open(&path)?;
             offset = 0;
         }
         file.seek(SeekFrom::Start(offset))?;
@@ -88,16 +114,16 @@ pub fn exec(ctx: &Ctx, a: Args) -> anyhow::Result<u8> {
         offset += used as u64;
         printer.print(&lines)?;
         if ended {
-            return Ok(0);
+            return Ok(());
         }
         std::thread::sleep(FOLLOW_POLL);
     }
 }
 
-struct Out {
-    timestamps: bool,
+pub(super) struct Out {
+    pub timestamps: bool,
     /// Whether the last text printed ended a line (a timestamp goes first).
-    at_line_start: bool,
+    pub at_line_start: bool,
 }
 
 impl Out {

@@ -9,7 +9,7 @@
 use super::choice::choice;
 use super::Ctx;
 use crate::container::health::{self, parse_go_duration};
-use crate::container::launch::{parse_volume, Launch, Outcome};
+use crate::container::launch::{parse_volume, Launch, Outcome, Prepared};
 use crate::container::logs::Driver as LogDriver;
 use crate::container::restart::Policy;
 use crate::net::plan::NetFlags;
@@ -226,6 +226,44 @@ pub struct Args {
 }
 
 pub fn exec(ctx: &Ctx, a: Args) -> anyhow::Result<u8> {
+    let detach = a.detach;
+    let restarts = a.restart.is_some_and(|p| p != Policy::No);
+    // With -a, only the streams it names are attached.
+    let attached = |s: &str| a.attach.is_empty() || a.attach.iter().any(|x| x == s);
+    let (stdout, stderr) = (attached("stdout"), attached("stderr"));
+    let prepared = prepare(ctx, a)?;
+    let id = prepared.id().to_string();
+    if detach {
+        let outcome = prepared.detached()?;
+        if matches!(outcome, Outcome::Started) {
+            ctx.printer.out(&id);
+        }
+        return Ok(report(&outcome));
+    }
+    if restarts {
+        ctx.printer.warn(
+            "--restart is honoured by a detached container's supervisor: this foreground run is not restarted (use -d)",
+        );
+    }
+    Ok(report(
+        &prepared.attach(stdout, stderr).foreground(&ctx.printer)?,
+    ))
+}
+
+/// `hutch create`: `run`'s flags, the container recorded as created and
+/// left for `hutch start` (a `--rm` one is removed once that run ends).
+pub fn create(ctx: &Ctx, a: Args) -> anyhow::Result<u8> {
+    if a.detach {
+        bail!("create takes no -d: a created container runs detached when `hutch start` starts it");
+    }
+    let id = prepare(ctx, a)?.leave_created()?;
+    ctx.printer.out(&id);
+    Ok(0)
+}
+
+/// Check the flags, get the image, record the container and check its
+/// sandbox plan: everything before it runs.
+fn prepare(ctx: &Ctx, a: Args) -> anyhow::Result<Prepared> {
     // Flags first: nothing below runs for a bad command line.
     for v in &a.volume {
         parse_volume(v)?;
@@ -287,13 +325,11 @@ pub fn exec(ctx: &Ctx, a: Args) -> anyhow::Result<u8> {
     if let Some(p) = &a.platform {
         image_platform_matches(&image, p)?;
     }
-    // With -a, only the streams it names are attached (-i or not).
-    let attached = |s: &str| a.attach.is_empty() || a.attach.iter().any(|x| x == s);
+    // With -a, stdin is attached only when it names it (-i or not).
     let interactive = match a.attach.is_empty() {
         true => a.process.interactive,
-        false => attached("stdin"),
+        false => a.attach.iter().any(|x| x == "stdin"),
     };
-    let (stdout, stderr) = (attached("stdout"), attached("stderr"));
     let mut launch = Launch::new(&ctx.dirs, &a.image, image)
         .command(a.command)
         .envs(user_env)
@@ -354,25 +390,10 @@ pub fn exec(ctx: &Ctx, a: Args) -> anyhow::Result<u8> {
         launch = launch.tmpfs(t);
     }
     let prepared = launch.create(&ctx.printer)?;
-    let id = prepared.id().to_string();
     if let Some(f) = &a.cidfile {
-        write_cidfile(f, &id)?;
+        write_cidfile(f, prepared.id())?;
     }
-    if a.detach {
-        let outcome = prepared.detached()?;
-        if matches!(outcome, Outcome::Started) {
-            ctx.printer.out(&id);
-        }
-        return Ok(report(&outcome));
-    }
-    if a.restart.is_some_and(|p| p != Policy::No) {
-        ctx.printer.warn(
-            "--restart is honoured by a detached container's supervisor: this foreground run is not restarted (use -d)",
-        );
-    }
-    Ok(report(
-        &prepared.attach(stdout, stderr).foreground(&ctx.printer)?,
-    ))
+    Ok(prepared)
 }
 
 /// `--health-*` as a check whose unset fields the image's HEALTHCHECK fills.

@@ -448,7 +448,7 @@ impl<'a> Launch<'a> {
             parse_device(d)?;
         }
         if let Some(sig) = &self.stop_signal {
-            super::control::parse_signal(sig)
+            sig.parse::<super::signals::Sig>()
                 .map_err(|e| Error::Invalid(format!("--stop-signal: {e}")))?;
         }
         let healthcheck = match self.no_healthcheck {
@@ -602,6 +602,16 @@ impl Prepared {
     /// Its record as it stands before the start.
     pub fn record(&self) -> &Record {
         &self.rec
+    }
+
+    /// Leave the container created, not started (`hutch create`): the
+    /// claim taken while it was set up is given back. Its full id.
+    pub fn leave_created(self) -> Result<String> {
+        self.containers.update(&self.rec.id, |r| {
+            r.status = Status::Created;
+            r.supervisor = None;
+        })?;
+        Ok(self.rec.id)
     }
 
     /// Run here and wait: the terminal is relayed, the exit recorded (or the

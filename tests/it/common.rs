@@ -479,3 +479,15 @@ pub fn read_until(from: &mut impl std::io::Read, marker: &str) {
         seen.push(byte[0]);
     }
 }
+
+/// Poll `f` until it is true or `secs` pass.
+pub fn eventually(secs: u64, mut f: impl FnMut() -> bool) -> bool {
+    let end = std::time::Instant::now() + std::time::Duration::from_secs(secs);
+    while std::time::Instant::now() < end {
+        if f() {
+            return true;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    f()
+}
