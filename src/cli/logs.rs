@@ -31,10 +31,7 @@ const FOLLOW_POLL: Duration = Duration::from_millis(100);
 pub fn exec(ctx: &Ctx, a: Args) -> anyhow::Result<u8> {
     let containers = Containers::new(&ctx.dirs.state);
     let rec = containers.resolve(&a.container)?;
-    let driver = log_driver(&rec);
-    if driver == Driver::None {
-        bail!("no logs for this container (log driver none)");
-    }
+    let driver = driver_of(&rec)?;
     let path = containers.dir(&rec.id).join(LOG_FILE);
     // Rotated logs (`--log-opt max-size`) come first, oldest first.
     let mut data = Vec::new();
@@ -66,21 +63,21 @@ pub fn exec(ctx: &Ctx, a: Args) -> anyhow::Result<u8> {
     if !a.follow {
         return Ok(0);
     }
-    follow(
-        &containers,
-        &rec,
-        &mut file,
-        used.saturating_sub(old_len) as u64,
-        &mut printer,
-    )?;
+    let offset = used.saturating_sub(old_len) as u64;
+    follow(&containers, &rec, driver, file, offset, &mut printer)?;
     Ok(0)
 }
 
-/// The log driver container `rec` writes its log with.
-pub(super) fn log_driver(rec: &Record) -> Driver {
-    logs::Config::new(&rec.config.log_driver, &rec.config.log_opts)
+/// The log driver container `rec` writes with; refused for `none`, which
+/// keeps nothing to read.
+pub(super) fn driver_of(rec: &Record) -> anyhow::Result<Driver> {
+    let driver = logs::Config::new(&rec.config.log_driver, &rec.config.log_opts)
         .map(|c| c.driver)
-        .unwrap_or_default()
+        .unwrap_or_default();
+    if driver == Driver::None {
+        bail!("no logs for this container (log driver none)");
+    }
+    Ok(driver)
 }
 
 /// Print what container `rec` adds to its log after byte `offset` of
@@ -89,11 +86,11 @@ pub(super) fn log_driver(rec: &Record) -> Driver {
 pub(super) fn follow(
     containers: &Containers,
     rec: &Record,
-    file: &mut std::fs::File,
+    driver: Driver,
+    mut file: std::fs::File,
     mut offset: u64,
     printer: &mut Out,
 ) -> anyhow::Result<()> {
-    let driver = log_driver(rec);
     let path = containers.dir(&rec.id).join(LOG_FILE);
     loop {
         // Read the state before the log: once the container is seen ended,
@@ -104,7 +101,7 @@ pub(super) fn follow(
         });
         // Rotated meanwhile: the current log is a new file.
         if std::fs::metadata(&path).is_ok_and(|m| m.len() < offset) {
-            *file = std::fs::File::open(&path)?;
+            file = std::fs::File::open(&path)?;
             offset = 0;
         }
         file.seek(SeekFrom::Start(offset))?;

@@ -64,10 +64,17 @@ pub struct Args {
     #[arg(long)]
     pub init: bool,
     /// Network: pasta[:ARG,...] (the default when installed, as in Podman 5),
-    /// slirp4netns[:KEY=VALUE,...], none (loopback only), host (share the host's)
-    /// or container:NAME (share a running container's).
-    #[arg(long, value_name = "MODE")]
+    /// slirp4netns[:KEY=VALUE,...], none (loopback only), host (share the host's),
+    /// container:NAME (share a running container's) or the name of a network
+    /// made with `hutch network create`.
+    #[arg(long, alias = "net", value_name = "MODE")]
     pub network: Option<String>,
+    /// Another name the container answers to on its user-defined network.
+    #[arg(long = "network-alias", alias = "net-alias", value_name = "ALIAS")]
+    pub network_alias: Vec<String>,
+    /// The container's IPv4 address on its user-defined network.
+    #[arg(long, value_name = "IP")]
+    pub ip: Option<String>,
     /// Publish a container port: [IP:][HOSTPORT:]PORT[/tcp|/udp], ranges as
     /// 8000-8010:80-90. Without IP the port listens on 127.0.0.1 only.
     #[arg(short = 'p', long = "publish", value_name = "[IP:][HOSTPORT:]PORT")]
@@ -228,9 +235,6 @@ pub struct Args {
 pub fn exec(ctx: &Ctx, a: Args) -> anyhow::Result<u8> {
     let detach = a.detach;
     let restarts = a.restart.is_some_and(|p| p != Policy::No);
-    // With -a, only the streams it names are attached.
-    let attached = |s: &str| a.attach.is_empty() || a.attach.iter().any(|x| x == s);
-    let (stdout, stderr) = (attached("stdout"), attached("stderr"));
     let prepared = prepare(ctx, a)?;
     let id = prepared.id().to_string();
     if detach {
@@ -245,9 +249,7 @@ pub fn exec(ctx: &Ctx, a: Args) -> anyhow::Result<u8> {
             "--restart is honoured by a detached container's supervisor: this foreground run is not restarted (use -d)",
         );
     }
-    Ok(report(
-        &prepared.attach(stdout, stderr).foreground(&ctx.printer)?,
-    ))
+    Ok(report(&prepared.foreground(&ctx.printer)?))
 }
 
 /// `hutch create`: `run`'s flags, the container recorded as created and
@@ -325,11 +327,13 @@ fn prepare(ctx: &Ctx, a: Args) -> anyhow::Result<Prepared> {
     if let Some(p) = &a.platform {
         image_platform_matches(&image, p)?;
     }
-    // With -a, stdin is attached only when it names it (-i or not).
+    // With -a, only the streams it names are attached (-i or not).
+    let attached = |s: &str| a.attach.is_empty() || a.attach.iter().any(|x| x == s);
     let interactive = match a.attach.is_empty() {
         true => a.process.interactive,
-        false => a.attach.iter().any(|x| x == "stdin"),
+        false => attached("stdin"),
     };
+    let (stdout, stderr) = (attached("stdout"), attached("stderr"));
     let mut launch = Launch::new(&ctx.dirs, &a.image, image)
         .command(a.command)
         .envs(user_env)
@@ -341,6 +345,8 @@ fn prepare(ctx: &Ctx, a: Args) -> anyhow::Result<Prepared> {
             dns_search: a.dns_search,
             dns_option: a.dns_option,
             add_host: a.add_host,
+            aliases: a.network_alias,
+            ip: a.ip,
         })
         .userns(a.userns)
         .read_only(a.read_only, a.read_only_tmpfs)
@@ -393,7 +399,7 @@ fn prepare(ctx: &Ctx, a: Args) -> anyhow::Result<Prepared> {
     if let Some(f) = &a.cidfile {
         write_cidfile(f, prepared.id())?;
     }
-    Ok(prepared)
+    Ok(prepared.attach(stdout, stderr))
 }
 
 /// `--health-*` as a check whose unset fields the image's HEALTHCHECK fills.

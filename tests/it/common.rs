@@ -469,6 +469,19 @@ pub fn busybox_facts() -> &'static BusyboxFacts {
     })
 }
 
+/// Whether `f` becomes true within `secs` seconds (tried every 50 ms, and
+/// once more at the end).
+pub fn eventually(secs: u64, mut f: impl FnMut() -> bool) -> bool {
+    let end = std::time::Instant::now() + std::time::Duration::from_secs(secs);
+    while std::time::Instant::now() < end {
+        if f() {
+            return true;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    f()
+}
+
 /// Read `from` byte by byte until what was read contains `marker` (a
 /// process saying it is ready); panics at end of file.
 pub fn read_until(from: &mut impl std::io::Read, marker: &str) {
@@ -480,14 +493,11 @@ pub fn read_until(from: &mut impl std::io::Read, marker: &str) {
     }
 }
 
-/// Poll `f` until it is true or `secs` pass.
-pub fn eventually(secs: u64, mut f: impl FnMut() -> bool) -> bool {
-    let end = std::time::Instant::now() + std::time::Duration::from_secs(secs);
-    while std::time::Instant::now() < end {
-        if f() {
-            return true;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    }
-    f()
+/// A TCP port on 127.0.0.1 that was free a moment ago.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
