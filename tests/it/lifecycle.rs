@@ -359,15 +359,9 @@ fn start_reruns_over_the_same_upper_dir() {
         // A running container is not started twice; as in Docker, starting
         // it again is no error and leaves it running.
         w.ok(&["run", "-d", "--name", "busy", bb, "sleep", "1000"]);
-        let pid = record(
-            &w,
-            &w.ok(&["ps", "-q", "--no-trunc", "--filter", "name=busy"])
-                .trim()
-                .to_string(),
-        )["pid"]
-            .clone();
-        assert_eq!(w.ok(&["start", "busy"]), "busy\n");
         let id = w.ok(&["ps", "-q", "--no-trunc", "--filter", "name=busy"]);
+        let pid = record(&w, id.trim())["pid"].clone();
+        assert_eq!(w.ok(&["start", "busy"]), "busy\n");
         assert_eq!(record(&w, id.trim())["pid"], pid, "still the first pid 1");
         w.ok(&["kill", "busy"]);
         assert_eq!(w.ok(&["wait", "busy"]), "137\n");
