@@ -30,7 +30,8 @@ pub struct Args {
     pub format: Option<String>,
     /// Show only containers that match: id, name (regular expressions),
     /// label=KEY[=VALUE], status (created, running, exited...), exited=CODE,
-    /// ancestor=IMAGE, before=CONTAINER, since=CONTAINER. One key given
+    /// ancestor=IMAGE, before=CONTAINER, since=CONTAINER, health (starting,
+    /// healthy, unhealthy, none). One key given
     /// twice matches either value; different keys must all match.
     #[arg(short, long = "filter", value_name = "KEY=VALUE")]
     pub filter: Vec<String>,
@@ -51,8 +52,11 @@ const COMMAND_WIDTH: usize = 20;
 
 /// The keys `--filter` takes.
 const FILTERS: &[&str] = &[
-    "id", "name", "label", "status", "exited", "ancestor", "before", "since",
+    "id", "name", "label", "status", "exited", "ancestor", "before", "since", "health",
 ];
+
+/// Docker's `health=` values: a check's status, or none without a check.
+const HEALTH: &[&str] = &["starting", "healthy", "unhealthy", "none"];
 
 /// Docker's container states, as `status=` takes them.
 const STATUSES: &[&str] = &[
@@ -282,9 +286,11 @@ impl ImageFacts {
         Ok(f)
     }
 
-    /// A container's labels: its image's (containers have none of their own yet).
+    /// A container's labels: its image's, under its own (`--label`).
     fn labels(&self, r: &Record) -> BTreeMap<String, String> {
-        self.labels.get(&r.image_id).cloned().unwrap_or_default()
+        let mut all = self.labels.get(&r.image_id).cloned().unwrap_or_default();
+        all.extend(r.config.labels.clone());
+        all
     }
 
     /// Docker's ancestor: the image named, or one built on top of it.
@@ -319,6 +325,14 @@ impl<'a> Keep<'a> {
                 anyhow::bail!(
                     "invalid filter 'status={v}': the statuses are {}",
                     STATUSES.join(", ")
+                );
+            }
+        }
+        for v in filters.values("health") {
+            if !HEALTH.contains(&v.as_str()) {
+                anyhow::bail!(
+                    "invalid filter 'health={v}': use {}",
+                    crate::named::one_of(HEALTH)
                 );
             }
         }
@@ -370,11 +384,20 @@ impl<'a> Keep<'a> {
             })
             && f.allows("status", |v| v == status)
             && f.allows("exited", |v| exit.is_some_and(|c| v.parse() == Ok(c)))
+            && f.allows("health", |v| health_word(r) == v)
             && f.allows("label", |v| label_matches(v, images.labels(r).iter()))
             && f.allows("ancestor", |v| images.descends(r, v))
             && self.before.map_or(true, |t| r.created < t)
             && self.since.map_or(true, |t| r.created > t)
     }
+}
+
+/// Docker's word for a container's health: its check's status, or none.
+fn health_word(r: &Record) -> String {
+    r.health
+        .as_ref()
+        .filter(|_| r.config.healthcheck.is_some())
+        .map_or("none".into(), |h| h.status.to_string())
 }
 
 /// Podman's `ps --format json` fields that hutch has.

@@ -118,7 +118,28 @@ pub fn inspect(rec: &Record, state: State, facts: &Facts) -> Value {
         .and_then(|c| c.parse::<f64>().ok())
         .map_or(0, |c| (c * 1e9) as i64);
     let pid = rec.pid.filter(|_| running);
-    json!({
+    let policy: super::restart::Policy = c.restart.parse().unwrap_or_default();
+    // Between two runs of its restart policy, its supervisor still lives.
+    let restarting = matches!(state, State::Exited { .. })
+        && !c.restart.is_empty()
+        && rec.supervisor.is_some_and(|s| s.alive());
+    let mut labels = facts.labels.clone();
+    labels.extend(c.labels.clone());
+    let devices: Vec<Value> = c
+        .devices
+        .iter()
+        .map(|d| {
+            let mut parts = d.splitn(3, ':');
+            let host = parts.next().unwrap_or_default();
+            let (target, perms) = match (parts.next(), parts.next()) {
+                (Some(p), None) if !p.starts_with('/') => (host, p),
+                (Some(t), p) => (t, p.unwrap_or("rwm")),
+                (None, _) => (host, "rwm"),
+            };
+            json!({"PathOnHost": host, "PathInContainer": target, "CgroupPermissions": perms})
+        })
+        .collect();
+    let mut v = json!({
         "Id": rec.id,
         "Created": time(Some(rec.created)),
         "Path": rec.command.first().cloned().unwrap_or_default(),
@@ -127,7 +148,7 @@ pub fn inspect(rec: &Record, state: State, facts: &Facts) -> Value {
             "Status": status_word(state),
             "Running": running,
             "Paused": false,
-            "Restarting": false,
+            "Restarting": restarting,
             "OOMKilled": false,
             "Dead": false,
             "Pid": pid.unwrap_or(0),
@@ -143,7 +164,7 @@ pub fn inspect(rec: &Record, state: State, facts: &Facts) -> Value {
         "ResolvConfPath": "",
         "HostnamePath": "",
         "HostsPath": "",
-        "RestartCount": 0,
+        "RestartCount": rec.restart_count,
         "Driver": c.storage_driver,
         "Platform": "linux",
         "Config": {
@@ -163,14 +184,14 @@ pub fn inspect(rec: &Record, state: State, facts: &Facts) -> Value {
             "Volumes": Value::Null,
             "WorkingDir": c.workdir,
             "Entrypoint": empty_none(&entrypoint),
-            "Labels": facts.labels,
+            "Labels": labels,
             "StopSignal": c.stop_signal.clone().unwrap_or_else(|| "SIGTERM".into()),
         },
         "HostConfig": {
             "Binds": empty_none(&c.volumes),
             "NetworkMode": c.network.network.clone().unwrap_or_else(|| "default".into()),
             "PortBindings": port_map(&rec.ports),
-            "RestartPolicy": {"Name": "no", "MaximumRetryCount": 0},
+            "RestartPolicy": {"Name": policy.name(), "MaximumRetryCount": policy.max_retries()},
             "AutoRemove": rec.auto_remove,
             "CapAdd": empty_none(&c.security.cap_add),
             "CapDrop": empty_none(&c.security.cap_drop),
@@ -185,7 +206,12 @@ pub fn inspect(rec: &Record, state: State, facts: &Facts) -> Value {
             "SecurityOpt": empty_none(&c.security.security_opt),
             "Tmpfs": tmpfs,
             "UsernsMode": c.userns,
-            "LogConfig": {"Type": "k8s-file", "Config": {}},
+            "LogConfig": {
+                "Type": if c.log_driver.is_empty() { "k8s-file" } else { c.log_driver.as_str() },
+                "Config": c.log_opts,
+            },
+            "GroupAdd": empty_none(&c.group_add),
+            "Devices": devices,
             "Memory": size(&sec.memory).unwrap_or(0),
             "NanoCpus": nano_cpus,
             "PidsLimit": sec.pids_limit.as_deref().and_then(|p| p.parse::<i64>().ok()),
@@ -201,7 +227,18 @@ pub fn inspect(rec: &Record, state: State, facts: &Facts) -> Value {
             "MacAddress": "",
             "Networks": {},
         },
-    })
+    });
+    // Docker has these keys only when they are set.
+    if let Some(h) = &rec.health {
+        v["State"]["Health"] = json!(h);
+    }
+    if let Some(h) = &c.healthcheck {
+        v["Config"]["Healthcheck"] = json!(h);
+    }
+    if let Some(t) = c.stop_timeout {
+        v["Config"]["StopTimeout"] = json!(t);
+    }
+    v
 }
 
 #[cfg(test)]

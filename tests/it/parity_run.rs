@@ -16,6 +16,13 @@ fn log_lines(w: &World, name: &str) -> usize {
     w.ok(&["logs", name]).lines().count()
 }
 
+/// `hutch inspect` of one container.
+fn inspect(w: &World, name: &str) -> serde_json::Value {
+    let v: serde_json::Value =
+        serde_json::from_str(&w.ok(&["inspect", "--type", "container", name])).unwrap();
+    v[0].clone()
+}
+
 /// The container's supervisor has gone (nothing will restart it).
 fn supervisor_gone(rec: &serde_json::Value) -> bool {
     rec["supervisor"]["pid"].as_i64().map_or(true, |p| !live(p))
@@ -52,6 +59,13 @@ fn restart_policies_restart_count_and_stop_for_good() {
         assert_eq!(r["config"]["restart"], "on-failure:2");
         assert_eq!(log_lines(&w, "twice"), 3, "one first run and two restarts");
         assert!(ps_line(&w, "twice").contains("Exited (3)"));
+        let i = inspect(&w, "twice");
+        assert_eq!(i["RestartCount"], 2, "{i}");
+        assert_eq!(
+            i["HostConfig"]["RestartPolicy"],
+            serde_json::json!({"Name": "on-failure", "MaximumRetryCount": 2})
+        );
+        assert_eq!(i["State"]["Restarting"], false);
 
         // A clean exit is no failure: on-failure does not restart it.
         let ok = detach(&w, &["--restart", "on-failure", bb, "true"]);
@@ -158,6 +172,17 @@ fn health_checks_turn_healthy_and_unhealthy_in_ps_and_healthcheck_run() {
         let log = h["Log"].as_array().unwrap();
         assert!(!log.is_empty() && log.len() <= 5, "{h}");
         assert_eq!(log.last().unwrap()["Output"], "probing\n", "{h}");
+        let i = inspect(&w, "doc");
+        assert_eq!(i["State"]["Health"]["Status"], "healthy", "{i}");
+        assert_eq!(i["Config"]["Healthcheck"]["Test"][0], "CMD-SHELL", "{i}");
+        assert_eq!(
+            w.ok(&["ps", "-q", "--no-trunc", "--filter", "health=healthy"])
+                .trim(),
+            id
+        );
+        assert_eq!(w.ok(&["ps", "-q", "--filter", "health=unhealthy"]), "");
+        let (_, err) = w.fails(&["ps", "--filter", "health=fine"]);
+        assert!(err.contains("health=fine"), "{err}");
         w.ok(&["rm", "-f", "doc"]);
 
         // The image's HEALTHCHECK, with a flag overriding its interval.
@@ -228,6 +253,21 @@ fn labels_stop_signal_and_stop_timeout_are_recorded_and_used() {
             "{r}"
         );
         assert!(eventually(10, || w.ok(&["logs", "lab"]).contains("ready")));
+        assert_eq!(
+            w.ok(&["ps", "-q", "--no-trunc", "--filter", "label=b=from-file"])
+                .trim(),
+            id
+        );
+        assert_eq!(w.ok(&["ps", "-q", "--filter", "label=a=2"]), "");
+        let listed = w.ok(&["ps", "--format", "{{.Labels}}", "--filter", "name=lab"]);
+        assert!(
+            listed.contains("a=1") && listed.contains("c=flag"),
+            "{listed}"
+        );
+        let i = inspect(&w, "lab");
+        assert_eq!(i["Config"]["Labels"]["c"], "flag", "{i}");
+        assert_eq!(i["Config"]["StopSignal"], "USR1", "{i}");
+        assert_eq!(i["Config"]["StopTimeout"], 1, "{i}");
         // USR1 first (the trap does not exit), SIGKILL after one second
         // rather than the default ten.
         let t = Instant::now();
@@ -279,6 +319,10 @@ fn log_drivers_json_file_none_and_rotation() {
         assert!(
             entries.contains(&("err\n".into(), "stderr".into())),
             "{log}"
+        );
+        assert_eq!(
+            inspect(&w, &json)["HostConfig"]["LogConfig"]["Type"],
+            "json-file"
         );
         let out = w.run(&["logs", &json]);
         assert_eq!(stdout(&out), "out\n");
