@@ -1,8 +1,10 @@
 //! `hutch env status|stop|rm`: the project environment's state, stopping
 //! it (what was installed stays) and removing it (the next `hutch shell`
-//! starts afresh).
+//! starts afresh); `snapshot|log|diff|rollback|tag|prune`: its versions.
 
+use super::images::human_size;
 use super::Ctx;
+use crate::project::versions::Side;
 use crate::project::{self, exports, Environment};
 use crate::report::Silent;
 use anyhow::bail;
@@ -22,6 +24,49 @@ pub enum Command {
     Stop,
     /// Remove the environment's container and private home.
     Rm,
+    /// Record the environment's state as a new version (an image in the
+    /// store, tagged localhost/hutch-env/ENV:vN).
+    Snapshot {
+        /// What this version is.
+        #[arg(short, long, value_name = "MESSAGE")]
+        message: Option<String>,
+    },
+    /// List the versions: id, date, message, size of what each added and
+    /// the digest of the definition it was built from.
+    Log,
+    /// What changed between two versions (default: the newest version and
+    /// the environment now): paths as `hutch diff` prints them, then the
+    /// apk or dpkg packages added (+), removed (-) and upgraded (~).
+    Diff {
+        /// The version to compare from (default: the newest).
+        #[arg(value_name = "VERSION")]
+        from: Option<String>,
+        /// The version to compare with (default: the environment now).
+        #[arg(value_name = "VERSION")]
+        to: Option<String>,
+    },
+    /// Return the environment to VERSION; the state it leaves is kept as a
+    /// new version first, so a rollback can be rolled back.
+    Rollback {
+        #[arg(value_name = "VERSION")]
+        version: String,
+        /// Stop the processes inside the environment instead of refusing.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Give VERSION an ordinary image name.
+    Tag {
+        #[arg(value_name = "VERSION")]
+        version: String,
+        #[arg(value_name = "NAME[:TAG]")]
+        name: String,
+    },
+    /// Drop all but the newest N versions (the one the environment runs on
+    /// stays); their images go at the next gc unless named otherwise.
+    Prune {
+        #[arg(long, value_name = "N")]
+        keep: usize,
+    },
     /// Print the directory of launchers for `[export] commands` (the
     /// project must be allowed: `hutch allow`).
     Path {
@@ -78,6 +123,89 @@ pub fn exec(ctx: &Ctx, a: Args) -> anyhow::Result<u8> {
             }
         }
         Command::Rm => env.remove()?,
+        Command::Snapshot { message } => {
+            let v = env.snapshot(message)?;
+            ctx.printer.out(&v.n.to_string());
+            ctx.printer.info(&format!(
+                "version {} ({}, {})",
+                v.n,
+                env.version_tag(v.n),
+                human_size(v.size)
+            ));
+        }
+        Command::Log => {
+            let rows: Vec<[String; 5]> = env
+                .log()?
+                .into_iter()
+                .rev()
+                .map(|v| {
+                    let def = v.definition.trim_start_matches("sha256:");
+                    [
+                        v.n.to_string(),
+                        v.created
+                            .replace('T', " ")
+                            .trim_end_matches('Z')
+                            .to_string(),
+                        human_size(v.size),
+                        def[..def.len().min(12)].to_string(),
+                        v.message,
+                    ]
+                })
+                .collect();
+            ctx.printer.table(
+                Some(["VERSION", "CREATED", "SIZE", "DEFINITION", "MESSAGE"]),
+                &rows,
+                3,
+            );
+        }
+        Command::Diff { from, to } => {
+            let from = match &from {
+                Some(f) => f.clone(),
+                None => match env.log()?.last() {
+                    Some(v) => v.n.to_string(),
+                    None => {
+                        bail!("the environment has no versions yet: `hutch env snapshot` makes one")
+                    }
+                },
+            };
+            let to = to.as_deref().map_or(Side::Now, Side::Version);
+            let d = env.diff(Side::Version(&from), to)?;
+            for c in &d.paths {
+                ctx.printer.out(&c.to_string());
+            }
+            for (m, changes) in &d.packages {
+                if !changes.is_empty() {
+                    ctx.printer.out(&format!("packages ({}):", m.name()));
+                }
+                for c in changes {
+                    ctx.printer.out(&c.to_string());
+                }
+            }
+            if d.rpm {
+                ctx.printer.info(
+                    "an rpm database is present: hutch reads apk and dpkg databases only, \
+                     rpm packages are not listed",
+                );
+            }
+        }
+        Command::Rollback { version, force } => {
+            let (saved, target) = env.rollback(&version, force)?;
+            ctx.printer.info(&format!(
+                "rolled back to version {}; the state left is version {} \
+                 (`hutch env rollback {}` returns to it)",
+                target.n, saved.n, saved.n
+            ));
+        }
+        Command::Tag { version, name } => {
+            let full = env.tag(&version, &name)?;
+            ctx.printer
+                .info(&format!("version {version} is now also {full}"));
+        }
+        Command::Prune { keep } => {
+            for v in env.prune(keep)? {
+                ctx.printer.out(&format!("dropped version {}", v.n));
+            }
+        }
         Command::Path { if_allowed } => {
             if !exports::allowed(env.dir(), &project) {
                 if if_allowed {

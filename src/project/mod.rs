@@ -11,6 +11,8 @@
 //! - `identity`: the caller, and passwd/group entries for them
 //! - `state`: the environment's directory, record and lock
 //! - `environment`: the use case (ensure, enter, status, stop, remove)
+//! - `versions`: snapshots as pinned images, log, diff, rollback, tag, prune
+//! - `packages`: apk and dpkg databases and what changed between two
 //! - `exports`: launchers for exported commands, allow/deny, shell hooks
 //! - `template`: the starter file `hutch init` writes
 //!
@@ -24,8 +26,10 @@ pub mod environment;
 pub mod exports;
 pub mod identity;
 pub mod inputs;
+pub mod packages;
 pub mod state;
 pub mod template;
+pub mod versions;
 
 pub use discover::{discover, Project};
 pub use environment::{Entry, Environment, Summary};

@@ -67,12 +67,32 @@ pub fn image_tree(store: &Store, image: &Image, layers: usize) -> anyhow::Result
 /// Apply one layer tar to `tree`: its whiteouts and opaque markers hide what
 /// the layers below had, then its entries are added.
 pub fn apply_layer(tree: &mut Tree, tar: impl Read) -> anyhow::Result<()> {
+    apply_layer_reading(tree, tar, &mut Contents::new())
+}
+
+/// Largest file [`apply_layer_reading`] keeps the content of: package
+/// databases of big systems are a few MiB.
+pub const CONTENT_LIMIT: u64 = 64 << 20;
+
+/// The contents of chosen regular files of a tree (by relative path); None
+/// when the file is absent or not a regular file.
+pub type Contents = BTreeMap<String, Option<Vec<u8>>>;
+
+/// [`apply_layer`], also keeping in `contents` the content of each path it
+/// already names (the caller lists the paths it wants, with None). A file
+/// larger than [`CONTENT_LIMIT`] is an error: layers are not trusted.
+pub fn apply_layer_reading(
+    tree: &mut Tree,
+    tar: impl Read,
+    contents: &mut Contents,
+) -> anyhow::Result<()> {
     let mut added: Vec<(String, Meta)> = Vec::new();
     let mut hidden: Vec<String> = Vec::new();
     let mut opaque: Vec<String> = Vec::new();
+    let mut read: Vec<(String, Option<Vec<u8>>)> = Vec::new();
     let mut a = tar::Archive::new(tar);
     for e in a.entries()? {
-        let e = e?;
+        let mut e = e?;
         let raw = e.path_bytes().into_owned();
         let path = clean(&String::from_utf8_lossy(&raw));
         if path.is_empty() {
@@ -87,6 +107,21 @@ pub fn apply_layer(tree: &mut Tree, tar: impl Read) -> anyhow::Result<()> {
             OciName::Whiteout(name) => hidden.push(join(&dir, &String::from_utf8_lossy(name))),
             OciName::AufsMeta => {}
             OciName::Plain => {
+                if contents.contains_key(&path) {
+                    let regular = e.header().entry_type().is_file();
+                    let size = e.header().size().unwrap_or(0);
+                    if regular && size > CONTENT_LIMIT {
+                        anyhow::bail!("/{path} is larger than {CONTENT_LIMIT} bytes");
+                    }
+                    let data = if regular {
+                        let mut buf = Vec::with_capacity(size as usize);
+                        (&mut e).take(CONTENT_LIMIT).read_to_end(&mut buf)?;
+                        Some(buf)
+                    } else {
+                        None
+                    };
+                    read.push((path.clone(), data));
+                }
                 let h = e.header();
                 added.push((
                     path,
@@ -105,12 +140,19 @@ pub fn apply_layer(tree: &mut Tree, tar: impl Read) -> anyhow::Result<()> {
             }
         }
     }
+    for (want, have) in contents.iter_mut() {
+        let under = |d: &String| d.is_empty() || want.starts_with(&format!("{d}/"));
+        if hidden.iter().any(|h| h == want || under(h)) || opaque.iter().any(under) {
+            *have = None;
+        }
+    }
     for p in hidden {
         remove_tree(tree, &p, true);
     }
     for d in opaque {
         remove_tree(tree, &d, false);
     }
+    contents.extend(read);
     tree.extend(added);
     Ok(())
 }
@@ -315,6 +357,38 @@ mod tests {
 
     fn lines(c: &[Change]) -> Vec<String> {
         c.iter().map(|c| c.to_string()).collect()
+    }
+
+    #[test]
+    fn contents_follow_whiteouts_opaque_dirs_and_re_adds() {
+        let wanted = || -> Contents {
+            [("db/a", None), ("db/b", None), ("c", None)]
+                .into_iter()
+                .map(|(k, v)| (k.to_string(), v))
+                .collect()
+        };
+        let base = TarBuf::new()
+            .dir("db/", 0o755, 1)
+            .file("db/a", b"a1")
+            .file("db/b", b"b1")
+            .symlink("c", "db/a")
+            .bytes();
+        let mut t = Tree::new();
+        let mut c = wanted();
+        apply_layer_reading(&mut t, &base[..], &mut c).unwrap();
+        assert_eq!(c["db/a"].as_deref(), Some(&b"a1"[..]));
+        assert_eq!(c["c"], None, "a symlink has no content");
+        let top = TarBuf::new()
+            .dir("db/", 0o755, 2)
+            .file("db/.wh..wh..opq", b"")
+            .file("db/b", b"b2")
+            .bytes();
+        apply_layer_reading(&mut t, &top[..], &mut c).unwrap();
+        assert_eq!(c["db/a"], None, "hidden by the opaque directory");
+        assert_eq!(c["db/b"].as_deref(), Some(&b"b2"[..]));
+        let gone = TarBuf::new().file(".wh.db", b"").bytes();
+        apply_layer_reading(&mut t, &gone[..], &mut c).unwrap();
+        assert_eq!(c["db/b"], None);
     }
 
     #[test]

@@ -23,3 +23,4 @@ mod registry;
 mod run;
 mod snapshot;
 mod storage;
+mod versions;
