@@ -67,6 +67,18 @@ pub enum Command {
         #[arg(long, value_name = "N")]
         keep: usize,
     },
+    /// Turn the changes made by hand since the last build (in the
+    /// environment now, or in VERSION) into Containerfile lines: packages
+    /// installed or removed with apk or apt become RUN lines, other files
+    /// are copied into .hutch/promote/ in the build context with one COPY.
+    /// Prints the patch.
+    Promote {
+        #[arg(value_name = "VERSION")]
+        version: Option<String>,
+        /// Append the lines to the Containerfile (the next entry rebuilds).
+        #[arg(long)]
+        apply: bool,
+    },
     /// Print the directory of launchers for `[export] commands` (the
     /// project must be allowed: `hutch allow`).
     Path {
@@ -200,6 +212,24 @@ pub fn exec(ctx: &Ctx, a: Args) -> anyhow::Result<u8> {
             let full = env.tag(&version, &name)?;
             ctx.printer
                 .info(&format!("version {version} is now also {full}"));
+        }
+        Command::Promote { version, apply } => {
+            let p = env.promote(version.as_deref(), apply)?;
+            ctx.printer.out(p.patch.trim_end());
+            if !p.copied.is_empty() {
+                ctx.printer.info(&format!(
+                    "copied {} file(s) into {}: {}",
+                    p.copied.len(),
+                    p.generated.display(),
+                    p.copied.join(", ")
+                ));
+            }
+            if apply {
+                ctx.printer.info(&format!(
+                    "{} changed: the next entry rebuilds the environment from it",
+                    p.file.display()
+                ));
+            }
         }
         Command::Prune { keep } => {
             for v in env.prune(keep)? {

@@ -123,6 +123,11 @@ impl<'a> Environment<'a> {
         }
     }
 
+    /// The caller's home directory (a bind mount inside).
+    pub(super) fn caller_home(&self) -> PathBuf {
+        self.caller.home.clone()
+    }
+
     /// The name the caller has inside.
     pub fn user_name(&self) -> &str {
         &self.caller.name
@@ -639,7 +644,7 @@ impl<'a> Environment<'a> {
 }
 
 /// The name the environment's image is built under.
-fn built_name(project: &Project) -> String {
+pub(super) fn built_name(project: &Project) -> String {
     format!(
         "localhost/hutch-env/{}:latest",
         project.env_name().to_lowercase()

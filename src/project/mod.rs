@@ -12,6 +12,7 @@
 //! - `state`: the environment's directory, record and lock
 //! - `environment`: the use case (ensure, enter, status, stop, remove)
 //! - `versions`: snapshots as pinned images, log, diff, rollback, tag, prune
+//! - `promote`: hand-made changes since the last build as Containerfile lines
 //! - `packages`: apk and dpkg databases and what changed between two
 //! - `exports`: launchers for exported commands, allow/deny, shell hooks
 //! - `template`: the starter file `hutch init` writes
@@ -27,6 +28,7 @@ pub mod exports;
 pub mod identity;
 pub mod inputs;
 pub mod packages;
+pub mod promote;
 pub mod state;
 pub mod template;
 pub mod versions;

@@ -106,6 +106,70 @@ fn keep(out: &mut Installed, name: &str, version: &str) {
     }
 }
 
+/// The paths (relative, no leading `/`) the packages of `m` own, given the
+/// database and, for dpkg, the contents of `var/lib/dpkg/info/*.list`
+/// (by path). `names` limits it to those packages.
+pub fn owned(
+    m: Manager,
+    db: &[u8],
+    lists: &BTreeMap<String, Vec<u8>>,
+    names: &[&str],
+) -> std::collections::BTreeSet<String> {
+    let mut out = std::collections::BTreeSet::new();
+    match m {
+        // apk: `F:` names a directory, each `R:` after it a file in it.
+        Manager::Apk => {
+            for record in String::from_utf8_lossy(db).split("\n\n") {
+                let mine = record
+                    .lines()
+                    .find_map(|l| l.strip_prefix("P:"))
+                    .is_some_and(|n| names.contains(&n.trim()));
+                if !mine {
+                    continue;
+                }
+                let mut dir = String::new();
+                for line in record.lines() {
+                    if let Some(d) = line.strip_prefix("F:") {
+                        dir = d.trim_matches('/').to_string();
+                        out.insert(dir.clone());
+                    } else if let Some(f) = line.strip_prefix("R:") {
+                        out.insert(if dir.is_empty() {
+                            f.to_string()
+                        } else {
+                            format!("{dir}/{f}")
+                        });
+                    }
+                }
+            }
+        }
+        // dpkg: one absolute path a line in info/<name>[:<arch>].list.
+        Manager::Dpkg => {
+            for (path, text) in lists {
+                let Some(file) = path
+                    .strip_prefix(DPKG_INFO)
+                    .and_then(|f| f.strip_suffix(".list"))
+                else {
+                    continue;
+                };
+                let name = file.split(':').next().unwrap_or(file);
+                if !names.contains(&name) {
+                    continue;
+                }
+                for line in String::from_utf8_lossy(text).lines() {
+                    let p = line.trim_matches('/');
+                    if !p.is_empty() && p != "." {
+                        out.insert(p.to_string());
+                    }
+                }
+            }
+        }
+    }
+    out
+}
+
+/// Where dpkg lists each package's files.
+pub const DPKG_INFO: &str = "var/lib/dpkg/info/";
+
 /// One package's change.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Change {
@@ -205,6 +269,31 @@ mod tests {
         db.extend(format!("P:{}\nV:1\n", "x".repeat(FIELD_LIMIT + 1)).as_bytes());
         let got = parse(Manager::Apk, &db);
         assert_eq!(got.keys().collect::<Vec<_>>(), ["ok"]);
+    }
+
+    #[test]
+    fn owned_files() {
+        let apk = b"P:a\nV:1\nF:usr/bin\nR:a\nR:a2\nF:etc\nR:a.conf\n\nP:b\nV:1\nF:usr/bin\nR:b\n";
+        let got = owned(Manager::Apk, apk, &BTreeMap::new(), &["a"]);
+        assert_eq!(
+            got.into_iter().collect::<Vec<_>>(),
+            ["etc", "etc/a.conf", "usr/bin", "usr/bin/a", "usr/bin/a2"]
+        );
+        let lists: BTreeMap<String, Vec<u8>> = [
+            (
+                "var/lib/dpkg/info/hello.list",
+                &b"/.\n/usr\n/usr/bin/hello\n"[..],
+            ),
+            ("var/lib/dpkg/info/libc6:amd64.list", b"/lib/libc.so.6\n"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v.to_vec()))
+        .collect();
+        let got = owned(Manager::Dpkg, b"", &lists, &["hello", "libc6"]);
+        assert_eq!(
+            got.into_iter().collect::<Vec<_>>(),
+            ["lib/libc.so.6", "usr", "usr/bin/hello"]
+        );
     }
 
     #[test]

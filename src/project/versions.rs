@@ -19,6 +19,7 @@
 //!
 //! It never prints; the CLI shows what these functions return.
 
+use super::discover::Definition;
 use super::environment::{started, Environment, KEEPALIVE};
 use super::inputs::Input;
 use super::packages::{self, Installed, Manager};
@@ -66,17 +67,32 @@ pub struct Diff {
     pub rpm: bool,
 }
 
-/// One side of a diff: a version, or the environment as it is now.
+/// One side of a diff: a version, the environment as it is now, or the
+/// image of its last build (what `promote` starts from).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Side<'s> {
     Version(&'s str),
     Now,
+    Base,
 }
 
-/// The state of one side: every path's metadata and the package databases.
-struct State {
-    tree: Tree,
-    contents: Contents,
+/// The state of one side: every path's metadata and the contents of the
+/// files asked for (package databases, say).
+pub(super) struct State {
+    pub tree: Tree,
+    pub contents: Contents,
+}
+
+impl State {
+    /// The packages `m`'s database lists, None without one.
+    pub fn packages(&self, m: Manager) -> Option<Installed> {
+        Some(packages::parse(m, self.contents.get(m.db())?))
+    }
+}
+
+/// Whether `path` is a package database (what every state reads).
+pub(super) fn is_db(path: &str) -> bool {
+    path == Manager::Apk.db() || path == Manager::Dpkg.db()
 }
 
 impl EnvDir {
@@ -116,7 +132,7 @@ pub fn definition_digest(inputs: &[Input]) -> String {
 }
 
 impl Environment<'_> {
-    fn store(&self) -> Result<Store, Error> {
+    pub(super) fn store(&self) -> Result<Store, Error> {
         Store::open(self.dirs).map_err(|e| Error::Backend(e.into()))
     }
 
@@ -132,6 +148,15 @@ impl Environment<'_> {
             "localhost/hutch-env/{}:v{n}",
             self.project.env_name().to_lowercase()
         )
+    }
+
+    /// The name of the image the environment's definition makes: the
+    /// last build's, or `image =`.
+    pub(super) fn built_image_name(&self) -> Result<String, Error> {
+        Ok(match self.project.definition()? {
+            Definition::Image(name) => name,
+            Definition::Build { .. } => super::environment::built_name(self.project),
+        })
     }
 
     /// The environment's record and container, or NoEnv.
@@ -307,18 +332,14 @@ impl Environment<'_> {
     /// What changed from `a` to `b`.
     pub fn diff(&self, a: Side<'_>, b: Side<'_>) -> Result<Diff, Error> {
         let store = self.store()?;
-        let sa = self.state_of(&store, a)?;
-        let sb = self.state_of(&store, b)?;
+        let sa = self.state_of(&store, a, &is_db)?;
+        let sb = self.state_of(&store, b, &is_db)?;
         let mut out = Diff {
             paths: changes::between(&sa.tree, &sb.tree),
             ..Diff::default()
         };
         for m in [Manager::Apk, Manager::Dpkg] {
-            let list = |s: &State| -> Option<Installed> {
-                let bytes = s.contents.get(m.db())?.as_ref()?;
-                Some(packages::parse(m, bytes))
-            };
-            let (pa, pb) = (list(&sa), list(&sb));
+            let (pa, pb) = (sa.packages(m), sb.packages(m));
             if pa.is_none() && pb.is_none() {
                 continue;
             }
@@ -333,14 +354,17 @@ impl Environment<'_> {
         Ok(out)
     }
 
-    fn state_of(&self, store: &Store, side: Side<'_>) -> Result<State, Error> {
+    /// The tree of `side` and the contents of the files `want` accepts.
+    pub(super) fn state_of(
+        &self,
+        store: &Store,
+        side: Side<'_>,
+        want: &dyn Fn(&str) -> bool,
+    ) -> Result<State, Error> {
         let backend = |e: anyhow::Error| Error::Backend(e.into());
         let mut s = State {
             tree: Tree::new(),
-            contents: [Manager::Apk.db(), Manager::Dpkg.db()]
-                .iter()
-                .map(|p| (p.to_string(), None))
-                .collect(),
+            contents: Contents::new(),
         };
         let image = match side {
             Side::Version(id) => {
@@ -351,6 +375,14 @@ impl Environment<'_> {
                 let (_, rec) = self.current()?;
                 store.image(&rec.image_id).map_err(backend)?
             }
+            Side::Base => {
+                let name = self.built_image_name()?;
+                store.image(&name).map_err(|e| {
+                    Error::Image(format!(
+                        "the image of the last build ({name}) is gone: {e:#}"
+                    ))
+                })?
+            }
         };
         for (i, l) in image.manifest.layers().iter().enumerate() {
             let what = format!("layer {} of image {}", i + 1, image.short_id());
@@ -358,7 +390,7 @@ impl Environment<'_> {
                 .map_err(|e| Error::Image(format!("{what} is missing: {e}")))?;
             let (_, r) = crate::layer::codec::decompressed(BufReader::with_capacity(1 << 16, f))
                 .map_err(|e| Error::Image(format!("{what}: {e}")))?;
-            apply_layer_reading(&mut s.tree, r, &mut s.contents)
+            apply_layer_reading(&mut s.tree, r, want, &mut s.contents)
                 .map_err(|e| Error::Image(format!("cannot read {what}: {e:#}")))?;
         }
         if side == Side::Now {
@@ -383,6 +415,7 @@ impl Environment<'_> {
             apply_layer_reading(
                 &mut s.tree,
                 BufReader::with_capacity(1 << 16, f),
+                want,
                 &mut s.contents,
             )
             .map_err(|e| Error::Image(format!("cannot read the environment's changes: {e:#}")))?;

@@ -245,3 +245,110 @@ fn killed_snapshot_or_rollback_leaves_the_environment_as_it_was() {
         assert_eq!(state(&p), "fixed\nno-hello\n");
     });
 }
+
+#[test]
+fn promote_turns_hand_made_changes_into_containerfile_lines() {
+    for_each_user(|w| {
+        let p = project(&w);
+        let (code, err) = p.fails_in(&["env", "promote"]);
+        assert_eq!(code, Some(125));
+        assert!(
+            one_error(&err) && err.contains("nothing to promote"),
+            "{err}"
+        );
+
+        breaks(&p);
+        p.root_sh("mkdir -p /etc/hand && echo by hand > /etc/hand/made; chmod 600 /etc/hand/made");
+        let (patch, _) = p.ok(&["env", "promote"]);
+        assert!(
+            patch.starts_with("--- a/Containerfile\n+++ b/Containerfile\n@@ -3,0 +4,"),
+            "{patch}"
+        );
+        assert!(
+            patch.contains("\n+RUN apk add --no-cache hutch-hello=1.0-r0\n"),
+            "{patch}"
+        );
+        assert!(patch.contains("\n+COPY .hutch/promote/ /\n"), "{patch}");
+        assert!(
+            patch.contains("\n+RUN rm -rf /usr/bin/getconf\n"),
+            "{patch}"
+        );
+        let made = p.dir.join(".hutch/promote/etc/hand/made");
+        assert_eq!(std::fs::read_to_string(&made).unwrap(), "by hand\n");
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(
+            std::fs::metadata(&made).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
+        // What the package owns and apk's own state are not copied.
+        assert!(!p.dir.join(".hutch/promote/usr/bin/hutch-hello").exists());
+        assert!(!p.dir.join(".hutch/promote/lib").exists());
+        assert!(!p.dir.join(".hutch/promote/etc/apk").exists());
+        // The Containerfile is untouched without --apply.
+        assert_eq!(
+            std::fs::read_to_string(p.dir.join("Containerfile")).unwrap(),
+            CONTAINERFILE
+        );
+    });
+}
+
+#[test]
+fn promote_apply_rebuilds_with_the_copied_files() {
+    for_each_user(|w| {
+        let p = project(&w);
+        p.root_sh("rm /usr/bin/getconf; echo by hand > /etc/made");
+        p.ok(&["env", "promote", "--apply"]);
+        let file = std::fs::read_to_string(p.dir.join("Containerfile")).unwrap();
+        assert!(
+            file.starts_with(CONTAINERFILE) && file.ends_with("RUN rm -rf /usr/bin/getconf\n"),
+            "{file}"
+        );
+        let (_, err) = p.ok(&["shell", "--", "true"]);
+        assert!(err.contains("kept as version 1"), "{err}");
+        assert_eq!(
+            p.sh("cat /etc/made; test -e /usr/bin/getconf || echo gone"),
+            "by hand\ngone\n"
+        );
+        // The rebuilt environment has what the hand-made one had.
+        let diff = p.ok(&["env", "diff", "1"]).0;
+        for gone in ["A /etc/made", "D /etc/made", "A /usr/bin/getconf"] {
+            assert!(!diff.lines().any(|l| l == gone), "{diff}");
+        }
+    });
+}
+
+#[test]
+fn promote_apply_of_an_apt_install_rebuilds_with_the_package() {
+    for_each_user(|w| {
+        let Some(base) = crate::debian::debian_base(&w) else {
+            return;
+        };
+        w.ok(&["import", base.to_str().unwrap(), "local/debian:12"]);
+        let p = Proj::new(
+            &w,
+            &[
+                ("Containerfile", "FROM local/debian:12\n"),
+                ("hutch.toml", ""),
+            ],
+        );
+        let apt = "apt-get -o APT::Sandbox::User=root";
+        p.root_sh(&format!(
+            "{apt} update -q >/dev/null && {apt} install -y -q --no-install-recommends hello >/dev/null"
+        ));
+        assert_eq!(p.sh("hello").trim(), "Hello, world!");
+        let (patch, _) = p.ok(&["env", "promote", "--apply"]);
+        assert!(patch.contains("--no-install-recommends hello="), "{patch}");
+        assert!(
+            !patch.contains("COPY"),
+            "the package's files are not copied: {patch}"
+        );
+        let (_, err) = p.ok(&["shell", "--", "true"]);
+        assert!(err.contains("kept as version 1"), "{err}");
+        assert_eq!(p.sh("hello").trim(), "Hello, world!");
+        let diff = p.ok(&["env", "diff", "1"]).0;
+        assert!(
+            !diff.lines().any(|l| l.starts_with(['+', '-', '~'])),
+            "no package differs from the hand-made environment: {diff}"
+        );
+    });
+}
