@@ -79,6 +79,20 @@ pub enum Command {
         #[arg(long)]
         apply: bool,
     },
+    /// Snapshot the environment and push that version to REF, with the
+    /// definition's digest as a label and a manifest annotation.
+    Push {
+        #[arg(value_name = "REF")]
+        dest: String,
+        #[command(flatten)]
+        tls: super::flags::Tls,
+    },
+    /// Write the pushed environment as another tool's definition (to
+    /// stdout, or -o FILE).
+    Export {
+        #[command(subcommand)]
+        what: Export,
+    },
     /// Print the directory of launchers for `[export] commands` (the
     /// project must be allowed: `hutch allow`).
     Path {
@@ -86,6 +100,28 @@ pub enum Command {
         /// shell hooks.
         #[arg(long)]
         if_allowed: bool,
+    },
+}
+
+#[derive(clap::Subcommand, Debug)]
+pub enum Export {
+    /// A devcontainer.json using the pushed image by digest.
+    Devcontainer {
+        #[arg(short, long, value_name = "FILE")]
+        output: Option<std::path::PathBuf>,
+    },
+    /// Kubernetes YAML: a PersistentVolumeClaim for the project and a Pod
+    /// (a shell, or CMD) or, with --job, a batch/v1 Job running CMD; the
+    /// pushed image by digest, run as your uid.
+    Kube {
+        /// A Job instead of a Pod.
+        #[arg(long)]
+        job: bool,
+        #[arg(short, long, value_name = "FILE")]
+        output: Option<std::path::PathBuf>,
+        /// The command to run.
+        #[arg(last = true, value_name = "CMD")]
+        command: Vec<String>,
     },
 }
 
@@ -229,6 +265,44 @@ pub fn exec(ctx: &Ctx, a: Args) -> anyhow::Result<u8> {
                     "{} changed: the next entry rebuilds the environment from it",
                     p.file.display()
                 ));
+            }
+        }
+        Command::Push { dest, tls } => {
+            let net = tls.net(&ctx.dirs)?;
+            let bars = crate::ui::progress::Bars::new(ctx.printer);
+            let (v, p) = env.push(&dest, &net, &bars)?;
+            ctx.printer.out(&p.pinned());
+            ctx.printer.info(&format!(
+                "pushed version {} to {}@{}",
+                v.n, p.reference, p.digest
+            ));
+        }
+        Command::Export { what } => {
+            let (text, output) = match what {
+                Export::Devcontainer { output } => (env.export_devcontainer()?, output),
+                Export::Kube {
+                    job,
+                    output,
+                    command,
+                } => {
+                    let kind = if job {
+                        project::share::KubeKind::Job
+                    } else {
+                        project::share::KubeKind::Pod
+                    };
+                    (env.export_kube(kind, &command)?, output)
+                }
+            };
+            match output {
+                Some(path) => {
+                    if let Some(d) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+                        fs_err::create_dir_all(d)?;
+                    }
+                    let mut tmp = crate::snapshot::output::file(&path)?;
+                    std::io::Write::write_all(&mut tmp, text.as_bytes())?;
+                    crate::snapshot::output::finish_file(tmp, &path)?;
+                }
+                None => ctx.printer.out(text.trim_end()),
             }
         }
         Command::Prune { keep } => {

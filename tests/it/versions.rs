@@ -352,3 +352,163 @@ fn promote_apply_of_an_apt_install_rebuilds_with_the_package() {
         );
     });
 }
+
+#[test]
+fn push_and_exports_run_elsewhere() {
+    for_each_user(|w| {
+        let reg = crate::registry::Registry::start();
+        let p = project(&w);
+        let (code, err) = p.fails_in(&["env", "export", "devcontainer"]);
+        assert_eq!(code, Some(125));
+        assert!(one_error(&err) && err.contains("not pushed yet"), "{err}");
+        p.root_sh("echo shared > /shared");
+
+        let dest = format!("{}/team/env:v1", reg.host());
+        let (pinned, _) = p.ok(&["env", "push", &dest]);
+        let pinned = pinned.trim().to_string();
+        assert!(
+            pinned.starts_with(&format!("{}/team/env@sha256:", reg.host())),
+            "{pinned}"
+        );
+        // The label is in the config, the annotation in the pushed manifest.
+        let inspect = user_ok(
+            &w,
+            "skopeo",
+            &[
+                "inspect",
+                "--tls-verify=false",
+                &format!("docker://{pinned}"),
+            ],
+        );
+        assert!(inspect.contains("dev.hutch.env.definition"), "{inspect}");
+        let raw = user_ok(
+            &w,
+            "skopeo",
+            &[
+                "inspect",
+                "--raw",
+                "--tls-verify=false",
+                &format!("docker://{pinned}"),
+            ],
+        );
+        let m: serde_json::Value = serde_json::from_str(&raw).unwrap();
+        assert!(m["annotations"]["dev.hutch.env.definition"]
+            .as_str()
+            .unwrap()
+            .starts_with("sha256:"));
+
+        // devcontainer.json, read back by hutch's own devcontainer support
+        // in another project directory (the image pulled by digest).
+        let other = w.path("other");
+        p.ok(&[
+            "env",
+            "export",
+            "devcontainer",
+            "-o",
+            other
+                .join(".devcontainer/devcontainer.json")
+                .to_str()
+                .unwrap(),
+        ]);
+        let text = std::fs::read_to_string(other.join(".devcontainer/devcontainer.json")).unwrap();
+        let d: serde_json::Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(d["image"], pinned.as_str());
+        if w.user.switch {
+            std::process::Command::new("chown")
+                .args(["-R", &format!("{}:{}", w.user.uid, w.user.gid)])
+                .arg(&other)
+                .status()
+                .unwrap();
+        }
+        let out = w
+            .hutch()
+            .current_dir(&other)
+            .env("HOME", w.path("home"))
+            .args(["shell", "--", "cat", "/shared"])
+            .output()
+            .unwrap();
+        assert_eq!(
+            succeeded(&out, "shell in the exported devcontainer"),
+            "shared\n"
+        );
+        let _ = w
+            .hutch()
+            .current_dir(&other)
+            .env("HOME", w.path("home"))
+            .args(["env", "rm"])
+            .output();
+
+        // The Job, field by field.
+        let (code, err) = p.fails_in(&["env", "export", "kube", "--job"]);
+        assert_eq!(code, Some(125));
+        assert!(one_error(&err) && err.contains("runs a command"), "{err}");
+        let (yaml, _) = p.ok(&["env", "export", "kube", "--job", "--", "cat", "/shared"]);
+        let docs = yaml_docs(&w, &yaml);
+        assert_eq!(docs.len(), 2, "{yaml}");
+        let (pvc, job) = (&docs[0], &docs[1]);
+        assert_eq!(pvc["kind"], "PersistentVolumeClaim");
+        assert_eq!(job["apiVersion"], "batch/v1");
+        assert_eq!(job["kind"], "Job");
+        let spec = &job["spec"]["template"]["spec"];
+        assert_eq!(job["spec"]["backoffLimit"], 0);
+        assert_eq!(spec["restartPolicy"], "Never");
+        assert_eq!(spec["securityContext"]["runAsUser"], w.user.uid);
+        let c = &spec["containers"][0];
+        assert_eq!(c["image"], pinned.as_str());
+        assert_eq!(c["command"], serde_json::json!(["cat", "/shared"]));
+        assert_eq!(c["env"][0]["name"], "HUTCH_ENV_DEFINITION");
+        assert!(c["env"][0]["value"]
+            .as_str()
+            .unwrap()
+            .starts_with("sha256:"));
+        assert_eq!(c["volumeMounts"][0]["mountPath"], p.dir.to_str().unwrap());
+        let vol = &spec["volumes"][0];
+        assert_eq!(vol["name"], c["volumeMounts"][0]["name"]);
+        assert_eq!(
+            vol["persistentVolumeClaim"]["claimName"],
+            pvc["metadata"]["name"]
+        );
+        assert!(!yaml.contains("hostPath"), "{yaml}");
+
+        // The Pod, run by rootless podman (which needs subordinate ids).
+        if !w.user.switch || w.user.kind != Kind::SubIds {
+            return;
+        }
+        let (yaml, _) = p.ok(&["env", "export", "kube", "--", "cat", "/shared"]);
+        let file = w.write("pod.yaml", &yaml);
+        let play = crate::snapshot::podman(
+            &w,
+            &[
+                "kube",
+                "play",
+                "--tls-verify=false",
+                "--network",
+                "none",
+                file.to_str().unwrap(),
+            ],
+        );
+        let name = docs[1]["metadata"]["name"].as_str().unwrap().to_string();
+        let ctr = format!("{name}-env");
+        let waited = crate::snapshot::podman(&w, &["wait", &ctr]);
+        let logs = crate::snapshot::podman(&w, &["logs", &ctr]);
+        let _ = crate::snapshot::podman(&w, &["kube", "down", file.to_str().unwrap()]);
+        let _ = crate::snapshot::podman(&w, &["system", "reset", "-f"]);
+        assert!(play.status.success(), "podman kube play: {}", stderr(&play));
+        assert_eq!(stdout(&waited).trim(), "0", "{}", stderr(&waited));
+        assert_eq!(stdout(&logs), "shared\n", "{}", stderr(&logs));
+    });
+}
+
+/// The documents of a YAML stream, read by PyYAML as JSON.
+fn yaml_docs(w: &World, yaml: &str) -> Vec<serde_json::Value> {
+    let file = w.write("docs.yaml", yaml);
+    let out = std::process::Command::new("python3")
+        .args([
+            "-c",
+            "import json, sys, yaml; print(json.dumps(list(yaml.safe_load_all(open(sys.argv[1])))))",
+        ])
+        .arg(file)
+        .output()
+        .unwrap();
+    serde_json::from_str(&succeeded(&out, "PyYAML")).unwrap()
+}
