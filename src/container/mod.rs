@@ -20,12 +20,14 @@
 //! is true, and `control` signals, waits for and removes containers.
 
 pub mod control;
+pub mod inspect;
 mod inuse;
 pub mod launch;
 pub mod logger;
 pub mod logs;
 pub mod names;
 pub mod proc;
+pub mod signals;
 pub mod state;
 pub mod supervisor;
 
