@@ -237,17 +237,7 @@ impl<'a> Environment<'a> {
                 self.project.extras.ignored.join(", ")
             ));
         }
-        let image_id = image.id.clone();
-        let prepared = self.launch(image, settings).create(self.report)?;
-        let id = prepared.id().to_string();
-        started(prepared.detached()?)?;
-        self.envdir.write(&EnvState {
-            project: self.project.root.clone(),
-            container: id.clone(),
-            image_id,
-            inputs,
-            settings: fingerprint,
-        })?;
+        let id = self.start_recorded(image, settings, fingerprint, inputs)?;
         let rec = self
             .containers
             .read(&id)
@@ -256,6 +246,30 @@ impl<'a> Environment<'a> {
         self.hook(&rec, "postCreateCommand", &x.post_create)?;
         self.hook(&rec, "postStartCommand", &x.post_start)?;
         Ok(rec)
+    }
+
+    /// Create and start the environment's container running `image`, then
+    /// record it in env.json (the moment it becomes the environment); its id.
+    pub(super) fn start_recorded(
+        &self,
+        image: Image,
+        settings: Settings,
+        fingerprint: String,
+        inputs: Vec<Input>,
+    ) -> Result<String, Error> {
+        let image_id = image.id.clone();
+        let prepared = self.launch(image, settings).create(self.report)?;
+        let id = prepared.id().to_string();
+        started(prepared.detached()?)?;
+        crate::fault::point("env-started");
+        self.envdir.write(&EnvState {
+            project: self.project.root.clone(),
+            container: id.clone(),
+            image_id,
+            inputs,
+            settings: fingerprint,
+        })?;
+        Ok(id)
     }
 
     /// Run a devcontainer lifecycle command in the running `rec`, as the
@@ -496,7 +510,7 @@ impl<'a> Environment<'a> {
         )
     }
 
-    fn shell(&self) -> String {
+    pub(super) fn shell(&self) -> String {
         self.project
             .config
             .run
@@ -666,7 +680,7 @@ fn list(paths: &[PathBuf], root: &Path) -> String {
 }
 
 /// A detached start's outcome as a result.
-pub(super) fn started(outcome: Outcome) -> Result<(), Error> {
+fn started(outcome: Outcome) -> Result<(), Error> {
     match outcome {
         Outcome::Failed { code, message } => Err(Error::Start { code, message }),
         _ => Ok(()),

@@ -153,7 +153,7 @@ impl Environment<'_> {
             "volumeMounts": [{"name": "project", "mountPath": root}],
         });
         if command.is_empty() {
-            container["command"] = json!([self.shell_name()]);
+            container["command"] = json!([self.shell()]);
             container["stdin"] = json!(true);
             container["tty"] = json!(true);
         } else {
@@ -214,15 +214,6 @@ impl Environment<'_> {
             }),
         };
         Ok(format!("{}---\n{}", yaml(&pvc), yaml(&workload)))
-    }
-
-    fn shell_name(&self) -> String {
-        self.project
-            .config
-            .run
-            .shell
-            .clone()
-            .unwrap_or_else(|| "/bin/sh".into())
     }
 
     fn pushed_has_path(&self, p: &Pushed) -> bool {

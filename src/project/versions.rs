@@ -20,7 +20,7 @@
 //! It never prints; the CLI shows what these functions return.
 
 use super::discover::Definition;
-use super::environment::{started, Environment, KEEPALIVE};
+use super::environment::{Environment, KEEPALIVE};
 use super::inputs::Input;
 use super::packages::{self, Installed, Manager};
 use super::state::{EnvDir, EnvState};
@@ -502,18 +502,7 @@ impl Environment<'_> {
         self.write_etc(&image)?;
         let settings = self.settings(&image)?;
         let fingerprint = serde_json::to_string(&settings).map_err(std::io::Error::other)?;
-        let image_id = image.id.clone();
-        let prepared = self.launch(image, settings).create(self.report)?;
-        let id = prepared.id().to_string();
-        started(prepared.detached()?)?;
-        fault::point("replace-started");
-        self.envdir.write(&EnvState {
-            project: self.project.root.clone(),
-            container: id.clone(),
-            image_id,
-            inputs,
-            settings: fingerprint,
-        })?;
+        let id = self.start_recorded(image, settings, fingerprint, inputs)?;
         fault::point("replace-switched");
         match control::remove(&self.containers, &old.id) {
             Ok(()) | Err(container::Error::NotFound(_)) => {}

@@ -236,7 +236,7 @@ fn killed_snapshot_or_rollback_leaves_the_environment_as_it_was() {
         killed("snapshot-pinned", &["env", "snapshot"]);
         assert_eq!(p.ok(&["env", "log"]).0.lines().count(), 2);
         assert_eq!(state(&p), "broken\nhello\n");
-        for point in ["rollback-snapshotted", "replace-started"] {
+        for point in ["rollback-snapshotted", "env-started"] {
             killed(point, &["env", "rollback", "1"]);
             assert_eq!(state(&p), "broken\nhello\n", "after a kill at {point}");
         }
