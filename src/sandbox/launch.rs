@@ -59,10 +59,24 @@ impl Exit {
 pub trait Observer {
     /// pid 1 of the container (as seen from the host) has exec'd the command.
     fn started(&mut self, pid: i32);
+    /// Whether [`Observer::step`] wants lines (`--log-level debug`);
+    /// checked before a line is made, so tracing costs nothing when off.
+    fn tracing(&self) -> bool {
+        false
+    }
+    /// One step of the start, seen from this side, as it happens.
+    fn step(&mut self, _line: &str) {}
 }
 
 impl Observer for () {
     fn started(&mut self, _pid: i32) {}
+}
+
+/// Tell `observer` about a step, making the line only when it listens.
+fn step(observer: &mut dyn Observer, line: impl FnOnce() -> String) {
+    if observer.tracing() {
+        observer.step(&line());
+    }
 }
 
 /// Start the container described by `plan`, wait for it, and return how it
@@ -108,7 +122,7 @@ pub fn run(plan: &Plan, observer: &mut dyn Observer) -> Result<Exit, Error> {
     // With a network helper the child gets a second go, just before exec,
     // once the helper has configured its namespace.
     let (net_r, net_w) = match plan.network {
-        Network::User(_) => {
+        Network::User(_) | Network::Bridge(_) => {
             let (r, w) = sync::pipe()?;
             (Some(r), Some(w))
         }
@@ -154,6 +168,17 @@ pub fn run(plan: &Plan, observer: &mut dyn Observer) -> Result<Exit, Error> {
         }
         Ok(Cloned::Parent { pid, pidfd }) => (pid, pidfd),
     };
+    step(observer, || {
+        format!(
+            "cloned pid {} ({})",
+            child.0,
+            if keeper.is_some() {
+                "from inside the keeper's user namespace"
+            } else {
+                "from hutch"
+            }
+        )
+    });
     drop(go_r);
     drop(err_w);
     drop(net_r);
@@ -294,10 +319,13 @@ fn parent_main(
     let started = start_child(plan, child, gates, err, sock, observer);
     let outcome = match started {
         Ok(s) => {
-            let exit = wait(child, pidfd.as_fd(), s.master, plan.process.stdin);
+            let exit = wait(child, pidfd.as_fd(), s.master, &plan.process);
             // The container is gone: its network helper goes too.
             if let Some(h) = s.helper {
                 h.stop();
+            }
+            if let Some(a) = s.attached {
+                a.stop();
             }
             if let Some(f) = s.fuse {
                 f.finish();
@@ -330,6 +358,7 @@ fn start_child(
         plan.mapping
             .apply(child.as_raw(), &plan.id_sources)
             .map_err(Error::IdMap)?;
+        step(observer, || format!("wrote the id maps of pid {child}"));
     }
     // The helper joins /proc/<child>/ns/{user,net} once the mapping exists
     // and configures the namespace while the child mounts its root
@@ -346,8 +375,13 @@ fn start_child(
         )?),
         _ => None,
     };
+    if fuse.is_some() {
+        step(observer, || {
+            "mounted the FUSE overlay, served from outside".into()
+        });
+    }
     let mut helper = match &plan.network {
-        Network::None | Network::Host | Network::Container(_) => None,
+        Network::None | Network::Host | Network::Container(_) | Network::Bridge(_) => None,
         Network::User(u) => Some(Helper::spawn(&SpawnConfig {
             helper: &u.plan.helper,
             target: Target::Pid(child.as_raw() as u32),
@@ -356,10 +390,36 @@ fn start_child(
             run_as: None,
         })?),
     };
+    if helper.is_some() {
+        step(observer, || format!("started {}", plan.network.mode()));
+    }
     sync::send_go(gates.go)?;
+    step(observer, || {
+        "released the child into its setup (mounts, pivot_root, confinement)".into()
+    });
     if let Some(h) = &mut helper {
         h.wait_ready(HELPER_READY_TIMEOUT)?;
+        step(observer, || {
+            format!("{} configured the network", plan.network.mode())
+        });
     }
+    // A user-defined network: the container's namespace is nested in the
+    // keeper's (see `net::bridge`), which `Spec` guarantees.
+    let attached = match (&plan.network, &plan.keeper) {
+        (Network::Bridge(b), Some(k)) => Some(crate::net::bridge::attach(
+            b,
+            k.pid,
+            &plan.mapping.key(),
+            child.as_raw(),
+            std::time::Instant::now() + HELPER_READY_TIMEOUT,
+        )?),
+        (Network::Bridge(_), None) => {
+            return Err(Error::Invalid(
+                "a user-defined network needs the user namespace keeper".into(),
+            ))
+        }
+        _ => None,
+    };
     if let Some(net) = gates.net {
         // A child that already failed has closed its end; its error is read below.
         let _ = sync::send_go(net);
@@ -377,10 +437,12 @@ fn start_child(
             "the container did not hand over its terminal".into(),
         ));
     }
+    step(observer, || format!("pid {child} exec'd the command"));
     observer.started(child.as_raw());
     Ok(Started {
         master,
         helper,
+        attached,
         fuse,
     })
 }
@@ -390,6 +452,8 @@ struct Started {
     /// The pty master for -t.
     master: Option<OwnedFd>,
     helper: Option<Helper>,
+    /// A user-defined network's attachment (its port forwarder).
+    attached: Option<crate::net::bridge::Attached>,
     /// Reaped when dropped, after the container is gone.
     fuse: Option<crate::rootfs::fuse::Server>,
 }
@@ -400,13 +464,13 @@ pub(super) fn wait(
     child: Pid,
     pidfd: BorrowedFd<'_>,
     master: Option<OwnedFd>,
-    relay_stdin: bool,
+    process: &super::ProcessSpec,
 ) -> Result<Exit, Error> {
     let sfd = SignalFd::with_flags(&signal::forwarded(), SfdFlags::SFD_CLOEXEC)
         .map_err(|e| SysError::new("signalfd(<forwarded signals>)", e))?;
     let status = match master {
-        Some(m) => tty::relay(m, child, pidfd, relay_stdin, &sfd)?,
-        None => forward_until_exit(child, pidfd, &sfd)?,
+        Some(m) => tty::relay(m, child, pidfd, process.stdin, &sfd)?,
+        None => forward_until_exit(child, pidfd, &sfd, !process.no_sig_proxy)?,
     };
     match status {
         WaitStatus::Exited(_, c) => Ok(Exit::Code(c)),
@@ -416,11 +480,12 @@ pub(super) fn wait(
 }
 
 /// Without a terminal: pass the signals hutch gets on to pid 1 (Docker's
-/// sig-proxy) until it exits.
+/// sig-proxy; with `proxy` false they are read and dropped) until it exits.
 fn forward_until_exit(
     child: Pid,
     pidfd: BorrowedFd<'_>,
     sfd: &SignalFd,
+    proxy: bool,
 ) -> Result<WaitStatus, Error> {
     use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
     use nix::sys::signal::Signal;
@@ -439,6 +504,7 @@ fn forward_until_exit(
             if let Ok(Some(info)) = sfd.read_signal() {
                 match Signal::try_from(info.ssi_signo as i32) {
                     Ok(Signal::SIGWINCH) | Err(_) => {}
+                    Ok(_) if !proxy => {}
                     Ok(sig) => {
                         let _ = nix::sys::signal::kill(child, sig);
                     }
