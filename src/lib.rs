@@ -15,6 +15,7 @@ pub mod cli;
 pub mod container;
 pub mod dirs;
 pub mod dockerfile;
+pub mod fault;
 pub mod layer;
 pub mod named;
 pub mod net;

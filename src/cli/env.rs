@@ -1,8 +1,10 @@
 //! `hutch env status|stop|rm`: the project environment's state, stopping
 //! it (what was installed stays) and removing it (the next `hutch shell`
-//! starts afresh).
+//! starts afresh); `snapshot|log|diff|rollback|tag|prune`: its versions.
 
+use super::images::human_size;
 use super::Ctx;
+use crate::project::versions::Side;
 use crate::project::{self, exports, Environment};
 use crate::report::Silent;
 use anyhow::bail;
@@ -22,6 +24,75 @@ pub enum Command {
     Stop,
     /// Remove the environment's container and private home.
     Rm,
+    /// Record the environment's state as a new version (an image in the
+    /// store, tagged localhost/hutch-env/ENV:vN).
+    Snapshot {
+        /// What this version is.
+        #[arg(short, long, value_name = "MESSAGE")]
+        message: Option<String>,
+    },
+    /// List the versions: id, date, message, size of what each added and
+    /// the digest of the definition it was built from.
+    Log,
+    /// What changed between two versions (default: the newest version and
+    /// the environment now): paths as `hutch diff` prints them, then the
+    /// apk or dpkg packages added (+), removed (-) and upgraded (~).
+    Diff {
+        /// The version to compare from (default: the newest).
+        #[arg(value_name = "VERSION")]
+        from: Option<String>,
+        /// The version to compare with (default: the environment now).
+        #[arg(value_name = "VERSION")]
+        to: Option<String>,
+    },
+    /// Return the environment to VERSION; the state it leaves is kept as a
+    /// new version first, so a rollback can be rolled back.
+    Rollback {
+        #[arg(value_name = "VERSION")]
+        version: String,
+        /// Stop the processes inside the environment instead of refusing.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Give VERSION an ordinary image name.
+    Tag {
+        #[arg(value_name = "VERSION")]
+        version: String,
+        #[arg(value_name = "NAME[:TAG]")]
+        name: String,
+    },
+    /// Drop all but the newest N versions (the one the environment runs on
+    /// stays); their images go at the next gc unless named otherwise.
+    Prune {
+        #[arg(long, value_name = "N")]
+        keep: usize,
+    },
+    /// Turn the changes made by hand since the last build (in the
+    /// environment now, or in VERSION) into Containerfile lines: packages
+    /// installed or removed with apk or apt become RUN lines, other files
+    /// are copied into .hutch/promote/ in the build context with one COPY.
+    /// Prints the patch.
+    Promote {
+        #[arg(value_name = "VERSION")]
+        version: Option<String>,
+        /// Append the lines to the Containerfile (the next entry rebuilds).
+        #[arg(long)]
+        apply: bool,
+    },
+    /// Snapshot the environment and push that version to REF, with the
+    /// definition's digest as a label and a manifest annotation.
+    Push {
+        #[arg(value_name = "REF")]
+        dest: String,
+        #[command(flatten)]
+        tls: super::flags::Tls,
+    },
+    /// Write the pushed environment as another tool's definition (to
+    /// stdout, or -o FILE).
+    Export {
+        #[command(subcommand)]
+        what: Export,
+    },
     /// Print the directory of launchers for `[export] commands` (the
     /// project must be allowed: `hutch allow`).
     Path {
@@ -29,6 +100,28 @@ pub enum Command {
         /// shell hooks.
         #[arg(long)]
         if_allowed: bool,
+    },
+}
+
+#[derive(clap::Subcommand, Debug)]
+pub enum Export {
+    /// A devcontainer.json using the pushed image by digest.
+    Devcontainer {
+        #[arg(short, long, value_name = "FILE")]
+        output: Option<std::path::PathBuf>,
+    },
+    /// Kubernetes YAML: a PersistentVolumeClaim for the project and a Pod
+    /// (a shell, or CMD) or, with --job, a batch/v1 Job running CMD; the
+    /// pushed image by digest, run as your uid.
+    Kube {
+        /// A Job instead of a Pod.
+        #[arg(long)]
+        job: bool,
+        #[arg(short, long, value_name = "FILE")]
+        output: Option<std::path::PathBuf>,
+        /// The command to run.
+        #[arg(last = true, value_name = "CMD")]
+        command: Vec<String>,
     },
 }
 
@@ -78,6 +171,145 @@ pub fn exec(ctx: &Ctx, a: Args) -> anyhow::Result<u8> {
             }
         }
         Command::Rm => env.remove()?,
+        Command::Snapshot { message } => {
+            let v = env.snapshot(message)?;
+            ctx.printer.out(&v.n.to_string());
+            ctx.printer.info(&format!(
+                "version {} ({}, {})",
+                v.n,
+                env.version_tag(v.n),
+                human_size(v.size)
+            ));
+        }
+        Command::Log => {
+            let rows: Vec<[String; 5]> = env
+                .log()?
+                .into_iter()
+                .rev()
+                .map(|v| {
+                    let def = v.definition.trim_start_matches("sha256:");
+                    [
+                        v.n.to_string(),
+                        v.created
+                            .replace('T', " ")
+                            .trim_end_matches('Z')
+                            .to_string(),
+                        human_size(v.size),
+                        def[..def.len().min(12)].to_string(),
+                        v.message,
+                    ]
+                })
+                .collect();
+            ctx.printer.table(
+                Some(["VERSION", "CREATED", "SIZE", "DEFINITION", "MESSAGE"]),
+                &rows,
+                3,
+            );
+        }
+        Command::Diff { from, to } => {
+            let from = match &from {
+                Some(f) => f.clone(),
+                None => match env.log()?.last() {
+                    Some(v) => v.n.to_string(),
+                    None => {
+                        bail!("the environment has no versions yet: `hutch env snapshot` makes one")
+                    }
+                },
+            };
+            let to = to.as_deref().map_or(Side::Now, Side::Version);
+            let d = env.diff(Side::Version(&from), to)?;
+            for c in &d.paths {
+                ctx.printer.out(&c.to_string());
+            }
+            for (m, changes) in &d.packages {
+                if !changes.is_empty() {
+                    ctx.printer.out(&format!("packages ({}):", m.name()));
+                }
+                for c in changes {
+                    ctx.printer.out(&c.to_string());
+                }
+            }
+            if d.rpm {
+                ctx.printer.info(
+                    "an rpm database is present: hutch reads apk and dpkg databases only, \
+                     rpm packages are not listed",
+                );
+            }
+        }
+        Command::Rollback { version, force } => {
+            let (saved, target) = env.rollback(&version, force)?;
+            ctx.printer.info(&format!(
+                "rolled back to version {}; the state left is version {} \
+                 (`hutch env rollback {}` returns to it)",
+                target.n, saved.n, saved.n
+            ));
+        }
+        Command::Tag { version, name } => {
+            let full = env.tag(&version, &name)?;
+            ctx.printer
+                .info(&format!("version {version} is now also {full}"));
+        }
+        Command::Promote { version, apply } => {
+            let p = env.promote(version.as_deref(), apply)?;
+            ctx.printer.out(p.patch.trim_end());
+            if !p.copied.is_empty() {
+                ctx.printer.info(&format!(
+                    "copied {} file(s) into {}: {}",
+                    p.copied.len(),
+                    p.generated.display(),
+                    p.copied.join(", ")
+                ));
+            }
+            if apply {
+                ctx.printer.info(&format!(
+                    "{} changed: the next entry rebuilds the environment from it",
+                    p.file.display()
+                ));
+            }
+        }
+        Command::Push { dest, tls } => {
+            let net = tls.net(&ctx.dirs)?;
+            let bars = crate::ui::progress::Bars::new(ctx.printer);
+            let (v, p) = env.push(&dest, &net, &bars)?;
+            ctx.printer.out(&p.pinned());
+            ctx.printer.info(&format!(
+                "pushed version {} to {}@{}",
+                v.n, p.reference, p.digest
+            ));
+        }
+        Command::Export { what } => {
+            let (text, output) = match what {
+                Export::Devcontainer { output } => (env.export_devcontainer()?, output),
+                Export::Kube {
+                    job,
+                    output,
+                    command,
+                } => {
+                    let kind = if job {
+                        project::share::KubeKind::Job
+                    } else {
+                        project::share::KubeKind::Pod
+                    };
+                    (env.export_kube(kind, &command)?, output)
+                }
+            };
+            match output {
+                Some(path) => {
+                    if let Some(d) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+                        fs_err::create_dir_all(d)?;
+                    }
+                    let mut tmp = crate::snapshot::output::file(&path)?;
+                    std::io::Write::write_all(&mut tmp, text.as_bytes())?;
+                    crate::snapshot::output::finish_file(tmp, &path)?;
+                }
+                None => ctx.printer.out(text.trim_end()),
+            }
+        }
+        Command::Prune { keep } => {
+            for v in env.prune(keep)? {
+                ctx.printer.out(&format!("dropped version {}", v.n));
+            }
+        }
         Command::Path { if_allowed } => {
             if !exports::allowed(env.dir(), &project) {
                 if if_allowed {

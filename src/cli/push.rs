@@ -72,6 +72,7 @@ pub fn exec(ctx: &Ctx, args: Args) -> anyhow::Result<u8> {
         progress: if args.quiet { &Silent } else { &bars },
         format: args.format,
         layers: layers(&args),
+        annotations: Default::default(),
     };
     let (dest, digest) = push::push(&store, &args.image, args.dest.as_deref(), &opts)?;
     if !args.quiet {

@@ -40,7 +40,8 @@ use std::time::Duration;
 /// The command that keeps an environment running: any POSIX shell does,
 /// and it ends on the stop signal. hutch's init as pid 1 reaps what
 /// entered processes leave behind.
-const KEEPALIVE: &str = "trap 'exit 0' TERM INT HUP; while :; do sleep 86400 & wait $!; done";
+pub(super) const KEEPALIVE: &str =
+    "trap 'exit 0' TERM INT HUP; while :; do sleep 86400 & wait $!; done";
 
 /// How long `env stop` waits before SIGKILL.
 const STOP_GRACE: Duration = Duration::from_secs(10);
@@ -48,12 +49,12 @@ const STOP_GRACE: Duration = Duration::from_secs(10);
 /// One project's environment, as seen by the calling user.
 pub struct Environment<'a> {
     pub project: &'a Project,
-    dirs: &'a Dirs,
-    report: &'a dyn Report,
+    pub(super) dirs: &'a Dirs,
+    pub(super) report: &'a dyn Report,
     progress: &'a dyn Progress,
     caller: Caller,
-    envdir: EnvDir,
-    containers: Containers,
+    pub(super) envdir: EnvDir,
+    pub(super) containers: Containers,
 }
 
 /// One entry: what to run and as whom.
@@ -87,7 +88,7 @@ pub struct Summary {
 /// The settings a container is launched with besides its image; a
 /// container whose settings differ from the project's is replaced.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-struct Settings {
+pub(super) struct Settings {
     env: Vec<String>,
     user: String,
     workdir: String,
@@ -120,6 +121,11 @@ impl<'a> Environment<'a> {
             envdir: EnvDir::new(&dirs.state, &project.id()),
             containers: Containers::new(&dirs.state),
         }
+    }
+
+    /// The caller's home directory (a bind mount inside).
+    pub(super) fn caller_home(&self) -> PathBuf {
+        self.caller.home.clone()
     }
 
     /// The name the caller has inside.
@@ -193,6 +199,27 @@ impl<'a> Environment<'a> {
                 })?;
                 return self.running(prev.clone());
             }
+            if !self.project.extras.ignored.is_empty() {
+                self.report.info(&format!(
+                    "{}: hutch ignores {}",
+                    self.project.file.display(),
+                    self.project.extras.ignored.join(", ")
+                ));
+            }
+            match self.snapshot_locked(st, prev, "before rebuild".into()) {
+                Ok(v) => {
+                    self.report.info(&format!(
+                        "the previous environment is kept as version {}: \
+                         `hutch env rollback {}` brings it back",
+                        v.n, v.n
+                    ));
+                    return self.replace(st, prev, image, inputs, true);
+                }
+                Err(e) => self.report.info(&format!(
+                    "cannot keep the previous environment as a version ({e}): \
+                     keeping its container instead"
+                )),
+            }
             let kept = format!("{}-{}", self.project.env_name(), prev.short_id());
             self.stop_container(prev)?;
             self.containers.rename(&prev.id, &kept)?;
@@ -203,24 +230,14 @@ impl<'a> Environment<'a> {
             ));
         }
         self.write_etc(&image)?;
-        if !self.project.extras.ignored.is_empty() {
+        if old.is_none() && !self.project.extras.ignored.is_empty() {
             self.report.info(&format!(
                 "{}: hutch ignores {}",
                 self.project.file.display(),
                 self.project.extras.ignored.join(", ")
             ));
         }
-        let image_id = image.id.clone();
-        let prepared = self.launch(image, settings).create(self.report)?;
-        let id = prepared.id().to_string();
-        started(prepared.detached()?)?;
-        self.envdir.write(&EnvState {
-            project: self.project.root.clone(),
-            container: id.clone(),
-            image_id,
-            inputs,
-            settings: fingerprint,
-        })?;
+        let id = self.start_recorded(image, settings, fingerprint, inputs)?;
         let rec = self
             .containers
             .read(&id)
@@ -231,9 +248,33 @@ impl<'a> Environment<'a> {
         Ok(rec)
     }
 
+    /// Create and start the environment's container running `image`, then
+    /// record it in env.json (the moment it becomes the environment); its id.
+    pub(super) fn start_recorded(
+        &self,
+        image: Image,
+        settings: Settings,
+        fingerprint: String,
+        inputs: Vec<Input>,
+    ) -> Result<String, Error> {
+        let image_id = image.id.clone();
+        let prepared = self.launch(image, settings).create(self.report)?;
+        let id = prepared.id().to_string();
+        started(prepared.detached()?)?;
+        crate::fault::point("env-started");
+        self.envdir.write(&EnvState {
+            project: self.project.root.clone(),
+            container: id.clone(),
+            image_id,
+            inputs,
+            settings: fingerprint,
+        })?;
+        Ok(id)
+    }
+
     /// Run a devcontainer lifecycle command in the running `rec`, as the
     /// caller, in the project directory; its output goes where hutch's goes.
-    fn hook(
+    pub(super) fn hook(
         &self,
         rec: &Record,
         key: &'static str,
@@ -352,7 +393,7 @@ impl<'a> Environment<'a> {
         Ok((image, recorded))
     }
 
-    fn mapping(&self) -> Result<IdMapping, Error> {
+    pub(super) fn mapping(&self) -> Result<IdMapping, Error> {
         Ok(IdMapping::detect(
             UsernsRequest::KeepId,
             &IdSources::default(),
@@ -366,7 +407,7 @@ impl<'a> Environment<'a> {
     }
 
     /// How the environment's container runs `image`.
-    fn settings(&self, image: &Image) -> Result<Settings, Error> {
+    pub(super) fn settings(&self, image: &Image) -> Result<Settings, Error> {
         let run = &self.project.config.run;
         let root = &self.project.root;
         let home = &self.caller.home;
@@ -405,7 +446,7 @@ impl<'a> Environment<'a> {
 
     /// A new environment container: the keep-alive loop under hutch's init,
     /// as the caller (keep-id).
-    fn launch(&self, image: Image, s: Settings) -> Launch<'a> {
+    pub(super) fn launch(&self, image: Image, s: Settings) -> Launch<'a> {
         let name = self
             .project
             .config
@@ -454,7 +495,7 @@ impl<'a> Environment<'a> {
     }
 
     /// passwd and group for `image`, with the caller's entries.
-    fn write_etc(&self, image: &Image) -> Result<(), Error> {
+    pub(super) fn write_etc(&self, image: &Image) -> Result<(), Error> {
         let store = Store::open(self.dirs).map_err(|e| Error::Backend(e.into()))?;
         let (passwd, group) = identity::image_files(&store, image)?;
         let shell = self.shell();
@@ -469,7 +510,7 @@ impl<'a> Environment<'a> {
         )
     }
 
-    fn shell(&self) -> String {
+    pub(super) fn shell(&self) -> String {
         self.project
             .config
             .run
@@ -588,7 +629,7 @@ impl<'a> Environment<'a> {
         }
     }
 
-    fn stop_container(&self, rec: &Record) -> Result<bool, Error> {
+    pub(super) fn stop_container(&self, rec: &Record) -> Result<bool, Error> {
         if !control::signal(rec, Signal::SIGTERM)? {
             return Ok(false);
         }
@@ -619,7 +660,7 @@ impl<'a> Environment<'a> {
 }
 
 /// The name the environment's image is built under.
-fn built_name(project: &Project) -> String {
+pub(super) fn built_name(project: &Project) -> String {
     format!(
         "localhost/hutch-env/{}:latest",
         project.env_name().to_lowercase()

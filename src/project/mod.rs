@@ -11,6 +11,10 @@
 //! - `identity`: the caller, and passwd/group entries for them
 //! - `state`: the environment's directory, record and lock
 //! - `environment`: the use case (ensure, enter, status, stop, remove)
+//! - `versions`: snapshots as pinned images, log, diff, rollback, tag, prune
+//! - `promote`: hand-made changes since the last build as Containerfile lines
+//! - `share`: push a version, devcontainer.json and Kubernetes exports
+//! - `packages`: apk and dpkg databases and what changed between two
 //! - `exports`: launchers for exported commands, allow/deny, shell hooks
 //! - `template`: the starter file `hutch init` writes
 //!
@@ -24,8 +28,12 @@ pub mod environment;
 pub mod exports;
 pub mod identity;
 pub mod inputs;
+pub mod packages;
+pub mod promote;
+pub mod share;
 pub mod state;
 pub mod template;
+pub mod versions;
 
 pub use discover::{discover, Project};
 pub use environment::{Entry, Environment, Summary};

@@ -20,6 +20,7 @@ use crate::store::{Store, Writer};
 use anyhow::{anyhow, bail, Context};
 use oci_spec::image::Digest;
 use serde_json::{json, Value};
+use std::collections::BTreeMap;
 use std::io::Read;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -74,6 +75,8 @@ pub struct Options<'a> {
     pub progress: &'a dyn Progress,
     pub format: Option<Format>,
     pub layers: Layers,
+    /// Added to the pushed manifest's annotations (OCI manifests only).
+    pub annotations: BTreeMap<String, String>,
 }
 
 /// One blob to send: where its bytes are.
@@ -232,7 +235,7 @@ fn plan(
         size: csize,
         what: format!("the config of {label}"),
     }];
-    let mut changed = format != cur_format;
+    let mut changed = format != cur_format || (format == Format::Oci && !o.annotations.is_empty());
     let mut layers = Vec::new();
     let empty = Vec::new();
     let stored_layers = stored
@@ -294,6 +297,17 @@ fn plan(
     });
     if let (Format::Oci, Some(a)) = (format, stored.get("annotations")) {
         m["annotations"] = a.clone();
+    }
+    if format == Format::Oci && !o.annotations.is_empty() {
+        let mut all = m
+            .get("annotations")
+            .and_then(Value::as_object)
+            .cloned()
+            .unwrap_or_default();
+        for (k, v) in &o.annotations {
+            all.insert(k.clone(), Value::String(v.clone()));
+        }
+        m["annotations"] = Value::Object(all);
     }
     Ok((serde_json::to_vec(&m)?, mt.to_string(), blobs))
 }

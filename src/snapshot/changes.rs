@@ -67,12 +67,38 @@ pub fn image_tree(store: &Store, image: &Image, layers: usize) -> anyhow::Result
 /// Apply one layer tar to `tree`: its whiteouts and opaque markers hide what
 /// the layers below had, then its entries are added.
 pub fn apply_layer(tree: &mut Tree, tar: impl Read) -> anyhow::Result<()> {
+    apply_layer_reading(tree, tar, &|_| false, &mut Contents::new())
+}
+
+/// Largest file [`apply_layer_reading`] keeps the content of: package
+/// databases of big systems are a few MiB.
+pub const CONTENT_LIMIT: u64 = 64 << 20;
+
+/// Largest total of the contents kept over all layers.
+pub const CONTENTS_LIMIT: u64 = 512 << 20;
+
+/// The contents of chosen regular files of a tree, by relative path.
+pub type Contents = BTreeMap<String, Vec<u8>>;
+
+/// [`apply_layer`], also keeping in `contents` the content of each regular
+/// file whose path `want` accepts (and dropping what this layer hides or
+/// replaces by something else). A file larger than [`CONTENT_LIMIT`], or
+/// contents over [`CONTENTS_LIMIT`] in all, is an error: layers are not
+/// trusted.
+pub fn apply_layer_reading(
+    tree: &mut Tree,
+    tar: impl Read,
+    want: &dyn Fn(&str) -> bool,
+    contents: &mut Contents,
+) -> anyhow::Result<()> {
     let mut added: Vec<(String, Meta)> = Vec::new();
     let mut hidden: Vec<String> = Vec::new();
     let mut opaque: Vec<String> = Vec::new();
+    let mut read: Vec<(String, Option<Vec<u8>>)> = Vec::new();
+    let mut total: u64 = contents.values().map(|v| v.len() as u64).sum();
     let mut a = tar::Archive::new(tar);
     for e in a.entries()? {
-        let e = e?;
+        let mut e = e?;
         let raw = e.path_bytes().into_owned();
         let path = clean(&String::from_utf8_lossy(&raw));
         if path.is_empty() {
@@ -87,6 +113,27 @@ pub fn apply_layer(tree: &mut Tree, tar: impl Read) -> anyhow::Result<()> {
             OciName::Whiteout(name) => hidden.push(join(&dir, &String::from_utf8_lossy(name))),
             OciName::AufsMeta => {}
             OciName::Plain => {
+                if want(&path) {
+                    let regular = e.header().entry_type().is_file();
+                    let size = e.header().size().unwrap_or(0);
+                    if regular && size > CONTENT_LIMIT {
+                        anyhow::bail!("/{path} is larger than {CONTENT_LIMIT} bytes");
+                    }
+                    total += size;
+                    if total > CONTENTS_LIMIT {
+                        anyhow::bail!(
+                            "the files to read are larger than {CONTENTS_LIMIT} bytes in all"
+                        );
+                    }
+                    let data = if regular {
+                        let mut buf = Vec::with_capacity(size as usize);
+                        (&mut e).take(CONTENT_LIMIT).read_to_end(&mut buf)?;
+                        Some(buf)
+                    } else {
+                        None
+                    };
+                    read.push((path.clone(), data));
+                }
                 let h = e.header();
                 added.push((
                     path,
@@ -105,11 +152,21 @@ pub fn apply_layer(tree: &mut Tree, tar: impl Read) -> anyhow::Result<()> {
             }
         }
     }
+    contents.retain(|have, _| {
+        let under = |d: &String| d.is_empty() || have.starts_with(&format!("{d}/"));
+        !(hidden.iter().any(|h| h == have || under(h)) || opaque.iter().any(under))
+    });
     for p in hidden {
         remove_tree(tree, &p, true);
     }
     for d in opaque {
         remove_tree(tree, &d, false);
+    }
+    for (path, data) in read {
+        match data {
+            Some(d) => contents.insert(path, d),
+            None => contents.remove(&path),
+        };
     }
     tree.extend(added);
     Ok(())
@@ -315,6 +372,38 @@ mod tests {
 
     fn lines(c: &[Change]) -> Vec<String> {
         c.iter().map(|c| c.to_string()).collect()
+    }
+
+    #[test]
+    fn contents_follow_whiteouts_opaque_dirs_and_re_adds() {
+        let want = |p: &str| p.starts_with("db/") || p == "c";
+        let base = TarBuf::new()
+            .dir("db/", 0o755, 1)
+            .file("db/a", b"a1")
+            .file("db/b", b"b1")
+            .symlink("c", "db/a")
+            .file("other", b"x")
+            .bytes();
+        let mut t = Tree::new();
+        let mut c = Contents::new();
+        apply_layer_reading(&mut t, &base[..], &want, &mut c).unwrap();
+        assert_eq!(
+            c.keys().collect::<Vec<_>>(),
+            ["db/a", "db/b"],
+            "a symlink has no content"
+        );
+        assert_eq!(c["db/a"], b"a1");
+        let top = TarBuf::new()
+            .dir("db/", 0o755, 2)
+            .file("db/.wh..wh..opq", b"")
+            .file("db/b", b"b2")
+            .bytes();
+        apply_layer_reading(&mut t, &top[..], &want, &mut c).unwrap();
+        assert!(!c.contains_key("db/a"), "hidden by the opaque directory");
+        assert_eq!(c["db/b"], b"b2");
+        let gone = TarBuf::new().file(".wh.db", b"").bytes();
+        apply_layer_reading(&mut t, &gone[..], &want, &mut c).unwrap();
+        assert!(c.is_empty());
     }
 
     #[test]

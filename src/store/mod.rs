@@ -218,6 +218,30 @@ impl Store {
         self.load_image(&m).ok()
     }
 
+    /// Pin `image` as an environment version under `key` (see `pins`): gc
+    /// and prune keep it, named or not, until [`Store::unpin_version`].
+    pub fn pin_version(&self, key: &str, image: &Image) -> anyhow::Result<()> {
+        let _keep = lock::keep(&self.root)?;
+        let m = crate::oci::digest::parse(&image.manifest_digest).map_err(anyhow::Error::msg)?;
+        // Loaded under the lock: a collection that ran before it did not
+        // leave a pin naming missing blobs.
+        self.load_image(&m)
+            .with_context(|| format!("image {} was removed meanwhile", image.short_id()))?;
+        pins::put_version(&self.root, key, &m)
+    }
+
+    /// The version pinned under `key`, if any and still whole.
+    pub fn version(&self, key: &str) -> Option<Image> {
+        let _keep = lock::keep(&self.root).ok()?;
+        let m = pins::get_version(&self.root, key)?;
+        self.load_image(&m).ok()
+    }
+
+    /// Drop a version's pin; the next gc or prune may take its blobs.
+    pub fn unpin_version(&self, key: &str) -> anyhow::Result<()> {
+        pins::unpin_version(&self.root, key)
+    }
+
     /// Start writing: blobs go to scratch space and become visible only when
     /// an image naming them is added.
     pub fn writer(&self) -> anyhow::Result<Writer<'_>> {

@@ -1,7 +1,10 @@
 //! Pins: images kept in the store without a name, looked up by a key. The
-//! build cache uses them to remember the result of each step.
+//! build cache uses them to remember the result of each step; environment
+//! versions use them so that no gc or prune drops a version (only
+//! `hutch env prune` unpins one).
 //!
-//! Format: `ROOT/cache/steps/<key>` is a one-line file holding the manifest
+//! Format: `ROOT/cache/steps/<key>` (build cache) and `ROOT/pins/versions/<key>`
+//! (environment versions) are one-line files holding the manifest
 //! digest (`sha256:<hex>`) of the pinned image; `<key>` is 64 lowercase hex
 //! digits chosen by the caller. A pin's manifest, config and layer blobs
 //! are published by a writer (which holds `gc.lock` shared) before the pin
@@ -17,9 +20,14 @@ use anyhow::Context;
 use oci_spec::image::Digest;
 use std::path::{Path, PathBuf};
 
-/// The directory holding the pin files.
+/// The directory holding the build cache's pin files.
 pub fn dir(root: &Path) -> PathBuf {
     root.join("cache/steps")
+}
+
+/// The directory holding the pins of environment versions.
+pub fn versions_dir(root: &Path) -> PathBuf {
+    root.join("pins/versions")
 }
 
 fn valid_key(key: &str) -> bool {
@@ -46,11 +54,49 @@ pub fn put(root: &Path, key: &str, manifest: &Digest) -> anyhow::Result<()> {
     index::write_atomic(&d, key, format!("{manifest}\n").as_bytes())
 }
 
-/// Every pinned manifest, for garbage collection. Unreadable pin files are
-/// skipped: they name nothing.
+/// Pin an environment version: `key` names it, `manifest` is kept until
+/// [`unpin_version`].
+pub fn put_version(root: &Path, key: &str, manifest: &Digest) -> anyhow::Result<()> {
+    anyhow::ensure!(valid_key(key), "invalid version key {key}");
+    let d = versions_dir(root);
+    fs_err::create_dir_all(&d).context("cannot create the version pin directory")?;
+    index::write_atomic(&d, key, format!("{manifest}\n").as_bytes())
+}
+
+/// Drop a version's pin (its blobs go at the next collection unless an
+/// image or another pin names them).
+pub fn unpin_version(root: &Path, key: &str) -> anyhow::Result<()> {
+    anyhow::ensure!(valid_key(key), "invalid version key {key}");
+    match fs_err::remove_file(versions_dir(root).join(key)) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// The manifest a version pin names.
+pub fn get_version(root: &Path, key: &str) -> Option<Digest> {
+    if !valid_key(key) {
+        return None;
+    }
+    let text = std::fs::read_to_string(versions_dir(root).join(key)).ok()?;
+    crate::oci::digest::parse(text.trim()).ok()
+}
+
+/// Every pinned manifest (build cache and versions), for garbage
+/// collection. Unreadable pin files are skipped: they name nothing.
 pub fn all(root: &Path) -> anyhow::Result<Vec<Digest>> {
-    let d = dir(root);
-    let rd = match std::fs::read_dir(&d) {
+    let mut out = listed(root, &dir(root), get)?;
+    out.extend(listed(root, &versions_dir(root), get_version)?);
+    Ok(out)
+}
+
+fn listed(
+    root: &Path,
+    d: &Path,
+    get: fn(&Path, &str) -> Option<Digest>,
+) -> anyhow::Result<Vec<Digest>> {
+    let rd = match std::fs::read_dir(d) {
         Ok(rd) => rd,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(vec![]),
         Err(e) => return Err(e).with_context(|| format!("cannot list {}", d.display())),
@@ -80,5 +126,12 @@ mod tests {
         assert_eq!(all(root.path()).unwrap(), vec![m.clone()]);
         assert!(put(root.path(), "../escape", &m).is_err());
         assert!(get(root.path(), "../escape").is_none());
+
+        let v = crate::oci::digest::of_bytes(b"version");
+        put_version(root.path(), &"cd".repeat(32), &v).unwrap();
+        assert_eq!(get_version(root.path(), &"cd".repeat(32)), Some(v.clone()));
+        assert_eq!(all(root.path()).unwrap(), vec![m.clone(), v]);
+        unpin_version(root.path(), &"cd".repeat(32)).unwrap();
+        assert_eq!(all(root.path()).unwrap(), vec![m]);
     }
 }

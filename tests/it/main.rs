@@ -30,3 +30,4 @@ mod snapshot;
 mod snapshots;
 mod storage;
 mod tour;
+mod versions;

@@ -11,7 +11,7 @@ use std::process::Output;
 const BUSYBOX: &str = "docker.io/library/busybox:1.38.0-musl";
 
 /// Rootless podman with a private store inside the world.
-fn podman(w: &World, args: &[&str]) -> Output {
+pub(crate) fn podman(w: &World, args: &[&str]) -> Output {
     let root = w.path("podman-root");
     let run = w.path("podman-run");
     w.as_user("podman")

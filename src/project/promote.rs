@@ -1,0 +1,349 @@
+//! `env promote`: the changes made by hand in an environment since its last
+//! build, turned into Containerfile lines so the next build (and the next
+//! person) gets them. Packages installed, upgraded or removed through apk or
+//! apt (from the database diff) become `RUN apk add`/`apk del` or
+//! `apt-get install pkg=ver`/`apt-get remove` lines; other files written by
+//! hand are copied into a generated directory in the build context
+//! (`.hutch/promote/`) with one `COPY` of it; deleted files become one
+//! `RUN rm -rf`. Files the changed packages own, package-manager state and
+//! caches, and the mount points hutch made are left out.
+//!
+//! The result is a patch (printed by the CLI); `apply` appends the lines to
+//! the Containerfile (atomically), and the next entry rebuilds from it.
+//! Paths come from layer tars: they are checked before anything is written
+//! under the generated directory.
+
+use super::discover::Definition;
+use super::environment::Environment;
+use super::packages::{self, Manager, DPKG_INFO};
+use super::versions::{is_db, Side};
+use super::Error;
+use crate::snapshot::changes::{between, Contents, Meta};
+use std::collections::BTreeSet;
+use std::io::Write;
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+
+/// Where the copied files go, relative to the build context.
+pub const GENERATED: &str = ".hutch/promote";
+
+/// Package-manager state and caches: changed by every install, never
+/// worth copying.
+const NOISE: [&str; 12] = [
+    "lib/apk",
+    "etc/apk",
+    "var/lib/dpkg",
+    "var/lib/apt",
+    "var/cache",
+    "var/log",
+    "tmp",
+    "var/tmp",
+    "run",
+    "etc/ld.so.cache",
+    "usr/share/info/dir",
+    "root/.ash_history",
+];
+
+/// What a promotion makes.
+#[derive(Debug, Clone)]
+pub struct Promotion {
+    /// The Containerfile the lines are for.
+    pub file: PathBuf,
+    /// The lines appended to it.
+    pub lines: Vec<String>,
+    /// A unified diff adding them.
+    pub patch: String,
+    /// Files copied under the generated directory (absolute in the image).
+    pub copied: Vec<String>,
+    pub generated: PathBuf,
+}
+
+impl Environment<'_> {
+    /// Turn the changes of `version` (default: the environment now) since
+    /// the last build into Containerfile lines; with `apply`, append them.
+    pub fn promote(&self, version: Option<&str>, apply: bool) -> Result<Promotion, Error> {
+        let (file, context) = match self.project.definition()? {
+            Definition::Build { file, context, .. } => (file, context),
+            Definition::Image(name) => {
+                return Err(Error::Image(format!(
+                    "the environment is the image {name}, not built from a Containerfile: \
+                     promote needs one to add lines to"
+                )))
+            }
+        };
+        let store = self.store()?;
+        let side = version.map_or(Side::Now, Side::Version);
+        let want = |p: &str| is_db(p) || (p.starts_with(DPKG_INFO) && p.ends_with(".list"));
+        let base = self.state_of(&store, Side::Base, &want)?;
+        let target = self.state_of(&store, side, &want)?;
+
+        let mut lines = Vec::new();
+        let mut owned = BTreeSet::new();
+        let empty = Vec::new();
+        for m in [Manager::Apk, Manager::Dpkg] {
+            let (a, b) = (base.packages(m), target.packages(m));
+            if a.is_none() && b.is_none() {
+                continue;
+            }
+            let mut install = Vec::new();
+            let mut remove = Vec::new();
+            for c in packages::diff(&a.unwrap_or_default(), &b.unwrap_or_default()) {
+                match c {
+                    packages::Change::Added { name, version }
+                    | packages::Change::Upgraded {
+                        name, to: version, ..
+                    } => install.push((name, version)),
+                    packages::Change::Removed { name, .. } => remove.push(name),
+                }
+            }
+            let names: Vec<&str> = install.iter().map(|(n, _)| n.as_str()).collect();
+            let db = |s: &super::versions::State| s.contents.get(m.db()).unwrap_or(&empty).clone();
+            owned.extend(packages::owned(m, &db(&target), &target.contents, &names));
+            let gone: Vec<&str> = remove.iter().map(String::as_str).collect();
+            owned.extend(packages::owned(m, &db(&base), &base.contents, &gone));
+            lines.extend(package_lines(m, &install, &remove));
+        }
+
+        let mounts = [self.project.root.clone(), self.caller_home()];
+        let mut copies = Vec::new();
+        let mut deletes = Vec::new();
+        for c in between(&base.tree, &target.tree) {
+            if owned.contains(&c.path) || noise(&c.path) || mount_stub(&c.path, &mounts) {
+                continue;
+            }
+            match (c.kind, target.tree.get(&c.path)) {
+                ('D', _) => deletes.push(c.path),
+                (_, Some(meta)) if is_copied(meta) => copies.push(c.path),
+                _ => {}
+            }
+        }
+        let generated = context.join(GENERATED);
+        if !copies.is_empty() {
+            let wanted: BTreeSet<&str> = copies.iter().map(String::as_str).collect();
+            let files = self.state_of(&store, side, &|p| wanted.contains(p))?;
+            write_generated(&generated, &copies, &target.tree, &files.contents)?;
+            let rel = generated.strip_prefix(&context).unwrap_or(&generated);
+            lines.push(format!("COPY {}/ /", rel.display()));
+        }
+        if !deletes.is_empty() {
+            let paths: Vec<String> = deletes.iter().map(|p| quote(&format!("/{p}"))).collect();
+            lines.push(format!("RUN rm -rf {}", paths.join(" ")));
+        }
+        if lines.is_empty() {
+            return Err(Error::Image(match version {
+                Some(v) => {
+                    format!("nothing to promote: version {v} has no changes since the last build")
+                }
+                None => {
+                    "nothing to promote: the environment has no changes since its last build".into()
+                }
+            }));
+        }
+        lines.insert(
+            0,
+            "# promoted from the environment by `hutch env promote`".into(),
+        );
+
+        let text = fs_err::read_to_string(&file)?;
+        let name = file
+            .strip_prefix(&self.project.root)
+            .unwrap_or(&file)
+            .display()
+            .to_string();
+        let patch = patch(&name, &text, &lines);
+        if apply {
+            let mut new = text.clone();
+            if !new.is_empty() && !new.ends_with('\n') {
+                new.push('\n');
+            }
+            for l in &lines {
+                new.push_str(l);
+                new.push('\n');
+            }
+            replace_file(&file, new.as_bytes())?;
+        }
+        Ok(Promotion {
+            file,
+            lines,
+            patch,
+            copied: copies.iter().map(|p| format!("/{p}")).collect(),
+            generated,
+        })
+    }
+}
+
+/// The RUN lines that install `install` (name, version) and remove `remove`.
+fn package_lines(m: Manager, install: &[(String, String)], remove: &[String]) -> Vec<String> {
+    let pinned: Vec<String> = install.iter().map(|(n, v)| format!("{n}={v}")).collect();
+    let mut out = Vec::new();
+    match m {
+        Manager::Apk => {
+            if !pinned.is_empty() {
+                out.push(format!("RUN apk add --no-cache {}", pinned.join(" ")));
+            }
+            if !remove.is_empty() {
+                out.push(format!("RUN apk del {}", remove.join(" ")));
+            }
+        }
+        Manager::Dpkg => {
+            // APT::Sandbox::User=root: apt's download user needs a second
+            // uid, which a build without subordinate ids lacks.
+            let apt = "apt-get -o APT::Sandbox::User=root";
+            if !pinned.is_empty() {
+                out.push(format!(
+                    "RUN {apt} update && DEBIAN_FRONTEND=noninteractive {apt} install -y \
+                     --no-install-recommends {} && rm -rf /var/lib/apt/lists/*",
+                    pinned.join(" ")
+                ));
+            }
+            if !remove.is_empty() {
+                out.push(format!("RUN {apt} remove -y {}", remove.join(" ")));
+            }
+        }
+    }
+    out
+}
+
+fn noise(path: &str) -> bool {
+    NOISE
+        .iter()
+        .any(|n| path == *n || path.starts_with(&format!("{n}/")))
+}
+
+/// The project and home directories are bind mounts: their mount points
+/// (and the directories above them) are hutch's, not the user's.
+fn mount_stub(path: &str, mounts: &[PathBuf]) -> bool {
+    let p = Path::new("/").join(path);
+    mounts.iter().any(|m| m.starts_with(&p) || p.starts_with(m))
+}
+
+/// Regular files and symlinks are copied; directories come with them.
+fn is_copied(m: &Meta) -> bool {
+    matches!(m.kind, b'0' | b'\0' | b'2' | b'7')
+}
+
+/// `s` single-quoted for a shell.
+fn quote(s: &str) -> String {
+    if s.bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b"/._-+".contains(&b))
+    {
+        s.to_string()
+    } else {
+        format!("'{}'", s.replace('\'', r"'\''"))
+    }
+}
+
+/// Write the copied files under a fresh `dir` (a sibling temp dir renamed
+/// over it), modes kept, symlinks as symlinks.
+fn write_generated(
+    dir: &Path,
+    paths: &[String],
+    tree: &crate::snapshot::changes::Tree,
+    contents: &Contents,
+) -> Result<(), Error> {
+    let parent = dir.parent().unwrap_or(dir);
+    fs_err::create_dir_all(parent)?;
+    let tmp = parent.join(format!(".promote.{}.tmp", std::process::id()));
+    if tmp.exists() {
+        fs_err::remove_dir_all(&tmp)?;
+    }
+    fs_err::create_dir(&tmp)?;
+    for p in paths {
+        // Names from a layer tar: plain components only.
+        if p.split('/').any(|c| c.is_empty() || c == "." || c == "..") {
+            return Err(Error::Image(format!("refusing to copy the odd path /{p}")));
+        }
+        let Some(meta) = tree.get(p) else { continue };
+        let out = tmp.join(p);
+        if let Some(d) = out.parent() {
+            fs_err::create_dir_all(d)?;
+        }
+        if meta.kind == b'2' {
+            std::os::unix::fs::symlink(std::ffi::OsStr::from_bytes(&meta.link), &out)?;
+            continue;
+        }
+        let data = contents.get(p).map(Vec::as_slice).unwrap_or_default();
+        let f = fs_err::File::create(&out)?;
+        f.file().write_all(data)?;
+        // The time the file had, so the rebuilt image matches it.
+        f.file()
+            .set_modified(std::time::UNIX_EPOCH + std::time::Duration::from_secs(meta.mtime))?;
+        f.set_permissions(std::fs::Permissions::from_mode(meta.mode & 0o7777))?;
+    }
+    if dir.exists() {
+        fs_err::remove_dir_all(dir)?;
+    }
+    fs_err::rename(&tmp, dir)?;
+    Ok(())
+}
+
+/// A unified diff appending `lines` to `text` (the file `name`).
+fn patch(name: &str, text: &str, lines: &[String]) -> String {
+    let n = text.lines().count();
+    let mut out = format!(
+        "--- a/{name}\n+++ b/{name}\n@@ -{n},0 +{},{} @@\n",
+        n + 1,
+        lines.len()
+    );
+    for l in lines {
+        out.push('+');
+        out.push_str(l);
+        out.push('\n');
+    }
+    out
+}
+
+/// Replace `path` atomically, keeping its permissions.
+fn replace_file(path: &Path, data: &[u8]) -> Result<(), Error> {
+    let perms = fs_err::metadata(path)?.permissions();
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let tmp = dir.join(format!(
+        ".{}.{}.tmp",
+        path.file_name().unwrap_or_default().to_string_lossy(),
+        std::process::id()
+    ));
+    let mut f = fs_err::File::create(&tmp)?;
+    f.write_all(data)?;
+    f.set_permissions(perms)?;
+    f.sync_all()?;
+    drop(f);
+    fs_err::rename(&tmp, path)?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lines_for_each_manager() {
+        let i = [("hello".to_string(), "2.10-3".to_string())];
+        let r = ["nano".to_string()];
+        assert_eq!(
+            package_lines(Manager::Apk, &i, &r),
+            ["RUN apk add --no-cache hello=2.10-3", "RUN apk del nano"]
+        );
+        let d = package_lines(Manager::Dpkg, &i, &[]);
+        assert_eq!(d.len(), 1);
+        assert!(d[0].contains("install -y --no-install-recommends hello=2.10-3"));
+    }
+
+    #[test]
+    fn noise_stubs_and_quotes() {
+        assert!(noise("var/cache/apk/x") && noise("lib/apk") && !noise("libx"));
+        let mounts = [PathBuf::from("/home/u/proj")];
+        assert!(mount_stub("home", &mounts) && mount_stub("home/u/proj/x", &mounts));
+        assert!(!mount_stub("home/v", &mounts));
+        assert_eq!(quote("/usr/bin/x"), "/usr/bin/x");
+        assert_eq!(quote("/a b'c"), r"'/a b'\''c'");
+    }
+
+    #[test]
+    fn patch_appends() {
+        assert_eq!(
+            patch("Containerfile", "FROM a\nRUN b\n", &["RUN c".into()]),
+            "--- a/Containerfile\n+++ b/Containerfile\n@@ -2,0 +3,1 @@\n+RUN c\n"
+        );
+    }
+}

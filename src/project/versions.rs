@@ -1,0 +1,522 @@
+//! Versions of a project environment: its state (image and writable
+//! layer) committed as an image in the store (`snapshot::commit`), tagged
+//! `localhost/hutch-env/<env>:v<N>` and pinned (`store::pins`), so that
+//! `images`, `save`, `push` and skopeo see it and no gc or prune drops it
+//! until `env prune` unpins it. A snapshot writes one new layer, the
+//! container's upper dir: the base is shared, never copied.
+//!
+//! `versions.json` in the environment's directory lists them (number,
+//! image, date, message, size, the digest of the definition the
+//! environment was built from), replaced atomically under the
+//! environment's lock, written last: a snapshot killed half way leaves at
+//! worst an unlisted image behind, never a listed version without one.
+//!
+//! Rolling back snapshots the state it leaves first, then replaces the
+//! environment's container by one made from the version's image: the old
+//! container is renamed, the new one created, env.json switched (the
+//! moment the rollback happens), and only then is the old one removed.
+//! Killed before the switch, the environment is the old container still.
+//!
+//! It never prints; the CLI shows what these functions return.
+
+use super::discover::Definition;
+use super::environment::{Environment, KEEPALIVE};
+use super::inputs::Input;
+use super::packages::{self, Installed, Manager};
+use super::state::{EnvDir, EnvState};
+use super::Error;
+use crate::container::{self, control, proc, Record};
+use crate::fault;
+use crate::layer::codec::Compression;
+use crate::snapshot::changes::{self, apply_layer_reading, Change, Contents, Tree};
+use crate::snapshot::commit::{commit, CommitOptions, Format};
+use crate::store::{Image, Store};
+use crate::userns::idmap::IdSources;
+use oci_spec::image::MediaType;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest as _, Sha256};
+use std::io::BufReader;
+
+/// The label (and, when pushed, annotation) naming the digest of the
+/// definition a version was built from.
+pub const DEFINITION_LABEL: &str = "dev.hutch.env.definition";
+
+/// One version, as `versions.json` records it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Version {
+    pub n: u32,
+    /// The image's id (config digest).
+    pub image: String,
+    /// Its manifest digest.
+    pub manifest: String,
+    /// RFC 3339.
+    pub created: String,
+    pub message: String,
+    /// Bytes of the layer this version added.
+    pub size: u64,
+    /// sha256 of the recorded definition inputs.
+    pub definition: String,
+}
+
+/// What `env diff` found.
+#[derive(Debug, Clone, Default)]
+pub struct Diff {
+    pub paths: Vec<Change>,
+    pub packages: Vec<(Manager, Vec<packages::Change>)>,
+    /// An rpm database is present (and not read).
+    pub rpm: bool,
+}
+
+/// One side of a diff: a version, the environment as it is now, or the
+/// image of its last build (what `promote` starts from).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Side<'s> {
+    Version(&'s str),
+    Now,
+    Base,
+}
+
+/// The state of one side: every path's metadata and the contents of the
+/// files asked for (package databases, say).
+pub(super) struct State {
+    pub tree: Tree,
+    pub contents: Contents,
+}
+
+impl State {
+    /// The packages `m`'s database lists, None without one.
+    pub fn packages(&self, m: Manager) -> Option<Installed> {
+        Some(packages::parse(m, self.contents.get(m.db())?))
+    }
+}
+
+/// Whether `path` is a package database (what every state reads).
+pub(super) fn is_db(path: &str) -> bool {
+    path == Manager::Apk.db() || path == Manager::Dpkg.db()
+}
+
+impl EnvDir {
+    /// The versions, oldest first (none when the file is missing).
+    pub fn versions(&self) -> Result<Vec<Version>, Error> {
+        match std::fs::read(self.dir.join("versions.json")) {
+            Ok(b) => serde_json::from_slice(&b).map_err(|e| {
+                Error::Image(format!(
+                    "{} is unreadable ({e}): move it away to start a new history",
+                    self.dir.join("versions.json").display()
+                ))
+            }),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Vec::new()),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    fn write_versions(&self, v: &[Version]) -> Result<(), Error> {
+        self.write_file(
+            "versions.json",
+            &serde_json::to_vec(v).map_err(std::io::Error::other)?,
+        )
+    }
+}
+
+/// The digest of what the environment was built from: every recorded input's
+/// path and content (not its stat).
+pub fn definition_digest(inputs: &[Input]) -> String {
+    let mut h = Sha256::new();
+    for i in inputs {
+        h.update(i.path.as_os_str().as_encoded_bytes());
+        h.update([0]);
+        h.update(serde_json::to_vec(&i.kind).unwrap_or_default());
+        h.update([0]);
+    }
+    format!("sha256:{}", hex::encode(h.finalize()))
+}
+
+impl Environment<'_> {
+    pub(super) fn store(&self) -> Result<Store, Error> {
+        Store::open(self.dirs).map_err(|e| Error::Backend(e.into()))
+    }
+
+    /// The pin key of version `n` of this project.
+    fn version_key(&self, n: u32) -> String {
+        let h = Sha256::digest(format!("hutch env version {} {n}", self.project.id()));
+        hex::encode(h)
+    }
+
+    /// The name version `n` is tagged with.
+    pub fn version_tag(&self, n: u32) -> String {
+        format!(
+            "localhost/hutch-env/{}:v{n}",
+            self.project.env_name().to_lowercase()
+        )
+    }
+
+    /// The name of the image the environment's definition makes: the
+    /// last build's, or `image =`.
+    pub(super) fn built_image_name(&self) -> Result<String, Error> {
+        Ok(match self.project.definition()? {
+            Definition::Image(name) => name,
+            Definition::Build { .. } => super::environment::built_name(self.project),
+        })
+    }
+
+    /// The environment's record and container, or NoEnv.
+    fn current(&self) -> Result<(EnvState, Record), Error> {
+        let st = self
+            .envdir
+            .read()
+            .ok_or_else(|| Error::NoEnv(self.project.root.clone()))?;
+        let rec = self
+            .containers
+            .read(&st.container)
+            .ok_or_else(|| Error::NoEnv(self.project.root.clone()))?;
+        Ok((st, rec))
+    }
+
+    /// The versions, oldest first.
+    pub fn log(&self) -> Result<Vec<Version>, Error> {
+        self.envdir.versions()
+    }
+
+    /// The version `id` names: its number, with or without a `v`.
+    pub fn version(&self, id: &str) -> Result<Version, Error> {
+        let all = self.envdir.versions()?;
+        let n: Option<u32> = id.strip_prefix('v').unwrap_or(id).parse().ok();
+        all.into_iter().find(|v| Some(v.n) == n).ok_or_else(|| {
+            Error::Image(format!(
+                "no version {id} of this environment: `hutch env log` lists them"
+            ))
+        })
+    }
+
+    /// Version `v`'s image, named in the store's index again when a prune
+    /// or `rmi` took it off (the pin kept its blobs): containers run only
+    /// on listed images.
+    fn version_image(&self, store: &Store, v: &Version) -> Result<Image, Error> {
+        let pinned = store.version(&self.version_key(v.n)).ok_or_else(|| {
+            Error::Image(format!(
+                "the image of version {} is gone from the store (pin {} is missing)",
+                v.n,
+                self.version_key(v.n)
+            ))
+        })?;
+        if let Ok(listed) = store.image(&pinned.id) {
+            return Ok(listed);
+        }
+        let backend = |e: anyhow::Error| Error::Backend(e.into());
+        let manifest = crate::oci::digest::parse(&pinned.manifest_digest)
+            .map_err(|e| Error::Image(e.to_string()))?;
+        let bytes = store.read_blob(&manifest).map_err(backend)?;
+        let mut w = store.writer().map_err(backend)?;
+        w.add_manifest(&bytes, MediaType::ImageManifest, &[self.version_tag(v.n)])
+            .map_err(backend)
+    }
+
+    /// Record the environment's state as a new version.
+    pub fn snapshot(&self, message: Option<String>) -> Result<Version, Error> {
+        let _lock = self.envdir.lock(|| {
+            self.report
+                .info("waiting for another hutch working on this environment")
+        })?;
+        let (st, rec) = self.current()?;
+        self.snapshot_locked(&st, &rec, message.unwrap_or_default())
+    }
+
+    /// Commit `rec`'s writable layer on top of its image as version N+1;
+    /// the caller holds the environment's lock.
+    pub(super) fn snapshot_locked(
+        &self,
+        st: &EnvState,
+        rec: &Record,
+        message: String,
+    ) -> Result<Version, Error> {
+        let backend = |e: anyhow::Error| Error::Backend(e.into());
+        let store = self.store()?;
+        let mut all = self.envdir.versions()?;
+        let n = all.iter().map(|v| v.n).max().unwrap_or(0) + 1;
+        let c = crate::snapshot::container::find(&self.dirs.state, &rec.id)
+            .map_err(backend)?
+            .ok_or_else(|| Error::NoEnv(self.project.root.clone()))?;
+        let src = IdSources::default();
+        let map = crate::snapshot::container::mapping_for(&c, &src).map_err(backend)?;
+        let parent = store.image(&rec.image_id).map_err(backend)?;
+        let definition = definition_digest(&st.inputs);
+        let opts = CommitOptions {
+            message: (!message.is_empty()).then(|| message.clone()),
+            author: None,
+            config: None,
+            changes: vec![format!("LABEL {DEFINITION_LABEL}={definition}")],
+            created_by: "hutch env snapshot".into(),
+            // zstd: fast enough for a snapshot someone waits for.
+            compression: Compression::Zstd,
+            format: Format::Oci,
+            names: vec![self.version_tag(n)],
+        };
+        let made = commit(&store, &c.upper, &parent, &map, &src, &opts).map_err(backend)?;
+        fault::point("snapshot-committed");
+        store
+            .pin_version(&self.version_key(n), &made.image)
+            .map_err(backend)?;
+        fault::point("snapshot-pinned");
+        let v = Version {
+            n,
+            image: made.image.id.clone(),
+            manifest: made.image.manifest_digest.clone(),
+            created: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+            message,
+            size: made.layer.size(),
+            definition,
+        };
+        all.push(v.clone());
+        self.envdir.write_versions(&all)?;
+        Ok(v)
+    }
+
+    /// Give version `id` the name `name` (an ordinary image name).
+    pub fn tag(&self, id: &str, name: &str) -> Result<String, Error> {
+        let v = self.version(id)?;
+        let store = self.store()?;
+        let image = self.version_image(&store, &v)?;
+        let full = crate::oci::reference::Reference::parse_tag(name)
+            .map_err(|e| Error::Image(format!("{name}: {e}")))?
+            .tagged_name();
+        store
+            .tag(&image, std::slice::from_ref(&full))
+            .map_err(|e| Error::Backend(e.into()))?;
+        Ok(full)
+    }
+
+    /// Drop all but the newest `keep` versions; the one the environment
+    /// runs on stays. The dropped ones.
+    pub fn prune(&self, keep: usize) -> Result<Vec<Version>, Error> {
+        let _lock = self.envdir.lock(|| {})?;
+        let running = self.envdir.read().map(|s| s.image_id);
+        let all = self.envdir.versions()?;
+        let cut = all.len().saturating_sub(keep);
+        let (mut doomed, mut kept): (Vec<Version>, Vec<Version>) = (Vec::new(), Vec::new());
+        for (i, v) in all.into_iter().enumerate() {
+            if i < cut && running.as_deref() != Some(v.image.as_str()) {
+                doomed.push(v);
+            } else {
+                kept.push(v);
+            }
+        }
+        if doomed.is_empty() {
+            return Ok(doomed);
+        }
+        // The list first: a prune killed half way leaves pins nobody lists,
+        // never a listed version without its image.
+        self.envdir.write_versions(&kept)?;
+        let store = self.store()?;
+        let backend = |e: anyhow::Error| Error::Backend(e.into());
+        for v in &doomed {
+            store
+                .unpin_version(&self.version_key(v.n))
+                .map_err(backend)?;
+        }
+        let src = IdSources::default();
+        let map = self.mapping()?;
+        let in_use = container::images_in_use(&self.dirs.state);
+        let tags: Vec<String> = doomed
+            .iter()
+            .map(|v| self.version_tag(v.n))
+            .filter(|t| store.image(t).is_ok())
+            .collect();
+        if !tags.is_empty() {
+            store
+                .remove(&tags, false, &in_use, &map, &src)
+                .map_err(backend)?;
+        }
+        Ok(doomed)
+    }
+
+    /// What changed from `a` to `b`.
+    pub fn diff(&self, a: Side<'_>, b: Side<'_>) -> Result<Diff, Error> {
+        let store = self.store()?;
+        let sa = self.state_of(&store, a, &is_db)?;
+        let sb = self.state_of(&store, b, &is_db)?;
+        let mut out = Diff {
+            paths: changes::between(&sa.tree, &sb.tree),
+            ..Diff::default()
+        };
+        for m in [Manager::Apk, Manager::Dpkg] {
+            let (pa, pb) = (sa.packages(m), sb.packages(m));
+            if pa.is_none() && pb.is_none() {
+                continue;
+            }
+            out.packages.push((
+                m,
+                packages::diff(&pa.unwrap_or_default(), &pb.unwrap_or_default()),
+            ));
+        }
+        out.rpm = packages::RPM_DBS
+            .iter()
+            .any(|p| sa.tree.contains_key(*p) || sb.tree.contains_key(*p));
+        Ok(out)
+    }
+
+    /// The tree of `side` and the contents of the files `want` accepts.
+    pub(super) fn state_of(
+        &self,
+        store: &Store,
+        side: Side<'_>,
+        want: &dyn Fn(&str) -> bool,
+    ) -> Result<State, Error> {
+        let backend = |e: anyhow::Error| Error::Backend(e.into());
+        let mut s = State {
+            tree: Tree::new(),
+            contents: Contents::new(),
+        };
+        let image = match side {
+            Side::Version(id) => {
+                let v = self.version(id)?;
+                self.version_image(store, &v)?
+            }
+            Side::Now => {
+                let (_, rec) = self.current()?;
+                store.image(&rec.image_id).map_err(backend)?
+            }
+            Side::Base => {
+                let name = self.built_image_name()?;
+                store.image(&name).map_err(|e| {
+                    Error::Image(format!(
+                        "the image of the last build ({name}) is gone: {e:#}"
+                    ))
+                })?
+            }
+        };
+        for (i, l) in image.manifest.layers().iter().enumerate() {
+            let what = format!("layer {} of image {}", i + 1, image.short_id());
+            let f = fs_err::File::open(store.blob_path(l.digest()))
+                .map_err(|e| Error::Image(format!("{what} is missing: {e}")))?;
+            let (_, r) = crate::layer::codec::decompressed(BufReader::with_capacity(1 << 16, f))
+                .map_err(|e| Error::Image(format!("{what}: {e}")))?;
+            apply_layer_reading(&mut s.tree, r, want, &mut s.contents)
+                .map_err(|e| Error::Image(format!("cannot read {what}: {e:#}")))?;
+        }
+        if side == Side::Now {
+            // The writable layer as the tar a snapshot would commit,
+            // uncompressed, made where its files are readable.
+            let (_, rec) = self.current()?;
+            let c = crate::snapshot::container::find(&self.dirs.state, &rec.id)
+                .map_err(backend)?
+                .ok_or_else(|| Error::NoEnv(self.project.root.clone()))?;
+            let src = IdSources::default();
+            let map = crate::snapshot::container::mapping_for(&c, &src).map_err(backend)?;
+            let w = store.writer().map_err(backend)?;
+            let path = w.scratch().join("upper.tar");
+            let out = fs_err::File::create(&path)?;
+            crate::userns::run_in_userns(&map, &src, || {
+                let mut buf = std::io::BufWriter::with_capacity(1 << 20, &out);
+                crate::layer::diff::diff(&c.upper, &mut buf, &Default::default())?;
+                std::io::Write::flush(&mut buf).map_err(|e| e.to_string())
+            })
+            .map_err(|e| Error::Image(format!("cannot read {}: {e}", c.upper.display())))?;
+            let f = fs_err::File::open(&path)?;
+            apply_layer_reading(
+                &mut s.tree,
+                BufReader::with_capacity(1 << 16, f),
+                want,
+                &mut s.contents,
+            )
+            .map_err(|e| Error::Image(format!("cannot read the environment's changes: {e:#}")))?;
+        }
+        Ok(s)
+    }
+
+    /// Processes inside the environment besides its own keep-alive loop
+    /// (someone's shell or command): host pid and command line.
+    pub fn inside(&self, rec: &Record) -> Vec<(i32, String)> {
+        let Some(init) = rec
+            .init
+            .as_ref()
+            .filter(|_| crate::container::state::observe(rec).is_running())
+        else {
+            return Vec::new();
+        };
+        let members = proc::members(init.pid);
+        let keepalive: Vec<i32> = members
+            .iter()
+            .filter(|m| m.ppid == init.pid && m.command.ends_with(KEEPALIVE))
+            .map(|m| m.pid)
+            .collect();
+        members
+            .into_iter()
+            .filter(|m| m.pid != init.pid && !keepalive.contains(&m.pid))
+            .filter(|m| !keepalive.contains(&m.ppid))
+            .map(|m| (m.pid, m.command))
+            .collect()
+    }
+
+    /// Return the environment to version `id`. The state it leaves is
+    /// kept as a new version first (returned with the target). Refused
+    /// while someone is inside, unless `force` (their processes end with
+    /// the container).
+    pub fn rollback(&self, id: &str, force: bool) -> Result<(Version, Version), Error> {
+        let _lock = self.envdir.lock(|| {
+            self.report
+                .info("waiting for another hutch working on this environment")
+        })?;
+        let target = self.version(id)?;
+        let (st, rec) = self.current()?;
+        let inside = self.inside(&rec);
+        if !inside.is_empty() && !force {
+            let pids: Vec<String> = inside
+                .iter()
+                .map(|(p, c)| format!("{p} ({})", c.chars().take(40).collect::<String>()))
+                .collect();
+            return Err(Error::Image(format!(
+                "the environment is in use by process {}: leave it first, or pass --force to stop them",
+                pids.join(", ")
+            )));
+        }
+        let store = self.store()?;
+        let image = self.version_image(&store, &target)?;
+        let saved = self.snapshot_locked(&st, &rec, format!("before rollback to {}", target.n))?;
+        fault::point("rollback-snapshotted");
+        self.replace(&st, &rec, image, st.inputs.clone(), false)?;
+        Ok((saved, target))
+    }
+
+    /// Replace the environment's container `old` by a new one running
+    /// `image`; env.json is switched only once the new container exists,
+    /// and `old` is removed after that.
+    pub(super) fn replace(
+        &self,
+        st: &EnvState,
+        old: &Record,
+        image: Image,
+        inputs: Vec<Input>,
+        created_hooks: bool,
+    ) -> Result<Record, Error> {
+        let name = self.project.env_name();
+        self.stop_container(old)?;
+        if old.name == name {
+            self.containers
+                .rename(&old.id, &format!("{name}-{}", old.short_id()))?;
+        }
+        if let Some(orphan) = self.containers.by_name(&name) {
+            if orphan.id != st.container {
+                control::force_remove(&self.containers, &orphan)?;
+            }
+        }
+        self.write_etc(&image)?;
+        let settings = self.settings(&image)?;
+        let fingerprint = serde_json::to_string(&settings).map_err(std::io::Error::other)?;
+        let id = self.start_recorded(image, settings, fingerprint, inputs)?;
+        fault::point("replace-switched");
+        match control::remove(&self.containers, &old.id) {
+            Ok(()) | Err(container::Error::NotFound(_)) => {}
+            Err(e) => return Err(e.into()),
+        }
+        let rec = self
+            .containers
+            .read(&id)
+            .ok_or(Error::Container(container::Error::NotFound(id)))?;
+        let x = &self.project.extras;
+        if created_hooks {
+            self.hook(&rec, "postCreateCommand", &x.post_create)?;
+        }
+        self.hook(&rec, "postStartCommand", &x.post_start)?;
+        Ok(rec)
+    }
+}

@@ -1,0 +1,514 @@
+//! Environment versions end to end, as both test users: snapshot, break
+//! the environment (a file under /usr deleted, a local .apk installed),
+//! `env diff` names both, roll back, roll the rollback back; versions are
+//! images (listed, taggable, kept by `image prune -a`); a rollback refuses
+//! while someone is inside; a rebuild keeps the old environment as a
+//! version; hutch killed half way through a snapshot or a rollback leaves
+//! the environment as it was.
+
+use crate::common::*;
+use crate::project::{Proj, CONTAINERFILE};
+use std::io::Write;
+use std::process::Stdio;
+
+/// An unsigned apk package installing `/usr/bin/hutch-hello`: apk's v2
+/// format is a gzip stream of the control tar (.PKGINFO, its end-of-archive
+/// blocks cut so the data tar follows as one archive) and one of the data.
+fn hello_apk() -> Vec<u8> {
+    fn tar(entries: &[(&str, &[u8], u32)], cut: bool) -> Vec<u8> {
+        let mut b = tar::Builder::new(Vec::new());
+        for (name, data, mode) in entries {
+            let mut h = tar::Header::new_ustar();
+            h.set_mode(*mode);
+            h.set_mtime(1_700_000_000);
+            // apk reads every numeric field: none may be left blank.
+            h.set_uid(0);
+            h.set_gid(0);
+            if name.ends_with('/') {
+                h.set_entry_type(tar::EntryType::Directory);
+                h.set_size(0);
+            } else {
+                h.set_entry_type(tar::EntryType::Regular);
+                h.set_size(data.len() as u64);
+            }
+            b.append_data(&mut h, name, *data).unwrap();
+        }
+        let mut out = b.into_inner().unwrap();
+        if cut {
+            out.truncate(out.len() - 1024);
+        }
+        out
+    }
+    fn gz(data: &[u8]) -> Vec<u8> {
+        let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        e.write_all(data).unwrap();
+        e.finish().unwrap()
+    }
+    let info =
+        b"pkgname = hutch-hello\npkgver = 1.0-r0\narch = noarch\nsize = 40\npkgdesc = test\n";
+    let script = b"#!/bin/sh\necho hello from the package\n";
+    let mut out = gz(&tar(&[(".PKGINFO", info, 0o644)], true));
+    out.extend(gz(&tar(
+        &[
+            ("usr/", b"", 0o755),
+            ("usr/bin/", b"", 0o755),
+            ("usr/bin/hutch-hello", script, 0o755),
+        ],
+        false,
+    )));
+    out
+}
+
+/// A project with its environment made, and the package beside it.
+fn project(w: &World) -> Proj<'_> {
+    let p = Proj::new(w, &[("Containerfile", CONTAINERFILE), ("hutch.toml", "")]);
+    w.write("proj/hello.apk", hello_apk());
+    p.sh("true");
+    p
+}
+
+/// Break the environment: a file under /usr goes, a package comes.
+fn breaks(p: &Proj) {
+    let apk = p.dir.join("hello.apk");
+    // apk reports an error for the repositories it cannot reach; the
+    // package is installed all the same.
+    let said = p.root_sh(&format!(
+        "rm /usr/bin/getconf; apk add --no-network --allow-untrusted {} 2>&1; true",
+        apk.display()
+    ));
+    assert_eq!(
+        p.sh("hutch-hello 2>&1; true").trim(),
+        "hello from the package",
+        "apk said: {said}"
+    );
+}
+
+fn state(p: &Proj) -> String {
+    p.sh("test -e /usr/bin/getconf && echo fixed || echo broken; \
+          command -v hutch-hello >/dev/null && echo hello || echo no-hello")
+}
+
+#[test]
+fn snapshot_diff_rollback_and_back() {
+    for_each_user(|w| {
+        let p = project(&w);
+        assert_eq!(p.ok(&["env", "snapshot", "-m", "clean"]).0.trim(), "1");
+        breaks(&p);
+        assert_eq!(state(&p), "broken\nhello\n");
+
+        let diff = p.ok(&["env", "diff"]).0;
+        assert!(diff.lines().any(|l| l == "D /usr/bin/getconf"), "{diff}");
+        assert!(
+            diff.lines().any(|l| l == "A /usr/bin/hutch-hello"),
+            "{diff}"
+        );
+        assert!(
+            diff.contains("packages (apk):\n+ hutch-hello 1.0-r0"),
+            "{diff}"
+        );
+
+        p.ok(&["env", "rollback", "1"]);
+        assert_eq!(state(&p), "fixed\nno-hello\n");
+        let log = p.ok(&["env", "log"]).0;
+        let rows: Vec<&str> = log.lines().collect();
+        assert_eq!(rows.len(), 3, "{log}");
+        assert!(rows[0].starts_with("VERSION"), "{log}");
+        assert!(
+            rows[1].starts_with('2') && rows[1].ends_with("before rollback to 1"),
+            "{log}"
+        );
+        assert!(
+            rows[2].starts_with('1') && rows[2].ends_with("clean"),
+            "{log}"
+        );
+        // The environment now is version 1: nothing differs.
+        assert_eq!(p.ok(&["env", "diff", "1"]).0, "");
+        let between = p.ok(&["env", "diff", "1", "2"]).0;
+        assert!(between.contains("D /usr/bin/getconf"), "{between}");
+        assert!(between.contains("+ hutch-hello 1.0-r0"), "{between}");
+        let back = p.ok(&["env", "diff", "v2", "1"]).0;
+        assert!(back.contains("A /usr/bin/getconf"), "{back}");
+        assert!(back.contains("- hutch-hello 1.0-r0"), "{back}");
+
+        // Roll the rollback back.
+        p.ok(&["env", "rollback", "2"]);
+        assert_eq!(state(&p), "broken\nhello\n");
+
+        // Versions are images: listed, taggable, kept by a prune of all
+        // unused images.
+        let images = w.ok(&["images"]);
+        assert!(images.contains("hutch-env/"), "{images}");
+        assert!(images.contains("v1"), "{images}");
+        p.ok(&["env", "tag", "1", "local/clean:1"]);
+        assert!(w.ok(&["images"]).contains("local/clean"));
+        w.ok(&["rmi", "local/clean:1"]);
+        w.ok(&["image", "prune", "-a", "-f"]);
+        p.ok(&["env", "rollback", "1"]);
+        assert_eq!(state(&p), "fixed\nno-hello\n");
+
+        // Unknown versions: one line.
+        let (code, err) = p.fails_in(&["env", "rollback", "9"]);
+        assert_eq!(code, Some(125));
+        assert!(one_error(&err) && err.contains("no version 9"), "{err}");
+        let (_, err) = p.fails_in(&["env", "diff", "nope"]);
+        assert!(one_error(&err) && err.contains("no version nope"), "{err}");
+
+        // Prune keeps the newest and the one the environment runs on (1).
+        let dropped = p.ok(&["env", "prune", "--keep", "1"]).0;
+        assert_eq!(dropped.trim(), "dropped version 2\ndropped version 3");
+        let log = p.ok(&["env", "log"]).0;
+        let ids: Vec<&str> = log.lines().skip(1).map(|l| &l[..1]).collect();
+        assert_eq!(ids, ["4", "1"], "{log}");
+    });
+}
+
+#[test]
+fn rollback_refuses_while_inside_and_force_stops() {
+    for_each_user(|w| {
+        let p = project(&w);
+        p.ok(&["env", "snapshot"]);
+        let mut inside =
+            p.w.hutch()
+                .current_dir(&p.dir)
+                .env("HOME", w.path("home"))
+                .args(["shell", "--", "sh", "-c", "echo in; exec sleep 60"])
+                .stdout(Stdio::piped())
+                .spawn()
+                .unwrap();
+        let mut line = String::new();
+        std::io::BufRead::read_line(
+            &mut std::io::BufReader::new(inside.stdout.as_mut().unwrap()),
+            &mut line,
+        )
+        .unwrap();
+        assert_eq!(line, "in\n");
+        let (_, err) = p.fails_in(&["env", "rollback", "1"]);
+        assert!(one_error(&err), "{err}");
+        assert!(
+            err.contains("in use by process") && err.contains("sleep 60"),
+            "{err}"
+        );
+        assert!(err.contains("--force"), "{err}");
+        p.ok(&["env", "rollback", "--force", "1"]);
+        let status = inside.wait().unwrap();
+        assert!(!status.success(), "the process inside was stopped");
+    });
+}
+
+#[test]
+fn rebuild_keeps_the_old_environment_as_a_version() {
+    for_each_user(|w| {
+        let p = project(&w);
+        breaks(&p);
+        w.write(
+            "proj/Containerfile",
+            format!("{CONTAINERFILE}RUN echo two > /two\n"),
+        );
+        let (_, err) = p.ok(&["shell", "--", "cat", "/two"]);
+        assert!(err.contains("kept as version 1"), "{err}");
+        assert_eq!(state(&p), "fixed\nno-hello\n");
+        let log = p.ok(&["env", "log"]).0;
+        assert!(log.contains("before rebuild"), "{log}");
+        p.ok(&["env", "rollback", "1"]);
+        assert_eq!(state(&p), "broken\nhello\n");
+    });
+}
+
+#[test]
+fn killed_snapshot_or_rollback_leaves_the_environment_as_it_was() {
+    for_each_user(|w| {
+        let p = project(&w);
+        p.ok(&["env", "snapshot", "-m", "clean"]);
+        breaks(&p);
+        let killed = |point: &str, args: &[&str]| {
+            let out =
+                p.w.hutch()
+                    .current_dir(&p.dir)
+                    .env("HOME", w.path("home"))
+                    .env("HUTCH_CRASH_AT", point)
+                    .args(args)
+                    .output()
+                    .unwrap();
+            use std::os::unix::process::ExitStatusExt;
+            assert_eq!(out.status.signal(), Some(9), "{point}: {}", stderr(&out));
+        };
+        killed("snapshot-committed", &["env", "snapshot"]);
+        killed("snapshot-pinned", &["env", "snapshot"]);
+        assert_eq!(p.ok(&["env", "log"]).0.lines().count(), 2);
+        assert_eq!(state(&p), "broken\nhello\n");
+        for point in ["rollback-snapshotted", "env-started"] {
+            killed(point, &["env", "rollback", "1"]);
+            assert_eq!(state(&p), "broken\nhello\n", "after a kill at {point}");
+        }
+        // What the killed runs left does not stand in the way.
+        p.ok(&["env", "rollback", "1"]);
+        assert_eq!(state(&p), "fixed\nno-hello\n");
+    });
+}
+
+#[test]
+fn promote_turns_hand_made_changes_into_containerfile_lines() {
+    for_each_user(|w| {
+        let p = project(&w);
+        let (code, err) = p.fails_in(&["env", "promote"]);
+        assert_eq!(code, Some(125));
+        assert!(
+            one_error(&err) && err.contains("nothing to promote"),
+            "{err}"
+        );
+
+        breaks(&p);
+        p.root_sh("mkdir -p /etc/hand && echo by hand > /etc/hand/made; chmod 600 /etc/hand/made");
+        let (patch, _) = p.ok(&["env", "promote"]);
+        assert!(
+            patch.starts_with("--- a/Containerfile\n+++ b/Containerfile\n@@ -3,0 +4,"),
+            "{patch}"
+        );
+        assert!(
+            patch.contains("\n+RUN apk add --no-cache hutch-hello=1.0-r0\n"),
+            "{patch}"
+        );
+        assert!(patch.contains("\n+COPY .hutch/promote/ /\n"), "{patch}");
+        assert!(
+            patch.contains("\n+RUN rm -rf /usr/bin/getconf\n"),
+            "{patch}"
+        );
+        let made = p.dir.join(".hutch/promote/etc/hand/made");
+        assert_eq!(std::fs::read_to_string(&made).unwrap(), "by hand\n");
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(
+            std::fs::metadata(&made).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
+        // What the package owns and apk's own state are not copied.
+        assert!(!p.dir.join(".hutch/promote/usr/bin/hutch-hello").exists());
+        assert!(!p.dir.join(".hutch/promote/lib").exists());
+        assert!(!p.dir.join(".hutch/promote/etc/apk").exists());
+        // The Containerfile is untouched without --apply.
+        assert_eq!(
+            std::fs::read_to_string(p.dir.join("Containerfile")).unwrap(),
+            CONTAINERFILE
+        );
+    });
+}
+
+#[test]
+fn promote_apply_rebuilds_with_the_copied_files() {
+    for_each_user(|w| {
+        let p = project(&w);
+        p.root_sh("rm /usr/bin/getconf; echo by hand > /etc/made");
+        p.ok(&["env", "promote", "--apply"]);
+        let file = std::fs::read_to_string(p.dir.join("Containerfile")).unwrap();
+        assert!(
+            file.starts_with(CONTAINERFILE) && file.ends_with("RUN rm -rf /usr/bin/getconf\n"),
+            "{file}"
+        );
+        let (_, err) = p.ok(&["shell", "--", "true"]);
+        assert!(err.contains("kept as version 1"), "{err}");
+        assert_eq!(
+            p.sh("cat /etc/made; test -e /usr/bin/getconf || echo gone"),
+            "by hand\ngone\n"
+        );
+        // The rebuilt environment has what the hand-made one had.
+        let diff = p.ok(&["env", "diff", "1"]).0;
+        for gone in ["A /etc/made", "D /etc/made", "A /usr/bin/getconf"] {
+            assert!(!diff.lines().any(|l| l == gone), "{diff}");
+        }
+    });
+}
+
+#[test]
+fn promote_apply_of_an_apt_install_rebuilds_with_the_package() {
+    for_each_user(|w| {
+        let Some(base) = crate::debian::debian_base(&w) else {
+            return;
+        };
+        w.ok(&["import", base.to_str().unwrap(), "local/debian:12"]);
+        let p = Proj::new(
+            &w,
+            &[
+                ("Containerfile", "FROM local/debian:12\n"),
+                ("hutch.toml", ""),
+            ],
+        );
+        let apt = "apt-get -o APT::Sandbox::User=root";
+        p.root_sh(&format!(
+            "{apt} update -q >/dev/null && {apt} install -y -q --no-install-recommends hello >/dev/null"
+        ));
+        assert_eq!(p.sh("hello").trim(), "Hello, world!");
+        let (patch, _) = p.ok(&["env", "promote", "--apply"]);
+        assert!(patch.contains("--no-install-recommends hello="), "{patch}");
+        assert!(
+            !patch.contains("COPY"),
+            "the package's files are not copied: {patch}"
+        );
+        let (_, err) = p.ok(&["shell", "--", "true"]);
+        assert!(err.contains("kept as version 1"), "{err}");
+        assert_eq!(p.sh("hello").trim(), "Hello, world!");
+        let diff = p.ok(&["env", "diff", "1"]).0;
+        assert!(
+            !diff.lines().any(|l| l.starts_with(['+', '-', '~'])),
+            "no package differs from the hand-made environment: {diff}"
+        );
+    });
+}
+
+#[test]
+fn push_and_exports_run_elsewhere() {
+    for_each_user(|w| {
+        let reg = crate::registry::Registry::start();
+        let p = project(&w);
+        let (code, err) = p.fails_in(&["env", "export", "devcontainer"]);
+        assert_eq!(code, Some(125));
+        assert!(one_error(&err) && err.contains("not pushed yet"), "{err}");
+        p.root_sh("echo shared > /shared");
+
+        let dest = format!("{}/team/env:v1", reg.host());
+        let (pinned, _) = p.ok(&["env", "push", &dest]);
+        let pinned = pinned.trim().to_string();
+        assert!(
+            pinned.starts_with(&format!("{}/team/env@sha256:", reg.host())),
+            "{pinned}"
+        );
+        // The label is in the config, the annotation in the pushed manifest.
+        let inspect = user_ok(
+            &w,
+            "skopeo",
+            &[
+                "inspect",
+                "--tls-verify=false",
+                &format!("docker://{pinned}"),
+            ],
+        );
+        assert!(inspect.contains("dev.hutch.env.definition"), "{inspect}");
+        let raw = user_ok(
+            &w,
+            "skopeo",
+            &[
+                "inspect",
+                "--raw",
+                "--tls-verify=false",
+                &format!("docker://{pinned}"),
+            ],
+        );
+        let m: serde_json::Value = serde_json::from_str(&raw).unwrap();
+        assert!(m["annotations"]["dev.hutch.env.definition"]
+            .as_str()
+            .unwrap()
+            .starts_with("sha256:"));
+
+        // devcontainer.json, read back by hutch's own devcontainer support
+        // in another project directory (the image pulled by digest).
+        let other = w.path("other");
+        p.ok(&[
+            "env",
+            "export",
+            "devcontainer",
+            "-o",
+            other
+                .join(".devcontainer/devcontainer.json")
+                .to_str()
+                .unwrap(),
+        ]);
+        let text = std::fs::read_to_string(other.join(".devcontainer/devcontainer.json")).unwrap();
+        let d: serde_json::Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(d["image"], pinned.as_str());
+        if w.user.switch {
+            std::process::Command::new("chown")
+                .args(["-R", &format!("{}:{}", w.user.uid, w.user.gid)])
+                .arg(&other)
+                .status()
+                .unwrap();
+        }
+        let out = w
+            .hutch()
+            .current_dir(&other)
+            .env("HOME", w.path("home"))
+            .args(["shell", "--", "cat", "/shared"])
+            .output()
+            .unwrap();
+        assert_eq!(
+            succeeded(&out, "shell in the exported devcontainer"),
+            "shared\n"
+        );
+        let _ = w
+            .hutch()
+            .current_dir(&other)
+            .env("HOME", w.path("home"))
+            .args(["env", "rm"])
+            .output();
+
+        // The Job, field by field.
+        let (code, err) = p.fails_in(&["env", "export", "kube", "--job"]);
+        assert_eq!(code, Some(125));
+        assert!(one_error(&err) && err.contains("runs a command"), "{err}");
+        let (yaml, _) = p.ok(&["env", "export", "kube", "--job", "--", "cat", "/shared"]);
+        let docs = yaml_docs(&w, &yaml);
+        assert_eq!(docs.len(), 2, "{yaml}");
+        let (pvc, job) = (&docs[0], &docs[1]);
+        assert_eq!(pvc["kind"], "PersistentVolumeClaim");
+        assert_eq!(job["apiVersion"], "batch/v1");
+        assert_eq!(job["kind"], "Job");
+        let spec = &job["spec"]["template"]["spec"];
+        assert_eq!(job["spec"]["backoffLimit"], 0);
+        assert_eq!(spec["restartPolicy"], "Never");
+        assert_eq!(spec["securityContext"]["runAsUser"], w.user.uid);
+        let c = &spec["containers"][0];
+        assert_eq!(c["image"], pinned.as_str());
+        assert_eq!(c["command"], serde_json::json!(["cat", "/shared"]));
+        assert_eq!(c["env"][0]["name"], "HUTCH_ENV_DEFINITION");
+        assert!(c["env"][0]["value"]
+            .as_str()
+            .unwrap()
+            .starts_with("sha256:"));
+        assert_eq!(c["volumeMounts"][0]["mountPath"], p.dir.to_str().unwrap());
+        let vol = &spec["volumes"][0];
+        assert_eq!(vol["name"], c["volumeMounts"][0]["name"]);
+        assert_eq!(
+            vol["persistentVolumeClaim"]["claimName"],
+            pvc["metadata"]["name"]
+        );
+        assert!(!yaml.contains("hostPath"), "{yaml}");
+
+        // The Pod, run by rootless podman (which needs subordinate ids).
+        if !w.user.switch || w.user.kind != Kind::SubIds {
+            return;
+        }
+        let (yaml, _) = p.ok(&["env", "export", "kube", "--", "cat", "/shared"]);
+        let file = w.write("pod.yaml", &yaml);
+        let play = crate::snapshot::podman(
+            &w,
+            &[
+                "kube",
+                "play",
+                "--tls-verify=false",
+                "--network",
+                "none",
+                file.to_str().unwrap(),
+            ],
+        );
+        let name = docs[1]["metadata"]["name"].as_str().unwrap().to_string();
+        let ctr = format!("{name}-env");
+        let waited = crate::snapshot::podman(&w, &["wait", &ctr]);
+        let logs = crate::snapshot::podman(&w, &["logs", &ctr]);
+        let _ = crate::snapshot::podman(&w, &["kube", "down", file.to_str().unwrap()]);
+        let _ = crate::snapshot::podman(&w, &["system", "reset", "-f"]);
+        assert!(play.status.success(), "podman kube play: {}", stderr(&play));
+        assert_eq!(stdout(&waited).trim(), "0", "{}", stderr(&waited));
+        assert_eq!(stdout(&logs), "shared\n", "{}", stderr(&logs));
+    });
+}
+
+/// The documents of a YAML stream, read by PyYAML as JSON.
+fn yaml_docs(w: &World, yaml: &str) -> Vec<serde_json::Value> {
+    let file = w.write("docs.yaml", yaml);
+    let out = std::process::Command::new("python3")
+        .args([
+            "-c",
+            "import json, sys, yaml; print(json.dumps(list(yaml.safe_load_all(open(sys.argv[1])))))",
+        ])
+        .arg(file)
+        .output()
+        .unwrap();
+    serde_json::from_str(&succeeded(&out, "PyYAML")).unwrap()
+}
