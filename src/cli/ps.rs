@@ -30,7 +30,8 @@ pub struct Args {
     pub format: Option<String>,
     /// Show only containers that match: id, name (regular expressions),
     /// label=KEY[=VALUE], status (created, running, exited...), exited=CODE,
-    /// ancestor=IMAGE, before=CONTAINER, since=CONTAINER. One key given
+    /// ancestor=IMAGE, before=CONTAINER, since=CONTAINER, health (starting,
+    /// healthy, unhealthy, none). One key given
     /// twice matches either value; different keys must all match.
     #[arg(short, long = "filter", value_name = "KEY=VALUE")]
     pub filter: Vec<String>,
@@ -51,8 +52,11 @@ const COMMAND_WIDTH: usize = 20;
 
 /// The keys `--filter` takes.
 const FILTERS: &[&str] = &[
-    "id", "name", "label", "status", "exited", "ancestor", "before", "since",
+    "id", "name", "label", "status", "exited", "ancestor", "before", "since", "health",
 ];
+
+/// Docker's health filter values (`none`: no health check).
+const HEALTH: &[&str] = &["starting", "healthy", "unhealthy", "none"];
 
 /// Docker's container states, as `status=` takes them.
 const STATUSES: &[&str] = &[
@@ -282,9 +286,10 @@ impl ImageFacts {
         Ok(f)
     }
 
-    /// A container's labels: its image's (containers have none of their own yet).
+    /// A container's labels: its image's, then its own.
     fn labels(&self, r: &Record) -> BTreeMap<String, String> {
-        self.labels.get(&r.image_id).cloned().unwrap_or_default()
+        let image = self.labels.get(&r.image_id).cloned().unwrap_or_default();
+        crate::container::inspect::labels(r, &image)
     }
 
     /// Docker's ancestor: the image named, or one built on top of it.
@@ -322,6 +327,11 @@ impl<'a> Keep<'a> {
                 );
             }
         }
+        for v in filters.values("health") {
+            if !HEALTH.contains(&v.as_str()) {
+                anyhow::bail!("invalid filter 'health={v}': use {}", HEALTH.join(", "));
+            }
+        }
         for v in filters.values("exited") {
             if v.parse::<i32>().is_err() {
                 anyhow::bail!("invalid filter 'exited={v}': give an exit code (a number)");
@@ -356,7 +366,11 @@ impl<'a> Keep<'a> {
 
     fn keeps(&self, r: &Record, s: State, images: &ImageFacts) -> bool {
         let f = self.filters;
-        let status = crate::container::inspect::status_word(s);
+        let status = crate::container::inspect::status_word(r, s);
+        let health = r
+            .health
+            .as_ref()
+            .map_or("none".to_string(), |h| h.status.to_string());
         let exit = match s {
             State::Exited { code, .. } if r.started.is_some() => Some(code),
             State::Lost => Some(state::EXIT_UNKNOWN),
@@ -369,6 +383,7 @@ impl<'a> Keep<'a> {
                     || regex_matches(v, &format!("/{}", r.name)).unwrap_or(false)
             })
             && f.allows("status", |v| v == status)
+            && f.allows("health", |v| v == health)
             && f.allows("exited", |v| exit.is_some_and(|c| v.parse() == Ok(c)))
             && f.allows("label", |v| label_matches(v, images.labels(r).iter()))
             && f.allows("ancestor", |v| images.descends(r, v))

@@ -7,7 +7,8 @@
 //!
 //! It only shapes data it is given; it reads nothing.
 
-use super::state::{State, EXIT_UNKNOWN};
+use super::restart::Policy;
+use super::state::{restarting, State, EXIT_UNKNOWN};
 use super::Record;
 use crate::net::ports::PortMapping;
 use crate::sandbox::limits::parse_size;
@@ -34,13 +35,21 @@ fn time(t: Option<DateTime<Utc>>) -> String {
     })
 }
 
-/// Docker's `State.Status` word for an observed state.
-pub fn status_word(s: State) -> &'static str {
+/// Docker's `State.Status` word for a container in an observed state.
+pub fn status_word(rec: &Record, s: State) -> &'static str {
     match s {
         State::Created => "created",
         State::Running | State::Stopping => "running",
+        _ if restarting(rec, s) => "restarting",
         State::Exited { .. } | State::Lost => "exited",
     }
+}
+
+/// Docker's container labels: the image's, then the container's own.
+pub fn labels(rec: &Record, image: &BTreeMap<String, String>) -> BTreeMap<String, String> {
+    let mut all = image.clone();
+    all.extend(rec.config.labels.clone());
+    all
 }
 
 /// Docker's `{"80/tcp": [{"HostIp": "...", "HostPort": "8080"}]}`, one key
@@ -118,16 +127,22 @@ pub fn inspect(rec: &Record, state: State, facts: &Facts) -> Value {
         .and_then(|c| c.parse::<f64>().ok())
         .map_or(0, |c| (c * 1e9) as i64);
     let pid = rec.pid.filter(|_| running);
+    // Kept as given and checked when the container was created.
+    let policy: Policy = c.restart.parse().unwrap_or_default();
+    let log_driver = match c.log_driver.as_str() {
+        "" => "k8s-file",
+        d => d,
+    };
     json!({
         "Id": rec.id,
         "Created": time(Some(rec.created)),
         "Path": rec.command.first().cloned().unwrap_or_default(),
         "Args": rec.command.iter().skip(1).collect::<Vec<_>>(),
         "State": {
-            "Status": status_word(state),
+            "Status": status_word(rec, state),
             "Running": running,
             "Paused": false,
-            "Restarting": false,
+            "Restarting": restarting(rec, state),
             "OOMKilled": false,
             "Dead": false,
             "Pid": pid.unwrap_or(0),
@@ -135,6 +150,7 @@ pub fn inspect(rec: &Record, state: State, facts: &Facts) -> Value {
             "Error": "",
             "StartedAt": time(rec.started),
             "FinishedAt": time(finished),
+            "Health": rec.health,
         },
         "Image": rec.image_id,
         "Name": format!("/{}", rec.name),
@@ -143,7 +159,7 @@ pub fn inspect(rec: &Record, state: State, facts: &Facts) -> Value {
         "ResolvConfPath": "",
         "HostnamePath": "",
         "HostsPath": "",
-        "RestartCount": 0,
+        "RestartCount": rec.restart_count,
         "Driver": c.storage_driver,
         "Platform": "linux",
         "Config": {
@@ -163,14 +179,15 @@ pub fn inspect(rec: &Record, state: State, facts: &Facts) -> Value {
             "Volumes": Value::Null,
             "WorkingDir": c.workdir,
             "Entrypoint": empty_none(&entrypoint),
-            "Labels": facts.labels,
+            "Labels": labels(rec, &facts.labels),
             "StopSignal": c.stop_signal.clone().unwrap_or_else(|| "SIGTERM".into()),
+            "StopTimeout": c.stop_timeout,
         },
         "HostConfig": {
             "Binds": empty_none(&c.volumes),
             "NetworkMode": c.network.network.clone().unwrap_or_else(|| "default".into()),
             "PortBindings": port_map(&rec.ports),
-            "RestartPolicy": {"Name": "no", "MaximumRetryCount": 0},
+            "RestartPolicy": {"Name": policy.name(), "MaximumRetryCount": policy.max_retries()},
             "AutoRemove": rec.auto_remove,
             "CapAdd": empty_none(&c.security.cap_add),
             "CapDrop": empty_none(&c.security.cap_drop),
@@ -185,7 +202,7 @@ pub fn inspect(rec: &Record, state: State, facts: &Facts) -> Value {
             "SecurityOpt": empty_none(&c.security.security_opt),
             "Tmpfs": tmpfs,
             "UsernsMode": c.userns,
-            "LogConfig": {"Type": "k8s-file", "Config": {}},
+            "LogConfig": {"Type": log_driver, "Config": c.log_opts},
             "Memory": size(&sec.memory).unwrap_or(0),
             "NanoCpus": nano_cpus,
             "PidsLimit": sec.pids_limit.as_deref().and_then(|p| p.parse::<i64>().ok()),

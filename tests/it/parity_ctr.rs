@@ -712,3 +712,60 @@ fn exit_codes_and_signals_as_docker() {
         }
     });
 }
+
+#[test]
+fn labels_restart_policy_and_health_reach_inspect_and_ps_filters() {
+    for_each_user(|w| {
+        let bb = w.busybox();
+        w.ok(&[
+            "run",
+            "-d",
+            "--name",
+            "lab",
+            "--label",
+            "tier=db",
+            "--restart",
+            "on-failure:2",
+            "--stop-timeout",
+            "3",
+            "--health-cmd",
+            "true",
+            "--health-interval",
+            "1s",
+            bb,
+            "sleep",
+            "60",
+        ]);
+        w.ok(&["run", "-d", "--name", "plain", bb, "sleep", "60"]);
+        let c = &inspect(&w, &["lab"])[0];
+        assert_eq!(c["Config"]["Labels"]["tier"], "db");
+        assert_eq!(c["Config"]["StopTimeout"], 3);
+        assert_eq!(c["HostConfig"]["RestartPolicy"]["Name"], "on-failure");
+        assert_eq!(c["HostConfig"]["RestartPolicy"]["MaximumRetryCount"], 2);
+        assert_eq!(c["RestartCount"], 0);
+        assert_eq!(c["HostConfig"]["LogConfig"]["Type"], "k8s-file");
+        assert!(inspect(&w, &["plain"])[0]["State"]["Health"].is_null());
+
+        assert_eq!(names(&w, &["-f", "label=tier"]), ["lab"]);
+        assert_eq!(names(&w, &["-f", "label=tier=db"]), ["lab"]);
+        assert!(names(&w, &["-f", "label=tier=web"]).is_empty());
+        assert_eq!(
+            w.ok(&["ps", "-f", "name=lab", "--format", "{{.Labels}}"]),
+            "tier=db\n"
+        );
+        assert!(
+            eventually(15, || names(&w, &["-f", "health=healthy"]) == ["lab"]),
+            "{}",
+            w.ok(&["ps"])
+        );
+        assert_eq!(
+            w.ok(&["inspect", "-f", "{{.State.Health.Status}}", "lab"]),
+            "healthy\n"
+        );
+        assert_eq!(names(&w, &["-f", "health=none"]), ["plain"]);
+        let (code, err) = w.fails(&["ps", "-f", "health=sick"]);
+        assert_eq!(code, 125);
+        assert!(one_error(&err) && err.contains("sick"), "{err}");
+        w.ok(&["rm", "-f", "lab", "plain"]);
+    });
+}
