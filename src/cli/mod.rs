@@ -36,6 +36,7 @@ pub mod load;
 pub mod login;
 pub mod logout;
 pub mod logs;
+pub mod network;
 pub mod pause;
 pub mod port;
 pub mod ps;
@@ -173,6 +174,8 @@ pub enum Command {
     Save(save::Args),
     /// Manage images (ls, inspect, rm, prune, history, ...).
     Image(image::Args),
+    /// Manage networks: containers on one reach each other by name.
+    Network(network::Args),
     /// Disk usage and store checks.
     System(system::Args),
     /// Print a shell completion script (bash, zsh or fish).
@@ -189,6 +192,23 @@ pub enum Command {
     /// slirp4netns networks).
     #[command(name = "port-forwarder", hide = true)]
     PortForwarder(PortForwarderArgs),
+    /// The process that holds the shared network namespace of user-defined
+    /// networks and answers their DNS (started by hutch itself).
+    #[command(name = "netns-keeper", hide = true)]
+    NetnsKeeper(NetnsKeeperArgs),
+}
+
+#[derive(clap::Args, Debug)]
+pub struct NetnsKeeperArgs {
+    /// The user-namespace keeper's namespace (`/proc/PID/ns/user`).
+    #[arg(long)]
+    userns: std::path::PathBuf,
+    /// The data dir whose networks it serves.
+    #[arg(long)]
+    data: std::path::PathBuf,
+    /// The id mapping's short key (names its records).
+    #[arg(long)]
+    key: String,
 }
 
 #[derive(clap::Args, Debug)]
@@ -363,12 +383,17 @@ fn dispatch(ctx: &Ctx, cmd: Command) -> anyhow::Result<u8> {
         Command::Export(a) => export::exec(ctx, a),
         Command::Save(a) => save::exec(ctx, a),
         Command::Image(a) => image::exec(ctx, a),
+        Command::Network(a) => network::exec(ctx, a),
         Command::System(a) => system::exec(ctx, a),
         Command::Completion(a) => completion::exec(a),
         Command::Complete(a) => completion::complete(ctx, a),
         Command::PortForwarder(a) => {
             crate::net::forward::serve(&a.userns, &a.netns, &a.routes)
                 .map_err(anyhow::Error::msg)?;
+            Ok(0)
+        }
+        Command::NetnsKeeper(a) => {
+            crate::net::bridge::serve(&a.userns, &a.data, &a.key).map_err(anyhow::Error::msg)?;
             Ok(0)
         }
         Command::UsernsKeeper => {

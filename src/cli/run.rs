@@ -64,10 +64,17 @@ pub struct Args {
     #[arg(long)]
     pub init: bool,
     /// Network: pasta[:ARG,...] (the default when installed, as in Podman 5),
-    /// slirp4netns[:KEY=VALUE,...], none (loopback only), host (share the host's)
-    /// or container:NAME (share a running container's).
-    #[arg(long, value_name = "MODE")]
+    /// slirp4netns[:KEY=VALUE,...], none (loopback only), host (share the host's),
+    /// container:NAME (share a running container's) or the name of a network
+    /// made with `hutch network create`.
+    #[arg(long, alias = "net", value_name = "MODE")]
     pub network: Option<String>,
+    /// Another name the container answers to on its user-defined network.
+    #[arg(long = "network-alias", alias = "net-alias", value_name = "ALIAS")]
+    pub network_alias: Vec<String>,
+    /// The container's IPv4 address on its user-defined network.
+    #[arg(long, value_name = "IP")]
+    pub ip: Option<String>,
     /// Publish a container port: [IP:][HOSTPORT:]PORT[/tcp|/udp], ranges as
     /// 8000-8010:80-90. Without IP the port listens on 127.0.0.1 only.
     #[arg(short = 'p', long = "publish", value_name = "[IP:][HOSTPORT:]PORT")]
@@ -338,6 +345,8 @@ fn prepare(ctx: &Ctx, a: Args) -> anyhow::Result<Prepared> {
             dns_search: a.dns_search,
             dns_option: a.dns_option,
             add_host: a.add_host,
+            aliases: a.network_alias,
+            ip: a.ip,
         })
         .userns(a.userns)
         .read_only(a.read_only, a.read_only_tmpfs)

@@ -805,6 +805,11 @@ pub fn sandbox_spec(
     let keeper = match &network {
         // The joined container's user namespace is used as it is.
         Network::Container(_) => None,
+        // Always a keeper: the shared network namespace is owned by its
+        // namespace (see `net::bridge`).
+        Network::Bridge(_) => Some(std::sync::Arc::new(crate::userns::keeper::acquire(
+            &mapping, &src,
+        )?)),
         _ => crate::userns::keeper::for_spec(&mapping, &src, report),
     };
     let hostname = settings.hostname;
@@ -871,8 +876,21 @@ fn plan(
     let exposed = cfg.exposed_ports().clone().unwrap_or_default();
     let network = match c.network.joined_container() {
         Some(name) => joined(dirs, rec, name)?,
-        None => Network::from_flags(&c.network, &exposed, &c.hostname, dir, &HostEnv::detect())
+        None => match Network::user_defined(&c.network, &dirs.store).map_err(Error::Network)? {
+            Some(def) => Network::on_bridge(
+                def,
+                &c.network,
+                &exposed,
+                &c.hostname,
+                (&rec.id, &rec.name),
+                dir,
+                &dirs.store,
+                &HostEnv::detect(),
+            )
             .map_err(Error::Network)?,
+            None => Network::from_flags(&c.network, &exposed, &c.hostname, dir, &HostEnv::detect())
+                .map_err(Error::Network)?,
+        },
     };
     let ports = network.ports().to_vec();
     let compiling = std::time::Instant::now();

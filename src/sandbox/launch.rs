@@ -108,7 +108,7 @@ pub fn run(plan: &Plan, observer: &mut dyn Observer) -> Result<Exit, Error> {
     // With a network helper the child gets a second go, just before exec,
     // once the helper has configured its namespace.
     let (net_r, net_w) = match plan.network {
-        Network::User(_) => {
+        Network::User(_) | Network::Bridge(_) => {
             let (r, w) = sync::pipe()?;
             (Some(r), Some(w))
         }
@@ -299,6 +299,9 @@ fn parent_main(
             if let Some(h) = s.helper {
                 h.stop();
             }
+            if let Some(a) = s.attached {
+                a.stop();
+            }
             if let Some(f) = s.fuse {
                 f.finish();
             }
@@ -347,7 +350,7 @@ fn start_child(
         _ => None,
     };
     let mut helper = match &plan.network {
-        Network::None | Network::Host | Network::Container(_) => None,
+        Network::None | Network::Host | Network::Container(_) | Network::Bridge(_) => None,
         Network::User(u) => Some(Helper::spawn(&SpawnConfig {
             helper: &u.plan.helper,
             target: Target::Pid(child.as_raw() as u32),
@@ -360,6 +363,23 @@ fn start_child(
     if let Some(h) = &mut helper {
         h.wait_ready(HELPER_READY_TIMEOUT)?;
     }
+    // A user-defined network: the container's namespace is nested in the
+    // keeper's (see `net::bridge`), which `Spec` guarantees.
+    let attached = match (&plan.network, &plan.keeper) {
+        (Network::Bridge(b), Some(k)) => Some(crate::net::bridge::attach(
+            b,
+            k.pid,
+            &plan.mapping.key(),
+            child.as_raw(),
+            std::time::Instant::now() + HELPER_READY_TIMEOUT,
+        )?),
+        (Network::Bridge(_), None) => {
+            return Err(Error::Invalid(
+                "a user-defined network needs the user namespace keeper".into(),
+            ))
+        }
+        _ => None,
+    };
     if let Some(net) = gates.net {
         // A child that already failed has closed its end; its error is read below.
         let _ = sync::send_go(net);
@@ -381,6 +401,7 @@ fn start_child(
     Ok(Started {
         master,
         helper,
+        attached,
         fuse,
     })
 }
@@ -390,6 +411,8 @@ struct Started {
     /// The pty master for -t.
     master: Option<OwnedFd>,
     helper: Option<Helper>,
+    /// A user-defined network's attachment (its port forwarder).
+    attached: Option<crate::net::bridge::Attached>,
     /// Reaped when dropped, after the container is gone.
     fuse: Option<crate::rootfs::fuse::Server>,
 }
