@@ -10,6 +10,7 @@
 use super::restart::Policy;
 use super::state::{restarting, State, EXIT_UNKNOWN};
 use super::Record;
+use crate::net::netdef::{Endpoint, NetworkDef};
 use crate::net::ports::PortMapping;
 use crate::sandbox::limits::parse_size;
 use crate::sandbox::security::DEFAULT_SHM_SIZE;
@@ -18,12 +19,14 @@ use serde_json::{json, Map, Value};
 use std::collections::BTreeMap;
 
 /// What the record does not hold: the image's labels and exposed ports
-/// (empty when the image is gone) and where the container's log is.
+/// (empty when the image is gone), where the container's log is, and its
+/// place on the user-defined network it names.
 #[derive(Debug, Default)]
 pub struct Facts {
     pub labels: BTreeMap<String, String>,
     pub exposed: Vec<String>,
     pub log_path: String,
+    pub network: Option<(NetworkDef, Endpoint)>,
 }
 
 /// Go's zero time, which Docker prints for a time that never came.
@@ -127,6 +130,8 @@ pub fn inspect(rec: &Record, state: State, facts: &Facts) -> Value {
         .and_then(|c| c.parse::<f64>().ok())
         .map_or(0, |c| (c * 1e9) as i64);
     let pid = rec.pid.filter(|_| running);
+    // Docker shows a network address only while the container runs.
+    let address = facts.network.as_ref().filter(|_| running);
     // Kept as given and checked when the container was created.
     let policy: Policy = c.restart.parse().unwrap_or_default();
     let log_driver = match c.log_driver.as_str() {
@@ -213,10 +218,19 @@ pub fn inspect(rec: &Record, state: State, facts: &Facts) -> Value {
             "Ports": if running { port_map(&rec.ports) } else { json!({}) },
             // The namespace of pid 1 (`nsenter --net=...`).
             "SandboxKey": pid.map(|p| format!("/proc/{p}/ns/net")).unwrap_or_default(),
-            "IPAddress": "",
-            "Gateway": "",
+            "IPAddress": address.map(|(_, e)| e.ip.to_string()).unwrap_or_default(),
+            "IPPrefixLen": address.map_or(0, |(d, _)| d.subnet.prefix),
+            "Gateway": address.map(|(d, _)| d.gateway.to_string()).unwrap_or_default(),
             "MacAddress": "",
-            "Networks": {},
+            "Networks": address.map(|(d, e)| json!({ d.name.clone(): {
+                "NetworkID": d.id,
+                "EndpointID": rec.id,
+                "IPAddress": e.ip.to_string(),
+                "IPPrefixLen": d.subnet.prefix,
+                "Gateway": d.gateway.to_string(),
+                "Aliases": e.aliases,
+                "MacAddress": "",
+            }})).unwrap_or_else(|| json!({})),
         },
     })
 }

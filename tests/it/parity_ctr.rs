@@ -769,3 +769,55 @@ fn labels_restart_policy_and_health_reach_inspect_and_ps_filters() {
         w.ok(&["rm", "-f", "lab", "plain"]);
     });
 }
+
+#[test]
+fn inspect_shows_the_address_on_a_user_defined_network() {
+    for_each_user(|w| {
+        let bb = w.busybox();
+        w.ok(&["network", "create", "pcnet"]);
+        w.ok(&[
+            "run",
+            "-d",
+            "--name",
+            "member",
+            "--network",
+            "pcnet",
+            "--network-alias",
+            "db",
+            bb,
+            "sleep",
+            "60",
+        ]);
+        let on_net = w.ok(&[
+            "network",
+            "inspect",
+            "-f",
+            "{{range .Containers}}{{.IPv4Address}}{{end}}",
+            "pcnet",
+        ]);
+        let ip = on_net.trim().split('/').next().unwrap().to_string();
+        assert!(ip.contains('.'), "{on_net}");
+        let c = &inspect(&w, &["member"])[0];
+        let ns = &c["NetworkSettings"];
+        assert_eq!(ns["IPAddress"], ip.as_str());
+        assert_eq!(ns["Networks"]["pcnet"]["IPAddress"], ip.as_str());
+        assert_eq!(ns["Networks"]["pcnet"]["Aliases"][0], "db");
+        assert_eq!(c["HostConfig"]["NetworkMode"], "pcnet");
+        assert_eq!(
+            w.ok(&[
+                "inspect",
+                "-f",
+                "{{.NetworkSettings.Networks.pcnet.Gateway}}",
+                "member"
+            ]),
+            format!("{}\n", ns["Gateway"].as_str().unwrap())
+        );
+        w.ok(&["stop", "-t", "1", "member"]);
+        assert_eq!(
+            inspect(&w, &["member"])[0]["NetworkSettings"]["IPAddress"],
+            ""
+        );
+        w.ok(&["rm", "member"]);
+        w.ok(&["network", "rm", "pcnet"]);
+    });
+}
