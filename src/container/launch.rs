@@ -951,7 +951,13 @@ fn plan(
         settings,
         report,
     )?;
-    Ok((Plan::build(spec)?, ports))
+    let plan = Plan::build(spec)?;
+    if report.debugging() {
+        for line in crate::sandbox::trace::describe(&plan) {
+            report.debug(&line);
+        }
+    }
+    Ok((plan, ports))
 }
 
 /// `--network container:NAME`: the running container's namespaces, and its
@@ -1076,7 +1082,7 @@ fn foreground(
             }
         },
     };
-    let mut observer = Started::new(containers, &rec.id, None);
+    let mut observer = Started::new(containers, &rec.id, None, Some(report));
     let result = sandbox::run(plan, &mut observer);
     observer.ended();
     // Everything the container wrote is in the log before its exit is.
@@ -1109,7 +1115,7 @@ fn detached(containers: &Containers, rec: &Record, plan: &Plan, dir: &Path) -> R
         let mut last;
         loop {
             let began = Instant::now();
-            let mut observer = Started::new(containers, &rec.id, Some(&mut *s));
+            let mut observer = Started::new(containers, &rec.id, Some(&mut *s), None);
             let result = sandbox::run(plan, &mut observer);
             observer.ended();
             if let Err(e) = &result {
@@ -1221,6 +1227,9 @@ struct Started<'a> {
     id: &'a str,
     supervision: Option<&'a mut supervisor::Supervision>,
     monitor: Option<Monitor>,
+    /// Where the steps of a foreground start go with `--log-level debug`
+    /// (a detached one's stderr is the container's log).
+    trace: Option<&'a dyn Report>,
 }
 
 impl<'a> Started<'a> {
@@ -1228,12 +1237,14 @@ impl<'a> Started<'a> {
         containers: &'a Containers,
         id: &'a str,
         supervision: Option<&'a mut supervisor::Supervision>,
+        trace: Option<&'a dyn Report>,
     ) -> Started<'a> {
         Started {
             containers,
             id,
             supervision,
             monitor: None,
+            trace,
         }
     }
 
@@ -1246,6 +1257,16 @@ impl<'a> Started<'a> {
 }
 
 impl sandbox::Observer for Started<'_> {
+    fn tracing(&self) -> bool {
+        self.trace.is_some_and(|r| r.debugging())
+    }
+
+    fn step(&mut self, line: &str) {
+        if let Some(r) = self.trace {
+            r.debug(line);
+        }
+    }
+
     fn started(&mut self, pid: i32) {
         let now = chrono::Utc::now();
         // A record that stays "starting" is the only cost of a failed write;

@@ -59,10 +59,24 @@ impl Exit {
 pub trait Observer {
     /// pid 1 of the container (as seen from the host) has exec'd the command.
     fn started(&mut self, pid: i32);
+    /// Whether [`Observer::step`] wants lines (`--log-level debug`);
+    /// checked before a line is made, so tracing costs nothing when off.
+    fn tracing(&self) -> bool {
+        false
+    }
+    /// One step of the start, seen from this side, as it happens.
+    fn step(&mut self, _line: &str) {}
 }
 
 impl Observer for () {
     fn started(&mut self, _pid: i32) {}
+}
+
+/// Tell `observer` about a step, making the line only when it listens.
+fn step(observer: &mut dyn Observer, line: impl FnOnce() -> String) {
+    if observer.tracing() {
+        observer.step(&line());
+    }
 }
 
 /// Start the container described by `plan`, wait for it, and return how it
@@ -154,6 +168,17 @@ pub fn run(plan: &Plan, observer: &mut dyn Observer) -> Result<Exit, Error> {
         }
         Ok(Cloned::Parent { pid, pidfd }) => (pid, pidfd),
     };
+    step(observer, || {
+        format!(
+            "cloned pid {} ({})",
+            child.0,
+            if keeper.is_some() {
+                "from inside the keeper's user namespace"
+            } else {
+                "from hutch"
+            }
+        )
+    });
     drop(go_r);
     drop(err_w);
     drop(net_r);
@@ -333,6 +358,7 @@ fn start_child(
         plan.mapping
             .apply(child.as_raw(), &plan.id_sources)
             .map_err(Error::IdMap)?;
+        step(observer, || format!("wrote the id maps of pid {child}"));
     }
     // The helper joins /proc/<child>/ns/{user,net} once the mapping exists
     // and configures the namespace while the child mounts its root
@@ -349,6 +375,11 @@ fn start_child(
         )?),
         _ => None,
     };
+    if fuse.is_some() {
+        step(observer, || {
+            "mounted the FUSE overlay, served from outside".into()
+        });
+    }
     let mut helper = match &plan.network {
         Network::None | Network::Host | Network::Container(_) | Network::Bridge(_) => None,
         Network::User(u) => Some(Helper::spawn(&SpawnConfig {
@@ -359,9 +390,18 @@ fn start_child(
             run_as: None,
         })?),
     };
+    if helper.is_some() {
+        step(observer, || format!("started {}", plan.network.mode()));
+    }
     sync::send_go(gates.go)?;
+    step(observer, || {
+        "released the child into its setup (mounts, pivot_root, confinement)".into()
+    });
     if let Some(h) = &mut helper {
         h.wait_ready(HELPER_READY_TIMEOUT)?;
+        step(observer, || {
+            format!("{} configured the network", plan.network.mode())
+        });
     }
     // A user-defined network: the container's namespace is nested in the
     // keeper's (see `net::bridge`), which `Spec` guarantees.
@@ -397,6 +437,7 @@ fn start_child(
             "the container did not hand over its terminal".into(),
         ));
     }
+    step(observer, || format!("pid {child} exec'd the command"));
     observer.started(child.as_raw());
     Ok(Started {
         master,
