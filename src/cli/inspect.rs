@@ -136,6 +136,7 @@ fn container(
             .and_then(|im| im.config.config().clone())
             .and_then(|c| c.exposed_ports().clone())
             .unwrap_or_default(),
+        network: network_place(ctx, &rec),
         log_path: containers
             .dir(&rec.id)
             .join(crate::container::logs::LOG_FILE)
@@ -149,6 +150,21 @@ fn container(
         v["SizeRootFs"] = (rw + image.map_or(0, |im| im.size())).into();
     }
     v
+}
+
+/// The user-defined network `rec` names and its endpoint there, if any.
+fn network_place(
+    ctx: &Ctx,
+    rec: &Record,
+) -> Option<(crate::net::netdef::NetworkDef, crate::net::netdef::Endpoint)> {
+    let name = rec.config.network.network.as_deref()?;
+    let networks = crate::net::netdef::Networks::new(&ctx.dirs.store);
+    let def = networks.find(name).ok()?;
+    let ep = networks
+        .endpoints(&def)
+        .into_iter()
+        .find(|e| e.container == rec.id)?;
+    Some((def, ep))
 }
 
 /// `hutch container inspect`: containers only.

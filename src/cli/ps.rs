@@ -286,11 +286,10 @@ impl ImageFacts {
         Ok(f)
     }
 
-    /// A container's labels: its image's, under its own (`--label`).
+    /// A container's labels: its image's, then its own.
     fn labels(&self, r: &Record) -> BTreeMap<String, String> {
-        let mut all = self.labels.get(&r.image_id).cloned().unwrap_or_default();
-        all.extend(r.config.labels.clone());
-        all
+        let image = self.labels.get(&r.image_id).cloned().unwrap_or_default();
+        crate::container::inspect::labels(r, &image)
     }
 
     /// Docker's ancestor: the image named, or one built on top of it.
@@ -370,7 +369,7 @@ impl<'a> Keep<'a> {
 
     fn keeps(&self, r: &Record, s: State, images: &ImageFacts) -> bool {
         let f = self.filters;
-        let status = crate::container::inspect::status_word(s);
+        let status = crate::container::inspect::status_word(r, s);
         let exit = match s {
             State::Exited { code, .. } if r.started.is_some() => Some(code),
             State::Lost => Some(state::EXIT_UNKNOWN),

@@ -7,8 +7,10 @@
 //!
 //! It only shapes data it is given; it reads nothing.
 
-use super::state::{State, EXIT_UNKNOWN};
+use super::restart::Policy;
+use super::state::{restarting, State, EXIT_UNKNOWN};
 use super::Record;
+use crate::net::netdef::{Endpoint, NetworkDef};
 use crate::net::ports::PortMapping;
 use crate::sandbox::limits::parse_size;
 use crate::sandbox::security::DEFAULT_SHM_SIZE;
@@ -17,12 +19,14 @@ use serde_json::{json, Map, Value};
 use std::collections::BTreeMap;
 
 /// What the record does not hold: the image's labels and exposed ports
-/// (empty when the image is gone) and where the container's log is.
+/// (empty when the image is gone), where the container's log is, and its
+/// place on the user-defined network it names.
 #[derive(Debug, Default)]
 pub struct Facts {
     pub labels: BTreeMap<String, String>,
     pub exposed: Vec<String>,
     pub log_path: String,
+    pub network: Option<(NetworkDef, Endpoint)>,
 }
 
 /// Go's zero time, which Docker prints for a time that never came.
@@ -34,13 +38,21 @@ fn time(t: Option<DateTime<Utc>>) -> String {
     })
 }
 
-/// Docker's `State.Status` word for an observed state.
-pub fn status_word(s: State) -> &'static str {
+/// Docker's `State.Status` word for a container in an observed state.
+pub fn status_word(rec: &Record, s: State) -> &'static str {
     match s {
         State::Created => "created",
         State::Running | State::Stopping => "running",
+        _ if restarting(rec, s) => "restarting",
         State::Exited { .. } | State::Lost => "exited",
     }
+}
+
+/// Docker's container labels: the image's, then the container's own.
+pub fn labels(rec: &Record, image: &BTreeMap<String, String>) -> BTreeMap<String, String> {
+    let mut all = image.clone();
+    all.extend(rec.config.labels.clone());
+    all
 }
 
 /// Docker's `{"80/tcp": [{"HostIp": "...", "HostPort": "8080"}]}`, one key
@@ -118,13 +130,14 @@ pub fn inspect(rec: &Record, state: State, facts: &Facts) -> Value {
         .and_then(|c| c.parse::<f64>().ok())
         .map_or(0, |c| (c * 1e9) as i64);
     let pid = rec.pid.filter(|_| running);
-    let policy: super::restart::Policy = c.restart.parse().unwrap_or_default();
-    // Between two runs of its restart policy, its supervisor still lives.
-    let restarting = matches!(state, State::Exited { .. })
-        && !c.restart.is_empty()
-        && rec.supervisor.is_some_and(|s| s.alive());
-    let mut labels = facts.labels.clone();
-    labels.extend(c.labels.clone());
+    // Docker shows a network address only while the container runs.
+    let address = facts.network.as_ref().filter(|_| running);
+    // Kept as given and checked when the container was created.
+    let policy: Policy = c.restart.parse().unwrap_or_default();
+    let log_driver = match c.log_driver.as_str() {
+        "" => "k8s-file",
+        d => d,
+    };
     let devices: Vec<Value> = c
         .devices
         .iter()
@@ -145,10 +158,10 @@ pub fn inspect(rec: &Record, state: State, facts: &Facts) -> Value {
         "Path": rec.command.first().cloned().unwrap_or_default(),
         "Args": rec.command.iter().skip(1).collect::<Vec<_>>(),
         "State": {
-            "Status": status_word(state),
+            "Status": status_word(rec, state),
             "Running": running,
             "Paused": false,
-            "Restarting": restarting,
+            "Restarting": restarting(rec, state),
             "OOMKilled": false,
             "Dead": false,
             "Pid": pid.unwrap_or(0),
@@ -184,8 +197,9 @@ pub fn inspect(rec: &Record, state: State, facts: &Facts) -> Value {
             "Volumes": Value::Null,
             "WorkingDir": c.workdir,
             "Entrypoint": empty_none(&entrypoint),
-            "Labels": labels,
+            "Labels": labels(rec, &facts.labels),
             "StopSignal": c.stop_signal.clone().unwrap_or_else(|| "SIGTERM".into()),
+            "StopTimeout": c.stop_timeout,
         },
         "HostConfig": {
             "Binds": empty_none(&c.volumes),
@@ -206,10 +220,7 @@ pub fn inspect(rec: &Record, state: State, facts: &Facts) -> Value {
             "SecurityOpt": empty_none(&c.security.security_opt),
             "Tmpfs": tmpfs,
             "UsernsMode": c.userns,
-            "LogConfig": {
-                "Type": if c.log_driver.is_empty() { "k8s-file" } else { c.log_driver.as_str() },
-                "Config": c.log_opts,
-            },
+            "LogConfig": {"Type": log_driver, "Config": c.log_opts},
             "GroupAdd": empty_none(&c.group_add),
             "Devices": devices,
             "Memory": size(&sec.memory).unwrap_or(0),
@@ -222,10 +233,19 @@ pub fn inspect(rec: &Record, state: State, facts: &Facts) -> Value {
             "Ports": if running { port_map(&rec.ports) } else { json!({}) },
             // The namespace of pid 1 (`nsenter --net=...`).
             "SandboxKey": pid.map(|p| format!("/proc/{p}/ns/net")).unwrap_or_default(),
-            "IPAddress": "",
-            "Gateway": "",
+            "IPAddress": address.map(|(_, e)| e.ip.to_string()).unwrap_or_default(),
+            "IPPrefixLen": address.map_or(0, |(d, _)| d.subnet.prefix),
+            "Gateway": address.map(|(d, _)| d.gateway.to_string()).unwrap_or_default(),
             "MacAddress": "",
-            "Networks": {},
+            "Networks": address.map(|(d, e)| json!({ d.name.clone(): {
+                "NetworkID": d.id,
+                "EndpointID": rec.id,
+                "IPAddress": e.ip.to_string(),
+                "IPPrefixLen": d.subnet.prefix,
+                "Gateway": d.gateway.to_string(),
+                "Aliases": e.aliases,
+                "MacAddress": "",
+            }})).unwrap_or_else(|| json!({})),
         },
     });
     // Docker has these keys only when they are set.
@@ -234,9 +254,6 @@ pub fn inspect(rec: &Record, state: State, facts: &Facts) -> Value {
     }
     if let Some(h) = &c.healthcheck {
         v["Config"]["Healthcheck"] = json!(h);
-    }
-    if let Some(t) = c.stop_timeout {
-        v["Config"]["StopTimeout"] = json!(t);
     }
     v
 }

@@ -78,6 +78,14 @@ pub fn settle(containers: &Containers, rec: Record) -> Record {
     })
 }
 
+/// Whether an ended container is between two runs of its restart policy:
+/// its supervisor lives on and waits out the back-off.
+pub fn restarting(rec: &Record, state: State) -> bool {
+    matches!(state, State::Exited { .. })
+        && !rec.config.restart.is_empty()
+        && rec.supervisor.is_some_and(|s| s.alive())
+}
+
 /// Podman's STATUS column: `Up 3 seconds`, `Exited (0) 2 minutes ago`, `Created`.
 pub fn describe(rec: &Record, state: State, now: DateTime<Utc>) -> String {
     let ago = |t: DateTime<Utc>| human_duration((now - t).num_seconds());
@@ -89,11 +97,7 @@ pub fn describe(rec: &Record, state: State, now: DateTime<Utc>) -> String {
             None => "Starting".into(),
         },
         State::Stopping => "Stopping".into(),
-        // Between two runs of a restart policy: its supervisor waits out
-        // the back-off.
-        State::Exited { code, finished }
-            if !rec.config.restart.is_empty() && rec.supervisor.is_some_and(|s| s.alive()) =>
-        {
+        State::Exited { code, finished } if restarting(rec, state) => {
             let when = finished
                 .map(|t| format!(" {} ago", ago(t)))
                 .unwrap_or_default();

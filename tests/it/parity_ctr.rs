@@ -712,3 +712,112 @@ fn exit_codes_and_signals_as_docker() {
         }
     });
 }
+
+#[test]
+fn labels_restart_policy_and_health_reach_inspect_and_ps_filters() {
+    for_each_user(|w| {
+        let bb = w.busybox();
+        w.ok(&[
+            "run",
+            "-d",
+            "--name",
+            "lab",
+            "--label",
+            "tier=db",
+            "--restart",
+            "on-failure:2",
+            "--stop-timeout",
+            "3",
+            "--health-cmd",
+            "true",
+            "--health-interval",
+            "1s",
+            bb,
+            "sleep",
+            "60",
+        ]);
+        w.ok(&["run", "-d", "--name", "plain", bb, "sleep", "60"]);
+        let c = &inspect(&w, &["lab"])[0];
+        assert_eq!(c["Config"]["Labels"]["tier"], "db");
+        assert_eq!(c["Config"]["StopTimeout"], 3);
+        assert_eq!(c["HostConfig"]["RestartPolicy"]["Name"], "on-failure");
+        assert_eq!(c["HostConfig"]["RestartPolicy"]["MaximumRetryCount"], 2);
+        assert_eq!(c["RestartCount"], 0);
+        assert_eq!(c["HostConfig"]["LogConfig"]["Type"], "k8s-file");
+        assert!(inspect(&w, &["plain"])[0]["State"]["Health"].is_null());
+
+        assert_eq!(names(&w, &["-f", "label=tier"]), ["lab"]);
+        assert_eq!(names(&w, &["-f", "label=tier=db"]), ["lab"]);
+        assert!(names(&w, &["-f", "label=tier=web"]).is_empty());
+        assert_eq!(
+            w.ok(&["ps", "-f", "name=lab", "--format", "{{.Labels}}"]),
+            "tier=db\n"
+        );
+        assert!(
+            eventually(15, || names(&w, &["-f", "health=healthy"]) == ["lab"]),
+            "{}",
+            w.ok(&["ps"])
+        );
+        assert_eq!(
+            w.ok(&["inspect", "-f", "{{.State.Health.Status}}", "lab"]),
+            "healthy\n"
+        );
+        assert_eq!(names(&w, &["-f", "health=none"]), ["plain"]);
+        let (code, err) = w.fails(&["ps", "-f", "health=sick"]);
+        assert_eq!(code, 125);
+        assert!(one_error(&err) && err.contains("sick"), "{err}");
+        w.ok(&["rm", "-f", "lab", "plain"]);
+    });
+}
+
+#[test]
+fn inspect_shows_the_address_on_a_user_defined_network() {
+    for_each_user(|w| {
+        let bb = w.busybox();
+        w.ok(&["network", "create", "pcnet"]);
+        w.ok(&[
+            "run",
+            "-d",
+            "--name",
+            "member",
+            "--network",
+            "pcnet",
+            "--network-alias",
+            "db",
+            bb,
+            "sleep",
+            "60",
+        ]);
+        let on_net = w.ok(&[
+            "network",
+            "inspect",
+            "-f",
+            "{{range .Containers}}{{.IPv4Address}}{{end}}",
+            "pcnet",
+        ]);
+        let ip = on_net.trim().split('/').next().unwrap().to_string();
+        assert!(ip.contains('.'), "{on_net}");
+        let c = &inspect(&w, &["member"])[0];
+        let ns = &c["NetworkSettings"];
+        assert_eq!(ns["IPAddress"], ip.as_str());
+        assert_eq!(ns["Networks"]["pcnet"]["IPAddress"], ip.as_str());
+        assert_eq!(ns["Networks"]["pcnet"]["Aliases"][0], "db");
+        assert_eq!(c["HostConfig"]["NetworkMode"], "pcnet");
+        assert_eq!(
+            w.ok(&[
+                "inspect",
+                "-f",
+                "{{.NetworkSettings.Networks.pcnet.Gateway}}",
+                "member"
+            ]),
+            format!("{}\n", ns["Gateway"].as_str().unwrap())
+        );
+        w.ok(&["stop", "-t", "1", "member"]);
+        assert_eq!(
+            inspect(&w, &["member"])[0]["NetworkSettings"]["IPAddress"],
+            ""
+        );
+        w.ok(&["rm", "member"]);
+        w.ok(&["network", "rm", "pcnet"]);
+    });
+}
