@@ -643,7 +643,8 @@ pub fn sandbox_spec(
             .layer_dirs(image, &layers_for, &src, report)
             .map_err(|e| Error::Layers {
                 image: image.short_id().to_string(),
-                error: e.into(),
+                // With its causes: the one that says which entry and why.
+                error: format!("{e:#}").into(),
             })?;
         lowers.extend(dirs);
     }

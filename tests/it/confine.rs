@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 const BB: &str = "busybox:1.38.0-musl";
 
 /// Run hutch, killing it if it takes longer than `secs` (a hang is a failure).
-fn within(w: &World, secs: u64, args: &[&str]) -> Output {
+pub(crate) fn within(w: &World, secs: u64, args: &[&str]) -> Output {
     let mut child = w
         .hutch()
         .args(args)
@@ -100,7 +100,7 @@ fn hostile_passwd_is_refused_quickly_in_run_and_exec() {
 
 /// The static probe (tests/it/probe.c), built once per test run and copied
 /// into the world where the test user can mount it.
-fn probe(w: &World) -> String {
+pub(crate) fn probe(w: &World) -> String {
     static BUILT: std::sync::OnceLock<std::path::PathBuf> = std::sync::OnceLock::new();
     let bin = BUILT.get_or_init(|| {
         let dir = tempfile::tempdir().unwrap().keep();

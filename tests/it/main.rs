@@ -2,6 +2,7 @@
 //! executable as an unprivileged user with its own `--root`, except the
 //! Dockerfile golden cases, which call the parser library directly.
 
+mod attacks;
 mod build;
 mod common;
 mod completion;
