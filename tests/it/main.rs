@@ -7,6 +7,7 @@ mod build;
 mod common;
 mod completion;
 mod confine;
+mod crash;
 mod debian;
 mod dockerfile;
 mod errors;

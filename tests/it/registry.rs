@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 const BUSYBOX: &str = "busybox:1.38.0-musl";
 
 /// A `docker-registry serve` on a free 127.0.0.1 port, killed on drop.
-struct Registry {
+pub(crate) struct Registry {
     child: Child,
     port: u16,
     dir: tempfile::TempDir,
@@ -35,7 +35,7 @@ fn free_port() -> u16 {
 }
 
 impl Registry {
-    fn start() -> Registry {
+    pub(crate) fn start() -> Registry {
         Registry::start_with(None, None)
     }
 
@@ -80,7 +80,7 @@ impl Registry {
         reg
     }
 
-    fn host(&self) -> String {
+    pub(crate) fn host(&self) -> String {
         format!("127.0.0.1:{}", self.port)
     }
 
