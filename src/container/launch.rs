@@ -721,9 +721,12 @@ fn plan(
     };
     let ports = network.ports().to_vec();
     let compiling = std::time::Instant::now();
-    let security = c.security.resolve().map_err(Error::Security)?;
+    let security = c
+        .security
+        .resolve_in(&dirs.state)
+        .map_err(Error::Security)?;
     report.debug(&format!(
-        "seccomp: {} program(s), {} instructions, compiled in {:?}",
+        "seccomp: {} program(s), {} instructions, read or compiled in {:?}",
         security.filters.0.len(),
         security.filters.0.iter().map(Vec::len).sum::<usize>(),
         compiling.elapsed()
