@@ -486,3 +486,67 @@ fn single_id_users_install_packages_with_fake_root() {
         "{off}"
     );
 }
+
+#[test]
+fn hutch_toml_security_keys_confine_the_environment() {
+    for_each_user(|w| {
+        w.busybox();
+        w.write(
+            "proj/hutch.toml",
+            format!(
+                "image = \"{BB}\"\n[run]\nnetwork = \"none\"\ncap_drop = [\"ALL\"]\n\
+                 cap_add = [\"CHOWN\"]\nulimits = [\"nofile=100:200\"]\n\
+                 security_opt = [\"seccomp=profile.json\"]\n[run.limits]\nshm_size = \"1m\"\n"
+            ),
+        );
+        w.write(
+            "proj/profile.json",
+            r#"{"defaultAction":"SCMP_ACT_ALLOW",
+                "syscalls":[{"names":["mkdir","mkdirat"],"action":"SCMP_ACT_ERRNO","errnoRet":13}]}"#,
+        );
+        let shell = |script: &str| {
+            let out = w
+                .hutch()
+                .current_dir(w.path("proj"))
+                .env("HOME", w.path("home"))
+                .args(["shell", "--", "sh", "-c", script])
+                .output()
+                .unwrap();
+            succeeded(&out, script)
+        };
+        let out = shell(
+            "grep -E '^(CapBnd|Seccomp):' /proc/self/status; ulimit -n; ulimit -Hn; \
+             df -k /dev/shm | tail -1 | awk '{print $2}'; mkdir /tmp/x 2>&1 || true",
+        );
+        let status: String = out.lines().take(2).collect::<Vec<_>>().join("\n");
+        assert_eq!(status_field(&status, "CapBnd"), "0000000000000001", "{out}");
+        assert_eq!(status_field(&status, "Seccomp"), "2", "{out}");
+        let rest: Vec<&str> = out.lines().skip(2).collect();
+        assert_eq!(rest[..3], ["100", "200", "1024"], "{out}");
+        assert!(rest[3].contains("Permission denied"), "{out}");
+
+        // A bad value is refused with the file, line and key.
+        w.write(
+            "proj/hutch.toml",
+            format!("image = \"{BB}\"\n[run]\ncap_add = [\"FLY\"]\n"),
+        );
+        let out = w
+            .hutch()
+            .current_dir(w.path("proj"))
+            .env("HOME", w.path("home"))
+            .args(["shell", "--", "true"])
+            .output()
+            .unwrap();
+        let err = stderr(&out);
+        assert!(!out.status.success());
+        assert!(
+            err.contains("hutch.toml:3: run.cap_add:") && err.contains("FLY"),
+            "{err}"
+        );
+        let _ = w
+            .hutch()
+            .current_dir(w.path("proj"))
+            .args(["env", "rm"])
+            .output();
+    });
+}
