@@ -3,6 +3,7 @@
 //! once the container's end is recorded (or, with --rm, it is removed).
 
 use super::Ctx;
+use crate::container::signals::Sig;
 use crate::container::{control, Containers};
 use anyhow::Context;
 use nix::sys::signal::Signal;
@@ -10,14 +11,10 @@ use std::time::Duration;
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
-    /// Seconds to wait for the container to exit before killing it.
-    #[arg(
-        short = 't',
-        long = "time",
-        default_value_t = 10,
-        value_name = "SECONDS"
-    )]
-    pub time: u64,
+    /// Seconds to wait for the container to exit before killing it
+    /// (default: the container's --stop-timeout, else 10).
+    #[arg(short = 't', long = "time", value_name = "SECONDS")]
+    pub time: Option<u64>,
     /// Container names or ids.
     #[arg(value_name = "CONTAINER", required = true)]
     pub containers: Vec<String>,
@@ -27,7 +24,7 @@ pub fn exec(ctx: &Ctx, a: Args) -> anyhow::Result<u8> {
     let containers = Containers::new(&ctx.dirs.state);
     let mut failed = false;
     for name in &a.containers {
-        match stop_one(&containers, name, Duration::from_secs(a.time)) {
+        match stop_one(&containers, name, a.time.map(Duration::from_secs)) {
             Ok(()) => ctx.printer.out(name),
             Err(e) => {
                 eprintln!("Error: {e:#}");
@@ -38,13 +35,19 @@ pub fn exec(ctx: &Ctx, a: Args) -> anyhow::Result<u8> {
     Ok(if failed { 1 } else { 0 })
 }
 
-fn stop_one(containers: &Containers, name: &str, grace: Duration) -> anyhow::Result<()> {
+pub(super) fn stop_one(
+    containers: &Containers,
+    name: &str,
+    grace: Option<Duration>,
+) -> anyhow::Result<()> {
     let rec = containers.resolve(name)?;
+    let grace = grace.unwrap_or_else(|| rec.stop_timeout());
     let sig = match rec.config.stop_signal.as_deref() {
-        Some(s) => control::parse_signal(s)
+        Some(s) => s
+            .parse::<Sig>()
             .map_err(anyhow::Error::msg)
             .with_context(|| format!("the image's STOPSIGNAL of container {}", rec.name))?,
-        None => Signal::SIGTERM,
+        None => Signal::SIGTERM.into(),
     };
     // Stopping a container that is not running is not an error (Podman);
     // one run with --rm is gone once stopped, which is no error either.

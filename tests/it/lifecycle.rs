@@ -3,26 +3,14 @@
 //! start, top and prune — real namespaces, as both test users.
 
 use crate::common::{
-    for_each_user, for_each_user_and_driver, hutch_bin, live, one_error, stderr, stdout, Kind,
-    World,
+    eventually, for_each_user, for_each_user_and_driver, hutch_bin, live, one_error, stderr,
+    stdout, Kind, World,
 };
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-/// Poll `f` until it is true or `secs` pass.
-fn eventually(secs: u64, mut f: impl FnMut() -> bool) -> bool {
-    let end = Instant::now() + Duration::from_secs(secs);
-    while Instant::now() < end {
-        if f() {
-            return true;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    f()
-}
-
 /// `hutch run -d ARGS`; the printed id.
-fn detach(w: &World, args: &[&str]) -> String {
+pub(crate) fn detach(w: &World, args: &[&str]) -> String {
     let mut all = vec!["run", "-d"];
     all.extend_from_slice(args);
     let id = w.ok(&all).trim().to_string();
@@ -31,7 +19,7 @@ fn detach(w: &World, args: &[&str]) -> String {
 }
 
 /// The lines of `hutch ps -a` whose NAMES column is `name`.
-fn ps_line(w: &World, name: &str) -> String {
+pub(crate) fn ps_line(w: &World, name: &str) -> String {
     w.ok(&["ps", "-a"])
         .lines()
         .find(|l| l.split_whitespace().last() == Some(name))
@@ -40,7 +28,7 @@ fn ps_line(w: &World, name: &str) -> String {
 }
 
 /// The container's record, as JSON.
-fn record(w: &World, id: &str) -> serde_json::Value {
+pub(crate) fn record(w: &World, id: &str) -> serde_json::Value {
     let p = w.root().join("containers").join(id).join("container.json");
     serde_json::from_slice(&std::fs::read(p).unwrap()).unwrap()
 }

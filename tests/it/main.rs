@@ -20,6 +20,8 @@ mod layers;
 mod lifecycle;
 mod man;
 mod net;
+mod parity_ctr;
+mod parity_run;
 mod project;
 mod registry;
 mod run;
