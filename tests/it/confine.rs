@@ -550,3 +550,62 @@ fn hutch_toml_security_keys_confine_the_environment() {
             .output();
     });
 }
+
+/// The v2 hierarchy: /sys/fs/cgroup itself, or its `unified` mount on a
+/// hybrid machine.
+fn cgroup2_root() -> Option<std::path::PathBuf> {
+    ["/sys/fs/cgroup", "/sys/fs/cgroup/unified"]
+        .into_iter()
+        .map(std::path::PathBuf::from)
+        .find(|p| p.join("cgroup.controllers").exists())
+}
+
+#[test]
+fn a_delegated_cgroup_is_detected_and_said_so() {
+    // Delegation done by hand as systemd would: a v2 cgroup owned by the
+    // user, with the user's hutch started inside it.
+    if !nix::unistd::getuid().is_root() {
+        skip("delegating a cgroup by hand needs root");
+        return;
+    }
+    let Some(v2) = cgroup2_root() else {
+        skip("no cgroup v2 hierarchy");
+        return;
+    };
+    for_each_user(|w| {
+        w.busybox();
+        let cg = v2.join(format!("hutch-it-{}-{}", std::process::id(), w.user.uid));
+        std::fs::create_dir(&cg).unwrap();
+        let st = std::process::Command::new("chown")
+            .args(["-R", &w.user.uid.to_string()])
+            .arg(&cg)
+            .status()
+            .unwrap();
+        assert!(st.success());
+        let inside = |args: &str| {
+            std::process::Command::new("sh")
+                .arg("-c")
+                .arg(format!(
+                    "echo $$ > {}/cgroup.procs && exec runuser -u {} -- env -i PATH=/usr/bin:/bin \
+                     HOME={} {} --root {} {args}",
+                    cg.display(),
+                    w.user.name,
+                    w.user.home.display(),
+                    hutch_bin().display(),
+                    w.root().display()
+                ))
+                .output()
+                .unwrap()
+        };
+        let info = succeeded(&inside("info"), "info");
+        assert!(info.contains("delegated to this user"), "{info}");
+        let out = inside(&format!("run --rm --network none --memory 64m {BB} true"));
+        let err = stderr(&out);
+        assert!(out.status.success(), "{err}");
+        assert!(
+            err.contains("not applied") && err.contains("even with a delegated cgroup"),
+            "{err}"
+        );
+        let _ = std::fs::remove_dir(&cg);
+    });
+}
