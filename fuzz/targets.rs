@@ -7,11 +7,16 @@
 
 use std::path::Path;
 
-/// Every target, with the tokens its mutations splice in.
-pub const TARGETS: &[(&str, &[&str])] = &[
+/// Tokens every JSON target's mutations splice in.
+const JSON: &[&str] = &[
+    "{", "}", "[", "]", "\"", ":", ",", "null", "1e999", "-1", "\\u0000",
+];
+
+/// Every target, with the token lists its mutations splice in.
+pub const TARGETS: &[(&str, &[&[&str]])] = &[
     (
         "dockerfile",
-        &[
+        &[&[
             "FROM ",
             "RUN ",
             "COPY ",
@@ -41,17 +46,17 @@ pub const TARGETS: &[(&str, &[&str])] = &[
             " AS ",
             "\r\n",
             "\u{feff}",
-        ],
+        ]],
     ),
     (
         "dockerignore",
-        &[
+        &[&[
             "**", "*", "?", "[", "]", "[^", "!", "\\", "/", "..", ".", "\n", "\0", "a/b",
-        ],
+        ]],
     ),
     (
         "unpack",
-        &[
+        &[&[
             "../",
             "/",
             "./",
@@ -67,11 +72,11 @@ pub const TARGETS: &[(&str, &[&str])] = &[
             ".wh.",
             ".wh..wh..opq",
             "99999999999",
-        ],
+        ]],
     ),
     (
         "reference",
-        &[
+        &[&[
             "docker.io/",
             "localhost:5000/",
             "library/",
@@ -85,61 +90,47 @@ pub const TARGETS: &[(&str, &[&str])] = &[
             ".",
             "[::1]:",
             "0123456789abcdef",
-        ],
+        ]],
     ),
     (
         "manifest",
         &[
-            "{",
-            "}",
-            "[",
-            "]",
-            "\"",
-            ":",
-            ",",
-            "null",
-            "1e999",
-            "-1",
-            "\"mediaType\"",
-            "\"manifests\"",
-            "\"layers\"",
-            "\"config\"",
-            "\"digest\"",
-            "\"size\"",
-            "\"schemaVersion\"",
-            "\"platform\"",
-            "\"sha256:",
-            "\\u0000",
+            JSON,
+            &[
+                "\"mediaType\"",
+                "\"manifests\"",
+                "\"layers\"",
+                "\"config\"",
+                "\"digest\"",
+                "\"size\"",
+                "\"schemaVersion\"",
+                "\"platform\"",
+                "\"sha256:",
+            ],
         ],
     ),
     (
         "config",
         &[
-            "{",
-            "}",
-            "[",
-            "]",
-            "\"",
-            ":",
-            ",",
-            "null",
-            "1e999",
-            "\"config\"",
-            "\"Env\"",
-            "\"Cmd\"",
-            "\"User\"",
-            "\"rootfs\"",
-            "\"diff_ids\"",
-            "\"history\"",
-            "\"created\"",
-            "\"ExposedPorts\"",
-            "\"Healthcheck\"",
-            "\\ud800",
+            JSON,
+            &[
+                "\"config\"",
+                "\"Env\"",
+                "\"Cmd\"",
+                "\"User\"",
+                "\"rootfs\"",
+                "\"diff_ids\"",
+                "\"history\"",
+                "\"created\"",
+                "\"ExposedPorts\"",
+                "\"Healthcheck\"",
+                "\\ud800",
+            ],
         ],
     ),
     (
         "hutch_toml",
-        &[
+        &[&[
             "[",
             "]",
             "=",
@@ -160,32 +151,31 @@ pub const TARGETS: &[(&str, &[&str])] = &[
             "1979-05-27T07:32:00Z",
             "inf",
             "#",
-        ],
+            "cap_add",
+            "security_opt",
+            "[run.limits]",
+        ]],
     ),
     (
         "devcontainer",
         &[
-            "{",
-            "}",
-            "[",
-            "]",
-            "\"",
-            ":",
-            ",",
-            "//",
-            "/*",
-            "*/",
-            "\"image\"",
-            "\"build\"",
-            "\"dockerfile\"",
-            "\"context\"",
-            "\"mounts\"",
-            "\"runArgs\"",
-            "\"remoteUser\"",
-            "\"containerEnv\"",
-            "\"forwardPorts\"",
-            "${localEnv:",
-            "${containerWorkspaceFolder}",
+            JSON,
+            &[
+                "//",
+                "/*",
+                "*/",
+                "\"image\"",
+                "\"build\"",
+                "\"dockerfile\"",
+                "\"context\"",
+                "\"mounts\"",
+                "\"runArgs\"",
+                "\"remoteUser\"",
+                "\"containerEnv\"",
+                "\"forwardPorts\"",
+                "${localEnv:",
+                "${containerWorkspaceFolder}",
+            ],
         ],
     ),
 ];

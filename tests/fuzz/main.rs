@@ -242,10 +242,10 @@ fn watchdog() {
 
 fn fuzz(target: &str) {
     watchdog();
-    let tokens = targets::TARGETS
+    let tokens: Vec<&str> = targets::TARGETS
         .iter()
         .find(|(t, _)| *t == target)
-        .map(|(_, tokens)| *tokens)
+        .map(|(_, lists)| lists.concat())
         .unwrap();
     let scratch = tempfile::tempdir().unwrap();
     let corpus = corpus(target);
@@ -272,7 +272,7 @@ fn fuzz(target: &str) {
         if runs % 8 == 0 {
             cur = corpus[rng.below(corpus.len())].clone();
         }
-        cur = mutate(&mut rng, &cur, &corpus, tokens);
+        cur = mutate(&mut rng, &cur, &corpus, &tokens);
         one(target, &cur, scratch.path());
         runs += 1;
     }

