@@ -806,6 +806,11 @@ pub fn sandbox_spec(
     let keeper = match &network {
         // The joined container's user namespace is used as it is.
         Network::Container(_) => None,
+        // Always a keeper: the shared network namespace is owned by its
+        // namespace (see `net::bridge`).
+        Network::Bridge(_) => Some(std::sync::Arc::new(crate::userns::keeper::acquire(
+            &mapping, &src,
+        )?)),
         _ => crate::userns::keeper::for_spec(&mapping, &src, report),
     };
     let hostname = settings.hostname;
@@ -872,8 +877,21 @@ fn plan(
     let exposed = cfg.exposed_ports().clone().unwrap_or_default();
     let network = match c.network.joined_container() {
         Some(name) => joined(dirs, rec, name)?,
-        None => Network::from_flags(&c.network, &exposed, &c.hostname, dir, &HostEnv::detect())
+        None => match Network::user_defined(&c.network, &dirs.store).map_err(Error::Network)? {
+            Some(def) => Network::on_bridge(
+                def,
+                &c.network,
+                &exposed,
+                &c.hostname,
+                (&rec.id, &rec.name),
+                dir,
+                &dirs.store,
+                &HostEnv::detect(),
+            )
             .map_err(Error::Network)?,
+            None => Network::from_flags(&c.network, &exposed, &c.hostname, dir, &HostEnv::detect())
+                .map_err(Error::Network)?,
+        },
     };
     let ports = network.ports().to_vec();
     let compiling = std::time::Instant::now();
@@ -937,7 +955,13 @@ fn plan(
         settings,
         report,
     )?;
-    Ok((Plan::build(spec)?, ports))
+    let plan = Plan::build(spec)?;
+    if report.debugging() {
+        for line in crate::sandbox::trace::describe(&plan) {
+            report.debug(&line);
+        }
+    }
+    Ok((plan, ports))
 }
 
 /// `--network container:NAME`: the running container's namespaces, and its
@@ -1062,7 +1086,7 @@ fn foreground(
             }
         },
     };
-    let mut observer = Started::new(containers, &rec.id, None);
+    let mut observer = Started::new(containers, &rec.id, None, Some(report));
     let result = sandbox::run(plan, &mut observer);
     observer.ended();
     // Everything the container wrote is in the log before its exit is.
@@ -1095,7 +1119,7 @@ fn detached(containers: &Containers, rec: &Record, plan: &Plan, dir: &Path) -> R
         let mut last;
         loop {
             let began = Instant::now();
-            let mut observer = Started::new(containers, &rec.id, Some(&mut *s));
+            let mut observer = Started::new(containers, &rec.id, Some(&mut *s), None);
             let result = sandbox::run(plan, &mut observer);
             observer.ended();
             if let Err(e) = &result {
@@ -1207,6 +1231,9 @@ struct Started<'a> {
     id: &'a str,
     supervision: Option<&'a mut supervisor::Supervision>,
     monitor: Option<Monitor>,
+    /// Where the steps of a foreground start go with `--log-level debug`
+    /// (a detached one's stderr is the container's log).
+    trace: Option<&'a dyn Report>,
 }
 
 impl<'a> Started<'a> {
@@ -1214,12 +1241,14 @@ impl<'a> Started<'a> {
         containers: &'a Containers,
         id: &'a str,
         supervision: Option<&'a mut supervisor::Supervision>,
+        trace: Option<&'a dyn Report>,
     ) -> Started<'a> {
         Started {
             containers,
             id,
             supervision,
             monitor: None,
+            trace,
         }
     }
 
@@ -1232,6 +1261,16 @@ impl<'a> Started<'a> {
 }
 
 impl sandbox::Observer for Started<'_> {
+    fn tracing(&self) -> bool {
+        self.trace.is_some_and(|r| r.debugging())
+    }
+
+    fn step(&mut self, line: &str) {
+        if let Some(r) = self.trace {
+            r.debug(line);
+        }
+    }
+
     fn started(&mut self, pid: i32) {
         let now = chrono::Utc::now();
         // A record that stays "starting" is the only cost of a failed write;
