@@ -59,7 +59,11 @@ pub fn exec(ctx: &Ctx, a: Args) -> anyhow::Result<u8> {
         no_sig_proxy: false,
     };
     // The same confinement as pid 1, compiled before joining anything.
-    let security = rec.config.security.resolve().map_err(anyhow::Error::msg)?;
+    let security = rec
+        .config
+        .security
+        .resolve_in(&ctx.dirs.state)
+        .map_err(anyhow::Error::msg)?;
     let target = Target {
         process: &process,
         mapping: &mapping,

@@ -796,7 +796,8 @@ pub fn sandbox_spec(
             .layer_dirs(image, &layers_for, &src, report)
             .map_err(|e| Error::Layers {
                 image: image.short_id().to_string(),
-                error: e.into(),
+                // With its causes: the one that says which entry and why.
+                error: format!("{e:#}").into(),
             })?;
         lowers.extend(dirs);
     }
@@ -894,9 +895,12 @@ fn plan(
     };
     let ports = network.ports().to_vec();
     let compiling = std::time::Instant::now();
-    let security = c.security.resolve().map_err(Error::Security)?;
+    let security = c
+        .security
+        .resolve_in(&dirs.state)
+        .map_err(Error::Security)?;
     report.debug(&format!(
-        "seccomp: {} program(s), {} instructions, compiled in {:?}",
+        "seccomp: {} program(s), {} instructions, read or compiled in {:?}",
         security.filters.0.len(),
         security.filters.0.iter().map(Vec::len).sum::<usize>(),
         compiling.elapsed()

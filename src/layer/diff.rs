@@ -30,6 +30,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::ffi::CString;
 use std::io::{BufWriter, Read, Write};
 use std::os::fd::{AsFd, BorrowedFd};
+use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 use tar::{EntryType, Header};
 
@@ -94,6 +95,8 @@ fn write_tar(
         links: HashMap::new(),
         unmapped: BTreeMap::new(),
         warnings: Vec::new(),
+        changed: 0,
+        first_changed: None,
         buf: vec![0u8; 256 * 1024],
     };
     let fds: Vec<BorrowedFd<'_>> = roots.iter().map(|r| r.as_fd()).collect();
@@ -104,6 +107,13 @@ fn write_tar(
     buf.into_inner()
         .map_err(|e| format!("cannot write the layer tar: {}", e.error()))?;
     let mut warnings = d.warnings;
+    if let Some(first) = d.first_changed {
+        warnings.push(format!(
+            "{} entr{} (first /{first}) changed while being read and were left out",
+            d.changed,
+            if d.changed == 1 { "y" } else { "ies" }
+        ));
+    }
     for ((uid, gid), (n, first)) in d.unmapped {
         warnings.push(format!(
             "{n} entr{} owned by host {uid}:{gid} (first /{first}) written as 0:0: the id mapping does not cover them",
@@ -128,6 +138,10 @@ struct Differ<'a, W: Write> {
     /// host (uid, gid) → (entries, first path) written as 0:0.
     unmapped: BTreeMap<(u32, u32), (usize, String)>,
     warnings: Vec<String>,
+    /// Entries that vanished or changed kind between listing and reading
+    /// (a running container's files): left out, as tar leaves them out.
+    changed: usize,
+    first_changed: Option<String>,
     buf: Vec<u8>,
 }
 
@@ -153,6 +167,33 @@ impl<W: Write> Differ<'_, W> {
         )
     }
 
+    /// Note an entry that changed between being listed and being read.
+    fn changed_under_us(&mut self, path: &[u8]) {
+        self.changed += 1;
+        if self.first_changed.is_none() {
+            self.first_changed = Some(show(path));
+        }
+    }
+
+    fn left_out(&mut self, path: &[u8]) -> Result<(), String> {
+        self.changed_under_us(path);
+        Ok(())
+    }
+
+    /// Whether `e` says the entry was removed or replaced since its lstat
+    /// (a symlink or a directory where a file was, or the other way round).
+    fn replaced(e: &crate::sys::SysError) -> bool {
+        matches!(
+            e.errno,
+            Errno::ENOENT
+                | Errno::ELOOP
+                | Errno::ENOTDIR
+                | Errno::EISDIR
+                | Errno::EINVAL
+                | Errno::ENXIO
+        )
+    }
+
     fn write(&mut self, bytes: &[u8]) -> Result<(), String> {
         self.out
             .write_all(bytes)
@@ -172,7 +213,8 @@ impl<W: Write> Differ<'_, W> {
                 }
                 let path = join(prefix, name.to_bytes());
                 let Some(st) = fsat::lstat_at(*dir, &name).map_err(|e| self.err(&path, e))? else {
-                    return Err(self.err(&path, "it vanished while diffing"));
+                    self.changed_under_us(&path);
+                    continue;
                 };
                 let tar_name = if is_whiteout(&st) {
                     if self.merge {
@@ -236,12 +278,26 @@ impl<W: Write> Differ<'_, W> {
         match st.kind {
             Kind::File => {
                 h.set_size(st.size);
-                let f = fsat::open_file_at(dir, &it.name).map_err(|e| self.err(path, e))?;
+                let f = match fsat::open_file_at(dir, &it.name) {
+                    Ok(f) => f,
+                    Err(e) if Self::replaced(&e) => return self.left_out(path),
+                    Err(e) => return Err(self.err(path, e)),
+                };
+                // Another file of that name since the lstat (a FIFO, a device):
+                // never read what was not listed.
+                let now = f.metadata().map_err(|e| self.err(path, e))?;
+                if !now.is_file() || now.ino() != st.ino {
+                    return self.left_out(path);
+                }
                 let xattrs = self.xattrs(f.as_fd(), path, false)?;
                 self.entry(h, path, None, &xattrs.keep, Some((f, st.size)))
             }
             Kind::Symlink => {
-                let target = fsat::readlink_at(dir, &it.name).map_err(|e| self.err(path, e))?;
+                let target = match fsat::readlink_at(dir, &it.name) {
+                    Ok(t) => t,
+                    Err(e) if Self::replaced(&e) => return self.left_out(path),
+                    Err(e) => return Err(self.err(path, e)),
+                };
                 self.entry(h, path, Some(&target), &[], None)
             }
             Kind::Char | Kind::Block => {
@@ -259,7 +315,11 @@ impl<W: Write> Differ<'_, W> {
     /// merging, those of the same directory in the layers it does not hide).
     fn dir(&mut self, dirs: &[BorrowedFd<'_>], it: &Item) -> Result<(), String> {
         let (st, path) = (&it.st, &it.tar_name);
-        let sub = fsat::open_dir_at(dirs[it.layer], &it.name).map_err(|e| self.err(path, e))?;
+        let sub = match fsat::open_dir_at(dirs[it.layer], &it.name) {
+            Ok(d) => d,
+            Err(e) if Self::replaced(&e) => return self.left_out(path),
+            Err(e) => return Err(self.err(path, e)),
+        };
         let xattrs = self.xattrs(sub.as_fd(), path, true)?;
         let h = self.header(EntryType::Directory, st, path, st.mode);
         let mut name = path.clone();
@@ -399,8 +459,9 @@ impl<W: Write> Differ<'_, W> {
         Ok(())
     }
 
-    /// Copy exactly `size` bytes; a file that changed size mid-diff would
-    /// otherwise corrupt the archive.
+    /// Copy exactly `size` bytes, the size the header gave: a file that
+    /// shrinks mid-diff is padded with zeros and one that grows is cut, as
+    /// GNU tar does, and both are reported as changed.
     fn copy(&mut self, f: &mut std::fs::File, size: u64, name: &[u8]) -> Result<(), String> {
         let mut left = size;
         while left > 0 {
@@ -409,7 +470,16 @@ impl<W: Write> Differ<'_, W> {
                 .read(&mut self.buf[..want])
                 .map_err(|e| self.err(name, e))?;
             if n == 0 {
-                return Err(self.err(name, "the file shrank while diffing"));
+                self.changed_under_us(name);
+                self.buf.fill(0);
+                while left > 0 {
+                    let n = self.buf.len().min(left as usize);
+                    self.out
+                        .write_all(&self.buf[..n])
+                        .map_err(|e| format!("cannot write the layer tar: {e}"))?;
+                    left -= n as u64;
+                }
+                return Ok(());
             }
             self.out
                 .write_all(&self.buf[..n])
@@ -417,7 +487,7 @@ impl<W: Write> Differ<'_, W> {
             left -= n as u64;
         }
         if f.read(&mut self.buf[..1]).map_err(|e| self.err(name, e))? != 0 {
-            return Err(self.err(name, "the file grew while diffing"));
+            self.changed_under_us(name);
         }
         Ok(())
     }

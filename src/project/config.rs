@@ -65,6 +65,60 @@ pub struct Run {
     /// Extra bind mounts, `HOST:CONTAINER[:ro]` as `hutch run -v`.
     #[serde(default)]
     pub mounts: Vec<String>,
+    /// Capabilities added and dropped (`CAP_` optional, `ALL`), as
+    /// `hutch run --cap-add/--cap-drop`.
+    #[serde(default)]
+    pub cap_add: Vec<String>,
+    #[serde(default)]
+    pub cap_drop: Vec<String>,
+    /// Everything the user namespace allows, as `hutch run --privileged`.
+    #[serde(default)]
+    pub privileged: bool,
+    /// `seccomp=unconfined`, `seccomp=FILE` (relative to hutch.toml's
+    /// directory), `no-new-privileges[=false]`, as `--security-opt`.
+    #[serde(default)]
+    pub security_opt: Vec<String>,
+    /// `NAME=SOFT[:HARD]`, as `--ulimit`.
+    #[serde(default)]
+    pub ulimits: Vec<String>,
+    #[serde(default)]
+    pub limits: Limits,
+}
+
+/// `[run.limits]`: what `--memory`, `--cpus`, `--pids-limit`, `--shm-size`
+/// and `--strict-limits` say (Docker's spellings: `memory = "2g"`,
+/// `cpus = "1.5"`).
+#[derive(Debug, Clone, Default, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct Limits {
+    pub memory: Option<String>,
+    pub cpus: Option<String>,
+    pub pids: Option<i64>,
+    pub shm_size: Option<String>,
+    #[serde(default)]
+    pub strict: bool,
+}
+
+impl Run {
+    /// The confinement flags these keys give; a `seccomp=FILE` profile is
+    /// left for the caller to read (see [`Flags::seccomp_file`]).
+    ///
+    /// [`Flags::seccomp_file`]: crate::sandbox::security::Flags::seccomp_file
+    pub fn security(&self) -> crate::sandbox::security::Flags {
+        crate::sandbox::security::Flags {
+            cap_add: self.cap_add.clone(),
+            cap_drop: self.cap_drop.clone(),
+            privileged: self.privileged,
+            security_opt: self.security_opt.clone(),
+            ulimits: self.ulimits.clone(),
+            memory: self.limits.memory.clone(),
+            cpus: self.limits.cpus.clone(),
+            pids_limit: self.limits.pids.map(|p| p.to_string()),
+            shm_size: self.limits.shm_size.clone(),
+            strict_limits: self.limits.strict,
+            ..Default::default()
+        }
+    }
 }
 
 /// Which home directory the environment sees at the caller's home path.
@@ -116,6 +170,30 @@ pub fn parse(text: &str, file: &Path) -> Result<Config, Error> {
             message:
                 "`image` and `[build]` exclude each other: use an image as it is, or build one"
                     .into(),
+        });
+    }
+    // Checked here, with the line of the first confinement key, except a
+    // seccomp profile file, which is read when the container is made.
+    let mut sec = config.run.security();
+    sec.security_opt
+        .retain(|o| !o.starts_with("seccomp=") || o == "seccomp=unconfined");
+    if let Err(message) = sec.check() {
+        let key = [
+            "cap_add",
+            "cap_drop",
+            "privileged",
+            "security_opt",
+            "ulimits",
+            "limits",
+        ]
+        .into_iter()
+        .find(|k| text.contains(k))
+        .unwrap_or("run");
+        return Err(Error::Config {
+            file: file.to_path_buf(),
+            line: line_of_key(text, key),
+            key: format!("run.{key}"),
+            message,
         });
     }
     for (key, value) in &config.run.env {
@@ -192,6 +270,35 @@ mod tests {
         parse(text, Path::new("/p/hutch.toml"))
             .unwrap_err()
             .to_string()
+    }
+
+    #[test]
+    fn security_keys_become_run_flags_and_bad_values_name_their_line() {
+        let c = parse(
+            "[run]\ncap_add = [\"SYS_ADMIN\"]\ncap_drop = [\"NET_RAW\"]\n\
+             security_opt = [\"seccomp=prof.json\", \"no-new-privileges=false\"]\n\
+             ulimits = [\"nofile=100:200\"]\n[run.limits]\nmemory = \"1g\"\ncpus = \"1.5\"\n\
+             pids = 100\nshm_size = \"1m\"\nstrict = true\n",
+            Path::new("hutch.toml"),
+        )
+        .unwrap();
+        let f = c.run.security();
+        assert_eq!(f.cap_add, ["SYS_ADMIN"]);
+        assert_eq!(f.cap_drop, ["NET_RAW"]);
+        assert_eq!(f.seccomp_file().unwrap(), Some("prof.json"));
+        assert_eq!(f.ulimits, ["nofile=100:200"]);
+        assert_eq!(f.memory.as_deref(), Some("1g"));
+        assert_eq!(f.pids_limit.as_deref(), Some("100"));
+        assert!(f.strict_limits && !f.privileged);
+        let e = err("[run]\nshell = \"/bin/sh\"\ncap_add = [\"FLY\"]\n");
+        assert!(
+            e.starts_with("/p/hutch.toml:3: run.cap_add: ")
+                && e.contains("unknown capability 'FLY'"),
+            "{e}"
+        );
+        assert!(err("[run]\nulimits = [\"nofile=2:1\"]\n").contains(":2: run.ulimits:"));
+        assert!(err("[run.limits]\nmemory = \"lots\"\n").contains("invalid size"));
+        assert!(err("[run.limits]\nswap = \"1g\"\n").contains("swap"));
     }
 
     #[test]

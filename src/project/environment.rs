@@ -95,6 +95,14 @@ pub(super) struct Settings {
     hostname: String,
     volumes: Vec<String>,
     network: NetFlags,
+    /// Left out of the fingerprint when no key sets it, so environments
+    /// made before these keys existed are not replaced for it.
+    #[serde(skip_serializing_if = "no_security_keys")]
+    security: crate::sandbox::security::Flags,
+}
+
+fn no_security_keys(f: &crate::sandbox::security::Flags) -> bool {
+    *f == Default::default()
 }
 
 impl<'a> Environment<'a> {
@@ -430,6 +438,19 @@ impl<'a> Environment<'a> {
             volumes.push(self.home_volume(run.home)?);
         }
         volumes.extend(run.mounts.iter().cloned());
+        let mut security = run.security();
+        let bad = |message: String| Error::Config {
+            file: self.project.file.clone(),
+            line: 0,
+            key: "run.security_opt".into(),
+            message,
+        };
+        if let Some(f) = security.seccomp_file().map_err(bad)? {
+            let path = root.join(f);
+            let text = std::fs::read_to_string(&path)
+                .map_err(|e| bad(format!("cannot read {}: {e}", path.display())))?;
+            security.seccomp_profile = Some(text);
+        }
         Ok(Settings {
             env: run.env.iter().map(|(k, v)| format!("{k}={v}")).collect(),
             user: format!("{}:{}", self.caller.uid, self.caller.gid),
@@ -441,6 +462,7 @@ impl<'a> Environment<'a> {
                 publish: run.ports.clone(),
                 ..NetFlags::default()
             },
+            security,
         })
     }
 
@@ -462,7 +484,8 @@ impl<'a> Environment<'a> {
             .hostname(s.hostname)
             .network(s.network)
             .keep_id()
-            .init(true);
+            .init(true)
+            .security(s.security);
         for v in s.volumes {
             l = l.volume(v);
         }

@@ -89,6 +89,15 @@ impl Security {
     }
 }
 
+/// Whether and how [`Flags::resolve_with`] compiles the filter.
+#[derive(Clone, Copy)]
+enum Compile<'a> {
+    No,
+    Now,
+    /// From the cache in this directory, compiling on a miss.
+    Cached(&'a std::path::Path),
+}
+
 /// `--security-opt` keys other engines accept that have nothing to change
 /// here (no SELinux or AppArmor policy is ever applied by hutch).
 const ACCEPTED_NOOPS: &[&str] = &["label=disable", "apparmor=unconfined", "label:disable"];
@@ -126,50 +135,83 @@ impl Flags {
 
     /// Check everything and compile the seccomp filter.
     pub fn resolve(&self) -> Result<Security, String> {
-        self.resolve_with(true)
+        self.resolve_with(Compile::Now)
+    }
+
+    /// [`Flags::resolve`], taking the compiled filter from the cache in
+    /// `dir` (the user's state directory) when it is there.
+    pub fn resolve_in(&self, dir: &std::path::Path) -> Result<Security, String> {
+        self.resolve_with(Compile::Cached(dir))
     }
 
     /// Everything [`Flags::resolve`] checks, without compiling the filter
     /// (for rejecting a bad command line early and cheaply).
     pub fn check(&self) -> Result<(), String> {
-        self.resolve_with(false).map(drop)
+        self.resolve_with(Compile::No).map(drop)
     }
 
-    fn resolve_with(&self, compile: bool) -> Result<Security, String> {
+    fn resolve_with(&self, compile: Compile<'_>) -> Result<Security, String> {
         let last = crate::sys::caps::last_cap();
         let caps = caps::resolve(&self.cap_add, &self.cap_drop, self.privileged, last)?;
         let (seccomp_opt, no_new_privs) = self.options()?;
-        let (mode, profile) = match seccomp_opt {
+        // The profile's text, when a file gave it.
+        let (mode, text) = match seccomp_opt {
             Some("unconfined") => (SeccompMode::Unconfined, None),
             Some(file) => {
                 let text = self.seccomp_profile.as_deref().ok_or_else(|| {
                     format!("--security-opt seccomp={file}: the profile was not read")
                 })?;
-                let p = seccomp::docker::parse(text)
-                    .map_err(|e| format!("--security-opt seccomp={file}: {e}"))?;
-                (SeccompMode::Profile, Some(p))
+                (SeccompMode::Profile, Some((file, text)))
             }
             // --privileged turns the default filter off, not a chosen one.
             None if self.privileged => (SeccompMode::Unconfined, None),
-            None => (SeccompMode::Default, Some(seccomp::default::profile())),
+            None => (SeccompMode::Default, None),
+        };
+        let profile = || -> Result<Option<seccomp::Profile>, String> {
+            Ok(match (mode, text) {
+                (SeccompMode::Profile, Some((file, text))) => Some(
+                    seccomp::docker::parse(text)
+                        .map_err(|e| format!("--security-opt seccomp={file}: {e}"))?,
+                ),
+                (SeccompMode::Default, _) => Some(seccomp::default::profile()),
+                _ => None,
+            })
         };
         let host = seccomp::Host::detect(caps);
-        let fake = if self.fake_root {
-            seccomp::fake_root_rules()
-        } else {
-            Vec::new()
-        };
-        let filters = match &profile {
-            _ if !compile => Filters::default(),
-            Some(p) => seccomp::compile(p, &fake, &host)?,
-            None if self.fake_root => {
-                let allow_all = seccomp::Profile {
-                    default_action: seccomp::Action::Allow,
-                    rules: vec![],
-                };
-                seccomp::compile(&allow_all, &fake, &host)?
+        let compile_now = || -> Result<Filters, String> {
+            let fake = if self.fake_root {
+                seccomp::fake_root_rules()
+            } else {
+                Vec::new()
+            };
+            match profile()? {
+                Some(p) => seccomp::compile(&p, &fake, &host),
+                None if self.fake_root => {
+                    let allow_all = seccomp::Profile {
+                        default_action: seccomp::Action::Allow,
+                        rules: vec![],
+                    };
+                    seccomp::compile(&allow_all, &fake, &host)
+                }
+                None => Ok(Filters::default()),
             }
-            None => Filters::default(),
+        };
+        let filtered = mode != SeccompMode::Unconfined || self.fake_root;
+        let filters = match compile {
+            // A profile file is still checked, so that `run` refuses it
+            // before creating anything.
+            Compile::No if mode == SeccompMode::Profile => profile().map(|_| Filters::default())?,
+            Compile::No => Filters::default(),
+            Compile::Now => compile_now()?,
+            Compile::Cached(_) if !filtered => Filters::default(),
+            Compile::Cached(dir) => {
+                let key = seccomp::cache::Key {
+                    profile: text.map(|(_, t)| t),
+                    fake_root: self.fake_root,
+                    host: &host,
+                };
+                seccomp::cache::load_or_compile(dir, &key, compile_now)?
+            }
         };
         let shm_size = match &self.shm_size {
             None => DEFAULT_SHM_SIZE,

@@ -14,13 +14,13 @@
 use crate::layer::codec;
 use crate::layer::whiteout::{self, OciName, OPAQUE_XATTR, OPAQUE_XATTR_TRUSTED};
 use crate::store::{Image, Store};
+use crate::sys::fsat;
 use crate::userns::idmap::{IdMapping, IdSources};
 use crate::userns::run_in_userns;
 use anyhow::Context;
 use std::collections::BTreeMap;
 use std::io::{BufReader, Read, Write};
-use std::os::unix::ffi::OsStrExt;
-use std::os::unix::fs::{FileTypeExt, MetadataExt};
+use std::os::fd::AsFd;
 use std::path::Path;
 
 /// What a tree remembers about an entry: enough to tell that it changed.
@@ -291,25 +291,38 @@ pub fn read_upper(
 }
 
 fn walk(root: &Path, rel: &str, out: &mut impl Write) -> Result<(), String> {
-    let dir = root.join(rel);
-    let rd = std::fs::read_dir(&dir).map_err(|e| format!("cannot list {}: {e}", dir.display()))?;
-    let mut names: Vec<Vec<u8>> = Vec::new();
-    for e in rd {
-        let e = e.map_err(|e| format!("cannot list {}: {e}", dir.display()))?;
-        names.push(e.file_name().as_bytes().to_vec());
-    }
+    let dir = fsat::open_dir(root).map_err(|e| format!("cannot list {}: {e}", root.display()))?;
+    walk_at(root, dir.as_fd(), rel, out)
+}
+
+/// One directory, by descriptor: a running container can swap any name
+/// for a symlink between two looks, and a walk by path would then list
+/// whatever the link points at on the host. An entry that vanishes or
+/// stops being a directory meanwhile is what the container did: it is
+/// listed as it was seen, or left out when it is gone.
+fn walk_at(
+    root: &Path,
+    dir: std::os::fd::BorrowedFd<'_>,
+    rel: &str,
+    out: &mut impl Write,
+) -> Result<(), String> {
+    let shown = || root.join(rel).display().to_string();
+    let mut names =
+        fsat::read_dir_names(dir).map_err(|e| format!("cannot list {}: {e}", shown()))?;
     names.sort();
     for n in names {
-        let name = String::from_utf8_lossy(&n).into_owned();
-        let p = join(rel, &name);
-        let full = root.join(&p);
-        let m = std::fs::symlink_metadata(&full)
-            .map_err(|e| format!("cannot stat {}: {e}", full.display()))?;
-        let ft = m.file_type();
-        let tag = if ft.is_char_device() && m.rdev() == 0 {
+        let p = join(rel, &String::from_utf8_lossy(n.to_bytes()));
+        let Some(st) = fsat::lstat_at(dir, &n).map_err(|e| format!("cannot stat {p}: {e}"))? else {
+            continue;
+        };
+        let sub = match st.kind {
+            fsat::Kind::Dir => fsat::open_dir_at(dir, &n).ok(),
+            _ => None,
+        };
+        let tag = if st.kind == fsat::Kind::Char && st.rdev_major == 0 && st.rdev_minor == 0 {
             b'W'
-        } else if ft.is_dir() {
-            if is_opaque(&full) {
+        } else if st.kind == fsat::Kind::Dir {
+            if sub.as_ref().is_some_and(|d| is_opaque(d.as_fd())) {
                 b'O'
             } else {
                 b'D'
@@ -321,18 +334,15 @@ fn walk(root: &Path, rel: &str, out: &mut impl Write) -> Result<(), String> {
         rec.extend_from_slice(p.as_bytes());
         rec.push(0);
         out.write_all(&rec).map_err(|e| e.to_string())?;
-        if ft.is_dir() {
-            walk(root, &p, out)?;
+        if let Some(sub) = sub {
+            walk_at(root, sub.as_fd(), &p, out)?;
         }
     }
     Ok(())
 }
 
-fn is_opaque(dir: &Path) -> bool {
-    let Ok(fd) = crate::sys::fsat::open_dir(dir) else {
-        return false;
-    };
-    crate::sys::fsat::fxattrs(std::os::fd::AsFd::as_fd(&fd))
+fn is_opaque(dir: std::os::fd::BorrowedFd<'_>) -> bool {
+    fsat::fxattrs(dir)
         .map(|all| {
             all.iter().any(|(k, v)| {
                 let k = k.to_bytes();

@@ -10,7 +10,7 @@
 //! blob an intact image or a container's image needs.
 
 use super::index::{self, Entry};
-use super::{blobs, gc, lock, Store};
+use super::{blobs, gc, lock, pins, Store};
 use crate::oci::config::{parse_config, parse_manifest};
 use crate::oci::digest::{self, Hasher};
 use crate::userns::idmap::{IdMapping, IdSources};
@@ -59,7 +59,21 @@ pub fn check(
     let refs = check_references(root, &entries, &blobs);
     rep.images = refs.images;
     let keep_entries = report_damaged(root, &entries, &refs.damaged, users, repair, &mut rep);
-    report_leftovers(root, &refs.diff_ids, repair, &mut rep)?;
+    // Build cache entries keep their unpacked layers as images do (gc
+    // keeps them): those are not leftovers.
+    let mut wanted = refs.diff_ids.clone();
+    for m in pins::all(root)? {
+        if let Ok(im) = store.load_image(&m) {
+            wanted.extend(
+                im.config
+                    .rootfs()
+                    .diff_ids()
+                    .iter()
+                    .map(|d| d.trim_start_matches("sha256:").to_string()),
+            );
+        }
+    }
+    report_leftovers(root, &wanted, repair, &mut rep)?;
     if repair {
         let needed = needed_blobs(root, &keep_entries);
         settle_actions(&mut rep, &needed);

@@ -108,8 +108,11 @@ pub fn create_file_at(dir: BorrowedFd<'_>, name: &CStr) -> Result<File, SysError
 }
 
 /// Open the regular file `name` in `dir` for reading, refusing symlinks.
+/// `O_NONBLOCK` keeps a FIFO swapped in since the caller's lstat from
+/// blocking the open; the caller checks what it opened.
 pub fn open_file_at(dir: BorrowedFd<'_>, name: &CStr) -> Result<File, SysError> {
-    let flags = libc::O_RDONLY | libc::O_NOFOLLOW | libc::O_CLOEXEC | libc::O_NOCTTY;
+    let flags =
+        libc::O_RDONLY | libc::O_NOFOLLOW | libc::O_CLOEXEC | libc::O_NOCTTY | libc::O_NONBLOCK;
     // SAFETY: `name` is NUL-terminated and `dir` is open for the call's duration.
     let fd = check(
         unsafe { libc::openat(fd_of(dir), name.as_ptr(), flags) },

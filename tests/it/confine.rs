@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 const BB: &str = "busybox:1.38.0-musl";
 
 /// Run hutch, killing it if it takes longer than `secs` (a hang is a failure).
-fn within(w: &World, secs: u64, args: &[&str]) -> Output {
+pub(crate) fn within(w: &World, secs: u64, args: &[&str]) -> Output {
     let mut child = w
         .hutch()
         .args(args)
@@ -100,7 +100,7 @@ fn hostile_passwd_is_refused_quickly_in_run_and_exec() {
 
 /// The static probe (tests/it/probe.c), built once per test run and copied
 /// into the world where the test user can mount it.
-fn probe(w: &World) -> String {
+pub(crate) fn probe(w: &World) -> String {
     static BUILT: std::sync::OnceLock<std::path::PathBuf> = std::sync::OnceLock::new();
     let bin = BUILT.get_or_init(|| {
         let dir = tempfile::tempdir().unwrap().keep();
@@ -485,4 +485,127 @@ fn single_id_users_install_packages_with_fake_root() {
         !off.contains("chown ok") && !off.contains("setgroups ok"),
         "{off}"
     );
+}
+
+#[test]
+fn hutch_toml_security_keys_confine_the_environment() {
+    for_each_user(|w| {
+        w.busybox();
+        w.write(
+            "proj/hutch.toml",
+            format!(
+                "image = \"{BB}\"\n[run]\nnetwork = \"none\"\ncap_drop = [\"ALL\"]\n\
+                 cap_add = [\"CHOWN\"]\nulimits = [\"nofile=100:200\"]\n\
+                 security_opt = [\"seccomp=profile.json\"]\n[run.limits]\nshm_size = \"1m\"\n"
+            ),
+        );
+        w.write(
+            "proj/profile.json",
+            r#"{"defaultAction":"SCMP_ACT_ALLOW",
+                "syscalls":[{"names":["mkdir","mkdirat"],"action":"SCMP_ACT_ERRNO","errnoRet":13}]}"#,
+        );
+        let shell = |script: &str| {
+            let out = w
+                .hutch()
+                .current_dir(w.path("proj"))
+                .env("HOME", w.path("home"))
+                .args(["shell", "--", "sh", "-c", script])
+                .output()
+                .unwrap();
+            succeeded(&out, script)
+        };
+        let out = shell(
+            "grep -E '^(CapBnd|Seccomp):' /proc/self/status; ulimit -n; ulimit -Hn; \
+             df -k /dev/shm | tail -1 | awk '{print $2}'; mkdir /tmp/x 2>&1 || true",
+        );
+        let status: String = out.lines().take(2).collect::<Vec<_>>().join("\n");
+        assert_eq!(status_field(&status, "CapBnd"), "0000000000000001", "{out}");
+        assert_eq!(status_field(&status, "Seccomp"), "2", "{out}");
+        let rest: Vec<&str> = out.lines().skip(2).collect();
+        assert_eq!(rest[..3], ["100", "200", "1024"], "{out}");
+        assert!(rest[3].contains("Permission denied"), "{out}");
+
+        // A bad value is refused with the file, line and key.
+        w.write(
+            "proj/hutch.toml",
+            format!("image = \"{BB}\"\n[run]\ncap_add = [\"FLY\"]\n"),
+        );
+        let out = w
+            .hutch()
+            .current_dir(w.path("proj"))
+            .env("HOME", w.path("home"))
+            .args(["shell", "--", "true"])
+            .output()
+            .unwrap();
+        let err = stderr(&out);
+        assert!(!out.status.success());
+        assert!(
+            err.contains("hutch.toml:3: run.cap_add:") && err.contains("FLY"),
+            "{err}"
+        );
+        let _ = w
+            .hutch()
+            .current_dir(w.path("proj"))
+            .args(["env", "rm"])
+            .output();
+    });
+}
+
+/// The v2 hierarchy: /sys/fs/cgroup itself, or its `unified` mount on a
+/// hybrid machine.
+fn cgroup2_root() -> Option<std::path::PathBuf> {
+    ["/sys/fs/cgroup", "/sys/fs/cgroup/unified"]
+        .into_iter()
+        .map(std::path::PathBuf::from)
+        .find(|p| p.join("cgroup.controllers").exists())
+}
+
+#[test]
+fn a_delegated_cgroup_is_detected_and_said_so() {
+    // Delegation done by hand as systemd would: a v2 cgroup owned by the
+    // user, with the user's hutch started inside it.
+    if !nix::unistd::getuid().is_root() {
+        skip("delegating a cgroup by hand needs root");
+        return;
+    }
+    let Some(v2) = cgroup2_root() else {
+        skip("no cgroup v2 hierarchy");
+        return;
+    };
+    for_each_user(|w| {
+        w.busybox();
+        let cg = v2.join(format!("hutch-it-{}-{}", std::process::id(), w.user.uid));
+        std::fs::create_dir(&cg).unwrap();
+        let st = std::process::Command::new("chown")
+            .args(["-R", &w.user.uid.to_string()])
+            .arg(&cg)
+            .status()
+            .unwrap();
+        assert!(st.success());
+        let inside = |args: &str| {
+            std::process::Command::new("sh")
+                .arg("-c")
+                .arg(format!(
+                    "echo $$ > {}/cgroup.procs && exec runuser -u {} -- env -i PATH=/usr/bin:/bin \
+                     HOME={} {} --root {} {args}",
+                    cg.display(),
+                    w.user.name,
+                    w.user.home.display(),
+                    hutch_bin().display(),
+                    w.root().display()
+                ))
+                .output()
+                .unwrap()
+        };
+        let info = succeeded(&inside("info"), "info");
+        assert!(info.contains("delegated to this user"), "{info}");
+        let out = inside(&format!("run --rm --network none --memory 64m {BB} true"));
+        let err = stderr(&out);
+        assert!(out.status.success(), "{err}");
+        assert!(
+            err.contains("not applied") && err.contains("even with a delegated cgroup"),
+            "{err}"
+        );
+        let _ = std::fs::remove_dir(&cg);
+    });
 }

@@ -2,11 +2,13 @@
 //! executable as an unprivileged user with its own `--root`, except the
 //! Dockerfile golden cases, which call the parser library directly.
 
+mod attacks;
 mod build;
 mod common;
 mod completion;
 mod config;
 mod confine;
+mod crash;
 mod debian;
 mod dockerfile;
 mod errors;

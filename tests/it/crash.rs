@@ -1,0 +1,215 @@
+//! Crash safety: hutch SIGKILLed at many points of load, pull (from a
+//! registry on 127.0.0.1), build, commit and image prune leaves a store
+//! that `system check` finds consistent, with every tag's blobs present;
+//! and processes racing on one tag, on the build cache and against prune
+//! all end with a consistent store.
+
+use crate::common::*;
+use crate::registry::Registry;
+use std::process::{Child, Stdio};
+use std::time::{Duration, Instant};
+
+const BB: &str = "busybox:1.38.0-musl";
+
+/// What `system check` may find after a kill: garbage a later run or
+/// `--repair` removes. Anything else (a corrupt blob, a damaged image, a
+/// tag whose blobs are missing) is damage.
+fn consistent(w: &World, after: &str) {
+    let out = w.run(&["system", "check"]);
+    let text = stdout(&out);
+    for line in text.lines() {
+        let fine = line.contains("was left by a process that was killed")
+            || line.contains("belongs to no image")
+            || line.contains("checked: no problems found");
+        assert!(
+            fine,
+            "after {after}: system check found damage:\n{text}\n{}",
+            stderr(&out)
+        );
+    }
+    // Every name resolves to an image whose layers can be read.
+    for tag in w.tags() {
+        let v = w.inspect(&tag);
+        assert!(v["Id"].is_string(), "after {after}: {tag}");
+    }
+}
+
+fn kill_after(mut child: Child, delay: Duration) -> bool {
+    let t0 = Instant::now();
+    while t0.elapsed() < delay {
+        if child.try_wait().unwrap().is_some() {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    true
+}
+
+fn spawn(w: &World, args: &[&str]) -> Child {
+    w.hutch()
+        .args(args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap()
+}
+
+#[test]
+fn sigkill_at_any_point_leaves_a_consistent_store() {
+    let Some(u) = any_user() else {
+        skip("no test user");
+        return;
+    };
+    let w = World::new(u);
+    let reg = Registry::start();
+    w.busybox();
+    let remote = format!("{}/crash/bb:1", reg.host());
+    w.ok(&["push", "-q", BB, &remote]);
+    w.write(
+        "ctx/Dockerfile",
+        format!("FROM {BB}\nARG N\nRUN head -c 3000000 /dev/urandom > /r && echo $N > /n\nCOPY . /ctx/\n"),
+    );
+    w.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "c",
+        "--network",
+        "none",
+        BB,
+        "sh",
+        "-c",
+        "head -c 8000000 /dev/urandom > /big; sleep 600",
+    ]);
+    let glibc = image("busybox-glibc");
+    let ctx = w.path("ctx");
+    let mut killed = 0;
+    // Delays spread over each operation's whole run: early ones land in
+    // start-up and locking, late ones in writing blobs and the index.
+    for i in 0..20u64 {
+        let delay = Duration::from_millis(10 + (i * 37) % 400);
+        let barg = format!("N={i}");
+        let tag = format!("img:{i}");
+        let (what, args): (&str, Vec<&str>) = match i % 5 {
+            0 => ("load", vec!["load", "-i", glibc.to_str().unwrap()]),
+            1 => {
+                let _ = w.run(&["rmi", "-f", &remote]);
+                ("pull", vec!["pull", "-q", &remote])
+            }
+            2 => (
+                "build",
+                vec![
+                    "build",
+                    "--build-arg",
+                    &barg,
+                    "-t",
+                    &tag,
+                    ctx.to_str().unwrap(),
+                ],
+            ),
+            3 => ("commit", vec!["commit", "c", &tag]),
+            _ => ("prune", vec!["image", "prune", "-a", "-f"]),
+        };
+        killed += kill_after(spawn(&w, &args), delay) as usize;
+        consistent(&w, &format!("{what} killed after {delay:?}"));
+    }
+    assert!(killed >= 10, "only {killed} of 20 runs were killed mid-way");
+    // What the kills left is garbage that --repair removes.
+    w.ok(&["system", "check", "--repair"]);
+    w.ok(&["system", "check"]);
+    w.ok(&["rm", "-f", "c"]);
+}
+
+#[test]
+fn racing_processes_on_one_tag_the_build_cache_and_prune() {
+    for_each_user(|w| {
+        w.busybox();
+        for (i, body) in ["one", "two"].iter().enumerate() {
+            w.write(
+                &format!("ctx{i}/Dockerfile"),
+                format!("FROM {BB}\nRUN echo {body} > /f\n"),
+            );
+        }
+        let c0 = w.path("ctx0");
+        let c1 = w.path("ctx1");
+        // Two builds of different content to one tag, and two of the same
+        // content (one build cache entry) at once.
+        let race = |sets: &[Vec<&str>]| {
+            let kids: Vec<Child> = sets.iter().map(|a| spawn(&w, a)).collect();
+            for mut k in kids {
+                assert!(k.wait().unwrap().success());
+            }
+        };
+        let (c0, c1) = (c0.to_str().unwrap(), c1.to_str().unwrap());
+        race(&[
+            vec!["build", "-q", "-t", "same:1", c0],
+            vec!["build", "-q", "-t", "same:1", c1],
+            vec!["build", "-q", "-t", "other:1", c0],
+            vec!["build", "-q", "-t", "other:2", c0],
+        ]);
+        let f = w.ok(&["run", "--rm", "--network", "none", "same:1", "cat", "/f"]);
+        assert!(f == "one\n" || f == "two\n", "{f}");
+        // The same-content builds each ran their step; the cache keeps one
+        // whole result, which the next build takes.
+        let out = w.run(&["build", "-t", "other:3", c0]);
+        assert!(out.status.success(), "{}", stderr(&out));
+        assert!(stderr(&out).contains("--> CACHED"), "{}", stderr(&out));
+        let id = w.inspect("other:3")["Id"].clone();
+        assert!(
+            ["same:1", "other:1", "other:2"]
+                .iter()
+                .any(|t| w.inspect(t)["Id"] == id),
+            "the cache entry is one of the racing builds' results"
+        );
+        consistent(&w, "racing builds");
+
+        // Prune against builds: every build ends with its image whole. A
+        // container keeps the base image from `prune -a`.
+        w.ok(&[
+            "run",
+            "-d",
+            "--name",
+            "keep",
+            "--network",
+            "none",
+            BB,
+            "sleep",
+            "600",
+        ]);
+        for round in 0..3 {
+            let kids = [
+                vec!["build", "-q", "--no-cache", "-t", "p:1", c0],
+                vec!["image", "prune", "-a", "-f"],
+                vec!["build", "-q", "-t", "p:2", c1],
+                vec!["image", "prune", "-a", "-f"],
+            ]
+            .map(|a| {
+                w.hutch()
+                    .args(&a)
+                    .stdout(Stdio::null())
+                    .stderr(Stdio::piped())
+                    .spawn()
+                    .unwrap()
+            });
+            for k in kids {
+                let out = k.wait_with_output().unwrap();
+                assert!(out.status.success(), "round {round}: {}", stderr(&out));
+            }
+            for t in ["p:1", "p:2"] {
+                // A finished build's tag may be pruned afterwards (no container
+                // uses it), but when it is there it is whole.
+                if w.tags().iter().any(|x| x.ends_with(t)) {
+                    w.ok(&["run", "--rm", "--network", "none", t, "cat", "/f"]);
+                }
+            }
+            consistent(&w, &format!("prune racing builds, round {round}"));
+        }
+        w.ok(&["rm", "-f", "keep"]);
+        // Layers a racing build unpacked after a prune collected are
+        // garbage the next prune removes.
+        w.ok(&["image", "prune", "-f"]);
+        w.ok(&["system", "check"]);
+    });
+}
