@@ -33,3 +33,4 @@ pub mod sys;
 mod testing;
 pub mod ui;
 pub mod userns;
+pub mod volume;

@@ -14,6 +14,7 @@ mod choice;
 pub mod commit;
 pub mod completion;
 pub mod container;
+pub mod cp;
 pub mod diff;
 pub mod env;
 mod errors;
@@ -49,6 +50,7 @@ pub mod system;
 pub mod tag;
 mod template;
 pub mod top;
+pub mod volume;
 pub mod wait;
 
 /// Exit code for hutch's own failures (Docker's convention).
@@ -154,6 +156,11 @@ pub enum Command {
     Image(image::Args),
     /// Disk usage and store checks.
     System(system::Args),
+    /// Manage volumes: create, ls, inspect, rm, prune.
+    Volume(volume::Args),
+    /// Copy files between a container and the host: CONTAINER:PATH to a
+    /// host path or `-` (a tar stream), or the other way round.
+    Cp(cp::Args),
     /// Print a shell completion script (bash, zsh or fish).
     Completion(completion::Args),
     /// The names of images or containers for the word a completion script
@@ -300,6 +307,8 @@ fn dispatch(ctx: &Ctx, cmd: Command) -> anyhow::Result<u8> {
         Command::Save(a) => save::exec(ctx, a),
         Command::Image(a) => image::exec(ctx, a),
         Command::System(a) => system::exec(ctx, a),
+        Command::Volume(a) => volume::exec(ctx, a),
+        Command::Cp(a) => cp::exec(ctx, a),
         Command::Completion(a) => completion::exec(a),
         Command::Complete(a) => completion::complete(ctx, a),
         Command::PortForwarder(a) => {

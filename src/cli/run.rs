@@ -8,7 +8,7 @@
 
 use super::choice::choice;
 use super::Ctx;
-use crate::container::launch::{parse_volume, Launch, Outcome};
+use crate::container::launch::{parse_mount, parse_volume, Launch, Outcome};
 use crate::net::plan::NetFlags;
 use crate::registry::pull::{ensure_image, PullPolicy};
 use crate::rootfs::DriverKind;
@@ -36,10 +36,24 @@ pub struct Args {
     /// Container host name (default: the short container id).
     #[arg(long, value_name = "NAME")]
     pub hostname: Option<String>,
-    /// Bind mount a host path: HOST:CONTAINER[:ro|rw]. HOST must be absolute;
-    /// a missing one is created as a directory (as Docker does).
-    #[arg(short = 'v', long = "volume", value_name = "HOST:CONTAINER[:ro]")]
+    /// Mount a volume: [SOURCE:]CONTAINER[:OPTIONS]. SOURCE is a host path
+    /// (absolute, or relative starting with ./ or ../; a missing one is
+    /// created as a directory) or a volume name (created when missing);
+    /// none makes an anonymous volume. OPTIONS, comma-separated: ro, rw,
+    /// z, Z (accepted; no SELinux labels), U (give the source to the
+    /// container user), O (an overlay over the host directory, writes
+    /// discarded; O,upperdir=DIR,workdir=DIR keeps them), nocopy.
+    #[arg(
+        short = 'v',
+        long = "volume",
+        value_name = "[SOURCE:]CONTAINER[:OPTIONS]"
+    )]
     pub volume: Vec<String>,
+    /// Mount with Docker's syntax: type=bind|volume|tmpfs,source=,target=,
+    /// readonly, volume-opt=KEY=VALUE, volume-label=, volume-nocopy,
+    /// tmpfs-size=, tmpfs-mode=, bind-propagation=. A bind source must exist.
+    #[arg(long = "mount", value_name = "type=TYPE,...")]
+    pub mount: Vec<String>,
     /// Mount a tmpfs: PATH[:OPTIONS] (mount(8) options such as size=64m,mode=1777).
     #[arg(long, value_name = "PATH[:OPTIONS]")]
     pub tmpfs: Vec<String>,
@@ -143,6 +157,9 @@ pub fn exec(ctx: &Ctx, a: Args) -> anyhow::Result<u8> {
     for v in &a.volume {
         parse_volume(v)?;
     }
+    for m in &a.mount {
+        parse_mount(m)?;
+    }
     let mut user_env = Vec::new();
     for f in &a.env_file {
         let text = fs_err::read_to_string(f).context("cannot read --env-file")?;
@@ -216,6 +233,9 @@ pub fn exec(ctx: &Ctx, a: Args) -> anyhow::Result<u8> {
     }
     for v in a.volume {
         launch = launch.volume(v);
+    }
+    for m in a.mount {
+        launch = launch.mount(m);
     }
     for t in a.tmpfs {
         launch = launch.tmpfs(t);

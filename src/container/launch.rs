@@ -32,6 +32,7 @@
 //! its flags onto the settings and reports the [`Outcome`].
 
 use super::logger::Logger;
+use super::mounts::{self, Mount};
 use super::{supervisor, Config, Containers, ProcId, Record, Status};
 use crate::dirs::Dirs;
 use crate::net::plan::{HostEnv, NetFlags};
@@ -44,6 +45,7 @@ use crate::sandbox::security::{Flags as SecurityFlags, Security};
 use crate::sandbox::{self, MountSpec, Plan, ProcessSpec, Spec};
 use crate::store::{Image, Store};
 use crate::userns::idmap::{IdMapping, IdSources, MapMode, UsernsRequest};
+use crate::volume::Volumes;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -84,6 +86,8 @@ pub enum Error {
     },
     #[error("invalid volume '{spec}': {why}")]
     Volume { spec: String, why: String },
+    #[error("invalid --mount '{spec}': {why}")]
+    Mount { spec: String, why: String },
     #[error("cannot create the bind mount source {path}: {error}")]
     BindSource {
         path: PathBuf,
@@ -156,6 +160,7 @@ pub struct Launch<'a> {
     workdir: Option<String>,
     hostname: Option<String>,
     volumes: Vec<String>,
+    mounts: Vec<String>,
     tmpfs: Vec<String>,
     network: NetFlags,
     userns: UsernsRequest,
@@ -185,6 +190,7 @@ impl<'a> Launch<'a> {
             workdir: None,
             hostname: None,
             volumes: Vec::new(),
+            mounts: Vec::new(),
             tmpfs: Vec::new(),
             network: NetFlags::default(),
             userns: UsernsRequest::Auto,
@@ -269,9 +275,18 @@ impl<'a> Launch<'a> {
         self
     }
 
-    /// A volume as `HOST:CONTAINER[:ro|rw]` (Docker's `-v`).
+    /// A volume as Docker's `-v` writes it: `[SOURCE:]CONTAINER[:OPTIONS]`,
+    /// SOURCE a host path (relative ones against the working directory)
+    /// or a volume name (created when missing); none makes an anonymous
+    /// volume.
     pub fn volume(mut self, spec: impl Into<String>) -> Self {
         self.volumes.push(spec.into());
+        self
+    }
+
+    /// A mount as Docker's `--mount` writes it (`type=bind|volume|tmpfs,...`).
+    pub fn mount(mut self, spec: impl Into<String>) -> Self {
+        self.mounts.push(spec.into());
         self
     }
 
@@ -343,14 +358,33 @@ impl<'a> Launch<'a> {
     /// the network, the sandbox plan), then record the container as
     /// starting. Nothing is created before the checks pass.
     pub fn create(self, report: &dyn Report) -> Result<Prepared> {
+        let mut mounts = Vec::new();
         for v in &self.volumes {
-            parse_volume(v)?;
+            mounts.push(parse_volume(v)?);
+        }
+        for m in &self.mounts {
+            mounts.push(parse_mount(m)?);
         }
         if let Some(n) = &self.name {
             super::check_name(n)?;
         }
         let mapping = IdMapping::detect(self.userns, &IdSources::default())?;
         let cfg = self.image.config.config().clone().unwrap_or_default();
+        let volumes = Volumes::new(&self.dirs.store);
+        let mut anonymous = Vec::new();
+        let resolved = resolve_mounts(
+            &volumes,
+            mounts,
+            cfg.volumes().as_deref().unwrap_or_default(),
+            &mut anonymous,
+        );
+        let (volume_flags, mount_flags) = match resolved {
+            Ok(r) => r,
+            Err(e) => {
+                discard(&volumes, &anonymous);
+                return Err(e);
+            }
+        };
         let (entrypoint, cmd) = command_line(
             cfg.entrypoint().as_deref(),
             cfg.cmd().as_deref(),
@@ -393,7 +427,9 @@ impl<'a> Launch<'a> {
                 hostname,
                 network: self.network,
                 userns: self.userns.to_string(),
-                volumes: self.volumes,
+                volumes: volume_flags,
+                mounts: mount_flags,
+                anonymous_volumes: anonymous.clone(),
                 tmpfs: self.tmpfs,
                 read_only: self.read_only,
                 read_only_tmpfs: self.read_only_tmpfs,
@@ -415,15 +451,26 @@ impl<'a> Launch<'a> {
             ports: Vec::new(),
         };
         let dir = containers.dir(&id);
-        let (plan, ports) = plan(self.dirs, &rec, &dir, &self.image, mapping, report)?;
-        rec.ports = ports;
-        rec.config.storage_driver = plan.rootfs_driver.kind().to_string();
-        // Claimed from the start: `ps` lists it and a second start is refused
-        // while pid 1 is being set up.
-        starting(&mut rec);
-        containers.create(&mut rec, create_dir)?;
+        let planned =
+            plan(self.dirs, &rec, &dir, &self.image, mapping, report).and_then(|(plan, ports)| {
+                rec.ports = ports;
+                rec.config.storage_driver = plan.rootfs_driver.kind().to_string();
+                // Claimed from the start: `ps` lists it and a second start is
+                // refused while pid 1 is being set up.
+                starting(&mut rec);
+                containers.create(&mut rec, create_dir)?;
+                Ok(plan)
+            });
+        let plan = match planned {
+            Ok(p) => p,
+            Err(e) => {
+                discard(&volumes, &anonymous);
+                return Err(e);
+            }
+        };
         Ok(Prepared {
             containers,
+            volumes,
             rec,
             plan,
             dir,
@@ -435,6 +482,7 @@ impl<'a> Launch<'a> {
 /// ready to run.
 pub struct Prepared {
     containers: Containers,
+    volumes: Volumes,
     rec: Record,
     plan: Plan,
     dir: PathBuf,
@@ -457,8 +505,10 @@ impl Prepared {
         let (image, mapping) = resolve(dirs, &rec)?;
         let (plan, ports) = plan(dirs, &rec, &dir, &image, mapping, report)?;
         let rec = claim(&containers, &rec.id, ports)?;
+        let volumes = Volumes::new(&dirs.store);
         Ok(Prepared {
             containers,
+            volumes,
             rec,
             plan,
             dir,
@@ -479,13 +529,23 @@ impl Prepared {
     /// container removed with auto-remove). `report` hears when the
     /// container's log cannot be kept.
     pub fn foreground(self, report: &dyn Report) -> Result<Outcome> {
-        Ok(foreground(&self.containers, &self.rec, &self.plan, report))
+        let ran = Ran {
+            containers: &self.containers,
+            volumes: &self.volumes,
+            rec: &self.rec,
+        };
+        Ok(foreground(&ran, &self.plan, report))
     }
 
     /// Run under a detached supervisor; returns once pid 1 runs (or failed
     /// to start).
     pub fn detached(self) -> Result<Outcome> {
-        detached(&self.containers, &self.rec, &self.plan, &self.dir)
+        let ran = Ran {
+            containers: &self.containers,
+            volumes: &self.volumes,
+            rec: &self.rec,
+        };
+        detached(&ran, &self.plan, &self.dir)
     }
 }
 
@@ -538,7 +598,7 @@ fn merge_env(image: &[String], user: Vec<String>) -> Vec<String> {
 
 /// What `hutch start` looks up again for a stored container: its image and
 /// the id mapping, which must still be the one its files were made with.
-fn resolve(dirs: &Dirs, rec: &Record) -> Result<(Image, IdMapping)> {
+pub(super) fn resolve(dirs: &Dirs, rec: &Record) -> Result<(Image, IdMapping)> {
     let request: UsernsRequest = rec.config.userns.parse()?;
     let image = Store::open(dirs)
         .map_err(|e| Error::Store(e.into()))?
@@ -703,13 +763,29 @@ fn plan(
     report: &dyn Report,
 ) -> Result<(Plan, Vec<PortMapping>)> {
     let c = &rec.config;
-    let mut mounts = c
-        .volumes
-        .iter()
-        .map(|v| parse_volume(v))
-        .collect::<Result<Vec<_>>>()?;
+    let volumes = Volumes::new(&dirs.store);
+    let mut mounts = Vec::new();
+    for (i, flag) in c.volumes.iter().chain(&c.mounts).enumerate() {
+        let m = match i < c.volumes.len() {
+            true => parse_volume(flag)?,
+            false => parse_mount(flag)?,
+        };
+        if let Some(name) = m.volume() {
+            // A volume removed while its container was stopped comes back
+            // empty, as `run` would make it.
+            volumes.ensure(name).map_err(|e| Error::Store(e.into()))?;
+        }
+        let spec = mounts::to_spec(&m, &volumes, dir, i).map_err(|why| Error::Volume {
+            spec: flag.clone(),
+            why,
+        })?;
+        // Docker's `-v` creates a missing host directory; `--mount` refuses.
+        if m.syntax == mounts::Syntax::Volume {
+            create_missing_source(&spec)?;
+        }
+        mounts.push(spec);
+    }
     mounts.extend(c.tmpfs.iter().map(|t| parse_tmpfs(t)));
-    create_missing_sources(&mounts)?;
     let store = Store::open(dirs).map_err(|e| Error::Store(e.into()))?;
     let cfg = image.config.config().clone().unwrap_or_default();
     let exposed = cfg.exposed_ports().clone().unwrap_or_default();
@@ -875,7 +951,8 @@ fn starting(rec: &mut Record) {
 /// goes through a logger process that writes the log and relays it on to
 /// this process's stdout and stderr. A `--rm` container's log would go with
 /// it, so it gets none, and its start-up costs nothing more.
-fn foreground(containers: &Containers, rec: &Record, plan: &Plan, report: &dyn Report) -> Outcome {
+fn foreground(ran: &Ran<'_>, plan: &Plan, report: &dyn Report) -> Outcome {
+    let (containers, rec) = (ran.containers, ran.rec);
     let logger = match rec.auto_remove {
         true => None,
         false => {
@@ -899,7 +976,7 @@ fn foreground(containers: &Containers, rec: &Record, plan: &Plan, report: &dyn R
     if let Some(l) = logger {
         l.finish();
     }
-    let code = finish(containers, rec, &result);
+    let code = finish(ran, &result);
     Outcome::Exited {
         code,
         error: result.err(),
@@ -907,7 +984,8 @@ fn foreground(containers: &Containers, rec: &Record, plan: &Plan, report: &dyn R
 }
 
 /// Run the plan under a detached supervisor; returns once pid 1 runs.
-fn detached(containers: &Containers, rec: &Record, plan: &Plan, dir: &Path) -> Result<Outcome> {
+fn detached(ran: &Ran<'_>, plan: &Plan, dir: &Path) -> Result<Outcome> {
+    let (containers, rec) = (ran.containers, ran.rec);
     let log = dir.join(super::logs::LOG_FILE);
     let outcome = supervisor::detach(&log, &plan.held_fds(), |s| {
         let mut observer = Started {
@@ -924,7 +1002,7 @@ fn detached(containers: &Containers, rec: &Record, plan: &Plan, dir: &Path) -> R
         }
         // Everything the container wrote is in the log before its exit is.
         s.close_log();
-        finish(containers, rec, &result);
+        finish(ran, &result);
     })
     .map_err(Error::Supervisor)?;
     match outcome {
@@ -938,12 +1016,17 @@ fn detached(containers: &Containers, rec: &Record, plan: &Plan, dir: &Path) -> R
     }
 }
 
-/// Record the exit (unless --rm took the directory away); the exit code.
-fn finish(
-    containers: &Containers,
-    rec: &Record,
-    result: &std::result::Result<sandbox::Exit, sandbox::Error>,
-) -> i32 {
+/// The container a start is about, and where its volumes are.
+struct Ran<'a> {
+    containers: &'a Containers,
+    volumes: &'a Volumes,
+    rec: &'a Record,
+}
+
+/// Record the exit (unless --rm took the directory away, and then its
+/// anonymous volumes too); the exit code.
+fn finish(ran: &Ran<'_>, result: &std::result::Result<sandbox::Exit, sandbox::Error>) -> i32 {
+    let (containers, rec) = (ran.containers, ran.rec);
     let code = match result {
         Ok(exit) => exit.code(),
         Err(e) => e.exit_code(),
@@ -952,6 +1035,7 @@ fn finish(
         // The sandbox removes the directory itself; only a failed clone
         // (nothing ran in a user namespace) leaves it for us.
         let _ = std::fs::remove_dir_all(containers.dir(&rec.id));
+        mounts::remove_anonymous(containers, ran.volumes, rec);
     } else {
         let _ = containers.update(&rec.id, |r| {
             r.status = Status::Exited;
@@ -988,89 +1072,112 @@ impl sandbox::Observer for Started<'_> {
     }
 }
 
-/// `HOST:CONTAINER[:ro|rw]`.
-pub fn parse_volume(v: &str) -> Result<MountSpec> {
-    let bad = |why: String| Error::Volume {
+/// A `-v` value, or why it is wrong.
+pub fn parse_volume(v: &str) -> Result<Mount> {
+    mounts::parse_volume(v).map_err(|why| Error::Volume {
         spec: v.to_string(),
         why,
-    };
-    let expected = || bad("expected HOST:CONTAINER[:ro]".into());
-    let parts: Vec<&str> = v.split(':').collect();
-    let (host, ctr, ro) = match parts.as_slice() {
-        [h, c] => (*h, *c, false),
-        [h, c, "ro"] => (*h, *c, true),
-        [h, c, "rw"] => (*h, *c, false),
-        [h, c, o] if *o == "O" || o.starts_with("O,") => return overlay_volume(v, h, c, o),
-        [_, _, o] => return Err(bad(format!("unknown option '{o}' (use ro, rw or O)"))),
-        _ => return Err(expected()),
-    };
-    if host.is_empty() || ctr.is_empty() {
-        return Err(expected());
-    }
-    if !host.starts_with('/') {
-        return Err(bad(format!(
-            "the host path '{host}' is relative; use an absolute path \
-             (named volumes are not supported)"
-        )));
-    }
-    if !ctr.starts_with('/') {
-        return Err(bad(format!("the container path '{ctr}' must be absolute")));
-    }
-    match Path::new(host).symlink_metadata() {
-        // Created when the container starts (`create_missing_sources`).
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-        Err(e) => return Err(bad(format!("cannot use host path {host}: {e}"))),
-        Ok(_) => {}
-    }
-    Ok(MountSpec::Bind {
-        source: PathBuf::from(host),
-        target: ctr.to_string(),
-        read_only: ro,
     })
 }
 
-/// Podman's overlay volume `HOST:CONTAINER:O,upperdir=DIR,workdir=DIR`:
-/// HOST read-only below, writes in the upper dir, which persists. Both
-/// dirs must be named (podman's form without them, a throwaway upper, is
-/// not supported).
-fn overlay_volume(v: &str, host: &str, ctr: &str, opts: &str) -> Result<MountSpec> {
-    let bad = |why: String| Error::Volume {
-        spec: v.to_string(),
+/// A `--mount` value, or why it is wrong.
+pub fn parse_mount(m: &str) -> Result<Mount> {
+    mounts::parse_mount(m).map_err(|why| Error::Mount {
+        spec: m.to_string(),
         why,
+    })
+}
+
+/// The mounts of a new container resolved for its record: host paths
+/// absolute (a `--mount` bind source must exist, as Docker says), named
+/// volumes created when missing, anonymous volumes made (their names added
+/// to `anonymous`), the image's VOLUMEs that no mount covers added as
+/// anonymous volumes. The `-v` and `--mount` values to record.
+fn resolve_mounts(
+    volumes: &Volumes,
+    mounts: Vec<Mount>,
+    image_volumes: &[String],
+    anonymous: &mut Vec<String>,
+) -> Result<(Vec<String>, Vec<String>)> {
+    let cwd = std::env::current_dir().map_err(|error| Error::BindSource {
+        path: PathBuf::from("."),
+        error,
+    })?;
+    let store = |e: crate::volume::Error| Error::Store(e.into());
+    let mut anon = |m: Option<&Mount>| -> Result<String> {
+        let mut labels = m.map(|m| m.volume_labels.clone()).unwrap_or_default();
+        labels.insert(crate::volume::ANONYMOUS_LABEL.to_string(), String::new());
+        let options = m.map(|m| m.volume_opts.clone()).unwrap_or_default();
+        let v = volumes
+            .create(None, crate::volume::LOCAL, labels, options)
+            .map_err(store)?;
+        anonymous.push(v.name.clone());
+        Ok(v.name)
     };
-    let (mut upper, mut work) = (None, None);
-    for o in opts.split(',').skip(1) {
-        match o.split_once('=') {
-            Some(("upperdir", d)) => upper = Some(PathBuf::from(d)),
-            Some(("workdir", d)) => work = Some(PathBuf::from(d)),
-            _ => return Err(bad(format!("unknown overlay option '{o}'"))),
+    let covered: Vec<PathBuf> = mounts
+        .iter()
+        .map(|m| mounts::absolute(Path::new(&m.target), Path::new("/")))
+        .collect();
+    let (mut vflags, mut mflags) = (Vec::new(), Vec::new());
+    for mut m in mounts {
+        match &m.source {
+            mounts::Source::Host(p) => {
+                let abs = mounts::absolute(p, &cwd);
+                if m.syntax == mounts::Syntax::Mount && abs.symlink_metadata().is_err() {
+                    return Err(Error::Mount {
+                        spec: m.to_flag(),
+                        why: format!("bind source path does not exist: {}", abs.display()),
+                    });
+                }
+                m.source = mounts::Source::Host(abs);
+            }
+            mounts::Source::Volume(name) => {
+                if volumes.read(name).map_err(store)?.is_none() {
+                    volumes
+                        .create(
+                            Some(name),
+                            crate::volume::LOCAL,
+                            m.volume_labels.clone(),
+                            m.volume_opts.clone(),
+                        )
+                        .map_err(store)?;
+                }
+            }
+            mounts::Source::Anonymous => m.source = mounts::Source::Volume(anon(Some(&m))?),
+            mounts::Source::Tmpfs => {}
+        }
+        match m.syntax {
+            mounts::Syntax::Volume => vflags.push(m.to_flag()),
+            mounts::Syntax::Mount => mflags.push(m.to_flag()),
         }
     }
-    let (Some(upper), Some(work)) = (upper, work) else {
-        return Err(bad(
-            "an overlay volume needs upperdir=DIR,workdir=DIR".into()
-        ));
-    };
-    Ok(MountSpec::Overlay {
-        lower: PathBuf::from(host),
-        upper,
-        work,
-        target: ctr.to_string(),
-    })
+    for path in image_volumes {
+        let at = mounts::absolute(Path::new(path), Path::new("/"));
+        if at == Path::new("/") || covered.contains(&at) {
+            continue;
+        }
+        vflags.push(format!("{}:{}", anon(None)?, at.display()));
+    }
+    Ok((vflags, mflags))
+}
+
+/// Remove the anonymous volumes of a container that was never created.
+fn discard(volumes: &Volumes, anonymous: &[String]) {
+    for name in anonymous {
+        let _ = volumes.remove(name, |_| None);
+    }
 }
 
 /// Docker's `-v` creates a missing host path as a directory (its
 /// `--mount type=bind` refuses one instead); so do these bind mounts,
 /// at each start, as the calling user.
-fn create_missing_sources(mounts: &[MountSpec]) -> Result<()> {
-    for m in mounts {
-        if let MountSpec::Bind { source, .. } = m {
-            if source.symlink_metadata().is_err() {
-                std::fs::create_dir_all(source).map_err(|error| Error::BindSource {
-                    path: source.clone(),
-                    error,
-                })?;
-            }
+fn create_missing_source(m: &MountSpec) -> Result<()> {
+    if let MountSpec::Bind { source, .. } | MountSpec::Volume { source, .. } = m {
+        if source.symlink_metadata().is_err() {
+            std::fs::create_dir_all(source).map_err(|error| Error::BindSource {
+                path: source.clone(),
+                error,
+            })?;
         }
     }
     Ok(())
@@ -1121,29 +1228,5 @@ mod tests {
             merge_env(&s(&["PATH=/bin", "A=1"]), s(&["A=2", "B=3"])),
             s(&["PATH=/bin", "A=2", "B=3"])
         );
-    }
-
-    #[test]
-    fn volume_specs() {
-        assert!(matches!(
-            parse_volume("/tmp:/mnt:ro").unwrap(),
-            MountSpec::Bind {
-                read_only: true,
-                ..
-            }
-        ));
-        for bad in ["/tmp", "rel:/mnt", "/tmp:mnt", "/tmp:/mnt:xx", "/a:/b:ro:x"] {
-            assert!(parse_volume(bad).is_err(), "{bad}");
-        }
-        assert!(matches!(
-            parse_volume("/tmp:/mnt:O,upperdir=/u,workdir=/w").unwrap(),
-            MountSpec::Overlay { lower, upper, .. } if lower == Path::new("/tmp") && upper == Path::new("/u")
-        ));
-        assert!(parse_volume("/tmp:/mnt:O").is_err());
-        assert!(parse_volume("/tmp:/mnt:O,upperdir=/u,size=1").is_err());
-        assert!(parse_volume("rel:/mnt")
-            .unwrap_err()
-            .to_string()
-            .contains("relative"));
     }
 }

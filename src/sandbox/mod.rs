@@ -26,6 +26,7 @@ pub mod spec;
 pub mod sync;
 pub mod tty;
 pub mod user;
+pub mod volume;
 
 #[cfg(test)]
 mod tests;
