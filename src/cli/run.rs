@@ -54,6 +54,10 @@ pub struct Args {
     /// tmpfs-size=, tmpfs-mode=, bind-propagation=. A bind source must exist.
     #[arg(long = "mount", value_name = "type=TYPE,...")]
     pub mount: Vec<String>,
+    /// Mount the volumes and bind mounts of another container, in their
+    /// own modes or all read-only (:ro) or read-write (:rw).
+    #[arg(long = "volumes-from", value_name = "CONTAINER[:ro|:rw]")]
+    pub volumes_from: Vec<String>,
     /// Mount a tmpfs: PATH[:OPTIONS] (mount(8) options such as size=64m,mode=1777).
     #[arg(long, value_name = "PATH[:OPTIONS]")]
     pub tmpfs: Vec<String>,
@@ -236,6 +240,9 @@ pub fn exec(ctx: &Ctx, a: Args) -> anyhow::Result<u8> {
     }
     for m in a.mount {
         launch = launch.mount(m);
+    }
+    for f in a.volumes_from {
+        launch = launch.volumes_from(f);
     }
     for t in a.tmpfs {
         launch = launch.tmpfs(t);

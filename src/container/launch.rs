@@ -161,6 +161,7 @@ pub struct Launch<'a> {
     hostname: Option<String>,
     volumes: Vec<String>,
     mounts: Vec<String>,
+    volumes_from: Vec<String>,
     tmpfs: Vec<String>,
     network: NetFlags,
     userns: UsernsRequest,
@@ -191,6 +192,7 @@ impl<'a> Launch<'a> {
             hostname: None,
             volumes: Vec::new(),
             mounts: Vec::new(),
+            volumes_from: Vec::new(),
             tmpfs: Vec::new(),
             network: NetFlags::default(),
             userns: UsernsRequest::Auto,
@@ -290,6 +292,13 @@ impl<'a> Launch<'a> {
         self
     }
 
+    /// The volumes and bind mounts of another container, as
+    /// `CONTAINER[:ro|:rw]` (Docker's `--volumes-from`).
+    pub fn volumes_from(mut self, spec: impl Into<String>) -> Self {
+        self.volumes_from.push(spec.into());
+        self
+    }
+
     /// A tmpfs as `PATH[:OPTIONS]` (Docker's `--tmpfs`).
     pub fn tmpfs(mut self, spec: impl Into<String>) -> Self {
         self.tmpfs.push(spec.into());
@@ -364,6 +373,14 @@ impl<'a> Launch<'a> {
         }
         for m in &self.mounts {
             mounts.push(parse_mount(m)?);
+        }
+        for f in &self.volumes_from {
+            let (name, mode) = mounts::parse_volumes_from(f).map_err(|why| Error::Volume {
+                spec: f.clone(),
+                why,
+            })?;
+            let from = Containers::new(&self.dirs.state).resolve(name)?;
+            mounts.extend(mounts::inherited(&from, mode));
         }
         if let Some(n) = &self.name {
             super::check_name(n)?;

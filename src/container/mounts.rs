@@ -138,6 +138,43 @@ impl Mount {
     }
 }
 
+/// `--volumes-from CONTAINER[:ro|:rw]`: the container and the mode asked
+/// for (None: each mount keeps its own).
+pub fn parse_volumes_from(v: &str) -> Result<(&str, Option<bool>), String> {
+    let (name, mode) = match v.rsplit_once(':') {
+        Some((n, "ro")) => (n, Some(true)),
+        Some((n, "rw")) => (n, Some(false)),
+        Some((_, m)) => return Err(format!("invalid mode '{m}' (use ro or rw)")),
+        None => (v, None),
+    };
+    match name.is_empty() {
+        true => Err("expected CONTAINER[:ro|:rw]".into()),
+        false => Ok((name, mode)),
+    }
+}
+
+/// The mounts `--volumes-from` takes from `rec`: its volumes and bind
+/// mounts (not its tmpfs mounts), read-only when `read_only` says so.
+pub fn inherited(rec: &Record, read_only: Option<bool>) -> Vec<Mount> {
+    let mut out: Vec<Mount> = of_record(rec)
+        .into_iter()
+        .filter(|m| !matches!(m.source, Source::Tmpfs))
+        .collect();
+    if let Some(ro) = read_only {
+        for m in &mut out {
+            m.read_only = ro;
+            let mut opts: Vec<&str> = m
+                .options
+                .split(',')
+                .filter(|o| !o.is_empty() && *o != "ro" && *o != "rw")
+                .collect();
+            opts.push(if ro { "ro" } else { "rw" });
+            m.options = opts.join(",");
+        }
+    }
+    out
+}
+
 /// A `-v` value: `CONTAINER` (an anonymous volume), `NAME:CONTAINER[:OPTS]`
 /// or `HOST:CONTAINER[:OPTS]` (HOST absolute, or relative starting with
 /// `.` or `..`).

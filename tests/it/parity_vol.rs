@@ -597,3 +597,57 @@ fn cp_never_follows_a_container_symlink_out_to_the_host() {
         w.ok(&["rm", "-f", "s2"]);
     });
 }
+
+#[test]
+fn volumes_from_and_cp_into_a_stopped_containers_volume() {
+    for_each_user(|w| {
+        let bb = w.busybox();
+        w.write("shared/h", "host\n");
+        w.ok(&[
+            "run",
+            "--name",
+            "src",
+            "-v",
+            "vf:/vf",
+            "-v",
+            "./shared:/shared",
+            bb,
+            "sh",
+            "-c",
+            "echo from-src > /vf/f",
+        ]);
+        // A copy under a stopped container's volume lands in the volume.
+        w.write("new.txt", "copied\n");
+        w.ok(&["cp", "new.txt", "src:/vf/"]);
+        let out = sh(
+            &w,
+            &["--volumes-from", "src"],
+            "cat /vf/f /vf/new.txt /shared/h",
+        );
+        assert_eq!(out, "from-src\ncopied\nhost\n");
+        let out = w.run(&[
+            "run",
+            "--rm",
+            "--volumes-from",
+            "src:ro",
+            bb,
+            "sh",
+            "-c",
+            "echo x > /vf/x",
+        ]);
+        assert!(!out.status.success());
+        assert!(
+            stderr(&out).contains("Read-only file system"),
+            "{}",
+            stderr(&out)
+        );
+        let (code, err) = w.fails(&["run", "--rm", "--volumes-from", "nothere", bb, "true"]);
+        assert_eq!(code, 125);
+        assert!(
+            err.contains("no such container") && one_error(&err),
+            "{err}"
+        );
+        w.ok(&["rm", "src"]);
+        assert_eq!(volume_names(&w), ["vf"]);
+    });
+}

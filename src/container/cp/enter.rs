@@ -195,6 +195,7 @@ fn in_stopped(
         volatile: false,
     };
     let root = dir.join("rootfs");
+    let binds = volume_binds(dirs, rec);
     crate::userns::run_in_userns(&mapping, &src, || {
         use crate::sys::mount::{enter_root, mount, Flags};
         crate::sys::cred::unshare(CloneFlags::CLONE_NEWNS)
@@ -210,8 +211,56 @@ fn in_stopped(
         overlay
             .mount(&root, &driver, &dir)
             .map_err(|e| e.to_string())?;
+        // Its volumes and bind mounts, where a start would put them: a copy
+        // under one of them lands in it, as Docker's does.
+        for (source, target, read_only) in &binds {
+            let t = crate::rootfs::resolve::resolve_in_root(&root, target)
+                .map_err(|e| format!("{}: {e}", target.display()))?;
+            std::fs::create_dir_all(&t).map_err(|e| format!("{}: {e}", target.display()))?;
+            let s = source.to_string_lossy();
+            mount(Some(&s), &t, None, Flags::MS_BIND | Flags::MS_REC, None)
+                .map_err(|e| e.to_string())?;
+            if *read_only {
+                crate::sys::mount::setattr_recursive(&t, crate::sys::mount::MOUNT_ATTR_RDONLY)
+                    .map_err(|e| e.to_string())?;
+            }
+        }
         enter_root(&root).map_err(|e| e.to_string())?;
         work()
     })
     .map_err(|e| e.to_string())
+}
+
+/// The directory mounts (volumes and binds) of a stopped container: host
+/// source, container path (relative), read-only. Tmpfs mounts hold nothing
+/// while it is stopped; sources gone since are left out.
+fn volume_binds(dirs: &Dirs, rec: &Record) -> Vec<(std::path::PathBuf, std::path::PathBuf, bool)> {
+    use crate::sandbox::MountSpec;
+    let volumes = crate::volume::Volumes::new(&dirs.store);
+    let dir = std::path::Path::new("/");
+    let mut binds = super::super::mounts::of_record(rec)
+        .iter()
+        .enumerate()
+        .filter_map(|(i, m)| super::super::mounts::to_spec(m, &volumes, dir, i).ok())
+        .filter_map(|spec| match spec {
+            MountSpec::Bind {
+                source,
+                target,
+                read_only,
+            }
+            | MountSpec::Volume {
+                source,
+                target,
+                read_only,
+                ..
+            } if source.is_dir() => {
+                let rel = crate::sandbox::plan::container_path(&target).ok()?;
+                Some((source, rel, read_only))
+            }
+            _ => None,
+        })
+        .collect::<Vec<_>>();
+    // Parents before children, as a start mounts them.
+    binds.sort_by_key(|b| b.1.components().count());
+    binds
 }
