@@ -130,6 +130,8 @@ complete -c hutch -n '__hutch_names >/dev/null' -f -a '(__hutch_names)'
 enum Kind {
     Images,
     Containers,
+    /// `inspect`: containers, then images.
+    Both,
 }
 
 /// `hutch __complete WORDS...`: the names for the last word, one a line, and
@@ -149,6 +151,11 @@ pub fn complete(ctx: &Ctx, a: CompleteArgs) -> anyhow::Result<u8> {
 /// The names of one kind in the store (empty when there is no store yet).
 fn names(ctx: &Ctx, kind: Kind) -> Vec<String> {
     match kind {
+        Kind::Both => {
+            let mut all = names(ctx, Kind::Containers);
+            all.extend(names(ctx, Kind::Images));
+            all
+        }
         Kind::Containers => Containers::new(&ctx.dirs.state)
             .list()
             .into_iter()
@@ -256,6 +263,7 @@ fn kind_of(a: &clap::Arg) -> Option<Kind> {
     match name {
         "IMAGE" => Some(Kind::Images),
         "CONTAINER" => Some(Kind::Containers),
+        "CONTAINER|IMAGE" => Some(Kind::Both),
         _ => None,
     }
 }
@@ -308,7 +316,9 @@ mod tests {
         assert_eq!(kind("run --name "), None, "an option's value");
         assert_eq!(kind("run -e"), None);
         assert_eq!(kind("--root /tmp/x rmi "), Some(Kind::Images));
-        assert_eq!(kind("inspect a "), Some(Kind::Images));
+        assert_eq!(kind("inspect a "), Some(Kind::Both));
+        assert_eq!(kind("container inspect "), Some(Kind::Containers));
+        assert_eq!(kind("image rm "), Some(Kind::Images));
         assert_eq!(kind("rename "), Some(Kind::Containers));
         assert_eq!(kind("rename old "), None);
         assert_eq!(kind(""), None, "a subcommand");

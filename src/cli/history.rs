@@ -140,9 +140,20 @@ pub fn exec(ctx: &Ctx, args: Args) -> anyhow::Result<u8> {
         return Ok(0);
     }
     if matches!(format, Listing::Json) {
+        // Full ids, whatever --no-trunc says: JSON is for programs.
+        let full: Vec<&str> = ids
+            .iter()
+            .map(|i| {
+                if i.starts_with('<') {
+                    i.as_str()
+                } else {
+                    im.id.as_str()
+                }
+            })
+            .collect();
         let v: Vec<_> = rows
             .iter()
-            .zip(&ids)
+            .zip(&full)
             .map(|(r, id)| {
                 json!({
                     "id": id, "created": r.created, "createdBy": r.created_by,

@@ -1,6 +1,7 @@
 //! `hutch images`: list images as Podman does (a table, `-q` ids, or
 //! `--format json` / a Go template).
 
+use super::filters::{glob, label_matches, Filters};
 use super::inspect::facts;
 use super::template::{print_rows, Listing};
 use super::Ctx;
@@ -8,6 +9,7 @@ use crate::container::state::human_duration;
 use crate::oci::inspect::list_row;
 use crate::oci::reference::Reference;
 use crate::store::{Image, Store};
+use anyhow::bail;
 use serde_json::json;
 
 #[derive(clap::Args, Debug)]
@@ -28,7 +30,22 @@ pub struct Args {
     /// CreatedAt and Size, e.g. '{{.Repository}}:{{.Tag}}'.
     #[arg(long, value_name = "FORMAT")]
     pub format: Option<String>,
+
+    /// Show all images (hutch keeps no intermediate build images, so this
+    /// is the same list; accepted for Docker's scripts).
+    #[arg(short, long)]
+    pub all: bool,
+
+    /// Show only images that match: dangling=true|false, label=KEY[=VALUE],
+    /// reference=PATTERN (a glob: 'busy*', 'busybox:1.*'), before=IMAGE,
+    /// since=IMAGE. One key given twice matches either value; different
+    /// keys must all match.
+    #[arg(short, long = "filter", value_name = "KEY=VALUE")]
+    pub filter: Vec<String>,
 }
+
+/// The keys `--filter` takes.
+const FILTERS: &[&str] = &["dangling", "label", "reference", "before", "since"];
 
 pub fn exec(ctx: &Ctx, args: Args) -> anyhow::Result<u8> {
     let format = Listing::parse(args.format.as_deref()).map_err(anyhow::Error::msg)?;
@@ -38,11 +55,41 @@ pub fn exec(ctx: &Ctx, args: Args) -> anyhow::Result<u8> {
         .map(Reference::parse)
         .transpose()
         .map_err(anyhow::Error::msg)?;
+    let filters = Filters::parse(&args.filter, FILTERS).map_err(anyhow::Error::msg)?;
+    for v in filters.values("dangling") {
+        if !matches!(v.as_str(), "true" | "false") {
+            bail!("invalid filter 'dangling={v}': use true or false");
+        }
+    }
+    for v in filters.values("reference") {
+        glob(v, "").map_err(anyhow::Error::msg)?;
+    }
     let store = Store::open(&ctx.dirs)?;
     let mut images = store.images()?;
     if let Some(f) = &filter {
         for im in &mut images {
             im.names.retain(|n| matches(f, n));
+        }
+        images.retain(|im| !im.names.is_empty());
+    }
+    let time_of = |key: &str| -> anyhow::Result<Option<chrono::DateTime<chrono::Utc>>> {
+        match filters.values(key).last() {
+            Some(v) => Ok(created(&store.image(v)?)),
+            None => Ok(None),
+        }
+    };
+    let (before, since) = (time_of("before")?, time_of("since")?);
+    images.retain(|im| {
+        let labels = im.labels();
+        filters.allows("dangling", |v| (v == "true") == im.names.is_empty())
+            && filters.allows("label", |v| label_matches(v, labels.iter()))
+            && before.map_or(true, |t| created(im).is_some_and(|c| c < t))
+            && since.map_or(true, |t| created(im).is_some_and(|c| c > t))
+    });
+    if filters.has("reference") {
+        for im in &mut images {
+            im.names
+                .retain(|n| filters.allows("reference", |p| reference_matches(p, n)));
         }
         images.retain(|im| !im.names.is_empty());
     }
@@ -128,6 +175,21 @@ fn matches(filter: &Reference, name: &str) -> bool {
     repo_ok && filter.tag.as_deref().map_or(true, |t| t == tag)
 }
 
+/// Docker's `reference=` filter: the pattern against the short name
+/// (`busybox:1.38.0-musl`, `quay.io/x/tool:1`), or against its repository
+/// alone (`busybox`).
+fn reference_matches(pattern: &str, name: &str) -> bool {
+    let short = name
+        .strip_prefix("docker.io/library/")
+        .or_else(|| name.strip_prefix("docker.io/"))
+        .unwrap_or(name);
+    let repo = match short.rsplit_once(':') {
+        Some((r, t)) if !t.contains('/') => r,
+        _ => short,
+    };
+    glob(pattern, short).unwrap_or(false) || glob(pattern, repo).unwrap_or(false)
+}
+
 fn created(im: &Image) -> Option<chrono::DateTime<chrono::Utc>> {
     let c = im.config.created().as_deref()?;
     chrono::DateTime::parse_from_rfc3339(c)
@@ -174,6 +236,18 @@ mod tests {
         assert!(matches(&f("tool"), "quay.io/x/tool:1"));
         assert!(!matches(&f("quay.io/y/tool"), "quay.io/x/tool:1"));
         assert!(!matches(&f("box"), "docker.io/library/busybox:1"));
+    }
+
+    #[test]
+    fn reference_filters_are_globs_over_short_names() {
+        let n = "docker.io/library/busybox:1.38.0-musl";
+        assert!(reference_matches("busybox", n));
+        assert!(reference_matches("busy*", n));
+        assert!(reference_matches("busybox:1.*", n));
+        assert!(!reference_matches("busybox:2*", n));
+        assert!(!reference_matches("box", n));
+        assert!(reference_matches("quay.io/x/*", "quay.io/x/tool:1"));
+        assert!(!reference_matches("*", "quay.io/x/tool:1"));
     }
 
     #[test]

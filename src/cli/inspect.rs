@@ -1,21 +1,44 @@
-//! `hutch inspect IMAGE...`: Docker-compatible JSON (an array) for images, or
-//! one line per image with `--format '{{.Id}}'`.
+//! `hutch inspect NAME...`: Docker-compatible JSON (an array) for containers
+//! and images, or one line per object with `--format '{{.Id}}'`. A name is
+//! looked up as a container first, then as an image, as Docker does;
+//! `--type` restricts the lookup to one kind.
 
 use super::template::Template;
 use super::Ctx;
+use crate::container::inspect::Facts;
+use crate::container::{state, Containers, Record};
 use crate::oci::digest;
 use crate::oci::inspect::{add_docker_config_keys, inspect, ImageFacts};
 use crate::store::{Image, Store};
+use serde_json::Value;
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
-    /// Images to show, by name or id.
-    #[arg(required = true, value_name = "IMAGE")]
-    pub images: Vec<String>,
+    /// Containers or images to show, by name or id.
+    #[arg(required = true, value_name = "CONTAINER|IMAGE")]
+    pub names: Vec<String>,
 
-    /// Print each image through a Go template, e.g. '{{.Id}}' or '{{json .Config}}'.
+    /// Print each object through a Go template, e.g. '{{.Id}}',
+    /// '{{.State.Status}}' or '{{json .Config}}'.
     #[arg(short, long, value_name = "TEMPLATE")]
     pub format: Option<String>,
+
+    /// Only look for objects of this type.
+    #[arg(long = "type", value_name = "TYPE", value_parser = ["container", "image"])]
+    pub kind: Option<String>,
+
+    /// Add containers' sizes: SizeRw (the writable layer) and SizeRootFs
+    /// (with the image).
+    #[arg(short, long)]
+    pub size: bool,
+}
+
+/// Which kinds of object `inspect` looks names up as.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Any,
+    Container,
+    Image,
 }
 
 pub fn facts(im: &Image) -> ImageFacts<'_> {
@@ -30,27 +53,47 @@ pub fn facts(im: &Image) -> ImageFacts<'_> {
 }
 
 pub fn exec(ctx: &Ctx, args: Args) -> anyhow::Result<u8> {
-    let tpl = args
-        .format
-        .as_deref()
+    let kind = match args.kind.as_deref() {
+        Some("container") => Kind::Container,
+        Some("image") => Kind::Image,
+        _ => Kind::Any,
+    };
+    show(ctx, &args.names, args.format.as_deref(), kind, args.size)
+}
+
+/// Print the inspect objects of `names`, each looked up as `kind`: all
+/// are found before anything is printed, so a bad name prints nothing.
+pub fn show(
+    ctx: &Ctx,
+    names: &[String],
+    format: Option<&str>,
+    kind: Kind,
+    size: bool,
+) -> anyhow::Result<u8> {
+    let tpl = format
         .filter(|f| *f != "json")
         .map(Template::parse)
         .transpose()
         .map_err(anyhow::Error::msg)?;
-    let store = Store::open(&ctx.dirs)?;
-    // Resolve all first so a bad name prints nothing half-way.
-    let images = args
-        .images
-        .iter()
-        .map(|n| store.image(n))
-        .collect::<anyhow::Result<Vec<_>>>()?;
+    let containers = Containers::new(&ctx.dirs.state);
+    let mut store = None;
     let mut values = Vec::new();
-    for im in &images {
-        let mut v = inspect(&facts(im));
-        let config =
-            digest::parse(im.manifest.config().digest().as_ref()).map_err(anyhow::Error::msg)?;
-        add_docker_config_keys(&mut v, &store.read_blob(&config)?);
-        values.push(v);
+    for name in names {
+        if kind != Kind::Image {
+            match containers.resolve(name) {
+                Ok(rec) => {
+                    values.push(container(ctx, &containers, rec, &mut store, size));
+                    continue;
+                }
+                Err(crate::container::Error::NotFound(_)) if kind == Kind::Any => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+        let store = match &mut store {
+            Some(s) => s,
+            None => store.insert(Store::open(&ctx.dirs)?),
+        };
+        values.push(image(store, name)?);
     }
     match tpl {
         Some(t) => {
@@ -61,4 +104,78 @@ pub fn exec(ctx: &Ctx, args: Args) -> anyhow::Result<u8> {
         None => ctx.printer.out(&serde_json::to_string_pretty(&values)?),
     }
     Ok(0)
+}
+
+fn image(store: &Store, name: &str) -> anyhow::Result<Value> {
+    let im = store.image(name)?;
+    let mut v = inspect(&facts(&im));
+    let config =
+        digest::parse(im.manifest.config().digest().as_ref()).map_err(anyhow::Error::msg)?;
+    add_docker_config_keys(&mut v, &store.read_blob(&config)?);
+    Ok(v)
+}
+
+fn container(
+    ctx: &Ctx,
+    containers: &Containers,
+    rec: Record,
+    store: &mut Option<Store>,
+    size: bool,
+) -> Value {
+    let rec = state::settle(containers, rec);
+    let s = state::observe(&rec);
+    // The image's labels and exposed ports; none when it is gone.
+    if store.is_none() {
+        *store = Store::open(&ctx.dirs).ok();
+    }
+    let image = store.as_ref().and_then(|st| st.image(&rec.image_id).ok());
+    let facts = Facts {
+        labels: image.as_ref().map(|im| im.labels()).unwrap_or_default(),
+        exposed: image
+            .as_ref()
+            .and_then(|im| im.config.config().clone())
+            .and_then(|c| c.exposed_ports().clone())
+            .unwrap_or_default(),
+        log_path: containers
+            .dir(&rec.id)
+            .join(crate::container::logs::LOG_FILE)
+            .display()
+            .to_string(),
+        volumes: crate::volume::Volumes::new(&ctx.dirs.store),
+    };
+    let mut v = crate::container::inspect::inspect(&rec, s, &facts);
+    if size {
+        let rw = super::ps::writable_size(containers, &rec);
+        v["SizeRw"] = rw.into();
+        v["SizeRootFs"] = (rw + image.map_or(0, |im| im.size())).into();
+    }
+    v
+}
+
+/// `hutch container inspect`: containers only.
+#[derive(clap::Args, Debug)]
+pub struct ContainerArgs {
+    /// Containers to show, by name or id.
+    #[arg(required = true, value_name = "CONTAINER")]
+    pub names: Vec<String>,
+
+    /// Print each container through a Go template, e.g. '{{.State.Status}}'.
+    #[arg(short, long, value_name = "TEMPLATE")]
+    pub format: Option<String>,
+
+    /// Add SizeRw (the writable layer) and SizeRootFs (with the image).
+    #[arg(short, long)]
+    pub size: bool,
+}
+
+/// `hutch image inspect`: images only.
+#[derive(clap::Args, Debug)]
+pub struct ImageArgs {
+    /// Images to show, by name or id.
+    #[arg(required = true, value_name = "IMAGE")]
+    pub names: Vec<String>,
+
+    /// Print each image through a Go template, e.g. '{{.Id}}'.
+    #[arg(short, long, value_name = "TEMPLATE")]
+    pub format: Option<String>,
 }

@@ -1,11 +1,12 @@
 //! `hutch kill`: send a signal to a running container's pid 1.
 
 use super::Ctx;
+use crate::container::signals::Sig;
 use crate::container::{control, Containers};
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
-    /// The signal, by name (TERM, SIGHUP) or number.
+    /// The signal, by name (TERM, SIGHUP, RTMIN+3) or number (1 to SIGRTMAX).
     #[arg(short, long, default_value = "KILL", value_name = "SIGNAL")]
     pub signal: String,
     /// Container names or ids.
@@ -14,7 +15,7 @@ pub struct Args {
 }
 
 pub fn exec(ctx: &Ctx, a: Args) -> anyhow::Result<u8> {
-    let sig = control::parse_signal(&a.signal).map_err(anyhow::Error::msg)?;
+    let sig: Sig = a.signal.parse().map_err(anyhow::Error::msg)?;
     let containers = Containers::new(&ctx.dirs.state);
     let mut failed = false;
     for name in &a.containers {

@@ -4,7 +4,7 @@
 
 use super::Ctx;
 use crate::container::logs::{parse, Line, Stream, LOG_FILE};
-use crate::container::{state, Containers};
+use crate::container::{state, Containers, Record};
 use anyhow::bail;
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::time::Duration;
@@ -55,14 +55,27 @@ pub fn exec(ctx: &Ctx, a: Args) -> anyhow::Result<u8> {
     if !a.follow {
         return Ok(0);
     }
-    let mut offset = used as u64;
+    follow(&containers, &rec, &mut file, used as u64, &mut printer)?;
+    Ok(0)
+}
+
+/// Print what container `rec` adds to its log after byte `offset` of
+/// `file`, until the run `rec` saw has ended (a restart is a new run) and
+/// its log is complete.
+pub(super) fn follow(
+    containers: &Containers,
+    rec: &Record,
+    file: &mut std::fs::File,
+    mut offset: u64,
+    printer: &mut Out,
+) -> anyhow::Result<()> {
     loop {
         // Read the state before the log: once the container is seen ended,
         // one more read gets everything it wrote (the supervisor closes the
         // log before it records the exit).
-        let ended = containers
-            .read(&rec.id)
-            .map_or(true, |r| !state::observe(&r).is_running());
+        let ended = containers.read(&rec.id).map_or(true, |r| {
+            !state::observe(&r).is_running() || r.started != rec.started
+        });
         file.seek(SeekFrom::Start(offset))?;
         let mut more = Vec::new();
         file.read_to_end(&mut more)?;
@@ -70,16 +83,16 @@ pub fn exec(ctx: &Ctx, a: Args) -> anyhow::Result<u8> {
         offset += used as u64;
         printer.print(&lines)?;
         if ended {
-            return Ok(0);
+            return Ok(());
         }
         std::thread::sleep(FOLLOW_POLL);
     }
 }
 
-struct Out {
-    timestamps: bool,
+pub(super) struct Out {
+    pub timestamps: bool,
     /// Whether the last text printed ended a line (a timestamp goes first).
-    at_line_start: bool,
+    pub at_line_start: bool,
 }
 
 impl Out {

@@ -9,6 +9,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 pub mod allow;
+pub mod attach;
 pub mod build;
 mod choice;
 pub mod commit;
@@ -20,6 +21,7 @@ pub mod env;
 mod errors;
 pub mod exec;
 pub mod export;
+mod filters;
 mod flags;
 pub mod history;
 pub mod hook;
@@ -34,11 +36,13 @@ pub mod load;
 pub mod login;
 pub mod logout;
 pub mod logs;
+pub mod pause;
 pub mod port;
 pub mod ps;
 pub mod pull;
 pub mod push;
 pub mod rename;
+pub mod restart;
 pub mod rm;
 pub mod rmi;
 pub mod run;
@@ -50,6 +54,7 @@ pub mod system;
 pub mod tag;
 mod template;
 pub mod top;
+pub mod version;
 pub mod volume;
 pub mod wait;
 
@@ -81,6 +86,9 @@ pub struct Cli {
 pub enum Command {
     /// Run a command in a new container.
     Run(Box<run::Args>),
+    /// Create a container without starting it (`run`'s flags; `start` runs it).
+    #[command(mut_arg("detach", |a| a.hide(true)))]
+    Create(Box<run::Args>),
     /// Build an image from a Dockerfile.
     Build(build::Args),
     /// Load images from an OCI layout, OCI archive or docker-save archive.
@@ -93,7 +101,7 @@ pub enum Command {
     Tag(tag::Args),
     /// Remove images.
     Rmi(rmi::Args),
-    /// Show low-level information about images, as JSON.
+    /// Show low-level information about containers and images, as JSON.
     Inspect(inspect::Args),
     /// Fetch an image from a registry.
     Pull(pull::Args),
@@ -138,7 +146,17 @@ pub enum Command {
     Top(top::Args),
     /// Run a command in a running container.
     Exec(exec::Args),
-    /// Manage containers as a group.
+    /// Stop and start containers again.
+    Restart(restart::Args),
+    /// Follow a running detached container's output until it exits.
+    Attach(attach::Args),
+    /// Pause containers (needs a cgroup of their own; see `hutch info`).
+    Pause(pause::Args),
+    /// Unpause containers.
+    Unpause(pause::Args),
+    /// Show hutch's version, Docker's way.
+    Version(version::Args),
+    /// Manage containers (ls, inspect, rm, prune, create, start, ...).
     Container(container::Args),
     /// List a container's published ports.
     Port(port::Args),
@@ -152,7 +170,7 @@ pub enum Command {
     Export(export::Args),
     /// Write images to a docker-archive, oci-archive or OCI layout directory.
     Save(save::Args),
-    /// Manage images (prune).
+    /// Manage images (ls, inspect, rm, prune, history, ...).
     Image(image::Args),
     /// Disk usage and store checks.
     System(system::Args),
@@ -219,14 +237,50 @@ pub fn main() -> ExitCode {
         }
     };
     let ctx = Ctx { dirs, printer };
+    // Docker's `run` and `create` exit 125 when the image or a container
+    // they name is missing; every other command exits 1 then.
+    let starts = matches!(
+        cli.command,
+        Command::Run(_)
+            | Command::Create(_)
+            | Command::Container(container::Args {
+                command: container::Sub::Run(_) | container::Sub::Create(_)
+            })
+    );
     match dispatch(&ctx, cli.command) {
         Ok(code) => ExitCode::from(code),
         Err(e) if is_broken_pipe(&e) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("{}", errors::render(&e, crate::ui::colour::stderr()));
-            ExitCode::from(EXIT_HUTCH_ERROR)
+            ExitCode::from(if !starts && is_not_found(&e) {
+                EXIT_NOT_FOUND
+            } else {
+                EXIT_HUTCH_ERROR
+            })
         }
     }
+}
+
+/// Exit code for a missing image or container (Docker's "No such ...").
+pub const EXIT_NOT_FOUND: u8 = 1;
+
+/// The exit code for a failure of one of several objects a command was
+/// given (the others go on): 1 when it does not exist, else 125.
+pub(crate) fn failure_code(e: &anyhow::Error) -> u8 {
+    match is_not_found(e) {
+        true => EXIT_NOT_FOUND,
+        false => EXIT_HUTCH_ERROR,
+    }
+}
+
+/// Whether `e` says that a named image or container does not exist.
+pub(crate) fn is_not_found(e: &anyhow::Error) -> bool {
+    use crate::container::{launch, Error::NotFound};
+    e.chain().any(|c| {
+        c.downcast_ref::<crate::store::NoSuchImage>().is_some()
+            || matches!(c.downcast_ref(), Some(NotFound(_)))
+            || matches!(c.downcast_ref(), Some(launch::Error::Record(NotFound(_))))
+    })
 }
 
 /// clap suggests hidden subcommands for typos (`hutch rn` → `userns-keeper`);
@@ -270,6 +324,12 @@ fn without_hidden_suggestions(mut e: clap::Error) -> clap::Error {
 fn dispatch(ctx: &Ctx, cmd: Command) -> anyhow::Result<u8> {
     match cmd {
         Command::Run(a) => run::exec(ctx, *a),
+        Command::Create(a) => run::create(ctx, *a),
+        Command::Restart(a) => restart::exec(ctx, a),
+        Command::Attach(a) => attach::exec(ctx, a),
+        Command::Pause(a) => pause::pause(ctx, a),
+        Command::Unpause(a) => pause::unpause(ctx, a),
+        Command::Version(a) => version::exec(ctx, a),
         Command::Build(a) => build::exec(ctx, a),
         Command::Load(a) => load::exec(ctx, a),
         Command::Import(a) => import::exec(ctx, a),
@@ -352,7 +412,7 @@ mod tests {
             "{pf}"
         );
         // Only hidden ones were close: no tip at all, and no stray blank line.
-        let u = parse_error(&["hutch", "userns"]);
+        let u = parse_error(&["hutch", "userns-keepr"]);
         assert!(!u.contains("tip") && !u.contains("\n\n\n"), "{u}");
         let im = parse_error(&["hutch", "imags"]);
         assert!(im.contains("'image', 'images'"), "{im}");

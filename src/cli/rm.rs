@@ -1,6 +1,7 @@
 //! `hutch rm`: remove containers (record, writable layer, log). A running
-//! container is refused unless `-f`, which kills it first. Volumes stay,
-//! except anonymous ones with `-v`.
+//! container is refused unless `-f`, which kills it first (and for which a
+//! missing container is no error, as in Docker). Volumes stay, except
+//! anonymous ones with `-v`.
 
 use super::Ctx;
 use crate::container::{control, Containers};
@@ -24,6 +25,8 @@ pub fn exec(ctx: &Ctx, a: Args) -> anyhow::Result<u8> {
     for name in &a.containers {
         match remove_one(ctx, &containers, name, a.force, a.volumes) {
             Ok(()) => ctx.printer.out(name),
+            // Docker: `rm -f` of a container that does not exist is no error.
+            Err(e) if a.force && super::is_not_found(&e) => {}
             Err(e) => {
                 eprintln!("Error: {e:#}");
                 failed = true;

@@ -8,7 +8,7 @@
 
 use super::choice::choice;
 use super::Ctx;
-use crate::container::launch::{parse_mount, parse_volume, Launch, Outcome};
+use crate::container::launch::{parse_mount, parse_volume, Launch, Outcome, Prepared};
 use crate::net::plan::NetFlags;
 use crate::registry::pull::{ensure_image, PullPolicy};
 use crate::rootfs::DriverKind;
@@ -157,6 +157,33 @@ pub struct Args {
 }
 
 pub fn exec(ctx: &Ctx, a: Args) -> anyhow::Result<u8> {
+    let detach = a.detach;
+    let prepared = prepare(ctx, a)?;
+    let id = prepared.id().to_string();
+    if detach {
+        let outcome = prepared.detached()?;
+        if matches!(outcome, Outcome::Started) {
+            ctx.printer.out(&id);
+        }
+        return Ok(report(&outcome));
+    }
+    Ok(report(&prepared.foreground(&ctx.printer)?))
+}
+
+/// `hutch create`: `run`'s flags, the container recorded as created and
+/// left for `hutch start` (a `--rm` one is removed once that run ends).
+pub fn create(ctx: &Ctx, a: Args) -> anyhow::Result<u8> {
+    if a.detach {
+        bail!("create takes no -d: a created container runs detached when `hutch start` starts it");
+    }
+    let id = prepare(ctx, a)?.leave_created()?;
+    ctx.printer.out(&id);
+    Ok(0)
+}
+
+/// Check the flags, get the image, record the container and check its
+/// sandbox plan: everything before it runs.
+fn prepare(ctx: &Ctx, a: Args) -> anyhow::Result<Prepared> {
     // Flags first: nothing below runs for a bad command line.
     for v in &a.volume {
         parse_volume(v)?;
@@ -247,16 +274,7 @@ pub fn exec(ctx: &Ctx, a: Args) -> anyhow::Result<u8> {
     for t in a.tmpfs {
         launch = launch.tmpfs(t);
     }
-    let prepared = launch.create(&ctx.printer)?;
-    let id = prepared.id().to_string();
-    if a.detach {
-        let outcome = prepared.detached()?;
-        if matches!(outcome, Outcome::Started) {
-            ctx.printer.out(&id);
-        }
-        return Ok(report(&outcome));
-    }
-    Ok(report(&prepared.foreground(&ctx.printer)?))
+    Ok(launch.create(&ctx.printer)?)
 }
 
 /// The exit code of a launch, after saying what went wrong inside hutch.

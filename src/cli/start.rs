@@ -1,9 +1,10 @@
 //! `hutch start`: run a stopped container's command again over the same
 //! writable layer, as a new sandbox built from its record. Detached under a
-//! supervisor by default, in the foreground with `-a`.
+//! supervisor by default, in the foreground with `-a`. A container that
+//! runs already is left running (and attached to with `-a`), as in Docker.
 
 use super::Ctx;
-use crate::container::launch::{Outcome, Prepared};
+use crate::container::launch::{Error, Outcome, Prepared};
 use anyhow::bail;
 
 #[derive(clap::Args, Debug)]
@@ -25,8 +26,13 @@ pub fn exec(ctx: &Ctx, a: Args) -> anyhow::Result<u8> {
         let [name] = a.containers.as_slice() else {
             bail!("start -a attaches to one container: name only one");
         };
-        let outcome = Prepared::existing(&ctx.dirs, name, a.interactive, &ctx.printer)?
-            .foreground(&ctx.printer)?;
+        let outcome = match Prepared::existing(&ctx.dirs, name, a.interactive, &ctx.printer) {
+            // Docker attaches to a container that runs already.
+            Err(Error::AlreadyRunning(_)) => {
+                return super::attach::attach(ctx, name, !a.interactive)
+            }
+            prepared => prepared?.foreground(&ctx.printer)?,
+        };
         return Ok(super::run::report(&outcome));
     }
     let mut failed = 0;
@@ -36,9 +42,12 @@ pub fn exec(ctx: &Ctx, a: Args) -> anyhow::Result<u8> {
         match started {
             Ok(Outcome::Started) => ctx.printer.out(name),
             Ok(outcome) => failed = super::run::report(&outcome),
+            // Docker: starting a running container is no error.
+            Err(Error::AlreadyRunning(_)) => ctx.printer.out(name),
             Err(e) => {
+                let e = anyhow::Error::from(e);
                 eprintln!("Error: {e:#}");
-                failed = super::EXIT_HUTCH_ERROR;
+                failed = super::failure_code(&e);
             }
         }
     }

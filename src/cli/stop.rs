@@ -3,6 +3,7 @@
 //! once the container's end is recorded (or, with --rm, it is removed).
 
 use super::Ctx;
+use crate::container::signals::Sig;
 use crate::container::{control, Containers};
 use anyhow::Context;
 use nix::sys::signal::Signal;
@@ -38,13 +39,14 @@ pub fn exec(ctx: &Ctx, a: Args) -> anyhow::Result<u8> {
     Ok(if failed { 1 } else { 0 })
 }
 
-fn stop_one(containers: &Containers, name: &str, grace: Duration) -> anyhow::Result<()> {
+pub(super) fn stop_one(containers: &Containers, name: &str, grace: Duration) -> anyhow::Result<()> {
     let rec = containers.resolve(name)?;
     let sig = match rec.config.stop_signal.as_deref() {
-        Some(s) => control::parse_signal(s)
+        Some(s) => s
+            .parse::<Sig>()
             .map_err(anyhow::Error::msg)
             .with_context(|| format!("the image's STOPSIGNAL of container {}", rec.name))?,
-        None => Signal::SIGTERM,
+        None => Signal::SIGTERM.into(),
     };
     // Stopping a container that is not running is not an error (Podman);
     // one run with --rm is gone once stopped, which is no error either.

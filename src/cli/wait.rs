@@ -1,12 +1,20 @@
-//! `hutch wait`: block until containers end and print their exit codes, one
-//! line each, in the order given (-1 when the status is unknown because the
-//! supervisor died).
+//! `hutch wait`: block until containers reach a condition and print their
+//! exit codes, one line each, in the order given (-1 when the status is
+//! unknown because the supervisor died, or a `--rm` container removed
+//! itself before its exit was recorded). The conditions are Docker's
+//! (`not-running`, the default; `next-exit`; `removed`).
 
 use super::Ctx;
-use crate::container::{control, state, Containers};
+use crate::container::{control, state, Containers, Status};
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
+    /// not-running (return at once for a container that is not running),
+    /// next-exit (wait for the next exit, after a start if need be) or
+    /// removed (wait until the container is removed).
+    #[arg(long, default_value = "not-running", value_name = "CONDITION",
+          value_parser = ["not-running", "next-exit", "removed"])]
+    pub condition: String,
     /// Container names or ids.
     #[arg(value_name = "CONTAINER", required = true)]
     pub containers: Vec<String>,
@@ -18,13 +26,21 @@ pub fn exec(ctx: &Ctx, a: Args) -> anyhow::Result<u8> {
     for name in &a.containers {
         let waited = containers
             .resolve(name)
-            .and_then(|rec| control::wait(&containers, &rec.id, None));
+            .and_then(|rec| match a.condition.as_str() {
+                "next-exit" => control::wait_next_exit(&containers, &rec.id).map(|r| r.exit_code),
+                "removed" => control::wait_removed(&containers, &rec.id),
+                // Docker: a container that never ran has exit code 0.
+                _ => control::wait(&containers, &rec.id, None).map(|r| {
+                    r.map(|r| match r.status {
+                        Status::Created => 0,
+                        _ => r.exit_code.unwrap_or(state::EXIT_UNKNOWN),
+                    })
+                }),
+            });
         match waited {
-            Ok(rec) => {
-                let code = rec.and_then(|r| r.exit_code);
-                ctx.printer
-                    .out(&code.unwrap_or(state::EXIT_UNKNOWN).to_string());
-            }
+            Ok(code) => ctx
+                .printer
+                .out(&code.unwrap_or(state::EXIT_UNKNOWN).to_string()),
             Err(e) => {
                 eprintln!("Error: {e}");
                 failed = true;

@@ -5,6 +5,7 @@
 //!
 //! It does not start containers (`launch` does).
 
+use super::signals::Sig;
 use super::state::{self, observe};
 use super::{Containers, Error, ProcId, Record, Result};
 use crate::sys::process::{pidfd_open, pidfd_send_signal, pidfd_wait};
@@ -21,14 +22,14 @@ fn open_checked(p: ProcId) -> Option<OwnedFd> {
 }
 
 /// Send `sig` to the container's pid 1; false when it is not running.
-pub fn signal(rec: &Record, sig: Signal) -> Result<bool> {
+pub fn signal(rec: &Record, sig: impl Into<Sig>) -> Result<bool> {
     if !observe(rec).is_running() {
         return Ok(false);
     }
     let Some(fd) = rec.init.and_then(open_checked) else {
         return Ok(false);
     };
-    pidfd_send_signal(fd.as_fd(), sig)?;
+    pidfd_send_signal(fd.as_fd(), sig.into().number())?;
     Ok(true)
 }
 
@@ -60,15 +61,59 @@ pub fn wait(
     }
 }
 
+/// `wait --condition next-exit`: wait for the container's next exit, after
+/// a start when it is not running now; its record then. NotFound when it is
+/// removed meanwhile.
+pub fn wait_next_exit(containers: &Containers, id: &str) -> Result<Record> {
+    loop {
+        let rec = containers
+            .read(id)
+            .ok_or_else(|| Error::NotFound(id.to_string()))?;
+        if observe(&rec).is_running() {
+            break;
+        }
+        std::thread::sleep(POLL);
+    }
+    wait(containers, id, None)?.ok_or_else(|| Error::NotFound(id.to_string()))
+}
+
+/// `wait --condition removed`: wait until the container's directory is
+/// gone (removed by `rm`, or by itself with `--rm`), whatever starts and
+/// stops happen meanwhile; its last recorded exit code (None for a `--rm`
+/// container, whose exit is never recorded).
+pub fn wait_removed(containers: &Containers, id: &str) -> Result<Option<i32>> {
+    let mut last = containers
+        .read(id)
+        .ok_or_else(|| Error::NotFound(id.to_string()))?;
+    loop {
+        match end_after(containers, &last, None, None)? {
+            Some(Ended::Exited(r)) => last = *r,
+            Some(Ended::Removed) | None => return Ok(last.exit_code),
+        }
+        // Ended but kept: until someone removes it, or it starts again.
+        loop {
+            std::thread::sleep(POLL);
+            match containers.read(id) {
+                None => return Ok(last.exit_code),
+                Some(r) if observe(&r).is_running() => {
+                    last = r;
+                    break;
+                }
+                Some(_) => {}
+            }
+        }
+    }
+}
+
 /// Docker's stop: `sig` to pid 1, SIGKILL once `grace` has passed, and
 /// return when the container's end is recorded (or its directory is gone,
 /// for `--rm`). A container still starting gets the signal as soon as its
 /// pid 1 has exec'd; one that is not running is left alone.
-pub fn stop(containers: &Containers, rec: &Record, sig: Signal, grace: Duration) -> Result<Ended> {
+pub fn stop(containers: &Containers, rec: &Record, sig: Sig, grace: Duration) -> Result<Ended> {
     if let Some(end) = end_after(containers, rec, Some(sig), Some(grace))? {
         return Ok(end);
     }
-    let end = end_after(containers, rec, Some(Signal::SIGKILL), None)?;
+    let end = end_after(containers, rec, Some(Signal::SIGKILL.into()), None)?;
     end.ok_or_else(|| Error::Running(rec.name.clone()))
 }
 
@@ -83,7 +128,7 @@ pub fn stop(containers: &Containers, rec: &Record, sig: Signal, grace: Duration)
 fn end_after(
     containers: &Containers,
     seen: &Record,
-    sig: Option<Signal>,
+    sig: Option<Sig>,
     timeout: Option<Duration>,
 ) -> Result<Option<Ended>> {
     let deadline = timeout.map(|t| Instant::now() + t);
@@ -166,7 +211,9 @@ pub fn force_remove(containers: &Containers, seen: &Record) -> Result<()> {
             return delete_locked(containers, &rec, lock);
         }
         drop(lock);
-        if let Some(Ended::Removed) = end_after(containers, &rec, Some(Signal::SIGKILL), None)? {
+        if let Some(Ended::Removed) =
+            end_after(containers, &rec, Some(Signal::SIGKILL.into()), None)?
+        {
             return Ok(());
         }
     }
@@ -194,34 +241,5 @@ fn delete_tree(rec: &Record, dir: &std::path::Path) -> Result<()> {
         // Without a usable mapping, whatever this user owns can still go.
         Err(msg) => std::fs::remove_dir_all(dir)
             .map_err(|e| Error::Io(std::io::Error::new(e.kind(), format!("{msg}; {e}")))),
-    }
-}
-
-/// A signal by name (`TERM`, `SIGTERM`, any case) or number.
-pub fn parse_signal(s: &str) -> std::result::Result<Signal, String> {
-    let bad = || format!("invalid signal '{s}': use a name such as TERM or KILL, or a number");
-    if let Ok(n) = s.parse::<i32>() {
-        return Signal::try_from(n).map_err(|_| bad());
-    }
-    let up = s.to_ascii_uppercase();
-    let full = if up.starts_with("SIG") {
-        up
-    } else {
-        format!("SIG{up}")
-    };
-    full.parse::<Signal>().map_err(|_| bad())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn signals_by_name_and_number() {
-        assert_eq!(parse_signal("TERM"), Ok(Signal::SIGTERM));
-        assert_eq!(parse_signal("sigkill"), Ok(Signal::SIGKILL));
-        assert_eq!(parse_signal("2"), Ok(Signal::SIGINT));
-        assert!(parse_signal("NOPE").unwrap_err().contains("NOPE"));
-        assert!(parse_signal("999").is_err());
     }
 }

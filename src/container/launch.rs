@@ -542,6 +542,16 @@ impl Prepared {
         &self.rec
     }
 
+    /// Leave the container created, not started (`hutch create`): the
+    /// claim taken while it was set up is given back. Its full id.
+    pub fn leave_created(self) -> Result<String> {
+        self.containers.update(&self.rec.id, |r| {
+            r.status = Status::Created;
+            r.supervisor = None;
+        })?;
+        Ok(self.rec.id)
+    }
+
     /// Run here and wait: the terminal is relayed, the exit recorded (or the
     /// container removed with auto-remove). `report` hears when the
     /// container's log cannot be kept.

@@ -21,6 +21,7 @@
 
 pub mod control;
 pub mod cp;
+pub mod inspect;
 mod inuse;
 pub mod launch;
 pub mod logger;
@@ -28,6 +29,7 @@ pub mod logs;
 pub mod mounts;
 pub mod names;
 pub mod proc;
+pub mod signals;
 pub mod state;
 pub mod supervisor;
 

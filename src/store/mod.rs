@@ -35,6 +35,7 @@ pub use gc::Removed;
 /// container records (`container::images_in_use`).
 pub type InUse = std::collections::HashMap<String, String>;
 pub use partial::{Partial, Verified};
+pub use resolve::NoSuchImage;
 pub use usage::{CachedLayer, DiskUsage};
 pub use write::Writer;
 
@@ -76,6 +77,17 @@ impl Image {
     /// Bytes the image's config and layer blobs take in the store.
     pub fn size(&self) -> u64 {
         self.manifest.config().size() + self.manifest.layers().iter().map(|l| l.size()).sum::<u64>()
+    }
+
+    /// The config's labels, sorted by key.
+    pub fn labels(&self) -> std::collections::BTreeMap<String, String> {
+        self.config
+            .config()
+            .as_ref()
+            .and_then(|c| c.labels().clone())
+            .unwrap_or_default()
+            .into_iter()
+            .collect()
     }
 }
 

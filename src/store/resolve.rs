@@ -21,6 +21,12 @@ pub struct Candidate<'a> {
     pub names: &'a [String],
 }
 
+/// No image has this name or id: its own type so that commands can exit
+/// as Docker does for a missing image (1, not 125).
+#[derive(Debug, thiserror::Error)]
+#[error("no such image: {0} (see `hutch images`, or `hutch load` it first)")]
+pub struct NoSuchImage(pub String);
+
 /// The index into `images` of the image `input` refers to.
 pub fn resolve(images: &[Candidate<'_>], input: &str) -> anyhow::Result<usize> {
     let hex = input.strip_prefix("sha256:").unwrap_or(input);
@@ -54,7 +60,7 @@ pub fn resolve(images: &[Candidate<'_>], input: &str) -> anyhow::Result<usize> {
             ),
         }
     }
-    bail!("no such image: {input} (see `hutch images`, or `hutch load` it first)")
+    Err(NoSuchImage(input.to_string()).into())
 }
 
 fn by_name(images: &[Candidate<'_>], r: &Reference) -> anyhow::Result<Option<usize>> {

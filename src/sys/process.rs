@@ -249,18 +249,16 @@ pub fn pidfd_open(pid: i32) -> Result<std::os::fd::OwnedFd, SysError> {
     Ok(unsafe { <std::os::fd::OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(r as i32) })
 }
 
-/// pidfd_send_signal(2): signal the process behind `pidfd`.
-pub fn pidfd_send_signal(
-    pidfd: std::os::fd::BorrowedFd<'_>,
-    sig: nix::sys::signal::Signal,
-) -> Result<(), SysError> {
+/// pidfd_send_signal(2): send signal number `sig` (any from 1 to SIGRTMAX,
+/// real-time ones included) to the process behind `pidfd`.
+pub fn pidfd_send_signal(pidfd: std::os::fd::BorrowedFd<'_>, sig: i32) -> Result<(), SysError> {
     use std::os::fd::AsRawFd;
     // SAFETY: a NULL siginfo asks for the kill(2)-like default; no other pointers.
     let r = unsafe {
         libc::syscall(
             libc::SYS_pidfd_send_signal,
             pidfd.as_raw_fd(),
-            sig as libc::c_int,
+            sig,
             std::ptr::null::<libc::siginfo_t>(),
             0u32,
         )

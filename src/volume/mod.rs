@@ -105,7 +105,7 @@ pub enum Error {
 pub type Result<T> = std::result::Result<T, Error>;
 
 /// The volumes of one store.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct Volumes {
     pub root: PathBuf,
 }

@@ -1,5 +1,6 @@
 //! Failures have one shape: `Error: <what>`, then `hint: <what to do>` where
-//! there is something to do, and exit 125; `hutch info` names the fix for
+//! there is something to do, and exit 125 (1 for a missing image or
+//! container, as Docker); `hutch info` names the fix for
 //! single-id mode.
 
 use crate::common::*;
@@ -23,9 +24,14 @@ fn common_errors_have_a_hint_line() {
          hint: `hutch images` lists the local images; `hutch pull NAME` or \
          `hutch load -i FILE` adds one\n"
     );
+    // A missing object exits 1, as Docker's commands do.
     assert_eq!(
-        failure(&w, &["inspect", "nosuch:1"]),
-        "Error: no such image: nosuch:1\nhint: see `hutch images`, or `hutch load` it first\n"
+        w.fails(&["inspect", "nosuch:1"]),
+        (
+            1,
+            "Error: no such image: nosuch:1\nhint: see `hutch images`, or `hutch load` it first\n"
+                .to_string()
+        )
     );
     // pasta asked for but not on PATH.
     let bb = w.busybox();

@@ -3,23 +3,11 @@
 //! start, top and prune — real namespaces, as both test users.
 
 use crate::common::{
-    for_each_user, for_each_user_and_driver, hutch_bin, live, one_error, stderr, stdout, Kind,
-    World,
+    eventually, for_each_user, for_each_user_and_driver, hutch_bin, live, one_error, stderr,
+    stdout, Kind, World,
 };
 use std::process::Stdio;
 use std::time::{Duration, Instant};
-
-/// Poll `f` until it is true or `secs` pass.
-fn eventually(secs: u64, mut f: impl FnMut() -> bool) -> bool {
-    let end = Instant::now() + Duration::from_secs(secs);
-    while Instant::now() < end {
-        if f() {
-            return true;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    f()
-}
 
 /// `hutch run -d ARGS`; the printed id.
 fn detach(w: &World, args: &[&str]) -> String {

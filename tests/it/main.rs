@@ -18,6 +18,7 @@ mod layers;
 mod lifecycle;
 mod man;
 mod net;
+mod parity_ctr;
 mod parity_vol;
 mod project;
 mod registry;
