@@ -651,3 +651,39 @@ fn volumes_from_and_cp_into_a_stopped_containers_volume() {
         assert_eq!(volume_names(&w), ["vf"]);
     });
 }
+
+#[test]
+fn create_then_cp_then_start_and_inspect_mounts() {
+    for_each_user(|w| {
+        let bb = w.busybox();
+        w.ok(&[
+            "create",
+            "--name",
+            "made",
+            "-v",
+            "cv:/cv",
+            "--mount",
+            "type=bind,source=.,target=/w",
+            bb,
+            "sh",
+            "-c",
+            "cat /etc/motd.txt /cv/in.txt",
+        ]);
+        w.write("motd.txt", "copied before the first start\n");
+        w.ok(&["cp", "motd.txt", "made:/etc/"]);
+        w.ok(&["cp", "motd.txt", "made:/cv/in.txt"]);
+        let out = w.ok(&["start", "-a", "made"]);
+        assert_eq!(out, "copied before the first start\n".repeat(2));
+        let v: serde_json::Value = serde_json::from_str(&w.ok(&["inspect", "made"])).unwrap();
+        let mounts = v[0]["Mounts"].as_array().unwrap();
+        let vol = mounts.iter().find(|m| m["Type"] == "volume").unwrap();
+        assert_eq!(vol["Name"], "cv");
+        assert_eq!(vol["Destination"], "/cv");
+        assert_eq!(vol["Driver"], "local");
+        let mp = w.ok(&["volume", "inspect", "--format", "{{.Mountpoint}}", "cv"]);
+        assert_eq!(vol["Source"], mp.trim());
+        let bind = mounts.iter().find(|m| m["Type"] == "bind").unwrap();
+        assert_eq!(bind["Source"], w.dir.path().to_str().unwrap());
+        w.ok(&["rm", "made"]);
+    });
+}
