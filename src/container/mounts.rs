@@ -516,10 +516,14 @@ pub fn to_spec(
         Source::Volume(name) => {
             let vol = volumes.get(name).map_err(|e| e.to_string())?;
             Ok(match volumes.source(&vol) {
-                volume::Source::Dir { path, fresh } => MountSpec::Volume {
+                volume::Source::Dir {
+                    path,
+                    fresh,
+                    read_only,
+                } => MountSpec::Volume {
                     source: path,
                     target,
-                    read_only: m.read_only,
+                    read_only: m.read_only || read_only,
                     fill: fresh && !m.nocopy,
                     chown: m.chown,
                 },

@@ -12,7 +12,7 @@
 //! deleted from inside the user namespace.
 //!
 //! This module knows nothing of containers: whether a volume is in use is
-//! the caller's question (`container::volumes_in_use`).
+//! the caller's question (`container::mounts::volume_users`).
 
 use crate::sys::flock::{self, Mode};
 use crate::userns::idmap::{IdMapping, IdSources, UsernsRequest};
@@ -62,8 +62,12 @@ impl Volume {
 pub enum Source {
     /// The volume's own data dir, or `device` of `o=bind`: bind-mounted.
     /// `fresh` when it is the volume's data dir (filled from the image and
-    /// given to the container user while empty).
-    Dir { path: PathBuf, fresh: bool },
+    /// given to the container user while empty); `read_only` for `o=bind,ro`.
+    Dir {
+        path: PathBuf,
+        fresh: bool,
+        read_only: bool,
+    },
     /// `type=tmpfs`: a new tmpfs with these mount(8) options.
     Tmpfs { options: String },
 }
@@ -313,10 +317,14 @@ impl Volumes {
             _ if o.contains_key("device") => Source::Dir {
                 path: PathBuf::from(&o["device"]),
                 fresh: false,
+                read_only: o
+                    .get("o")
+                    .is_some_and(|x| x.split(',').any(|x| x == "ro")),
             },
             _ => Source::Dir {
                 path: self.mountpoint(&vol.name),
                 fresh: true,
+                read_only: false,
             },
         }
     }

@@ -160,6 +160,11 @@ fn volume_lifecycle_persistence_and_in_use_refusal() {
             df.starts_with("tmpfs /s tmpfs") && df.contains("size=2048k"),
             "{df}"
         );
+        // A bind volume shows a host directory, which removing it keeps.
+        w.write("dev/seen", "device\n");
+        let device = format!("device={}", w.path("dev").display());
+        w.ok(&["volume", "create", "-o", "type=none", "-o", "o=bind", "-o", &device, "bv"]);
+        assert_eq!(sh(&w, &["-v", "bv:/b"], "cat /b/seen"), "device\n");
         // Prune without -a takes only anonymous volumes (made for a
         // container), as Docker 23+; a random name from `volume create` is
         // not one.
@@ -174,11 +179,12 @@ fn volume_lifecycle_persistence_and_in_use_refusal() {
         assert_eq!(pruned.trim(), anon[0]);
         let mut left = volume_names(&w);
         left.sort();
-        let mut want = vec![random.clone(), "scratch".to_string()];
+        let mut want = vec![random.clone(), "scratch".to_string(), "bv".to_string()];
         want.sort();
         assert_eq!(left, want);
         w.ok(&["volume", "prune", "-a", "-f"]);
         assert!(volume_names(&w).is_empty());
+        assert!(w.path("dev/seen").exists());
     });
 }
 

@@ -33,7 +33,7 @@ pub fn in_container(
     for _ in 0..100 {
         let rec = containers
             .read(&rec.id)
-            .ok_or_else(|| format!("container {} was removed", rec.name))?;
+            .ok_or_else(|| "it was removed meanwhile".to_string())?;
         if let Some(pid) = running_pid(&rec) {
             return in_running(&rec, pid, work);
         }
@@ -42,7 +42,7 @@ pub fn in_container(
         let lock = containers.lock(&rec.id).map_err(|e| e.to_string())?;
         let rec = containers
             .read(&rec.id)
-            .ok_or_else(|| format!("container {} was removed", rec.name))?;
+            .ok_or_else(|| "it was removed meanwhile".to_string())?;
         if !state::observe(&rec).is_running() {
             let done = in_stopped(dirs, containers, &rec, work);
             drop(lock);
@@ -51,10 +51,7 @@ pub fn in_container(
         drop(lock);
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
-    Err(format!(
-        "container {} is neither running nor stopped (starting or stopping); try again",
-        rec.name
-    ))
+    Err("it is neither running nor stopped (starting or stopping); try again".into())
 }
 
 fn running_pid(rec: &Record) -> Option<i32> {
