@@ -5,7 +5,7 @@
 //! it input: `hutch start -ai` runs a stopped container in the foreground
 //! with stdin instead.
 
-use super::logs::{follow, Out};
+use super::logs::{driver_of, follow, Out};
 use super::Ctx;
 use crate::container::logs::{parse, LOG_FILE};
 use crate::container::{state, Containers};
@@ -44,18 +44,19 @@ pub(super) fn attach(ctx: &Ctx, name: &str, no_stdin: bool) -> anyhow::Result<u8
             rec.name
         ));
     }
+    let driver = driver_of(&rec)?;
     let path = containers.dir(&rec.id).join(LOG_FILE);
     let mut file = std::fs::File::open(&path)
         .with_context(|| format!("container {} has no log to attach to", rec.name))?;
     // From now on: what is in the log already is `hutch logs`'s.
     let mut data = Vec::new();
     file.read_to_end(&mut data)?;
-    let (_, used) = parse(&data);
+    let (_, used) = parse(driver, &data);
     let mut out = Out {
         timestamps: false,
         at_line_start: true,
     };
-    follow(&containers, &rec, &mut file, used as u64, &mut out)?;
+    follow(&containers, &rec, driver, file, used as u64, &mut out)?;
     let code = containers
         .read(&rec.id)
         .map(|r| state::settle(&containers, r))

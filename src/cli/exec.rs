@@ -3,10 +3,9 @@
 //! working directory unless overridden. Exits with the process's exit code.
 
 use super::{run::env_entry, Ctx};
-use crate::container::{state, supervisor, Containers, Record};
+use crate::container::{state, supervisor, Containers};
 use crate::sandbox::exec::Target;
 use crate::sandbox::{join, ProcessSpec};
-use crate::userns::idmap::{IdMapping, IdSources, UsernsRequest};
 use anyhow::bail;
 
 #[derive(clap::Args, Debug)]
@@ -43,7 +42,7 @@ pub fn exec(ctx: &Ctx, a: Args) -> anyhow::Result<u8> {
     for e in &a.process.env {
         env.extend(env_entry(e)?);
     }
-    let mapping = mapping_of(&rec)?;
+    let mapping = crate::container::launch::mapping_of(&rec)?;
     let process = ProcessSpec {
         args: a.command.clone(),
         env,
@@ -56,6 +55,8 @@ pub fn exec(ctx: &Ctx, a: Args) -> anyhow::Result<u8> {
         tty: a.process.tty,
         stdin: a.process.interactive,
         init: false,
+        group_add: rec.config.group_add.clone(),
+        no_sig_proxy: false,
     };
     // The same confinement as pid 1, compiled before joining anything.
     let security = rec.config.security.resolve().map_err(anyhow::Error::msg)?;
@@ -69,7 +70,7 @@ pub fn exec(ctx: &Ctx, a: Args) -> anyhow::Result<u8> {
     let pid = init.pid;
     if a.detach {
         let outcome = supervisor::detach(
-            std::path::Path::new("/dev/null"),
+            None,
             // The body opens the namespaces itself.
             &[],
             |s| match join::open_namespaces(pid, private_net, || init.alive()) {
@@ -97,21 +98,4 @@ pub fn exec(ctx: &Ctx, a: Args) -> anyhow::Result<u8> {
             Ok(u8::try_from(e.exit_code()).unwrap_or(super::EXIT_HUTCH_ERROR))
         }
     }
-}
-
-/// The container's id mapping, as detected now; it must be the one the
-/// container was started with, or users and groups would be checked
-/// against the wrong ranges.
-fn mapping_of(rec: &Record) -> anyhow::Result<IdMapping> {
-    let request: UsernsRequest = rec.config.userns.parse().map_err(anyhow::Error::msg)?;
-    let mapping = IdMapping::detect(request, &IdSources::default()).map_err(anyhow::Error::msg)?;
-    if !rec.mapping_key.is_empty() && mapping.key() != rec.mapping_key {
-        bail!(
-            "container {} runs with another user id mapping than this user has now ({} vs {})",
-            rec.name,
-            rec.mapping_key,
-            mapping.key()
-        );
-    }
-    Ok(mapping)
 }

@@ -22,6 +22,13 @@ pub fn exec(ctx: &Ctx, a: Args) -> anyhow::Result<u8> {
         let sent = containers
             .resolve(name)
             .map_err(anyhow::Error::from)
+            .and_then(|rec| {
+                // Before the signal: its supervisor must not restart it.
+                if !rec.config.restart.is_empty() {
+                    control::mark_stopped(&containers, &rec.id)?;
+                }
+                Ok(rec)
+            })
             .and_then(|rec| match control::signal(&rec, sig)? {
                 true => Ok(()),
                 false => anyhow::bail!(

@@ -3,7 +3,7 @@
 //! until the container has exited and its log is complete.
 
 use super::Ctx;
-use crate::container::logs::{parse, Line, Stream, LOG_FILE};
+use crate::container::logs::{self, parse, Driver, Line, Stream, LOG_FILE};
 use crate::container::{state, Containers, Record};
 use anyhow::bail;
 use std::io::{Read, Seek, SeekFrom, Write};
@@ -31,7 +31,16 @@ const FOLLOW_POLL: Duration = Duration::from_millis(100);
 pub fn exec(ctx: &Ctx, a: Args) -> anyhow::Result<u8> {
     let containers = Containers::new(&ctx.dirs.state);
     let rec = containers.resolve(&a.container)?;
+    let driver = driver_of(&rec)?;
     let path = containers.dir(&rec.id).join(LOG_FILE);
+    // Rotated logs (`--log-opt max-size`) come first, oldest first.
+    let mut data = Vec::new();
+    for old in logs::files(&path).iter().filter(|p| **p != path) {
+        if let Ok(mut f) = std::fs::File::open(old) {
+            f.read_to_end(&mut data)?;
+        }
+    }
+    let old_len = data.len();
     let mut file = match std::fs::File::open(&path) {
         Ok(f) => f,
         // Containers created before foreground runs kept a log.
@@ -41,9 +50,8 @@ pub fn exec(ctx: &Ctx, a: Args) -> anyhow::Result<u8> {
         ),
         Err(e) => bail!("cannot read {}: {e}", path.display()),
     };
-    let mut data = Vec::new();
     file.read_to_end(&mut data)?;
-    let (mut lines, used) = parse(&data);
+    let (mut lines, used) = parse(driver, &data);
     if let Some(n) = a.tail {
         lines.drain(..lines.len().saturating_sub(n));
     }
@@ -55,8 +63,21 @@ pub fn exec(ctx: &Ctx, a: Args) -> anyhow::Result<u8> {
     if !a.follow {
         return Ok(0);
     }
-    follow(&containers, &rec, &mut file, used as u64, &mut printer)?;
+    let offset = used.saturating_sub(old_len) as u64;
+    follow(&containers, &rec, driver, file, offset, &mut printer)?;
     Ok(0)
+}
+
+/// The log driver container `rec` writes with; refused for `none`, which
+/// keeps nothing to read.
+pub(super) fn driver_of(rec: &Record) -> anyhow::Result<Driver> {
+    let driver = logs::Config::new(&rec.config.log_driver, &rec.config.log_opts)
+        .map(|c| c.driver)
+        .unwrap_or_default();
+    if driver == Driver::None {
+        bail!("no logs for this container (log driver none)");
+    }
+    Ok(driver)
 }
 
 /// Print what container `rec` adds to its log after byte `offset` of
@@ -65,10 +86,12 @@ pub fn exec(ctx: &Ctx, a: Args) -> anyhow::Result<u8> {
 pub(super) fn follow(
     containers: &Containers,
     rec: &Record,
-    file: &mut std::fs::File,
+    driver: Driver,
+    mut file: std::fs::File,
     mut offset: u64,
     printer: &mut Out,
 ) -> anyhow::Result<()> {
+    let path = containers.dir(&rec.id).join(LOG_FILE);
     loop {
         // Read the state before the log: once the container is seen ended,
         // one more read gets everything it wrote (the supervisor closes the
@@ -76,10 +99,15 @@ pub(super) fn follow(
         let ended = containers.read(&rec.id).map_or(true, |r| {
             !state::observe(&r).is_running() || r.started != rec.started
         });
+        // Rotated meanwhile: the current log is a new file.
+        if std::fs::metadata(&path).is_ok_and(|m| m.len() < offset) {
+            file = std::fs::File::open(&path)?;
+            offset = 0;
+        }
         file.seek(SeekFrom::Start(offset))?;
         let mut more = Vec::new();
         file.read_to_end(&mut more)?;
-        let (lines, used) = parse(&more);
+        let (lines, used) = parse(driver, &more);
         offset += used as u64;
         printer.print(&lines)?;
         if ended {

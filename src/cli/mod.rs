@@ -23,6 +23,7 @@ pub mod exec;
 pub mod export;
 mod filters;
 mod flags;
+pub mod healthcheck;
 pub mod history;
 pub mod hook;
 pub mod image;
@@ -156,6 +157,8 @@ pub enum Command {
     Unpause(pause::Args),
     /// Show hutch's version, Docker's way.
     Version(version::Args),
+    /// Run a container's health check.
+    Healthcheck(healthcheck::Args),
     /// Manage containers (ls, inspect, rm, prune, create, start, ...).
     Container(container::Args),
     /// List a container's published ports.
@@ -354,6 +357,7 @@ fn dispatch(ctx: &Ctx, cmd: Command) -> anyhow::Result<u8> {
         Command::Wait(a) => wait::exec(ctx, a),
         Command::Top(a) => top::exec(ctx, a),
         Command::Exec(a) => exec::exec(ctx, a),
+        Command::Healthcheck(a) => healthcheck::exec(ctx, a),
         Command::Container(a) => container::exec(ctx, a),
         Command::Pull(a) => pull::exec(ctx, a),
         Command::Push(a) => push::exec(ctx, a),

@@ -17,7 +17,9 @@ pub fn exec(ctx: &Ctx, a: Args) -> anyhow::Result<u8> {
     let mut failed = 0;
     for name in &a.containers {
         let restarted = refuse_auto_remove(&containers, name)
-            .and_then(|()| super::stop::stop_one(&containers, name, Duration::from_secs(a.time)))
+            .and_then(|()| {
+                super::stop::stop_one(&containers, name, a.time.map(Duration::from_secs))
+            })
             .and_then(|()| {
                 Ok(Prepared::existing(&ctx.dirs, name, false, &ctx.printer)?.detached()?)
             });

@@ -8,16 +8,24 @@
 
 use super::choice::choice;
 use super::Ctx;
+use crate::container::health::{self, parse_go_duration};
 use crate::container::launch::{parse_mount, parse_volume, Launch, Outcome, Prepared};
+use crate::container::logs::Driver as LogDriver;
+use crate::container::restart::Policy;
 use crate::net::plan::NetFlags;
 use crate::registry::pull::{ensure_image, PullPolicy};
 use crate::rootfs::DriverKind;
 use crate::ui::progress::Bars;
 use crate::userns::idmap::UsernsRequest;
 use anyhow::{bail, Context};
-use std::path::PathBuf;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
 
+/// A single-value flag given twice takes the last value, as Docker's
+/// parser does (repeatable ones such as -e and -v collect every value).
 #[derive(clap::Args, Debug)]
+#[command(args_override_self = true)]
 pub struct Args {
     #[command(flatten)]
     pub process: super::flags::Process,
@@ -149,6 +157,85 @@ pub struct Args {
     /// Pull the image: missing (only when the store lacks it), always, or never.
     #[arg(long, value_parser = choice::<PullPolicy>(PullPolicy::NAMES, &[]), default_value = "missing", value_name = "POLICY")]
     pub pull: PullPolicy,
+    /// Restart policy, honoured by the detached container's supervisor:
+    /// no, on-failure[:MAX], always or unless-stopped. Without a daemon,
+    /// always means "while its supervisor lives": nothing restarts a
+    /// container after a reboot or after its supervisor was killed, and
+    /// `hutch stop`/`kill` end it for good under every policy.
+    #[arg(long, value_name = "POLICY")]
+    pub restart: Option<Policy>,
+    /// Command whose exit status tells whether the container is healthy
+    /// (run with /bin/sh -c in the container, as `hutch exec` would).
+    #[arg(long = "health-cmd", value_name = "COMMAND")]
+    pub health_cmd: Option<String>,
+    /// Time between health checks, e.g. 30s, 1m30s (default 30s).
+    #[arg(long = "health-interval", value_name = "DURATION", value_parser = parse_go_duration)]
+    pub health_interval: Option<Duration>,
+    /// Failures in a row that make the container unhealthy (default 3).
+    #[arg(long = "health-retries", value_name = "N")]
+    pub health_retries: Option<u32>,
+    /// Time after the start during which failures do not count (default 0s).
+    #[arg(long = "health-start-period", value_name = "DURATION", value_parser = parse_go_duration)]
+    pub health_start_period: Option<Duration>,
+    /// How long one check may run before it counts as failed (default 30s).
+    #[arg(long = "health-timeout", value_name = "DURATION", value_parser = parse_go_duration)]
+    pub health_timeout: Option<Duration>,
+    /// Disable any health check, the image's HEALTHCHECK included.
+    #[arg(long = "no-healthcheck")]
+    pub no_healthcheck: bool,
+    /// Set a label: KEY=VALUE (or KEY for an empty value); over the image's labels.
+    #[arg(short = 'l', long = "label", value_name = "KEY=VALUE")]
+    pub label: Vec<String>,
+    /// Read labels from a file (KEY=VALUE lines, # comments).
+    #[arg(long = "label-file", value_name = "FILE")]
+    pub label_file: Vec<PathBuf>,
+    /// Attach only these streams to the terminal: stdin, stdout, stderr
+    /// (default stdout and stderr; not with -d).
+    #[arg(short = 'a', long = "attach", value_name = "STREAM",
+          value_parser = ["stdin", "stdout", "stderr"])]
+    pub attach: Vec<String>,
+    /// Seconds `hutch stop` waits before killing the container (default 10).
+    #[arg(long = "stop-timeout", value_name = "SECONDS")]
+    pub stop_timeout: Option<u64>,
+    /// Signal `hutch stop` sends first (default: the image's STOPSIGNAL, else TERM).
+    #[arg(long = "stop-signal", value_name = "SIGNAL")]
+    pub stop_signal: Option<String>,
+    /// How the container's output is kept: k8s-file (default, Podman's
+    /// format), json-file (Docker's) or none (`hutch logs` has nothing).
+    #[arg(long = "log-driver", value_name = "DRIVER",
+          value_parser = choice::<LogDriver>(LogDriver::NAMES, &[]))]
+    pub log_driver: Option<LogDriver>,
+    /// Log option KEY=VALUE: max-size=SIZE (rotate at that size, e.g. 10m),
+    /// max-file=N (files kept, the current one included).
+    #[arg(long = "log-opt", value_name = "KEY=VALUE")]
+    pub log_opt: Vec<String>,
+    /// Pass the signals hutch gets on to the container (without -t);
+    /// --sig-proxy=false ignores them instead.
+    #[arg(long = "sig-proxy", num_args = 0..=1, require_equals = true, default_value_t = true,
+          default_missing_value = "true", action = clap::ArgAction::Set, value_name = "BOOL")]
+    pub sig_proxy: bool,
+    /// Docker's key sequence for detaching (e.g. ctrl-p,ctrl-q): checked and
+    /// accepted; hutch has no daemon to detach from, so it does not detach.
+    #[arg(long = "detach-keys", value_name = "KEYS", value_parser = detach_keys)]
+    pub detach_keys: Option<String>,
+    /// Run the image only if it is for this platform (OS/ARCH[/VARIANT]);
+    /// hutch does not emulate other CPUs.
+    #[arg(long, value_name = "OS/ARCH")]
+    pub platform: Option<String>,
+    /// Do not show the pull's progress.
+    #[arg(short = 'q', long)]
+    pub quiet: bool,
+    /// Write the container's id to FILE (which must not exist).
+    #[arg(long, value_name = "FILE")]
+    pub cidfile: Option<PathBuf>,
+    /// Another supplementary group for the container's process: a number or
+    /// a name from the container's /etc/group.
+    #[arg(long = "group-add", value_name = "GROUP")]
+    pub group_add: Vec<String>,
+    /// Pass a host device node you can open into the container:
+    /// HOST[:CONTAINER[:PERMS]], e.g. /dev/fuse.
+    #[arg(long, value_name = "HOST[:CONTAINER[:PERMS]]")]
+    pub device: Vec<String>,
     /// Image name or id.
     pub image: String,
     /// Command and arguments (default: the image's).
@@ -158,6 +245,7 @@ pub struct Args {
 
 pub fn exec(ctx: &Ctx, a: Args) -> anyhow::Result<u8> {
     let detach = a.detach;
+    let restarts = a.restart.is_some_and(|p| p != Policy::No);
     let prepared = prepare(ctx, a)?;
     let id = prepared.id().to_string();
     if detach {
@@ -166,6 +254,11 @@ pub fn exec(ctx: &Ctx, a: Args) -> anyhow::Result<u8> {
             ctx.printer.out(&id);
         }
         return Ok(report(&outcome));
+    }
+    if restarts {
+        ctx.printer.warn(
+            "--restart is honoured by a detached container's supervisor: this foreground run is not restarted (use -d)",
+        );
     }
     Ok(report(&prepared.foreground(&ctx.printer)?))
 }
@@ -190,6 +283,23 @@ fn prepare(ctx: &Ctx, a: Args) -> anyhow::Result<Prepared> {
     }
     for m in &a.mount {
         parse_mount(m)?;
+    }
+    if a.detach && !a.attach.is_empty() {
+        bail!("conflicting options: -a/--attach and -d/--detach (a detached container has nothing attached; drop one)");
+    }
+    let health = health_flags(&a)?;
+    let labels = labels(&a.label, &a.label_file)?;
+    let log_opts = key_values(&a.log_opt, "--log-opt")?;
+    if let Some(p) = &a.platform {
+        check_platform(p)?;
+    }
+    if let Some(f) = &a.cidfile {
+        if f.symlink_metadata().is_ok() {
+            bail!(
+                "container ID file found, make sure the other container isn't running or delete {}",
+                f.display()
+            );
+        }
     }
     let mut user_env = Vec::new();
     for f in &a.env_file {
@@ -224,7 +334,20 @@ fn prepare(ctx: &Ctx, a: Args) -> anyhow::Result<Prepared> {
     security.check().map_err(anyhow::Error::msg)?;
 
     // Pulls (when needed) finish and join their threads before anything forks.
-    let image = ensure_image(&ctx.dirs, &a.image, a.pull, &Bars::new(ctx.printer))?;
+    let image = match a.quiet {
+        true => ensure_image(&ctx.dirs, &a.image, a.pull, &crate::report::Silent)?,
+        false => ensure_image(&ctx.dirs, &a.image, a.pull, &Bars::new(ctx.printer))?,
+    };
+    if let Some(p) = &a.platform {
+        image_platform_matches(&image, p)?;
+    }
+    // With -a, only the streams it names are attached (-i or not).
+    let attached = |s: &str| a.attach.is_empty() || a.attach.iter().any(|x| x == s);
+    let interactive = match a.attach.is_empty() {
+        true => a.process.interactive,
+        false => attached("stdin"),
+    };
+    let (stdout, stderr) = (attached("stdout"), attached("stderr"));
     let mut launch = Launch::new(&ctx.dirs, &a.image, image)
         .command(a.command)
         .envs(user_env)
@@ -241,9 +364,25 @@ fn prepare(ctx: &Ctx, a: Args) -> anyhow::Result<Prepared> {
         .read_only(a.read_only, a.read_only_tmpfs)
         .init(a.init)
         .tty(a.process.tty)
-        .interactive(a.process.interactive)
+        .interactive(interactive)
         .auto_remove(a.rm)
-        .security(security);
+        .security(security)
+        .restart(a.restart.unwrap_or_default())
+        .labels(labels)
+        .healthcheck(health, a.no_healthcheck)
+        .log(
+            a.log_driver.map(|d| d.to_string()).unwrap_or_default(),
+            log_opts,
+        )
+        .group_add(a.group_add)
+        .devices(a.device)
+        .no_sig_proxy(!a.sig_proxy);
+    if let Some(t) = a.stop_timeout {
+        launch = launch.stop_timeout(t);
+    }
+    if let Some(s) = a.stop_signal {
+        launch = launch.stop_signal(s);
+    }
     if let Some(n) = a.name {
         launch = launch.name(n);
     }
@@ -274,7 +413,145 @@ fn prepare(ctx: &Ctx, a: Args) -> anyhow::Result<Prepared> {
     for t in a.tmpfs {
         launch = launch.tmpfs(t);
     }
-    Ok(launch.create(&ctx.printer)?)
+    let prepared = launch.create(&ctx.printer)?;
+    if let Some(f) = &a.cidfile {
+        write_cidfile(f, prepared.id())?;
+    }
+    Ok(prepared.attach(stdout, stderr))
+}
+
+/// `--health-*` as a check whose unset fields the image's HEALTHCHECK fills.
+fn health_flags(a: &Args) -> anyhow::Result<health::Check> {
+    let nanos = |d: Option<Duration>, flag: &str| -> anyhow::Result<u64> {
+        match d {
+            Some(d) if !d.is_zero() && d < Duration::from_millis(1) => {
+                bail!("{flag} must be at least 1ms")
+            }
+            d => Ok(d.map_or(0, |d| d.as_nanos().min(u64::MAX as u128) as u64)),
+        }
+    };
+    let check = health::Check {
+        test: match &a.health_cmd {
+            Some(c) if !c.is_empty() => vec!["CMD-SHELL".into(), c.clone()],
+            _ => Vec::new(),
+        },
+        interval: nanos(a.health_interval, "--health-interval")?,
+        timeout: nanos(a.health_timeout, "--health-timeout")?,
+        start_period: nanos(a.health_start_period, "--health-start-period")?,
+        retries: a.health_retries.unwrap_or(0),
+    };
+    if a.no_healthcheck && check != health::Check::default() {
+        bail!("--no-healthcheck conflicts with --health-* options (drop one or the other)");
+    }
+    Ok(check)
+}
+
+/// `--label-file` lines, then `--label`s (Docker's order: later wins).
+fn labels(flags: &[String], files: &[PathBuf]) -> anyhow::Result<BTreeMap<String, String>> {
+    let mut entries = Vec::new();
+    for f in files {
+        let text = fs_err::read_to_string(f).context("cannot read --label-file")?;
+        entries.extend(
+            text.lines()
+                .map(str::trim)
+                .filter(|l| !l.is_empty() && !l.starts_with('#'))
+                .map(str::to_string),
+        );
+    }
+    entries.extend(flags.iter().cloned());
+    let mut out = BTreeMap::new();
+    for e in entries {
+        let (k, v) = e.split_once('=').unwrap_or((&e, ""));
+        if k.is_empty() {
+            bail!("invalid label '{e}': expected KEY=VALUE");
+        }
+        out.insert(k.to_string(), v.to_string());
+    }
+    Ok(out)
+}
+
+/// `KEY=VALUE` entries of a repeatable option.
+fn key_values(entries: &[String], flag: &str) -> anyhow::Result<BTreeMap<String, String>> {
+    entries
+        .iter()
+        .map(|e| match e.split_once('=') {
+            Some((k, v)) if !k.is_empty() => Ok((k.to_string(), v.to_string())),
+            _ => bail!("invalid {flag} '{e}': expected KEY=VALUE"),
+        })
+        .collect()
+}
+
+/// Docker's detach key syntax: comma-separated keys, each a single
+/// character or ctrl-X (X a letter or one of @ [ \ ] ^ _).
+fn detach_keys(s: &str) -> Result<String, String> {
+    let bad = |k: &str| {
+        format!("invalid --detach-keys key '{k}': use a single character or ctrl-<a-z, @, [, \\, ], ^, _>, comma-separated (e.g. ctrl-p,ctrl-q)")
+    };
+    for k in s.split(',') {
+        let ok = match k.strip_prefix("ctrl-") {
+            Some(x) => {
+                x.len() == 1
+                    && x.chars()
+                        .all(|c| c.is_ascii_lowercase() || "@[\\]^_".contains(c))
+            }
+            None => k.chars().count() == 1,
+        };
+        if !ok {
+            return Err(bad(k));
+        }
+    }
+    Ok(s.to_string())
+}
+
+/// hutch runs images for this machine only: `--platform` must name it.
+fn check_platform(p: &str) -> anyhow::Result<()> {
+    let want = crate::registry::manifest::Platform::parse(p)?;
+    let host = crate::registry::manifest::Platform::host();
+    if want.os != host.os || want.arch != host.arch {
+        bail!(
+            "--platform {p}: this machine runs {}/{} images only (hutch does not emulate other CPUs)",
+            host.os,
+            host.arch
+        );
+    }
+    Ok(())
+}
+
+/// The image must be for the requested platform.
+fn image_platform_matches(image: &crate::store::Image, p: &str) -> anyhow::Result<()> {
+    let want = crate::registry::manifest::Platform::parse(p)?;
+    let (os, arch) = (
+        image.config.os().to_string(),
+        image.config.architecture().to_string(),
+    );
+    if os != want.os || arch != want.arch {
+        bail!(
+            "image {} is for {os}/{arch}, not the requested {p} (pull the right one: `hutch pull --platform {p} IMAGE`)",
+            image.short_id()
+        );
+    }
+    Ok(())
+}
+
+/// `--cidfile`: the id written to a temporary file beside it, then linked
+/// into place, which fails if the file appeared meanwhile (Docker refuses
+/// an existing one too).
+fn write_cidfile(f: &Path, id: &str) -> anyhow::Result<()> {
+    let dir = f
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let tmp = tempfile::NamedTempFile::new_in(dir)
+        .with_context(|| format!("cannot write --cidfile {}", f.display()))?;
+    std::fs::write(tmp.path(), id)?;
+    tmp.as_file().sync_all()?;
+    std::fs::hard_link(tmp.path(), f).with_context(|| {
+        format!(
+            "cannot create --cidfile {} (if it exists, delete it or choose another)",
+            f.display()
+        )
+    })?;
+    Ok(())
 }
 
 /// The exit code of a launch, after saying what went wrong inside hutch.
@@ -335,6 +612,54 @@ mod tests {
 
     fn s(v: &[&str]) -> Vec<String> {
         v.iter().map(|x| x.to_string()).collect()
+    }
+
+    fn parse(args: &[&str]) -> Result<Args, clap::Error> {
+        use clap::Parser;
+        let cli = super::super::Cli::try_parse_from(["hutch", "run"].iter().chain(args).copied())?;
+        match cli.command {
+            super::super::Command::Run(a) => Ok(*a),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn the_last_of_a_repeated_flag_wins_and_lists_collect() {
+        let a = parse(&[
+            "--name",
+            "a",
+            "--name",
+            "b",
+            "--restart",
+            "always",
+            "--restart",
+            "no",
+            "-e",
+            "A=1",
+            "-e",
+            "B=2",
+            "--sig-proxy=false",
+            "--sig-proxy=true",
+            "img",
+        ])
+        .unwrap();
+        assert_eq!(a.name.as_deref(), Some("b"));
+        assert_eq!(a.restart, Some(Policy::No));
+        assert_eq!(a.process.env, s(&["A=1", "B=2"]));
+        assert!(a.sig_proxy);
+        let e = parse(&["--restart", "sometimes", "img"])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("sometimes") && e.contains("on-failure"), "{e}");
+        let e = parse(&["--detach-keys", "ctrl-1", "img"])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("ctrl-1"), "{e}");
+        assert!(parse(&["--detach-keys", "ctrl-p,q", "img"]).is_ok());
+        let e = parse(&["--log-driver", "syslog", "img"])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("json-file"), "{e}");
     }
 
     #[test]

@@ -11,14 +11,10 @@ use std::time::Duration;
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
-    /// Seconds to wait for the container to exit before killing it.
-    #[arg(
-        short = 't',
-        long = "time",
-        default_value_t = 10,
-        value_name = "SECONDS"
-    )]
-    pub time: u64,
+    /// Seconds to wait for the container to exit before killing it
+    /// (default: the container's --stop-timeout, else 10).
+    #[arg(short = 't', long = "time", value_name = "SECONDS")]
+    pub time: Option<u64>,
     /// Container names or ids.
     #[arg(value_name = "CONTAINER", required = true)]
     pub containers: Vec<String>,
@@ -28,7 +24,7 @@ pub fn exec(ctx: &Ctx, a: Args) -> anyhow::Result<u8> {
     let containers = Containers::new(&ctx.dirs.state);
     let mut failed = false;
     for name in &a.containers {
-        match stop_one(&containers, name, Duration::from_secs(a.time)) {
+        match stop_one(&containers, name, a.time.map(Duration::from_secs)) {
             Ok(()) => ctx.printer.out(name),
             Err(e) => {
                 eprintln!("Error: {e:#}");
@@ -39,8 +35,13 @@ pub fn exec(ctx: &Ctx, a: Args) -> anyhow::Result<u8> {
     Ok(if failed { 1 } else { 0 })
 }
 
-pub(super) fn stop_one(containers: &Containers, name: &str, grace: Duration) -> anyhow::Result<()> {
+pub(super) fn stop_one(
+    containers: &Containers,
+    name: &str,
+    grace: Option<Duration>,
+) -> anyhow::Result<()> {
     let rec = containers.resolve(name)?;
+    let grace = grace.unwrap_or_else(|| rec.stop_timeout());
     let sig = match rec.config.stop_signal.as_deref() {
         Some(s) => s
             .parse::<Sig>()

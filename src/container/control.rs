@@ -33,6 +33,15 @@ pub fn signal(rec: &Record, sig: impl Into<Sig>) -> Result<bool> {
     Ok(true)
 }
 
+/// Note that the user stopped container `id` (`stop`, `kill`, `rm -f`), so
+/// that its supervisor does not restart it whatever its restart policy;
+/// done before the signal is sent.
+pub fn mark_stopped(containers: &Containers, id: &str) -> Result<()> {
+    containers
+        .update(id, |r| r.stopped_by_user = true)
+        .map(drop)
+}
+
 /// How a container's end was seen.
 #[derive(Debug)]
 pub enum Ended {
@@ -110,6 +119,13 @@ pub fn wait_removed(containers: &Containers, id: &str) -> Result<Option<i32>> {
 /// for `--rm`). A container still starting gets the signal as soon as its
 /// pid 1 has exec'd; one that is not running is left alone.
 pub fn stop(containers: &Containers, rec: &Record, sig: Sig, grace: Duration) -> Result<Ended> {
+    if !rec.config.restart.is_empty() {
+        match mark_stopped(containers, &rec.id) {
+            // Gone already: a `--rm` container that ended.
+            Ok(()) | Err(Error::NotFound(_)) => {}
+            Err(e) => return Err(e),
+        }
+    }
     if let Some(end) = end_after(containers, rec, Some(sig), Some(grace))? {
         return Ok(end);
     }
@@ -209,6 +225,12 @@ pub fn force_remove(containers: &Containers, seen: &Record) -> Result<()> {
             .ok_or_else(|| Error::NotFound(seen.id.clone()))?;
         if !observe(&rec).is_running() {
             return delete_locked(containers, &rec, lock);
+        }
+        if !rec.stopped_by_user {
+            containers.save(&Record {
+                stopped_by_user: true,
+                ..rec.clone()
+            })?;
         }
         drop(lock);
         if let Some(Ended::Removed) =

@@ -31,8 +31,11 @@
 //! It does not parse command lines, pull images or print: the caller maps
 //! its flags onto the settings and reports the [`Outcome`].
 
-use super::logger::Logger;
+use super::health::{self, Monitor};
+use super::logger::{Logger, Relay};
+use super::logs::{self, Driver as LogDriver};
 use super::mounts::{self, Mount};
+use super::restart::{self, Policy};
 use super::{supervisor, Config, Containers, ProcId, Record, Status};
 use crate::dirs::Dirs;
 use crate::net::plan::{HostEnv, NetFlags};
@@ -46,8 +49,9 @@ use crate::sandbox::{self, MountSpec, Plan, ProcessSpec, Spec};
 use crate::store::{Image, Store};
 use crate::userns::idmap::{IdMapping, IdSources, MapMode, UsernsRequest};
 use crate::volume::Volumes;
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 type Source = Box<dyn std::error::Error + Send + Sync>;
 
@@ -108,6 +112,10 @@ pub enum Error {
     Sandbox(#[from] sandbox::Error),
     #[error(transparent)]
     Record(#[from] super::Error),
+    /// A setting that cannot be used as given (conflicting flags, a bad
+    /// device, log option or health check).
+    #[error("{0}")]
+    Invalid(String),
 }
 
 pub type Result<T> = std::result::Result<T, Error>;
@@ -173,6 +181,17 @@ pub struct Launch<'a> {
     auto_remove: bool,
     security: SecurityFlags,
     storage_driver: Option<DriverKind>,
+    restart: Policy,
+    labels: BTreeMap<String, String>,
+    stop_timeout: Option<u64>,
+    stop_signal: Option<String>,
+    health: health::Check,
+    no_healthcheck: bool,
+    log_driver: String,
+    log_opts: BTreeMap<String, String>,
+    group_add: Vec<String>,
+    devices: Vec<String>,
+    no_sig_proxy: bool,
 }
 
 impl<'a> Launch<'a> {
@@ -204,6 +223,17 @@ impl<'a> Launch<'a> {
             auto_remove: false,
             security: SecurityFlags::default(),
             storage_driver: None,
+            restart: Policy::No,
+            labels: BTreeMap::new(),
+            stop_timeout: None,
+            stop_signal: None,
+            health: health::Check::default(),
+            no_healthcheck: false,
+            log_driver: String::new(),
+            log_opts: BTreeMap::new(),
+            group_add: Vec::new(),
+            devices: Vec::new(),
+            no_sig_proxy: false,
         }
     }
 
@@ -363,6 +393,64 @@ impl<'a> Launch<'a> {
         self
     }
 
+    /// Restart pid 1 when it exits, as `policy` says (see `restart`):
+    /// only a detached container's supervisor restarts it.
+    pub fn restart(mut self, policy: Policy) -> Self {
+        self.restart = policy;
+        self
+    }
+
+    /// Labels, over the image's of the same key.
+    pub fn labels(mut self, labels: BTreeMap<String, String>) -> Self {
+        self.labels = labels;
+        self
+    }
+
+    /// Seconds `hutch stop` waits before SIGKILL (default 10).
+    pub fn stop_timeout(mut self, secs: u64) -> Self {
+        self.stop_timeout = Some(secs);
+        self
+    }
+
+    /// The signal `hutch stop` sends (default: the image's STOPSIGNAL, else TERM).
+    pub fn stop_signal(mut self, sig: impl Into<String>) -> Self {
+        self.stop_signal = Some(sig.into());
+        self
+    }
+
+    /// The health check: set fields replace the image's HEALTHCHECK's;
+    /// `disable` drops any check (`--no-healthcheck`).
+    pub fn healthcheck(mut self, check: health::Check, disable: bool) -> Self {
+        self.health = check;
+        self.no_healthcheck = disable;
+        self
+    }
+
+    /// `--log-driver` (empty: k8s-file) and its `--log-opt`s.
+    pub fn log(mut self, driver: impl Into<String>, opts: BTreeMap<String, String>) -> Self {
+        self.log_driver = driver.into();
+        self.log_opts = opts;
+        self
+    }
+
+    /// More supplementary groups (numbers, or names from the container's /etc/group).
+    pub fn group_add(mut self, groups: Vec<String>) -> Self {
+        self.group_add = groups;
+        self
+    }
+
+    /// Host device nodes, `HOST[:CONTAINER[:PERMS]]`.
+    pub fn devices(mut self, devices: Vec<String>) -> Self {
+        self.devices = devices;
+        self
+    }
+
+    /// Do not pass the signals an attached hutch gets on to pid 1.
+    pub fn no_sig_proxy(mut self, no_proxy: bool) -> Self {
+        self.no_sig_proxy = no_proxy;
+        self
+    }
+
     /// Check everything (name, volumes, the user namespace, overlay support,
     /// the network, the sandbox plan), then record the container as
     /// starting. Nothing is created before the checks pass.
@@ -385,6 +473,27 @@ impl<'a> Launch<'a> {
         if let Some(n) = &self.name {
             super::check_name(n)?;
         }
+        if self.auto_remove && self.restart != Policy::No {
+            return Err(Error::Invalid(format!(
+                "conflicting options: --restart {} and --rm (a container removed when it exits cannot be restarted; drop one of them)",
+                self.restart
+            )));
+        }
+        logs::Config::new(&self.log_driver, &self.log_opts).map_err(Error::Invalid)?;
+        for d in &self.devices {
+            parse_device(d)?;
+        }
+        if let Some(sig) = &self.stop_signal {
+            sig.parse::<super::signals::Sig>()
+                .map_err(|e| Error::Invalid(format!("--stop-signal: {e}")))?;
+        }
+        let healthcheck = match self.no_healthcheck {
+            true => None,
+            false => health::Check::merge(self.health, image_healthcheck(self.dirs, &self.image)),
+        };
+        if let Some(h) = &healthcheck {
+            h.argv().map_err(Error::Invalid)?;
+        }
         let mapping = IdMapping::detect(self.userns, &IdSources::default())?;
         let cfg = self.image.config.config().clone().unwrap_or_default();
         let volumes = Volumes::new(&self.dirs.store);
@@ -402,6 +511,8 @@ impl<'a> Launch<'a> {
                 return Err(e);
             }
         };
+        let mut labels = cfg.labels().clone().unwrap_or_default();
+        labels.extend(self.labels);
         let (entrypoint, cmd) = command_line(
             cfg.entrypoint().as_deref(),
             cfg.cmd().as_deref(),
@@ -453,7 +564,7 @@ impl<'a> Launch<'a> {
                 init: self.init,
                 tty: self.tty,
                 interactive: self.interactive,
-                stop_signal: cfg.stop_signal().clone(),
+                stop_signal: self.stop_signal.or_else(|| cfg.stop_signal().clone()),
                 entrypoint: Some(entrypoint),
                 cmd: Some(cmd),
                 security: self.security,
@@ -461,11 +572,26 @@ impl<'a> Launch<'a> {
                     .storage_driver
                     .map(|d| d.to_string())
                     .unwrap_or_default(),
+                restart: match self.restart {
+                    Policy::No => String::new(),
+                    p => p.to_string(),
+                },
+                labels: labels.into_iter().collect(),
+                stop_timeout: self.stop_timeout,
+                healthcheck,
+                log_driver: self.log_driver,
+                log_opts: self.log_opts,
+                group_add: self.group_add,
+                devices: self.devices,
+                no_sig_proxy: self.no_sig_proxy,
             },
             started: None,
             init: None,
             supervisor: None,
             ports: Vec::new(),
+            restart_count: 0,
+            stopped_by_user: false,
+            health: None,
         };
         let dir = containers.dir(&id);
         let planned =
@@ -491,6 +617,7 @@ impl<'a> Launch<'a> {
             rec,
             plan,
             dir,
+            relay: Relay::default(),
         })
     }
 }
@@ -503,6 +630,7 @@ pub struct Prepared {
     rec: Record,
     plan: Plan,
     dir: PathBuf,
+    relay: Relay,
 }
 
 impl Prepared {
@@ -522,13 +650,13 @@ impl Prepared {
         let (image, mapping) = resolve(dirs, &rec)?;
         let (plan, ports) = plan(dirs, &rec, &dir, &image, mapping, report)?;
         let rec = claim(&containers, &rec.id, ports)?;
-        let volumes = Volumes::new(&dirs.store);
         Ok(Prepared {
             containers,
-            volumes,
+            volumes: Volumes::new(&dirs.store),
             rec,
             plan,
             dir,
+            relay: Relay::default(),
         })
     }
 
@@ -556,23 +684,34 @@ impl Prepared {
     /// container removed with auto-remove). `report` hears when the
     /// container's log cannot be kept.
     pub fn foreground(self, report: &dyn Report) -> Result<Outcome> {
-        let ran = Ran {
-            containers: &self.containers,
-            volumes: &self.volumes,
-            rec: &self.rec,
-        };
-        Ok(foreground(&ran, &self.plan, report))
+        let relay = self.relay;
+        Ok(foreground(
+            &self.containers,
+            &self.volumes,
+            &self.rec,
+            &self.plan,
+            relay,
+            report,
+        ))
+    }
+
+    /// Show only these of the container's streams here (Docker's `-a`;
+    /// the log keeps both).
+    pub fn attach(mut self, stdout: bool, stderr: bool) -> Self {
+        self.relay = Relay { stdout, stderr };
+        self
     }
 
     /// Run under a detached supervisor; returns once pid 1 runs (or failed
     /// to start).
     pub fn detached(self) -> Result<Outcome> {
-        let ran = Ran {
-            containers: &self.containers,
-            volumes: &self.volumes,
-            rec: &self.rec,
-        };
-        detached(&ran, &self.plan, &self.dir)
+        detached(
+            &self.containers,
+            &self.volumes,
+            &self.rec,
+            &self.plan,
+            &self.dir,
+        )
     }
 }
 
@@ -850,6 +989,8 @@ fn plan(
             tty: c.tty,
             stdin: c.interactive,
             init: c.init,
+            group_add: c.group_add.clone(),
+            no_sig_proxy: c.no_sig_proxy,
         },
         hostname: c.hostname.clone(),
         network,
@@ -957,6 +1098,9 @@ fn claim(containers: &Containers, id: &str, ports: Vec<PortMapping>) -> Result<R
     }
     starting(&mut rec);
     rec.ports = ports;
+    // A start by the user begins a new life: Docker resets these too.
+    rec.stopped_by_user = false;
+    rec.restart_count = 0;
     containers.save(&rec).map_err(super::Error::Io)?;
     Ok(rec)
 }
@@ -977,59 +1121,95 @@ fn starting(rec: &mut Record) {
 /// Docker keeps the log of every container not run with `--rm`: its output
 /// goes through a logger process that writes the log and relays it on to
 /// this process's stdout and stderr. A `--rm` container's log would go with
-/// it, so it gets none, and its start-up costs nothing more.
-fn foreground(ran: &Ran<'_>, plan: &Plan, report: &dyn Report) -> Outcome {
-    let (containers, rec) = (ran.containers, ran.rec);
-    let logger = match rec.auto_remove {
-        true => None,
-        false => {
-            let log = containers.dir(&rec.id).join(super::logs::LOG_FILE);
-            match Logger::start(&log, true) {
-                Ok(l) => Some(l),
-                Err(e) => {
-                    report.warn(&format!("container {} runs without a log: {e}", rec.name));
-                    None
-                }
+/// it, so it gets none, and its start-up costs nothing more; neither does
+/// one whose log driver is `none`.
+fn foreground(
+    containers: &Containers,
+    volumes: &Volumes,
+    rec: &Record,
+    plan: &Plan,
+    relay: Relay,
+    report: &dyn Report,
+) -> Outcome {
+    let config = log_config(rec);
+    let log = containers.dir(&rec.id).join(super::logs::LOG_FILE);
+    let log = (!rec.auto_remove && config.driver != LogDriver::None).then_some(log.as_path());
+    // Without a log, a logger is needed only to hold back a stream.
+    let logger = match log.is_some() || relay != Relay::default() {
+        false => None,
+        true => match Logger::start(log, &config, Some(relay)) {
+            Ok(l) => Some(l),
+            Err(e) => {
+                report.warn(&format!("container {} runs without a log: {e}", rec.name));
+                None
             }
-        }
+        },
     };
-    let mut observer = Started {
-        containers,
-        id: &rec.id,
-        supervision: None,
-    };
+    let mut observer = Started::new(containers, &rec.id, None);
     let result = sandbox::run(plan, &mut observer);
+    observer.ended();
     // Everything the container wrote is in the log before its exit is.
     if let Some(l) = logger {
         l.finish();
     }
-    let code = finish(ran, &result);
+    let code = exit_code(&result);
+    finish(containers, volumes, rec, code);
     Outcome::Exited {
         code,
         error: result.err(),
     }
 }
 
-/// Run the plan under a detached supervisor; returns once pid 1 runs.
-fn detached(ran: &Ran<'_>, plan: &Plan, dir: &Path) -> Result<Outcome> {
-    let (containers, rec) = (ran.containers, ran.rec);
+/// The log settings recorded for `rec` (checked when it was created).
+fn log_config(rec: &Record) -> logs::Config {
+    logs::Config::new(&rec.config.log_driver, &rec.config.log_opts).unwrap_or_default()
+}
+
+/// Run the plan under a detached supervisor; returns once pid 1 runs. The
+/// supervisor restarts pid 1 as the container's restart policy says.
+fn detached(
+    containers: &Containers,
+    volumes: &Volumes,
+    rec: &Record,
+    plan: &Plan,
+    dir: &Path,
+) -> Result<Outcome> {
     let log = dir.join(super::logs::LOG_FILE);
-    let outcome = supervisor::detach(&log, &plan.held_fds(), |s| {
-        let mut observer = Started {
-            containers,
-            id: &rec.id,
-            supervision: Some(&mut *s),
-        };
-        let result = sandbox::run(plan, &mut observer);
-        if let Err(e) = &result {
-            // The supervisor's stderr is the container's log: the reason
-            // stays beside the output for `hutch logs`.
-            eprintln!("Error: {e}");
-            s.failed(e.exit_code(), &e.to_string());
+    let config = log_config(rec);
+    let log = (config.driver != LogDriver::None).then_some((log.as_path(), &config));
+    let policy: Policy = rec.config.restart.parse().unwrap_or_default();
+    let outcome = supervisor::detach(log, &plan.held_fds(), |s| {
+        let mut delay_step = 0;
+        let mut first = true;
+        let mut last;
+        loop {
+            let began = Instant::now();
+            let mut observer = Started::new(containers, &rec.id, Some(&mut *s));
+            let result = sandbox::run(plan, &mut observer);
+            observer.ended();
+            if let Err(e) = &result {
+                // The supervisor's stderr is the container's log: the reason
+                // stays beside the output for `hutch logs`.
+                eprintln!("Error: {e}");
+                s.failed(e.exit_code(), &e.to_string());
+            }
+            // A container that never started is not restarted (Docker
+            // reports the failed start instead).
+            let restartable = !(first && result.is_err());
+            first = false;
+            if began.elapsed() >= restart::RESET_AFTER {
+                delay_step = 0;
+            }
+            let code = exit_code(&result);
+            last = code;
+            if !restartable || !restart_after(containers, rec, policy, code, delay_step) {
+                break;
+            }
+            delay_step += 1;
         }
         // Everything the container wrote is in the log before its exit is.
         s.close_log();
-        finish(ran, &result);
+        finish(containers, volumes, rec, last);
     })
     .map_err(Error::Supervisor)?;
     match outcome {
@@ -1043,42 +1223,103 @@ fn detached(ran: &Ran<'_>, plan: &Plan, dir: &Path) -> Result<Outcome> {
     }
 }
 
-/// The container a start is about, and where its volumes are.
-struct Ran<'a> {
-    containers: &'a Containers,
-    volumes: &'a Volumes,
-    rec: &'a Record,
+fn exit_code(result: &std::result::Result<sandbox::Exit, sandbox::Error>) -> i32 {
+    match result {
+        Ok(exit) => exit.code(),
+        Err(e) => e.exit_code(),
+    }
 }
 
 /// Record the exit (unless --rm took the directory away, and then its
-/// anonymous volumes too); the exit code.
-fn finish(ran: &Ran<'_>, result: &std::result::Result<sandbox::Exit, sandbox::Error>) -> i32 {
-    let (containers, rec) = (ran.containers, ran.rec);
-    let code = match result {
-        Ok(exit) => exit.code(),
-        Err(e) => e.exit_code(),
-    };
+/// anonymous volumes go too; or another
+/// process has claimed the container since: the record names this process,
+/// or still the one that claimed `rec` for it, when pid 1 never started).
+fn finish(containers: &Containers, volumes: &Volumes, rec: &Record, code: i32) {
     if rec.auto_remove {
         // The sandbox removes the directory itself; only a failed clone
         // (nothing ran in a user namespace) leaves it for us.
         let _ = std::fs::remove_dir_all(containers.dir(&rec.id));
-        mounts::remove_anonymous(containers, ran.volumes, rec);
+        mounts::remove_anonymous(containers, volumes, rec);
     } else {
+        let me = ProcId::current();
         let _ = containers.update(&rec.id, |r| {
+            if r.supervisor == me || r.supervisor == rec.supervisor {
+                r.status = Status::Exited;
+                r.exit_code = Some(code);
+                r.finished = Some(chrono::Utc::now());
+            }
+        });
+    }
+}
+
+/// pid 1 exited with `code`: when the restart policy starts it again (and
+/// nobody stopped, removed or started the container meanwhile), record the
+/// exit, wait the back-off (`step` doublings) and claim the record for the
+/// next run; whether to run again.
+fn restart_after(
+    containers: &Containers,
+    rec: &Record,
+    policy: Policy,
+    code: i32,
+    step: u32,
+) -> bool {
+    let me = ProcId::current();
+    let mut again = false;
+    let _ = containers.update(&rec.id, |r| {
+        again = r.supervisor == me && policy.restarts(code, r.restart_count, r.stopped_by_user);
+        if again {
             r.status = Status::Exited;
             r.exit_code = Some(code);
             r.finished = Some(chrono::Utc::now());
-        });
+            r.pid = None;
+            r.init = None;
+            r.health = None;
+        }
+    });
+    if !again {
+        return false;
     }
-    code
+    std::thread::sleep(restart::backoff(step));
+    let mut again = false;
+    let _ = containers.update(&rec.id, |r| {
+        again = r.supervisor == me && !r.stopped_by_user && r.status == Status::Exited;
+        if again {
+            starting(r);
+            r.restart_count += 1;
+        }
+    });
+    again
 }
 
-/// Marks the record running once pid 1 has exec'd, and tells the caller of
-/// a detached start.
+/// Marks the record running once pid 1 has exec'd, starts its health
+/// monitor, and tells the caller of a detached start.
 struct Started<'a> {
     containers: &'a Containers,
     id: &'a str,
     supervision: Option<&'a mut supervisor::Supervision>,
+    monitor: Option<Monitor>,
+}
+
+impl<'a> Started<'a> {
+    fn new(
+        containers: &'a Containers,
+        id: &'a str,
+        supervision: Option<&'a mut supervisor::Supervision>,
+    ) -> Started<'a> {
+        Started {
+            containers,
+            id,
+            supervision,
+            monitor: None,
+        }
+    }
+
+    /// pid 1 has exited: no more probes.
+    fn ended(&mut self) {
+        if let Some(m) = self.monitor.take() {
+            m.stop();
+        }
+    }
 }
 
 impl sandbox::Observer for Started<'_> {
@@ -1086,17 +1327,97 @@ impl sandbox::Observer for Started<'_> {
         let now = chrono::Utc::now();
         // A record that stays "starting" is the only cost of a failed write;
         // its supervisor still records the exit.
-        let _ = self.containers.update(self.id, |r| {
+        let updated = self.containers.update(self.id, |r| {
             r.status = Status::Running;
             r.pid = Some(pid);
             r.init = ProcId::of(pid);
             r.supervisor = ProcId::current();
             r.started = Some(now);
+            // Each start begins as Docker's: "starting", no streak.
+            r.health = r
+                .config
+                .healthcheck
+                .as_ref()
+                .map(|_| health::Health::default());
         });
+        // Without a monitor the container runs unprobed; its status stays
+        // "starting", which `ps` shows.
+        if let Ok(rec) = updated {
+            self.monitor = Monitor::start(self.containers, &rec).ok().flatten();
+        }
         if let Some(s) = self.supervision.as_mut() {
             s.started();
         }
     }
+}
+
+/// The image's HEALTHCHECK, read from its config blob (the parsed config
+/// has no field for it).
+fn image_healthcheck(dirs: &Dirs, image: &Image) -> Option<health::Check> {
+    let store = Store::open(dirs).ok()?;
+    let blob = store.read_blob(image.manifest.config().digest()).ok()?;
+    health::Check::of_image(&blob)
+}
+
+/// The id mapping of a running container, as detected now; it must be the
+/// one the container was started with, or users and groups would be
+/// checked against the wrong ranges.
+pub fn mapping_of(rec: &Record) -> Result<IdMapping> {
+    let request: UsernsRequest = rec.config.userns.parse()?;
+    let mapping = IdMapping::detect(request, &IdSources::default())?;
+    if !rec.mapping_key.is_empty() && mapping.key() != rec.mapping_key {
+        return Err(Error::MappingChanged {
+            name: rec.name.clone(),
+            was: rec.mapping_key.clone(),
+            now: mapping.key(),
+        });
+    }
+    Ok(mapping)
+}
+
+/// `--device HOST[:CONTAINER[:PERMS]]`: a bind mount of a host device node
+/// this user can open (PERMS, Docker's cgroup rwm, is checked for its
+/// syntax; without a device cgroup only file permissions apply).
+pub fn parse_device(spec: &str) -> Result<MountSpec> {
+    use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
+    let bad = |why: String| Error::Invalid(format!("invalid --device '{spec}': {why}"));
+    let parts: Vec<&str> = spec.split(':').collect();
+    let (host, target, perms) = match parts.as_slice() {
+        [h] => (*h, *h, "rwm"),
+        [h, p] if !p.starts_with('/') => (*h, *h, *p),
+        [h, t] => (*h, *t, "rwm"),
+        [h, t, p] => (*h, *t, *p),
+        _ => return Err(bad("expected HOST[:CONTAINER[:PERMS]]".into())),
+    };
+    if perms.is_empty() || !perms.chars().all(|c| matches!(c, 'r' | 'w' | 'm')) {
+        return Err(bad(format!(
+            "permissions '{perms}': use a combination of r, w and m"
+        )));
+    }
+    if !host.starts_with('/') || !target.starts_with('/') {
+        return Err(bad("device paths must be absolute".into()));
+    }
+    let meta = std::fs::metadata(host).map_err(|e| bad(format!("{host}: {e}")))?;
+    let ft = meta.file_type();
+    if !ft.is_char_device() && !ft.is_block_device() {
+        return Err(bad(format!("{host} is not a device node")));
+    }
+    let write = perms.contains('w');
+    std::fs::OpenOptions::new()
+        .read(perms.contains('r') || !write)
+        .write(write)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(host)
+        .map_err(|e| {
+            bad(format!(
+                "this user cannot open {host} ({e}); hutch passes on only devices you can open"
+            ))
+        })?;
+    Ok(MountSpec::Bind {
+        source: PathBuf::from(host),
+        target: target.to_string(),
+        read_only: false,
+    })
 }
 
 /// A `-v` value, or why it is wrong.

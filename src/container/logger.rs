@@ -15,6 +15,23 @@ use nix::unistd::Pid;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::path::Path;
 
+/// Which of stdout and stderr a foreground logger relays on (Docker's
+/// `-a`); the log gets both either way.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Relay {
+    pub stdout: bool,
+    pub stderr: bool,
+}
+
+impl Default for Relay {
+    fn default() -> Relay {
+        Relay {
+            stdout: true,
+            stderr: true,
+        }
+    }
+}
+
 /// A running logger; fds 1 and 2 of this process point at its pipes.
 pub struct Logger {
     pid: Pid,
@@ -24,15 +41,20 @@ pub struct Logger {
 
 impl Logger {
     /// Point fds 1 and 2 at pipes read by a new logger process writing
-    /// `log`; with `relay`, it also copies to what they pointed at before.
+    /// `log` (if any) as `config` says; with `relay`, it also copies the
+    /// streams it names to what fds 1 and 2 pointed at before.
     ///
     /// Must be called while single-threaded (it forks).
-    pub fn start(log: &Path, relay: bool) -> Result<Logger, String> {
+    pub fn start(
+        log: Option<&Path>,
+        config: &logs::Config,
+        relay: Option<Relay>,
+    ) -> Result<Logger, String> {
         let cloexec = nix::fcntl::OFlag::O_CLOEXEC;
         let pipe = || nix::unistd::pipe2(cloexec).map_err(|e| format!("pipe2() => {e}"));
         let ((out_r, out_w), (err_r, err_w)) = (pipe()?, pipe()?);
         let saved = match relay {
-            true => {
+            Some(_) => {
                 let dup = |fd: BorrowedFd<'_>| {
                     fd.try_clone_to_owned()
                         .map_err(|e| format!("cannot duplicate stdout/stderr: {e}"))
@@ -42,7 +64,7 @@ impl Logger {
                     dup(std::io::stderr().as_fd())?,
                 ))
             }
-            false => None,
+            None => None,
         };
         match fork().map_err(|e| e.to_string())? {
             Forked::Child => {
@@ -57,7 +79,12 @@ impl Logger {
                 let mut hold = crate::sys::signal::forwarded();
                 hold.add(nix::sys::signal::Signal::SIGPIPE);
                 if close_fds_except(&keep).is_ok() && crate::sys::signal::block(&hold).is_ok() {
-                    let _ = logs::record(out_r, err_r, log, saved);
+                    let r = relay.unwrap_or_default();
+                    let targets = match saved {
+                        Some((o, e)) => [r.stdout.then_some(o), r.stderr.then_some(e)],
+                        None => [None, None],
+                    };
+                    let _ = logs::record(out_r, err_r, log, config, targets);
                 }
                 child_exit(0)
             }

@@ -1,5 +1,6 @@
-//! `ctr.log`, the log of a container, in the k8s-file format that
-//! conmon writes and `podman logs` reads: one entry per line,
+//! `ctr.log`, the log of a container, in one of two formats. k8s-file
+//! (the default) is what conmon writes and `podman logs` reads: one entry
+//! per line,
 //!
 //! ```text
 //! 2026-11-23T19:40:00.123456789Z stdout F a full line
@@ -8,6 +9,10 @@
 //!
 //! `F` ends a line of output, `P` is a piece of one that had no newline when
 //! it was read (a prompt, a progress bar); readers join the pieces.
+//! json-file is Docker's: one JSON object per piece,
+//! `{"log":"a full line\n","stream":"stdout","time":"..."}`, a piece
+//! without its newline being partial. With `--log-opt max-size` the log is
+//! rotated (`ctr.log.1` the newest old one, up to `max-file` files in all).
 //!
 //! [`record`] is the writer (the logger process, `super::logger`, runs it);
 //! [`parse`] and [`Line`] are for readers. This module does not know about
@@ -20,6 +25,98 @@ use std::path::Path;
 
 /// The log file's name inside a container's directory.
 pub const LOG_FILE: &str = "ctr.log";
+
+/// `--log-driver`: how a container's output is kept.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Driver {
+    #[default]
+    K8sFile,
+    JsonFile,
+    /// Not kept at all (`hutch logs` says so).
+    None,
+}
+
+crate::named::named!(Driver, "log driver", {
+    K8sFile => "k8s-file",
+    JsonFile => "json-file",
+    None => "none",
+});
+
+/// A log driver with its options, checked.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Config {
+    pub driver: Driver,
+    /// Rotate once the log reaches this many bytes.
+    pub max_size: Option<u64>,
+    /// How many files, the current one included, rotation keeps (>= 1).
+    pub max_file: u32,
+}
+
+impl Config {
+    /// `--log-driver` (empty: k8s-file) and `--log-opt KEY=VALUE` entries
+    /// (max-size, max-file), checked as Docker checks them.
+    pub fn new(
+        driver: &str,
+        opts: &std::collections::BTreeMap<String, String>,
+    ) -> Result<Config, String> {
+        let driver = match driver {
+            "" => Driver::K8sFile,
+            d => d.parse::<Driver>()?,
+        };
+        let mut c = Config {
+            driver,
+            max_size: None,
+            max_file: 1,
+        };
+        for (k, v) in opts {
+            match k.as_str() {
+                "max-size" => {
+                    c.max_size = Some(
+                        crate::sandbox::limits::parse_size(v)
+                            .map_err(|e| format!("--log-opt max-size: {e}"))?,
+                    )
+                }
+                "max-file" => {
+                    c.max_file = v.parse().ok().filter(|&n| n >= 1).ok_or_else(|| {
+                        format!("--log-opt max-file={v}: use a whole number of at least 1")
+                    })?
+                }
+                _ => {
+                    return Err(format!(
+                    "unsupported --log-opt '{k}' (hutch's log drivers take max-size and max-file)"
+                ))
+                }
+            }
+        }
+        if c.driver == Driver::None && !opts.is_empty() {
+            return Err("--log-driver none takes no --log-opt".into());
+        }
+        if c.max_file > 1 && c.max_size.is_none() {
+            return Err(
+                "--log-opt max-file needs max-size (the log is rotated only by size)".into(),
+            );
+        }
+        Ok(c)
+    }
+}
+
+/// The log files of a container whose current log is `path`, oldest first
+/// (rotated ones, then the current one); only those that exist.
+pub fn files(path: &Path) -> Vec<std::path::PathBuf> {
+    let mut out: Vec<std::path::PathBuf> = (1..)
+        .map(|i| rotated(path, i))
+        .take_while(|p| p.exists())
+        .collect();
+    out.reverse();
+    out.push(path.to_path_buf());
+    out
+}
+
+fn rotated(path: &Path, i: u32) -> std::path::PathBuf {
+    let mut s = path.as_os_str().to_owned();
+    s.push(format!(".{i}"));
+    s.into()
+}
 
 /// Which output a piece of the log came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -49,8 +146,8 @@ pub struct Line {
 }
 
 /// Copy everything readable from `stdout` and `stderr` into the log at
-/// `path` until both reach end of file (every writer has closed them); with
-/// `relay`, copy each to its counterpart there too.
+/// `path` (if any) until both reach end of file (every writer has closed
+/// them); copy each to its `relay` target too, where it has one.
 ///
 /// When the log cannot be written (disk full), output is still read and
 /// dropped: a container must never block on, or die of SIGPIPE from, a log.
@@ -59,22 +156,23 @@ pub struct Line {
 pub fn record(
     stdout: OwnedFd,
     stderr: OwnedFd,
-    path: &Path,
-    relay: Option<(OwnedFd, OwnedFd)>,
+    path: Option<&Path>,
+    config: &Config,
+    relay: [Option<OwnedFd>; 2],
 ) -> std::io::Result<()> {
-    let mut log = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(path)
-        .ok();
+    let open_log = || {
+        std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path?)
+            .ok()
+    };
+    let mut log = open_log();
     let mut open = [
         Some((stdout, Stream::Stdout)),
         Some((stderr, Stream::Stderr)),
     ];
-    let mut relay: [Option<std::fs::File>; 2] = match relay {
-        Some((o, e)) => [Some(o.into()), Some(e.into())],
-        None => [None, None],
-    };
+    let mut relay: [Option<std::fs::File>; 2] = relay.map(|r| r.map(std::fs::File::from));
     let mut buf = vec![0u8; 32 * 1024];
     while open.iter().any(Option::is_some) {
         let live: Vec<usize> = (0..2).filter(|&i| open[i].is_some()).collect();
@@ -103,8 +201,16 @@ pub fn record(
                 Ok(0) => open[i] = None,
                 Ok(n) => {
                     if let Some(f) = log.as_mut() {
-                        if write_entries(f, *stream, &buf[..n]).is_err() {
+                        let written = match config.driver {
+                            Driver::JsonFile => write_json(f, *stream, &buf[..n]),
+                            _ => write_entries(f, *stream, &buf[..n]),
+                        };
+                        if written.is_err() {
                             log = None;
+                        } else if let (Some(max), Some(path)) = (config.max_size, path) {
+                            if f.metadata().is_ok_and(|m| m.len() >= max) {
+                                log = rotate(path, config.max_file).ok().and_then(|()| open_log());
+                            }
                         }
                     }
                     if let Some(to) = relay[i].as_mut() {
@@ -123,13 +229,47 @@ pub fn record(
             }
         }
     }
-    match log {
-        Some(f) => f.sync_all(),
-        None => Err(std::io::Error::other(format!(
+    match (log, path) {
+        (Some(f), _) => f.sync_all(),
+        (None, None) => Ok(()),
+        (None, Some(path)) => Err(std::io::Error::other(format!(
             "cannot write the log {}",
             path.display()
         ))),
     }
+}
+
+/// Move the full log aside: `ctr.log.N` → `.N+1` (the oldest beyond
+/// `max_file` dropped), `ctr.log` → `.1`; with one file, the log starts over.
+fn rotate(path: &Path, max_file: u32) -> std::io::Result<()> {
+    if max_file <= 1 {
+        return std::fs::File::create(path).map(drop);
+    }
+    let _ = std::fs::remove_file(rotated(path, max_file - 1));
+    for i in (1..max_file - 1).rev() {
+        let from = rotated(path, i);
+        if from.exists() {
+            std::fs::rename(&from, rotated(path, i + 1))?;
+        }
+    }
+    std::fs::rename(path, rotated(path, 1))
+}
+
+/// Docker's json-file entries for one read: one object per line, a
+/// remainder without its newline as a partial one.
+fn write_json(log: &mut impl Write, stream: Stream, data: &[u8]) -> std::io::Result<()> {
+    let time = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Nanos, true);
+    let mut out = Vec::with_capacity(data.len() + 64);
+    for piece in data.split_inclusive(|&b| b == b'\n') {
+        let entry = serde_json::json!({
+            "log": String::from_utf8_lossy(piece),
+            "stream": stream.name(),
+            "time": time,
+        });
+        serde_json::to_writer(&mut out, &entry)?;
+        out.push(b'\n');
+    }
+    log.write_all(&out)
 }
 
 /// Split one read into entries: each newline ends an `F` entry, a remainder
@@ -150,9 +290,65 @@ fn write_entries(log: &mut impl Write, stream: Stream, data: &[u8]) -> std::io::
 }
 
 /// The lines in `data` (a log file's contents, or a part of it that starts at
-/// an entry). Only entries ending in a newline are read; the second value is
-/// how many bytes those took, so a follower can continue from there.
-pub fn parse(data: &[u8]) -> (Vec<Line>, usize) {
+/// an entry) written by `driver`. Only entries ending in a newline are read;
+/// the second value is how many bytes those took, so a follower can
+/// continue from there.
+pub fn parse(driver: Driver, data: &[u8]) -> (Vec<Line>, usize) {
+    match driver {
+        Driver::JsonFile => parse_json(data),
+        _ => parse_k8s(data),
+    }
+}
+
+fn parse_json(data: &[u8]) -> (Vec<Line>, usize) {
+    #[derive(serde::Deserialize)]
+    struct Entry {
+        log: String,
+        stream: String,
+        time: String,
+    }
+    let mut lines: Vec<Line> = Vec::new();
+    let mut used = 0;
+    for entry in data.split_inclusive(|&b| b == b'\n') {
+        if !entry.ends_with(b"\n") {
+            break;
+        }
+        used += entry.len();
+        let Ok(e) = serde_json::from_slice::<Entry>(entry) else {
+            continue;
+        };
+        let stream = match e.stream.as_str() {
+            "stderr" => Stream::Stderr,
+            _ => Stream::Stdout,
+        };
+        let (text, complete) = match e.log.strip_suffix('\n') {
+            Some(t) => (t.as_bytes(), true),
+            None => (e.log.as_bytes(), false),
+        };
+        join_piece(&mut lines, e.time, stream, text, complete);
+    }
+    (lines, used)
+}
+
+/// Add a piece to `lines`, continuing an unfinished line of the same stream.
+fn join_piece(lines: &mut Vec<Line>, time: String, stream: Stream, text: &[u8], complete: bool) {
+    match lines.last_mut() {
+        Some(l) if !l.complete && l.stream == stream => l.text.extend_from_slice(text),
+        _ => lines.push(Line {
+            time,
+            stream,
+            text: text.to_vec(),
+            complete: false,
+        }),
+    }
+    if complete {
+        if let Some(l) = lines.last_mut() {
+            l.complete = true;
+        }
+    }
+}
+
+fn parse_k8s(data: &[u8]) -> (Vec<Line>, usize) {
     let mut lines: Vec<Line> = Vec::new();
     let mut used = 0;
     for entry in data.split_inclusive(|&b| b == b'\n') {
@@ -171,20 +367,8 @@ pub fn parse(data: &[u8]) -> (Vec<Line>, usize) {
         } else {
             Stream::Stdout
         };
-        match lines.last_mut() {
-            Some(l) if !l.complete && l.stream == stream => l.text.extend_from_slice(text),
-            _ => lines.push(Line {
-                time: String::from_utf8_lossy(time).into_owned(),
-                stream,
-                text: text.to_vec(),
-                complete: false,
-            }),
-        }
-        if tag == b"F" {
-            if let Some(l) = lines.last_mut() {
-                l.complete = true;
-            }
-        }
+        let time = String::from_utf8_lossy(time).into_owned();
+        join_piece(&mut lines, time, stream, text, tag == b"F");
     }
     (lines, used)
 }
@@ -201,7 +385,7 @@ mod tests {
         write_entries(&mut log, Stream::Stdout, b"o\n").unwrap();
         let text = String::from_utf8(log.clone()).unwrap();
         assert!(text.contains(" stdout P tw\n"), "{text}");
-        let (lines, used) = parse(&log);
+        let (lines, used) = parse(Driver::K8sFile, &log);
         assert_eq!(used, log.len());
         let got: Vec<(&[u8], Stream, bool)> = lines
             .iter()
@@ -219,8 +403,60 @@ mod tests {
     }
 
     #[test]
+    fn json_entries_round_trip_and_rotation_keeps_max_file() {
+        let mut log = Vec::new();
+        write_json(&mut log, Stream::Stdout, b"one\ntw").unwrap();
+        write_json(&mut log, Stream::Stdout, b"o\n").unwrap();
+        write_json(&mut log, Stream::Stderr, b"\"x\"\n").unwrap();
+        let text = String::from_utf8(log.clone()).unwrap();
+        assert!(
+            text.starts_with(r#"{"log":"one\n","stream":"stdout","time":""#),
+            "{text}"
+        );
+        let (lines, used) = parse(Driver::JsonFile, &log);
+        assert_eq!(used, log.len());
+        let got: Vec<&[u8]> = lines.iter().map(|l| l.text.as_slice()).collect();
+        assert_eq!(got, [&b"one"[..], b"two", b"\"x\""]);
+        assert_eq!(lines[2].stream, Stream::Stderr);
+
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("ctr.log");
+        for n in 0..4 {
+            std::fs::write(&p, format!("{n}")).unwrap();
+            rotate(&p, 3).unwrap();
+        }
+        let names: Vec<String> = files(&p)
+            .iter()
+            .map(|f| std::fs::read_to_string(f).unwrap_or_default())
+            .collect();
+        assert_eq!(names, ["2", "3", ""]);
+    }
+
+    #[test]
+    fn log_options_are_checked() {
+        let opts = |kv: &[(&str, &str)]| {
+            kv.iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect::<std::collections::BTreeMap<_, _>>()
+        };
+        let c = Config::new("json-file", &opts(&[("max-size", "1k"), ("max-file", "2")])).unwrap();
+        assert_eq!(
+            (c.driver, c.max_size, c.max_file),
+            (Driver::JsonFile, Some(1024), 2)
+        );
+        assert!(Config::new("syslog", &opts(&[]))
+            .unwrap_err()
+            .contains("syslog"));
+        assert!(Config::new("", &opts(&[("tag", "x")]))
+            .unwrap_err()
+            .contains("tag"));
+        assert!(Config::new("", &opts(&[("max-file", "2")])).is_err());
+        assert!(Config::new("none", &opts(&[("max-size", "1k")])).is_err());
+    }
+
+    #[test]
     fn an_unfinished_entry_is_left_for_later() {
-        let (lines, used) = parse(b"t stdout F a\nt stdout F b");
+        let (lines, used) = parse(Driver::K8sFile, b"t stdout F a\nt stdout F b");
         assert_eq!(lines.len(), 1);
         assert_eq!(used, 13);
     }

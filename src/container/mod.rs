@@ -21,6 +21,7 @@
 
 pub mod control;
 pub mod cp;
+pub mod health;
 pub mod inspect;
 mod inuse;
 pub mod launch;
@@ -29,6 +30,7 @@ pub mod logs;
 pub mod mounts;
 pub mod names;
 pub mod proc;
+pub mod restart;
 pub mod signals;
 pub mod state;
 pub mod supervisor;
@@ -109,6 +111,24 @@ pub struct Config {
     /// `--fake-root`, `--shm-size`, `--ulimit`, `--memory`, `--cpus`,
     /// `--pids-limit`, `--strict-limits` as given.
     pub security: crate::sandbox::security::Flags,
+    /// `--restart` as given (empty: no).
+    pub restart: String,
+    /// `--label`/`--label-file` over the image's labels.
+    pub labels: std::collections::BTreeMap<String, String>,
+    /// `--stop-timeout` in seconds (`hutch stop`'s default when set).
+    pub stop_timeout: Option<u64>,
+    /// The health check (`--health-*` over the image's HEALTHCHECK); None
+    /// without one or with `--no-healthcheck`.
+    pub healthcheck: Option<health::Check>,
+    /// `--log-driver` (empty: k8s-file) and `--log-opt KEY=VALUE`.
+    pub log_driver: String,
+    pub log_opts: std::collections::BTreeMap<String, String>,
+    /// `--group-add` as given (numbers or names from the container's /etc/group).
+    pub group_add: Vec<String>,
+    /// `--device HOST[:CONTAINER[:PERMS]]` as given.
+    pub devices: Vec<String>,
+    /// `--sig-proxy=false`: an attached hutch does not pass signals on.
+    pub no_sig_proxy: bool,
 }
 
 /// What `container.json` holds.
@@ -157,12 +177,27 @@ pub struct Record {
     /// foreground `hutch run`/`start`, or the detached supervisor.
     #[serde(default)]
     pub supervisor: Option<ProcId>,
+    /// How often the supervisor has restarted pid 1 (`--restart`).
+    #[serde(default)]
+    pub restart_count: u32,
+    /// `hutch stop`/`kill` ended it: no restart policy starts it again.
+    #[serde(default)]
+    pub stopped_by_user: bool,
+    /// The health check's state while it has one (Docker's `State.Health`).
+    #[serde(default)]
+    pub health: Option<health::Health>,
 }
 
 impl Record {
     /// The first 12 hex digits of the id.
     pub fn short_id(&self) -> &str {
         &self.id[..self.id.len().min(12)]
+    }
+
+    /// How long `stop` waits before SIGKILL: `--stop-timeout`, else
+    /// Docker's 10 seconds.
+    pub fn stop_timeout(&self) -> std::time::Duration {
+        std::time::Duration::from_secs(self.config.stop_timeout.unwrap_or(10))
     }
 }
 
@@ -388,6 +423,9 @@ mod tests {
             started: None,
             init: None,
             supervisor: None,
+            restart_count: 0,
+            stopped_by_user: false,
+            health: None,
         }
     }
 

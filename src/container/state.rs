@@ -84,16 +84,37 @@ pub fn describe(rec: &Record, state: State, now: DateTime<Utc>) -> String {
     match state {
         State::Created => "Created".into(),
         State::Running => match rec.started {
-            Some(t) => format!("Up {}", ago(t)),
+            Some(t) => format!("Up {}{}", ago(t), health_suffix(rec)),
             // Claimed by a start whose pid 1 has not exec'd yet.
             None => "Starting".into(),
         },
         State::Stopping => "Stopping".into(),
+        // Between two runs of a restart policy: its supervisor waits out
+        // the back-off.
+        State::Exited { code, finished }
+            if !rec.config.restart.is_empty() && rec.supervisor.is_some_and(|s| s.alive()) =>
+        {
+            let when = finished
+                .map(|t| format!(" {} ago", ago(t)))
+                .unwrap_or_default();
+            format!("Restarting ({code}){when}")
+        }
         State::Exited { code, finished } => match finished {
             Some(t) => format!("Exited ({code}) {} ago", ago(t)),
             None => format!("Exited ({code})"),
         },
         State::Lost => format!("Exited ({EXIT_UNKNOWN})"),
+    }
+}
+
+/// Docker's health note after `Up ...`: ` (healthy)`, ` (unhealthy)`,
+/// ` (health: starting)`.
+fn health_suffix(rec: &Record) -> String {
+    use super::health::Status as H;
+    match rec.health.as_ref().map(|h| h.status) {
+        None => String::new(),
+        Some(H::Starting) => " (health: starting)".into(),
+        Some(s) => format!(" ({s})"),
     }
 }
 
@@ -140,6 +161,9 @@ mod tests {
             init,
             supervisor,
             ports: Vec::new(),
+            restart_count: 0,
+            stopped_by_user: false,
+            health: None,
         }
     }
 
@@ -164,11 +188,20 @@ mod tests {
         let mut r = running(me, me);
         r.started = Some(now - chrono::Duration::seconds(3));
         assert_eq!(describe(&r, State::Running, now), "Up 3 seconds");
+        r.health = Some(crate::container::health::Health::default());
+        assert_eq!(
+            describe(&r, State::Running, now),
+            "Up 3 seconds (health: starting)"
+        );
+        r.health.as_mut().unwrap().status = crate::container::health::Status::Healthy;
+        assert_eq!(describe(&r, State::Running, now), "Up 3 seconds (healthy)");
         let done = State::Exited {
             code: 2,
             finished: Some(now - chrono::Duration::seconds(120)),
         };
         assert_eq!(describe(&r, done, now), "Exited (2) 2 minutes ago");
+        r.config.restart = "always".into();
+        assert_eq!(describe(&r, done, now), "Restarting (2) 2 minutes ago");
         assert_eq!(describe(&r, State::Lost, now), "Exited (-1)");
         assert_eq!(describe(&r, State::Created, now), "Created");
     }

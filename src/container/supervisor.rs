@@ -66,14 +66,15 @@ impl Supervision {
     }
 }
 
-/// Run `body` in a new detached supervisor that logs to `log`; return once
+/// Run `body` in a new detached supervisor that logs to `log` (with its
+/// log driver; None: output is dropped); return once
 /// the body has called `started` or `failed` (or ended without either).
 /// `keep` are descriptors the body uses (a joined container's namespaces);
 /// every other inherited one is closed.
 ///
 /// Must be called while single-threaded (it forks).
 pub fn detach(
-    log: &Path,
+    log: Option<(&Path, &super::logs::Config)>,
     keep: &[BorrowedFd<'_>],
     body: impl FnOnce(&mut Supervision),
 ) -> Result<Outcome, String> {
@@ -124,7 +125,7 @@ fn parse_outcome(line: &str) -> Outcome {
 
 /// The grandchild: stdio, logger, then the body.
 fn supervise(
-    log: &Path,
+    log: Option<(&Path, &super::logs::Config)>,
     ready: OwnedFd,
     keep: &[BorrowedFd<'_>],
     body: impl FnOnce(&mut Supervision),
@@ -143,8 +144,12 @@ fn supervise(
     // Like any daemon: do not keep the caller's directory (a mount) busy.
     // Every path hutch passes on is absolute.
     let _ = nix::unistd::chdir("/");
-    let Ok(logger) = Logger::start(log, false) else {
-        return;
+    let logger = match log {
+        Some((path, config)) => match Logger::start(Some(path), config, None) {
+            Ok(l) => Some(l),
+            Err(_) => return,
+        },
+        None => None,
     };
     let mut keep: Vec<_> = keep.iter().map(|fd| fd.as_raw_fd()).collect();
     keep.push(ready.as_raw_fd());
@@ -153,7 +158,7 @@ fn supervise(
     }
     let mut s = Supervision {
         ready: Some(ready),
-        logger: Some(logger),
+        logger,
     };
     body(&mut s);
     s.close_log();

@@ -550,6 +550,8 @@ impl<'a> Environment<'a> {
             tty: e.tty,
             stdin: true,
             init: false,
+            group_add: Vec::new(),
+            no_sig_proxy: false,
         }
     }
 

@@ -205,6 +205,11 @@ fn identity(plan: &Target<'_>) -> Result<Identity, ChildError> {
         user::resolve(plan.process.user.as_deref(), &passwd, &group).map_err(ChildError::setup)?;
     let m = &plan.mapping;
     if nested_root(m, &id) {
+        if !plan.process.group_add.is_empty() {
+            return Err(ChildError::setup(
+                "--group-add needs subordinate ids: root of this keep-id container is you, with your own groups only",
+            ));
+        }
         id.groups.clear();
         return Ok(id);
     }
@@ -227,6 +232,22 @@ fn identity(plan: &Target<'_>) -> Result<Identity, ChildError> {
         )));
     }
     id.groups.retain(|g| m.host_gid_of(*g).is_some());
+    let added = user::extra_groups(&plan.process.group_add, &group).map_err(ChildError::setup)?;
+    if !added.is_empty() && !m.setgroups_allowed() {
+        return Err(ChildError::setup(format!(
+            "--group-add needs setgroups(2), which this user namespace denies{hint}"
+        )));
+    }
+    for g in added {
+        if m.host_gid_of(g).is_none() {
+            return Err(ChildError::setup(format!(
+                "--group-add: gid {g} is not mapped in the user namespace{hint}"
+            )));
+        }
+        if g != id.gid && !id.groups.contains(&g) {
+            id.groups.push(g);
+        }
+    }
     Ok(id)
 }
 

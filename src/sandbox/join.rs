@@ -143,7 +143,7 @@ pub fn exec_in(
                 "the process did not hand over its terminal".into(),
             ));
         }
-        wait(child, pidfd.as_fd(), master, target.process.stdin)
+        wait(child, pidfd.as_fd(), master, target.process)
     })();
     let _ = signal::set_mask(&saved_mask);
     result

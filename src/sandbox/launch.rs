@@ -294,7 +294,7 @@ fn parent_main(
     let started = start_child(plan, child, gates, err, sock, observer);
     let outcome = match started {
         Ok(s) => {
-            let exit = wait(child, pidfd.as_fd(), s.master, plan.process.stdin);
+            let exit = wait(child, pidfd.as_fd(), s.master, &plan.process);
             // The container is gone: its network helper goes too.
             if let Some(h) = s.helper {
                 h.stop();
@@ -400,13 +400,13 @@ pub(super) fn wait(
     child: Pid,
     pidfd: BorrowedFd<'_>,
     master: Option<OwnedFd>,
-    relay_stdin: bool,
+    process: &super::ProcessSpec,
 ) -> Result<Exit, Error> {
     let sfd = SignalFd::with_flags(&signal::forwarded(), SfdFlags::SFD_CLOEXEC)
         .map_err(|e| SysError::new("signalfd(<forwarded signals>)", e))?;
     let status = match master {
-        Some(m) => tty::relay(m, child, pidfd, relay_stdin, &sfd)?,
-        None => forward_until_exit(child, pidfd, &sfd)?,
+        Some(m) => tty::relay(m, child, pidfd, process.stdin, &sfd)?,
+        None => forward_until_exit(child, pidfd, &sfd, !process.no_sig_proxy)?,
     };
     match status {
         WaitStatus::Exited(_, c) => Ok(Exit::Code(c)),
@@ -416,11 +416,12 @@ pub(super) fn wait(
 }
 
 /// Without a terminal: pass the signals hutch gets on to pid 1 (Docker's
-/// sig-proxy) until it exits.
+/// sig-proxy; with `proxy` false they are read and dropped) until it exits.
 fn forward_until_exit(
     child: Pid,
     pidfd: BorrowedFd<'_>,
     sfd: &SignalFd,
+    proxy: bool,
 ) -> Result<WaitStatus, Error> {
     use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
     use nix::sys::signal::Signal;
@@ -439,6 +440,7 @@ fn forward_until_exit(
             if let Ok(Some(info)) = sfd.read_signal() {
                 match Signal::try_from(info.ssi_signo as i32) {
                     Ok(Signal::SIGWINCH) | Err(_) => {}
+                    Ok(_) if !proxy => {}
                     Ok(sig) => {
                         let _ = nix::sys::signal::kill(child, sig);
                     }

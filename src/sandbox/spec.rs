@@ -105,4 +105,10 @@ pub struct ProcessSpec {
     pub stdin: bool,
     /// Run a minimal init as pid 1 that forwards signals and reaps zombies.
     pub init: bool,
+    /// `--group-add`: more supplementary groups (numbers or names from the
+    /// container's /etc/group).
+    pub group_add: Vec<String>,
+    /// `--sig-proxy=false`: without a terminal, signals hutch gets are not
+    /// passed on to the process (they are ignored).
+    pub no_sig_proxy: bool,
 }

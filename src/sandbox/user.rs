@@ -103,6 +103,24 @@ pub fn resolve(spec: Option<&str>, passwd: &str, group: &str) -> Result<Identity
     })
 }
 
+/// `--group-add` entries as gids: numbers as they are, names looked up in
+/// the container's /etc/group (a missing name is an error, as in Docker).
+pub fn extra_groups(add: &[String], group: &str) -> Result<Vec<u32>, String> {
+    add.iter()
+        .map(|g| match g.parse::<u32>() {
+            Ok(n) => Ok(n),
+            Err(_) => group_entries(group)
+                .find(|(name, _, _)| name == g)
+                .map(|(_, gid, _)| gid)
+                .ok_or_else(|| {
+                    format!(
+                        "--group-add {g}: no such group in the container's /etc/group (use a number or a group the image defines)"
+                    )
+                }),
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -111,6 +129,17 @@ mod tests {
                           daemon:x:1:1:daemon:/usr/sbin:/bin/false\n\
                           nobody:x:65534:65534:nobody:/home:/bin/false\n";
     const GROUP: &str = "root:x:0:\nbin:x:1:root,daemon\nwheel:x:10:root\nnogroup:x:65534:\n";
+
+    #[test]
+    fn added_groups_by_number_or_name() {
+        assert_eq!(
+            extra_groups(&["wheel".into(), "77".into()], GROUP).unwrap(),
+            vec![10, 77]
+        );
+        assert!(extra_groups(&["nope".into()], GROUP)
+            .unwrap_err()
+            .contains("nope"));
+    }
 
     #[test]
     fn default_is_root_with_its_groups() {

@@ -317,9 +317,7 @@ impl Volumes {
             _ if o.contains_key("device") => Source::Dir {
                 path: PathBuf::from(&o["device"]),
                 fresh: false,
-                read_only: o
-                    .get("o")
-                    .is_some_and(|x| x.split(',').any(|x| x == "ro")),
+                read_only: o.get("o").is_some_and(|x| x.split(',').any(|x| x == "ro")),
             },
             _ => Source::Dir {
                 path: self.mountpoint(&vol.name),

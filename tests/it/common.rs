@@ -480,3 +480,14 @@ pub fn eventually(secs: u64, mut f: impl FnMut() -> bool) -> bool {
     }
     f()
 }
+
+/// Read `from` byte by byte until what was read contains `marker` (a
+/// process saying it is ready); panics at end of file.
+pub fn read_until(from: &mut impl std::io::Read, marker: &str) {
+    let mut seen = Vec::new();
+    let mut byte = [0u8; 1];
+    while !String::from_utf8_lossy(&seen).contains(marker) {
+        assert_eq!(from.read(&mut byte).unwrap(), 1, "{seen:?}");
+        seen.push(byte[0]);
+    }
+}

@@ -10,7 +10,7 @@ use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 /// `hutch run -d ARGS`; the printed id.
-fn detach(w: &World, args: &[&str]) -> String {
+pub(crate) fn detach(w: &World, args: &[&str]) -> String {
     let mut all = vec!["run", "-d"];
     all.extend_from_slice(args);
     let id = w.ok(&all).trim().to_string();
@@ -19,7 +19,7 @@ fn detach(w: &World, args: &[&str]) -> String {
 }
 
 /// The lines of `hutch ps -a` whose NAMES column is `name`.
-fn ps_line(w: &World, name: &str) -> String {
+pub(crate) fn ps_line(w: &World, name: &str) -> String {
     w.ok(&["ps", "-a"])
         .lines()
         .find(|l| l.split_whitespace().last() == Some(name))
@@ -28,7 +28,7 @@ fn ps_line(w: &World, name: &str) -> String {
 }
 
 /// The container's record, as JSON.
-fn record(w: &World, id: &str) -> serde_json::Value {
+pub(crate) fn record(w: &World, id: &str) -> serde_json::Value {
     let p = w.root().join("containers").join(id).join("container.json");
     serde_json::from_slice(&std::fs::read(p).unwrap()).unwrap()
 }

@@ -19,6 +19,7 @@ mod lifecycle;
 mod man;
 mod net;
 mod parity_ctr;
+mod parity_run;
 mod parity_vol;
 mod project;
 mod registry;

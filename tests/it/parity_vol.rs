@@ -163,7 +163,17 @@ fn volume_lifecycle_persistence_and_in_use_refusal() {
         // A bind volume shows a host directory, which removing it keeps.
         w.write("dev/seen", "device\n");
         let device = format!("device={}", w.path("dev").display());
-        w.ok(&["volume", "create", "-o", "type=none", "-o", "o=bind", "-o", &device, "bv"]);
+        w.ok(&[
+            "volume",
+            "create",
+            "-o",
+            "type=none",
+            "-o",
+            "o=bind",
+            "-o",
+            &device,
+            "bv",
+        ]);
         assert_eq!(sh(&w, &["-v", "bv:/b"], "cat /b/seen"), "device\n");
         // Prune without -a takes only anonymous volumes (made for a
         // container), as Docker 23+; a random name from `volume create` is

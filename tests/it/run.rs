@@ -320,13 +320,7 @@ fn tty_gives_a_terminal_inside_and_restores_ours() {
             .spawn()
             .unwrap();
         let mut out = child.stdout.take().unwrap();
-        let mut seen = Vec::new();
-        let mut byte = [0u8; 1];
-        while !String::from_utf8_lossy(&seen).contains("ready") {
-            use std::io::Read;
-            assert_eq!(out.read(&mut byte).unwrap(), 1, "{seen:?}");
-            seen.push(byte[0]);
-        }
+        crate::common::read_until(&mut out, "ready");
         use std::io::Write;
         child.stdin.as_mut().unwrap().write_all(b"\x03").unwrap();
         let code = wait_code(&mut child);

@@ -263,6 +263,8 @@ fn settings(
             tty: false,
             stdin: false,
             init: false,
+            group_add: Vec::new(),
+            no_sig_proxy: false,
         },
     })
 }
