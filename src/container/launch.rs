@@ -952,6 +952,9 @@ fn plan(
         mounts.push(spec);
     }
     mounts.extend(c.tmpfs.iter().map(|t| parse_tmpfs(t)));
+    for d in &c.devices {
+        mounts.push(parse_device(d)?);
+    }
     let store = Store::open(dirs).map_err(|e| Error::Store(e.into()))?;
     let cfg = image.config.config().clone().unwrap_or_default();
     let exposed = cfg.exposed_ports().clone().unwrap_or_default();
