@@ -34,10 +34,7 @@ impl Dirs {
     /// Resolve from an explicit root (flag or env), else from the XDG base dirs.
     pub fn resolve(root: Option<&Path>) -> Result<Dirs, Error> {
         let base = directories::BaseDirs::new();
-        let config = match &base {
-            Some(b) => b.config_dir().join("hutch"),
-            None => PathBuf::from(".config/hutch"),
-        };
+        let config = config_of(base.as_ref());
         if let Some(root) = root {
             let root = absolute(root)?;
             return Ok(Dirs {
@@ -58,6 +55,19 @@ impl Dirs {
             state,
             config,
         })
+    }
+}
+
+/// `$XDG_CONFIG_HOME/hutch` (else `~/.config/hutch`), whatever the root:
+/// config.toml may itself move the root.
+pub fn config_home() -> PathBuf {
+    config_of(directories::BaseDirs::new().as_ref())
+}
+
+fn config_of(base: Option<&directories::BaseDirs>) -> PathBuf {
+    match base {
+        Some(b) => b.config_dir().join("hutch"),
+        None => PathBuf::from(".config/hutch"),
     }
 }
 

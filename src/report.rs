@@ -30,6 +30,11 @@ pub trait Report: Sync {
     fn quiet(&self) -> bool {
         false
     }
+    /// Whether debug lines are shown: callers check it before building an
+    /// expensive line, so tracing costs nothing when it is off.
+    fn debugging(&self) -> bool {
+        false
+    }
 }
 
 /// Receives progress events; must be callable from several threads.

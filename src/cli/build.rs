@@ -10,7 +10,7 @@ use crate::oci::reference::Reference;
 use crate::registry::pull::{ensure_image, PullPolicy};
 use crate::store::Store;
 use crate::ui::progress::Bars;
-use crate::ui::{Printer, Verbosity};
+use crate::ui::{LogLevel, Printer};
 use anyhow::{bail, Context};
 use std::collections::BTreeMap;
 use std::io::{IsTerminal, Read};
@@ -206,7 +206,7 @@ pub fn exec(ctx: &Ctx, args: Args) -> anyhow::Result<u8> {
         secrets,
     };
     let printer = if args.quiet {
-        Printer::new(Verbosity::Quiet)
+        Printer::new(LogLevel::Warn)
     } else {
         ctx.printer
     };

@@ -12,6 +12,7 @@ use crate::oci::reference::Reference;
 use crate::snapshot::commit::{commit, container_config, CommitOptions, Format};
 use crate::snapshot::container;
 use crate::store::Store;
+use crate::ui::progress::Meter;
 use crate::userns::idmap::IdSources;
 use anyhow::Context;
 
@@ -107,9 +108,22 @@ pub fn exec(ctx: &Ctx, args: Args) -> anyhow::Result<u8> {
         (Some(pid), true) => Some(container::pause(pid)?),
         _ => None,
     };
+    let meter = Meter::new(ctx.printer, "Committing", 1, "layers");
+    meter.doing(&format!(
+        "diffing and compressing the writable layer of {}",
+        c.name
+    ));
     let done = commit(&store, &c.upper, &parent, &map, &src, &opts);
     drop(paused);
     let done = done?;
+    if let Some(l) = done.image.manifest.layers().last() {
+        meter.done(&format!(
+            "Copying blob {} ({})",
+            &l.digest().digest()[..12],
+            super::images::human_size(l.size())
+        ));
+    }
+    meter.finish("Writing manifest to image destination");
     for w in &done.warnings {
         ctx.printer.warn(w);
     }

@@ -37,7 +37,7 @@ pub fn exec(ctx: &Ctx, a: Args) -> anyhow::Result<u8> {
     if let (Command::Path { if_allowed: true }, Err(_)) = (&a.command, &found) {
         return Ok(0);
     }
-    let project = found?;
+    let project = super::config::project(&ctx.config, found?)?;
     let env = Environment::new(&project, &ctx.dirs, &ctx.printer, &Silent);
     match a.command {
         Command::Status => {

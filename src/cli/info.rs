@@ -34,6 +34,12 @@ pub struct Info {
     pub confinement: Confinement,
     pub store: PathBuf,
     pub state: PathBuf,
+    /// config.toml's path, whether it exists.
+    pub config_file: PathBuf,
+    pub config_file_present: bool,
+    /// Every per-machine setting's effective value and where it came from
+    /// (default, config.toml:LINE, an environment variable or a flag).
+    pub settings: Vec<super::config::Setting>,
 }
 
 /// What `hutch run` confines a container with by default, and which limits work.
@@ -123,7 +129,23 @@ fn single_id_fix(src: &IdSources) -> String {
 }
 
 /// Gather the report (probing the kernel once; cached afterwards).
-pub fn gather(ctx: &Ctx) -> Info {
+pub fn gather(ctx: &Ctx) -> anyhow::Result<Info> {
+    use super::config::{self, KEYS};
+    let mut settings = Vec::new();
+    for key in KEYS {
+        match ctx.settings.iter().find(|s| s.key == key.name) {
+            Some(s) => settings.push(s.clone()),
+            None => settings.push(ctx.config.effective(key, None)?),
+        }
+    }
+    let requested = ctx
+        .config
+        .value::<DriverKind>(config::STORAGE_DRIVER, None)?;
+    let driver_origin = settings
+        .iter()
+        .find(|s| s.key == config::STORAGE_DRIVER.name)
+        .map(|s| s.origin.to_string())
+        .unwrap_or_default();
     let paths = HostPaths::default();
     let src = IdSources::default();
     let features = Features::load_or_probe(&ctx.dirs.state);
@@ -165,24 +187,14 @@ pub fn gather(ctx: &Ctx) -> Info {
             _ => "not needed (single id)".into(),
         },
     };
-    let requested = std::env::var("HUTCH_STORAGE_DRIVER")
-        .ok()
-        .filter(|s| !s.is_empty())
-        .map(|s| s.parse::<DriverKind>());
-    let selection = match requested {
-        Some(Err(e)) => Err(format!("HUTCH_STORAGE_DRIVER: {e}")),
-        Some(Ok(k)) => driver::select(Some(k), &DriverKind::ALL, &features),
-        None => driver::select(None, &DriverKind::ALL, &features),
-    };
+    let selection = driver::select(requested, &DriverKind::ALL, &features);
     let storage = Storage {
         driver: selection
             .as_ref()
             .map_or("none".to_string(), |s| s.kind.to_string()),
         reason: match &selection {
-            Ok(s)
-                if s.rejected.is_empty() && std::env::var_os("HUTCH_STORAGE_DRIVER").is_some() =>
-            {
-                "set by HUTCH_STORAGE_DRIVER".to_string()
+            Ok(s) if s.rejected.is_empty() && requested.is_some() => {
+                format!("set by {driver_origin}")
             }
             Ok(s) if s.rejected.is_empty() => "the first choice works".to_string(),
             Ok(s) => s
@@ -207,7 +219,7 @@ pub fn gather(ctx: &Ctx) -> Info {
             })
             .collect(),
     };
-    Info {
+    Ok(Info {
         kernel: features.kernel.clone(),
         userns,
         storage,
@@ -241,11 +253,14 @@ pub fn gather(ctx: &Ctx) -> Info {
         },
         store: ctx.dirs.store.clone(),
         state: ctx.dirs.state.clone(),
-    }
+        config_file: ctx.config.file().0.to_path_buf(),
+        config_file_present: ctx.config.file().1,
+        settings,
+    })
 }
 
 pub fn exec(ctx: &Ctx, a: Args) -> anyhow::Result<u8> {
-    let info = gather(ctx);
+    let info = gather(ctx)?;
     if a.format == "json" {
         ctx.printer.out(&serde_json::to_string_pretty(&info)?);
         return Ok(0);
@@ -341,6 +356,19 @@ pub fn exec(ctx: &Ctx, a: Args) -> anyhow::Result<u8> {
     ));
     out.push(format!("store: {}", info.store.display()));
     out.push(format!("containers: {}", info.state.display()));
+    out.push(format!(
+        "config file: {}{}",
+        info.config_file.display(),
+        if info.config_file_present {
+            ""
+        } else {
+            " (not present)"
+        }
+    ));
+    out.push("settings (value, then where it came from):".into());
+    for s in &info.settings {
+        out.push(format!("  {} = {} ({})", s.key, s.value, s.origin));
+    }
     for l in out {
         ctx.printer.out(&l);
     }

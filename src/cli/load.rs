@@ -9,6 +9,8 @@ use crate::oci::config::parse_config;
 use crate::oci::reference::Reference;
 use crate::oci::source::{Source, SourceImage};
 use crate::store::{Store, Writer};
+use crate::ui::progress::Meter;
+use crate::ui::{LogLevel, Printer};
 use crate::userns::idmap::{IdMapping, IdSources, UsernsRequest};
 use anyhow::{bail, Context};
 use oci_spec::image::{Descriptor, MediaType};
@@ -67,12 +69,20 @@ pub fn exec(ctx: &Ctx, args: Args) -> anyhow::Result<u8> {
         }
     };
     let images = source.images().map_err(anyhow::Error::msg)?;
+    let blobs = images.iter().map(|im| 1 + im.layers.len() as u64).sum();
+    // `-q` quiets the progress too, as Docker's does.
+    let printer = match args.quiet {
+        true => Printer::new(LogLevel::Warn),
+        false => ctx.printer,
+    };
+    let meter = Meter::new(printer, "Loading", blobs, "blobs");
     // Stage and check everything first, then make the images visible.
     let mut staged = Vec::new();
     for im in &images {
         let names = names_for(im, fallback.as_ref())?;
-        staged.push((stage(&mut w, im)?, names));
+        staged.push((stage(&mut w, im, &meter)?, names));
     }
+    meter.finish("Writing the images");
     let mut loaded = Vec::new();
     for (manifest, names) in staged {
         let image = match manifest {
@@ -115,14 +125,16 @@ enum Staged {
     Parts((oci_spec::image::Digest, u64), Vec<Descriptor>),
 }
 
-fn stage(w: &mut Writer<'_>, im: &SourceImage) -> anyhow::Result<Staged> {
+fn stage(w: &mut Writer<'_>, im: &SourceImage, meter: &Meter) -> anyhow::Result<Staged> {
     let cbytes = fs_err::read(&im.config.path)?;
     let config = parse_config(&cbytes, &im.config.what).map_err(anyhow::Error::msg)?;
+    meter.doing("config");
     let cfg = w.write_blob_file(
         &im.config.path,
         im.config.expected.as_ref(),
         &im.config.what,
     )?;
+    meter.done(&copied(&cfg.0, cfg.1));
     let diff_ids = config.rootfs().diff_ids();
     if diff_ids.len() != im.layers.len() {
         bail!(
@@ -133,7 +145,7 @@ fn stage(w: &mut Writer<'_>, im: &SourceImage) -> anyhow::Result<Staged> {
         );
     }
     let mut layers = Vec::new();
-    for (l, diff) in im.layers.iter().zip(diff_ids) {
+    for (n, (l, diff)) in im.layers.iter().zip(diff_ids).enumerate() {
         // An uncompressed layer's digest is its diff id, so legacy archives
         // (`<id>/layer.tar`) are still checked.
         let expected = match (&l.blob.expected, &l.media_type) {
@@ -144,14 +156,25 @@ fn stage(w: &mut Writer<'_>, im: &SourceImage) -> anyhow::Result<Staged> {
             (None, _) => None,
         };
         let f = fs_err::File::open(&l.blob.path)?;
+        meter.doing(&format!("layer {}", n + 1));
         let (d, size) =
             w.write_blob(std::io::BufReader::new(f), expected.as_ref(), &l.blob.what)?;
+        meter.done(&copied(&d, size));
         layers.push(Descriptor::new(l.media_type.clone(), size, d));
     }
     Ok(match &im.manifest {
         Some((bytes, mt)) => Staged::Manifest(bytes.clone(), mt.clone()),
         None => Staged::Parts(cfg, layers),
     })
+}
+
+/// The line for a blob stored (podman's wording).
+fn copied(d: &oci_spec::image::Digest, size: u64) -> String {
+    format!(
+        "Copying blob {} ({})",
+        &d.digest()[..12.min(d.digest().len())],
+        super::images::human_size(size)
+    )
 }
 
 /// Full names for an image: its own, else `NAME` (with a bare tag from the

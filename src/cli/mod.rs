@@ -3,7 +3,7 @@
 //! logic of its own beyond turning flags into library options.
 
 use crate::dirs::Dirs;
-use crate::ui::{Printer, Verbosity};
+use crate::ui::{LogLevel, Printer};
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -14,6 +14,7 @@ pub mod build;
 mod choice;
 pub mod commit;
 pub mod completion;
+pub mod config;
 pub mod container;
 pub mod cp;
 pub mod diff;
@@ -37,6 +38,7 @@ pub mod load;
 pub mod login;
 pub mod logout;
 pub mod logs;
+pub mod network;
 pub mod pause;
 pub mod port;
 pub mod ps;
@@ -71,13 +73,21 @@ pub const EXIT_HUTCH_ERROR: u8 = 125;
                   unprivileged user, with no daemon."
 )]
 pub struct Cli {
-    /// Keep images and containers under DIR instead of the XDG directories.
-    #[arg(long, global = true, env = "HUTCH_ROOT", value_name = "DIR")]
+    /// Keep images and containers under DIR instead of the XDG directories
+    /// (also HUTCH_ROOT, or `root` in config.toml).
+    #[arg(long, global = true, value_name = "DIR")]
     pub root: Option<PathBuf>,
 
-    /// Show debugging detail on stderr.
+    /// Show debugging detail on stderr (the same as --log-level debug).
     #[arg(long, global = true)]
     pub verbose: bool,
+
+    /// What reaches stderr: debug (traces the sandbox setup step by step),
+    /// info (the default), warn or error (also HUTCH_LOG_LEVEL, or
+    /// `log_level` in config.toml).
+    #[arg(long, global = true, value_name = "LEVEL",
+          value_parser = choice::choice::<LogLevel>(LogLevel::NAMES, &[]))]
+    pub log_level: Option<LogLevel>,
 
     #[command(subcommand)]
     pub command: Command,
@@ -175,6 +185,8 @@ pub enum Command {
     Save(save::Args),
     /// Manage images (ls, inspect, rm, prune, history, ...).
     Image(image::Args),
+    /// Manage networks: containers on one reach each other by name.
+    Network(network::Args),
     /// Disk usage and store checks.
     System(system::Args),
     /// Manage volumes: create, ls, inspect, rm, prune.
@@ -196,6 +208,23 @@ pub enum Command {
     /// slirp4netns networks).
     #[command(name = "port-forwarder", hide = true)]
     PortForwarder(PortForwarderArgs),
+    /// The process that holds the shared network namespace of user-defined
+    /// networks and answers their DNS (started by hutch itself).
+    #[command(name = "netns-keeper", hide = true)]
+    NetnsKeeper(NetnsKeeperArgs),
+}
+
+#[derive(clap::Args, Debug)]
+pub struct NetnsKeeperArgs {
+    /// The user-namespace keeper's namespace (`/proc/PID/ns/user`).
+    #[arg(long)]
+    userns: std::path::PathBuf,
+    /// The data dir whose networks it serves.
+    #[arg(long)]
+    data: std::path::PathBuf,
+    /// The id mapping's short key (names its records).
+    #[arg(long)]
+    key: String,
 }
 
 #[derive(clap::Args, Debug)]
@@ -214,6 +243,10 @@ pub struct PortForwarderArgs {
 pub struct Ctx {
     pub dirs: Dirs,
     pub printer: Printer,
+    /// config.toml, for the settings a command layers under its flags.
+    pub config: config::Config,
+    /// The effective log level and root, with where each came from.
+    pub settings: Vec<config::Setting>,
 }
 
 /// Entry point used by `main`: never panics on bad input, always an exit code.
@@ -227,19 +260,13 @@ pub fn main() -> ExitCode {
             return ExitCode::from(code);
         }
     };
-    let printer = Printer::new(if cli.verbose {
-        Verbosity::Verbose
-    } else {
-        Verbosity::Normal
-    });
-    let dirs = match Dirs::resolve(cli.root.as_deref()) {
-        Ok(d) => d,
+    let ctx = match context(&cli) {
+        Ok(c) => c,
         Err(e) => {
-            eprintln!("Error: {e}");
+            eprintln!("{}", errors::render(&e, crate::ui::colour::stderr()));
             return ExitCode::from(EXIT_HUTCH_ERROR);
         }
     };
-    let ctx = Ctx { dirs, printer };
     // Docker's `run` and `create` exit 125 when the image or a container
     // they name is missing; every other command exits 1 then.
     let starts = matches!(
@@ -262,6 +289,40 @@ pub fn main() -> ExitCode {
             })
         }
     }
+}
+
+/// config.toml (one open when it is missing), then the log level and the
+/// directories, each from its flag, variable, file or default.
+fn context(cli: &Cli) -> anyhow::Result<Ctx> {
+    // hutch's own helpers serve containers that are already running: a
+    // config.toml edited meanwhile must not stop them.
+    let config = match cli.command {
+        Command::UsernsKeeper | Command::PortForwarder(_) => config::Config::default(),
+        _ => config::Config::load(&config::Config::path_in(&crate::dirs::config_home()))?,
+    };
+    let level = cli.verbose.then_some(LogLevel::Debug).or(cli.log_level);
+    let mut log_level = config.effective(config::LOG_LEVEL, level.map(|l| l.to_string()))?;
+    if cli.verbose {
+        log_level.origin = config::Origin::Flag("--verbose");
+    }
+    let root = config.layered(
+        config::ROOT,
+        cli.root.as_ref().map(|r| r.display().to_string()),
+        None,
+    )?;
+    let dirs = Dirs::resolve(root.as_ref().map(|r| std::path::Path::new(&r.value)))?;
+    let root = root.unwrap_or_else(|| config::Setting {
+        key: config::ROOT.name,
+        value: dirs.store.display().to_string(),
+        origin: config::Origin::Default,
+    });
+    let printer = Printer::new(log_level.value.parse().map_err(anyhow::Error::msg)?);
+    Ok(Ctx {
+        dirs,
+        printer,
+        config,
+        settings: vec![log_level, root],
+    })
 }
 
 /// Exit code for a missing image or container (Docker's "No such ...").
@@ -370,6 +431,7 @@ fn dispatch(ctx: &Ctx, cmd: Command) -> anyhow::Result<u8> {
         Command::Export(a) => export::exec(ctx, a),
         Command::Save(a) => save::exec(ctx, a),
         Command::Image(a) => image::exec(ctx, a),
+        Command::Network(a) => network::exec(ctx, a),
         Command::System(a) => system::exec(ctx, a),
         Command::Volume(a) => volume::exec(ctx, a),
         Command::Cp(a) => cp::exec(ctx, a),
@@ -378,6 +440,10 @@ fn dispatch(ctx: &Ctx, cmd: Command) -> anyhow::Result<u8> {
         Command::PortForwarder(a) => {
             crate::net::forward::serve(&a.userns, &a.netns, &a.routes)
                 .map_err(anyhow::Error::msg)?;
+            Ok(0)
+        }
+        Command::NetnsKeeper(a) => {
+            crate::net::bridge::serve(&a.userns, &a.data, &a.key).map_err(anyhow::Error::msg)?;
             Ok(0)
         }
         Command::UsernsKeeper => {

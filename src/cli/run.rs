@@ -7,6 +7,7 @@
 //! maps flags onto a [`Launch`].
 
 use super::choice::choice;
+use super::config;
 use super::Ctx;
 use crate::container::health::{self, parse_go_duration};
 use crate::container::launch::{parse_mount, parse_volume, Launch, Outcome, Prepared};
@@ -82,10 +83,17 @@ pub struct Args {
     #[arg(long)]
     pub init: bool,
     /// Network: pasta[:ARG,...] (the default when installed, as in Podman 5),
-    /// slirp4netns[:KEY=VALUE,...], none (loopback only), host (share the host's)
-    /// or container:NAME (share a running container's).
-    #[arg(long, value_name = "MODE")]
+    /// slirp4netns[:KEY=VALUE,...], none (loopback only), host (share the host's),
+    /// container:NAME (share a running container's) or the name of a network
+    /// made with `hutch network create`.
+    #[arg(long, alias = "net", value_name = "MODE")]
     pub network: Option<String>,
+    /// Another name the container answers to on its user-defined network.
+    #[arg(long = "network-alias", alias = "net-alias", value_name = "ALIAS")]
+    pub network_alias: Vec<String>,
+    /// The container's IPv4 address on its user-defined network.
+    #[arg(long, value_name = "IP")]
+    pub ip: Option<String>,
     /// Publish a container port: [IP:][HOSTPORT:]PORT[/tcp|/udp], ranges as
     /// 8000-8010:80-90. Without IP the port listens on 127.0.0.1 only.
     #[arg(short = 'p', long = "publish", value_name = "[IP:][HOSTPORT:]PORT")]
@@ -107,13 +115,15 @@ pub struct Args {
     pub add_host: Vec<String>,
     /// Storage driver for the root filesystem: overlay (native overlayfs),
     /// fuse (hutch's FUSE overlay) or copy (a private copy of the image).
-    /// Default: the first that works here, in that order (`hutch info`).
-    #[arg(long, env = "HUTCH_STORAGE_DRIVER", value_name = "DRIVER",
+    /// Default: HUTCH_STORAGE_DRIVER, else `storage_driver` in config.toml,
+    /// else the first that works here, in that order (`hutch info`).
+    #[arg(long, value_name = "DRIVER",
           value_parser = choice::<DriverKind>(DriverKind::NAMES, &[]))]
     pub storage_driver: Option<DriverKind>,
     /// User namespace: auto, subids, single or keep-id (your uid/gid inside).
-    #[arg(long, default_value = "auto", value_name = "MODE")]
-    pub userns: UsernsRequest,
+    /// Default: HUTCH_USERNS, else `userns` in config.toml, else auto.
+    #[arg(long, value_name = "MODE")]
+    pub userns: Option<UsernsRequest>,
     /// Add a capability to the container's root: NAME or CAP_NAME, or ALL.
     #[arg(long = "cap-add", value_name = "CAP")]
     pub cap_add: Vec<String>,
@@ -278,6 +288,9 @@ pub fn create(ctx: &Ctx, a: Args) -> anyhow::Result<u8> {
 /// sandbox plan: everything before it runs.
 fn prepare(ctx: &Ctx, a: Args) -> anyhow::Result<Prepared> {
     // Flags first: nothing below runs for a bad command line.
+    let network = ctx.config.value(config::NETWORK, a.network.clone())?;
+    let userns = ctx.config.value(config::USERNS, a.userns)?;
+    let storage_driver = ctx.config.value(config::STORAGE_DRIVER, a.storage_driver)?;
     for v in &a.volume {
         parse_volume(v)?;
     }
@@ -352,15 +365,17 @@ fn prepare(ctx: &Ctx, a: Args) -> anyhow::Result<Prepared> {
         .command(a.command)
         .envs(user_env)
         .network(NetFlags {
-            network: a.network,
+            network,
             publish: a.publish,
             publish_all: a.publish_all,
             dns: a.dns,
             dns_search: a.dns_search,
             dns_option: a.dns_option,
             add_host: a.add_host,
+            aliases: a.network_alias,
+            ip: a.ip,
         })
-        .userns(a.userns)
+        .userns(userns.unwrap_or_default())
         .read_only(a.read_only, a.read_only_tmpfs)
         .init(a.init)
         .tty(a.process.tty)
@@ -386,7 +401,7 @@ fn prepare(ctx: &Ctx, a: Args) -> anyhow::Result<Prepared> {
     if let Some(n) = a.name {
         launch = launch.name(n);
     }
-    if let Some(d) = a.storage_driver {
+    if let Some(d) = storage_driver {
         launch = launch.storage_driver(d);
     }
     if let Some(e) = a.entrypoint {

@@ -8,10 +8,13 @@ use super::Ctx;
 use crate::layer::codec::Compression;
 use crate::oci::reference::Reference;
 use crate::snapshot::output;
-use crate::snapshot::save::{save, DirSink, Format, Item, TarSink};
+use crate::snapshot::save::{save, DirSink, Format, Item, Sink, TarSink};
 use crate::store::{Image, Store};
+use crate::ui::progress::Meter;
 use anyhow::bail;
+use oci_spec::image::Digest;
 use std::io::{IsTerminal, Write};
+use std::path::Path;
 use std::path::PathBuf;
 
 /// What each `--format` name means, in `Format::NAMES` order.
@@ -104,11 +107,22 @@ pub fn exec(ctx: &Ctx, args: Args) -> anyhow::Result<u8> {
     // gives scratch space on the store's filesystem for decompressed layers.
     let w = store.writer()?;
     let scratch = w.scratch().to_path_buf();
+    let blobs: std::collections::HashSet<_> = items
+        .iter()
+        .flat_map(|i| {
+            let m = &i.image.manifest;
+            std::iter::once(m.config().digest()).chain(m.layers().iter().map(|l| l.digest()))
+        })
+        .collect();
+    let meter = Meter::new(ctx.printer, "Saving", blobs.len() as u64, "blobs");
     match (&args.output, args.format) {
         (Some(dest), Format::OciDir) => {
             let tmp = output::dir(dest)?;
-            let mut sink = DirSink {
-                root: tmp.path().to_path_buf(),
+            let mut sink = Metered {
+                inner: DirSink {
+                    root: tmp.path().to_path_buf(),
+                },
+                meter: &meter,
             };
             save(
                 &store,
@@ -122,7 +136,10 @@ pub fn exec(ctx: &Ctx, args: Args) -> anyhow::Result<u8> {
         }
         (Some(dest), _) if !to_stdout => {
             let tmp = output::file(dest)?;
-            let mut sink = TarSink::new(std::io::BufWriter::with_capacity(1 << 20, tmp));
+            let mut sink = Metered {
+                inner: TarSink::new(std::io::BufWriter::with_capacity(1 << 20, tmp)),
+                meter: &meter,
+            };
             save(
                 &store,
                 &items,
@@ -131,15 +148,18 @@ pub fn exec(ctx: &Ctx, args: Args) -> anyhow::Result<u8> {
                 &scratch,
                 &mut sink,
             )?;
-            let tmp = sink
-                .finish()?
-                .into_inner()
-                .map_err(|e| anyhow::anyhow!("cannot write {}: {}", dest.display(), e.error()))?;
+            let tmp =
+                sink.inner.finish()?.into_inner().map_err(|e| {
+                    anyhow::anyhow!("cannot write {}: {}", dest.display(), e.error())
+                })?;
             output::finish_file(tmp, dest)?;
         }
         _ => {
             let out = std::io::stdout().lock();
-            let mut sink = TarSink::new(std::io::BufWriter::with_capacity(1 << 20, out));
+            let mut sink = Metered {
+                inner: TarSink::new(std::io::BufWriter::with_capacity(1 << 20, out)),
+                meter: &meter,
+            };
             save(
                 &store,
                 &items,
@@ -148,8 +168,34 @@ pub fn exec(ctx: &Ctx, args: Args) -> anyhow::Result<u8> {
                 &scratch,
                 &mut sink,
             )?;
-            sink.finish()?.flush()?;
+            sink.inner.finish()?.flush()?;
         }
     }
+    meter.finish("Writing manifest to image destination");
     Ok(0)
+}
+
+/// A sink that moves the bar one blob per file it writes.
+struct Metered<'a, S> {
+    inner: S,
+    meter: &'a Meter,
+}
+
+impl<S: Sink> Sink for Metered<'_, S> {
+    fn bytes(&mut self, path: &str, data: &[u8]) -> anyhow::Result<()> {
+        self.inner.bytes(path, data)
+    }
+
+    fn file(&mut self, path: &str, src: &Path, expect: Option<&Digest>) -> anyhow::Result<()> {
+        let short = path.rsplit('/').next().unwrap_or(path);
+        let short = &short[..12.min(short.len())];
+        self.meter.doing(&format!("blob {short}"));
+        self.inner.file(path, src, expect)?;
+        let size = std::fs::metadata(src).map_or(0, |m| m.len());
+        self.meter.done(&format!(
+            "Copying blob {short} ({})",
+            super::images::human_size(size)
+        ));
+        Ok(())
+    }
 }

@@ -31,6 +31,7 @@ pub struct Args {
 pub fn exec(ctx: &Ctx, a: Args) -> anyhow::Result<u8> {
     let cwd = std::env::current_dir()?;
     let project = project::discover(a.project.as_deref().unwrap_or(&cwd))?;
+    let project = super::config::project(&ctx.config, project)?;
     let bars = Bars::new(ctx.printer);
     let env = Environment::new(&project, &ctx.dirs, &ctx.printer, &bars);
     let root = match a.user.as_deref() {

@@ -878,6 +878,11 @@ pub fn sandbox_spec(
     let keeper = match &network {
         // The joined container's user namespace is used as it is.
         Network::Container(_) => None,
+        // Always a keeper: the shared network namespace is owned by its
+        // namespace (see `net::bridge`).
+        Network::Bridge(_) => Some(std::sync::Arc::new(crate::userns::keeper::acquire(
+            &mapping, &src,
+        )?)),
         _ => crate::userns::keeper::for_spec(&mapping, &src, report),
     };
     let hostname = settings.hostname;
@@ -960,8 +965,21 @@ fn plan(
     let exposed = cfg.exposed_ports().clone().unwrap_or_default();
     let network = match c.network.joined_container() {
         Some(name) => joined(dirs, rec, name)?,
-        None => Network::from_flags(&c.network, &exposed, &c.hostname, dir, &HostEnv::detect())
+        None => match Network::user_defined(&c.network, &dirs.store).map_err(Error::Network)? {
+            Some(def) => Network::on_bridge(
+                def,
+                &c.network,
+                &exposed,
+                &c.hostname,
+                (&rec.id, &rec.name),
+                dir,
+                &dirs.store,
+                &HostEnv::detect(),
+            )
             .map_err(Error::Network)?,
+            None => Network::from_flags(&c.network, &exposed, &c.hostname, dir, &HostEnv::detect())
+                .map_err(Error::Network)?,
+        },
     };
     let ports = network.ports().to_vec();
     let compiling = std::time::Instant::now();
@@ -1022,7 +1040,13 @@ fn plan(
         settings,
         report,
     )?;
-    Ok((Plan::build(spec)?, ports))
+    let plan = Plan::build(spec)?;
+    if report.debugging() {
+        for line in crate::sandbox::trace::describe(&plan) {
+            report.debug(&line);
+        }
+    }
+    Ok((plan, ports))
 }
 
 /// `--network container:NAME`: the running container's namespaces, and its
@@ -1148,7 +1172,7 @@ fn foreground(
             }
         },
     };
-    let mut observer = Started::new(containers, &rec.id, None);
+    let mut observer = Started::new(containers, &rec.id, None, Some(report));
     let result = sandbox::run(plan, &mut observer);
     observer.ended();
     // Everything the container wrote is in the log before its exit is.
@@ -1187,7 +1211,7 @@ fn detached(
         let mut last;
         loop {
             let began = Instant::now();
-            let mut observer = Started::new(containers, &rec.id, Some(&mut *s));
+            let mut observer = Started::new(containers, &rec.id, Some(&mut *s), None);
             let result = sandbox::run(plan, &mut observer);
             observer.ended();
             if let Err(e) = &result {
@@ -1301,6 +1325,9 @@ struct Started<'a> {
     id: &'a str,
     supervision: Option<&'a mut supervisor::Supervision>,
     monitor: Option<Monitor>,
+    /// Where the steps of a foreground start go with `--log-level debug`
+    /// (a detached one's stderr is the container's log).
+    trace: Option<&'a dyn Report>,
 }
 
 impl<'a> Started<'a> {
@@ -1308,12 +1335,14 @@ impl<'a> Started<'a> {
         containers: &'a Containers,
         id: &'a str,
         supervision: Option<&'a mut supervisor::Supervision>,
+        trace: Option<&'a dyn Report>,
     ) -> Started<'a> {
         Started {
             containers,
             id,
             supervision,
             monitor: None,
+            trace,
         }
     }
 
@@ -1326,6 +1355,16 @@ impl<'a> Started<'a> {
 }
 
 impl sandbox::Observer for Started<'_> {
+    fn tracing(&self) -> bool {
+        self.trace.is_some_and(|r| r.debugging())
+    }
+
+    fn step(&mut self, line: &str) {
+        if let Some(r) = self.trace {
+            r.debug(line);
+        }
+    }
+
     fn started(&mut self, pid: i32) {
         let now = chrono::Utc::now();
         // A record that stays "starting" is the only cost of a failed write;

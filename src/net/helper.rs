@@ -173,7 +173,14 @@ impl Helper {
                 remove_stale(&pid_file).map_err(|e| prep("its pid file", e))?;
                 let ready = ready_fifo(&pid_file, cfg.run_as)
                     .map_err(|e| prep("its pid file (a FIFO)", e))?;
-                cmd.args(pasta::args(opts, &cfg.target, cfg.ports, &pid_file));
+                let as_root = cfg.run_as.is_none() && nix::unistd::geteuid().is_root();
+                cmd.args(pasta::args(
+                    opts,
+                    &cfg.target,
+                    cfg.ports,
+                    &pid_file,
+                    as_root,
+                ));
                 helper.readiness = Readiness::Fd(ready);
                 helper.pid_file = Some(pid_file);
                 Vec::new()

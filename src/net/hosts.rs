@@ -64,7 +64,7 @@ pub fn parse_add_host(text: &str) -> Result<AddHost, HostsError> {
 }
 
 /// Letters, digits, '-', '.' and '_' (seen in the wild), as hosts(5) expects.
-fn valid_name(n: &str) -> bool {
+pub fn valid_name(n: &str) -> bool {
     !n.is_empty()
         && n.len() <= 253
         && n.chars()

@@ -9,21 +9,27 @@
 //! filesystem, and the child execs only once the helper is ready. This module
 //! does not create namespaces itself. `container:NAME` shares a running
 //! container's network namespace (and so its user namespace, see `Joined`).
+//! A user-defined network (`network create`, `netdef`) puts the container on
+//! a bridge in a shared network namespace (`bridge`), with names answered by
+//! `resolver`.
 
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 pub mod addrs;
+pub mod bridge;
 pub mod choose;
 pub mod dns;
 pub mod forward;
 pub mod helper;
 pub mod hosts;
+pub mod netdef;
 pub mod options;
 pub mod pasta;
 pub mod plan;
 pub mod ports;
+pub mod resolver;
 pub mod slirp;
 
 /// The network a container gets.
@@ -38,6 +44,8 @@ pub enum Network {
     User(Box<UserNet>),
     /// Another running container's network namespace.
     Container(Box<Joined>),
+    /// A private namespace on a user-defined network (`network create`).
+    Bridge(Box<bridge::BridgeNet>),
 }
 
 /// A running container's namespaces, held open, and its /etc files.
@@ -74,6 +82,9 @@ impl Network {
         run_dir: &Path,
         env: &plan::HostEnv,
     ) -> Result<Network, String> {
+        if !flags.aliases.is_empty() || flags.ip.is_some() {
+            return Err("--network-alias and --ip need a user-defined network: create one with `hutch network create NAME` and pass --network NAME".into());
+        }
         let own = match flags.network.as_deref() {
             Some("none") => Some(Network::None),
             Some("host") => Some(Network::Host),
@@ -93,13 +104,85 @@ impl Network {
         })))
     }
 
-    /// `none`, `host`, `container`, `pasta` or `slirp4netns`.
+    /// The user-defined network `--network` names (made with `network
+    /// create`, kept under the data dir `data`), or None for a built-in
+    /// mode.
+    pub fn user_defined(
+        flags: &plan::NetFlags,
+        data: &Path,
+    ) -> Result<Option<netdef::NetworkDef>, String> {
+        let Some(name) = flags.network.as_deref() else {
+            return Ok(None);
+        };
+        if matches!(name, "none" | "host")
+            || name.starts_with("container:")
+            || options::HelperRequest::is_helper_mode(name)
+        {
+            return Ok(None);
+        }
+        match netdef::Networks::new(data).find(name) {
+            Ok(def) => Ok(Some(def)),
+            Err(netdef::NetError::NotFound(_)) => Err(format!(
+                "network {name} not found: create it with `hutch network create {name}`, or use one of none, host, container:NAME, pasta, slirp4netns"
+            )),
+            Err(e) => Err(e.to_string()),
+        }
+    }
+
+    /// A container (`id`, `name`) on the user-defined network `def`.
+    #[allow(clippy::too_many_arguments)]
+    pub fn on_bridge(
+        def: netdef::NetworkDef,
+        flags: &plan::NetFlags,
+        exposed: &[String],
+        hostname: &str,
+        (id, name): (&str, &str),
+        run_dir: &Path,
+        data: &Path,
+        env: &plan::HostEnv,
+    ) -> Result<Network, String> {
+        let pasta = env.search_path.find("pasta").ok_or(
+            "user-defined networks are connected by pasta, which is not installed: install the `passt` package",
+        )?;
+        let ip = flags
+            .ip
+            .as_deref()
+            .map(|ip| {
+                ip.parse()
+                    .map_err(|_| netdef::NetError::BadIp(ip.to_string()).to_string())
+            })
+            .transpose()?;
+        if let Some(a) = flags.aliases.iter().find(|a| !hosts::valid_name(a)) {
+            return Err(format!(
+                "invalid --network-alias {a:?}: use a host name (letters, digits, '-', '.', '_')"
+            ));
+        }
+        let (ports, hosts, resolv_conf) =
+            plan::bridge_parts(flags, exposed, hostname, env, &def).map_err(|e| e.to_string())?;
+        Ok(Network::Bridge(Box::new(bridge::BridgeNet {
+            def,
+            networks: netdef::Networks::new(data),
+            container: id.to_string(),
+            name: name.to_string(),
+            aliases: flags.aliases.clone(),
+            ip,
+            ports,
+            hosts,
+            resolv_conf,
+            pasta,
+            run_dir: run_dir.to_path_buf(),
+        })))
+    }
+
+    /// `none`, `host`, `container`, `pasta`, `slirp4netns` or `bridge` (a
+    /// user-defined network).
     pub fn mode(&self) -> &'static str {
         match self {
             Network::None => "none",
             Network::Host => "host",
             Network::Container(_) => "container",
             Network::User(u) => u.plan.helper.kind().name(),
+            Network::Bridge(_) => "bridge",
         }
     }
 
@@ -122,6 +205,7 @@ impl Network {
     pub fn ports(&self) -> &[ports::PortMapping] {
         match self {
             Network::User(u) => &u.plan.ports,
+            Network::Bridge(b) => &b.ports,
             _ => &[],
         }
     }
@@ -131,6 +215,7 @@ impl Network {
         let mut s = String::new();
         match self {
             Network::User(u) => return u.plan.hosts.clone(),
+            Network::Bridge(b) => return b.hosts.clone(),
             Network::Container(j) => return j.hosts.clone(),
             Network::Host => {
                 // Same interfaces as the host: its names resolve the same way.
@@ -153,6 +238,7 @@ impl Network {
     pub fn resolv_conf(&self, host_resolv: &Path) -> String {
         match self {
             Network::User(u) => u.plan.resolv_conf.clone(),
+            Network::Bridge(b) => b.resolv_conf.clone(),
             Network::Container(j) => j.resolv_conf.clone(),
             // A loopback stub resolver (127.0.0.53) on the host is reachable too.
             Network::Host => std::fs::read_to_string(host_resolv).unwrap_or_default(),

@@ -65,13 +65,20 @@ pub fn prefer_map_host_loopback(opts: &mut PastaOptions, binary: &Path) {
 
 /// The arguments for pasta: hutch's, then the user's pass-through ones, then
 /// defaults the user did not override, then the target namespace.
+/// `as_root`: pasta runs as root, where it would otherwise switch to
+/// `nobody` (pasta(1), `--runas`), who may not enter a user namespace that
+/// root owns; so it is told to stay root (it still isolates itself).
 pub fn args(
     opts: &PastaOptions,
     target: &Target,
     ports: &[PortMapping],
     pid_file: &Path,
+    as_root: bool,
 ) -> Vec<OsString> {
     let mut a: Vec<OsString> = vec!["--config-net".into()];
+    if as_root && !opts.has(&["--runas"]) {
+        a.extend(["--runas".into(), "0:0".into()]);
+    }
     for p in ports {
         // `-t 127.0.0.1/8080-8080:80-80`: bind the host address only. For a
         // loopback client pasta then splices the connection to the namespace's
@@ -171,7 +178,7 @@ mod tests {
         let mut o = opts("pasta:--map-gw");
         prefer_map_host_loopback(&mut o, &new);
         assert_eq!(o.map_host_loopback(), Some("169.254.1.2"));
-        let a = text(&args(&o, &Target::Pid(1), &[], Path::new("/p")));
+        let a = text(&args(&o, &Target::Pid(1), &[], Path::new("/p"), false));
         assert!(
             a.contains("--map-host-loopback 169.254.1.2") && !a.contains("--no-map-gw"),
             "{a}"
@@ -230,12 +237,32 @@ mod tests {
             &Target::Pid(42),
             &[],
             Path::new("/r/pasta.pid"),
+            false,
         );
         assert_eq!(
             text(&a),
             "--config-net -t none -u none -T none -U none --no-map-gw --dns-forward 169.254.1.1 \
              --quiet --foreground --pid /r/pasta.pid 42"
         );
+        let root = text(&args(
+            &opts("pasta"),
+            &Target::Pid(1),
+            &[],
+            Path::new("/p"),
+            true,
+        ));
+        assert!(
+            root.starts_with("--config-net --runas 0:0 -t none"),
+            "{root}"
+        );
+        let own = text(&args(
+            &opts("pasta:--runas,0"),
+            &Target::Pid(1),
+            &[],
+            Path::new("/p"),
+            true,
+        ));
+        assert_eq!(own.matches("--runas").count(), 1, "{own}");
     }
 
     #[test]
@@ -265,6 +292,7 @@ mod tests {
             &target,
             &ports,
             Path::new("/p"),
+            false,
         ));
         assert!(a.starts_with("--config-net -t 127.0.0.1/8080-8080:80-80 -u ::1/5300-5301:53-54 -T 3000 --mtu 1500 -U none --dns-forward"), "{a}");
         assert!(
@@ -280,6 +308,7 @@ mod tests {
             &Target::Pid(1),
             &[],
             Path::new("/p"),
+            false,
         ));
         assert_eq!(a.matches("--dns-forward").count(), 1, "{a}");
     }

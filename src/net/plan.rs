@@ -30,6 +30,10 @@ pub struct NetFlags {
     pub dns_search: Vec<String>,
     pub dns_option: Vec<String>,
     pub add_host: Vec<String>,
+    /// `--network-alias` values (user-defined networks only).
+    pub aliases: Vec<String>,
+    /// `--ip` (user-defined networks only).
+    pub ip: Option<String>,
 }
 
 impl NetFlags {
@@ -107,33 +111,27 @@ pub enum PlanError {
     SlirpIpv6(String),
 }
 
-/// Check the flags and compute the plan. `exposed` is the image's
-/// `ExposedPorts` keys (used with `-P`); `hostname` the container's.
-pub fn plan(
-    flags: &NetFlags,
-    exposed: &[String],
-    hostname: &str,
-    env: &HostEnv,
-) -> Result<NetPlan, PlanError> {
-    let request = flags
-        .network
-        .as_deref()
-        .map(HelperRequest::parse)
-        .transpose()?;
-    let add_hosts = flags
+fn parse_add_hosts(flags: &NetFlags) -> Result<Vec<hosts::AddHost>, PlanError> {
+    Ok(flags
         .add_host
         .iter()
         .map(|h| hosts::parse_add_host(h))
-        .collect::<Result<Vec<_>, _>>()?;
-    let dns = DnsOptions {
-        servers: flags
-            .dns
-            .iter()
-            .map(|s| dns::parse_server(s))
-            .collect::<Result<_, _>>()?,
-        search: flags.dns_search.clone(),
-        options: flags.dns_option.clone(),
-    };
+        .collect::<Result<Vec<_>, _>>()?)
+}
+
+fn parse_dns(flags: &NetFlags) -> Result<Vec<std::net::IpAddr>, PlanError> {
+    Ok(flags
+        .dns
+        .iter()
+        .map(|s| dns::parse_server(s))
+        .collect::<Result<_, _>>()?)
+}
+
+/// The `-p` specs, and with `-P` every port of `exposed` in port order.
+fn publish_specs(
+    flags: &NetFlags,
+    exposed: &[String],
+) -> Result<(Vec<ports::PortSpec>, Vec<ports::PortSpec>), PlanError> {
     let specs = flags
         .publish
         .iter()
@@ -152,6 +150,57 @@ pub fn plan(
     } else {
         Vec::new()
     };
+    Ok((specs, all))
+}
+
+/// What a container on the user-defined network `def` gets from its flags:
+/// the published ports (forwarded to its address), /etc/hosts and
+/// /etc/resolv.conf (the network's name server first).
+pub fn bridge_parts(
+    flags: &NetFlags,
+    exposed: &[String],
+    hostname: &str,
+    env: &HostEnv,
+    def: &super::netdef::NetworkDef,
+) -> Result<(Vec<PortMapping>, String, String), PlanError> {
+    let add_hosts = parse_add_hosts(flags)?;
+    let hosts = hosts::hosts_file(&HostsSpec {
+        hostname,
+        container_ip: None,
+        add_hosts: &add_hosts,
+        host_loopback: None,
+    })?;
+    let resolv = super::bridge::resolv_conf(
+        def,
+        &parse_dns(flags)?,
+        &flags.dns_search,
+        &flags.dns_option,
+    );
+    let (specs, all) = publish_specs(flags, exposed)?;
+    let ports = ports::resolve(&specs, &all, env.port_policy)?;
+    Ok((ports, hosts, resolv))
+}
+
+/// Check the flags and compute the plan. `exposed` is the image's
+/// `ExposedPorts` keys (used with `-P`); `hostname` the container's.
+pub fn plan(
+    flags: &NetFlags,
+    exposed: &[String],
+    hostname: &str,
+    env: &HostEnv,
+) -> Result<NetPlan, PlanError> {
+    let request = flags
+        .network
+        .as_deref()
+        .map(HelperRequest::parse)
+        .transpose()?;
+    let add_hosts = parse_add_hosts(flags)?;
+    let dns = DnsOptions {
+        servers: parse_dns(flags)?,
+        search: flags.dns_search.clone(),
+        options: flags.dns_option.clone(),
+    };
+    let (specs, all) = publish_specs(flags, exposed)?;
     let mut helper = choose(request, &env.search_path)?;
     if helper.kind() == HelperKind::Slirp4netns {
         if let Some(s) = specs

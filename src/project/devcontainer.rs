@@ -18,8 +18,8 @@ use serde_json::Value;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-/// The keys this module maps.
-const KNOWN: [&str; 8] = [
+/// The keys this module maps (hutch-devcontainer(5) lists each).
+pub const KNOWN: [&str; 8] = [
     "name",
     "image",
     "build",

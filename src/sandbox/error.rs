@@ -30,6 +30,9 @@ pub enum Error {
     /// The network helper did not come up.
     #[error(transparent)]
     Network(#[from] crate::net::helper::HelperError),
+    /// The container could not join its user-defined network.
+    #[error(transparent)]
+    Bridge(#[from] crate::net::bridge::BridgeError),
 }
 
 impl Error {

@@ -59,10 +59,24 @@ impl Exit {
 pub trait Observer {
     /// pid 1 of the container (as seen from the host) has exec'd the command.
     fn started(&mut self, pid: i32);
+    /// Whether [`Observer::step`] wants lines (`--log-level debug`);
+    /// checked before a line is made, so tracing costs nothing when off.
+    fn tracing(&self) -> bool {
+        false
+    }
+    /// One step of the start, seen from this side, as it happens.
+    fn step(&mut self, _line: &str) {}
 }
 
 impl Observer for () {
     fn started(&mut self, _pid: i32) {}
+}
+
+/// Tell `observer` about a step, making the line only when it listens.
+fn step(observer: &mut dyn Observer, line: impl FnOnce() -> String) {
+    if observer.tracing() {
+        observer.step(&line());
+    }
 }
 
 /// Start the container described by `plan`, wait for it, and return how it
@@ -108,7 +122,7 @@ pub fn run(plan: &Plan, observer: &mut dyn Observer) -> Result<Exit, Error> {
     // With a network helper the child gets a second go, just before exec,
     // once the helper has configured its namespace.
     let (net_r, net_w) = match plan.network {
-        Network::User(_) => {
+        Network::User(_) | Network::Bridge(_) => {
             let (r, w) = sync::pipe()?;
             (Some(r), Some(w))
         }
@@ -154,6 +168,17 @@ pub fn run(plan: &Plan, observer: &mut dyn Observer) -> Result<Exit, Error> {
         }
         Ok(Cloned::Parent { pid, pidfd }) => (pid, pidfd),
     };
+    step(observer, || {
+        format!(
+            "cloned pid {} ({})",
+            child.0,
+            if keeper.is_some() {
+                "from inside the keeper's user namespace"
+            } else {
+                "from hutch"
+            }
+        )
+    });
     drop(go_r);
     drop(err_w);
     drop(net_r);
@@ -299,6 +324,9 @@ fn parent_main(
             if let Some(h) = s.helper {
                 h.stop();
             }
+            if let Some(a) = s.attached {
+                a.stop();
+            }
             if let Some(f) = s.fuse {
                 f.finish();
             }
@@ -330,6 +358,7 @@ fn start_child(
         plan.mapping
             .apply(child.as_raw(), &plan.id_sources)
             .map_err(Error::IdMap)?;
+        step(observer, || format!("wrote the id maps of pid {child}"));
     }
     // The helper joins /proc/<child>/ns/{user,net} once the mapping exists
     // and configures the namespace while the child mounts its root
@@ -346,8 +375,13 @@ fn start_child(
         )?),
         _ => None,
     };
+    if fuse.is_some() {
+        step(observer, || {
+            "mounted the FUSE overlay, served from outside".into()
+        });
+    }
     let mut helper = match &plan.network {
-        Network::None | Network::Host | Network::Container(_) => None,
+        Network::None | Network::Host | Network::Container(_) | Network::Bridge(_) => None,
         Network::User(u) => Some(Helper::spawn(&SpawnConfig {
             helper: &u.plan.helper,
             target: Target::Pid(child.as_raw() as u32),
@@ -356,10 +390,36 @@ fn start_child(
             run_as: None,
         })?),
     };
+    if helper.is_some() {
+        step(observer, || format!("started {}", plan.network.mode()));
+    }
     sync::send_go(gates.go)?;
+    step(observer, || {
+        "released the child into its setup (mounts, pivot_root, confinement)".into()
+    });
     if let Some(h) = &mut helper {
         h.wait_ready(HELPER_READY_TIMEOUT)?;
+        step(observer, || {
+            format!("{} configured the network", plan.network.mode())
+        });
     }
+    // A user-defined network: the container's namespace is nested in the
+    // keeper's (see `net::bridge`), which `Spec` guarantees.
+    let attached = match (&plan.network, &plan.keeper) {
+        (Network::Bridge(b), Some(k)) => Some(crate::net::bridge::attach(
+            b,
+            k.pid,
+            &plan.mapping.key(),
+            child.as_raw(),
+            std::time::Instant::now() + HELPER_READY_TIMEOUT,
+        )?),
+        (Network::Bridge(_), None) => {
+            return Err(Error::Invalid(
+                "a user-defined network needs the user namespace keeper".into(),
+            ))
+        }
+        _ => None,
+    };
     if let Some(net) = gates.net {
         // A child that already failed has closed its end; its error is read below.
         let _ = sync::send_go(net);
@@ -377,10 +437,12 @@ fn start_child(
             "the container did not hand over its terminal".into(),
         ));
     }
+    step(observer, || format!("pid {child} exec'd the command"));
     observer.started(child.as_raw());
     Ok(Started {
         master,
         helper,
+        attached,
         fuse,
     })
 }
@@ -390,6 +452,8 @@ struct Started {
     /// The pty master for -t.
     master: Option<OwnedFd>,
     helper: Option<Helper>,
+    /// A user-defined network's attachment (its port forwarder).
+    attached: Option<crate::net::bridge::Attached>,
     /// Reaped when dropped, after the container is gone.
     fuse: Option<crate::rootfs::fuse::Server>,
 }

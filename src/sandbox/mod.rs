@@ -24,6 +24,7 @@ pub mod security;
 pub mod setup;
 pub mod spec;
 pub mod sync;
+pub mod trace;
 pub mod tty;
 pub mod user;
 pub mod volume;

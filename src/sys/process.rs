@@ -186,6 +186,30 @@ pub fn become_keeper() -> Result<(), SysError> {
         .ctx(|| "unshare(CLONE_NEWUSER)".into())
 }
 
+/// The start of a shared network namespace's keeper: like [`become_keeper`]
+/// (own session, no inherited descriptors), then into the user namespace at
+/// `userns` (a user-namespace keeper's, where it is root) and a fresh
+/// network namespace owned by it. It stays dumpable: pasta, run by the
+/// same user, opens its /proc/PID/ns/net, which a non-dumpable process
+/// would refuse (its memory belongs to the host's user namespace, where
+/// nobody is privileged); no container can name its pid.
+pub fn become_netns_keeper(userns: &std::path::Path) -> Result<(), SysError> {
+    nix::unistd::setsid().ctx(|| "setsid()".into())?;
+    close_fds_except(&[])?;
+    let f = std::fs::File::open(userns).map_err(|e| {
+        SysError::new(
+            format!("open({})", userns.display()),
+            nix::errno::Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO)),
+        )
+    })?;
+    setns(
+        &std::os::fd::OwnedFd::from(f),
+        nix::sched::CloneFlags::CLONE_NEWUSER,
+        &userns.display().to_string(),
+    )?;
+    nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNET).ctx(|| "unshare(CLONE_NEWNET)".into())
+}
+
 /// Refuse to fork or clone while another thread runs (see [`fork`]): in
 /// every build, because the failure it prevents is a rare, silent deadlock
 /// of the child. Library tests are exempt: see [`fork`] for how they keep

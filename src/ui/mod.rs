@@ -9,23 +9,37 @@ pub mod progress;
 
 use std::io::Write;
 
-/// How chatty output is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Verbosity {
-    Quiet,
-    Normal,
-    Verbose,
+/// How chatty stderr is (`--log-level`): each level shows itself and
+/// everything more severe. `Warn` is the quiet mode of `-q` flags.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum LogLevel {
+    Error,
+    Warn,
+    Info,
+    Debug,
 }
 
-/// Routes messages by kind and verbosity.
+crate::named::named!(LogLevel, "log level", {
+    Debug => "debug",
+    Info => "info",
+    Warn => "warn",
+    Error => "error",
+});
+
+/// Routes messages by kind and level.
 #[derive(Debug, Clone, Copy)]
 pub struct Printer {
-    pub verbosity: Verbosity,
+    pub level: LogLevel,
 }
 
 impl Printer {
-    pub fn new(verbosity: Verbosity) -> Self {
-        Printer { verbosity }
+    pub fn new(level: LogLevel) -> Self {
+        Printer { level }
+    }
+
+    /// Whether messages of `level` are shown.
+    pub fn shows(&self, level: LogLevel) -> bool {
+        level <= self.level
     }
 
     /// A result line for stdout (printed even in quiet mode).
@@ -58,27 +72,30 @@ impl Printer {
 
     /// Progress for humans, on stderr; silent in quiet mode.
     pub fn info(&self, line: &str) {
-        if self.verbosity != Verbosity::Quiet {
+        if self.shows(LogLevel::Info) {
             eprintln!("{line}");
         }
     }
 
-    /// Detail only shown with --verbose.
+    /// Detail only shown with `--log-level debug`.
     pub fn debug(&self, line: &str) {
-        if self.verbosity == Verbosity::Verbose {
+        if self.shows(LogLevel::Debug) {
             eprintln!("debug: {line}");
         }
     }
 
-    /// Something the user should know even when things went on; never hidden.
+    /// Something the user should know even when things went on; hidden
+    /// only at `--log-level error`.
     pub fn warn(&self, line: &str) {
-        eprintln!("warning: {line}");
+        if self.shows(LogLevel::Warn) {
+            eprintln!("warning: {line}");
+        }
     }
 }
 
 impl Default for Printer {
     fn default() -> Self {
-        Printer::new(Verbosity::Normal)
+        Printer::new(LogLevel::Info)
     }
 }
 
@@ -96,6 +113,10 @@ impl crate::report::Report for Printer {
     }
 
     fn quiet(&self) -> bool {
-        self.verbosity == Verbosity::Quiet
+        !self.shows(LogLevel::Info)
+    }
+
+    fn debugging(&self) -> bool {
+        self.shows(LogLevel::Debug)
     }
 }

@@ -5,7 +5,7 @@
 //! This is the only place that draws; library code reports through
 //! `report::Progress`.
 
-use super::{Printer, Verbosity};
+use super::{LogLevel, Printer};
 use crate::report::{Done, Progress};
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use oci_spec::image::Digest;
@@ -22,7 +22,7 @@ pub struct Bars {
 
 impl Bars {
     pub fn new(printer: Printer) -> Bars {
-        let draw = printer.verbosity != Verbosity::Quiet && std::io::stderr().is_terminal();
+        let draw = printer.shows(LogLevel::Info) && std::io::stderr().is_terminal();
         Bars {
             printer,
             multi: draw.then(|| MultiProgress::with_draw_target(ProgressDrawTarget::stderr())),
@@ -88,5 +88,59 @@ impl Progress for Bars {
             }
             None => self.printer.info(line),
         }
+    }
+}
+
+/// One job counted in steps (blobs of a load or save, phases of a commit):
+/// a bar with the current step's line on a terminal, otherwise each line
+/// as it comes. It never ticks on its own: no thread, so the job may fork.
+pub struct Meter {
+    printer: Printer,
+    bar: Option<ProgressBar>,
+}
+
+impl Meter {
+    /// `total` steps called `what` (`blobs`, `steps`).
+    pub fn new(printer: Printer, prefix: &str, total: u64, what: &str) -> Meter {
+        let draw = printer.shows(LogLevel::Info) && std::io::stderr().is_terminal();
+        let bar = draw.then(|| {
+            let style = ProgressStyle::with_template(&format!(
+                "{{prefix}} [{{bar:30}}] {{pos}}/{{len}} {what} {{msg}}"
+            ))
+            .unwrap_or_else(|_| ProgressStyle::default_bar())
+            .progress_chars("=> ");
+            let b = ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr())
+                .with_style(style)
+                .with_prefix(prefix.to_string());
+            b.tick();
+            b
+        });
+        Meter { printer, bar }
+    }
+
+    /// A step is under way: the bar says so (plain output waits for `done`).
+    pub fn doing(&self, what: &str) {
+        if let Some(b) = &self.bar {
+            b.set_message(what.to_string());
+        }
+    }
+
+    /// A step finished: one more on the bar, and its line for people.
+    pub fn done(&self, line: &str) {
+        match &self.bar {
+            Some(b) => {
+                b.println(line);
+                b.inc(1);
+            }
+            None => self.printer.info(line),
+        }
+    }
+
+    /// The job is over: the bar goes, `line` stays.
+    pub fn finish(&self, line: &str) {
+        if let Some(b) = &self.bar {
+            b.finish_and_clear();
+        }
+        self.printer.info(line);
     }
 }

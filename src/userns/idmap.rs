@@ -153,6 +153,40 @@ impl IdMapping {
             host_gid: gid,
             reason,
         };
+        // Root may write any map itself: its own ids onto themselves, as
+        // `sudo docker` runs containers, unless /etc/subuid gives it a range.
+        if uid == 0 && sub.is_none() && req != UsernsRequest::Single {
+            let own = |id: u32| {
+                vec![
+                    IdRange {
+                        inside: 0,
+                        outside: id,
+                        count: 1,
+                    },
+                    IdRange {
+                        inside: 1,
+                        outside: 1,
+                        count: ROOT_RANGE - 1,
+                    },
+                ]
+            };
+            return Ok(IdMapping {
+                mode: if req == UsernsRequest::KeepId {
+                    MapMode::KeepId
+                } else {
+                    MapMode::SubIds
+                },
+                uids: own(uid),
+                gids: own(gid),
+                host_uid: uid,
+                host_gid: gid,
+                reason: format!(
+                    "root: host ids 0-{} onto themselves (no range for root in {})",
+                    ROOT_RANGE - 1,
+                    src.subuid.display()
+                ),
+            });
+        }
         match req {
             UsernsRequest::Single => Ok(single("--userns=single".into())),
             UsernsRequest::Auto => Ok(match sub {
@@ -262,10 +296,21 @@ impl IdMapping {
         self.host_uid_of(0).is_some() && self.host_gid_of(0).is_some()
     }
 
-    /// Whether [`apply`](Self::apply) writes the maps itself (one id onto the
-    /// caller) instead of running newuidmap/newgidmap.
-    fn written_directly(&self) -> bool {
+    /// Whether the mapping is one id onto the caller's own.
+    fn one_own_id(&self) -> bool {
         self.uids.len() == 1 && self.uids[0].outside == self.host_uid && self.uids[0].count == 1
+    }
+
+    /// Whether root installs it: root may write any map (CAP_SETUID and
+    /// CAP_SETGID in the parent namespace, user_namespaces(7)).
+    fn by_root(&self) -> bool {
+        self.host_uid == 0
+    }
+
+    /// Whether [`apply`](Self::apply) writes the maps itself (one id onto the
+    /// caller, or any map by root) instead of running newuidmap/newgidmap.
+    fn written_directly(&self) -> bool {
+        self.one_own_id() || self.by_root()
     }
 
     /// Whether installing this mapping takes newuidmap/newgidmap (and so is
@@ -279,29 +324,36 @@ impl IdMapping {
     /// itself. The caller must be in the keeper's namespace, where it is root
     /// and so may write any map of ids that namespace has (user_namespaces(7)).
     pub fn apply_nested(&self, pid: i32) -> Result<()> {
-        let identity = |ranges: &[IdRange]| {
-            ranges
-                .iter()
-                .map(|r| format!("{} {} {}\n", r.inside, r.inside, r.count))
-                .collect::<String>()
-        };
+        self.write_maps(pid, |r| r.inside)
+    }
+
+    /// Write `pid`'s uid_map and gid_map: each range's inside ids onto
+    /// `outside(range)` and on.
+    fn write_maps(&self, pid: i32, outside: impl Fn(&IdRange) -> u32) -> Result<()> {
         for (file, ranges) in [("uid_map", &self.uids), ("gid_map", &self.gids)] {
+            let text: String = ranges
+                .iter()
+                .map(|r| format!("{} {} {}\n", r.inside, outside(r), r.count))
+                .collect();
             let path = format!("/proc/{pid}/{file}");
-            std::fs::write(&path, identity(ranges)).map_err(|e| Error::file("write", path, e))?;
+            std::fs::write(&path, text).map_err(|e| Error::file("write", path, e))?;
         }
         Ok(())
     }
 
     /// Whether processes in the namespace may call setgroups(2): not when
-    /// the maps were written directly, which requires denying it first
-    /// (user_namespaces(7), "/proc/[pid]/setgroups").
+    /// an unprivileged caller wrote its one id itself, which requires
+    /// denying it first (user_namespaces(7), "/proc/[pid]/setgroups").
     pub fn setgroups_allowed(&self) -> bool {
-        !self.written_directly()
+        !self.one_own_id()
     }
 
     /// Install this mapping on the user namespace of process `pid`, which must
     /// have just unshared it and be waiting.
     pub fn apply(&self, pid: i32, src: &IdSources) -> Result<()> {
+        if self.by_root() && !self.one_own_id() {
+            return self.write_maps(pid, |r| r.outside);
+        }
         if self.written_directly() {
             // One id onto ourselves needs no helper: the kernel allows it once
             // setgroups is denied (user_namespaces(7)).
@@ -365,6 +417,10 @@ impl fmt::Display for MapMode {
         })
     }
 }
+
+/// How many ids root maps onto themselves: as many as a usual
+/// /etc/subuid range (nobody, 65534, included).
+const ROOT_RANGE: u32 = 65536;
 
 /// Podman's keep-id layout: 0..id from the range, id onto itself, the rest after.
 fn keep_id_ranges(id: u32, (start, count): (u32, u32)) -> Vec<IdRange> {

@@ -469,7 +469,8 @@ pub fn busybox_facts() -> &'static BusyboxFacts {
     })
 }
 
-/// Poll `f` until it is true or `secs` pass.
+/// Whether `f` becomes true within `secs` seconds (tried every 50 ms, and
+/// once more at the end).
 pub fn eventually(secs: u64, mut f: impl FnMut() -> bool) -> bool {
     let end = std::time::Instant::now() + std::time::Duration::from_secs(secs);
     while std::time::Instant::now() < end {
@@ -490,4 +491,13 @@ pub fn read_until(from: &mut impl std::io::Read, marker: &str) {
         assert_eq!(from.read(&mut byte).unwrap(), 1, "{seen:?}");
         seen.push(byte[0]);
     }
+}
+
+/// A TCP port on 127.0.0.1 that was free a moment ago.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }

@@ -21,8 +21,13 @@ fn path_with_hutch() -> String {
     )
 }
 
-/// A busybox image and a stopped container named `web`.
-fn store_with_web(w: &World) {
+/// A world with a busybox image and a stopped container named `web`.
+fn world_with_web() -> Option<World> {
+    let Some(u) = any_user() else {
+        skip("no test user");
+        return None;
+    };
+    let w = World::new(u);
     w.busybox();
     w.ok(&[
         "run",
@@ -33,6 +38,7 @@ fn store_with_web(w: &World) {
         "busybox:1.38.0-musl",
         "true",
     ]);
+    Some(w)
 }
 
 #[test]
@@ -68,11 +74,7 @@ fn scripts_load_without_errors() {
 
 #[test]
 fn bash_and_fish_complete_container_and_image_names() {
-    let Some(u) = any_user() else {
-        return skip("no test user");
-    };
-    let w = World::new(u);
-    store_with_web(&w);
+    let Some(w) = world_with_web() else { return };
     let root = w.root();
     let root = root.to_str().unwrap();
     let bash = script(&w, "bash");
@@ -123,4 +125,39 @@ fn bash_and_fish_complete_container_and_image_names() {
         text.lines().any(|l| l.split('\t').next() == Some("web")),
         "{text}"
     );
+}
+
+#[test]
+fn zsh_completes_container_and_image_names() {
+    let Some(w) = world_with_web() else { return };
+    let root = w.root();
+    let root = root.to_str().unwrap();
+    let zsh = script(&w, "zsh");
+    // The script loaded by compinit, then its `_hutch` called as the
+    // completion system calls it, with `compadd` printing what it is given.
+    let complete = |words: &str, current: usize| {
+        let cmd = format!(
+            "autoload -U compinit && compinit -u && . {zsh}; \
+             compadd() {{ [[ $1 == -a ]] && print -rl -- \"${{(@P)2}}\" }}; \
+             words=({words}); CURRENT={current}; _hutch"
+        );
+        let out = w
+            .as_user("zsh")
+            .env("PATH", path_with_hutch())
+            .args(["-f", "-c", &cmd])
+            .output()
+            .unwrap();
+        succeeded(&out, &cmd)
+    };
+    assert_eq!(complete(&format!("hutch --root {root} rm w"), 5), "web\n");
+    assert_eq!(
+        complete(&format!("hutch --root {root} stop -t 3 ''"), 7),
+        "web\n"
+    );
+    let images = complete(&format!("hutch --root {root} run --rm bu"), 6);
+    assert!(
+        images.lines().any(|l| l == "busybox:1.38.0-musl"),
+        "{images}"
+    );
+    assert!(!images.lines().any(|l| l == "web"), "{images}");
 }

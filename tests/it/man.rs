@@ -2,8 +2,8 @@
 //! hand-written sections in `man/sections/PAGE` (EXAMPLES, EXIT STATUS,
 //! ENVIRONMENT, FILES) put before the generated VERSION section; this test
 //! fails when they are stale. Regenerate with `UPDATE_MAN=1 cargo test --test
-//! it man`. The section 5 pages (`hutch.toml.5`, `hutch-dockerfile.5`) are
-//! written by hand.
+//! it man`. The section 5 pages (`hutch.toml.5`, `hutch-dockerfile.5`,
+//! `hutch-devcontainer.5`) are written by hand. Every page has EXAMPLES.
 
 use clap::CommandFactory;
 use std::path::Path;
@@ -105,11 +105,30 @@ fn man_pages_render_with_their_sections() {
             }
             "hutch.toml.5" => &["[build]", "[run]", "[export]", "EXAMPLES"],
             "hutch-dockerfile.5" => &["RUN", "COPY", "NOT SUPPORTED", "EXAMPLES"],
-            _ => &[],
+            "hutch-devcontainer.5" => &["KEYS", "VARIABLES", "EXAMPLES"],
+            _ => &["EXAMPLES"],
         };
         for w in want {
             assert!(text.contains(w), "{name} lacks {w}");
         }
+    }
+}
+
+/// hutch-devcontainer(5) documents every key the parser reads.
+#[test]
+fn devcontainer_page_names_every_key_hutch_reads() {
+    let page = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("man/hutch-devcontainer.5"),
+    )
+    .unwrap();
+    for key in hutch::project::devcontainer::KNOWN {
+        assert!(
+            page.contains(&format!("fB{key}")),
+            "{key} is not documented"
+        );
+    }
+    for key in ["dockerfile", "context", "args", "target"] {
+        assert!(page.contains(&format!("fBbuild.{key}")), "build.{key}");
     }
 }
 

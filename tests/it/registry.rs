@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 const BUSYBOX: &str = "busybox:1.38.0-musl";
 
 /// A `docker-registry serve` on a free 127.0.0.1 port, killed on drop.
-struct Registry {
+pub(crate) struct Registry {
     child: Child,
     port: u16,
     dir: tempfile::TempDir,
@@ -26,16 +26,8 @@ struct Tls {
     key: PathBuf,
 }
 
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 impl Registry {
-    fn start() -> Registry {
+    pub(crate) fn start() -> Registry {
         Registry::start_with(None, None)
     }
 
@@ -80,7 +72,7 @@ impl Registry {
         reg
     }
 
-    fn host(&self) -> String {
+    pub(crate) fn host(&self) -> String {
         format!("127.0.0.1:{}", self.port)
     }
 

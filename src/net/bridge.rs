@@ -1,0 +1,580 @@
+//! User-defined networks at run time, Podman's rootless network namespace
+//! in hutch's shape: one shared network namespace per data dir and id
+//! mapping, held by a small keeper process (`hutch netns-keeper`) that also
+//! answers DNS for the networks' members (`resolver`), connected to the
+//! outside by pasta, with a Linux bridge inside per network. Each container
+//! keeps its own network namespace and gets a veth pair: one end on the
+//! bridge, `eth0` with its own address in the container.
+//!
+//! Ownership decides the shape. Moving an interface into a namespace takes
+//! CAP_NET_ADMIN over it, so the shared namespace is owned by the
+//! user-namespace keeper's namespace, in which every container's own user
+//! namespace is nested: a process that is root there (the attach helper)
+//! may act in both. The keeper of the shared namespace survives the hutch
+//! that started it and leaves, with its pasta, once no container has been
+//! attached for a few seconds; a dead one is replaced (and its pasta ended)
+//! on next use.
+//!
+//! This module starts and attaches; definitions, endpoints and addresses
+//! are `netdef`'s, the DNS wire format `resolver`'s.
+
+use super::addrs::PASTA_DNS_FORWARD;
+use super::forward::{self, Forwarder};
+use super::helper::Target;
+use super::netdef::{Endpoint, NetError, NetworkDef, Networks};
+use super::ports::PortMapping;
+use super::resolver::{self, Answer};
+use crate::procid::ProcId;
+use crate::sys::process::{child_exit, enter_network, fork, Forked};
+use sha2::{Digest, Sha256};
+use std::io::{Read, Write};
+use std::net::{Ipv4Addr, SocketAddr, UdpSocket};
+use std::os::unix::fs::MetadataExt;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::Instant;
+
+/// The hidden subcommand the shared namespace's keeper runs.
+pub const SUBCOMMAND: &str = "netns-keeper";
+
+/// Seconds without any attached container before the keeper leaves.
+const IDLE_SECONDS: u32 = 5;
+
+/// Host ends of containers' veth pairs start with this.
+const VETH_PREFIX: &str = "hv";
+
+/// A container on a user-defined network: everything the sandbox needs to
+/// attach it, decided before it is cloned.
+#[derive(Debug, Clone)]
+pub struct BridgeNet {
+    pub def: NetworkDef,
+    pub networks: Networks,
+    /// The container's id and name, and its `--network-alias`es.
+    pub container: String,
+    pub name: String,
+    pub aliases: Vec<String>,
+    /// `--ip`.
+    pub ip: Option<Ipv4Addr>,
+    pub ports: Vec<PortMapping>,
+    pub hosts: String,
+    pub resolv_conf: String,
+    /// The pasta binary that connects the shared namespace.
+    pub pasta: PathBuf,
+    /// The container's state directory (the port forwarder's log).
+    pub run_dir: PathBuf,
+}
+
+/// Why a container could not join its network.
+#[derive(Debug, thiserror::Error)]
+pub enum BridgeError {
+    #[error(transparent)]
+    Net(#[from] NetError),
+    #[error("cannot start the shared network namespace: {0}")]
+    Keeper(String),
+    #[error("pasta could not connect the shared network namespace: {0}")]
+    Pasta(String),
+    #[error("cannot attach the container to network {network}: {why}")]
+    Attach { network: String, why: String },
+    #[error("{0}")]
+    Forwarder(String),
+}
+
+/// An attached container: its address and the forwarder of its published
+/// ports, ended with [`Attached::stop`] when the container is gone.
+pub struct Attached {
+    pub ip: Ipv4Addr,
+    forwarder: Option<Forwarder>,
+}
+
+impl Attached {
+    pub fn stop(self) {
+        if let Some(mut f) = self.forwarder {
+            f.stop();
+        }
+    }
+}
+
+/// A short name for an id mapping (`IdMapping::key`) in file names.
+fn short_key(mapping_key: &str) -> String {
+    hex::encode(&Sha256::digest(mapping_key.as_bytes())[..6])
+}
+
+fn record_path(networks: &Networks, key: &str) -> PathBuf {
+    networks.run_dir().join(format!("netns-{key}.pid"))
+}
+
+/// The keeper and its pasta, as recorded: `PID START PASTA_PID PASTA_START`.
+fn read_record(path: &Path) -> Option<(ProcId, Option<ProcId>)> {
+    let text = std::fs::read_to_string(path).ok()?;
+    let f: Vec<&str> = text.split_whitespace().collect();
+    let id = |i: usize| -> Option<ProcId> {
+        Some(ProcId {
+            pid: f.get(i)?.parse().ok()?,
+            start: f.get(i + 1)?.parse().ok()?,
+        })
+    };
+    Some((id(0)?, id(2)))
+}
+
+fn same_file(a: &Path, b: &Path) -> bool {
+    match (std::fs::metadata(a), std::fs::metadata(b)) {
+        (Ok(a), Ok(b)) => a.dev() == b.dev() && a.ino() == b.ino(),
+        _ => false,
+    }
+}
+
+fn kill(p: ProcId) {
+    if p.alive() {
+        let _ = nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(p.pid),
+            nix::sys::signal::Signal::SIGKILL,
+        );
+    }
+}
+
+/// The pid of the live shared namespace's keeper for this mapping, started
+/// (with its pasta) when there is none. The caller holds the networks' lock.
+fn shared(
+    networks: &Networks,
+    keeper_pid: i32,
+    key: &str,
+    pasta: &Path,
+) -> Result<i32, BridgeError> {
+    let record = record_path(networks, key);
+    let keeper_user = PathBuf::from(format!("/proc/{keeper_pid}/ns/user"));
+    if let Some((k, p)) = read_record(&record) {
+        let user = PathBuf::from(format!("/proc/{}/ns/user", k.pid));
+        if k.alive() && same_file(&user, &keeper_user) {
+            return Ok(k.pid);
+        }
+        // A keeper in the namespace of a user-namespace keeper that is gone
+        // cannot reach new containers; it keeps serving its own until they
+        // stop. A dead one leaves its pasta behind, which goes now.
+        if !k.alive() {
+            p.into_iter().for_each(kill);
+        }
+    }
+    let run = networks.run_dir();
+    std::fs::create_dir_all(&run)
+        .map_err(|e| BridgeError::Keeper(format!("{}: {e}", run.display())))?;
+    let mut child = crate::sys::spawn::this_binary(SUBCOMMAND)
+        .arg("--userns")
+        .arg(&keeper_user)
+        .arg("--data")
+        .arg(networks.data_dir())
+        .arg("--key")
+        .arg(key)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .map_err(|e| BridgeError::Keeper(e.to_string()))?;
+    let mut b = [0u8; 1];
+    let ready = child
+        .stdout
+        .take()
+        .is_some_and(|mut out| out.read(&mut b).is_ok_and(|n| n == 1));
+    let pid = child.id() as i32;
+    let fail = |mut child: std::process::Child, e: BridgeError| {
+        let _ = child.kill();
+        let _ = child.wait();
+        Err(e)
+    };
+    let Some(id) = ProcId::of(pid).filter(|_| ready) else {
+        return fail(child, BridgeError::Keeper("it exited at once".into()));
+    };
+    let pasta_pid = run.join(format!("pasta-{key}.pid"));
+    let pasta_id = match start_pasta(
+        pasta,
+        &keeper_user,
+        pid,
+        &pasta_pid,
+        &run.join(format!("pasta-{key}.log")),
+    ) {
+        Ok(p) => p,
+        Err(e) => return fail(child, e),
+    };
+    let text = format!(
+        "{} {} {} {}\n",
+        id.pid, id.start, pasta_id.pid, pasta_id.start
+    );
+    let tmp = record.with_extension("tmp");
+    let written = std::fs::write(&tmp, text).and_then(|()| std::fs::rename(&tmp, &record));
+    if let Err(e) = written {
+        kill(pasta_id);
+        return fail(
+            child,
+            BridgeError::Keeper(format!("{}: {e}", record.display())),
+        );
+    }
+    // Not waited for: it outlives this process on purpose.
+    drop(child);
+    Ok(pid)
+}
+
+/// Connect the keeper `pid`'s network namespace with pasta, which goes
+/// into the background once the namespace is configured.
+fn start_pasta(
+    pasta: &Path,
+    userns: &Path,
+    pid: i32,
+    pid_file: &Path,
+    log: &Path,
+) -> Result<ProcId, BridgeError> {
+    let fail = |e: String| BridgeError::Pasta(e);
+    let log_file =
+        std::fs::File::create(log).map_err(|e| fail(format!("{}: {e}", log.display())))?;
+    let _ = std::fs::remove_file(pid_file);
+    let mut cmd = Command::new(super::pasta::executable(pasta));
+    cmd.arg0(pasta).args([
+        "--config-net",
+        "-t",
+        "none",
+        "-u",
+        "none",
+        "-T",
+        "none",
+        "-U",
+        "none",
+        "--no-map-gw",
+        "--dns-forward",
+        &PASTA_DNS_FORWARD.to_string(),
+        "--quiet",
+    ]);
+    if nix::unistd::geteuid().is_root() {
+        // See `pasta::args`: as root, pasta would become nobody, who may
+        // not enter root's user namespaces.
+        cmd.args(["--runas", "0:0"]);
+    }
+    let status = cmd
+        .arg("--pid")
+        .arg(pid_file)
+        .arg("--userns")
+        .arg(userns)
+        .arg("--netns")
+        .arg(format!("/proc/{pid}/ns/net"))
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(log_file)
+        .status()
+        .map_err(|e| fail(format!("cannot run {}: {e}", pasta.display())))?;
+    let tail = || super::helper::log_tail(log);
+    if !status.success() {
+        return Err(fail(format!("it exited ({status}){}", tail())));
+    }
+    std::fs::read_to_string(pid_file)
+        .ok()
+        .and_then(|t| t.trim().parse().ok())
+        .and_then(ProcId::of)
+        .ok_or_else(|| fail(format!("it wrote no pid file{}", tail())))
+}
+
+/// Attach the container whose pid 1 is `child` (mapped, waiting) to its
+/// network: the shared namespace started if needed, the bridge created,
+/// an address chosen and recorded, the veth pair made and configured, and
+/// the published ports forwarded. `keeper_pid` is the user-namespace
+/// keeper the container's namespace is nested in; `mapping_key` its
+/// mapping (`IdMapping::key`).
+pub fn attach(
+    b: &BridgeNet,
+    keeper_pid: i32,
+    mapping_key: &str,
+    child: i32,
+    deadline: Instant,
+) -> Result<Attached, BridgeError> {
+    let held = b.networks.lock()?;
+    let nk = shared(&b.networks, keeper_pid, &short_key(mapping_key), &b.pasta)?;
+    let (r, w) = nix::unistd::pipe().map_err(|e| BridgeError::Attach {
+        network: b.def.name.clone(),
+        why: format!("pipe: {e}"),
+    })?;
+    let report = match fork().map_err(|e| BridgeError::Attach {
+        network: b.def.name.clone(),
+        why: e.to_string(),
+    })? {
+        Forked::Child => {
+            drop(r);
+            let msg = match attach_inside(b, keeper_pid, nk, child) {
+                Ok(ip) => format!("ok {ip}"),
+                Err(e) => e,
+            };
+            let _ = std::fs::File::from(w).write_all(msg.as_bytes());
+            child_exit(0)
+        }
+        Forked::Parent(helper) => {
+            drop(w);
+            let mut s = String::new();
+            let _ = std::fs::File::from(r).read_to_string(&mut s);
+            let _ = nix::sys::wait::waitpid(helper, None);
+            s
+        }
+    };
+    drop(held);
+    let ip: Ipv4Addr = match report.strip_prefix("ok ").and_then(|ip| ip.parse().ok()) {
+        Some(ip) => ip,
+        None => {
+            return Err(BridgeError::Attach {
+                network: b.def.name.clone(),
+                why: if report.is_empty() {
+                    "the helper died".into()
+                } else {
+                    report
+                },
+            })
+        }
+    };
+    let routes = forward::routes(&b.ports, ip.into());
+    let forwarder = if routes.is_empty() {
+        None
+    } else {
+        let log = b.run_dir.join("port-forwarder.log");
+        let mut f = Forwarder::spawn(&routes, &Target::Pid(child as u32), None, &log)
+            .map_err(|e| BridgeError::Forwarder(format!("cannot start the port forwarder: {e}")))?;
+        f.wait_ready(deadline).map_err(BridgeError::Forwarder)?;
+        Some(f)
+    };
+    Ok(Attached { ip, forwarder })
+}
+
+/// `ip ARGS...`, its error as one line.
+fn ip(args: &[&str]) -> Result<(), String> {
+    let bin = crate::userns::idmap::find_in_path("ip")
+        .ok_or("the `ip` command is missing: install the iproute2 package")?;
+    let out = Command::new(bin)
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|e| format!("cannot run ip: {e}"))?;
+    if out.status.success() {
+        return Ok(());
+    }
+    Err(format!(
+        "ip {}: {}",
+        args.join(" "),
+        String::from_utf8_lossy(&out.stderr).trim()
+    ))
+}
+
+fn exists(iface: &str) -> bool {
+    nix::net::if_::if_nametoindex(iface).is_ok()
+}
+
+/// The forked helper's work, as root of the user-namespace keeper's
+/// namespace: first in the shared network namespace, then in the
+/// container's.
+fn attach_inside(b: &BridgeNet, keeper_pid: i32, nk: i32, child: i32) -> Result<Ipv4Addr, String> {
+    enter_network(
+        Path::new(&format!("/proc/{keeper_pid}/ns/user")),
+        Path::new(&format!("/proc/{nk}/ns/net")),
+    )
+    .map_err(|e| e.to_string())?;
+    let def = &b.def;
+    let br = def.bridge();
+    let cidr = |a: Ipv4Addr| format!("{a}/{}", def.subnet.prefix);
+    if !exists(&br) {
+        ip(&["link", "add", &br, "type", "bridge"])?;
+        ip(&["addr", "add", &cidr(def.gateway), "dev", &br])?;
+        ip(&["link", "set", &br, "up"])?;
+    }
+    let veth = format!("{VETH_PREFIX}{}", &b.container[..12]);
+    if exists(&veth) {
+        ip(&["link", "del", &veth])?;
+    }
+    let live = |e: &Endpoint| exists(&e.veth);
+    b.networks.forget_stale(def, &live);
+    let addr = b
+        .networks
+        .allocate(def, &b.container, b.ip, &live)
+        .map_err(|e| e.to_string())?;
+    ip(&[
+        "link",
+        "add",
+        &veth,
+        "type",
+        "veth",
+        "peer",
+        "name",
+        "eth0",
+        "netns",
+        &child.to_string(),
+    ])?;
+    ip(&["link", "set", &veth, "master", &br, "up"])?;
+    b.networks
+        .save_endpoint(
+            def,
+            &Endpoint {
+                container: b.container.clone(),
+                name: b.name.clone(),
+                aliases: b.aliases.clone(),
+                ip: addr,
+                veth,
+            },
+        )
+        .map_err(|e| e.to_string())?;
+    enter_network(
+        Path::new(&format!("/proc/{child}/ns/user")),
+        Path::new(&format!("/proc/{child}/ns/net")),
+    )
+    .map_err(|e| e.to_string())?;
+    ip(&["addr", "add", &cidr(addr), "dev", "eth0"])?;
+    ip(&["link", "set", "eth0", "up"])?;
+    if !def.internal {
+        ip(&["route", "add", "default", "via", &def.gateway.to_string()])?;
+    }
+    Ok(addr)
+}
+
+/// The container's /etc/resolv.conf on `def`: the network's name server
+/// (the keeper, on the gateway address), then `--dns` servers; only the
+/// search domains asked for, since every search suffix tried costs a
+/// forwarded query before the bare name of a member is asked.
+pub fn resolv_conf(
+    def: &NetworkDef,
+    servers: &[std::net::IpAddr],
+    search: &[String],
+    options: &[String],
+) -> String {
+    let mut s = String::new();
+    let search: Vec<&str> = search
+        .iter()
+        .map(String::as_str)
+        .filter(|d| *d != ".")
+        .collect();
+    if !search.is_empty() {
+        s.push_str(&format!("search {}\n", search.join(" ")));
+    }
+    s.push_str(&format!("nameserver {}\n", def.gateway));
+    for ip in servers {
+        s.push_str(&format!("nameserver {ip}\n"));
+    }
+    if !options.is_empty() {
+        s.push_str(&format!("options {}\n", options.join(" ")));
+    }
+    s
+}
+
+/// The keeper's life (`hutch netns-keeper`): enter the user-namespace
+/// keeper's namespace, make the shared network namespace, report, then
+/// answer DNS on port 53 of every bridge until no container has been
+/// attached for a while; then leave, ending its pasta.
+pub fn serve(userns: &Path, data: &Path, key: &str) -> Result<(), String> {
+    crate::sys::process::become_netns_keeper(userns).map_err(|e| e.to_string())?;
+    crate::sys::net::interface_up("lo").map_err(|e| e.to_string())?;
+    // Containers' traffic leaves through pasta's interface. /proc/sys/net
+    // is this process's network namespace's.
+    let _ = std::fs::write("/proc/sys/net/ipv4/ip_forward", "1");
+    let sock =
+        UdpSocket::bind(("0.0.0.0", 53)).map_err(|e| format!("cannot listen on port 53: {e}"))?;
+    std::io::stdout()
+        .write_all(b"r")
+        .and_then(|()| std::io::stdout().flush())
+        .map_err(|e| format!("cannot report to hutch: {e}"))?;
+    crate::sys::stdio::all_to_dev_null().map_err(|e| e.to_string())?;
+    let _ = std::env::set_current_dir("/");
+    let networks = Networks::new(data);
+    let lookup = |from: Ipv4Addr, name: &str| -> Answer {
+        let Ok(defs) = networks.list() else {
+            return Answer::Forward;
+        };
+        let Some(def) = defs.iter().find(|d| d.subnet.contains(from)) else {
+            return Answer::Forward;
+        };
+        networks
+            .endpoints(def)
+            .into_iter()
+            .find(|e| e.answers(name) && exists(&e.veth))
+            .map_or(Answer::Forward, |e| Answer::Member(e.ip))
+    };
+    let record = record_path(&networks, key);
+    let me = ProcId::current();
+    let lock = data.join("networks/.lock");
+    // Learnt from the record (written just after this process reported):
+    // the pasta to end on the way out, even if the record is gone by then.
+    let mut pasta = None;
+    let mut idle = 0u32;
+    let mut done = || {
+        if let Some((k, p)) = read_record(&record) {
+            if Some(k) == me {
+                pasta = p;
+            }
+        }
+        if attached_any() {
+            idle = 0;
+            return false;
+        }
+        idle += 1;
+        if idle < IDLE_SECONDS {
+            return false;
+        }
+        // Under the lock, so no hutch is attaching a container meanwhile;
+        // a data dir that was deleted has nobody left to attach.
+        let held = crate::sys::flock::try_lock(&lock, crate::sys::flock::Mode::Exclusive);
+        let free = matches!(held, Ok(Some(_))) || !lock.exists();
+        if !free || attached_any() {
+            return false;
+        }
+        if read_record(&record).is_some_and(|(k, _)| Some(k) == me) {
+            let _ = std::fs::remove_file(&record);
+        }
+        pasta.into_iter().for_each(kill);
+        drop(held);
+        true
+    };
+    let upstream = SocketAddr::from((PASTA_DNS_FORWARD, 53));
+    resolver::serve(&sock, &lookup, upstream, &mut done).map_err(|e| e.to_string())
+}
+
+/// Whether any container's veth is in this (the shared) namespace.
+fn attached_any() -> bool {
+    nix::net::if_::if_nameindex()
+        .map(|l| {
+            l.iter()
+                .any(|i| i.name().to_string_lossy().starts_with(VETH_PREFIX))
+        })
+        .unwrap_or(true)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn resolv_conf_puts_the_network_first() {
+        let def = NetworkDef {
+            name: "n".into(),
+            id: "0".repeat(64),
+            created: chrono::Utc::now(),
+            driver: "bridge".into(),
+            subnet: "10.89.1.0/24".parse().unwrap(),
+            gateway: Ipv4Addr::new(10, 89, 1, 1),
+            internal: false,
+            labels: Default::default(),
+            options: Default::default(),
+        };
+        assert_eq!(resolv_conf(&def, &[], &[], &[]), "nameserver 10.89.1.1\n");
+        let r = resolv_conf(
+            &def,
+            &["192.0.2.53".parse().unwrap()],
+            &["example.org".into()],
+            &["ndots:2".into()],
+        );
+        assert_eq!(
+            r,
+            "search example.org\nnameserver 10.89.1.1\nnameserver 192.0.2.53\noptions ndots:2\n"
+        );
+    }
+
+    #[test]
+    fn records_name_keeper_and_pasta() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("r");
+        std::fs::write(&p, "12 34 56 78\n").unwrap();
+        let (k, pasta) = read_record(&p).unwrap();
+        assert_eq!((k.pid, k.start), (12, 34));
+        assert_eq!(pasta.map(|p| (p.pid, p.start)), Some((56, 78)));
+        std::fs::write(&p, "12\n").unwrap();
+        assert!(read_record(&p).is_none());
+        assert_eq!(short_key("a").len(), 12);
+    }
+}

@@ -1,0 +1,478 @@
+//! Docker parity for networks: `hutch network ...` in Docker's shapes, and
+//! containers on a user-defined network reaching each other by name and
+//! alias through the shared network namespace (including a server started
+//! after its client, and one restarted with another address), published
+//! ports from such a network, and `hutch` run by root. Every test runs as
+//! both unprivileged test users and as root, each in its own `--root`.
+//!
+//! Traffic stays on the test's own namespaces and the host's loopback.
+
+use crate::common::{
+    eventually, for_each_user, free_port, one_error, skip, stdout, Kind, User, World,
+};
+use std::io::Read;
+use std::net::TcpStream;
+use std::time::Duration;
+
+/// Root as the test user: `sudo hutch ...`, with its own `--root`.
+fn root_world() -> Option<World> {
+    if !nix::unistd::getuid().is_root() {
+        skip("the root tests need the tests to run as root");
+        return None;
+    }
+    Some(World::new(User {
+        name: "root".into(),
+        uid: 0,
+        gid: 0,
+        home: "/root".into(),
+        kind: Kind::Single,
+        switch: false,
+    }))
+}
+
+/// `body` as each test user and as root.
+fn for_each_user_and_root(mut body: impl FnMut(World)) {
+    for_each_user(&mut body);
+    if let Some(w) = root_world() {
+        body(w);
+    }
+}
+
+/// The shared namespace's keeper and pasta this world started, from their
+/// records under the data dir.
+fn keeper_pids(w: &World) -> Vec<i32> {
+    let run = w.root().join("networks/run");
+    let Ok(entries) = std::fs::read_dir(&run) else {
+        return Vec::new();
+    };
+    entries
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().starts_with("netns-"))
+        .filter_map(|e| std::fs::read_to_string(e.path()).ok())
+        .flat_map(|t| {
+            let f: Vec<i32> = t
+                .split_whitespace()
+                .filter_map(|x| x.parse().ok())
+                .collect();
+            [f.first().copied(), f.get(2).copied()]
+        })
+        .flatten()
+        .collect()
+}
+
+/// Ends what a world left running: its containers, then (if they have not
+/// gone by themselves) the shared namespace's keeper and pasta.
+struct Cleanup<'a>(&'a World);
+
+impl Drop for Cleanup<'_> {
+    fn drop(&mut self) {
+        let w = self.0;
+        let ids = stdout(&w.run(&["ps", "-aq"]));
+        for id in ids.split_whitespace() {
+            w.run(&["rm", "-f", id]);
+        }
+        for pid in keeper_pids(w) {
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(pid),
+                nix::sys::signal::Signal::SIGKILL,
+            );
+        }
+    }
+}
+
+/// A busybox server on port 8080 that answers every connection with `word`
+/// (one listening socket throughout, so no connection finds it closed).
+fn serve(word: &str) -> String {
+    format!("exec nc -lk -p 8080 -e echo {word}")
+}
+
+/// `hutch run -d --name NAME --network NET FLAGS... BB` serving `word`
+/// on port 8080 (see `serve`).
+fn serve_on(w: &World, (net, name): (&str, &str), flags: &[&str], bb: &str, word: &str) {
+    let script = serve(word);
+    let mut args = vec!["run", "-d", "--name", name, "--network", net];
+    args.extend_from_slice(flags);
+    args.extend([bb, "sh", "-c", &script]);
+    w.ok(&args);
+}
+
+/// What the server on 127.0.0.1:`port` says, retried until it says something.
+fn fetch(port: u16) -> String {
+    let mut got = String::new();
+    eventually(10, || {
+        got.clear();
+        TcpStream::connect(("127.0.0.1", port))
+            .and_then(|mut s| {
+                s.set_read_timeout(Some(Duration::from_secs(2)))?;
+                s.read_to_string(&mut got)
+            })
+            .is_ok()
+            && !got.is_empty()
+    });
+    got
+}
+
+#[test]
+fn network_lifecycle_and_docker_shapes() {
+    for_each_user_and_root(|w| {
+        let id = w.ok(&[
+            "network",
+            "create",
+            "--subnet",
+            "10.77.0.0/24",
+            "--label",
+            "team=db",
+            "--internal",
+            "backend",
+        ]);
+        assert_eq!(id.trim().len(), 64, "{id}");
+        w.ok(&["network", "create", "front"]);
+        let ls = w.ok(&["network", "ls"]);
+        let lines: Vec<&str> = ls.lines().collect();
+        let head: Vec<&str> = lines[0].split_whitespace().collect();
+        assert_eq!(head, ["NETWORK", "ID", "NAME", "DRIVER", "SCOPE"], "{ls}");
+        let row: Vec<&str> = lines[1].split_whitespace().collect();
+        assert_eq!(
+            row,
+            [&id.trim()[..12], "backend", "bridge", "local"],
+            "{ls}"
+        );
+        assert_eq!(lines.len(), 3, "{ls}");
+        let q = w.ok(&["network", "ls", "-q", "--filter", "label=team=db"]);
+        assert_eq!(q.trim(), &id.trim()[..12]);
+        let names = w.ok(&[
+            "network",
+            "ls",
+            "--filter",
+            "name=fro",
+            "--format",
+            "{{.Name}} {{.Driver}}",
+        ]);
+        assert_eq!(names, "front bridge\n");
+
+        let v: serde_json::Value =
+            serde_json::from_str(&w.ok(&["network", "inspect", "backend"])).unwrap();
+        let n = &v[0];
+        assert_eq!(n["Name"], "backend");
+        assert_eq!(n["Id"], id.trim());
+        assert_eq!(n["Driver"], "bridge");
+        assert_eq!(n["Scope"], "local");
+        assert_eq!(n["Internal"], true);
+        assert!(n["Created"].as_str().unwrap().ends_with('Z'), "{n}");
+        assert_eq!(n["IPAM"]["Config"][0]["Subnet"], "10.77.0.0/24");
+        assert_eq!(n["IPAM"]["Config"][0]["Gateway"], "10.77.0.1");
+        assert_eq!(n["Labels"]["team"], "db");
+        assert!(n["Containers"].as_object().unwrap().is_empty());
+        assert!(n["Options"].is_object());
+        let f = w.ok(&[
+            "network",
+            "inspect",
+            "-f",
+            "{{.Name}} {{range .IPAM.Config}}{{.Gateway}}{{end}}",
+            "front",
+        ]);
+        assert_eq!(f, "front 10.89.1.1\n");
+
+        let (code, err) = w.fails(&["network", "create", "front"]);
+        assert_eq!(code, 125);
+        assert!(one_error(&err) && err.contains("already exists"), "{err}");
+        let (_, err) = w.fails(&["network", "create", "--subnet", "10.77.0.5/24", "x"]);
+        assert!(
+            one_error(&err) && err.contains("did you mean 10.77.0.0/24"),
+            "{err}"
+        );
+        let (_, err) = w.fails(&["network", "create", "--subnet", "10.77.0.0/16", "y"]);
+        assert!(err.contains("overlaps network backend"), "{err}");
+        let (code, err) = w.fails(&["network", "rm", "nosuch"]);
+        assert_eq!(code, 1);
+        assert!(err.contains("network nosuch not found"), "{err}");
+        let bb = w.busybox();
+        let (_, err) = w.fails(&["run", "--rm", "--network", "nosuch", bb, "true"]);
+        assert!(err.contains("hutch network create nosuch"), "{err}");
+
+        assert_eq!(w.ok(&["network", "rm", "backend"]), "backend\n");
+        assert_eq!(
+            w.ok(&["network", "prune", "-f"]),
+            "Deleted Networks:\nfront\n"
+        );
+        assert_eq!(w.ok(&["network", "ls", "-q"]), "");
+    });
+}
+
+#[test]
+fn containers_on_a_network_reach_each_other_by_name_and_alias() {
+    for_each_user_and_root(|w| {
+        let _c = Cleanup(&w);
+        let bb = w.busybox();
+        w.ok(&["network", "create", "appnet"]);
+        serve_on(
+            &w,
+            ("appnet", "db"),
+            &["--network-alias", "database"],
+            bb,
+            "db-here",
+        );
+        // A client that starts before its server: it must find `late`
+        // once that starts, which no /etc/hosts written at its start can do.
+        let wait_for_late = "for i in $(seq 1 150); do out=$(nc late 8080 </dev/null 2>/dev/null); \
+                             if [ -n \"$out\" ]; then echo \"got $out\"; exit 0; fi; sleep 0.1; done; exit 1";
+        w.ok(&[
+            "run",
+            "-d",
+            "--name",
+            "client",
+            "--network",
+            "appnet",
+            bb,
+            "sh",
+            "-c",
+            wait_for_late,
+        ]);
+        let out = w.ok(&[
+            "run",
+            "--rm",
+            "--network",
+            "appnet",
+            bb,
+            "sh",
+            "-c",
+            "nc db 8080 </dev/null; nc database 8080 </dev/null",
+        ]);
+        assert_eq!(out, "db-here\ndb-here\n");
+        serve_on(&w, ("appnet", "late"), &[], bb, "late-here");
+        assert_eq!(w.ok(&["wait", "client"]).trim(), "0");
+        assert_eq!(w.ok(&["logs", "client"]), "got late-here\n");
+
+        // inspect lists the running members with their addresses.
+        let v: serde_json::Value =
+            serde_json::from_str(&w.ok(&["network", "inspect", "appnet"])).unwrap();
+        let members = v[0]["Containers"].as_object().unwrap();
+        let addr_of = |v: &serde_json::Value, name: &str| -> String {
+            v[0]["Containers"]
+                .as_object()
+                .unwrap()
+                .values()
+                .find(|c| c["Name"] == name)
+                .map(|c| c["IPv4Address"].as_str().unwrap().to_string())
+                .unwrap_or_default()
+        };
+        assert_eq!(members.len(), 2, "{v}");
+        let db_before = addr_of(&v, "db");
+        assert!(db_before.starts_with("10.89.1."), "{v}");
+
+        // The network is in use: refused, naming the container.
+        let (code, err) = w.fails(&["network", "rm", "appnet"]);
+        assert_eq!(code, 1);
+        assert!(
+            err.contains("in use by container") && err.contains("db"),
+            "{err}"
+        );
+
+        // db restarted after its address was taken: another address, and
+        // its name follows it.
+        w.ok(&["stop", "-t", "1", "db"]);
+        w.ok(&[
+            "run",
+            "-d",
+            "--name",
+            "squatter",
+            "--network",
+            "appnet",
+            bb,
+            "sleep",
+            "300",
+        ]);
+        w.ok(&["start", "db"]);
+        let v: serde_json::Value =
+            serde_json::from_str(&w.ok(&["network", "inspect", "appnet"])).unwrap();
+        let db_after = addr_of(&v, "db");
+        assert!(
+            !db_after.is_empty() && db_after != db_before,
+            "{db_before} -> {v}"
+        );
+        let out = w.ok(&[
+            "run",
+            "--rm",
+            "--network",
+            "appnet",
+            bb,
+            "sh",
+            "-c",
+            "nslookup db | tail -n 3; nc db 8080 </dev/null",
+        ]);
+        let ip = db_after.split('/').next().unwrap();
+        assert!(
+            out.contains(&format!("Address: {ip}")) && out.ends_with("db-here\n"),
+            "{out}"
+        );
+        // A name nobody has is passed upstream, not answered as a member.
+        let (_, err) = w.fails(&[
+            "run",
+            "--rm",
+            "--network",
+            "appnet",
+            bb,
+            "nc",
+            "-w",
+            "1",
+            "nobody-has-this",
+            "8080",
+        ]);
+        assert!(
+            err.contains("bad address") || err.contains("nobody-has-this"),
+            "{err}"
+        );
+    });
+}
+
+#[test]
+fn published_ports_on_a_user_network_answer_on_loopback() {
+    for_each_user_and_root(|w| {
+        let _c = Cleanup(&w);
+        let bb = w.busybox();
+        w.ok(&["network", "create", "webnet"]);
+        let port = free_port();
+        let publish = format!("{port}:8080");
+        serve_on(&w, ("webnet", "web"), &["-p", &publish], bb, "web-here");
+        assert_eq!(fetch(port), "web-here\n");
+        assert_eq!(
+            w.ok(&["port", "web"]).trim(),
+            format!("8080/tcp -> 127.0.0.1:{port}")
+        );
+        // --ip and its mistakes.
+        w.ok(&[
+            "run",
+            "--rm",
+            "--network",
+            "webnet",
+            "--ip",
+            "10.89.1.50",
+            bb,
+            "sh",
+            "-c",
+            "ip -4 addr show eth0 | grep -q 'inet 10.89.1.50/24'",
+        ]);
+        let (_, err) = w.fails(&[
+            "run",
+            "--rm",
+            "--network",
+            "webnet",
+            "--ip",
+            "10.1.1.1",
+            bb,
+            "true",
+        ]);
+        assert!(err.contains("not in network webnet's subnet"), "{err}");
+        let (_, err) = w.fails(&["run", "--rm", "--network-alias", "x", bb, "true"]);
+        assert!(
+            one_error(&err) && err.contains("need a user-defined network"),
+            "{err}"
+        );
+    });
+}
+
+#[test]
+fn connect_and_disconnect_a_stopped_container() {
+    for_each_user_and_root(|w| {
+        let _c = Cleanup(&w);
+        let bb = w.busybox();
+        w.ok(&["network", "create", "n1"]);
+        serve_on(&w, ("n1", "srv"), &[], bb, "srv-here");
+        let (_, err) = w.fails(&["network", "connect", "n1", "srv"]);
+        assert!(one_error(&err) && err.contains("srv is running"), "{err}");
+        w.ok(&["run", "-d", "--name", "late", bb, "sleep", "300"]);
+        w.ok(&["stop", "-t", "0", "late"]);
+        w.ok(&["network", "connect", "--alias", "lately", "n1", "late"]);
+        let (_, err) = w.fails(&["network", "connect", "n1", "late"]);
+        assert!(err.contains("already on network n1"), "{err}");
+        // Started again, it is on the network, under its alias too.
+        w.ok(&["start", "late"]);
+        let out = w.ok(&["run", "--rm", "--network", "n1", bb, "nslookup", "lately"]);
+        assert!(out.contains("Address: 10.89.1."), "{out}");
+        assert_eq!(w.ok(&["exec", "late", "nc", "srv", "8080"]), "srv-here\n");
+        w.ok(&["stop", "-t", "0", "late", "srv"]);
+        w.ok(&["network", "disconnect", "n1", "late"]);
+        let (_, err) = w.fails(&["network", "disconnect", "n1", "late"]);
+        assert!(err.contains("not on network n1"), "{err}");
+        // Only srv (stopped) still names n1.
+        let (_, err) = w.fails(&["network", "rm", "n1"]);
+        assert!(err.contains("in use by container srv"), "{err}");
+        w.ok(&["rm", "srv"]);
+        w.ok(&["network", "rm", "n1"]);
+    });
+}
+
+#[test]
+fn the_shared_namespace_goes_when_no_container_uses_it() {
+    let Some(w) = crate::common::any_user().map(World::new) else {
+        return skip("no test user");
+    };
+    let _c = Cleanup(&w);
+    let bb = w.busybox();
+    w.ok(&["network", "create", "n"]);
+    w.ok(&["run", "--rm", "--network", "n", bb, "true"]);
+    let pids = keeper_pids(&w);
+    assert_eq!(pids.len(), 2, "the keeper and its pasta");
+    assert!(pids.iter().all(|p| crate::common::live(*p)));
+    assert!(
+        eventually(30, || pids.iter().all(|p| !crate::common::live(*p))),
+        "keeper and pasta still run"
+    );
+    assert!(keeper_pids(&w).is_empty());
+    // A keeper killed outright is replaced on next use.
+    serve_on(&w, ("n", "a"), &[], bb, "a-here");
+    let pids = keeper_pids(&w);
+    for p in &pids {
+        let _ = nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(*p),
+            nix::sys::signal::Signal::SIGKILL,
+        );
+    }
+    w.ok(&["rm", "-f", "a"]);
+    serve_on(&w, ("n", "a"), &[], bb, "a-here");
+    let out = w.ok(&[
+        "run",
+        "--rm",
+        "--network",
+        "n",
+        bb,
+        "sh",
+        "-c",
+        "nc a 8080 </dev/null",
+    ]);
+    assert_eq!(out, "a-here\n");
+    assert!(keeper_pids(&w).iter().all(|p| !pids.contains(p)));
+}
+
+#[test]
+fn root_runs_containers_on_the_default_network() {
+    let Some(w) = root_world() else {
+        return;
+    };
+    let _c = Cleanup(&w);
+    let bb = w.busybox();
+    let out = w.ok(&[
+        "run",
+        "--rm",
+        bb,
+        "sh",
+        "-c",
+        "id -u; ip -4 -o addr show eth0 | grep -c inet",
+    ]);
+    assert_eq!(out, "0\n1\n");
+    let port = free_port();
+    let publish = format!("{port}:8080");
+    w.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "web",
+        "-p",
+        &publish,
+        bb,
+        "sh",
+        "-c",
+        &serve("root-web"),
+    ]);
+    assert_eq!(fetch(port), "root-web\n");
+}
