@@ -34,3 +34,4 @@ pub mod sys;
 mod testing;
 pub mod ui;
 pub mod userns;
+pub mod volume;

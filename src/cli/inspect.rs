@@ -142,6 +142,7 @@ fn container(
             .join(crate::container::logs::LOG_FILE)
             .display()
             .to_string(),
+        volumes: crate::volume::Volumes::new(&ctx.dirs.store),
     };
     let mut v = crate::container::inspect::inspect(&rec, s, &facts);
     if size {

@@ -16,6 +16,7 @@ pub mod commit;
 pub mod completion;
 pub mod config;
 pub mod container;
+pub mod cp;
 pub mod diff;
 pub mod env;
 mod errors;
@@ -57,6 +58,7 @@ pub mod tag;
 mod template;
 pub mod top;
 pub mod version;
+pub mod volume;
 pub mod wait;
 
 /// Exit code for hutch's own failures (Docker's convention).
@@ -187,6 +189,11 @@ pub enum Command {
     Network(network::Args),
     /// Disk usage and store checks.
     System(system::Args),
+    /// Manage volumes: create, ls, inspect, rm, prune.
+    Volume(volume::Args),
+    /// Copy files between a container and the host: CONTAINER:PATH to a
+    /// host path or `-` (a tar stream), or the other way round.
+    Cp(cp::Args),
     /// Print a shell completion script (bash, zsh or fish).
     Completion(completion::Args),
     /// The names of images or containers for the word a completion script
@@ -426,6 +433,8 @@ fn dispatch(ctx: &Ctx, cmd: Command) -> anyhow::Result<u8> {
         Command::Image(a) => image::exec(ctx, a),
         Command::Network(a) => network::exec(ctx, a),
         Command::System(a) => system::exec(ctx, a),
+        Command::Volume(a) => volume::exec(ctx, a),
+        Command::Cp(a) => cp::exec(ctx, a),
         Command::Completion(a) => completion::exec(a),
         Command::Complete(a) => completion::complete(ctx, a),
         Command::PortForwarder(a) => {

@@ -10,7 +10,7 @@ use super::choice::choice;
 use super::config;
 use super::Ctx;
 use crate::container::health::{self, parse_go_duration};
-use crate::container::launch::{parse_volume, Launch, Outcome, Prepared};
+use crate::container::launch::{parse_mount, parse_volume, Launch, Outcome, Prepared};
 use crate::container::logs::Driver as LogDriver;
 use crate::container::restart::Policy;
 use crate::net::plan::NetFlags;
@@ -45,10 +45,28 @@ pub struct Args {
     /// Container host name (default: the short container id).
     #[arg(long, value_name = "NAME")]
     pub hostname: Option<String>,
-    /// Bind mount a host path: HOST:CONTAINER[:ro|rw]. HOST must be absolute;
-    /// a missing one is created as a directory (as Docker does).
-    #[arg(short = 'v', long = "volume", value_name = "HOST:CONTAINER[:ro]")]
+    /// Mount a volume: [SOURCE:]CONTAINER[:OPTIONS]. SOURCE is a host path
+    /// (absolute, or relative starting with ./ or ../; a missing one is
+    /// created as a directory) or a volume name (created when missing);
+    /// none makes an anonymous volume. OPTIONS, comma-separated: ro, rw,
+    /// z, Z (accepted; no SELinux labels), U (give the source to the
+    /// container user), O (an overlay over the host directory, writes
+    /// discarded; O,upperdir=DIR,workdir=DIR keeps them), nocopy.
+    #[arg(
+        short = 'v',
+        long = "volume",
+        value_name = "[SOURCE:]CONTAINER[:OPTIONS]"
+    )]
     pub volume: Vec<String>,
+    /// Mount with Docker's syntax: type=bind|volume|tmpfs,source=,target=,
+    /// readonly, volume-opt=KEY=VALUE, volume-label=, volume-nocopy,
+    /// tmpfs-size=, tmpfs-mode=, bind-propagation=. A bind source must exist.
+    #[arg(long = "mount", value_name = "type=TYPE,...")]
+    pub mount: Vec<String>,
+    /// Mount the volumes and bind mounts of another container, in their
+    /// own modes or all read-only (:ro) or read-write (:rw).
+    #[arg(long = "volumes-from", value_name = "CONTAINER[:ro|:rw]")]
+    pub volumes_from: Vec<String>,
     /// Mount a tmpfs: PATH[:OPTIONS] (mount(8) options such as size=64m,mode=1777).
     #[arg(long, value_name = "PATH[:OPTIONS]")]
     pub tmpfs: Vec<String>,
@@ -276,6 +294,9 @@ fn prepare(ctx: &Ctx, a: Args) -> anyhow::Result<Prepared> {
     for v in &a.volume {
         parse_volume(v)?;
     }
+    for m in &a.mount {
+        parse_mount(m)?;
+    }
     if a.detach && !a.attach.is_empty() {
         bail!("conflicting options: -a/--attach and -d/--detach (a detached container has nothing attached; drop one)");
     }
@@ -397,6 +418,12 @@ fn prepare(ctx: &Ctx, a: Args) -> anyhow::Result<Prepared> {
     }
     for v in a.volume {
         launch = launch.volume(v);
+    }
+    for m in a.mount {
+        launch = launch.mount(m);
+    }
+    for f in a.volumes_from {
+        launch = launch.volumes_from(f);
     }
     for t in a.tmpfs {
         launch = launch.tmpfs(t);

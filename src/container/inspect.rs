@@ -27,6 +27,8 @@ pub struct Facts {
     pub exposed: Vec<String>,
     pub log_path: String,
     pub network: Option<(NetworkDef, Endpoint)>,
+    /// Where volumes live (for their `Source`).
+    pub volumes: crate::volume::Volumes,
 }
 
 /// Go's zero time, which Docker prints for a time that never came.
@@ -72,22 +74,35 @@ fn port_map(ports: &[PortMapping]) -> Value {
     json!(m)
 }
 
-/// Docker's `Mounts` entry for a `-v HOST:CONTAINER[:OPTIONS]`.
-fn mount(volume: &str) -> Value {
-    let mut parts = volume.splitn(3, ':');
-    let (src, dst, opts) = (
-        parts.next().unwrap_or(""),
-        parts.next().unwrap_or(""),
-        parts.next().unwrap_or(""),
-    );
-    let read_only = opts.split(',').any(|o| o == "ro");
-    json!({
-        "Type": "bind",
-        "Source": src,
-        "Destination": dst,
-        "Mode": opts,
-        "RW": !read_only,
-        "Propagation": "rprivate",
+/// Docker's `Mounts` entry for one `-v` or `--mount` (tmpfs mounts are
+/// listed under `HostConfig.Tmpfs` only, as Docker does).
+fn mount(m: &super::mounts::Mount, volumes: &crate::volume::Volumes) -> Option<Value> {
+    use super::mounts::Source;
+    let mode = match m.syntax {
+        super::mounts::Syntax::Volume => m.options.clone(),
+        super::mounts::Syntax::Mount => String::new(),
+    };
+    let rw = !m.read_only;
+    Some(match &m.source {
+        Source::Host(p) => json!({
+            "Type": "bind",
+            "Source": p,
+            "Destination": m.target,
+            "Mode": mode,
+            "RW": rw,
+            "Propagation": m.propagation.as_deref().unwrap_or("rprivate"),
+        }),
+        Source::Volume(name) => json!({
+            "Type": "volume",
+            "Name": name,
+            "Source": volumes.mountpoint(name),
+            "Destination": m.target,
+            "Driver": crate::volume::LOCAL,
+            "Mode": mode,
+            "RW": rw,
+            "Propagation": "",
+        }),
+        Source::Anonymous | Source::Tmpfs => return None,
     })
 }
 
@@ -228,7 +243,10 @@ pub fn inspect(rec: &Record, state: State, facts: &Facts) -> Value {
             "PidsLimit": sec.pids_limit.as_deref().and_then(|p| p.parse::<i64>().ok()),
             "ShmSize": size(&sec.shm_size).unwrap_or(DEFAULT_SHM_SIZE),
         },
-        "Mounts": c.volumes.iter().map(|v| mount(v)).collect::<Vec<_>>(),
+        "Mounts": super::mounts::of_record(rec)
+            .iter()
+            .filter_map(|m| mount(m, &facts.volumes))
+            .collect::<Vec<_>>(),
         "NetworkSettings": {
             "Ports": if running { port_map(&rec.ports) } else { json!({}) },
             // The namespace of pid 1 (`nsenter --net=...`).
@@ -262,6 +280,7 @@ pub fn inspect(rec: &Record, state: State, facts: &Facts) -> Value {
 mod tests {
     use super::*;
     use crate::net::ports::Protocol;
+    use std::path::Path;
 
     #[test]
     fn ports_are_keyed_by_container_port_and_protocol() {
@@ -282,9 +301,20 @@ mod tests {
     }
 
     #[test]
-    fn binds_become_mounts() {
-        assert_eq!(mount("/h:/c:ro")["RW"], json!(false));
-        assert_eq!(mount("/h:/c")["Destination"], json!("/c"));
+    fn binds_and_volumes_become_mounts() {
+        let vols = crate::volume::Volumes::new(Path::new("/store"));
+        let m =
+            |v: &str| mount(&crate::container::mounts::parse_volume(v).unwrap(), &vols).unwrap();
+        assert_eq!(m("/h:/c:ro")["RW"], json!(false));
+        assert_eq!(m("/h:/c")["Destination"], json!("/c"));
+        assert_eq!(m("/h:/c")["Type"], json!("bind"));
+        let v = m("data:/d:z");
+        assert_eq!(v["Type"], json!("volume"));
+        assert_eq!(v["Name"], json!("data"));
+        assert_eq!(v["Source"], json!("/store/volumes/data/_data"));
+        assert_eq!(v["Mode"], json!("z"));
+        let t = crate::container::mounts::parse_mount("type=tmpfs,target=/t").unwrap();
+        assert!(mount(&t, &vols).is_none());
         assert_eq!(time(None), ZERO_TIME);
     }
 }

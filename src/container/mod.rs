@@ -20,12 +20,14 @@
 //! is true, and `control` signals, waits for and removes containers.
 
 pub mod control;
+pub mod cp;
 pub mod health;
 pub mod inspect;
 mod inuse;
 pub mod launch;
 pub mod logger;
 pub mod logs;
+pub mod mounts;
 pub mod names;
 pub mod proc;
 pub mod restart;
@@ -78,8 +80,15 @@ pub struct Config {
     pub network: crate::net::plan::NetFlags,
     /// The `--userns` request (`auto`, `subids`, `single`, `keep-id`).
     pub userns: String,
-    /// `-v HOST:CONTAINER[:ro]` as given.
+    /// `-v` as given, resolved at creation: relative host paths made
+    /// absolute, anonymous volumes named (`NAME:CONTAINER[:OPTS]`), the
+    /// image's VOLUMEs added as anonymous volumes.
     pub volumes: Vec<String>,
+    /// `--mount` (Docker's CSV), resolved the same way.
+    pub mounts: Vec<String>,
+    /// The anonymous volumes made for this container: removed with it by
+    /// `rm -v` and `--rm`.
+    pub anonymous_volumes: Vec<String>,
     /// `--tmpfs PATH[:OPTIONS]` as given.
     pub tmpfs: Vec<String>,
     pub read_only: bool,

@@ -27,6 +27,7 @@ pub mod sync;
 pub mod trace;
 pub mod tty;
 pub mod user;
+pub mod volume;
 
 #[cfg(test)]
 mod tests;

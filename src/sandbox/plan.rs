@@ -50,6 +50,14 @@ pub enum Op {
         target: PathBuf,
         read_only: bool,
     },
+    /// A volume: see `MountSpec::Volume`.
+    Volume {
+        source: PathBuf,
+        target: PathBuf,
+        read_only: bool,
+        fill: bool,
+        chown: bool,
+    },
     /// cgroup2 of the container's own cgroup namespace, read-only, on
     /// /sys/fs/cgroup (Docker's default with a private cgroup namespace).
     Cgroup,
@@ -60,7 +68,12 @@ pub enum Op {
     ReadOnlyPath(PathBuf),
     /// An overlay of a host directory (read-only below) and a writable
     /// upper dir.
-    Overlay { overlay: Overlay, target: PathBuf },
+    /// `fresh`: its upper and work dirs are made empty first.
+    Overlay {
+        overlay: Overlay,
+        target: PathBuf,
+        fresh: bool,
+    },
     /// Remount the root read-only (only the root mount, not those below it).
     ReadOnlyRoot,
     /// pivot_root into the new root and detach the old one.
@@ -256,6 +269,27 @@ impl Plan {
                         read_only: *read_only,
                     }
                 }
+                MountSpec::Volume {
+                    source,
+                    target,
+                    read_only,
+                    fill,
+                    chown,
+                } => {
+                    if !source.is_absolute() || !source.is_dir() {
+                        return Err(bad(format!(
+                            "volume directory '{}' is missing",
+                            source.display()
+                        )));
+                    }
+                    Op::Volume {
+                        source: source.clone(),
+                        target: container_path(target).map_err(bad)?,
+                        read_only: *read_only,
+                        fill: *fill,
+                        chown: *chown,
+                    }
+                }
                 MountSpec::Tmpfs { target, options } => {
                     let (flags, data) = tmpfs_options(options)
                         .map_err(|e| bad(format!("--tmpfs {target}: {e}")))?;
@@ -270,9 +304,11 @@ impl Plan {
                     upper,
                     work,
                     target,
+                    fresh,
                 } => {
                     for d in [lower, upper, work] {
-                        if !d.is_absolute() || !d.is_dir() {
+                        let made_later = *fresh && d != lower;
+                        if !d.is_absolute() || !(made_later || d.is_dir()) {
                             return Err(bad(format!(
                                 "overlay volume on {target}: {} must be an existing directory \
                                  given by its absolute path",
@@ -288,14 +324,16 @@ impl Plan {
                             volatile: false,
                         },
                         target: container_path(target).map_err(bad)?,
+                        fresh: *fresh,
                     }
                 }
             });
         }
         let target_of = |o: &Op| match o {
-            Op::Bind { target, .. } | Op::Tmpfs { target, .. } | Op::Overlay { target, .. } => {
-                target.clone()
-            }
+            Op::Bind { target, .. }
+            | Op::Volume { target, .. }
+            | Op::Tmpfs { target, .. }
+            | Op::Overlay { target, .. } => target.clone(),
             _ => PathBuf::new(),
         };
         for (i, a) in user_ops.iter().enumerate() {

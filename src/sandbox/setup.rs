@@ -44,10 +44,12 @@ fn describe(plan: &Plan, op: &Op) -> String {
         Op::Sys { .. } => "mounting /sys".into(),
         Op::EtcFile { target, .. } => format!("mounting /{}", target.display()),
         Op::Tmpfs { target, .. } => format!("mounting a tmpfs on /{}", target.display()),
-        Op::Bind { source, target, .. } => {
+        Op::Bind { source, target, .. } | Op::Volume { source, target, .. } => {
             format!("mounting {} on /{}", source.display(), target.display())
         }
-        Op::Overlay { overlay, target } => format!(
+        Op::Overlay {
+            overlay, target, ..
+        } => format!(
             "mounting an overlay of {} on /{}",
             overlay.lowers[0].display(),
             target.display()
@@ -168,19 +170,42 @@ fn step(plan: &Plan, root: &Path, op: &Op) -> Result<(), SysError> {
             } else {
                 file_in(root, target)?
             };
-            mount(
-                Some(&*source.to_string_lossy()),
-                &t,
-                none,
-                Flags::MS_BIND | Flags::MS_REC,
-                none,
-            )?;
-            if *read_only {
-                setattr_recursive(&t, MOUNT_ATTR_RDONLY)?;
-            }
-            Ok(())
+            bind(source, &t, *read_only)
         }
-        Op::Overlay { overlay, target } => {
+        Op::Volume {
+            source,
+            target,
+            read_only,
+            fill,
+            chown,
+        } => {
+            let image_dir = in_root(root, target)?;
+            let image_dir = image_dir.is_dir().then_some(image_dir);
+            let t = mkdir_in(root, target)?;
+            let ids = || super::volume::container_ids(plan, root);
+            if *fill && super::volume::is_empty(source)? {
+                super::volume::fill(source, image_dir.as_deref(), ids())?;
+            }
+            if *chown {
+                super::volume::chown_tree(source, ids())?;
+            }
+            bind(source, &t, *read_only)
+        }
+        Op::Overlay {
+            overlay,
+            target,
+            fresh,
+        } => {
+            if *fresh {
+                // Root of the container's user namespace may delete what the
+                // last start left, whoever in the container owned it.
+                for d in [&overlay.upper, &overlay.work] {
+                    if d.exists() {
+                        std::fs::remove_dir_all(d).map_err(|e| io_err("rmdir", d, e))?;
+                    }
+                    std::fs::create_dir_all(d).map_err(|e| io_err("mkdir", d, e))?;
+                }
+            }
             let t = mkdir_in(root, target)?;
             // An overlay volume is native overlayfs whatever the root's
             // driver; the root's own API choice when it is overlay too.
@@ -207,6 +232,22 @@ fn step(plan: &Plan, root: &Path, op: &Op) -> Result<(), SysError> {
             nix::unistd::chdir("/").map_err(|e| SysError::new("chdir(/)", e))
         }
     }
+}
+
+/// A recursive bind of `source` on `t`, read-only when asked.
+fn bind(source: &Path, t: &Path, read_only: bool) -> Result<(), SysError> {
+    let none: Option<&str> = None;
+    mount(
+        Some(&*source.to_string_lossy()),
+        t,
+        none,
+        Flags::MS_BIND | Flags::MS_REC,
+        none,
+    )?;
+    if read_only {
+        setattr_recursive(t, MOUNT_ATTR_RDONLY)?;
+    }
+    Ok(())
 }
 
 /// /dev: a tmpfs with the host's harmless devices bound in (a user namespace

@@ -61,15 +61,30 @@ pub enum MountSpec {
         target: String,
         read_only: bool,
     },
+    /// A volume's data dir, or a bind with `:U`: bind-mounted like `Bind`.
+    /// `fill`: while the directory is empty it is first given to the
+    /// container user and filled with the image's content at `target`
+    /// (Docker's copy-up of a fresh volume). `chown`: every file in it is
+    /// given to the container user at each start (Podman's `:U`).
+    Volume {
+        source: PathBuf,
+        target: String,
+        read_only: bool,
+        fill: bool,
+        chown: bool,
+    },
     /// `--tmpfs TARGET[:OPTIONS]`, OPTIONS as mount(8) writes them.
     Tmpfs { target: String, options: String },
     /// `-v SOURCE:TARGET:O,upperdir=U,workdir=W` (podman's overlay volume):
-    /// SOURCE read-only below, writes land in U, which persists.
+    /// SOURCE read-only below, writes land in U, which persists. `fresh`
+    /// (`:O` alone): U and W are made empty at each start, inside the
+    /// sandbox (the writes are thrown away).
     Overlay {
         lower: PathBuf,
         upper: PathBuf,
         work: PathBuf,
         target: String,
+        fresh: bool,
     },
 }
 

@@ -127,11 +127,38 @@ fn op_words(op: &Op) -> String {
         }
         Op::Mask(p) => format!("mask /{}", p.display()),
         Op::ReadOnlyPath(p) => format!("read-only /{}", p.display()),
-        Op::Overlay { overlay, target } => format!(
-            "overlay on /{} ({} lower dirs, upper {})",
+        Op::Volume {
+            source,
+            target,
+            read_only,
+            fill,
+            chown,
+        } => format!(
+            "volume {} on /{}{}{}{}",
+            source.display(),
+            target.display(),
+            if *read_only { " read-only" } else { "" },
+            if *fill {
+                ", filled from the image while empty"
+            } else {
+                ""
+            },
+            if *chown {
+                ", given to the container user"
+            } else {
+                ""
+            }
+        ),
+        Op::Overlay {
+            overlay,
+            target,
+            fresh,
+        } => format!(
+            "overlay on /{} ({} lower dirs, upper {}{})",
             target.display(),
             overlay.lowers.len(),
-            overlay.upper.display()
+            overlay.upper.display(),
+            if *fresh { ", emptied first" } else { "" }
         ),
         Op::ReadOnlyRoot => "remount the root read-only".into(),
         Op::PivotRoot => "pivot_root into the new root and detach the old one".into(),

@@ -46,6 +46,16 @@ pub fn pivot_root(new_root: &Path, put_old: &Path) -> Result<(), SysError> {
         .ctx(|| format!("pivot_root({}, {})", new_root.display(), put_old.display()))
 }
 
+/// chroot(2) into `dir`, then chdir("/"): a helper working on a
+/// container's files sees only them, and every path it opens (symbolic
+/// links included) resolves inside. Sound for that purpose only when the
+/// caller holds no descriptor of a directory outside `dir`.
+pub fn enter_root(dir: &Path) -> Result<(), SysError> {
+    nix::unistd::chdir(dir).ctx(|| format!("chdir({})", dir.display()))?;
+    nix::unistd::chroot(".").ctx(|| format!("chroot({})", dir.display()))?;
+    nix::unistd::chdir("/").ctx(|| "chdir(/)".to_string())
+}
+
 /// Long option strings (overlay lowerdirs) would drown the error: keep the head.
 fn shorten(s: &str) -> String {
     if s.len() <= 200 {

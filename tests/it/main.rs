@@ -25,6 +25,7 @@ mod output;
 mod parity_ctr;
 mod parity_net;
 mod parity_run;
+mod parity_vol;
 mod project;
 mod registry;
 mod run;
