@@ -95,15 +95,26 @@ pub fn show(
         };
         values.push(image(store, name)?);
     }
-    match tpl {
+    print_inspected(ctx, tpl.as_ref(), &values)?;
+    Ok(0)
+}
+
+/// What every `inspect` prints: each object through `-f TEMPLATE`, or all
+/// of them as one JSON array (Docker's shape).
+pub(super) fn print_inspected(
+    ctx: &Ctx,
+    template: Option<&Template>,
+    values: &[Value],
+) -> anyhow::Result<()> {
+    match template {
         Some(t) => {
-            for v in &values {
+            for v in values {
                 ctx.printer.out(&t.render(v).map_err(anyhow::Error::msg)?);
             }
         }
-        None => ctx.printer.out(&serde_json::to_string_pretty(&values)?),
+        None => ctx.printer.out(&serde_json::to_string_pretty(values)?),
     }
-    Ok(0)
+    Ok(())
 }
 
 fn image(store: &Store, name: &str) -> anyhow::Result<Value> {

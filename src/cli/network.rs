@@ -366,14 +366,7 @@ fn inspect(ctx: &Ctx, networks: &Networks, a: InspectArgs) -> anyhow::Result<u8>
             }
         }
     }
-    match template {
-        Some(t) => {
-            for v in &out {
-                ctx.printer.out(&t.render(v).map_err(anyhow::Error::msg)?);
-            }
-        }
-        None => ctx.printer.out(&serde_json::to_string_pretty(&out)?),
-    }
+    super::inspect::print_inspected(ctx, template.as_ref(), &out)?;
     Ok(u8::from(failed))
 }
 

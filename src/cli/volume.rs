@@ -179,15 +179,8 @@ fn inspect(ctx: &Ctx, volumes: &Volumes, a: InspectArgs) -> anyhow::Result<u8> {
             }
         }
     }
-    match tpl {
-        Some(t) => {
-            for v in &values {
-                ctx.printer.out(&t.render(v).map_err(anyhow::Error::msg)?);
-            }
-        }
-        None => ctx.printer.out(&serde_json::to_string_pretty(&values)?),
-    }
-    Ok(if failed { 1 } else { 0 })
+    super::inspect::print_inspected(ctx, tpl.as_ref(), &values)?;
+    Ok(u8::from(failed))
 }
 
 /// One `--filter` of `volume ls` / `volume prune`.
