@@ -112,7 +112,8 @@ pub enum Export {
     },
     /// Kubernetes YAML: a PersistentVolumeClaim for the project and a Pod
     /// (a shell, or CMD) or, with --job, a batch/v1 Job running CMD; the
-    /// pushed image by digest, run as your uid.
+    /// pushed image by digest, run as your uid, with hutch.toml's env, ports
+    /// and [run.limits] memory and cpus as resources.
     Kube {
         /// A Job instead of a Pod.
         #[arg(long)]

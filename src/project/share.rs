@@ -179,6 +179,9 @@ impl Environment<'_> {
         if !ports.is_empty() {
             container["ports"] = Value::Array(ports);
         }
+        if let Some(r) = resources(&run.limits) {
+            container["resources"] = r;
+        }
         let pod_spec = json!({
             "restartPolicy": if command.is_empty() { "Always" } else { "Never" },
             "securityContext": {"runAsUser": uid, "runAsGroup": gid, "fsGroup": gid},
@@ -239,6 +242,26 @@ impl Environment<'_> {
 }
 
 /// The container port and protocol of a `[IP:][HOSTPORT:]PORT[/PROTO]`.
+/// hutch.toml's `[run.limits]` as a container's Kubernetes resources: the
+/// same amount requested and limited, so the scheduler places the pod where
+/// the environment gets what it has on the laptop. Kubernetes has no
+/// per-container pids or /dev/shm limit, so those stay behind.
+fn resources(limits: &crate::project::config::Limits) -> Option<Value> {
+    let mut amounts = serde_json::Map::new();
+    // Both were checked when hutch.toml was read.
+    if let Some(bytes) = limits
+        .memory
+        .as_deref()
+        .and_then(|m| crate::sandbox::limits::parse_size(m).ok())
+    {
+        amounts.insert("memory".into(), json!(bytes.to_string()));
+    }
+    if let Some(cpus) = &limits.cpus {
+        amounts.insert("cpu".into(), json!(cpus));
+    }
+    (!amounts.is_empty()).then(|| json!({"requests": amounts, "limits": amounts}))
+}
+
 fn container_port(spec: &str) -> Option<(u16, &'static str)> {
     let (ports, proto) = match spec.rsplit_once('/') {
         Some((p, "udp")) => (p, "UDP"),
@@ -332,6 +355,23 @@ mod tests {
         assert_eq!(container_port("127.0.0.1:53:53/udp"), Some((53, "UDP")));
         assert_eq!(container_port("3000"), Some((3000, "TCP")));
         assert_eq!(container_port("x"), None);
+    }
+
+    #[test]
+    fn limits_become_requests_and_limits() {
+        let none = crate::project::config::Limits::default();
+        assert_eq!(resources(&none), None);
+        let set = crate::project::config::Limits {
+            memory: Some("1g".into()),
+            cpus: Some("1.5".into()),
+            pids: Some(100),
+            ..none
+        };
+        let amounts = json!({"memory": "1073741824", "cpu": "1.5"});
+        assert_eq!(
+            resources(&set),
+            Some(json!({"requests": amounts, "limits": amounts}))
+        );
     }
 
     #[test]
