@@ -120,10 +120,17 @@ impl Network {
         {
             return Ok(None);
         }
+        const BUILT_IN: &str = "none, host, container:NAME, pasta or slirp4netns";
+        // Docker's default network has a name no user network may take.
+        if name == "bridge" {
+            return Err(format!(
+                "network bridge is Docker's default network, which hutch has not: use {BUILT_IN} (pasta is the default), or a network made with `hutch network create NAME`"
+            ));
+        }
         match netdef::Networks::new(data).find(name) {
             Ok(def) => Ok(Some(def)),
             Err(netdef::NetError::NotFound(_)) => Err(format!(
-                "network {name} not found: create it with `hutch network create {name}`, or use one of none, host, container:NAME, pasta, slirp4netns"
+                "network {name} not found: create it with `hutch network create {name}`, or use {BUILT_IN}"
             )),
             Err(e) => Err(e.to_string()),
         }
