@@ -227,10 +227,16 @@ pub fn force_remove(containers: &Containers, seen: &Record) -> Result<()> {
             return delete_locked(containers, &rec, lock);
         }
         if !rec.stopped_by_user {
-            containers.save(&Record {
+            let saved = containers.save(&Record {
                 stopped_by_user: true,
                 ..rec.clone()
-            })?;
+            });
+            // A `--rm` container's sandbox deletes its directory as pid 1
+            // ends, without the lock: gone is what `rm -f` wanted.
+            if saved.is_err() && !containers.dir(&rec.id).exists() {
+                return Ok(());
+            }
+            saved?;
         }
         drop(lock);
         if let Some(Ended::Removed) =
