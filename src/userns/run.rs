@@ -40,9 +40,16 @@ where
             let res = match entry {
                 Entry::Keeper(k) => join_keeper(map, &k, f),
                 Entry::Fresh {
-                    ready: (_, ready_w),
-                    go: (go_r, _),
-                } => child_side(map, ready_w, go_r, f),
+                    ready: (ready_r, ready_w),
+                    go: (go_r, go_w),
+                } => {
+                    // The parent's ends must close here: were `go`'s write
+                    // end kept, a parent that failed to map (and so never
+                    // writes) would leave this child waiting for ever, and
+                    // the parent waiting for it.
+                    drop((ready_r, go_w));
+                    child_side(map, ready_w, go_r, f)
+                }
             };
             let code = match res {
                 Ok(()) => 0,

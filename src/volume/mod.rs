@@ -399,19 +399,14 @@ fn check_options(name: &str, o: &BTreeMap<String, String>) -> Result<()> {
     }
 }
 
-/// Delete a volume's directory, from inside the user namespace when its
-/// files may belong to subordinate ids, or as this user when that fails.
-/// A mapping written without helpers (one id, or root's own ids) maps
-/// nothing this user could not delete anyway, so no namespace is entered:
-/// entering one from the end of a foreground `--rm` run hung for the
-/// single-id user.
+/// Delete a volume's directory, from inside the user namespace (its files
+/// may belong to subordinate ids), or as this user when that fails.
 fn remove_tree(dir: &Path) -> std::io::Result<()> {
     if dir.symlink_metadata().is_err() {
         return Ok(());
     }
     let src = IdSources::default();
-    let mapping = IdMapping::detect(UsernsRequest::Auto, &src).ok();
-    let inside = mapping.filter(IdMapping::needs_helpers).is_some_and(|m| {
+    let inside = IdMapping::detect(UsernsRequest::Auto, &src).is_ok_and(|m| {
         crate::userns::run_in_userns(&m, &src, || {
             std::fs::remove_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))
         })
