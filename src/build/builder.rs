@@ -6,7 +6,9 @@
 //! expanded instruction and the build args it uses; the context gives the
 //! input hash; those and the parent image id give the cache key; a miss
 //! runs the executor (`steps`) and the result goes to the store through
-//! one `Writer`. A failing step leaves the results of the steps before it
+//! one `Writer`. A step that misses runs under the store's lock for its
+//! key, so a concurrent build of the same step waits and takes the hit.
+//! A failing step leaves the results of the steps before it
 //! in the cache, stages nothing else and tags nothing.
 //!
 //! It owns progress lines (`STEP n/m: ...`, `--> CACHED`); it must not
@@ -506,14 +508,23 @@ impl<'a> Builder<'a> {
             used_args: used,
             inputs: &inputs,
         });
-        if !self.opts.no_cache {
-            if let Some(hit) = self.store.pinned(&key) {
-                let cmd_set = st.cmd_set;
-                *st = self.state_of(hit)?;
-                st.cmd_set = cmd_set;
+        // Held until the result is pinned: a concurrent build of the same
+        // step waits here and then takes the cache hit.
+        let _running = if self.opts.no_cache {
+            None
+        } else {
+            if self.cached(&key, st)? {
                 return Ok(true);
             }
-        }
+            let held = self.store.lock_step(&key, || {
+                self.report
+                    .info("--> waiting for another build running this step")
+            })?;
+            if self.cached(&key, st)? {
+                return Ok(true);
+            }
+            Some(held)
+        };
         let mut config = st.config.clone();
         let tree = match (&file_step, expanded) {
             (None, Instruction::Run(r)) => {
@@ -588,6 +599,17 @@ impl<'a> Builder<'a> {
         };
         self.commit(&key, st, config, tree, &ins.original)?;
         Ok(false)
+    }
+
+    /// Take the step pinned under `key`, if any, as the stage's state.
+    fn cached(&self, key: &str, st: &mut State) -> anyhow::Result<bool> {
+        let Some(hit) = self.store.pinned(key) else {
+            return Ok(false);
+        };
+        let cmd_set = st.cmd_set;
+        *st = self.state_of(hit)?;
+        st.cmd_set = cmd_set;
+        Ok(true)
     }
 
     /// Store a step's result: its layer (if any), the config with its

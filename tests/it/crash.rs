@@ -2,7 +2,7 @@
 //! registry on 127.0.0.1), build, commit and image prune leaves a store
 //! that `system check` finds consistent, with every tag's blobs present;
 //! and processes racing on one tag, on the build cache and against prune
-//! all end with a consistent store.
+//! all end with a consistent store; racing builds of one step run it once.
 
 use crate::common::*;
 use crate::registry::Registry;
@@ -132,36 +132,83 @@ fn racing_processes_on_one_tag_the_build_cache_and_prune() {
                 format!("FROM {BB}\nRUN echo {body} > /f\n"),
             );
         }
+        // A step slow enough that racing builds overlap in it; its output
+        // (not its STEP line) says it ran.
+        w.write(
+            "ctx2/Dockerfile",
+            format!("FROM {BB}\nRUN echo slow > /f && echo slow-step-ran-$((6*7)) && sleep 1\n"),
+        );
         let c0 = w.path("ctx0");
         let c1 = w.path("ctx1");
-        // Two builds of different content to one tag, and two of the same
-        // content (one build cache entry) at once.
-        let race = |sets: &[Vec<&str>]| {
-            let kids: Vec<Child> = sets.iter().map(|a| spawn(&w, a)).collect();
-            for mut k in kids {
-                assert!(k.wait().unwrap().success());
-            }
+        let c2 = w.path("ctx2");
+        // Every process's stderr (where RUN output and step lines go).
+        let race = |sets: &[Vec<&str>]| -> Vec<String> {
+            let kids: Vec<Child> = sets
+                .iter()
+                .map(|a| {
+                    w.hutch()
+                        .args(a)
+                        .stdout(Stdio::null())
+                        .stderr(Stdio::piped())
+                        .spawn()
+                        .unwrap()
+                })
+                .collect();
+            kids.into_iter()
+                .map(|k| {
+                    let out = k.wait_with_output().unwrap();
+                    assert!(out.status.success(), "{}", stderr(&out));
+                    stderr(&out)
+                })
+                .collect()
         };
-        let (c0, c1) = (c0.to_str().unwrap(), c1.to_str().unwrap());
-        race(&[
-            vec!["build", "-q", "-t", "same:1", c0],
-            vec!["build", "-q", "-t", "same:1", c1],
-            vec!["build", "-q", "-t", "other:1", c0],
-            vec!["build", "-q", "-t", "other:2", c0],
+        let (c0, c1, c2) = (
+            c0.to_str().unwrap(),
+            c1.to_str().unwrap(),
+            c2.to_str().unwrap(),
+        );
+        // Two builds of different content to one tag, and three of the
+        // same step (one build cache entry) at once.
+        let errs = race(&[
+            vec!["build", "-t", "same:1", c0],
+            vec!["build", "-t", "same:1", c1],
+            vec!["build", "-t", "other:1", c2],
+            vec!["build", "-t", "other:2", c2],
+            vec!["build", "-t", "other:3", c2],
         ]);
         let f = w.ok(&["run", "--rm", "--network", "none", "same:1", "cat", "/f"]);
         assert!(f == "one\n" || f == "two\n", "{f}");
-        // The same-content builds each ran their step; the cache keeps one
-        // whole result, which the next build takes.
-        let out = w.run(&["build", "-t", "other:3", c0]);
-        assert!(out.status.success(), "{}", stderr(&out));
-        assert!(stderr(&out).contains("--> CACHED"), "{}", stderr(&out));
-        let id = w.inspect("other:3")["Id"].clone();
+        // The step lock: one build ran the slow step, the others waited
+        // for it and took its result from the cache.
+        let slow = &errs[2..];
+        let ran = slow
+            .iter()
+            .filter(|e| e.contains("slow-step-ran-42"))
+            .count();
+        assert_eq!(
+            ran,
+            1,
+            "the slow step ran {ran} times:\n{}",
+            slow.join("\n")
+        );
+        assert_eq!(
+            slow.iter().filter(|e| e.contains("--> CACHED")).count(),
+            2,
+            "{}",
+            slow.join("\n")
+        );
+        let ids: Vec<_> = ["other:1", "other:2", "other:3"]
+            .iter()
+            .map(|t| w.inspect(t)["Id"].clone())
+            .collect();
+        assert!(ids.iter().all(|i| *i == ids[0]), "{ids:?}");
         assert!(
-            ["same:1", "other:1", "other:2"]
-                .iter()
-                .any(|t| w.inspect(t)["Id"] == id),
-            "the cache entry is one of the racing builds' results"
+            !w.root()
+                .join("cache/locks")
+                .read_dir()
+                .unwrap()
+                .any(|_| true),
+            "released step locks leave no files"
         );
         consistent(&w, "racing builds");
 
@@ -179,24 +226,12 @@ fn racing_processes_on_one_tag_the_build_cache_and_prune() {
             "600",
         ]);
         for round in 0..3 {
-            let kids = [
+            race(&[
                 vec!["build", "-q", "--no-cache", "-t", "p:1", c0],
                 vec!["image", "prune", "-a", "-f"],
                 vec!["build", "-q", "-t", "p:2", c1],
                 vec!["image", "prune", "-a", "-f"],
-            ]
-            .map(|a| {
-                w.hutch()
-                    .args(&a)
-                    .stdout(Stdio::null())
-                    .stderr(Stdio::piped())
-                    .spawn()
-                    .unwrap()
-            });
-            for k in kids {
-                let out = k.wait_with_output().unwrap();
-                assert!(out.status.success(), "round {round}: {}", stderr(&out));
-            }
+            ]);
             for t in ["p:1", "p:2"] {
                 // A finished build's tag may be pruned afterwards (no container
                 // uses it), but when it is there it is whole.
