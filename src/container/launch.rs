@@ -44,6 +44,9 @@ use crate::net::Network;
 use crate::report::Report;
 use crate::rootfs::fuse::IdShift;
 use crate::rootfs::{driver, Driver, DriverKind, Features, MountApi, Overlay};
+use crate::sandbox::cgroup::Placement;
+use crate::sandbox::host::HostPaths;
+use crate::sandbox::limits::CgroupLimits;
 use crate::sandbox::security::{Flags as SecurityFlags, Security};
 use crate::sandbox::{self, MountSpec, Plan, ProcessSpec, Spec};
 use crate::store::{Image, Store};
@@ -921,6 +924,7 @@ pub fn sandbox_spec(
         process: settings.process,
         security: settings.security,
         remove_after: remove_after.then(|| dir.to_path_buf()),
+        cgroup: None,
     })
 }
 
@@ -994,17 +998,12 @@ fn plan(
         security.filters.0.iter().map(Vec::len).sum::<usize>(),
         compiling.elapsed()
     ));
-    if security.cgroup_limits.any() {
-        let why = crate::sandbox::limits::cgroup_blocker(&Default::default());
-        if c.security.strict_limits {
-            return Err(Error::Security(format!(
-                "--memory, --cpus and --pids-limit cannot be applied: {why}"
-            )));
-        }
-        report.warn(&format!(
-            "--memory, --cpus and --pids-limit are not applied: {why} (--strict-limits makes this an error)"
-        ));
-    }
+    let cgroup = own_cgroup(
+        &rec.id,
+        &security.cgroup_limits,
+        c.security.strict_limits,
+        report,
+    )?;
     let settings = Settings {
         process: ProcessSpec {
             args: rec.command.clone(),
@@ -1032,7 +1031,7 @@ fn plan(
         requested,
         allowed: &DriverKind::ALL,
     };
-    let spec = sandbox_spec(
+    let mut spec = sandbox_spec(
         &dirs.state,
         &store,
         Some(image),
@@ -1044,6 +1043,7 @@ fn plan(
         settings,
         report,
     )?;
+    spec.cgroup = cgroup;
     let plan = Plan::build(spec)?;
     if report.debugging() {
         for line in crate::sandbox::trace::describe(&plan) {
@@ -1051,6 +1051,43 @@ fn plan(
         }
     }
     Ok((plan, ports))
+}
+
+/// The container's own cgroup under the user's delegated one (Docker gives
+/// every container one), with the limits when the controllers there
+/// allow them; otherwise one line says why the limits are not applied
+/// (an error with `--strict-limits`).
+fn own_cgroup(
+    id: &str,
+    limits: &CgroupLimits,
+    strict: bool,
+    report: &dyn Report,
+) -> Result<Option<Placement>> {
+    let paths = HostPaths::default();
+    let why = match limits.any() {
+        true => crate::sandbox::limits::why_not(&paths, limits),
+        false => None,
+    };
+    let limits = match why {
+        None => *limits,
+        Some(why) if strict => {
+            return Err(Error::Security(format!(
+                "--memory, --cpus and --pids-limit cannot be applied: {why}"
+            )))
+        }
+        Some(why) => {
+            report.warn(&format!(
+                "--memory, --cpus and --pids-limit are not applied: {why} (--strict-limits makes this an error)"
+            ));
+            CgroupLimits::default()
+        }
+    };
+    Ok(
+        crate::sandbox::cgroup::base(&crate::sandbox::host::cgroups(&paths)).map(|b| Placement {
+            dir: b.join(format!("hutch-{id}")),
+            limits,
+        }),
+    )
 }
 
 /// `--network container:NAME`: the running container's namespaces, and its
