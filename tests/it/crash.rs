@@ -1,5 +1,6 @@
 //! Crash safety: hutch SIGKILLed at many points of load, pull (from a
-//! registry on 127.0.0.1), build, commit and image prune leaves a store
+//! registry on 127.0.0.1), build, commit, env snapshot and image prune
+//! leaves a store
 //! that `system check` finds consistent, with every tag's blobs present;
 //! and processes racing on one tag, on the build cache and against prune
 //! all end with a consistent store; racing builds of one step run it once.
@@ -83,16 +84,38 @@ fn sigkill_at_any_point_leaves_a_consistent_store() {
         "-c",
         "head -c 8000000 /dev/urandom > /big; sleep 600",
     ]);
+    // A project environment whose snapshot commits 8 MB that do not
+    // compress.
+    w.write("proj/hutch.toml", format!("image = \"{BB}\"\n"));
+    let in_project = |args: &[&str]| {
+        let mut c = w.hutch();
+        c.current_dir(w.path("proj"))
+            .env("HOME", w.path("home"))
+            .args(args);
+        c
+    };
+    let made = in_project(&[
+        "shell",
+        "-u",
+        "root",
+        "--",
+        "sh",
+        "-c",
+        "head -c 8000000 /dev/urandom > /big",
+    ])
+    .output()
+    .unwrap();
+    assert!(made.status.success(), "{}", stderr(&made));
     let glibc = image("busybox-glibc");
     let ctx = w.path("ctx");
-    let mut killed = 0;
+    let (mut killed, mut snapshots_killed) = (0, 0);
     // Delays spread over each operation's whole run: early ones land in
     // start-up and locking, late ones in writing blobs and the index.
-    for i in 0..20u64 {
+    for i in 0..24u64 {
         let delay = Duration::from_millis(10 + (i * 37) % 400);
         let barg = format!("N={i}");
         let tag = format!("img:{i}");
-        let (what, args): (&str, Vec<&str>) = match i % 5 {
+        let (what, args): (&str, Vec<&str>) = match i % 6 {
             0 => ("load", vec!["load", "-i", glibc.to_str().unwrap()]),
             1 => {
                 let _ = w.run(&["rmi", "-f", &remote]);
@@ -110,15 +133,43 @@ fn sigkill_at_any_point_leaves_a_consistent_store() {
                 ],
             ),
             3 => ("commit", vec!["commit", "c", &tag]),
-            _ => ("prune", vec!["image", "prune", "-a", "-f"]),
+            4 => ("prune", vec!["image", "prune", "-a", "-f"]),
+            _ => ("env snapshot", vec!["env", "snapshot"]),
         };
-        killed += kill_after(spawn(&w, &args), delay) as usize;
+        let child = match what {
+            "env snapshot" => in_project(&args)
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .unwrap(),
+            _ => spawn(&w, &args),
+        };
+        let k = kill_after(child, delay);
+        killed += k as usize;
+        snapshots_killed += (k && what == "env snapshot") as usize;
         consistent(&w, &format!("{what} killed after {delay:?}"));
+        if what == "env snapshot" {
+            // The environment's versions still read, each whole.
+            let log = in_project(&["env", "log"]).output().unwrap();
+            assert!(log.status.success(), "{}", stderr(&log));
+        }
     }
-    assert!(killed >= 10, "only {killed} of 20 runs were killed mid-way");
+    assert!(killed >= 12, "only {killed} of 24 runs were killed mid-way");
+    assert!(
+        snapshots_killed >= 2,
+        "only {snapshots_killed} of 4 snapshots were killed mid-way"
+    );
     // What the kills left is garbage that --repair removes.
     w.ok(&["system", "check", "--repair"]);
     w.ok(&["system", "check"]);
+    // A snapshot after the killed ones works and reads back.
+    let snap = in_project(&["env", "snapshot", "-m", "after"])
+        .output()
+        .unwrap();
+    assert!(snap.status.success(), "{}", stderr(&snap));
+    let log = in_project(&["env", "log"]).output().unwrap();
+    assert!(stdout(&log).contains("after"), "{}", stdout(&log));
+    let _ = in_project(&["env", "rm"]).output();
     w.ok(&["rm", "-f", "c"]);
 }
 
