@@ -252,6 +252,7 @@ fn delete_locked(containers: &Containers, rec: &Record, lock: super::Locked) -> 
     let doomed = containers.root.join(format!(".removing-{}", rec.id));
     fs_err::rename(containers.dir(&rec.id), &doomed)?;
     drop(lock);
+    crate::sandbox::cgroup::forget(&rec.id);
     delete_tree(rec, &doomed)
 }
 

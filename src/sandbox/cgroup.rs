@@ -209,6 +209,16 @@ fn enable(base: &Path, wanted: &[&str]) -> Result<(), String> {
     std::fs::write(&control, &line).map_err(|e| err(&format!("write {line} to"), &control, e))
 }
 
+/// Remove the cgroup of container `id` if a run left it (its supervisor was
+/// killed: pid 1 died with it, so the cgroup is empty). Called when the
+/// container is removed; from outside the delegated cgroup there is
+/// nothing of ours to find.
+pub fn forget(id: &str) {
+    if let Some(b) = base(&super::host::cgroups(&Default::default())) {
+        let _ = std::fs::remove_dir(b.join(format!("hutch-{id}")));
+    }
+}
+
 /// The cgroup v2 of process `pid`, as a path under the cgroup2 mount.
 pub fn of_pid(c: &Cgroups, pid: i32) -> Option<PathBuf> {
     let text = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).ok()?;

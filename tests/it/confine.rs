@@ -661,6 +661,35 @@ fn a_delegated_cgroup_gives_containers_their_own_cgroup_limits_and_freezer() {
             eventually(5, || !own.exists()),
             "the container's cgroup stays"
         );
+        // A killed supervisor leaves the (empty) cgroup; `rm` takes it.
+        succeeded(
+            &inside(&format!(
+                "run -d --name orphan --network none {BB} sleep 600"
+            )),
+            "run -d",
+        );
+        let id = w
+            .ok(&["inspect", "-f", "{{.Id}}", "orphan"])
+            .trim()
+            .to_string();
+        let rec: serde_json::Value = serde_json::from_slice(
+            &std::fs::read(w.root().join("containers").join(&id).join("container.json")).unwrap(),
+        )
+        .unwrap();
+        let sup = rec["supervisor"]["pid"].as_i64().unwrap() as i32;
+        let left = cg.join(format!("hutch-{id}"));
+        assert!(left.is_dir());
+        nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(sup),
+            nix::sys::signal::Signal::SIGKILL,
+        )
+        .unwrap();
+        assert!(eventually(5, || {
+            std::fs::read_to_string(left.join("cgroup.procs")).is_ok_and(|p| p.is_empty())
+        }));
+        assert!(left.is_dir(), "nothing removed the killed run's cgroup");
+        succeeded(&inside("rm orphan"), "rm");
+        assert!(!left.exists(), "rm leaves the killed container's cgroup");
 
         let out = inside(&format!(
             "run --rm --network none --memory 64m --cpus 0.5 --pids-limit 20 {BB} \
