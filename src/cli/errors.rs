@@ -2,25 +2,84 @@
 //! do>` when there is something to do. The library puts the fix in its
 //! messages (a trailing parenthesis, a `: install ...` tail, the blockers
 //! `hutch info` knows); this module only moves it to its own line, so the
-//! library's messages stay whole for callers that are not this CLI.
+//! library's messages stay whole for callers that are not this CLI. clap's
+//! usage errors get the same shape (its `error:` and `tip:` renamed), so a
+//! script or a person reads one kind of failure. Only the labels are
+//! coloured, and only where `ui::colour` allows.
 
 use crate::sandbox::host::{self, HostPaths};
 use crate::ui::colour::paint;
 
 /// The text printed on stderr for a failure; `colour` marks the labels.
 pub fn render(e: &anyhow::Error, colour: bool) -> String {
-    let (what, hint) = split(&format!("{e:#}"));
+    render_message(&format!("{e:#}"), colour)
+}
+
+/// [`render`] for a failure already turned into text.
+pub fn render_message(msg: &str, colour: bool) -> String {
+    let (what, hint) = split(msg);
     let hint = hint.or_else(|| known_hint(&what));
-    let error = paint(colour, "1;31", "Error:");
+    let error = label(colour, "Error:");
     match hint {
-        Some(h) => format!("{error} {what}\n{} {h}", paint(colour, "1;36", "hint:")),
+        Some(h) => format!("{error} {what}\n{} {h}", label(colour, "hint:")),
         None => format!("{error} {what}"),
     }
 }
 
+/// Print one failure of several (a command that goes on with the next
+/// object) in the shape of the final one.
+pub fn eprint(msg: &str) {
+    eprintln!("{}", render_message(msg, crate::ui::colour::stderr()));
+}
+
+fn label(colour: bool, text: &str) -> String {
+    let sgr = if text == "hint:" { "1;36" } else { "1;31" };
+    paint(colour, sgr, text)
+}
+
+/// A clap usage error in hutch's shape: `Error:` with clap's message (and
+/// its continuation lines, such as the possible values), each of clap's
+/// `tip:` lines as a `hint:` right below, then the usage and the pointer to
+/// `--help` as clap wrote them.
+pub fn render_usage(e: &clap::Error, colour: bool) -> String {
+    let text = e.render().to_string();
+    let mut what: Vec<String> = Vec::new();
+    let mut hints: Vec<String> = Vec::new();
+    let mut rest: Vec<&str> = Vec::new();
+    for line in text.lines() {
+        if let Some(m) = line.strip_prefix("error: ") {
+            what.push(format!("{} {m}", label(colour, "Error:")));
+        } else if let Some(t) = line.trim_start().strip_prefix("tip: ") {
+            hints.push(format!("{} {t}", label(colour, "hint:")));
+        } else if rest.is_empty() && hints.is_empty() && line.starts_with(' ') {
+            // clap indents the continuation of its message (the possible
+            // values, the missing arguments).
+            what.push(line.to_string());
+        } else if !rest.is_empty() || !line.is_empty() {
+            rest.push(line);
+        }
+    }
+    let mut out = what;
+    out.extend(hints);
+    if !rest.is_empty() {
+        out.push(String::new());
+        out.extend(rest.iter().map(|l| l.to_string()));
+    }
+    out.join("\n")
+}
+
 /// Words a fix starts with, in the library's messages.
 const FIXES: &[&str] = &[
-    "see `", "give ", "check ", "install ", "use --", "run `", "pass ", "add ", "remove ",
+    "see `",
+    "give ",
+    "check ",
+    "install ",
+    "use --",
+    "run `",
+    "pass ",
+    "add ",
+    "remove ",
+    "start it with `",
 ];
 
 fn is_fix(s: &str) -> bool {
@@ -135,6 +194,43 @@ mod tests {
         assert_eq!(
             shown("disk full (while writing x)"),
             "Error: disk full (while writing x)"
+        );
+    }
+
+    use clap::Parser;
+
+    fn usage(args: &[&str]) -> String {
+        let e = crate::cli::Cli::try_parse_from(args).unwrap_err();
+        render_usage(&e, false)
+    }
+
+    #[test]
+    fn usage_errors_share_the_shape() {
+        assert_eq!(
+            usage(&["hutch", "run", "--storage-driver", "zfs", "x"]),
+            "Error: invalid value 'zfs' for '--storage-driver <DRIVER>'\n  \
+             [possible values: overlay, fuse, copy]\n\
+             hint: a similar value exists: 'fuse'\n\n\
+             For more information, try '--help'."
+        );
+        assert_eq!(
+            usage(&["hutch", "tag", "x"]),
+            "Error: the following required arguments were not provided:\n  <TARGET>...\n\n\
+             Usage: hutch tag <SOURCE> <TARGET>...\n\n\
+             For more information, try '--help'."
+        );
+        let bogus = usage(&["hutch", "--bogus"]);
+        assert!(
+            bogus.starts_with("Error: unexpected argument '--bogus'"),
+            "{bogus}"
+        );
+        let e = crate::cli::Cli::try_parse_from(["hutch", "imags"]).unwrap_err();
+        let painted = render_usage(&e, true);
+        assert!(
+            painted.starts_with(
+                "\x1b[1;31mError:\x1b[0m unrecognized subcommand 'imags'\n\x1b[1;36mhint:\x1b[0m "
+            ),
+            "{painted:?}"
         );
     }
 }
