@@ -1,5 +1,6 @@
 //! `hutch completion SHELL`: each script loads in its shell without errors,
-//! and completes the names of containers, images and networks from the store.
+//! and completes the names of containers, images, networks, volumes and
+//! environment versions from the store.
 
 use crate::common::*;
 
@@ -119,6 +120,39 @@ fn bash_and_fish_complete_container_and_image_names() {
         )),
         "web\n"
     );
+    // Volumes where one is named; versions of the project the shell is in.
+    w.ok(&["volume", "create", "cache"]);
+    assert_eq!(
+        complete(line(&format!("hutch --root {root} volume rm c"), 5)),
+        "cache\n"
+    );
+    w.write(
+        "proj/hutch.toml",
+        "image = \"busybox:1.38.0-musl\"\n[run]\nnetwork = \"none\"\n",
+    );
+    let in_proj = |args: &[&str]| {
+        let out = w
+            .hutch()
+            .current_dir(w.path("proj"))
+            .env("HOME", w.path("proj"))
+            .args(args)
+            .output()
+            .unwrap();
+        succeeded(&out, &format!("{args:?}"))
+    };
+    in_proj(&["shell", "--", "true"]);
+    in_proj(&["env", "snapshot"]);
+    in_proj(&["env", "snapshot"]);
+    let versions = w
+        .as_user("bash")
+        .env("PATH", path_with_hutch())
+        .current_dir(w.path("proj"))
+        .arg("-c")
+        .arg(line(&format!("hutch --root {root} env rollback ''"), 5))
+        .output()
+        .unwrap();
+    assert_eq!(succeeded(&versions, "env rollback <TAB>"), "2\n1\n");
+    in_proj(&["env", "rm"]);
     // Not a name position: the generated completion answers (options here).
     let opts = complete(line(&format!("hutch --root {root} rm --f"), 4));
     assert_eq!(opts, "--force\n");
