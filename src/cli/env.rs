@@ -132,7 +132,9 @@ pub fn exec(ctx: &Ctx, a: Args) -> anyhow::Result<u8> {
         return Ok(0);
     }
     let project = super::config::project(&ctx.config, found?)?;
-    let env = Environment::new(&project, &ctx.dirs, &ctx.printer, &Silent);
+    // Builds and snapshots draw their own work on a terminal.
+    let live = crate::ui::progress::Live::new(ctx.printer);
+    let env = Environment::new(&project, &ctx.dirs, &live, &Silent);
     match a.command {
         Command::Status => {
             let s = env.status();

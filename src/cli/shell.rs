@@ -33,7 +33,9 @@ pub fn exec(ctx: &Ctx, a: Args) -> anyhow::Result<u8> {
     let project = project::discover(a.project.as_deref().unwrap_or(&cwd))?;
     let project = super::config::project(&ctx.config, project)?;
     let bars = Bars::new(ctx.printer);
-    let env = Environment::new(&project, &ctx.dirs, &ctx.printer, &bars);
+    // Builds and snapshots draw their own work on a terminal.
+    let live = crate::ui::progress::Live::new(ctx.printer);
+    let env = Environment::new(&project, &ctx.dirs, &live, &bars);
     let root = match a.user.as_deref() {
         None => false,
         Some("root" | "0") => true,
