@@ -18,7 +18,14 @@ pub fn render(e: &anyhow::Error, colour: bool) -> String {
 /// [`render`] for a failure already turned into text.
 pub fn render_message(msg: &str, colour: bool) -> String {
     let (what, hint) = split(msg);
-    let hint = hint.or_else(|| known_hint(&what));
+    // A bare pointer to `hutch info` yields to a fix that is known.
+    let hint = match hint {
+        Some(h) if h == "run `hutch info`" => known_hint(&what)
+            .map(|k| format!("{k}; `hutch info` says more"))
+            .or(Some(h)),
+        Some(h) => Some(h),
+        None => known_hint(&what),
+    };
     let error = label(colour, "Error:");
     match hint {
         Some(h) => format!("{error} {what}\n{} {h}", label(colour, "hint:")),
@@ -133,6 +140,13 @@ fn known_hint(what: &str) -> Option<String> {
                 .into(),
         );
     }
+    if what.contains("FUSE cannot be mounted") {
+        return Some(
+            "install the `fuse3` package and make /dev/fuse usable by everyone \
+             (`sudo chmod 0666 /dev/fuse`); or use --storage-driver overlay or copy"
+                .into(),
+        );
+    }
     if what.starts_with("no such image") {
         return Some(
             "`hutch images` lists the local images; `hutch pull NAME` or \
@@ -189,6 +203,13 @@ mod tests {
         assert!(
             missing.ends_with("`hutch load -i FILE` adds one"),
             "{missing}"
+        );
+        assert_eq!(
+            shown("--storage-driver fuse cannot be used: FUSE cannot be mounted in a user namespace: no /dev/fuse (run `hutch info`)"),
+            "Error: --storage-driver fuse cannot be used: FUSE cannot be mounted in a user namespace: no /dev/fuse\n\
+             hint: install the `fuse3` package and make /dev/fuse usable by everyone \
+             (`sudo chmod 0666 /dev/fuse`); or use --storage-driver overlay or copy; \
+             `hutch info` says more"
         );
         // Nothing to do: no hint line; a parenthesis that is no fix stays.
         assert_eq!(
