@@ -126,23 +126,10 @@ fn bash_and_fish_complete_container_and_image_names() {
         complete(line(&format!("hutch --root {root} volume rm c"), 5)),
         "cache\n"
     );
-    w.write(
-        "proj/hutch.toml",
-        "image = \"busybox:1.38.0-musl\"\n[run]\nnetwork = \"none\"\n",
-    );
-    let in_proj = |args: &[&str]| {
-        let out = w
-            .hutch()
-            .current_dir(w.path("proj"))
-            .env("HOME", w.path("proj"))
-            .args(args)
-            .output()
-            .unwrap();
-        succeeded(&out, &format!("{args:?}"))
-    };
-    in_proj(&["shell", "--", "true"]);
-    in_proj(&["env", "snapshot"]);
-    in_proj(&["env", "snapshot"]);
+    w.busybox_project("proj");
+    w.ok_in("proj", &["shell", "--", "true"]);
+    w.ok_in("proj", &["env", "snapshot"]);
+    w.ok_in("proj", &["env", "snapshot"]);
     let versions = w
         .as_user("bash")
         .env("PATH", path_with_hutch())
@@ -152,7 +139,7 @@ fn bash_and_fish_complete_container_and_image_names() {
         .output()
         .unwrap();
     assert_eq!(succeeded(&versions, "env rollback <TAB>"), "2\n1\n");
-    in_proj(&["env", "rm"]);
+    w.ok_in("proj", &["env", "rm"]);
     // Not a name position: the generated completion answers (options here).
     let opts = complete(line(&format!("hutch --root {root} rm --f"), 4));
     assert_eq!(opts, "--force\n");

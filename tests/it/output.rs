@@ -187,10 +187,7 @@ fn build_commit_and_snapshot_draw_their_work_on_a_terminal_only() {
         "ctx/Containerfile",
         "FROM busybox:1.38.0-musl\nCOPY data /data\nRUN echo ran && echo ran > /ran\n",
     );
-    w.write(
-        "proj/hutch.toml",
-        "image = \"busybox:1.38.0-musl\"\n[run]\nnetwork = \"none\"\n",
-    );
+    w.busybox_project("proj");
     // script(1) gives hutch a pseudo-terminal and copies what it draws.
     let on_a_terminal = |dir: &str, args: &str| {
         let cmd = format!(
@@ -241,18 +238,7 @@ fn build_commit_and_snapshot_draw_their_work_on_a_terminal_only() {
         &["writing the layer", "Copying blob ", "Writing manifest"],
     );
 
-    let in_proj = |args: &[&str]| {
-        let out = w
-            .hutch()
-            .current_dir(w.path("proj"))
-            .env("HOME", w.path("proj"))
-            .args(args)
-            .output()
-            .unwrap();
-        succeeded(&out, &format!("{args:?}"));
-        out
-    };
-    in_proj(&["shell", "--", "touch", "/tmp/mark"]);
+    w.ok_in("proj", &["shell", "--", "touch", "/tmp/mark"]);
     let snap = on_a_terminal("proj", "env snapshot");
     in_order(&snap, &["writing the layer", "version 1 ("]);
 
@@ -272,12 +258,12 @@ fn build_commit_and_snapshot_draw_their_work_on_a_terminal_only() {
         !err.contains("exporting") && !err.contains('\x1b') && !err.contains('\r'),
         "{err}"
     );
-    let snap = in_proj(&["env", "snapshot"]);
+    let snap = w.ok_in("proj", &["env", "snapshot"]);
     assert_eq!(
         stderr(&snap).lines().collect::<Vec<_>>().len(),
         1,
         "{}",
         stderr(&snap)
     );
-    in_proj(&["env", "rm"]);
+    w.ok_in("proj", &["env", "rm"]);
 }
