@@ -55,7 +55,10 @@ pub fn render_usage(e: &clap::Error, colour: bool) -> String {
     let mut rest: Vec<&str> = Vec::new();
     for line in text.lines() {
         if let Some(m) = line.strip_prefix("error: ") {
+            // hutch's own value parsers put their fix after a colon.
+            let (m, fix) = split(m);
             what.push(format!("{} {m}", label(colour, "Error:")));
+            hints.extend(fix.map(|f| format!("{} {f}", label(colour, "hint:"))));
         } else if let Some(t) = line.trim_start().strip_prefix("tip: ") {
             hints.push(format!("{} {t}", label(colour, "hint:")));
         } else if rest.is_empty() && hints.is_empty() && line.starts_with(' ') {
@@ -115,8 +118,30 @@ fn split(msg: &str) -> (String, Option<String>) {
             return (msg[..at].to_string(), Some(fix.to_string()));
         }
     }
+    // "no hutch.toml in DIR ...: run `hutch init` to create one".
+    let mut from = 0;
+    while let Some(i) = msg[from..].find(": ") {
+        let at = from + i;
+        let tail = &msg[at + 2..];
+        if AFTER_COLON.iter().any(|f| tail.starts_with(f)) {
+            return (msg[..at].to_string(), Some(tail.to_string()));
+        }
+        from = at + 2;
+    }
     (msg.to_string(), None)
 }
+
+/// Words a fix starts with after a colon: fewer than in a parenthesis,
+/// since "X: check ..." may well be what failed rather than what to do.
+const AFTER_COLON: &[&str] = &[
+    "run `",
+    "pass ",
+    "use ",
+    "create it with `",
+    "give ",
+    "see `",
+    "`hutch ",
+];
 
 /// Fixes for failures whose messages do not carry one.
 fn known_hint(what: &str) -> Option<String> {
@@ -146,6 +171,9 @@ fn known_hint(what: &str) -> Option<String> {
              (`sudo chmod 0666 /dev/fuse`); or use --storage-driver overlay or copy"
                 .into(),
         );
+    }
+    if what.starts_with("network ") && what.ends_with(" not found") {
+        return Some("`hutch network ls` lists the networks".into());
     }
     if what.starts_with("no such image") {
         return Some(
@@ -211,6 +239,23 @@ mod tests {
              (`sudo chmod 0666 /dev/fuse`); or use --storage-driver overlay or copy; \
              `hutch info` says more"
         );
+        assert_eq!(
+            shown("no hutch.toml in /p or any parent directory: run `hutch init` to create one"),
+            "Error: no hutch.toml in /p or any parent directory\n\
+             hint: run `hutch init` to create one"
+        );
+        assert_eq!(
+            shown("no version 9 of this environment: `hutch env log` lists them"),
+            "Error: no version 9 of this environment\nhint: `hutch env log` lists them"
+        );
+        assert_eq!(
+            shown("network x not found"),
+            "Error: network x not found\nhint: `hutch network ls` lists the networks"
+        );
+        assert_eq!(
+            shown("exec: \"x\": executable file not found in $PATH"),
+            "Error: exec: \"x\": executable file not found in $PATH"
+        );
         // Nothing to do: no hint line; a parenthesis that is no fix stays.
         assert_eq!(
             shown("disk full (while writing x)"),
@@ -238,6 +283,12 @@ mod tests {
             usage(&["hutch", "tag", "x"]),
             "Error: the following required arguments were not provided:\n  <TARGET>...\n\n\
              Usage: hutch tag <SOURCE> <TARGET>...\n\n\
+             For more information, try '--help'."
+        );
+        assert_eq!(
+            usage(&["hutch", "run", "--userns", "x", "i"]),
+            "Error: invalid value 'x' for '--userns <MODE>': unknown --userns mode 'x'\n\
+             hint: use auto, subids, single or keep-id\n\n\
              For more information, try '--help'."
         );
         let bogus = usage(&["hutch", "--bogus"]);
