@@ -167,8 +167,9 @@ fn known_hint(what: &str) -> Option<String> {
     }
     if what.contains("FUSE cannot be mounted") {
         return Some(
-            "install the `fuse3` package and make /dev/fuse usable by everyone \
-             (`sudo chmod 0666 /dev/fuse`); or use --storage-driver overlay or copy"
+            "make /dev/fuse readable and writable by you (`sudo modprobe fuse; \
+             sudo chmod 0666 /dev/fuse`), or inside another container pass it \
+             `--device /dev/fuse`; or use --storage-driver overlay or copy"
                 .into(),
         );
     }
@@ -235,8 +236,9 @@ mod tests {
         assert_eq!(
             shown("--storage-driver fuse cannot be used: FUSE cannot be mounted in a user namespace: no /dev/fuse (run `hutch info`)"),
             "Error: --storage-driver fuse cannot be used: FUSE cannot be mounted in a user namespace: no /dev/fuse\n\
-             hint: install the `fuse3` package and make /dev/fuse usable by everyone \
-             (`sudo chmod 0666 /dev/fuse`); or use --storage-driver overlay or copy; \
+             hint: make /dev/fuse readable and writable by you (`sudo modprobe fuse; \
+             sudo chmod 0666 /dev/fuse`), or inside another container pass it \
+             `--device /dev/fuse`; or use --storage-driver overlay or copy; \
              `hutch info` says more"
         );
         assert_eq!(
