@@ -6,7 +6,7 @@
 //! written). Nothing in quiet mode.
 //!
 //! This is the only place that draws; library code reports through
-//! `report::Progress`.
+//! `report::Progress` and `report::Report`.
 
 use super::{LogLevel, Printer};
 use crate::report::{Done, Progress};
