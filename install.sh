@@ -3,7 +3,8 @@
 #
 #   sudo ./install.sh      for every user: the system packages hutch uses, the
 #                          binary in /usr/local/bin, man pages and completions
-#                          where man, bash, zsh and fish find them
+#                          where man, bash, zsh and fish find them (built as
+#                          the user who ran sudo)
 #   ./install.sh           for you alone, under ~/.local (no packages)
 #
 # Options:
@@ -23,7 +24,7 @@ while [ $# -gt 0 ]; do
   --binary) binary=${2:?--binary needs a file}; shift 2 ;;
   --binary=*) binary=${1#*=}; shift ;;
   --no-packages) packages=no; shift ;;
-  -h | --help) sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+  -h | --help) sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
   *) echo "install.sh: unknown argument $1 (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -52,7 +53,15 @@ if [ -z "$binary" ]; then
     echo "install.sh: cargo is missing: install Rust 1.80 or newer (https://rustup.rs), or pass --binary FILE" >&2
     exit 1
   }
-  cargo build --release --locked
+  if [ $root = yes ] && [ -n "${SUDO_USER:-}" ] && [ "$SUDO_USER" != root ]; then
+    # Under sudo, build as the person who ran it: their toolchain (rustup
+    # keeps it in their home, which root's HOME does not reach) and a
+    # target/ they still own.
+    home=$(getent passwd "$SUDO_USER" | cut -d: -f6)
+    runuser -u "$SUDO_USER" -- env HOME="$home" PATH="$PATH" cargo build --release --locked
+  else
+    cargo build --release --locked
+  fi
   binary=target/release/hutch
 fi
 
