@@ -24,7 +24,7 @@ while [ $# -gt 0 ]; do
   --binary) binary=${2:?--binary needs a file}; shift 2 ;;
   --binary=*) binary=${1#*=}; shift ;;
   --no-packages) packages=no; shift ;;
-  -h | --help) sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+  -h | --help) sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
   *) echo "install.sh: unknown argument $1 (see --help)" >&2; exit 2 ;;
   esac
 done
