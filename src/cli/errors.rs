@@ -53,20 +53,24 @@ pub fn render_usage(e: &clap::Error, colour: bool) -> String {
     let mut what: Vec<String> = Vec::new();
     let mut hints: Vec<String> = Vec::new();
     let mut rest: Vec<&str> = Vec::new();
+    let mut in_message = false;
     for line in text.lines() {
         if let Some(m) = line.strip_prefix("error: ") {
             // hutch's own value parsers put their fix after a colon.
             let (m, fix) = split(m);
             what.push(format!("{} {m}", label(colour, "Error:")));
             hints.extend(fix.map(|f| format!("{} {f}", label(colour, "hint:"))));
+            in_message = true;
         } else if let Some(t) = line.trim_start().strip_prefix("tip: ") {
             hints.push(format!("{} {t}", label(colour, "hint:")));
-        } else if rest.is_empty() && hints.is_empty() && line.starts_with(' ') {
+            in_message = false;
+        } else if in_message && line.starts_with(' ') {
             // clap indents the continuation of its message (the possible
             // values, the missing arguments).
             what.push(line.to_string());
         } else if !rest.is_empty() || !line.is_empty() {
             rest.push(line);
+            in_message = false;
         }
     }
     let mut out = what;
