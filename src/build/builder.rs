@@ -25,7 +25,7 @@ use super::steps::tree::{Item, Node, Tree};
 use super::steps::{meta, owner};
 use crate::dockerfile::{self, BuildArgs, Dockerfile, Instruction, MountKind, Source, Spanned};
 use crate::net::plan::NetFlags;
-use crate::report::Report;
+use crate::report::{Counted, Report};
 use crate::store::{Image, Store, Writer};
 use anyhow::{anyhow, bail, Context as _};
 use oci_spec::image::Descriptor;
@@ -473,7 +473,10 @@ impl<'a> Builder<'a> {
                     match &m.from {
                         None => {
                             let matched = self.ctx.resolve(src).map_err(anyhow::Error::msg)?;
-                            inputs.push(format!("bind {src} {}", self.ctx.hash(&matched)?));
+                            inputs.push(format!(
+                                "bind {src} {}",
+                                self.ctx.hash(&matched, self.report)?
+                            ));
                         }
                         Some(f) => {
                             let img = self.image_named(f, stage, done)?;
@@ -497,7 +500,10 @@ impl<'a> Builder<'a> {
         let is_url = matches!(expanded, Instruction::Add(a) if a.sources.iter().any(|s| matches!(s, Source::Path(p) if fetch::is_url(p))));
         if let (Some(f), None, false) = (&file_step, &from_image, is_url) {
             let r = f.resolve(&self.ctx).map_err(anyhow::Error::msg)?;
-            inputs.push(format!("context {}", self.ctx.hash(&r.matched)?));
+            inputs.push(format!(
+                "context {}",
+                self.ctx.hash(&r.matched, self.report)?
+            ));
             resolved = Some(r);
         }
         let text = expanded.to_string();
@@ -646,9 +652,16 @@ impl<'a> Builder<'a> {
         };
         match tar {
             Some(tmp) => {
-                let (desc, diff_id) = self
-                    .writer
-                    .write_layer(std::io::BufReader::new(tmp), "the new layer")?;
+                let size = tmp.metadata().ok().map(|m| m.len());
+                let tar = Counted::new(
+                    std::io::BufReader::new(tmp),
+                    self.report,
+                    "exporting the layer",
+                    size,
+                );
+                let written = self.writer.write_layer(tar, "the new layer");
+                self.report.worked();
+                let (desc, diff_id) = written?;
                 layers.push(desc);
                 let rootfs = config
                     .as_object_mut()

@@ -32,10 +32,10 @@ pub(super) fn attach(ctx: &Ctx, name: &str, no_stdin: bool) -> anyhow::Result<u8
     let rec = state::settle(&containers, containers.resolve(name)?);
     if !state::observe(&rec).is_running() {
         // Docker's exit code for this refusal.
-        eprintln!(
-            "Error: cannot attach to container {0}: it is not running (start it with `hutch start -a {0}`)",
+        super::errors::eprint(&format!(
+            "cannot attach to container {0}: it is not running (start it with `hutch start -a {0}`)",
             rec.name
-        );
+        ));
         return Ok(1);
     }
     if rec.config.interactive && !no_stdin {

@@ -9,7 +9,7 @@ use crate::net::plan::NetFlags;
 use crate::oci::reference::Reference;
 use crate::registry::pull::{ensure_image, PullPolicy};
 use crate::store::Store;
-use crate::ui::progress::Bars;
+use crate::ui::progress::{Bars, Live};
 use crate::ui::{LogLevel, Printer};
 use anyhow::{bail, Context};
 use std::collections::BTreeMap;
@@ -210,6 +210,9 @@ pub fn exec(ctx: &Ctx, args: Args) -> anyhow::Result<u8> {
     } else {
         ctx.printer
     };
+    // Step lines; on a terminal also a line for reading the context and
+    // exporting each layer (never during a RUN, whose output shares stderr).
+    let live = Live::new(printer);
     let store = Store::open(&ctx.dirs)?;
     // One pull per name and build, even when several stages name it.
     let pulled = std::cell::RefCell::new(BTreeMap::new());
@@ -221,7 +224,7 @@ pub fn exec(ctx: &Ctx, args: Args) -> anyhow::Result<u8> {
         pulled.borrow_mut().insert(name.to_string(), im.clone());
         Ok(im)
     };
-    let image = build::build(&store, &opts, &images, &printer)?;
+    let image = build::build(&store, &opts, &images, &live)?;
     if let Some(f) = &args.iidfile {
         fs_err::write(f, &image.id).context("cannot write --iidfile")?;
     }

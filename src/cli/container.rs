@@ -115,7 +115,7 @@ fn prune(ctx: &Ctx, a: PruneArgs) -> anyhow::Result<u8> {
             Ok(()) => ctx.printer.out(&rec.id),
             Err(crate::container::Error::Running(_) | crate::container::Error::NotFound(_)) => {}
             Err(e) => {
-                eprintln!("Error: {e}");
+                super::errors::eprint(&e.to_string());
                 failed = true;
             }
         }

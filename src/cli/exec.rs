@@ -89,7 +89,7 @@ pub fn exec(ctx: &Ctx, a: Args) -> anyhow::Result<u8> {
         return Ok(match outcome {
             supervisor::Outcome::Started => 0,
             supervisor::Outcome::Failed(code, msg) => {
-                eprintln!("Error: {msg}");
+                super::errors::eprint(&msg);
                 u8::try_from(code).unwrap_or(super::EXIT_HUTCH_ERROR)
             }
         });
@@ -98,7 +98,7 @@ pub fn exec(ctx: &Ctx, a: Args) -> anyhow::Result<u8> {
     match join::exec_in(ns, &target) {
         Ok(exit) => Ok(u8::try_from(exit.code()).unwrap_or(super::EXIT_HUTCH_ERROR)),
         Err(e) => {
-            eprintln!("Error: {e}");
+            super::errors::eprint(&e.to_string());
             Ok(u8::try_from(e.exit_code()).unwrap_or(super::EXIT_HUTCH_ERROR))
         }
     }

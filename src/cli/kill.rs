@@ -40,7 +40,7 @@ pub fn exec(ctx: &Ctx, a: Args) -> anyhow::Result<u8> {
         match sent {
             Ok(()) => ctx.printer.out(name),
             Err(e) => {
-                eprintln!("Error: {e:#}");
+                super::errors::eprint(&format!("{e:#}"));
                 failed = true;
             }
         }

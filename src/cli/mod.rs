@@ -1,6 +1,7 @@
 //! The command line: clap definitions (one file per subcommand) mapped onto
-//! library calls. This layer owns exit codes and the `Error:` line; it holds no
-//! logic of its own beyond turning flags into library options.
+//! library calls. This layer owns exit codes and the `Error:` / `hint:` lines
+//! (clap's usage errors included); it holds no logic of its own beyond
+//! turning flags into library options.
 
 use crate::dirs::Dirs;
 use crate::ui::{LogLevel, Printer};
@@ -255,9 +256,13 @@ pub fn main() -> ExitCode {
         Ok(c) => c,
         Err(e) => {
             let e = without_hidden_suggestions(e);
-            let code = if e.use_stderr() { EXIT_HUTCH_ERROR } else { 0 };
-            let _ = e.print();
-            return ExitCode::from(code);
+            if !e.use_stderr() {
+                // --help and --version: clap's own output, on stdout.
+                let _ = e.print();
+                return ExitCode::SUCCESS;
+            }
+            eprintln!("{}", errors::render_usage(&e, crate::ui::colour::stderr()));
+            return ExitCode::from(EXIT_HUTCH_ERROR);
         }
     };
     let ctx = match context(&cli) {

@@ -47,7 +47,7 @@ fn each(ctx: &Ctx, names: &[String], refuse: impl Fn(&str, bool) -> String) -> a
             }
             Err(e) => e.to_string(),
         };
-        eprintln!("Error: {why}");
+        super::errors::eprint(&why);
     }
     Ok(1)
 }

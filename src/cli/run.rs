@@ -572,7 +572,7 @@ fn write_cidfile(f: &Path, id: &str) -> anyhow::Result<()> {
 /// The exit code of a launch, after saying what went wrong inside hutch.
 pub(super) fn report(outcome: &Outcome) -> u8 {
     if let Some(e) = outcome.error() {
-        eprintln!("Error: {e}");
+        super::errors::eprint(&e.to_string());
     }
     u8::try_from(outcome.code()).unwrap_or(super::EXIT_HUTCH_ERROR)
 }

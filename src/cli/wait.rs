@@ -42,7 +42,7 @@ pub fn exec(ctx: &Ctx, a: Args) -> anyhow::Result<u8> {
                 .printer
                 .out(&code.unwrap_or(state::EXIT_UNKNOWN).to_string()),
             Err(e) => {
-                eprintln!("Error: {e}");
+                super::errors::eprint(&e.to_string());
                 failed = true;
             }
         }

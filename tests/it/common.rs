@@ -304,6 +304,29 @@ impl World {
         succeeded(&self.run(args), &format!("hutch {args:?}"))
     }
 
+    /// Write `dir/hutch.toml`: a project whose environment is the busybox
+    /// image (which the caller loads), without a network.
+    pub fn busybox_project(&self, dir: &str) {
+        self.write(
+            &format!("{dir}/hutch.toml"),
+            "image = \"busybox:1.38.0-musl\"\n[run]\nnetwork = \"none\"\n",
+        );
+    }
+
+    /// Run hutch in `dir` of the world (HOME there too, so an
+    /// environment's home stays inside the world) and require success.
+    pub fn ok_in(&self, dir: &str, args: &[&str]) -> Output {
+        let out = self
+            .hutch()
+            .current_dir(self.path(dir))
+            .env("HOME", self.path(dir))
+            .args(args)
+            .output()
+            .expect("spawn hutch");
+        succeeded(&out, &format!("hutch {args:?} in {dir}"));
+        out
+    }
+
     /// Run hutch and require failure; return stderr.
     pub fn fails(&self, args: &[&str]) -> (i32, String) {
         let out = self.run(args);
