@@ -85,7 +85,8 @@ pub struct Args {
     /// Network: pasta[:ARG,...] (the default when installed, as in Podman 5),
     /// slirp4netns[:KEY=VALUE,...], none (loopback only), host (share the host's),
     /// container:NAME (share a running container's) or the name of a network
-    /// made with `hutch network create`.
+    /// made with `hutch network create`; bridge (Docker's default network)
+    /// is the default network, as without --network.
     #[arg(long, alias = "net", value_name = "MODE")]
     pub network: Option<String>,
     /// Another name the container answers to on its user-defined network.
@@ -288,7 +289,10 @@ pub fn create(ctx: &Ctx, a: Args) -> anyhow::Result<u8> {
 /// sandbox plan: everything before it runs.
 fn prepare(ctx: &Ctx, a: Args) -> anyhow::Result<Prepared> {
     // Flags first: nothing below runs for a bad command line.
-    let network = ctx.config.value(config::NETWORK, a.network.clone())?;
+    // Docker's `bridge` is its default network: hutch's is what no
+    // --network gives.
+    let flag = a.network.clone().filter(|n| n != "bridge");
+    let network = ctx.config.value(config::NETWORK, flag)?;
     let userns = ctx.config.value(config::USERNS, a.userns)?;
     let storage_driver = ctx.config.value(config::STORAGE_DRIVER, a.storage_driver)?;
     for v in &a.volume {

@@ -1267,6 +1267,7 @@ fn exit_code(result: &std::result::Result<sandbox::Exit, sandbox::Error>) -> i32
 /// or still the one that claimed `rec` for it, when pid 1 never started).
 fn finish(containers: &Containers, volumes: &Volumes, rec: &Record, code: i32) {
     if rec.auto_remove {
+        super::exits::record(containers, &rec.id, code);
         // The sandbox removes the directory itself; only a failed clone
         // (nothing ran in a user namespace) leaves it for us.
         let _ = std::fs::remove_dir_all(containers.dir(&rec.id));

@@ -21,6 +21,8 @@
 
 pub mod control;
 pub mod cp;
+pub mod exits;
+pub mod freeze;
 pub mod health;
 pub mod inspect;
 mod inuse;

@@ -353,25 +353,70 @@ fn attach_follows_output_and_returns_the_exit_code() {
 }
 
 #[test]
-fn pause_says_why_it_cannot_and_version_is_docker_shaped() {
+fn pause_stops_every_process_until_unpause_and_version_is_docker_shaped() {
     for_each_user(|w| {
         let bb = w.busybox();
-        w.ok(&["run", "-d", "--name", "p", bb, "sleep", "60"]);
-        // Nothing is delegated on the test machines: one clear line.
+        w.write("out/n", "0\n");
+        let bind = format!("{}:/out", w.path("out").display());
+        let count = || -> u64 {
+            let t = std::fs::read_to_string(w.path("out/n")).unwrap_or_default();
+            t.trim().parse().unwrap_or(0)
+        };
+        let script = "trap 'exit 5' USR1; i=0; \
+                      while :; do i=$((i+1)); echo $i > /out/n.t; mv /out/n.t /out/n; sleep 0.05; done";
+        w.ok(&[
+            "run", "-d", "--name", "p", "-v", &bind, bb, "sh", "-c", script,
+        ]);
+        assert!(eventually(10, || count() > 2), "the counter never ran");
+        // A process started by exec is in the namespace too: it stops.
+        w.ok(&["exec", "-d", "p", "sleep", "60"]);
+        assert_eq!(w.ok(&["pause", "p"]), "p\n");
+        let fmt = "{{.State.Status}} {{.State.Paused}} {{.State.Running}}";
+        assert_eq!(w.ok(&["inspect", "-f", fmt, "p"]), "paused true true\n");
+        let ps = w.ok(&[
+            "ps",
+            "-f",
+            "status=paused",
+            "--format",
+            "{{.Names}} {{.Status}}",
+        ]);
+        assert!(
+            ps.starts_with("p Up ") && ps.ends_with("(Paused)\n"),
+            "{ps}"
+        );
+        assert!(w.ok(&["ps", "-q", "-f", "status=running"]).is_empty());
+        let frozen = count();
+        std::thread::sleep(Duration::from_millis(600));
+        assert_eq!(count(), frozen, "the counter ran while paused");
+        let pid: i32 = w
+            .ok(&["inspect", "-f", "{{.State.Pid}}", "p"])
+            .trim()
+            .parse()
+            .unwrap();
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+        assert!(stat.rsplit_once(") ").unwrap().1.starts_with('T'), "{stat}");
+        let (code, err) = w.fails(&["exec", "p", "true"]);
+        assert!(one_error(&err) && err.contains("is paused"), "{code} {err}");
         let (code, err) = w.fails(&["pause", "p"]);
         assert_eq!(code, 1);
+        assert!(one_error(&err) && err.contains("already paused"), "{err}");
+        assert_eq!(w.ok(&["unpause", "p"]), "p\n");
         assert!(
-            one_error(&err) && err.contains("cgroup") && err.contains("cannot pause"),
-            "{err}"
+            eventually(10, || count() > frozen),
+            "the counter did not resume"
         );
-        assert_eq!(
-            w.ok(&["inspect", "-f", "{{.State.Status}} {{.State.Paused}}", "p"]),
-            "running false\n"
-        );
+        assert_eq!(w.ok(&["inspect", "-f", fmt, "p"]), "running false true\n");
         let (code, err) = w.fails(&["unpause", "p"]);
         assert_eq!(code, 1);
-        assert!(err.contains("not paused"), "{err}");
-        w.ok(&["rm", "-f", "p"]);
+        assert!(one_error(&err) && err.contains("not paused"), "{err}");
+        // A signal to a paused container is acted on: it resumes to take it.
+        w.ok(&["pause", "p"]);
+        assert_eq!(w.ok(&["kill", "-s", "USR1", "p"]), "p\n");
+        assert_eq!(w.ok(&["wait", "p"]), "5\n");
+        let (code, err) = w.fails(&["pause", "p"]);
+        assert_eq!(code, 1);
+        assert!(err.contains("not running"), "{err}");
+        w.ok(&["rm", "p"]);
         let (code, err) = w.fails(&["pause", "p"]);
         assert_eq!(code, 1);
         assert!(err.contains("no such container"), "{err}");
@@ -641,6 +686,16 @@ fn exit_codes_and_signals_as_docker() {
         let (code, err) = w.fails(&["rmi", "nothere:1"]);
         assert_eq!(code, 1);
         assert!(one_error(&err) && err.contains("no such image"), "{err}");
+        // One missing name does not keep the others from going.
+        w.ok(&["tag", bb, "spare:1"]);
+        let out = w.run(&["rmi", "nothere:1", "spare:1"]);
+        assert_eq!(out.status.code(), Some(1));
+        assert_eq!(stdout(&out), "Untagged: docker.io/library/spare:1\n");
+        assert!(
+            one_error(&stderr(&out)) && stderr(&out).contains("nothere:1"),
+            "{}",
+            stderr(&out)
+        );
         let (code, err) = w.fails(&["rm", "ghost"]);
         assert_eq!(code, 1);
         assert!(
@@ -672,8 +727,18 @@ fn exit_codes_and_signals_as_docker() {
         w.ok(&["create", "--name", "idle", bb]);
         for bad in ["0", "65", "NOPE", "RTMIN+31"] {
             let (code, err) = w.fails(&["kill", "-s", bad, "idle"]);
-            assert_eq!(code, 125);
+            assert_eq!(code, 1);
             assert!(one_error(&err) && err.contains(bad), "{bad}: {err}");
+        }
+
+        // wait, started before a `--rm` container exits, prints its code.
+        for cond in ["not-running", "removed"] {
+            let id = w
+                .ok(&["run", "--rm", "-d", bb, "sh", "-c", "sleep 1; exit 3"])
+                .trim()
+                .to_string();
+            assert_eq!(w.ok(&["wait", "--condition", cond, &id]), "3\n", "{cond}");
+            assert!(!w.root().join("containers").join(&id).exists());
         }
 
         // stop, kill and rm -f of a `--rm -d` container: success, and no
@@ -752,6 +817,25 @@ fn labels_restart_policy_and_health_reach_inspect_and_ps_filters() {
         assert_eq!(
             w.ok(&["ps", "-f", "name=lab", "--format", "{{.Labels}}"]),
             "tier=db\n"
+        );
+        assert_eq!(
+            w.ok(&[
+                "ps",
+                "-f",
+                "name=lab",
+                "--format",
+                r#"{{.Label "tier"}}|{{.Label "no"}}"#
+            ]),
+            "db|\n"
+        );
+        assert_eq!(
+            w.ok(&[
+                "inspect",
+                "-f",
+                "{{(.HostConfig.RestartPolicy).Name | upper}}",
+                "lab"
+            ]),
+            "ON-FAILURE\n"
         );
         assert!(
             eventually(15, || names(&w, &["-f", "health=healthy"]) == ["lab"]),

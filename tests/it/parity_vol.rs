@@ -101,9 +101,34 @@ fn volume_lifecycle_persistence_and_in_use_refusal() {
             bb,
             "sh",
             "-c",
-            "echo kept > /data/f",
+            "echo kept > /data/f; head -c 200000 /dev/zero > /data/big",
         ]);
         assert_eq!(sh(&w, &["-v", "data:/data:ro"], "cat /data/f"), "kept\n");
+        // system df counts them as Docker's Local Volumes: `data` is used
+        // (by a stopped container), the empty `random` could go.
+        let df: serde_json::Value =
+            serde_json::from_str(&w.ok(&["system", "df", "--format", "json"])).unwrap();
+        let row = df
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["Type"] == "Local Volumes")
+            .unwrap_or_else(|| panic!("{df}"));
+        assert_eq!(
+            (&row["Total"], &row["Active"]),
+            (&2.into(), &1.into()),
+            "{row}"
+        );
+        let (size, free) = (
+            row["Size"].as_u64().unwrap(),
+            row["Reclaimable"].as_u64().unwrap(),
+        );
+        assert!(size >= 200_000 && free > 0 && free < 100_000, "{row}");
+        let text = w.ok(&["system", "df"]);
+        assert!(
+            text.contains("\nLocal Volumes   2       1       "),
+            "{text}"
+        );
         assert_eq!(
             w.ok(&["volume", "ls", "-q", "--filter", "dangling=false"]),
             "data\n"
