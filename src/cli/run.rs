@@ -244,7 +244,9 @@ pub struct Args {
     #[arg(long = "group-add", value_name = "GROUP")]
     pub group_add: Vec<String>,
     /// Pass a host device node you can open into the container:
-    /// HOST[:CONTAINER[:PERMS]], e.g. /dev/fuse.
+    /// HOST[:CONTAINER[:PERMS]], e.g. /dev/fuse. PERMS (rwm) may leave out
+    /// only what the node's permissions refuse you anyway (there is no
+    /// device cgroup to enforce more).
     #[arg(long, value_name = "HOST[:CONTAINER[:PERMS]]")]
     pub device: Vec<String>,
     /// Image name or id.

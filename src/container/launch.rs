@@ -1423,8 +1423,11 @@ pub fn mapping_of(rec: &Record) -> Result<IdMapping> {
 }
 
 /// `--device HOST[:CONTAINER[:PERMS]]`: a bind mount of a host device node
-/// this user can open (PERMS, Docker's cgroup rwm, is checked for its
-/// syntax; without a device cgroup only file permissions apply).
+/// this user can open. PERMS is Docker's device cgroup rwm; without a
+/// device cgroup only the node's own permissions hold (a read-only bind
+/// does not stop writes to a device node), so an access PERMS leaves out
+/// must be one they refuse this user anyway, or the value is refused. `m`
+/// (mknod) is never possible in a user namespace, with or without it.
 pub fn parse_device(spec: &str) -> Result<MountSpec> {
     use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
     let bad = |why: String| Error::Invalid(format!("invalid --device '{spec}': {why}"));
@@ -1460,6 +1463,17 @@ pub fn parse_device(spec: &str) -> Result<MountSpec> {
                 "this user cannot open {host} ({e}); hutch passes on only devices you can open"
             ))
         })?;
+    use nix::unistd::AccessFlags;
+    for (left_out, flag, what, verb) in [
+        (!perms.contains('r'), AccessFlags::R_OK, "reading", "read"),
+        (!write, AccessFlags::W_OK, "writing", "write"),
+    ] {
+        if left_out && nix::unistd::access(host, flag).is_ok() {
+            return Err(bad(format!(
+                "permissions '{perms}' forbid {what}, but this user may {verb} {host}, and without a device cgroup nothing keeps the container from it; give rw (or leave PERMS out)"
+            )));
+        }
+    }
     Ok(MountSpec::Bind {
         source: PathBuf::from(host),
         target: target.to_string(),

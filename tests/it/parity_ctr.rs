@@ -3,7 +3,7 @@
 //! `image` management commands, attach, pause, version, wait conditions,
 //! `ps`/`images` filters, and Docker's exit codes — as both test users.
 
-use crate::common::{eventually, for_each_user, live, one_error, stderr, stdout, World};
+use crate::common::{eventually, for_each_user_and_root, live, one_error, stderr, stdout, World};
 use serde_json::Value;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
@@ -30,7 +30,7 @@ fn has_keys(v: &Value, want: &[&str]) {
 
 #[test]
 fn create_start_restart_and_inspect_like_docker() {
-    for_each_user(|w| {
+    for_each_user_and_root(|w| {
         let bb = w.busybox();
         let id = w
             .ok(&[
@@ -211,7 +211,7 @@ fn create_start_restart_and_inspect_like_docker() {
 
 #[test]
 fn inspect_decides_by_what_exists_and_type_restricts_it() {
-    for_each_user(|w| {
+    for_each_user_and_root(|w| {
         let bb = w.busybox();
         w.ok(&["create", "--name", "box", bb, "true"]);
         // A container named like nothing else; an image by its name.
@@ -261,7 +261,7 @@ fn inspect_decides_by_what_exists_and_type_restricts_it() {
 
 #[test]
 fn management_commands_alias_the_top_level_ones() {
-    for_each_user(|w| {
+    for_each_user_and_root(|w| {
         let bb = w.busybox();
         w.ok(&[
             "container",
@@ -296,7 +296,7 @@ fn management_commands_alias_the_top_level_ones() {
 
 #[test]
 fn attach_follows_output_and_returns_the_exit_code() {
-    for_each_user(|w| {
+    for_each_user_and_root(|w| {
         let bb = w.busybox();
         w.ok(&[
             "run",
@@ -354,7 +354,7 @@ fn attach_follows_output_and_returns_the_exit_code() {
 
 #[test]
 fn pause_stops_every_process_until_unpause_and_version_is_docker_shaped() {
-    for_each_user(|w| {
+    for_each_user_and_root(|w| {
         let bb = w.busybox();
         w.write("out/n", "0\n");
         let bind = format!("{}:/out", w.path("out").display());
@@ -445,7 +445,7 @@ fn pause_stops_every_process_until_unpause_and_version_is_docker_shaped() {
 
 #[test]
 fn wait_conditions_next_exit_and_removed() {
-    for_each_user(|w| {
+    for_each_user_and_root(|w| {
         let bb = w.busybox();
         w.ok(&[
             "create",
@@ -498,7 +498,7 @@ fn names(w: &World, args: &[&str]) -> Vec<String> {
 
 #[test]
 fn ps_filters_and_columns_as_docker() {
-    for_each_user(|w| {
+    for_each_user_and_root(|w| {
         let bb = w.busybox();
         w.ok(&["run", "--name", "ok0", bb, "true"]);
         w.ok(&["run", "-d", "--name", "up1", bb, "sleep", "60"]);
@@ -603,7 +603,7 @@ fn ps_filters_and_columns_as_docker() {
 
 #[test]
 fn images_filters_and_history_json() {
-    for_each_user(|w| {
+    for_each_user_and_root(|w| {
         let bb = w.busybox();
         let bb_id = w.ok(&["inspect", "-f", "{{.Id}}", bb]).trim().to_string();
         w.ok(&["run", "--name", "src", bb, "true"]);
@@ -680,7 +680,7 @@ fn images_filters_and_history_json() {
 
 #[test]
 fn exit_codes_and_signals_as_docker() {
-    for_each_user(|w| {
+    for_each_user_and_root(|w| {
         let bb = w.busybox();
         // rmi of a missing image: 1; rm: 1; rm -f: 0 and silent.
         let (code, err) = w.fails(&["rmi", "nothere:1"]);
@@ -780,7 +780,7 @@ fn exit_codes_and_signals_as_docker() {
 
 #[test]
 fn labels_restart_policy_and_health_reach_inspect_and_ps_filters() {
-    for_each_user(|w| {
+    for_each_user_and_root(|w| {
         let bb = w.busybox();
         w.ok(&[
             "run",
@@ -856,7 +856,7 @@ fn labels_restart_policy_and_health_reach_inspect_and_ps_filters() {
 
 #[test]
 fn inspect_shows_the_address_on_a_user_defined_network() {
-    for_each_user(|w| {
+    for_each_user_and_root(|w| {
         let bb = w.busybox();
         w.ok(&["network", "create", "pcnet"]);
         w.ok(&[
