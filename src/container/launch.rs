@@ -1209,7 +1209,25 @@ fn detached(
     let config = log_config(rec);
     let log = (config.driver != LogDriver::None).then_some((log.as_path(), &config));
     let policy: Policy = rec.config.restart.parse().unwrap_or_default();
-    let outcome = supervisor::detach(log, &plan.held_fds(), |s| {
+    // `-i`: a FIFO that `attach` writes to, pid 1's stdin in every run.
+    let stdin = match rec.config.interactive {
+        true => Some(super::stdin::open_for_container(dir).map_err(|e| {
+            Error::Supervisor(format!(
+                "cannot make the container's stdin in {}: {e}",
+                dir.display()
+            ))
+        })?),
+        false => None,
+    };
+    let mut keep = plan.held_fds();
+    keep.extend(stdin.as_ref().map(std::os::fd::AsFd::as_fd));
+    let outcome = supervisor::detach(log, &keep, |s| {
+        if let Some(fd) = &stdin {
+            // In place of the supervisor's /dev/null; pid 1 inherits it.
+            if let Err(e) = nix::unistd::dup2(std::os::fd::AsRawFd::as_raw_fd(fd), 0) {
+                eprintln!("Error: cannot give the container its stdin: {e}");
+            }
+        }
         let mut delay_step = 0;
         let mut first = true;
         let mut last;

@@ -35,6 +35,7 @@ pub mod proc;
 pub mod restart;
 pub mod signals;
 pub mod state;
+pub mod stdin;
 pub mod supervisor;
 
 use crate::sys::flock;

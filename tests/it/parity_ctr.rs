@@ -3,8 +3,11 @@
 //! `image` management commands, attach, pause, version, wait conditions,
 //! `ps`/`images` filters, and Docker's exit codes — as both test users.
 
-use crate::common::{eventually, for_each_user_and_root, live, one_error, stderr, stdout, World};
+use crate::common::{
+    eventually, for_each_user_and_root, live, one_error, read_until, stderr, stdout, World,
+};
 use serde_json::Value;
+use std::io::Write;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
@@ -332,23 +335,57 @@ fn attach_follows_output_and_returns_the_exit_code() {
         let (code, _) = w.fails(&["restart", "ghost"]);
         assert_eq!(code, 1);
 
-        // A detached container's stdin is /dev/null: attach says so once.
-        w.ok(&[
-            "run",
-            "-d",
-            "-i",
-            "--name",
-            "in",
-            bb,
-            "sh",
-            "-c",
-            "sleep 1; exit 6",
-        ]);
-        let out = w.run(&["attach", "in"]);
-        assert_eq!(out.status.code(), Some(6));
-        let err = stderr(&out);
-        assert_eq!(err.lines().count(), 1, "{err}");
-        assert!(err.contains("stdin is not attached"), "{err}");
+        // `run -di`: attach gives the container its stdin; end of file
+        // here does not close it there, so a second attach goes on.
+        let script = "while read l; do [ \"$l\" = quit ] && exit 6; echo \"got $l\"; done";
+        w.ok(&["run", "-d", "-i", "--name", "in", bb, "sh", "-c", script]);
+        let attach = |input: &str| {
+            let mut c = w
+                .hutch()
+                .args(["attach", "in"])
+                .stdin(Stdio::piped())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap();
+            c.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
+            c
+        };
+        let mut first = attach("one\n");
+        read_until(first.stdout.as_mut().unwrap(), "got one\n");
+        first.kill().unwrap();
+        first.wait().unwrap();
+        let second = attach("two\nquit\n").wait_with_output().unwrap();
+        assert_eq!(second.status.code(), Some(6), "{}", stderr(&second));
+        assert_eq!(stdout(&second), "got two\n");
+        assert_eq!(w.ok(&["logs", "in"]), "got one\ngot two\n");
+
+        // Signals attach gets go on to pid 1 (Docker's sig-proxy): Ctrl-C.
+        let script = "trap 'echo int; exit 4' INT; echo ready; while :; do sleep 0.1; done";
+        w.ok(&["run", "-d", "--name", "sig", bb, "sh", "-c", script]);
+        assert!(eventually(10, || w.ok(&["logs", "sig"]).contains("ready")));
+        let c = w
+            .hutch()
+            .args(["attach", "sig"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let pid = nix::unistd::Pid::from_raw(c.id() as i32);
+        // Once attach holds SIGINT back for its proxy, it forwards it.
+        let blocked = || {
+            std::fs::read_to_string(format!("/proc/{pid}/status"))
+                .unwrap_or_default()
+                .lines()
+                .find_map(|l| l.strip_prefix("SigBlk:"))
+                .and_then(|m| u64::from_str_radix(m.trim(), 16).ok())
+                .is_some_and(|m| m & (1 << (libc::SIGINT - 1)) != 0)
+        };
+        assert!(eventually(10, blocked), "attach never set up its proxy");
+        nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGINT).unwrap();
+        let out = c.wait_with_output().unwrap();
+        assert_eq!(out.status.code(), Some(4), "{}", stderr(&out));
+        assert_eq!(stdout(&out), "int\n");
     });
 }
 
