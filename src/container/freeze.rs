@@ -13,8 +13,10 @@
 //! It does not decide whether a container runs (`state` does).
 
 use super::ProcId;
+use crate::sys::process::{pidfd_open, pidfd_send_signal};
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
+use std::os::fd::AsFd;
 
 /// Why a container could not be paused.
 #[derive(Debug, thiserror::Error)]
@@ -27,6 +29,8 @@ pub enum FreezeError {
     Signal(i32, nix::Error),
     #[error("the container keeps starting processes; cannot pause it")]
     Busy,
+    #[error("process {0} shares hutch's own pid namespace: it is not a container's pid 1")]
+    NotIsolated(i32),
 }
 
 /// How many passes over /proc catch the processes forked meanwhile.
@@ -40,6 +44,10 @@ fn ns_of(pid: &str) -> Option<std::path::PathBuf> {
 fn others(init: ProcId, seen: &[Pid]) -> Result<Vec<Pid>, FreezeError> {
     let target = std::fs::read_link(format!("/proc/{}/ns/pid", init.pid))
         .map_err(|e| FreezeError::Namespace(init.pid, e))?;
+    // Every process of this namespace would be stopped, hutch's caller too.
+    if ns_of("self").as_ref() == Some(&target) {
+        return Err(FreezeError::NotIsolated(init.pid));
+    }
     let mut out = Vec::new();
     for e in std::fs::read_dir("/proc")
         .map_err(FreezeError::Proc)?
@@ -61,10 +69,15 @@ fn others(init: ProcId, seen: &[Pid]) -> Result<Vec<Pid>, FreezeError> {
 pub fn freeze(init: ProcId) -> Result<Vec<Pid>, FreezeError> {
     let mut stopped: Vec<Pid> = Vec::new();
     let first = Pid::from_raw(init.pid);
+    let gone = |e: crate::sys::SysError| FreezeError::Signal(init.pid, e.errno);
+    // The pidfd pins pid 1, checked after opening: never a reused pid.
+    let fd = pidfd_open(init.pid).map_err(gone)?;
     if !init.alive() {
         return Err(FreezeError::Signal(init.pid, nix::Error::ESRCH));
     }
-    kill(first, Signal::SIGSTOP).map_err(|e| FreezeError::Signal(init.pid, e))?;
+    // Checked before anything is stopped.
+    others(init, &[first])?;
+    pidfd_send_signal(fd.as_fd(), Signal::SIGSTOP as i32).map_err(gone)?;
     stopped.push(first);
     for _ in 0..PASSES {
         let new = match others(init, &stopped) {
@@ -106,4 +119,17 @@ pub fn thaw_pids(pids: &[Pid]) {
 /// Whether the container whose pid 1 is `init` is paused.
 pub fn frozen(init: ProcId) -> bool {
     init.stopped()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_process_in_hutchs_own_pid_namespace_is_never_frozen() {
+        let me = ProcId::current().unwrap();
+        assert!(matches!(freeze(me), Err(FreezeError::NotIsolated(_))));
+        assert!(matches!(thaw(me), Err(FreezeError::NotIsolated(_))));
+        assert!(!frozen(me));
+    }
 }
