@@ -1258,6 +1258,11 @@ fn detached(
         }
         // Everything the container wrote is in the log before its exit is.
         s.close_log();
+        // Only here: a foreground `--rm` run prints its code itself, and
+        // a loop of them should not fill the directory of kept codes.
+        if rec.auto_remove {
+            super::exits::record(containers, &rec.id, last);
+        }
         finish(containers, volumes, rec, last);
     })
     .map_err(Error::Supervisor)?;
@@ -1285,7 +1290,6 @@ fn exit_code(result: &std::result::Result<sandbox::Exit, sandbox::Error>) -> i32
 /// or still the one that claimed `rec` for it, when pid 1 never started).
 fn finish(containers: &Containers, volumes: &Volumes, rec: &Record, code: i32) {
     if rec.auto_remove {
-        super::exits::record(containers, &rec.id, code);
         // The sandbox removes the directory itself; only a failed clone
         // (nothing ran in a user namespace) leaves it for us.
         let _ = std::fs::remove_dir_all(containers.dir(&rec.id));
