@@ -1,6 +1,6 @@
-//! The exit codes of detached `--rm` containers, kept a short while after their
-//! directory is gone, so that a `wait` started before the exit prints the
-//! code as Docker's does. One file per container, `<state>/.exits/<id>`,
+//! The exit codes of detached `--rm` containers, kept a short while after
+//! their directory is gone, so that a `wait` started before the exit prints
+//! the code as Docker's does. One file per container, `<state>/.exits/<id>`,
 //! holding the code as text; whoever records a new one removes those older
 //! than [`KEEP`] (there is no daemon to do it).
 //!
