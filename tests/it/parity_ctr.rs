@@ -339,26 +339,61 @@ fn attach_follows_output_and_returns_the_exit_code() {
         // here does not close it there, so a second attach goes on.
         let script = "while read l; do [ \"$l\" = quit ] && exit 6; echo \"got $l\"; done";
         w.ok(&["run", "-d", "-i", "--name", "in", bb, "sh", "-c", script]);
-        let attach = |input: &str| {
+        let attach = |input: &str, flags: &[&str]| {
             let mut c = w
                 .hutch()
-                .args(["attach", "in"])
+                .arg("attach")
+                .args(flags)
+                .arg("in")
                 .stdin(Stdio::piped())
                 .stdout(Stdio::piped())
                 .stderr(Stdio::piped())
                 .spawn()
                 .unwrap();
-            c.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
+            c.stdin
+                .as_mut()
+                .unwrap()
+                .write_all(input.as_bytes())
+                .unwrap();
             c
         };
-        let mut first = attach("one\n");
+        // The detach keys (ctrl-p,ctrl-q) end an attach; the container runs on.
+        let mut first = attach("one\n", &[]);
         read_until(first.stdout.as_mut().unwrap(), "got one\n");
-        first.kill().unwrap();
-        first.wait().unwrap();
-        let second = attach("two\nquit\n").wait_with_output().unwrap();
-        assert_eq!(second.status.code(), Some(6), "{}", stderr(&second));
-        assert_eq!(stdout(&second), "got two\n");
-        assert_eq!(w.ok(&["logs", "in"]), "got one\ngot two\n");
+        first
+            .stdin
+            .as_mut()
+            .unwrap()
+            .write_all(b"\x10\x11")
+            .unwrap();
+        let first = first.wait_with_output().unwrap();
+        assert_eq!(first.status.code(), Some(0), "{}", stderr(&first));
+        assert!(
+            stderr(&first).contains("read escape sequence"),
+            "{}",
+            stderr(&first)
+        );
+        let mut other = attach("two\n", &["--detach-keys", "ctrl-x"]);
+        read_until(other.stdout.as_mut().unwrap(), "got two\n");
+        other.stdin.as_mut().unwrap().write_all(b"\x18").unwrap();
+        assert_eq!(other.wait().unwrap().code(), Some(0));
+        // End of file here does not close the container's stdin.
+        let mut third = attach("three\n", &[]);
+        drop(third.stdin.take());
+        read_until(third.stdout.as_mut().unwrap(), "got three\n");
+        std::thread::sleep(Duration::from_millis(300));
+        assert_eq!(
+            w.ok(&["inspect", "-f", "{{.State.Running}}", "in"]),
+            "true\n"
+        );
+        third.kill().unwrap();
+        third.wait().unwrap();
+        let mut last = attach("quit\n", &[]);
+        drop(last.stdin.take());
+        let last = last.wait_with_output().unwrap();
+        assert_eq!(last.status.code(), Some(6), "{}", stderr(&last));
+        assert_eq!(stdout(&last), "");
+        assert_eq!(w.ok(&["logs", "in"]), "got one\ngot two\ngot three\n");
 
         // Signals attach gets go on to pid 1 (Docker's sig-proxy): Ctrl-C.
         let script = "trap 'echo int; exit 4' INT; echo ready; while :; do sleep 0.1; done";
