@@ -4,7 +4,8 @@
 //! who started them), so this is the freezer it can offer. Unlike the cgroup
 //! freezer it is visible inside (a parent waiting with WUNTRACED sees its
 //! children stop, and unpausing also continues a process that something in
-//! the container had stopped itself).
+//! the container had stopped itself), and processes in a pid namespace the
+//! container made inside its own are not stopped.
 //!
 //! Pid 1 is stopped too: SIGSTOP from the parent namespace reaches a
 //! namespace's init. A container is paused exactly while its pid 1 is
