@@ -2,7 +2,8 @@
 //! hutch: the acceptance test of Docker parity. `tests/it/data/
 //! docker-workflow.sh` creates a network, a named volume, a "db" container
 //! restarted on failure and an "app" container that reaches it by name,
-//! copies a file in and out with `cp`, and tears everything down.
+//! copies a file in and out with `cp`, and tears everything down — as both
+//! test users and as root.
 
 use crate::common::{for_each_user_and_root, stderr, stdout};
 use std::os::unix::fs::symlink;

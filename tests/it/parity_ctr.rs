@@ -1,7 +1,7 @@
 //! Docker parity of the container and image commands: create/start/restart,
 //! container inspect (Docker's JSON keys) and `--type`, the `container` and
 //! `image` management commands, attach, pause, version, wait conditions,
-//! `ps`/`images` filters, and Docker's exit codes — as both test users.
+//! `ps`/`images` filters, and Docker's exit codes — as both test users and as root.
 
 use crate::common::{
     eventually, for_each_user_and_root, live, one_error, read_until, stderr, stdout, World,

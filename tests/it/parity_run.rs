@@ -2,7 +2,7 @@
 //! policies honoured by the supervisor, health checks, labels, log
 //! drivers, --cidfile, --group-add, --device, --stop-signal/--stop-timeout,
 //! --sig-proxy, binary stdin with -i, the last of a repeated flag winning,
-//! and the combinations Docker refuses — as both test users.
+//! and the combinations Docker refuses — as both test users and as root.
 
 use crate::common::eventually;
 use crate::common::{

@@ -3,7 +3,7 @@
 //! too), relative `-v` paths, the `z,Z,U,O` options, `--mount` forms and
 //! their errors, and `cp` both ways (files, directories, tar streams,
 //! running and stopped containers, a symbolic-link escape that must stay
-//! inside) — real namespaces, as both test users.
+//! inside) — real namespaces, as both test users and as root.
 
 use crate::common::{for_each_user_and_root, one_error, stderr, stdout, Kind, World};
 use std::io::Write;
