@@ -63,7 +63,8 @@ pub struct Args {
     pub iidfile: Option<PathBuf>,
 
     /// Network for RUN steps that do not set `--network`: none (loopback
-    /// only) or host; without it, `hutch run`'s default (pasta when installed).
+    /// only), host, or default (also `bridge`, Docker's name): `hutch run`'s
+    /// default (pasta when installed), as without --network.
     #[arg(long, value_name = "MODE")]
     pub network: Option<String>,
 
@@ -183,12 +184,14 @@ pub fn exec(ctx: &Ctx, args: Args) -> anyhow::Result<u8> {
         }
     };
     let network = match args.network.as_deref() {
-        None | Some("none" | "host") => NetFlags {
+        // Docker's names for its default network.
+        None | Some("default" | "bridge") => NetFlags::default(),
+        Some("none" | "host") => NetFlags {
             network: args.network.clone(),
             ..NetFlags::default()
         },
         Some(other) => bail!(
-            "--network {other}: a build's RUN steps use none, host or (without --network) the default network"
+            "--network {other}: a build's RUN steps use none, host or default (the default network, also without --network)"
         ),
     };
     let opts = Options {

@@ -41,7 +41,7 @@ pub enum Sub {
     Wait(super::wait::Args),
     /// Follow a running container's output.
     Attach(super::attach::Args),
-    /// Pause containers (needs a cgroup of their own).
+    /// Pause containers: stop every process (SIGSTOP) until unpause.
     Pause(super::pause::Args),
     /// Unpause containers.
     Unpause(super::pause::Args),

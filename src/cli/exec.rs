@@ -38,6 +38,14 @@ pub fn exec(ctx: &Ctx, a: Args) -> anyhow::Result<u8> {
             rec.name
         );
     };
+    // Docker refuses too: the new process would be stopped with the rest.
+    if state::paused(&rec, state::State::Running) {
+        bail!(
+            "container {} is paused (unpause it with `hutch unpause {}`)",
+            rec.name,
+            rec.name
+        );
+    }
     let mut env = rec.config.env.clone();
     for e in &a.process.env {
         env.extend(env_entry(e)?);

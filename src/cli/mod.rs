@@ -162,7 +162,7 @@ pub enum Command {
     Restart(restart::Args),
     /// Follow a running detached container's output until it exits.
     Attach(attach::Args),
-    /// Pause containers (needs a cgroup of their own; see `hutch info`).
+    /// Pause containers: stop every process (SIGSTOP) until unpause.
     Pause(pause::Args),
     /// Unpause containers.
     Unpause(pause::Args),

@@ -1246,7 +1246,25 @@ fn detached(
     let config = log_config(rec);
     let log = (config.driver != LogDriver::None).then_some((log.as_path(), &config));
     let policy: Policy = rec.config.restart.parse().unwrap_or_default();
-    let outcome = supervisor::detach(log, &plan.held_fds(), |s| {
+    // `-i`: a FIFO that `attach` writes to, pid 1's stdin in every run.
+    let stdin = match rec.config.interactive {
+        true => Some(super::stdin::open_for_container(dir).map_err(|e| {
+            Error::Supervisor(format!(
+                "cannot make the container's stdin in {}: {e}",
+                dir.display()
+            ))
+        })?),
+        false => None,
+    };
+    let mut keep = plan.held_fds();
+    keep.extend(stdin.as_ref().map(std::os::fd::AsFd::as_fd));
+    let outcome = supervisor::detach(log, &keep, |s| {
+        if let Some(fd) = &stdin {
+            // In place of the supervisor's /dev/null; pid 1 inherits it.
+            if let Err(e) = nix::unistd::dup2(std::os::fd::AsRawFd::as_raw_fd(fd), 0) {
+                eprintln!("Error: cannot give the container its stdin: {e}");
+            }
+        }
         let mut delay_step = 0;
         let mut first = true;
         let mut last;
@@ -1277,6 +1295,11 @@ fn detached(
         }
         // Everything the container wrote is in the log before its exit is.
         s.close_log();
+        // Only here: a foreground `--rm` run prints its code itself, and
+        // a loop of them should not fill the directory of kept codes.
+        if rec.auto_remove {
+            super::exits::record(containers, &rec.id, last);
+        }
         finish(containers, volumes, rec, last);
     })
     .map_err(Error::Supervisor)?;
@@ -1459,8 +1482,11 @@ pub fn mapping_of(rec: &Record) -> Result<IdMapping> {
 }
 
 /// `--device HOST[:CONTAINER[:PERMS]]`: a bind mount of a host device node
-/// this user can open (PERMS, Docker's cgroup rwm, is checked for its
-/// syntax; without a device cgroup only file permissions apply).
+/// this user can open. PERMS is Docker's device cgroup rwm; without a
+/// device cgroup only the node's own permissions hold (a read-only bind
+/// does not stop writes to a device node), so an access PERMS leaves out
+/// must be one they refuse this user anyway, or the value is refused. `m`
+/// (mknod) is never possible in a user namespace, with or without it.
 pub fn parse_device(spec: &str) -> Result<MountSpec> {
     use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
     let bad = |why: String| Error::Invalid(format!("invalid --device '{spec}': {why}"));
@@ -1496,6 +1522,17 @@ pub fn parse_device(spec: &str) -> Result<MountSpec> {
                 "this user cannot open {host} ({e}); hutch passes on only devices you can open"
             ))
         })?;
+    use nix::unistd::AccessFlags;
+    for (left_out, flag, what, verb) in [
+        (!perms.contains('r'), AccessFlags::R_OK, "reading", "read"),
+        (!write, AccessFlags::W_OK, "writing", "write"),
+    ] {
+        if left_out && nix::unistd::access(host, flag).is_ok() {
+            return Err(bad(format!(
+                "permissions '{perms}' forbid {what}, but this user may {verb} {host}, and without a device cgroup nothing keeps the container from it; give rw (or leave PERMS out)"
+            )));
+        }
+    }
     Ok(MountSpec::Bind {
         source: PathBuf::from(host),
         target: target.to_string(),

@@ -462,6 +462,32 @@ pub fn for_each_user(mut body: impl FnMut(World)) {
     assert!(ran > 0 || skipping_allowed());
 }
 
+/// Root as the test user (`sudo hutch ...`), with its own `--root`. hutch
+/// maps 65536 host ids onto themselves for root, so it is a user with
+/// subordinate ids to the tests. Needs the tests to run as root.
+pub fn root_world() -> Option<World> {
+    if !nix::unistd::getuid().is_root() {
+        skip("the root tests need the tests to run as root");
+        return None;
+    }
+    Some(World::new(User {
+        name: "root".into(),
+        uid: 0,
+        gid: 0,
+        home: "/root".into(),
+        kind: Kind::SubIds,
+        switch: false,
+    }))
+}
+
+/// `body` as each test user and as root, each in a fresh world.
+pub fn for_each_user_and_root(mut body: impl FnMut(World)) {
+    for_each_user(&mut body);
+    if let Some(w) = root_world() {
+        body(w);
+    }
+}
+
 /// What the tests check of the busybox (musl) layout, read from it: the
 /// generated stand-in has other digests than the upstream image.
 pub struct BusyboxFacts {

@@ -76,7 +76,7 @@ fn listings_take_templates_tables_and_json() {
     );
     let df = w.ok(&["system", "df", "--format", "table {{.Type}}\\t{{.Total}}"]);
     assert!(
-        df.starts_with("TYPE          TOTAL\nImages        1\n"),
+        df.starts_with("TYPE            TOTAL\nImages          1\n"),
         "{df}"
     );
     let df: serde_json::Value =
