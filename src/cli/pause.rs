@@ -1,8 +1,7 @@
-//! `hutch pause` / `hutch unpause`: Docker freezes a container's cgroup.
-//! hutch has no cgroup of a container's own (its processes share the cgroup
-//! of the user who started it), so it stops every process of the
-//! container's pid namespace with SIGSTOP and continues them with SIGCONT
-//! (`container::freeze`, which says how that differs from the freezer).
+//! `hutch pause` / `hutch unpause`: the container's own cgroup is frozen
+//! where one is delegated, as Docker does; elsewhere every process of its
+//! pid namespace gets SIGSTOP, then SIGCONT (`container::freeze` says how
+//! that differs from the freezer).
 
 use super::Ctx;
 use crate::container::{freeze, state, Containers, Record};
@@ -19,7 +18,6 @@ pub fn pause(ctx: &Ctx, a: Args) -> anyhow::Result<u8> {
         let init = rec.init.filter(|_| !paused);
         match init {
             Some(init) => freeze::freeze(init)
-                .map(drop)
                 .map_err(|e| format!("cannot pause container {}: {e}", rec.name)),
             None if paused => Err(format!("container {} is already paused", rec.name)),
             None => Err(format!("container {} is not running", rec.name)),

@@ -1,8 +1,9 @@
-//! `pause` / `unpause` without a cgroup: every process of the container's
-//! pid namespace gets SIGSTOP, and SIGCONT to resume. hutch has no cgroup of
-//! a container's own to freeze (its processes share the cgroup of the user
-//! who started them), so this is the freezer it can offer. Unlike the cgroup
-//! freezer it is visible inside (a parent waiting with WUNTRACED sees its
+//! `pause` / `unpause`. A container with a cgroup of its own (where one is
+//! delegated to the user) is frozen with the cgroup v2 freezer, as Docker
+//! does. Without one (its processes share the cgroup of the user who
+//! started them) every process of the container's pid namespace gets
+//! SIGSTOP, and SIGCONT to resume. Unlike the cgroup freezer that is
+//! visible inside (a parent waiting with WUNTRACED sees its
 //! children stop, and unpausing also continues a process that something in
 //! the container had stopped itself), and processes in a pid namespace the
 //! container made inside its own are not stopped.
@@ -14,6 +15,7 @@
 //! It does not decide whether a container runs (`state` does).
 
 use super::ProcId;
+use crate::sandbox::cgroup;
 use crate::sys::process::{pidfd_open, pidfd_send_signal};
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
@@ -32,6 +34,8 @@ pub enum FreezeError {
     Busy,
     #[error("process {0} shares hutch's own pid namespace: it is not a container's pid 1")]
     NotIsolated(i32),
+    #[error("{0}")]
+    Cgroup(String),
 }
 
 /// How many passes over /proc catch the processes forked meanwhile.
@@ -64,10 +68,25 @@ fn others(init: ProcId, seen: &[Pid]) -> Result<Vec<Pid>, FreezeError> {
     Ok(out)
 }
 
+/// Freeze the container whose pid 1 is `init`: its cgroup when it has one,
+/// else its processes one by one.
+pub fn freeze(init: ProcId) -> Result<(), FreezeError> {
+    match own_cgroup(init) {
+        Some(dir) => cgroup::freeze(&dir, true).map_err(FreezeError::Cgroup),
+        None => stop_all(init),
+    }
+}
+
+/// The container's own cgroup, for a live `init` only (a reused pid's
+/// cgroup is never touched).
+fn own_cgroup(init: ProcId) -> Option<std::path::PathBuf> {
+    cgroup::of_container(init.pid).filter(|_| init.alive())
+}
+
 /// Stop every process in the pid namespace of `init`, pid 1 first (so it
 /// forks no more), then passes over /proc until one finds nothing new. The
-/// pids stopped. On failure what was stopped is continued again.
-pub fn freeze(init: ProcId) -> Result<Vec<Pid>, FreezeError> {
+/// On failure what was stopped is continued again.
+fn stop_all(init: ProcId) -> Result<(), FreezeError> {
     let mut stopped: Vec<Pid> = Vec::new();
     let first = Pid::from_raw(init.pid);
     let gone = |e: crate::sys::SysError| FreezeError::Signal(init.pid, e.errno);
@@ -89,7 +108,7 @@ pub fn freeze(init: ProcId) -> Result<Vec<Pid>, FreezeError> {
             }
         };
         if new.is_empty() {
-            return Ok(stopped);
+            return Ok(());
         }
         for pid in new {
             // Gone meanwhile: nothing to stop.
@@ -105,13 +124,16 @@ pub fn freeze(init: ProcId) -> Result<Vec<Pid>, FreezeError> {
 /// Continue every process in the pid namespace of `init` (whoever stopped
 /// them: a later `hutch exec` may have added some).
 pub fn thaw(init: ProcId) -> Result<(), FreezeError> {
+    if let Some(dir) = own_cgroup(init) {
+        cgroup::freeze(&dir, false).map_err(FreezeError::Cgroup)?;
+    }
     let all = others(init, &[])?;
     thaw_pids(&all);
     Ok(())
 }
 
 /// SIGCONT to `pids`, pid 1 last, so that it finds its children running.
-pub fn thaw_pids(pids: &[Pid]) {
+fn thaw_pids(pids: &[Pid]) {
     for pid in pids.iter().rev() {
         let _ = kill(*pid, Signal::SIGCONT);
     }
@@ -119,7 +141,12 @@ pub fn thaw_pids(pids: &[Pid]) {
 
 /// Whether the container whose pid 1 is `init` is paused.
 pub fn frozen(init: ProcId) -> bool {
-    init.stopped()
+    match own_cgroup(init) {
+        Some(dir) => {
+            std::fs::read_to_string(dir.join("cgroup.freeze")).is_ok_and(|t| t.trim() == "1")
+        }
+        None => init.stopped(),
+    }
 }
 
 #[cfg(test)]

@@ -50,14 +50,6 @@ pub fn why_not(paths: &HostPaths, limits: &CgroupLimits) -> Option<String> {
     })
 }
 
-/// Why containers' cgroup limits do not all work here (a sentence for
-/// messages that need one either way).
-pub fn cgroup_blocker(paths: &HostPaths) -> String {
-    why_not(paths, &CgroupLimits::ALL).unwrap_or_else(|| {
-        "containers get cgroups of their own under the cgroup delegated to you".into()
-    })
-}
-
 /// `--memory`, `--cpus`, `--pids-limit` parsed (Docker's spellings).
 pub fn parse(
     memory: Option<&str>,
@@ -122,7 +114,6 @@ mod tests {
             cgroup_root: d.path().to_path_buf(),
             ..HostPaths::default()
         };
-        assert!(cgroup_blocker(&paths).contains("cgroup v2"));
         assert!(why_not(&paths, &l).unwrap().contains("cgroup v2"));
     }
 }

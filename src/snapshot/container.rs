@@ -9,7 +9,6 @@
 use crate::container::{freeze, state, Containers, ProcId};
 use crate::userns::idmap::{IdMapping, IdSources, UsernsRequest};
 use anyhow::{bail, Context};
-use nix::unistd::Pid;
 use std::path::{Path, PathBuf};
 
 /// A container found by name or id.
@@ -98,7 +97,7 @@ pub fn mapping_for(c: &Container, src: &IdSources) -> anyhow::Result<IdMapping> 
 
 /// The processes of a paused container; they continue when this is dropped.
 pub struct Paused {
-    pids: Vec<Pid>,
+    init: Option<ProcId>,
 }
 
 /// Stop every process in the pid namespace of `pid1` (`container::freeze`).
@@ -107,16 +106,17 @@ pub struct Paused {
 pub fn pause(pid1: i32) -> anyhow::Result<Paused> {
     let init = ProcId::of(pid1).with_context(|| format!("process {pid1} is gone"))?;
     if freeze::frozen(init) {
-        return Ok(Paused { pids: Vec::new() });
+        return Ok(Paused { init: None });
     }
-    Ok(Paused {
-        pids: freeze::freeze(init)?,
-    })
+    freeze::freeze(init)?;
+    Ok(Paused { init: Some(init) })
 }
 
 impl Drop for Paused {
     fn drop(&mut self) {
-        freeze::thaw_pids(&self.pids);
+        if let Some(init) = self.init {
+            let _ = freeze::thaw(init);
+        }
     }
 }
 

@@ -640,14 +640,19 @@ fn a_delegated_cgroup_gives_containers_their_own_cgroup_limits_and_freezer() {
         );
         let seen = succeeded(&inside("exec cg cat /proc/self/cgroup"), "exec");
         assert_eq!(seen.lines().last(), Some("0::/"), "{seen}");
-        // The freezer (for pause): the loop stops, and goes on when thawed.
+        // `pause` takes the cgroup freezer: the loop stops, pid 1 is frozen
+        // rather than SIGSTOPped, and it goes on after `unpause`.
         let n = || std::fs::read_to_string(out_dir.join("n")).unwrap_or_default();
         assert!(eventually(5, || !n().is_empty()));
-        hutch::sandbox::cgroup::freeze(&own, true).unwrap();
+        succeeded(&inside("pause cg"), "pause");
+        let freeze_file = std::fs::read_to_string(own.join("cgroup.freeze")).unwrap();
+        assert_eq!(freeze_file.trim(), "1", "pause did not use the freezer");
         let frozen = n();
         std::thread::sleep(Duration::from_millis(300));
         assert_eq!(n(), frozen, "a frozen container went on");
-        hutch::sandbox::cgroup::freeze(&own, false).unwrap();
+        let status = succeeded(&inside("inspect -f '{{.State.Status}}' cg"), "inspect");
+        assert_eq!(status.trim(), "paused");
+        succeeded(&inside("unpause cg"), "unpause");
         assert!(
             eventually(5, || n() != frozen),
             "a thawed container stays stopped"
