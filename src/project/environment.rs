@@ -668,8 +668,7 @@ impl<'a> Environment<'a> {
     /// entry makes a fresh environment. Containers kept from earlier
     /// rebuilds stay (they have their own names).
     pub fn remove(&self) -> Result<(), Error> {
-        let _lock = self.envdir.lock(|| {})?;
-        self.recover()?;
+        let _lock = self.lock()?;
         let Some(st) = self.envdir.read() else {
             return Err(Error::NoEnv(self.project.root.clone()));
         };

@@ -72,11 +72,7 @@ impl Environment<'_> {
         progress: &dyn Progress,
     ) -> Result<(Version, Pushed), Error> {
         let v = {
-            let _lock = self.envdir.lock(|| {
-                self.report
-                    .info("waiting for another hutch working on this environment")
-            })?;
-            self.recover()?;
+            let _lock = self.lock()?;
             let (st, rec) = self.current()?;
             match self.unchanged_version(&rec)? {
                 Some(v) => v,

@@ -223,6 +223,17 @@ impl Environment<'_> {
         Ok((now == v.diff_id).then_some(v))
     }
 
+    /// The environment's lock, with a replacement a killed hutch left half
+    /// done finished or undone.
+    pub(super) fn lock(&self) -> Result<crate::sys::flock::Held, Error> {
+        let held = self.envdir.lock(|| {
+            self.report
+                .info("waiting for another hutch working on this environment")
+        })?;
+        self.recover()?;
+        Ok(held)
+    }
+
     /// The versions, oldest first.
     pub fn log(&self) -> Result<Vec<Version>, Error> {
         self.envdir.versions()
@@ -264,11 +275,7 @@ impl Environment<'_> {
 
     /// Record the environment's state as a new version.
     pub fn snapshot(&self, message: Option<String>) -> Result<Version, Error> {
-        let _lock = self.envdir.lock(|| {
-            self.report
-                .info("waiting for another hutch working on this environment")
-        })?;
-        self.recover()?;
+        let _lock = self.lock()?;
         let (st, rec) = self.current()?;
         self.snapshot_locked(&st, &rec, message.unwrap_or_default())
     }
@@ -339,8 +346,7 @@ impl Environment<'_> {
     /// Drop all but the newest `keep` versions; the one the environment
     /// runs on stays. The dropped ones.
     pub fn prune(&self, keep: usize) -> Result<Vec<Version>, Error> {
-        let _lock = self.envdir.lock(|| {})?;
-        self.recover()?;
+        let _lock = self.lock()?;
         let running = self.envdir.read().map(|s| s.image_id);
         let all = self.envdir.versions()?;
         let cut = all.len().saturating_sub(keep);
@@ -501,11 +507,7 @@ impl Environment<'_> {
     /// while someone is inside, unless `force` (their processes end with
     /// the container).
     pub fn rollback(&self, id: &str, force: bool) -> Result<(Version, Version), Error> {
-        let _lock = self.envdir.lock(|| {
-            self.report
-                .info("waiting for another hutch working on this environment")
-        })?;
-        self.recover()?;
+        let _lock = self.lock()?;
         let target = self.version(id)?;
         let (st, rec) = self.current()?;
         let inside = self.inside(&rec);

@@ -12,51 +12,50 @@ use crate::project::{Proj, CONTAINERFILE};
 use std::io::Write;
 use std::process::Stdio;
 
+/// A tar of package files: (name, data, mode), directories ending in `/`.
+fn package_tar(entries: &[(&str, &[u8], u32)]) -> Vec<u8> {
+    let mut b = tar::Builder::new(Vec::new());
+    for (name, data, mode) in entries {
+        let mut h = tar::Header::new_ustar();
+        h.set_mode(*mode);
+        h.set_mtime(1_700_000_000);
+        // apk reads every numeric field: none may be left blank.
+        h.set_uid(0);
+        h.set_gid(0);
+        if name.ends_with('/') {
+            h.set_entry_type(tar::EntryType::Directory);
+            h.set_size(0);
+        } else {
+            h.set_entry_type(tar::EntryType::Regular);
+            h.set_size(data.len() as u64);
+        }
+        b.append_data(&mut h, name, *data).unwrap();
+    }
+    b.into_inner().unwrap()
+}
+
+fn gz(data: &[u8]) -> Vec<u8> {
+    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    e.write_all(data).unwrap();
+    e.finish().unwrap()
+}
+
+const HELLO_SCRIPT: &[u8] = b"#!/bin/sh\necho hello from the package\n";
+
 /// An unsigned apk package installing `/usr/bin/hutch-hello`: apk's v2
 /// format is a gzip stream of the control tar (.PKGINFO, its end-of-archive
 /// blocks cut so the data tar follows as one archive) and one of the data.
 fn hello_apk() -> Vec<u8> {
-    fn tar(entries: &[(&str, &[u8], u32)], cut: bool) -> Vec<u8> {
-        let mut b = tar::Builder::new(Vec::new());
-        for (name, data, mode) in entries {
-            let mut h = tar::Header::new_ustar();
-            h.set_mode(*mode);
-            h.set_mtime(1_700_000_000);
-            // apk reads every numeric field: none may be left blank.
-            h.set_uid(0);
-            h.set_gid(0);
-            if name.ends_with('/') {
-                h.set_entry_type(tar::EntryType::Directory);
-                h.set_size(0);
-            } else {
-                h.set_entry_type(tar::EntryType::Regular);
-                h.set_size(data.len() as u64);
-            }
-            b.append_data(&mut h, name, *data).unwrap();
-        }
-        let mut out = b.into_inner().unwrap();
-        if cut {
-            out.truncate(out.len() - 1024);
-        }
-        out
-    }
-    fn gz(data: &[u8]) -> Vec<u8> {
-        let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
-        e.write_all(data).unwrap();
-        e.finish().unwrap()
-    }
     let info =
         b"pkgname = hutch-hello\npkgver = 1.0-r0\narch = noarch\nsize = 40\npkgdesc = test\n";
-    let script = b"#!/bin/sh\necho hello from the package\n";
-    let mut out = gz(&tar(&[(".PKGINFO", info, 0o644)], true));
-    out.extend(gz(&tar(
-        &[
-            ("usr/", b"", 0o755),
-            ("usr/bin/", b"", 0o755),
-            ("usr/bin/hutch-hello", script, 0o755),
-        ],
-        false,
-    )));
+    let mut control = package_tar(&[(".PKGINFO", info, 0o644)]);
+    control.truncate(control.len() - 1024);
+    let mut out = gz(&control);
+    out.extend(gz(&package_tar(&[
+        ("usr/", b"", 0o755),
+        ("usr/bin/", b"", 0o755),
+        ("usr/bin/hutch-hello", HELLO_SCRIPT, 0o755),
+    ])));
     out
 }
 
@@ -341,39 +340,23 @@ const DEB_CONTROL: &str = "Package: hutch-hello\nVersion: 1.0\nArchitecture: all
 /// A `.deb` of `hutch-hello` 1.0 installing `/usr/bin/hutch-hello`: an ar
 /// archive of `debian-binary`, the control tar and the data tar.
 fn hello_deb() -> Vec<u8> {
-    fn tgz(entries: &[(&str, &[u8], u32)]) -> Vec<u8> {
-        let gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
-        let mut b = tar::Builder::new(gz);
-        for (name, data, mode) in entries {
-            let mut h = tar::Header::new_gnu();
-            h.set_mode(*mode);
-            h.set_mtime(1_700_000_000);
-            h.set_uid(0);
-            h.set_gid(0);
-            if name.ends_with('/') {
-                h.set_entry_type(tar::EntryType::Directory);
-                h.set_size(0);
-            } else {
-                h.set_size(data.len() as u64);
-            }
-            b.append_data(&mut h, name, *data).unwrap();
-        }
-        b.into_inner().unwrap().finish().unwrap()
-    }
-    let script = b"#!/bin/sh\necho hello from the package\n";
     let members = [
         ("debian-binary", b"2.0\n".to_vec()),
         (
             "control.tar.gz",
-            tgz(&[("./control", DEB_CONTROL.as_bytes(), 0o644)]),
+            gz(&package_tar(&[(
+                "./control",
+                DEB_CONTROL.as_bytes(),
+                0o644,
+            )])),
         ),
         (
             "data.tar.gz",
-            tgz(&[
+            gz(&package_tar(&[
                 ("./usr/", b"", 0o755),
                 ("./usr/bin/", b"", 0o755),
-                ("./usr/bin/hutch-hello", script, 0o755),
-            ]),
+                ("./usr/bin/hutch-hello", HELLO_SCRIPT, 0o755),
+            ])),
         ),
     ];
     let mut out = b"!<arch>\n".to_vec();
