@@ -1,7 +1,8 @@
 //! Sharing an environment: `env push REF` pushes its current version (a
-//! new snapshot unless nothing changed since the newest one) with the definition digest as a config label (set by every
-//! snapshot) and a manifest annotation; `pushed.json` in the environment's
-//! directory remembers where it went and the manifest digest. The exports
+//! new snapshot unless nothing changed since the newest one) with the
+//! definition digest as a config label (set by every snapshot) and a
+//! manifest annotation; `pushed.json` in the environment's directory
+//! remembers where it went and the manifest digest. The exports
 //! use that image by digest: a devcontainer.json (for any tool that speaks
 //! the spec) and Kubernetes Pod or batch/v1 Job manifests.
 //!
