@@ -664,9 +664,10 @@ impl<'a> Environment<'a> {
         Ok(true)
     }
 
-    /// Stop and remove the environment's container and its homes: the next
-    /// entry makes a fresh environment. Containers kept from earlier
-    /// rebuilds stay (they have their own names).
+    /// Stop and remove the environment's container, its anonymous volumes
+    /// (the image's VOLUMEs, `mounts` without a host path) and its homes:
+    /// the next entry makes a fresh environment. Containers kept from
+    /// earlier rebuilds stay (they have their own names).
     pub fn remove(&self) -> Result<(), Error> {
         let _lock = self.lock()?;
         let Some(st) = self.envdir.read() else {
@@ -675,7 +676,11 @@ impl<'a> Environment<'a> {
         if let Some(rec) = self.containers.read(&st.container) {
             self.stop_container(&rec)?;
             match control::remove(&self.containers, &rec.id) {
-                Ok(()) | Err(container::Error::NotFound(_)) => {}
+                Ok(()) => {
+                    let volumes = crate::volume::Volumes::new(&self.dirs.store);
+                    container::mounts::remove_anonymous(&self.containers, &volumes, &rec);
+                }
+                Err(container::Error::NotFound(_)) => {}
                 Err(e) => return Err(e.into()),
             }
         }
