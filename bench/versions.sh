@@ -12,18 +12,24 @@ set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 if [ "$(id -u)" = 0 ]; then
   user=${BENCH_USER:?as root, set BENCH_USER to an unprivileged user}
-  work=$(mktemp -d /tmp/hutch-bench.XXXXXX)
+  # Not mktemp -d's 0700: with keep-id, the environment's root inside is a
+  # subordinate id, which must be able to reach the store.
+  work=$(mktemp -u /tmp/hutch-bench.XXXXXX | tr A-Z a-z); mkdir -p -m 755 "$work"
   cp "${HUTCH:-$here/../target/release/hutch}" "$work/hutch"
   cp -a "$here/../../shared/images/busybox-musl" "$work/busybox-musl"
   cp "$here/gen-tree.sh" "$work/"
   chown -R "$user" "$work"
-  exec runuser -u "$user" -- env HOME="$(getent passwd "$user" | cut -d: -f6)" \
+  rc=0
+  runuser -u "$user" -- env HOME="$(getent passwd "$user" | cut -d: -f6)" \
     HUTCH="$work/hutch" IMAGES="$work" BENCH_WORK="$work" GEN="$work/gen-tree.sh" \
-    bash "$here/versions.sh" "$@"
+    bash "$here/versions.sh" "$@" || rc=$?
+  # Root removes what the containers' subordinate ids own too.
+  rm -rf "$work"
+  exit "$rc"
 fi
 hutch=${HUTCH:-$here/../target/release/hutch}
 images=${IMAGES:-$here/../../shared/images}
-work=${BENCH_WORK:-$(mktemp -d /tmp/hutch-bench.XXXXXX)}
+work=${BENCH_WORK:-$(mktemp -u /tmp/hutch-bench.XXXXXX | tr A-Z a-z)}; mkdir -p -m 755 "$work"
 runs=${RUNS:-3}
 gen=$(cat "${GEN:-$here/gen-tree.sh}")
 export HUTCH_ROOT="$work/hutch-root"

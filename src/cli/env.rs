@@ -77,8 +77,9 @@ pub enum Command {
     /// Turn the changes made by hand since the last build (in the
     /// environment now, or in VERSION) into Containerfile lines: packages
     /// installed or removed with apk or apt become RUN lines, other files
-    /// are copied into .hutch/promote/ in the build context with one COPY.
-    /// Prints the patch.
+    /// are copied into .hutch/promote/ in the build context with one COPY
+    /// (and an ignore file that leaves that directory out gets an exception
+    /// for it). Prints the patch.
     Promote {
         #[arg(value_name = "VERSION")]
         version: Option<String>,
@@ -86,7 +87,8 @@ pub enum Command {
         #[arg(long)]
         apply: bool,
     },
-    /// Snapshot the environment and push that version to REF, with the
+    /// Push the environment's current version to REF (a new snapshot,
+    /// unless nothing changed since the newest version), with the
     /// definition's digest as a label and a manifest annotation.
     Push {
         #[arg(value_name = "REF")]

@@ -84,22 +84,28 @@ pub struct Compressed {
 impl<W: Write> Compressor<W> {
     /// Start compressing into `out`; `kind` must be Gzip or Zstd.
     pub fn new(out: W, kind: Compression) -> Result<Self, String> {
-        // Level 6 is gzip's default and what other image tools write.
-        Self::with_gzip_level(out, kind, 6)
+        // Level 6 is gzip's default and what other image tools write; 3
+        // is zstd's.
+        Self::with_levels(out, kind, 6, 3)
     }
 
-    /// Like [`Compressor::new`] with another gzip level (1 fastest .. 9
-    /// smallest), for writers that favour speed. Any fixed level keeps the
-    /// output reproducible.
-    pub fn with_gzip_level(out: W, kind: Compression, level: u32) -> Result<Self, String> {
+    /// Like [`Compressor::new`] at each codec's fastest level, for writers
+    /// that favour speed (gzip 1, zstd 1: on a change that is mostly new
+    /// data, zstd's level 3 spends its time in a match search that finds
+    /// little). Any fixed level keeps the output reproducible.
+    pub fn fastest(out: W, kind: Compression) -> Result<Self, String> {
+        Self::with_levels(out, kind, 1, 1)
+    }
+
+    fn with_levels(out: W, kind: Compression, gzip: u32, zstd: i32) -> Result<Self, String> {
         let out = HashingWriter::new(out);
         let enc = match kind {
             // No file name or time in the header, so output is reproducible.
-            Compression::Gzip => Encoder::Gzip(
-                flate2::GzBuilder::new().write(out, flate2::Compression::new(level.min(9))),
-            ),
+            Compression::Gzip => {
+                Encoder::Gzip(flate2::GzBuilder::new().write(out, flate2::Compression::new(gzip)))
+            }
             Compression::Zstd => Encoder::Zstd(
-                zstd::stream::write::Encoder::new(out, 3)
+                zstd::stream::write::Encoder::new(out, zstd)
                     .map_err(|e| format!("cannot start zstd compression: {e}"))?,
             ),
             Compression::None => return Err("a compressor needs gzip or zstd".into()),

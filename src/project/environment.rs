@@ -149,7 +149,7 @@ impl<'a> Environment<'a> {
     /// The running environment container, built, (re)created and started
     /// as needed.
     pub fn ensure(&self) -> Result<Record, Error> {
-        if let Some(st) = self.envdir.read() {
+        if let Some(st) = self.envdir.read().filter(|_| !self.replacing()) {
             let check = self.check(&st.inputs);
             if check.changed.is_empty() && check.refreshed.is_empty() {
                 if let Some(rec) = self.containers.read(&st.container) {
@@ -167,6 +167,7 @@ impl<'a> Environment<'a> {
     }
 
     fn ensure_locked(&self) -> Result<Record, Error> {
+        self.recover()?;
         // Read again: whoever held the lock may have done the work.
         let st = self.envdir.read();
         let old = st.as_ref().and_then(|s| self.containers.read(&s.container));
@@ -668,7 +669,7 @@ impl<'a> Environment<'a> {
     /// the next entry makes a fresh environment. Containers kept from
     /// earlier rebuilds stay (they have their own names).
     pub fn remove(&self) -> Result<(), Error> {
-        let _lock = self.envdir.lock(|| {})?;
+        let _lock = self.lock()?;
         let Some(st) = self.envdir.read() else {
             return Err(Error::NoEnv(self.project.root.clone()));
         };

@@ -10,6 +10,8 @@
 //!
 //! The result is a patch (printed by the CLI); `apply` appends the lines to
 //! the Containerfile (atomically), and the next entry rebuilds from it.
+//! When the build's ignore file leaves the generated directory out of the
+//! context, the patch also appends an exception (`!.hutch/promote`) to it.
 //! Paths come from layer tars: they are checked before anything is written
 //! under the generated directory.
 
@@ -18,6 +20,7 @@ use super::environment::Environment;
 use super::packages::{self, Manager, DPKG_INFO};
 use super::versions::{is_db, Side};
 use super::Error;
+use crate::build::ignore;
 use crate::snapshot::changes::{between, Contents, Meta};
 use std::collections::BTreeSet;
 use std::io::Write;
@@ -119,12 +122,13 @@ impl Environment<'_> {
             }
         }
         let generated = context.join(GENERATED);
+        let mut unignore = None;
         if !copies.is_empty() {
+            unignore = unignored(&context, &file, &copies)?;
             let wanted: BTreeSet<&str> = copies.iter().map(String::as_str).collect();
             let files = self.state_of(&store, side, &|p| wanted.contains(p))?;
             write_generated(&generated, &copies, &target.tree, &files.contents)?;
-            let rel = generated.strip_prefix(&context).unwrap_or(&generated);
-            lines.push(format!("COPY {}/ /", rel.display()));
+            lines.push(format!("COPY {GENERATED}/ /"));
         }
         if !deletes.is_empty() {
             let paths: Vec<String> = deletes.iter().map(|p| quote(&format!("/{p}"))).collect();
@@ -146,31 +150,81 @@ impl Environment<'_> {
         );
 
         let text = fs_err::read_to_string(&file)?;
-        let name = file
-            .strip_prefix(&self.project.root)
-            .unwrap_or(&file)
-            .display()
-            .to_string();
-        let patch = patch(&name, &text, &lines);
+        let shown = |f: &Path| {
+            f.strip_prefix(&self.project.root)
+                .unwrap_or(f)
+                .display()
+                .to_string()
+        };
+        let mut unified = patch(&shown(&file), &text, &lines);
+        if let Some(u) = &unignore {
+            unified.push_str(&patch(&shown(&u.file), &u.text, &u.lines));
+        }
         if apply {
-            let mut new = text.clone();
-            if !new.is_empty() && !new.ends_with('\n') {
-                new.push('\n');
+            // The ignore file first, so that the Containerfile never
+            // copies a directory the context leaves out.
+            if let Some(u) = &unignore {
+                replace_file(&u.file, appended(&u.text, &u.lines).as_bytes())?;
             }
-            for l in &lines {
-                new.push_str(l);
-                new.push('\n');
-            }
-            replace_file(&file, new.as_bytes())?;
+            replace_file(&file, appended(&text, &lines).as_bytes())?;
         }
         Ok(Promotion {
             file,
             lines,
-            patch,
+            patch: unified,
             copied: copies.iter().map(|p| format!("/{p}")).collect(),
             generated,
         })
     }
+}
+
+/// Lines to append to the build's ignore file so that it no longer leaves
+/// the generated directory out of the context (the COPY would fail).
+struct Unignore {
+    file: PathBuf,
+    text: String,
+    lines: Vec<String>,
+}
+
+/// What the ignore file of a build from `context` with `containerfile`
+/// needs to keep the copied files (`paths` under the generated directory)
+/// in the context: nothing, or an exception appended.
+fn unignored(
+    context: &Path,
+    containerfile: &Path,
+    paths: &[String],
+) -> Result<Option<Unignore>, Error> {
+    let Some(file) = ignore::find_ignore_file(context, containerfile) else {
+        return Ok(None);
+    };
+    let text = fs_err::read_to_string(&file)?;
+    let m = ignore::IgnoreMatcher::parse(&text)
+        .map_err(|e| Error::Image(format!("{}: {e}", file.display())))?;
+    if !paths
+        .iter()
+        .any(|p| m.excluded(&format!("{GENERATED}/{p}")))
+    {
+        return Ok(None);
+    }
+    // It matches every copied path's parent and comes last: it decides.
+    let lines = vec![
+        "# the files `hutch env promote` copied".to_string(),
+        format!("!{GENERATED}"),
+    ];
+    Ok(Some(Unignore { file, text, lines }))
+}
+
+/// `text` with `lines` appended, each ending in a newline.
+fn appended(text: &str, lines: &[String]) -> String {
+    let mut new = text.to_string();
+    if !new.is_empty() && !new.ends_with('\n') {
+        new.push('\n');
+    }
+    for l in lines {
+        new.push_str(l);
+        new.push('\n');
+    }
+    new
 }
 
 /// The RUN lines that install `install` (name, version) and remove `remove`.
@@ -337,6 +391,30 @@ mod tests {
         assert!(!mount_stub("home/v", &mounts));
         assert_eq!(quote("/usr/bin/x"), "/usr/bin/x");
         assert_eq!(quote("/a b'c"), r"'/a b'\''c'");
+    }
+
+    #[test]
+    fn an_ignore_file_that_leaves_the_copies_out_gets_an_exception() {
+        let d = tempfile::tempdir().unwrap();
+        let file = d.path().join("Containerfile");
+        let paths = ["etc/made".to_string()];
+        assert!(unignored(d.path(), &file, &paths).unwrap().is_none());
+        for (text, fixed) in [
+            ("target\n", false),
+            (".hutch\n", true),
+            ("*\n!Containerfile", true),
+            (".hutch\n!.hutch/promote/\n", false),
+        ] {
+            std::fs::write(d.path().join(".dockerignore"), text).unwrap();
+            let u = unignored(d.path(), &file, &paths).unwrap();
+            assert_eq!(u.is_some(), fixed, "{text}");
+            if let Some(u) = u {
+                let new = appended(&u.text, &u.lines);
+                assert!(new.starts_with(text) && new.ends_with("\n!.hutch/promote\n"));
+                let m = ignore::IgnoreMatcher::parse(&new).unwrap();
+                assert!(!m.excluded(".hutch/promote/etc/made"), "{new}");
+            }
+        }
     }
 
     #[test]

@@ -1,7 +1,8 @@
-//! Sharing an environment: `env push REF` snapshots it and pushes that
-//! version with the definition digest as a config label (set by every
-//! snapshot) and a manifest annotation; `pushed.json` in the environment's
-//! directory remembers where it went and the manifest digest. The exports
+//! Sharing an environment: `env push REF` pushes its current version (a
+//! new snapshot unless nothing changed since the newest one) with the
+//! definition digest as a config label (set by every snapshot) and a
+//! manifest annotation; `pushed.json` in the environment's directory
+//! remembers where it went and the manifest digest. The exports
 //! use that image by digest: a devcontainer.json (for any tool that speaks
 //! the spec) and Kubernetes Pod or batch/v1 Job manifests.
 //!
@@ -48,7 +49,7 @@ impl Pushed {
 
 impl EnvDir {
     pub fn pushed(&self) -> Option<Pushed> {
-        serde_json::from_slice(&std::fs::read(self.dir.join("pushed.json")).ok()?).ok()
+        self.read_json("pushed.json")
     }
 }
 
@@ -63,14 +64,22 @@ pub enum KubeKind {
 }
 
 impl Environment<'_> {
-    /// Snapshot the environment and push that version to `dest`.
+    /// Push the environment's current version to `dest`: the newest one
+    /// when nothing changed since it was taken, else a new snapshot.
     pub fn push(
         &self,
         dest: &str,
         net: &Net,
         progress: &dyn Progress,
     ) -> Result<(Version, Pushed), Error> {
-        let v = self.snapshot(Some(format!("pushed to {dest}")))?;
+        let v = {
+            let _lock = self.lock()?;
+            let (st, rec) = self.current()?;
+            match self.unchanged_version(&rec)? {
+                Some(v) => v,
+                None => self.snapshot_locked(&st, &rec, format!("pushed to {dest}"))?,
+            }
+        };
         let store = self.store()?;
         let opts = push::Options {
             net,

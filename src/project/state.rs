@@ -2,9 +2,10 @@
 //! `<state>/projects/<project id>/`: `env.json` (which container is the
 //! environment, which image it runs and the inputs of the build that made
 //! it), `home/` (the private home), `home-upper/` and `home-work/` (the
-//! overlay home's writable layer), the generated `passwd` and `group`, and
+//! overlay home's writable layer), the generated `passwd` and `group`,
 //! `lock`, held while the environment is built or (re)created so that two
-//! entries racing build once.
+//! entries racing build once, and the files of versions (`versions.json`,
+//! `replacing.json`) and sharing (`pushed.json`).
 //!
 //! env.json is replaced atomically (temp file, fsync, rename) and written
 //! only under the lock.
@@ -66,11 +67,7 @@ impl EnvDir {
     /// Forget the environment (caller holds the lock); the homes stay
     /// unless `homes` is set.
     pub fn clear(&self, homes: bool) -> Result<(), Error> {
-        match fs_err::remove_file(self.dir.join("env.json")) {
-            Ok(()) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => return Err(e.into()),
-        }
+        self.remove_file("env.json")?;
         if homes {
             for d in ["home", "home-upper", "home-work"] {
                 let p = self.dir.join(d);
@@ -80,6 +77,19 @@ impl EnvDir {
             }
         }
         Ok(())
+    }
+
+    /// A JSON file of the directory; None when missing or unreadable.
+    pub fn read_json<T: serde::de::DeserializeOwned>(&self, name: &str) -> Option<T> {
+        serde_json::from_slice(&std::fs::read(self.dir.join(name)).ok()?).ok()
+    }
+
+    /// Remove a file of the directory; a missing one is fine.
+    pub fn remove_file(&self, name: &str) -> Result<(), Error> {
+        match fs_err::remove_file(self.dir.join(name)) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e.into()),
+            _ => Ok(()),
+        }
     }
 
     /// Write a generated file atomically; its path.

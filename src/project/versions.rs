@@ -15,7 +15,10 @@
 //! environment's container by one made from the version's image: the old
 //! container is renamed, the new one created, env.json switched (the
 //! moment the rollback happens), and only then is the old one removed.
-//! Killed before the switch, the environment is the old container still.
+//! `replacing.json` names the old container meanwhile: a replacement
+//! killed half way is finished (after the switch) or undone (before it:
+//! the new container removed, the old one named back) by the next command
+//! that takes the environment's lock ([`Environment::recover`]).
 //!
 //! It never prints; the CLI shows what these functions return.
 
@@ -31,7 +34,7 @@ use crate::layer::codec::Compression;
 use crate::snapshot::changes::{self, apply_layer_reading, Change, Contents, Tree};
 use crate::snapshot::commit::{commit, CommitOptions, Format};
 use crate::store::{Image, Store};
-use crate::userns::idmap::IdSources;
+use crate::userns::idmap::{IdMapping, IdSources};
 use oci_spec::image::MediaType;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest as _, Sha256};
@@ -56,6 +59,14 @@ pub struct Version {
     pub size: u64,
     /// sha256 of the recorded definition inputs.
     pub definition: String,
+    /// The container it was taken from (empty in lists older than this
+    /// field).
+    #[serde(default)]
+    pub container: String,
+    /// sha256 of its layer uncompressed: with `container`, what tells
+    /// that the environment has not changed since.
+    #[serde(default)]
+    pub diff_id: String,
 }
 
 /// What `env diff` found.
@@ -160,7 +171,7 @@ impl Environment<'_> {
     }
 
     /// The environment's record and container, or NoEnv.
-    fn current(&self) -> Result<(EnvState, Record), Error> {
+    pub(super) fn current(&self) -> Result<(EnvState, Record), Error> {
         let st = self
             .envdir
             .read()
@@ -170,6 +181,57 @@ impl Environment<'_> {
             .read(&st.container)
             .ok_or_else(|| Error::NoEnv(self.project.root.clone()))?;
         Ok((st, rec))
+    }
+
+    /// `rec`'s writable layer and the id mapping its files are written with.
+    fn upper_of(
+        &self,
+        rec: &Record,
+    ) -> Result<(crate::snapshot::container::Container, IdMapping), Error> {
+        let backend = |e: anyhow::Error| Error::Backend(e.into());
+        let c = crate::snapshot::container::find(&self.dirs.state, &rec.id)
+            .map_err(backend)?
+            .ok_or_else(|| Error::NoEnv(self.project.root.clone()))?;
+        let map =
+            crate::snapshot::container::mapping_for(&c, &IdSources::default()).map_err(backend)?;
+        Ok((c, map))
+    }
+
+    /// The newest version when the environment has not changed since it
+    /// was taken: taken from the same container, whose writable layer
+    /// still diffs to the same tar (what a new snapshot would commit).
+    /// Reads the layer's files, but neither compresses nor stores them.
+    pub(super) fn unchanged_version(&self, rec: &Record) -> Result<Option<Version>, Error> {
+        let Some(v) = self.envdir.versions()?.pop() else {
+            return Ok(None);
+        };
+        if v.container != rec.id || v.diff_id.is_empty() {
+            return Ok(None);
+        }
+        let (c, map) = self.upper_of(rec)?;
+        let store = self.store()?;
+        let w = store.writer().map_err(|e| Error::Backend(e.into()))?;
+        let path = w.scratch().join("diff_id");
+        let out = fs_err::File::create(&path)?;
+        crate::userns::run_in_userns(&map, &IdSources::default(), || {
+            let d = crate::layer::diff::diff(&c.upper, std::io::sink(), &Default::default())?;
+            std::io::Write::write_all(&mut out.file(), d.diff_id.as_bytes())
+                .map_err(|e| e.to_string())
+        })
+        .map_err(|e| Error::Image(format!("cannot read {}: {e}", c.upper.display())))?;
+        let now = fs_err::read_to_string(&path)?;
+        Ok((now == v.diff_id).then_some(v))
+    }
+
+    /// The environment's lock, with a replacement a killed hutch left half
+    /// done finished or undone.
+    pub(super) fn lock(&self) -> Result<crate::sys::flock::Held, Error> {
+        let held = self.envdir.lock(|| {
+            self.report
+                .info("waiting for another hutch working on this environment")
+        })?;
+        self.recover()?;
+        Ok(held)
     }
 
     /// The versions, oldest first.
@@ -213,10 +275,7 @@ impl Environment<'_> {
 
     /// Record the environment's state as a new version.
     pub fn snapshot(&self, message: Option<String>) -> Result<Version, Error> {
-        let _lock = self.envdir.lock(|| {
-            self.report
-                .info("waiting for another hutch working on this environment")
-        })?;
+        let _lock = self.lock()?;
         let (st, rec) = self.current()?;
         self.snapshot_locked(&st, &rec, message.unwrap_or_default())
     }
@@ -233,11 +292,8 @@ impl Environment<'_> {
         let store = self.store()?;
         let mut all = self.envdir.versions()?;
         let n = all.iter().map(|v| v.n).max().unwrap_or(0) + 1;
-        let c = crate::snapshot::container::find(&self.dirs.state, &rec.id)
-            .map_err(backend)?
-            .ok_or_else(|| Error::NoEnv(self.project.root.clone()))?;
+        let (c, map) = self.upper_of(rec)?;
         let src = IdSources::default();
-        let map = crate::snapshot::container::mapping_for(&c, &src).map_err(backend)?;
         let parent = store.image(&rec.image_id).map_err(backend)?;
         let definition = definition_digest(&st.inputs);
         let opts = CommitOptions {
@@ -266,6 +322,8 @@ impl Environment<'_> {
             message,
             size: made.layer.size(),
             definition,
+            container: rec.id.clone(),
+            diff_id: made.diff_id.clone(),
         };
         all.push(v.clone());
         self.envdir.write_versions(&all)?;
@@ -289,7 +347,7 @@ impl Environment<'_> {
     /// Drop all but the newest `keep` versions; the one the environment
     /// runs on stays. The dropped ones.
     pub fn prune(&self, keep: usize) -> Result<Vec<Version>, Error> {
-        let _lock = self.envdir.lock(|| {})?;
+        let _lock = self.lock()?;
         let running = self.envdir.read().map(|s| s.image_id);
         let all = self.envdir.versions()?;
         let cut = all.len().saturating_sub(keep);
@@ -398,11 +456,8 @@ impl Environment<'_> {
             // The writable layer as the tar a snapshot would commit,
             // uncompressed, made where its files are readable.
             let (_, rec) = self.current()?;
-            let c = crate::snapshot::container::find(&self.dirs.state, &rec.id)
-                .map_err(backend)?
-                .ok_or_else(|| Error::NoEnv(self.project.root.clone()))?;
+            let (c, map) = self.upper_of(&rec)?;
             let src = IdSources::default();
-            let map = crate::snapshot::container::mapping_for(&c, &src).map_err(backend)?;
             let w = store.writer().map_err(backend)?;
             let path = w.scratch().join("upper.tar");
             let out = fs_err::File::create(&path)?;
@@ -453,10 +508,7 @@ impl Environment<'_> {
     /// while someone is inside, unless `force` (their processes end with
     /// the container).
     pub fn rollback(&self, id: &str, force: bool) -> Result<(Version, Version), Error> {
-        let _lock = self.envdir.lock(|| {
-            self.report
-                .info("waiting for another hutch working on this environment")
-        })?;
+        let _lock = self.lock()?;
         let target = self.version(id)?;
         let (st, rec) = self.current()?;
         let inside = self.inside(&rec);
@@ -490,25 +542,27 @@ impl Environment<'_> {
         created_hooks: bool,
     ) -> Result<Record, Error> {
         let name = self.project.env_name();
+        let journal = Replacing {
+            old: old.id.clone(),
+            name: old.name.clone(),
+        };
+        self.envdir.write_file(
+            REPLACING,
+            &serde_json::to_vec(&journal).map_err(std::io::Error::other)?,
+        )?;
         self.stop_container(old)?;
         if old.name == name {
             self.containers
                 .rename(&old.id, &format!("{name}-{}", old.short_id()))?;
         }
-        if let Some(orphan) = self.containers.by_name(&name) {
-            if orphan.id != st.container {
-                control::force_remove(&self.containers, &orphan)?;
-            }
-        }
+        fault::point("replace-renamed");
+        self.remove_new(st)?;
         self.write_etc(&image)?;
         let settings = self.settings(&image)?;
         let fingerprint = serde_json::to_string(&settings).map_err(std::io::Error::other)?;
         let id = self.start_recorded(image, settings, fingerprint, inputs)?;
         fault::point("replace-switched");
-        match control::remove(&self.containers, &old.id) {
-            Ok(()) | Err(container::Error::NotFound(_)) => {}
-            Err(e) => return Err(e.into()),
-        }
+        self.finish_replace(&journal)?;
         let rec = self
             .containers
             .read(&id)
@@ -520,4 +574,67 @@ impl Environment<'_> {
         self.hook(&rec, "postStartCommand", &x.post_start)?;
         Ok(rec)
     }
+
+    /// A container holding the environment's name that is not the one
+    /// env.json names: made by a replacement that did not finish. Removed.
+    fn remove_new(&self, st: &EnvState) -> Result<(), Error> {
+        if let Some(new) = self.containers.by_name(&self.project.env_name()) {
+            if new.id != st.container {
+                control::force_remove(&self.containers, &new)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// After the switch: the replaced container goes, then the journal.
+    fn finish_replace(&self, j: &Replacing) -> Result<(), Error> {
+        match control::remove(&self.containers, &j.old) {
+            Ok(()) | Err(container::Error::NotFound(_)) => {}
+            Err(e) => return Err(e.into()),
+        }
+        self.envdir.remove_file(REPLACING)
+    }
+
+    /// Finish or undo a replacement a killed hutch left half done (see
+    /// the module's doc); the caller holds the environment's lock.
+    pub(super) fn recover(&self) -> Result<(), Error> {
+        let Some(j) = self.envdir.read_json::<Replacing>(REPLACING) else {
+            return Ok(());
+        };
+        let st = self.envdir.read();
+        match &st {
+            Some(st) if st.container != j.old => self.finish_replace(&j),
+            _ => {
+                if let Some(st) = &st {
+                    self.remove_new(st)?;
+                }
+                if let Some(old) = self.containers.read(&j.old) {
+                    if old.name != j.name {
+                        self.containers.rename(&old.id, &j.name)?;
+                    }
+                }
+                self.report.info(&format!(
+                    "an earlier replacement of the environment's container {} was \
+                     interrupted: undone",
+                    j.name
+                ));
+                self.envdir.remove_file(REPLACING)
+            }
+        }
+    }
+
+    /// Whether a replacement is left to finish or undo.
+    pub(super) fn replacing(&self) -> bool {
+        self.envdir.dir.join(REPLACING).exists()
+    }
+}
+
+/// The journal of a container replacement under way.
+const REPLACING: &str = "replacing.json";
+
+/// What the journal records: the container being replaced and its name.
+#[derive(Debug, Serialize, Deserialize)]
+struct Replacing {
+    old: String,
+    name: String,
 }

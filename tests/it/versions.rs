@@ -4,58 +4,58 @@
 //! images (listed, taggable, kept by `image prune -a`); a rollback refuses
 //! while someone is inside; a rebuild keeps the old environment as a
 //! version; hutch killed half way through a snapshot or a rollback leaves
-//! the environment as it was.
+//! the environment as it was (or, past the switch, rolled back), with one
+//! container.
 
 use crate::common::*;
 use crate::project::{Proj, CONTAINERFILE};
 use std::io::Write;
 use std::process::Stdio;
 
+/// A tar of package files: (name, data, mode), directories ending in `/`.
+fn package_tar(entries: &[(&str, &[u8], u32)]) -> Vec<u8> {
+    let mut b = tar::Builder::new(Vec::new());
+    for (name, data, mode) in entries {
+        let mut h = tar::Header::new_ustar();
+        h.set_mode(*mode);
+        h.set_mtime(1_700_000_000);
+        // apk reads every numeric field: none may be left blank.
+        h.set_uid(0);
+        h.set_gid(0);
+        if name.ends_with('/') {
+            h.set_entry_type(tar::EntryType::Directory);
+            h.set_size(0);
+        } else {
+            h.set_entry_type(tar::EntryType::Regular);
+            h.set_size(data.len() as u64);
+        }
+        b.append_data(&mut h, name, *data).unwrap();
+    }
+    b.into_inner().unwrap()
+}
+
+fn gz(data: &[u8]) -> Vec<u8> {
+    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    e.write_all(data).unwrap();
+    e.finish().unwrap()
+}
+
+const HELLO_SCRIPT: &[u8] = b"#!/bin/sh\necho hello from the package\n";
+
 /// An unsigned apk package installing `/usr/bin/hutch-hello`: apk's v2
 /// format is a gzip stream of the control tar (.PKGINFO, its end-of-archive
 /// blocks cut so the data tar follows as one archive) and one of the data.
 fn hello_apk() -> Vec<u8> {
-    fn tar(entries: &[(&str, &[u8], u32)], cut: bool) -> Vec<u8> {
-        let mut b = tar::Builder::new(Vec::new());
-        for (name, data, mode) in entries {
-            let mut h = tar::Header::new_ustar();
-            h.set_mode(*mode);
-            h.set_mtime(1_700_000_000);
-            // apk reads every numeric field: none may be left blank.
-            h.set_uid(0);
-            h.set_gid(0);
-            if name.ends_with('/') {
-                h.set_entry_type(tar::EntryType::Directory);
-                h.set_size(0);
-            } else {
-                h.set_entry_type(tar::EntryType::Regular);
-                h.set_size(data.len() as u64);
-            }
-            b.append_data(&mut h, name, *data).unwrap();
-        }
-        let mut out = b.into_inner().unwrap();
-        if cut {
-            out.truncate(out.len() - 1024);
-        }
-        out
-    }
-    fn gz(data: &[u8]) -> Vec<u8> {
-        let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
-        e.write_all(data).unwrap();
-        e.finish().unwrap()
-    }
     let info =
         b"pkgname = hutch-hello\npkgver = 1.0-r0\narch = noarch\nsize = 40\npkgdesc = test\n";
-    let script = b"#!/bin/sh\necho hello from the package\n";
-    let mut out = gz(&tar(&[(".PKGINFO", info, 0o644)], true));
-    out.extend(gz(&tar(
-        &[
-            ("usr/", b"", 0o755),
-            ("usr/bin/", b"", 0o755),
-            ("usr/bin/hutch-hello", script, 0o755),
-        ],
-        false,
-    )));
+    let mut control = package_tar(&[(".PKGINFO", info, 0o644)]);
+    control.truncate(control.len() - 1024);
+    let mut out = gz(&control);
+    out.extend(gz(&package_tar(&[
+        ("usr/", b"", 0o755),
+        ("usr/bin/", b"", 0o755),
+        ("usr/bin/hutch-hello", HELLO_SCRIPT, 0o755),
+    ])));
     out
 }
 
@@ -236,13 +236,20 @@ fn killed_snapshot_or_rollback_leaves_the_environment_as_it_was() {
         killed("snapshot-pinned", &["env", "snapshot"]);
         assert_eq!(p.ok(&["env", "log"]).0.lines().count(), 2);
         assert_eq!(state(&p), "broken\nhello\n");
-        for point in ["rollback-snapshotted", "env-started"] {
+        // The next command undoes a replacement killed before the switch
+        // (the new container goes, the old one gets its name back) and
+        // finishes one killed after it (the old container goes).
+        let names = || w.ok(&["ps", "-a", "--format", "{{.Names}}"]);
+        let name = names();
+        assert_eq!(name.lines().count(), 1, "{name}");
+        for point in ["rollback-snapshotted", "replace-renamed", "env-started"] {
             killed(point, &["env", "rollback", "1"]);
             assert_eq!(state(&p), "broken\nhello\n", "after a kill at {point}");
+            assert_eq!(names(), name, "after a kill at {point}");
         }
-        // What the killed runs left does not stand in the way.
-        p.ok(&["env", "rollback", "1"]);
+        killed("replace-switched", &["env", "rollback", "1"]);
         assert_eq!(state(&p), "fixed\nno-hello\n");
+        assert_eq!(names(), name);
     });
 }
 
@@ -295,14 +302,23 @@ fn promote_turns_hand_made_changes_into_containerfile_lines() {
 #[test]
 fn promote_apply_rebuilds_with_the_copied_files() {
     for_each_user(|w| {
+        // An ignore file that leaves out what promote generates gets an
+        // exception, or the COPY would find nothing.
+        w.write("proj/.dockerignore", ".hutch\n");
         let p = project(&w);
         p.root_sh("rm /usr/bin/getconf; echo by hand > /etc/made");
-        p.ok(&["env", "promote", "--apply"]);
+        let (patch, _) = p.ok(&["env", "promote", "--apply"]);
+        assert!(
+            patch.contains("+++ b/.dockerignore\n@@ -1,0 +2,2 @@\n"),
+            "{patch}"
+        );
         let file = std::fs::read_to_string(p.dir.join("Containerfile")).unwrap();
         assert!(
             file.starts_with(CONTAINERFILE) && file.ends_with("RUN rm -rf /usr/bin/getconf\n"),
             "{file}"
         );
+        let ignore = std::fs::read_to_string(p.dir.join(".dockerignore")).unwrap();
+        assert!(ignore.ends_with("\n!.hutch/promote\n"), "{ignore}");
         let (_, err) = p.ok(&["shell", "--", "true"]);
         assert!(err.contains("kept as version 1"), "{err}");
         assert_eq!(
@@ -317,6 +333,76 @@ fn promote_apply_rebuilds_with_the_copied_files() {
     });
 }
 
+/// The control fields of the `hutch-hello` Debian package.
+const DEB_CONTROL: &str = "Package: hutch-hello\nVersion: 1.0\nArchitecture: all\n\
+    Maintainer: hutch tests <tests@hutch.invalid>\nDescription: test package\n";
+
+/// A `.deb` of `hutch-hello` 1.0 installing `/usr/bin/hutch-hello`: an ar
+/// archive of `debian-binary`, the control tar and the data tar.
+fn hello_deb() -> Vec<u8> {
+    let members = [
+        ("debian-binary", b"2.0\n".to_vec()),
+        (
+            "control.tar.gz",
+            gz(&package_tar(&[(
+                "./control",
+                DEB_CONTROL.as_bytes(),
+                0o644,
+            )])),
+        ),
+        (
+            "data.tar.gz",
+            gz(&package_tar(&[
+                ("./usr/", b"", 0o755),
+                ("./usr/bin/", b"", 0o755),
+                ("./usr/bin/hutch-hello", HELLO_SCRIPT, 0o755),
+            ])),
+        ),
+    ];
+    let mut out = b"!<arch>\n".to_vec();
+    for (name, data) in members {
+        let header = format!(
+            "{name:<16}{:<12}{:<6}{:<6}{:<8}{:<10}`\n",
+            1_700_000_000,
+            0,
+            0,
+            100644,
+            data.len()
+        );
+        out.extend(header.as_bytes());
+        out.extend(&data);
+        if data.len() % 2 == 1 {
+            out.push(b'\n');
+        }
+    }
+    out
+}
+
+/// A flat apt repository holding only `hutch-hello`, for `deb [trusted=yes]
+/// file:/repo ./`: apt installs from it without the network.
+fn hello_repo(w: &World, dir: &str) {
+    use sha2::Digest;
+    let deb = hello_deb();
+    let name = "hutch-hello_1.0_all.deb";
+    let packages = format!(
+        "{DEB_CONTROL}Filename: ./{name}\nSize: {}\nSHA256: {}\n\n",
+        deb.len(),
+        hex::encode(sha2::Sha256::digest(&deb))
+    );
+    let release = format!(
+        "Origin: hutch tests\nSuite: local\nSHA256:\n {} {} Packages\n",
+        hex::encode(sha2::Sha256::digest(packages.as_bytes())),
+        packages.len()
+    );
+    w.write(&format!("{dir}/{name}"), deb);
+    w.write(&format!("{dir}/Packages"), packages);
+    w.write(&format!("{dir}/Release"), release);
+}
+
+/// The apt path of promote on Debian, without Debian's mirror: the project
+/// builds from the cached Debian base with a local repository as its only
+/// source, the package is installed by hand with apt, and `promote --apply`
+/// turns that into an `apt-get install` line the rebuild runs.
 #[test]
 fn promote_apply_of_an_apt_install_rebuilds_with_the_package() {
     for_each_user(|w| {
@@ -324,27 +410,39 @@ fn promote_apply_of_an_apt_install_rebuilds_with_the_package() {
             return;
         };
         w.ok(&["import", base.to_str().unwrap(), "local/debian:12"]);
+        hello_repo(&w, "proj/repo");
         let p = Proj::new(
             &w,
             &[
-                ("Containerfile", "FROM local/debian:12\n"),
+                (
+                    "Containerfile",
+                    "FROM local/debian:12\nCOPY repo/ /repo/\nCOPY sources.list /etc/apt/\n",
+                ),
+                ("sources.list", "deb [trusted=yes] file:/repo ./\n"),
                 ("hutch.toml", ""),
             ],
         );
         let apt = "apt-get -o APT::Sandbox::User=root";
-        p.root_sh(&format!(
-            "{apt} update -q >/dev/null && {apt} install -y -q --no-install-recommends hello >/dev/null"
+        let said = p.root_sh(&format!(
+            "{apt} update -q 2>&1 && {apt} install -y -q hutch-hello 2>&1; true"
         ));
-        assert_eq!(p.sh("hello").trim(), "Hello, world!");
+        assert_eq!(
+            p.sh("hutch-hello 2>&1; true").trim(),
+            "hello from the package",
+            "apt said: {said}"
+        );
         let (patch, _) = p.ok(&["env", "promote", "--apply"]);
-        assert!(patch.contains("--no-install-recommends hello="), "{patch}");
+        assert!(
+            patch.contains("--no-install-recommends hutch-hello=1.0 "),
+            "{patch}"
+        );
         assert!(
             !patch.contains("COPY"),
             "the package's files are not copied: {patch}"
         );
         let (_, err) = p.ok(&["shell", "--", "true"]);
         assert!(err.contains("kept as version 1"), "{err}");
-        assert_eq!(p.sh("hello").trim(), "Hello, world!");
+        assert_eq!(p.sh("hutch-hello").trim(), "hello from the package");
         let diff = p.ok(&["env", "diff", "1"]).0;
         assert!(
             !diff.lines().any(|l| l.starts_with(['+', '-', '~'])),
@@ -361,10 +459,16 @@ fn push_and_exports_run_elsewhere() {
         let (code, err) = p.fails_in(&["env", "export", "devcontainer"]);
         assert_eq!(code, Some(125));
         assert!(one_error(&err) && err.contains("not pushed yet"), "{err}");
-        p.root_sh("echo shared > /shared");
 
         let dest = format!("{}/team/env:v1", reg.host());
+        let (first, _) = p.ok(&["env", "push", &dest]);
+        // Nothing changed since: the same version is pushed again.
+        assert_eq!(p.ok(&["env", "push", &dest]).0, first);
+        assert_eq!(p.ok(&["env", "log"]).0.lines().count(), 2);
+        p.root_sh("echo shared > /shared");
         let (pinned, _) = p.ok(&["env", "push", &dest]);
+        assert_ne!(pinned, first);
+        assert_eq!(p.ok(&["env", "log"]).0.lines().count(), 3);
         let pinned = pinned.trim().to_string();
         assert!(
             pinned.starts_with(&format!("{}/team/env@sha256:", reg.host())),
