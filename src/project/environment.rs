@@ -17,6 +17,7 @@ use super::devcontainer::Lifecycle;
 use super::discover::{Definition, Project};
 use super::identity::{self, Caller};
 use super::inputs::{self, Input};
+use super::passthrough;
 use super::state::{EnvDir, EnvState};
 use super::Error;
 use crate::container::launch::{Launch, Outcome, Prepared};
@@ -94,6 +95,9 @@ pub(super) struct Settings {
     workdir: String,
     hostname: String,
     volumes: Vec<String>,
+    /// Device nodes (`passthrough = ["gpu"]`).
+    #[serde(skip_serializing_if = "Vec::is_empty", default)]
+    devices: Vec<String>,
     network: NetFlags,
     /// Left out of the fingerprint when no key sets it, so environments
     /// made before these keys existed are not replaced for it.
@@ -149,13 +153,23 @@ impl<'a> Environment<'a> {
     /// The running environment container, built, (re)created and started
     /// as needed.
     pub fn ensure(&self) -> Result<Record, Error> {
-        if let Some(st) = self.envdir.read() {
-            let check = self.check(&st.inputs);
-            if check.changed.is_empty() && check.refreshed.is_empty() {
-                if let Some(rec) = self.containers.read(&st.container) {
-                    if state::observe(&rec).is_running() {
-                        return Ok(rec);
+        match self.envdir.read() {
+            Some(st) => {
+                let check = self.check(&st.inputs);
+                if check.changed.is_empty() && check.refreshed.is_empty() {
+                    if let Some(rec) = self.containers.read(&st.container) {
+                        if state::observe(&rec).is_running() {
+                            return Ok(rec);
+                        }
                     }
+                }
+            }
+            None => {
+                if let Some((_, old)) = EnvDir::moved(&self.dirs.state, &self.project.root) {
+                    return Err(Error::Moved {
+                        old,
+                        new: self.project.root.clone(),
+                    });
                 }
             }
         }
@@ -197,7 +211,7 @@ impl<'a> Environment<'a> {
             }
             (Err(e), None) => return Err(e),
         };
-        let settings = self.settings(&image)?;
+        let settings = self.settings()?;
         let fingerprint = serde_json::to_string(&settings).map_err(std::io::Error::other)?;
         if let (Some(prev), Some(st)) = (&old, &st) {
             if prev.image_id == image.id && st.settings == fingerprint {
@@ -266,9 +280,13 @@ impl<'a> Environment<'a> {
         inputs: Vec<Input>,
     ) -> Result<String, Error> {
         let image_id = image.id.clone();
-        let prepared = self.launch(image, settings).create(self.report)?;
-        let id = prepared.id().to_string();
-        started(prepared.detached()?)?;
+        let tag = image.short_id().to_string();
+        let id = self
+            .launch(image, settings)
+            .create(self.report)?
+            .leave_created()?;
+        self.install_etc(&id, &tag)?;
+        started(Prepared::existing(self.dirs, &id, false, self.report)?.detached()?)?;
         crate::fault::point("env-started");
         self.envdir.write(&EnvState {
             project: self.project.root.clone(),
@@ -277,7 +295,34 @@ impl<'a> Environment<'a> {
             inputs,
             settings: fingerprint,
         })?;
+        self.envdir.write_origin(&self.project.root)?;
         Ok(id)
+    }
+
+    /// Put the generated passwd and group (see [`Environment::write_etc`])
+    /// into the new container `id`'s own /etc, owned by its root: files in
+    /// its writable layer rather than bind mounts, so `adduser` and
+    /// `addgroup`, which rename a new file over them, work inside.
+    fn install_etc(&self, id: &str, tag: &str) -> Result<(), Error> {
+        use crate::container::cp::{copy_in, Host, Options};
+        // Without subordinate ids the container has no root: the files
+        // keep the caller's ids, which is what root is there (`-u root`).
+        let options = Options {
+            archive: !self.mapping()?.has_root(),
+            ..Options::default()
+        };
+        for name in ["passwd", "group"] {
+            let src = self.envdir.dir.join(format!("{name}-{tag}"));
+            copy_in(
+                self.dirs,
+                id,
+                &Host::Path(src),
+                &format!("/etc/{name}"),
+                options,
+            )
+            .map_err(|e| Error::Backend(e.into()))?;
+        }
+        Ok(())
     }
 
     /// Run a devcontainer lifecycle command in the running `rec`, as the
@@ -414,22 +459,12 @@ impl<'a> Environment<'a> {
             .map_err(|e| Error::Backend(e.into()))
     }
 
-    /// How the environment's container runs `image`.
-    pub(super) fn settings(&self, image: &Image) -> Result<Settings, Error> {
+    /// How the environment's container runs (besides its image).
+    pub(super) fn settings(&self) -> Result<Settings, Error> {
         let run = &self.project.config.run;
         let root = &self.project.root;
         let home = &self.caller.home;
-        let tag = image.short_id();
-        let mut volumes = vec![
-            format!(
-                "{}:/etc/passwd",
-                self.envdir.dir.join(format!("passwd-{tag}")).display()
-            ),
-            format!(
-                "{}:/etc/group",
-                self.envdir.dir.join(format!("group-{tag}")).display()
-            ),
-        ];
+        let mut volumes = Vec::new();
         let home_shared = run.home == Home::Host && root.starts_with(home);
         if !home_shared {
             volumes.push(format!("{}:{}", root.display(), root.display()));
@@ -437,7 +472,15 @@ impl<'a> Environment<'a> {
         if home != Path::new("/") && home != root {
             volumes.push(self.home_volume(run.home)?);
         }
+        let shared =
+            passthrough::at_creation(&run.passthrough, home, run.home, &|k| std::env::var(k).ok());
+        for note in &shared.notes {
+            self.report.info(&format!("passthrough {note}"));
+        }
+        volumes.extend(shared.volumes);
         volumes.extend(run.mounts.iter().cloned());
+        let mut env: Vec<String> = run.env.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        env.extend(shared.env);
         let mut security = run.security();
         let bad = |message: String| Error::Config {
             file: self.project.file.clone(),
@@ -452,11 +495,12 @@ impl<'a> Environment<'a> {
             security.seccomp_profile = Some(text);
         }
         Ok(Settings {
-            env: run.env.iter().map(|(k, v)| format!("{k}={v}")).collect(),
+            env,
             user: format!("{}:{}", self.caller.uid, self.caller.gid),
             workdir: root.display().to_string(),
             hostname: self.project.short_name().to_lowercase(),
             volumes,
+            devices: shared.devices,
             network: NetFlags {
                 network: Some(run.network.clone().unwrap_or_else(|| "host".into())),
                 publish: run.ports.clone(),
@@ -485,7 +529,8 @@ impl<'a> Environment<'a> {
             .network(s.network)
             .keep_id()
             .init(true)
-            .security(s.security);
+            .security(s.security)
+            .devices(s.devices);
         for v in s.volumes {
             l = l.volume(v);
         }
@@ -517,20 +562,34 @@ impl<'a> Environment<'a> {
         })
     }
 
-    /// passwd and group for `image`, with the caller's entries.
+    /// The variables `[run] passthrough` passes at each entry (locale,
+    /// terminal), from this process's environment.
+    pub fn entry_env(&self) -> Vec<String> {
+        let vars: Vec<(String, String)> = std::env::vars().collect();
+        passthrough::at_entry(&self.project.config.run.passthrough, &vars)
+    }
+
+    /// passwd and group for `image`, with the caller's entries, as files
+    /// in the environment's directory (readable by all: they are copied
+    /// into the container with their mode).
     pub(super) fn write_etc(&self, image: &Image) -> Result<(), Error> {
         let store = Store::open(self.dirs).map_err(|e| Error::Backend(e.into()))?;
         let (passwd, group) = identity::image_files(&store, image)?;
         let shell = self.shell();
         let tag = image.short_id();
-        self.envdir.write_file(
-            &format!("passwd-{tag}"),
-            identity::passwd(&passwd, &self.caller, &shell).as_bytes(),
-        )?;
-        self.envdir.write_file(
-            &format!("group-{tag}"),
-            identity::group(&group, &self.caller).as_bytes(),
-        )
+        let files = [
+            ("passwd", identity::passwd(&passwd, &self.caller, &shell)),
+            ("group", identity::group(&group, &self.caller)),
+        ];
+        for (name, text) in files {
+            let name = format!("{name}-{tag}");
+            self.envdir.write_file(&name, text.as_bytes())?;
+            fs_err::set_permissions(
+                self.envdir.dir.join(name),
+                std::os::unix::fs::PermissionsExt::from_mode(0o644),
+            )?;
+        }
+        Ok(())
     }
 
     pub(super) fn shell(&self) -> String {
@@ -666,9 +725,24 @@ impl<'a> Environment<'a> {
     /// Stop and remove the environment's container and its homes: the next
     /// entry makes a fresh environment. Containers kept from earlier
     /// rebuilds stay (they have their own names).
+    /// From a project that moved, this removes the environment it had at
+    /// its old path.
     pub fn remove(&self) -> Result<(), Error> {
-        let _lock = self.envdir.lock(|| {})?;
-        let Some(st) = self.envdir.read() else {
+        if self.envdir.read().is_none() {
+            if let Some((envdir, old)) = EnvDir::moved(&self.dirs.state, &self.project.root) {
+                self.report.info(&format!(
+                    "removing the environment this project had at {}",
+                    old.display()
+                ));
+                return self.remove_in(&envdir);
+            }
+        }
+        self.remove_in(&self.envdir)
+    }
+
+    fn remove_in(&self, envdir: &EnvDir) -> Result<(), Error> {
+        let _lock = envdir.lock(|| {})?;
+        let Some(st) = envdir.read() else {
             return Err(Error::NoEnv(self.project.root.clone()));
         };
         if let Some(rec) = self.containers.read(&st.container) {
@@ -678,7 +752,7 @@ impl<'a> Environment<'a> {
                 Err(e) => return Err(e.into()),
             }
         }
-        self.envdir.clear(true)
+        envdir.clear(true)
     }
 }
 

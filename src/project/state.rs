@@ -3,6 +3,8 @@
 //! environment, which image it runs and the inputs of the build that made
 //! it), `home/` (the private home), `home-upper/` and `home-work/` (the
 //! overlay home's writable layer), the generated `passwd` and `group`, and
+//! `origin` (the project directory's identity and path, so that an entry
+//! from the directory's new path finds the environment it had), and
 //! `lock`, held while the environment is built or (re)created so that two
 //! entries racing build once.
 //!
@@ -14,6 +16,7 @@ use super::Error;
 use crate::sys::flock;
 use serde::{Deserialize, Serialize};
 use std::io::Write;
+use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
 /// What `env.json` holds.
@@ -31,6 +34,24 @@ pub struct EnvState {
     /// with the project's current ones.
     #[serde(default)]
     pub settings: String,
+}
+
+/// The largest `origin` file read (an identity and a path).
+const ORIGIN_MAX: u64 = 8192;
+
+/// What stays the same when a directory is renamed or moved within its
+/// file system, and differs for a new directory at the same path: device,
+/// inode and (where the file system keeps it) birth time, which tells a
+/// reused inode number from the directory that had it.
+pub fn identity(dir: &Path) -> Option<String> {
+    use std::os::unix::fs::MetadataExt;
+    let m = std::fs::metadata(dir).ok()?;
+    let born = m
+        .created()
+        .ok()
+        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+        .map_or(0, |d| d.as_nanos());
+    Some(format!("{}:{}:{born}", m.dev(), m.ino()))
 }
 
 /// One environment's directory.
@@ -66,10 +87,12 @@ impl EnvDir {
     /// Forget the environment (caller holds the lock); the homes stay
     /// unless `homes` is set.
     pub fn clear(&self, homes: bool) -> Result<(), Error> {
-        match fs_err::remove_file(self.dir.join("env.json")) {
-            Ok(()) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => return Err(e.into()),
+        for f in ["env.json", "origin"] {
+            match fs_err::remove_file(self.dir.join(f)) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(e.into()),
+            }
         }
         if homes {
             for d in ["home", "home-upper", "home-work"] {
@@ -80,6 +103,53 @@ impl EnvDir {
             }
         }
         Ok(())
+    }
+
+    /// Record which directory the environment belongs to (caller holds
+    /// the lock).
+    pub fn write_origin(&self, project: &Path) -> Result<(), Error> {
+        let Some(id) = identity(project) else {
+            return Ok(());
+        };
+        let mut text = format!("{id}\n").into_bytes();
+        text.extend_from_slice(project.as_os_str().as_encoded_bytes());
+        self.write_file("origin", &text)
+    }
+
+    /// The identity and path recorded by [`EnvDir::write_origin`].
+    fn origin(&self) -> Option<(String, PathBuf)> {
+        use std::io::Read;
+        let mut text = Vec::new();
+        std::fs::File::open(self.dir.join("origin"))
+            .ok()?
+            .take(ORIGIN_MAX)
+            .read_to_end(&mut text)
+            .ok()?;
+        let nl = text.iter().position(|&b| b == b'\n')?;
+        let id = std::str::from_utf8(&text[..nl]).ok()?.to_string();
+        let path = PathBuf::from(std::ffi::OsStr::from_bytes(&text[nl + 1..]));
+        Some((id, path))
+    }
+
+    /// The environment of `project` made while the directory was
+    /// somewhere else, and where that was: one whose recorded identity is
+    /// `project`'s and whose recorded path no longer is this directory.
+    pub fn moved(state: &Path, project: &Path) -> Option<(EnvDir, PathBuf)> {
+        let id = identity(project)?;
+        for entry in std::fs::read_dir(state.join("projects")).ok()?.flatten() {
+            let env = EnvDir { dir: entry.path() };
+            let Some((was, old)) = env.origin() else {
+                continue;
+            };
+            if was == id
+                && old != project
+                && identity(&old).as_deref() != Some(&id)
+                && env.dir.join("env.json").exists()
+            {
+                return Some((env, old));
+            }
+        }
+        None
     }
 
     /// Write a generated file atomically; its path.
@@ -133,5 +203,24 @@ mod tests {
         assert_eq!(e.read(), Some(st));
         e.clear(true).unwrap();
         assert!(e.read().is_none());
+    }
+
+    #[test]
+    fn a_moved_project_finds_its_environment() {
+        let d = tempfile::tempdir().unwrap();
+        let (state, old, new) = (d.path().join("s"), d.path().join("a"), d.path().join("b"));
+        std::fs::create_dir(&old).unwrap();
+        let e = EnvDir::new(&state, "abc");
+        e.write_file("env.json", b"{}").unwrap();
+        e.write_origin(&old).unwrap();
+        assert!(EnvDir::moved(&state, &old).is_none(), "not moved");
+        std::fs::rename(&old, &new).unwrap();
+        let (found, was) = EnvDir::moved(&state, &new).unwrap();
+        assert_eq!((found.dir, was), (e.dir.clone(), old.clone()));
+        // A new directory at the old path is another project.
+        std::fs::create_dir(&old).unwrap();
+        assert!(EnvDir::moved(&state, &old).is_none());
+        e.clear(false).unwrap();
+        assert!(EnvDir::moved(&state, &new).is_none(), "forgotten");
     }
 }

@@ -500,7 +500,7 @@ impl Environment<'_> {
             }
         }
         self.write_etc(&image)?;
-        let settings = self.settings(&image)?;
+        let settings = self.settings()?;
         let fingerprint = serde_json::to_string(&settings).map_err(std::io::Error::other)?;
         let id = self.start_recorded(image, settings, fingerprint, inputs)?;
         fault::point("replace-switched");
