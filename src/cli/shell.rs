@@ -44,6 +44,9 @@ pub fn exec(ctx: &Ctx, a: Args) -> anyhow::Result<u8> {
         ),
     };
     let rec = env.ensure()?;
+    if a.command.is_empty() {
+        env.attached(&rec)?;
+    }
     let tty = std::io::stdin().is_terminal() && std::io::stdout().is_terminal();
     let mut passed: Vec<String> = ["TERM", "COLORTERM"]
         .iter()

@@ -95,9 +95,15 @@ pub(super) struct Settings {
     workdir: String,
     hostname: String,
     volumes: Vec<String>,
-    /// Device nodes (`passthrough = ["gpu"]`).
+    /// Device nodes (`passthrough = ["gpu"]`, devcontainer.json's runArgs).
     #[serde(skip_serializing_if = "Vec::is_empty", default)]
     devices: Vec<String>,
+    /// `--mount` values (devcontainer.json's mounts).
+    #[serde(skip_serializing_if = "Vec::is_empty", default)]
+    mounts: Vec<String>,
+    /// The image's own command runs as pid 1 (`overrideCommand: false`).
+    #[serde(skip_serializing_if = "std::ops::Not::not", default)]
+    image_command: bool,
     network: NetFlags,
     /// Left out of the fingerprint when no key sets it, so environments
     /// made before these keys existed are not replaced for it.
@@ -198,6 +204,7 @@ impl<'a> Environment<'a> {
                 list(&check.changed, &self.project.root)
             ));
         }
+        self.initialize()?;
         let (image, inputs) = match (self.image(), &old) {
             (Ok(made), _) => made,
             // The inputs stay as recorded, so the next entry tries again.
@@ -264,10 +271,46 @@ impl<'a> Environment<'a> {
             .containers
             .read(&id)
             .ok_or(Error::Container(container::Error::NotFound(id)))?;
-        let x = &self.project.extras;
-        self.hook(&rec, "postCreateCommand", &x.post_create)?;
-        self.hook(&rec, "postStartCommand", &x.post_start)?;
+        self.created_hooks(&rec)?;
+        self.hook(&rec, "postStartCommand", &self.project.extras.post_start)?;
         Ok(rec)
+    }
+
+    /// devcontainer.json's commands for a new container, in the spec's order.
+    pub(super) fn created_hooks(&self, rec: &Record) -> Result<(), Error> {
+        let x = &self.project.extras;
+        self.hook(rec, "onCreateCommand", &x.on_create)?;
+        self.hook(rec, "updateContentCommand", &x.update_content)?;
+        self.hook(rec, "postCreateCommand", &x.post_create)
+    }
+
+    /// devcontainer.json's `postAttachCommand`, for an interactive entry.
+    pub fn attached(&self, rec: &Record) -> Result<(), Error> {
+        self.hook(rec, "postAttachCommand", &self.project.extras.post_attach)
+    }
+
+    /// devcontainer.json's `initializeCommand`, on the host in the project
+    /// directory, before the environment is built, made or started; its
+    /// output goes to stderr (stdout is the entry's).
+    fn initialize(&self) -> Result<(), Error> {
+        let Some(Lifecycle(commands)) = &self.project.extras.initialize else {
+            return Ok(());
+        };
+        let key = "initializeCommand";
+        for argv in commands {
+            self.report.debug(&format!("{key}: {argv:?}"));
+            let status = std::process::Command::new(&argv[0])
+                .args(&argv[1..])
+                .current_dir(&self.project.root)
+                .stdin(std::process::Stdio::null())
+                .stdout(std::io::stderr())
+                .status()?;
+            if !status.success() {
+                let code = status.code().unwrap_or(125);
+                return Err(Error::Hook { key, code });
+            }
+        }
+        Ok(())
     }
 
     /// Create and start the environment's container running `image`, then
@@ -368,6 +411,7 @@ impl<'a> Environment<'a> {
         if state::observe(&rec).is_running() {
             return Ok(rec);
         }
+        self.initialize()?;
         self.report
             .debug(&format!("starting environment container {}", rec.name));
         started(Prepared::existing(self.dirs, &rec.id, false, self.report)?.detached()?)?;
@@ -500,7 +544,13 @@ impl<'a> Environment<'a> {
             workdir: root.display().to_string(),
             hostname: self.project.short_name().to_lowercase(),
             volumes,
-            devices: shared.devices,
+            devices: shared
+                .devices
+                .into_iter()
+                .chain(self.project.extras.devices.iter().cloned())
+                .collect(),
+            mounts: self.project.extras.mounts.clone(),
+            image_command: self.project.extras.image_command,
             network: NetFlags {
                 network: Some(run.network.clone().unwrap_or_else(|| "host".into())),
                 publish: run.ports.clone(),
@@ -519,9 +569,11 @@ impl<'a> Environment<'a> {
             .image
             .clone()
             .unwrap_or_else(|| built_name(self.project));
-        let mut l = Launch::new(self.dirs, name, image)
-            .name(self.project.env_name())
-            .command(["/bin/sh", "-c", KEEPALIVE])
+        let mut l = Launch::new(self.dirs, name, image).name(self.project.env_name());
+        if !s.image_command {
+            l = l.command(["/bin/sh", "-c", KEEPALIVE]);
+        }
+        l = l
             .envs(s.env)
             .user(s.user)
             .workdir(s.workdir)
@@ -533,6 +585,9 @@ impl<'a> Environment<'a> {
             .devices(s.devices);
         for v in s.volumes {
             l = l.volume(v);
+        }
+        for m in s.mounts {
+            l = l.mount(m);
         }
         l
     }
@@ -661,7 +716,17 @@ impl<'a> Environment<'a> {
                 self.caller.name.clone(),
             )
         };
-        let mut env = rec.config.env.clone();
+        // remoteEnv wins over the container's variables of the same name.
+        let remote = &self.project.extras.remote_env;
+        let name_of = |kv: &String| kv.split('=').next().unwrap_or("").to_string();
+        let mut env: Vec<String> = rec
+            .config
+            .env
+            .iter()
+            .filter(|kv| !remote.iter().any(|r| name_of(r) == name_of(kv)))
+            .cloned()
+            .collect();
+        env.extend(remote.iter().cloned());
         env.push(format!("USER={name}"));
         env.push(format!("LOGNAME={name}"));
         env.extend(e.env.iter().cloned());

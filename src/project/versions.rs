@@ -512,11 +512,10 @@ impl Environment<'_> {
             .containers
             .read(&id)
             .ok_or(Error::Container(container::Error::NotFound(id)))?;
-        let x = &self.project.extras;
         if created_hooks {
-            self.hook(&rec, "postCreateCommand", &x.post_create)?;
+            self.created_hooks(&rec)?;
         }
-        self.hook(&rec, "postStartCommand", &x.post_start)?;
+        self.hook(&rec, "postStartCommand", &self.project.extras.post_start)?;
         Ok(rec)
     }
 }

@@ -606,22 +606,32 @@ fn devcontainer_json_alone_defines_the_environment() {
     "dockerfile": "Dockerfile",
     "context": "..",
     "args": {{ "BASE": "local/alpine:3.20", "GREETING": "hello from ${{localWorkspaceFolderBasename}}" }},
+    "options": ["--build-arg", "OPT=from-options"],
   }},
+  "workspaceFolder": "/workspace",
   "containerEnv": {{ "PROJECT_ENV": "set" }},
+  "remoteEnv": {{ "REMOTE": "r-${{containerEnv:PROJECT_ENV}}" }},
   "remoteUser": "dev",
-  "forwardPorts": [{port}],
+  "forwardPorts": ["localhost:{port}"],
+  "mounts": ["source=${{localWorkspaceFolder}}/data,target=/data,type=bind", {{ "type": "volume", "target": "/cache" }}],
+  "runArgs": ["--env", "RUNARG=yes"],
+  "initializeCommand": "echo init >> host.log",
+  "onCreateCommand": "echo oncreate >> ${{containerWorkspaceFolder}}/lifecycle.log",
   "postCreateCommand": "echo created >> ${{containerWorkspaceFolder}}/lifecycle.log",
   /* every start: a log line and a server */
   "postStartCommand": ["sh", "-c", "echo started >> lifecycle.log; nc -lk -p {port} -e echo answered </dev/null >/dev/null 2>&1 &"],
+  "postAttachCommand": {{ "log": "echo attached >> lifecycle.log" }},
   "customizations": {{ "vscode": {{}} }},
 }}"#
         );
-        let df = "ARG BASE\nFROM $BASE\nARG GREETING\nRUN echo \"$GREETING\" > /greeting\n";
+        let df = "ARG BASE\nFROM $BASE\nARG GREETING\nARG OPT\n\
+                  RUN echo \"$GREETING\" > /greeting && echo \"$OPT\" > /option\n";
         let p = Proj::new(
             &w,
             &[
                 (".devcontainer/devcontainer.json", &json),
                 (".devcontainer/Dockerfile", df),
+                ("data/file", "mounted\n"),
             ],
         );
         let (out, err) = p.ok(&[
@@ -629,31 +639,40 @@ fn devcontainer_json_alone_defines_the_environment() {
             "--",
             "sh",
             "-c",
-            "id -un; id -u; echo $PROJECT_ENV; cat /greeting",
+            "id -un; id -u; echo $PROJECT_ENV $REMOTE $RUNARG; cat /greeting /option /data/file; \
+             test -d /cache && test -f /workspace/.devcontainer/Dockerfile && echo mounts",
         ]);
         assert_eq!(
             out,
-            format!("dev\n{}\nset\nhello from proj\n", w.user.uid),
+            format!(
+                "dev\n{}\nset r-set yes\nhello from proj\nfrom-options\nmounted\nmounts\n",
+                w.user.uid
+            ),
             "{err}"
         );
         assert!(err.contains("hutch ignores customizations"), "{err}");
         let log = || std::fs::read_to_string(p.dir.join("lifecycle.log")).unwrap();
-        assert_eq!(log(), "created\nstarted\n");
+        let host = || std::fs::read_to_string(p.dir.join("host.log")).unwrap();
+        assert_eq!(log(), "oncreate\ncreated\nstarted\n");
+        assert_eq!(host(), "init\n", "initializeCommand on the host");
         assert_eq!(answer(port), "answered\n");
 
         p.ok(&["shell", "--", "true"]);
         assert_eq!(
             log(),
-            "created\nstarted\n",
+            "oncreate\ncreated\nstarted\n",
             "nothing reruns on a plain entry"
         );
+        p.ok(&["shell"]);
+        assert_eq!(log(), "oncreate\ncreated\nstarted\nattached\n");
         p.ok(&["env", "stop"]);
         p.ok(&["shell", "--", "true"]);
         assert_eq!(
             log(),
-            "created\nstarted\nstarted\n",
+            "oncreate\ncreated\nstarted\nattached\nstarted\n",
             "postStartCommand on every start"
         );
+        assert_eq!(host(), "init\ninit\n");
         assert_eq!(answer(port), "answered\n");
     });
 }
