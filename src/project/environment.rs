@@ -159,24 +159,20 @@ impl<'a> Environment<'a> {
     /// The running environment container, built, (re)created and started
     /// as needed.
     pub fn ensure(&self) -> Result<Record, Error> {
-        match self.envdir.read() {
-            Some(st) => {
-                let check = self.check(&st.inputs);
-                if check.changed.is_empty() && check.refreshed.is_empty() {
-                    if let Some(rec) = self.containers.read(&st.container) {
-                        if state::observe(&rec).is_running() {
-                            return Ok(rec);
-                        }
-                    }
+        if let Some((container, statted)) = self.envdir.unchanged() {
+            self.report
+                .debug(&format!("inputs: {statted} statted, 0 hashed, 0 changed"));
+            if let Some(rec) = self.containers.read(&container) {
+                if state::observe(&rec).is_running() {
+                    return Ok(rec);
                 }
             }
-            None => {
-                if let Some((_, old)) = EnvDir::moved(&self.dirs.state, &self.project.root) {
-                    return Err(Error::Moved {
-                        old,
-                        new: self.project.root.clone(),
-                    });
-                }
+        } else if !self.envdir.exists() {
+            if let Some((_, old)) = EnvDir::moved(&self.dirs.state, &self.project.root) {
+                return Err(Error::Moved {
+                    old,
+                    new: self.project.root.clone(),
+                });
             }
         }
         let _lock = self.envdir.lock(|| {
@@ -193,7 +189,9 @@ impl<'a> Environment<'a> {
         if let (Some(mut st), Some(rec)) = (st.clone(), old.clone()) {
             let check = self.check(&st.inputs);
             if check.changed.is_empty() {
-                if !check.refreshed.is_empty() {
+                // New stamps, or a record in an older form: written again
+                // so that the next entry's check is stat-only.
+                if !check.refreshed.is_empty() || self.envdir.unchanged().is_none() {
                     inputs::refresh(&mut st.inputs, &check.refreshed);
                     self.envdir.write(&st)?;
                 }

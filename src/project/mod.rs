@@ -8,6 +8,7 @@
 //! - `devcontainer`: devcontainer.json (JSONC) mapped onto the same settings
 //! - `discover`: finding the project and what its image is made from
 //! - `inputs`: what the last build read, and the stat-first change check
+//! - `stamps`: inputs.bin, the compact form of those inputs entries check
 //! - `identity`: the caller, and passwd/group entries for them
 //! - `state`: the environment's directory, record and lock
 //! - `environment`: the use case (ensure, enter, status, stop, remove)
@@ -33,6 +34,7 @@ pub mod packages;
 pub mod passthrough;
 pub mod promote;
 pub mod share;
+pub mod stamps;
 pub mod state;
 pub mod template;
 pub mod versions;

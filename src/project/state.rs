@@ -1,7 +1,7 @@
 //! An environment's own directory under hutch's state dir,
 //! `<state>/projects/<project id>/`: `env.json` (which container is the
-//! environment, which image it runs and the inputs of the build that made
-//! it), `home/` (the private home), `home-upper/` and `home-work/` (the
+//! environment, which image it runs), `inputs.bin` (the inputs of the build
+//! that made it, see `stamps`; env.json names its id), `home/` (the private home), `home-upper/` and `home-work/` (the
 //! overlay home's writable layer), the generated `passwd` and `group`, and
 //! `origin` (the project directory's identity and path, so that an entry
 //! from the directory's new path finds the environment it had), and
@@ -9,18 +9,19 @@
 //! entries racing build once.
 //!
 //! env.json is replaced atomically (temp file, fsync, rename) and written
-//! only under the lock.
+//! only under the lock, after the inputs.bin it names: a crash between the
+//! two leaves an env.json whose inputs do not check, which rebuilds.
 
-use super::inputs::Input;
-use super::Error;
+use super::inputs::{Input, Kind};
+use super::{stamps, Error};
 use crate::sys::flock;
 use serde::{Deserialize, Serialize};
 use std::io::Write;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
-/// What `env.json` holds.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// An environment's record (env.json and inputs.bin).
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EnvState {
     /// The project directory this environment belongs to.
     pub project: PathBuf,
@@ -32,8 +33,38 @@ pub struct EnvState {
     pub inputs: Vec<Input>,
     /// The launch settings the container was made with (JSON), compared
     /// with the project's current ones.
-    #[serde(default)]
     pub settings: String,
+}
+
+/// What `env.json` holds.
+#[derive(Serialize, Deserialize)]
+struct Stored {
+    project: PathBuf,
+    container: String,
+    image_id: String,
+    /// Only in files written before inputs.bin.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    inputs: Vec<Input>,
+    #[serde(default)]
+    settings: String,
+    /// The id of the inputs.bin that goes with this file.
+    #[serde(default)]
+    inputs_id: String,
+}
+
+/// The largest env.json read.
+const ENV_JSON_MAX: u64 = 16 << 20;
+
+/// `path`'s bytes, at most `max`; None when it cannot be read.
+fn read_bounded(path: &Path, max: u64) -> Option<Vec<u8>> {
+    use std::io::Read;
+    let mut b = Vec::new();
+    std::fs::File::open(path)
+        .ok()?
+        .take(max + 1)
+        .read_to_end(&mut b)
+        .ok()?;
+    (b.len() as u64 <= max).then_some(b)
 }
 
 /// The largest `origin` file read (an identity and a path).
@@ -71,23 +102,75 @@ impl EnvDir {
         self.dir.join("home")
     }
 
-    pub fn read(&self) -> Option<EnvState> {
-        let b = std::fs::read(self.dir.join("env.json")).ok()?;
+    fn stored(&self) -> Option<Stored> {
+        let b = read_bounded(&self.dir.join("env.json"), ENV_JSON_MAX)?;
         serde_json::from_slice(&b).ok()
     }
 
-    /// Replace env.json (caller holds the lock).
+    /// Whether the environment was made (env.json exists).
+    pub fn exists(&self) -> bool {
+        self.dir.join("env.json").exists()
+    }
+
+    pub fn read(&self) -> Option<EnvState> {
+        let s = self.stored()?;
+        let inputs = if s.inputs_id.is_empty() {
+            s.inputs
+        } else {
+            read_bounded(&stamps::path(&self.dir), stamps::MAX_SIZE)
+                .and_then(|b| stamps::decode(&b, &s.inputs_id))
+                // Unreadable: an input that never checks, so the next
+                // entry rebuilds (inputs.bin is no directory).
+                .unwrap_or_else(|| {
+                    vec![Input {
+                        path: stamps::path(&self.dir),
+                        kind: Kind::Dir,
+                        size: 0,
+                        mtime_ns: 0,
+                    }]
+                })
+        };
+        Some(EnvState {
+            project: s.project,
+            container: s.container,
+            image_id: s.image_id,
+            inputs,
+            settings: s.settings,
+        })
+    }
+
+    /// The no-change check of an entry: the environment's container id
+    /// and how many inputs were statted when none moved; None when one did
+    /// (or the record is missing, old or damaged), for the full check.
+    pub fn unchanged(&self) -> Option<(String, usize)> {
+        let s = self.stored()?;
+        let bytes = read_bounded(&stamps::path(&self.dir), stamps::MAX_SIZE)?;
+        let n = stamps::unchanged(&bytes, &s.inputs_id)?;
+        Some((s.container, n))
+    }
+
+    /// Replace inputs.bin, then env.json (caller holds the lock).
     pub fn write(&self, st: &EnvState) -> Result<(), Error> {
+        let (bytes, inputs_id) = stamps::encode(&st.inputs);
+        self.write_file("inputs.bin", &bytes)?;
+        let stored = Stored {
+            project: st.project.clone(),
+            container: st.container.clone(),
+            image_id: st.image_id.clone(),
+            inputs: Vec::new(),
+            settings: st.settings.clone(),
+            inputs_id,
+        };
         self.write_file(
             "env.json",
-            &serde_json::to_vec(st).map_err(std::io::Error::other)?,
+            &serde_json::to_vec(&stored).map_err(std::io::Error::other)?,
         )
     }
 
     /// Forget the environment (caller holds the lock); the homes stay
     /// unless `homes` is set.
     pub fn clear(&self, homes: bool) -> Result<(), Error> {
-        for f in ["env.json", "origin"] {
+        for f in ["env.json", "inputs.bin", "origin"] {
             match fs_err::remove_file(self.dir.join(f)) {
                 Ok(()) => {}
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
@@ -195,12 +278,18 @@ mod tests {
             project: "/p".into(),
             container: "c".into(),
             image_id: "sha256:1".into(),
-            inputs: vec![],
+            inputs: vec![super::super::inputs::record(&d.path().join("x")).unwrap()],
             settings: String::new(),
         };
         let _l = e.lock(|| panic!("nobody else holds it")).unwrap();
         e.write(&st).unwrap();
-        assert_eq!(e.read(), Some(st));
+        assert_eq!(e.read(), Some(st.clone()));
+        assert_eq!(e.unchanged(), Some(("c".into(), 1)));
+        // Damaged inputs: an input that never checks.
+        std::fs::write(stamps::path(&e.dir), b"junk").unwrap();
+        assert!(e.unchanged().is_none());
+        let damaged = e.read().unwrap().inputs;
+        assert!(!super::super::inputs::check(&damaged).changed.is_empty());
         e.clear(true).unwrap();
         assert!(e.read().is_none());
     }
