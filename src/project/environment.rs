@@ -326,7 +326,13 @@ impl<'a> Environment<'a> {
             .launch(image, settings)
             .create(self.report)?
             .leave_created()?;
-        self.install_etc(&id, &tag)?;
+        if let Err(e) = self.install_etc(&id, &tag) {
+            // Not the environment yet: it must not keep the name.
+            if let Some(rec) = self.containers.read(&id) {
+                let _ = control::force_remove(&self.containers, &rec);
+            }
+            return Err(e);
+        }
         started(Prepared::existing(self.dirs, &id, false, self.report)?.detached()?)?;
         crate::fault::point("env-started");
         self.envdir.write(&EnvState {
@@ -354,6 +360,9 @@ impl<'a> Environment<'a> {
         };
         for name in ["passwd", "group"] {
             let src = self.envdir.dir.join(format!("{name}-{tag}"));
+            if !src.exists() {
+                continue;
+            }
             copy_in(
                 self.dirs,
                 id,
@@ -624,18 +633,31 @@ impl<'a> Environment<'a> {
 
     /// passwd and group for `image`, with the caller's entries, as files
     /// in the environment's directory (readable by all: they are copied
-    /// into the container with their mode).
+    /// into the container with their mode); none where the image's own
+    /// file is that already.
     pub(super) fn write_etc(&self, image: &Image) -> Result<(), Error> {
         let store = Store::open(self.dirs).map_err(|e| Error::Backend(e.into()))?;
         let (passwd, group) = identity::image_files(&store, image)?;
         let shell = self.shell();
         let tag = image.short_id();
         let files = [
-            ("passwd", identity::passwd(&passwd, &self.caller, &shell)),
-            ("group", identity::group(&group, &self.caller)),
+            (
+                "passwd",
+                identity::passwd(&passwd, &self.caller, &shell),
+                passwd,
+            ),
+            ("group", identity::group(&group, &self.caller), group),
         ];
-        for (name, text) in files {
+        for (name, text, image_text) in files {
             let name = format!("{name}-{tag}");
+            // An image that has them already (a version of this
+            // environment) is left as it is.
+            if text == image_text {
+                match fs_err::remove_file(self.envdir.dir.join(&name)) {
+                    Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e.into()),
+                    _ => continue,
+                }
+            }
             self.envdir.write_file(&name, text.as_bytes())?;
             fs_err::set_permissions(
                 self.envdir.dir.join(name),
