@@ -102,13 +102,13 @@ pub fn parse(text: &str, file: &Path, root: &Path) -> Result<(Config, Extras), E
         key: key.to_string(),
         message,
     };
-    let mut v: Value = serde_json::from_str(&strip_jsonc(text)).map_err(|e| Error::Config {
+    let v: Value = serde_json::from_str(&strip_jsonc(text)).map_err(|e| Error::Config {
         file: file.to_path_buf(),
         line: e.line(),
         key: String::new(),
         message: e.to_string(),
     })?;
-    let Value::Object(raw) = &v else {
+    let Value::Object(mut obj) = v else {
         return Err(bad("", "the file must hold one JSON object".into()));
     };
     let mut vars = Vars {
@@ -116,10 +116,10 @@ pub fn parse(text: &str, file: &Path, root: &Path) -> Result<(Config, Extras), E
         workspace: root.to_path_buf(),
         container_env: BTreeMap::new(),
     };
-    if let Some(Value::String(w)) = raw.get("workspaceFolder") {
+    if let Some(Value::String(w)) = obj.get("workspaceFolder") {
         vars.workspace = PathBuf::from(expand(w, &vars));
     }
-    if let Some(Value::Object(e)) = raw.get("containerEnv") {
+    if let Some(Value::Object(e)) = obj.get("containerEnv") {
         for (k, x) in e {
             if let Value::String(x) = x {
                 let x = expand(x, &vars);
@@ -127,10 +127,7 @@ pub fn parse(text: &str, file: &Path, root: &Path) -> Result<(Config, Extras), E
             }
         }
     }
-    substitute(&mut v, &vars);
-    let Value::Object(obj) = v else {
-        return Err(bad("", "the file must hold one JSON object".into()));
-    };
+    obj.values_mut().for_each(|x| substitute(x, &vars));
     let mut ignored: Vec<String> = obj
         .keys()
         .filter(|k| !KNOWN.contains(&k.as_str()))
