@@ -3,7 +3,8 @@
 #
 #   sudo ./install.sh      for every user: the system packages hutch uses, the
 #                          binary in /usr/local/bin, man pages and completions
-#                          where man, bash, zsh and fish find them
+#                          where man, bash, zsh and fish find them (built as
+#                          the user who ran sudo)
 #   ./install.sh           for you alone, under ~/.local (no packages)
 #
 # Options:
@@ -52,7 +53,15 @@ if [ -z "$binary" ]; then
     echo "install.sh: cargo is missing: install Rust 1.80 or newer (https://rustup.rs), or pass --binary FILE" >&2
     exit 1
   }
-  cargo build --release --locked
+  if [ $root = yes ] && [ -n "${SUDO_USER:-}" ] && [ "$SUDO_USER" != root ]; then
+    # Under sudo, build as the person who ran it: their toolchain (rustup
+    # keeps it in their home, which root's HOME does not reach) and a
+    # target/ they still own.
+    home=$(getent passwd "$SUDO_USER" | cut -d: -f6)
+    runuser -u "$SUDO_USER" -- env HOME="$home" PATH="$PATH" cargo build --release --locked
+  else
+    cargo build --release --locked
+  fi
   binary=target/release/hutch
 fi
 

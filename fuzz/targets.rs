@@ -2,8 +2,8 @@
 //! each taking arbitrary bytes. A target passes when it returns: errors
 //! are fine, a panic, a hang or an unbounded allocation is a bug. The
 //! stable runner (tests/fuzz/main.rs) drives these with a mutation loop
-//! over fuzz/corpus/<target>/; the same functions are meant for any
-//! coverage-guided fuzzer.
+//! over fuzz/corpus/<target>/; the libFuzzer binaries of this directory's
+//! crate (fuzz_targets/target.rs, see README.md) call the same function.
 
 use std::path::Path;
 

@@ -40,6 +40,15 @@ impl ProcId {
         };
         start_time(&stat) == Some(self.start) && state(&stat) != Some('Z')
     }
+
+    /// Whether this very process is stopped by a signal (SIGSTOP), as a
+    /// paused container's are.
+    pub fn stopped(&self) -> bool {
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{}/stat", self.pid)) else {
+            return false;
+        };
+        start_time(&stat) == Some(self.start) && state(&stat) == Some('T')
+    }
 }
 
 /// The fields after the command name, which is in parentheses and may itself

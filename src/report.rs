@@ -1,5 +1,6 @@
 //! How library code tells people what it is doing: [`Report`] for notices
-//! (info, debug, warnings) and [`Progress`] for byte counts of pulls and
+//! (info, debug, warnings) and the work of its own it is busy with (a layer
+//! written, a build context read), [`Progress`] for byte counts of pulls and
 //! pushes. Library code calls these from any thread; it never prints. Only
 //! the CLI draws anything (`ui::Printer`, `ui::progress::Bars`); this module
 //! knows nothing about terminals.
@@ -34,6 +35,52 @@ pub trait Report: Sync {
     /// expensive line, so tracing costs nothing when it is off.
     fn debugging(&self) -> bool {
         false
+    }
+    /// A stretch of hutch's own work is under way (`what`: "exporting the
+    /// layer"), `done` bytes of it so far, of `total` when known; called
+    /// again as it moves on. A spinner or a bar on a terminal, nothing
+    /// otherwise (the lines around it say what was done). Never called
+    /// while a container writes to the same terminal.
+    fn working(&self, _what: &str, _done: u64, _total: Option<u64>) {}
+    /// The work [`Report::working`] showed is over: its line goes.
+    fn worked(&self) {}
+}
+
+/// A reader that tells a [`Report`] how far it got (about every MiB), for
+/// work whose progress is the bytes it reads; [`Report::worked`] at the
+/// end is the caller's.
+pub struct Counted<'a, R> {
+    inner: R,
+    report: &'a dyn Report,
+    what: &'a str,
+    total: Option<u64>,
+    done: u64,
+    shown: u64,
+}
+
+impl<'a, R> Counted<'a, R> {
+    pub fn new(inner: R, report: &'a dyn Report, what: &'a str, total: Option<u64>) -> Self {
+        report.working(what, 0, total);
+        Counted {
+            inner,
+            report,
+            what,
+            total,
+            done: 0,
+            shown: 0,
+        }
+    }
+}
+
+impl<R: std::io::Read> std::io::Read for Counted<'_, R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.done += n as u64;
+        if self.done - self.shown >= 1 << 20 || (n == 0 && self.done != self.shown) {
+            self.shown = self.done;
+            self.report.working(self.what, self.done, self.total);
+        }
+        Ok(n)
     }
 }
 

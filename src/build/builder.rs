@@ -6,7 +6,9 @@
 //! expanded instruction and the build args it uses; the context gives the
 //! input hash; those and the parent image id give the cache key; a miss
 //! runs the executor (`steps`) and the result goes to the store through
-//! one `Writer`. A failing step leaves the results of the steps before it
+//! one `Writer`. A step that misses runs under the store's lock for its
+//! key, so a concurrent build of the same step waits and takes the hit.
+//! A failing step leaves the results of the steps before it
 //! in the cache, stages nothing else and tags nothing.
 //!
 //! It owns progress lines (`STEP n/m: ...`, `--> CACHED`); it must not
@@ -23,7 +25,7 @@ use super::steps::tree::{Item, Node, Tree};
 use super::steps::{meta, owner};
 use crate::dockerfile::{self, BuildArgs, Dockerfile, Instruction, MountKind, Source, Spanned};
 use crate::net::plan::NetFlags;
-use crate::report::Report;
+use crate::report::{Counted, Report};
 use crate::store::{Image, Store, Writer};
 use anyhow::{anyhow, bail, Context as _};
 use oci_spec::image::Descriptor;
@@ -471,7 +473,10 @@ impl<'a> Builder<'a> {
                     match &m.from {
                         None => {
                             let matched = self.ctx.resolve(src).map_err(anyhow::Error::msg)?;
-                            inputs.push(format!("bind {src} {}", self.ctx.hash(&matched)?));
+                            inputs.push(format!(
+                                "bind {src} {}",
+                                self.ctx.hash(&matched, self.report)?
+                            ));
                         }
                         Some(f) => {
                             let img = self.image_named(f, stage, done)?;
@@ -495,7 +500,10 @@ impl<'a> Builder<'a> {
         let is_url = matches!(expanded, Instruction::Add(a) if a.sources.iter().any(|s| matches!(s, Source::Path(p) if fetch::is_url(p))));
         if let (Some(f), None, false) = (&file_step, &from_image, is_url) {
             let r = f.resolve(&self.ctx).map_err(anyhow::Error::msg)?;
-            inputs.push(format!("context {}", self.ctx.hash(&r.matched)?));
+            inputs.push(format!(
+                "context {}",
+                self.ctx.hash(&r.matched, self.report)?
+            ));
             resolved = Some(r);
         }
         let text = expanded.to_string();
@@ -506,14 +514,23 @@ impl<'a> Builder<'a> {
             used_args: used,
             inputs: &inputs,
         });
-        if !self.opts.no_cache {
-            if let Some(hit) = self.store.pinned(&key) {
-                let cmd_set = st.cmd_set;
-                *st = self.state_of(hit)?;
-                st.cmd_set = cmd_set;
+        // Held until the result is pinned: a concurrent build of the same
+        // step waits here and then takes the cache hit.
+        let _running = if self.opts.no_cache {
+            None
+        } else {
+            if self.cached(&key, st)? {
                 return Ok(true);
             }
-        }
+            let held = self.store.lock_step(&key, || {
+                self.report
+                    .info("--> waiting for another build running this step")
+            })?;
+            if self.cached(&key, st)? {
+                return Ok(true);
+            }
+            Some(held)
+        };
         let mut config = st.config.clone();
         let tree = match (&file_step, expanded) {
             (None, Instruction::Run(r)) => {
@@ -590,6 +607,17 @@ impl<'a> Builder<'a> {
         Ok(false)
     }
 
+    /// Take the step pinned under `key`, if any, as the stage's state.
+    fn cached(&self, key: &str, st: &mut State) -> anyhow::Result<bool> {
+        let Some(hit) = self.store.pinned(key) else {
+            return Ok(false);
+        };
+        let cmd_set = st.cmd_set;
+        *st = self.state_of(hit)?;
+        st.cmd_set = cmd_set;
+        Ok(true)
+    }
+
     /// Store a step's result: its layer (if any), the config with its
     /// history entry, pinned under `key`.
     fn commit(
@@ -624,9 +652,16 @@ impl<'a> Builder<'a> {
         };
         match tar {
             Some(tmp) => {
-                let (desc, diff_id) = self
-                    .writer
-                    .write_layer(std::io::BufReader::new(tmp), "the new layer")?;
+                let size = tmp.metadata().ok().map(|m| m.len());
+                let tar = Counted::new(
+                    std::io::BufReader::new(tmp),
+                    self.report,
+                    "exporting the layer",
+                    size,
+                );
+                let written = self.writer.write_layer(tar, "the new layer");
+                self.report.worked();
+                let (desc, diff_id) = written?;
                 layers.push(desc);
                 let rootfs = config
                     .as_object_mut()

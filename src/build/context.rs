@@ -13,6 +13,7 @@
 
 use super::ignore::{self, IgnoreMatcher};
 use super::imagefs::resolve_in_root;
+use crate::report::Report;
 use anyhow::Context as _;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest as _, Sha256};
@@ -302,7 +303,28 @@ impl BuildContext {
     /// targets. Owners are left out because COPY gives files root (or the
     /// `--chown` owner) whoever owns them in the context; mtimes are left out
     /// as buildkit does, so touching a file does not invalidate the cache.
-    pub fn hash(&mut self, matched: &[Matched]) -> anyhow::Result<String> {
+    /// `report` sees the bytes of the files read so far.
+    pub fn hash(&mut self, matched: &[Matched], report: &dyn Report) -> anyhow::Result<String> {
+        let total = matched
+            .iter()
+            .flat_map(|m| &m.entries)
+            .filter(|e| matches!(e.kind, Kind::File))
+            .map(|e| e.stamp.size)
+            .sum();
+        let mut done = 0;
+        let hashed = self.hash_counted(matched, &mut |n| {
+            done += n;
+            report.working("reading the build context", done, Some(total));
+        });
+        report.worked();
+        hashed
+    }
+
+    fn hash_counted(
+        &mut self,
+        matched: &[Matched],
+        read: &mut dyn FnMut(u64),
+    ) -> anyhow::Result<String> {
         let mut h = Sha256::new();
         for m in matched {
             h.update(format!("match {}\0", m.path));
@@ -315,6 +337,7 @@ impl BuildContext {
                     ),
                     Kind::File => {
                         let sha256 = self.file_hash(&e.abs, &e.stamp)?;
+                        read(e.stamp.size);
                         (format!("file {sha256}"), ReadKind::File { sha256 })
                     }
                 };
@@ -573,13 +596,23 @@ mod tests {
         assert!(ctx.resolve("../x").unwrap_err().contains("outside"));
         let g = ctx.resolve("src/*.txt").unwrap();
         assert_eq!(g.len(), 1);
-        let h1 = ctx.hash(&m).unwrap();
+        let h1 = ctx.hash(&m, &crate::report::Silent).unwrap();
         ctx.save();
         assert!(hashes.exists());
         std::fs::write(root.join("src/skip.log"), "changed").unwrap();
         let mut again = BuildContext::open(Some(&root), None, hashes.clone()).unwrap();
-        assert_eq!(again.hash(&again.resolve("src").unwrap()).unwrap(), h1);
+        assert_eq!(
+            again
+                .hash(&again.resolve("src").unwrap(), &crate::report::Silent)
+                .unwrap(),
+            h1
+        );
         std::fs::write(root.join("src/a.txt"), "A").unwrap();
-        assert_ne!(again.hash(&again.resolve("src").unwrap()).unwrap(), h1);
+        assert_ne!(
+            again
+                .hash(&again.resolve("src").unwrap(), &crate::report::Silent)
+                .unwrap(),
+            h1
+        );
     }
 }

@@ -1,48 +1,157 @@
 //! `hutch attach`: follow a running detached container's output from now
 //! on (stdout to stdout, stderr to stderr) until it exits, and exit with
-//! its exit code, as `docker attach` does. A detached container's stdin is
-//! /dev/null (there is no daemon to hold it open), so attach never gives
-//! it input: `hutch start -ai` runs a stopped container in the foreground
-//! with stdin instead.
+//! its exit code, as `docker attach` does. A container started with `-i`
+//! gets this process's stdin (through its FIFO, `container::stdin`; end of
+//! file here does not close it there, as with Docker's `run -di`), and the
+//! signals this process gets go on to its pid 1 (Docker's sig-proxy; not
+//! for a container with a terminal). The detach keys in that stdin
+//! (ctrl-p,ctrl-q unless `--detach-keys` says otherwise) end the attach and
+//! leave the container running.
 
 use super::logs::{driver_of, follow, Out};
 use super::Ctx;
 use crate::container::logs::{parse, LOG_FILE};
-use crate::container::{state, Containers};
+use crate::container::{control, state, stdin, Containers, Record};
 use anyhow::Context;
-use std::io::Read;
+use nix::sys::signal::Signal;
+use std::io::{Read, Write};
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
-    /// Do not attach stdin (a detached container's stdin is never attached).
+    /// Do not attach stdin (only a container started with -i has one).
     #[arg(long)]
     pub no_stdin: bool,
+    /// Pass the signals hutch gets on to the container (without -t);
+    /// --sig-proxy=false ignores them instead.
+    #[arg(long = "sig-proxy", num_args = 0..=1, require_equals = true, default_value_t = true,
+          default_missing_value = "true", action = clap::ArgAction::Set, value_name = "BOOL")]
+    pub sig_proxy: bool,
+    /// The key sequence in stdin that detaches (ends this attach; the
+    /// container runs on): comma-separated, each a character or ctrl-X.
+    #[arg(long = "detach-keys", value_name = "KEYS", default_value = "ctrl-p,ctrl-q",
+          value_parser = detach_keys)]
+    pub detach_keys: DetachKeys,
     /// Container name or id.
     #[arg(value_name = "CONTAINER")]
     pub container: String,
 }
 
 pub fn exec(ctx: &Ctx, a: Args) -> anyhow::Result<u8> {
-    attach(ctx, &a.container, a.no_stdin)
+    attach(ctx, &a.container, a.no_stdin, a.sig_proxy, a.detach_keys)
+}
+
+/// The bytes of a detach key sequence.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DetachKeys(Vec<u8>);
+
+impl Default for DetachKeys {
+    /// Docker's: ctrl-p, ctrl-q.
+    fn default() -> Self {
+        DetachKeys(vec![0x10, 0x11])
+    }
+}
+
+/// Docker's detach key syntax: comma-separated keys, each a single
+/// character or ctrl-X (X a letter or one of @ [ \ ] ^ _).
+pub(super) fn detach_keys(s: &str) -> Result<DetachKeys, String> {
+    let bad = |k: &str| {
+        format!("invalid --detach-keys key '{k}': use a single character or ctrl-<a-z, @, [, \\, ], ^, _>, comma-separated (e.g. ctrl-p,ctrl-q)")
+    };
+    let mut bytes = Vec::new();
+    for k in s.split(',') {
+        let mut chars = k.chars();
+        match (k.strip_prefix("ctrl-"), chars.next(), chars.next()) {
+            (Some(x), _, _) => match x.as_bytes() {
+                [c @ b'a'..=b'z'] => bytes.push(c - b'a' + 1),
+                [c @ (b'@' | b'[' | b'\\' | b']' | b'^' | b'_')] => bytes.push(c & 0x1f),
+                _ => return Err(bad(k)),
+            },
+            (None, Some(c), None) => bytes.extend_from_slice(c.to_string().as_bytes()),
+            _ => return Err(bad(k)),
+        }
+    }
+    Ok(DetachKeys(bytes))
+}
+
+/// Finds the detach keys in a stream, holding back what may be their start.
+struct Escape {
+    keys: Vec<u8>,
+    held: usize,
+}
+
+impl Escape {
+    /// Pass `b` on: what to write now, and whether the keys are complete.
+    fn feed(&mut self, b: u8, out: &mut Vec<u8>) -> bool {
+        if b == self.keys[self.held] {
+            self.held += 1;
+            return self.held == self.keys.len();
+        }
+        // Not the keys after all: what was held back goes on, and `b` may
+        // start them again.
+        out.extend_from_slice(&self.keys[..self.held]);
+        self.held = 0;
+        if b == self.keys[0] {
+            self.held = 1;
+            return self.held == self.keys.len();
+        }
+        out.push(b);
+        false
+    }
+}
+
+/// Copy `from` into the container's stdin until end of file, or until the
+/// detach keys end this process (the container runs on).
+fn feed(mut from: impl Read, mut to: std::fs::File, keys: DetachKeys) {
+    let mut escape = Escape {
+        keys: keys.0,
+        held: 0,
+    };
+    let mut buf = [0u8; 8192];
+    loop {
+        let n = match from.read(&mut buf) {
+            Ok(0) | Err(_) => return,
+            Ok(n) => n,
+        };
+        let mut out = Vec::with_capacity(n);
+        for &b in &buf[..n] {
+            if escape.feed(b, &mut out) {
+                let _ = to.write_all(&out);
+                eprintln!("read escape sequence");
+                std::process::exit(0);
+            }
+        }
+        if to.write_all(&out).is_err() {
+            return;
+        }
+    }
 }
 
 /// Follow container `name`'s output until it ends; its exit code.
-pub(super) fn attach(ctx: &Ctx, name: &str, no_stdin: bool) -> anyhow::Result<u8> {
+pub(super) fn attach(
+    ctx: &Ctx,
+    name: &str,
+    no_stdin: bool,
+    sig_proxy: bool,
+    keys: DetachKeys,
+) -> anyhow::Result<u8> {
     let containers = Containers::new(&ctx.dirs.state);
     let rec = state::settle(&containers, containers.resolve(name)?);
     if !state::observe(&rec).is_running() {
         // Docker's exit code for this refusal.
-        eprintln!(
-            "Error: cannot attach to container {0}: it is not running (start it with `hutch start -a {0}`)",
-            rec.name
-        );
-        return Ok(1);
-    }
-    if rec.config.interactive && !no_stdin {
-        ctx.printer.warn(&format!(
-            "stdin is not attached: detached container {} reads /dev/null (use `hutch start -ai` to run a stopped container with stdin)",
+        super::errors::eprint(&format!(
+            "cannot attach to container {0}: it is not running (start it with `hutch start -a {0}`)",
             rec.name
         ));
+        return Ok(1);
+    }
+    // Before any thread starts: the threads inherit the blocked signals.
+    if sig_proxy && !rec.config.tty {
+        proxy_signals(rec.clone())?;
+    }
+    if rec.config.interactive && !no_stdin {
+        if let Some(fifo) = stdin::open_for_writer(&containers.dir(&rec.id)) {
+            std::thread::spawn(move || feed(std::io::stdin().lock(), fifo, keys));
+        }
     }
     let driver = driver_of(&rec)?;
     let path = containers.dir(&rec.id).join(LOG_FILE);
@@ -63,4 +172,55 @@ pub(super) fn attach(ctx: &Ctx, name: &str, no_stdin: bool) -> anyhow::Result<u8
         .and_then(|r| r.exit_code)
         .unwrap_or(state::EXIT_UNKNOWN);
     Ok(u8::try_from(code).unwrap_or(super::EXIT_HUTCH_ERROR))
+}
+
+/// Pass the signals Docker's sig-proxy forwards on to the container's pid 1
+/// from a thread of their own, for as long as this process lives.
+fn proxy_signals(rec: Record) -> anyhow::Result<()> {
+    let mut set = crate::sys::signal::forwarded();
+    // The terminal's size is no business of a container without one.
+    set.remove(Signal::SIGWINCH);
+    crate::sys::signal::block(&set)?;
+    std::thread::spawn(move || {
+        while let Ok(sig) = set.wait() {
+            // Ended meanwhile: attach returns with its exit code anyway.
+            let _ = control::signal(&rec, sig);
+        }
+    });
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn detach_keys_parse_as_docker_spells_them() {
+        assert_eq!(detach_keys("ctrl-p,ctrl-q").unwrap(), DetachKeys::default());
+        assert_eq!(detach_keys("ctrl-@,ctrl-_,x").unwrap().0, [0, 31, b'x']);
+        assert_eq!(detach_keys("ctrl-\\").unwrap().0, [28]);
+        for bad in ["ctrl-1", "ctrl-P", "ab", "", "ctrl-p,,q"] {
+            assert!(detach_keys(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn the_escape_holds_back_a_partial_sequence_and_passes_it_on_after() {
+        let run = |keys: &[u8], input: &[u8]| {
+            let mut e = Escape {
+                keys: keys.to_vec(),
+                held: 0,
+            };
+            let mut out = Vec::new();
+            let done = input.iter().position(|&b| e.feed(b, &mut out));
+            (out, done)
+        };
+        assert_eq!(run(&[16, 17], b"ab\x10\x11cd"), (b"ab".to_vec(), Some(3)));
+        assert_eq!(
+            run(&[16, 17], b"a\x10b\x10\x10\x11"),
+            (b"a\x10b\x10".to_vec(), Some(5))
+        );
+        assert_eq!(run(&[16, 17], b"\x10"), (Vec::new(), None));
+        assert_eq!(run(b"q", b"xyq"), (b"xy".to_vec(), Some(2)));
+    }
 }

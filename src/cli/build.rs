@@ -9,7 +9,7 @@ use crate::net::plan::NetFlags;
 use crate::oci::reference::Reference;
 use crate::registry::pull::{ensure_image, PullPolicy};
 use crate::store::Store;
-use crate::ui::progress::Bars;
+use crate::ui::progress::{Bars, Live};
 use crate::ui::{LogLevel, Printer};
 use anyhow::{bail, Context};
 use std::collections::BTreeMap;
@@ -63,7 +63,8 @@ pub struct Args {
     pub iidfile: Option<PathBuf>,
 
     /// Network for RUN steps that do not set `--network`: none (loopback
-    /// only) or host; without it, `hutch run`'s default (pasta when installed).
+    /// only), host, or default (also `bridge`, Docker's name): `hutch run`'s
+    /// default (pasta when installed), as without --network.
     #[arg(long, value_name = "MODE")]
     pub network: Option<String>,
 
@@ -183,12 +184,14 @@ pub fn exec(ctx: &Ctx, args: Args) -> anyhow::Result<u8> {
         }
     };
     let network = match args.network.as_deref() {
-        None | Some("none" | "host") => NetFlags {
+        // Docker's names for its default network.
+        None | Some("default" | "bridge") => NetFlags::default(),
+        Some("none" | "host") => NetFlags {
             network: args.network.clone(),
             ..NetFlags::default()
         },
         Some(other) => bail!(
-            "--network {other}: a build's RUN steps use none, host or (without --network) the default network"
+            "--network {other}: a build's RUN steps use none, host or default (the default network, also without --network)"
         ),
     };
     let opts = Options {
@@ -210,6 +213,9 @@ pub fn exec(ctx: &Ctx, args: Args) -> anyhow::Result<u8> {
     } else {
         ctx.printer
     };
+    // Step lines; on a terminal also a line for reading the context and
+    // exporting each layer (never during a RUN, whose output shares stderr).
+    let live = Live::new(printer);
     let store = Store::open(&ctx.dirs)?;
     // One pull per name and build, even when several stages name it.
     let pulled = std::cell::RefCell::new(BTreeMap::new());
@@ -221,7 +227,7 @@ pub fn exec(ctx: &Ctx, args: Args) -> anyhow::Result<u8> {
         pulled.borrow_mut().insert(name.to_string(), im.clone());
         Ok(im)
     };
-    let image = build::build(&store, &opts, &images, &printer)?;
+    let image = build::build(&store, &opts, &images, &live)?;
     if let Some(f) = &args.iidfile {
         fs_err::write(f, &image.id).context("cannot write --iidfile")?;
     }

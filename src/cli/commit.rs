@@ -12,7 +12,7 @@ use crate::oci::reference::Reference;
 use crate::snapshot::commit::{commit, container_config, CommitOptions, Format};
 use crate::snapshot::container;
 use crate::store::Store;
-use crate::ui::progress::Meter;
+use crate::ui::progress::Live;
 use crate::userns::idmap::IdSources;
 use anyhow::Context;
 
@@ -108,22 +108,20 @@ pub fn exec(ctx: &Ctx, args: Args) -> anyhow::Result<u8> {
         (Some(pid), true) => Some(container::pause(pid)?),
         _ => None,
     };
-    let meter = Meter::new(ctx.printer, "Committing", 1, "layers");
-    meter.doing(&format!(
-        "diffing and compressing the writable layer of {}",
-        c.name
-    ));
-    let done = commit(&store, &c.upper, &parent, &map, &src, &opts);
+    // On a terminal, the layer's compressed size grows on one line while
+    // it is written.
+    let live = Live::new(ctx.printer);
+    let done = commit(&store, &c.upper, &parent, &map, &src, &opts, &live);
     drop(paused);
     let done = done?;
     if let Some(l) = done.image.manifest.layers().last() {
-        meter.done(&format!(
+        ctx.printer.info(&format!(
             "Copying blob {} ({})",
             &l.digest().digest()[..12],
             super::images::human_size(l.size())
         ));
     }
-    meter.finish("Writing manifest to image destination");
+    ctx.printer.info("Writing manifest to image destination");
     for w in &done.warnings {
         ctx.printer.warn(w);
     }

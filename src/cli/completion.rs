@@ -1,11 +1,12 @@
 //! Shell completion: `hutch completion bash|zsh|fish` prints a script made by
 //! clap_complete from the clap definitions, plus a small wrapper that asks
-//! `hutch __complete WORDS...` for the names of images, containers and
-//! networks where the command line wants one. Which positions want a name is
-//! read from the clap definitions (arguments whose value name is `IMAGE`,
-//! `CONTAINER` or `NETWORK`), so
-//! a new subcommand completes names without touching this file. It never
-//! writes anything: no store is created to answer a completion.
+//! `hutch __complete WORDS...` for the names of images, containers,
+//! networks, volumes and environment versions where the command line wants
+//! one. Which positions want a name is read from the clap definitions
+//! (arguments whose value name is `IMAGE`, `CONTAINER`, `NETWORK`, `VOLUME`
+//! or `VERSION`), so a new subcommand completes names without touching this
+//! file. It never writes anything: no store is created to answer a
+//! completion.
 
 use super::{Cli, Ctx};
 use crate::container::Containers;
@@ -87,7 +88,7 @@ fn with_names(shell: Shell, script: &str) -> String {
     }
 }
 
-const BASH: &str = r#"# Names of images and containers, from `hutch __complete`.
+const BASH: &str = r#"# Names from the store (images, containers, networks, volumes, versions), from `hutch __complete`.
 _hutch_names() {
     local cur=${COMP_WORDS[COMP_CWORD]} names
     if names=$("${COMP_WORDS[0]}" __complete "${COMP_WORDS[@]:1:COMP_CWORD}" 2>/dev/null); then
@@ -99,7 +100,7 @@ _hutch_names() {
 }
 "#;
 
-const ZSH: &str = r#"# Names of images and containers, from `hutch __complete`.
+const ZSH: &str = r#"# Names from the store (images, containers, networks, volumes, versions), from `hutch __complete`.
 _hutch() {
     local -a names
     local out
@@ -118,7 +119,7 @@ else
 fi
 "#;
 
-const FISH: &str = r#"# Names of images and containers, from `hutch __complete`.
+const FISH: &str = r#"# Names from the store (images, containers, networks, volumes, versions), from `hutch __complete`.
 function __hutch_names
     set -l words (commandline -opc) (commandline -ct)
     $words[1] __complete $words[2..-1] 2>/dev/null
@@ -134,6 +135,9 @@ enum Kind {
     /// `inspect`: containers, then images.
     Both,
     Networks,
+    Volumes,
+    /// The versions of the project environment of the current directory.
+    Versions,
 }
 
 /// `hutch __complete WORDS...`: the names for the last word, one a line, and
@@ -169,6 +173,35 @@ fn names(ctx: &Ctx, kind: Kind) -> Vec<String> {
             .into_iter()
             .map(|n| n.name)
             .collect(),
+        Kind::Volumes => crate::volume::Volumes::new(&ctx.dirs.store)
+            .list()
+            .unwrap_or_default()
+            .into_iter()
+            .map(|v| v.name)
+            .collect(),
+        Kind::Versions => {
+            let Some(project) = std::env::current_dir()
+                .ok()
+                .and_then(|d| crate::project::discover(&d).ok())
+            else {
+                return Vec::new();
+            };
+            let env = crate::project::Environment::new(
+                &project,
+                &ctx.dirs,
+                &crate::report::Silent,
+                &crate::report::Silent,
+            );
+            // Newest first, as `hutch env log` lists them.
+            let mut ns: Vec<String> = env
+                .log()
+                .unwrap_or_default()
+                .into_iter()
+                .map(|v| v.n.to_string())
+                .collect();
+            ns.reverse();
+            ns
+        }
         Kind::Images => {
             if !ctx.dirs.store.join("index.json").exists() {
                 return Vec::new();
@@ -272,8 +305,10 @@ fn kind_of(cmd: &clap::Command, a: &clap::Arg) -> Option<Kind> {
         "IMAGE" => Some(Kind::Images),
         "CONTAINER" => Some(Kind::Containers),
         "CONTAINER|IMAGE" => Some(Kind::Both),
-        // `network create NETWORK` names a new one.
+        // `network create NETWORK` and `volume create VOLUME` name new ones.
         "NETWORK" if cmd.get_name() != "create" => Some(Kind::Networks),
+        "VOLUME" if cmd.get_name() != "create" => Some(Kind::Volumes),
+        "VERSION" => Some(Kind::Versions),
         _ => None,
     }
 }
@@ -337,5 +372,13 @@ mod tests {
         assert_eq!(kind("network connect "), Some(Kind::Networks));
         assert_eq!(kind("network connect net "), Some(Kind::Containers));
         assert_eq!(kind("network create "), None, "a new name");
+        assert_eq!(kind("volume rm "), Some(Kind::Volumes));
+        assert_eq!(kind("volume inspect -f x "), Some(Kind::Volumes));
+        assert_eq!(kind("volume create "), None, "a new name");
+        assert_eq!(kind("env rollback "), Some(Kind::Versions));
+        assert_eq!(kind("env diff 1 "), Some(Kind::Versions));
+        assert_eq!(kind("env tag "), Some(Kind::Versions));
+        assert_eq!(kind("env tag 1 "), None, "a new name");
+        assert_eq!(kind("env promote "), Some(Kind::Versions));
     }
 }

@@ -41,7 +41,7 @@ pub enum Sub {
     Wait(super::wait::Args),
     /// Follow a running container's output.
     Attach(super::attach::Args),
-    /// Pause containers (needs a cgroup of their own).
+    /// Pause containers: stop every process (SIGSTOP) until unpause.
     Pause(super::pause::Args),
     /// Unpause containers.
     Unpause(super::pause::Args),
@@ -115,7 +115,7 @@ fn prune(ctx: &Ctx, a: PruneArgs) -> anyhow::Result<u8> {
             Ok(()) => ctx.printer.out(&rec.id),
             Err(crate::container::Error::Running(_) | crate::container::Error::NotFound(_)) => {}
             Err(e) => {
-                eprintln!("Error: {e}");
+                super::errors::eprint(&e.to_string());
                 failed = true;
             }
         }

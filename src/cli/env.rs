@@ -3,11 +3,13 @@
 //! starts afresh); `snapshot|log|diff|rollback|tag|prune`: its versions.
 
 use super::images::human_size;
+use super::template::{print_rows, Listing};
 use super::Ctx;
 use crate::project::versions::Side;
 use crate::project::{self, exports, Environment};
 use crate::report::Silent;
 use anyhow::bail;
+use serde_json::{json, Value};
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
@@ -34,7 +36,12 @@ pub enum Command {
     },
     /// List the versions: id, date, message, size of what each added and
     /// the digest of the definition it was built from.
-    Log,
+    Log {
+        /// `table`, `json`, or a Go template over Version, Created, Size,
+        /// Definition, Message, Image, Tag, e.g. '{{.Version}} {{.Message}}'.
+        #[arg(long, value_name = "FORMAT")]
+        format: Option<String>,
+    },
     /// What changed between two versions (default: the newest version and
     /// the environment now): paths as `hutch diff` prints them, then the
     /// apk or dpkg packages added (+), removed (-) and upgraded (~).
@@ -133,7 +140,9 @@ pub fn exec(ctx: &Ctx, a: Args) -> anyhow::Result<u8> {
         return Ok(0);
     }
     let project = super::config::project(&ctx.config, found?)?;
-    let env = Environment::new(&project, &ctx.dirs, &ctx.printer, &Silent);
+    // Builds and snapshots draw their own work on a terminal.
+    let live = crate::ui::progress::Live::new(ctx.printer);
+    let env = Environment::new(&project, &ctx.dirs, &live, &Silent);
     match a.command {
         Command::Status => {
             let s = env.status();
@@ -183,31 +192,7 @@ pub fn exec(ctx: &Ctx, a: Args) -> anyhow::Result<u8> {
                 human_size(v.size)
             ));
         }
-        Command::Log => {
-            let rows: Vec<[String; 5]> = env
-                .log()?
-                .into_iter()
-                .rev()
-                .map(|v| {
-                    let def = v.definition.trim_start_matches("sha256:");
-                    [
-                        v.n.to_string(),
-                        v.created
-                            .replace('T', " ")
-                            .trim_end_matches('Z')
-                            .to_string(),
-                        human_size(v.size),
-                        def[..def.len().min(12)].to_string(),
-                        v.message,
-                    ]
-                })
-                .collect();
-            ctx.printer.table(
-                Some(["VERSION", "CREATED", "SIZE", "DEFINITION", "MESSAGE"]),
-                &rows,
-                3,
-            );
-        }
+        Command::Log { format } => log(ctx, &env, format.as_deref())?,
         Command::Diff { from, to } => {
             let from = match &from {
                 Some(f) => f.clone(),
@@ -338,4 +323,63 @@ pub(super) fn launcher_caller(ctx: &Ctx) -> anyhow::Result<exports::Caller> {
         hutch: std::env::current_exe()?,
         root: (d.state == d.store.join("containers")).then(|| d.store.clone()),
     })
+}
+
+/// `env log`: newest first, as a table, JSON or a template per version.
+fn log(ctx: &Ctx, env: &Environment, format: Option<&str>) -> anyhow::Result<()> {
+    let format = Listing::parse(format).map_err(anyhow::Error::msg)?;
+    let versions: Vec<_> = env.log()?.into_iter().rev().collect();
+    let short = |d: &str| {
+        let d = d.trim_start_matches("sha256:");
+        d[..d.len().min(12)].to_string()
+    };
+    let row = |v: &crate::project::versions::Version| {
+        json!({
+            "Version": v.n, "Created": v.created, "Size": v.size,
+            "Definition": v.definition, "Message": v.message,
+            "Image": v.image, "Tag": env.version_tag(v.n),
+        })
+    };
+    match format {
+        Listing::Json => {
+            let rows: Vec<Value> = versions.iter().map(row).collect();
+            ctx.printer.out(&serde_json::to_string_pretty(&rows)?);
+        }
+        Listing::Template(t) => {
+            let fields = [
+                "Version",
+                "Created",
+                "Size",
+                "Definition",
+                "Message",
+                "Image",
+                "Tag",
+            ];
+            let rows: Vec<Value> = versions.iter().map(row).collect();
+            print_rows(&ctx.printer, &t, &fields, &[], &rows)?;
+        }
+        Listing::Table => {
+            let rows: Vec<[String; 5]> = versions
+                .into_iter()
+                .map(|v| {
+                    [
+                        v.n.to_string(),
+                        v.created
+                            .replace('T', " ")
+                            .trim_end_matches('Z')
+                            .to_string(),
+                        human_size(v.size),
+                        short(&v.definition),
+                        v.message,
+                    ]
+                })
+                .collect();
+            ctx.printer.table(
+                Some(["VERSION", "CREATED", "SIZE", "DEFINITION", "MESSAGE"]),
+                &rows,
+                3,
+            );
+        }
+    }
+    Ok(())
 }

@@ -38,6 +38,14 @@ pub fn exec(ctx: &Ctx, a: Args) -> anyhow::Result<u8> {
             rec.name
         );
     };
+    // Docker refuses too: the new process would be stopped with the rest.
+    if state::paused(&rec, state::State::Running) {
+        bail!(
+            "container {} is paused (unpause it with `hutch unpause {}`)",
+            rec.name,
+            rec.name
+        );
+    }
     let mut env = rec.config.env.clone();
     for e in &a.process.env {
         env.extend(env_entry(e)?);
@@ -89,7 +97,7 @@ pub fn exec(ctx: &Ctx, a: Args) -> anyhow::Result<u8> {
         return Ok(match outcome {
             supervisor::Outcome::Started => 0,
             supervisor::Outcome::Failed(code, msg) => {
-                eprintln!("Error: {msg}");
+                super::errors::eprint(&msg);
                 u8::try_from(code).unwrap_or(super::EXIT_HUTCH_ERROR)
             }
         });
@@ -98,7 +106,7 @@ pub fn exec(ctx: &Ctx, a: Args) -> anyhow::Result<u8> {
     match join::exec_in(ns, &target) {
         Ok(exit) => Ok(u8::try_from(exit.code()).unwrap_or(super::EXIT_HUTCH_ERROR)),
         Err(e) => {
-            eprintln!("Error: {e}");
+            super::errors::eprint(&e.to_string());
             Ok(u8::try_from(e.exit_code()).unwrap_or(super::EXIT_HUTCH_ERROR))
         }
     }

@@ -249,7 +249,10 @@ pub fn gather(ctx: &Ctx) -> anyhow::Result<Info> {
             }
             .into(),
             rlimits: true,
-            cgroup_limits_blocker: Some(crate::sandbox::limits::cgroup_blocker(&paths)),
+            cgroup_limits_blocker: crate::sandbox::limits::why_not(
+                &paths,
+                &crate::sandbox::limits::CgroupLimits::ALL,
+            ),
         },
         store: ctx.dirs.store.clone(),
         state: ctx.dirs.state.clone(),

@@ -15,7 +15,16 @@ pub struct Args {
 }
 
 pub fn exec(ctx: &Ctx, a: Args) -> anyhow::Result<u8> {
-    let sig: Sig = a.signal.parse().map_err(anyhow::Error::msg)?;
+    // Docker's daemon refuses a bad signal like any other failed request:
+    // exit 1, not the 125 of a bad command line.
+    let sig: Sig = match a.signal.parse() {
+        Ok(s) => s,
+        Err(e) => {
+            let e = anyhow::Error::msg(e);
+            eprintln!("{}", super::errors::render(&e, crate::ui::colour::stderr()));
+            return Ok(1);
+        }
+    };
     let containers = Containers::new(&ctx.dirs.state);
     let mut failed = false;
     for name in &a.containers {
@@ -40,7 +49,7 @@ pub fn exec(ctx: &Ctx, a: Args) -> anyhow::Result<u8> {
         match sent {
             Ok(()) => ctx.printer.out(name),
             Err(e) => {
-                eprintln!("Error: {e:#}");
+                super::errors::eprint(&format!("{e:#}"));
                 failed = true;
             }
         }

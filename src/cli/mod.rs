@@ -1,6 +1,7 @@
 //! The command line: clap definitions (one file per subcommand) mapped onto
-//! library calls. This layer owns exit codes and the `Error:` line; it holds no
-//! logic of its own beyond turning flags into library options.
+//! library calls. This layer owns exit codes and the `Error:` / `hint:` lines
+//! (clap's usage errors included); it holds no logic of its own beyond
+//! turning flags into library options.
 
 use crate::dirs::Dirs;
 use crate::ui::{LogLevel, Printer};
@@ -161,7 +162,7 @@ pub enum Command {
     Restart(restart::Args),
     /// Follow a running detached container's output until it exits.
     Attach(attach::Args),
-    /// Pause containers (needs a cgroup of their own; see `hutch info`).
+    /// Pause containers: stop every process (SIGSTOP) until unpause.
     Pause(pause::Args),
     /// Unpause containers.
     Unpause(pause::Args),
@@ -255,9 +256,13 @@ pub fn main() -> ExitCode {
         Ok(c) => c,
         Err(e) => {
             let e = without_hidden_suggestions(e);
-            let code = if e.use_stderr() { EXIT_HUTCH_ERROR } else { 0 };
-            let _ = e.print();
-            return ExitCode::from(code);
+            if !e.use_stderr() {
+                // --help and --version: clap's own output, on stdout.
+                let _ = e.print();
+                return ExitCode::SUCCESS;
+            }
+            eprintln!("{}", errors::render_usage(&e, crate::ui::colour::stderr()));
+            return ExitCode::from(EXIT_HUTCH_ERROR);
         }
     };
     let ctx = match context(&cli) {

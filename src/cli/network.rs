@@ -361,7 +361,7 @@ fn inspect(ctx: &Ctx, networks: &Networks, a: InspectArgs) -> anyhow::Result<u8>
                 out.push(inspect_json(&def, &running, networks));
             }
             Err(e) => {
-                eprintln!("Error: {e}");
+                super::errors::eprint(&e.to_string());
                 failed = true;
             }
         }
@@ -378,7 +378,7 @@ fn rm(ctx: &Ctx, networks: &Networks, a: RmArgs) -> anyhow::Result<u8> {
             Ok(()) => ctx.printer.out(key),
             Err(e) if a.force && matches!(e.downcast_ref(), Some(NetError::NotFound(_))) => {}
             Err(e) => {
-                eprintln!("Error: {e:#}");
+                super::errors::eprint(&format!("{e:#}"));
                 failed = true;
             }
         }

@@ -1,14 +1,11 @@
 //! `hutch pause` / `hutch unpause`: Docker freezes a container's cgroup.
-//! hutch has no cgroup of a container's own to freeze (its processes share
-//! the cgroup of the user who started it, and freezing that would freeze
-//! the user's shell too), so pause says why it cannot, naming the cgroup
-//! blocker `hutch info` reports, and nothing is ever paused. Stopping every
-//! process with SIGSTOP instead would be visible to the container (its
-//! parent sees the children stop) and is not what Docker does.
+//! hutch has no cgroup of a container's own (its processes share the cgroup
+//! of the user who started it), so it stops every process of the
+//! container's pid namespace with SIGSTOP and continues them with SIGCONT
+//! (`container::freeze`, which says how that differs from the freezer).
 
 use super::Ctx;
-use crate::container::{state, Containers};
-use crate::sandbox::limits::cgroup_blocker;
+use crate::container::{freeze, state, Containers, Record};
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
@@ -18,36 +15,57 @@ pub struct Args {
 }
 
 pub fn pause(ctx: &Ctx, a: Args) -> anyhow::Result<u8> {
-    each(ctx, &a.containers, |name, running| {
-        if !running {
-            return format!("container {name} is not running");
+    each(ctx, &a.containers, |rec, paused| {
+        let init = rec.init.filter(|_| !paused);
+        match init {
+            Some(init) => freeze::freeze(init)
+                .map(drop)
+                .map_err(|e| format!("cannot pause container {}: {e}", rec.name)),
+            None if paused => Err(format!("container {} is already paused", rec.name)),
+            None => Err(format!("container {} is not running", rec.name)),
         }
-        format!(
-            "cannot pause container {name}: the cgroup freezer needs the container in a cgroup of its own, and {}",
-            cgroup_blocker(&Default::default())
-        )
     })
 }
 
 pub fn unpause(ctx: &Ctx, a: Args) -> anyhow::Result<u8> {
-    each(ctx, &a.containers, |name, _| {
-        format!("container {name} is not paused")
+    each(ctx, &a.containers, |rec, paused| match rec.init {
+        Some(init) if paused => {
+            freeze::thaw(init).map_err(|e| format!("cannot unpause container {}: {e}", rec.name))
+        }
+        _ => Err(format!("container {} is not paused", rec.name)),
     })
 }
 
-/// Docker's exit code: 1 when any container failed; every failure is
-/// one `Error:` line.
-fn each(ctx: &Ctx, names: &[String], refuse: impl Fn(&str, bool) -> String) -> anyhow::Result<u8> {
+/// Apply `act` to each running container (told whether it is paused now);
+/// print each name done. Docker's exit code: 1 when any container failed,
+/// each failure one `Error:` line.
+fn each(
+    ctx: &Ctx,
+    names: &[String],
+    act: impl Fn(&Record, bool) -> Result<(), String>,
+) -> anyhow::Result<u8> {
     let containers = Containers::new(&ctx.dirs.state);
+    let mut failed = false;
     for name in names {
-        let why = match containers.resolve(name) {
+        let done = match containers.resolve(name) {
             Ok(rec) => {
                 let rec = state::settle(&containers, rec);
-                refuse(&rec.name, state::observe(&rec).is_running())
+                let s = state::observe(&rec);
+                if s == state::State::Running {
+                    act(&rec, state::paused(&rec, s))
+                } else {
+                    Err(format!("container {} is not running", rec.name))
+                }
             }
-            Err(e) => e.to_string(),
+            Err(e) => Err(e.to_string()),
         };
-        eprintln!("Error: {why}");
+        match done {
+            Ok(()) => ctx.printer.out(name),
+            Err(why) => {
+                super::errors::eprint(&why);
+                failed = true;
+            }
+        }
     }
-    Ok(1)
+    Ok(if failed { 1 } else { 0 })
 }

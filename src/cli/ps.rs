@@ -403,6 +403,7 @@ fn health_word(r: &Record) -> String {
 fn to_json(r: &Record, s: State, now: chrono::DateTime<chrono::Utc>) -> serde_json::Value {
     let (state_name, exit) = match s {
         State::Created => ("created", None),
+        _ if state::paused(r, s) => ("paused", None),
         State::Running | State::Stopping => ("running", None),
         State::Exited { code, .. } => ("exited", Some(code)),
         State::Lost => ("exited", Some(state::EXIT_UNKNOWN)),

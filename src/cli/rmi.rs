@@ -2,7 +2,7 @@
 //! left, with the blobs and unpacked layers no other image uses.
 
 use super::Ctx;
-use crate::store::Store;
+use crate::store::{NoSuchImage, Store};
 use crate::userns::idmap::{IdMapping, IdSources, UsernsRequest};
 
 #[derive(clap::Args, Debug)]
@@ -23,7 +23,21 @@ pub fn exec(ctx: &Ctx, args: Args) -> anyhow::Result<u8> {
     let map = IdMapping::detect(UsernsRequest::Auto, &src).map_err(anyhow::Error::msg)?;
     let store = Store::open(&ctx.dirs)?;
     let in_use = crate::container::images_in_use(&ctx.dirs.state);
-    for r in store.remove(&args.images, args.force, &in_use, &map, &src)? {
+    // Docker removes every image it finds and reports the missing ones
+    // (exit 1); every other refusal still stops the whole call.
+    let (missing, found): (Vec<_>, Vec<_>) = args.images.iter().cloned().partition(|name| {
+        store
+            .image(name)
+            .is_err_and(|e| e.downcast_ref::<NoSuchImage>().is_some())
+    });
+    for name in &missing {
+        let e = anyhow::Error::new(NoSuchImage(name.clone()));
+        eprintln!("{}", super::errors::render(&e, crate::ui::colour::stderr()));
+    }
+    if found.is_empty() {
+        return Ok(1);
+    }
+    for r in store.remove(&found, args.force, &in_use, &map, &src)? {
         for n in &r.untagged {
             ctx.printer.out(&format!("Untagged: {n}"));
         }
@@ -31,5 +45,5 @@ pub fn exec(ctx: &Ctx, args: Args) -> anyhow::Result<u8> {
             ctx.printer.out(&format!("Deleted: {id}"));
         }
     }
-    Ok(0)
+    Ok(if missing.is_empty() { 0 } else { 1 })
 }

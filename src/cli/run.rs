@@ -85,7 +85,8 @@ pub struct Args {
     /// Network: pasta[:ARG,...] (the default when installed, as in Podman 5),
     /// slirp4netns[:KEY=VALUE,...], none (loopback only), host (share the host's),
     /// container:NAME (share a running container's) or the name of a network
-    /// made with `hutch network create`.
+    /// made with `hutch network create`; bridge (Docker's default network)
+    /// is the default network, as without --network.
     #[arg(long, alias = "net", value_name = "MODE")]
     pub network: Option<String>,
     /// Another name the container answers to on its user-defined network.
@@ -243,7 +244,9 @@ pub struct Args {
     #[arg(long = "group-add", value_name = "GROUP")]
     pub group_add: Vec<String>,
     /// Pass a host device node you can open into the container:
-    /// HOST[:CONTAINER[:PERMS]], e.g. /dev/fuse.
+    /// HOST[:CONTAINER[:PERMS]], e.g. /dev/fuse. PERMS (rwm) may leave out
+    /// only what the node's permissions refuse you anyway (there is no
+    /// device cgroup to enforce more).
     #[arg(long, value_name = "HOST[:CONTAINER[:PERMS]]")]
     pub device: Vec<String>,
     /// Image name or id.
@@ -288,7 +291,10 @@ pub fn create(ctx: &Ctx, a: Args) -> anyhow::Result<u8> {
 /// sandbox plan: everything before it runs.
 fn prepare(ctx: &Ctx, a: Args) -> anyhow::Result<Prepared> {
     // Flags first: nothing below runs for a bad command line.
-    let network = ctx.config.value(config::NETWORK, a.network.clone())?;
+    // Docker's `bridge` is its default network: hutch's is what no
+    // --network gives.
+    let flag = a.network.clone().filter(|n| n != "bridge");
+    let network = ctx.config.value(config::NETWORK, flag)?;
     let userns = ctx.config.value(config::USERNS, a.userns)?;
     let storage_driver = ctx.config.value(config::STORAGE_DRIVER, a.storage_driver)?;
     for v in &a.volume {
@@ -496,26 +502,9 @@ fn key_values(entries: &[String], flag: &str) -> anyhow::Result<BTreeMap<String,
         .collect()
 }
 
-/// Docker's detach key syntax: comma-separated keys, each a single
-/// character or ctrl-X (X a letter or one of @ [ \ ] ^ _).
+/// Docker's detach key syntax (see `attach::detach_keys`), kept as given.
 fn detach_keys(s: &str) -> Result<String, String> {
-    let bad = |k: &str| {
-        format!("invalid --detach-keys key '{k}': use a single character or ctrl-<a-z, @, [, \\, ], ^, _>, comma-separated (e.g. ctrl-p,ctrl-q)")
-    };
-    for k in s.split(',') {
-        let ok = match k.strip_prefix("ctrl-") {
-            Some(x) => {
-                x.len() == 1
-                    && x.chars()
-                        .all(|c| c.is_ascii_lowercase() || "@[\\]^_".contains(c))
-            }
-            None => k.chars().count() == 1,
-        };
-        if !ok {
-            return Err(bad(k));
-        }
-    }
-    Ok(s.to_string())
+    super::attach::detach_keys(s).map(|_| s.to_string())
 }
 
 /// hutch runs images for this machine only: `--platform` must name it.
@@ -572,7 +561,7 @@ fn write_cidfile(f: &Path, id: &str) -> anyhow::Result<()> {
 /// The exit code of a launch, after saying what went wrong inside hutch.
 pub(super) fn report(outcome: &Outcome) -> u8 {
     if let Some(e) = outcome.error() {
-        eprintln!("Error: {e}");
+        super::errors::eprint(&e.to_string());
     }
     u8::try_from(outcome.code()).unwrap_or(super::EXIT_HUTCH_ERROR)
 }

@@ -33,7 +33,9 @@ pub fn exec(ctx: &Ctx, a: Args) -> anyhow::Result<u8> {
     let project = project::discover(a.project.as_deref().unwrap_or(&cwd))?;
     let project = super::config::project(&ctx.config, project)?;
     let bars = Bars::new(ctx.printer);
-    let env = Environment::new(&project, &ctx.dirs, &ctx.printer, &bars);
+    // Builds and snapshots draw their own work on a terminal.
+    let live = crate::ui::progress::Live::new(ctx.printer);
+    let env = Environment::new(&project, &ctx.dirs, &live, &bars);
     let root = match a.user.as_deref() {
         None => false,
         Some("root" | "0") => true,
@@ -71,7 +73,7 @@ pub fn exec(ctx: &Ctx, a: Args) -> anyhow::Result<u8> {
     match env.join(&rec, &process) {
         Ok(code) => Ok(u8::try_from(code).unwrap_or(super::EXIT_HUTCH_ERROR)),
         Err(e) => {
-            eprintln!("Error: {e}");
+            super::errors::eprint(&e.to_string());
             Ok(u8::try_from(e.exit_code()).unwrap_or(super::EXIT_HUTCH_ERROR))
         }
     }

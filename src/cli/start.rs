@@ -29,7 +29,7 @@ pub fn exec(ctx: &Ctx, a: Args) -> anyhow::Result<u8> {
         let outcome = match Prepared::existing(&ctx.dirs, name, a.interactive, &ctx.printer) {
             // Docker attaches to a container that runs already.
             Err(Error::AlreadyRunning(_)) => {
-                return super::attach::attach(ctx, name, !a.interactive)
+                return super::attach::attach(ctx, name, !a.interactive, true, Default::default())
             }
             prepared => prepared?.foreground(&ctx.printer)?,
         };
@@ -46,7 +46,7 @@ pub fn exec(ctx: &Ctx, a: Args) -> anyhow::Result<u8> {
             Err(Error::AlreadyRunning(_)) => ctx.printer.out(name),
             Err(e) => {
                 let e = anyhow::Error::from(e);
-                eprintln!("Error: {e:#}");
+                super::errors::eprint(&format!("{e:#}"));
                 failed = super::failure_code(&e);
             }
         }

@@ -4,9 +4,11 @@
 use super::images::human_size;
 use super::template::{print_rows, Listing};
 use super::Ctx;
+use crate::container::mounts::volume_users;
 use crate::container::{images_in_use, state, Containers};
 use crate::store::{DiskUsage, Store};
 use crate::userns::idmap::{IdMapping, IdSources, UsernsRequest};
+use crate::volume::{Source, Volumes};
 use clap::Subcommand;
 use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
@@ -19,7 +21,7 @@ pub struct Args {
 
 #[derive(Subcommand, Debug)]
 pub enum Cmd {
-    /// Show disk usage of images, containers and the layer cache.
+    /// Show disk usage of images, containers, volumes and the layer cache.
     Df(DfArgs),
     /// Verify every blob and reference in the store; optionally repair.
     Check(CheckArgs),
@@ -81,7 +83,8 @@ impl Row {
 
 /// Docker's `system df`: images (ACTIVE = used by any container, reclaimable
 /// = what `image prune -a` frees), containers (ACTIVE = running, reclaimable
-/// = the writable layers of the others), and hutch's unpacked layer cache
+/// = the writable layers of the others), local volumes (`volume_row`), and
+/// hutch's unpacked layer cache
 /// (ACTIVE = layers some container stands on; the rest go with their images
 /// and are unpacked again when needed).
 fn df(ctx: &Ctx, args: DfArgs) -> anyhow::Result<u8> {
@@ -137,6 +140,7 @@ fn df(ctx: &Ctx, args: DfArgs) -> anyhow::Result<u8> {
             }
         }
     }
+    let volumes = volume_row(ctx, &all, &mut du)?;
     let cached = store.cached_layers();
     let mut cache = Row::new("Layer cache", cached.len());
     for l in &cached {
@@ -155,6 +159,7 @@ fn df(ctx: &Ctx, args: DfArgs) -> anyhow::Result<u8> {
             reclaimable,
         },
         containers,
+        volumes,
         cache,
     ];
     let v: Vec<_> = rows
@@ -176,13 +181,13 @@ fn df(ctx: &Ctx, args: DfArgs) -> anyhow::Result<u8> {
         Listing::Table => {}
     }
     ctx.printer.out(&format!(
-        "{:<13}{:<8}{:<8}{:<12}{}",
+        "{:<16}{:<8}{:<8}{:<12}{}",
         "TYPE", "TOTAL", "ACTIVE", "SIZE", "RECLAIMABLE"
     ));
     for r in rows {
         let pct = (r.reclaimable * 100).checked_div(r.size).unwrap_or(0);
         ctx.printer.out(&format!(
-            "{:<13}{:<8}{:<8}{:<12}{} ({pct}%)",
+            "{:<16}{:<8}{:<8}{:<12}{} ({pct}%)",
             r.kind,
             r.total,
             r.active,
@@ -191,6 +196,26 @@ fn df(ctx: &Ctx, args: DfArgs) -> anyhow::Result<u8> {
         ));
     }
     Ok(0)
+}
+
+/// Docker's `Local Volumes`: ACTIVE = used by any container (running or
+/// not), reclaimable = the data of the others (what `volume prune -a`
+/// frees). A tmpfs or bound volume keeps no data in the store: size 0.
+fn volume_row(ctx: &Ctx, containers: &Containers, du: &mut DiskUsage) -> anyhow::Result<Row> {
+    let volumes = Volumes::new(&ctx.dirs.store);
+    let list = volumes.list()?;
+    let users = volume_users(containers, None);
+    let mut row = Row::new("Local Volumes", list.len());
+    for v in &list {
+        let size = match volumes.source(v) {
+            Source::Dir {
+                path, fresh: true, ..
+            } => du.add(&path),
+            _ => 0,
+        };
+        row.count(size, users.contains_key(&v.name));
+    }
+    Ok(row)
 }
 
 fn check(ctx: &Ctx, args: CheckArgs) -> anyhow::Result<u8> {

@@ -3,8 +3,11 @@
 //! `{{if}}`/`{{else if}}`/`{{else}}`, `{{range}}` (with `{{else}}`), `{{with}}`,
 //! trim markers (`{{-`, `-}}`), the functions `json`, `join`, `lower`,
 //! `upper`, `title`, `printf`, `index`, `len`, `split`, `eq`, `ne`, `lt`,
-//! `le`, `gt`, `ge`, `not`, `and`, `or`, and the `table` prefix (a header row,
-//! columns aligned on `\t`). `\t` and `\n` in the text are a tab and a newline.
+//! `le`, `gt`, `ge`, `not`, `and`, `or`, Docker's `.Label "KEY"` (one label of
+//! the row, whose `Labels` are a map or `k=v,...` text), fields of a
+//! parenthesised pipeline (`{{(index .Mounts 0).Source}}`), and the `table`
+//! prefix (a header row, columns aligned on `\t`). `\t` and `\n` in the text
+//! are a tab and a newline.
 //!
 //! A field that the value does not have is an error naming the fields it
 //! has, never `<no value>`. Anything else this engine does not know is
@@ -42,8 +45,12 @@ enum Operand {
     /// `$.A.B`, on the top value.
     Root(Vec<String>),
     Lit(Value),
-    Sub(Pipeline),
+    /// `(pipeline)`, or `(pipeline).A.B`: fields of its value.
+    Sub(Pipeline, Vec<String>),
 }
+
+/// The method `.Label "KEY"`, a function of the dot.
+const LABEL: &str = ".Label";
 
 impl Template {
     pub fn parse(s: &str) -> Result<Template, String> {
@@ -79,6 +86,9 @@ impl Template {
     pub fn check_fields(&self, fields: &[&str]) -> Result<(), String> {
         fn pipe(p: &Pipeline, fields: &[&str]) -> Result<(), String> {
             for c in p {
+                if c.func.as_deref() == Some(LABEL) && !fields.contains(&"Labels") {
+                    return Err("no field 'Labels', which .Label reads".into());
+                }
                 for a in &c.args {
                     match a {
                         Operand::Field(path) | Operand::Root(path) => {
@@ -92,7 +102,7 @@ impl Template {
                                 ));
                             }
                         }
-                        Operand::Sub(p) => pipe(p, fields)?,
+                        Operand::Sub(p, _) => pipe(p, fields)?,
                         Operand::Lit(_) => {}
                     }
                 }
@@ -374,7 +384,7 @@ fn command(words: &[String], whole: &str) -> Result<Cmd, String> {
     let (first, rest) = words
         .split_first()
         .ok_or_else(|| format!("an empty command in '{{{{{whole}}}}}'"))?;
-    if FUNCS.contains(&first.as_str()) {
+    if FUNCS.contains(&first.as_str()) || first == LABEL {
         let args = rest
             .iter()
             .map(|w| operand(w, whole))
@@ -408,8 +418,16 @@ fn operand(w: &str, whole: &str) -> Result<Operand, String> {
             .map(str::to_string)
             .collect()
     };
-    if let Some(inner) = w.strip_prefix('(').and_then(|w| w.strip_suffix(')')) {
-        return Ok(Operand::Sub(pipeline(inner)?));
+    if let Some(inner) = w.strip_prefix('(') {
+        // `words` kept the group whole, with any `.A.B` right after it.
+        let close = inner
+            .rfind(')')
+            .ok_or_else(|| format!("unbalanced parentheses in '{{{{{whole}}}}}'"))?;
+        let (sub, tail) = (&inner[..close], &inner[close + 1..]);
+        if !tail.is_empty() && !tail.starts_with('.') {
+            return Err(format!("'{{{{{whole}}}}}': cannot read '{w}'"));
+        }
+        return Ok(Operand::Sub(pipeline(sub)?, path(tail)));
     }
     if w.starts_with('.') {
         return Ok(Operand::Field(path(w)));
@@ -490,6 +508,10 @@ fn words(s: &str) -> Result<Vec<String>, String> {
                 if depth != 0 {
                     return Err(format!("unbalanced parentheses in '{{{{{s}}}}}'"));
                 }
+                // `(pipeline).Field`: the fields belong to the group.
+                while i < chars.len() && !chars[i].is_whitespace() && !"|()".contains(chars[i]) {
+                    i += 1;
+                }
             }
             _ => {
                 while i < chars.len() && !chars[i].is_whitespace() && chars[i] != '|' {
@@ -566,6 +588,7 @@ fn eval(p: &Pipeline, dot: &Value, top: &Value) -> Result<Value, String> {
             args.push(v);
         }
         prev = Some(match &cmd.func {
+            Some(f) if f == LABEL => label(dot, &args)?,
             Some(f) => call(f, args)?,
             None if args.len() == 1 => args.pop().unwrap(),
             None => return Err("a value cannot take arguments".into()),
@@ -579,8 +602,24 @@ fn operand_value(o: &Operand, dot: &Value, top: &Value) -> Result<Value, String>
         Operand::Field(path) => field(dot, path),
         Operand::Root(path) => field(top, path),
         Operand::Lit(v) => Ok(v.clone()),
-        Operand::Sub(p) => eval(p, dot, top),
+        Operand::Sub(p, path) => field(&eval(p, dot, top)?, path),
     }
+}
+
+/// Docker's `.Label "KEY"`: the label's value, empty when it has none.
+fn label(dot: &Value, args: &[Value]) -> Result<Value, String> {
+    arity(LABEL, args, 1)?;
+    let key = go_text(&args[0]);
+    let found = match field(dot, &["Labels".to_string()])? {
+        Value::Object(m) => m.get(&key).map(go_text),
+        Value::String(t) => t
+            .split(',')
+            .filter_map(|kv| kv.split_once('='))
+            .find(|(k, _)| *k == key)
+            .map(|(_, v)| v.to_string()),
+        _ => None,
+    };
+    Ok(Value::String(found.unwrap_or_default()))
 }
 
 fn field(v: &Value, path: &[String]) -> Result<Value, String> {
@@ -907,6 +946,24 @@ mod tests {
         assert_eq!(t("{{.Size}} {{.Running}}"), "42 true");
         assert_eq!(t("{{.Id}}\\t{{.Size}}\\n"), "sha256:x\t42\n");
         assert_eq!(t("{{$.Id}}"), "sha256:x");
+    }
+
+    #[test]
+    fn label_method_and_fields_of_a_parenthesised_pipeline() {
+        let row = json!({"Labels": "tier=db,a=b=c", "Mounts": [{"Source": "/s"}]});
+        let r = |f: &str, v: &Value| Template::parse(f).unwrap().render(v).unwrap();
+        assert_eq!(r(r#"{{.Label "tier"}}|{{.Label "a"}}"#, &row), "db|b=c");
+        assert_eq!(r(r#"[{{.Label "none"}}]"#, &row), "[]");
+        assert_eq!(r(r#"{{"tier" | .Label | upper}}"#, &row), "DB");
+        let map = json!({"Labels": {"tier": "web"}});
+        assert_eq!(r(r#"{{.Label "tier"}}"#, &map), "web");
+        assert_eq!(r("{{(index .Mounts 0).Source}}", &row), "/s");
+        assert_eq!(r("{{(index .Mounts 0).Source | upper}}", &row), "/S");
+        assert_eq!(t("{{(.Config).Cmd}} {{len (.Config.Cmd)}}"), "[sh -c] 2");
+        let ps = Template::parse(r#"{{.Label "x"}}"#).unwrap();
+        assert!(ps.check_fields(&["Names"]).is_err());
+        assert!(ps.check_fields(&["Labels"]).is_ok());
+        assert!(Template::parse("{{(index .Mounts 0)x}}").is_err());
     }
 
     #[test]

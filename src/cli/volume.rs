@@ -174,7 +174,7 @@ fn inspect(ctx: &Ctx, volumes: &Volumes, a: InspectArgs) -> anyhow::Result<u8> {
         match volumes.get(n) {
             Ok(v) => values.push(inspect_value(volumes, &v)),
             Err(e) => {
-                eprintln!("Error: {e}");
+                super::errors::eprint(&e.to_string());
                 failed = true;
             }
         }
@@ -304,7 +304,7 @@ fn rm(ctx: &Ctx, volumes: &Volumes, a: RmArgs) -> anyhow::Result<u8> {
             Ok(()) => ctx.printer.out(n),
             Err(crate::volume::Error::NotFound(_)) if a.force => {}
             Err(e) => {
-                eprintln!("Error: {e}");
+                super::errors::eprint(&e.to_string());
                 failed = true;
             }
         }
@@ -343,7 +343,7 @@ fn prune(ctx: &Ctx, volumes: &Volumes, a: PruneArgs) -> anyhow::Result<u8> {
             Ok(()) => ctx.printer.out(&v.name),
             Err(crate::volume::Error::InUse { .. } | crate::volume::Error::NotFound(_)) => {}
             Err(e) => {
-                eprintln!("Error: {e}");
+                super::errors::eprint(&e.to_string());
                 failed = true;
             }
         }

@@ -1,7 +1,8 @@
 //! `hutch wait`: block until containers reach a condition and print their
 //! exit codes, one line each, in the order given (-1 when the status is
-//! unknown because the supervisor died, or a `--rm` container removed
-//! itself before its exit was recorded). The conditions are Docker's
+//! unknown because the supervisor died). A detached `--rm` container that
+//! removes itself while waited for gives the code it exited with, as
+//! Docker's does. The conditions are Docker's
 //! (`not-running`, the default; `next-exit`; `removed`).
 
 use super::Ctx;
@@ -42,7 +43,7 @@ pub fn exec(ctx: &Ctx, a: Args) -> anyhow::Result<u8> {
                 .printer
                 .out(&code.unwrap_or(state::EXIT_UNKNOWN).to_string()),
             Err(e) => {
-                eprintln!("Error: {e}");
+                super::errors::eprint(&e.to_string());
                 failed = true;
             }
         }

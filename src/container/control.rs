@@ -5,6 +5,7 @@
 //!
 //! It does not start containers (`launch` does).
 
+use super::freeze;
 use super::signals::Sig;
 use super::state::{self, observe};
 use super::{Containers, Error, ProcId, Record, Result};
@@ -21,15 +22,21 @@ fn open_checked(p: ProcId) -> Option<OwnedFd> {
     p.alive().then_some(fd)
 }
 
-/// Send `sig` to the container's pid 1; false when it is not running.
+/// Send `sig` to the container's pid 1; false when it is not running. A
+/// paused container is resumed after the signal, so that it acts on it
+/// (`stop` of a paused container stops it).
 pub fn signal(rec: &Record, sig: impl Into<Sig>) -> Result<bool> {
     if !observe(rec).is_running() {
         return Ok(false);
     }
-    let Some(fd) = rec.init.and_then(open_checked) else {
+    let Some((init, fd)) = rec.init.and_then(|p| Some((p, open_checked(p)?))) else {
         return Ok(false);
     };
     pidfd_send_signal(fd.as_fd(), sig.into().number())?;
+    if freeze::frozen(init) {
+        // Gone meanwhile is what the signal was for.
+        let _ = freeze::thaw(init);
+    }
     Ok(true)
 }
 
@@ -53,8 +60,9 @@ pub enum Ended {
 }
 
 /// Wait until container `id` is no longer running, at most `timeout`; its
-/// record then (lost supervisors settled), or None on timeout. NotFound
-/// when it is removed meanwhile.
+/// record then (lost supervisors settled), or None on timeout. A `--rm`
+/// container that removed itself meanwhile gives its last record with the
+/// exit code it left (see `exits`); NotFound when there is none.
 pub fn wait(
     containers: &Containers,
     id: &str,
@@ -65,7 +73,14 @@ pub fn wait(
         .ok_or_else(|| Error::NotFound(id.to_string()))?;
     match end_after(containers, &rec, None, timeout)? {
         Some(Ended::Exited(r)) => Ok(Some(*r)),
-        Some(Ended::Removed) => Err(Error::NotFound(id.to_string())),
+        Some(Ended::Removed) => match super::exits::code(containers, id) {
+            Some(code) => Ok(Some(Record {
+                status: super::Status::Exited,
+                exit_code: Some(code),
+                ..rec
+            })),
+            None => Err(Error::NotFound(id.to_string())),
+        },
         None => Ok(None),
     }
 }
@@ -88,8 +103,8 @@ pub fn wait_next_exit(containers: &Containers, id: &str) -> Result<Record> {
 
 /// `wait --condition removed`: wait until the container's directory is
 /// gone (removed by `rm`, or by itself with `--rm`), whatever starts and
-/// stops happen meanwhile; its last recorded exit code (None for a `--rm`
-/// container, whose exit is never recorded).
+/// stops happen meanwhile; its last recorded exit code (a `--rm`
+/// container's from `exits`, None when that is gone too).
 pub fn wait_removed(containers: &Containers, id: &str) -> Result<Option<i32>> {
     let mut last = containers
         .read(id)
@@ -97,7 +112,11 @@ pub fn wait_removed(containers: &Containers, id: &str) -> Result<Option<i32>> {
     loop {
         match end_after(containers, &last, None, None)? {
             Some(Ended::Exited(r)) => last = *r,
-            Some(Ended::Removed) | None => return Ok(last.exit_code),
+            Some(Ended::Removed) | None => {
+                return Ok(last
+                    .exit_code
+                    .or_else(|| super::exits::code(containers, id)))
+            }
         }
         // Ended but kept: until someone removes it, or it starts again.
         loop {
@@ -252,6 +271,7 @@ fn delete_locked(containers: &Containers, rec: &Record, lock: super::Locked) -> 
     let doomed = containers.root.join(format!(".removing-{}", rec.id));
     fs_err::rename(containers.dir(&rec.id), &doomed)?;
     drop(lock);
+    crate::sandbox::cgroup::forget(&rec.id);
     delete_tree(rec, &doomed)
 }
 

@@ -44,6 +44,7 @@ fn time(t: Option<DateTime<Utc>>) -> String {
 pub fn status_word(rec: &Record, s: State) -> &'static str {
     match s {
         State::Created => "created",
+        _ if super::state::paused(rec, s) => "paused",
         State::Running | State::Stopping => "running",
         _ if restarting(rec, s) => "restarting",
         State::Exited { .. } | State::Lost => "exited",
@@ -175,7 +176,7 @@ pub fn inspect(rec: &Record, state: State, facts: &Facts) -> Value {
         "State": {
             "Status": status_word(rec, state),
             "Running": running,
-            "Paused": false,
+            "Paused": super::state::paused(rec, state),
             "Restarting": restarting(rec, state),
             "OOMKilled": false,
             "Dead": false,

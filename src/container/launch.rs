@@ -44,6 +44,9 @@ use crate::net::Network;
 use crate::report::Report;
 use crate::rootfs::fuse::IdShift;
 use crate::rootfs::{driver, Driver, DriverKind, Features, MountApi, Overlay};
+use crate::sandbox::cgroup::Placement;
+use crate::sandbox::host::HostPaths;
+use crate::sandbox::limits::CgroupLimits;
 use crate::sandbox::security::{Flags as SecurityFlags, Security};
 use crate::sandbox::{self, MountSpec, Plan, ProcessSpec, Spec};
 use crate::store::{Image, Store};
@@ -921,6 +924,7 @@ pub fn sandbox_spec(
         process: settings.process,
         security: settings.security,
         remove_after: remove_after.then(|| dir.to_path_buf()),
+        cgroup: None,
     })
 }
 
@@ -994,17 +998,12 @@ fn plan(
         security.filters.0.iter().map(Vec::len).sum::<usize>(),
         compiling.elapsed()
     ));
-    if security.cgroup_limits.any() {
-        let why = crate::sandbox::limits::cgroup_blocker(&Default::default());
-        if c.security.strict_limits {
-            return Err(Error::Security(format!(
-                "--memory, --cpus and --pids-limit cannot be applied: {why}"
-            )));
-        }
-        report.warn(&format!(
-            "--memory, --cpus and --pids-limit are not applied: {why} (--strict-limits makes this an error)"
-        ));
-    }
+    let cgroup = own_cgroup(
+        &rec.id,
+        &security.cgroup_limits,
+        c.security.strict_limits,
+        report,
+    )?;
     let settings = Settings {
         process: ProcessSpec {
             args: rec.command.clone(),
@@ -1032,7 +1031,7 @@ fn plan(
         requested,
         allowed: &DriverKind::ALL,
     };
-    let spec = sandbox_spec(
+    let mut spec = sandbox_spec(
         &dirs.state,
         &store,
         Some(image),
@@ -1044,6 +1043,7 @@ fn plan(
         settings,
         report,
     )?;
+    spec.cgroup = cgroup;
     let plan = Plan::build(spec)?;
     if report.debugging() {
         for line in crate::sandbox::trace::describe(&plan) {
@@ -1051,6 +1051,43 @@ fn plan(
         }
     }
     Ok((plan, ports))
+}
+
+/// The container's own cgroup under the user's delegated one (Docker gives
+/// every container one), with the limits when the controllers there
+/// allow them; otherwise one line says why the limits are not applied
+/// (an error with `--strict-limits`).
+fn own_cgroup(
+    id: &str,
+    limits: &CgroupLimits,
+    strict: bool,
+    report: &dyn Report,
+) -> Result<Option<Placement>> {
+    let paths = HostPaths::default();
+    let why = match limits.any() {
+        true => crate::sandbox::limits::why_not(&paths, limits),
+        false => None,
+    };
+    let limits = match why {
+        None => *limits,
+        Some(why) if strict => {
+            return Err(Error::Security(format!(
+                "--memory, --cpus and --pids-limit cannot be applied: {why}"
+            )))
+        }
+        Some(why) => {
+            report.warn(&format!(
+                "--memory, --cpus and --pids-limit are not applied: {why} (--strict-limits makes this an error)"
+            ));
+            CgroupLimits::default()
+        }
+    };
+    Ok(
+        crate::sandbox::cgroup::base(&crate::sandbox::host::cgroups(&paths)).map(|b| Placement {
+            dir: b.join(format!("hutch-{id}")),
+            limits,
+        }),
+    )
 }
 
 /// `--network container:NAME`: the running container's namespaces, and its
@@ -1209,7 +1246,25 @@ fn detached(
     let config = log_config(rec);
     let log = (config.driver != LogDriver::None).then_some((log.as_path(), &config));
     let policy: Policy = rec.config.restart.parse().unwrap_or_default();
-    let outcome = supervisor::detach(log, &plan.held_fds(), |s| {
+    // `-i`: a FIFO that `attach` writes to, pid 1's stdin in every run.
+    let stdin = match rec.config.interactive {
+        true => Some(super::stdin::open_for_container(dir).map_err(|e| {
+            Error::Supervisor(format!(
+                "cannot make the container's stdin in {}: {e}",
+                dir.display()
+            ))
+        })?),
+        false => None,
+    };
+    let mut keep = plan.held_fds();
+    keep.extend(stdin.as_ref().map(std::os::fd::AsFd::as_fd));
+    let outcome = supervisor::detach(log, &keep, |s| {
+        if let Some(fd) = &stdin {
+            // In place of the supervisor's /dev/null; pid 1 inherits it.
+            if let Err(e) = nix::unistd::dup2(std::os::fd::AsRawFd::as_raw_fd(fd), 0) {
+                eprintln!("Error: cannot give the container its stdin: {e}");
+            }
+        }
         let mut delay_step = 0;
         let mut first = true;
         let mut last;
@@ -1240,6 +1295,11 @@ fn detached(
         }
         // Everything the container wrote is in the log before its exit is.
         s.close_log();
+        // Only here: a foreground `--rm` run prints its code itself, and
+        // a loop of them should not fill the directory of kept codes.
+        if rec.auto_remove {
+            super::exits::record(containers, &rec.id, last);
+        }
         finish(containers, volumes, rec, last);
     })
     .map_err(Error::Supervisor)?;
@@ -1422,8 +1482,11 @@ pub fn mapping_of(rec: &Record) -> Result<IdMapping> {
 }
 
 /// `--device HOST[:CONTAINER[:PERMS]]`: a bind mount of a host device node
-/// this user can open (PERMS, Docker's cgroup rwm, is checked for its
-/// syntax; without a device cgroup only file permissions apply).
+/// this user can open. PERMS is Docker's device cgroup rwm; without a
+/// device cgroup only the node's own permissions hold (a read-only bind
+/// does not stop writes to a device node), so an access PERMS leaves out
+/// must be one they refuse this user anyway, or the value is refused. `m`
+/// (mknod) is never possible in a user namespace, with or without it.
 pub fn parse_device(spec: &str) -> Result<MountSpec> {
     use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
     let bad = |why: String| Error::Invalid(format!("invalid --device '{spec}': {why}"));
@@ -1459,6 +1522,17 @@ pub fn parse_device(spec: &str) -> Result<MountSpec> {
                 "this user cannot open {host} ({e}); hutch passes on only devices you can open"
             ))
         })?;
+    use nix::unistd::AccessFlags;
+    for (left_out, flag, what, verb) in [
+        (!perms.contains('r'), AccessFlags::R_OK, "reading", "read"),
+        (!write, AccessFlags::W_OK, "writing", "write"),
+    ] {
+        if left_out && nix::unistd::access(host, flag).is_ok() {
+            return Err(bad(format!(
+                "permissions '{perms}' forbid {what}, but this user may {verb} {host}, and without a device cgroup nothing keeps the container from it; give rw (or leave PERMS out)"
+            )));
+        }
+    }
     Ok(MountSpec::Bind {
         source: PathBuf::from(host),
         target: target.to_string(),

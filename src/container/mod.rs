@@ -21,6 +21,8 @@
 
 pub mod control;
 pub mod cp;
+pub mod exits;
+pub mod freeze;
 pub mod health;
 pub mod inspect;
 mod inuse;
@@ -33,6 +35,7 @@ pub mod proc;
 pub mod restart;
 pub mod signals;
 pub mod state;
+pub mod stdin;
 pub mod supervisor;
 
 use crate::sys::flock;

@@ -86,12 +86,18 @@ pub fn restarting(rec: &Record, state: State) -> bool {
         && rec.supervisor.is_some_and(|s| s.alive())
 }
 
+/// Whether a running container is paused (see `freeze`).
+pub fn paused(rec: &Record, state: State) -> bool {
+    state == State::Running && rec.init.is_some_and(super::freeze::frozen)
+}
+
 /// Podman's STATUS column: `Up 3 seconds`, `Exited (0) 2 minutes ago`, `Created`.
 pub fn describe(rec: &Record, state: State, now: DateTime<Utc>) -> String {
     let ago = |t: DateTime<Utc>| human_duration((now - t).num_seconds());
     match state {
         State::Created => "Created".into(),
         State::Running => match rec.started {
+            Some(t) if paused(rec, state) => format!("Up {} (Paused)", ago(t)),
             Some(t) => format!("Up {}{}", ago(t), health_suffix(rec)),
             // Claimed by a start whose pid 1 has not exec'd yet.
             None => "Starting".into(),

@@ -2,7 +2,8 @@
 //! `hutch start`), in conmon's shape but without a daemon: the caller forks,
 //! the child calls setsid(2) and forks again (so the supervisor is nobody's
 //! child and has no terminal), and the grandchild becomes the supervisor. It
-//! points stdin at /dev/null, hands stdout and stderr to a logger process
+//! points stdin at /dev/null (a body may put the container's stdin FIFO
+//! there, see [`super::stdin`]), hands stdout and stderr to a logger process
 //! ([`super::logger`]) that writes [`super::logs`], closes every descriptor it
 //! inherited but those the caller names, and runs the caller's body, which
 //! starts the sandbox (whose pid 1 is the supervisor's child) and records

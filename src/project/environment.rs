@@ -807,11 +807,11 @@ impl<'a> Environment<'a> {
         Ok(true)
     }
 
-    /// Stop and remove the environment's container and its homes: the next
-    /// entry makes a fresh environment. Containers kept from earlier
-    /// rebuilds stay (they have their own names).
-    /// From a project that moved, this removes the environment it had at
-    /// its old path.
+    /// Stop and remove the environment's container, its anonymous volumes
+    /// (the image's VOLUMEs, `mounts` without a host path) and its homes:
+    /// the next entry makes a fresh environment. Containers kept from
+    /// earlier rebuilds stay (they have their own names). From a project
+    /// that moved, this removes the environment it had at its old path.
     pub fn remove(&self) -> Result<(), Error> {
         if self.envdir.read().is_none() {
             if let Some((envdir, old)) = EnvDir::moved(&self.dirs.state, &self.project.root) {
@@ -833,7 +833,11 @@ impl<'a> Environment<'a> {
         if let Some(rec) = self.containers.read(&st.container) {
             self.stop_container(&rec)?;
             match control::remove(&self.containers, &rec.id) {
-                Ok(()) | Err(container::Error::NotFound(_)) => {}
+                Ok(()) => {
+                    let volumes = crate::volume::Volumes::new(&self.dirs.store);
+                    container::mounts::remove_anonymous(&self.containers, &volumes, &rec);
+                }
+                Err(container::Error::NotFound(_)) => {}
                 Err(e) => return Err(e.into()),
             }
         }

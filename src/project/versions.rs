@@ -251,7 +251,8 @@ impl Environment<'_> {
             format: Format::Oci,
             names: vec![self.version_tag(n)],
         };
-        let made = commit(&store, &c.upper, &parent, &map, &src, &opts).map_err(backend)?;
+        let made =
+            commit(&store, &c.upper, &parent, &map, &src, &opts, self.report).map_err(backend)?;
         fault::point("snapshot-committed");
         store
             .pin_version(&self.version_key(n), &made.image)

@@ -78,6 +78,12 @@ pub struct Cgroups {
     /// Whether this user may create child cgroups (a systemd user slice with
     /// delegation); without it no resource limits can be set.
     pub delegated: bool,
+    /// The v2 cgroup hutch runs in, as a path under the cgroup2 mount.
+    #[serde(skip)]
+    pub dir: Option<PathBuf>,
+    /// Where the cgroup2 hierarchy is mounted.
+    #[serde(skip)]
+    pub v2_root: Option<PathBuf>,
 }
 
 /// Read the cgroup layout and whether our cgroup is writable by us.
@@ -107,11 +113,19 @@ pub fn cgroups(paths: &HostPaths) -> Cgroups {
         CgroupVersion::Hybrid => Some(root.join("unified")),
         _ => None,
     };
-    let delegated = match (v2_root, own) {
-        (Some(r), Some(own)) => writable(&r.join(own).join("cgroup.procs")),
-        _ => false,
+    let dir = match (&v2_root, own) {
+        (Some(r), Some(own)) => Some(r.join(own)),
+        _ => None,
     };
-    Cgroups { version, delegated }
+    let delegated = dir
+        .as_ref()
+        .is_some_and(|d| writable(&d.join("cgroup.procs")));
+    Cgroups {
+        version,
+        delegated,
+        dir,
+        v2_root,
+    }
 }
 
 /// Whether the calling user can open `p` for reading and writing.

@@ -29,7 +29,8 @@ use std::os::fd::{AsFd, OwnedFd};
 /// Open `/proc/<pid>/ns/<name>` for every namespace to join, in join order.
 /// `still_same` is asked afterwards: the open descriptors pin the namespaces,
 /// so once it confirms that `pid` is still the container's pid 1 nothing can
-/// swap them.
+/// swap them. The calling process then moves into the container's own
+/// cgroup, if it has one (`cgroup::join`), while host paths still resolve.
 pub fn open_namespaces(
     pid: i32,
     private_net: bool,
@@ -59,6 +60,7 @@ pub fn open_namespaces(
             "the container exited while hutch was joining it".into(),
         ));
     }
+    super::cgroup::join(pid);
     Ok(out)
 }
 

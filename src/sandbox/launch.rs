@@ -87,10 +87,15 @@ pub fn run(plan: &Plan, observer: &mut dyn Observer) -> Result<Exit, Error> {
     let mut flags = CloneFlags::CLONE_NEWNS
         | CloneFlags::CLONE_NEWPID
         | CloneFlags::CLONE_NEWUTS
-        | CloneFlags::CLONE_NEWIPC
-        // Docker's default on cgroup v2: /proc/self/cgroup shows `/`, not
-        // where the host put hutch.
-        | CloneFlags::CLONE_NEWCGROUP;
+        | CloneFlags::CLONE_NEWIPC;
+    // Docker's default on cgroup v2: a cgroup namespace of its own, so
+    // /proc/self/cgroup shows `/`, not where the host put hutch. A
+    // container with a cgroup of its own makes it once the parent has
+    // moved it there (the namespace is rooted where it is made).
+    match &plan.cgroup {
+        None => flags |= CloneFlags::CLONE_NEWCGROUP,
+        Some(c) => c.create().map_err(Error::Invalid)?,
+    }
     // A keeper's namespace already maps the ids: the container's is nested
     // in it, mapped without newuidmap/newgidmap.
     let mut keeper = None;
@@ -150,6 +155,9 @@ pub fn run(plan: &Plan, observer: &mut dyn Observer) -> Result<Exit, Error> {
     let child = match forked {
         Err(e) => {
             let _ = signal::set_mask(&saved_mask);
+            if let Some(c) = &plan.cgroup {
+                c.remove();
+            }
             return Err(e);
         }
         Ok(Cloned::Child) => {
@@ -207,6 +215,10 @@ fn child_main(
         child_exit(super::error::EXIT_SETUP);
     }
     let ready = early
+        .and_then(|()| match plan.cgroup {
+            Some(_) => crate::sys::process::unshare_cgroup(),
+            None => Ok(()),
+        })
         .and_then(|()| match plan.security.no_new_privs {
             true => signal::no_new_privs(),
             false => Ok(()),
@@ -338,6 +350,9 @@ fn parent_main(
             Err(e)
         }
     };
+    if let Some(c) = &plan.cgroup {
+        c.remove();
+    }
     if let Some(dir) = &plan.remove_after {
         remove_in_userns(dir, userns.as_ref())?;
     }
@@ -354,6 +369,12 @@ fn start_child(
     sock: Option<OwnedFd>,
     observer: &mut dyn Observer,
 ) -> Result<Started, Error> {
+    if let Some(c) = &plan.cgroup {
+        c.enter(child.as_raw()).map_err(Error::Invalid)?;
+        step(observer, || {
+            format!("moved pid {child} into {}", c.dir.display())
+        });
+    }
     if !gates.mapped {
         plan.mapping
             .apply(child.as_raw(), &plan.id_sources)

@@ -2,9 +2,10 @@
 //! why not. `--ulimit` always works (setrlimit(2) in the container's first
 //! process, inherited by the rest). `--memory`, `--cpus` and `--pids-limit`
 //! need a cgroup v2 subtree this user may write (a systemd user session
-//! delegates one); hutch does not yet place containers in cgroups even then,
-//! so both cases say so and the container starts without them, unless
-//! `--strict-limits` makes it an error.
+//! delegates one) whose parent gives it the memory, cpu and pids
+//! controllers; the container then gets a cgroup of its own with the
+//! limits (`cgroup`). Otherwise the container starts without them and one
+//! line says why, unless `--strict-limits` makes it an error.
 //!
 //! This module decides and words; it changes nothing on the host.
 
@@ -22,22 +23,39 @@ impl CgroupLimits {
     pub fn any(&self) -> bool {
         self.memory.is_some() || self.cpus.is_some() || self.pids.is_some()
     }
+
+    /// Every kind of limit, for asking whether all of them work.
+    pub const ALL: CgroupLimits = CgroupLimits {
+        memory: Some(1),
+        cpus: Some(1.0),
+        pids: Some(1),
+    };
 }
 
-/// Why cgroup limits are not applied for this user, with the fix.
-pub fn cgroup_blocker(paths: &HostPaths) -> String {
+/// Why `limits` cannot be applied for this user, with the fix; None when
+/// they can.
+pub fn why_not(paths: &HostPaths, limits: &CgroupLimits) -> Option<String> {
     let c = host::cgroups(paths);
-    match (c.version, c.delegated) {
-        (CgroupVersion::V1 | CgroupVersion::Unknown, _) => {
+    if let Some(base) = super::cgroup::base(&c) {
+        return super::cgroup::check(&base, limits).err();
+    }
+    Some(match c.version {
+        CgroupVersion::V1 | CgroupVersion::Unknown => {
             "the machine has no cgroup v2 hierarchy (boot with systemd.unified_cgroup_hierarchy=1)"
                 .into()
         }
-        (_, false) => "your cgroup is not delegated to you (no systemd user session); log in \
-                       through systemd-logind or run hutch under `systemd-run --user --scope -p Delegate=yes`"
+        _ => "your cgroup is not delegated to you (no systemd user session); log in \
+              through systemd-logind or run hutch under `systemd-run --user --scope -p Delegate=yes`"
             .into(),
-        (_, true) => "hutch does not place containers in cgroups yet, even with a delegated cgroup"
-            .into(),
-    }
+    })
+}
+
+/// Why containers' cgroup limits do not all work here (a sentence for
+/// messages that need one either way).
+pub fn cgroup_blocker(paths: &HostPaths) -> String {
+    why_not(paths, &CgroupLimits::ALL).unwrap_or_else(|| {
+        "containers get cgroups of their own under the cgroup delegated to you".into()
+    })
 }
 
 /// `--memory`, `--cpus`, `--pids-limit` parsed (Docker's spellings).
@@ -105,5 +123,6 @@ mod tests {
             ..HostPaths::default()
         };
         assert!(cgroup_blocker(&paths).contains("cgroup v2"));
+        assert!(why_not(&paths, &l).unwrap().contains("cgroup v2"));
     }
 }

@@ -10,6 +10,7 @@
 //! before that succeeds), then [`run`] it.
 
 pub mod caps;
+pub mod cgroup;
 pub mod error;
 pub mod exec;
 pub mod host;

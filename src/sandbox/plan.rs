@@ -96,6 +96,7 @@ pub struct Plan {
     pub process: ProcessSpec,
     pub security: Security,
     pub remove_after: Option<PathBuf>,
+    pub cgroup: Option<super::cgroup::Placement>,
 }
 
 /// The container-relative form of an absolute container path.
@@ -375,6 +376,7 @@ impl Plan {
             process: spec.process,
             security: spec.security,
             remove_after: spec.remove_after,
+            cgroup: spec.cgroup,
         })
     }
 }
@@ -412,6 +414,7 @@ mod tests {
             },
             security: Security::standard().unwrap(),
             remove_after: None,
+            cgroup: None,
         }
     }
 

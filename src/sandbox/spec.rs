@@ -50,6 +50,9 @@ pub struct Spec {
     /// gone, from inside its user namespace so that files owned by
     /// subordinate ids can be deleted too.
     pub remove_after: Option<PathBuf>,
+    /// The container's own cgroup (with its limits), when the user has a
+    /// delegated one to put it under.
+    pub cgroup: Option<super::cgroup::Placement>,
 }
 
 /// An extra mount requested by the user.

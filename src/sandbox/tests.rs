@@ -119,6 +119,7 @@ impl Fixture {
             },
             security: crate::sandbox::security::Security::standard().unwrap(),
             remove_after: None,
+            cgroup: None,
         }
     }
 

@@ -20,9 +20,10 @@ use crate::layer::codec::{Compressed, Compression, Compressor};
 use crate::layer::diff::{diff, DiffOptions};
 use crate::oci::change;
 use crate::oci::digest;
+use crate::report::Report;
 use crate::store::{Image, Store};
 use crate::userns::idmap::{IdMapping, IdSources};
-use crate::userns::run_in_userns;
+use crate::userns::run::run_in_userns_watching;
 use anyhow::{bail, Context};
 use oci_spec::image::{
     Config, Descriptor, HistoryBuilder, ImageConfiguration, ImageManifestBuilder, MediaType,
@@ -112,7 +113,8 @@ pub fn container_config(image: &Config, c: &crate::container::Config) -> Config 
     out
 }
 
-/// Commit `upper` (written against `parent`'s layers with `map`) as a new image.
+/// Commit `upper` (written against `parent`'s layers with `map`) as a new
+/// image; `report` sees the compressed layer grow while it is written.
 pub fn commit(
     store: &Store,
     upper: &Path,
@@ -120,6 +122,7 @@ pub fn commit(
     map: &IdMapping,
     src: &IdSources,
     opts: &CommitOptions,
+    report: &dyn Report,
 ) -> anyhow::Result<Committed> {
     if opts.compression == Compression::None {
         bail!("a committed layer is compressed: choose gzip or zstd");
@@ -157,16 +160,28 @@ pub fn commit(
     let report_path = w.scratch().join("layer.json");
     let blob = File::create(&blob_path)
         .with_context(|| format!("cannot create {}", blob_path.display()))?;
-    let report = File::create(&report_path)
+    let layer_report = File::create(&report_path)
         .with_context(|| format!("cannot create {}", report_path.display()))?;
     let compression = opts.compression;
-    run_in_userns(map, src, || {
-        let r = diff_compressed(upper, &blob, compression)?;
-        serde_json::to_writer(&report, &r).map_err(|e| format!("cannot write the report: {e}"))
-    })
-    .map_err(anyhow::Error::msg)
-    .with_context(|| format!("cannot commit {}", upper.display()))?;
-    drop((blob, report));
+    let written = || {
+        let size = blob_path.metadata().map_or(0, |m| m.len());
+        report.working("writing the layer", size, None);
+    };
+    let diffed = run_in_userns_watching(
+        map,
+        src,
+        || {
+            let r = diff_compressed(upper, &blob, compression)?;
+            serde_json::to_writer(&layer_report, &r)
+                .map_err(|e| format!("cannot write the report: {e}"))
+        },
+        &written,
+    );
+    report.worked();
+    diffed
+        .map_err(anyhow::Error::msg)
+        .with_context(|| format!("cannot commit {}", upper.display()))?;
+    drop((blob, layer_report));
     let r: LayerReport = serde_json::from_slice(&fs_err::read(&report_path)?)
         .context("the diff helper's report is unreadable")?;
     let expected = digest::parse(&r.digest).map_err(anyhow::Error::msg)?;
@@ -411,7 +426,16 @@ mod tests {
             format: Format::Oci,
             names: vec!["localhost/snap:1".into()],
         };
-        let a = commit(&s, &scratch.dest(), &base, &scratch.map, &src, &opts).unwrap();
+        let a = commit(
+            &s,
+            &scratch.dest(),
+            &base,
+            &scratch.map,
+            &src,
+            &opts,
+            &crate::report::Silent,
+        )
+        .unwrap();
         let cfg = &a.image.config;
         assert_eq!(cfg.rootfs().diff_ids().len(), 2);
         assert_eq!(cfg.rootfs().diff_ids()[1], a.diff_id);
@@ -440,7 +464,16 @@ mod tests {
             ]
         );
         // The same change again: the same layer, byte for byte.
-        let b = commit(&s, &scratch.dest(), &base, &scratch.map, &src, &opts).unwrap();
+        let b = commit(
+            &s,
+            &scratch.dest(),
+            &base,
+            &scratch.map,
+            &src,
+            &opts,
+            &crate::report::Silent,
+        )
+        .unwrap();
         assert_eq!(b.layer.digest(), a.layer.digest());
         assert_eq!(b.diff_id, a.diff_id);
         // The parent is untouched and both snapshots stay addressable.
@@ -459,6 +492,7 @@ mod tests {
                 names: vec![],
                 ..opts.clone()
             },
+            &crate::report::Silent,
         )
         .unwrap();
         assert_eq!(*z.layer.media_type(), MediaType::ImageLayerZstd);
@@ -476,6 +510,7 @@ mod tests {
                 message: Some("docker flavour".into()),
                 ..opts.clone()
             },
+            &crate::report::Silent,
         )
         .unwrap();
         let m =
@@ -553,7 +588,16 @@ mod tests {
             format: Format::Oci,
             names: vec![],
         };
-        let e = commit(&s, dir.path(), &base, &map, &src, &opts).unwrap_err();
+        let e = commit(
+            &s,
+            dir.path(),
+            &base,
+            &map,
+            &src,
+            &opts,
+            &crate::report::Silent,
+        )
+        .unwrap_err();
         assert!(e.to_string().contains("cannot be changed"), "{e}");
         let e = commit(
             &s,
@@ -565,6 +609,7 @@ mod tests {
                 changes: vec![],
                 ..opts.clone()
             },
+            &crate::report::Silent,
         )
         .unwrap_err();
         assert!(e.to_string().contains("not a directory"), "{e}");
@@ -580,6 +625,7 @@ mod tests {
                 format: Format::Docker,
                 ..opts
             },
+            &crate::report::Silent,
         )
         .unwrap_err();
         assert!(e.to_string().contains("zstd"), "{e}");

@@ -6,10 +6,9 @@
 //!
 //! It reads records through `crate::container` and never writes one.
 
-use crate::container::{state, Containers};
+use crate::container::{freeze, state, Containers, ProcId};
 use crate::userns::idmap::{IdMapping, IdSources, UsernsRequest};
 use anyhow::{bail, Context};
-use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 use std::path::{Path, PathBuf};
 
@@ -102,42 +101,22 @@ pub struct Paused {
     pids: Vec<Pid>,
 }
 
-/// Stop every process in the pid namespace of `pid1`. New processes forked
-/// while stopping are caught by scanning again until nothing new appears.
+/// Stop every process in the pid namespace of `pid1` (`container::freeze`).
+/// A container paused already (`hutch pause`) is left as it is, and stays
+/// paused after.
 pub fn pause(pid1: i32) -> anyhow::Result<Paused> {
-    let ns = |pid: &str| std::fs::read_link(format!("/proc/{pid}/ns/pid")).ok();
-    let target = ns(&pid1.to_string())
-        .with_context(|| format!("cannot read the pid namespace of process {pid1}"))?;
-    let mut p = Paused { pids: Vec::new() };
-    for _ in 0..16 {
-        let mut new = 0;
-        for e in std::fs::read_dir("/proc")
-            .context("cannot list /proc")?
-            .flatten()
-        {
-            let name = e.file_name().to_string_lossy().into_owned();
-            let Ok(n) = name.parse::<i32>() else { continue };
-            let pid = Pid::from_raw(n);
-            if p.pids.contains(&pid) || ns(&name).as_ref() != Some(&target) {
-                continue;
-            }
-            if kill(pid, Signal::SIGSTOP).is_ok() {
-                p.pids.push(pid);
-                new += 1;
-            }
-        }
-        if new == 0 {
-            return Ok(p);
-        }
+    let init = ProcId::of(pid1).with_context(|| format!("process {pid1} is gone"))?;
+    if freeze::frozen(init) {
+        return Ok(Paused { pids: Vec::new() });
     }
-    bail!("the container keeps starting processes; cannot pause it")
+    Ok(Paused {
+        pids: freeze::freeze(init)?,
+    })
 }
 
 impl Drop for Paused {
     fn drop(&mut self) {
-        for pid in &self.pids {
-            let _ = kill(*pid, Signal::SIGCONT);
-        }
+        freeze::thaw_pids(&self.pids);
     }
 }
 

@@ -10,6 +10,7 @@
 //! ROOT/tmp/partial/<hex>                       resumable downloads, see `partial`
 //! ROOT/o/<mapping>/<diff-id hex>/              unpacked layers, see `layers`
 //! ROOT/cache/steps/<key>                       pinned build results, see `pins`
+//! ROOT/cache/locks/<key>                       the build step running now, see `lock`
 //! ```
 //!
 //! It owns every write under the store root and makes each one atomic. It does
@@ -30,6 +31,7 @@ mod write;
 
 pub use check::{CheckReport, Finding};
 pub use gc::Removed;
+pub use lock::Step as StepLock;
 /// Image id (`sha256:...`) → the name of one container that uses it: what
 /// removal, pruning and repair must leave alone. The caller reads it from the
 /// container records (`container::images_in_use`).
@@ -216,6 +218,12 @@ impl Store {
         let _keep = lock::keep(&self.root).ok()?;
         let m = pins::get(&self.root, key)?;
         self.load_image(&m).ok()
+    }
+
+    /// Hold the build step `key` until the returned value is dropped:
+    /// another build of the same step waits (after `waited` is called).
+    pub fn lock_step(&self, key: &str, waited: impl FnOnce()) -> anyhow::Result<StepLock> {
+        lock::step(&self.root, key, waited)
     }
 
     /// Pin `image` as an environment version under `key` (see `pins`): gc

@@ -30,7 +30,7 @@ pub fn versions_dir(root: &Path) -> PathBuf {
     root.join("pins/versions")
 }
 
-fn valid_key(key: &str) -> bool {
+pub(super) fn valid_key(key: &str) -> bool {
     key.len() == 64
         && key
             .bytes()

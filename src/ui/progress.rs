@@ -1,9 +1,12 @@
-//! Transfer progress for pull and push: one bar per blob with bytes and
+//! Progress on stderr: for pull and push one bar per blob with bytes and
 //! speed when stderr is a terminal, otherwise one plain line per finished
-//! blob (logs and CI stay readable). Nothing in quiet mode.
+//! blob (logs and CI stay readable); [`Meter`] counts the blobs of a load
+//! or save; [`Live`] shows hutch's own work in a build, a commit or an
+//! environment snapshot (the build context read, a layer exported or
+//! written). Nothing in quiet mode.
 //!
 //! This is the only place that draws; library code reports through
-//! `report::Progress`.
+//! `report::Progress` and `report::Report`.
 
 use super::{LogLevel, Printer};
 use crate::report::{Done, Progress};
@@ -91,7 +94,7 @@ impl Progress for Bars {
     }
 }
 
-/// One job counted in steps (blobs of a load or save, phases of a commit):
+/// One job counted in steps (the blobs of a load or save):
 /// a bar with the current step's line on a terminal, otherwise each line
 /// as it comes. It never ticks on its own: no thread, so the job may fork.
 pub struct Meter {
@@ -142,5 +145,100 @@ impl Meter {
             b.finish_and_clear();
         }
         self.printer.info(line);
+    }
+}
+
+/// The reporter of a command whose own work takes a while (build, commit,
+/// environment snapshots): notices as the printer shows them, and
+/// `Report::working` as one line with a bar (a spinner when the total is
+/// unknown) on a terminal, gone at `worked`. Off a terminal it adds nothing
+/// to the printer's plain lines. It never ticks on its own: no thread, so
+/// the job may fork, and the line only moves when the work reports.
+pub struct Live {
+    printer: Printer,
+    draw: bool,
+    bar: Mutex<Option<ProgressBar>>,
+}
+
+impl Live {
+    pub fn new(printer: Printer) -> Live {
+        Live {
+            printer,
+            draw: printer.shows(LogLevel::Info) && std::io::stderr().is_terminal(),
+            bar: Mutex::new(None),
+        }
+    }
+
+    fn bar(&self) -> std::sync::MutexGuard<'_, Option<ProgressBar>> {
+        self.bar.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// `say` with the bar out of the way (it is drawn again after).
+    fn around(&self, say: impl FnOnce()) {
+        match &*self.bar() {
+            Some(b) => b.suspend(say),
+            None => say(),
+        }
+    }
+}
+
+fn live_style(total: Option<u64>) -> ProgressStyle {
+    let template = match total {
+        Some(_) => "{spinner} {msg} [{bar:30}] {bytes}/{total_bytes}",
+        None => "{spinner} {msg} {bytes}",
+    };
+    ProgressStyle::with_template(template)
+        .unwrap_or_else(|_| ProgressStyle::default_bar())
+        .progress_chars("=> ")
+}
+
+impl crate::report::Report for Live {
+    fn info(&self, line: &str) {
+        self.around(|| self.printer.info(line))
+    }
+
+    fn debug(&self, line: &str) {
+        self.around(|| self.printer.debug(line))
+    }
+
+    fn warn(&self, line: &str) {
+        self.around(|| self.printer.warn(line))
+    }
+
+    fn quiet(&self) -> bool {
+        !self.printer.shows(LogLevel::Info)
+    }
+
+    fn debugging(&self) -> bool {
+        self.printer.shows(LogLevel::Debug)
+    }
+
+    fn working(&self, what: &str, done: u64, total: Option<u64>) {
+        if !self.draw {
+            return;
+        }
+        let mut slot = self.bar();
+        let b = slot.get_or_insert_with(|| {
+            ProgressBar::with_draw_target(total, ProgressDrawTarget::stderr())
+                .with_style(live_style(total))
+        });
+        if b.length() != total {
+            b.set_style(live_style(total));
+            match total {
+                Some(t) => b.set_length(t),
+                None => b.unset_length(),
+            }
+        }
+        if b.message() != what {
+            b.set_message(what.to_string());
+        }
+        b.set_position(done);
+        b.tick();
+    }
+
+    fn worked(&self) {
+        if let Some(b) = self.bar().take() {
+            b.finish_and_clear();
+        }
     }
 }

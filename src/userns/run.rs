@@ -21,6 +21,22 @@ pub fn run_in_userns<F>(map: &IdMapping, src: &IdSources, f: F) -> Result<()>
 where
     F: FnOnce() -> std::result::Result<(), String>,
 {
+    run_in_userns_watching(map, src, f, &|| {})
+}
+
+/// [`run_in_userns`], calling `meanwhile` in the parent when the child
+/// starts and then about ten times a second while it works (to show how
+/// far it got, from what it writes). The parent stays single-threaded, so
+/// it may fork again.
+pub fn run_in_userns_watching<F>(
+    map: &IdMapping,
+    src: &IdSources,
+    f: F,
+    meanwhile: &dyn Fn(),
+) -> Result<()>
+where
+    F: FnOnce() -> std::result::Result<(), String>,
+{
     // Joining a keeper's namespace spares the newuidmap/newgidmap round; a
     // missing keeper only costs that round.
     let entry = match map
@@ -73,8 +89,17 @@ where
                     map_fresh(map, src, pid.as_raw(), ready_r, go_w)
                 }
             };
+            let err_r = std::fs::File::from(err_r);
+            // The child closes its end when it ends: until then, wait in
+            // short steps (`meanwhile` runs at least once, at the start).
+            loop {
+                meanwhile();
+                if readable(&err_r, 100) {
+                    break;
+                }
+            }
             let mut msg = String::new();
-            let _ = std::fs::File::from(err_r).read_to_string(&mut msg);
+            let _ = (&err_r).read_to_string(&mut msg);
             let status = waitpid(pid, None)
                 .map_err(|e| crate::sys::SysError::new(format!("waitpid({pid})"), e))?;
             mapped?;
@@ -85,6 +110,15 @@ where
             }
         }
     }
+}
+
+/// Whether `f` has data or its writers are gone, within `ms` milliseconds
+/// (also true when polling fails: the caller's read then blocks as before).
+fn readable(f: &std::fs::File, ms: u16) -> bool {
+    use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+    use std::os::fd::AsFd;
+    let mut fds = [PollFd::new(f.as_fd(), PollFlags::POLLIN)];
+    !matches!(poll(&mut fds, PollTimeout::from(ms)), Ok(0))
 }
 
 /// How the forked child gets its mapped namespace.

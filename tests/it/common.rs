@@ -304,6 +304,29 @@ impl World {
         succeeded(&self.run(args), &format!("hutch {args:?}"))
     }
 
+    /// Write `dir/hutch.toml`: a project whose environment is the busybox
+    /// image (which the caller loads), without a network.
+    pub fn busybox_project(&self, dir: &str) {
+        self.write(
+            &format!("{dir}/hutch.toml"),
+            "image = \"busybox:1.38.0-musl\"\n[run]\nnetwork = \"none\"\n",
+        );
+    }
+
+    /// Run hutch in `dir` of the world (HOME there too, so an
+    /// environment's home stays inside the world) and require success.
+    pub fn ok_in(&self, dir: &str, args: &[&str]) -> Output {
+        let out = self
+            .hutch()
+            .current_dir(self.path(dir))
+            .env("HOME", self.path(dir))
+            .args(args)
+            .output()
+            .expect("spawn hutch");
+        succeeded(&out, &format!("hutch {args:?} in {dir}"));
+        out
+    }
+
     /// Run hutch and require failure; return stderr.
     pub fn fails(&self, args: &[&str]) -> (i32, String) {
         let out = self.run(args);
@@ -437,6 +460,32 @@ pub fn for_each_user(mut body: impl FnMut(World)) {
         }
     }
     assert!(ran > 0 || skipping_allowed());
+}
+
+/// Root as the test user (`sudo hutch ...`), with its own `--root`. hutch
+/// maps 65536 host ids onto themselves for root, so it is a user with
+/// subordinate ids to the tests. Needs the tests to run as root.
+pub fn root_world() -> Option<World> {
+    if !nix::unistd::getuid().is_root() {
+        skip("the root tests need the tests to run as root");
+        return None;
+    }
+    Some(World::new(User {
+        name: "root".into(),
+        uid: 0,
+        gid: 0,
+        home: "/root".into(),
+        kind: Kind::SubIds,
+        switch: false,
+    }))
+}
+
+/// `body` as each test user and as root, each in a fresh world.
+pub fn for_each_user_and_root(mut body: impl FnMut(World)) {
+    for_each_user(&mut body);
+    if let Some(w) = root_world() {
+        body(w);
+    }
 }
 
 /// What the tests check of the busybox (musl) layout, read from it: the

@@ -1,5 +1,6 @@
 //! `hutch completion SHELL`: each script loads in its shell without errors,
-//! and completes the names of containers, images and networks from the store.
+//! and completes the names of containers, images, networks, volumes and
+//! environment versions from the store.
 
 use crate::common::*;
 
@@ -119,6 +120,26 @@ fn bash_and_fish_complete_container_and_image_names() {
         )),
         "web\n"
     );
+    // Volumes where one is named; versions of the project the shell is in.
+    w.ok(&["volume", "create", "cache"]);
+    assert_eq!(
+        complete(line(&format!("hutch --root {root} volume rm c"), 5)),
+        "cache\n"
+    );
+    w.busybox_project("proj");
+    w.ok_in("proj", &["shell", "--", "true"]);
+    w.ok_in("proj", &["env", "snapshot"]);
+    w.ok_in("proj", &["env", "snapshot"]);
+    let versions = w
+        .as_user("bash")
+        .env("PATH", path_with_hutch())
+        .current_dir(w.path("proj"))
+        .arg("-c")
+        .arg(line(&format!("hutch --root {root} env rollback ''"), 5))
+        .output()
+        .unwrap();
+    assert_eq!(succeeded(&versions, "env rollback <TAB>"), "2\n1\n");
+    w.ok_in("proj", &["env", "rm"]);
     // Not a name position: the generated completion answers (options here).
     let opts = complete(line(&format!("hutch --root {root} rm --f"), 4));
     assert_eq!(opts, "--force\n");

@@ -561,7 +561,7 @@ fn cgroup2_root() -> Option<std::path::PathBuf> {
 }
 
 #[test]
-fn a_delegated_cgroup_is_detected_and_said_so() {
+fn a_delegated_cgroup_gives_containers_their_own_cgroup_limits_and_freezer() {
     // Delegation done by hand as systemd would: a v2 cgroup owned by the
     // user, with the user's hutch started inside it.
     if !nix::unistd::getuid().is_root() {
@@ -572,6 +572,16 @@ fn a_delegated_cgroup_is_detected_and_said_so() {
         skip("no cgroup v2 hierarchy");
         return;
     };
+    // Where the machine has the controllers in its v2 hierarchy (not a
+    // v1/v2 hybrid, which keeps them in v1), the root gives them to its
+    // children, as systemd does for user slices.
+    let ctrls = std::fs::read_to_string(v2.join("cgroup.controllers")).unwrap();
+    let limits_work = ["cpu", "memory", "pids"]
+        .iter()
+        .all(|c| ctrls.split_whitespace().any(|x| x == *c));
+    if limits_work {
+        std::fs::write(v2.join("cgroup.subtree_control"), "+cpu +memory +pids").unwrap();
+    }
     for_each_user(|w| {
         w.busybox();
         let cg = v2.join(format!("hutch-it-{}-{}", std::process::id(), w.user.uid));
@@ -599,13 +609,115 @@ fn a_delegated_cgroup_is_detected_and_said_so() {
         };
         let info = succeeded(&inside("info"), "info");
         assert!(info.contains("delegated to this user"), "{info}");
-        let out = inside(&format!("run --rm --network none --memory 64m {BB} true"));
-        let err = stderr(&out);
-        assert!(out.status.success(), "{err}");
-        assert!(
-            err.contains("not applied") && err.contains("even with a delegated cgroup"),
-            "{err}"
+
+        // Its own cgroup, the root of its cgroup namespace; `exec` joins it.
+        let out_dir = w.path("out");
+        std::fs::create_dir(&out_dir).unwrap();
+        std::fs::set_permissions(
+            &out_dir,
+            std::os::unix::fs::PermissionsExt::from_mode(0o777),
+        )
+        .unwrap();
+        succeeded(
+            &inside(&format!(
+                "run -d --name cg --network none -v {}:/out {BB} \
+                 sh -c 'i=0; while :; do i=$((i+1)); echo $i > /out/n; usleep 20000; done'",
+                out_dir.display()
+            )),
+            "run -d",
         );
-        let _ = std::fs::remove_dir(&cg);
+        let id = w.ok(&["inspect", "-f", "{{.Id}}", "cg"]).trim().to_string();
+        let pid: i32 = w
+            .ok(&["inspect", "-f", "{{.State.Pid}}", "cg"])
+            .trim()
+            .parse()
+            .unwrap();
+        let own = cg.join(format!("hutch-{id}"));
+        let host_view = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap();
+        assert!(
+            host_view.contains(&format!("hutch-{id}")) && own.is_dir(),
+            "{host_view}"
+        );
+        let seen = succeeded(&inside("exec cg cat /proc/self/cgroup"), "exec");
+        assert_eq!(seen.lines().last(), Some("0::/"), "{seen}");
+        // The freezer (for pause): the loop stops, and goes on when thawed.
+        let n = || std::fs::read_to_string(out_dir.join("n")).unwrap_or_default();
+        assert!(eventually(5, || !n().is_empty()));
+        hutch::sandbox::cgroup::freeze(&own, true).unwrap();
+        let frozen = n();
+        std::thread::sleep(Duration::from_millis(300));
+        assert_eq!(n(), frozen, "a frozen container went on");
+        hutch::sandbox::cgroup::freeze(&own, false).unwrap();
+        assert!(
+            eventually(5, || n() != frozen),
+            "a thawed container stays stopped"
+        );
+        assert_eq!(
+            hutch::sandbox::cgroup::of_container(pid).as_deref(),
+            Some(own.as_path())
+        );
+        succeeded(&inside("rm -f cg"), "rm -f");
+        assert!(
+            eventually(5, || !own.exists()),
+            "the container's cgroup stays"
+        );
+        // A killed supervisor leaves the (empty) cgroup; `rm` takes it.
+        succeeded(
+            &inside(&format!(
+                "run -d --name orphan --network none {BB} sleep 600"
+            )),
+            "run -d",
+        );
+        let id = w
+            .ok(&["inspect", "-f", "{{.Id}}", "orphan"])
+            .trim()
+            .to_string();
+        let rec: serde_json::Value = serde_json::from_slice(
+            &std::fs::read(w.root().join("containers").join(&id).join("container.json")).unwrap(),
+        )
+        .unwrap();
+        let sup = rec["supervisor"]["pid"].as_i64().unwrap() as i32;
+        let left = cg.join(format!("hutch-{id}"));
+        assert!(left.is_dir());
+        nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(sup),
+            nix::sys::signal::Signal::SIGKILL,
+        )
+        .unwrap();
+        assert!(eventually(5, || {
+            std::fs::read_to_string(left.join("cgroup.procs")).is_ok_and(|p| p.is_empty())
+        }));
+        assert!(left.is_dir(), "nothing removed the killed run's cgroup");
+        succeeded(&inside("rm orphan"), "rm");
+        assert!(!left.exists(), "rm leaves the killed container's cgroup");
+
+        let out = inside(&format!(
+            "run --rm --network none --memory 64m --cpus 0.5 --pids-limit 20 {BB} \
+             cat /sys/fs/cgroup/memory.max /sys/fs/cgroup/cpu.max /sys/fs/cgroup/pids.max"
+        ));
+        let err = stderr(&out);
+        if limits_work {
+            assert_eq!(stdout(&out), "67108864\n50000 100000\n20\n", "{err}");
+            assert!(!err.contains("not applied"), "{err}");
+            // The shell and hutch made room for the controllers.
+            assert!(cg.join("init").is_dir());
+        } else {
+            assert!(
+                err.contains("not applied") && err.contains("no cpu, memory, pids controller"),
+                "{err}"
+            );
+            assert!(!inside(&format!(
+                "run --rm --network none --strict-limits --pids-limit 5 {BB} true"
+            ))
+            .status
+            .success());
+        }
+        for d in [cg.join("init"), cg.clone()] {
+            assert!(
+                eventually(5, || !d.exists() || std::fs::remove_dir(&d).is_ok()),
+                "{} stays busy",
+                d.display()
+            );
+        }
     });
 }

@@ -2,14 +2,15 @@
 //! hutch: the acceptance test of Docker parity. `tests/it/data/
 //! docker-workflow.sh` creates a network, a named volume, a "db" container
 //! restarted on failure and an "app" container that reaches it by name,
-//! copies a file in and out with `cp`, and tears everything down.
+//! copies a file in and out with `cp`, and tears everything down — as both
+//! test users and as root.
 
-use crate::common::{for_each_user, stderr, stdout};
+use crate::common::{for_each_user_and_root, stderr, stdout};
 use std::os::unix::fs::symlink;
 
 #[test]
 fn a_docker_workflow_script_runs_unchanged() {
-    for_each_user(|w| {
+    for_each_user_and_root(|w| {
         let bb = w.busybox();
         // `docker` on PATH is hutch; the store comes from HUTCH_ROOT, as a
         // script sets nothing hutch-specific on its command lines.

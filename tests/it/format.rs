@@ -76,7 +76,7 @@ fn listings_take_templates_tables_and_json() {
     );
     let df = w.ok(&["system", "df", "--format", "table {{.Type}}\\t{{.Total}}"]);
     assert!(
-        df.starts_with("TYPE          TOTAL\nImages        1\n"),
+        df.starts_with("TYPE            TOTAL\nImages          1\n"),
         "{df}"
     );
     let df: serde_json::Value =
@@ -109,4 +109,33 @@ fn listings_take_templates_tables_and_json() {
     let ps: serde_json::Value =
         serde_json::from_str(&w.ok(&["ps", "-a", "--format", "json"])).unwrap();
     assert_eq!(ps[0]["Names"][0], "fmt1");
+
+    // env log: the environment's versions, newest first.
+    w.busybox_project("proj");
+    w.ok_in("proj", &["shell", "--", "true"]);
+    w.ok_in("proj", &["env", "snapshot", "-m", "first"]);
+    w.ok_in("proj", &["env", "snapshot", "-m", "second"]);
+    let log = |format: &str| stdout(&w.ok_in("proj", &["env", "log", "--format", format]));
+    assert_eq!(
+        log("table {{.Version}}\\t{{.Message | upper}}"),
+        "VERSION   MESSAGE\n2         SECOND\n1         FIRST\n"
+    );
+    let versions: serde_json::Value = serde_json::from_str(&log("json")).unwrap();
+    assert_eq!(versions[1]["Message"], "first");
+    assert!(
+        versions[1]["Tag"].as_str().unwrap().ends_with(":v1"),
+        "{versions}"
+    );
+    let bad = w
+        .hutch()
+        .current_dir(w.path("proj"))
+        .args(["env", "log", "--format", "{{.Name}}"])
+        .output()
+        .unwrap();
+    assert!(
+        stderr(&bad).contains("no field 'Name'; the fields are: Created, Definition"),
+        "{}",
+        stderr(&bad)
+    );
+    w.ok_in("proj", &["env", "rm"]);
 }

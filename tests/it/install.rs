@@ -2,6 +2,7 @@
 //! completion scripts land where man and the shells look, and they work.
 
 use crate::common::*;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::Path;
 
 #[test]
@@ -105,4 +106,69 @@ fn install_script_fills_a_scratch_prefix() {
             stderr(&out)
         );
     }
+}
+
+#[test]
+fn under_sudo_it_builds_as_the_person_who_ran_it() {
+    if !nix::unistd::getuid().is_root() {
+        return skip("sudo's case needs the tests to run as root");
+    }
+    let Some(u) = any_user() else {
+        return skip("no test user");
+    };
+    let w = World::new(u);
+    let checkout = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let script = w.write(
+        "src/install.sh",
+        std::fs::read(checkout.join("install.sh")).unwrap(),
+    );
+    let man = std::fs::read_dir(checkout.join("man")).unwrap();
+    for page in man.map(Result::unwrap).filter(|p| p.path().is_file()) {
+        let name = page.file_name().into_string().unwrap();
+        w.write(
+            &format!("src/man/{name}"),
+            std::fs::read(page.path()).unwrap(),
+        );
+    }
+    // A cargo that says who ran it and "builds" by copying hutch.
+    let cargo = w.write(
+        "fakebin/cargo",
+        format!(
+            "#!/bin/sh\nid -un > built-by\necho \"$HOME\" >> built-by\n\
+             mkdir -p target/release && cp {} target/release/hutch\n",
+            hutch_bin().display()
+        ),
+    );
+    for f in [&script, &cargo] {
+        std::fs::set_permissions(f, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    let prefix = w.path("prefix");
+    let out = std::process::Command::new(&script)
+        .args(["--no-packages", "--prefix"])
+        .arg(&prefix)
+        .env_clear()
+        .env("SUDO_USER", &w.user.name)
+        .env("HOME", "/root")
+        .env(
+            "PATH",
+            format!(
+                "{}:/usr/bin:/bin:/usr/sbin:/sbin",
+                w.path("fakebin").display()
+            ),
+        )
+        .output()
+        .unwrap();
+    succeeded(&out, "install.sh under sudo");
+    assert_eq!(
+        std::fs::read_to_string(w.path("src/built-by")).unwrap(),
+        format!("{}\n{}\n", w.user.name, w.user.home.display())
+    );
+    let built = std::fs::metadata(w.path("src/target/release/hutch")).unwrap();
+    assert_eq!(built.uid(), w.user.uid, "target/ stays the person's");
+    assert!(user_ok(
+        &w,
+        prefix.join("bin/hutch").to_str().unwrap(),
+        &["--version"]
+    )
+    .starts_with("hutch "));
 }

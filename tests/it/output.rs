@@ -170,3 +170,100 @@ fn debug_traces_the_sandbox_setup_and_error_hides_warnings() {
         );
     });
 }
+
+#[test]
+fn build_commit_and_snapshot_draw_their_work_on_a_terminal_only() {
+    let Some(u) = any_user() else {
+        return skip("no test user");
+    };
+    let w = World::new(u);
+    w.busybox();
+    // 2 MiB that do not compress: the layer's export takes a few reports.
+    let data: Vec<u8> = (0..2u32 << 20)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+        .collect();
+    w.write("ctx/data", data);
+    w.write(
+        "ctx/Containerfile",
+        "FROM busybox:1.38.0-musl\nCOPY data /data\nRUN echo ran && echo ran > /ran\n",
+    );
+    w.busybox_project("proj");
+    // script(1) gives hutch a pseudo-terminal and copies what it draws.
+    let on_a_terminal = |dir: &str, args: &str| {
+        let cmd = format!(
+            "cd {} && {} --root {} {args}",
+            w.path(dir).display(),
+            hutch_bin().display(),
+            w.root().display()
+        );
+        let out = w
+            .as_user("script")
+            .args(["-qec", &cmd, "/dev/null"])
+            .env("TERM", "xterm")
+            .env("HOME", w.path("proj"))
+            .output()
+            .unwrap();
+        succeeded(&out, &cmd)
+    };
+    let built = on_a_terminal(".", "build --network none -t localhost/drawn:1 ctx");
+    in_order(
+        &built,
+        &[
+            "STEP 2/3: COPY data /data",
+            "reading the build context",
+            "exporting the layer",
+            // The bar's line is cleared before the step's last line.
+            "\x1b[2K--> ",
+            "STEP 3/3: RUN echo ran",
+            "\nran\r\n",
+            "exporting the layer",
+            "\x1b[2K--> ",
+            "Successfully tagged localhost/drawn:1",
+        ],
+    );
+
+    w.ok(&[
+        "run",
+        "--name",
+        "c",
+        "--network",
+        "none",
+        "busybox:1.38.0-musl",
+        "touch",
+        "/x",
+    ]);
+    let committed = on_a_terminal(".", "commit c localhost/c:1");
+    in_order(
+        &committed,
+        &["writing the layer", "Copying blob ", "Writing manifest"],
+    );
+
+    w.ok_in("proj", &["shell", "--", "touch", "/tmp/mark"]);
+    let snap = on_a_terminal("proj", "env snapshot");
+    in_order(&snap, &["writing the layer", "version 1 ("]);
+
+    // Off a terminal: the same commands, only their plain lines.
+    let again = w.run(&[
+        "build",
+        "--no-cache",
+        "--network",
+        "none",
+        "-t",
+        "localhost/drawn:2",
+        "ctx",
+    ]);
+    let err = stderr(&again);
+    assert!(again.status.success(), "{err}");
+    assert!(
+        !err.contains("exporting") && !err.contains('\x1b') && !err.contains('\r'),
+        "{err}"
+    );
+    let snap = w.ok_in("proj", &["env", "snapshot"]);
+    assert_eq!(
+        stderr(&snap).lines().collect::<Vec<_>>().len(),
+        1,
+        "{}",
+        stderr(&snap)
+    );
+    w.ok_in("proj", &["env", "rm"]);
+}

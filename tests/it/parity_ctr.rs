@@ -1,10 +1,13 @@
 //! Docker parity of the container and image commands: create/start/restart,
 //! container inspect (Docker's JSON keys) and `--type`, the `container` and
 //! `image` management commands, attach, pause, version, wait conditions,
-//! `ps`/`images` filters, and Docker's exit codes — as both test users.
+//! `ps`/`images` filters, and Docker's exit codes — as both test users and as root.
 
-use crate::common::{eventually, for_each_user, live, one_error, stderr, stdout, World};
+use crate::common::{
+    eventually, for_each_user_and_root, live, one_error, read_until, stderr, stdout, World,
+};
 use serde_json::Value;
+use std::io::Write;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
@@ -30,7 +33,7 @@ fn has_keys(v: &Value, want: &[&str]) {
 
 #[test]
 fn create_start_restart_and_inspect_like_docker() {
-    for_each_user(|w| {
+    for_each_user_and_root(|w| {
         let bb = w.busybox();
         let id = w
             .ok(&[
@@ -211,7 +214,7 @@ fn create_start_restart_and_inspect_like_docker() {
 
 #[test]
 fn inspect_decides_by_what_exists_and_type_restricts_it() {
-    for_each_user(|w| {
+    for_each_user_and_root(|w| {
         let bb = w.busybox();
         w.ok(&["create", "--name", "box", bb, "true"]);
         // A container named like nothing else; an image by its name.
@@ -261,7 +264,7 @@ fn inspect_decides_by_what_exists_and_type_restricts_it() {
 
 #[test]
 fn management_commands_alias_the_top_level_ones() {
-    for_each_user(|w| {
+    for_each_user_and_root(|w| {
         let bb = w.busybox();
         w.ok(&[
             "container",
@@ -296,7 +299,7 @@ fn management_commands_alias_the_top_level_ones() {
 
 #[test]
 fn attach_follows_output_and_returns_the_exit_code() {
-    for_each_user(|w| {
+    for_each_user_and_root(|w| {
         let bb = w.busybox();
         w.ok(&[
             "run",
@@ -332,46 +335,160 @@ fn attach_follows_output_and_returns_the_exit_code() {
         let (code, _) = w.fails(&["restart", "ghost"]);
         assert_eq!(code, 1);
 
-        // A detached container's stdin is /dev/null: attach says so once.
-        w.ok(&[
-            "run",
-            "-d",
-            "-i",
-            "--name",
-            "in",
-            bb,
-            "sh",
-            "-c",
-            "sleep 1; exit 6",
-        ]);
-        let out = w.run(&["attach", "in"]);
-        assert_eq!(out.status.code(), Some(6));
-        let err = stderr(&out);
-        assert_eq!(err.lines().count(), 1, "{err}");
-        assert!(err.contains("stdin is not attached"), "{err}");
+        // `run -di`: attach gives the container its stdin; end of file
+        // here does not close it there, so a second attach goes on.
+        let script = "while read l; do [ \"$l\" = quit ] && exit 6; echo \"got $l\"; done";
+        w.ok(&["run", "-d", "-i", "--name", "in", bb, "sh", "-c", script]);
+        let attach = |input: &str, flags: &[&str]| {
+            let mut c = w
+                .hutch()
+                .arg("attach")
+                .args(flags)
+                .arg("in")
+                .stdin(Stdio::piped())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap();
+            c.stdin
+                .as_mut()
+                .unwrap()
+                .write_all(input.as_bytes())
+                .unwrap();
+            c
+        };
+        // The detach keys (ctrl-p,ctrl-q) end an attach; the container runs on.
+        let mut first = attach("one\n", &[]);
+        read_until(first.stdout.as_mut().unwrap(), "got one\n");
+        first
+            .stdin
+            .as_mut()
+            .unwrap()
+            .write_all(b"\x10\x11")
+            .unwrap();
+        let first = first.wait_with_output().unwrap();
+        assert_eq!(first.status.code(), Some(0), "{}", stderr(&first));
+        assert!(
+            stderr(&first).contains("read escape sequence"),
+            "{}",
+            stderr(&first)
+        );
+        let mut other = attach("two\n", &["--detach-keys", "ctrl-x"]);
+        read_until(other.stdout.as_mut().unwrap(), "got two\n");
+        other.stdin.as_mut().unwrap().write_all(b"\x18").unwrap();
+        assert_eq!(other.wait().unwrap().code(), Some(0));
+        // End of file here does not close the container's stdin.
+        let mut third = attach("three\n", &[]);
+        drop(third.stdin.take());
+        read_until(third.stdout.as_mut().unwrap(), "got three\n");
+        std::thread::sleep(Duration::from_millis(300));
+        assert_eq!(
+            w.ok(&["inspect", "-f", "{{.State.Running}}", "in"]),
+            "true\n"
+        );
+        third.kill().unwrap();
+        third.wait().unwrap();
+        let mut last = attach("quit\n", &[]);
+        drop(last.stdin.take());
+        let last = last.wait_with_output().unwrap();
+        assert_eq!(last.status.code(), Some(6), "{}", stderr(&last));
+        assert_eq!(stdout(&last), "");
+        assert_eq!(w.ok(&["logs", "in"]), "got one\ngot two\ngot three\n");
+
+        // Signals attach gets go on to pid 1 (Docker's sig-proxy): Ctrl-C.
+        let script = "trap 'echo int; exit 4' INT; echo ready; while :; do sleep 0.1; done";
+        w.ok(&["run", "-d", "--name", "sig", bb, "sh", "-c", script]);
+        assert!(eventually(10, || w.ok(&["logs", "sig"]).contains("ready")));
+        let c = w
+            .hutch()
+            .args(["attach", "sig"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let pid = nix::unistd::Pid::from_raw(c.id() as i32);
+        // Once attach holds SIGINT back for its proxy, it forwards it.
+        let blocked = || {
+            std::fs::read_to_string(format!("/proc/{pid}/status"))
+                .unwrap_or_default()
+                .lines()
+                .find_map(|l| l.strip_prefix("SigBlk:"))
+                .and_then(|m| u64::from_str_radix(m.trim(), 16).ok())
+                .is_some_and(|m| m & (1 << (libc::SIGINT - 1)) != 0)
+        };
+        assert!(eventually(10, blocked), "attach never set up its proxy");
+        nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGINT).unwrap();
+        let out = c.wait_with_output().unwrap();
+        assert_eq!(out.status.code(), Some(4), "{}", stderr(&out));
+        assert_eq!(stdout(&out), "int\n");
     });
 }
 
 #[test]
-fn pause_says_why_it_cannot_and_version_is_docker_shaped() {
-    for_each_user(|w| {
+fn pause_stops_every_process_until_unpause_and_version_is_docker_shaped() {
+    for_each_user_and_root(|w| {
         let bb = w.busybox();
-        w.ok(&["run", "-d", "--name", "p", bb, "sleep", "60"]);
-        // Nothing is delegated on the test machines: one clear line.
+        w.write("out/n", "0\n");
+        let bind = format!("{}:/out", w.path("out").display());
+        let count = || -> u64 {
+            let t = std::fs::read_to_string(w.path("out/n")).unwrap_or_default();
+            t.trim().parse().unwrap_or(0)
+        };
+        let script = "trap 'exit 5' USR1; i=0; \
+                      while :; do i=$((i+1)); echo $i > /out/n.t; mv /out/n.t /out/n; sleep 0.05; done";
+        w.ok(&[
+            "run", "-d", "--name", "p", "-v", &bind, bb, "sh", "-c", script,
+        ]);
+        assert!(eventually(10, || count() > 2), "the counter never ran");
+        // A process started by exec is in the namespace too: it stops.
+        w.ok(&["exec", "-d", "p", "sleep", "60"]);
+        assert_eq!(w.ok(&["pause", "p"]), "p\n");
+        let fmt = "{{.State.Status}} {{.State.Paused}} {{.State.Running}}";
+        assert_eq!(w.ok(&["inspect", "-f", fmt, "p"]), "paused true true\n");
+        let ps = w.ok(&[
+            "ps",
+            "-f",
+            "status=paused",
+            "--format",
+            "{{.Names}} {{.Status}}",
+        ]);
+        assert!(
+            ps.starts_with("p Up ") && ps.ends_with("(Paused)\n"),
+            "{ps}"
+        );
+        assert!(w.ok(&["ps", "-q", "-f", "status=running"]).is_empty());
+        let frozen = count();
+        std::thread::sleep(Duration::from_millis(600));
+        assert_eq!(count(), frozen, "the counter ran while paused");
+        let pid: i32 = w
+            .ok(&["inspect", "-f", "{{.State.Pid}}", "p"])
+            .trim()
+            .parse()
+            .unwrap();
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+        assert!(stat.rsplit_once(") ").unwrap().1.starts_with('T'), "{stat}");
+        let (code, err) = w.fails(&["exec", "p", "true"]);
+        assert!(one_error(&err) && err.contains("is paused"), "{code} {err}");
         let (code, err) = w.fails(&["pause", "p"]);
         assert_eq!(code, 1);
+        assert!(one_error(&err) && err.contains("already paused"), "{err}");
+        assert_eq!(w.ok(&["unpause", "p"]), "p\n");
         assert!(
-            one_error(&err) && err.contains("cgroup") && err.contains("cannot pause"),
-            "{err}"
+            eventually(10, || count() > frozen),
+            "the counter did not resume"
         );
-        assert_eq!(
-            w.ok(&["inspect", "-f", "{{.State.Status}} {{.State.Paused}}", "p"]),
-            "running false\n"
-        );
+        assert_eq!(w.ok(&["inspect", "-f", fmt, "p"]), "running false true\n");
         let (code, err) = w.fails(&["unpause", "p"]);
         assert_eq!(code, 1);
-        assert!(err.contains("not paused"), "{err}");
-        w.ok(&["rm", "-f", "p"]);
+        assert!(one_error(&err) && err.contains("not paused"), "{err}");
+        // A signal to a paused container is acted on: it resumes to take it.
+        w.ok(&["pause", "p"]);
+        assert_eq!(w.ok(&["kill", "-s", "USR1", "p"]), "p\n");
+        assert_eq!(w.ok(&["wait", "p"]), "5\n");
+        let (code, err) = w.fails(&["pause", "p"]);
+        assert_eq!(code, 1);
+        assert!(err.contains("not running"), "{err}");
+        w.ok(&["rm", "p"]);
         let (code, err) = w.fails(&["pause", "p"]);
         assert_eq!(code, 1);
         assert!(err.contains("no such container"), "{err}");
@@ -400,7 +517,7 @@ fn pause_says_why_it_cannot_and_version_is_docker_shaped() {
 
 #[test]
 fn wait_conditions_next_exit_and_removed() {
-    for_each_user(|w| {
+    for_each_user_and_root(|w| {
         let bb = w.busybox();
         w.ok(&[
             "create",
@@ -453,7 +570,7 @@ fn names(w: &World, args: &[&str]) -> Vec<String> {
 
 #[test]
 fn ps_filters_and_columns_as_docker() {
-    for_each_user(|w| {
+    for_each_user_and_root(|w| {
         let bb = w.busybox();
         w.ok(&["run", "--name", "ok0", bb, "true"]);
         w.ok(&["run", "-d", "--name", "up1", bb, "sleep", "60"]);
@@ -558,7 +675,7 @@ fn ps_filters_and_columns_as_docker() {
 
 #[test]
 fn images_filters_and_history_json() {
-    for_each_user(|w| {
+    for_each_user_and_root(|w| {
         let bb = w.busybox();
         let bb_id = w.ok(&["inspect", "-f", "{{.Id}}", bb]).trim().to_string();
         w.ok(&["run", "--name", "src", bb, "true"]);
@@ -635,12 +752,22 @@ fn images_filters_and_history_json() {
 
 #[test]
 fn exit_codes_and_signals_as_docker() {
-    for_each_user(|w| {
+    for_each_user_and_root(|w| {
         let bb = w.busybox();
         // rmi of a missing image: 1; rm: 1; rm -f: 0 and silent.
         let (code, err) = w.fails(&["rmi", "nothere:1"]);
         assert_eq!(code, 1);
         assert!(one_error(&err) && err.contains("no such image"), "{err}");
+        // One missing name does not keep the others from going.
+        w.ok(&["tag", bb, "spare:1"]);
+        let out = w.run(&["rmi", "nothere:1", "spare:1"]);
+        assert_eq!(out.status.code(), Some(1));
+        assert_eq!(stdout(&out), "Untagged: docker.io/library/spare:1\n");
+        assert!(
+            one_error(&stderr(&out)) && stderr(&out).contains("nothere:1"),
+            "{}",
+            stderr(&out)
+        );
         let (code, err) = w.fails(&["rm", "ghost"]);
         assert_eq!(code, 1);
         assert!(
@@ -672,8 +799,18 @@ fn exit_codes_and_signals_as_docker() {
         w.ok(&["create", "--name", "idle", bb]);
         for bad in ["0", "65", "NOPE", "RTMIN+31"] {
             let (code, err) = w.fails(&["kill", "-s", bad, "idle"]);
-            assert_eq!(code, 125);
+            assert_eq!(code, 1);
             assert!(one_error(&err) && err.contains(bad), "{bad}: {err}");
+        }
+
+        // wait, started before a `--rm` container exits, prints its code.
+        for cond in ["not-running", "removed"] {
+            let id = w
+                .ok(&["run", "--rm", "-d", bb, "sh", "-c", "sleep 1; exit 3"])
+                .trim()
+                .to_string();
+            assert_eq!(w.ok(&["wait", "--condition", cond, &id]), "3\n", "{cond}");
+            assert!(!w.root().join("containers").join(&id).exists());
         }
 
         // stop, kill and rm -f of a `--rm -d` container: success, and no
@@ -715,7 +852,7 @@ fn exit_codes_and_signals_as_docker() {
 
 #[test]
 fn labels_restart_policy_and_health_reach_inspect_and_ps_filters() {
-    for_each_user(|w| {
+    for_each_user_and_root(|w| {
         let bb = w.busybox();
         w.ok(&[
             "run",
@@ -753,6 +890,25 @@ fn labels_restart_policy_and_health_reach_inspect_and_ps_filters() {
             w.ok(&["ps", "-f", "name=lab", "--format", "{{.Labels}}"]),
             "tier=db\n"
         );
+        assert_eq!(
+            w.ok(&[
+                "ps",
+                "-f",
+                "name=lab",
+                "--format",
+                r#"{{.Label "tier"}}|{{.Label "no"}}"#
+            ]),
+            "db|\n"
+        );
+        assert_eq!(
+            w.ok(&[
+                "inspect",
+                "-f",
+                "{{(.HostConfig.RestartPolicy).Name | upper}}",
+                "lab"
+            ]),
+            "ON-FAILURE\n"
+        );
         assert!(
             eventually(15, || names(&w, &["-f", "health=healthy"]) == ["lab"]),
             "{}",
@@ -772,7 +928,7 @@ fn labels_restart_policy_and_health_reach_inspect_and_ps_filters() {
 
 #[test]
 fn inspect_shows_the_address_on_a_user_defined_network() {
-    for_each_user(|w| {
+    for_each_user_and_root(|w| {
         let bb = w.busybox();
         w.ok(&["network", "create", "pcnet"]);
         w.ok(&[

@@ -8,35 +8,11 @@
 //! Traffic stays on the test's own namespaces and the host's loopback.
 
 use crate::common::{
-    eventually, for_each_user, free_port, one_error, skip, stdout, Kind, User, World,
+    eventually, for_each_user_and_root, free_port, one_error, root_world, skip, stdout, World,
 };
 use std::io::Read;
 use std::net::TcpStream;
 use std::time::Duration;
-
-/// Root as the test user: `sudo hutch ...`, with its own `--root`.
-fn root_world() -> Option<World> {
-    if !nix::unistd::getuid().is_root() {
-        skip("the root tests need the tests to run as root");
-        return None;
-    }
-    Some(World::new(User {
-        name: "root".into(),
-        uid: 0,
-        gid: 0,
-        home: "/root".into(),
-        kind: Kind::Single,
-        switch: false,
-    }))
-}
-
-/// `body` as each test user and as root.
-fn for_each_user_and_root(mut body: impl FnMut(World)) {
-    for_each_user(&mut body);
-    if let Some(w) = root_world() {
-        body(w);
-    }
-}
 
 /// The shared namespace's keeper and pasta this world started, from their
 /// records under the data dir.

@@ -2,10 +2,12 @@
 //! policies honoured by the supervisor, health checks, labels, log
 //! drivers, --cidfile, --group-add, --device, --stop-signal/--stop-timeout,
 //! --sig-proxy, binary stdin with -i, the last of a repeated flag winning,
-//! and the combinations Docker refuses — as both test users.
+//! and the combinations Docker refuses — as both test users and as root.
 
 use crate::common::eventually;
-use crate::common::{for_each_user, live, one_error, read_until, stderr, stdout, Kind, World};
+use crate::common::{
+    for_each_user_and_root, live, one_error, read_until, stderr, stdout, Kind, World,
+};
 use crate::lifecycle::{detach, ps_line, record};
 use std::io::{Read, Write};
 use std::process::Stdio;
@@ -30,7 +32,7 @@ fn supervisor_gone(rec: &serde_json::Value) -> bool {
 
 #[test]
 fn restart_policies_restart_count_and_stop_for_good() {
-    for_each_user(|w| {
+    for_each_user_and_root(|w| {
         let bb = w.busybox();
         let id = detach(
             &w,
@@ -137,7 +139,7 @@ fn restart_policies_restart_count_and_stop_for_good() {
 
 #[test]
 fn health_checks_turn_healthy_and_unhealthy_in_ps_and_healthcheck_run() {
-    for_each_user(|w| {
+    for_each_user_and_root(|w| {
         let bb = w.busybox();
         let id = detach(
             &w,
@@ -221,7 +223,7 @@ fn health_checks_turn_healthy_and_unhealthy_in_ps_and_healthcheck_run() {
 
 #[test]
 fn labels_stop_signal_and_stop_timeout_are_recorded_and_used() {
-    for_each_user(|w| {
+    for_each_user_and_root(|w| {
         let bb = w.busybox();
         let file = w.write("labels", "# comment\nb=from-file\nc=3\n");
         let id = detach(
@@ -284,7 +286,7 @@ fn labels_stop_signal_and_stop_timeout_are_recorded_and_used() {
 
 #[test]
 fn log_drivers_json_file_none_and_rotation() {
-    for_each_user(|w| {
+    for_each_user_and_root(|w| {
         let bb = w.busybox();
         let json = detach(
             &w,
@@ -392,9 +394,35 @@ fn log_drivers_json_file_none_and_rotation() {
     });
 }
 
+/// A /dev/zero node only root may write (mode 0644), made in /dev for one
+/// test and removed after it.
+struct ReadOnlyZero(String);
+
+impl ReadOnlyZero {
+    fn new() -> ReadOnlyZero {
+        use nix::sys::stat::{makedev, mknod, Mode, SFlag};
+        let path = format!("/dev/hutch-test-zro-{}", std::process::id());
+        let _ = std::fs::remove_file(&path);
+        mknod(
+            path.as_str(),
+            SFlag::S_IFCHR,
+            Mode::from_bits_truncate(0o644),
+            makedev(1, 5),
+        )
+        .expect("mknod (the tests run as root)");
+        ReadOnlyZero(path)
+    }
+}
+
+impl Drop for ReadOnlyZero {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
 #[test]
 fn cidfile_group_add_device_and_last_value_wins() {
-    for_each_user(|w| {
+    for_each_user_and_root(|w| {
         let bb = w.busybox();
         let cid = w.path("cid");
         let cid_s = cid.to_str().unwrap();
@@ -449,9 +477,34 @@ fn cidfile_group_add_device_and_last_value_wins() {
             zero.split_whitespace().collect::<Vec<_>>(),
             ["00", "00", "00", "fuse"]
         );
-        let (code, err) = w.fails(&["run", "--rm", "--device", "/dev/loop-control", bb, "true"]);
+        let loop_control = ["run", "--rm", "--device", "/dev/loop-control", bb, "true"];
+        if w.user.uid == 0 {
+            // Root may open any node.
+            w.ok(&loop_control);
+        } else {
+            let (code, err) = w.fails(&loop_control);
+            assert_eq!(code, 125);
+            assert!(err.contains("cannot open /dev/loop-control"), "{err}");
+        }
+        // PERMS may leave out only what the node's permissions refuse.
+        let (code, err) = w.fails(&["run", "--rm", "--device", "/dev/null:/dev/n:r", bb, "true"]);
         assert_eq!(code, 125);
-        assert!(err.contains("cannot open /dev/loop-control"), "{err}");
+        assert!(err.contains("forbid writing") && one_error(&err), "{err}");
+        let ro = ReadOnlyZero::new();
+        let spec = format!("{}:/dev/zro:r", ro.0);
+        let script =
+            "head -c 2 /dev/zro | od -An -tx1; echo x 2>/dev/null > /dev/zro || echo refused";
+        let args = ["run", "--rm", "--device", &spec, bb, "sh", "-c", script];
+        if w.user.uid == 0 {
+            let (_, err) = w.fails(&args);
+            assert!(err.contains("forbid writing"), "{err}");
+        } else {
+            let out = w.ok(&args);
+            assert_eq!(
+                out.split_whitespace().collect::<Vec<_>>(),
+                ["00", "00", "refused"]
+            );
+        }
         let (_, err) = w.fails(&["run", "--rm", "--device", "/etc/passwd", bb, "true"]);
         assert!(err.contains("not a device"), "{err}");
         let (_, err) = w.fails(&[
@@ -487,7 +540,7 @@ fn cidfile_group_add_device_and_last_value_wins() {
 
 #[test]
 fn refused_combinations_and_platform() {
-    for_each_user(|w| {
+    for_each_user_and_root(|w| {
         let bb = w.busybox();
         let (code, err) = w.fails(&["run", "-d", "-a", "stdout", bb, "true"]);
         assert_eq!(code, 125);
@@ -537,7 +590,7 @@ fn refused_combinations_and_platform() {
 
 #[test]
 fn stdin_streams_binary_data_and_sig_proxy_false_keeps_signals_away() {
-    for_each_user(|w| {
+    for_each_user_and_root(|w| {
         let bb = w.busybox();
         let data: Vec<u8> = (0..200_000u32)
             .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)

@@ -3,9 +3,9 @@
 //! too), relative `-v` paths, the `z,Z,U,O` options, `--mount` forms and
 //! their errors, and `cp` both ways (files, directories, tar streams,
 //! running and stopped containers, a symbolic-link escape that must stay
-//! inside) — real namespaces, as both test users.
+//! inside) — real namespaces, as both test users and as root.
 
-use crate::common::{for_each_user, one_error, stderr, stdout, Kind, World};
+use crate::common::{for_each_user_and_root, one_error, stderr, stdout, Kind, World};
 use std::io::Write;
 use std::process::Stdio;
 
@@ -30,7 +30,7 @@ fn sh(w: &World, args: &[&str], script: &str) -> String {
 
 #[test]
 fn volume_lifecycle_persistence_and_in_use_refusal() {
-    for_each_user(|w| {
+    for_each_user_and_root(|w| {
         let bb = w.busybox();
         assert_eq!(
             w.ok(&["volume", "create", "--label", "tier=db", "data"])
@@ -101,9 +101,34 @@ fn volume_lifecycle_persistence_and_in_use_refusal() {
             bb,
             "sh",
             "-c",
-            "echo kept > /data/f",
+            "echo kept > /data/f; head -c 200000 /dev/zero > /data/big",
         ]);
         assert_eq!(sh(&w, &["-v", "data:/data:ro"], "cat /data/f"), "kept\n");
+        // system df counts them as Docker's Local Volumes: `data` is used
+        // (by a stopped container), the empty `random` could go.
+        let df: serde_json::Value =
+            serde_json::from_str(&w.ok(&["system", "df", "--format", "json"])).unwrap();
+        let row = df
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["Type"] == "Local Volumes")
+            .unwrap_or_else(|| panic!("{df}"));
+        assert_eq!(
+            (&row["Total"], &row["Active"]),
+            (&2.into(), &1.into()),
+            "{row}"
+        );
+        let (size, free) = (
+            row["Size"].as_u64().unwrap(),
+            row["Reclaimable"].as_u64().unwrap(),
+        );
+        assert!(size >= 200_000 && free > 0 && free < 100_000, "{row}");
+        let text = w.ok(&["system", "df"]);
+        assert!(
+            text.contains("\nLocal Volumes   2       1       "),
+            "{text}"
+        );
         assert_eq!(
             w.ok(&["volume", "ls", "-q", "--filter", "dangling=false"]),
             "data\n"
@@ -200,7 +225,7 @@ fn volume_lifecycle_persistence_and_in_use_refusal() {
 
 #[test]
 fn image_volumes_are_anonymous_filled_from_the_image_and_removed_by_rm_v() {
-    for_each_user(|w| {
+    for_each_user_and_root(|w| {
         let bb = w.busybox();
         w.write(
             "ctx/Dockerfile",
@@ -280,7 +305,7 @@ fn image_volumes_are_anonymous_filled_from_the_image_and_removed_by_rm_v() {
 
 #[test]
 fn relative_paths_and_volume_options() {
-    for_each_user(|w| {
+    for_each_user_and_root(|w| {
         w.busybox();
         // Relative host paths resolve against the working directory.
         std::fs::create_dir_all(w.path("sub")).unwrap();
@@ -336,7 +361,7 @@ fn relative_paths_and_volume_options() {
 
 #[test]
 fn mount_flag_forms_and_bad_keys() {
-    for_each_user(|w| {
+    for_each_user_and_root(|w| {
         w.write("b/in", "bound\n");
         let bb = w.busybox();
         let out = w.run(&[
@@ -443,7 +468,7 @@ fn tar_of(entries: &[(&str, Option<&str>, &[u8])]) -> Vec<u8> {
 
 #[test]
 fn cp_both_ways_into_stopped_and_running_containers() {
-    for_each_user(|w| {
+    for_each_user_and_root(|w| {
         let bb = w.busybox();
         w.ok(&["run", "--name", "c", bb, "true"]);
         w.write("f.txt", "file\n");
@@ -530,7 +555,7 @@ fn cp_both_ways_into_stopped_and_running_containers() {
 
 #[test]
 fn cp_never_follows_a_container_symlink_out_to_the_host() {
-    for_each_user(|w| {
+    for_each_user_and_root(|w| {
         let bb = w.busybox();
         let host_dir = w.path("victim");
         std::fs::create_dir(&host_dir).unwrap();
@@ -616,7 +641,7 @@ fn cp_never_follows_a_container_symlink_out_to_the_host() {
 
 #[test]
 fn volumes_from_and_cp_into_a_stopped_containers_volume() {
-    for_each_user(|w| {
+    for_each_user_and_root(|w| {
         let bb = w.busybox();
         w.write("shared/h", "host\n");
         w.ok(&[
@@ -670,7 +695,7 @@ fn volumes_from_and_cp_into_a_stopped_containers_volume() {
 
 #[test]
 fn create_then_cp_then_start_and_inspect_mounts() {
-    for_each_user(|w| {
+    for_each_user_and_root(|w| {
         let bb = w.busybox();
         w.ok(&[
             "create",

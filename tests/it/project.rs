@@ -86,7 +86,8 @@ pub(crate) const CONTAINERFILE: &str =
 #[test]
 fn scratch_project_is_entered_as_the_caller_and_keeps_root_installs() {
     for_each_user(|w| {
-        let p = Proj::new(&w, &[("Containerfile", CONTAINERFILE), ("hutch.toml", "")]);
+        let file = format!("{CONTAINERFILE}VOLUME /cache\n");
+        let p = Proj::new(&w, &[("Containerfile", &file), ("hutch.toml", "")]);
         w.write("proj/src/deep/.keep", "");
         let out = p.sh("id -u; id -un; pwd; cat /built; touch made-inside");
         let lines: Vec<&str> = out.lines().collect();
@@ -124,8 +125,11 @@ fn scratch_project_is_entered_as_the_caller_and_keeps_root_installs() {
         assert_eq!(p.sh("cat /usr/local/bin/tool-x").trim(), "tool");
         assert!(p.ok(&["env", "status"]).0.contains("(running)"));
 
-        // `env rm` then an entry: a fresh environment.
+        // `env rm` then an entry: a fresh environment, without the old
+        // one's anonymous volume (the image's VOLUME).
+        assert_eq!(w.ok(&["volume", "ls", "-q"]).lines().count(), 1);
         p.ok(&["env", "rm"]);
+        assert_eq!(w.ok(&["volume", "ls", "-q"]), "");
         assert!(p.ok(&["env", "status"]).0.contains("none"));
         assert_eq!(
             p.sh("test -e /usr/local/bin/tool-x && echo kept || echo fresh")

@@ -702,7 +702,13 @@ fn network_none_and_host() {
         );
         assert_eq!(inside.split_whitespace().collect::<Vec<_>>(), host);
         assert!(none(&["cat", "/etc/resolv.conf"]).contains("--network none"));
-        let (code, _, err) = run(&w, &["--rm", "--network", "bridge", bb, "true"]);
+        // Docker's `bridge` is the default network: more than lo.
+        let bridge = ok(
+            &w,
+            &["--rm", "--network", "bridge", bb, "ls", "/sys/class/net"],
+        );
+        assert!(bridge.lines().any(|l| l != "lo"), "{bridge}");
+        let (code, _, err) = run(&w, &["--rm", "--network", "nonet", bb, "true"]);
         assert_eq!(code, 125);
         assert!(
             err.contains("use none, host, container:NAME, pasta"),

@@ -467,7 +467,7 @@ fn prune_removes_dangling_then_all() {
         assert_eq!(w.tags(), [BUSYBOX, "localhost/p:1", "localhost/p:old"]);
         let df = w.ok(&["system", "df"]);
         assert!(
-            df.starts_with("TYPE") && df.contains("Images       2"),
+            df.starts_with("TYPE") && df.contains("\nImages          2 "),
             "{df}"
         );
         // Nothing dangling left; -a takes every image no container uses.
@@ -1015,11 +1015,15 @@ fn system_df_counts_like_docker() {
             "{text}"
         );
         assert!(
-            lines[2].starts_with("Containers   1       0       "),
+            lines[2].starts_with("Containers      1       0       "),
             "{text}"
         );
         assert!(
-            lines[3].starts_with("Layer cache  1       1       "),
+            lines[3].starts_with("Local Volumes   0       0       0 B "),
+            "{text}"
+        );
+        assert!(
+            lines[4].starts_with("Layer cache     1       1       "),
             "{text}"
         );
     });

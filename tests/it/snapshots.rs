@@ -99,6 +99,9 @@ fn common_errors() {
         ("typo-userns-keepr", &["userns-keepr"]),
         ("typo-port-forwardr", &["port-forwardr"]),
         ("missing-container", &["stop", "nosuch"]),
+        ("missing-network", &["network", "rm", "nosuch"]),
+        ("no-project", &["shell"]),
+        ("bad-userns", &["run", "--userns", "bogus", bb]),
     ];
     for (name, args) in cases {
         insta::assert_snapshot!(format!("error-{name}"), failure(&w, &mut hutch(args)));

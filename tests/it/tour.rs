@@ -49,10 +49,17 @@ fn tour() -> Vec<Line> {
 fn readme_tour_runs_as_written() {
     let lines = tour();
     assert!(lines.len() >= 8, "the tour is too short to be one");
-    assert!(
-        lines.iter().any(|l| l.command.starts_with("hutch shell")),
-        "the tour enters a project"
-    );
+    for (command, what) in [
+        ("hutch shell", "enters a project"),
+        ("hutch env snapshot", "snapshots the environment"),
+        ("hutch env rollback", "rolls it back"),
+        ("hutch push", "pushes"),
+    ] {
+        assert!(
+            lines.iter().any(|l| l.command.starts_with(command)),
+            "the tour {what}"
+        );
+    }
     for_each_user(|w| {
         let reg = Registry::start();
         // The registry serves busybox as docker.io's would.

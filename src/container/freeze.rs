@@ -1,0 +1,136 @@
+//! `pause` / `unpause` without a cgroup: every process of the container's
+//! pid namespace gets SIGSTOP, and SIGCONT to resume. hutch has no cgroup of
+//! a container's own to freeze (its processes share the cgroup of the user
+//! who started them), so this is the freezer it can offer. Unlike the cgroup
+//! freezer it is visible inside (a parent waiting with WUNTRACED sees its
+//! children stop, and unpausing also continues a process that something in
+//! the container had stopped itself), and processes in a pid namespace the
+//! container made inside its own are not stopped.
+//!
+//! Pid 1 is stopped too: SIGSTOP from the parent namespace reaches a
+//! namespace's init. A container is paused exactly while its pid 1 is
+//! stopped, so the state needs no record field that could go stale.
+//!
+//! It does not decide whether a container runs (`state` does).
+
+use super::ProcId;
+use crate::sys::process::{pidfd_open, pidfd_send_signal};
+use nix::sys::signal::{kill, Signal};
+use nix::unistd::Pid;
+use std::os::fd::AsFd;
+
+/// Why a container could not be paused.
+#[derive(Debug, thiserror::Error)]
+pub enum FreezeError {
+    #[error("cannot read the pid namespace of process {0}: {1}")]
+    Namespace(i32, std::io::Error),
+    #[error("cannot list /proc: {0}")]
+    Proc(std::io::Error),
+    #[error("cannot stop process {0}: {1}")]
+    Signal(i32, nix::Error),
+    #[error("the container keeps starting processes; cannot pause it")]
+    Busy,
+    #[error("process {0} shares hutch's own pid namespace: it is not a container's pid 1")]
+    NotIsolated(i32),
+}
+
+/// How many passes over /proc catch the processes forked meanwhile.
+const PASSES: usize = 16;
+
+fn ns_of(pid: &str) -> Option<std::path::PathBuf> {
+    std::fs::read_link(format!("/proc/{pid}/ns/pid")).ok()
+}
+
+/// The host pids in the pid namespace of `init`, except those in `seen`.
+fn others(init: ProcId, seen: &[Pid]) -> Result<Vec<Pid>, FreezeError> {
+    let target = std::fs::read_link(format!("/proc/{}/ns/pid", init.pid))
+        .map_err(|e| FreezeError::Namespace(init.pid, e))?;
+    // Every process of this namespace would be stopped, hutch's caller too.
+    if ns_of("self").as_ref() == Some(&target) {
+        return Err(FreezeError::NotIsolated(init.pid));
+    }
+    let mut out = Vec::new();
+    for e in std::fs::read_dir("/proc")
+        .map_err(FreezeError::Proc)?
+        .flatten()
+    {
+        let name = e.file_name().to_string_lossy().into_owned();
+        let Ok(n) = name.parse::<i32>() else { continue };
+        let pid = Pid::from_raw(n);
+        if !seen.contains(&pid) && ns_of(&name).as_ref() == Some(&target) {
+            out.push(pid);
+        }
+    }
+    Ok(out)
+}
+
+/// Stop every process in the pid namespace of `init`, pid 1 first (so it
+/// forks no more), then passes over /proc until one finds nothing new. The
+/// pids stopped. On failure what was stopped is continued again.
+pub fn freeze(init: ProcId) -> Result<Vec<Pid>, FreezeError> {
+    let mut stopped: Vec<Pid> = Vec::new();
+    let first = Pid::from_raw(init.pid);
+    let gone = |e: crate::sys::SysError| FreezeError::Signal(init.pid, e.errno);
+    // The pidfd pins pid 1, checked after opening: never a reused pid.
+    let fd = pidfd_open(init.pid).map_err(gone)?;
+    if !init.alive() {
+        return Err(FreezeError::Signal(init.pid, nix::Error::ESRCH));
+    }
+    // Checked before anything is stopped.
+    others(init, &[first])?;
+    pidfd_send_signal(fd.as_fd(), Signal::SIGSTOP as i32).map_err(gone)?;
+    stopped.push(first);
+    for _ in 0..PASSES {
+        let new = match others(init, &stopped) {
+            Ok(n) => n,
+            Err(e) => {
+                thaw_pids(&stopped);
+                return Err(e);
+            }
+        };
+        if new.is_empty() {
+            return Ok(stopped);
+        }
+        for pid in new {
+            // Gone meanwhile: nothing to stop.
+            if kill(pid, Signal::SIGSTOP).is_ok() {
+                stopped.push(pid);
+            }
+        }
+    }
+    thaw_pids(&stopped);
+    Err(FreezeError::Busy)
+}
+
+/// Continue every process in the pid namespace of `init` (whoever stopped
+/// them: a later `hutch exec` may have added some).
+pub fn thaw(init: ProcId) -> Result<(), FreezeError> {
+    let all = others(init, &[])?;
+    thaw_pids(&all);
+    Ok(())
+}
+
+/// SIGCONT to `pids`, pid 1 last, so that it finds its children running.
+pub fn thaw_pids(pids: &[Pid]) {
+    for pid in pids.iter().rev() {
+        let _ = kill(*pid, Signal::SIGCONT);
+    }
+}
+
+/// Whether the container whose pid 1 is `init` is paused.
+pub fn frozen(init: ProcId) -> bool {
+    init.stopped()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_process_in_hutchs_own_pid_namespace_is_never_frozen() {
+        let me = ProcId::current().unwrap();
+        assert!(matches!(freeze(me), Err(FreezeError::NotIsolated(_))));
+        assert!(matches!(thaw(me), Err(FreezeError::NotIsolated(_))));
+        assert!(!frozen(me));
+    }
+}

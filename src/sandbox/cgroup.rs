@@ -1,0 +1,360 @@
+//! A container's own cgroup (v2), made under the cgroup delegated to the
+//! user: where it goes, the controllers its parent must enable for the
+//! limits, the limit files (`memory.max`, `memory.swap.max`, `cpu.max`,
+//! `pids.max`), moving pid 1 in, freezing (`cgroup.freeze`) and removal.
+//!
+//! Containers' cgroups are children of the delegated cgroup hutch runs in
+//! (`BASE/hutch-<container id>`). cgroup v2 lets a cgroup enable
+//! controllers for its children only while it has no processes of its own,
+//! so when the delegated cgroup has some (the user's shell, hutch), they
+//! are first moved into a leaf child, `BASE/init`, as Podman and Docker's
+//! dind do; later runs started from that leaf use its parent as the base.
+//!
+//! Plain file operations under the cgroup2 mount, no syscalls. Whether a
+//! cgroup is delegated at all is `host::cgroups`; the words for why limits
+//! are not applied are `limits`.
+
+use super::host::Cgroups;
+use super::limits::CgroupLimits;
+use std::io::ErrorKind;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+/// The leaf the delegated cgroup's own processes are moved into.
+pub const LEAF: &str = "init";
+
+/// cpu.max's period, Docker's (100 ms).
+const CPU_PERIOD: u64 = 100_000;
+
+/// Where containers' cgroups go: the delegated cgroup hutch runs in, or
+/// its parent when hutch runs in the leaf an earlier start made there.
+pub fn base(c: &Cgroups) -> Option<PathBuf> {
+    let own = c.dir.as_ref().filter(|_| c.delegated)?;
+    match own.parent() {
+        Some(p)
+            if own.file_name().is_some_and(|n| n == LEAF)
+                && super::host::writable(&p.join("cgroup.procs")) =>
+        {
+            Some(p.to_path_buf())
+        }
+        _ => Some(own.clone()),
+    }
+}
+
+/// The controllers `limits` need, in the order cgroup.controllers lists them.
+fn controllers(limits: &CgroupLimits) -> Vec<&'static str> {
+    let mut out = Vec::new();
+    if limits.cpus.is_some() {
+        out.push("cpu");
+    }
+    if limits.memory.is_some() {
+        out.push("memory");
+    }
+    if limits.pids.is_some() {
+        out.push("pids");
+    }
+    out
+}
+
+fn words(path: &Path) -> Vec<String> {
+    std::fs::read_to_string(path)
+        .unwrap_or_default()
+        .split_whitespace()
+        .map(String::from)
+        .collect()
+}
+
+/// Whether `limits` can be set in a child of `base`; the reason if not.
+pub fn check(base: &Path, limits: &CgroupLimits) -> Result<(), String> {
+    let have = words(&base.join("cgroup.controllers"));
+    let missing: Vec<&str> = controllers(limits)
+        .into_iter()
+        .filter(|c| !have.iter().any(|h| h == c))
+        .collect();
+    if missing.is_empty() {
+        return Ok(());
+    }
+    Err(format!(
+        "your delegated cgroup {} has no {} controller (its parent does not enable it for \
+         you: on a v1/v2 hybrid machine the v1 hierarchy holds it; otherwise delegate it, \
+         e.g. systemd's Delegate=yes)",
+        base.display(),
+        missing.join(", ")
+    ))
+}
+
+/// The files and values that set `limits` (Docker's meaning of each flag).
+pub fn limit_files(limits: &CgroupLimits) -> Vec<(&'static str, String)> {
+    let mut out = Vec::new();
+    if let Some(m) = limits.memory {
+        out.push(("memory.max", m.to_string()));
+        // Docker's default --memory-swap is twice --memory: as much swap
+        // again.
+        out.push(("memory.swap.max", m.to_string()));
+    }
+    if let Some(c) = limits.cpus {
+        let quota = ((c * CPU_PERIOD as f64).round() as u64).max(1000);
+        out.push(("cpu.max", format!("{quota} {CPU_PERIOD}")));
+    }
+    if let Some(p) = limits.pids {
+        // 0 and -1 mean no limit, as in Docker.
+        let v = if p > 0 { p.to_string() } else { "max".into() };
+        out.push(("pids.max", v));
+    }
+    out
+}
+
+/// A container's cgroup: made before the container is cloned, pid 1 moved
+/// in before it is released, removed once it has exited.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Placement {
+    /// `BASE/hutch-<container id>`.
+    pub dir: PathBuf,
+    pub limits: CgroupLimits,
+}
+
+fn err(what: &str, path: &Path, e: std::io::Error) -> String {
+    format!("cannot {what} {}: {e}", path.display())
+}
+
+impl Placement {
+    /// Make the cgroup (an existing one, left by a killed run, is reused),
+    /// enabling the controllers the limits need in its parent, and write
+    /// the limits.
+    pub fn create(&self) -> Result<(), String> {
+        let base = self
+            .dir
+            .parent()
+            .ok_or_else(|| format!("{} has no parent cgroup", self.dir.display()))?;
+        enable(base, &controllers(&self.limits))?;
+        match std::fs::create_dir(&self.dir) {
+            Ok(()) => {}
+            Err(e) if e.kind() == ErrorKind::AlreadyExists => {}
+            Err(e) => return Err(err("create the cgroup", &self.dir, e)),
+        }
+        for (file, value) in limit_files(&self.limits) {
+            let p = self.dir.join(file);
+            match std::fs::write(&p, &value) {
+                Ok(()) => {}
+                // No swap accounting: memory.max alone still holds.
+                Err(e) if file == "memory.swap.max" && e.kind() == ErrorKind::NotFound => {}
+                Err(e) => {
+                    self.remove();
+                    return Err(err(&format!("write {value} to"), &p, e));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Move process `pid` (and its future children) into the cgroup.
+    pub fn enter(&self, pid: i32) -> Result<(), String> {
+        let p = self.dir.join("cgroup.procs");
+        std::fs::write(&p, pid.to_string()).map_err(|e| err("move a process into", &p, e))
+    }
+
+    /// Remove the cgroup once the container is gone. Processes of a pid
+    /// namespace whose pid 1 died are killed by the kernel, but may take a
+    /// moment to leave; any still there after that are killed.
+    pub fn remove(&self) {
+        let until = Instant::now() + Duration::from_secs(2);
+        let mut killed = false;
+        loop {
+            match std::fs::remove_dir(&self.dir) {
+                Ok(()) => return,
+                Err(e) if e.kind() == ErrorKind::NotFound => return,
+                Err(_) if Instant::now() < until => {
+                    if !killed {
+                        killed = std::fs::write(self.dir.join("cgroup.kill"), "1").is_ok();
+                    }
+                    std::thread::sleep(Duration::from_millis(10));
+                }
+                Err(_) => return,
+            }
+        }
+    }
+}
+
+/// Make `base` enable `wanted` for its children, first moving its own
+/// processes into its leaf when it has any (cgroup v2 refuses with EBUSY).
+fn enable(base: &Path, wanted: &[&str]) -> Result<(), String> {
+    let on = words(&base.join("cgroup.subtree_control"));
+    let missing: Vec<String> = wanted
+        .iter()
+        .filter(|w| !on.iter().any(|o| o == *w))
+        .map(|w| format!("+{w}"))
+        .collect();
+    if missing.is_empty() {
+        return Ok(());
+    }
+    let control = base.join("cgroup.subtree_control");
+    let line = missing.join(" ");
+    match std::fs::write(&control, &line) {
+        Ok(()) => return Ok(()),
+        Err(e) if e.raw_os_error() == Some(libc::EBUSY) => {}
+        Err(e) => return Err(err(&format!("write {line} to"), &control, e)),
+    }
+    let leaf = base.join(LEAF);
+    match std::fs::create_dir(&leaf) {
+        Ok(()) => {}
+        Err(e) if e.kind() == ErrorKind::AlreadyExists => {}
+        Err(e) => return Err(err("create the cgroup", &leaf, e)),
+    }
+    let procs = std::fs::read_to_string(base.join("cgroup.procs"))
+        .map_err(|e| err("read", &base.join("cgroup.procs"), e))?;
+    for pid in procs.lines() {
+        // A process that exited meanwhile is fine.
+        let _ = std::fs::write(leaf.join("cgroup.procs"), pid);
+    }
+    std::fs::write(&control, &line).map_err(|e| err(&format!("write {line} to"), &control, e))
+}
+
+/// Remove the cgroup of container `id` if a run left it (its supervisor was
+/// killed: pid 1 died with it, so the cgroup is empty). Called when the
+/// container is removed; from outside the delegated cgroup there is
+/// nothing of ours to find.
+pub fn forget(id: &str) {
+    if let Some(b) = base(&super::host::cgroups(&Default::default())) {
+        let _ = std::fs::remove_dir(b.join(format!("hutch-{id}")));
+    }
+}
+
+/// The cgroup v2 of process `pid`, as a path under the cgroup2 mount.
+pub fn of_pid(c: &Cgroups, pid: i32) -> Option<PathBuf> {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).ok()?;
+    let rel = text.lines().find_map(|l| l.strip_prefix("0::"))?;
+    Some(c.v2_root.as_ref()?.join(rel.trim_start_matches('/')))
+}
+
+/// The cgroup of its own that a container whose pid 1 is `pid` runs in,
+/// if it has one (`hutch-<id>`, from whichever cgroup it was started).
+pub fn of_container(pid: i32) -> Option<PathBuf> {
+    let c = super::host::cgroups(&Default::default());
+    of_pid(&c, pid).filter(|d| {
+        d.file_name()
+            .is_some_and(|n| n.to_string_lossy().starts_with("hutch-"))
+    })
+}
+
+/// Move the calling process into the cgroup of the container whose pid 1
+/// is `pid`, when it has one of its own: a `hutch exec` process then counts
+/// against the container's limits and freezes with it, as in Docker. From
+/// a cgroup outside the delegated one the kernel refuses the move (it needs
+/// write access to the common ancestor); the process then stays where it
+/// is, as crun's rootless exec does.
+pub fn join(pid: i32) {
+    if let Some(dir) = of_container(pid) {
+        let _ = std::fs::write(dir.join("cgroup.procs"), "0");
+    }
+}
+
+/// Freeze (`true`) or thaw every process in cgroup `dir` with the cgroup v2
+/// freezer, and wait until the kernel reports it done (`cgroup.events`).
+/// For `pause`/`unpause` of a container that has a cgroup of its own.
+pub fn freeze(dir: &Path, frozen: bool) -> Result<(), String> {
+    let file = dir.join("cgroup.freeze");
+    let want = if frozen { "1" } else { "0" };
+    std::fs::write(&file, want).map_err(|e| err(&format!("write {want} to"), &file, e))?;
+    let events = dir.join("cgroup.events");
+    let until = Instant::now() + Duration::from_secs(5);
+    loop {
+        let text = std::fs::read_to_string(&events).map_err(|e| err("read", &events, e))?;
+        if text.lines().any(|l| l == format!("frozen {want}")) {
+            return Ok(());
+        }
+        if Instant::now() >= until {
+            return Err(format!(
+                "the processes in {} did not {} within 5 s",
+                dir.display(),
+                if frozen { "freeze" } else { "thaw" }
+            ));
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn limits(memory: Option<u64>, cpus: Option<f64>, pids: Option<i64>) -> CgroupLimits {
+        CgroupLimits { memory, cpus, pids }
+    }
+
+    #[test]
+    fn flags_become_dockers_file_values() {
+        assert_eq!(
+            limit_files(&limits(Some(64 << 20), Some(1.5), Some(20))),
+            vec![
+                ("memory.max", "67108864".to_string()),
+                ("memory.swap.max", "67108864".to_string()),
+                ("cpu.max", "150000 100000".to_string()),
+                ("pids.max", "20".to_string()),
+            ]
+        );
+        assert_eq!(
+            limit_files(&limits(None, Some(0.001), Some(-1))),
+            vec![
+                ("cpu.max", "1000 100000".to_string()),
+                ("pids.max", "max".to_string())
+            ]
+        );
+        assert!(limit_files(&CgroupLimits::default()).is_empty());
+    }
+
+    /// A fake cgroup directory: plain files where the kernel has its own.
+    fn fake(controllers: &str) -> tempfile::TempDir {
+        let d = tempfile::tempdir().unwrap();
+        std::fs::write(d.path().join("cgroup.controllers"), controllers).unwrap();
+        std::fs::write(d.path().join("cgroup.subtree_control"), "").unwrap();
+        std::fs::write(d.path().join("cgroup.procs"), "").unwrap();
+        d
+    }
+
+    #[test]
+    fn missing_controllers_are_named() {
+        let d = fake("cpu memory");
+        let l = limits(Some(1 << 20), Some(1.0), Some(5));
+        let why = check(d.path(), &l).unwrap_err();
+        assert!(why.contains("no pids controller"), "{why}");
+        assert!(check(d.path(), &limits(Some(1), None, None)).is_ok());
+        assert!(check(d.path(), &CgroupLimits::default()).is_ok());
+    }
+
+    #[test]
+    fn create_enables_controllers_and_writes_the_limits() {
+        let d = fake("cpu memory pids");
+        let p = Placement {
+            dir: d.path().join("hutch-abc"),
+            limits: limits(Some(1 << 20), None, Some(7)),
+        };
+        p.create().unwrap();
+        assert_eq!(
+            std::fs::read_to_string(d.path().join("cgroup.subtree_control")).unwrap(),
+            "+memory +pids"
+        );
+        let read = |f: &str| std::fs::read_to_string(p.dir.join(f)).unwrap();
+        assert_eq!(read("memory.max"), "1048576");
+        assert_eq!(read("pids.max"), "7");
+        // Reused when a killed run left it.
+        p.create().unwrap();
+        p.enter(42).unwrap();
+        assert_eq!(read("cgroup.procs"), "42");
+    }
+
+    #[test]
+    fn the_base_is_the_parent_of_our_own_leaf() {
+        let d = fake("");
+        let leaf = d.path().join(LEAF);
+        std::fs::create_dir(&leaf).unwrap();
+        let c = |dir: &Path, delegated| Cgroups {
+            version: super::super::host::CgroupVersion::V2,
+            delegated,
+            dir: Some(dir.to_path_buf()),
+            v2_root: None,
+        };
+        assert_eq!(base(&c(&leaf, true)), Some(d.path().to_path_buf()));
+        assert_eq!(base(&c(d.path(), true)), Some(d.path().to_path_buf()));
+        assert_eq!(base(&c(d.path(), false)), None);
+    }
+}
