@@ -24,7 +24,8 @@ pub enum Command {
     Status,
     /// Stop the environment's container (it keeps its files).
     Stop,
-    /// Remove the environment's container and private home.
+    /// Remove the environment's container and private home (in a project
+    /// that was moved, the environment it had at its old path).
     Rm,
     /// Record the environment's state as a new version (an image in the
     /// store, tagged localhost/hutch-env/ENV:vN).

@@ -46,12 +46,20 @@ pub fn exec(ctx: &Ctx, a: Args) -> anyhow::Result<u8> {
         ),
     };
     let rec = env.ensure()?;
+    if a.command.is_empty() {
+        env.attached(&rec)?;
+    }
     let tty = std::io::stdin().is_terminal() && std::io::stdout().is_terminal();
-    let passed = ["TERM", "COLORTERM"]
+    let mut passed: Vec<String> = ["TERM", "COLORTERM"]
         .iter()
         .filter(|_| tty)
         .filter_map(|k| std::env::var(k).ok().map(|v| format!("{k}={v}")))
         .collect();
+    for kv in env.entry_env() {
+        if !passed.contains(&kv) {
+            passed.push(kv);
+        }
+    }
     let process = env.entry(
         &rec,
         &Entry {

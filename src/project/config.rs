@@ -83,6 +83,40 @@ pub struct Run {
     pub ulimits: Vec<String>,
     #[serde(default)]
     pub limits: Limits,
+    /// Host facilities the environment shares, each named.
+    #[serde(default)]
+    pub passthrough: Vec<Passthrough>,
+}
+
+/// One host facility `[run] passthrough` shares with the environment.
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq, PartialOrd, Ord)]
+#[serde(rename_all = "kebab-case")]
+pub enum Passthrough {
+    /// The ssh-agent socket (`SSH_AUTH_SOCK`).
+    SshAgent,
+    /// The Wayland socket, the X11 sockets and `XAUTHORITY`.
+    Display,
+    /// `/dev/dri` and `/dev/nvidia*` device nodes.
+    Gpu,
+    /// `~/.gitconfig` and `$XDG_CONFIG_HOME/git`, read-only.
+    Git,
+    /// `LANG`, `LANGUAGE` and `LC_*`.
+    Locale,
+    /// `TERM` and `COLORTERM` (passed on a terminal anyway).
+    Terminal,
+}
+
+impl std::fmt::Display for Passthrough {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Passthrough::SshAgent => "ssh-agent",
+            Passthrough::Display => "display",
+            Passthrough::Gpu => "gpu",
+            Passthrough::Git => "git",
+            Passthrough::Locale => "locale",
+            Passthrough::Terminal => "terminal",
+        })
+    }
 }
 
 /// `[run.limits]`: what `--memory`, `--cpus`, `--pids-limit`, `--shm-size`
@@ -299,6 +333,23 @@ mod tests {
         assert!(err("[run]\nulimits = [\"nofile=2:1\"]\n").contains(":2: run.ulimits:"));
         assert!(err("[run.limits]\nmemory = \"lots\"\n").contains("invalid size"));
         assert!(err("[run.limits]\nswap = \"1g\"\n").contains("swap"));
+    }
+
+    #[test]
+    fn passthroughs_are_named_and_unknown_names_are_errors() {
+        let c = parse(
+            "[run]\npassthrough = [\"ssh-agent\", \"display\", \"gpu\", \"git\", \"locale\", \"terminal\"]\n",
+            Path::new("hutch.toml"),
+        )
+        .unwrap();
+        assert_eq!(c.run.passthrough.len(), 6);
+        assert_eq!(c.run.passthrough[0], Passthrough::SshAgent);
+        let e = err("[run]\nhome = \"host\"\npassthrough = [\"git\", \"x11\"]\n");
+        assert!(
+            e.starts_with("/p/hutch.toml:3: run.passthrough: unknown variant `x11`")
+                && e.contains("ssh-agent"),
+            "{e}"
+        );
     }
 
     #[test]

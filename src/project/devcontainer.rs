@@ -1,14 +1,21 @@
 //! `.devcontainer/devcontainer.json` (or `.devcontainer.json`) for a
 //! project without a hutch.toml, mapped onto the same settings: `image`,
-//! `build.{dockerfile,context,args,target}`, `containerEnv`, `remoteUser`
-//! (entered as that name with the caller's uid, the reference CLI's
-//! `updateRemoteUserUID`), `forwardPorts` (published on 127.0.0.1 through
-//! pasta), `postCreateCommand` (once per container) and `postStartCommand`
-//! (on every start), in string, array and object forms. The file is JSONC
-//! (comments, trailing commas); `${localWorkspaceFolder}`,
-//! `${containerWorkspaceFolder}`, `${localWorkspaceFolderBasename}` and
-//! `${localEnv:VAR[:default]}` are replaced in strings. Other keys are
-//! listed as ignored.
+//! `build.{dockerfile,context,args,target,options}`, `containerEnv`,
+//! `remoteEnv`, `remoteUser` and `containerUser` (entered as that name with
+//! the caller's uid, the reference CLI's `updateRemoteUserUID`),
+//! `forwardPorts` and `appPort` (published through pasta), `mounts`,
+//! `workspaceFolder`/`workspaceMount`, `capAdd`, `securityOpt`,
+//! `privileged`, `runArgs` (the `run` flags hutch has), `overrideCommand`,
+//! and the lifecycle commands in the spec's order: `initializeCommand` (on
+//! the host), `onCreateCommand`, `updateContentCommand` and
+//! `postCreateCommand` (once per container), `postStartCommand` (every
+//! start), `postAttachCommand` (every interactive entry), in string, array
+//! and object forms. The file is JSONC (comments, trailing commas);
+//! `${localWorkspaceFolder}`, `${containerWorkspaceFolder}`,
+//! `${localWorkspaceFolderBasename}`, `${localEnv:VAR[:default]}` and
+//! `${containerEnv:VAR[:default]}` (from `containerEnv`) are replaced in
+//! strings. Other keys, and flags of `runArgs` and `build.options` hutch
+//! has no use for, are listed as ignored.
 //!
 //! Pure: it reads the text handed to it.
 
@@ -19,15 +26,32 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 /// The keys this module maps (hutch-devcontainer(5) lists each).
-pub const KNOWN: [&str; 8] = [
+pub const KNOWN: [&str; 25] = [
     "name",
     "image",
     "build",
     "containerEnv",
+    "remoteEnv",
     "remoteUser",
+    "containerUser",
+    "updateRemoteUserUID",
     "forwardPorts",
+    "appPort",
+    "mounts",
+    "workspaceFolder",
+    "workspaceMount",
+    "capAdd",
+    "securityOpt",
+    "privileged",
+    "init",
+    "runArgs",
+    "overrideCommand",
+    "initializeCommand",
+    "onCreateCommand",
+    "updateContentCommand",
     "postCreateCommand",
     "postStartCommand",
+    "postAttachCommand",
 ];
 
 /// One lifecycle command: each entry runs (an object's entries one after
@@ -39,9 +63,26 @@ pub struct Lifecycle(pub Vec<Vec<String>>);
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Extras {
     pub remote_user: Option<String>,
+    /// `KEY=VALUE` for every entry (not the container's own environment).
+    pub remote_env: Vec<String>,
+    /// `--mount` values (`mounts`, `workspaceMount`, `runArgs`).
+    pub mounts: Vec<String>,
+    /// `--device` values from `runArgs`.
+    pub devices: Vec<String>,
+    /// `overrideCommand: false`: the image's own command is pid 1's.
+    pub image_command: bool,
+    /// On the host, in the project directory, before the environment is
+    /// built, made or started.
+    pub initialize: Option<Lifecycle>,
+    /// In a new container, in this order.
+    pub on_create: Option<Lifecycle>,
+    pub update_content: Option<Lifecycle>,
     pub post_create: Option<Lifecycle>,
     pub post_start: Option<Lifecycle>,
-    /// Top-level keys hutch does not act on.
+    /// At each interactive entry.
+    pub post_attach: Option<Lifecycle>,
+    /// Top-level keys hutch does not act on, and flags of `runArgs` and
+    /// `build.options` it has no use for.
     pub ignored: Vec<String>,
 }
 
@@ -61,15 +102,54 @@ pub fn parse(text: &str, file: &Path, root: &Path) -> Result<(Config, Extras), E
         key: key.to_string(),
         message,
     };
-    let mut v: Value = serde_json::from_str(&strip_jsonc(text)).map_err(|e| Error::Config {
+    let v: Value = serde_json::from_str(&strip_jsonc(text)).map_err(|e| Error::Config {
         file: file.to_path_buf(),
         line: e.line(),
         key: String::new(),
         message: e.to_string(),
     })?;
-    substitute(&mut v, root);
-    let Value::Object(obj) = v else {
+    let Value::Object(mut obj) = v else {
         return Err(bad("", "the file must hold one JSON object".into()));
+    };
+    let mut vars = Vars {
+        root,
+        workspace: root.to_path_buf(),
+        container_env: BTreeMap::new(),
+    };
+    if let Some(Value::String(w)) = obj.get("workspaceFolder") {
+        vars.workspace = PathBuf::from(expand(w, &vars));
+    }
+    if let Some(Value::Object(e)) = obj.get("containerEnv") {
+        for (k, x) in e {
+            if let Value::String(x) = x {
+                let x = expand(x, &vars);
+                vars.container_env.insert(k.clone(), x);
+            }
+        }
+    }
+    obj.values_mut().for_each(|x| substitute(x, &vars));
+    let mut ignored: Vec<String> = obj
+        .keys()
+        .filter(|k| !KNOWN.contains(&k.as_str()))
+        .cloned()
+        .collect();
+    let boolean = |key: &str| -> Result<Option<bool>, Error> {
+        match obj.get(key) {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::Bool(b)) => Ok(Some(*b)),
+            Some(_) => Err(bad(key, "expected true or false".into())),
+        }
+    };
+    let list = |key: &str| -> Result<Vec<String>, Error> {
+        match obj.get(key) {
+            None | Some(Value::Null) => Ok(Vec::new()),
+            Some(Value::Array(a)) => a
+                .iter()
+                .map(|x| x.as_str().map(String::from))
+                .collect::<Option<Vec<_>>>()
+                .ok_or_else(|| bad(key, "expected an array of strings".into())),
+            Some(_) => Err(bad(key, "expected an array of strings".into())),
+        }
     };
     let string = |key: &str| -> Result<Option<String>, Error> {
         match obj.get(key) {
@@ -95,11 +175,31 @@ pub fn parse(text: &str, file: &Path, root: &Path) -> Result<(Config, Extras), E
                     Some(_) => Err(bad(k, format!("build.{k}: expected a string"))),
                 }
             };
-            let args = strings(b.get("args"), "build.args").map_err(|(k, m)| bad(&k, m))?;
+            let mut args = strings(b.get("args"), "build.args").map_err(|(k, m)| bad(&k, m))?;
+            let mut target = field("target")?;
+            let options = match b.get("options") {
+                None => Vec::new(),
+                Some(Value::Array(a)) => a
+                    .iter()
+                    .map(|x| x.as_str().map(String::from))
+                    .collect::<Option<Vec<_>>>()
+                    .ok_or_else(|| bad("options", "build.options: expected strings".into()))?,
+                Some(_) => return Err(bad("options", "build.options: expected an array".into())),
+            };
+            for (flag, value) in flags(&options, &["--build-arg", "--target"]) {
+                match (flag.as_str(), value) {
+                    ("--build-arg", Some(kv)) => {
+                        let (k, v) = kv.split_once('=').unwrap_or((&kv, ""));
+                        args.insert(k.to_string(), v.to_string());
+                    }
+                    ("--target", Some(t)) => target = Some(t),
+                    (f, _) => ignored.push(format!("build.options {f}")),
+                }
+            }
             Some(Build {
                 containerfile: field("dockerfile")?.map(|f| rel(&f)),
                 context: Some(rel(&field("context")?.unwrap_or_else(|| ".".into()))),
-                target: field("target")?,
+                target,
                 args,
             })
         }
@@ -112,24 +212,140 @@ pub fn parse(text: &str, file: &Path, root: &Path) -> Result<(Config, Extras), E
             "set `image` or `build.dockerfile`: hutch needs one of them".into(),
         ));
     }
-    let env = strings(obj.get("containerEnv"), "containerEnv").map_err(|(k, m)| bad(&k, m))?;
+    let mut env = strings(obj.get("containerEnv"), "containerEnv").map_err(|(k, m)| bad(&k, m))?;
+    let remote_env = strings(obj.get("remoteEnv"), "remoteEnv")
+        .map_err(|(k, m)| bad(&k, m))?
+        .into_iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect();
     let mut ports = Vec::new();
     if let Some(p) = obj.get("forwardPorts") {
         let Value::Array(list) = p else {
             return Err(bad("forwardPorts", "expected an array".into()));
         };
         for p in list {
-            match p {
-                Value::Number(n) if n.as_u64().is_some_and(|n| (1..=65535).contains(&n)) => {
-                    ports.push(format!("{n}:{n}"))
-                }
+            let port = match p {
+                Value::Number(n) => n.as_u64(),
+                // "host:port": only the environment's own ports can be
+                // published (another container's cannot).
+                Value::String(s) => match s.rsplit_once(':') {
+                    Some(("localhost" | "127.0.0.1" | "0.0.0.0", n)) => n.parse().ok(),
+                    _ => None,
+                },
+                _ => None,
+            };
+            match port {
+                Some(n) if (1..=65535).contains(&n) => ports.push(format!("{n}:{n}")),
                 _ => {
                     return Err(bad(
                         "forwardPorts",
-                        format!("{p}: only port numbers are supported (not host:port)"),
+                        format!(
+                            "{p}: expected a port number or \"localhost:PORT\" \
+                             (hutch publishes the environment's own ports)"
+                        ),
                     ))
                 }
             }
+        }
+    }
+    match obj.get("appPort") {
+        None | Some(Value::Null) => {}
+        Some(v) => {
+            let one = |v: &Value| match v {
+                Value::Number(n) => Some(format!("{n}:{n}")),
+                Value::String(s) => Some(s.clone()),
+                _ => None,
+            };
+            let all = match v {
+                Value::Array(a) => a.iter().map(one).collect::<Option<Vec<_>>>(),
+                v => one(v).map(|p| vec![p]),
+            };
+            ports.extend(all.ok_or_else(|| {
+                bad(
+                    "appPort",
+                    "expected a port, a \"HOST:CONTAINER\" string or an array of them".into(),
+                )
+            })?);
+        }
+    }
+    let mut mounts = Vec::new();
+    if let Some(m) = obj.get("mounts") {
+        let Value::Array(list) = m else {
+            return Err(bad("mounts", "expected an array".into()));
+        };
+        for m in list {
+            mounts.push(mount(m).map_err(|e| bad("mounts", e))?);
+        }
+    }
+    match obj.get("workspaceMount") {
+        Some(Value::String(m)) if !m.is_empty() => mounts.push(m.clone()),
+        Some(Value::String(_)) | None | Some(Value::Null) => {
+            if vars.workspace != root {
+                mounts.push(format!(
+                    "type=bind,source={},target={}",
+                    root.display(),
+                    vars.workspace.display()
+                ));
+            }
+        }
+        Some(_) => return Err(bad("workspaceMount", "expected a string".into())),
+    }
+    if obj.contains_key("workspaceFolder") && !vars.workspace.is_absolute() {
+        return Err(bad("workspaceFolder", "expected an absolute path".into()));
+    }
+    let mut run = Run {
+        cap_add: list("capAdd")?,
+        security_opt: list("securityOpt")?,
+        privileged: boolean("privileged")?.unwrap_or(false),
+        ..Run::default()
+    };
+    // Accepted as they are: hutch's init is always pid 1, and the caller's
+    // uid is always the one inside.
+    boolean("init")?;
+    boolean("updateRemoteUserUID")?;
+    let image_command = boolean("overrideCommand")? == Some(false);
+    let mut devices = Vec::new();
+    let run_args = list("runArgs")?;
+    let valued: Vec<&str> = RUN_FLAGS.iter().chain(OTHER_RUN_FLAGS).copied().collect();
+    for (flag, value) in flags(&run_args, &valued) {
+        if OTHER_RUN_FLAGS.contains(&flag.as_str()) {
+            ignored.push(format!("runArgs {flag}"));
+            continue;
+        }
+        let Some(value) = value else {
+            match flag.as_str() {
+                "--privileged" => run.privileged = true,
+                "--init" => {}
+                f => ignored.push(format!("runArgs {f}")),
+            }
+            continue;
+        };
+        match flag.as_str() {
+            "--cap-add" => run.cap_add.push(value),
+            "--cap-drop" => run.cap_drop.push(value),
+            "--security-opt" => run.security_opt.push(value),
+            "-e" | "--env" => {
+                let (k, v) = value.split_once('=').unwrap_or((&value, ""));
+                env.insert(k.to_string(), v.to_string());
+            }
+            "-v" | "--volume" => run.mounts.push(value),
+            "--mount" => mounts.push(value),
+            "-p" | "--publish" => ports.push(value),
+            "--network" | "--net" => run.network = Some(value),
+            "--ulimit" => run.ulimits.push(value),
+            "--device" => devices.push(value),
+            "-m" | "--memory" => run.limits.memory = Some(value),
+            "--cpus" => run.limits.cpus = Some(value),
+            "--shm-size" => run.limits.shm_size = Some(value),
+            "--pids-limit" => {
+                run.limits.pids = Some(value.parse().map_err(|_| {
+                    bad(
+                        "runArgs",
+                        format!("--pids-limit {value}: expected a number"),
+                    )
+                })?)
+            }
+            f => ignored.push(format!("runArgs {f}")),
         }
     }
     let lifecycle = |key: &str| -> Result<Option<Lifecycle>, Error> {
@@ -138,27 +354,115 @@ pub fn parse(text: &str, file: &Path, root: &Path) -> Result<(Config, Extras), E
             .transpose()
     };
     let extras = Extras {
-        remote_user: string("remoteUser")?,
+        // The spec: remoteUser defaults to containerUser.
+        remote_user: string("remoteUser")?.or(string("containerUser")?),
+        remote_env,
+        mounts,
+        devices,
+        image_command,
+        initialize: lifecycle("initializeCommand")?,
+        on_create: lifecycle("onCreateCommand")?,
+        update_content: lifecycle("updateContentCommand")?,
         post_create: lifecycle("postCreateCommand")?,
         post_start: lifecycle("postStartCommand")?,
-        ignored: obj
-            .keys()
-            .filter(|k| !KNOWN.contains(&k.as_str()))
-            .cloned()
-            .collect(),
+        post_attach: lifecycle("postAttachCommand")?,
+        ignored,
     };
+    if run.network.is_none() && !ports.is_empty() {
+        run.network = Some("pasta".into());
+    }
+    run.ports = ports;
+    run.env = env;
     let config = Config {
         image,
         build: build.filter(|_| obj.get("image").is_none()),
-        run: Run {
-            network: (!ports.is_empty()).then(|| "pasta".to_string()),
-            ports,
-            env,
-            ..Run::default()
-        },
+        run,
         ..Config::default()
     };
     Ok((config, extras))
+}
+
+/// The `run` flags of `runArgs` that take a value.
+const RUN_FLAGS: &[&str] = &[
+    "--cap-add",
+    "--cap-drop",
+    "--security-opt",
+    "-e",
+    "--env",
+    "-v",
+    "--volume",
+    "--mount",
+    "-p",
+    "--publish",
+    "--network",
+    "--net",
+    "--ulimit",
+    "--device",
+    "-m",
+    "--memory",
+    "--cpus",
+    "--shm-size",
+    "--pids-limit",
+];
+
+/// `run` flags that take a value hutch does not use: skipped with it.
+const OTHER_RUN_FLAGS: &[&str] = &[
+    "--hostname",
+    "-h",
+    "--name",
+    "-u",
+    "--user",
+    "-w",
+    "--workdir",
+    "-l",
+    "--label",
+    "--entrypoint",
+    "--add-host",
+    "--dns",
+    "--userns",
+    "--runtime",
+    "--gpus",
+    "--log-driver",
+    "--log-opt",
+    "--restart",
+    "--platform",
+];
+
+/// Command-line flags as (flag, value): `--flag=value`, or `--flag value`
+/// for the flags in `valued`; any other word is a flag without a value.
+fn flags(args: &[String], valued: &[&str]) -> Vec<(String, Option<String>)> {
+    let mut out = Vec::new();
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        if let Some((f, v)) = a.split_once('=').filter(|(f, _)| f.starts_with('-')) {
+            out.push((f.to_string(), Some(v.to_string())));
+        } else if valued.contains(&a.as_str()) {
+            out.push((a.clone(), it.next().cloned()));
+        } else {
+            out.push((a.clone(), None));
+        }
+    }
+    out
+}
+
+/// One entry of `mounts`: Docker's `--mount` string as it is, or the
+/// object form `{ "type", "source", "target" }` written as one.
+fn mount(v: &Value) -> Result<String, String> {
+    match v {
+        Value::String(s) => Ok(s.clone()),
+        Value::Object(m) => {
+            let field = |k: &str| m.get(k).and_then(Value::as_str);
+            let target = field("target").ok_or("a mount object needs \"target\"")?;
+            let kind = field("type").unwrap_or("bind");
+            let mut spec = format!("type={kind}");
+            if let Some(source) = field("source").filter(|s| !s.is_empty()) {
+                spec.push_str(&format!(",source={source}"));
+            }
+            spec.push_str(&format!(",target={target}"));
+            Ok(spec)
+        }
+        _ => Err("expected a string or an object per mount".into()),
+    }
 }
 
 /// An object of strings (`build.args`, `containerEnv`); on error the key
@@ -201,17 +505,27 @@ fn lifecycle(v: &Value) -> Result<Lifecycle, String> {
     }
 }
 
+/// What the spec's variables stand for.
+struct Vars<'a> {
+    root: &'a Path,
+    /// `workspaceFolder` (default: the project's own path).
+    workspace: PathBuf,
+    /// `containerEnv` as the file sets it.
+    container_env: BTreeMap<String, String>,
+}
+
 /// The spec's variables in every string.
-fn substitute(v: &mut Value, root: &Path) {
+fn substitute(v: &mut Value, vars: &Vars) {
     match v {
-        Value::String(s) if s.contains("${") => *s = expand(s, root),
-        Value::Array(a) => a.iter_mut().for_each(|x| substitute(x, root)),
-        Value::Object(m) => m.values_mut().for_each(|x| substitute(x, root)),
+        Value::String(s) if s.contains("${") => *s = expand(s, vars),
+        Value::Array(a) => a.iter_mut().for_each(|x| substitute(x, vars)),
+        Value::Object(m) => m.values_mut().for_each(|x| substitute(x, vars)),
         _ => {}
     }
 }
 
-fn expand(s: &str, root: &Path) -> String {
+fn expand(s: &str, vars: &Vars) -> String {
+    let root = vars.root;
     let mut out = String::new();
     let mut rest = s;
     while let Some(start) = rest.find("${") {
@@ -221,19 +535,30 @@ fn expand(s: &str, root: &Path) -> String {
             return out;
         };
         let var = &rest[start + 2..start + end];
-        let value = match var {
-            "localWorkspaceFolder" | "containerWorkspaceFolder" => root.display().to_string(),
-            "localWorkspaceFolderBasename" | "containerWorkspaceFolderBasename" => root
-                .file_name()
+        let base = |p: &Path| {
+            p.file_name()
                 .map(|n| n.to_string_lossy().into_owned())
-                .unwrap_or_default(),
-            _ => match var.strip_prefix("localEnv:") {
-                Some(spec) => {
+                .unwrap_or_default()
+        };
+        let value = match var {
+            "localWorkspaceFolder" => root.display().to_string(),
+            "containerWorkspaceFolder" => vars.workspace.display().to_string(),
+            "localWorkspaceFolderBasename" => base(root),
+            "containerWorkspaceFolderBasename" => base(&vars.workspace),
+            _ => {
+                if let Some(spec) = var.strip_prefix("localEnv:") {
                     let (name, default) = spec.split_once(':').unwrap_or((spec, ""));
                     std::env::var(name).unwrap_or_else(|_| default.to_string())
+                } else if let Some(spec) = var.strip_prefix("containerEnv:") {
+                    let (name, default) = spec.split_once(':').unwrap_or((spec, ""));
+                    vars.container_env
+                        .get(name)
+                        .cloned()
+                        .unwrap_or_else(|| default.to_string())
+                } else {
+                    rest[start..start + end + 1].to_string()
                 }
-                None => rest[start..start + end + 1].to_string(),
-            },
+            }
         };
         out.push_str(&value);
         rest = &rest[start + end + 1..];
@@ -342,6 +667,72 @@ mod tests {
         );
         assert_eq!(x.post_start.unwrap().0.len(), 2);
         assert_eq!(x.ignored, vec!["customizations"]);
+    }
+
+    #[test]
+    fn maps_run_settings_mounts_and_commands() {
+        let root = Path::new("/w/proj");
+        let text = r#"{
+  "image": "img",
+  "workspaceFolder": "/workspaces/${localWorkspaceFolderBasename}",
+  "containerEnv": { "A": "a" },
+  "remoteEnv": { "R": "${containerEnv:A}-${containerEnv:NONE:dflt}-${containerWorkspaceFolder}" },
+  "containerUser": "builder",
+  "updateRemoteUserUID": true,
+  "init": true,
+  "overrideCommand": false,
+  "capAdd": ["SYS_PTRACE"],
+  "securityOpt": ["seccomp=unconfined"],
+  "forwardPorts": [3000, "localhost:4000"],
+  "appPort": ["8000:80", 9000],
+  "mounts": [
+    "source=/data,target=/data,type=bind",
+    { "type": "volume", "source": "cache", "target": "/cache" },
+    { "type": "volume", "target": "/anon" }
+  ],
+  "runArgs": ["--cap-add=NET_ADMIN", "-e", "X=1", "--hostname", "h", "--memory", "1g", "--init"],
+  "initializeCommand": "echo init",
+  "onCreateCommand": ["echo", "on"],
+  "postAttachCommand": { "a": "echo attached" }
+}"#;
+        let (c, x) = parse(text, &root.join(".devcontainer.json"), root).unwrap();
+        assert_eq!(c.run.cap_add, ["SYS_PTRACE", "NET_ADMIN"]);
+        assert_eq!(c.run.security_opt, ["seccomp=unconfined"]);
+        assert_eq!(
+            c.run.ports,
+            ["3000:3000", "4000:4000", "8000:80", "9000:9000"]
+        );
+        assert_eq!(c.run.network.as_deref(), Some("pasta"));
+        assert_eq!(c.run.env["X"], "1");
+        assert_eq!(c.run.limits.memory.as_deref(), Some("1g"));
+        assert_eq!(x.remote_env, ["R=a-dflt-/workspaces/proj"]);
+        assert_eq!(x.remote_user.as_deref(), Some("builder"));
+        assert!(x.image_command);
+        assert_eq!(
+            x.mounts,
+            [
+                "source=/data,target=/data,type=bind",
+                "type=volume,source=cache,target=/cache",
+                "type=volume,target=/anon",
+                "type=bind,source=/w/proj,target=/workspaces/proj",
+            ]
+        );
+        assert_eq!(x.ignored, ["runArgs --hostname"]);
+        assert_eq!(x.initialize.unwrap().0[0][2], "echo init");
+        assert_eq!(x.on_create.unwrap().0, [vec!["echo", "on"]]);
+        assert_eq!(x.post_attach.unwrap().0.len(), 1);
+
+        let (c, _) = parse(
+            r#"{ "build": { "dockerfile": "D", "options": ["--build-arg", "V=2", "--target=dev", "--pull"] } }"#,
+            &root.join(".devcontainer.json"),
+            root,
+        )
+        .unwrap();
+        let b = c.build.unwrap();
+        assert_eq!(
+            (b.args["V"].as_str(), b.target.as_deref()),
+            ("2", Some("dev"))
+        );
     }
 
     #[test]

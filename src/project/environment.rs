@@ -17,6 +17,7 @@ use super::devcontainer::Lifecycle;
 use super::discover::{Definition, Project};
 use super::identity::{self, Caller};
 use super::inputs::{self, Input};
+use super::passthrough;
 use super::state::{EnvDir, EnvState};
 use super::Error;
 use crate::container::launch::{Launch, Outcome, Prepared};
@@ -94,6 +95,15 @@ pub(super) struct Settings {
     workdir: String,
     hostname: String,
     volumes: Vec<String>,
+    /// Device nodes (`passthrough = ["gpu"]`, devcontainer.json's runArgs).
+    #[serde(skip_serializing_if = "Vec::is_empty", default)]
+    devices: Vec<String>,
+    /// `--mount` values (devcontainer.json's mounts).
+    #[serde(skip_serializing_if = "Vec::is_empty", default)]
+    mounts: Vec<String>,
+    /// The image's own command runs as pid 1 (`overrideCommand: false`).
+    #[serde(skip_serializing_if = "std::ops::Not::not", default)]
+    image_command: bool,
     network: NetFlags,
     /// Left out of the fingerprint when no key sets it, so environments
     /// made before these keys existed are not replaced for it.
@@ -149,14 +159,20 @@ impl<'a> Environment<'a> {
     /// The running environment container, built, (re)created and started
     /// as needed.
     pub fn ensure(&self) -> Result<Record, Error> {
-        if let Some(st) = self.envdir.read().filter(|_| !self.replacing()) {
-            let check = self.check(&st.inputs);
-            if check.changed.is_empty() && check.refreshed.is_empty() {
-                if let Some(rec) = self.containers.read(&st.container) {
-                    if state::observe(&rec).is_running() {
-                        return Ok(rec);
-                    }
+        if let Some((container, statted)) = self.envdir.unchanged().filter(|_| !self.replacing()) {
+            self.report
+                .debug(&format!("inputs: {statted} statted, 0 hashed, 0 changed"));
+            if let Some(rec) = self.containers.read(&container) {
+                if state::observe(&rec).is_running() {
+                    return Ok(rec);
                 }
+            }
+        } else if !self.envdir.exists() {
+            if let Some((_, old)) = EnvDir::moved(&self.dirs.state, &self.project.root) {
+                return Err(Error::Moved {
+                    old,
+                    new: self.project.root.clone(),
+                });
             }
         }
         let _lock = self.envdir.lock(|| {
@@ -174,7 +190,9 @@ impl<'a> Environment<'a> {
         if let (Some(mut st), Some(rec)) = (st.clone(), old.clone()) {
             let check = self.check(&st.inputs);
             if check.changed.is_empty() {
-                if !check.refreshed.is_empty() {
+                // New stamps, or a record in an older form: written again
+                // so that the next entry's check is stat-only.
+                if !check.refreshed.is_empty() || self.envdir.unchanged().is_none() {
                     inputs::refresh(&mut st.inputs, &check.refreshed);
                     self.envdir.write(&st)?;
                 }
@@ -185,6 +203,7 @@ impl<'a> Environment<'a> {
                 list(&check.changed, &self.project.root)
             ));
         }
+        self.initialize()?;
         let (image, inputs) = match (self.image(), &old) {
             (Ok(made), _) => made,
             // The inputs stay as recorded, so the next entry tries again.
@@ -198,7 +217,7 @@ impl<'a> Environment<'a> {
             }
             (Err(e), None) => return Err(e),
         };
-        let settings = self.settings(&image)?;
+        let settings = self.settings()?;
         let fingerprint = serde_json::to_string(&settings).map_err(std::io::Error::other)?;
         if let (Some(prev), Some(st)) = (&old, &st) {
             if prev.image_id == image.id && st.settings == fingerprint {
@@ -251,10 +270,46 @@ impl<'a> Environment<'a> {
             .containers
             .read(&id)
             .ok_or(Error::Container(container::Error::NotFound(id)))?;
-        let x = &self.project.extras;
-        self.hook(&rec, "postCreateCommand", &x.post_create)?;
-        self.hook(&rec, "postStartCommand", &x.post_start)?;
+        self.created_hooks(&rec)?;
+        self.hook(&rec, "postStartCommand", &self.project.extras.post_start)?;
         Ok(rec)
+    }
+
+    /// devcontainer.json's commands for a new container, in the spec's order.
+    pub(super) fn created_hooks(&self, rec: &Record) -> Result<(), Error> {
+        let x = &self.project.extras;
+        self.hook(rec, "onCreateCommand", &x.on_create)?;
+        self.hook(rec, "updateContentCommand", &x.update_content)?;
+        self.hook(rec, "postCreateCommand", &x.post_create)
+    }
+
+    /// devcontainer.json's `postAttachCommand`, for an interactive entry.
+    pub fn attached(&self, rec: &Record) -> Result<(), Error> {
+        self.hook(rec, "postAttachCommand", &self.project.extras.post_attach)
+    }
+
+    /// devcontainer.json's `initializeCommand`, on the host in the project
+    /// directory, before the environment is built, made or started; its
+    /// output goes to stderr (stdout is the entry's).
+    fn initialize(&self) -> Result<(), Error> {
+        let Some(Lifecycle(commands)) = &self.project.extras.initialize else {
+            return Ok(());
+        };
+        let key = "initializeCommand";
+        for argv in commands {
+            self.report.debug(&format!("{key}: {argv:?}"));
+            let status = std::process::Command::new(&argv[0])
+                .args(&argv[1..])
+                .current_dir(&self.project.root)
+                .stdin(std::process::Stdio::null())
+                .stdout(std::io::stderr())
+                .status()?;
+            if !status.success() {
+                let code = status.code().unwrap_or(125);
+                return Err(Error::Hook { key, code });
+            }
+        }
+        Ok(())
     }
 
     /// Create and start the environment's container running `image`, then
@@ -267,9 +322,19 @@ impl<'a> Environment<'a> {
         inputs: Vec<Input>,
     ) -> Result<String, Error> {
         let image_id = image.id.clone();
-        let prepared = self.launch(image, settings).create(self.report)?;
-        let id = prepared.id().to_string();
-        started(prepared.detached()?)?;
+        let tag = image.short_id().to_string();
+        let id = self
+            .launch(image, settings)
+            .create(self.report)?
+            .leave_created()?;
+        if let Err(e) = self.install_etc(&id, &tag) {
+            // Not the environment yet: it must not keep the name.
+            if let Some(rec) = self.containers.read(&id) {
+                let _ = control::force_remove(&self.containers, &rec);
+            }
+            return Err(e);
+        }
+        started(Prepared::existing(self.dirs, &id, false, self.report)?.detached()?)?;
         crate::fault::point("env-started");
         self.envdir.write(&EnvState {
             project: self.project.root.clone(),
@@ -278,7 +343,37 @@ impl<'a> Environment<'a> {
             inputs,
             settings: fingerprint,
         })?;
+        self.envdir.write_origin(&self.project.root)?;
         Ok(id)
+    }
+
+    /// Put the generated passwd and group (see [`Environment::write_etc`])
+    /// into the new container `id`'s own /etc, owned by its root: files in
+    /// its writable layer rather than bind mounts, so `adduser` and
+    /// `addgroup`, which rename a new file over them, work inside.
+    fn install_etc(&self, id: &str, tag: &str) -> Result<(), Error> {
+        use crate::container::cp::{copy_in, Host, Options};
+        // Without subordinate ids the container has no root: the files
+        // keep the caller's ids, which is what root is there (`-u root`).
+        let options = Options {
+            archive: !self.mapping()?.has_root(),
+            ..Options::default()
+        };
+        for name in ["passwd", "group"] {
+            let src = self.envdir.dir.join(format!("{name}-{tag}"));
+            if !src.exists() {
+                continue;
+            }
+            copy_in(
+                self.dirs,
+                id,
+                &Host::Path(src),
+                &format!("/etc/{name}"),
+                options,
+            )
+            .map_err(|e| Error::Backend(e.into()))?;
+        }
+        Ok(())
     }
 
     /// Run a devcontainer lifecycle command in the running `rec`, as the
@@ -324,6 +419,7 @@ impl<'a> Environment<'a> {
         if state::observe(&rec).is_running() {
             return Ok(rec);
         }
+        self.initialize()?;
         self.report
             .debug(&format!("starting environment container {}", rec.name));
         started(Prepared::existing(self.dirs, &rec.id, false, self.report)?.detached()?)?;
@@ -415,22 +511,12 @@ impl<'a> Environment<'a> {
             .map_err(|e| Error::Backend(e.into()))
     }
 
-    /// How the environment's container runs `image`.
-    pub(super) fn settings(&self, image: &Image) -> Result<Settings, Error> {
+    /// How the environment's container runs (besides its image).
+    pub(super) fn settings(&self) -> Result<Settings, Error> {
         let run = &self.project.config.run;
         let root = &self.project.root;
         let home = &self.caller.home;
-        let tag = image.short_id();
-        let mut volumes = vec![
-            format!(
-                "{}:/etc/passwd",
-                self.envdir.dir.join(format!("passwd-{tag}")).display()
-            ),
-            format!(
-                "{}:/etc/group",
-                self.envdir.dir.join(format!("group-{tag}")).display()
-            ),
-        ];
+        let mut volumes = Vec::new();
         let home_shared = run.home == Home::Host && root.starts_with(home);
         if !home_shared {
             volumes.push(format!("{}:{}", root.display(), root.display()));
@@ -438,7 +524,15 @@ impl<'a> Environment<'a> {
         if home != Path::new("/") && home != root {
             volumes.push(self.home_volume(run.home)?);
         }
+        let shared =
+            passthrough::at_creation(&run.passthrough, home, run.home, &|k| std::env::var(k).ok());
+        for note in &shared.notes {
+            self.report.info(&format!("passthrough {note}"));
+        }
+        volumes.extend(shared.volumes);
         volumes.extend(run.mounts.iter().cloned());
+        let mut env: Vec<String> = run.env.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        env.extend(shared.env);
         let mut security = run.security();
         let bad = |message: String| Error::Config {
             file: self.project.file.clone(),
@@ -453,11 +547,18 @@ impl<'a> Environment<'a> {
             security.seccomp_profile = Some(text);
         }
         Ok(Settings {
-            env: run.env.iter().map(|(k, v)| format!("{k}={v}")).collect(),
+            env,
             user: format!("{}:{}", self.caller.uid, self.caller.gid),
             workdir: root.display().to_string(),
             hostname: self.project.short_name().to_lowercase(),
             volumes,
+            devices: shared
+                .devices
+                .into_iter()
+                .chain(self.project.extras.devices.iter().cloned())
+                .collect(),
+            mounts: self.project.extras.mounts.clone(),
+            image_command: self.project.extras.image_command,
             network: NetFlags {
                 network: Some(run.network.clone().unwrap_or_else(|| "host".into())),
                 publish: run.ports.clone(),
@@ -476,9 +577,11 @@ impl<'a> Environment<'a> {
             .image
             .clone()
             .unwrap_or_else(|| built_name(self.project));
-        let mut l = Launch::new(self.dirs, name, image)
-            .name(self.project.env_name())
-            .command(["/bin/sh", "-c", KEEPALIVE])
+        let mut l = Launch::new(self.dirs, name, image).name(self.project.env_name());
+        if !s.image_command {
+            l = l.command(["/bin/sh", "-c", KEEPALIVE]);
+        }
+        l = l
             .envs(s.env)
             .user(s.user)
             .workdir(s.workdir)
@@ -486,9 +589,13 @@ impl<'a> Environment<'a> {
             .network(s.network)
             .keep_id()
             .init(true)
-            .security(s.security);
+            .security(s.security)
+            .devices(s.devices);
         for v in s.volumes {
             l = l.volume(v);
+        }
+        for m in s.mounts {
+            l = l.mount(m);
         }
         l
     }
@@ -518,20 +625,47 @@ impl<'a> Environment<'a> {
         })
     }
 
-    /// passwd and group for `image`, with the caller's entries.
+    /// The variables `[run] passthrough` passes at each entry (locale,
+    /// terminal), from this process's environment.
+    pub fn entry_env(&self) -> Vec<String> {
+        let vars: Vec<(String, String)> = std::env::vars().collect();
+        passthrough::at_entry(&self.project.config.run.passthrough, &vars)
+    }
+
+    /// passwd and group for `image`, with the caller's entries, as files
+    /// in the environment's directory (readable by all: they are copied
+    /// into the container with their mode); none where the image's own
+    /// file is that already.
     pub(super) fn write_etc(&self, image: &Image) -> Result<(), Error> {
         let store = Store::open(self.dirs).map_err(|e| Error::Backend(e.into()))?;
         let (passwd, group) = identity::image_files(&store, image)?;
         let shell = self.shell();
         let tag = image.short_id();
-        self.envdir.write_file(
-            &format!("passwd-{tag}"),
-            identity::passwd(&passwd, &self.caller, &shell).as_bytes(),
-        )?;
-        self.envdir.write_file(
-            &format!("group-{tag}"),
-            identity::group(&group, &self.caller).as_bytes(),
-        )
+        let files = [
+            (
+                "passwd",
+                identity::passwd(&passwd, &self.caller, &shell),
+                passwd,
+            ),
+            ("group", identity::group(&group, &self.caller), group),
+        ];
+        for (name, text, image_text) in files {
+            let name = format!("{name}-{tag}");
+            // An image that has them already (a version of this
+            // environment) is left as it is.
+            if text == image_text {
+                match fs_err::remove_file(self.envdir.dir.join(&name)) {
+                    Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e.into()),
+                    _ => continue,
+                }
+            }
+            self.envdir.write_file(&name, text.as_bytes())?;
+            fs_err::set_permissions(
+                self.envdir.dir.join(name),
+                std::os::unix::fs::PermissionsExt::from_mode(0o644),
+            )?;
+        }
+        Ok(())
     }
 
     pub(super) fn shell(&self) -> String {
@@ -603,7 +737,17 @@ impl<'a> Environment<'a> {
                 self.caller.name.clone(),
             )
         };
-        let mut env = rec.config.env.clone();
+        // remoteEnv wins over the container's variables of the same name.
+        let remote = &self.project.extras.remote_env;
+        let name_of = |kv: &String| kv.split('=').next().unwrap_or("").to_string();
+        let mut env: Vec<String> = rec
+            .config
+            .env
+            .iter()
+            .filter(|kv| !remote.iter().any(|r| name_of(r) == name_of(kv)))
+            .cloned()
+            .collect();
+        env.extend(remote.iter().cloned());
         env.push(format!("USER={name}"));
         env.push(format!("LOGNAME={name}"));
         env.extend(e.env.iter().cloned());
@@ -667,10 +811,26 @@ impl<'a> Environment<'a> {
     /// Stop and remove the environment's container, its anonymous volumes
     /// (the image's VOLUMEs, `mounts` without a host path) and its homes:
     /// the next entry makes a fresh environment. Containers kept from
-    /// earlier rebuilds stay (they have their own names).
+    /// earlier rebuilds stay (they have their own names). From a project
+    /// that moved, this removes the environment it had at its old path.
     pub fn remove(&self) -> Result<(), Error> {
+        if self.envdir.read().is_none() {
+            if let Some((envdir, old)) = EnvDir::moved(&self.dirs.state, &self.project.root) {
+                self.report.info(&format!(
+                    "removing the environment this project had at {}",
+                    old.display()
+                ));
+                let _lock = envdir.lock(|| {})?;
+                return self.remove_locked(&envdir);
+            }
+        }
         let _lock = self.lock()?;
-        let Some(st) = self.envdir.read() else {
+        self.remove_locked(&self.envdir)
+    }
+
+    /// Remove the environment of `envdir`; the caller holds its lock.
+    fn remove_locked(&self, envdir: &EnvDir) -> Result<(), Error> {
+        let Some(st) = envdir.read() else {
             return Err(Error::NoEnv(self.project.root.clone()));
         };
         if let Some(rec) = self.containers.read(&st.container) {
@@ -684,7 +844,7 @@ impl<'a> Environment<'a> {
                 Err(e) => return Err(e.into()),
             }
         }
-        self.envdir.clear(true)
+        envdir.clear(true)
     }
 }
 

@@ -8,6 +8,7 @@
 //! - `devcontainer`: devcontainer.json (JSONC) mapped onto the same settings
 //! - `discover`: finding the project and what its image is made from
 //! - `inputs`: what the last build read, and the stat-first change check
+//! - `stamps`: inputs.bin, the compact form of those inputs entries check
 //! - `identity`: the caller, and passwd/group entries for them
 //! - `state`: the environment's directory, record and lock
 //! - `environment`: the use case (ensure, enter, status, stop, remove)
@@ -15,6 +16,7 @@
 //! - `promote`: hand-made changes since the last build as Containerfile lines
 //! - `share`: push a version, devcontainer.json and Kubernetes exports
 //! - `packages`: apk and dpkg databases and what changed between two
+//! - `passthrough`: the host facilities `[run] passthrough` shares
 //! - `exports`: launchers for exported commands, allow/deny, shell hooks
 //! - `template`: the starter file `hutch init` writes
 //!
@@ -29,8 +31,10 @@ pub mod exports;
 pub mod identity;
 pub mod inputs;
 pub mod packages;
+pub mod passthrough;
 pub mod promote;
 pub mod share;
+pub mod stamps;
 pub mod state;
 pub mod template;
 pub mod versions;
@@ -66,6 +70,13 @@ pub enum Error {
     Missing { what: &'static str, path: PathBuf },
     #[error("no environment for the project in {} yet (`hutch shell` makes one)", .0.display())]
     NoEnv(PathBuf),
+    #[error(
+        "this project's environment was made when the project was at {}, and it is now at {}: \
+         move it back, or run `hutch env rm` here to remove the old environment \
+         (the next `hutch shell` then makes a new one)",
+        old.display(), new.display()
+    )]
+    Moved { old: PathBuf, new: PathBuf },
     #[error("{0}")]
     Image(String),
     #[error("the devcontainer {key} failed with exit code {code}")]

@@ -32,8 +32,10 @@ use std::path::{Path, PathBuf};
 pub const GENERATED: &str = ".hutch/promote";
 
 /// Package-manager state and caches: changed by every install, never
-/// worth copying.
-const NOISE: [&str; 12] = [
+/// worth copying; and the passwd and group hutch writes for the caller.
+const NOISE: [&str; 14] = [
+    "etc/passwd",
+    "etc/group",
     "lib/apk",
     "etc/apk",
     "var/lib/dpkg",

@@ -1,24 +1,29 @@
 //! An environment's own directory under hutch's state dir,
 //! `<state>/projects/<project id>/`: `env.json` (which container is the
-//! environment, which image it runs and the inputs of the build that made
-//! it), `home/` (the private home), `home-upper/` and `home-work/` (the
-//! overlay home's writable layer), the generated `passwd` and `group`,
+//! environment, which image it runs), `inputs.bin` (the inputs of the build
+//! that made it, see `stamps`; env.json names its id), `home/` (the private
+//! home), `home-upper/` and `home-work/` (the overlay home's writable
+//! layer), the generated `passwd` and `group`, `origin` (the project
+//! directory's identity and path, so that an entry from the directory's new
+//! path finds the environment it had), and
 //! `lock`, held while the environment is built or (re)created so that two
 //! entries racing build once, and the files of versions (`versions.json`,
 //! `replacing.json`) and sharing (`pushed.json`).
 //!
 //! env.json is replaced atomically (temp file, fsync, rename) and written
-//! only under the lock.
+//! only under the lock, after the inputs.bin it names: a crash between the
+//! two leaves an env.json whose inputs do not check, which rebuilds.
 
-use super::inputs::Input;
-use super::Error;
+use super::inputs::{Input, Kind};
+use super::{stamps, Error};
 use crate::sys::flock;
 use serde::{Deserialize, Serialize};
 use std::io::Write;
+use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
-/// What `env.json` holds.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// An environment's record (env.json and inputs.bin).
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EnvState {
     /// The project directory this environment belongs to.
     pub project: PathBuf,
@@ -30,8 +35,56 @@ pub struct EnvState {
     pub inputs: Vec<Input>,
     /// The launch settings the container was made with (JSON), compared
     /// with the project's current ones.
-    #[serde(default)]
     pub settings: String,
+}
+
+/// What `env.json` holds.
+#[derive(Serialize, Deserialize)]
+struct Stored {
+    project: PathBuf,
+    container: String,
+    image_id: String,
+    /// Only in files written before inputs.bin.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    inputs: Vec<Input>,
+    #[serde(default)]
+    settings: String,
+    /// The id of the inputs.bin that goes with this file.
+    #[serde(default)]
+    inputs_id: String,
+}
+
+/// The largest env.json read.
+const ENV_JSON_MAX: u64 = 16 << 20;
+
+/// `path`'s bytes, at most `max`; None when it cannot be read.
+fn read_bounded(path: &Path, max: u64) -> Option<Vec<u8>> {
+    use std::io::Read;
+    let mut b = Vec::new();
+    std::fs::File::open(path)
+        .ok()?
+        .take(max + 1)
+        .read_to_end(&mut b)
+        .ok()?;
+    (b.len() as u64 <= max).then_some(b)
+}
+
+/// The largest `origin` file read (an identity and a path).
+const ORIGIN_MAX: u64 = 8192;
+
+/// What stays the same when a directory is renamed or moved within its
+/// file system, and differs for a new directory at the same path: device,
+/// inode and (where the file system keeps it) birth time, which tells a
+/// reused inode number from the directory that had it.
+pub fn identity(dir: &Path) -> Option<String> {
+    use std::os::unix::fs::MetadataExt;
+    let m = std::fs::metadata(dir).ok()?;
+    let born = m
+        .created()
+        .ok()
+        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+        .map_or(0, |d| d.as_nanos());
+    Some(format!("{}:{}:{born}", m.dev(), m.ino()))
 }
 
 /// One environment's directory.
@@ -51,23 +104,77 @@ impl EnvDir {
         self.dir.join("home")
     }
 
-    pub fn read(&self) -> Option<EnvState> {
-        let b = std::fs::read(self.dir.join("env.json")).ok()?;
+    fn stored(&self) -> Option<Stored> {
+        let b = read_bounded(&self.dir.join("env.json"), ENV_JSON_MAX)?;
         serde_json::from_slice(&b).ok()
     }
 
-    /// Replace env.json (caller holds the lock).
+    /// Whether the environment was made (env.json exists).
+    pub fn exists(&self) -> bool {
+        self.dir.join("env.json").exists()
+    }
+
+    pub fn read(&self) -> Option<EnvState> {
+        let s = self.stored()?;
+        let inputs = if s.inputs_id.is_empty() {
+            s.inputs
+        } else {
+            read_bounded(&stamps::path(&self.dir), stamps::MAX_SIZE)
+                .and_then(|b| stamps::decode(&b, &s.inputs_id))
+                // Unreadable: an input that never checks, so the next
+                // entry rebuilds (inputs.bin is no directory).
+                .unwrap_or_else(|| {
+                    vec![Input {
+                        path: stamps::path(&self.dir),
+                        kind: Kind::Dir,
+                        size: 0,
+                        mtime_ns: 0,
+                    }]
+                })
+        };
+        Some(EnvState {
+            project: s.project,
+            container: s.container,
+            image_id: s.image_id,
+            inputs,
+            settings: s.settings,
+        })
+    }
+
+    /// The no-change check of an entry: the environment's container id
+    /// and how many inputs were statted when none moved; None when one did
+    /// (or the record is missing, old or damaged), for the full check.
+    pub fn unchanged(&self) -> Option<(String, usize)> {
+        let s = self.stored()?;
+        let bytes = read_bounded(&stamps::path(&self.dir), stamps::MAX_SIZE)?;
+        let n = stamps::unchanged(&bytes, &s.inputs_id)?;
+        Some((s.container, n))
+    }
+
+    /// Replace inputs.bin, then env.json (caller holds the lock).
     pub fn write(&self, st: &EnvState) -> Result<(), Error> {
+        let (bytes, inputs_id) = stamps::encode(&st.inputs);
+        self.write_file("inputs.bin", &bytes)?;
+        let stored = Stored {
+            project: st.project.clone(),
+            container: st.container.clone(),
+            image_id: st.image_id.clone(),
+            inputs: Vec::new(),
+            settings: st.settings.clone(),
+            inputs_id,
+        };
         self.write_file(
             "env.json",
-            &serde_json::to_vec(st).map_err(std::io::Error::other)?,
+            &serde_json::to_vec(&stored).map_err(std::io::Error::other)?,
         )
     }
 
     /// Forget the environment (caller holds the lock); the homes stay
     /// unless `homes` is set.
     pub fn clear(&self, homes: bool) -> Result<(), Error> {
-        self.remove_file("env.json")?;
+        for f in ["env.json", "inputs.bin", "origin"] {
+            self.remove_file(f)?;
+        }
         if homes {
             for d in ["home", "home-upper", "home-work"] {
                 let p = self.dir.join(d);
@@ -90,6 +197,53 @@ impl EnvDir {
             Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e.into()),
             _ => Ok(()),
         }
+    }
+
+    /// Record which directory the environment belongs to (caller holds
+    /// the lock).
+    pub fn write_origin(&self, project: &Path) -> Result<(), Error> {
+        let Some(id) = identity(project) else {
+            return Ok(());
+        };
+        let mut text = format!("{id}\n").into_bytes();
+        text.extend_from_slice(project.as_os_str().as_encoded_bytes());
+        self.write_file("origin", &text)
+    }
+
+    /// The identity and path recorded by [`EnvDir::write_origin`].
+    fn origin(&self) -> Option<(String, PathBuf)> {
+        use std::io::Read;
+        let mut text = Vec::new();
+        std::fs::File::open(self.dir.join("origin"))
+            .ok()?
+            .take(ORIGIN_MAX)
+            .read_to_end(&mut text)
+            .ok()?;
+        let nl = text.iter().position(|&b| b == b'\n')?;
+        let id = std::str::from_utf8(&text[..nl]).ok()?.to_string();
+        let path = PathBuf::from(std::ffi::OsStr::from_bytes(&text[nl + 1..]));
+        Some((id, path))
+    }
+
+    /// The environment of `project` made while the directory was
+    /// somewhere else, and where that was: one whose recorded identity is
+    /// `project`'s and whose recorded path no longer is this directory.
+    pub fn moved(state: &Path, project: &Path) -> Option<(EnvDir, PathBuf)> {
+        let id = identity(project)?;
+        for entry in std::fs::read_dir(state.join("projects")).ok()?.flatten() {
+            let env = EnvDir { dir: entry.path() };
+            let Some((was, old)) = env.origin() else {
+                continue;
+            };
+            if was == id
+                && old != project
+                && identity(&old).as_deref() != Some(&id)
+                && env.dir.join("env.json").exists()
+            {
+                return Some((env, old));
+            }
+        }
+        None
     }
 
     /// Write a generated file atomically; its path.
@@ -135,13 +289,38 @@ mod tests {
             project: "/p".into(),
             container: "c".into(),
             image_id: "sha256:1".into(),
-            inputs: vec![],
+            inputs: vec![super::super::inputs::record(&d.path().join("x")).unwrap()],
             settings: String::new(),
         };
         let _l = e.lock(|| panic!("nobody else holds it")).unwrap();
         e.write(&st).unwrap();
-        assert_eq!(e.read(), Some(st));
+        assert_eq!(e.read(), Some(st.clone()));
+        assert_eq!(e.unchanged(), Some(("c".into(), 1)));
+        // Damaged inputs: an input that never checks.
+        std::fs::write(stamps::path(&e.dir), b"junk").unwrap();
+        assert!(e.unchanged().is_none());
+        let damaged = e.read().unwrap().inputs;
+        assert!(!super::super::inputs::check(&damaged).changed.is_empty());
         e.clear(true).unwrap();
         assert!(e.read().is_none());
+    }
+
+    #[test]
+    fn a_moved_project_finds_its_environment() {
+        let d = tempfile::tempdir().unwrap();
+        let (state, old, new) = (d.path().join("s"), d.path().join("a"), d.path().join("b"));
+        std::fs::create_dir(&old).unwrap();
+        let e = EnvDir::new(&state, "abc");
+        e.write_file("env.json", b"{}").unwrap();
+        e.write_origin(&old).unwrap();
+        assert!(EnvDir::moved(&state, &old).is_none(), "not moved");
+        std::fs::rename(&old, &new).unwrap();
+        let (found, was) = EnvDir::moved(&state, &new).unwrap();
+        assert_eq!((found.dir, was), (e.dir.clone(), old.clone()));
+        // A new directory at the old path is another project.
+        std::fs::create_dir(&old).unwrap();
+        assert!(EnvDir::moved(&state, &old).is_none());
+        e.clear(false).unwrap();
+        assert!(EnvDir::moved(&state, &new).is_none(), "forgotten");
     }
 }

@@ -41,6 +41,10 @@ pub const STARTER: &str = r#"# hutch.toml: this project's environment. `hutch sh
 # ports = ["8080:80"] # published ports, with pasta or slirp4netns
 # env = { EDITOR = "vi" }
 # mounts = ["/srv/data:/data:ro"]   # more host directories, HOST:CONTAINER[:ro]
+# passthrough = ["ssh-agent", "display", "gpu", "git", "locale", "terminal"]
+#                     # host facilities to share, each by name: the ssh-agent socket,
+#                     # the Wayland/X11 display, GPU devices, your git config,
+#                     # LANG/LC_*, TERM/COLORTERM
 "#;
 
 /// The example environments: name, then (file name, contents) pairs.

@@ -558,7 +558,7 @@ impl Environment<'_> {
         fault::point("replace-renamed");
         self.remove_new(st)?;
         self.write_etc(&image)?;
-        let settings = self.settings(&image)?;
+        let settings = self.settings()?;
         let fingerprint = serde_json::to_string(&settings).map_err(std::io::Error::other)?;
         let id = self.start_recorded(image, settings, fingerprint, inputs)?;
         fault::point("replace-switched");
@@ -567,11 +567,10 @@ impl Environment<'_> {
             .containers
             .read(&id)
             .ok_or(Error::Container(container::Error::NotFound(id)))?;
-        let x = &self.project.extras;
         if created_hooks {
-            self.hook(&rec, "postCreateCommand", &x.post_create)?;
+            self.created_hooks(&rec)?;
         }
-        self.hook(&rec, "postStartCommand", &x.post_start)?;
+        self.hook(&rec, "postStartCommand", &self.project.extras.post_start)?;
         Ok(rec)
     }
 

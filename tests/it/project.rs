@@ -16,6 +16,8 @@ pub(crate) const ALPINE_TGZ: &str = "alpine-3.20/alpine-minirootfs-3.20.3-x86_64
 pub(crate) struct Proj<'a> {
     pub w: &'a World,
     pub dir: PathBuf,
+    /// Variables every hutch call in the project gets.
+    pub vars: Vec<(String, String)>,
 }
 
 impl<'a> Proj<'a> {
@@ -30,6 +32,7 @@ impl<'a> Proj<'a> {
         Proj {
             w,
             dir: w.path("proj"),
+            vars: Vec::new(),
         }
     }
 
@@ -39,6 +42,7 @@ impl<'a> Proj<'a> {
             .hutch()
             .current_dir(self.dir.join(sub))
             .env("HOME", self.w.path("home"))
+            .envs(self.vars.iter().cloned())
             .args(args)
             .output()
             .expect("spawn hutch")
@@ -69,6 +73,9 @@ impl<'a> Proj<'a> {
 
 impl Drop for Proj<'_> {
     fn drop(&mut self) {
+        if !self.dir.exists() {
+            return;
+        }
         let _ = self.run_in("", &["env", "rm"]);
     }
 }
@@ -129,17 +136,91 @@ fn scratch_project_is_entered_as_the_caller_and_keeps_root_installs() {
                 .trim(),
             "fresh"
         );
+
+        // adduser and addgroup rename new files over /etc/passwd and
+        // /etc/group, which are the environment's own files.
+        let out = p.root_sh("addgroup -S crew && adduser -S -D -H -G crew mate && id mate");
+        assert!(out.contains("(mate)") && out.contains("(crew)"), "{out}");
+        assert_eq!(
+            p.sh("id -un; grep -c ^mate: /etc/passwd"),
+            format!("{}\n1\n", w.user.name)
+        );
+
+        // A project that moved: one line naming both paths, and `env rm`
+        // from the new place removes the environment of the old one.
+        let moved = Proj {
+            w: &w,
+            dir: w.path("moved"),
+            vars: Vec::new(),
+        };
+        std::fs::rename(&p.dir, &moved.dir).unwrap();
+        let (code, err) = moved.fails_in(&["shell", "--", "true"]);
+        assert_eq!(code, Some(125));
+        assert!(
+            err.contains(&format!(
+                "was at {}, and it is now at {}",
+                p.dir.display(),
+                moved.dir.display()
+            )) && err.contains("hutch env rm"),
+            "{err}"
+        );
+        let (_, err) = moved.ok(&["env", "rm"]);
+        assert!(
+            err.contains(&format!("had at {}", p.dir.display())),
+            "{err}"
+        );
+        assert_eq!(w.ok(&["ps", "-a", "-q"]), "", "the old container is gone");
+        assert_eq!(moved.sh("cat /built"), "built\n", "a new environment");
     });
 }
 
-fn home_project<'a>(w: &'a World, mode: &str) -> Proj<'a> {
+fn home_project<'a>(w: &'a World, mode: &str, more: &str) -> Proj<'a> {
     Proj::new(
         w,
         &[
             ("Containerfile", CONTAINERFILE),
-            ("hutch.toml", &format!("[run]\nhome = \"{mode}\"\n")),
+            ("hutch.toml", &format!("[run]\nhome = \"{mode}\"\n{more}")),
         ],
     )
+}
+
+/// A socket at `path` with an agent behind it: a real ssh-agent run as the
+/// user when the host has one, else a listener the test makes.
+enum Agent {
+    Ssh(std::process::Child),
+    Listener(#[allow(dead_code)] std::os::unix::net::UnixListener),
+}
+
+impl Agent {
+    fn start(w: &World, path: &Path) -> Agent {
+        if !Path::new("/usr/bin/ssh-agent").exists() {
+            return Agent::Listener(std::os::unix::net::UnixListener::bind(path).unwrap());
+        }
+        let child = w
+            .as_user("/usr/bin/ssh-agent")
+            .arg("-D")
+            .arg("-a")
+            .arg(path)
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        for _ in 0..100 {
+            if path.exists() {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        Agent::Ssh(child)
+    }
+}
+
+impl Drop for Agent {
+    fn drop(&mut self) {
+        if let Agent::Ssh(c) = self {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
 }
 
 #[test]
@@ -148,11 +229,59 @@ fn home_modes() {
         let home = w.path("home");
         let h = home.to_str().unwrap();
 
-        let p = home_project(&w, "private");
-        let out = p.sh(&format!(
-            "echo $HOME; test -e $HOME/.dotfile && echo host || echo own; echo mine > {h}/.private"
-        ));
-        assert_eq!(out, format!("{h}\nown\n"));
+        // The private home with every passthrough: sockets the test made,
+        // git's config from the host home, the locale of each entry.
+        let run = w.path("run");
+        w.write("run/.keep", "");
+        let _agent = Agent::start(&w, &run.join("agent.sock"));
+        let _wayland = std::os::unix::net::UnixListener::bind(run.join("wl-test")).unwrap();
+        w.write("home/.gitconfig", "[user]\n\tname = Tester\n");
+        w.write("home/.Xauthority", "cookie\n");
+        let mut p = home_project(
+            &w,
+            "private",
+            "passthrough = [\"ssh-agent\", \"display\", \"gpu\", \"git\", \"locale\"]\n",
+        );
+        let var = |k: &str, v: &Path| (k.to_string(), v.display().to_string());
+        p.vars = vec![
+            var("SSH_AUTH_SOCK", &run.join("agent.sock")),
+            var("XDG_RUNTIME_DIR", &run),
+            var("XAUTHORITY", &home.join(".Xauthority")),
+            ("WAYLAND_DISPLAY".into(), "wl-test".into()),
+            ("DISPLAY".into(), ":99".into()),
+            ("LC_TIME".into(), "en_GB.UTF-8".into()),
+        ];
+        let (out, err) = p.ok(&[
+            "shell",
+            "--",
+            "sh",
+            "-c",
+            &format!(
+                "echo $HOME; test -e $HOME/.dotfile && echo host || echo own; echo mine > {h}/.private; \
+                 test -S $SSH_AUTH_SOCK && stat -c %i $SSH_AUTH_SOCK; \
+                 test -S $XDG_RUNTIME_DIR/$WAYLAND_DISPLAY && stat -c %i $XDG_RUNTIME_DIR/$WAYLAND_DISPLAY; \
+                 echo $DISPLAY; cat $XAUTHORITY; cat $HOME/.gitconfig; \
+                 (echo x >> $HOME/.gitconfig) 2>/dev/null || echo read-only; echo $LC_TIME"
+            ),
+        ]);
+        let ino = |p: &Path| std::fs::symlink_metadata(p).unwrap().ino();
+        assert_eq!(
+            out,
+            format!(
+                "{h}\nown\n{}\n{}\n:99\ncookie\n[user]\n\tname = Tester\nread-only\nen_GB.UTF-8\n",
+                ino(&run.join("agent.sock")),
+                ino(&run.join("wl-test")),
+            ),
+            "{err}"
+        );
+        if !Path::new("/dev/dri").exists() {
+            assert!(
+                err.contains("passthrough gpu: this host has no /dev/dri"),
+                "{err}"
+            );
+        }
+        p.vars.pop();
+        assert_eq!(p.sh("echo \"[$LC_TIME]\""), "[]\n", "read at each entry");
         assert_eq!(
             p.sh("cat $HOME/.private").trim(),
             "mine",
@@ -165,7 +294,7 @@ fn home_modes() {
         drop(p);
         std::fs::remove_dir_all(w.path("proj")).unwrap();
 
-        let p = home_project(&w, "host");
+        let p = home_project(&w, "host", "");
         let out = p.sh("cat $HOME/.dotfile; echo from-env > $HOME/.hostwrite");
         assert_eq!(out, "from the host\n");
         assert_eq!(
@@ -175,7 +304,7 @@ fn home_modes() {
         drop(p);
         std::fs::remove_dir_all(w.path("proj")).unwrap();
 
-        let p = home_project(&w, "overlay");
+        let p = home_project(&w, "overlay", "");
         let out = p.sh("cat $HOME/.dotfile; echo changed > $HOME/.dotfile; cat $HOME/.dotfile");
         assert_eq!(out, "from the host\nchanged\n");
         assert_eq!(
@@ -332,6 +461,7 @@ fn project_file_errors_and_init() {
     let p = Proj {
         w: &w,
         dir: w.path("proj"),
+        vars: Vec::new(),
     };
     let out = p.run_in("", &["shell", "--", "true"]);
     assert_eq!(out.status.code(), Some(125));
@@ -345,6 +475,15 @@ fn project_file_errors_and_init() {
     w.write("proj/hutch.toml", "[run]\nports = 8080\n");
     let err = stderr(&p.run_in("", &["env", "status"]));
     assert!(err.contains(":2: run.ports: invalid type"), "{err}");
+    w.write(
+        "proj/hutch.toml",
+        "[run]\npassthrough = [\"ssh-agent\", \"x11\"]\n",
+    );
+    let err = stderr(&p.run_in("", &["env", "status"]));
+    assert!(
+        err.contains(":2: run.passthrough: unknown variant `x11`"),
+        "{err}"
+    );
 
     w.write("empty/.keep", "");
     let out = w
@@ -471,22 +610,32 @@ fn devcontainer_json_alone_defines_the_environment() {
     "dockerfile": "Dockerfile",
     "context": "..",
     "args": {{ "BASE": "local/alpine:3.20", "GREETING": "hello from ${{localWorkspaceFolderBasename}}" }},
+    "options": ["--build-arg", "OPT=from-options"],
   }},
+  "workspaceFolder": "/workspace",
   "containerEnv": {{ "PROJECT_ENV": "set" }},
+  "remoteEnv": {{ "REMOTE": "r-${{containerEnv:PROJECT_ENV}}" }},
   "remoteUser": "dev",
-  "forwardPorts": [{port}],
+  "forwardPorts": ["localhost:{port}"],
+  "mounts": ["source=${{localWorkspaceFolder}}/data,target=/data,type=bind", {{ "type": "volume", "target": "/cache" }}],
+  "runArgs": ["--env", "RUNARG=yes"],
+  "initializeCommand": "echo init >> host.log",
+  "onCreateCommand": "echo oncreate >> ${{containerWorkspaceFolder}}/lifecycle.log",
   "postCreateCommand": "echo created >> ${{containerWorkspaceFolder}}/lifecycle.log",
   /* every start: a log line and a server */
   "postStartCommand": ["sh", "-c", "echo started >> lifecycle.log; nc -lk -p {port} -e echo answered </dev/null >/dev/null 2>&1 &"],
+  "postAttachCommand": {{ "log": "echo attached >> lifecycle.log" }},
   "customizations": {{ "vscode": {{}} }},
 }}"#
         );
-        let df = "ARG BASE\nFROM $BASE\nARG GREETING\nRUN echo \"$GREETING\" > /greeting\n";
+        let df = "ARG BASE\nFROM $BASE\nARG GREETING\nARG OPT\n\
+                  RUN echo \"$GREETING\" > /greeting && echo \"$OPT\" > /option\n";
         let p = Proj::new(
             &w,
             &[
                 (".devcontainer/devcontainer.json", &json),
                 (".devcontainer/Dockerfile", df),
+                ("data/file", "mounted\n"),
             ],
         );
         let (out, err) = p.ok(&[
@@ -494,31 +643,40 @@ fn devcontainer_json_alone_defines_the_environment() {
             "--",
             "sh",
             "-c",
-            "id -un; id -u; echo $PROJECT_ENV; cat /greeting",
+            "id -un; id -u; echo $PROJECT_ENV $REMOTE $RUNARG; cat /greeting /option /data/file; \
+             test -d /cache && test -f /workspace/.devcontainer/Dockerfile && echo mounts",
         ]);
         assert_eq!(
             out,
-            format!("dev\n{}\nset\nhello from proj\n", w.user.uid),
+            format!(
+                "dev\n{}\nset r-set yes\nhello from proj\nfrom-options\nmounted\nmounts\n",
+                w.user.uid
+            ),
             "{err}"
         );
         assert!(err.contains("hutch ignores customizations"), "{err}");
         let log = || std::fs::read_to_string(p.dir.join("lifecycle.log")).unwrap();
-        assert_eq!(log(), "created\nstarted\n");
+        let host = || std::fs::read_to_string(p.dir.join("host.log")).unwrap();
+        assert_eq!(log(), "oncreate\ncreated\nstarted\n");
+        assert_eq!(host(), "init\n", "initializeCommand on the host");
         assert_eq!(answer(port), "answered\n");
 
         p.ok(&["shell", "--", "true"]);
         assert_eq!(
             log(),
-            "created\nstarted\n",
+            "oncreate\ncreated\nstarted\n",
             "nothing reruns on a plain entry"
         );
+        p.ok(&["shell"]);
+        assert_eq!(log(), "oncreate\ncreated\nstarted\nattached\n");
         p.ok(&["env", "stop"]);
         p.ok(&["shell", "--", "true"]);
         assert_eq!(
             log(),
-            "created\nstarted\nstarted\n",
+            "oncreate\ncreated\nstarted\nattached\nstarted\n",
             "postStartCommand on every start"
         );
+        assert_eq!(host(), "init\ninit\n");
         assert_eq!(answer(port), "answered\n");
     });
 }
