@@ -108,12 +108,21 @@ pub fn exec(ctx: &Ctx, args: Args) -> anyhow::Result<u8> {
         (Some(pid), true) => Some(container::pause(pid)?),
         _ => None,
     };
+    let changes = container::changes(
+        &c,
+        &store,
+        &ctx.dirs.state,
+        &parent,
+        &map,
+        &src,
+        &ctx.printer,
+    );
     let meter = Meter::new(ctx.printer, "Committing", 1, "layers");
     meter.doing(&format!(
         "diffing and compressing the writable layer of {}",
         c.name
     ));
-    let done = commit(&store, &c.upper, &parent, &map, &src, &opts);
+    let done = changes.and_then(|ch| commit(&store, ch.path(), &parent, &map, &src, &opts));
     drop(paused);
     let done = done?;
     if let Some(l) = done.image.manifest.layers().last() {
