@@ -229,3 +229,43 @@ fn info_names_the_driver_and_each_one_passed_over() {
         );
     });
 }
+
+#[test]
+fn build_runs_on_the_driver_of_its_flag_or_config() {
+    for_each_user(|mut w| {
+        w.driver = None;
+        let bb = w.busybox();
+        w.write(
+            "ctx/Dockerfile",
+            format!("FROM {bb}\nRUN echo built > /b && rm /etc/group && chmod 700 /bin/mkdir\n"),
+        );
+        w.write("cfg/hutch/config.toml", "storage_driver = \"copy\"\n");
+        let ctx = w.path("ctx");
+        let build = |extra: &[&str]| {
+            let mut c = w.hutch();
+            c.env("XDG_CONFIG_HOME", w.path("cfg"))
+                .args(["--log-level", "debug", "build", "--no-cache"])
+                .args(extra)
+                .arg(&ctx);
+            let out = c.output().unwrap();
+            let id = succeeded(&out, "hutch build").trim().to_string();
+            (id, stderr(&out))
+        };
+        // config.toml's driver: the RUN's changes read from its copy.
+        let (copied, err) = build(&["-t", "b:copy"]);
+        assert!(err.contains("debug: storage driver: copy"), "{err}");
+        // The flag beats the file; the layer is the same as overlay's,
+        // except the copy keeps busybox's hard links (every name changed).
+        let (_, err) = build(&["-t", "b:overlay", "--storage-driver", "overlay"]);
+        assert!(err.contains("debug: storage driver: overlay"), "{err}");
+        for image in ["b:copy", "b:overlay"] {
+            let diff = w.ok(&["diff", bb, image]);
+            for want in ["A /b", "D /etc/group", "C /bin/mkdir"] {
+                assert!(diff.lines().any(|l| l == want), "{image}: {want}\n{diff}");
+            }
+        }
+        assert!(w.ok(&["diff", bb, "b:copy"]).contains("C /bin/sh\n"));
+        let out = w.ok(&["run", "--rm", "--network", "none", &copied, "cat", "/b"]);
+        assert_eq!(out, "built\n");
+    });
+}
