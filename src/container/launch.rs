@@ -92,6 +92,11 @@ pub enum Error {
     Volume { spec: String, why: String },
     #[error("invalid --mount '{spec}': {why}")]
     Mount { spec: String, why: String },
+    #[error(
+        "the overlay volume on {target} (:O) needs native overlayfs, which cannot be \
+         used here: {why}; bind-mount the directory instead (-v HOST:{target})"
+    )]
+    OverlayVolume { target: String, why: String },
     #[error("cannot create the bind mount source {path}: {error}")]
     BindSource {
         path: PathBuf,
@@ -843,6 +848,20 @@ pub fn sandbox_spec(
         report.info(&format!("storage driver {kind} not used: {why}"));
     }
     report.debug(&format!("storage driver: {}", selection.kind));
+    // `-v ...:O` mounts native overlayfs whatever the root's driver: say so
+    // now rather than fail half-way through the container's setup.
+    if let Some(why) = driver::unusable(DriverKind::Overlay, &features) {
+        if let Some(MountSpec::Overlay { target, .. }) = settings
+            .mounts
+            .iter()
+            .find(|m| matches!(m, MountSpec::Overlay { .. }))
+        {
+            return Err(Error::OverlayVolume {
+                target: target.clone(),
+                why,
+            });
+        }
+    }
     // The skeleton goes below the image: mount points without copy-ups.
     let skeleton = crate::rootfs::skeleton::ensure(state).map_err(|e| Error::Skeleton {
         path: state.to_path_buf(),

@@ -269,3 +269,40 @@ fn build_runs_on_the_driver_of_its_flag_or_config() {
         assert_eq!(out, "built\n");
     });
 }
+
+#[test]
+fn without_native_overlay_the_root_falls_back_and_overlay_volumes_say_why() {
+    for_each_user(|mut w| {
+        w.driver = None;
+        let bb = w.busybox();
+        // The kernel feature cache, as a kernel without overlayfs in user
+        // namespaces would have it.
+        let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap();
+        let features = serde_json::json!({
+            "kernel": kernel.trim(), "userns_error": null, "overlay": null,
+            "overlay_error": "EPERM (pretend)", "fuse_error": null,
+        });
+        w.write(
+            &format!("root/containers/kernel-features-v2-{}.json", kernel.trim()),
+            features.to_string(),
+        );
+        let host = w.path("ctx");
+        std::fs::create_dir_all(&host).unwrap();
+        let vol = format!("{}:/mnt:O", host.display());
+        let (_, err) = w.fails(&["run", "--rm", "--network", "none", "-v", &vol, bb, "true"]);
+        assert_eq!(
+            err.lines().filter(|l| l.starts_with("Error")).count(),
+            1,
+            "{err}"
+        );
+        assert!(
+            err.contains("overlay volume on /mnt (:O) needs native overlayfs")
+                && err.contains("EPERM (pretend)"),
+            "{err}"
+        );
+        let out = w.run(&["run", "--rm", "--network", "none", bb, "true"]);
+        let err = stderr(&out);
+        succeeded(&out, "run on the fallback driver");
+        assert!(err.contains("storage driver overlay not used"), "{err}");
+    });
+}
