@@ -19,7 +19,7 @@
 mod changes;
 pub use changes::changes;
 
-use crate::layer::whiteout::OPAQUE_XATTR;
+use super::merge::{is_opaque, is_whiteout};
 use crate::sys::fuse as sys;
 use crate::sys::mount::{mount as sys_mount, Flags};
 use crate::sys::SysError;
@@ -87,9 +87,6 @@ fn build(lowers: &[PathBuf], copy: &Path) -> Result<(), SysError> {
     std::fs::rename(&tmp, copy).map_err(|e| io("rename", copy, e))
 }
 
-pub(super) fn is_whiteout(st: &sys::Stat) -> bool {
-    st.st_mode & libc::S_IFMT == libc::S_IFCHR && st.st_rdev == 0
-}
 
 fn reopen_dir(dir: BorrowedFd<'_>) -> Result<OwnedFd, Errno> {
     sys::open_at(dir, c".", libc::O_RDONLY | libc::O_DIRECTORY, 0)
@@ -97,11 +94,6 @@ fn reopen_dir(dir: BorrowedFd<'_>) -> Result<OwnedFd, Errno> {
 
 fn reopen_path(dir: BorrowedFd<'_>) -> Result<OwnedFd, Errno> {
     sys::path_at(dir, c".")
-}
-
-/// Whether the directory `dir` (opened for reading) hides the layers below.
-pub(super) fn is_opaque(dir: BorrowedFd<'_>) -> bool {
-    sys::fgetxattr(dir, &opaque_key()).is_ok_and(|v| v == b"y")
 }
 
 /// Lay directory `src` (one layer's) over `dst` (the copy so far).
@@ -199,10 +191,6 @@ pub(super) fn set_meta_fd(fd: &OwnedFd, st: &sys::Stat) -> Result<(), Errno> {
     sys::chown_at(fd.as_fd(), c"", st.st_uid, st.st_gid)?;
     sys::fchmod(fd.as_fd(), st.st_mode & 0o7777)?;
     sys::futimens(fd.as_fd(), atime(st), mtime(st))
-}
-
-fn opaque_key() -> CString {
-    CString::new(OPAQUE_XATTR).unwrap_or_default()
 }
 
 /// Copy the xattrs an image may carry, not overlayfs's bookkeeping.

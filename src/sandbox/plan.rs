@@ -319,6 +319,7 @@ impl Plan {
                     Op::Overlay {
                         overlay: Overlay {
                             lowers: vec![lower.clone()],
+                            data: Vec::new(),
                             upper: upper.clone(),
                             work: work.clone(),
                             volatile: false,
@@ -392,6 +393,7 @@ mod tests {
             keeper: None,
             overlay: Overlay {
                 lowers: vec!["/l".into()],
+                data: Vec::new(),
                 upper: "/u".into(),
                 work: "/w".into(),
                 volatile: false,

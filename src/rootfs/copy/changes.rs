@@ -13,13 +13,13 @@
 //! It runs as root of the container's user namespace and never writes to
 //! the copy or the layers.
 
-use super::{copy_xattrs, is_opaque, is_whiteout, set_meta_fd};
+use super::super::merge::{self, below, is_dir, merged, open_dir, open_dir_path, LayerDir};
+use super::{copy_xattrs, set_meta_fd};
 use crate::layer::whiteout::OPAQUE_XATTR;
 use crate::sys::fuse as sys;
 use crate::sys::SysError;
 use nix::errno::Errno;
 use std::cell::OnceCell;
-use std::collections::BTreeMap;
 use std::ffi::{CStr, CString};
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::{Path, PathBuf};
@@ -30,15 +30,7 @@ pub fn changes(lowers: &[PathBuf], copy: &Path, out: &Path) -> Result<(), SysErr
     fn at(p: &Path) -> impl FnOnce(Errno) -> SysError + '_ {
         move |e| SysError::new(format!("diff({})", p.display()), e)
     }
-    let mut layers = Vec::new();
-    for l in lowers.iter().rev() {
-        let fd = open_dir_path(l).map_err(at(l))?;
-        let opaque = is_opaque(fd.as_fd());
-        layers.push(fd);
-        if opaque {
-            break;
-        }
-    }
+    let layers = merge::roots(lowers).map_err(|(i, e)| at(&lowers[i])(e))?;
     let copy_fd = open_dir_path(copy).map_err(at(copy))?;
     std::fs::create_dir(out).map_err(|e| {
         SysError::new(
@@ -52,15 +44,6 @@ pub fn changes(lowers: &[PathBuf], copy: &Path, out: &Path) -> Result<(), SysErr
         fd: OnceCell::from(open_dir_path(out).map_err(at(out))?),
     };
     walk(&layers, copy_fd.as_fd(), &root).map_err(at(copy))
-}
-
-fn open_dir_path(p: &Path) -> Result<OwnedFd, Errno> {
-    let fd = sys::open_path(p).map_err(|e| e.errno)?;
-    open_dir(fd.as_fd(), c".")
-}
-
-fn open_dir(dir: BorrowedFd<'_>, name: &CStr) -> Result<OwnedFd, Errno> {
-    sys::open_at(dir, name, libc::O_RDONLY | libc::O_DIRECTORY, 0)
 }
 
 /// A directory of the result, made only when something below it changed.
@@ -82,14 +65,6 @@ impl Out<'_> {
     }
 }
 
-fn kind(st: &sys::Stat) -> u32 {
-    st.st_mode & libc::S_IFMT
-}
-
-fn is_dir(st: &sys::Stat) -> bool {
-    kind(st) == libc::S_IFDIR
-}
-
 /// Docker's naive-diff rule: the same entry, as far as stat can tell.
 fn same(copy: &sys::Stat, lower: &sys::Stat) -> bool {
     copy.st_mode == lower.st_mode
@@ -102,54 +77,15 @@ fn same(copy: &sys::Stat, lower: &sys::Stat) -> bool {
                 && copy.st_mtime_nsec == lower.st_mtime_nsec))
 }
 
-/// The names the layers show in one directory (`layers` top first, cut at
-/// an opaque one): the visible entry, or None when whited out.
-fn merged(layers: &[OwnedFd]) -> Result<BTreeMap<CString, Option<sys::Stat>>, Errno> {
-    let mut names = BTreeMap::new();
-    for l in layers {
-        for e in sys::read_dir(l.as_fd())? {
-            if names.contains_key(&e.name) {
-                continue;
-            }
-            let st = sys::stat_at(l.as_fd(), &e.name)?;
-            names.insert(e.name, (!is_whiteout(&st)).then_some(st));
-        }
-    }
-    Ok(names)
-}
-
-/// The layers' directories named `name` below `layers`, top first, down to
-/// the first that is opaque or covers the rest with something else.
-fn lower_dirs(layers: &[OwnedFd], name: &CStr) -> Result<Vec<OwnedFd>, Errno> {
-    let mut out = Vec::new();
-    for l in layers {
-        let st = match sys::stat_at(l.as_fd(), name) {
-            Ok(st) => st,
-            Err(Errno::ENOENT) => continue,
-            Err(e) => return Err(e),
-        };
-        if !is_dir(&st) {
-            break;
-        }
-        let d = open_dir(l.as_fd(), name)?;
-        let opaque = is_opaque(d.as_fd());
-        out.push(d);
-        if opaque {
-            break;
-        }
-    }
-    Ok(out)
-}
-
 /// Compare the copy's directory `copy` with the layers' `layers`, writing
 /// what differs below `out`.
-fn walk(layers: &[OwnedFd], copy: BorrowedFd<'_>, out: &Out<'_>) -> Result<(), Errno> {
+fn walk(layers: &[LayerDir], copy: BorrowedFd<'_>, out: &Out<'_>) -> Result<(), Errno> {
     let mut lower = merged(layers)?;
     let mut kept = false;
     for e in sys::read_dir(copy)? {
         let name = e.name.as_c_str();
         let st = sys::stat_at(copy, name)?;
-        let was = lower.remove(name).flatten();
+        let was = lower.remove(name).flatten().map(|(_, st)| st);
         kept |= was.is_some();
         match was {
             Some(l) if is_dir(&st) && is_dir(&l) => {
@@ -162,7 +98,7 @@ fn walk(layers: &[OwnedFd], copy: BorrowedFd<'_>, out: &Out<'_>) -> Result<(), E
                 if !same(&st, &l) {
                     child.fd()?;
                 }
-                walk(&lower_dirs(layers, name)?, from.as_fd(), &child)?;
+                walk(&below(layers, name)?, from.as_fd(), &child)?;
                 if let Some(made) = child.fd.get() {
                     copy_meta(from.as_fd(), made, &st)?;
                 }
