@@ -970,7 +970,7 @@ fn layer_dirs(
 
 /// keep-id on native overlay: the metadata layer of `skeleton` and the
 /// image for `mapping` (`rootfs::metacopy`, made once and kept under
-/// `ROOT/o-meta/`) and the data-only layer it points into (the layers
+/// `ROOT/o-meta/<image id>-<mapping>`) and the data-only layer it points into (the layers
 /// unpacked for the default mapping). None, with a line saying why, when this kernel or image cannot
 /// have one: the layers are then unpacked again for `mapping`.
 fn keep_id_metadata(
@@ -992,23 +992,23 @@ fn keep_id_metadata(
     let base = IdMapping::detect(UsernsRequest::Auto, src)?;
     let mut layers = vec![skeleton.to_path_buf()];
     layers.extend(layer_dirs(store, image, &base, src, report)?);
-    let Some(data) = layers.get(1).and_then(|l| l.parent()).map(Path::to_path_buf) else {
+    let Some(data) = layers
+        .get(1)
+        .and_then(|l| l.parent())
+        .map(Path::to_path_buf)
+    else {
         return Ok(None);
     };
-    let key = format!(
-        "{}\n{}\n{}\n{}",
-        mapping.key(),
-        base.key(),
-        image.id,
-        skeleton.display()
-    );
+    let key = format!("{}\n{}\n{}", mapping.key(), base.key(), skeleton.display());
     let hash = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(key.as_bytes()));
-    let dir = store.root.join("o-meta");
-    let meta = dir.join(&hash[..16]);
+    // Named by the image id first, so that gc can tell whose it is.
+    let name = format!("{}-{}", image.id.trim_start_matches("sha256:"), &hash[..8]);
+    let dir = store.root.join(crate::store::META_DIR);
+    let meta = dir.join(&name);
     if meta.is_dir() {
         return Ok(Some((meta, data)));
     }
-    let tmp = dir.join(format!(".{}.{}", &hash[..16], std::process::id()));
+    let tmp = dir.join(format!(".{name}.{}", std::process::id()));
     let shift = IdShift::between(mapping, &base);
     let made = std::fs::create_dir_all(&dir)
         .map_err(|e| format!("{}: {e}", dir.display()))

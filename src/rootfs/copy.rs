@@ -87,7 +87,6 @@ fn build(lowers: &[PathBuf], copy: &Path) -> Result<(), SysError> {
     std::fs::rename(&tmp, copy).map_err(|e| io("rename", copy, e))
 }
 
-
 fn reopen_dir(dir: BorrowedFd<'_>) -> Result<OwnedFd, Errno> {
     sys::open_at(dir, c".", libc::O_RDONLY | libc::O_DIRECTORY, 0)
 }

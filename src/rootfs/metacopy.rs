@@ -42,12 +42,8 @@ pub fn build(layers: &[PathBuf], shift: &IdShift, out: &Path) -> Result<(), SysE
         })
         .collect::<Result<Vec<_>, _>>()?;
     let roots = merge::roots(layers).map_err(|(i, e)| at(&layers[i], e))?;
-    std::fs::create_dir(out).map_err(|e| {
-        at(
-            out,
-            Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO)),
-        )
-    })?;
+    std::fs::create_dir(out)
+        .map_err(|e| at(out, Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO))))?;
     let dst = merge::open_dir_path(out).map_err(|e| at(out, e))?;
     let mut w = Walk {
         shift,
@@ -55,12 +51,8 @@ pub fn build(layers: &[PathBuf], shift: &IdShift, out: &Path) -> Result<(), SysE
         links: HashMap::new(),
         path: Vec::new(),
     };
-    w.dir(&roots, Rc::new(dst)).map_err(|e| {
-        at(
-            &out.join(std::ffi::OsStr::from_bytes(&w.path)),
-            e,
-        )
-    })
+    w.dir(&roots, Rc::new(dst))
+        .map_err(|e| at(&out.join(std::ffi::OsStr::from_bytes(&w.path)), e))
 }
 
 struct Walk<'a> {
@@ -97,7 +89,10 @@ impl Walk<'_> {
                 sys::mkdir_at(dst.as_fd(), &name, 0o700)?;
                 let made = open_dir(dst.as_fd(), &name)?;
                 let from = open_dir(src, &name)?;
-                self.dir(&below(layers, &name)?, Rc::new(made.try_clone().map_err(|_| Errno::EMFILE)?))?;
+                self.dir(
+                    &below(layers, &name)?,
+                    Rc::new(made.try_clone().map_err(|_| Errno::EMFILE)?),
+                )?;
                 copy_xattrs(from.as_fd(), made.as_fd())?;
                 set_meta_fd(&made, &self.owned(&st))?;
             } else {

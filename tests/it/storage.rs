@@ -177,12 +177,29 @@ fn keep_id_on_fuse_translates_owners_without_copying_the_image() {
         );
         if w.user.kind == Kind::SubIds {
             // Root (mapped here) writes a lower file: its data is copied up.
-            let out = native("0", "echo x >> /etc/group; head -c 5 /etc/group; tail -1 /etc/group");
+            let out = native(
+                "0",
+                "echo x >> /etc/group; head -c 5 /etc/group; tail -1 /etc/group",
+            );
             assert_eq!(out, "root:x\n");
         }
-        assert_eq!(disk_usage(&layers), before, "native keep-id copied no layer");
+        assert_eq!(
+            disk_usage(&layers),
+            before,
+            "native keep-id copied no layer"
+        );
         let meta = blocks(&w.root().join("o-meta"));
         assert!(meta > 0 && meta < before.1 / 20, "{meta} vs {}", before.1);
+        // It goes with its image.
+        w.ok(&["rmi", bb]);
+        let left: Vec<_> = std::fs::read_dir(w.root().join("o-meta"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert!(
+            left.is_empty(),
+            "rmi removes the image's metadata layers: {left:?}"
+        );
     });
 }
 
