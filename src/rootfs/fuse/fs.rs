@@ -196,6 +196,7 @@ impl OverlayFs {
                 fd: upper.clone(),
                 kind: libc::S_IFDIR,
                 lower_dirs,
+                links: Vec::new(),
             },
         );
         let table = Table::new(root);

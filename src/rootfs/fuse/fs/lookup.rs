@@ -106,9 +106,13 @@ impl OverlayFs {
                     fd,
                     kind: f.st.st_mode & libc::S_IFMT,
                     lower_dirs: f.lower_dirs,
+                    links: Vec::new(),
                 },
             )
         });
+        if !is_dir && f.layer == 0 && f.st.st_nlink > 1 {
+            node.write().add_name(parent, name, f.dir_fd.clone());
+        }
         let attr = {
             let inner = node.read();
             self.attr(ino, &f.st, inner.layer, inner.merged())

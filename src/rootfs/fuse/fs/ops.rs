@@ -26,6 +26,9 @@ impl OverlayFs {
                 let st = sys::stat_at(bfd(&upper), &name)?;
                 sys::unlink_at(bfd(&upper), &name, dir)?;
                 self.drop_if_last(&st);
+                if !dir {
+                    child.write().forget_name(&p, &name);
+                }
             }
             if lower {
                 self.whiteout(&upper, &name)?;
@@ -128,6 +131,9 @@ impl OverlayFs {
         if let Some(st) = replaced {
             self.drop_if_last(&st);
         }
+        if let Some(d) = dst.filter(|d| !d.read().is_dir()) {
+            d.write().forget_name(np, newname);
+        }
         if src_dir && dst_lower {
             let moved = sys::open_at(bfd(&to), newname, libc::O_RDONLY | libc::O_DIRECTORY, 0)?;
             sys::fsetxattr(moved.as_fd(), &opaque_key(), b"y", 0)?;
@@ -136,6 +142,11 @@ impl OverlayFs {
             self.whiteout(&from, name)?;
         }
         let mut s = src.write();
+        if !s.is_dir() && s.forget_name(p, name) {
+            // Another name still stands for it; the new one is known too.
+            s.add_name(np, newname, to);
+            return Ok(());
+        }
         s.parent = Some(np.clone());
         s.name = newname.to_owned();
         if !s.is_dir() {
