@@ -256,6 +256,10 @@ impl Filesystem for OverlayFs {
             InitFlags::FUSE_SPLICE_READ,
             InitFlags::FUSE_SPLICE_WRITE,
             InitFlags::FUSE_SPLICE_MOVE,
+            // Entries with their attributes when the kernel expects stats
+            // to follow (`ls -l`, `du`): no LOOKUP per entry.
+            InitFlags::FUSE_DO_READDIRPLUS,
+            InitFlags::FUSE_READDIRPLUS_AUTO,
         ] {
             let _ = config.add_capabilities(cap);
         }
@@ -629,6 +633,44 @@ impl Filesystem for OverlayFs {
         for (i, e) in entries.iter().enumerate().skip(offset as usize) {
             let name = OsStr::from_bytes(e.name.as_bytes());
             if reply.add(INodeNo(e.ino), (i + 1) as u64, e.kind, name) {
+                break;
+            }
+        }
+        reply.ok();
+    }
+
+    fn readdirplus(
+        &self,
+        _req: &Request,
+        ino: INodeNo,
+        fh: FileHandle,
+        offset: u64,
+        mut reply: ReplyDirectoryPlus,
+    ) {
+        let Some(Handle::Dir(entries)) = self.handles.get(&fh.0) else {
+            return reply.error(Errno::EBADF);
+        };
+        for (i, e) in entries.iter().enumerate().skip(offset as usize) {
+            let name = OsStr::from_bytes(e.name.as_bytes());
+            // The kernel takes no reference for "." and "..": no lookup.
+            let dots = i < 2;
+            let found = if dots {
+                self.node(INodeNo(e.ino))
+                    .and_then(|n| self.node_attr(&n).map(|a| (n, a)))
+            } else {
+                match self.do_lookup(ino, name) {
+                    Ok(Some(found)) => Ok(found),
+                    Ok(None) => Err(NixErrno::ENOENT),
+                    Err(err) => Err(err),
+                }
+            };
+            // Gone since the listing was made: left out.
+            let Ok((node, attr)) = found else { continue };
+            if reply.add(attr.ino, (i + 1) as u64, name, &TTL_LONG, &attr, Generation(0)) {
+                if !dots {
+                    // Not sent: the kernel never saw this lookup.
+                    self.release(&node);
+                }
                 break;
             }
         }
