@@ -888,7 +888,9 @@ pub fn sandbox_spec(
         let keep_id_overlay =
             matches!(rootfs_driver, Driver::Overlay(_)) && mapping.mode == MapMode::KeepId;
         let meta = match keep_id_overlay {
-            true => keep_id_metadata(store, image, &lowers[0], &mapping, &features, &src, report)?,
+            true => super::keep_id::metadata(
+                store, image, &lowers[0], &mapping, &features, &src, report,
+            )?,
             false => None,
         };
         match meta {
@@ -952,7 +954,8 @@ pub fn sandbox_spec(
     })
 }
 
-fn layer_dirs(
+/// `store.layer_dirs` with the launch error that names the image.
+pub(super) fn layer_dirs(
     store: &Store,
     image: &Image,
     map: &IdMapping,
@@ -966,74 +969,6 @@ fn layer_dirs(
             // With its causes: the one that says which entry and why.
             error: format!("{e:#}").into(),
         })
-}
-
-/// keep-id on native overlay: the metadata layer of `skeleton` and the
-/// image for `mapping` (`rootfs::metacopy`, made once and kept under
-/// `ROOT/o-meta/<image id>-<mapping>`) and the data-only layer it points into (the layers
-/// unpacked for the default mapping). None, with a line saying why, when this kernel or image cannot
-/// have one: the layers are then unpacked again for `mapping`.
-fn keep_id_metadata(
-    store: &Store,
-    image: &Image,
-    skeleton: &Path,
-    mapping: &IdMapping,
-    features: &Features,
-    src: &IdSources,
-    report: &dyn Report,
-) -> Result<Option<(PathBuf, PathBuf)>> {
-    let fallback = "keep-id unpacks another copy of the image for this id mapping";
-    if let Some(why) = &features.data_layers_error {
-        report.info(&format!(
-            "{fallback}: overlayfs cannot use data-only layers here ({why})"
-        ));
-        return Ok(None);
-    }
-    let base = IdMapping::detect(UsernsRequest::Auto, src)?;
-    let mut layers = vec![skeleton.to_path_buf()];
-    layers.extend(layer_dirs(store, image, &base, src, report)?);
-    let Some(data) = layers
-        .get(1)
-        .and_then(|l| l.parent())
-        .map(Path::to_path_buf)
-    else {
-        return Ok(None);
-    };
-    let key = format!("{}\n{}\n{}", mapping.key(), base.key(), skeleton.display());
-    let hash = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(key.as_bytes()));
-    // Named by the image id first, so that gc can tell whose it is.
-    let name = format!("{}-{}", image.id.trim_start_matches("sha256:"), &hash[..8]);
-    let dir = store.root.join(crate::store::META_DIR);
-    let meta = dir.join(&name);
-    if meta.is_dir() {
-        return Ok(Some((meta, data)));
-    }
-    let tmp = dir.join(format!(".{name}.{}", std::process::id()));
-    let shift = IdShift::between(mapping, &base);
-    let made = std::fs::create_dir_all(&dir)
-        .map_err(|e| format!("{}: {e}", dir.display()))
-        .and_then(|()| {
-            crate::userns::run_in_userns(mapping, src, || {
-                let _ = std::fs::remove_dir_all(&tmp);
-                let r = crate::rootfs::metacopy::build(&layers, &shift, &tmp);
-                if r.is_err() {
-                    let _ = std::fs::remove_dir_all(&tmp);
-                }
-                r.map_err(|e| e.to_string())
-            })
-            .map_err(|e| e.to_string())
-        });
-    if let Err(e) = made {
-        report.info(&format!("{fallback}: cannot make its metadata layer: {e}"));
-        return Ok(None);
-    }
-    // A concurrent start may have won: its layer is as good as ours.
-    if std::fs::rename(&tmp, &meta).is_err() {
-        let _ = crate::userns::run_in_userns(mapping, src, || {
-            std::fs::remove_dir_all(&tmp).map_err(|e| e.to_string())
-        });
-    }
-    Ok(Some((meta, data)))
 }
 
 /// The sandbox plan that (re)creates `rec`'s container over its upper dir,

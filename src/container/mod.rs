@@ -24,6 +24,7 @@ pub mod cp;
 pub mod health;
 pub mod inspect;
 mod inuse;
+mod keep_id;
 pub mod launch;
 pub mod logger;
 pub mod logs;

@@ -666,7 +666,14 @@ impl Filesystem for OverlayFs {
             };
             // Gone since the listing was made: left out.
             let Ok((node, attr)) = found else { continue };
-            if reply.add(attr.ino, (i + 1) as u64, name, &TTL_LONG, &attr, Generation(0)) {
+            if reply.add(
+                attr.ino,
+                (i + 1) as u64,
+                name,
+                &TTL_LONG,
+                &attr,
+                Generation(0),
+            ) {
                 if !dots {
                     // Not sent: the kernel never saw this lookup.
                     self.release(&node);
