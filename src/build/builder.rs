@@ -26,6 +26,7 @@ use super::steps::{meta, owner};
 use crate::dockerfile::{self, BuildArgs, Dockerfile, Instruction, MountKind, Source, Spanned};
 use crate::net::plan::NetFlags;
 use crate::report::{Counted, Report};
+use crate::rootfs::DriverKind;
 use crate::store::{Image, Store, Writer};
 use anyhow::{anyhow, bail, Context as _};
 use oci_spec::image::Descriptor;
@@ -64,6 +65,8 @@ pub struct Options {
     pub network: NetFlags,
     /// `--secret id=ID,src=FILE`: secret files by id.
     pub secrets: BTreeMap<String, PathBuf>,
+    /// The storage driver for RUN steps; None: the first that works here.
+    pub storage_driver: Option<DriverKind>,
 }
 
 /// The Linux PATH buildkit gives images built from scratch.
@@ -548,6 +551,7 @@ impl<'a> Builder<'a> {
                     network: self.opts.network.clone(),
                     secrets: &self.opts.secrets,
                     context: self.opts.context.as_deref(),
+                    storage_driver: self.opts.storage_driver,
                 };
                 let step = RunStep {
                     run: r,

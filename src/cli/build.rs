@@ -8,6 +8,7 @@ use crate::build::{self, Options};
 use crate::net::plan::NetFlags;
 use crate::oci::reference::Reference;
 use crate::registry::pull::{ensure_image, PullPolicy};
+use crate::rootfs::DriverKind;
 use crate::store::Store;
 use crate::ui::progress::{Bars, Live};
 use crate::ui::{LogLevel, Printer};
@@ -67,6 +68,13 @@ pub struct Args {
     /// default (pasta when installed), as without --network.
     #[arg(long, value_name = "MODE")]
     pub network: Option<String>,
+
+    /// Storage driver for RUN steps: overlay, fuse or copy, as for `hutch
+    /// run`. Default: HUTCH_STORAGE_DRIVER, else `storage_driver` in
+    /// config.toml, else the first that works here.
+    #[arg(long, value_name = "DRIVER",
+          value_parser = choice::<DriverKind>(DriverKind::NAMES, &[]))]
+    pub storage_driver: Option<DriverKind>,
 
     /// Make a secret file available to `RUN --mount=type=secret,id=ID`
     /// (`id=ID,src=FILE`). Secrets never enter the image or the cache key. Repeatable.
@@ -194,7 +202,11 @@ pub fn exec(ctx: &Ctx, args: Args) -> anyhow::Result<u8> {
             "--network {other}: a build's RUN steps use none, host or default (the default network, also without --network)"
         ),
     };
+    let storage_driver = ctx
+        .config
+        .value(super::config::STORAGE_DRIVER, args.storage_driver)?;
     let opts = Options {
+        storage_driver,
         dockerfile,
         file_name,
         dockerfile_path,

@@ -108,10 +108,19 @@ pub fn exec(ctx: &Ctx, args: Args) -> anyhow::Result<u8> {
         (Some(pid), true) => Some(container::pause(pid)?),
         _ => None,
     };
+    let changes = container::changes(
+        &c,
+        &store,
+        &ctx.dirs.state,
+        &parent,
+        &map,
+        &src,
+        &ctx.printer,
+    );
     // On a terminal, the layer's compressed size grows on one line while
     // it is written.
     let live = Live::new(ctx.printer);
-    let done = commit(&store, &c.upper, &parent, &map, &src, &opts, &live);
+    let done = changes.and_then(|ch| commit(&store, ch.path(), &parent, &map, &src, &opts, &live));
     drop(paused);
     let done = done?;
     if let Some(l) = done.image.manifest.layers().last() {

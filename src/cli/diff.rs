@@ -32,7 +32,16 @@ pub fn exec(ctx: &Ctx, args: Args) -> anyhow::Result<u8> {
             let src = IdSources::default();
             let map = container::mapping_for(&c, &src)?;
             let w = store.writer()?;
-            let entries = read_upper(&c.upper, w.scratch(), &map, &src)?;
+            let changes = container::changes(
+                &c,
+                &store,
+                &ctx.dirs.state,
+                &image,
+                &map,
+                &src,
+                &ctx.printer,
+            )?;
+            let entries = read_upper(changes.path(), w.scratch(), &map, &src)?;
             for ch in of_upper(&entries, &lower) {
                 ctx.printer.out(&ch.to_string());
             }

@@ -40,7 +40,16 @@ pub fn exec(ctx: &Ctx, args: Args) -> anyhow::Result<u8> {
     let src = IdSources::default();
     let map = container::mapping_for(&c, &src)?;
     let lowers = store.layer_dirs(&image, &map, &src, &ctx.printer)?;
-    let mut stack = vec![c.upper.clone()];
+    let changes = container::changes(
+        &c,
+        &store,
+        &ctx.dirs.state,
+        &image,
+        &map,
+        &src,
+        &ctx.printer,
+    )?;
+    let mut stack = vec![changes.path().to_path_buf()];
     stack.extend(lowers.into_iter().rev());
     let tmp = match (&args.output, to_stdout) {
         (Some(dest), false) => Some(output::file(dest)?),

@@ -95,6 +95,11 @@ pub enum Error {
     Volume { spec: String, why: String },
     #[error("invalid --mount '{spec}': {why}")]
     Mount { spec: String, why: String },
+    #[error(
+        "the overlay volume on {target} (:O) needs native overlayfs, which cannot be \
+         used here: {why}; bind-mount the directory instead (-v HOST:{target})"
+    )]
+    OverlayVolume { target: String, why: String },
     #[error("cannot create the bind mount source {path}: {error}")]
     BindSource {
         path: PathBuf,
@@ -846,6 +851,20 @@ pub fn sandbox_spec(
         report.info(&format!("storage driver {kind} not used: {why}"));
     }
     report.debug(&format!("storage driver: {}", selection.kind));
+    // `-v ...:O` mounts native overlayfs whatever the root's driver: say so
+    // now rather than fail half-way through the container's setup.
+    if let Some(why) = driver::unusable(DriverKind::Overlay, &features) {
+        if let Some(MountSpec::Overlay { target, .. }) = settings
+            .mounts
+            .iter()
+            .find(|m| matches!(m, MountSpec::Overlay { .. }))
+        {
+            return Err(Error::OverlayVolume {
+                target: target.clone(),
+                why,
+            });
+        }
+    }
     // The skeleton goes below the image: mount points without copy-ups.
     let skeleton = crate::rootfs::skeleton::ensure(state).map_err(|e| Error::Skeleton {
         path: state.to_path_buf(),
@@ -867,15 +886,25 @@ pub fn sandbox_spec(
         ),
         DriverKind::Copy => (mapping.clone(), Driver::Copy),
     };
+    let mut data = Vec::new();
     if let Some(image) = image {
-        let dirs = store
-            .layer_dirs(image, &layers_for, &src, report)
-            .map_err(|e| Error::Layers {
-                image: image.short_id().to_string(),
-                // With its causes: the one that says which entry and why.
-                error: format!("{e:#}").into(),
-            })?;
-        lowers.extend(dirs);
+        let keep_id_overlay =
+            matches!(rootfs_driver, Driver::Overlay(_)) && mapping.mode == MapMode::KeepId;
+        let meta = match keep_id_overlay {
+            true => super::keep_id::metadata(
+                store, image, &lowers[0], &mapping, &features, &src, report,
+            )?,
+            false => None,
+        };
+        match meta {
+            // The skeleton is inside it: overlayfs follows a redirect into
+            // a data-only layer only from the lowest ordinary layer.
+            Some((meta, dir)) => {
+                lowers = vec![meta];
+                data.push(dir);
+            }
+            None => lowers.extend(layer_dirs(store, image, &layers_for, &src, report)?),
+        }
     }
     let network = settings.network;
     report.debug(&format!("network: {}", network.mode()));
@@ -896,6 +925,7 @@ pub fn sandbox_spec(
         keeper,
         overlay: Overlay {
             lowers,
+            data,
             upper: dir.join("upper"),
             work: dir.join("work"),
             volatile,
@@ -926,6 +956,23 @@ pub fn sandbox_spec(
         remove_after: remove_after.then(|| dir.to_path_buf()),
         cgroup: None,
     })
+}
+
+/// `store.layer_dirs` with the launch error that names the image.
+pub(super) fn layer_dirs(
+    store: &Store,
+    image: &Image,
+    map: &IdMapping,
+    src: &IdSources,
+    report: &dyn Report,
+) -> Result<Vec<PathBuf>> {
+    store
+        .layer_dirs(image, map, src, report)
+        .map_err(|e| Error::Layers {
+            image: image.short_id().to_string(),
+            // With its causes: the one that says which entry and why.
+            error: format!("{e:#}").into(),
+        })
 }
 
 /// The sandbox plan that (re)creates `rec`'s container over its upper dir,

@@ -478,6 +478,7 @@ impl<'a> Environment<'a> {
                     state: self.dirs.state.clone(),
                     network: NetFlags::default(),
                     secrets: BTreeMap::new(),
+                    storage_driver: None,
                 };
                 let store = Store::open(self.dirs).map_err(|e| Error::Backend(e.into()))?;
                 let images =

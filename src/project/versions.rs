@@ -307,8 +307,26 @@ impl Environment<'_> {
             format: Format::Oci,
             names: vec![self.version_tag(n)],
         };
-        let made =
-            commit(&store, &c.upper, &parent, &map, &src, &opts, self.report).map_err(backend)?;
+        let changes = crate::snapshot::container::changes(
+            &c,
+            &store,
+            &self.dirs.state,
+            &parent,
+            &map,
+            &src,
+            self.report,
+        )
+        .map_err(backend)?;
+        let made = commit(
+            &store,
+            changes.path(),
+            &parent,
+            &map,
+            &src,
+            &opts,
+            self.report,
+        )
+        .map_err(backend)?;
         fault::point("snapshot-committed");
         store
             .pin_version(&self.version_key(n), &made.image)
@@ -461,9 +479,20 @@ impl Environment<'_> {
             let w = store.writer().map_err(backend)?;
             let path = w.scratch().join("upper.tar");
             let out = fs_err::File::create(&path)?;
+            let base = store.image(&c.image_id).map_err(backend)?;
+            let changes = crate::snapshot::container::changes(
+                &c,
+                store,
+                &self.dirs.state,
+                &base,
+                &map,
+                &src,
+                self.report,
+            )
+            .map_err(backend)?;
             crate::userns::run_in_userns(&map, &src, || {
                 let mut buf = std::io::BufWriter::with_capacity(1 << 20, &out);
-                crate::layer::diff::diff(&c.upper, &mut buf, &Default::default())?;
+                crate::layer::diff::diff(changes.path(), &mut buf, &Default::default())?;
                 std::io::Write::flush(&mut buf).map_err(|e| e.to_string())
             })
             .map_err(|e| Error::Image(format!("cannot read {}: {e}", c.upper.display())))?;

@@ -6,19 +6,33 @@
 //! a container writing to a linked file would change the image for every
 //! other container, and nothing short of a copy-on-write filesystem can
 //! stop that. So files are copied, with copy_file_range(2), which shares
-//! extents on filesystems that can (XFS, btrfs) and copies elsewhere.
+//! extents on filesystems that can (XFS, btrfs) and copies elsewhere. Hard
+//! links among one layer's files stay hard links in the copy (busybox's
+//! hundreds of applet names are one file, not hundreds of copies).
+//!
+//! The copy has no upper dir of changes; `changes` makes one on demand
+//! (commit, diff, build's RUN) by comparing the copy with the layers.
 //!
 //! It runs in the sandbox child (root in the container's user namespace,
 //! so owners are kept as the layers have them). It never touches the layers.
 
-use crate::layer::whiteout::OPAQUE_XATTR;
+mod changes;
+pub use changes::changes;
+
+use super::merge::{is_opaque, is_whiteout};
 use crate::sys::fuse as sys;
 use crate::sys::mount::{mount as sys_mount, Flags};
 use crate::sys::SysError;
 use nix::errno::Errno;
+use std::collections::HashMap;
 use std::ffi::{CStr, CString};
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::{Path, PathBuf};
+use std::rc::Rc;
+
+/// The first name each multiply-linked file of one layer got in the copy:
+/// (device, inode) in the layer → (directory in the copy, name).
+type Links = HashMap<(u64, u64), (Rc<OwnedFd>, CString)>;
 
 /// Make `copy` from `lowers` (lowest first) unless it exists, and
 /// bind-mount it on `target`.
@@ -55,7 +69,13 @@ fn build(lowers: &[PathBuf], copy: &Path) -> Result<(), SysError> {
     let dst = sys::open_path(&tmp)?;
     for layer in lowers {
         let src = sys::open_path(layer)?;
-        apply_dir(src.as_fd(), dst.as_fd()).map_err(|e| at("copy", layer, e))?;
+        let mut links = Links::new();
+        apply_dir(
+            src.as_fd(),
+            Rc::new(reopen_path(dst.as_fd()).map_err(|e| at("open", &tmp, e))?),
+            &mut links,
+        )
+        .map_err(|e| at("copy", layer, e))?;
         // The root directory's own owner, mode and times come from the layer.
         let st = sys::stat_at(src.as_fd(), c"").map_err(|e| at("stat", layer, e))?;
         set_meta_fd(
@@ -67,16 +87,17 @@ fn build(lowers: &[PathBuf], copy: &Path) -> Result<(), SysError> {
     std::fs::rename(&tmp, copy).map_err(|e| io("rename", copy, e))
 }
 
-fn is_whiteout(st: &sys::Stat) -> bool {
-    st.st_mode & libc::S_IFMT == libc::S_IFCHR && st.st_rdev == 0
-}
-
 fn reopen_dir(dir: BorrowedFd<'_>) -> Result<OwnedFd, Errno> {
     sys::open_at(dir, c".", libc::O_RDONLY | libc::O_DIRECTORY, 0)
 }
 
+fn reopen_path(dir: BorrowedFd<'_>) -> Result<OwnedFd, Errno> {
+    sys::path_at(dir, c".")
+}
+
 /// Lay directory `src` (one layer's) over `dst` (the copy so far).
-fn apply_dir(src: BorrowedFd<'_>, dst: BorrowedFd<'_>) -> Result<(), Errno> {
+fn apply_dir(src: BorrowedFd<'_>, dst_dir: Rc<OwnedFd>, links: &mut Links) -> Result<(), Errno> {
+    let dst = dst_dir.as_fd();
     for e in sys::read_dir(src)? {
         let name = e.name.as_c_str();
         let st = sys::stat_at(src, name)?;
@@ -91,7 +112,7 @@ fn apply_dir(src: BorrowedFd<'_>, dst: BorrowedFd<'_>) -> Result<(), Errno> {
         };
         if st.st_mode & libc::S_IFMT == libc::S_IFDIR {
             let s = sys::open_at(src, name, libc::O_RDONLY | libc::O_DIRECTORY, 0)?;
-            let opaque = sys::fgetxattr(s.as_fd(), &opaque_key()).is_ok_and(|v| v == b"y");
+            let opaque = is_opaque(s.as_fd());
             let keep =
                 existing.is_some_and(|x| x.st_mode & libc::S_IFMT == libc::S_IFDIR) && !opaque;
             if !keep {
@@ -101,13 +122,21 @@ fn apply_dir(src: BorrowedFd<'_>, dst: BorrowedFd<'_>) -> Result<(), Errno> {
                 sys::mkdir_at(dst, name, 0o700)?;
             }
             let d = sys::open_at(dst, name, libc::O_RDONLY | libc::O_DIRECTORY, 0)?;
-            apply_dir(s.as_fd(), d.as_fd())?;
+            apply_dir(s.as_fd(), Rc::new(reopen_path(d.as_fd())?), links)?;
             copy_xattrs(s.as_fd(), d.as_fd())?;
             set_meta_fd(&d, &st)?;
             continue;
         }
         if existing.is_some() {
             remove_all(dst, name)?;
+        }
+        let key = (st.st_dev, st.st_ino);
+        if st.st_nlink > 1 && st.st_mode & libc::S_IFMT == libc::S_IFREG {
+            if let Some((dir, first)) = links.get(&key) {
+                sys::link_at(dir.as_fd(), first, dst, name)?;
+                continue;
+            }
+            links.insert(key, (dst_dir.clone(), name.to_owned()));
         }
         copy_entry(src, dst, name, &st)?;
     }
@@ -157,14 +186,10 @@ fn mtime(st: &sys::Stat) -> sys::Time {
 }
 
 /// Owner, then mode (chown clears setuid bits), then times.
-fn set_meta_fd(fd: &OwnedFd, st: &sys::Stat) -> Result<(), Errno> {
+pub(super) fn set_meta_fd(fd: &OwnedFd, st: &sys::Stat) -> Result<(), Errno> {
     sys::chown_at(fd.as_fd(), c"", st.st_uid, st.st_gid)?;
     sys::fchmod(fd.as_fd(), st.st_mode & 0o7777)?;
     sys::futimens(fd.as_fd(), atime(st), mtime(st))
-}
-
-fn opaque_key() -> CString {
-    CString::new(OPAQUE_XATTR).unwrap_or_default()
 }
 
 /// Copy the xattrs an image may carry, not overlayfs's bookkeeping.

@@ -129,6 +129,7 @@ mod tests {
             overlay: overlay.then_some(MountApi::LowerdirPlus),
             overlay_error: (!overlay).then(|| "EPERM".into()),
             fuse_error: (!fuse).then(|| "no /dev/fuse".into()),
+            data_layers_error: None,
         }
     }
 

@@ -9,6 +9,8 @@
 pub mod copy;
 pub mod driver;
 pub mod fuse;
+pub mod merge;
+pub mod metacopy;
 pub mod overlay;
 pub mod probe;
 pub mod read;

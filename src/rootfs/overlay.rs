@@ -19,6 +19,10 @@ use std::path::{Path, PathBuf};
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Overlay {
     pub lowers: Vec<PathBuf>,
+    /// Data-only lower layers (Linux 6.16+ in a user namespace): reachable
+    /// only through the `user.overlay.redirect` of metacopy files in
+    /// `lowers` (see `metacopy`), never merged into the view.
+    pub data: Vec<PathBuf>,
     pub upper: PathBuf,
     pub work: PathBuf,
     /// Skip every sync to the upper filesystem (overlayfs `volatile`). Only
@@ -70,6 +74,9 @@ impl Overlay {
         for l in self.lowers.iter().rev() {
             fs.set_string("lowerdir+", l.as_os_str().as_bytes())?;
         }
+        for d in &self.data {
+            fs.set_string("datadir+", d.as_os_str().as_bytes())?;
+        }
         fs.set_string("upperdir", self.upper.as_os_str().as_bytes())?;
         fs.set_string("workdir", self.work.as_os_str().as_bytes())?;
         fs.set_flag("userxattr")?;
@@ -87,6 +94,7 @@ impl Overlay {
                 .iter()
                 .rev()
                 .map(|p| escape(&p.to_string_lossy())),
+            self.data.iter().map(|p| escape(&p.to_string_lossy())),
         );
         if full.len() <= LEGACY_LIMIT {
             return mount(
@@ -101,12 +109,15 @@ impl Overlay {
         let l = links.join("l");
         std::fs::create_dir_all(&l).map_err(|e| io_err("mkdir", &l, e))?;
         let n = self.lowers.len();
-        for (i, lower) in self.lowers.iter().enumerate() {
+        for (i, lower) in self.lowers.iter().chain(&self.data).enumerate() {
             let link = l.join(i.to_string());
             let _ = std::fs::remove_file(&link);
             std::os::unix::fs::symlink(lower, &link).map_err(|e| io_err("symlink", &link, e))?;
         }
-        let short = self.legacy_options((0..n).rev().map(|i| format!("l/{i}")));
+        let short = self.legacy_options(
+            (0..n).rev().map(|i| format!("l/{i}")),
+            (n..n + self.data.len()).map(|i| format!("l/{i}")),
+        );
         let old = std::env::current_dir().ok();
         nix::unistd::chdir(links)
             .map_err(|e| SysError::new(format!("chdir({})", links.display()), e))?;
@@ -123,12 +134,21 @@ impl Overlay {
         r
     }
 
-    fn legacy_options(&self, lowers_top_first: impl Iterator<Item = String>) -> String {
-        let lowers: Vec<String> = lowers_top_first.collect();
+    fn legacy_options(
+        &self,
+        lowers_top_first: impl Iterator<Item = String>,
+        data: impl Iterator<Item = String>,
+    ) -> String {
+        let mut lowers = lowers_top_first.collect::<Vec<String>>().join(":");
+        // Data-only layers follow the others, each after "::".
+        for d in data {
+            lowers.push_str("::");
+            lowers.push_str(&d);
+        }
         format!(
             "userxattr{},lowerdir={},upperdir={},workdir={}",
             if self.volatile { ",volatile" } else { "" },
-            lowers.join(":"),
+            lowers,
             escape(&self.upper.to_string_lossy()),
             escape(&self.work.to_string_lossy())
         )
@@ -162,14 +182,16 @@ mod tests {
     fn legacy_options_put_the_top_layer_first_and_escape() {
         let o = Overlay {
             lowers: vec!["/s/a".into(), "/s/b:c".into()],
+            data: vec!["/d".into()],
             upper: "/c/up,per".into(),
             work: "/c/work".into(),
             volatile: false,
         };
-        let s = o.legacy_options(o.lowers.iter().rev().map(|p| escape(&p.to_string_lossy())));
+        let esc = |p: &PathBuf| escape(&p.to_string_lossy());
+        let s = o.legacy_options(o.lowers.iter().rev().map(esc), o.data.iter().map(esc));
         assert_eq!(
             s,
-            "userxattr,lowerdir=/s/b\\:c:/s/a,upperdir=/c/up\\,per,workdir=/c/work"
+            "userxattr,lowerdir=/s/b\\:c:/s/a::/d,upperdir=/c/up\\,per,workdir=/c/work"
         );
     }
 }

@@ -25,6 +25,10 @@ pub struct Features {
     pub overlay_error: Option<String>,
     /// Why a FUSE filesystem cannot be mounted in a user namespace, or None.
     pub fuse_error: Option<String>,
+    /// Why overlay cannot follow metacopy files into data-only lower layers
+    /// in a user namespace (Linux 6.16+), or None when it can.
+    #[serde(default)]
+    pub data_layers_error: Option<String>,
 }
 
 /// The running kernel's release string.
@@ -37,8 +41,8 @@ pub fn kernel_release() -> String {
 impl Features {
     /// Where the cached answer for this kernel lives under `dir`.
     pub fn cache_path(dir: &Path) -> PathBuf {
-        // v2: the FUSE probe was added; older files lack its answer.
-        dir.join(format!("kernel-features-v2-{}.json", kernel_release()))
+        // v3: the data-only layer probe was added; older files lack its answer.
+        dir.join(format!("kernel-features-v3-{}.json", kernel_release()))
     }
 
     /// The cached answer for this kernel, or a fresh probe (then cached).
@@ -74,6 +78,7 @@ impl Features {
             overlay: None,
             overlay_error: None,
             fuse_error: None,
+            data_layers_error: None,
         };
         let map = match IdMapping::detect(UsernsRequest::Single, &IdSources::default()) {
             Ok(m) => m,
@@ -101,6 +106,10 @@ impl Features {
             f.overlay_error = Some(errors.join("; "));
         }
         f.fuse_error = try_fuse(dir, &map, &src).err();
+        f.data_layers_error = match f.overlay {
+            Some(api) => try_data_layers(dir, &map, &src, api).err(),
+            None => Some("overlayfs cannot be mounted".into()),
+        };
         f
     }
 }
@@ -121,6 +130,7 @@ fn try_overlay(dir: &Path, map: &IdMapping, src: &IdSources, api: MountApi) -> R
     std::fs::write(s.join("l1/b"), "b").map_err(|e| e.to_string())?;
     let ov = Overlay {
         lowers: vec![s.join("l0"), s.join("l1")],
+        data: Vec::new(),
         upper: s.join("upper"),
         work: s.join("work"),
         volatile: false,
@@ -143,6 +153,62 @@ fn try_overlay(dir: &Path, map: &IdMapping, src: &IdSources, api: MountApi) -> R
         Ok(())
     });
     res.map_err(|e| format!("{api:?}: {e}"))
+}
+
+/// Mount an overlay whose only file is a metacopy file redirected into a
+/// data-only layer, and read the data through it.
+fn try_data_layers(
+    dir: &Path,
+    map: &IdMapping,
+    src: &IdSources,
+    api: MountApi,
+) -> Result<(), String> {
+    let scratch = tempfile::Builder::new()
+        .prefix(".probe-data-")
+        .tempdir_in(dir)
+        .map_err(|e| format!("cannot create a scratch dir in {}: {e}", dir.display()))?;
+    let s = scratch.path();
+    for d in ["meta", "data/l", "upper", "work", "merged"] {
+        std::fs::create_dir_all(s.join(d)).map_err(|e| format!("mkdir {d}: {e}"))?;
+    }
+    let data = b"data";
+    std::fs::write(s.join("data/l/f"), data).map_err(|e| e.to_string())?;
+    let meta = std::fs::File::create(s.join("meta/f")).map_err(|e| e.to_string())?;
+    meta.set_len(data.len() as u64).map_err(|e| e.to_string())?;
+    use std::os::fd::AsFd;
+    for (k, v) in [
+        (c"user.overlay.metacopy", &b""[..]),
+        (c"user.overlay.redirect", b"/l/f"),
+    ] {
+        crate::sys::fuse::fsetxattr(meta.as_fd(), k, v, 0)
+            .map_err(|e| format!("setxattr {}: {e}", k.to_string_lossy()))?;
+    }
+    let ov = Overlay {
+        lowers: vec![s.join("meta")],
+        data: vec![s.join("data")],
+        upper: s.join("upper"),
+        work: s.join("work"),
+        volatile: false,
+    };
+    let merged = s.join("merged");
+    run_in_userns(map, src, || {
+        crate::sys::cred::unshare(nix::sched::CloneFlags::CLONE_NEWNS)
+            .map_err(|e| format!("unshare(CLONE_NEWNS) => {e}"))?;
+        let r = ov
+            .mount(&merged, &super::Driver::Overlay(api), s)
+            .map_err(|e| e.to_string());
+        let read = r.as_ref().ok().map(|_| std::fs::read(merged.join("f")));
+        let _ = crate::sys::mount::umount_detach(&merged);
+        let _ = std::fs::remove_dir_all(s.join("work"));
+        r?;
+        match read {
+            Some(Ok(d)) if d == data => Ok(()),
+            Some(Ok(_)) => Err("a metacopy file does not show its data-only layer's data".into()),
+            Some(Err(e)) => Err(format!("reading a metacopy file: {e}")),
+            None => Ok(()),
+        }
+    })
+    .map_err(|e| e.to_string())
 }
 
 /// Mount FUSE in a throwaway user+mount namespace (no server needs to
@@ -188,6 +254,7 @@ mod tests {
             overlay: Some(MountApi::Legacy),
             overlay_error: Some("cached".into()),
             fuse_error: None,
+            data_layers_error: None,
         };
         std::fs::write(
             Features::cache_path(d.path()),

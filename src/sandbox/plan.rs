@@ -320,6 +320,7 @@ impl Plan {
                     Op::Overlay {
                         overlay: Overlay {
                             lowers: vec![lower.clone()],
+                            data: Vec::new(),
                             upper: upper.clone(),
                             work: work.clone(),
                             volatile: false,
@@ -394,6 +395,7 @@ mod tests {
             keeper: None,
             overlay: Overlay {
                 lowers: vec!["/l".into()],
+                data: Vec::new(),
                 upper: "/u".into(),
                 work: "/w".into(),
                 volatile: false,

@@ -94,6 +94,7 @@ impl Fixture {
             keeper: None,
             overlay: Overlay {
                 lowers: vec![self.lower.clone()],
+                data: Vec::new(),
                 upper: self.path("upper"),
                 work: self.path("work"),
                 volatile: false,

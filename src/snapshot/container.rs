@@ -4,10 +4,17 @@
 //! and a pause (SIGSTOP to every process of its pid namespace, SIGCONT when
 //! dropped) so that `commit --pause` reads a still tree.
 //!
+//! A container on the copy storage driver has no upper dir; `changes`
+//! makes one from its copy for the time a snapshot needs it.
+//!
 //! It reads records through `crate::container` and never writes one.
 
 use crate::container::{freeze, state, Containers, ProcId};
+use crate::report::Report;
+use crate::rootfs::DriverKind;
+use crate::store::{Image, Store};
 use crate::userns::idmap::{IdMapping, IdSources, UsernsRequest};
+use crate::userns::run_in_userns;
 use anyhow::{bail, Context};
 use std::path::{Path, PathBuf};
 
@@ -18,8 +25,11 @@ pub struct Container {
     pub name: String,
     pub image_id: String,
     pub command: Vec<String>,
-    /// Its writable layer.
+    /// Its writable layer (read it through [`changes`]: the copy driver
+    /// leaves it empty).
     pub upper: PathBuf,
+    /// The copy driver's private root, for a container on that driver.
+    pub copy: Option<PathBuf>,
     /// pid 1 on the host while it runs.
     pub running: Option<i32>,
     /// `IdMapping::key` of the mapping the upper dir was written with.
@@ -54,21 +64,15 @@ pub fn find(state: &Path, what: &str) -> anyhow::Result<Option<Container>> {
         (true, Some(pid)) => Some(pid),
         _ => None,
     };
-    if r.config.storage_driver == "copy" {
-        // Its root is a whole copy, not an upper dir of changes.
-        bail!(
-            "container {} uses the copy storage driver: its changes cannot be read \
-             (commit, diff and export need --storage-driver overlay or fuse)",
-            if r.name.is_empty() { &r.id } else { &r.name }
-        );
-    }
     let dir = containers.dir(&r.id);
+    let copy = (r.config.storage_driver == DriverKind::Copy.to_string()).then(|| dir.join("copy"));
     Ok(Some(Container {
         id: r.id,
         name: r.name,
         image_id: r.image_id,
         command: r.command,
         upper: dir.join("upper"),
+        copy,
         running,
         mapping_key: r.mapping_key,
     }))
@@ -93,6 +97,73 @@ pub fn mapping_for(c: &Container, src: &IdSources) -> anyhow::Result<IdMapping> 
         "container {} was created with an id mapping this user no longer has (/etc/subuid changed?)",
         c.name
     )
+}
+
+/// A container's changes in overlayfs's upper-dir format: its upper dir,
+/// or for the copy driver one made from the copy, removed when dropped.
+pub struct Changes<'a> {
+    path: PathBuf,
+    made: Option<(&'a IdMapping, &'a IdSources)>,
+}
+
+impl Changes<'_> {
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+impl Drop for Changes<'_> {
+    fn drop(&mut self) {
+        if let Some((map, src)) = self.made {
+            let path = self.path.clone();
+            // Its files are the container's ids: removed from inside.
+            let _ = run_in_userns(map, src, move || {
+                std::fs::remove_dir_all(&path).map_err(|e| e.to_string())
+            });
+        }
+    }
+}
+
+/// The changes of `c` (over `image`, whose layers are unpacked for `map`).
+pub fn changes<'a>(
+    c: &Container,
+    store: &Store,
+    state: &Path,
+    image: &Image,
+    map: &'a IdMapping,
+    src: &'a IdSources,
+    report: &dyn Report,
+) -> anyhow::Result<Changes<'a>> {
+    let Some(copy) = &c.copy else {
+        return Ok(Changes {
+            path: c.upper.clone(),
+            made: None,
+        });
+    };
+    // The copy was made from the skeleton and the image's layers.
+    let mut lowers = vec![crate::rootfs::skeleton::ensure(state)
+        .with_context(|| format!("cannot make the skeleton layer in {}", state.display()))?];
+    lowers.extend(store.layer_dirs(image, map, src, report)?);
+    let path = c
+        .upper
+        .with_file_name(format!("changes-{}", std::process::id()));
+    let made = Changes {
+        path: path.clone(),
+        made: Some((map, src)),
+    };
+    run_in_userns(map, src, || {
+        // A changes dir left by a hutch that was killed is stale.
+        let _ = std::fs::remove_dir_all(&path);
+        crate::rootfs::copy::changes(&lowers, copy, &path).map_err(|e| e.to_string())
+    })
+    .map_err(anyhow::Error::msg)
+    .with_context(|| {
+        format!(
+            "cannot compare the copy of container {} with its image",
+            c.name
+        )
+    })?;
+    Ok(made)
 }
 
 /// The processes of a paused container; they continue when this is dropped.

@@ -1,5 +1,6 @@
 //! Removing images and collecting what no image needs any more: blobs,
-//! unpacked layers, and scratch directories of killed processes.
+//! unpacked layers (and keep-id's metadata layers), and scratch
+//! directories of killed processes.
 //!
 //! Removal holds `gc.lock` exclusive (so no writer is between putting blobs in
 //! place and naming them) and the index lock. Unpacked layers may hold files
@@ -236,6 +237,15 @@ pub(super) fn collect(
             if !keep_layers.contains(&l) {
                 doomed.push(mdir.join(l));
             }
+        }
+    }
+    // keep-id metadata layers go with their image (a dot marks one still
+    // being made).
+    let mbase = root.join(super::layers::META_DIR);
+    for m in list(&mbase)? {
+        let image = m.split('-').next().unwrap_or_default();
+        if !m.starts_with('.') && !keep_blobs.contains(image) {
+            doomed.push(mbase.join(m));
         }
     }
     let stale = tmp::stale(root)?;

@@ -21,6 +21,7 @@ mod check;
 mod gc;
 mod index;
 mod layers;
+pub use layers::META_DIR;
 mod lock;
 mod partial;
 mod pins;

@@ -30,15 +30,44 @@ fn filesystem_semantics_hold_on_every_driver() {
                 SEMANTICS,
             ]);
             assert!(out.ends_with("ALL OK\n"), "{d}: {out}");
-            if d != "copy" {
-                diffs.push(w.ok(&["diff", &name]));
-            }
+            diffs.push(w.ok(&["diff", &name]));
         }
         // The FUSE overlay leaves exactly the upper dir overlayfs leaves.
         assert!(diffs[0].lines().count() > 10_000, "{}", diffs[0]);
         assert_eq!(diffs[0], diffs[1], "docker diff: overlay vs fuse");
-        let (_, err) = w.fails(&["commit", "sem-copy"]);
-        assert!(err.contains("copy storage driver"), "{err}");
+        let only = |a: &str, b: &str| -> Vec<String> {
+            let b: std::collections::BTreeSet<&str> = b.lines().collect();
+            a.lines()
+                .filter(|l| !b.contains(l))
+                .map(String::from)
+                .collect()
+        };
+        // The copy driver's changes read from its copy: the same, except
+        // that it keeps the image's hard links as Docker's vfs driver does,
+        // so the chmod of one busybox name shows on every name.
+        assert_eq!(only(&diffs[0], &diffs[2]), Vec::<String>::new());
+        let extra = only(&diffs[2], &diffs[0]);
+        assert!(extra.contains(&"C /bin/sh".to_string()), "{extra:?}");
+        assert!(extra.iter().all(|l| l.starts_with("C /bin/")), "{extra:?}");
+        // ... and commits and exports like the others.
+        w.ok(&["commit", "--compress", "zstd", "sem-copy", "sem:copy"]);
+        let out = w.ok(&[
+            "run",
+            "--rm",
+            "--network",
+            "none",
+            "sem:copy",
+            "sh",
+            "-c",
+            "cat /tmp/r2 /etc/shadow; ls -A /var; test ! -e /etc/group && ls /tmp/many | wc -l",
+        ]);
+        assert_eq!(out, "x\nover\n10000\n", "the committed copy");
+        let tar = w.path("sem-copy.tar");
+        w.ok(&["export", "-o", tar.to_str().unwrap(), "sem-copy"]);
+        let list = user_ok(&w, "tar", &["-tf", tar.to_str().unwrap()]);
+        let has = |n: &str| list.lines().any(|l| l.trim_end_matches('/') == n);
+        assert!(has("tmp/r2") && has("bin/busybox") && has("var"), "{list}");
+        assert!(!has("etc/group") && !has("var/www"), "{list}");
     });
 }
 
@@ -60,6 +89,22 @@ fn disk_usage(dir: &Path) -> (Vec<PathBuf>, u64) {
     let mut total = 0;
     walk(dir, &mut out, &mut total);
     (out, total)
+}
+
+/// The bytes the files under `dir` occupy on disk (sparse files count
+/// only their data).
+fn blocks(dir: &Path) -> u64 {
+    use std::os::unix::fs::MetadataExt;
+    let Ok(m) = std::fs::symlink_metadata(dir) else {
+        return 0;
+    };
+    let mut total = m.blocks() * 512;
+    if m.is_dir() {
+        for e in std::fs::read_dir(dir).unwrap().flatten() {
+            total += blocks(&e.path());
+        }
+    }
+    total
 }
 
 #[test]
@@ -101,19 +146,60 @@ fn keep_id_on_fuse_translates_owners_without_copying_the_image() {
             before,
             "keep-id on FUSE added nothing to the layer cache"
         );
-        // Native overlay has to unpack another copy for keep-id.
-        w.ok(&[
-            "run",
-            "--rm",
-            "--network",
-            "none",
-            "--userns=keep-id",
-            "--storage-driver",
-            "overlay",
-            bb,
-            "true",
-        ]);
-        assert!(disk_usage(&layers).1 > before.1, "native keep-id copies");
+        // Native overlay: a metadata-only layer whose files point into the
+        // same unpacked layers (a data-only lower), not another copy.
+        let native = |user: &str, script: &str| {
+            w.ok(&[
+                "run",
+                "--rm",
+                "--network",
+                "none",
+                "--userns=keep-id",
+                "--user",
+                user,
+                "--storage-driver",
+                "overlay",
+                bb,
+                "sh",
+                "-c",
+                script,
+            ])
+        };
+        let out = native(
+            &format!("{uid}:{}", w.user.gid),
+            "stat -c %u:%g /bin/busybox /etc; head -c 6 /etc/passwd; echo; \
+             ls -l /bin/busybox | cut -c1-10; cmp /bin/sh /bin/busybox && echo same",
+        );
+        assert_eq!(
+            out,
+            format!("{owner}\n{owner}\nroot:x\n-rwxr-xr-x\nsame\n"),
+            "owners translated, data read through the metadata layer"
+        );
+        if w.user.kind == Kind::SubIds {
+            // Root (mapped here) writes a lower file: its data is copied up.
+            let out = native(
+                "0",
+                "echo x >> /etc/group; head -c 5 /etc/group; tail -1 /etc/group",
+            );
+            assert_eq!(out, "root:x\n");
+        }
+        assert_eq!(
+            disk_usage(&layers),
+            before,
+            "native keep-id copied no layer"
+        );
+        let meta = blocks(&w.root().join("o-meta"));
+        assert!(meta > 0 && meta < before.1 / 20, "{meta} vs {}", before.1);
+        // It goes with its image.
+        w.ok(&["rmi", bb]);
+        let left: Vec<_> = std::fs::read_dir(w.root().join("o-meta"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert!(
+            left.is_empty(),
+            "rmi removes the image's metadata layers: {left:?}"
+        );
     });
 }
 
@@ -198,5 +284,82 @@ fn info_names_the_driver_and_each_one_passed_over() {
             err.contains("--storage-driver") && err.contains("overlay, fuse, copy"),
             "{err}"
         );
+    });
+}
+
+#[test]
+fn build_runs_on_the_driver_of_its_flag_or_config() {
+    for_each_user(|mut w| {
+        w.driver = None;
+        let bb = w.busybox();
+        w.write(
+            "ctx/Dockerfile",
+            format!("FROM {bb}\nRUN echo built > /b && rm /etc/group && chmod 700 /bin/mkdir\n"),
+        );
+        w.write("cfg/hutch/config.toml", "storage_driver = \"copy\"\n");
+        let ctx = w.path("ctx");
+        let build = |extra: &[&str]| {
+            let mut c = w.hutch();
+            c.env("XDG_CONFIG_HOME", w.path("cfg"))
+                .args(["--log-level", "debug", "build", "--no-cache"])
+                .args(extra)
+                .arg(&ctx);
+            let out = c.output().unwrap();
+            let id = succeeded(&out, "hutch build").trim().to_string();
+            (id, stderr(&out))
+        };
+        // config.toml's driver: the RUN's changes read from its copy.
+        let (copied, err) = build(&["-t", "b:copy"]);
+        assert!(err.contains("debug: storage driver: copy"), "{err}");
+        // The flag beats the file; the layer is the same as overlay's,
+        // except the copy keeps busybox's hard links (every name changed).
+        let (_, err) = build(&["-t", "b:overlay", "--storage-driver", "overlay"]);
+        assert!(err.contains("debug: storage driver: overlay"), "{err}");
+        for image in ["b:copy", "b:overlay"] {
+            let diff = w.ok(&["diff", bb, image]);
+            for want in ["A /b", "D /etc/group", "C /bin/mkdir"] {
+                assert!(diff.lines().any(|l| l == want), "{image}: {want}\n{diff}");
+            }
+        }
+        assert!(w.ok(&["diff", bb, "b:copy"]).contains("C /bin/sh\n"));
+        let out = w.ok(&["run", "--rm", "--network", "none", &copied, "cat", "/b"]);
+        assert_eq!(out, "built\n");
+    });
+}
+
+#[test]
+fn without_native_overlay_the_root_falls_back_and_overlay_volumes_say_why() {
+    for_each_user(|mut w| {
+        w.driver = None;
+        let bb = w.busybox();
+        // The kernel feature cache, as a kernel without overlayfs in user
+        // namespaces would have it.
+        let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap();
+        let features = serde_json::json!({
+            "kernel": kernel.trim(), "userns_error": null, "overlay": null,
+            "overlay_error": "EPERM (pretend)", "fuse_error": null,
+        });
+        w.write(
+            &format!("root/containers/kernel-features-v3-{}.json", kernel.trim()),
+            features.to_string(),
+        );
+        let host = w.path("ctx");
+        std::fs::create_dir_all(&host).unwrap();
+        let vol = format!("{}:/mnt:O", host.display());
+        let (_, err) = w.fails(&["run", "--rm", "--network", "none", "-v", &vol, bb, "true"]);
+        assert_eq!(
+            err.lines().filter(|l| l.starts_with("Error")).count(),
+            1,
+            "{err}"
+        );
+        assert!(
+            err.contains("overlay volume on /mnt (:O) needs native overlayfs")
+                && err.contains("EPERM (pretend)"),
+            "{err}"
+        );
+        let out = w.run(&["run", "--rm", "--network", "none", bb, "true"]);
+        let err = stderr(&out);
+        succeeded(&out, "run on the fallback driver");
+        assert!(err.contains("storage driver overlay not used"), "{err}");
     });
 }

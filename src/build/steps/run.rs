@@ -12,6 +12,9 @@
 //! image did not have are removed from the upper dir before the diff, so
 //! they do not end up in the layer.
 //!
+//! On the copy storage driver there is no upper dir: one is made from the
+//! copy (`rootfs::copy::changes`) before the diff.
+//!
 //! The diff and the clean-up run inside the user namespace because the
 //! upper dir holds files owned by subordinate ids. It does not store the
 //! layer (the builder does) and must not touch the image store otherwise.
@@ -26,7 +29,7 @@ use crate::layer::diff::{diff, DiffOptions};
 use crate::net::plan::{HostEnv, NetFlags};
 use crate::net::Network;
 use crate::report::Report;
-use crate::rootfs::DriverKind;
+use crate::rootfs::{DriverKind, Overlay};
 use crate::sandbox::{self, MountSpec, Plan, ProcessSpec};
 use crate::store::{Image, Store};
 use crate::sys::flock::{self, Held, Mode};
@@ -53,6 +56,8 @@ pub struct RunEnv<'a> {
     /// `--secret id=...,src=...`.
     pub secrets: &'a BTreeMap<String, PathBuf>,
     pub context: Option<&'a Path>,
+    /// The storage driver asked for; None: the first that works here.
+    pub storage_driver: Option<DriverKind>,
 }
 
 /// One RUN, expanded, with the stage's settings.
@@ -285,11 +290,9 @@ fn run_sandboxed(
         env.store,
         image,
         mapping.clone(),
-        // A RUN step's changes are read from an upper dir: only the overlay
-        // drivers write one.
         Drivers {
-            requested: None,
-            allowed: &[DriverKind::Overlay, DriverKind::Fuse],
+            requested: env.storage_driver,
+            allowed: &DriverKind::ALL,
         },
         dir,
         true,
@@ -297,6 +300,7 @@ fn run_sandboxed(
         settings,
         env.report,
     )?;
+    let copied = (spec.rootfs_driver.kind() == DriverKind::Copy).then(|| spec.overlay.clone());
     let plan = Plan::build(spec).map_err(|e| anyhow!("{e}"))?;
     let exit = {
         // stdout carries only the image id: RUN output goes to stderr.
@@ -308,7 +312,10 @@ fn run_sandboxed(
         sandbox::run(&plan, &mut ())
     };
     match exit {
-        Ok(e) if e.code() == 0 => Ok(()),
+        Ok(e) if e.code() == 0 => match copied {
+            Some(overlay) => upper_from_copy(&overlay, mapping),
+            None => Ok(()),
+        },
         Ok(e) => bail!(
             "the command {} exited with code {}{}",
             serde_json::to_string(&args).unwrap_or_default(),
@@ -317,6 +324,17 @@ fn run_sandboxed(
         ),
         Err(e) => bail!("{e} (exit code {})", e.exit_code()),
     }
+}
+
+/// The copy driver wrote into a copy: its changes become the upper dir
+/// (empty until now) that `diff_upper` reads.
+fn upper_from_copy(overlay: &Overlay, mapping: &IdMapping) -> anyhow::Result<()> {
+    let (copy, upper) = (overlay.copy_dir(), overlay.upper.clone());
+    run_in_userns(mapping, &IdSources::default(), || {
+        std::fs::remove_dir(&upper).map_err(|e| format!("{}: {e}", upper.display()))?;
+        crate::rootfs::copy::changes(&overlay.lowers, &copy, &upper).map_err(|e| e.to_string())
+    })
+    .map_err(|e| anyhow!("cannot read the RUN's changes from its copy: {e}"))
 }
 
 /// The RUN's changes as a layer tar at `tar`, without the mount points the
@@ -363,7 +381,7 @@ fn diff_upper(
 
 /// The upper dir holds files of subordinate ids: remove it from inside.
 fn remove_scratch(dir: &Path, mapping: &IdMapping, src: &IdSources, nmounts: usize) {
-    let doomed: Vec<PathBuf> = ["upper", "work", "rootfs", "pipes"]
+    let doomed: Vec<PathBuf> = ["upper", "work", "rootfs", "pipes", "copy"]
         .iter()
         .map(|d| dir.join(d))
         .chain((0..nmounts).map(|i| dir.join(format!("bind-{i}"))))

@@ -187,6 +187,7 @@ fn in_stopped(
     let dir = containers.dir(&rec.id);
     let overlay = Overlay {
         lowers,
+        data: Vec::new(),
         upper: dir.join("upper"),
         work: dir.join("work"),
         volatile: false,

@@ -6,7 +6,7 @@
 //! one lock (fuse-overlayfs 2.x takes one global lock on every slow lookup).
 
 use std::collections::HashMap;
-use std::ffi::CString;
+use std::ffi::{CStr, CString};
 use std::hash::Hash;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -73,6 +73,10 @@ pub struct Inner {
     /// Directories only: the same directory in lower layers below `layer`,
     /// top first, down to the first opaque one.
     pub lower_dirs: Vec<(usize, Arc<OwnedFd>)>,
+    /// Upper files with several links: the other names the kernel knows
+    /// (parent, name, the directory's descriptor), one of which takes over
+    /// when `name` is removed or renamed away.
+    pub links: Vec<(Arc<Node>, CString, Arc<OwnedFd>)>,
 }
 
 impl Inner {
@@ -86,6 +90,41 @@ impl Inner {
 
     pub fn is_dir(&self) -> bool {
         self.kind == libc::S_IFDIR
+    }
+
+    fn is_name(&self, parent: &Node, name: &CStr) -> bool {
+        self.parent.as_ref().is_some_and(|p| p.ino == parent.ino) && self.name.as_c_str() == name
+    }
+
+    /// Remember another name of this (upper, multiply linked) file.
+    pub fn add_name(&mut self, parent: &Arc<Node>, name: &CStr, dir: Arc<OwnedFd>) {
+        let known = self.is_name(parent, name)
+            || self
+                .links
+                .iter()
+                .any(|(p, n, _)| p.ino == parent.ino && n.as_c_str() == name);
+        if !known {
+            self.links.push((parent.clone(), name.to_owned(), dir));
+        }
+    }
+
+    /// `name` in `parent` no longer names this file. When it was the name
+    /// kept, another known one takes over; false when none is known.
+    pub fn forget_name(&mut self, parent: &Node, name: &CStr) -> bool {
+        self.links
+            .retain(|(p, n, _)| !(p.ino == parent.ino && n.as_c_str() == name));
+        if !self.is_name(parent, name) {
+            return true;
+        }
+        match self.links.pop() {
+            Some((p, n, dir)) => {
+                self.parent = Some(p);
+                self.name = n;
+                self.fd = dir;
+                true
+            }
+            None => false,
+        }
     }
 
     /// A directory that shows entries of more than one layer.

@@ -61,6 +61,15 @@ ln /bin/busybox /tmp/bb
 cmp /bin/busybox /tmp/bb || fail "hard link to a lower file"
 eq "$(stat -c %i /bin/busybox)" "$(stat -c %i /tmp/bb)" "lower file linked after copy-up"
 
+# removing or renaming one name of a hard-linked file keeps the others
+echo k > /tmp/k1; ln /tmp/k1 /tmp/k2; ln /tmp/k1 /tmp/k3
+rm /tmp/k1
+eq "$(cat /tmp/k2)" k "unlink one of several names"
+mv /tmp/k2 /tmp/k4
+eq "$(cat /tmp/k3)" k "rename one of several names"
+rm /tmp/k4
+eq "$(cat /tmp/k3) $(stat -c %h /tmp/k3)" "k 1" "the last name"
+
 # symlinks
 ln -s /etc/passwd /tmp/s
 eq "$(readlink /tmp/s)" /etc/passwd readlink

@@ -1,0 +1,81 @@
+//! keep-id on native overlay without a copy of the image: the metadata
+//! layer (`rootfs::metacopy`) of an image for one id mapping, made once in
+//! that mapping's user namespace and kept under
+//! `ROOT/o-meta/<image id>-<mapping>` (gc removes it with its image).
+//!
+//! It decides and caches; the layer's contents are `rootfs::metacopy`'s.
+
+use super::launch::{layer_dirs, Result};
+use crate::report::Report;
+use crate::rootfs::fuse::IdShift;
+use crate::rootfs::Features;
+use crate::store::{Image, Store};
+use crate::userns::idmap::{IdMapping, IdSources, UsernsRequest};
+use std::path::{Path, PathBuf};
+
+/// The metadata layer of `skeleton` and `image` for `mapping` and the
+/// data-only layer it points into (the layers unpacked for the default
+/// mapping). None, with a line saying why, when this kernel or image
+/// cannot have one: the caller then unpacks the layers for `mapping`.
+pub(super) fn metadata(
+    store: &Store,
+    image: &Image,
+    skeleton: &Path,
+    mapping: &IdMapping,
+    features: &Features,
+    src: &IdSources,
+    report: &dyn Report,
+) -> Result<Option<(PathBuf, PathBuf)>> {
+    let fallback = "keep-id unpacks another copy of the image for this id mapping";
+    if let Some(why) = &features.data_layers_error {
+        report.info(&format!(
+            "{fallback}: overlayfs cannot use data-only layers here ({why})"
+        ));
+        return Ok(None);
+    }
+    let base = IdMapping::detect(UsernsRequest::Auto, src)?;
+    let mut layers = vec![skeleton.to_path_buf()];
+    layers.extend(layer_dirs(store, image, &base, src, report)?);
+    let Some(data) = layers
+        .get(1)
+        .and_then(|l| l.parent())
+        .map(Path::to_path_buf)
+    else {
+        return Ok(None);
+    };
+    let key = format!("{}\n{}\n{}", mapping.key(), base.key(), skeleton.display());
+    let hash = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(key.as_bytes()));
+    // Named by the image id first, so that gc can tell whose it is.
+    let name = format!("{}-{}", image.id.trim_start_matches("sha256:"), &hash[..8]);
+    let dir = store.root.join(crate::store::META_DIR);
+    let meta = dir.join(&name);
+    if meta.is_dir() {
+        return Ok(Some((meta, data)));
+    }
+    let tmp = dir.join(format!(".{name}.{}", std::process::id()));
+    let shift = IdShift::between(mapping, &base);
+    let made = std::fs::create_dir_all(&dir)
+        .map_err(|e| format!("{}: {e}", dir.display()))
+        .and_then(|()| {
+            crate::userns::run_in_userns(mapping, src, || {
+                let _ = std::fs::remove_dir_all(&tmp);
+                let r = crate::rootfs::metacopy::build(&layers, &shift, &tmp);
+                if r.is_err() {
+                    let _ = std::fs::remove_dir_all(&tmp);
+                }
+                r.map_err(|e| e.to_string())
+            })
+            .map_err(|e| e.to_string())
+        });
+    if let Err(e) = made {
+        report.info(&format!("{fallback}: cannot make its metadata layer: {e}"));
+        return Ok(None);
+    }
+    // A concurrent start may have won: its layer is as good as ours.
+    if std::fs::rename(&tmp, &meta).is_err() {
+        let _ = crate::userns::run_in_userns(mapping, src, || {
+            std::fs::remove_dir_all(&tmp).map_err(|e| e.to_string())
+        });
+    }
+    Ok(Some((meta, data)))
+}

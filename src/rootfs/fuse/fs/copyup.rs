@@ -1,0 +1,195 @@
+//! Copy-up and creation in the upper dir: a lower file or directory copied
+//! up with its data, mode, owner, xattrs and times before any change; new
+//! entries given the caller's owner; whiteouts left where a lower name was
+//! removed.
+
+use super::*;
+
+impl OverlayFs {
+    /// Open the node's topmost instance with `flags`.
+    pub(super) fn open_node(&self, inner: &Inner, flags: i32) -> R<OwnedFd> {
+        if inner.is_dir() {
+            self.reopen(&inner.fd, flags | libc::O_DIRECTORY)
+        } else {
+            sys::open_at(bfd(&inner.fd), &inner.name, flags, 0)
+        }
+    }
+
+    /// Open the node's topmost instance for real access.
+    pub(super) fn reopen(&self, fd: &Arc<OwnedFd>, flags: i32) -> R<OwnedFd> {
+        sys::reopen(self.proc.as_fd(), bfd(fd), flags)
+    }
+
+    /// Make sure `node` exists in the upper dir, copying it (and its parent
+    /// directories) up from the layer it is in.
+    pub(super) fn copy_up(&self, node: &Arc<Node>) -> R<()> {
+        let parent = {
+            let inner = node.read();
+            if inner.layer == 0 {
+                return Ok(());
+            }
+            inner.parent.clone().ok_or(NixErrno::EIO)?
+        };
+        self.copy_up(&parent)?;
+        let upper_parent = parent.fd();
+        let mut inner = node.write();
+        if inner.layer == 0 {
+            return Ok(());
+        }
+        let name = inner.name.clone();
+        let src = inner.fd.clone();
+        let st = stat_node(&inner)?;
+        let uid = self.shift.uid(st.st_uid);
+        let gid = self.shift.gid(st.st_gid);
+        let dir = bfd(&upper_parent);
+        match st.st_mode & libc::S_IFMT {
+            libc::S_IFDIR => {
+                sys::mkdir_at(dir, &name, 0o700)?;
+                let made = sys::open_at(dir, &name, libc::O_RDONLY | libc::O_DIRECTORY, 0)?;
+                let from = self.reopen(&src, libc::O_RDONLY | libc::O_DIRECTORY)?;
+                crate::rootfs::copy::copy_xattrs(from.as_fd(), made.as_fd())?;
+                sys::chown_at(made.as_fd(), c"", uid, gid)?;
+                sys::fchmod(made.as_fd(), st.st_mode & 0o7777)?;
+                times(made.as_fd(), &st)?;
+            }
+            libc::S_IFREG => {
+                let from = sys::open_at(bfd(&src), &name, libc::O_RDONLY, 0)?;
+                let tmp = match sys::tmpfile_in(dir, 0o600) {
+                    Ok(t) => Some(t),
+                    Err(NixErrno::EOPNOTSUPP) | Err(NixErrno::EISDIR) => None,
+                    Err(e) => return Err(e),
+                };
+                let made = match tmp {
+                    Some(t) => t,
+                    None => sys::open_at(
+                        dir,
+                        &name,
+                        libc::O_RDWR | libc::O_CREAT | libc::O_EXCL,
+                        0o600,
+                    )?,
+                };
+                sys::copy_all(from.as_fd(), made.as_fd(), st.st_size as u64)?;
+                crate::rootfs::copy::copy_xattrs(from.as_fd(), made.as_fd())?;
+                sys::chown_at(made.as_fd(), c"", uid, gid)?;
+                sys::fchmod(made.as_fd(), st.st_mode & 0o7777)?;
+                times(made.as_fd(), &st)?;
+                // An O_TMPFILE appears complete or not at all.
+                if sys::stat_at(dir, &name) == Err(NixErrno::ENOENT) {
+                    sys::link_tmpfile(self.proc.as_fd(), made.as_fd(), dir, &name)?;
+                }
+            }
+            libc::S_IFLNK => {
+                let target = sys::readlink_at(bfd(&src), &name)?;
+                let target = CString::new(target).map_err(|_| NixErrno::EINVAL)?;
+                sys::symlink_at(&target, dir, &name)?;
+                sys::chown_at(dir, &name, uid, gid)?;
+                let t = |s, n| sys::Time::At(s, n);
+                sys::utimens_at(
+                    dir,
+                    &name,
+                    t(st.st_atime, st.st_atime_nsec),
+                    t(st.st_mtime, st.st_mtime_nsec),
+                )?;
+            }
+            kind => {
+                sys::mknod_at(dir, &name, kind | (st.st_mode & 0o7777), st.st_rdev)?;
+                sys::chown_at(dir, &name, uid, gid)?;
+            }
+        }
+        let new = sys::stat_at(dir, &name)?;
+        self.table.alias(new.st_dev, new.st_ino, node.ino);
+        let fd = if inner.is_dir() {
+            Arc::new(sys::path_at(dir, &name)?)
+        } else {
+            upper_parent.clone()
+        };
+        if inner.is_dir() {
+            let old = inner.layer;
+            inner.lower_dirs.insert(0, (old, src));
+        }
+        inner.layer = 0;
+        inner.fd = fd;
+        Ok(())
+    }
+
+    /// Make room for a new entry `name` in `parent`'s upper dir: copy the
+    /// parent up and remove a whiteout there. True when a whiteout was
+    /// removed (a new directory must then be opaque).
+    pub(super) fn prepare_create(
+        &self,
+        parent: &Arc<Node>,
+        name: &CStr,
+    ) -> R<(Arc<OwnedFd>, bool)> {
+        self.copy_up(parent)?;
+        let dir = parent.fd();
+        match sys::stat_at(bfd(&dir), name) {
+            Ok(st) if is_whiteout(&st) => {
+                sys::unlink_at(bfd(&dir), name, false)?;
+                Ok((dir, true))
+            }
+            Ok(_) => Err(NixErrno::EEXIST),
+            Err(NixErrno::ENOENT) => Ok((dir, false)),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Owner for a new file: the caller, with the group of a setgid parent.
+    pub(super) fn new_owner(&self, req: &Request, dir: &Arc<OwnedFd>) -> R<(u32, u32, bool)> {
+        let st = sys::stat_at(bfd(dir), c"")?;
+        if st.st_mode & libc::S_ISGID != 0 {
+            Ok((req.uid(), st.st_gid, true))
+        } else {
+            Ok((req.uid(), req.gid(), false))
+        }
+    }
+
+    /// After creating `name` in the upper `dir`: set its owner, look it up.
+    pub(super) fn finish_create(
+        &self,
+        req: &Request,
+        parent: &Arc<Node>,
+        dir: &Arc<OwnedFd>,
+        name: &CStr,
+    ) -> R<(Arc<Node>, FileAttr)> {
+        let (uid, gid, _) = self.new_owner(req, dir)?;
+        sys::chown_at(bfd(dir), name, uid, gid)?;
+        let st = sys::stat_at(bfd(dir), name)?;
+        self.register(
+            parent,
+            name,
+            Found {
+                layer: 0,
+                dir_fd: dir.clone(),
+                st,
+                lower_dirs: Vec::new(),
+            },
+        )
+    }
+
+    /// Empty `dir`'s upper instance of its whiteouts so it can be removed or
+    /// replaced; ENOTEMPTY when its merged view has entries.
+    pub(super) fn clear_for_removal(&self, node: &Node) -> R<()> {
+        let inner = node.read();
+        if !self.list(&inner)?.is_empty() {
+            return Err(NixErrno::ENOTEMPTY);
+        }
+        if inner.layer == 0 {
+            for e in sys::read_dir(bfd(&inner.fd))? {
+                sys::unlink_at(bfd(&inner.fd), &e.name, false)?;
+            }
+        }
+        Ok(())
+    }
+
+    pub(super) fn whiteout(&self, dir: &Arc<OwnedFd>, name: &CStr) -> R<()> {
+        sys::mknod_at(bfd(dir), name, libc::S_IFCHR, 0)
+    }
+}
+
+fn times(fd: std::os::fd::BorrowedFd<'_>, st: &sys::Stat) -> R<()> {
+    sys::futimens(
+        fd,
+        sys::Time::At(st.st_atime, st.st_atime_nsec),
+        sys::Time::At(st.st_mtime, st.st_mtime_nsec),
+    )
+}
