@@ -870,7 +870,7 @@ pub fn sandbox_spec(
             .map_err(|e| Error::Layers {
                 image: image.short_id().to_string(),
                 // With its causes: the one that says which entry and why.
-                error: format!("{e:#}").into(),
+                error: crate::chain::line(&e).into(),
             })?;
         lowers.extend(dirs);
     }
