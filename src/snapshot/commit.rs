@@ -16,14 +16,15 @@
 //! store only through `store::Writer`.
 
 use super::media;
+use crate::chain::{bail, WithContext};
 use crate::layer::codec::{Compressed, Compression, Compressor};
 use crate::layer::diff::{diff, DiffOptions};
 use crate::oci::change;
 use crate::oci::digest;
+use crate::snapshot::Result;
 use crate::store::{Image, Store};
 use crate::userns::idmap::{IdMapping, IdSources};
 use crate::userns::run_in_userns;
-use anyhow::{bail, Context};
 use oci_spec::image::{
     Config, Descriptor, HistoryBuilder, ImageConfiguration, ImageManifestBuilder, MediaType,
     SCHEMA_VERSION,
@@ -120,7 +121,7 @@ pub fn commit(
     map: &IdMapping,
     src: &IdSources,
     opts: &CommitOptions,
-) -> anyhow::Result<Committed> {
+) -> Result<Committed> {
     if opts.compression == Compression::None {
         bail!("a committed layer is compressed: choose gzip or zstd");
     }
@@ -130,7 +131,7 @@ pub fn commit(
         None => parent.config.config().clone().unwrap_or_default(),
     };
     for c in &opts.changes {
-        change::apply(&mut runtime, c).map_err(anyhow::Error::msg)?;
+        change::apply(&mut runtime, c).map_err(crate::chain::Context::msg)?;
     }
     // Docker's rule for ENTRYPOINT: it drops the command unless a CMD is
     // given in the same set of instructions.
@@ -146,7 +147,9 @@ pub fn commit(
     }
     let layer_type = match opts.format {
         Format::Oci => media::oci_layer(opts.compression),
-        Format::Docker => media::docker_layer(opts.compression).map_err(anyhow::Error::msg)?,
+        Format::Docker => {
+            media::docker_layer(opts.compression).map_err(crate::chain::Context::msg)?
+        }
     };
     if !upper.is_dir() {
         bail!("cannot commit {}: it is not a directory", upper.display());
@@ -164,12 +167,12 @@ pub fn commit(
         let r = diff_compressed(upper, &blob, compression)?;
         serde_json::to_writer(&report, &r).map_err(|e| format!("cannot write the report: {e}"))
     })
-    .map_err(anyhow::Error::msg)
+    .map_err(crate::chain::Context::msg)
     .with_context(|| format!("cannot commit {}", upper.display()))?;
     drop((blob, report));
     let r: LayerReport = serde_json::from_slice(&fs_err::read(&report_path)?)
         .context("the diff helper's report is unreadable")?;
-    let expected = digest::parse(&r.digest).map_err(anyhow::Error::msg)?;
+    let expected = digest::parse(&r.digest).map_err(crate::chain::Context::msg)?;
     let (d, size) = w.write_blob_file(&blob_path, Some(&expected), "the committed layer")?;
     if size != r.size {
         bail!(
@@ -237,7 +240,7 @@ pub fn commit(
 
 /// A parent layer's descriptor in the vocabulary of the new manifest (the
 /// blob is the same; only its media type's spelling changes).
-fn renamed(l: &Descriptor, format: Format) -> anyhow::Result<Descriptor> {
+fn renamed(l: &Descriptor, format: Format) -> Result<Descriptor> {
     let Some(c) = media::layer_compression(l.media_type()) else {
         // Foreign or unusual layers keep their own type.
         return Ok(l.clone());
@@ -245,7 +248,7 @@ fn renamed(l: &Descriptor, format: Format) -> anyhow::Result<Descriptor> {
     let mt = match format {
         Format::Oci => media::oci_layer(c),
         Format::Docker => media::docker_layer(c).map_err(|e| {
-            anyhow::anyhow!("the parent image has a zstd layer ({}): {e}", l.digest())
+            crate::chain::msg!("the parent image has a zstd layer ({}): {e}", l.digest())
         })?,
     };
     let mut d = l.clone();

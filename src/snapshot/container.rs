@@ -6,9 +6,10 @@
 //!
 //! It reads records through `crate::container` and never writes one.
 
+use crate::chain::{bail, WithContext};
 use crate::container::{state, Containers};
+use crate::snapshot::Result;
 use crate::userns::idmap::{IdMapping, IdSources, UsernsRequest};
-use anyhow::{bail, Context};
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 use std::path::{Path, PathBuf};
@@ -29,7 +30,7 @@ pub struct Container {
 }
 
 /// The container named `what` (a name, full id or unique id prefix), or None.
-pub fn find(state: &Path, what: &str) -> anyhow::Result<Option<Container>> {
+pub fn find(state: &Path, what: &str) -> Result<Option<Container>> {
     let containers = Containers::new(state);
     let mut hits = Vec::new();
     for r in containers.list() {
@@ -78,7 +79,7 @@ pub fn find(state: &Path, what: &str) -> anyhow::Result<Option<Container>> {
 
 /// The id mapping whose key the container recorded: its files carry the ids
 /// of exactly that mapping.
-pub fn mapping_for(c: &Container, src: &IdSources) -> anyhow::Result<IdMapping> {
+pub fn mapping_for(c: &Container, src: &IdSources) -> Result<IdMapping> {
     for req in [
         UsernsRequest::Auto,
         UsernsRequest::SubIds,
@@ -104,7 +105,7 @@ pub struct Paused {
 
 /// Stop every process in the pid namespace of `pid1`. New processes forked
 /// while stopping are caught by scanning again until nothing new appears.
-pub fn pause(pid1: i32) -> anyhow::Result<Paused> {
+pub fn pause(pid1: i32) -> Result<Paused> {
     let ns = |pid: &str| std::fs::read_link(format!("/proc/{pid}/ns/pid")).ok();
     let target = ns(&pid1.to_string())
         .with_context(|| format!("cannot read the pid namespace of process {pid1}"))?;
