@@ -21,11 +21,12 @@ use super::steps::files::FileStep;
 use super::steps::run::{self, RunEnv, RunStep};
 use super::steps::tree::{Item, Node, Tree};
 use super::steps::{meta, owner};
+use crate::build::{Error, Result};
+use crate::chain::{bail, msg, WithContext as _};
 use crate::dockerfile::{self, BuildArgs, Dockerfile, Instruction, MountKind, Source, Spanned};
 use crate::net::plan::NetFlags;
 use crate::report::Report;
 use crate::store::{Image, Store, Writer};
-use anyhow::{anyhow, bail, Context as _};
 use oci_spec::image::Descriptor;
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, HashMap};
@@ -36,7 +37,7 @@ use std::time::Instant;
 /// Finds (and, by the caller's `--pull` policy, pulls) the images FROM and
 /// `COPY --from` name. The CLI supplies it, so that this module needs no
 /// registry.
-pub type Images<'a> = &'a dyn Fn(&str) -> anyhow::Result<Image>;
+pub type Images<'a> = &'a dyn Fn(&str) -> Result<Image>;
 
 /// What to build.
 #[derive(Debug, Clone)]
@@ -136,14 +137,19 @@ struct Builder<'a> {
 }
 
 /// `Dockerfile:LINE: INSTRUCTION: reason`.
-fn at(file: &str, ins: &Spanned<Instruction>, reason: impl std::fmt::Display) -> anyhow::Error {
-    anyhow!("{file}:{}: {}: {reason}", ins.span.start, ins.original)
+fn at(file: &str, ins: &Spanned<Instruction>, reason: impl std::fmt::Display) -> Error {
+    Error::Instruction {
+        file: file.to_string(),
+        line: ins.span.start,
+        instruction: ins.original.clone(),
+        reason: reason.to_string(),
+    }
 }
 
 /// Take the `OnBuild` triggers out of a base image's config, parsed as a
 /// Dockerfile whose errors name the image (`IMAGE ONBUILD:2: ...`, line 1
 /// being the implicit FROM before the first trigger).
-fn onbuild_triggers(config: &mut Value, image: &str) -> anyhow::Result<Option<Dockerfile>> {
+fn onbuild_triggers(config: &mut Value, image: &str) -> Result<Option<Dockerfile>> {
     let Some(list) = config
         .get_mut("config")
         .and_then(|c| c.as_object_mut())
@@ -173,7 +179,7 @@ pub fn build(
     opts: &Options,
     images: Images<'_>,
     report: &dyn Report,
-) -> anyhow::Result<Image> {
+) -> Result<Image> {
     build_tracked(store, opts, images, report).map(|(image, _)| image)
 }
 
@@ -185,12 +191,12 @@ pub fn build_tracked(
     opts: &Options,
     images: Images<'_>,
     report: &dyn Report,
-) -> anyhow::Result<(Image, Vec<super::context::ReadPath>)> {
+) -> Result<(Image, Vec<super::context::ReadPath>)> {
     let df = dockerfile::parse(&opts.dockerfile, &opts.file_name)?;
     for w in &df.warnings {
         report.warn(&format!("{}: {w:?}", df.file));
     }
-    let plan = plan(&df, opts.target.as_deref()).map_err(anyhow::Error::msg)?;
+    let plan = plan(&df, opts.target.as_deref()).map_err(crate::chain::Context::msg)?;
     let ctx = BuildContext::open(
         opts.context.as_deref(),
         opts.dockerfile_path.as_deref(),
@@ -239,7 +245,7 @@ impl<'a> Builder<'a> {
         global: &BTreeMap<String, String>,
         build_args: &BuildArgs,
         done: &HashMap<usize, State>,
-    ) -> anyhow::Result<State> {
+    ) -> Result<State> {
         let df = self.df;
         let stage = &df.stages[i];
         let from = df.base(stage, global)?;
@@ -275,7 +281,7 @@ impl<'a> Builder<'a> {
             let mut s = done
                 .get(&j)
                 .cloned()
-                .ok_or_else(|| anyhow!("{where_}: stage {} was not built", from.image))?;
+                .ok_or_else(|| msg!("{where_}: stage {} was not built", from.image))?;
             s.cmd_set = false;
             s
         } else {
@@ -316,7 +322,7 @@ impl<'a> Builder<'a> {
             let started = Instant::now();
             let cached = self
                 .step_one(i, ins, &expanded, &used, &scope.run_env(), &mut st, done)
-                .map_err(|e| at(file, ins, format!("{e:#}")))?;
+                .map_err(|e| at(file, ins, crate::chain::line(&e)))?;
             if cached {
                 self.report.info("--> CACHED");
             } else {
@@ -330,11 +336,11 @@ impl<'a> Builder<'a> {
     }
 
     /// A base image, as the caller's resolver finds it.
-    fn base_image(&self, name: &str) -> anyhow::Result<Image> {
+    fn base_image(&self, name: &str) -> Result<Image> {
         (self.images)(name)
     }
 
-    fn state_of(&self, image: Image) -> anyhow::Result<State> {
+    fn state_of(&self, image: Image) -> Result<State> {
         let cd = image.manifest.config().digest().clone();
         let bytes = self.store.read_blob(&cd)?;
         let config: Value = serde_json::from_slice(&bytes)
@@ -354,11 +360,11 @@ impl<'a> Builder<'a> {
         name: &str,
         stage: usize,
         done: &HashMap<usize, State>,
-    ) -> anyhow::Result<Option<Image>> {
+    ) -> Result<Option<Image>> {
         Ok(match stage_ref(self.df, name, stage) {
             Some(j) => done
                 .get(&j)
-                .ok_or_else(|| anyhow!("stage {name} was not built"))?
+                .ok_or_else(|| msg!("stage {name} was not built"))?
                 .image
                 .clone(),
             None => Some(self.base_image(name)?),
@@ -366,7 +372,7 @@ impl<'a> Builder<'a> {
     }
 
     /// The tree of an image (contents kept for all files with `full`).
-    fn tree(&mut self, image: Option<&Image>, full: bool) -> anyhow::Result<Rc<ImageFs>> {
+    fn tree(&mut self, image: Option<&Image>, full: bool) -> Result<Rc<ImageFs>> {
         let id = image.map_or("scratch".to_string(), |i| i.id.clone());
         if let Some(t) = self.trees.get(&(id.clone(), full)) {
             return Ok(t.clone());
@@ -388,7 +394,7 @@ impl<'a> Builder<'a> {
         run_env: &[(String, String)],
         st: &mut State,
         done: &HashMap<usize, State>,
-    ) -> anyhow::Result<bool> {
+    ) -> Result<bool> {
         let mut inputs: Vec<String> = Vec::new();
         let mut from_image: Option<Option<Image>> = None;
         let mut resolved = None;
@@ -470,7 +476,8 @@ impl<'a> Builder<'a> {
                     let src = m.source.as_deref().unwrap_or(".");
                     match &m.from {
                         None => {
-                            let matched = self.ctx.resolve(src).map_err(anyhow::Error::msg)?;
+                            let matched =
+                                self.ctx.resolve(src).map_err(crate::chain::Context::msg)?;
                             inputs.push(format!("bind {src} {}", self.ctx.hash(&matched)?));
                         }
                         Some(f) => {
@@ -494,7 +501,7 @@ impl<'a> Builder<'a> {
         });
         let is_url = matches!(expanded, Instruction::Add(a) if a.sources.iter().any(|s| matches!(s, Source::Path(p) if fetch::is_url(p))));
         if let (Some(f), None, false) = (&file_step, &from_image, is_url) {
-            let r = f.resolve(&self.ctx).map_err(anyhow::Error::msg)?;
+            let r = f.resolve(&self.ctx).map_err(crate::chain::Context::msg)?;
             inputs.push(format!("context {}", self.ctx.hash(&r.matched)?));
             resolved = Some(r);
         }
@@ -560,7 +567,7 @@ impl<'a> Builder<'a> {
                 };
                 Some(Layer::Tree(
                     f.place_download(&fetched, &lower)
-                        .map_err(anyhow::Error::msg)?,
+                        .map_err(crate::chain::Context::msg)?,
                 ))
             }
             (Some(f), _) => {
@@ -571,18 +578,18 @@ impl<'a> Builder<'a> {
                 };
                 Some(Layer::Tree(
                     f.run(resolved.as_ref(), from.as_deref(), &lower)
-                        .map_err(anyhow::Error::msg)?,
+                        .map_err(crate::chain::Context::msg)?,
                 ))
             }
             (None, Instruction::Workdir(dir)) => {
                 let abs = meta::resolve_workdir(&config, dir);
                 meta::apply(&mut config, &Instruction::Workdir(abs.clone()), st.cmd_set)
-                    .map_err(anyhow::Error::msg)?;
+                    .map_err(crate::chain::Context::msg)?;
                 let lower = self.tree(st.image.as_ref(), false)?;
                 Some(Layer::Tree(workdir_tree(&lower, &abs)))
             }
             (None, other) => {
-                meta::apply(&mut config, other, st.cmd_set).map_err(anyhow::Error::msg)?;
+                meta::apply(&mut config, other, st.cmd_set).map_err(crate::chain::Context::msg)?;
                 None
             }
         };
@@ -599,7 +606,7 @@ impl<'a> Builder<'a> {
         mut config: Value,
         layer: Option<Layer>,
         created_by: &str,
-    ) -> anyhow::Result<()> {
+    ) -> Result<()> {
         let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Nanos, true);
         let mut layers = st.layers.clone();
         let mut history =
@@ -657,7 +664,7 @@ impl<'a> Builder<'a> {
     }
 
     /// Name the final image (with `--label`s added).
-    fn finish(mut self, st: &mut State) -> anyhow::Result<Image> {
+    fn finish(mut self, st: &mut State) -> Result<Image> {
         if !self.opts.labels.is_empty() {
             let mut config = st.config.clone();
             let labels: Vec<crate::dockerfile::KeyValue> = self
@@ -670,7 +677,7 @@ impl<'a> Builder<'a> {
                 })
                 .collect();
             meta::apply(&mut config, &Instruction::Label(labels), true)
-                .map_err(anyhow::Error::msg)?;
+                .map_err(crate::chain::Context::msg)?;
             st.config = config;
             st.image = None;
         }

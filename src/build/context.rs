@@ -13,7 +13,8 @@
 
 use super::ignore::{self, IgnoreMatcher};
 use super::imagefs::resolve_in_root;
-use anyhow::Context as _;
+use crate::build::Result;
+use crate::chain::WithContext as _;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest as _, Sha256};
 use std::cell::RefCell;
@@ -130,11 +131,11 @@ impl BuildContext {
         root: Option<&Path>,
         dockerfile: Option<&Path>,
         hash_file: PathBuf,
-    ) -> anyhow::Result<BuildContext> {
+    ) -> Result<BuildContext> {
         let (root, ignore) = match root {
             Some(r) => {
                 let r = fs_err::canonicalize(r).context("cannot open the build context")?;
-                anyhow::ensure!(
+                crate::chain::ensure!(
                     r.is_dir(),
                     "the build context {} is not a directory",
                     r.display()
@@ -302,7 +303,7 @@ impl BuildContext {
     /// targets. Owners are left out because COPY gives files root (or the
     /// `--chown` owner) whoever owns them in the context; mtimes are left out
     /// as buildkit does, so touching a file does not invalidate the cache.
-    pub fn hash(&mut self, matched: &[Matched]) -> anyhow::Result<String> {
+    pub fn hash(&mut self, matched: &[Matched]) -> Result<String> {
         let mut h = Sha256::new();
         for m in matched {
             h.update(format!("match {}\0", m.path));
@@ -354,7 +355,7 @@ impl BuildContext {
         }
     }
 
-    fn file_hash(&mut self, abs: &Path, stamp: &Stamp) -> anyhow::Result<String> {
+    fn file_hash(&mut self, abs: &Path, stamp: &Stamp) -> Result<String> {
         let key = abs.to_string_lossy().into_owned();
         let stamp = stamp.clone();
         if let Some(known) = self.stamps.get(&key) {

@@ -7,10 +7,11 @@
 //! `.wh..wh..opq` hides what lower layers put in a directory). It owns
 //! nothing on disk and must not write anything.
 
+use crate::build::Result;
+use crate::chain::WithContext;
 use crate::layer::codec;
 use crate::layer::whiteout::{classify, OciName};
 use crate::store::{Image, Store};
-use anyhow::Context;
 use std::collections::BTreeMap;
 use std::io::Read;
 
@@ -58,7 +59,7 @@ impl ImageFs {
         store: &Store,
         image: Option<&Image>,
         keep: &dyn Fn(&str) -> bool,
-    ) -> anyhow::Result<ImageFs> {
+    ) -> Result<ImageFs> {
         let mut fs = ImageFs::default();
         let Some(image) = image else {
             return Ok(fs);
@@ -67,7 +68,7 @@ impl ImageFs {
             let what = format!("layer {} of image {}", n + 1, image.short_id());
             let file = fs_err::File::open(store.blob_path(desc.digest()))
                 .with_context(|| format!("cannot read {what}"))?;
-            let (_, tar) = codec::decompressed(file).map_err(anyhow::Error::msg)?;
+            let (_, tar) = codec::decompressed(file).map_err(crate::chain::Context::msg)?;
             fs.apply_layer(tar, n, keep)
                 .with_context(|| format!("cannot read {what}"))?;
         }

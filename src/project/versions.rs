@@ -202,7 +202,6 @@ impl Environment<'_> {
         if let Ok(listed) = store.image(&pinned.id) {
             return Ok(listed);
         }
-        let backend = |e: anyhow::Error| Error::Backend(e.into());
         let manifest = crate::oci::digest::parse(&pinned.manifest_digest)
             .map_err(|e| Error::Image(e.to_string()))?;
         let bytes = store.read_blob(&manifest).map_err(backend)?;
@@ -229,7 +228,6 @@ impl Environment<'_> {
         rec: &Record,
         message: String,
     ) -> Result<Version, Error> {
-        let backend = |e: anyhow::Error| Error::Backend(e.into());
         let store = self.store()?;
         let mut all = self.envdir.versions()?;
         let n = all.iter().map(|v| v.n).max().unwrap_or(0) + 1;
@@ -307,7 +305,6 @@ impl Environment<'_> {
         // never a listed version without its image.
         self.envdir.write_versions(&kept)?;
         let store = self.store()?;
-        let backend = |e: anyhow::Error| Error::Backend(e.into());
         for v in &doomed {
             store
                 .unpin_version(&self.version_key(v.n))
@@ -361,7 +358,6 @@ impl Environment<'_> {
         side: Side<'_>,
         want: &dyn Fn(&str) -> bool,
     ) -> Result<State, Error> {
-        let backend = |e: anyhow::Error| Error::Backend(e.into());
         let mut s = State {
             tree: Tree::new(),
             contents: Contents::new(),
@@ -379,7 +375,8 @@ impl Environment<'_> {
                 let name = self.built_image_name()?;
                 store.image(&name).map_err(|e| {
                     Error::Image(format!(
-                        "the image of the last build ({name}) is gone: {e:#}"
+                        "the image of the last build ({name}) is gone: {}",
+                        crate::chain::line(&e)
                     ))
                 })?
             }
@@ -390,8 +387,9 @@ impl Environment<'_> {
                 .map_err(|e| Error::Image(format!("{what} is missing: {e}")))?;
             let (_, r) = crate::layer::codec::decompressed(BufReader::with_capacity(1 << 16, f))
                 .map_err(|e| Error::Image(format!("{what}: {e}")))?;
-            apply_layer_reading(&mut s.tree, r, want, &mut s.contents)
-                .map_err(|e| Error::Image(format!("cannot read {what}: {e:#}")))?;
+            apply_layer_reading(&mut s.tree, r, want, &mut s.contents).map_err(|e| {
+                Error::Image(format!("cannot read {what}: {}", crate::chain::line(&e)))
+            })?;
         }
         if side == Side::Now {
             // The writable layer as the tar a snapshot would commit,
@@ -418,7 +416,12 @@ impl Environment<'_> {
                 want,
                 &mut s.contents,
             )
-            .map_err(|e| Error::Image(format!("cannot read the environment's changes: {e:#}")))?;
+            .map_err(|e| {
+                Error::Image(format!(
+                    "cannot read the environment's changes: {}",
+                    crate::chain::line(&e)
+                ))
+            })?;
         }
         Ok(s)
     }
@@ -519,4 +522,9 @@ impl Environment<'_> {
         self.hook(&rec, "postStartCommand", &x.post_start)?;
         Ok(rec)
     }
+}
+
+/// A failure of the store, snapshot or registry below an environment.
+fn backend(e: impl Into<super::BoxError>) -> Error {
+    Error::Backend(e.into())
 }

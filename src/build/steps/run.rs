@@ -20,6 +20,8 @@ use super::copy;
 use super::tree::Data;
 use crate::build::ignore::clean;
 use crate::build::imagefs::ImageFs;
+use crate::build::Result;
+use crate::chain::{bail, msg, WithContext};
 use crate::container::launch::{sandbox_spec, Drivers, Settings};
 use crate::dockerfile::{Mount, MountKind, Network as RunNetwork, Run, RunBody, Security, Sharing};
 use crate::layer::diff::{diff, DiffOptions};
@@ -33,7 +35,6 @@ use crate::sys::flock::{self, Held, Mode};
 use crate::sys::stdio::Redirect;
 use crate::userns::idmap::{IdMapping, IdSources, MapMode, UsernsRequest};
 use crate::userns::run_in_userns;
-use anyhow::{anyhow, bail, Context};
 use sha2::{Digest as _, Sha256};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -131,12 +132,13 @@ pub fn execute(
     image: Option<&Image>,
     lower: &ImageFs,
     n: usize,
-) -> anyhow::Result<RunLayer> {
+) -> Result<RunLayer> {
     if step.run.security == Some(Security::Insecure) {
         bail!("--security=insecure is not supported: RUN always runs sandboxed");
     }
     let src = IdSources::default();
-    let mapping = IdMapping::detect(UsernsRequest::Auto, &src).map_err(anyhow::Error::msg)?;
+    let mapping =
+        IdMapping::detect(UsernsRequest::Auto, &src).map_err(crate::chain::Context::msg)?;
     let dir = env.scratch.join(format!("run-{n}"));
     for d in ["upper", "work", "rootfs"] {
         fs_err::create_dir_all(dir.join(d))?;
@@ -154,7 +156,7 @@ pub fn execute(
         ..Default::default()
     }
     .resolve()
-    .map_err(anyhow::Error::msg)?;
+    .map_err(crate::chain::Context::msg)?;
     let settings = settings(env, step, &dir, mounts.specs, mounts.process_env, security)?;
     let result = run_sandboxed(env, image, &mapping, &dir, settings, fake_root);
     drop(mounts.locks);
@@ -185,7 +187,7 @@ fn prepare_mounts(
     dir: &Path,
     mapping: &IdMapping,
     src: &IdSources,
-) -> anyhow::Result<Mounts> {
+) -> Result<Mounts> {
     let mut m = Mounts {
         specs: Vec::new(),
         targets: Vec::new(),
@@ -234,7 +236,7 @@ fn settings(
     mounts: Vec<MountSpec>,
     process_env: Vec<String>,
     security: crate::sandbox::security::Security,
-) -> anyhow::Result<Settings> {
+) -> Result<Settings> {
     let hostname = "buildkitsandbox".to_string();
     let mode = |m: &str| NetFlags {
         network: Some(m.into()),
@@ -247,7 +249,7 @@ fn settings(
     };
     // Planned per step: a helper keeps its pid file and log in the step's dir.
     let network = Network::from_flags(&flags, &[], &hostname, dir, &HostEnv::detect())
-        .map_err(anyhow::Error::msg)?;
+        .map_err(crate::chain::Context::msg)?;
     Ok(Settings {
         hostname,
         network,
@@ -277,7 +279,7 @@ fn run_sandboxed(
     dir: &Path,
     settings: Settings,
     fake_root: bool,
-) -> anyhow::Result<()> {
+) -> Result<()> {
     let args = settings.process.args.clone();
     // The upper dir is read right after and then thrown away: volatile.
     let spec = sandbox_spec(
@@ -297,7 +299,7 @@ fn run_sandboxed(
         settings,
         env.report,
     )?;
-    let plan = Plan::build(spec).map_err(|e| anyhow!("{e}"))?;
+    let plan = Plan::build(spec).map_err(|e| msg!("{e}"))?;
     let exit = {
         // stdout carries only the image id: RUN output goes to stderr.
         let _redirect = if env.report.quiet() {
@@ -329,7 +331,7 @@ fn diff_upper(
     targets: &[String],
     lower: &ImageFs,
     tar: &Path,
-) -> anyhow::Result<()> {
+) -> Result<()> {
     let upper = dir.join("upper");
     let created: Vec<String> = targets
         .iter()
@@ -358,7 +360,8 @@ fn diff_upper(
         diff(&upper, f, &DiffOptions { ids: None })?;
         Ok(())
     })
-    .map_err(|e| anyhow!("cannot read the RUN's changes: {e}"))
+    .map_err(|e| msg!("cannot read the RUN's changes: {e}"))
+    .map_err(Into::into)
 }
 
 /// The upper dir holds files of subordinate ids: remove it from inside.
@@ -426,11 +429,12 @@ fn mount_spec(
     locks: &mut Vec<Held>,
     process_env: &mut Vec<String>,
     from: Option<&ImageFs>,
-) -> anyhow::Result<Option<MountSpec>> {
-    let target = || -> anyhow::Result<String> {
+) -> Result<Option<MountSpec>> {
+    let target = || -> Result<String> {
         m.target
             .clone()
-            .ok_or_else(|| anyhow!("--mount=type={} needs a target", m.kind.as_str()))
+            .ok_or_else(|| msg!("--mount=type={} needs a target", m.kind.as_str()))
+            .map_err(Into::into)
     };
     Ok(Some(match m.kind {
         MountKind::Tmpfs => MountSpec::Tmpfs {
@@ -444,7 +448,7 @@ fn mount_spec(
                 // writes that the RUN sees and that are then thrown away.
                 let path = m.source.as_deref().unwrap_or("/");
                 let tree = copy::from_image(fs, path).ok_or_else(|| {
-                    anyhow!(
+                    msg!(
                         "--mount=type=bind,from={}: {path}: not found",
                         m.from.as_deref().unwrap_or("")
                     )
@@ -452,7 +456,7 @@ fn mount_spec(
                 let out = dir.join(format!("bind-{i}"));
                 let dest = out.clone();
                 run_in_userns(mapping, src, move || materialize(&tree, &dest))
-                    .map_err(|e| anyhow!("cannot prepare the bind mount of {path}: {e}"))?;
+                    .map_err(|e| msg!("cannot prepare the bind mount of {path}: {e}"))?;
                 return Ok(Some(MountSpec::Bind {
                     source: out,
                     target: target()?,
@@ -464,7 +468,7 @@ fn mount_spec(
             }
             let ctx = env
                 .context
-                .ok_or_else(|| anyhow!("--mount=type=bind needs a build context"))?;
+                .ok_or_else(|| msg!("--mount=type=bind needs a build context"))?;
             let rel = clean(&format!("/{}", m.source.as_deref().unwrap_or("")));
             MountSpec::Bind {
                 source: ctx.join(rel.trim_start_matches('/')),
@@ -523,7 +527,7 @@ fn mount_spec(
                     }
                     Ok(())
                 })
-                .map_err(|e| anyhow!("cannot create the cache directory for {id}: {e}"))?;
+                .map_err(|e| msg!("cannot create the cache directory for {id}: {e}"))?;
             }
             MountSpec::Bind {
                 source,
@@ -540,7 +544,7 @@ fn mount_spec(
                             .and_then(|t| t.rsplit('/').next())
                             .map(String::from)
                     })
-                    .ok_or_else(|| anyhow!("--mount=type=secret needs an id"))?;
+                    .ok_or_else(|| msg!("--mount=type=secret needs an id"))?;
             let Some(path) = env.secrets.get(&id) else {
                 if m.required {
                     bail!("secret {id} is required: pass --secret id={id},src=FILE");
