@@ -17,7 +17,7 @@ use super::context::BuildContext;
 use super::imagefs::ImageFs;
 use super::plan::{plan, stage_ref};
 use super::steps::fetch;
-use super::steps::files::FileStep;
+use super::steps::files::{FileStep, Resolved};
 use super::steps::run::{self, RunEnv, RunStep};
 use super::steps::tree::{Item, Node, Tree};
 use super::steps::{meta, owner};
@@ -73,6 +73,26 @@ const PLATFORM: &str = "linux/amd64";
 enum Layer {
     Tree(Tree),
     Tar(PathBuf),
+}
+
+/// What a step reads besides its parent image, gathered before its cache
+/// key is known.
+#[derive(Default)]
+struct StepInputs<'i> {
+    /// The cache key's inputs (content hashes, image ids, download digests).
+    inputs: Vec<String>,
+    /// COPY or ADD: what to place where.
+    file_step: Option<FileStep<'i>>,
+    /// `COPY --from`: the stage's or image's result (None: scratch).
+    from_image: Option<Option<Image>>,
+    /// The context sources a COPY/ADD matched.
+    resolved: Option<Resolved>,
+    /// `ADD URL` without a checksum, downloaded to learn its digest.
+    download: Option<fetch::Fetched>,
+    /// RUN `--mount=type=bind,from=`: mount index → image (None: scratch).
+    bind_from: BTreeMap<usize, Option<Image>>,
+    /// ADD of a URL.
+    is_url: bool,
 }
 
 /// Where a stage is, step after step.
@@ -395,123 +415,15 @@ impl<'a> Builder<'a> {
         st: &mut State,
         done: &HashMap<usize, State>,
     ) -> Result<bool> {
-        let mut inputs: Vec<String> = Vec::new();
-        let mut from_image: Option<Option<Image>> = None;
-        let mut resolved = None;
-        let mut download = None;
-        let mut bind_from: BTreeMap<usize, Option<Image>> = BTreeMap::new();
-        let file_step = match expanded {
-            Instruction::Copy(c) => {
-                if !c.excludes.is_empty() || c.parents {
-                    bail!("COPY --exclude and --parents are not supported yet");
-                }
-                if let Some(f) = &c.from {
-                    let img = self.image_named(f, stage, done)?;
-                    inputs.push(format!(
-                        "from {}",
-                        img.as_ref().map_or("scratch", |i| i.id.as_str())
-                    ));
-                    from_image = Some(img);
-                }
-                Some(FileStep {
-                    add: false,
-                    sources: &c.sources,
-                    dest: &c.dest,
-                    chown: c.chown.as_deref(),
-                    chmod: c.chmod.as_deref(),
-                    checksum: None,
-                    workdir: "",
-                })
-            }
-            Instruction::Add(a) if !a.excludes.is_empty() => {
-                bail!("ADD --exclude is not supported yet")
-            }
-            Instruction::Add(a)
-                if a.sources
-                    .iter()
-                    .any(|s| matches!(s, Source::Path(p) if fetch::is_url(p))) =>
-            {
-                let [Source::Path(url)] = &a.sources[..] else {
-                    bail!("ADD with a URL takes that one source only");
-                };
-                // With a checksum the content is known without downloading,
-                // so a cached step costs no request (buildkit does the same).
-                match &a.checksum {
-                    Some(c) => {
-                        fetch::check_checksum(c)?;
-                        inputs.push(format!("url {c}"));
-                    }
-                    None => {
-                        let f = fetch::fetch(url, self.writer.scratch(), None)?;
-                        inputs.push(format!("url {}", f.digest));
-                        download = Some(f);
-                    }
-                }
-                Some(FileStep {
-                    add: true,
-                    sources: &a.sources,
-                    dest: &a.dest,
-                    chown: a.chown.as_deref(),
-                    chmod: a.chmod.as_deref(),
-                    checksum: a.checksum.as_deref(),
-                    workdir: "",
-                })
-            }
-            Instruction::Add(a) => Some(FileStep {
-                add: true,
-                sources: &a.sources,
-                dest: &a.dest,
-                chown: a.chown.as_deref(),
-                chmod: a.chmod.as_deref(),
-                checksum: a.checksum.as_deref(),
-                workdir: "",
-            }),
-            Instruction::Run(r) => {
-                // What a bind mount from the context shows is an input; cache
-                // mount contents and secrets are not, as in buildkit.
-                for (i, m) in r.mounts.iter().enumerate() {
-                    if m.kind != MountKind::Bind {
-                        continue;
-                    }
-                    let src = m.source.as_deref().unwrap_or(".");
-                    match &m.from {
-                        None => {
-                            let matched =
-                                self.ctx.resolve(src).map_err(crate::chain::Context::msg)?;
-                            inputs.push(format!("bind {src} {}", self.ctx.hash(&matched)?));
-                        }
-                        Some(f) => {
-                            let img = self.image_named(f, stage, done)?;
-                            inputs.push(format!(
-                                "bind from {} {src}",
-                                img.as_ref().map_or("scratch", |i| i.id.as_str())
-                            ));
-                            bind_from.insert(i, img);
-                        }
-                    }
-                }
-                None
-            }
-            _ => None,
-        };
         let workdir = st.workdir();
-        let file_step = file_step.map(|f| FileStep {
-            workdir: &workdir,
-            ..f
-        });
-        let is_url = matches!(expanded, Instruction::Add(a) if a.sources.iter().any(|s| matches!(s, Source::Path(p) if fetch::is_url(p))));
-        if let (Some(f), None, false) = (&file_step, &from_image, is_url) {
-            let r = f.resolve(&self.ctx).map_err(crate::chain::Context::msg)?;
-            inputs.push(format!("context {}", self.ctx.hash(&r.matched)?));
-            resolved = Some(r);
-        }
+        let reads = self.step_inputs(stage, expanded, &workdir, done)?;
         let text = expanded.to_string();
         let key = cache::key(&KeyParts {
             platform: PLATFORM,
             parent: st.id(),
             instruction: &text,
             used_args: used,
-            inputs: &inputs,
+            inputs: &reads.inputs,
         });
         if !self.opts.no_cache {
             if let Some(hit) = self.store.pinned(&key) {
@@ -522,65 +434,15 @@ impl<'a> Builder<'a> {
             }
         }
         let mut config = st.config.clone();
-        let tree = match (&file_step, expanded) {
+        let layer = match (reads.file_step, expanded) {
             (None, Instruction::Run(r)) => {
-                let lower = self.tree(st.image.as_ref(), false)?;
-                let mut bind_trees = BTreeMap::new();
-                for (i, img) in &bind_from {
-                    bind_trees.insert(*i, self.tree(img.as_ref(), true)?);
-                }
-                self.runs += 1;
-                let env = RunEnv {
-                    store: self.store,
-                    state: &self.opts.state,
-                    scratch: self.writer.scratch(),
-                    report: self.report,
-                    network: self.opts.network.clone(),
-                    secrets: &self.opts.secrets,
-                    context: self.opts.context.as_deref(),
-                };
-                let step = RunStep {
-                    run: r,
-                    shell: meta::shell(&config),
-                    env: run_env.to_vec(),
-                    user: config
-                        .pointer("/config/User")
-                        .and_then(Value::as_str)
-                        .map(String::from),
-                    workdir: st.workdir(),
-                    bind_from: bind_trees,
-                };
-                let layer = run::execute(&env, &step, st.image.as_ref(), &lower, self.runs)?;
-                self.commit(&key, st, config, layer.map(Layer::Tar), &ins.original)?;
-                return Ok(false);
+                let layer = self.run_step(r, &config, run_env, st, reads.bind_from)?;
+                layer.map(Layer::Tar)
             }
-            (Some(f), Instruction::Add(a)) if is_url => {
-                let lower = self.tree(st.image.as_ref(), false)?;
-                let fetched = match download {
-                    Some(d) => d,
-                    None => {
-                        let [Source::Path(url)] = &a.sources[..] else {
-                            bail!("ADD with a URL takes that one source only");
-                        };
-                        fetch::fetch(url, self.writer.scratch(), a.checksum.as_deref())?
-                    }
-                };
-                Some(Layer::Tree(
-                    f.place_download(&fetched, &lower)
-                        .map_err(crate::chain::Context::msg)?,
-                ))
+            (Some(f), Instruction::Add(a)) if reads.is_url => {
+                Some(self.add_url_step(&f, a, st, reads.download)?)
             }
-            (Some(f), _) => {
-                let lower = self.tree(st.image.as_ref(), false)?;
-                let from = match &from_image {
-                    Some(img) => Some(self.tree(img.as_ref(), true)?),
-                    None => None,
-                };
-                Some(Layer::Tree(
-                    f.run(resolved.as_ref(), from.as_deref(), &lower)
-                        .map_err(crate::chain::Context::msg)?,
-                ))
-            }
+            (Some(f), _) => Some(self.files_step(&f, reads.resolved, reads.from_image, st)?),
             (None, Instruction::Workdir(dir)) => {
                 let abs = meta::resolve_workdir(&config, dir);
                 meta::apply(&mut config, &Instruction::Workdir(abs.clone()), st.cmd_set)
@@ -593,8 +455,215 @@ impl<'a> Builder<'a> {
                 None
             }
         };
-        self.commit(&key, st, config, tree, &ins.original)?;
+        self.commit(&key, st, config, layer, &ins.original)?;
         Ok(false)
+    }
+
+    /// What a step reads besides its parent image: the inputs of its cache
+    /// key, and what executing it needs of them.
+    fn step_inputs<'i>(
+        &mut self,
+        stage: usize,
+        expanded: &'i Instruction,
+        workdir: &'i str,
+        done: &HashMap<usize, State>,
+    ) -> Result<StepInputs<'i>> {
+        let mut reads = StepInputs {
+            is_url: matches!(expanded, Instruction::Add(a) if a.sources.iter().any(|s| matches!(s, Source::Path(p) if fetch::is_url(p)))),
+            ..StepInputs::default()
+        };
+        reads.file_step = match expanded {
+            Instruction::Copy(c) => {
+                if !c.excludes.is_empty() || c.parents {
+                    bail!("COPY --exclude and --parents are not supported yet");
+                }
+                if let Some(f) = &c.from {
+                    let img = self.image_named(f, stage, done)?;
+                    reads.inputs.push(format!(
+                        "from {}",
+                        img.as_ref().map_or("scratch", |i| i.id.as_str())
+                    ));
+                    reads.from_image = Some(img);
+                }
+                Some(FileStep {
+                    add: false,
+                    sources: &c.sources,
+                    dest: &c.dest,
+                    chown: c.chown.as_deref(),
+                    chmod: c.chmod.as_deref(),
+                    checksum: None,
+                    workdir,
+                })
+            }
+            Instruction::Add(a) if !a.excludes.is_empty() => {
+                bail!("ADD --exclude is not supported yet")
+            }
+            Instruction::Add(a) => {
+                if reads.is_url {
+                    self.add_url_inputs(a, &mut reads)?;
+                }
+                Some(FileStep {
+                    add: true,
+                    sources: &a.sources,
+                    dest: &a.dest,
+                    chown: a.chown.as_deref(),
+                    chmod: a.chmod.as_deref(),
+                    checksum: a.checksum.as_deref(),
+                    workdir,
+                })
+            }
+            Instruction::Run(r) => {
+                self.bind_inputs(r, stage, done, &mut reads)?;
+                None
+            }
+            _ => None,
+        };
+        if let (Some(f), None, false) = (&reads.file_step, &reads.from_image, reads.is_url) {
+            let r = f.resolve(&self.ctx).map_err(crate::chain::Context::msg)?;
+            reads
+                .inputs
+                .push(format!("context {}", self.ctx.hash(&r.matched)?));
+            reads.resolved = Some(r);
+        }
+        Ok(reads)
+    }
+
+    /// `ADD URL`: with a checksum the content is known without downloading,
+    /// so a cached step costs no request (buildkit does the same); without
+    /// one, the download's digest is the input.
+    fn add_url_inputs(&mut self, a: &dockerfile::Add, reads: &mut StepInputs<'_>) -> Result<()> {
+        let [Source::Path(url)] = &a.sources[..] else {
+            bail!("ADD with a URL takes that one source only");
+        };
+        match &a.checksum {
+            Some(c) => {
+                fetch::check_checksum(c)?;
+                reads.inputs.push(format!("url {c}"));
+            }
+            None => {
+                let f = fetch::fetch(url, self.writer.scratch(), None)?;
+                reads.inputs.push(format!("url {}", f.digest));
+                reads.download = Some(f);
+            }
+        }
+        Ok(())
+    }
+
+    /// What a RUN's bind mounts show is an input (from the context, or from
+    /// a stage or image); cache mount contents and secrets are not, as in
+    /// buildkit.
+    fn bind_inputs(
+        &mut self,
+        r: &dockerfile::Run,
+        stage: usize,
+        done: &HashMap<usize, State>,
+        reads: &mut StepInputs<'_>,
+    ) -> Result<()> {
+        for (i, m) in r.mounts.iter().enumerate() {
+            if m.kind != MountKind::Bind {
+                continue;
+            }
+            let src = m.source.as_deref().unwrap_or(".");
+            match &m.from {
+                None => {
+                    let matched = self.ctx.resolve(src).map_err(crate::chain::Context::msg)?;
+                    reads
+                        .inputs
+                        .push(format!("bind {src} {}", self.ctx.hash(&matched)?));
+                }
+                Some(f) => {
+                    let img = self.image_named(f, stage, done)?;
+                    reads.inputs.push(format!(
+                        "bind from {} {src}",
+                        img.as_ref().map_or("scratch", |i| i.id.as_str())
+                    ));
+                    reads.bind_from.insert(i, img);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Execute a RUN over the stage's image; its changes as a layer tar.
+    fn run_step(
+        &mut self,
+        r: &dockerfile::Run,
+        config: &Value,
+        run_env: &[(String, String)],
+        st: &State,
+        bind_from: BTreeMap<usize, Option<Image>>,
+    ) -> Result<run::RunLayer> {
+        let lower = self.tree(st.image.as_ref(), false)?;
+        let mut bind_trees = BTreeMap::new();
+        for (i, img) in &bind_from {
+            bind_trees.insert(*i, self.tree(img.as_ref(), true)?);
+        }
+        self.runs += 1;
+        let env = RunEnv {
+            store: self.store,
+            state: &self.opts.state,
+            scratch: self.writer.scratch(),
+            report: self.report,
+            network: self.opts.network.clone(),
+            secrets: &self.opts.secrets,
+            context: self.opts.context.as_deref(),
+        };
+        let step = RunStep {
+            run: r,
+            shell: meta::shell(config),
+            env: run_env.to_vec(),
+            user: config
+                .pointer("/config/User")
+                .and_then(Value::as_str)
+                .map(String::from),
+            workdir: st.workdir(),
+            bind_from: bind_trees,
+        };
+        run::execute(&env, &step, st.image.as_ref(), &lower, self.runs)
+    }
+
+    /// `ADD URL`: the download (made while gathering inputs, or now on a
+    /// cache miss with a checksum) placed as the layer.
+    fn add_url_step(
+        &mut self,
+        f: &FileStep<'_>,
+        a: &dockerfile::Add,
+        st: &State,
+        download: Option<fetch::Fetched>,
+    ) -> Result<Layer> {
+        let lower = self.tree(st.image.as_ref(), false)?;
+        let fetched = match download {
+            Some(d) => d,
+            None => {
+                let [Source::Path(url)] = &a.sources[..] else {
+                    bail!("ADD with a URL takes that one source only");
+                };
+                fetch::fetch(url, self.writer.scratch(), a.checksum.as_deref())?
+            }
+        };
+        Ok(Layer::Tree(
+            f.place_download(&fetched, &lower)
+                .map_err(crate::chain::Context::msg)?,
+        ))
+    }
+
+    /// COPY and ADD of files from the context, a stage or an image.
+    fn files_step(
+        &mut self,
+        f: &FileStep<'_>,
+        resolved: Option<Resolved>,
+        from_image: Option<Option<Image>>,
+        st: &State,
+    ) -> Result<Layer> {
+        let lower = self.tree(st.image.as_ref(), false)?;
+        let from = match &from_image {
+            Some(img) => Some(self.tree(img.as_ref(), true)?),
+            None => None,
+        };
+        Ok(Layer::Tree(
+            f.run(resolved.as_ref(), from.as_deref(), &lower)
+                .map_err(crate::chain::Context::msg)?,
+        ))
     }
 
     /// Store a step's result: its layer (if any), the config with its

@@ -418,6 +418,8 @@ fn ancestors(p: &str) -> Vec<String> {
     out
 }
 
+/// One `--mount` of a RUN as a sandbox mount (`None`: nothing to mount, as
+/// for a secret given only as an environment variable).
 #[allow(clippy::too_many_arguments)]
 fn mount_spec(
     env: &RunEnv<'_>,
@@ -430,140 +432,185 @@ fn mount_spec(
     process_env: &mut Vec<String>,
     from: Option<&ImageFs>,
 ) -> Result<Option<MountSpec>> {
-    let target = || -> Result<String> {
-        m.target
-            .clone()
-            .ok_or_else(|| msg!("--mount=type={} needs a target", m.kind.as_str()))
-            .map_err(Into::into)
-    };
-    Ok(Some(match m.kind {
-        MountKind::Tmpfs => MountSpec::Tmpfs {
-            target: target()?,
+    match m.kind {
+        MountKind::Tmpfs => Ok(Some(MountSpec::Tmpfs {
+            target: mount_target(m)?,
             options: m.size.map(|s| format!("size={s}")).unwrap_or_default(),
-        },
-        MountKind::Bind => {
-            if let Some(fs) = from {
-                // Layers are stored per layer, not merged: the source is
-                // copied out instead, which also gives `rw` its meaning of
-                // writes that the RUN sees and that are then thrown away.
-                let path = m.source.as_deref().unwrap_or("/");
-                let tree = copy::from_image(fs, path).ok_or_else(|| {
-                    msg!(
-                        "--mount=type=bind,from={}: {path}: not found",
-                        m.from.as_deref().unwrap_or("")
-                    )
-                })?;
-                let out = dir.join(format!("bind-{i}"));
-                let dest = out.clone();
-                run_in_userns(mapping, src, move || materialize(&tree, &dest))
-                    .map_err(|e| msg!("cannot prepare the bind mount of {path}: {e}"))?;
-                return Ok(Some(MountSpec::Bind {
-                    source: out,
-                    target: target()?,
-                    read_only: m.readonly,
-                }));
-            }
-            if !m.readonly {
-                bail!("--mount=type=bind,rw is not supported yet");
-            }
-            let ctx = env
-                .context
-                .ok_or_else(|| msg!("--mount=type=bind needs a build context"))?;
-            let rel = clean(&format!("/{}", m.source.as_deref().unwrap_or("")));
-            MountSpec::Bind {
-                source: ctx.join(rel.trim_start_matches('/')),
-                target: target()?,
-                read_only: true,
-            }
+        })),
+        MountKind::Bind => match from {
+            Some(fs) => bind_from_image(m, fs, &dir.join(format!("bind-{i}")), mapping, src),
+            None => bind_from_context(env, m),
         }
+        .map(Some),
         MountKind::Cache => {
-            let target = target()?;
+            let target = mount_target(m)?;
             let id = m.id.clone().unwrap_or_else(|| target.clone());
-            let shared = cache_dir(&env.store.root, &id);
-            let lock = shared.with_extension("lock");
-            fs_err::create_dir_all(shared.parent().expect("cache dirs have a parent"))?;
-            let source = match m.sharing {
-                Sharing::Shared => {
-                    locks.push(flock::lock(&lock, Mode::Shared)?);
-                    shared
-                }
-                Sharing::Locked => {
-                    locks.push(flock::lock(&lock, Mode::Exclusive)?);
-                    shared
-                }
-                // Busy elsewhere: this RUN gets a throwaway directory.
-                Sharing::Private => match flock::try_lock(&lock, Mode::Exclusive)? {
-                    Some(h) => {
-                        locks.push(h);
-                        shared
-                    }
-                    None if !lock.exists() => {
-                        locks.push(flock::lock(&lock, Mode::Exclusive)?);
-                        shared
-                    }
-                    None => dir.join(format!("cache-{i}")),
-                },
-            };
+            let source = cache_source(env, m, &id, &dir.join(format!("cache-{i}")), locks)?;
             if !source.is_dir() {
-                // Made inside the namespace so that uid/gid are the ids the
-                // RUN sees.
-                let (p, uid, gid, mode) = (
-                    source.clone(),
-                    m.uid.unwrap_or(0),
-                    m.gid.unwrap_or(0),
-                    m.mode.unwrap_or(0o755),
-                );
-                run_in_userns(mapping, src, move || {
-                    use std::os::unix::fs::PermissionsExt;
-                    let tmp = p.with_extension(format!("new{}", std::process::id()));
-                    std::fs::create_dir_all(&tmp).map_err(|e| e.to_string())?;
-                    std::os::unix::fs::chown(&tmp, Some(uid), Some(gid))
-                        .map_err(|e| e.to_string())?;
-                    std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(mode))
-                        .map_err(|e| e.to_string())?;
-                    // Another build may have made it meanwhile: theirs wins.
-                    if std::fs::rename(&tmp, &p).is_err() {
-                        let _ = std::fs::remove_dir(&tmp);
-                    }
-                    Ok(())
-                })
-                .map_err(|e| msg!("cannot create the cache directory for {id}: {e}"))?;
+                make_cache_dir(m, &id, &source, mapping, src)?;
             }
-            MountSpec::Bind {
+            Ok(Some(MountSpec::Bind {
                 source,
                 target,
                 read_only: m.readonly,
-            }
+            }))
         }
-        MountKind::Secret => {
-            let id =
-                m.id.clone()
-                    .or_else(|| {
-                        m.target
-                            .as_deref()
-                            .and_then(|t| t.rsplit('/').next())
-                            .map(String::from)
-                    })
-                    .ok_or_else(|| msg!("--mount=type=secret needs an id"))?;
-            let Some(path) = env.secrets.get(&id) else {
-                if m.required {
-                    bail!("secret {id} is required: pass --secret id={id},src=FILE");
-                }
-                return Ok(None);
-            };
-            if let Some(var) = &m.env {
-                let value = fs_err::read_to_string(path).context("cannot read the secret")?;
-                process_env.push(format!("{var}={}", value.trim_end_matches('\n')));
-                if m.target.is_none() {
-                    return Ok(None);
-                }
-            }
-            MountSpec::Bind {
-                source: fs_err::canonicalize(path).context("cannot read the secret")?,
-                target: target()?,
-                read_only: true,
-            }
-        }
+        MountKind::Secret => secret_mount(env, m, process_env),
         MountKind::Ssh => bail!("--mount=type=ssh is not supported yet"),
+    }
+}
+
+fn mount_target(m: &Mount) -> Result<String> {
+    m.target
+        .clone()
+        .ok_or_else(|| msg!("--mount=type={} needs a target", m.kind.as_str()))
+        .map_err(Into::into)
+}
+
+/// `--mount=type=bind,from=STAGE|IMAGE`: layers are stored per layer, not
+/// merged, so the source is copied out to `out` instead, which also gives
+/// `rw` its meaning of writes that the RUN sees and that are then thrown away.
+fn bind_from_image(
+    m: &Mount,
+    fs: &ImageFs,
+    out: &Path,
+    mapping: &IdMapping,
+    src: &IdSources,
+) -> Result<MountSpec> {
+    let path = m.source.as_deref().unwrap_or("/");
+    let tree = copy::from_image(fs, path).ok_or_else(|| {
+        msg!(
+            "--mount=type=bind,from={}: {path}: not found",
+            m.from.as_deref().unwrap_or("")
+        )
+    })?;
+    let dest = out.to_path_buf();
+    run_in_userns(mapping, src, move || materialize(&tree, &dest))
+        .map_err(|e| msg!("cannot prepare the bind mount of {path}: {e}"))?;
+    Ok(MountSpec::Bind {
+        source: out.to_path_buf(),
+        target: mount_target(m)?,
+        read_only: m.readonly,
+    })
+}
+
+/// `--mount=type=bind` of a path in the build context (read-only).
+fn bind_from_context(env: &RunEnv<'_>, m: &Mount) -> Result<MountSpec> {
+    if !m.readonly {
+        bail!("--mount=type=bind,rw is not supported yet");
+    }
+    let ctx = env
+        .context
+        .ok_or_else(|| msg!("--mount=type=bind needs a build context"))?;
+    let rel = clean(&format!("/{}", m.source.as_deref().unwrap_or("")));
+    Ok(MountSpec::Bind {
+        source: ctx.join(rel.trim_start_matches('/')),
+        target: mount_target(m)?,
+        read_only: true,
+    })
+}
+
+/// The directory a cache mount `id` uses, held per its `sharing` (the lock
+/// goes into `locks`): the shared one, or `private` when another build
+/// holds it under `sharing=private`.
+fn cache_source(
+    env: &RunEnv<'_>,
+    m: &Mount,
+    id: &str,
+    private: &Path,
+    locks: &mut Vec<Held>,
+) -> Result<PathBuf> {
+    let shared = cache_dir(&env.store.root, id);
+    let lock = shared.with_extension("lock");
+    fs_err::create_dir_all(shared.parent().expect("cache dirs have a parent"))?;
+    Ok(match m.sharing {
+        Sharing::Shared => {
+            locks.push(flock::lock(&lock, Mode::Shared)?);
+            shared
+        }
+        Sharing::Locked => {
+            locks.push(flock::lock(&lock, Mode::Exclusive)?);
+            shared
+        }
+        // Busy elsewhere: this RUN gets a throwaway directory.
+        Sharing::Private => match flock::try_lock(&lock, Mode::Exclusive)? {
+            Some(h) => {
+                locks.push(h);
+                shared
+            }
+            None if !lock.exists() => {
+                locks.push(flock::lock(&lock, Mode::Exclusive)?);
+                shared
+            }
+            None => private.to_path_buf(),
+        },
+    })
+}
+
+/// Create a cache mount's directory inside the namespace, so that its
+/// uid/gid are the ids the RUN sees.
+fn make_cache_dir(
+    m: &Mount,
+    id: &str,
+    source: &Path,
+    mapping: &IdMapping,
+    src: &IdSources,
+) -> Result<()> {
+    let (p, uid, gid, mode) = (
+        source.to_path_buf(),
+        m.uid.unwrap_or(0),
+        m.gid.unwrap_or(0),
+        m.mode.unwrap_or(0o755),
+    );
+    run_in_userns(mapping, src, move || {
+        use std::os::unix::fs::PermissionsExt;
+        let tmp = p.with_extension(format!("new{}", std::process::id()));
+        std::fs::create_dir_all(&tmp).map_err(|e| e.to_string())?;
+        std::os::unix::fs::chown(&tmp, Some(uid), Some(gid)).map_err(|e| e.to_string())?;
+        std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(mode))
+            .map_err(|e| e.to_string())?;
+        // Another build may have made it meanwhile: theirs wins.
+        if std::fs::rename(&tmp, &p).is_err() {
+            let _ = std::fs::remove_dir(&tmp);
+        }
+        Ok(())
+    })
+    .map_err(|e| msg!("cannot create the cache directory for {id}: {e}"))?;
+    Ok(())
+}
+
+/// `--mount=type=secret`: the file bind-mounted read-only, and/or its
+/// content in an environment variable (`env=`).
+fn secret_mount(
+    env: &RunEnv<'_>,
+    m: &Mount,
+    process_env: &mut Vec<String>,
+) -> Result<Option<MountSpec>> {
+    let id =
+        m.id.clone()
+            .or_else(|| {
+                m.target
+                    .as_deref()
+                    .and_then(|t| t.rsplit('/').next())
+                    .map(String::from)
+            })
+            .ok_or_else(|| msg!("--mount=type=secret needs an id"))?;
+    let Some(path) = env.secrets.get(&id) else {
+        if m.required {
+            bail!("secret {id} is required: pass --secret id={id},src=FILE");
+        }
+        return Ok(None);
+    };
+    if let Some(var) = &m.env {
+        let value = fs_err::read_to_string(path).context("cannot read the secret")?;
+        process_env.push(format!("{var}={}", value.trim_end_matches('\n')));
+        if m.target.is_none() {
+            return Ok(None);
+        }
+    }
+    Ok(Some(MountSpec::Bind {
+        source: fs_err::canonicalize(path).context("cannot read the secret")?,
+        target: mount_target(m)?,
+        read_only: true,
     }))
 }
