@@ -10,7 +10,7 @@
 //! partial file is never visible as store content. This module does not talk
 //! to registries and does not decide what to download.
 
-use super::tmp::TmpDir;
+use super::tmp::{TmpDir, PARTIAL as DIR};
 use super::Result;
 use crate::chain::{bail, WithContext};
 use crate::oci::digest;
@@ -20,9 +20,6 @@ use sha2::{Digest as _, Sha256};
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
-
-/// The directory under `tmp/` that scratch-dir cleanup leaves alone.
-pub const DIR: &str = "partial";
 
 /// A blob being downloaded, locked for this process.
 pub struct Partial {

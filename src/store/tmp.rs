@@ -11,6 +11,10 @@ use crate::chain::WithContext;
 use crate::sys::flock::{self, Held, Mode};
 use std::path::{Path, PathBuf};
 
+/// The directory under `tmp/` that holds resumable downloads (`partial`),
+/// which scratch-dir cleanup leaves alone.
+pub const PARTIAL: &str = "partial";
+
 /// A scratch directory that is removed when dropped.
 #[derive(Debug)]
 pub struct TmpDir {
@@ -76,7 +80,7 @@ pub fn stale(root: &Path) -> Result<Vec<Stale>> {
         let ent = ent.with_context(|| format!("cannot list {}", base.display()))?;
         let name = ent.file_name().to_string_lossy().into_owned();
         // Resumable downloads outlive their process on purpose.
-        if name == super::partial::DIR {
+        if name == PARTIAL {
             continue;
         }
         if let Some(stem) = name.strip_suffix(".lock") {
