@@ -120,7 +120,7 @@ pub fn exec(ctx: &Ctx, args: Args) -> anyhow::Result<u8> {
         meter.done(&format!(
             "Copying blob {} ({})",
             &l.digest().digest()[..12],
-            super::images::human_size(l.size())
+            super::units::human_size(l.size())
         ));
     }
     meter.finish("Writing manifest to image destination");

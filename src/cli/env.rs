@@ -2,7 +2,7 @@
 //! it (what was installed stays) and removing it (the next `hutch shell`
 //! starts afresh); `snapshot|log|diff|rollback|tag|prune`: its versions.
 
-use super::images::human_size;
+use super::units::human_size;
 use super::Ctx;
 use crate::project::versions::Side;
 use crate::project::{self, exports, Environment};

@@ -57,6 +57,7 @@ pub mod system;
 pub mod tag;
 mod template;
 pub mod top;
+mod units;
 pub mod version;
 pub mod volume;
 pub mod wait;

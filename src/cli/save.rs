@@ -199,7 +199,7 @@ impl<S: Sink> Sink for Metered<'_, S> {
         let size = std::fs::metadata(src).map_or(0, |m| m.len());
         self.meter.done(&format!(
             "Copying blob {short} ({})",
-            super::images::human_size(size)
+            super::units::human_size(size)
         ));
         Ok(())
     }
