@@ -1405,20 +1405,9 @@ fn image_healthcheck(dirs: &Dirs, image: &Image) -> Option<health::Check> {
     health::Check::of_image(&blob)
 }
 
-/// The id mapping of a running container, as detected now; it must be the
-/// one the container was started with, or users and groups would be
-/// checked against the wrong ranges.
+/// The id mapping of a running container ([`Record::mapping`]).
 pub fn mapping_of(rec: &Record) -> Result<IdMapping> {
-    let request: UsernsRequest = rec.config.userns.parse()?;
-    let mapping = IdMapping::detect(request, &IdSources::default())?;
-    if !rec.mapping_key.is_empty() && mapping.key() != rec.mapping_key {
-        return Err(Error::MappingChanged {
-            name: rec.name.clone(),
-            was: rec.mapping_key.clone(),
-            now: mapping.key(),
-        });
-    }
-    Ok(mapping)
+    Ok(rec.mapping()?)
 }
 
 /// `--device HOST[:CONTAINER[:PERMS]]`: a bind mount of a host device node
