@@ -9,6 +9,7 @@
 pub mod copy;
 pub mod driver;
 pub mod fuse;
+mod kinds;
 pub mod overlay;
 pub mod probe;
 pub mod read;
