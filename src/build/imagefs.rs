@@ -215,7 +215,7 @@ impl ImageFs {
         for part in pattern.split('/').filter(|p| !p.is_empty() && *p != ".") {
             let mut next = Vec::new();
             for base in &found {
-                if !crate::build::context::has_wildcards(part) {
+                if !super::glob::has_wildcards(part) {
                     let p = join(base, part);
                     if self
                         .resolve(&p, false)
@@ -238,7 +238,9 @@ impl ImageFs {
                         break;
                     }
                     let name = &k[prefix.len()..];
-                    if !name.contains('/') && crate::build::context::glob_match(part, name)? {
+                    if !name.contains('/')
+                        && super::glob::glob_match(part, name).map_err(|e| e.to_string())?
+                    {
                         next.push(join(base, name));
                     }
                 }

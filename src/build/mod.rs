@@ -10,6 +10,7 @@ pub mod builder;
 pub mod cache;
 pub mod context;
 mod error;
+pub mod glob;
 pub mod ignore;
 pub mod imagefs;
 pub mod plan;

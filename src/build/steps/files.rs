@@ -8,7 +8,8 @@ use super::copy::{keep_parents, sniff, Archive, Placement, Src, SrcEntry, SrcKin
 use super::fetch::Fetched;
 use super::owner::{parse_chmod, resolve_chown};
 use super::tree::{Data, Tree};
-use crate::build::context::{self, BuildContext, Kind, Matched};
+use crate::build::context::{BuildContext, Kind, Matched};
+use crate::build::glob;
 use crate::build::imagefs::ImageFs;
 use crate::dockerfile::Source;
 use std::io::{BufRead, BufReader, Read};
@@ -65,7 +66,7 @@ impl FileStep<'_> {
         let mut many = self.sources.len() > 1;
         for s in self.sources {
             if let Source::Path(p) = s {
-                many |= context::has_wildcards(p);
+                many |= glob::has_wildcards(p);
                 matched.extend(ctx.resolve(p)?);
             }
         }
@@ -98,7 +99,7 @@ impl FileStep<'_> {
         if let Some(fs) = from {
             for s in self.sources {
                 let Source::Path(p) = s else { continue };
-                if context::has_wildcards(p) {
+                if glob::has_wildcards(p) {
                     many = true;
                     let found = fs.glob(p)?;
                     if found.is_empty() {
