@@ -405,7 +405,8 @@ impl Environment<'_> {
             let out = fs_err::File::create(&path)?;
             crate::userns::run_in_userns(&map, &src, || {
                 let mut buf = std::io::BufWriter::with_capacity(1 << 20, &out);
-                crate::layer::diff::diff(&c.upper, &mut buf, &Default::default())?;
+                crate::layer::diff::diff(&c.upper, &mut buf, &Default::default())
+                    .map_err(|e| e.to_string())?;
                 std::io::Write::flush(&mut buf).map_err(|e| e.to_string())
             })
             .map_err(|e| Error::Image(format!("cannot read {}: {e}", c.upper.display())))?;

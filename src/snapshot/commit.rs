@@ -270,16 +270,14 @@ fn diff_compressed(
             // for a few percent more bytes, which suits a snapshot taken
             // while someone waits (containers/storage keeps commits
             // uncompressed altogether).
-            let mut c = Compressor::with_gzip_level(
-                BufWriter::with_capacity(1 << 20, out),
-                compression,
-                1,
-            )?;
+            let mut c =
+                Compressor::with_gzip_level(BufWriter::with_capacity(1 << 20, out), compression, 1)
+                    .map_err(|e| e.to_string())?;
             for chunk in rx {
                 c.write_all(&chunk)
                     .map_err(|e| format!("cannot write the layer: {e}"))?;
             }
-            let (buf, info) = c.finish()?;
+            let (buf, info) = c.finish().map_err(|e| e.to_string())?;
             let f = buf
                 .into_inner()
                 .map_err(|e| format!("cannot write the layer: {}", e.error()))?;
@@ -294,7 +292,7 @@ fn diff_compressed(
         // A failed compressor closes the channel, which the diff then reports
         // as a write error: the compressor's own error says more.
         let packed = packed?;
-        let d = diffed?;
+        let d = diffed.map_err(|e| e.to_string())?;
         Ok(LayerReport {
             diff_id: d.diff_id,
             digest: packed.digest,

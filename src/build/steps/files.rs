@@ -168,7 +168,8 @@ impl FileStep<'_> {
         place.place(&mut tree, &sources);
         for (name, abs) in archives {
             let f = fs_err::File::open(&abs).map_err(|e| e.to_string())?;
-            let (_, tar) = crate::layer::codec::decompressed(BufReader::new(f))?;
+            let (_, tar) =
+                crate::layer::codec::decompressed(BufReader::new(f)).map_err(|e| e.to_string())?;
             place.extract(&mut tree, tar, &name)?;
         }
         keep_parents(&mut tree, lower);
@@ -215,7 +216,7 @@ fn archive_kind(path: &std::path::Path) -> Result<Archive, String> {
     if crate::layer::codec::detect(&head) == crate::layer::codec::Compression::None {
         return Ok(sniff(&head, None));
     }
-    let (_, mut inner) = crate::layer::codec::decompressed(r)?;
+    let (_, mut inner) = crate::layer::codec::decompressed(r).map_err(|e| e.to_string())?;
     let mut buf = vec![0u8; 512];
     let mut got = 0;
     while got < buf.len() {

@@ -357,7 +357,7 @@ fn diff_upper(
         }
         let f = std::fs::File::create(tar)
             .map_err(|e| format!("cannot create {}: {e}", tar.display()))?;
-        diff(&upper, f, &DiffOptions { ids: None })?;
+        diff(&upper, f, &DiffOptions { ids: None }).map_err(|e| e.to_string())?;
         Ok(())
     })
     .map_err(|e| msg!("cannot read the RUN's changes: {e}"))
