@@ -147,9 +147,7 @@ pub fn commit(
     }
     let layer_type = match opts.format {
         Format::Oci => media::oci_layer(opts.compression),
-        Format::Docker => {
-            media::docker_layer(opts.compression).map_err(crate::chain::Context::msg)?
-        }
+        Format::Docker => media::docker_layer(opts.compression)?,
     };
     if !upper.is_dir() {
         bail!("cannot commit {}: it is not a directory", upper.display());

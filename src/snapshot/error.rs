@@ -5,6 +5,8 @@ use crate::chain::Context;
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
+    #[error("Docker-format images cannot have zstd layers: use --format oci, or gzip")]
+    ZstdInDocker,
     #[error(transparent)]
     Context(#[from] Context),
     #[error(transparent)]

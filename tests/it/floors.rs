@@ -260,7 +260,6 @@ const TEXT_ERRORS_LEFT: &[(&str, usize)] = &[
     ("src/net/bridge.rs", 1),
     ("src/net/forward.rs", 4),
     ("src/net/mod.rs", 4),
-    ("src/oci/source.rs", 2),
     ("src/rootfs/driver.rs", 1),
     ("src/sandbox/caps.rs", 2),
     ("src/sandbox/limits.rs", 2),
@@ -271,7 +270,6 @@ const TEXT_ERRORS_LEFT: &[(&str, usize)] = &[
     ("src/sandbox/seccomp/mod.rs", 1),
     ("src/sandbox/security.rs", 6),
     ("src/sandbox/user.rs", 2),
-    ("src/snapshot/media.rs", 1),
 ];
 
 #[test]
