@@ -64,15 +64,6 @@ pub enum Error {
     NoDriver(String),
     #[error(transparent)]
     Mapping(#[from] crate::userns::Error),
-    #[error(
-        "container {name} was created with another user id mapping ({was}, now {now}): \
-         its files would have the wrong owners; run a new container instead"
-    )]
-    MappingChanged {
-        name: String,
-        was: String,
-        now: String,
-    },
     #[error("the image {image} of container {name}: {error}")]
     Image {
         image: String,
@@ -765,7 +756,6 @@ fn merge_env(image: &[String], user: Vec<String>) -> Vec<String> {
 /// What `hutch start` looks up again for a stored container: its image and
 /// the id mapping, which must still be the one its files were made with.
 pub(super) fn resolve(dirs: &Dirs, rec: &Record) -> Result<(Image, IdMapping)> {
-    let request: UsernsRequest = rec.config.userns.parse()?;
     let image = Store::open(dirs)
         .map_err(|e| Error::Store(e.into()))?
         .image(&rec.image_id)
@@ -774,15 +764,7 @@ pub(super) fn resolve(dirs: &Dirs, rec: &Record) -> Result<(Image, IdMapping)> {
             name: rec.name.clone(),
             error: e.into(),
         })?;
-    let mapping = IdMapping::detect(request, &IdSources::default())?;
-    if !rec.mapping_key.is_empty() && mapping.key() != rec.mapping_key {
-        return Err(Error::MappingChanged {
-            name: rec.name.clone(),
-            was: rec.mapping_key.clone(),
-            now: mapping.key(),
-        });
-    }
-    Ok((image, mapping))
+    Ok((image, rec.mapping()?))
 }
 
 /// Everything a sandbox over an image needs besides its root filesystem:
