@@ -19,23 +19,6 @@ pub enum Error {
     OciSpec(#[from] oci_spec::OciSpecError),
 }
 
-impl Error {
-    /// Whether this says that an image asked for does not exist.
-    pub fn is_no_such_image(&self) -> bool {
-        match self {
-            Error::Store(e) => e.is_no_such_image(),
-            _ => false,
-        }
-    }
-
-    /// The I/O error this is, when it is one (a closed pipe, say).
-    pub fn io(&self) -> Option<&std::io::Error> {
-        match self {
-            Error::Io(e) => Some(e),
-            Error::Store(e) => e.io(),
-            _ => None,
-        }
-    }
-}
+crate::store::over_store!(Error);
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;

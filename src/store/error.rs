@@ -41,3 +41,30 @@ impl Error {
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// `is_no_such_image` and `io` for the error of a module above the store
+/// (registry, build, snapshot) with `Store` and `Io` variants: what the CLI
+/// asks of a failure for its exit code, through the module's wrapping.
+macro_rules! over_store {
+    ($error:ident) => {
+        impl $error {
+            /// Whether this says that an image asked for does not exist.
+            pub fn is_no_such_image(&self) -> bool {
+                match self {
+                    $error::Store(e) => e.is_no_such_image(),
+                    _ => false,
+                }
+            }
+
+            /// The I/O error this is, when it is one (a closed pipe, say).
+            pub fn io(&self) -> Option<&std::io::Error> {
+                match self {
+                    $error::Io(e) => Some(e),
+                    $error::Store(e) => e.io(),
+                    _ => None,
+                }
+            }
+        }
+    };
+}
+pub(crate) use over_store;

@@ -30,6 +30,7 @@ mod usage;
 mod write;
 
 pub use check::{CheckReport, Finding};
+pub(crate) use error::over_store;
 pub use error::{Error, Result};
 pub use gc::Removed;
 /// Image id (`sha256:...`) → the name of one container that uses it: what
