@@ -11,6 +11,7 @@
 #![deny(unsafe_code)]
 
 pub mod build;
+pub mod chain;
 pub mod cli;
 pub mod container;
 pub mod dirs;

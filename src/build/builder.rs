@@ -19,16 +19,17 @@ use super::context::BuildContext;
 use super::imagefs::ImageFs;
 use super::plan::{plan, stage_ref};
 use super::steps::fetch;
-use super::steps::files::FileStep;
+use super::steps::files::{FileStep, Resolved};
 use super::steps::run::{self, RunEnv, RunStep};
 use super::steps::tree::{Item, Node, Tree};
 use super::steps::{meta, owner};
+use crate::build::{Error, Result};
+use crate::chain::{bail, msg, WithContext as _};
 use crate::dockerfile::{self, BuildArgs, Dockerfile, Instruction, MountKind, Source, Spanned};
 use crate::net::plan::NetFlags;
 use crate::report::{Counted, Report};
 use crate::rootfs::DriverKind;
 use crate::store::{Image, Store, Writer};
-use anyhow::{anyhow, bail, Context as _};
 use oci_spec::image::Descriptor;
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, HashMap};
@@ -39,7 +40,7 @@ use std::time::Instant;
 /// Finds (and, by the caller's `--pull` policy, pulls) the images FROM and
 /// `COPY --from` name. The CLI supplies it, so that this module needs no
 /// registry.
-pub type Images<'a> = &'a dyn Fn(&str) -> anyhow::Result<Image>;
+pub type Images<'a> = &'a dyn Fn(&str) -> Result<Image>;
 
 /// What to build.
 #[derive(Debug, Clone)]
@@ -77,6 +78,26 @@ const PLATFORM: &str = "linux/amd64";
 enum Layer {
     Tree(Tree),
     Tar(PathBuf),
+}
+
+/// What a step reads besides its parent image, gathered before its cache
+/// key is known.
+#[derive(Default)]
+struct StepInputs<'i> {
+    /// The cache key's inputs (content hashes, image ids, download digests).
+    inputs: Vec<String>,
+    /// COPY or ADD: what to place where.
+    file_step: Option<FileStep<'i>>,
+    /// `COPY --from`: the stage's or image's result (None: scratch).
+    from_image: Option<Option<Image>>,
+    /// The context sources a COPY/ADD matched.
+    resolved: Option<Resolved>,
+    /// `ADD URL` without a checksum, downloaded to learn its digest.
+    download: Option<fetch::Fetched>,
+    /// RUN `--mount=type=bind,from=`: mount index → image (None: scratch).
+    bind_from: BTreeMap<usize, Option<Image>>,
+    /// ADD of a URL.
+    is_url: bool,
 }
 
 /// Where a stage is, step after step.
@@ -141,14 +162,19 @@ struct Builder<'a> {
 }
 
 /// `Dockerfile:LINE: INSTRUCTION: reason`.
-fn at(file: &str, ins: &Spanned<Instruction>, reason: impl std::fmt::Display) -> anyhow::Error {
-    anyhow!("{file}:{}: {}: {reason}", ins.span.start, ins.original)
+fn at(file: &str, ins: &Spanned<Instruction>, reason: impl std::fmt::Display) -> Error {
+    Error::Instruction {
+        file: file.to_string(),
+        line: ins.span.start,
+        instruction: ins.original.clone(),
+        reason: reason.to_string(),
+    }
 }
 
 /// Take the `OnBuild` triggers out of a base image's config, parsed as a
 /// Dockerfile whose errors name the image (`IMAGE ONBUILD:2: ...`, line 1
 /// being the implicit FROM before the first trigger).
-fn onbuild_triggers(config: &mut Value, image: &str) -> anyhow::Result<Option<Dockerfile>> {
+fn onbuild_triggers(config: &mut Value, image: &str) -> Result<Option<Dockerfile>> {
     let Some(list) = config
         .get_mut("config")
         .and_then(|c| c.as_object_mut())
@@ -178,7 +204,7 @@ pub fn build(
     opts: &Options,
     images: Images<'_>,
     report: &dyn Report,
-) -> anyhow::Result<Image> {
+) -> Result<Image> {
     build_tracked(store, opts, images, report).map(|(image, _)| image)
 }
 
@@ -190,12 +216,12 @@ pub fn build_tracked(
     opts: &Options,
     images: Images<'_>,
     report: &dyn Report,
-) -> anyhow::Result<(Image, Vec<super::context::ReadPath>)> {
+) -> Result<(Image, Vec<super::context::ReadPath>)> {
     let df = dockerfile::parse(&opts.dockerfile, &opts.file_name)?;
     for w in &df.warnings {
         report.warn(&format!("{}: {w:?}", df.file));
     }
-    let plan = plan(&df, opts.target.as_deref()).map_err(anyhow::Error::msg)?;
+    let plan = plan(&df, opts.target.as_deref()).map_err(crate::chain::Context::msg)?;
     let ctx = BuildContext::open(
         opts.context.as_deref(),
         opts.dockerfile_path.as_deref(),
@@ -244,7 +270,7 @@ impl<'a> Builder<'a> {
         global: &BTreeMap<String, String>,
         build_args: &BuildArgs,
         done: &HashMap<usize, State>,
-    ) -> anyhow::Result<State> {
+    ) -> Result<State> {
         let df = self.df;
         let stage = &df.stages[i];
         let from = df.base(stage, global)?;
@@ -280,7 +306,7 @@ impl<'a> Builder<'a> {
             let mut s = done
                 .get(&j)
                 .cloned()
-                .ok_or_else(|| anyhow!("{where_}: stage {} was not built", from.image))?;
+                .ok_or_else(|| msg!("{where_}: stage {} was not built", from.image))?;
             s.cmd_set = false;
             s
         } else {
@@ -321,7 +347,7 @@ impl<'a> Builder<'a> {
             let started = Instant::now();
             let cached = self
                 .step_one(i, ins, &expanded, &used, &scope.run_env(), &mut st, done)
-                .map_err(|e| at(file, ins, format!("{e:#}")))?;
+                .map_err(|e| at(file, ins, crate::chain::line(&e)))?;
             if cached {
                 self.report.info("--> CACHED");
             } else {
@@ -335,11 +361,11 @@ impl<'a> Builder<'a> {
     }
 
     /// A base image, as the caller's resolver finds it.
-    fn base_image(&self, name: &str) -> anyhow::Result<Image> {
+    fn base_image(&self, name: &str) -> Result<Image> {
         (self.images)(name)
     }
 
-    fn state_of(&self, image: Image) -> anyhow::Result<State> {
+    fn state_of(&self, image: Image) -> Result<State> {
         let cd = image.manifest.config().digest().clone();
         let bytes = self.store.read_blob(&cd)?;
         let config: Value = serde_json::from_slice(&bytes)
@@ -359,11 +385,11 @@ impl<'a> Builder<'a> {
         name: &str,
         stage: usize,
         done: &HashMap<usize, State>,
-    ) -> anyhow::Result<Option<Image>> {
+    ) -> Result<Option<Image>> {
         Ok(match stage_ref(self.df, name, stage) {
             Some(j) => done
                 .get(&j)
-                .ok_or_else(|| anyhow!("stage {name} was not built"))?
+                .ok_or_else(|| msg!("stage {name} was not built"))?
                 .image
                 .clone(),
             None => Some(self.base_image(name)?),
@@ -371,7 +397,7 @@ impl<'a> Builder<'a> {
     }
 
     /// The tree of an image (contents kept for all files with `full`).
-    fn tree(&mut self, image: Option<&Image>, full: bool) -> anyhow::Result<Rc<ImageFs>> {
+    fn tree(&mut self, image: Option<&Image>, full: bool) -> Result<Rc<ImageFs>> {
         let id = image.map_or("scratch".to_string(), |i| i.id.clone());
         if let Some(t) = self.trees.get(&(id.clone(), full)) {
             return Ok(t.clone());
@@ -393,129 +419,16 @@ impl<'a> Builder<'a> {
         run_env: &[(String, String)],
         st: &mut State,
         done: &HashMap<usize, State>,
-    ) -> anyhow::Result<bool> {
-        let mut inputs: Vec<String> = Vec::new();
-        let mut from_image: Option<Option<Image>> = None;
-        let mut resolved = None;
-        let mut download = None;
-        let mut bind_from: BTreeMap<usize, Option<Image>> = BTreeMap::new();
-        let file_step = match expanded {
-            Instruction::Copy(c) => {
-                if !c.excludes.is_empty() || c.parents {
-                    bail!("COPY --exclude and --parents are not supported yet");
-                }
-                if let Some(f) = &c.from {
-                    let img = self.image_named(f, stage, done)?;
-                    inputs.push(format!(
-                        "from {}",
-                        img.as_ref().map_or("scratch", |i| i.id.as_str())
-                    ));
-                    from_image = Some(img);
-                }
-                Some(FileStep {
-                    add: false,
-                    sources: &c.sources,
-                    dest: &c.dest,
-                    chown: c.chown.as_deref(),
-                    chmod: c.chmod.as_deref(),
-                    checksum: None,
-                    workdir: "",
-                })
-            }
-            Instruction::Add(a) if !a.excludes.is_empty() => {
-                bail!("ADD --exclude is not supported yet")
-            }
-            Instruction::Add(a)
-                if a.sources
-                    .iter()
-                    .any(|s| matches!(s, Source::Path(p) if fetch::is_url(p))) =>
-            {
-                let [Source::Path(url)] = &a.sources[..] else {
-                    bail!("ADD with a URL takes that one source only");
-                };
-                // With a checksum the content is known without downloading,
-                // so a cached step costs no request (buildkit does the same).
-                match &a.checksum {
-                    Some(c) => {
-                        fetch::check_checksum(c)?;
-                        inputs.push(format!("url {c}"));
-                    }
-                    None => {
-                        let f = fetch::fetch(url, self.writer.scratch(), None)?;
-                        inputs.push(format!("url {}", f.digest));
-                        download = Some(f);
-                    }
-                }
-                Some(FileStep {
-                    add: true,
-                    sources: &a.sources,
-                    dest: &a.dest,
-                    chown: a.chown.as_deref(),
-                    chmod: a.chmod.as_deref(),
-                    checksum: a.checksum.as_deref(),
-                    workdir: "",
-                })
-            }
-            Instruction::Add(a) => Some(FileStep {
-                add: true,
-                sources: &a.sources,
-                dest: &a.dest,
-                chown: a.chown.as_deref(),
-                chmod: a.chmod.as_deref(),
-                checksum: a.checksum.as_deref(),
-                workdir: "",
-            }),
-            Instruction::Run(r) => {
-                // What a bind mount from the context shows is an input; cache
-                // mount contents and secrets are not, as in buildkit.
-                for (i, m) in r.mounts.iter().enumerate() {
-                    if m.kind != MountKind::Bind {
-                        continue;
-                    }
-                    let src = m.source.as_deref().unwrap_or(".");
-                    match &m.from {
-                        None => {
-                            let matched = self.ctx.resolve(src).map_err(anyhow::Error::msg)?;
-                            inputs.push(format!(
-                                "bind {src} {}",
-                                self.ctx.hash(&matched, self.report)?
-                            ));
-                        }
-                        Some(f) => {
-                            let img = self.image_named(f, stage, done)?;
-                            inputs.push(format!(
-                                "bind from {} {src}",
-                                img.as_ref().map_or("scratch", |i| i.id.as_str())
-                            ));
-                            bind_from.insert(i, img);
-                        }
-                    }
-                }
-                None
-            }
-            _ => None,
-        };
+    ) -> Result<bool> {
         let workdir = st.workdir();
-        let file_step = file_step.map(|f| FileStep {
-            workdir: &workdir,
-            ..f
-        });
-        let is_url = matches!(expanded, Instruction::Add(a) if a.sources.iter().any(|s| matches!(s, Source::Path(p) if fetch::is_url(p))));
-        if let (Some(f), None, false) = (&file_step, &from_image, is_url) {
-            let r = f.resolve(&self.ctx).map_err(anyhow::Error::msg)?;
-            inputs.push(format!(
-                "context {}",
-                self.ctx.hash(&r.matched, self.report)?
-            ));
-            resolved = Some(r);
-        }
+        let reads = self.step_inputs(stage, expanded, &workdir, done)?;
         let text = expanded.to_string();
         let key = cache::key(&KeyParts {
             platform: PLATFORM,
             parent: st.id(),
             instruction: &text,
             used_args: used,
-            inputs: &inputs,
+            inputs: &reads.inputs,
         });
         // Held until the result is pinned: a concurrent build of the same
         // step waits here and then takes the cache hit.
@@ -535,84 +448,33 @@ impl<'a> Builder<'a> {
             Some(held)
         };
         let mut config = st.config.clone();
-        let tree = match (&file_step, expanded) {
+        let layer = match (reads.file_step, expanded) {
             (None, Instruction::Run(r)) => {
-                let lower = self.tree(st.image.as_ref(), false)?;
-                let mut bind_trees = BTreeMap::new();
-                for (i, img) in &bind_from {
-                    bind_trees.insert(*i, self.tree(img.as_ref(), true)?);
-                }
-                self.runs += 1;
-                let env = RunEnv {
-                    store: self.store,
-                    state: &self.opts.state,
-                    scratch: self.writer.scratch(),
-                    report: self.report,
-                    network: self.opts.network.clone(),
-                    secrets: &self.opts.secrets,
-                    context: self.opts.context.as_deref(),
-                    storage_driver: self.opts.storage_driver,
-                };
-                let step = RunStep {
-                    run: r,
-                    shell: meta::shell(&config),
-                    env: run_env.to_vec(),
-                    user: config
-                        .pointer("/config/User")
-                        .and_then(Value::as_str)
-                        .map(String::from),
-                    workdir: st.workdir(),
-                    bind_from: bind_trees,
-                };
-                let layer = run::execute(&env, &step, st.image.as_ref(), &lower, self.runs)?;
-                self.commit(&key, st, config, layer.map(Layer::Tar), &ins.original)?;
-                return Ok(false);
+                let layer = self.run_step(r, &config, run_env, st, reads.bind_from)?;
+                layer.map(Layer::Tar)
             }
-            (Some(f), Instruction::Add(a)) if is_url => {
-                let lower = self.tree(st.image.as_ref(), false)?;
-                let fetched = match download {
-                    Some(d) => d,
-                    None => {
-                        let [Source::Path(url)] = &a.sources[..] else {
-                            bail!("ADD with a URL takes that one source only");
-                        };
-                        fetch::fetch(url, self.writer.scratch(), a.checksum.as_deref())?
-                    }
-                };
-                Some(Layer::Tree(
-                    f.place_download(&fetched, &lower)
-                        .map_err(anyhow::Error::msg)?,
-                ))
+            (Some(f), Instruction::Add(a)) if reads.is_url => {
+                Some(self.add_url_step(&f, a, st, reads.download)?)
             }
-            (Some(f), _) => {
-                let lower = self.tree(st.image.as_ref(), false)?;
-                let from = match &from_image {
-                    Some(img) => Some(self.tree(img.as_ref(), true)?),
-                    None => None,
-                };
-                Some(Layer::Tree(
-                    f.run(resolved.as_ref(), from.as_deref(), &lower)
-                        .map_err(anyhow::Error::msg)?,
-                ))
-            }
+            (Some(f), _) => Some(self.files_step(&f, reads.resolved, reads.from_image, st)?),
             (None, Instruction::Workdir(dir)) => {
                 let abs = meta::resolve_workdir(&config, dir);
                 meta::apply(&mut config, &Instruction::Workdir(abs.clone()), st.cmd_set)
-                    .map_err(anyhow::Error::msg)?;
+                    .map_err(crate::chain::Context::msg)?;
                 let lower = self.tree(st.image.as_ref(), false)?;
                 Some(Layer::Tree(workdir_tree(&lower, &abs)))
             }
             (None, other) => {
-                meta::apply(&mut config, other, st.cmd_set).map_err(anyhow::Error::msg)?;
+                meta::apply(&mut config, other, st.cmd_set).map_err(crate::chain::Context::msg)?;
                 None
             }
         };
-        self.commit(&key, st, config, tree, &ins.original)?;
+        self.commit(&key, st, config, layer, &ins.original)?;
         Ok(false)
     }
 
     /// Take the step pinned under `key`, if any, as the stage's state.
-    fn cached(&self, key: &str, st: &mut State) -> anyhow::Result<bool> {
+    fn cached(&self, key: &str, st: &mut State) -> Result<bool> {
         let Some(hit) = self.store.pinned(key) else {
             return Ok(false);
         };
@@ -620,6 +482,216 @@ impl<'a> Builder<'a> {
         *st = self.state_of(hit)?;
         st.cmd_set = cmd_set;
         Ok(true)
+    }
+
+    /// What a step reads besides its parent image: the inputs of its cache
+    /// key, and what executing it needs of them.
+    fn step_inputs<'i>(
+        &mut self,
+        stage: usize,
+        expanded: &'i Instruction,
+        workdir: &'i str,
+        done: &HashMap<usize, State>,
+    ) -> Result<StepInputs<'i>> {
+        let mut reads = StepInputs {
+            is_url: matches!(expanded, Instruction::Add(a) if a.sources.iter().any(|s| matches!(s, Source::Path(p) if fetch::is_url(p)))),
+            ..StepInputs::default()
+        };
+        reads.file_step = match expanded {
+            Instruction::Copy(c) => {
+                if !c.excludes.is_empty() || c.parents {
+                    bail!("COPY --exclude and --parents are not supported yet");
+                }
+                if let Some(f) = &c.from {
+                    let img = self.image_named(f, stage, done)?;
+                    reads.inputs.push(format!(
+                        "from {}",
+                        img.as_ref().map_or("scratch", |i| i.id.as_str())
+                    ));
+                    reads.from_image = Some(img);
+                }
+                Some(FileStep {
+                    add: false,
+                    sources: &c.sources,
+                    dest: &c.dest,
+                    chown: c.chown.as_deref(),
+                    chmod: c.chmod.as_deref(),
+                    checksum: None,
+                    workdir,
+                })
+            }
+            Instruction::Add(a) if !a.excludes.is_empty() => {
+                bail!("ADD --exclude is not supported yet")
+            }
+            Instruction::Add(a) => {
+                if reads.is_url {
+                    self.add_url_inputs(a, &mut reads)?;
+                }
+                Some(FileStep {
+                    add: true,
+                    sources: &a.sources,
+                    dest: &a.dest,
+                    chown: a.chown.as_deref(),
+                    chmod: a.chmod.as_deref(),
+                    checksum: a.checksum.as_deref(),
+                    workdir,
+                })
+            }
+            Instruction::Run(r) => {
+                self.bind_inputs(r, stage, done, &mut reads)?;
+                None
+            }
+            _ => None,
+        };
+        if let (Some(f), None, false) = (&reads.file_step, &reads.from_image, reads.is_url) {
+            let r = f.resolve(&self.ctx).map_err(crate::chain::Context::msg)?;
+            reads.inputs.push(format!(
+                "context {}",
+                self.ctx.hash(&r.matched, self.report)?
+            ));
+            reads.resolved = Some(r);
+        }
+        Ok(reads)
+    }
+
+    /// `ADD URL`: with a checksum the content is known without downloading,
+    /// so a cached step costs no request (buildkit does the same); without
+    /// one, the download's digest is the input.
+    fn add_url_inputs(&mut self, a: &dockerfile::Add, reads: &mut StepInputs<'_>) -> Result<()> {
+        let [Source::Path(url)] = &a.sources[..] else {
+            bail!("ADD with a URL takes that one source only");
+        };
+        match &a.checksum {
+            Some(c) => {
+                fetch::check_checksum(c)?;
+                reads.inputs.push(format!("url {c}"));
+            }
+            None => {
+                let f = fetch::fetch(url, self.writer.scratch(), None)?;
+                reads.inputs.push(format!("url {}", f.digest));
+                reads.download = Some(f);
+            }
+        }
+        Ok(())
+    }
+
+    /// What a RUN's bind mounts show is an input (from the context, or from
+    /// a stage or image); cache mount contents and secrets are not, as in
+    /// buildkit.
+    fn bind_inputs(
+        &mut self,
+        r: &dockerfile::Run,
+        stage: usize,
+        done: &HashMap<usize, State>,
+        reads: &mut StepInputs<'_>,
+    ) -> Result<()> {
+        for (i, m) in r.mounts.iter().enumerate() {
+            if m.kind != MountKind::Bind {
+                continue;
+            }
+            let src = m.source.as_deref().unwrap_or(".");
+            match &m.from {
+                None => {
+                    let matched = self.ctx.resolve(src).map_err(crate::chain::Context::msg)?;
+                    reads.inputs.push(format!(
+                        "bind {src} {}",
+                        self.ctx.hash(&matched, self.report)?
+                    ));
+                }
+                Some(f) => {
+                    let img = self.image_named(f, stage, done)?;
+                    reads.inputs.push(format!(
+                        "bind from {} {src}",
+                        img.as_ref().map_or("scratch", |i| i.id.as_str())
+                    ));
+                    reads.bind_from.insert(i, img);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Execute a RUN over the stage's image; its changes as a layer tar.
+    fn run_step(
+        &mut self,
+        r: &dockerfile::Run,
+        config: &Value,
+        run_env: &[(String, String)],
+        st: &State,
+        bind_from: BTreeMap<usize, Option<Image>>,
+    ) -> Result<run::RunLayer> {
+        let lower = self.tree(st.image.as_ref(), false)?;
+        let mut bind_trees = BTreeMap::new();
+        for (i, img) in &bind_from {
+            bind_trees.insert(*i, self.tree(img.as_ref(), true)?);
+        }
+        self.runs += 1;
+        let env = RunEnv {
+            store: self.store,
+            state: &self.opts.state,
+            scratch: self.writer.scratch(),
+            report: self.report,
+            network: self.opts.network.clone(),
+            secrets: &self.opts.secrets,
+            context: self.opts.context.as_deref(),
+            storage_driver: self.opts.storage_driver,
+        };
+        let step = RunStep {
+            run: r,
+            shell: meta::shell(config),
+            env: run_env.to_vec(),
+            user: config
+                .pointer("/config/User")
+                .and_then(Value::as_str)
+                .map(String::from),
+            workdir: st.workdir(),
+            bind_from: bind_trees,
+        };
+        run::execute(&env, &step, st.image.as_ref(), &lower, self.runs)
+    }
+
+    /// `ADD URL`: the download (made while gathering inputs, or now on a
+    /// cache miss with a checksum) placed as the layer.
+    fn add_url_step(
+        &mut self,
+        f: &FileStep<'_>,
+        a: &dockerfile::Add,
+        st: &State,
+        download: Option<fetch::Fetched>,
+    ) -> Result<Layer> {
+        let lower = self.tree(st.image.as_ref(), false)?;
+        let fetched = match download {
+            Some(d) => d,
+            None => {
+                let [Source::Path(url)] = &a.sources[..] else {
+                    bail!("ADD with a URL takes that one source only");
+                };
+                fetch::fetch(url, self.writer.scratch(), a.checksum.as_deref())?
+            }
+        };
+        Ok(Layer::Tree(
+            f.place_download(&fetched, &lower)
+                .map_err(crate::chain::Context::msg)?,
+        ))
+    }
+
+    /// COPY and ADD of files from the context, a stage or an image.
+    fn files_step(
+        &mut self,
+        f: &FileStep<'_>,
+        resolved: Option<Resolved>,
+        from_image: Option<Option<Image>>,
+        st: &State,
+    ) -> Result<Layer> {
+        let lower = self.tree(st.image.as_ref(), false)?;
+        let from = match &from_image {
+            Some(img) => Some(self.tree(img.as_ref(), true)?),
+            None => None,
+        };
+        Ok(Layer::Tree(
+            f.run(resolved.as_ref(), from.as_deref(), &lower)
+                .map_err(crate::chain::Context::msg)?,
+        ))
     }
 
     /// Store a step's result: its layer (if any), the config with its
@@ -631,7 +703,7 @@ impl<'a> Builder<'a> {
         mut config: Value,
         layer: Option<Layer>,
         created_by: &str,
-    ) -> anyhow::Result<()> {
+    ) -> Result<()> {
         let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Nanos, true);
         let mut layers = st.layers.clone();
         let mut history =
@@ -696,7 +768,7 @@ impl<'a> Builder<'a> {
     }
 
     /// Name the final image (with `--label`s added).
-    fn finish(mut self, st: &mut State) -> anyhow::Result<Image> {
+    fn finish(mut self, st: &mut State) -> Result<Image> {
         if !self.opts.labels.is_empty() {
             let mut config = st.config.clone();
             let labels: Vec<crate::dockerfile::KeyValue> = self
@@ -709,7 +781,7 @@ impl<'a> Builder<'a> {
                 })
                 .collect();
             meta::apply(&mut config, &Instruction::Label(labels), true)
-                .map_err(anyhow::Error::msg)?;
+                .map_err(crate::chain::Context::msg)?;
             st.config = config;
             st.image = None;
         }

@@ -11,10 +11,12 @@
 //! It owns reading the context directory; it must not build layers or
 //! decide cache keys (see `steps` and `cache`).
 
+use super::glob::{glob_match, has_wildcards};
 use super::ignore::{self, IgnoreMatcher};
 use super::imagefs::resolve_in_root;
+use crate::build::Result;
+use crate::chain::WithContext as _;
 use crate::report::Report;
-use anyhow::Context as _;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest as _, Sha256};
 use std::cell::RefCell;
@@ -131,11 +133,11 @@ impl BuildContext {
         root: Option<&Path>,
         dockerfile: Option<&Path>,
         hash_file: PathBuf,
-    ) -> anyhow::Result<BuildContext> {
+    ) -> Result<BuildContext> {
         let (root, ignore) = match root {
             Some(r) => {
                 let r = fs_err::canonicalize(r).context("cannot open the build context")?;
-                anyhow::ensure!(
+                crate::chain::ensure!(
                     r.is_dir(),
                     "the build context {} is not a directory",
                     r.display()
@@ -242,7 +244,8 @@ impl BuildContext {
                 names.sort();
                 for n in names {
                     let p = join(base, &n);
-                    if glob_match(part, &n)? && !self.ignore.excluded(&p) {
+                    if glob_match(part, &n).map_err(|e| e.to_string())? && !self.ignore.excluded(&p)
+                    {
                         next.push(p);
                     }
                 }
@@ -304,7 +307,7 @@ impl BuildContext {
     /// `--chown` owner) whoever owns them in the context; mtimes are left out
     /// as buildkit does, so touching a file does not invalidate the cache.
     /// `report` sees the bytes of the files read so far.
-    pub fn hash(&mut self, matched: &[Matched], report: &dyn Report) -> anyhow::Result<String> {
+    pub fn hash(&mut self, matched: &[Matched], report: &dyn Report) -> Result<String> {
         let total = matched
             .iter()
             .flat_map(|m| &m.entries)
@@ -320,11 +323,7 @@ impl BuildContext {
         hashed
     }
 
-    fn hash_counted(
-        &mut self,
-        matched: &[Matched],
-        read: &mut dyn FnMut(u64),
-    ) -> anyhow::Result<String> {
+    fn hash_counted(&mut self, matched: &[Matched], read: &mut dyn FnMut(u64)) -> Result<String> {
         let mut h = Sha256::new();
         for m in matched {
             h.update(format!("match {}\0", m.path));
@@ -377,7 +376,7 @@ impl BuildContext {
         }
     }
 
-    fn file_hash(&mut self, abs: &Path, stamp: &Stamp) -> anyhow::Result<String> {
+    fn file_hash(&mut self, abs: &Path, stamp: &Stamp) -> Result<String> {
         let key = abs.to_string_lossy().into_owned();
         let stamp = stamp.clone();
         if let Some(known) = self.stamps.get(&key) {
@@ -452,128 +451,9 @@ fn join(base: &str, name: &str) -> String {
     }
 }
 
-/// Whether a path has Go `filepath.Match` wildcards.
-pub fn has_wildcards(p: &str) -> bool {
-    p.contains(['*', '?', '['])
-}
-
-/// Go's `filepath.Match` for one path element: `*`, `?`, `[a-z]`, `[^x]`,
-/// and `\` escaping the next character.
-pub fn glob_match(pattern: &str, name: &str) -> Result<bool, String> {
-    let p: Vec<char> = pattern.chars().collect();
-    let n: Vec<char> = name.chars().collect();
-    let bad = || format!("invalid wildcard pattern '{pattern}'");
-    // Iterative matching with one backtrack point for the last `*`.
-    let (mut pi, mut ni) = (0usize, 0usize);
-    let mut star: Option<(usize, usize)> = None;
-    while ni < n.len() {
-        if pi < p.len() {
-            match p[pi] {
-                '*' => {
-                    star = Some((pi, ni));
-                    pi += 1;
-                    continue;
-                }
-                '?' => {
-                    pi += 1;
-                    ni += 1;
-                    continue;
-                }
-                '[' => {
-                    let (ok, next) = class(&p, pi, n[ni]).ok_or_else(bad)?;
-                    if ok {
-                        pi = next;
-                        ni += 1;
-                        continue;
-                    }
-                }
-                '\\' => {
-                    let c = *p.get(pi + 1).ok_or_else(bad)?;
-                    if c == n[ni] {
-                        pi += 2;
-                        ni += 1;
-                        continue;
-                    }
-                }
-                c => {
-                    if c == n[ni] {
-                        pi += 1;
-                        ni += 1;
-                        continue;
-                    }
-                }
-            }
-        }
-        match star {
-            Some((sp, sn)) => {
-                pi = sp + 1;
-                ni = sn + 1;
-                star = Some((sp, sn + 1));
-            }
-            None => return Ok(false),
-        }
-    }
-    while pi < p.len() && p[pi] == '*' {
-        pi += 1;
-    }
-    Ok(pi == p.len())
-}
-
-/// Match `c` against the class starting at `p[start] == '['`; returns
-/// whether it matched and the index after `]`, or None for a bad class.
-fn class(p: &[char], start: usize, c: char) -> Option<(bool, usize)> {
-    let mut i = start + 1;
-    let negated = matches!(p.get(i), Some('^') | Some('!'));
-    if negated {
-        i += 1;
-    }
-    let mut matched = false;
-    let mut first = true;
-    loop {
-        let lo = *p.get(i)?;
-        if lo == ']' && !first {
-            return Some((matched != negated, i + 1));
-        }
-        first = false;
-        let lo = if lo == '\\' {
-            i += 1;
-            *p.get(i)?
-        } else {
-            lo
-        };
-        i += 1;
-        let mut hi = lo;
-        if p.get(i) == Some(&'-') && p.get(i + 1).is_some_and(|c| *c != ']') {
-            hi = *p.get(i + 1)?;
-            i += 2;
-        }
-        if lo <= c && c <= hi {
-            matched = true;
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn glob_like_go() {
-        for (p, n, want) in [
-            ("*.txt", "a.txt", true),
-            ("*.txt", "a.txt.bak", false),
-            ("a?c", "abc", true),
-            ("[a-c]x", "bx", true),
-            ("[^a-c]x", "bx", false),
-            ("\\*", "*", true),
-            ("*", "", true),
-            ("a*b*c", "axxbyyc", true),
-            ("a*b*c", "axxbyy", false),
-        ] {
-            assert_eq!(glob_match(p, n).unwrap(), want, "{p} {n}");
-        }
-        assert!(glob_match("[a-", "a").is_err());
-    }
 
     #[test]
     fn sources_ignore_and_hashes() {

@@ -7,10 +7,11 @@
 //! `.wh..wh..opq` hides what lower layers put in a directory). It owns
 //! nothing on disk and must not write anything.
 
+use crate::build::Result;
+use crate::chain::WithContext;
 use crate::layer::codec;
 use crate::layer::whiteout::{classify, OciName};
 use crate::store::{Image, Store};
-use anyhow::Context;
 use std::collections::BTreeMap;
 use std::io::Read;
 
@@ -58,7 +59,7 @@ impl ImageFs {
         store: &Store,
         image: Option<&Image>,
         keep: &dyn Fn(&str) -> bool,
-    ) -> anyhow::Result<ImageFs> {
+    ) -> Result<ImageFs> {
         let mut fs = ImageFs::default();
         let Some(image) = image else {
             return Ok(fs);
@@ -67,7 +68,7 @@ impl ImageFs {
             let what = format!("layer {} of image {}", n + 1, image.short_id());
             let file = fs_err::File::open(store.blob_path(desc.digest()))
                 .with_context(|| format!("cannot read {what}"))?;
-            let (_, tar) = codec::decompressed(file).map_err(anyhow::Error::msg)?;
+            let (_, tar) = codec::decompressed(file).map_err(crate::chain::Context::msg)?;
             fs.apply_layer(tar, n, keep)
                 .with_context(|| format!("cannot read {what}"))?;
         }
@@ -214,7 +215,7 @@ impl ImageFs {
         for part in pattern.split('/').filter(|p| !p.is_empty() && *p != ".") {
             let mut next = Vec::new();
             for base in &found {
-                if !crate::build::context::has_wildcards(part) {
+                if !super::glob::has_wildcards(part) {
                     let p = join(base, part);
                     if self
                         .resolve(&p, false)
@@ -237,7 +238,9 @@ impl ImageFs {
                         break;
                     }
                     let name = &k[prefix.len()..];
-                    if !name.contains('/') && crate::build::context::glob_match(part, name)? {
+                    if !name.contains('/')
+                        && super::glob::glob_match(part, name).map_err(|e| e.to_string())?
+                    {
                         next.push(join(base, name));
                     }
                 }

@@ -9,9 +9,13 @@
 pub mod builder;
 pub mod cache;
 pub mod context;
+mod error;
+pub mod glob;
 pub mod ignore;
 pub mod imagefs;
 pub mod plan;
 pub mod steps;
+
+pub use error::{Error, Result};
 
 pub use builder::{build, build_tracked, Images, Options};

@@ -231,11 +231,12 @@ pub fn exec(ctx: &Ctx, args: Args) -> anyhow::Result<u8> {
     let store = Store::open(&ctx.dirs)?;
     // One pull per name and build, even when several stages name it.
     let pulled = std::cell::RefCell::new(BTreeMap::new());
-    let images = |name: &str| -> anyhow::Result<crate::store::Image> {
+    let images = |name: &str| -> crate::build::Result<crate::store::Image> {
         if let Some(im) = pulled.borrow().get(name) {
             return Ok(Clone::clone(im));
         }
-        let im = ensure_image(&ctx.dirs, name, args.pull, &Bars::new(ctx.printer))?;
+        let im = ensure_image(&ctx.dirs, name, args.pull, &Bars::new(ctx.printer))
+            .map_err(|e| crate::build::Error::Image(e.into()))?;
         pulled.borrow_mut().insert(name.to_string(), im.clone());
         Ok(im)
     };

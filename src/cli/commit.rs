@@ -127,7 +127,7 @@ pub fn exec(ctx: &Ctx, args: Args) -> anyhow::Result<u8> {
         ctx.printer.info(&format!(
             "Copying blob {} ({})",
             &l.digest().digest()[..12],
-            super::images::human_size(l.size())
+            super::units::human_size(l.size())
         ));
     }
     ctx.printer.info("Writing manifest to image destination");

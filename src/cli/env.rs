@@ -2,8 +2,8 @@
 //! it (what was installed stays) and removing it (the next `hutch shell`
 //! starts afresh); `snapshot|log|diff|rollback|tag|prune`: its versions.
 
-use super::images::human_size;
 use super::template::{print_rows, Listing};
+use super::units::human_size;
 use super::Ctx;
 use crate::project::versions::Side;
 use crate::project::{self, exports, Environment};

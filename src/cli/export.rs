@@ -61,7 +61,9 @@ pub fn exec(ctx: &Ctx, args: Args) -> anyhow::Result<u8> {
     };
     run_in_userns(&map, &src, || {
         let layers: Vec<&std::path::Path> = stack.iter().map(|p| p.as_path()).collect();
-        flatten(&layers, &out, &DiffOptions::default()).map(|_| ())
+        flatten(&layers, &out, &DiffOptions::default())
+            .map(|_| ())
+            .map_err(|e| e.to_string())
     })
     .map_err(anyhow::Error::msg)
     .with_context(|| format!("cannot export container {}", c.name))?;

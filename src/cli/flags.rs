@@ -23,7 +23,7 @@ pub struct Tls {
 impl Tls {
     /// The registry client settings these flags ask for.
     pub fn net(&self, dirs: &Dirs) -> anyhow::Result<Net> {
-        Net::new(dirs, self.tls_verify, self.cert_dir.as_deref())
+        Ok(Net::new(dirs, self.tls_verify, self.cert_dir.as_deref())?)
     }
 }
 

@@ -4,8 +4,8 @@
 //! what, the size of the layer it made (0B for config-only steps), and its
 //! comment (a commit's message).
 
-use super::images::human_size;
 use super::template::{print_rows, Listing};
+use super::units::human_size;
 use super::Ctx;
 use crate::container::state::human_duration;
 use crate::store::{Image, Store};

@@ -173,7 +173,7 @@ fn copied(d: &oci_spec::image::Digest, size: u64) -> String {
     format!(
         "Copying blob {} ({})",
         &d.digest()[..12.min(d.digest().len())],
-        super::images::human_size(size)
+        super::units::human_size(size)
     )
 }
 

@@ -58,6 +58,7 @@ pub mod system;
 pub mod tag;
 mod template;
 pub mod top;
+mod units;
 pub mod version;
 pub mod volume;
 pub mod wait;
@@ -347,6 +348,14 @@ pub(crate) fn is_not_found(e: &anyhow::Error) -> bool {
     use crate::container::{launch, Error::NotFound};
     e.chain().any(|c| {
         c.downcast_ref::<crate::store::NoSuchImage>().is_some()
+            || c.downcast_ref::<crate::store::Error>()
+                .is_some_and(|e| e.is_no_such_image())
+            || c.downcast_ref::<crate::registry::Error>()
+                .is_some_and(|e| e.is_no_such_image())
+            || c.downcast_ref::<crate::build::Error>()
+                .is_some_and(|e| e.is_no_such_image())
+            || c.downcast_ref::<crate::snapshot::Error>()
+                .is_some_and(|e| e.is_no_such_image())
             || matches!(c.downcast_ref(), Some(NotFound(_)))
             || matches!(c.downcast_ref(), Some(launch::Error::Record(NotFound(_))))
     })
@@ -461,6 +470,10 @@ fn dispatch(ctx: &Ctx, cmd: Command) -> anyhow::Result<u8> {
 fn is_broken_pipe(e: &anyhow::Error) -> bool {
     e.chain().any(|c| {
         c.downcast_ref::<std::io::Error>()
+            .or_else(|| c.downcast_ref::<crate::store::Error>()?.io())
+            .or_else(|| c.downcast_ref::<crate::registry::Error>()?.io())
+            .or_else(|| c.downcast_ref::<crate::build::Error>()?.io())
+            .or_else(|| c.downcast_ref::<crate::snapshot::Error>()?.io())
             .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
     })
 }

@@ -3,8 +3,8 @@
 //! container whose supervisor died shows as exited, never as running.
 
 use super::filters::{label_matches, regex_matches, Filters};
-use super::images::human_size;
 use super::template::{print_rows, Listing};
+use super::units::human_size;
 use super::Ctx;
 use crate::container::state::{self, human_duration, State};
 use crate::container::{Containers, Record};

@@ -25,11 +25,11 @@ pub fn exec(ctx: &Ctx, args: Args) -> anyhow::Result<u8> {
     let in_use = crate::container::images_in_use(&ctx.dirs.state);
     // Docker removes every image it finds and reports the missing ones
     // (exit 1); every other refusal still stops the whole call.
-    let (missing, found): (Vec<_>, Vec<_>) = args.images.iter().cloned().partition(|name| {
-        store
-            .image(name)
-            .is_err_and(|e| e.downcast_ref::<NoSuchImage>().is_some())
-    });
+    let (missing, found): (Vec<_>, Vec<_>) = args
+        .images
+        .iter()
+        .cloned()
+        .partition(|name| store.image(name).is_err_and(|e| e.is_no_such_image()));
     for name in &missing {
         let e = anyhow::Error::new(NoSuchImage(name.clone()));
         eprintln!("{}", super::errors::render(&e, crate::ui::colour::stderr()));

@@ -182,11 +182,16 @@ struct Metered<'a, S> {
 }
 
 impl<S: Sink> Sink for Metered<'_, S> {
-    fn bytes(&mut self, path: &str, data: &[u8]) -> anyhow::Result<()> {
+    fn bytes(&mut self, path: &str, data: &[u8]) -> crate::snapshot::Result<()> {
         self.inner.bytes(path, data)
     }
 
-    fn file(&mut self, path: &str, src: &Path, expect: Option<&Digest>) -> anyhow::Result<()> {
+    fn file(
+        &mut self,
+        path: &str,
+        src: &Path,
+        expect: Option<&Digest>,
+    ) -> crate::snapshot::Result<()> {
         let short = path.rsplit('/').next().unwrap_or(path);
         let short = &short[..12.min(short.len())];
         self.meter.doing(&format!("blob {short}"));
@@ -194,7 +199,7 @@ impl<S: Sink> Sink for Metered<'_, S> {
         let size = std::fs::metadata(src).map_or(0, |m| m.len());
         self.meter.done(&format!(
             "Copying blob {short} ({})",
-            super::images::human_size(size)
+            super::units::human_size(size)
         ));
         Ok(())
     }

@@ -1,8 +1,8 @@
 //! `hutch system df` and `hutch system check [--repair]`: how much space the
 //! store takes and what could be reclaimed; whether it is intact.
 
-use super::images::human_size;
 use super::template::{print_rows, Listing};
+use super::units::human_size;
 use super::Ctx;
 use crate::container::mounts::volume_users;
 use crate::container::{images_in_use, state, Containers};

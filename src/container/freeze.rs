@@ -34,8 +34,8 @@ pub enum FreezeError {
     Busy,
     #[error("process {0} shares hutch's own pid namespace: it is not a container's pid 1")]
     NotIsolated(i32),
-    #[error("{0}")]
-    Cgroup(String),
+    #[error(transparent)]
+    Cgroup(#[from] cgroup::CgroupError),
 }
 
 /// How many passes over /proc catch the processes forked meanwhile.
@@ -72,7 +72,7 @@ fn others(init: ProcId, seen: &[Pid]) -> Result<Vec<Pid>, FreezeError> {
 /// else its processes one by one.
 pub fn freeze(init: ProcId) -> Result<(), FreezeError> {
     match own_cgroup(init) {
-        Some(dir) => cgroup::freeze(&dir, true).map_err(FreezeError::Cgroup),
+        Some(dir) => cgroup::freeze(&dir, true).map_err(FreezeError::from),
         None => stop_all(init),
     }
 }
@@ -125,7 +125,7 @@ fn stop_all(init: ProcId) -> Result<(), FreezeError> {
 /// them: a later `hutch exec` may have added some).
 pub fn thaw(init: ProcId) -> Result<(), FreezeError> {
     if let Some(dir) = own_cgroup(init) {
-        cgroup::freeze(&dir, false).map_err(FreezeError::Cgroup)?;
+        cgroup::freeze(&dir, false)?;
     }
     let all = others(init, &[])?;
     thaw_pids(&all);

@@ -155,6 +155,15 @@ pub struct Health {
 }
 
 impl Health {
+    /// Docker's note after `Up ...`: ` (healthy)`, ` (unhealthy)`,
+    /// ` (health: starting)`.
+    pub fn note(&self) -> String {
+        match self.status {
+            Status::Starting => " (health: starting)".into(),
+            s => format!(" ({s})"),
+        }
+    }
+
     /// Count `probe` in, as Docker does: a success makes the container
     /// healthy; a failure adds to the streak (not while it is still
     /// starting within `start_period` of `started`), and `retries` failures
@@ -205,7 +214,7 @@ fn run_probe(rec: &Record, check: &Check) -> Result<(i32, String), String> {
         .init
         .filter(|_| super::state::observe(rec).is_running())
         .ok_or_else(|| format!("container {} is not running", rec.name))?;
-    let mapping = super::launch::mapping_of(rec).map_err(|e| e.to_string())?;
+    let mapping = rec.mapping().map_err(|e| e.to_string())?;
     let security = rec.config.security.resolve()?;
     let process = ProcessSpec {
         args: argv,

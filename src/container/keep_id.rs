@@ -5,7 +5,6 @@
 //!
 //! It decides and caches; the layer's contents are `rootfs::metacopy`'s.
 
-use super::launch::{layer_dirs, Result};
 use crate::report::Report;
 use crate::rootfs::fuse::IdShift;
 use crate::rootfs::Features;
@@ -16,7 +15,9 @@ use std::path::{Path, PathBuf};
 /// The metadata layer of `skeleton` and `image` for `mapping` and the
 /// data-only layer it points into (the layers unpacked for the default
 /// mapping). None, with a line saying why, when this kernel or image
-/// cannot have one: the caller then unpacks the layers for `mapping`.
+/// cannot have one (or the default mapping's layers cannot be unpacked):
+/// the caller then unpacks the layers for `mapping`, and reports what
+/// fails there.
 pub(super) fn metadata(
     store: &Store,
     image: &Image,
@@ -25,24 +26,35 @@ pub(super) fn metadata(
     features: &Features,
     src: &IdSources,
     report: &dyn Report,
-) -> Result<Option<(PathBuf, PathBuf)>> {
+) -> Option<(PathBuf, PathBuf)> {
     let fallback = "keep-id unpacks another copy of the image for this id mapping";
     if let Some(why) = &features.data_layers_error {
         report.info(&format!(
             "{fallback}: overlayfs cannot use data-only layers here ({why})"
         ));
-        return Ok(None);
+        return None;
     }
-    let base = IdMapping::detect(UsernsRequest::Auto, src)?;
+    let unpacked = IdMapping::detect(UsernsRequest::Auto, src)
+        .map_err(|e| e.to_string())
+        .and_then(|base| {
+            let dirs = store
+                .layer_dirs(image, &base, src, report)
+                .map_err(|e| crate::chain::line(&e))?;
+            Ok((base, dirs))
+        });
+    let (base, dirs) = match unpacked {
+        Ok(u) => u,
+        Err(e) => {
+            report.info(&format!("{fallback}: {e}"));
+            return None;
+        }
+    };
     let mut layers = vec![skeleton.to_path_buf()];
-    layers.extend(layer_dirs(store, image, &base, src, report)?);
-    let Some(data) = layers
+    layers.extend(dirs);
+    let data = layers
         .get(1)
         .and_then(|l| l.parent())
-        .map(Path::to_path_buf)
-    else {
-        return Ok(None);
-    };
+        .map(Path::to_path_buf)?;
     let key = format!("{}\n{}\n{}", mapping.key(), base.key(), skeleton.display());
     let hash = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(key.as_bytes()));
     // Named by the image id first, so that gc can tell whose it is.
@@ -50,7 +62,7 @@ pub(super) fn metadata(
     let dir = store.root.join(crate::store::META_DIR);
     let meta = dir.join(&name);
     if meta.is_dir() {
-        return Ok(Some((meta, data)));
+        return Some((meta, data));
     }
     let tmp = dir.join(format!(".{name}.{}", std::process::id()));
     let shift = IdShift::between(mapping, &base);
@@ -69,7 +81,7 @@ pub(super) fn metadata(
         });
     if let Err(e) = made {
         report.info(&format!("{fallback}: cannot make its metadata layer: {e}"));
-        return Ok(None);
+        return None;
     }
     // A concurrent start may have won: its layer is as good as ours.
     if std::fs::rename(&tmp, &meta).is_err() {
@@ -77,5 +89,5 @@ pub(super) fn metadata(
             std::fs::remove_dir_all(&tmp).map_err(|e| e.to_string())
         });
     }
-    Ok(Some((meta, data)))
+    Some((meta, data))
 }

@@ -67,15 +67,6 @@ pub enum Error {
     NoDriver(String),
     #[error(transparent)]
     Mapping(#[from] crate::userns::Error),
-    #[error(
-        "container {name} was created with another user id mapping ({was}, now {now}): \
-         its files would have the wrong owners; run a new container instead"
-    )]
-    MappingChanged {
-        name: String,
-        was: String,
-        now: String,
-    },
     #[error("the image {image} of container {name}: {error}")]
     Image {
         image: String,
@@ -773,7 +764,6 @@ fn merge_env(image: &[String], user: Vec<String>) -> Vec<String> {
 /// What `hutch start` looks up again for a stored container: its image and
 /// the id mapping, which must still be the one its files were made with.
 pub(super) fn resolve(dirs: &Dirs, rec: &Record) -> Result<(Image, IdMapping)> {
-    let request: UsernsRequest = rec.config.userns.parse()?;
     let image = Store::open(dirs)
         .map_err(|e| Error::Store(e.into()))?
         .image(&rec.image_id)
@@ -782,15 +772,7 @@ pub(super) fn resolve(dirs: &Dirs, rec: &Record) -> Result<(Image, IdMapping)> {
             name: rec.name.clone(),
             error: e.into(),
         })?;
-    let mapping = IdMapping::detect(request, &IdSources::default())?;
-    if !rec.mapping_key.is_empty() && mapping.key() != rec.mapping_key {
-        return Err(Error::MappingChanged {
-            name: rec.name.clone(),
-            was: rec.mapping_key.clone(),
-            now: mapping.key(),
-        });
-    }
-    Ok((image, mapping))
+    Ok((image, rec.mapping()?))
 }
 
 /// Everything a sandbox over an image needs besides its root filesystem:
@@ -893,7 +875,7 @@ pub fn sandbox_spec(
         let meta = match keep_id_overlay {
             true => super::keep_id::metadata(
                 store, image, &lowers[0], &mapping, &features, &src, report,
-            )?,
+            ),
             false => None,
         };
         match meta {
@@ -959,7 +941,7 @@ pub fn sandbox_spec(
 }
 
 /// `store.layer_dirs` with the launch error that names the image.
-pub(super) fn layer_dirs(
+fn layer_dirs(
     store: &Store,
     image: &Image,
     map: &IdMapping,
@@ -971,7 +953,7 @@ pub(super) fn layer_dirs(
         .map_err(|e| Error::Layers {
             image: image.short_id().to_string(),
             // With its causes: the one that says which entry and why.
-            error: format!("{e:#}").into(),
+            error: crate::chain::line(&e).into(),
         })
 }
 
@@ -1512,20 +1494,9 @@ fn image_healthcheck(dirs: &Dirs, image: &Image) -> Option<health::Check> {
     health::Check::of_image(&blob)
 }
 
-/// The id mapping of a running container, as detected now; it must be the
-/// one the container was started with, or users and groups would be
-/// checked against the wrong ranges.
+/// The id mapping of a running container ([`Record::mapping`]).
 pub fn mapping_of(rec: &Record) -> Result<IdMapping> {
-    let request: UsernsRequest = rec.config.userns.parse()?;
-    let mapping = IdMapping::detect(request, &IdSources::default())?;
-    if !rec.mapping_key.is_empty() && mapping.key() != rec.mapping_key {
-        return Err(Error::MappingChanged {
-            name: rec.name.clone(),
-            was: rec.mapping_key.clone(),
-            now: mapping.key(),
-        });
-    }
-    Ok(mapping)
+    Ok(rec.mapping()?)
 }
 
 /// `--device HOST[:CONTAINER[:PERMS]]`: a bind mount of a host device node

@@ -40,6 +40,7 @@ pub mod stdin;
 pub mod supervisor;
 
 use crate::sys::flock;
+use crate::userns::idmap::{IdMapping, IdSources, UsernsRequest};
 use chrono::{DateTime, Utc};
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -203,6 +204,22 @@ impl Record {
     pub fn stop_timeout(&self) -> std::time::Duration {
         std::time::Duration::from_secs(self.config.stop_timeout.unwrap_or(10))
     }
+
+    /// The id mapping of this container, as detected now; it must be the
+    /// one the container was started with, or users and groups would be
+    /// checked against the wrong ranges.
+    pub fn mapping(&self) -> Result<IdMapping> {
+        let request: UsernsRequest = self.config.userns.parse()?;
+        let mapping = IdMapping::detect(request, &IdSources::default())?;
+        if !self.mapping_key.is_empty() && mapping.key() != self.mapping_key {
+            return Err(Error::MappingChanged {
+                name: self.name.clone(),
+                was: self.mapping_key.clone(),
+                now: mapping.key(),
+            });
+        }
+        Ok(mapping)
+    }
 }
 
 /// Why a container could not be found, named or changed.
@@ -218,6 +235,17 @@ pub enum Error {
     InvalidName(String),
     #[error("container {0} is running: stop it first (`hutch stop {0}`) or force removal with -f")]
     Running(String),
+    #[error(
+        "container {name} was created with another user id mapping ({was}, now {now}): \
+         its files would have the wrong owners; run a new container instead"
+    )]
+    MappingChanged {
+        name: String,
+        was: String,
+        now: String,
+    },
+    #[error(transparent)]
+    Mapping(#[from] crate::userns::Error),
     #[error(transparent)]
     Io(#[from] std::io::Error),
     #[error(transparent)]

@@ -117,15 +117,9 @@ pub fn describe(rec: &Record, state: State, now: DateTime<Utc>) -> String {
     }
 }
 
-/// Docker's health note after `Up ...`: ` (healthy)`, ` (unhealthy)`,
-/// ` (health: starting)`.
+/// Docker's health note after `Up ...` (see `Health::note`).
 fn health_suffix(rec: &Record) -> String {
-    use super::health::Status as H;
-    match rec.health.as_ref().map(|h| h.status) {
-        None => String::new(),
-        Some(H::Starting) => " (health: starting)".into(),
-        Some(s) => format!(" ({s})"),
-    }
+    rec.health.as_ref().map(|h| h.note()).unwrap_or_default()
 }
 
 /// Docker's go-units `HumanDuration`.
@@ -198,12 +192,12 @@ mod tests {
         let mut r = running(me, me);
         r.started = Some(now - chrono::Duration::seconds(3));
         assert_eq!(describe(&r, State::Running, now), "Up 3 seconds");
-        r.health = Some(crate::container::health::Health::default());
+        r.health = Some(Default::default());
         assert_eq!(
             describe(&r, State::Running, now),
             "Up 3 seconds (health: starting)"
         );
-        r.health.as_mut().unwrap().status = crate::container::health::Status::Healthy;
+        r.health.as_mut().unwrap().status = "healthy".parse().unwrap();
         assert_eq!(describe(&r, State::Running, now), "Up 3 seconds (healthy)");
         let done = State::Exited {
             code: 2,

@@ -109,7 +109,7 @@ pub enum ErrorKind {
     #[error("duplicate stage name '{name}' (first used on line {first_line})")]
     DuplicateStageName { name: String, first_line: usize },
     #[error("invalid port '{port}' in EXPOSE: {reason}")]
-    InvalidPort { port: String, reason: String },
+    InvalidPort { port: String, reason: PortError },
     #[error("invalid --mount '{spec}': {reason}")]
     BadMount { spec: String, reason: String },
     #[error("unknown mount type '{ty}'{suggestion}: expected bind, cache, tmpfs, secret or ssh")]
@@ -154,4 +154,19 @@ impl Located {
             kind: self.kind,
         }
     }
+}
+
+/// Why an EXPOSE port cannot be used.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PortError {
+    #[error("invalid protocol '{0}' (tcp, udp or sctp)")]
+    Protocol(String),
+    #[error("no port number")]
+    Empty,
+    #[error("'{0}' is not a port number")]
+    NotANumber(String),
+    #[error("'{0}' is out of range (0-65535)")]
+    OutOfRange(String),
+    #[error("the range end {end} is below its start {start}")]
+    Reversed { start: u16, end: u16 },
 }

@@ -11,6 +11,7 @@
 use std::collections::BTreeSet;
 use std::time::Duration;
 
+use super::error::PortError;
 use super::expand::{ExpandError, Lexer, Lookup, NoVars};
 use super::heredoc::{parse_marker, Heredoc};
 use super::mount::Mount;
@@ -231,7 +232,7 @@ pub struct PortRange {
 
 /// Parse `port[-port][/tcp|udp|sctp]` as Docker's `nat.ParsePortSpec` does
 /// for EXPOSE; protocol defaults to tcp.
-pub fn parse_port(spec: &str) -> Result<PortRange, String> {
+pub fn parse_port(spec: &str) -> Result<PortRange, PortError> {
     let (port, proto) = match spec.split_once('/') {
         Some((p, "")) => (p, "tcp"),
         Some((p, proto)) => (p, proto),
@@ -241,17 +242,17 @@ pub fn parse_port(spec: &str) -> Result<PortRange, String> {
         "tcp" => Protocol::Tcp,
         "udp" => Protocol::Udp,
         "sctp" => Protocol::Sctp,
-        _ => return Err(format!("invalid protocol '{proto}' (tcp, udp or sctp)")),
+        _ => return Err(PortError::Protocol(proto.to_string())),
     };
     if port.is_empty() {
-        return Err("no port number".into());
+        return Err(PortError::Empty);
     }
-    let num = |s: &str| -> Result<u16, String> {
+    let num = |s: &str| -> Result<u16, PortError> {
         if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) {
-            return Err(format!("'{s}' is not a port number"));
+            return Err(PortError::NotANumber(s.to_string()));
         }
         s.parse::<u16>()
-            .map_err(|_| format!("'{s}' is out of range (0-65535)"))
+            .map_err(|_| PortError::OutOfRange(s.to_string()))
     };
     let (start, end) = match port.split_once('-') {
         Some((a, b)) => (num(a)?, num(b)?),
@@ -261,7 +262,7 @@ pub fn parse_port(spec: &str) -> Result<PortRange, String> {
         }
     };
     if end < start {
-        return Err(format!("the range end {end} is below its start {start}"));
+        return Err(PortError::Reversed { start, end });
     }
     Ok(PortRange {
         start,

@@ -4,6 +4,7 @@
 //! It only wraps byte streams; it knows nothing about tar or the filesystem.
 
 use super::digest::HashingWriter;
+use super::{Error, Result};
 use std::io::{BufReader, Cursor, Read, Write};
 
 /// How a layer blob is compressed.
@@ -34,9 +35,7 @@ pub fn detect(head: &[u8]) -> Compression {
 
 /// Wrap `input` so that reading it yields the uncompressed tar, whichever of
 /// plain, gzip or zstd it is.
-pub fn decompressed<'a>(
-    mut input: impl Read + 'a,
-) -> Result<(Compression, Box<dyn Read + 'a>), String> {
+pub fn decompressed<'a>(mut input: impl Read + 'a) -> Result<(Compression, Box<dyn Read + 'a>)> {
     // Read the magic by hand: a pipe may deliver fewer bytes than asked for.
     let mut head = [0u8; 4];
     let mut got = 0;
@@ -45,7 +44,7 @@ pub fn decompressed<'a>(
             Ok(0) => break,
             Ok(n) => got += n,
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(format!("cannot read the layer stream: {e}")),
+            Err(e) => return Err(Error::Stream(e)),
         }
     }
     let kind = detect(&head[..got]);
@@ -54,10 +53,12 @@ pub fn decompressed<'a>(
         Compression::None => Box::new(stream),
         // Multi-member: some tools write a layer as several concatenated gzip members.
         Compression::Gzip => Box::new(flate2::bufread::MultiGzDecoder::new(stream)),
-        Compression::Zstd => Box::new(
-            zstd::stream::read::Decoder::with_buffer(stream)
-                .map_err(|e| format!("cannot start zstd decompression: {e}"))?,
-        ),
+        Compression::Zstd => Box::new(zstd::stream::read::Decoder::with_buffer(stream).map_err(
+            |error| Error::Codec {
+                action: "start zstd decompression",
+                error,
+            },
+        )?),
     };
     Ok((kind, out))
 }
@@ -83,7 +84,7 @@ pub struct Compressed {
 
 impl<W: Write> Compressor<W> {
     /// Start compressing into `out`; `kind` must be Gzip or Zstd.
-    pub fn new(out: W, kind: Compression) -> Result<Self, String> {
+    pub fn new(out: W, kind: Compression) -> Result<Self> {
         // Level 6 is gzip's default and what other image tools write; 3
         // is zstd's.
         Self::with_levels(out, kind, 6, 3)
@@ -93,11 +94,11 @@ impl<W: Write> Compressor<W> {
     /// that favour speed (gzip 1, zstd 1: on a change that is mostly new
     /// data, zstd's level 3 spends its time in a match search that finds
     /// little). Any fixed level keeps the output reproducible.
-    pub fn fastest(out: W, kind: Compression) -> Result<Self, String> {
+    pub fn fastest(out: W, kind: Compression) -> Result<Self> {
         Self::with_levels(out, kind, 1, 1)
     }
 
-    fn with_levels(out: W, kind: Compression, gzip: u32, zstd: i32) -> Result<Self, String> {
+    fn with_levels(out: W, kind: Compression, gzip: u32, zstd: i32) -> Result<Self> {
         let out = HashingWriter::new(out);
         let enc = match kind {
             // No file name or time in the header, so output is reproducible.
@@ -105,23 +106,27 @@ impl<W: Write> Compressor<W> {
                 Encoder::Gzip(flate2::GzBuilder::new().write(out, flate2::Compression::new(gzip)))
             }
             Compression::Zstd => Encoder::Zstd(
-                zstd::stream::write::Encoder::new(out, zstd)
-                    .map_err(|e| format!("cannot start zstd compression: {e}"))?,
+                zstd::stream::write::Encoder::new(out, zstd).map_err(|error| Error::Codec {
+                    action: "start zstd compression",
+                    error,
+                })?,
             ),
-            Compression::None => return Err("a compressor needs gzip or zstd".into()),
+            Compression::None => return Err(Error::NoCompression),
         };
         Ok(Compressor { enc })
     }
 
     /// End the stream; returns the inner writer and the blob's digest and size.
-    pub fn finish(self) -> Result<(W, Compressed), String> {
+    pub fn finish(self) -> Result<(W, Compressed)> {
         let hashing = match self.enc {
-            Encoder::Gzip(e) => e
-                .finish()
-                .map_err(|e| format!("cannot finish gzip stream: {e}"))?,
-            Encoder::Zstd(e) => e
-                .finish()
-                .map_err(|e| format!("cannot finish zstd stream: {e}"))?,
+            Encoder::Gzip(e) => e.finish().map_err(|error| Error::Codec {
+                action: "finish gzip stream",
+                error,
+            })?,
+            Encoder::Zstd(e) => e.finish().map_err(|error| Error::Codec {
+                action: "finish zstd stream",
+                error,
+            })?,
         };
         let (out, digest, size) = hashing.finish();
         Ok((out, Compressed { digest, size }))

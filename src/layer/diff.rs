@@ -23,6 +23,7 @@
 
 use super::digest::HashingWriter;
 use super::whiteout::{self, OPAQUE_MARKER};
+use super::{Error, Result};
 use crate::sys::fsat::{self, Kind, Stat};
 use crate::userns::idmap::IdMapping;
 use nix::errno::Errno;
@@ -59,21 +60,23 @@ pub struct DiffReport {
 const BLOCK: usize = 512;
 
 /// Write the layer tar for `upper` to `out`.
-pub fn diff(upper: &Path, out: impl Write, opts: &DiffOptions<'_>) -> Result<DiffReport, String> {
-    write_tar(&[upper], false, out, opts)
+pub fn diff(upper: &Path, out: impl Write, opts: &DiffOptions<'_>) -> Result<DiffReport> {
+    write_tar(&[upper], false, out, opts).map_err(|why| Error::Diff {
+        upper: upper.to_path_buf(),
+        why,
+    })
 }
 
 /// Write the merged view of `layers` (topmost first) to `out` as one
 /// root filesystem tar, whiteouts and opaque directories applied.
-pub fn flatten(
-    layers: &[&Path],
-    out: impl Write,
-    opts: &DiffOptions<'_>,
-) -> Result<DiffReport, String> {
+pub fn flatten(layers: &[&Path], out: impl Write, opts: &DiffOptions<'_>) -> Result<DiffReport> {
     if layers.is_empty() {
-        return Err("nothing to flatten: no layers".into());
+        return Err(Error::NothingToFlatten);
     }
-    write_tar(layers, true, out, opts)
+    write_tar(layers, true, out, opts).map_err(|why| Error::Diff {
+        upper: layers[0].to_path_buf(),
+        why,
+    })
 }
 
 fn write_tar(
@@ -630,7 +633,7 @@ mod tests {
         let layer = s
             .eval(|| {
                 let mut out = Vec::new();
-                diff(&dest, &mut out, &DiffOptions::default())?;
+                diff(&dest, &mut out, &DiffOptions::default()).map_err(|e| e.to_string())?;
                 Ok(out)
             })
             .unwrap();
@@ -661,7 +664,7 @@ mod tests {
                     return Err(format!("trees differ:\n{a}\n---\n{b}"));
                 }
                 let mut out = Vec::new();
-                diff(&dest2, &mut out, &DiffOptions::default())?;
+                diff(&dest2, &mut out, &DiffOptions::default()).map_err(|e| e.to_string())?;
                 Ok(out)
             })
             .unwrap();
@@ -676,9 +679,9 @@ mod tests {
         let both = s
             .eval(|| {
                 let mut a = Vec::new();
-                let ra = diff(&dest, &mut a, &DiffOptions::default())?;
+                let ra = diff(&dest, &mut a, &DiffOptions::default()).map_err(|e| e.to_string())?;
                 let mut b = Vec::new();
-                diff(&dest, &mut b, &DiffOptions::default())?;
+                diff(&dest, &mut b, &DiffOptions::default()).map_err(|e| e.to_string())?;
                 if a != b {
                     return Err("two diffs differ".into());
                 }
@@ -819,7 +822,8 @@ mod tests {
         let tar = s
             .eval(|| {
                 let mut out = Vec::new();
-                flatten(&[&up, &dest], &mut out, &DiffOptions::default())?;
+                flatten(&[&up, &dest], &mut out, &DiffOptions::default())
+                    .map_err(|e| e.to_string())?;
                 Ok(out)
             })
             .unwrap();
@@ -914,7 +918,7 @@ mod overlay_tests {
                 _ => return Err(format!("overlay script failed: {st}")),
             }
             let mut out = Vec::new();
-            diff(&upper, &mut out, &DiffOptions::default())?;
+            diff(&upper, &mut out, &DiffOptions::default()).map_err(|e| e.to_string())?;
             Ok(out)
         });
         let layer = match res {

@@ -5,9 +5,12 @@
 pub mod codec;
 pub mod diff;
 mod digest;
+mod error;
 mod names;
 #[cfg(test)]
 pub(crate) mod testutil;
 mod tree;
 pub mod unpack;
 pub mod whiteout;
+
+pub use error::{Error, Result};

@@ -18,7 +18,11 @@ pub struct EntryPath {
 
 impl EntryPath {
     /// Clean a raw tar name; the error names the entry.
-    pub fn parse(raw: &[u8]) -> Result<EntryPath, String> {
+    pub fn parse(raw: &[u8]) -> Result<EntryPath, super::Error> {
+        Self::parse_text(raw).map_err(super::Error::Entry)
+    }
+
+    fn parse_text(raw: &[u8]) -> Result<EntryPath, String> {
         let mut parts: Vec<CString> = Vec::new();
         for comp in raw.split(|b| *b == b'/') {
             match comp {
@@ -87,7 +91,9 @@ mod tests {
     use super::*;
 
     fn key(s: &str) -> Result<String, String> {
-        EntryPath::parse(s.as_bytes()).map(|p| String::from_utf8(p.key()).unwrap())
+        EntryPath::parse(s.as_bytes())
+            .map(|p| String::from_utf8(p.key()).unwrap())
+            .map_err(|e| e.to_string())
     }
 
     #[test]

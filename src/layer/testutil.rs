@@ -171,7 +171,7 @@ impl Scratch {
     ) -> Result<UnpackReport, String> {
         let report_file = self.dir.path().join("report");
         self.in_userns(|| {
-            let r = unpack(tar, dest, &UnpackOptions { owners })?;
+            let r = unpack(tar, dest, &UnpackOptions { owners }).map_err(|e| e.to_string())?;
             let mut text = String::new();
             for s in &r.skipped {
                 text.push_str(&format!("s {}\t{}\n", s.what, s.why));

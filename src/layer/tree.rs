@@ -26,9 +26,11 @@ pub struct Tree {
 
 impl Tree {
     /// Open `root` (an existing directory the caller owns).
-    pub fn open(root: &Path) -> Result<Tree, String> {
-        let root =
-            fsat::open_dir(root).map_err(|e| format!("cannot open {}: {e}", root.display()))?;
+    pub fn open(root: &Path) -> Result<Tree, super::Error> {
+        let root = fsat::open_dir(root).map_err(|error| super::Error::Open {
+            path: root.to_path_buf(),
+            error,
+        })?;
         Ok(Tree {
             root,
             chain: Vec::new(),

@@ -97,11 +97,26 @@ impl UnpackReport {
 }
 
 /// Unpack `input` into `dest` (an existing, empty directory).
-pub fn unpack(input: impl Read, dest: &Path, opts: &UnpackOptions) -> Result<UnpackReport, String> {
-    let (_, stream) = codec::decompressed(input)?;
+pub fn unpack(
+    input: impl Read,
+    dest: &Path,
+    opts: &UnpackOptions,
+) -> Result<UnpackReport, super::Error> {
+    unpack_into(input, dest, opts).map_err(|why| super::Error::Unpack {
+        dest: dest.to_path_buf(),
+        why,
+    })
+}
+
+fn unpack_into(
+    input: impl Read,
+    dest: &Path,
+    opts: &UnpackOptions,
+) -> Result<UnpackReport, String> {
+    let (_, stream) = codec::decompressed(input).map_err(|e| e.to_string())?;
     let mut archive = tar::Archive::new(stream);
     let mut u = Unpacker {
-        tree: Tree::open(dest)?,
+        tree: Tree::open(dest).map_err(|e| e.to_string())?,
         st: State {
             owners: opts.owners,
             me: (
@@ -148,7 +163,7 @@ struct Head {
 impl Head {
     fn read<R: Read>(e: &mut tar::Entry<'_, R>) -> Result<Head, String> {
         let raw = e.path_bytes().into_owned();
-        let path = EntryPath::parse(&raw)?;
+        let path = EntryPath::parse(&raw).map_err(|e| e.to_string())?;
         let bad =
             |what: &str, err: std::io::Error| format!("entry {}: bad {what}: {err}", show(&raw));
         let h = e.header();
@@ -477,7 +492,7 @@ impl Unpacker {
         // 0000 mode never blocks reaching a child, and no later change
         // touches an mtime already set.
         for (key, meta) in dirs.iter().rev() {
-            let path = EntryPath::parse(key)?;
+            let path = EntryPath::parse(key).map_err(|e| e.to_string())?;
             let fd = self.tree.dir_for(path.parts(), &path)?;
             fsat::fchmod(fd, meta.mode).map_err(at(&path))?;
             fsat::set_times(fd, meta.mtime.0, meta.mtime.1).map_err(at(&path))?;
@@ -1049,14 +1064,16 @@ mod tests {
         let opts = UnpackOptions {
             owners: Owners::Caller,
         };
-        let e = unpack(&b"\x1f\x8bnot gzip at all"[..], d.path(), &opts).unwrap_err();
+        let e = unpack(&b"\x1f\x8bnot gzip at all"[..], d.path(), &opts)
+            .unwrap_err()
+            .to_string();
         assert!(e.starts_with("cannot read the layer tar"), "{e}");
         // A stream cut inside the gzip trailer still holds a whole tar.
         let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
         gz.write_all(&TarBuf::new().bytes()).unwrap();
         let mut gz = gz.finish().unwrap();
         gz.truncate(gz.len() - 4);
-        let e = unpack(&gz[..], d.path(), &opts).unwrap_err();
+        let e = unpack(&gz[..], d.path(), &opts).unwrap_err().to_string();
         assert!(e.starts_with("the layer stream is damaged"), "{e}");
     }
 

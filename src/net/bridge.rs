@@ -20,10 +20,10 @@
 
 use super::addrs::PASTA_DNS_FORWARD;
 use super::forward::{self, Forwarder};
-use super::helper::Target;
 use super::netdef::{Endpoint, NetError, NetworkDef, Networks};
 use super::ports::PortMapping;
 use super::resolver::{self, Answer};
+use super::spawned::Target;
 use crate::procid::ProcId;
 use crate::sys::process::{child_exit, enter_network, fork, Forked};
 use sha2::{Digest, Sha256};
@@ -259,7 +259,7 @@ fn start_pasta(
         .stderr(log_file)
         .status()
         .map_err(|e| fail(format!("cannot run {}: {e}", pasta.display())))?;
-    let tail = || super::helper::log_tail(log);
+    let tail = || super::spawned::log_tail(log);
     if !status.success() {
         return Err(fail(format!("it exited ({status}){}", tail())));
     }

@@ -14,8 +14,8 @@
 //! This module owns that process and its relay loop; which ports are
 //! published and when the process ends are `ports`' and `helper`'s.
 
-use super::helper::Target;
 use super::ports::{PortMapping, Protocol};
+use super::spawned::Target;
 use crate::sys::splice::{at_urgent_mark, copy_one_byte, pipe, raise_fd_limit, splice_some};
 use nix::errno::Errno;
 use nix::sys::epoll::{Epoll, EpollCreateFlags, EpollEvent, EpollFlags, EpollTimeout};
@@ -144,7 +144,7 @@ impl Forwarder {
             return Ok(());
         }
         let _ = self.child.wait();
-        match super::helper::log_tail(&self.log) {
+        match super::spawned::log_tail(&self.log) {
             tail if tail.is_empty() => Err("the port forwarder exited without saying why".into()),
             tail => Err(format!("the port forwarder failed{tail}")),
         }

@@ -16,6 +16,8 @@ use super::choose::ChosenHelper;
 use super::forward::{self, Forwarder};
 use super::options::{HelperKind, HelperRequest, PortHandler};
 use super::ports::PortMapping;
+use super::spawned::log_tail;
+pub use super::spawned::Target;
 use super::{pasta, slirp};
 use crate::sys::spawn::helper_child_setup;
 use std::fs::File;
@@ -24,29 +26,6 @@ use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
-
-/// The network namespace to connect.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Target {
-    /// A process in the namespace; the helper joins its user namespace too.
-    Pid(u32),
-    /// `/proc/PID/ns/net`-style paths of the network namespace and of the
-    /// user namespace that owns it.
-    Paths { netns: PathBuf, userns: PathBuf },
-}
-
-impl Target {
-    /// The network namespace and the user namespace that owns it, as paths.
-    pub fn paths(&self) -> (PathBuf, PathBuf) {
-        match self {
-            Target::Pid(pid) => (
-                PathBuf::from(format!("/proc/{pid}/ns/net")),
-                PathBuf::from(format!("/proc/{pid}/ns/user")),
-            ),
-            Target::Paths { netns, userns } => (netns.clone(), userns.clone()),
-        }
-    }
-}
 
 /// What [`Helper::spawn`] needs.
 #[derive(Debug, Clone)]
@@ -380,24 +359,6 @@ impl Helper {
         }
         self.socket_dir = None;
     }
-}
-
-/// The last lines of a helper's log at `log` as `: a / b` (or nothing),
-/// for error messages.
-pub(super) fn log_tail(log: &Path) -> String {
-    let text = std::fs::read_to_string(log).unwrap_or_default();
-    // pasta tries syslog first and complains when there is none.
-    let lines: Vec<&str> = text
-        .lines()
-        .filter(|l| {
-            !l.trim().is_empty() && !l.starts_with("Failed to send") && !l.contains("to syslog")
-        })
-        .collect();
-    if lines.is_empty() {
-        return String::new();
-    }
-    let tail = &lines[lines.len().saturating_sub(5)..];
-    format!(": {}", tail.join(" / "))
 }
 
 impl Drop for Helper {

@@ -31,6 +31,7 @@ pub mod plan;
 pub mod ports;
 pub mod resolver;
 pub mod slirp;
+pub mod spawned;
 
 /// The network a container gets.
 #[derive(Debug, Clone, Default)]

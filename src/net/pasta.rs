@@ -7,9 +7,9 @@
 //! `helper`'s.
 
 use super::addrs::{pasta_dns_forward, PASTA_HOST_LOOPBACK};
-use super::helper::Target;
 use super::options::PastaOptions;
 use super::ports::{PortMapping, Protocol};
+use super::spawned::Target;
 use std::ffi::OsString;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};

@@ -4,9 +4,9 @@
 //! This module builds arguments and speaks the API; starting, readiness and
 //! clean-up are `helper`'s. It must not start slirp4netns itself.
 
-use super::helper::Target;
 use super::options::{SlirpCidr, SlirpOptions};
 use super::ports::{PortMapping, Protocol};
+use super::spawned::Target;
 use std::ffi::OsString;
 use std::io::{Read, Write};
 use std::os::unix::net::UnixStream;

@@ -23,6 +23,10 @@ pub enum Error {
         what: String,
         error: serde_json::Error,
     },
+    /// An image archive or layout that cannot be read; `why` names it (its
+    /// label: the file, directory or stdin) and the part that is wrong.
+    #[error("{why}")]
+    Source { label: String, why: String },
     #[error("{what} is not a JSON object")]
     NotObject { what: String },
     #[error("{what} is not a valid {kind}: {error}")]

@@ -74,7 +74,14 @@ impl Source {
     }
 
     /// Unpack a tar stream (plain, gzip or zstd) into `dest` (an empty directory).
-    pub fn extract(input: impl Read, dest: &Path, label: &str) -> Result<Source, String> {
+    pub fn extract(input: impl Read, dest: &Path, label: &str) -> Result<Source, super::Error> {
+        Self::extract_into(input, dest, label).map_err(|why| super::Error::Source {
+            label: label.to_string(),
+            why,
+        })
+    }
+
+    fn extract_into(input: impl Read, dest: &Path, label: &str) -> Result<Source, String> {
         let mut input = BufReader::with_capacity(1 << 16, input);
         let head = input
             .fill_buf()
@@ -151,7 +158,14 @@ impl Source {
     }
 
     /// Every image in the input.
-    pub fn images(&self) -> Result<Vec<SourceImage>, String> {
+    pub fn images(&self) -> Result<Vec<SourceImage>, super::Error> {
+        self.images_in().map_err(|why| super::Error::Source {
+            label: self.label.clone(),
+            why,
+        })
+    }
+
+    fn images_in(&self) -> Result<Vec<SourceImage>, String> {
         if self.exists("index.json") {
             self.oci_images()
         } else if self.exists("manifest.json") {

@@ -481,8 +481,10 @@ impl<'a> Environment<'a> {
                     storage_driver: None,
                 };
                 let store = Store::open(self.dirs).map_err(|e| Error::Backend(e.into()))?;
-                let images =
-                    |name: &str| ensure_image(self.dirs, name, PullPolicy::Missing, self.progress);
+                let images = |name: &str| {
+                    ensure_image(self.dirs, name, PullPolicy::Missing, self.progress)
+                        .map_err(|e| crate::build::Error::Image(e.into()))
+                };
                 let (image, reads) =
                     crate::build::build_tracked(&store, &opts, &images, self.report)
                         .map_err(|e| Error::Backend(e.into()))?;

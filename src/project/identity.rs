@@ -64,7 +64,7 @@ pub fn image_files(store: &Store, image: &Image) -> Result<(String, String), Err
     for (n, desc) in image.manifest.layers().iter().enumerate() {
         let bad = |e: String| Error::Image(format!("layer {} of {}: {e}", n + 1, image.short_id()));
         let file = fs_err::File::open(store.blob_path(desc.digest()))?;
-        let (_, tar) = codec::decompressed(file).map_err(bad)?;
+        let (_, tar) = codec::decompressed(file).map_err(|e| bad(e.to_string()))?;
         let mut ar = tar::Archive::new(tar);
         for e in ar.entries().map_err(|e| bad(e.to_string()))? {
             let mut e = e.map_err(|e| bad(e.to_string()))?;

@@ -188,7 +188,6 @@ impl Environment<'_> {
         &self,
         rec: &Record,
     ) -> Result<(crate::snapshot::container::Container, IdMapping), Error> {
-        let backend = |e: anyhow::Error| Error::Backend(e.into());
         let c = crate::snapshot::container::find(&self.dirs.state, &rec.id)
             .map_err(backend)?
             .ok_or_else(|| Error::NoEnv(self.project.root.clone()))?;
@@ -214,7 +213,8 @@ impl Environment<'_> {
         let path = w.scratch().join("diff_id");
         let out = fs_err::File::create(&path)?;
         crate::userns::run_in_userns(&map, &IdSources::default(), || {
-            let d = crate::layer::diff::diff(&c.upper, std::io::sink(), &Default::default())?;
+            let d = crate::layer::diff::diff(&c.upper, std::io::sink(), &Default::default())
+                .map_err(|e| e.to_string())?;
             std::io::Write::write_all(&mut out.file(), d.diff_id.as_bytes())
                 .map_err(|e| e.to_string())
         })
@@ -264,7 +264,6 @@ impl Environment<'_> {
         if let Ok(listed) = store.image(&pinned.id) {
             return Ok(listed);
         }
-        let backend = |e: anyhow::Error| Error::Backend(e.into());
         let manifest = crate::oci::digest::parse(&pinned.manifest_digest)
             .map_err(|e| Error::Image(e.to_string()))?;
         let bytes = store.read_blob(&manifest).map_err(backend)?;
@@ -288,7 +287,6 @@ impl Environment<'_> {
         rec: &Record,
         message: String,
     ) -> Result<Version, Error> {
-        let backend = |e: anyhow::Error| Error::Backend(e.into());
         let store = self.store()?;
         let mut all = self.envdir.versions()?;
         let n = all.iter().map(|v| v.n).max().unwrap_or(0) + 1;
@@ -384,7 +382,6 @@ impl Environment<'_> {
         // never a listed version without its image.
         self.envdir.write_versions(&kept)?;
         let store = self.store()?;
-        let backend = |e: anyhow::Error| Error::Backend(e.into());
         for v in &doomed {
             store
                 .unpin_version(&self.version_key(v.n))
@@ -438,7 +435,6 @@ impl Environment<'_> {
         side: Side<'_>,
         want: &dyn Fn(&str) -> bool,
     ) -> Result<State, Error> {
-        let backend = |e: anyhow::Error| Error::Backend(e.into());
         let mut s = State {
             tree: Tree::new(),
             contents: Contents::new(),
@@ -456,7 +452,8 @@ impl Environment<'_> {
                 let name = self.built_image_name()?;
                 store.image(&name).map_err(|e| {
                     Error::Image(format!(
-                        "the image of the last build ({name}) is gone: {e:#}"
+                        "the image of the last build ({name}) is gone: {}",
+                        crate::chain::line(&e)
                     ))
                 })?
             }
@@ -467,8 +464,9 @@ impl Environment<'_> {
                 .map_err(|e| Error::Image(format!("{what} is missing: {e}")))?;
             let (_, r) = crate::layer::codec::decompressed(BufReader::with_capacity(1 << 16, f))
                 .map_err(|e| Error::Image(format!("{what}: {e}")))?;
-            apply_layer_reading(&mut s.tree, r, want, &mut s.contents)
-                .map_err(|e| Error::Image(format!("cannot read {what}: {e:#}")))?;
+            apply_layer_reading(&mut s.tree, r, want, &mut s.contents).map_err(|e| {
+                Error::Image(format!("cannot read {what}: {}", crate::chain::line(&e)))
+            })?;
         }
         if side == Side::Now {
             // The writable layer as the tar a snapshot would commit,
@@ -492,7 +490,8 @@ impl Environment<'_> {
             .map_err(backend)?;
             crate::userns::run_in_userns(&map, &src, || {
                 let mut buf = std::io::BufWriter::with_capacity(1 << 20, &out);
-                crate::layer::diff::diff(changes.path(), &mut buf, &Default::default())?;
+                crate::layer::diff::diff(changes.path(), &mut buf, &Default::default())
+                    .map_err(|e| e.to_string())?;
                 std::io::Write::flush(&mut buf).map_err(|e| e.to_string())
             })
             .map_err(|e| Error::Image(format!("cannot read {}: {e}", c.upper.display())))?;
@@ -503,7 +502,12 @@ impl Environment<'_> {
                 want,
                 &mut s.contents,
             )
-            .map_err(|e| Error::Image(format!("cannot read the environment's changes: {e:#}")))?;
+            .map_err(|e| {
+                Error::Image(format!(
+                    "cannot read the environment's changes: {}",
+                    crate::chain::line(&e)
+                ))
+            })?;
         }
         Ok(s)
     }
@@ -665,4 +669,9 @@ const REPLACING: &str = "replacing.json";
 struct Replacing {
     old: String,
     name: String,
+}
+
+/// A failure of the store, snapshot or registry below an environment.
+fn backend(e: impl Into<super::BoxError>) -> Error {
+    Error::Backend(e.into())
 }

@@ -14,7 +14,8 @@
 //! Writes are atomic (temp file + rename) with mode 0600. Secrets never enter
 //! an error message. This module does not talk to registries.
 
-use anyhow::{bail, Context};
+use crate::chain::{bail, WithContext};
+use crate::registry::Result;
 use base64::Engine as _;
 use serde_json::{Map, Value};
 use std::io::Write;
@@ -53,7 +54,7 @@ pub struct AuthFiles {
 
 impl AuthFiles {
     /// Podman's order, from the environment.
-    pub fn from_env() -> anyhow::Result<AuthFiles> {
+    pub fn from_env() -> Result<AuthFiles> {
         let var = |k: &str| {
             std::env::var_os(k)
                 .filter(|v| !v.is_empty())
@@ -85,7 +86,7 @@ impl AuthFiles {
 
     /// Credentials for `repository` (`host/path`) on `registry`: the
     /// longest matching namespace key wins within a file, files in order.
-    pub fn lookup(&self, registry: &str, repository: &str) -> anyhow::Result<Option<Credentials>> {
+    pub fn lookup(&self, registry: &str, repository: &str) -> Result<Option<Credentials>> {
         for p in self.all() {
             let Some(doc) = read(p)? else { continue };
             if let Some(helper) = helper_for(&doc, registry) {
@@ -116,7 +117,7 @@ impl AuthFiles {
 
     /// Save credentials for `key` (a registry, or `registry/namespace`) in
     /// the primary file, keeping everything else in it.
-    pub fn store(&self, key: &str, c: &Credentials) -> anyhow::Result<()> {
+    pub fn store(&self, key: &str, c: &Credentials) -> Result<()> {
         let mut doc = read(&self.primary)?.unwrap_or_else(|| Value::Object(Map::new()));
         let auths = auths_mut(&mut doc, &self.primary)?;
         let raw = format!("{}:{}", c.username, c.password);
@@ -132,7 +133,7 @@ impl AuthFiles {
     /// Remove `key` (or, with `key = None`, every entry) from the primary
     /// file. Returns whether anything was removed, and the other files that
     /// still hold credentials for `key`.
-    pub fn remove(&self, key: Option<&str>) -> anyhow::Result<(bool, Vec<PathBuf>)> {
+    pub fn remove(&self, key: Option<&str>) -> Result<(bool, Vec<PathBuf>)> {
         let mut removed = false;
         if let Some(mut doc) = read(&self.primary)? {
             let auths = auths_mut(&mut doc, &self.primary)?;
@@ -208,7 +209,7 @@ fn helper_for(doc: &Value, registry: &str) -> Option<String> {
 
 /// `docker-credential-<helper> get`: the server on stdin, JSON out. A helper
 /// that is not installed, or knows nothing of the registry, yields `None`.
-fn run_helper(helper: &str, registry: &str) -> anyhow::Result<Option<Credentials>> {
+fn run_helper(helper: &str, registry: &str) -> Result<Option<Credentials>> {
     let prog = format!("docker-credential-{helper}");
     let server = if registry == "docker.io" {
         "https://index.docker.io/v1/"
@@ -224,7 +225,11 @@ fn run_helper(helper: &str, registry: &str) -> anyhow::Result<Option<Credentials
     let mut child = match child {
         Ok(c) => c,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(e).with_context(|| format!("cannot run {prog}")),
+        Err(e) => {
+            return Err(e)
+                .with_context(|| format!("cannot run {prog}"))
+                .map_err(Into::into)
+        }
     };
     if let Some(mut i) = child.stdin.take() {
         let _ = i.write_all(server.as_bytes());
@@ -236,7 +241,7 @@ fn run_helper(helper: &str, registry: &str) -> anyhow::Result<Option<Credentials
         return Ok(None);
     }
     let v: Value = serde_json::from_slice(&out.stdout)
-        .map_err(|_| anyhow::anyhow!("{prog} printed something that is not JSON"))?;
+        .map_err(|_| crate::chain::msg!("{prog} printed something that is not JSON"))?;
     let s = |k: &str| v.get(k).and_then(Value::as_str).unwrap_or("").to_string();
     Ok(Some(Credentials {
         username: s("Username"),
@@ -244,9 +249,9 @@ fn run_helper(helper: &str, registry: &str) -> anyhow::Result<Option<Credentials
     }))
 }
 
-fn decode(v: &Value, file: &Path, registry: &str) -> anyhow::Result<Credentials> {
+fn decode(v: &Value, file: &Path, registry: &str) -> Result<Credentials> {
     let bad = || {
-        anyhow::anyhow!(
+        crate::chain::msg!(
             "the credentials for {registry} in {} are malformed: run `hutch login {registry}` again",
             file.display()
         )
@@ -263,18 +268,22 @@ fn decode(v: &Value, file: &Path, registry: &str) -> anyhow::Result<Credentials>
     })
 }
 
-fn read(p: &Path) -> anyhow::Result<Option<Value>> {
+fn read(p: &Path) -> Result<Option<Value>> {
     let text = match std::fs::read(p) {
         Ok(t) => t,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(e).with_context(|| format!("cannot read {}", p.display())),
+        Err(e) => {
+            return Err(e)
+                .with_context(|| format!("cannot read {}", p.display()))
+                .map_err(Into::into)
+        }
     };
     if text.iter().all(u8::is_ascii_whitespace) {
         return Ok(None);
     }
     // serde's message would quote the text around the error: a secret.
     let v: Value = serde_json::from_slice(&text).map_err(|e| {
-        anyhow::anyhow!(
+        crate::chain::msg!(
             "{} is not valid JSON (line {}): fix or remove it",
             p.display(),
             e.line()
@@ -286,7 +295,7 @@ fn read(p: &Path) -> anyhow::Result<Option<Value>> {
     Ok(Some(v))
 }
 
-fn auths_mut<'a>(doc: &'a mut Value, p: &Path) -> anyhow::Result<&'a mut Map<String, Value>> {
+fn auths_mut<'a>(doc: &'a mut Value, p: &Path) -> Result<&'a mut Map<String, Value>> {
     let obj = doc
         .as_object_mut()
         .with_context(|| format!("{} is not a JSON object", p.display()))?;
@@ -295,10 +304,11 @@ fn auths_mut<'a>(doc: &'a mut Value, p: &Path) -> anyhow::Result<&'a mut Map<Str
         .or_insert_with(|| Value::Object(Map::new()));
     a.as_object_mut()
         .with_context(|| format!("\"auths\" in {} is not a JSON object", p.display()))
+        .map_err(Into::into)
 }
 
 /// Temp file in the same directory (mode 0600 from the start), fsync, rename.
-fn write_atomic(p: &Path, doc: &Value) -> anyhow::Result<()> {
+fn write_atomic(p: &Path, doc: &Value) -> Result<()> {
     use std::os::unix::fs::PermissionsExt;
     let dir = p.parent().unwrap_or(Path::new("."));
     fs_err::create_dir_all(dir)?;
@@ -383,7 +393,7 @@ mod tests {
             primary: p,
             others: vec![],
         };
-        let e = format!("{:#}", f.lookup("r", "r/x").unwrap_err());
+        let e = crate::chain::line(&f.lookup("r", "r/x").unwrap_err());
         assert!(e.contains("not valid JSON") && !e.contains("SECRET"), "{e}");
     }
 }

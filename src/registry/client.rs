@@ -9,7 +9,8 @@
 
 use super::authfile::Credentials;
 use super::challenge::{self, Challenge};
-use anyhow::{anyhow, bail, Context};
+use crate::chain::{bail, msg, WithContext};
+use crate::registry::{Error, Result};
 use std::collections::HashMap;
 use std::io::Read;
 use std::path::PathBuf;
@@ -66,7 +67,7 @@ impl Client {
         insecure: bool,
         creds: Option<Credentials>,
         tls: &TlsSources,
-    ) -> anyhow::Result<Client> {
+    ) -> Result<Client> {
         let host = if registry == "docker.io" {
             "registry-1.docker.io".to_string()
         } else {
@@ -109,13 +110,13 @@ impl Client {
     }
 
     /// `scheme://host/v2/<rest>`.
-    pub fn url(&self, rest: &str) -> anyhow::Result<String> {
+    pub fn url(&self, rest: &str) -> Result<String> {
         let scheme = self.scheme()?;
         Ok(format!("{scheme}://{}/v2/{rest}", self.host))
     }
 
     /// A `Location` header (absolute or relative to the host) as a URL.
-    pub fn resolve(&self, location: &str) -> anyhow::Result<String> {
+    pub fn resolve(&self, location: &str) -> Result<String> {
         if location.starts_with("http://") || location.starts_with("https://") {
             return Ok(location.to_string());
         }
@@ -126,7 +127,7 @@ impl Client {
     /// Find out how to talk to the registry: `GET /v2/` over HTTPS, and for
     /// an insecure registry plain HTTP when HTTPS fails (Docker's fallback).
     /// Remembers the auth challenge the answer carries.
-    fn scheme(&self) -> anyhow::Result<&'static str> {
+    fn scheme(&self) -> Result<&'static str> {
         if let Some(s) = self.state().scheme {
             return Ok(s);
         }
@@ -154,24 +155,27 @@ impl Client {
         Err(self.transport_error(s, e))
     }
 
-    fn transport_error(&self, scheme: &str, e: ureq::Error) -> anyhow::Error {
+    fn transport_error(&self, scheme: &str, e: ureq::Error) -> Error {
         let r = &self.registry;
         let text = e.to_string();
         let tls = matches!(e, ureq::Error::Tls(_) | ureq::Error::Rustls(_))
             || text.contains("certificate");
         if tls && !self.insecure {
-            return anyhow!(
-                "cannot talk to registry {r} over HTTPS ({text}): if it uses a private CA, put the CA in ~/.config/containers/certs.d/{r}/ca.crt or /etc/containers/certs.d/{r}/ca.crt; if it is a plain HTTP registry, pass --tls-verify=false or mark it `insecure = true` in registries.toml"
-            );
+            return Error::Tls {
+                registry: r.clone(),
+                why: text,
+            };
         }
         match e {
             ureq::Error::Io(io) if io.kind() == std::io::ErrorKind::ConnectionRefused => {
-                anyhow!("cannot connect to registry {r}: connection refused (is it running, and is the port right?)")
+                Error::Refused(r.clone())
             }
-            ureq::Error::HostNotFound => {
-                anyhow!("cannot find registry {r}: its host name does not resolve")
-            }
-            _ => anyhow!("cannot reach registry {r} over {scheme}: {text}"),
+            ureq::Error::HostNotFound => Error::NoHost(r.clone()),
+            _ => Error::Transport {
+                registry: r.clone(),
+                scheme: scheme.to_string(),
+                why: text,
+            },
         }
     }
 
@@ -184,7 +188,7 @@ impl Client {
         headers: &[(&str, &str)],
         mut body: Body<'_>,
         scopes: &[String],
-    ) -> anyhow::Result<Resp> {
+    ) -> Result<Resp> {
         let scheme = self.scheme()?;
         let mut auth = self.auth_for(scopes)?;
         let mut tried_fresh = false;
@@ -246,7 +250,7 @@ impl Client {
     }
 
     /// The `Authorization` value to send first for `scopes`, if any is known.
-    fn auth_for(&self, scopes: &[String]) -> anyhow::Result<Option<String>> {
+    fn auth_for(&self, scopes: &[String]) -> Result<Option<String>> {
         let (ch, cached) = {
             let st = self.state();
             (
@@ -265,7 +269,7 @@ impl Client {
 
     /// Answer a challenge: Basic credentials, or a Bearer token fetched from
     /// the realm (with Basic credentials when we have them).
-    fn authorize(&self, ch: &Challenge, scopes: &[String]) -> anyhow::Result<Option<String>> {
+    fn authorize(&self, ch: &Challenge, scopes: &[String]) -> Result<Option<String>> {
         let value = match ch {
             Challenge::Basic => match &self.creds {
                 Some(c) => c.basic_header(),
@@ -279,12 +283,7 @@ impl Client {
         Ok(Some(value))
     }
 
-    fn token(
-        &self,
-        realm: &str,
-        service: Option<&str>,
-        scopes: &[String],
-    ) -> anyhow::Result<String> {
+    fn token(&self, realm: &str, service: Option<&str>, scopes: &[String]) -> Result<String> {
         let mut req = self.agent.get(realm);
         if let Some(s) = service {
             req = req.query("service", s);
@@ -298,7 +297,7 @@ impl Client {
                 .header("Authorization", c.basic_header());
         }
         let mut resp = req.call().map_err(|e| {
-            anyhow!(
+            msg!(
                 "cannot get a token for registry {} from {realm}: {e}",
                 self.registry
             )
@@ -321,23 +320,24 @@ impl Client {
             .filter(|t| !t.is_empty())
             .map(str::to_string)
             .with_context(|| format!("the token service {realm} sent no token"))
+            .map_err(Into::into)
     }
 
     /// The error for a refused login: which registry, what to do; no secret.
-    pub fn unauthorized(&self) -> anyhow::Error {
+    pub fn unauthorized(&self) -> Error {
         let r = &self.registry;
         match &self.creds {
-            Some(c) => anyhow!(
-                "registry {r} refused the credentials of user '{}': check them with `hutch login {r}`",
-                c.username
-            ),
-            None => anyhow!("registry {r} requires authentication: run `hutch login {r}` first"),
+            Some(c) => Error::BadCredentials {
+                registry: r.clone(),
+                user: c.username.clone(),
+            },
+            None => Error::NeedsLogin(r.clone()),
         }
     }
 
     /// Check credentials against the registry (for `login`): `GET /v2/`
     /// must succeed with them.
-    pub fn verify_login(&self) -> anyhow::Result<()> {
+    pub fn verify_login(&self) -> Result<()> {
         let url = self.url("")?;
         let ch = self.state().challenge.clone();
         match ch {
@@ -371,16 +371,17 @@ fn challenge_of(r: &Resp) -> Option<Challenge> {
 }
 
 /// Read a small body (JSON answers, manifests): at most 8 MiB.
-pub fn read_small(r: &mut Resp) -> anyhow::Result<Vec<u8>> {
+pub fn read_small(r: &mut Resp) -> Result<Vec<u8>> {
     r.body_mut()
         .with_config()
         .limit(8 << 20)
         .read_to_vec()
         .context("cannot read the registry's answer")
+        .map_err(Into::into)
 }
 
 /// The system CAs plus any `certs.d/<host>/*.crt`.
-fn root_certs(host: &str, tls: &TlsSources) -> anyhow::Result<ureq::tls::RootCerts> {
+fn root_certs(host: &str, tls: &TlsSources) -> Result<ureq::tls::RootCerts> {
     let mut pems: Vec<(PathBuf, Vec<u8>)> = Vec::new();
     if let Ok(b) = std::fs::read(&tls.system_bundle) {
         pems.push((tls.system_bundle.clone(), b));

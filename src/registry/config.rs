@@ -22,8 +22,9 @@
 //! This module only reads files and computes where to look; it never talks to
 //! a registry.
 
+use crate::chain::WithContext;
 use crate::oci::reference::{Reference, DEFAULT_DOMAIN};
-use anyhow::Context;
+use crate::registry::Result;
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
 
@@ -75,7 +76,7 @@ pub struct Source {
 
 impl Config {
     /// Read the system file (when present) and then the user's `file`.
-    pub fn load(user_file: &Path, system_file: &Path) -> anyhow::Result<Config> {
+    pub fn load(user_file: &Path, system_file: &Path) -> Result<Config> {
         let mut cfg = Config::default();
         for p in [system_file, user_file] {
             if let Some(f) = read(p)? {
@@ -94,7 +95,7 @@ impl Config {
     }
 
     /// The user file under hutch's config dir plus the system file.
-    pub fn for_config_dir(dir: &Path) -> anyhow::Result<Config> {
+    pub fn for_config_dir(dir: &Path) -> Result<Config> {
         Config::load(&dir.join("registries.toml"), Path::new(SYSTEM_CONF))
     }
 
@@ -192,14 +193,18 @@ fn prefix_matches(prefix: &str, repo: &str) -> bool {
     repo == prefix || repo.starts_with(&format!("{prefix}/"))
 }
 
-fn read(p: &Path) -> anyhow::Result<Option<File>> {
+fn read(p: &Path) -> Result<Option<File>> {
     let text = match std::fs::read_to_string(p) {
         Ok(t) => t,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(e).with_context(|| format!("cannot read {}", p.display())),
+        Err(e) => {
+            return Err(e)
+                .with_context(|| format!("cannot read {}", p.display()))
+                .map_err(Into::into)
+        }
     };
     let f: File = toml::from_str(&text).map_err(|e| {
-        anyhow::anyhow!(
+        crate::chain::msg!(
             "{} is not a valid registries file: {}",
             p.display(),
             e.message()

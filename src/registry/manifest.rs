@@ -2,7 +2,8 @@
 //! multi-platform), telling them apart, and choosing a platform from an index.
 //! It parses JSON it is given; it fetches nothing.
 
-use anyhow::{anyhow, bail};
+use crate::chain::{bail, msg};
+use crate::registry::Result;
 use serde_json::Value;
 
 pub const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
@@ -24,13 +25,9 @@ pub enum Kind {
 
 /// Classify a manifest by its Content-Type, else its `mediaType` field.
 /// Schema 1 and unknown types are errors naming `what`.
-pub fn classify(
-    content_type: Option<&str>,
-    bytes: &[u8],
-    what: &str,
-) -> anyhow::Result<(Kind, String)> {
+pub fn classify(content_type: Option<&str>, bytes: &[u8], what: &str) -> Result<(Kind, String)> {
     let v: Value = serde_json::from_slice(bytes)
-        .map_err(|e| anyhow!("the manifest of {what} is not valid JSON: {e}"))?;
+        .map_err(|e| msg!("the manifest of {what} is not valid JSON: {e}"))?;
     if v.get("schemaVersion").and_then(Value::as_u64) == Some(1) {
         bail!("{what} uses the Docker schema 1 manifest format, which hutch does not support (it was retired in 2019): push it again with a current Docker, Podman or Skopeo");
     }
@@ -75,7 +72,7 @@ impl Platform {
         }
     }
 
-    pub fn parse(s: &str) -> anyhow::Result<Platform> {
+    pub fn parse(s: &str) -> Result<Platform> {
         let parts: Vec<&str> = s.split('/').collect();
         if parts.len() < 2 || parts.len() > 3 || parts.iter().any(|p| p.is_empty()) {
             bail!(
@@ -101,17 +98,13 @@ impl std::fmt::Display for Platform {
 }
 
 /// The entry of an index for `want`: `(digest, media type)`.
-pub fn select(
-    index: &[u8],
-    want: &Platform,
-    what: &str,
-) -> anyhow::Result<(String, Option<String>)> {
+pub fn select(index: &[u8], want: &Platform, what: &str) -> Result<(String, Option<String>)> {
     let v: Value = serde_json::from_slice(index)
-        .map_err(|e| anyhow!("the index of {what} is not valid JSON: {e}"))?;
+        .map_err(|e| msg!("the index of {what} is not valid JSON: {e}"))?;
     let list = v
         .get("manifests")
         .and_then(Value::as_array)
-        .ok_or_else(|| anyhow!("the index of {what} lists no manifests"))?;
+        .ok_or_else(|| msg!("the index of {what} lists no manifests"))?;
     let mut seen = Vec::new();
     let mut best: Option<(u8, &Value)> = None;
     for m in list {
@@ -157,7 +150,7 @@ pub fn select(
     let digest = m
         .get("digest")
         .and_then(Value::as_str)
-        .ok_or_else(|| anyhow!("the index of {what} has an entry without a digest"))?;
+        .ok_or_else(|| msg!("the index of {what} has an entry without a digest"))?;
     Ok((
         digest.to_string(),
         m.get("mediaType")

@@ -31,9 +31,12 @@ pub mod authfile;
 pub mod challenge;
 pub mod client;
 pub mod config;
+mod error;
 pub mod manifest;
 pub mod pull;
 pub mod push;
+
+pub use error::{Error, Result};
 
 use crate::dirs::Dirs;
 use authfile::AuthFiles;
@@ -53,7 +56,7 @@ pub struct Net {
 
 impl Net {
     /// From hutch's config dir, the environment and the command line.
-    pub fn new(dirs: &Dirs, tls_verify: bool, cert_dir: Option<&Path>) -> anyhow::Result<Net> {
+    pub fn new(dirs: &Dirs, tls_verify: bool, cert_dir: Option<&Path>) -> Result<Net> {
         Ok(Net {
             config: Config::for_config_dir(&dirs.config)?,
             auth: AuthFiles::from_env()?,
@@ -67,12 +70,7 @@ impl Net {
     }
 
     /// A client for `registry`, with the stored credentials for `repository`.
-    pub fn client(
-        &self,
-        registry: &str,
-        repository: &str,
-        insecure: bool,
-    ) -> anyhow::Result<Client> {
+    pub fn client(&self, registry: &str, repository: &str, insecure: bool) -> Result<Client> {
         let creds = self.auth.lookup(registry, repository)?;
         let insecure = insecure || self.force_insecure || self.config.insecure_host(registry);
         Client::new(registry, insecure, creds, &self.tls)

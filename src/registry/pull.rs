@@ -10,12 +10,13 @@
 use super::client::{error_code, error_text, read_small, Body, Client};
 use super::manifest::{self, Kind, Platform};
 use super::Net;
+use crate::chain::{bail, msg, WithContext};
 use crate::dirs::Dirs;
 use crate::oci::digest;
 use crate::oci::reference::Reference;
+use crate::registry::{Error, Result};
 use crate::report::{Done, Progress};
 use crate::store::{Image, Store, Verified};
-use anyhow::{anyhow, bail, Context};
 use oci_spec::image::{Digest, MediaType};
 use std::io::{Read, Write};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -55,7 +56,7 @@ pub fn ensure_image(
     name: &str,
     policy: PullPolicy,
     progress: &dyn Progress,
-) -> anyhow::Result<Image> {
+) -> Result<Image> {
     let store = Store::open(dirs)?;
     if policy != PullPolicy::Always {
         match local(&store, name) {
@@ -75,7 +76,10 @@ pub fn ensure_image(
     };
     pull(&store, name, &opts).map_err(|e| {
         if policy == PullPolicy::Missing {
-            anyhow!("no such image: {name}, and pulling it failed: {e:#}")
+            Error::from(msg!(
+                "no such image: {name}, and pulling it failed: {}",
+                crate::chain::line(&e)
+            ))
         } else {
             e
         }
@@ -83,8 +87,8 @@ pub fn ensure_image(
 }
 
 /// An image the store already has for `name`, `None` when it has none.
-fn local(store: &Store, name: &str) -> anyhow::Result<Option<Image>> {
-    let r = Reference::parse(name).map_err(anyhow::Error::msg)?;
+fn local(store: &Store, name: &str) -> Result<Option<Image>> {
+    let r = Reference::parse(name).map_err(crate::chain::Context::msg)?;
     if let Some(d) = &r.digest {
         // Pulled by digest: the image may carry no name at all.
         return Ok(store
@@ -96,16 +100,16 @@ fn local(store: &Store, name: &str) -> anyhow::Result<Option<Image>> {
         Ok(im) => Ok(Some(im)),
         // The store's wording for "absent"; anything else (ambiguous, damaged)
         // is the user's to see, not a reason to pull.
-        Err(e) if e.to_string().starts_with("no such image") => Ok(None),
-        Err(e) => Err(e),
+        Err(e) if e.is_no_such_image() => Ok(None),
+        Err(e) => Err(e.into()),
     }
 }
 
 /// Pull `name` into the store and return the image, named by its full
 /// reference (`docker.io/library/alpine:latest`; untagged when pinned by
 /// digest only).
-pub fn pull(store: &Store, name: &str, o: &Options<'_>) -> anyhow::Result<Image> {
-    let r = Reference::parse(name).map_err(anyhow::Error::msg)?;
+pub fn pull(store: &Store, name: &str, o: &Options<'_>) -> Result<Image> {
+    let r = Reference::parse(name).map_err(crate::chain::Context::msg)?;
     store.sweep_partials(PARTIAL_MAX_AGE)?;
     let cands = o.net.config.candidates(&r);
     let mut misses = Vec::new();
@@ -124,7 +128,8 @@ pub fn pull(store: &Store, name: &str, o: &Options<'_>) -> anyhow::Result<Image>
                 Ok(None) => misses.push(repo),
                 // With more places to try, a mirror that is down is skipped.
                 Err(e) if !last && (src.mirror || cands.len() > 1) => {
-                    o.progress.note(&format!("{repo}: {e:#}"));
+                    o.progress
+                        .note(&format!("{repo}: {}", crate::chain::line(&e)));
                     misses.push(repo);
                 }
                 Err(e) => return Err(e),
@@ -155,7 +160,7 @@ fn fetch_manifest(
     path: &str,
     r: &Reference,
     o: &Options<'_>,
-) -> anyhow::Result<Option<Fetched>> {
+) -> Result<Option<Fetched>> {
     let reference = r
         .digest
         .clone()
@@ -181,7 +186,7 @@ fn fetch_manifest(
     o.progress
         .note(&format!("Selected {} image {d} from the index", o.platform));
     let m = get_manifest(c, path, &d, &what)?.ok_or_else(|| {
-        anyhow!("{what}: the index names manifest {d}, which the registry does not have")
+        msg!("{what}: the index names manifest {d}, which the registry does not have")
     })?;
     if m.digest.to_string() != d {
         bail!(
@@ -197,12 +202,7 @@ fn fetch_manifest(
     Ok(Some(m))
 }
 
-fn get_manifest(
-    c: &Client,
-    path: &str,
-    reference: &str,
-    what: &str,
-) -> anyhow::Result<Option<Fetched>> {
+fn get_manifest(c: &Client, path: &str, reference: &str, what: &str) -> Result<Option<Fetched>> {
     let url = c.url(&format!("{path}/manifests/{reference}"))?;
     let scope = vec![format!("repository:{path}:pull")];
     let mut resp = c.send(
@@ -279,10 +279,10 @@ fn store_image(
     r: &Reference,
     m: Fetched,
     o: &Options<'_>,
-) -> anyhow::Result<Image> {
+) -> Result<Image> {
     let what = r.to_string();
     let parsed = crate::oci::config::parse_manifest(&m.bytes, &format!("the manifest of {what}"))
-        .map_err(anyhow::Error::msg)?;
+        .map_err(crate::chain::Context::msg)?;
     let mut jobs = vec![Job {
         digest: parsed.config().digest().clone(),
         size: parsed.config().size(),
@@ -333,11 +333,11 @@ fn download_all(
     path: &str,
     jobs: Vec<Job>,
     o: &Options<'_>,
-) -> anyhow::Result<Vec<Verified>> {
+) -> Result<Vec<Verified>> {
     let n = jobs.len().min(THREADS);
     let queue = Mutex::new(jobs.into_iter());
     let stop = AtomicBool::new(false);
-    let results: Mutex<Vec<anyhow::Result<Verified>>> = Mutex::new(Vec::new());
+    let results: Mutex<Vec<Result<Verified>>> = Mutex::new(Vec::new());
     std::thread::scope(|s| {
         for _ in 0..n {
             s.spawn(|| loop {
@@ -370,12 +370,8 @@ fn download_all(
     }
 }
 
-#[derive(Debug, thiserror::Error)]
-#[error("stopped because another download failed")]
-struct Stopped;
-
-fn is_stopped(e: &anyhow::Error) -> bool {
-    e.downcast_ref::<Stopped>().is_some()
+fn is_stopped(e: &Error) -> bool {
+    matches!(e, Error::Stopped)
 }
 
 /// Download one blob into its partial file, continuing where a killed pull
@@ -387,7 +383,7 @@ fn fetch_blob(
     job: &Job,
     o: &Options<'_>,
     stop: &AtomicBool,
-) -> anyhow::Result<Verified> {
+) -> Result<Verified> {
     let mut p = store.partial(&job.digest)?;
     if p.offset() > job.size {
         p.restart()?;
@@ -431,9 +427,9 @@ fn fetch_blob(
         }
         let mut body = resp.into_body().into_reader();
         let mut buf = vec![0u8; 256 << 10];
-        let res: anyhow::Result<()> = (|| loop {
+        let res: Result<()> = (|| loop {
             if stop.load(Ordering::Relaxed) {
-                return Err(Stopped.into());
+                return Err(Error::Stopped);
             }
             let n = body.read(&mut buf)?;
             if n == 0 {
@@ -452,11 +448,12 @@ fn fetch_blob(
             Ok(()) if p.offset() < job.size && attempts < 3 => continue,
             Ok(()) => break,
             Err(e) if is_stopped(&e) => return Err(e),
-            Err(e) if attempts < 3 && e.downcast_ref::<std::io::Error>().is_some() => {
+            Err(e) if attempts < 3 && matches!(e, Error::Io(_)) => {
                 o.progress.note(&format!("{}: {e}; resuming", job.what));
             }
             Err(e) => {
-                return Err(e.context(format!("cannot download {} from {}", job.what, c.registry)))
+                let what = format!("cannot download {} from {}", job.what, c.registry);
+                return Err(crate::chain::Context::new(what, e).into());
             }
         }
     }

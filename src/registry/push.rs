@@ -12,12 +12,13 @@
 use super::client::{error_text, Body, Client};
 use super::manifest::{DOCKER_CONFIG, DOCKER_MANIFEST, OCI_CONFIG, OCI_MANIFEST};
 use super::Net;
+use crate::chain::{bail, msg, WithContext};
 use crate::layer::codec;
 use crate::oci::digest;
 use crate::oci::reference::Reference;
+use crate::registry::{Error, Result};
 use crate::report::{Done, Progress};
 use crate::store::{Store, Writer};
-use anyhow::{anyhow, bail, Context};
 use oci_spec::image::Digest;
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
@@ -94,10 +95,10 @@ pub fn push(
     name: &str,
     dest: Option<&str>,
     o: &Options<'_>,
-) -> anyhow::Result<(String, Digest)> {
+) -> Result<(String, Digest)> {
     let image = store.image(name)?;
     let target = dest.unwrap_or(name);
-    let r = Reference::parse(target).map_err(anyhow::Error::msg)?;
+    let r = Reference::parse(target).map_err(crate::chain::Context::msg)?;
     if r.digest.is_some() {
         bail!("cannot push to '{target}': a destination takes a tag, not a digest");
     }
@@ -108,11 +109,11 @@ pub fn push(
         .config
         .sources(&r, o.net.force_insecure)
         .pop()
-        .ok_or_else(|| anyhow!("no registry for {target}"))?;
+        .ok_or_else(|| msg!("no registry for {target}"))?;
     let repo = format!("{}/{}", src.registry, src.path);
     let client = o.net.client(&src.registry, &repo, src.insecure)?;
 
-    let mdigest = digest::parse(&image.manifest_digest).map_err(anyhow::Error::msg)?;
+    let mdigest = digest::parse(&image.manifest_digest).map_err(crate::chain::Context::msg)?;
     let mbytes = fs_err::read(store.blob_path(&mdigest))?;
     let stored: Value =
         serde_json::from_slice(&mbytes).context("the stored manifest is not JSON")?;
@@ -137,7 +138,7 @@ pub fn push(
 
     let stop = AtomicBool::new(false);
     let queue = Mutex::new(blobs.iter());
-    let errors: Mutex<Vec<anyhow::Error>> = Mutex::new(Vec::new());
+    let errors: Mutex<Vec<Error>> = Mutex::new(Vec::new());
     std::thread::scope(|s| {
         for _ in 0..THREADS.min(blobs.len()) {
             s.spawn(|| loop {
@@ -192,7 +193,7 @@ fn plan(
     stored_bytes: Vec<u8>,
     o: &Options<'_>,
     label: &str,
-) -> anyhow::Result<(Vec<u8>, String, Vec<Blob>)> {
+) -> Result<(Vec<u8>, String, Vec<Blob>)> {
     let cur_type = stored
         .get("mediaType")
         .and_then(Value::as_str)
@@ -211,12 +212,12 @@ fn plan(
     if format == Format::V2s2 && asked == Some(Compression::Zstd) {
         bail!("Docker schema 2 manifests cannot carry zstd layers: use --format oci with --compression-format zstd");
     }
-    let desc = |v: &Value, what: &str| -> anyhow::Result<(Digest, u64, String)> {
+    let desc = |v: &Value, what: &str| -> Result<(Digest, u64, String)> {
         let d = v
             .get("digest")
             .and_then(Value::as_str)
-            .ok_or_else(|| anyhow!("image {label}: {what} has no digest"))?;
-        let d = digest::parse(d).map_err(anyhow::Error::msg)?;
+            .ok_or_else(|| msg!("image {label}: {what} has no digest"))?;
+        let d = digest::parse(d).map_err(crate::chain::Context::msg)?;
         let size = v.get("size").and_then(Value::as_u64).unwrap_or(0);
         let mt = v
             .get("mediaType")
@@ -227,7 +228,7 @@ fn plan(
     };
     let config = stored
         .get("config")
-        .ok_or_else(|| anyhow!("image {label} has a manifest without a config"))?;
+        .ok_or_else(|| msg!("image {label} has a manifest without a config"))?;
     let (cd, csize, _) = desc(config, "the config")?;
     let mut blobs = vec![Blob {
         path: store.blob_path(&cd),
@@ -341,18 +342,19 @@ fn recompress(
     d: &Digest,
     want: Option<Compression>,
     what: &str,
-) -> anyhow::Result<(Digest, u64)> {
+) -> Result<(Digest, u64)> {
     let f = fs_err::File::open(store.blob_path(d))?;
-    let (_, tar) = codec::decompressed(std::io::BufReader::new(f)).map_err(anyhow::Error::msg)?;
+    let (_, tar) =
+        codec::decompressed(std::io::BufReader::new(f)).map_err(crate::chain::Context::msg)?;
     match want {
-        None => w.write_blob(tar, None, what),
+        None => Ok(w.write_blob(tar, None, what)?),
         Some(Compression::Gzip) => {
             let gz = flate2::read::GzEncoder::new(tar, flate2::Compression::fast());
-            w.write_blob(gz, None, what)
+            Ok(w.write_blob(gz, None, what)?)
         }
         Some(Compression::Zstd) => {
             let z = zstd::stream::read::Encoder::new(tar, 3).context("cannot start zstd")?;
-            w.write_blob(z, None, what)
+            Ok(w.write_blob(z, None, what)?)
         }
     }
 }
@@ -365,7 +367,7 @@ fn send_blob(
     froms: &[String],
     scopes: &[String],
     o: &Options<'_>,
-) -> anyhow::Result<()> {
+) -> Result<()> {
     let head = c.url(&format!("{path}/blobs/{}", b.digest))?;
     let resp = c.send(Method::HEAD, &head, &[], Body::Empty, scopes)?;
     match resp.status().as_u16() {
@@ -497,12 +499,13 @@ fn with_digest(url: &str, d: &Digest) -> String {
     format!("{url}{sep}digest={}", d.to_string().replace(':', "%3A"))
 }
 
-fn header(r: &super::client::Resp, name: &str) -> anyhow::Result<String> {
+fn header(r: &super::client::Resp, name: &str) -> Result<String> {
     r.headers()
         .get(name)
         .and_then(|v| v.to_str().ok())
         .map(str::to_string)
-        .ok_or_else(|| anyhow!("the registry's answer lacks a {name} header"))
+        .ok_or_else(|| msg!("the registry's answer lacks a {name} header"))
+        .map_err(Into::into)
 }
 
 /// A reader that reports the bytes read through it.

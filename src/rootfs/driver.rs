@@ -7,50 +7,9 @@
 //!
 //! This module decides; `Overlay::mount` does the mounting.
 
-use super::fuse::IdShift;
-use super::overlay::MountApi;
+use super::kinds::MountApi;
+pub use super::kinds::{Driver, DriverKind};
 use super::probe::Features;
-
-/// The drivers by name, as flags and records spell them.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum DriverKind {
-    Overlay,
-    Fuse,
-    Copy,
-}
-
-impl DriverKind {
-    /// The order of the automatic choice: fastest first.
-    pub const ALL: [DriverKind; 3] = [DriverKind::Overlay, DriverKind::Fuse, DriverKind::Copy];
-}
-
-crate::named::named!(DriverKind, "storage driver", {
-    Overlay => "overlay",
-    Fuse => "fuse",
-    Copy => "copy",
-});
-
-/// How the sandbox child makes the root filesystem.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Driver {
-    /// Native overlayfs, options passed this way.
-    Overlay(MountApi),
-    /// hutch's FUSE overlay; lower owners shown through the shift.
-    Fuse(IdShift),
-    /// A private copy of the layers.
-    Copy,
-}
-
-impl Driver {
-    pub fn kind(&self) -> DriverKind {
-        match self {
-            Driver::Overlay(_) => DriverKind::Overlay,
-            Driver::Fuse(_) => DriverKind::Fuse,
-            Driver::Copy => DriverKind::Copy,
-        }
-    }
-}
 
 /// The chosen driver and why each one before it was not.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -9,6 +9,7 @@
 pub mod copy;
 pub mod driver;
 pub mod fuse;
+mod kinds;
 pub mod merge;
 pub mod metacopy;
 pub mod overlay;

@@ -9,7 +9,8 @@
 //!
 //! It must only be called inside the mount namespace of the sandbox child.
 
-use super::driver::Driver;
+use super::kinds::Driver;
+pub use super::kinds::MountApi;
 use crate::sys::mount::{mount, Flags, FsContext};
 use crate::sys::SysError;
 use std::path::{Path, PathBuf};
@@ -30,16 +31,6 @@ pub struct Overlay {
     /// syncs the whole upper filesystem, which costs tens of milliseconds per
     /// container exit, and after a crash a volatile upper dir is unusable.
     pub volatile: bool,
-}
-
-/// How to pass the options to the kernel.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum MountApi {
-    /// fsopen/fsconfig with one `lowerdir+` per layer (no length limit).
-    LowerdirPlus,
-    /// Classic mount(2) with a `lowerdir=a:b:c` string.
-    Legacy,
 }
 
 /// The classic option string must fit in one page (mount(2) copies at most

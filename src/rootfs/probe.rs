@@ -7,7 +7,8 @@
 //! recomputed when the kernel changes. This module never mounts anything in
 //! the caller's namespaces.
 
-use super::overlay::{MountApi, Overlay};
+use super::kinds::MountApi;
+use super::overlay::Overlay;
 use crate::userns::idmap::{IdMapping, IdSources, UsernsRequest};
 use crate::userns::run_in_userns;
 use std::path::{Path, PathBuf};
@@ -140,7 +141,7 @@ fn try_overlay(dir: &Path, map: &IdMapping, src: &IdSources, api: MountApi) -> R
         crate::sys::cred::unshare(nix::sched::CloneFlags::CLONE_NEWNS)
             .map_err(|e| format!("unshare(CLONE_NEWNS) => {e}"))?;
         let r = ov
-            .mount(&merged, &super::Driver::Overlay(api), s)
+            .mount(&merged, &super::kinds::Driver::Overlay(api), s)
             .map_err(|e| e.to_string());
         let seen = r.is_ok() && merged.join("a").exists() && merged.join("b").exists();
         // overlay leaves a mode-000 work/work dir; only root here can list it.

@@ -15,10 +15,56 @@
 //! are not applied are `limits`.
 
 use super::host::Cgroups;
-use super::limits::CgroupLimits;
 use std::io::ErrorKind;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
+
+/// The limits that need cgroups, as parsed from the flags.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct CgroupLimits {
+    pub memory: Option<u64>,
+    pub cpus: Option<f64>,
+    pub pids: Option<i64>,
+}
+
+impl CgroupLimits {
+    pub fn any(&self) -> bool {
+        self.memory.is_some() || self.cpus.is_some() || self.pids.is_some()
+    }
+
+    /// Every kind of limit, for asking whether all of them work.
+    pub const ALL: CgroupLimits = CgroupLimits {
+        memory: Some(1),
+        cpus: Some(1.0),
+        pids: Some(1),
+    };
+}
+
+/// What can go wrong with a container's cgroup; each names the cgroup.
+#[derive(Debug, thiserror::Error)]
+pub enum CgroupError {
+    #[error(
+        "your delegated cgroup {} has no {} controller (its parent does not enable it for \
+         you: on a v1/v2 hybrid machine the v1 hierarchy holds it; otherwise delegate it, \
+         e.g. systemd's Delegate=yes)",
+        base.display(),
+        missing.join(", ")
+    )]
+    NoController {
+        base: PathBuf,
+        missing: Vec<&'static str>,
+    },
+    #[error("cannot {what} {}: {source}", path.display())]
+    File {
+        what: String,
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{} has no parent cgroup", .0.display())]
+    NoParent(PathBuf),
+    #[error("the processes in {} did not {} within 5 s", dir.display(), if *frozen { "freeze" } else { "thaw" })]
+    Slow { dir: PathBuf, frozen: bool },
+}
 
 /// The leaf the delegated cgroup's own processes are moved into.
 pub const LEAF: &str = "init";
@@ -65,7 +111,7 @@ fn words(path: &Path) -> Vec<String> {
 }
 
 /// Whether `limits` can be set in a child of `base`; the reason if not.
-pub fn check(base: &Path, limits: &CgroupLimits) -> Result<(), String> {
+pub fn check(base: &Path, limits: &CgroupLimits) -> Result<(), CgroupError> {
     let have = words(&base.join("cgroup.controllers"));
     let missing: Vec<&str> = controllers(limits)
         .into_iter()
@@ -74,13 +120,10 @@ pub fn check(base: &Path, limits: &CgroupLimits) -> Result<(), String> {
     if missing.is_empty() {
         return Ok(());
     }
-    Err(format!(
-        "your delegated cgroup {} has no {} controller (its parent does not enable it for \
-         you: on a v1/v2 hybrid machine the v1 hierarchy holds it; otherwise delegate it, \
-         e.g. systemd's Delegate=yes)",
-        base.display(),
-        missing.join(", ")
-    ))
+    Err(CgroupError::NoController {
+        base: base.to_path_buf(),
+        missing,
+    })
 }
 
 /// The files and values that set `limits` (Docker's meaning of each flag).
@@ -113,19 +156,23 @@ pub struct Placement {
     pub limits: CgroupLimits,
 }
 
-fn err(what: &str, path: &Path, e: std::io::Error) -> String {
-    format!("cannot {what} {}: {e}", path.display())
+fn err(what: &str, path: &Path, source: std::io::Error) -> CgroupError {
+    CgroupError::File {
+        what: what.to_string(),
+        path: path.to_path_buf(),
+        source,
+    }
 }
 
 impl Placement {
     /// Make the cgroup (an existing one, left by a killed run, is reused),
     /// enabling the controllers the limits need in its parent, and write
     /// the limits.
-    pub fn create(&self) -> Result<(), String> {
+    pub fn create(&self) -> Result<(), CgroupError> {
         let base = self
             .dir
             .parent()
-            .ok_or_else(|| format!("{} has no parent cgroup", self.dir.display()))?;
+            .ok_or_else(|| CgroupError::NoParent(self.dir.clone()))?;
         enable(base, &controllers(&self.limits))?;
         match std::fs::create_dir(&self.dir) {
             Ok(()) => {}
@@ -148,7 +195,7 @@ impl Placement {
     }
 
     /// Move process `pid` (and its future children) into the cgroup.
-    pub fn enter(&self, pid: i32) -> Result<(), String> {
+    pub fn enter(&self, pid: i32) -> Result<(), CgroupError> {
         let p = self.dir.join("cgroup.procs");
         std::fs::write(&p, pid.to_string()).map_err(|e| err("move a process into", &p, e))
     }
@@ -177,7 +224,7 @@ impl Placement {
 
 /// Make `base` enable `wanted` for its children, first moving its own
 /// processes into its leaf when it has any (cgroup v2 refuses with EBUSY).
-fn enable(base: &Path, wanted: &[&str]) -> Result<(), String> {
+fn enable(base: &Path, wanted: &[&str]) -> Result<(), CgroupError> {
     let on = words(&base.join("cgroup.subtree_control"));
     let missing: Vec<String> = wanted
         .iter()
@@ -251,7 +298,7 @@ pub fn join(pid: i32) {
 /// Freeze (`true`) or thaw every process in cgroup `dir` with the cgroup v2
 /// freezer, and wait until the kernel reports it done (`cgroup.events`).
 /// For `pause`/`unpause` of a container that has a cgroup of its own.
-pub fn freeze(dir: &Path, frozen: bool) -> Result<(), String> {
+pub fn freeze(dir: &Path, frozen: bool) -> Result<(), CgroupError> {
     let file = dir.join("cgroup.freeze");
     let want = if frozen { "1" } else { "0" };
     std::fs::write(&file, want).map_err(|e| err(&format!("write {want} to"), &file, e))?;
@@ -263,11 +310,10 @@ pub fn freeze(dir: &Path, frozen: bool) -> Result<(), String> {
             return Ok(());
         }
         if Instant::now() >= until {
-            return Err(format!(
-                "the processes in {} did not {} within 5 s",
-                dir.display(),
-                if frozen { "freeze" } else { "thaw" }
-            ));
+            return Err(CgroupError::Slow {
+                dir: dir.to_path_buf(),
+                frozen,
+            });
         }
         std::thread::sleep(Duration::from_millis(5));
     }
@@ -315,7 +361,7 @@ mod tests {
     fn missing_controllers_are_named() {
         let d = fake("cpu memory");
         let l = limits(Some(1 << 20), Some(1.0), Some(5));
-        let why = check(d.path(), &l).unwrap_err();
+        let why = check(d.path(), &l).unwrap_err().to_string();
         assert!(why.contains("no pids controller"), "{why}");
         assert!(check(d.path(), &limits(Some(1), None, None)).is_ok());
         assert!(check(d.path(), &CgroupLimits::default()).is_ok());

@@ -33,6 +33,9 @@ pub enum Error {
     /// The container could not join its user-defined network.
     #[error(transparent)]
     Bridge(#[from] crate::net::bridge::BridgeError),
+    /// The container's own cgroup could not be made or entered.
+    #[error(transparent)]
+    Cgroup(#[from] super::cgroup::CgroupError),
 }
 
 impl Error {

@@ -94,7 +94,7 @@ pub fn run(plan: &Plan, observer: &mut dyn Observer) -> Result<Exit, Error> {
     // moved it there (the namespace is rooted where it is made).
     match &plan.cgroup {
         None => flags |= CloneFlags::CLONE_NEWCGROUP,
-        Some(c) => c.create().map_err(Error::Invalid)?,
+        Some(c) => c.create()?,
     }
     // A keeper's namespace already maps the ids: the container's is nested
     // in it, mapped without newuidmap/newgidmap.
@@ -370,7 +370,7 @@ fn start_child(
     observer: &mut dyn Observer,
 ) -> Result<Started, Error> {
     if let Some(c) = &plan.cgroup {
-        c.enter(child.as_raw()).map_err(Error::Invalid)?;
+        c.enter(child.as_raw())?;
         step(observer, || {
             format!("moved pid {child} into {}", c.dir.display())
         });

@@ -9,35 +9,17 @@
 //!
 //! This module decides and words; it changes nothing on the host.
 
+pub use super::cgroup::CgroupLimits;
 use super::host::{self, CgroupVersion, HostPaths};
-
-/// The limits that need cgroups, as parsed from the flags.
-#[derive(Debug, Clone, Copy, Default, PartialEq)]
-pub struct CgroupLimits {
-    pub memory: Option<u64>,
-    pub cpus: Option<f64>,
-    pub pids: Option<i64>,
-}
-
-impl CgroupLimits {
-    pub fn any(&self) -> bool {
-        self.memory.is_some() || self.cpus.is_some() || self.pids.is_some()
-    }
-
-    /// Every kind of limit, for asking whether all of them work.
-    pub const ALL: CgroupLimits = CgroupLimits {
-        memory: Some(1),
-        cpus: Some(1.0),
-        pids: Some(1),
-    };
-}
 
 /// Why `limits` cannot be applied for this user, with the fix; None when
 /// they can.
 pub fn why_not(paths: &HostPaths, limits: &CgroupLimits) -> Option<String> {
     let c = host::cgroups(paths);
     if let Some(base) = super::cgroup::base(&c) {
-        return super::cgroup::check(&base, limits).err();
+        return super::cgroup::check(&base, limits)
+            .err()
+            .map(|e| e.to_string());
     }
     Some(match c.version {
         CgroupVersion::V1 | CgroupVersion::Unknown => {

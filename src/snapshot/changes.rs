@@ -11,13 +11,14 @@
 //! It reads layer blobs and (inside the user-namespace helper) upper dirs; it
 //! writes nothing.
 
+use crate::chain::WithContext;
 use crate::layer::codec;
 use crate::layer::whiteout::{self, OciName, OPAQUE_XATTR, OPAQUE_XATTR_TRUSTED};
+use crate::snapshot::Result;
 use crate::store::{Image, Store};
 use crate::sys::fsat;
 use crate::userns::idmap::{IdMapping, IdSources};
 use crate::userns::run_in_userns;
-use anyhow::Context;
 use std::collections::BTreeMap;
 use std::io::{BufReader, Read, Write};
 use std::os::fd::AsFd;
@@ -51,14 +52,14 @@ impl std::fmt::Display for Change {
 }
 
 /// The tree of the first `layers` layers of `image`.
-pub fn image_tree(store: &Store, image: &Image, layers: usize) -> anyhow::Result<Tree> {
+pub fn image_tree(store: &Store, image: &Image, layers: usize) -> Result<Tree> {
     let mut tree = Tree::new();
     for (n, l) in image.manifest.layers().iter().take(layers).enumerate() {
         let what = format!("layer {} of image {}", n + 1, image.short_id());
         let f = fs_err::File::open(store.blob_path(l.digest()))
             .with_context(|| format!("{what} is missing"))?;
         let (_, r) = codec::decompressed(BufReader::with_capacity(1 << 16, f))
-            .map_err(anyhow::Error::msg)?;
+            .map_err(crate::chain::Context::msg)?;
         apply_layer(&mut tree, r).with_context(|| format!("cannot read {what}"))?;
     }
     Ok(tree)
@@ -66,7 +67,7 @@ pub fn image_tree(store: &Store, image: &Image, layers: usize) -> anyhow::Result
 
 /// Apply one layer tar to `tree`: its whiteouts and opaque markers hide what
 /// the layers below had, then its entries are added.
-pub fn apply_layer(tree: &mut Tree, tar: impl Read) -> anyhow::Result<()> {
+pub fn apply_layer(tree: &mut Tree, tar: impl Read) -> Result<()> {
     apply_layer_reading(tree, tar, &|_| false, &mut Contents::new())
 }
 
@@ -90,7 +91,7 @@ pub fn apply_layer_reading(
     tar: impl Read,
     want: &dyn Fn(&str) -> bool,
     contents: &mut Contents,
-) -> anyhow::Result<()> {
+) -> Result<()> {
     let mut added: Vec<(String, Meta)> = Vec::new();
     let mut hidden: Vec<String> = Vec::new();
     let mut opaque: Vec<String> = Vec::new();
@@ -117,11 +118,11 @@ pub fn apply_layer_reading(
                     let regular = e.header().entry_type().is_file();
                     let size = e.header().size().unwrap_or(0);
                     if regular && size > CONTENT_LIMIT {
-                        anyhow::bail!("/{path} is larger than {CONTENT_LIMIT} bytes");
+                        crate::chain::bail!("/{path} is larger than {CONTENT_LIMIT} bytes");
                     }
                     total += size;
                     if total > CONTENTS_LIMIT {
-                        anyhow::bail!(
+                        crate::chain::bail!(
                             "the files to read are larger than {CONTENTS_LIMIT} bytes in all"
                         );
                     }
@@ -266,7 +267,7 @@ pub fn read_upper(
     scratch: &Path,
     map: &IdMapping,
     src: &IdSources,
-) -> anyhow::Result<Vec<(String, Upper)>> {
+) -> Result<Vec<(String, Upper)>> {
     let list_path = scratch.join("upper.list");
     let list = fs_err::File::create(&list_path)?;
     run_in_userns(map, src, || {
@@ -274,7 +275,7 @@ pub fn read_upper(
         walk(upper, "", &mut w)?;
         w.flush().map_err(|e| e.to_string())
     })
-    .map_err(anyhow::Error::msg)
+    .map_err(crate::chain::Context::msg)
     .with_context(|| format!("cannot read {}", upper.display()))?;
     let bytes = fs_err::read(&list_path)?;
     let mut out = Vec::new();

@@ -16,15 +16,16 @@
 //! store only through `store::Writer`.
 
 use super::media;
+use crate::chain::{bail, WithContext};
 use crate::layer::codec::{Compressed, Compression, Compressor};
 use crate::layer::diff::{diff, DiffOptions};
 use crate::oci::change;
 use crate::oci::digest;
 use crate::report::Report;
+use crate::snapshot::Result;
 use crate::store::{Image, Store};
 use crate::userns::idmap::{IdMapping, IdSources};
 use crate::userns::run::run_in_userns_watching;
-use anyhow::{bail, Context};
 use oci_spec::image::{
     Config, Descriptor, HistoryBuilder, ImageConfiguration, ImageManifestBuilder, MediaType,
     SCHEMA_VERSION,
@@ -123,7 +124,7 @@ pub fn commit(
     src: &IdSources,
     opts: &CommitOptions,
     report: &dyn Report,
-) -> anyhow::Result<Committed> {
+) -> Result<Committed> {
     if opts.compression == Compression::None {
         bail!("a committed layer is compressed: choose gzip or zstd");
     }
@@ -133,7 +134,7 @@ pub fn commit(
         None => parent.config.config().clone().unwrap_or_default(),
     };
     for c in &opts.changes {
-        change::apply(&mut runtime, c).map_err(anyhow::Error::msg)?;
+        change::apply(&mut runtime, c).map_err(crate::chain::Context::msg)?;
     }
     // Docker's rule for ENTRYPOINT: it drops the command unless a CMD is
     // given in the same set of instructions.
@@ -149,7 +150,7 @@ pub fn commit(
     }
     let layer_type = match opts.format {
         Format::Oci => media::oci_layer(opts.compression),
-        Format::Docker => media::docker_layer(opts.compression).map_err(anyhow::Error::msg)?,
+        Format::Docker => media::docker_layer(opts.compression)?,
     };
     if !upper.is_dir() {
         bail!("cannot commit {}: it is not a directory", upper.display());
@@ -179,12 +180,12 @@ pub fn commit(
     );
     report.worked();
     diffed
-        .map_err(anyhow::Error::msg)
+        .map_err(crate::chain::Context::msg)
         .with_context(|| format!("cannot commit {}", upper.display()))?;
     drop((blob, layer_report));
     let r: LayerReport = serde_json::from_slice(&fs_err::read(&report_path)?)
         .context("the diff helper's report is unreadable")?;
-    let expected = digest::parse(&r.digest).map_err(anyhow::Error::msg)?;
+    let expected = digest::parse(&r.digest).map_err(crate::chain::Context::msg)?;
     let (d, size) = w.write_blob_file(&blob_path, Some(&expected), "the committed layer")?;
     if size != r.size {
         bail!(
@@ -252,7 +253,7 @@ pub fn commit(
 
 /// A parent layer's descriptor in the vocabulary of the new manifest (the
 /// blob is the same; only its media type's spelling changes).
-fn renamed(l: &Descriptor, format: Format) -> anyhow::Result<Descriptor> {
+fn renamed(l: &Descriptor, format: Format) -> Result<Descriptor> {
     let Some(c) = media::layer_compression(l.media_type()) else {
         // Foreign or unusual layers keep their own type.
         return Ok(l.clone());
@@ -260,7 +261,7 @@ fn renamed(l: &Descriptor, format: Format) -> anyhow::Result<Descriptor> {
     let mt = match format {
         Format::Oci => media::oci_layer(c),
         Format::Docker => media::docker_layer(c).map_err(|e| {
-            anyhow::anyhow!("the parent image has a zstd layer ({}): {e}", l.digest())
+            crate::chain::msg!("the parent image has a zstd layer ({}): {e}", l.digest())
         })?,
     };
     let mut d = l.clone();
@@ -282,12 +283,13 @@ fn diff_compressed(
             // for a few percent more bytes, which suits a snapshot taken
             // while someone waits (containers/storage keeps commits
             // uncompressed altogether).
-            let mut c = Compressor::fastest(BufWriter::with_capacity(1 << 20, out), compression)?;
+            let mut c = Compressor::fastest(BufWriter::with_capacity(1 << 20, out), compression)
+                .map_err(|e| e.to_string())?;
             for chunk in rx {
                 c.write_all(&chunk)
                     .map_err(|e| format!("cannot write the layer: {e}"))?;
             }
-            let (buf, info) = c.finish()?;
+            let (buf, info) = c.finish().map_err(|e| e.to_string())?;
             let f = buf
                 .into_inner()
                 .map_err(|e| format!("cannot write the layer: {}", e.error()))?;
@@ -302,7 +304,7 @@ fn diff_compressed(
         // A failed compressor closes the channel, which the diff then reports
         // as a write error: the compressor's own error says more.
         let packed = packed?;
-        let d = diffed?;
+        let d = diffed.map_err(|e| e.to_string())?;
         Ok(LayerReport {
             diff_id: d.diff_id,
             digest: packed.digest,

@@ -9,13 +9,14 @@
 //!
 //! It reads records through `crate::container` and never writes one.
 
+use crate::chain::{bail, WithContext};
 use crate::container::{freeze, state, Containers, ProcId};
 use crate::report::Report;
 use crate::rootfs::DriverKind;
+use crate::snapshot::Result;
 use crate::store::{Image, Store};
 use crate::userns::idmap::{IdMapping, IdSources, UsernsRequest};
 use crate::userns::run_in_userns;
-use anyhow::{bail, Context};
 use std::path::{Path, PathBuf};
 
 /// A container found by name or id.
@@ -37,7 +38,7 @@ pub struct Container {
 }
 
 /// The container named `what` (a name, full id or unique id prefix), or None.
-pub fn find(state: &Path, what: &str) -> anyhow::Result<Option<Container>> {
+pub fn find(state: &Path, what: &str) -> Result<Option<Container>> {
     let containers = Containers::new(state);
     let mut hits = Vec::new();
     for r in containers.list() {
@@ -80,7 +81,7 @@ pub fn find(state: &Path, what: &str) -> anyhow::Result<Option<Container>> {
 
 /// The id mapping whose key the container recorded: its files carry the ids
 /// of exactly that mapping.
-pub fn mapping_for(c: &Container, src: &IdSources) -> anyhow::Result<IdMapping> {
+pub fn mapping_for(c: &Container, src: &IdSources) -> Result<IdMapping> {
     for req in [
         UsernsRequest::Auto,
         UsernsRequest::SubIds,
@@ -133,7 +134,7 @@ pub fn changes<'a>(
     map: &'a IdMapping,
     src: &'a IdSources,
     report: &dyn Report,
-) -> anyhow::Result<Changes<'a>> {
+) -> Result<Changes<'a>> {
     let Some(copy) = &c.copy else {
         return Ok(Changes {
             path: c.upper.clone(),
@@ -156,7 +157,7 @@ pub fn changes<'a>(
         let _ = std::fs::remove_dir_all(&path);
         crate::rootfs::copy::changes(&lowers, copy, &path).map_err(|e| e.to_string())
     })
-    .map_err(anyhow::Error::msg)
+    .map_err(crate::chain::Context::msg)
     .with_context(|| {
         format!(
             "cannot compare the copy of container {} with its image",
@@ -174,7 +175,7 @@ pub struct Paused {
 /// Stop every process in the pid namespace of `pid1` (`container::freeze`).
 /// A container paused already (`hutch pause`) is left as it is, and stays
 /// paused after.
-pub fn pause(pid1: i32) -> anyhow::Result<Paused> {
+pub fn pause(pid1: i32) -> Result<Paused> {
     let init = ProcId::of(pid1).with_context(|| format!("process {pid1} is gone"))?;
     if freeze::frozen(init) {
         return Ok(Paused { init: None });

@@ -44,13 +44,11 @@ pub fn oci_layer(c: Compression) -> MediaType {
 
 /// The Docker schema 2 layer media type for a compression; Docker has none
 /// for zstd that Docker itself reads, so that is refused.
-pub fn docker_layer(c: Compression) -> Result<MediaType, String> {
+pub fn docker_layer(c: Compression) -> Result<MediaType, super::Error> {
     match c {
         Compression::None => Ok(MediaType::Other(DOCKER_LAYER.into())),
         Compression::Gzip => Ok(MediaType::Other(DOCKER_LAYER_GZIP.into())),
-        Compression::Zstd => {
-            Err("Docker-format images cannot have zstd layers: use --format oci, or gzip".into())
-        }
+        Compression::Zstd => Err(super::Error::ZstdInDocker),
     }
 }
 

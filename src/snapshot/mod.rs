@@ -9,6 +9,9 @@
 pub mod changes;
 pub mod commit;
 pub mod container;
+mod error;
 pub mod media;
 pub mod output;
 pub mod save;
+
+pub use error::{Error, Result};

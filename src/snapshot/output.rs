@@ -4,7 +4,8 @@
 //!
 //! It knows nothing about what is written.
 
-use anyhow::Context;
+use crate::chain::WithContext;
+use crate::snapshot::Result;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
@@ -30,49 +31,51 @@ fn hint(dest: &Path, e: std::io::Error) -> String {
 /// A temporary file beside `dest`; removed on drop unless `finish`ed.
 /// Created 0666 less the umask, as `docker save -o` and `cp` make files:
 /// the result is not a secret, and tempfile's own 0600 would hide it.
-pub fn file(dest: &Path) -> anyhow::Result<tempfile::NamedTempFile> {
+pub fn file(dest: &Path) -> Result<tempfile::NamedTempFile> {
     if dest.is_dir() {
-        anyhow::bail!("{} is a directory: name a file with -o", dest.display());
+        crate::chain::bail!("{} is a directory: name a file with -o", dest.display());
     }
     tempfile::Builder::new()
         .prefix(".hutch-save.")
         .permissions(std::fs::Permissions::from_mode(0o666))
         .tempfile_in(parent_of(dest))
-        .map_err(|e| anyhow::anyhow!(hint(dest, e)))
+        .map_err(|e| crate::chain::Context::msg(hint(dest, e)))
+        .map_err(Into::into)
 }
 
 /// Sync `tmp` and rename it to `dest`.
-pub fn finish_file(tmp: tempfile::NamedTempFile, dest: &Path) -> anyhow::Result<()> {
+pub fn finish_file(tmp: tempfile::NamedTempFile, dest: &Path) -> Result<()> {
     tmp.as_file()
         .sync_all()
-        .map_err(|e| anyhow::anyhow!(hint(dest, e)))?;
+        .map_err(|e| crate::chain::Context::msg(hint(dest, e)))?;
     tmp.persist(dest)
-        .map_err(|e| anyhow::anyhow!(hint(dest, e.error)))?;
+        .map_err(|e| crate::chain::Context::msg(hint(dest, e.error)))?;
     Ok(())
 }
 
 /// A temporary directory beside `dest`, which must not exist or be empty;
 /// created 0777 less the umask, like `mkdir`.
-pub fn dir(dest: &Path) -> anyhow::Result<tempfile::TempDir> {
+pub fn dir(dest: &Path) -> Result<tempfile::TempDir> {
     if let Ok(mut rd) = std::fs::read_dir(dest) {
         if rd.next().is_some() {
-            anyhow::bail!(
+            crate::chain::bail!(
                 "{} already exists and is not empty: remove it or choose another path",
                 dest.display()
             );
         }
     } else if dest.exists() {
-        anyhow::bail!("{} exists and is not a directory", dest.display());
+        crate::chain::bail!("{} exists and is not a directory", dest.display());
     }
     tempfile::Builder::new()
         .prefix(".hutch-save.")
         .permissions(std::fs::Permissions::from_mode(0o777))
         .tempdir_in(parent_of(dest))
-        .map_err(|e| anyhow::anyhow!(hint(dest, e)))
+        .map_err(|e| crate::chain::Context::msg(hint(dest, e)))
+        .map_err(Into::into)
 }
 
 /// Rename the filled `tmp` directory to `dest` (replacing an empty one).
-pub fn finish_dir(tmp: tempfile::TempDir, dest: &Path) -> anyhow::Result<()> {
+pub fn finish_dir(tmp: tempfile::TempDir, dest: &Path) -> Result<()> {
     let path = tmp.keep();
     if dest.is_dir() {
         // Only an empty directory gets here (see `dir`).
@@ -81,9 +84,10 @@ pub fn finish_dir(tmp: tempfile::TempDir, dest: &Path) -> anyhow::Result<()> {
     std::fs::rename(&path, dest)
         .map_err(|e| {
             let _ = std::fs::remove_dir_all(&path);
-            anyhow::anyhow!(hint(dest, e))
+            crate::chain::Context::msg(hint(dest, e))
         })
         .context("the output was not written")
+        .map_err(Into::into)
 }
 
 #[cfg(test)]

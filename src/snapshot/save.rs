@@ -10,11 +10,12 @@
 //! reads the store and never writes to it.
 
 use super::media;
+use crate::chain::{bail, WithContext};
 use crate::layer::codec::{self, Compression, Compressor};
 use crate::oci::digest::{self, Hasher};
 use crate::oci::source::REF_NAME;
+use crate::snapshot::Result;
 use crate::store::{Image, Store};
-use anyhow::{bail, Context};
 use oci_spec::image::{Descriptor, Digest, ImageIndexBuilder, MediaType, SCHEMA_VERSION};
 use std::collections::{HashMap, HashSet};
 use std::io::{BufReader, Read, Write};
@@ -48,9 +49,9 @@ pub struct Item {
 /// Where the files of an output go: a tar stream or a directory.
 pub trait Sink {
     /// A small file with the given content.
-    fn bytes(&mut self, path: &str, data: &[u8]) -> anyhow::Result<()>;
+    fn bytes(&mut self, path: &str, data: &[u8]) -> Result<()>;
     /// A copy of `src`, whose content must hash to `expect` when given.
-    fn file(&mut self, path: &str, src: &Path, expect: Option<&Digest>) -> anyhow::Result<()>;
+    fn file(&mut self, path: &str, src: &Path, expect: Option<&Digest>) -> Result<()>;
 }
 
 /// Write `items` into `sink` as `format`. `compression` (OCI formats only)
@@ -62,7 +63,7 @@ pub fn save(
     compression: Option<Compression>,
     scratch: &Path,
     sink: &mut dyn Sink,
-) -> anyhow::Result<()> {
+) -> Result<()> {
     if items.is_empty() {
         bail!("nothing to save: name at least one image");
     }
@@ -82,7 +83,7 @@ fn docker_archive(
     items: &[Item],
     scratch: &Path,
     sink: &mut dyn Sink,
-) -> anyhow::Result<()> {
+) -> Result<()> {
     let mut written: HashSet<String> = HashSet::new();
     let mut manifest = Vec::new();
     for it in items {
@@ -103,7 +104,7 @@ fn docker_archive(
         }
         let mut layers = Vec::new();
         for (n, (l, diff)) in im.manifest.layers().iter().zip(diff_ids).enumerate() {
-            let diff = digest::parse(diff).map_err(anyhow::Error::msg)?;
+            let diff = digest::parse(diff).map_err(crate::chain::Context::msg)?;
             let name = format!("{}.tar", diff.digest());
             if written.insert(name.clone()) {
                 let what = format!("layer {} of image {}", n + 1, im.short_id());
@@ -134,7 +135,7 @@ fn uncompressed(
     diff: &Digest,
     scratch: &Path,
     what: &str,
-) -> anyhow::Result<(PathBuf, Option<Digest>)> {
+) -> Result<(PathBuf, Option<Digest>)> {
     let blob = store.blob_path(l.digest());
     let mut f = fs_err::File::open(&blob).with_context(|| format!("{what} is missing"))?;
     let mut head = [0u8; 4];
@@ -146,7 +147,7 @@ fn uncompressed(
     let f = fs_err::File::open(&blob)?;
     let mut packed = Hasher::new(BufReader::with_capacity(1 << 16, f));
     let out_path = scratch.join(diff.digest());
-    let (_, tar) = codec::decompressed(&mut packed).map_err(anyhow::Error::msg)?;
+    let (_, tar) = codec::decompressed(&mut packed).map_err(crate::chain::Context::msg)?;
     let mut plain = Hasher::new(tar);
     let mut out = std::io::BufWriter::with_capacity(1 << 20, fs_err::File::create(&out_path)?);
     std::io::copy(&mut plain, &mut out).with_context(|| format!("cannot decompress {what}"))?;
@@ -168,7 +169,7 @@ fn oci_layout(
     compression: Option<Compression>,
     scratch: &Path,
     sink: &mut dyn Sink,
-) -> anyhow::Result<()> {
+) -> Result<()> {
     sink.bytes("oci-layout", br#"{"imageLayoutVersion":"1.0.0"}"#)?;
     let mut written: HashSet<Digest> = HashSet::new();
     // Layers recompressed once even when several images share them.
@@ -176,7 +177,7 @@ fn oci_layout(
     let mut index = Vec::new();
     for it in items {
         let im = &it.image;
-        let mdigest = digest::parse(&im.manifest_digest).map_err(anyhow::Error::msg)?;
+        let mdigest = digest::parse(&im.manifest_digest).map_err(crate::chain::Context::msg)?;
         let mbytes = fs_err::read(store.blob_path(&mdigest))
             .with_context(|| format!("the manifest of image {} is missing", im.short_id()))?;
         let mut mtype = media_type_of(&mbytes);
@@ -264,12 +265,12 @@ fn recompress(
     scratch: &Path,
     what: &str,
     sink: &mut dyn Sink,
-) -> anyhow::Result<Descriptor> {
+) -> Result<Descriptor> {
     let f = fs_err::File::open(store.blob_path(l.digest()))
         .with_context(|| format!("{what} is missing"))?;
     let mut packed = Hasher::new(BufReader::with_capacity(1 << 16, f));
     let tmp = scratch.join("recompressed");
-    let (_, mut tar) = codec::decompressed(&mut packed).map_err(anyhow::Error::msg)?;
+    let (_, mut tar) = codec::decompressed(&mut packed).map_err(crate::chain::Context::msg)?;
     let out = std::io::BufWriter::with_capacity(1 << 20, fs_err::File::create(&tmp)?);
     let mt = media::oci_layer(want);
     let (out, info) = if want == Compression::None {
@@ -279,19 +280,19 @@ fn recompress(
         let (d, size) = h.finish()?;
         (out, (d, size))
     } else {
-        let mut c = Compressor::new(out, want).map_err(anyhow::Error::msg)?;
+        let mut c = Compressor::new(out, want).map_err(crate::chain::Context::msg)?;
         std::io::copy(&mut tar, &mut c).with_context(|| format!("cannot recompress {what}"))?;
-        let (out, info) = c.finish().map_err(anyhow::Error::msg)?;
+        let (out, info) = c.finish().map_err(crate::chain::Context::msg)?;
         (
             out,
             (
-                digest::parse(&info.digest).map_err(anyhow::Error::msg)?,
+                digest::parse(&info.digest).map_err(crate::chain::Context::msg)?,
                 info.size,
             ),
         )
     };
     out.into_inner()
-        .map_err(|e| anyhow::anyhow!("cannot write {what}: {}", e.error()))?;
+        .map_err(|e| crate::chain::msg!("cannot write {what}: {}", e.error()))?;
     drop(tar);
     let (got, _) = packed.finish()?;
     if got != *l.digest() {
@@ -332,8 +333,11 @@ impl<W: Write> TarSink<W> {
     }
 
     /// End the archive and hand back the writer.
-    pub fn finish(self) -> anyhow::Result<W> {
-        self.b.into_inner().context("cannot finish the archive")
+    pub fn finish(self) -> Result<W> {
+        self.b
+            .into_inner()
+            .context("cannot finish the archive")
+            .map_err(Into::into)
     }
 
     fn header(size: u64, kind: tar::EntryType, mode: u32) -> tar::Header {
@@ -348,7 +352,7 @@ impl<W: Write> TarSink<W> {
     }
 
     /// Directory entries for the parents of `path`, once each.
-    fn parents(&mut self, path: &str) -> anyhow::Result<()> {
+    fn parents(&mut self, path: &str) -> Result<()> {
         let mut acc = String::new();
         let parts: Vec<&str> = path.split('/').collect();
         for p in &parts[..parts.len() - 1] {
@@ -366,15 +370,16 @@ impl<W: Write> TarSink<W> {
 }
 
 impl<W: Write> Sink for TarSink<W> {
-    fn bytes(&mut self, path: &str, data: &[u8]) -> anyhow::Result<()> {
+    fn bytes(&mut self, path: &str, data: &[u8]) -> Result<()> {
         self.parents(path)?;
         let mut h = Self::header(data.len() as u64, tar::EntryType::Regular, 0o644);
         self.b
             .append_data(&mut h, path, data)
             .context("cannot write the archive")
+            .map_err(Into::into)
     }
 
-    fn file(&mut self, path: &str, src: &Path, expect: Option<&Digest>) -> anyhow::Result<()> {
+    fn file(&mut self, path: &str, src: &Path, expect: Option<&Digest>) -> Result<()> {
         self.parents(path)?;
         let f = fs_err::File::open(src)?;
         let size = f.metadata()?.len();
@@ -384,7 +389,8 @@ impl<W: Write> Sink for TarSink<W> {
             return self
                 .b
                 .append_data(&mut h, path, input)
-                .context("cannot write the archive");
+                .context("cannot write the archive")
+                .map_err(Into::into);
         };
         let mut hashed = Hasher::new(input);
         self.b
@@ -400,7 +406,7 @@ pub struct DirSink {
 }
 
 impl Sink for DirSink {
-    fn bytes(&mut self, path: &str, data: &[u8]) -> anyhow::Result<()> {
+    fn bytes(&mut self, path: &str, data: &[u8]) -> Result<()> {
         let p = self.root.join(path);
         if let Some(parent) = p.parent() {
             fs_err::create_dir_all(parent)?;
@@ -409,7 +415,7 @@ impl Sink for DirSink {
         Ok(())
     }
 
-    fn file(&mut self, path: &str, src: &Path, expect: Option<&Digest>) -> anyhow::Result<()> {
+    fn file(&mut self, path: &str, src: &Path, expect: Option<&Digest>) -> Result<()> {
         let p = self.root.join(path);
         if let Some(parent) = p.parent() {
             fs_err::create_dir_all(parent)?;
@@ -427,7 +433,7 @@ impl Sink for DirSink {
     }
 }
 
-fn check<R: Read>(h: Hasher<R>, src: &Path, want: &Digest) -> anyhow::Result<()> {
+fn check<R: Read>(h: Hasher<R>, src: &Path, want: &Digest) -> Result<()> {
     let (got, _) = h.finish()?;
     if got != *want {
         bail!(

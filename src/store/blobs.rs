@@ -6,8 +6,9 @@
 //! partial or mislabelled file. This module does not decide which blobs an
 //! image needs or when they may be deleted.
 
+use super::Result;
+use crate::chain::{bail, WithContext};
 use crate::oci::digest::Hasher;
-use anyhow::{bail, Context};
 use oci_spec::image::Digest;
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -20,10 +21,11 @@ pub fn path(root: &Path, d: &Digest) -> PathBuf {
 }
 
 /// Read a whole (small) blob: manifests and configs.
-pub fn read(root: &Path, d: &Digest) -> anyhow::Result<Vec<u8>> {
+pub fn read(root: &Path, d: &Digest) -> Result<Vec<u8>> {
     let p = path(root, d);
     std::fs::read(&p)
         .with_context(|| format!("blob {d} is missing from the store ({})", p.display()))
+        .map_err(Into::into)
 }
 
 /// Copy `input` into a new file in `dir`, returning its path, digest and size.
@@ -34,7 +36,7 @@ pub fn stage(
     dir: &Path,
     expected: Option<&Digest>,
     what: &str,
-) -> anyhow::Result<(PathBuf, Digest, u64)> {
+) -> Result<(PathBuf, Digest, u64)> {
     let mut tmp = tempfile::Builder::new()
         .prefix("blob.")
         .tempfile_in(dir)
@@ -60,7 +62,7 @@ pub fn stage(
 
 /// Move a staged, verified blob into place. Another writer may have put the
 /// same content there first; either copy is correct.
-pub fn publish(root: &Path, staged: &Path, d: &Digest) -> anyhow::Result<()> {
+pub fn publish(root: &Path, staged: &Path, d: &Digest) -> Result<()> {
     let dest = path(root, d);
     if let Some(parent) = dest.parent() {
         fs_err::create_dir_all(parent)?;

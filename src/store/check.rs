@@ -10,6 +10,7 @@
 //! blob an intact image or a container's image needs.
 
 use super::index::{self, Entry};
+use super::Result;
 use super::{blobs, gc, lock, pins, Store};
 use crate::oci::config::{parse_config, parse_manifest};
 use crate::oci::digest::{self, Hasher};
@@ -40,7 +41,7 @@ pub fn check(
     users: &super::InUse,
     map: &IdMapping,
     src: &IdSources,
-) -> anyhow::Result<CheckReport> {
+) -> Result<CheckReport> {
     let root = &store.root;
     // Repair deletes: exclusive like rmi. A check alone only keeps blobs in place.
     let _gc = if repair {
@@ -176,10 +177,11 @@ fn check_references(root: &Path, entries: &[Entry], scan: &BlobScan) -> Referenc
         }
         let result = (|| -> Result<(), String> {
             ok_blob(e.desc.digest()).map_err(|m| format!("its manifest: {m}"))?;
-            let mbytes = blobs::read(root, e.desc.digest()).map_err(|e| format!("{e:#}"))?;
+            let mbytes = blobs::read(root, e.desc.digest()).map_err(|e| crate::chain::line(&e))?;
             let m = parse_manifest(&mbytes, "its manifest").map_err(|e| e.to_string())?;
             ok_blob(m.config().digest()).map_err(|x| format!("its config: {x}"))?;
-            let cbytes = blobs::read(root, m.config().digest()).map_err(|e| format!("{e:#}"))?;
+            let cbytes =
+                blobs::read(root, m.config().digest()).map_err(|e| crate::chain::line(&e))?;
             let cfg = parse_config(&cbytes, "its config").map_err(|e| e.to_string())?;
             for (n, l) in m.layers().iter().enumerate() {
                 ok_blob(l.digest()).map_err(|x| format!("layer {}: {x}", n + 1))?;
@@ -272,7 +274,7 @@ fn report_leftovers(
     diff_ids: &HashSet<String>,
     repair: bool,
     rep: &mut CheckReport,
-) -> anyhow::Result<()> {
+) -> Result<()> {
     let obase = root.join("o");
     for m in std::fs::read_dir(&obase).into_iter().flatten().flatten() {
         for l in std::fs::read_dir(m.path()).into_iter().flatten().flatten() {

@@ -10,11 +10,12 @@
 //! cache pin (see `pins`) needs it.
 
 use super::index::{self, Entry};
+use super::Result;
 use super::{lock, pins, resolve, tmp, Image, Store};
+use crate::chain::{bail, WithContext};
 use crate::oci::reference::Reference;
 use crate::userns::idmap::{IdMapping, IdSources};
 use crate::userns::run_in_userns;
-use anyhow::{bail, Context};
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
@@ -34,7 +35,7 @@ pub fn remove(
     users: &super::InUse,
     map: &IdMapping,
     src: &IdSources,
-) -> anyhow::Result<Vec<Removed>> {
+) -> Result<Vec<Removed>> {
     let root = &store.root;
     let _gc = lock::collect(root)?;
     let _l = lock::index(root)?;
@@ -154,7 +155,7 @@ pub fn prune(
     users: &super::InUse,
     map: &IdMapping,
     src: &IdSources,
-) -> anyhow::Result<Vec<Removed>> {
+) -> Result<Vec<Removed>> {
     let root = &store.root;
     let _gc = lock::collect(root)?;
     let _l = lock::index(root)?;
@@ -198,7 +199,7 @@ pub(super) fn collect(
     entries: &[Entry],
     map: &IdMapping,
     src: &IdSources,
-) -> anyhow::Result<()> {
+) -> Result<()> {
     let root = &store.root;
     let mut keep_blobs: HashSet<String> = HashSet::new();
     let mut keep_layers: HashSet<String> = HashSet::new();
@@ -264,7 +265,7 @@ pub(super) fn collect(
 }
 
 /// Remove directory trees whose files may belong to subordinate ids.
-fn remove_trees(paths: &[PathBuf], map: &IdMapping, src: &IdSources) -> anyhow::Result<()> {
+fn remove_trees(paths: &[PathBuf], map: &IdMapping, src: &IdSources) -> Result<()> {
     let rm = || -> Result<(), String> {
         for p in paths {
             match std::fs::remove_dir_all(p) {
@@ -277,19 +278,23 @@ fn remove_trees(paths: &[PathBuf], map: &IdMapping, src: &IdSources) -> anyhow::
     };
     run_in_userns(map, src, rm)
         .or_else(|e| rm().map_err(|e2| format!("{e2} (in a user namespace: {e})")))
-        .map_err(anyhow::Error::msg)
+        .map_err(crate::chain::Context::msg)
         .context("cannot remove unused unpacked layers")
+        .map_err(Into::into)
 }
 
-fn list(dir: &Path) -> anyhow::Result<Vec<String>> {
+fn list(dir: &Path) -> Result<Vec<String>> {
     match std::fs::read_dir(dir) {
         Ok(rd) => rd
             .map(|e| {
                 e.map(|e| e.file_name().to_string_lossy().into_owned())
                     .with_context(|| format!("cannot list {}", dir.display()))
+                    .map_err(Into::into)
             })
             .collect(),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(vec![]),
-        Err(e) => Err(e).with_context(|| format!("cannot list {}", dir.display())),
+        Err(e) => Err(e)
+            .with_context(|| format!("cannot list {}", dir.display()))
+            .map_err(Into::into),
     }
 }

@@ -8,8 +8,9 @@
 //! This module reads and atomically replaces the file; callers hold the index
 //! lock around read-modify-write. It does not touch blobs.
 
+use super::Result;
+use crate::chain::WithContext;
 use crate::oci::source::REF_NAME;
-use anyhow::Context;
 use oci_spec::image::{Descriptor, ImageIndex, ImageIndexBuilder, MediaType, SCHEMA_VERSION};
 use std::collections::HashMap;
 use std::io::Write;
@@ -23,12 +24,16 @@ pub struct Entry {
 }
 
 /// Read the entries; a store without index.json has none.
-pub fn read(root: &Path) -> anyhow::Result<Vec<Entry>> {
+pub fn read(root: &Path) -> Result<Vec<Entry>> {
     let path = root.join("index.json");
     let bytes = match std::fs::read(&path) {
         Ok(b) => b,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(vec![]),
-        Err(e) => return Err(e).with_context(|| format!("cannot read {}", path.display())),
+        Err(e) => {
+            return Err(e)
+                .with_context(|| format!("cannot read {}", path.display()))
+                .map_err(Into::into)
+        }
     };
     let idx: ImageIndex = serde_json::from_slice(&bytes).with_context(|| {
         format!(
@@ -50,7 +55,7 @@ pub fn read(root: &Path) -> anyhow::Result<Vec<Entry>> {
 }
 
 /// Replace index.json with `entries`: temp file, fsync, rename, fsync the dir.
-pub fn write(root: &Path, entries: &[Entry]) -> anyhow::Result<()> {
+pub fn write(root: &Path, entries: &[Entry]) -> Result<()> {
     let manifests: Vec<Descriptor> = entries
         .iter()
         .map(|e| {
@@ -75,7 +80,7 @@ pub fn write(root: &Path, entries: &[Entry]) -> anyhow::Result<()> {
 }
 
 /// Write `root/name` so that readers see the old or the new content, never a mix.
-pub fn write_atomic(root: &Path, name: &str, bytes: &[u8]) -> anyhow::Result<()> {
+pub fn write_atomic(root: &Path, name: &str, bytes: &[u8]) -> Result<()> {
     let dest = root.join(name);
     let mut tmp = tempfile::Builder::new()
         .prefix(&format!(".{name}."))
@@ -90,8 +95,9 @@ pub fn write_atomic(root: &Path, name: &str, bytes: &[u8]) -> anyhow::Result<()>
 }
 
 /// fsync a directory so a rename in it survives a crash.
-pub fn sync_dir(dir: &Path) -> anyhow::Result<()> {
+pub fn sync_dir(dir: &Path) -> Result<()> {
     std::fs::File::open(dir)
         .and_then(|f| f.sync_all())
         .with_context(|| format!("cannot sync {}", dir.display()))
+        .map_err(Into::into)
 }

@@ -13,13 +13,14 @@
 //! may go (see `gc`).
 
 use super::tmp::TmpDir;
+use super::Result;
 use super::{blobs, lock, Image, Store};
+use crate::chain::{bail, WithContext};
 use crate::layer::unpack::{unpack, Owners, UnpackOptions};
 use crate::oci::digest::{self, Hasher};
 use crate::report::Report;
 use crate::userns::idmap::{IdMapping, IdSources, MapMode};
 use crate::userns::run_in_userns;
-use anyhow::{bail, Context};
 use oci_spec::image::Descriptor;
 use sha2::{Digest as _, Sha256};
 use std::path::{Path, PathBuf};
@@ -46,7 +47,7 @@ pub fn layer_dirs(
     map: &IdMapping,
     src: &IdSources,
     report: &dyn Report,
-) -> anyhow::Result<Vec<PathBuf>> {
+) -> Result<Vec<PathBuf>> {
     let root = &store.root;
     let _keep = lock::keep(root)?;
     let diff_ids = image.config.rootfs().diff_ids();
@@ -64,7 +65,7 @@ pub fn layer_dirs(
     let mut out = Vec::with_capacity(layers.len());
     for (n, (desc, diff)) in layers.iter().zip(diff_ids).enumerate() {
         let diff = digest::parse(diff)
-            .map_err(|e| anyhow::anyhow!("image {}: layer {}: {e}", image.short_id(), n + 1))?;
+            .map_err(|e| crate::chain::msg!("image {}: layer {}: {e}", image.short_id(), n + 1))?;
         let dir = base.join(diff.digest());
         if !dir.is_dir() {
             report.debug(&format!("unpacking layer {} ({})", n + 1, desc.digest()));
@@ -88,7 +89,7 @@ fn unpack_one(
     map: &IdMapping,
     src: &IdSources,
     report: &dyn Report,
-) -> anyhow::Result<()> {
+) -> Result<()> {
     let blob = blobs::path(&store.root, desc.digest());
     if !blob.is_file() {
         bail!("blob {} is missing from the store", desc.digest());
@@ -140,7 +141,7 @@ fn unpack_one(
         }
         Ok(())
     })
-    .map_err(anyhow::Error::msg)?;
+    .map_err(crate::chain::Context::msg)?;
     drop(tmp);
     Ok(())
 }

@@ -16,23 +16,30 @@
 //! Always take `gc.lock` before `lock`, never the other way round, so that the
 //! two cannot deadlock. This module only names the files and takes the locks.
 
+use super::Result;
+use crate::chain::WithContext;
 use crate::sys::flock::{self, Held, Mode};
-use anyhow::Context;
 use std::path::{Path, PathBuf};
 
 /// Exclusive hold on the index.
-pub fn index(root: &Path) -> anyhow::Result<Held> {
-    flock::lock(&root.join("lock"), Mode::Exclusive).context("cannot lock the image store")
+pub fn index(root: &Path) -> Result<Held> {
+    flock::lock(&root.join("lock"), Mode::Exclusive)
+        .context("cannot lock the image store")
+        .map_err(Into::into)
 }
 
 /// Shared hold that keeps blobs and unpacked layers from being collected.
-pub fn keep(root: &Path) -> anyhow::Result<Held> {
-    flock::lock(&root.join("gc.lock"), Mode::Shared).context("cannot lock the image store")
+pub fn keep(root: &Path) -> Result<Held> {
+    flock::lock(&root.join("gc.lock"), Mode::Shared)
+        .context("cannot lock the image store")
+        .map_err(Into::into)
 }
 
 /// Exclusive hold for garbage collection: waits until no writer is busy.
-pub fn collect(root: &Path) -> anyhow::Result<Held> {
-    flock::lock(&root.join("gc.lock"), Mode::Exclusive).context("cannot lock the image store")
+pub fn collect(root: &Path) -> Result<Held> {
+    flock::lock(&root.join("gc.lock"), Mode::Exclusive)
+        .context("cannot lock the image store")
+        .map_err(Into::into)
 }
 
 /// A held build-step lock. Its file is unlinked on release (before the
@@ -52,8 +59,10 @@ impl Drop for Step {
 
 /// Exclusive hold on the build step whose cache key is `key` (64 hex
 /// digits); `waited` is told first when another build holds it.
-pub fn step(root: &Path, key: &str, waited: impl FnOnce()) -> anyhow::Result<Step> {
-    anyhow::ensure!(super::pins::valid_key(key), "invalid cache key {key}");
+pub fn step(root: &Path, key: &str, waited: impl FnOnce()) -> Result<Step> {
+    if !super::pins::valid_key(key) {
+        return Err(crate::chain::Context::msg(format!("invalid cache key {key}")).into());
+    }
     let dir = root.join("cache/locks");
     fs_err::create_dir_all(&dir).context("cannot create the build cache directory")?;
     let path = dir.join(key);

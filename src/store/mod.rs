@@ -18,6 +18,7 @@
 
 mod blobs;
 mod check;
+mod error;
 mod gc;
 mod index;
 mod layers;
@@ -31,6 +32,8 @@ mod usage;
 mod write;
 
 pub use check::{CheckReport, Finding};
+pub(crate) use error::over_store;
+pub use error::{Error, Result};
 pub use gc::Removed;
 pub use lock::Step as StepLock;
 /// Image id (`sha256:...`) → the name of one container that uses it: what
@@ -42,11 +45,11 @@ pub use resolve::NoSuchImage;
 pub use usage::{CachedLayer, DiskUsage};
 pub use write::Writer;
 
+use crate::chain::WithContext;
 use crate::dirs::Dirs;
 use crate::oci::config::{parse_config, parse_manifest};
 use crate::report::Report;
 use crate::userns::idmap::{IdMapping, IdSources};
-use anyhow::Context;
 use oci_spec::image::Digest;
 use std::path::PathBuf;
 
@@ -97,14 +100,14 @@ impl Image {
 /// An index entry whose manifest or config blob cannot be read.
 struct Damaged {
     entry: index::Entry,
-    error: anyhow::Error,
+    error: Error,
 }
 
 const OCI_LAYOUT: &str = r#"{"imageLayoutVersion":"1.0.0"}"#;
 
 impl Store {
     /// Open (creating if needed) the store at `dirs.store`.
-    pub fn open(dirs: &Dirs) -> anyhow::Result<Store> {
+    pub fn open(dirs: &Dirs) -> Result<Store> {
         let root = dirs.store.clone();
         fs_err::create_dir_all(root.join("blobs/sha256"))
             .context("cannot create the image store (pass --root DIR to use another place)")?;
@@ -124,7 +127,7 @@ impl Store {
     }
 
     /// Resolve a name (short or full, with tag or digest) or an id (prefix) to an image.
-    pub fn image(&self, name: &str) -> anyhow::Result<Image> {
+    pub fn image(&self, name: &str) -> Result<Image> {
         let _keep = lock::keep(&self.root)?;
         let (mut all, damaged) = self.scan()?;
         let cands: Vec<resolve::Candidate> = all
@@ -142,11 +145,15 @@ impl Store {
                 let full = crate::oci::reference::Reference::parse_tag(name)
                     .map(|r| r.tagged_name())
                     .ok();
-                match damaged.iter().find(|d| d.entry.name.is_some() && d.entry.name == full) {
-                    Some(d) => anyhow::bail!(
-                        "image {name} is damaged ({:#}): remove it with `hutch rmi {name}` and load it again",
-                        d.error
-                    ),
+                match damaged
+                    .iter()
+                    .find(|d| d.entry.name.is_some() && d.entry.name == full)
+                {
+                    Some(d) => Err(Error::Damaged {
+                        name: name.to_string(),
+                        why: crate::chain::line(&d.error),
+                        asked: true,
+                    }),
                     None => Err(e),
                 }
             }
@@ -154,12 +161,12 @@ impl Store {
     }
 
     /// Every image in the store, in index order (tagged and untagged).
-    pub fn images(&self) -> anyhow::Result<Vec<Image>> {
+    pub fn images(&self) -> Result<Vec<Image>> {
         let _keep = lock::keep(&self.root)?;
         self.images_unlocked()
     }
 
-    fn images_unlocked(&self) -> anyhow::Result<Vec<Image>> {
+    fn images_unlocked(&self) -> Result<Vec<Image>> {
         let (images, damaged) = self.scan()?;
         if let Some(d) = damaged.first() {
             let what = d
@@ -167,16 +174,17 @@ impl Store {
                 .name
                 .clone()
                 .unwrap_or_else(|| d.entry.desc.digest().to_string());
-            anyhow::bail!(
-                "image {what} is damaged ({:#}): remove it with `hutch rmi {what}`",
-                d.error
-            );
+            return Err(Error::Damaged {
+                name: what,
+                why: crate::chain::line(&d.error),
+                asked: false,
+            });
         }
         Ok(images)
     }
 
     /// Every image in the index, and the entries whose blobs cannot be read.
-    fn scan(&self) -> anyhow::Result<(Vec<Image>, Vec<Damaged>)> {
+    fn scan(&self) -> Result<(Vec<Image>, Vec<Damaged>)> {
         let mut out: Vec<Image> = Vec::new();
         let mut damaged = Vec::new();
         for e in index::read(&self.root)? {
@@ -197,14 +205,14 @@ impl Store {
     }
 
     /// Read an image's manifest and config from their blobs.
-    fn load_image(&self, manifest: &Digest) -> anyhow::Result<Image> {
+    fn load_image(&self, manifest: &Digest) -> Result<Image> {
         let mbytes = blobs::read(&self.root, manifest)?;
-        let m =
-            parse_manifest(&mbytes, &format!("manifest {manifest}")).map_err(anyhow::Error::msg)?;
+        let m = parse_manifest(&mbytes, &format!("manifest {manifest}"))
+            .map_err(crate::chain::Context::msg)?;
         let cd = m.config().digest().clone();
         let cbytes = blobs::read(&self.root, &cd)?;
         let config = parse_config(&cbytes, &format!("config {cd} of manifest {manifest}"))
-            .map_err(anyhow::Error::msg)?;
+            .map_err(crate::chain::Context::msg)?;
         Ok(Image {
             id: cd.to_string(),
             manifest_digest: manifest.to_string(),
@@ -223,15 +231,16 @@ impl Store {
 
     /// Hold the build step `key` until the returned value is dropped:
     /// another build of the same step waits (after `waited` is called).
-    pub fn lock_step(&self, key: &str, waited: impl FnOnce()) -> anyhow::Result<StepLock> {
+    pub fn lock_step(&self, key: &str, waited: impl FnOnce()) -> Result<StepLock> {
         lock::step(&self.root, key, waited)
     }
 
     /// Pin `image` as an environment version under `key` (see `pins`): gc
     /// and prune keep it, named or not, until [`Store::unpin_version`].
-    pub fn pin_version(&self, key: &str, image: &Image) -> anyhow::Result<()> {
+    pub fn pin_version(&self, key: &str, image: &Image) -> Result<()> {
         let _keep = lock::keep(&self.root)?;
-        let m = crate::oci::digest::parse(&image.manifest_digest).map_err(anyhow::Error::msg)?;
+        let m = crate::oci::digest::parse(&image.manifest_digest)
+            .map_err(crate::chain::Context::msg)?;
         // Loaded under the lock: a collection that ran before it did not
         // leave a pin naming missing blobs.
         self.load_image(&m)
@@ -247,21 +256,21 @@ impl Store {
     }
 
     /// Drop a version's pin; the next gc or prune may take its blobs.
-    pub fn unpin_version(&self, key: &str) -> anyhow::Result<()> {
+    pub fn unpin_version(&self, key: &str) -> Result<()> {
         pins::unpin_version(&self.root, key)
     }
 
     /// Start writing: blobs go to scratch space and become visible only when
     /// an image naming them is added.
-    pub fn writer(&self) -> anyhow::Result<Writer<'_>> {
+    pub fn writer(&self) -> Result<Writer<'_>> {
         Writer::new(self)
     }
 
     /// Give `image` more names (full names, e.g. from `Reference::tagged_name`);
     /// a name already on another image moves here, as with `docker tag`.
-    pub fn tag(&self, image: &Image, names: &[String]) -> anyhow::Result<()> {
-        let manifest =
-            crate::oci::digest::parse(&image.manifest_digest).map_err(anyhow::Error::msg)?;
+    pub fn tag(&self, image: &Image, names: &[String]) -> Result<()> {
+        let manifest = crate::oci::digest::parse(&image.manifest_digest)
+            .map_err(crate::chain::Context::msg)?;
         let _l = lock::index(&self.root)?;
         let mut entries = index::read(&self.root)?;
         let Some(desc) = entries
@@ -269,7 +278,7 @@ impl Store {
             .find(|e| *e.desc.digest() == manifest)
             .map(|e| e.desc.clone())
         else {
-            anyhow::bail!("image {} was removed meanwhile", image.short_id());
+            crate::chain::bail!("image {} was removed meanwhile", image.short_id());
         };
         for n in names {
             write::set_name(&mut entries, &desc, n);
@@ -278,7 +287,7 @@ impl Store {
     }
 
     /// The bytes of a small blob (a config or manifest).
-    pub fn read_blob(&self, d: &Digest) -> anyhow::Result<Vec<u8>> {
+    pub fn read_blob(&self, d: &Digest) -> Result<Vec<u8>> {
         blobs::read(&self.root, d)
     }
 
@@ -289,12 +298,12 @@ impl Store {
 
     /// Open or continue the resumable download of blob `d` (see `partial`);
     /// a writer adopts it once verified, with [`Writer::add_verified`].
-    pub fn partial(&self, d: &Digest) -> anyhow::Result<Partial> {
+    pub fn partial(&self, d: &Digest) -> Result<Partial> {
         partial::open(&self.root, d)
     }
 
     /// Forget partial downloads nobody touched for `age` (abandoned pulls).
-    pub fn sweep_partials(&self, age: std::time::Duration) -> anyhow::Result<()> {
+    pub fn sweep_partials(&self, age: std::time::Duration) -> Result<()> {
         partial::sweep(&self.root, age)
     }
 
@@ -311,7 +320,7 @@ impl Store {
         map: &IdMapping,
         src: &IdSources,
         report: &dyn Report,
-    ) -> anyhow::Result<Vec<PathBuf>> {
+    ) -> Result<Vec<PathBuf>> {
         layers::layer_dirs(self, image, map, src, report)
     }
 
@@ -323,7 +332,7 @@ impl Store {
         in_use: &InUse,
         map: &IdMapping,
         src: &IdSources,
-    ) -> anyhow::Result<Vec<Removed>> {
+    ) -> Result<Vec<Removed>> {
         gc::remove(self, targets, force, in_use, map, src)
     }
 
@@ -335,7 +344,7 @@ impl Store {
         in_use: &InUse,
         map: &IdMapping,
         src: &IdSources,
-    ) -> anyhow::Result<Vec<Removed>> {
+    ) -> Result<Vec<Removed>> {
         gc::prune(self, all, in_use, map, src)
     }
 
@@ -347,7 +356,7 @@ impl Store {
         in_use: &InUse,
         map: &IdMapping,
         src: &IdSources,
-    ) -> anyhow::Result<CheckReport> {
+    ) -> Result<CheckReport> {
         check::check(self, repair, in_use, map, src)
     }
 }

@@ -10,18 +10,16 @@
 //! partial file is never visible as store content. This module does not talk
 //! to registries and does not decide what to download.
 
-use super::tmp::TmpDir;
+use super::tmp::{TmpDir, PARTIAL as DIR};
+use super::Result;
+use crate::chain::{bail, WithContext};
 use crate::oci::digest;
 use crate::sys::flock::{self, Held, Mode};
-use anyhow::{bail, Context};
 use oci_spec::image::Digest;
 use sha2::{Digest as _, Sha256};
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
-
-/// The directory under `tmp/` that scratch-dir cleanup leaves alone.
-pub const DIR: &str = "partial";
 
 /// A blob being downloaded, locked for this process.
 pub struct Partial {
@@ -50,7 +48,7 @@ impl Verified {
 }
 
 /// Open (or continue) the partial download of `d` under `root`.
-pub fn open(root: &Path, d: &Digest) -> anyhow::Result<Partial> {
+pub fn open(root: &Path, d: &Digest) -> Result<Partial> {
     let dir = root.join("tmp").join(DIR);
     fs_err::create_dir_all(&dir)?;
     let path = dir.join(d.digest());
@@ -92,7 +90,7 @@ impl Partial {
     }
 
     /// Start over (the server ignored the range, or the data is bad).
-    pub fn restart(&mut self) -> anyhow::Result<()> {
+    pub fn restart(&mut self) -> Result<()> {
         self.file
             .set_len(0)
             .with_context(|| format!("cannot truncate {}", self.path.display()))?;
@@ -118,13 +116,13 @@ impl Partial {
 
     /// Check the whole download against its digest and `size`; a mismatch
     /// deletes the partial file (it can never become right) and names the digest.
-    pub fn finish(mut self, size: u64, what: &str) -> anyhow::Result<Verified> {
+    pub fn finish(mut self, size: u64, what: &str) -> Result<Verified> {
         self.file
             .flush()
             .and_then(|_| self.file.sync_all())
             .with_context(|| format!("cannot write {}", self.path.display()))?;
         let got = digest::parse(&format!("sha256:{}", hex::encode(self.sha.finalize())))
-            .map_err(anyhow::Error::msg)?;
+            .map_err(crate::chain::Context::msg)?;
         if got != self.digest || self.len != size {
             let _ = std::fs::remove_file(&self.path);
             bail!(
@@ -157,7 +155,7 @@ impl Write for Partial {
 
 /// Delete partial downloads untouched for `age` (pulls that were given up),
 /// leaving alone any that a running pull holds.
-pub fn sweep(root: &Path, age: std::time::Duration) -> anyhow::Result<()> {
+pub fn sweep(root: &Path, age: std::time::Duration) -> Result<()> {
     let dir = root.join("tmp").join(DIR);
     let Ok(rd) = std::fs::read_dir(&dir) else {
         return Ok(());
@@ -179,7 +177,7 @@ pub fn sweep(root: &Path, age: std::time::Duration) -> anyhow::Result<()> {
 }
 
 /// Move a verified download into a writer's scratch dir; returns its new path.
-pub(super) fn adopt(v: Verified, tmp: &TmpDir) -> anyhow::Result<PathBuf> {
+pub(super) fn adopt(v: Verified, tmp: &TmpDir) -> Result<PathBuf> {
     let dest = tmp.path().join(format!("blob.{}", v.digest.digest()));
     fs_err::rename(&v.path, &dest)?;
     Ok(dest)

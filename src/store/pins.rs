@@ -16,7 +16,8 @@
 //! not compute keys (see `build::cache`).
 
 use super::index;
-use anyhow::Context;
+use super::Result;
+use crate::chain::WithContext;
 use oci_spec::image::Digest;
 use std::path::{Path, PathBuf};
 
@@ -47,8 +48,8 @@ pub fn get(root: &Path, key: &str) -> Option<Digest> {
 }
 
 /// Point the pin `key` at `manifest` (atomically replacing an older pin).
-pub fn put(root: &Path, key: &str, manifest: &Digest) -> anyhow::Result<()> {
-    anyhow::ensure!(valid_key(key), "invalid cache key {key}");
+pub fn put(root: &Path, key: &str, manifest: &Digest) -> Result<()> {
+    crate::chain::ensure!(valid_key(key), "invalid cache key {key}");
     let d = dir(root);
     fs_err::create_dir_all(&d).context("cannot create the build cache directory")?;
     index::write_atomic(&d, key, format!("{manifest}\n").as_bytes())
@@ -56,8 +57,8 @@ pub fn put(root: &Path, key: &str, manifest: &Digest) -> anyhow::Result<()> {
 
 /// Pin an environment version: `key` names it, `manifest` is kept until
 /// [`unpin_version`].
-pub fn put_version(root: &Path, key: &str, manifest: &Digest) -> anyhow::Result<()> {
-    anyhow::ensure!(valid_key(key), "invalid version key {key}");
+pub fn put_version(root: &Path, key: &str, manifest: &Digest) -> Result<()> {
+    crate::chain::ensure!(valid_key(key), "invalid version key {key}");
     let d = versions_dir(root);
     fs_err::create_dir_all(&d).context("cannot create the version pin directory")?;
     index::write_atomic(&d, key, format!("{manifest}\n").as_bytes())
@@ -65,8 +66,8 @@ pub fn put_version(root: &Path, key: &str, manifest: &Digest) -> anyhow::Result<
 
 /// Drop a version's pin (its blobs go at the next collection unless an
 /// image or another pin names them).
-pub fn unpin_version(root: &Path, key: &str) -> anyhow::Result<()> {
-    anyhow::ensure!(valid_key(key), "invalid version key {key}");
+pub fn unpin_version(root: &Path, key: &str) -> Result<()> {
+    crate::chain::ensure!(valid_key(key), "invalid version key {key}");
     match fs_err::remove_file(versions_dir(root).join(key)) {
         Ok(()) => Ok(()),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
@@ -85,21 +86,21 @@ pub fn get_version(root: &Path, key: &str) -> Option<Digest> {
 
 /// Every pinned manifest (build cache and versions), for garbage
 /// collection. Unreadable pin files are skipped: they name nothing.
-pub fn all(root: &Path) -> anyhow::Result<Vec<Digest>> {
+pub fn all(root: &Path) -> Result<Vec<Digest>> {
     let mut out = listed(root, &dir(root), get)?;
     out.extend(listed(root, &versions_dir(root), get_version)?);
     Ok(out)
 }
 
-fn listed(
-    root: &Path,
-    d: &Path,
-    get: fn(&Path, &str) -> Option<Digest>,
-) -> anyhow::Result<Vec<Digest>> {
+fn listed(root: &Path, d: &Path, get: fn(&Path, &str) -> Option<Digest>) -> Result<Vec<Digest>> {
     let rd = match std::fs::read_dir(d) {
         Ok(rd) => rd,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(vec![]),
-        Err(e) => return Err(e).with_context(|| format!("cannot list {}", d.display())),
+        Err(e) => {
+            return Err(e)
+                .with_context(|| format!("cannot list {}", d.display()))
+                .map_err(Into::into)
+        }
     };
     let mut out = Vec::new();
     for ent in rd {

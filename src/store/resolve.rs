@@ -9,8 +9,9 @@
 //!
 //! This module only decides; it reads nothing itself.
 
+use super::Result;
+use crate::chain::bail;
 use crate::oci::reference::Reference;
-use anyhow::{anyhow, bail};
 
 /// What resolution needs to know about one image.
 pub struct Candidate<'a> {
@@ -28,7 +29,7 @@ pub struct Candidate<'a> {
 pub struct NoSuchImage(pub String);
 
 /// The index into `images` of the image `input` refers to.
-pub fn resolve(images: &[Candidate<'_>], input: &str) -> anyhow::Result<usize> {
+pub fn resolve(images: &[Candidate<'_>], input: &str) -> Result<usize> {
     let hex = input.strip_prefix("sha256:").unwrap_or(input);
     let is_hex = !hex.is_empty()
         && hex
@@ -41,7 +42,7 @@ pub fn resolve(images: &[Candidate<'_>], input: &str) -> anyhow::Result<usize> {
     }
     let by_name = match Reference::parse(input) {
         Ok(r) => by_name(images, &r)?,
-        Err(e) if !is_hex => return Err(anyhow!(e)),
+        Err(e) if !is_hex => return Err(e.into()),
         Err(_) => None,
     };
     if let Some(i) = by_name {
@@ -63,7 +64,7 @@ pub fn resolve(images: &[Candidate<'_>], input: &str) -> anyhow::Result<usize> {
     Err(NoSuchImage(input.to_string()).into())
 }
 
-fn by_name(images: &[Candidate<'_>], r: &Reference) -> anyhow::Result<Option<usize>> {
+fn by_name(images: &[Candidate<'_>], r: &Reference) -> Result<Option<usize>> {
     if let Some(d) = &r.digest {
         let repo_matches = |n: &String| {
             let repo = n.rsplit_once(':').map_or(n.as_str(), |(repo, _)| repo);

@@ -6,9 +6,14 @@
 //! a process that was killed, and garbage collection may delete it. Nothing in
 //! `tmp/` is ever visible as store content.
 
+use super::Result;
+use crate::chain::WithContext;
 use crate::sys::flock::{self, Held, Mode};
-use anyhow::Context;
 use std::path::{Path, PathBuf};
+
+/// The directory under `tmp/` that holds resumable downloads (`partial`),
+/// which scratch-dir cleanup leaves alone.
+pub const PARTIAL: &str = "partial";
 
 /// A scratch directory that is removed when dropped.
 #[derive(Debug)]
@@ -19,7 +24,7 @@ pub struct TmpDir {
 }
 
 impl TmpDir {
-    pub fn new(root: &Path) -> anyhow::Result<TmpDir> {
+    pub fn new(root: &Path) -> Result<TmpDir> {
         let base = root.join("tmp");
         fs_err::create_dir_all(&base)?;
         let name = format!("{:016x}", rand::random::<u64>());
@@ -59,19 +64,23 @@ pub struct Stale {
 }
 
 /// Leftovers of killed processes: directories whose lock file is free or gone.
-pub fn stale(root: &Path) -> anyhow::Result<Vec<Stale>> {
+pub fn stale(root: &Path) -> Result<Vec<Stale>> {
     let base = root.join("tmp");
     let rd = match std::fs::read_dir(&base) {
         Ok(rd) => rd,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(vec![]),
-        Err(e) => return Err(e).with_context(|| format!("cannot list {}", base.display())),
+        Err(e) => {
+            return Err(e)
+                .with_context(|| format!("cannot list {}", base.display()))
+                .map_err(Into::into)
+        }
     };
     let mut out = Vec::new();
     for ent in rd {
         let ent = ent.with_context(|| format!("cannot list {}", base.display()))?;
         let name = ent.file_name().to_string_lossy().into_owned();
         // Resumable downloads outlive their process on purpose.
-        if name == super::partial::DIR {
+        if name == PARTIAL {
             continue;
         }
         if let Some(stem) = name.strip_suffix(".lock") {

@@ -9,11 +9,12 @@
 
 use super::index::{self, Entry};
 use super::tmp::TmpDir;
+use super::Result;
 use super::{blobs, lock, pins, Image, Store};
+use crate::chain::{bail, WithContext};
 use crate::oci::config::parse_manifest;
 use crate::oci::digest::{self, Hasher};
 use crate::sys::flock::Held;
-use anyhow::{bail, Context};
 use oci_spec::image::{
     Descriptor, Digest, ImageConfiguration, ImageManifestBuilder, MediaType, SCHEMA_VERSION,
 };
@@ -30,7 +31,7 @@ pub struct Writer<'s> {
 }
 
 impl<'s> Writer<'s> {
-    pub(super) fn new(store: &'s Store) -> anyhow::Result<Writer<'s>> {
+    pub(super) fn new(store: &'s Store) -> Result<Writer<'s>> {
         let keep = lock::keep(&store.root)?;
         // Leftovers of killed writers: remove what we can; files owned by
         // subordinate ids wait for the next `rmi`, which enters the namespace.
@@ -60,7 +61,7 @@ impl<'s> Writer<'s> {
         input: impl Read,
         expected: Option<&Digest>,
         what: &str,
-    ) -> anyhow::Result<(Digest, u64)> {
+    ) -> Result<(Digest, u64)> {
         if let Some(d) = expected {
             // Already stored or staged: the content is known, skip the copy.
             if let Some(size) = self.known_size(d) {
@@ -79,11 +80,7 @@ impl<'s> Writer<'s> {
     /// Stage an uncompressed layer tar gzip-compressed, as build and commit
     /// produce them. Returns its manifest descriptor and its diff id (sha256
     /// of the uncompressed tar), for the config's `rootfs.diff_ids`.
-    pub fn write_layer(
-        &mut self,
-        tar: impl Read,
-        what: &str,
-    ) -> anyhow::Result<(Descriptor, Digest)> {
+    pub fn write_layer(&mut self, tar: impl Read, what: &str) -> Result<(Descriptor, Digest)> {
         let mut gz = flate2::read::GzEncoder::new(Hasher::new(tar), flate2::Compression::fast());
         let (d, size) = self.write_blob(&mut gz, None, what)?;
         let (diff_id, _) = gz
@@ -101,7 +98,7 @@ impl<'s> Writer<'s> {
         path: &Path,
         expected: Option<&Digest>,
         what: &str,
-    ) -> anyhow::Result<(Digest, u64)> {
+    ) -> Result<(Digest, u64)> {
         if let Some(d) = expected {
             if let Some(size) = self.known_size(d) {
                 return Ok((d.clone(), size));
@@ -127,7 +124,7 @@ impl<'s> Writer<'s> {
     }
 
     /// Stage a download that [`super::Partial::finish`] verified.
-    pub fn add_verified(&mut self, v: super::Verified) -> anyhow::Result<(Digest, u64)> {
+    pub fn add_verified(&mut self, v: super::Verified) -> Result<(Digest, u64)> {
         let (d, size) = (v.digest.clone(), v.size);
         if self.known_size(&d).is_none() {
             let p = super::partial::adopt(v, &self.tmp)?;
@@ -140,7 +137,7 @@ impl<'s> Writer<'s> {
     }
 
     /// Path of a blob this writer staged (or one already in the store).
-    pub fn blob_file(&self, d: &Digest) -> anyhow::Result<PathBuf> {
+    pub fn blob_file(&self, d: &Digest) -> Result<PathBuf> {
         let p = self
             .staged
             .get(d)
@@ -153,7 +150,7 @@ impl<'s> Writer<'s> {
     }
 
     /// Open a blob this writer staged (or one already in the store) to read it back.
-    pub fn open_blob(&self, d: &Digest) -> anyhow::Result<fs_err::File> {
+    pub fn open_blob(&self, d: &Digest) -> Result<fs_err::File> {
         let p = self
             .staged
             .get(d)
@@ -178,7 +175,7 @@ impl<'s> Writer<'s> {
         config: &ImageConfiguration,
         layers: Vec<Descriptor>,
         names: &[String],
-    ) -> anyhow::Result<Image> {
+    ) -> Result<Image> {
         let cbytes = serde_json::to_vec(config).context("cannot encode the image config")?;
         let config = self.write_blob(&cbytes[..], None, "the image config")?;
         self.add_image_with_config(config, layers, names)
@@ -191,7 +188,7 @@ impl<'s> Writer<'s> {
         (cd, csize): (Digest, u64),
         layers: Vec<Descriptor>,
         names: &[String],
-    ) -> anyhow::Result<Image> {
+    ) -> Result<Image> {
         let manifest = ImageManifestBuilder::default()
             .schema_version(SCHEMA_VERSION)
             .media_type(MediaType::ImageManifest)
@@ -207,12 +204,7 @@ impl<'s> Writer<'s> {
     /// publish their blobs and pin the image under `key` (see `pins`)
     /// without naming it in index.json. The build cache records step results
     /// this way; a pin replaces an older pin of the same key.
-    pub fn pin(
-        &mut self,
-        key: &str,
-        config: &[u8],
-        layers: Vec<Descriptor>,
-    ) -> anyhow::Result<Image> {
+    pub fn pin(&mut self, key: &str, config: &[u8], layers: Vec<Descriptor>) -> Result<Image> {
         let (cd, csize) = self.write_blob(config, None, "the image config")?;
         let manifest = ImageManifestBuilder::default()
             .schema_version(SCHEMA_VERSION)
@@ -253,16 +245,16 @@ impl<'s> Writer<'s> {
         mbytes: &[u8],
         media_type: MediaType,
         names: &[String],
-    ) -> anyhow::Result<Image> {
+    ) -> Result<Image> {
         let md = digest::of_bytes(mbytes);
         let what = format!("manifest {md}");
-        let manifest = parse_manifest(mbytes, &what).map_err(anyhow::Error::msg)?;
+        let manifest = parse_manifest(mbytes, &what).map_err(crate::chain::Context::msg)?;
         self.write_blob(mbytes, Some(&md), &what)?;
         let mut needed = vec![manifest.config().digest().clone()];
         needed.extend(manifest.layers().iter().map(|l| l.digest().clone()));
         for d in &needed {
             if self.known_size(d).is_none() {
-                anyhow::bail!("{what} needs blob {d}, which was not written");
+                crate::chain::bail!("{what} needs blob {d}, which was not written");
             }
         }
         let root = &self.store.root;

@@ -184,3 +184,301 @@ fn the_check_catches_an_upward_import_and_reads_groups() {
     let same = [file("dirs", "use crate::sys::x;")];
     assert_eq!(violations(&floors, &same).len(), 1);
 }
+
+/// The return type of each `pub fn` in a source text, with the function's
+/// name: the text after the `->` that follows the parameter list (a closure
+/// bound such as `F: FnOnce() -> Result<(), String>` is not a return type).
+fn pub_returns(text: &str) -> Vec<(String, String)> {
+    let code = code_of(text);
+    let mut out = Vec::new();
+    for (i, _) in code.match_indices("pub fn ") {
+        let sig = &code[i + "pub fn ".len()..];
+        let end = sig.find(['{', ';']).unwrap_or(sig.len());
+        let sig = &sig[..end];
+        let name: String = sig
+            .chars()
+            .take_while(|c| c.is_alphanumeric() || *c == '_')
+            .collect();
+        let (mut depth, mut ret) = (0i32, None);
+        let b = sig.as_bytes();
+        let mut k = 0;
+        while k < b.len() {
+            match b[k] {
+                b'-' if b.get(k + 1) == Some(&b'>') => {
+                    if depth == 0 {
+                        ret = Some(k + 2);
+                    }
+                    k += 1;
+                }
+                b'(' | b'<' | b'[' => depth += 1,
+                b')' | b'>' | b']' => depth -= 1,
+                _ => {}
+            }
+            k += 1;
+        }
+        if let Some(r) = ret {
+            let ty: String = sig[r..]
+                .split("where")
+                .next()
+                .unwrap_or("")
+                .split_whitespace()
+                .collect();
+            out.push((name, ty));
+        }
+    }
+    out
+}
+
+/// Whether a return type (without spaces) is a `Result` whose error is text.
+fn returns_text_error(ty: &str) -> bool {
+    let ty = ty.trim_start_matches("std::result::");
+    ty.starts_with("Result<") && ty.ends_with(",String>")
+}
+
+/// Library files that still return `Result<_, String>` from public functions,
+/// with how many: the number may only go down (lower it when you convert
+/// one; a new file or a higher number fails).
+const TEXT_ERRORS_LEFT: &[(&str, usize)] = &[
+    ("src/build/context.rs", 1),
+    ("src/build/imagefs.rs", 1),
+    ("src/build/plan.rs", 1),
+    ("src/build/steps/copy.rs", 1),
+    ("src/build/steps/files.rs", 3),
+    ("src/build/steps/meta.rs", 1),
+    ("src/build/steps/owner.rs", 2),
+    ("src/container/cp/enter.rs", 1),
+    ("src/container/cp/rules.rs", 1),
+    ("src/container/cp/tree.rs", 3),
+    ("src/container/health.rs", 3),
+    ("src/container/logger.rs", 1),
+    ("src/container/logs.rs", 1),
+    ("src/container/mounts.rs", 4),
+    ("src/container/supervisor.rs", 1),
+    ("src/layer/testutil.rs", 5),
+    ("src/layer/tree.rs", 1),
+    ("src/net/bridge.rs", 1),
+    ("src/net/forward.rs", 4),
+    ("src/net/mod.rs", 4),
+    ("src/rootfs/driver.rs", 1),
+    ("src/sandbox/caps.rs", 2),
+    ("src/sandbox/limits.rs", 2),
+    ("src/sandbox/plan.rs", 2),
+    ("src/sandbox/seccomp/cache.rs", 1),
+    ("src/sandbox/seccomp/codegen.rs", 1),
+    ("src/sandbox/seccomp/docker.rs", 1),
+    ("src/sandbox/seccomp/mod.rs", 1),
+    ("src/sandbox/security.rs", 6),
+    ("src/sandbox/user.rs", 2),
+];
+
+#[test]
+fn library_errors_are_typed() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut bad = Vec::new();
+    let mut counts: BTreeMap<String, usize> = BTreeMap::new();
+    for (module, p) in sources(&root.join("src")) {
+        if module == "cli" || module == "main" {
+            continue;
+        }
+        let rel = p.strip_prefix(root).unwrap().display().to_string();
+        let text = std::fs::read_to_string(&p).unwrap();
+        if code_of(&text).contains("anyhow") {
+            bad.push(format!(
+                "{rel}: uses anyhow (only cli/ may; return the module's Error)"
+            ));
+        }
+        let n = pub_returns(&text)
+            .iter()
+            .filter(|(_, ty)| returns_text_error(ty))
+            .count();
+        if n > 0 {
+            counts.insert(rel, n);
+        }
+    }
+    let allowed: BTreeMap<String, usize> = TEXT_ERRORS_LEFT
+        .iter()
+        .map(|(f, n)| (f.to_string(), *n))
+        .collect();
+    for (file, n) in &counts {
+        match allowed.get(file) {
+            Some(a) if n <= a => {}
+            _ => bad.push(format!(
+                "{file}: {n} public functions return Result<_, String> (allowed {}): \
+                 return the module's typed error",
+                allowed.get(file).copied().unwrap_or(0)
+            )),
+        }
+    }
+    for (file, a) in &allowed {
+        let n = counts.get(file).copied().unwrap_or(0);
+        if n < *a {
+            bad.push(format!(
+                "{file}: allowed {a} text errors but has {n}: lower TEXT_ERRORS_LEFT"
+            ));
+        }
+    }
+    assert!(
+        bad.is_empty(),
+        "untyped library errors:\n{}",
+        bad.join("\n")
+    );
+}
+
+#[test]
+fn the_error_check_reads_return_types_only() {
+    let text = "pub fn a(x: u8) -> Result<u8, String> {\n}\n\
+        pub fn b<F: FnOnce() -> Result<(), String>>(f: F) -> Result<(), Error> {}\n\
+        pub fn c(\n    x: &str,\n) -> std::result::Result<Vec<u8>, String>;\n\
+        // pub fn d() -> Result<(), String>\n\
+        pub fn e() -> Result<Vec<(u8, String)>> {}\n";
+    let r = pub_returns(text);
+    let text_errors: Vec<&str> = r
+        .iter()
+        .filter(|(_, ty)| returns_text_error(ty))
+        .map(|(n, _)| n.as_str())
+        .collect();
+    assert_eq!(text_errors, ["a", "c"]);
+    assert_eq!(r.len(), 4);
+}
+
+/// The sibling modules a source text in folder `module` (`net`,
+/// `container/cp`) names through `super::x` or `crate::<module>::x`,
+/// including the first segments of `super::{a, b::c}` groups.
+fn sibling_uses(text: &str, module: &str, siblings: &BTreeSet<String>) -> BTreeSet<String> {
+    let code = code_of(text);
+    let mut out = BTreeSet::new();
+    let full = format!("crate::{}::", module.replace('/', "::"));
+    for prefix in ["super::", full.as_str()] {
+        for (i, _) in code.match_indices(prefix) {
+            let rest = &code[i + prefix.len()..];
+            let names: Vec<&str> = match rest.strip_prefix('{') {
+                Some(group) => {
+                    let mut depth = 0;
+                    let end = group
+                        .char_indices()
+                        .find(|&(_, c)| {
+                            match c {
+                                '{' => depth += 1,
+                                '}' if depth == 0 => return true,
+                                '}' => depth -= 1,
+                                _ => {}
+                            }
+                            false
+                        })
+                        .map_or(group.len(), |(k, _)| k);
+                    group[..end].split(',').collect()
+                }
+                None => vec![rest],
+            };
+            for n in names {
+                let word: String = n
+                    .trim_start()
+                    .chars()
+                    .take_while(|c| c.is_alphanumeric() || *c == '_')
+                    .collect();
+                if siblings.contains(&word) {
+                    out.insert(word);
+                }
+            }
+        }
+    }
+    out
+}
+
+/// Files in one folder that import each other in a loop, as `a -> b -> a`.
+fn circles(edges: &BTreeMap<String, BTreeSet<String>>) -> Vec<String> {
+    fn walk(
+        n: &str,
+        edges: &BTreeMap<String, BTreeSet<String>>,
+        path: &mut Vec<String>,
+        done: &mut BTreeSet<String>,
+        out: &mut Vec<String>,
+    ) {
+        if let Some(at) = path.iter().position(|p| p == n) {
+            let mut c = path[at..].to_vec();
+            c.push(n.to_string());
+            out.push(c.join(" -> "));
+            return;
+        }
+        if done.contains(n) {
+            return;
+        }
+        path.push(n.to_string());
+        for m in edges.get(n).into_iter().flatten() {
+            walk(m, edges, path, done, out);
+        }
+        path.pop();
+        done.insert(n.to_string());
+    }
+    let mut out = Vec::new();
+    let mut done = BTreeSet::new();
+    for n in edges.keys() {
+        walk(n, edges, &mut Vec::new(), &mut done, &mut out);
+    }
+    out
+}
+
+#[test]
+fn files_in_a_folder_do_not_import_each_other_in_a_loop() {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut bad = Vec::new();
+    let mut stack = vec![src.clone()];
+    while let Some(dir) = stack.pop() {
+        let module = dir.strip_prefix(&src).unwrap().display().to_string();
+        let mut files = BTreeMap::new();
+        for e in std::fs::read_dir(&dir).unwrap() {
+            let p = e.unwrap().path();
+            let name = p.file_stem().unwrap().to_str().unwrap().to_string();
+            if p.is_dir() {
+                stack.push(p.clone());
+                if p.join("mod.rs").exists() {
+                    files.insert(name, p.join("mod.rs"));
+                }
+            } else if p.extension().is_some_and(|x| x == "rs") && name != "mod" {
+                files.insert(name, p);
+            }
+        }
+        if module.is_empty() {
+            continue;
+        }
+        let names: BTreeSet<String> = files.keys().cloned().collect();
+        let edges: BTreeMap<String, BTreeSet<String>> = files
+            .iter()
+            .map(|(n, p)| {
+                let text = std::fs::read_to_string(p).unwrap();
+                // Unit tests may use the folder's test support, which uses
+                // the code under test.
+                let text = text.split("#[cfg(test)]\nmod tests").next().unwrap_or("");
+                let mut uses = sibling_uses(text, &module, &names);
+                uses.remove(n);
+                (n.clone(), uses)
+            })
+            .collect();
+        for c in circles(&edges) {
+            bad.push(format!("src/{module}: {c}"));
+        }
+    }
+    assert!(
+        bad.is_empty(),
+        "files that import each other in a loop (move the shared piece to the file it belongs in):\n{}",
+        bad.join("\n")
+    );
+}
+
+#[test]
+fn the_circle_check_finds_a_loop_through_groups() {
+    let sib: BTreeSet<String> = ["a", "b", "c"].iter().map(|s| s.to_string()).collect();
+    let uses = sibling_uses(
+        "use super::{a::X, b};\nfn f() { crate::net::c::g(); }",
+        "net",
+        &sib,
+    );
+    assert_eq!(uses, sib);
+    let mut edges = BTreeMap::new();
+    edges.insert("a".to_string(), BTreeSet::from(["b".to_string()]));
+    edges.insert("b".to_string(), BTreeSet::from(["c".to_string()]));
+    edges.insert("c".to_string(), BTreeSet::new());
+    assert!(circles(&edges).is_empty());
+    edges.get_mut("c").unwrap().insert("a".to_string());
+    assert_eq!(circles(&edges), ["a -> b -> c -> a"]);
+}

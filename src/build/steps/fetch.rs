@@ -7,7 +7,8 @@
 //! `copy`) nor decide cache keys (the builder uses the content hash, or the
 //! checksum without downloading when one is given).
 
-use anyhow::{anyhow, bail, Context};
+use crate::build::Result;
+use crate::chain::{bail, msg, WithContext};
 use sha2::{Digest as _, Sha256};
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
@@ -29,7 +30,7 @@ pub fn is_url(s: &str) -> bool {
 }
 
 /// The file name an URL gives: its last path element.
-pub fn url_name(url: &str) -> anyhow::Result<String> {
+pub fn url_name(url: &str) -> Result<String> {
     let rest = url.split_once("://").map_or(url, |(_, r)| r);
     let path = rest.split(['?', '#']).next().unwrap_or("");
     let name = path
@@ -43,11 +44,11 @@ pub fn url_name(url: &str) -> anyhow::Result<String> {
 }
 
 /// Download `url` into `dir`.
-pub fn fetch(url: &str, dir: &Path, checksum: Option<&str>) -> anyhow::Result<Fetched> {
+pub fn fetch(url: &str, dir: &Path, checksum: Option<&str>) -> Result<Fetched> {
     let name = url_name(url)?;
     let resp = ureq::get(url)
         .call()
-        .map_err(|e| anyhow!("cannot download {url}: {e}"))?;
+        .map_err(|e| msg!("cannot download {url}: {e}"))?;
     let mtime = resp
         .headers()
         .get("last-modified")
@@ -85,7 +86,7 @@ pub fn fetch(url: &str, dir: &Path, checksum: Option<&str>) -> anyhow::Result<Fe
 }
 
 /// Check the form of a `--checksum` value (`sha256:` and 64 hex digits).
-pub fn check_checksum(c: &str) -> anyhow::Result<()> {
+pub fn check_checksum(c: &str) -> Result<()> {
     match c.strip_prefix("sha256:") {
         Some(h) if h.len() == 64 && h.bytes().all(|b| b.is_ascii_hexdigit()) => Ok(()),
         _ => bail!("--checksum={c}: expected sha256:<64 hex digits>"),

@@ -8,7 +8,8 @@ use super::copy::{keep_parents, sniff, Archive, Placement, Src, SrcEntry, SrcKin
 use super::fetch::Fetched;
 use super::owner::{parse_chmod, resolve_chown};
 use super::tree::{Data, Tree};
-use crate::build::context::{self, BuildContext, Kind, Matched};
+use crate::build::context::{BuildContext, Kind, Matched};
+use crate::build::glob;
 use crate::build::imagefs::ImageFs;
 use crate::dockerfile::Source;
 use std::io::{BufRead, BufReader, Read};
@@ -65,7 +66,7 @@ impl FileStep<'_> {
         let mut many = self.sources.len() > 1;
         for s in self.sources {
             if let Source::Path(p) = s {
-                many |= context::has_wildcards(p);
+                many |= glob::has_wildcards(p);
                 matched.extend(ctx.resolve(p)?);
             }
         }
@@ -98,7 +99,7 @@ impl FileStep<'_> {
         if let Some(fs) = from {
             for s in self.sources {
                 let Source::Path(p) = s else { continue };
-                if context::has_wildcards(p) {
+                if glob::has_wildcards(p) {
                     many = true;
                     let found = fs.glob(p)?;
                     if found.is_empty() {
@@ -167,7 +168,8 @@ impl FileStep<'_> {
         place.place(&mut tree, &sources);
         for (name, abs) in archives {
             let f = fs_err::File::open(&abs).map_err(|e| e.to_string())?;
-            let (_, tar) = crate::layer::codec::decompressed(BufReader::new(f))?;
+            let (_, tar) =
+                crate::layer::codec::decompressed(BufReader::new(f)).map_err(|e| e.to_string())?;
             place.extract(&mut tree, tar, &name)?;
         }
         keep_parents(&mut tree, lower);
@@ -214,7 +216,7 @@ fn archive_kind(path: &std::path::Path) -> Result<Archive, String> {
     if crate::layer::codec::detect(&head) == crate::layer::codec::Compression::None {
         return Ok(sniff(&head, None));
     }
-    let (_, mut inner) = crate::layer::codec::decompressed(r)?;
+    let (_, mut inner) = crate::layer::codec::decompressed(r).map_err(|e| e.to_string())?;
     let mut buf = vec![0u8; 512];
     let mut got = 0;
     while got < buf.len() {

@@ -23,6 +23,8 @@ use super::copy;
 use super::tree::Data;
 use crate::build::ignore::clean;
 use crate::build::imagefs::ImageFs;
+use crate::build::Result;
+use crate::chain::{bail, msg, WithContext};
 use crate::container::launch::{sandbox_spec, Drivers, Settings};
 use crate::dockerfile::{Mount, MountKind, Network as RunNetwork, Run, RunBody, Security, Sharing};
 use crate::layer::diff::{diff, DiffOptions};
@@ -36,7 +38,6 @@ use crate::sys::flock::{self, Held, Mode};
 use crate::sys::stdio::Redirect;
 use crate::userns::idmap::{IdMapping, IdSources, MapMode, UsernsRequest};
 use crate::userns::run_in_userns;
-use anyhow::{anyhow, bail, Context};
 use sha2::{Digest as _, Sha256};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -136,12 +137,13 @@ pub fn execute(
     image: Option<&Image>,
     lower: &ImageFs,
     n: usize,
-) -> anyhow::Result<RunLayer> {
+) -> Result<RunLayer> {
     if step.run.security == Some(Security::Insecure) {
         bail!("--security=insecure is not supported: RUN always runs sandboxed");
     }
     let src = IdSources::default();
-    let mapping = IdMapping::detect(UsernsRequest::Auto, &src).map_err(anyhow::Error::msg)?;
+    let mapping =
+        IdMapping::detect(UsernsRequest::Auto, &src).map_err(crate::chain::Context::msg)?;
     let dir = env.scratch.join(format!("run-{n}"));
     for d in ["upper", "work", "rootfs"] {
         fs_err::create_dir_all(dir.join(d))?;
@@ -159,7 +161,7 @@ pub fn execute(
         ..Default::default()
     }
     .resolve()
-    .map_err(anyhow::Error::msg)?;
+    .map_err(crate::chain::Context::msg)?;
     let settings = settings(env, step, &dir, mounts.specs, mounts.process_env, security)?;
     let result = run_sandboxed(env, image, &mapping, &dir, settings, fake_root);
     drop(mounts.locks);
@@ -190,7 +192,7 @@ fn prepare_mounts(
     dir: &Path,
     mapping: &IdMapping,
     src: &IdSources,
-) -> anyhow::Result<Mounts> {
+) -> Result<Mounts> {
     let mut m = Mounts {
         specs: Vec::new(),
         targets: Vec::new(),
@@ -239,7 +241,7 @@ fn settings(
     mounts: Vec<MountSpec>,
     process_env: Vec<String>,
     security: crate::sandbox::security::Security,
-) -> anyhow::Result<Settings> {
+) -> Result<Settings> {
     let hostname = "buildkitsandbox".to_string();
     let mode = |m: &str| NetFlags {
         network: Some(m.into()),
@@ -252,7 +254,7 @@ fn settings(
     };
     // Planned per step: a helper keeps its pid file and log in the step's dir.
     let network = Network::from_flags(&flags, &[], &hostname, dir, &HostEnv::detect())
-        .map_err(anyhow::Error::msg)?;
+        .map_err(crate::chain::Context::msg)?;
     Ok(Settings {
         hostname,
         network,
@@ -282,7 +284,7 @@ fn run_sandboxed(
     dir: &Path,
     settings: Settings,
     fake_root: bool,
-) -> anyhow::Result<()> {
+) -> Result<()> {
     let args = settings.process.args.clone();
     // The upper dir is read right after and then thrown away: volatile.
     let spec = sandbox_spec(
@@ -301,7 +303,7 @@ fn run_sandboxed(
         env.report,
     )?;
     let copied = (spec.rootfs_driver.kind() == DriverKind::Copy).then(|| spec.overlay.clone());
-    let plan = Plan::build(spec).map_err(|e| anyhow!("{e}"))?;
+    let plan = Plan::build(spec).map_err(|e| msg!("{e}"))?;
     let exit = {
         // stdout carries only the image id: RUN output goes to stderr.
         let _redirect = if env.report.quiet() {
@@ -328,13 +330,14 @@ fn run_sandboxed(
 
 /// The copy driver wrote into a copy: its changes become the upper dir
 /// (empty until now) that `diff_upper` reads.
-fn upper_from_copy(overlay: &Overlay, mapping: &IdMapping) -> anyhow::Result<()> {
+fn upper_from_copy(overlay: &Overlay, mapping: &IdMapping) -> Result<()> {
     let (copy, upper) = (overlay.copy_dir(), overlay.upper.clone());
     run_in_userns(mapping, &IdSources::default(), || {
         std::fs::remove_dir(&upper).map_err(|e| format!("{}: {e}", upper.display()))?;
         crate::rootfs::copy::changes(&overlay.lowers, &copy, &upper).map_err(|e| e.to_string())
     })
-    .map_err(|e| anyhow!("cannot read the RUN's changes from its copy: {e}"))
+    .map_err(|e| msg!("cannot read the RUN's changes from its copy: {e}"))?;
+    Ok(())
 }
 
 /// The RUN's changes as a layer tar at `tar`, without the mount points the
@@ -347,7 +350,7 @@ fn diff_upper(
     targets: &[String],
     lower: &ImageFs,
     tar: &Path,
-) -> anyhow::Result<()> {
+) -> Result<()> {
     let upper = dir.join("upper");
     let created: Vec<String> = targets
         .iter()
@@ -373,10 +376,11 @@ fn diff_upper(
         }
         let f = std::fs::File::create(tar)
             .map_err(|e| format!("cannot create {}: {e}", tar.display()))?;
-        diff(&upper, f, &DiffOptions { ids: None })?;
+        diff(&upper, f, &DiffOptions { ids: None }).map_err(|e| e.to_string())?;
         Ok(())
     })
-    .map_err(|e| anyhow!("cannot read the RUN's changes: {e}"))
+    .map_err(|e| msg!("cannot read the RUN's changes: {e}"))
+    .map_err(Into::into)
 }
 
 /// The upper dir holds files of subordinate ids: remove it from inside.
@@ -433,6 +437,8 @@ fn ancestors(p: &str) -> Vec<String> {
     out
 }
 
+/// One `--mount` of a RUN as a sandbox mount (`None`: nothing to mount, as
+/// for a secret given only as an environment variable).
 #[allow(clippy::too_many_arguments)]
 fn mount_spec(
     env: &RunEnv<'_>,
@@ -444,140 +450,186 @@ fn mount_spec(
     locks: &mut Vec<Held>,
     process_env: &mut Vec<String>,
     from: Option<&ImageFs>,
-) -> anyhow::Result<Option<MountSpec>> {
-    let target = || -> anyhow::Result<String> {
-        m.target
-            .clone()
-            .ok_or_else(|| anyhow!("--mount=type={} needs a target", m.kind.as_str()))
-    };
-    Ok(Some(match m.kind {
-        MountKind::Tmpfs => MountSpec::Tmpfs {
-            target: target()?,
+) -> Result<Option<MountSpec>> {
+    match m.kind {
+        MountKind::Tmpfs => Ok(Some(MountSpec::Tmpfs {
+            target: mount_target(m)?,
             options: m.size.map(|s| format!("size={s}")).unwrap_or_default(),
-        },
-        MountKind::Bind => {
-            if let Some(fs) = from {
-                // Layers are stored per layer, not merged: the source is
-                // copied out instead, which also gives `rw` its meaning of
-                // writes that the RUN sees and that are then thrown away.
-                let path = m.source.as_deref().unwrap_or("/");
-                let tree = copy::from_image(fs, path).ok_or_else(|| {
-                    anyhow!(
-                        "--mount=type=bind,from={}: {path}: not found",
-                        m.from.as_deref().unwrap_or("")
-                    )
-                })?;
-                let out = dir.join(format!("bind-{i}"));
-                let dest = out.clone();
-                run_in_userns(mapping, src, move || materialize(&tree, &dest))
-                    .map_err(|e| anyhow!("cannot prepare the bind mount of {path}: {e}"))?;
-                return Ok(Some(MountSpec::Bind {
-                    source: out,
-                    target: target()?,
-                    read_only: m.readonly,
-                }));
-            }
-            if !m.readonly {
-                bail!("--mount=type=bind,rw is not supported yet");
-            }
-            let ctx = env
-                .context
-                .ok_or_else(|| anyhow!("--mount=type=bind needs a build context"))?;
-            let rel = clean(&format!("/{}", m.source.as_deref().unwrap_or("")));
-            MountSpec::Bind {
-                source: ctx.join(rel.trim_start_matches('/')),
-                target: target()?,
-                read_only: true,
-            }
+        })),
+        MountKind::Bind => match from {
+            Some(fs) => bind_from_image(m, fs, &dir.join(format!("bind-{i}")), mapping, src),
+            None => bind_from_context(env, m),
         }
+        .map(Some),
         MountKind::Cache => {
-            let target = target()?;
+            let target = mount_target(m)?;
             let id = m.id.clone().unwrap_or_else(|| target.clone());
-            let shared = cache_dir(&env.store.root, &id);
-            let lock = shared.with_extension("lock");
-            fs_err::create_dir_all(shared.parent().expect("cache dirs have a parent"))?;
-            let source = match m.sharing {
-                Sharing::Shared => {
-                    locks.push(flock::lock(&lock, Mode::Shared)?);
-                    shared
-                }
-                Sharing::Locked => {
-                    locks.push(flock::lock(&lock, Mode::Exclusive)?);
-                    shared
-                }
-                // Busy elsewhere: this RUN gets a throwaway directory.
-                Sharing::Private => match flock::try_lock(&lock, Mode::Exclusive)? {
-                    Some(h) => {
-                        locks.push(h);
-                        shared
-                    }
-                    None if !lock.exists() => {
-                        locks.push(flock::lock(&lock, Mode::Exclusive)?);
-                        shared
-                    }
-                    None => dir.join(format!("cache-{i}")),
-                },
-            };
+            let source = cache_source(env, m, &id, &dir.join(format!("cache-{i}")), locks)?;
             if !source.is_dir() {
-                // Made inside the namespace so that uid/gid are the ids the
-                // RUN sees.
-                let (p, uid, gid, mode) = (
-                    source.clone(),
-                    m.uid.unwrap_or(0),
-                    m.gid.unwrap_or(0),
-                    m.mode.unwrap_or(0o755),
-                );
-                run_in_userns(mapping, src, move || {
-                    use std::os::unix::fs::PermissionsExt;
-                    let tmp = p.with_extension(format!("new{}", std::process::id()));
-                    std::fs::create_dir_all(&tmp).map_err(|e| e.to_string())?;
-                    std::os::unix::fs::chown(&tmp, Some(uid), Some(gid))
-                        .map_err(|e| e.to_string())?;
-                    std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(mode))
-                        .map_err(|e| e.to_string())?;
-                    // Another build may have made it meanwhile: theirs wins.
-                    if std::fs::rename(&tmp, &p).is_err() {
-                        let _ = std::fs::remove_dir(&tmp);
-                    }
-                    Ok(())
-                })
-                .map_err(|e| anyhow!("cannot create the cache directory for {id}: {e}"))?;
+                make_cache_dir(m, &id, &source, mapping, src)?;
             }
-            MountSpec::Bind {
+            Ok(Some(MountSpec::Bind {
                 source,
                 target,
                 read_only: m.readonly,
-            }
+            }))
         }
-        MountKind::Secret => {
-            let id =
-                m.id.clone()
-                    .or_else(|| {
-                        m.target
-                            .as_deref()
-                            .and_then(|t| t.rsplit('/').next())
-                            .map(String::from)
-                    })
-                    .ok_or_else(|| anyhow!("--mount=type=secret needs an id"))?;
-            let Some(path) = env.secrets.get(&id) else {
-                if m.required {
-                    bail!("secret {id} is required: pass --secret id={id},src=FILE");
-                }
-                return Ok(None);
-            };
-            if let Some(var) = &m.env {
-                let value = fs_err::read_to_string(path).context("cannot read the secret")?;
-                process_env.push(format!("{var}={}", value.trim_end_matches('\n')));
-                if m.target.is_none() {
-                    return Ok(None);
-                }
-            }
-            MountSpec::Bind {
-                source: fs_err::canonicalize(path).context("cannot read the secret")?,
-                target: target()?,
-                read_only: true,
-            }
-        }
+        MountKind::Secret => secret_mount(env, m, process_env),
         MountKind::Ssh => bail!("--mount=type=ssh is not supported yet"),
+    }
+}
+
+fn mount_target(m: &Mount) -> Result<String> {
+    m.target
+        .clone()
+        .ok_or_else(|| msg!("--mount=type={} needs a target", m.kind.as_str()))
+        .map_err(Into::into)
+}
+
+/// `--mount=type=bind,from=STAGE|IMAGE`: layers are stored per layer, not
+/// merged, so the source is copied out to `out` instead, which also gives
+/// `rw` its meaning of writes that the RUN sees and that are then thrown away.
+fn bind_from_image(
+    m: &Mount,
+    fs: &ImageFs,
+    out: &Path,
+    mapping: &IdMapping,
+    src: &IdSources,
+) -> Result<MountSpec> {
+    let path = m.source.as_deref().unwrap_or("/");
+    let tree = copy::from_image(fs, path).ok_or_else(|| {
+        msg!(
+            "--mount=type=bind,from={}: {path}: not found",
+            m.from.as_deref().unwrap_or("")
+        )
+    })?;
+    let dest = out.to_path_buf();
+    run_in_userns(mapping, src, move || materialize(&tree, &dest))
+        .map_err(|e| msg!("cannot prepare the bind mount of {path}: {e}"))?;
+    Ok(MountSpec::Bind {
+        source: out.to_path_buf(),
+        target: mount_target(m)?,
+        read_only: m.readonly,
+    })
+}
+
+/// `--mount=type=bind` of a path in the build context (read-only).
+fn bind_from_context(env: &RunEnv<'_>, m: &Mount) -> Result<MountSpec> {
+    if !m.readonly {
+        bail!("--mount=type=bind,rw is not supported yet");
+    }
+    let ctx = env
+        .context
+        .ok_or_else(|| msg!("--mount=type=bind needs a build context"))?;
+    let rel = clean(&format!("/{}", m.source.as_deref().unwrap_or("")));
+    Ok(MountSpec::Bind {
+        source: ctx.join(rel.trim_start_matches('/')),
+        target: mount_target(m)?,
+        read_only: true,
+    })
+}
+
+/// The directory a cache mount `id` uses, held per its `sharing` (the lock
+/// goes into `locks`): the shared one, or `private` when another build
+/// holds it under `sharing=private`.
+fn cache_source(
+    env: &RunEnv<'_>,
+    m: &Mount,
+    id: &str,
+    private: &Path,
+    locks: &mut Vec<Held>,
+) -> Result<PathBuf> {
+    let shared = cache_dir(&env.store.root, id);
+    let lock = shared.with_extension("lock");
+    fs_err::create_dir_all(shared.parent().expect("cache dirs have a parent"))?;
+    Ok(match m.sharing {
+        Sharing::Shared => {
+            locks.push(flock::lock(&lock, Mode::Shared)?);
+            shared
+        }
+        Sharing::Locked => {
+            locks.push(flock::lock(&lock, Mode::Exclusive)?);
+            shared
+        }
+        // Busy elsewhere: this RUN gets a throwaway directory.
+        Sharing::Private => match flock::try_lock(&lock, Mode::Exclusive)? {
+            Some(h) => {
+                locks.push(h);
+                shared
+            }
+            None if !lock.exists() => {
+                locks.push(flock::lock(&lock, Mode::Exclusive)?);
+                shared
+            }
+            None => private.to_path_buf(),
+        },
+    })
+}
+
+/// Create a cache mount's directory inside the namespace, so that its
+/// uid/gid are the ids the RUN sees.
+fn make_cache_dir(
+    m: &Mount,
+    id: &str,
+    source: &Path,
+    mapping: &IdMapping,
+    src: &IdSources,
+) -> Result<()> {
+    let (p, uid, gid, mode) = (
+        source.to_path_buf(),
+        m.uid.unwrap_or(0),
+        m.gid.unwrap_or(0),
+        m.mode.unwrap_or(0o755),
+    );
+    run_in_userns(mapping, src, move || {
+        use std::os::unix::fs::PermissionsExt;
+        let tmp = p.with_extension(format!("new{}", std::process::id()));
+        std::fs::create_dir_all(&tmp).map_err(|e| e.to_string())?;
+        std::os::unix::fs::chown(&tmp, Some(uid), Some(gid)).map_err(|e| e.to_string())?;
+        std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(mode))
+            .map_err(|e| e.to_string())?;
+        // Another build may have made it meanwhile: theirs wins.
+        if std::fs::rename(&tmp, &p).is_err() {
+            let _ = std::fs::remove_dir(&tmp);
+        }
+        Ok(())
+    })
+    .map_err(|e| msg!("cannot create the cache directory for {id}: {e}"))?;
+    Ok(())
+}
+
+/// `--mount=type=secret`: the file bind-mounted read-only, and/or its
+/// content in an environment variable (`env=`).
+fn secret_mount(
+    env: &RunEnv<'_>,
+    m: &Mount,
+    process_env: &mut Vec<String>,
+) -> Result<Option<MountSpec>> {
+    let id =
+        m.id.clone()
+            .or_else(|| {
+                m.target
+                    .as_deref()
+                    .and_then(|t| t.rsplit('/').next())
+                    .map(String::from)
+            })
+            .ok_or_else(|| msg!("--mount=type=secret needs an id"))?;
+    let Some(path) = env.secrets.get(&id) else {
+        if m.required {
+            bail!("secret {id} is required: pass --secret id={id},src=FILE");
+        }
+        return Ok(None);
+    };
+    if let Some(var) = &m.env {
+        let value = fs_err::read_to_string(path).context("cannot read the secret")?;
+        process_env.push(format!("{var}={}", value.trim_end_matches('\n')));
+        if m.target.is_none() {
+            return Ok(None);
+        }
+    }
+    Ok(Some(MountSpec::Bind {
+        source: fs_err::canonicalize(path).context("cannot read the secret")?,
+        target: mount_target(m)?,
+        read_only: true,
     }))
 }

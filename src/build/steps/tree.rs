@@ -7,6 +7,7 @@
 //! stay where they are (a context file) until the tar is written. It does
 //! not decide where files go (see `copy`) nor store the layer.
 
+use crate::build::Result;
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
 use std::path::PathBuf;
@@ -69,7 +70,7 @@ impl Tree {
     }
 
     /// Write the tar to `out`.
-    pub fn write(&self, out: impl Write) -> anyhow::Result<()> {
+    pub fn write(&self, out: impl Write) -> Result<()> {
         let mut b = tar::Builder::new(out);
         let mut written: BTreeMap<&str, &str> = BTreeMap::new();
         for (path, item) in &self.items {

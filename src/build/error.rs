@@ -1,0 +1,39 @@
+//! What can go wrong in the build module: each message names the image, blob,
+//! file or instruction it is about (the `Context` a step adds says which).
+
+use crate::chain::Context;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A step that failed, with the Dockerfile line that asked for it.
+    #[error("{file}:{line}: {instruction}: {reason}")]
+    Instruction {
+        file: String,
+        line: usize,
+        instruction: String,
+        reason: String,
+    },
+    #[error(transparent)]
+    Context(#[from] Context),
+    #[error(transparent)]
+    Store(#[from] crate::store::Error),
+    #[error(transparent)]
+    Io(#[from] std::io::Error),
+    #[error(transparent)]
+    Json(#[from] serde_json::Error),
+    #[error(transparent)]
+    Sys(#[from] crate::sys::SysError),
+    #[error(transparent)]
+    Dockerfile(#[from] crate::dockerfile::ParseError),
+    #[error(transparent)]
+    Ignore(#[from] super::ignore::IgnoreFileError),
+    #[error(transparent)]
+    Launch(#[from] crate::container::launch::Error),
+    /// What the caller's image source (a pull, usually) said, whole.
+    #[error("{}", crate::chain::line(.0.as_ref()))]
+    Image(crate::chain::Cause),
+}
+
+crate::store::over_store!(Error);
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
