@@ -220,8 +220,8 @@ pub fn exec(ctx: &Ctx, a: Args) -> anyhow::Result<u8> {
             }
             if d.rpm {
                 ctx.printer.info(
-                    "an rpm database is present: hutch reads apk and dpkg databases only, \
-                     rpm packages are not listed",
+                    "an rpm database is present that hutch cannot read (it reads rpm's \
+                     sqlite database, not Berkeley DB or ndb): rpm packages are not listed",
                 );
             }
         }
