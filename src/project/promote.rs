@@ -92,7 +92,10 @@ impl Environment<'_> {
         let mut owned = BTreeSet::new();
         let empty = Vec::new();
         for m in Manager::ALL {
-            let (a, b) = (base.packages(m), target.packages(m));
+            // An unreadable database gives no lines rather than wrong ones.
+            let (Ok(a), Ok(b)) = (base.packages(m), target.packages(m)) else {
+                continue;
+            };
             if a.is_none() && b.is_none() {
                 continue;
             }

@@ -206,7 +206,9 @@ pub fn read_sqlite(db: &[u8]) -> Result<Vec<Header>, String> {
         return Err("it has no Packages table".into());
     }
     let mut stmt = conn
-        .prepare("SELECT blob FROM Packages ORDER BY hnum")
+        // hnum is rpm's rowid: a scan returns rows in install order, with
+        // no sort a hostile table could make large.
+        .prepare("SELECT blob FROM Packages")
         .map_err(|e| e.to_string())?;
     let mut rows = stmt.query([]).map_err(|e| e.to_string())?;
     let mut out = Vec::new();

@@ -104,10 +104,10 @@ impl State {
             .map(Vec::as_slice)
     }
 
-    /// The packages `m`'s database lists, None without a database hutch
-    /// can read.
-    pub fn packages(&self, m: Manager) -> Option<Installed> {
-        packages::parse(m, self.db(m)?).ok()
+    /// The packages `m`'s database lists, None without a database; an
+    /// error for one hutch cannot read (only rpm's can be).
+    pub fn packages(&self, m: Manager) -> Result<Option<Installed>, String> {
+        self.db(m).map(|db| packages::parse(m, db)).transpose()
     }
 }
 
@@ -424,7 +424,12 @@ impl Environment<'_> {
         };
         let mut rpm_read = false;
         for m in Manager::ALL {
-            let (pa, pb) = (sa.packages(m), sb.packages(m));
+            // An unreadable database on either side would list every
+            // package as added or removed: none are listed (and the CLI
+            // says why).
+            let (Ok(pa), Ok(pb)) = (sa.packages(m), sb.packages(m)) else {
+                continue;
+            };
             if pa.is_none() && pb.is_none() {
                 continue;
             }

@@ -700,7 +700,8 @@ fn rpm_roots(dir: &std::path::Path) {
 /// with rpm1's root copied in has packages installed, upgraded and removed
 /// by hand (rpm2's database and files copied over it); `env diff` lists
 /// each with `[EPOCH:]VERSION-RELEASE`, and `promote` turns them into dnf
-/// lines without copying the packages' files.
+/// lines without copying the packages' files; a damaged database is said
+/// to be unread.
 #[test]
 fn rpm_packages_in_diff_and_promote() {
     for_each_user(|w| {
@@ -744,6 +745,15 @@ fn rpm_packages_in_diff_and_promote() {
         assert!(
             !patch.contains("COPY") && !patch.contains("rm -rf"),
             "the packages' files and rpm's database are not copied: {patch}"
+        );
+
+        // A database hutch cannot read lists nothing and says why.
+        p.root_sh("echo junk > /var/lib/rpm/rpmdb.sqlite");
+        let (diff, err) = p.ok(&["env", "diff"]);
+        assert!(!diff.contains("packages (rpm)"), "{diff}");
+        assert!(
+            err.contains("an rpm database is present that hutch cannot read"),
+            "{err}"
         );
     });
 }
