@@ -61,7 +61,7 @@ pub type Installed = BTreeMap<String, String>;
 
 /// Parse a database file of `m`. Only rpm's can be unreadable (not an
 /// sqlite database, no `Packages` table); the text formats never fail.
-pub fn parse(m: Manager, db: &[u8]) -> Result<Installed, String> {
+pub fn parse(m: Manager, db: &[u8]) -> Result<Installed, rpmdb::RpmDbError> {
     match m {
         Manager::Apk => Ok(parse_apk(&String::from_utf8_lossy(db))),
         Manager::Dpkg => Ok(parse_dpkg(&String::from_utf8_lossy(db))),

@@ -40,6 +40,19 @@ const TYPE_STRING: u32 = 6;
 const TYPE_STRING_ARRAY: u32 = 8;
 const TYPE_I18NSTRING: u32 = 9;
 
+/// Why an rpm database was not read.
+#[derive(Debug, thiserror::Error)]
+pub enum RpmDbError {
+    #[error("cannot make a private copy of the rpm database: {0}")]
+    Copy(#[source] std::io::Error),
+    #[error("the rpm database is not sqlite hutch can read: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    #[error("the rpm database has no Packages table")]
+    NoTable,
+    #[error("the rpm database lists more than {ROW_LIMIT} packages")]
+    TooMany,
+}
+
 /// What hutch reads of one installed package.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Header {
@@ -179,22 +192,21 @@ fn cstr(data: &[u8], at: usize) -> Option<(String, usize)> {
 /// The headers of an `rpmdb.sqlite` given as bytes, in row order. The
 /// bytes go to a private temporary file, opened read-only and immutable
 /// (no journal, no locks, nothing written back).
-pub fn read_sqlite(db: &[u8]) -> Result<Vec<Header>, String> {
+pub fn read_sqlite(db: &[u8]) -> Result<Vec<Header>, RpmDbError> {
     let mut tmp = tempfile::Builder::new()
         .prefix("hutch-rpmdb")
         .tempfile()
-        .map_err(|e| format!("cannot make a temporary copy: {e}"))?;
+        .map_err(RpmDbError::Copy)?;
     tmp.write_all(db)
         .and_then(|()| tmp.flush())
-        .map_err(|e| format!("cannot make a temporary copy: {e}"))?;
+        .map_err(RpmDbError::Copy)?;
     let uri = format!("file:{}?immutable=1", tmp.path().display());
     let flags = rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY
         | rusqlite::OpenFlags::SQLITE_OPEN_URI
         | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX;
-    let conn = rusqlite::Connection::open_with_flags(&uri, flags).map_err(|e| e.to_string())?;
+    let conn = rusqlite::Connection::open_with_flags(&uri, flags)?;
     // A hostile schema may not run its own functions or views on us.
-    conn.execute_batch("PRAGMA trusted_schema = OFF; PRAGMA cell_size_check = ON;")
-        .map_err(|e| e.to_string())?;
+    conn.execute_batch("PRAGMA trusted_schema = OFF; PRAGMA cell_size_check = ON;")?;
     let table: Option<String> = conn
         .query_row(
             "SELECT type FROM sqlite_master WHERE name = 'Packages'",
@@ -203,18 +215,16 @@ pub fn read_sqlite(db: &[u8]) -> Result<Vec<Header>, String> {
         )
         .ok();
     if table.as_deref() != Some("table") {
-        return Err("it has no Packages table".into());
+        return Err(RpmDbError::NoTable);
     }
-    let mut stmt = conn
-        // hnum is rpm's rowid: a scan returns rows in install order, with
-        // no sort a hostile table could make large.
-        .prepare("SELECT blob FROM Packages")
-        .map_err(|e| e.to_string())?;
-    let mut rows = stmt.query([]).map_err(|e| e.to_string())?;
+    // hnum is rpm's rowid: a scan returns rows in install order, with
+    // no sort a hostile table could make large.
+    let mut stmt = conn.prepare("SELECT blob FROM Packages")?;
+    let mut rows = stmt.query([])?;
     let mut out = Vec::new();
-    while let Some(row) = rows.next().map_err(|e| e.to_string())? {
+    while let Some(row) = rows.next()? {
         if out.len() >= ROW_LIMIT {
-            return Err(format!("it lists more than {ROW_LIMIT} packages"));
+            return Err(RpmDbError::TooMany);
         }
         if let Ok(rusqlite::types::ValueRef::Blob(b)) = row.get_ref(0) {
             if let Some(h) = header(b) {

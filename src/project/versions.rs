@@ -106,7 +106,7 @@ impl State {
 
     /// The packages `m`'s database lists, None without a database; an
     /// error for one hutch cannot read (only rpm's can be).
-    pub fn packages(&self, m: Manager) -> Result<Option<Installed>, String> {
+    pub fn packages(&self, m: Manager) -> Result<Option<Installed>, super::rpmdb::RpmDbError> {
         self.db(m).map(|db| packages::parse(m, db)).transpose()
     }
 }
