@@ -5,8 +5,9 @@
 //!
 //! The files come from images and environments, so they are hostile: the
 //! caller bounds their size (see `snapshot::changes::CONTENT_LIMIT`), and
-//! parsing keeps only names and versions of bounded length, ignores lines
-//! it does not know and never fails.
+//! parsing keeps only names and versions of bounded length and ignores
+//! lines it does not know; the text formats never fail, an unreadable rpm
+//! database is an error the callers turn into "not listed".
 
 use super::rpmdb;
 use std::collections::BTreeMap;
