@@ -178,6 +178,19 @@ pub const TARGETS: &[(&str, &[&[&str]])] = &[
             ],
         ],
     ),
+    (
+        "rpm_header",
+        &[&[
+            "\0",
+            "\0\0\0\0",
+            "\0\0\0\x01",
+            "\0\0\0\x04",
+            "\0\0\0\x06",
+            "\0\0\0\x08",
+            "\0\0\x03\x68",
+            "\x7f\x7f\x7f\x7f",
+        ]],
+    ),
 ];
 
 /// Run `target` on `data`. `scratch` is an empty directory the target may
@@ -231,6 +244,11 @@ pub fn run(target: &str, data: &[u8], scratch: &Path) {
                 Path::new("/p/.devcontainer/devcontainer.json"),
                 Path::new("/p"),
             );
+        }
+        "rpm_header" => {
+            if let Some(h) = hutch::project::rpmdb::header(data) {
+                let _ = h.evr();
+            }
         }
         other => panic!("no fuzz target {other}"),
     }

@@ -44,7 +44,7 @@ pub enum Command {
     },
     /// What changed between two versions (default: the newest version and
     /// the environment now): paths as `hutch diff` prints them, then the
-    /// apk or dpkg packages added (+), removed (-) and upgraded (~).
+    /// apk, dpkg or rpm packages added (+), removed (-) and upgraded (~).
     Diff {
         /// The version to compare from (default: the newest).
         #[arg(value_name = "VERSION")]
@@ -77,7 +77,8 @@ pub enum Command {
     },
     /// Turn the changes made by hand since the last build (in the
     /// environment now, or in VERSION) into Containerfile lines: packages
-    /// installed or removed with apk or apt become RUN lines, other files
+    /// installed or removed with apk, apt or dnf become RUN lines (dnf, or
+    /// yum, microdnf or zypper when the image has that), other files
     /// are copied into .hutch/promote/ in the build context with one COPY
     /// (and an ignore file that leaves that directory out gets an exception
     /// for it). Prints the patch.
@@ -220,8 +221,8 @@ pub fn exec(ctx: &Ctx, a: Args) -> anyhow::Result<u8> {
             }
             if d.rpm {
                 ctx.printer.info(
-                    "an rpm database is present: hutch reads apk and dpkg databases only, \
-                     rpm packages are not listed",
+                    "an rpm database is present that hutch cannot read (it reads rpm's \
+                     sqlite database, not Berkeley DB or ndb): rpm packages are not listed",
                 );
             }
         }

@@ -33,6 +33,7 @@ pub mod inputs;
 pub mod packages;
 pub mod passthrough;
 pub mod promote;
+pub mod rpmdb;
 pub mod share;
 pub mod stamps;
 pub mod state;

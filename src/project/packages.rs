@@ -1,13 +1,15 @@
 //! Installed packages as an image's package database lists them, and what
 //! changed between two lists: apk's `/lib/apk/db/installed` and dpkg's
-//! `/var/lib/dpkg/status`. rpm keeps a database (sqlite or Berkeley DB)
-//! this module does not read; callers say so.
+//! `/var/lib/dpkg/status`, and rpm's `rpmdb.sqlite` (read by `rpmdb`;
+//! rpm's older Berkeley DB and ndb formats are not read, callers say so).
 //!
 //! The files come from images and environments, so they are hostile: the
 //! caller bounds their size (see `snapshot::changes::CONTENT_LIMIT`), and
-//! parsing keeps only names and versions of bounded length, ignores lines
-//! it does not know and never fails.
+//! parsing keeps only names and versions of bounded length and ignores
+//! lines it does not know; the text formats never fail, an unreadable rpm
+//! database is an error the callers turn into "not listed".
 
+use super::rpmdb;
 use std::collections::BTreeMap;
 
 /// apk's database of installed packages.
@@ -16,6 +18,12 @@ pub const APK_DB: &str = "lib/apk/db/installed";
 pub const DPKG_DB: &str = "var/lib/dpkg/status";
 /// Where an rpm database lives (old and new places).
 pub const RPM_DBS: [&str; 2] = ["var/lib/rpm", "usr/lib/sysimage/rpm"];
+/// rpm's sqlite database in each of those places (Fedora 36 and later
+/// make /var/lib/rpm a link to the second).
+const RPM_SQLITE: [&str; 2] = [
+    "var/lib/rpm/rpmdb.sqlite",
+    "usr/lib/sysimage/rpm/rpmdb.sqlite",
+];
 
 /// Longest package name or version kept; longer entries are skipped.
 const FIELD_LIMIT: usize = 256;
@@ -25,20 +33,26 @@ const FIELD_LIMIT: usize = 256;
 pub enum Manager {
     Apk,
     Dpkg,
+    Rpm,
 }
 
 impl Manager {
+    pub const ALL: [Manager; 3] = [Manager::Apk, Manager::Dpkg, Manager::Rpm];
+
     pub fn name(self) -> &'static str {
         match self {
             Manager::Apk => "apk",
             Manager::Dpkg => "dpkg",
+            Manager::Rpm => "rpm",
         }
     }
 
-    pub fn db(self) -> &'static str {
+    /// The paths its database may have, the one used first.
+    pub fn dbs(self) -> &'static [&'static str] {
         match self {
-            Manager::Apk => APK_DB,
-            Manager::Dpkg => DPKG_DB,
+            Manager::Apk => &[APK_DB],
+            Manager::Dpkg => &[DPKG_DB],
+            Manager::Rpm => &RPM_SQLITE,
         }
     }
 }
@@ -46,12 +60,21 @@ impl Manager {
 /// Package name → version.
 pub type Installed = BTreeMap<String, String>;
 
-/// Parse a database file of `m`.
-pub fn parse(m: Manager, text: &[u8]) -> Installed {
-    let text = String::from_utf8_lossy(text);
+/// Parse a database file of `m`. Only rpm's can be unreadable (not an
+/// sqlite database, no `Packages` table); the text formats never fail.
+pub fn parse(m: Manager, db: &[u8]) -> Result<Installed, rpmdb::RpmDbError> {
     match m {
-        Manager::Apk => parse_apk(&text),
-        Manager::Dpkg => parse_dpkg(&text),
+        Manager::Apk => Ok(parse_apk(&String::from_utf8_lossy(db))),
+        Manager::Dpkg => Ok(parse_dpkg(&String::from_utf8_lossy(db))),
+        Manager::Rpm => {
+            let mut out = Installed::new();
+            // Several versions of one name (kernels, multilib): the one
+            // installed last is kept.
+            for h in rpmdb::read_sqlite(db)? {
+                keep(&mut out, &h.name, &h.evr());
+            }
+            Ok(out)
+        }
     }
 }
 
@@ -139,6 +162,19 @@ pub fn owned(
                             format!("{dir}/{f}")
                         });
                     }
+                }
+            }
+        }
+        // rpm: each header lists its files.
+        Manager::Rpm => {
+            for h in rpmdb::read_sqlite(db).unwrap_or_default() {
+                if names.contains(&h.name.as_str()) {
+                    out.extend(
+                        h.files
+                            .iter()
+                            .map(|f| f.trim_matches('/').to_string())
+                            .filter(|f| !f.is_empty()),
+                    );
                 }
             }
         }
@@ -244,7 +280,7 @@ mod tests {
     fn apk_records() {
         let db =
             b"C:Q1abc=\nP:musl\nV:1.2.5-r0\nA:x86_64\n\nP:busybox\nV:1.36.1-r29\n\nP:broken\n\n";
-        let got = parse(Manager::Apk, db);
+        let got = parse(Manager::Apk, db).unwrap();
         assert_eq!(got.len(), 2);
         assert_eq!(got["musl"], "1.2.5-r0");
         assert_eq!(got["busybox"], "1.36.1-r29");
@@ -256,7 +292,7 @@ mod tests {
                   Description: shell\n multi line\n\n\
                   Package: gone\nStatus: deinstall ok config-files\nVersion: 1.0\n\n\
                   Package: odd name\nStatus: install ok installed\nVersion: 1\n";
-        let got = parse(Manager::Dpkg, db.as_bytes());
+        let got = parse(Manager::Dpkg, db.as_bytes()).unwrap();
         assert_eq!(
             got.into_iter().collect::<Vec<_>>(),
             [("bash".to_string(), "5.2.15-2+b2".to_string())]
@@ -267,7 +303,7 @@ mod tests {
     fn hostile_bytes_are_skipped_not_fatal() {
         let mut db = b"P:\xff\xfe\nV:1\n\nP:ok\nV:2\n\n".to_vec();
         db.extend(format!("P:{}\nV:1\n", "x".repeat(FIELD_LIMIT + 1)).as_bytes());
-        let got = parse(Manager::Apk, &db);
+        let got = parse(Manager::Apk, &db).unwrap();
         assert_eq!(got.keys().collect::<Vec<_>>(), ["ok"]);
     }
 

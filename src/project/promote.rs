@@ -1,8 +1,10 @@
 //! `env promote`: the changes made by hand in an environment since its last
 //! build, turned into Containerfile lines so the next build (and the next
-//! person) gets them. Packages installed, upgraded or removed through apk or
-//! apt (from the database diff) become `RUN apk add`/`apk del` or
-//! `apt-get install pkg=ver`/`apt-get remove` lines; other files written by
+//! person) gets them. Packages installed, upgraded or removed through apk,
+//! apt or dnf (from the database diff) become `RUN apk add`/`apk del`,
+//! `apt-get install pkg=ver`/`apt-get remove` or `dnf install -y
+//! name-ver-rel`/`dnf remove -y` lines (yum, microdnf or zypper when the
+//! image has that instead of dnf); other files written by
 //! hand are copied into a generated directory in the build context
 //! (`.hutch/promote/`) with one `COPY` of it; deleted files become one
 //! `RUN rm -rf`. Files the changed packages own, package-manager state and
@@ -33,13 +35,16 @@ pub const GENERATED: &str = ".hutch/promote";
 
 /// Package-manager state and caches: changed by every install, never
 /// worth copying; and the passwd and group hutch writes for the caller.
-const NOISE: [&str; 14] = [
+const NOISE: [&str; 17] = [
     "etc/passwd",
     "etc/group",
     "lib/apk",
     "etc/apk",
     "var/lib/dpkg",
     "var/lib/apt",
+    "var/lib/rpm",
+    "usr/lib/sysimage/rpm",
+    "var/lib/dnf",
     "var/cache",
     "var/log",
     "tmp",
@@ -86,8 +91,11 @@ impl Environment<'_> {
         let mut lines = Vec::new();
         let mut owned = BTreeSet::new();
         let empty = Vec::new();
-        for m in [Manager::Apk, Manager::Dpkg] {
-            let (a, b) = (base.packages(m), target.packages(m));
+        for m in Manager::ALL {
+            // An unreadable database gives no lines rather than wrong ones.
+            let (Ok(a), Ok(b)) = (base.packages(m), target.packages(m)) else {
+                continue;
+            };
             if a.is_none() && b.is_none() {
                 continue;
             }
@@ -95,6 +103,11 @@ impl Environment<'_> {
             let mut remove = Vec::new();
             for c in packages::diff(&a.unwrap_or_default(), &b.unwrap_or_default()) {
                 match c {
+                    // Imported signing keys, not packages a tool installs.
+                    packages::Change::Added { name, .. }
+                    | packages::Change::Upgraded { name, .. }
+                    | packages::Change::Removed { name, .. }
+                        if m == Manager::Rpm && name == "gpg-pubkey" => {}
                     packages::Change::Added { name, version }
                     | packages::Change::Upgraded {
                         name, to: version, ..
@@ -103,11 +116,11 @@ impl Environment<'_> {
                 }
             }
             let names: Vec<&str> = install.iter().map(|(n, _)| n.as_str()).collect();
-            let db = |s: &super::versions::State| s.contents.get(m.db()).unwrap_or(&empty).clone();
+            let db = |s: &super::versions::State| s.db(m).unwrap_or(&empty).to_vec();
             owned.extend(packages::owned(m, &db(&target), &target.contents, &names));
             let gone: Vec<&str> = remove.iter().map(String::as_str).collect();
             owned.extend(packages::owned(m, &db(&base), &base.contents, &gone));
-            lines.extend(package_lines(m, &install, &remove));
+            lines.extend(package_lines(m, rpm_tool(&target.tree), &install, &remove));
         }
 
         let mounts = [self.project.root.clone(), self.caller_home()];
@@ -229,11 +242,51 @@ fn appended(text: &str, lines: &[String]) -> String {
     new
 }
 
-/// The RUN lines that install `install` (name, version) and remove `remove`.
-fn package_lines(m: Manager, install: &[(String, String)], remove: &[String]) -> Vec<String> {
+/// The tool that installs rpm packages in an image with `tree`: the first
+/// of dnf, yum, microdnf and zypper it has, dnf when none.
+fn rpm_tool(tree: &crate::snapshot::changes::Tree) -> &'static str {
+    ["dnf", "yum", "microdnf", "zypper"]
+        .into_iter()
+        .find(|t| tree.contains_key(&format!("usr/bin/{t}")))
+        .unwrap_or("dnf")
+}
+
+/// The RUN lines that install `install` (name, version) and remove
+/// `remove`; rpm packages through `rpm_tool`.
+fn package_lines(
+    m: Manager,
+    rpm_tool: &str,
+    install: &[(String, String)],
+    remove: &[String],
+) -> Vec<String> {
     let pinned: Vec<String> = install.iter().map(|(n, v)| format!("{n}={v}")).collect();
     let mut out = Vec::new();
     match m {
+        // dnf, yum and microdnf take NAME-[EPOCH:]VERSION-RELEASE; zypper
+        // takes NAME=[EPOCH:]VERSION-RELEASE and wants no questions.
+        Manager::Rpm => {
+            let (tool, nevr, clean) = match rpm_tool {
+                "zypper" => (
+                    "zypper --non-interactive".to_string(),
+                    pinned,
+                    "zypper clean --all".to_string(),
+                ),
+                t => (
+                    t.to_string(),
+                    install.iter().map(|(n, v)| format!("{n}-{v}")).collect(),
+                    format!("{t} clean all"),
+                ),
+            };
+            if !nevr.is_empty() {
+                out.push(format!(
+                    "RUN {tool} install -y {} && {clean}",
+                    nevr.join(" ")
+                ));
+            }
+            if !remove.is_empty() {
+                out.push(format!("RUN {tool} remove -y {}", remove.join(" ")));
+            }
+        }
         Manager::Apk => {
             if !pinned.is_empty() {
                 out.push(format!("RUN apk add --no-cache {}", pinned.join(" ")));
@@ -377,12 +430,42 @@ mod tests {
         let i = [("hello".to_string(), "2.10-3".to_string())];
         let r = ["nano".to_string()];
         assert_eq!(
-            package_lines(Manager::Apk, &i, &r),
+            package_lines(Manager::Apk, "dnf", &i, &r),
             ["RUN apk add --no-cache hello=2.10-3", "RUN apk del nano"]
         );
-        let d = package_lines(Manager::Dpkg, &i, &[]);
+        let d = package_lines(Manager::Dpkg, "dnf", &i, &[]);
         assert_eq!(d.len(), 1);
         assert!(d[0].contains("install -y --no-install-recommends hello=2.10-3"));
+        let i = [("hello".to_string(), "1:2.10-3.fc40".to_string())];
+        assert_eq!(
+            package_lines(Manager::Rpm, "dnf", &i, &r),
+            [
+                "RUN dnf install -y hello-1:2.10-3.fc40 && dnf clean all",
+                "RUN dnf remove -y nano"
+            ]
+        );
+        assert_eq!(
+            package_lines(Manager::Rpm, "zypper", &i, &[]),
+            ["RUN zypper --non-interactive install -y hello=1:2.10-3.fc40 && zypper clean --all"]
+        );
+    }
+
+    #[test]
+    fn the_rpm_tool_is_the_one_the_image_has() {
+        let mut tree = crate::snapshot::changes::Tree::new();
+        assert_eq!(rpm_tool(&tree), "dnf");
+        let file = Meta {
+            kind: b'0',
+            mode: 0o755,
+            owner: (0, 0),
+            size: 1,
+            mtime: 0,
+            link: Vec::new(),
+        };
+        tree.insert("usr/bin/microdnf".into(), file.clone());
+        assert_eq!(rpm_tool(&tree), "microdnf");
+        tree.insert("usr/bin/yum".into(), file);
+        assert_eq!(rpm_tool(&tree), "yum");
     }
 
     #[test]

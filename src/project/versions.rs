@@ -74,7 +74,8 @@ pub struct Version {
 pub struct Diff {
     pub paths: Vec<Change>,
     pub packages: Vec<(Manager, Vec<packages::Change>)>,
-    /// An rpm database is present (and not read).
+    /// An rpm database is present that hutch does not read (Berkeley DB
+    /// or ndb, or a damaged sqlite one).
     pub rpm: bool,
 }
 
@@ -95,15 +96,24 @@ pub(super) struct State {
 }
 
 impl State {
-    /// The packages `m`'s database lists, None without one.
-    pub fn packages(&self, m: Manager) -> Option<Installed> {
-        Some(packages::parse(m, self.contents.get(m.db())?))
+    /// `m`'s database file, None without one.
+    pub fn db(&self, m: Manager) -> Option<&[u8]> {
+        m.dbs()
+            .iter()
+            .find_map(|p| self.contents.get(*p))
+            .map(Vec::as_slice)
+    }
+
+    /// The packages `m`'s database lists, None without a database; an
+    /// error for one hutch cannot read (only rpm's can be).
+    pub fn packages(&self, m: Manager) -> Result<Option<Installed>, super::rpmdb::RpmDbError> {
+        self.db(m).map(|db| packages::parse(m, db)).transpose()
     }
 }
 
 /// Whether `path` is a package database (what every state reads).
 pub(super) fn is_db(path: &str) -> bool {
-    path == Manager::Apk.db() || path == Manager::Dpkg.db()
+    Manager::ALL.iter().any(|m| m.dbs().contains(&path))
 }
 
 impl EnvDir {
@@ -412,19 +422,27 @@ impl Environment<'_> {
             paths: changes::between(&sa.tree, &sb.tree),
             ..Diff::default()
         };
-        for m in [Manager::Apk, Manager::Dpkg] {
-            let (pa, pb) = (sa.packages(m), sb.packages(m));
+        let mut rpm_read = false;
+        for m in Manager::ALL {
+            // An unreadable database on either side would list every
+            // package as added or removed: none are listed (and the CLI
+            // says why).
+            let (Ok(pa), Ok(pb)) = (sa.packages(m), sb.packages(m)) else {
+                continue;
+            };
             if pa.is_none() && pb.is_none() {
                 continue;
             }
+            rpm_read |= m == Manager::Rpm;
             out.packages.push((
                 m,
                 packages::diff(&pa.unwrap_or_default(), &pb.unwrap_or_default()),
             ));
         }
-        out.rpm = packages::RPM_DBS
-            .iter()
-            .any(|p| sa.tree.contains_key(*p) || sb.tree.contains_key(*p));
+        out.rpm = !rpm_read
+            && packages::RPM_DBS
+                .iter()
+                .any(|p| sa.tree.contains_key(*p) || sb.tree.contains_key(*p));
         Ok(out)
     }
 

@@ -323,6 +323,11 @@ fn devcontainer() {
 }
 
 #[test]
+fn rpm_header() {
+    fuzz("rpm_header");
+}
+
+#[test]
 fn every_target_has_a_test_and_a_corpus() {
     let src = include_str!("main.rs");
     for (t, _) in targets::TARGETS {

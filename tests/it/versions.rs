@@ -616,3 +616,144 @@ fn yaml_docs(w: &World, yaml: &str) -> Vec<serde_json::Value> {
         .unwrap();
     serde_json::from_str(&succeeded(&out, "PyYAML")).unwrap()
 }
+
+/// The spec of the rpm tests' packages: `pkg` at `ver` (epoch `ep` if
+/// given) installing `/usr/bin/<pkg>`.
+const RPM_SPEC: &str = "Name: %{pkg}\nVersion: %{ver}\nRelease: 1\n%{?ep:Epoch: %{ep}}\n\
+    Summary: hutch test package\nLicense: MIT\nBuildArch: noarch\n\
+    %description\ntest\n%install\nmkdir -p %{buildroot}/usr/bin\n\
+    printf '#!/bin/sh\\necho %{pkg} %{ver}\\n' > %{buildroot}/usr/bin/%{pkg}\n\
+    chmod 755 %{buildroot}/usr/bin/%{pkg}\n%files\n/usr/bin/%{pkg}\n";
+
+/// Run `cmd` on the host; panic with its output when it fails.
+fn host(cmd: &mut std::process::Command) {
+    let out = cmd
+        .output()
+        .unwrap_or_else(|e| panic!("{cmd:?}: {e} (is Debian's rpm package installed?)"));
+    assert!(
+        out.status.success(),
+        "{cmd:?}: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Two rpm roots made by Debian's rpm (sqlite database) under `dir`:
+/// `rpm1` with hutch-one 1.0 and hutch-three 1.0 installed; `rpm2`, the
+/// same after an upgrade of hutch-one to 2.0, an install of hutch-two
+/// (epoch 1) and the removal of hutch-three.
+fn rpm_roots(dir: &std::path::Path) {
+    std::fs::create_dir_all(dir).unwrap();
+    std::fs::write(dir.join("t.spec"), RPM_SPEC).unwrap();
+    let top = dir.join("top");
+    for (pkg, ver, ep) in [
+        ("hutch-one", "1.0", None),
+        ("hutch-one", "2.0", None),
+        ("hutch-two", "1.0", Some("1")),
+        ("hutch-three", "1.0", None),
+    ] {
+        let mut c = std::process::Command::new("rpmbuild");
+        c.args(["-bb", "--quiet", "--define"])
+            .arg(format!("_topdir {}", top.display()))
+            .arg("--define")
+            .arg(format!("_tmppath {}", dir.display()))
+            .args(["--define", &format!("pkg {pkg}")])
+            .args(["--define", &format!("ver {ver}")]);
+        if let Some(ep) = ep {
+            c.args(["--define", &format!("ep {ep}")]);
+        }
+        host(c.arg(dir.join("t.spec")));
+    }
+    let rpm = |root: &str, args: &[&str], pkgs: &[&str]| {
+        let mut c = std::process::Command::new("rpm");
+        c.arg("--root")
+            .arg(dir.join(root))
+            .args(["--dbpath", "/var/lib/rpm", "--define", "_db_backend sqlite"])
+            .args(args)
+            .args(["--nodeps", "--ignorearch"]);
+        for p in pkgs {
+            c.arg(top.join(format!("RPMS/noarch/{p}.noarch.rpm")));
+        }
+        host(&mut c);
+    };
+    rpm("rpm1", &["-i"], &["hutch-one-1.0-1", "hutch-three-1.0-1"]);
+    host(
+        std::process::Command::new("cp")
+            .arg("-a")
+            .arg(dir.join("rpm1"))
+            .arg(dir.join("rpm2")),
+    );
+    rpm("rpm2", &["-U"], &["hutch-one-2.0-1"]);
+    rpm("rpm2", &["-i"], &["hutch-two-1.0-1"]);
+    let mut erase = std::process::Command::new("rpm");
+    erase.arg("--root").arg(dir.join("rpm2")).args([
+        "--dbpath",
+        "/var/lib/rpm",
+        "-e",
+        "--nodeps",
+        "hutch-three",
+    ]);
+    host(&mut erase);
+}
+
+/// rpm's sqlite database, as Debian's rpm writes it: an environment built
+/// with rpm1's root copied in has packages installed, upgraded and removed
+/// by hand (rpm2's database and files copied over it); `env diff` lists
+/// each with `[EPOCH:]VERSION-RELEASE`, and `promote` turns them into dnf
+/// lines without copying the packages' files; a damaged database is said
+/// to be unread.
+#[test]
+fn rpm_packages_in_diff_and_promote() {
+    for_each_user(|w| {
+        rpm_roots(&w.path("proj/rpm"));
+        let p = Proj::new(
+            &w,
+            &[
+                (
+                    "Containerfile",
+                    "FROM local/alpine:3.20\nCOPY rpm/rpm1/ /\n",
+                ),
+                ("hutch.toml", ""),
+            ],
+        );
+        assert_eq!(p.sh("hutch-one"), "hutch-one 1.0\n");
+        p.ok(&["env", "snapshot"]);
+        let rpm2 = p.dir.join("rpm/rpm2");
+        p.root_sh(&format!(
+            "cp {0}/var/lib/rpm/rpmdb.sqlite /var/lib/rpm/ && \
+             cp {0}/usr/bin/hutch-one {0}/usr/bin/hutch-two /usr/bin/ && \
+             rm /usr/bin/hutch-three",
+            rpm2.display()
+        ));
+        let diff = p.ok(&["env", "diff"]).0;
+        assert!(
+            diff.contains(
+                "packages (rpm):\n~ hutch-one 1.0-1 -> 2.0-1\n\
+                 - hutch-three 1.0-1\n+ hutch-two 1:1.0-1\n"
+            ),
+            "{diff}"
+        );
+        let (patch, err) = p.ok(&["env", "promote"]);
+        assert!(!err.contains("rpm database"), "{err}");
+        assert!(
+            patch.contains(
+                "\n+RUN dnf install -y hutch-one-2.0-1 hutch-two-1:1.0-1 && dnf clean all\n\
+                 +RUN dnf remove -y hutch-three\n"
+            ),
+            "{patch}"
+        );
+        assert!(
+            !patch.contains("COPY") && !patch.contains("rm -rf"),
+            "the packages' files and rpm's database are not copied: {patch}"
+        );
+
+        // A database hutch cannot read lists nothing and says why.
+        p.root_sh("echo junk > /var/lib/rpm/rpmdb.sqlite");
+        let (diff, err) = p.ok(&["env", "diff"]);
+        assert!(!diff.contains("packages (rpm)"), "{diff}");
+        assert!(
+            err.contains("an rpm database is present that hutch cannot read"),
+            "{err}"
+        );
+    });
+}
