@@ -442,13 +442,17 @@ fn single_id_users_install_packages_with_fake_root() {
     let info = w.ok(&["info"]);
     assert!(info.contains("fake root: on for build RUN steps"), "{info}");
 
-    std::fs::create_dir_all(w.path("ctx")).unwrap();
+    // A local .deb the test makes, installed with dpkg (which chowns every
+    // file it unpacks to root).
+    w.write("ctx/hello.deb", crate::versions::hello_deb());
     w.write(
         "ctx/Dockerfile",
         "FROM deb:base\n\
          RUN apt-get update && apt-get install -y --no-install-recommends hello adduser\n\
          RUN adduser --disabled-password --gecos '' bob && touch /home/bob/f && chown bob:bob /home/bob/f\n\
-         RUN hello && id bob\n",
+         COPY hello.deb /tmp/\n\
+         RUN dpkg -i /tmp/hello.deb && rm /tmp/hello.deb\n\
+         RUN hello && id bob && hutch-hello && dpkg -s hutch-hello | grep Status\n",
     );
     let out = w.run(&["build", "-t", "deb:hello", w.path("ctx").to_str().unwrap()]);
     let err = stderr(&out);
@@ -456,6 +460,8 @@ fn single_id_users_install_packages_with_fake_root() {
     assert!(err.contains("--> fake root (no subordinate ids)"), "{err}");
     assert!(err.contains("Hello, world!"), "{err}");
     assert!(err.contains("uid=1000(bob)"), "{err}");
+    assert!(err.contains("hello from the package"), "{err}");
+    assert!(err.contains("Status: install ok installed"), "{err}");
 
     // A failing RUN in this mode says what fake root cannot do.
     w.write(
