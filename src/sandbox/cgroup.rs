@@ -112,18 +112,49 @@ fn words(path: &Path) -> Vec<String> {
 
 /// Whether `limits` can be set in a child of `base`; the reason if not.
 pub fn check(base: &Path, limits: &CgroupLimits) -> Result<(), CgroupError> {
+    match usable(base, limits) {
+        (_, Some(e)) => Err(e),
+        (_, None) => Ok(()),
+    }
+}
+
+/// The part of `limits` whose controllers `base` has (Docker applies the
+/// limits the machine supports and warns about the others), and why the
+/// rest cannot be set.
+pub fn usable(base: &Path, limits: &CgroupLimits) -> (CgroupLimits, Option<CgroupError>) {
     let have = words(&base.join("cgroup.controllers"));
     let missing: Vec<&str> = controllers(limits)
         .into_iter()
         .filter(|c| !have.iter().any(|h| h == c))
         .collect();
     if missing.is_empty() {
-        return Ok(());
+        return (*limits, None);
     }
-    Err(CgroupError::NoController {
+    let kept = CgroupLimits {
+        memory: limits.memory.filter(|_| !missing.contains(&"memory")),
+        cpus: limits.cpus.filter(|_| !missing.contains(&"cpu")),
+        pids: limits.pids.filter(|_| !missing.contains(&"pids")),
+    };
+    let why = CgroupError::NoController {
         base: base.to_path_buf(),
         missing,
-    })
+    };
+    (kept, Some(why))
+}
+
+/// The flags of the limits in `limits`, for saying which are not applied.
+pub fn flags(limits: &CgroupLimits) -> String {
+    let mut out = Vec::new();
+    if limits.memory.is_some() {
+        out.push("--memory");
+    }
+    if limits.cpus.is_some() {
+        out.push("--cpus");
+    }
+    if limits.pids.is_some() {
+        out.push("--pids-limit");
+    }
+    out.join(", ")
 }
 
 /// The files and values that set `limits` (Docker's meaning of each flag).
@@ -365,6 +396,13 @@ mod tests {
         assert!(why.contains("no pids controller"), "{why}");
         assert!(check(d.path(), &limits(Some(1), None, None)).is_ok());
         assert!(check(d.path(), &CgroupLimits::default()).is_ok());
+        // What the machine has is kept, the rest named.
+        let (kept, why) = usable(d.path(), &l);
+        assert_eq!(kept, limits(Some(1 << 20), Some(1.0), None));
+        assert!(why.unwrap().to_string().contains("no pids controller"));
+        let (kept, why) = usable(&d.path().join("nothing"), &l);
+        assert!(!kept.any() && why.is_some());
+        assert_eq!(flags(&l), "--memory, --cpus, --pids-limit");
     }
 
     #[test]

@@ -733,7 +733,12 @@ fn limits_are_applied_where_the_controllers_are(have: &[&str], inside: &dyn Fn(&
             "{info}"
         );
     } else {
-        assert!(info.contains("--pids-limit: no — "), "{info}");
+        let missing: Vec<&str> = ["cpu", "memory", "pids"]
+            .into_iter()
+            .filter(|c| !have.contains(c))
+            .collect();
+        let why = format!("no {} controller", missing.join(", "));
+        assert!(info.contains(": no — ") && info.contains(&why), "{info}");
     }
     let cases = [
         (
