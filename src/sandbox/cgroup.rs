@@ -87,19 +87,22 @@ pub fn base(c: &Cgroups) -> Option<PathBuf> {
     }
 }
 
-/// The controllers `limits` need, in the order cgroup.controllers lists them.
+/// Each kind of limit set in `limits`: its controller and its flag, in the
+/// order cgroup.controllers lists the controllers.
+fn kinds(limits: &CgroupLimits) -> Vec<(&'static str, &'static str)> {
+    [
+        (limits.cpus.is_some(), ("cpu", "--cpus")),
+        (limits.memory.is_some(), ("memory", "--memory")),
+        (limits.pids.is_some(), ("pids", "--pids-limit")),
+    ]
+    .into_iter()
+    .filter_map(|(set, kind)| set.then_some(kind))
+    .collect()
+}
+
+/// The controllers `limits` need.
 fn controllers(limits: &CgroupLimits) -> Vec<&'static str> {
-    let mut out = Vec::new();
-    if limits.cpus.is_some() {
-        out.push("cpu");
-    }
-    if limits.memory.is_some() {
-        out.push("memory");
-    }
-    if limits.pids.is_some() {
-        out.push("pids");
-    }
-    out
+    kinds(limits).into_iter().map(|(c, _)| c).collect()
 }
 
 fn words(path: &Path) -> Vec<String> {
@@ -144,17 +147,8 @@ pub fn usable(base: &Path, limits: &CgroupLimits) -> (CgroupLimits, Option<Cgrou
 
 /// The flags of the limits in `limits`, for saying which are not applied.
 pub fn flags(limits: &CgroupLimits) -> String {
-    let mut out = Vec::new();
-    if limits.memory.is_some() {
-        out.push("--memory");
-    }
-    if limits.cpus.is_some() {
-        out.push("--cpus");
-    }
-    if limits.pids.is_some() {
-        out.push("--pids-limit");
-    }
-    out.join(", ")
+    let flags: Vec<&str> = kinds(limits).into_iter().map(|(_, f)| f).collect();
+    flags.join(", ")
 }
 
 /// The files and values that set `limits` (Docker's meaning of each flag).
@@ -402,7 +396,7 @@ mod tests {
         assert!(why.unwrap().to_string().contains("no pids controller"));
         let (kept, why) = usable(&d.path().join("nothing"), &l);
         assert!(!kept.any() && why.is_some());
-        assert_eq!(flags(&l), "--memory, --cpus, --pids-limit");
+        assert_eq!(flags(&l), "--cpus, --memory, --pids-limit");
     }
 
     #[test]

@@ -363,7 +363,7 @@ fn capabilities_privileged_and_security_options_change_what_they_say() {
         assert!(err.contains("cannot be applied"), "{err}");
         assert!(w
             .ok(&["info"])
-            .contains("--memory, --cpus, --pids-limit: no"));
+            .contains("--cpus, --memory, --pids-limit: no"));
     });
 }
 
@@ -729,7 +729,7 @@ fn limits_are_applied_where_the_controllers_are(have: &[&str], inside: &dyn Fn(&
     let info = succeeded(&inside("info"), "info");
     if have.len() == 3 {
         assert!(
-            info.contains("--memory, --cpus, --pids-limit: yes"),
+            info.contains("--cpus, --memory, --pids-limit: yes"),
             "{info}"
         );
     } else {
