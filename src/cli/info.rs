@@ -258,11 +258,7 @@ pub fn gather(ctx: &Ctx) -> anyhow::Result<Info> {
             rlimits: true,
             cgroup_limits_blocker: limits_why,
             cgroup_limits_applied: crate::sandbox::cgroup::flags(&limits_kept),
-            cgroup_limits_not_applied: crate::sandbox::cgroup::flags(&CgroupLimits {
-                memory: all.memory.filter(|_| limits_kept.memory.is_none()),
-                cpus: all.cpus.filter(|_| limits_kept.cpus.is_none()),
-                pids: all.pids.filter(|_| limits_kept.pids.is_none()),
-            }),
+            cgroup_limits_not_applied: crate::sandbox::cgroup::flags(&all.without(&limits_kept)),
         },
         store: ctx.dirs.store.clone(),
         state: ctx.dirs.state.clone(),

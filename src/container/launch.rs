@@ -1097,12 +1097,7 @@ fn own_cgroup(
         true => crate::sandbox::limits::usable(&paths, limits),
         false => (*limits, None),
     };
-    let dropped = CgroupLimits {
-        memory: limits.memory.filter(|_| kept.memory.is_none()),
-        cpus: limits.cpus.filter(|_| kept.cpus.is_none()),
-        pids: limits.pids.filter(|_| kept.pids.is_none()),
-    };
-    let not = crate::sandbox::cgroup::flags(&dropped);
+    let not = crate::sandbox::cgroup::flags(&limits.without(&kept));
     let limits = match why {
         None => *limits,
         Some(why) if strict => {

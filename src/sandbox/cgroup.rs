@@ -32,6 +32,15 @@ impl CgroupLimits {
         self.memory.is_some() || self.cpus.is_some() || self.pids.is_some()
     }
 
+    /// The limits of `self` that `kept` does not have.
+    pub fn without(&self, kept: &CgroupLimits) -> CgroupLimits {
+        CgroupLimits {
+            memory: self.memory.filter(|_| kept.memory.is_none()),
+            cpus: self.cpus.filter(|_| kept.cpus.is_none()),
+            pids: self.pids.filter(|_| kept.pids.is_none()),
+        }
+    }
+
     /// Every kind of limit, for asking whether all of them work.
     pub const ALL: CgroupLimits = CgroupLimits {
         memory: Some(1),
@@ -111,14 +120,6 @@ fn words(path: &Path) -> Vec<String> {
         .split_whitespace()
         .map(String::from)
         .collect()
-}
-
-/// Whether `limits` can be set in a child of `base`; the reason if not.
-pub fn check(base: &Path, limits: &CgroupLimits) -> Result<(), CgroupError> {
-    match usable(base, limits) {
-        (_, Some(e)) => Err(e),
-        (_, None) => Ok(()),
-    }
 }
 
 /// The part of `limits` whose controllers `base` has (Docker applies the
@@ -386,14 +387,16 @@ mod tests {
     fn missing_controllers_are_named() {
         let d = fake("cpu memory");
         let l = limits(Some(1 << 20), Some(1.0), Some(5));
-        let why = check(d.path(), &l).unwrap_err().to_string();
-        assert!(why.contains("no pids controller"), "{why}");
-        assert!(check(d.path(), &limits(Some(1), None, None)).is_ok());
-        assert!(check(d.path(), &CgroupLimits::default()).is_ok());
         // What the machine has is kept, the rest named.
         let (kept, why) = usable(d.path(), &l);
         assert_eq!(kept, limits(Some(1 << 20), Some(1.0), None));
-        assert!(why.unwrap().to_string().contains("no pids controller"));
+        assert_eq!(l.without(&kept), limits(None, None, Some(5)));
+        let why = why.unwrap().to_string();
+        assert!(why.contains("has no pids controller"), "{why}");
+        let one = limits(Some(1), None, None);
+        assert_eq!(usable(d.path(), &one).0, one);
+        assert!(usable(d.path(), &one).1.is_none());
+        assert!(usable(d.path(), &CgroupLimits::default()).1.is_none());
         let (kept, why) = usable(&d.path().join("nothing"), &l);
         assert!(!kept.any() && why.is_some());
         assert_eq!(flags(&l), "--cpus, --memory, --pids-limit");

@@ -4,19 +4,14 @@
 //! need a cgroup v2 subtree this user may write (a systemd user session
 //! delegates one) whose parent gives it the memory, cpu and pids
 //! controllers; the container then gets a cgroup of its own with the
-//! limits (`cgroup`). Otherwise the container starts without them and one
-//! line says why, unless `--strict-limits` makes it an error.
+//! limits (`cgroup`). Otherwise the container starts without those it
+//! cannot have (all of them, or the ones whose controller is missing) and
+//! one line says which and why, unless `--strict-limits` makes it an error.
 //!
 //! This module decides and words; it changes nothing on the host.
 
 pub use super::cgroup::CgroupLimits;
 use super::host::{self, CgroupVersion, HostPaths};
-
-/// Why `limits` cannot be applied for this user, with the fix; None when
-/// they can.
-pub fn why_not(paths: &HostPaths, limits: &CgroupLimits) -> Option<String> {
-    usable(paths, limits).1
-}
 
 /// The part of `limits` that can be applied for this user, and why the
 /// rest cannot, with the fix.
@@ -102,7 +97,8 @@ mod tests {
             cgroup_root: d.path().to_path_buf(),
             ..HostPaths::default()
         };
-        assert!(why_not(&paths, &l).unwrap().contains("cgroup v2"));
+        let (kept, why) = usable(&paths, &l);
+        assert!(!kept.any() && why.unwrap().contains("cgroup v2"));
     }
 
     #[test]
