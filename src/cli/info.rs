@@ -7,6 +7,7 @@ use super::Ctx;
 use crate::net;
 use crate::rootfs::{driver, DriverKind, Features, MountApi};
 use crate::sandbox::host::{self, Cgroups, HostPaths};
+use crate::sandbox::limits::CgroupLimits;
 use crate::userns::idmap::{IdMapping, IdSources, UsernsRequest};
 use crate::userns::keeper;
 use std::path::PathBuf;
@@ -56,6 +57,10 @@ pub struct Confinement {
     /// Why `--memory`, `--cpus`, `--pids-limit` are not applied, and the
     /// fix; None when they are.
     pub cgroup_limits_blocker: Option<String>,
+    /// Those of `--memory`, `--cpus`, `--pids-limit` that are applied
+    /// (comma-separated), and those that are not.
+    pub cgroup_limits_applied: String,
+    pub cgroup_limits_not_applied: String,
 }
 
 #[derive(Debug, serde::Serialize)]
@@ -219,6 +224,8 @@ pub fn gather(ctx: &Ctx) -> anyhow::Result<Info> {
             })
             .collect(),
     };
+    let all = CgroupLimits::ALL;
+    let (limits_kept, limits_why) = crate::sandbox::limits::usable(&paths, &all);
     Ok(Info {
         kernel: features.kernel.clone(),
         userns,
@@ -249,10 +256,9 @@ pub fn gather(ctx: &Ctx) -> anyhow::Result<Info> {
             }
             .into(),
             rlimits: true,
-            cgroup_limits_blocker: crate::sandbox::limits::why_not(
-                &paths,
-                &crate::sandbox::limits::CgroupLimits::ALL,
-            ),
+            cgroup_limits_blocker: limits_why,
+            cgroup_limits_applied: crate::sandbox::cgroup::flags(&limits_kept),
+            cgroup_limits_not_applied: crate::sandbox::cgroup::flags(&all.without(&limits_kept)),
         },
         store: ctx.dirs.store.clone(),
         state: ctx.dirs.state.clone(),
@@ -341,13 +347,14 @@ pub fn exec(ctx: &Ctx, a: Args) -> anyhow::Result<u8> {
     ));
     out.push(format!("  capabilities of root: {}", k.capabilities));
     out.push(format!("  fake root: {}", k.fake_root));
-    out.push(format!(
-        "  limits: --ulimit, --shm-size: yes; --memory, --cpus, --pids-limit: {}",
-        match &k.cgroup_limits_blocker {
-            None => "yes".to_string(),
-            Some(why) => format!("no — {why}"),
-        }
-    ));
+    let mut limits = vec!["--ulimit, --shm-size: yes".to_string()];
+    if !k.cgroup_limits_applied.is_empty() {
+        limits.push(format!("{}: yes", k.cgroup_limits_applied));
+    }
+    if let Some(why) = &k.cgroup_limits_blocker {
+        limits.push(format!("{}: no — {why}", k.cgroup_limits_not_applied));
+    }
+    out.push(format!("  limits: {}", limits.join("; ")));
     out.push(format!(
         "/dev/fuse usable: {}; /dev/net/tun usable: {}",
         yes(info.devices.fuse),

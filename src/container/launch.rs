@@ -1093,22 +1093,21 @@ fn own_cgroup(
     report: &dyn Report,
 ) -> Result<Option<Placement>> {
     let paths = HostPaths::default();
-    let why = match limits.any() {
-        true => crate::sandbox::limits::why_not(&paths, limits),
-        false => None,
+    let (kept, why) = match limits.any() {
+        true => crate::sandbox::limits::usable(&paths, limits),
+        false => (*limits, None),
     };
+    let not = crate::sandbox::cgroup::flags(&limits.without(&kept));
     let limits = match why {
         None => *limits,
         Some(why) if strict => {
-            return Err(Error::Security(format!(
-                "--memory, --cpus and --pids-limit cannot be applied: {why}"
-            )))
+            return Err(Error::Security(format!("{not} cannot be applied: {why}")))
         }
         Some(why) => {
             report.warn(&format!(
-                "--memory, --cpus and --pids-limit are not applied: {why} (--strict-limits makes this an error)"
+                "{not} not applied: {why} (--strict-limits makes this an error)"
             ));
-            CgroupLimits::default()
+            kept
         }
     };
     Ok(

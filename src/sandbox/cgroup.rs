@@ -32,6 +32,15 @@ impl CgroupLimits {
         self.memory.is_some() || self.cpus.is_some() || self.pids.is_some()
     }
 
+    /// The limits of `self` that `kept` does not have.
+    pub fn without(&self, kept: &CgroupLimits) -> CgroupLimits {
+        CgroupLimits {
+            memory: self.memory.filter(|_| kept.memory.is_none()),
+            cpus: self.cpus.filter(|_| kept.cpus.is_none()),
+            pids: self.pids.filter(|_| kept.pids.is_none()),
+        }
+    }
+
     /// Every kind of limit, for asking whether all of them work.
     pub const ALL: CgroupLimits = CgroupLimits {
         memory: Some(1),
@@ -87,19 +96,22 @@ pub fn base(c: &Cgroups) -> Option<PathBuf> {
     }
 }
 
-/// The controllers `limits` need, in the order cgroup.controllers lists them.
+/// Each kind of limit set in `limits`: its controller and its flag, in the
+/// order cgroup.controllers lists the controllers.
+fn kinds(limits: &CgroupLimits) -> Vec<(&'static str, &'static str)> {
+    [
+        (limits.cpus.is_some(), ("cpu", "--cpus")),
+        (limits.memory.is_some(), ("memory", "--memory")),
+        (limits.pids.is_some(), ("pids", "--pids-limit")),
+    ]
+    .into_iter()
+    .filter_map(|(set, kind)| set.then_some(kind))
+    .collect()
+}
+
+/// The controllers `limits` need.
 fn controllers(limits: &CgroupLimits) -> Vec<&'static str> {
-    let mut out = Vec::new();
-    if limits.cpus.is_some() {
-        out.push("cpu");
-    }
-    if limits.memory.is_some() {
-        out.push("memory");
-    }
-    if limits.pids.is_some() {
-        out.push("pids");
-    }
-    out
+    kinds(limits).into_iter().map(|(c, _)| c).collect()
 }
 
 fn words(path: &Path) -> Vec<String> {
@@ -110,20 +122,34 @@ fn words(path: &Path) -> Vec<String> {
         .collect()
 }
 
-/// Whether `limits` can be set in a child of `base`; the reason if not.
-pub fn check(base: &Path, limits: &CgroupLimits) -> Result<(), CgroupError> {
+/// The part of `limits` whose controllers `base` has (Docker applies the
+/// limits the machine supports and warns about the others), and why the
+/// rest cannot be set.
+pub fn usable(base: &Path, limits: &CgroupLimits) -> (CgroupLimits, Option<CgroupError>) {
     let have = words(&base.join("cgroup.controllers"));
     let missing: Vec<&str> = controllers(limits)
         .into_iter()
         .filter(|c| !have.iter().any(|h| h == c))
         .collect();
     if missing.is_empty() {
-        return Ok(());
+        return (*limits, None);
     }
-    Err(CgroupError::NoController {
+    let kept = CgroupLimits {
+        memory: limits.memory.filter(|_| !missing.contains(&"memory")),
+        cpus: limits.cpus.filter(|_| !missing.contains(&"cpu")),
+        pids: limits.pids.filter(|_| !missing.contains(&"pids")),
+    };
+    let why = CgroupError::NoController {
         base: base.to_path_buf(),
         missing,
-    })
+    };
+    (kept, Some(why))
+}
+
+/// The flags of the limits in `limits`, for saying which are not applied.
+pub fn flags(limits: &CgroupLimits) -> String {
+    let flags: Vec<&str> = kinds(limits).into_iter().map(|(_, f)| f).collect();
+    flags.join(", ")
 }
 
 /// The files and values that set `limits` (Docker's meaning of each flag).
@@ -361,10 +387,19 @@ mod tests {
     fn missing_controllers_are_named() {
         let d = fake("cpu memory");
         let l = limits(Some(1 << 20), Some(1.0), Some(5));
-        let why = check(d.path(), &l).unwrap_err().to_string();
-        assert!(why.contains("no pids controller"), "{why}");
-        assert!(check(d.path(), &limits(Some(1), None, None)).is_ok());
-        assert!(check(d.path(), &CgroupLimits::default()).is_ok());
+        // What the machine has is kept, the rest named.
+        let (kept, why) = usable(d.path(), &l);
+        assert_eq!(kept, limits(Some(1 << 20), Some(1.0), None));
+        assert_eq!(l.without(&kept), limits(None, None, Some(5)));
+        let why = why.unwrap().to_string();
+        assert!(why.contains("has no pids controller"), "{why}");
+        let one = limits(Some(1), None, None);
+        assert_eq!(usable(d.path(), &one).0, one);
+        assert!(usable(d.path(), &one).1.is_none());
+        assert!(usable(d.path(), &CgroupLimits::default()).1.is_none());
+        let (kept, why) = usable(&d.path().join("nothing"), &l);
+        assert!(!kept.any() && why.is_some());
+        assert_eq!(flags(&l), "--cpus, --memory, --pids-limit");
     }
 
     #[test]

@@ -4,24 +4,24 @@
 //! need a cgroup v2 subtree this user may write (a systemd user session
 //! delegates one) whose parent gives it the memory, cpu and pids
 //! controllers; the container then gets a cgroup of its own with the
-//! limits (`cgroup`). Otherwise the container starts without them and one
-//! line says why, unless `--strict-limits` makes it an error.
+//! limits (`cgroup`). Otherwise the container starts without those it
+//! cannot have (all of them, or the ones whose controller is missing) and
+//! one line says which and why, unless `--strict-limits` makes it an error.
 //!
 //! This module decides and words; it changes nothing on the host.
 
 pub use super::cgroup::CgroupLimits;
 use super::host::{self, CgroupVersion, HostPaths};
 
-/// Why `limits` cannot be applied for this user, with the fix; None when
-/// they can.
-pub fn why_not(paths: &HostPaths, limits: &CgroupLimits) -> Option<String> {
+/// The part of `limits` that can be applied for this user, and why the
+/// rest cannot, with the fix.
+pub fn usable(paths: &HostPaths, limits: &CgroupLimits) -> (CgroupLimits, Option<String>) {
     let c = host::cgroups(paths);
     if let Some(base) = super::cgroup::base(&c) {
-        return super::cgroup::check(&base, limits)
-            .err()
-            .map(|e| e.to_string());
+        let (kept, why) = super::cgroup::usable(&base, limits);
+        return (kept, why.map(|e| e.to_string()));
     }
-    Some(match c.version {
+    let why = match c.version {
         CgroupVersion::V1 | CgroupVersion::Unknown => {
             "the machine has no cgroup v2 hierarchy (boot with systemd.unified_cgroup_hierarchy=1)"
                 .into()
@@ -29,7 +29,8 @@ pub fn why_not(paths: &HostPaths, limits: &CgroupLimits) -> Option<String> {
         _ => "your cgroup is not delegated to you (no systemd user session); log in \
               through systemd-logind or run hutch under `systemd-run --user --scope -p Delegate=yes`"
             .into(),
-    })
+    };
+    (CgroupLimits::default(), Some(why))
 }
 
 /// `--memory`, `--cpus`, `--pids-limit` parsed (Docker's spellings).
@@ -96,6 +97,32 @@ mod tests {
             cgroup_root: d.path().to_path_buf(),
             ..HostPaths::default()
         };
-        assert!(why_not(&paths, &l).unwrap().contains("cgroup v2"));
+        let (kept, why) = usable(&paths, &l);
+        assert!(!kept.any() && why.unwrap().contains("cgroup v2"));
+    }
+
+    #[test]
+    fn the_limits_whose_controllers_are_delegated_are_kept() {
+        // A hybrid machine whose v2 hierarchy has pids and cpu (tests/run
+        // freed them from v1) but not memory, and a delegated cgroup.
+        let d = tempfile::tempdir().unwrap();
+        let own = d.path().join("unified/user");
+        std::fs::create_dir_all(&own).unwrap();
+        std::fs::write(d.path().join("unified/cgroup.controllers"), "cpu pids").unwrap();
+        std::fs::write(own.join("cgroup.controllers"), "cpu pids").unwrap();
+        std::fs::write(own.join("cgroup.procs"), "").unwrap();
+        std::fs::write(d.path().join("self-cgroup"), "4:memory:/x\n0::/user\n").unwrap();
+        let paths = HostPaths {
+            proc_self_cgroup: d.path().join("self-cgroup"),
+            cgroup_root: d.path().to_path_buf(),
+            ..HostPaths::default()
+        };
+        let l = parse(Some("64m"), Some("0.5"), Some("20")).unwrap();
+        let (kept, why) = usable(&paths, &l);
+        assert_eq!(kept, parse(None, Some("0.5"), Some("20")).unwrap());
+        assert!(why.unwrap().contains("has no memory controller"));
+        let (kept, why) = usable(&paths, &parse(None, None, Some("5")).unwrap());
+        assert_eq!(kept.pids, Some(5));
+        assert!(why.is_none());
     }
 }

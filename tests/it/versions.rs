@@ -339,7 +339,7 @@ const DEB_CONTROL: &str = "Package: hutch-hello\nVersion: 1.0\nArchitecture: all
 
 /// A `.deb` of `hutch-hello` 1.0 installing `/usr/bin/hutch-hello`: an ar
 /// archive of `debian-binary`, the control tar and the data tar.
-fn hello_deb() -> Vec<u8> {
+pub(crate) fn hello_deb() -> Vec<u8> {
     let members = [
         ("debian-binary", b"2.0\n".to_vec()),
         (
