@@ -60,3 +60,18 @@ impl Reach {
         &self.shown
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_reach_names_its_entry_below_the_held_directory() {
+        let t = tempfile::tempdir().unwrap();
+        std::fs::write(t.path().join("f"), "x").unwrap();
+        let r = Reach::new(&t.path().join("f")).unwrap();
+        assert!(r.path().starts_with("/proc/self/fd"));
+        assert_eq!(std::fs::read_to_string(r.path()).unwrap(), "x");
+        assert_eq!(r.shown(), t.path().join("f"));
+    }
+}
