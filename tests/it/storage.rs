@@ -422,18 +422,15 @@ fn keep_id_works_with_the_store_under_a_private_directory() {
         assert_eq!(out, format!("{uid}\n"));
         assert_eq!(hutch(&top, &["diff", "k"]), "C /tmp\nA /tmp/mine\n");
         hutch(&top, &["commit", "k", "mine"]);
+        let tar = w.path("k.tar");
+        hutch(&top, &["export", "-o", tar.to_str().unwrap(), "k"]);
+        assert!(std::fs::metadata(&tar).unwrap().len() > 0);
         hutch(&top, &["rm", "k"]);
         let out = hutch(
             &top,
             &["run", "--rm", "--network", "none", "mine", "ls", "/tmp"],
         );
         assert_eq!(out, "mine\n");
-        let proj = private.join("proj");
-        assert_eq!(
-            hutch(&proj, &["shell", "--", "id", "-u"]),
-            format!("{uid}\n")
-        );
-        hutch(&proj, &["env", "rm"]);
         // The unpacked layers of both mappings and keep-id's metadata
         // layer go with their images.
         hutch(&top, &["rmi", "mine", "busybox:1.38.0-musl"]);
@@ -443,5 +440,18 @@ fn keep_id_works_with_the_store_under_a_private_directory() {
                 .unwrap_or(0);
             assert_eq!(left, 0, "{d} is empty");
         }
+        // A project environment (keep-id) with its versions.
+        hutch(&top, &["load", "-i", bb.to_str().unwrap()]);
+        let proj = private.join("proj");
+        let script = "id -u; touch /tmp/env-file";
+        assert_eq!(
+            hutch(&proj, &["shell", "--", "sh", "-c", script]),
+            format!("{uid}\n")
+        );
+        hutch(&proj, &["env", "snapshot", "-m", "one"]);
+        hutch(&proj, &["shell", "--", "touch", "/tmp/later"]);
+        let diff = hutch(&proj, &["env", "diff"]);
+        assert!(diff.contains("A /tmp/later"), "{diff}");
+        hutch(&proj, &["env", "rm"]);
     });
 }
