@@ -59,7 +59,14 @@ pub fn exec(ctx: &Ctx, args: Args) -> anyhow::Result<u8> {
         Some(t) => t.as_file().try_clone()?,
         None => std::fs::File::from(std::io::stdout().as_fd().try_clone_to_owned()?),
     };
+    // Held open here: with keep-id the namespace's root may not traverse
+    // the store's parents (see `userns::reach`).
+    let held = stack
+        .iter()
+        .map(|p| crate::userns::Reach::new(p))
+        .collect::<std::io::Result<Vec<_>>>()?;
     run_in_userns(&map, &src, || {
+        let stack: Vec<std::path::PathBuf> = held.iter().map(crate::userns::Reach::path).collect();
         let layers: Vec<&std::path::Path> = stack.iter().map(|p| p.as_path()).collect();
         flatten(&layers, &out, &DiffOptions::default())
             .map(|_| ())

@@ -278,9 +278,12 @@ fn delete_locked(containers: &Containers, rec: &Record, lock: super::Locked) -> 
 fn delete_tree(rec: &Record, dir: &std::path::Path) -> Result<()> {
     let request: UsernsRequest = rec.config.userns.parse().unwrap_or_default();
     let src = IdSources::default();
+    // Held open here: with keep-id the namespace's root may not traverse
+    // the state dir's parents (see `userns::reach`).
+    let at = crate::userns::Reach::new(dir)?;
     let via_userns = IdMapping::detect(request, &src).and_then(|m| {
         crate::userns::run_in_userns(&m, &src, || {
-            std::fs::remove_dir_all(dir)
+            std::fs::remove_dir_all(at.path())
                 .map_err(|e| format!("cannot remove {}: {e}", dir.display()))
         })
     });

@@ -10,6 +10,7 @@ use crate::rootfs::fuse::IdShift;
 use crate::rootfs::Features;
 use crate::store::{Image, Store};
 use crate::userns::idmap::{IdMapping, IdSources, UsernsRequest};
+use crate::userns::Reach;
 use std::path::{Path, PathBuf};
 
 /// The metadata layer of `skeleton` and `image` for `mapping` and the
@@ -66,10 +67,20 @@ pub(super) fn metadata(
     }
     let tmp = dir.join(format!(".{name}.{}", std::process::id()));
     let shift = IdShift::between(mapping, &base);
+    // Reached through directories held open here: the namespace's root
+    // may not traverse the store's parents (see `userns::reach`).
     let made = std::fs::create_dir_all(&dir)
         .map_err(|e| format!("{}: {e}", dir.display()))
         .and_then(|()| {
+            let at = |p: &Path| Reach::new(p).map_err(|e| e.to_string());
+            let held = layers
+                .iter()
+                .map(|l| at(l))
+                .collect::<Result<Vec<_>, _>>()?;
+            let tmp_at = at(&tmp)?;
             crate::userns::run_in_userns(mapping, src, || {
+                let layers: Vec<PathBuf> = held.iter().map(Reach::path).collect();
+                let tmp = tmp_at.path();
                 let _ = std::fs::remove_dir_all(&tmp);
                 let r = crate::rootfs::metacopy::build(&layers, &shift, &tmp);
                 if r.is_err() {
@@ -85,9 +96,11 @@ pub(super) fn metadata(
     }
     // A concurrent start may have won: its layer is as good as ours.
     if std::fs::rename(&tmp, &meta).is_err() {
-        let _ = crate::userns::run_in_userns(mapping, src, || {
-            std::fs::remove_dir_all(&tmp).map_err(|e| e.to_string())
-        });
+        if let Ok(tmp_at) = Reach::new(&tmp) {
+            let _ = crate::userns::run_in_userns(mapping, src, || {
+                std::fs::remove_dir_all(tmp_at.path()).map_err(|e| e.to_string())
+            });
+        }
     }
     Some((meta, data))
 }

@@ -222,8 +222,11 @@ impl Environment<'_> {
         let w = store.writer().map_err(|e| Error::Backend(e.into()))?;
         let path = w.scratch().join("diff_id");
         let out = fs_err::File::create(&path)?;
+        // Held open here: the namespace's root may not traverse the state
+        // dir's parents (see `userns::reach`).
+        let upper = crate::userns::Reach::new(&c.upper)?;
         crate::userns::run_in_userns(&map, &IdSources::default(), || {
-            let d = crate::layer::diff::diff(&c.upper, std::io::sink(), &Default::default())
+            let d = crate::layer::diff::diff(&upper.path(), std::io::sink(), &Default::default())
                 .map_err(|e| e.to_string())?;
             std::io::Write::write_all(&mut out.file(), d.diff_id.as_bytes())
                 .map_err(|e| e.to_string())
@@ -506,9 +509,11 @@ impl Environment<'_> {
                 self.report,
             )
             .map_err(backend)?;
+            // Held open here (see `userns::reach`).
+            let upper = crate::userns::Reach::new(changes.path())?;
             crate::userns::run_in_userns(&map, &src, || {
                 let mut buf = std::io::BufWriter::with_capacity(1 << 20, &out);
-                crate::layer::diff::diff(changes.path(), &mut buf, &Default::default())
+                crate::layer::diff::diff(&upper.path(), &mut buf, &Default::default())
                     .map_err(|e| e.to_string())?;
                 std::io::Write::flush(&mut buf).map_err(|e| e.to_string())
             })

@@ -18,7 +18,7 @@ use crate::snapshot::Result;
 use crate::store::{Image, Store};
 use crate::sys::fsat;
 use crate::userns::idmap::{IdMapping, IdSources};
-use crate::userns::run_in_userns;
+use crate::userns::{run_in_userns, Reach};
 use std::collections::BTreeMap;
 use std::io::{BufReader, Read, Write};
 use std::os::fd::AsFd;
@@ -270,9 +270,12 @@ pub fn read_upper(
 ) -> Result<Vec<(String, Upper)>> {
     let list_path = scratch.join("upper.list");
     let list = fs_err::File::create(&list_path)?;
+    // Held open here: with keep-id the namespace's root may not traverse
+    // the state dir's parents (see `userns::reach`).
+    let upper_at = Reach::new(upper)?;
     run_in_userns(map, src, || {
         let mut w = std::io::BufWriter::new(&list);
-        walk(upper, "", &mut w)?;
+        walk(&upper_at.path(), upper, &mut w)?;
         w.flush().map_err(|e| e.to_string())
     })
     .map_err(crate::chain::Context::msg)
@@ -291,9 +294,10 @@ pub fn read_upper(
     Ok(out)
 }
 
-fn walk(root: &Path, rel: &str, out: &mut impl Write) -> Result<(), String> {
-    let dir = fsat::open_dir(root).map_err(|e| format!("cannot list {}: {e}", root.display()))?;
-    walk_at(root, dir.as_fd(), rel, out)
+/// Walk the directory opened at `open`, named `root` in messages.
+fn walk(open: &Path, root: &Path, out: &mut impl Write) -> Result<(), String> {
+    let dir = fsat::open_dir(open).map_err(|e| format!("cannot list {}: {e}", root.display()))?;
+    walk_at(root, dir.as_fd(), "", out)
 }
 
 /// One directory, by descriptor: a running container can swap any name

@@ -26,6 +26,7 @@ use crate::snapshot::Result;
 use crate::store::{Image, Store};
 use crate::userns::idmap::{IdMapping, IdSources};
 use crate::userns::run::run_in_userns_watching;
+use crate::userns::Reach;
 use oci_spec::image::{
     Config, Descriptor, HistoryBuilder, ImageConfiguration, ImageManifestBuilder, MediaType,
     SCHEMA_VERSION,
@@ -168,11 +169,15 @@ pub fn commit(
         let size = blob_path.metadata().map_or(0, |m| m.len());
         report.working("writing the layer", size, None);
     };
+    // Held open here: with keep-id the namespace's root may not traverse
+    // the state dir's parents (see `userns::reach`).
+    let upper_at =
+        Reach::new(upper).with_context(|| format!("cannot commit {}", upper.display()))?;
     let diffed = run_in_userns_watching(
         map,
         src,
         || {
-            let r = diff_compressed(upper, &blob, compression)?;
+            let r = diff_compressed(&upper_at.path(), &blob, compression)?;
             serde_json::to_writer(&layer_report, &r)
                 .map_err(|e| format!("cannot write the report: {e}"))
         },

@@ -16,7 +16,7 @@ use crate::rootfs::DriverKind;
 use crate::snapshot::Result;
 use crate::store::{Image, Store};
 use crate::userns::idmap::{IdMapping, IdSources, UsernsRequest};
-use crate::userns::run_in_userns;
+use crate::userns::{run_in_userns, Reach};
 use std::path::{Path, PathBuf};
 
 /// A container found by name or id.
@@ -116,11 +116,13 @@ impl Changes<'_> {
 impl Drop for Changes<'_> {
     fn drop(&mut self) {
         if let Some((map, src)) = self.made {
-            let path = self.path.clone();
-            // Its files are the container's ids: removed from inside.
-            let _ = run_in_userns(map, src, move || {
-                std::fs::remove_dir_all(&path).map_err(|e| e.to_string())
-            });
+            // Its files are the container's ids: removed from inside,
+            // reached from here (see `userns::reach`).
+            if let Ok(at) = Reach::new(&self.path) {
+                let _ = run_in_userns(map, src, move || {
+                    std::fs::remove_dir_all(at.path()).map_err(|e| e.to_string())
+                });
+            }
         }
     }
 }
@@ -152,10 +154,19 @@ pub fn changes<'a>(
         path: path.clone(),
         made: Some((map, src)),
     };
+    // Held open here: with keep-id the namespace's root may not traverse
+    // the store's or state dir's parents (see `userns::reach`).
+    let lowers_at = lowers
+        .iter()
+        .map(|p| Reach::new(p))
+        .collect::<std::io::Result<Vec<_>>>()?;
+    let (copy_at, path_at) = (Reach::new(copy)?, Reach::new(&path)?);
     run_in_userns(map, src, || {
+        let lowers: Vec<PathBuf> = lowers_at.iter().map(Reach::path).collect();
+        let path = path_at.path();
         // A changes dir left by a hutch that was killed is stale.
         let _ = std::fs::remove_dir_all(&path);
-        crate::rootfs::copy::changes(&lowers, copy, &path).map_err(|e| e.to_string())
+        crate::rootfs::copy::changes(&lowers, &copy_at.path(), &path).map_err(|e| e.to_string())
     })
     .map_err(crate::chain::Context::msg)
     .with_context(|| {

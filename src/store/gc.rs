@@ -266,9 +266,19 @@ pub(super) fn collect(
 
 /// Remove directory trees whose files may belong to subordinate ids.
 fn remove_trees(paths: &[PathBuf], map: &IdMapping, src: &IdSources) -> Result<()> {
+    // Held open here: with keep-id the namespace's root may not traverse
+    // the store's parents (see `userns::reach`); one already gone is done.
+    let mut held = Vec::with_capacity(paths.len());
+    for p in paths {
+        match crate::userns::Reach::new(p) {
+            Ok(at) => held.push((p, at)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
     let rm = || -> Result<(), String> {
-        for p in paths {
-            match std::fs::remove_dir_all(p) {
+        for (p, at) in &held {
+            match std::fs::remove_dir_all(at.path()) {
                 Ok(()) => {}
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
                 Err(e) => return Err(format!("cannot remove {}: {e}", p.display())),

@@ -20,7 +20,7 @@ use crate::layer::unpack::{unpack, Owners, UnpackOptions};
 use crate::oci::digest::{self, Hasher};
 use crate::report::Report;
 use crate::userns::idmap::{IdMapping, IdSources, MapMode};
-use crate::userns::run_in_userns;
+use crate::userns::{run_in_userns, Reach};
 use oci_spec::image::Descriptor;
 use sha2::{Digest as _, Sha256};
 use std::path::{Path, PathBuf};
@@ -103,9 +103,13 @@ fn unpack_one(
         Owners::FromTar
     };
     let expected = desc.digest().clone();
+    // Opened here, as the caller: keep-id's namespace root may not be able
+    // to traverse the directories above the store (see `userns::reach`).
+    let f = fs_err::File::open(&blob)?;
+    let work_at = Reach::new(&work)?;
+    let dest_at = Reach::new(dest)?;
     run_in_userns(map, src, || {
-        let f = std::fs::File::open(&blob)
-            .map_err(|e| format!("cannot open blob {expected}: {e}"))?;
+        let (work, dest) = (work_at.path(), dest_at.path());
         let mut input = Hasher::new(std::io::BufReader::with_capacity(1 << 16, f));
         let result = unpack(&mut input, &work, &UnpackOptions { owners })
             .map_err(|e| format!("blob {expected}: {e}"))
@@ -132,10 +136,13 @@ fn unpack_one(
         }
         // Renamed from inside the namespace: moving a directory to a new
         // parent needs write access to it, which its mapped owner has.
-        if let Err(e) = std::fs::rename(&work, dest) {
+        if let Err(e) = std::fs::rename(&work, &dest) {
             let _ = std::fs::remove_dir_all(&work);
             if !dest.is_dir() {
-                return Err(format!("cannot move the unpacked layer to {}: {e}", dest.display()));
+                return Err(format!(
+                    "cannot move the unpacked layer to {}: {e}",
+                    dest_at.shown().display()
+                ));
             }
             // Another process unpacked the same layer first; use theirs.
         }

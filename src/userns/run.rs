@@ -37,6 +37,33 @@ pub fn run_in_userns_watching<F>(
 where
     F: FnOnce() -> std::result::Result<(), String>,
 {
+    run(map, src, || Ok(()), f, meanwhile)
+}
+
+/// [`run_in_userns`], with `first` run in the namespace before the child
+/// becomes its root: still as the caller's own ids (keep-id maps them to
+/// themselves) but with the namespace's capabilities. Paths walked there
+/// are checked as the caller, who can reach a store under a private home
+/// that keep-id's root (a subordinate id on the host) cannot traverse:
+/// mounts made in a new mount namespace go there.
+pub fn run_in_userns_as_caller_first<A, F>(
+    map: &IdMapping,
+    src: &IdSources,
+    first: A,
+    f: F,
+) -> Result<()>
+where
+    A: FnOnce() -> std::result::Result<(), String>,
+    F: FnOnce() -> std::result::Result<(), String>,
+{
+    run(map, src, first, f, &|| {})
+}
+
+fn run<A, F>(map: &IdMapping, src: &IdSources, first: A, f: F, meanwhile: &dyn Fn()) -> Result<()>
+where
+    A: FnOnce() -> std::result::Result<(), String>,
+    F: FnOnce() -> std::result::Result<(), String>,
+{
     // Joining a keeper's namespace spares the newuidmap/newgidmap round; a
     // missing keeper only costs that round.
     let entry = match map
@@ -54,7 +81,7 @@ where
         Forked::Child => {
             drop(err_r);
             let res = match entry {
-                Entry::Keeper(k) => join_keeper(map, &k, f),
+                Entry::Keeper(k) => join_keeper(map, &k, first, f),
                 Entry::Fresh {
                     ready: (ready_r, ready_w),
                     go: (go_r, go_w),
@@ -64,7 +91,7 @@ where
                     // writes) would leave this child waiting for ever, and
                     // the parent waiting for it.
                     drop((ready_r, go_w));
-                    child_side(map, ready_w, go_r, f)
+                    child_side(map, ready_w, go_r, first, f)
                 }
             };
             let code = match res {
@@ -157,8 +184,14 @@ fn map_fresh(
 }
 
 /// The child's side with a keeper: its namespace has the mapping already.
-fn join_keeper<F>(map: &IdMapping, keeper: &Keeper, f: F) -> std::result::Result<(), String>
+fn join_keeper<A, F>(
+    map: &IdMapping,
+    keeper: &Keeper,
+    first: A,
+    f: F,
+) -> std::result::Result<(), String>
 where
+    A: FnOnce() -> std::result::Result<(), String>,
     F: FnOnce() -> std::result::Result<(), String>,
 {
     crate::sys::process::setns(
@@ -167,6 +200,7 @@ where
         "<user namespace keeper>",
     )
     .map_err(|e| e.to_string())?;
+    first()?;
     become_root_or_mapped(map)?;
     f()
 }
@@ -181,13 +215,15 @@ fn become_root_or_mapped(map: &IdMapping) -> std::result::Result<(), String> {
     become_ids(uid, gid)
 }
 
-fn child_side<F>(
+fn child_side<A, F>(
     map: &IdMapping,
     ready: OwnedFd,
     go: OwnedFd,
+    first: A,
     f: F,
 ) -> std::result::Result<(), String>
 where
+    A: FnOnce() -> std::result::Result<(), String>,
     F: FnOnce() -> std::result::Result<(), String>,
 {
     crate::sys::cred::unshare(CloneFlags::CLONE_NEWUSER).map_err(|e| {
@@ -201,6 +237,7 @@ where
     if n != 1 {
         return Err("parent could not install the id mapping".into());
     }
+    first()?;
     become_root_or_mapped(map)?;
     f()
 }

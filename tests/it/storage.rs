@@ -1,7 +1,8 @@
 //! Storage drivers: the same filesystem semantics on native overlay, the
 //! FUSE overlay and the copy driver; the FUSE upper dir in the native
 //! format; keep-id on FUSE without another copy of the image; and the FUSE
-//! server's end with its container.
+//! server's end with its container; keep-id with the store under a
+//! private directory.
 
 use crate::common::*;
 use std::path::{Path, PathBuf};
@@ -361,5 +362,96 @@ fn without_native_overlay_the_root_falls_back_and_overlay_volumes_say_why() {
         let err = stderr(&out);
         succeeded(&out, "run on the fallback driver");
         assert!(err.contains("storage driver overlay not used"), "{err}");
+    });
+}
+
+/// keep-id's namespace root is a subordinate id on the host: it must not
+/// need to traverse the caller's private directories above the store and
+/// the state dir (a home of 0700, or 0750 with a group the namespace does
+/// not map). The root group here is one keep-id never maps.
+#[test]
+fn keep_id_works_with_the_store_under_a_private_directory() {
+    for_each_user_and_driver(&DRIVERS, |w| {
+        w.busybox_project("private/proj");
+        let private = w.path("private");
+        if w.user.switch {
+            let st = std::process::Command::new("chown")
+                .arg(format!("{}:0", w.user.uid))
+                .arg(&private)
+                .status()
+                .unwrap();
+            assert!(st.success());
+        }
+        std::fs::set_permissions(
+            &private,
+            std::os::unix::fs::PermissionsExt::from_mode(0o700),
+        )
+        .unwrap();
+        let root = private.join("root");
+        let hutch = |dir: &Path, args: &[&str]| {
+            let mut c = w.as_user(hutch_bin());
+            if let Some(d) = &w.driver {
+                c.env("HUTCH_STORAGE_DRIVER", d);
+            }
+            c.arg("--root")
+                .arg(&root)
+                .current_dir(dir)
+                .env("HOME", dir)
+                .args(args);
+            succeeded(&c.output().unwrap(), &format!("hutch {args:?}"))
+        };
+        let top = w.path("");
+        let bb = image("busybox-musl");
+        hutch(&top, &["load", "-i", bb.to_str().unwrap()]);
+        let uid = w.user.uid.to_string();
+        let out = hutch(
+            &top,
+            &[
+                "run",
+                "--network",
+                "none",
+                "--userns=keep-id",
+                "--name",
+                "k",
+                "busybox:1.38.0-musl",
+                "sh",
+                "-c",
+                "id -u; touch /tmp/mine",
+            ],
+        );
+        assert_eq!(out, format!("{uid}\n"));
+        assert_eq!(hutch(&top, &["diff", "k"]), "C /tmp\nA /tmp/mine\n");
+        hutch(&top, &["commit", "k", "mine"]);
+        let tar = w.path("k.tar");
+        hutch(&top, &["export", "-o", tar.to_str().unwrap(), "k"]);
+        assert!(std::fs::metadata(&tar).unwrap().len() > 0);
+        hutch(&top, &["rm", "k"]);
+        let out = hutch(
+            &top,
+            &["run", "--rm", "--network", "none", "mine", "ls", "/tmp"],
+        );
+        assert_eq!(out, "mine\n");
+        // The unpacked layers of both mappings and keep-id's metadata
+        // layer go with their images.
+        hutch(&top, &["rmi", "mine", "busybox:1.38.0-musl"]);
+        for d in ["o", "o-meta"] {
+            let left = std::fs::read_dir(root.join(d))
+                .map(|r| r.count())
+                .unwrap_or(0);
+            assert_eq!(left, 0, "{d} is empty");
+        }
+        // A project environment (keep-id) with its versions.
+        hutch(&top, &["load", "-i", bb.to_str().unwrap()]);
+        let proj = private.join("proj");
+        let script = "id -u; touch /tmp/env-file";
+        assert_eq!(
+            hutch(&proj, &["shell", "--", "sh", "-c", script]),
+            format!("{uid}\n")
+        );
+        hutch(&proj, &["env", "snapshot", "-m", "one"]);
+        hutch(&proj, &["shell", "--", "touch", "/tmp/later"]);
+        let diff = hutch(&proj, &["env", "diff"]);
+        assert!(diff.contains("A /tmp/later"), "{diff}");
+        hutch(&proj, &["env", "rm"]);
     });
 }

@@ -19,6 +19,7 @@ use crate::userns::idmap::IdSources;
 use nix::sched::CloneFlags;
 use std::io::{Read, Write};
 use std::os::fd::OwnedFd;
+use std::path::Path;
 
 /// Run `work` inside container `rec`'s root; its error text, or why the
 /// container could not be entered.
@@ -194,8 +195,10 @@ fn in_stopped(
     };
     let root = dir.join("rootfs");
     let binds = volume_binds(dirs, rec);
-    crate::userns::run_in_userns(&mapping, &src, || {
-        use crate::sys::mount::{enter_root, mount, Flags};
+    use crate::sys::mount::{enter_root, mount, Flags};
+    // Mounted as the caller (see `run_in_userns_as_caller_first`): with
+    // keep-id the namespace's root may not traverse the store's parents.
+    let mounts = || {
         crate::sys::cred::unshare(CloneFlags::CLONE_NEWNS)
             .map_err(|e| format!("unshare(CLONE_NEWNS): {e}"))?;
         mount(
@@ -223,7 +226,11 @@ fn in_stopped(
                     .map_err(|e| e.to_string())?;
             }
         }
-        enter_root(&root).map_err(|e| e.to_string())?;
+        // Entered here too: its root is then reached from the working dir.
+        std::env::set_current_dir(&root).map_err(|e| format!("{}: {e}", root.display()))
+    };
+    crate::userns::run::run_in_userns_as_caller_first(&mapping, &src, mounts, || {
+        enter_root(Path::new(".")).map_err(|e| e.to_string())?;
         work()
     })
     .map_err(|e| e.to_string())
