@@ -215,7 +215,7 @@ fn run_probe(rec: &Record, check: &Check) -> Result<(i32, String), String> {
         .filter(|_| super::state::observe(rec).is_running())
         .ok_or_else(|| format!("container {} is not running", rec.name))?;
     let mapping = rec.mapping().map_err(|e| e.to_string())?;
-    let security = rec.config.security.resolve()?;
+    let security = rec.config.security.resolve().map_err(|e| e.to_string())?;
     let process = ProcessSpec {
         args: argv,
         env: rec.config.env.clone(),

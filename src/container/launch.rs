@@ -101,6 +101,8 @@ pub enum Error {
     /// Capabilities, seccomp, --security-opt or limits.
     #[error("{0}")]
     Security(String),
+    #[error(transparent)]
+    Confinement(#[from] crate::sandbox::security::SecurityError),
     #[error("--network container:{name}: {why}")]
     Joined { name: String, why: String },
     #[error("container {0} is already running (stop it first with `hutch stop {0}`)")]
@@ -1017,10 +1019,7 @@ fn plan(
     };
     let ports = network.ports().to_vec();
     let compiling = std::time::Instant::now();
-    let security = c
-        .security
-        .resolve_in(&dirs.state)
-        .map_err(Error::Security)?;
+    let security = c.security.resolve_in(&dirs.state)?;
     report.debug(&format!(
         "seccomp: {} program(s), {} instructions, read or compiled in {:?}",
         security.filters.0.len(),

@@ -260,15 +260,7 @@ const TEXT_ERRORS_LEFT: &[(&str, usize)] = &[
     ("src/net/forward.rs", 4),
     ("src/net/mod.rs", 4),
     ("src/rootfs/driver.rs", 1),
-    ("src/sandbox/caps.rs", 2),
     ("src/sandbox/limits.rs", 2),
-    ("src/sandbox/plan.rs", 2),
-    ("src/sandbox/seccomp/cache.rs", 1),
-    ("src/sandbox/seccomp/codegen.rs", 1),
-    ("src/sandbox/seccomp/docker.rs", 1),
-    ("src/sandbox/seccomp/mod.rs", 1),
-    ("src/sandbox/security.rs", 6),
-    ("src/sandbox/user.rs", 2),
 ];
 
 #[test]
