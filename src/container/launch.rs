@@ -96,8 +96,8 @@ pub enum Error {
         path: PathBuf,
         error: std::io::Error,
     },
-    #[error("{0}")]
-    Network(String),
+    #[error(transparent)]
+    Network(#[from] crate::net::Error),
     /// Capabilities, seccomp, --security-opt or limits.
     #[error("{0}")]
     Security(String),
@@ -1001,7 +1001,7 @@ fn plan(
     let exposed = cfg.exposed_ports().clone().unwrap_or_default();
     let network = match c.network.joined_container() {
         Some(name) => joined(dirs, rec, name)?,
-        None => match Network::user_defined(&c.network, &dirs.store).map_err(Error::Network)? {
+        None => match Network::user_defined(&c.network, &dirs.store)? {
             Some(def) => Network::on_bridge(
                 def,
                 &c.network,
@@ -1011,10 +1011,10 @@ fn plan(
                 dir,
                 &dirs.store,
                 &HostEnv::detect(),
-            )
-            .map_err(Error::Network)?,
-            None => Network::from_flags(&c.network, &exposed, &c.hostname, dir, &HostEnv::detect())
-                .map_err(Error::Network)?,
+            )?,
+            None => {
+                Network::from_flags(&c.network, &exposed, &c.hostname, dir, &HostEnv::detect())?
+            }
         },
     };
     let ports = network.ports().to_vec();
@@ -1125,7 +1125,7 @@ fn joined(dirs: &Dirs, rec: &Record, name: &str) -> Result<Network> {
         name: name.to_string(),
         why,
     };
-    crate::net::check_no_helper_flags(&rec.config.network, "container").map_err(Error::Network)?;
+    crate::net::check_no_helper_flags(&rec.config.network, "container")?;
     let containers = Containers::new(&dirs.state);
     let target = containers.resolve(name).map_err(|e| fail(e.to_string()))?;
     // The host's network namespace belongs to the host's user namespace,

@@ -256,9 +256,6 @@ const TEXT_ERRORS_LEFT: &[(&str, usize)] = &[
     ("src/container/supervisor.rs", 1),
     ("src/layer/testutil.rs", 5),
     ("src/layer/tree.rs", 1),
-    ("src/net/bridge.rs", 1),
-    ("src/net/forward.rs", 4),
-    ("src/net/mod.rs", 4),
     ("src/rootfs/driver.rs", 1),
     ("src/sandbox/limits.rs", 2),
 ];
