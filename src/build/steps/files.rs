@@ -91,8 +91,16 @@ impl FileStep<'_> {
         from: Option<&ImageFs>,
         lower: &ImageFs,
     ) -> Result<Tree, String> {
-        let owner = self.chown.map(|c| resolve_chown(c, lower)).transpose()?;
-        let chmod = self.chmod.map(parse_chmod).transpose()?;
+        let owner = self
+            .chown
+            .map(|c| resolve_chown(c, lower))
+            .transpose()
+            .map_err(|e| e.to_string())?;
+        let chmod = self
+            .chmod
+            .map(parse_chmod)
+            .transpose()
+            .map_err(|e| e.to_string())?;
         let mut sources: Vec<Src> = Vec::new();
         let mut archives: Vec<(String, std::path::PathBuf)> = Vec::new();
         let mut many = self.sources.len() > 1;
@@ -180,8 +188,16 @@ impl FileStep<'_> {
 impl FileStep<'_> {
     /// Place a file ADD downloaded (mode 0600, never unpacked).
     pub fn place_download(&self, f: &Fetched, lower: &ImageFs) -> Result<Tree, String> {
-        let owner = self.chown.map(|c| resolve_chown(c, lower)).transpose()?;
-        let chmod = self.chmod.map(parse_chmod).transpose()?;
+        let owner = self
+            .chown
+            .map(|c| resolve_chown(c, lower))
+            .transpose()
+            .map_err(|e| e.to_string())?;
+        let chmod = self
+            .chmod
+            .map(parse_chmod)
+            .transpose()
+            .map_err(|e| e.to_string())?;
         let place = Placement {
             dest_is_dir: self.dest.ends_with('/'),
             dest: self.dest(),
