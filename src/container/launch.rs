@@ -480,7 +480,8 @@ impl<'a> Launch<'a> {
                 self.restart
             )));
         }
-        logs::Config::new(&self.log_driver, &self.log_opts).map_err(Error::Invalid)?;
+        logs::Config::new(&self.log_driver, &self.log_opts)
+            .map_err(|e| Error::Invalid(e.to_string()))?;
         for d in &self.devices {
             parse_device(d)?;
         }
@@ -493,7 +494,7 @@ impl<'a> Launch<'a> {
             false => health::Check::merge(self.health, image_healthcheck(self.dirs, &self.image)),
         };
         if let Some(h) = &healthcheck {
-            h.argv().map_err(Error::Invalid)?;
+            h.argv().map_err(|e| Error::Invalid(e.to_string()))?;
         }
         let mapping = IdMapping::detect(self.userns, &IdSources::default())?;
         let cfg = self.image.config.config().clone().unwrap_or_default();
@@ -1330,7 +1331,7 @@ fn detached(
         }
         finish(containers, volumes, rec, last);
     })
-    .map_err(Error::Supervisor)?;
+    .map_err(|e| Error::Supervisor(e.to_string()))?;
     match outcome {
         supervisor::Outcome::Started => Ok(Outcome::Started),
         supervisor::Outcome::Failed(code, message) => {
