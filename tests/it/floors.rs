@@ -249,7 +249,6 @@ const TEXT_ERRORS_LEFT: &[(&str, usize)] = &[
     ("src/container/mounts.rs", 4),
     ("src/layer/testutil.rs", 5),
     ("src/layer/tree.rs", 1),
-    ("src/rootfs/driver.rs", 1),
     ("src/sandbox/limits.rs", 2),
 ];
 
