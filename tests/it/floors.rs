@@ -248,7 +248,6 @@ const TEXT_ERRORS_LEFT: &[(&str, usize)] = &[
     ("src/container/cp/tree.rs", 3),
     ("src/container/mounts.rs", 4),
     ("src/layer/testutil.rs", 5),
-    ("src/layer/tree.rs", 1),
     ("src/sandbox/limits.rs", 2),
 ];
 
