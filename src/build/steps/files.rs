@@ -109,7 +109,7 @@ impl FileStep<'_> {
                 let Source::Path(p) = s else { continue };
                 if glob::has_wildcards(p) {
                     many = true;
-                    let found = fs.glob(p)?;
+                    let found = fs.glob(p).map_err(|e| e.to_string())?;
                     if found.is_empty() {
                         return Err(format!("{p}: no file in the --from image matches"));
                     }
