@@ -98,9 +98,10 @@ pub enum Error {
     },
     #[error(transparent)]
     Network(#[from] crate::net::Error),
-    /// Capabilities, seccomp, --security-opt or limits.
+    /// Limits `--strict-limits` requires that cannot be applied here.
     #[error("{0}")]
     Security(String),
+    /// Capabilities, seccomp, --security-opt or limits as given.
     #[error(transparent)]
     Confinement(#[from] crate::sandbox::security::SecurityError),
     #[error("--network container:{name}: {why}")]
