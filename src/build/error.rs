@@ -37,3 +37,30 @@ pub enum Error {
 crate::store::over_store!(Error);
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// A value of one instruction that cannot be used: a `--chown`/`--chmod`
+/// flag, an EXPOSEd port, a `--target` stage.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum StepError {
+    #[error("--chown={0}: no user given")]
+    ChownNoUser(String),
+    #[error("--chown={spec}: no user '{user}' in the image's /etc/passwd")]
+    ChownUser { spec: String, user: String },
+    #[error("--chown={spec}: no group '{group}' in the image's /etc/group")]
+    ChownGroup { spec: String, group: String },
+    #[error("--chmod={0}: expected an octal mode such as 0644")]
+    Chmod(String),
+    #[error("invalid port '{port}': {source}")]
+    Port {
+        port: String,
+        source: crate::dockerfile::PortError,
+    },
+    #[error("target stage '{target}' not found: {file} has no named stages")]
+    NoNamedStages { target: String, file: String },
+    #[error("target stage '{target}' not found in {file} (stages: {})", stages.join(", "))]
+    NoSuchStage {
+        target: String,
+        file: String,
+        stages: Vec<String>,
+    },
+}

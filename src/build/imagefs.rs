@@ -210,7 +210,7 @@ impl ImageFs {
     /// The paths a `COPY --from` wildcard source matches, sorted, one path
     /// element at a time as in the build context (`*` never crosses `/`).
     /// Matches keep the pattern's spelling, so symlinks in it still resolve.
-    pub fn glob(&self, pattern: &str) -> Result<Vec<String>, String> {
+    pub fn glob(&self, pattern: &str) -> Result<Vec<String>, super::glob::BadPattern> {
         let mut found = vec![String::new()];
         for part in pattern.split('/').filter(|p| !p.is_empty() && *p != ".") {
             let mut next = Vec::new();
@@ -238,9 +238,7 @@ impl ImageFs {
                         break;
                     }
                     let name = &k[prefix.len()..];
-                    if !name.contains('/')
-                        && super::glob::glob_match(part, name).map_err(|e| e.to_string())?
-                    {
+                    if !name.contains('/') && super::glob::glob_match(part, name)? {
                         next.push(join(base, name));
                     }
                 }

@@ -5,6 +5,7 @@
 //!
 //! It only reads the parsed Dockerfile; it runs nothing.
 
+use super::error::StepError;
 use crate::dockerfile::{Dockerfile, Instruction};
 use std::collections::BTreeSet;
 
@@ -47,7 +48,7 @@ pub fn deps(df: &Dockerfile, i: usize) -> BTreeSet<usize> {
 }
 
 /// Plan a build of `target` (a stage name), or of the last stage.
-pub fn plan(df: &Dockerfile, target: Option<&str>) -> Result<Plan, String> {
+pub fn plan(df: &Dockerfile, target: Option<&str>) -> Result<Plan, StepError> {
     let target = match target {
         None => df.stages.len() - 1,
         Some(t) => {
@@ -56,19 +57,16 @@ pub fn plan(df: &Dockerfile, target: Option<&str>) -> Result<Plan, String> {
                 .iter()
                 .position(|s| s.name.as_deref() == Some(lower.as_str()))
                 .ok_or_else(|| {
-                    let names: Vec<&str> =
-                        df.stages.iter().filter_map(|s| s.name.as_deref()).collect();
-                    if names.is_empty() {
-                        format!(
-                            "target stage '{t}' not found: {} has no named stages",
-                            df.file
-                        )
-                    } else {
-                        format!(
-                            "target stage '{t}' not found in {} (stages: {})",
-                            df.file,
-                            names.join(", ")
-                        )
+                    let stages: Vec<String> =
+                        df.stages.iter().filter_map(|s| s.name.clone()).collect();
+                    let (target, file) = (t.to_string(), df.file.clone());
+                    match stages.is_empty() {
+                        true => StepError::NoNamedStages { target, file },
+                        false => StepError::NoSuchStage {
+                            target,
+                            file,
+                            stages,
+                        },
                     }
                 })?
         }
@@ -102,7 +100,7 @@ mod tests {
         .unwrap();
         assert_eq!(plan(&df, None).unwrap().stages, [0, 2, 3, 4]);
         assert_eq!(plan(&df, Some("BUILD")).unwrap().stages, [0, 2]);
-        let e = plan(&df, Some("nope")).unwrap_err();
+        let e = plan(&df, Some("nope")).unwrap_err().to_string();
         assert!(
             e.contains("'nope' not found") && e.contains("base, unused"),
             "{e}"

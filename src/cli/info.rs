@@ -208,7 +208,7 @@ pub fn gather(ctx: &Ctx) -> anyhow::Result<Info> {
                 .map(|(k, why)| format!("{k} passed over: {why}"))
                 .collect::<Vec<_>>()
                 .join("; "),
-            Err(e) => e.clone(),
+            Err(e) => e.to_string(),
         },
         mount_api: features.overlay,
         error: features.overlay_error.clone(),

@@ -18,6 +18,19 @@ use nix::unistd::Pid;
 use std::os::fd::{AsFd, AsRawFd};
 use std::time::{Duration, Instant};
 
+/// Why a health check cannot be used or its monitor started.
+#[derive(Debug, thiserror::Error)]
+pub enum HealthError {
+    #[error(
+        "unusable health check test {0:?}: expected [\"CMD\", ...] or [\"CMD-SHELL\", COMMAND]"
+    )]
+    UnusableTest(Vec<String>),
+    #[error("invalid duration '{0}': use a number with a unit, such as 30s, 1m30s or 500ms")]
+    Duration(String),
+    #[error(transparent)]
+    Sys(#[from] crate::sys::SysError),
+}
+
 /// Docker's defaults for fields left at zero.
 pub const DEFAULT_INTERVAL: Duration = Duration::from_secs(30);
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
@@ -76,16 +89,13 @@ impl Check {
     }
 
     /// The argv a probe runs.
-    pub fn argv(&self) -> Result<Vec<String>, String> {
+    pub fn argv(&self) -> Result<Vec<String>, HealthError> {
         match self.test.split_first() {
             Some((kind, rest)) if kind == "CMD" && !rest.is_empty() => Ok(rest.to_vec()),
             Some((kind, [cmd])) if kind == "CMD-SHELL" => {
                 Ok(vec!["/bin/sh".into(), "-c".into(), cmd.clone()])
             }
-            _ => Err(format!(
-                "unusable health check test {:?}: expected [\"CMD\", ...] or [\"CMD-SHELL\", COMMAND]",
-                self.test
-            )),
+            _ => Err(HealthError::UnusableTest(self.test.clone())),
         }
     }
 
@@ -209,13 +219,13 @@ pub fn probe(rec: &Record, check: &Check) -> Probe {
 }
 
 fn run_probe(rec: &Record, check: &Check) -> Result<(i32, String), String> {
-    let argv = check.argv()?;
+    let argv = check.argv().map_err(|e| e.to_string())?;
     let init = rec
         .init
         .filter(|_| super::state::observe(rec).is_running())
         .ok_or_else(|| format!("container {} is not running", rec.name))?;
     let mapping = rec.mapping().map_err(|e| e.to_string())?;
-    let security = rec.config.security.resolve()?;
+    let security = rec.config.security.resolve().map_err(|e| e.to_string())?;
     let process = ProcessSpec {
         args: argv,
         env: rec.config.env.clone(),
@@ -348,11 +358,11 @@ pub struct Monitor {
 impl Monitor {
     /// Fork the monitor of `rec`, whose pid 1 has just started (None
     /// when it has no health check). Must be called while single-threaded.
-    pub fn start(containers: &Containers, rec: &Record) -> Result<Option<Monitor>, String> {
+    pub fn start(containers: &Containers, rec: &Record) -> Result<Option<Monitor>, HealthError> {
         let Some(check) = rec.config.healthcheck.clone() else {
             return Ok(None);
         };
-        match fork().map_err(|e| e.to_string())? {
+        match fork()? {
             Forked::Child => {
                 let quiet = std::fs::OpenOptions::new()
                     .read(true)
@@ -391,9 +401,8 @@ impl Monitor {
 
 /// A Go duration (`1m30s`, `500ms`, `2h`), as Docker's duration flags take
 /// them; a bare 0 is allowed.
-pub fn parse_go_duration(s: &str) -> Result<Duration, String> {
-    let bad =
-        || format!("invalid duration '{s}': use a number with a unit, such as 30s, 1m30s or 500ms");
+pub fn parse_go_duration(s: &str) -> Result<Duration, HealthError> {
+    let bad = || HealthError::Duration(s.into());
     if s == "0" {
         return Ok(Duration::ZERO);
     }

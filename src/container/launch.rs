@@ -96,11 +96,14 @@ pub enum Error {
         path: PathBuf,
         error: std::io::Error,
     },
-    #[error("{0}")]
-    Network(String),
-    /// Capabilities, seccomp, --security-opt or limits.
+    #[error(transparent)]
+    Network(#[from] crate::net::Error),
+    /// Limits `--strict-limits` requires that cannot be applied here.
     #[error("{0}")]
     Security(String),
+    /// Capabilities, seccomp, --security-opt or limits as given.
+    #[error(transparent)]
+    Confinement(#[from] crate::sandbox::security::SecurityError),
     #[error("--network container:{name}: {why}")]
     Joined { name: String, why: String },
     #[error("container {0} is already running (stop it first with `hutch stop {0}`)")]
@@ -478,7 +481,8 @@ impl<'a> Launch<'a> {
                 self.restart
             )));
         }
-        logs::Config::new(&self.log_driver, &self.log_opts).map_err(Error::Invalid)?;
+        logs::Config::new(&self.log_driver, &self.log_opts)
+            .map_err(|e| Error::Invalid(e.to_string()))?;
         for d in &self.devices {
             parse_device(d)?;
         }
@@ -491,7 +495,7 @@ impl<'a> Launch<'a> {
             false => health::Check::merge(self.health, image_healthcheck(self.dirs, &self.image)),
         };
         if let Some(h) = &healthcheck {
-            h.argv().map_err(Error::Invalid)?;
+            h.argv().map_err(|e| Error::Invalid(e.to_string()))?;
         }
         let mapping = IdMapping::detect(self.userns, &IdSources::default())?;
         let cfg = self.image.config.config().clone().unwrap_or_default();
@@ -999,7 +1003,7 @@ fn plan(
     let exposed = cfg.exposed_ports().clone().unwrap_or_default();
     let network = match c.network.joined_container() {
         Some(name) => joined(dirs, rec, name)?,
-        None => match Network::user_defined(&c.network, &dirs.store).map_err(Error::Network)? {
+        None => match Network::user_defined(&c.network, &dirs.store)? {
             Some(def) => Network::on_bridge(
                 def,
                 &c.network,
@@ -1009,18 +1013,15 @@ fn plan(
                 dir,
                 &dirs.store,
                 &HostEnv::detect(),
-            )
-            .map_err(Error::Network)?,
-            None => Network::from_flags(&c.network, &exposed, &c.hostname, dir, &HostEnv::detect())
-                .map_err(Error::Network)?,
+            )?,
+            None => {
+                Network::from_flags(&c.network, &exposed, &c.hostname, dir, &HostEnv::detect())?
+            }
         },
     };
     let ports = network.ports().to_vec();
     let compiling = std::time::Instant::now();
-    let security = c
-        .security
-        .resolve_in(&dirs.state)
-        .map_err(Error::Security)?;
+    let security = c.security.resolve_in(&dirs.state)?;
     report.debug(&format!(
         "seccomp: {} program(s), {} instructions, read or compiled in {:?}",
         security.filters.0.len(),
@@ -1125,7 +1126,7 @@ fn joined(dirs: &Dirs, rec: &Record, name: &str) -> Result<Network> {
         name: name.to_string(),
         why,
     };
-    crate::net::check_no_helper_flags(&rec.config.network, "container").map_err(Error::Network)?;
+    crate::net::check_no_helper_flags(&rec.config.network, "container")?;
     let containers = Containers::new(&dirs.state);
     let target = containers.resolve(name).map_err(|e| fail(e.to_string()))?;
     // The host's network namespace belongs to the host's user namespace,
@@ -1330,7 +1331,7 @@ fn detached(
         }
         finish(containers, volumes, rec, last);
     })
-    .map_err(Error::Supervisor)?;
+    .map_err(|e| Error::Supervisor(e.to_string()))?;
     match outcome {
         supervisor::Outcome::Started => Ok(Outcome::Started),
         supervisor::Outcome::Failed(code, message) => {

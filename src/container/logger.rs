@@ -15,6 +15,29 @@ use nix::unistd::Pid;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::path::Path;
 
+/// Why the logger or the detached supervisor could not be started.
+#[derive(Debug, thiserror::Error)]
+pub enum SpawnError {
+    /// A system call, as `pipe2()` or `dup2(<log pipe>, 1)`.
+    #[error("{call} => {err}")]
+    Syscall {
+        call: String,
+        err: nix::errno::Errno,
+    },
+    #[error("cannot duplicate stdout/stderr: {0}")]
+    Dup(std::io::Error),
+    #[error(transparent)]
+    Sys(#[from] crate::sys::SysError),
+}
+
+/// A close-on-exec pipe.
+pub(super) fn pipe() -> Result<(OwnedFd, OwnedFd), SpawnError> {
+    nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(|err| SpawnError::Syscall {
+        call: "pipe2()".into(),
+        err,
+    })
+}
+
 /// Which of stdout and stderr a foreground logger relays on (Docker's
 /// `-a`); the log gets both either way.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -49,16 +72,11 @@ impl Logger {
         log: Option<&Path>,
         config: &logs::Config,
         relay: Option<Relay>,
-    ) -> Result<Logger, String> {
-        let cloexec = nix::fcntl::OFlag::O_CLOEXEC;
-        let pipe = || nix::unistd::pipe2(cloexec).map_err(|e| format!("pipe2() => {e}"));
+    ) -> Result<Logger, SpawnError> {
         let ((out_r, out_w), (err_r, err_w)) = (pipe()?, pipe()?);
         let saved = match relay {
             Some(_) => {
-                let dup = |fd: BorrowedFd<'_>| {
-                    fd.try_clone_to_owned()
-                        .map_err(|e| format!("cannot duplicate stdout/stderr: {e}"))
-                };
+                let dup = |fd: BorrowedFd<'_>| fd.try_clone_to_owned().map_err(SpawnError::Dup);
                 Some((
                     dup(std::io::stdout().as_fd())?,
                     dup(std::io::stderr().as_fd())?,
@@ -66,7 +84,7 @@ impl Logger {
             }
             None => None,
         };
-        match fork().map_err(|e| e.to_string())? {
+        match fork()? {
             Forked::Child => {
                 drop((out_w, err_w));
                 let mut keep = vec![out_r.as_raw_fd(), err_r.as_raw_fd()];
@@ -91,8 +109,10 @@ impl Logger {
             Forked::Parent(pid) => {
                 drop((out_r, err_r));
                 for (from, to) in [(&out_w, 1), (&err_w, 2)] {
-                    nix::unistd::dup2(from.as_raw_fd(), to)
-                        .map_err(|e| format!("dup2(<log pipe>, {to}) => {e}"))?;
+                    nix::unistd::dup2(from.as_raw_fd(), to).map_err(|err| SpawnError::Syscall {
+                        call: format!("dup2(<log pipe>, {to})"),
+                        err,
+                    })?;
                 }
                 Ok(Logger { pid, saved })
             }

@@ -23,6 +23,24 @@ use std::io::Write;
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::path::Path;
 
+/// Why `--log-driver` and `--log-opt` cannot be used.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum LogConfigError {
+    /// The driver's name (the message lists the known ones).
+    #[error("{0}")]
+    Driver(String),
+    #[error("--log-opt max-size: {0}")]
+    MaxSize(String),
+    #[error("--log-opt max-file={0}: use a whole number of at least 1")]
+    MaxFile(String),
+    #[error("unsupported --log-opt '{0}' (hutch's log drivers take max-size and max-file)")]
+    Unsupported(String),
+    #[error("--log-driver none takes no --log-opt")]
+    NoneTakesNoOpts,
+    #[error("--log-opt max-file needs max-size (the log is rotated only by size)")]
+    MaxFileNeedsSize,
+}
+
 /// The log file's name inside a container's directory.
 pub const LOG_FILE: &str = "ctr.log";
 
@@ -58,10 +76,10 @@ impl Config {
     pub fn new(
         driver: &str,
         opts: &std::collections::BTreeMap<String, String>,
-    ) -> Result<Config, String> {
+    ) -> Result<Config, LogConfigError> {
         let driver = match driver {
             "" => Driver::K8sFile,
-            d => d.parse::<Driver>()?,
+            d => d.parse::<Driver>().map_err(LogConfigError::Driver)?,
         };
         let mut c = Config {
             driver,
@@ -73,28 +91,24 @@ impl Config {
                 "max-size" => {
                     c.max_size = Some(
                         crate::sandbox::limits::parse_size(v)
-                            .map_err(|e| format!("--log-opt max-size: {e}"))?,
+                            .map_err(|e| LogConfigError::MaxSize(e.to_string()))?,
                     )
                 }
                 "max-file" => {
-                    c.max_file = v.parse().ok().filter(|&n| n >= 1).ok_or_else(|| {
-                        format!("--log-opt max-file={v}: use a whole number of at least 1")
-                    })?
+                    c.max_file = v
+                        .parse()
+                        .ok()
+                        .filter(|&n| n >= 1)
+                        .ok_or_else(|| LogConfigError::MaxFile(v.clone()))?
                 }
-                _ => {
-                    return Err(format!(
-                    "unsupported --log-opt '{k}' (hutch's log drivers take max-size and max-file)"
-                ))
-                }
+                _ => return Err(LogConfigError::Unsupported(k.clone())),
             }
         }
         if c.driver == Driver::None && !opts.is_empty() {
-            return Err("--log-driver none takes no --log-opt".into());
+            return Err(LogConfigError::NoneTakesNoOpts);
         }
         if c.max_file > 1 && c.max_size.is_none() {
-            return Err(
-                "--log-opt max-file needs max-size (the log is rotated only by size)".into(),
-            );
+            return Err(LogConfigError::MaxFileNeedsSize);
         }
         Ok(c)
     }
@@ -446,9 +460,11 @@ mod tests {
         );
         assert!(Config::new("syslog", &opts(&[]))
             .unwrap_err()
+            .to_string()
             .contains("syslog"));
         assert!(Config::new("", &opts(&[("tag", "x")]))
             .unwrap_err()
+            .to_string()
             .contains("tag"));
         assert!(Config::new("", &opts(&[("max-file", "2")])).is_err());
         assert!(Config::new("none", &opts(&[("max-size", "1k")])).is_err());

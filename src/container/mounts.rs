@@ -264,7 +264,9 @@ fn check_target(t: &str) -> Result<(), String> {
     if !t.starts_with('/') {
         return Err(format!("the container path '{t}' must be absolute"));
     }
-    crate::sandbox::plan::container_path(t).map(drop)
+    crate::sandbox::plan::container_path(t)
+        .map(drop)
+        .map_err(|e| e.to_string())
 }
 
 /// The keys `--mount` knows.

@@ -15,7 +15,7 @@
 //!
 //! This module does not build sandboxes or write records; the body does.
 
-use super::logger::Logger;
+use super::logger::{Logger, SpawnError};
 use crate::sys::process::{child_exit, close_fds_except, fork, Forked};
 use nix::sys::wait::waitpid;
 use std::io::{BufRead, Write};
@@ -78,10 +78,9 @@ pub fn detach(
     log: Option<(&Path, &super::logs::Config)>,
     keep: &[BorrowedFd<'_>],
     body: impl FnOnce(&mut Supervision),
-) -> Result<Outcome, String> {
-    let (ready_r, ready_w) =
-        nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(|e| format!("pipe2() => {e}"))?;
-    match fork().map_err(|e| e.to_string())? {
+) -> Result<Outcome, SpawnError> {
+    let (ready_r, ready_w) = super::logger::pipe()?;
+    match fork()? {
         Forked::Child => {
             drop(ready_r);
             // The intermediate child only makes the supervisor an orphan in

@@ -13,6 +13,17 @@ use std::ffi::{CStr, CString};
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::Path;
 
+/// Why the directory of a tar entry cannot be opened below the root.
+#[derive(Debug, thiserror::Error)]
+pub enum StepError {
+    #[error("entry {entry}: {shown} is a symlink; refusing to follow it while unpacking")]
+    Symlink { entry: String, shown: String },
+    #[error("entry {entry}: {shown} is not a directory")]
+    NotDirectory { entry: String, shown: String },
+    #[error("entry {entry}: {err}")]
+    Sys { entry: String, err: SysError },
+}
+
 /// An open root plus the chain of directories opened below it last time.
 ///
 /// Tar entries come grouped by directory, so keeping the last chain open means
@@ -50,7 +61,7 @@ impl Tree {
         &mut self,
         dirs: &[CString],
         entry: &EntryPath,
-    ) -> Result<BorrowedFd<'_>, String> {
+    ) -> Result<BorrowedFd<'_>, StepError> {
         let keep = self
             .chain
             .iter()
@@ -118,17 +129,15 @@ fn open_or_create(parent: BorrowedFd<'_>, name: &CStr) -> Result<OwnedFd, SysErr
 }
 
 /// Explain a failed step: which prefix of which entry, and why that is refused.
-pub fn step_error(entry: &EntryPath, prefix: &[CString], e: SysError) -> String {
+pub fn step_error(entry: &EntryPath, prefix: &[CString], err: SysError) -> StepError {
     let shown = EntryPath::parse(&join(prefix))
         .map(|p| p.display())
         .unwrap_or_default();
-    match e.errno {
-        Errno::ELOOP => format!(
-            "entry {}: {shown} is a symlink; refusing to follow it while unpacking",
-            entry.display()
-        ),
-        Errno::ENOTDIR => format!("entry {}: {shown} is not a directory", entry.display()),
-        _ => format!("entry {}: {e}", entry.display()),
+    let entry = entry.display();
+    match err.errno {
+        Errno::ELOOP => StepError::Symlink { entry, shown },
+        Errno::ENOTDIR => StepError::NotDirectory { entry, shown },
+        _ => StepError::Sys { entry, err },
     }
 }
 

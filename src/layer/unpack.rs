@@ -321,7 +321,10 @@ impl Unpacker {
         // Only the xattr, nothing removed: the marker hides the lower layers,
         // while this layer's own entries in the directory (before or after
         // the marker in the tar) must stay.
-        let dir = self.tree.dir_for(h.path.parent(), &h.path)?;
+        let dir = self
+            .tree
+            .dir_for(h.path.parent(), &h.path)
+            .map_err(|e| e.to_string())?;
         let key = CString::new(whiteout::OPAQUE_XATTR).expect("constant has no NUL");
         fsat::fsetxattr(dir, &key, b"y").map_err(|e| {
             format!(
@@ -341,7 +344,10 @@ impl Unpacker {
         let target = CString::new(target).expect("a CStr's bytes have no NUL");
         let mut gone = h.path.parent().to_vec();
         gone.push(target.clone());
-        let dir = self.tree.dir_for(h.path.parent(), &h.path)?;
+        let dir = self
+            .tree
+            .dir_for(h.path.parent(), &h.path)
+            .map_err(|e| e.to_string())?;
         // Mode 0 and device 0/0: exactly what overlayfs itself creates.
         let made = self.st.create_at(dir, &target, &gone, &h.path, || {
             fsat::mknod_at(dir, &target, Kind::Char, 0, 0, 0)
@@ -364,7 +370,10 @@ impl Unpacker {
         let p = &h.path;
         match h.kind {
             EntryType::Regular | EntryType::Continuous | EntryType::GNUSparse => {
-                let dir = self.tree.dir_for(p.parent(), p)?;
+                let dir = self
+                    .tree
+                    .dir_for(p.parent(), p)
+                    .map_err(|e| e.to_string())?;
                 let f = self
                     .st
                     .create_at(dir, name, p.parts(), p, || fsat::create_file_at(dir, name))?
@@ -372,7 +381,10 @@ impl Unpacker {
                 self.st.file(f, h, data)
             }
             EntryType::Directory => {
-                let dir = self.tree.dir_for(p.parent(), p)?;
+                let dir = self
+                    .tree
+                    .dir_for(p.parent(), p)
+                    .map_err(|e| e.to_string())?;
                 // 0700 until the end: we must be able to create inside it
                 // whatever mode the tar gives it.
                 match fsat::mkdir_at(dir, name, 0o700) {
@@ -402,7 +414,10 @@ impl Unpacker {
                 let target = h.link.as_deref().unwrap_or_default();
                 let target = CString::new(target)
                     .map_err(|_| format!("entry {}: symlink target contains NUL", p.display()))?;
-                let dir = self.tree.dir_for(p.parent(), p)?;
+                let dir = self
+                    .tree
+                    .dir_for(p.parent(), p)
+                    .map_err(|e| e.to_string())?;
                 self.st
                     .create_at(dir, name, p.parts(), p, || {
                         fsat::symlink_at(&target, dir, name)
@@ -417,7 +432,10 @@ impl Unpacker {
                     EntryType::Block => Kind::Block,
                     _ => Kind::Fifo,
                 };
-                let dir = self.tree.dir_for(p.parent(), p)?;
+                let dir = self
+                    .tree
+                    .dir_for(p.parent(), p)
+                    .map_err(|e| e.to_string())?;
                 let made = self.st.create_at(dir, name, p.parts(), p, || {
                     fsat::mknod_at(dir, name, kind, h.mode, h.dev.0, h.dev.1)
                 })?;
@@ -470,7 +488,10 @@ impl Unpacker {
             })?;
             Some(fd)
         };
-        let dir = self.tree.dir_for(p.parent(), p)?;
+        let dir = self
+            .tree
+            .dir_for(p.parent(), p)
+            .map_err(|e| e.to_string())?;
         let tdir = other_dir.as_ref().map_or(dir, |fd| fd.as_fd());
         let linked = self.st.create_at(dir, name, p.parts(), p, || {
             fsat::link_at(tdir, tname, dir, name)
@@ -493,7 +514,10 @@ impl Unpacker {
         // touches an mtime already set.
         for (key, meta) in dirs.iter().rev() {
             let path = EntryPath::parse(key).map_err(|e| e.to_string())?;
-            let fd = self.tree.dir_for(path.parts(), &path)?;
+            let fd = self
+                .tree
+                .dir_for(path.parts(), &path)
+                .map_err(|e| e.to_string())?;
             fsat::fchmod(fd, meta.mode).map_err(at(&path))?;
             fsat::set_times(fd, meta.mtime.0, meta.mtime.1).map_err(at(&path))?;
         }

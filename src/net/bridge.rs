@@ -76,8 +76,17 @@ pub enum BridgeError {
     Pasta(String),
     #[error("cannot attach the container to network {network}: {why}")]
     Attach { network: String, why: String },
-    #[error("{0}")]
-    Forwarder(String),
+    #[error(transparent)]
+    Forwarder(#[from] forward::ForwardError),
+    #[error(transparent)]
+    Sys(#[from] crate::sys::SysError),
+    /// The keeper's DNS server.
+    #[error("cannot listen on port 53: {0}")]
+    Dns(std::io::Error),
+    #[error("cannot report to hutch: {0}")]
+    Report(std::io::Error),
+    #[error("the networks' DNS server failed: {0}")]
+    Resolver(std::io::Error),
 }
 
 /// An attached container: its address and the forwarder of its published
@@ -330,8 +339,8 @@ pub fn attach(
     } else {
         let log = b.run_dir.join("port-forwarder.log");
         let mut f = Forwarder::spawn(&routes, &Target::Pid(child as u32), None, &log)
-            .map_err(|e| BridgeError::Forwarder(format!("cannot start the port forwarder: {e}")))?;
-        f.wait_ready(deadline).map_err(BridgeError::Forwarder)?;
+            .map_err(forward::ForwardError::Spawn)?;
+        f.wait_ready(deadline)?;
         Some(f)
     };
     Ok(Attached { ip, forwarder })
@@ -458,19 +467,18 @@ pub fn resolv_conf(
 /// keeper's namespace, make the shared network namespace, report, then
 /// answer DNS on port 53 of every bridge until no container has been
 /// attached for a while; then leave, ending its pasta.
-pub fn serve(userns: &Path, data: &Path, key: &str) -> Result<(), String> {
-    crate::sys::process::become_netns_keeper(userns).map_err(|e| e.to_string())?;
-    crate::sys::net::interface_up("lo").map_err(|e| e.to_string())?;
+pub fn serve(userns: &Path, data: &Path, key: &str) -> Result<(), BridgeError> {
+    crate::sys::process::become_netns_keeper(userns)?;
+    crate::sys::net::interface_up("lo")?;
     // Containers' traffic leaves through pasta's interface. /proc/sys/net
     // is this process's network namespace's.
     let _ = std::fs::write("/proc/sys/net/ipv4/ip_forward", "1");
-    let sock =
-        UdpSocket::bind(("0.0.0.0", 53)).map_err(|e| format!("cannot listen on port 53: {e}"))?;
+    let sock = UdpSocket::bind(("0.0.0.0", 53)).map_err(BridgeError::Dns)?;
     std::io::stdout()
         .write_all(b"r")
         .and_then(|()| std::io::stdout().flush())
-        .map_err(|e| format!("cannot report to hutch: {e}"))?;
-    crate::sys::stdio::all_to_dev_null().map_err(|e| e.to_string())?;
+        .map_err(BridgeError::Report)?;
+    crate::sys::stdio::all_to_dev_null()?;
     let _ = std::env::set_current_dir("/");
     let networks = Networks::new(data);
     let lookup = |from: Ipv4Addr, name: &str| -> Answer {
@@ -522,7 +530,7 @@ pub fn serve(userns: &Path, data: &Path, key: &str) -> Result<(), String> {
         true
     };
     let upstream = SocketAddr::from((PASTA_DNS_FORWARD, 53));
-    resolver::serve(&sock, &lookup, upstream, &mut done).map_err(|e| e.to_string())
+    resolver::serve(&sock, &lookup, upstream, &mut done).map_err(BridgeError::Resolver)
 }
 
 /// Whether any container's veth is in this (the shared) namespace.

@@ -17,6 +17,7 @@
 use super::ports::{PortMapping, Protocol};
 use super::spawned::Target;
 use crate::sys::splice::{at_urgent_mark, copy_one_byte, pipe, raise_fd_limit, splice_some};
+use crate::sys::SysError;
 use nix::errno::Errno;
 use nix::sys::epoll::{Epoll, EpollCreateFlags, EpollEvent, EpollFlags, EpollTimeout};
 use std::io::{BufRead, BufReader, Write};
@@ -38,6 +39,40 @@ pub const SUBCOMMAND: &str = "port-forwarder";
 /// Gbit/s, 256 KiB a little more than the others.
 const PIPE_BYTES: usize = 256 << 10;
 
+/// Why a route is malformed, or the forwarder could not start or relay.
+#[derive(Debug, thiserror::Error)]
+pub enum ForwardError {
+    #[error("route {0:?} is not LISTEN=TARGET")]
+    RouteSyntax(String),
+    #[error("route {route:?}: {addr:?} is not an address and port: {err}")]
+    RouteAddr {
+        route: String,
+        addr: String,
+        err: std::net::AddrParseError,
+    },
+    #[error("cannot listen on {addr}: {err}")]
+    Listen {
+        addr: SocketAddr,
+        err: std::io::Error,
+    },
+    #[error(transparent)]
+    Enter(#[from] SysError),
+    #[error("cannot report to hutch: {0}")]
+    Report(std::io::Error),
+    #[error("cannot start the port forwarder: {0}")]
+    Spawn(std::io::Error),
+    /// An epoll call of the relay loop.
+    #[error("{call}: {err}")]
+    Epoll { call: &'static str, err: Errno },
+    #[error("the port forwarder did not start within {0} ms")]
+    NotReady(u128),
+    #[error("the port forwarder exited without saying why")]
+    ExitedSilently,
+    /// Its log's tail (empty or starting with ": ").
+    #[error("the port forwarder failed{0}")]
+    Failed(String),
+}
+
 /// One forwarded port: where to listen on the host, and where to connect
 /// inside the container's network namespace.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -52,13 +87,17 @@ impl Route {
         format!("{}={}", self.listen, self.target)
     }
 
-    pub fn parse(s: &str) -> Result<Route, String> {
+    pub fn parse(s: &str) -> Result<Route, ForwardError> {
         let (l, t) = s
             .split_once('=')
-            .ok_or_else(|| format!("route {s:?} is not LISTEN=TARGET"))?;
+            .ok_or_else(|| ForwardError::RouteSyntax(s.into()))?;
         let addr = |a: &str| {
             a.parse::<SocketAddr>()
-                .map_err(|e| format!("route {s:?}: {a:?} is not an address and port: {e}"))
+                .map_err(|err| ForwardError::RouteAddr {
+                    route: s.into(),
+                    addr: a.into(),
+                    err,
+                })
         };
         Ok(Route {
             listen: addr(l)?,
@@ -124,7 +163,7 @@ impl Forwarder {
 
     /// Wait until the forwarder listens on every port and has entered the
     /// namespaces; its one-line error otherwise.
-    pub fn wait_ready(&mut self, deadline: Instant) -> Result<(), String> {
+    pub fn wait_ready(&mut self, deadline: Instant) -> Result<(), ForwardError> {
         let Some(mut report) = self.report.take() else {
             return Ok(());
         };
@@ -133,10 +172,7 @@ impl Forwarder {
         use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
         let mut fds = [PollFd::new(report.get_ref().as_fd(), PollFlags::POLLIN)];
         if poll(&mut fds, PollTimeout::from(ms)).unwrap_or(0) == 0 {
-            return Err(format!(
-                "the port forwarder did not start within {} ms",
-                left.as_millis()
-            ));
+            return Err(ForwardError::NotReady(left.as_millis()));
         }
         let mut line = String::new();
         let _ = report.read_line(&mut line);
@@ -145,8 +181,8 @@ impl Forwarder {
         }
         let _ = self.child.wait();
         match super::spawned::log_tail(&self.log) {
-            tail if tail.is_empty() => Err("the port forwarder exited without saying why".into()),
-            tail => Err(format!("the port forwarder failed{tail}")),
+            tail if tail.is_empty() => Err(ForwardError::ExitedSilently),
+            tail => Err(ForwardError::Failed(tail)),
         }
     }
 
@@ -162,38 +198,43 @@ const READY: &str = "ready";
 
 /// The forwarder's life (`hutch port-forwarder`): listen, enter the
 /// container's namespaces, say so, relay until killed.
-pub fn serve(userns: &Path, netns: &Path, routes: &[String]) -> Result<(), String> {
+pub fn serve(userns: &Path, netns: &Path, routes: &[String]) -> Result<(), ForwardError> {
     let routes = routes
         .iter()
         .map(|r| Route::parse(r))
         .collect::<Result<Vec<_>, _>>()?;
     let mut listeners = Vec::new();
     for r in routes {
-        let l = TcpListener::bind(r.listen)
-            .map_err(|e| format!("cannot listen on {}: {e}", r.listen))?;
-        l.set_nonblocking(true)
-            .map_err(|e| format!("cannot listen on {}: {e}", r.listen))?;
+        let listen = |err| ForwardError::Listen {
+            addr: r.listen,
+            err,
+        };
+        let l = TcpListener::bind(r.listen).map_err(listen)?;
+        l.set_nonblocking(true).map_err(listen)?;
         listeners.push((l, r.target));
     }
-    crate::sys::process::enter_network(userns, netns).map_err(|e| e.to_string())?;
+    crate::sys::process::enter_network(userns, netns)?;
     raise_fd_limit();
     let mut out = std::io::stdout();
     writeln!(out, "{READY}")
         .and_then(|()| out.flush())
-        .map_err(|e| format!("cannot report to hutch: {e}"))?;
+        .map_err(ForwardError::Report)?;
     relay(listeners, PIPE_BYTES)
 }
 
 /// Relay connections for `listeners` until an unrecoverable error, with a
 /// pipe of about `pipe_bytes` per direction of each. Connections opened
 /// here belong to this process's network namespace.
-pub fn relay(listeners: Vec<(TcpListener, SocketAddr)>, pipe_bytes: usize) -> Result<(), String> {
-    let epoll =
-        Epoll::new(EpollCreateFlags::EPOLL_CLOEXEC).map_err(|e| format!("epoll_create1: {e}"))?;
+pub fn relay(
+    listeners: Vec<(TcpListener, SocketAddr)>,
+    pipe_bytes: usize,
+) -> Result<(), ForwardError> {
+    let epoll_err = |call| move |err| ForwardError::Epoll { call, err };
+    let epoll = Epoll::new(EpollCreateFlags::EPOLL_CLOEXEC).map_err(epoll_err("epoll_create1"))?;
     for (i, (l, _)) in listeners.iter().enumerate() {
         epoll
             .add(l, EpollEvent::new(EpollFlags::EPOLLIN, token(i, LISTENER)))
-            .map_err(|e| format!("epoll_ctl(ADD, listener): {e}"))?;
+            .map_err(epoll_err("epoll_ctl(ADD, listener)"))?;
     }
     let mut relay = Relay {
         epoll,
@@ -212,7 +253,7 @@ pub fn relay(listeners: Vec<(TcpListener, SocketAddr)>, pipe_bytes: usize) -> Re
         let n = match relay.epoll.wait(&mut events, timeout) {
             Ok(n) => n,
             Err(Errno::EINTR) => continue,
-            Err(e) => return Err(format!("epoll_wait: {e}")),
+            Err(e) => return Err(epoll_err("epoll_wait")(e)),
         };
         if paused.is_some_and(|t| t.elapsed() >= Duration::from_millis(100)) {
             paused = None;
@@ -638,9 +679,11 @@ mod tests {
         assert_eq!(v6.listen, "[::1]:8080".parse().unwrap());
         assert!(Route::parse("127.0.0.1:8080")
             .unwrap_err()
+            .to_string()
             .contains("LISTEN=TARGET"));
         assert!(Route::parse("x=10.0.2.100:80")
             .unwrap_err()
+            .to_string()
             .contains("\"x\""));
     }
 
@@ -649,12 +692,18 @@ mod tests {
         let none = Path::new("/nonexistent/ns/user");
         let busy = TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = busy.local_addr().unwrap();
-        let e = serve(none, none, &[format!("{addr}=10.0.2.100:80")]).unwrap_err();
+        let e = serve(none, none, &[format!("{addr}=10.0.2.100:80")])
+            .unwrap_err()
+            .to_string();
         assert!(e.starts_with(&format!("cannot listen on {addr}: ")), "{e}");
         drop(busy);
-        let e = serve(none, none, &[format!("{addr}=10.0.2.100:80")]).unwrap_err();
+        let e = serve(none, none, &[format!("{addr}=10.0.2.100:80")])
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("/nonexistent/ns/user"), "{e}");
-        let e = serve(none, none, &["80".to_string()]).unwrap_err();
+        let e = serve(none, none, &["80".to_string()])
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("LISTEN=TARGET"), "{e}");
     }
 

@@ -68,7 +68,7 @@ pub enum HelperError {
     #[error(transparent)]
     Api(#[from] slirp::ApiError),
     #[error("{0}")]
-    Forwarder(String),
+    Forwarder(super::forward::ForwardError),
 }
 
 /// How readiness shows.

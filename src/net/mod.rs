@@ -17,10 +17,13 @@ use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+pub use error::Error;
+
 pub mod addrs;
 pub mod bridge;
 pub mod choose;
 pub mod dns;
+mod error;
 pub mod forward;
 pub mod helper;
 pub mod hosts;
@@ -82,15 +85,15 @@ impl Network {
         hostname: &str,
         run_dir: &Path,
         env: &plan::HostEnv,
-    ) -> Result<Network, String> {
+    ) -> Result<Network, Error> {
         if !flags.aliases.is_empty() || flags.ip.is_some() {
-            return Err("--network-alias and --ip need a user-defined network: create one with `hutch network create NAME` and pass --network NAME".into());
+            return Err(Error::NeedsUserNetwork);
         }
         let own = match flags.network.as_deref() {
             Some("none") => Some(Network::None),
             Some("host") => Some(Network::Host),
             Some(m) if !options::HelperRequest::is_helper_mode(m) => {
-                return Err(options::OptionsError::UnknownMode(m.to_string()).to_string())
+                return Err(options::OptionsError::UnknownMode(m.to_string()).into())
             }
             _ => None,
         };
@@ -98,7 +101,7 @@ impl Network {
             check_no_helper_flags(flags, n.mode())?;
             return Ok(n);
         }
-        let plan = plan::plan(flags, exposed, hostname, env).map_err(|e| e.to_string())?;
+        let plan = plan::plan(flags, exposed, hostname, env)?;
         Ok(Network::User(Box::new(UserNet {
             plan,
             run_dir: run_dir.to_path_buf(),
@@ -111,7 +114,7 @@ impl Network {
     pub fn user_defined(
         flags: &plan::NetFlags,
         data: &Path,
-    ) -> Result<Option<netdef::NetworkDef>, String> {
+    ) -> Result<Option<netdef::NetworkDef>, Error> {
         let Some(name) = flags.network.as_deref() else {
             return Ok(None);
         };
@@ -121,19 +124,14 @@ impl Network {
         {
             return Ok(None);
         }
-        const BUILT_IN: &str = "none, host, container:NAME, pasta or slirp4netns";
         // Docker's default network has a name no user network may take.
         if name == "bridge" {
-            return Err(format!(
-                "network bridge is Docker's default network, which hutch has not: use {BUILT_IN} (pasta is the default), or a network made with `hutch network create NAME`"
-            ));
+            return Err(Error::DockerBridge);
         }
         match netdef::Networks::new(data).find(name) {
             Ok(def) => Ok(Some(def)),
-            Err(netdef::NetError::NotFound(_)) => Err(format!(
-                "network {name} not found: create it with `hutch network create {name}`, or use {BUILT_IN}"
-            )),
-            Err(e) => Err(e.to_string()),
+            Err(netdef::NetError::NotFound(_)) => Err(Error::NotFound(name.into())),
+            Err(e) => Err(e.into()),
         }
     }
 
@@ -148,25 +146,20 @@ impl Network {
         run_dir: &Path,
         data: &Path,
         env: &plan::HostEnv,
-    ) -> Result<Network, String> {
-        let pasta = env.search_path.find("pasta").ok_or(
-            "user-defined networks are connected by pasta, which is not installed: install the `passt` package",
-        )?;
+    ) -> Result<Network, Error> {
+        let pasta = env.search_path.find("pasta").ok_or(Error::NoPasta)?;
         let ip = flags
             .ip
             .as_deref()
             .map(|ip| {
                 ip.parse()
-                    .map_err(|_| netdef::NetError::BadIp(ip.to_string()).to_string())
+                    .map_err(|_| netdef::NetError::BadIp(ip.to_string()))
             })
             .transpose()?;
         if let Some(a) = flags.aliases.iter().find(|a| !hosts::valid_name(a)) {
-            return Err(format!(
-                "invalid --network-alias {a:?}: use a host name (letters, digits, '-', '.', '_')"
-            ));
+            return Err(Error::BadAlias(a.clone()));
         }
-        let (ports, hosts, resolv_conf) =
-            plan::bridge_parts(flags, exposed, hostname, env, &def).map_err(|e| e.to_string())?;
+        let (ports, hosts, resolv_conf) = plan::bridge_parts(flags, exposed, hostname, env, &def)?;
         Ok(Network::Bridge(Box::new(bridge::BridgeNet {
             def,
             networks: netdef::Networks::new(data),
@@ -258,11 +251,12 @@ impl Network {
 
 /// `-p`, `--dns` and `--add-host` configure a helper; refuse them where
 /// there is none (`mode` names the network for the message).
-pub fn check_no_helper_flags(flags: &plan::NetFlags, mode: &str) -> Result<(), String> {
+pub fn check_no_helper_flags(flags: &plan::NetFlags, mode: &str) -> Result<(), Error> {
     match flags.helper_only_flag() {
-        Some(flag) => Err(format!(
-            "{flag} needs a connected network, but --network {mode} has none to configure; use --network pasta or slirp4netns"
-        )),
+        Some(flag) => Err(Error::HelperOnlyFlag {
+            flag,
+            mode: mode.into(),
+        }),
         None => Ok(()),
     }
 }
@@ -284,6 +278,7 @@ mod tests {
             ..plan::HostEnv::detect()
         };
         Network::from_flags(&flags, &[], "box", Path::new("/run/x"), &env)
+            .map_err(|e| e.to_string())
     }
 
     #[test]

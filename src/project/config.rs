@@ -227,7 +227,7 @@ pub fn parse(text: &str, file: &Path) -> Result<Config, Error> {
             file: file.to_path_buf(),
             line: line_of_key(text, key),
             key: format!("run.{key}"),
-            message,
+            message: message.to_string(),
         });
     }
     for (key, value) in &config.run.env {

@@ -543,7 +543,7 @@ impl<'a> Environment<'a> {
             key: "run.security_opt".into(),
             message,
         };
-        if let Some(f) = security.seccomp_file().map_err(bad)? {
+        if let Some(f) = security.seccomp_file().map_err(|e| bad(e.to_string()))? {
             let path = root.join(f);
             let text = std::fs::read_to_string(&path)
                 .map_err(|e| bad(format!("cannot read {}: {e}", path.display())))?;

@@ -11,6 +11,18 @@ use super::kinds::MountApi;
 pub use super::kinds::{Driver, DriverKind};
 use super::probe::Features;
 
+/// Why no storage driver can be used.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SelectError {
+    #[error("the {0} storage driver cannot be used here")]
+    NotAllowed(DriverKind),
+    #[error("--storage-driver {kind} cannot be used: {why} (run `hutch info`)")]
+    Requested { kind: DriverKind, why: String },
+    /// Every allowed driver, with why it cannot work here.
+    #[error("{}", .0.iter().map(|(k, why)| format!("{k}: {why}")).collect::<Vec<_>>().join("; "))]
+    NoneUsable(Vec<(DriverKind, String)>),
+}
+
 /// The chosen driver and why each one before it was not.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Selection {
@@ -46,7 +58,7 @@ pub fn select(
     requested: Option<DriverKind>,
     allowed: &[DriverKind],
     f: &Features,
-) -> Result<Selection, String> {
+) -> Result<Selection, SelectError> {
     let done = |kind, rejected| Selection {
         kind,
         mount_api: f.overlay,
@@ -54,13 +66,11 @@ pub fn select(
     };
     if let Some(k) = requested {
         if !allowed.contains(&k) {
-            return Err(format!("the {k} storage driver cannot be used here"));
+            return Err(SelectError::NotAllowed(k));
         }
         return match unusable(k, f) {
             None => Ok(done(k, Vec::new())),
-            Some(why) => Err(format!(
-                "--storage-driver {k} cannot be used: {why} (run `hutch info`)"
-            )),
+            Some(why) => Err(SelectError::Requested { kind: k, why }),
         };
     }
     let mut rejected = Vec::new();
@@ -70,11 +80,7 @@ pub fn select(
             Some(why) => rejected.push((k, why)),
         }
     }
-    Err(rejected
-        .iter()
-        .map(|(k, why)| format!("{k}: {why}"))
-        .collect::<Vec<_>>()
-        .join("; "))
+    Err(SelectError::NoneUsable(rejected))
 }
 
 #[cfg(test)]
@@ -106,7 +112,9 @@ mod tests {
         let s = select(None, &all, &features(false, false)).unwrap();
         assert_eq!(s.kind, DriverKind::Copy);
         assert!(s.rejected[1].1.contains("/dev/fuse"));
-        let e = select(None, &all[..2], &features(false, false)).unwrap_err();
+        let e = select(None, &all[..2], &features(false, false))
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("overlay: ") && e.contains("fuse: "), "{e}");
     }
 
@@ -115,7 +123,9 @@ mod tests {
         let all = DriverKind::ALL;
         let s = select(Some(DriverKind::Fuse), &all, &features(true, true)).unwrap();
         assert_eq!(s.kind, DriverKind::Fuse);
-        let e = select(Some(DriverKind::Fuse), &all, &features(true, false)).unwrap_err();
+        let e = select(Some(DriverKind::Fuse), &all, &features(true, false))
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("/dev/fuse"), "{e}");
         assert!("nope".parse::<DriverKind>().is_err());
         assert_eq!("copy".parse::<DriverKind>().unwrap(), DriverKind::Copy);

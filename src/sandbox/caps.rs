@@ -5,6 +5,7 @@
 //! Inside a user namespace a capability only ever applies to what that
 //! namespace owns; this module only computes sets, `sys::caps` applies them.
 
+use super::error::SpecError;
 use std::fmt;
 
 /// capabilities(7) names by number (Linux 6.x knows 0..=40).
@@ -124,16 +125,14 @@ impl fmt::Display for CapSet {
 }
 
 /// The number of capability `name`: `CAP_NET_ADMIN`, `net_admin`, ...
-pub fn number(name: &str) -> Result<u32, String> {
+pub fn number(name: &str) -> Result<u32, SpecError> {
     let up = name.trim().to_ascii_uppercase();
     let bare = up.strip_prefix("CAP_").unwrap_or(&up);
     NAMES
         .iter()
         .position(|n| *n == bare)
         .map(|i| i as u32)
-        .ok_or_else(|| {
-            format!("unknown capability '{name}' (see capabilities(7); e.g. NET_ADMIN or CAP_SYS_PTRACE)")
-        })
+        .ok_or_else(|| SpecError::UnknownCapability(name.into()))
 }
 
 fn is_all(name: &str) -> bool {
@@ -148,7 +147,7 @@ pub fn resolve(
     drop: &[String],
     privileged: bool,
     last: u32,
-) -> Result<CapSet, String> {
+) -> Result<CapSet, SpecError> {
     let mut set = if privileged || add.iter().any(|a| is_all(a)) {
         CapSet::all(last)
     } else if drop.iter().any(|d| is_all(d)) {
@@ -157,10 +156,10 @@ pub fn resolve(
         DEFAULT
     };
     for a in add.iter().filter(|a| !is_all(a)) {
-        set = set.with(number(a).map_err(|e| format!("--cap-add: {e}"))?);
+        set = set.with(number(a).map_err(|e| SpecError::CapFlag("--cap-add", e.into()))?);
     }
     for d in drop.iter().filter(|d| !is_all(d)) {
-        set = set.without(number(d).map_err(|e| format!("--cap-drop: {e}"))?);
+        set = set.without(number(d).map_err(|e| SpecError::CapFlag("--cap-drop", e.into()))?);
     }
     Ok(set)
 }
@@ -177,7 +176,10 @@ mod tests {
     fn names_and_docker_rules() {
         assert_eq!(number("CAP_SYS_ADMIN").unwrap(), 21);
         assert_eq!(number("net_admin").unwrap(), 12);
-        assert!(number("FLY").unwrap_err().contains("unknown capability"));
+        assert!(number("FLY")
+            .unwrap_err()
+            .to_string()
+            .contains("unknown capability"));
         assert_eq!(DEFAULT.0, 0xa80425fb, "Docker's default CapBnd");
         let r = |a: &[&str], d: &[&str]| resolve(&s(a), &s(d), false, 40).unwrap();
         assert_eq!(r(&[], &[]), DEFAULT);

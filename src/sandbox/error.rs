@@ -51,3 +51,37 @@ impl Error {
         }
     }
 }
+
+/// A value of the container's spec that cannot be used: a mount target, a
+/// tmpfs option, a capability, a user or group the image does not define.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SpecError {
+    #[error("container path '{0}' must be absolute")]
+    RelativePath(String),
+    #[error("container path '{0}' must not contain '..'")]
+    ParentInPath(String),
+    #[error("cannot mount over the container's root ('{0}')")]
+    MountOverRoot(String),
+    #[error("unknown tmpfs option '{0}'")]
+    TmpfsOption(String),
+    #[error("unknown capability '{0}' (see capabilities(7); e.g. NET_ADMIN or CAP_SYS_PTRACE)")]
+    UnknownCapability(String),
+    /// A `--cap-add`/`--cap-drop` value (the flag first).
+    #[error("{0}: {1}")]
+    CapFlag(&'static str, Box<SpecError>),
+    #[error("unable to find user {0}: no matching entries in the image's /etc/passwd")]
+    UnknownUser(String),
+    #[error("unable to find group {0}: no matching entries in the image's /etc/group")]
+    UnknownGroup(String),
+    #[error(
+        "--group-add {0}: no such group in the container's /etc/group \
+         (use a number or a group the image defines)"
+    )]
+    UnknownExtraGroup(String),
+}
+
+impl From<SpecError> for Error {
+    fn from(e: SpecError) -> Error {
+        Error::Invalid(e.to_string())
+    }
+}

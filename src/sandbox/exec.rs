@@ -201,8 +201,8 @@ fn identity(plan: &Target<'_>) -> Result<Identity, ChildError> {
     };
     let passwd = read("/etc/passwd")?;
     let group = read("/etc/group")?;
-    let mut id =
-        user::resolve(plan.process.user.as_deref(), &passwd, &group).map_err(ChildError::setup)?;
+    let mut id = user::resolve(plan.process.user.as_deref(), &passwd, &group)
+        .map_err(|e| ChildError::setup(e.to_string()))?;
     let m = &plan.mapping;
     if nested_root(m, &id) {
         if !plan.process.group_add.is_empty() {
@@ -232,7 +232,8 @@ fn identity(plan: &Target<'_>) -> Result<Identity, ChildError> {
         )));
     }
     id.groups.retain(|g| m.host_gid_of(*g).is_some());
-    let added = user::extra_groups(&plan.process.group_add, &group).map_err(ChildError::setup)?;
+    let added = user::extra_groups(&plan.process.group_add, &group)
+        .map_err(|e| ChildError::setup(e.to_string()))?;
     if !added.is_empty() && !m.setgroups_allowed() {
         return Err(ChildError::setup(format!(
             "--group-add needs setgroups(2), which this user namespace denies{hint}"

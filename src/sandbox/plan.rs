@@ -6,7 +6,7 @@
 //! Everything that can be rejected is rejected here, before any namespace
 //! exists. Executing the plan is `setup`'s job; this module makes no syscall.
 
-use super::error::Error;
+use super::error::{Error, SpecError};
 use super::security::Security;
 use super::spec::{MountSpec, ProcessSpec, Spec};
 use crate::net::Network;
@@ -100,10 +100,10 @@ pub struct Plan {
 }
 
 /// The container-relative form of an absolute container path.
-pub fn container_path(p: &str) -> Result<PathBuf, String> {
+pub fn container_path(p: &str) -> Result<PathBuf, SpecError> {
     let path = Path::new(p);
     if !path.is_absolute() {
-        return Err(format!("container path '{p}' must be absolute"));
+        return Err(SpecError::RelativePath(p.into()));
     }
     let mut rel = PathBuf::new();
     for c in path.components() {
@@ -111,19 +111,19 @@ pub fn container_path(p: &str) -> Result<PathBuf, String> {
             Component::RootDir | Component::CurDir => {}
             Component::Normal(n) => rel.push(n),
             Component::ParentDir | Component::Prefix(_) => {
-                return Err(format!("container path '{p}' must not contain '..'"))
+                return Err(SpecError::ParentInPath(p.into()))
             }
         }
     }
     if rel.as_os_str().is_empty() {
-        return Err(format!("cannot mount over the container's root ('{p}')"));
+        return Err(SpecError::MountOverRoot(p.into()));
     }
     Ok(rel)
 }
 
 /// Parse tmpfs options (mount(8) spelling) into flags and data. Defaults
 /// follow Docker: nosuid, nodev, noexec unless `exec` is given.
-pub fn tmpfs_options(opts: &str) -> Result<(Flags, String), String> {
+pub fn tmpfs_options(opts: &str) -> Result<(Flags, String), SpecError> {
     let mut flags = Flags::MS_NOSUID | Flags::MS_NODEV | Flags::MS_NOEXEC;
     let mut data = Vec::new();
     for o in opts.split(',').map(str::trim).filter(|o| !o.is_empty()) {
@@ -143,7 +143,7 @@ pub fn tmpfs_options(opts: &str) -> Result<(Flags, String), String> {
             {
                 data.push(o.to_string())
             }
-            other => return Err(format!("unknown tmpfs option '{other}'")),
+            other => return Err(SpecError::TmpfsOption(other.into())),
         }
     }
     Ok((flags, data.join(",")))
@@ -230,7 +230,7 @@ impl Plan {
         }
         for (target, contents) in &etc_files {
             ops.push(Op::EtcFile {
-                target: container_path(target).map_err(bad)?,
+                target: container_path(target)?,
                 contents: contents.clone(),
             });
         }
@@ -266,7 +266,7 @@ impl Plan {
                     }
                     Op::Bind {
                         source: source.clone(),
-                        target: container_path(target).map_err(bad)?,
+                        target: container_path(target)?,
                         read_only: *read_only,
                     }
                 }
@@ -285,7 +285,7 @@ impl Plan {
                     }
                     Op::Volume {
                         source: source.clone(),
-                        target: container_path(target).map_err(bad)?,
+                        target: container_path(target)?,
                         read_only: *read_only,
                         fill: *fill,
                         chown: *chown,
@@ -295,7 +295,7 @@ impl Plan {
                     let (flags, data) = tmpfs_options(options)
                         .map_err(|e| bad(format!("--tmpfs {target}: {e}")))?;
                     Op::Tmpfs {
-                        target: container_path(target).map_err(bad)?,
+                        target: container_path(target)?,
                         flags,
                         data,
                     }
@@ -325,7 +325,7 @@ impl Plan {
                             work: work.clone(),
                             volatile: false,
                         },
-                        target: container_path(target).map_err(bad)?,
+                        target: container_path(target)?,
                         fresh: *fresh,
                     }
                 }
@@ -350,7 +350,7 @@ impl Plan {
         ops.extend(user_ops);
         // After the user's mounts, as runc does: a volume cannot uncover them.
         if spec.security.masks {
-            let rel = |p: &str| container_path(p).map_err(bad);
+            let rel = container_path;
             for p in super::masks::MASKED {
                 ops.push(Op::Mask(rel(p)?));
             }

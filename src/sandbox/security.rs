@@ -9,9 +9,49 @@
 //! before any namespace exists. Applying it is `setup`'s and `exec`'s job.
 
 use super::caps::{self, CapSet};
+use super::error::SpecError;
 use super::limits::CgroupLimits;
-use super::seccomp::{self, Filters};
+use super::seccomp::{self, Filters, SeccompError};
 use serde::{Deserialize, Serialize};
+
+/// Why the confinement flags cannot be used; each message starts with the
+/// flag it is about.
+#[derive(Debug, thiserror::Error)]
+pub enum SecurityError {
+    #[error(transparent)]
+    Spec(#[from] SpecError),
+    #[error(
+        "unsupported --security-opt '{0}' (hutch knows seccomp=unconfined, \
+         seccomp=FILE.json and no-new-privileges[=true|false])"
+    )]
+    SecurityOpt(String),
+    #[error("--security-opt seccomp={0}: the profile was not read")]
+    ProfileNotRead(String),
+    #[error("--security-opt seccomp={file}: {source}")]
+    Profile { file: String, source: SeccompError },
+    #[error(transparent)]
+    Seccomp(#[from] SeccompError),
+    #[error("--shm-size: {0}")]
+    ShmSize(String),
+    #[error("--ulimit {spec}: {source}")]
+    Ulimit { spec: String, source: UlimitError },
+    /// `--memory`, `--cpus` or `--pids-limit` (the message names which).
+    #[error("{0}")]
+    Limits(String),
+}
+
+/// Why a `--ulimit` value cannot be used.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum UlimitError {
+    #[error("expected NAME=SOFT[:HARD], e.g. nofile=1024:2048")]
+    Syntax,
+    #[error("unknown limit '{0}' (one of {names})", names = rlimit_names())]
+    UnknownName(String),
+    #[error("'{0}' is not a number")]
+    NotNumber(String),
+    #[error("the soft limit is above the hard limit")]
+    SoftAboveHard,
+}
 
 /// Docker's and Podman's /dev/shm size.
 pub const DEFAULT_SHM_SIZE: u64 = 64 << 20;
@@ -84,7 +124,7 @@ pub struct Security {
 impl Security {
     /// Docker's defaults: default capabilities, no_new_privs, the default
     /// seccomp profile, masked paths, a 64 MiB /dev/shm.
-    pub fn standard() -> Result<Security, String> {
+    pub fn standard() -> Result<Security, SecurityError> {
         Flags::default().resolve()
     }
 }
@@ -104,7 +144,7 @@ const ACCEPTED_NOOPS: &[&str] = &["label=disable", "apparmor=unconfined", "label
 
 impl Flags {
     /// The seccomp choice and no_new_privs of `--security-opt`.
-    fn options(&self) -> Result<(Option<&str>, bool), String> {
+    fn options(&self) -> Result<(Option<&str>, bool), SecurityError> {
         let mut seccomp = None;
         let mut nnp = true;
         for o in &self.security_opt {
@@ -116,12 +156,7 @@ impl Flags {
                 ("no-new-privileges", None | Some("true")) => nnp = true,
                 ("no-new-privileges", Some("false")) => nnp = false,
                 _ if ACCEPTED_NOOPS.contains(&o.as_str()) => {}
-                _ => {
-                    return Err(format!(
-                        "unsupported --security-opt '{o}' (hutch knows seccomp=unconfined, \
-                         seccomp=FILE.json and no-new-privileges[=true|false])"
-                    ))
-                }
+                _ => return Err(SecurityError::SecurityOpt(o.clone())),
             }
         }
         Ok((seccomp, nnp))
@@ -129,28 +164,28 @@ impl Flags {
 
     /// The path of a `seccomp=FILE` option, which the caller reads into
     /// `seccomp_profile` when the container is created.
-    pub fn seccomp_file(&self) -> Result<Option<&str>, String> {
+    pub fn seccomp_file(&self) -> Result<Option<&str>, SecurityError> {
         Ok(self.options()?.0.filter(|v| *v != "unconfined"))
     }
 
     /// Check everything and compile the seccomp filter.
-    pub fn resolve(&self) -> Result<Security, String> {
+    pub fn resolve(&self) -> Result<Security, SecurityError> {
         self.resolve_with(Compile::Now)
     }
 
     /// [`Flags::resolve`], taking the compiled filter from the cache in
     /// `dir` (the user's state directory) when it is there.
-    pub fn resolve_in(&self, dir: &std::path::Path) -> Result<Security, String> {
+    pub fn resolve_in(&self, dir: &std::path::Path) -> Result<Security, SecurityError> {
         self.resolve_with(Compile::Cached(dir))
     }
 
     /// Everything [`Flags::resolve`] checks, without compiling the filter
     /// (for rejecting a bad command line early and cheaply).
-    pub fn check(&self) -> Result<(), String> {
+    pub fn check(&self) -> Result<(), SecurityError> {
         self.resolve_with(Compile::No).map(drop)
     }
 
-    fn resolve_with(&self, compile: Compile<'_>) -> Result<Security, String> {
+    fn resolve_with(&self, compile: Compile<'_>) -> Result<Security, SecurityError> {
         let last = crate::sys::caps::last_cap();
         let caps = caps::resolve(&self.cap_add, &self.cap_drop, self.privileged, last)?;
         let (seccomp_opt, no_new_privs) = self.options()?;
@@ -158,40 +193,43 @@ impl Flags {
         let (mode, text) = match seccomp_opt {
             Some("unconfined") => (SeccompMode::Unconfined, None),
             Some(file) => {
-                let text = self.seccomp_profile.as_deref().ok_or_else(|| {
-                    format!("--security-opt seccomp={file}: the profile was not read")
-                })?;
+                let text = self
+                    .seccomp_profile
+                    .as_deref()
+                    .ok_or_else(|| SecurityError::ProfileNotRead(file.into()))?;
                 (SeccompMode::Profile, Some((file, text)))
             }
             // --privileged turns the default filter off, not a chosen one.
             None if self.privileged => (SeccompMode::Unconfined, None),
             None => (SeccompMode::Default, None),
         };
-        let profile = || -> Result<Option<seccomp::Profile>, String> {
+        let profile = || -> Result<Option<seccomp::Profile>, SecurityError> {
             Ok(match (mode, text) {
                 (SeccompMode::Profile, Some((file, text))) => Some(
-                    seccomp::docker::parse(text)
-                        .map_err(|e| format!("--security-opt seccomp={file}: {e}"))?,
+                    seccomp::docker::parse(text).map_err(|source| SecurityError::Profile {
+                        file: file.into(),
+                        source,
+                    })?,
                 ),
                 (SeccompMode::Default, _) => Some(seccomp::default::profile()),
                 _ => None,
             })
         };
         let host = seccomp::Host::detect(caps);
-        let compile_now = || -> Result<Filters, String> {
+        let compile_now = || -> Result<Filters, SecurityError> {
             let fake = if self.fake_root {
                 seccomp::fake_root_rules()
             } else {
                 Vec::new()
             };
             match profile()? {
-                Some(p) => seccomp::compile(&p, &fake, &host),
+                Some(p) => Ok(seccomp::compile(&p, &fake, &host)?),
                 None if self.fake_root => {
                     let allow_all = seccomp::Profile {
                         default_action: seccomp::Action::Allow,
                         rules: vec![],
                     };
-                    seccomp::compile(&allow_all, &fake, &host)
+                    Ok(seccomp::compile(&allow_all, &fake, &host)?)
                 }
                 None => Ok(Filters::default()),
             }
@@ -215,18 +253,26 @@ impl Flags {
         };
         let shm_size = match &self.shm_size {
             None => DEFAULT_SHM_SIZE,
-            Some(s) => super::limits::parse_size(s).map_err(|e| format!("--shm-size: {e}"))?,
+            Some(s) => {
+                super::limits::parse_size(s).map_err(|e| SecurityError::ShmSize(e.to_string()))?
+            }
         };
         let rlimits = self
             .ulimits
             .iter()
-            .map(|u| parse_ulimit(u).map_err(|e| format!("--ulimit {u}: {e}")))
+            .map(|u| {
+                parse_ulimit(u).map_err(|source| SecurityError::Ulimit {
+                    spec: u.clone(),
+                    source,
+                })
+            })
             .collect::<Result<_, _>>()?;
         let cgroup_limits = super::limits::parse(
             self.memory.as_deref(),
             self.cpus.as_deref(),
             self.pids_limit.as_deref(),
-        )?;
+        )
+        .map_err(|e| SecurityError::Limits(e.to_string()))?;
         Ok(Security {
             caps,
             no_new_privs,
@@ -260,23 +306,23 @@ const RLIMITS: &[(&str, libc::__rlimit_resource_t)] = &[
     ("as", libc::RLIMIT_AS),
 ];
 
+fn rlimit_names() -> String {
+    let names: Vec<&str> = RLIMITS.iter().map(|(n, _)| *n).collect();
+    names.join(", ")
+}
+
 /// `NAME=SOFT[:HARD]` as Docker takes it; `unlimited` or -1 for no limit.
-pub fn parse_ulimit(u: &str) -> Result<Rlimit, String> {
-    let (name, vals) = u
-        .split_once('=')
-        .ok_or("expected NAME=SOFT[:HARD], e.g. nofile=1024:2048")?;
+pub fn parse_ulimit(u: &str) -> Result<Rlimit, UlimitError> {
+    let (name, vals) = u.split_once('=').ok_or(UlimitError::Syntax)?;
     let resource = RLIMITS
         .iter()
         .find(|(n, _)| *n == name)
         .map(|(_, r)| *r as i32)
-        .ok_or_else(|| {
-            let names: Vec<&str> = RLIMITS.iter().map(|(n, _)| *n).collect();
-            format!("unknown limit '{name}' (one of {})", names.join(", "))
-        })?;
-    let num = |v: &str| -> Result<u64, String> {
+        .ok_or_else(|| UlimitError::UnknownName(name.into()))?;
+    let num = |v: &str| -> Result<u64, UlimitError> {
         match v {
             "unlimited" | "-1" => Ok(libc::RLIM_INFINITY),
-            _ => v.parse().map_err(|_| format!("'{v}' is not a number")),
+            _ => v.parse().map_err(|_| UlimitError::NotNumber(v.into())),
         }
     };
     let (soft, hard) = match vals.split_once(':') {
@@ -284,7 +330,7 @@ pub fn parse_ulimit(u: &str) -> Result<Rlimit, String> {
         None => (num(vals)?, num(vals)?),
     };
     if soft > hard {
-        return Err("the soft limit is above the hard limit".into());
+        return Err(UlimitError::SoftAboveHard);
     }
     Ok(Rlimit {
         resource,
@@ -325,10 +371,12 @@ mod tests {
         assert!(flags(&["seccomp=/x.json"])
             .resolve()
             .unwrap_err()
+            .to_string()
             .contains("not read"));
         assert!(flags(&["apparmor=foo"])
             .resolve()
             .unwrap_err()
+            .to_string()
             .contains("unsupported"));
         let mut f = flags(&["seccomp=/x.json"]);
         f.seccomp_profile = Some(r#"{"defaultAction":"SCMP_ACT_ALLOW"}"#.into());
@@ -354,6 +402,9 @@ mod tests {
             libc::RLIM_INFINITY
         );
         assert!(parse_ulimit("nofile=3:2").is_err());
-        assert!(parse_ulimit("files=1").unwrap_err().contains("nofile"));
+        assert!(parse_ulimit("files=1")
+            .unwrap_err()
+            .to_string()
+            .contains("nofile"));
     }
 }

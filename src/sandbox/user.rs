@@ -5,6 +5,8 @@
 //!
 //! Pure parsing: it reads text handed to it and never touches the filesystem.
 
+use super::error::SpecError;
+
 /// The resolved identity of the container process.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Identity {
@@ -52,7 +54,7 @@ fn group_entries(group: &str) -> impl Iterator<Item = (&str, u32, Vec<&str>)> {
 
 /// Resolve `spec` (`user`, `uid`, `user:group`, `uid:gid`, ...; None or ""
 /// means root) against the container's passwd and group files.
-pub fn resolve(spec: Option<&str>, passwd: &str, group: &str) -> Result<Identity, String> {
+pub fn resolve(spec: Option<&str>, passwd: &str, group: &str) -> Result<Identity, SpecError> {
     let spec = spec.unwrap_or("").trim();
     let (user, grp) = match spec.split_once(':') {
         Some((u, g)) => (u, Some(g)),
@@ -62,9 +64,9 @@ pub fn resolve(spec: Option<&str>, passwd: &str, group: &str) -> Result<Identity
     let (uid, entry) = match user.parse::<u32>() {
         Ok(uid) => (uid, passwd_entries(passwd).find(|e| e.uid == uid)),
         Err(_) => {
-            let e = passwd_entries(passwd).find(|e| e.name == user).ok_or_else(|| {
-                format!("unable to find user {user}: no matching entries in the image's /etc/passwd")
-            })?;
+            let e = passwd_entries(passwd)
+                .find(|e| e.name == user)
+                .ok_or_else(|| SpecError::UnknownUser(user.into()))?;
             (e.uid, Some(e))
         }
     };
@@ -75,11 +77,7 @@ pub fn resolve(spec: Option<&str>, passwd: &str, group: &str) -> Result<Identity
             Err(_) => group_entries(group)
                 .find(|(name, _, _)| *name == g)
                 .map(|(_, gid, _)| gid)
-                .ok_or_else(|| {
-                    format!(
-                        "unable to find group {g}: no matching entries in the image's /etc/group"
-                    )
-                })?,
+                .ok_or_else(|| SpecError::UnknownGroup(g.into()))?,
         },
     };
     let groups = match &entry {
@@ -105,18 +103,14 @@ pub fn resolve(spec: Option<&str>, passwd: &str, group: &str) -> Result<Identity
 
 /// `--group-add` entries as gids: numbers as they are, names looked up in
 /// the container's /etc/group (a missing name is an error, as in Docker).
-pub fn extra_groups(add: &[String], group: &str) -> Result<Vec<u32>, String> {
+pub fn extra_groups(add: &[String], group: &str) -> Result<Vec<u32>, SpecError> {
     add.iter()
         .map(|g| match g.parse::<u32>() {
             Ok(n) => Ok(n),
             Err(_) => group_entries(group)
                 .find(|(name, _, _)| name == g)
                 .map(|(_, gid, _)| gid)
-                .ok_or_else(|| {
-                    format!(
-                        "--group-add {g}: no such group in the container's /etc/group (use a number or a group the image defines)"
-                    )
-                }),
+                .ok_or_else(|| SpecError::UnknownExtraGroup(g.clone())),
         })
         .collect()
 }
@@ -138,6 +132,7 @@ mod tests {
         );
         assert!(extra_groups(&["nope".into()], GROUP)
             .unwrap_err()
+            .to_string()
             .contains("nope"));
     }
 
@@ -163,9 +158,11 @@ mod tests {
     fn unknown_names_are_errors() {
         assert!(resolve(Some("alice"), PASSWD, GROUP)
             .unwrap_err()
+            .to_string()
             .contains("unable to find user alice"));
         assert!(resolve(Some("root:staff"), PASSWD, GROUP)
             .unwrap_err()
+            .to_string()
             .contains("unable to find group staff"));
     }
 }

@@ -9,6 +9,7 @@ use super::fetch::Fetched;
 use super::owner::{parse_chmod, resolve_chown};
 use super::tree::{Data, Tree};
 use crate::build::context::{BuildContext, Kind, Matched};
+use crate::build::error::StepError;
 use crate::build::glob;
 use crate::build::imagefs::ImageFs;
 use crate::dockerfile::Source;
@@ -91,8 +92,7 @@ impl FileStep<'_> {
         from: Option<&ImageFs>,
         lower: &ImageFs,
     ) -> Result<Tree, String> {
-        let owner = self.chown.map(|c| resolve_chown(c, lower)).transpose()?;
-        let chmod = self.chmod.map(parse_chmod).transpose()?;
+        let (owner, chmod) = self.owner_and_mode(lower).map_err(|e| e.to_string())?;
         let mut sources: Vec<Src> = Vec::new();
         let mut archives: Vec<(String, std::path::PathBuf)> = Vec::new();
         let mut many = self.sources.len() > 1;
@@ -101,7 +101,7 @@ impl FileStep<'_> {
                 let Source::Path(p) = s else { continue };
                 if glob::has_wildcards(p) {
                     many = true;
-                    let found = fs.glob(p)?;
+                    let found = fs.glob(p).map_err(|e| e.to_string())?;
                     if found.is_empty() {
                         return Err(format!("{p}: no file in the --from image matches"));
                     }
@@ -177,11 +177,19 @@ impl FileStep<'_> {
     }
 }
 
+/// A uid and gid.
+type Owner = (u32, u32);
+
 impl FileStep<'_> {
+    /// `--chown` resolved against `lower` and `--chmod`, when given.
+    fn owner_and_mode(&self, lower: &ImageFs) -> Result<(Option<Owner>, Option<u32>), StepError> {
+        let owner = self.chown.map(|c| resolve_chown(c, lower)).transpose()?;
+        Ok((owner, self.chmod.map(parse_chmod).transpose()?))
+    }
+
     /// Place a file ADD downloaded (mode 0600, never unpacked).
     pub fn place_download(&self, f: &Fetched, lower: &ImageFs) -> Result<Tree, String> {
-        let owner = self.chown.map(|c| resolve_chown(c, lower)).transpose()?;
-        let chmod = self.chmod.map(parse_chmod).transpose()?;
+        let (owner, chmod) = self.owner_and_mode(lower).map_err(|e| e.to_string())?;
         let place = Placement {
             dest_is_dir: self.dest.ends_with('/'),
             dest: self.dest(),

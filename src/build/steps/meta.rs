@@ -7,6 +7,7 @@
 //! of the OCI config and must survive. Shell forms are wrapped in the SHELL
 //! in force (`["/bin/sh", "-c"]` by default). It touches no files.
 
+use crate::build::error::StepError;
 use crate::dockerfile::{parse_port, Command, Healthcheck, Instruction};
 use serde_json::{json, Map, Value};
 
@@ -62,7 +63,7 @@ fn set_add(map: &mut Map<String, Value>, key: &str, items: impl IntoIterator<Ite
 /// Apply a metadata instruction (already expanded; a WORKDIR already made
 /// absolute) to `config`. `cmd_set` says whether this stage has set CMD
 /// itself. Returns false for instructions that are not metadata.
-pub fn apply(config: &mut Value, ins: &Instruction, cmd_set: bool) -> Result<bool, String> {
+pub fn apply(config: &mut Value, ins: &Instruction, cmd_set: bool) -> Result<bool, StepError> {
     let sh = shell(config);
     match ins {
         Instruction::Env(kvs) => {
@@ -109,7 +110,10 @@ pub fn apply(config: &mut Value, ins: &Instruction, cmd_set: bool) -> Result<boo
         Instruction::Expose(ports) => {
             let mut keys = Vec::new();
             for p in ports {
-                let r = parse_port(p).map_err(|e| format!("invalid port '{p}': {e}"))?;
+                let r = parse_port(p).map_err(|source| StepError::Port {
+                    port: p.clone(),
+                    source,
+                })?;
                 let proto = format!("{:?}", r.protocol).to_lowercase();
                 for n in r.start..=r.end {
                     keys.push(format!("{n}/{proto}"));

@@ -4,6 +4,7 @@
 //!
 //! It only interprets the values; it reads files through [`ImageFs`].
 
+use crate::build::error::StepError;
 use crate::build::imagefs::ImageFs;
 
 /// Files the owner lookup needs kept when an image tree is loaded.
@@ -26,21 +27,22 @@ fn lookup(fs: &ImageFs, file: &str, name: &str) -> Option<(u32, Option<u32>)> {
 /// Resolve `user[:group]` against the image: a number is used as is; a
 /// name must exist. A user without a group gets the user's primary group
 /// (or, for a number without a passwd entry, the same number), as Docker.
-pub fn resolve_chown(spec: &str, fs: &ImageFs) -> Result<(u32, u32), String> {
+pub fn resolve_chown(spec: &str, fs: &ImageFs) -> Result<(u32, u32), StepError> {
     let (user, group) = match spec.split_once(':') {
         Some((u, g)) => (u, Some(g)),
         None => (spec, None),
     };
     if user.is_empty() {
-        return Err(format!("--chown={spec}: no user given"));
+        return Err(StepError::ChownNoUser(spec.into()));
     }
     let (uid, primary) = match user.parse::<u32>() {
         Ok(n) => {
             let primary = fs_primary(fs, n);
             (n, primary.or(Some(n)))
         }
-        Err(_) => lookup(fs, "/etc/passwd", user).ok_or_else(|| {
-            format!("--chown={spec}: no user '{user}' in the image's /etc/passwd")
+        Err(_) => lookup(fs, "/etc/passwd", user).ok_or_else(|| StepError::ChownUser {
+            spec: spec.into(),
+            user: user.into(),
         })?,
     };
     let gid = match group {
@@ -49,8 +51,9 @@ pub fn resolve_chown(spec: &str, fs: &ImageFs) -> Result<(u32, u32), String> {
             Ok(n) => n,
             Err(_) => {
                 lookup(fs, "/etc/group", g)
-                    .ok_or_else(|| {
-                        format!("--chown={spec}: no group '{g}' in the image's /etc/group")
+                    .ok_or_else(|| StepError::ChownGroup {
+                        spec: spec.into(),
+                        group: g.into(),
                     })?
                     .0
             }
@@ -68,11 +71,11 @@ fn fs_primary(fs: &ImageFs, uid: u32) -> Option<u32> {
 }
 
 /// An octal `--chmod` value (`644`, `0755`, up to `7777`).
-pub fn parse_chmod(spec: &str) -> Result<u32, String> {
+pub fn parse_chmod(spec: &str) -> Result<u32, StepError> {
     u32::from_str_radix(spec, 8)
         .ok()
         .filter(|m| *m <= 0o7777 && !spec.is_empty())
-        .ok_or_else(|| format!("--chmod={spec}: expected an octal mode such as 0644"))
+        .ok_or_else(|| StepError::Chmod(spec.into()))
 }
 
 #[cfg(test)]
@@ -110,9 +113,11 @@ mod tests {
         assert_eq!(resolve_chown("7:8", &fs).unwrap(), (7, 8));
         assert!(resolve_chown("nobody", &fs)
             .unwrap_err()
+            .to_string()
             .contains("no user 'nobody'"));
         assert!(resolve_chown("app:nogroup", &fs)
             .unwrap_err()
+            .to_string()
             .contains("no group"));
         assert_eq!(parse_chmod("0755").unwrap(), 0o755);
         assert!(parse_chmod("u+x").is_err());

@@ -137,7 +137,8 @@ pub fn copy_in(dirs: &Dirs, name: &str, src: &Host, dest: &str, o: Options) -> R
                 .map_err(Error::Copy)?
                 .ok_or_else(|| Error::Copy(format!("{text} holds nothing to copy")))?;
             enter::in_container(dirs, &containers, &rec, move || {
-                let place = rules::place(&info, &dest, dst_of(Path::new(&dest)))?;
+                let place = rules::place(&info, &dest, dst_of(Path::new(&dest)))
+                    .map_err(|e| e.to_string())?;
                 tree::extract(spooled, Some(&place), Path::new(&dest), Owners::Keep)
             })
             .map_err(inside(&rec.name))
@@ -171,7 +172,8 @@ pub fn copy_out(dirs: &Dirs, name: &str, src: &str, dest: &Host, o: Options) -> 
                 .map_err(Error::Copy)?
                 .ok_or_else(|| Error::Copy(format!("{src} holds nothing to copy")))?;
             let text = p.to_string_lossy().into_owned();
-            let place = rules::place(&info, &text, dst_of(p)).map_err(Error::Copy)?;
+            let place =
+                rules::place(&info, &text, dst_of(p)).map_err(|e| Error::Copy(e.to_string()))?;
             tree::extract(spooled, Some(&place), p, Owners::Root).map_err(Error::Copy)
         }
     }

@@ -38,33 +38,46 @@ pub struct Placement {
     pub rename: Rename,
 }
 
+/// Why a copy cannot be placed at its destination (Docker's messages).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PlaceError {
+    #[error("invalid destination path '{0}'")]
+    InvalidDest(String),
+    #[error(
+        "destination directory '{0}' does not exist (a path ending in / must be an existing directory)"
+    )]
+    MissingDir(String),
+    #[error("destination '{0}' is not a directory")]
+    NotDirectory(String),
+    #[error("cannot copy a directory to a file: '{0}' is a file")]
+    DirToFile(String),
+}
+
 /// Docker's rules for copying `src` to `dest` (as the user wrote it),
 /// which is `dst` now.
-pub fn place(src: &SrcInfo, dest: &str, dst: Dst) -> Result<Placement, String> {
+pub fn place(src: &SrcInfo, dest: &str, dst: Dst) -> Result<Placement, PlaceError> {
     let slash = dest.ends_with('/') || dest.ends_with("/.");
     let path = Path::new(dest);
     let parent_and_name = || {
         let name = path
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
-            .ok_or_else(|| format!("invalid destination path '{dest}'"))?;
+            .ok_or_else(|| PlaceError::InvalidDest(dest.into()))?;
         let parent = match path.parent() {
             Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
             _ => PathBuf::from("."),
         };
-        Ok::<_, String>((parent, name))
+        Ok::<_, PlaceError>((parent, name))
     };
     match (src.is_dir, dst) {
         (false, Dst::Dir) => Ok(Placement {
             into: path.to_path_buf(),
             rename: Rename::To(src.base.clone()),
         }),
-        (false, Dst::Missing) if slash => Err(format!(
-            "destination directory '{dest}' does not exist (a path ending in / must be an existing directory)"
-        )),
+        (false, Dst::Missing) if slash => Err(PlaceError::MissingDir(dest.into())),
         (false, _) => {
             if slash {
-                return Err(format!("destination '{dest}' is not a directory"));
+                return Err(PlaceError::NotDirectory(dest.into()));
             }
             let (into, name) = parent_and_name()?;
             Ok(Placement {
@@ -72,9 +85,7 @@ pub fn place(src: &SrcInfo, dest: &str, dst: Dst) -> Result<Placement, String> {
                 rename: Rename::To(name),
             })
         }
-        (true, Dst::File) => Err(format!(
-            "cannot copy a directory to a file: '{dest}' is a file"
-        )),
+        (true, Dst::File) => Err(PlaceError::DirToFile(dest.into())),
         (true, Dst::Missing) => {
             // Created as a directory with the source's content, whether or
             // not SRC ended in `/.`: the top-level entry takes its name.
@@ -119,6 +130,7 @@ mod tests {
         assert_eq!(place(&f, "/d/new", Dst::Missing).unwrap(), to("/d", "new"));
         assert!(place(&f, "/d/new/", Dst::Missing)
             .unwrap_err()
+            .to_string()
             .contains("does not exist"));
         assert_eq!(place(&f, "/d/file", Dst::File).unwrap(), to("/d", "file"));
         assert_eq!(place(&f, "/d", Dst::Dir).unwrap(), to("/d", "s"));
@@ -131,6 +143,7 @@ mod tests {
         assert_eq!(place(&d, "/d/new", Dst::Missing).unwrap(), to("/d", "new"));
         assert!(place(&d, "/d/f", Dst::File)
             .unwrap_err()
+            .to_string()
             .contains("directory to a file"));
         assert_eq!(place(&d, "/d", Dst::Dir).unwrap(), to("/d", "s"));
         let c = src(true, true);

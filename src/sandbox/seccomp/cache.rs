@@ -29,11 +29,11 @@ pub struct Key<'a> {
 
 /// The cached programs for `key` under `dir`, or `compile()`'s (then
 /// written for the next start).
-pub fn load_or_compile(
+pub fn load_or_compile<E>(
     dir: &Path,
     key: &Key<'_>,
-    compile: impl FnOnce() -> Result<Filters, String>,
-) -> Result<Filters, String> {
+    compile: impl FnOnce() -> Result<Filters, E>,
+) -> Result<Filters, E> {
     let Some(path) = file(dir, key) else {
         return compile();
     };
@@ -140,7 +140,8 @@ mod tests {
         };
         let compile = || super::super::compile(&super::super::default::profile(), &[], &host);
         let first = load_or_compile(d.path(), &key, compile).unwrap();
-        let again = load_or_compile(d.path(), &key, || Err("compiled again".into())).unwrap();
+        let again =
+            load_or_compile(d.path(), &key, || Err(String::from("compiled again"))).unwrap();
         assert_eq!(encode(&first), encode(&again));
         // Another capability set, fake root or profile text is another file.
         let other_host = Host::detect(CapSet(0));
@@ -161,13 +162,13 @@ mod tests {
                 host: &other_host,
             },
         ] {
-            let e = load_or_compile(d.path(), &k, || Err("miss".into()));
+            let e = load_or_compile(d.path(), &k, || Err(String::from("miss")));
             assert_eq!(e.unwrap_err(), "miss");
         }
         // A damaged file is compiled again, not installed.
         let path = file(d.path(), &key).unwrap();
         std::fs::write(&path, [1, 0, 0]).unwrap();
-        let e = load_or_compile(d.path(), &key, || Err("recompiled".into()));
+        let e = load_or_compile(d.path(), &key, || Err(String::from("recompiled")));
         assert_eq!(e.unwrap_err(), "recompiled");
         assert!(decode(&[0, 0, 0, 0]).is_none());
         assert!(decode(&(5000u32).to_le_bytes()).is_none());

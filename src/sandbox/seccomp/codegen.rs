@@ -7,7 +7,7 @@
 //! Only code generation: the values come from `compile`, installing is
 //! `sys::seccomp`'s job.
 
-use super::{Action, Cmp, Verdict};
+use super::{Action, Cmp, SeccompError, Verdict};
 use libc::sock_filter;
 use std::collections::HashMap;
 
@@ -53,7 +53,7 @@ pub fn program(
     per: &HashMap<u32, Verdict>,
     default: Action,
     above: Option<(u32, Action)>,
-) -> Result<Vec<sock_filter>, String> {
+) -> Result<Vec<sock_filter>, SeccompError> {
     let plain = |a: Action| Verdict {
         rules: Vec::new(),
         fallback: a,
@@ -89,10 +89,10 @@ pub fn program(
     ];
     out.extend(tree(&segs)?);
     if out.len() > MAX_INSNS {
-        return Err(format!(
-            "the seccomp profile needs {} BPF instructions, more than the kernel's {MAX_INSNS}",
-            out.len()
-        ));
+        return Err(SeccompError::TooLong {
+            needs: out.len(),
+            max: MAX_INSNS,
+        });
     }
     Ok(out)
 }
@@ -110,7 +110,7 @@ fn simplify(v: Verdict) -> Verdict {
 
 /// Binary search: `nr >= start of the middle range` goes right. The
 /// accumulator holds the syscall number throughout; leaves may reload it.
-fn tree(segs: &[(u32, Verdict)]) -> Result<Vec<sock_filter>, String> {
+fn tree(segs: &[(u32, Verdict)]) -> Result<Vec<sock_filter>, SeccompError> {
     if segs.len() == 1 {
         return leaf(&segs[0].1);
     }
@@ -167,19 +167,19 @@ fn jmp(kind: u32, k: u32, jt: To, jf: To) -> Op {
 }
 
 /// The rules in order, each a block ending in its action; then the fallback.
-fn leaf(v: &Verdict) -> Result<Vec<sock_filter>, String> {
+fn leaf(v: &Verdict) -> Result<Vec<sock_filter>, SeccompError> {
     let mut out = Vec::new();
     for (conds, action) in &v.rules {
         let mut block: Vec<Op> = conds.iter().flat_map(|(i, c)| compare(*i, *c)).collect();
         block.push(op(libc::BPF_RET | libc::BPF_K, action.ret()));
         let len = block.len();
         for (j, o) in block.into_iter().enumerate() {
-            let resolve = |t: To| -> Result<u8, String> {
+            let resolve = |t: To| -> Result<u8, SeccompError> {
                 match t {
                     To::Skip(n) => Ok(n),
-                    To::Fail => u8::try_from(len - j - 1).map_err(|_| {
-                        "a seccomp rule has too many argument comparisons".to_string()
-                    }),
+                    To::Fail => {
+                        u8::try_from(len - j - 1).map_err(|_| SeccompError::TooManyComparisons)
+                    }
                 }
             };
             out.push(insn(o.code, o.k, resolve(o.jt)?, resolve(o.jf)?));

@@ -7,7 +7,7 @@
 //! Actions hutch cannot honour (SCMP_ACT_TRACE, SCMP_ACT_NOTIFY) are
 //! refused with a message rather than silently changed.
 
-use super::{parse_version, Action, Cmp, Cond, Profile, Rule};
+use super::{parse_version, Action, Cmp, Cond, Profile, Rule, SeccompError};
 use serde::Deserialize;
 
 #[derive(Deserialize)]
@@ -113,14 +113,19 @@ fn cond(f: Option<Filter>) -> Result<Cond, String> {
 }
 
 /// Parse a profile in Docker's JSON format.
-pub fn parse(text: &str) -> Result<Profile, String> {
-    let f: File =
-        serde_json::from_str(text).map_err(|e| format!("not a Docker seccomp profile: {e}"))?;
-    let default_action = action(&f.default_action, f.default_errno_ret)
-        .map_err(|e| format!("defaultAction: {e}"))?;
+pub fn parse(text: &str) -> Result<Profile, SeccompError> {
+    let f: File = serde_json::from_str(text).map_err(SeccompError::NotJson)?;
+    let default_action =
+        action(&f.default_action, f.default_errno_ret).map_err(|reason| SeccompError::Entry {
+            at: "defaultAction".into(),
+            reason,
+        })?;
     let mut rules = Vec::new();
     for (i, e) in f.syscalls.unwrap_or_default().into_iter().enumerate() {
-        let at = |m: String| format!("syscalls[{i}]: {m}");
+        let at = |reason: String| SeccompError::Entry {
+            at: format!("syscalls[{i}]"),
+            reason,
+        };
         let mut names = e.names.unwrap_or_default();
         names.extend(e.name);
         if names.is_empty() {

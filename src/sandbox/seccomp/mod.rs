@@ -18,8 +18,10 @@ pub mod cache;
 mod codegen;
 pub mod default;
 pub mod docker;
+mod error;
 
 use super::caps::CapSet;
+pub use error::SeccompError;
 use std::collections::HashMap;
 
 /// What a matching rule (or the default) does.
@@ -242,13 +244,9 @@ struct Verdict {
 
 /// The rules of `profile` (plus `extra`, which take precedence) that apply
 /// on `host`, compiled to one BPF program.
-pub fn compile(profile: &Profile, extra: &[Rule], host: &Host) -> Result<Filters, String> {
-    let arch = codegen::audit_arch().ok_or_else(|| {
-        format!(
-            "seccomp filters are not supported on {}",
-            std::env::consts::ARCH
-        )
-    })?;
+pub fn compile(profile: &Profile, extra: &[Rule], host: &Host) -> Result<Filters, SeccompError> {
+    let arch =
+        codegen::audit_arch().ok_or(SeccompError::UnsupportedArch(std::env::consts::ARCH))?;
     let applies = |r: &&Rule| r.includes.holds_all(host) && !r.excludes.holds_any(host);
     // One pass over the kernel's table instead of a string match per name.
     let numbers: HashMap<&'static str, u32> = syscalls::Sysno::iter()
@@ -269,7 +267,7 @@ pub fn compile(profile: &Profile, extra: &[Rule], host: &Host) -> Result<Filters
     for r in extra.iter().filter(applies).chain(profile_rules) {
         for c in &r.args {
             if c.0 > 5 {
-                return Err(format!("seccomp argument index {} (at most 5)", c.0));
+                return Err(SeccompError::ArgIndex(c.0));
             }
         }
         for name in &r.names {

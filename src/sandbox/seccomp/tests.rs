@@ -253,7 +253,7 @@ fn docker_profiles_parse_and_bad_ones_say_why() {
             "SCMP_CMP_SOMETIMES",
         ),
     ] {
-        let e = docker::parse(bad).unwrap_err();
+        let e = docker::parse(bad).unwrap_err().to_string();
         assert!(e.contains(says), "{bad}: {e}");
     }
 }
