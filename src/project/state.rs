@@ -5,10 +5,10 @@
 //! home), `home-upper/` and `home-work/` (the overlay home's writable
 //! layer), the generated `passwd` and `group`, `origin` (the project
 //! directory's identity and path, so that an entry from the directory's new
-//! path finds the environment it had), and
+//! path finds the environment it had), the files of versions
+//! (`versions.json`, `replacing.json`) and sharing (`pushed.json`), and
 //! `lock`, held while the environment is built or (re)created so that two
-//! entries racing build once, and the files of versions (`versions.json`,
-//! `replacing.json`) and sharing (`pushed.json`).
+//! entries racing build once.
 //!
 //! env.json is replaced atomically (temp file, fsync, rename) and written
 //! only under the lock, after the inputs.bin it names: a crash between the
