@@ -158,7 +158,17 @@ pub fn exec(ctx: &Ctx, a: Args) -> anyhow::Result<u8> {
                     ),
                     r.image_id.clone(),
                 ),
-                None => ("none (`hutch shell` makes it)".into(), "-".into()),
+                None => match &s.moved_from {
+                    Some(old) => (
+                        format!(
+                            "none here: this project's environment was made at {} (move the \
+                             project back, or `hutch env rm` here to remove it)",
+                            old.display()
+                        ),
+                        "-".into(),
+                    ),
+                    None => ("none (`hutch shell` makes it)".into(), "-".into()),
+                },
             };
             let inputs = if s.changed.is_empty() {
                 format!("{} recorded, unchanged", s.inputs)

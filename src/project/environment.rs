@@ -84,6 +84,9 @@ pub struct Summary {
     pub inputs: usize,
     /// Inputs changed since the last build (a rebuild on the next entry).
     pub changed: Vec<PathBuf>,
+    /// Where the project was when its environment was made, when it has
+    /// moved since (entering refuses; `env rm` removes that environment).
+    pub moved_from: Option<PathBuf>,
 }
 
 /// The settings a container is launched with besides its image; a
@@ -778,6 +781,10 @@ impl<'a> Environment<'a> {
             Some(s) => (s.inputs.len(), inputs::check(&s.inputs).changed),
             None => (0, Vec::new()),
         };
+        let moved_from = match &st {
+            Some(_) => None,
+            None => EnvDir::moved(&self.dirs.state, &self.project.root).map(|(_, old)| old),
+        };
         Summary {
             name: self.project.env_name(),
             project: self.project.root.clone(),
@@ -786,6 +793,7 @@ impl<'a> Environment<'a> {
             home: self.project.config.run.home,
             inputs: n,
             changed,
+            moved_from,
         }
     }
 

@@ -164,6 +164,11 @@ fn scratch_project_is_entered_as_the_caller_and_keeps_root_installs() {
             )) && err.contains("hutch env rm"),
             "{err}"
         );
+        let status = moved.ok(&["env", "status"]).0;
+        assert!(
+            status.contains(&format!("made at {}", p.dir.display())),
+            "{status}"
+        );
         let (_, err) = moved.ok(&["env", "rm"]);
         assert!(
             err.contains(&format!("had at {}", p.dir.display())),
