@@ -390,7 +390,7 @@ fn attach_inside(b: &BridgeNet, keeper_pid: i32, nk: i32, child: i32) -> Result<
     if exists(&veth) {
         ip(&["link", "del", &veth])?;
     }
-    let live = |e: &Endpoint| exists(&e.veth);
+    let live = |e: &Endpoint| e.live(exists);
     b.networks.forget_stale(def, &live);
     let addr = b
         .networks
@@ -418,6 +418,7 @@ fn attach_inside(b: &BridgeNet, keeper_pid: i32, nk: i32, child: i32) -> Result<
                 aliases: b.aliases.clone(),
                 ip: addr,
                 veth,
+                init: ProcId::of(child),
             },
         )
         .map_err(|e| e.to_string())?;

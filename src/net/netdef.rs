@@ -135,11 +135,23 @@ pub struct Endpoint {
     pub aliases: Vec<String>,
     pub ip: Ipv4Addr,
     /// The host end of its veth pair in the shared namespace: the endpoint
-    /// is live exactly while that interface exists.
+    /// is live while that interface exists and `init` runs.
     pub veth: String,
+    /// The container's pid 1. Its address is free once that process has
+    /// ended, even while the kernel, which tears network namespaces down
+    /// asynchronously, still has the veth: a container started right after
+    /// another stopped may take its address, as with Docker.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub init: Option<crate::procid::ProcId>,
 }
 
 impl Endpoint {
+    /// Whether the endpoint holds its address: its container runs and
+    /// `veth_exists` says its interface is there.
+    pub fn live(&self, veth_exists: impl Fn(&str) -> bool) -> bool {
+        self.init.map_or(true, |p| p.alive()) && veth_exists(&self.veth)
+    }
+
     /// Whether `name` (lower case) names this endpoint: its container's
     /// name, an alias or the short id, as Docker's resolver answers.
     pub fn answers(&self, name: &str) -> bool {
@@ -539,6 +551,7 @@ mod tests {
             aliases: vec![],
             ip,
             veth: format!("hv{c}"),
+            init: None,
         };
         n.save_endpoint(&def, &ep("c1", def.subnet.host(2)))
             .unwrap();
@@ -561,5 +574,27 @@ mod tests {
             n.allocate(&def, "c3", Some(Ipv4Addr::new(10, 0, 0, 1)), &live),
             Err(NetError::IpOutside(..))
         ));
+    }
+
+    #[test]
+    fn an_endpoint_whose_container_ended_is_not_live_while_its_veth_lingers() {
+        let me = crate::procid::ProcId::current().unwrap();
+        let ended = crate::procid::ProcId {
+            start: me.start + 1,
+            ..me
+        };
+        let ep = |init| Endpoint {
+            container: "c".into(),
+            name: "c".into(),
+            aliases: vec![],
+            ip: Ipv4Addr::new(10, 89, 1, 2),
+            veth: "hvc".into(),
+            init,
+        };
+        let veth_there = |_: &str| true;
+        assert!(ep(Some(me)).live(veth_there));
+        assert!(ep(None).live(veth_there), "records of older hutch versions");
+        assert!(!ep(Some(ended)).live(veth_there));
+        assert!(!ep(Some(me)).live(|_| false));
     }
 }
