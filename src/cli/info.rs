@@ -225,12 +225,14 @@ pub fn gather(ctx: &Ctx) -> anyhow::Result<Info> {
             .collect(),
     };
     let all = CgroupLimits::ALL;
-    let (limits_kept, limits_why) = crate::sandbox::limits::usable(&paths, &all);
+    let cgroups = host::cgroups(&paths);
+    let base = crate::sandbox::cgroup::base(&cgroups);
+    let (limits_kept, limits_why) = crate::sandbox::limits::usable(&cgroups, base.as_deref(), &all);
     Ok(Info {
         kernel: features.kernel.clone(),
         userns,
         storage,
-        cgroups: host::cgroups(&paths),
+        cgroups,
         devices: Devices {
             fuse: host::writable(&paths.dev.join("fuse")),
             tun: host::writable(&paths.dev.join("net/tun")),

@@ -1093,9 +1093,10 @@ fn own_cgroup(
     strict: bool,
     report: &dyn Report,
 ) -> Result<Option<Placement>> {
-    let paths = HostPaths::default();
+    let cgroups = crate::sandbox::host::cgroups(&HostPaths::default());
+    let base = crate::sandbox::cgroup::base(&cgroups);
     let (kept, why) = match limits.any() {
-        true => crate::sandbox::limits::usable(&paths, limits),
+        true => crate::sandbox::limits::usable(&cgroups, base.as_deref(), limits),
         false => (*limits, None),
     };
     let not = crate::sandbox::cgroup::flags(&limits.without(&kept));
@@ -1111,12 +1112,10 @@ fn own_cgroup(
             kept
         }
     };
-    Ok(
-        crate::sandbox::cgroup::base(&crate::sandbox::host::cgroups(&paths)).map(|b| Placement {
-            dir: b.join(format!("hutch-{id}")),
-            limits,
-        }),
-    )
+    Ok(base.map(|b| Placement {
+        dir: b.join(format!("hutch-{id}")),
+        limits,
+    }))
 }
 
 /// `--network container:NAME`: the running container's namespaces, and its
@@ -1492,11 +1491,6 @@ fn image_healthcheck(dirs: &Dirs, image: &Image) -> Option<health::Check> {
     let store = Store::open(dirs).ok()?;
     let blob = store.read_blob(image.manifest.config().digest()).ok()?;
     health::Check::of_image(&blob)
-}
-
-/// The id mapping of a running container ([`Record::mapping`]).
-pub fn mapping_of(rec: &Record) -> Result<IdMapping> {
-    Ok(rec.mapping()?)
 }
 
 /// `--device HOST[:CONTAINER[:PERMS]]`: a bind mount of a host device node

@@ -92,9 +92,8 @@ pub fn run(plan: &Plan, observer: &mut dyn Observer) -> Result<Exit, Error> {
     // /proc/self/cgroup shows `/`, not where the host put hutch. A
     // container with a cgroup of its own makes it once the parent has
     // moved it there (the namespace is rooted where it is made).
-    match &plan.cgroup {
-        None => flags |= CloneFlags::CLONE_NEWCGROUP,
-        Some(c) => c.create()?,
+    if plan.cgroup.is_none() {
+        flags |= CloneFlags::CLONE_NEWCGROUP;
     }
     // A keeper's namespace already maps the ids: the container's is nested
     // in it, mapped without newuidmap/newgidmap.
@@ -148,6 +147,13 @@ pub fn run(plan: &Plan, observer: &mut dyn Observer) -> Result<Exit, Error> {
     // Block the forwarded signals before cloning so none is lost between the
     // clone and the wait loop; the child restores the mask before exec.
     let saved_mask = signal::block(&signal::forwarded())?;
+    // Made last before the clone, so that no earlier failure leaves it.
+    if let Some(c) = &plan.cgroup {
+        if let Err(e) = c.create() {
+            let _ = signal::set_mask(&saved_mask);
+            return Err(e.into());
+        }
+    }
     let forked = match keeper {
         Some(k) => clone_in_keeper(k, &plan.mapping, flags),
         None => clone_into_namespaces(flags).map_err(Error::Sys),
@@ -216,7 +222,8 @@ fn child_main(
     }
     let ready = early
         .and_then(|()| match plan.cgroup {
-            Some(_) => crate::sys::process::unshare_cgroup(),
+            Some(_) => crate::sys::cred::unshare(CloneFlags::CLONE_NEWCGROUP)
+                .map_err(|e| SysError::new("unshare(CLONE_NEWCGROUP)", e)),
             None => Ok(()),
         })
         .and_then(|()| match plan.security.no_new_privs {

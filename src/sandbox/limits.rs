@@ -11,14 +11,19 @@
 //! This module decides and words; it changes nothing on the host.
 
 pub use super::cgroup::CgroupLimits;
-use super::host::{self, CgroupVersion, HostPaths};
+use super::host::{CgroupVersion, Cgroups};
+use std::path::Path;
 
-/// The part of `limits` that can be applied for this user, and why the
-/// rest cannot, with the fix.
-pub fn usable(paths: &HostPaths, limits: &CgroupLimits) -> (CgroupLimits, Option<String>) {
-    let c = host::cgroups(paths);
-    if let Some(base) = super::cgroup::base(&c) {
-        let (kept, why) = super::cgroup::usable(&base, limits);
+/// The part of `limits` that can be applied for this user, whose cgroups
+/// are `c` with containers' cgroups going under `base` (`cgroup::base`),
+/// and why the rest cannot, with the fix.
+pub fn usable(
+    c: &Cgroups,
+    base: Option<&Path>,
+    limits: &CgroupLimits,
+) -> (CgroupLimits, Option<String>) {
+    if let Some(base) = base {
+        let (kept, why) = super::cgroup::usable(base, limits);
         return (kept, why.map(|e| e.to_string()));
     }
     let why = match c.version {
@@ -80,6 +85,12 @@ pub fn parse_size(s: &str) -> Result<u64, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::sandbox::host::HostPaths;
+
+    fn usable_at(paths: &HostPaths, l: &CgroupLimits) -> (CgroupLimits, Option<String>) {
+        let c = crate::sandbox::host::cgroups(paths);
+        usable(&c, crate::sandbox::cgroup::base(&c).as_deref(), l)
+    }
 
     #[test]
     fn flags_parse_and_the_blocker_names_a_fix() {
@@ -97,14 +108,14 @@ mod tests {
             cgroup_root: d.path().to_path_buf(),
             ..HostPaths::default()
         };
-        let (kept, why) = usable(&paths, &l);
+        let (kept, why) = usable_at(&paths, &l);
         assert!(!kept.any() && why.unwrap().contains("cgroup v2"));
     }
 
     #[test]
     fn the_limits_whose_controllers_are_delegated_are_kept() {
-        // A hybrid machine whose v2 hierarchy has pids and cpu (tests/run
-        // freed them from v1) but not memory, and a delegated cgroup.
+        // A hybrid machine whose v2 hierarchy has pids and cpu (freed from
+        // v1) but not memory, and a delegated cgroup.
         let d = tempfile::tempdir().unwrap();
         let own = d.path().join("unified/user");
         std::fs::create_dir_all(&own).unwrap();
@@ -118,10 +129,10 @@ mod tests {
             ..HostPaths::default()
         };
         let l = parse(Some("64m"), Some("0.5"), Some("20")).unwrap();
-        let (kept, why) = usable(&paths, &l);
+        let (kept, why) = usable_at(&paths, &l);
         assert_eq!(kept, parse(None, Some("0.5"), Some("20")).unwrap());
         assert!(why.unwrap().contains("has no memory controller"));
-        let (kept, why) = usable(&paths, &parse(None, None, Some("5")).unwrap());
+        let (kept, why) = usable_at(&paths, &parse(None, None, Some("5")).unwrap());
         assert_eq!(kept.pids, Some(5));
         assert!(why.is_none());
     }

@@ -210,14 +210,6 @@ pub fn become_netns_keeper(userns: &std::path::Path) -> Result<(), SysError> {
     nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNET).ctx(|| "unshare(CLONE_NEWNET)".into())
 }
 
-/// A new cgroup namespace rooted at the calling process's cgroup (a
-/// container moved into its own cgroup after it was cloned; see
-/// `sandbox::cgroup`).
-pub fn unshare_cgroup() -> Result<(), SysError> {
-    nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWCGROUP)
-        .ctx(|| "unshare(CLONE_NEWCGROUP)".into())
-}
-
 /// Refuse to fork or clone while another thread runs (see [`fork`]): in
 /// every build, because the failure it prevents is a rare, silent deadlock
 /// of the child. Library tests are exempt: see [`fork`] for how they keep
