@@ -50,7 +50,7 @@ pub fn exec(ctx: &Ctx, a: Args) -> anyhow::Result<u8> {
     for e in &a.process.env {
         env.extend(env_entry(e)?);
     }
-    let mapping = crate::container::launch::mapping_of(&rec)?;
+    let mapping = rec.mapping()?;
     let process = ProcessSpec {
         args: a.command.clone(),
         env,

@@ -20,8 +20,7 @@ pub fn exec(ctx: &Ctx, a: Args) -> anyhow::Result<u8> {
     let sig: Sig = match a.signal.parse() {
         Ok(s) => s,
         Err(e) => {
-            let e = anyhow::Error::msg(e);
-            eprintln!("{}", super::errors::render(&e, crate::ui::colour::stderr()));
+            super::errors::eprint(&e.to_string());
             return Ok(1);
         }
     };

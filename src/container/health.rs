@@ -402,38 +402,7 @@ impl Monitor {
 /// A Go duration (`1m30s`, `500ms`, `2h`), as Docker's duration flags take
 /// them; a bare 0 is allowed.
 pub fn parse_go_duration(s: &str) -> Result<Duration, HealthError> {
-    let bad = || HealthError::Duration(s.into());
-    if s == "0" {
-        return Ok(Duration::ZERO);
-    }
-    let mut total = 0f64;
-    let mut rest = s;
-    if rest.is_empty() {
-        return Err(bad());
-    }
-    while !rest.is_empty() {
-        let num_len = rest
-            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-            .ok_or_else(bad)?;
-        let (num, tail) = rest.split_at(num_len);
-        let n: f64 = num.parse().map_err(|_| bad())?;
-        let unit_len = tail
-            .find(|c: char| c.is_ascii_digit() || c == '.')
-            .unwrap_or(tail.len());
-        let (unit, tail) = tail.split_at(unit_len);
-        let scale = match unit {
-            "ns" => 1e-9,
-            "us" | "µs" => 1e-6,
-            "ms" => 1e-3,
-            "s" => 1.0,
-            "m" => 60.0,
-            "h" => 3600.0,
-            _ => return Err(bad()),
-        };
-        total += n * scale;
-        rest = tail;
-    }
-    Duration::try_from_secs_f64(total).map_err(|_| bad())
+    crate::dockerfile::parse_go_duration(s).ok_or_else(|| HealthError::Duration(s.into()))
 }
 
 /// How Go prints a duration, for messages (`30s`, `1m30s`, `500ms`).

@@ -42,6 +42,7 @@ mod instruction;
 mod lexer;
 mod mount;
 mod parse;
+pub use parse::parse_go_duration;
 mod scope;
 mod suggest;
 mod words;

@@ -478,7 +478,7 @@ fn add(cx: &Ctx) -> Result<Add, Located> {
 
 /// Go's `time.ParseDuration`: a sequence of decimal numbers with units
 /// ns, us (µs), ms, s, m, h, e.g. `1m30s` or `1.5h`.
-fn parse_go_duration(s: &str) -> Option<Duration> {
+pub fn parse_go_duration(s: &str) -> Option<Duration> {
     if s == "0" {
         return Some(Duration::ZERO);
     }

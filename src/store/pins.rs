@@ -40,28 +40,35 @@ pub(super) fn valid_key(key: &str) -> bool {
 
 /// The manifest a pin names, if the pin exists and reads back.
 pub fn get(root: &Path, key: &str) -> Option<Digest> {
+    get_in(&dir(root), key)
+}
+
+/// The manifest the pin `key` in pin directory `d` names, if it reads back.
+fn get_in(d: &Path, key: &str) -> Option<Digest> {
     if !valid_key(key) {
         return None;
     }
-    let text = std::fs::read_to_string(dir(root).join(key)).ok()?;
+    let text = std::fs::read_to_string(d.join(key)).ok()?;
     crate::oci::digest::parse(text.trim()).ok()
+}
+
+/// Write the pin `key` in pin directory `d` (`what` names the kind of
+/// pin in errors).
+fn put_in(d: &Path, key: &str, manifest: &Digest, what: &str) -> Result<()> {
+    crate::chain::ensure!(valid_key(key), "invalid {what} key {key}");
+    fs_err::create_dir_all(d).with_context(|| format!("cannot create the {what} pin directory"))?;
+    index::write_atomic(d, key, format!("{manifest}\n").as_bytes())
 }
 
 /// Point the pin `key` at `manifest` (atomically replacing an older pin).
 pub fn put(root: &Path, key: &str, manifest: &Digest) -> Result<()> {
-    crate::chain::ensure!(valid_key(key), "invalid cache key {key}");
-    let d = dir(root);
-    fs_err::create_dir_all(&d).context("cannot create the build cache directory")?;
-    index::write_atomic(&d, key, format!("{manifest}\n").as_bytes())
+    put_in(&dir(root), key, manifest, "cache")
 }
 
 /// Pin an environment version: `key` names it, `manifest` is kept until
 /// [`unpin_version`].
 pub fn put_version(root: &Path, key: &str, manifest: &Digest) -> Result<()> {
-    crate::chain::ensure!(valid_key(key), "invalid version key {key}");
-    let d = versions_dir(root);
-    fs_err::create_dir_all(&d).context("cannot create the version pin directory")?;
-    index::write_atomic(&d, key, format!("{manifest}\n").as_bytes())
+    put_in(&versions_dir(root), key, manifest, "version")
 }
 
 /// Drop a version's pin (its blobs go at the next collection unless an
@@ -77,11 +84,7 @@ pub fn unpin_version(root: &Path, key: &str) -> Result<()> {
 
 /// The manifest a version pin names.
 pub fn get_version(root: &Path, key: &str) -> Option<Digest> {
-    if !valid_key(key) {
-        return None;
-    }
-    let text = std::fs::read_to_string(versions_dir(root).join(key)).ok()?;
-    crate::oci::digest::parse(text.trim()).ok()
+    get_in(&versions_dir(root), key)
 }
 
 /// Every pinned manifest (build cache and versions), for garbage
