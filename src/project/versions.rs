@@ -217,23 +217,58 @@ impl Environment<'_> {
         if v.container != rec.id || v.diff_id.is_empty() {
             return Ok(None);
         }
-        let (c, map) = self.upper_of(rec)?;
         let store = self.store()?;
-        let w = store.writer().map_err(|e| Error::Backend(e.into()))?;
-        let path = w.scratch().join("diff_id");
-        let out = fs_err::File::create(&path)?;
+        let w = store.writer().map_err(backend)?;
+        let now = self.diff_now(&store, w.scratch(), rec, None)?;
+        Ok((now == v.diff_id).then_some(v))
+    }
+
+    /// The writable layer of `rec` as the tar a snapshot would commit,
+    /// uncompressed, written to `out` when given (through the storage
+    /// driver's changes, made where their files are readable); its diff_id.
+    fn diff_now(
+        &self,
+        store: &Store,
+        scratch: &std::path::Path,
+        rec: &Record,
+        out: Option<&fs_err::File>,
+    ) -> Result<String, Error> {
+        let (c, map) = self.upper_of(rec)?;
+        let src = IdSources::default();
+        let base = store.image(&c.image_id).map_err(backend)?;
+        let changes = crate::snapshot::container::changes(
+            &c,
+            store,
+            &self.dirs.state,
+            &base,
+            &map,
+            &src,
+            self.report,
+        )
+        .map_err(backend)?;
+        let id_path = scratch.join("diff_id");
+        let id_file = fs_err::File::create(&id_path)?;
         // Held open here: the namespace's root may not traverse the state
         // dir's parents (see `userns::reach`).
-        let upper = crate::userns::Reach::new(&c.upper)?;
-        crate::userns::run_in_userns(&map, &IdSources::default(), || {
-            let d = crate::layer::diff::diff(&upper.path(), std::io::sink(), &Default::default())
-                .map_err(|e| e.to_string())?;
-            std::io::Write::write_all(&mut out.file(), d.diff_id.as_bytes())
+        let upper = crate::userns::Reach::new(changes.path())?;
+        crate::userns::run_in_userns(&map, &src, || {
+            let opts = Default::default();
+            let d = match out {
+                Some(f) => {
+                    let mut buf = std::io::BufWriter::with_capacity(1 << 20, f);
+                    let d = crate::layer::diff::diff(&upper.path(), &mut buf, &opts)
+                        .map_err(|e| e.to_string())?;
+                    std::io::Write::flush(&mut buf).map_err(|e| e.to_string())?;
+                    d
+                }
+                None => crate::layer::diff::diff(&upper.path(), std::io::sink(), &opts)
+                    .map_err(|e| e.to_string())?,
+            };
+            std::io::Write::write_all(&mut id_file.file(), d.diff_id.as_bytes())
                 .map_err(|e| e.to_string())
         })
         .map_err(|e| Error::Image(format!("cannot read {}: {e}", c.upper.display())))?;
-        let now = fs_err::read_to_string(&path)?;
-        Ok((now == v.diff_id).then_some(v))
+        Ok(fs_err::read_to_string(&id_path)?)
     }
 
     /// The environment's lock, with a replacement a killed hutch left half
@@ -493,31 +528,10 @@ impl Environment<'_> {
             // The writable layer as the tar a snapshot would commit,
             // uncompressed, made where its files are readable.
             let (_, rec) = self.current()?;
-            let (c, map) = self.upper_of(&rec)?;
-            let src = IdSources::default();
             let w = store.writer().map_err(backend)?;
             let path = w.scratch().join("upper.tar");
             let out = fs_err::File::create(&path)?;
-            let base = store.image(&c.image_id).map_err(backend)?;
-            let changes = crate::snapshot::container::changes(
-                &c,
-                store,
-                &self.dirs.state,
-                &base,
-                &map,
-                &src,
-                self.report,
-            )
-            .map_err(backend)?;
-            // Held open here (see `userns::reach`).
-            let upper = crate::userns::Reach::new(changes.path())?;
-            crate::userns::run_in_userns(&map, &src, || {
-                let mut buf = std::io::BufWriter::with_capacity(1 << 20, &out);
-                crate::layer::diff::diff(&upper.path(), &mut buf, &Default::default())
-                    .map_err(|e| e.to_string())?;
-                std::io::Write::flush(&mut buf).map_err(|e| e.to_string())
-            })
-            .map_err(|e| Error::Image(format!("cannot read {}: {e}", c.upper.display())))?;
+            self.diff_now(store, w.scratch(), &rec, Some(&out))?;
             let f = fs_err::File::open(&path)?;
             apply_layer_reading(
                 &mut s.tree,
