@@ -575,14 +575,6 @@ fn allowed_projects_put_launchers_on_path_until_hutch_toml_changes() {
     });
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 /// What a server on 127.0.0.1:`port` says first, retried while it starts.
 fn answer(port: u16) -> String {
     use std::io::Read;
