@@ -16,6 +16,7 @@ use chrono::{DateTime, Utc};
 use nix::sys::wait::{waitpid, WaitStatus};
 use nix::unistd::Pid;
 use std::os::fd::{AsFd, AsRawFd};
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 /// Why a health check cannot be used or its monitor started.
@@ -203,10 +204,11 @@ impl Health {
 /// Run `check`'s command once in the running container `rec`, in its
 /// namespaces, as its user, with its environment and working directory.
 /// Forks (the probe process joins the container); the caller must be
-/// single-threaded.
-pub fn probe(rec: &Record, check: &Check) -> Probe {
+/// single-threaded. `state` is the state dir, whose seccomp cache spares
+/// recompiling the container's filter at every check.
+pub fn probe(state: &Path, rec: &Record, check: &Check) -> Probe {
     let start = Utc::now();
-    let (exit_code, output) = match run_probe(rec, check) {
+    let (exit_code, output) = match run_probe(state, rec, check) {
         Ok(r) => r,
         Err(e) => (1, e),
     };
@@ -218,14 +220,18 @@ pub fn probe(rec: &Record, check: &Check) -> Probe {
     }
 }
 
-fn run_probe(rec: &Record, check: &Check) -> Result<(i32, String), String> {
+fn run_probe(state: &Path, rec: &Record, check: &Check) -> Result<(i32, String), String> {
     let argv = check.argv().map_err(|e| e.to_string())?;
     let init = rec
         .init
         .filter(|_| super::state::observe(rec).is_running())
         .ok_or_else(|| format!("container {} is not running", rec.name))?;
     let mapping = rec.mapping().map_err(|e| e.to_string())?;
-    let security = rec.config.security.resolve().map_err(|e| e.to_string())?;
+    let security = rec
+        .config
+        .security
+        .resolve_in(state)
+        .map_err(|e| e.to_string())?;
     let process = ProcessSpec {
         args: argv,
         env: rec.config.env.clone(),
@@ -336,7 +342,7 @@ fn lossy(b: &[u8]) -> String {
 /// Run one probe and count it in `rec`'s recorded health, unless the
 /// container has started again meanwhile; the probe's exit code.
 pub fn check_once(containers: &Containers, rec: &Record, check: &Check) -> i32 {
-    let result = probe(rec, check);
+    let result = probe(&containers.root, rec, check);
     let code = result.exit_code;
     let _ = containers.update(&rec.id, |r| {
         if r.init == rec.init {
