@@ -148,11 +148,6 @@ pub(super) fn attach(
     if sig_proxy && !rec.config.tty {
         proxy_signals(rec.clone())?;
     }
-    if rec.config.interactive && !no_stdin {
-        if let Some(fifo) = stdin::open_for_writer(&containers.dir(&rec.id)) {
-            std::thread::spawn(move || feed(std::io::stdin().lock(), fifo, keys));
-        }
-    }
     let driver = driver_of(&rec)?;
     let path = containers.dir(&rec.id).join(LOG_FILE);
     let mut file = std::fs::File::open(&path)
@@ -161,6 +156,13 @@ pub(super) fn attach(
     let mut data = Vec::new();
     file.read_to_end(&mut data)?;
     let (_, used) = parse(driver, &data);
+    // Only now, with the log's end taken: an answer to our input must land
+    // after it, or the follow below would treat it as old output.
+    if rec.config.interactive && !no_stdin {
+        if let Some(fifo) = stdin::open_for_writer(&containers.dir(&rec.id)) {
+            std::thread::spawn(move || feed(std::io::stdin().lock(), fifo, keys));
+        }
+    }
     let mut out = Out {
         timestamps: false,
         at_line_start: true,
