@@ -557,11 +557,22 @@ pub fn eventually(secs: u64, mut f: impl FnMut() -> bool) -> bool {
 }
 
 /// Read `from` byte by byte until what was read contains `marker` (a
-/// process saying it is ready); panics at end of file.
-pub fn read_until(from: &mut impl std::io::Read, marker: &str) {
+/// process saying it is ready); panics at end of file or after 30 s.
+pub fn read_until(from: &mut (impl std::io::Read + std::os::fd::AsFd), marker: &str) {
+    use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
     let mut seen = Vec::new();
     let mut byte = [0u8; 1];
     while !String::from_utf8_lossy(&seen).contains(marker) {
+        // A line that never comes fails the test instead of hanging it.
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        let ms = PollTimeout::try_from(left.as_millis() as i32).unwrap_or(PollTimeout::ZERO);
+        let mut fds = [PollFd::new(from.as_fd(), PollFlags::POLLIN)];
+        let ready = poll(&mut fds, ms).unwrap();
+        assert!(
+            ready > 0,
+            "{marker:?} did not come within 30 s; saw {seen:?}"
+        );
         assert_eq!(from.read(&mut byte).unwrap(), 1, "{seen:?}");
         seen.push(byte[0]);
     }
