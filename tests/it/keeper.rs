@@ -209,13 +209,31 @@ fn a_single_id_needs_no_keeper() {
 }
 
 /// `lsns`'s COLUMN (NS or PNS, the parent) for process `pid`'s user namespace.
+///
+/// lsns before util-linux 2.40.3 (Debian 12 has 2.38) walks every process
+/// in /proc and exits 1, silently, when any of them ends mid-walk
+/// (util-linux issue 2799); other tests start and end processes all the
+/// time, so a silent failure is asked again.
 fn userns_column(pid: i32, column: &str) -> String {
-    let out = std::process::Command::new("lsns")
-        .args(["-n", "-t", "user", "-o", column, "-p", &pid.to_string()])
-        .output()
-        .expect("lsns (util-linux)");
-    assert!(out.status.success(), "lsns: {}", stderr(&out));
-    stdout(&out).trim().to_string()
+    let mut last = None;
+    for _ in 0..20 {
+        let out = std::process::Command::new("lsns")
+            .args(["-n", "-t", "user", "-o", column, "-p", &pid.to_string()])
+            .output()
+            .expect("lsns (util-linux)");
+        if out.status.success() {
+            return stdout(&out).trim().to_string();
+        }
+        if !out.stderr.is_empty() {
+            panic!("lsns: {}", stderr(&out));
+        }
+        last = Some(out);
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    panic!(
+        "lsns failed 20 times without a word: {:?}",
+        last.map(|o| o.status)
+    );
 }
 
 #[test]
