@@ -120,6 +120,57 @@ pub(crate) fn probe(w: &World) -> String {
     format!("{}:/probe:ro", dest.display())
 }
 
+/// A 32-bit x86 program, written out by hand (no multilib compiler
+/// needed): it calls unshare(CLONE_NEWUSER), writes "hi", and exits with
+/// the errno unshare gave (0 when it worked). Returns the `-v` spec that
+/// mounts it at /hi32.
+fn i386_program(w: &World) -> String {
+    const BASE: u32 = 0x0804_8000;
+    const CODE_AT: u32 = 52 + 32;
+    let mut code: Vec<u8> = Vec::new();
+    let mov = |code: &mut Vec<u8>, op: u8, v: u32| {
+        code.push(op);
+        code.extend(v.to_le_bytes());
+    };
+    let int80 = [0xCD, 0x80];
+    mov(&mut code, 0xB8, 310); // eax = unshare (i386's number)
+    mov(&mut code, 0xBB, libc::CLONE_NEWUSER as u32); // ebx = flags
+    code.extend(int80);
+    code.extend([0xF7, 0xD8, 0x89, 0xC6]); // esi = -eax
+    mov(&mut code, 0xB8, 4); // write
+    mov(&mut code, 0xBB, 1);
+    let msg_at = code.len() + 1;
+    mov(&mut code, 0xB9, 0);
+    mov(&mut code, 0xBA, 3);
+    code.extend(int80);
+    mov(&mut code, 0xB8, 1); // exit(esi)
+    code.extend([0x89, 0xF3]);
+    code.extend(int80);
+    let msg = BASE + CODE_AT + code.len() as u32;
+    code[msg_at..msg_at + 4].copy_from_slice(&msg.to_le_bytes());
+    code.extend(b"hi\n");
+    let size = CODE_AT + code.len() as u32;
+    let mut elf: Vec<u8> = b"\x7fELF\x01\x01\x01".to_vec();
+    elf.resize(16, 0);
+    for half in [2u16, 3] {
+        elf.extend(half.to_le_bytes()); // executable, i386
+    }
+    for word in [1, BASE + CODE_AT, 52, 0, 0] {
+        elf.extend(word.to_le_bytes()); // version, entry, phoff, shoff, flags
+    }
+    for half in [52u16, 32, 1, 0, 0, 0] {
+        elf.extend(half.to_le_bytes()); // ehsize, phentsize, phnum, sh*
+    }
+    // One PT_LOAD of the whole file, read + execute.
+    for word in [1, 0, BASE, BASE, size, size, 5, 0x1000] {
+        elf.extend(word.to_le_bytes());
+    }
+    elf.extend(code);
+    let dest = w.write("hi32", elf);
+    std::fs::set_permissions(&dest, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    format!("{}:/hi32:ro", dest.display())
+}
+
 /// `run --rm --network none [flags] busybox sh -c SCRIPT` with the probe
 /// mounted at /probe; stdout.
 fn inside(w: &World, flags: &[&str], script: &str) -> String {
@@ -180,6 +231,22 @@ fn a_default_container_is_confined_like_dockers() {
         // Nothing outside is even visible: a host pid does not exist here.
         assert!(denied.contains("ptrace ESRCH\n"), "{denied}");
         assert!(denied.contains("unshare-cmd denied") && denied.contains("mount denied"));
+
+        // 32-bit x86 programs run, under the same rules by their own
+        // numbers: unshare is refused with EPERM (1), not killed (SIGSYS,
+        // 159), and works where the filter is off.
+        let hi32 = i386_program(&w);
+        let run32 = |flags: &[&str]| {
+            let mut args = vec!["run", "--rm", "--network", "none", "-v", &hi32];
+            args.extend(flags);
+            args.extend([BB, "sh", "-c", "/hi32; echo rc=$?"]);
+            w.ok(&args)
+        };
+        assert_eq!(run32(&[]), "hi\nrc=1\n");
+        assert_eq!(
+            run32(&["--security-opt", "seccomp=unconfined"]),
+            "hi\nrc=0\n"
+        );
 
         // Masked paths read empty, directories list nothing, tunables are read-only.
         let masked = inside(

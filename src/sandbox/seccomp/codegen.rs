@@ -1,8 +1,11 @@
-//! Classic BPF for a seccomp program: check the architecture, load the
-//! syscall number, find its verdict by binary search over number ranges
-//! (about nine comparisons for any syscall), then compare arguments where a
-//! verdict has conditions. Arguments are 64 bits; BPF loads 32 at a time,
-//! so each comparison looks at the high word, then the low one.
+//! Classic BPF for a seccomp program: check the architecture and jump to
+//! its part, load the syscall number, find its verdict by binary search
+//! over number ranges (about nine comparisons for any syscall), then
+//! compare arguments where a verdict has conditions. Arguments are 64 bits;
+//! BPF loads 32 at a time, so each comparison looks at the high word, then
+//! the low one. A 32-bit architecture's part compares the low word only, as
+//! libseccomp does: its syscalls take 32-bit arguments, and the high word
+//! is whatever the register held, which the kernel ignores too.
 //!
 //! Only code generation: the values come from `compile`, installing is
 //! `sys::seccomp`'s job.
@@ -29,6 +32,33 @@ pub fn audit_arch() -> Option<u32> {
     }
 }
 
+/// AUDIT_ARCH_I386, and the i386 syscall table, where the kernel also runs
+/// 32-bit x86 programs.
+#[cfg(target_arch = "x86_64")]
+pub fn compat_arch() -> Option<(u32, HashMap<&'static str, u32>)> {
+    let table = syscalls::x86::Sysno::iter()
+        .map(|s| (s.name(), s.id() as u32))
+        .collect();
+    Some((0x4000_0003, table))
+}
+
+#[cfg(not(target_arch = "x86_64"))]
+pub fn compat_arch() -> Option<(u32, HashMap<&'static str, u32>)> {
+    None
+}
+
+/// One architecture's part of a program.
+pub struct Section {
+    /// Its AUDIT_ARCH_* value.
+    pub arch: u32,
+    /// The syscalls with rules; every other number gets the default.
+    pub per: HashMap<u32, Verdict>,
+    /// Numbers from `.0` up get `.1`.
+    pub above: Option<(u32, Action)>,
+    /// 64-bit arguments (else only their low 32 bits are compared).
+    pub wide: bool,
+}
+
 fn insn(code: u32, k: u32, jt: u8, jf: u8) -> sock_filter {
     sock_filter {
         code: code as u16,
@@ -46,22 +76,52 @@ fn ret(a: Action) -> sock_filter {
     insn(libc::BPF_RET | libc::BPF_K, a.ret(), 0, 0)
 }
 
-/// The whole program. `per` has the syscalls with rules; every other number
-/// gets `default`, and numbers from `above.0` up get `above.1`.
-pub fn program(
-    arch: u32,
-    per: &HashMap<u32, Verdict>,
-    default: Action,
-    above: Option<(u32, Action)>,
-) -> Result<Vec<sock_filter>, SeccompError> {
+/// The whole program: a jump to the part of the calling architecture (any
+/// other is killed), then each part's search.
+pub fn program(sections: &[Section], default: Action) -> Result<Vec<sock_filter>, SeccompError> {
+    let mut bodies = Vec::new();
+    for s in sections {
+        let mut body = vec![load(NR)];
+        body.extend(tree(&segments(s, default), s.wide)?);
+        bodies.push(body);
+    }
+    let mut out = vec![load(ARCH)];
+    // Each check is two instructions and the kill one: the first body
+    // starts this far after the last jump.
+    let mut ahead = 2 * (sections.len() - 1) + 1;
+    for (s, body) in sections.iter().zip(&bodies) {
+        out.push(insn(
+            libc::BPF_JMP | libc::BPF_JEQ | libc::BPF_K,
+            s.arch,
+            0,
+            1,
+        ));
+        out.push(insn(libc::BPF_JMP | libc::BPF_JA, ahead as u32, 0, 0));
+        ahead += body.len();
+        ahead -= 2;
+    }
+    out.push(ret(Action::KillProcess));
+    for body in bodies {
+        out.extend(body);
+    }
+    if out.len() > MAX_INSNS {
+        return Err(SeccompError::TooLong {
+            needs: out.len(),
+            max: MAX_INSNS,
+        });
+    }
+    Ok(out)
+}
+
+/// Ranges [start, next start) with one verdict each, covering every number.
+fn segments(s: &Section, default: Action) -> Vec<(u32, Verdict)> {
     let plain = |a: Action| Verdict {
         rules: Vec::new(),
         fallback: a,
     };
-    let limit = above.map_or(u32::MAX, |(start, _)| start);
-    let mut nrs: Vec<u32> = per.keys().copied().filter(|n| *n < limit).collect();
+    let limit = s.above.map_or(u32::MAX, |(start, _)| start);
+    let mut nrs: Vec<u32> = s.per.keys().copied().filter(|n| *n < limit).collect();
     nrs.sort_unstable();
-    // Ranges [start, next start) with one verdict each, covering every number.
     let mut segs: Vec<(u32, Verdict)> = Vec::new();
     let mut push = |start: u32, v: Verdict| {
         let v = simplify(v);
@@ -74,27 +134,14 @@ pub fn program(
         if nr > next {
             push(next, plain(default));
         }
-        push(nr, per[&nr].clone());
+        push(nr, s.per[&nr].clone());
         next = nr + 1;
     }
     push(next, plain(default));
-    if let Some((start, a)) = above {
+    if let Some((start, a)) = s.above {
         push(start, plain(a));
     }
-    let mut out = vec![
-        load(ARCH),
-        insn(libc::BPF_JMP | libc::BPF_JEQ | libc::BPF_K, arch, 1, 0),
-        ret(Action::KillProcess),
-        load(NR),
-    ];
-    out.extend(tree(&segs)?);
-    if out.len() > MAX_INSNS {
-        return Err(SeccompError::TooLong {
-            needs: out.len(),
-            max: MAX_INSNS,
-        });
-    }
-    Ok(out)
+    segs
 }
 
 /// A verdict whose first rule has no conditions is that rule's action.
@@ -110,13 +157,13 @@ fn simplify(v: Verdict) -> Verdict {
 
 /// Binary search: `nr >= start of the middle range` goes right. The
 /// accumulator holds the syscall number throughout; leaves may reload it.
-fn tree(segs: &[(u32, Verdict)]) -> Result<Vec<sock_filter>, SeccompError> {
+fn tree(segs: &[(u32, Verdict)], wide: bool) -> Result<Vec<sock_filter>, SeccompError> {
     if segs.len() == 1 {
-        return leaf(&segs[0].1);
+        return leaf(&segs[0].1, wide);
     }
     let mid = segs.len() / 2;
-    let left = tree(&segs[..mid])?;
-    let right = tree(&segs[mid..])?;
+    let left = tree(&segs[..mid], wide)?;
+    let right = tree(&segs[mid..], wide)?;
     // jt 0 falls to the long jump over the left half; jf 1 skips it.
     let mut out = vec![
         insn(
@@ -167,10 +214,21 @@ fn jmp(kind: u32, k: u32, jt: To, jf: To) -> Op {
 }
 
 /// The rules in order, each a block ending in its action; then the fallback.
-fn leaf(v: &Verdict) -> Result<Vec<sock_filter>, SeccompError> {
+fn leaf(v: &Verdict, wide: bool) -> Result<Vec<sock_filter>, SeccompError> {
     let mut out = Vec::new();
     for (conds, action) in &v.rules {
-        let mut block: Vec<Op> = conds.iter().flat_map(|(i, c)| compare(*i, *c)).collect();
+        let mut block: Vec<Op> = Vec::new();
+        for (i, c) in conds {
+            if wide {
+                block.extend(compare(*i, *c));
+            } else {
+                match narrow(*c) {
+                    Narrow::To(c) => block.extend(compare_low(*i, c)),
+                    Narrow::Always => {}
+                    Narrow::Never => block.push(jmp(libc::BPF_JEQ, 0, To::Fail, To::Fail)),
+                }
+            }
+        }
         block.push(op(libc::BPF_RET | libc::BPF_K, action.ret()));
         let len = block.len();
         for (j, o) in block.into_iter().enumerate() {
@@ -257,4 +315,55 @@ fn compare(i: u8, c: Cmp) -> Vec<Op> {
             ),
         ],
     }
+}
+
+/// A comparison as seen by a 32-bit argument.
+enum Narrow {
+    To(Cmp),
+    /// True of every 32-bit value.
+    Always,
+    /// True of none.
+    Never,
+}
+
+fn narrow(c: Cmp) -> Narrow {
+    let max = u64::from(u32::MAX);
+    match c {
+        Cmp::Eq(v) if v > max => Narrow::Never,
+        Cmp::Ne(v) if v > max => Narrow::Always,
+        Cmp::MaskedEq { mask, value } if value & mask > max => Narrow::Never,
+        Cmp::MaskedEq { mask, value } => Narrow::To(Cmp::MaskedEq {
+            mask: mask & max,
+            value: value & mask,
+        }),
+        Cmp::Gt(v) if v >= max => Narrow::Never,
+        Cmp::Ge(v) if v > max => Narrow::Never,
+        Cmp::Lt(v) if v > max => Narrow::Always,
+        Cmp::Le(v) if v >= max => Narrow::Always,
+        c => Narrow::To(c),
+    }
+}
+
+/// One comparison of the low word of argument `i` with a 32-bit value;
+/// falls through when it holds, jumps to Fail when not.
+fn compare_low(i: u8, c: Cmp) -> Vec<Op> {
+    let (_, lo) = words(i);
+    let l = |v: u64| v as u32;
+    let (jeq, jgt, jge) = (libc::BPF_JEQ, libc::BPF_JGT, libc::BPF_JGE);
+    use To::{Fail, Skip};
+    let test = match c {
+        Cmp::Eq(v) => vec![jmp(jeq, l(v), Skip(0), Fail)],
+        Cmp::Ne(v) => vec![jmp(jeq, l(v), Fail, Skip(0))],
+        Cmp::MaskedEq { mask, value } => vec![
+            op(libc::BPF_ALU | libc::BPF_AND | libc::BPF_K, l(mask)),
+            jmp(jeq, l(value), Skip(0), Fail),
+        ],
+        Cmp::Gt(v) => vec![jmp(jgt, l(v), Skip(0), Fail)],
+        Cmp::Ge(v) => vec![jmp(jge, l(v), Skip(0), Fail)],
+        Cmp::Lt(v) => vec![jmp(jge, l(v), Fail, Skip(0))],
+        Cmp::Le(v) => vec![jmp(jgt, l(v), Fail, Skip(0))],
+    };
+    let mut out = vec![op(libc::BPF_LD | libc::BPF_W | libc::BPF_ABS, lo)];
+    out.extend(test);
+    out
 }

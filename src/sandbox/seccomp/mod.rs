@@ -243,15 +243,15 @@ struct Verdict {
 }
 
 /// The rules of `profile` (plus `extra`, which take precedence) that apply
-/// on `host`, compiled to one BPF program.
+/// on `host`, compiled to one BPF program with a part for the native
+/// architecture and, on x86_64, one for 32-bit x86 programs (which the
+/// kernel runs there too, with their own syscall numbers): Docker's
+/// profiles list both (`archMap`), and without that part every i386
+/// program would be killed at its first syscall.
 pub fn compile(profile: &Profile, extra: &[Rule], host: &Host) -> Result<Filters, SeccompError> {
     let arch =
         codegen::audit_arch().ok_or(SeccompError::UnsupportedArch(std::env::consts::ARCH))?;
     let applies = |r: &&Rule| r.includes.holds_all(host) && !r.excludes.holds_any(host);
-    // One pass over the kernel's table instead of a string match per name.
-    let numbers: HashMap<&'static str, u32> = syscalls::Sysno::iter()
-        .map(|s| (s.name(), s.id() as u32))
-        .collect();
     let default = profile.default_action;
     // Per syscall: the fake-root rules first, then the profile's, the most
     // restrictive action first, so that when rules disagree the strictest
@@ -263,16 +263,51 @@ pub fn compile(profile: &Profile, extra: &[Rule], host: &Host) -> Result<Filters
         .filter(|r| r.action != default)
         .collect();
     profile_rules.sort_by_key(|r| r.action.rank());
-    let mut per: HashMap<u32, Verdict> = HashMap::new();
-    for r in extra.iter().filter(applies).chain(profile_rules) {
+    let rules: Vec<&Rule> = extra.iter().filter(applies).chain(profile_rules).collect();
+    for r in &rules {
         for c in &r.args {
             if c.0 > 5 {
                 return Err(SeccompError::ArgIndex(c.0));
             }
         }
+    }
+    // One pass over the kernel's table instead of a string match per name.
+    let native: HashMap<&'static str, u32> = syscalls::Sysno::iter()
+        .map(|s| (s.name(), s.id() as u32))
+        .collect();
+    // x32 syscalls carry bit 30 in their number on x86_64: never let them
+    // reach rules written for the 64-bit numbers.
+    let above = match (std::env::consts::ARCH, default) {
+        ("x86_64", Action::Allow) => Some((0x4000_0000, Action::Errno(libc::ENOSYS as u32))),
+        ("x86_64", d) => Some((0x4000_0000, d)),
+        _ => None,
+    };
+    let mut sections = vec![codegen::Section {
+        arch,
+        per: verdicts(&rules, &native, default),
+        above,
+        wide: true,
+    }];
+    if let Some((arch, table)) = codegen::compat_arch() {
+        sections.push(codegen::Section {
+            arch,
+            per: verdicts(&rules, &table, default),
+            above: None,
+            wide: false,
+        });
+    }
+    let program = codegen::program(&sections, default)?;
+    Ok(Filters(vec![program]))
+}
+
+/// What each syscall number of one architecture's `table` gets from
+/// `rules` (already in the order they decide in).
+fn verdicts(rules: &[&Rule], table: &HashMap<&str, u32>, default: Action) -> HashMap<u32, Verdict> {
+    let mut per: HashMap<u32, Verdict> = HashMap::new();
+    for r in rules {
         for name in &r.names {
             // Names of other architectures are skipped, as libseccomp does.
-            let Some(&nr) = numbers.get(name.as_str()) else {
+            let Some(&nr) = table.get(name.as_str()) else {
                 continue;
             };
             let v = per.entry(nr).or_insert_with(|| Verdict {
@@ -285,15 +320,7 @@ pub fn compile(profile: &Profile, extra: &[Rule], host: &Host) -> Result<Filters
             }
         }
     }
-    // x32 syscalls carry bit 30 in their number on x86_64: never let them
-    // reach rules written for the 64-bit numbers.
-    let above = match (std::env::consts::ARCH, default) {
-        ("x86_64", Action::Allow) => Some((0x4000_0000, Action::Errno(libc::ENOSYS as u32))),
-        ("x86_64", d) => Some((0x4000_0000, d)),
-        _ => None,
-    };
-    let program = codegen::program(arch, &per, default, above)?;
-    Ok(Filters(vec![program]))
+    per
 }
 
 #[cfg(test)]
