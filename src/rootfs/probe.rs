@@ -115,45 +115,29 @@ impl Features {
     }
 }
 
-/// Mount a two-layer overlay in a throwaway user+mount namespace and check
-/// that the merged view shows both layers.
+/// Mount a two-layer overlay and check that the merged view shows both
+/// layers.
 fn try_overlay(dir: &Path, map: &IdMapping, src: &IdSources, api: MountApi) -> Result<(), String> {
-    std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
-    let scratch = tempfile::Builder::new()
-        .prefix(".probe-")
-        .tempdir_in(dir)
-        .map_err(|e| format!("cannot create a scratch dir in {}: {e}", dir.display()))?;
-    let s = scratch.path();
-    for d in ["l0", "l1", "upper", "work", "merged"] {
-        std::fs::create_dir(s.join(d)).map_err(|e| format!("mkdir {d}: {e}"))?;
-    }
-    std::fs::write(s.join("l0/a"), "a").map_err(|e| e.to_string())?;
-    std::fs::write(s.join("l1/b"), "b").map_err(|e| e.to_string())?;
-    let ov = Overlay {
-        lowers: vec![s.join("l0"), s.join("l1")],
-        data: Vec::new(),
-        upper: s.join("upper"),
-        work: s.join("work"),
-        volatile: false,
+    let layout = |s: &Path| {
+        mkdirs(s, &["l0", "l1"])?;
+        write(&s.join("l0/a"), b"a")?;
+        write(&s.join("l1/b"), b"b")?;
+        Ok(Overlay {
+            lowers: vec![s.join("l0"), s.join("l1")],
+            data: Vec::new(),
+            upper: s.join("upper"),
+            work: s.join("work"),
+            volatile: false,
+        })
     };
-    let merged = s.join("merged");
-    let res = run_in_userns(map, src, || {
-        crate::sys::cred::unshare(nix::sched::CloneFlags::CLONE_NEWNS)
-            .map_err(|e| format!("unshare(CLONE_NEWNS) => {e}"))?;
-        let r = ov
-            .mount(&merged, &super::kinds::Driver::Overlay(api), s)
-            .map_err(|e| e.to_string());
-        let seen = r.is_ok() && merged.join("a").exists() && merged.join("b").exists();
-        // overlay leaves a mode-000 work/work dir; only root here can list it.
-        let _ = crate::sys::mount::umount_detach(&merged);
-        let _ = std::fs::remove_dir_all(s.join("work"));
-        r?;
-        if !seen {
-            return Err("overlay mounted but the lower layers are not visible".into());
+    let check = |merged: &Path| {
+        if merged.join("a").exists() && merged.join("b").exists() {
+            Ok(())
+        } else {
+            Err("overlay mounted but the lower layers are not visible".into())
         }
-        Ok(())
-    });
-    res.map_err(|e| format!("{api:?}: {e}"))
+    };
+    try_mount(dir, map, src, api, ".probe-", layout, check).map_err(|e| format!("{api:?}: {e}"))
 }
 
 /// Mount an overlay whose only file is a metacopy file redirected into a
@@ -164,52 +148,83 @@ fn try_data_layers(
     src: &IdSources,
     api: MountApi,
 ) -> Result<(), String> {
+    const DATA: &[u8] = b"data";
+    let layout = |s: &Path| {
+        mkdirs(s, &["meta", "data/l"])?;
+        write(&s.join("data/l/f"), DATA)?;
+        let meta = std::fs::File::create(s.join("meta/f")).map_err(|e| e.to_string())?;
+        meta.set_len(DATA.len() as u64).map_err(|e| e.to_string())?;
+        use std::os::fd::AsFd;
+        for (k, v) in [
+            (c"user.overlay.metacopy", &b""[..]),
+            (c"user.overlay.redirect", b"/l/f"),
+        ] {
+            crate::sys::fuse::fsetxattr(meta.as_fd(), k, v, 0)
+                .map_err(|e| format!("setxattr {}: {e}", k.to_string_lossy()))?;
+        }
+        Ok(Overlay {
+            lowers: vec![s.join("meta")],
+            data: vec![s.join("data")],
+            upper: s.join("upper"),
+            work: s.join("work"),
+            volatile: false,
+        })
+    };
+    let check = |merged: &Path| match std::fs::read(merged.join("f")) {
+        Ok(d) if d == DATA => Ok(()),
+        Ok(_) => Err("a metacopy file does not show its data-only layer's data".into()),
+        Err(e) => Err(format!("reading a metacopy file: {e}")),
+    };
+    try_mount(dir, map, src, api, ".probe-data-", layout, check)
+}
+
+/// In a scratch directory under `dir` (named from `prefix`), `layout`
+/// makes the layers and says how to stack them; the overlay is mounted in
+/// a throwaway user+mount namespace, where `check` looks at the merged
+/// view.
+fn try_mount(
+    dir: &Path,
+    map: &IdMapping,
+    src: &IdSources,
+    api: MountApi,
+    prefix: &str,
+    layout: impl FnOnce(&Path) -> Result<Overlay, String>,
+    check: impl FnOnce(&Path) -> Result<(), String>,
+) -> Result<(), String> {
+    std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
     let scratch = tempfile::Builder::new()
-        .prefix(".probe-data-")
+        .prefix(prefix)
         .tempdir_in(dir)
         .map_err(|e| format!("cannot create a scratch dir in {}: {e}", dir.display()))?;
     let s = scratch.path();
-    for d in ["meta", "data/l", "upper", "work", "merged"] {
-        std::fs::create_dir_all(s.join(d)).map_err(|e| format!("mkdir {d}: {e}"))?;
-    }
-    let data = b"data";
-    std::fs::write(s.join("data/l/f"), data).map_err(|e| e.to_string())?;
-    let meta = std::fs::File::create(s.join("meta/f")).map_err(|e| e.to_string())?;
-    meta.set_len(data.len() as u64).map_err(|e| e.to_string())?;
-    use std::os::fd::AsFd;
-    for (k, v) in [
-        (c"user.overlay.metacopy", &b""[..]),
-        (c"user.overlay.redirect", b"/l/f"),
-    ] {
-        crate::sys::fuse::fsetxattr(meta.as_fd(), k, v, 0)
-            .map_err(|e| format!("setxattr {}: {e}", k.to_string_lossy()))?;
-    }
-    let ov = Overlay {
-        lowers: vec![s.join("meta")],
-        data: vec![s.join("data")],
-        upper: s.join("upper"),
-        work: s.join("work"),
-        volatile: false,
-    };
+    mkdirs(s, &["upper", "work", "merged"])?;
+    let ov = layout(s)?;
     let merged = s.join("merged");
     run_in_userns(map, src, || {
         crate::sys::cred::unshare(nix::sched::CloneFlags::CLONE_NEWNS)
             .map_err(|e| format!("unshare(CLONE_NEWNS) => {e}"))?;
-        let r = ov
-            .mount(&merged, &super::Driver::Overlay(api), s)
-            .map_err(|e| e.to_string());
-        let read = r.as_ref().ok().map(|_| std::fs::read(merged.join("f")));
+        let seen = match ov.mount(&merged, &super::Driver::Overlay(api), s) {
+            Ok(_) => check(&merged),
+            Err(e) => Err(e.to_string()),
+        };
+        // overlay leaves a mode-000 work/work dir, even when mounting
+        // failed half-way; only root here can list it.
         let _ = crate::sys::mount::umount_detach(&merged);
         let _ = std::fs::remove_dir_all(s.join("work"));
-        r?;
-        match read {
-            Some(Ok(d)) if d == data => Ok(()),
-            Some(Ok(_)) => Err("a metacopy file does not show its data-only layer's data".into()),
-            Some(Err(e)) => Err(format!("reading a metacopy file: {e}")),
-            None => Ok(()),
-        }
+        seen
     })
     .map_err(|e| e.to_string())
+}
+
+fn mkdirs(s: &Path, dirs: &[&str]) -> Result<(), String> {
+    for d in dirs {
+        std::fs::create_dir_all(s.join(d)).map_err(|e| format!("mkdir {d}: {e}"))?;
+    }
+    Ok(())
+}
+
+fn write(path: &Path, data: &[u8]) -> Result<(), String> {
+    std::fs::write(path, data).map_err(|e| format!("cannot write {}: {e}", path.display()))
 }
 
 /// Mount FUSE in a throwaway user+mount namespace (no server needs to
