@@ -295,8 +295,7 @@ pub fn forget(id: &str) {
 /// The cgroup v2 of process `pid`, as a path under the cgroup2 mount.
 pub fn of_pid(c: &Cgroups, pid: i32) -> Option<PathBuf> {
     let text = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).ok()?;
-    let rel = text.lines().find_map(|l| l.strip_prefix("0::"))?;
-    Some(c.v2_root.as_ref()?.join(rel.trim_start_matches('/')))
+    Some(c.v2_root.as_ref()?.join(super::host::v2_path(&text)?))
 }
 
 /// The cgroup of its own that a container whose pid 1 is `pid` runs in,

@@ -87,6 +87,14 @@ pub struct Cgroups {
 }
 
 /// Read the cgroup layout and whether our cgroup is writable by us.
+/// The cgroup v2 path in a `/proc/PID/cgroup` text (its "0::/path" line,
+/// cgroups(7)), relative to the cgroup2 mount.
+pub fn v2_path(text: &str) -> Option<&str> {
+    text.lines()
+        .find_map(|l| l.strip_prefix("0::"))
+        .map(|p| p.trim_start_matches('/'))
+}
+
 pub fn cgroups(paths: &HostPaths) -> Cgroups {
     let root = &paths.cgroup_root;
     let unified_root = root.join("cgroup.controllers").exists();
@@ -99,15 +107,9 @@ pub fn cgroups(paths: &HostPaths) -> Cgroups {
         }
         _ => CgroupVersion::Unknown,
     };
-    // "0::/path" is the v2 hierarchy (cgroups(7)).
     let own = std::fs::read_to_string(&paths.proc_self_cgroup)
         .ok()
-        .and_then(|t| {
-            t.lines().find_map(|l| {
-                l.strip_prefix("0::")
-                    .map(|p| p.trim_start_matches('/').to_string())
-            })
-        });
+        .and_then(|t| v2_path(&t).map(str::to_string));
     let v2_root = match version {
         CgroupVersion::V2 => Some(root.clone()),
         CgroupVersion::Hybrid => Some(root.join("unified")),
