@@ -128,6 +128,34 @@ fn defs_of(networks: &Networks, flags: &NetFlags) -> Vec<NetworkDef> {
         .collect()
 }
 
+/// The network and the container a command names, the container's record
+/// read again under its lock (held until the value is dropped).
+struct Target {
+    networks: Networks,
+    def: NetworkDef,
+    containers: Containers,
+    rec: Record,
+    _lock: super::Locked,
+}
+
+fn target(dirs: &Dirs, network: &str, container: &str) -> Result<Target> {
+    let networks = Networks::new(&dirs.store);
+    let def = networks.find(network)?;
+    let containers = Containers::new(&dirs.state);
+    let id = containers.resolve(container)?.id;
+    let lock = containers.lock(&id)?;
+    let rec = containers
+        .read(&id)
+        .ok_or_else(|| super::Error::NotFound(container.to_string()))?;
+    Ok(Target {
+        networks,
+        def,
+        containers,
+        rec,
+        _lock: lock,
+    })
+}
+
 /// `network connect [--alias A]... [--ip IP] NETWORK CONTAINER`.
 pub fn connect(
     dirs: &Dirs,
@@ -136,14 +164,13 @@ pub fn connect(
     aliases: Vec<String>,
     ip: Option<String>,
 ) -> Result<()> {
-    let networks = Networks::new(&dirs.store);
-    let def = networks.find(network)?;
-    let containers = Containers::new(&dirs.state);
-    let id = containers.resolve(container)?.id;
-    let _l = containers.lock(&id)?;
-    let mut rec = containers
-        .read(&id)
-        .ok_or_else(|| super::Error::NotFound(container.to_string()))?;
+    let Target {
+        networks,
+        def,
+        containers,
+        mut rec,
+        _lock,
+    } = target(dirs, network, container)?;
     if uses(&rec, &def) {
         return Err(ConnectError::AlreadyOn {
             container: rec.name,
@@ -182,14 +209,13 @@ pub fn connect(
 
 /// `network disconnect NETWORK CONTAINER`.
 pub fn disconnect(dirs: &Dirs, network: &str, container: &str) -> Result<()> {
-    let networks = Networks::new(&dirs.store);
-    let def = networks.find(network)?;
-    let containers = Containers::new(&dirs.state);
-    let id = containers.resolve(container)?.id;
-    let _l = containers.lock(&id)?;
-    let mut rec = containers
-        .read(&id)
-        .ok_or_else(|| super::Error::NotFound(container.to_string()))?;
+    let Target {
+        networks,
+        def,
+        containers,
+        mut rec,
+        _lock,
+    } = target(dirs, network, container)?;
     let mut flags = rec.config.network.clone();
     if !flags.remove_attachment(|n| names(n, &def)) {
         return Err(ConnectError::NotOn {

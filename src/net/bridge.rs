@@ -567,8 +567,8 @@ fn plug_inside(
         let addr = networks
             .allocate(def, m.id, n.ip, &live)
             .map_err(|e| e.to_string())?;
-        // Named like its host end until it is in the container, where
-        // only there the free ethN can be seen.
+        // Named after its host end until it is in the container: only
+        // there can the lowest free ethN be seen.
         let peer = format!("{PEER_PREFIX}{}", &veth[VETH_PREFIX.len()..]);
         ip(&[
             "link",

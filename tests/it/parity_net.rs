@@ -443,6 +443,31 @@ fn connect_and_disconnect_running_and_stopped_containers_on_several_networks() {
         let (code, err) = w.fails(&["network", "disconnect", "nb", "peer"]);
         assert!(code != 0 && one_error(&err), "{err}");
         assert!(err.contains("is not connected to the network nb"), "{err}");
+        let (_, err) = w.fails(&[
+            "run",
+            "--rm",
+            "--network",
+            "none",
+            "--network",
+            "na",
+            bb,
+            "true",
+        ]);
+        assert!(
+            one_error(&err) && err.contains("cannot be combined"),
+            "{err}"
+        );
+        let (_, err) = w.fails(&[
+            "run",
+            "--rm",
+            "--network",
+            "na",
+            "--network",
+            "na",
+            bb,
+            "true",
+        ]);
+        assert!(one_error(&err) && err.contains("given twice"), "{err}");
         w.ok(&["run", "-d", "--name", "plain", bb, "sleep", "300"]);
         let (_, err) = w.fails(&["network", "connect", "nb", "plain"]);
         assert!(
