@@ -378,7 +378,8 @@ pub fn plug(
 /// Take the running container `m` off `def` at once: its veth pair is
 /// deleted (the container's interface goes with it) and its endpoint
 /// forgotten. When that interface carried the default route, the first
-/// network of `rest` (the container's others) that leads out gives it.
+/// network of `rest` (the container's others) that leads out gives it;
+/// `def`'s gateway stays reachable through the first of `rest`.
 pub fn unplug(
     networks: &Networks,
     m: Member<'_>,
@@ -404,6 +405,9 @@ pub fn unplug(
     // Without its shared namespace, no veth of the container is left.
     if let Some((k, _)) = live {
         let gateway = rest.iter().find(|d| !d.internal).map(|d| d.gateway);
+        // Its /etc/resolv.conf may name this network's gateway: a route to
+        // it through another network keeps that name server reachable.
+        let dns_via = rest.first().map(|d| d.gateway.to_string());
         in_helper(&def.name, || {
             enter_network(&keeper_user, Path::new(&format!("/proc/{}/ns/net", k.pid)))
                 .map_err(|e| e.to_string())?;
@@ -411,6 +415,10 @@ pub fn unplug(
                 ip(&["link", "del", &ep.veth])?;
             }
             enter_container(m.pid)?;
+            if let Some(via) = &dns_via {
+                let host = format!("{}/32", def.gateway);
+                ip(&["route", "replace", &host, "via", via])?;
+            }
             if let Some(gw) = gateway.filter(|_| !has_default_route()) {
                 ip(&["route", "add", "default", "via", &gw.to_string()])?;
             }

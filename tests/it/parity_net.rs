@@ -488,8 +488,8 @@ fn connect_and_disconnect_running_and_stopped_containers_on_several_networks() {
         assert_eq!(interfaces(&w, "both"), "eth1 lo");
         let route = w.ok(&["exec", "both", "ip", "route", "show", "default"]);
         assert!(route.contains("via 10.89.12.1"), "{route}");
-        let third_ip = inspected_networks(&w, "third").remove(0).1;
-        w.ok(&["exec", "both", "ping", "-c", "1", "-W", "5", &third_ip]);
+        // Its name server was na's gateway: still answering, by name.
+        w.ok(&["exec", "both", "ping", "-c", "1", "-W", "5", "third"]);
 
         // A stopped container: on the network from its next start.
         w.ok(&["stop", "-t", "0", "peer"]);
