@@ -420,6 +420,15 @@ fn connect_and_disconnect_running_and_stopped_containers_on_several_networks() {
                 && out.ends_with("srv-here\nsrv-here\npinged\n"),
             "{out}"
         );
+        let v: serde_json::Value =
+            serde_json::from_str(&w.ok(&["network", "inspect", "nb"])).unwrap();
+        let on_nb: Vec<&str> = v[0]["Containers"]
+            .as_object()
+            .unwrap()
+            .values()
+            .filter_map(|c| c["Name"].as_str())
+            .collect();
+        assert!(on_nb.contains(&"srv") && on_nb.len() == 3, "{v}");
         // peer (na only) still reaches srv by its address on na.
         assert_eq!(w.ok(&["exec", "peer", "nc", "srv", "8080"]), "srv-here\n");
 
