@@ -13,7 +13,7 @@ use super::{Containers, Record};
 use crate::dirs::Dirs;
 use crate::net::bridge::{self, BridgeError, Member, Membership};
 use crate::net::netdef::{NetError, NetworkDef, Networks};
-use crate::net::plan::{built_in_mode, Attachment, NetFlags};
+use crate::net::plan::{Attachment, NetFlags};
 use crate::net::Network;
 use crate::userns::idmap::IdSources;
 use std::path::Path;
@@ -92,15 +92,15 @@ fn running(rec: &Record) -> Result<Option<Running>> {
     let Some(pid) = rec.pid.filter(|_| super::state::observe(rec).is_running()) else {
         return Ok(None);
     };
-    let mode = rec.config.network.network.clone().unwrap_or_default();
-    if rec.config.network.attachments().is_empty() || built_in_mode(&mode) {
+    if rec.config.network.attachments().is_empty() {
         return Err(ConnectError::NotOnUserNetwork {
             name: rec.name.clone(),
-            mode: if mode.is_empty() {
-                "default".into()
-            } else {
-                mode
-            },
+            mode: rec
+                .config
+                .network
+                .network
+                .clone()
+                .unwrap_or_else(|| "default".into()),
         });
     }
     let mapping = rec.mapping()?;
