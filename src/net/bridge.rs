@@ -774,6 +774,18 @@ mod tests {
     }
 
     #[test]
+    fn interface_names_fit_and_differ_per_network() {
+        let (c, n1, n2) = ("c".repeat(64), "1".repeat(64), "2".repeat(64));
+        let (a, b) = (veth_name(&c, &n1), veth_name(&c, &n2));
+        assert_ne!(a, b);
+        assert!(a.len() <= 15 && a.starts_with(VETH_PREFIX), "{a}");
+        assert_ne!(bridge_mac(&n1), bridge_mac(&n2));
+        // Locally administered, unicast.
+        assert!(bridge_mac(&n1).starts_with("02:"));
+        assert_eq!(bridge_mac(&n1).len(), 17);
+    }
+
+    #[test]
     fn records_name_keeper_and_pasta() {
         let d = tempfile::tempdir().unwrap();
         let p = d.path().join("r");
