@@ -147,7 +147,7 @@ fn container(
             .and_then(|im| im.config.config().clone())
             .and_then(|c| c.exposed_ports().clone())
             .unwrap_or_default(),
-        network: network_place(ctx, &rec),
+        networks: network_places(ctx, &rec),
         log_path: containers
             .dir(&rec.id)
             .join(crate::container::logs::LOG_FILE)
@@ -164,19 +164,26 @@ fn container(
     v
 }
 
-/// The user-defined network `rec` names and its endpoint there, if any.
-fn network_place(
+/// The user-defined networks `rec` names and its endpoints there, the
+/// first first.
+fn network_places(
     ctx: &Ctx,
     rec: &Record,
-) -> Option<(crate::net::netdef::NetworkDef, crate::net::netdef::Endpoint)> {
-    let name = rec.config.network.network.as_deref()?;
+) -> Vec<(crate::net::netdef::NetworkDef, crate::net::netdef::Endpoint)> {
     let networks = crate::net::netdef::Networks::new(&ctx.dirs.store);
-    let def = networks.find(name).ok()?;
-    let ep = networks
-        .endpoints(&def)
-        .into_iter()
-        .find(|e| e.container == rec.id)?;
-    Some((def, ep))
+    rec.config
+        .network
+        .attachments()
+        .iter()
+        .filter_map(|a| {
+            let def = networks.find(&a.network).ok()?;
+            let ep = networks
+                .endpoints(&def)
+                .into_iter()
+                .find(|e| e.container == rec.id)?;
+            Some((def, ep))
+        })
+        .collect()
 }
 
 /// `hutch container inspect`: containers only.

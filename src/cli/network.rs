@@ -1,11 +1,12 @@
 //! `hutch network create|ls|inspect|rm|connect|disconnect|prune`: Docker's
 //! network commands over `net::netdef`. Which containers use a network is
-//! read from their records (the network they name), so a stopped container
-//! keeps its network from being removed, as with Podman.
+//! read from their records (the networks they name), so a stopped container
+//! keeps its networks from being removed, as with Podman. Connecting and
+//! disconnecting is `container::connect`'s.
 
 use super::template::{print_rows, Listing, Template};
 use super::Ctx;
-use crate::container::{state, Containers, Record};
+use crate::container::{connect, state, Containers, Record};
 use crate::net::netdef::{NetError, NetworkDef, Networks, NewNetwork};
 use anyhow::{bail, Context};
 use clap::Subcommand;
@@ -31,9 +32,9 @@ pub enum Cmd {
     /// Remove networks no container uses.
     #[command(visible_alias = "remove")]
     Rm(RmArgs),
-    /// Put a stopped container on a network (from its next start).
+    /// Put a container on one more network (a running one at once).
     Connect(ConnectArgs),
-    /// Take a stopped container off a network (back to the default one).
+    /// Take a container off a network (a running one at once).
     Disconnect(DisconnectArgs),
     /// Remove every network no container uses.
     Prune(PruneArgs),
@@ -125,7 +126,7 @@ pub struct DisconnectArgs {
     pub network: String,
     #[arg(value_name = "CONTAINER")]
     pub container: String,
-    /// Accepted for Docker's sake: a stopped container is always disconnected.
+    /// Accepted for Docker's sake: hutch always disconnects at once.
     #[arg(short, long)]
     pub force: bool,
 }
@@ -147,8 +148,8 @@ pub fn exec(ctx: &Ctx, args: Args) -> anyhow::Result<u8> {
         Cmd::Ls(a) => ls(ctx, &networks, a),
         Cmd::Inspect(a) => inspect(ctx, &networks, a),
         Cmd::Rm(a) => rm(ctx, &networks, a),
-        Cmd::Connect(a) => connect(ctx, &networks, a),
-        Cmd::Disconnect(a) => disconnect(ctx, &networks, a),
+        Cmd::Connect(a) => connect(ctx, a),
+        Cmd::Disconnect(a) => disconnect(ctx, a),
         Cmd::Prune(a) => prune(ctx, &networks, a),
     }
 }
@@ -188,21 +189,12 @@ fn create(ctx: &Ctx, networks: &Networks, a: CreateArgs) -> anyhow::Result<u8> {
     Ok(0)
 }
 
-/// Whether the record's `--network` names `def`.
-fn uses(rec: &Record, def: &NetworkDef) -> bool {
-    rec.config
-        .network
-        .network
-        .as_deref()
-        .is_some_and(|n| n == def.name || (n.len() >= 12 && def.id.starts_with(n)))
-}
-
 /// The containers whose records name `def`, oldest first.
 fn users(containers: &Containers, def: &NetworkDef) -> Vec<Record> {
     containers
         .list()
         .into_iter()
-        .filter(|r| uses(r, def))
+        .filter(|r| connect::uses(r, def))
         .collect()
 }
 
@@ -429,61 +421,12 @@ fn prune(ctx: &Ctx, networks: &Networks, a: PruneArgs) -> anyhow::Result<u8> {
     Ok(0)
 }
 
-/// The container `key`, refused while it runs: its network is set up when
-/// it starts.
-fn stopped(containers: &Containers, key: &str, verb: &str) -> anyhow::Result<Record> {
-    let rec = containers.resolve(key)?;
-    if state::observe(&rec).is_running() {
-        bail!(
-            "container {} is running: hutch {verb}s a container when it is stopped (its network is set up at start); stop it, run `network {verb}` and start it again",
-            rec.name
-        );
-    }
-    Ok(rec)
-}
-
-fn connect(ctx: &Ctx, networks: &Networks, a: ConnectArgs) -> anyhow::Result<u8> {
-    let def = networks.find(&a.network)?;
-    let containers = Containers::new(&ctx.dirs.state);
-    let rec = stopped(&containers, &a.container, "connect")?;
-    if uses(&rec, &def) {
-        bail!("container {} is already on network {}", rec.name, def.name);
-    }
-    if let Some(other) = rec.config.network.network.as_deref() {
-        if networks.find(other).is_ok() {
-            bail!(
-                "container {} is on network {other}: hutch gives a container one user-defined network; disconnect it first",
-                rec.name
-            );
-        }
-    }
-    let _l = containers.lock(&rec.id)?;
-    let mut rec = containers
-        .read(&rec.id)
-        .with_context(|| format!("container {} vanished", a.container))?;
-    let n = &mut rec.config.network;
-    n.network = Some(def.name.clone());
-    n.aliases = a.alias;
-    n.ip = a.ip;
-    containers.save(&rec)?;
+fn connect(ctx: &Ctx, a: ConnectArgs) -> anyhow::Result<u8> {
+    crate::container::connect::connect(&ctx.dirs, &a.network, &a.container, a.alias, a.ip)?;
     Ok(0)
 }
 
-fn disconnect(ctx: &Ctx, networks: &Networks, a: DisconnectArgs) -> anyhow::Result<u8> {
-    let def = networks.find(&a.network)?;
-    let containers = Containers::new(&ctx.dirs.state);
-    let rec = stopped(&containers, &a.container, "disconnect")?;
-    if !uses(&rec, &def) {
-        bail!("container {} is not on network {}", rec.name, def.name);
-    }
-    let _l = containers.lock(&rec.id)?;
-    let mut rec = containers
-        .read(&rec.id)
-        .with_context(|| format!("container {} vanished", a.container))?;
-    let n = &mut rec.config.network;
-    n.network = None;
-    n.aliases.clear();
-    n.ip = None;
-    containers.save(&rec)?;
+fn disconnect(ctx: &Ctx, a: DisconnectArgs) -> anyhow::Result<u8> {
+    crate::container::connect::disconnect(&ctx.dirs, &a.network, &a.container)?;
     Ok(0)
 }

@@ -12,6 +12,16 @@ use crate::store::Store;
 use serde_json::json;
 use std::collections::{BTreeMap, HashMap};
 
+/// Docker's `.Networks` of `ps --format`: the networks, comma-separated.
+fn networks_text(n: &crate::net::plan::NetFlags) -> String {
+    let user: Vec<String> = n.attachments().into_iter().map(|a| a.network).collect();
+    match (user.is_empty(), &n.network) {
+        (false, _) => user.join(","),
+        (true, Some(mode)) => mode.clone(),
+        (true, None) => "default".into(),
+    }
+}
+
 #[derive(clap::Args, Debug)]
 pub struct Args {
     /// Show all containers (default: only running ones).
@@ -159,7 +169,7 @@ pub fn exec(ctx: &Ctx, a: Args) -> anyhow::Result<u8> {
                         "Ports": ports(r, *s), "Names": r.name,
                         "Labels": labels.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(","),
                         "Mounts": r.config.volumes.iter().filter_map(|v| v.split(':').next()).collect::<Vec<_>>().join(","),
-                        "Networks": r.config.network.network.clone().unwrap_or_else(|| "default".into()),
+                        "Networks": networks_text(&r.config.network),
                         "Size": size,
                     })
                 })

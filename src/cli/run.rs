@@ -13,7 +13,7 @@ use crate::container::health::{self, parse_go_duration};
 use crate::container::launch::{parse_mount, parse_volume, Launch, Outcome, Prepared};
 use crate::container::logs::Driver as LogDriver;
 use crate::container::restart::Policy;
-use crate::net::plan::NetFlags;
+use crate::net::plan::{Attachment, NetFlags};
 use crate::registry::pull::{ensure_image, PullPolicy};
 use crate::rootfs::DriverKind;
 use crate::ui::progress::Bars;
@@ -86,10 +86,11 @@ pub struct Args {
     /// slirp4netns[:KEY=VALUE,...], none (loopback only), host (share the host's),
     /// container:NAME (share a running container's) or the name of a network
     /// made with `hutch network create`; bridge (Docker's default network)
-    /// is the default network, as without --network.
+    /// is the default network, as without --network. Given more than once,
+    /// the container is on each of those user-defined networks.
     #[arg(long, alias = "net", value_name = "MODE")]
-    pub network: Option<String>,
-    /// Another name the container answers to on its user-defined network.
+    pub network: Vec<String>,
+    /// Another name the container answers to on its (first) user-defined network.
     #[arg(long = "network-alias", alias = "net-alias", value_name = "ALIAS")]
     pub network_alias: Vec<String>,
     /// The container's IPv4 address on its user-defined network.
@@ -293,8 +294,18 @@ fn prepare(ctx: &Ctx, a: Args) -> anyhow::Result<Prepared> {
     // Flags first: nothing below runs for a bad command line.
     // Docker's `bridge` is its default network: hutch's is what no
     // --network gives.
-    let flag = a.network.clone().filter(|n| n != "bridge");
+    let flag = a.network.first().cloned().filter(|n| n != "bridge");
     let network = ctx.config.value(config::NETWORK, flag)?;
+    // Docker's --network-alias and --ip apply to the first network.
+    let more_networks = a
+        .network
+        .iter()
+        .skip(1)
+        .map(|n| Attachment {
+            network: n.clone(),
+            ..Attachment::default()
+        })
+        .collect();
     let userns = ctx.config.value(config::USERNS, a.userns)?;
     let storage_driver = ctx.config.value(config::STORAGE_DRIVER, a.storage_driver)?;
     for v in &a.volume {
@@ -380,6 +391,7 @@ fn prepare(ctx: &Ctx, a: Args) -> anyhow::Result<Prepared> {
             add_host: a.add_host,
             aliases: a.network_alias,
             ip: a.ip,
+            more_networks,
         })
         .userns(userns.unwrap_or_default())
         .read_only(a.read_only, a.read_only_tmpfs)

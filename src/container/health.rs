@@ -4,7 +4,8 @@
 //! same path as `hutch exec`, output bounded, killed at its timeout), the
 //! status a probe leaves (starting, healthy, unhealthy, with the failing
 //! streak and the last five probes, Docker's `State.Health`), and the
-//! monitor process a container's supervisor forks to probe on the interval.
+//! monitor process a container's supervisor forks to probe on the interval
+//! (no probe while the container is paused, as Docker skips them).
 //!
 //! It never starts containers; probes only join running ones.
 
@@ -390,6 +391,11 @@ impl Monitor {
                     };
                     if now.init != rec.init {
                         child_exit(0);
+                    }
+                    // Docker skips the probes of a paused container: a
+                    // frozen one could not answer, and would turn unhealthy.
+                    if now.init.is_some_and(super::freeze::frozen) {
+                        continue;
                     }
                     check_once(&containers, &now, &check);
                 }

@@ -20,13 +20,13 @@ use std::collections::BTreeMap;
 
 /// What the record does not hold: the image's labels and exposed ports
 /// (empty when the image is gone), where the container's log is, and its
-/// place on the user-defined network it names.
+/// places on the user-defined networks it names (the first first).
 #[derive(Debug, Default)]
 pub struct Facts {
     pub labels: BTreeMap<String, String>,
     pub exposed: Vec<String>,
     pub log_path: String,
-    pub network: Option<(NetworkDef, Endpoint)>,
+    pub networks: Vec<(NetworkDef, Endpoint)>,
     /// Where volumes live (for their `Source`).
     pub volumes: crate::volume::Volumes,
 }
@@ -147,7 +147,8 @@ pub fn inspect(rec: &Record, state: State, facts: &Facts) -> Value {
         .map_or(0, |c| (c * 1e9) as i64);
     let pid = rec.pid.filter(|_| running);
     // Docker shows a network address only while the container runs.
-    let address = facts.network.as_ref().filter(|_| running);
+    let places: &[(NetworkDef, Endpoint)] = if running { &facts.networks } else { &[] };
+    let address = places.first();
     // Kept as given and checked when the container was created.
     let policy: Policy = c.restart.parse().unwrap_or_default();
     let log_driver = match c.log_driver.as_str() {
@@ -256,15 +257,21 @@ pub fn inspect(rec: &Record, state: State, facts: &Facts) -> Value {
             "IPPrefixLen": address.map_or(0, |(d, _)| d.subnet.prefix),
             "Gateway": address.map(|(d, _)| d.gateway.to_string()).unwrap_or_default(),
             "MacAddress": "",
-            "Networks": address.map(|(d, e)| json!({ d.name.clone(): {
-                "NetworkID": d.id,
-                "EndpointID": rec.id,
-                "IPAddress": e.ip.to_string(),
-                "IPPrefixLen": d.subnet.prefix,
-                "Gateway": d.gateway.to_string(),
-                "Aliases": e.aliases,
-                "MacAddress": "",
-            }})).unwrap_or_else(|| json!({})),
+            "Networks": places
+                .iter()
+                .map(|(d, e)| {
+                    let v = json!({
+                        "NetworkID": d.id,
+                        "EndpointID": rec.id,
+                        "IPAddress": e.ip.to_string(),
+                        "IPPrefixLen": d.subnet.prefix,
+                        "Gateway": d.gateway.to_string(),
+                        "Aliases": e.aliases,
+                        "MacAddress": "",
+                    });
+                    (d.name.clone(), v)
+                })
+                .collect::<Map<String, Value>>(),
         },
     });
     // Docker has these keys only when they are set.

@@ -1004,8 +1004,8 @@ fn plan(
     let network = match c.network.joined_container() {
         Some(name) => joined(dirs, rec, name)?,
         None => match Network::user_defined(&c.network, &dirs.store)? {
-            Some(def) => Network::on_bridge(
-                def,
+            nets if !nets.is_empty() => Network::on_bridge(
+                nets,
                 &c.network,
                 &exposed,
                 &c.hostname,
@@ -1014,9 +1014,7 @@ fn plan(
                 &dirs.store,
                 &HostEnv::detect(),
             )?,
-            None => {
-                Network::from_flags(&c.network, &exposed, &c.hostname, dir, &HostEnv::detect())?
-            }
+            _ => Network::from_flags(&c.network, &exposed, &c.hostname, dir, &HostEnv::detect())?,
         },
     };
     let ports = network.ports().to_vec();

@@ -19,6 +19,7 @@
 //! that does, `state` decides from /proc whether a record that says running
 //! is true, and `control` signals, waits for and removes containers.
 
+pub mod connect;
 pub mod control;
 pub mod cp;
 pub mod exits;

@@ -44,18 +44,20 @@ const IDLE_SECONDS: u32 = 5;
 /// Host ends of containers' veth pairs start with this.
 const VETH_PREFIX: &str = "hv";
 
-/// A container on a user-defined network: everything the sandbox needs to
+/// Inner ends of veth pairs, until they are renamed `ethN`.
+const PEER_PREFIX: &str = "hp";
+
+/// A container on user-defined networks: everything the sandbox needs to
 /// attach it, decided before it is cloned.
 #[derive(Debug, Clone)]
 pub struct BridgeNet {
-    pub def: NetworkDef,
+    /// Its networks, at least one; published ports reach its address on
+    /// the first, whose name server its /etc/resolv.conf names.
+    pub nets: Vec<Membership>,
     pub networks: Networks,
-    /// The container's id and name, and its `--network-alias`es.
+    /// The container's id and name.
     pub container: String,
     pub name: String,
-    pub aliases: Vec<String>,
-    /// `--ip`.
-    pub ip: Option<Ipv4Addr>,
     pub ports: Vec<PortMapping>,
     pub hosts: String,
     pub resolv_conf: String,
@@ -63,6 +65,29 @@ pub struct BridgeNet {
     pub pasta: PathBuf,
     /// The container's state directory (the port forwarder's log).
     pub run_dir: PathBuf,
+}
+
+/// A container's place on one network, as asked for.
+#[derive(Debug, Clone)]
+pub struct Membership {
+    pub def: NetworkDef,
+    /// `--network-alias` / `network connect --alias`.
+    pub aliases: Vec<String>,
+    /// `--ip`.
+    pub ip: Option<Ipv4Addr>,
+}
+
+/// Which container a running attachment is for, and where it lives.
+#[derive(Debug, Clone, Copy)]
+pub struct Member<'a> {
+    pub id: &'a str,
+    pub name: &'a str,
+    /// Its pid 1.
+    pub pid: i32,
+    /// The user-namespace keeper its user namespace is nested in.
+    pub keeper_pid: i32,
+    /// That keeper's mapping (`IdMapping::key`).
+    pub mapping_key: &'a str,
 }
 
 /// Why a container could not join its network.
@@ -280,11 +305,9 @@ fn start_pasta(
 }
 
 /// Attach the container whose pid 1 is `child` (mapped, waiting) to its
-/// network: the shared namespace started if needed, the bridge created,
-/// an address chosen and recorded, the veth pair made and configured, and
-/// the published ports forwarded. `keeper_pid` is the user-namespace
-/// keeper the container's namespace is nested in; `mapping_key` its
-/// mapping (`IdMapping::key`).
+/// networks (see [`plug`]) and forward its published ports to its address
+/// on the first. `keeper_pid` is the user-namespace keeper the container's
+/// namespace is nested in; `mapping_key` its mapping (`IdMapping::key`).
 pub fn attach(
     b: &BridgeNet,
     keeper_pid: i32,
@@ -292,47 +315,15 @@ pub fn attach(
     child: i32,
     deadline: Instant,
 ) -> Result<Attached, BridgeError> {
-    let held = b.networks.lock()?;
-    let nk = shared(&b.networks, keeper_pid, &short_key(mapping_key), &b.pasta)?;
-    let (r, w) = nix::unistd::pipe().map_err(|e| BridgeError::Attach {
-        network: b.def.name.clone(),
-        why: format!("pipe: {e}"),
-    })?;
-    let report = match fork().map_err(|e| BridgeError::Attach {
-        network: b.def.name.clone(),
-        why: e.to_string(),
-    })? {
-        Forked::Child => {
-            drop(r);
-            let msg = match attach_inside(b, keeper_pid, nk, child) {
-                Ok(ip) => format!("ok {ip}"),
-                Err(e) => e,
-            };
-            let _ = std::fs::File::from(w).write_all(msg.as_bytes());
-            child_exit(0)
-        }
-        Forked::Parent(helper) => {
-            drop(w);
-            let mut s = String::new();
-            let _ = std::fs::File::from(r).read_to_string(&mut s);
-            let _ = nix::sys::wait::waitpid(helper, None);
-            s
-        }
+    let member = Member {
+        id: &b.container,
+        name: &b.name,
+        pid: child,
+        keeper_pid,
+        mapping_key,
     };
-    drop(held);
-    let ip: Ipv4Addr = match report.strip_prefix("ok ").and_then(|ip| ip.parse().ok()) {
-        Some(ip) => ip,
-        None => {
-            return Err(BridgeError::Attach {
-                network: b.def.name.clone(),
-                why: if report.is_empty() {
-                    "the helper died".into()
-                } else {
-                    report
-                },
-            })
-        }
-    };
+    let ips = plug(&b.networks, &b.pasta, member, &b.nets)?;
+    let ip = ips[0];
     let routes = forward::routes(&b.ports, ip.into());
     let forwarder = if routes.is_empty() {
         None
@@ -346,8 +337,142 @@ pub fn attach(
     Ok(Attached { ip, forwarder })
 }
 
+/// Put the running container `m` on `nets` (at least one), at its start or
+/// by `network connect`: the shared namespace started if needed, each
+/// network's bridge created, an address chosen and recorded, and a veth
+/// pair made whose inner end becomes the container's lowest free `ethN`;
+/// the first network that leads out gives the default route unless the
+/// container has one. Its addresses, in the order of `nets`.
+pub fn plug(
+    networks: &Networks,
+    pasta: &Path,
+    m: Member<'_>,
+    nets: &[Membership],
+) -> Result<Vec<Ipv4Addr>, BridgeError> {
+    let names: Vec<&str> = nets.iter().map(|n| n.def.name.as_str()).collect();
+    let network = names.join(", ");
+    let held = networks.lock()?;
+    let nk = shared(networks, m.keeper_pid, &short_key(m.mapping_key), pasta)?;
+    let report = in_helper(&network, || {
+        let ips = plug_inside(networks, m, nk, nets)?;
+        Ok(ips
+            .iter()
+            .map(|ip| ip.to_string())
+            .collect::<Vec<_>>()
+            .join(" "))
+    })?;
+    drop(held);
+    let ips: Vec<Ipv4Addr> = report
+        .split_whitespace()
+        .filter_map(|ip| ip.parse().ok())
+        .collect();
+    if ips.len() != nets.len() {
+        return Err(BridgeError::Attach {
+            network,
+            why: format!("the helper reported {report:?}"),
+        });
+    }
+    Ok(ips)
+}
+
+/// Take the running container `m` off `def` at once: its veth pair is
+/// deleted (the container's interface goes with it) and its endpoint
+/// forgotten. When that interface carried the default route, the first
+/// network of `rest` (the container's others) that leads out gives it;
+/// `def`'s gateway stays reachable through the first of `rest`.
+pub fn unplug(
+    networks: &Networks,
+    m: Member<'_>,
+    def: &NetworkDef,
+    rest: &[NetworkDef],
+) -> Result<(), BridgeError> {
+    let held = networks.lock()?;
+    let Some(ep) = networks
+        .endpoints(def)
+        .into_iter()
+        .find(|e| e.container == m.id)
+    else {
+        return Ok(());
+    };
+    let keeper_user = PathBuf::from(format!("/proc/{}/ns/user", m.keeper_pid));
+    let live = read_record(&record_path(networks, &short_key(m.mapping_key))).filter(|(k, _)| {
+        k.alive()
+            && same_file(
+                &PathBuf::from(format!("/proc/{}/ns/user", k.pid)),
+                &keeper_user,
+            )
+    });
+    // Without its shared namespace, no veth of the container is left.
+    if let Some((k, _)) = live {
+        let gateway = rest.iter().find(|d| !d.internal).map(|d| d.gateway);
+        // Its /etc/resolv.conf may name this network's gateway: a route to
+        // it through another network keeps that name server reachable.
+        let dns_via = rest.first().map(|d| d.gateway.to_string());
+        in_helper(&def.name, || {
+            enter_network(&keeper_user, Path::new(&format!("/proc/{}/ns/net", k.pid)))
+                .map_err(|e| e.to_string())?;
+            if exists(&ep.veth) {
+                ip(&["link", "del", &ep.veth])?;
+            }
+            enter_container(m.pid)?;
+            if let Some(via) = &dns_via {
+                let host = format!("{}/32", def.gateway);
+                ip(&["route", "replace", &host, "via", via])?;
+            }
+            if let Some(gw) = gateway.filter(|_| !has_default_route()) {
+                ip(&["route", "add", "default", "via", &gw.to_string()])?;
+            }
+            Ok(String::new())
+        })?;
+    }
+    networks.forget(def, m.id)?;
+    drop(held);
+    Ok(())
+}
+
+/// Run `work` in a forked helper (which may enter other namespaces); its
+/// answer, or its error as [`BridgeError::Attach`] naming `network`.
+fn in_helper(
+    network: &str,
+    work: impl FnOnce() -> Result<String, String>,
+) -> Result<String, BridgeError> {
+    let fail = |why: String| BridgeError::Attach {
+        network: network.to_string(),
+        why,
+    };
+    let (r, w) = nix::unistd::pipe().map_err(|e| fail(format!("pipe: {e}")))?;
+    let report = match fork().map_err(|e| fail(e.to_string()))? {
+        Forked::Child => {
+            drop(r);
+            let msg = match work() {
+                Ok(answer) => format!("ok {answer}"),
+                Err(e) => format!("error {e}"),
+            };
+            let _ = std::fs::File::from(w).write_all(msg.as_bytes());
+            child_exit(0)
+        }
+        Forked::Parent(helper) => {
+            drop(w);
+            let mut s = String::new();
+            let _ = std::fs::File::from(r).read_to_string(&mut s);
+            let _ = nix::sys::wait::waitpid(helper, None);
+            s
+        }
+    };
+    match (report.strip_prefix("ok "), report.strip_prefix("error ")) {
+        (Some(answer), _) => Ok(answer.to_string()),
+        (_, Some(e)) => Err(fail(e.to_string())),
+        _ => Err(fail("the helper died".into())),
+    }
+}
+
 /// `ip ARGS...`, its error as one line.
 fn ip(args: &[&str]) -> Result<(), String> {
+    ip_output(args).map(drop)
+}
+
+/// What `ip ARGS...` prints, its error as one line.
+fn ip_output(args: &[&str]) -> Result<String, String> {
     let bin = crate::userns::idmap::find_in_path("ip")
         .ok_or("the `ip` command is missing: install the iproute2 package")?;
     let out = Command::new(bin)
@@ -356,7 +481,7 @@ fn ip(args: &[&str]) -> Result<(), String> {
         .output()
         .map_err(|e| format!("cannot run ip: {e}"))?;
     if out.status.success() {
-        return Ok(());
+        return Ok(String::from_utf8_lossy(&out.stdout).into_owned());
     }
     Err(format!(
         "ip {}: {}",
@@ -369,70 +494,152 @@ fn exists(iface: &str) -> bool {
     nix::net::if_::if_nametoindex(iface).is_ok()
 }
 
-/// The forked helper's work, as root of the user-namespace keeper's
-/// namespace: first in the shared network namespace, then in the
-/// container's.
-fn attach_inside(b: &BridgeNet, keeper_pid: i32, nk: i32, child: i32) -> Result<Ipv4Addr, String> {
+/// Whether this network namespace has a default IPv4 route.
+fn has_default_route() -> bool {
+    ip_output(&["-4", "route", "show", "default"]).is_ok_and(|o| !o.trim().is_empty())
+}
+
+/// The host end of container `id`'s veth pair on network `net_id` (at most
+/// 15 bytes, one per container and network).
+fn veth_name(id: &str, net_id: &str) -> String {
+    let h = Sha256::digest(format!("{id}:{net_id}").as_bytes());
+    format!("{VETH_PREFIX}{}", &hex::encode(h)[..12])
+}
+
+/// A locally administered unicast MAC address for network `net_id`'s bridge.
+fn bridge_mac(net_id: &str) -> String {
+    let h = Sha256::digest(net_id.as_bytes());
+    format!(
+        "02:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}",
+        h[0], h[1], h[2], h[3], h[4]
+    )
+}
+
+/// Enter the network namespace of the container whose pid 1 is `pid`
+/// (through its user namespace, nested in the keeper's this helper is in).
+fn enter_container(pid: i32) -> Result<(), String> {
     enter_network(
-        Path::new(&format!("/proc/{keeper_pid}/ns/user")),
+        Path::new(&format!("/proc/{pid}/ns/user")),
+        Path::new(&format!("/proc/{pid}/ns/net")),
+    )
+    .map_err(|e| e.to_string())
+}
+
+/// The forked helper's work for [`plug`], as root of the user-namespace
+/// keeper's namespace: first in the shared network namespace (bridges,
+/// veth pairs), then in the container's (names, addresses, route). The
+/// endpoints are recorded last, once the container's side is configured.
+fn plug_inside(
+    networks: &Networks,
+    m: Member<'_>,
+    nk: i32,
+    nets: &[Membership],
+) -> Result<Vec<Ipv4Addr>, String> {
+    enter_network(
+        Path::new(&format!("/proc/{}/ns/user", m.keeper_pid)),
         Path::new(&format!("/proc/{nk}/ns/net")),
     )
     .map_err(|e| e.to_string())?;
-    let def = &b.def;
-    let br = def.bridge();
-    let cidr = |a: Ipv4Addr| format!("{a}/{}", def.subnet.prefix);
-    if !exists(&br) {
-        ip(&["link", "add", &br, "type", "bridge"])?;
-        ip(&["addr", "add", &cidr(def.gateway), "dev", &br])?;
-        ip(&["link", "set", &br, "up"])?;
+    let mut made = Vec::new();
+    for n in nets {
+        let def = &n.def;
+        let br = def.bridge();
+        if !exists(&br) {
+            // A fixed address: a bridge otherwise takes the lowest of its
+            // ports', and a port joining later would change the gateway's
+            // address under its members' ARP caches.
+            ip(&[
+                "link",
+                "add",
+                &br,
+                "address",
+                &bridge_mac(&def.id),
+                "type",
+                "bridge",
+            ])?;
+            ip(&[
+                "addr",
+                "add",
+                &format!("{}/{}", def.gateway, def.subnet.prefix),
+                "dev",
+                &br,
+            ])?;
+            ip(&["link", "set", &br, "up"])?;
+        }
+        let veth = veth_name(m.id, &def.id);
+        if exists(&veth) {
+            ip(&["link", "del", &veth])?;
+        }
+        let live = |e: &Endpoint| e.live(exists);
+        networks.forget_stale(def, &live);
+        let addr = networks
+            .allocate(def, m.id, n.ip, &live)
+            .map_err(|e| e.to_string())?;
+        // Named after its host end until it is in the container: only
+        // there can the lowest free ethN be seen.
+        let peer = format!("{PEER_PREFIX}{}", &veth[VETH_PREFIX.len()..]);
+        ip(&[
+            "link",
+            "add",
+            &veth,
+            "type",
+            "veth",
+            "peer",
+            "name",
+            &peer,
+            "netns",
+            &m.pid.to_string(),
+        ])?;
+        ip(&["link", "set", &veth, "master", &br, "up"])?;
+        made.push((n, addr, veth, peer));
     }
-    let veth = format!("{VETH_PREFIX}{}", &b.container[..12]);
-    if exists(&veth) {
-        ip(&["link", "del", &veth])?;
+    enter_container(m.pid)?;
+    // The inner ends' names as they are now, to delete on a failure:
+    // deleting either end deletes the pair, so nothing is left half made.
+    let mut inner: Vec<String> = made.iter().map(|(_, _, _, p)| p.clone()).collect();
+    let mut configure = |i: usize| -> Result<(), String> {
+        let (n, addr, _, peer) = &made[i];
+        let def = &n.def;
+        let eth = (0..)
+            .map(|i| format!("eth{i}"))
+            .find(|e| !exists(e))
+            .expect("some ethN is free");
+        ip(&["link", "set", peer, "name", &eth])?;
+        inner[i] = eth.clone();
+        ip(&[
+            "addr",
+            "add",
+            &format!("{addr}/{}", def.subnet.prefix),
+            "dev",
+            &eth,
+        ])?;
+        ip(&["link", "set", &eth, "up"])?;
+        if !def.internal && !has_default_route() {
+            ip(&["route", "add", "default", "via", &def.gateway.to_string()])?;
+        }
+        Ok(())
+    };
+    let result = (0..made.len()).try_for_each(&mut configure);
+    if let Err(e) = result {
+        for name in &inner {
+            let _ = ip(&["link", "del", name]);
+        }
+        return Err(e);
     }
-    let live = |e: &Endpoint| e.live(exists);
-    b.networks.forget_stale(def, &live);
-    let addr = b
-        .networks
-        .allocate(def, &b.container, b.ip, &live)
-        .map_err(|e| e.to_string())?;
-    ip(&[
-        "link",
-        "add",
-        &veth,
-        "type",
-        "veth",
-        "peer",
-        "name",
-        "eth0",
-        "netns",
-        &child.to_string(),
-    ])?;
-    ip(&["link", "set", &veth, "master", &br, "up"])?;
-    b.networks
-        .save_endpoint(
-            def,
-            &Endpoint {
-                container: b.container.clone(),
-                name: b.name.clone(),
-                aliases: b.aliases.clone(),
-                ip: addr,
-                veth,
-                init: ProcId::of(child),
-            },
-        )
-        .map_err(|e| e.to_string())?;
-    enter_network(
-        Path::new(&format!("/proc/{child}/ns/user")),
-        Path::new(&format!("/proc/{child}/ns/net")),
-    )
-    .map_err(|e| e.to_string())?;
-    ip(&["addr", "add", &cidr(addr), "dev", "eth0"])?;
-    ip(&["link", "set", "eth0", "up"])?;
-    if !def.internal {
-        ip(&["route", "add", "default", "via", &def.gateway.to_string()])?;
+    for (n, addr, veth, _) in &made {
+        let ep = Endpoint {
+            container: m.id.to_string(),
+            name: m.name.to_string(),
+            aliases: n.aliases.clone(),
+            ip: *addr,
+            veth: veth.clone(),
+            init: ProcId::of(m.pid),
+        };
+        networks
+            .save_endpoint(&n.def, &ep)
+            .map_err(|e| e.to_string())?;
     }
-    Ok(addr)
+    Ok(made.iter().map(|(_, addr, _, _)| *addr).collect())
 }
 
 /// The container's /etc/resolv.conf on `def`: the network's name server
@@ -483,17 +690,9 @@ pub fn serve(userns: &Path, data: &Path, key: &str) -> Result<(), BridgeError> {
     let _ = std::env::set_current_dir("/");
     let networks = Networks::new(data);
     let lookup = |from: Ipv4Addr, name: &str| -> Answer {
-        let Ok(defs) = networks.list() else {
-            return Answer::Forward;
-        };
-        let Some(def) = defs.iter().find(|d| d.subnet.contains(from)) else {
-            return Answer::Forward;
-        };
         networks
-            .endpoints(def)
-            .into_iter()
-            .find(|e| e.answers(name) && exists(&e.veth))
-            .map_or(Answer::Forward, |e| Answer::Member(e.ip))
+            .answer(from, name, &|e: &Endpoint| exists(&e.veth))
+            .map_or(Answer::Forward, Answer::Member)
     };
     let record = record_path(&networks, key);
     let me = ProcId::current();
@@ -572,6 +771,18 @@ mod tests {
             r,
             "search example.org\nnameserver 10.89.1.1\nnameserver 192.0.2.53\noptions ndots:2\n"
         );
+    }
+
+    #[test]
+    fn interface_names_fit_and_differ_per_network() {
+        let (c, n1, n2) = ("c".repeat(64), "1".repeat(64), "2".repeat(64));
+        let (a, b) = (veth_name(&c, &n1), veth_name(&c, &n2));
+        assert_ne!(a, b);
+        assert!(a.len() <= 15 && a.starts_with(VETH_PREFIX), "{a}");
+        assert_ne!(bridge_mac(&n1), bridge_mac(&n2));
+        // Locally administered, unicast.
+        assert!(bridge_mac(&n1).starts_with("02:"));
+        assert_eq!(bridge_mac(&n1).len(), 17);
     }
 
     #[test]

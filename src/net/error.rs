@@ -31,6 +31,13 @@ pub enum Error {
          install the `passt` package"
     )]
     NoPasta,
+    #[error(
+        "--network {0} cannot be combined with other networks: several --network flags \
+         must all name networks made with `hutch network create`"
+    )]
+    Mixed(String),
+    #[error("network {0} is given twice: name each network once")]
+    Twice(String),
     #[error("invalid --network-alias {0:?}: use a host name (letters, digits, '-', '.', '_')")]
     BadAlias(String),
     #[error(transparent)]

@@ -108,37 +108,56 @@ impl Network {
         })))
     }
 
-    /// The user-defined network `--network` names (made with `network
-    /// create`, kept under the data dir `data`), or None for a built-in
-    /// mode.
+    /// The user-defined networks the flags name (made with `network
+    /// create`, kept under the data dir `data`), the first first; none for
+    /// a built-in mode.
     pub fn user_defined(
         flags: &plan::NetFlags,
         data: &Path,
-    ) -> Result<Option<netdef::NetworkDef>, Error> {
-        let Some(name) = flags.network.as_deref() else {
-            return Ok(None);
-        };
-        if matches!(name, "none" | "host")
-            || name.starts_with("container:")
-            || options::HelperRequest::is_helper_mode(name)
-        {
-            return Ok(None);
+    ) -> Result<Vec<bridge::Membership>, Error> {
+        let first = flags.network.as_deref().unwrap_or_default();
+        if plan::built_in_mode(first) && !flags.more_networks.is_empty() {
+            return Err(Error::Mixed(first.to_string()));
         }
-        // Docker's default network has a name no user network may take.
-        if name == "bridge" {
-            return Err(Error::DockerBridge);
+        let networks = netdef::Networks::new(data);
+        let mut out: Vec<bridge::Membership> = Vec::new();
+        for a in flags.attachments() {
+            // Docker's default network has a name no user network may take.
+            if a.network == "bridge" {
+                return Err(Error::DockerBridge);
+            }
+            let def = match networks.find(&a.network) {
+                Ok(def) => def,
+                Err(netdef::NetError::NotFound(_)) => return Err(Error::NotFound(a.network)),
+                Err(e) => return Err(e.into()),
+            };
+            if out.iter().any(|m| m.def.id == def.id) {
+                return Err(Error::Twice(def.name));
+            }
+            let ip =
+                a.ip.as_deref()
+                    .map(|ip| {
+                        ip.parse()
+                            .map_err(|_| netdef::NetError::BadIp(ip.to_string()))
+                    })
+                    .transpose()?;
+            if let Some(bad) = a.aliases.iter().find(|a| !hosts::valid_name(a)) {
+                return Err(Error::BadAlias(bad.clone()));
+            }
+            out.push(bridge::Membership {
+                def,
+                aliases: a.aliases,
+                ip,
+            });
         }
-        match netdef::Networks::new(data).find(name) {
-            Ok(def) => Ok(Some(def)),
-            Err(netdef::NetError::NotFound(_)) => Err(Error::NotFound(name.into())),
-            Err(e) => Err(e.into()),
-        }
+        Ok(out)
     }
 
-    /// A container (`id`, `name`) on the user-defined network `def`.
+    /// A container (`id`, `name`) on the user-defined networks `nets` (at
+    /// least one; see [`Network::user_defined`]).
     #[allow(clippy::too_many_arguments)]
     pub fn on_bridge(
-        def: netdef::NetworkDef,
+        nets: Vec<bridge::Membership>,
         flags: &plan::NetFlags,
         exposed: &[String],
         hostname: &str,
@@ -148,25 +167,13 @@ impl Network {
         env: &plan::HostEnv,
     ) -> Result<Network, Error> {
         let pasta = env.search_path.find("pasta").ok_or(Error::NoPasta)?;
-        let ip = flags
-            .ip
-            .as_deref()
-            .map(|ip| {
-                ip.parse()
-                    .map_err(|_| netdef::NetError::BadIp(ip.to_string()))
-            })
-            .transpose()?;
-        if let Some(a) = flags.aliases.iter().find(|a| !hosts::valid_name(a)) {
-            return Err(Error::BadAlias(a.clone()));
-        }
-        let (ports, hosts, resolv_conf) = plan::bridge_parts(flags, exposed, hostname, env, &def)?;
+        let first = &nets.first().ok_or(Error::NeedsUserNetwork)?.def;
+        let (ports, hosts, resolv_conf) = plan::bridge_parts(flags, exposed, hostname, env, first)?;
         Ok(Network::Bridge(Box::new(bridge::BridgeNet {
-            def,
+            nets,
             networks: netdef::Networks::new(data),
             container: id.to_string(),
             name: name.to_string(),
-            aliases: flags.aliases.clone(),
-            ip,
             ports,
             hosts,
             resolv_conf,

@@ -425,6 +425,50 @@ impl Networks {
         }
     }
 
+    /// Forget `container`'s endpoint on `def`. The caller holds the lock.
+    pub fn forget(&self, def: &NetworkDef, container: &str) -> Result<(), NetError> {
+        let path = self
+            .endpoints_dir(&def.id)
+            .join(format!("{container}.json"));
+        match std::fs::remove_file(&path) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(io("remove", &path)(e)),
+            _ => Ok(()),
+        }
+    }
+
+    /// The address that answers `name` for the member at `from`, as
+    /// Docker's resolver does: a member of the network `from` is on, else
+    /// of any other network the asking container shares with it (first by
+    /// name). Only endpoints for which `live` is true count.
+    pub fn answer(
+        &self,
+        from: Ipv4Addr,
+        name: &str,
+        live: &dyn Fn(&Endpoint) -> bool,
+    ) -> Option<Ipv4Addr> {
+        let defs = self.list().ok()?;
+        let home = defs.iter().find(|d| d.subnet.contains(from))?;
+        let on_home = self.endpoints(home);
+        let asker = on_home
+            .iter()
+            .find(|e| e.ip == from && live(e))
+            .map(|e| e.container.clone());
+        let found = |eps: &[Endpoint]| {
+            eps.iter()
+                .find(|e| e.answers(name) && live(e))
+                .map(|e| e.ip)
+        };
+        if let Some(ip) = found(&on_home) {
+            return Some(ip);
+        }
+        let asker = asker?;
+        defs.iter().filter(|d| d.id != home.id).find_map(|d| {
+            let eps = self.endpoints(d);
+            let shared = eps.iter().any(|e| e.container == asker && live(e));
+            shared.then(|| found(&eps)).flatten()
+        })
+    }
+
     /// Record `ep` on `def`, replacing the container's earlier endpoint.
     pub fn save_endpoint(&self, def: &NetworkDef, ep: &Endpoint) -> Result<(), NetError> {
         let dir = self.endpoints_dir(&def.id);
@@ -574,6 +618,63 @@ mod tests {
             n.allocate(&def, "c3", Some(Ipv4Addr::new(10, 0, 0, 1)), &live),
             Err(NetError::IpOutside(..))
         ));
+    }
+
+    #[test]
+    fn names_resolve_on_every_network_the_asker_shares() {
+        let d = tempfile::tempdir().unwrap();
+        let n = Networks::new(d.path());
+        let net = |name: &str| {
+            n.create(&NewNetwork {
+                name: name.into(),
+                ..NewNetwork::default()
+            })
+            .unwrap()
+        };
+        let (a, b, c) = (net("a"), net("b"), net("c"));
+        let ep = |def: &NetworkDef, ctr: &str, host: u32| {
+            let e = Endpoint {
+                container: format!("{ctr}-id"),
+                name: ctr.into(),
+                aliases: vec![format!("{ctr}-alias")],
+                ip: def.subnet.host(host),
+                veth: format!("hv{ctr}{}", def.name),
+                init: None,
+            };
+            n.save_endpoint(def, &e).unwrap();
+        };
+        // x on a and b; y on a; z on b; w on c only.
+        ep(&a, "x", 2);
+        ep(&b, "x", 2);
+        ep(&a, "y", 3);
+        ep(&b, "z", 3);
+        ep(&c, "w", 2);
+        let all = |_: &Endpoint| true;
+        // y asks (from a) for x: its address on a.
+        assert_eq!(
+            n.answer(a.subnet.host(3), "x", &all),
+            Some(a.subnet.host(2))
+        );
+        // z asks (from b) for x by alias: its address on b.
+        assert_eq!(
+            n.answer(b.subnet.host(3), "x-alias", &all),
+            Some(b.subnet.host(2))
+        );
+        // x asks (from a) for z, on b only: found through b, which x shares.
+        assert_eq!(
+            n.answer(a.subnet.host(2), "z", &all),
+            Some(b.subnet.host(3))
+        );
+        // y shares nothing with z or w.
+        assert_eq!(n.answer(a.subnet.host(3), "z", &all), None);
+        assert_eq!(n.answer(a.subnet.host(2), "w", &all), None);
+        // x off b: z no longer resolves for x, nor x for z.
+        let off_b = |e: &Endpoint| !(e.container == "x-id" && e.veth.ends_with('b'));
+        assert_eq!(n.answer(a.subnet.host(2), "z", &off_b), None);
+        assert_eq!(n.answer(b.subnet.host(3), "x", &off_b), None);
+        n.forget(&b, "x-id").unwrap();
+        n.forget(&b, "x-id").unwrap();
+        assert_eq!(n.answer(b.subnet.host(3), "x", &all), None);
     }
 
     #[test]

@@ -34,6 +34,25 @@ pub struct NetFlags {
     pub aliases: Vec<String>,
     /// `--ip` (user-defined networks only).
     pub ip: Option<String>,
+    /// User-defined networks beyond the one `network` names: more
+    /// `--network` flags, or `network connect`. Each has its own address.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub more_networks: Vec<Attachment>,
+}
+
+/// A container's place on one more user-defined network.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(default)]
+pub struct Attachment {
+    pub network: String,
+    pub aliases: Vec<String>,
+    pub ip: Option<String>,
+}
+
+/// Whether `--network` value `n` is a built-in mode rather than the name of
+/// a user-defined network.
+pub fn built_in_mode(n: &str) -> bool {
+    matches!(n, "none" | "host") || n.starts_with("container:") || HelperRequest::is_helper_mode(n)
 }
 
 impl NetFlags {
@@ -46,6 +65,61 @@ impl NetFlags {
     /// The container whose network `--network container:NAME` joins.
     pub fn joined_container(&self) -> Option<&str> {
         self.network.as_deref()?.strip_prefix("container:")
+    }
+
+    /// Every user-defined network these flags name, the first one (whose
+    /// address published ports reach) first.
+    pub fn attachments(&self) -> Vec<Attachment> {
+        let first = self
+            .network
+            .as_deref()
+            .filter(|n| !built_in_mode(n))
+            .map(|n| Attachment {
+                network: n.to_string(),
+                aliases: self.aliases.clone(),
+                ip: self.ip.clone(),
+            });
+        first
+            .into_iter()
+            .chain(self.more_networks.clone())
+            .collect()
+    }
+
+    /// Put the container on one more user-defined network: the first one
+    /// when it has none (replacing a built-in mode), else one more.
+    pub fn add_attachment(&mut self, a: Attachment) {
+        if self.attachments().is_empty() {
+            self.network = Some(a.network);
+            self.aliases = a.aliases;
+            self.ip = a.ip;
+        } else {
+            self.more_networks.push(a);
+        }
+    }
+
+    /// Take the container off the user-defined network for which `named`
+    /// is true; the next one becomes the first (or the default network
+    /// when none is left). Whether it was on it.
+    pub fn remove_attachment(&mut self, named: impl Fn(&str) -> bool) -> bool {
+        if self.more_networks.iter().any(|a| named(&a.network)) {
+            self.more_networks.retain(|a| !named(&a.network));
+            return true;
+        }
+        if !self
+            .network
+            .as_deref()
+            .is_some_and(|n| !built_in_mode(n) && named(n))
+        {
+            return false;
+        }
+        let next = match self.more_networks.is_empty() {
+            true => Attachment::default(),
+            false => self.more_networks.remove(0),
+        };
+        self.network = Some(next.network).filter(|n| !n.is_empty());
+        self.aliases = next.aliases;
+        self.ip = next.ip;
+        true
     }
 
     /// The first flag used that only a helper-connected network can honour.
@@ -275,6 +349,41 @@ mod tests {
             },
         };
         Fake { dir, env }
+    }
+
+    #[test]
+    fn attachments_are_added_and_removed_in_order() {
+        let mut f = NetFlags {
+            network: Some("pasta".into()),
+            ..NetFlags::default()
+        };
+        assert!(f.attachments().is_empty());
+        let on = |n: &str| Attachment {
+            network: n.into(),
+            aliases: vec![format!("{n}-alias")],
+            ip: None,
+        };
+        f.add_attachment(on("a"));
+        f.add_attachment(on("b"));
+        f.add_attachment(on("c"));
+        assert_eq!(f.network.as_deref(), Some("a"));
+        let names = |f: &NetFlags| -> Vec<String> {
+            f.attachments().into_iter().map(|a| a.network).collect()
+        };
+        assert_eq!(names(&f), ["a", "b", "c"]);
+        assert!(!f.remove_attachment(|n| n == "x"));
+        assert!(f.remove_attachment(|n| n == "b"));
+        assert!(f.remove_attachment(|n| n == "a"));
+        assert_eq!(names(&f), ["c"]);
+        assert_eq!(f.aliases, ["c-alias"]);
+        assert!(f.remove_attachment(|n| n == "c"));
+        assert_eq!(f.network, None);
+        assert!(f.aliases.is_empty());
+        let none = NetFlags {
+            network: Some("none".into()),
+            ..NetFlags::default()
+        };
+        assert!(!none.clone().remove_attachment(|_| true));
     }
 
     #[test]

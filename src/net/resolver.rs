@@ -9,7 +9,7 @@
 //! This module knows the DNS wire format (RFC 1035) and the relay; who is a
 //! member is `bridge`'s business.
 
-use std::net::{Ipv4Addr, SocketAddr, UdpSocket};
+use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4, UdpSocket};
 use std::time::Duration;
 
 /// How long a forwarded query may wait for the upstream server.
@@ -122,10 +122,14 @@ pub fn serve(
     idle: &mut dyn FnMut() -> bool,
 ) -> std::io::Result<()> {
     sock.set_read_timeout(Some(Duration::from_secs(1)))?;
+    // Answers leave from the address asked at: a resolver ignores replies
+    // from another, and one asked at a gateway of a network its container
+    // has left reaches this one through another network's bridge.
+    crate::sys::net::want_dest_addr(sock).map_err(std::io::Error::other)?;
     let relays = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let mut buf = [0u8; 1500];
     loop {
-        let (n, from) = match sock.recv_from(&mut buf) {
+        let (n, from, asked_at) = match crate::sys::net::recv_with_dest(sock, &mut buf) {
             Ok(r) => r,
             Err(e)
                 if matches!(
@@ -143,11 +147,8 @@ pub fn serve(
             Err(e) => return Err(e),
         };
         let packet = &buf[..n];
-        let SocketAddr::V4(from4) = from else {
-            continue;
-        };
         let answer = match parse(packet) {
-            Some(q) if q.qclass == CLASS_IN => match lookup(*from4.ip(), &q.name) {
+            Some(q) if q.qclass == CLASS_IN => match lookup(*from.ip(), &q.name) {
                 Answer::Member(ip) if q.qtype == TYPE_A => Some(reply(packet, &q, Some(ip))),
                 Answer::Member(_) | Answer::MemberNoData => Some(reply(packet, &q, None)),
                 Answer::Forward => None,
@@ -156,7 +157,7 @@ pub fn serve(
         };
         match answer {
             Some(a) => {
-                let _ = sock.send_to(&a, from);
+                let _ = crate::sys::net::send_from(sock, &a, from, asked_at);
             }
             None => {
                 use std::sync::atomic::Ordering;
@@ -168,7 +169,7 @@ pub fn serve(
                     (packet.to_vec(), sock.try_clone()?, relays.clone());
                 let left = relays.clone();
                 let spawned = std::thread::Builder::new().spawn(move || {
-                    relay(&query, upstream, &reply_to, from);
+                    relay(&query, upstream, &reply_to, (from, asked_at));
                     relays.fetch_sub(1, Ordering::SeqCst);
                 });
                 if spawned.is_err() {
@@ -179,9 +180,15 @@ pub fn serve(
     }
 }
 
-/// Send `query` upstream and its answer back to `asker`; nothing when the
-/// upstream stays silent (the asker's resolver retries and times out).
-fn relay(query: &[u8], upstream: SocketAddr, reply_to: &UdpSocket, asker: SocketAddr) {
+/// Send `query` upstream and its answer back to `asker` (from the address
+/// it asked at); nothing when the upstream stays silent (the asker's
+/// resolver retries and times out).
+fn relay(
+    query: &[u8],
+    upstream: SocketAddr,
+    reply_to: &UdpSocket,
+    (asker, asked_at): (SocketAddrV4, Option<Ipv4Addr>),
+) {
     let Ok(s) = UdpSocket::bind(("0.0.0.0", 0)) else {
         return;
     };
@@ -192,7 +199,7 @@ fn relay(query: &[u8], upstream: SocketAddr, reply_to: &UdpSocket, asker: Socket
     let mut buf = [0u8; 4096];
     if let Ok((n, from)) = s.recv_from(&mut buf) {
         if from == upstream {
-            let _ = reply_to.send_to(&buf[..n], asker);
+            let _ = crate::sys::net::send_from(reply_to, &buf[..n], asker, asked_at);
         }
     }
 }

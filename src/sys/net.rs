@@ -1,4 +1,6 @@
-//! Network interface ioctls (netdevice(7)): bringing an interface up.
+//! Network interface ioctls (netdevice(7)): bringing an interface up; and
+//! UDP datagrams with their destination address (IP_PKTINFO), so a server
+//! bound to every address answers from the one it was asked at.
 //!
 //! Which interfaces exist and why is `net`'s business; this only flips flags.
 
@@ -68,4 +70,68 @@ pub fn connect_nonblocking(to: std::net::SocketAddr) -> Result<std::net::TcpStre
         Ok(()) | Err(Errno::EINPROGRESS) => Ok(std::net::TcpStream::from(sock)),
         Err(e) => Err(e),
     }
+}
+
+/// Have `sock` (UDP, IPv4) learn each datagram's destination address
+/// (IP_PKTINFO), for [`recv_with_dest`].
+pub fn want_dest_addr(sock: &std::net::UdpSocket) -> Result<(), SysError> {
+    nix::sys::socket::setsockopt(sock, nix::sys::socket::sockopt::Ipv4PacketInfo, &true)
+        .ctx(|| "setsockopt(IP_PKTINFO)".into())
+}
+
+/// One datagram from `sock` into `buf`: its length, sender and the address
+/// it was sent to (when `want_dest_addr` asked for it).
+pub fn recv_with_dest(
+    sock: &std::net::UdpSocket,
+    buf: &mut [u8],
+) -> std::io::Result<(usize, std::net::SocketAddrV4, Option<std::net::Ipv4Addr>)> {
+    use nix::sys::socket::{recvmsg, ControlMessageOwned, MsgFlags, SockaddrIn};
+    let mut cmsg = nix::cmsg_space!(libc::in_pktinfo);
+    let mut iov = [std::io::IoSliceMut::new(buf)];
+    let msg = recvmsg::<SockaddrIn>(
+        sock.as_raw_fd(),
+        &mut iov,
+        Some(&mut cmsg),
+        MsgFlags::empty(),
+    )?;
+    let dest = msg.cmsgs()?.find_map(|c| match c {
+        ControlMessageOwned::Ipv4PacketInfo(p) => {
+            Some(std::net::Ipv4Addr::from(u32::from_be(p.ipi_addr.s_addr)))
+        }
+        _ => None,
+    });
+    let from = msg
+        .address
+        .map(std::net::SocketAddrV4::from)
+        .ok_or_else(|| std::io::Error::from(std::io::ErrorKind::InvalidData))?;
+    Ok((msg.bytes, from, dest))
+}
+
+/// Send `data` from `sock` to `to`, from the local address `source` (which
+/// must be this namespace's; None: the one routing picks).
+pub fn send_from(
+    sock: &std::net::UdpSocket,
+    data: &[u8],
+    to: std::net::SocketAddrV4,
+    source: Option<std::net::Ipv4Addr>,
+) -> std::io::Result<()> {
+    use nix::sys::socket::{sendmsg, ControlMessage, MsgFlags, SockaddrIn};
+    let Some(source) = source else {
+        return sock.send_to(data, to).map(drop);
+    };
+    let info = libc::in_pktinfo {
+        ipi_ifindex: 0,
+        ipi_spec_dst: libc::in_addr {
+            s_addr: u32::from(source).to_be(),
+        },
+        ipi_addr: libc::in_addr { s_addr: 0 },
+    };
+    sendmsg(
+        sock.as_raw_fd(),
+        &[std::io::IoSlice::new(data)],
+        &[ControlMessage::Ipv4PacketInfo(&info)],
+        MsgFlags::empty(),
+        Some(&SockaddrIn::from(to)),
+    )?;
+    Ok(())
 }

@@ -158,6 +158,41 @@ pub fn enter_network(userns: &std::path::Path, netns: &std::path::Path) -> Resul
     )
 }
 
+/// Whether the user namespace of process `pid` was created directly in
+/// `parent` (a path such as `/proc/KEEPER/ns/user`): NS_GET_PARENT on it
+/// names the same namespace (device and inode) as `parent`.
+pub fn userns_parent_is(pid: i32, parent: &std::path::Path) -> Result<bool, SysError> {
+    use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+    use std::os::unix::fs::MetadataExt;
+    // _IO(0xb7, 0x2) from <linux/nsfs.h>.
+    const NS_GET_PARENT: libc::c_ulong = 0xb702;
+    let path = format!("/proc/{pid}/ns/user");
+    let ns = std::fs::File::open(&path)
+        .map_err(|e| SysError::new(format!("open({path})"), io_errno(&e)))?;
+    // SAFETY: the descriptor is open for the call; NS_GET_PARENT takes no
+    // argument and returns a new descriptor or -1.
+    let fd = unsafe { libc::ioctl(ns.as_raw_fd(), NS_GET_PARENT as _) };
+    if fd < 0 {
+        return Err(SysError::new(
+            format!("ioctl({path}, NS_GET_PARENT)"),
+            Errno::last(),
+        ));
+    }
+    // SAFETY: the ioctl just returned this descriptor; nothing else owns it.
+    let up = std::fs::File::from(unsafe { OwnedFd::from_raw_fd(fd) });
+    let (a, b) = (
+        up.metadata()
+            .map_err(|e| SysError::new(format!("fstat(<parent of {path}>)"), io_errno(&e)))?,
+        std::fs::metadata(parent)
+            .map_err(|e| SysError::new(format!("stat({})", parent.display()), io_errno(&e)))?,
+    );
+    Ok(a.dev() == b.dev() && a.ino() == b.ino())
+}
+
+fn io_errno(e: &std::io::Error) -> Errno {
+    Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO))
+}
+
 /// Mark every descriptor from 3 up close-on-exec (close_range(2),
 /// CLOSE_RANGE_CLOEXEC), so a container starts with only stdin/out/err and
 /// whatever hutch passed on purpose.

@@ -436,10 +436,31 @@ fn pause_stops_every_process_until_unpause_and_version_is_docker_shaped() {
         };
         let script = "trap 'exit 5' USR1; i=0; \
                       while :; do i=$((i+1)); echo $i > /out/n.t; mv /out/n.t /out/n; sleep 0.05; done";
+        // Each health probe leaves a line: none may run while paused.
+        let probes = || {
+            std::fs::read_to_string(w.path("out/probes"))
+                .unwrap_or_default()
+                .lines()
+                .count()
+        };
         w.ok(&[
-            "run", "-d", "--name", "p", "-v", &bind, bb, "sh", "-c", script,
+            "run",
+            "-d",
+            "--name",
+            "p",
+            "-v",
+            &bind,
+            "--health-cmd",
+            "echo x >> /out/probes",
+            "--health-interval",
+            "100ms",
+            bb,
+            "sh",
+            "-c",
+            script,
         ]);
         assert!(eventually(10, || count() > 2), "the counter never ran");
+        assert!(eventually(10, || probes() > 1), "no health probe ran");
         // A process started by exec is in the namespace too: it stops.
         w.ok(&["exec", "-d", "p", "sleep", "60"]);
         assert_eq!(w.ok(&["pause", "p"]), "p\n");
@@ -457,9 +478,13 @@ fn pause_stops_every_process_until_unpause_and_version_is_docker_shaped() {
             "{ps}"
         );
         assert!(w.ok(&["ps", "-q", "-f", "status=running"]).is_empty());
+        // A probe that had begun before the pause may still finish.
+        std::thread::sleep(Duration::from_millis(200));
         let frozen = count();
+        let probed = probes();
         std::thread::sleep(Duration::from_millis(600));
         assert_eq!(count(), frozen, "the counter ran while paused");
+        assert_eq!(probes(), probed, "health probes ran while paused");
         let pid: i32 = w
             .ok(&["inspect", "-f", "{{.State.Pid}}", "p"])
             .trim()
@@ -479,6 +504,10 @@ fn pause_stops_every_process_until_unpause_and_version_is_docker_shaped() {
         assert!(
             eventually(10, || count() > frozen),
             "the counter did not resume"
+        );
+        assert!(
+            eventually(10, || probes() > probed),
+            "the probes did not resume"
         );
         assert_eq!(w.ok(&["inspect", "-f", fmt, "p"]), "running false true\n");
         let (code, err) = w.fails(&["unpause", "p"]);

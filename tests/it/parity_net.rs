@@ -347,34 +347,173 @@ fn published_ports_on_a_user_network_answer_on_loopback() {
     });
 }
 
+/// The interfaces in `ctr`'s network namespace, sorted, space-separated.
+fn interfaces(w: &World, ctr: &str) -> String {
+    let out = w.ok(&["exec", ctr, "ls", "/sys/class/net"]);
+    let mut v: Vec<&str> = out.split_whitespace().collect();
+    v.sort_unstable();
+    v.join(" ")
+}
+
+/// The networks `inspect` lists for `ctr`, with their addresses.
+fn inspected_networks(w: &World, ctr: &str) -> Vec<(String, String)> {
+    let v: serde_json::Value = serde_json::from_str(&w.ok(&["inspect", ctr])).unwrap();
+    let nets = v[0]["NetworkSettings"]["Networks"].as_object().unwrap();
+    nets.iter()
+        .map(|(k, n)| (k.clone(), n["IPAddress"].as_str().unwrap().to_string()))
+        .collect()
+}
+
 #[test]
-fn connect_and_disconnect_a_stopped_container() {
+fn connect_and_disconnect_running_and_stopped_containers_on_several_networks() {
     for_each_user_and_root(|w| {
         let _c = Cleanup(&w);
         let bb = w.busybox();
-        w.ok(&["network", "create", "n1"]);
-        serve_on(&w, ("n1", "srv"), &[], bb, "srv-here");
-        let (_, err) = w.fails(&["network", "connect", "n1", "srv"]);
-        assert!(one_error(&err) && err.contains("srv is running"), "{err}");
-        w.ok(&["run", "-d", "--name", "late", bb, "sleep", "300"]);
-        w.ok(&["stop", "-t", "0", "late"]);
-        w.ok(&["network", "connect", "--alias", "lately", "n1", "late"]);
-        let (_, err) = w.fails(&["network", "connect", "n1", "late"]);
-        assert!(err.contains("already on network n1"), "{err}");
-        // Started again, it is on the network, under its alias too.
-        w.ok(&["start", "late"]);
-        let out = w.ok(&["run", "--rm", "--network", "n1", bb, "nslookup", "lately"]);
-        assert!(out.contains("Address: 10.89.1."), "{out}");
-        assert_eq!(w.ok(&["exec", "late", "nc", "srv", "8080"]), "srv-here\n");
-        w.ok(&["stop", "-t", "0", "late", "srv"]);
-        w.ok(&["network", "disconnect", "n1", "late"]);
-        let (_, err) = w.fails(&["network", "disconnect", "n1", "late"]);
-        assert!(err.contains("not on network n1"), "{err}");
-        // Only srv (stopped) still names n1.
-        let (_, err) = w.fails(&["network", "rm", "n1"]);
+        w.ok(&["network", "create", "--subnet", "10.89.11.0/24", "na"]);
+        w.ok(&["network", "create", "--subnet", "10.89.12.0/24", "nb"]);
+        serve_on(&w, ("na", "srv"), &[], bb, "srv-here");
+        let sleeper = |name: &str, nets: &[&str]| {
+            let mut args = vec!["run", "-d", "--name", name];
+            for n in nets {
+                args.extend(["--network", n]);
+            }
+            args.extend([bb, "sleep", "300"]);
+            w.ok(&args);
+        };
+        sleeper("peer", &["na"]);
+        sleeper("third", &["nb"]);
+        // Two --network flags: two interfaces, both in inspect.
+        sleeper("both", &["na", "nb"]);
+        assert_eq!(interfaces(&w, "both"), "eth0 eth1 lo");
+        let nets = inspected_networks(&w, "both");
+        let names: Vec<&str> = nets.iter().map(|(n, _)| n.as_str()).collect();
+        assert_eq!(names, ["na", "nb"], "{nets:?}");
+        assert!(nets[0].1.starts_with("10.89.11.") && nets[1].1.starts_with("10.89.12."));
+        assert_eq!(
+            w.ok(&["ps", "--filter", "name=both", "--format", "{{.Networks}}"]),
+            "na,nb\n"
+        );
+        // `both` reaches srv (on na only) by name, and third (on nb only).
+        assert_eq!(w.ok(&["exec", "both", "nc", "srv", "8080"]), "srv-here\n");
+        w.ok(&["exec", "both", "ping", "-c", "1", "-W", "5", "third"]);
+        // third shares nothing with srv yet.
+        let (_, err) = w.fails(&["exec", "third", "nc", "-w", "1", "srv", "8080"]);
+        assert!(err.contains("bad address"), "{err}");
+
+        // srv runs: connected at once, under an alias too.
+        assert_eq!(interfaces(&w, "srv"), "eth0 lo");
+        w.ok(&["network", "connect", "--alias", "srv-b", "nb", "srv"]);
+        assert_eq!(interfaces(&w, "srv"), "eth0 eth1 lo");
+        let srv_nets = inspected_networks(&w, "srv");
+        assert_eq!(srv_nets.len(), 2, "{srv_nets:?}");
+        let srv_b = &srv_nets.iter().find(|(n, _)| n == "nb").unwrap().1;
+        assert!(srv_b.starts_with("10.89.12."), "{srv_nets:?}");
+        let out = w.ok(&[
+            "exec",
+            "third",
+            "sh",
+            "-c",
+            "nslookup srv; nc srv 8080; nc srv-b 8080; ping -c 1 -W 5 srv >/dev/null && echo pinged",
+        ]);
+        assert!(
+            out.contains(&format!("Address: {srv_b}"))
+                && out.ends_with("srv-here\nsrv-here\npinged\n"),
+            "{out}"
+        );
+        let v: serde_json::Value =
+            serde_json::from_str(&w.ok(&["network", "inspect", "nb"])).unwrap();
+        let on_nb: Vec<&str> = v[0]["Containers"]
+            .as_object()
+            .unwrap()
+            .values()
+            .filter_map(|c| c["Name"].as_str())
+            .collect();
+        assert!(on_nb.contains(&"srv") && on_nb.len() == 3, "{v}");
+        // peer (na only) still reaches srv by its address on na.
+        assert_eq!(w.ok(&["exec", "peer", "nc", "srv", "8080"]), "srv-here\n");
+
+        // Docker's errors, one line each.
+        let (code, err) = w.fails(&["network", "connect", "nb", "srv"]);
+        assert!(code != 0 && one_error(&err), "{code} {err}");
+        assert!(
+            err.contains("endpoint with name srv already exists in network nb"),
+            "{err}"
+        );
+        let (code, err) = w.fails(&["network", "connect", "nosuch", "srv"]);
+        assert!(
+            code != 0 && one_error(&err) && err.contains("network nosuch not found"),
+            "{err}"
+        );
+        let (code, err) = w.fails(&["network", "connect", "nb", "nosuch"]);
+        assert!(
+            code != 0 && one_error(&err) && err.contains("no such container: nosuch"),
+            "{err}"
+        );
+        let (code, err) = w.fails(&["network", "disconnect", "nb", "peer"]);
+        assert!(code != 0 && one_error(&err), "{err}");
+        assert!(err.contains("is not connected to the network nb"), "{err}");
+        let (_, err) = w.fails(&[
+            "run",
+            "--rm",
+            "--network",
+            "none",
+            "--network",
+            "na",
+            bb,
+            "true",
+        ]);
+        assert!(
+            one_error(&err) && err.contains("cannot be combined"),
+            "{err}"
+        );
+        let (_, err) = w.fails(&[
+            "run",
+            "--rm",
+            "--network",
+            "na",
+            "--network",
+            "na",
+            bb,
+            "true",
+        ]);
+        assert!(one_error(&err) && err.contains("given twice"), "{err}");
+        w.ok(&["run", "-d", "--name", "plain", bb, "sleep", "300"]);
+        let (_, err) = w.fails(&["network", "connect", "nb", "plain"]);
+        assert!(
+            one_error(&err) && err.contains("stop it, connect it and start it"),
+            "{err}"
+        );
+
+        // Disconnected at once: the interface goes, the name stops resolving.
+        w.ok(&["network", "disconnect", "nb", "srv"]);
+        assert_eq!(interfaces(&w, "srv"), "eth0 lo");
+        let (_, err) = w.fails(&["exec", "third", "nc", "-w", "1", "srv", "8080"]);
+        assert!(err.contains("bad address"), "{err}");
+        assert_eq!(w.ok(&["exec", "peer", "nc", "srv", "8080"]), "srv-here\n");
+        assert_eq!(inspected_networks(&w, "srv").len(), 1);
+        // Off its first network, a container keeps the other, and its
+        // default route moves there.
+        w.ok(&["network", "disconnect", "na", "both"]);
+        assert_eq!(interfaces(&w, "both"), "eth1 lo");
+        let route = w.ok(&["exec", "both", "ip", "route", "show", "default"]);
+        assert!(route.contains("via 10.89.12.1"), "{route}");
+        // Its name server was na's gateway: still answering, by name.
+        w.ok(&["exec", "both", "ping", "-c", "1", "-W", "5", "third"]);
+
+        // A stopped container: on the network from its next start.
+        w.ok(&["stop", "-t", "0", "peer"]);
+        w.ok(&["network", "connect", "--alias", "lately", "nb", "peer"]);
+        w.ok(&["start", "peer"]);
+        assert_eq!(interfaces(&w, "peer"), "eth0 eth1 lo");
+        let out = w.ok(&["exec", "third", "nslookup", "lately"]);
+        assert!(out.contains("Address: 10.89.12."), "{out}");
+        w.ok(&["stop", "-t", "0", "peer", "srv"]);
+        w.ok(&["network", "disconnect", "na", "peer"]);
+        // srv (stopped) still names na.
+        let (_, err) = w.fails(&["network", "rm", "na"]);
         assert!(err.contains("in use by container srv"), "{err}");
         w.ok(&["rm", "srv"]);
-        w.ok(&["network", "rm", "n1"]);
+        w.ok(&["network", "rm", "na"]);
     });
 }
 

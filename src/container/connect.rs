@@ -1,0 +1,232 @@
+//! `network connect` / `network disconnect` of a container: its record's
+//! networks changed under its lock, and, while it runs, its interfaces
+//! added or removed at once (`net::bridge::plug` / `unplug`), as Docker
+//! does. A stopped container's change takes effect at its next start.
+//!
+//! A running container can change networks only when it is on a
+//! user-defined network already: only then is its user namespace nested in
+//! the keeper's that owns the shared network namespace, which moving an
+//! interface into it takes. This module decides and records; the
+//! namespaces and interfaces are `net::bridge`'s.
+
+use super::{Containers, Record};
+use crate::dirs::Dirs;
+use crate::net::bridge::{self, BridgeError, Member, Membership};
+use crate::net::netdef::{NetError, NetworkDef, Networks};
+use crate::net::plan::{Attachment, NetFlags};
+use crate::net::Network;
+use crate::userns::idmap::IdSources;
+use std::path::Path;
+
+/// Why a container's networks could not be changed.
+#[derive(Debug, thiserror::Error)]
+pub enum ConnectError {
+    /// Docker's wording.
+    #[error("endpoint with name {container} already exists in network {network}")]
+    AlreadyOn { container: String, network: String },
+    /// Docker's wording (it names the container by id).
+    #[error("container {id} is not connected to the network {network}")]
+    NotOn { id: String, network: String },
+    #[error(
+        "container {name} is running on --network {mode}: hutch connects a running container \
+         only when it is on a user-defined network already; stop it, connect it and start it"
+    )]
+    NotOnUserNetwork { name: String, mode: String },
+    #[error(
+        "container {name} runs in a user namespace that is not the current keeper's (the \
+         keeper was restarted since it started): restart the container to change its networks"
+    )]
+    OtherKeeper { name: String },
+    #[error(transparent)]
+    Container(#[from] super::Error),
+    #[error(transparent)]
+    Network(#[from] crate::net::Error),
+    #[error(transparent)]
+    Net(#[from] NetError),
+    #[error(transparent)]
+    Bridge(#[from] BridgeError),
+    #[error(transparent)]
+    Userns(#[from] crate::userns::Error),
+    #[error(transparent)]
+    Sys(#[from] crate::sys::SysError),
+}
+
+type Result<T> = std::result::Result<T, ConnectError>;
+
+/// Whether the `--network` value `n` names `def` (by name or id prefix).
+pub fn names(n: &str, def: &NetworkDef) -> bool {
+    n == def.name || (n.len() >= 12 && def.id.starts_with(n))
+}
+
+/// Whether `rec` is on the user-defined network `def` (running or not).
+pub fn uses(rec: &Record, def: &NetworkDef) -> bool {
+    rec.config
+        .network
+        .attachments()
+        .iter()
+        .any(|a| names(&a.network, def))
+}
+
+/// Where a running container's network namespace is reached from.
+struct Running {
+    pid: i32,
+    keeper_pid: i32,
+    mapping_key: String,
+}
+
+impl Running {
+    fn member<'a>(&'a self, rec: &'a Record) -> Member<'a> {
+        Member {
+            id: &rec.id,
+            name: &rec.name,
+            pid: self.pid,
+            keeper_pid: self.keeper_pid,
+            mapping_key: &self.mapping_key,
+        }
+    }
+}
+
+/// The running container's pid 1 and the keeper its user namespace is
+/// nested in; None when it is not running.
+fn running(rec: &Record) -> Result<Option<Running>> {
+    let Some(pid) = rec.pid.filter(|_| super::state::observe(rec).is_running()) else {
+        return Ok(None);
+    };
+    if rec.config.network.attachments().is_empty() {
+        return Err(ConnectError::NotOnUserNetwork {
+            name: rec.name.clone(),
+            mode: rec
+                .config
+                .network
+                .network
+                .clone()
+                .unwrap_or_else(|| "default".into()),
+        });
+    }
+    let mapping = rec.mapping()?;
+    let keeper = crate::userns::keeper::acquire(&mapping, &IdSources::default())?;
+    let keeper_user = format!("/proc/{}/ns/user", keeper.pid);
+    if !crate::sys::process::userns_parent_is(pid, Path::new(&keeper_user))? {
+        return Err(ConnectError::OtherKeeper {
+            name: rec.name.clone(),
+        });
+    }
+    Ok(Some(Running {
+        pid,
+        keeper_pid: keeper.pid,
+        mapping_key: mapping.key(),
+    }))
+}
+
+/// The definitions of the user-defined networks `flags` name (those that
+/// still exist).
+fn defs_of(networks: &Networks, flags: &NetFlags) -> Vec<NetworkDef> {
+    flags
+        .attachments()
+        .iter()
+        .filter_map(|a| networks.find(&a.network).ok())
+        .collect()
+}
+
+/// The network and the container a command names, the container's record
+/// read again under its lock (held until the value is dropped).
+struct Target {
+    networks: Networks,
+    def: NetworkDef,
+    containers: Containers,
+    rec: Record,
+    _lock: super::Locked,
+}
+
+fn target(dirs: &Dirs, network: &str, container: &str) -> Result<Target> {
+    let networks = Networks::new(&dirs.store);
+    let def = networks.find(network)?;
+    let containers = Containers::new(&dirs.state);
+    let id = containers.resolve(container)?.id;
+    let lock = containers.lock(&id)?;
+    let rec = containers
+        .read(&id)
+        .ok_or_else(|| super::Error::NotFound(container.to_string()))?;
+    Ok(Target {
+        networks,
+        def,
+        containers,
+        rec,
+        _lock: lock,
+    })
+}
+
+/// `network connect [--alias A]... [--ip IP] NETWORK CONTAINER`.
+pub fn connect(
+    dirs: &Dirs,
+    network: &str,
+    container: &str,
+    aliases: Vec<String>,
+    ip: Option<String>,
+) -> Result<()> {
+    let Target {
+        networks,
+        def,
+        containers,
+        mut rec,
+        _lock,
+    } = target(dirs, network, container)?;
+    if uses(&rec, &def) {
+        return Err(ConnectError::AlreadyOn {
+            container: rec.name,
+            network: def.name,
+        });
+    }
+    let mut flags: NetFlags = rec.config.network.clone();
+    flags.add_attachment(Attachment {
+        network: def.name.clone(),
+        aliases,
+        ip,
+    });
+    // Checks the aliases and the address as `run` would.
+    let joined: Vec<Membership> = Network::user_defined(&flags, &dirs.store)?
+        .into_iter()
+        .filter(|m| m.def.id == def.id)
+        .collect();
+    let live = running(&rec)?;
+    if let Some(r) = &live {
+        let pasta = crate::net::plan::HostEnv::detect()
+            .search_path
+            .find("pasta")
+            .ok_or(crate::net::Error::NoPasta)?;
+        bridge::plug(&networks, &pasta, r.member(&rec), &joined)?;
+    }
+    let before = std::mem::replace(&mut rec.config.network, flags);
+    if let Err(e) = containers.save(&rec) {
+        if let Some(r) = &live {
+            let rest = defs_of(&networks, &before);
+            let _ = bridge::unplug(&networks, r.member(&rec), &def, &rest);
+        }
+        return Err(super::Error::Io(e).into());
+    }
+    Ok(())
+}
+
+/// `network disconnect NETWORK CONTAINER`.
+pub fn disconnect(dirs: &Dirs, network: &str, container: &str) -> Result<()> {
+    let Target {
+        networks,
+        def,
+        containers,
+        mut rec,
+        _lock,
+    } = target(dirs, network, container)?;
+    let mut flags = rec.config.network.clone();
+    if !flags.remove_attachment(|n| names(n, &def)) {
+        return Err(ConnectError::NotOn {
+            id: rec.id,
+            network: def.name,
+        });
+    }
+    if let Some(r) = running(&rec)? {
+        bridge::unplug(&networks, r.member(&rec), &def, &defs_of(&networks, &flags))?;
+    }
+    rec.config.network = flags;
+    containers.save(&rec).map_err(super::Error::Io)?;
+    Ok(())
+}
