@@ -229,11 +229,9 @@ pub fn exec(ctx: &Ctx, a: Args) -> anyhow::Result<u8> {
                     ctx.printer.out(&c.to_string());
                 }
             }
-            if d.rpm {
-                ctx.printer.info(
-                    "an rpm database is present that hutch cannot read (it reads rpm's \
-                     sqlite database, not Berkeley DB or ndb): rpm packages are not listed",
-                );
+            if let Some(why) = &d.rpm {
+                ctx.printer
+                    .info(&format!("{why}: rpm packages are not listed"));
             }
         }
         Command::Rollback { version, force } => {
