@@ -121,14 +121,13 @@ impl Environment<'_> {
                     }),
                 }
             }
-            let names: Vec<&str> = install.iter().map(|p| p.name.as_str()).collect();
-            let db = |s: &super::versions::State| s.db(m).map(|(p, d)| (p, d.to_vec()));
-            for (state, names) in [
-                (&target, names),
-                (&base, remove.iter().map(|p| p.name.as_str()).collect()),
-            ] {
-                if let Some((path, bytes)) = db(state) {
-                    owned.extend(packages::owned(m, path, &bytes, &state.contents, &names));
+            // The files of what was installed (in the target) and of what
+            // was removed (in the base) come with those lines.
+            let names = |pkgs: &[Pkg]| pkgs.iter().map(|p| p.name.clone()).collect::<Vec<_>>();
+            for (state, names) in [(&target, names(&install)), (&base, names(&remove))] {
+                if let Some((path, db)) = state.db(m) {
+                    let names: Vec<&str> = names.iter().map(String::as_str).collect();
+                    owned.extend(packages::owned(m, path, db, &state.contents, &names));
                 }
             }
             lines.extend(package_lines(m, rpm_tool(&target.tree), &install, &remove));
@@ -300,67 +299,46 @@ impl Pkg {
 /// The RUN lines that install `install` and remove `remove`; rpm
 /// packages through `rpm_tool`.
 fn package_lines(m: Manager, rpm_tool: &str, install: &[Pkg], remove: &[Pkg]) -> Vec<String> {
-    let list = |pkgs: &[Pkg], f: fn(&Pkg) -> String| pkgs.iter().map(f).collect::<Vec<_>>();
-    let (tool, add, del, clean) = match (m, rpm_tool) {
-        // zypper takes NAME=[EPOCH:]VERSION-RELEASE and wants no questions.
-        (Manager::Rpm, "zypper") => (
-            "zypper --non-interactive".to_string(),
-            list(install, Pkg::pinned),
-            list(remove, Pkg::pinned),
-            " && zypper clean --all".to_string(),
-        ),
-        // dnf, yum and microdnf take NAME-[EPOCH:]VERSION-RELEASE.
-        (Manager::Rpm, t) => (
-            t.to_string(),
-            list(install, Pkg::nevra),
-            list(remove, Pkg::nevra),
-            format!(" && {t} clean all"),
-        ),
-        (Manager::Apk, _) => (
-            String::new(),
-            list(install, Pkg::pinned),
-            list(remove, Pkg::pinned),
-            String::new(),
-        ),
-        // APT::Sandbox::User=root: apt's download user needs a second
-        // uid, which a build without subordinate ids lacks.
-        (Manager::Dpkg, _) => (
-            "apt-get -o APT::Sandbox::User=root".to_string(),
-            list(install, Pkg::pinned),
-            list(remove, Pkg::pinned),
-            " && rm -rf /var/lib/apt/lists/*".to_string(),
-        ),
+    let zypper = rpm_tool == "zypper";
+    let named: fn(&Pkg) -> String = match m {
+        Manager::Rpm if !zypper => Pkg::nevra,
+        _ => Pkg::pinned,
     };
-    let (add, del) = (add.join(" "), del.join(" "));
-    let mut out = Vec::new();
-    match m {
-        Manager::Rpm => {
-            if !add.is_empty() {
-                out.push(format!("RUN {tool} install -y {add}{clean}"));
-            }
-            if !del.is_empty() {
-                out.push(format!("RUN {tool} remove -y {del}"));
-            }
-        }
-        Manager::Apk => {
-            if !add.is_empty() {
-                out.push(format!("RUN apk add --no-cache {add}"));
-            }
-            if !del.is_empty() {
-                out.push(format!("RUN apk del {del}"));
-            }
-        }
+    let add = install.iter().map(named).collect::<Vec<_>>().join(" ");
+    let del = remove.iter().map(named).collect::<Vec<_>>().join(" ");
+    let (add_line, del_line) = match m {
+        // zypper wants no questions.
+        Manager::Rpm if zypper => (
+            format!("RUN zypper --non-interactive install -y {add} && zypper clean --all"),
+            format!("RUN zypper --non-interactive remove -y {del}"),
+        ),
+        Manager::Rpm => (
+            format!("RUN {rpm_tool} install -y {add} && {rpm_tool} clean all"),
+            format!("RUN {rpm_tool} remove -y {del}"),
+        ),
+        Manager::Apk => (
+            format!("RUN apk add --no-cache {add}"),
+            format!("RUN apk del {del}"),
+        ),
         Manager::Dpkg => {
-            if !add.is_empty() {
-                out.push(format!(
-                    "RUN {tool} update && DEBIAN_FRONTEND=noninteractive {tool} install -y \
-                     --no-install-recommends {add}{clean}"
-                ));
-            }
-            if !del.is_empty() {
-                out.push(format!("RUN {tool} remove -y {del}"));
-            }
+            // APT::Sandbox::User=root: apt's download user needs a second
+            // uid, which a build without subordinate ids lacks.
+            let apt = "apt-get -o APT::Sandbox::User=root";
+            (
+                format!(
+                    "RUN {apt} update && DEBIAN_FRONTEND=noninteractive {apt} install -y \
+                     --no-install-recommends {add} && rm -rf /var/lib/apt/lists/*"
+                ),
+                format!("RUN {apt} remove -y {del}"),
+            )
         }
+    };
+    let mut out = Vec::new();
+    if !add.is_empty() {
+        out.push(add_line);
+    }
+    if !del.is_empty() {
+        out.push(del_line);
     }
     out
 }

@@ -58,12 +58,14 @@ const INDEX_LIMIT: usize = 0xffff;
 /// caller's content limit is lower anyway).
 const DATA_LIMIT: usize = 64 << 20;
 /// Most packages read from one database.
-pub(crate) const ROW_LIMIT: usize = 200_000;
+const ROW_LIMIT: usize = 200_000;
 /// Longest header blob read: the most index entries and data a header
 /// may have.
-pub(crate) const BLOB_LIMIT: usize = 8 + 16 * INDEX_LIMIT + DATA_LIMIT;
+const BLOB_LIMIT: usize = 8 + 16 * INDEX_LIMIT + DATA_LIMIT;
 /// Most files kept from one header.
 const FILE_LIMIT: usize = 1 << 20;
+/// Most bytes of file paths kept per byte of header.
+const PATHS_PER_BYTE: usize = 4;
 /// Longest string kept (name, version, path).
 const STRING_LIMIT: usize = 4096;
 
@@ -202,13 +204,29 @@ pub fn header(blob: &[u8]) -> Option<Header> {
         return None;
     }
     if dirindexes.len() == basenames.len() {
-        h.files = basenames
-            .iter()
-            .zip(&dirindexes)
-            .filter_map(|(base, &d)| Some(format!("{}{base}", dirnames.get(d as usize)?)))
-            .collect();
+        h.files = paths(&dirnames, &basenames, &dirindexes, blob.len());
     }
     Some(h)
+}
+
+/// Each file's directory joined to its base name. Directories are shared,
+/// so the paths can be far longer than the header: past
+/// [`PATHS_PER_BYTE`] times its size (which real headers never come
+/// near) the package keeps no file list rather than memory without bound.
+fn paths(dirnames: &[String], basenames: &[String], indexes: &[u32], size: usize) -> Vec<String> {
+    let mut budget = size.saturating_mul(PATHS_PER_BYTE);
+    let mut out = Vec::with_capacity(basenames.len());
+    for (base, &d) in basenames.iter().zip(indexes) {
+        let Some(dir) = dirnames.get(d as usize) else {
+            continue;
+        };
+        let Some(left) = budget.checked_sub(dir.len() + base.len()) else {
+            return Vec::new();
+        };
+        budget = left;
+        out.push(format!("{dir}{base}"));
+    }
+    out
 }
 
 /// A STRING (or the first of an I18NSTRING) entry.
@@ -384,6 +402,33 @@ pub(crate) mod tests {
             (TAG_RELEASE, TYPE_STRING, 1, s("2")),
         ]);
         assert_eq!(header(&plain).unwrap().evr(), "1-2");
+    }
+
+    #[test]
+    fn shared_directories_do_not_multiply_memory() {
+        // One long directory for 100,000 one-letter files: 400 MB of
+        // paths from a header of 1 MB.
+        let n = 100_000;
+        let b = blob(&[
+            (TAG_NAME, TYPE_STRING, 1, s("a")),
+            (TAG_VERSION, TYPE_STRING, 1, s("1")),
+            (TAG_RELEASE, TYPE_STRING, 1, s("1")),
+            (
+                TAG_DIRNAMES,
+                TYPE_STRING_ARRAY,
+                1,
+                s(&"d".repeat(STRING_LIMIT)),
+            ),
+            (
+                TAG_BASENAMES,
+                TYPE_STRING_ARRAY,
+                n,
+                s("f").repeat(n as usize),
+            ),
+            (TAG_DIRINDEXES, TYPE_INT32, n, vec![0; 4 * n as usize]),
+        ]);
+        assert!(b.len() < 1 << 20);
+        assert_eq!(header(&b).unwrap().files, Vec::<String>::new());
     }
 
     #[test]
