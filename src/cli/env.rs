@@ -45,6 +45,10 @@ pub enum Command {
     /// What changed between two versions (default: the newest version and
     /// the environment now): paths as `hutch diff` prints them, then the
     /// apk, dpkg or rpm packages added (+), removed (-) and upgraded (~).
+    ///
+    /// rpm's sqlite, Berkeley DB and ndb databases are read; a package
+    /// installed for several architectures is named NAME.ARCH, and each
+    /// installed version of one (kernels) is listed.
     Diff {
         /// The version to compare from (default: the newest).
         #[arg(value_name = "VERSION")]
