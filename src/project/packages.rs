@@ -285,44 +285,73 @@ impl std::fmt::Display for Change {
     }
 }
 
-/// What changed from `a` to `b`, by package name (then architecture):
-/// one version each side that differs is an upgrade; otherwise every
-/// version only in `a` is removed and every one only in `b` added.
+/// What changed from `a` to `b`, by package name: one version each side
+/// that differs is an upgrade; otherwise every version only in `a` is
+/// removed and every one only in `b` added. A name with one architecture
+/// on each side is one package even when the architecture changed (a
+/// later version built noarch); one with several is compared
+/// architecture by architecture, and named NAME.ARCH.
 pub fn diff(a: &Installed, b: &Installed) -> Vec<Change> {
-    let keys: BTreeSet<&Key> = a.keys().chain(b.keys()).collect();
-    let mut arches: BTreeMap<&str, usize> = BTreeMap::new();
-    for k in &keys {
-        *arches.entry(k.name.as_str()).or_default() += 1;
+    let mut by_name: BTreeMap<&str, (Vec<&Key>, Vec<&Key>)> = BTreeMap::new();
+    for k in a.keys() {
+        by_name.entry(&k.name).or_default().0.push(k);
+    }
+    for k in b.keys() {
+        by_name.entry(&k.name).or_default().1.push(k);
     }
     let none = BTreeSet::new();
     let mut out = Vec::new();
-    for key in keys {
-        let (va, vb) = (a.get(key).unwrap_or(&none), b.get(key).unwrap_or(&none));
-        let change = |what| Change {
-            key: key.clone(),
-            show_arch: arches[key.name.as_str()] > 1,
-            what,
-        };
-        let gone: Vec<&String> = va.difference(vb).collect();
-        let new: Vec<&String> = vb.difference(va).collect();
-        if let ([from], [to], 1, 1) = (&gone[..], &new[..], va.len(), vb.len()) {
-            out.push(change(What::Upgraded {
-                from: (*from).clone(),
-                to: (*to).clone(),
-            }));
+    for (ka, kb) in by_name.values() {
+        if let (0 | 1, 0 | 1) = (ka.len(), kb.len()) {
+            let (va, vb) = (
+                ka.first().map_or(&none, |k| &a[*k]),
+                kb.first().map_or(&none, |k| &b[*k]),
+            );
+            if let Some(key) = kb.first().or(ka.first()) {
+                changes(&mut out, key, false, va, vb);
+            }
             continue;
         }
-        for v in gone {
-            out.push(change(What::Removed {
-                version: v.clone(),
-                last: vb.is_empty(),
-            }));
-        }
-        for v in new {
-            out.push(change(What::Added(v.clone())));
+        let keys: BTreeSet<&Key> = ka.iter().chain(kb).copied().collect();
+        for key in keys {
+            let (va, vb) = (a.get(key).unwrap_or(&none), b.get(key).unwrap_or(&none));
+            changes(&mut out, key, true, va, vb);
         }
     }
     out
+}
+
+/// The changes of one package from versions `va` to `vb`.
+fn changes(
+    out: &mut Vec<Change>,
+    key: &Key,
+    show_arch: bool,
+    va: &BTreeSet<String>,
+    vb: &BTreeSet<String>,
+) {
+    let change = |what| Change {
+        key: key.clone(),
+        show_arch,
+        what,
+    };
+    let gone: Vec<&String> = va.difference(vb).collect();
+    let new: Vec<&String> = vb.difference(va).collect();
+    if let ([from], [to], 1, 1) = (&gone[..], &new[..], va.len(), vb.len()) {
+        out.push(change(What::Upgraded {
+            from: (*from).clone(),
+            to: (*to).clone(),
+        }));
+        return;
+    }
+    for v in gone {
+        out.push(change(What::Removed {
+            version: v.clone(),
+            last: vb.is_empty(),
+        }));
+    }
+    for v in new {
+        out.push(change(What::Added(v.clone())));
+    }
 }
 
 #[cfg(test)]
@@ -477,5 +506,10 @@ mod tests {
             diff(&a, &c)[0].what,
             What::Removed { last: true, .. }
         ));
+        // One architecture each side, but another one: still one package.
+        let x = list(&[("tzdata", "x86_64", "2023a-1")]);
+        let y = list(&[("tzdata", "noarch", "2024a-1")]);
+        assert_eq!(lines(&x, &y), ["~ tzdata 2023a-1 -> 2024a-1"]);
+        assert_eq!(diff(&x, &y)[0].key.arch, "noarch");
     }
 }
