@@ -191,6 +191,35 @@ pub const TARGETS: &[(&str, &[&[&str]])] = &[
             "\x7f\x7f\x7f\x7f",
         ]],
     ),
+    (
+        "rpm_bdb",
+        &[&[
+            "\0",
+            "\0\0\0\0",
+            "\x61\x15\x06\0",
+            "\0\x06\x15\x61",
+            "\x01",
+            "\x03",
+            "\x07",
+            "\x08",
+            "\x0d",
+            "\0\x02\0\0",
+            "\x7f\x7f\x7f\x7f",
+        ]],
+    ),
+    (
+        "rpm_ndb",
+        &[&[
+            "RpmP",
+            "Slot",
+            "BlbS",
+            "BlbE",
+            "\0\0\0\0",
+            "\x01\0\0\0",
+            "\x02\x01\0\0",
+            "\x7f\x7f\x7f\x7f",
+        ]],
+    ),
 ];
 
 /// Run `target` on `data`. `scratch` is an empty directory the target may
@@ -250,7 +279,18 @@ pub fn run(target: &str, data: &[u8], scratch: &Path) {
                 let _ = h.evr();
             }
         }
+        "rpm_bdb" => rpm_db(hutch::project::rpmdb::Format::Bdb, data),
+        "rpm_ndb" => rpm_db(hutch::project::rpmdb::Format::Ndb, data),
         other => panic!("no fuzz target {other}"),
+    }
+}
+
+/// Read `data` as an rpm database of `format`, then every header found.
+fn rpm_db(format: hutch::project::rpmdb::Format, data: &[u8]) {
+    if let Ok(headers) = hutch::project::rpmdb::read(format, data) {
+        for h in headers {
+            let _ = h.evr();
+        }
     }
 }
 

@@ -45,6 +45,10 @@ pub enum Command {
     /// What changed between two versions (default: the newest version and
     /// the environment now): paths as `hutch diff` prints them, then the
     /// apk, dpkg or rpm packages added (+), removed (-) and upgraded (~).
+    ///
+    /// rpm's sqlite, Berkeley DB and ndb databases are read; a package
+    /// installed for several architectures is named NAME.ARCH, and each
+    /// installed version of one (kernels) is listed.
     Diff {
         /// The version to compare from (default: the newest).
         #[arg(value_name = "VERSION")]
@@ -229,11 +233,9 @@ pub fn exec(ctx: &Ctx, a: Args) -> anyhow::Result<u8> {
                     ctx.printer.out(&c.to_string());
                 }
             }
-            if d.rpm {
-                ctx.printer.info(
-                    "an rpm database is present that hutch cannot read (it reads rpm's \
-                     sqlite database, not Berkeley DB or ndb): rpm packages are not listed",
-                );
+            if let Some(why) = &d.rpm {
+                ctx.printer
+                    .info(&format!("{why}: rpm packages are not listed"));
             }
         }
         Command::Rollback { version, force } => {

@@ -1,28 +1,36 @@
 //! Installed packages as an image's package database lists them, and what
 //! changed between two lists: apk's `/lib/apk/db/installed` and dpkg's
-//! `/var/lib/dpkg/status`, and rpm's `rpmdb.sqlite` (read by `rpmdb`;
-//! rpm's older Berkeley DB and ndb formats are not read, callers say so).
+//! `/var/lib/dpkg/status`, and rpm's databases (sqlite, Berkeley DB and
+//! ndb, read by `rpmdb`).
+//!
+//! A package is keyed by name and, for rpm, architecture (multilib keeps
+//! `glibc.i686` beside `glibc.x86_64`), and each key lists every version
+//! installed (several kernels at once): nothing a database lists is
+//! dropped.
 //!
 //! The files come from images and environments, so they are hostile: the
 //! caller bounds their size (see `snapshot::changes::CONTENT_LIMIT`), and
 //! parsing keeps only names and versions of bounded length and ignores
 //! lines it does not know; the text formats never fail, an unreadable rpm
-//! database is an error the callers turn into "not listed".
+//! database is an error naming it, which callers turn into "not listed".
 
-use super::rpmdb;
-use std::collections::BTreeMap;
+use super::rpmdb::{self, Unreadable};
+use std::collections::{BTreeMap, BTreeSet};
 
 /// apk's database of installed packages.
 pub const APK_DB: &str = "lib/apk/db/installed";
 /// dpkg's database of package states.
 pub const DPKG_DB: &str = "var/lib/dpkg/status";
-/// Where an rpm database lives (old and new places).
-pub const RPM_DBS: [&str; 2] = ["var/lib/rpm", "usr/lib/sysimage/rpm"];
-/// rpm's sqlite database in each of those places (Fedora 36 and later
-/// make /var/lib/rpm a link to the second).
-const RPM_SQLITE: [&str; 2] = [
+/// rpm's databases, in the order rpm prefers them (sqlite, ndb, Berkeley
+/// DB), each in the old and the new place (Fedora 36 and later make
+/// /var/lib/rpm a link to the second).
+const RPM_DBS: [&str; 6] = [
     "var/lib/rpm/rpmdb.sqlite",
     "usr/lib/sysimage/rpm/rpmdb.sqlite",
+    "var/lib/rpm/Packages.db",
+    "usr/lib/sysimage/rpm/Packages.db",
+    "var/lib/rpm/Packages",
+    "usr/lib/sysimage/rpm/Packages",
 ];
 
 /// Longest package name or version kept; longer entries are skipped.
@@ -52,30 +60,46 @@ impl Manager {
         match self {
             Manager::Apk => &[APK_DB],
             Manager::Dpkg => &[DPKG_DB],
-            Manager::Rpm => &RPM_SQLITE,
+            Manager::Rpm => &RPM_DBS,
         }
     }
 }
 
-/// Package name → version.
-pub type Installed = BTreeMap<String, String>;
+/// What tells packages apart: the name and, for rpm, the architecture
+/// (empty for apk and dpkg, and for rpm's signing keys, which have none).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Key {
+    pub name: String,
+    pub arch: String,
+}
 
-/// Parse a database file of `m`. Only rpm's can be unreadable (not an
-/// sqlite database, no `Packages` table); the text formats never fail.
-pub fn parse(m: Manager, db: &[u8]) -> Result<Installed, rpmdb::RpmDbError> {
+/// Each package → every version of it installed.
+pub type Installed = BTreeMap<Key, BTreeSet<String>>;
+
+/// Parse the database file of `m` at `path` (relative to the image's
+/// root). Only rpm's can be unreadable; the text formats never fail.
+pub fn parse(m: Manager, path: &str, db: &[u8]) -> Result<Installed, Unreadable> {
     match m {
         Manager::Apk => Ok(parse_apk(&String::from_utf8_lossy(db))),
         Manager::Dpkg => Ok(parse_dpkg(&String::from_utf8_lossy(db))),
         Manager::Rpm => {
             let mut out = Installed::new();
-            // Several versions of one name (kernels, multilib): the one
-            // installed last is kept.
-            for h in rpmdb::read_sqlite(db)? {
-                keep(&mut out, &h.name, &h.evr());
+            for h in rpm_headers(path, db)? {
+                keep(&mut out, &h.name, &h.arch, &h.evr());
             }
             Ok(out)
         }
     }
+}
+
+/// The headers of the rpm database at `path`, in the format its name says.
+fn rpm_headers(path: &str, db: &[u8]) -> Result<Vec<rpmdb::Header>, Unreadable> {
+    let name = path.rsplit('/').next().unwrap_or(path);
+    let format = rpmdb::Format::of(name).unwrap_or(rpmdb::Format::Sqlite);
+    rpmdb::read(format, db).map_err(|error| Unreadable {
+        path: path.to_string(),
+        error,
+    })
 }
 
 /// apk: blank-line separated records of `X:value` lines; `P` is the name,
@@ -92,7 +116,7 @@ fn parse_apk(text: &str) -> Installed {
             }
         }
         if let (Some(n), Some(v)) = (name, version) {
-            keep(&mut out, n, v);
+            keep(&mut out, n, "", v);
         }
     }
     out
@@ -114,18 +138,23 @@ fn parse_dpkg(text: &str) -> Installed {
             }
         }
         if let (Some(n), Some(v), true) = (name, version, installed) {
-            keep(&mut out, n, v);
+            keep(&mut out, n, "", v);
         }
     }
     out
 }
 
-fn keep(out: &mut Installed, name: &str, version: &str) {
+fn keep(out: &mut Installed, name: &str, arch: &str, version: &str) {
     let printable = |s: &str| {
         !s.is_empty() && s.len() <= FIELD_LIMIT && s.chars().all(|c| c.is_ascii_graphic())
     };
-    if printable(name) && printable(version) {
-        out.insert(name.to_string(), version.to_string());
+    if printable(name) && printable(version) && (arch.is_empty() || printable(arch)) {
+        out.entry(Key {
+            name: name.to_string(),
+            arch: arch.to_string(),
+        })
+        .or_default()
+        .insert(version.to_string());
     }
 }
 
@@ -134,6 +163,7 @@ fn keep(out: &mut Installed, name: &str, version: &str) {
 /// (by path). `names` limits it to those packages.
 pub fn owned(
     m: Manager,
+    path: &str,
     db: &[u8],
     lists: &BTreeMap<String, Vec<u8>>,
     names: &[&str],
@@ -167,7 +197,7 @@ pub fn owned(
         }
         // rpm: each header lists its files.
         Manager::Rpm => {
-            for h in rpmdb::read_sqlite(db).unwrap_or_default() {
+            for h in rpm_headers(path, db).unwrap_or_default() {
                 if names.contains(&h.name.as_str()) {
                     out.extend(
                         h.files
@@ -208,67 +238,119 @@ pub const DPKG_INFO: &str = "var/lib/dpkg/info/";
 
 /// One package's change.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
-pub enum Change {
-    Added {
-        name: String,
-        version: String,
-    },
+pub struct Change {
+    pub key: Key,
+    /// Whether the architecture is part of the name people see: when the
+    /// name has several on either side (multilib).
+    pub show_arch: bool,
+    pub what: What,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub enum What {
+    Added(String),
+    /// A version gone; `last` when no version of the package is left.
     Removed {
-        name: String,
         version: String,
+        last: bool,
     },
-    /// Another version (up or down: versions are not compared).
+    /// Another version (up or down: versions are not compared), said only
+    /// when each side has one.
     Upgraded {
-        name: String,
         from: String,
         to: String,
     },
 }
 
-impl std::fmt::Display for Change {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Change::Added { name, version } => write!(f, "+ {name} {version}"),
-            Change::Removed { name, version } => write!(f, "- {name} {version}"),
-            Change::Upgraded { name, from, to } => write!(f, "~ {name} {from} -> {to}"),
+impl Change {
+    /// The name as rpm and dnf write it: `NAME`, or `NAME.ARCH` when the
+    /// architecture tells it apart.
+    pub fn name(&self) -> String {
+        if self.show_arch {
+            format!("{}.{}", self.key.name, self.key.arch)
+        } else {
+            self.key.name.clone()
         }
     }
 }
 
-/// What changed from `a` to `b`, by package name.
+impl std::fmt::Display for Change {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let name = self.name();
+        match &self.what {
+            What::Added(v) => write!(f, "+ {name} {v}"),
+            What::Removed { version, .. } => write!(f, "- {name} {version}"),
+            What::Upgraded { from, to } => write!(f, "~ {name} {from} -> {to}"),
+        }
+    }
+}
+
+/// What changed from `a` to `b`, by package name: one version each side
+/// that differs is an upgrade; otherwise every version only in `a` is
+/// removed and every one only in `b` added. A name with one architecture
+/// on each side is one package even when the architecture changed (a
+/// later version built noarch); one with several is compared
+/// architecture by architecture, and named NAME.ARCH.
 pub fn diff(a: &Installed, b: &Installed) -> Vec<Change> {
+    let mut by_name: BTreeMap<&str, (Vec<&Key>, Vec<&Key>)> = BTreeMap::new();
+    for k in a.keys() {
+        by_name.entry(&k.name).or_default().0.push(k);
+    }
+    for k in b.keys() {
+        by_name.entry(&k.name).or_default().1.push(k);
+    }
+    let none = BTreeSet::new();
     let mut out = Vec::new();
-    for (name, version) in a {
-        match b.get(name) {
-            None => out.push(Change::Removed {
-                name: name.clone(),
-                version: version.clone(),
-            }),
-            Some(to) if to != version => out.push(Change::Upgraded {
-                name: name.clone(),
-                from: version.clone(),
-                to: to.clone(),
-            }),
-            Some(_) => {}
+    for (ka, kb) in by_name.values() {
+        if let (0 | 1, 0 | 1) = (ka.len(), kb.len()) {
+            let (va, vb) = (
+                ka.first().map_or(&none, |k| &a[*k]),
+                kb.first().map_or(&none, |k| &b[*k]),
+            );
+            if let Some(key) = kb.first().or(ka.first()) {
+                changes(&mut out, key, false, va, vb);
+            }
+            continue;
+        }
+        let keys: BTreeSet<&Key> = ka.iter().chain(kb).copied().collect();
+        for key in keys {
+            let (va, vb) = (a.get(key).unwrap_or(&none), b.get(key).unwrap_or(&none));
+            changes(&mut out, key, true, va, vb);
         }
     }
-    for (name, version) in b {
-        if !a.contains_key(name) {
-            out.push(Change::Added {
-                name: name.clone(),
-                version: version.clone(),
-            });
-        }
-    }
-    out.sort_by(|x, y| key(x).cmp(key(y)));
     out
 }
 
-fn key(c: &Change) -> &str {
-    match c {
-        Change::Added { name, .. }
-        | Change::Removed { name, .. }
-        | Change::Upgraded { name, .. } => name,
+/// The changes of one package from versions `va` to `vb`.
+fn changes(
+    out: &mut Vec<Change>,
+    key: &Key,
+    show_arch: bool,
+    va: &BTreeSet<String>,
+    vb: &BTreeSet<String>,
+) {
+    let change = |what| Change {
+        key: key.clone(),
+        show_arch,
+        what,
+    };
+    let gone: Vec<&String> = va.difference(vb).collect();
+    let new: Vec<&String> = vb.difference(va).collect();
+    if let ([from], [to], 1, 1) = (&gone[..], &new[..], va.len(), vb.len()) {
+        out.push(change(What::Upgraded {
+            from: (*from).clone(),
+            to: (*to).clone(),
+        }));
+        return;
+    }
+    for v in gone {
+        out.push(change(What::Removed {
+            version: v.clone(),
+            last: vb.is_empty(),
+        }));
+    }
+    for v in new {
+        out.push(change(What::Added(v.clone())));
     }
 }
 
@@ -276,14 +358,24 @@ fn key(c: &Change) -> &str {
 mod tests {
     use super::*;
 
+    /// `NAME[.ARCH] VERSION` for each version listed.
+    fn flat(i: &Installed) -> Vec<String> {
+        i.iter()
+            .flat_map(|(k, vs)| {
+                vs.iter().map(move |v| match k.arch.as_str() {
+                    "" => format!("{} {v}", k.name),
+                    a => format!("{}.{a} {v}", k.name),
+                })
+            })
+            .collect()
+    }
+
     #[test]
     fn apk_records() {
         let db =
             b"C:Q1abc=\nP:musl\nV:1.2.5-r0\nA:x86_64\n\nP:busybox\nV:1.36.1-r29\n\nP:broken\n\n";
-        let got = parse(Manager::Apk, db).unwrap();
-        assert_eq!(got.len(), 2);
-        assert_eq!(got["musl"], "1.2.5-r0");
-        assert_eq!(got["busybox"], "1.36.1-r29");
+        let got = parse(Manager::Apk, APK_DB, db).unwrap();
+        assert_eq!(flat(&got), ["busybox 1.36.1-r29", "musl 1.2.5-r0"]);
     }
 
     #[test]
@@ -292,25 +384,22 @@ mod tests {
                   Description: shell\n multi line\n\n\
                   Package: gone\nStatus: deinstall ok config-files\nVersion: 1.0\n\n\
                   Package: odd name\nStatus: install ok installed\nVersion: 1\n";
-        let got = parse(Manager::Dpkg, db.as_bytes()).unwrap();
-        assert_eq!(
-            got.into_iter().collect::<Vec<_>>(),
-            [("bash".to_string(), "5.2.15-2+b2".to_string())]
-        );
+        let got = parse(Manager::Dpkg, DPKG_DB, db.as_bytes()).unwrap();
+        assert_eq!(flat(&got), ["bash 5.2.15-2+b2"]);
     }
 
     #[test]
     fn hostile_bytes_are_skipped_not_fatal() {
         let mut db = b"P:\xff\xfe\nV:1\n\nP:ok\nV:2\n\n".to_vec();
         db.extend(format!("P:{}\nV:1\n", "x".repeat(FIELD_LIMIT + 1)).as_bytes());
-        let got = parse(Manager::Apk, &db).unwrap();
-        assert_eq!(got.keys().collect::<Vec<_>>(), ["ok"]);
+        let got = parse(Manager::Apk, APK_DB, &db).unwrap();
+        assert_eq!(flat(&got), ["ok 2"]);
     }
 
     #[test]
     fn owned_files() {
         let apk = b"P:a\nV:1\nF:usr/bin\nR:a\nR:a2\nF:etc\nR:a.conf\n\nP:b\nV:1\nF:usr/bin\nR:b\n";
-        let got = owned(Manager::Apk, apk, &BTreeMap::new(), &["a"]);
+        let got = owned(Manager::Apk, APK_DB, apk, &BTreeMap::new(), &["a"]);
         assert_eq!(
             got.into_iter().collect::<Vec<_>>(),
             ["etc", "etc/a.conf", "usr/bin", "usr/bin/a", "usr/bin/a2"]
@@ -325,7 +414,7 @@ mod tests {
         .into_iter()
         .map(|(k, v)| (k.to_string(), v.to_vec()))
         .collect();
-        let got = owned(Manager::Dpkg, b"", &lists, &["hello", "libc6"]);
+        let got = owned(Manager::Dpkg, DPKG_DB, b"", &lists, &["hello", "libc6"]);
         assert_eq!(
             got.into_iter().collect::<Vec<_>>(),
             ["lib/libc.so.6", "usr", "usr/bin/hello"]
@@ -333,16 +422,94 @@ mod tests {
     }
 
     #[test]
+    fn an_unreadable_rpm_database_is_named() {
+        let e = parse(Manager::Rpm, "var/lib/rpm/Packages", b"junk").unwrap_err();
+        let line = crate::chain::line(&e);
+        assert!(
+            line.starts_with("cannot read the rpm database /var/lib/rpm/Packages: ")
+                && line.contains("Berkeley DB"),
+            "{line}"
+        );
+        let e = parse(Manager::Rpm, "usr/lib/sysimage/rpm/Packages.db", b"junk").unwrap_err();
+        assert!(crate::chain::line(&e).contains("ndb"));
+    }
+
+    /// A list of `(name, arch, version)`.
+    fn list(pkgs: &[(&str, &str, &str)]) -> Installed {
+        let mut out = Installed::new();
+        for (n, a, v) in pkgs {
+            keep(&mut out, n, a, v);
+        }
+        out
+    }
+
+    fn lines(a: &Installed, b: &Installed) -> Vec<String> {
+        diff(a, b).iter().map(|c| c.to_string()).collect()
+    }
+
+    #[test]
     fn changes_between_lists() {
-        let a: Installed = [("a", "1"), ("b", "1"), ("c", "1")]
-            .iter()
-            .map(|(n, v)| (n.to_string(), v.to_string()))
-            .collect();
-        let b: Installed = [("b", "2"), ("c", "1"), ("d", "1")]
-            .iter()
-            .map(|(n, v)| (n.to_string(), v.to_string()))
-            .collect();
-        let lines: Vec<String> = diff(&a, &b).iter().map(|c| c.to_string()).collect();
-        assert_eq!(lines, ["- a 1", "~ b 1 -> 2", "+ d 1"]);
+        let a = list(&[("a", "", "1"), ("b", "", "1"), ("c", "", "1")]);
+        let b = list(&[("b", "", "2"), ("c", "", "1"), ("d", "", "1")]);
+        assert_eq!(lines(&a, &b), ["- a 1", "~ b 1 -> 2", "+ d 1"]);
+    }
+
+    #[test]
+    fn several_versions_and_architectures_of_one_name() {
+        // Two kernels, then a third and the oldest removed; glibc for two
+        // architectures (multilib), one of them upgraded.
+        let a = list(&[
+            ("kernel", "x86_64", "5.14-1"),
+            ("kernel", "x86_64", "5.14-2"),
+            ("glibc", "x86_64", "2.34-1"),
+            ("glibc", "i686", "2.34-1"),
+            ("bash", "x86_64", "5.1-1"),
+        ]);
+        let b = list(&[
+            ("kernel", "x86_64", "5.14-2"),
+            ("kernel", "x86_64", "5.14-3"),
+            ("glibc", "x86_64", "2.34-2"),
+            ("glibc", "i686", "2.34-1"),
+            ("bash", "x86_64", "5.1-1"),
+        ]);
+        assert_eq!(
+            flat(&a),
+            [
+                "bash.x86_64 5.1-1",
+                "glibc.i686 2.34-1",
+                "glibc.x86_64 2.34-1",
+                "kernel.x86_64 5.14-1",
+                "kernel.x86_64 5.14-2"
+            ]
+        );
+        assert_eq!(
+            lines(&a, &b),
+            [
+                "~ glibc.x86_64 2.34-1 -> 2.34-2",
+                "- kernel 5.14-1",
+                "+ kernel 5.14-3"
+            ]
+        );
+        let d = diff(&a, &b);
+        assert!(matches!(d[1].what, What::Removed { last: false, .. }));
+        // The i686 glibc removed: its arch is still named, and it was the
+        // last of its key.
+        let c = list(&[("glibc", "x86_64", "2.34-1")]);
+        assert_eq!(
+            lines(
+                &list(&[("glibc", "x86_64", "2.34-1"), ("glibc", "i686", "2.34-1")]),
+                &c
+            ),
+            ["- glibc.i686 2.34-1"]
+        );
+        assert!(matches!(
+            diff(&a, &c)[0].what,
+            What::Removed { last: true, .. }
+        ));
+        // One architecture each side, but another one: still one package.
+        let x = list(&[("tzdata", "x86_64", "2023a-1")]);
+        let y = list(&[("tzdata", "noarch", "2024a-1")]);
+        assert_eq!(lines(&x, &y), ["~ tzdata 2023a-1 -> 2024a-1"]);
+        assert_eq!(diff(&x, &y)[0].key.arch, "noarch");
     }
 }

@@ -19,7 +19,7 @@
 
 use super::discover::Definition;
 use super::environment::Environment;
-use super::packages::{self, Manager, DPKG_INFO};
+use super::packages::{self, Manager, What, DPKG_INFO};
 use super::versions::{is_db, Side};
 use super::Error;
 use crate::build::ignore;
@@ -90,7 +90,6 @@ impl Environment<'_> {
 
         let mut lines = Vec::new();
         let mut owned = BTreeSet::new();
-        let empty = Vec::new();
         for m in Manager::ALL {
             // An unreadable database gives no lines rather than wrong ones.
             let (Ok(a), Ok(b)) = (base.packages(m), target.packages(m)) else {
@@ -102,24 +101,35 @@ impl Environment<'_> {
             let mut install = Vec::new();
             let mut remove = Vec::new();
             for c in packages::diff(&a.unwrap_or_default(), &b.unwrap_or_default()) {
-                match c {
-                    // Imported signing keys, not packages a tool installs.
-                    packages::Change::Added { name, .. }
-                    | packages::Change::Upgraded { name, .. }
-                    | packages::Change::Removed { name, .. }
-                        if m == Manager::Rpm && name == "gpg-pubkey" => {}
-                    packages::Change::Added { name, version }
-                    | packages::Change::Upgraded {
-                        name, to: version, ..
-                    } => install.push((name, version)),
-                    packages::Change::Removed { name, .. } => remove.push(name),
+                // Imported signing keys, not packages a tool installs.
+                if m == Manager::Rpm && c.key.name == "gpg-pubkey" {
+                    continue;
+                }
+                let arch = c.show_arch.then(|| c.key.arch.clone());
+                let name = c.key.name;
+                match c.what {
+                    What::Added(v) | What::Upgraded { to: v, .. } => install.push(Pkg {
+                        name,
+                        arch,
+                        version: Some(v),
+                    }),
+                    // Other versions stay (kernels): only this one goes.
+                    What::Removed { version, last } => remove.push(Pkg {
+                        name,
+                        arch,
+                        version: (!last).then_some(version),
+                    }),
                 }
             }
-            let names: Vec<&str> = install.iter().map(|(n, _)| n.as_str()).collect();
-            let db = |s: &super::versions::State| s.db(m).unwrap_or(&empty).to_vec();
-            owned.extend(packages::owned(m, &db(&target), &target.contents, &names));
-            let gone: Vec<&str> = remove.iter().map(String::as_str).collect();
-            owned.extend(packages::owned(m, &db(&base), &base.contents, &gone));
+            // The files of what was installed (in the target) and of what
+            // was removed (in the base) come with those lines.
+            let names = |pkgs: &[Pkg]| pkgs.iter().map(|p| p.name.clone()).collect::<Vec<_>>();
+            for (state, names) in [(&target, names(&install)), (&base, names(&remove))] {
+                if let Some((path, db)) = state.db(m) {
+                    let names: Vec<&str> = names.iter().map(String::as_str).collect();
+                    owned.extend(packages::owned(m, path, db, &state.contents, &names));
+                }
+            }
             lines.extend(package_lines(m, rpm_tool(&target.tree), &install, &remove));
         }
 
@@ -251,65 +261,84 @@ fn rpm_tool(tree: &crate::snapshot::changes::Tree) -> &'static str {
         .unwrap_or("dnf")
 }
 
-/// The RUN lines that install `install` (name, version) and remove
-/// `remove`; rpm packages through `rpm_tool`.
-fn package_lines(
-    m: Manager,
-    rpm_tool: &str,
-    install: &[(String, String)],
-    remove: &[String],
-) -> Vec<String> {
-    let pinned: Vec<String> = install.iter().map(|(n, v)| format!("{n}={v}")).collect();
-    let mut out = Vec::new();
-    match m {
-        // dnf, yum and microdnf take NAME-[EPOCH:]VERSION-RELEASE; zypper
-        // takes NAME=[EPOCH:]VERSION-RELEASE and wants no questions.
-        Manager::Rpm => {
-            let (tool, nevr, clean) = match rpm_tool {
-                "zypper" => (
-                    "zypper --non-interactive".to_string(),
-                    pinned,
-                    "zypper clean --all".to_string(),
-                ),
-                t => (
-                    t.to_string(),
-                    install.iter().map(|(n, v)| format!("{n}-{v}")).collect(),
-                    format!("{t} clean all"),
-                ),
-            };
-            if !nevr.is_empty() {
-                out.push(format!(
-                    "RUN {tool} install -y {} && {clean}",
-                    nevr.join(" ")
-                ));
-            }
-            if !remove.is_empty() {
-                out.push(format!("RUN {tool} remove -y {}", remove.join(" ")));
-            }
+/// A package as a RUN line names it: the architecture when it tells the
+/// package apart (multilib), the version when pinned.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Pkg {
+    name: String,
+    arch: Option<String>,
+    version: Option<String>,
+}
+
+impl Pkg {
+    /// dnf, yum and microdnf: `NAME[-[EPOCH:]VERSION-RELEASE][.ARCH]`.
+    fn nevra(&self) -> String {
+        let mut s = self.name.clone();
+        if let Some(v) = &self.version {
+            s = format!("{s}-{v}");
         }
-        Manager::Apk => {
-            if !pinned.is_empty() {
-                out.push(format!("RUN apk add --no-cache {}", pinned.join(" ")));
-            }
-            if !remove.is_empty() {
-                out.push(format!("RUN apk del {}", remove.join(" ")));
-            }
+        if let Some(a) = &self.arch {
+            s = format!("{s}.{a}");
         }
+        s
+    }
+
+    /// apk, apt and zypper: `NAME[.ARCH][=VERSION]`.
+    fn pinned(&self) -> String {
+        let mut s = self.name.clone();
+        if let Some(a) = &self.arch {
+            s = format!("{s}.{a}");
+        }
+        if let Some(v) = &self.version {
+            s = format!("{s}={v}");
+        }
+        s
+    }
+}
+
+/// The RUN lines that install `install` and remove `remove`; rpm
+/// packages through `rpm_tool`.
+fn package_lines(m: Manager, rpm_tool: &str, install: &[Pkg], remove: &[Pkg]) -> Vec<String> {
+    let zypper = rpm_tool == "zypper";
+    let named: fn(&Pkg) -> String = match m {
+        Manager::Rpm if !zypper => Pkg::nevra,
+        _ => Pkg::pinned,
+    };
+    let add = install.iter().map(named).collect::<Vec<_>>().join(" ");
+    let del = remove.iter().map(named).collect::<Vec<_>>().join(" ");
+    let (add_line, del_line) = match m {
+        // zypper wants no questions.
+        Manager::Rpm if zypper => (
+            format!("RUN zypper --non-interactive install -y {add} && zypper clean --all"),
+            format!("RUN zypper --non-interactive remove -y {del}"),
+        ),
+        Manager::Rpm => (
+            format!("RUN {rpm_tool} install -y {add} && {rpm_tool} clean all"),
+            format!("RUN {rpm_tool} remove -y {del}"),
+        ),
+        Manager::Apk => (
+            format!("RUN apk add --no-cache {add}"),
+            format!("RUN apk del {del}"),
+        ),
         Manager::Dpkg => {
             // APT::Sandbox::User=root: apt's download user needs a second
             // uid, which a build without subordinate ids lacks.
             let apt = "apt-get -o APT::Sandbox::User=root";
-            if !pinned.is_empty() {
-                out.push(format!(
+            (
+                format!(
                     "RUN {apt} update && DEBIAN_FRONTEND=noninteractive {apt} install -y \
-                     --no-install-recommends {} && rm -rf /var/lib/apt/lists/*",
-                    pinned.join(" ")
-                ));
-            }
-            if !remove.is_empty() {
-                out.push(format!("RUN {apt} remove -y {}", remove.join(" ")));
-            }
+                     --no-install-recommends {add} && rm -rf /var/lib/apt/lists/*"
+                ),
+                format!("RUN {apt} remove -y {del}"),
+            )
         }
+    };
+    let mut out = Vec::new();
+    if !add.is_empty() {
+        out.push(add_line);
+    }
+    if !del.is_empty() {
+        out.push(del_line);
     }
     out
 }
@@ -425,10 +454,18 @@ fn replace_file(path: &Path, data: &[u8]) -> Result<(), Error> {
 mod tests {
     use super::*;
 
+    fn pkg(name: &str, arch: Option<&str>, version: Option<&str>) -> Pkg {
+        Pkg {
+            name: name.into(),
+            arch: arch.map(Into::into),
+            version: version.map(Into::into),
+        }
+    }
+
     #[test]
     fn lines_for_each_manager() {
-        let i = [("hello".to_string(), "2.10-3".to_string())];
-        let r = ["nano".to_string()];
+        let i = [pkg("hello", None, Some("2.10-3"))];
+        let r = [pkg("nano", None, None)];
         assert_eq!(
             package_lines(Manager::Apk, "dnf", &i, &r),
             ["RUN apk add --no-cache hello=2.10-3", "RUN apk del nano"]
@@ -436,7 +473,7 @@ mod tests {
         let d = package_lines(Manager::Dpkg, "dnf", &i, &[]);
         assert_eq!(d.len(), 1);
         assert!(d[0].contains("install -y --no-install-recommends hello=2.10-3"));
-        let i = [("hello".to_string(), "1:2.10-3.fc40".to_string())];
+        let i = [pkg("hello", None, Some("1:2.10-3.fc40"))];
         assert_eq!(
             package_lines(Manager::Rpm, "dnf", &i, &r),
             [
@@ -447,6 +484,24 @@ mod tests {
         assert_eq!(
             package_lines(Manager::Rpm, "zypper", &i, &[]),
             ["RUN zypper --non-interactive install -y hello=1:2.10-3.fc40 && zypper clean --all"]
+        );
+    }
+
+    #[test]
+    fn multilib_and_kept_versions_are_named_exactly() {
+        // A second architecture installed; one of two kernels removed.
+        let i = [pkg("glibc", Some("i686"), Some("2.34-1.el9"))];
+        let r = [pkg("kernel", None, Some("5.14-1.el9"))];
+        assert_eq!(
+            package_lines(Manager::Rpm, "dnf", &i, &r),
+            [
+                "RUN dnf install -y glibc-2.34-1.el9.i686 && dnf clean all",
+                "RUN dnf remove -y kernel-5.14-1.el9"
+            ]
+        );
+        assert_eq!(
+            package_lines(Manager::Rpm, "zypper", &i, &[]),
+            ["RUN zypper --non-interactive install -y glibc.i686=2.34-1.el9 && zypper clean --all"]
         );
     }
 

@@ -74,9 +74,8 @@ pub struct Version {
 pub struct Diff {
     pub paths: Vec<Change>,
     pub packages: Vec<(Manager, Vec<packages::Change>)>,
-    /// An rpm database is present that hutch does not read (Berkeley DB
-    /// or ndb, or a damaged sqlite one).
-    pub rpm: bool,
+    /// Why an rpm database present was not read (it names the file).
+    pub rpm: Option<String>,
 }
 
 /// One side of a diff: a version, the environment as it is now, or the
@@ -96,18 +95,19 @@ pub(super) struct State {
 }
 
 impl State {
-    /// `m`'s database file, None without one.
-    pub fn db(&self, m: Manager) -> Option<&[u8]> {
+    /// `m`'s database file, its path and content; None without one.
+    pub fn db(&self, m: Manager) -> Option<(&'static str, &[u8])> {
         m.dbs()
             .iter()
-            .find_map(|p| self.contents.get(*p))
-            .map(Vec::as_slice)
+            .find_map(|p| Some((*p, self.contents.get(*p)?.as_slice())))
     }
 
     /// The packages `m`'s database lists, None without a database; an
     /// error for one hutch cannot read (only rpm's can be).
-    pub fn packages(&self, m: Manager) -> Result<Option<Installed>, super::rpmdb::RpmDbError> {
-        self.db(m).map(|db| packages::parse(m, db)).transpose()
+    pub fn packages(&self, m: Manager) -> Result<Option<Installed>, super::rpmdb::Unreadable> {
+        self.db(m)
+            .map(|(path, db)| packages::parse(m, path, db))
+            .transpose()
     }
 }
 
@@ -460,27 +460,25 @@ impl Environment<'_> {
             paths: changes::between(&sa.tree, &sb.tree),
             ..Diff::default()
         };
-        let mut rpm_read = false;
         for m in Manager::ALL {
             // An unreadable database on either side would list every
             // package as added or removed: none are listed (and the CLI
             // says why).
-            let (Ok(pa), Ok(pb)) = (sa.packages(m), sb.packages(m)) else {
-                continue;
+            let (pa, pb) = match (sa.packages(m), sb.packages(m)) {
+                (Ok(pa), Ok(pb)) => (pa, pb),
+                (Err(e), _) | (_, Err(e)) => {
+                    out.rpm = Some(crate::chain::line(&e));
+                    continue;
+                }
             };
             if pa.is_none() && pb.is_none() {
                 continue;
             }
-            rpm_read |= m == Manager::Rpm;
             out.packages.push((
                 m,
                 packages::diff(&pa.unwrap_or_default(), &pb.unwrap_or_default()),
             ));
         }
-        out.rpm = !rpm_read
-            && packages::RPM_DBS
-                .iter()
-                .any(|p| sa.tree.contains_key(*p) || sb.tree.contains_key(*p));
         Ok(out)
     }
 

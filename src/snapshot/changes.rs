@@ -72,8 +72,9 @@ pub fn apply_layer(tree: &mut Tree, tar: impl Read) -> Result<()> {
 }
 
 /// Largest file [`apply_layer_reading`] keeps the content of: package
-/// databases of big systems are a few MiB.
-pub const CONTENT_LIMIT: u64 = 64 << 20;
+/// databases run from a few MiB (apk, dpkg, rpm's sqlite) to tens of MiB
+/// in images and past a hundred on big systems (rpm's Berkeley DB).
+pub const CONTENT_LIMIT: u64 = 256 << 20;
 
 /// Largest total of the contents kept over all layers.
 pub const CONTENTS_LIMIT: u64 = 512 << 20;

@@ -328,6 +328,16 @@ fn rpm_header() {
 }
 
 #[test]
+fn rpm_bdb() {
+    fuzz("rpm_bdb");
+}
+
+#[test]
+fn rpm_ndb() {
+    fuzz("rpm_ndb");
+}
+
+#[test]
 fn every_target_has_a_test_and_a_corpus() {
     let src = include_str!("main.rs");
     for (t, _) in targets::TARGETS {

@@ -618,39 +618,50 @@ fn yaml_docs(w: &World, yaml: &str) -> Vec<serde_json::Value> {
 }
 
 /// The spec of the rpm tests' packages: `pkg` at `ver` (epoch `ep` if
-/// given) installing `/usr/bin/<pkg>`.
+/// given; noarch unless `arch` is defined and `--target` names one)
+/// installing `/usr/bin/<pkg>`.
 const RPM_SPEC: &str = "Name: %{pkg}\nVersion: %{ver}\nRelease: 1\n%{?ep:Epoch: %{ep}}\n\
-    Summary: hutch test package\nLicense: MIT\nBuildArch: noarch\n\
+    Summary: hutch test package\nLicense: MIT\n%{!?arch:BuildArch: noarch}\n\
     %description\ntest\n%install\nmkdir -p %{buildroot}/usr/bin\n\
     printf '#!/bin/sh\\necho %{pkg} %{ver}\\n' > %{buildroot}/usr/bin/%{pkg}\n\
     chmod 755 %{buildroot}/usr/bin/%{pkg}\n%files\n/usr/bin/%{pkg}\n";
 
 /// Run `cmd` on the host; panic with its output when it fails.
-fn host(cmd: &mut std::process::Command) {
+fn host(cmd: &mut std::process::Command) -> String {
     let out = cmd
         .output()
-        .unwrap_or_else(|e| panic!("{cmd:?}: {e} (is Debian's rpm package installed?)"));
+        .unwrap_or_else(|e| panic!("{cmd:?}: {e} (are Debian's rpm and db5.3-util installed?)"));
     assert!(
         out.status.success(),
         "{cmd:?}: {}{}",
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
+    String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 /// Two rpm roots made by Debian's rpm (sqlite database) under `dir`:
-/// `rpm1` with hutch-one 1.0 and hutch-three 1.0 installed; `rpm2`, the
-/// same after an upgrade of hutch-one to 2.0, an install of hutch-two
-/// (epoch 1) and the removal of hutch-three.
+/// `rpm1` with hutch-one 1.0, hutch-three 1.0, hutch-four 1.0 and
+/// hutch-five 1.0 (x86_64) installed; `rpm2`, the same after an upgrade
+/// of hutch-one to 2.0, an install of hutch-two (epoch 1), of hutch-four
+/// 2.0 beside 1.0 (as kernels are) and of hutch-five for i686 beside
+/// x86_64 (multilib), and the removal of hutch-three. The same two
+/// databases in rpm's older formats beside them: `bdb1/Packages` and
+/// `bdb2/Packages` (Berkeley DB, made by db5.3_load and read back by
+/// Debian's rpm) and `ndb2/Packages.db`.
 fn rpm_roots(dir: &std::path::Path) {
     std::fs::create_dir_all(dir).unwrap();
     std::fs::write(dir.join("t.spec"), RPM_SPEC).unwrap();
     let top = dir.join("top");
-    for (pkg, ver, ep) in [
-        ("hutch-one", "1.0", None),
-        ("hutch-one", "2.0", None),
-        ("hutch-two", "1.0", Some("1")),
-        ("hutch-three", "1.0", None),
+    for (pkg, ver, ep, arch) in [
+        ("hutch-one", "1.0", None, None),
+        ("hutch-one", "2.0", None, None),
+        ("hutch-two", "1.0", Some("1"), None),
+        ("hutch-three", "1.0", None, None),
+        ("hutch-four", "1.0", None, None),
+        ("hutch-four", "2.0", None, None),
+        ("hutch-five", "1.0", None, Some("x86_64")),
+        ("hutch-five", "1.0", None, Some("i686")),
     ] {
         let mut c = std::process::Command::new("rpmbuild");
         c.args(["-bb", "--quiet", "--define"])
@@ -662,6 +673,9 @@ fn rpm_roots(dir: &std::path::Path) {
         if let Some(ep) = ep {
             c.args(["--define", &format!("ep {ep}")]);
         }
+        if let Some(arch) = arch {
+            c.args(["--define", &format!("arch {arch}"), "--target", arch]);
+        }
         host(c.arg(dir.join("t.spec")));
     }
     let rpm = |root: &str, args: &[&str], pkgs: &[&str]| {
@@ -670,21 +684,39 @@ fn rpm_roots(dir: &std::path::Path) {
             .arg(dir.join(root))
             .args(["--dbpath", "/var/lib/rpm", "--define", "_db_backend sqlite"])
             .args(args)
-            .args(["--nodeps", "--ignorearch"]);
+            .args(["--nodeps", "--ignorearch", "--replacefiles"]);
         for p in pkgs {
-            c.arg(top.join(format!("RPMS/noarch/{p}.noarch.rpm")));
+            let arch = p.rsplit('.').next().unwrap();
+            c.arg(top.join(format!("RPMS/{arch}/{p}.rpm")));
         }
         host(&mut c);
     };
-    rpm("rpm1", &["-i"], &["hutch-one-1.0-1", "hutch-three-1.0-1"]);
+    rpm(
+        "rpm1",
+        &["-i"],
+        &[
+            "hutch-one-1.0-1.noarch",
+            "hutch-three-1.0-1.noarch",
+            "hutch-four-1.0-1.noarch",
+            "hutch-five-1.0-1.x86_64",
+        ],
+    );
     host(
         std::process::Command::new("cp")
             .arg("-a")
             .arg(dir.join("rpm1"))
             .arg(dir.join("rpm2")),
     );
-    rpm("rpm2", &["-U"], &["hutch-one-2.0-1"]);
-    rpm("rpm2", &["-i"], &["hutch-two-1.0-1"]);
+    rpm("rpm2", &["-U"], &["hutch-one-2.0-1.noarch"]);
+    rpm(
+        "rpm2",
+        &["-i"],
+        &[
+            "hutch-two-1.0-1.noarch",
+            "hutch-four-2.0-1.noarch",
+            "hutch-five-1.0-1.i686",
+        ],
+    );
     let mut erase = std::process::Command::new("rpm");
     erase.arg("--root").arg(dir.join("rpm2")).args([
         "--dbpath",
@@ -694,14 +726,49 @@ fn rpm_roots(dir: &std::path::Path) {
         "hutch-three",
     ]);
     host(&mut erase);
+    let write = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/it/data/rpmdb-write.py");
+    for (n, format, file) in [
+        ("1", "bdb", "Packages"),
+        ("2", "bdb", "Packages"),
+        ("2", "ndb", "Packages.db"),
+    ] {
+        let out = dir.join(format!("{format}{n}"));
+        std::fs::create_dir_all(&out).unwrap();
+        host(
+            std::process::Command::new("python3")
+                .args([write, format])
+                .arg(out.join(file))
+                .arg(dir.join(format!("rpm{n}/var/lib/rpm/rpmdb.sqlite"))),
+        );
+    }
+    // rpm itself reads the Berkeley DB databases as it reads its own.
+    let listed = |backend: &str, db: &str| {
+        let mut q = std::process::Command::new("rpm");
+        q.arg("--dbpath").arg(dir.join(db)).args([
+            "--define",
+            &format!("_db_backend {backend}"),
+            "-qa",
+        ]);
+        let mut l: Vec<String> = host(&mut q).lines().map(String::from).collect();
+        l.sort();
+        l
+    };
+    for n in ["1", "2"] {
+        assert_eq!(
+            listed("bdb_ro", &format!("bdb{n}")),
+            listed("sqlite", &format!("rpm{n}/var/lib/rpm"))
+        );
+    }
 }
 
-/// rpm's sqlite database, as Debian's rpm writes it: an environment built
-/// with rpm1's root copied in has packages installed, upgraded and removed
-/// by hand (rpm2's database and files copied over it); `env diff` lists
-/// each with `[EPOCH:]VERSION-RELEASE`, and `promote` turns them into dnf
-/// lines without copying the packages' files; a damaged database is said
-/// to be unread.
+/// rpm's databases as real images carry them: an environment built with
+/// rpm1's root copied in (sqlite) has packages installed, upgraded and
+/// removed by hand (rpm2's database and files copied over it); `env diff`
+/// lists each with `[EPOCH:]VERSION-RELEASE` (two versions of one name
+/// and two architectures of one name each kept), and `promote` turns them
+/// into dnf lines without copying the packages' files. The same changes
+/// in Berkeley DB and ndb databases are listed and promoted alike; a
+/// damaged database is named and said to be unread.
 #[test]
 fn rpm_packages_in_diff_and_promote() {
     for_each_user(|w| {
@@ -718,41 +785,70 @@ fn rpm_packages_in_diff_and_promote() {
         );
         assert_eq!(p.sh("hutch-one"), "hutch-one 1.0\n");
         p.ok(&["env", "snapshot"]);
-        let rpm2 = p.dir.join("rpm/rpm2");
+        let rpm = p.dir.join("rpm");
         p.root_sh(&format!(
-            "cp {0}/var/lib/rpm/rpmdb.sqlite /var/lib/rpm/ && \
-             cp {0}/usr/bin/hutch-one {0}/usr/bin/hutch-two /usr/bin/ && \
+            "cp {0}/rpm2/var/lib/rpm/rpmdb.sqlite /var/lib/rpm/ && \
+             cp {0}/rpm2/usr/bin/hutch-one {0}/rpm2/usr/bin/hutch-two /usr/bin/ && \
              rm /usr/bin/hutch-three",
-            rpm2.display()
+            rpm.display()
         ));
+        let changes = "packages (rpm):\n+ hutch-five.i686 1.0-1\n+ hutch-four 2.0-1\n\
+                       ~ hutch-one 1.0-1 -> 2.0-1\n- hutch-three 1.0-1\n+ hutch-two 1:1.0-1\n";
+        let dnf = "\n+RUN dnf install -y hutch-five-1.0-1.i686 hutch-four-2.0-1 hutch-one-2.0-1 \
+                   hutch-two-1:1.0-1 && dnf clean all\n+RUN dnf remove -y hutch-three\n";
         let diff = p.ok(&["env", "diff"]).0;
-        assert!(
-            diff.contains(
-                "packages (rpm):\n~ hutch-one 1.0-1 -> 2.0-1\n\
-                 - hutch-three 1.0-1\n+ hutch-two 1:1.0-1\n"
-            ),
-            "{diff}"
-        );
+        assert!(diff.contains(changes), "{diff}");
         let (patch, err) = p.ok(&["env", "promote"]);
         assert!(!err.contains("rpm database"), "{err}");
-        assert!(
-            patch.contains(
-                "\n+RUN dnf install -y hutch-one-2.0-1 hutch-two-1:1.0-1 && dnf clean all\n\
-                 +RUN dnf remove -y hutch-three\n"
-            ),
-            "{patch}"
-        );
+        assert!(patch.contains(dnf), "{patch}");
         assert!(
             !patch.contains("COPY") && !patch.contains("rm -rf"),
             "the packages' files and rpm's database are not copied: {patch}"
         );
 
+        // Berkeley DB (CentOS 7/8): the environment snapshotted with
+        // rpm1's database in that format, then given rpm2's.
+        p.root_sh(&format!(
+            "rm /var/lib/rpm/rpmdb.sqlite && cp {0}/bdb1/Packages /var/lib/rpm/",
+            rpm.display()
+        ));
+        p.ok(&["env", "snapshot"]);
+        p.root_sh(&format!(
+            "cp {0}/bdb2/Packages /var/lib/rpm/",
+            rpm.display()
+        ));
+        let (diff, err) = p.ok(&["env", "diff"]);
+        assert!(diff.contains(changes), "bdb: {diff}{err}");
+        // The last build's sqlite database against this one.
+        let (patch, err) = p.ok(&["env", "promote"]);
+        assert!(patch.contains(dnf), "bdb: {patch}{err}");
+        // ndb (openSUSE) beside it, which rpm would read first: rpm2's
+        // against the first version's sqlite rpm1.
+        p.root_sh(&format!(
+            "cp {0}/ndb2/Packages.db /var/lib/rpm/",
+            rpm.display()
+        ));
+        let (diff, err) = p.ok(&["env", "diff", "1"]);
+        assert!(diff.contains(changes), "ndb: {diff}{err}");
+        let (patch, err) = p.ok(&["env", "promote"]);
+        assert!(patch.contains(dnf), "ndb: {patch}{err}");
+
         // A database hutch cannot read lists nothing and says why.
+        p.root_sh(
+            "head -c 5000 /var/lib/rpm/Packages.db > /tmp/p && mv /tmp/p /var/lib/rpm/Packages.db",
+        );
+        let (diff, err) = p.ok(&["env", "diff"]);
+        assert!(!diff.contains("packages (rpm)"), "{diff}");
+        assert!(
+            err.contains("cannot read the rpm database /var/lib/rpm/Packages.db: a damaged ndb"),
+            "{err}"
+        );
         p.root_sh("echo junk > /var/lib/rpm/rpmdb.sqlite");
         let (diff, err) = p.ok(&["env", "diff"]);
         assert!(!diff.contains("packages (rpm)"), "{diff}");
         assert!(
-            err.contains("an rpm database is present that hutch cannot read"),
+            err.contains("cannot read the rpm database /var/lib/rpm/rpmdb.sqlite: ")
+                && err.contains("rpm packages are not listed"),
             "{err}"
         );
     });

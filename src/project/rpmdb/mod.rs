@@ -1,18 +1,56 @@
-//! rpm's database of installed packages: the sqlite file rpm 4.16 and later
-//! keep (`rpmdb.sqlite`, table `Packages(hnum, blob)`, one rpm header a
-//! row) and the header format itself. Berkeley DB (`Packages`, rpm before
-//! 4.16) and ndb (`Packages.db`, openSUSE) are not read; callers say so.
+//! rpm's databases of installed packages and the header format they all
+//! store, one header blob a package: the sqlite file rpm 4.16 and later
+//! keep (`rpmdb.sqlite`, table `Packages(hnum, blob)`: Fedora 33+, RHEL 9),
+//! Berkeley DB's hash `Packages` (rpm before 4.16: CentOS/RHEL 7 and 8,
+//! Amazon Linux 2, older Fedora and openSUSE; read by `bdb`) and rpm's own
+//! ndb `Packages.db` (openSUSE and SLES 15; read by `ndb`).
 //!
-//! Both come from images and environments, so they are hostile: the
-//! header parser checks every offset and count against the blob and keeps
-//! only bounded, printable strings; the database is opened read-only and
-//! immutable from a private copy, its `Packages` must be a plain table,
-//! and the number of rows read is bounded. Nothing here panics on input.
+//! They come from images and environments, so they are hostile: the file
+//! and every header have a size limit, the header parser checks every
+//! offset and count against the blob and keeps only bounded, printable
+//! strings; the sqlite database is opened read-only and immutable from a
+//! private copy, its `Packages` must be a plain table, and the number of
+//! packages read is bounded. A damaged file is an [`Unreadable`] naming
+//! it; nothing here panics on input.
+
+mod bdb;
+mod ndb;
 
 use std::io::Write;
 
 /// The sqlite database's name inside an rpm database directory.
 pub const SQLITE: &str = "rpmdb.sqlite";
+
+/// Largest database file read (the same as the largest file whose content
+/// a diff keeps).
+pub const DB_LIMIT: u64 = crate::snapshot::changes::CONTENT_LIMIT;
+
+/// The formats of an rpm database, each with its file name, in the order
+/// rpm prefers them when a directory has several.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    Sqlite,
+    Ndb,
+    Bdb,
+}
+
+impl Format {
+    pub const ALL: [Format; 3] = [Format::Sqlite, Format::Ndb, Format::Bdb];
+
+    /// The database's file name.
+    pub fn file(self) -> &'static str {
+        match self {
+            Format::Sqlite => SQLITE,
+            Format::Ndb => "Packages.db",
+            Format::Bdb => "Packages",
+        }
+    }
+
+    /// The format of a database file named `name`.
+    pub fn of(name: &str) -> Option<Format> {
+        Format::ALL.into_iter().find(|f| f.file() == name)
+    }
+}
 
 /// Most index entries one header may have (rpm's own limit is 0xffff).
 const INDEX_LIMIT: usize = 0xffff;
@@ -21,8 +59,13 @@ const INDEX_LIMIT: usize = 0xffff;
 const DATA_LIMIT: usize = 64 << 20;
 /// Most packages read from one database.
 const ROW_LIMIT: usize = 200_000;
+/// Longest header blob read: the most index entries and data a header
+/// may have.
+const BLOB_LIMIT: usize = 8 + 16 * INDEX_LIMIT + DATA_LIMIT;
 /// Most files kept from one header.
 const FILE_LIMIT: usize = 1 << 20;
+/// Most bytes of file paths kept per byte of header.
+const PATHS_PER_BYTE: usize = 4;
 /// Longest string kept (name, version, path).
 const STRING_LIMIT: usize = 4096;
 
@@ -51,6 +94,39 @@ pub enum RpmDbError {
     NoTable,
     #[error("the rpm database lists more than {ROW_LIMIT} packages")]
     TooMany,
+    #[error("the rpm database is larger than {DB_LIMIT} bytes")]
+    TooLarge,
+    #[error("not a Berkeley DB hash database as rpm writes it: {0}")]
+    Bdb(String),
+    #[error("a damaged ndb database: {0}")]
+    Ndb(String),
+}
+
+/// An rpm database hutch could not read, by its path in the image.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot read the rpm database /{path}")]
+pub struct Unreadable {
+    pub path: String,
+    #[source]
+    pub error: RpmDbError,
+}
+
+/// The headers of the database `db` in `format`, in the order the
+/// database keeps them; headers that do not parse are skipped (rpm's own
+/// bookkeeping records among them).
+pub fn read(format: Format, db: &[u8]) -> Result<Vec<Header>, RpmDbError> {
+    if db.len() as u64 > DB_LIMIT {
+        return Err(RpmDbError::TooLarge);
+    }
+    match format {
+        Format::Sqlite => read_sqlite(db),
+        Format::Bdb => Ok(headers(bdb::blobs(db)?)),
+        Format::Ndb => Ok(headers(ndb::blobs(db)?)),
+    }
+}
+
+fn headers<B: AsRef<[u8]>>(blobs: Vec<B>) -> Vec<Header> {
+    blobs.iter().filter_map(|b| header(b.as_ref())).collect()
 }
 
 /// What hutch reads of one installed package.
@@ -128,13 +204,29 @@ pub fn header(blob: &[u8]) -> Option<Header> {
         return None;
     }
     if dirindexes.len() == basenames.len() {
-        h.files = basenames
-            .iter()
-            .zip(&dirindexes)
-            .filter_map(|(base, &d)| Some(format!("{}{base}", dirnames.get(d as usize)?)))
-            .collect();
+        h.files = paths(&dirnames, &basenames, &dirindexes, blob.len());
     }
     Some(h)
+}
+
+/// Each file's directory joined to its base name. Directories are shared,
+/// so the paths can be far longer than the header: past
+/// [`PATHS_PER_BYTE`] times its size (which real headers never come
+/// near) the package keeps no file list rather than memory without bound.
+fn paths(dirnames: &[String], basenames: &[String], indexes: &[u32], size: usize) -> Vec<String> {
+    let mut budget = size.saturating_mul(PATHS_PER_BYTE);
+    let mut out = Vec::with_capacity(basenames.len());
+    for (base, &d) in basenames.iter().zip(indexes) {
+        let Some(dir) = dirnames.get(d as usize) else {
+            continue;
+        };
+        let Some(left) = budget.checked_sub(dir.len() + base.len()) else {
+            return Vec::new();
+        };
+        budget = left;
+        out.push(format!("{dir}{base}"));
+    }
+    out
 }
 
 /// A STRING (or the first of an I18NSTRING) entry.
@@ -313,6 +405,33 @@ pub(crate) mod tests {
     }
 
     #[test]
+    fn shared_directories_do_not_multiply_memory() {
+        // One long directory for 100,000 one-letter files: 400 MB of
+        // paths from a header of 1 MB.
+        let n = 100_000;
+        let b = blob(&[
+            (TAG_NAME, TYPE_STRING, 1, s("a")),
+            (TAG_VERSION, TYPE_STRING, 1, s("1")),
+            (TAG_RELEASE, TYPE_STRING, 1, s("1")),
+            (
+                TAG_DIRNAMES,
+                TYPE_STRING_ARRAY,
+                1,
+                s(&"d".repeat(STRING_LIMIT)),
+            ),
+            (
+                TAG_BASENAMES,
+                TYPE_STRING_ARRAY,
+                n,
+                s("f").repeat(n as usize),
+            ),
+            (TAG_DIRINDEXES, TYPE_INT32, n, vec![0; 4 * n as usize]),
+        ]);
+        assert!(b.len() < 1 << 20);
+        assert_eq!(header(&b).unwrap().files, Vec::<String>::new());
+    }
+
+    #[test]
     fn every_truncation_is_refused_without_panic() {
         let full = hello();
         for n in 0..full.len() {
@@ -383,5 +502,168 @@ pub(crate) mod tests {
     fn sqlite_that_is_not_an_rpm_database() {
         assert!(read_sqlite(b"not a database").is_err());
         assert!(read_sqlite(b"").is_err());
+    }
+
+    /// A package `name` with `files` files, so that its header is as
+    /// large as wanted (Berkeley DB puts a large one on overflow pages).
+    fn package(name: &str, files: usize) -> Vec<u8> {
+        let names: Vec<u8> = (0..files).flat_map(|i| s(&format!("f{i}"))).collect();
+        let indexes: Vec<u8> = (0..files).flat_map(|_| 0u32.to_be_bytes()).collect();
+        blob(&[
+            (TAG_NAME, TYPE_STRING, 1, s(name)),
+            (TAG_VERSION, TYPE_STRING, 1, s("1.0")),
+            (TAG_RELEASE, TYPE_STRING, 1, s("1")),
+            (TAG_ARCH, TYPE_STRING, 1, s("noarch")),
+            (TAG_DIRNAMES, TYPE_STRING_ARRAY, 1, s("/usr/share/")),
+            (TAG_BASENAMES, TYPE_STRING_ARRAY, files as u32, names),
+            (TAG_DIRINDEXES, TYPE_INT32, files as u32, indexes),
+        ])
+    }
+
+    /// The database tests/it/data/rpmdb-write.py makes of `blobs` (bdb
+    /// through Berkeley DB's own db5.3_load), None when the machine
+    /// cannot make it and skipping is allowed.
+    pub(crate) fn written(format: &str, args: &[&str], blobs: &[Vec<u8>]) -> Option<Vec<u8>> {
+        let dir = tempfile::tempdir().unwrap();
+        let mut cmd = std::process::Command::new("python3");
+        cmd.arg(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/it/data/rpmdb-write.py"
+        ))
+        .arg(format)
+        .arg(dir.path().join("db"))
+        .args(args);
+        for (i, b) in blobs.iter().enumerate() {
+            let p = dir.path().join(format!("h{i}"));
+            std::fs::write(&p, b).unwrap();
+            cmd.arg(p);
+        }
+        match cmd.output() {
+            Ok(o) if o.status.success() => Some(std::fs::read(dir.path().join("db")).unwrap()),
+            Ok(o) => {
+                crate::testing::skip(&format!(
+                    "rpmdb-write.py {format}: {} (db5.3-util and python3 installed?)",
+                    String::from_utf8_lossy(&o.stderr)
+                ));
+                None
+            }
+            Err(e) => {
+                crate::testing::skip(&format!("python3: {e}"));
+                None
+            }
+        }
+    }
+
+    fn names(hs: &[Header]) -> Vec<String> {
+        let mut n: Vec<String> = hs.iter().map(|h| h.name.clone()).collect();
+        n.sort();
+        n
+    }
+
+    /// Three packages: one small, one a few KiB, one over several pages.
+    fn three() -> Vec<Vec<u8>> {
+        vec![package("small", 1), package("medium", 300), hello()]
+    }
+
+    #[test]
+    fn berkeley_db_in_both_byte_orders_and_page_sizes() {
+        let big = package("big", 3000);
+        assert!(big.len() > 20_000);
+        for args in [&[][..], &["--lorder", "4321", "--pagesize", "512"]] {
+            let mut blobs = three();
+            blobs.push(big.clone());
+            let Some(db) = written("bdb", args, &blobs) else {
+                return;
+            };
+            let got = read(Format::Bdb, &db).unwrap();
+            assert_eq!(names(&got), ["big", "hello", "medium", "small"], "{args:?}");
+            let big = got.iter().find(|h| h.name == "big").unwrap();
+            assert_eq!(big.files.len(), 3000);
+            assert_eq!(big.files[2999], "/usr/share/f2999");
+        }
+    }
+
+    #[test]
+    fn ndb_as_rpm_lays_it_out() {
+        // More packages than one slot page holds.
+        let blobs: Vec<Vec<u8>> = (0..300).map(|i| package(&format!("p{i:03}"), 2)).collect();
+        let Some(db) = written("ndb", &[], &blobs) else {
+            return;
+        };
+        let got = read(Format::Ndb, &db).unwrap();
+        assert_eq!(got.len(), 300);
+        assert_eq!(got[0].name, "p000");
+        assert_eq!(got[299].name, "p299");
+    }
+
+    /// Every prefix and many single-byte changes of `db` read without a
+    /// panic.
+    fn survives_damage(format: Format, db: &[u8]) {
+        for n in 0..db.len() {
+            let _ = read(format, &db[..n]);
+        }
+        let mut rng = 0x9e37_79b9_7f4a_7c15u64;
+        for _ in 0..4000 {
+            rng ^= rng << 13;
+            rng ^= rng >> 7;
+            rng ^= rng << 17;
+            let mut d = db.to_vec();
+            let at = (rng % d.len() as u64) as usize;
+            d[at] = (rng >> 32) as u8;
+            let _ = read(format, &d);
+        }
+    }
+
+    fn why(r: Result<Vec<Header>, RpmDbError>) -> String {
+        r.unwrap_err().to_string()
+    }
+
+    #[test]
+    fn damaged_berkeley_db() {
+        let Some(db) = written("bdb", &["--pagesize", "512"], &three()) else {
+            return;
+        };
+        survives_damage(Format::Bdb, &db);
+        // An overflow page that links back to itself.
+        let ps = 512;
+        let mut cyclic = db.clone();
+        let n = (1..db.len() / ps)
+            .find(|&n| db[n * ps + 25] == 7 && db[n * ps + 16..n * ps + 20] != [0; 4])
+            .expect("a chain of overflow pages");
+        cyclic[n * ps + 16..n * ps + 20].copy_from_slice(&(n as u32).to_le_bytes());
+        assert!(why(read(Format::Bdb, &cyclic)).contains("used twice"));
+        // A chain leaving the file.
+        let mut out = db.clone();
+        out[n * ps + 16..n * ps + 20].copy_from_slice(&999u32.to_le_bytes());
+        assert!(why(read(Format::Bdb, &out)).contains("outside the file"));
+        assert!(why(read(Format::Bdb, &db[..db.len() - 1])).contains("whole number"));
+        assert!(why(read(Format::Bdb, b"junk")).contains("no hash magic"));
+    }
+
+    #[test]
+    fn damaged_ndb() {
+        let Some(db) = written("ndb", &[], &three()) else {
+            return;
+        };
+        survives_damage(Format::Ndb, &db);
+        let last = db.len() - 20;
+        let mut sum = db.clone();
+        sum[last] ^= 1;
+        assert!(why(read(Format::Ndb, &sum)).contains("checksum"));
+        // The second slot made to start inside the first's blob.
+        let mut overlap = db.clone();
+        let first = u32::from_le_bytes(db[40..44].try_into().unwrap());
+        overlap[56..60].copy_from_slice(&(first + 1).to_le_bytes());
+        assert!(why(read(Format::Ndb, &overlap)).contains("overlaps"));
+        assert!(why(read(Format::Ndb, &db[..db.len() - 16])).contains("past the end"));
+    }
+
+    #[test]
+    fn a_database_larger_than_the_limit_is_refused() {
+        let huge = vec![0u8; DB_LIMIT as usize + 1];
+        assert!(matches!(
+            read(Format::Bdb, &huge),
+            Err(RpmDbError::TooLarge)
+        ));
     }
 }
