@@ -54,6 +54,18 @@ struct Stored {
     inputs_id: String,
 }
 
+/// An entry's no-change check that found nothing moved.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Unchanged {
+    /// The environment's container id.
+    pub container: String,
+    /// How many inputs this check statted.
+    pub statted: usize,
+    /// How many inputs the watcher vouched for instead (then none were
+    /// statted).
+    pub vouched: Option<usize>,
+}
+
 /// The largest env.json read.
 const ENV_JSON_MAX: u64 = 16 << 20;
 
@@ -141,14 +153,31 @@ impl EnvDir {
         })
     }
 
-    /// The no-change check of an entry: the environment's container id
-    /// and how many inputs were statted when none moved; None when one did
-    /// (or the record is missing, old or damaged), for the full check.
-    pub fn unchanged(&self) -> Option<(String, usize)> {
+    /// The stat-only no-change check of an entry; None when an input
+    /// moved (or the record is missing, old or damaged), for the full check.
+    pub fn unchanged(&self) -> Option<Unchanged> {
         let s = self.stored()?;
         let bytes = read_bounded(&stamps::path(&self.dir), stamps::MAX_SIZE)?;
         let n = stamps::unchanged(&bytes, &s.inputs_id)?;
-        Some((s.container, n))
+        Some(Unchanged {
+            container: s.container,
+            statted: n,
+            vouched: None,
+        })
+    }
+
+    /// The container env.json names and the id of its inputs.bin.
+    pub fn ids(&self) -> Option<(String, String)> {
+        let s = self.stored()?;
+        Some((s.container, s.inputs_id))
+    }
+
+    /// The id env.json names and the bytes of inputs.bin, unchecked (the
+    /// watcher checks them).
+    pub fn inputs_file(&self) -> Option<(String, Vec<u8>)> {
+        let s = self.stored()?;
+        let bytes = read_bounded(&stamps::path(&self.dir), stamps::MAX_SIZE)?;
+        Some((s.inputs_id, bytes))
     }
 
     /// Replace inputs.bin, then env.json (caller holds the lock).
@@ -295,7 +324,10 @@ mod tests {
         let _l = e.lock(|| panic!("nobody else holds it")).unwrap();
         e.write(&st).unwrap();
         assert_eq!(e.read(), Some(st.clone()));
-        assert_eq!(e.unchanged(), Some(("c".into(), 1)));
+        assert_eq!(
+            e.unchanged().map(|u| (u.container, u.statted)),
+            Some(("c".into(), 1))
+        );
         // Damaged inputs: an input that never checks.
         std::fs::write(stamps::path(&e.dir), b"junk").unwrap();
         assert!(e.unchanged().is_none());

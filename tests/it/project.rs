@@ -419,6 +419,112 @@ fn edits_rebuild_from_the_changed_step_and_unchanged_entries_hash_nothing() {
     });
 }
 
+/// An entry while the environment's watcher vouches for every input:
+/// its verbose trace, once the watcher has caught up (it starts with the
+/// container and checks again after the record changes).
+fn vouched_entry(p: &Proj) -> String {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let (_, err) = p.ok(&["--verbose", "shell", "--", "true"]);
+        if err.contains("the watcher vouches for") {
+            return err;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the watcher never vouched: {err}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
+
+/// The pids of this world's environment watchers.
+fn watchers(w: &World) -> Vec<i32> {
+    let mine = w.root().display().to_string();
+    let mut pids = Vec::new();
+    for e in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(pid) = e.file_name().to_string_lossy().parse::<i32>() else {
+            continue;
+        };
+        let Ok(cmd) = std::fs::read(e.path().join("cmdline")) else {
+            continue;
+        };
+        let args: Vec<String> = cmd
+            .split(|&b| b == 0)
+            .map(|a| String::from_utf8_lossy(a).into_owned())
+            .collect();
+        if args.get(1).map(String::as_str) == Some("env-watcher")
+            && args.iter().any(|a| a.starts_with(&mine))
+        {
+            pids.push(pid);
+        }
+    }
+    pids
+}
+
+#[test]
+fn a_watcher_vouches_for_unchanged_inputs_until_a_copied_tree_changes() {
+    for_each_user(|w| {
+        let p = Proj::new(
+            &w,
+            &[
+                (
+                    "Containerfile",
+                    "ARG BASE=local/alpine:3.20\nFROM $BASE\nCOPY tree /tree\n",
+                ),
+                ("hutch.toml", ""),
+                ("tree/a", "a1\n"),
+                ("tree/deep/b", "b1\n"),
+            ],
+        );
+        let files = "cd /tree && find . -type f | sort | xargs cat";
+        assert_eq!(p.sh(files), "a1\nb1\n");
+
+        // Unchanged: the watcher answers, nothing is statted.
+        let err = vouched_entry(&p);
+        assert!(err.contains("inputs: 0 statted"), "{err}");
+        assert!(!err.contains("STEP"), "{err}");
+
+        // Each change is seen by the very next entry, with no wait.
+        let rebuilt = |want: &str| {
+            let (out, err) = p.ok(&["shell", "--", "sh", "-c", files]);
+            assert!(err.contains("changed: rebuilding"), "{err}");
+            assert_eq!(out, want);
+        };
+        w.write("proj/tree/a", "a2\n");
+        rebuilt("a2\nb1\n");
+        vouched_entry(&p);
+        // A file in a directory made after the watches were added.
+        w.write("proj/tree/late/c", "c1\n");
+        rebuilt("a2\nb1\nc1\n");
+        vouched_entry(&p);
+        std::fs::remove_file(w.path("proj/tree/deep/b")).unwrap();
+        rebuilt("a2\nc1\n");
+
+        // Without its watcher an entry stats every input again, and still
+        // sees a change.
+        vouched_entry(&p);
+        let pids = watchers(&w);
+        assert_eq!(pids.len(), 1, "{pids:?}");
+        nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(pids[0]),
+            nix::sys::signal::Signal::SIGKILL,
+        )
+        .unwrap();
+        let (_, err) = p.ok(&["--verbose", "shell", "--", "true"]);
+        assert!(
+            err.contains(" statted, 0 hashed, 0 changed") && !err.contains("vouches"),
+            "{err}"
+        );
+        assert!(!err.contains("inputs: 0 statted"), "{err}");
+        w.write("proj/tree/a", "a3\n");
+        rebuilt("a3\nc1\n");
+        // The new container has a watcher of its own; `env rm` ends it.
+        vouched_entry(&p);
+        p.ok(&["env", "rm"]);
+        assert_eq!(watchers(&w), Vec::<i32>::new());
+    });
+}
+
 #[test]
 fn concurrent_entries_build_once_and_share_the_environment() {
     for_each_user(|w| {
