@@ -2,6 +2,7 @@
 //! project built from the local Alpine image, the caller's identity and
 //! paths inside, root installs that persist, `env stop`/`rm`, the three
 //! home modes, rebuilds on change that hash nothing when nothing moved,
+//! the watcher that vouches for unchanged inputs so an entry stats none,
 //! concurrent entries sharing one environment, and the file's errors.
 
 use crate::common::*;
@@ -729,10 +730,14 @@ fn devcontainer_json_alone_defines_the_environment() {
   "postStartCommand": ["sh", "-c", "echo started >> lifecycle.log; nc -lk -p {port} -e echo answered </dev/null >/dev/null 2>&1 &"],
   "postAttachCommand": {{ "log": "echo attached >> lifecycle.log" }},
   "customizations": {{ "vscode": {{}} }},
+  // The image's CMD is the container's command (it keeps it running).
+  "overrideCommand": false,
 }}"#
         );
         let df = "ARG BASE\nFROM $BASE\nARG GREETING\nARG OPT\n\
-                  RUN echo \"$GREETING\" > /greeting && echo \"$OPT\" > /option\n";
+                  RUN echo \"$GREETING\" > /greeting && echo \"$OPT\" > /option\n\
+                  CMD [\"sh\", \"-c\", \"echo cmd >> /tmp/cmd.log; trap 'exit 0' TERM; \
+                  while :; do sleep 86400 & wait $!; done\"]\n";
         let p = Proj::new(
             &w,
             &[
@@ -763,6 +768,7 @@ fn devcontainer_json_alone_defines_the_environment() {
         assert_eq!(log(), "oncreate\ncreated\nstarted\n");
         assert_eq!(host(), "init\n", "initializeCommand on the host");
         assert_eq!(answer(port), "answered\n");
+        assert_eq!(p.sh("cat /tmp/cmd.log"), "cmd\n", "the image's CMD ran");
 
         p.ok(&["shell", "--", "true"]);
         assert_eq!(
@@ -781,6 +787,11 @@ fn devcontainer_json_alone_defines_the_environment() {
         );
         assert_eq!(host(), "init\ninit\n");
         assert_eq!(answer(port), "answered\n");
+        assert_eq!(
+            p.sh("cat /tmp/cmd.log"),
+            "cmd\ncmd\n",
+            "the image's CMD runs at each start"
+        );
     });
 }
 
