@@ -6,7 +6,8 @@
 //! layer), the generated `passwd` and `group`, `origin` (the project
 //! directory's identity and path, so that an entry from the directory's new
 //! path finds the environment it had), the files of versions
-//! (`versions.json`, `replacing.json`) and sharing (`pushed.json`), and
+//! (`versions.json`, `replacing.json`) and sharing (`pushed.json`), the
+//! watcher's socket (`watch.sock`), and
 //! `lock`, held while the environment is built or (re)created so that two
 //! entries racing build once.
 //!
@@ -53,6 +54,9 @@ struct Stored {
     #[serde(default)]
     inputs_id: String,
 }
+
+/// The socket the environment's watcher answers on (see `watch`).
+pub const WATCH_SOCKET: &str = "watch.sock";
 
 /// An entry's no-change check that found nothing moved.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -201,7 +205,7 @@ impl EnvDir {
     /// Forget the environment (caller holds the lock); the homes stay
     /// unless `homes` is set.
     pub fn clear(&self, homes: bool) -> Result<(), Error> {
-        for f in ["env.json", "inputs.bin", "origin"] {
+        for f in ["env.json", "inputs.bin", "origin", WATCH_SOCKET] {
             self.remove_file(f)?;
         }
         if homes {

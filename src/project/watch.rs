@@ -31,7 +31,7 @@
 //! about a rebuild.
 
 use super::stamps;
-use super::state::{EnvDir, Unchanged};
+use super::state::{EnvDir, Unchanged, WATCH_SOCKET as SOCKET};
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use nix::sys::inotify::{AddWatchFlags, InitFlags, Inotify};
 use std::io::{Read, Write};
@@ -43,16 +43,13 @@ use std::time::{Duration, Instant};
 /// The hidden subcommand the supervisor runs.
 pub const SUBCOMMAND: &str = "env-watcher";
 
-/// The socket in the environment's directory.
-const SOCKET: &str = "watch.sock";
-
 /// How long the watched directories must stay still before the watcher
 /// checks again after a change.
 const QUIET: Duration = Duration::from_millis(100);
 
 /// How long an entry waits for the answer (a watcher in the middle of its
 /// lstat pass answers when done) before doing the check itself.
-const ASK_TIMEOUT: Duration = Duration::from_millis(500);
+const ASK_TIMEOUT: Duration = Duration::from_millis(250);
 
 /// The companion arguments of an environment whose directory is `dir`.
 pub fn companion(dir: &Path) -> Vec<String> {
