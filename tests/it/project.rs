@@ -504,13 +504,15 @@ fn a_watcher_vouches_for_unchanged_inputs_until_a_copied_tree_changes() {
         // Without its watcher an entry stats every input again, and still
         // sees a change.
         vouched_entry(&p);
+        // (The replaced containers' watchers may be ending still.)
         let pids = watchers(&w);
-        assert_eq!(pids.len(), 1, "{pids:?}");
-        nix::sys::signal::kill(
-            nix::unistd::Pid::from_raw(pids[0]),
-            nix::sys::signal::Signal::SIGKILL,
-        )
-        .unwrap();
+        assert!(!pids.is_empty());
+        for pid in pids {
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(pid),
+                nix::sys::signal::Signal::SIGKILL,
+            );
+        }
         let (_, err) = p.ok(&["--verbose", "shell", "--", "true"]);
         assert!(
             err.contains(" statted, 0 hashed, 0 changed") && !err.contains("vouches"),
@@ -522,7 +524,14 @@ fn a_watcher_vouches_for_unchanged_inputs_until_a_copied_tree_changes() {
         // The new container has a watcher of its own; `env rm` ends it.
         vouched_entry(&p);
         p.ok(&["env", "rm"]);
-        assert_eq!(watchers(&w), Vec::<i32>::new());
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while !watchers(&w).is_empty() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "a watcher outlived env rm"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
     });
 }
 
