@@ -372,7 +372,7 @@ mod tests {
                 .iter()
                 .map(|n| record(&proj.join(n)).unwrap())
                 .collect(),
-            ..st
+            ..st.clone()
         })
         .unwrap();
         let mut r = Round::start(&env).unwrap();
@@ -380,5 +380,17 @@ mod tests {
         std::fs::rename(d.path().join("top"), d.path().join("moved")).unwrap();
         r.drain();
         assert!(r.clean.is_none(), "an ancestor moved");
+
+        // An input in a directory that cannot be watched (here: missing;
+        // ENOSPC alike) is never vouched for, though it checks.
+        let absent = record(&d.path().join("nowhere/x")).unwrap();
+        env.write(&EnvState {
+            inputs: vec![absent],
+            ..st
+        })
+        .unwrap();
+        let (id, bytes) = env.inputs_file().unwrap();
+        assert!(stamps::unchanged(&bytes, &id).is_some());
+        assert_eq!(Round::start(&env).unwrap().clean, None);
     }
 }
