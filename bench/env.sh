@@ -41,7 +41,7 @@ nowatch="$work/nowatch"; mkproject "$nowatch" 'COPY tree /tree'
 cp -a "$big/tree" "$nowatch/tree"
 (cd "$nowatch" && "$hutch" shell -- true)
 for p in /proc/[0-9]*; do
-  tr '\0' ' ' <"$p/cmdline" 2>/dev/null | grep -q "^hutch env-watcher --dir $work/" &&
+  tr '\0' ' ' 2>/dev/null <"$p/cmdline" | grep -q "^hutch env-watcher --dir $work/" &&
     kill "${p#/proc/}"
 done
 (cd "$small" && "$hutch" shell -- true && "$hutch" allow)
