@@ -14,9 +14,10 @@
 //! Any event on a watched directory, a queue overflow, a watch that
 //! cannot be added (max_user_watches) or a directory on a network or FUSE
 //! file system (where changes need not pass through this kernel) makes it
-//! dirty; after a quiet spell
-//! it starts again from 1 with fresh watches, so a rebuild that replaced
-//! the record, or a subdirectory made since, is watched from then on.
+//! dirty; after a quiet spell it starts again from 1 with fresh watches,
+//! so a rebuild that replaced the record, or a subdirectory made since, is
+//! watched from then on. The watcher ending (killed with its container, or
+//! killed alone) leaves no answer, so nothing stale is ever vouched for.
 //!
 //! An entry asks it over a socket in the environment's directory instead
 //! of reading a stamp file: before it answers, the watcher drains its
