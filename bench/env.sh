@@ -3,6 +3,8 @@
 #   hutch shell -- true          warm entry: the environment is built and running
 #   launcher true                the same through an exported-command launcher
 #   hutch shell -- true (10k)    warm entry of a project whose build COPYs 10,000 files
+#                                (its watcher vouches for them), and the same with
+#                                its watcher killed (every input statted)
 #   podman exec CTR true         into a running container of the same image
 #   podman run --rm IMAGE true
 # then a stopped entry (`hutch env stop` before each run) against a plain
@@ -34,13 +36,26 @@ mkproject() {
 small="$work/small"; mkproject "$small" 'RUN echo built > /built'
 big="$work/big"; mkproject "$big" 'COPY tree /tree'
 sh "$here/gen-tree.sh" "$big/tree" small
+# The same project without its watcher (killed), for the full stat check.
+nowatch="$work/nowatch"; mkproject "$nowatch" 'COPY tree /tree'
+cp -a "$big/tree" "$nowatch/tree"
+(cd "$nowatch" && "$hutch" shell -- true)
+for p in /proc/[0-9]*; do
+  tr '\0' ' ' 2>/dev/null <"$p/cmdline" | grep -q "^hutch env-watcher --dir $work/" &&
+    kill "${p#/proc/}"
+done
 (cd "$small" && "$hutch" shell -- true && "$hutch" allow)
 (cd "$big" && "$hutch" shell -- true)
 launcher="$(cd "$small" && "$hutch" env path)/true"
+# Its watcher vouches once it has watched and checked every input.
+for _ in $(seq 100); do
+  (cd "$big" && "$hutch" --verbose shell -- true 2>&1 | grep -q 'watcher vouches') && break
+  sleep 0.1
+done
 
 cmds=("cd $small && $hutch shell -- true" "cd $small && $launcher"
-  "cd $big && $hutch shell -- true")
-names=(hutch-shell hutch-launcher hutch-shell-10k-inputs)
+  "cd $big && $hutch shell -- true" "cd $nowatch && $hutch shell -- true")
+names=(hutch-shell hutch-launcher hutch-shell-10k-inputs hutch-shell-10k-no-watcher)
 pod="podman --root $work/podman-root --runroot $work/podman-run --storage-driver overlay"
 if $pod pull -q "oci:$images/busybox-musl" >/dev/null 2>&1 &&
   $pod tag "$($pod images -q | head -1)" bench-busybox >/dev/null 2>&1 &&
@@ -59,7 +74,7 @@ hyperfine -N --runs "${STOPPED_RUNS:-15}" --export-json "$work/env-stopped.json"
   "sh -c 'cd $small && exec $hutch shell -- true'" \
   -n hutch-run-rm "$hutch run --rm --network none busybox:1.38.0-musl true"
 
-(cd "$small" && "$hutch" env rm) && (cd "$big" && "$hutch" env rm)
+for p in "$small" "$big" "$nowatch"; do (cd "$p" && "$hutch" env rm); done
 $pod rm -f bench-env >/dev/null 2>&1 || true
 
 python3 - "$work/env.json" "$work/env-stopped.json" <<'PY'
@@ -69,6 +84,7 @@ h = r["hutch-shell"]
 print(f"warm entry median {h*1000:.2f} ms (target <= 10 ms)")
 print(f"launcher adds {(r['hutch-launcher']-h)*1000:.2f} ms (target <= 2 ms)")
 print(f"10,000 recorded inputs add {(r['hutch-shell-10k-inputs']-h)*1000:.2f} ms (target <= 3 ms)")
+print(f"  without the watcher they add {(r['hutch-shell-10k-no-watcher']-h)*1000:.2f} ms")
 if "podman-exec" in r:
     print(f"podman exec {r['podman-exec']*1000:.1f} ms = {r['podman-exec']/h:.1f}x hutch (target >= 20x)")
     print(f"podman run --rm {r['podman-run']*1000:.1f} ms")

@@ -214,6 +214,17 @@ pub enum Command {
     /// networks and answers their DNS (started by hutch itself).
     #[command(name = "netns-keeper", hide = true)]
     NetnsKeeper(NetnsKeeperArgs),
+    /// A project environment's watcher, which vouches for unchanged inputs
+    /// (started by the environment container's supervisor).
+    #[command(name = "env-watcher", hide = true)]
+    EnvWatcher(EnvWatcherArgs),
+}
+
+#[derive(clap::Args, Debug)]
+pub struct EnvWatcherArgs {
+    /// The environment's state directory.
+    #[arg(long)]
+    dir: std::path::PathBuf,
 }
 
 #[derive(clap::Args, Debug)]
@@ -303,7 +314,9 @@ fn context(cli: &Cli) -> anyhow::Result<Ctx> {
     // hutch's own helpers serve containers that are already running: a
     // config.toml edited meanwhile must not stop them.
     let config = match cli.command {
-        Command::UsernsKeeper | Command::PortForwarder(_) => config::Config::default(),
+        Command::UsernsKeeper | Command::PortForwarder(_) | Command::EnvWatcher(_) => {
+            config::Config::default()
+        }
         _ => config::Config::load(&config::Config::path_in(&crate::dirs::config_home()))?,
     };
     let level = cli.verbose.then_some(LogLevel::Debug).or(cli.log_level);
@@ -454,6 +467,10 @@ fn dispatch(ctx: &Ctx, cmd: Command) -> anyhow::Result<u8> {
         Command::PortForwarder(a) => {
             crate::net::forward::serve(&a.userns, &a.netns, &a.routes)
                 .map_err(anyhow::Error::msg)?;
+            Ok(0)
+        }
+        Command::EnvWatcher(a) => {
+            crate::project::watch::serve(&a.dir)?;
             Ok(0)
         }
         Command::NetnsKeeper(a) => {

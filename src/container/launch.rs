@@ -31,6 +31,7 @@
 //! It does not parse command lines, pull images or print: the caller maps
 //! its flags onto the settings and reports the [`Outcome`].
 
+use super::companion::Companion;
 use super::health::{self, Monitor};
 use super::logger::{Logger, Relay};
 use super::logs::{self, Driver as LogDriver};
@@ -194,6 +195,7 @@ pub struct Launch<'a> {
     group_add: Vec<String>,
     devices: Vec<String>,
     no_sig_proxy: bool,
+    companion: Vec<String>,
 }
 
 impl<'a> Launch<'a> {
@@ -236,6 +238,7 @@ impl<'a> Launch<'a> {
             group_add: Vec::new(),
             devices: Vec::new(),
             no_sig_proxy: false,
+            companion: Vec::new(),
         }
     }
 
@@ -453,6 +456,13 @@ impl<'a> Launch<'a> {
         self
     }
 
+    /// A hidden hutch subcommand (with its arguments) run beside pid 1
+    /// while it runs; see [`super::companion`].
+    pub fn companion(mut self, args: Vec<String>) -> Self {
+        self.companion = args;
+        self
+    }
+
     /// Check everything (name, volumes, the user namespace, overlay support,
     /// the network, the sandbox plan), then record the container as
     /// starting. Nothing is created before the checks pass.
@@ -587,6 +597,7 @@ impl<'a> Launch<'a> {
                 group_add: self.group_add,
                 devices: self.devices,
                 no_sig_proxy: self.no_sig_proxy,
+                companion: self.companion,
             },
             started: None,
             init: None,
@@ -1415,6 +1426,7 @@ struct Started<'a> {
     id: &'a str,
     supervision: Option<&'a mut supervisor::Supervision>,
     monitor: Option<Monitor>,
+    companion: Option<Companion>,
     /// Where the steps of a foreground start go with `--log-level debug`
     /// (a detached one's stderr is the container's log).
     trace: Option<&'a dyn Report>,
@@ -1432,14 +1444,18 @@ impl<'a> Started<'a> {
             id,
             supervision,
             monitor: None,
+            companion: None,
             trace,
         }
     }
 
-    /// pid 1 has exited: no more probes.
+    /// pid 1 has exited: no more probes, no companion.
     fn ended(&mut self) {
         if let Some(m) = self.monitor.take() {
             m.stop();
+        }
+        if let Some(c) = self.companion.take() {
+            c.stop();
         }
     }
 }
@@ -1476,6 +1492,7 @@ impl sandbox::Observer for Started<'_> {
         // "starting", which `ps` shows.
         if let Ok(rec) = updated {
             self.monitor = Monitor::start(self.containers, &rec).ok().flatten();
+            self.companion = Companion::start(&rec.config.companion);
         }
         if let Some(s) = self.supervision.as_mut() {
             s.started();

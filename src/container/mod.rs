@@ -19,6 +19,7 @@
 //! that does, `state` decides from /proc whether a record that says running
 //! is true, and `control` signals, waits for and removes containers.
 
+pub mod companion;
 pub mod connect;
 pub mod control;
 pub mod cp;
@@ -135,6 +136,11 @@ pub struct Config {
     pub devices: Vec<String>,
     /// `--sig-proxy=false`: an attached hutch does not pass signals on.
     pub no_sig_proxy: bool,
+    /// A hidden hutch subcommand and its arguments that the supervisor
+    /// runs beside pid 1 for as long as it runs (a project environment's
+    /// watcher, see `companion`); empty: none.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub companion: Vec<String>,
 }
 
 /// What `container.json` holds.

@@ -19,6 +19,7 @@ use super::identity::{self, Caller};
 use super::inputs::{self, Input};
 use super::passthrough;
 use super::state::{EnvDir, EnvState};
+use super::watch;
 use super::Error;
 use crate::container::launch::{Launch, Outcome, Prepared};
 use crate::container::{self, control, state, Containers, Record};
@@ -162,10 +163,16 @@ impl<'a> Environment<'a> {
     /// The running environment container, built, (re)created and started
     /// as needed.
     pub fn ensure(&self) -> Result<Record, Error> {
-        if let Some((container, statted)) = self.envdir.unchanged().filter(|_| !self.replacing()) {
-            self.report
-                .debug(&format!("inputs: {statted} statted, 0 hashed, 0 changed"));
-            if let Some(rec) = self.containers.read(&container) {
+        let unchanged = || watch::unchanged(&self.envdir).or_else(|| self.envdir.unchanged());
+        if let Some(u) = unchanged().filter(|_| !self.replacing()) {
+            let statted = u.statted;
+            self.report.debug(&match u.vouched {
+                Some(n) => format!(
+                    "inputs: {statted} statted (the watcher vouches for {n}), 0 hashed, 0 changed"
+                ),
+                None => format!("inputs: {statted} statted, 0 hashed, 0 changed"),
+            });
+            if let Some(rec) = self.containers.read(&u.container) {
                 if state::observe(&rec).is_running() {
                     return Ok(rec);
                 }
@@ -596,7 +603,8 @@ impl<'a> Environment<'a> {
             .keep_id()
             .init(true)
             .security(s.security)
-            .devices(s.devices);
+            .devices(s.devices)
+            .companion(watch::companion(&self.envdir.dir));
         for v in s.volumes {
             l = l.volume(v);
         }

@@ -11,6 +11,7 @@
 //! - `stamps`: inputs.bin, the compact form of those inputs entries check
 //! - `identity`: the caller, and passwd/group entries for them
 //! - `state`: the environment's directory, record and lock
+//! - `watch`: the watcher that vouches for an unchanged record (inotify)
 //! - `environment`: the use case (ensure, enter, status, stop, remove)
 //! - `versions`: snapshots as pinned images, log, diff, rollback, tag, prune
 //! - `promote`: hand-made changes since the last build as Containerfile lines
@@ -39,6 +40,7 @@ pub mod stamps;
 pub mod state;
 pub mod template;
 pub mod versions;
+pub mod watch;
 
 pub use discover::{discover, Project};
 pub use environment::{Entry, Environment, Summary};

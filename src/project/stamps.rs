@@ -251,6 +251,24 @@ pub fn unchanged(bytes: &[u8], id: &str) -> Option<usize> {
     Some(entries.len())
 }
 
+/// The directories whose listing or entries the inputs in `bytes` (with
+/// id `id`) depend on: every directory an input lies in, and every input
+/// that is a directory itself (a file made in it changes its listing).
+/// Sorted, each once; None for a file that does not check.
+pub fn watched(bytes: &[u8], id: &str) -> Option<Vec<PathBuf>> {
+    let (dirs, entries) = parse(bytes, id)?;
+    let mut out: Vec<PathBuf> = dirs.iter().map(|d| d.to_path_buf()).collect();
+    out.extend(
+        entries
+            .iter()
+            .filter(|e| e.kind == DIR)
+            .map(|e| dirs[e.dir].join(OsStr::from_bytes(e.name.to_bytes()))),
+    );
+    out.sort();
+    out.dedup();
+    Some(out)
+}
+
 /// Where the file is in an environment's directory.
 pub fn path(dir: &Path) -> PathBuf {
     dir.join("inputs.bin")
@@ -276,6 +294,11 @@ mod tests {
         assert_eq!(decode(&bytes, &id).unwrap(), inputs);
         assert_eq!(unchanged(&bytes, &id), Some(4));
         assert!(decode(&bytes, "0000").is_none(), "another build's file");
+        let top = d.path().to_path_buf();
+        assert_eq!(
+            watched(&bytes, &id).unwrap(),
+            vec![top.clone(), top.join("sub")]
+        );
 
         std::fs::write(&f, "two").unwrap();
         assert_eq!(unchanged(&bytes, &id), None);

@@ -6,7 +6,8 @@
 //! layer), the generated `passwd` and `group`, `origin` (the project
 //! directory's identity and path, so that an entry from the directory's new
 //! path finds the environment it had), the files of versions
-//! (`versions.json`, `replacing.json`) and sharing (`pushed.json`), and
+//! (`versions.json`, `replacing.json`) and sharing (`pushed.json`), the
+//! watcher's socket (`watch.sock`), and
 //! `lock`, held while the environment is built or (re)created so that two
 //! entries racing build once.
 //!
@@ -52,6 +53,21 @@ struct Stored {
     /// The id of the inputs.bin that goes with this file.
     #[serde(default)]
     inputs_id: String,
+}
+
+/// The socket the environment's watcher answers on (see `watch`).
+pub const WATCH_SOCKET: &str = "watch.sock";
+
+/// An entry's no-change check that found nothing moved.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Unchanged {
+    /// The environment's container id.
+    pub container: String,
+    /// How many inputs this check statted.
+    pub statted: usize,
+    /// How many inputs the watcher vouched for instead (then none were
+    /// statted).
+    pub vouched: Option<usize>,
 }
 
 /// The largest env.json read.
@@ -141,14 +157,31 @@ impl EnvDir {
         })
     }
 
-    /// The no-change check of an entry: the environment's container id
-    /// and how many inputs were statted when none moved; None when one did
-    /// (or the record is missing, old or damaged), for the full check.
-    pub fn unchanged(&self) -> Option<(String, usize)> {
+    /// The stat-only no-change check of an entry; None when an input
+    /// moved (or the record is missing, old or damaged), for the full check.
+    pub fn unchanged(&self) -> Option<Unchanged> {
         let s = self.stored()?;
         let bytes = read_bounded(&stamps::path(&self.dir), stamps::MAX_SIZE)?;
         let n = stamps::unchanged(&bytes, &s.inputs_id)?;
-        Some((s.container, n))
+        Some(Unchanged {
+            container: s.container,
+            statted: n,
+            vouched: None,
+        })
+    }
+
+    /// The container env.json names and the id of its inputs.bin.
+    pub fn ids(&self) -> Option<(String, String)> {
+        let s = self.stored()?;
+        Some((s.container, s.inputs_id))
+    }
+
+    /// The id env.json names and the bytes of inputs.bin, unchecked (the
+    /// watcher checks them).
+    pub fn inputs_file(&self) -> Option<(String, Vec<u8>)> {
+        let s = self.stored()?;
+        let bytes = read_bounded(&stamps::path(&self.dir), stamps::MAX_SIZE)?;
+        Some((s.inputs_id, bytes))
     }
 
     /// Replace inputs.bin, then env.json (caller holds the lock).
@@ -172,7 +205,7 @@ impl EnvDir {
     /// Forget the environment (caller holds the lock); the homes stay
     /// unless `homes` is set.
     pub fn clear(&self, homes: bool) -> Result<(), Error> {
-        for f in ["env.json", "inputs.bin", "origin"] {
+        for f in ["env.json", "inputs.bin", "origin", WATCH_SOCKET] {
             self.remove_file(f)?;
         }
         if homes {
@@ -295,7 +328,10 @@ mod tests {
         let _l = e.lock(|| panic!("nobody else holds it")).unwrap();
         e.write(&st).unwrap();
         assert_eq!(e.read(), Some(st.clone()));
-        assert_eq!(e.unchanged(), Some(("c".into(), 1)));
+        assert_eq!(
+            e.unchanged().map(|u| (u.container, u.statted)),
+            Some(("c".into(), 1))
+        );
         // Damaged inputs: an input that never checks.
         std::fs::write(stamps::path(&e.dir), b"junk").unwrap();
         assert!(e.unchanged().is_none());

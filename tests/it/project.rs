@@ -2,6 +2,7 @@
 //! project built from the local Alpine image, the caller's identity and
 //! paths inside, root installs that persist, `env stop`/`rm`, the three
 //! home modes, rebuilds on change that hash nothing when nothing moved,
+//! the watcher that vouches for unchanged inputs so an entry stats none,
 //! concurrent entries sharing one environment, and the file's errors.
 
 use crate::common::*;
@@ -419,6 +420,121 @@ fn edits_rebuild_from_the_changed_step_and_unchanged_entries_hash_nothing() {
     });
 }
 
+/// An entry while the environment's watcher vouches for every input:
+/// its verbose trace, once the watcher has caught up (it starts with the
+/// container and checks again after the record changes).
+fn vouched_entry(p: &Proj) -> String {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let (_, err) = p.ok(&["--verbose", "shell", "--", "true"]);
+        if err.contains("the watcher vouches for") {
+            return err;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the watcher never vouched: {err}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
+
+/// The pids of this world's environment watchers.
+fn watchers(w: &World) -> Vec<i32> {
+    let mine = w.root().display().to_string();
+    let mut pids = Vec::new();
+    for e in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(pid) = e.file_name().to_string_lossy().parse::<i32>() else {
+            continue;
+        };
+        let Ok(cmd) = std::fs::read(e.path().join("cmdline")) else {
+            continue;
+        };
+        let args: Vec<String> = cmd
+            .split(|&b| b == 0)
+            .map(|a| String::from_utf8_lossy(a).into_owned())
+            .collect();
+        if args.get(1).map(String::as_str) == Some("env-watcher")
+            && args.iter().any(|a| a.starts_with(&mine))
+        {
+            pids.push(pid);
+        }
+    }
+    pids
+}
+
+#[test]
+fn a_watcher_vouches_for_unchanged_inputs_until_a_copied_tree_changes() {
+    for_each_user(|w| {
+        let p = Proj::new(
+            &w,
+            &[
+                (
+                    "Containerfile",
+                    "ARG BASE=local/alpine:3.20\nFROM $BASE\nCOPY tree /tree\n",
+                ),
+                ("hutch.toml", ""),
+                ("tree/a", "a1\n"),
+                ("tree/deep/b", "b1\n"),
+            ],
+        );
+        let files = "cd /tree && find . -type f | sort | xargs cat";
+        assert_eq!(p.sh(files), "a1\nb1\n");
+
+        // Unchanged: the watcher answers, nothing is statted.
+        let err = vouched_entry(&p);
+        assert!(err.contains("inputs: 0 statted"), "{err}");
+        assert!(!err.contains("STEP"), "{err}");
+
+        // Each change is seen by the very next entry, with no wait.
+        let rebuilt = |want: &str| {
+            let (out, err) = p.ok(&["shell", "--", "sh", "-c", files]);
+            assert!(err.contains("changed: rebuilding"), "{err}");
+            assert_eq!(out, want);
+        };
+        w.write("proj/tree/a", "a2\n");
+        rebuilt("a2\nb1\n");
+        vouched_entry(&p);
+        // A file in a directory made after the watches were added.
+        w.write("proj/tree/late/c", "c1\n");
+        rebuilt("a2\nb1\nc1\n");
+        vouched_entry(&p);
+        std::fs::remove_file(w.path("proj/tree/deep/b")).unwrap();
+        rebuilt("a2\nc1\n");
+
+        // Without its watcher an entry stats every input again, and still
+        // sees a change.
+        vouched_entry(&p);
+        // (The replaced containers' watchers may be ending still.)
+        let pids = watchers(&w);
+        assert!(!pids.is_empty());
+        for pid in pids {
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(pid),
+                nix::sys::signal::Signal::SIGKILL,
+            );
+        }
+        let (_, err) = p.ok(&["--verbose", "shell", "--", "true"]);
+        assert!(
+            err.contains(" statted, 0 hashed, 0 changed") && !err.contains("vouches"),
+            "{err}"
+        );
+        assert!(!err.contains("inputs: 0 statted"), "{err}");
+        w.write("proj/tree/a", "a3\n");
+        rebuilt("a3\nc1\n");
+        // The new container has a watcher of its own; `env rm` ends it.
+        vouched_entry(&p);
+        p.ok(&["env", "rm"]);
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while !watchers(&w).is_empty() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "a watcher outlived env rm"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+    });
+}
+
 #[test]
 fn concurrent_entries_build_once_and_share_the_environment() {
     for_each_user(|w| {
@@ -623,10 +739,14 @@ fn devcontainer_json_alone_defines_the_environment() {
   "postStartCommand": ["sh", "-c", "echo started >> lifecycle.log; nc -lk -p {port} -e echo answered </dev/null >/dev/null 2>&1 &"],
   "postAttachCommand": {{ "log": "echo attached >> lifecycle.log" }},
   "customizations": {{ "vscode": {{}} }},
+  // The image's CMD is the container's command (it keeps it running).
+  "overrideCommand": false,
 }}"#
         );
         let df = "ARG BASE\nFROM $BASE\nARG GREETING\nARG OPT\n\
-                  RUN echo \"$GREETING\" > /greeting && echo \"$OPT\" > /option\n";
+                  RUN echo \"$GREETING\" > /greeting && echo \"$OPT\" > /option\n\
+                  CMD [\"sh\", \"-c\", \"echo cmd >> /tmp/cmd.log; trap 'exit 0' TERM; \
+                  while :; do sleep 86400 & wait $!; done\"]\n";
         let p = Proj::new(
             &w,
             &[
@@ -657,6 +777,7 @@ fn devcontainer_json_alone_defines_the_environment() {
         assert_eq!(log(), "oncreate\ncreated\nstarted\n");
         assert_eq!(host(), "init\n", "initializeCommand on the host");
         assert_eq!(answer(port), "answered\n");
+        assert_eq!(p.sh("cat /tmp/cmd.log"), "cmd\n", "the image's CMD ran");
 
         p.ok(&["shell", "--", "true"]);
         assert_eq!(
@@ -675,6 +796,11 @@ fn devcontainer_json_alone_defines_the_environment() {
         );
         assert_eq!(host(), "init\ninit\n");
         assert_eq!(answer(port), "answered\n");
+        assert_eq!(
+            p.sh("cat /tmp/cmd.log"),
+            "cmd\ncmd\n",
+            "the image's CMD runs at each start"
+        );
     });
 }
 
