@@ -616,11 +616,18 @@ fn hutch_toml_security_keys_confine_the_environment() {
             err.contains("hutch.toml:3: run.cap_add:") && err.contains("FLY"),
             "{err}"
         );
-        let _ = w
+        // A valid file again, so that the environment can be removed (and
+        // its container and watcher end with it).
+        w.write("proj/hutch.toml", format!("image = \"{BB}\"\n"));
+        let out = w
             .hutch()
             .current_dir(w.path("proj"))
+            .env("HOME", w.path("home"))
             .args(["env", "rm"])
-            .output();
+            .output()
+            .unwrap();
+        succeeded(&out, "env rm");
+        assert_eq!(w.ok(&["ps", "-aq"]), "");
     });
 }
 
