@@ -75,6 +75,16 @@ pub const EXIT_HUTCH_ERROR: u8 = 125;
                   unprivileged user, with no daemon."
 )]
 pub struct Cli {
+    #[command(flatten)]
+    pub globals: Globals,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The options every subcommand takes, before or after its name.
+#[derive(clap::Args, Debug)]
+pub struct Globals {
     /// Keep images and containers under DIR instead of the XDG directories
     /// (also HUTCH_ROOT, or `root` in config.toml).
     #[arg(long, global = true, value_name = "DIR")]
@@ -90,9 +100,6 @@ pub struct Cli {
     #[arg(long, global = true, value_name = "LEVEL",
           value_parser = choice::choice::<LogLevel>(LogLevel::NAMES, &[]))]
     pub log_level: Option<LogLevel>,
-
-    #[command(subcommand)]
-    pub command: Command,
 }
 
 #[derive(Subcommand, Debug)]
@@ -264,7 +271,12 @@ pub struct Ctx {
 
 /// Entry point used by `main`: never panics on bad input, always an exit code.
 pub fn main() -> ExitCode {
-    let cli = match Cli::try_parse() {
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    let parsed = match parse_one_subcommand(&args) {
+        Some(cli) => Ok(cli),
+        None => Cli::try_parse_from(&args),
+    };
+    let cli = match parsed {
         Ok(c) => c,
         Err(e) => {
             let e = without_hidden_suggestions(e);
@@ -319,14 +331,15 @@ fn context(cli: &Cli) -> anyhow::Result<Ctx> {
         }
         _ => config::Config::load(&config::Config::path_in(&crate::dirs::config_home()))?,
     };
-    let level = cli.verbose.then_some(LogLevel::Debug).or(cli.log_level);
+    let g = &cli.globals;
+    let level = g.verbose.then_some(LogLevel::Debug).or(g.log_level);
     let mut log_level = config.effective(config::LOG_LEVEL, level.map(|l| l.to_string()))?;
-    if cli.verbose {
+    if g.verbose {
         log_level.origin = config::Origin::Flag("--verbose");
     }
     let root = config.layered(
         config::ROOT,
-        cli.root.as_ref().map(|r| r.display().to_string()),
+        g.root.as_ref().map(|r| r.display().to_string()),
         None,
     )?;
     let dirs = Dirs::resolve(root.as_ref().map(|r| std::path::Path::new(&r.value)))?;
@@ -342,6 +355,42 @@ fn context(cli: &Cli) -> anyhow::Result<Ctx> {
         config,
         settings: vec![log_level, root],
     })
+}
+
+/// The start-up path's command line parsed with only its own subcommand
+/// built: clap builds every argument of every subcommand before it parses,
+/// which was most of the CPU a `hutch run` spends in hutch itself. `None`
+/// for any other subcommand and for anything that does not parse cleanly
+/// (help, errors, suggestions), which the full tree then handles as ever.
+fn parse_one_subcommand(args: &[std::ffi::OsString]) -> Option<Cli> {
+    use clap::{Args, FromArgMatches};
+    let sub = match subcommand_name(args)? {
+        "run" => run::Args::augment_args(clap::Command::new("run")),
+        "exec" => exec::Args::augment_args(clap::Command::new("exec")),
+        _ => return None,
+    };
+    let top = Globals::augment_args(clap::Command::new("hutch"))
+        .subcommand(sub)
+        .subcommand_required(true);
+    let matches = top.try_get_matches_from(args).ok()?;
+    Cli::from_arg_matches(&matches).ok()
+}
+
+/// The first word after the global options, when nothing else precedes it.
+fn subcommand_name(args: &[std::ffi::OsString]) -> Option<&str> {
+    let mut words = args.iter().skip(1).map(|a| a.to_str());
+    while let Some(w) = words.next() {
+        match w? {
+            "--root" | "--log-level" => {
+                words.next()?;
+            }
+            "--verbose" => {}
+            w if w.starts_with("--root=") || w.starts_with("--log-level=") => {}
+            w if w.starts_with('-') => return None,
+            w => return Some(w),
+        }
+    }
+    None
 }
 
 /// Exit code for a missing image or container (Docker's "No such ...").
@@ -502,6 +551,68 @@ mod tests {
     fn parse_error(args: &[&str]) -> String {
         let e = Cli::try_parse_from(args).unwrap_err();
         without_hidden_suggestions(e).render().to_string()
+    }
+
+    #[test]
+    fn one_subcommand_parses_as_the_full_tree_does() {
+        let os = |v: &[&str]| -> Vec<std::ffi::OsString> { v.iter().map(Into::into).collect() };
+        for argv in [
+            &[
+                "hutch",
+                "run",
+                "--rm",
+                "--network",
+                "none",
+                "busybox",
+                "true",
+            ][..],
+            &[
+                "hutch",
+                "--root",
+                "/r",
+                "--verbose",
+                "run",
+                "-it",
+                "-e",
+                "A=1",
+                "img",
+                "sh",
+                "-c",
+                "x",
+            ],
+            &[
+                "hutch",
+                "--log-level=warn",
+                "run",
+                "--root",
+                "/r",
+                "--cap-add",
+                "ALL",
+                "img",
+            ],
+            &[
+                "hutch", "run", "--name", "n", "-v", "/a:/b:ro", "img", "--", "ls", "-l",
+            ],
+            &["hutch", "exec", "-u", "0", "-w", "/tmp", "ctr", "id", "-u"],
+        ] {
+            let fast = parse_one_subcommand(&os(argv)).expect("parsed by its subcommand alone");
+            let full = Cli::try_parse_from(argv).unwrap();
+            assert_eq!(format!("{fast:?}"), format!("{full:?}"), "{argv:?}");
+        }
+        // Everything else goes to the full tree: other subcommands, help,
+        // version, errors (with their suggestions), options it does not know.
+        for argv in [
+            &["hutch", "ps", "-a"][..],
+            &["hutch", "run", "--help"],
+            &["hutch", "--version"],
+            &["hutch", "run"],
+            &["hutch", "run", "--rmm", "img"],
+            &["hutch", "-V", "run", "img"],
+            &["hutch", "--root"],
+            &["hutch"],
+        ] {
+            assert!(parse_one_subcommand(&os(argv)).is_none(), "{argv:?}");
+        }
     }
 
     #[test]

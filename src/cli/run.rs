@@ -136,8 +136,9 @@ pub struct Args {
     /// masked or read-only /proc and /sys paths (never more than your user has).
     #[arg(long)]
     pub privileged: bool,
-    /// seccomp=unconfined, seccomp=FILE.json (Docker's profile format) or
-    /// no-new-privileges[=true|false] (on by default).
+    /// seccomp=unconfined, seccomp=FILE.json (Docker's profile format),
+    /// no-new-privileges[=true|false] (on by default) or
+    /// systempaths=unconfined (no masked or read-only /proc and /sys paths).
     #[arg(long = "security-opt", value_name = "OPT")]
     pub security_opt: Vec<String>,
     /// Make chown, the setuid/setgid/setgroups family and mknod of devices

@@ -142,30 +142,42 @@ enum Compile<'a> {
 /// here (no SELinux or AppArmor policy is ever applied by hutch).
 const ACCEPTED_NOOPS: &[&str] = &["label=disable", "apparmor=unconfined", "label:disable"];
 
+/// What `--security-opt` chose.
+struct Options<'a> {
+    seccomp: Option<&'a str>,
+    no_new_privs: bool,
+    /// `systempaths=unconfined` (Docker's): no masked or read-only paths.
+    unmasked: bool,
+}
+
 impl Flags {
-    /// The seccomp choice and no_new_privs of `--security-opt`.
-    fn options(&self) -> Result<(Option<&str>, bool), SecurityError> {
-        let mut seccomp = None;
-        let mut nnp = true;
-        for o in &self.security_opt {
-            let (k, v) = o
+    /// The seccomp choice, no_new_privs and masks of `--security-opt`.
+    fn options(&self) -> Result<Options<'_>, SecurityError> {
+        let mut o = Options {
+            seccomp: None,
+            no_new_privs: true,
+            unmasked: false,
+        };
+        for opt in &self.security_opt {
+            let (k, v) = opt
                 .split_once(['=', ':'])
-                .map_or((o.as_str(), None), |(k, v)| (k, Some(v)));
+                .map_or((opt.as_str(), None), |(k, v)| (k, Some(v)));
             match (k, v) {
-                ("seccomp", Some(v)) => seccomp = Some(v),
-                ("no-new-privileges", None | Some("true")) => nnp = true,
-                ("no-new-privileges", Some("false")) => nnp = false,
-                _ if ACCEPTED_NOOPS.contains(&o.as_str()) => {}
-                _ => return Err(SecurityError::SecurityOpt(o.clone())),
+                ("seccomp", Some(v)) => o.seccomp = Some(v),
+                ("no-new-privileges", None | Some("true")) => o.no_new_privs = true,
+                ("no-new-privileges", Some("false")) => o.no_new_privs = false,
+                ("systempaths", Some("unconfined")) => o.unmasked = true,
+                _ if ACCEPTED_NOOPS.contains(&opt.as_str()) => {}
+                _ => return Err(SecurityError::SecurityOpt(opt.clone())),
             }
         }
-        Ok((seccomp, nnp))
+        Ok(o)
     }
 
     /// The path of a `seccomp=FILE` option, which the caller reads into
     /// `seccomp_profile` when the container is created.
     pub fn seccomp_file(&self) -> Result<Option<&str>, SecurityError> {
-        Ok(self.options()?.0.filter(|v| *v != "unconfined"))
+        Ok(self.options()?.seccomp.filter(|v| *v != "unconfined"))
     }
 
     /// Check everything and compile the seccomp filter.
@@ -188,7 +200,11 @@ impl Flags {
     fn resolve_with(&self, compile: Compile<'_>) -> Result<Security, SecurityError> {
         let last = crate::sys::caps::last_cap();
         let caps = caps::resolve(&self.cap_add, &self.cap_drop, self.privileged, last)?;
-        let (seccomp_opt, no_new_privs) = self.options()?;
+        let Options {
+            seccomp: seccomp_opt,
+            no_new_privs,
+            unmasked,
+        } = self.options()?;
         // The profile's text, when a file gave it.
         let (mode, text) = match seccomp_opt {
             Some("unconfined") => (SeccompMode::Unconfined, None),
@@ -279,7 +295,7 @@ impl Flags {
             seccomp_mode: mode,
             fake_root: self.fake_root,
             filters,
-            masks: !self.privileged,
+            masks: !self.privileged && !unmasked,
             shm_size,
             rlimits,
             cgroup_limits,
@@ -360,7 +376,10 @@ mod tests {
         let u = flags(&["seccomp=unconfined", "no-new-privileges=false"])
             .resolve()
             .unwrap();
-        assert!(u.filters.is_empty() && !u.no_new_privs);
+        assert!(u.filters.is_empty() && !u.no_new_privs && u.masks);
+        let m = flags(&["systempaths=unconfined"]).resolve().unwrap();
+        assert!(!m.masks && !m.filters.is_empty() && m.caps == caps::DEFAULT);
+        assert!(flags(&["systempaths=confined"]).resolve().is_err());
         let p = Flags {
             privileged: true,
             ..Flags::default()

@@ -356,6 +356,14 @@ fn capabilities_privileged_and_security_options_change_what_they_say() {
             "2",
             "filter without no_new_privs"
         );
+        // systempaths=unconfined (Docker's): no masked or read-only paths,
+        // the filter stays.
+        let out = inside(
+            &w,
+            &["--security-opt", "systempaths=unconfined"],
+            "grep -c -E ' /proc/(keys|kcore|sys) ' /proc/self/mounts; grep Seccomp: /proc/self/status",
+        );
+        assert_eq!(out, "0\nSeccomp:\t2\n");
         let profile = w.write(
             "profile.json",
             r#"{"defaultAction":"SCMP_ACT_ALLOW",
