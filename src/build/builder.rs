@@ -23,6 +23,7 @@ use super::steps::files::{FileStep, Resolved};
 use super::steps::run::{self, RunEnv, RunStep};
 use super::steps::tree::{Item, Node, Tree};
 use super::steps::{meta, owner};
+use crate::build::error::FileError;
 use crate::build::{Error, Result};
 use crate::chain::{bail, msg, WithContext as _};
 use crate::dockerfile::{self, BuildArgs, Dockerfile, Instruction, MountKind, Source, Spanned};
@@ -509,7 +510,7 @@ impl<'a> Builder<'a> {
             _ => None,
         };
         if let (Some(f), None, false) = (&reads.file_step, &reads.from_image, reads.is_url) {
-            let r = f.resolve(&self.ctx).map_err(crate::chain::Context::msg)?;
+            let r = f.resolve(&self.ctx)?;
             reads.inputs.push(format!(
                 "context {}",
                 self.ctx.hash(&r.matched, self.report)?
@@ -557,7 +558,7 @@ impl<'a> Builder<'a> {
             let src = m.source.as_deref().unwrap_or(".");
             match &m.from {
                 None => {
-                    let matched = self.ctx.resolve(src).map_err(crate::chain::Context::msg)?;
+                    let matched = self.ctx.resolve(src)?;
                     reads.inputs.push(format!(
                         "bind {src} {}",
                         self.ctx.hash(&matched, self.report)?
@@ -633,7 +634,7 @@ impl<'a> Builder<'a> {
         };
         Ok(Layer::Tree(
             f.place_download(&fetched, &lower)
-                .map_err(crate::chain::Context::msg)?,
+                .map_err(FileError::Step)?,
         ))
     }
 
@@ -650,10 +651,11 @@ impl<'a> Builder<'a> {
             Some(img) => Some(self.tree(img.as_ref(), true)?),
             None => None,
         };
-        Ok(Layer::Tree(
-            f.run(resolved.as_ref(), from.as_deref(), &lower)
-                .map_err(crate::chain::Context::msg)?,
-        ))
+        Ok(Layer::Tree(f.run(
+            resolved.as_ref(),
+            from.as_deref(),
+            &lower,
+        )?))
     }
 
     /// Store a step's result: its layer (if any), the config with its
