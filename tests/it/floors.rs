@@ -241,7 +241,6 @@ fn returns_text_error(ty: &str) -> bool {
 const TEXT_ERRORS_LEFT: &[(&str, usize)] = &[
     ("src/container/cp/enter.rs", 1),
     ("src/container/cp/tree.rs", 3),
-    ("src/container/mounts.rs", 4),
     ("src/layer/testutil.rs", 5),
 ];
 
