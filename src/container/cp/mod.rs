@@ -42,13 +42,16 @@ pub enum Error {
     #[error(transparent)]
     Tree(#[from] tree::TreeError),
     #[error("container {container}: {why}")]
-    Inside { container: String, why: String },
+    Inside {
+        container: String,
+        why: Box<enter::EnterError>,
+    },
 }
 
-fn inside(container: &str) -> impl FnOnce(String) -> Error + '_ {
+fn inside(container: &str) -> impl FnOnce(enter::EnterError) -> Error + '_ {
     move |why| Error::Inside {
         container: container.to_string(),
-        why,
+        why: Box::new(why),
     }
 }
 
