@@ -334,8 +334,7 @@ impl<'a> Builder<'a> {
         let cd = image.manifest.config().digest().clone();
         let bytes = self.store.read_blob(&cd)?;
         let config =
-            ImageConfig::parse(&bytes, &format!("the config of image {}", image.short_id()))
-                .map_err(crate::chain::Context::msg)?;
+            ImageConfig::parse(&bytes, &format!("the config of image {}", image.short_id()))?;
         Ok(State {
             config,
             layers: image.manifest.layers().clone(),

@@ -31,6 +31,8 @@ pub enum Error {
     Launch(#[from] crate::container::launch::Error),
     #[error(transparent)]
     Files(#[from] FileError),
+    #[error(transparent)]
+    Oci(#[from] crate::oci::Error),
     /// What the caller's image source (a pull, usually) said, whole.
     #[error("{}", crate::chain::line(.0.as_ref()))]
     Image(crate::chain::Cause),
