@@ -203,6 +203,31 @@ mod tests {
     }
 
     #[test]
+    fn docker_shaped_configs_are_edited_as_earlier_versions_wrote_them() {
+        // A Docker-written base (nulls, keys hutch does not know, its key
+        // order), and the bytes hutch wrote before the config was typed:
+        // the same build must give the same image ids.
+        let mut c = config(
+            r#"{"config":{"Hostname":"","Domainname":"","User":"","AttachStdin":false,"Tty":false,"Env":["PATH=/bin"],"Cmd":["sh"],"Healthcheck":{"Test":["CMD","true"],"Retries":3,"Interval":5000000000},"ArgsEscaped":true,"Image":"sha256:abc","Volumes":null,"WorkingDir":"","Entrypoint":null,"OnBuild":["LABEL from.onbuild=yes","ENV OB=1"],"Labels":null,"Shell":["/bin/sh","-c"]}}"#,
+        );
+        // The builder takes the triggers out before running them.
+        c.config_mut().set_on_build(None);
+        let df = parse(
+            "FROM x\nLABEL from.onbuild=yes\nENV OB=1\nEXPOSE 81\nLABEL x=y\nENTRYPOINT [\"/e\"]\nHEALTHCHECK NONE\nONBUILD COPY a.txt /\nVOLUME [\"/v\"]\nCMD echo hi\n",
+            "Dockerfile",
+        )
+        .unwrap();
+        for i in &df.stages[0].instructions {
+            apply(&mut c, &i.node, false).unwrap();
+        }
+        let run = serde_json::to_string(c.config().unwrap()).unwrap();
+        assert_eq!(
+            run,
+            r#"{"Hostname":"","Domainname":"","User":"","AttachStdin":false,"Tty":false,"Env":["PATH=/bin","OB=1"],"ExposedPorts":{"81/tcp":{}},"Healthcheck":{"Test":["NONE"]},"ArgsEscaped":true,"Image":"sha256:abc","Volumes":{"/v":{}},"WorkingDir":"","Entrypoint":["/e"],"Shell":["/bin/sh","-c"],"Labels":{"from.onbuild":"yes","x":"y"},"OnBuild":["COPY a.txt /"],"Cmd":["/bin/sh","-c","echo hi"]}"#
+        );
+    }
+
+    #[test]
     fn relative_workdirs() {
         let c = config(r#"{"config": {"WorkingDir": "/a"}}"#);
         assert_eq!(resolve_workdir(&c, "b/../c"), "/a/c");
