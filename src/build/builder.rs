@@ -23,15 +23,16 @@ use super::steps::files::{FileStep, Resolved};
 use super::steps::run::{self, RunEnv, RunStep};
 use super::steps::tree::{Item, Node, Tree};
 use super::steps::{meta, owner};
+use crate::build::error::FileError;
 use crate::build::{Error, Result};
 use crate::chain::{bail, msg, WithContext as _};
 use crate::dockerfile::{self, BuildArgs, Dockerfile, Instruction, MountKind, Source, Spanned};
 use crate::net::plan::NetFlags;
+use crate::oci::imageconfig::{History, ImageConfig, RootFs, RunConfig};
 use crate::report::{Counted, Report};
 use crate::rootfs::DriverKind;
 use crate::store::{Image, Store, Writer};
 use oci_spec::image::Descriptor;
-use serde_json::{json, Value};
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 use std::rc::Rc;
@@ -103,7 +104,7 @@ struct StepInputs<'i> {
 /// Where a stage is, step after step.
 #[derive(Clone)]
 struct State {
-    config: Value,
+    config: ImageConfig,
     /// The stored image of the last step (or the base image); None while a
     /// scratch stage has no step yet.
     image: Option<Image>,
@@ -119,28 +120,7 @@ impl State {
     }
 
     fn workdir(&self) -> String {
-        self.config
-            .pointer("/config/WorkingDir")
-            .and_then(Value::as_str)
-            .filter(|s| !s.is_empty())
-            .unwrap_or("/")
-            .to_string()
-    }
-
-    fn env(&self) -> Vec<(String, String)> {
-        self.config
-            .pointer("/config/Env")
-            .and_then(Value::as_array)
-            .map(|a| {
-                a.iter()
-                    .filter_map(Value::as_str)
-                    .map(|e| match e.split_once('=') {
-                        Some((k, v)) => (k.to_string(), v.to_string()),
-                        None => (e.to_string(), String::new()),
-                    })
-                    .collect()
-            })
-            .unwrap_or_default()
+        self.config.working_dir().to_string()
     }
 }
 
@@ -174,22 +154,13 @@ fn at(file: &str, ins: &Spanned<Instruction>, reason: impl std::fmt::Display) ->
 /// Take the `OnBuild` triggers out of a base image's config, parsed as a
 /// Dockerfile whose errors name the image (`IMAGE ONBUILD:2: ...`, line 1
 /// being the implicit FROM before the first trigger).
-fn onbuild_triggers(config: &mut Value, image: &str) -> Result<Option<Dockerfile>> {
-    let Some(list) = config
-        .get_mut("config")
-        .and_then(|c| c.as_object_mut())
-        .and_then(|c| c.remove("OnBuild"))
-    else {
+fn onbuild_triggers(config: &mut ImageConfig, image: &str) -> Result<Option<Dockerfile>> {
+    if config.config().is_none() {
         return Ok(None);
-    };
-    let triggers: Vec<String> = list
-        .as_array()
-        .map(|a| {
-            a.iter()
-                .filter_map(|v| v.as_str().map(String::from))
-                .collect()
-        })
-        .unwrap_or_default();
+    }
+    let run = config.config_mut();
+    let triggers = run.on_build().cloned().unwrap_or_default();
+    run.set_on_build(None);
     if triggers.is_empty() {
         return Ok(None);
     }
@@ -290,13 +261,7 @@ impl<'a> Builder<'a> {
         let where_ = format!("{}:{}: FROM {from_text}", df.file, stage.span.start);
         let mut st = if from.image == "scratch" {
             State {
-                config: json!({
-                    "architecture": "amd64",
-                    "os": "linux",
-                    "config": {"Env": [DEFAULT_PATH]},
-                    "rootfs": {"type": "layers", "diff_ids": []},
-                    "history": [],
-                }),
+                config: scratch_config(),
                 image: None,
                 layers: vec![],
                 cmd_set: false,
@@ -331,7 +296,7 @@ impl<'a> Builder<'a> {
                 .map(move |ins| (t.file.as_str(), ins))
         });
         let own_steps = stage.instructions.iter().map(|ins| (df.file.as_str(), ins));
-        let mut scope = df.scope(global, build_args, st.env());
+        let mut scope = df.scope(global, build_args, st.config.env_pairs());
         scope.inherit(std::mem::take(&mut st.args));
         for (file, ins) in trigger_steps.chain(own_steps) {
             self.step += 1;
@@ -368,8 +333,8 @@ impl<'a> Builder<'a> {
     fn state_of(&self, image: Image) -> Result<State> {
         let cd = image.manifest.config().digest().clone();
         let bytes = self.store.read_blob(&cd)?;
-        let config: Value = serde_json::from_slice(&bytes)
-            .with_context(|| format!("the config of image {} is not JSON", image.short_id()))?;
+        let config =
+            ImageConfig::parse(&bytes, &format!("the config of image {}", image.short_id()))?;
         Ok(State {
             config,
             layers: image.manifest.layers().clone(),
@@ -544,7 +509,7 @@ impl<'a> Builder<'a> {
             _ => None,
         };
         if let (Some(f), None, false) = (&reads.file_step, &reads.from_image, reads.is_url) {
-            let r = f.resolve(&self.ctx).map_err(crate::chain::Context::msg)?;
+            let r = f.resolve(&self.ctx)?;
             reads.inputs.push(format!(
                 "context {}",
                 self.ctx.hash(&r.matched, self.report)?
@@ -592,7 +557,7 @@ impl<'a> Builder<'a> {
             let src = m.source.as_deref().unwrap_or(".");
             match &m.from {
                 None => {
-                    let matched = self.ctx.resolve(src).map_err(crate::chain::Context::msg)?;
+                    let matched = self.ctx.resolve(src)?;
                     reads.inputs.push(format!(
                         "bind {src} {}",
                         self.ctx.hash(&matched, self.report)?
@@ -615,7 +580,7 @@ impl<'a> Builder<'a> {
     fn run_step(
         &mut self,
         r: &dockerfile::Run,
-        config: &Value,
+        config: &ImageConfig,
         run_env: &[(String, String)],
         st: &State,
         bind_from: BTreeMap<usize, Option<Image>>,
@@ -638,12 +603,9 @@ impl<'a> Builder<'a> {
         };
         let step = RunStep {
             run: r,
-            shell: meta::shell(config),
+            shell: config.shell(),
             env: run_env.to_vec(),
-            user: config
-                .pointer("/config/User")
-                .and_then(Value::as_str)
-                .map(String::from),
+            user: config.config().and_then(RunConfig::user).cloned(),
             workdir: st.workdir(),
             bind_from: bind_trees,
         };
@@ -671,7 +633,7 @@ impl<'a> Builder<'a> {
         };
         Ok(Layer::Tree(
             f.place_download(&fetched, &lower)
-                .map_err(crate::chain::Context::msg)?,
+                .map_err(FileError::Step)?,
         ))
     }
 
@@ -688,10 +650,11 @@ impl<'a> Builder<'a> {
             Some(img) => Some(self.tree(img.as_ref(), true)?),
             None => None,
         };
-        Ok(Layer::Tree(
-            f.run(resolved.as_ref(), from.as_deref(), &lower)
-                .map_err(crate::chain::Context::msg)?,
-        ))
+        Ok(Layer::Tree(f.run(
+            resolved.as_ref(),
+            from.as_deref(),
+            &lower,
+        )?))
     }
 
     /// Store a step's result: its layer (if any), the config with its
@@ -700,14 +663,16 @@ impl<'a> Builder<'a> {
         &mut self,
         key: &str,
         st: &mut State,
-        mut config: Value,
+        mut config: ImageConfig,
         layer: Option<Layer>,
         created_by: &str,
     ) -> Result<()> {
         let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Nanos, true);
         let mut layers = st.layers.clone();
-        let mut history =
-            json!({"created": now, "created_by": created_by, "comment": "hutch build"});
+        let mut history = History::default();
+        history.set_created(Some(now.clone()));
+        history.set_created_by(Some(created_by.to_string()));
+        history.set_comment(Some("hutch build".into()));
         let tar = match layer {
             Some(Layer::Tree(t)) if !t.is_empty() => {
                 let mut tmp = tempfile::tempfile_in(self.writer.scratch())
@@ -739,27 +704,16 @@ impl<'a> Builder<'a> {
                 self.report.worked();
                 let (desc, diff_id) = written?;
                 layers.push(desc);
-                let rootfs = config
-                    .as_object_mut()
-                    .expect("configs are objects")
-                    .entry("rootfs")
-                    .or_insert_with(|| json!({"type": "layers", "diff_ids": []}));
-                match rootfs.get_mut("diff_ids").and_then(Value::as_array_mut) {
-                    Some(ids) => ids.push(json!(diff_id.to_string())),
-                    None => rootfs["diff_ids"] = json!([diff_id.to_string()]),
+                if config.rootfs().is_none() {
+                    config.set_rootfs(Some(layers_rootfs()));
                 }
+                config.rootfs_mut().diff_ids_mut().push(diff_id.to_string());
             }
-            None => history["empty_layer"] = json!(true),
+            None => history.set_empty_layer(Some(true)),
         }
-        let obj = config.as_object_mut().expect("configs are objects");
-        obj.insert("created".into(), json!(now));
-        match obj.get_mut("history").and_then(Value::as_array_mut) {
-            Some(h) => h.push(history),
-            None => {
-                obj.insert("history".into(), json!([history]));
-            }
-        }
-        let bytes = serde_json::to_vec(&config).context("cannot encode the image config")?;
+        config.set_created(Some(now));
+        config.history_mut().push(history);
+        let bytes = config.to_bytes();
         let image = self.writer.pin(key, &bytes, layers.clone())?;
         st.config = config;
         st.layers = layers;
@@ -791,7 +745,7 @@ impl<'a> Builder<'a> {
                 (d, im.manifest.config().size())
             }
             None => {
-                let bytes = serde_json::to_vec(&st.config)?;
+                let bytes = st.config.to_bytes();
                 self.writer
                     .write_blob(&bytes[..], None, "the image config")?
             }
@@ -806,6 +760,25 @@ impl<'a> Builder<'a> {
         }
         Ok(image)
     }
+}
+
+/// The config a stage FROM scratch starts with.
+fn scratch_config() -> ImageConfig {
+    let mut c = ImageConfig::default();
+    c.set_architecture(Some("amd64".into()));
+    c.set_os(Some("linux".into()));
+    c.config_mut().set_env(Some(vec![DEFAULT_PATH.to_string()]));
+    c.set_rootfs(Some(layers_rootfs()));
+    c.set_history(Some(vec![]));
+    c
+}
+
+/// `{"type": "layers", "diff_ids": []}`.
+fn layers_rootfs() -> RootFs {
+    let mut r = RootFs::default();
+    r.set_typ(Some("layers".into()));
+    r.set_diff_ids(Some(vec![]));
+    r
 }
 
 /// A stage of this file named like a FROM image (only names count there).

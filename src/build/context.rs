@@ -14,6 +14,7 @@
 use super::glob::{glob_match, has_wildcards};
 use super::ignore::{self, IgnoreMatcher};
 use super::imagefs::resolve_in_root;
+use crate::build::error::FileError;
 use crate::build::Result;
 use crate::chain::WithContext as _;
 use crate::report::Report;
@@ -169,23 +170,21 @@ impl BuildContext {
     /// A symlink named as a source (or matched by a wildcard) is followed,
     /// as BuildKit does: the copy has the target's content under the link's
     /// name. Symlinks inside a copied directory stay symlinks.
-    pub fn resolve(&self, source: &str) -> Result<Vec<Matched>, String> {
+    pub fn resolve(&self, source: &str) -> Result<Vec<Matched>, FileError> {
         let Some(root) = &self.root else {
-            return Err(format!(
-                "{source}: there is no build context (the Dockerfile came from stdin)"
-            ));
+            return Err(FileError::NoContext(source.to_string()));
         };
         let cleaned = ignore::clean(&format!("/{source}"));
         // `../x` is cleaned away against the root; a source that tried to go
         // there is refused rather than silently re-rooted, as Docker does.
         if ignore::clean(source).starts_with("..") {
-            return Err(format!("{source}: the path is outside the build context"));
+            return Err(FileError::OutsideContext(source.to_string()));
         }
         let rel = cleaned.trim_start_matches('/').to_string();
         let paths = if has_wildcards(&rel) {
             let found = self.glob(root, &rel)?;
             if found.is_empty() {
-                return Err(format!("{source}: no file in the build context matches"));
+                return Err(FileError::NoMatch(source.to_string()));
             }
             found
         } else {
@@ -205,19 +204,19 @@ impl BuildContext {
     /// `path` with its symlinks resolved inside the context (a link cannot
     /// lead out of it: an absolute target starts at the context root, as
     /// BuildKit scopes it). Missing and ignored paths are not found.
-    fn follow(&self, root: &Path, path: &str, source: &str) -> Result<String, String> {
+    fn follow(&self, root: &Path, path: &str, source: &str) -> Result<String, FileError> {
         let real = resolve_in_root(path, true, |p| link_in(root, p))
-            .ok_or_else(|| format!("{source}: too many levels of symbolic links"))?;
+            .ok_or_else(|| FileError::Loops(source.to_string()))?;
         let excluded = |p: &str| !p.is_empty() && self.ignore.excluded(p);
         let missing = !real.is_empty() && root.join(&real).symlink_metadata().is_err();
         if excluded(path) || excluded(&real) || missing {
-            return Err(format!("{source}: not found in the build context"));
+            return Err(FileError::NotInContext(source.to_string()));
         }
         Ok(real)
     }
 
     /// Matches of a wildcard pattern, one path element at a time.
-    fn glob(&self, root: &Path, pattern: &str) -> Result<Vec<String>, String> {
+    fn glob(&self, root: &Path, pattern: &str) -> Result<Vec<String>, FileError> {
         let mut found = vec![String::new()];
         for part in pattern.split('/') {
             let mut next = Vec::new();
@@ -244,8 +243,7 @@ impl BuildContext {
                 names.sort();
                 for n in names {
                     let p = join(base, &n);
-                    if glob_match(part, &n).map_err(|e| e.to_string())? && !self.ignore.excluded(&p)
-                    {
+                    if glob_match(part, &n)? && !self.ignore.excluded(&p) {
                         next.push(p);
                     }
                 }
@@ -255,17 +253,24 @@ impl BuildContext {
         Ok(found)
     }
 
-    fn walk(&self, root: &Path, path: &str, rel: &str, out: &mut Vec<Entry>) -> Result<(), String> {
+    fn walk(
+        &self,
+        root: &Path,
+        path: &str,
+        rel: &str,
+        out: &mut Vec<Entry>,
+    ) -> Result<(), FileError> {
         let abs = root.join(path);
-        let meta = abs
-            .symlink_metadata()
-            .map_err(|e| format!("cannot read {}: {e}", abs.display()))?;
+        let unreadable = |error| FileError::Read {
+            path: abs.clone(),
+            error,
+        };
+        let meta = abs.symlink_metadata().map_err(unreadable)?;
         let ft = meta.file_type();
         let kind = if ft.is_dir() {
             Kind::Dir
         } else if ft.is_symlink() {
-            let t = std::fs::read_link(&abs)
-                .map_err(|e| format!("cannot read {}: {e}", abs.display()))?;
+            let t = std::fs::read_link(&abs).map_err(unreadable)?;
             Kind::Symlink(t.to_string_lossy().into_owned())
         } else if ft.is_file() {
             Kind::File
@@ -288,8 +293,8 @@ impl BuildContext {
             });
         }
         if kind == Kind::Dir && (!excluded || self.ignore.descend(path)) {
-            let mut names: Vec<String> = fs_err::read_dir(&abs)
-                .map_err(|e| e.to_string())?
+            let mut names: Vec<String> = std::fs::read_dir(&abs)
+                .map_err(unreadable)?
                 .filter_map(|e| e.ok())
                 .map(|e| e.file_name().to_string_lossy().into_owned())
                 .collect();
@@ -472,8 +477,13 @@ mod tests {
         assert!(ctx
             .resolve("src/skip.log")
             .unwrap_err()
+            .to_string()
             .contains("not found"));
-        assert!(ctx.resolve("../x").unwrap_err().contains("outside"));
+        assert!(ctx
+            .resolve("../x")
+            .unwrap_err()
+            .to_string()
+            .contains("outside"));
         let g = ctx.resolve("src/*.txt").unwrap();
         assert_eq!(g.len(), 1);
         let h1 = ctx.hash(&m, &crate::report::Silent).unwrap();

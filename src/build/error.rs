@@ -29,6 +29,10 @@ pub enum Error {
     Ignore(#[from] super::ignore::IgnoreFileError),
     #[error(transparent)]
     Launch(#[from] crate::container::launch::Error),
+    #[error(transparent)]
+    Files(#[from] FileError),
+    #[error(transparent)]
+    Oci(#[from] crate::oci::Error),
     /// What the caller's image source (a pull, usually) said, whole.
     #[error("{}", crate::chain::line(.0.as_ref()))]
     Image(crate::chain::Cause),
@@ -63,4 +67,57 @@ pub enum StepError {
         file: String,
         stages: Vec<String>,
     },
+}
+
+/// What COPY and ADD cannot do with their sources: each message names the
+/// source, the archive or the path.
+#[derive(Debug, thiserror::Error)]
+pub enum FileError {
+    #[error("{0}: there is no build context (the Dockerfile came from stdin)")]
+    NoContext(String),
+    #[error("{0}: the path is outside the build context")]
+    OutsideContext(String),
+    #[error("{0}: no file in the build context matches")]
+    NoMatch(String),
+    #[error("{0}: not found in the build context")]
+    NotInContext(String),
+    #[error("{0}: no file in the --from image matches")]
+    NoMatchFrom(String),
+    #[error("{0}: not found in the --from image")]
+    NotInFrom(String),
+    /// A source, or an archive's entry (`ARCHIVE: ENTRY`).
+    #[error("{0}: too many levels of symbolic links")]
+    Loops(String),
+    #[error("cannot read {}: {error}", path.display())]
+    Read {
+        path: std::path::PathBuf,
+        error: std::io::Error,
+    },
+    #[error(transparent)]
+    Pattern(#[from] super::glob::BadPattern),
+    #[error("{0}: ADD from a git repository is not supported yet")]
+    Git(String),
+    #[error("--checksum only applies to URL sources")]
+    ChecksumNotUrl,
+    #[error("{path}: {kind}-compressed archives cannot be unpacked yet; use gzip or zstd")]
+    Compressed { path: String, kind: &'static str },
+    #[error(
+        "when using {0} with more than one source file, the destination must be a directory and end with a /"
+    )]
+    DestNotDir(&'static str),
+    #[error("{archive}: cannot extract: {error}")]
+    Extract {
+        archive: String,
+        error: std::io::Error,
+    },
+    #[error("{archive}: {entry}: hard link to {link}, which is not a file earlier in the archive")]
+    HardLink {
+        archive: String,
+        entry: String,
+        link: String,
+    },
+    #[error(transparent)]
+    Step(#[from] StepError),
+    #[error(transparent)]
+    Layer(#[from] crate::layer::Error),
 }

@@ -10,6 +10,7 @@
 //! It never starts containers; probes only join running ones.
 
 use super::{Containers, Record};
+use crate::oci::imageconfig::ImageConfig;
 use crate::sandbox::exec::Target;
 use crate::sandbox::{join, ProcessSpec};
 use crate::sys::process::{child_exit, close_fds_except, fork, pidfd_open, Forked};
@@ -86,8 +87,16 @@ impl Check {
 
     /// The image's HEALTHCHECK from its raw config JSON (`config.Healthcheck`).
     pub fn of_image(config_json: &[u8]) -> Option<Check> {
-        let v: serde_json::Value = serde_json::from_slice(config_json).ok()?;
-        serde_json::from_value(v.get("config")?.get("Healthcheck")?.clone()).ok()
+        let config = ImageConfig::parse(config_json, "the image config").ok()?;
+        let h = config.config()?.healthcheck()?;
+        let n = |v: Option<&u64>| v.copied().unwrap_or(0);
+        Some(Check {
+            test: h.test().cloned().unwrap_or_default(),
+            interval: n(h.interval()),
+            timeout: n(h.timeout()),
+            start_period: n(h.start_period()),
+            retries: h.retries().map_or(Ok(0), |&r| u32::try_from(r)).ok()?,
+        })
     }
 
     /// The argv a probe runs.

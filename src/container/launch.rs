@@ -84,9 +84,15 @@ pub enum Error {
         error: std::io::Error,
     },
     #[error("invalid volume '{spec}': {why}")]
-    Volume { spec: String, why: String },
+    Volume {
+        spec: String,
+        why: mounts::MountError,
+    },
     #[error("invalid --mount '{spec}': {why}")]
-    Mount { spec: String, why: String },
+    Mount {
+        spec: String,
+        why: mounts::MountError,
+    },
     #[error(
         "the overlay volume on {target} (:O) needs native overlayfs, which cannot be \
          used here: {why}; bind-mount the directory instead (-v HOST:{target})"
@@ -1621,7 +1627,7 @@ fn resolve_mounts(
                 if m.syntax == mounts::Syntax::Mount && abs.symlink_metadata().is_err() {
                     return Err(Error::Mount {
                         spec: m.to_flag(),
-                        why: format!("bind source path does not exist: {}", abs.display()),
+                        why: mounts::MountError::MissingBindSource(abs),
                     });
                 }
                 m.source = mounts::Source::Host(abs);

@@ -14,6 +14,80 @@ use crate::volume::{self, Volumes};
 use std::collections::BTreeMap;
 use std::path::{Component, Path, PathBuf};
 
+/// Why a `-v`, `--mount` or `--volumes-from` value cannot be used (the
+/// caller names the flag and its value).
+#[derive(Debug, thiserror::Error)]
+pub enum MountError {
+    #[error("invalid mode '{0}' (use ro or rw)")]
+    Mode(String),
+    #[error("expected CONTAINER[:ro|:rw]")]
+    VolumesFromSyntax,
+    #[error("expected [SOURCE:]CONTAINER[:OPTIONS]")]
+    VolumeSyntax,
+    #[error("options ro and rw conflict")]
+    ReadOnlyAndWrite,
+    #[error(
+        "propagation '{0}' is not supported: a rootless container cannot share mounts with \
+         the host (use rslave)"
+    )]
+    SharedPropagation(String),
+    #[error("unknown option '{0}' (use ro, rw, z, Z, U, O or nocopy)")]
+    UnknownOption(String),
+    #[error("upperdir and workdir go with the O option")]
+    OverlayDirsWithoutO,
+    #[error("an overlay volume needs both upperdir= and workdir=")]
+    OverlayDirsHalf,
+    #[error("the O option overlays a host directory: give HOST:CONTAINER:O")]
+    OverlayNotHost,
+    #[error(
+        "'{0}' includes invalid characters for a local volume name, only \
+         [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed; if you intended to pass a host \
+         directory, use an absolute path or one starting with ./"
+    )]
+    VolumeNameOrPath(String),
+    #[error("the container path '{0}' must be absolute")]
+    RelativeTarget(String),
+    #[error(transparent)]
+    Target(#[from] crate::sandbox::error::SpecError),
+    #[error("invalid field '{0}': must be a key=value pair")]
+    NotKeyValue(String),
+    #[error("invalid value for {key}: '{value}' (use true or false)")]
+    NotBoolean { key: String, value: String },
+    #[error(
+        "bind-propagation={0} is not supported: a rootless container cannot share mounts \
+         with the host (use rslave)"
+    )]
+    SharedBind(String),
+    #[error("invalid bind-propagation '{0}'")]
+    Propagation(String),
+    #[error("volume driver '{0}' is not supported: use local")]
+    Driver(String),
+    #[error("invalid {key} '{field}': expected {key}=KEY=VALUE")]
+    VolumeOption { key: String, field: String },
+    #[error("invalid tmpfs-mode '{0}': give octal bits, e.g. 1777")]
+    TmpfsMode(String),
+    #[error("unexpected key '{key}' in '{field}' (known keys: {MOUNT_KEYS})")]
+    UnknownKey { key: String, field: String },
+    #[error("target is required (target=/path/in/container)")]
+    NoTarget,
+    #[error("cannot mix '{options}-*' options with mount type '{kind}'")]
+    Mix { options: &'static str, kind: String },
+    #[error("source is required for a bind mount (source=/host/path)")]
+    NoBindSource,
+    #[error("source is required for a bind mount")]
+    EmptyBindSource,
+    #[error("bind source path does not exist: {}", .0.display())]
+    MissingBindSource(PathBuf),
+    #[error("a tmpfs mount takes no source")]
+    TmpfsSource,
+    #[error("mount type '{0}' is not supported (use bind, volume or tmpfs)")]
+    MountType(String),
+    #[error("the anonymous volume on {0} has no name")]
+    UnnamedVolume(String),
+    #[error(transparent)]
+    Volume(#[from] crate::volume::Error),
+}
+
 /// Where a mount's content comes from.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Source {
@@ -140,15 +214,15 @@ impl Mount {
 
 /// `--volumes-from CONTAINER[:ro|:rw]`: the container and the mode asked
 /// for (None: each mount keeps its own).
-pub fn parse_volumes_from(v: &str) -> Result<(&str, Option<bool>), String> {
+pub fn parse_volumes_from(v: &str) -> Result<(&str, Option<bool>), MountError> {
     let (name, mode) = match v.rsplit_once(':') {
         Some((n, "ro")) => (n, Some(true)),
         Some((n, "rw")) => (n, Some(false)),
-        Some((_, m)) => return Err(format!("invalid mode '{m}' (use ro or rw)")),
+        Some((_, m)) => return Err(MountError::Mode(m.to_string())),
         None => (v, None),
     };
     match name.is_empty() {
-        true => Err("expected CONTAINER[:ro|:rw]".into()),
+        true => Err(MountError::VolumesFromSyntax),
         false => Ok((name, mode)),
     }
 }
@@ -178,16 +252,16 @@ pub fn inherited(rec: &Record, read_only: Option<bool>) -> Vec<Mount> {
 /// A `-v` value: `CONTAINER` (an anonymous volume), `NAME:CONTAINER[:OPTS]`
 /// or `HOST:CONTAINER[:OPTS]` (HOST absolute, or relative starting with
 /// `.` or `..`).
-pub fn parse_volume(v: &str) -> Result<Mount, String> {
+pub fn parse_volume(v: &str) -> Result<Mount, MountError> {
     let parts: Vec<&str> = v.split(':').collect();
     let (src, target, opts) = match parts.as_slice() {
         [t] => (None, *t, ""),
         [s, t] => (Some(*s), *t, ""),
         [s, t, o] => (Some(*s), *t, *o),
-        _ => return Err("expected [SOURCE:]CONTAINER[:OPTIONS]".into()),
+        _ => return Err(MountError::VolumeSyntax),
     };
     if target.is_empty() || src.is_some_and(str::is_empty) {
-        return Err("expected [SOURCE:]CONTAINER[:OPTIONS]".into());
+        return Err(MountError::VolumeSyntax);
     }
     check_target(target)?;
     let source = match src {
@@ -202,7 +276,7 @@ pub fn parse_volume(v: &str) -> Result<Mount, String> {
         match o {
             "ro" | "rw" => {
                 if mode.is_some_and(|m| m != o) {
-                    return Err("options ro and rw conflict".into());
+                    return Err(MountError::ReadOnlyAndWrite);
                 }
                 mode = Some(o);
             }
@@ -212,61 +286,45 @@ pub fn parse_volume(v: &str) -> Result<Mount, String> {
             "O" => m.overlay = Some(None),
             "nocopy" => m.nocopy = true,
             "private" | "rprivate" | "slave" | "rslave" => {}
-            "shared" | "rshared" => {
-                return Err(format!(
-                    "propagation '{o}' is not supported: a rootless container cannot share \
-                     mounts with the host (use rslave)"
-                ))
-            }
+            "shared" | "rshared" => return Err(MountError::SharedPropagation(o.to_string())),
             _ => match o.split_once('=') {
                 Some(("upperdir", d)) => overlay_dirs.0 = Some(PathBuf::from(d)),
                 Some(("workdir", d)) => overlay_dirs.1 = Some(PathBuf::from(d)),
-                _ => {
-                    return Err(format!(
-                        "unknown option '{o}' (use ro, rw, z, Z, U, O or nocopy)"
-                    ))
-                }
+                _ => return Err(MountError::UnknownOption(o.to_string())),
             },
         }
     }
     m.read_only = mode == Some("ro");
     match (&m.overlay, overlay_dirs) {
         (None, (None, None)) => {}
-        (None, _) => return Err("upperdir and workdir go with the O option".into()),
+        (None, _) => return Err(MountError::OverlayDirsWithoutO),
         (Some(_), (Some(u), Some(w))) => m.overlay = Some(Some((u, w))),
         (Some(_), (None, None)) => {}
-        (Some(_), _) => return Err("an overlay volume needs both upperdir= and workdir=".into()),
+        (Some(_), _) => return Err(MountError::OverlayDirsHalf),
     }
     if m.overlay.is_some() && !matches!(m.source, Source::Host(_)) {
-        return Err("the O option overlays a host directory: give HOST:CONTAINER:O".into());
+        return Err(MountError::OverlayNotHost);
     }
     Ok(m)
 }
 
 /// `-v`'s source: a host path (absolute, or `.`/`..`-relative), else a
 /// volume name.
-fn host_or_volume(s: &str) -> Result<Source, String> {
+fn host_or_volume(s: &str) -> Result<Source, MountError> {
     let relative = s == "." || s == ".." || s.starts_with("./") || s.starts_with("../");
     if s.starts_with('/') || relative {
         return Ok(Source::Host(PathBuf::from(s)));
     }
-    volume::check_name(s).map_err(|_| {
-        format!(
-            "'{s}' includes invalid characters for a local volume name, only \
-             [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed; if you intended to pass a host \
-             directory, use an absolute path or one starting with ./"
-        )
-    })?;
+    volume::check_name(s).map_err(|_| MountError::VolumeNameOrPath(s.to_string()))?;
     Ok(Source::Volume(s.to_string()))
 }
 
-fn check_target(t: &str) -> Result<(), String> {
+fn check_target(t: &str) -> Result<(), MountError> {
     if !t.starts_with('/') {
-        return Err(format!("the container path '{t}' must be absolute"));
+        return Err(MountError::RelativeTarget(t.to_string()));
     }
-    crate::sandbox::plan::container_path(t)
-        .map(drop)
-        .map_err(|e| e.to_string())
+    crate::sandbox::plan::container_path(t)?;
+    Ok(())
 }
 
 /// The keys `--mount` knows.
@@ -274,7 +332,7 @@ const MOUNT_KEYS: &str = "type, source, target, readonly, bind-propagation, volu
                           volume-opt, volume-label, volume-driver, tmpfs-size, tmpfs-mode";
 
 /// A `--mount` value: `type=bind|volume|tmpfs,source=,target=,readonly,...`.
-pub fn parse_mount(csv: &str) -> Result<Mount, String> {
+pub fn parse_mount(csv: &str) -> Result<Mount, MountError> {
     let mut kind = "volume".to_string();
     let mut source = None;
     let mut target = None;
@@ -285,14 +343,14 @@ pub fn parse_mount(csv: &str) -> Result<Mount, String> {
             Some((k, v)) => (k.trim().to_ascii_lowercase(), Some(v)),
             None => (field.trim().to_ascii_lowercase(), None),
         };
-        let need =
-            || value.ok_or_else(|| format!("invalid field '{field}': must be a key=value pair"));
+        let need = || value.ok_or_else(|| MountError::NotKeyValue(field.to_string()));
         let boolean = |what: &str| match value {
             None | Some("1" | "true") => Ok(true),
             Some("0" | "false") => Ok(false),
-            Some(v) => Err(format!(
-                "invalid value for {what}: '{v}' (use true or false)"
-            )),
+            Some(v) => Err(MountError::NotBoolean {
+                key: what.to_string(),
+                value: v.to_string(),
+            }),
         };
         match key.as_str() {
             "type" => kind = need()?.to_string(),
@@ -307,13 +365,8 @@ pub fn parse_mount(csv: &str) -> Result<Mount, String> {
                 let p = need()?;
                 match p {
                     "private" | "rprivate" | "slave" | "rslave" => {}
-                    "shared" | "rshared" => {
-                        return Err(format!(
-                            "bind-propagation={p} is not supported: a rootless container \
-                             cannot share mounts with the host (use rslave)"
-                        ))
-                    }
-                    _ => return Err(format!("invalid bind-propagation '{p}'")),
+                    "shared" | "rshared" => return Err(MountError::SharedBind(p.to_string())),
+                    _ => return Err(MountError::Propagation(p.to_string())),
                 }
                 m.propagation = Some(p.to_string());
             }
@@ -325,14 +378,17 @@ pub fn parse_mount(csv: &str) -> Result<Mount, String> {
                 volume_keys = true;
                 let d = need()?;
                 if d != volume::LOCAL {
-                    return Err(format!("volume driver '{d}' is not supported: use local"));
+                    return Err(MountError::Driver(d.to_string()));
                 }
             }
             "volume-opt" | "volume-label" => {
                 volume_keys = true;
                 let (k, v) = need()?
                     .split_once('=')
-                    .ok_or_else(|| format!("invalid {key} '{field}': expected {key}=KEY=VALUE"))?;
+                    .ok_or_else(|| MountError::VolumeOption {
+                        key: key.clone(),
+                        field: field.to_string(),
+                    })?;
                 let map = match key.as_str() {
                     "volume-opt" => &mut m.volume_opts,
                     _ => &mut m.volume_labels,
@@ -346,25 +402,26 @@ pub fn parse_mount(csv: &str) -> Result<Mount, String> {
             "tmpfs-mode" => {
                 tmpfs_keys = true;
                 let mode = need()?;
-                u32::from_str_radix(mode, 8).map_err(|_| {
-                    format!("invalid tmpfs-mode '{mode}': give octal bits, e.g. 1777")
-                })?;
+                u32::from_str_radix(mode, 8)
+                    .map_err(|_| MountError::TmpfsMode(mode.to_string()))?;
                 m.tmpfs_mode = Some(mode.to_string());
             }
             _ => {
-                return Err(format!(
-                    "unexpected key '{key}' in '{field}' (known keys: {MOUNT_KEYS})"
-                ))
+                return Err(MountError::UnknownKey {
+                    key,
+                    field: field.to_string(),
+                })
             }
         }
     }
-    let target = target.ok_or("target is required (target=/path/in/container)")?;
+    let target = target.ok_or(MountError::NoTarget)?;
     check_target(&target)?;
     m.target = target;
-    let mix = |what: &str| {
-        Err(format!(
-            "cannot mix '{what}-*' options with mount type '{kind}'"
-        ))
+    let mix = |options| {
+        Err(MountError::Mix {
+            options,
+            kind: kind.clone(),
+        })
     };
     m.source = match kind.as_str() {
         "bind" => {
@@ -374,11 +431,11 @@ pub fn parse_mount(csv: &str) -> Result<Mount, String> {
             if tmpfs_keys {
                 return mix("tmpfs");
             }
-            let s = source.ok_or("source is required for a bind mount (source=/host/path)")?;
+            let s = source.ok_or(MountError::NoBindSource)?;
             match host_or_volume(&s) {
                 Ok(Source::Host(p)) => Source::Host(p),
                 _ if !s.is_empty() => Source::Host(PathBuf::from(s)),
-                _ => return Err("source is required for a bind mount".into()),
+                _ => return Err(MountError::EmptyBindSource),
             }
         }
         "volume" => {
@@ -391,7 +448,7 @@ pub fn parse_mount(csv: &str) -> Result<Mount, String> {
             match source {
                 None => Source::Anonymous,
                 Some(s) => {
-                    volume::check_name(&s).map_err(|e| e.to_string())?;
+                    volume::check_name(&s)?;
                     Source::Volume(s)
                 }
             }
@@ -404,15 +461,11 @@ pub fn parse_mount(csv: &str) -> Result<Mount, String> {
                 return mix("bind");
             }
             if source.is_some() {
-                return Err("a tmpfs mount takes no source".into());
+                return Err(MountError::TmpfsSource);
             }
             Source::Tmpfs
         }
-        other => {
-            return Err(format!(
-                "mount type '{other}' is not supported (use bind, volume or tmpfs)"
-            ))
-        }
+        other => return Err(MountError::MountType(other.to_string())),
     };
     Ok(m)
 }
@@ -480,7 +533,7 @@ pub fn to_spec(
     volumes: &Volumes,
     scratch: &Path,
     index: usize,
-) -> Result<MountSpec, String> {
+) -> Result<MountSpec, MountError> {
     let target = m.target.clone();
     match &m.source {
         Source::Host(p) => match &m.overlay {
@@ -516,7 +569,7 @@ pub fn to_spec(
             }),
         },
         Source::Volume(name) => {
-            let vol = volumes.get(name).map_err(|e| e.to_string())?;
+            let vol = volumes.get(name)?;
             Ok(match volumes.source(&vol) {
                 volume::Source::Dir {
                     path,
@@ -544,7 +597,7 @@ pub fn to_spec(
                 options: with_ro(o.join(","), m.read_only),
             })
         }
-        Source::Anonymous => Err(format!("the anonymous volume on {target} has no name")),
+        Source::Anonymous => Err(MountError::UnnamedVolume(target)),
     }
 }
 
@@ -592,7 +645,7 @@ mod tests {
             ("/a:/b:rshared", "not supported"),
             ("/a:/", "root"),
         ] {
-            let e = parse_volume(bad).unwrap_err();
+            let e = parse_volume(bad).unwrap_err().to_string();
             assert!(e.contains(why), "{bad}: {e}");
         }
     }
@@ -628,7 +681,7 @@ mod tests {
             ("type=tmpfs,target=/x,tmpfs-mode=rwx", "octal"),
             ("type=volume,target=/x,volume-driver=nfs", "use local"),
         ] {
-            let e = parse_mount(bad).unwrap_err();
+            let e = parse_mount(bad).unwrap_err().to_string();
             assert!(e.contains(why), "{bad}: {e}");
         }
     }

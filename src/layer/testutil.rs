@@ -1,6 +1,8 @@
 //! Test helpers for layer tests: tars built in memory (including headers no
 //! well-behaved builder would write) and a scratch directory whose contents
 //! are created, and removed, inside a user namespace like the store does.
+//! Work done in the namespace reports its errors as text (they cross a
+//! fork), so the helpers that run it are for this crate's tests only.
 
 use super::unpack::{unpack, Owners, Skipped, UnpackOptions, UnpackReport};
 use crate::userns::idmap::{IdMapping, IdSources, UsernsRequest};
@@ -153,17 +155,17 @@ impl Scratch {
     }
 
     /// Run `f` as root of a user namespace with this user's mapping.
-    pub fn in_userns(&self, f: impl FnOnce() -> Result<(), String>) -> Result<(), String> {
+    pub(crate) fn in_userns(&self, f: impl FnOnce() -> Result<(), String>) -> Result<(), String> {
         run_in_userns(&self.map, &IdSources::default(), f).map_err(|e| e.to_string())
     }
 
     /// Unpack `tar` into `dest` inside the user namespace; the report travels
     /// back through a file, since the child's memory is lost.
-    pub fn unpack(&self, tar: &[u8], owners: Owners) -> Result<UnpackReport, String> {
+    pub(crate) fn unpack(&self, tar: &[u8], owners: Owners) -> Result<UnpackReport, String> {
         self.unpack_into(tar, &self.dest(), owners)
     }
 
-    pub fn unpack_into(
+    pub(crate) fn unpack_into(
         &self,
         tar: &[u8],
         dest: &Path,
@@ -229,7 +231,10 @@ pub fn xattr(p: &Path, key: &str) -> Option<Vec<u8>> {
 
 impl Scratch {
     /// Run `f` inside the user namespace and bring back the bytes it returns.
-    pub fn eval(&self, f: impl FnOnce() -> Result<Vec<u8>, String>) -> Result<Vec<u8>, String> {
+    pub(crate) fn eval(
+        &self,
+        f: impl FnOnce() -> Result<Vec<u8>, String>,
+    ) -> Result<Vec<u8>, String> {
         let out = self.dir.path().join("eval-out");
         self.in_userns(|| {
             let bytes = f()?;
@@ -243,7 +248,7 @@ impl Scratch {
 /// (data, link target or device), user/security xattrs and, for a second
 /// name of an inode, which name came first. Two trees with equal snapshots
 /// hold the same layer content.
-pub fn snapshot(root: &Path) -> Result<String, String> {
+pub(crate) fn snapshot(root: &Path) -> Result<String, String> {
     use std::os::unix::fs::{FileTypeExt, MetadataExt};
     fn walk(
         root: &Path,

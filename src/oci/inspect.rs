@@ -5,6 +5,7 @@
 //!
 //! It only shapes data it is given; it reads nothing.
 
+use super::imageconfig::ImageConfig;
 use oci_spec::image::{ImageConfiguration, ImageManifest};
 use serde_json::{json, Map, Value};
 
@@ -97,19 +98,23 @@ pub fn inspect(f: &ImageFacts<'_>) -> Value {
 /// (`Healthcheck`, `OnBuild`, `Shell`), taken from the raw config JSON and
 /// added to an `inspect` object's `Config`.
 pub fn add_docker_config_keys(inspected: &mut Value, raw_config: &[u8]) {
-    let Ok(raw) = serde_json::from_slice::<Value>(raw_config) else {
+    let Ok(raw) = ImageConfig::parse(raw_config, "the image config") else {
         return;
     };
-    let Some(cfg) = inspected.get_mut("Config").and_then(Value::as_object_mut) else {
+    let (Some(run), Some(cfg)) = (
+        raw.config(),
+        inspected.get_mut("Config").and_then(Value::as_object_mut),
+    ) else {
         return;
     };
-    for key in ["Healthcheck", "OnBuild", "Shell"] {
-        if let Some(v) = raw
-            .pointer(&format!("/config/{key}"))
-            .filter(|v| !v.is_null())
-        {
-            cfg.insert(key.to_string(), v.clone());
-        }
+    if let Some(h) = run.healthcheck() {
+        cfg.insert("Healthcheck".into(), json!(h));
+    }
+    if let Some(o) = run.on_build() {
+        cfg.insert("OnBuild".into(), json!(o));
+    }
+    if let Some(s) = run.shell() {
+        cfg.insert("Shell".into(), json!(s));
     }
 }
 

@@ -38,32 +38,52 @@ pub fn usable(
     (CgroupLimits::default(), Some(why))
 }
 
+/// A size that is not one (`--memory`, `--shm-size`).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SizeError {
+    #[error("invalid size '{0}' (use e.g. 64m, 1g or a number of bytes)")]
+    Unreadable(String),
+    #[error("invalid size '{0}': must be positive")]
+    NotPositive(String),
+}
+
+/// A `--memory`, `--cpus` or `--pids-limit` value that is not one.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum LimitError {
+    #[error("--memory: {0}")]
+    Memory(SizeError),
+    #[error("--cpus: '{0}' is not a positive number of CPUs")]
+    Cpus(String),
+    #[error("--pids-limit: '{0}' is not a number (-1 for no limit)")]
+    Pids(String),
+}
+
 /// `--memory`, `--cpus`, `--pids-limit` parsed (Docker's spellings).
 pub fn parse(
     memory: Option<&str>,
     cpus: Option<&str>,
     pids: Option<&str>,
-) -> Result<CgroupLimits, String> {
+) -> Result<CgroupLimits, LimitError> {
     let memory = memory
-        .map(|m| parse_size(m).map_err(|e| format!("--memory: {e}")))
+        .map(|m| parse_size(m).map_err(LimitError::Memory))
         .transpose()?;
     let cpus = cpus
         .map(|c| match c.parse::<f64>() {
             Ok(v) if v > 0.0 && v.is_finite() => Ok(v),
-            _ => Err(format!("--cpus: '{c}' is not a positive number of CPUs")),
+            _ => Err(LimitError::Cpus(c.to_string())),
         })
         .transpose()?;
     let pids = pids
         .map(|p| {
             p.parse::<i64>()
-                .map_err(|_| format!("--pids-limit: '{p}' is not a number (-1 for no limit)"))
+                .map_err(|_| LimitError::Pids(p.to_string()))
         })
         .transpose()?;
     Ok(CgroupLimits { memory, cpus, pids })
 }
 
 /// `64m`, `1g`, `65536`, `512k`, `1.5g` (Docker's units, powers of 1024).
-pub fn parse_size(s: &str) -> Result<u64, String> {
+pub fn parse_size(s: &str) -> Result<u64, SizeError> {
     let t = s.trim().to_ascii_lowercase();
     let t = t.strip_suffix('b').unwrap_or(&t);
     let (num, mult) = match t.chars().last() {
@@ -75,9 +95,9 @@ pub fn parse_size(s: &str) -> Result<u64, String> {
     };
     let v: f64 = num
         .parse()
-        .map_err(|_| format!("invalid size '{s}' (use e.g. 64m, 1g or a number of bytes)"))?;
+        .map_err(|_| SizeError::Unreadable(s.to_string()))?;
     if v.is_nan() || v <= 0.0 || v * mult as f64 > u64::MAX as f64 {
-        return Err(format!("invalid size '{s}': must be positive"));
+        return Err(SizeError::NotPositive(s.to_string()));
     }
     Ok((v * mult as f64) as u64)
 }
@@ -98,10 +118,20 @@ mod tests {
         assert_eq!(l.memory, Some(512 << 20));
         assert!(l.any());
         assert!(!parse(None, None, None).unwrap().any());
-        assert!(parse(None, Some("0"), None).unwrap_err().contains("--cpus"));
+        let e = parse(None, Some("0"), None).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "--cpus: '0' is not a positive number of CPUs"
+        );
         assert!(parse(None, None, Some("x"))
             .unwrap_err()
-            .contains("--pids-limit"));
+            .to_string()
+            .contains("--pids-limit: 'x'"));
+        let e = parse(Some("lots"), None, None).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "--memory: invalid size 'lots' (use e.g. 64m, 1g or a number of bytes)"
+        );
         let d = tempfile::tempdir().unwrap();
         let paths = HostPaths {
             proc_self_cgroup: d.path().join("none"),

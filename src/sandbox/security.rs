@@ -32,12 +32,12 @@ pub enum SecurityError {
     #[error(transparent)]
     Seccomp(#[from] SeccompError),
     #[error("--shm-size: {0}")]
-    ShmSize(String),
+    ShmSize(super::limits::SizeError),
     #[error("--ulimit {spec}: {source}")]
     Ulimit { spec: String, source: UlimitError },
     /// `--memory`, `--cpus` or `--pids-limit` (the message names which).
-    #[error("{0}")]
-    Limits(String),
+    #[error(transparent)]
+    Limits(#[from] super::limits::LimitError),
 }
 
 /// Why a `--ulimit` value cannot be used.
@@ -269,9 +269,7 @@ impl Flags {
         };
         let shm_size = match &self.shm_size {
             None => DEFAULT_SHM_SIZE,
-            Some(s) => {
-                super::limits::parse_size(s).map_err(|e| SecurityError::ShmSize(e.to_string()))?
-            }
+            Some(s) => super::limits::parse_size(s).map_err(SecurityError::ShmSize)?,
         };
         let rlimits = self
             .ulimits
@@ -287,8 +285,7 @@ impl Flags {
             self.memory.as_deref(),
             self.cpus.as_deref(),
             self.pids_limit.as_deref(),
-        )
-        .map_err(|e| SecurityError::Limits(e.to_string()))?;
+        )?;
         Ok(Security {
             caps,
             no_new_privs,

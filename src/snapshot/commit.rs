@@ -21,16 +21,14 @@ use crate::layer::codec::{Compressed, Compression, Compressor};
 use crate::layer::diff::{diff, DiffOptions};
 use crate::oci::change;
 use crate::oci::digest;
+use crate::oci::imageconfig::{History, ImageConfig};
 use crate::report::Report;
 use crate::snapshot::Result;
 use crate::store::{Image, Store};
 use crate::userns::idmap::{IdMapping, IdSources};
 use crate::userns::run::run_in_userns_watching;
 use crate::userns::Reach;
-use oci_spec::image::{
-    Config, Descriptor, HistoryBuilder, ImageConfiguration, ImageManifestBuilder, MediaType,
-    SCHEMA_VERSION,
-};
+use oci_spec::image::{Config, Descriptor, ImageManifestBuilder, MediaType, SCHEMA_VERSION};
 use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::Path;
@@ -149,6 +147,12 @@ pub fn commit(
     if given("ENTRYPOINT") && !given("CMD") {
         runtime.set_cmd(None);
     }
+    // The parent's config as stored: Docker's keys (HEALTHCHECK, ONBUILD,
+    // SHELL) and any other it has stay in the new image.
+    let mut config = ImageConfig::parse(
+        &store.read_blob(parent.manifest.config().digest())?,
+        &format!("the config of image {}", parent.short_id()),
+    )?;
     let layer_type = match opts.format {
         Format::Oci => media::oci_layer(opts.compression),
         Format::Docker => media::docker_layer(opts.compression)?,
@@ -201,23 +205,19 @@ pub fn commit(
     let layer = Descriptor::new(layer_type, size, d);
 
     let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
-    let mut config: ImageConfiguration = parent.config.clone();
-    config.set_config(Some(runtime));
+    config.config_mut().take_oci(&runtime);
     config.set_created(Some(now.clone()));
     if opts.author.is_some() {
         config.set_author(opts.author.clone());
     }
     config.rootfs_mut().diff_ids_mut().push(r.diff_id.clone());
-    let mut h = HistoryBuilder::default()
-        .created(now)
-        .created_by(opts.created_by.clone());
-    if let Some(m) = &opts.message {
-        h = h.comment(m.clone());
-    }
-    if let Some(a) = &opts.author {
-        h = h.author(a.clone());
-    }
-    config.history_mut().push(h.build()?);
+    let mut h = History::default();
+    h.set_created(Some(now));
+    h.set_author(opts.author.clone());
+    h.set_created_by(Some(opts.created_by.clone()));
+    h.set_comment(opts.message.clone());
+    config.history_mut().push(h);
+    let cbytes = config.to_bytes();
 
     let mut layers = Vec::with_capacity(parent.manifest.layers().len() + 1);
     for l in parent.manifest.layers() {
@@ -225,9 +225,11 @@ pub fn commit(
     }
     layers.push(layer.clone());
     let image = match opts.format {
-        Format::Oci => w.add_image(&config, layers, &opts.names)?,
+        Format::Oci => {
+            let c = w.write_blob(&cbytes[..], None, "the image config")?;
+            w.add_image_with_config(c, layers, &opts.names)?
+        }
         Format::Docker => {
-            let cbytes = serde_json::to_vec(&config).context("cannot encode the image config")?;
             let (cd, csize) = w.write_blob(&cbytes[..], None, "the image config")?;
             let manifest = ImageManifestBuilder::default()
                 .schema_version(SCHEMA_VERSION)
@@ -341,7 +343,9 @@ mod tests {
     use crate::dirs::Dirs;
     use crate::layer::testutil::{Scratch, TarBuf};
     use crate::layer::unpack::Owners;
-    use oci_spec::image::{ConfigBuilder, ImageConfigurationBuilder, RootFsBuilder};
+    use oci_spec::image::{
+        ConfigBuilder, HistoryBuilder, ImageConfigurationBuilder, RootFsBuilder,
+    };
     use std::io::Read;
 
     fn store(dir: &Path) -> Store {
@@ -523,6 +527,62 @@ mod tests {
         assert_eq!(
             v["layers"][0]["mediaType"],
             "application/vnd.docker.image.rootfs.diff.tar.gzip"
+        );
+    }
+
+    #[test]
+    fn docker_keys_and_unknown_keys_of_the_parent_stay() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = store(dir.path());
+        let tar = TarBuf::new().file("a", b"a").bytes();
+        let mut w = s.writer().unwrap();
+        let (desc, diff_id) = w.write_layer(&tar[..], "base layer").unwrap();
+        let raw = format!(
+            r#"{{"architecture":"amd64","os":"linux","config":{{"Cmd":["sh"],"Image":"x","Volumes":null,"Labels":{{"b":"1","a":"2"}},"Healthcheck":{{"Test":["CMD","true"],"Retries":2}},"OnBuild":["RUN x"],"Shell":["/bin/bash","-c"]}},"container":"c1","rootfs":{{"type":"layers","diff_ids":["{diff_id}"]}},"history":[{{"created_by":"base","extra":1}}]}}"#
+        );
+        let c = w.write_blob(raw.as_bytes(), None, "config").unwrap();
+        let base = w.add_image_with_config(c, vec![desc], &[]).unwrap();
+        let scratch = Scratch::new();
+        scratch
+            .unpack(&TarBuf::new().file("b", b"b").bytes(), Owners::FromTar)
+            .unwrap();
+        let opts = CommitOptions {
+            message: None,
+            author: None,
+            config: None,
+            changes: vec!["LABEL c=3 a=4".into()],
+            created_by: "sh".into(),
+            compression: Compression::Gzip,
+            format: Format::Oci,
+            names: vec![],
+        };
+        let src = IdSources::default();
+        let map = &scratch.map;
+        let done = commit(
+            &s,
+            &scratch.dest(),
+            &base,
+            map,
+            &src,
+            &opts,
+            &crate::report::Silent,
+        );
+        let cfg = s.read_blob(done.unwrap().image.manifest.config().digest());
+        let v: serde_json::Value = serde_json::from_slice(&cfg.unwrap()).unwrap();
+        let c = &v["config"];
+        assert_eq!(c["Healthcheck"]["Retries"], 2);
+        assert_eq!(c["OnBuild"][0], "RUN x");
+        assert_eq!(c["Shell"][1], "-c");
+        assert_eq!(
+            (&c["Image"], &c["Volumes"]),
+            (&"x".into(), &serde_json::Value::Null)
+        );
+        assert_eq!(v["container"], "c1");
+        assert_eq!(v["history"][0]["extra"], 1);
+        let labels: Vec<_> = c["Labels"].as_object().unwrap().iter().collect();
+        assert_eq!(
+            format!("{labels:?}"),
+            r#"[("b", String("1")), ("a", String("4")), ("c", String("3"))]"#
         );
     }
 

@@ -18,6 +18,8 @@ pub enum Error {
     #[error(transparent)]
     OciSpec(#[from] oci_spec::OciSpecError),
     #[error(transparent)]
+    Oci(#[from] crate::oci::Error),
+    #[error(transparent)]
     Freeze(#[from] crate::container::freeze::FreezeError),
 }
 

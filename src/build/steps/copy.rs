@@ -13,6 +13,7 @@
 //! write the layer.
 
 use super::tree::{Data, Item, Node, Tree};
+use crate::build::error::FileError;
 use crate::build::imagefs::{resolve_in_root, FsKind, ImageFs};
 use std::io::Read;
 
@@ -187,13 +188,21 @@ impl Placement<'_> {
 
     /// Unpack a tar archive into the destination directory, keeping the
     /// archive's owners, modes and mtimes (ADD's auto-extraction).
-    pub fn extract(&self, tree: &mut Tree, archive: impl Read, what: &str) -> Result<(), String> {
+    pub fn extract(
+        &self,
+        tree: &mut Tree,
+        archive: impl Read,
+        what: &str,
+    ) -> Result<(), FileError> {
         let root = self.resolved(&self.dest, true);
         self.parents(tree, &join(&root, "x"));
         if !root.is_empty() && !self.lower.is_dir(&root) && !tree.items.contains_key(&root) {
             tree.put(&root, self.item(Node::Dir, 0o755, 0));
         }
-        let bad = |e: std::io::Error| format!("{what}: cannot extract: {e}");
+        let bad = |error| FileError::Extract {
+            archive: what.to_string(),
+            error,
+        };
         let mut ar = tar::Archive::new(archive);
         for e in ar.entries().map_err(bad)? {
             let mut e = e.map_err(bad)?;
@@ -203,7 +212,7 @@ impl Placement<'_> {
             if rel.is_empty() {
                 continue;
             }
-            let loops = || format!("{what}: {raw}: too many levels of symbolic links");
+            let loops = || FileError::Loops(format!("{what}: {raw}"));
             let path = self
                 .through_links(tree, &join(&root, rel))
                 .ok_or_else(loops)?;
@@ -234,9 +243,11 @@ impl Placement<'_> {
                     // it would link the layer to whatever has that name.
                     let node = tree.items.get(&target).map(|i| &i.node);
                     if !matches!(node, Some(Node::File(_) | Node::Hardlink(_))) {
-                        return Err(format!(
-                            "{what}: {raw}: hard link to {link}, which is not a file earlier in the archive"
-                        ));
+                        return Err(FileError::HardLink {
+                            archive: what.to_string(),
+                            entry: raw,
+                            link,
+                        });
                     }
                     Node::Hardlink(target)
                 }

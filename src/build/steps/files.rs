@@ -9,7 +9,7 @@ use super::fetch::Fetched;
 use super::owner::{parse_chmod, resolve_chown};
 use super::tree::{Data, Tree};
 use crate::build::context::{BuildContext, Kind, Matched};
-use crate::build::error::StepError;
+use crate::build::error::{FileError, StepError};
 use crate::build::glob;
 use crate::build::imagefs::ImageFs;
 use crate::dockerfile::Source;
@@ -49,18 +49,16 @@ impl FileStep<'_> {
 
     /// Resolve the context sources (not for `--from`), refusing what hutch
     /// cannot do instead of doing something else.
-    pub fn resolve(&self, ctx: &BuildContext) -> Result<Resolved, String> {
+    pub fn resolve(&self, ctx: &BuildContext) -> Result<Resolved, FileError> {
         if self.add {
             if let Some(url) = self.sources.iter().find_map(|s| match s {
                 Source::Path(p) if is_git(p) => Some(p),
                 _ => None,
             }) {
-                return Err(format!(
-                    "{url}: ADD from a git repository is not supported yet"
-                ));
+                return Err(FileError::Git(url.clone()));
             }
             if self.checksum.is_some() {
-                return Err("--checksum only applies to URL sources".into());
+                return Err(FileError::ChecksumNotUrl);
             }
         }
         let mut matched = Vec::new();
@@ -91,8 +89,8 @@ impl FileStep<'_> {
         resolved: Option<&Resolved>,
         from: Option<&ImageFs>,
         lower: &ImageFs,
-    ) -> Result<Tree, String> {
-        let (owner, chmod) = self.owner_and_mode(lower).map_err(|e| e.to_string())?;
+    ) -> Result<Tree, FileError> {
+        let (owner, chmod) = self.owner_and_mode(lower)?;
         let mut sources: Vec<Src> = Vec::new();
         let mut archives: Vec<(String, std::path::PathBuf)> = Vec::new();
         let mut many = self.sources.len() > 1;
@@ -101,15 +99,15 @@ impl FileStep<'_> {
                 let Source::Path(p) = s else { continue };
                 if glob::has_wildcards(p) {
                     many = true;
-                    let found = fs.glob(p).map_err(|e| e.to_string())?;
+                    let found = fs.glob(p)?;
                     if found.is_empty() {
-                        return Err(format!("{p}: no file in the --from image matches"));
+                        return Err(FileError::NoMatchFrom(p.clone()));
                     }
                     sources.extend(found.iter().filter_map(|m| super::copy::from_image(fs, m)));
                     continue;
                 }
                 let src = super::copy::from_image(fs, p)
-                    .ok_or_else(|| format!("{p}: not found in the --from image"))?;
+                    .ok_or_else(|| FileError::NotInFrom(p.clone()))?;
                 sources.push(src);
             }
         } else if let Some(r) = resolved {
@@ -124,11 +122,11 @@ impl FileStep<'_> {
                             archives.push((m.path.clone(), abs.clone()));
                             continue;
                         }
-                        Archive::Unsupported(what) => {
-                            return Err(format!(
-                                "{}: {what}-compressed archives cannot be unpacked yet; use gzip or zstd",
-                                m.path
-                            ))
+                        Archive::Unsupported(kind) => {
+                            return Err(FileError::Compressed {
+                                path: m.path.clone(),
+                                kind,
+                            })
                         }
                         Archive::NotArchive => {}
                     }
@@ -152,10 +150,7 @@ impl FileStep<'_> {
         }
         let dest = self.dest();
         if many && !self.dest.ends_with('/') {
-            return Err(format!(
-                "when using {} with more than one source file, the destination must be a directory and end with a /",
-                self.verb()
-            ));
+            return Err(FileError::DestNotDir(self.verb()));
         }
         let place = Placement {
             dest_is_dir: self.dest.ends_with('/') || many || !archives.is_empty(),
@@ -167,9 +162,11 @@ impl FileStep<'_> {
         let mut tree = Tree::default();
         place.place(&mut tree, &sources);
         for (name, abs) in archives {
-            let f = fs_err::File::open(&abs).map_err(|e| e.to_string())?;
-            let (_, tar) =
-                crate::layer::codec::decompressed(BufReader::new(f)).map_err(|e| e.to_string())?;
+            let f = std::fs::File::open(&abs).map_err(|e| FileError::Read {
+                path: abs.clone(),
+                error: e,
+            })?;
+            let (_, tar) = crate::layer::codec::decompressed(BufReader::new(f))?;
             place.extract(&mut tree, tar, &name)?;
         }
         keep_parents(&mut tree, lower);
@@ -188,8 +185,8 @@ impl FileStep<'_> {
     }
 
     /// Place a file ADD downloaded (mode 0600, never unpacked).
-    pub fn place_download(&self, f: &Fetched, lower: &ImageFs) -> Result<Tree, String> {
-        let (owner, chmod) = self.owner_and_mode(lower).map_err(|e| e.to_string())?;
+    pub fn place_download(&self, f: &Fetched, lower: &ImageFs) -> Result<Tree, StepError> {
+        let (owner, chmod) = self.owner_and_mode(lower)?;
         let place = Placement {
             dest_is_dir: self.dest.ends_with('/'),
             dest: self.dest(),
@@ -217,14 +214,18 @@ impl FileStep<'_> {
 }
 
 /// Whether a local ADD source is an archive to unpack.
-fn archive_kind(path: &std::path::Path) -> Result<Archive, String> {
-    let f = fs_err::File::open(path).map_err(|e| e.to_string())?;
+fn archive_kind(path: &std::path::Path) -> Result<Archive, FileError> {
+    let unreadable = |error| FileError::Read {
+        path: path.to_path_buf(),
+        error,
+    };
+    let f = std::fs::File::open(path).map_err(unreadable)?;
     let mut r = BufReader::new(f);
-    let head = r.fill_buf().map_err(|e| e.to_string())?.to_vec();
+    let head = r.fill_buf().map_err(unreadable)?.to_vec();
     if crate::layer::codec::detect(&head) == crate::layer::codec::Compression::None {
         return Ok(sniff(&head, None));
     }
-    let (_, mut inner) = crate::layer::codec::decompressed(r).map_err(|e| e.to_string())?;
+    let (_, mut inner) = crate::layer::codec::decompressed(r)?;
     let mut buf = vec![0u8; 512];
     let mut got = 0;
     while got < buf.len() {

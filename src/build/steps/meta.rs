@@ -2,28 +2,14 @@
 //! WORKDIR (its directory is made by `copy`'s caller), USER, EXPOSE,
 //! VOLUME, LABEL, STOPSIGNAL, HEALTHCHECK, ONBUILD, SHELL and MAINTAINER.
 //!
-//! The config is edited as JSON rather than through oci-spec's types
-//! because Docker's `Healthcheck`, `OnBuild` and `Shell` keys are not part
-//! of the OCI config and must survive. Shell forms are wrapped in the SHELL
-//! in force (`["/bin/sh", "-c"]` by default). It touches no files.
+//! The config is edited through `oci::imageconfig`, which keeps Docker's
+//! `Healthcheck`, `OnBuild` and `Shell` keys and everything it does not
+//! know. Shell forms are wrapped in the SHELL in force (`["/bin/sh", "-c"]`
+//! by default). It touches no files.
 
 use crate::build::error::StepError;
 use crate::dockerfile::{parse_port, Command, Healthcheck, Instruction};
-use serde_json::{json, Map, Value};
-
-/// The SHELL in force for a config.
-pub fn shell(config: &Value) -> Vec<String> {
-    config
-        .pointer("/config/Shell")
-        .and_then(Value::as_array)
-        .map(|a| {
-            a.iter()
-                .filter_map(|v| v.as_str().map(String::from))
-                .collect()
-        })
-        .filter(|v: &Vec<String>| !v.is_empty())
-        .unwrap_or_else(|| vec!["/bin/sh".into(), "-c".into()])
-}
+use crate::oci::imageconfig::{HealthConfig, ImageConfig};
 
 /// Exec form as is; shell form as `SHELL + [command]`.
 pub fn argv(cmd: &Command, shell: &[String]) -> Vec<String> {
@@ -37,46 +23,18 @@ pub fn argv(cmd: &Command, shell: &[String]) -> Vec<String> {
     }
 }
 
-/// The inner `config` object, created when missing.
-pub fn inner(config: &mut Value) -> &mut Map<String, Value> {
-    let obj = config.as_object_mut().expect("image configs are objects");
-    let c = obj
-        .entry("config")
-        .or_insert_with(|| Value::Object(Map::new()));
-    if !c.is_object() {
-        *c = Value::Object(Map::new());
-    }
-    c.as_object_mut().expect("just made an object")
-}
-
-fn set_add(map: &mut Map<String, Value>, key: &str, items: impl IntoIterator<Item = String>) {
-    let entry = map.entry(key).or_insert_with(|| Value::Object(Map::new()));
-    if !entry.is_object() {
-        *entry = Value::Object(Map::new());
-    }
-    let set = entry.as_object_mut().expect("just made an object");
-    for i in items {
-        set.insert(i, json!({}));
-    }
-}
-
 /// Apply a metadata instruction (already expanded; a WORKDIR already made
 /// absolute) to `config`. `cmd_set` says whether this stage has set CMD
 /// itself. Returns false for instructions that are not metadata.
-pub fn apply(config: &mut Value, ins: &Instruction, cmd_set: bool) -> Result<bool, StepError> {
-    let sh = shell(config);
+pub fn apply(
+    config: &mut ImageConfig,
+    ins: &Instruction,
+    cmd_set: bool,
+) -> Result<bool, StepError> {
+    let sh = config.shell();
     match ins {
         Instruction::Env(kvs) => {
-            let c = inner(config);
-            let mut env: Vec<String> = c
-                .get("Env")
-                .and_then(Value::as_array)
-                .map(|a| {
-                    a.iter()
-                        .filter_map(|v| v.as_str().map(String::from))
-                        .collect()
-                })
-                .unwrap_or_default();
+            let env = config.config_mut().env_mut();
             for kv in kvs {
                 let line = format!("{}={}", kv.key, kv.value);
                 match env
@@ -87,25 +45,24 @@ pub fn apply(config: &mut Value, ins: &Instruction, cmd_set: bool) -> Result<boo
                     None => env.push(line),
                 }
             }
-            c.insert("Env".into(), json!(env));
         }
         Instruction::Cmd(cmd) => {
-            inner(config).insert("Cmd".into(), json!(argv(cmd, &sh)));
+            config.config_mut().set_cmd(Some(argv(cmd, &sh)));
         }
         Instruction::Entrypoint(cmd) => {
-            let c = inner(config);
-            c.insert("Entrypoint".into(), json!(argv(cmd, &sh)));
+            let c = config.config_mut();
+            c.set_entrypoint(Some(argv(cmd, &sh)));
             // Docker drops a CMD inherited from the base image, but keeps
             // one this stage set before the ENTRYPOINT.
             if !cmd_set {
-                c.remove("Cmd");
+                c.set_cmd(None);
             }
         }
         Instruction::Workdir(dir) => {
-            inner(config).insert("WorkingDir".into(), json!(dir));
+            config.config_mut().set_working_dir(Some(dir.clone()));
         }
         Instruction::User(u) => {
-            inner(config).insert("User".into(), json!(u));
+            config.config_mut().set_user(Some(u.clone()));
         }
         Instruction::Expose(ports) => {
             let mut keys = Vec::new();
@@ -119,43 +76,39 @@ pub fn apply(config: &mut Value, ins: &Instruction, cmd_set: bool) -> Result<boo
                     keys.push(format!("{n}/{proto}"));
                 }
             }
-            set_add(inner(config), "ExposedPorts", keys);
+            let set = config.config_mut().exposed_ports_mut();
+            for k in keys {
+                set.insert(k);
+            }
         }
         Instruction::Volume(v) => {
-            set_add(inner(config), "Volumes", v.iter().cloned());
+            let set = config.config_mut().volumes_mut();
+            for k in v {
+                set.insert(k.clone());
+            }
         }
         Instruction::Label(kvs) => {
-            let c = inner(config);
-            let labels = c
-                .entry("Labels")
-                .or_insert_with(|| Value::Object(Map::new()));
-            if !labels.is_object() {
-                *labels = Value::Object(Map::new());
-            }
-            let labels = labels.as_object_mut().expect("just made an object");
+            let labels = config.config_mut().labels_mut();
             for kv in kvs {
-                labels.insert(kv.key.clone(), json!(kv.value));
+                labels.insert(kv.key.clone(), kv.value.clone());
             }
         }
         Instruction::Stopsignal(s) => {
-            inner(config).insert("StopSignal".into(), json!(s));
+            config.config_mut().set_stop_signal(Some(s.clone()));
         }
         Instruction::Shell(v) => {
-            inner(config).insert("Shell".into(), json!(v));
+            config.config_mut().set_shell(Some(v.clone()));
         }
         Instruction::Onbuild(o) => {
-            let c = inner(config);
-            let list = c.entry("OnBuild").or_insert_with(|| json!([]));
-            if !list.is_array() {
-                *list = json!([]);
-            }
-            list.as_array_mut()
-                .expect("just made an array")
-                .push(json!(o.expression));
+            config
+                .config_mut()
+                .on_build_mut()
+                .push(o.expression.clone());
         }
         Instruction::Healthcheck(h) => {
-            let v = match h {
-                Healthcheck::None => json!({"Test": ["NONE"]}),
+            let mut hc = HealthConfig::default();
+            match h {
+                Healthcheck::None => hc.set_test(Some(vec!["NONE".into()])),
                 Healthcheck::Check {
                     command,
                     interval,
@@ -172,32 +125,20 @@ pub fn apply(config: &mut Value, ins: &Instruction, cmd_set: bool) -> Result<boo
                         }
                         Command::Shell(s) => vec!["CMD-SHELL".to_string(), s.clone()],
                     };
-                    let mut m = Map::new();
-                    m.insert("Test".into(), json!(test));
+                    hc.set_test(Some(test));
                     // Docker stores durations as nanoseconds.
-                    for (k, d) in [
-                        ("Interval", interval),
-                        ("Timeout", timeout),
-                        ("StartPeriod", start_period),
-                        ("StartInterval", start_interval),
-                    ] {
-                        if let Some(d) = d {
-                            m.insert(k.into(), json!(d.as_nanos() as u64));
-                        }
-                    }
-                    if let Some(r) = retries {
-                        m.insert("Retries".into(), json!(r));
-                    }
-                    Value::Object(m)
+                    let nanos = |d: &Option<std::time::Duration>| d.map(|d| d.as_nanos() as u64);
+                    hc.set_interval(nanos(interval));
+                    hc.set_timeout(nanos(timeout));
+                    hc.set_start_period(nanos(start_period));
+                    hc.set_start_interval(nanos(start_interval));
+                    hc.set_retries(retries.map(u64::from));
                 }
-            };
-            inner(config).insert("Healthcheck".into(), v);
+            }
+            config.config_mut().set_healthcheck(Some(hc));
         }
         Instruction::Maintainer(m) => {
-            config
-                .as_object_mut()
-                .expect("image configs are objects")
-                .insert("author".into(), json!(m));
+            config.set_author(Some(m.clone()));
         }
         Instruction::Run(_) | Instruction::Add(_) | Instruction::Copy(_) | Instruction::Arg(_) => {
             return Ok(false)
@@ -207,16 +148,11 @@ pub fn apply(config: &mut Value, ins: &Instruction, cmd_set: bool) -> Result<boo
 }
 
 /// A WORKDIR relative to the current one becomes absolute, as Docker does.
-pub fn resolve_workdir(config: &Value, dir: &str) -> String {
+pub fn resolve_workdir(config: &ImageConfig, dir: &str) -> String {
     let joined = if dir.starts_with('/') {
         dir.to_string()
     } else {
-        let cur = config
-            .pointer("/config/WorkingDir")
-            .and_then(Value::as_str)
-            .filter(|s| !s.is_empty())
-            .unwrap_or("/");
-        format!("{}/{dir}", cur.trim_end_matches('/'))
+        format!("{}/{dir}", config.working_dir().trim_end_matches('/'))
     };
     crate::build::ignore::clean(&joined)
 }
@@ -225,16 +161,21 @@ pub fn resolve_workdir(config: &Value, dir: &str) -> String {
 mod tests {
     use super::*;
     use crate::dockerfile::parse;
+    use serde_json::{json, Value};
+
+    fn config(json: &str) -> ImageConfig {
+        ImageConfig::parse(json.as_bytes(), "config").unwrap()
+    }
 
     fn run(text: &str) -> Value {
         let df = parse(&format!("FROM scratch\n{text}"), "Dockerfile").unwrap();
-        let mut cfg = json!({"config": {"Cmd": ["base"]}});
+        let mut cfg = config(r#"{"config": {"Cmd": ["base"]}}"#);
         let mut cmd_set = false;
         for i in &df.stages[0].instructions {
             apply(&mut cfg, &i.node, cmd_set).unwrap();
             cmd_set |= matches!(i.node, Instruction::Cmd(_));
         }
-        cfg
+        serde_json::to_value(&cfg).unwrap()
     }
 
     #[test]
@@ -262,10 +203,35 @@ mod tests {
     }
 
     #[test]
+    fn docker_shaped_configs_are_edited_as_earlier_versions_wrote_them() {
+        // A Docker-written base (nulls, keys hutch does not know, its key
+        // order), and the bytes hutch wrote before the config was typed:
+        // the same build must give the same image ids.
+        let mut c = config(
+            r#"{"config":{"Hostname":"","Domainname":"","User":"","AttachStdin":false,"Tty":false,"Env":["PATH=/bin"],"Cmd":["sh"],"Healthcheck":{"Test":["CMD","true"],"Retries":3,"Interval":5000000000},"ArgsEscaped":true,"Image":"sha256:abc","Volumes":null,"WorkingDir":"","Entrypoint":null,"OnBuild":["LABEL from.onbuild=yes","ENV OB=1"],"Labels":null,"Shell":["/bin/sh","-c"]}}"#,
+        );
+        // The builder takes the triggers out before running them.
+        c.config_mut().set_on_build(None);
+        let df = parse(
+            "FROM x\nLABEL from.onbuild=yes\nENV OB=1\nEXPOSE 81\nLABEL x=y\nENTRYPOINT [\"/e\"]\nHEALTHCHECK NONE\nONBUILD COPY a.txt /\nVOLUME [\"/v\"]\nCMD echo hi\n",
+            "Dockerfile",
+        )
+        .unwrap();
+        for i in &df.stages[0].instructions {
+            apply(&mut c, &i.node, false).unwrap();
+        }
+        let run = serde_json::to_string(c.config().unwrap()).unwrap();
+        assert_eq!(
+            run,
+            r#"{"Hostname":"","Domainname":"","User":"","AttachStdin":false,"Tty":false,"Env":["PATH=/bin","OB=1"],"ExposedPorts":{"81/tcp":{}},"Healthcheck":{"Test":["NONE"]},"ArgsEscaped":true,"Image":"sha256:abc","Volumes":{"/v":{}},"WorkingDir":"","Entrypoint":["/e"],"Shell":["/bin/sh","-c"],"Labels":{"from.onbuild":"yes","x":"y"},"OnBuild":["COPY a.txt /"],"Cmd":["/bin/sh","-c","echo hi"]}"#
+        );
+    }
+
+    #[test]
     fn relative_workdirs() {
-        let c = json!({"config": {"WorkingDir": "/a"}});
+        let c = config(r#"{"config": {"WorkingDir": "/a"}}"#);
         assert_eq!(resolve_workdir(&c, "b/../c"), "/a/c");
         assert_eq!(resolve_workdir(&c, "/x/"), "/x");
-        assert_eq!(resolve_workdir(&json!({}), "y"), "/y");
+        assert_eq!(resolve_workdir(&config("{}"), "y"), "/y");
     }
 }

@@ -8,7 +8,7 @@
 //! (the CVE-2018-15664 class of escapes is closed by construction).
 //!
 //! The work's only way out is the descriptors it inherited (a temp file,
-//! stdin, stdout); errors come back as text.
+//! stdin, stdout); its errors come back as text, hutch's own typed.
 
 use super::super::{launch, state, Containers, Record};
 use crate::dirs::Dirs;
@@ -21,6 +21,53 @@ use std::io::{Read, Write};
 use std::os::fd::OwnedFd;
 use std::path::Path;
 
+/// Why a container could not be entered, or what the work inside said.
+#[derive(Debug, thiserror::Error)]
+pub enum EnterError {
+    #[error("it was removed meanwhile")]
+    Removed,
+    #[error("it is neither running nor stopped (starting or stopping); try again")]
+    Busy,
+    #[error(transparent)]
+    Record(#[from] super::super::Error),
+    #[error("cannot open the {ns} namespace of container {name}: {error}")]
+    Namespace {
+        ns: &'static str,
+        name: String,
+        error: std::io::Error,
+    },
+    #[error("container {0} exited while hutch was joining it")]
+    Exited(String),
+    #[error("pipe2: {0}")]
+    Pipe(nix::Error),
+    #[error("waitpid: {0}")]
+    Wait(nix::Error),
+    #[error(transparent)]
+    Fork(#[from] crate::sys::SysError),
+    #[error("the copy helper ended with {0:?}")]
+    Helper(nix::sys::wait::WaitStatus),
+    /// The work's error, or the helper's own, as it came back across the
+    /// fork.
+    #[error("{0}")]
+    Inside(String),
+    #[error(transparent)]
+    Launch(#[from] launch::Error),
+    /// Why the storage driver that reads its upper dir cannot be used.
+    #[error("{0}")]
+    NoOverlay(String),
+    #[error(
+        "container {name} is stopped and uses the fuse storage driver, and {why}: \
+         start it, then copy"
+    )]
+    StoppedFuse { name: String, why: String },
+    #[error(transparent)]
+    Store(#[from] crate::store::Error),
+    #[error("cannot create the skeleton layer: {0}")]
+    Skeleton(std::io::Error),
+    #[error(transparent)]
+    Userns(#[from] crate::userns::Error),
+}
+
 /// Run `work` inside container `rec`'s root; its error text, or why the
 /// container could not be entered.
 pub fn in_container(
@@ -28,22 +75,18 @@ pub fn in_container(
     containers: &Containers,
     rec: &Record,
     work: impl FnOnce() -> Result<(), String>,
-) -> Result<(), String> {
+) -> Result<(), EnterError> {
     // A container between states (starting, or stopping with its exit not
     // yet recorded) is waited for, briefly.
     for _ in 0..100 {
-        let rec = containers
-            .read(&rec.id)
-            .ok_or_else(|| "it was removed meanwhile".to_string())?;
+        let rec = containers.read(&rec.id).ok_or(EnterError::Removed)?;
         if let Some(pid) = running_pid(&rec) {
             return in_running(&rec, pid, work);
         }
         // Stopped: hold its lock so that no start mounts the same upper
         // dir meanwhile.
-        let lock = containers.lock(&rec.id).map_err(|e| e.to_string())?;
-        let rec = containers
-            .read(&rec.id)
-            .ok_or_else(|| "it was removed meanwhile".to_string())?;
+        let lock = containers.lock(&rec.id)?;
+        let rec = containers.read(&rec.id).ok_or(EnterError::Removed)?;
         if !state::observe(&rec).is_running() {
             let done = in_stopped(dirs, containers, &rec, work);
             drop(lock);
@@ -52,7 +95,7 @@ pub fn in_container(
         drop(lock);
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
-    Err("it is neither running nor stopped (starting or stopping); try again".into())
+    Err(EnterError::Busy)
 }
 
 fn running_pid(rec: &Record) -> Option<i32> {
@@ -64,15 +107,14 @@ fn in_running(
     rec: &Record,
     pid: i32,
     work: impl FnOnce() -> Result<(), String>,
-) -> Result<(), String> {
-    let open = |name: &str| -> Result<OwnedFd, String> {
-        std::fs::File::open(format!("/proc/{pid}/ns/{name}"))
+) -> Result<(), EnterError> {
+    let open = |ns: &'static str| -> Result<OwnedFd, EnterError> {
+        std::fs::File::open(format!("/proc/{pid}/ns/{ns}"))
             .map(OwnedFd::from)
-            .map_err(|e| {
-                format!(
-                    "cannot open the {name} namespace of container {}: {e}",
-                    rec.name
-                )
+            .map_err(|error| EnterError::Namespace {
+                ns,
+                name: rec.name.clone(),
+                error,
             })
     };
     let user = open("user")?;
@@ -80,10 +122,7 @@ fn in_running(
     // The descriptors pin the namespaces: once pid 1 is still the
     // container's, they are the container's.
     if !rec.init.is_some_and(|p| p.alive()) {
-        return Err(format!(
-            "container {} exited while hutch was joining it",
-            rec.name
-        ));
+        return Err(EnterError::Exited(rec.name.clone()));
     }
     in_child(move || {
         // Before joining: the container's root must not be able to ptrace a
@@ -118,10 +157,10 @@ fn become_root() {
 }
 
 /// Fork, run `f` in the child, wait; the child's error text.
-fn in_child(f: impl FnOnce() -> Result<(), String>) -> Result<(), String> {
+fn in_child(f: impl FnOnce() -> Result<(), String>) -> Result<(), EnterError> {
     let (err_r, err_w) =
-        nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(|e| format!("pipe2: {e}"))?;
-    match fork().map_err(|e| e.to_string())? {
+        nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(EnterError::Pipe)?;
+    match fork()? {
         Forked::Child => {
             drop(err_r);
             let code = match f() {
@@ -139,11 +178,11 @@ fn in_child(f: impl FnOnce() -> Result<(), String>) -> Result<(), String> {
             let _ = std::fs::File::from(err_r)
                 .take(64 * 1024)
                 .read_to_string(&mut msg);
-            let status = nix::sys::wait::waitpid(pid, None).map_err(|e| format!("waitpid: {e}"))?;
+            let status = nix::sys::wait::waitpid(pid, None).map_err(EnterError::Wait)?;
             match status {
                 nix::sys::wait::WaitStatus::Exited(_, 0) => Ok(()),
-                _ if !msg.is_empty() => Err(msg),
-                other => Err(format!("the copy helper ended with {other:?}")),
+                _ if !msg.is_empty() => Err(EnterError::Inside(msg)),
+                other => Err(EnterError::Helper(other)),
             }
         }
     }
@@ -154,8 +193,8 @@ fn in_stopped(
     containers: &Containers,
     rec: &Record,
     work: impl FnOnce() -> Result<(), String>,
-) -> Result<(), String> {
-    let (image, mapping) = launch::resolve(dirs, rec).map_err(|e| e.to_string())?;
+) -> Result<(), EnterError> {
+    let (image, mapping) = launch::resolve(dirs, rec)?;
     let features = Features::load_or_probe(&dirs.state);
     let overlay_api = || match driver::unusable(DriverKind::Overlay, &features) {
         None => Ok(Driver::Overlay(
@@ -167,24 +206,17 @@ fn in_stopped(
         "copy" => Driver::Copy,
         // A FUSE container's upper dir has overlayfs's format: native
         // overlayfs reads it the same way, where the kernel allows.
-        "fuse" => overlay_api().map_err(|why| {
-            format!(
-                "container {} is stopped and uses the fuse storage driver, and {why}: \
-                 start it, then copy",
-                rec.name
-            )
+        "fuse" => overlay_api().map_err(|why| EnterError::StoppedFuse {
+            name: rec.name.clone(),
+            why,
         })?,
-        _ => overlay_api()?,
+        _ => overlay_api().map_err(EnterError::NoOverlay)?,
     };
     let src = IdSources::default();
-    let store = Store::open(dirs).map_err(|e| e.to_string())?;
-    let skeleton = crate::rootfs::skeleton::ensure(&dirs.state).map_err(|e| e.to_string())?;
+    let store = Store::open(dirs)?;
+    let skeleton = crate::rootfs::skeleton::ensure(&dirs.state).map_err(EnterError::Skeleton)?;
     let mut lowers = vec![skeleton];
-    lowers.extend(
-        store
-            .layer_dirs(&image, &mapping, &src, &crate::report::Silent)
-            .map_err(|e| e.to_string())?,
-    );
+    lowers.extend(store.layer_dirs(&image, &mapping, &src, &crate::report::Silent)?);
     let dir = containers.dir(&rec.id);
     let overlay = Overlay {
         lowers,
@@ -232,8 +264,8 @@ fn in_stopped(
     crate::userns::run::run_in_userns_as_caller_first(&mapping, &src, mounts, || {
         enter_root(Path::new(".")).map_err(|e| e.to_string())?;
         work()
-    })
-    .map_err(|e| e.to_string())
+    })?;
+    Ok(())
 }
 
 /// The directory mounts (volumes and binds) of a stopped container: host

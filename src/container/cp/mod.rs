@@ -39,14 +39,19 @@ pub enum Error {
     Container(#[from] super::Error),
     #[error("{0}")]
     Copy(String),
+    #[error(transparent)]
+    Tree(#[from] tree::TreeError),
     #[error("container {container}: {why}")]
-    Inside { container: String, why: String },
+    Inside {
+        container: String,
+        why: Box<enter::EnterError>,
+    },
 }
 
-fn inside(container: &str) -> impl FnOnce(String) -> Error + '_ {
+fn inside(container: &str) -> impl FnOnce(enter::EnterError) -> Error + '_ {
     move |why| Error::Inside {
         container: container.to_string(),
-        why,
+        why: Box::new(why),
     }
 }
 
@@ -109,7 +114,8 @@ fn archive_source(
     // The root has no name: it is archived under one and copied as its
     // content (see `copy_out`).
     let name = base_name(p).unwrap_or_else(|| "rootfs".to_string());
-    tree::write(p, &name, follow, owners, out)
+    // Text: it also runs inside the container, across a fork.
+    tree::write(p, &name, follow, owners, out).map_err(|e| e.to_string())
 }
 
 /// Copy `src` from the host (or a tar stream on stdin) to `dest` in
@@ -121,7 +127,7 @@ pub fn copy_in(dirs: &Dirs, name: &str, src: &Host, dest: &str, o: Options) -> R
     match src {
         Host::Stream => enter::in_container(dirs, &containers, &rec, || {
             let stdin = std::io::stdin().lock();
-            tree::extract(stdin, None, Path::new(&dest), Owners::Keep)
+            tree::extract(stdin, None, Path::new(&dest), Owners::Keep).map_err(|e| e.to_string())
         })
         .map_err(inside(&rec.name)),
         Host::Path(p) => {
@@ -133,13 +139,13 @@ pub fn copy_in(dirs: &Dirs, name: &str, src: &Host, dest: &str, o: Options) -> R
                 false => Owners::Root,
             };
             archive_source(&text, o.follow, owners, &mut spooled).map_err(Error::Copy)?;
-            let info = tree::peek(&mut spooled, contents)
-                .map_err(Error::Copy)?
+            let info = tree::peek(&mut spooled, contents)?
                 .ok_or_else(|| Error::Copy(format!("{text} holds nothing to copy")))?;
             enter::in_container(dirs, &containers, &rec, move || {
                 let place = rules::place(&info, &dest, dst_of(Path::new(&dest)))
                     .map_err(|e| e.to_string())?;
                 tree::extract(spooled, Some(&place), Path::new(&dest), Owners::Keep)
+                    .map_err(|e| e.to_string())
             })
             .map_err(inside(&rec.name))
         }
@@ -168,13 +174,12 @@ pub fn copy_out(dirs: &Dirs, name: &str, src: &str, dest: &Host, o: Options) -> 
             .map_err(inside(&rec.name))?;
             let (contents, _) = wants_dir(&src);
             let contents = contents || base_name(Path::new(&src)).is_none();
-            let info = tree::peek(&mut spooled, contents)
-                .map_err(Error::Copy)?
+            let info = tree::peek(&mut spooled, contents)?
                 .ok_or_else(|| Error::Copy(format!("{src} holds nothing to copy")))?;
             let text = p.to_string_lossy().into_owned();
             let place =
                 rules::place(&info, &text, dst_of(p)).map_err(|e| Error::Copy(e.to_string()))?;
-            tree::extract(spooled, Some(&place), p, Owners::Root).map_err(Error::Copy)
+            Ok(tree::extract(spooled, Some(&place), p, Owners::Root)?)
         }
     }
 }

@@ -21,8 +21,48 @@ pub enum Owners {
     Root,
 }
 
-fn io(what: &str, p: &Path, e: std::io::Error) -> String {
-    format!("{what} {}: {e}", p.display())
+/// Why an archive could not be written or extracted: each message names
+/// the path or the archive entry.
+#[derive(Debug, thiserror::Error)]
+pub enum TreeError {
+    #[error("{what} {}: {error}", path.display())]
+    Io {
+        what: &'static str,
+        path: PathBuf,
+        error: std::io::Error,
+    },
+    #[error("cannot write the archive: {0}")]
+    WriteArchive(std::io::Error),
+    #[error("cannot read the archive: {0}")]
+    ReadArchive(std::io::Error),
+    #[error("the archive's first entry has no name")]
+    NoName,
+    #[error("destination '{}' must be a directory", .0.display())]
+    NotADirectory(PathBuf),
+    #[error("cannot overwrite non-directory {} with a directory", .0.display())]
+    DirectoryOverFile(PathBuf),
+    /// tar's own message names the entry; the cause below it is shown.
+    #[error("cannot extract {}: {}", path.display(), innermost(error))]
+    Extract {
+        path: PathBuf,
+        error: std::io::Error,
+    },
+    #[error("refusing archive entry '{}': not a plain relative name", .0.display())]
+    NotPlain(PathBuf),
+    #[error("refusing to write through the symbolic link {}", .0.display())]
+    ThroughLink(PathBuf),
+}
+
+fn innermost(e: &std::io::Error) -> String {
+    std::error::Error::source(e).map_or_else(|| e.to_string(), |c| c.to_string())
+}
+
+fn io(what: &'static str, p: &Path, error: std::io::Error) -> TreeError {
+    TreeError::Io {
+        what,
+        path: p.to_path_buf(),
+        error,
+    }
 }
 
 /// Write `path` (a file, a directory with everything below it, or a
@@ -33,7 +73,7 @@ pub fn write(
     follow: bool,
     owners: Owners,
     out: impl Write,
-) -> Result<(), String> {
+) -> Result<(), TreeError> {
     let mut b = tar::Builder::new(out);
     b.follow_symlinks(false);
     let meta = match follow {
@@ -83,32 +123,32 @@ pub fn write(
     }
     b.into_inner()
         .and_then(|mut w| w.flush())
-        .map_err(|e| format!("cannot write the archive: {e}"))
+        .map_err(TreeError::WriteArchive)
 }
 
 /// What the archive in `file` holds at its top: read from its first entry.
-pub fn peek(file: &mut std::fs::File, contents: bool) -> Result<Option<SrcInfo>, String> {
+pub fn peek(file: &mut std::fs::File, contents: bool) -> Result<Option<SrcInfo>, TreeError> {
     use std::io::Seek;
-    file.rewind().map_err(|e| e.to_string())?;
+    file.rewind().map_err(TreeError::ReadArchive)?;
     let first_info = {
         let mut a = tar::Archive::new(&mut *file);
         let first = a
             .entries()
-            .map_err(|e| e.to_string())?
+            .map_err(TreeError::ReadArchive)?
             .next()
             .transpose()
-            .map_err(|e| format!("cannot read the archive: {e}"))?;
+            .map_err(TreeError::ReadArchive)?;
         let info = match first {
             None => None,
             Some(e) => {
-                let path = e.path().map_err(|e| e.to_string())?.into_owned();
+                let path = e.path().map_err(TreeError::ReadArchive)?.into_owned();
                 let base = path
                     .components()
                     .find_map(|c| match c {
                         Component::Normal(n) => Some(n.to_string_lossy().into_owned()),
                         _ => None,
                     })
-                    .ok_or("the archive's first entry has no name")?;
+                    .ok_or(TreeError::NoName)?;
                 Some(SrcInfo {
                     is_dir: e.header().entry_type().is_dir(),
                     base,
@@ -119,7 +159,7 @@ pub fn peek(file: &mut std::fs::File, contents: bool) -> Result<Option<SrcInfo>,
         info
     };
     let info = first_info;
-    file.rewind().map_err(|e| e.to_string())?;
+    file.rewind().map_err(TreeError::ReadArchive)?;
     Ok(info)
 }
 
@@ -132,7 +172,7 @@ pub fn extract(
     placement: Option<&Placement>,
     into: &Path,
     owners: Owners,
-) -> Result<(), String> {
+) -> Result<(), TreeError> {
     let mut a = tar::Archive::new(archive);
     a.set_preserve_permissions(true);
     a.set_preserve_mtime(true);
@@ -147,14 +187,11 @@ pub fn extract(
         .metadata()
         .map_err(|e| io("cannot use destination directory", into, e))?;
     if !m.is_dir() {
-        return Err(format!(
-            "destination '{}' must be a directory",
-            into.display()
-        ));
+        return Err(TreeError::NotADirectory(into.to_path_buf()));
     }
-    for e in a.entries().map_err(|e| e.to_string())? {
-        let mut e = e.map_err(|e| format!("cannot read the archive: {e}"))?;
-        let raw = e.path().map_err(|e| e.to_string())?.into_owned();
+    for e in a.entries().map_err(TreeError::ReadArchive)? {
+        let mut e = e.map_err(TreeError::ReadArchive)?;
+        let raw = e.path().map_err(TreeError::ReadArchive)?.into_owned();
         let Some(rel) = rename(&raw, placement.map(|p| &p.rename))? else {
             continue;
         };
@@ -174,39 +211,24 @@ pub fn extract(
                 };
                 r.map_err(|e| io("cannot replace", &dest, e))?;
             } else if !old.is_dir() && kind.is_dir() {
-                return Err(format!(
-                    "cannot overwrite non-directory {} with a directory",
-                    dest.display()
-                ));
+                return Err(TreeError::DirectoryOverFile(dest));
             }
         }
-        e.unpack(&dest).map_err(|err| {
-            // tar's own message names the entry; the cause is below it.
-            let cause = std::error::Error::source(&err).map(|c| c.to_string());
-            format!(
-                "cannot extract {}: {}",
-                dest.display(),
-                cause.unwrap_or_else(|| err.to_string())
-            )
-        })?;
+        e.unpack(&dest)
+            .map_err(|error| TreeError::Extract { path: dest, error })?;
     }
     Ok(())
 }
 
 /// The name an entry is extracted under, relative to the destination;
 /// None for the top-level directory of a content copy. Only plain names.
-fn rename(raw: &Path, how: Option<&Rename>) -> Result<Option<PathBuf>, String> {
+fn rename(raw: &Path, how: Option<&Rename>) -> Result<Option<PathBuf>, TreeError> {
     let mut parts = Vec::new();
     for c in raw.components() {
         match c {
             Component::Normal(n) => parts.push(n.to_os_string()),
             Component::CurDir => {}
-            _ => {
-                return Err(format!(
-                    "refusing archive entry '{}': not a plain relative name",
-                    raw.display()
-                ))
-            }
+            _ => return Err(TreeError::NotPlain(raw.to_path_buf())),
         }
     }
     if parts.is_empty() {
@@ -227,18 +249,13 @@ fn rename(raw: &Path, how: Option<&Rename>) -> Result<Option<PathBuf>, String> {
 
 /// Refuse `rel` below `dir` when a directory on the way is a symbolic
 /// link (an archive's own link would otherwise carry later entries out).
-fn no_links_below(dir: &Path, rel: &Path) -> Result<(), String> {
+fn no_links_below(dir: &Path, rel: &Path) -> Result<(), TreeError> {
     let mut p = dir.to_path_buf();
     let parent = rel.parent().unwrap_or(Path::new(""));
     for c in parent.components() {
         p.push(c);
         match p.symlink_metadata() {
-            Ok(m) if m.file_type().is_symlink() => {
-                return Err(format!(
-                    "refusing to write through the symbolic link {}",
-                    p.display()
-                ))
-            }
+            Ok(m) if m.file_type().is_symlink() => return Err(TreeError::ThroughLink(p)),
             _ => {}
         }
     }
@@ -300,7 +317,9 @@ mod tests {
         let buf = b.into_inner().unwrap();
         let into = t.path().join("into");
         std::fs::create_dir(&into).unwrap();
-        let e = extract(&buf[..], None, &into, Owners::Root).unwrap_err();
+        let e = extract(&buf[..], None, &into, Owners::Root)
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("symbolic link"), "{e}");
         assert!(!outside.join("evil").exists());
         assert!(rename(Path::new("../x"), None).is_err());
