@@ -10,9 +10,9 @@
 //! workers) while it diffs, in one pass that hashes the tar and the blob as
 //! they stream by, into a spool file in the writer's scratch space; the
 //! parent stages it under the digest the child computed, without reading it
-//! again. Committing a running container is
-//! allowed, as Docker allows it, but files written meanwhile may be captured
-//! half-written; a file that changes size during the diff fails the commit.
+//! again. Committing a running container is allowed, as Docker allows it,
+//! but files written meanwhile may be captured half-written; a file that
+//! changes size during the diff fails the commit.
 //!
 //! It does not find containers or pause them (the CLI does), and writes to the
 //! store only through `store::Writer`.
@@ -285,10 +285,10 @@ fn diff_compressed(
     let (back_tx, back_rx) = channel::<Vec<u8>>();
     std::thread::scope(|s| {
         let packer = s.spawn(move || -> Result<Compressed, String> {
-            // The fastest levels: several times the speed of the defaults
-            // for a few percent more bytes, which suits a snapshot taken
-            // while someone waits (containers/storage keeps commits
-            // uncompressed altogether).
+            // Fast levels (see `Compressor::fastest`): several times the
+            // speed of the defaults for some more bytes, which suits a
+            // snapshot taken while someone waits (containers/storage keeps
+            // commits uncompressed altogether).
             let mut c = Compressor::fastest(BufWriter::with_capacity(OUT_BUF, out), compression)
                 .map_err(|e| e.to_string())?;
             for chunk in rx {
