@@ -21,7 +21,7 @@ const ZSTD_MAGIC: [u8; 4] = [0x28, 0xb5, 0x2f, 0xfd];
 /// zstd's worker threads in [`Compressor::fastest`]. Fixed rather than the
 /// machine's core count: zstd's streaming output does not depend on the
 /// number of workers, but a fixed number keeps that from being a question.
-pub const ZSTD_WORKERS: u32 = 2;
+const ZSTD_WORKERS: u32 = 2;
 
 /// Large enough that reading a layer costs few syscalls, small enough to be
 /// irrelevant next to the layer itself.
@@ -104,7 +104,7 @@ impl<W: Write> Compressor<W> {
     /// Perl) 1.5 s instead of 1.9 s for 202 MB instead of 177. Any fixed
     /// level keeps the output reproducible.
     ///
-    /// zstd also compresses on [`ZSTD_WORKERS`] threads of its own: the
+    /// zstd also compresses on `ZSTD_WORKERS` threads of its own: the
     /// caller's thread then only feeds it and takes its output, and the
     /// compression spreads over both cores instead of being the one thread
     /// a snapshot waits for.
