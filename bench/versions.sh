@@ -46,14 +46,19 @@ cd "$proj"
 change=$(du -sb "$HUTCH_ROOT"/containers/*/upper 2>/dev/null | awk '{s+=$1} END {print s}')
 
 "$hutch" save -o "$work/busybox.tar" busybox:1.38.0-musl
-cmds=(-n hutch-env-snapshot "$hutch env snapshot")
+# Each snapshot first gets a change of its own (one more file with new
+# content), so that it writes a new 200 MB layer rather than finding the
+# last one's blob already stored.
+cmds=(--prepare "$hutch shell -u root -- sh -c 'head -c 16 /dev/urandom >/data/d0/stamp'" -n hutch-env-snapshot "$hutch env snapshot")
 if $pod load -q -i "$work/busybox.tar" >/dev/null 2>&1 &&
   $pod run --name pc --network none docker.io/library/busybox:1.38.0-musl sh -c "$gen" sh /data >/dev/null 2>&1; then
-  cmds+=(-n podman-commit "$pod commit -q pc bench-committed")
+  cmds+=(--prepare true -n podman-commit "$pod commit -q pc bench-committed")
 else
   echo "podman cannot run here; hutch only" >&2
 fi
+echo "load before: $(uptime)"
 hyperfine -N --runs "$runs" --export-json "$work/snapshot.json" "${cmds[@]}"
+echo "load after: $(uptime)"
 
 hyperfine -N --warmup 1 --runs "${ROLLBACK_RUNS:-10}" --export-json "$work/rollback.json" \
   -n hutch-env-rollback "$hutch env rollback --force 1"

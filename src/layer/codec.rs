@@ -18,6 +18,11 @@ pub enum Compression {
 const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
 const ZSTD_MAGIC: [u8; 4] = [0x28, 0xb5, 0x2f, 0xfd];
 
+/// zstd's worker threads in [`Compressor::fastest`]. Fixed rather than the
+/// machine's core count: zstd's streaming output does not depend on the
+/// number of workers, but a fixed number keeps that from being a question.
+const ZSTD_WORKERS: u32 = 2;
+
 /// Large enough that reading a layer costs few syscalls, small enough to be
 /// irrelevant next to the layer itself.
 const BUF: usize = 256 * 1024;
@@ -90,12 +95,28 @@ impl<W: Write> Compressor<W> {
         Self::with_levels(out, kind, 6, 3)
     }
 
-    /// Like [`Compressor::new`] at each codec's fastest level, for writers
-    /// that favour speed (gzip 1, zstd 1: on a change that is mostly new
-    /// data, zstd's level 3 spends its time in a match search that finds
-    /// little). Any fixed level keeps the output reproducible.
+    /// Like [`Compressor::new`] at fast levels, for writers that favour
+    /// speed: gzip 1, zstd -1. zstd's negative levels keep its match search
+    /// but store literals as they are instead of Huffman-coding them, which
+    /// is most of level 1's time. Measured on a 200 MB change of text that
+    /// does not repeat (bench/gen-tree.sh): 0.13 s of CPU instead of 0.58 s
+    /// for 204 MB instead of 154; on 460 MB of /usr (programs, Python,
+    /// Perl) 1.5 s instead of 1.9 s for 202 MB instead of 177. Any fixed
+    /// level keeps the output reproducible.
+    ///
+    /// zstd also compresses on `ZSTD_WORKERS` threads of its own: the
+    /// caller's thread then only feeds it and takes its output, and the
+    /// compression spreads over both cores instead of being the one thread
+    /// a snapshot waits for.
     pub fn fastest(out: W, kind: Compression) -> Result<Self> {
-        Self::with_levels(out, kind, 1, 1)
+        let mut c = Self::with_levels(out, kind, 1, -1)?;
+        if let Encoder::Zstd(e) = &mut c.enc {
+            e.multithread(ZSTD_WORKERS).map_err(|error| Error::Codec {
+                action: "start zstd's worker threads",
+                error,
+            })?;
+        }
+        Ok(c)
     }
 
     fn with_levels(out: W, kind: Compression, gzip: u32, zstd: i32) -> Result<Self> {
@@ -174,5 +195,28 @@ mod tests {
             assert_eq!(back, data);
         }
         assert!(Compressor::new(Vec::new(), Compression::None).is_err());
+    }
+
+    #[test]
+    fn fastest_zstd_on_workers_is_reproducible_whatever_the_writes() {
+        // More than one of zstd's jobs, so the workers really split it.
+        let data: Vec<u8> = (0..3_000_000u32)
+            .flat_map(|i| (i.wrapping_mul(2_654_435_761) >> 13).to_le_bytes())
+            .collect();
+        let pack = |piece: usize| {
+            let mut c = Compressor::fastest(Vec::new(), Compression::Zstd).unwrap();
+            for p in data.chunks(piece) {
+                c.write_all(p).unwrap();
+            }
+            c.finish().unwrap()
+        };
+        let (a, ia) = pack(4096);
+        let (b, ib) = pack(1 << 20);
+        assert_eq!(ia, ib, "the same bytes in other pieces");
+        assert_eq!(a, b);
+        let (_, mut r) = decompressed(&a[..]).unwrap();
+        let mut back = Vec::new();
+        r.read_to_end(&mut back).unwrap();
+        assert!(back == data);
     }
 }

@@ -6,11 +6,13 @@
 //! The upper dir holds files owned by subordinate ids that the caller cannot
 //! read, so the diff runs as root of a user namespace with the container's
 //! mapping; ids are then seen as the container saw them and written into the
-//! tar unchanged. The child compresses on a second thread while it diffs (two
-//! cores, one stream) into a file in the writer's scratch space; the parent
-//! checks its digest and stores it. Committing a running container is
-//! allowed, as Docker allows it, but files written meanwhile may be captured
-//! half-written; a file that changes size during the diff fails the commit.
+//! tar unchanged. The child compresses on a second thread (and zstd's own
+//! workers) while it diffs, in one pass that hashes the tar and the blob as
+//! they stream by, into a spool file in the writer's scratch space; the
+//! parent stages it under the digest the child computed, without reading it
+//! again. Committing a running container is allowed, as Docker allows it,
+//! but files written meanwhile may be captured half-written; a file that
+//! changes size during the diff fails the commit.
 //!
 //! It does not find containers or pause them (the CLI does), and writes to the
 //! store only through `store::Writer`.
@@ -24,7 +26,7 @@ use crate::oci::digest;
 use crate::oci::imageconfig::{History, ImageConfig};
 use crate::report::Report;
 use crate::snapshot::Result;
-use crate::store::{Image, Store};
+use crate::store::{Image, Spool, Store};
 use crate::userns::idmap::{IdMapping, IdSources};
 use crate::userns::run::run_in_userns_watching;
 use crate::userns::Reach;
@@ -32,7 +34,7 @@ use oci_spec::image::{Config, Descriptor, ImageManifestBuilder, MediaType, SCHEM
 use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::Path;
-use std::sync::mpsc::{sync_channel, SyncSender};
+use std::sync::mpsc::{channel, sync_channel, Receiver, SyncSender};
 
 /// Which manifest and media types the new image gets.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -162,10 +164,8 @@ pub fn commit(
     }
 
     let mut w = store.writer()?;
-    let blob_path = w.scratch().join("layer");
+    let (blob_path, blob) = w.spool("layer")?;
     let report_path = w.scratch().join("layer.json");
-    let blob = File::create(&blob_path)
-        .with_context(|| format!("cannot create {}", blob_path.display()))?;
     let layer_report = File::create(&report_path)
         .with_context(|| format!("cannot create {}", report_path.display()))?;
     let compression = opts.compression;
@@ -180,8 +180,8 @@ pub fn commit(
     let diffed = run_in_userns_watching(
         map,
         src,
-        || {
-            let r = diff_compressed(&upper_at.path(), &blob, compression)?;
+        move || {
+            let r = diff_compressed(&upper_at.path(), blob, compression)?;
             serde_json::to_writer(&layer_report, &r)
                 .map_err(|e| format!("cannot write the report: {e}"))
         },
@@ -191,17 +191,12 @@ pub fn commit(
     diffed
         .map_err(crate::chain::Context::msg)
         .with_context(|| format!("cannot commit {}", upper.display()))?;
-    drop((blob, layer_report));
     let r: LayerReport = serde_json::from_slice(&fs_err::read(&report_path)?)
         .context("the diff helper's report is unreadable")?;
-    let expected = digest::parse(&r.digest).map_err(crate::chain::Context::msg)?;
-    let (d, size) = w.write_blob_file(&blob_path, Some(&expected), "the committed layer")?;
-    if size != r.size {
-        bail!(
-            "the committed layer is {size} bytes but its writer reported {}",
-            r.size
-        );
-    }
+    // The helper hashed the blob as it wrote it: its digest is taken, not
+    // recomputed.
+    let digest = digest::parse(&r.digest).map_err(crate::chain::Context::msg)?;
+    let (d, size) = w.add_spooled(&blob_path, &digest, r.size, "the committed layer")?;
     let layer = Descriptor::new(layer_type, size, d);
 
     let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
@@ -276,35 +271,43 @@ fn renamed(l: &Descriptor, format: Format) -> Result<Descriptor> {
     Ok(d)
 }
 
-/// Diff `upper` into `out` compressed, the compression on its own thread.
-/// Runs inside the user-namespace helper, a fresh single-threaded process.
+/// Diff `upper` into `out` compressed, in one pass: the diff reads the
+/// files and hashes the tar (diff id) on this thread, a second one feeds the
+/// compressor and hashes and writes its output (blob digest), and zstd
+/// compresses on workers of its own (see `Compressor::fastest`). Runs inside
+/// the user-namespace helper, a fresh single-threaded process.
 fn diff_compressed(
     upper: &Path,
-    out: &File,
+    out: Spool,
     compression: Compression,
 ) -> Result<LayerReport, String> {
-    let (tx, rx) = sync_channel::<Vec<u8>>(8);
+    let (tx, rx) = sync_channel::<Vec<u8>>(CHUNKS_IN_FLIGHT);
+    // Emptied chunks go back to the diff, which refills them: no allocation
+    // (and no fresh pages to fault in) per chunk.
+    let (back_tx, back_rx) = channel::<Vec<u8>>();
     std::thread::scope(|s| {
         let packer = s.spawn(move || -> Result<Compressed, String> {
-            // The fastest levels: several times the speed of the defaults
-            // for a few percent more bytes, which suits a snapshot taken
-            // while someone waits (containers/storage keeps commits
-            // uncompressed altogether).
-            let mut c = Compressor::fastest(BufWriter::with_capacity(1 << 20, out), compression)
+            // Fast levels (see `Compressor::fastest`): several times the
+            // speed of the defaults for some more bytes, which suits a
+            // snapshot taken while someone waits (containers/storage keeps
+            // commits uncompressed altogether).
+            let mut c = Compressor::fastest(BufWriter::with_capacity(OUT_BUF, out), compression)
                 .map_err(|e| e.to_string())?;
             for chunk in rx {
                 c.write_all(&chunk)
                     .map_err(|e| format!("cannot write the layer: {e}"))?;
+                let _ = back_tx.send(chunk);
             }
             let (buf, info) = c.finish().map_err(|e| e.to_string())?;
-            let f = buf
-                .into_inner()
+            buf.into_inner()
                 .map_err(|e| format!("cannot write the layer: {}", e.error()))?;
-            f.sync_all()
-                .map_err(|e| format!("cannot write the layer: {e}"))?;
             Ok(info)
         });
-        let diffed = diff(upper, Chunks(tx), &DiffOptions::default());
+        let chunks = Chunks {
+            to: tx,
+            back: back_rx,
+        };
+        let diffed = diff(upper, chunks, &DiffOptions::default());
         let packed = packer
             .join()
             .unwrap_or_else(|_| Err("the compression thread panicked".into()));
@@ -321,13 +324,28 @@ fn diff_compressed(
     })
 }
 
-/// A writer that hands each write to the compression thread.
-struct Chunks(SyncSender<Vec<u8>>);
+/// Chunks of tar queued for the compression thread: enough to ride out a
+/// directory of small files on the diff's side or a slow write on the other.
+const CHUNKS_IN_FLIGHT: usize = 8;
+
+/// The compressed output's buffer: zstd hands over about 128 KiB at a
+/// time, which goes straight through; gzip's smaller pieces are gathered.
+const OUT_BUF: usize = 128 << 10;
+
+/// A writer that hands each write to the compression thread, in a chunk
+/// that thread gave back when it could.
+struct Chunks {
+    to: SyncSender<Vec<u8>>,
+    back: Receiver<Vec<u8>>,
+}
 
 impl Write for Chunks {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0
-            .send(buf.to_vec())
+        let mut chunk = self.back.try_recv().unwrap_or_default();
+        chunk.clear();
+        chunk.extend_from_slice(buf);
+        self.to
+            .send(chunk)
             .map_err(|_| std::io::Error::other("the compression thread stopped"))?;
         Ok(buf.len())
     }

@@ -10,8 +10,14 @@ use super::Result;
 use crate::chain::{bail, WithContext};
 use crate::oci::digest::Hasher;
 use oci_spec::image::Digest;
-use std::io::Read;
+use std::io::{Read, Write};
+use std::os::fd::AsFd;
 use std::path::{Path, PathBuf};
+
+/// How much of a spooled blob is written before it is started on its way
+/// to the disk: large enough for few calls, small enough that the disk
+/// works while the producer still compresses.
+const WRITEBACK_WINDOW: u64 = 8 << 20;
 
 /// Where the blob with digest `d` lives.
 pub fn path(root: &Path, d: &Digest) -> PathBuf {
@@ -69,4 +75,52 @@ pub fn publish(root: &Path, staged: &Path, d: &Digest) -> Result<()> {
     }
     fs_err::rename(staged, &dest)?;
     Ok(())
+}
+
+/// A new blob's scratch file, for a producer that hashes what it writes
+/// (a compressor's digest of its output), so the store need not read it
+/// again (see `Writer::add_spooled`). Each full window is started on its
+/// way to the disk while the next is written: the fsync that publishes the
+/// blob then has little left to wait for.
+pub struct Spool {
+    file: std::fs::File,
+    written: u64,
+    started: u64,
+}
+
+impl Spool {
+    pub(super) fn create(path: &Path) -> Result<Spool> {
+        let file = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(path)
+            .with_context(|| format!("cannot create {}", path.display()))?;
+        Ok(Spool {
+            file,
+            written: 0,
+            started: 0,
+        })
+    }
+}
+
+impl Write for Spool {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = self.file.write(buf)?;
+        self.written += n as u64;
+        if self.written - self.started >= WRITEBACK_WINDOW {
+            // Only a head start: a failure here (a filesystem without
+            // it) leaves the work, and the error, to the fsync.
+            let _ = crate::sys::fsat::start_writeback(
+                self.file.as_fd(),
+                self.started,
+                self.written - self.started,
+            );
+            self.started = self.written;
+        }
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
 }

@@ -40,6 +40,7 @@ pub use lock::Step as StepLock;
 /// removal, pruning and repair must leave alone. The caller reads it from the
 /// container records (`container::images_in_use`).
 pub type InUse = std::collections::HashMap<String, String>;
+pub use blobs::Spool;
 pub use partial::{Partial, Verified};
 pub use resolve::NoSuchImage;
 pub use usage::{CachedLayer, DiskUsage};

@@ -123,6 +123,48 @@ impl<'s> Writer<'s> {
         Ok((d, size))
     }
 
+    /// A new scratch file `name` for a blob whose producer hashes it as
+    /// it writes it; stage it with [`Writer::add_spooled`].
+    pub fn spool(&self, name: &str) -> Result<(PathBuf, blobs::Spool)> {
+        let path = self.tmp.path().join(name);
+        let spool = blobs::Spool::create(&path)?;
+        Ok((path, spool))
+    }
+
+    /// Stage the blob at `path` (a [`Writer::spool`] of this writer) as
+    /// `digest` and `size`, which its producer computed over exactly the
+    /// bytes it wrote: the store does not read it again (for a 150 MB layer
+    /// that is a sha256 pass the writer waited for). The size is checked
+    /// against the file, which is fsync'd here as any staged blob; `system
+    /// check` verifies its digest like any other's.
+    pub fn add_spooled(
+        &mut self,
+        path: &Path,
+        digest: &Digest,
+        size: u64,
+        what: &str,
+    ) -> Result<(Digest, u64)> {
+        if path.parent() != Some(self.tmp.path()) {
+            bail!(
+                "{what}: {} is not a file of this writer's scratch dir",
+                path.display()
+            );
+        }
+        let file = fs_err::File::open(path)?;
+        let len = file.metadata()?.len();
+        if len != size {
+            bail!("{what} is {len} bytes but its writer reported {size}; nothing was stored");
+        }
+        if self.known_size(digest).is_none() {
+            file.sync_all()
+                .with_context(|| format!("cannot write {what} to {}", path.display()))?;
+            self.staged.insert(digest.clone(), path.to_path_buf());
+        } else {
+            fs_err::remove_file(path)?;
+        }
+        Ok((digest.clone(), size))
+    }
+
     /// Stage a download that [`super::Partial::finish`] verified.
     pub fn add_verified(&mut self, v: super::Verified) -> Result<(Digest, u64)> {
         let (d, size) = (v.digest.clone(), v.size);
@@ -418,6 +460,51 @@ mod tests {
         assert!(all.iter().any(|i| i.id == a.id && i.names.is_empty()));
         // The scratch space is gone with the writer.
         assert_eq!(std::fs::read_dir(s.root.join("tmp")).unwrap().count(), 0);
+    }
+
+    #[test]
+    fn a_spooled_blob_is_taken_under_its_producers_digest() {
+        use std::io::Write;
+        let dir = tempfile::tempdir().unwrap();
+        let s = store(dir.path());
+        let tar = tar_with("hello", b"world");
+        let mut w = s.writer().unwrap();
+        // More than one writeback window, written in odd pieces.
+        let data: Vec<u8> = (0..20_000_000u32).map(|i| (i % 251) as u8).collect();
+        let (path, mut spool) = w.spool("layer").unwrap();
+        for piece in data.chunks(100_003) {
+            spool.write_all(piece).unwrap();
+        }
+        drop(spool);
+        let d = digest::of_bytes(&data);
+        let size = data.len() as u64;
+        let e = w.add_spooled(&path, &d, size + 1, "the layer").unwrap_err();
+        assert!(e.to_string().contains("its writer reported"), "{e}");
+        let e = w
+            .add_spooled(&dir.path().join("elsewhere"), &d, size, "the layer")
+            .unwrap_err();
+        assert!(e.to_string().contains("scratch dir"), "{e}");
+        assert_eq!(
+            w.add_spooled(&path, &d, size, "the layer").unwrap(),
+            (d.clone(), size)
+        );
+        // Published with the image that uses it, byte for byte.
+        let (base, diff_id) = w.write_layer(&tar[..], "base").unwrap();
+        let desc = Descriptor::new(MediaType::ImageLayerZstd, size, d.clone());
+        w.add_image(
+            &config(vec![diff_id.to_string(), diff_id.to_string()], "a"),
+            vec![base, desc],
+            &["x/spooled:1".into()],
+        )
+        .unwrap();
+        drop(w);
+        assert!(std::fs::read(blobs::path(&s.root, &d)).unwrap() == data);
+        // The same content spooled again: the stored copy is kept.
+        let mut w = s.writer().unwrap();
+        let (again, mut spool) = w.spool("layer").unwrap();
+        spool.write_all(&data).unwrap();
+        w.add_spooled(&again, &d, size, "the layer").unwrap();
+        assert!(!again.exists());
     }
 
     #[test]
