@@ -55,6 +55,16 @@ impl Manager {
         }
     }
 
+    /// What joins a package's architecture to its name where several
+    /// architectures of one name are installed: `glibc.i686` for rpm and
+    /// dnf, `libc6:i386` for dpkg and apt (multiarch).
+    pub fn arch_separator(self) -> char {
+        match self {
+            Manager::Dpkg => ':',
+            Manager::Apk | Manager::Rpm => '.',
+        }
+    }
+
     /// The paths its database may have, the one used first.
     pub fn dbs(self) -> &'static [&'static str] {
         match self {
@@ -65,8 +75,9 @@ impl Manager {
     }
 }
 
-/// What tells packages apart: the name and, for rpm, the architecture
-/// (empty for apk and dpkg, and for rpm's signing keys, which have none).
+/// What tells packages apart: the name and, for rpm and dpkg, the
+/// architecture (empty for apk, and for rpm's signing keys, which have
+/// none).
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Key {
     pub name: String,
@@ -124,10 +135,12 @@ fn parse_apk(text: &str) -> Installed {
 
 /// dpkg: RFC 822-like paragraphs; only packages whose `Status` ends in
 /// `installed` count (removed ones keep a paragraph with their config files).
+/// Multiarch installs one name once per architecture (`libc6:amd64` and
+/// `libc6:i386`), each its own paragraph.
 fn parse_dpkg(text: &str) -> Installed {
     let mut out = Installed::new();
     for para in text.split("\n\n") {
-        let (mut name, mut version, mut installed) = (None, None, false);
+        let (mut name, mut version, mut installed, mut arch) = (None, None, false, "");
         for line in para.lines() {
             if let Some(v) = line.strip_prefix("Package:") {
                 name = Some(v.trim());
@@ -135,10 +148,12 @@ fn parse_dpkg(text: &str) -> Installed {
                 version = Some(v.trim());
             } else if let Some(v) = line.strip_prefix("Status:") {
                 installed = v.trim().ends_with(" installed");
+            } else if let Some(v) = line.strip_prefix("Architecture:") {
+                arch = v.trim();
             }
         }
         if let (Some(n), Some(v), true) = (name, version, installed) {
-            keep(&mut out, n, "", v);
+            keep(&mut out, n, arch, v);
         }
     }
     out
@@ -241,8 +256,10 @@ pub const DPKG_INFO: &str = "var/lib/dpkg/info/";
 pub struct Change {
     pub key: Key,
     /// Whether the architecture is part of the name people see: when the
-    /// name has several on either side (multilib).
+    /// name has several on either side (multilib, multiarch).
     pub show_arch: bool,
+    /// What joins them then (`Manager::arch_separator`).
+    pub separator: char,
     pub what: What,
 }
 
@@ -263,11 +280,11 @@ pub enum What {
 }
 
 impl Change {
-    /// The name as rpm and dnf write it: `NAME`, or `NAME.ARCH` when the
-    /// architecture tells it apart.
+    /// The name as the package manager writes it: `NAME`, or `NAME.ARCH`
+    /// (rpm) or `NAME:ARCH` (dpkg) when the architecture tells it apart.
     pub fn name(&self) -> String {
         if self.show_arch {
-            format!("{}.{}", self.key.name, self.key.arch)
+            format!("{}{}{}", self.key.name, self.separator, self.key.arch)
         } else {
             self.key.name.clone()
         }
@@ -285,13 +302,13 @@ impl std::fmt::Display for Change {
     }
 }
 
-/// What changed from `a` to `b`, by package name: one version each side
+/// What changed from `a` (packages of `m`) to `b`, by package name: one version each side
 /// that differs is an upgrade; otherwise every version only in `a` is
 /// removed and every one only in `b` added. A name with one architecture
 /// on each side is one package even when the architecture changed (a
 /// later version built noarch); one with several is compared
 /// architecture by architecture, and named NAME.ARCH.
-pub fn diff(a: &Installed, b: &Installed) -> Vec<Change> {
+pub fn diff(m: Manager, a: &Installed, b: &Installed) -> Vec<Change> {
     let mut by_name: BTreeMap<&str, (Vec<&Key>, Vec<&Key>)> = BTreeMap::new();
     for k in a.keys() {
         by_name.entry(&k.name).or_default().0.push(k);
@@ -308,30 +325,32 @@ pub fn diff(a: &Installed, b: &Installed) -> Vec<Change> {
                 kb.first().map_or(&none, |k| &b[*k]),
             );
             if let Some(key) = kb.first().or(ka.first()) {
-                changes(&mut out, key, false, va, vb);
+                changes(&mut out, key, None, va, vb);
             }
             continue;
         }
         let keys: BTreeSet<&Key> = ka.iter().chain(kb).copied().collect();
         for key in keys {
             let (va, vb) = (a.get(key).unwrap_or(&none), b.get(key).unwrap_or(&none));
-            changes(&mut out, key, true, va, vb);
+            changes(&mut out, key, Some(m.arch_separator()), va, vb);
         }
     }
     out
 }
 
-/// The changes of one package from versions `va` to `vb`.
+/// The changes of one package from versions `va` to `vb`; `arch` joins
+/// its architecture to its name when that is part of what people see.
 fn changes(
     out: &mut Vec<Change>,
     key: &Key,
-    show_arch: bool,
+    arch: Option<char>,
     va: &BTreeSet<String>,
     vb: &BTreeSet<String>,
 ) {
     let change = |what| Change {
         key: key.clone(),
-        show_arch,
+        show_arch: arch.is_some(),
+        separator: arch.unwrap_or('.'),
         what,
     };
     let gone: Vec<&String> = va.difference(vb).collect();
@@ -444,7 +463,10 @@ mod tests {
     }
 
     fn lines(a: &Installed, b: &Installed) -> Vec<String> {
-        diff(a, b).iter().map(|c| c.to_string()).collect()
+        diff(Manager::Rpm, a, b)
+            .iter()
+            .map(|c| c.to_string())
+            .collect()
     }
 
     #[test]
@@ -490,7 +512,7 @@ mod tests {
                 "+ kernel 5.14-3"
             ]
         );
-        let d = diff(&a, &b);
+        let d = diff(Manager::Rpm, &a, &b);
         assert!(matches!(d[1].what, What::Removed { last: false, .. }));
         // The i686 glibc removed: its arch is still named, and it was the
         // last of its key.
@@ -503,13 +525,55 @@ mod tests {
             ["- glibc.i686 2.34-1"]
         );
         assert!(matches!(
-            diff(&a, &c)[0].what,
+            diff(Manager::Rpm, &a, &c)[0].what,
             What::Removed { last: true, .. }
         ));
         // One architecture each side, but another one: still one package.
         let x = list(&[("tzdata", "x86_64", "2023a-1")]);
         let y = list(&[("tzdata", "noarch", "2024a-1")]);
         assert_eq!(lines(&x, &y), ["~ tzdata 2023a-1 -> 2024a-1"]);
-        assert_eq!(diff(&x, &y)[0].key.arch, "noarch");
+        assert_eq!(diff(Manager::Rpm, &x, &y)[0].key.arch, "noarch");
+    }
+
+    #[test]
+    fn dpkg_multiarch_names_each_architecture() {
+        let db = |i386: &str| {
+            format!(
+                "Package: libc6\nStatus: install ok installed\nArchitecture: amd64\n\
+                 Version: 2.36-9\n\n\
+                 Package: libc6\nStatus: install ok installed\nArchitecture: i386\n\
+                 Version: {i386}\n\n\
+                 Package: bash\nStatus: install ok installed\nArchitecture: amd64\n\
+                 Version: 5.2\n"
+            )
+        };
+        let a = parse(Manager::Dpkg, DPKG_DB, db("2.36-8").as_bytes()).unwrap();
+        let b = parse(Manager::Dpkg, DPKG_DB, db("2.36-9").as_bytes()).unwrap();
+        assert_eq!(
+            flat(&a),
+            ["bash.amd64 5.2", "libc6.amd64 2.36-9", "libc6.i386 2.36-8"]
+        );
+        let d = diff(Manager::Dpkg, &a, &b);
+        let lines: Vec<String> = d.iter().map(|c| c.to_string()).collect();
+        assert_eq!(lines, ["~ libc6:i386 2.36-8 -> 2.36-9"]);
+        // One architecture: the plain name, as before.
+        let only = parse(
+            Manager::Dpkg,
+            DPKG_DB,
+            b"Package: bash\nStatus: install ok installed\nArchitecture: amd64\nVersion: 5.3\n",
+        )
+        .unwrap();
+        let lines: Vec<String> = diff(Manager::Dpkg, &a, &only)
+            .iter()
+            .map(|c| c.to_string())
+            .collect();
+        assert_eq!(
+            lines,
+            [
+                "~ bash 5.2 -> 5.3",
+                "- libc6:amd64 2.36-9",
+                "- libc6:i386 2.36-8"
+            ]
+        );
     }
 }

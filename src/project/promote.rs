@@ -100,7 +100,7 @@ impl Environment<'_> {
             }
             let mut install = Vec::new();
             let mut remove = Vec::new();
-            for c in packages::diff(&a.unwrap_or_default(), &b.unwrap_or_default()) {
+            for c in packages::diff(m, &a.unwrap_or_default(), &b.unwrap_or_default()) {
                 // Imported signing keys, not packages a tool installs.
                 if m == Manager::Rpm && c.key.name == "gpg-pubkey" {
                     continue;
@@ -283,11 +283,20 @@ impl Pkg {
         s
     }
 
-    /// apk, apt and zypper: `NAME[.ARCH][=VERSION]`.
+    /// apk and zypper: `NAME[.ARCH][=VERSION]`.
     fn pinned(&self) -> String {
+        self.joined('.')
+    }
+
+    /// apt: `NAME[:ARCH][=VERSION]` (multiarch).
+    fn apt(&self) -> String {
+        self.joined(':')
+    }
+
+    fn joined(&self, separator: char) -> String {
         let mut s = self.name.clone();
         if let Some(a) = &self.arch {
-            s = format!("{s}.{a}");
+            s = format!("{s}{separator}{a}");
         }
         if let Some(v) = &self.version {
             s = format!("{s}={v}");
@@ -302,6 +311,7 @@ fn package_lines(m: Manager, rpm_tool: &str, install: &[Pkg], remove: &[Pkg]) ->
     let zypper = rpm_tool == "zypper";
     let named: fn(&Pkg) -> String = match m {
         Manager::Rpm if !zypper => Pkg::nevra,
+        Manager::Dpkg => Pkg::apt,
         _ => Pkg::pinned,
     };
     let add = install.iter().map(named).collect::<Vec<_>>().join(" ");
@@ -502,6 +512,13 @@ mod tests {
         assert_eq!(
             package_lines(Manager::Rpm, "zypper", &i, &[]),
             ["RUN zypper --non-interactive install -y glibc.i686=2.34-1.el9 && zypper clean --all"]
+        );
+        // apt names a multiarch package NAME:ARCH.
+        let i = [pkg("libc6", Some("i386"), Some("2.36-9"))];
+        let d = package_lines(Manager::Dpkg, "dnf", &i, &[]);
+        assert!(
+            d[0].contains("--no-install-recommends libc6:i386=2.36-9 "),
+            "{d:?}"
         );
     }
 

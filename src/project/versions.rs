@@ -476,7 +476,7 @@ impl Environment<'_> {
             }
             out.packages.push((
                 m,
-                packages::diff(&pa.unwrap_or_default(), &pb.unwrap_or_default()),
+                packages::diff(m, &pa.unwrap_or_default(), &pb.unwrap_or_default()),
             ));
         }
         Ok(out)
