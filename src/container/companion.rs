@@ -33,7 +33,15 @@ impl Companion {
     }
 
     /// End it (pid 1 has exited) and reap it.
-    pub fn stop(mut self) {
+    pub fn stop(self) {
+        drop(self);
+    }
+}
+
+/// Also when the supervisor unwinds without reaching `stop`: no companion
+/// is left running beside nothing, or unreaped.
+impl Drop for Companion {
+    fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }

@@ -37,6 +37,18 @@ pub enum ConnectError {
          keeper was restarted since it started): restart the container to change its networks"
     )]
     OtherKeeper { name: String },
+    /// Docker refuses these too: the container has no network of its own
+    /// to add one beside, or was made to have none.
+    #[error(
+        "container {name} is on --network {mode}, which cannot be combined with other \
+         networks: create it again with --network NETWORK instead"
+    )]
+    Exclusive { name: String, mode: String },
+    #[error(
+        "container {name} publishes ports through its first network, {network}: \
+         stop it before disconnecting that network (its ports move to the next one at start)"
+    )]
+    PublishedOn { name: String, network: String },
     #[error(transparent)]
     Container(#[from] super::Error),
     #[error(transparent)]
@@ -177,6 +189,18 @@ pub fn connect(
             network: def.name,
         });
     }
+    if let Some(mode) = rec
+        .config
+        .network
+        .network
+        .as_deref()
+        .filter(|n| matches!(*n, "none" | "host") || n.starts_with("container:"))
+    {
+        return Err(ConnectError::Exclusive {
+            name: rec.name,
+            mode: mode.to_string(),
+        });
+    }
     let mut flags: NetFlags = rec.config.network.clone();
     flags.add_attachment(Attachment {
         network: def.name.clone(),
@@ -224,6 +248,16 @@ pub fn disconnect(dirs: &Dirs, network: &str, container: &str) -> Result<()> {
         });
     }
     if let Some(r) = running(&rec)? {
+        // The port forwarder runs against the first network's address,
+        // which goes with it.
+        let first = rec.config.network.network.as_deref();
+        let publishes = !rec.config.network.publish.is_empty() || rec.config.network.publish_all;
+        if publishes && first.is_some_and(|n| names(n, &def)) {
+            return Err(ConnectError::PublishedOn {
+                name: rec.name,
+                network: def.name,
+            });
+        }
         bridge::unplug(&networks, r.member(&rec), &def, &defs_of(&networks, &flags))?;
     }
     rec.config.network = flags;

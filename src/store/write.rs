@@ -155,12 +155,19 @@ impl<'s> Writer<'s> {
         if len != size {
             bail!("{what} is {len} bytes but its writer reported {size}; nothing was stored");
         }
-        if self.known_size(digest).is_none() {
-            file.sync_all()
-                .with_context(|| format!("cannot write {what} to {}", path.display()))?;
-            self.staged.insert(digest.clone(), path.to_path_buf());
-        } else {
-            fs_err::remove_file(path)?;
+        match self.known_size(digest) {
+            None => {
+                file.sync_all()
+                    .with_context(|| format!("cannot write {what} to {}", path.display()))?;
+                self.staged.insert(digest.clone(), path.to_path_buf());
+            }
+            // The digest was not checked here: a blob of that name but
+            // another size means the writer reported it wrongly.
+            Some(known) if known != size => bail!(
+                "{what} is {size} bytes, but the blob {digest} its writer named is {known}; \
+                 nothing was stored"
+            ),
+            Some(_) => fs_err::remove_file(path)?,
         }
         Ok((digest.clone(), size))
     }
@@ -505,6 +512,12 @@ mod tests {
         spool.write_all(&data).unwrap();
         w.add_spooled(&again, &d, size, "the layer").unwrap();
         assert!(!again.exists());
+        // A stored digest named for content of another size is refused.
+        let (short, mut spool) = w.spool("layer").unwrap();
+        spool.write_all(b"other").unwrap();
+        drop(spool);
+        let e = w.add_spooled(&short, &d, 5, "the layer").unwrap_err();
+        assert!(e.to_string().contains("its writer named is"), "{e}");
     }
 
     #[test]

@@ -96,7 +96,11 @@ pub fn recv_with_dest(
     )?;
     let dest = msg.cmsgs()?.find_map(|c| match c {
         ControlMessageOwned::Ipv4PacketInfo(p) => {
-            Some(std::net::Ipv4Addr::from(u32::from_be(p.ipi_addr.s_addr)))
+            // The local address the kernel would answer from (for a query
+            // to a broadcast address, not that address).
+            Some(std::net::Ipv4Addr::from(u32::from_be(
+                p.ipi_spec_dst.s_addr,
+            )))
         }
         _ => None,
     });

@@ -483,6 +483,46 @@ fn connect_and_disconnect_running_and_stopped_containers_on_several_networks() {
             one_error(&err) && err.contains("stop it, connect it and start it"),
             "{err}"
         );
+        // --network none has nothing to add a network beside, even stopped
+        // (Docker refuses it too).
+        w.ok(&[
+            "create",
+            "--name",
+            "isolated",
+            "--network",
+            "none",
+            bb,
+            "true",
+        ]);
+        let (_, err) = w.fails(&["network", "connect", "nb", "isolated"]);
+        assert!(
+            one_error(&err) && err.contains("cannot be combined with other networks"),
+            "{err}"
+        );
+        // Published ports go through the first network: it stays while
+        // the container runs.
+        w.ok(&[
+            "run",
+            "-d",
+            "--name",
+            "pub",
+            "--network",
+            "na",
+            "--network",
+            "nb",
+            "-p",
+            "127.0.0.1::80",
+            bb,
+            "sleep",
+            "300",
+        ]);
+        let (_, err) = w.fails(&["network", "disconnect", "na", "pub"]);
+        assert!(
+            one_error(&err) && err.contains("publishes ports through its first network, na"),
+            "{err}"
+        );
+        w.ok(&["network", "disconnect", "nb", "pub"]);
+        w.ok(&["rm", "-f", "pub", "isolated"]);
 
         // Disconnected at once: the interface goes, the name stops resolving.
         w.ok(&["network", "disconnect", "nb", "srv"]);

@@ -180,6 +180,9 @@ pub fn header(blob: &[u8]) -> Option<Header> {
     let mut dirindexes = Vec::new();
     let mut basenames = Vec::new();
     let mut dirnames = Vec::new();
+    // rpm writes each tag once; a hostile header repeating the file lists
+    // would have each copy parsed in full (a million strings at a time).
+    let mut seen = std::collections::BTreeSet::new();
     for i in 0..il {
         let at = 8 + i * 16;
         let e = Entry {
@@ -188,6 +191,9 @@ pub fn header(blob: &[u8]) -> Option<Header> {
             offset: be32(blob, at + 8)? as usize,
             count: be32(blob, at + 12)? as usize,
         };
+        if !seen.insert(e.tag) {
+            continue;
+        }
         match e.tag {
             TAG_NAME => h.name = string(data, &e)?,
             TAG_VERSION => h.version = string(data, &e)?,
