@@ -211,13 +211,24 @@ pub fn decode(bytes: &[u8], id: &str) -> Option<Vec<Input>> {
         .collect()
 }
 
-/// The stat-only check of the file `bytes` with id `id`: how many paths
-/// were statted when every one is as recorded (same kind, size, mtime, link
-/// target); None at the first that is not, or for a file that does not
-/// check, so that the caller runs the full check (which hashes).
-pub fn unchanged(bytes: &[u8], id: &str) -> Option<usize> {
+/// What a stat-only check that found nothing changed saw.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Unchanged {
+    /// How many paths were statted.
+    pub statted: usize,
+    /// Whether a file input has other names (hard links), through which
+    /// it can be written from anywhere.
+    pub hard_linked: bool,
+}
+
+/// The stat-only check of the file `bytes` with id `id`, when every path
+/// is as recorded (same kind, size, mtime, link target); None at the first
+/// that is not, or for a file that does not check, so that the caller
+/// runs the full check (which hashes).
+pub fn unchanged(bytes: &[u8], id: &str) -> Option<Unchanged> {
     let (dirs, entries) = parse(bytes, id)?;
     let mut open: Option<(usize, Option<OwnedFd>)> = None;
+    let mut hard_linked = false;
     for e in &entries {
         if open.as_ref().map(|(d, _)| *d) != Some(e.dir) {
             open = Some((e.dir, fsat::open_dir(dirs[e.dir]).ok()));
@@ -234,6 +245,7 @@ pub fn unchanged(bytes: &[u8], id: &str) -> Option<usize> {
             (kind, Some(st)) => {
                 let mtime = st.mtime_sec * 1_000_000_000 + st.mtime_nsec;
                 let stamp = st.size == e.size && mtime == e.mtime_ns;
+                hard_linked |= kind == FILE && st.nlink > 1;
                 match kind {
                     DIR => st.kind == FsKind::Dir && stamp,
                     FILE => st.kind == FsKind::File && stamp,
@@ -248,7 +260,10 @@ pub fn unchanged(bytes: &[u8], id: &str) -> Option<usize> {
             return None;
         }
     }
-    Some(entries.len())
+    Some(Unchanged {
+        statted: entries.len(),
+        hard_linked,
+    })
 }
 
 /// The directories whose listing or entries the inputs in `bytes` (with
@@ -292,7 +307,7 @@ mod tests {
             .collect();
         let (bytes, id) = encode(&inputs);
         assert_eq!(decode(&bytes, &id).unwrap(), inputs);
-        assert_eq!(unchanged(&bytes, &id), Some(4));
+        assert_eq!(unchanged(&bytes, &id).map(|c| c.statted), Some(4));
         assert!(decode(&bytes, "0000").is_none(), "another build's file");
         let top = d.path().to_path_buf();
         assert_eq!(

@@ -162,7 +162,7 @@ impl EnvDir {
     pub fn unchanged(&self) -> Option<Unchanged> {
         let s = self.stored()?;
         let bytes = read_bounded(&stamps::path(&self.dir), stamps::MAX_SIZE)?;
-        let n = stamps::unchanged(&bytes, &s.inputs_id)?;
+        let n = stamps::unchanged(&bytes, &s.inputs_id)?.statted;
         Some(Unchanged {
             container: s.container,
             statted: n,

@@ -7,9 +7,11 @@
 //! 2. adds inotify watches on every directory the inputs depend on (those
 //!    they lie in, the directory inputs themselves, the environment's own
 //!    directory where the record lives) and on their ancestors (for a move
-//!    or removal of the tree above),
+//!    or removal of the tree above, or a symlink on the way re-pointed),
 //! 3. then lstats every input once, as an entry's check would, and when
-//!    all are as recorded holds that record "clean".
+//!    all are as recorded, and none is a file with other names (hard
+//!    links: written through another name, in a directory nobody watches,
+//!    it makes no event here), holds that record "clean".
 //!
 //! Any event on a watched directory, a queue overflow, a watch that
 //! cannot be added (max_user_watches) or a directory on a network or FUSE
@@ -28,13 +30,19 @@
 //! env.json names now. No answer (no watcher, a watcher that ended, a
 //! stale socket) or any other answer: the entry does the full check.
 //!
+//! What inotify cannot see, this cannot either: writes through a shared
+//! memory mapping (no event, as for git's fsmonitor) and a mount placed
+//! over a watched directory. Editors and build tools write files.
+//!
 //! It only watches and answers; it never writes the record or decides
 //! about a rebuild.
 
 use super::stamps;
 use super::state::{EnvDir, Unchanged, WATCH_SOCKET as SOCKET};
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
-use nix::sys::inotify::{AddWatchFlags, InitFlags, Inotify};
+use nix::sys::inotify::{AddWatchFlags, InitFlags, Inotify, InotifyEvent, WatchDescriptor};
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::ffi::OsString;
 use std::io::{Read, Write};
 use std::os::fd::{AsFd, AsRawFd};
 use std::os::unix::net::{UnixListener, UnixStream};
@@ -113,10 +121,21 @@ fn dir_mask() -> AddWatchFlags {
         | AddWatchFlags::IN_ONLYDIR
 }
 
-/// What is watched on their ancestors: only the directory itself moving
-/// or going (their other entries change all the time: /tmp, a home).
+/// What is watched on their ancestors: the directory itself moving or
+/// going, and entries made, removed or renamed in it, of which only those
+/// of the names on the way down to a watched directory count (a symlink
+/// on the way re-pointed, `ln -sfn v2 current`, is a rename there). Added
+/// to, not in place of, what is watched on the same directory already
+/// (IN_MASK_ADD: one reached by two paths keeps its full mask).
 fn ancestor_mask() -> AddWatchFlags {
-    AddWatchFlags::IN_DELETE_SELF | AddWatchFlags::IN_MOVE_SELF | AddWatchFlags::IN_ONLYDIR
+    AddWatchFlags::IN_DELETE_SELF
+        | AddWatchFlags::IN_MOVE_SELF
+        | AddWatchFlags::IN_CREATE
+        | AddWatchFlags::IN_DELETE
+        | AddWatchFlags::IN_MOVED_FROM
+        | AddWatchFlags::IN_MOVED_TO
+        | AddWatchFlags::IN_ONLYDIR
+        | AddWatchFlags::from_bits_retain(libc::IN_MASK_ADD)
 }
 
 /// Whether changes to `dir` are all made through this kernel, so that
@@ -140,6 +159,11 @@ fn local(dir: &Path) -> bool {
 /// One pass: fresh watches over the record as it was read.
 struct Round {
     inotify: Inotify,
+    /// Watches on which any event is a change.
+    full: HashSet<WatchDescriptor>,
+    /// Watches on ancestors: the names in each that lead to a watched
+    /// directory.
+    ancestors: HashMap<WatchDescriptor, HashSet<OsString>>,
     /// The record vouched for and its number of inputs; None: dirty.
     clean: Option<(String, usize)>,
     /// When the last event came (dirty since): the next round starts once
@@ -154,14 +178,17 @@ impl Round {
         let inotify = Inotify::init(InitFlags::IN_NONBLOCK | InitFlags::IN_CLOEXEC)?;
         let mut round = Round {
             inotify,
+            full: HashSet::new(),
+            ancestors: HashMap::new(),
             clean: None,
             last_event: None,
         };
         // The record's directory first: a rebuild replacing it is an
         // event even when nothing else can be watched.
-        if round.inotify.add_watch(&env.dir, dir_mask()).is_err() {
-            return Ok(round);
-        }
+        match round.inotify.add_watch(&env.dir, dir_mask()) {
+            Ok(wd) => round.full.insert(wd),
+            Err(_) => return Ok(round),
+        };
         let Some((id, bytes)) = env.inputs_file() else {
             return Ok(round);
         };
@@ -171,8 +198,10 @@ impl Round {
         if !round.watch_all(&dirs) {
             return Ok(round);
         }
-        if let Some(n) = stamps::unchanged(&bytes, &id) {
-            round.clean = Some((id, n));
+        // A file with another name elsewhere can be written through that
+        // one, in a directory nobody watches: only a stat sees it.
+        if let Some(c) = stamps::unchanged(&bytes, &id).filter(|c| !c.hard_linked) {
+            round.clean = Some((id, c.statted));
         }
         round.drain();
         Ok(round)
@@ -181,32 +210,60 @@ impl Round {
     /// Watch `dirs` and their ancestors; false when one cannot be
     /// watched (gone, or the user's watches are used up: ENOSPC) or is on
     /// a file system whose changes need not pass through this kernel.
-    fn watch_all(&self, dirs: &[PathBuf]) -> bool {
+    fn watch_all(&mut self, dirs: &[PathBuf]) -> bool {
         if !dirs.iter().all(|d| local(d)) {
             return false;
         }
-        let mut ancestors: Vec<&Path> = dirs.iter().flat_map(|d| d.ancestors().skip(1)).collect();
-        ancestors.sort();
-        ancestors.dedup();
-        // A directory watched fully keeps its full mask (adding a watch on
-        // the same inode again replaces the mask).
-        ancestors.retain(|a| dirs.binary_search_by(|d| d.as_path().cmp(a)).is_err());
-        let full = dirs
-            .iter()
-            .all(|d| self.inotify.add_watch(d, dir_mask()).is_ok());
-        full && ancestors
-            .iter()
-            .all(|a| self.inotify.add_watch(*a, ancestor_mask()).is_ok())
+        for d in dirs {
+            match self.inotify.add_watch(d, dir_mask()) {
+                Ok(wd) => self.full.insert(wd),
+                Err(_) => return false,
+            };
+        }
+        // Each ancestor, with the names in it on the way to those.
+        let mut ancestors: BTreeMap<&Path, HashSet<OsString>> = BTreeMap::new();
+        for d in dirs {
+            for a in d.ancestors().skip(1) {
+                if let Some(next) = d.strip_prefix(a).ok().and_then(|r| r.iter().next()) {
+                    ancestors.entry(a).or_default().insert(next.to_os_string());
+                }
+            }
+        }
+        for (a, names) in ancestors {
+            match self.inotify.add_watch(a, ancestor_mask()) {
+                Ok(wd) => self.ancestors.entry(wd).or_default().extend(names),
+                Err(_) => return false,
+            }
+        }
+        true
     }
 
-    /// Read every queued event; any makes the round dirty (an overflow
-    /// too: it is an event).
+    /// Whether `e` says something the inputs depend on may have changed.
+    fn matters(&self, e: &InotifyEvent) -> bool {
+        if self.full.contains(&e.wd) {
+            return true;
+        }
+        let Some(names) = self.ancestors.get(&e.wd) else {
+            // An overflow (no watch), or a watch of no known kind.
+            return true;
+        };
+        let own = AddWatchFlags::IN_DELETE_SELF
+            | AddWatchFlags::IN_MOVE_SELF
+            | AddWatchFlags::IN_IGNORED
+            | AddWatchFlags::IN_UNMOUNT;
+        e.mask.intersects(own) || e.name.as_ref().is_some_and(|n| names.contains(n))
+    }
+
+    /// Read every queued event; any that matters makes the round dirty
+    /// (an overflow too).
     fn drain(&mut self) {
         loop {
             match self.inotify.read_events() {
                 Ok(events) if !events.is_empty() => {
-                    self.clean = None;
-                    self.last_event = Some(Instant::now());
+                    if events.iter().any(|e| self.matters(e)) {
+                        self.clean = None;
+                        self.last_event = Some(Instant::now());
+                    }
                 }
                 Err(nix::errno::Errno::EINTR) => continue,
                 // EAGAIN: the queue is empty.
@@ -392,6 +449,69 @@ mod tests {
         .unwrap();
         let (id, bytes) = env.inputs_file().unwrap();
         assert!(stamps::unchanged(&bytes, &id).is_some());
+        assert_eq!(Round::start(&env).unwrap().clean, None);
+    }
+
+    /// An environment over `inputs` (paths under `base`), written to `env`.
+    fn recorded(env: &EnvDir, base: &Path, inputs: &[&str]) {
+        env.write(&EnvState {
+            project: base.to_path_buf(),
+            container: "c".into(),
+            image_id: "i".into(),
+            inputs: inputs
+                .iter()
+                .map(|n| record(&base.join(n)).unwrap())
+                .collect(),
+            settings: String::new(),
+        })
+        .unwrap();
+    }
+
+    /// Entries in an ancestor count only on the way down: an unrelated
+    /// file there is no change, a symlink on the way re-pointed is one.
+    #[test]
+    fn ancestors_matter_only_on_the_way_down() {
+        let d = tempfile::tempdir().unwrap();
+        for v in ["v1", "v2"] {
+            std::fs::create_dir_all(d.path().join(v).join("src")).unwrap();
+            std::fs::write(d.path().join(v).join("src/a"), v).unwrap();
+        }
+        std::os::unix::fs::symlink("v1", d.path().join("current")).unwrap();
+        let env = EnvDir {
+            dir: d.path().join("env"),
+        };
+        let proj = d.path().join("current");
+        recorded(&env, &proj, &["src", "src/a"]);
+        let mut r = Round::start(&env).unwrap();
+        assert!(r.clean.is_some());
+        std::fs::write(d.path().join("unrelated"), "").unwrap();
+        std::fs::create_dir(d.path().join("v2/other")).unwrap();
+        r.drain();
+        assert!(r.clean.is_some(), "nothing on the way down changed");
+        // `ln -sfn v2 current`: a new link renamed over the old one.
+        std::os::unix::fs::symlink("v2", d.path().join("next")).unwrap();
+        std::fs::rename(d.path().join("next"), d.path().join("current")).unwrap();
+        r.drain();
+        assert!(r.clean.is_none(), "the symlink on the way was re-pointed");
+    }
+
+    /// A file with a second name can be written through it anywhere: never
+    /// vouched for.
+    #[test]
+    fn hard_linked_inputs_are_not_vouched_for() {
+        let d = tempfile::tempdir().unwrap();
+        let proj = d.path().join("proj");
+        std::fs::create_dir_all(&proj).unwrap();
+        std::fs::write(proj.join("a"), "a").unwrap();
+        let env = EnvDir {
+            dir: d.path().join("env"),
+        };
+        recorded(&env, &proj, &["a"]);
+        assert!(Round::start(&env).unwrap().clean.is_some());
+        std::fs::hard_link(proj.join("a"), d.path().join("elsewhere")).unwrap();
+        recorded(&env, &proj, &["a"]);
+        let (id, bytes) = env.inputs_file().unwrap();
+        assert!(stamps::unchanged(&bytes, &id).is_some_and(|c| c.hard_linked));
         assert_eq!(Round::start(&env).unwrap().clean, None);
     }
 }
