@@ -99,13 +99,29 @@ pub(super) fn metadata(
         return None;
     }
     crate::fault::point("keep-id-meta-built");
-    // A concurrent start may have won: its layer is as good as ours.
-    if std::fs::rename(&tmp, &meta).is_err() {
-        if let Ok(tmp_at) = Reach::new(&tmp) {
-            let _ = crate::userns::run_in_userns(mapping, src, || {
-                std::fs::remove_dir_all(tmp_at.path()).map_err(|e| e.to_string())
-            });
-        }
+    // Moved as root of the namespace: moving a directory to another parent
+    // takes write access to the directory itself, and that root owns it.
+    let placed = Reach::new(&tmp)
+        .and_then(|from| Reach::new(&meta).map(|to| (from, to)))
+        .map_err(|e| e.to_string())
+        .and_then(|(from, to)| {
+            crate::userns::run_in_userns(mapping, src, || {
+                match std::fs::rename(from.path(), to.path()) {
+                    Ok(()) => Ok(()),
+                    // A concurrent start won: its layer is as good as ours.
+                    Err(_) if to.path().is_dir() => {
+                        std::fs::remove_dir_all(from.path()).map_err(|e| e.to_string())
+                    }
+                    Err(e) => Err(format!("{}: {e}", meta.display())),
+                }
+            })
+            .map_err(|e| e.to_string())
+        });
+    if let Err(e) = placed {
+        report.info(&format!(
+            "{fallback}: cannot put its metadata layer in place: {e}"
+        ));
+        return None;
     }
     Some((meta, data))
 }
