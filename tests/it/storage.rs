@@ -108,17 +108,20 @@ fn blocks(dir: &Path) -> u64 {
     total
 }
 
-/// `system df`'s count of cached layers.
-fn layer_cache_total(w: &World) -> u64 {
+/// `system df`'s row of cached layers.
+fn layer_cache_row(w: &World) -> serde_json::Value {
     let df: serde_json::Value =
         serde_json::from_str(&w.ok(&["system", "df", "--format", "json"])).unwrap();
     df.as_array()
         .unwrap()
         .iter()
         .find(|r| r["Type"] == "Layer cache")
-        .unwrap()["Total"]
-        .as_u64()
         .unwrap()
+        .clone()
+}
+
+fn layer_cache_total(w: &World) -> u64 {
+    layer_cache_row(w)["Total"].as_u64().unwrap()
 }
 
 #[test]
@@ -235,6 +238,23 @@ fn keep_id_on_fuse_translates_owners_without_copying_the_image() {
         let meta = blocks(&w.root().join("o-meta"));
         assert!(meta > 0 && meta < before.1 / 20, "{meta} vs {}", before.1);
         assert_eq!(cache(), cached + 1, "system df counts the metadata layer");
+        // ... as active while a container stands on it.
+        let active = || layer_cache_row(&w)["Active"].as_u64().unwrap();
+        let idle = active();
+        w.ok(&[
+            "create",
+            "--name",
+            "kid",
+            "--network",
+            "none",
+            "--userns=keep-id",
+            "--storage-driver",
+            "overlay",
+            bb,
+            "true",
+        ]);
+        assert_eq!(active(), idle + 1, "the keep-id container's metadata layer");
+        w.ok(&["rm", "kid"]);
         // check finds metadata layers of no image and builds an older
         // hutch left (`.NAME.PID`); repair removes them and the scratch dir.
         let orphan = format!("{}-00000000", "0".repeat(64));
