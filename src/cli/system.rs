@@ -5,7 +5,7 @@ use super::template::{print_rows, Listing};
 use super::units::human_size;
 use super::Ctx;
 use crate::container::mounts::volume_users;
-use crate::container::{images_in_use, state, Containers};
+use crate::container::{images_in_use, keep_id, state, Containers};
 use crate::store::{DiskUsage, Store};
 use crate::userns::idmap::{IdMapping, IdSources, UsernsRequest};
 use crate::volume::{Source, Volumes};
@@ -84,9 +84,9 @@ impl Row {
 /// Docker's `system df`: images (ACTIVE = used by any container, reclaimable
 /// = what `image prune -a` frees), containers (ACTIVE = running, reclaimable
 /// = the writable layers of the others), local volumes (`volume_row`), and
-/// hutch's unpacked layer cache
+/// hutch's unpacked layer cache with keep-id's metadata layers
 /// (ACTIVE = layers some container stands on; the rest go with their images
-/// and are unpacked again when needed).
+/// and are unpacked or made again when needed).
 fn df(ctx: &Ctx, args: DfArgs) -> anyhow::Result<u8> {
     let store = Store::open(&ctx.dirs)?;
     let images = store.images()?;
@@ -127,9 +127,16 @@ fn df(ctx: &Ctx, args: DfArgs) -> anyhow::Result<u8> {
     let all = Containers::new(&ctx.dirs.state);
     let records = all.list();
     let mut containers = Row::new("Containers", records.len());
-    // Layers containers stand on: (mapping dir, diff id hex).
+    // Layers containers stand on: (mapping dir, diff id hex), and the
+    // keep-id metadata layers (by name) they would stand on.
     let mut standing: HashSet<(PathBuf, String)> = HashSet::new();
+    let mut standing_meta: HashSet<String> = HashSet::new();
+    let base = IdMapping::detect(UsernsRequest::Auto, &IdSources::default())
+        .map(|m| m.key())
+        .unwrap_or_default();
+    let skeleton = crate::rootfs::skeleton::path(&ctx.dirs.state);
     for r in &records {
+        standing_meta.insert(keep_id::name(&r.image_id, &r.mapping_key, &base, &skeleton));
         let size = du.add(&all.dir(&r.id).join("upper"));
         containers.count(size, state::observe(r).is_running());
         if let Some(im) = images.iter().find(|i| i.id == r.image_id) {
@@ -142,13 +149,18 @@ fn df(ctx: &Ctx, args: DfArgs) -> anyhow::Result<u8> {
     }
     let volumes = volume_row(ctx, &all, &mut du)?;
     let cached = store.cached_layers();
-    let mut cache = Row::new("Layer cache", cached.len());
+    let meta = store.meta_layers();
+    let mut cache = Row::new("Layer cache", cached.len() + meta.len());
     for l in &cached {
         let size = du.add(&l.dir);
         cache.count(
             size,
             standing.contains(&(l.mapping_dir.clone(), l.diff_hex.clone())),
         );
+    }
+    for m in &meta {
+        let name = m.file_name().unwrap_or_default().to_string_lossy();
+        cache.count(du.add(m), standing_meta.contains(name.as_ref()));
     }
     let rows = [
         Row {

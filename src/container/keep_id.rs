@@ -56,17 +56,22 @@ pub(super) fn metadata(
         .get(1)
         .and_then(|l| l.parent())
         .map(Path::to_path_buf)?;
-    let key = format!("{}\n{}\n{}", mapping.key(), base.key(), skeleton.display());
-    let hash = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(key.as_bytes()));
-    // Named by the image id first, so that gc can tell whose it is.
-    let name = format!("{}-{}", image.id.trim_start_matches("sha256:"), &hash[..8]);
     let dir = store.root.join(crate::store::META_DIR);
-    let meta = dir.join(&name);
+    let meta = dir.join(name(&image.id, &mapping.key(), &base.key(), skeleton));
     if meta.is_dir() {
         return Some((meta, data));
     }
-    let tmp = dir.join(format!(".{name}.{}", std::process::id()));
     let shift = IdShift::between(mapping, &base);
+    // Built in a scratch dir: one a killed hutch leaves is the store's
+    // garbage (`system check --repair`, prune), never a half layer here.
+    let scratch = match store.scratch() {
+        Ok(s) => s,
+        Err(e) => {
+            report.info(&format!("{fallback}: {}", crate::chain::line(&e)));
+            return None;
+        }
+    };
+    let tmp = scratch.path().join("meta");
     // Reached through directories held open here: the namespace's root
     // may not traverse the store's parents (see `userns::reach`).
     let made = std::fs::create_dir_all(&dir)
@@ -81,7 +86,6 @@ pub(super) fn metadata(
             crate::userns::run_in_userns(mapping, src, || {
                 let layers: Vec<PathBuf> = held.iter().map(Reach::path).collect();
                 let tmp = tmp_at.path();
-                let _ = std::fs::remove_dir_all(&tmp);
                 let r = crate::rootfs::metacopy::build(&layers, &shift, &tmp);
                 if r.is_err() {
                     let _ = std::fs::remove_dir_all(&tmp);
@@ -94,13 +98,39 @@ pub(super) fn metadata(
         report.info(&format!("{fallback}: cannot make its metadata layer: {e}"));
         return None;
     }
-    // A concurrent start may have won: its layer is as good as ours.
-    if std::fs::rename(&tmp, &meta).is_err() {
-        if let Ok(tmp_at) = Reach::new(&tmp) {
-            let _ = crate::userns::run_in_userns(mapping, src, || {
-                std::fs::remove_dir_all(tmp_at.path()).map_err(|e| e.to_string())
-            });
-        }
+    crate::fault::point("keep-id-meta-built");
+    // Moved as root of the namespace: moving a directory to another parent
+    // takes write access to the directory itself, and that root owns it.
+    let placed = Reach::new(&tmp)
+        .and_then(|from| Reach::new(&meta).map(|to| (from, to)))
+        .map_err(|e| e.to_string())
+        .and_then(|(from, to)| {
+            crate::userns::run_in_userns(mapping, src, || {
+                match std::fs::rename(from.path(), to.path()) {
+                    Ok(()) => Ok(()),
+                    // A concurrent start won: its layer is as good as ours.
+                    Err(_) if to.path().is_dir() => {
+                        std::fs::remove_dir_all(from.path()).map_err(|e| e.to_string())
+                    }
+                    Err(e) => Err(format!("{}: {e}", meta.display())),
+                }
+            })
+            .map_err(|e| e.to_string())
+        });
+    if let Err(e) = placed {
+        report.info(&format!(
+            "{fallback}: cannot put its metadata layer in place: {e}"
+        ));
+        return None;
     }
     Some((meta, data))
+}
+
+/// The metadata layer's name for image `image_id`, id mapping `mapping_key`
+/// over the default mapping `base_key`, with `skeleton` below the image:
+/// the image id first, so that gc can tell whose it is.
+pub fn name(image_id: &str, mapping_key: &str, base_key: &str, skeleton: &Path) -> String {
+    let key = format!("{mapping_key}\n{base_key}\n{}", skeleton.display());
+    let hash = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(key.as_bytes()));
+    format!("{}-{}", image_id.trim_start_matches("sha256:"), &hash[..8])
 }

@@ -28,7 +28,7 @@ pub mod freeze;
 pub mod health;
 pub mod inspect;
 mod inuse;
-mod keep_id;
+pub mod keep_id;
 pub mod launch;
 pub mod logger;
 pub mod logs;

@@ -18,9 +18,14 @@ const NAME: &str = "skeleton-v1";
 const DIRS: [&str; 4] = ["proc", "sys", "dev", "etc"];
 const FILES: [&str; 3] = ["etc/hostname", "etc/hosts", "etc/resolv.conf"];
 
+/// Where the skeleton layer under `state` is.
+pub fn path(state: &Path) -> PathBuf {
+    state.join(NAME)
+}
+
 /// The skeleton layer under `state`, created if missing.
 pub fn ensure(state: &Path) -> std::io::Result<PathBuf> {
-    let dir = state.join(NAME);
+    let dir = path(state);
     if dir.is_dir() {
         return Ok(dir);
     }

@@ -1,7 +1,8 @@
 //! `system check`: verify the store. Every blob must hash to its name, every
 //! index entry must lead to a readable manifest, config and layers whose
-//! diff-id count matches, every unpacked layer must belong to an image, and
-//! no scratch directory may be left by a killed process.
+//! diff-id count matches, every unpacked layer and keep-id metadata layer
+//! must belong to an image, and no scratch directory may be left by a killed
+//! process.
 //!
 //! With `repair`, as `podman system check --repair` does: damaged images are
 //! removed unless a container uses them (then they are reported and kept),
@@ -11,7 +12,7 @@
 
 use super::index::{self, Entry};
 use super::Result;
-use super::{blobs, gc, lock, pins, Store};
+use super::{blobs, gc, lock, pins, MetaKind, Store};
 use crate::oci::config::{parse_config, parse_manifest};
 use crate::oci::digest::{self, Hasher};
 use crate::userns::idmap::{IdMapping, IdSources};
@@ -63,6 +64,7 @@ pub fn check(
     // Build cache entries keep their unpacked layers as images do (gc
     // keeps them): those are not leftovers.
     let mut wanted = refs.diff_ids.clone();
+    let mut configs = refs.configs.clone();
     for m in pins::all(root)? {
         if let Ok(im) = store.load_image(&m) {
             wanted.extend(
@@ -72,9 +74,10 @@ pub fn check(
                     .iter()
                     .map(|d| d.trim_start_matches("sha256:").to_string()),
             );
+            configs.insert(im.id.trim_start_matches("sha256:").to_string());
         }
     }
-    report_leftovers(root, &wanted, repair, &mut rep)?;
+    report_leftovers(root, &wanted, &configs, repair, &mut rep)?;
     if repair {
         let needed = needed_blobs(root, &keep_entries);
         settle_actions(&mut rep, &needed);
@@ -151,6 +154,8 @@ struct References {
     damaged: HashMap<String, String>,
     /// Layers (hex diff ids) of the images.
     diff_ids: HashSet<String>,
+    /// Image ids (hex config digests) the manifests name.
+    configs: HashSet<String>,
     /// Distinct manifests named.
     images: usize,
 }
@@ -169,6 +174,7 @@ fn check_references(root: &Path, entries: &[Entry], scan: &BlobScan) -> Referenc
     };
     let mut damaged: HashMap<String, String> = HashMap::new();
     let mut diff_ids: HashSet<String> = HashSet::new();
+    let mut configs: HashSet<String> = HashSet::new();
     let mut seen: HashSet<String> = HashSet::new();
     for e in entries {
         let md = e.desc.digest().to_string();
@@ -179,6 +185,7 @@ fn check_references(root: &Path, entries: &[Entry], scan: &BlobScan) -> Referenc
             ok_blob(e.desc.digest()).map_err(|m| format!("its manifest: {m}"))?;
             let mbytes = blobs::read(root, e.desc.digest()).map_err(|e| crate::chain::line(&e))?;
             let m = parse_manifest(&mbytes, "its manifest").map_err(|e| e.to_string())?;
+            configs.insert(m.config().digest().digest().to_string());
             ok_blob(m.config().digest()).map_err(|x| format!("its config: {x}"))?;
             let cbytes =
                 blobs::read(root, m.config().digest()).map_err(|e| crate::chain::line(&e))?;
@@ -207,6 +214,7 @@ fn check_references(root: &Path, entries: &[Entry], scan: &BlobScan) -> Referenc
     References {
         damaged,
         diff_ids,
+        configs,
         images: seen.len(),
     }
 }
@@ -268,10 +276,12 @@ fn report_damaged(
     keep_entries
 }
 
-/// Step 3: unpacked layers no image needs, and scratch dirs of dead processes.
+/// Step 3: unpacked layers and keep-id metadata layers no image needs, and
+/// scratch dirs of dead processes.
 fn report_leftovers(
     root: &Path,
     diff_ids: &HashSet<String>,
+    configs: &HashSet<String>,
     repair: bool,
     rep: &mut CheckReport,
 ) -> Result<()> {
@@ -289,6 +299,22 @@ fn report_leftovers(
                 });
             }
         }
+    }
+    let shown = |p: &Path| p.strip_prefix(root).unwrap_or(p).display().to_string();
+    for m in super::meta::entries(root) {
+        let problem = match &m.kind {
+            MetaKind::Layer { image } if configs.contains(image) => continue,
+            MetaKind::Layer { .. } => {
+                format!("metadata layer {} belongs to no image", shown(&m.path))
+            }
+            MetaKind::Leftover => {
+                format!("{} was left by a process that was killed", shown(&m.path))
+            }
+        };
+        rep.findings.push(Finding {
+            problem,
+            action: repair.then(|| "removed".to_string()),
+        });
     }
     for s in super::tmp::stale(root)? {
         rep.findings.push(Finding {

@@ -11,7 +11,7 @@
 
 use super::index::{self, Entry};
 use super::Result;
-use super::{lock, pins, resolve, tmp, Image, Store};
+use super::{lock, pins, resolve, tmp, Image, MetaKind, Store};
 use crate::chain::{bail, WithContext};
 use crate::oci::reference::Reference;
 use crate::userns::idmap::{IdMapping, IdSources};
@@ -240,13 +240,14 @@ pub(super) fn collect(
             }
         }
     }
-    // keep-id metadata layers go with their image (a dot marks one still
-    // being made).
-    let mbase = root.join(super::layers::META_DIR);
-    for m in list(&mbase)? {
-        let image = m.split('-').next().unwrap_or_default();
-        if !m.starts_with('.') && !keep_blobs.contains(image) {
-            doomed.push(mbase.join(m));
+    // keep-id metadata layers go with their image.
+    for m in super::meta::entries(root) {
+        let gone = match &m.kind {
+            MetaKind::Layer { image } => !keep_blobs.contains(image),
+            MetaKind::Leftover => true,
+        };
+        if gone {
+            doomed.push(m.path);
         }
     }
     let stale = tmp::stale(root)?;

@@ -25,10 +25,6 @@ use oci_spec::image::Descriptor;
 use sha2::{Digest as _, Sha256};
 use std::path::{Path, PathBuf};
 
-/// `ROOT/o-meta/`: keep-id's metadata layers (see `rootfs::metacopy`), each
-/// named `<image id hex>-<mapping hash>`; gc removes those of removed images.
-pub const META_DIR: &str = "o-meta";
-
 /// `ROOT/o/<mapping>`: where layers unpacked for `map` live.
 pub fn mapping_dir(root: &Path, map: &IdMapping) -> PathBuf {
     mapping_dir_for_key(root, &map.key())

@@ -9,6 +9,7 @@
 //! ROOT/tmp/                                    scratch space, see `tmp`
 //! ROOT/tmp/partial/<hex>                       resumable downloads, see `partial`
 //! ROOT/o/<mapping>/<diff-id hex>/              unpacked layers, see `layers`
+//! ROOT/o-meta/<image hex>-<mapping hash>/      keep-id metadata layers, see `meta`
 //! ROOT/cache/steps/<key>                       pinned build results, see `pins`
 //! ROOT/cache/locks/<key>                       the build step running now, see `lock`
 //! ```
@@ -22,8 +23,9 @@ mod error;
 mod gc;
 mod index;
 mod layers;
-pub use layers::META_DIR;
 mod lock;
+mod meta;
+pub use meta::{MetaEntry, MetaKind, META_DIR};
 mod partial;
 mod pins;
 mod resolve;
@@ -43,6 +45,7 @@ pub type InUse = std::collections::HashMap<String, String>;
 pub use blobs::Spool;
 pub use partial::{Partial, Verified};
 pub use resolve::NoSuchImage;
+pub use tmp::TmpDir;
 pub use usage::{CachedLayer, DiskUsage};
 pub use write::Writer;
 
@@ -259,6 +262,12 @@ impl Store {
     /// Drop a version's pin; the next gc or prune may take its blobs.
     pub fn unpin_version(&self, key: &str) -> Result<()> {
         pins::unpin_version(&self.root, key)
+    }
+
+    /// A scratch directory in the store, removed when dropped; gc and
+    /// `system check --repair` remove one a killed process left (see `tmp`).
+    pub fn scratch(&self) -> Result<TmpDir> {
+        TmpDir::new(&self.root)
     }
 
     /// Start writing: blobs go to scratch space and become visible only when

@@ -108,6 +108,22 @@ fn blocks(dir: &Path) -> u64 {
     total
 }
 
+/// `system df`'s row of cached layers.
+fn layer_cache_row(w: &World) -> serde_json::Value {
+    let df: serde_json::Value =
+        serde_json::from_str(&w.ok(&["system", "df", "--format", "json"])).unwrap();
+    df.as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["Type"] == "Layer cache")
+        .unwrap()
+        .clone()
+}
+
+fn layer_cache_total(w: &World) -> u64 {
+    layer_cache_row(w)["Total"].as_u64().unwrap()
+}
+
 #[test]
 fn keep_id_on_fuse_translates_owners_without_copying_the_image() {
     for_each_user(|w| {
@@ -166,6 +182,36 @@ fn keep_id_on_fuse_translates_owners_without_copying_the_image() {
                 script,
             ])
         };
+        let cache = || layer_cache_total(&w);
+        let cached = cache();
+        // A build killed before its layer is in place leaves only a
+        // scratch dir, which check reports and the next build ignores.
+        let killed = w
+            .hutch()
+            .env("HUTCH_CRASH_AT", "keep-id-meta-built")
+            .args([
+                "run",
+                "--rm",
+                "--network",
+                "none",
+                "--userns=keep-id",
+                "--storage-driver",
+                "overlay",
+                bb,
+                "true",
+            ])
+            .output()
+            .unwrap();
+        use std::os::unix::process::ExitStatusExt;
+        assert_eq!(killed.status.signal(), Some(9), "{}", stderr(&killed));
+        let check = w.run(&["system", "check"]);
+        assert!(
+            stdout(&check).starts_with("tmp/")
+                && stdout(&check).contains("was left by a process that was killed"),
+            "{}",
+            stdout(&check)
+        );
+        assert_eq!(cache(), cached, "no metadata layer in place");
         let out = native(
             &format!("{uid}:{}", w.user.gid),
             "stat -c %u:%g /bin/busybox /etc; head -c 6 /etc/passwd; echo; \
@@ -191,6 +237,47 @@ fn keep_id_on_fuse_translates_owners_without_copying_the_image() {
         );
         let meta = blocks(&w.root().join("o-meta"));
         assert!(meta > 0 && meta < before.1 / 20, "{meta} vs {}", before.1);
+        assert_eq!(cache(), cached + 1, "system df counts the metadata layer");
+        // ... as active while a container stands on it.
+        let active = || layer_cache_row(&w)["Active"].as_u64().unwrap();
+        let idle = active();
+        w.ok(&[
+            "create",
+            "--name",
+            "kid",
+            "--network",
+            "none",
+            "--userns=keep-id",
+            "--storage-driver",
+            "overlay",
+            bb,
+            "true",
+        ]);
+        assert_eq!(active(), idle + 1, "the keep-id container's metadata layer");
+        w.ok(&["rm", "kid"]);
+        // check finds metadata layers of no image and builds an older
+        // hutch left (`.NAME.PID`); repair removes them and the scratch dir.
+        let orphan = format!("{}-00000000", "0".repeat(64));
+        for d in [orphan.as_str(), ".x-00000000.2147483646"] {
+            std::fs::create_dir(w.root().join("o-meta").join(d)).unwrap();
+        }
+        let check = stdout(&w.run(&["system", "check"]));
+        assert!(
+            check.contains(&format!(
+                "metadata layer o-meta/{orphan} belongs to no image"
+            )) && check
+                .contains("o-meta/.x-00000000.2147483646 was left by a process that was killed")
+                && check.lines().count() == 3,
+            "{check}"
+        );
+        w.ok(&["system", "check", "--repair"]);
+        let check = w.run(&["system", "check"]);
+        assert!(check.status.success(), "{}", stdout(&check));
+        assert_eq!(
+            std::fs::read_dir(w.root().join("o-meta")).unwrap().count(),
+            1,
+            "repair keeps the image's metadata layer"
+        );
         // It goes with its image.
         w.ok(&["rmi", bb]);
         let left: Vec<_> = std::fs::read_dir(w.root().join("o-meta"))

@@ -18,8 +18,11 @@
 //! rebuilding), a directory merged in one getdents pass per layer that also
 //! yields its whiteouts, kernel caching wherever every change goes through
 //! this mount (long entry, negative-entry and attribute TTLs, cached
-//! directories and pages), and no OPEN-free requests the kernel can skip
-//! (FLUSH, ACCESS answer ENOSYS once).
+//! directories and pages), and no request the kernel can skip: OPEN and
+//! OPENDIR (and with them RELEASE and RELEASEDIR), FLUSH and ACCESS answer
+//! ENOSYS once, so a warm `cat` costs no round trip and a cold one a READ,
+//! served by node (the file opened for that request, copied up first when
+//! it is a write).
 //!
 //! It runs as root in the container's user namespace, so the kernel checks
 //! permissions itself (`default_permissions`) and new files are given the
@@ -29,7 +32,7 @@
 //! requests with both.
 
 use super::ids::IdShift;
-use super::node::{bfd, Inner, Key, Node, Sharded, Table};
+use super::node::{bfd, Entry, Inner, Key, Node, Sharded, Table};
 use crate::layer::whiteout::OPAQUE_XATTR;
 use crate::sys::fuse as sys;
 use fuser::{
@@ -60,26 +63,19 @@ pub struct Layers {
     pub proc: OwnedFd,
 }
 
-/// One open file or directory.
-#[derive(Clone)]
-enum Handle {
-    File(Arc<OwnedFd>),
-    Dir(Arc<Vec<Entry>>),
-}
-
-/// One merged directory entry.
-struct Entry {
-    name: CString,
-    ino: u64,
-    kind: FileType,
-}
-
 pub struct OverlayFs {
     proc: OwnedFd,
     table: Table,
     shift: IdShift,
-    handles: Sharded<u64, Handle>,
+    /// Files opened by CREATE (or by OPEN, on a kernel that cannot skip
+    /// it); handle 0 means none: the request is served by its node.
+    handles: Sharded<u64, Arc<OwnedFd>>,
     next_fh: AtomicU64,
+    /// The kernel skips OPEN and RELEASE when OPEN answers ENOSYS
+    /// (`FUSE_NO_OPEN_SUPPORT`): reads and writes then come by node.
+    no_open: bool,
+    /// The same for OPENDIR and RELEASEDIR.
+    no_opendir: bool,
     /// st_dev of each layer (index as in `Inner::layer`).
     devs: Vec<u64>,
     upper_root: Arc<OwnedFd>,
@@ -208,6 +204,8 @@ impl OverlayFs {
             shift,
             handles: Sharded::new(),
             next_fh: AtomicU64::new(1),
+            no_open: false,
+            no_opendir: false,
             devs,
             upper_root: upper,
         })
@@ -250,17 +248,66 @@ impl OverlayFs {
         Ok(self.attr(node.ino, &st, inner.layer, inner.merged()))
     }
 
-    fn new_fh(&self, h: Handle) -> u64 {
+    fn new_fh(&self, f: OwnedFd) -> u64 {
         let fh = self.next_fh.fetch_add(1, Ordering::Relaxed);
-        self.handles.insert(fh, h);
+        self.handles.insert(fh, Arc::new(f));
         fh
     }
 
-    fn file(&self, fh: FileHandle) -> R<Arc<OwnedFd>> {
-        match self.handles.get(&fh.0) {
-            Some(Handle::File(f)) => Ok(f),
-            _ => Err(NixErrno::EBADF),
+    /// The file behind handle `fh`, or, for handle 0 (the kernel sent no
+    /// OPEN), node `ino`'s topmost instance opened for this one request;
+    /// `write` copies it up first.
+    fn file(&self, ino: INodeNo, fh: FileHandle, write: bool) -> R<Arc<OwnedFd>> {
+        if fh.0 != 0 {
+            return self.handles.get(&fh.0).ok_or(NixErrno::EBADF);
         }
+        let node = self.node(ino)?;
+        let flags = if write {
+            self.copy_up(&node)?;
+            libc::O_WRONLY
+        } else {
+            libc::O_RDONLY
+        };
+        let f = self.open_node(&node.read(), flags)?;
+        Ok(Arc::new(f))
+    }
+
+    /// The merged listing of directory `ino` for a READDIR at `offset`:
+    /// made afresh when a reading starts (offset 0), the same one for the
+    /// rest of it, so offsets stay valid without an OPENDIR handle; let go
+    /// once read to the end (the kernel keeps its own copy).
+    fn read_listing(&self, ino: INodeNo, offset: u64) -> R<Arc<Vec<Entry>>> {
+        let node = self.node(ino)?;
+        let mut kept = node.listing();
+        if offset != 0 {
+            if let Some(l) = kept.as_ref() {
+                let l = l.clone();
+                if offset as usize >= l.len() {
+                    *kept = None;
+                }
+                return Ok(l);
+            }
+        }
+        let inner = node.read();
+        if !inner.is_dir() {
+            return Err(NixErrno::ENOTDIR);
+        }
+        let mut entries = vec![
+            Entry {
+                name: c".".to_owned(),
+                ino: node.ino,
+                kind: FileType::Directory,
+            },
+            Entry {
+                name: c"..".to_owned(),
+                ino: inner.parent.as_ref().map_or(INodeNo::ROOT.0, |p| p.ino),
+                kind: FileType::Directory,
+            },
+        ];
+        entries.extend(self.list(&inner)?);
+        let l = Arc::new(entries);
+        *kept = Some(l.clone());
+        Ok(l)
     }
 
     /// A descriptor on which xattrs can be read or written, or None for

@@ -133,11 +133,21 @@ impl Inner {
     }
 }
 
+/// One merged directory entry.
+pub struct Entry {
+    pub name: CString,
+    pub ino: u64,
+    pub kind: fuser::FileType,
+}
+
 pub struct Node {
     pub ino: u64,
     /// How many times the kernel was handed this inode (FUSE `nlookup`).
     pub lookups: AtomicU64,
     pub inner: RwLock<Inner>,
+    /// Directories: the listing a reading in progress walks (the kernel
+    /// sends no OPENDIR to keep one per handle).
+    listing: Mutex<Option<Arc<Vec<Entry>>>>,
 }
 
 impl Node {
@@ -146,7 +156,12 @@ impl Node {
             ino,
             lookups: AtomicU64::new(0),
             inner: RwLock::new(inner),
+            listing: Mutex::new(None),
         }
+    }
+
+    pub fn listing(&self) -> std::sync::MutexGuard<'_, Option<Arc<Vec<Entry>>>> {
+        self.listing.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     pub fn read(&self) -> std::sync::RwLockReadGuard<'_, Inner> {

@@ -178,7 +178,7 @@ impl OverlayFs {
             name.as_c_str()
         };
         let open_fd = |flags: i32| -> R<Arc<OwnedFd>> {
-            if let Some(Handle::File(f)) = fh.and_then(|fh| self.handles.get(&fh.0)) {
+            if let Some(f) = fh.and_then(|fh| self.handles.get(&fh.0)) {
                 return Ok(f);
             }
             self.open_node(&node.read(), flags | libc::O_NONBLOCK)
@@ -189,8 +189,8 @@ impl OverlayFs {
                 return Err(NixErrno::EISDIR);
             }
             let f = match fh.and_then(|fh| self.handles.get(&fh.0)) {
-                Some(Handle::File(f)) => f,
-                _ => Arc::new(self.open_node(&node.read(), libc::O_WRONLY)?),
+                Some(f) => f,
+                None => Arc::new(self.open_node(&node.read(), libc::O_WRONLY)?),
             };
             sys::ftruncate(bfd(&f), size)?;
         }
@@ -247,11 +247,23 @@ fn negative() -> FileAttr {
 
 impl Filesystem for OverlayFs {
     fn init(&mut self, _req: &Request, config: &mut KernelConfig) -> std::io::Result<()> {
+        let offered = config.capabilities();
+        // No OPEN, RELEASE, OPENDIR or RELEASEDIR round trips: two of the
+        // three requests per file of a `cat`, and the kernel then keeps
+        // pages and listings cached as FOPEN_KEEP_CACHE | FOPEN_CACHE_DIR.
+        self.no_open = offered.contains(InitFlags::FUSE_NO_OPEN_SUPPORT);
+        self.no_opendir = offered.contains(InitFlags::FUSE_NO_OPENDIR_SUPPORT);
+        // With OPEN skipped an O_TRUNC must come as a SETATTR, which the
+        // kernel leaves out when it believes OPEN truncated.
+        if !self.no_open {
+            let _ = config.add_capabilities(InitFlags::FUSE_ATOMIC_O_TRUNC);
+        }
         // Each one only if the kernel offers it; none is required.
         for cap in [
+            InitFlags::FUSE_NO_OPEN_SUPPORT,
+            InitFlags::FUSE_NO_OPENDIR_SUPPORT,
             InitFlags::FUSE_PARALLEL_DIROPS,
             InitFlags::FUSE_CACHE_SYMLINKS,
-            InitFlags::FUSE_ATOMIC_O_TRUNC,
             InitFlags::FUSE_EXPORT_SUPPORT,
             InitFlags::FUSE_SPLICE_READ,
             InitFlags::FUSE_SPLICE_WRITE,
@@ -476,6 +488,11 @@ impl Filesystem for OverlayFs {
     }
 
     fn open(&self, _req: &Request, ino: INodeNo, flags: OpenFlags, reply: ReplyOpen) {
+        if self.no_open {
+            // Once: the kernel then opens without asking, and a write
+            // copies the file up when it comes (`file`).
+            return reply.error(Errno::ENOSYS);
+        }
         let r = (|| {
             let node = self.node(ino)?;
             let f = flags.0;
@@ -492,7 +509,7 @@ impl Filesystem for OverlayFs {
                 | libc::O_DSYNC
                 | libc::O_NOATIME;
             let fd = self.open_node(&node.read(), f & keep)?;
-            Ok(self.new_fh(Handle::File(Arc::new(fd))))
+            Ok(self.new_fh(fd))
         })();
         match r {
             // Pages stay valid across opens: the file changes only through
@@ -505,7 +522,7 @@ impl Filesystem for OverlayFs {
     fn read(
         &self,
         _req: &Request,
-        _ino: INodeNo,
+        ino: INodeNo,
         fh: FileHandle,
         offset: u64,
         size: u32,
@@ -513,7 +530,7 @@ impl Filesystem for OverlayFs {
         _lock_owner: Option<LockOwner>,
         reply: ReplyData,
     ) {
-        let r = self.file(fh).and_then(|f| {
+        let r = self.file(ino, fh, false).and_then(|f| {
             let mut buf = vec![0u8; size as usize];
             let n = sys::pread(bfd(&f), &mut buf, offset)?;
             buf.truncate(n);
@@ -528,7 +545,7 @@ impl Filesystem for OverlayFs {
     fn write(
         &self,
         _req: &Request,
-        _ino: INodeNo,
+        ino: INodeNo,
         fh: FileHandle,
         offset: u64,
         data: &[u8],
@@ -538,7 +555,7 @@ impl Filesystem for OverlayFs {
         reply: ReplyWrite,
     ) {
         match self
-            .file(fh)
+            .file(ino, fh, true)
             .and_then(|f| sys::pwrite(bfd(&f), data, offset))
         {
             Ok(n) => reply.written(n as u32),
@@ -576,43 +593,31 @@ impl Filesystem for OverlayFs {
     fn fsync(
         &self,
         _req: &Request,
-        _ino: INodeNo,
+        ino: INodeNo,
         fh: FileHandle,
         datasync: bool,
         reply: ReplyEmpty,
     ) {
-        match self.file(fh).and_then(|f| sys::fsync(bfd(&f), datasync)) {
+        match self
+            .file(ino, fh, false)
+            .and_then(|f| sys::fsync(bfd(&f), datasync))
+        {
             Ok(()) => reply.ok(),
             Err(e) => reply.error(errno(e)),
         }
     }
 
     fn opendir(&self, _req: &Request, ino: INodeNo, _flags: OpenFlags, reply: ReplyOpen) {
-        let r = self.node(ino).and_then(|n| {
-            let inner = n.read();
-            if !inner.is_dir() {
-                return Err(NixErrno::ENOTDIR);
-            }
-            let mut entries = vec![
-                Entry {
-                    name: c".".to_owned(),
-                    ino: n.ino,
-                    kind: FileType::Directory,
-                },
-                Entry {
-                    name: c"..".to_owned(),
-                    ino: inner.parent.as_ref().map_or(INodeNo::ROOT.0, |p| p.ino),
-                    kind: FileType::Directory,
-                },
-            ];
-            entries.extend(self.list(&inner)?);
-            Ok(self.new_fh(Handle::Dir(Arc::new(entries))))
-        });
-        match r {
-            // The kernel may cache the listing: it drops it itself when
-            // an entry is added or removed through this mount.
-            Ok(fh) => reply.opened(
-                FileHandle(fh),
+        if self.no_opendir {
+            return reply.error(Errno::ENOSYS);
+        }
+        match self.node(ino) {
+            Ok(n) if !n.read().is_dir() => reply.error(Errno::ENOTDIR),
+            // READDIR works by node (`listing`), never by handle. The
+            // kernel may cache the listing: it drops it itself when an
+            // entry is added or removed through this mount.
+            Ok(_) => reply.opened(
+                FileHandle(0),
                 FopenFlags::FOPEN_CACHE_DIR | FopenFlags::FOPEN_KEEP_CACHE,
             ),
             Err(e) => reply.error(errno(e)),
@@ -622,13 +627,14 @@ impl Filesystem for OverlayFs {
     fn readdir(
         &self,
         _req: &Request,
-        _ino: INodeNo,
-        fh: FileHandle,
+        ino: INodeNo,
+        _fh: FileHandle,
         offset: u64,
         mut reply: ReplyDirectory,
     ) {
-        let Some(Handle::Dir(entries)) = self.handles.get(&fh.0) else {
-            return reply.error(Errno::EBADF);
+        let entries = match self.read_listing(ino, offset) {
+            Ok(e) => e,
+            Err(e) => return reply.error(errno(e)),
         };
         for (i, e) in entries.iter().enumerate().skip(offset as usize) {
             let name = OsStr::from_bytes(e.name.as_bytes());
@@ -643,12 +649,13 @@ impl Filesystem for OverlayFs {
         &self,
         _req: &Request,
         ino: INodeNo,
-        fh: FileHandle,
+        _fh: FileHandle,
         offset: u64,
         mut reply: ReplyDirectoryPlus,
     ) {
-        let Some(Handle::Dir(entries)) = self.handles.get(&fh.0) else {
-            return reply.error(Errno::EBADF);
+        let entries = match self.read_listing(ino, offset) {
+            Ok(e) => e,
+            Err(e) => return reply.error(errno(e)),
         };
         for (i, e) in entries.iter().enumerate().skip(offset as usize) {
             let name = OsStr::from_bytes(e.name.as_bytes());
@@ -688,11 +695,10 @@ impl Filesystem for OverlayFs {
         &self,
         _req: &Request,
         _ino: INodeNo,
-        fh: FileHandle,
+        _fh: FileHandle,
         _flags: OpenFlags,
         reply: ReplyEmpty,
     ) {
-        self.handles.remove(&fh.0);
         reply.ok();
     }
 
@@ -845,7 +851,10 @@ impl Filesystem for OverlayFs {
                 mode & 0o7777 & !umask,
             )?;
             let (node, attr) = self.finish_create(req, &p, &dir, &name)?;
-            Ok((node, attr, self.new_fh(Handle::File(Arc::new(fd)))))
+            // Without OPEN the kernel sends no RELEASE for it either: no
+            // handle to keep, writes come by node like any other.
+            let fh = if self.no_open { 0 } else { self.new_fh(fd) };
+            Ok((node, attr, fh))
         })();
         match r {
             Ok((_, a, fh)) => reply.created(
@@ -862,7 +871,7 @@ impl Filesystem for OverlayFs {
     fn fallocate(
         &self,
         _req: &Request,
-        _ino: INodeNo,
+        ino: INodeNo,
         fh: FileHandle,
         offset: u64,
         length: u64,
@@ -870,7 +879,7 @@ impl Filesystem for OverlayFs {
         reply: ReplyEmpty,
     ) {
         let r = self
-            .file(fh)
+            .file(ino, fh, true)
             .and_then(|f| sys::fallocate(bfd(&f), mode, offset, length));
         match r {
             Ok(()) => reply.ok(),
