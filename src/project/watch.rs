@@ -406,14 +406,7 @@ mod tests {
         // tree's listing moved), and a file in it is an event.
         let mut r = Round::start(&env).unwrap();
         assert_eq!(r.clean, None);
-        env.write(&EnvState {
-            inputs: ["tree", "tree/a", "tree/sub"]
-                .iter()
-                .map(|n| record(&proj.join(n)).unwrap())
-                .collect(),
-            ..st.clone()
-        })
-        .unwrap();
+        recorded(&env, &proj, &["tree", "tree/a", "tree/sub"]);
         r.drain();
         assert!(r.until_next().is_some(), "the record was replaced");
         let mut r = Round::start(&env).unwrap();
@@ -425,14 +418,7 @@ mod tests {
         // The record brought up to date: clean again; then the tree above
         // the project moves away.
         std::fs::remove_file(proj.join("tree/sub/new")).unwrap();
-        env.write(&EnvState {
-            inputs: ["tree", "tree/a", "tree/sub"]
-                .iter()
-                .map(|n| record(&proj.join(n)).unwrap())
-                .collect(),
-            ..st.clone()
-        })
-        .unwrap();
+        recorded(&env, &proj, &["tree", "tree/a", "tree/sub"]);
         let mut r = Round::start(&env).unwrap();
         assert!(r.clean.is_some());
         std::fs::rename(d.path().join("top"), d.path().join("moved")).unwrap();
