@@ -91,6 +91,13 @@ fn restart_policies_restart_count_and_stop_for_good() {
             ],
         );
         assert!(eventually(20, || log_lines(&w, "loop") >= 3));
+        // cp reaches it at whatever moment of its restarts it comes (pid 1
+        // ending while cp joins it is waited out, not an error).
+        let note = w.write("note", "x");
+        let note = note.to_str().unwrap();
+        for _ in 0..40 {
+            w.ok(&["cp", note, "loop:/note"]);
+        }
         w.ok(&["stop", "loop"]);
         assert!(eventually(10, || supervisor_gone(&record(&w, &id))));
         let runs = log_lines(&w, "loop");

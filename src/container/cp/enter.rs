@@ -77,11 +77,22 @@ pub fn in_container(
     work: impl FnOnce() -> Result<(), String>,
 ) -> Result<(), EnterError> {
     // A container between states (starting, or stopping with its exit not
-    // yet recorded) is waited for, briefly.
+    // yet recorded, or restarted by its policy) is waited for, briefly.
     for _ in 0..100 {
         let rec = containers.read(&rec.id).ok_or(EnterError::Removed)?;
         if let Some(pid) = running_pid(&rec) {
-            return in_running(&rec, pid, work);
+            match namespaces(&rec, pid) {
+                Ok(ns) => return in_running(ns, work),
+                // pid 1 ended while hutch looked (its namespaces go at its
+                // exit, before its parent reaps it; a restart policy starts
+                // another): look again.
+                Err(EnterError::Exited(_)) => {}
+                Err(EnterError::Namespace { error, .. })
+                    if error.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(e),
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+            continue;
         }
         // Stopped: hold its lock so that no start mounts the same upper
         // dir meanwhile.
@@ -103,11 +114,9 @@ fn running_pid(rec: &Record) -> Option<i32> {
     (state::observe(rec).is_running() && rec.init.is_some_and(|p| p.alive())).then_some(pid)
 }
 
-fn in_running(
-    rec: &Record,
-    pid: i32,
-    work: impl FnOnce() -> Result<(), String>,
-) -> Result<(), EnterError> {
+/// The user and mount namespaces of running container `rec` (pid 1 is
+/// `pid`).
+fn namespaces(rec: &Record, pid: i32) -> Result<(OwnedFd, OwnedFd), EnterError> {
     let open = |ns: &'static str| -> Result<OwnedFd, EnterError> {
         std::fs::File::open(format!("/proc/{pid}/ns/{ns}"))
             .map(OwnedFd::from)
@@ -124,6 +133,13 @@ fn in_running(
     if !rec.init.is_some_and(|p| p.alive()) {
         return Err(EnterError::Exited(rec.name.clone()));
     }
+    Ok((user, mnt))
+}
+
+fn in_running(
+    (user, mnt): (OwnedFd, OwnedFd),
+    work: impl FnOnce() -> Result<(), String>,
+) -> Result<(), EnterError> {
     in_child(move || {
         // Before joining: the container's root must not be able to ptrace a
         // process that holds host descriptors.
