@@ -27,9 +27,11 @@ impl Companion {
         let mut cmd = this_binary(sub);
         cmd.args(rest).stdout(Stdio::null()).stderr(Stdio::null());
         helper_child_setup(&mut cmd, Vec::new()).ok()?;
-        Some(Companion {
-            child: cmd.spawn().ok()?,
-        })
+        let child = cmd.spawn().ok()?;
+        // It starts just as someone enters the container: on a small
+        // machine its own start-up should not delay theirs.
+        let _ = crate::sys::process::set_nice(child.id() as i32, 10);
+        Some(Companion { child })
     }
 
     /// End it (pid 1 has exited) and reap it.

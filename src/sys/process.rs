@@ -377,6 +377,19 @@ pub fn set_rlimit(resource: i32, soft: u64, hard: u64) -> Result<(), SysError> {
     Ok(())
 }
 
+/// setpriority(2) of process `pid`: its nice value becomes `nice`.
+pub fn set_nice(pid: i32, nice: i32) -> Result<(), SysError> {
+    // SAFETY: no memory is passed; an unknown pid is refused with ESRCH.
+    let r = unsafe { libc::setpriority(libc::PRIO_PROCESS, pid as libc::id_t, nice) };
+    if r < 0 {
+        return Err(SysError::new(
+            format!("setpriority(PRIO_PROCESS, {pid}, {nice})"),
+            Errno::last(),
+        ));
+    }
+    Ok(())
+}
+
 /// prctl(PR_SET_DUMPABLE, 0): no ptrace, /proc/PID/mem, fd, environ or exe
 /// of this process for anyone without CAP_SYS_PTRACE over the user
 /// namespace it was started in (the host's). An exec resets it.

@@ -507,6 +507,10 @@ fn a_watcher_vouches_for_unchanged_inputs_until_a_copied_tree_changes() {
         // (The replaced containers' watchers may be ending still.)
         let pids = watchers(&w);
         assert!(!pids.is_empty());
+        // It runs at a lower priority than whoever enters (nice 10).
+        let stat = std::fs::read_to_string(format!("/proc/{}/stat", pids[0])).unwrap();
+        let after_name = &stat[stat.rfind(')').unwrap() + 2..];
+        assert_eq!(after_name.split(' ').nth(16), Some("10"), "{stat}");
         for pid in pids {
             let _ = nix::sys::signal::kill(
                 nix::unistd::Pid::from_raw(pid),
