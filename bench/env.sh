@@ -69,9 +69,11 @@ args=()
 for i in "${!cmds[@]}"; do args+=(-n "${names[$i]}" "${cmds[$i]}"); done
 hyperfine -S bash --warmup 5 --runs "$runs" --export-json "$work/env.json" "${args[@]}"
 
+# The entry itself, with --project, not through `sh -c 'cd DIR && ...'`:
+# the plain run beside it starts no shell either.
 hyperfine -N --runs "${STOPPED_RUNS:-15}" --export-json "$work/env-stopped.json" \
   -n hutch-shell-stopped --prepare "sh -c 'cd $small && $hutch env stop'" \
-  "sh -c 'cd $small && exec $hutch shell -- true'" \
+  "$hutch shell --project $small -- true" \
   -n hutch-run-rm "$hutch run --rm --network none busybox:1.38.0-musl true"
 
 for p in "$small" "$big" "$nowatch"; do (cd "$p" && "$hutch" env rm); done
