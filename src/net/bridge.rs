@@ -689,24 +689,32 @@ pub fn serve(userns: &Path, data: &Path, key: &str) -> Result<(), BridgeError> {
     crate::sys::stdio::all_to_dev_null()?;
     let _ = std::env::set_current_dir("/");
     let networks = Networks::new(data);
+    let record = record_path(&networks, key);
+    let me = ProcId::current();
+    let lock = data.join("networks/.lock");
+    // Learnt from the record (written just after this process reported),
+    // at the first query or the first quiet second, whichever comes first:
+    // the pasta to end on the way out, even if the record (or the whole
+    // data dir) is gone by then.
+    let pasta: std::cell::Cell<Option<ProcId>> = std::cell::Cell::new(None);
+    let learn = || {
+        if pasta.get().is_none() {
+            if let Some((k, p)) = read_record(&record) {
+                if Some(k) == me {
+                    pasta.set(p);
+                }
+            }
+        }
+    };
     let lookup = |from: Ipv4Addr, name: &str| -> Answer {
+        learn();
         networks
             .answer(from, name, &|e: &Endpoint| exists(&e.veth))
             .map_or(Answer::Forward, Answer::Member)
     };
-    let record = record_path(&networks, key);
-    let me = ProcId::current();
-    let lock = data.join("networks/.lock");
-    // Learnt from the record (written just after this process reported):
-    // the pasta to end on the way out, even if the record is gone by then.
-    let mut pasta = None;
     let mut idle = 0u32;
     let mut done = || {
-        if let Some((k, p)) = read_record(&record) {
-            if Some(k) == me {
-                pasta = p;
-            }
-        }
+        learn();
         if attached_any() {
             idle = 0;
             return false;
@@ -725,7 +733,7 @@ pub fn serve(userns: &Path, data: &Path, key: &str) -> Result<(), BridgeError> {
         if read_record(&record).is_some_and(|(k, _)| Some(k) == me) {
             let _ = std::fs::remove_file(&record);
         }
-        pasta.into_iter().for_each(kill);
+        pasta.get().into_iter().for_each(kill);
         drop(held);
         true
     };
