@@ -33,15 +33,11 @@ impl Companion {
         let _ = crate::sys::process::set_nice(child.id() as i32, 10);
         Some(Companion { child })
     }
-
-    /// End it (pid 1 has exited) and reap it.
-    pub fn stop(self) {
-        drop(self);
-    }
 }
 
-/// Also when the supervisor unwinds without reaching `stop`: no companion
-/// is left running beside nothing, or unreaped.
+/// Dropping it ends and reaps it: when pid 1 has exited, and also when the
+/// supervisor unwinds, so no companion is left running beside nothing, or
+/// unreaped.
 impl Drop for Companion {
     fn drop(&mut self) {
         let _ = self.child.kill();

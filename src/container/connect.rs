@@ -189,13 +189,7 @@ pub fn connect(
             network: def.name,
         });
     }
-    if let Some(mode) = rec
-        .config
-        .network
-        .network
-        .as_deref()
-        .filter(|n| matches!(*n, "none" | "host") || n.starts_with("container:"))
-    {
+    if let Some(mode) = rec.config.network.exclusive_mode() {
         return Err(ConnectError::Exclusive {
             name: rec.name,
             mode: mode.to_string(),

@@ -1460,9 +1460,8 @@ impl<'a> Started<'a> {
         if let Some(m) = self.monitor.take() {
             m.stop();
         }
-        if let Some(c) = self.companion.take() {
-            c.stop();
-        }
+        // Dropped: ended and reaped.
+        self.companion = None;
     }
 }
 

@@ -62,6 +62,15 @@ impl NetFlags {
         self.network.as_deref() != Some("host")
     }
 
+    /// The mode a container has no network of its own to add another
+    /// beside (`none`, `host`, `container:NAME`); helper modes (pasta,
+    /// slirp4netns) are replaced by a first user-defined network instead.
+    pub fn exclusive_mode(&self) -> Option<&str> {
+        self.network
+            .as_deref()
+            .filter(|n| matches!(*n, "none" | "host") || n.starts_with("container:"))
+    }
+
     /// The container whose network `--network container:NAME` joins.
     pub fn joined_container(&self) -> Option<&str> {
         self.network.as_deref()?.strip_prefix("container:")
@@ -349,6 +358,20 @@ mod tests {
             },
         };
         Fake { dir, env }
+    }
+
+    #[test]
+    fn only_none_host_and_container_modes_are_exclusive() {
+        let mode = |n: Option<&str>| NetFlags {
+            network: n.map(Into::into),
+            ..NetFlags::default()
+        };
+        for n in ["none", "host", "container:db"] {
+            assert_eq!(mode(Some(n)).exclusive_mode(), Some(n));
+        }
+        for n in [None, Some("pasta"), Some("slirp4netns"), Some("mynet")] {
+            assert_eq!(mode(n).exclusive_mode(), None, "{n:?}");
+        }
     }
 
     #[test]
