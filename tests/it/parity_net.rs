@@ -2,7 +2,10 @@
 //! containers on a user-defined network reaching each other by name and
 //! alias through the shared network namespace (including a server started
 //! after its client, and one restarted with another address), published
-//! ports from such a network, and `hutch` run by root. Every test runs as
+//! ports from such a network, `network connect`/`disconnect` (a connect
+//! that dies half-way, a disconnect whose routes cannot be fixed, and
+//! restarts by a `--restart` policy after either), and `hutch` run by
+//! root. Every test runs as
 //! both unprivileged test users and as root, each in its own `--root`.
 //!
 //! Traffic stays on the test's own namespaces and the host's loopback.
@@ -574,7 +577,9 @@ fn connect_and_disconnect_running_and_stopped_containers_on_several_networks() {
         let out = w.ok(&["exec", "third", "nslookup", "plainly"]);
         assert!(out.contains("Address: 10.89.12."), "{out}");
         w.ok(&["rm", "-f", "plain", "slow"]);
-        for mode in ["host", "container:third"] {
+        // --network none, host and container:NAME have nothing to add a
+        // network beside, even stopped (Docker refuses them too).
+        for mode in ["none", "host", "container:third"] {
             w.ok(&["create", "--name", "joined", "--network", mode, bb, "true"]);
             let (_, err) = w.fails(&["network", "connect", "nb", "joined"]);
             assert!(
@@ -583,22 +588,6 @@ fn connect_and_disconnect_running_and_stopped_containers_on_several_networks() {
             );
             w.ok(&["rm", "joined"]);
         }
-        // --network none has nothing to add a network beside, even stopped
-        // (Docker refuses it too).
-        w.ok(&[
-            "create",
-            "--name",
-            "isolated",
-            "--network",
-            "none",
-            bb,
-            "true",
-        ]);
-        let (_, err) = w.fails(&["network", "connect", "nb", "isolated"]);
-        assert!(
-            one_error(&err) && err.contains("cannot be combined with other networks"),
-            "{err}"
-        );
         // Published ports go through the first network: it stays while
         // the container runs.
         w.ok(&[
@@ -622,7 +611,7 @@ fn connect_and_disconnect_running_and_stopped_containers_on_several_networks() {
             "{err}"
         );
         w.ok(&["network", "disconnect", "nb", "pub"]);
-        w.ok(&["rm", "-f", "pub", "isolated"]);
+        w.ok(&["rm", "-f", "pub"]);
 
         // Disconnected at once: the interface goes, the name stops resolving.
         w.ok(&["network", "disconnect", "nb", "srv"]);
