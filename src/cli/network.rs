@@ -7,7 +7,7 @@
 use super::template::{print_rows, Listing, Template};
 use super::Ctx;
 use crate::container::{connect, state, Containers, Record};
-use crate::net::netdef::{NetError, NetworkDef, Networks, NewNetwork};
+use crate::net::netdef::{Endpoint, NetError, NetworkDef, Networks, NewNetwork};
 use anyhow::{bail, Context};
 use clap::Subcommand;
 use serde_json::{json, Value};
@@ -304,7 +304,7 @@ fn inspect_json(def: &NetworkDef, running: &[Record], networks: &Networks) -> Va
             (
                 r.id.clone(),
                 json!({
-                    "Name": r.name, "EndpointID": r.id, "MacAddress": "",
+                    "Name": r.name, "EndpointID": Endpoint::id(&r.id, &def.id), "MacAddress": "",
                     "IPv4Address": ip, "IPv6Address": "",
                 }),
             )
@@ -427,6 +427,8 @@ fn connect(ctx: &Ctx, a: ConnectArgs) -> anyhow::Result<u8> {
 }
 
 fn disconnect(ctx: &Ctx, a: DisconnectArgs) -> anyhow::Result<u8> {
-    crate::container::connect::disconnect(&ctx.dirs, &a.network, &a.container)?;
+    if let Some(w) = crate::container::connect::disconnect(&ctx.dirs, &a.network, &a.container)? {
+        ctx.printer.warn(&w);
+    }
     Ok(0)
 }

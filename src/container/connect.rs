@@ -6,8 +6,16 @@
 //! A running container can change networks only when it is on a
 //! user-defined network already: only then is its user namespace nested in
 //! the keeper's that owns the shared network namespace, which moving an
-//! interface into it takes. This module decides and records; the
-//! namespaces and interfaces are `net::bridge`'s.
+//! interface into it takes. A running container on a helper network
+//! (pasta, slirp4netns) is refused rather than given an interface beside
+//! its helper, where Docker adds one beside its default bridge: its record
+//! can only name the user-defined network in place of the helper (which is
+//! what it starts on once connected while stopped), so it would not run
+//! again as it ran then. `none`, `host` and `container:NAME` have no
+//! network to add one beside, as with Docker. A disconnect is best effort:
+//! the network leaves the record even when the interface or a route could
+//! not be fixed, which the caller is told. This module decides and
+//! records; the namespaces and interfaces are `net::bridge`'s.
 
 use super::{Containers, Record};
 use crate::dirs::Dirs;
@@ -225,8 +233,11 @@ pub fn connect(
     Ok(())
 }
 
-/// `network disconnect NETWORK CONTAINER`.
-pub fn disconnect(dirs: &Dirs, network: &str, container: &str) -> Result<()> {
+/// `network disconnect NETWORK CONTAINER`. A running container's
+/// interface is taken away as far as that can be done; the network is
+/// forgotten in its record in any case. A warning (one line) naming what
+/// could not be undone, if anything.
+pub fn disconnect(dirs: &Dirs, network: &str, container: &str) -> Result<Option<String>> {
     let Target {
         networks,
         def,
@@ -241,6 +252,7 @@ pub fn disconnect(dirs: &Dirs, network: &str, container: &str) -> Result<()> {
             network: def.name,
         });
     }
+    let mut warning = None;
     if let Some(r) = running(&rec)? {
         // The port forwarder runs against the first network's address,
         // which goes with it.
@@ -252,9 +264,17 @@ pub fn disconnect(dirs: &Dirs, network: &str, container: &str) -> Result<()> {
                 network: def.name,
             });
         }
-        bridge::unplug(&networks, r.member(&rec), &def, &defs_of(&networks, &flags))?;
+        let left = bridge::unplug(&networks, r.member(&rec), &def, &defs_of(&networks, &flags))?;
+        if !left.is_empty() {
+            warning = Some(format!(
+                "container {} is off network {}, but not all was undone: {}",
+                rec.name,
+                def.name,
+                left.join("; ")
+            ));
+        }
     }
     rec.config.network = flags;
     containers.save(&rec).map_err(super::Error::Io)?;
-    Ok(())
+    Ok(warning)
 }

@@ -262,7 +262,7 @@ pub fn inspect(rec: &Record, state: State, facts: &Facts) -> Value {
                 .map(|(d, e)| {
                     let v = json!({
                         "NetworkID": d.id,
-                        "EndpointID": rec.id,
+                        "EndpointID": Endpoint::id(&rec.id, &d.id),
                         "IPAddress": e.ip.to_string(),
                         "IPPrefixLen": d.subnet.prefix,
                         "Gateway": d.gateway.to_string(),

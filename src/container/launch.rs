@@ -632,6 +632,7 @@ impl<'a> Launch<'a> {
             }
         };
         Ok(Prepared {
+            dirs: self.dirs.clone(),
             containers,
             volumes,
             rec,
@@ -645,6 +646,7 @@ impl<'a> Launch<'a> {
 /// A recorded container with a checked plan, claimed by this process and
 /// ready to run.
 pub struct Prepared {
+    dirs: Dirs,
     containers: Containers,
     volumes: Volumes,
     rec: Record,
@@ -671,6 +673,7 @@ impl Prepared {
         let (plan, ports) = plan(dirs, &rec, &dir, &image, mapping, report)?;
         let rec = claim(&containers, &rec.id, ports)?;
         Ok(Prepared {
+            dirs: dirs.clone(),
             containers,
             volumes: Volumes::new(&dirs.store),
             rec,
@@ -726,6 +729,7 @@ impl Prepared {
     /// to start).
     pub fn detached(self) -> Result<Outcome> {
         detached(
+            &self.dirs,
             &self.containers,
             &self.volumes,
             &self.rec,
@@ -1277,8 +1281,11 @@ fn log_config(rec: &Record) -> logs::Config {
 }
 
 /// Run the plan under a detached supervisor; returns once pid 1 runs. The
-/// supervisor restarts pid 1 as the container's restart policy says.
+/// supervisor restarts pid 1 as the container's restart policy says, each
+/// time with a plan made again from the record as it is then (see
+/// [`replan`]).
 fn detached(
+    dirs: &Dirs,
     containers: &Containers,
     volumes: &Volumes,
     rec: &Record,
@@ -1311,10 +1318,11 @@ fn detached(
         let mut delay_step = 0;
         let mut first = true;
         let mut last;
+        let mut again: Option<Plan> = None;
         loop {
             let began = Instant::now();
             let mut observer = Started::new(containers, &rec.id, Some(&mut *s), None);
-            let result = sandbox::run(plan, &mut observer);
+            let result = sandbox::run(again.as_ref().unwrap_or(plan), &mut observer);
             observer.ended();
             if let Err(e) = &result {
                 // The supervisor's stderr is the container's log: the reason
@@ -1335,6 +1343,14 @@ fn detached(
                 break;
             }
             delay_step += 1;
+            match replan(dirs, containers, &rec.id, dir) {
+                Ok(p) => again = Some(p),
+                Err(e) => {
+                    eprintln!("Error: cannot restart the container: {e}");
+                    last = EXIT_REPLAN_FAILED;
+                    break;
+                }
+            }
         }
         // Everything the container wrote is in the log before its exit is.
         s.close_log();
@@ -1355,6 +1371,24 @@ fn detached(
             Ok(Outcome::Failed { code, message })
         }
     }
+}
+
+/// The exit code recorded when a restart could not be planned (hutch's
+/// own failure, as a failed start's).
+const EXIT_REPLAN_FAILED: i32 = 125;
+
+/// The plan for restarting container `id`, made from its record as it is
+/// now: `network connect`/`disconnect` and `rename` while it ran change
+/// what it restarts with, as Docker's restarts keep them. The ports it now
+/// publishes are recorded.
+fn replan(dirs: &Dirs, containers: &Containers, id: &str, dir: &Path) -> Result<Plan> {
+    let rec = containers
+        .read(id)
+        .ok_or_else(|| super::Error::NotFound(id.to_string()))?;
+    let (image, mapping) = resolve(dirs, &rec)?;
+    let (plan, ports) = plan(dirs, &rec, dir, &image, mapping, &crate::report::Silent)?;
+    containers.update(id, |r| r.ports = ports)?;
+    Ok(plan)
 }
 
 fn exit_code(result: &std::result::Result<sandbox::Exit, sandbox::Error>) -> i32 {

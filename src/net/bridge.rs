@@ -342,7 +342,8 @@ pub fn attach(
 /// network's bridge created, an address chosen and recorded, and a veth
 /// pair made whose inner end becomes the container's lowest free `ethN`;
 /// the first network that leads out gives the default route unless the
-/// container has one. Its addresses, in the order of `nets`.
+/// container has one. Its addresses, in the order of `nets`. A plug that
+/// fails half-way (its helper failed or died) is undone (see [`unmake`]).
 pub fn plug(
     networks: &Networks,
     pasta: &Path,
@@ -353,26 +354,57 @@ pub fn plug(
     let network = names.join(", ");
     let held = networks.lock()?;
     let nk = shared(networks, m.keeper_pid, &short_key(m.mapping_key), pasta)?;
-    let report = in_helper(&network, || {
+    let result = in_helper(&network, || {
         let ips = plug_inside(networks, m, nk, nets)?;
         Ok(ips
             .iter()
             .map(|ip| ip.to_string())
             .collect::<Vec<_>>()
             .join(" "))
-    })?;
-    drop(held);
-    let ips: Vec<Ipv4Addr> = report
-        .split_whitespace()
-        .filter_map(|ip| ip.parse().ok())
-        .collect();
-    if ips.len() != nets.len() {
-        return Err(BridgeError::Attach {
-            network,
-            why: format!("the helper reported {report:?}"),
-        });
+    })
+    .and_then(|report| {
+        let ips: Vec<Ipv4Addr> = report
+            .split_whitespace()
+            .filter_map(|ip| ip.parse().ok())
+            .collect();
+        match ips.len() == nets.len() {
+            true => Ok(ips),
+            false => Err(BridgeError::Attach {
+                network: network.clone(),
+                why: format!("the helper reported {report:?}"),
+            }),
+        }
+    });
+    if result.is_err() {
+        unmake(networks, m, nk, nets);
     }
-    Ok(ips)
+    drop(held);
+    result
+}
+
+/// Undo a failed [`plug`] of `m` on `nets`: every veth pair it may have
+/// made is deleted from the shared namespace `nk` (deleting one end
+/// deletes the pair, so the container's end goes too, whatever it was
+/// renamed to) and the endpoints are forgotten. Best effort: the error to
+/// report is the plug's. The caller holds the networks' lock.
+fn unmake(networks: &Networks, m: Member<'_>, nk: i32, nets: &[Membership]) {
+    let _ = in_helper("", || {
+        enter_network(
+            Path::new(&format!("/proc/{}/ns/user", m.keeper_pid)),
+            Path::new(&format!("/proc/{nk}/ns/net")),
+        )
+        .map_err(|e| e.to_string())?;
+        for n in nets {
+            let veth = veth_name(m.id, &n.def.id);
+            if exists(&veth) {
+                let _ = ip(&["link", "del", &veth]);
+            }
+        }
+        Ok(String::new())
+    });
+    for n in nets {
+        let _ = networks.forget(&n.def, m.id);
+    }
 }
 
 /// Take the running container `m` off `def` at once: its veth pair is
@@ -380,19 +412,23 @@ pub fn plug(
 /// forgotten. When that interface carried the default route, the first
 /// network of `rest` (the container's others) that leads out gives it;
 /// `def`'s gateway stays reachable through the first of `rest`.
+///
+/// Best effort: each step is tried whatever the one before did, and the
+/// endpoint is forgotten in every case. What could not be done, one item
+/// per step (empty when everything was).
 pub fn unplug(
     networks: &Networks,
     m: Member<'_>,
     def: &NetworkDef,
     rest: &[NetworkDef],
-) -> Result<(), BridgeError> {
+) -> Result<Vec<String>, BridgeError> {
     let held = networks.lock()?;
     let Some(ep) = networks
         .endpoints(def)
         .into_iter()
         .find(|e| e.container == m.id)
     else {
-        return Ok(());
+        return Ok(Vec::new());
     };
     let keeper_user = PathBuf::from(format!("/proc/{}/ns/user", m.keeper_pid));
     let live = read_record(&record_path(networks, &short_key(m.mapping_key))).filter(|(k, _)| {
@@ -402,32 +438,51 @@ pub fn unplug(
                 &keeper_user,
             )
     });
+    let mut failed = Vec::new();
     // Without its shared namespace, no veth of the container is left.
     if let Some((k, _)) = live {
         let gateway = rest.iter().find(|d| !d.internal).map(|d| d.gateway);
         // Its /etc/resolv.conf may name this network's gateway: a route to
         // it through another network keeps that name server reachable.
         let dns_via = rest.first().map(|d| d.gateway.to_string());
-        in_helper(&def.name, || {
-            enter_network(&keeper_user, Path::new(&format!("/proc/{}/ns/net", k.pid)))
-                .map_err(|e| e.to_string())?;
-            if exists(&ep.veth) {
-                ip(&["link", "del", &ep.veth])?;
+        let undone = in_helper(&def.name, || {
+            // Failures as one line each, separated by tabs (the answer is
+            // one line).
+            let mut failed: Vec<String> = Vec::new();
+            let mut step = |r: Result<(), String>| {
+                if let Err(e) = r {
+                    failed.push(e.replace(['\n', '\t'], " "));
+                }
+            };
+            let shared_ns = PathBuf::from(format!("/proc/{}/ns/net", k.pid));
+            let entered = enter_network(&keeper_user, &shared_ns).map_err(|e| e.to_string());
+            let in_shared = entered.is_ok();
+            step(entered.map_err(|e| format!("deleting interface {}: {e}", ep.veth)));
+            if in_shared && exists(&ep.veth) {
+                step(ip(&["link", "del", &ep.veth]));
             }
-            enter_container(m.pid)?;
-            if let Some(via) = &dns_via {
-                let host = format!("{}/32", def.gateway);
-                ip(&["route", "replace", &host, "via", via])?;
+            let inside = enter_container(m.pid);
+            let in_container = inside.is_ok();
+            step(inside.map_err(|e| format!("fixing the container's routes: {e}")));
+            if in_container {
+                if let Some(via) = &dns_via {
+                    let host = format!("{}/32", def.gateway);
+                    step(ip(&["route", "replace", &host, "via", via]));
+                }
+                if let Some(gw) = gateway.filter(|_| !has_default_route()) {
+                    step(ip(&["route", "add", "default", "via", &gw.to_string()]));
+                }
             }
-            if let Some(gw) = gateway.filter(|_| !has_default_route()) {
-                ip(&["route", "add", "default", "via", &gw.to_string()])?;
-            }
-            Ok(String::new())
-        })?;
+            Ok(failed.join("\t"))
+        });
+        match undone {
+            Ok(a) => failed.extend(a.split('\t').filter(|s| !s.is_empty()).map(String::from)),
+            Err(e) => failed.push(e.to_string()),
+        }
     }
     networks.forget(def, m.id)?;
     drop(held);
-    Ok(())
+    Ok(failed)
 }
 
 /// Run `work` in a forked helper (which may enter other namespaces); its
@@ -441,6 +496,7 @@ fn in_helper(
         why,
     };
     let (r, w) = nix::unistd::pipe().map_err(|e| fail(format!("pipe: {e}")))?;
+    let died: String;
     let report = match fork().map_err(|e| fail(e.to_string()))? {
         Forked::Child => {
             drop(r);
@@ -455,14 +511,20 @@ fn in_helper(
             drop(w);
             let mut s = String::new();
             let _ = std::fs::File::from(r).read_to_string(&mut s);
-            let _ = nix::sys::wait::waitpid(helper, None);
+            let status = nix::sys::wait::waitpid(helper, None);
+            died = match status {
+                Ok(nix::sys::wait::WaitStatus::Signaled(_, sig, _)) => {
+                    format!("the helper was killed by {sig}")
+                }
+                _ => "the helper died".into(),
+            };
             s
         }
     };
     match (report.strip_prefix("ok "), report.strip_prefix("error ")) {
         (Some(answer), _) => Ok(answer.to_string()),
         (_, Some(e)) => Err(fail(e.to_string())),
-        _ => Err(fail("the helper died".into())),
+        _ => Err(fail(died)),
     }
 }
 
@@ -594,18 +656,14 @@ fn plug_inside(
         made.push((n, addr, veth, peer));
     }
     enter_container(m.pid)?;
-    // The inner ends' names as they are now, to delete on a failure:
-    // deleting either end deletes the pair, so nothing is left half made.
-    let mut inner: Vec<String> = made.iter().map(|(_, _, _, p)| p.clone()).collect();
-    let mut configure = |i: usize| -> Result<(), String> {
-        let (n, addr, _, peer) = &made[i];
+    // On a failure the caller deletes the pairs (see `unmake`).
+    for (n, addr, _, peer) in &made {
         let def = &n.def;
         let eth = (0..)
             .map(|i| format!("eth{i}"))
             .find(|e| !exists(e))
             .expect("some ethN is free");
         ip(&["link", "set", peer, "name", &eth])?;
-        inner[i] = eth.clone();
         ip(&[
             "addr",
             "add",
@@ -617,14 +675,6 @@ fn plug_inside(
         if !def.internal && !has_default_route() {
             ip(&["route", "add", "default", "via", &def.gateway.to_string()])?;
         }
-        Ok(())
-    };
-    let result = (0..made.len()).try_for_each(&mut configure);
-    if let Err(e) = result {
-        for name in &inner {
-            let _ = ip(&["link", "del", name]);
-        }
-        return Err(e);
     }
     for (n, addr, veth, _) in &made {
         let ep = Endpoint {
@@ -639,6 +689,7 @@ fn plug_inside(
             .save_endpoint(&n.def, &ep)
             .map_err(|e| e.to_string())?;
     }
+    crate::fault::point("plug-recorded");
     Ok(made.iter().map(|(_, addr, _, _)| *addr).collect())
 }
 

@@ -146,6 +146,15 @@ pub struct Endpoint {
 }
 
 impl Endpoint {
+    /// Docker's `EndpointID`: 64 hex digits, one per container and network,
+    /// the same at every start (both `inspect`s show it).
+    pub fn id(container: &str, network_id: &str) -> String {
+        use sha2::Digest;
+        hex::encode(sha2::Sha256::digest(
+            format!("endpoint {container} {network_id}").as_bytes(),
+        ))
+    }
+
     /// Whether the endpoint holds its address: its container runs and
     /// `veth_exists` says its interface is there.
     pub fn live(&self, veth_exists: impl Fn(&str) -> bool) -> bool {
@@ -533,6 +542,19 @@ mod tests {
         assert!(e("fd00::/64").contains("IPv6"));
         assert!(e("10.0.0.0").contains("/PREFIX"));
         assert!(e("10.0.0.0/31").contains("between 8 and 30"));
+    }
+
+    #[test]
+    fn endpoint_ids_are_per_container_and_network() {
+        let (c, d) = ("c".repeat(64), "d".repeat(64));
+        let (n1, n2) = ("1".repeat(64), "2".repeat(64));
+        let id = Endpoint::id(&c, &n1);
+        assert_eq!(id.len(), 64);
+        assert!(id.bytes().all(|b| b.is_ascii_hexdigit()));
+        assert_eq!(id, Endpoint::id(&c, &n1));
+        assert_ne!(id, Endpoint::id(&c, &n2));
+        assert_ne!(id, Endpoint::id(&d, &n1));
+        assert_ne!(id, c);
     }
 
     #[test]

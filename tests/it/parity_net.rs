@@ -2,7 +2,10 @@
 //! containers on a user-defined network reaching each other by name and
 //! alias through the shared network namespace (including a server started
 //! after its client, and one restarted with another address), published
-//! ports from such a network, and `hutch` run by root. Every test runs as
+//! ports from such a network, `network connect`/`disconnect` (a connect
+//! that dies half-way, a disconnect whose routes cannot be fixed, and
+//! restarts by a `--restart` policy after either), and `hutch` run by
+//! root. Every test runs as
 //! both unprivileged test users and as root, each in its own `--root`.
 //!
 //! Traffic stays on the test's own namespaces and the host's loopback.
@@ -364,6 +367,30 @@ fn inspected_networks(w: &World, ctr: &str) -> Vec<(String, String)> {
         .collect()
 }
 
+/// `inspect`'s `NetworkSettings.Networks[net].EndpointID` of `ctr`.
+fn endpoint_id(w: &World, ctr: &str, net: &str) -> String {
+    let v: serde_json::Value = serde_json::from_str(&w.ok(&["inspect", ctr])).unwrap();
+    let id = &v[0]["NetworkSettings"]["Networks"][net]["EndpointID"];
+    id.as_str().unwrap_or_default().to_string()
+}
+
+/// Waits until `ctr` was restarted `count` times and its pid 1 runs.
+fn restarted(w: &World, ctr: &str, count: u32) {
+    let want = format!("{count} true");
+    let mut got = String::new();
+    let ok = eventually(20, || {
+        got = stdout(&w.run(&[
+            "inspect",
+            "-f",
+            "{{.RestartCount}} {{.State.Running}} {{.State.Pid}}",
+            ctr,
+        ]));
+        got.trim().strip_suffix(" 0").is_none() && got.starts_with(&want)
+    });
+    let log = stdout(&w.run(&["logs", ctr]));
+    assert!(ok, "{ctr}: {got:?}, not {want:?}; log: {log}");
+}
+
 #[test]
 fn connect_and_disconnect_running_and_stopped_containers_on_several_networks() {
     for_each_user_and_root(|w| {
@@ -389,6 +416,24 @@ fn connect_and_disconnect_running_and_stopped_containers_on_several_networks() {
         let names: Vec<&str> = nets.iter().map(|(n, _)| n.as_str()).collect();
         assert_eq!(names, ["na", "nb"], "{nets:?}");
         assert!(nets[0].1.starts_with("10.89.11.") && nets[1].1.starts_with("10.89.12."));
+        // An EndpointID per container and network, as in `network inspect`.
+        let both_id = w
+            .ok(&["inspect", "-f", "{{.Id}}", "both"])
+            .trim()
+            .to_string();
+        let (ep_a, ep_b) = (endpoint_id(&w, "both", "na"), endpoint_id(&w, "both", "nb"));
+        assert!(
+            ep_a.len() == 64 && ep_a.bytes().all(|b| b.is_ascii_hexdigit()),
+            "{ep_a}"
+        );
+        assert!(
+            ep_a != ep_b && ep_a != both_id && ep_b.len() == 64,
+            "{ep_a} {ep_b}"
+        );
+        assert_ne!(ep_a, endpoint_id(&w, "peer", "na"));
+        let v: serde_json::Value =
+            serde_json::from_str(&w.ok(&["network", "inspect", "nb"])).unwrap();
+        assert_eq!(v[0]["Containers"][&both_id]["EndpointID"], ep_b.as_str());
         assert_eq!(
             w.ok(&["ps", "--filter", "name=both", "--format", "{{.Networks}}"]),
             "na,nb\n"
@@ -402,6 +447,29 @@ fn connect_and_disconnect_running_and_stopped_containers_on_several_networks() {
 
         // srv runs: connected at once, under an alias too.
         assert_eq!(interfaces(&w, "srv"), "eth0 lo");
+        // A connect whose helper dies half-way (after the interface was
+        // made and the endpoint recorded) leaves neither behind.
+        let out = w
+            .hutch()
+            .env("HUTCH_CRASH_AT", "plug-recorded")
+            .args(["network", "connect", "nb", "srv"])
+            .output()
+            .unwrap();
+        let err = crate::common::stderr(&out);
+        assert!(!out.status.success(), "{err}");
+        assert!(
+            one_error(&err) && err.contains("cannot attach the container to network nb"),
+            "{err}"
+        );
+        assert_eq!(interfaces(&w, "srv"), "eth0 lo");
+        let nb_id = w.ok(&["network", "inspect", "-f", "{{.Id}}", "nb"]);
+        let srv_id = w.ok(&["inspect", "-f", "{{.Id}}", "srv"]);
+        let endpoint = w.root().join(format!(
+            "networks/endpoints/{}/{}.json",
+            nb_id.trim(),
+            srv_id.trim()
+        ));
+        assert!(!endpoint.exists(), "{}", endpoint.display());
         w.ok(&["network", "connect", "--alias", "srv-b", "nb", "srv"]);
         assert_eq!(interfaces(&w, "srv"), "eth0 eth1 lo");
         let srv_nets = inspected_networks(&w, "srv");
@@ -483,22 +551,43 @@ fn connect_and_disconnect_running_and_stopped_containers_on_several_networks() {
             one_error(&err) && err.contains("stop it, connect it and start it"),
             "{err}"
         );
-        // --network none has nothing to add a network beside, even stopped
-        // (Docker refuses it too).
+        // A running container on a helper network (pasta by default,
+        // slirp4netns) is refused too: connected while stopped, it starts
+        // on the user-defined network instead of its helper.
         w.ok(&[
-            "create",
+            "run",
+            "-d",
             "--name",
-            "isolated",
+            "slow",
             "--network",
-            "none",
+            "slirp4netns",
             bb,
-            "true",
+            "sleep",
+            "300",
         ]);
-        let (_, err) = w.fails(&["network", "connect", "nb", "isolated"]);
+        let (_, err) = w.fails(&["network", "connect", "nb", "slow"]);
         assert!(
-            one_error(&err) && err.contains("cannot be combined with other networks"),
+            one_error(&err) && err.contains("on --network slirp4netns"),
             "{err}"
         );
+        w.ok(&["stop", "-t", "0", "plain"]);
+        w.ok(&["network", "connect", "--alias", "plainly", "nb", "plain"]);
+        w.ok(&["start", "plain"]);
+        assert_eq!(interfaces(&w, "plain"), "eth0 lo");
+        let out = w.ok(&["exec", "third", "nslookup", "plainly"]);
+        assert!(out.contains("Address: 10.89.12."), "{out}");
+        w.ok(&["rm", "-f", "plain", "slow"]);
+        // --network none, host and container:NAME have nothing to add a
+        // network beside, even stopped (Docker refuses them too).
+        for mode in ["none", "host", "container:third"] {
+            w.ok(&["create", "--name", "joined", "--network", mode, bb, "true"]);
+            let (_, err) = w.fails(&["network", "connect", "nb", "joined"]);
+            assert!(
+                one_error(&err) && err.contains("cannot be combined with other networks"),
+                "{mode}: {err}"
+            );
+            w.ok(&["rm", "joined"]);
+        }
         // Published ports go through the first network: it stays while
         // the container runs.
         w.ok(&[
@@ -522,7 +611,7 @@ fn connect_and_disconnect_running_and_stopped_containers_on_several_networks() {
             "{err}"
         );
         w.ok(&["network", "disconnect", "nb", "pub"]);
-        w.ok(&["rm", "-f", "pub", "isolated"]);
+        w.ok(&["rm", "-f", "pub"]);
 
         // Disconnected at once: the interface goes, the name stops resolving.
         w.ok(&["network", "disconnect", "nb", "srv"]);
@@ -539,6 +628,86 @@ fn connect_and_disconnect_running_and_stopped_containers_on_several_networks() {
         assert!(route.contains("via 10.89.12.1"), "{route}");
         // Its name server was na's gateway: still answering, by name.
         w.ok(&["exec", "both", "ping", "-c", "1", "-W", "5", "third"]);
+
+        // A disconnect whose route fix-ups fail still takes the network
+        // off the container, and says in one warning what it left.
+        w.ok(&[
+            "run",
+            "-d",
+            "--name",
+            "fixup",
+            "--cap-add",
+            "NET_ADMIN",
+            "--network",
+            "na",
+            "--network",
+            "nb",
+            bb,
+            "sleep",
+            "300",
+        ]);
+        w.ok(&["exec", "fixup", "ip", "link", "set", "eth1", "down"]);
+        let out = w.run(&["network", "disconnect", "na", "fixup"]);
+        let err = crate::common::stderr(&out);
+        assert!(out.status.success(), "{err}");
+        assert!(
+            err.lines().count() == 1
+                && err.starts_with("warning: container fixup is off network na")
+                && err.contains("route"),
+            "{err}"
+        );
+        assert_eq!(interfaces(&w, "fixup"), "eth1 lo");
+        let nets = inspected_networks(&w, "fixup");
+        assert!(nets.len() == 1 && nets[0].0 == "nb", "{nets:?}");
+        assert_eq!(
+            w.ok(&["ps", "--filter", "name=fixup", "--format", "{{.Networks}}"]),
+            "nb\n"
+        );
+        w.ok(&["network", "connect", "na", "fixup"]);
+        w.ok(&["rm", "-f", "fixup"]);
+
+        // A container restarted by its policy keeps the networks connected
+        // and loses those disconnected while it ran.
+        let exit_on_go = "while [ ! -e /tmp/go ]; do sleep 0.1; done; rm /tmp/go; exit 3";
+        w.ok(&[
+            "run",
+            "-d",
+            "--name",
+            "rs",
+            "--restart",
+            "on-failure",
+            "--network",
+            "na",
+            bb,
+            "sh",
+            "-c",
+            exit_on_go,
+        ]);
+        w.ok(&["network", "connect", "--alias", "rs-b", "nb", "rs"]);
+        let rs_ep = endpoint_id(&w, "rs", "nb");
+        w.ok(&["exec", "rs", "touch", "/tmp/go"]);
+        restarted(&w, "rs", 1);
+        assert_eq!(interfaces(&w, "rs"), "eth0 eth1 lo");
+        let out = w.ok(&["exec", "third", "nslookup", "rs-b"]);
+        assert!(out.contains("Address: 10.89.12."), "{out}");
+        assert_eq!(endpoint_id(&w, "rs", "nb"), rs_ep);
+        w.ok(&["network", "disconnect", "na", "rs"]);
+        w.ok(&["exec", "rs", "touch", "/tmp/go"]);
+        restarted(&w, "rs", 2);
+        assert_eq!(interfaces(&w, "rs"), "eth0 lo");
+        let nets = inspected_networks(&w, "rs");
+        assert!(nets.len() == 1 && nets[0].0 == "nb", "{nets:?}");
+        let v: serde_json::Value =
+            serde_json::from_str(&w.ok(&["network", "inspect", "na"])).unwrap();
+        assert!(
+            !v[0]["Containers"]
+                .as_object()
+                .unwrap()
+                .values()
+                .any(|c| c["Name"] == "rs"),
+            "{v}"
+        );
+        w.ok(&["rm", "-f", "rs"]);
 
         // A stopped container: on the network from its next start.
         w.ok(&["stop", "-t", "0", "peer"]);
