@@ -56,9 +56,9 @@ pub enum CgroupError {
         "your delegated cgroup {} has no {} controller ({})",
         base.display(),
         missing.join(", "),
-        if *in_v1 {
-            "the machine's cgroup v2 hierarchy has none: a v1/v2 hybrid machine keeps it in \
-             a v1 hierarchy; boot with systemd.unified_cgroup_hierarchy=1"
+        if *not_in_v2 {
+            "the machine's cgroup v2 hierarchy has none: on a v1/v2 hybrid machine a v1 \
+             hierarchy holds it; boot with systemd.unified_cgroup_hierarchy=1"
         } else {
             "its parent does not enable it for you: delegate it, e.g. systemd's Delegate=yes"
         }
@@ -68,7 +68,7 @@ pub enum CgroupError {
         missing: Vec<&'static str>,
         /// The root of the v2 hierarchy lacks them all too: no delegation
         /// can give them.
-        in_v1: bool,
+        not_in_v2: bool,
     },
     #[error("cannot {what} {}: {source}", path.display())]
     File {
@@ -152,11 +152,11 @@ pub fn usable(
         pids: limits.pids.filter(|_| !missing.contains(&"pids")),
     };
     let in_root = v2_root.map_or_else(Vec::new, |r| words(&r.join("cgroup.controllers")));
-    let in_v1 = missing.iter().all(|m| !in_root.iter().any(|h| h == m));
+    let not_in_v2 = missing.iter().all(|m| !in_root.iter().any(|h| h == m));
     let why = CgroupError::NoController {
         base: base.to_path_buf(),
         missing,
-        in_v1,
+        not_in_v2,
     };
     (kept, Some(why))
 }
