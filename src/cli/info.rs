@@ -224,10 +224,9 @@ pub fn gather(ctx: &Ctx) -> anyhow::Result<Info> {
             })
             .collect(),
     };
-    let all = CgroupLimits::ALL;
     let cgroups = host::cgroups(&paths);
-    let base = crate::sandbox::cgroup::base(&cgroups);
-    let (limits_kept, limits_why) = crate::sandbox::limits::usable(&cgroups, base.as_deref(), &all);
+    let (cgroup_limits_applied, cgroup_limits_not_applied, cgroup_limits_blocker) =
+        cgroup_limits(&cgroups);
     Ok(Info {
         kernel: features.kernel.clone(),
         userns,
@@ -258,9 +257,9 @@ pub fn gather(ctx: &Ctx) -> anyhow::Result<Info> {
             }
             .into(),
             rlimits: true,
-            cgroup_limits_blocker: limits_why,
-            cgroup_limits_applied: crate::sandbox::cgroup::flags(&limits_kept),
-            cgroup_limits_not_applied: crate::sandbox::cgroup::flags(&all.without(&limits_kept)),
+            cgroup_limits_blocker,
+            cgroup_limits_applied,
+            cgroup_limits_not_applied,
         },
         store: ctx.dirs.store.clone(),
         state: ctx.dirs.state.clone(),
@@ -268,6 +267,31 @@ pub fn gather(ctx: &Ctx) -> anyhow::Result<Info> {
         config_file_present: ctx.config.file().1,
         settings,
     })
+}
+
+/// The flags of `--memory`, `--cpus`, `--pids-limit` that work for a user
+/// whose cgroups are `c`, those that do not, and why not.
+fn cgroup_limits(c: &Cgroups) -> (String, String, Option<String>) {
+    let all = CgroupLimits::ALL;
+    let base = crate::sandbox::cgroup::base(c);
+    let (kept, why) = crate::sandbox::limits::usable(c, base.as_deref(), &all);
+    (
+        crate::sandbox::cgroup::flags(&kept),
+        crate::sandbox::cgroup::flags(&all.without(&kept)),
+        why,
+    )
+}
+
+/// The `limits:` line: which limits work, and for those that do not, why.
+fn limits_line(k: &Confinement) -> String {
+    let mut limits = vec!["--ulimit, --shm-size: yes".to_string()];
+    if !k.cgroup_limits_applied.is_empty() {
+        limits.push(format!("{}: yes", k.cgroup_limits_applied));
+    }
+    if let Some(why) = &k.cgroup_limits_blocker {
+        limits.push(format!("{}: no — {why}", k.cgroup_limits_not_applied));
+    }
+    format!("  limits: {}", limits.join("; "))
 }
 
 pub fn exec(ctx: &Ctx, a: Args) -> anyhow::Result<u8> {
@@ -339,7 +363,7 @@ pub fn exec(ctx: &Ctx, a: Args) -> anyhow::Result<u8> {
         if c.delegated {
             "delegated to this user"
         } else {
-            "not delegated: no resource limits (--memory, --cpus) possible"
+            "not delegated: no resource limits (--memory, --cpus, --pids-limit) possible"
         }
     ));
     let k = &info.confinement;
@@ -349,14 +373,7 @@ pub fn exec(ctx: &Ctx, a: Args) -> anyhow::Result<u8> {
     ));
     out.push(format!("  capabilities of root: {}", k.capabilities));
     out.push(format!("  fake root: {}", k.fake_root));
-    let mut limits = vec!["--ulimit, --shm-size: yes".to_string()];
-    if !k.cgroup_limits_applied.is_empty() {
-        limits.push(format!("{}: yes", k.cgroup_limits_applied));
-    }
-    if let Some(why) = &k.cgroup_limits_blocker {
-        limits.push(format!("{}: no — {why}", k.cgroup_limits_not_applied));
-    }
-    out.push(format!("  limits: {}", limits.join("; ")));
+    out.push(limits_line(k));
     out.push(format!(
         "/dev/fuse usable: {}; /dev/net/tun usable: {}",
         yes(info.devices.fuse),
@@ -385,4 +402,68 @@ pub fn exec(ctx: &Ctx, a: Args) -> anyhow::Result<u8> {
         ctx.printer.out(&l);
     }
     Ok(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A v1/v2 hybrid machine whose v2 hierarchy has `in_v2`, with the
+    /// user's cgroup delegated and given all of them.
+    fn delegated(in_v2: &str) -> (tempfile::TempDir, Cgroups) {
+        let d = tempfile::tempdir().unwrap();
+        let own = d.path().join("unified/user");
+        std::fs::create_dir_all(&own).unwrap();
+        std::fs::write(d.path().join("unified/cgroup.controllers"), in_v2).unwrap();
+        std::fs::write(own.join("cgroup.controllers"), in_v2).unwrap();
+        std::fs::write(own.join("cgroup.procs"), "").unwrap();
+        std::fs::write(d.path().join("self-cgroup"), "4:memory:/x\n0::/user\n").unwrap();
+        let c = host::cgroups(&HostPaths {
+            proc_self_cgroup: d.path().join("self-cgroup"),
+            cgroup_root: d.path().to_path_buf(),
+            ..HostPaths::default()
+        });
+        (d, c)
+    }
+
+    fn line(c: &Cgroups) -> String {
+        let (applied, not_applied, blocker) = cgroup_limits(c);
+        limits_line(&Confinement {
+            seccomp: String::new(),
+            capabilities: String::new(),
+            fake_root: String::new(),
+            rlimits: true,
+            cgroup_limits_blocker: blocker,
+            cgroup_limits_applied: applied,
+            cgroup_limits_not_applied: not_applied,
+        })
+    }
+
+    #[test]
+    fn each_limit_says_whether_it_works_and_why_not() {
+        // cpu and pids freed from v1, memory still there.
+        let (d, c) = delegated("cpu pids");
+        assert_eq!(
+            line(&c),
+            format!(
+                "  limits: --ulimit, --shm-size: yes; --cpus, --pids-limit: yes; \
+                 --memory: no — your delegated cgroup {} has no memory controller \
+                 (the machine's cgroup v2 hierarchy has none: on a v1/v2 hybrid machine \
+                 a v1 hierarchy holds it; boot with systemd.unified_cgroup_hierarchy=1)",
+                d.path().join("unified/user").display()
+            )
+        );
+        let (_d, c) = delegated("cpu memory pids");
+        assert_eq!(
+            line(&c),
+            "  limits: --ulimit, --shm-size: yes; --cpus, --memory, --pids-limit: yes"
+        );
+        let (_d, mut c) = delegated("");
+        c.delegated = false;
+        let l = line(&c);
+        assert!(
+            l.ends_with("--cpus, --memory, --pids-limit: no — your cgroup is not delegated to you (no systemd user session); log in through systemd-logind or run hutch under `systemd-run --user --scope -p Delegate=yes`"),
+            "{l}"
+        );
+    }
 }

@@ -212,7 +212,7 @@ pub enum Command {
     /// The idle process that holds this user's id-mapped user namespace
     /// (started by hutch itself; see `hutch info`).
     #[command(name = "userns-keeper", hide = true)]
-    UsernsKeeper,
+    UsernsKeeper(UsernsKeeperArgs),
     /// A container's TCP port forwarder (started by hutch itself for
     /// slirp4netns networks).
     #[command(name = "port-forwarder", hide = true)]
@@ -232,6 +232,13 @@ pub struct EnvWatcherArgs {
     /// The environment's state directory.
     #[arg(long)]
     dir: std::path::PathBuf,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct UsernsKeeperArgs {
+    /// The pid file that records it; it ends once that no longer names it.
+    #[arg(long)]
+    pid_file: std::path::PathBuf,
 }
 
 #[derive(clap::Args, Debug)]
@@ -326,7 +333,7 @@ fn context(cli: &Cli) -> anyhow::Result<Ctx> {
     // hutch's own helpers serve containers that are already running: a
     // config.toml edited meanwhile must not stop them.
     let config = match cli.command {
-        Command::UsernsKeeper | Command::PortForwarder(_) | Command::EnvWatcher(_) => {
+        Command::UsernsKeeper(_) | Command::PortForwarder(_) | Command::EnvWatcher(_) => {
             config::Config::default()
         }
         _ => config::Config::load(&config::Config::path_in(&crate::dirs::config_home()))?,
@@ -526,8 +533,8 @@ fn dispatch(ctx: &Ctx, cmd: Command) -> anyhow::Result<u8> {
             crate::net::bridge::serve(&a.userns, &a.data, &a.key).map_err(anyhow::Error::msg)?;
             Ok(0)
         }
-        Command::UsernsKeeper => {
-            crate::userns::keeper::serve().map_err(anyhow::Error::msg)?;
+        Command::UsernsKeeper(a) => {
+            crate::userns::keeper::serve(&a.pid_file).map_err(anyhow::Error::msg)?;
             Ok(0)
         }
     }

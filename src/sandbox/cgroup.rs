@@ -53,15 +53,22 @@ impl CgroupLimits {
 #[derive(Debug, thiserror::Error)]
 pub enum CgroupError {
     #[error(
-        "your delegated cgroup {} has no {} controller (its parent does not enable it for \
-         you: on a v1/v2 hybrid machine the v1 hierarchy holds it; otherwise delegate it, \
-         e.g. systemd's Delegate=yes)",
+        "your delegated cgroup {} has no {} controller ({})",
         base.display(),
-        missing.join(", ")
+        missing.join(", "),
+        if *not_in_v2 {
+            "the machine's cgroup v2 hierarchy has none: on a v1/v2 hybrid machine a v1 \
+             hierarchy holds it; boot with systemd.unified_cgroup_hierarchy=1"
+        } else {
+            "its parent does not enable it for you: delegate it, e.g. systemd's Delegate=yes"
+        }
     )]
     NoController {
         base: PathBuf,
         missing: Vec<&'static str>,
+        /// The root of the v2 hierarchy lacks them all too: no delegation
+        /// can give them.
+        not_in_v2: bool,
     },
     #[error("cannot {what} {}: {source}", path.display())]
     File {
@@ -124,8 +131,13 @@ fn words(path: &Path) -> Vec<String> {
 
 /// The part of `limits` whose controllers `base` has (Docker applies the
 /// limits the machine supports and warns about the others), and why the
-/// rest cannot be set.
-pub fn usable(base: &Path, limits: &CgroupLimits) -> (CgroupLimits, Option<CgroupError>) {
+/// rest cannot be set; `v2_root` (the cgroup2 mount) tells whether the
+/// machine has them at all.
+pub fn usable(
+    base: &Path,
+    v2_root: Option<&Path>,
+    limits: &CgroupLimits,
+) -> (CgroupLimits, Option<CgroupError>) {
     let have = words(&base.join("cgroup.controllers"));
     let missing: Vec<&str> = controllers(limits)
         .into_iter()
@@ -139,9 +151,12 @@ pub fn usable(base: &Path, limits: &CgroupLimits) -> (CgroupLimits, Option<Cgrou
         cpus: limits.cpus.filter(|_| !missing.contains(&"cpu")),
         pids: limits.pids.filter(|_| !missing.contains(&"pids")),
     };
+    let in_root = v2_root.map_or_else(Vec::new, |r| words(&r.join("cgroup.controllers")));
+    let not_in_v2 = missing.iter().all(|m| !in_root.iter().any(|h| h == m));
     let why = CgroupError::NoController {
         base: base.to_path_buf(),
         missing,
+        not_in_v2,
     };
     (kept, Some(why))
 }
@@ -387,17 +402,31 @@ mod tests {
         let d = fake("cpu memory");
         let l = limits(Some(1 << 20), Some(1.0), Some(5));
         // What the machine has is kept, the rest named.
-        let (kept, why) = usable(d.path(), &l);
+        let (kept, why) = usable(d.path(), None, &l);
         assert_eq!(kept, limits(Some(1 << 20), Some(1.0), None));
         assert_eq!(l.without(&kept), limits(None, None, Some(5)));
         let why = why.unwrap().to_string();
         assert!(why.contains("has no pids controller"), "{why}");
         let one = limits(Some(1), None, None);
-        assert_eq!(usable(d.path(), &one).0, one);
-        assert!(usable(d.path(), &one).1.is_none());
-        assert!(usable(d.path(), &CgroupLimits::default()).1.is_none());
-        let (kept, why) = usable(&d.path().join("nothing"), &l);
+        assert_eq!(usable(d.path(), None, &one).0, one);
+        assert!(usable(d.path(), None, &one).1.is_none());
+        assert!(usable(d.path(), None, &CgroupLimits::default()).1.is_none());
+        let (kept, why) = usable(&d.path().join("nothing"), None, &l);
         assert!(!kept.any() && why.is_some());
+        // The fix depends on where the controller is: missing from the v2
+        // hierarchy (held by v1), or there but not delegated.
+        let root = fake("cpu memory");
+        let why = usable(d.path(), Some(root.path()), &l)
+            .1
+            .unwrap()
+            .to_string();
+        assert!(why.contains("unified_cgroup_hierarchy=1"), "{why}");
+        let root = fake("cpu memory pids");
+        let why = usable(d.path(), Some(root.path()), &l)
+            .1
+            .unwrap()
+            .to_string();
+        assert!(why.contains("Delegate=yes") && !why.contains("v1"), "{why}");
         assert_eq!(flags(&l), "--cpus, --memory, --pids-limit");
     }
 

@@ -23,7 +23,7 @@ pub fn usable(
     limits: &CgroupLimits,
 ) -> (CgroupLimits, Option<String>) {
     if let Some(base) = base {
-        let (kept, why) = super::cgroup::usable(base, limits);
+        let (kept, why) = super::cgroup::usable(base, c.v2_root.as_deref(), limits);
         return (kept, why.map(|e| e.to_string()));
     }
     let why = match c.version {
@@ -161,7 +161,9 @@ mod tests {
         let l = parse(Some("64m"), Some("0.5"), Some("20")).unwrap();
         let (kept, why) = usable_at(&paths, &l);
         assert_eq!(kept, parse(None, Some("0.5"), Some("20")).unwrap());
-        assert!(why.unwrap().contains("has no memory controller"));
+        let why = why.unwrap();
+        assert!(why.contains("has no memory controller"), "{why}");
+        assert!(why.contains("a v1 hierarchy holds it"), "{why}");
         let (kept, why) = usable_at(&paths, &parse(None, None, Some("5")).unwrap());
         assert_eq!(kept.pids, Some(5));
         assert!(why.is_none());

@@ -18,6 +18,11 @@
 //! keeper. Killing the keeper is always safe: running containers keep their
 //! own namespaces, and the next start makes a new keeper.
 //!
+//! A keeper ends itself once its pid file no longer names it: its runtime
+//! dir was deleted (a logout's `/run/user/UID`, a test's private dir), or
+//! another keeper replaced it. Nobody could find it any more, so it would
+//! only hold its namespace (and a process slot) for nothing.
+//!
 //! This module does not decide mappings (`idmap`) and does not clone
 //! containers (`launch`).
 
@@ -33,6 +38,7 @@ use std::os::unix::fs::{DirBuilderExt, MetadataExt};
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::sync::Arc;
+use std::time::Duration;
 
 /// The hidden subcommand a keeper process runs (`hutch userns-keeper`).
 pub const SUBCOMMAND: &str = "userns-keeper";
@@ -90,7 +96,10 @@ pub fn find(map: &IdMapping) -> Option<i32> {
 /// by someone else could point hutch at their namespace.
 pub fn runtime_dir() -> Result<PathBuf> {
     let uid = nix::unistd::getuid().as_raw();
-    let dir = match std::env::var_os("XDG_RUNTIME_DIR").filter(|v| !v.is_empty()) {
+    // A relative XDG_RUNTIME_DIR is invalid (XDG's base directory spec:
+    // ignore it); the keeper, started in /, would look elsewhere for its
+    // pid file.
+    let dir = match std::env::var_os("XDG_RUNTIME_DIR").filter(|v| Path::new(v).is_absolute()) {
         Some(run) => PathBuf::from(run).join("hutch"),
         None => PathBuf::from(format!("/tmp/hutch-{uid}")),
     };
@@ -119,10 +128,7 @@ fn short_key(map: &IdMapping) -> String {
 /// first and the start time checked after, so a pid reused in between is
 /// caught.
 fn open_valid(pid_file: &Path, map: &IdMapping) -> Option<Keeper> {
-    let text = std::fs::read_to_string(pid_file).ok()?;
-    let mut fields = text.split_whitespace();
-    let pid: i32 = fields.next()?.parse().ok()?;
-    let start: u64 = fields.next()?.parse().ok()?;
+    let ProcId { pid, start } = recorded(pid_file)?;
     let userns = OwnedFd::from(std::fs::File::open(format!("/proc/{pid}/ns/user")).ok()?);
     let proc_map = |file: &str| std::fs::read_to_string(format!("/proc/{pid}/{file}")).ok();
     if !same_ranges(&proc_map("uid_map")?, &map.uids)
@@ -135,6 +141,21 @@ fn open_valid(pid_file: &Path, map: &IdMapping) -> Option<Keeper> {
     ProcId { pid, start }
         .alive()
         .then_some(Keeper { pid, userns })
+}
+
+/// The process a pid file names (`PID START`).
+fn recorded(pid_file: &Path) -> Option<ProcId> {
+    let mut text = String::new();
+    std::fs::File::open(pid_file)
+        .ok()?
+        .take(64)
+        .read_to_string(&mut text)
+        .ok()?;
+    let mut fields = text.split_whitespace();
+    Some(ProcId {
+        pid: fields.next()?.parse().ok()?,
+        start: fields.next()?.parse().ok()?,
+    })
 }
 
 /// Whether a `/proc/PID/uid_map` text lists exactly `ranges`.
@@ -161,9 +182,13 @@ fn same_ranges(text: &str, ranges: &[IdRange]) -> bool {
 
 /// Start a keeper: `hutch userns-keeper` unshares its user namespace and says
 /// so on its stdout; this process installs the mapping with
-/// newuidmap/newgidmap and records the keeper. The caller holds the lock.
+/// newuidmap/newgidmap, records the keeper and tells it so on its stdin.
+/// The caller holds the lock.
 fn start(map: &IdMapping, src: &IdSources, pid_file: &Path) -> Result<Keeper> {
     let mut child = crate::sys::spawn::this_binary(SUBCOMMAND)
+        .arg("--pid-file")
+        .arg(pid_file)
+        .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
@@ -200,24 +225,42 @@ fn start(map: &IdMapping, src: &IdSources, pid_file: &Path) -> Result<Keeper> {
         let _ = std::fs::remove_file(&tmp);
         return fail(&mut child, Error::file("write", pid_file, e));
     }
+    // From now on the keeper watches the pid file, and ends once it no
+    // longer names it.
+    let told = child.stdin.take().map(|mut i| i.write_all(b"k"));
+    if !matches!(told, Some(Ok(()))) {
+        return fail(&mut child, Error::Keeper("exited".into()));
+    }
     // Not waited for: it outlives this process on purpose.
     drop(child);
     open_valid(pid_file, map).ok_or_else(|| Error::Keeper("exited".into()))
 }
 
+/// How often an idle keeper looks at its pid file.
+const CHECK_EVERY: Duration = Duration::from_secs(2);
+
 /// The keeper's own life (`hutch userns-keeper`): leave the caller's session,
-/// unshare a user namespace, report on stdout, let go of every inherited
-/// descriptor, then idle until killed.
-pub fn serve() -> Result<()> {
+/// unshare a user namespace, report on stdout, wait for its parent to say
+/// that `pid_file` names it, let go of every inherited descriptor, then
+/// idle until `pid_file` no longer names it (or it is killed).
+pub fn serve(pid_file: &Path) -> Result<()> {
     crate::sys::process::become_keeper()?;
     std::io::stdout()
         .write_all(b"r")
         .and_then(|()| std::io::stdout().flush())
         .map_err(|e| Error::Keeper(format!("cannot report to its parent: {e}")))?;
-    crate::sys::stdio::all_to_dev_null()?;
-    loop {
-        std::thread::sleep(std::time::Duration::from_secs(24 * 3600));
+    // End of file instead: the hutch that started it failed or died before
+    // recording it, and nobody will ever find it.
+    let mut b = [0u8; 1];
+    if !matches!(std::io::stdin().read(&mut b), Ok(1)) {
+        return Ok(());
     }
+    crate::sys::stdio::all_to_dev_null()?;
+    let me = ProcId::current().ok_or_else(|| Error::Keeper("cannot read its own /proc".into()))?;
+    while recorded(pid_file) == Some(me) {
+        std::thread::sleep(CHECK_EVERY);
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -2,9 +2,10 @@
 //! idle process's id-mapped namespace instead of running newuidmap and
 //! newgidmap; a dead keeper or a pid file naming anything else is replaced;
 //! a runtime dir that is not private is refused loudly and the start still
-//! works; a single id needs no keeper at all.
+//! works; a keeper whose pid file is gone or names another ends by itself;
+//! a single id needs no keeper at all.
 
-use crate::common::{live, skip, stderr, stdout, succeeded, user, Kind, World};
+use crate::common::{eventually, live, skip, stderr, stdout, succeeded, user, Kind, World};
 use hutch::container::ProcId;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
@@ -168,8 +169,13 @@ fn subid_starts_share_one_keeper_and_replace_a_bad_one() {
     assert!(live(third));
     let _ = other.kill();
     let _ = other.wait();
-    kill_and_wait(second);
-    kill_and_wait(third);
+    // The keeper the pid file stopped naming ends by itself: nobody can
+    // find it any more.
+    assert!(
+        eventually(10, || !live(second)),
+        "the replaced keeper {second} stays"
+    );
+    assert!(live(third));
 
     // A runtime dir others may write to is not used; the start works anyway
     // and says why under --verbose.
@@ -191,6 +197,13 @@ fn subid_starts_share_one_keeper_and_replace_a_bad_one() {
     assert_eq!(keeper_pid(&open), None);
     let info = ok_in(&w, &open, &["info"]);
     assert!(info.contains("keeper: unusable"), "{info}");
+
+    // A world leaves no keeper: with its runtime dir gone, the keeper ends.
+    drop(w);
+    assert!(
+        eventually(10, || !live(third)),
+        "keeper {third} outlives its deleted runtime dir"
+    );
 }
 
 #[test]
