@@ -14,8 +14,10 @@ step() { # name command...
 catall() { find "$data/small" -type f | xargs cat; }
 step cat-cold catall
 step cat-warm catall
-# On FUSE the first warm pass still asks for every file's attributes once:
-# the kernel marks atime stale after each READ and find(1) stats every file.
+# On FUSE the first warm pass still asks for every file's attributes once
+# (one GETATTR per file, no READ: the pages stayed cached): the kernel marks
+# atime stale after each READ of a writable FUSE mount and find(1) stats
+# every file. No FUSE flag turns that off (the protocol has no noatime).
 step cat-warm-again catall
 step du-cold du -s "$data/small"
 step du-warm du -s "$data/small"
