@@ -385,9 +385,9 @@ impl Containers {
         self.update_with(id, f, |rec| self.save(rec))
     }
 
-    /// `update` without the fsync, for a writer that waits for nothing
-    /// before telling someone the record is there: it calls [`Containers::sync`]
-    /// right after (see [`Containers::save_unsynced`]).
+    /// `update` without the fsync: the writer first tells whoever waits
+    /// for the record, then calls [`Containers::sync`] (see
+    /// [`Containers::save_unsynced`]).
     pub fn update_unsynced(&self, id: &str, f: impl FnOnce(&mut Record)) -> Result<Record> {
         self.update_with(id, f, |rec| self.save_unsynced(rec))
     }
