@@ -1216,7 +1216,8 @@ fn claim(containers: &Containers, id: &str, ports: Vec<PortMapping>) -> Result<R
     // A start by the user begins a new life: Docker resets these too.
     rec.stopped_by_user = false;
     rec.restart_count = 0;
-    containers.save(&rec).map_err(super::Error::Io)?;
+    // Rewritten (and synced) once pid 1 runs or failed to start.
+    containers.save_unsynced(&rec).map_err(super::Error::Io)?;
     Ok(rec)
 }
 
@@ -1514,7 +1515,7 @@ impl sandbox::Observer for Started<'_> {
         let now = chrono::Utc::now();
         // A record that stays "starting" is the only cost of a failed write;
         // its supervisor still records the exit.
-        let updated = self.containers.update(self.id, |r| {
+        let updated = self.containers.update_unsynced(self.id, |r| {
             r.status = Status::Running;
             r.pid = Some(pid);
             r.init = ProcId::of(pid);
@@ -1527,14 +1528,21 @@ impl sandbox::Observer for Started<'_> {
                 .as_ref()
                 .map(|_| health::Health::default());
         });
+        // The caller of a detached start needs only the record naming pid 1
+        // (to join it, say): it goes on at once, while the record is made
+        // durable and the helpers start.
+        if let Some(s) = self.supervision.as_mut() {
+            s.started();
+        }
         // Without a monitor the container runs unprobed; its status stays
         // "starting", which `ps` shows.
         if let Ok(rec) = updated {
+            // A `--rm` container's record dies with it: never synced.
+            if !rec.auto_remove {
+                let _ = self.containers.sync(&rec.id);
+            }
             self.monitor = Monitor::start(self.containers, &rec).ok().flatten();
             self.companion = Companion::start(&rec.config.companion);
-        }
-        if let Some(s) = self.supervision.as_mut() {
-            s.started();
         }
     }
 }

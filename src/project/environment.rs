@@ -18,7 +18,7 @@ use super::discover::{Definition, Project};
 use super::identity::{self, Caller};
 use super::inputs::{self, Input};
 use super::passthrough;
-use super::state::{EnvDir, EnvState};
+use super::state::{EnvDir, EnvState, Unchanged};
 use super::watch;
 use super::Error;
 use crate::container::launch::{Launch, Outcome, Prepared};
@@ -164,7 +164,8 @@ impl<'a> Environment<'a> {
     /// as needed.
     pub fn ensure(&self) -> Result<Record, Error> {
         let unchanged = || watch::unchanged(&self.envdir).or_else(|| self.envdir.unchanged());
-        if let Some(u) = unchanged().filter(|_| !self.replacing()) {
+        let checked = unchanged().filter(|_| !self.replacing());
+        if let Some(u) = &checked {
             let statted = u.statted;
             self.report.debug(&match u.vouched {
                 Some(n) => format!(
@@ -189,11 +190,22 @@ impl<'a> Environment<'a> {
             self.report
                 .info("waiting for another hutch preparing this environment")
         })?;
-        self.ensure_locked()
+        self.ensure_locked(checked)
     }
 
-    fn ensure_locked(&self) -> Result<Record, Error> {
+    /// `checked`: the no-change check made before the lock was taken.
+    fn ensure_locked(&self, checked: Option<Unchanged>) -> Result<Record, Error> {
         self.recover()?;
+        // Nobody rewrote the record since that check: it stands, and a
+        // stopped environment starts without checking (and reading) it all
+        // again.
+        if let Some(u) = checked {
+            if self.envdir.ids() == Some((u.container.clone(), u.inputs_id)) {
+                if let Some(rec) = self.containers.read(&u.container) {
+                    return self.running(rec);
+                }
+            }
+        }
         // Read again: whoever held the lock may have done the work.
         let st = self.envdir.read();
         let old = st.as_ref().and_then(|s| self.containers.read(&s.container));

@@ -63,6 +63,8 @@ pub const WATCH_SOCKET: &str = "watch.sock";
 pub struct Unchanged {
     /// The environment's container id.
     pub container: String,
+    /// The id of the inputs.bin it checked.
+    pub inputs_id: String,
     /// How many inputs this check statted.
     pub statted: usize,
     /// How many inputs the watcher vouched for instead (then none were
@@ -165,6 +167,7 @@ impl EnvDir {
         let n = stamps::unchanged(&bytes, &s.inputs_id)?.statted;
         Some(Unchanged {
             container: s.container,
+            inputs_id: s.inputs_id,
             statted: n,
             vouched: None,
         })

@@ -101,6 +101,7 @@ pub fn unchanged(env: &EnvDir) -> Option<Unchanged> {
     let (id, n) = ask(&env.dir)?;
     (id == inputs_id).then_some(Unchanged {
         container,
+        inputs_id,
         statted: 0,
         vouched: Some(n),
     })

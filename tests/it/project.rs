@@ -123,8 +123,15 @@ fn scratch_project_is_entered_as_the_caller_and_keeps_root_installs() {
         assert_eq!(p.sh("cat /usr/local/bin/tool-x").trim(), "tool");
         p.ok(&["env", "stop"]);
         assert!(p.ok(&["env", "status"]).0.contains("(stopped)"));
-        assert_eq!(p.sh("cat /usr/local/bin/tool-x").trim(), "tool");
+        // A stopped environment starts after one no-change check (the one
+        // made before taking the environment's lock stands), and its
+        // watcher starts with it.
+        let (out, err) = p.ok(&["--verbose", "shell", "--", "cat", "/usr/local/bin/tool-x"]);
+        assert_eq!(out.trim(), "tool");
+        assert!(err.contains("starting environment container"), "{err}");
+        assert_eq!(err.matches(" statted, ").count(), 1, "{err}");
         assert!(p.ok(&["env", "status"]).0.contains("(running)"));
+        vouched_entry(&p);
 
         // `env rm` then an entry: a fresh environment, without the old
         // one's anonymous volume (the image's VOLUME).
