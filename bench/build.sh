@@ -16,8 +16,12 @@ if [ "$(id -u)" = 0 ]; then
   cp "${HUTCH:-$here/../target/release/hutch}" "$work/hutch"
   cp "$here/../../shared/images/$alpine_tgz" "$work/alpine.tar.gz"
   chown -R "$user" "$work"
-  exec runuser -u "$user" -- env HUTCH="$work/hutch" ALPINE="$work/alpine.tar.gz" \
-    BENCH_WORK="$work" bash "$here/build.sh" "$@"
+  rc=0
+  runuser -u "$user" -- env HUTCH="$work/hutch" ALPINE="$work/alpine.tar.gz" \
+    BENCH_WORK="$work" bash "$here/build.sh" "$@" || rc=$?
+  # Root removes what the containers' subordinate ids own too.
+  rm -rf "$work"
+  exit "$rc"
 fi
 
 hutch=${HUTCH:-$here/../target/release/hutch}

@@ -17,8 +17,12 @@ if [ "$(id -u)" = 0 ]; then
   cp "${HUTCH:-$here/../target/release/hutch}" "$work/hutch"
   cp -a "$here/../../shared/images/busybox-musl" "$work/busybox-musl"
   chown -R "$user" "$work"
-  exec runuser -u "$user" -- env HOME="$(getent passwd "$user" | cut -d: -f6)" \
-    HUTCH="$work/hutch" IMAGES="$work" BENCH_WORK="$work" bash "$here/env.sh" "$@"
+  rc=0
+  runuser -u "$user" -- env HOME="$(getent passwd "$user" | cut -d: -f6)" \
+    HUTCH="$work/hutch" IMAGES="$work" BENCH_WORK="$work" bash "$here/env.sh" "$@" || rc=$?
+  # Root removes what the containers' subordinate ids own too.
+  rm -rf "$work"
+  exit "$rc"
 fi
 
 hutch=${HUTCH:-$here/../target/release/hutch}

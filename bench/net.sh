@@ -29,9 +29,13 @@ if [ "$(id -u)" = 0 ]; then
   cp "${HUTCH:-$here/../target/release/hutch}" "$work/hutch"
   cp -a "$here/../../shared/images/busybox-musl" "$work/busybox-musl"
   chown -R "$user" "$work"
-  exec runuser -u "$user" -- env HUTCH="$work/hutch" IMAGES="$work" BENCH_WORK="$work" \
+  rc=0
+  runuser -u "$user" -- env HUTCH="$work/hutch" IMAGES="$work" BENCH_WORK="$work" \
     RUNS="${RUNS:-5}" SECS="${SECS:-5}" START_RUNS="${START_RUNS:-30}" START_ROUNDS="${START_ROUNDS:-3}" PORT="${PORT:-25201}" \
-    bash "$here/net.sh" "$@"
+    bash "$here/net.sh" "$@" || rc=$?
+  # Root removes what the containers' subordinate ids own too.
+  rm -rf "$work"
+  exit "$rc"
 fi
 
 hutch=${HUTCH:-$here/../target/release/hutch}

@@ -27,8 +27,12 @@ if [ "$(id -u)" = 0 ]; then
   fi
   cp -a "$here/../../shared/images/busybox-musl" "$work/busybox-musl"
   chown -R "$user" "$work"
-  exec runuser -u "$user" -- env HUTCH="$work/hutch" IMAGES="$work" BENCH_WORK="$work" "${base_env[@]}" \
-    bash "$here/startup.sh" "$@"
+  rc=0
+  runuser -u "$user" -- env HUTCH="$work/hutch" IMAGES="$work" BENCH_WORK="$work" "${base_env[@]}" \
+    bash "$here/startup.sh" "$@" || rc=$?
+  # Root removes what the containers' subordinate ids own too.
+  rm -rf "$work"
+  exit "$rc"
 fi
 
 hutch=${HUTCH:-$here/../target/release/hutch}

@@ -20,8 +20,12 @@ if [ "$(id -u)" = 0 ]; then
   cp -a "$here/../../shared/images/busybox-musl" "$work/busybox-musl"
   cp "$here/storage-workload.sh" "$here/storage-tree.sh" "$work/"
   chown -R "$user" "$work"
-  exec runuser -u "$user" -- env HUTCH="$work/hutch" IMAGES="$work" BENCH_WORK="$work" \
-    SCRIPTS="$work" RUNS="${RUNS:-3}" LARGE_MB="${LARGE_MB:-256}" bash "$here/storage.sh" "$@"
+  rc=0
+  runuser -u "$user" -- env HUTCH="$work/hutch" IMAGES="$work" BENCH_WORK="$work" \
+    SCRIPTS="$work" RUNS="${RUNS:-3}" LARGE_MB="${LARGE_MB:-256}" bash "$here/storage.sh" "$@" || rc=$?
+  # Root removes what the containers' subordinate ids own too.
+  rm -rf "$work"
+  exit "$rc"
 fi
 hutch=${HUTCH:-$here/../target/release/hutch}
 images=${IMAGES:-$here/../../shared/images}
