@@ -461,10 +461,15 @@ impl Containers {
 }
 
 /// A new random container id (64 hex digits, like Docker's).
+///
+/// Straight from the kernel (getrandom(2)): `thread_rng` would seed a
+/// ChaCha generator whose first use probes the CPU's features with seven
+/// CPUID instructions, and in a virtual machine each one traps to the
+/// hypervisor (tens of microseconds apiece, measured here) at every start.
 pub fn new_id() -> String {
     use rand::RngCore;
     let mut b = [0u8; 32];
-    rand::thread_rng().fill_bytes(&mut b);
+    rand::rngs::OsRng.fill_bytes(&mut b);
     hex::encode(b)
 }
 

@@ -79,8 +79,13 @@ const NOUNS: &[&str] = &[
 
 /// A random `adjective_noun` for which `taken` is false; after many
 /// collisions a digit suffix is added, as Docker does.
+///
+/// Drawn straight from the kernel: `thread_rng` would seed a ChaCha
+/// generator whose first use probes the CPU with CPUID instructions, which
+/// trap to the hypervisor in a virtual machine (tens of microseconds each,
+/// at every `run`).
 pub fn generate(taken: impl Fn(&str) -> bool) -> String {
-    let mut rng = rand::thread_rng();
+    let mut rng = rand::rngs::OsRng;
     let mut attempt = 0u32;
     loop {
         let a = ADJECTIVES.choose(&mut rng).copied().unwrap_or("busy");

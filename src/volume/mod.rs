@@ -341,11 +341,12 @@ pub fn check_name(name: &str) -> Result<()> {
     }
 }
 
-/// A new anonymous volume's name: 64 hex digits, as Docker's.
+/// A new anonymous volume's name: 64 hex digits, as Docker's (from the
+/// kernel, as container ids: made during `run`'s start-up).
 fn random_name() -> String {
     use rand::RngCore;
     let mut b = [0u8; 32];
-    rand::thread_rng().fill_bytes(&mut b);
+    rand::rngs::OsRng.fill_bytes(&mut b);
     hex::encode(b)
 }
 

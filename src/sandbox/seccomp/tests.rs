@@ -61,7 +61,9 @@ fn the_default_profile_decides_like_dockers() {
     let f = compile(&default::profile(), &[], &host(caps::DEFAULT)).unwrap();
     assert_eq!(f.0.len(), 1);
     let p = &f.0[0];
-    assert!(p.len() < 1500, "{} instructions", p.len());
+    // 640 on x86_64: the kernel prepares and JITs each one at every
+    // start (825 when every search node took a long jump).
+    assert!(p.len() < 700, "{} instructions", p.len());
     let call = |name: &str, args: [u64; 6]| run(p, nr(name), arch, args);
     for ok in [
         "read",
