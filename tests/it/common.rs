@@ -226,6 +226,32 @@ pub struct World {
     pub driver: Option<String>,
 }
 
+/// A world's runtime dirs (`DIR/hutch`, as a test sets XDG_RUNTIME_DIR to
+/// a dir of the world) go with it; the keepers recorded there are ended
+/// first, or each would idle on: a keeper ends only when replaced.
+impl Drop for World {
+    fn drop(&mut self) {
+        let Ok(entries) = std::fs::read_dir(self.dir.path()) else {
+            return;
+        };
+        let pid_files = entries
+            .flatten()
+            .filter_map(|e| std::fs::read_dir(e.path().join("hutch")).ok())
+            .flat_map(|d| d.flatten().map(|e| e.path()))
+            .filter(|p| p.extension().is_some_and(|x| x == "pid"));
+        for f in pid_files {
+            // Checked to be a live `hutch userns-keeper` with the recorded
+            // start time, so no other process with a reused pid is hit.
+            if let Some(k) = hutch::userns::keeper::recorded_keeper(&f) {
+                let _ = nix::sys::signal::kill(
+                    nix::unistd::Pid::from_raw(k.pid),
+                    nix::sys::signal::Signal::SIGKILL,
+                );
+            }
+        }
+    }
+}
+
 impl World {
     pub fn new(user: User) -> World {
         let dir = tempfile::Builder::new()
