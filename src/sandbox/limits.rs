@@ -23,7 +23,8 @@ pub fn usable(
     limits: &CgroupLimits,
 ) -> (CgroupLimits, Option<String>) {
     if let Some(base) = base {
-        let (kept, why) = super::cgroup::usable(base, c.v2_root.as_deref(), limits);
+        let hybrid = c.version == CgroupVersion::Hybrid;
+        let (kept, why) = super::cgroup::usable(base, c.v2_root.as_deref(), hybrid, limits);
         return (kept, why.map(|e| e.to_string()));
     }
     let why = match c.version {
