@@ -666,6 +666,47 @@ fn connect_and_disconnect_running_and_stopped_containers_on_several_networks() {
         w.ok(&["network", "connect", "na", "fixup"]);
         w.ok(&["rm", "-f", "fixup"]);
 
+        // A disconnect whose helper dies before deleting the veth: the
+        // network leaves the record, the warning names the disconnect, and
+        // the address stays reserved while the interface may be there, so
+        // no other container is given it; it is free once the container
+        // is gone.
+        sleeper("kept", &["na", "nb"]);
+        let kept_ip = inspected_networks(&w, "kept")[1].1.clone();
+        let out = w
+            .hutch()
+            .env("HUTCH_CRASH_AT", "unplug-entered")
+            .args(["network", "disconnect", "nb", "kept"])
+            .output()
+            .unwrap();
+        let err = crate::common::stderr(&out);
+        assert!(out.status.success(), "{err}");
+        assert!(
+            err.lines().count() == 1
+                && err.starts_with(
+                    "warning: container kept is off network nb, but not all was undone: \
+                     cannot take the container off network nb: the helper was killed by SIGKILL"
+                )
+                && err.contains(&format!("address {kept_ip} stays reserved")),
+            "{err}"
+        );
+        assert_eq!(interfaces(&w, "kept"), "eth0 eth1 lo");
+        assert_eq!(inspected_networks(&w, "kept").len(), 1);
+        let taken = [
+            "run",
+            "--rm",
+            "--network",
+            "nb",
+            "--ip",
+            &kept_ip,
+            bb,
+            "true",
+        ];
+        let (_, err) = w.fails(&taken);
+        assert!(one_error(&err) && err.contains(&kept_ip), "{err}");
+        w.ok(&["rm", "-f", "kept"]);
+        w.ok(&taken);
+
         // A container restarted by its policy keeps the networks connected
         // and loses those disconnected while it ran.
         let exit_on_go = "while [ ! -e /tmp/go ]; do sleep 0.1; done; rm /tmp/go; exit 3";
