@@ -11,7 +11,10 @@
 //! its helper, where Docker adds one beside its default bridge: its record
 //! can only name the user-defined network in place of the helper (which is
 //! what it starts on once connected while stopped), so it would not run
-//! again as it ran then. `none`, `host` and `container:NAME` have no
+//! again as it ran then. A container between states (its pid 1 being
+//! started, by `start` or its restart policy, from a record read before;
+//! or gone while its supervisor finishes) is waited for, up to 10 s, then
+//! refused: a change recorded then could miss the run being set up. `none`, `host` and `container:NAME` have no
 //! network to add one beside, as with Docker. A disconnect is best effort:
 //! the network leaves the record even when the interface or a route could
 //! not be fixed, which the caller is told. This module decides and
@@ -25,6 +28,7 @@ use crate::net::plan::{Attachment, NetFlags};
 use crate::net::Network;
 use crate::userns::idmap::IdSources;
 use std::path::Path;
+use std::time::{Duration, Instant};
 
 /// Why a container's networks could not be changed.
 #[derive(Debug, thiserror::Error)]
@@ -45,6 +49,8 @@ pub enum ConnectError {
          keeper was restarted since it started): restart the container to change its networks"
     )]
     OtherKeeper { name: String },
+    #[error("container {name} is restarting; try again")]
+    Restarting { name: String },
     /// Docker refuses these too: the container has no network of its own
     /// to add one beside, or was made to have none.
     #[error(
@@ -107,9 +113,12 @@ impl Running {
 }
 
 /// The running container's pid 1 and the keeper its user namespace is
-/// nested in; None when it is not running.
+/// nested in; None when it is not running. The record is one read under
+/// the container's lock, not between states (see [`target`]), so its pid 1
+/// is the one it names with its start time.
 fn running(rec: &Record) -> Result<Option<Running>> {
-    let Some(pid) = rec.pid.filter(|_| super::state::observe(rec).is_running()) else {
+    let live = super::state::observe(rec) == super::state::State::Running;
+    let Some(pid) = rec.init.filter(|_| live).map(|p| p.pid) else {
         return Ok(None);
     };
     if rec.config.network.attachments().is_empty() {
@@ -158,22 +167,45 @@ struct Target {
     _lock: super::Locked,
 }
 
+/// How long a container between states is waited for.
+const SETTLE: Duration = Duration::from_secs(10);
+
+/// The target, once its container is not between states: its pid 1 being
+/// started (the supervisor planned that run from the record before this
+/// change, and records its pid only once it runs) or gone while its
+/// supervisor finishes (the pid may already belong to another process).
 fn target(dirs: &Dirs, network: &str, container: &str) -> Result<Target> {
     let networks = Networks::new(&dirs.store);
     let def = networks.find(network)?;
     let containers = Containers::new(&dirs.state);
     let id = containers.resolve(container)?.id;
-    let lock = containers.lock(&id)?;
-    let rec = containers
-        .read(&id)
-        .ok_or_else(|| super::Error::NotFound(container.to_string()))?;
-    Ok(Target {
-        networks,
-        def,
-        containers,
-        rec,
-        _lock: lock,
-    })
+    let deadline = Instant::now() + SETTLE;
+    loop {
+        let lock = containers.lock(&id)?;
+        let rec = containers
+            .read(&id)
+            .ok_or_else(|| super::Error::NotFound(container.to_string()))?;
+        let settling = match super::state::observe(&rec) {
+            super::state::State::Running => rec.init.is_none(),
+            super::state::State::Stopping => true,
+            _ => false,
+        };
+        if !settling {
+            return Ok(Target {
+                networks,
+                def,
+                containers,
+                rec,
+                _lock: lock,
+            });
+        }
+        // The supervisor records the new state under this lock.
+        drop(lock);
+        if Instant::now() >= deadline {
+            return Err(ConnectError::Restarting { name: rec.name });
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
 }
 
 /// `network connect [--alias A]... [--ip IP] NETWORK CONTAINER`.

@@ -750,6 +750,38 @@ fn connect_and_disconnect_running_and_stopped_containers_on_several_networks() {
         );
         w.ok(&["rm", "-f", "rs"]);
 
+        // A container between states (here: its record made to say that
+        // pid 1 is being started, as during a restart) is waited for, not
+        // changed in its record only: once it runs, the connect plugs it.
+        let third_id = w.ok(&["inspect", "-f", "{{.Id}}", "third"]);
+        let record = w
+            .root()
+            .join("containers")
+            .join(third_id.trim())
+            .join("container.json");
+        let original = std::fs::read(&record).unwrap();
+        let mut starting: serde_json::Value = serde_json::from_slice(&original).unwrap();
+        starting["pid"] = serde_json::Value::Null;
+        starting["init"] = serde_json::Value::Null;
+        let put = |bytes: &[u8]| {
+            let tmp = record.with_extension("test-tmp");
+            std::fs::write(&tmp, bytes).unwrap();
+            std::os::unix::fs::chown(&tmp, Some(w.user.uid), Some(w.user.gid)).unwrap();
+            std::fs::rename(&tmp, &record).unwrap();
+        };
+        put(&serde_json::to_vec(&starting).unwrap());
+        let mut connect = w.hutch();
+        connect.args(["network", "connect", "na", "third"]);
+        let waiting = std::thread::spawn(move || connect.output().unwrap());
+        std::thread::sleep(Duration::from_secs(1));
+        let finished_early = waiting.is_finished();
+        put(&original);
+        assert!(!finished_early, "connect did not wait for pid 1");
+        let out = waiting.join().unwrap();
+        assert!(out.status.success(), "{}", crate::common::stderr(&out));
+        assert_eq!(interfaces(&w, "third"), "eth0 eth1 lo");
+        w.ok(&["network", "disconnect", "na", "third"]);
+
         // A stopped container: on the network from its next start.
         w.ok(&["stop", "-t", "0", "peer"]);
         w.ok(&["network", "connect", "--alias", "lately", "nb", "peer"]);
