@@ -14,7 +14,14 @@
 //! again as it ran then. A container between states (its pid 1 being
 //! started, by `start` or its restart policy, from a record read before;
 //! or gone while its supervisor finishes) is waited for, up to 10 s, then
-//! refused: a change recorded then could miss the run being set up. `none`, `host` and `container:NAME` have no
+//! refused: a change recorded then could miss the run being set up.
+//!
+//! A change to a running container is not stopped half-way by Ctrl-C,
+//! SIGTERM or SIGHUP: they are held back until it is done or undone (and
+//! its helper runs outside the terminal's process group). A connect
+//! records the network first and takes it out again when the plug fails,
+//! so even a SIGKILL leaves a record that names the network of any
+//! interface it made. `none`, `host` and `container:NAME` have no
 //! network to add one beside, as with Docker. A disconnect is best effort:
 //! the network leaves the record even when the interface or a route could
 //! not be fixed, which the caller is told. This module decides and
@@ -247,20 +254,24 @@ pub fn connect(
         .filter(|m| m.def.id == def.id)
         .collect();
     let live = running(&rec)?;
-    if let Some(r) = &live {
-        let pasta = crate::net::plan::HostEnv::detect()
-            .search_path
-            .find("pasta")
-            .ok_or(crate::net::Error::NoPasta)?;
-        bridge::plug(&networks, &pasta, r.member(&rec), &joined)?;
-    }
     let before = std::mem::replace(&mut rec.config.network, flags);
-    if let Err(e) = containers.save(&rec) {
-        if let Some(r) = &live {
-            let rest = defs_of(&networks, &before);
-            let _ = bridge::unplug(&networks, r.member(&rec), &def, &rest);
-        }
-        return Err(super::Error::Io(e).into());
+    let Some(r) = &live else {
+        containers.save(&rec).map_err(super::Error::Io)?;
+        return Ok(());
+    };
+    let pasta = crate::net::plan::HostEnv::detect()
+        .search_path
+        .find("pasta")
+        .ok_or(crate::net::Error::NoPasta)?;
+    let _deferred = crate::sys::signal::defer_termination()?;
+    containers.save(&rec).map_err(super::Error::Io)?;
+    if let Err(e) = bridge::plug(&networks, &pasta, r.member(&rec), &joined) {
+        // The plug undid itself. Should the record stay as saved, the
+        // network is joined at the next start, as after a stopped connect:
+        // the plug's failure is the one to report.
+        rec.config.network = before;
+        let _ = containers.save(&rec);
+        return Err(e.into());
     }
     Ok(())
 }
@@ -285,7 +296,12 @@ pub fn disconnect(dirs: &Dirs, network: &str, container: &str) -> Result<Option<
         });
     }
     let mut warning = None;
-    if let Some(r) = running(&rec)? {
+    let live = running(&rec)?;
+    let _deferred = match live {
+        Some(_) => Some(crate::sys::signal::defer_termination()?),
+        None => None,
+    };
+    if let Some(r) = live {
         // The port forwarder runs against the first network's address,
         // which goes with it.
         let first = rec.config.network.network.as_deref();

@@ -537,6 +537,12 @@ fn in_helper(
     let report = match fork().map_err(|e| fail(e.to_string()))? {
         Forked::Child => {
             drop(r);
+            // Out of the terminal's process group: a Ctrl-C meant for hutch
+            // (which holds it back until its change is done or undone, see
+            // `container::connect`) must not kill the helper or its `ip`s
+            // half-way.
+            let _ =
+                nix::unistd::setpgid(nix::unistd::Pid::from_raw(0), nix::unistd::Pid::from_raw(0));
             let msg = match work() {
                 Ok(answer) => format!("ok {answer}"),
                 Err(e) => format!("error {e}"),

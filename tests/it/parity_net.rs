@@ -782,6 +782,36 @@ fn connect_and_disconnect_running_and_stopped_containers_on_several_networks() {
         assert_eq!(interfaces(&w, "third"), "eth0 eth1 lo");
         w.ok(&["network", "disconnect", "na", "third"]);
 
+        // Ctrl-C during a connect is held back until the change is done:
+        // here the connect has recorded the network and waits for the
+        // networks' lock (which the test holds) to plug the container.
+        let held = hutch::sys::flock::lock(
+            &w.root().join("networks/.lock"),
+            hutch::sys::flock::Mode::Exclusive,
+        )
+        .unwrap();
+        let mut connect = w
+            .hutch()
+            .args(["network", "connect", "na", "third"])
+            .spawn()
+            .unwrap();
+        let recorded = eventually(10, || {
+            String::from_utf8_lossy(&std::fs::read(&record).unwrap()).contains("\"na\"")
+        });
+        let _ = nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(connect.id() as i32),
+            nix::sys::signal::Signal::SIGINT,
+        );
+        std::thread::sleep(Duration::from_millis(200));
+        drop(held);
+        let status = connect.wait().unwrap();
+        assert!(recorded, "the connect did not record the network first");
+        use std::os::unix::process::ExitStatusExt;
+        assert_eq!(status.signal(), Some(libc::SIGINT), "{status:?}");
+        assert_eq!(interfaces(&w, "third"), "eth0 eth1 lo");
+        assert_eq!(inspected_networks(&w, "third").len(), 2);
+        w.ok(&["network", "disconnect", "na", "third"]);
+
         // A stopped container: on the network from its next start.
         w.ok(&["stop", "-t", "0", "peer"]);
         w.ok(&["network", "connect", "--alias", "lately", "nb", "peer"]);
