@@ -11,21 +11,23 @@
 //! its helper, where Docker adds one beside its default bridge: its record
 //! can only name the user-defined network in place of the helper (which is
 //! what it starts on once connected while stopped), so it would not run
-//! again as it ran then. A container between states (its pid 1 being
-//! started, by `start` or its restart policy, from a record read before;
-//! or gone while its supervisor finishes) is waited for, up to 10 s, then
-//! refused: a change recorded then could miss the run being set up.
+//! again as it ran then. `none`, `host` and `container:NAME` have no
+//! network to add one beside, as with Docker. A disconnect is best effort:
+//! the network leaves the record even when the interface or a route could
+//! not be fixed, which the caller is told. This module decides and
+//! records; the namespaces and interfaces are `net::bridge`'s.
+//!
+//! A container between states (its pid 1 being started, by `start` or its
+//! restart policy, from a record read before; or gone while its supervisor
+//! finishes) is waited for, up to 10 s, then refused: a change recorded
+//! then could miss the run being set up.
 //!
 //! A change to a running container is not stopped half-way by Ctrl-C,
 //! SIGTERM or SIGHUP: they are held back until it is done or undone (and
 //! its helper runs outside the terminal's process group). A connect
 //! records the network first and takes it out again when the plug fails,
 //! so even a SIGKILL leaves a record that names the network of any
-//! interface it made. `none`, `host` and `container:NAME` have no
-//! network to add one beside, as with Docker. A disconnect is best effort:
-//! the network leaves the record even when the interface or a route could
-//! not be fixed, which the caller is told. This module decides and
-//! records; the namespaces and interfaces are `net::bridge`'s.
+//! interface it made.
 
 use super::{Containers, Record};
 use crate::dirs::Dirs;
@@ -297,10 +299,10 @@ pub fn disconnect(dirs: &Dirs, network: &str, container: &str) -> Result<Option<
     }
     let mut warning = None;
     let live = running(&rec)?;
-    let _deferred = match live {
-        Some(_) => Some(crate::sys::signal::defer_termination()?),
-        None => None,
-    };
+    let _deferred = live
+        .as_ref()
+        .map(|_| crate::sys::signal::defer_termination())
+        .transpose()?;
     if let Some(r) = live {
         // The port forwarder runs against the first network's address,
         // which goes with it.

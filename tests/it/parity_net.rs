@@ -3,9 +3,10 @@
 //! alias through the shared network namespace (including a server started
 //! after its client, and one restarted with another address), published
 //! ports from such a network, `network connect`/`disconnect` (a connect
-//! that dies half-way, a disconnect whose routes cannot be fixed, and
-//! restarts by a `--restart` policy after either), and `hutch` run by
-//! root. Every test runs as
+//! that dies half-way, a disconnect whose routes cannot be fixed, one
+//! whose helper dies before deleting the veth, restarts by a `--restart`
+//! policy after either, a connect that waits for a container being
+//! started, and one interrupted by Ctrl-C), and `hutch` run by root. Every test runs as
 //! both unprivileged test users and as root, each in its own `--root`.
 //!
 //! Traffic stays on the test's own namespaces and the host's loopback.
