@@ -569,6 +569,33 @@ pub fn busybox_facts() -> &'static BusyboxFacts {
     })
 }
 
+/// Container `id`'s record file in world `w`.
+pub fn record_file(w: &World, id: &str) -> PathBuf {
+    w.root().join("containers").join(id).join("container.json")
+}
+
+/// Replace container `id`'s record with `bytes` (whole, and owned by the
+/// world's user, as hutch writes it); what it held before.
+pub fn put_record(w: &World, id: &str, bytes: &[u8]) -> Vec<u8> {
+    let record = record_file(w, id);
+    let before = std::fs::read(&record).unwrap();
+    let tmp = record.with_extension("test-tmp");
+    std::fs::write(&tmp, bytes).unwrap();
+    std::os::unix::fs::chown(&tmp, Some(w.user.uid), Some(w.user.gid)).unwrap();
+    std::fs::rename(&tmp, &record).unwrap();
+    before
+}
+
+/// Make container `id`'s record say that its pid 1 is being started (as
+/// during a restart; its supervisor still runs); the record as it was.
+pub fn mark_starting(w: &World, id: &str) -> Vec<u8> {
+    let mut rec: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(record_file(w, id)).unwrap()).unwrap();
+    rec["pid"] = serde_json::Value::Null;
+    rec["init"] = serde_json::Value::Null;
+    put_record(w, id, &serde_json::to_vec(&rec).unwrap())
+}
+
 /// Whether `f` becomes true within `secs` seconds (tried every 50 ms, and
 /// once more at the end).
 pub fn eventually(secs: u64, mut f: impl FnMut() -> bool) -> bool {

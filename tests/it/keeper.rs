@@ -5,10 +5,13 @@
 //! works; a keeper whose pid file names another ends by itself, one whose
 //! runtime dir went (a logout) stays, and a container on a user-defined
 //! network restarted by its policy after that keeps it, and so its shared
-//! network namespace; a world ends the keepers of its runtime dirs; a
-//! single id needs no keeper at all.
+//! network namespace (a `network connect` while it is being restarted is
+//! refused after a bounded wait); a world ends the keepers of its runtime
+//! dirs; a single id needs no keeper at all.
 
-use crate::common::{eventually, live, skip, stderr, stdout, succeeded, user, Kind, World};
+use crate::common::{
+    eventually, live, mark_starting, put_record, skip, stderr, stdout, succeeded, user, Kind, World,
+};
 use hutch::container::ProcId;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
@@ -384,6 +387,18 @@ fn a_restart_after_logout_keeps_the_keeper_and_its_network() {
         .split_whitespace()
         .nth(3),
         Some("10.89.41.2/24")
+    );
+    // A connect while the container is between states (its record made to
+    // say that pid 1 is being started) is refused after a bounded wait.
+    ok_in(&w, &run, &["network", "create", "kn2"]);
+    let id = ok_in(&w, &run, &["inspect", "-f", "{{.Id}}", "rs"]);
+    let original = mark_starting(&w, id.trim());
+    let out = hutch_in(&w, &run, &["network", "connect", "kn2", "rs"]);
+    put_record(&w, id.trim(), &original);
+    assert!(
+        !out.status.success() && stderr(&out).contains("container rs is restarting; try again"),
+        "{}",
+        stderr(&out)
     );
     ok_in(&w, &run, &["rm", "-f", "rs"]);
     // Its pid file went with the runtime dir: the world cannot find it.

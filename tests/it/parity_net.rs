@@ -12,7 +12,8 @@
 //! Traffic stays on the test's own namespaces and the host's loopback.
 
 use crate::common::{
-    eventually, for_each_user_and_root, free_port, one_error, root_world, skip, stdout, World,
+    eventually, for_each_user_and_root, free_port, mark_starting, one_error, put_record,
+    record_file, root_world, skip, stdout, World,
 };
 use std::io::Read;
 use std::net::TcpStream;
@@ -755,28 +756,14 @@ fn connect_and_disconnect_running_and_stopped_containers_on_several_networks() {
         // pid 1 is being started, as during a restart) is waited for, not
         // changed in its record only: once it runs, the connect plugs it.
         let third_id = w.ok(&["inspect", "-f", "{{.Id}}", "third"]);
-        let record = w
-            .root()
-            .join("containers")
-            .join(third_id.trim())
-            .join("container.json");
-        let original = std::fs::read(&record).unwrap();
-        let mut starting: serde_json::Value = serde_json::from_slice(&original).unwrap();
-        starting["pid"] = serde_json::Value::Null;
-        starting["init"] = serde_json::Value::Null;
-        let put = |bytes: &[u8]| {
-            let tmp = record.with_extension("test-tmp");
-            std::fs::write(&tmp, bytes).unwrap();
-            std::os::unix::fs::chown(&tmp, Some(w.user.uid), Some(w.user.gid)).unwrap();
-            std::fs::rename(&tmp, &record).unwrap();
-        };
-        put(&serde_json::to_vec(&starting).unwrap());
+        let third_id = third_id.trim();
+        let original = mark_starting(&w, third_id);
         let mut connect = w.hutch();
         connect.args(["network", "connect", "na", "third"]);
         let waiting = std::thread::spawn(move || connect.output().unwrap());
         std::thread::sleep(Duration::from_secs(1));
         let finished_early = waiting.is_finished();
-        put(&original);
+        put_record(&w, third_id, &original);
         assert!(!finished_early, "connect did not wait for pid 1");
         let out = waiting.join().unwrap();
         assert!(out.status.success(), "{}", crate::common::stderr(&out));
@@ -797,7 +784,8 @@ fn connect_and_disconnect_running_and_stopped_containers_on_several_networks() {
             .spawn()
             .unwrap();
         let recorded = eventually(10, || {
-            String::from_utf8_lossy(&std::fs::read(&record).unwrap()).contains("\"na\"")
+            String::from_utf8_lossy(&std::fs::read(record_file(&w, third_id)).unwrap())
+                .contains("\"na\"")
         });
         let _ = nix::sys::signal::kill(
             nix::unistd::Pid::from_raw(connect.id() as i32),
