@@ -448,8 +448,8 @@ mod tests {
             format!(
                 "  limits: --ulimit, --shm-size: yes; --cpus, --pids-limit: yes; \
                  --memory: no — your delegated cgroup {} has no memory controller \
-                 (the machine's cgroup v2 hierarchy has none: on a v1/v2 hybrid machine \
-                 a v1 hierarchy holds it; boot with systemd.unified_cgroup_hierarchy=1)",
+                 (memory: this v1/v2 hybrid machine's v1 hierarchy holds it; boot with \
+                 systemd.unified_cgroup_hierarchy=1)",
                 d.path().join("unified/user").display()
             )
         );

@@ -16,6 +16,18 @@
 //! the network leaves the record even when the interface or a route could
 //! not be fixed, which the caller is told. This module decides and
 //! records; the namespaces and interfaces are `net::bridge`'s.
+//!
+//! A container between states (its pid 1 being started, by `start` or its
+//! restart policy, from a record read before; or gone while its supervisor
+//! finishes) is waited for, up to 10 s, then refused: a change recorded
+//! then could miss the run being set up.
+//!
+//! A change to a running container is not stopped half-way by Ctrl-C,
+//! SIGTERM or SIGHUP: they are held back until it is done or undone (and
+//! its helper runs outside the terminal's process group). A connect
+//! records the network first and takes it out again when the plug fails,
+//! so even a SIGKILL leaves a record that names the network of any
+//! interface it made.
 
 use super::{Containers, Record};
 use crate::dirs::Dirs;
@@ -25,6 +37,7 @@ use crate::net::plan::{Attachment, NetFlags};
 use crate::net::Network;
 use crate::userns::idmap::IdSources;
 use std::path::Path;
+use std::time::{Duration, Instant};
 
 /// Why a container's networks could not be changed.
 #[derive(Debug, thiserror::Error)]
@@ -45,6 +58,8 @@ pub enum ConnectError {
          keeper was restarted since it started): restart the container to change its networks"
     )]
     OtherKeeper { name: String },
+    #[error("container {name} is restarting; try again")]
+    Restarting { name: String },
     /// Docker refuses these too: the container has no network of its own
     /// to add one beside, or was made to have none.
     #[error(
@@ -107,9 +122,12 @@ impl Running {
 }
 
 /// The running container's pid 1 and the keeper its user namespace is
-/// nested in; None when it is not running.
+/// nested in; None when it is not running. The record is one read under
+/// the container's lock, not between states (see [`target`]), so its pid 1
+/// is the one it names with its start time.
 fn running(rec: &Record) -> Result<Option<Running>> {
-    let Some(pid) = rec.pid.filter(|_| super::state::observe(rec).is_running()) else {
+    let live = super::state::observe(rec) == super::state::State::Running;
+    let Some(pid) = rec.init.filter(|_| live).map(|p| p.pid) else {
         return Ok(None);
     };
     if rec.config.network.attachments().is_empty() {
@@ -158,22 +176,45 @@ struct Target {
     _lock: super::Locked,
 }
 
+/// How long a container between states is waited for.
+const SETTLE: Duration = Duration::from_secs(10);
+
+/// The target, once its container is not between states: its pid 1 being
+/// started (the supervisor planned that run from the record before this
+/// change, and records its pid only once it runs) or gone while its
+/// supervisor finishes (the pid may already belong to another process).
 fn target(dirs: &Dirs, network: &str, container: &str) -> Result<Target> {
     let networks = Networks::new(&dirs.store);
     let def = networks.find(network)?;
     let containers = Containers::new(&dirs.state);
     let id = containers.resolve(container)?.id;
-    let lock = containers.lock(&id)?;
-    let rec = containers
-        .read(&id)
-        .ok_or_else(|| super::Error::NotFound(container.to_string()))?;
-    Ok(Target {
-        networks,
-        def,
-        containers,
-        rec,
-        _lock: lock,
-    })
+    let deadline = Instant::now() + SETTLE;
+    loop {
+        let lock = containers.lock(&id)?;
+        let rec = containers
+            .read(&id)
+            .ok_or_else(|| super::Error::NotFound(container.to_string()))?;
+        let settling = match super::state::observe(&rec) {
+            super::state::State::Running => rec.init.is_none(),
+            super::state::State::Stopping => true,
+            _ => false,
+        };
+        if !settling {
+            return Ok(Target {
+                networks,
+                def,
+                containers,
+                rec,
+                _lock: lock,
+            });
+        }
+        // The supervisor records the new state under this lock.
+        drop(lock);
+        if Instant::now() >= deadline {
+            return Err(ConnectError::Restarting { name: rec.name });
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
 }
 
 /// `network connect [--alias A]... [--ip IP] NETWORK CONTAINER`.
@@ -215,20 +256,24 @@ pub fn connect(
         .filter(|m| m.def.id == def.id)
         .collect();
     let live = running(&rec)?;
-    if let Some(r) = &live {
-        let pasta = crate::net::plan::HostEnv::detect()
-            .search_path
-            .find("pasta")
-            .ok_or(crate::net::Error::NoPasta)?;
-        bridge::plug(&networks, &pasta, r.member(&rec), &joined)?;
-    }
     let before = std::mem::replace(&mut rec.config.network, flags);
-    if let Err(e) = containers.save(&rec) {
-        if let Some(r) = &live {
-            let rest = defs_of(&networks, &before);
-            let _ = bridge::unplug(&networks, r.member(&rec), &def, &rest);
-        }
-        return Err(super::Error::Io(e).into());
+    let Some(r) = &live else {
+        containers.save(&rec).map_err(super::Error::Io)?;
+        return Ok(());
+    };
+    let pasta = crate::net::plan::HostEnv::detect()
+        .search_path
+        .find("pasta")
+        .ok_or(crate::net::Error::NoPasta)?;
+    let _deferred = crate::sys::signal::defer_termination()?;
+    containers.save(&rec).map_err(super::Error::Io)?;
+    if let Err(e) = bridge::plug(&networks, &pasta, r.member(&rec), &joined) {
+        // The plug undid itself. Should the record stay as saved, the
+        // network is joined at the next start, as after a stopped connect:
+        // the plug's failure is the one to report.
+        rec.config.network = before;
+        let _ = containers.save(&rec);
+        return Err(e.into());
     }
     Ok(())
 }
@@ -253,7 +298,12 @@ pub fn disconnect(dirs: &Dirs, network: &str, container: &str) -> Result<Option<
         });
     }
     let mut warning = None;
-    if let Some(r) = running(&rec)? {
+    let live = running(&rec)?;
+    let _deferred = live
+        .as_ref()
+        .map(|_| crate::sys::signal::defer_termination())
+        .transpose()?;
+    if let Some(r) = live {
         // The port forwarder runs against the first network's address,
         // which goes with it.
         let first = rec.config.network.network.as_deref();

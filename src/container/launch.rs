@@ -614,8 +614,8 @@ impl<'a> Launch<'a> {
             health: None,
         };
         let dir = containers.dir(&id);
-        let planned =
-            plan(self.dirs, &rec, &dir, &self.image, mapping, report).and_then(|(plan, ports)| {
+        let planned = plan(self.dirs, &rec, &dir, &self.image, mapping, None, report).and_then(
+            |(plan, ports)| {
                 rec.ports = ports;
                 rec.config.storage_driver = plan.rootfs_driver.kind().to_string();
                 // Claimed from the start: `ps` lists it and a second start is
@@ -623,7 +623,8 @@ impl<'a> Launch<'a> {
                 starting(&mut rec);
                 containers.create(&mut rec, create_dir)?;
                 Ok(plan)
-            });
+            },
+        );
         let plan = match planned {
             Ok(p) => p,
             Err(e) => {
@@ -670,7 +671,7 @@ impl Prepared {
         rec.config.interactive |= interactive;
         let dir = containers.dir(&rec.id);
         let (image, mapping) = resolve(dirs, &rec)?;
-        let (plan, ports) = plan(dirs, &rec, &dir, &image, mapping, report)?;
+        let (plan, ports) = plan(dirs, &rec, &dir, &image, mapping, None, report)?;
         let rec = claim(&containers, &rec.id, ports)?;
         Ok(Prepared {
             dirs: dirs.clone(),
@@ -810,6 +811,11 @@ pub struct Settings {
     pub read_only: bool,
     pub read_only_tmpfs: bool,
     pub security: Security,
+    /// The user-namespace keeper a restarting supervisor already holds:
+    /// kept while it runs with the same mapping, so that a restart stays
+    /// in the shared network namespace nested in it (and needs no runtime
+    /// dir, which a logout removes).
+    pub keeper: Option<std::sync::Arc<crate::userns::keeper::Keeper>>,
 }
 
 /// Which storage drivers a sandbox may use.
@@ -915,9 +921,11 @@ pub fn sandbox_spec(
     }
     let network = settings.network;
     report.debug(&format!("network: {}", network.mode()));
+    let held = settings.keeper.filter(|k| k.serves(&mapping));
     let keeper = match &network {
         // The joined container's user namespace is used as it is.
         Network::Container(_) => None,
+        _ if held.is_some() => held,
         // Always a keeper: the shared network namespace is owned by its
         // namespace (see `net::bridge`).
         Network::Bridge(_) => Some(std::sync::Arc::new(crate::userns::keeper::acquire(
@@ -983,13 +991,15 @@ fn layer_dirs(
 }
 
 /// The sandbox plan that (re)creates `rec`'s container over its upper dir,
-/// and the ports it publishes (recorded for `hutch port`).
+/// and the ports it publishes (recorded for `hutch port`). `keeper`: the
+/// one a restart already holds (see `Settings::keeper`).
 fn plan(
     dirs: &Dirs,
     rec: &Record,
     dir: &Path,
     image: &Image,
     mapping: IdMapping,
+    keeper: Option<std::sync::Arc<crate::userns::keeper::Keeper>>,
     report: &dyn Report,
 ) -> Result<(Plan, Vec<PortMapping>)> {
     let c = &rec.config;
@@ -1071,6 +1081,7 @@ fn plan(
         read_only: c.read_only,
         read_only_tmpfs: c.read_only_tmpfs,
         security,
+        keeper,
     };
     let requested = match c.storage_driver.as_str() {
         "" => None,
@@ -1344,7 +1355,8 @@ fn detached(
                 break;
             }
             delay_step += 1;
-            match replan(dirs, containers, &rec.id, dir) {
+            let held = again.as_ref().unwrap_or(plan).keeper.clone();
+            match replan(dirs, containers, &rec.id, dir, held) {
                 Ok(p) => again = Some(p),
                 Err(e) => {
                     eprintln!("Error: cannot restart the container: {e}");
@@ -1381,13 +1393,28 @@ const EXIT_REPLAN_FAILED: i32 = 125;
 /// The plan for restarting container `id`, made from its record as it is
 /// now: `network connect`/`disconnect` and `rename` while it ran change
 /// what it restarts with, as Docker's restarts keep them. The ports it now
-/// publishes are recorded.
-fn replan(dirs: &Dirs, containers: &Containers, id: &str, dir: &Path) -> Result<Plan> {
+/// publishes are recorded. `held`: the keeper the last run had, kept
+/// while it runs (see `Settings::keeper`).
+fn replan(
+    dirs: &Dirs,
+    containers: &Containers,
+    id: &str,
+    dir: &Path,
+    held: Option<std::sync::Arc<crate::userns::keeper::Keeper>>,
+) -> Result<Plan> {
     let rec = containers
         .read(id)
         .ok_or_else(|| super::Error::NotFound(id.to_string()))?;
     let (image, mapping) = resolve(dirs, &rec)?;
-    let (plan, ports) = plan(dirs, &rec, dir, &image, mapping, &crate::report::Silent)?;
+    let (plan, ports) = plan(
+        dirs,
+        &rec,
+        dir,
+        &image,
+        mapping,
+        held,
+        &crate::report::Silent,
+    )?;
     containers.update(id, |r| r.ports = ports)?;
     Ok(plan)
 }

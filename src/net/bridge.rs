@@ -101,6 +101,8 @@ pub enum BridgeError {
     Pasta(String),
     #[error("cannot attach the container to network {network}: {why}")]
     Attach { network: String, why: String },
+    #[error("cannot take the container off network {network}: {why}")]
+    Detach { network: String, why: String },
     #[error(transparent)]
     Forwarder(#[from] forward::ForwardError),
     #[error(transparent)]
@@ -354,7 +356,11 @@ pub fn plug(
     let network = names.join(", ");
     let held = networks.lock()?;
     let nk = shared(networks, m.keeper_pid, &short_key(m.mapping_key), pasta)?;
-    let result = in_helper(&network, || {
+    let attach = |why| BridgeError::Attach {
+        network: network.clone(),
+        why,
+    };
+    let result = in_helper(attach, || {
         let ips = plug_inside(networks, m, nk, nets)?;
         Ok(ips
             .iter()
@@ -385,24 +391,38 @@ pub fn plug(
 /// Undo a failed [`plug`] of `m` on `nets`: every veth pair it may have
 /// made is deleted from the shared namespace `nk` (deleting one end
 /// deletes the pair, so the container's end goes too, whatever it was
-/// renamed to) and the endpoints are forgotten. Best effort: the error to
-/// report is the plug's. The caller holds the networks' lock.
+/// renamed to) and the endpoints whose pair is gone are forgotten; one
+/// whose pair may still be there keeps its address until the container
+/// stops (see `Endpoint::live`). Best effort: the error to report is the
+/// plug's. The caller holds the networks' lock.
 fn unmake(networks: &Networks, m: Member<'_>, nk: i32, nets: &[Membership]) {
-    let _ = in_helper("", || {
+    let fail = |why| BridgeError::Attach {
+        network: String::new(),
+        why,
+    };
+    let gone = in_helper(fail, || {
         enter_network(
             Path::new(&format!("/proc/{}/ns/user", m.keeper_pid)),
             Path::new(&format!("/proc/{nk}/ns/net")),
         )
         .map_err(|e| e.to_string())?;
+        let mut gone = Vec::new();
         for n in nets {
             let veth = veth_name(m.id, &n.def.id);
             if exists(&veth) {
                 let _ = ip(&["link", "del", &veth]);
             }
+            if !exists(&veth) {
+                gone.push(n.def.id.clone());
+            }
         }
-        Ok(String::new())
-    });
-    for n in nets {
+        Ok(gone.join(" "))
+    })
+    .unwrap_or_default();
+    for n in nets
+        .iter()
+        .filter(|n| gone.split(' ').any(|id| id == n.def.id))
+    {
         let _ = networks.forget(&n.def, m.id);
     }
 }
@@ -413,9 +433,11 @@ fn unmake(networks: &Networks, m: Member<'_>, nk: i32, nets: &[Membership]) {
 /// network of `rest` (the container's others) that leads out gives it;
 /// `def`'s gateway stays reachable through the first of `rest`.
 ///
-/// Best effort: each step is tried whatever the one before did, and the
-/// endpoint is forgotten in every case. What could not be done, one item
-/// per step (empty when everything was).
+/// Best effort: each step is tried whatever the one before did. The
+/// endpoint is forgotten once its veth is known to be gone; otherwise its
+/// address stays reserved until the container stops (see
+/// `Endpoint::live`), so that no other container is given it meanwhile.
+/// What could not be done, one item per step (empty when everything was).
 pub fn unplug(
     networks: &Networks,
     m: Member<'_>,
@@ -440,14 +462,19 @@ pub fn unplug(
     });
     let mut failed = Vec::new();
     // Without its shared namespace, no veth of the container is left.
+    let mut gone = live.is_none();
     if let Some((k, _)) = live {
         let gateway = rest.iter().find(|d| !d.internal).map(|d| d.gateway);
         // Its /etc/resolv.conf may name this network's gateway: a route to
         // it through another network keeps that name server reachable.
         let dns_via = rest.first().map(|d| d.gateway.to_string());
-        let undone = in_helper(&def.name, || {
-            // Failures as one line each, separated by tabs (the answer is
-            // one line).
+        let detach = |why| BridgeError::Detach {
+            network: def.name.clone(),
+            why,
+        };
+        let undone = in_helper(detach, || {
+            // `gone` or `left` (the veth), then failures as one line each,
+            // all separated by tabs (the answer is one line).
             let mut failed: Vec<String> = Vec::new();
             let mut step = |r: Result<(), String>| {
                 if let Err(e) = r {
@@ -457,10 +484,12 @@ pub fn unplug(
             let shared_ns = PathBuf::from(format!("/proc/{}/ns/net", k.pid));
             let entered = enter_network(&keeper_user, &shared_ns).map_err(|e| e.to_string());
             let in_shared = entered.is_ok();
+            crate::fault::point("unplug-entered");
             step(entered.map_err(|e| format!("deleting interface {}: {e}", ep.veth)));
             if in_shared && exists(&ep.veth) {
                 step(ip(&["link", "del", &ep.veth]));
             }
+            let veth_gone = in_shared && !exists(&ep.veth);
             let inside = enter_container(m.pid);
             let in_container = inside.is_ok();
             step(inside.map_err(|e| format!("fixing the container's routes: {e}")));
@@ -473,33 +502,47 @@ pub fn unplug(
                     step(ip(&["route", "add", "default", "via", &gw.to_string()]));
                 }
             }
+            failed.insert(0, (if veth_gone { "gone" } else { "left" }).into());
             Ok(failed.join("\t"))
         });
         match undone {
-            Ok(a) => failed.extend(a.split('\t').filter(|s| !s.is_empty()).map(String::from)),
+            Ok(a) => {
+                let mut items = a.split('\t');
+                gone = items.next() == Some("gone");
+                failed.extend(items.filter(|s| !s.is_empty()).map(String::from));
+            }
             Err(e) => failed.push(e.to_string()),
         }
     }
-    networks.forget(def, m.id)?;
+    if gone {
+        networks.forget(def, m.id)?;
+    } else {
+        failed.push(format!(
+            "address {} stays reserved until the container stops",
+            ep.ip
+        ));
+    }
     drop(held);
     Ok(failed)
 }
 
 /// Run `work` in a forked helper (which may enter other namespaces); its
-/// answer, or its error as [`BridgeError::Attach`] naming `network`.
+/// answer, or its error as `fail` words it.
 fn in_helper(
-    network: &str,
+    fail: impl Fn(String) -> BridgeError,
     work: impl FnOnce() -> Result<String, String>,
 ) -> Result<String, BridgeError> {
-    let fail = |why: String| BridgeError::Attach {
-        network: network.to_string(),
-        why,
-    };
     let (r, w) = nix::unistd::pipe().map_err(|e| fail(format!("pipe: {e}")))?;
     let died: String;
     let report = match fork().map_err(|e| fail(e.to_string()))? {
         Forked::Child => {
             drop(r);
+            // Out of the terminal's process group: a Ctrl-C meant for hutch
+            // (which holds it back until its change is done or undone, see
+            // `container::connect`) must not kill the helper or its `ip`s
+            // half-way.
+            let _ =
+                nix::unistd::setpgid(nix::unistd::Pid::from_raw(0), nix::unistd::Pid::from_raw(0));
             let msg = match work() {
                 Ok(answer) => format!("ok {answer}"),
                 Err(e) => format!("error {e}"),

@@ -56,19 +56,17 @@ pub enum CgroupError {
         "your delegated cgroup {} has no {} controller ({})",
         base.display(),
         missing.join(", "),
-        if *not_in_v2 {
-            "the machine's cgroup v2 hierarchy has none: on a v1/v2 hybrid machine a v1 \
-             hierarchy holds it; boot with systemd.unified_cgroup_hierarchy=1"
-        } else {
-            "its parent does not enable it for you: delegate it, e.g. systemd's Delegate=yes"
-        }
+        no_controller_fix(missing, not_in_v2, *hybrid)
     )]
     NoController {
         base: PathBuf,
         missing: Vec<&'static str>,
-        /// The root of the v2 hierarchy lacks them all too: no delegation
-        /// can give them.
-        not_in_v2: bool,
+        /// Those of `missing` the root of the v2 hierarchy lacks too: no
+        /// delegation can give them (the others are there, not enabled
+        /// down to `base`).
+        not_in_v2: Vec<&'static str>,
+        /// A v1/v2 hybrid machine, where a v1 hierarchy holds what v2 lacks.
+        hybrid: bool,
     },
     #[error("cannot {what} {}: {source}", path.display())]
     File {
@@ -80,6 +78,37 @@ pub enum CgroupError {
     NoParent(PathBuf),
     #[error("the processes in {} did not {} within 5 s", dir.display(), if *frozen { "freeze" } else { "thaw" })]
     Slow { dir: PathBuf, frozen: bool },
+}
+
+/// The fix for each cause of [`CgroupError::NoController`], naming the
+/// controllers it applies to.
+fn no_controller_fix(missing: &[&str], not_in_v2: &[&str], hybrid: bool) -> String {
+    let not_delegated: Vec<&str> = missing
+        .iter()
+        .filter(|m| !not_in_v2.contains(m))
+        .copied()
+        .collect();
+    let mut fixes = Vec::new();
+    if !not_in_v2.is_empty() {
+        let which = not_in_v2.join(", ");
+        fixes.push(match hybrid {
+            true => format!(
+                "{which}: this v1/v2 hybrid machine's v1 hierarchy holds it; boot with \
+                 systemd.unified_cgroup_hierarchy=1"
+            ),
+            false => format!(
+                "{which}: the machine's cgroup v2 hierarchy has none (a kernel built \
+                 without it, or booted with cgroup_disable=)"
+            ),
+        });
+    }
+    if !not_delegated.is_empty() {
+        fixes.push(format!(
+            "{}: its parent does not enable it for you; delegate it, e.g. systemd's Delegate=yes",
+            not_delegated.join(", ")
+        ));
+    }
+    fixes.join("; ")
 }
 
 /// The leaf the delegated cgroup's own processes are moved into.
@@ -132,10 +161,12 @@ fn words(path: &Path) -> Vec<String> {
 /// The part of `limits` whose controllers `base` has (Docker applies the
 /// limits the machine supports and warns about the others), and why the
 /// rest cannot be set; `v2_root` (the cgroup2 mount) tells whether the
-/// machine has them at all.
+/// machine has them at all, `hybrid` whether a v1 hierarchy holds those it
+/// lacks.
 pub fn usable(
     base: &Path,
     v2_root: Option<&Path>,
+    hybrid: bool,
     limits: &CgroupLimits,
 ) -> (CgroupLimits, Option<CgroupError>) {
     let have = words(&base.join("cgroup.controllers"));
@@ -152,11 +183,16 @@ pub fn usable(
         pids: limits.pids.filter(|_| !missing.contains(&"pids")),
     };
     let in_root = v2_root.map_or_else(Vec::new, |r| words(&r.join("cgroup.controllers")));
-    let not_in_v2 = missing.iter().all(|m| !in_root.iter().any(|h| h == m));
+    let not_in_v2 = missing
+        .iter()
+        .filter(|m| !in_root.iter().any(|h| h == *m))
+        .copied()
+        .collect();
     let why = CgroupError::NoController {
         base: base.to_path_buf(),
         missing,
         not_in_v2,
+        hybrid,
     };
     (kept, Some(why))
 }
@@ -402,31 +438,63 @@ mod tests {
         let d = fake("cpu memory");
         let l = limits(Some(1 << 20), Some(1.0), Some(5));
         // What the machine has is kept, the rest named.
-        let (kept, why) = usable(d.path(), None, &l);
+        let (kept, why) = usable(d.path(), None, true, &l);
         assert_eq!(kept, limits(Some(1 << 20), Some(1.0), None));
         assert_eq!(l.without(&kept), limits(None, None, Some(5)));
         let why = why.unwrap().to_string();
         assert!(why.contains("has no pids controller"), "{why}");
         let one = limits(Some(1), None, None);
-        assert_eq!(usable(d.path(), None, &one).0, one);
-        assert!(usable(d.path(), None, &one).1.is_none());
-        assert!(usable(d.path(), None, &CgroupLimits::default()).1.is_none());
-        let (kept, why) = usable(&d.path().join("nothing"), None, &l);
+        assert_eq!(usable(d.path(), None, true, &one).0, one);
+        assert!(usable(d.path(), None, true, &one).1.is_none());
+        assert!(usable(d.path(), None, true, &CgroupLimits::default())
+            .1
+            .is_none());
+        let (kept, why) = usable(&d.path().join("nothing"), None, true, &l);
         assert!(!kept.any() && why.is_some());
         // The fix depends on where the controller is: missing from the v2
         // hierarchy (held by v1), or there but not delegated.
         let root = fake("cpu memory");
-        let why = usable(d.path(), Some(root.path()), &l)
-            .1
-            .unwrap()
-            .to_string();
-        assert!(why.contains("unified_cgroup_hierarchy=1"), "{why}");
+        let why = |root: &Path, hybrid| {
+            usable(d.path(), Some(root), hybrid, &l)
+                .1
+                .unwrap()
+                .to_string()
+        };
+        let on_hybrid = why(root.path(), true);
+        assert!(
+            on_hybrid.contains("pids: this v1/v2 hybrid machine's v1 hierarchy holds it")
+                && on_hybrid.contains("unified_cgroup_hierarchy=1")
+                && !on_hybrid.contains("Delegate=yes"),
+            "{on_hybrid}"
+        );
+        // A pure v2 machine lacking it: booting unified cannot help.
+        let on_v2 = why(root.path(), false);
+        assert!(
+            on_v2.contains("pids: the machine's cgroup v2 hierarchy has none")
+                && !on_v2.contains("unified_cgroup_hierarchy"),
+            "{on_v2}"
+        );
         let root = fake("cpu memory pids");
-        let why = usable(d.path(), Some(root.path()), &l)
+        let not_delegated = why(root.path(), true);
+        assert!(
+            not_delegated.contains("pids: its parent does not enable it for you")
+                && not_delegated.contains("Delegate=yes")
+                && !not_delegated.contains("v1"),
+            "{not_delegated}"
+        );
+        // Each missing controller gets its own fix.
+        let mixed = fake("cpu");
+        let root = fake("cpu pids");
+        let why = usable(mixed.path(), Some(root.path()), true, &l)
             .1
             .unwrap()
             .to_string();
-        assert!(why.contains("Delegate=yes") && !why.contains("v1"), "{why}");
+        assert!(
+            why.contains("has no memory, pids controller")
+                && why.contains("memory: this v1/v2 hybrid machine's v1 hierarchy holds it")
+                && why.contains("pids: its parent does not enable it for you"),
+            "{why}"
+        );
         assert_eq!(flags(&l), "--cpus, --memory, --pids-limit");
     }
 

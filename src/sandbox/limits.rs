@@ -23,7 +23,8 @@ pub fn usable(
     limits: &CgroupLimits,
 ) -> (CgroupLimits, Option<String>) {
     if let Some(base) = base {
-        let (kept, why) = super::cgroup::usable(base, c.v2_root.as_deref(), limits);
+        let hybrid = c.version == CgroupVersion::Hybrid;
+        let (kept, why) = super::cgroup::usable(base, c.v2_root.as_deref(), hybrid, limits);
         return (kept, why.map(|e| e.to_string()));
     }
     let why = match c.version {
@@ -163,7 +164,10 @@ mod tests {
         assert_eq!(kept, parse(None, Some("0.5"), Some("20")).unwrap());
         let why = why.unwrap();
         assert!(why.contains("has no memory controller"), "{why}");
-        assert!(why.contains("a v1 hierarchy holds it"), "{why}");
+        assert!(
+            why.contains("memory: this v1/v2 hybrid machine's v1 hierarchy holds it"),
+            "{why}"
+        );
         let (kept, why) = usable_at(&paths, &parse(None, None, Some("5")).unwrap());
         assert_eq!(kept.pids, Some(5));
         assert!(why.is_none());

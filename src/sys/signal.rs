@@ -38,6 +38,27 @@ pub fn set_mask(mask: &SigSet) -> Result<(), SysError> {
         .ctx(|| "sigprocmask(SIG_SETMASK)".into())
 }
 
+/// SIGINT, SIGTERM and SIGHUP held back while this lives, for a change
+/// that must not stop half-way; dropping it puts the mask back, and a
+/// signal that came meanwhile is delivered then.
+pub struct Deferred(SigSet);
+
+/// Hold back SIGINT, SIGTERM and SIGHUP (see [`Deferred`]). The process
+/// must be single-threaded: the mask is the calling thread's.
+pub fn defer_termination() -> Result<Deferred, SysError> {
+    let mut set = SigSet::empty();
+    for sig in [Signal::SIGINT, Signal::SIGTERM, Signal::SIGHUP] {
+        set.add(sig);
+    }
+    block(&set).map(Deferred)
+}
+
+impl Drop for Deferred {
+    fn drop(&mut self) {
+        let _ = set_mask(&self.0);
+    }
+}
+
 /// Put every catchable signal back to SIG_DFL before exec.
 ///
 /// execve(2) resets handled signals but keeps ignored ones ignored; the Rust

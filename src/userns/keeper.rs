@@ -18,10 +18,12 @@
 //! keeper. Killing the keeper is always safe: running containers keep their
 //! own namespaces, and the next start makes a new keeper.
 //!
-//! A keeper ends itself once its pid file no longer names it: its runtime
-//! dir was deleted (a logout's `/run/user/UID`, a test's private dir), or
-//! another keeper replaced it. Nobody could find it any more, so it would
-//! only hold its namespace (and a process slot) for nothing.
+//! A keeper ends itself once its pid file names another live keeper: it
+//! was replaced, and no start will find it again. A missing pid file is not
+//! enough: a logout removes `/run/user/UID`, while containers on
+//! user-defined networks keep running, and their restarts and `network
+//! connect` still need this keeper (the shared network namespace is nested
+//! in its namespace, see `net::bridge`).
 //!
 //! This module does not decide mappings (`idmap`) and does not clone
 //! containers (`launch`).
@@ -48,6 +50,21 @@ pub const SUBCOMMAND: &str = "userns-keeper";
 pub struct Keeper {
     pub pid: i32,
     pub userns: OwnedFd,
+    /// Its start time, telling it apart from a later process with its pid.
+    start: u64,
+}
+
+impl Keeper {
+    /// Whether this keeper still runs and its namespace maps exactly `map`
+    /// (a restart keeps the keeper it has while this holds).
+    pub fn serves(&self, map: &IdMapping) -> bool {
+        maps(self.pid, map)
+            && ProcId {
+                pid: self.pid,
+                start: self.start,
+            }
+            .alive()
+    }
 }
 
 /// The keeper for `map`, started (once per user and mapping, under a lock)
@@ -130,17 +147,36 @@ fn short_key(map: &IdMapping) -> String {
 fn open_valid(pid_file: &Path, map: &IdMapping) -> Option<Keeper> {
     let ProcId { pid, start } = recorded(pid_file)?;
     let userns = OwnedFd::from(std::fs::File::open(format!("/proc/{pid}/ns/user")).ok()?);
-    let proc_map = |file: &str| std::fs::read_to_string(format!("/proc/{pid}/{file}")).ok();
-    if !same_ranges(&proc_map("uid_map")?, &map.uids)
-        || !same_ranges(&proc_map("gid_map")?, &map.gids)
-    {
+    if !maps(pid, map) {
         return None;
     }
     // alive() also rejects a killed keeper nobody reaped: a zombie still
     // names its namespace, but it is not a keeper any more.
     ProcId { pid, start }
         .alive()
-        .then_some(Keeper { pid, userns })
+        .then_some(Keeper { pid, userns, start })
+}
+
+/// Whether process `pid`'s user namespace maps exactly `map`.
+fn maps(pid: i32, map: &IdMapping) -> bool {
+    let proc_map = |file: &str| std::fs::read_to_string(format!("/proc/{pid}/{file}")).ok();
+    let same = |file: &str, ranges: &[IdRange]| {
+        proc_map(file).is_some_and(|text| same_ranges(&text, ranges))
+    };
+    same("uid_map", &map.uids) && same("gid_map", &map.gids)
+}
+
+/// The live keeper process `pid_file` names, if it names one (whatever its
+/// mapping): what replaced a keeper, or what a test that made a runtime dir
+/// of its own ends before deleting it.
+pub fn recorded_keeper(pid_file: &Path) -> Option<ProcId> {
+    let id = recorded(pid_file)?;
+    let cmdline = std::fs::read(format!("/proc/{}/cmdline", id.pid)).ok()?;
+    let is_keeper = cmdline
+        .split(|&b| b == 0)
+        .nth(1)
+        .is_some_and(|arg| arg == SUBCOMMAND.as_bytes());
+    (is_keeper && id.alive()).then_some(id)
 }
 
 /// The process a pid file names (`PID START`).
@@ -225,8 +261,8 @@ fn start(map: &IdMapping, src: &IdSources, pid_file: &Path) -> Result<Keeper> {
         let _ = std::fs::remove_file(&tmp);
         return fail(&mut child, Error::file("write", pid_file, e));
     }
-    // From now on the keeper watches the pid file, and ends once it no
-    // longer names it.
+    // From now on the keeper watches the pid file, and ends once it names
+    // another keeper.
     let told = child.stdin.take().map(|mut i| i.write_all(b"k"));
     if !matches!(told, Some(Ok(()))) {
         return fail(&mut child, Error::Keeper("exited".into()));
@@ -242,7 +278,7 @@ const CHECK_EVERY: Duration = Duration::from_secs(2);
 /// The keeper's own life (`hutch userns-keeper`): leave the caller's session,
 /// unshare a user namespace, report on stdout, wait for its parent to say
 /// that `pid_file` names it, let go of every inherited descriptor, then
-/// idle until `pid_file` no longer names it (or it is killed).
+/// idle until `pid_file` names another live keeper (or it is killed).
 pub fn serve(pid_file: &Path) -> Result<()> {
     crate::sys::process::become_keeper()?;
     std::io::stdout()
@@ -257,7 +293,9 @@ pub fn serve(pid_file: &Path) -> Result<()> {
     }
     crate::sys::stdio::all_to_dev_null()?;
     let me = ProcId::current().ok_or_else(|| Error::Keeper("cannot read its own /proc".into()))?;
-    while recorded(pid_file) == Some(me) {
+    // A missing or unreadable pid file (its runtime dir removed at logout)
+    // is not a replacement: containers may still need this namespace.
+    while !matches!(recorded_keeper(pid_file), Some(k) if k != me) {
         std::thread::sleep(CHECK_EVERY);
     }
     Ok(())

@@ -226,6 +226,32 @@ pub struct World {
     pub driver: Option<String>,
 }
 
+/// A world's runtime dirs (`DIR/hutch`, as a test sets XDG_RUNTIME_DIR to
+/// a dir of the world) go with it; the keepers recorded there are ended
+/// first, or each would idle on: a keeper ends only when replaced.
+impl Drop for World {
+    fn drop(&mut self) {
+        let Ok(entries) = std::fs::read_dir(self.dir.path()) else {
+            return;
+        };
+        let pid_files = entries
+            .flatten()
+            .filter_map(|e| std::fs::read_dir(e.path().join("hutch")).ok())
+            .flat_map(|d| d.flatten().map(|e| e.path()))
+            .filter(|p| p.extension().is_some_and(|x| x == "pid"));
+        for f in pid_files {
+            // Checked to be a live `hutch userns-keeper` with the recorded
+            // start time, so no other process with a reused pid is hit.
+            if let Some(k) = hutch::userns::keeper::recorded_keeper(&f) {
+                let _ = nix::sys::signal::kill(
+                    nix::unistd::Pid::from_raw(k.pid),
+                    nix::sys::signal::Signal::SIGKILL,
+                );
+            }
+        }
+    }
+}
+
 impl World {
     pub fn new(user: User) -> World {
         let dir = tempfile::Builder::new()
@@ -541,6 +567,33 @@ pub fn busybox_facts() -> &'static BusyboxFacts {
             size: manifest["config"]["size"].as_u64().unwrap() + layer["size"].as_u64().unwrap(),
         }
     })
+}
+
+/// Container `id`'s record file in world `w`.
+pub fn record_file(w: &World, id: &str) -> PathBuf {
+    w.root().join("containers").join(id).join("container.json")
+}
+
+/// Replace container `id`'s record with `bytes` (whole, and owned by the
+/// world's user, as hutch writes it); what it held before.
+pub fn put_record(w: &World, id: &str, bytes: &[u8]) -> Vec<u8> {
+    let record = record_file(w, id);
+    let before = std::fs::read(&record).unwrap();
+    let tmp = record.with_extension("test-tmp");
+    std::fs::write(&tmp, bytes).unwrap();
+    std::os::unix::fs::chown(&tmp, Some(w.user.uid), Some(w.user.gid)).unwrap();
+    std::fs::rename(&tmp, &record).unwrap();
+    before
+}
+
+/// Make container `id`'s record say that its pid 1 is being started (as
+/// during a restart; its supervisor still runs); the record as it was.
+pub fn mark_starting(w: &World, id: &str) -> Vec<u8> {
+    let mut rec: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(record_file(w, id)).unwrap()).unwrap();
+    rec["pid"] = serde_json::Value::Null;
+    rec["init"] = serde_json::Value::Null;
+    put_record(w, id, &serde_json::to_vec(&rec).unwrap())
 }
 
 /// Whether `f` becomes true within `secs` seconds (tried every 50 ms, and

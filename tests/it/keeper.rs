@@ -2,10 +2,16 @@
 //! idle process's id-mapped namespace instead of running newuidmap and
 //! newgidmap; a dead keeper or a pid file naming anything else is replaced;
 //! a runtime dir that is not private is refused loudly and the start still
-//! works; a keeper whose pid file is gone or names another ends by itself;
-//! a single id needs no keeper at all.
+//! works; a keeper whose pid file names another ends by itself, one whose
+//! runtime dir went (a logout) stays, and a container on a user-defined
+//! network restarted by its policy after that keeps it, and so its shared
+//! network namespace (a `network connect` while it is being restarted is
+//! refused after a bounded wait); a world ends the keepers of its runtime
+//! dirs; a single id needs no keeper at all.
 
-use crate::common::{eventually, live, skip, stderr, stdout, succeeded, user, Kind, World};
+use crate::common::{
+    eventually, live, mark_starting, put_record, skip, stderr, stdout, succeeded, user, Kind, World,
+};
 use hutch::container::ProcId;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
@@ -198,11 +204,11 @@ fn subid_starts_share_one_keeper_and_replace_a_bad_one() {
     let info = ok_in(&w, &open, &["info"]);
     assert!(info.contains("keeper: unusable"), "{info}");
 
-    // A world leaves no keeper: with its runtime dir gone, the keeper ends.
+    // A world leaves no keeper: it ends those of its runtime dirs.
     drop(w);
     assert!(
         eventually(10, || !live(third)),
-        "keeper {third} outlives its deleted runtime dir"
+        "keeper {third} outlives its world"
     );
 }
 
@@ -308,4 +314,93 @@ fn concurrent_first_starts_make_one_keeper() {
     if let Some(p) = keeper_pid(&run).filter(|&p| p != keeper) {
         kill_and_wait(p);
     }
+}
+
+#[test]
+fn a_restart_after_logout_keeps_the_keeper_and_its_network() {
+    let Some(u) = user(Kind::SubIds) else {
+        return skip("no test user with subordinate ids");
+    };
+    let w = World::new(u);
+    let img = w.busybox();
+    let run = run_dir(&w, "run", 0o700);
+    ok_in(
+        &w,
+        &run,
+        &["network", "create", "--subnet", "10.89.41.0/24", "kn"],
+    );
+    let exit_on_go = "while [ ! -e /tmp/go ]; do sleep 0.1; done; rm /tmp/go; exit 3";
+    ok_in(
+        &w,
+        &run,
+        &[
+            "run",
+            "-d",
+            "--name",
+            "rs",
+            "--restart",
+            "on-failure",
+            "--network",
+            "kn",
+            img,
+            "sh",
+            "-c",
+            exit_on_go,
+        ],
+    );
+    let keeper = keeper_pid(&run).expect("a keeper");
+    let keeper_ns = userns_column(keeper, "NS");
+    // A logout removes the runtime dir; the keeper outlives its checks.
+    std::fs::remove_dir_all(&run).unwrap();
+    std::thread::sleep(Duration::from_secs(3));
+    assert!(live(keeper), "keeper {keeper} ended with its runtime dir");
+    ok_in(&w, &run, &["exec", "rs", "touch", "/tmp/go"]);
+    let inspect = || {
+        stdout(&hutch_in(
+            &w,
+            &run,
+            &[
+                "inspect",
+                "-f",
+                "{{.RestartCount}} {{.State.Status}} {{.State.Pid}}",
+                "rs",
+            ],
+        ))
+    };
+    let mut got = String::new();
+    let restarted = eventually(20, || {
+        got = inspect();
+        got.starts_with("1 running ") && !got.trim().ends_with(" 0")
+    });
+    let log = stdout(&hutch_in(&w, &run, &["logs", "rs"]));
+    assert!(restarted, "{got:?}; log: {log}");
+    // Restarted in the same keeper's namespace, so in the same shared
+    // network namespace as before.
+    let pid: i32 = got.split_whitespace().nth(2).unwrap().parse().unwrap();
+    assert_eq!(userns_column(pid, "PNS"), keeper_ns);
+    assert_eq!(
+        ok_in(
+            &w,
+            &run,
+            &["exec", "rs", "ip", "-4", "-o", "addr", "show", "eth0"]
+        )
+        .split_whitespace()
+        .nth(3),
+        Some("10.89.41.2/24")
+    );
+    // A connect while the container is between states (its record made to
+    // say that pid 1 is being started) is refused after a bounded wait.
+    ok_in(&w, &run, &["network", "create", "kn2"]);
+    let id = ok_in(&w, &run, &["inspect", "-f", "{{.Id}}", "rs"]);
+    let original = mark_starting(&w, id.trim());
+    let out = hutch_in(&w, &run, &["network", "connect", "kn2", "rs"]);
+    put_record(&w, id.trim(), &original);
+    assert!(
+        !out.status.success() && stderr(&out).contains("container rs is restarting; try again"),
+        "{}",
+        stderr(&out)
+    );
+    ok_in(&w, &run, &["rm", "-f", "rs"]);
+    // Its pid file went with the runtime dir: the world cannot find it.
+    kill_and_wait(keeper);
 }

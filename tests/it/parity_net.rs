@@ -3,15 +3,17 @@
 //! alias through the shared network namespace (including a server started
 //! after its client, and one restarted with another address), published
 //! ports from such a network, `network connect`/`disconnect` (a connect
-//! that dies half-way, a disconnect whose routes cannot be fixed, and
-//! restarts by a `--restart` policy after either), and `hutch` run by
-//! root. Every test runs as
+//! that dies half-way, a disconnect whose routes cannot be fixed, one
+//! whose helper dies before deleting the veth, restarts by a `--restart`
+//! policy after either, a connect that waits for a container being
+//! started, and one interrupted by Ctrl-C), and `hutch` run by root. Every test runs as
 //! both unprivileged test users and as root, each in its own `--root`.
 //!
 //! Traffic stays on the test's own namespaces and the host's loopback.
 
 use crate::common::{
-    eventually, for_each_user_and_root, free_port, one_error, root_world, skip, stdout, World,
+    eventually, for_each_user_and_root, free_port, mark_starting, one_error, put_record,
+    record_file, root_world, skip, stdout, World,
 };
 use std::io::Read;
 use std::net::TcpStream;
@@ -666,6 +668,47 @@ fn connect_and_disconnect_running_and_stopped_containers_on_several_networks() {
         w.ok(&["network", "connect", "na", "fixup"]);
         w.ok(&["rm", "-f", "fixup"]);
 
+        // A disconnect whose helper dies before deleting the veth: the
+        // network leaves the record, the warning names the disconnect, and
+        // the address stays reserved while the interface may be there, so
+        // no other container is given it; it is free once the container
+        // is gone.
+        sleeper("kept", &["na", "nb"]);
+        let kept_ip = inspected_networks(&w, "kept")[1].1.clone();
+        let out = w
+            .hutch()
+            .env("HUTCH_CRASH_AT", "unplug-entered")
+            .args(["network", "disconnect", "nb", "kept"])
+            .output()
+            .unwrap();
+        let err = crate::common::stderr(&out);
+        assert!(out.status.success(), "{err}");
+        assert!(
+            err.lines().count() == 1
+                && err.starts_with(
+                    "warning: container kept is off network nb, but not all was undone: \
+                     cannot take the container off network nb: the helper was killed by SIGKILL"
+                )
+                && err.contains(&format!("address {kept_ip} stays reserved")),
+            "{err}"
+        );
+        assert_eq!(interfaces(&w, "kept"), "eth0 eth1 lo");
+        assert_eq!(inspected_networks(&w, "kept").len(), 1);
+        let taken = [
+            "run",
+            "--rm",
+            "--network",
+            "nb",
+            "--ip",
+            &kept_ip,
+            bb,
+            "true",
+        ];
+        let (_, err) = w.fails(&taken);
+        assert!(one_error(&err) && err.contains(&kept_ip), "{err}");
+        w.ok(&["rm", "-f", "kept"]);
+        w.ok(&taken);
+
         // A container restarted by its policy keeps the networks connected
         // and loses those disconnected while it ran.
         let exit_on_go = "while [ ! -e /tmp/go ]; do sleep 0.1; done; rm /tmp/go; exit 3";
@@ -708,6 +751,55 @@ fn connect_and_disconnect_running_and_stopped_containers_on_several_networks() {
             "{v}"
         );
         w.ok(&["rm", "-f", "rs"]);
+
+        // A container between states (here: its record made to say that
+        // pid 1 is being started, as during a restart) is waited for, not
+        // changed in its record only: once it runs, the connect plugs it.
+        let third_id = w.ok(&["inspect", "-f", "{{.Id}}", "third"]);
+        let third_id = third_id.trim();
+        let original = mark_starting(&w, third_id);
+        let mut connect = w.hutch();
+        connect.args(["network", "connect", "na", "third"]);
+        let waiting = std::thread::spawn(move || connect.output().unwrap());
+        std::thread::sleep(Duration::from_secs(1));
+        let finished_early = waiting.is_finished();
+        put_record(&w, third_id, &original);
+        assert!(!finished_early, "connect did not wait for pid 1");
+        let out = waiting.join().unwrap();
+        assert!(out.status.success(), "{}", crate::common::stderr(&out));
+        assert_eq!(interfaces(&w, "third"), "eth0 eth1 lo");
+        w.ok(&["network", "disconnect", "na", "third"]);
+
+        // Ctrl-C during a connect is held back until the change is done:
+        // here the connect has recorded the network and waits for the
+        // networks' lock (which the test holds) to plug the container.
+        let held = hutch::sys::flock::lock(
+            &w.root().join("networks/.lock"),
+            hutch::sys::flock::Mode::Exclusive,
+        )
+        .unwrap();
+        let mut connect = w
+            .hutch()
+            .args(["network", "connect", "na", "third"])
+            .spawn()
+            .unwrap();
+        let recorded = eventually(10, || {
+            String::from_utf8_lossy(&std::fs::read(record_file(&w, third_id)).unwrap())
+                .contains("\"na\"")
+        });
+        let _ = nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(connect.id() as i32),
+            nix::sys::signal::Signal::SIGINT,
+        );
+        std::thread::sleep(Duration::from_millis(200));
+        drop(held);
+        let status = connect.wait().unwrap();
+        assert!(recorded, "the connect did not record the network first");
+        use std::os::unix::process::ExitStatusExt;
+        assert_eq!(status.signal(), Some(libc::SIGINT), "{status:?}");
+        assert_eq!(interfaces(&w, "third"), "eth0 eth1 lo");
+        assert_eq!(inspected_networks(&w, "third").len(), 2);
+        w.ok(&["network", "disconnect", "na", "third"]);
 
         // A stopped container: on the network from its next start.
         w.ok(&["stop", "-t", "0", "peer"]);

@@ -262,6 +262,7 @@ fn settings(
         read_only: false,
         read_only_tmpfs: false,
         security,
+        keeper: None,
         process: ProcessSpec {
             args: step.argv(),
             env: process_env,
