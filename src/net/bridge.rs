@@ -96,11 +96,15 @@ pub enum BridgeError {
     #[error(transparent)]
     Net(#[from] NetError),
     #[error("cannot start the shared network namespace: {0}")]
-    Keeper(String),
+    Keeper(#[source] KeeperError),
     #[error("pasta could not connect the shared network namespace: {0}")]
-    Pasta(String),
+    Pasta(#[source] PastaError),
     #[error("cannot attach the container to network {network}: {why}")]
-    Attach { network: String, why: String },
+    Attach {
+        network: String,
+        #[source]
+        why: AttachError,
+    },
     #[error(transparent)]
     Forwarder(#[from] forward::ForwardError),
     #[error(transparent)]
@@ -112,6 +116,100 @@ pub enum BridgeError {
     Report(std::io::Error),
     #[error("the networks' DNS server failed: {0}")]
     Resolver(std::io::Error),
+}
+
+/// Why the shared namespace's keeper (`hutch netns-keeper`) did not start.
+#[derive(Debug, thiserror::Error)]
+pub enum KeeperError {
+    #[error("{}: {error}", dir.display())]
+    RunDir {
+        dir: PathBuf,
+        #[source]
+        error: std::io::Error,
+    },
+    #[error("cannot run hutch: {0}")]
+    Spawn(#[source] std::io::Error),
+    #[error("it exited at once")]
+    ExitedAtOnce,
+    #[error("{}: {error}", record.display())]
+    Record {
+        record: PathBuf,
+        #[source]
+        error: std::io::Error,
+    },
+}
+
+/// Why the shared namespace's pasta did not start; `log` is the tail of
+/// pasta's own log (empty, or starting with a separator).
+#[derive(Debug, thiserror::Error)]
+pub enum PastaError {
+    #[error("{}: {error}", log.display())]
+    Log {
+        log: PathBuf,
+        #[source]
+        error: std::io::Error,
+    },
+    #[error("cannot run {}: {error}", binary.display())]
+    Run {
+        binary: PathBuf,
+        #[source]
+        error: std::io::Error,
+    },
+    #[error("it exited ({status}){log}")]
+    Exited {
+        status: std::process::ExitStatus,
+        log: String,
+    },
+    #[error("it wrote no pid file{log}")]
+    NoPidFile { log: String },
+}
+
+/// Why the forked helper that plugs or unplugs a container failed.
+#[derive(Debug, thiserror::Error)]
+pub enum AttachError {
+    #[error("pipe: {0}")]
+    Pipe(#[source] nix::Error),
+    #[error(transparent)]
+    Fork(crate::sys::SysError),
+    #[error("the helper died")]
+    HelperDied,
+    /// Not one address per network: the helper's answer as it came.
+    #[error("the helper reported {0:?}")]
+    Answer(String),
+    #[error(transparent)]
+    Step(#[from] StepError),
+}
+
+/// A failed step of that helper. It crosses the fork as JSON, so it holds
+/// plain data: an errno as its number, a record's failure as its text.
+#[derive(Debug, thiserror::Error, serde::Serialize, serde::Deserialize)]
+pub enum StepError {
+    #[error("the `ip` command is missing: install the iproute2 package")]
+    NoIp,
+    #[error("cannot run ip: {}", std::io::Error::from_raw_os_error(*errno))]
+    RunIp { errno: i32 },
+    #[error("ip {args}: {stderr}")]
+    Ip { args: String, stderr: String },
+    #[error("{call} => {}", nix::errno::Errno::from_raw(*errno))]
+    Sys { call: String, errno: i32 },
+    /// A [`NetError`] of the network's records (an address, an endpoint).
+    #[error("{0}")]
+    Record(String),
+}
+
+impl From<crate::sys::SysError> for StepError {
+    fn from(e: crate::sys::SysError) -> Self {
+        StepError::Sys {
+            call: e.call,
+            errno: e.errno as i32,
+        }
+    }
+}
+
+impl From<NetError> for StepError {
+    fn from(e: NetError) -> Self {
+        StepError::Record(e.to_string())
+    }
 }
 
 /// An attached container: its address and the forwarder of its published
@@ -190,8 +288,12 @@ fn shared(
         }
     }
     let run = networks.run_dir();
-    std::fs::create_dir_all(&run)
-        .map_err(|e| BridgeError::Keeper(format!("{}: {e}", run.display())))?;
+    std::fs::create_dir_all(&run).map_err(|error| {
+        BridgeError::Keeper(KeeperError::RunDir {
+            dir: run.clone(),
+            error,
+        })
+    })?;
     let mut child = crate::sys::spawn::this_binary(SUBCOMMAND)
         .arg("--userns")
         .arg(&keeper_user)
@@ -203,7 +305,7 @@ fn shared(
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
-        .map_err(|e| BridgeError::Keeper(e.to_string()))?;
+        .map_err(|e| BridgeError::Keeper(KeeperError::Spawn(e)))?;
     let mut b = [0u8; 1];
     let ready = child
         .stdout
@@ -216,7 +318,7 @@ fn shared(
         Err(e)
     };
     let Some(id) = ProcId::of(pid).filter(|_| ready) else {
-        return fail(child, BridgeError::Keeper("it exited at once".into()));
+        return fail(child, BridgeError::Keeper(KeeperError::ExitedAtOnce));
     };
     let pasta_pid = run.join(format!("pasta-{key}.pid"));
     let pasta_id = match start_pasta(
@@ -239,7 +341,7 @@ fn shared(
         kill(pasta_id);
         return fail(
             child,
-            BridgeError::Keeper(format!("{}: {e}", record.display())),
+            BridgeError::Keeper(KeeperError::Record { record, error: e }),
         );
     }
     // Not waited for: it outlives this process on purpose.
@@ -256,9 +358,13 @@ fn start_pasta(
     pid_file: &Path,
     log: &Path,
 ) -> Result<ProcId, BridgeError> {
-    let fail = |e: String| BridgeError::Pasta(e);
-    let log_file =
-        std::fs::File::create(log).map_err(|e| fail(format!("{}: {e}", log.display())))?;
+    let fail = BridgeError::Pasta;
+    let log_file = std::fs::File::create(log).map_err(|error| {
+        fail(PastaError::Log {
+            log: log.to_path_buf(),
+            error,
+        })
+    })?;
     let _ = std::fs::remove_file(pid_file);
     let mut cmd = Command::new(super::pasta::executable(pasta));
     cmd.arg0(pasta).args([
@@ -292,16 +398,24 @@ fn start_pasta(
         .stdout(Stdio::null())
         .stderr(log_file)
         .status()
-        .map_err(|e| fail(format!("cannot run {}: {e}", pasta.display())))?;
+        .map_err(|error| {
+            fail(PastaError::Run {
+                binary: pasta.to_path_buf(),
+                error,
+            })
+        })?;
     let tail = || super::spawned::log_tail(log);
     if !status.success() {
-        return Err(fail(format!("it exited ({status}){}", tail())));
+        return Err(fail(PastaError::Exited {
+            status,
+            log: tail(),
+        }));
     }
     std::fs::read_to_string(pid_file)
         .ok()
         .and_then(|t| t.trim().parse().ok())
         .and_then(ProcId::of)
-        .ok_or_else(|| fail(format!("it wrote no pid file{}", tail())))
+        .ok_or_else(|| fail(PastaError::NoPidFile { log: tail() }))
 }
 
 /// Attach the container whose pid 1 is `child` (mapped, waiting) to its
@@ -369,7 +483,7 @@ pub fn plug(
     if ips.len() != nets.len() {
         return Err(BridgeError::Attach {
             network,
-            why: format!("the helper reported {report:?}"),
+            why: AttachError::Answer(report),
         });
     }
     Ok(ips)
@@ -409,8 +523,7 @@ pub fn unplug(
         // it through another network keeps that name server reachable.
         let dns_via = rest.first().map(|d| d.gateway.to_string());
         in_helper(&def.name, || {
-            enter_network(&keeper_user, Path::new(&format!("/proc/{}/ns/net", k.pid)))
-                .map_err(|e| e.to_string())?;
+            enter_network(&keeper_user, Path::new(&format!("/proc/{}/ns/net", k.pid)))?;
             if exists(&ep.veth) {
                 ip(&["link", "del", &ep.veth])?;
             }
@@ -434,19 +547,19 @@ pub fn unplug(
 /// answer, or its error as [`BridgeError::Attach`] naming `network`.
 fn in_helper(
     network: &str,
-    work: impl FnOnce() -> Result<String, String>,
+    work: impl FnOnce() -> Result<String, StepError>,
 ) -> Result<String, BridgeError> {
-    let fail = |why: String| BridgeError::Attach {
+    let fail = |why: AttachError| BridgeError::Attach {
         network: network.to_string(),
         why,
     };
-    let (r, w) = nix::unistd::pipe().map_err(|e| fail(format!("pipe: {e}")))?;
-    let report = match fork().map_err(|e| fail(e.to_string()))? {
+    let (r, w) = nix::unistd::pipe().map_err(|e| fail(AttachError::Pipe(e)))?;
+    let report = match fork().map_err(|e| fail(AttachError::Fork(e)))? {
         Forked::Child => {
             drop(r);
             let msg = match work() {
                 Ok(answer) => format!("ok {answer}"),
-                Err(e) => format!("error {e}"),
+                Err(e) => format!("error {}", serde_json::to_string(&e).unwrap_or_default()),
             };
             let _ = std::fs::File::from(w).write_all(msg.as_bytes());
             child_exit(0)
@@ -461,33 +574,35 @@ fn in_helper(
     };
     match (report.strip_prefix("ok "), report.strip_prefix("error ")) {
         (Some(answer), _) => Ok(answer.to_string()),
-        (_, Some(e)) => Err(fail(e.to_string())),
-        _ => Err(fail("the helper died".into())),
+        (_, Some(e)) => Err(fail(
+            serde_json::from_str::<StepError>(e).map_or(AttachError::HelperDied, AttachError::Step),
+        )),
+        _ => Err(fail(AttachError::HelperDied)),
     }
 }
 
 /// `ip ARGS...`, its error as one line.
-fn ip(args: &[&str]) -> Result<(), String> {
+fn ip(args: &[&str]) -> Result<(), StepError> {
     ip_output(args).map(drop)
 }
 
 /// What `ip ARGS...` prints, its error as one line.
-fn ip_output(args: &[&str]) -> Result<String, String> {
-    let bin = crate::userns::idmap::find_in_path("ip")
-        .ok_or("the `ip` command is missing: install the iproute2 package")?;
+fn ip_output(args: &[&str]) -> Result<String, StepError> {
+    let bin = crate::userns::idmap::find_in_path("ip").ok_or(StepError::NoIp)?;
     let out = Command::new(bin)
         .args(args)
         .stdin(Stdio::null())
         .output()
-        .map_err(|e| format!("cannot run ip: {e}"))?;
+        .map_err(|e| StepError::RunIp {
+            errno: e.raw_os_error().unwrap_or(libc::EIO),
+        })?;
     if out.status.success() {
         return Ok(String::from_utf8_lossy(&out.stdout).into_owned());
     }
-    Err(format!(
-        "ip {}: {}",
-        args.join(" "),
-        String::from_utf8_lossy(&out.stderr).trim()
-    ))
+    Err(StepError::Ip {
+        args: args.join(" "),
+        stderr: String::from_utf8_lossy(&out.stderr).trim().to_string(),
+    })
 }
 
 fn exists(iface: &str) -> bool {
@@ -517,12 +632,11 @@ fn bridge_mac(net_id: &str) -> String {
 
 /// Enter the network namespace of the container whose pid 1 is `pid`
 /// (through its user namespace, nested in the keeper's this helper is in).
-fn enter_container(pid: i32) -> Result<(), String> {
-    enter_network(
+fn enter_container(pid: i32) -> Result<(), StepError> {
+    Ok(enter_network(
         Path::new(&format!("/proc/{pid}/ns/user")),
         Path::new(&format!("/proc/{pid}/ns/net")),
-    )
-    .map_err(|e| e.to_string())
+    )?)
 }
 
 /// The forked helper's work for [`plug`], as root of the user-namespace
@@ -534,12 +648,11 @@ fn plug_inside(
     m: Member<'_>,
     nk: i32,
     nets: &[Membership],
-) -> Result<Vec<Ipv4Addr>, String> {
+) -> Result<Vec<Ipv4Addr>, StepError> {
     enter_network(
         Path::new(&format!("/proc/{}/ns/user", m.keeper_pid)),
         Path::new(&format!("/proc/{nk}/ns/net")),
-    )
-    .map_err(|e| e.to_string())?;
+    )?;
     let mut made = Vec::new();
     for n in nets {
         let def = &n.def;
@@ -572,9 +685,7 @@ fn plug_inside(
         }
         let live = |e: &Endpoint| e.live(exists);
         networks.forget_stale(def, &live);
-        let addr = networks
-            .allocate(def, m.id, n.ip, &live)
-            .map_err(|e| e.to_string())?;
+        let addr = networks.allocate(def, m.id, n.ip, &live)?;
         // Named after its host end until it is in the container: only
         // there can the lowest free ethN be seen.
         let peer = format!("{PEER_PREFIX}{}", &veth[VETH_PREFIX.len()..]);
@@ -597,7 +708,7 @@ fn plug_inside(
     // The inner ends' names as they are now, to delete on a failure:
     // deleting either end deletes the pair, so nothing is left half made.
     let mut inner: Vec<String> = made.iter().map(|(_, _, _, p)| p.clone()).collect();
-    let mut configure = |i: usize| -> Result<(), String> {
+    let mut configure = |i: usize| -> Result<(), StepError> {
         let (n, addr, _, peer) = &made[i];
         let def = &n.def;
         let eth = (0..)
@@ -635,9 +746,7 @@ fn plug_inside(
             veth: veth.clone(),
             init: ProcId::of(m.pid),
         };
-        networks
-            .save_endpoint(&n.def, &ep)
-            .map_err(|e| e.to_string())?;
+        networks.save_endpoint(&n.def, &ep)?;
     }
     Ok(made.iter().map(|(_, addr, _, _)| *addr).collect())
 }
