@@ -481,22 +481,16 @@ const TEXT_VARIANTS_LEFT: &[&str] = &[
     "src/net/options.rs: OptionsError::BadValue (the parser's reason)",
     "src/net/ports.rs: PortError::Syntax (the parser's reason)",
     "src/net/ports.rs: PortError::Exposed (the parser's reason)",
-    "src/net/ports.rs: PortError::Bind (the bind's error as text)",
     "src/oci/error.rs: Error::Reference (the parser's reason)",
     "src/oci/error.rs: Error::Change (the parser's reason)",
     "src/oci/error.rs: Error::Source (a load source's reason)",
     "src/project/mod.rs: Error::Config (the config parser's message)",
     "src/project/mod.rs: Error::Image (messages of environment steps)",
     "src/project/mod.rs: Error::Start (the supervisor's message, read back from it)",
-    "src/registry/error.rs: Error::Tls (the TLS library's reason)",
-    "src/registry/error.rs: Error::Transport (the HTTP client's reason)",
     "src/rootfs/driver.rs: SelectError::Requested (the kernel probes' reason)",
     "src/sandbox/error.rs: Error::Invalid (setup and join messages)",
     "src/sandbox/seccomp/error.rs: SeccompError::Entry (the profile reader's reason)",
-    "src/store/error.rs: Error::Damaged (why a manifest or config cannot be read)",
     "src/userns/error.rs: Error::Inside (a closure's error, across a fork)",
-    "src/volume/mod.rs: Error::Options (the local driver's reason)",
-    "src/volume/mod.rs: Error::Damaged (why volume.json cannot be read)",
 ];
 
 /// `text` with its string literals' contents blanked (spaces, byte for
