@@ -462,7 +462,6 @@ const MESSAGE_FIELDS: &[&str] = &[
 /// `String` ("file: Enum::Variant"), each with why it is text. The list may
 /// only shrink: a new one fails, and so does one listed that is gone.
 const TEXT_VARIANTS_LEFT: &[&str] = &[
-    "src/build/error.rs: Error::Instruction (the failed step's error, flattened by the builder)",
     "src/container/cp/enter.rs: EnterError::Inside (the work's error, across a fork)",
     "src/container/cp/enter.rs: EnterError::NoOverlay (rootfs::driver::unusable's reason)",
     "src/container/cp/enter.rs: EnterError::StoppedFuse (rootfs::driver::unusable's reason)",
