@@ -554,24 +554,29 @@ fn top_level(text: &str) -> Vec<String> {
         .collect()
 }
 
+/// Where the bracket `text` starts with is closed: the byte after it.
+fn after_closing(text: &str, open: char, close: char) -> usize {
+    let mut depth = 0;
+    for (i, c) in text.char_indices() {
+        if c == open {
+            depth += 1;
+        } else if c == close {
+            depth -= 1;
+            if depth == 0 {
+                return i + 1;
+            }
+        }
+    }
+    text.len()
+}
+
 /// Where the leading `#[...]` attributes of an item (with its strings
 /// blanked) end: the byte ranges of the attributes, and the rest's start.
 fn attributes(item: &str) -> (Vec<std::ops::Range<usize>>, usize) {
     let mut attrs = Vec::new();
     let mut at = item.len() - item.trim_start().len();
     while item[at..].starts_with("#[") {
-        let mut depth = 0;
-        let end = item[at + 1..]
-            .char_indices()
-            .find(|&(_, c)| {
-                match c {
-                    '[' => depth += 1,
-                    ']' => depth -= 1,
-                    _ => {}
-                }
-                depth == 0
-            })
-            .map_or(item.len(), |(i, _)| at + 1 + i + 1);
+        let end = at + 1 + after_closing(&item[at + 1..], '[', ']');
         attrs.push(at..end);
         at = end + (item[end..].len() - item[end..].trim_start().len());
     }
@@ -602,19 +607,8 @@ fn text_variants(text: &str) -> Vec<String> {
             .take_while(|c| c.is_alphanumeric() || *c == '_')
             .collect();
         let Some(open) = head.find('{') else { continue };
-        let start = i + "enum ".len() + open + 1;
-        let mut depth = 1;
-        let end = blank[start..]
-            .char_indices()
-            .find(|&(_, c)| {
-                match c {
-                    '{' => depth += 1,
-                    '}' => depth -= 1,
-                    _ => {}
-                }
-                depth == 0
-            })
-            .map_or(blank.len(), |(k, _)| start + k);
+        let open = i + "enum ".len() + open;
+        let (start, end) = (open + 1, open + after_closing(&blank[open..], '{', '}') - 1);
         // The blanked body gives the structure, the original its messages:
         // both have the same byte offsets.
         let mut at = start;
