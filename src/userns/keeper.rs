@@ -21,7 +21,7 @@
 //! This module does not decide mappings (`idmap`) and does not clone
 //! containers (`launch`).
 
-use super::error::{Error, Result};
+use super::error::{Error, KeeperError, Result};
 use super::idmap::{IdMapping, IdRange, IdSources};
 use crate::procid::ProcId;
 use crate::report::Report;
@@ -167,7 +167,7 @@ fn start(map: &IdMapping, src: &IdSources, pid_file: &Path) -> Result<Keeper> {
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
-        .map_err(|e| Error::Keeper(format!("cannot be started: {e}")))?;
+        .map_err(|e| Error::Keeper(KeeperError::Start(e)))?;
     let pid = child.id() as i32;
     let fail = |child: &mut std::process::Child, e: Error| {
         let _ = child.kill();
@@ -181,16 +181,13 @@ fn start(map: &IdMapping, src: &IdSources, pid_file: &Path) -> Result<Keeper> {
         .map(|mut out| out.read(&mut b).map(|n| n == 1).unwrap_or(false))
         .unwrap_or(false);
     if !unshared {
-        return fail(
-            &mut child,
-            Error::Keeper("could not create its namespace".into()),
-        );
+        return fail(&mut child, Error::Keeper(KeeperError::NoNamespace));
     }
     if let Err(e) = map.apply(pid, src) {
         return fail(&mut child, e);
     }
     let Some(id) = ProcId::of(pid) else {
-        return fail(&mut child, Error::Keeper("exited".into()));
+        return fail(&mut child, Error::Keeper(KeeperError::Exited));
     };
     let tmp = pid_file.with_extension(format!("{}.tmp", std::process::id()));
     let written = std::fs::File::create(&tmp)
@@ -202,7 +199,7 @@ fn start(map: &IdMapping, src: &IdSources, pid_file: &Path) -> Result<Keeper> {
     }
     // Not waited for: it outlives this process on purpose.
     drop(child);
-    open_valid(pid_file, map).ok_or_else(|| Error::Keeper("exited".into()))
+    open_valid(pid_file, map).ok_or(Error::Keeper(KeeperError::Exited))
 }
 
 /// The keeper's own life (`hutch userns-keeper`): leave the caller's session,
@@ -213,7 +210,7 @@ pub fn serve() -> Result<()> {
     std::io::stdout()
         .write_all(b"r")
         .and_then(|()| std::io::stdout().flush())
-        .map_err(|e| Error::Keeper(format!("cannot report to its parent: {e}")))?;
+        .map_err(|e| Error::Keeper(KeeperError::Report(e)))?;
     crate::sys::stdio::all_to_dev_null()?;
     loop {
         std::thread::sleep(std::time::Duration::from_secs(24 * 3600));
