@@ -100,7 +100,11 @@ pub enum Error {
         "the overlay volume on {target} (:O) needs native overlayfs, which cannot be \
          used here: {why}; bind-mount the directory instead (-v HOST:{target})"
     )]
-    OverlayVolume { target: String, why: String },
+    OverlayVolume {
+        target: String,
+        #[source]
+        why: driver::Unusable,
+    },
     #[error("cannot create the bind mount source {path}: {error}")]
     BindSource {
         path: PathBuf,

@@ -463,10 +463,7 @@ const MESSAGE_FIELDS: &[&str] = &[
 /// only shrink: a new one fails, and so does one listed that is gone.
 const TEXT_VARIANTS_LEFT: &[&str] = &[
     "src/container/cp/enter.rs: EnterError::Inside (the work's error, across a fork)",
-    "src/container/cp/enter.rs: EnterError::NoOverlay (rootfs::driver::unusable's reason)",
-    "src/container/cp/enter.rs: EnterError::StoppedFuse (rootfs::driver::unusable's reason)",
     "src/container/cp/mod.rs: Error::Source (archive_source answers across a fork too)",
-    "src/container/launch.rs: Error::OverlayVolume (rootfs::driver::unusable's reason)",
     "src/container/launch.rs: Error::StrictLimits (sandbox::limits::usable's reason)",
     "src/dockerfile/error.rs: ErrorKind::JsonRequired (the parser's reason)",
     "src/dockerfile/error.rs: ErrorKind::BadFlagValue (the parser's reason)",
@@ -485,7 +482,6 @@ const TEXT_VARIANTS_LEFT: &[&str] = &[
     "src/project/mod.rs: Error::Config (the config parser's message)",
     "src/project/mod.rs: Error::Image (messages of environment steps)",
     "src/project/mod.rs: Error::Start (the supervisor's message, read back from it)",
-    "src/rootfs/driver.rs: SelectError::Requested (the kernel probes' reason)",
     "src/sandbox/error.rs: Error::Invalid (setup and join messages)",
     "src/sandbox/seccomp/error.rs: SeccompError::Entry (the profile reader's reason)",
     "src/userns/error.rs: Error::Inside (a closure's error, across a fork)",
