@@ -21,7 +21,11 @@ pub enum Error {
     #[error("unsupported digest algorithm in '{0}': only sha256 is supported")]
     Algorithm(String),
     #[error("--change '{change}': {why}")]
-    Change { change: String, why: String },
+    Change {
+        change: String,
+        #[source]
+        why: ChangeError,
+    },
     #[error("{what} is not valid JSON: {error}")]
     Json {
         what: String,
@@ -42,6 +46,30 @@ pub enum Error {
 }
 
 pub type Result<T> = std::result::Result<T, Error>;
+
+/// What is wrong with a `--change` instruction; each names the word at fault.
+#[derive(Debug, thiserror::Error)]
+pub enum ChangeError {
+    #[error("the instruction needs an argument")]
+    NoArgument,
+    #[error("'{0}' is not a port: use PORT[/tcp|udp|sctp]")]
+    Port(String),
+    #[error(
+        "'{0}' cannot be changed: use CMD, ENTRYPOINT, ENV, EXPOSE, LABEL, STOPSIGNAL, USER, \
+         VOLUME or WORKDIR"
+    )]
+    Instruction(String),
+    #[error("'{text}' is not a JSON list of strings: {error}")]
+    NotJsonList {
+        text: String,
+        #[source]
+        error: serde_json::Error,
+    },
+    #[error("'{0}' is not KEY=VALUE")]
+    NotKeyValue(String),
+    #[error("unterminated quote in '{0}'")]
+    Quote(String),
+}
 
 /// What is wrong with an image reference; each names the part at fault.
 #[derive(Debug, thiserror::Error)]

@@ -477,7 +477,6 @@ const TEXT_VARIANTS_LEFT: &[&str] = &[
     "src/net/options.rs: OptionsError::BadValue (the parser's reason)",
     "src/net/ports.rs: PortError::Syntax (the parser's reason)",
     "src/net/ports.rs: PortError::Exposed (the parser's reason)",
-    "src/oci/error.rs: Error::Change (the parser's reason)",
     "src/oci/error.rs: Error::Source (a load source's reason)",
     "src/project/mod.rs: Error::Config (the config parser's message)",
     "src/project/mod.rs: Error::Image (messages of environment steps)",
