@@ -471,7 +471,6 @@ const TEXT_VARIANTS_LEFT: &[&str] = &[
     "src/dockerfile/expand.rs: ExpandError::Required (the Dockerfile's own ${VAR:?message})",
     "src/layer/error.rs: Error::Unpack (unpack's steps return text)",
     "src/layer/error.rs: Error::Diff (diff's steps return text)",
-    "src/layer/error.rs: Error::Entry (names::parse_text returns text)",
     "src/net/bridge.rs: StepError::Record (a NetError, across a fork)",
     "src/net/hosts.rs: HostsError::Syntax (the parser's reason)",
     "src/net/options.rs: OptionsError::BadValue (the parser's reason)",
