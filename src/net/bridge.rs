@@ -865,6 +865,29 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_helper_step_error_crosses_the_fork_as_it_was() {
+        let sys = || crate::sys::SysError::new("setns(/proc/1/ns/net)", nix::errno::Errno::EPERM);
+        let steps = [
+            StepError::NoIp,
+            StepError::RunIp {
+                errno: libc::ENOENT,
+            },
+            StepError::Ip {
+                args: "link add br0".into(),
+                stderr: "RTNETLINK answers: File exists".into(),
+            },
+            StepError::from(sys()),
+        ];
+        for e in steps {
+            let line = serde_json::to_string(&e).unwrap();
+            assert!(!line.contains('\n'), "{line}");
+            let back: StepError = serde_json::from_str(&line).unwrap();
+            assert_eq!(back.to_string(), e.to_string());
+        }
+        assert_eq!(StepError::from(sys()).to_string(), sys().to_string());
+    }
+
+    #[test]
     fn resolv_conf_puts_the_network_first() {
         let def = NetworkDef {
             name: "n".into(),
