@@ -62,14 +62,15 @@ impl<T> WithContext<T> for Option<T> {
     }
 }
 
-/// An error and every cause below it, joined by ": " (a cause whose text its
-/// parent already ends with is not repeated).
+/// An error and every cause below it, joined by ": " (a cause whose text the
+/// line already shows is not repeated: an error may name its cause in its
+/// message and still give it as its `source`).
 pub fn line(e: &(dyn std::error::Error + 'static)) -> String {
     let mut out = e.to_string();
     let mut next = e.source();
     while let Some(c) = next {
         let text = c.to_string();
-        if !out.ends_with(&text) {
+        if !out.contains(&text) {
             out.push_str(": ");
             out.push_str(&text);
         }
@@ -118,5 +119,7 @@ mod tests {
         assert_eq!(line(&none.context("gone").unwrap_err()), "gone");
         let repeated = Context::new("cannot read a: boom", std::io::Error::other("boom"));
         assert_eq!(line(&repeated), "cannot read a: boom");
+        let inside = Context::new("cannot read a (boom); retry", std::io::Error::other("boom"));
+        assert_eq!(line(&inside), "cannot read a (boom); retry");
     }
 }

@@ -141,13 +141,13 @@ struct Builder<'a> {
     runs: usize,
 }
 
-/// `Dockerfile:LINE: INSTRUCTION: reason`.
-fn at(file: &str, ins: &Spanned<Instruction>, reason: impl std::fmt::Display) -> Error {
+/// `Dockerfile:LINE: INSTRUCTION: why`.
+fn at(file: &str, ins: &Spanned<Instruction>, why: Error) -> Error {
     Error::Instruction {
         file: file.to_string(),
         line: ins.span.start,
         instruction: ins.original.clone(),
-        reason: reason.to_string(),
+        why: Box::new(why),
     }
 }
 
@@ -312,7 +312,7 @@ impl<'a> Builder<'a> {
             let started = Instant::now();
             let cached = self
                 .step_one(i, ins, &expanded, &used, &scope.run_env(), &mut st, done)
-                .map_err(|e| at(file, ins, crate::chain::line(&e)))?;
+                .map_err(|e| at(file, ins, e))?;
             if cached {
                 self.report.info("--> CACHED");
             } else {

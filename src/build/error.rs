@@ -6,12 +6,13 @@ use crate::chain::Context;
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// A step that failed, with the Dockerfile line that asked for it.
-    #[error("{file}:{line}: {instruction}: {reason}")]
+    #[error("{file}:{line}: {instruction}: {}", crate::chain::line(why.as_ref()))]
     Instruction {
         file: String,
         line: usize,
         instruction: String,
-        reason: String,
+        #[source]
+        why: Box<Error>,
     },
     #[error(transparent)]
     Context(#[from] Context),

@@ -12,7 +12,13 @@ use crate::ui::colour::paint;
 
 /// The text printed on stderr for a failure; `colour` marks the labels.
 pub fn render(e: &anyhow::Error, colour: bool) -> String {
-    render_message(&format!("{e:#}"), colour)
+    render_message(&text(e), colour)
+}
+
+/// A failure and its causes on one line, outermost first; a cause the
+/// line already shows (named in its parent's message) is not repeated.
+pub fn text(e: &anyhow::Error) -> String {
+    crate::chain::line(e.as_ref())
 }
 
 /// [`render`] for a failure already turned into text.

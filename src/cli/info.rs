@@ -215,7 +215,7 @@ pub fn gather(ctx: &Ctx) -> anyhow::Result<Info> {
         drivers: DriverKind::ALL
             .iter()
             .map(|&k| {
-                let error = driver::unusable(k, &features);
+                let error = driver::unusable(k, &features).map(|e| e.to_string());
                 DriverState {
                     name: k,
                     usable: error.is_none(),

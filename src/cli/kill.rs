@@ -48,7 +48,7 @@ pub fn exec(ctx: &Ctx, a: Args) -> anyhow::Result<u8> {
         match sent {
             Ok(()) => ctx.printer.out(name),
             Err(e) => {
-                super::errors::eprint(&format!("{e:#}"));
+                super::errors::eprint(&super::errors::text(&e));
                 failed = true;
             }
         }

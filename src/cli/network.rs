@@ -370,7 +370,7 @@ fn rm(ctx: &Ctx, networks: &Networks, a: RmArgs) -> anyhow::Result<u8> {
             Ok(()) => ctx.printer.out(key),
             Err(e) if a.force && matches!(e.downcast_ref(), Some(NetError::NotFound(_))) => {}
             Err(e) => {
-                super::errors::eprint(&format!("{e:#}"));
+                super::errors::eprint(&super::errors::text(&e));
                 failed = true;
             }
         }

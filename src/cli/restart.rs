@@ -27,7 +27,7 @@ pub fn exec(ctx: &Ctx, a: Args) -> anyhow::Result<u8> {
             Ok(Outcome::Started) => ctx.printer.out(name),
             Ok(outcome) => failed = super::run::report(&outcome),
             Err(e) => {
-                super::errors::eprint(&format!("{e:#}"));
+                super::errors::eprint(&super::errors::text(&e));
                 failed = super::failure_code(&e);
             }
         }

@@ -28,7 +28,7 @@ pub fn exec(ctx: &Ctx, a: Args) -> anyhow::Result<u8> {
             // Docker: `rm -f` of a container that does not exist is no error.
             Err(e) if a.force && super::is_not_found(&e) => {}
             Err(e) => {
-                super::errors::eprint(&format!("{e:#}"));
+                super::errors::eprint(&super::errors::text(&e));
                 failed = true;
             }
         }

@@ -46,7 +46,7 @@ pub fn exec(ctx: &Ctx, a: Args) -> anyhow::Result<u8> {
             Err(Error::AlreadyRunning(_)) => ctx.printer.out(name),
             Err(e) => {
                 let e = anyhow::Error::from(e);
-                super::errors::eprint(&format!("{e:#}"));
+                super::errors::eprint(&super::errors::text(&e));
                 failed = super::failure_code(&e);
             }
         }

@@ -27,7 +27,7 @@ pub fn exec(ctx: &Ctx, a: Args) -> anyhow::Result<u8> {
         match stop_one(&containers, name, a.time.map(Duration::from_secs)) {
             Ok(()) => ctx.printer.out(name),
             Err(e) => {
-                super::errors::eprint(&format!("{e:#}"));
+                super::errors::eprint(&super::errors::text(&e));
                 failed = true;
             }
         }

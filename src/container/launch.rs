@@ -65,7 +65,10 @@ pub enum Error {
     #[error("user namespaces are not available to this user: {0} (run `hutch info` for the fix)")]
     NoUserns(String),
     #[error("no storage driver can be used here: {0} (run `hutch info`)")]
-    NoDriver(String),
+    NoDriver(#[source] driver::SelectError),
+    /// The driver a container was created with, as its record names it.
+    #[error("unknown storage driver '{}' (use {})", .0, crate::named::one_of(DriverKind::NAMES))]
+    UnknownDriver(String),
     #[error(transparent)]
     Mapping(#[from] crate::userns::Error),
     #[error("the image {image} of container {name}: {error}")]
@@ -97,7 +100,11 @@ pub enum Error {
         "the overlay volume on {target} (:O) needs native overlayfs, which cannot be \
          used here: {why}; bind-mount the directory instead (-v HOST:{target})"
     )]
-    OverlayVolume { target: String, why: String },
+    OverlayVolume {
+        target: String,
+        #[source]
+        why: driver::Unusable,
+    },
     #[error("cannot create the bind mount source {path}: {error}")]
     BindSource {
         path: PathBuf,
@@ -105,26 +112,119 @@ pub enum Error {
     },
     #[error(transparent)]
     Network(#[from] crate::net::Error),
-    /// Limits `--strict-limits` requires that cannot be applied here.
-    #[error("{0}")]
-    Security(String),
+    /// Limits `--strict-limits` requires that cannot be applied here: the
+    /// flags, and why the cgroup cannot take them.
+    #[error("{flags} cannot be applied: {why}")]
+    StrictLimits { flags: String, why: String },
     /// Capabilities, seccomp, --security-opt or limits as given.
     #[error(transparent)]
     Confinement(#[from] crate::sandbox::security::SecurityError),
     #[error("--network container:{name}: {why}")]
-    Joined { name: String, why: String },
+    Joined {
+        name: String,
+        #[source]
+        why: JoinError,
+    },
     #[error("container {0} is already running (stop it first with `hutch stop {0}`)")]
     AlreadyRunning(String),
     #[error("cannot start the supervisor: {0}")]
-    Supervisor(String),
+    Supervisor(#[source] super::logger::SpawnError),
+    /// The FIFO a detached `-i` container reads.
+    #[error("cannot start the supervisor: cannot make the container's stdin in {}: {error}", dir.display())]
+    Stdin {
+        dir: PathBuf,
+        #[source]
+        error: std::io::Error,
+    },
     #[error(transparent)]
     Sandbox(#[from] sandbox::Error),
     #[error(transparent)]
     Record(#[from] super::Error),
-    /// A setting that cannot be used as given (conflicting flags, a bad
-    /// device, log option or health check).
-    #[error("{0}")]
-    Invalid(String),
+    #[error(
+        "conflicting options: --restart {0} and --rm (a container removed when it exits \
+         cannot be restarted; drop one of them)"
+    )]
+    RestartWithRm(Policy),
+    #[error(transparent)]
+    LogConfig(#[from] logs::LogConfigError),
+    #[error("--stop-signal: {0}")]
+    StopSignal(#[source] super::signals::BadSignal),
+    #[error(transparent)]
+    HealthCheck(#[from] health::HealthError),
+    #[error("invalid --device '{spec}': {why}")]
+    Device {
+        spec: String,
+        #[source]
+        why: DeviceError,
+    },
+}
+
+/// Why `--network container:NAME` cannot join that container's network.
+#[derive(Debug, thiserror::Error)]
+pub enum JoinError {
+    #[error(transparent)]
+    Lookup(#[from] super::Error),
+    #[error("container {0} uses the host's network; use --network host")]
+    HostNetwork(String),
+    #[error("container {0} is not running")]
+    NotRunning(String),
+    #[error(
+        "container {name} has another user id mapping ({theirs}, this one {ours}); \
+         use the same --userns"
+    )]
+    OtherMapping {
+        name: String,
+        theirs: String,
+        ours: String,
+    },
+    /// Its /etc/hosts or /etc/resolv.conf, read through its FUSE root.
+    #[error("cannot read its {path}: {error}")]
+    ReadFuse {
+        path: String,
+        #[source]
+        error: std::io::Error,
+    },
+    #[error(transparent)]
+    Read(#[from] crate::rootfs::read::ReadError),
+}
+
+/// Why a `--device HOST[:CONTAINER[:PERMS]]` value cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum DeviceError {
+    #[error("expected HOST[:CONTAINER[:PERMS]]")]
+    Syntax,
+    #[error("permissions '{0}': use a combination of r, w and m")]
+    Perms(String),
+    #[error("device paths must be absolute")]
+    Relative,
+    #[error("{}: {error}", host.display())]
+    Stat {
+        host: PathBuf,
+        #[source]
+        error: std::io::Error,
+    },
+    #[error("{} is not a device node", .0.display())]
+    NotDevice(PathBuf),
+    #[error(
+        "this user cannot open {} ({error}); hutch passes on only devices you can open",
+        host.display()
+    )]
+    Open {
+        host: PathBuf,
+        #[source]
+        error: std::io::Error,
+    },
+    #[error(
+        "permissions '{perms}' forbid {what}, but this user may {verb} {}, and without a \
+         device cgroup nothing keeps the container from it; give rw (or leave PERMS out)",
+        host.display()
+    )]
+    LeftOut {
+        perms: String,
+        what: &'static str,
+        verb: &'static str,
+        host: PathBuf,
+    },
 }
 
 pub type Result<T> = std::result::Result<T, Error>;
@@ -492,26 +592,22 @@ impl<'a> Launch<'a> {
             super::check_name(n)?;
         }
         if self.auto_remove && self.restart != Policy::No {
-            return Err(Error::Invalid(format!(
-                "conflicting options: --restart {} and --rm (a container removed when it exits cannot be restarted; drop one of them)",
-                self.restart
-            )));
+            return Err(Error::RestartWithRm(self.restart));
         }
-        logs::Config::new(&self.log_driver, &self.log_opts)
-            .map_err(|e| Error::Invalid(e.to_string()))?;
+        logs::Config::new(&self.log_driver, &self.log_opts)?;
         for d in &self.devices {
             parse_device(d)?;
         }
         if let Some(sig) = &self.stop_signal {
             sig.parse::<super::signals::Sig>()
-                .map_err(|e| Error::Invalid(format!("--stop-signal: {e}")))?;
+                .map_err(Error::StopSignal)?;
         }
         let healthcheck = match self.no_healthcheck {
             true => None,
             false => health::Check::merge(self.health, image_healthcheck(self.dirs, &self.image)),
         };
         if let Some(h) = &healthcheck {
-            h.argv().map_err(|e| Error::Invalid(e.to_string()))?;
+            h.argv()?;
         }
         let mapping = IdMapping::detect(self.userns, &IdSources::default())?;
         let cfg = self.image.config.config().clone().unwrap_or_default();
@@ -857,8 +953,8 @@ pub fn sandbox_spec(
     if let Some(e) = &features.userns_error {
         return Err(Error::NoUserns(e.clone()));
     }
-    let selection = driver::select(drivers.requested, drivers.allowed, &features)
-        .map_err(|e| Error::NoDriver(e.to_string()))?;
+    let selection =
+        driver::select(drivers.requested, drivers.allowed, &features).map_err(Error::NoDriver)?;
     for (kind, why) in &selection.rejected {
         // Falling back is worth a line: it costs speed or disk.
         report.info(&format!("storage driver {kind} not used: {why}"));
@@ -1085,7 +1181,10 @@ fn plan(
     };
     let requested = match c.storage_driver.as_str() {
         "" => None,
-        s => Some(s.parse::<DriverKind>().map_err(Error::NoDriver)?),
+        s => Some(
+            s.parse::<DriverKind>()
+                .map_err(|_| Error::UnknownDriver(s.to_string()))?,
+        ),
     };
     let drivers = Drivers {
         requested,
@@ -1132,9 +1231,7 @@ fn own_cgroup(
     let not = crate::sandbox::cgroup::flags(&limits.without(&kept));
     let limits = match why {
         None => *limits,
-        Some(why) if strict => {
-            return Err(Error::Security(format!("{not} cannot be applied: {why}")))
-        }
+        Some(why) if strict => return Err(Error::StrictLimits { flags: not, why }),
         Some(why) => {
             report.warn(&format!(
                 "{not} not applied: {why} (--strict-limits makes this an error)"
@@ -1151,22 +1248,21 @@ fn own_cgroup(
 /// `--network container:NAME`: the running container's namespaces, and its
 /// /etc/hosts and /etc/resolv.conf (the names that network resolves).
 fn joined(dirs: &Dirs, rec: &Record, name: &str) -> Result<Network> {
-    let fail = |why: String| Error::Joined {
+    let fail = |why: JoinError| Error::Joined {
         name: name.to_string(),
         why,
     };
     crate::net::check_no_helper_flags(&rec.config.network, "container")?;
     let containers = Containers::new(&dirs.state);
-    let target = containers.resolve(name).map_err(|e| fail(e.to_string()))?;
+    let target = containers
+        .resolve(name)
+        .map_err(|e| fail(JoinError::Lookup(e)))?;
     // The host's network namespace belongs to the host's user namespace,
     // which no container can enter.
     if !target.config.network.private_namespace() {
-        return Err(fail(format!(
-            "container {} uses the host's network; use --network host",
-            target.name
-        )));
+        return Err(fail(JoinError::HostNetwork(target.name.clone())));
     }
-    let not_running = || fail(format!("container {} is not running", target.name));
+    let not_running = || fail(JoinError::NotRunning(target.name.clone()));
     let Some(pid) = target
         .pid
         .filter(|_| super::state::observe(&target).is_running())
@@ -1174,11 +1270,11 @@ fn joined(dirs: &Dirs, rec: &Record, name: &str) -> Result<Network> {
         return Err(not_running());
     };
     if target.mapping_key != rec.mapping_key {
-        return Err(fail(format!(
-            "container {} has another user id mapping ({}, this one {}); \
-             use the same --userns",
-            target.name, target.mapping_key, rec.mapping_key
-        )));
+        return Err(fail(JoinError::OtherMapping {
+            name: target.name.clone(),
+            theirs: target.mapping_key.clone(),
+            ours: rec.mapping_key.clone(),
+        }));
     }
     let open = |what: &str| -> Result<std::sync::Arc<std::os::fd::OwnedFd>> {
         let f = std::fs::File::open(format!("/proc/{pid}/ns/{what}")).map_err(|_| not_running())?;
@@ -1192,9 +1288,9 @@ fn joined(dirs: &Dirs, rec: &Record, name: &str) -> Result<Network> {
         if fuse_root {
             // A FUSE root answers only its own user namespace.
             crate::rootfs::fuse::read_as_member(&user, &root, &path)
-                .map_err(|e| fail(format!("cannot read its {path}: {e}")))
+                .map_err(|error| fail(JoinError::ReadFuse { path, error }))
         } else {
-            crate::rootfs::read::config_file(&root, &path).map_err(|e| fail(e.to_string()))
+            crate::rootfs::read::config_file(&root, &path).map_err(|e| fail(e.into()))
         }
     };
     let joined = crate::net::Joined {
@@ -1310,12 +1406,12 @@ fn detached(
     let policy: Policy = rec.config.restart.parse().unwrap_or_default();
     // `-i`: a FIFO that `attach` writes to, pid 1's stdin in every run.
     let stdin = match rec.config.interactive {
-        true => Some(super::stdin::open_for_container(dir).map_err(|e| {
-            Error::Supervisor(format!(
-                "cannot make the container's stdin in {}: {e}",
-                dir.display()
-            ))
-        })?),
+        true => Some(
+            super::stdin::open_for_container(dir).map_err(|error| Error::Stdin {
+                dir: dir.to_path_buf(),
+                error,
+            })?,
+        ),
         false => None,
     };
     let mut keep = plan.held_fds();
@@ -1374,7 +1470,7 @@ fn detached(
         }
         finish(containers, volumes, rec, last);
     })
-    .map_err(|e| Error::Supervisor(e.to_string()))?;
+    .map_err(Error::Supervisor)?;
     match outcome {
         supervisor::Outcome::Started => Ok(Outcome::Started),
         supervisor::Outcome::Failed(code, message) => {
@@ -1590,27 +1686,33 @@ fn image_healthcheck(dirs: &Dirs, image: &Image) -> Option<health::Check> {
 /// (mknod) is never possible in a user namespace, with or without it.
 pub fn parse_device(spec: &str) -> Result<MountSpec> {
     use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
-    let bad = |why: String| Error::Invalid(format!("invalid --device '{spec}': {why}"));
+    let bad = |why: DeviceError| Error::Device {
+        spec: spec.to_string(),
+        why,
+    };
     let parts: Vec<&str> = spec.split(':').collect();
     let (host, target, perms) = match parts.as_slice() {
         [h] => (*h, *h, "rwm"),
         [h, p] if !p.starts_with('/') => (*h, *h, *p),
         [h, t] => (*h, *t, "rwm"),
         [h, t, p] => (*h, *t, *p),
-        _ => return Err(bad("expected HOST[:CONTAINER[:PERMS]]".into())),
+        _ => return Err(bad(DeviceError::Syntax)),
     };
     if perms.is_empty() || !perms.chars().all(|c| matches!(c, 'r' | 'w' | 'm')) {
-        return Err(bad(format!(
-            "permissions '{perms}': use a combination of r, w and m"
-        )));
+        return Err(bad(DeviceError::Perms(perms.to_string())));
     }
     if !host.starts_with('/') || !target.starts_with('/') {
-        return Err(bad("device paths must be absolute".into()));
+        return Err(bad(DeviceError::Relative));
     }
-    let meta = std::fs::metadata(host).map_err(|e| bad(format!("{host}: {e}")))?;
+    let meta = std::fs::metadata(host).map_err(|error| {
+        bad(DeviceError::Stat {
+            host: host.into(),
+            error,
+        })
+    })?;
     let ft = meta.file_type();
     if !ft.is_char_device() && !ft.is_block_device() {
-        return Err(bad(format!("{host} is not a device node")));
+        return Err(bad(DeviceError::NotDevice(host.into())));
     }
     let write = perms.contains('w');
     std::fs::OpenOptions::new()
@@ -1618,10 +1720,11 @@ pub fn parse_device(spec: &str) -> Result<MountSpec> {
         .write(write)
         .custom_flags(libc::O_NONBLOCK)
         .open(host)
-        .map_err(|e| {
-            bad(format!(
-                "this user cannot open {host} ({e}); hutch passes on only devices you can open"
-            ))
+        .map_err(|error| {
+            bad(DeviceError::Open {
+                host: host.into(),
+                error,
+            })
         })?;
     use nix::unistd::AccessFlags;
     for (left_out, flag, what, verb) in [
@@ -1629,9 +1732,12 @@ pub fn parse_device(spec: &str) -> Result<MountSpec> {
         (!write, AccessFlags::W_OK, "writing", "write"),
     ] {
         if left_out && nix::unistd::access(host, flag).is_ok() {
-            return Err(bad(format!(
-                "permissions '{perms}' forbid {what}, but this user may {verb} {host}, and without a device cgroup nothing keeps the container from it; give rw (or leave PERMS out)"
-            )));
+            return Err(bad(DeviceError::LeftOut {
+                perms: perms.to_string(),
+                what,
+                verb,
+                host: host.into(),
+            }));
         }
     }
     Ok(MountSpec::Bind {

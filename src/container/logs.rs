@@ -26,8 +26,8 @@ use std::path::Path;
 /// Why `--log-driver` and `--log-opt` cannot be used.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum LogConfigError {
-    /// The driver's name (the message lists the known ones).
-    #[error("{0}")]
+    /// The driver's name as given.
+    #[error("unknown log driver '{}' (use {})", .0, crate::named::one_of(Driver::NAMES))]
     Driver(String),
     #[error("--log-opt max-size: {0}")]
     MaxSize(String),
@@ -79,7 +79,9 @@ impl Config {
     ) -> Result<Config, LogConfigError> {
         let driver = match driver {
             "" => Driver::K8sFile,
-            d => d.parse::<Driver>().map_err(LogConfigError::Driver)?,
+            d => d
+                .parse::<Driver>()
+                .map_err(|_| LogConfigError::Driver(d.to_string()))?,
         };
         let mut c = Config {
             driver,

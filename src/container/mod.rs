@@ -238,7 +238,7 @@ pub enum Error {
     Ambiguous(String),
     #[error("the container name '{0}' is already in use (remove that container first, or choose another name)")]
     NameInUse(String),
-    #[error("{0}")]
+    #[error("invalid container name '{0}': use letters, digits, '_', '.' and '-', starting with a letter or digit")]
     InvalidName(String),
     #[error("container {0} is running: stop it first (`hutch stop {0}`) or force removal with -f")]
     Running(String),
@@ -287,18 +287,22 @@ impl Containers {
 
     /// Every readable record (directories without one are skipped), oldest first.
     pub fn list(&self) -> Vec<Record> {
-        let Ok(rd) = std::fs::read_dir(&self.root) else {
-            return Vec::new();
-        };
-        // Dot names are lock files and directories being removed.
-        let mut all: Vec<Record> = rd
-            .filter_map(|e| e.ok())
-            .map(|e| e.file_name().to_string_lossy().into_owned())
-            .filter(|n| !n.starts_with('.'))
-            .filter_map(|n| self.read(&n))
-            .collect();
+        let mut all: Vec<Record> = self.ids().filter_map(|n| self.read(&n)).collect();
         all.sort_by(|a, b| a.created.cmp(&b.created).then(a.id.cmp(&b.id)));
         all
+    }
+
+    /// The names in the state dir that are container ids. The dir also
+    /// holds what is not a container (lock files and directories being
+    /// removed, with dot names; the skeleton layer, kernel probes, compiled
+    /// seccomp filters, project state), which is not read as one.
+    fn ids(&self) -> impl Iterator<Item = String> {
+        std::fs::read_dir(&self.root)
+            .into_iter()
+            .flatten()
+            .filter_map(|e| e.ok())
+            .filter_map(|e| e.file_name().into_string().ok())
+            .filter(|n| is_id(n))
     }
 
     /// The record of container `id`, if it has one.
@@ -473,6 +477,12 @@ pub fn new_id() -> String {
     hex::encode(b)
 }
 
+/// Whether `name` can be a container id: lowercase hex digits, as
+/// [`new_id`] makes them.
+fn is_id(name: &str) -> bool {
+    !name.is_empty() && name.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+}
+
 /// Container names follow Docker's rule: `[a-zA-Z0-9][a-zA-Z0-9_.-]*`.
 pub fn check_name(name: &str) -> Result<()> {
     let mut b = name.bytes();
@@ -480,9 +490,7 @@ pub fn check_name(name: &str) -> Result<()> {
     if first_ok && b.all(|c| c.is_ascii_alphanumeric() || matches!(c, b'_' | b'.' | b'-')) {
         Ok(())
     } else {
-        Err(Error::InvalidName(format!(
-            "invalid container name '{name}': use letters, digits, '_', '.' and '-', starting with a letter or digit"
-        )))
+        Err(Error::InvalidName(name.to_string()))
     }
 }
 
@@ -524,6 +532,26 @@ mod tests {
         assert_eq!(c.by_name("web"), Some(rec.clone()));
         assert_eq!(c.by_name("db"), None);
         assert_eq!(rec.id.len(), 64);
+    }
+
+    #[test]
+    fn the_listing_reads_only_container_dirs() {
+        let d = tempfile::tempdir().unwrap();
+        let c = Containers::new(d.path());
+        let mut rec = record("web");
+        c.create(&mut rec, |_| Ok(())).unwrap();
+        // What else lives in the state dir: a compiled seccomp filter, the
+        // kernel probes, the skeleton layer, project state.
+        std::fs::write(
+            d.path().join(format!("seccomp-{}.bpf", "0".repeat(32))),
+            b"x",
+        )
+        .unwrap();
+        std::fs::write(d.path().join("kernel-features-v3-6.1.json"), b"{}").unwrap();
+        std::fs::create_dir(d.path().join("skeleton-v1")).unwrap();
+        std::fs::create_dir(d.path().join("projects")).unwrap();
+        assert_eq!(c.ids().collect::<Vec<_>>(), [rec.id.clone()]);
+        assert_eq!(c.list(), [rec]);
     }
 
     #[test]

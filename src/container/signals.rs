@@ -50,17 +50,24 @@ const ALIASES: &[(&str, Signal)] = &[
     ("POLL", Signal::SIGIO),
 ];
 
+/// A word that names no signal, with the highest number this kernel has.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid signal '{word}': use a name such as TERM, KILL or RTMIN+3, or a number from 1 to {max}")]
+pub struct BadSignal {
+    pub word: String,
+    pub max: i32,
+}
+
 impl std::str::FromStr for Sig {
-    type Err = String;
+    type Err = BadSignal;
 
     /// A signal by number or by name (`TERM`, `SIGTERM`, `sigterm`,
     /// `RTMIN+3`, `SIGRTMAX-1`).
-    fn from_str(s: &str) -> Result<Sig, String> {
+    fn from_str(s: &str) -> Result<Sig, BadSignal> {
         let max = rt_max();
-        let bad = || {
-            format!(
-                "invalid signal '{s}': use a name such as TERM, KILL or RTMIN+3, or a number from 1 to {max}"
-            )
+        let bad = || BadSignal {
+            word: s.to_string(),
+            max,
         };
         if let Ok(n) = s.parse::<i32>() {
             return (1..=max).contains(&n).then_some(Sig(n)).ok_or_else(bad);
@@ -101,7 +108,7 @@ mod tests {
     use super::*;
 
     fn n(s: &str) -> Result<i32, String> {
-        s.parse::<Sig>().map(Sig::number)
+        s.parse::<Sig>().map(Sig::number).map_err(|e| e.to_string())
     }
 
     #[test]

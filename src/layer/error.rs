@@ -23,9 +23,12 @@ pub enum Error {
     /// Writing the layer of `upper` stopped; `why` names the entry.
     #[error("{why}")]
     Diff { upper: PathBuf, why: String },
-    /// A tar entry name that cannot be used (it escapes the root, say).
-    #[error("{0}")]
-    Entry(String),
+    /// A tar entry name (quoted) that climbs out of the layer root.
+    #[error("entry {0} escapes the layer root with '..'")]
+    Escapes(String),
+    /// A tar entry name (quoted) with a NUL byte in it.
+    #[error("entry {0} contains a NUL byte")]
+    Nul(String),
     #[error("cannot open {path}: {error}")]
     Open { path: PathBuf, error: SysError },
 }

@@ -19,26 +19,16 @@ pub struct EntryPath {
 impl EntryPath {
     /// Clean a raw tar name; the error names the entry.
     pub fn parse(raw: &[u8]) -> Result<EntryPath, super::Error> {
-        Self::parse_text(raw).map_err(super::Error::Entry)
-    }
-
-    fn parse_text(raw: &[u8]) -> Result<EntryPath, String> {
         let mut parts: Vec<CString> = Vec::new();
         for comp in raw.split(|b| *b == b'/') {
             match comp {
                 b"" | b"." => {}
                 b".." => {
                     if parts.pop().is_none() {
-                        return Err(format!(
-                            "entry {} escapes the layer root with '..'",
-                            show(raw)
-                        ));
+                        return Err(super::Error::Escapes(show(raw)));
                     }
                 }
-                c => parts.push(
-                    CString::new(c)
-                        .map_err(|_| format!("entry {} contains a NUL byte", show(raw)))?,
-                ),
+                c => parts.push(CString::new(c).map_err(|_| super::Error::Nul(show(raw)))?),
             }
         }
         Ok(EntryPath { parts })

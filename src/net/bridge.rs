@@ -96,13 +96,21 @@ pub enum BridgeError {
     #[error(transparent)]
     Net(#[from] NetError),
     #[error("cannot start the shared network namespace: {0}")]
-    Keeper(String),
+    Keeper(#[source] KeeperError),
     #[error("pasta could not connect the shared network namespace: {0}")]
-    Pasta(String),
+    Pasta(#[source] PastaError),
     #[error("cannot attach the container to network {network}: {why}")]
-    Attach { network: String, why: String },
+    Attach {
+        network: String,
+        #[source]
+        why: AttachError,
+    },
     #[error("cannot take the container off network {network}: {why}")]
-    Detach { network: String, why: String },
+    Detach {
+        network: String,
+        #[source]
+        why: AttachError,
+    },
     #[error(transparent)]
     Forwarder(#[from] forward::ForwardError),
     #[error(transparent)]
@@ -114,6 +122,102 @@ pub enum BridgeError {
     Report(std::io::Error),
     #[error("the networks' DNS server failed: {0}")]
     Resolver(std::io::Error),
+}
+
+/// Why the shared namespace's keeper (`hutch netns-keeper`) did not start.
+#[derive(Debug, thiserror::Error)]
+pub enum KeeperError {
+    #[error("{}: {error}", dir.display())]
+    RunDir {
+        dir: PathBuf,
+        #[source]
+        error: std::io::Error,
+    },
+    #[error("cannot run hutch: {0}")]
+    Spawn(#[source] std::io::Error),
+    #[error("it exited at once")]
+    ExitedAtOnce,
+    #[error("{}: {error}", record.display())]
+    Record {
+        record: PathBuf,
+        #[source]
+        error: std::io::Error,
+    },
+}
+
+/// Why the shared namespace's pasta did not start; `log` is the tail of
+/// pasta's own log (empty, or starting with a separator).
+#[derive(Debug, thiserror::Error)]
+pub enum PastaError {
+    #[error("{}: {error}", log.display())]
+    Log {
+        log: PathBuf,
+        #[source]
+        error: std::io::Error,
+    },
+    #[error("cannot run {}: {error}", binary.display())]
+    Run {
+        binary: PathBuf,
+        #[source]
+        error: std::io::Error,
+    },
+    #[error("it exited ({status}){log}")]
+    Exited {
+        status: std::process::ExitStatus,
+        log: String,
+    },
+    #[error("it wrote no pid file{log}")]
+    NoPidFile { log: String },
+}
+
+/// Why the forked helper that plugs or unplugs a container failed.
+#[derive(Debug, thiserror::Error)]
+pub enum AttachError {
+    #[error("pipe: {0}")]
+    Pipe(#[source] nix::Error),
+    #[error(transparent)]
+    Fork(crate::sys::SysError),
+    #[error("the helper died")]
+    HelperDied,
+    #[error("the helper was killed by {0}")]
+    Killed(nix::sys::signal::Signal),
+    /// Not one address per network: the helper's answer as it came.
+    #[error("the helper reported {0:?}")]
+    Answer(String),
+    #[error(transparent)]
+    Step(#[from] StepError),
+}
+
+/// A failed step of that helper. It crosses the fork as JSON, so it holds
+/// plain data: an errno as its number, a record's failure as its text.
+#[derive(Debug, thiserror::Error, serde::Serialize, serde::Deserialize)]
+pub enum StepError {
+    #[error("the `ip` command is missing: install the iproute2 package")]
+    NoIp,
+    #[error("cannot run ip: {}", std::io::Error::from_raw_os_error(*errno))]
+    RunIp { errno: i32 },
+    #[error("ip {args}: {stderr}")]
+    Ip { args: String, stderr: String },
+    #[error("{call} => {}", nix::errno::Errno::from_raw(*errno))]
+    Sys { call: String, errno: i32 },
+    /// A [`NetError`] of the network's records (an address, an endpoint).
+    #[error("{0}")]
+    Record(String),
+}
+
+impl From<crate::sys::SysError> for StepError {
+    fn from(e: crate::sys::SysError) -> Self {
+        StepError::Sys {
+            call: e.call,
+            errno: e.errno as i32,
+        }
+    }
+}
+
+impl From<NetError> for StepError {
+    fn from(e: NetError) -> Self {
+        StepError::Record(e.to_string())
+    }
 }
 
 /// An attached container: its address and the forwarder of its published
@@ -192,8 +296,12 @@ fn shared(
         }
     }
     let run = networks.run_dir();
-    std::fs::create_dir_all(&run)
-        .map_err(|e| BridgeError::Keeper(format!("{}: {e}", run.display())))?;
+    std::fs::create_dir_all(&run).map_err(|error| {
+        BridgeError::Keeper(KeeperError::RunDir {
+            dir: run.clone(),
+            error,
+        })
+    })?;
     let mut child = crate::sys::spawn::this_binary(SUBCOMMAND)
         .arg("--userns")
         .arg(&keeper_user)
@@ -205,7 +313,7 @@ fn shared(
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
-        .map_err(|e| BridgeError::Keeper(e.to_string()))?;
+        .map_err(|e| BridgeError::Keeper(KeeperError::Spawn(e)))?;
     let mut b = [0u8; 1];
     let ready = child
         .stdout
@@ -218,7 +326,7 @@ fn shared(
         Err(e)
     };
     let Some(id) = ProcId::of(pid).filter(|_| ready) else {
-        return fail(child, BridgeError::Keeper("it exited at once".into()));
+        return fail(child, BridgeError::Keeper(KeeperError::ExitedAtOnce));
     };
     let pasta_pid = run.join(format!("pasta-{key}.pid"));
     let pasta_id = match start_pasta(
@@ -241,7 +349,7 @@ fn shared(
         kill(pasta_id);
         return fail(
             child,
-            BridgeError::Keeper(format!("{}: {e}", record.display())),
+            BridgeError::Keeper(KeeperError::Record { record, error: e }),
         );
     }
     // Not waited for: it outlives this process on purpose.
@@ -258,9 +366,13 @@ fn start_pasta(
     pid_file: &Path,
     log: &Path,
 ) -> Result<ProcId, BridgeError> {
-    let fail = |e: String| BridgeError::Pasta(e);
-    let log_file =
-        std::fs::File::create(log).map_err(|e| fail(format!("{}: {e}", log.display())))?;
+    let fail = BridgeError::Pasta;
+    let log_file = std::fs::File::create(log).map_err(|error| {
+        fail(PastaError::Log {
+            log: log.to_path_buf(),
+            error,
+        })
+    })?;
     let _ = std::fs::remove_file(pid_file);
     let mut cmd = Command::new(super::pasta::executable(pasta));
     cmd.arg0(pasta).args([
@@ -294,16 +406,24 @@ fn start_pasta(
         .stdout(Stdio::null())
         .stderr(log_file)
         .status()
-        .map_err(|e| fail(format!("cannot run {}: {e}", pasta.display())))?;
+        .map_err(|error| {
+            fail(PastaError::Run {
+                binary: pasta.to_path_buf(),
+                error,
+            })
+        })?;
     let tail = || super::spawned::log_tail(log);
     if !status.success() {
-        return Err(fail(format!("it exited ({status}){}", tail())));
+        return Err(fail(PastaError::Exited {
+            status,
+            log: tail(),
+        }));
     }
     std::fs::read_to_string(pid_file)
         .ok()
         .and_then(|t| t.trim().parse().ok())
         .and_then(ProcId::of)
-        .ok_or_else(|| fail(format!("it wrote no pid file{}", tail())))
+        .ok_or_else(|| fail(PastaError::NoPidFile { log: tail() }))
 }
 
 /// Attach the container whose pid 1 is `child` (mapped, waiting) to its
@@ -377,7 +497,7 @@ pub fn plug(
             true => Ok(ips),
             false => Err(BridgeError::Attach {
                 network: network.clone(),
-                why: format!("the helper reported {report:?}"),
+                why: AttachError::Answer(report),
             }),
         }
     });
@@ -404,8 +524,7 @@ fn unmake(networks: &Networks, m: Member<'_>, nk: i32, nets: &[Membership]) {
         enter_network(
             Path::new(&format!("/proc/{}/ns/user", m.keeper_pid)),
             Path::new(&format!("/proc/{nk}/ns/net")),
-        )
-        .map_err(|e| e.to_string())?;
+        )?;
         let mut gone = Vec::new();
         for n in nets {
             let veth = veth_name(m.id, &n.def.id);
@@ -482,12 +601,12 @@ pub fn unplug(
                 }
             };
             let shared_ns = PathBuf::from(format!("/proc/{}/ns/net", k.pid));
-            let entered = enter_network(&keeper_user, &shared_ns).map_err(|e| e.to_string());
+            let entered = enter_network(&keeper_user, &shared_ns);
             let in_shared = entered.is_ok();
             crate::fault::point("unplug-entered");
             step(entered.map_err(|e| format!("deleting interface {}: {e}", ep.veth)));
             if in_shared && exists(&ep.veth) {
-                step(ip(&["link", "del", &ep.veth]));
+                step(ip(&["link", "del", &ep.veth]).map_err(|e| e.to_string()));
             }
             let veth_gone = in_shared && !exists(&ep.veth);
             let inside = enter_container(m.pid);
@@ -496,10 +615,13 @@ pub fn unplug(
             if in_container {
                 if let Some(via) = &dns_via {
                     let host = format!("{}/32", def.gateway);
-                    step(ip(&["route", "replace", &host, "via", via]));
+                    step(ip(&["route", "replace", &host, "via", via]).map_err(|e| e.to_string()));
                 }
                 if let Some(gw) = gateway.filter(|_| !has_default_route()) {
-                    step(ip(&["route", "add", "default", "via", &gw.to_string()]));
+                    step(
+                        ip(&["route", "add", "default", "via", &gw.to_string()])
+                            .map_err(|e| e.to_string()),
+                    );
                 }
             }
             failed.insert(0, (if veth_gone { "gone" } else { "left" }).into());
@@ -529,12 +651,12 @@ pub fn unplug(
 /// Run `work` in a forked helper (which may enter other namespaces); its
 /// answer, or its error as `fail` words it.
 fn in_helper(
-    fail: impl Fn(String) -> BridgeError,
-    work: impl FnOnce() -> Result<String, String>,
+    fail: impl Fn(AttachError) -> BridgeError,
+    work: impl FnOnce() -> Result<String, StepError>,
 ) -> Result<String, BridgeError> {
-    let (r, w) = nix::unistd::pipe().map_err(|e| fail(format!("pipe: {e}")))?;
-    let died: String;
-    let report = match fork().map_err(|e| fail(e.to_string()))? {
+    let (r, w) = nix::unistd::pipe().map_err(|e| fail(AttachError::Pipe(e)))?;
+    let died: AttachError;
+    let report = match fork().map_err(|e| fail(AttachError::Fork(e)))? {
         Forked::Child => {
             drop(r);
             // Out of the terminal's process group: a Ctrl-C meant for hutch
@@ -545,7 +667,7 @@ fn in_helper(
                 nix::unistd::setpgid(nix::unistd::Pid::from_raw(0), nix::unistd::Pid::from_raw(0));
             let msg = match work() {
                 Ok(answer) => format!("ok {answer}"),
-                Err(e) => format!("error {e}"),
+                Err(e) => format!("error {}", serde_json::to_string(&e).unwrap_or_default()),
             };
             let _ = std::fs::File::from(w).write_all(msg.as_bytes());
             child_exit(0)
@@ -556,43 +678,43 @@ fn in_helper(
             let _ = std::fs::File::from(r).read_to_string(&mut s);
             let status = nix::sys::wait::waitpid(helper, None);
             died = match status {
-                Ok(nix::sys::wait::WaitStatus::Signaled(_, sig, _)) => {
-                    format!("the helper was killed by {sig}")
-                }
-                _ => "the helper died".into(),
+                Ok(nix::sys::wait::WaitStatus::Signaled(_, sig, _)) => AttachError::Killed(sig),
+                _ => AttachError::HelperDied,
             };
             s
         }
     };
     match (report.strip_prefix("ok "), report.strip_prefix("error ")) {
         (Some(answer), _) => Ok(answer.to_string()),
-        (_, Some(e)) => Err(fail(e.to_string())),
+        (_, Some(e)) => Err(fail(
+            serde_json::from_str::<StepError>(e).map_or(AttachError::HelperDied, AttachError::Step),
+        )),
         _ => Err(fail(died)),
     }
 }
 
 /// `ip ARGS...`, its error as one line.
-fn ip(args: &[&str]) -> Result<(), String> {
+fn ip(args: &[&str]) -> Result<(), StepError> {
     ip_output(args).map(drop)
 }
 
 /// What `ip ARGS...` prints, its error as one line.
-fn ip_output(args: &[&str]) -> Result<String, String> {
-    let bin = crate::userns::idmap::find_in_path("ip")
-        .ok_or("the `ip` command is missing: install the iproute2 package")?;
+fn ip_output(args: &[&str]) -> Result<String, StepError> {
+    let bin = crate::userns::idmap::find_in_path("ip").ok_or(StepError::NoIp)?;
     let out = Command::new(bin)
         .args(args)
         .stdin(Stdio::null())
         .output()
-        .map_err(|e| format!("cannot run ip: {e}"))?;
+        .map_err(|e| StepError::RunIp {
+            errno: e.raw_os_error().unwrap_or(libc::EIO),
+        })?;
     if out.status.success() {
         return Ok(String::from_utf8_lossy(&out.stdout).into_owned());
     }
-    Err(format!(
-        "ip {}: {}",
-        args.join(" "),
-        String::from_utf8_lossy(&out.stderr).trim()
-    ))
+    Err(StepError::Ip {
+        args: args.join(" "),
+        stderr: String::from_utf8_lossy(&out.stderr).trim().to_string(),
+    })
 }
 
 fn exists(iface: &str) -> bool {
@@ -622,12 +744,11 @@ fn bridge_mac(net_id: &str) -> String {
 
 /// Enter the network namespace of the container whose pid 1 is `pid`
 /// (through its user namespace, nested in the keeper's this helper is in).
-fn enter_container(pid: i32) -> Result<(), String> {
-    enter_network(
+fn enter_container(pid: i32) -> Result<(), StepError> {
+    Ok(enter_network(
         Path::new(&format!("/proc/{pid}/ns/user")),
         Path::new(&format!("/proc/{pid}/ns/net")),
-    )
-    .map_err(|e| e.to_string())
+    )?)
 }
 
 /// The forked helper's work for [`plug`], as root of the user-namespace
@@ -639,12 +760,11 @@ fn plug_inside(
     m: Member<'_>,
     nk: i32,
     nets: &[Membership],
-) -> Result<Vec<Ipv4Addr>, String> {
+) -> Result<Vec<Ipv4Addr>, StepError> {
     enter_network(
         Path::new(&format!("/proc/{}/ns/user", m.keeper_pid)),
         Path::new(&format!("/proc/{nk}/ns/net")),
-    )
-    .map_err(|e| e.to_string())?;
+    )?;
     let mut made = Vec::new();
     for n in nets {
         let def = &n.def;
@@ -677,9 +797,7 @@ fn plug_inside(
         }
         let live = |e: &Endpoint| e.live(exists);
         networks.forget_stale(def, &live);
-        let addr = networks
-            .allocate(def, m.id, n.ip, &live)
-            .map_err(|e| e.to_string())?;
+        let addr = networks.allocate(def, m.id, n.ip, &live)?;
         // Named after its host end until it is in the container: only
         // there can the lowest free ethN be seen.
         let peer = format!("{PEER_PREFIX}{}", &veth[VETH_PREFIX.len()..]);
@@ -728,9 +846,7 @@ fn plug_inside(
             veth: veth.clone(),
             init: ProcId::of(m.pid),
         };
-        networks
-            .save_endpoint(&n.def, &ep)
-            .map_err(|e| e.to_string())?;
+        networks.save_endpoint(&n.def, &ep)?;
     }
     crate::fault::point("plug-recorded");
     Ok(made.iter().map(|(_, addr, _, _)| *addr).collect())
@@ -848,6 +964,29 @@ fn attached_any() -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_helper_step_error_crosses_the_fork_as_it_was() {
+        let sys = || crate::sys::SysError::new("setns(/proc/1/ns/net)", nix::errno::Errno::EPERM);
+        let steps = [
+            StepError::NoIp,
+            StepError::RunIp {
+                errno: libc::ENOENT,
+            },
+            StepError::Ip {
+                args: "link add br0".into(),
+                stderr: "RTNETLINK answers: File exists".into(),
+            },
+            StepError::from(sys()),
+        ];
+        for e in steps {
+            let line = serde_json::to_string(&e).unwrap();
+            assert!(!line.contains('\n'), "{line}");
+            let back: StepError = serde_json::from_str(&line).unwrap();
+            assert_eq!(back.to_string(), e.to_string());
+        }
+        assert_eq!(StepError::from(sys()).to_string(), sys().to_string());
+    }
 
     #[test]
     fn resolv_conf_puts_the_network_first() {

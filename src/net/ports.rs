@@ -112,6 +112,16 @@ pub struct PortSpec {
     pub protocol: Protocol,
 }
 
+/// The errno of a failed bind, shown as the I/O error it was.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BindErrno(pub i32);
+
+impl std::fmt::Display for BindErrno {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::io::Error::from_raw_os_error(self.0).fmt(f)
+    }
+}
+
 /// Why ports cannot be published.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum PortError {
@@ -147,7 +157,8 @@ pub enum PortError {
         text: String,
         addr: String,
         proto: &'static str,
-        err: String,
+        /// As an errno: the error keeps `PartialEq`.
+        err: BindErrno,
     },
 }
 
@@ -435,7 +446,7 @@ fn bind_error(spec: &PortSpec, ip: IpAddr, port: u16, e: std::io::Error) -> Port
             text,
             addr,
             proto,
-            err: e.to_string(),
+            err: BindErrno(e.raw_os_error().unwrap_or(libc::EIO)),
         },
     }
 }

@@ -4,6 +4,7 @@
 //!
 //! It edits an oci-spec `Config` in memory; it does not write anything.
 
+use super::ChangeError;
 use oci_spec::image::Config;
 
 /// Apply one `--change` line to `cfg`.
@@ -13,23 +14,23 @@ pub fn apply(cfg: &mut Config, change: &str) -> super::Result<()> {
         .split_once(char::is_whitespace)
         .map(|(w, r)| (w, r.trim()))
         .unwrap_or((change, ""));
-    let bad = |why: &str| super::Error::Change {
+    let bad = |why: ChangeError| super::Error::Change {
         change: change.to_string(),
-        why: why.to_string(),
+        why,
     };
     if rest.is_empty() {
-        return Err(bad("the instruction needs an argument"));
+        return Err(bad(ChangeError::NoArgument));
     }
     match word.to_ascii_uppercase().as_str() {
         "CMD" => {
-            cfg.set_cmd(Some(command(rest).map_err(|e| bad(&e))?));
+            cfg.set_cmd(Some(command(rest)));
         }
         "ENTRYPOINT" => {
-            cfg.set_entrypoint(Some(command(rest).map_err(|e| bad(&e))?));
+            cfg.set_entrypoint(Some(command(rest)));
         }
         "ENV" => {
             let mut env = cfg.env().clone().unwrap_or_default();
-            for (k, v) in pairs(rest).map_err(|e| bad(&e))? {
+            for (k, v) in pairs(rest).map_err(bad)? {
                 env.retain(|e| e.split_once('=').map_or(e.as_str(), |(n, _)| n) != k);
                 env.push(format!("{k}={v}"));
             }
@@ -37,13 +38,13 @@ pub fn apply(cfg: &mut Config, change: &str) -> super::Result<()> {
         }
         "LABEL" => {
             let mut labels = cfg.labels().clone().unwrap_or_default();
-            for (k, v) in pairs(rest).map_err(|e| bad(&e))? {
+            for (k, v) in pairs(rest).map_err(bad)? {
                 labels.insert(k, v);
             }
             cfg.set_labels(Some(labels));
         }
         "WORKDIR" => {
-            let dir = words(rest).map_err(|e| bad(&e))?.join(" ");
+            let dir = words(rest).map_err(bad)?.join(" ");
             // A relative WORKDIR continues from the previous one (Dockerfile rule).
             let dir = if dir.starts_with('/') {
                 dir
@@ -61,13 +62,13 @@ pub fn apply(cfg: &mut Config, change: &str) -> super::Result<()> {
         }
         "EXPOSE" => {
             let mut ports = cfg.exposed_ports().clone().unwrap_or_default();
-            for p in words(rest).map_err(|e| bad(&e))? {
+            for p in words(rest).map_err(bad)? {
                 let (num, proto) = p.split_once('/').unwrap_or((&p, "tcp"));
                 let valid = !num.is_empty()
                     && num.split('-').all(|n| n.parse::<u16>().is_ok())
                     && matches!(proto, "tcp" | "udp" | "sctp");
                 if !valid {
-                    return Err(bad(&format!("'{p}' is not a port: use PORT[/tcp|udp|sctp]")));
+                    return Err(bad(ChangeError::Port(p)));
                 }
                 let key = format!("{num}/{proto}");
                 if !ports.contains(&key) {
@@ -79,9 +80,9 @@ pub fn apply(cfg: &mut Config, change: &str) -> super::Result<()> {
         "VOLUME" => {
             let mut vols = cfg.volumes().clone().unwrap_or_default();
             let new = if rest.starts_with('[') {
-                json_list(rest).map_err(|e| bad(&e))?
+                json_list(rest).map_err(bad)?
             } else {
-                words(rest).map_err(|e| bad(&e))?
+                words(rest).map_err(bad)?
             };
             for v in new {
                 if !vols.contains(&v) {
@@ -90,31 +91,30 @@ pub fn apply(cfg: &mut Config, change: &str) -> super::Result<()> {
             }
             cfg.set_volumes(Some(vols));
         }
-        other => {
-            return Err(bad(&format!(
-                "'{other}' cannot be changed: use CMD, ENTRYPOINT, ENV, EXPOSE, LABEL, STOPSIGNAL, USER, VOLUME or WORKDIR"
-            )))
-        }
+        other => return Err(bad(ChangeError::Instruction(other.to_string()))),
     }
     Ok(())
 }
 
 /// JSON form (`["sh","-c","x"]`) as is; shell form runs under `/bin/sh -c`.
-fn command(rest: &str) -> Result<Vec<String>, String> {
+fn command(rest: &str) -> Vec<String> {
     if rest.starts_with('[') {
         if let Ok(v) = json_list(rest) {
-            return Ok(v);
+            return v;
         }
     }
-    Ok(vec!["/bin/sh".into(), "-c".into(), rest.to_string()])
+    vec!["/bin/sh".into(), "-c".into(), rest.to_string()]
 }
 
-fn json_list(s: &str) -> Result<Vec<String>, String> {
-    serde_json::from_str(s).map_err(|e| format!("'{s}' is not a JSON list of strings: {e}"))
+fn json_list(s: &str) -> Result<Vec<String>, ChangeError> {
+    serde_json::from_str(s).map_err(|error| ChangeError::NotJsonList {
+        text: s.to_string(),
+        error,
+    })
 }
 
 /// `k=v k2="v 2"`, or the old form `k some value`.
-fn pairs(rest: &str) -> Result<Vec<(String, String)>, String> {
+fn pairs(rest: &str) -> Result<Vec<(String, String)>, ChangeError> {
     let first = rest.split_whitespace().next().unwrap_or("");
     if !first.contains('=') {
         let (k, v) = rest.split_once(char::is_whitespace).unwrap_or((rest, ""));
@@ -124,13 +124,13 @@ fn pairs(rest: &str) -> Result<Vec<(String, String)>, String> {
         .into_iter()
         .map(|w| match w.split_once('=') {
             Some((k, v)) if !k.is_empty() => Ok((k.to_string(), v.to_string())),
-            _ => Err(format!("'{w}' is not KEY=VALUE")),
+            _ => Err(ChangeError::NotKeyValue(w)),
         })
         .collect()
 }
 
 /// Split on blanks outside quotes; quotes are removed, `\` escapes one char.
-fn words(s: &str) -> Result<Vec<String>, String> {
+fn words(s: &str) -> Result<Vec<String>, ChangeError> {
     let mut out = Vec::new();
     let mut cur = String::new();
     let mut in_word = false;
@@ -161,7 +161,7 @@ fn words(s: &str) -> Result<Vec<String>, String> {
         }
     }
     if quote.is_some() {
-        return Err(format!("unterminated quote in '{s}'"));
+        return Err(ChangeError::Quote(s.to_string()));
     }
     if in_word {
         out.push(cur);

@@ -14,4 +14,4 @@ pub mod inspect;
 pub mod reference;
 pub mod source;
 
-pub use error::{Error, Result};
+pub use error::{ChangeError, Error, ReferenceError, Result};

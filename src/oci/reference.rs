@@ -5,6 +5,7 @@
 //! The grammar follows the distribution reference grammar used by Docker and
 //! Podman. This module only parses; it does not know what is in the store.
 
+use super::ReferenceError;
 use std::fmt;
 
 /// The registry assumed when a reference names none.
@@ -30,7 +31,7 @@ pub struct Reference {
 impl Reference {
     /// Parse and normalise; the error says what is wrong with the text.
     pub fn parse(s: &str) -> super::Result<Reference> {
-        let bad = |why: String| super::Error::Reference {
+        let bad = |why: ReferenceError| super::Error::Reference {
             input: s.to_string(),
             why,
         };
@@ -39,7 +40,7 @@ impl Reference {
         }
         let (rest, digest) = match s.split_once('@') {
             Some((r, d)) => {
-                super::digest::parse(d).map_err(|e| bad(e.to_string()))?;
+                super::digest::parse(d).map_err(|e| bad(ReferenceError::Digest(Box::new(e))))?;
                 (r, Some(d.to_string()))
             }
             None => (s, None),
@@ -52,12 +53,10 @@ impl Reference {
             check_tag(t).map_err(bad)?;
         }
         if name.is_empty() {
-            return Err(bad("the repository name is empty".into()));
+            return Err(bad(ReferenceError::EmptyName));
         }
         if name.len() > 255 {
-            return Err(bad(
-                "the repository name is longer than 255 characters".into()
-            ));
+            return Err(bad(ReferenceError::LongName));
         }
         let (domain, path, short) = split_domain(name);
         if let Some(d) = domain {
@@ -139,7 +138,7 @@ fn split_domain(name: &str) -> (Option<&str>, &str, bool) {
 }
 
 /// `[\w][\w.-]{0,127}`
-fn check_tag(t: &str) -> Result<(), String> {
+fn check_tag(t: &str) -> Result<(), ReferenceError> {
     let word = |c: char| c.is_ascii_alphanumeric() || c == '_';
     let ok = t.len() <= 128
         && t.chars().next().is_some_and(word)
@@ -147,14 +146,12 @@ fn check_tag(t: &str) -> Result<(), String> {
     if ok {
         Ok(())
     } else {
-        Err(format!(
-            "tag '{t}' is not valid: use up to 128 letters, digits, '_', '.' and '-', not starting with '.' or '-'"
-        ))
+        Err(ReferenceError::Tag(t.to_string()))
     }
 }
 
 /// Host names separated by dots, optional `:port`.
-fn check_domain(d: &str) -> Result<(), String> {
+fn check_domain(d: &str) -> Result<(), ReferenceError> {
     let (host, port) = match d.rsplit_once(':') {
         Some((h, p)) => (h, Some(p)),
         None => (d, None),
@@ -171,17 +168,17 @@ fn check_domain(d: &str) -> Result<(), String> {
     if host.split('.').all(label_ok) && port_ok {
         Ok(())
     } else {
-        Err(format!("registry '{d}' is not a valid host[:port]"))
+        Err(ReferenceError::Domain(d.to_string()))
     }
 }
 
 /// `[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*`
-fn check_component(c: &str) -> Result<(), String> {
+fn check_component(c: &str) -> Result<(), ReferenceError> {
     if c.is_empty() {
-        return Err("the repository name has an empty path component".into());
+        return Err(ReferenceError::EmptyComponent);
     }
     if c.chars().any(|ch| ch.is_ascii_uppercase()) {
-        return Err(format!("repository name '{c}' must be lowercase"));
+        return Err(ReferenceError::Uppercase(c.to_string()));
     }
     let alnum = |ch: char| ch.is_ascii_lowercase() || ch.is_ascii_digit();
     let bytes: Vec<char> = c.chars().collect();
@@ -204,9 +201,7 @@ fn check_component(c: &str) -> Result<(), String> {
     if ok {
         Ok(())
     } else {
-        Err(format!(
-            "repository name component '{c}' may only hold lowercase letters, digits and single '.', '_', '__' or '-' separators"
-        ))
+        Err(ReferenceError::Component(c.to_string()))
     }
 }
 

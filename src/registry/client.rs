@@ -157,13 +157,12 @@ impl Client {
 
     fn transport_error(&self, scheme: &str, e: ureq::Error) -> Error {
         let r = &self.registry;
-        let text = e.to_string();
         let tls = matches!(e, ureq::Error::Tls(_) | ureq::Error::Rustls(_))
-            || text.contains("certificate");
+            || e.to_string().contains("certificate");
         if tls && !self.insecure {
             return Error::Tls {
                 registry: r.clone(),
-                why: text,
+                why: Box::new(e),
             };
         }
         match e {
@@ -174,7 +173,7 @@ impl Client {
             _ => Error::Transport {
                 registry: r.clone(),
                 scheme: scheme.to_string(),
-                why: text,
+                why: Box::new(e),
             },
         }
     }

@@ -18,7 +18,11 @@ pub enum Error {
          ~/.config/containers/certs.d/{registry}/ca.crt or /etc/containers/certs.d/{registry}/ca.crt; \
          if it is a plain HTTP registry, pass --tls-verify=false or mark it `insecure = true` in registries.toml"
     )]
-    Tls { registry: String, why: String },
+    Tls {
+        registry: String,
+        #[source]
+        why: Box<ureq::Error>,
+    },
     #[error("cannot connect to registry {0}: connection refused (is it running, and is the port right?)")]
     Refused(String),
     #[error("cannot find registry {0}: its host name does not resolve")]
@@ -27,7 +31,8 @@ pub enum Error {
     Transport {
         registry: String,
         scheme: String,
-        why: String,
+        #[source]
+        why: Box<ureq::Error>,
     },
     #[error("registry {registry} refused the credentials of user '{user}': check them with `hutch login {registry}`")]
     BadCredentials { registry: String, user: String },

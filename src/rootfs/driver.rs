@@ -17,10 +17,22 @@ pub enum SelectError {
     #[error("the {0} storage driver cannot be used here")]
     NotAllowed(DriverKind),
     #[error("--storage-driver {kind} cannot be used: {why} (run `hutch info`)")]
-    Requested { kind: DriverKind, why: String },
+    Requested { kind: DriverKind, why: Unusable },
     /// Every allowed driver, with why it cannot work here.
     #[error("{}", .0.iter().map(|(k, why)| format!("{k}: {why}")).collect::<Vec<_>>().join("; "))]
-    NoneUsable(Vec<(DriverKind, String)>),
+    NoneUsable(Vec<(DriverKind, Unusable)>),
+}
+
+/// Why a storage driver cannot be used here, from the cached kernel probes;
+/// `probe` is what the probe's failed mount said.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Unusable {
+    #[error("user namespaces are not available: {probe}")]
+    NoUserns { probe: String },
+    #[error("overlayfs cannot be mounted in a user namespace on this kernel ({kernel}): {probe}")]
+    Overlay { kernel: String, probe: String },
+    #[error("FUSE cannot be mounted in a user namespace: {probe}")]
+    Fuse { probe: String },
 }
 
 /// The chosen driver and why each one before it was not.
@@ -29,24 +41,26 @@ pub struct Selection {
     pub kind: DriverKind,
     /// How native overlay takes its options, when it can be mounted.
     pub mount_api: Option<MountApi>,
-    pub rejected: Vec<(DriverKind, String)>,
+    pub rejected: Vec<(DriverKind, Unusable)>,
 }
 
 /// Why `kind` cannot be used with these kernel features, or None when it can.
-pub fn unusable(kind: DriverKind, f: &Features) -> Option<String> {
+pub fn unusable(kind: DriverKind, f: &Features) -> Option<Unusable> {
     if let Some(e) = &f.userns_error {
-        return Some(format!("user namespaces are not available: {e}"));
+        return Some(Unusable::NoUserns { probe: e.clone() });
     }
     match kind {
-        DriverKind::Overlay if f.overlay.is_none() => Some(format!(
-            "overlayfs cannot be mounted in a user namespace on this kernel ({}): {}",
-            f.kernel,
-            f.overlay_error.as_deref().unwrap_or("unknown reason")
-        )),
+        DriverKind::Overlay if f.overlay.is_none() => Some(Unusable::Overlay {
+            kernel: f.kernel.clone(),
+            probe: f
+                .overlay_error
+                .clone()
+                .unwrap_or_else(|| "unknown reason".into()),
+        }),
         DriverKind::Fuse => f
             .fuse_error
             .as_ref()
-            .map(|e| format!("FUSE cannot be mounted in a user namespace: {e}")),
+            .map(|e| Unusable::Fuse { probe: e.clone() }),
         _ => None,
     }
 }
@@ -108,10 +122,10 @@ mod tests {
         let s = select(None, &all, &features(false, true)).unwrap();
         assert_eq!(s.kind, DriverKind::Fuse);
         assert_eq!(s.rejected.len(), 1);
-        assert!(s.rejected[0].1.contains("EPERM"));
+        assert!(s.rejected[0].1.to_string().contains("EPERM"));
         let s = select(None, &all, &features(false, false)).unwrap();
         assert_eq!(s.kind, DriverKind::Copy);
-        assert!(s.rejected[1].1.contains("/dev/fuse"));
+        assert!(s.rejected[1].1.to_string().contains("/dev/fuse"));
         let e = select(None, &all[..2], &features(false, false))
             .unwrap_err()
             .to_string();

@@ -9,10 +9,15 @@ pub enum Error {
     NoSuchImage(#[from] super::NoSuchImage),
     /// An index entry whose manifest or config cannot be read; `hutch rmi`
     /// removes it (and, when asked for by name, loading it again restores it).
-    #[error("image {name} is damaged ({why}): remove it with `hutch rmi {name}`{}", if *.asked { " and load it again" } else { "" })]
+    #[error(
+        "image {name} is damaged ({}): remove it with `hutch rmi {name}`{}",
+        crate::chain::line(why.as_ref()),
+        if *.asked { " and load it again" } else { "" }
+    )]
     Damaged {
         name: String,
-        why: String,
+        #[source]
+        why: Box<Error>,
         asked: bool,
     },
     #[error(transparent)]

@@ -150,12 +150,12 @@ impl Store {
                     .map(|r| r.tagged_name())
                     .ok();
                 match damaged
-                    .iter()
+                    .into_iter()
                     .find(|d| d.entry.name.is_some() && d.entry.name == full)
                 {
                     Some(d) => Err(Error::Damaged {
                         name: name.to_string(),
-                        why: crate::chain::line(&d.error),
+                        why: Box::new(d.error),
                         asked: true,
                     }),
                     None => Err(e),
@@ -172,7 +172,7 @@ impl Store {
 
     fn images_unlocked(&self) -> Result<Vec<Image>> {
         let (images, damaged) = self.scan()?;
-        if let Some(d) = damaged.first() {
+        if let Some(d) = damaged.into_iter().next() {
             let what = d
                 .entry
                 .name
@@ -180,7 +180,7 @@ impl Store {
                 .unwrap_or_else(|| d.entry.desc.digest().to_string());
             return Err(Error::Damaged {
                 name: what,
-                why: crate::chain::line(&d.error),
+                why: Box::new(d.error),
                 asked: false,
             });
         }

@@ -9,7 +9,7 @@ pub enum Error {
     #[error("unknown --userns mode '{0}': use auto, subids, single or keep-id")]
     UnknownMode(String),
     #[error("--userns=subids cannot be used: {0}")]
-    NoSubIds(String),
+    NoSubIds(NoSubIds),
     #[error("cannot {action} {path}: {error}")]
     File {
         action: &'static str,
@@ -43,7 +43,7 @@ pub enum Error {
     )]
     ToolFailed { tool: &'static str, stderr: String },
     #[error("the user-namespace keeper {0}")]
-    Keeper(String),
+    Keeper(#[source] KeeperError),
     #[error("{0}: user namespaces are unavailable (see `hutch info`)")]
     Unshare(SysError),
     #[error(transparent)]
@@ -52,8 +52,33 @@ pub enum Error {
     /// reported; it comes back from the forked child as text.
     #[error("{0}")]
     Inside(String),
-    #[error("user-namespace helper ended with {0}")]
-    HelperEnded(String),
+    #[error("user-namespace helper ended with {0:?}")]
+    HelperEnded(nix::sys::wait::WaitStatus),
+}
+
+/// Why subordinate ids cannot be used.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum NoSubIds {
+    #[error("newuidmap/newgidmap not found (install the 'uidmap' package)")]
+    NoTools,
+    /// The /etc/subuid or /etc/subgid without a range for this user.
+    #[error("no range for this user in {}", .0.display())]
+    NoRange(PathBuf),
+}
+
+/// What became of the user-namespace keeper that was being started.
+#[derive(Debug, thiserror::Error)]
+pub enum KeeperError {
+    #[error("cannot be started: {0}")]
+    Start(#[source] std::io::Error),
+    #[error("could not create its namespace")]
+    NoNamespace,
+    #[error("exited")]
+    Exited,
+    #[error("cannot report to its parent: {0}")]
+    Report(#[source] std::io::Error),
+    #[error("cannot read its own /proc entry")]
+    OwnProc,
 }
 
 impl Error {

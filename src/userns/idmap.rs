@@ -131,11 +131,11 @@ impl IdMapping {
             _ => None,
         };
         let why_not_sub = if !tools {
-            "newuidmap/newgidmap not found (install the 'uidmap' package)".to_string()
+            super::NoSubIds::NoTools
         } else if subu.is_none() {
-            format!("no range for this user in {}", src.subuid.display())
+            super::NoSubIds::NoRange(src.subuid.clone())
         } else {
-            format!("no range for this user in {}", src.subgid.display())
+            super::NoSubIds::NoRange(src.subgid.clone())
         };
         let single = |reason: String| IdMapping {
             mode: MapMode::Single,

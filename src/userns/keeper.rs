@@ -28,7 +28,7 @@
 //! This module does not decide mappings (`idmap`) and does not clone
 //! containers (`launch`).
 
-use super::error::{Error, Result};
+use super::error::{Error, KeeperError, Result};
 use super::idmap::{IdMapping, IdRange, IdSources};
 use crate::procid::ProcId;
 use crate::report::Report;
@@ -228,7 +228,7 @@ fn start(map: &IdMapping, src: &IdSources, pid_file: &Path) -> Result<Keeper> {
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
-        .map_err(|e| Error::Keeper(format!("cannot be started: {e}")))?;
+        .map_err(|e| Error::Keeper(KeeperError::Start(e)))?;
     let pid = child.id() as i32;
     let fail = |child: &mut std::process::Child, e: Error| {
         let _ = child.kill();
@@ -242,16 +242,13 @@ fn start(map: &IdMapping, src: &IdSources, pid_file: &Path) -> Result<Keeper> {
         .map(|mut out| out.read(&mut b).map(|n| n == 1).unwrap_or(false))
         .unwrap_or(false);
     if !unshared {
-        return fail(
-            &mut child,
-            Error::Keeper("could not create its namespace".into()),
-        );
+        return fail(&mut child, Error::Keeper(KeeperError::NoNamespace));
     }
     if let Err(e) = map.apply(pid, src) {
         return fail(&mut child, e);
     }
     let Some(id) = ProcId::of(pid) else {
-        return fail(&mut child, Error::Keeper("exited".into()));
+        return fail(&mut child, Error::Keeper(KeeperError::Exited));
     };
     let tmp = pid_file.with_extension(format!("{}.tmp", std::process::id()));
     let written = std::fs::File::create(&tmp)
@@ -265,11 +262,11 @@ fn start(map: &IdMapping, src: &IdSources, pid_file: &Path) -> Result<Keeper> {
     // another keeper.
     let told = child.stdin.take().map(|mut i| i.write_all(b"k"));
     if !matches!(told, Some(Ok(()))) {
-        return fail(&mut child, Error::Keeper("exited".into()));
+        return fail(&mut child, Error::Keeper(KeeperError::Exited));
     }
     // Not waited for: it outlives this process on purpose.
     drop(child);
-    open_valid(pid_file, map).ok_or_else(|| Error::Keeper("exited".into()))
+    open_valid(pid_file, map).ok_or(Error::Keeper(KeeperError::Exited))
 }
 
 /// How often an idle keeper looks at its pid file.
@@ -284,7 +281,7 @@ pub fn serve(pid_file: &Path) -> Result<()> {
     std::io::stdout()
         .write_all(b"r")
         .and_then(|()| std::io::stdout().flush())
-        .map_err(|e| Error::Keeper(format!("cannot report to its parent: {e}")))?;
+        .map_err(|e| Error::Keeper(KeeperError::Report(e)))?;
     // End of file instead: the hutch that started it failed or died before
     // recording it, and nobody will ever find it.
     let mut b = [0u8; 1];
@@ -292,7 +289,7 @@ pub fn serve(pid_file: &Path) -> Result<()> {
         return Ok(());
     }
     crate::sys::stdio::all_to_dev_null()?;
-    let me = ProcId::current().ok_or_else(|| Error::Keeper("cannot read its own /proc".into()))?;
+    let me = ProcId::current().ok_or(Error::Keeper(KeeperError::OwnProc))?;
     // A missing or unreadable pid file (its runtime dir removed at logout)
     // is not a replacement: containers may still need this namespace.
     while !matches!(recorded_keeper(pid_file), Some(k) if k != me) {

@@ -13,6 +13,6 @@ pub mod keeper;
 pub mod reach;
 pub mod run;
 
-pub use error::{Error, Result};
+pub use error::{Error, KeeperError, NoSubIds, Result};
 pub use reach::Reach;
 pub use run::run_in_userns;

@@ -133,7 +133,7 @@ where
             match status {
                 WaitStatus::Exited(_, 0) => Ok(()),
                 _ if !msg.is_empty() => Err(Error::Inside(msg)),
-                other => Err(Error::HelperEnded(format!("{other:?}"))),
+                other => Err(Error::HelperEnded(other)),
             }
         }
     }

@@ -85,7 +85,11 @@ pub enum Error {
     #[error("volume driver '{0}' is not supported: use local")]
     Driver(String),
     #[error("volume {name}: {why}")]
-    Options { name: String, why: String },
+    Options {
+        name: String,
+        #[source]
+        why: OptionsError,
+    },
     #[error("volume {name} is in use by container {container}: remove the container first (`hutch rm {container}`)")]
     InUse { name: String, container: String },
     #[error("volume {name} already exists with other options or labels")]
@@ -96,17 +100,40 @@ pub enum Error {
         path: PathBuf,
         error: std::io::Error,
     },
-    #[error("volume {name}: damaged metadata in {path}: {why}")]
+    #[error("volume {name}: damaged metadata in {path}: {error}")]
     Damaged {
         name: String,
         path: PathBuf,
-        why: String,
+        #[source]
+        error: serde_json::Error,
     },
     #[error(transparent)]
     Sys(#[from] crate::sys::SysError),
 }
 
 pub type Result<T> = std::result::Result<T, Error>;
+
+/// Why the local driver's options cannot make a volume without root.
+#[derive(Debug, thiserror::Error)]
+pub enum OptionsError {
+    #[error("unknown option '{0}' for the local driver (use type, o, device)")]
+    Unknown(String),
+    #[error("a tmpfs volume has no device (got '{0}')")]
+    TmpfsDevice(String),
+    #[error("a bind volume needs device=PATH (an absolute host path)")]
+    NoDevice,
+    #[error("device '{0}' must be an absolute host path")]
+    RelativeDevice(String),
+    #[error("mount option '{0}' is not supported for a bind volume (use bind, ro, rw)")]
+    BindOption(String),
+    #[error(
+        "type '{0}' cannot be mounted without root: use type=tmpfs, or \
+         type=none,o=bind,device=PATH"
+    )]
+    Type(String),
+    #[error("options need type=tmpfs, or type=none,o=bind,device=PATH")]
+    NoType,
+}
 
 /// The volumes of one store.
 #[derive(Debug, Clone, Default)]
@@ -217,18 +244,17 @@ impl Volumes {
             return Ok(None);
         }
         let path = self.dir(name).join(META_FILE);
-        let damaged = |why: String| Error::Damaged {
-            name: name.to_string(),
-            path: path.clone(),
-            why,
-        };
         let text = match std::fs::File::open(&path) {
             Ok(f) => {
                 use std::io::Read;
                 let mut s = String::new();
                 f.take(META_LIMIT)
                     .read_to_string(&mut s)
-                    .map_err(|e| damaged(e.to_string()))?;
+                    .map_err(|error| Error::Io {
+                        name: name.to_string(),
+                        path: path.clone(),
+                        error,
+                    })?;
                 s
             }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
@@ -242,7 +268,11 @@ impl Volumes {
         };
         serde_json::from_str(&text)
             .map(Some)
-            .map_err(|e| damaged(e.to_string()))
+            .map_err(|error| Error::Damaged {
+                name: name.to_string(),
+                path,
+                error,
+            })
     }
 
     /// Volume `name`, or [`Error::NotFound`].
@@ -355,15 +385,13 @@ fn random_name() -> String {
 /// `device=` an absolute host path). Anything else would need the host's
 /// root (mount(2) of a block device or a network filesystem).
 fn check_options(name: &str, o: &BTreeMap<String, String>) -> Result<()> {
-    let bad = |why: String| Error::Options {
+    let bad = |why: OptionsError| Error::Options {
         name: name.to_string(),
         why,
     };
     for k in o.keys() {
         if !["type", "o", "device"].contains(&k.as_str()) {
-            return Err(bad(format!(
-                "unknown option '{k}' for the local driver (use type, o, device)"
-            )));
+            return Err(bad(OptionsError::Unknown(k.clone())));
         }
     }
     let opts = o.get("o").map(String::as_str).unwrap_or("");
@@ -371,32 +399,23 @@ fn check_options(name: &str, o: &BTreeMap<String, String>) -> Result<()> {
         None if o.is_empty() => Ok(()),
         Some("tmpfs") => match o.get("device").map(String::as_str) {
             None | Some("tmpfs") => Ok(()),
-            Some(d) => Err(bad(format!("a tmpfs volume has no device (got '{d}')"))),
+            Some(d) => Err(bad(OptionsError::TmpfsDevice(d.to_string()))),
         },
         Some("none" | "bind") | None if opts.split(',').any(|x| x == "bind" || x == "rbind") => {
-            let dev = o.get("device").ok_or_else(|| {
-                bad("a bind volume needs device=PATH (an absolute host path)".into())
-            })?;
+            let dev = o.get("device").ok_or_else(|| bad(OptionsError::NoDevice))?;
             if !dev.starts_with('/') {
-                return Err(bad(format!("device '{dev}' must be an absolute host path")));
+                return Err(bad(OptionsError::RelativeDevice(dev.clone())));
             }
             if let Some(x) = opts
                 .split(',')
                 .find(|x| !["bind", "rbind", "ro", "rw", ""].contains(x))
             {
-                return Err(bad(format!(
-                    "mount option '{x}' is not supported for a bind volume (use bind, ro, rw)"
-                )));
+                return Err(bad(OptionsError::BindOption(x.to_string())));
             }
             Ok(())
         }
-        Some(t) => Err(bad(format!(
-            "type '{t}' cannot be mounted without root: use type=tmpfs, or \
-             type=none,o=bind,device=PATH"
-        ))),
-        None => Err(bad(
-            "options need type=tmpfs, or type=none,o=bind,device=PATH".into(),
-        )),
+        Some(t) => Err(bad(OptionsError::Type(t.to_string()))),
+        None => Err(bad(OptionsError::NoType)),
     }
 }
 

@@ -451,3 +451,280 @@ fn the_circle_check_finds_a_loop_through_groups() {
     edges.get_mut("c").unwrap().insert("a".to_string());
     assert_eq!(circles(&edges), ["a -> b -> c -> a"]);
 }
+
+/// Field names that say an error field holds a message rather than the
+/// thing the error is about (a path, a name, a value as given).
+const MESSAGE_FIELDS: &[&str] = &[
+    "why", "reason", "message", "msg", "error", "err", "detail", "cause",
+];
+
+/// Error variants below cli/ that still carry a pre-formatted message in a
+/// `String` ("file: Enum::Variant"), each with why it is text. The list may
+/// only shrink: a new one fails, and so does one listed that is gone.
+const TEXT_VARIANTS_LEFT: &[&str] = &[
+    "src/container/cp/enter.rs: EnterError::Inside (the work's error, across a fork)",
+    "src/container/cp/mod.rs: Error::Source (archive_source answers across a fork too)",
+    "src/container/launch.rs: Error::StrictLimits (sandbox::limits::usable's reason)",
+    "src/dockerfile/error.rs: ErrorKind::JsonRequired (the parser's reason)",
+    "src/dockerfile/error.rs: ErrorKind::BadFlagValue (the parser's reason)",
+    "src/dockerfile/error.rs: ErrorKind::BadMount (the parser's reason)",
+    "src/dockerfile/expand.rs: ExpandError::Required (the Dockerfile's own ${VAR:?message})",
+    "src/layer/error.rs: Error::Unpack (unpack's steps return text)",
+    "src/layer/error.rs: Error::Diff (diff's steps return text)",
+    "src/net/bridge.rs: StepError::Record (a NetError, across a fork)",
+    "src/net/hosts.rs: HostsError::Syntax (the parser's reason)",
+    "src/net/options.rs: OptionsError::BadValue (the parser's reason)",
+    "src/net/ports.rs: PortError::Syntax (the parser's reason)",
+    "src/net/ports.rs: PortError::Exposed (the parser's reason)",
+    "src/oci/error.rs: Error::Source (a load source's reason)",
+    "src/project/mod.rs: Error::Config (the config parser's message)",
+    "src/project/mod.rs: Error::Image (messages of environment steps)",
+    "src/project/mod.rs: Error::Start (the supervisor's message, read back from it)",
+    "src/sandbox/error.rs: Error::Invalid (setup and join messages)",
+    "src/sandbox/seccomp/error.rs: SeccompError::Entry (the profile reader's reason)",
+    "src/userns/error.rs: Error::Inside (a closure's error, across a fork)",
+];
+
+/// `text` with its string literals' contents blanked (spaces, byte for
+/// byte), so that braces and commas in messages do not count as code and
+/// offsets into it are offsets into `text`.
+fn blank_strings(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut chars = text.chars();
+    let blank = |out: &mut String, c: char| out.extend(std::iter::repeat(' ').take(c.len_utf8()));
+    while let Some(c) = chars.next() {
+        out.push(c);
+        if c == '"' {
+            while let Some(s) = chars.next() {
+                match s {
+                    '\\' => {
+                        blank(&mut out, s);
+                        if let Some(e) = chars.next() {
+                            blank(&mut out, e);
+                        }
+                    }
+                    '"' => {
+                        out.push('"');
+                        break;
+                    }
+                    _ => blank(&mut out, s),
+                }
+            }
+        }
+    }
+    out
+}
+
+/// `text` split at the commas outside brackets; `<>` count as brackets
+/// outside attributes (`#[...]`), where they are types' generics.
+fn top_level(text: &str) -> Vec<String> {
+    let mut parts = Vec::new();
+    let mut cur = String::new();
+    let mut stack: Vec<char> = Vec::new();
+    for c in text.chars() {
+        match c {
+            '(' | '{' | '[' => stack.push(c),
+            '<' if !stack.contains(&'[') => stack.push(c),
+            ')' | '}' | ']' => {
+                stack.pop();
+            }
+            '>' if stack.last() == Some(&'<') => {
+                stack.pop();
+            }
+            ',' if stack.is_empty() => {
+                parts.push(std::mem::take(&mut cur));
+                continue;
+            }
+            _ => {}
+        }
+        cur.push(c);
+    }
+    parts.push(cur);
+    parts
+        .into_iter()
+        .map(|p| p.trim().to_string())
+        .filter(|p| !p.is_empty())
+        .collect()
+}
+
+/// Where the bracket `text` starts with is closed: the byte after it.
+fn after_closing(text: &str, open: char, close: char) -> usize {
+    let mut depth = 0;
+    for (i, c) in text.char_indices() {
+        if c == open {
+            depth += 1;
+        } else if c == close {
+            depth -= 1;
+            if depth == 0 {
+                return i + 1;
+            }
+        }
+    }
+    text.len()
+}
+
+/// Where the leading `#[...]` attributes of an item (with its strings
+/// blanked) end: the byte ranges of the attributes, and the rest's start.
+fn attributes(item: &str) -> (Vec<std::ops::Range<usize>>, usize) {
+    let mut attrs = Vec::new();
+    let mut at = item.len() - item.trim_start().len();
+    while item[at..].starts_with("#[") {
+        let end = at + 1 + after_closing(&item[at + 1..], '[', ']');
+        attrs.push(at..end);
+        at = end + (item[end..].len() - item[end..].trim_start().len());
+    }
+    (attrs, at)
+}
+
+/// The variants of the `thiserror` enums in a source text that carry a
+/// message as a `String`: a field named like one ([`MESSAGE_FIELDS`]), or
+/// one that is the whole message (`#[error("{0}")]`, `#[error("{why}")]`).
+fn text_variants(text: &str) -> Vec<String> {
+    let code: String = text
+        .lines()
+        .filter(|l| !l.trim_start().starts_with("//"))
+        .collect::<Vec<_>>()
+        .join("\n");
+    let blank = blank_strings(&code);
+    let mut out = Vec::new();
+    for (i, _) in blank.match_indices("enum ") {
+        let before = &blank[..i];
+        let item_start = before.rfind(['}', ';']).map_or(0, |k| k + 1);
+        let derive = &before[item_start..];
+        if !derive.contains("derive(") || !derive.contains("Error") {
+            continue;
+        }
+        let head = &blank[i + "enum ".len()..];
+        let name: String = head
+            .chars()
+            .take_while(|c| c.is_alphanumeric() || *c == '_')
+            .collect();
+        let Some(open) = head.find('{') else { continue };
+        let open = i + "enum ".len() + open;
+        let (start, end) = (open + 1, open + after_closing(&blank[open..], '{', '}') - 1);
+        // The blanked body gives the structure, the original its messages:
+        // both have the same byte offsets.
+        let mut at = start;
+        for part in top_level(&blank[start..end]) {
+            let offset = blank[at..end].find(&part).unwrap() + at;
+            at = offset + part.len();
+            let original = &code[offset..at];
+            let (attrs, after) = attributes(&part);
+            let rest = &part[after..];
+            let format = attrs
+                .iter()
+                .map(|r| &original[r.clone()])
+                .find(|a| a.starts_with("#[error(\""))
+                .and_then(|a| a["#[error(\"".len()..].split('"').next())
+                .unwrap_or("");
+            let variant: String = rest
+                .chars()
+                .take_while(|c| c.is_alphanumeric() || *c == '_')
+                .collect();
+            let body = rest[variant.len()..].trim();
+            let fields: Vec<(String, String)> = match body.chars().next() {
+                Some('(') => top_level(&body[1..body.len() - 1])
+                    .iter()
+                    .enumerate()
+                    .map(|(k, f)| (k.to_string(), f[attributes(f).1..].replace(' ', "")))
+                    .collect(),
+                Some('{') => top_level(&body[1..body.len() - 1])
+                    .iter()
+                    .filter_map(|f| {
+                        let (n, ty) = f[attributes(f).1..].split_once(':')?;
+                        Some((n.trim().to_string(), ty.replace([' ', '\n'], "")))
+                    })
+                    .collect(),
+                _ => Vec::new(),
+            };
+            let texty = fields.iter().any(|(field, ty)| {
+                ty == "String"
+                    && (MESSAGE_FIELDS.contains(&field.as_str())
+                        || format == format!("{{{field}}}"))
+            });
+            if texty {
+                out.push(format!("{name}::{variant}"));
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn library_errors_carry_no_preformatted_messages() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut found = BTreeSet::new();
+    for (module, p) in sources(&root.join("src")) {
+        if module == "cli" || module == "main" {
+            continue;
+        }
+        let rel = p.strip_prefix(root).unwrap().display().to_string();
+        let text = std::fs::read_to_string(&p).unwrap();
+        for v in text_variants(&text) {
+            found.insert(format!("{rel}: {v}"));
+        }
+    }
+    let allowed: BTreeSet<String> = TEXT_VARIANTS_LEFT
+        .iter()
+        .map(|s| s.split(" (").next().unwrap().to_string())
+        .collect();
+    let mut bad: Vec<String> = found
+        .difference(&allowed)
+        .map(|v| {
+            format!(
+                "{v} carries its message as a String: give it the error it wraps \
+                 (#[source]) or typed variants that name the path, container, \
+                 network or syscall"
+            )
+        })
+        .collect();
+    bad.extend(
+        allowed
+            .difference(&found)
+            .map(|v| format!("{v} is typed now (or gone): take it off TEXT_VARIANTS_LEFT")),
+    );
+    assert!(
+        bad.is_empty(),
+        "error variants with text messages:\n{}",
+        bad.join("\n")
+    );
+}
+
+#[test]
+fn the_text_variant_check_reads_error_enums() {
+    let text = r#"
+/// Doc.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A name is not a message.
+    #[error("no such container: {0} (see `hutch ps -a`, {})")]
+    NotFound(String),
+    #[error("{0}")]
+    Invalid(String),
+    #[error("cannot start: {0}")]
+    Supervisor(#[source] SpawnError),
+    #[error("invalid --device '{spec}': {why}")]
+    Device { spec: String, #[source] why: DeviceError },
+    #[error("--network container:{name}: {why}")]
+    Joined { name: String, why: String },
+    #[error("{at}: {reason}")]
+    Entry { at: String, reason: String, map: BTreeMap<String, u8> },
+    #[error("{what}")]
+    Whole { what: String },
+    #[error("typed")]
+    Typed(Vec<(DriverKind, String)>, &'static str),
+}
+
+#[derive(Debug)]
+pub enum NotAnError { Text(String) }
+"#;
+    assert_eq!(
+        text_variants(text),
+        [
+            "Error::Invalid",
+            "Error::Joined",
+            "Error::Entry",
+            "Error::Whole"
+        ]
+    );
+}

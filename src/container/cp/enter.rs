@@ -53,13 +53,17 @@ pub enum EnterError {
     #[error(transparent)]
     Launch(#[from] launch::Error),
     /// Why the storage driver that reads its upper dir cannot be used.
-    #[error("{0}")]
-    NoOverlay(String),
+    #[error(transparent)]
+    NoOverlay(driver::Unusable),
     #[error(
         "container {name} is stopped and uses the fuse storage driver, and {why}: \
          start it, then copy"
     )]
-    StoppedFuse { name: String, why: String },
+    StoppedFuse {
+        name: String,
+        #[source]
+        why: driver::Unusable,
+    },
     #[error(transparent)]
     Store(#[from] crate::store::Error),
     #[error("cannot create the skeleton layer: {0}")]

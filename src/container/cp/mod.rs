@@ -37,8 +37,22 @@ pub struct Options {
 pub enum Error {
     #[error(transparent)]
     Container(#[from] super::Error),
+    #[error("cannot create a temp file in {}: {error}", dir.display())]
+    Spool {
+        dir: PathBuf,
+        #[source]
+        error: std::io::Error,
+    },
+    #[error("cannot use the temp file: {0}")]
+    TempFile(#[source] std::io::Error),
+    /// The source side's failure as text: the same code answers from
+    /// inside the container, across a fork.
     #[error("{0}")]
-    Copy(String),
+    Source(String),
+    #[error("{0} holds nothing to copy")]
+    Empty(String),
+    #[error(transparent)]
+    Place(#[from] rules::PlaceError),
     #[error(transparent)]
     Tree(#[from] tree::TreeError),
     #[error("container {container}: {why}")]
@@ -85,11 +99,9 @@ fn dst_of(path: &Path) -> rules::Dst {
 fn spool(dirs: &Dirs) -> Result<std::fs::File, Error> {
     std::fs::create_dir_all(&dirs.state)
         .and_then(|()| tempfile::tempfile_in(&dirs.state))
-        .map_err(|e| {
-            Error::Copy(format!(
-                "cannot create a temp file in {}: {e}",
-                dirs.state.display()
-            ))
+        .map_err(|error| Error::Spool {
+            dir: dirs.state.clone(),
+            error,
         })
 }
 
@@ -138,9 +150,9 @@ pub fn copy_in(dirs: &Dirs, name: &str, src: &Host, dest: &str, o: Options) -> R
                 true => Owners::Keep,
                 false => Owners::Root,
             };
-            archive_source(&text, o.follow, owners, &mut spooled).map_err(Error::Copy)?;
-            let info = tree::peek(&mut spooled, contents)?
-                .ok_or_else(|| Error::Copy(format!("{text} holds nothing to copy")))?;
+            archive_source(&text, o.follow, owners, &mut spooled).map_err(Error::Source)?;
+            let info =
+                tree::peek(&mut spooled, contents)?.ok_or_else(|| Error::Empty(text.clone()))?;
             enter::in_container(dirs, &containers, &rec, move || {
                 let place = rules::place(&info, &dest, dst_of(Path::new(&dest)))
                     .map_err(|e| e.to_string())?;
@@ -165,20 +177,17 @@ pub fn copy_out(dirs: &Dirs, name: &str, src: &str, dest: &Host, o: Options) -> 
         .map_err(inside(&rec.name)),
         Host::Path(p) => {
             let mut spooled = spool(dirs)?;
-            let out = spooled
-                .try_clone()
-                .map_err(|e| Error::Copy(format!("cannot use the temp file: {e}")))?;
+            let out = spooled.try_clone().map_err(Error::TempFile)?;
             enter::in_container(dirs, &containers, &rec, || {
                 archive_source(&src, o.follow, Owners::Keep, out)
             })
             .map_err(inside(&rec.name))?;
             let (contents, _) = wants_dir(&src);
             let contents = contents || base_name(Path::new(&src)).is_none();
-            let info = tree::peek(&mut spooled, contents)?
-                .ok_or_else(|| Error::Copy(format!("{src} holds nothing to copy")))?;
+            let info =
+                tree::peek(&mut spooled, contents)?.ok_or_else(|| Error::Empty(src.clone()))?;
             let text = p.to_string_lossy().into_owned();
-            let place =
-                rules::place(&info, &text, dst_of(p)).map_err(|e| Error::Copy(e.to_string()))?;
+            let place = rules::place(&info, &text, dst_of(p))?;
             Ok(tree::extract(spooled, Some(&place), p, Owners::Root)?)
         }
     }
