@@ -14,6 +14,12 @@
 # and CPU time: user + system of the command and its children).
 # HUTCH_BASE=/path/to/another/hutch adds that binary to the same run, for a
 # before/after comparison side by side.
+# ROUNDS=N (and ROUND_RUNS, default 10) then measures again in N rounds, each
+# a short hyperfine run of every command: hyperfine times each command's runs
+# as one block, so on a busy machine a block can land in a slower minute than
+# its neighbour; alternating short blocks and comparing the commands within
+# each round gives the differences of tenths of a millisecond (confinement)
+# as a mean over rounds with its standard error.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 if [ "$(id -u)" = 0 ]; then
@@ -92,4 +98,39 @@ if "hutch-base" in r:
     print(f"hutch-base median {b*1000:.2f} ms ({b/r['bwrap']:.2f}x bwrap), CPU {cpu['hutch-base']*1000:.2f} ms ({cpu['hutch-base']/cpu['bwrap']:.2f}x)")
 if "podman" in r:
     print(f"podman median {r['podman']*1000:.1f} ms; podman/hutch = {r['podman']/h:.1f}x (target >= 20x)")
+PY
+
+rounds=${ROUNDS:-0}
+[ "$rounds" -gt 0 ] || exit 0
+for i in $(seq "$rounds"); do
+  args=()
+  for j in "${!names[@]}"; do
+    [ "${names[$j]}" = podman ] || args+=(-n "${names[$j]}" "${cmds[$j]}")
+  done
+  hyperfine -N --style none --warmup 2 --runs "${ROUND_RUNS:-10}" \
+    --export-json "$work/round-$i.json" "${args[@]}" >/dev/null
+done
+python3 - "$work" "$rounds" <<'PY'
+import json, statistics, sys
+work, n = sys.argv[1], int(sys.argv[2])
+rounds = []
+for i in range(1, n + 1):
+    res = json.load(open(f"{work}/round-{i}.json"))["results"]
+    rounds.append({x["command"]: (x["median"], x["user"] + x["system"]) for x in res})
+def paired(a, b, k):
+    d = [(r[a][k] - r[b][k]) * 1000 for r in rounds]
+    se = statistics.stdev(d) / len(d) ** 0.5 if len(d) > 1 else float("nan")
+    return statistics.mean(d), se
+def ratio(a, b, k):
+    q = [r[a][k] / r[b][k] for r in rounds]
+    return statistics.median(q)
+print(f"{n} interleaved rounds of {len(rounds[0])} commands (mean over rounds, ± standard error):")
+for name in rounds[0]:
+    w = statistics.mean(r[name][0] for r in rounds) * 1000
+    c = statistics.mean(r[name][1] for r in rounds) * 1000
+    print(f"  {name}: median {w:.2f} ms, CPU {c:.2f} ms")
+for other, what in (("hutch-unconfined", "confinement (filter + masks)"), ("hutch-no-seccomp", "seccomp filter alone")):
+    (dw, sw), (dc, sc) = paired("hutch", other, 0), paired("hutch", other, 1)
+    print(f"  {what}: {dw:+.2f} ± {sw:.2f} ms wall, CPU {dc:+.2f} ± {sc:.2f} ms (target <= 0.3 ms)")
+print(f"  hutch/bwrap: wall {ratio('hutch', 'bwrap', 0):.2f}x, CPU {ratio('hutch', 'bwrap', 1):.2f}x (medians of the rounds' ratios; target <= 1.5x)")
 PY
