@@ -136,7 +136,7 @@ fn prepare_and_exec(
     }
     // A session of its own: no controlling terminal unless -t gives one, and
     // the host terminal's Ctrl-C reaches only hutch, which forwards it once.
-    nix::unistd::setsid().map_err(|e| ChildError::setup(format!("setsid() => {e}")))?;
+    crate::sys::process::new_session()?;
     match &pty {
         Some(slave) => {
             crate::sys::pty::set_controlling(slave.as_fd())?;
