@@ -179,8 +179,9 @@ const CAP_SETGID: u32 = 6;
 const CAP_SETUID: u32 = 7;
 
 fn install_filters(sec: &Security) -> Result<(), ChildError> {
-    for prog in &sec.filters.0 {
-        crate::sys::seccomp::install(prog)?;
+    let flags = sec.filters.flags;
+    for prog in &sec.filters.programs {
+        crate::sys::seccomp::install(prog, flags.required, flags.if_known)?;
     }
     Ok(())
 }
