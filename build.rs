@@ -15,17 +15,22 @@
 //! apiece where this was measured; 0.1-0.15 ms per exec in all). Linked
 //! whole, the archive defines every `_Unwind_*` symbol before std's
 //! `-lgcc_s` is seen, so the linker's --as-needed drops that library.
-//! Where the compiler has no libgcc_eh.a, nothing changes.
+//! Where the compiler has no libgcc_eh.a, or when cross-compiling (the
+//! host's `cc` would name the host's archive, not the target's), nothing
+//! changes. bench/startup.sh checks that a release binary does not need
+//! libgcc_s.
 
 fn main() {
     println!("cargo:rerun-if-changed=build.rs");
+    println!("cargo:rerun-if-env-changed=CC");
     let release = std::env::var("PROFILE").is_ok_and(|p| p == "release");
     let linux = std::env::var("CARGO_CFG_TARGET_OS").is_ok_and(|os| os == "linux");
     if release && linux {
         println!("cargo:rustc-link-arg-bins=-no-pie");
     }
     let gnu = std::env::var("CARGO_CFG_TARGET_ENV").is_ok_and(|env| env == "gnu");
-    if linux && gnu {
+    let native = std::env::var("HOST").ok() == std::env::var("TARGET").ok();
+    if linux && gnu && native {
         if let Some(dir) = libgcc_eh_dir() {
             println!("cargo:rustc-link-search=native={}", dir.display());
             println!("cargo:rustc-link-lib=static:+whole-archive,-bundle=gcc_eh");

@@ -46,6 +46,13 @@ images=${IMAGES:-$here/../../shared/images}
 work=${BENCH_WORK:-$(mktemp -u /tmp/hutch-bench.XXXXXX | tr A-Z a-z)}; mkdir -p "$work"
 runs=${RUNS:-50}
 
+# build.rs links the unwinder in statically so that no start pays for
+# libgcc_s.so.1's constructor; a binary that still needs it measures that.
+if command -v readelf >/dev/null && readelf -d "$hutch" | grep -q 'NEEDED.*libgcc_s'; then
+  echo "error: $hutch needs libgcc_s.so.1 (build.rs found no libgcc_eh.a to link): rebuild it before measuring start-up" >&2
+  exit 1
+fi
+
 root="$work/hutch-root"
 "$hutch" --root "$root" load -i "$images/busybox-musl" >/dev/null
 "$hutch" --root "$root" run --rm --network none busybox:1.38.0-musl true

@@ -70,13 +70,34 @@ pub fn line(e: &(dyn std::error::Error + 'static)) -> String {
     let mut next = e.source();
     while let Some(c) = next {
         let text = c.to_string();
-        if !out.contains(&text) {
+        if !shows(&out, &text) {
             out.push_str(": ");
             out.push_str(&text);
         }
         next = c.source();
     }
     out
+}
+
+/// Whether `line` already shows `cause` as a cause rather than by chance:
+/// it ends the line (after a word boundary), or stands after ": " or "("
+/// and before the end, ";", ")", ":" or " (" (a hint after it). A short
+/// cause ("exited") that merely occurs inside an outer message is still
+/// shown.
+fn shows(line: &str, cause: &str) -> bool {
+    if cause.is_empty() {
+        return true;
+    }
+    let word_before = |at: usize| !matches!(line[..at].chars().next_back(), Some(c) if c.is_alphanumeric() || c == '_');
+    if line.ends_with(cause) && word_before(line.len() - cause.len()) {
+        return true;
+    }
+    line.match_indices(cause).any(|(at, _)| {
+        let before = &line[..at];
+        let after = &line[at + cause.len()..];
+        (before.ends_with(": ") || before.ends_with('('))
+            && (after.is_empty() || after.starts_with([';', ')', ':']) || after.starts_with(" ("))
+    })
 }
 
 /// Return early with a [`Context`] made from a format string, converted into
@@ -121,5 +142,34 @@ mod tests {
         assert_eq!(line(&repeated), "cannot read a: boom");
         let inside = Context::new("cannot read a (boom); retry", std::io::Error::other("boom"));
         assert_eq!(line(&inside), "cannot read a (boom); retry");
+        let named = Context::new(
+            "cannot open b: denied; giving up",
+            std::io::Error::other("denied"),
+        );
+        assert_eq!(line(&named), "cannot open b: denied; giving up");
+        let hinted = Context::new(
+            "no driver: denied (run `hutch info`)",
+            std::io::Error::other("denied"),
+        );
+        assert_eq!(line(&hinted), "no driver: denied (run `hutch info`)");
+    }
+
+    #[test]
+    fn a_cause_that_only_occurs_inside_the_message_is_still_shown() {
+        let e = Context::new(
+            "helper exited before it was ready",
+            std::io::Error::other("exited"),
+        );
+        assert_eq!(line(&e), "helper exited before it was ready: exited");
+        let e = Context::new(
+            "Permission denied (os error 13) on /a, retried /b",
+            std::io::Error::from_raw_os_error(13),
+        );
+        assert_eq!(
+            line(&e),
+            "Permission denied (os error 13) on /a, retried /b: Permission denied (os error 13)"
+        );
+        let e = Context::new("the job was rebooted", std::io::Error::other("booted"));
+        assert_eq!(line(&e), "the job was rebooted: booted");
     }
 }

@@ -1149,8 +1149,13 @@ fn plan(
     let security = c.security.resolve_in(&dirs.state)?;
     report.debug(&format!(
         "seccomp: {} program(s), {} instructions, read or compiled in {:?}",
-        security.filters.0.len(),
-        security.filters.0.iter().map(Vec::len).sum::<usize>(),
+        security.filters.programs.len(),
+        security
+            .filters
+            .programs
+            .iter()
+            .map(Vec::len)
+            .sum::<usize>(),
         compiling.elapsed()
     ));
     let cgroup = own_cgroup(

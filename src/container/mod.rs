@@ -1,5 +1,6 @@
 //! Container records: one directory per container under the state dir,
-//! `<state>/<id>/`, holding `container.json` (a [`Record`]), the overlay
+//! `<state>/<id>/`, holding `container.json` (a [`Record`]; while it is
+//! not yet durable, `container.json.prev` beside it is), the overlay
 //! `upper/` and `work/` dirs, the `rootfs/` mount point, `ctr.log` (see
 //! [`logs`]) for every container not run with `--rm`, and `lock`, the
 //! per-container flock.
@@ -52,6 +53,10 @@ pub use inuse::images_in_use;
 
 /// The record's file name inside a container's directory.
 pub const RECORD_FILE: &str = "container.json";
+/// Beside the record, while the record may not be durable yet (see
+/// [`Containers::save_unsynced`]): a hard link to the last record that
+/// was.
+const DURABLE_FILE: &str = "container.json.prev";
 /// The per-container lock file (flock), inside its directory.
 const LOCK_FILE: &str = "lock";
 /// Held while a name is checked and claimed, beside the container dirs.
@@ -305,9 +310,22 @@ impl Containers {
             .filter(|n| is_id(n))
     }
 
-    /// The record of container `id`, if it has one.
+    /// The record of container `id`, if it has one. One that does not
+    /// parse (an unsynced record a power loss left empty or torn, see
+    /// [`Containers::save_unsynced`]) reads as the durable record kept
+    /// beside it, if any; a missing one is no record, whatever is beside it.
     pub fn read(&self, id: &str) -> Option<Record> {
-        let b = std::fs::read(self.dir(id).join(RECORD_FILE)).ok()?;
+        let dir = self.dir(id);
+        match std::fs::read(dir.join(RECORD_FILE)) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return None,
+            Ok(b) => {
+                if let Ok(rec) = serde_json::from_slice(&b) {
+                    return Some(rec);
+                }
+            }
+            Err(_) => {}
+        }
+        let b = std::fs::read(dir.join(DURABLE_FILE)).ok()?;
         serde_json::from_slice(&b).ok()
     }
 
@@ -439,13 +457,44 @@ impl Containers {
     /// what waits is only its durability, a few milliseconds, for a record
     /// that describes processes a crash ends anyway. Each fsync cost 0.5 to
     /// 10 ms of a stopped environment's entry on a busy disk.
+    ///
+    /// A rename over a file whose data is not on disk yet can come back
+    /// empty after a power loss where the filesystem does not flush on
+    /// rename-replace (XFS, ext4 with noauto_da_alloc): the container would
+    /// then vanish from `ps -a`, `rm` and every lookup, and an environment
+    /// would build a new container beside its old upper dir. So the record
+    /// being replaced, when it is durable, is first hard-linked beside it
+    /// (one link, no fsync), and [`Containers::read`] falls back to that
+    /// link; the next synced save or [`Containers::sync`] removes it.
     pub fn save_unsynced(&self, rec: &Record) -> std::io::Result<()> {
+        if !rec.auto_remove {
+            self.keep_durable(&rec.id);
+        }
         self.write(rec, false)
     }
 
-    /// Make container `id`'s record as it is now durable.
+    /// Link the record, durable while no link exists, to the side. An
+    /// existing link already holds the last durable record (the record has
+    /// not been synced since): it stays. Best effort: without the link a
+    /// crash costs what it did before.
+    fn keep_durable(&self, id: &str) {
+        let dir = self.dir(id);
+        let _ = std::fs::hard_link(dir.join(RECORD_FILE), dir.join(DURABLE_FILE));
+    }
+
+    /// Make container `id`'s record as it is now durable. The record kept
+    /// beside it goes only under the container's lock, so that no unsynced
+    /// write lands between the fsync and the unlink (it would have found the
+    /// link there and not made its own); while the lock is busy it stays,
+    /// an older record but a whole one, until the next synced save.
     pub fn sync(&self, id: &str) -> std::io::Result<()> {
-        std::fs::File::open(self.dir(id).join(RECORD_FILE))?.sync_all()
+        let dir = self.dir(id);
+        let held = flock::try_lock(&dir.join(LOCK_FILE), flock::Mode::Exclusive);
+        std::fs::File::open(dir.join(RECORD_FILE))?.sync_all()?;
+        if let Ok(Some(_held)) = held {
+            forget_durable(&dir);
+        }
+        Ok(())
     }
 
     fn write(&self, rec: &Record, sync: bool) -> std::io::Result<()> {
@@ -460,8 +509,19 @@ impl Containers {
             f.sync_all()?;
         }
         drop(f);
-        fs_err::rename(&tmp, dir.join(RECORD_FILE))
+        fs_err::rename(&tmp, dir.join(RECORD_FILE))?;
+        if sync {
+            forget_durable(&dir);
+        }
+        Ok(())
     }
+}
+
+/// Remove the durable record kept beside one that is durable now. The
+/// journal orders the unlink after the rename or fsync before it, so a crash
+/// never leaves neither.
+fn forget_durable(dir: &Path) {
+    let _ = std::fs::remove_file(dir.join(DURABLE_FILE));
 }
 
 /// A new random container id (64 hex digits, like Docker's).
@@ -604,6 +664,68 @@ mod tests {
         assert_eq!(c.read(&a.id), Some(r));
         std::fs::remove_dir_all(c.dir(&a.id)).unwrap();
         assert!(matches!(c.update(&a.id, |_| {}), Err(Error::NotFound(_))));
+    }
+
+    #[test]
+    fn an_unparsable_record_reads_as_the_durable_one_beside_it() {
+        let d = tempfile::tempdir().unwrap();
+        let c = Containers::new(d.path());
+        let mut rec = record("env");
+        c.create(&mut rec, |_| Ok(())).unwrap();
+        let dir = c.dir(&rec.id);
+        std::fs::copy(dir.join(RECORD_FILE), dir.join(DURABLE_FILE)).unwrap();
+        for lost in [&b""[..], b"{\"id\": \"", b"\0\0\0\0"] {
+            std::fs::write(dir.join(RECORD_FILE), lost).unwrap();
+            assert_eq!(c.read(&rec.id), Some(rec.clone()));
+            assert_eq!(c.resolve("env").unwrap().id, rec.id);
+            assert_eq!(c.list(), [rec.clone()]);
+        }
+        // Written whole again by a synced save, which drops the link.
+        let r = c.update(&rec.id, |r| r.status = Status::Exited).unwrap();
+        assert!(!dir.join(DURABLE_FILE).exists());
+        assert_eq!(c.read(&rec.id), Some(r));
+        // A record that is gone stays gone, whatever is beside it.
+        std::fs::copy(dir.join(RECORD_FILE), dir.join(DURABLE_FILE)).unwrap();
+        std::fs::remove_file(dir.join(RECORD_FILE)).unwrap();
+        assert_eq!(c.read(&rec.id), None);
+    }
+
+    #[test]
+    fn unsynced_saves_keep_the_last_durable_record_until_a_sync() {
+        let d = tempfile::tempdir().unwrap();
+        let c = Containers::new(d.path());
+        let mut rec = record("env");
+        c.create(&mut rec, |_| Ok(())).unwrap();
+        let dir = c.dir(&rec.id);
+        let durable = std::fs::read(dir.join(RECORD_FILE)).unwrap();
+        let kept = || std::fs::read(dir.join(DURABLE_FILE)).ok();
+        c.update_unsynced(&rec.id, |r| r.status = Status::Running)
+            .unwrap();
+        assert_eq!(kept().as_ref(), Some(&durable));
+        // A second unsynced write replaces one that may not be on disk:
+        // the link keeps the older, durable one.
+        c.update_unsynced(&rec.id, |r| r.pid = Some(7)).unwrap();
+        assert_eq!(kept().as_ref(), Some(&durable));
+        assert_eq!(c.read(&rec.id).unwrap().pid, Some(7));
+        c.sync(&rec.id).unwrap();
+        assert_eq!(kept(), None);
+        // The same after a synced save.
+        c.update_unsynced(&rec.id, |r| r.pid = Some(8)).unwrap();
+        assert!(kept().is_some());
+        c.update(&rec.id, |r| r.pid = Some(9)).unwrap();
+        assert_eq!(kept(), None);
+        // While another holds the lock, the sync keeps the link.
+        c.update_unsynced(&rec.id, |r| r.pid = Some(10)).unwrap();
+        let busy = c.lock(&rec.id).unwrap();
+        c.sync(&rec.id).unwrap();
+        assert!(kept().is_some());
+        drop(busy);
+        // A `--rm` container's record is never made durable: nothing kept.
+        let mut gone = record("tmp");
+        gone.auto_remove = true;
+        c.create(&mut gone, |_| Ok(())).unwrap();
+        c.update_unsynced(&gone.id, |r| r.pid = Some(1)).unwrap();
+        assert!(!c.dir(&gone.id).join(DURABLE_FILE).exists());
     }
 
     #[test]

@@ -85,7 +85,7 @@ pub fn detach(
             drop(ready_r);
             // The intermediate child only makes the supervisor an orphan in
             // a session of its own, then exits.
-            if nix::unistd::setsid().is_err() {
+            if crate::sys::process::new_session().is_err() {
                 child_exit(1);
             }
             match fork() {

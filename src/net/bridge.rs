@@ -663,8 +663,7 @@ fn in_helper(
             // (which holds it back until its change is done or undone, see
             // `container::connect`) must not kill the helper or its `ip`s
             // half-way.
-            let _ =
-                nix::unistd::setpgid(nix::unistd::Pid::from_raw(0), nix::unistd::Pid::from_raw(0));
+            let _ = crate::sys::process::leave_process_group();
             let msg = match work() {
                 Ok(answer) => format!("ok {answer}"),
                 Err(e) => format!("error {}", serde_json::to_string(&e).unwrap_or_default()),

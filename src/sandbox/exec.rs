@@ -136,7 +136,7 @@ fn prepare_and_exec(
     }
     // A session of its own: no controlling terminal unless -t gives one, and
     // the host terminal's Ctrl-C reaches only hutch, which forwards it once.
-    nix::unistd::setsid().map_err(|e| ChildError::setup(format!("setsid() => {e}")))?;
+    crate::sys::process::new_session()?;
     match &pty {
         Some(slave) => {
             crate::sys::pty::set_controlling(slave.as_fd())?;
@@ -179,8 +179,9 @@ const CAP_SETGID: u32 = 6;
 const CAP_SETUID: u32 = 7;
 
 fn install_filters(sec: &Security) -> Result<(), ChildError> {
-    for prog in &sec.filters.0 {
-        crate::sys::seccomp::install(prog)?;
+    let flags = sec.filters.flags;
+    for prog in &sec.filters.programs {
+        crate::sys::seccomp::install(prog, flags.required, flags.if_known)?;
     }
     Ok(())
 }

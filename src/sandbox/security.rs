@@ -244,6 +244,7 @@ impl Flags {
                     let allow_all = seccomp::Profile {
                         default_action: seccomp::Action::Allow,
                         rules: vec![],
+                        flags: seccomp::InstallFlags::default(),
                     };
                     Ok(seccomp::compile(&allow_all, &fake, &host)?)
                 }

@@ -70,7 +70,7 @@ pub fn describe(plan: &Plan) -> Vec<String> {
                 } else {
                     "given profile"
                 },
-                s.filters.0.iter().map(Vec::len).sum::<usize>()
+                s.filters.programs.iter().map(Vec::len).sum::<usize>()
             ),
         },
         if s.masks { "on" } else { "off" },

@@ -209,13 +209,31 @@ pub fn cloexec_from_3() -> Result<(), SysError> {
     Ok(())
 }
 
+/// setsid(2): a session and process group of its own, with no controlling
+/// terminal, so signals the caller's terminal sends (Ctrl-C, hang-up) no
+/// longer reach this process. Here, beside the other calls that change what
+/// a process is attached to, so every caller gets the call named in its
+/// error.
+pub fn new_session() -> Result<(), SysError> {
+    nix::unistd::setsid().ctx(|| "setsid()".into()).map(drop)
+}
+
+/// setpgid(0, 0): a process group of its own inside the caller's session.
+/// A forked helper that must finish (or undo) its work calls it so that a
+/// Ctrl-C meant for its parent, which the terminal sends to the foreground
+/// process group, does not kill it half-way; it keeps the session, so it
+/// still dies with it.
+pub fn leave_process_group() -> Result<(), SysError> {
+    nix::unistd::setpgid(Pid::from_raw(0), Pid::from_raw(0)).ctx(|| "setpgid(0, 0)".into())
+}
+
 /// The start of a user-namespace keeper's life: a session of its own (no
 /// terminal signals from the caller's), no inherited descriptors beyond
 /// stdin/out/err (it lives on, and must not keep its caller's pipes or locks
 /// open), and a fresh user namespace for its parent to map. Called first
 /// thing in the keeper process, before anything owns a descriptor.
 pub fn become_keeper() -> Result<(), SysError> {
-    nix::unistd::setsid().ctx(|| "setsid()".into())?;
+    new_session()?;
     close_fds_except(&[])?;
     nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWUSER)
         .ctx(|| "unshare(CLONE_NEWUSER)".into())
@@ -229,7 +247,7 @@ pub fn become_keeper() -> Result<(), SysError> {
 /// would refuse (its memory belongs to the host's user namespace, where
 /// nobody is privileged); no container can name its pid.
 pub fn become_netns_keeper(userns: &std::path::Path) -> Result<(), SysError> {
-    nix::unistd::setsid().ctx(|| "setsid()".into())?;
+    new_session()?;
     close_fds_except(&[])?;
     let f = std::fs::File::open(userns).map_err(|e| {
         SysError::new(
@@ -443,4 +461,27 @@ pub fn set_cmdline(title: &str) -> Result<(), SysError> {
         .map_err(|e| io("open(/proc/self/mem)", e))?;
     mem.write_all_at(&buf, start)
         .map_err(|e| io("pwrite(/proc/self/mem, <argv>)", e))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_helper_leaves_its_parents_process_group_but_not_its_session() {
+        // The child allocates nothing on the success path: other libtest
+        // threads may hold the allocator's lock in the parent.
+        match fork().unwrap() {
+            Forked::Child => {
+                let ok = leave_process_group().is_ok()
+                    && nix::unistd::getpgrp() == nix::unistd::getpid()
+                    && nix::unistd::getsid(None).ok() != Some(nix::unistd::getpid());
+                child_exit(if ok { 0 } else { 1 })
+            }
+            Forked::Parent(child) => {
+                let status = nix::sys::wait::waitpid(child, None).unwrap();
+                assert_eq!(status, nix::sys::wait::WaitStatus::Exited(child, 0));
+            }
+        }
+    }
 }

@@ -14,28 +14,26 @@ struct SockFprog {
     filter: *const sock_filter,
 }
 
-/// SECCOMP_FILTER_FLAG_SPEC_ALLOW (linux/seccomp.h, Linux 4.17).
-const FLAG_SPEC_ALLOW: libc::c_ulong = 1 << 2;
+/// SECCOMP_FILTER_FLAG_TSYNC (linux/seccomp.h, Linux 3.17).
+pub const FLAG_TSYNC: u32 = 1;
+/// SECCOMP_FILTER_FLAG_LOG (Linux 4.14).
+pub const FLAG_LOG: u32 = 1 << 1;
+/// SECCOMP_FILTER_FLAG_SPEC_ALLOW (Linux 4.17).
+pub const FLAG_SPEC_ALLOW: u32 = 1 << 2;
 
-/// Install one program for this thread (and everything it execs).
-///
-/// With SECCOMP_FILTER_FLAG_SPEC_ALLOW, as runc installs every profile
-/// that names no flags (so Docker's default does): without it, a kernel
-/// booted with `spec_store_bypass_disable=seccomp` (the default before
-/// Linux 5.16) turns on the speculative-store-bypass mitigation for every
-/// process of the container, which slows whatever runs there and buys
-/// nothing against the container's own code. Since 5.16 the default is
-/// `prctl`, where the flag changes nothing, and a process that wants the
-/// mitigation still asks for it with prctl(PR_SET_SPECULATION_CTRL).
-/// A kernel older than the flag gets the program without it.
-pub fn install(program: &[sock_filter]) -> Result<(), SysError> {
+/// Install one program for this thread (and everything it execs), with
+/// the seccomp(2) flags `required` (the kernel must know them: the call
+/// fails otherwise) and `if_known`, which a kernel older than them (EINVAL)
+/// gets the program without, as runc adds SPEC_ALLOW to a profile that
+/// names no flags only where the kernel supports it.
+pub fn install(program: &[sock_filter], required: u32, if_known: u32) -> Result<(), SysError> {
     let len = libc::c_ushort::try_from(program.len())
         .map_err(|_| SysError::new("seccomp(SECCOMP_SET_MODE_FILTER)", Errno::E2BIG))?;
     let prog = SockFprog {
         len,
         filter: program.as_ptr(),
     };
-    let set = |flags: libc::c_ulong| {
+    let set = |flags: u32| {
         // SAFETY: `prog` points at `len` valid sock_filter structs
         // (repr(C), the kernel's layout) that outlive the call; the kernel
         // copies them.
@@ -43,19 +41,19 @@ pub fn install(program: &[sock_filter]) -> Result<(), SysError> {
             libc::syscall(
                 libc::SYS_seccomp,
                 libc::SECCOMP_SET_MODE_FILTER,
-                flags,
+                libc::c_ulong::from(flags),
                 &prog as *const SockFprog,
             )
         }
     };
-    let mut r = set(FLAG_SPEC_ALLOW);
-    if r < 0 && Errno::last() == Errno::EINVAL {
-        r = set(0);
+    let mut r = set(required | if_known);
+    if r < 0 && Errno::last() == Errno::EINVAL && if_known & !required != 0 {
+        r = set(required);
     }
     if r < 0 {
         return Err(SysError::new(
             format!(
-                "seccomp(SECCOMP_SET_MODE_FILTER, <{} instructions>)",
+                "seccomp(SECCOMP_SET_MODE_FILTER, {required:#x}, <{} instructions>)",
                 program.len()
             ),
             Errno::last(),

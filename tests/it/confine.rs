@@ -367,6 +367,7 @@ fn capabilities_privileged_and_security_options_change_what_they_say() {
         let profile = w.write(
             "profile.json",
             r#"{"defaultAction":"SCMP_ACT_ALLOW",
+                "flags":["SECCOMP_FILTER_FLAG_LOG","SECCOMP_FILTER_FLAG_SPEC_ALLOW"],
                 "syscalls":[{"names":["mkdir","mkdirat"],"action":"SCMP_ACT_ERRNO","errnoRet":13}]}"#,
         );
         let opt = format!("seccomp={}", profile.display());
@@ -391,6 +392,26 @@ fn capabilities_privileged_and_security_options_change_what_they_say() {
         ]);
         assert_eq!(code, 125);
         assert!(err.contains("SCMP_ACT_NOTIFY"), "{err}");
+        let odd = w.write(
+            "odd.json",
+            r#"{"defaultAction":"SCMP_ACT_ALLOW","flags":["SECCOMP_FILTER_FLAG_NEW_LISTENER"]}"#,
+        );
+        let (code, err) = w.fails(&[
+            "run",
+            "--rm",
+            "--security-opt",
+            &format!("seccomp={}", odd.display()),
+            BB,
+            "true",
+        ]);
+        assert_eq!(code, 125);
+        assert!(
+            err.contains(&format!(
+                "seccomp={}: flags: unknown flag 'SECCOMP_FILTER_FLAG_NEW_LISTENER'",
+                odd.display()
+            )),
+            "{err}"
+        );
         for (flag, val, says) in [
             ("--cap-add", "FLY", "unknown capability"),
             ("--security-opt", "apparmor=x", "unsupported --security-opt"),
@@ -583,6 +604,7 @@ fn hutch_toml_security_keys_confine_the_environment() {
         w.write(
             "proj/profile.json",
             r#"{"defaultAction":"SCMP_ACT_ALLOW",
+                "flags":["SECCOMP_FILTER_FLAG_LOG","SECCOMP_FILTER_FLAG_SPEC_ALLOW"],
                 "syscalls":[{"names":["mkdir","mkdirat"],"action":"SCMP_ACT_ERRNO","errnoRet":13}]}"#,
         );
         let shell = |script: &str| {

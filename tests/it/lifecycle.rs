@@ -352,6 +352,14 @@ fn start_reruns_over_the_same_upper_dir() {
         w.run(&["run", "--name", "q", bb, "sh", "-c", "exit 4"]);
         assert_eq!(w.ok(&["start", "p", "q"]), "p\nq\n");
         assert_eq!(w.ok(&["wait", "p", "q"]), "0\n4\n");
+        // A start's unsynced claim keeps the durable record beside it only
+        // until pid 1's record is synced.
+        for name in ["p", "q"] {
+            let id = w.ok(&["inspect", "-f", "{{.Id}}", name]);
+            let dir = w.root().join("containers").join(id.trim());
+            assert!(dir.join("container.json").exists());
+            assert!(!dir.join("container.json.prev").exists(), "{name}");
+        }
         // Every start's output: the attached ones' too.
         assert_eq!(w.ok(&["logs", "p"]), "x\nx\nx\nx\nx\nx\n");
         let (_, err) = w.fails(&["start", "-a", "p", "q"]);

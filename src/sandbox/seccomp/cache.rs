@@ -12,7 +12,7 @@
 //! container sees. A missing, unreadable or malformed file is compiled
 //! again; a failed write only costs the next start the compile.
 
-use super::{Filters, Host};
+use super::{Filters, Host, InstallFlags};
 use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
 
@@ -49,7 +49,7 @@ fn file(dir: &Path, key: &Key<'_>) -> Option<PathBuf> {
     use std::os::unix::fs::MetadataExt;
     let exe = std::fs::metadata("/proc/self/exe").ok()?;
     let mut h = Sha256::new();
-    h.update(b"hutch-seccomp-v1\0");
+    h.update(b"hutch-seccomp-v2\0");
     for n in [exe.dev(), exe.ino(), exe.size()] {
         h.update(n.to_le_bytes());
     }
@@ -71,11 +71,14 @@ fn file(dir: &Path, key: &Key<'_>) -> Option<PathBuf> {
     Some(dir.join(format!("seccomp-{hex}.bpf")))
 }
 
-/// Programs as: per program, its instruction count (u32 LE), then each
+/// The install flags (required, then if-known: u32 LE each), then programs
+/// as: per program, its instruction count (u32 LE), then each
 /// instruction's code (u16), jt, jf (u8) and k (u32), little endian.
 fn encode(f: &Filters) -> Vec<u8> {
     let mut out = Vec::new();
-    for p in &f.0 {
+    out.extend_from_slice(&f.flags.required.to_le_bytes());
+    out.extend_from_slice(&f.flags.if_known.to_le_bytes());
+    for p in &f.programs {
         out.extend_from_slice(&(p.len() as u32).to_le_bytes());
         for i in p {
             out.extend_from_slice(&i.code.to_le_bytes());
@@ -86,7 +89,13 @@ fn encode(f: &Filters) -> Vec<u8> {
     out
 }
 
-fn decode(mut b: &[u8]) -> Option<Filters> {
+fn decode(b: &[u8]) -> Option<Filters> {
+    let flag = |at: usize| Some(u32::from_le_bytes(b.get(at..at + 4)?.try_into().ok()?));
+    let flags = InstallFlags {
+        required: flag(0)?,
+        if_known: flag(4)?,
+    };
+    let mut b = &b[8..];
     let mut progs = Vec::new();
     while !b.is_empty() {
         let n = u32::from_le_bytes(b.get(..4)?.try_into().ok()?) as usize;
@@ -106,7 +115,10 @@ fn decode(mut b: &[u8]) -> Option<Filters> {
         progs.push(prog);
         b = &b[4 + n * 8..];
     }
-    (!progs.is_empty()).then_some(Filters(progs))
+    (!progs.is_empty()).then_some(Filters {
+        programs: progs,
+        flags,
+    })
 }
 
 fn store(path: &Path, f: &Filters) {
@@ -171,6 +183,22 @@ mod tests {
         let e = load_or_compile(d.path(), &key, || Err(String::from("recompiled")));
         assert_eq!(e.unwrap_err(), "recompiled");
         assert!(decode(&[0, 0, 0, 0]).is_none());
-        assert!(decode(&(5000u32).to_le_bytes()).is_none());
+        let header = [0u8; 8];
+        assert!(decode(&[&header[..], &[0, 0, 0, 0]].concat()).is_none());
+        assert!(decode(&[&header[..], &5000u32.to_le_bytes()].concat()).is_none());
+    }
+
+    #[test]
+    fn a_cached_filter_keeps_the_flags_its_profile_names() {
+        let host = Host::detect(CapSet(0xa80425fb));
+        let mut profile = super::super::default::profile();
+        profile.flags = InstallFlags {
+            required: crate::sys::seccomp::FLAG_LOG,
+            if_known: 0,
+        };
+        let f = super::super::compile(&profile, &[], &host).unwrap();
+        let back = decode(&encode(&f)).unwrap();
+        assert_eq!(back.flags, profile.flags);
+        assert_eq!(encode(&back), encode(&f));
     }
 }

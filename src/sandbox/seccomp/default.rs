@@ -8,7 +8,7 @@
 //! that guards them anyway (`--cap-add SYS_ADMIN` allows mount and unshare,
 //! `SYS_PTRACE` ptrace, `SYS_TIME` clock_settime, ...), as in Docker.
 
-use super::{Action, Cmp, Cond, Profile, Rule};
+use super::{Action, Cmp, Cond, InstallFlags, Profile, Rule};
 
 /// Allowed for everyone: ordinary process, file, memory, time, signal,
 /// IPC and socket calls.
@@ -560,5 +560,6 @@ pub fn profile() -> Profile {
     Profile {
         default_action: Action::Errno(libc::EPERM as u32),
         rules,
+        flags: InstallFlags::default(),
     }
 }

@@ -6,8 +6,14 @@
 //!
 //! Actions hutch cannot honour (SCMP_ACT_TRACE, SCMP_ACT_NOTIFY) are
 //! refused with a message rather than silently changed.
+//!
+//! `flags` is read as runc reads it: absent, the program is installed with
+//! SECCOMP_FILTER_FLAG_SPEC_ALLOW where the kernel has it; present (even
+//! empty), with exactly the flags listed, which the kernel must support.
+//! SECCOMP_FILTER_FLAG_TSYNC, SECCOMP_FILTER_FLAG_LOG and
+//! SECCOMP_FILTER_FLAG_SPEC_ALLOW are known; any other is refused.
 
-use super::{parse_version, Action, Cmp, Cond, Profile, Rule, SeccompError};
+use super::{parse_version, Action, Cmp, Cond, InstallFlags, Profile, Rule, SeccompError};
 use serde::Deserialize;
 
 #[derive(Deserialize)]
@@ -17,6 +23,8 @@ struct File {
     default_errno_ret: Option<u32>,
     #[serde(default)]
     syscalls: Option<Vec<Entry>>,
+    #[serde(default)]
+    flags: Option<Vec<String>>,
 }
 
 #[derive(Deserialize)]
@@ -75,6 +83,35 @@ fn action(name: &str, errno: Option<u32>) -> Result<Action, String> {
     })
 }
 
+fn install_flags(named: Option<Vec<String>>) -> Result<InstallFlags, String> {
+    use crate::sys::seccomp::{FLAG_LOG, FLAG_SPEC_ALLOW, FLAG_TSYNC};
+    let Some(named) = named else {
+        return Ok(InstallFlags::default());
+    };
+    let mut required = 0;
+    for name in &named {
+        required |= match name.as_str() {
+            // Passed on; the filter is installed in a process with one
+            // thread, just before it execs, so there is nothing to
+            // synchronise (runc, whose Go runtime has threads, always
+            // synchronises).
+            "SECCOMP_FILTER_FLAG_TSYNC" => FLAG_TSYNC,
+            "SECCOMP_FILTER_FLAG_LOG" => FLAG_LOG,
+            "SECCOMP_FILTER_FLAG_SPEC_ALLOW" => FLAG_SPEC_ALLOW,
+            other => {
+                return Err(format!(
+                    "unknown flag '{other}' (hutch knows SECCOMP_FILTER_FLAG_TSYNC, \
+                     SECCOMP_FILTER_FLAG_LOG and SECCOMP_FILTER_FLAG_SPEC_ALLOW)"
+                ))
+            }
+        };
+    }
+    Ok(InstallFlags {
+        required,
+        if_known: 0,
+    })
+}
+
 fn cmp(a: &Arg) -> Result<(u8, Cmp), String> {
     if a.index > 5 {
         return Err(format!(
@@ -120,6 +157,10 @@ pub fn parse(text: &str) -> Result<Profile, SeccompError> {
             at: "defaultAction".into(),
             reason,
         })?;
+    let flags = install_flags(f.flags).map_err(|reason| SeccompError::Entry {
+        at: "flags".into(),
+        reason,
+    })?;
     let mut rules = Vec::new();
     for (i, e) in f.syscalls.unwrap_or_default().into_iter().enumerate() {
         let at = |reason: String| SeccompError::Entry {
@@ -148,5 +189,6 @@ pub fn parse(text: &str) -> Result<Profile, SeccompError> {
     Ok(Profile {
         default_action,
         rules,
+        flags,
     })
 }

@@ -103,6 +103,37 @@ pub struct Rule {
 pub struct Profile {
     pub default_action: Action,
     pub rules: Vec<Rule>,
+    pub flags: InstallFlags,
+}
+
+/// The seccomp(2) flags a profile's program is installed with (a Docker
+/// profile's `flags`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct InstallFlags {
+    /// Flags the profile names: a kernel that does not know one refuses
+    /// the program, and the container does not start.
+    pub required: u32,
+    /// Flags the kernel may ignore when it does not know them.
+    pub if_known: u32,
+}
+
+impl Default for InstallFlags {
+    /// What runc installs a profile that names no flags (not even an empty
+    /// list) with, and so Docker's and hutch's default profiles:
+    /// SECCOMP_FILTER_FLAG_SPEC_ALLOW where the kernel has it. Without it,
+    /// a kernel booted with `spec_store_bypass_disable=seccomp` (the
+    /// default before Linux 5.16) turns on the speculative-store-bypass
+    /// mitigation for every process of the container, which slows whatever
+    /// runs there and buys nothing against the container's own code. Since
+    /// 5.16 the default is `prctl`, where the flag changes nothing, and a
+    /// process that wants the mitigation still asks for it with
+    /// prctl(PR_SET_SPECULATION_CTRL).
+    fn default() -> Self {
+        InstallFlags {
+            required: 0,
+            if_known: crate::sys::seccomp::FLAG_SPEC_ALLOW,
+        }
+    }
 }
 
 /// The machine a profile is compiled for.
@@ -159,20 +190,24 @@ impl Cond {
     }
 }
 
-/// Compiled programs, in the order they are installed.
+/// Compiled programs, in the order they are installed, and the flags each
+/// is installed with.
 #[derive(Clone, Default)]
-pub struct Filters(pub Vec<Vec<libc::sock_filter>>);
+pub struct Filters {
+    pub programs: Vec<Vec<libc::sock_filter>>,
+    pub flags: InstallFlags,
+}
 
 impl std::fmt::Debug for Filters {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let sizes: Vec<usize> = self.0.iter().map(Vec::len).collect();
-        write!(f, "Filters(instructions: {sizes:?})")
+        let sizes: Vec<usize> = self.programs.iter().map(Vec::len).collect();
+        write!(f, "Filters(instructions: {sizes:?}, {:?})", self.flags)
     }
 }
 
 impl Filters {
     pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
+        self.programs.is_empty()
     }
 }
 
@@ -297,7 +332,10 @@ pub fn compile(profile: &Profile, extra: &[Rule], host: &Host) -> Result<Filters
         });
     }
     let program = codegen::program(&sections, default)?;
-    Ok(Filters(vec![program]))
+    Ok(Filters {
+        programs: vec![program],
+        flags: profile.flags,
+    })
 }
 
 /// What each syscall number of one architecture's `table` gets from

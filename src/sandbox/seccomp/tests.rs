@@ -59,8 +59,8 @@ const ALLOW: u32 = libc::SECCOMP_RET_ALLOW;
 fn the_default_profile_decides_like_dockers() {
     let arch = codegen::audit_arch().unwrap();
     let f = compile(&default::profile(), &[], &host(caps::DEFAULT)).unwrap();
-    assert_eq!(f.0.len(), 1);
-    let p = &f.0[0];
+    assert_eq!(f.programs.len(), 1);
+    let p = &f.programs[0];
     // 640 on x86_64: the kernel prepares and JITs each one at every
     // start (825 when every search node took a long jump).
     assert!(p.len() < 700, "{} instructions", p.len());
@@ -139,7 +139,7 @@ fn the_default_profile_decides_like_dockers() {
 
     // CAP_SYS_ADMIN brings back namespaces and mount, as in Docker.
     let admin = compile(&default::profile(), &[], &host(caps::DEFAULT.with(21))).unwrap();
-    let a = |name: &str, args| run(&admin.0[0], nr(name), arch, args);
+    let a = |name: &str, args| run(&admin.programs[0], nr(name), arch, args);
     assert_eq!(a("unshare", [newuser, 0, 0, 0, 0, 0]), ALLOW);
     assert_eq!(a("clone", [newuser, 0, 0, 0, 0, 0]), ALLOW);
     assert_eq!(a("clone3", [0; 6]), ALLOW);
@@ -152,7 +152,7 @@ fn the_default_profile_decides_like_dockers() {
         &host(caps::DEFAULT),
     )
     .unwrap();
-    let fk = |name: &str, args| run(&fake.0[0], nr(name), arch, args);
+    let fk = |name: &str, args| run(&fake.programs[0], nr(name), arch, args);
     let zero = libc::SECCOMP_RET_ERRNO;
     for name in ["chown", "fchownat", "setgroups", "setresuid", "setuid"] {
         assert_eq!(fk(name, [0; 6]), zero, "{name}");
@@ -186,9 +186,10 @@ fn comparisons_hold_on_64_bit_values() {
                 includes: Cond::default(),
                 excludes: Cond::default(),
             }],
+            flags: InstallFlags::default(),
         };
         let f = compile(&p, &[], &host(caps::DEFAULT)).unwrap();
-        let allowed = |v: u64| run(&f.0[0], nr("read"), arch, [0, 0, v, 0, 0, 0]) == ALLOW;
+        let allowed = |v: u64| run(&f.programs[0], nr("read"), arch, [0, 0, v, 0, 0, 0]) == ALLOW;
         // Values that differ in the high word, and only in the low word.
         for (lo, hi) in [(big - 1, big + 1), (6u64 << 32 | 9, 8u64 << 32)] {
             assert_eq!(allowed(lo), below, "{cmp:?} below {lo:#x}");
@@ -261,6 +262,43 @@ fn docker_profiles_parse_and_bad_ones_say_why() {
     }
 }
 
+/// As runc: no `flags` gets SPEC_ALLOW where the kernel has it; a list
+/// (even empty) gets exactly its flags; an unknown flag is refused.
+#[test]
+fn docker_profile_flags_are_installed_as_runc_installs_them() {
+    use crate::sys::seccomp::{FLAG_LOG, FLAG_SPEC_ALLOW, FLAG_TSYNC};
+    let with = |flags: &str| {
+        docker::parse(&format!(
+            r#"{{"defaultAction":"SCMP_ACT_ALLOW"{flags},"syscalls":[]}}"#
+        ))
+    };
+    let none = with("").unwrap().flags;
+    assert_eq!(none, InstallFlags::default());
+    assert_eq!((none.required, none.if_known), (0, FLAG_SPEC_ALLOW));
+    let empty = with(r#","flags":[]"#).unwrap().flags;
+    assert_eq!((empty.required, empty.if_known), (0, 0));
+    let log = with(r#","flags":["SECCOMP_FILTER_FLAG_LOG"]"#)
+        .unwrap()
+        .flags;
+    assert_eq!((log.required, log.if_known), (FLAG_LOG, 0));
+    let all = with(
+        r#","flags":["SECCOMP_FILTER_FLAG_SPEC_ALLOW","SECCOMP_FILTER_FLAG_LOG","SECCOMP_FILTER_FLAG_TSYNC"]"#,
+    )
+    .unwrap()
+    .flags;
+    assert_eq!(all.required, FLAG_SPEC_ALLOW | FLAG_LOG | FLAG_TSYNC);
+    let e = with(r#","flags":["SECCOMP_FILTER_FLAG_NEW_LISTENER"]"#)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.starts_with("flags: unknown flag 'SECCOMP_FILTER_FLAG_NEW_LISTENER'"),
+        "{e}"
+    );
+    let p = with(r#","flags":["SECCOMP_FILTER_FLAG_LOG"]"#).unwrap();
+    let f = compile(&p, &[], &host(caps::DEFAULT)).unwrap();
+    assert_eq!(f.flags, p.flags);
+}
+
 /// 32-bit x86 programs get the same policy, by their own numbers, with
 /// 32-bit arguments.
 #[cfg(target_arch = "x86_64")]
@@ -274,7 +312,7 @@ fn i386_programs_get_the_profile_by_their_own_numbers() {
             .id() as u32
     };
     let f = compile(&default::profile(), &[], &host(caps::DEFAULT)).unwrap();
-    let p = &f.0[0];
+    let p = &f.programs[0];
     let call = |name: &str, args: [u64; 6]| run(p, nr32(name), I386, args);
     for ok in [
         "read",
@@ -320,14 +358,14 @@ fn i386_programs_get_the_profile_by_their_own_numbers() {
     )
     .unwrap();
     let mknod = run(
-        &fake.0[0],
+        &fake.programs[0],
         nr32("mknod"),
         I386,
         [0, libc::S_IFCHR as u64, 0, 0, 0, 0],
     );
     assert_eq!(mknod, libc::SECCOMP_RET_ERRNO);
     assert_eq!(
-        run(&fake.0[0], nr32("fchown32"), I386, [0; 6]),
+        run(&fake.programs[0], nr32("fchown32"), I386, [0; 6]),
         libc::SECCOMP_RET_ERRNO
     );
 }
