@@ -23,7 +23,11 @@
 //! enough: a logout removes `/run/user/UID`, while containers on
 //! user-defined networks keep running, and their restarts and `network
 //! connect` still need this keeper (the shared network namespace is nested
-//! in its namespace, see `net::bridge`).
+//! in its namespace, see `net::bridge`). So a keeper is never replaced
+//! while it lives: when no pid file names a keeper, the live one still
+//! watching that pid file (its `--pid-file`, read from /proc) is recorded
+//! again before any new one is started, and a running container's keeper
+//! is found from its own namespace's parent, without the runtime dir.
 //!
 //! This module does not decide mappings (`idmap`) and does not clone
 //! containers (`launch`).
@@ -80,7 +84,93 @@ pub fn acquire(map: &IdMapping, src: &IdSources) -> Result<Keeper> {
     if let Some(k) = open_valid(&pid_file, map) {
         return Ok(k);
     }
+    // A logout removed the pid file but not its keeper (see `serve`), which
+    // still holds the containers on user-defined networks and their shared
+    // network namespace: a new keeper would split them from every later
+    // start, so the one still watching this pid file is recorded again.
+    if let Some((id, _)) = keepers(map)
+        .into_iter()
+        .filter(|(_, watched)| watched.as_deref() == Some(pid_file.as_path()))
+        .min_by_key(|(id, _)| id.start)
+    {
+        write_record(&pid_file, id)?;
+        if let Some(k) = open_valid(&pid_file, map) {
+            return Ok(k);
+        }
+    }
     start(map, src, &pid_file)
+}
+
+/// The live keeper whose user namespace is the parent of process `pid`'s
+/// and maps exactly `map`: the one a running container is nested in,
+/// found without the runtime dir (gone after a logout) and never started.
+pub fn nesting(pid: i32, map: &IdMapping) -> Option<Keeper> {
+    keepers(map).into_iter().find_map(|(id, _)| {
+        let user = format!("/proc/{}/ns/user", id.pid);
+        let userns = OwnedFd::from(std::fs::File::open(&user).ok()?);
+        // The namespace is opened before the start time is checked again,
+        // so a pid reused in between is caught.
+        (crate::sys::process::userns_parent_is(pid, Path::new(&user)).ok()? && id.alive())
+            .then_some(Keeper {
+                pid: id.pid,
+                userns,
+                start: id.start,
+            })
+    })
+}
+
+/// Every live keeper process of this user whose namespace maps exactly
+/// `map`, with the pid file it watches if its command line says. /proc is read once per call: only
+/// when no pid file names a keeper.
+fn keepers(map: &IdMapping) -> Vec<(ProcId, Option<PathBuf>)> {
+    let uid = nix::unistd::getuid().as_raw();
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    entries
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
+        .filter(|pid| std::fs::metadata(format!("/proc/{pid}")).is_ok_and(|m| m.uid() == uid))
+        .filter_map(|pid| {
+            let id = ProcId::of(pid)?;
+            let watched = keeper_of(pid)?;
+            (maps(pid, map) && id.alive()).then_some((id, watched))
+        })
+        .collect()
+}
+
+/// Whether process `pid` is a `hutch userns-keeper`, and the `--pid-file`
+/// it watches (None from a hutch that passed it otherwise).
+fn keeper_of(pid: i32) -> Option<Option<PathBuf>> {
+    let mut cmdline = Vec::new();
+    std::fs::File::open(format!("/proc/{pid}/cmdline"))
+        .ok()?
+        .take(8192)
+        .read_to_end(&mut cmdline)
+        .ok()?;
+    let mut args = cmdline.split(|&b| b == 0).skip(1);
+    if args.next()? != SUBCOMMAND.as_bytes() {
+        return None;
+    }
+    use std::os::unix::ffi::OsStrExt;
+    Some(
+        args.skip_while(|a| *a != b"--pid-file")
+            .nth(1)
+            .map(|p| PathBuf::from(std::ffi::OsStr::from_bytes(p))),
+    )
+}
+
+/// Record keeper `id` in `pid_file` (atomically: a keeper that finds it
+/// half-written would not see itself).
+fn write_record(pid_file: &Path, id: ProcId) -> Result<()> {
+    let tmp = pid_file.with_extension(format!("{}.tmp", std::process::id()));
+    let written = std::fs::File::create(&tmp)
+        .and_then(|mut f| f.write_all(format!("{} {}\n", id.pid, id.start).as_bytes()))
+        .and_then(|()| std::fs::rename(&tmp, pid_file));
+    written.map_err(|e| {
+        let _ = std::fs::remove_file(&tmp);
+        Error::file("write", pid_file, e)
+    })
 }
 
 /// [`acquire`] for a sandbox spec: None when the mapping needs no helpers,
@@ -171,11 +261,7 @@ fn maps(pid: i32, map: &IdMapping) -> bool {
 /// of its own ends before deleting it.
 pub fn recorded_keeper(pid_file: &Path) -> Option<ProcId> {
     let id = recorded(pid_file)?;
-    let cmdline = std::fs::read(format!("/proc/{}/cmdline", id.pid)).ok()?;
-    let is_keeper = cmdline
-        .split(|&b| b == 0)
-        .nth(1)
-        .is_some_and(|arg| arg == SUBCOMMAND.as_bytes());
+    let is_keeper = keeper_of(id.pid).is_some();
     (is_keeper && id.alive()).then_some(id)
 }
 
@@ -250,13 +336,8 @@ fn start(map: &IdMapping, src: &IdSources, pid_file: &Path) -> Result<Keeper> {
     let Some(id) = ProcId::of(pid) else {
         return fail(&mut child, Error::Keeper(KeeperError::Exited));
     };
-    let tmp = pid_file.with_extension(format!("{}.tmp", std::process::id()));
-    let written = std::fs::File::create(&tmp)
-        .and_then(|mut f| f.write_all(format!("{pid} {}\n", id.start).as_bytes()))
-        .and_then(|()| std::fs::rename(&tmp, pid_file));
-    if let Err(e) = written {
-        let _ = std::fs::remove_file(&tmp);
-        return fail(&mut child, Error::file("write", pid_file, e));
+    if let Err(e) = write_record(pid_file, id) {
+        return fail(&mut child, e);
     }
     // From now on the keeper watches the pid file, and ends once it names
     // another keeper.
