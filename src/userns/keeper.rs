@@ -18,8 +18,9 @@
 //! keeper. Killing the keeper is always safe: running containers keep their
 //! own namespaces, and the next start makes a new keeper.
 //!
-//! A keeper ends itself once its pid file names another live keeper: it
-//! was replaced, and no start will find it again. A missing pid file is not
+//! A keeper ends itself once its pid file names another live keeper (it
+//! was replaced, and no start will find it again) and nothing lives in its
+//! namespace or one nested in it any more. A missing pid file is not
 //! enough: a logout removes `/run/user/UID`, while containers on
 //! user-defined networks keep running, and their restarts and `network
 //! connect` still need this keeper (the shared network namespace is nested
@@ -356,7 +357,8 @@ const CHECK_EVERY: Duration = Duration::from_secs(2);
 /// The keeper's own life (`hutch userns-keeper`): leave the caller's session,
 /// unshare a user namespace, report on stdout, wait for its parent to say
 /// that `pid_file` names it, let go of every inherited descriptor, then
-/// idle until `pid_file` names another live keeper (or it is killed).
+/// idle until `pid_file` names another live keeper and no other process is
+/// in or directly nested in its namespace (or it is killed).
 pub fn serve(pid_file: &Path) -> Result<()> {
     crate::sys::process::become_keeper()?;
     std::io::stdout()
@@ -372,11 +374,38 @@ pub fn serve(pid_file: &Path) -> Result<()> {
     crate::sys::stdio::all_to_dev_null()?;
     let me = ProcId::current().ok_or(Error::Keeper(KeeperError::OwnProc))?;
     // A missing or unreadable pid file (its runtime dir removed at logout)
-    // is not a replacement: containers may still need this namespace.
-    while !matches!(recorded_keeper(pid_file), Some(k) if k != me) {
+    // is not a replacement: containers may still need this namespace. Nor
+    // does a replaced keeper go while anything lives in its namespace: the
+    // containers nested in it and their shared network namespace's keeper
+    // would lose their restarts' and `network connect`'s way back.
+    loop {
+        let replaced = matches!(recorded_keeper(pid_file), Some(k) if k != me);
+        if replaced && !holds_any(me.pid) {
+            return Ok(());
+        }
         std::thread::sleep(CHECK_EVERY);
     }
-    Ok(())
+}
+
+/// Whether any process but `me` (this keeper) is in this process's user
+/// namespace or in one nested in it directly.
+fn holds_any(me: i32) -> bool {
+    let own = Path::new("/proc/self/ns/user");
+    let Ok(own_meta) = std::fs::metadata(own) else {
+        return true;
+    };
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return true;
+    };
+    entries
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
+        .filter(|&pid| pid != me)
+        .any(|pid| {
+            let inside = std::fs::metadata(format!("/proc/{pid}/ns/user"))
+                .is_ok_and(|m| m.dev() == own_meta.dev() && m.ino() == own_meta.ino());
+            inside || crate::sys::process::userns_parent_is(pid, own).unwrap_or(false)
+        })
 }
 
 #[cfg(test)]

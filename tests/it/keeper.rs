@@ -3,7 +3,7 @@
 //! newgidmap; a dead keeper is replaced, a live one whose pid file names
 //! anything else is recorded again; a runtime dir that is not private is
 //! refused loudly and the start still works; a keeper whose pid file names
-//! another ends by itself, one whose runtime dir went (a logout) stays, a
+//! another ends by itself once no container is nested in it, one whose runtime dir went (a logout) stays, a
 //! running container on a user-defined network still changes networks
 //! then, one restarted by its policy keeps the keeper, and so its shared
 //! network namespace, and the starts after the next login join it too (a
@@ -178,7 +178,23 @@ fn subid_starts_share_one_keeper_and_replace_a_bad_one() {
     let _ = other.kill();
     let _ = other.wait();
     // A keeper whose pid file names another live keeper (here that of a
-    // second runtime dir) ends by itself: nobody can find it any more.
+    // second runtime dir) ends by itself once no container is nested in
+    // it: nobody can find it any more.
+    ok_in(
+        &w,
+        &run,
+        &[
+            "run",
+            "-d",
+            "--name",
+            "held",
+            "--network",
+            "none",
+            img,
+            "sleep",
+            "60",
+        ],
+    );
     let run2 = run_dir(&w, "run2", 0o700);
     ok_in(
         &w,
@@ -188,6 +204,12 @@ fn subid_starts_share_one_keeper_and_replace_a_bad_one() {
     let third = keeper_pid(&run2).unwrap();
     assert_ne!(third, second);
     std::fs::copy(pid_file(&run2).unwrap(), pid_file(&run).unwrap()).unwrap();
+    std::thread::sleep(Duration::from_secs(3));
+    assert!(
+        live(second),
+        "keeper {second} ended under a running container"
+    );
+    ok_in(&w, &run, &["rm", "-f", "held"]);
     assert!(
         eventually(10, || !live(second)),
         "the replaced keeper {second} stays"
