@@ -121,8 +121,9 @@ pub fn nesting(pid: i32, map: &IdMapping) -> Option<Keeper> {
 }
 
 /// Every live keeper process of this user whose namespace maps exactly
-/// `map`, with the pid file it watches if its command line says. /proc is read once per call: only
-/// when no pid file names a keeper.
+/// `map`, with the pid file it watches if its command line says. It reads
+/// all of /proc: only when no pid file names a keeper, and for `network
+/// connect`/`disconnect` of a running container.
 fn keepers(map: &IdMapping) -> Vec<(ProcId, Option<PathBuf>)> {
     let uid = nix::unistd::getuid().as_raw();
     let Ok(entries) = std::fs::read_dir("/proc") else {
@@ -341,7 +342,7 @@ fn start(map: &IdMapping, src: &IdSources, pid_file: &Path) -> Result<Keeper> {
         return fail(&mut child, e);
     }
     // From now on the keeper watches the pid file, and ends once it names
-    // another keeper.
+    // another keeper and nothing is nested in it.
     let told = child.stdin.take().map(|mut i| i.write_all(b"k"));
     if !matches!(told, Some(Ok(()))) {
         return fail(&mut child, Error::Keeper(KeeperError::Exited));
