@@ -1024,9 +1024,17 @@ pub fn sandbox_spec(
         _ if held.is_some() => held,
         // Always a keeper: the shared network namespace is owned by its
         // namespace (see `net::bridge`).
-        Network::Bridge(_) => Some(std::sync::Arc::new(crate::userns::keeper::acquire(
-            &mapping, &src,
-        )?)),
+        // The shared namespace's keeper's, when that is another live one (a
+        // start with another XDG_RUNTIME_DIR): a keeper of its own would
+        // split the network in two.
+        Network::Bridge(b) => {
+            let mine = crate::userns::keeper::acquire(&mapping, &src)?;
+            let keeper = match crate::net::bridge::recorded_keeper(&b.networks, &mapping.key()) {
+                Some(nk) => crate::userns::keeper::owning(nk, &mapping, mine),
+                None => mine,
+            };
+            Some(std::sync::Arc::new(keeper))
+        }
         _ => crate::userns::keeper::for_spec(&mapping, &src, report),
     };
     let hostname = settings.hostname;

@@ -106,18 +106,44 @@ pub fn acquire(map: &IdMapping, src: &IdSources) -> Result<Keeper> {
 /// and maps exactly `map`: the one a running container is nested in,
 /// found without the runtime dir (gone after a logout) and never started.
 pub fn nesting(pid: i32, map: &IdMapping) -> Option<Keeper> {
+    live_keeper(map, |user| {
+        crate::sys::process::userns_parent_is(pid, user).unwrap_or(false)
+    })
+}
+
+/// The live keeper for `map` whose user namespace process `pid` is in
+/// (`held` when that is the one, or when there is none), never started: a
+/// shared network namespace's keeper is in the namespace of the keeper that
+/// started it, which a start from another runtime dir would not find by
+/// pid file.
+pub fn owning(pid: i32, map: &IdMapping, held: Keeper) -> Keeper {
+    let theirs = PathBuf::from(format!("/proc/{pid}/ns/user"));
+    if same_file(Path::new(&format!("/proc/{}/ns/user", held.pid)), &theirs) {
+        return held;
+    }
+    live_keeper(map, |user| same_file(user, &theirs)).unwrap_or(held)
+}
+
+/// The first live keeper for `map` whose `/proc/PID/ns/user` passes `pick`.
+fn live_keeper(map: &IdMapping, pick: impl Fn(&Path) -> bool) -> Option<Keeper> {
     keepers(map).into_iter().find_map(|(id, _)| {
-        let user = format!("/proc/{}/ns/user", id.pid);
+        let user = PathBuf::from(format!("/proc/{}/ns/user", id.pid));
         let userns = OwnedFd::from(std::fs::File::open(&user).ok()?);
         // The namespace is opened before the start time is checked again,
         // so a pid reused in between is caught.
-        (crate::sys::process::userns_parent_is(pid, Path::new(&user)).ok()? && id.alive())
-            .then_some(Keeper {
-                pid: id.pid,
-                userns,
-                start: id.start,
-            })
+        (pick(&user) && id.alive()).then_some(Keeper {
+            pid: id.pid,
+            userns,
+            start: id.start,
+        })
     })
+}
+
+fn same_file(a: &Path, b: &Path) -> bool {
+    match (std::fs::metadata(a), std::fs::metadata(b)) {
+        (Ok(a), Ok(b)) => a.dev() == b.dev() && a.ino() == b.ino(),
+        _ => false,
+    }
 }
 
 /// Every live keeper process of this user whose namespace maps exactly

@@ -6,7 +6,8 @@
 //! another ends by itself once no container is nested in it, one whose runtime dir went (a logout) stays, a
 //! running container on a user-defined network still changes networks
 //! then, one restarted by its policy keeps the keeper, and so its shared
-//! network namespace, and the starts after the next login join it too (a
+//! network namespace, and the starts after the next login join it too, as
+//! do those with another runtime dir (a
 //! `network connect` while it is being restarted is refused after a
 //! bounded wait); a world ends the keepers of its runtime dirs; a single id
 //! needs no keeper at all.
@@ -459,38 +460,35 @@ fn after_logout(w: &World) {
     );
     // The next login makes the runtime dir again, empty: the next start
     // records the keeper still there instead of making another, so the
-    // new container shares the restarted one's network.
+    // new container shares the restarted one's network. A start with
+    // another runtime dir (XDG_RUNTIME_DIR unset in a cron job, say) has a
+    // keeper of its own, but nests its container in the shared
+    // namespace's too.
     let run = run_dir(w, "run", 0o700);
-    ok_in(
-        w,
-        &run,
-        &[
+    let other = run_dir(w, "run-b", 0o700);
+    let ping = "ping -c 1 -W 5 \"$0\" >/dev/null && echo pinged";
+    for (name, dir) in [("x", &run), ("y", &other)] {
+        let sleeper = [
             "run",
             "-d",
             "--name",
-            "x",
+            name,
             "--network",
             "kn",
             img,
             "sleep",
             "60",
-        ],
-    );
+        ];
+        ok_in(w, dir, &sleeper);
+        let pid = ok_in(w, dir, &["inspect", "-f", "{{.State.Pid}}", name]);
+        assert_eq!(userns_column(pid.trim().parse().unwrap(), "PNS"), keeper_ns);
+        let reached = ok_in(w, dir, &["exec", name, "sh", "-c", ping, "rs"]);
+        assert_eq!(reached, "pinged\n", "{name} reaches rs");
+    }
     assert_eq!(keeper_pid(&run), Some(keeper));
-    let x: i32 = ok_in(w, &run, &["inspect", "-f", "{{.State.Pid}}", "x"])
-        .trim()
-        .parse()
-        .unwrap();
-    assert_eq!(userns_column(x, "PNS"), keeper_ns);
-    let ping = "ping -c 1 -W 5 \"$0\" >/dev/null && echo pinged";
-    assert_eq!(
-        ok_in(w, &run, &["exec", "x", "sh", "-c", ping, "rs"]),
-        "pinged\n"
-    );
-    assert_eq!(
-        ok_in(w, &run, &["exec", "rs", "sh", "-c", ping, "x"]),
-        "pinged\n"
-    );
-    ok_in(w, &run, &["rm", "-f", "rs", "x"]);
+    assert_ne!(keeper_pid(&other), Some(keeper));
+    let back = ok_in(w, &run, &["exec", "rs", "sh", "-c", ping, "x"]);
+    assert_eq!(back, "pinged\n");
+    ok_in(w, &run, &["rm", "-f", "rs", "x", "y"]);
     kill_and_wait(keeper);
 }
