@@ -1023,10 +1023,9 @@ pub fn sandbox_spec(
         Network::Container(_) => None,
         _ if held.is_some() => held,
         // Always a keeper: the shared network namespace is owned by its
-        // namespace (see `net::bridge`).
-        // The shared namespace's keeper's, when that is another live one (a
-        // start with another XDG_RUNTIME_DIR): a keeper of its own would
-        // split the network in two.
+        // namespace (see `net::bridge`). The one that namespace is in when
+        // that is another live keeper (started with another
+        // XDG_RUNTIME_DIR): this start's own would split the network.
         Network::Bridge(b) => {
             let mine = crate::userns::keeper::acquire(&mapping, &src)?;
             let keeper = match crate::net::bridge::recorded_keeper(&b.networks, &mapping.key()) {
