@@ -24,11 +24,13 @@
 //! enough: a logout removes `/run/user/UID`, while containers on
 //! user-defined networks keep running, and their restarts and `network
 //! connect` still need this keeper (the shared network namespace is nested
-//! in its namespace, see `net::bridge`). So a keeper is never replaced
-//! while it lives: when no pid file names a keeper, the live one still
-//! watching that pid file (its `--pid-file`, read from /proc) is recorded
-//! again before any new one is started, and a running container's keeper
-//! is found from its own namespace's parent, without the runtime dir.
+//! in its namespace, see `net::bridge`). So a start never replaces a live
+//! keeper of its runtime dir: when no pid file names a keeper, the live one
+//! still watching that pid file (its `--pid-file`, read from /proc) is
+//! recorded again before any new one is started. A running container's
+//! keeper is found from its own namespace's parent ([`nesting`]), and a
+//! shared network namespace's from the namespace it is in ([`owning`]),
+//! both without the runtime dir.
 //!
 //! This module does not decide mappings (`idmap`) and does not clone
 //! containers (`launch`).
