@@ -35,8 +35,6 @@ use crate::net::bridge::{self, BridgeError, Member, Membership};
 use crate::net::netdef::{NetError, NetworkDef, Networks};
 use crate::net::plan::{Attachment, NetFlags};
 use crate::net::Network;
-use crate::userns::idmap::IdSources;
-use std::path::Path;
 use std::time::{Duration, Instant};
 
 /// Why a container's networks could not be changed.
@@ -54,8 +52,8 @@ pub enum ConnectError {
     )]
     NotOnUserNetwork { name: String, mode: String },
     #[error(
-        "container {name} runs in a user namespace that is not the current keeper's (the \
-         keeper was restarted since it started): restart the container to change its networks"
+        "container {name} runs in a user namespace whose keeper has ended (it was killed \
+         since the container started): restart the container to change its networks"
     )]
     OtherKeeper { name: String },
     #[error("container {name} is restarting; try again")]
@@ -142,13 +140,13 @@ fn running(rec: &Record) -> Result<Option<Running>> {
         });
     }
     let mapping = rec.mapping()?;
-    let keeper = crate::userns::keeper::acquire(&mapping, &IdSources::default())?;
-    let keeper_user = format!("/proc/{}/ns/user", keeper.pid);
-    if !crate::sys::process::userns_parent_is(pid, Path::new(&keeper_user))? {
-        return Err(ConnectError::OtherKeeper {
+    // The keeper it is nested in, whichever the runtime dir names now (or
+    // none, after a logout): only that one's namespace owns the shared
+    // network namespace the container is on.
+    let keeper =
+        crate::userns::keeper::nesting(pid, &mapping).ok_or_else(|| ConnectError::OtherKeeper {
             name: rec.name.clone(),
-        });
-    }
+        })?;
     Ok(Some(Running {
         pid,
         keeper_pid: keeper.pid,

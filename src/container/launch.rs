@@ -1023,10 +1023,17 @@ pub fn sandbox_spec(
         Network::Container(_) => None,
         _ if held.is_some() => held,
         // Always a keeper: the shared network namespace is owned by its
-        // namespace (see `net::bridge`).
-        Network::Bridge(_) => Some(std::sync::Arc::new(crate::userns::keeper::acquire(
-            &mapping, &src,
-        )?)),
+        // namespace (see `net::bridge`). The one that namespace is in when
+        // that is another live keeper (started with another
+        // XDG_RUNTIME_DIR): this start's own would split the network.
+        Network::Bridge(b) => {
+            let mine = crate::userns::keeper::acquire(&mapping, &src)?;
+            let keeper = match crate::net::bridge::recorded_keeper(&b.networks, &mapping.key()) {
+                Some(nk) => crate::userns::keeper::owning(nk, &mapping, mine),
+                None => mine,
+            };
+            Some(std::sync::Arc::new(keeper))
+        }
         _ => crate::userns::keeper::for_spec(&mapping, &src, report),
     };
     let hostname = settings.hostname;

@@ -273,6 +273,14 @@ fn kill(p: ProcId) {
     }
 }
 
+/// The live shared namespace's keeper for this mapping (`IdMapping::key`),
+/// as recorded, started or not by this process: the user namespace it is in
+/// is the one a container must be nested in to join it.
+pub fn recorded_keeper(networks: &Networks, mapping_key: &str) -> Option<i32> {
+    let (k, _) = read_record(&record_path(networks, &short_key(mapping_key)))?;
+    k.alive().then_some(k.pid)
+}
+
 /// The pid of the live shared namespace's keeper for this mapping, started
 /// (with its pasta) when there is none. The caller holds the networks' lock.
 fn shared(

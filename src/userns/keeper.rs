@@ -18,12 +18,19 @@
 //! keeper. Killing the keeper is always safe: running containers keep their
 //! own namespaces, and the next start makes a new keeper.
 //!
-//! A keeper ends itself once its pid file names another live keeper: it
-//! was replaced, and no start will find it again. A missing pid file is not
+//! A keeper ends itself once its pid file names another live keeper (it
+//! was replaced, and no start will find it again) and nothing lives in its
+//! namespace or one nested in it any more. A missing pid file is not
 //! enough: a logout removes `/run/user/UID`, while containers on
 //! user-defined networks keep running, and their restarts and `network
 //! connect` still need this keeper (the shared network namespace is nested
-//! in its namespace, see `net::bridge`).
+//! in its namespace, see `net::bridge`). So a start never replaces a live
+//! keeper of its runtime dir: when no pid file names a keeper, the live one
+//! still watching that pid file (its `--pid-file`, read from /proc) is
+//! recorded again before any new one is started. A running container's
+//! keeper is found from its own namespace's parent ([`nesting`]), and a
+//! shared network namespace's from the namespace it is in ([`owning`]),
+//! both without the runtime dir.
 //!
 //! This module does not decide mappings (`idmap`) and does not clone
 //! containers (`launch`).
@@ -80,7 +87,120 @@ pub fn acquire(map: &IdMapping, src: &IdSources) -> Result<Keeper> {
     if let Some(k) = open_valid(&pid_file, map) {
         return Ok(k);
     }
+    // A logout removed the pid file but not its keeper (see `serve`), which
+    // still holds the containers on user-defined networks and their shared
+    // network namespace: a new keeper would split them from every later
+    // start, so the one still watching this pid file is recorded again.
+    if let Some((id, _)) = keepers(map)
+        .into_iter()
+        .filter(|(_, watched)| watched.as_deref() == Some(pid_file.as_path()))
+        .min_by_key(|(id, _)| id.start)
+    {
+        write_record(&pid_file, id)?;
+        if let Some(k) = open_valid(&pid_file, map) {
+            return Ok(k);
+        }
+    }
     start(map, src, &pid_file)
+}
+
+/// The live keeper whose user namespace is the parent of process `pid`'s
+/// and maps exactly `map`: the one a running container is nested in,
+/// found without the runtime dir (gone after a logout) and never started.
+pub fn nesting(pid: i32, map: &IdMapping) -> Option<Keeper> {
+    live_keeper(map, |user| {
+        crate::sys::process::userns_parent_is(pid, user).unwrap_or(false)
+    })
+}
+
+/// The live keeper for `map` whose user namespace process `pid` is in
+/// (`held` when that is the one, or when there is none), never started: a
+/// shared network namespace's keeper is in the namespace of the keeper that
+/// started it, which a start from another runtime dir would not find by
+/// pid file.
+pub fn owning(pid: i32, map: &IdMapping, held: Keeper) -> Keeper {
+    let theirs = PathBuf::from(format!("/proc/{pid}/ns/user"));
+    if same_file(Path::new(&format!("/proc/{}/ns/user", held.pid)), &theirs) {
+        return held;
+    }
+    live_keeper(map, |user| same_file(user, &theirs)).unwrap_or(held)
+}
+
+/// The first live keeper for `map` whose `/proc/PID/ns/user` passes `pick`.
+fn live_keeper(map: &IdMapping, pick: impl Fn(&Path) -> bool) -> Option<Keeper> {
+    keepers(map).into_iter().find_map(|(id, _)| {
+        let user = PathBuf::from(format!("/proc/{}/ns/user", id.pid));
+        let userns = OwnedFd::from(std::fs::File::open(&user).ok()?);
+        // The namespace is opened before the start time is checked again,
+        // so a pid reused in between is caught.
+        (pick(&user) && id.alive()).then_some(Keeper {
+            pid: id.pid,
+            userns,
+            start: id.start,
+        })
+    })
+}
+
+fn same_file(a: &Path, b: &Path) -> bool {
+    match (std::fs::metadata(a), std::fs::metadata(b)) {
+        (Ok(a), Ok(b)) => a.dev() == b.dev() && a.ino() == b.ino(),
+        _ => false,
+    }
+}
+
+/// Every live keeper process of this user whose namespace maps exactly
+/// `map`, with the pid file it watches if its command line says. It reads
+/// all of /proc: only when no pid file names a keeper, and for `network
+/// connect`/`disconnect` of a running container.
+fn keepers(map: &IdMapping) -> Vec<(ProcId, Option<PathBuf>)> {
+    let uid = nix::unistd::getuid().as_raw();
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    entries
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
+        .filter(|pid| std::fs::metadata(format!("/proc/{pid}")).is_ok_and(|m| m.uid() == uid))
+        .filter_map(|pid| {
+            let id = ProcId::of(pid)?;
+            let watched = keeper_of(pid)?;
+            (maps(pid, map) && id.alive()).then_some((id, watched))
+        })
+        .collect()
+}
+
+/// Whether process `pid` is a `hutch userns-keeper`, and the `--pid-file`
+/// it watches (None from a hutch that passed it otherwise).
+fn keeper_of(pid: i32) -> Option<Option<PathBuf>> {
+    let mut cmdline = Vec::new();
+    std::fs::File::open(format!("/proc/{pid}/cmdline"))
+        .ok()?
+        .take(8192)
+        .read_to_end(&mut cmdline)
+        .ok()?;
+    let mut args = cmdline.split(|&b| b == 0).skip(1);
+    if args.next()? != SUBCOMMAND.as_bytes() {
+        return None;
+    }
+    use std::os::unix::ffi::OsStrExt;
+    Some(
+        args.skip_while(|a| *a != b"--pid-file")
+            .nth(1)
+            .map(|p| PathBuf::from(std::ffi::OsStr::from_bytes(p))),
+    )
+}
+
+/// Record keeper `id` in `pid_file` (atomically: a keeper that finds it
+/// half-written would not see itself).
+fn write_record(pid_file: &Path, id: ProcId) -> Result<()> {
+    let tmp = pid_file.with_extension(format!("{}.tmp", std::process::id()));
+    let written = std::fs::File::create(&tmp)
+        .and_then(|mut f| f.write_all(format!("{} {}\n", id.pid, id.start).as_bytes()))
+        .and_then(|()| std::fs::rename(&tmp, pid_file));
+    written.map_err(|e| {
+        let _ = std::fs::remove_file(&tmp);
+        Error::file("write", pid_file, e)
+    })
 }
 
 /// [`acquire`] for a sandbox spec: None when the mapping needs no helpers,
@@ -171,11 +291,7 @@ fn maps(pid: i32, map: &IdMapping) -> bool {
 /// of its own ends before deleting it.
 pub fn recorded_keeper(pid_file: &Path) -> Option<ProcId> {
     let id = recorded(pid_file)?;
-    let cmdline = std::fs::read(format!("/proc/{}/cmdline", id.pid)).ok()?;
-    let is_keeper = cmdline
-        .split(|&b| b == 0)
-        .nth(1)
-        .is_some_and(|arg| arg == SUBCOMMAND.as_bytes());
+    let is_keeper = keeper_of(id.pid).is_some();
     (is_keeper && id.alive()).then_some(id)
 }
 
@@ -250,16 +366,11 @@ fn start(map: &IdMapping, src: &IdSources, pid_file: &Path) -> Result<Keeper> {
     let Some(id) = ProcId::of(pid) else {
         return fail(&mut child, Error::Keeper(KeeperError::Exited));
     };
-    let tmp = pid_file.with_extension(format!("{}.tmp", std::process::id()));
-    let written = std::fs::File::create(&tmp)
-        .and_then(|mut f| f.write_all(format!("{pid} {}\n", id.start).as_bytes()))
-        .and_then(|()| std::fs::rename(&tmp, pid_file));
-    if let Err(e) = written {
-        let _ = std::fs::remove_file(&tmp);
-        return fail(&mut child, Error::file("write", pid_file, e));
+    if let Err(e) = write_record(pid_file, id) {
+        return fail(&mut child, e);
     }
     // From now on the keeper watches the pid file, and ends once it names
-    // another keeper.
+    // another keeper and nothing is nested in it.
     let told = child.stdin.take().map(|mut i| i.write_all(b"k"));
     if !matches!(told, Some(Ok(()))) {
         return fail(&mut child, Error::Keeper(KeeperError::Exited));
@@ -275,7 +386,8 @@ const CHECK_EVERY: Duration = Duration::from_secs(2);
 /// The keeper's own life (`hutch userns-keeper`): leave the caller's session,
 /// unshare a user namespace, report on stdout, wait for its parent to say
 /// that `pid_file` names it, let go of every inherited descriptor, then
-/// idle until `pid_file` names another live keeper (or it is killed).
+/// idle until `pid_file` names another live keeper and no other process is
+/// in or directly nested in its namespace (or it is killed).
 pub fn serve(pid_file: &Path) -> Result<()> {
     crate::sys::process::become_keeper()?;
     std::io::stdout()
@@ -291,11 +403,38 @@ pub fn serve(pid_file: &Path) -> Result<()> {
     crate::sys::stdio::all_to_dev_null()?;
     let me = ProcId::current().ok_or(Error::Keeper(KeeperError::OwnProc))?;
     // A missing or unreadable pid file (its runtime dir removed at logout)
-    // is not a replacement: containers may still need this namespace.
-    while !matches!(recorded_keeper(pid_file), Some(k) if k != me) {
+    // is not a replacement: containers may still need this namespace. Nor
+    // does a replaced keeper go while anything lives in its namespace: the
+    // containers nested in it and their shared network namespace's keeper
+    // would lose their restarts' and `network connect`'s way back.
+    loop {
+        let replaced = matches!(recorded_keeper(pid_file), Some(k) if k != me);
+        if replaced && !holds_any(me.pid) {
+            return Ok(());
+        }
         std::thread::sleep(CHECK_EVERY);
     }
-    Ok(())
+}
+
+/// Whether any process but `me` (this keeper) is in this process's user
+/// namespace or in one nested in it directly.
+fn holds_any(me: i32) -> bool {
+    let own = Path::new("/proc/self/ns/user");
+    let Ok(own_meta) = std::fs::metadata(own) else {
+        return true;
+    };
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return true;
+    };
+    entries
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
+        .filter(|&pid| pid != me)
+        .any(|pid| {
+            let inside = std::fs::metadata(format!("/proc/{pid}/ns/user"))
+                .is_ok_and(|m| m.dev() == own_meta.dev() && m.ino() == own_meta.ino());
+            inside || crate::sys::process::userns_parent_is(pid, own).unwrap_or(false)
+        })
 }
 
 #[cfg(test)]

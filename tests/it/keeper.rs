@@ -1,13 +1,16 @@
 //! The user-namespace keeper: with subordinate ids, every start joins one
 //! idle process's id-mapped namespace instead of running newuidmap and
-//! newgidmap; a dead keeper or a pid file naming anything else is replaced;
-//! a runtime dir that is not private is refused loudly and the start still
-//! works; a keeper whose pid file names another ends by itself, one whose
-//! runtime dir went (a logout) stays, and a container on a user-defined
-//! network restarted by its policy after that keeps it, and so its shared
-//! network namespace (a `network connect` while it is being restarted is
-//! refused after a bounded wait); a world ends the keepers of its runtime
-//! dirs; a single id needs no keeper at all.
+//! newgidmap; a dead keeper is replaced, a live one whose pid file names
+//! anything else is recorded again; a runtime dir that is not private is
+//! refused loudly and the start still works; a keeper whose pid file names
+//! another ends by itself once no container is nested in it, one whose runtime dir went (a logout) stays, a
+//! running container on a user-defined network still changes networks
+//! then, one restarted by its policy keeps the keeper, and so its shared
+//! network namespace, and the starts after the next login join it too, as
+//! do those with another runtime dir (a
+//! `network connect` while it is being restarted is refused after a
+//! bounded wait); a world ends the keepers of its runtime dirs; a single id
+//! needs no keeper at all.
 
 use crate::common::{
     eventually, live, mark_starting, put_record, skip, stderr, stdout, succeeded, user, Kind, World,
@@ -160,7 +163,9 @@ fn subid_starts_share_one_keeper_and_replace_a_bad_one() {
     assert!(live(second));
 
     // A pid file naming another live process of the user, with its true
-    // start time, is not trusted: that process is not in a mapped namespace.
+    // start time, is not trusted: that process is not in a mapped
+    // namespace. The live keeper still watching that pid file is recorded
+    // again rather than replaced: containers may be nested in it.
     let mut other = w.as_user("sleep").arg("600").spawn().unwrap();
     let other_pid = other.id() as i32;
     let other_start = ProcId::of(other_pid).unwrap().start;
@@ -170,13 +175,42 @@ fn subid_starts_share_one_keeper_and_replace_a_bad_one() {
     )
     .unwrap();
     ok_in(&w, &run, &["run", "--rm", "--network", "none", img, "true"]);
-    let third = keeper_pid(&run).unwrap();
-    assert_ne!(third, other_pid);
-    assert!(live(third));
+    assert_eq!(keeper_pid(&run), Some(second));
     let _ = other.kill();
     let _ = other.wait();
-    // The keeper the pid file stopped naming ends by itself: nobody can
-    // find it any more.
+    // A keeper whose pid file names another live keeper (here that of a
+    // second runtime dir) ends by itself once no container is nested in
+    // it: nobody can find it any more.
+    ok_in(
+        &w,
+        &run,
+        &[
+            "run",
+            "-d",
+            "--name",
+            "held",
+            "--network",
+            "none",
+            img,
+            "sleep",
+            "60",
+        ],
+    );
+    let run2 = run_dir(&w, "run2", 0o700);
+    ok_in(
+        &w,
+        &run2,
+        &["run", "--rm", "--network", "none", img, "true"],
+    );
+    let third = keeper_pid(&run2).unwrap();
+    assert_ne!(third, second);
+    std::fs::copy(pid_file(&run2).unwrap(), pid_file(&run).unwrap()).unwrap();
+    std::thread::sleep(Duration::from_secs(3));
+    assert!(
+        live(second),
+        "keeper {second} ended under a running container"
+    );
+    ok_in(&w, &run, &["rm", "-f", "held"]);
     assert!(
         eventually(10, || !live(second)),
         "the replaced keeper {second} stays"
@@ -318,20 +352,35 @@ fn concurrent_first_starts_make_one_keeper() {
 
 #[test]
 fn a_restart_after_logout_keeps_the_keeper_and_its_network() {
-    let Some(u) = user(Kind::SubIds) else {
-        return skip("no test user with subordinate ids");
-    };
-    let w = World::new(u);
+    // Both kinds, side by side (most of it is waiting): a user-defined
+    // network always takes a keeper.
+    let worlds: Vec<World> = [Kind::SubIds, Kind::Single]
+        .into_iter()
+        .filter_map(user)
+        .map(World::new)
+        .collect();
+    if worlds.len() < 2 {
+        return skip("a test user of each kind");
+    }
+    std::thread::scope(|s| {
+        for w in &worlds {
+            s.spawn(move || after_logout(w));
+        }
+    });
+}
+
+fn after_logout(w: &World) {
     let img = w.busybox();
-    let run = run_dir(&w, "run", 0o700);
+    let run = run_dir(w, "run", 0o700);
     ok_in(
-        &w,
+        w,
         &run,
         &["network", "create", "--subnet", "10.89.41.0/24", "kn"],
     );
+    ok_in(w, &run, &["network", "create", "kn2"]);
     let exit_on_go = "while [ ! -e /tmp/go ]; do sleep 0.1; done; rm /tmp/go; exit 3";
     ok_in(
-        &w,
+        w,
         &run,
         &[
             "run",
@@ -354,10 +403,20 @@ fn a_restart_after_logout_keeps_the_keeper_and_its_network() {
     std::fs::remove_dir_all(&run).unwrap();
     std::thread::sleep(Duration::from_secs(3));
     assert!(live(keeper), "keeper {keeper} ended with its runtime dir");
-    ok_in(&w, &run, &["exec", "rs", "touch", "/tmp/go"]);
+    // A running container still changes networks: the keeper it is nested
+    // in is found without the runtime dir.
+    ok_in(w, &run, &["network", "connect", "kn2", "rs"]);
+    let eth1 = ok_in(
+        w,
+        &run,
+        &["exec", "rs", "ip", "-4", "-o", "addr", "show", "eth1"],
+    );
+    assert!(eth1.contains(" inet "), "{eth1}");
+    ok_in(w, &run, &["network", "disconnect", "kn2", "rs"]);
+    ok_in(w, &run, &["exec", "rs", "touch", "/tmp/go"]);
     let inspect = || {
         stdout(&hutch_in(
-            &w,
+            w,
             &run,
             &[
                 "inspect",
@@ -372,7 +431,7 @@ fn a_restart_after_logout_keeps_the_keeper_and_its_network() {
         got = inspect();
         got.starts_with("1 running ") && !got.trim().ends_with(" 0")
     });
-    let log = stdout(&hutch_in(&w, &run, &["logs", "rs"]));
+    let log = stdout(&hutch_in(w, &run, &["logs", "rs"]));
     assert!(restarted, "{got:?}; log: {log}");
     // Restarted in the same keeper's namespace, so in the same shared
     // network namespace as before.
@@ -380,7 +439,7 @@ fn a_restart_after_logout_keeps_the_keeper_and_its_network() {
     assert_eq!(userns_column(pid, "PNS"), keeper_ns);
     assert_eq!(
         ok_in(
-            &w,
+            w,
             &run,
             &["exec", "rs", "ip", "-4", "-o", "addr", "show", "eth0"]
         )
@@ -390,17 +449,46 @@ fn a_restart_after_logout_keeps_the_keeper_and_its_network() {
     );
     // A connect while the container is between states (its record made to
     // say that pid 1 is being started) is refused after a bounded wait.
-    ok_in(&w, &run, &["network", "create", "kn2"]);
-    let id = ok_in(&w, &run, &["inspect", "-f", "{{.Id}}", "rs"]);
-    let original = mark_starting(&w, id.trim());
-    let out = hutch_in(&w, &run, &["network", "connect", "kn2", "rs"]);
-    put_record(&w, id.trim(), &original);
+    let id = ok_in(w, &run, &["inspect", "-f", "{{.Id}}", "rs"]);
+    let original = mark_starting(w, id.trim());
+    let out = hutch_in(w, &run, &["network", "connect", "kn2", "rs"]);
+    put_record(w, id.trim(), &original);
     assert!(
         !out.status.success() && stderr(&out).contains("container rs is restarting; try again"),
         "{}",
         stderr(&out)
     );
-    ok_in(&w, &run, &["rm", "-f", "rs"]);
-    // Its pid file went with the runtime dir: the world cannot find it.
+    // The next login makes the runtime dir again, empty: the next start
+    // records the keeper still there instead of making another, so the
+    // new container shares the restarted one's network. A start with
+    // another runtime dir (XDG_RUNTIME_DIR unset in a cron job, say) has a
+    // keeper of its own, but nests its container in the shared
+    // namespace's too.
+    let run = run_dir(w, "run", 0o700);
+    let other = run_dir(w, "run-b", 0o700);
+    let ping = "ping -c 1 -W 5 \"$0\" >/dev/null && echo pinged";
+    for (name, dir) in [("x", &run), ("y", &other)] {
+        let sleeper = [
+            "run",
+            "-d",
+            "--name",
+            name,
+            "--network",
+            "kn",
+            img,
+            "sleep",
+            "60",
+        ];
+        ok_in(w, dir, &sleeper);
+        let pid = ok_in(w, dir, &["inspect", "-f", "{{.State.Pid}}", name]);
+        assert_eq!(userns_column(pid.trim().parse().unwrap(), "PNS"), keeper_ns);
+        let reached = ok_in(w, dir, &["exec", name, "sh", "-c", ping, "rs"]);
+        assert_eq!(reached, "pinged\n", "{name} reaches rs");
+    }
+    assert_eq!(keeper_pid(&run), Some(keeper));
+    assert_ne!(keeper_pid(&other), Some(keeper));
+    let back = ok_in(w, &run, &["exec", "rs", "sh", "-c", ping, "x"]);
+    assert_eq!(back, "pinged\n");
+    ok_in(w, &run, &["rm", "-f", "rs", "x", "y"]);
     kill_and_wait(keeper);
 }
