@@ -15,8 +15,11 @@
 //! pid file is trusted only when the process it names still has the start
 //! time written with it and its namespace carries exactly the wanted mapping,
 //! so a dead keeper, a reused pid or changed /etc/subuid ranges lead to a new
-//! keeper. Killing the keeper is always safe: running containers keep their
-//! own namespaces, and the next start makes a new keeper.
+//! keeper. Killing the keeper leaves running containers alone (they keep
+//! their own namespaces) and the next start makes a new keeper, but the
+//! containers on user-defined networks then cannot change networks, and
+//! their restarts land in a new shared network namespace, away from the
+//! containers they talked to.
 //!
 //! A keeper ends itself once its pid file names another live keeper (it
 //! was replaced, and no start will find it again) and nothing lives in its
