@@ -142,6 +142,14 @@ mod tests {
         assert_eq!(line(&repeated), "cannot read a: boom");
         let inside = Context::new("cannot read a (boom); retry", std::io::Error::other("boom"));
         assert_eq!(line(&inside), "cannot read a (boom); retry");
+        let advised = Context::new(
+            "container c is stopped (no overlay): start it, then copy",
+            std::io::Error::other("no overlay"),
+        );
+        assert_eq!(
+            line(&advised),
+            "container c is stopped (no overlay): start it, then copy"
+        );
         let named = Context::new(
             "cannot open b: denied; giving up",
             std::io::Error::other("denied"),

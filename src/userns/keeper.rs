@@ -23,7 +23,7 @@
 //!
 //! A keeper ends itself once its pid file names another live keeper (it
 //! was replaced, and no start will find it again) and nothing lives in its
-//! namespace or one nested in it any more. A missing pid file is not
+//! namespace or one nested directly in it any more. A missing pid file is not
 //! enough: a logout removes `/run/user/UID`, while containers on
 //! user-defined networks keep running, and their restarts and `network
 //! connect` still need this keeper (the shared network namespace is nested
@@ -167,7 +167,14 @@ fn keepers(map: &IdMapping) -> Vec<(ProcId, Option<PathBuf>)> {
         .filter_map(|pid| {
             let id = ProcId::of(pid)?;
             let watched = keeper_of(pid)?;
-            (maps(pid, map) && id.alive()).then_some((id, watched))
+            // A keeper's namespace is a child of this process's; a process in
+            // a container (a grandchild) shows the same composed mapping and
+            // may name itself a keeper in its command line, and must never be
+            // adopted: every later start would nest in the container's
+            // namespace.
+            let child = crate::sys::process::userns_parent_is(pid, Path::new("/proc/self/ns/user"))
+                .unwrap_or(false);
+            (child && maps(pid, map) && id.alive()).then_some((id, watched))
         })
         .collect()
 }
@@ -436,7 +443,11 @@ fn holds_any(me: i32) -> bool {
         .any(|pid| {
             let inside = std::fs::metadata(format!("/proc/{pid}/ns/user"))
                 .is_ok_and(|m| m.dev() == own_meta.dev() && m.ino() == own_meta.ino());
-            inside || crate::sys::process::userns_parent_is(pid, own).unwrap_or(false)
+            // A zombie still names its namespace, and where PID 1 does not
+            // reap orphans (an orphaned netns keeper or pasta) it would hold
+            // this keeper for ever.
+            (inside || crate::sys::process::userns_parent_is(pid, own).unwrap_or(false))
+                && ProcId::of(pid).is_some_and(|p| p.alive())
         })
 }
 

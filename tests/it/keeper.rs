@@ -10,7 +10,8 @@
 //! do those with another runtime dir (a
 //! `network connect` while it is being restarted is refused after a
 //! bounded wait); a world ends the keepers of its runtime dirs; a single id
-//! needs no keeper at all.
+//! needs no keeper at all, and a process in a container that names itself a
+//! keeper is never adopted as one.
 
 use crate::common::{
     eventually, live, mark_starting, put_record, skip, stderr, stdout, succeeded, user, Kind, World,
@@ -491,4 +492,61 @@ fn after_logout(w: &World) {
     assert_eq!(back, "pinged\n");
     ok_in(w, &run, &["rm", "-f", "rs", "x", "y"]);
     kill_and_wait(keeper);
+}
+
+#[test]
+fn a_process_in_a_container_is_never_adopted_as_the_keeper() {
+    // A container's processes show the keeper's mapping from the host and
+    // choose their own command line: one that names itself a keeper of the
+    // runtime dir's pid file must not be recorded as the keeper when the
+    // real one is gone, or every later start would nest in the container.
+    let Some(u) = user(Kind::SubIds) else {
+        return skip("no test user with subordinate ids");
+    };
+    let w = World::new(u);
+    let img = w.busybox();
+    let run = run_dir(&w, "run", 0o700);
+    ok_in(&w, &run, &["run", "--rm", "--network", "none", img, "true"]);
+    let file = pid_file(&run).expect("a keeper's pid file");
+    let real = keeper_pid(&run).expect("a keeper");
+    let script = format!(
+        "cd /tmp && printf '#!/bin/sh\\n/bin/sleep 1000\\n' > userns-keeper && \
+         chmod +x userns-keeper && PATH=: exec userns-keeper --pid-file {}",
+        file.display()
+    );
+    ok_in(
+        &w,
+        &run,
+        &[
+            "run",
+            "-d",
+            "--name",
+            "imp",
+            "--network",
+            "none",
+            img,
+            "sh",
+            "-c",
+            &script,
+        ],
+    );
+    let imp: i32 = ok_in(&w, &run, &["inspect", "-f", "{{.State.Pid}}", "imp"])
+        .trim()
+        .parse()
+        .unwrap();
+    let named_keeper = || {
+        std::fs::read(format!("/proc/{imp}/cmdline"))
+            .is_ok_and(|c| c.split(|&b| b == 0).nth(1) == Some(&b"userns-keeper"[..]))
+    };
+    assert!(eventually(10, named_keeper), "no impostor");
+    kill_and_wait(real);
+    std::fs::remove_file(&file).unwrap();
+    ok_in(&w, &run, &["run", "--rm", "--network", "none", img, "true"]);
+    let now = keeper_pid(&run).expect("a keeper again");
+    assert_ne!(
+        now, imp,
+        "a process in a container was adopted as the keeper"
+    );
+    assert!(live(now));
+    ok_in(&w, &run, &["rm", "-f", "imp"]);
 }

@@ -353,13 +353,18 @@ fn start_reruns_over_the_same_upper_dir() {
         assert_eq!(w.ok(&["start", "p", "q"]), "p\nq\n");
         assert_eq!(w.ok(&["wait", "p", "q"]), "0\n4\n");
         // A start's unsynced claim keeps the durable record beside it only
-        // until pid 1's record is synced.
-        for name in ["p", "q"] {
-            let id = w.ok(&["inspect", "-f", "{{.Id}}", name]);
-            let dir = w.root().join("containers").join(id.trim());
-            assert!(dir.join("container.json").exists());
-            assert!(!dir.join("container.json.prev").exists(), "{name}");
+        // until pid 1's record is synced (looked at while pid 1 runs: its
+        // exit rewrites the record synced, which would hide a missing sync).
+        let id = w.ok(&["run", "-d", "--name", "s", bb, "sleep", "30"]);
+        let dir = w.root().join("containers").join(id.trim());
+        let durable = dir.join("container.json.prev");
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        while durable.exists() && std::time::Instant::now() < deadline {
+            std::thread::sleep(std::time::Duration::from_millis(20));
         }
+        assert!(dir.join("container.json").exists());
+        assert!(!durable.exists(), "the synced record left its .prev");
+        w.ok(&["rm", "-f", "s"]);
         // Every start's output: the attached ones' too.
         assert_eq!(w.ok(&["logs", "p"]), "x\nx\nx\nx\nx\nx\n");
         let (_, err) = w.fails(&["start", "-a", "p", "q"]);

@@ -56,8 +56,8 @@ pub enum EnterError {
     #[error(transparent)]
     NoOverlay(driver::Unusable),
     #[error(
-        "container {name} is stopped and uses the fuse storage driver, and {why}: \
-         start it, then copy"
+        "container {name} is stopped and uses the fuse storage driver, whose upper dir \
+         cp reads through native overlay ({why}): start it, then copy"
     )]
     StoppedFuse {
         name: String,

@@ -7,9 +7,11 @@
 //! Actions hutch cannot honour (SCMP_ACT_TRACE, SCMP_ACT_NOTIFY) are
 //! refused with a message rather than silently changed.
 //!
-//! `flags` is read as runc reads it: absent, the program is installed with
-//! SECCOMP_FILTER_FLAG_SPEC_ALLOW where the kernel has it; present (even
-//! empty), with exactly the flags listed, which the kernel must support.
+//! `flags` is read as runc reads it through Docker and Podman: absent or
+//! empty (the runtime spec's `omitempty` drops an empty list on its way to
+//! runc), the program is installed with SECCOMP_FILTER_FLAG_SPEC_ALLOW
+//! where the kernel has it; listed, with exactly those flags, which the
+//! kernel must support.
 //! SECCOMP_FILTER_FLAG_TSYNC, SECCOMP_FILTER_FLAG_LOG and
 //! SECCOMP_FILTER_FLAG_SPEC_ALLOW are known; any other is refused.
 
@@ -85,7 +87,7 @@ fn action(name: &str, errno: Option<u32>) -> Result<Action, String> {
 
 fn install_flags(named: Option<Vec<String>>) -> Result<InstallFlags, String> {
     use crate::sys::seccomp::{FLAG_LOG, FLAG_SPEC_ALLOW, FLAG_TSYNC};
-    let Some(named) = named else {
+    let Some(named) = named.filter(|n| !n.is_empty()) else {
         return Ok(InstallFlags::default());
     };
     let mut required = 0;
