@@ -100,3 +100,53 @@ fn spawn(args: &[String]) -> Option<Child> {
     let _ = crate::sys::process::set_nice(child.id() as i32, 10);
     Some(child)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The tids of this process's threads named `companion`.
+    fn companion_threads() -> Vec<String> {
+        std::fs::read_dir("/proc/self/task")
+            .unwrap()
+            .filter_map(|e| {
+                let tid = e.ok()?.file_name().into_string().ok()?;
+                let comm = std::fs::read_to_string(format!("/proc/self/task/{tid}/comm")).ok()?;
+                (comm.trim() == "companion").then_some(tid)
+            })
+            .collect()
+    }
+
+    /// The companion's thread, once it has named itself.
+    fn companion_thread() -> String {
+        for _ in 0..100 {
+            if let [tid] = companion_threads().as_slice() {
+                return tid.clone();
+            }
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        panic!("no companion thread: {:?}", companion_threads());
+    }
+
+    fn children(tid: &str) -> String {
+        std::fs::read_to_string(format!("/proc/self/task/{tid}/children")).unwrap()
+    }
+
+    // The companion runs the test binary (`--list` lists the tests and
+    // exits; it stays its thread's unreaped child until ended).
+    #[test]
+    fn starts_after_its_delay_from_a_thread_that_ends_with_it() {
+        let args = ["--list".to_string()];
+        // Ended before the delay: nothing started, the thread is joined.
+        let c = Companion::start(&args).unwrap();
+        assert_eq!(children(&companion_thread()).trim(), "");
+        c.end();
+        assert!(companion_threads().is_empty());
+        // After the delay it is the thread's child, reaped when ended.
+        let c = Companion::start(&args).unwrap();
+        std::thread::sleep(DELAY + Duration::from_secs(1));
+        assert_ne!(children(&companion_thread()).trim(), "");
+        drop(c);
+        assert!(companion_threads().is_empty());
+    }
+}
