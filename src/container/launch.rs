@@ -1625,13 +1625,15 @@ impl<'a> Started<'a> {
         }
     }
 
-    /// pid 1 has exited: no more probes, no companion.
+    /// pid 1 has exited: no more probes, no companion (nor its thread:
+    /// the supervisor may clone a new pid 1 next).
     fn ended(&mut self) {
         if let Some(m) = self.monitor.take() {
             m.stop();
         }
-        // Dropped: ended and reaped.
-        self.companion = None;
+        if let Some(c) = self.companion.take() {
+            c.end();
+        }
     }
 }
 
@@ -1644,6 +1646,10 @@ impl sandbox::Observer for Started<'_> {
         if let Some(r) = self.trace {
             r.debug(line);
         }
+    }
+
+    fn exited(&mut self) {
+        self.ended();
     }
 
     fn started(&mut self, pid: i32) {
@@ -1676,6 +1682,7 @@ impl sandbox::Observer for Started<'_> {
             if !rec.auto_remove {
                 let _ = self.containers.sync(&rec.id);
             }
+            // The monitor forks: before the companion's thread starts.
             self.monitor = Monitor::start(self.containers, &rec).ok().flatten();
             self.companion = Companion::start(&rec.config.companion);
         }

@@ -59,6 +59,11 @@ impl Exit {
 pub trait Observer {
     /// pid 1 of the container (as seen from the host) has exec'd the command.
     fn started(&mut self, pid: i32);
+    /// pid 1 has exited and is reaped; called before the sandbox is taken
+    /// down, which may need this process single-threaded again (it joins
+    /// the container's user namespace to remove a `--rm` container's
+    /// state).
+    fn exited(&mut self) {}
     /// Whether [`Observer::step`] wants lines (`--log-level debug`);
     /// checked before a line is made, so tracing costs nothing when off.
     fn tracing(&self) -> bool {
@@ -339,6 +344,7 @@ fn parent_main(
     let outcome = match started {
         Ok(s) => {
             let exit = wait(child, pidfd.as_fd(), s.master, &plan.process);
+            observer.exited();
             // The container is gone: its network helper goes too.
             if let Some(h) = s.helper {
                 h.stop();
