@@ -44,10 +44,17 @@ sh "$here/gen-tree.sh" "$big/tree" small
 nowatch="$work/nowatch"; mkproject "$nowatch" 'COPY tree /tree'
 cp -a "$big/tree" "$nowatch/tree"
 (cd "$nowatch" && "$hutch" shell -- true)
-for p in /proc/[0-9]*; do
-  tr '\0' ' ' 2>/dev/null <"$p/cmdline" | grep -q "^hutch env-watcher --dir $work/" &&
-    kill "${p#/proc/}"
+# The watcher starts a moment after the environment's pid 1: wait for it.
+killed=
+for _ in $(seq 100); do
+  for p in /proc/[0-9]*; do
+    tr '\0' ' ' 2>/dev/null <"$p/cmdline" | grep -q "^hutch env-watcher --dir $work/" &&
+      kill "${p#/proc/}" && killed=1
+  done
+  [ -n "$killed" ] && break
+  sleep 0.1
 done
+[ -n "$killed" ] || echo "no watcher to kill: the no-watcher row is not what it says" >&2
 (cd "$small" && "$hutch" shell -- true && "$hutch" allow)
 (cd "$big" && "$hutch" shell -- true)
 launcher="$(cd "$small" && "$hutch" env path)/true"
