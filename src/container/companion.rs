@@ -36,8 +36,8 @@ impl Companion {
     /// that cannot start is left out: the container runs without it, and
     /// whatever the companion offers falls back to doing without.
     ///
-    /// Its thread runs until [`Companion::end`]: this process must not
-    /// fork, clone or change namespaces meanwhile (see `sys::process`).
+    /// Its thread runs until the companion is dropped: this process must
+    /// not fork, clone or change namespaces meanwhile (see `sys::process`).
     pub fn start(args: &[String]) -> Option<Companion> {
         if args.is_empty() {
             return None;
@@ -65,28 +65,20 @@ impl Companion {
             thread: Some(thread),
         })
     }
+}
 
-    /// End and reap the companion (or call off its start), and end its
-    /// thread; the process is single-threaded again when this returns.
-    pub fn end(mut self) {
-        self.finish();
-    }
-
-    fn finish(&mut self) {
+/// Dropping it ends and reaps the companion (or calls off its start) and
+/// joins its thread: the process is single-threaded again afterwards, and
+/// a supervisor that unwinds leaves no companion running beside nothing,
+/// or unreaped.
+impl Drop for Companion {
+    fn drop(&mut self) {
         // Fails only when the thread has ended already (the companion could
         // not start).
         let _ = self.stop.send(());
         if let Some(t) = self.thread.take() {
             let _ = t.join();
         }
-    }
-}
-
-/// Dropping it ends it too: when the supervisor unwinds no companion is
-/// left running beside nothing, or unreaped.
-impl Drop for Companion {
-    fn drop(&mut self) {
-        self.finish();
     }
 }
 
@@ -140,7 +132,7 @@ mod tests {
         // Ended before the delay: nothing started, the thread is joined.
         let c = Companion::start(&args).unwrap();
         assert_eq!(children(&companion_thread()).trim(), "");
-        c.end();
+        drop(c);
         assert!(companion_threads().is_empty());
         // After the delay it is the thread's child, reaped when ended.
         let c = Companion::start(&args).unwrap();

@@ -1631,9 +1631,8 @@ impl<'a> Started<'a> {
         if let Some(m) = self.monitor.take() {
             m.stop();
         }
-        if let Some(c) = self.companion.take() {
-            c.end();
-        }
+        // Dropped: ended, reaped and its thread joined.
+        self.companion = None;
     }
 }
 

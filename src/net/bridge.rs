@@ -26,10 +26,10 @@ use super::resolver::{self, Answer};
 use super::spawned::Target;
 use crate::procid::ProcId;
 use crate::sys::process::{child_exit, enter_network, fork, Forked};
+use crate::userns::keeper::same_file;
 use sha2::{Digest, Sha256};
 use std::io::{Read, Write};
 use std::net::{Ipv4Addr, SocketAddr, UdpSocket};
-use std::os::unix::fs::MetadataExt;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -255,13 +255,6 @@ fn read_record(path: &Path) -> Option<(ProcId, Option<ProcId>)> {
         })
     };
     Some((id(0)?, id(2)))
-}
-
-fn same_file(a: &Path, b: &Path) -> bool {
-    match (std::fs::metadata(a), std::fs::metadata(b)) {
-        (Ok(a), Ok(b)) => a.dev() == b.dev() && a.ino() == b.ino(),
-        _ => false,
-    }
 }
 
 fn kill(p: ProcId) {

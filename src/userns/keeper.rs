@@ -144,7 +144,9 @@ fn live_keeper(map: &IdMapping, pick: impl Fn(&Path) -> bool) -> Option<Keeper> 
     })
 }
 
-fn same_file(a: &Path, b: &Path) -> bool {
+/// Whether two paths name the same file: for `/proc/PID/ns/*` links,
+/// whether two processes share that namespace.
+pub(crate) fn same_file(a: &Path, b: &Path) -> bool {
     match (std::fs::metadata(a), std::fs::metadata(b)) {
         (Ok(a), Ok(b)) => a.dev() == b.dev() && a.ino() == b.ino(),
         _ => false,
