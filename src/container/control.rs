@@ -239,23 +239,30 @@ pub fn force_remove(containers: &Containers, seen: &Record) -> Result<()> {
             }
             Err(e) => return Err(e),
         };
-        let rec = containers
-            .read(&seen.id)
-            .ok_or_else(|| Error::NotFound(seen.id.clone()))?;
+        // A `--rm` container's sandbox deletes its directory as pid 1 ends,
+        // without the lock: its record, or the temp file of the save below,
+        // can vanish while the directory itself is still there. Gone, or
+        // going, is what `rm -f` wanted; waiting for the remover to end
+        // makes sure nothing is left behind.
+        let Some(rec) = containers.read(&seen.id) else {
+            if seen.auto_remove {
+                drop(lock);
+                return end_after(containers, seen, None, None).map(drop);
+            }
+            return Err(Error::NotFound(seen.id.clone()));
+        };
         if !observe(&rec).is_running() {
             return delete_locked(containers, &rec, lock);
         }
         if !rec.stopped_by_user {
-            let saved = containers.save(&Record {
+            match containers.save(&Record {
                 stopped_by_user: true,
                 ..rec.clone()
-            });
-            // A `--rm` container's sandbox deletes its directory as pid 1
-            // ends, without the lock: gone is what `rm -f` wanted.
-            if saved.is_err() && !containers.dir(&rec.id).exists() {
-                return Ok(());
+            }) {
+                Ok(()) => {}
+                Err(e) if rec.auto_remove && e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(e.into()),
             }
-            saved?;
         }
         drop(lock);
         if let Some(Ended::Removed) =

@@ -229,11 +229,9 @@ fn rm_f_right_after_a_short_run_d_always_removes_it() {
             let name = format!("r{i}");
             detach(&w, &["--rm", "--name", &name, bb, "true"]);
             let out = w.run(&["rm", "-f", &name]);
-            let err = stderr(&out);
-            assert!(
-                out.status.success() || err.contains("no such container"),
-                "round {i}: {err}"
-            );
+            // Docker: it succeeds, whether it meets the container running,
+            // removing itself, or gone.
+            assert!(out.status.success(), "round {i}: {}", stderr(&out));
             assert!(
                 eventually(10, || container_dirs(&w).is_empty()),
                 "round {i}"
