@@ -313,7 +313,6 @@ fn auths_mut<'a>(doc: &'a mut Value, p: &Path) -> Result<&'a mut Map<String, Val
         .map_err(Into::into)
 }
 
-/// Temp file in the same directory (mode 0600 from the start), fsync, rename.
 /// Whether `p` is an existing directory of this user: a login writing into
 /// a runtime dir that is gone would make it again (or fail), and another
 /// user's is not this user's to read or write.
@@ -322,6 +321,7 @@ fn own_dir(p: &Path) -> bool {
     std::fs::metadata(p).is_ok_and(|m| m.is_dir() && m.uid() == nix::unistd::getuid().as_raw())
 }
 
+/// Temp file in the same directory (mode 0600 from the start), fsync, rename.
 fn write_atomic(p: &Path, doc: &Value) -> Result<()> {
     use std::os::unix::fs::PermissionsExt;
     let dir = p.parent().unwrap_or(Path::new("."));

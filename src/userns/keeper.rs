@@ -163,8 +163,9 @@ pub(crate) fn same_file(a: &Path, b: &Path) -> bool {
 
 /// Every live keeper process of this user whose namespace maps exactly
 /// `map`, with the pid file it watches if its command line says. It reads
-/// all of /proc: only when no pid file names a keeper, and for `network
-/// connect`/`disconnect` of a running container.
+/// all of /proc: only when no pid file names a keeper (for a start or
+/// `hutch info`), and for `network connect`/`disconnect` of a running
+/// container.
 fn keepers(map: &IdMapping) -> Vec<(ProcId, Option<PathBuf>)> {
     let uid = nix::unistd::getuid().as_raw();
     let Ok(entries) = std::fs::read_dir("/proc") else {
