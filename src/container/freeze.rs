@@ -1,25 +1,28 @@
 //! `pause` / `unpause`. A container with a cgroup of its own (where one is
 //! delegated to the user) is frozen with the cgroup v2 freezer, as Docker
 //! does. Without one (its processes share the cgroup of the user who
-//! started them) every process of the container's pid namespace gets
-//! SIGSTOP, and SIGCONT to resume. Unlike the cgroup freezer that is
-//! visible inside (a parent waiting with WUNTRACED sees its
+//! started them) every process of the container's pid namespace, and of
+//! the pid namespaces the container made inside it (`unshare -p` with
+//! CAP_SYS_ADMIN, at any depth: NS_GET_PARENT leads up to the
+//! container's), gets SIGSTOP, and SIGCONT to resume. Unlike the cgroup
+//! freezer that is visible inside (a parent waiting with WUNTRACED sees its
 //! children stop, and unpausing also continues a process that something in
-//! the container had stopped itself), and processes in a pid namespace the
-//! container made inside its own are not stopped.
+//! the container had stopped itself).
 //!
-//! Pid 1 is stopped too: SIGSTOP from the parent namespace reaches a
-//! namespace's init. A container is paused exactly while its pid 1 is
-//! stopped, so the state needs no record field that could go stale.
+//! Pid 1 is stopped too: SIGSTOP from an ancestor namespace reaches a
+//! namespace's init, the container's and those nested in it. A container
+//! is paused exactly while its pid 1 is stopped, so the state needs no
+//! record field that could go stale.
 //!
 //! It does not decide whether a container runs (`state` does).
 
 use super::ProcId;
 use crate::sandbox::cgroup;
-use crate::sys::process::{pidfd_open, pidfd_send_signal};
+use crate::sys::process::{pidfd_open, pidfd_send_signal, pidns_within};
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 use std::os::fd::AsFd;
+use std::os::unix::fs::MetadataExt;
 
 /// Why a container could not be paused.
 #[derive(Debug, thiserror::Error)]
@@ -41,16 +44,16 @@ pub enum FreezeError {
 /// How many passes over /proc catch the processes forked meanwhile.
 const PASSES: usize = 16;
 
-fn ns_of(pid: &str) -> Option<std::path::PathBuf> {
-    std::fs::read_link(format!("/proc/{pid}/ns/pid")).ok()
-}
-
-/// The host pids in the pid namespace of `init`, except those in `seen`.
+/// The host pids in the pid namespace of `init` or one nested in it,
+/// except those in `seen`.
 fn others(init: ProcId, seen: &[Pid]) -> Result<Vec<Pid>, FreezeError> {
-    let target = std::fs::read_link(format!("/proc/{}/ns/pid", init.pid))
-        .map_err(|e| FreezeError::Namespace(init.pid, e))?;
+    let target = std::path::PathBuf::from(format!("/proc/{}/ns/pid", init.pid));
+    let target_meta =
+        std::fs::metadata(&target).map_err(|e| FreezeError::Namespace(init.pid, e))?;
+    let own = std::fs::metadata("/proc/self/ns/pid")
+        .map_err(|e| FreezeError::Namespace(std::process::id() as i32, e))?;
     // Every process of this namespace would be stopped, hutch's caller too.
-    if ns_of("self").as_ref() == Some(&target) {
+    if (own.dev(), own.ino()) == (target_meta.dev(), target_meta.ino()) {
         return Err(FreezeError::NotIsolated(init.pid));
     }
     let mut out = Vec::new();
@@ -58,10 +61,13 @@ fn others(init: ProcId, seen: &[Pid]) -> Result<Vec<Pid>, FreezeError> {
         .map_err(FreezeError::Proc)?
         .flatten()
     {
-        let name = e.file_name().to_string_lossy().into_owned();
-        let Ok(n) = name.parse::<i32>() else { continue };
+        let Some(n) = e.file_name().to_str().and_then(|n| n.parse::<i32>().ok()) else {
+            continue;
+        };
         let pid = Pid::from_raw(n);
-        if !seen.contains(&pid) && ns_of(&name).as_ref() == Some(&target) {
+        // A process gone meanwhile, or one hutch may not look at (another
+        // user's), is not the container's.
+        if !seen.contains(&pid) && pidns_within(n, &target).unwrap_or(false) {
             out.push(pid);
         }
     }

@@ -830,7 +830,7 @@ impl Prepared {
             &self.containers,
             &self.volumes,
             &self.rec,
-            &self.plan,
+            self.plan,
             &self.dir,
         )
     }
@@ -1403,13 +1403,14 @@ fn log_config(rec: &Record) -> logs::Config {
 /// Run the plan under a detached supervisor; returns once pid 1 runs. The
 /// supervisor restarts pid 1 as the container's restart policy says, each
 /// time with a plan made again from the record as it is then (see
-/// [`replan`]).
+/// [`replan`]), which replaces the last one: the namespaces a plan holds
+/// open (a joined container's, since restarted) are let go with it.
 fn detached(
     dirs: &Dirs,
     containers: &Containers,
     volumes: &Volumes,
     rec: &Record,
-    plan: &Plan,
+    plan: Plan,
     dir: &Path,
 ) -> Result<Outcome> {
     let log = dir.join(super::logs::LOG_FILE);
@@ -1426,9 +1427,10 @@ fn detached(
         ),
         false => None,
     };
-    let mut keep = plan.held_fds();
-    keep.extend(stdin.as_ref().map(std::os::fd::AsFd::as_fd));
-    let outcome = supervisor::detach(log, &keep, |s| {
+    use std::os::fd::AsRawFd;
+    let mut keep: Vec<_> = plan.held_fds().iter().map(|f| f.as_raw_fd()).collect();
+    keep.extend(stdin.as_ref().map(|f| f.as_raw_fd()));
+    let outcome = supervisor::detach(log, &keep, move |s| {
         if let Some(fd) = &stdin {
             // In place of the supervisor's /dev/null; pid 1 inherits it.
             if let Err(e) = nix::unistd::dup2(std::os::fd::AsRawFd::as_raw_fd(fd), 0) {
@@ -1438,11 +1440,11 @@ fn detached(
         let mut delay_step = 0;
         let mut first = true;
         let mut last;
-        let mut again: Option<Plan> = None;
+        let mut plan = plan;
         loop {
             let began = Instant::now();
             let mut observer = Started::new(containers, &rec.id, Some(&mut *s), None);
-            let result = sandbox::run(again.as_ref().unwrap_or(plan), &mut observer);
+            let result = sandbox::run(&plan, &mut observer);
             observer.ended();
             if let Err(e) = &result {
                 // The supervisor's stderr is the container's log: the reason
@@ -1463,9 +1465,9 @@ fn detached(
                 break;
             }
             delay_step += 1;
-            let held = again.as_ref().unwrap_or(plan).keeper.clone();
+            let held = plan.keeper.clone();
             match replan(dirs, containers, &rec.id, dir, held) {
-                Ok(p) => again = Some(p),
+                Ok(p) => plan = p,
                 Err(e) => {
                     eprintln!("Error: cannot restart the container: {e}");
                     last = EXIT_REPLAN_FAILED;

@@ -19,7 +19,7 @@ use super::logger::{Logger, SpawnError};
 use crate::sys::process::{child_exit, close_fds_except, fork, Forked};
 use nix::sys::wait::waitpid;
 use std::io::{BufRead, Write};
-use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd};
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::path::Path;
 
 /// What the detached body reported to the caller.
@@ -70,13 +70,14 @@ impl Supervision {
 /// Run `body` in a new detached supervisor that logs to `log` (with its
 /// log driver; None: output is dropped); return once
 /// the body has called `started` or `failed` (or ended without either).
-/// `keep` are descriptors the body uses (a joined container's namespaces);
-/// every other inherited one is closed.
+/// `keep` are descriptors the body uses (a joined container's namespaces),
+/// as numbers, so that the body may own (and close) what holds them; every
+/// other inherited one is closed.
 ///
 /// Must be called while single-threaded (it forks).
 pub fn detach(
     log: Option<(&Path, &super::logs::Config)>,
-    keep: &[BorrowedFd<'_>],
+    keep: &[RawFd],
     body: impl FnOnce(&mut Supervision),
 ) -> Result<Outcome, SpawnError> {
     let (ready_r, ready_w) = super::logger::pipe()?;
@@ -127,7 +128,7 @@ fn parse_outcome(line: &str) -> Outcome {
 fn supervise(
     log: Option<(&Path, &super::logs::Config)>,
     ready: OwnedFd,
-    keep: &[BorrowedFd<'_>],
+    keep: &[RawFd],
     body: impl FnOnce(&mut Supervision),
 ) {
     let Ok(null) = std::fs::OpenOptions::new()
@@ -151,7 +152,7 @@ fn supervise(
         },
         None => None,
     };
-    let mut keep: Vec<_> = keep.iter().map(|fd| fd.as_raw_fd()).collect();
+    let mut keep = keep.to_vec();
     keep.push(ready.as_raw_fd());
     if close_fds_except(&keep).is_err() {
         return;

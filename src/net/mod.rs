@@ -56,9 +56,10 @@ pub enum Network {
 ///
 /// Entering a network namespace takes CAP_SYS_ADMIN in the user namespace
 /// that owns it, which a fresh user namespace never has over another one.
-/// So the sandbox enters this user namespace first (as root there, with the
-/// same id mapping) and then the network namespace, and creates only the
-/// other namespaces itself.
+/// So the sandbox's go-between enters this user namespace first (as root
+/// there, with the same id mapping) and then the network namespace, and
+/// clones the container with only the other namespaces new; hutch itself
+/// stays in the host's.
 #[derive(Debug, Clone)]
 pub struct Joined {
     pub user: Arc<OwnedFd>,

@@ -103,21 +103,11 @@ pub fn run(plan: &Plan, observer: &mut dyn Observer) -> Result<Exit, Error> {
     // A keeper's namespace already maps the ids: the container's is nested
     // in it, mapped without newuidmap/newgidmap.
     let mut keeper = None;
+    let mut joined = None;
     match &plan.network {
-        // The child inherits both namespaces; see `net::Joined` for why this
-        // process enters the user namespace instead of creating one.
-        Network::Container(j) => {
-            setns(
-                &j.user,
-                CloneFlags::CLONE_NEWUSER,
-                "<joined user namespace>",
-            )?;
-            setns(
-                &j.net,
-                CloneFlags::CLONE_NEWNET,
-                "<joined network namespace>",
-            )?;
-        }
+        // The child is cloned inside both namespaces (see `net::Joined` for
+        // why the user namespace is entered instead of created).
+        Network::Container(j) => joined = Some(j.as_ref()),
         n => {
             flags |= CloneFlags::CLONE_NEWUSER;
             if n.private_namespace() {
@@ -159,9 +149,10 @@ pub fn run(plan: &Plan, observer: &mut dyn Observer) -> Result<Exit, Error> {
             return Err(e.into());
         }
     }
-    let forked = match keeper {
-        Some(k) => clone_in_keeper(k, &plan.mapping, flags),
-        None => clone_into_namespaces(flags).map_err(Error::Sys),
+    let forked = match (keeper, joined) {
+        (Some(k), _) => clone_inside(Inside::Keeper(k, &plan.mapping), flags),
+        (None, Some(j)) => clone_inside(Inside::Joined(j), flags),
+        (None, None) => clone_into_namespaces(flags).map_err(Error::Sys),
     };
     let child = match forked {
         Err(e) => {
@@ -191,10 +182,10 @@ pub fn run(plan: &Plan, observer: &mut dyn Observer) -> Result<Exit, Error> {
         format!(
             "cloned pid {} ({})",
             child.0,
-            if keeper.is_some() {
-                "from inside the keeper's user namespace"
-            } else {
-                "from hutch"
+            match (keeper, joined) {
+                (Some(_), _) => "from inside the keeper's user namespace",
+                (None, Some(_)) => "from inside the joined container's namespaces",
+                (None, None) => "from hutch",
             }
         )
     });
@@ -206,7 +197,7 @@ pub fn run(plan: &Plan, observer: &mut dyn Observer) -> Result<Exit, Error> {
         go: go_w,
         net: net_w,
         // A joined user namespace has its mapping (the same one) already.
-        mapped: keeper.is_some() || matches!(plan.network, Network::Container(_)),
+        mapped: keeper.is_some() || joined.is_some(),
     };
     let result = parent_main(plan, child, gates, err_r, parent_sock, observer);
     let _ = signal::set_mask(&saved_mask);
@@ -260,38 +251,65 @@ struct Gates {
     mapped: bool,
 }
 
-/// Clone the container from inside the keeper's user namespace without
-/// this process ever entering it (it must stay a plain host process: it may
-/// run newuidmap, or build steps, afterwards). A forked go-between joins the
-/// keeper, clones the container as this process's child (CLONE_PARENT),
-/// writes its identity mapping, reports its pid and exits.
-fn clone_in_keeper(
-    keeper: &Keeper,
-    mapping: &IdMapping,
-    flags: CloneFlags,
-) -> Result<Cloned, Error> {
+/// Where a go-between clones the container.
+enum Inside<'a> {
+    /// In a user namespace nested in the keeper's, given this identity
+    /// mapping.
+    Keeper(&'a Keeper, &'a IdMapping),
+    /// In another container's user and network namespaces (`--network
+    /// container:`), whose mapping it shares.
+    Joined(&'a crate::net::Joined),
+}
+
+/// Clone the container from inside other namespaces without this process
+/// ever entering them (it must stay a plain host process: it may run
+/// newuidmap, or build steps, afterwards, and a restarting supervisor plans
+/// the next run from the host, maybe joining a container started again
+/// since). A forked go-between enters them, clones the container as this
+/// process's child (CLONE_PARENT), writes a keeper's nested mapping,
+/// reports its pid and exits.
+fn clone_inside(inside: Inside<'_>, flags: CloneFlags) -> Result<Cloned, Error> {
     let (report_r, report_w) = sync::pipe()?;
     match fork()? {
         Forked::Child => {
             drop(report_r);
-            let cloned = setns(
-                &keeper.userns,
-                CloneFlags::CLONE_NEWUSER,
-                "<user namespace keeper>",
-            )
-            .and_then(|()| clone_sibling(flags));
-            let report = match cloned {
+            let entered = match &inside {
+                Inside::Keeper(k, _) => setns(
+                    &k.userns,
+                    CloneFlags::CLONE_NEWUSER,
+                    "<user namespace keeper>",
+                ),
+                Inside::Joined(j) => setns(
+                    &j.user,
+                    CloneFlags::CLONE_NEWUSER,
+                    "<joined user namespace>",
+                )
+                .and_then(|()| {
+                    setns(
+                        &j.net,
+                        CloneFlags::CLONE_NEWNET,
+                        "<joined network namespace>",
+                    )
+                }),
+            };
+            let report = match entered.and_then(|()| clone_sibling(flags)) {
                 Ok(None) => {
                     drop(report_w);
                     return Ok(Cloned::Child);
                 }
-                Ok(Some(pid)) => match mapping.apply_nested(pid.as_raw()) {
-                    Ok(()) => pid.to_string(),
-                    Err(e) => {
-                        let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL);
-                        format!("{pid} {e}")
+                Ok(Some(pid)) => {
+                    let mapped = match inside {
+                        Inside::Keeper(_, mapping) => mapping.apply_nested(pid.as_raw()),
+                        Inside::Joined(_) => Ok(()),
+                    };
+                    match mapped {
+                        Ok(()) => pid.to_string(),
+                        Err(e) => {
+                            let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL);
+                            format!("{pid} {e}")
+                        }
                     }
-                },
+                }
                 Err(e) => format!("0 {e}"),
             };
             let _ = std::fs::File::from(report_w).write_all(report.as_bytes());
@@ -310,7 +328,7 @@ fn clone_in_keeper(
                 }
                 _ => {
                     return Err(Error::Invalid(
-                        "the user namespace keeper's go-between died".into(),
+                        "the go-between into the container's namespaces died".into(),
                     ))
                 }
             };
@@ -334,11 +352,9 @@ fn parent_main(
 ) -> Result<Exit, Error> {
     // Held so the state can be removed from inside the user namespace after
     // the container is gone (files there may belong to subordinate ids).
-    let joined = matches!(plan.network, Network::Container(_));
     let userns = match &plan.remove_after {
-        // A joined user namespace is this process's own already.
-        Some(_) if !joined => Some(open_userns(child)?),
-        _ => None,
+        Some(_) => Some(open_userns(child)?),
+        None => None,
     };
     let started = start_child(plan, child, gates, err, sock, observer);
     let outcome = match started {

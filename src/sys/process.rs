@@ -189,6 +189,44 @@ pub fn userns_parent_is(pid: i32, parent: &std::path::Path) -> Result<bool, SysE
     Ok(a.dev() == b.dev() && a.ino() == b.ino())
 }
 
+/// Whether the pid namespace of process `pid` is `ns` (a path such as
+/// `/proc/INIT/ns/pid`) or one nested in it at any depth: going up with
+/// NS_GET_PARENT from it meets `ns` before it leaves what the caller may see
+/// (EPERM above the caller's own pid namespace).
+pub fn pidns_within(pid: i32, ns: &std::path::Path) -> Result<bool, SysError> {
+    use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+    use std::os::unix::fs::MetadataExt;
+    // _IO(0xb7, 0x2) from <linux/nsfs.h>.
+    const NS_GET_PARENT: libc::c_ulong = 0xb702;
+    // The kernel nests pid namespaces at most 32 deep.
+    const MAX_DEPTH: usize = 33;
+    let want = std::fs::metadata(ns)
+        .map_err(|e| SysError::new(format!("stat({})", ns.display()), io_errno(&e)))?;
+    let path = format!("/proc/{pid}/ns/pid");
+    let mut cur = std::fs::File::open(&path)
+        .map_err(|e| SysError::new(format!("open({path})"), io_errno(&e)))?;
+    for _ in 0..MAX_DEPTH {
+        let m = cur
+            .metadata()
+            .map_err(|e| SysError::new(format!("fstat(<a parent of {path}>)"), io_errno(&e)))?;
+        if m.dev() == want.dev() && m.ino() == want.ino() {
+            return Ok(true);
+        }
+        // SAFETY: the descriptor is open for the call; NS_GET_PARENT takes no
+        // argument and returns a new descriptor or -1.
+        let fd = unsafe { libc::ioctl(cur.as_raw_fd(), NS_GET_PARENT as _) };
+        if fd < 0 {
+            return match Errno::last() {
+                Errno::EPERM => Ok(false),
+                e => Err(SysError::new(format!("ioctl({path}, NS_GET_PARENT)"), e)),
+            };
+        }
+        // SAFETY: the ioctl just returned this descriptor; nothing else owns it.
+        cur = std::fs::File::from(unsafe { OwnedFd::from_raw_fd(fd) });
+    }
+    Ok(false)
+}
+
 fn io_errno(e: &std::io::Error) -> Errno {
     Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO))
 }

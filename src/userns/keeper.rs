@@ -11,7 +11,8 @@
 //! process" plays the same part.
 //!
 //! The keeper is found through a pid file in the runtime dir
-//! (`$XDG_RUNTIME_DIR/hutch`, else `/tmp/hutch-UID`; private to the user). A
+//! (`$XDG_RUNTIME_DIR/hutch`, else, also when that variable names no
+//! directory of this user, `/tmp/hutch-UID`; private to the user). A
 //! pid file is trusted only when the process it names still has the start
 //! time written with it and its namespace carries exactly the wanted mapping,
 //! so a dead keeper, a reused pid or changed /etc/subuid ranges lead to a new
@@ -94,17 +95,24 @@ pub fn acquire(map: &IdMapping, src: &IdSources) -> Result<Keeper> {
     // still holds the containers on user-defined networks and their shared
     // network namespace: a new keeper would split them from every later
     // start, so the one still watching this pid file is recorded again.
-    if let Some((id, _)) = keepers(map)
-        .into_iter()
-        .filter(|(_, watched)| watched.as_deref() == Some(pid_file.as_path()))
-        .min_by_key(|(id, _)| id.start)
-    {
+    if let Some(id) = watching(&pid_file, map) {
         write_record(&pid_file, id)?;
         if let Some(k) = open_valid(&pid_file, map) {
             return Ok(k);
         }
     }
     start(map, src, &pid_file)
+}
+
+/// The oldest live keeper for `map` still watching `pid_file` (its
+/// `--pid-file`), found in /proc: the one [`acquire`] records again when the
+/// file names none.
+fn watching(pid_file: &Path, map: &IdMapping) -> Option<ProcId> {
+    keepers(map)
+        .into_iter()
+        .filter(|(_, watched)| watched.as_deref() == Some(pid_file))
+        .map(|(id, _)| id)
+        .min_by_key(|id| id.start)
 }
 
 /// The live keeper whose user namespace is the parent of process `pid`'s
@@ -155,8 +163,9 @@ pub(crate) fn same_file(a: &Path, b: &Path) -> bool {
 
 /// Every live keeper process of this user whose namespace maps exactly
 /// `map`, with the pid file it watches if its command line says. It reads
-/// all of /proc: only when no pid file names a keeper, and for `network
-/// connect`/`disconnect` of a running container.
+/// all of /proc: only when no pid file names a keeper (for a start or
+/// `hutch info`), and for `network connect`/`disconnect` of a running
+/// container.
 fn keepers(map: &IdMapping) -> Vec<(ProcId, Option<PathBuf>)> {
     let uid = nix::unistd::getuid().as_raw();
     let Ok(entries) = std::fs::read_dir("/proc") else {
@@ -233,10 +242,16 @@ pub fn for_spec(map: &IdMapping, src: &IdSources, report: &dyn Report) -> Option
     }
 }
 
-/// The running keeper for `map`, if any (for `hutch info`); never starts one.
+/// The keeper the next [`acquire`] for `map` would use, if one runs (for
+/// `hutch info`): the one its pid file names, else the one still watching
+/// that file after a logout. Never starts or records one.
 pub fn find(map: &IdMapping) -> Option<i32> {
     let dir = runtime_dir().ok()?;
-    open_valid(&dir.join(format!("userns-{}.pid", short_key(map))), map).map(|k| k.pid)
+    let pid_file = dir.join(format!("userns-{}.pid", short_key(map)));
+    match open_valid(&pid_file, map) {
+        Some(k) => Some(k.pid),
+        None => watching(&pid_file, map).map(|id| id.pid),
+    }
 }
 
 /// Where keepers' pid files live: `$XDG_RUNTIME_DIR/hutch`, else
@@ -245,12 +260,9 @@ pub fn find(map: &IdMapping) -> Option<i32> {
 /// by someone else could point hutch at their namespace.
 pub fn runtime_dir() -> Result<PathBuf> {
     let uid = nix::unistd::getuid().as_raw();
-    // A relative XDG_RUNTIME_DIR is invalid (XDG's base directory spec:
-    // ignore it); the keeper, started in /, would look elsewhere for its
-    // pid file.
-    let dir = match std::env::var_os("XDG_RUNTIME_DIR").filter(|v| Path::new(v).is_absolute()) {
-        Some(run) => PathBuf::from(run).join("hutch"),
-        None => PathBuf::from(format!("/tmp/hutch-{uid}")),
+    let dir = match std::env::var_os("XDG_RUNTIME_DIR").map(PathBuf::from) {
+        Some(run) if usable_runtime_dir(&run, uid) => run.join("hutch"),
+        _ => PathBuf::from(format!("/tmp/hutch-{uid}")),
     };
     match std::fs::DirBuilder::new().mode(0o700).create(&dir) {
         Ok(()) => {}
@@ -266,6 +278,18 @@ pub fn runtime_dir() -> Result<PathBuf> {
         });
     }
     Ok(dir)
+}
+
+/// Whether `XDG_RUNTIME_DIR` names a runtime dir of this user: an absolute
+/// path (XDG's base directory spec: ignore a relative one; the keeper,
+/// started in /, would look elsewhere for its pid file) of a directory that
+/// exists and is this user's. Shells keep the variable after a logout
+/// removed `/run/user/UID`, and `su` or `sudo` carry another user's; either
+/// would fail every start that needs a keeper, so such a dir counts as
+/// unset (Podman fails there instead). Another user's directory is never
+/// used, whatever its mode.
+fn usable_runtime_dir(run: &Path, uid: u32) -> bool {
+    run.is_absolute() && std::fs::metadata(run).is_ok_and(|m| m.is_dir() && m.uid() == uid)
 }
 
 fn short_key(map: &IdMapping) -> String {

@@ -2,7 +2,9 @@
 //! idle process's id-mapped namespace instead of running newuidmap and
 //! newgidmap; a dead keeper is replaced, a live one whose pid file names
 //! anything else is recorded again; a runtime dir that is not private is
-//! refused loudly and the start still works; a keeper whose pid file names
+//! refused loudly and the start still works; an XDG_RUNTIME_DIR that a
+//! logout removed, or another user's, is passed over for `/tmp/hutch-UID`;
+//! `info` shows the keeper a start would record again; a keeper whose pid file names
 //! another ends by itself once no container is nested in it, one whose runtime dir went (a logout) stays, a
 //! running container on a user-defined network still changes networks
 //! then, one restarted by its policy keeps the keeper, and so its shared
@@ -248,6 +250,54 @@ fn subid_starts_share_one_keeper_and_replace_a_bad_one() {
 }
 
 #[test]
+fn a_runtime_dir_that_is_gone_or_not_the_users_is_passed_over() {
+    // A shell keeps XDG_RUNTIME_DIR after a logout removed it, and `su`
+    // carries another user's (here root's `/`): the keeper's pid file then
+    // lives in the private `/tmp/hutch-UID`, as with the variable unset.
+    let Some(u) = user(Kind::SubIds) else {
+        return skip("no test user with subordinate ids");
+    };
+    let w = World::new(u);
+    let img = w.busybox();
+    let tmp = PathBuf::from(format!("/tmp/hutch-{}", w.user.uid));
+    for run in [w.path("gone/run"), PathBuf::from("/")] {
+        let out = hutch_in(
+            &w,
+            &run,
+            &["--verbose", "run", "--rm", "--network", "none", img, "true"],
+        );
+        assert!(out.status.success(), "{}", stderr(&out));
+        assert!(
+            !stderr(&out).contains("no user namespace keeper"),
+            "{run:?}: {}",
+            stderr(&out)
+        );
+        let info = ok_in(&w, &run, &["info"]);
+        let in_tmp = format!(" ({})", tmp.display());
+        let pid: i32 = info
+            .lines()
+            .find_map(|l| {
+                let l = l.trim().strip_prefix("keeper: pid ")?;
+                l.strip_suffix(in_tmp.as_str())?.parse().ok()
+            })
+            .unwrap_or_else(|| panic!("{run:?}: no keeper in {}: {info}", tmp.display()));
+        let recorded = std::fs::read_dir(&tmp)
+            .unwrap()
+            .flatten()
+            .map(|e| e.path())
+            .filter(|p| p.extension().is_some_and(|x| x == "pid"))
+            .filter_map(|p| hutch::userns::keeper::recorded_keeper(&p))
+            .any(|k| k.pid == pid);
+        assert!(
+            recorded,
+            "keeper {pid} is not recorded in {}",
+            tmp.display()
+        );
+    }
+    assert!(!w.path("gone").exists());
+}
+
+#[test]
 fn a_single_id_needs_no_keeper() {
     let Some(u) = user(Kind::Single) else {
         return skip("no test user without subordinate ids");
@@ -466,6 +516,13 @@ fn after_logout(w: &World) {
     // keeper of its own, but nests its container in the shared
     // namespace's too.
     let run = run_dir(w, "run", 0o700);
+    // `info` shows the keeper that start will record again, and records
+    // nothing itself.
+    if w.user.kind == Kind::SubIds {
+        let info = ok_in(w, &run, &["info"]);
+        assert!(info.contains(&format!("keeper: pid {keeper} (")), "{info}");
+        assert_eq!(pid_file(&run), None);
+    }
     let other = run_dir(w, "run-b", 0o700);
     let ping = "ping -c 1 -W 5 \"$0\" >/dev/null && echo pinged";
     for (name, dir) in [("x", &run), ("y", &other)] {

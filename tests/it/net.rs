@@ -7,7 +7,7 @@
 //! that is not mapped to the host's loopback fails in the local kernel
 //! (connect => EINVAL) instead of leaving the machine.
 
-use crate::common::{for_each_user, live, one_error, skip, stdout, Kind, World};
+use crate::common::{eventually, for_each_user, live, one_error, skip, stdout, Kind, World};
 use hutch::net::choose::{choose, ChosenHelper, SearchPath};
 use hutch::net::helper::{Helper, HelperError, SpawnConfig, Target};
 use hutch::net::options::HelperRequest;
@@ -1394,5 +1394,110 @@ fn joining_an_unusable_container_network_leaves_nothing_behind() {
             out,
             w.ok(&["exec", "other", "readlink", "/proc/self/ns/net"])
         );
+    });
+}
+
+#[test]
+fn a_restart_joins_the_peer_container_as_it_is_then() {
+    // `--network container:peer` with `--restart`: each run is cloned
+    // inside the peer's namespaces by a go-between, so the supervisor stays
+    // in the host's and plans each restart from there; after the peer
+    // itself restarted, the next run joins its new network namespace, and
+    // the supervisor lets go of the old one (a plan's descriptors go with
+    // it) and gains none per restart.
+    for_each_user(|w| {
+        let img = w.busybox();
+        let sleeper = [
+            "run",
+            "-d",
+            "--name",
+            "peer",
+            "--network",
+            "none",
+            img,
+            "sleep",
+            "600",
+        ];
+        w.ok(&sleeper);
+        let exit_on_go = "while [ ! -e /tmp/go ]; do sleep 0.1; done; rm /tmp/go; exit 3";
+        w.ok(&[
+            "run",
+            "-d",
+            "--name",
+            "c",
+            "--restart",
+            "always",
+            "--network",
+            "container:peer",
+            img,
+            "sh",
+            "-c",
+            exit_on_go,
+        ]);
+        let id = w.ok(&["inspect", "-f", "{{.Id}}", "c"]).trim().to_string();
+        let rec: serde_json::Value = serde_json::from_slice(
+            &std::fs::read(w.root().join("containers").join(&id).join("container.json")).unwrap(),
+        )
+        .unwrap();
+        let sup = rec["supervisor"]["pid"].as_i64().unwrap() as i32;
+        let links = |pid: i32, dir: &str| -> Vec<String> {
+            std::fs::read_dir(format!("/proc/{pid}/{dir}"))
+                .map(|d| {
+                    d.flatten()
+                        .filter_map(|e| std::fs::read_link(e.path()).ok())
+                        .map(|l| l.display().to_string())
+                        .collect()
+                })
+                .unwrap_or_default()
+        };
+        let net_of = |name: &str| {
+            let pid = w.ok(&["inspect", "-f", "{{.State.Pid}}", name]);
+            std::fs::read_link(format!("/proc/{}/ns/net", pid.trim()))
+                .unwrap()
+                .display()
+                .to_string()
+        };
+        // Run k of `c` has started (its pid recorded, so its plan is made).
+        let run = |k: u32| {
+            let fmt = "{{.RestartCount}} {{.State.Status}} {{.State.Pid}}";
+            let mut got = String::new();
+            let ran = eventually(30, || {
+                got = w.ok(&["inspect", "-f", fmt, "c"]);
+                got.starts_with(&format!("{k} running ")) && !got.trim().ends_with(" 0")
+            });
+            let log = stdout(&w.run(&["logs", "c"]));
+            assert!(ran, "run {k}: {got:?}; log: {log}");
+        };
+        let mut fds = Vec::new();
+        for k in 0..5 {
+            run(k);
+            assert_eq!(net_of("c"), net_of("peer"), "run {k}");
+            // The supervisor is not in the peer's user namespace.
+            assert_eq!(
+                std::fs::read_link(format!("/proc/{sup}/ns/user")).unwrap(),
+                std::fs::read_link("/proc/self/ns/user").unwrap(),
+                "run {k}"
+            );
+            fds.push(links(sup, "fd").len());
+            if k == 1 {
+                let old = net_of("peer");
+                w.ok(&["restart", "-t", "0", "peer"]);
+                assert_ne!(net_of("peer"), old);
+                w.ok(&["exec", "c", "touch", "/tmp/go"]);
+                run(2);
+                // Its old namespace is held by nobody once `c` ran again.
+                assert!(
+                    !links(sup, "fd").contains(&old),
+                    "the supervisor holds the peer's old network namespace"
+                );
+            } else if k < 4 {
+                w.ok(&["exec", "c", "touch", "/tmp/go"]);
+            }
+        }
+        assert!(
+            fds.iter().all(|&n| n == fds[0]),
+            "descriptors per run: {fds:?}"
+        );
+        w.ok(&["rm", "-f", "c", "peer"]);
     });
 }

@@ -4,7 +4,8 @@
 //! `ps`/`images` filters, and Docker's exit codes — as both test users and as root.
 
 use crate::common::{
-    eventually, for_each_user_and_root, live, one_error, read_until, stderr, stdout, World,
+    eventually, for_each_user, for_each_user_and_root, live, one_error, read_until, stderr, stdout,
+    World,
 };
 use serde_json::Value;
 use std::io::Write;
@@ -421,6 +422,62 @@ fn attach_follows_output_and_returns_the_exit_code() {
         let out = c.wait_with_output().unwrap();
         assert_eq!(out.status.code(), Some(4), "{}", stderr(&out));
         assert_eq!(stdout(&out), "int\n");
+    });
+}
+
+#[test]
+fn pause_stops_processes_in_pid_namespaces_the_container_made() {
+    // Without a delegated cgroup (the test users') pause signals each
+    // process: those in pid namespaces nested in the container's, two deep
+    // here, are the container's too.
+    for_each_user(|w| {
+        let bb = w.busybox();
+        w.write("out/n", "0\n");
+        let bind = format!("{}:/out", w.path("out").display());
+        let count = || -> u64 {
+            let t = std::fs::read_to_string(w.path("out/n")).unwrap_or_default();
+            t.trim().parse().unwrap_or(0)
+        };
+        let script =
+            "i=0; while :; do i=$((i+1)); echo $i > /out/n.t; mv /out/n.t /out/n; sleep 0.05; done";
+        w.ok(&[
+            "run",
+            "-d",
+            "--name",
+            "nest",
+            "--privileged",
+            "-v",
+            &bind,
+            bb,
+            "unshare",
+            "-p",
+            "-f",
+            "--mount-proc",
+            "unshare",
+            "-p",
+            "-f",
+            "--mount-proc",
+            "sh",
+            "-c",
+            script,
+        ]);
+        let log = || stdout(&w.run(&["logs", "nest"])) + &stderr(&w.run(&["logs", "nest"]));
+        assert!(
+            eventually(10, || count() > 2),
+            "the counter never ran: {}",
+            log()
+        );
+        assert_eq!(w.ok(&["pause", "nest"]), "nest\n");
+        std::thread::sleep(Duration::from_millis(200));
+        let frozen = count();
+        std::thread::sleep(Duration::from_millis(600));
+        assert_eq!(count(), frozen, "a nested pid namespace ran while paused");
+        assert_eq!(w.ok(&["unpause", "nest"]), "nest\n");
+        assert!(
+            eventually(10, || count() > frozen),
+            "the counter did not resume"
+        );
+        w.ok(&["rm", "-f", "nest"]);
     });
 }
 

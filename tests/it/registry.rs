@@ -768,6 +768,29 @@ fn tls_registry_with_htpasswd_login_pull_push_logout() {
         .unwrap();
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(!stderr(&out).contains("s3cret-PASS") && !stdout(&out).contains("s3cret-PASS"));
+    // XDG_RUNTIME_DIR naming a directory a logout removed counts as unset:
+    // the credentials go to the config dir, and the runtime dir is not
+    // made again.
+    let gone = w.path("gone/run");
+    let mut c = w.hutch();
+    c.env("XDG_CONFIG_HOME", w.path("xdg"))
+        .env("XDG_RUNTIME_DIR", &gone)
+        .args(["login", "-u", "tester", "--password-stdin", &host])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = c.spawn().unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"s3cret-PASS\n")
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let saved = std::fs::read_to_string(w.path("xdg/containers/auth.json")).unwrap();
+    assert!(saved.contains(&host), "{saved}");
+    assert!(!w.path("gone").exists());
 }
 
 #[test]
