@@ -284,3 +284,33 @@ fn write_all(fd: BorrowedFd<'_>, mut data: &[u8]) -> Result<(), nix::errno::Errn
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_escape_holds_back_a_partial_sequence_and_passes_it_on_after() {
+        let run = |keys: &[u8], input: &[u8]| {
+            let mut e = Escape::new(keys.to_vec());
+            let mut out = Vec::new();
+            let done = input.iter().position(|&b| e.feed(b, &mut out));
+            (out, done)
+        };
+        assert_eq!(run(&[16, 17], b"ab\x10\x11cd"), (b"ab".to_vec(), Some(3)));
+        assert_eq!(
+            run(&[16, 17], b"a\x10b\x10\x10\x11"),
+            (b"a\x10b\x10".to_vec(), Some(5))
+        );
+        assert_eq!(run(&[16, 17], b"\x10"), (Vec::new(), None));
+        assert_eq!(run(b"q", b"xyq"), (b"xy".to_vec(), Some(2)));
+    }
+
+    #[test]
+    fn filter_drops_what_follows_the_keys() {
+        let mut e = Escape::new(vec![1, b'x']);
+        assert_eq!(e.filter(b"ab\x01"), (b"ab".to_vec(), false));
+        assert_eq!(e.filter(b"\x01y"), (b"\x01\x01y".to_vec(), false));
+        assert_eq!(e.filter(b"z\x01xtail"), (b"z".to_vec(), true));
+    }
+}
