@@ -5,6 +5,8 @@
 
 use crate::common::{eventually, for_each_user, hutch_bin, World};
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+use nix::sys::signal::{kill, Signal};
+use nix::unistd::Pid;
 use std::io::{Read, Write};
 use std::os::fd::AsFd;
 use std::process::{Child, ChildStdin, ChildStdout, Stdio};
@@ -85,7 +87,16 @@ impl Term {
         let mut rest = String::new();
         let _ = self.output.read_to_string(&mut rest);
         self.seen.push_str(&rest.replace('\r', ""));
-        (code, self.seen)
+        (code, std::mem::take(&mut self.seen))
+    }
+}
+
+/// A test that failed half-way leaves no terminal behind: its hang-up
+/// ends what runs on it.
+impl Drop for Term {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }
 
@@ -175,7 +186,7 @@ fn a_detached_rm_container_is_removed_once_stopped() {
 }
 
 #[test]
-fn detach_keys_can_be_changed_and_a_run_left_attached_keeps_its_exit_code() {
+fn detach_keys_can_be_changed_and_a_run_left_attached_keeps_its_exit_code_and_signals() {
     for_each_user(|w| {
         let bb = w.busybox();
         // Not detached: the command's own exit code, as without the keys.
@@ -186,6 +197,24 @@ fn detach_keys_can_be_changed_and_a_run_left_attached_keeps_its_exit_code() {
         let (code, seen) = t.wait();
         assert_eq!(code, 5, "{seen:?}");
         assert!(!seen.contains("read escape sequence"), "{seen:?}");
+        // A signal sent to the hutch the shell waits on reaches pid 1.
+        let script = "trap 'exit 42' TERM; echo ready; while :; do sleep 0.05; done";
+        let cmd = format!("echo pid=$$; exec HUTCH run -it --rm {bb} sh -c \"{script}\"");
+        let mut t = Term::start(&w, &cmd);
+        t.expect("ready");
+        let pid: i32 = t
+            .seen
+            .split("pid=")
+            .nth(1)
+            .unwrap()
+            .lines()
+            .next()
+            .unwrap()
+            .parse()
+            .unwrap();
+        kill(Pid::from_raw(pid), Signal::SIGTERM).unwrap();
+        let (code, seen) = t.wait();
+        assert_eq!(code, 42, "{seen:?}");
 
         let cmd = format!("HUTCH run -it --name d3 --detach-keys ctrl-a,x {bb} sh");
         let mut t = Term::start(&w, &cmd);
