@@ -817,11 +817,14 @@ impl Prepared {
     /// container's log cannot be kept.
     pub fn foreground(self, report: &dyn Report) -> Result<Outcome> {
         let c = &self.rec.config;
+        // Only here is there a terminal to detach from: every other run
+        // (a `run --rm` without -t above all) takes no extra fork.
         let keys = self
             .detach_keys
-            .clone()
+            .as_ref()
             .filter(|k| !k.is_empty() && c.tty && c.interactive)
-            .filter(|_| std::io::IsTerminal::is_terminal(&std::io::stdin()));
+            .filter(|_| std::io::IsTerminal::is_terminal(&std::io::stdin()))
+            .cloned();
         let detach = match keys {
             None => None,
             Some(keys) => match detach::split().map_err(Error::Detachable)? {
