@@ -6,15 +6,21 @@
 //! signals this process gets go on to its pid 1 (Docker's sig-proxy; not
 //! for a container with a terminal). The detach keys in that stdin
 //! (ctrl-p,ctrl-q unless `--detach-keys` says otherwise) end the attach and
-//! leave the container running.
+//! leave the container running. To a container with a terminal (`-t`),
+//! a terminal here is put in raw mode while attached (keys go through byte
+//! for byte; restored on every way out) and its size is passed on, at once
+//! and on every change, as Docker resizes the container's terminal.
 
 use super::logs::{driver_of, follow, Out};
 use super::Ctx;
 use crate::container::logs::{parse, LOG_FILE};
 use crate::container::{control, state, stdin, Containers, Record};
+use crate::sandbox::tty::{self, Escape};
 use anyhow::Context;
 use nix::sys::signal::Signal;
+use nix::sys::termios::Termios;
 use std::io::{Read, Write};
+use std::os::fd::AsFd;
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
@@ -42,7 +48,7 @@ pub fn exec(ctx: &Ctx, a: Args) -> anyhow::Result<u8> {
 
 /// The bytes of a detach key sequence.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct DetachKeys(Vec<u8>);
+pub struct DetachKeys(pub(super) Vec<u8>);
 
 impl Default for DetachKeys {
     /// Docker's: ctrl-p, ctrl-q.
@@ -73,39 +79,11 @@ pub(super) fn detach_keys(s: &str) -> Result<DetachKeys, String> {
     Ok(DetachKeys(bytes))
 }
 
-/// Finds the detach keys in a stream, holding back what may be their start.
-struct Escape {
-    keys: Vec<u8>,
-    held: usize,
-}
-
-impl Escape {
-    /// Pass `b` on: what to write now, and whether the keys are complete.
-    fn feed(&mut self, b: u8, out: &mut Vec<u8>) -> bool {
-        if b == self.keys[self.held] {
-            self.held += 1;
-            return self.held == self.keys.len();
-        }
-        // Not the keys after all: what was held back goes on, and `b` may
-        // start them again.
-        out.extend_from_slice(&self.keys[..self.held]);
-        self.held = 0;
-        if b == self.keys[0] {
-            self.held = 1;
-            return self.held == self.keys.len();
-        }
-        out.push(b);
-        false
-    }
-}
-
 /// Copy `from` into the container's stdin until end of file, or until the
-/// detach keys end this process (the container runs on).
-fn feed(mut from: impl Read, mut to: std::fs::File, keys: DetachKeys) {
-    let mut escape = Escape {
-        keys: keys.0,
-        held: 0,
-    };
+/// detach keys end this process (the container runs on; the terminal's
+/// `saved` modes put back first).
+fn feed(mut from: impl Read, mut to: std::fs::File, keys: DetachKeys, saved: Option<Termios>) {
+    let mut escape = Escape::new(keys.0);
     let mut buf = [0u8; 8192];
     loop {
         let n = match from.read(&mut buf) {
@@ -116,6 +94,9 @@ fn feed(mut from: impl Read, mut to: std::fs::File, keys: DetachKeys) {
         for &b in &buf[..n] {
             if escape.feed(b, &mut out) {
                 let _ = to.write_all(&out);
+                if let Some(t) = &saved {
+                    tty::restore(std::io::stdin().as_fd(), t);
+                }
                 eprintln!("read escape sequence");
                 std::process::exit(0);
             }
@@ -144,8 +125,18 @@ pub(super) fn attach(
         ));
         return Ok(1);
     }
+    let stdin = std::io::stdin();
+    let attach_stdin = rec.config.interactive && !no_stdin;
+    // Raw only when typing goes to the container: its terminal echoes.
+    let raw = match rec.config.tty && attach_stdin {
+        true => tty::RawMode::enter(stdin.as_fd()),
+        false => None,
+    };
+    let saved = raw.as_ref().map(tty::RawMode::saved);
     // Before any thread starts: the threads inherit the blocked signals.
-    if sig_proxy && !rec.config.tty {
+    if rec.config.tty {
+        terminal_signals(rec.clone(), saved.clone())?;
+    } else if sig_proxy {
         proxy_signals(rec.clone())?;
     }
     let driver = driver_of(&rec)?;
@@ -158,9 +149,9 @@ pub(super) fn attach(
     let (_, used) = parse(driver, &data);
     // Only now, with the log's end taken: an answer to our input must land
     // after it, or the follow below would treat it as old output.
-    if rec.config.interactive && !no_stdin {
+    if attach_stdin {
         if let Some(fifo) = stdin::open_for_writer(&containers.dir(&rec.id)) {
-            std::thread::spawn(move || feed(std::io::stdin().lock(), fifo, keys));
+            std::thread::spawn(move || feed(std::io::stdin().lock(), fifo, keys, saved));
         }
     }
     let mut out = Out {
@@ -174,6 +165,33 @@ pub(super) fn attach(
         .and_then(|r| r.exit_code)
         .unwrap_or(state::EXIT_UNKNOWN);
     Ok(u8::try_from(code).unwrap_or(super::EXIT_HUTCH_ERROR))
+}
+
+/// With a terminal: its size goes to the container's now and on every
+/// SIGWINCH; the signals that would end this process put `saved` (the
+/// terminal's modes before raw mode) back first, then end it as they
+/// would have.
+fn terminal_signals(rec: Record, saved: Option<Termios>) -> anyhow::Result<()> {
+    if let Some(size) = tty::host_size() {
+        control::resize(&rec, size);
+    }
+    let set = crate::sys::signal::forwarded();
+    crate::sys::signal::block(&set)?;
+    std::thread::spawn(move || {
+        while let Ok(sig) = set.wait() {
+            if sig == Signal::SIGWINCH {
+                if let Some(size) = tty::host_size() {
+                    control::resize(&rec, size);
+                }
+                continue;
+            }
+            if let Some(t) = &saved {
+                tty::restore(std::io::stdin().as_fd(), t);
+            }
+            std::process::exit(128 + sig as i32);
+        }
+    });
+    Ok(())
 }
 
 /// Pass the signals Docker's sig-proxy forwards on to the container's pid 1
@@ -204,25 +222,5 @@ mod tests {
         for bad in ["ctrl-1", "ctrl-P", "ab", "", "ctrl-p,,q"] {
             assert!(detach_keys(bad).is_err(), "{bad}");
         }
-    }
-
-    #[test]
-    fn the_escape_holds_back_a_partial_sequence_and_passes_it_on_after() {
-        let run = |keys: &[u8], input: &[u8]| {
-            let mut e = Escape {
-                keys: keys.to_vec(),
-                held: 0,
-            };
-            let mut out = Vec::new();
-            let done = input.iter().position(|&b| e.feed(b, &mut out));
-            (out, done)
-        };
-        assert_eq!(run(&[16, 17], b"ab\x10\x11cd"), (b"ab".to_vec(), Some(3)));
-        assert_eq!(
-            run(&[16, 17], b"a\x10b\x10\x10\x11"),
-            (b"a\x10b\x10".to_vec(), Some(5))
-        );
-        assert_eq!(run(&[16, 17], b"\x10"), (Vec::new(), None));
-        assert_eq!(run(b"q", b"xyq"), (b"xy".to_vec(), Some(2)));
     }
 }

@@ -6,6 +6,7 @@
 //! foreground or detached, is `container::launch`'s job; this file only
 //! maps flags onto a [`Launch`].
 
+use super::attach::DetachKeys;
 use super::choice::choice;
 use super::config;
 use super::Ctx;
@@ -227,10 +228,11 @@ pub struct Args {
     #[arg(long = "sig-proxy", num_args = 0..=1, require_equals = true, default_value_t = true,
           default_missing_value = "true", action = clap::ArgAction::Set, value_name = "BOOL")]
     pub sig_proxy: bool,
-    /// Docker's key sequence for detaching (e.g. ctrl-p,ctrl-q): checked and
-    /// accepted; hutch has no daemon to detach from, so it does not detach.
-    #[arg(long = "detach-keys", value_name = "KEYS", value_parser = detach_keys)]
-    pub detach_keys: Option<String>,
+    /// The key sequence that detaches from a -it run on a terminal (the
+    /// container runs on, as with -d; `hutch attach` comes back):
+    /// comma-separated, each a character or ctrl-X (default ctrl-p,ctrl-q).
+    #[arg(long = "detach-keys", value_name = "KEYS", value_parser = super::attach::detach_keys)]
+    pub detach_keys: Option<DetachKeys>,
     /// Run the image only if it is for this platform (OS/ARCH[/VARIANT]);
     /// hutch does not emulate other CPUs.
     #[arg(long, value_name = "OS/ARCH")]
@@ -261,6 +263,7 @@ pub struct Args {
 pub fn exec(ctx: &Ctx, a: Args) -> anyhow::Result<u8> {
     let detach = a.detach;
     let restarts = a.restart.is_some_and(|p| p != Policy::No);
+    let keys = a.detach_keys.clone().unwrap_or_default();
     let prepared = prepare(ctx, a)?;
     let id = prepared.id().to_string();
     if detach {
@@ -272,10 +275,12 @@ pub fn exec(ctx: &Ctx, a: Args) -> anyhow::Result<u8> {
     }
     if restarts {
         ctx.printer.warn(
-            "--restart is honoured by a detached container's supervisor: this foreground run is not restarted (use -d)",
+            "--restart is honoured by a detached container's supervisor: this foreground run is not restarted unless you detach from it (or use -d)",
         );
     }
-    Ok(report(&prepared.foreground(&ctx.printer)?))
+    Ok(report(
+        &prepared.detach_keys(keys.0).foreground(&ctx.printer)?,
+    ))
 }
 
 /// `hutch create`: `run`'s flags, the container recorded as created and
@@ -515,11 +520,6 @@ fn key_values(entries: &[String], flag: &str) -> anyhow::Result<BTreeMap<String,
         .collect()
 }
 
-/// Docker's detach key syntax (see `attach::detach_keys`), kept as given.
-fn detach_keys(s: &str) -> Result<String, String> {
-    super::attach::detach_keys(s).map(|_| s.to_string())
-}
-
 /// hutch runs images for this machine only: `--platform` must name it.
 fn check_platform(p: &str) -> anyhow::Result<()> {
     let want = crate::registry::manifest::Platform::parse(p)?;
@@ -575,6 +575,10 @@ fn write_cidfile(f: &Path, id: &str) -> anyhow::Result<()> {
 pub(super) fn report(outcome: &Outcome) -> u8 {
     if let Some(e) = outcome.error() {
         super::errors::eprint(&e.to_string());
+    }
+    if matches!(outcome, Outcome::Detached) {
+        // Docker's words when its detach keys end an attached run.
+        eprintln!("read escape sequence");
     }
     u8::try_from(outcome.code()).unwrap_or(super::EXIT_HUTCH_ERROR)
 }

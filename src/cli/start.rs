@@ -3,6 +3,7 @@
 //! supervisor by default, in the foreground with `-a`. A container that
 //! runs already is left running (and attached to with `-a`), as in Docker.
 
+use super::attach::DetachKeys;
 use super::Ctx;
 use crate::container::launch::{Error, Outcome, Prepared};
 use anyhow::bail;
@@ -16,6 +17,11 @@ pub struct Args {
     /// Keep stdin open (only with -a).
     #[arg(short, long)]
     pub interactive: bool,
+    /// The key sequence that detaches from an attached container with a
+    /// terminal (-ai; it runs on): comma-separated, each a character or
+    /// ctrl-X (default ctrl-p,ctrl-q).
+    #[arg(long = "detach-keys", value_name = "KEYS", value_parser = super::attach::detach_keys)]
+    pub detach_keys: Option<DetachKeys>,
     /// Container names or ids (a unique id prefix is enough); one with -a.
     #[arg(value_name = "CONTAINER", required = true)]
     pub containers: Vec<String>,
@@ -26,12 +32,13 @@ pub fn exec(ctx: &Ctx, a: Args) -> anyhow::Result<u8> {
         let [name] = a.containers.as_slice() else {
             bail!("start -a attaches to one container: name only one");
         };
+        let keys = a.detach_keys.unwrap_or_default();
         let outcome = match Prepared::existing(&ctx.dirs, name, a.interactive, &ctx.printer) {
             // Docker attaches to a container that runs already.
             Err(Error::AlreadyRunning(_)) => {
-                return super::attach::attach(ctx, name, !a.interactive, true, Default::default())
+                return super::attach::attach(ctx, name, !a.interactive, true, keys)
             }
-            prepared => prepared?.foreground(&ctx.printer)?,
+            prepared => prepared?.detach_keys(keys.0).foreground(&ctx.printer)?,
         };
         return Ok(super::run::report(&outcome));
     }

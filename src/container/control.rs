@@ -1,5 +1,5 @@
-//! Acting on existing containers: signalling pid 1, waiting for a container
-//! to end, and removing one. Every signal goes through a pidfd opened before
+//! Acting on existing containers: signalling pid 1, resizing its terminal,
+//! waiting for a container to end, and removing one. Every signal goes through a pidfd opened before
 //! the process is checked against the record's pid + start time, so a pid
 //! reused by an unrelated process is never signalled.
 //!
@@ -20,6 +20,42 @@ fn open_checked(p: ProcId) -> Option<OwnedFd> {
     let fd = pidfd_open(p.pid).ok()?;
     // Checked after opening: the pidfd pins the process we then compare.
     p.alive().then_some(fd)
+}
+
+/// Give the terminal of a container started with `-t` this size (its
+/// processes get SIGWINCH), as Docker does when one attaches to it; false
+/// when it has none that can be reached. The terminal is found as pid 1's
+/// stdin, stdout or stderr, and used only if it is a pty's terminal end
+/// (a container's own descriptors are not to be trusted).
+pub fn resize(rec: &Record, size: crate::sys::pty::WinSize) -> bool {
+    use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+    // Unix98 pty terminal ends (devices.txt: 136-143).
+    let pty = |m: &std::fs::Metadata| {
+        use std::os::unix::fs::FileTypeExt;
+        let rdev = m.rdev();
+        let major = ((rdev >> 8) & 0xfff) | ((rdev >> 32) & !0xfff);
+        m.file_type().is_char_device() && (136..=143).contains(&major)
+    };
+    let Some(init) = rec.init.filter(|p| p.alive()) else {
+        return false;
+    };
+    (0..3).any(|fd| {
+        let path = format!("/proc/{}/fd/{fd}", init.pid);
+        if !std::fs::metadata(&path).is_ok_and(|m| pty(&m)) {
+            return false;
+        }
+        let Ok(f) = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .custom_flags(libc::O_NOCTTY | libc::O_NONBLOCK | libc::O_CLOEXEC)
+            .open(&path)
+        else {
+            return false;
+        };
+        // Checked again on what was opened: the descriptor may have changed.
+        f.metadata().is_ok_and(|m| pty(&m))
+            && crate::sys::pty::set_window_size(f.as_fd(), size).is_ok()
+    })
 }
 
 /// Send `sig` to the container's pid 1; false when it is not running. A

@@ -7,8 +7,10 @@
 //! mounts) changed by chained settings, then [`Launch::create`] records
 //! the container and checks its sandbox plan (nothing is cloned yet; a
 //! missing bind mount source is created, as Docker does), and
-//! [`Prepared::foreground`] runs it here (terminal relay, exit recorded) or
-//! [`Prepared::detached`] hands it to a supervisor (`supervisor`).
+//! [`Prepared::foreground`] runs it here (terminal relay, exit recorded;
+//! with detach keys on a terminal, in a child that can detach, see
+//! `detach`) or [`Prepared::detached`] hands it to a supervisor
+//! (`supervisor`).
 //! [`Prepared::existing`] does the same for a stored container (`start`).
 //!
 //! ```no_run
@@ -32,6 +34,7 @@
 //! its flags onto the settings and reports the [`Outcome`].
 
 use super::companion::Companion;
+use super::detach::{self, Split, Tell};
 use super::health::{self, Monitor};
 use super::logger::{Logger, Relay};
 use super::logs::{self, Driver as LogDriver};
@@ -129,6 +132,9 @@ pub enum Error {
     AlreadyRunning(String),
     #[error("cannot start the supervisor: {0}")]
     Supervisor(#[source] super::logger::SpawnError),
+    /// The fork that lets a foreground `-it` run detach.
+    #[error("cannot start a run that can detach: {0}")]
+    Detachable(#[source] super::logger::SpawnError),
     /// The FIFO a detached `-i` container reads.
     #[error("cannot start the supervisor: cannot make the container's stdin in {}: {error}", dir.display())]
     Stdin {
@@ -240,6 +246,9 @@ pub enum Outcome {
     },
     /// Detached: pid 1 runs under its supervisor.
     Started,
+    /// Foreground: the user typed the detach keys; the container runs on
+    /// under the process that ran it, now its detached supervisor.
+    Detached,
     /// Detached: the supervisor could not start pid 1.
     Failed { code: i32, message: String },
 }
@@ -249,7 +258,7 @@ impl Outcome {
     pub fn code(&self) -> i32 {
         match self {
             Outcome::Exited { code, .. } | Outcome::Failed { code, .. } => *code,
-            Outcome::Started => 0,
+            Outcome::Started | Outcome::Detached => 0,
         }
     }
 
@@ -258,7 +267,7 @@ impl Outcome {
         match self {
             Outcome::Exited { error, .. } => error.as_ref().map(|e| e.to_string()),
             Outcome::Failed { message, .. } => Some(message.clone()),
-            Outcome::Started => None,
+            Outcome::Started | Outcome::Detached => None,
         }
     }
 }
@@ -736,6 +745,7 @@ impl<'a> Launch<'a> {
             plan,
             dir,
             relay: Relay::default(),
+            detach_keys: None,
         })
     }
 }
@@ -750,6 +760,7 @@ pub struct Prepared {
     plan: Plan,
     dir: PathBuf,
     relay: Relay,
+    detach_keys: Option<Vec<u8>>,
 }
 
 impl Prepared {
@@ -777,6 +788,7 @@ impl Prepared {
             plan,
             dir,
             relay: Relay::default(),
+            detach_keys: None,
         })
     }
 
@@ -804,15 +816,49 @@ impl Prepared {
     /// container removed with auto-remove). `report` hears when the
     /// container's log cannot be kept.
     pub fn foreground(self, report: &dyn Report) -> Result<Outcome> {
-        let relay = self.relay;
+        let c = &self.rec.config;
+        // Only here is there a terminal to detach from: every other run
+        // (a `run --rm` without -t above all) takes no extra fork.
+        let keys = self
+            .detach_keys
+            .as_ref()
+            .filter(|k| !k.is_empty() && c.tty && c.interactive)
+            .filter(|_| std::io::IsTerminal::is_terminal(&std::io::stdin()))
+            .cloned();
+        let detach = match keys {
+            None => None,
+            Some(keys) => match detach::split().map_err(Error::Detachable)? {
+                Split::Parent(ended) => {
+                    // The child owns the container and everything the plan
+                    // holds; this process only exits, leaving them alone.
+                    std::mem::forget(self);
+                    return Ok(match ended {
+                        detach::Ended::Detached => Outcome::Detached,
+                        detach::Ended::Exited(code) => Outcome::Exited { code, error: None },
+                    });
+                }
+                Split::Child(tell) => Some((keys, tell)),
+            },
+        };
         Ok(foreground(
+            &self.dirs,
             &self.containers,
             &self.volumes,
             &self.rec,
-            &self.plan,
-            relay,
+            self.plan,
+            &self.dir,
+            self.relay,
+            detach,
             report,
         ))
+    }
+
+    /// On a terminal with `-i -t`, these keys (Docker's bytes, as
+    /// ctrl-p,ctrl-q's `[0x10, 0x11]`) detach a foreground run: the
+    /// container runs on as if started detached. Default: none.
+    pub fn detach_keys(mut self, keys: Vec<u8>) -> Self {
+        self.detach_keys = Some(keys);
+        self
     }
 
     /// Show only these of the container's streams here (Docker's `-a`;
@@ -1358,12 +1404,20 @@ fn starting(rec: &mut Record) {
 /// this process's stdout and stderr. A `--rm` container's log would go with
 /// it, so it gets none, and its start-up costs nothing more; neither does
 /// one whose log driver is `none`.
+///
+/// With `detach` (the keys, and the line to the waiting parent), typing
+/// the keys turns this process into the container's detached supervisor:
+/// it then logs as one and restarts pid 1 as the policy says.
+#[allow(clippy::too_many_arguments)]
 fn foreground(
+    dirs: &Dirs,
     containers: &Containers,
     volumes: &Volumes,
     rec: &Record,
-    plan: &Plan,
+    plan: Plan,
+    dir: &Path,
     relay: Relay,
+    detach: Option<(Vec<u8>, Tell)>,
     report: &dyn Report,
 ) -> Outcome {
     let config = log_config(rec);
@@ -1381,9 +1435,60 @@ fn foreground(
         },
     };
     let mut observer = Started::new(containers, &rec.id, None, Some(report));
-    let result = sandbox::run(plan, &mut observer);
+    let Some((keys, tell)) = detach else {
+        let result = sandbox::run(&plan, &mut observer);
+        observer.ended();
+        return attached_end(containers, volumes, rec, logger, result);
+    };
+    observer.detach = Some(Detaching {
+        keys,
+        tell: Some(tell),
+        logger,
+        dir,
+        log: config,
+    });
+    let began = Instant::now();
+    let result = sandbox::run(&plan, &mut observer);
     observer.ended();
-    // Everything the container wrote is in the log before its exit is.
+    let d = observer.detach.take();
+    let detached = d.as_ref().is_some_and(|d| d.tell.is_none());
+    let logger = d.and_then(|d| d.logger);
+    if !detached {
+        return attached_end(containers, volumes, rec, logger, result);
+    }
+    // Detached: from here on this is the container's supervisor.
+    let last = supervise_runs(
+        dirs,
+        containers,
+        rec,
+        plan,
+        dir,
+        None,
+        Some((result, began)),
+    );
+    if let Some(l) = logger {
+        l.finish();
+    }
+    if rec.auto_remove {
+        super::exits::record(containers, &rec.id, last);
+    }
+    finish(containers, volumes, rec, last);
+    // Nobody waits for this process any more (its parent told the shell).
+    Outcome::Exited {
+        code: last,
+        error: None,
+    }
+}
+
+/// The end of a foreground run nobody detached from: everything the
+/// container wrote is in the log before its exit is.
+fn attached_end(
+    containers: &Containers,
+    volumes: &Volumes,
+    rec: &Record,
+    logger: Option<Logger>,
+    result: std::result::Result<sandbox::Exit, sandbox::Error>,
+) -> Outcome {
     if let Some(l) = logger {
         l.finish();
     }
@@ -1393,6 +1498,17 @@ fn foreground(
         code,
         error: result.err(),
     }
+}
+
+/// What a foreground run that may detach needs once the keys are typed.
+struct Detaching<'a> {
+    keys: Vec<u8>,
+    /// Taken once told: the run has detached.
+    tell: Option<Tell>,
+    /// The foreground logger, then the detached one.
+    logger: Option<Logger>,
+    dir: &'a Path,
+    log: logs::Config,
 }
 
 /// The log settings recorded for `rec` (checked when it was created).
@@ -1416,7 +1532,6 @@ fn detached(
     let log = dir.join(super::logs::LOG_FILE);
     let config = log_config(rec);
     let log = (config.driver != LogDriver::None).then_some((log.as_path(), &config));
-    let policy: Policy = rec.config.restart.parse().unwrap_or_default();
     // `-i`: a FIFO that `attach` writes to, pid 1's stdin in every run.
     let stdin = match rec.config.interactive {
         true => Some(
@@ -1437,44 +1552,7 @@ fn detached(
                 eprintln!("Error: cannot give the container its stdin: {e}");
             }
         }
-        let mut delay_step = 0;
-        let mut first = true;
-        let mut last;
-        let mut plan = plan;
-        loop {
-            let began = Instant::now();
-            let mut observer = Started::new(containers, &rec.id, Some(&mut *s), None);
-            let result = sandbox::run(&plan, &mut observer);
-            observer.ended();
-            if let Err(e) = &result {
-                // The supervisor's stderr is the container's log: the reason
-                // stays beside the output for `hutch logs`.
-                eprintln!("Error: {e}");
-                s.failed(e.exit_code(), &e.to_string());
-            }
-            // A container that never started is not restarted (Docker
-            // reports the failed start instead).
-            let restartable = !(first && result.is_err());
-            first = false;
-            if began.elapsed() >= restart::RESET_AFTER {
-                delay_step = 0;
-            }
-            let code = exit_code(&result);
-            last = code;
-            if !restartable || !restart_after(containers, rec, policy, code, delay_step) {
-                break;
-            }
-            delay_step += 1;
-            let held = plan.keeper.clone();
-            match replan(dirs, containers, &rec.id, dir, held) {
-                Ok(p) => plan = p,
-                Err(e) => {
-                    eprintln!("Error: cannot restart the container: {e}");
-                    last = EXIT_REPLAN_FAILED;
-                    break;
-                }
-            }
-        }
+        let last = supervise_runs(dirs, containers, rec, plan, dir, Some(&mut *s), None);
         // Everything the container wrote is in the log before its exit is.
         s.close_log();
         // Only here: a foreground `--rm` run prints its code itself, and
@@ -1492,6 +1570,70 @@ fn detached(
             // let `ps` after a failed `run -d` show it exited already.
             let _ = super::control::wait(containers, &rec.id, Some(Duration::from_secs(10)));
             Ok(Outcome::Failed { code, message })
+        }
+    }
+}
+
+/// Run `plan`, and again as the restart policy says, each time with a plan
+/// made again from the record as it is then; the last exit code. `ran`:
+/// the first run's result and start, when it has run already (a
+/// foreground run detached from while it ran). `s`: the detached caller
+/// to tell how the first start went.
+#[allow(clippy::too_many_arguments)]
+fn supervise_runs(
+    dirs: &Dirs,
+    containers: &Containers,
+    rec: &Record,
+    plan: Plan,
+    dir: &Path,
+    mut s: Option<&mut supervisor::Supervision>,
+    mut ran: Option<(std::result::Result<sandbox::Exit, sandbox::Error>, Instant)>,
+) -> i32 {
+    let policy: Policy = rec.config.restart.parse().unwrap_or_default();
+    let mut delay_step = 0;
+    // A run that has run already got as far as detaching: it started.
+    let mut first = ran.is_none();
+    // Each restart's plan replaces the last, so the namespaces an earlier
+    // run held (a restarted peer's, with `--network container:`) are let go.
+    let mut plan = plan;
+    loop {
+        let (result, began) = match ran.take() {
+            Some(r) => r,
+            None => {
+                let began = Instant::now();
+                let mut observer = Started::new(containers, &rec.id, s.as_deref_mut(), None);
+                let result = sandbox::run(&plan, &mut observer);
+                observer.ended();
+                (result, began)
+            }
+        };
+        if let Err(e) = &result {
+            // The supervisor's stderr is the container's log: the reason
+            // stays beside the output for `hutch logs`.
+            eprintln!("Error: {e}");
+            if let Some(s) = s.as_deref_mut() {
+                s.failed(e.exit_code(), &e.to_string());
+            }
+        }
+        // A container that never started is not restarted (Docker
+        // reports the failed start instead).
+        let restartable = !(first && result.is_err());
+        first = false;
+        if began.elapsed() >= restart::RESET_AFTER {
+            delay_step = 0;
+        }
+        let code = exit_code(&result);
+        if !restartable || !restart_after(containers, rec, policy, code, delay_step) {
+            return code;
+        }
+        delay_step += 1;
+        let held = plan.keeper.clone();
+        match replan(dirs, containers, &rec.id, dir, held) {
+            Ok(p) => plan = p,
+            Err(e) => {
+                eprintln!("Error: cannot restart the container: {e}");
+                return EXIT_REPLAN_FAILED;
+            }
         }
     }
 }
@@ -1608,6 +1750,8 @@ struct Started<'a> {
     /// Where the steps of a foreground start go with `--log-level debug`
     /// (a detached one's stderr is the container's log).
     trace: Option<&'a dyn Report>,
+    /// A foreground run's detach keys and what detaching needs.
+    detach: Option<Detaching<'a>>,
 }
 
 impl<'a> Started<'a> {
@@ -1624,6 +1768,7 @@ impl<'a> Started<'a> {
             monitor: None,
             companion: None,
             trace,
+            detach: None,
         }
     }
 
@@ -1651,6 +1796,21 @@ impl sandbox::Observer for Started<'_> {
 
     fn exited(&mut self) {
         self.ended();
+    }
+
+    fn detach_keys(&self) -> Option<Vec<u8>> {
+        self.detach.as_ref().map(|d| d.keys.clone())
+    }
+
+    fn detached(&mut self) {
+        let Some(d) = self.detach.as_mut() else {
+            return;
+        };
+        if let Some(tell) = d.tell.take() {
+            let log = d.dir.join(super::logs::LOG_FILE);
+            let log = (d.log.driver != LogDriver::None).then_some((log.as_path(), &d.log));
+            d.logger = tell.become_supervisor(d.logger.take(), d.dir, log);
+        }
     }
 
     fn started(&mut self, pid: i32) {

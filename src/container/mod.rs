@@ -24,6 +24,7 @@ pub mod companion;
 pub mod connect;
 pub mod control;
 pub mod cp;
+pub mod detach;
 pub mod exits;
 pub mod freeze;
 pub mod health;

@@ -71,6 +71,15 @@ pub trait Observer {
     }
     /// One step of the start, seen from this side, as it happens.
     fn step(&mut self, _line: &str) {}
+    /// The key sequence that detaches from the terminal relayed on this
+    /// process's stdin (`-it`); None: no detaching.
+    fn detach_keys(&self) -> Option<Vec<u8>> {
+        None
+    }
+    /// The detach keys were typed and the terminal is restored: point
+    /// stdin, stdout and stderr elsewhere (the relay goes on between them
+    /// and the container, which runs on).
+    fn detached(&mut self) {}
 }
 
 impl Observer for () {
@@ -359,7 +368,13 @@ fn parent_main(
     let started = start_child(plan, child, gates, err, sock, observer);
     let outcome = match started {
         Ok(s) => {
-            let exit = wait(child, pidfd.as_fd(), s.master, &plan.process);
+            let keys = observer.detach_keys();
+            let mut then = || observer.detached();
+            let detach = keys.map(|keys| tty::Detach {
+                keys,
+                then: &mut then,
+            });
+            let exit = wait(child, pidfd.as_fd(), s.master, &plan.process, detach);
             observer.exited();
             // The container is gone: its network helper goes too.
             if let Some(h) = s.helper {
@@ -509,17 +524,19 @@ struct Started {
 }
 
 /// Relay the terminal (with `master`) or forward signals until `child`
-/// exits; how it ended. `join` uses it for `hutch exec` too.
+/// exits; how it ended. `join` uses it for `hutch exec` too. `detach`:
+/// the terminal relay's detach keys (see `tty::relay`).
 pub(super) fn wait(
     child: Pid,
     pidfd: BorrowedFd<'_>,
     master: Option<OwnedFd>,
     process: &super::ProcessSpec,
+    detach: Option<tty::Detach<'_>>,
 ) -> Result<Exit, Error> {
     let sfd = SignalFd::with_flags(&signal::forwarded(), SfdFlags::SFD_CLOEXEC)
         .map_err(|e| SysError::new("signalfd(<forwarded signals>)", e))?;
     let status = match master {
-        Some(m) => tty::relay(m, child, pidfd, process.stdin, &sfd)?,
+        Some(m) => tty::relay(m, child, pidfd, process.stdin, &sfd, detach)?,
         None => forward_until_exit(child, pidfd, &sfd, !process.no_sig_proxy)?,
     };
     match status {

@@ -2,7 +2,10 @@
 //! (so `tty` inside names a path that exists inside) and passes the master to
 //! the parent over a socket; the parent relays between its stdio and the
 //! master, forwards window size changes, and keeps its own terminal in raw
-//! mode only while the container runs — restored on every way out.
+//! mode only while the container runs — restored on every way out. Given
+//! detach keys, the relay watches its stdin for them ([`Escape`]); once
+//! typed, it restores the terminal and lets its caller move its stdio
+//! elsewhere, then relays on between those.
 //!
 //! It does not start processes; `launch` calls into it from both sides.
 
@@ -62,6 +65,70 @@ impl<'a> RawMode<'a> {
         termios::tcsetattr(fd, SetArg::TCSANOW, &raw).ok()?;
         Some(RawMode { fd, saved })
     }
+
+    /// The modes the drop puts back, for a thread that ends the process
+    /// without returning here (and so without the drop).
+    pub fn saved(&self) -> Termios {
+        self.saved.clone()
+    }
+}
+
+/// Put back modes `RawMode::saved` returned.
+pub fn restore(fd: BorrowedFd<'_>, saved: &Termios) {
+    let _ = termios::tcsetattr(fd, SetArg::TCSADRAIN, saved);
+}
+
+/// Finds the detach keys in a stream, holding back what may be their start
+/// (Docker does the same: a lone ctrl-p goes on only with the key after it).
+pub struct Escape {
+    keys: Vec<u8>,
+    held: usize,
+}
+
+impl Escape {
+    /// Watch for `keys` (not empty).
+    pub fn new(keys: Vec<u8>) -> Escape {
+        Escape { keys, held: 0 }
+    }
+
+    /// Pass `b` on: what to write now goes into `out`; true once the keys
+    /// are complete.
+    pub fn feed(&mut self, b: u8, out: &mut Vec<u8>) -> bool {
+        if b == self.keys[self.held] {
+            self.held += 1;
+            return self.held == self.keys.len();
+        }
+        // Not the keys after all: what was held back goes on, and `b` may
+        // start them again.
+        out.extend_from_slice(&self.keys[..self.held]);
+        self.held = 0;
+        if b == self.keys[0] {
+            self.held = 1;
+            return self.held == self.keys.len();
+        }
+        out.push(b);
+        false
+    }
+
+    /// Pass on `input`: what to write now, and whether the keys ended it
+    /// (what followed them is dropped).
+    pub fn filter(&mut self, input: &[u8]) -> (Vec<u8>, bool) {
+        let mut out = Vec::with_capacity(input.len());
+        for &b in input {
+            if self.feed(b, &mut out) {
+                return (out, true);
+            }
+        }
+        (out, false)
+    }
+}
+
+/// Detach keys for [`relay`] and what to do once they are typed: the
+/// terminal is restored by then; `then` points stdin, stdout and stderr
+/// elsewhere (the relay goes on between them and the container).
+pub struct Detach<'a> {
+    pub keys: Vec<u8>,
+    pub then: &'a mut dyn FnMut(),
 }
 
 impl Drop for RawMode<'_> {
@@ -71,7 +138,8 @@ impl Drop for RawMode<'_> {
 }
 
 /// Parent side: relay until the container's pid 1 has exited and the master
-/// is drained; return pid 1's wait status. `stdin` is relayed only with -i.
+/// is drained; return pid 1's wait status. `stdin` is relayed only with -i,
+/// watched for `detach`'s keys when given.
 ///
 /// The forwarded signals are blocked and read from a signalfd, so SIGTERM or
 /// SIGHUP to hutch never skips the terminal restore in `RawMode`'s drop.
@@ -81,14 +149,19 @@ pub fn relay(
     pidfd: BorrowedFd<'_>,
     relay_stdin: bool,
     signals: &SignalFd,
+    mut detach: Option<Detach<'_>>,
 ) -> Result<WaitStatus, SysError> {
     let stdin = std::io::stdin();
     let sin = stdin.as_fd();
-    let _raw = if relay_stdin {
+    let mut raw = if relay_stdin {
         RawMode::enter(sin)
     } else {
         None
     };
+    let mut escape = detach
+        .as_ref()
+        .filter(|d| !d.keys.is_empty())
+        .map(|d| Escape::new(d.keys.clone()));
     let mut stdin_open = relay_stdin;
     let mut buf = vec![0u8; 16 * 1024];
     loop {
@@ -147,8 +220,25 @@ pub fn relay(
             match nix::unistd::read(sin.as_raw_fd(), &mut buf) {
                 Ok(0) | Err(_) => stdin_open = false,
                 Ok(n) => {
-                    if write_all(master.as_fd(), &buf[..n]).is_err() {
+                    let filtered;
+                    let (out, detached): (&[u8], bool) = match escape.as_mut() {
+                        Some(e) => {
+                            filtered = e.filter(&buf[..n]);
+                            (&filtered.0, filtered.1)
+                        }
+                        None => (&buf[..n], false),
+                    };
+                    if write_all(master.as_fd(), out).is_err() {
                         stdin_open = false;
+                    }
+                    if detached {
+                        // The terminal first, so that whatever `then` makes
+                        // the user see comes out right.
+                        drop(raw.take());
+                        escape = None;
+                        if let Some(d) = detach.take() {
+                            (d.then)();
+                        }
                     }
                 }
             }
@@ -193,4 +283,34 @@ fn write_all(fd: BorrowedFd<'_>, mut data: &[u8]) -> Result<(), nix::errno::Errn
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_escape_holds_back_a_partial_sequence_and_passes_it_on_after() {
+        let run = |keys: &[u8], input: &[u8]| {
+            let mut e = Escape::new(keys.to_vec());
+            let mut out = Vec::new();
+            let done = input.iter().position(|&b| e.feed(b, &mut out));
+            (out, done)
+        };
+        assert_eq!(run(&[16, 17], b"ab\x10\x11cd"), (b"ab".to_vec(), Some(3)));
+        assert_eq!(
+            run(&[16, 17], b"a\x10b\x10\x10\x11"),
+            (b"a\x10b\x10".to_vec(), Some(5))
+        );
+        assert_eq!(run(&[16, 17], b"\x10"), (Vec::new(), None));
+        assert_eq!(run(b"q", b"xyq"), (b"xy".to_vec(), Some(2)));
+    }
+
+    #[test]
+    fn filter_drops_what_follows_the_keys() {
+        let mut e = Escape::new(vec![1, b'x']);
+        assert_eq!(e.filter(b"ab\x01"), (b"ab".to_vec(), false));
+        assert_eq!(e.filter(b"\x01y"), (b"\x01\x01y".to_vec(), false));
+        assert_eq!(e.filter(b"z\x01xtail"), (b"z".to_vec(), true));
+    }
 }

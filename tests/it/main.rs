@@ -10,6 +10,7 @@ mod config;
 mod confine;
 mod crash;
 mod debian;
+mod detach;
 mod docker_script;
 mod dockerfile;
 mod errors;

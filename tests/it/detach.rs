@@ -1,0 +1,233 @@
+//! Docker's detach keys on a terminal: `run -it` that detaches and leaves
+//! the container running as if started with `-dit`, and `attach` to a
+//! container with a terminal (raw, byte for byte, the window size passed
+//! on). The terminal is a real pty, from script(1).
+
+use crate::common::{eventually, for_each_user, hutch_bin, World};
+use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+use nix::sys::signal::{kill, Signal};
+use nix::unistd::Pid;
+use std::io::{Read, Write};
+use std::os::fd::AsFd;
+use std::process::{Child, ChildStdin, ChildStdout, Stdio};
+use std::time::{Duration, Instant};
+
+/// A hutch command line run on a pty of its own, typed into and read from.
+struct Term {
+    child: Child,
+    input: ChildStdin,
+    output: ChildStdout,
+    /// Everything read so far (carriage returns dropped).
+    seen: String,
+}
+
+impl Term {
+    /// Run shell command line `cmdline` (`HUTCH` stands for hutch with the
+    /// world's root) under script(1), whose pty is its terminal.
+    fn start(w: &World, cmdline: &str) -> Term {
+        let hutch = format!("{} --root {}", hutch_bin().display(), w.root().display());
+        let mut child = w
+            .as_user("script")
+            .args(["-qec", &cmdline.replace("HUTCH", &hutch), "/dev/null"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        Term {
+            input: child.stdin.take().unwrap(),
+            output: child.stdout.take().unwrap(),
+            child,
+            seen: String::new(),
+        }
+    }
+
+    /// Read until what was read since the last `expect` contains `marker`.
+    fn expect(&mut self, marker: &str) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let mut new = String::new();
+        let mut buf = [0u8; 4096];
+        while !new.contains(marker) {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let ms = PollTimeout::try_from(left.as_millis() as i32).unwrap_or(PollTimeout::ZERO);
+            let mut fds = [PollFd::new(self.output.as_fd(), PollFlags::POLLIN)];
+            let ready = poll(&mut fds, ms).unwrap();
+            assert!(ready > 0, "{marker:?} did not come; saw {:?}", self.seen);
+            let n = self.output.read(&mut buf).unwrap();
+            assert!(
+                n > 0,
+                "{marker:?} did not come before the end; saw {:?}",
+                self.seen
+            );
+            let text = String::from_utf8_lossy(&buf[..n]).replace('\r', "");
+            new.push_str(&text);
+            self.seen.push_str(&text);
+        }
+    }
+
+    fn send(&mut self, bytes: &[u8]) {
+        self.input.write_all(bytes).unwrap();
+        self.input.flush().unwrap();
+    }
+
+    /// Wait for the command line's exit code; the rest of its output is
+    /// read into `seen`.
+    fn wait(mut self) -> (i32, String) {
+        let start = Instant::now();
+        let code = loop {
+            if let Some(st) = self.child.try_wait().unwrap() {
+                break st.code().unwrap_or(-1);
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(30),
+                "it did not end; saw {:?}",
+                self.seen
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        let mut rest = String::new();
+        let _ = self.output.read_to_string(&mut rest);
+        self.seen.push_str(&rest.replace('\r', ""));
+        (code, std::mem::take(&mut self.seen))
+    }
+}
+
+/// A test that failed half-way leaves no terminal behind: its hang-up
+/// ends what runs on it.
+impl Drop for Term {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// `hutch ps -a`'s line for container `name`, if it lists one.
+fn ps_line(w: &World, name: &str) -> Option<String> {
+    w.ok(&["ps", "-a"])
+        .lines()
+        .find(|l| l.split_whitespace().last() == Some(name))
+        .map(str::to_string)
+}
+
+#[test]
+fn run_it_detaches_and_attach_comes_back_to_its_terminal() {
+    for_each_user(|w| {
+        let bb = w.busybox();
+        let mut t = Term::start(
+            &w,
+            &format!("stty rows 33 cols 77; HUTCH run -it --name d1 {bb} sh"),
+        );
+        t.expect("# ");
+        t.send(b"echo one-$((0+1))\r");
+        t.expect("one-1\n");
+        t.send(b"\x10\x11");
+        let (code, seen) = t.wait();
+        assert_eq!(code, 0, "{seen:?}");
+        assert!(seen.contains("read escape sequence"), "{seen:?}");
+        // It runs on, as if started with -dit.
+        let line = ps_line(&w, "d1").unwrap();
+        assert!(line.contains(" Up "), "{line}");
+
+        // Attached again: raw (our keys reach its shell, echoed by its
+        // terminal only), our window size passed on, detached again.
+        let mut t = Term::start(&w, "stty rows 40 cols 100; HUTCH attach d1");
+        std::thread::sleep(Duration::from_millis(300));
+        t.send(b"echo two-$((1+1)); stty size\r");
+        t.expect("two-2\n40 100\n");
+        t.send(b"\x10\x11");
+        let (code, seen) = t.wait();
+        assert_eq!(code, 0, "{seen:?}");
+        assert!(seen.contains("read escape sequence"), "{seen:?}");
+        assert!(ps_line(&w, "d1").unwrap().contains(" Up "));
+        // Its log has what it said while nobody was attached, too.
+        let logs = w.ok(&["logs", "d1"]).replace('\r', "");
+        assert!(
+            logs.contains("one-1\n") && logs.contains("two-2\n"),
+            "{logs}"
+        );
+
+        // Ending its shell from inside: attach exits with its code.
+        let mut t = Term::start(&w, "HUTCH attach d1");
+        std::thread::sleep(Duration::from_millis(300));
+        t.send(b"exit 3\r");
+        let (code, seen) = t.wait();
+        assert_eq!(code, 3, "{seen:?}");
+        let line = ps_line(&w, "d1").unwrap();
+        assert!(line.contains("Exited (3)"), "{line}");
+        w.ok(&["rm", "d1"]);
+    });
+}
+
+#[test]
+fn a_detached_rm_container_is_removed_once_stopped() {
+    for_each_user(|w| {
+        let bb = w.busybox();
+        let mut t = Term::start(&w, &format!("HUTCH run -it --rm --name d2 {bb} sh"));
+        t.expect("# ");
+        t.send(b"\x10\x11");
+        let (code, seen) = t.wait();
+        assert_eq!(code, 0, "{seen:?}");
+        assert!(ps_line(&w, "d2").unwrap().contains(" Up "));
+        // A detached --rm container keeps a log, as one run with -d does.
+        w.ok(&["exec", "d2", "sh", "-c", "echo later > /proc/1/fd/1"]);
+        assert!(eventually(10, || w.ok(&["logs", "d2"]).contains("later")));
+        w.ok(&["stop", "-t", "1", "d2"]);
+        assert!(
+            eventually(10, || ps_line(&w, "d2").is_none()),
+            "{:?}",
+            ps_line(&w, "d2")
+        );
+        let dirs = std::fs::read_dir(w.root().join("containers")).unwrap();
+        let left: Vec<_> = dirs
+            .flatten()
+            .filter(|e| e.path().join("container.json").exists())
+            .collect();
+        assert!(left.is_empty(), "{left:?}");
+    });
+}
+
+#[test]
+fn detach_keys_can_be_changed_and_a_run_left_attached_keeps_its_exit_code_and_signals() {
+    for_each_user(|w| {
+        let bb = w.busybox();
+        // Not detached: the command's own exit code, as without the keys.
+        let cmd = format!("HUTCH run -it --rm --detach-keys ctrl-a,x {bb} sh");
+        let mut t = Term::start(&w, &cmd);
+        t.expect("# ");
+        t.send(b"exit 5\r");
+        let (code, seen) = t.wait();
+        assert_eq!(code, 5, "{seen:?}");
+        assert!(!seen.contains("read escape sequence"), "{seen:?}");
+        // A signal sent to the hutch the shell waits on reaches pid 1.
+        let script = "trap 'exit 42' TERM; echo ready; while :; do sleep 0.05; done";
+        let cmd = format!("echo pid=$$; exec HUTCH run -it --rm {bb} sh -c \"{script}\"");
+        let mut t = Term::start(&w, &cmd);
+        t.expect("ready");
+        let pid: i32 = t
+            .seen
+            .split("pid=")
+            .nth(1)
+            .unwrap()
+            .lines()
+            .next()
+            .unwrap()
+            .parse()
+            .unwrap();
+        kill(Pid::from_raw(pid), Signal::SIGTERM).unwrap();
+        let (code, seen) = t.wait();
+        assert_eq!(code, 42, "{seen:?}");
+
+        let cmd = format!("HUTCH run -it --name d3 --detach-keys ctrl-a,x {bb} sh");
+        let mut t = Term::start(&w, &cmd);
+        t.expect("# ");
+        // A lone ctrl-a goes on with the key after it: not the keys.
+        t.send(b"\x01echo three\r");
+        t.expect("three\n");
+        t.send(b"\x01x");
+        let (code, seen) = t.wait();
+        assert_eq!(code, 0, "{seen:?}");
+        assert!(seen.contains("read escape sequence"), "{seen:?}");
+        assert!(ps_line(&w, "d3").unwrap().contains(" Up "));
+        w.ok(&["stop", "-t", "1", "d3"]);
+        w.ok(&["rm", "d3"]);
+    });
+}
