@@ -534,4 +534,28 @@ mod tests {
         assert!(!f.contains(Flags::MS_NOEXEC) && f.contains(Flags::MS_NOSUID));
         assert_eq!(d, "size=1m");
     }
+
+    #[test]
+    fn an_in_memory_layer_is_mounted_first_and_only_where_it_can_be() {
+        let mut s = spec();
+        s.layer_in_memory = true;
+        s.overlay.upper = "/s/upper".into();
+        s.overlay.work = "/s/work".into();
+        s.rootfs_mountpoint = "/s/rootfs".into();
+        let ops = Plan::build(s.clone()).unwrap().ops;
+        let at = |op: &Op| ops.iter().position(|o| o == op).unwrap();
+        assert_eq!(at(&Op::LayerTmpfs) + 1, at(&Op::RootOverlay));
+        let mut outside = s.clone();
+        outside.overlay.work = "/elsewhere/work".into();
+        assert!(Plan::build(outside).is_err(), "work dir outside the tmpfs");
+        let mut copy = s.clone();
+        copy.rootfs_driver = Driver::Copy;
+        assert!(
+            Plan::build(copy).is_err(),
+            "the copy driver works on host paths"
+        );
+        s.layer_in_memory = false;
+        let ops = Plan::build(s).unwrap().ops;
+        assert!(!ops.contains(&Op::LayerTmpfs));
+    }
 }
