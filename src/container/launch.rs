@@ -726,7 +726,11 @@ impl<'a> Launch<'a> {
                 // Claimed from the start: `ps` lists it and a second start is
                 // refused while pid 1 is being set up.
                 starting(&mut rec);
-                containers.create(&mut rec, create_dir)?;
+                let in_memory = plan.layer_in_memory;
+                containers.create(&mut rec, |d| match in_memory {
+                    true => Ok(()),
+                    false => create_dir(d),
+                })?;
                 Ok(plan)
             },
         );
@@ -805,6 +809,11 @@ impl Prepared {
     /// Leave the container created, not started (`hutch create`): the
     /// claim taken while it was set up is given back. Its full id.
     pub fn leave_created(self) -> Result<String> {
+        // Started later, perhaps after a `cp` into it: its writable layer
+        // must be on disk from now on.
+        if self.plan.layer_in_memory {
+            create_dir(&self.dir)?;
+        }
         self.containers.update(&self.rec.id, |r| {
             r.status = Status::Created;
             r.supervisor = None;
@@ -1118,6 +1127,7 @@ pub fn sandbox_spec(
         process: settings.process,
         security: settings.security,
         remove_after: remove_after.then(|| dir.to_path_buf()),
+        layer_in_memory: false,
         cgroup: None,
     })
 }
@@ -1261,6 +1271,7 @@ fn plan(
         report,
     )?;
     spec.cgroup = cgroup;
+    spec.layer_in_memory = rec.auto_remove && layer_fits_in_memory(&spec, dir);
     let plan = Plan::build(spec)?;
     if report.debugging() {
         for line in crate::sandbox::trace::describe(&plan) {
@@ -1268,6 +1279,36 @@ fn plan(
         }
     }
     Ok((plan, ports))
+}
+
+/// Whether a `--rm` container's writable layer can live on a tmpfs inside
+/// its own mount namespace (`Spec::layer_in_memory`) rather than on disk.
+/// It is thrown away anyway, and on disk every directory of it (the
+/// container's upper, work and root mount point, and the four the kernel
+/// makes in the work dir) is created and removed at every start; where the
+/// filesystem discards freed blocks synchronously (ext4 `-o discard`) those
+/// removals were most of a start's wall time. Only on native overlay (the
+/// FUSE server and the copy driver work on host paths), not with keep-id
+/// (its upper dir belongs to the caller's id inside, a tmpfs's to root),
+/// on kernels whose tmpfs keeps the `user.` xattrs the overlay writes in
+/// a user namespace (6.6), and never over an upper dir already on disk (a
+/// `create --rm` container that `cp` may have written into before `start`).
+fn layer_fits_in_memory(spec: &Spec, dir: &Path) -> bool {
+    matches!(spec.rootfs_driver, Driver::Overlay(_))
+        && spec.mapping.mode != MapMode::KeepId
+        && spec.overlay.data.is_empty()
+        && tmpfs_has_user_xattrs(&crate::rootfs::probe::kernel_release())
+        && !dir.join("upper").exists()
+}
+
+/// tmpfs keeps `user.*` extended attributes since Linux 6.6.
+fn tmpfs_has_user_xattrs(release: &str) -> bool {
+    let mut nums = release
+        .split(|c: char| !c.is_ascii_digit())
+        .map(|n| n.parse::<u32>().unwrap_or(0));
+    let major = nums.next().unwrap_or(0);
+    let minor = nums.next().unwrap_or(0);
+    (major, minor) >= (6, 6)
 }
 
 /// The container's own cgroup under the user's delegated one (Docker gives
@@ -2075,6 +2116,16 @@ mod tests {
             command_line(Some(&e), Some(&c), Some(""), &s(&["id"])),
             (s(&[]), s(&["id"]))
         );
+    }
+
+    #[test]
+    fn tmpfs_user_xattrs_from_6_6() {
+        assert!(tmpfs_has_user_xattrs("6.18.0-1-amd64"));
+        assert!(tmpfs_has_user_xattrs("6.6"));
+        assert!(tmpfs_has_user_xattrs("7.0.1"));
+        assert!(!tmpfs_has_user_xattrs("6.5.13"));
+        assert!(!tmpfs_has_user_xattrs("5.15.0-91-generic"));
+        assert!(!tmpfs_has_user_xattrs("unknown"));
     }
 
     #[test]

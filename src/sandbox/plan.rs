@@ -26,6 +26,9 @@ pub enum Op {
     Hostname(String),
     /// Bring `lo` up in the new network namespace.
     LoopbackUp,
+    /// A tmpfs over the scratch dir holding the overlay's upper and work
+    /// dirs and the root mount point (see `Spec::layer_in_memory`).
+    LayerTmpfs,
     /// Mount the overlay on the root mount point.
     RootOverlay,
     /// A fresh procfs, mounted from inside the new pid namespace.
@@ -96,6 +99,7 @@ pub struct Plan {
     pub process: ProcessSpec,
     pub security: Security,
     pub remove_after: Option<PathBuf>,
+    pub layer_in_memory: bool,
     pub cgroup: Option<super::cgroup::Placement>,
 }
 
@@ -210,6 +214,28 @@ impl Plan {
         // A joined network namespace belongs to the user namespace the
         // container runs in, so it may mount sysfs for it too.
         let fresh_sys = !matches!(spec.network, Network::Host);
+        if spec.layer_in_memory {
+            let inside = |p: &Path| p.parent() == Some(spec.scratch.as_path());
+            if !matches!(spec.rootfs_driver, Driver::Overlay(_)) {
+                return Err(bad(
+                    "an in-memory writable layer needs the native overlay driver".into(),
+                ));
+            }
+            if ![
+                &spec.overlay.upper,
+                &spec.overlay.work,
+                &spec.rootfs_mountpoint,
+            ]
+            .into_iter()
+            .all(|p| inside(p))
+            {
+                return Err(bad(format!(
+                    "an in-memory writable layer needs its dirs directly in {}",
+                    spec.scratch.display()
+                )));
+            }
+            ops.push(Op::LayerTmpfs);
+        }
         ops.extend([
             Op::RootOverlay,
             Op::Proc,
@@ -377,6 +403,7 @@ impl Plan {
             process: spec.process,
             security: spec.security,
             remove_after: spec.remove_after,
+            layer_in_memory: spec.layer_in_memory,
             cgroup: spec.cgroup,
         })
     }
@@ -416,6 +443,7 @@ mod tests {
             },
             security: Security::standard().unwrap(),
             remove_after: None,
+            layer_in_memory: false,
             cgroup: None,
         }
     }
@@ -505,5 +533,29 @@ mod tests {
         let (f, d) = tmpfs_options("size=1m,exec").unwrap();
         assert!(!f.contains(Flags::MS_NOEXEC) && f.contains(Flags::MS_NOSUID));
         assert_eq!(d, "size=1m");
+    }
+
+    #[test]
+    fn an_in_memory_layer_is_mounted_first_and_only_where_it_can_be() {
+        let mut s = spec();
+        s.layer_in_memory = true;
+        s.overlay.upper = "/s/upper".into();
+        s.overlay.work = "/s/work".into();
+        s.rootfs_mountpoint = "/s/rootfs".into();
+        let ops = Plan::build(s.clone()).unwrap().ops;
+        let at = |op: &Op| ops.iter().position(|o| o == op).unwrap();
+        assert_eq!(at(&Op::LayerTmpfs) + 1, at(&Op::RootOverlay));
+        let mut outside = s.clone();
+        outside.overlay.work = "/elsewhere/work".into();
+        assert!(Plan::build(outside).is_err(), "work dir outside the tmpfs");
+        let mut copy = s.clone();
+        copy.rootfs_driver = Driver::Copy;
+        assert!(
+            Plan::build(copy).is_err(),
+            "the copy driver works on host paths"
+        );
+        s.layer_in_memory = false;
+        let ops = Plan::build(s).unwrap().ops;
+        assert!(!ops.contains(&Op::LayerTmpfs));
     }
 }

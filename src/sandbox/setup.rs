@@ -32,6 +32,10 @@ fn describe(plan: &Plan, op: &Op) -> String {
         Op::IsolatePropagation => "making mounts private".into(),
         Op::Hostname(h) => format!("setting the hostname to {h}"),
         Op::LoopbackUp => "bringing up lo".into(),
+        Op::LayerTmpfs => format!(
+            "mounting the in-memory writable layer on {}",
+            plan.scratch.display()
+        ),
         Op::RootOverlay => format!(
             "mounting the root filesystem ({})",
             plan.rootfs_driver.kind()
@@ -73,6 +77,24 @@ fn step(plan: &Plan, root: &Path, op: &Op) -> Result<(), SysError> {
             nix::unistd::sethostname(h).map_err(|e| SysError::new(format!("sethostname({h})"), e))
         }
         Op::LoopbackUp => crate::sys::net::interface_up("lo"),
+        Op::LayerTmpfs => {
+            // Seen only in this mount namespace: the host's scratch dir stays
+            // as it is, and the tmpfs (upper dir included) is freed with the
+            // last mount that uses it.
+            mount(
+                Some("tmpfs"),
+                &plan.scratch,
+                Some("tmpfs"),
+                Flags::MS_NOSUID | Flags::MS_NODEV,
+                Some("mode=755"),
+            )?;
+            // Made with the caller's umask, as on disk: the upper dir's mode
+            // is that of the container's `/`.
+            for d in [&plan.overlay.upper, &plan.overlay.work, root] {
+                std::fs::create_dir(d).map_err(|e| io_err("mkdir", d, e))?;
+            }
+            Ok(())
+        }
         Op::RootOverlay => plan.overlay.mount(root, &plan.rootfs_driver, &plan.scratch),
         Op::Proc => {
             let t = mkdir_in(root, Path::new("proc"))?;

@@ -50,6 +50,14 @@ pub struct Spec {
     /// gone, from inside its user namespace so that files owned by
     /// subordinate ids can be deleted too.
     pub remove_after: Option<PathBuf>,
+    /// Make the overlay's upper and work dirs and the root mount point on a
+    /// tmpfs mounted over `scratch` inside the container's own mount
+    /// namespace, instead of using directories on disk: for a container
+    /// whose writable layer is thrown away with it (`--rm`), nothing is
+    /// created or removed on disk for it, and it vanishes with the
+    /// namespace. `overlay.upper`, `overlay.work` and `rootfs_mountpoint`
+    /// must lie directly in `scratch`; native overlay only.
+    pub layer_in_memory: bool,
     /// The container's own cgroup (with its limits), when the user has a
     /// delegated one to put it under.
     pub cgroup: Option<super::cgroup::Placement>,

@@ -120,6 +120,7 @@ impl Fixture {
             },
             security: crate::sandbox::security::Security::standard().unwrap(),
             remove_after: None,
+            layer_in_memory: false,
             cgroup: None,
         }
     }

@@ -138,6 +138,17 @@ pub fn changes<'a>(
     report: &dyn Report,
 ) -> Result<Changes<'a>> {
     let Some(copy) = &c.copy else {
+        // A running `--rm` container may keep its writable layer in memory,
+        // inside its own mount namespace (`Spec::layer_in_memory`), where
+        // nothing outside can read it: say so rather than read no changes.
+        if c.running.is_some() && !c.upper.exists() {
+            bail!(
+                "container {} keeps its writable layer in memory (it was run with --rm): \
+                 its changes cannot be read from outside it; run it without --rm to commit, \
+                 diff or export it",
+                c.name
+            );
+        }
         return Ok(Changes {
             path: c.upper.clone(),
             made: None,

@@ -106,6 +106,76 @@ fn isolation_pid_hostname_and_proc() {
     });
 }
 
+/// Whether this kernel's tmpfs keeps `user.` xattrs (6.6): where it does, a
+/// `--rm` container's writable layer lives in memory.
+fn layer_in_memory() -> bool {
+    let release = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap();
+    let mut nums = release
+        .split(|c: char| !c.is_ascii_digit())
+        .map(|n| n.parse::<u32>().unwrap_or(0));
+    (nums.next().unwrap_or(0), nums.next().unwrap_or(0)) >= (6, 6)
+}
+
+#[test]
+fn rm_keeps_its_writable_layer_in_memory() {
+    for_each_user(|w| {
+        let bb = w.busybox();
+        // Writes, whiteouts and opaque dirs work on the in-memory layer.
+        let script = "echo hi > /newfile; rm /bin/vi; rm -rf /home; mkdir /home; touch /home/x; \
+                      cat /newfile; ls /bin/vi 2>/dev/null || echo gone; ls -a /home; ls -ld / | cut -c1-10";
+        assert_eq!(
+            ok(&w, &["--rm", bb, "sh", "-c", script]),
+            "hi\ngone\n.\n..\nx\ndrwxr-xr-x\n"
+        );
+        let (mut child, _r) = start_ready(
+            &w,
+            &[
+                "--rm",
+                "--name",
+                "mem",
+                bb,
+                "sh",
+                "-c",
+                "echo hi > /f; echo ready; sleep 30",
+            ],
+        );
+        let dirs = container_dirs(&w);
+        assert_eq!(dirs.len(), 1, "{dirs:?}");
+        let on_disk = dirs[0].join("upper").exists();
+        if layer_in_memory() {
+            assert!(!on_disk, "nothing of the writable layer on disk");
+            // Its changes cannot be read from outside: refused, not empty.
+            let out = w.run(&["diff", "mem"]);
+            assert!(!out.status.success());
+            assert!(stderr(&out).contains("in memory"), "{}", stderr(&out));
+            let out = w.run(&["commit", "mem", "memimg"]);
+            assert!(!out.status.success());
+            assert!(stderr(&out).contains("in memory"), "{}", stderr(&out));
+        } else {
+            assert!(on_disk, "the writable layer is on disk");
+            assert_eq!(w.ok(&["diff", "mem"]), "A /f\n");
+        }
+        // What runs inside it still reaches its files.
+        assert_eq!(w.ok(&["exec", "mem", "cat", "/f"]), "hi\n");
+        w.ok(&["kill", "mem"]);
+        wait_code(&mut child);
+        assert!(
+            container_dirs(&w).is_empty(),
+            "--rm leaves no container dir"
+        );
+        // Created now and started later: what `cp` put in before the start
+        // is on disk, and the start uses it.
+        w.ok(&["create", "--rm", "--name", "later", bb, "cat", "/note"]);
+        let note = w.write("note", "kept\n");
+        w.ok(&["cp", note.to_str().unwrap(), "later:/note"]);
+        assert_eq!(w.ok(&["start", "-a", "later"]), "kept\n");
+        assert!(
+            container_dirs(&w).is_empty(),
+            "--rm leaves no container dir"
+        );
+    });
+}
+
 #[test]
 fn writes_and_whiteouts_stay_in_the_container_upper_dir() {
     for_each_user_and_driver(&["overlay", "fuse"], |w| {
