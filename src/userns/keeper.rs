@@ -14,8 +14,8 @@
 //! (`$XDG_RUNTIME_DIR/hutch`, else, also when that variable names no
 //! directory of this user, `/tmp/hutch-UID`; private to the user). A
 //! pid file is trusted only when the process it names still has the start
-//! time written with it and its namespace carries exactly the wanted mapping,
-//! so a dead keeper, a reused pid or changed /etc/subuid ranges lead to a new
+//! time written with it, it shares hutch's mount namespace (no container
+//! does) and its namespace carries exactly the wanted mapping, so a dead keeper, a reused pid or changed /etc/subuid ranges lead to a new
 //! keeper. Killing the keeper leaves running containers alone (they keep
 //! their own namespaces) and the next start makes a new keeper, but the
 //! containers on user-defined networks then cannot change networks, and
@@ -182,10 +182,12 @@ fn keepers(map: &IdMapping) -> Vec<(ProcId, Option<PathBuf>)> {
             // a container (a grandchild) shows the same composed mapping and
             // may name itself a keeper in its command line, and must never be
             // adopted: every later start would nest in the container's
-            // namespace.
+            // namespace. A container mapped by newuidmap (no keeper could be
+            // had) is a child too, with the same mapping: its mount
+            // namespace tells it apart.
             let child = crate::sys::process::userns_parent_is(pid, Path::new("/proc/self/ns/user"))
                 .unwrap_or(false);
-            (child && maps(pid, map) && id.alive()).then_some((id, watched))
+            (child && shares_mounts(pid) && maps(pid, map) && id.alive()).then_some((id, watched))
         })
         .collect()
 }
@@ -303,7 +305,7 @@ fn short_key(map: &IdMapping) -> String {
 fn open_valid(pid_file: &Path, map: &IdMapping) -> Option<Keeper> {
     let ProcId { pid, start } = recorded(pid_file)?;
     let userns = OwnedFd::from(std::fs::File::open(format!("/proc/{pid}/ns/user")).ok()?);
-    if !maps(pid, map) {
+    if !shares_mounts(pid) || !maps(pid, map) {
         return None;
     }
     // alive() also rejects a killed keeper nobody reaped: a zombie still
@@ -311,6 +313,17 @@ fn open_valid(pid_file: &Path, map: &IdMapping) -> Option<Keeper> {
     ProcId { pid, start }
         .alive()
         .then_some(Keeper { pid, userns, start })
+}
+
+/// Whether process `pid` is in this process's mount namespace. A keeper
+/// only unshares its user namespace (`sys::process::become_keeper`), so it
+/// keeps that of the hutch that started it; a container always has a mount
+/// namespace of its own, whatever it names itself and however it was mapped.
+fn shares_mounts(pid: i32) -> bool {
+    same_file(
+        Path::new(&format!("/proc/{pid}/ns/mnt")),
+        Path::new("/proc/self/ns/mnt"),
+    )
 }
 
 /// Whether process `pid`'s user namespace maps exactly `map`.

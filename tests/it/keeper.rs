@@ -13,7 +13,8 @@
 //! `network connect` while it is being restarted is refused after a
 //! bounded wait); a world ends the keepers of its runtime dirs; a single id
 //! needs no keeper at all, and a process in a container that names itself a
-//! keeper is never adopted as one.
+//! keeper is never adopted as one, whether the container is nested in a
+//! keeper or was mapped by newuidmap.
 
 use crate::common::{
     eventually, live, mark_starting, put_record, skip, stderr, stdout, succeeded, user, Kind, World,
@@ -606,4 +607,51 @@ fn a_process_in_a_container_is_never_adopted_as_the_keeper() {
     );
     assert!(live(now));
     ok_in(&w, &run, &["rm", "-f", "imp"]);
+
+    // Nor one in a container that newuidmap mapped (its runtime dir not
+    // private, so no keeper could be had): its user namespace sits directly
+    // below hutch's with the keeper's very mapping, as a keeper's does.
+    let open = run_dir(&w, "open", 0o755);
+    std::fs::create_dir(open.join("hutch")).unwrap();
+    std::fs::set_permissions(open.join("hutch"), std::fs::Permissions::from_mode(0o777)).unwrap();
+    ok_in(
+        &w,
+        &open,
+        &[
+            "run",
+            "-d",
+            "--name",
+            "imp2",
+            "--network",
+            "none",
+            img,
+            "sh",
+            "-c",
+            &script,
+        ],
+    );
+    let imp2: i32 = ok_in(&w, &open, &["inspect", "-f", "{{.State.Pid}}", "imp2"])
+        .trim()
+        .parse()
+        .unwrap();
+    let named_keeper = || {
+        std::fs::read(format!("/proc/{imp2}/cmdline"))
+            .is_ok_and(|c| c.split(|&b| b == 0).nth(1) == Some(&b"userns-keeper"[..]))
+    };
+    assert!(eventually(10, named_keeper), "no impostor");
+    assert_eq!(
+        userns_column(imp2, "PNS"),
+        userns_column(std::process::id() as i32, "NS"),
+        "not the layout of a start without a keeper"
+    );
+    kill_and_wait(now);
+    std::fs::remove_file(&file).unwrap();
+    ok_in(&w, &run, &["run", "--rm", "--network", "none", img, "true"]);
+    let again = keeper_pid(&run).expect("a keeper again");
+    assert_ne!(
+        again, imp2,
+        "a process in a container mapped by newuidmap was adopted as the keeper"
+    );
+    assert!(live(again));
+    ok_in(&w, &open, &["rm", "-f", "imp2"]);
 }
