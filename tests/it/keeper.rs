@@ -253,15 +253,20 @@ fn subid_starts_share_one_keeper_and_replace_a_bad_one() {
 #[test]
 fn a_runtime_dir_that_is_gone_or_not_the_users_is_passed_over() {
     // A shell keeps XDG_RUNTIME_DIR after a logout removed it, and `su`
-    // carries another user's (here root's `/`): the keeper's pid file then
-    // lives in the private `/tmp/hutch-UID`, as with the variable unset.
+    // carries another user's (here root's `/`, and `/tmp`, which anyone may
+    // write to): the keeper's pid file then lives in the private
+    // `/tmp/hutch-UID`, as with the variable unset.
     let Some(u) = user(Kind::SubIds) else {
         return skip("no test user with subordinate ids");
     };
     let w = World::new(u);
     let img = w.busybox();
     let tmp = PathBuf::from(format!("/tmp/hutch-{}", w.user.uid));
-    for run in [w.path("gone/run"), PathBuf::from("/")] {
+    for run in [
+        w.path("gone/run"),
+        PathBuf::from("/"),
+        PathBuf::from("/tmp"),
+    ] {
         let out = hutch_in(
             &w,
             &run,
@@ -296,6 +301,10 @@ fn a_runtime_dir_that_is_gone_or_not_the_users_is_passed_over() {
         );
     }
     assert!(!w.path("gone").exists());
+    assert!(
+        !Path::new("/tmp/hutch").exists(),
+        "a keeper's dir was made in root's /tmp"
+    );
 }
 
 #[test]
