@@ -3,7 +3,8 @@
 //!
 //! `--root DIR` / `HUTCH_ROOT` moves everything under one directory so tests and
 //! users can keep fully separate worlds. This module only computes paths; it
-//! never creates or reads anything.
+//! never creates anything, and reads nothing but whether `XDG_RUNTIME_DIR`
+//! names a directory of this user.
 
 use std::path::{Path, PathBuf};
 
@@ -62,6 +63,23 @@ impl Dirs {
 /// config.toml may itself move the root.
 pub fn config_home() -> PathBuf {
     config_of(directories::BaseDirs::new().as_ref())
+}
+
+/// `$XDG_RUNTIME_DIR` when it names a runtime dir of this user: an
+/// absolute path (XDG's base directory spec: ignore a relative one; a
+/// helper started in / would look elsewhere) of a directory that exists and
+/// is this user's. Shells keep the variable after a logout removed
+/// `/run/user/UID`, and `su` or `sudo` carry another user's; such a dir
+/// counts as unset. Another user's directory is never used, whatever its
+/// mode. The one rule for everything hutch keeps there.
+pub fn runtime_dir() -> Option<PathBuf> {
+    use std::os::unix::fs::MetadataExt;
+    let uid = nix::unistd::getuid().as_raw();
+    std::env::var_os("XDG_RUNTIME_DIR")
+        .map(PathBuf::from)
+        .filter(|run| {
+            run.is_absolute() && std::fs::metadata(run).is_ok_and(|m| m.is_dir() && m.uid() == uid)
+        })
 }
 
 fn config_of(base: Option<&directories::BaseDirs>) -> PathBuf {

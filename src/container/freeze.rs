@@ -1,27 +1,29 @@
 //! `pause` / `unpause`. A container with a cgroup of its own (where one is
 //! delegated to the user) is frozen with the cgroup v2 freezer, as Docker
-//! does. Without one (its processes share the cgroup of the user who
-//! started them) every process of the container's pid namespace, and of
-//! the pid namespaces the container made inside it (`unshare -p` with
-//! CAP_SYS_ADMIN, at any depth: NS_GET_PARENT leads up to the
-//! container's), gets SIGSTOP, and SIGCONT to resume. Unlike the cgroup
-//! freezer that is visible inside (a parent waiting with WUNTRACED sees its
-//! children stop, and unpausing also continues a process that something in
-//! the container had stopped itself).
+//! does, which nothing inside can see. Without one (its processes share the
+//! cgroup of the user who started them) every process of the container's
+//! pid namespace, and of the pid namespaces the container made inside it
+//! (`unshare -p` with CAP_SYS_ADMIN, at any depth: NS_GET_PARENT leads up
+//! to the container's), gets SIGSTOP, and SIGCONT to resume. That is
+//! visible inside, unlike the freezer: a parent waiting with WUNTRACED sees
+//! its children stop, and unpausing also continues a process that
+//! something in the container had stopped itself.
 //!
 //! Pid 1 is stopped too: SIGSTOP from an ancestor namespace reaches a
 //! namespace's init, the container's and those nested in it. A container
 //! is paused exactly while its pid 1 is stopped, so the state needs no
-//! record field that could go stale.
+//! record field that could go stale. Every signal goes through a pidfd
+//! opened before the process's namespace was checked, so a pid reused
+//! meanwhile (by a host process of the user, say) is never signalled.
 //!
 //! It does not decide whether a container runs (`state` does).
 
 use super::ProcId;
 use crate::sandbox::cgroup;
 use crate::sys::process::{pidfd_open, pidfd_send_signal, pidns_within};
-use nix::sys::signal::{kill, Signal};
+use nix::sys::signal::Signal;
 use nix::unistd::Pid;
-use std::os::fd::AsFd;
+use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::fs::MetadataExt;
 
 /// Why a container could not be paused.
@@ -33,6 +35,8 @@ pub enum FreezeError {
     Proc(std::io::Error),
     #[error("cannot stop process {0}: {1}")]
     Signal(i32, nix::Error),
+    #[error("process {0}, the container's pid 1, is gone")]
+    Gone(i32),
     #[error("the container keeps starting processes; cannot pause it")]
     Busy,
     #[error("process {0} shares hutch's own pid namespace: it is not a container's pid 1")]
@@ -44,18 +48,42 @@ pub enum FreezeError {
 /// How many passes over /proc catch the processes forked meanwhile.
 const PASSES: usize = 16;
 
-/// The host pids in the pid namespace of `init` or one nested in it,
-/// except those in `seen`.
-fn others(init: ProcId, seen: &[Pid]) -> Result<Vec<Pid>, FreezeError> {
-    let target = std::path::PathBuf::from(format!("/proc/{}/ns/pid", init.pid));
-    let target_meta =
-        std::fs::metadata(&target).map_err(|e| FreezeError::Namespace(init.pid, e))?;
+/// A container's pid 1, held: a pidfd for it and its pid namespace's
+/// (device, inode), both taken while it was still the process `init` names.
+struct Held {
+    init: OwnedFd,
+    pidns: (u64, u64),
+}
+
+/// Hold the container whose pid 1 is `init`; refused for a pid 1 that is
+/// gone (its pid may name another process by now) or that shares hutch's
+/// own pid namespace (stopping that would stop hutch's caller too).
+fn hold(init: ProcId) -> Result<Held, FreezeError> {
+    let fd = pidfd_open(init.pid).map_err(|e| match e.errno {
+        nix::Error::ESRCH => FreezeError::Gone(init.pid),
+        errno => FreezeError::Signal(init.pid, errno),
+    })?;
+    let ns = std::fs::metadata(format!("/proc/{}/ns/pid", init.pid))
+        .map_err(|e| FreezeError::Namespace(init.pid, e))?;
+    // Checked after both were opened: a pid reused before is caught.
+    if !init.alive() {
+        return Err(FreezeError::Gone(init.pid));
+    }
     let own = std::fs::metadata("/proc/self/ns/pid")
         .map_err(|e| FreezeError::Namespace(std::process::id() as i32, e))?;
-    // Every process of this namespace would be stopped, hutch's caller too.
-    if (own.dev(), own.ino()) == (target_meta.dev(), target_meta.ino()) {
+    if (own.dev(), own.ino()) == (ns.dev(), ns.ino()) {
         return Err(FreezeError::NotIsolated(init.pid));
     }
+    Ok(Held {
+        init: fd,
+        pidns: (ns.dev(), ns.ino()),
+    })
+}
+
+/// The processes in the held pid namespace or one nested in it, except
+/// those in `seen`, each with a pidfd opened before its namespace was
+/// checked.
+fn others(held: &Held, seen: &[Pid]) -> Result<Vec<(Pid, OwnedFd)>, FreezeError> {
     let mut out = Vec::new();
     for e in std::fs::read_dir("/proc")
         .map_err(FreezeError::Proc)?
@@ -65,10 +93,14 @@ fn others(init: ProcId, seen: &[Pid]) -> Result<Vec<Pid>, FreezeError> {
             continue;
         };
         let pid = Pid::from_raw(n);
+        if seen.contains(&pid) {
+            continue;
+        }
         // A process gone meanwhile, or one hutch may not look at (another
         // user's), is not the container's.
-        if !seen.contains(&pid) && pidns_within(n, &target).unwrap_or(false) {
-            out.push(pid);
+        let Ok(fd) = pidfd_open(n) else { continue };
+        if pidns_within(n, held.pidns).unwrap_or(false) {
+            out.push((pid, fd));
         }
     }
     Ok(out)
@@ -90,59 +122,69 @@ fn own_cgroup(init: ProcId) -> Option<std::path::PathBuf> {
 }
 
 /// Stop every process in the pid namespace of `init`, pid 1 first (so it
-/// forks no more), then passes over /proc until one finds nothing new. The
-/// On failure what was stopped is continued again.
+/// forks no more), then passes over /proc until one finds nothing new. On
+/// failure what was stopped is continued again.
 fn stop_all(init: ProcId) -> Result<(), FreezeError> {
-    let mut stopped: Vec<Pid> = Vec::new();
+    let held = hold(init)?;
     let first = Pid::from_raw(init.pid);
-    let gone = |e: crate::sys::SysError| FreezeError::Signal(init.pid, e.errno);
-    // The pidfd pins pid 1, checked after opening: never a reused pid.
-    let fd = pidfd_open(init.pid).map_err(gone)?;
-    if !init.alive() {
-        return Err(FreezeError::Signal(init.pid, nix::Error::ESRCH));
-    }
     // Checked before anything is stopped.
-    others(init, &[first])?;
-    pidfd_send_signal(fd.as_fd(), Signal::SIGSTOP as i32).map_err(gone)?;
-    stopped.push(first);
+    others(&held, &[first])?;
+    pidfd_send_signal(held.init.as_fd(), Signal::SIGSTOP as i32)
+        .map_err(|e| FreezeError::Signal(init.pid, e.errno))?;
+    let mut seen = vec![first];
+    let mut stopped: Vec<OwnedFd> = Vec::new();
     for _ in 0..PASSES {
-        let new = match others(init, &stopped) {
+        let new = match others(&held, &seen) {
             Ok(n) => n,
             Err(e) => {
-                thaw_pids(&stopped);
+                thaw_fds(&stopped);
+                continue_fd(&held.init);
                 return Err(e);
             }
         };
         if new.is_empty() {
             return Ok(());
         }
-        for pid in new {
+        for (pid, fd) in new {
+            seen.push(pid);
             // Gone meanwhile: nothing to stop.
-            if kill(pid, Signal::SIGSTOP).is_ok() {
-                stopped.push(pid);
+            if pidfd_send_signal(fd.as_fd(), Signal::SIGSTOP as i32).is_ok() {
+                stopped.push(fd);
             }
         }
     }
-    thaw_pids(&stopped);
+    thaw_fds(&stopped);
+    continue_fd(&held.init);
     Err(FreezeError::Busy)
 }
 
 /// Continue every process in the pid namespace of `init` (whoever stopped
-/// them: a later `hutch exec` may have added some).
+/// them: a later `hutch exec` may have added some), pid 1 last, so that it
+/// finds its children running.
 pub fn thaw(init: ProcId) -> Result<(), FreezeError> {
     if let Some(dir) = own_cgroup(init) {
         cgroup::freeze(&dir, false)?;
     }
-    let all = others(init, &[])?;
-    thaw_pids(&all);
+    let held = hold(init)?;
+    let all: Vec<OwnedFd> = others(&held, &[Pid::from_raw(init.pid)])?
+        .into_iter()
+        .map(|(_, fd)| fd)
+        .collect();
+    thaw_fds(&all);
+    continue_fd(&held.init);
     Ok(())
 }
 
-/// SIGCONT to `pids`, pid 1 last, so that it finds its children running.
-fn thaw_pids(pids: &[Pid]) {
-    for pid in pids.iter().rev() {
-        let _ = kill(*pid, Signal::SIGCONT);
+/// SIGCONT through `fds`, the last first (the reverse of the order they
+/// were stopped in).
+fn thaw_fds(fds: &[OwnedFd]) {
+    for fd in fds.iter().rev() {
+        continue_fd(fd);
     }
+}
+
+fn continue_fd(fd: &OwnedFd) {
+    let _ = pidfd_send_signal(fd.as_fd(), Signal::SIGCONT as i32);
 }
 
 /// Whether the container whose pid 1 is `init` is paused.
@@ -165,5 +207,14 @@ mod tests {
         assert!(matches!(freeze(me), Err(FreezeError::NotIsolated(_))));
         assert!(matches!(thaw(me), Err(FreezeError::NotIsolated(_))));
         assert!(!frozen(me));
+    }
+
+    #[test]
+    fn a_pid_1_that_is_gone_is_never_signalled() {
+        let mut child = std::process::Command::new("true").spawn().unwrap();
+        let gone = ProcId::of(child.id() as i32).unwrap();
+        child.wait().unwrap();
+        assert!(matches!(freeze(gone), Err(FreezeError::Gone(_))));
+        assert!(matches!(thaw(gone), Err(FreezeError::Gone(_))));
     }
 }

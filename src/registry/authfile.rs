@@ -3,9 +3,9 @@
 //!
 //! * read and written: `$REGISTRY_AUTH_FILE`, else
 //!   `$XDG_RUNTIME_DIR/containers/auth.json`, else (no runtime dir, as for
-//!   users without a login session, or one that is not a directory of this
-//!   user: a logout removed it and the shell kept the variable, or `su`
-//!   carried another user's) `$XDG_CONFIG_HOME/containers/auth.json`,
+//!   users without a login session, or one that is not an absolute path of
+//!   a directory of this user, `dirs::runtime_dir`: a logout removed it and
+//!   the shell kept the variable, or `su` carried another user's) `$XDG_CONFIG_HOME/containers/auth.json`,
 //!   which Podman and Skopeo read next anyway and which survives reboots;
 //! * then only read: `$XDG_CONFIG_HOME/containers/auth.json`,
 //!   `$DOCKER_CONFIG/config.json` or `~/.docker/config.json`.
@@ -66,11 +66,7 @@ impl AuthFiles {
         let config = var("XDG_CONFIG_HOME").or_else(|| home.as_ref().map(|h| h.join(".config")));
         let user_file = config.map(|c| c.join("containers/auth.json"));
         let primary = var("REGISTRY_AUTH_FILE")
-            .or_else(|| {
-                var("XDG_RUNTIME_DIR")
-                    .filter(|r| own_dir(r))
-                    .map(|r| r.join("containers/auth.json"))
-            })
+            .or_else(|| crate::dirs::runtime_dir().map(|r| r.join("containers/auth.json")))
             .or_else(|| user_file.clone())
             .context(
                 "cannot find where to keep registry credentials: set HOME or REGISTRY_AUTH_FILE",
@@ -311,14 +307,6 @@ fn auths_mut<'a>(doc: &'a mut Value, p: &Path) -> Result<&'a mut Map<String, Val
     a.as_object_mut()
         .with_context(|| format!("\"auths\" in {} is not a JSON object", p.display()))
         .map_err(Into::into)
-}
-
-/// Whether `p` is an existing directory of this user: a login writing into
-/// a runtime dir that is gone would make it again (or fail), and another
-/// user's is not this user's to read or write.
-fn own_dir(p: &Path) -> bool {
-    use std::os::unix::fs::MetadataExt;
-    std::fs::metadata(p).is_ok_and(|m| m.is_dir() && m.uid() == nix::unistd::getuid().as_raw())
 }
 
 /// Temp file in the same directory (mode 0600 from the start), fsync, rename.

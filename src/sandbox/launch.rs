@@ -17,7 +17,8 @@ use crate::net::helper::{Helper, SpawnConfig, Target};
 use crate::net::Network;
 use crate::rootfs::Driver;
 use crate::sys::process::{
-    child_exit, clone_into_namespaces, clone_sibling, fork, pidfd_open, setns, Cloned, Forked,
+    child_exit, clone_into_namespaces, clone_sibling, fork, not_dumpable, pidfd_open, setns,
+    Cloned, Forked,
 };
 use crate::sys::signal;
 use crate::sys::SysError;
@@ -288,18 +289,27 @@ fn clone_inside(inside: Inside<'_>, flags: CloneFlags) -> Result<Cloned, Error> 
                     CloneFlags::CLONE_NEWUSER,
                     "<user namespace keeper>",
                 ),
-                Inside::Joined(j) => setns(
-                    &j.user,
-                    CloneFlags::CLONE_NEWUSER,
-                    "<joined user namespace>",
-                )
-                .and_then(|()| {
-                    setns(
-                        &j.net,
-                        CloneFlags::CLONE_NEWNET,
-                        "<joined network namespace>",
-                    )
-                }),
+                // The joined container's root may ptrace whatever is in its
+                // user namespace: this process and the child it clones are,
+                // while still in the host's mount namespace. Non-dumpable
+                // until the child's exec (which resets it): nothing reads
+                // their /proc files meanwhile (the parent holds the joined
+                // namespace itself, see `parent_main`).
+                Inside::Joined(j) => not_dumpable()
+                    .and_then(|()| {
+                        setns(
+                            &j.user,
+                            CloneFlags::CLONE_NEWUSER,
+                            "<joined user namespace>",
+                        )
+                    })
+                    .and_then(|()| {
+                        setns(
+                            &j.net,
+                            CloneFlags::CLONE_NEWNET,
+                            "<joined network namespace>",
+                        )
+                    }),
             };
             let report = match entered.and_then(|()| clone_sibling(flags)) {
                 Ok(None) => {
@@ -360,9 +370,22 @@ fn parent_main(
     observer: &mut dyn Observer,
 ) -> Result<Exit, Error> {
     // Held so the state can be removed from inside the user namespace after
-    // the container is gone (files there may belong to subordinate ids).
-    let userns = match &plan.remove_after {
-        Some(_) => Some(open_userns(child)?),
+    // the container is gone (files there may belong to subordinate ids). A
+    // joined container's is the one it joined (its /proc files are not
+    // readable before its exec, see `clone_inside`).
+    let removal = match &plan.remove_after {
+        Some(dir) => Some((
+            dir,
+            match &plan.network {
+                Network::Container(j) => j.user.try_clone().map_err(|e| {
+                    Error::Sys(SysError::new(
+                        "dup(<joined user namespace>)",
+                        nix::errno::Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO)),
+                    ))
+                })?,
+                _ => open_userns(child)?,
+            },
+        )),
         None => None,
     };
     let started = start_child(plan, child, gates, err, sock, observer);
@@ -397,8 +420,8 @@ fn parent_main(
     if let Some(c) = &plan.cgroup {
         c.remove();
     }
-    if let Some(dir) = &plan.remove_after {
-        remove_in_userns(dir, userns.as_ref())?;
+    if let Some((dir, userns)) = removal {
+        remove_in_userns(dir, &userns)?;
     }
     outcome
 }
@@ -595,14 +618,16 @@ fn open_userns(child: Pid) -> Result<OwnedFd, Error> {
     })
 }
 
-/// Join the (now empty) user namespace, unless this process is in it
-/// already, and delete `dir`. Joining makes this process root there, with the
-/// right to remove files owned by any id the namespace maps; nothing else
-/// runs in this process afterwards.
-fn remove_in_userns(dir: &std::path::Path, ns: Option<&OwnedFd>) -> Result<(), Error> {
-    if let Some(ns) = ns {
-        setns(ns, CloneFlags::CLONE_NEWUSER, "<container user namespace>")?;
-    }
+/// Join the container's user namespace and delete `dir`. Joining makes this
+/// process root there, with the right to remove files owned by any id the
+/// namespace maps; nothing else runs in this process afterwards. The
+/// namespace is empty once the container is gone, unless it is the one a
+/// `--network container:` start joined, whose processes live on: so this
+/// process becomes non-dumpable first, as anything must that enters a
+/// container's user namespace from the host's mount namespace.
+fn remove_in_userns(dir: &std::path::Path, ns: &OwnedFd) -> Result<(), Error> {
+    not_dumpable()?;
+    setns(ns, CloneFlags::CLONE_NEWUSER, "<container user namespace>")?;
     std::fs::remove_dir_all(dir)
         .map_err(|e| Error::Invalid(format!("cannot remove {}: {e}", dir.display())))
 }

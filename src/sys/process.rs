@@ -158,14 +158,16 @@ pub fn enter_network(userns: &std::path::Path, netns: &std::path::Path) -> Resul
     )
 }
 
+/// _IO(0xb7, 0x2) from <linux/nsfs.h>: the namespace a user or pid
+/// namespace was created in.
+const NS_GET_PARENT: libc::c_ulong = 0xb702;
+
 /// Whether the user namespace of process `pid` was created directly in
 /// `parent` (a path such as `/proc/KEEPER/ns/user`): NS_GET_PARENT on it
 /// names the same namespace (device and inode) as `parent`.
 pub fn userns_parent_is(pid: i32, parent: &std::path::Path) -> Result<bool, SysError> {
     use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
     use std::os::unix::fs::MetadataExt;
-    // _IO(0xb7, 0x2) from <linux/nsfs.h>.
-    const NS_GET_PARENT: libc::c_ulong = 0xb702;
     let path = format!("/proc/{pid}/ns/user");
     let ns = std::fs::File::open(&path)
         .map_err(|e| SysError::new(format!("open({path})"), io_errno(&e)))?;
@@ -189,19 +191,16 @@ pub fn userns_parent_is(pid: i32, parent: &std::path::Path) -> Result<bool, SysE
     Ok(a.dev() == b.dev() && a.ino() == b.ino())
 }
 
-/// Whether the pid namespace of process `pid` is `ns` (a path such as
-/// `/proc/INIT/ns/pid`) or one nested in it at any depth: going up with
-/// NS_GET_PARENT from it meets `ns` before it leaves what the caller may see
-/// (EPERM above the caller's own pid namespace).
-pub fn pidns_within(pid: i32, ns: &std::path::Path) -> Result<bool, SysError> {
+/// Whether the pid namespace of process `pid` is the one whose nsfs file
+/// has device and inode `ns` (as `/proc/INIT/ns/pid` has) or one nested in
+/// it at any depth: going up with NS_GET_PARENT from it meets `ns` before it
+/// leaves what the caller may see (EPERM above the caller's own pid
+/// namespace).
+pub fn pidns_within(pid: i32, ns: (u64, u64)) -> Result<bool, SysError> {
     use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
     use std::os::unix::fs::MetadataExt;
-    // _IO(0xb7, 0x2) from <linux/nsfs.h>.
-    const NS_GET_PARENT: libc::c_ulong = 0xb702;
     // The kernel nests pid namespaces at most 32 deep.
     const MAX_DEPTH: usize = 33;
-    let want = std::fs::metadata(ns)
-        .map_err(|e| SysError::new(format!("stat({})", ns.display()), io_errno(&e)))?;
     let path = format!("/proc/{pid}/ns/pid");
     let mut cur = std::fs::File::open(&path)
         .map_err(|e| SysError::new(format!("open({path})"), io_errno(&e)))?;
@@ -209,7 +208,7 @@ pub fn pidns_within(pid: i32, ns: &std::path::Path) -> Result<bool, SysError> {
         let m = cur
             .metadata()
             .map_err(|e| SysError::new(format!("fstat(<a parent of {path}>)"), io_errno(&e)))?;
-        if m.dev() == want.dev() && m.ino() == want.ino() {
+        if (m.dev(), m.ino()) == ns {
             return Ok(true);
         }
         // SAFETY: the descriptor is open for the call; NS_GET_PARENT takes no

@@ -14,9 +14,10 @@
 //! (`$XDG_RUNTIME_DIR/hutch`, else, also when that variable names no
 //! directory of this user, `/tmp/hutch-UID`; private to the user). A
 //! pid file is trusted only when the process it names still has the start
-//! time written with it and its namespace carries exactly the wanted mapping,
-//! so a dead keeper, a reused pid or changed /etc/subuid ranges lead to a new
-//! keeper. Killing the keeper leaves running containers alone (they keep
+//! time written with it, it shares hutch's mount namespace (no container
+//! does) and its namespace carries exactly the wanted mapping, so a dead
+//! keeper, a reused pid or changed /etc/subuid ranges lead to a new keeper.
+//! Killing the keeper leaves running containers alone (they keep
 //! their own namespaces) and the next start makes a new keeper, but the
 //! containers on user-defined networks then cannot change networks, and
 //! their restarts land in a new shared network namespace, away from the
@@ -182,10 +183,12 @@ fn keepers(map: &IdMapping) -> Vec<(ProcId, Option<PathBuf>)> {
             // a container (a grandchild) shows the same composed mapping and
             // may name itself a keeper in its command line, and must never be
             // adopted: every later start would nest in the container's
-            // namespace.
+            // namespace. A container mapped by newuidmap (no keeper could be
+            // had) is a child too, with the same mapping: its mount
+            // namespace tells it apart.
             let child = crate::sys::process::userns_parent_is(pid, Path::new("/proc/self/ns/user"))
                 .unwrap_or(false);
-            (child && maps(pid, map) && id.alive()).then_some((id, watched))
+            (child && shares_mounts(pid) && maps(pid, map) && id.alive()).then_some((id, watched))
         })
         .collect()
 }
@@ -244,7 +247,8 @@ pub fn for_spec(map: &IdMapping, src: &IdSources, report: &dyn Report) -> Option
 
 /// The keeper the next [`acquire`] for `map` would use, if one runs (for
 /// `hutch info`): the one its pid file names, else the one still watching
-/// that file after a logout. Never starts or records one.
+/// that file after a logout. Never starts or records one; like a start, it
+/// makes the runtime dir if it is missing (empty, private).
 pub fn find(map: &IdMapping) -> Option<i32> {
     let dir = runtime_dir().ok()?;
     let pid_file = dir.join(format!("userns-{}.pid", short_key(map)));
@@ -260,9 +264,11 @@ pub fn find(map: &IdMapping) -> Option<i32> {
 /// by someone else could point hutch at their namespace.
 pub fn runtime_dir() -> Result<PathBuf> {
     let uid = nix::unistd::getuid().as_raw();
-    let dir = match std::env::var_os("XDG_RUNTIME_DIR").map(PathBuf::from) {
-        Some(run) if usable_runtime_dir(&run, uid) => run.join("hutch"),
-        _ => PathBuf::from(format!("/tmp/hutch-{uid}")),
+    // An unusable XDG_RUNTIME_DIR (see `dirs::runtime_dir`) would fail
+    // every start that needs a keeper (Podman fails there instead).
+    let dir = match crate::dirs::runtime_dir() {
+        Some(run) => run.join("hutch"),
+        None => PathBuf::from(format!("/tmp/hutch-{uid}")),
     };
     match std::fs::DirBuilder::new().mode(0o700).create(&dir) {
         Ok(()) => {}
@@ -280,18 +286,6 @@ pub fn runtime_dir() -> Result<PathBuf> {
     Ok(dir)
 }
 
-/// Whether `XDG_RUNTIME_DIR` names a runtime dir of this user: an absolute
-/// path (XDG's base directory spec: ignore a relative one; the keeper,
-/// started in /, would look elsewhere for its pid file) of a directory that
-/// exists and is this user's. Shells keep the variable after a logout
-/// removed `/run/user/UID`, and `su` or `sudo` carry another user's; either
-/// would fail every start that needs a keeper, so such a dir counts as
-/// unset (Podman fails there instead). Another user's directory is never
-/// used, whatever its mode.
-fn usable_runtime_dir(run: &Path, uid: u32) -> bool {
-    run.is_absolute() && std::fs::metadata(run).is_ok_and(|m| m.is_dir() && m.uid() == uid)
-}
-
 fn short_key(map: &IdMapping) -> String {
     hex::encode(&Sha256::digest(map.key().as_bytes())[..6])
 }
@@ -303,7 +297,7 @@ fn short_key(map: &IdMapping) -> String {
 fn open_valid(pid_file: &Path, map: &IdMapping) -> Option<Keeper> {
     let ProcId { pid, start } = recorded(pid_file)?;
     let userns = OwnedFd::from(std::fs::File::open(format!("/proc/{pid}/ns/user")).ok()?);
-    if !maps(pid, map) {
+    if !shares_mounts(pid) || !maps(pid, map) {
         return None;
     }
     // alive() also rejects a killed keeper nobody reaped: a zombie still
@@ -311,6 +305,17 @@ fn open_valid(pid_file: &Path, map: &IdMapping) -> Option<Keeper> {
     ProcId { pid, start }
         .alive()
         .then_some(Keeper { pid, userns, start })
+}
+
+/// Whether process `pid` is in this process's mount namespace. A keeper
+/// only unshares its user namespace (`sys::process::become_keeper`), so it
+/// keeps that of the hutch that started it; a container always has a mount
+/// namespace of its own, whatever it names itself and however it was mapped.
+fn shares_mounts(pid: i32) -> bool {
+    same_file(
+        Path::new(&format!("/proc/{pid}/ns/mnt")),
+        Path::new("/proc/self/ns/mnt"),
+    )
 }
 
 /// Whether process `pid`'s user namespace maps exactly `map`.

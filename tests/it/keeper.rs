@@ -13,7 +13,8 @@
 //! `network connect` while it is being restarted is refused after a
 //! bounded wait); a world ends the keepers of its runtime dirs; a single id
 //! needs no keeper at all, and a process in a container that names itself a
-//! keeper is never adopted as one.
+//! keeper is never adopted as one, whether the container is nested in a
+//! keeper or was mapped by newuidmap.
 
 use crate::common::{
     eventually, live, mark_starting, put_record, skip, stderr, stdout, succeeded, user, Kind, World,
@@ -252,15 +253,20 @@ fn subid_starts_share_one_keeper_and_replace_a_bad_one() {
 #[test]
 fn a_runtime_dir_that_is_gone_or_not_the_users_is_passed_over() {
     // A shell keeps XDG_RUNTIME_DIR after a logout removed it, and `su`
-    // carries another user's (here root's `/`): the keeper's pid file then
-    // lives in the private `/tmp/hutch-UID`, as with the variable unset.
+    // carries another user's (here root's `/`, and `/tmp`, which anyone may
+    // write to): the keeper's pid file then lives in the private
+    // `/tmp/hutch-UID`, as with the variable unset.
     let Some(u) = user(Kind::SubIds) else {
         return skip("no test user with subordinate ids");
     };
     let w = World::new(u);
     let img = w.busybox();
     let tmp = PathBuf::from(format!("/tmp/hutch-{}", w.user.uid));
-    for run in [w.path("gone/run"), PathBuf::from("/")] {
+    for run in [
+        w.path("gone/run"),
+        PathBuf::from("/"),
+        PathBuf::from("/tmp"),
+    ] {
         let out = hutch_in(
             &w,
             &run,
@@ -295,6 +301,10 @@ fn a_runtime_dir_that_is_gone_or_not_the_users_is_passed_over() {
         );
     }
     assert!(!w.path("gone").exists());
+    assert!(
+        !Path::new("/tmp/hutch").exists(),
+        "a keeper's dir was made in root's /tmp"
+    );
 }
 
 #[test]
@@ -606,4 +616,51 @@ fn a_process_in_a_container_is_never_adopted_as_the_keeper() {
     );
     assert!(live(now));
     ok_in(&w, &run, &["rm", "-f", "imp"]);
+
+    // Nor one in a container that newuidmap mapped (its runtime dir not
+    // private, so no keeper could be had): its user namespace sits directly
+    // below hutch's with the keeper's very mapping, as a keeper's does.
+    let open = run_dir(&w, "open", 0o755);
+    std::fs::create_dir(open.join("hutch")).unwrap();
+    std::fs::set_permissions(open.join("hutch"), std::fs::Permissions::from_mode(0o777)).unwrap();
+    ok_in(
+        &w,
+        &open,
+        &[
+            "run",
+            "-d",
+            "--name",
+            "imp2",
+            "--network",
+            "none",
+            img,
+            "sh",
+            "-c",
+            &script,
+        ],
+    );
+    let imp2: i32 = ok_in(&w, &open, &["inspect", "-f", "{{.State.Pid}}", "imp2"])
+        .trim()
+        .parse()
+        .unwrap();
+    let named_keeper = || {
+        std::fs::read(format!("/proc/{imp2}/cmdline"))
+            .is_ok_and(|c| c.split(|&b| b == 0).nth(1) == Some(&b"userns-keeper"[..]))
+    };
+    assert!(eventually(10, named_keeper), "no impostor");
+    assert_eq!(
+        userns_column(imp2, "PNS"),
+        userns_column(std::process::id() as i32, "NS"),
+        "not the layout of a start without a keeper"
+    );
+    kill_and_wait(now);
+    std::fs::remove_file(&file).unwrap();
+    ok_in(&w, &run, &["run", "--rm", "--network", "none", img, "true"]);
+    let again = keeper_pid(&run).expect("a keeper again");
+    assert_ne!(
+        again, imp2,
+        "a process in a container mapped by newuidmap was adopted as the keeper"
+    );
+    assert!(live(again));
+    ok_in(&w, &open, &["rm", "-f", "imp2"]);
 }
