@@ -261,6 +261,23 @@ fn a_default_container_is_confined_like_dockers() {
         assert_eq!(lines[0].trim(), "0", "masked files are empty: {masked}");
         assert_eq!(lines[1].trim(), "0", "masked dirs are empty: {masked}");
         assert!(masked.contains("sys read-only") && masked.contains("sysrq read-only"));
+        // Each masked directory is read-only, nosuid, nodev and noexec,
+        // though all but the first are binds of the first one's tmpfs.
+        let dirs = inside(
+            &w,
+            &[],
+            "for d in /proc/acpi /proc/asound /proc/scsi /sys/firmware /sys/devices/virtual/powercap; do \
+               [ -d $d ] && { grep \" $d \" /proc/self/mounts; touch $d/x 2>&1; }; done; true",
+        );
+        let mounts: Vec<&str> = dirs.lines().filter(|l| l.contains(" tmpfs ")).collect();
+        for m in &mounts {
+            assert!(m.contains(" ro,nosuid,nodev,noexec"), "{dirs}");
+        }
+        assert_eq!(
+            dirs.matches("Read-only file system").count(),
+            mounts.len(),
+            "{dirs}"
+        );
 
         // A private cgroup namespace: its own root, not the host's namespace.
         let cg = inside(
