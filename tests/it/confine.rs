@@ -302,6 +302,37 @@ fn a_default_container_is_confined_like_dockers() {
     });
 }
 
+/// A masked path that is a symbolic link (a volume mounted over /sys may
+/// hold one) is resolved inside the container's root, as every mount
+/// target is: the mask lands on the container's directory the link names.
+#[test]
+fn a_masked_path_that_is_a_link_in_a_volume_resolves_inside_the_root() {
+    for_each_user(|w| {
+        w.busybox();
+        let secret = w.write("target/secret", "host");
+        let links = w.path("links");
+        std::fs::create_dir_all(&links).unwrap();
+        std::os::unix::fs::symlink("/masktarget", links.join("powercap")).unwrap();
+        let out = w.ok(&[
+            "run",
+            "--rm",
+            "--network",
+            "none",
+            "-v",
+            &format!("{}:/sys/devices/virtual", links.display()),
+            "-v",
+            &format!("{}:/masktarget", w.path("target").display()),
+            BB,
+            "sh",
+            "-c",
+            "ls -A /masktarget | wc -l; ls -A /sys/devices/virtual/powercap/ | wc -l",
+        ]);
+        let counts: Vec<&str> = out.split_whitespace().collect();
+        assert_eq!(counts, ["0", "0"], "{out}");
+        assert_eq!(std::fs::read_to_string(secret).unwrap(), "host");
+    });
+}
+
 #[test]
 fn capabilities_privileged_and_security_options_change_what_they_say() {
     for_each_user(|w| {
