@@ -12,7 +12,10 @@
 //! the linear chain of one comparison per syscall that seccompiler and
 //! libseccomp's default emit: when a filter is installed the kernel runs it
 //! for every syscall number to build its allow cache, and a 370-syscall
-//! chain measured 0.5 ms to install here, a tree a few microseconds.
+//! chain measured 0.5 ms to install here. With a tree, each instruction on
+//! the syscall numbers' common path costs about 3 us of that evaluation,
+//! and every instruction about 0.2 us to translate and JIT
+//! (bench/README.md).
 
 pub mod cache;
 mod codegen;
