@@ -20,11 +20,52 @@ const DEVICES: [&str; 6] = ["null", "zero", "full", "random", "urandom", "tty"];
 /// Execute every operation of `plan`, in order.
 pub fn run_plan(plan: &Plan) -> Result<(), ChildError> {
     let root = &plan.rootfs_mountpoint;
+    let mut masks = Masks::default();
     for op in &plan.ops {
-        step(plan, root, op)
+        step(plan, root, op, &mut masks)
             .map_err(|e| ChildError::setup(format!("{}: {e}", describe(plan, op))))?;
     }
     Ok(())
+}
+
+/// What the mask and read-only steps share. Each of their 17 paths lies in
+/// /proc or /sys: resolving the directory once instead of each path from
+/// the root took 2-3 statx per path (about 0.1 ms a start). No mask step
+/// changes what a directory resolves to: each mounts an empty directory,
+/// /dev/null or a path over itself.
+#[derive(Default)]
+struct Masks {
+    /// Container directories and their resolved host paths.
+    dirs: Vec<(PathBuf, PathBuf)>,
+    /// The first masked directory, holding its empty read-only tmpfs.
+    empty: Option<PathBuf>,
+}
+
+impl Masks {
+    /// Container path `rel` under `root`, resolved as [`in_root`] does, and
+    /// whether it is a directory; `None` when it does not exist.
+    fn find(&mut self, root: &Path, rel: &Path) -> Result<Option<(PathBuf, bool)>, SysError> {
+        let (Some(parent), Some(name)) = (rel.parent(), rel.file_name()) else {
+            return Ok(None);
+        };
+        let dir = match self.dirs.iter().find(|(d, _)| d == parent) {
+            Some((_, host)) => host.clone(),
+            None => {
+                let host = in_root(root, parent)?;
+                self.dirs.push((parent.to_path_buf(), host.clone()));
+                host
+            }
+        };
+        let mut t = dir.join(name);
+        let mut meta = t.symlink_metadata();
+        // procfs and sysfs have none of these as links; a volume mounted
+        // there may: resolve it inside the root as any other path.
+        if meta.as_ref().is_ok_and(|m| m.file_type().is_symlink()) {
+            t = in_root(root, rel)?;
+            meta = t.symlink_metadata();
+        }
+        Ok(meta.ok().map(|m| (t, m.is_dir())))
+    }
 }
 
 fn describe(plan: &Plan, op: &Op) -> String {
@@ -63,7 +104,7 @@ fn describe(plan: &Plan, op: &Op) -> String {
     }
 }
 
-fn step(plan: &Plan, root: &Path, op: &Op) -> Result<(), SysError> {
+fn step(plan: &Plan, root: &Path, op: &Op, masks: &mut Masks) -> Result<(), SysError> {
     let none: Option<&str> = None;
     match op {
         Op::IsolatePropagation => mount(
@@ -117,25 +158,37 @@ fn step(plan: &Plan, root: &Path, op: &Op) -> Result<(), SysError> {
                 none,
             )
         }
-        Op::Mask(rel) => {
-            let t = in_root(root, rel)?;
-            match t.symlink_metadata() {
-                Err(_) => Ok(()),
-                Ok(m) if m.is_dir() => mount(
-                    Some("tmpfs"),
+        Op::Mask(rel) => match masks.find(root, rel)? {
+            None => Ok(()),
+            Some((t, true)) => match &masks.empty {
+                // A bind of the first one: the same empty, read-only,
+                // nosuid, nodev, noexec directory without a new tmpfs
+                // superblock for each (18 us against 10 us here).
+                Some(first) => mount(
+                    Some(&*first.to_string_lossy()),
                     &t,
-                    Some("tmpfs"),
-                    Flags::MS_RDONLY | Flags::MS_NOSUID | Flags::MS_NODEV | Flags::MS_NOEXEC,
-                    Some("mode=555"),
+                    none,
+                    Flags::MS_BIND,
+                    none,
                 ),
-                Ok(_) => mount(Some("/dev/null"), &t, none, Flags::MS_BIND, none),
-            }
-        }
+                None => {
+                    mount(
+                        Some("tmpfs"),
+                        &t,
+                        Some("tmpfs"),
+                        Flags::MS_RDONLY | Flags::MS_NOSUID | Flags::MS_NODEV | Flags::MS_NOEXEC,
+                        Some("mode=555"),
+                    )?;
+                    masks.empty = Some(t);
+                    Ok(())
+                }
+            },
+            Some((t, false)) => mount(Some("/dev/null"), &t, none, Flags::MS_BIND, none),
+        },
         Op::ReadOnlyPath(rel) => {
-            let t = in_root(root, rel)?;
-            if t.symlink_metadata().is_err() {
+            let Some((t, _)) = masks.find(root, rel)? else {
                 return Ok(());
-            }
+            };
             let src = t.to_string_lossy().into_owned();
             mount(Some(&*src), &t, none, Flags::MS_BIND | Flags::MS_REC, none)?;
             setattr_recursive(&t, MOUNT_ATTR_RDONLY)

@@ -261,6 +261,23 @@ fn a_default_container_is_confined_like_dockers() {
         assert_eq!(lines[0].trim(), "0", "masked files are empty: {masked}");
         assert_eq!(lines[1].trim(), "0", "masked dirs are empty: {masked}");
         assert!(masked.contains("sys read-only") && masked.contains("sysrq read-only"));
+        // Each masked directory is read-only, nosuid, nodev and noexec,
+        // though all but the first are binds of the first one's tmpfs.
+        let dirs = inside(
+            &w,
+            &[],
+            "for d in /proc/acpi /proc/asound /proc/scsi /sys/firmware /sys/devices/virtual/powercap; do \
+               [ -d $d ] && { grep \" $d \" /proc/self/mounts; touch $d/x 2>&1; }; done; true",
+        );
+        let mounts: Vec<&str> = dirs.lines().filter(|l| l.contains(" tmpfs ")).collect();
+        for m in &mounts {
+            assert!(m.contains(" ro,nosuid,nodev,noexec"), "{dirs}");
+        }
+        assert_eq!(
+            dirs.matches("Read-only file system").count(),
+            mounts.len(),
+            "{dirs}"
+        );
 
         // A private cgroup namespace: its own root, not the host's namespace.
         let cg = inside(
@@ -282,6 +299,37 @@ fn a_default_container_is_confined_like_dockers() {
         };
         assert_eq!(shm(&[]), "65536");
         assert_eq!(shm(&["--shm-size", "1m"]), "1024");
+    });
+}
+
+/// A masked path that is a symbolic link (a volume mounted over /sys may
+/// hold one) is resolved inside the container's root, as every mount
+/// target is: the mask lands on the container's directory the link names.
+#[test]
+fn a_masked_path_that_is_a_link_in_a_volume_resolves_inside_the_root() {
+    for_each_user(|w| {
+        w.busybox();
+        let secret = w.write("target/secret", "host");
+        let links = w.path("links");
+        std::fs::create_dir_all(&links).unwrap();
+        std::os::unix::fs::symlink("/masktarget", links.join("powercap")).unwrap();
+        let out = w.ok(&[
+            "run",
+            "--rm",
+            "--network",
+            "none",
+            "-v",
+            &format!("{}:/sys/devices/virtual", links.display()),
+            "-v",
+            &format!("{}:/masktarget", w.path("target").display()),
+            BB,
+            "sh",
+            "-c",
+            "ls -A /masktarget | wc -l; ls -A /sys/devices/virtual/powercap/ | wc -l",
+        ]);
+        let counts: Vec<&str> = out.split_whitespace().collect();
+        assert_eq!(counts, ["0", "0"], "{out}");
+        assert_eq!(std::fs::read_to_string(secret).unwrap(), "host");
     });
 }
 

@@ -1,7 +1,10 @@
 //! Classic BPF for a seccomp program: check the architecture and jump to
 //! its part, load the syscall number, find its verdict by binary search
 //! over number ranges (about nine comparisons for any syscall), then
-//! compare arguments where a verdict has conditions. Arguments are 64 bits;
+//! compare arguments where a verdict has conditions. Leaves that are only
+//! an action share one `ret` per block (see `Code`), and a syscall whose
+//! rules each compare the same argument once gets a search over that
+//! argument's values instead of a chain of rules. Arguments are 64 bits;
 //! BPF loads 32 at a time, so each comparison looks at the high word, then
 //! the low one. A 32-bit architecture's part compares the low word only, as
 //! libseccomp does: its syscalls take 32-bit arguments, and the high word
@@ -57,6 +60,8 @@ pub struct Section {
     pub above: Option<(u32, Action)>,
     /// 64-bit arguments (else only their low 32 bits are compared).
     pub wide: bool,
+    /// One past its highest syscall number.
+    pub numbers: u32,
 }
 
 fn insn(code: u32, k: u32, jt: u8, jf: u8) -> sock_filter {
@@ -76,32 +81,45 @@ fn ret(a: Action) -> sock_filter {
     insn(libc::BPF_RET | libc::BPF_K, a.ret(), 0, 0)
 }
 
-/// The whole program: a jump to the part of the calling architecture (any
-/// other is killed), then each part's search.
+/// The whole program: for each architecture, a check that jumps past its
+/// part unless the caller is of it, then that part's search; any other
+/// architecture is killed.
 pub fn program(sections: &[Section], default: Action) -> Result<Vec<sock_filter>, SeccompError> {
     let mut bodies = Vec::new();
     for s in sections {
         let mut body = vec![load(NR)];
-        body.extend(tree(&segments(s, default), s.wide)?);
+        let segs = segments(s, default);
+        let starts: Vec<u32> = segs.iter().map(|(start, _)| *start).collect();
+        // When a filter is installed the kernel runs it for every syscall
+        // number of each architecture, to fill its cache of always-allowed
+        // calls: a range is weighed by how many numbers it holds (plus
+        // one, so that ranges past the table still split evenly), and
+        // wide ranges such as the unused numbers sit near the root.
+        let weights: Vec<u64> = starts
+            .iter()
+            .zip(starts.iter().skip(1).chain([&u32::MAX]))
+            .map(|(a, b)| u64::from(b.min(&s.numbers).saturating_sub(*a)) + 1)
+            .collect();
+        let leaves = segs
+            .iter()
+            .map(|(_, v)| leaf(v, s.wide))
+            .collect::<Result<Vec<_>, _>>()?;
+        body.extend(search(&starts, &weights, leaves)?.finish()?);
         bodies.push(body);
     }
+    // Each part starts with its check, so that the native architecture
+    // reaches its search after two instructions (the kernel evaluates
+    // this path for every syscall number); the last check is followed
+    // by the kill for every other architecture.
     let mut out = vec![load(ARCH)];
-    // Each check is two instructions and the kill one: the first body
-    // starts this far after the last jump.
-    let mut ahead = 2 * (sections.len() - 1) + 1;
-    for (s, body) in sections.iter().zip(&bodies) {
-        out.push(insn(
-            libc::BPF_JMP | libc::BPF_JEQ | libc::BPF_K,
-            s.arch,
-            0,
-            1,
-        ));
-        out.push(insn(libc::BPF_JMP | libc::BPF_JA, ahead as u32, 0, 0));
-        ahead += body.len();
-        ahead -= 2;
-    }
-    out.push(ret(Action::KillProcess));
-    for body in bodies {
+    let jeq = libc::BPF_JMP | libc::BPF_JEQ | libc::BPF_K;
+    let last = bodies.len() - 1;
+    for (i, (s, body)) in sections.iter().zip(bodies).enumerate() {
+        out.push(insn(jeq, s.arch, 1, 0));
+        out.push(match i == last {
+            true => ret(Action::KillProcess),
+            false => insn(libc::BPF_JMP | libc::BPF_JA, body.len() as u32, 0, 0),
+        });
         out.extend(body);
     }
     if out.len() > MAX_INSNS {
@@ -155,31 +173,261 @@ fn simplify(v: Verdict) -> Verdict {
     }
 }
 
-/// Binary search: `nr >= start of the middle range` goes right. The
-/// accumulator holds the syscall number throughout; leaves may reload it.
-fn tree(segs: &[(u32, Verdict)], wide: bool) -> Result<Vec<sock_filter>, SeccompError> {
-    if segs.len() == 1 {
-        return leaf(&segs[0].1, wide);
+/// Where a jump goes before the code around it is laid out.
+#[derive(Clone, Copy)]
+enum Dest {
+    /// This many instructions ahead (0: the next one).
+    Skip(u8),
+    /// A `ret` of this action in the pool after the enclosing block.
+    Ret(Action),
+}
+
+/// An instruction whose jumps may still name a pooled `ret`.
+#[derive(Clone, Copy)]
+struct Sym {
+    code: u32,
+    k: u32,
+    jt: Dest,
+    jf: Dest,
+}
+
+fn sym(i: sock_filter) -> Sym {
+    Sym {
+        code: i.code.into(),
+        k: i.k,
+        jt: Dest::Skip(i.jt),
+        jf: Dest::Skip(i.jf),
     }
-    let mid = segs.len() / 2;
-    let left = tree(&segs[..mid], wide)?;
-    let right = tree(&segs[mid..], wide)?;
+}
+
+/// Code for part of a search. Most leaves of a search end in one of two
+/// actions (allow, or the profile's errno): a leaf that is only an action
+/// costs no instruction of its own, the jumps that reach it go to a `ret`
+/// shared by the whole block instead. The kernel prepares, translates and
+/// JITs every instruction at each container start (about 0.18 us each
+/// here), and evaluates the search for every syscall number of each
+/// architecture to fill its allow cache; with one `ret` per leaf the
+/// default profile took 640 instructions.
+enum Code {
+    /// Nothing to run: the action, taken by whoever jumps here.
+    Act(Action),
+    /// Instructions in which no path runs off the end (each ends in a
+    /// `ret` or a jump to a pooled one).
+    Block(Vec<Sym>),
+}
+
+impl Code {
+    fn into_block(self) -> Vec<Sym> {
+        match self {
+            Code::Act(a) => vec![sym(ret(a))],
+            Code::Block(b) => b,
+        }
+    }
+
+    /// The instructions with the pooled `ret`s appended and every jump to
+    /// them resolved.
+    fn finish(self) -> Result<Vec<sock_filter>, SeccompError> {
+        let mut b = self.into_block();
+        let pool = pooled(&b);
+        let end = b.len();
+        b.extend(pool.iter().map(|a| sym(ret(*a))));
+        let mut out = Vec::with_capacity(b.len());
+        for (i, s) in b.iter().enumerate() {
+            let to = |d: Dest| match d {
+                Dest::Skip(n) => Ok(n),
+                Dest::Ret(a) => {
+                    let at = end + pool.iter().position(|p| *p == a).unwrap_or(0);
+                    u8::try_from(at - i - 1).map_err(|_| SeccompError::TooManyComparisons)
+                }
+            };
+            out.push(insn(s.code, s.k, to(s.jt)?, to(s.jf)?));
+        }
+        Ok(out)
+    }
+}
+
+/// The distinct actions `b` jumps to a pooled `ret` of, in first use order.
+fn pooled(b: &[Sym]) -> Vec<Action> {
+    let mut pool = Vec::new();
+    for d in b.iter().flat_map(|s| [s.jt, s.jf]) {
+        if let Dest::Ret(a) = d {
+            if !pool.contains(&a) {
+                pool.push(a);
+            }
+        }
+    }
+    pool
+}
+
+/// Whether `b`, with its pool after it, keeps every jump within the 255
+/// instructions a conditional jump reaches.
+fn fits(b: &[Sym]) -> bool {
+    b.len() + pooled(b).len() <= 256
+}
+
+/// Binary search on the accumulator: values from `starts[i]` up to the
+/// next start take `leaves[i]`; `starts[0]` is 0. Each split leaves the
+/// halves' `weights` as even as it can.
+fn search(starts: &[u32], weights: &[u64], mut leaves: Vec<Code>) -> Result<Code, SeccompError> {
+    if leaves.len() == 1 {
+        return Ok(leaves.pop().unwrap_or(Code::Act(Action::KillProcess)));
+    }
+    let total: u64 = weights.iter().sum();
+    let (mut mid, mut best, mut left_weight) = (1, u64::MAX, 0);
+    for i in 1..leaves.len() {
+        left_weight += weights[i - 1];
+        let d = left_weight.abs_diff(total - left_weight);
+        if d < best {
+            (mid, best) = (i, d);
+        }
+    }
+    let right_leaves = leaves.split_off(mid);
+    let left = search(&starts[..mid], &weights[..mid], leaves)?;
+    let right = search(&starts[mid..], &weights[mid..], right_leaves)?;
+    branch(starts[mid], left, right)
+}
+
+/// `A >= k` goes to `right`, else to `left`.
+fn branch(k: u32, left: Code, right: Code) -> Result<Code, SeccompError> {
     let jge = libc::BPF_JMP | libc::BPF_JGE | libc::BPF_K;
-    let mut out = match u8::try_from(left.len()) {
-        // A left half that a conditional jump can skip: one instruction.
-        // The kernel prepares and JITs every instruction at each
-        // container start (0.15 ms for 825 of them), so this matters.
-        Ok(n) => vec![insn(jge, segs[mid].0, n, 0)],
-        // Else jt 0 falls to the long jump over the left half; jf 1
-        // skips it.
+    let node = |jt, jf| Sym {
+        code: jge,
+        k,
+        jt,
+        jf,
+    };
+    let joined = match (&left, &right) {
+        (Code::Act(l), Code::Act(r)) => {
+            return Ok(Code::Block(vec![node(Dest::Ret(*r), Dest::Ret(*l))]))
+        }
+        (Code::Act(l), Code::Block(r)) => [&[node(Dest::Skip(0), Dest::Ret(*l))], &r[..]].concat(),
+        (Code::Block(l), Code::Act(r)) => [&[node(Dest::Ret(*r), Dest::Skip(0))], &l[..]].concat(),
+        (Code::Block(l), Code::Block(r)) => match u8::try_from(l.len()) {
+            Ok(n) => [&[node(Dest::Skip(n), Dest::Skip(0))], &l[..], &r[..]].concat(),
+            Err(_) => Vec::new(),
+        },
+    };
+    if !joined.is_empty() && fits(&joined) {
+        return Ok(Code::Block(joined));
+    }
+    // Too far for the shared `ret`s: each half gets its own pool.
+    let l: Vec<Sym> = left.finish()?.into_iter().map(sym).collect();
+    let r: Vec<Sym> = right.finish()?.into_iter().map(sym).collect();
+    let mut out = match u8::try_from(l.len()) {
+        Ok(n) => vec![node(Dest::Skip(n), Dest::Skip(0))],
+        // jt 0 falls to the long jump over the left half; jf 1 skips it.
         Err(_) => vec![
-            insn(jge, segs[mid].0, 0, 1),
-            insn(libc::BPF_JMP | libc::BPF_JA, left.len() as u32, 0, 0),
+            node(Dest::Skip(0), Dest::Skip(1)),
+            sym(insn(libc::BPF_JMP | libc::BPF_JA, l.len() as u32, 0, 0)),
         ],
     };
-    out.extend(left);
-    out.extend(right);
-    Ok(out)
+    out.extend(l);
+    out.extend(r);
+    Ok(Code::Block(out))
+}
+
+/// What one syscall number runs: nothing but its action when it has no
+/// conditions, a search over one argument's values when every rule
+/// compares that argument once (socket's families, personality's values),
+/// else each rule in turn.
+fn leaf(v: &Verdict, wide: bool) -> Result<Code, SeccompError> {
+    if v.rules.is_empty() {
+        return Ok(Code::Act(v.fallback));
+    }
+    if let Some(c) = ranges(v, wide) {
+        return Ok(c);
+    }
+    Ok(Code::Block(rules(v, wide)?.into_iter().map(sym).collect()))
+}
+
+/// [`leaf`] as a search over the values of the one argument every rule of
+/// `v` compares, when there is one and the search needs only its low word
+/// (every value from 2^32 up gets the same action, checked on the high
+/// word first).
+fn ranges(v: &Verdict, wide: bool) -> Option<Code> {
+    let index = v.rules[0].0.first()?.0;
+    let mut cmps = Vec::new();
+    for (conds, action) in &v.rules {
+        match conds[..] {
+            [(i, c)] if i == index && !matches!(c, Cmp::MaskedEq { .. }) => cmps.push((c, *action)),
+            _ => return None,
+        }
+    }
+    // Where the rules' answer may change: each value compared and the one
+    // after it.
+    let top = 1u128 << 64;
+    let mut bounds: Vec<u128> = vec![0];
+    for (c, _) in &cmps {
+        let (Cmp::Eq(x) | Cmp::Ne(x) | Cmp::Lt(x) | Cmp::Le(x) | Cmp::Ge(x) | Cmp::Gt(x)) = *c
+        else {
+            return None;
+        };
+        bounds.extend([u128::from(x), u128::from(x) + 1]);
+    }
+    bounds.retain(|b| *b < top);
+    bounds.sort_unstable();
+    bounds.dedup();
+    let decide = |x: u64| {
+        cmps.iter()
+            .find(|(c, _)| holds(*c, x))
+            .map_or(v.fallback, |(_, a)| *a)
+    };
+    let low = 1u128 << 32;
+    // From 2^32 up one action, or this form does not apply.
+    let high = decide(u64::MAX);
+    if wide && bounds.iter().any(|b| *b > low) {
+        return None;
+    }
+    let mut starts = Vec::new();
+    let mut leaves = Vec::new();
+    for b in bounds.into_iter().filter(|b| *b < low) {
+        let a = decide(b as u64);
+        if leaves
+            .last()
+            .is_some_and(|l| matches!(l, Code::Act(p) if *p == a))
+        {
+            continue;
+        }
+        starts.push(b as u32);
+        leaves.push(Code::Act(a));
+    }
+    let (hi, lo) = words(index);
+    let mut out = Vec::new();
+    if wide {
+        out.push(sym(load(hi)));
+        out.push(Sym {
+            code: libc::BPF_JMP | libc::BPF_JEQ | libc::BPF_K,
+            k: 0,
+            jt: Dest::Skip(0),
+            jf: Dest::Ret(high),
+        });
+    }
+    match search(&starts, &vec![1; starts.len()], leaves).ok()? {
+        Code::Act(a) if wide => {
+            out.last_mut()?.jt = Dest::Ret(a);
+        }
+        Code::Act(a) => return Some(Code::Act(a)),
+        Code::Block(b) => {
+            out.push(sym(load(lo)));
+            out.extend(b);
+        }
+    }
+    // The jump on the high word must reach the pool after the search.
+    fits(&out).then_some(Code::Block(out))
+}
+
+/// Whether the comparison holds of `x` (a 32-bit argument is compared as
+/// its value, zero-extended: see `narrow`).
+pub(super) fn holds(c: Cmp, x: u64) -> bool {
+    match c {
+        Cmp::Ne(v) => x != v,
+        Cmp::Lt(v) => x < v,
+        Cmp::Le(v) => x <= v,
+        Cmp::Eq(v) => x == v,
+        Cmp::Ge(v) => x >= v,
+        Cmp::Gt(v) => x > v,
+        Cmp::MaskedEq { mask, value } => x & mask == value & mask,
+    }
 }
 
 /// Where a conditional jump goes inside one rule's block.
@@ -217,7 +465,7 @@ fn jmp(kind: u32, k: u32, jt: To, jf: To) -> Op {
 }
 
 /// The rules in order, each a block ending in its action; then the fallback.
-fn leaf(v: &Verdict, wide: bool) -> Result<Vec<sock_filter>, SeccompError> {
+fn rules(v: &Verdict, wide: bool) -> Result<Vec<sock_filter>, SeccompError> {
     let mut out = Vec::new();
     for (conds, action) in &v.rules {
         let mut block: Vec<Op> = Vec::new();
