@@ -707,30 +707,20 @@ impl<'a> Environment<'a> {
     /// exit code. The calling process joins the container's namespaces and
     /// stays there, so it must be single-threaded and have nothing left to
     /// do on the host but report.
-    pub fn join(&self, rec: &Record, process: &ProcessSpec) -> Result<i32, crate::sandbox::Error> {
-        let invalid = crate::sandbox::Error::Invalid;
+    pub fn join(&self, rec: &Record, process: &ProcessSpec) -> Result<i32, Error> {
         let Some(init) = rec.init else {
-            return Err(invalid(format!(
-                "the environment's container {} is not running",
-                rec.name
-            )));
+            return Err(Error::NotRunning(rec.name.clone()));
         };
-        let mapping = self.mapping().map_err(|e| invalid(e.to_string()))?;
+        let mapping = self.mapping()?;
         if mapping.key() != rec.mapping_key {
-            return Err(invalid(format!(
-                "the environment's container {} runs with another user id mapping than this \
-                 user has now ({} vs {}): `hutch env rm` and enter again",
-                rec.name,
-                rec.mapping_key,
-                mapping.key()
-            )));
+            return Err(Error::MappingChanged {
+                name: rec.name.clone(),
+                was: rec.mapping_key.clone(),
+                now: mapping.key(),
+            });
         }
         // The same confinement as pid 1, compiled before joining anything.
-        let security = rec
-            .config
-            .security
-            .resolve()
-            .map_err(|e| invalid(e.to_string()))?;
+        let security = rec.config.security.resolve()?;
         let target = Target {
             process,
             mapping: &mapping,

@@ -88,6 +88,22 @@ pub enum Error {
     Backend(BoxError),
     #[error("the environment's container did not start (exit code {code}): {message}")]
     Start { code: i32, message: String },
+    #[error("the environment's container {0} is not running")]
+    NotRunning(String),
+    #[error(
+        "the environment's container {name} runs with another user id mapping than this \
+         user has now ({was} vs {now}): `hutch env rm` and enter again"
+    )]
+    MappingChanged {
+        name: String,
+        was: String,
+        now: String,
+    },
+    /// Joining the running environment.
+    #[error(transparent)]
+    Sandbox(#[from] crate::sandbox::Error),
+    #[error(transparent)]
+    Confinement(#[from] crate::sandbox::security::SecurityError),
     #[error(transparent)]
     Launch(#[from] crate::container::launch::Error),
     #[error(transparent)]
@@ -98,4 +114,15 @@ pub enum Error {
     Sys(#[from] crate::sys::SysError),
     #[error(transparent)]
     Io(#[from] std::io::Error),
+}
+
+impl Error {
+    /// The exit code of a failed entry: the sandbox's for a command that
+    /// could not be run, hutch's own otherwise.
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            Error::Sandbox(e) => e.exit_code(),
+            _ => crate::sandbox::error::EXIT_SETUP,
+        }
+    }
 }

@@ -308,11 +308,7 @@ fn clone_in_keeper(
                 _ if !msg.is_empty() => {
                     return Err(Error::IdMap(crate::userns::Error::Inside(msg.to_string())))
                 }
-                _ => {
-                    return Err(Error::Invalid(
-                        "the user namespace keeper's go-between died".into(),
-                    ))
-                }
+                _ => return Err(Error::GoBetweenDied),
             };
             if !msg.is_empty() {
                 let _ = waitpid(pid, None);
@@ -447,11 +443,7 @@ fn start_child(
             child.as_raw(),
             std::time::Instant::now() + HELPER_READY_TIMEOUT,
         )?),
-        (Network::Bridge(_), None) => {
-            return Err(Error::Invalid(
-                "a user-defined network needs the user namespace keeper".into(),
-            ))
-        }
+        (Network::Bridge(_), None) => return Err(Error::NoKeeper),
         _ => None,
     };
     if let Some(net) = gates.net {
@@ -467,9 +459,7 @@ fn start_child(
         return Err(Error::Child(e));
     }
     if sock.is_some() && master.is_none() {
-        return Err(Error::Invalid(
-            "the container did not hand over its terminal".into(),
-        ));
+        return Err(Error::NoTerminal("container"));
     }
     step(observer, || format!("pid {child} exec'd the command"));
     observer.started(child.as_raw());
@@ -509,7 +499,7 @@ pub(super) fn wait(
     match status {
         WaitStatus::Exited(_, c) => Ok(Exit::Code(c)),
         WaitStatus::Signaled(_, s, _) => Ok(Exit::Signal(s as i32)),
-        other => Err(Error::Invalid(format!("unexpected wait status {other:?}"))),
+        other => Err(Error::WaitStatus(other)),
     }
 }
 
@@ -570,6 +560,8 @@ fn remove_in_userns(dir: &std::path::Path, ns: Option<&OwnedFd>) -> Result<(), E
     if let Some(ns) = ns {
         setns(ns, CloneFlags::CLONE_NEWUSER, "<container user namespace>")?;
     }
-    std::fs::remove_dir_all(dir)
-        .map_err(|e| Error::Invalid(format!("cannot remove {}: {e}", dir.display())))
+    std::fs::remove_dir_all(dir).map_err(|source| Error::Remove {
+        path: dir.to_path_buf(),
+        source,
+    })
 }

@@ -150,7 +150,7 @@ pub fn tmpfs_options(opts: &str) -> Result<(Flags, String), SpecError> {
 }
 
 /// HOST_NAME_MAX (64) and the characters of RFC 1123 host names.
-fn check_hostname(h: &str) -> Result<(), String> {
+fn check_hostname(h: &str) -> Result<(), SpecError> {
     let ok = !h.is_empty()
         && h.len() <= 64
         && h.bytes()
@@ -159,9 +159,7 @@ fn check_hostname(h: &str) -> Result<(), String> {
     if ok {
         Ok(())
     } else {
-        Err(format!(
-            "invalid hostname '{h}': use at most 64 letters, digits, '-' and '.'"
-        ))
+        Err(SpecError::Hostname(h.to_string()))
     }
 }
 
@@ -178,30 +176,24 @@ impl Plan {
 
     /// Check `spec` and lay out its operations.
     pub fn build(spec: Spec) -> Result<Plan, Error> {
-        let bad = Error::Invalid;
         let p = &spec.process;
         if p.args.is_empty() || p.args[0].is_empty() {
-            return Err(bad("no command given and the image has none".into()));
+            return Err(SpecError::NoCommand.into());
         }
         if p.args.iter().chain(&p.env).any(|s| s.contains('\0')) {
-            return Err(bad(
-                "arguments and environment must not contain NUL bytes".into()
-            ));
+            return Err(SpecError::Nul.into());
         }
         if let Some(e) = p
             .env
             .iter()
             .find(|e| !e.contains('=') || e.starts_with('='))
         {
-            return Err(bad(format!("environment entry '{e}' is not KEY=VALUE")));
+            return Err(SpecError::EnvEntry(e.clone()).into());
         }
         if !p.cwd.starts_with('/') {
-            return Err(bad(format!(
-                "working directory '{}' must be absolute",
-                p.cwd
-            )));
+            return Err(SpecError::RelativeCwd(p.cwd.clone()).into());
         }
-        check_hostname(&spec.hostname).map_err(bad)?;
+        check_hostname(&spec.hostname)?;
 
         let mut ops = vec![Op::IsolatePropagation, Op::Hostname(spec.hostname.clone())];
         if spec.network.private_namespace() {
@@ -253,16 +245,13 @@ impl Plan {
                     read_only,
                 } => {
                     if !source.is_absolute() {
-                        return Err(bad(format!(
-                            "volume source '{}' must be an absolute path",
-                            source.display()
-                        )));
+                        return Err(SpecError::RelativeSource(source.clone()).into());
                     }
                     if let Err(e) = source.symlink_metadata() {
-                        return Err(bad(format!(
-                            "volume source '{}' cannot be used: {e}",
-                            source.display()
-                        )));
+                        return Err(Error::BindSource {
+                            path: source.clone(),
+                            source: e,
+                        });
                     }
                     Op::Bind {
                         source: source.clone(),
@@ -278,10 +267,7 @@ impl Plan {
                     chown,
                 } => {
                     if !source.is_absolute() || !source.is_dir() {
-                        return Err(bad(format!(
-                            "volume directory '{}' is missing",
-                            source.display()
-                        )));
+                        return Err(SpecError::NoVolumeDir(source.clone()).into());
                     }
                     Op::Volume {
                         source: source.clone(),
@@ -293,7 +279,7 @@ impl Plan {
                 }
                 MountSpec::Tmpfs { target, options } => {
                     let (flags, data) = tmpfs_options(options)
-                        .map_err(|e| bad(format!("--tmpfs {target}: {e}")))?;
+                        .map_err(|e| SpecError::TmpfsFlag(target.clone(), e.into()))?;
                     Op::Tmpfs {
                         target: container_path(target)?,
                         flags,
@@ -310,11 +296,11 @@ impl Plan {
                     for d in [lower, upper, work] {
                         let made_later = *fresh && d != lower;
                         if !d.is_absolute() || !(made_later || d.is_dir()) {
-                            return Err(bad(format!(
-                                "overlay volume on {target}: {} must be an existing directory \
-                                 given by its absolute path",
-                                d.display()
-                            )));
+                            return Err(SpecError::OverlayDir {
+                                target: target.clone(),
+                                dir: d.clone(),
+                            }
+                            .into());
                         }
                     }
                     Op::Overlay {
@@ -340,10 +326,7 @@ impl Plan {
         };
         for (i, a) in user_ops.iter().enumerate() {
             if user_ops[..i].iter().any(|b| target_of(b) == target_of(a)) {
-                return Err(bad(format!(
-                    "duplicate mount point /{}",
-                    target_of(a).display()
-                )));
+                return Err(SpecError::DuplicateMount(target_of(a)).into());
             }
         }
         user_ops.sort_by_key(|o| target_of(o).components().count());

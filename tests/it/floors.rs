@@ -472,7 +472,6 @@ const TEXT_VARIANTS_LEFT: &[&str] = &[
     "src/project/mod.rs: Error::Config (the config parser's message)",
     "src/project/mod.rs: Error::Image (messages of environment steps)",
     "src/project/mod.rs: Error::Start (the supervisor's message, read back from it)",
-    "src/sandbox/error.rs: Error::Invalid (setup and join messages)",
     "src/userns/error.rs: Error::Inside (a closure's error, across a fork)",
 ];
 
