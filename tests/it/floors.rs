@@ -468,7 +468,6 @@ const TEXT_VARIANTS_LEFT: &[&str] = &[
     "src/layer/error.rs: Error::Unpack (unpack's steps return text)",
     "src/layer/error.rs: Error::Diff (diff's steps return text)",
     "src/net/bridge.rs: StepError::Record (a NetError, across a fork)",
-    "src/oci/error.rs: Error::Source (a load source's reason)",
     "src/project/mod.rs: Error::Config (the config parser's message)",
     "src/project/mod.rs: Error::Image (messages of environment steps)",
     "src/project/mod.rs: Error::Start (the supervisor's message, read back from it)",
