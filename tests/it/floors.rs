@@ -463,7 +463,6 @@ const MESSAGE_FIELDS: &[&str] = &[
 /// only shrink: a new one fails, and so does one listed that is gone.
 const TEXT_VARIANTS_LEFT: &[&str] = &[
     "src/container/cp/enter.rs: EnterError::Inside (the work's error, across a fork)",
-    "src/container/cp/mod.rs: Error::Source (archive_source answers across a fork too)",
     "src/dockerfile/expand.rs: ExpandError::Required (the Dockerfile's own ${VAR:?message})",
     "src/layer/error.rs: Error::Unpack (unpack's steps return text)",
     "src/layer/error.rs: Error::Diff (diff's steps return text)",
