@@ -464,8 +464,6 @@ const MESSAGE_FIELDS: &[&str] = &[
 const TEXT_VARIANTS_LEFT: &[&str] = &[
     "src/container/cp/enter.rs: EnterError::Inside (the work's error, across a fork)",
     "src/dockerfile/expand.rs: ExpandError::Required (the Dockerfile's own ${VAR:?message})",
-    "src/layer/error.rs: Error::Unpack (unpack's steps return text)",
-    "src/layer/error.rs: Error::Diff (diff's steps return text)",
     "src/net/bridge.rs: StepError::Record (a NetError, across a fork)",
     "src/project/mod.rs: Error::Config (the config parser's message)",
     "src/project/mod.rs: Error::Image (messages of environment steps)",
