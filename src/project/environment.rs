@@ -20,7 +20,7 @@ use super::inputs::{self, Input};
 use super::passthrough;
 use super::state::{EnvDir, EnvState, Unchanged};
 use super::watch;
-use super::Error;
+use super::{ConfigError, Error};
 use crate::container::launch::{Launch, Outcome, Prepared};
 use crate::container::{self, control, state, Containers, Record};
 use crate::dirs::Dirs;
@@ -559,16 +559,23 @@ impl<'a> Environment<'a> {
         let mut env: Vec<String> = run.env.iter().map(|(k, v)| format!("{k}={v}")).collect();
         env.extend(shared.env);
         let mut security = run.security();
-        let bad = |message: String| Error::Config {
+        let bad = |why| Error::Config {
             file: self.project.file.clone(),
             line: 0,
             key: "run.security_opt".into(),
-            message,
+            why,
         };
-        if let Some(f) = security.seccomp_file().map_err(|e| bad(e.to_string()))? {
+        if let Some(f) = security
+            .seccomp_file()
+            .map_err(|e| bad(ConfigError::Security(e)))?
+        {
             let path = root.join(f);
-            let text = std::fs::read_to_string(&path)
-                .map_err(|e| bad(format!("cannot read {}: {e}", path.display())))?;
+            let text = std::fs::read_to_string(&path).map_err(|source| {
+                bad(ConfigError::SeccompFile {
+                    path: path.clone(),
+                    source,
+                })
+            })?;
             security.seccomp_profile = Some(text);
         }
         Ok(Settings {

@@ -57,12 +57,12 @@ pub enum Error {
         .0.display()
     )]
     NoProject(PathBuf),
-    #[error("{}:{line}: {key}: {message}", file.display())]
+    #[error("{}:{line}: {key}: {why}", file.display())]
     Config {
         file: PathBuf,
         line: usize,
         key: String,
-        message: String,
+        why: ConfigError,
     },
     #[error(
         "no Containerfile or Dockerfile in {}: add one, or set image = \"REF\" in hutch.toml",
@@ -114,6 +114,73 @@ pub enum Error {
     Sys(#[from] crate::sys::SysError),
     #[error(transparent)]
     Io(#[from] std::io::Error),
+}
+
+/// What is wrong in hutch.toml or devcontainer.json (the key is named
+/// beside it).
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The TOML reader's message (its whole text quotes the file too).
+    #[error("{}", .0.message().trim())]
+    Toml(toml::de::Error),
+    #[error("{0}")]
+    Json(serde_json::Error),
+    #[error("the file is not UTF-8")]
+    NotUtf8,
+    #[error("`image` and `[build]` exclude each other: use an image as it is, or build one")]
+    ImageAndBuild,
+    #[error(transparent)]
+    Security(crate::sandbox::security::SecurityError),
+    #[error("cannot read {}: {source}", path.display())]
+    SeccompFile {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("environment variable names must be non-empty without '=' or NUL")]
+    EnvName,
+    #[error("'{0}' is not a command name (no '/', not starting with '.')")]
+    CommandName(String),
+    #[error("the file must hold one JSON object")]
+    NotObject,
+    /// A value of the wrong kind; `at` is the dotted key when the key
+    /// named beside the error is only its last part (`build.args.X`).
+    #[error("{}expected {what}", at.as_ref().map(|a| format!("{a}: ")).unwrap_or_default())]
+    Expected { at: Option<String>, what: Shape },
+    #[error("set `image` or `build.dockerfile`: hutch needs one of them")]
+    NoImage,
+    #[error("{0}: expected a port number or \"localhost:PORT\" (hutch publishes the environment's own ports)")]
+    ForwardPort(serde_json::Value),
+    #[error("--pids-limit {0}: expected a number")]
+    PidsLimit(String),
+    #[error("a mount object needs \"target\"")]
+    MountTarget,
+    #[error("an array command holds only strings")]
+    CommandNotStrings,
+}
+
+/// The kind of value a devcontainer.json key takes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum Shape {
+    #[error("true or false")]
+    Bool,
+    #[error("a string")]
+    String,
+    #[error("strings")]
+    Strings,
+    #[error("an array")]
+    Array,
+    #[error("an array of strings")]
+    ArrayOfStrings,
+    #[error("an object")]
+    Object,
+    #[error("an absolute path")]
+    AbsolutePath,
+    #[error("a port, a \"HOST:CONTAINER\" string or an array of them")]
+    AppPort,
+    #[error("a string or an object per mount")]
+    Mount,
+    #[error("a string, an array of strings or an object")]
+    Command,
 }
 
 impl Error {
