@@ -80,8 +80,93 @@ pub enum Error {
         old.display(), new.display()
     )]
     Moved { old: PathBuf, new: PathBuf },
-    #[error("{0}")]
-    Image(String),
+    #[error(
+        "the environment is the image {0}, not built from a Containerfile: \
+         promote needs one to add lines to"
+    )]
+    NotBuilt(String),
+    /// Nothing changed since the last build (in version `0`, or now).
+    #[error("nothing to promote: {}", match .0 {
+        Some(v) => format!("version {v} has no changes since the last build"),
+        None => "the environment has no changes since its last build".to_string(),
+    })]
+    NothingToPromote(Option<String>),
+    #[error("{}: {source}", path.display())]
+    Ignore {
+        path: PathBuf,
+        source: crate::build::ignore::PatternError,
+    },
+    #[error("refusing to copy the odd path /{0}")]
+    OddPath(String),
+    /// Reading layer `n` (1-based) of image `image`.
+    #[error("layer {n} of {image}: {source}")]
+    Layer {
+        n: usize,
+        image: String,
+        source: BoxError,
+    },
+    #[error("layer {n} of {image}: /{path} is larger than {max} bytes; refusing to read it")]
+    EtcTooLarge {
+        n: usize,
+        image: String,
+        path: String,
+        max: u64,
+    },
+    #[error("{what} is missing: {source}")]
+    LayerMissing {
+        what: String,
+        source: std::io::Error,
+    },
+    #[error("the environment was not pushed yet: `hutch env push REGISTRY/REPO[:TAG]` first")]
+    NotPushed,
+    #[error("a Job runs a command: `hutch env export kube --job -- CMD [ARG...]`")]
+    JobWithoutCommand,
+    #[error("{} is unreadable ({source}): move it away to start a new history", path.display())]
+    Versions {
+        path: PathBuf,
+        source: serde_json::Error,
+    },
+    /// Diffing the environment's upper dir (in its user namespace).
+    #[error("cannot read {}: {source}", path.display())]
+    Upper {
+        path: PathBuf,
+        source: crate::userns::Error,
+    },
+    #[error("no version {0} of this environment: `hutch env log` lists them")]
+    NoVersion(String),
+    #[error("the image of version {n} is gone from the store (pin {pin} is missing)")]
+    VersionGone { n: u32, pin: String },
+    #[error(transparent)]
+    Oci(#[from] crate::oci::Error),
+    #[error("{name}: {source}")]
+    Tag {
+        name: String,
+        source: crate::oci::Error,
+    },
+    #[error(
+        "the image of the last build ({name}) is gone: {}",
+        crate::chain::line(source)
+    )]
+    BuildGone {
+        name: String,
+        source: crate::store::Error,
+    },
+    #[error("cannot read {what}: {}", crate::chain::line(source))]
+    ReadLayer {
+        what: String,
+        source: crate::snapshot::Error,
+    },
+    #[error(
+        "cannot read the environment's changes: {}",
+        crate::chain::line(source)
+    )]
+    Changes { source: crate::snapshot::Error },
+    /// Processes inside (`pid (command)`).
+    #[error(
+        "the environment is in use by process {}: leave it first, or pass --force to stop them",
+        .0.join(", ")
+    )]
+    InUse(Vec<String>),
     #[error("the devcontainer {key} failed with exit code {code}")]
     Hook { key: &'static str, code: i32 },
     #[error("{0}")]

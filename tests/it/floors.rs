@@ -465,7 +465,6 @@ const TEXT_VARIANTS_LEFT: &[&str] = &[
     "src/container/cp/enter.rs: EnterError::Inside (the work's error, across a fork)",
     "src/dockerfile/expand.rs: ExpandError::Required (the Dockerfile's own ${VAR:?message})",
     "src/net/bridge.rs: StepError::Record (a NetError, across a fork)",
-    "src/project/mod.rs: Error::Image (messages of environment steps)",
     "src/project/mod.rs: Error::Start (the supervisor's message, read back from it)",
     "src/userns/error.rs: Error::Inside (a closure's error, across a fork)",
 ];
