@@ -189,7 +189,7 @@ pub fn parse(text: &str, file: &Path) -> Result<Config, Error> {
             file: file.to_path_buf(),
             line,
             key,
-            why: super::ConfigError::Toml(e),
+            why: Box::new(super::ConfigError::Toml(e)),
         }
     })?;
     if config.image.is_some() && config.build.is_some() {
@@ -201,7 +201,7 @@ pub fn parse(text: &str, file: &Path) -> Result<Config, Error> {
             file: file.to_path_buf(),
             line,
             key: "image".into(),
-            why: super::ConfigError::ImageAndBuild,
+            why: Box::new(super::ConfigError::ImageAndBuild),
         });
     }
     // Checked here, with the line of the first confinement key, except a
@@ -225,7 +225,7 @@ pub fn parse(text: &str, file: &Path) -> Result<Config, Error> {
             file: file.to_path_buf(),
             line: line_of_key(text, key),
             key: format!("run.{key}"),
-            why: super::ConfigError::Security(e),
+            why: Box::new(super::ConfigError::Security(e)),
         });
     }
     for (key, value) in &config.run.env {
@@ -234,7 +234,7 @@ pub fn parse(text: &str, file: &Path) -> Result<Config, Error> {
                 file: file.to_path_buf(),
                 line: line_of_key(text, key),
                 key: format!("run.env.{key}"),
-                why: super::ConfigError::EnvName,
+                why: Box::new(super::ConfigError::EnvName),
             });
         }
     }
@@ -248,7 +248,7 @@ pub fn parse(text: &str, file: &Path) -> Result<Config, Error> {
             file: file.to_path_buf(),
             line: line_of_key(text, "commands"),
             key: "export.commands".into(),
-            why: super::ConfigError::CommandName(c.clone()),
+            why: Box::new(super::ConfigError::CommandName(c.clone())),
         });
     }
     Ok(config)

@@ -100,14 +100,14 @@ pub fn parse(text: &str, file: &Path, root: &Path) -> Result<(Config, Extras), E
         file: file.to_path_buf(),
         line: line_of(text, key),
         key: key.to_string(),
-        why,
+        why: Box::new(why),
     };
     let expected = |key: &str, what: Shape| bad(key, ConfigError::Expected { at: None, what });
     let v: Value = serde_json::from_str(&strip_jsonc(text)).map_err(|e| Error::Config {
         file: file.to_path_buf(),
         line: e.line(),
         key: String::new(),
-        why: ConfigError::Json(e),
+        why: Box::new(ConfigError::Json(e)),
     })?;
     let Value::Object(mut obj) = v else {
         return Err(bad("", ConfigError::NotObject));

@@ -563,7 +563,7 @@ impl<'a> Environment<'a> {
             file: self.project.file.clone(),
             line: 0,
             key: "run.security_opt".into(),
-            why,
+            why: Box::new(why),
         };
         if let Some(f) = security
             .seccomp_file()

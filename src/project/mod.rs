@@ -62,7 +62,7 @@ pub enum Error {
         file: PathBuf,
         line: usize,
         key: String,
-        why: ConfigError,
+        why: Box<ConfigError>,
     },
     #[error(
         "no Containerfile or Dockerfile in {}: add one, or set image = \"REF\" in hutch.toml",
@@ -130,37 +130,38 @@ pub enum Error {
     #[error("cannot read {}: {source}", path.display())]
     Upper {
         path: PathBuf,
-        source: crate::userns::Error,
+        source: Box<crate::userns::Error>,
     },
     #[error("no version {0} of this environment: `hutch env log` lists them")]
     NoVersion(String),
     #[error("the image of version {n} is gone from the store (pin {pin} is missing)")]
     VersionGone { n: u32, pin: String },
+    /// A version's manifest digest, as the store holds it.
     #[error(transparent)]
-    Oci(#[from] crate::oci::Error),
+    Digest(Box<crate::oci::Error>),
     #[error("{name}: {source}")]
     Tag {
         name: String,
-        source: crate::oci::Error,
+        source: Box<crate::oci::Error>,
     },
     #[error(
         "the image of the last build ({name}) is gone: {}",
-        crate::chain::line(source)
+        crate::chain::line(&**source)
     )]
     BuildGone {
         name: String,
-        source: crate::store::Error,
+        source: Box<crate::store::Error>,
     },
-    #[error("cannot read {what}: {}", crate::chain::line(source))]
+    #[error("cannot read {what}: {}", crate::chain::line(&**source))]
     ReadLayer {
         what: String,
-        source: crate::snapshot::Error,
+        source: Box<crate::snapshot::Error>,
     },
     #[error(
         "cannot read the environment's changes: {}",
-        crate::chain::line(source)
+        crate::chain::line(&**source)
     )]
-    Changes { source: crate::snapshot::Error },
+    Changes { source: Box<crate::snapshot::Error> },
     /// Processes inside (`pid (command)`).
     #[error(
         "the environment is in use by process {}: leave it first, or pass --force to stop them",

@@ -265,9 +265,9 @@ impl Environment<'_> {
             std::io::Write::write_all(&mut id_file.file(), d.diff_id.as_bytes())
                 .map_err(|e| e.to_string())
         })
-        .map_err(|source| Error::Upper {
+        .map_err(|e| Error::Upper {
             path: c.upper.clone(),
-            source,
+            source: Box::new(e),
         })?;
         Ok(fs_err::read_to_string(&id_path)?)
     }
@@ -310,7 +310,8 @@ impl Environment<'_> {
         if let Ok(listed) = store.image(&pinned.id) {
             return Ok(listed);
         }
-        let manifest = crate::oci::digest::parse(&pinned.manifest_digest)?;
+        let manifest = crate::oci::digest::parse(&pinned.manifest_digest)
+            .map_err(|e| Error::Digest(Box::new(e)))?;
         let bytes = store.read_blob(&manifest).map_err(backend)?;
         let mut w = store.writer().map_err(backend)?;
         w.add_manifest(&bytes, MediaType::ImageManifest, &[self.version_tag(v.n)])
@@ -397,9 +398,9 @@ impl Environment<'_> {
         let store = self.store()?;
         let image = self.version_image(&store, &v)?;
         let full = crate::oci::reference::Reference::parse_tag(name)
-            .map_err(|source| Error::Tag {
+            .map_err(|e| Error::Tag {
                 name: name.to_string(),
-                source,
+                source: Box::new(e),
             })?
             .tagged_name();
         store
@@ -504,9 +505,10 @@ impl Environment<'_> {
             }
             Side::Base => {
                 let name = self.built_image_name()?;
-                store
-                    .image(&name)
-                    .map_err(|source| Error::BuildGone { name, source })?
+                store.image(&name).map_err(|e| Error::BuildGone {
+                    name,
+                    source: Box::new(e),
+                })?
             }
         };
         for (i, l) in image.manifest.layers().iter().enumerate() {
@@ -524,8 +526,12 @@ impl Environment<'_> {
             })?;
             let (_, r) = crate::layer::codec::decompressed(BufReader::with_capacity(1 << 16, f))
                 .map_err(|e| bad(e.into()))?;
-            apply_layer_reading(&mut s.tree, r, want, &mut s.contents)
-                .map_err(|source| Error::ReadLayer { what, source })?;
+            apply_layer_reading(&mut s.tree, r, want, &mut s.contents).map_err(|e| {
+                Error::ReadLayer {
+                    what,
+                    source: Box::new(e),
+                }
+            })?;
         }
         if side == Side::Now {
             // The writable layer as the tar a snapshot would commit,
@@ -542,7 +548,9 @@ impl Environment<'_> {
                 want,
                 &mut s.contents,
             )
-            .map_err(|source| Error::Changes { source })?;
+            .map_err(|e| Error::Changes {
+                source: Box::new(e),
+            })?;
         }
         Ok(s)
     }
