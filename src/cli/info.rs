@@ -278,7 +278,7 @@ fn cgroup_limits(c: &Cgroups) -> (String, String, Option<String>) {
     (
         crate::sandbox::cgroup::flags(&kept),
         crate::sandbox::cgroup::flags(&all.without(&kept)),
-        why,
+        why.map(|e| e.to_string()),
     )
 }
 

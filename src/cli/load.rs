@@ -56,7 +56,7 @@ pub fn exec(ctx: &Ctx, args: Args) -> anyhow::Result<u8> {
             let f = fs_err::File::open(p).context("cannot read the image to load")?;
             let dest = w.scratch().join("in");
             fs_err::create_dir(&dest)?;
-            Source::extract(f, &dest, &p.display().to_string()).map_err(anyhow::Error::msg)?
+            Source::extract(f, &dest, &p.display().to_string())?
         }
         None => {
             let stdin = std::io::stdin();
@@ -65,10 +65,10 @@ pub fn exec(ctx: &Ctx, args: Args) -> anyhow::Result<u8> {
             }
             let dest = w.scratch().join("in");
             fs_err::create_dir(&dest)?;
-            Source::extract(stdin.lock(), &dest, "stdin").map_err(anyhow::Error::msg)?
+            Source::extract(stdin.lock(), &dest, "stdin")?
         }
     };
-    let images = source.images().map_err(anyhow::Error::msg)?;
+    let images = source.images()?;
     let blobs = images.iter().map(|im| 1 + im.layers.len() as u64).sum();
     // `-q` quiets the progress too, as Docker's does.
     let printer = match args.quiet {

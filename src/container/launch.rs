@@ -118,7 +118,11 @@ pub enum Error {
     /// Limits `--strict-limits` requires that cannot be applied here: the
     /// flags, and why the cgroup cannot take them.
     #[error("{flags} cannot be applied: {why}")]
-    StrictLimits { flags: String, why: String },
+    StrictLimits {
+        flags: String,
+        #[source]
+        why: crate::sandbox::limits::Unusable,
+    },
     /// Capabilities, seccomp, --security-opt or limits as given.
     #[error(transparent)]
     Confinement(#[from] crate::sandbox::security::SecurityError),

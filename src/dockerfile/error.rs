@@ -5,6 +5,7 @@
 //! decide *whether* something is an error; the lexer and parser do that.
 
 use std::fmt;
+use std::sync::Arc;
 
 use thiserror::Error;
 
@@ -68,7 +69,7 @@ pub enum ErrorKind {
     #[error("{instruction} requires the arguments to be a JSON array of strings: {reason}")]
     JsonRequired {
         instruction: &'static str,
-        reason: String,
+        reason: JsonReason,
     },
     #[error("when using JSON array syntax, arrays must be comprised of strings only")]
     JsonNotStrings,
@@ -92,7 +93,7 @@ pub enum ErrorKind {
     BadFlagValue {
         flag: String,
         value: String,
-        reason: String,
+        reason: FlagValueError,
     },
     #[error("{0} requires at least one argument")]
     AtLeastOneArgument(&'static str),
@@ -111,7 +112,7 @@ pub enum ErrorKind {
     #[error("invalid port '{port}' in EXPOSE: {reason}")]
     InvalidPort { port: String, reason: PortError },
     #[error("invalid --mount '{spec}': {reason}")]
-    BadMount { spec: String, reason: String },
+    BadMount { spec: String, reason: MountError },
     #[error("unknown mount type '{ty}'{suggestion}: expected bind, cache, tmpfs, secret or ssh")]
     UnknownMountType { ty: String, suggestion: Suggestion },
     #[error("can't find = in '{0}'; it must be of the form name=value")]
@@ -169,4 +170,82 @@ pub enum PortError {
     OutOfRange(String),
     #[error("the range end {end} is below its start {start}")]
     Reversed { start: u16, end: u16 },
+}
+
+/// Why arguments are not a JSON array.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum JsonReason {
+    #[error("it does not start with '['")]
+    NoBracket,
+    #[error("it is not an array")]
+    NotArray,
+    #[error("the JSON array is not terminated")]
+    Unterminated,
+    #[error("it is empty")]
+    Empty,
+    #[error(transparent)]
+    Syntax(JsonSyntax),
+}
+
+/// The JSON reader's error, shared so that parse errors stay `Clone`.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error(transparent)]
+pub struct JsonSyntax(pub(crate) Arc<serde_json::Error>);
+
+/// Two syntax errors are the same when they are of one kind at one place
+/// (serde_json's errors have no equality of their own).
+impl PartialEq for JsonSyntax {
+    fn eq(&self, other: &Self) -> bool {
+        let (a, b) = (&self.0, &other.0);
+        a.classify() == b.classify() && a.line() == b.line() && a.column() == b.column()
+    }
+}
+
+impl Eq for JsonSyntax {}
+
+/// Why a flag's value cannot be used.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum FlagValueError {
+    #[error("expected default, none or host")]
+    Network,
+    #[error("expected sandbox or insecure")]
+    Security,
+    #[error("expected a duration such as 30s or 1m30s")]
+    Duration,
+    #[error("it cannot be less than 1ms")]
+    BelowMillisecond,
+    #[error("it must be a whole number of at least 1")]
+    Retries,
+}
+
+/// Why a `RUN --mount` value cannot be used.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum MountError {
+    #[error("unterminated quote")]
+    UnterminatedQuote,
+    #[error("extraneous text after a quoted field")]
+    AfterQuote,
+    #[error("'{0}' must be a key=value pair")]
+    NotKeyValue(String),
+    #[error("{key} expects true or false, not '{value}'")]
+    NotBool { key: String, value: String },
+    #[error("invalid {key} '{value}'")]
+    BadNumber { key: &'static str, value: String },
+    #[error("invalid size '{0}'")]
+    BadSize(String),
+    #[error("unsupported sharing value '{0}' (shared, private or locked)")]
+    Sharing(String),
+    #[error("unexpected key '{0}'")]
+    UnknownKey(String),
+    #[error("'{key}' is only valid for {kinds} mounts")]
+    OnlyFor {
+        key: &'static str,
+        kinds: &'static str,
+    },
+    #[error("'from' is not valid for {0} mounts")]
+    NoFrom(&'static str),
+    #[error("a secret mount needs an id or a target")]
+    SecretId,
+    #[error("target is required")]
+    NoTarget,
 }

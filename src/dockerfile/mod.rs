@@ -47,7 +47,10 @@ mod scope;
 mod suggest;
 mod words;
 
-pub use error::{ErrorKind, ParseError, PortError, Pos, Suggestion};
+pub use error::{
+    ErrorKind, FlagValueError, JsonReason, JsonSyntax, MountError, ParseError, PortError, Pos,
+    Suggestion,
+};
 pub use expand::{expand_word, expand_words, referenced_vars, ExpandError, Lookup, NoVars};
 pub use heredoc::Heredoc;
 pub use instruction::{

@@ -4,7 +4,7 @@
 //! Owns mount syntax and defaults. It must not create mounts; the RUN
 //! executor does that.
 
-use super::error::{ErrorKind, Suggestion};
+use super::error::{ErrorKind, MountError, Suggestion};
 use super::suggest::closest;
 
 /// What kind of filesystem a RUN mount provides.
@@ -80,10 +80,10 @@ pub struct Mount {
     pub env: Option<String>,
 }
 
-fn bad(spec: &str, reason: impl Into<String>) -> ErrorKind {
+fn bad(spec: &str, reason: MountError) -> ErrorKind {
     ErrorKind::BadMount {
         spec: spec.to_string(),
-        reason: reason.into(),
+        reason,
     }
 }
 
@@ -91,18 +91,32 @@ fn parse_bool(spec: &str, key: &str, value: Option<&str>) -> Result<bool, ErrorK
     match value.map(str::to_ascii_lowercase).as_deref() {
         None | Some("true") | Some("1") => Ok(true),
         Some("false") | Some("0") => Ok(false),
-        Some(v) => Err(bad(spec, format!("{key} expects true or false, not '{v}'"))),
+        Some(v) => Err(bad(
+            spec,
+            MountError::NotBool {
+                key: key.to_string(),
+                value: v.to_string(),
+            },
+        )),
     }
 }
 
-fn parse_u32(spec: &str, key: &str, value: &str, radix: u32) -> Result<u32, ErrorKind> {
-    u32::from_str_radix(value, radix).map_err(|_| bad(spec, format!("invalid {key} '{value}'")))
+fn parse_u32(spec: &str, key: &'static str, value: &str, radix: u32) -> Result<u32, ErrorKind> {
+    u32::from_str_radix(value, radix).map_err(|_| {
+        bad(
+            spec,
+            MountError::BadNumber {
+                key,
+                value: value.to_string(),
+            },
+        )
+    })
 }
 
 /// Bytes from a size like `64m`, `1.5g`, `512k` or `100` (1024-based, as
 /// Docker's `RAMInBytes`).
 fn parse_size(spec: &str, value: &str) -> Result<u64, ErrorKind> {
-    let err = || bad(spec, format!("invalid size '{value}'"));
+    let err = || bad(spec, MountError::BadSize(value.to_string()));
     let lower = value.trim().to_ascii_lowercase();
     let num_len = lower
         .find(|c: char| !(c.is_ascii_digit() || c == '.'))
@@ -139,7 +153,7 @@ fn csv_fields(spec: &str) -> Result<Vec<String>, ErrorKind> {
             chars.next();
             loop {
                 match chars.next() {
-                    None => return Err(bad(spec, "unterminated quote")),
+                    None => return Err(bad(spec, MountError::UnterminatedQuote)),
                     Some('"') if chars.peek() == Some(&'"') => {
                         chars.next();
                         field.push('"');
@@ -154,7 +168,7 @@ fn csv_fields(spec: &str) -> Result<Vec<String>, ErrorKind> {
                     return Ok(out);
                 }
                 Some(',') => {}
-                Some(_) => return Err(bad(spec, "extraneous text after a quoted field")),
+                Some(_) => return Err(bad(spec, MountError::AfterQuote)),
             }
         } else {
             loop {
@@ -204,7 +218,7 @@ impl Mount {
             };
             let need = |v: Option<&str>| -> Result<String, ErrorKind> {
                 v.map(str::to_string)
-                    .ok_or_else(|| bad(spec, format!("'{key}' must be a key=value pair")))
+                    .ok_or_else(|| bad(spec, MountError::NotKeyValue(key.clone())))
             };
             match key.as_str() {
                 "type" => {
@@ -236,21 +250,14 @@ impl Mount {
                         "shared" => Sharing::Shared,
                         "private" => Sharing::Private,
                         "locked" => Sharing::Locked,
-                        v => {
-                            return Err(bad(
-                                spec,
-                                format!(
-                                    "unsupported sharing value '{v}' (shared, private or locked)"
-                                ),
-                            ))
-                        }
+                        v => return Err(bad(spec, MountError::Sharing(v.to_string()))),
                     }
                 }
                 "mode" => m.mode = Some(parse_u32(spec, "mode", &need(value)?, 8)?),
                 "uid" => m.uid = Some(parse_u32(spec, "uid", &need(value)?, 10)?),
                 "gid" => m.gid = Some(parse_u32(spec, "gid", &need(value)?, 10)?),
                 "size" => m.size = Some(parse_size(spec, &need(value)?)?),
-                _ => return Err(bad(spec, format!("unexpected key '{key}'"))),
+                _ => return Err(bad(spec, MountError::UnknownKey(key))),
             }
         }
         m.kind = kind;
@@ -258,24 +265,42 @@ impl Mount {
         if m.required && !matches!(kind, MountKind::Secret | MountKind::Ssh) {
             return Err(bad(
                 spec,
-                "'required' is only valid for secret and ssh mounts",
+                MountError::OnlyFor {
+                    key: "required",
+                    kinds: "secret and ssh",
+                },
             ));
         }
         if m.sharing != Sharing::Shared && kind != MountKind::Cache {
-            return Err(bad(spec, "'sharing' is only valid for cache mounts"));
+            return Err(bad(
+                spec,
+                MountError::OnlyFor {
+                    key: "sharing",
+                    kinds: "cache",
+                },
+            ));
         }
         if m.size.is_some() && kind != MountKind::Tmpfs {
-            return Err(bad(spec, "'size' is only valid for tmpfs mounts"));
+            return Err(bad(
+                spec,
+                MountError::OnlyFor {
+                    key: "size",
+                    kinds: "tmpfs",
+                },
+            ));
         }
         if m.env.is_some() && kind != MountKind::Secret {
-            return Err(bad(spec, "'env' is only valid for secret mounts"));
+            return Err(bad(
+                spec,
+                MountError::OnlyFor {
+                    key: "env",
+                    kinds: "secret",
+                },
+            ));
         }
         if m.from.is_some() && matches!(kind, MountKind::Tmpfs | MountKind::Secret | MountKind::Ssh)
         {
-            return Err(bad(
-                spec,
-                format!("'from' is not valid for {} mounts", kind.as_str()),
-            ));
+            return Err(bad(spec, MountError::NoFrom(kind.as_str())));
         }
         match kind {
             MountKind::Secret => {
@@ -290,7 +315,7 @@ impl Mount {
                         .map(str::to_string);
                 }
                 let Some(id) = m.id.clone() else {
-                    return Err(bad(spec, "a secret mount needs an id or a target"));
+                    return Err(bad(spec, MountError::SecretId));
                 };
                 if m.target.is_none() && m.env.is_none() {
                     m.target = Some(format!("/run/secrets/{id}"));
@@ -303,7 +328,7 @@ impl Mount {
             }
             _ => {
                 if m.target.as_deref().unwrap_or("").is_empty() {
-                    return Err(bad(spec, "target is required"));
+                    return Err(bad(spec, MountError::NoTarget));
                 }
                 if kind == MountKind::Cache && m.id.is_none() {
                     m.id = m.target.clone();

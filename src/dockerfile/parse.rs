@@ -7,7 +7,7 @@
 
 use std::time::Duration;
 
-use super::error::{ErrorKind, Located, Pos, Suggestion};
+use super::error::{ErrorKind, FlagValueError, Located, Pos, Suggestion};
 use super::flags::{Flags, Kind};
 use super::heredoc::{parse_marker, Heredoc};
 use super::instruction::{
@@ -312,13 +312,13 @@ fn run(cx: &Ctx) -> Result<Run, Located> {
     for (at, spec) in flags.list("mount") {
         mounts.push(Mount::parse(&spec).map_err(|k| Located::new(at, k))?);
     }
-    let bad = |flag: &str, (at, value): (Pos, String), reason: &str| {
+    let bad = |flag: &str, (at, value): (Pos, String), reason: FlagValueError| {
         Located::new(
             at,
             ErrorKind::BadFlagValue {
                 flag: flag.into(),
                 value,
-                reason: reason.into(),
+                reason,
             },
         )
     };
@@ -327,13 +327,13 @@ fn run(cx: &Ctx) -> Result<Run, Located> {
         Some((_, v)) if v == "default" => Some(Network::Default),
         Some((_, v)) if v == "none" => Some(Network::None),
         Some((_, v)) if v == "host" => Some(Network::Host),
-        Some(other) => return Err(bad("network", other, "expected default, none or host")),
+        Some(other) => return Err(bad("network", other, FlagValueError::Network)),
     };
     let security = match flags.get("security") {
         None => None,
         Some((_, v)) if v == "sandbox" => Some(Security::Sandbox),
         Some((_, v)) if v == "insecure" => Some(Security::Insecure),
-        Some(other) => return Err(bad("security", other, "expected sandbox or insecure")),
+        Some(other) => return Err(bad("security", other, FlagValueError::Security)),
     };
     Ok(Run {
         mounts,
@@ -552,20 +552,20 @@ fn healthcheck(cx: &Ctx) -> Result<Healthcheck, Located> {
         let Some((at, v)) = flags.get(name) else {
             return Ok(None);
         };
-        let bad = |reason: &str| {
+        let bad = |reason: FlagValueError| {
             Located::new(
                 at,
                 ErrorKind::BadFlagValue {
                     flag: name.into(),
                     value: v.clone(),
-                    reason: reason.into(),
+                    reason,
                 },
             )
         };
         match parse_go_duration(&v) {
-            None => Err(bad("expected a duration such as 30s or 1m30s")),
+            None => Err(bad(FlagValueError::Duration)),
             Some(d) if d.is_zero() => Ok(None),
-            Some(d) if d < Duration::from_millis(1) => Err(bad("it cannot be less than 1ms")),
+            Some(d) if d < Duration::from_millis(1) => Err(bad(FlagValueError::BelowMillisecond)),
             Some(d) => Ok(Some(d)),
         }
     };
@@ -579,7 +579,7 @@ fn healthcheck(cx: &Ctx) -> Result<Healthcheck, Located> {
                     ErrorKind::BadFlagValue {
                         flag: "retries".into(),
                         value: v,
-                        reason: "it must be a whole number of at least 1".into(),
+                        reason: FlagValueError::Retries,
                     },
                 ))
             }

@@ -5,13 +5,17 @@
 //! Owns only splitting; quotes stay in the words (expansion removes them
 //! later) and nothing here knows which instruction is being parsed.
 
+use std::sync::Arc;
+
+use super::error::{JsonReason, JsonSyntax};
+
 /// The outcome of trying to read the arguments as a JSON array.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Json {
     /// A JSON array of strings (exec form).
     Array(Vec<String>),
     /// Not JSON; the reason is kept for instructions where JSON is mandatory.
-    Invalid(String),
+    Invalid(JsonReason),
     /// A JSON array with an element that is not a string: always an error.
     NotStrings,
 }
@@ -22,7 +26,7 @@ pub(crate) enum Json {
 pub(crate) fn parse_json(rest: &str) -> Json {
     let rest = rest.trim_start();
     if !rest.starts_with('[') {
-        return Json::Invalid("it does not start with '['".into());
+        return Json::Invalid(JsonReason::NoBracket);
     }
     let mut stream = serde_json::Deserializer::from_str(rest).into_iter::<serde_json::Value>();
     match stream.next() {
@@ -36,10 +40,10 @@ pub(crate) fn parse_json(rest: &str) -> Json {
             }
             Json::Array(out)
         }
-        Some(Ok(_)) => Json::Invalid("it is not an array".into()),
-        Some(Err(e)) if e.is_eof() => Json::Invalid("the JSON array is not terminated".into()),
-        Some(Err(e)) => Json::Invalid(e.to_string()),
-        None => Json::Invalid("it is empty".into()),
+        Some(Ok(_)) => Json::Invalid(JsonReason::NotArray),
+        Some(Err(e)) if e.is_eof() => Json::Invalid(JsonReason::Unterminated),
+        Some(Err(e)) => Json::Invalid(JsonReason::Syntax(JsonSyntax(Arc::new(e)))),
+        None => Json::Invalid(JsonReason::Empty),
     }
 }
 

@@ -22,6 +22,7 @@
 //! not compress (see `codec::Compressor`) nor store anything.
 
 use super::digest::HashingWriter;
+use super::error::{DiffError, ReadError};
 use super::whiteout::{self, OPAQUE_MARKER};
 use super::{Error, Result};
 use crate::sys::fsat::{self, Kind, Stat};
@@ -84,11 +85,14 @@ fn write_tar(
     merge: bool,
     out: impl Write,
     opts: &DiffOptions<'_>,
-) -> Result<DiffReport, String> {
+) -> Result<DiffReport, DiffError> {
     let upper = layers[0];
     let mut roots = Vec::with_capacity(layers.len());
     for l in layers {
-        roots.push(fsat::open_dir(l).map_err(|e| format!("cannot diff {}: {e}", l.display()))?);
+        roots.push(fsat::open_dir(l).map_err(|source| DiffError::Open {
+            dir: l.to_path_buf(),
+            source,
+        })?);
     }
     let mut d = Differ {
         upper,
@@ -108,7 +112,7 @@ fn write_tar(
     d.write(&[0u8; 2 * BLOCK])?;
     let (buf, diff_id, size) = d.out.finish();
     buf.into_inner()
-        .map_err(|e| format!("cannot write the layer tar: {}", e.error()))?;
+        .map_err(|e| DiffError::Write(e.into_error()))?;
     let mut warnings = d.warnings;
     if let Some(first) = d.first_changed {
         warnings.push(format!(
@@ -162,12 +166,12 @@ fn is_whiteout(st: &Stat) -> bool {
 }
 
 impl<W: Write> Differ<'_, W> {
-    fn err(&self, path: &[u8], e: impl std::fmt::Display) -> String {
-        format!(
-            "cannot diff {}/{}: {e}",
-            self.upper.display(),
-            String::from_utf8_lossy(path)
-        )
+    fn err(&self, path: &[u8], e: impl Into<ReadError>) -> DiffError {
+        DiffError::Entry {
+            upper: self.upper.to_path_buf(),
+            path: String::from_utf8_lossy(path).into_owned(),
+            source: e.into(),
+        }
     }
 
     /// Note an entry that changed between being listed and being read.
@@ -178,7 +182,7 @@ impl<W: Write> Differ<'_, W> {
         }
     }
 
-    fn left_out(&mut self, path: &[u8]) -> Result<(), String> {
+    fn left_out(&mut self, path: &[u8]) -> Result<(), DiffError> {
         self.changed_under_us(path);
         Ok(())
     }
@@ -197,15 +201,13 @@ impl<W: Write> Differ<'_, W> {
         )
     }
 
-    fn write(&mut self, bytes: &[u8]) -> Result<(), String> {
-        self.out
-            .write_all(bytes)
-            .map_err(|e| format!("cannot write the layer tar: {e}"))
+    fn write(&mut self, bytes: &[u8]) -> Result<(), DiffError> {
+        self.out.write_all(bytes).map_err(DiffError::Write)
     }
 
     /// One directory level: the entries of every directory in `dirs` (top
     /// first), a name taken from the topmost directory that has it.
-    fn walk(&mut self, dirs: &[BorrowedFd<'_>], prefix: &[u8]) -> Result<(), String> {
+    fn walk(&mut self, dirs: &[BorrowedFd<'_>], prefix: &[u8]) -> Result<(), DiffError> {
         let mut items = Vec::new();
         let mut seen: std::collections::HashSet<CString> = std::collections::HashSet::new();
         for (layer, dir) in dirs.iter().enumerate() {
@@ -243,7 +245,7 @@ impl<W: Write> Differ<'_, W> {
         Ok(())
     }
 
-    fn item(&mut self, dirs: &[BorrowedFd<'_>], it: &Item) -> Result<(), String> {
+    fn item(&mut self, dirs: &[BorrowedFd<'_>], it: &Item) -> Result<(), DiffError> {
         let dir = dirs[it.layer];
         let st = &it.st;
         let path = &it.tar_name;
@@ -316,7 +318,7 @@ impl<W: Write> Differ<'_, W> {
 
     /// A directory entry, its opaque marker if any, then its contents (when
     /// merging, those of the same directory in the layers it does not hide).
-    fn dir(&mut self, dirs: &[BorrowedFd<'_>], it: &Item) -> Result<(), String> {
+    fn dir(&mut self, dirs: &[BorrowedFd<'_>], it: &Item) -> Result<(), DiffError> {
         let (st, path) = (&it.st, &it.tar_name);
         let sub = match fsat::open_dir_at(dirs[it.layer], &it.name) {
             Ok(d) => d,
@@ -396,7 +398,7 @@ impl<W: Write> Differ<'_, W> {
     /// Only regular files and directories are asked: they are the only inodes
     /// that can carry `user.*` xattrs (xattr(7)), and capabilities only mean
     /// something on files.
-    fn xattrs(&self, fd: BorrowedFd<'_>, path: &[u8], is_dir: bool) -> Result<Xattrs, String> {
+    fn xattrs(&self, fd: BorrowedFd<'_>, path: &[u8], is_dir: bool) -> Result<Xattrs, DiffError> {
         let mut out = Xattrs::default();
         let all = match fsat::fxattrs(fd) {
             Ok(all) => all,
@@ -429,7 +431,7 @@ impl<W: Write> Differ<'_, W> {
         link: Option<&[u8]>,
         xattrs: &[(CString, Vec<u8>)],
         data: Option<(std::fs::File, u64)>,
-    ) -> Result<(), String> {
+    ) -> Result<(), DiffError> {
         if !xattrs.is_empty() {
             let mut records = Vec::new();
             for (k, v) in xattrs {
@@ -465,7 +467,7 @@ impl<W: Write> Differ<'_, W> {
     /// Copy exactly `size` bytes, the size the header gave: a file that
     /// shrinks mid-diff is padded with zeros and one that grows is cut, as
     /// GNU tar does, and both are reported as changed.
-    fn copy(&mut self, f: &mut std::fs::File, size: u64, name: &[u8]) -> Result<(), String> {
+    fn copy(&mut self, f: &mut std::fs::File, size: u64, name: &[u8]) -> Result<(), DiffError> {
         let mut left = size;
         while left > 0 {
             let want = self.buf.len().min(left as usize);
@@ -479,14 +481,14 @@ impl<W: Write> Differ<'_, W> {
                     let n = self.buf.len().min(left as usize);
                     self.out
                         .write_all(&self.buf[..n])
-                        .map_err(|e| format!("cannot write the layer tar: {e}"))?;
+                        .map_err(DiffError::Write)?;
                     left -= n as u64;
                 }
                 return Ok(());
             }
             self.out
                 .write_all(&self.buf[..n])
-                .map_err(|e| format!("cannot write the layer tar: {e}"))?;
+                .map_err(DiffError::Write)?;
             left -= n as u64;
         }
         if f.read(&mut self.buf[..1]).map_err(|e| self.err(name, e))? != 0 {
@@ -495,7 +497,7 @@ impl<W: Write> Differ<'_, W> {
         Ok(())
     }
 
-    fn pad(&mut self, size: u64) -> Result<(), String> {
+    fn pad(&mut self, size: u64) -> Result<(), DiffError> {
         let rem = (size % BLOCK as u64) as usize;
         if rem != 0 {
             self.write(&[0u8; BLOCK][..BLOCK - rem])?;
@@ -504,13 +506,13 @@ impl<W: Write> Differ<'_, W> {
     }
 
     /// A GNU long name or long link record: the full name, NUL-terminated.
-    fn long(&mut self, kind: EntryType, value: &[u8]) -> Result<(), String> {
+    fn long(&mut self, kind: EntryType, value: &[u8]) -> Result<(), DiffError> {
         let mut data = value.to_vec();
         data.push(0);
         self.extension(kind, b"././@LongLink", &data)
     }
 
-    fn extension(&mut self, kind: EntryType, name: &[u8], data: &[u8]) -> Result<(), String> {
+    fn extension(&mut self, kind: EntryType, name: &[u8], data: &[u8]) -> Result<(), DiffError> {
         let mut h = Header::new_gnu();
         h.set_entry_type(kind);
         h.set_mode(0o644);

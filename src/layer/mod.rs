@@ -13,4 +13,4 @@ mod tree;
 pub mod unpack;
 pub mod whiteout;
 
-pub use error::{Error, Result};
+pub use error::{DiffError, EntryError, Error, ReadError, Result, UnpackError};

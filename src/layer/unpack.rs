@@ -18,6 +18,7 @@
 //! enter namespaces: the store runs it inside a user-namespace helper.
 
 use super::codec;
+use super::error::{EntryError, UnpackError};
 use super::names::{show, EntryPath};
 use super::tree::{remove_all_at, step_error, Tree};
 use super::whiteout::{self, OciName};
@@ -104,7 +105,7 @@ pub fn unpack(
 ) -> Result<UnpackReport, super::Error> {
     unpack_into(input, dest, opts).map_err(|why| super::Error::Unpack {
         dest: dest.to_path_buf(),
-        why,
+        why: Box::new(why),
     })
 }
 
@@ -112,11 +113,11 @@ fn unpack_into(
     input: impl Read,
     dest: &Path,
     opts: &UnpackOptions,
-) -> Result<UnpackReport, String> {
-    let (_, stream) = codec::decompressed(input).map_err(|e| e.to_string())?;
+) -> Result<UnpackReport, UnpackError> {
+    let (_, stream) = codec::decompressed(input)?;
     let mut archive = tar::Archive::new(stream);
     let mut u = Unpacker {
-        tree: Tree::open(dest).map_err(|e| e.to_string())?,
+        tree: Tree::open(dest)?,
         st: State {
             owners: opts.owners,
             me: (
@@ -129,21 +130,20 @@ fn unpack_into(
             buf: vec![0u8; 256 * 1024],
         },
     };
-    let entries = archive
-        .entries()
-        .map_err(|e| format!("cannot read the layer tar: {e}"))?;
+    let entries = archive.entries().map_err(UnpackError::Tar)?;
     let mut last = String::from("the start");
     for entry in entries {
-        let mut entry =
-            entry.map_err(|e| format!("cannot read the layer tar after {last}: {e}"))?;
+        let mut entry = entry.map_err(|source| UnpackError::TarAfter {
+            after: last.clone(),
+            source,
+        })?;
         let head = Head::read(&mut entry)?;
         u.entry(&head, &mut entry)?;
         last = head.path.display();
     }
     // Read past the end-of-archive blocks to the end of the stream: only
     // then do gzip and zstd check their trailing checksums.
-    std::io::copy(&mut archive.into_inner(), &mut std::io::sink())
-        .map_err(|e| format!("the layer stream is damaged after its last entry: {e}"))?;
+    std::io::copy(&mut archive.into_inner(), &mut std::io::sink()).map_err(UnpackError::Trailer)?;
     u.finish()
 }
 
@@ -161,17 +161,19 @@ struct Head {
 }
 
 impl Head {
-    fn read<R: Read>(e: &mut tar::Entry<'_, R>) -> Result<Head, String> {
+    fn read<R: Read>(e: &mut tar::Entry<'_, R>) -> Result<Head, UnpackError> {
         let raw = e.path_bytes().into_owned();
-        let path = EntryPath::parse(&raw).map_err(|e| e.to_string())?;
-        let bad =
-            |what: &str, err: std::io::Error| format!("entry {}: bad {what}: {err}", show(&raw));
+        let path = EntryPath::parse(&raw)?;
+        let wrong = |why| UnpackError::Entry {
+            entry: show(&raw),
+            why,
+        };
+        let bad = |what, source| wrong(EntryError::Field { what, source });
         let h = e.header();
         let kind = h.entry_type();
         let mode = h.mode().map_err(|x| bad("mode", x))? & 0o7777;
-        let id = |v: u64, what: &str| {
-            u32::try_from(v)
-                .map_err(|_| format!("entry {}: {what} {v} is out of range", show(&raw)))
+        let id = |value: u64, what| {
+            u32::try_from(value).map_err(|_| wrong(EntryError::OutOfRange { what, value }))
         };
         let uid = id(h.uid().map_err(|x| bad("uid", x))?, "uid")?;
         let gid = id(h.gid().map_err(|x| bad("gid", x))?, "gid")?;
@@ -202,8 +204,7 @@ impl Head {
                         mtime = t;
                     }
                 } else if let Some(name) = key.strip_prefix(b"SCHILY.xattr.") {
-                    let name = CString::new(name)
-                        .map_err(|_| format!("entry {}: xattr name contains NUL", show(&raw)))?;
+                    let name = CString::new(name).map_err(|_| wrong(EntryError::XattrNameNul))?;
                     xattrs.push((name, ext.value_bytes().to_vec()));
                 }
             }
@@ -266,12 +267,25 @@ struct State {
     buf: Vec<u8>,
 }
 
-fn at(path: &EntryPath) -> impl Fn(SysError) -> String + '_ {
-    move |e| format!("entry {}: {e}", path.display())
+/// What went wrong with the entry at `path`.
+fn wrong(path: &EntryPath, why: EntryError) -> UnpackError {
+    UnpackError::Entry {
+        entry: path.display(),
+        why,
+    }
+}
+
+/// A failed system call on the entry at `path`.
+fn at(path: &EntryPath) -> impl Fn(SysError) -> UnpackError + '_ {
+    move |e| wrong(path, EntryError::Sys(e))
 }
 
 impl Unpacker {
-    fn entry<R: Read>(&mut self, h: &Head, data: &mut tar::Entry<'_, R>) -> Result<(), String> {
+    fn entry<R: Read>(
+        &mut self,
+        h: &Head,
+        data: &mut tar::Entry<'_, R>,
+    ) -> Result<(), UnpackError> {
         if h.kind == EntryType::XGlobalHeader {
             // Global PAX records (a comment, a charset) carry nothing we keep.
             return Ok(());
@@ -294,13 +308,9 @@ impl Unpacker {
     }
 
     /// `./` itself: only a directory makes sense there.
-    fn root_entry(&mut self, h: &Head) -> Result<(), String> {
+    fn root_entry(&mut self, h: &Head) -> Result<(), UnpackError> {
         if h.kind != EntryType::Directory {
-            return Err(format!(
-                "entry {}: a {:?} entry cannot replace the layer root",
-                h.path.display(),
-                h.kind
-            ));
+            return Err(wrong(&h.path, EntryError::ReplaceRoot(h.kind)));
         }
         let root = self.tree.root();
         self.st
@@ -317,47 +327,28 @@ impl Unpacker {
         Ok(())
     }
 
-    fn opaque(&mut self, h: &Head) -> Result<(), String> {
+    fn opaque(&mut self, h: &Head) -> Result<(), UnpackError> {
         // Only the xattr, nothing removed: the marker hides the lower layers,
         // while this layer's own entries in the directory (before or after
         // the marker in the tar) must stay.
-        let dir = self
-            .tree
-            .dir_for(h.path.parent(), &h.path)
-            .map_err(|e| e.to_string())?;
+        let dir = self.tree.dir_for(h.path.parent(), &h.path)?;
         let key = CString::new(whiteout::OPAQUE_XATTR).expect("constant has no NUL");
-        fsat::fsetxattr(dir, &key, b"y").map_err(|e| {
-            format!(
-                "entry {}: cannot mark the directory opaque: {e}",
-                h.path.display()
-            )
-        })
+        fsat::fsetxattr(dir, &key, b"y").map_err(|e| wrong(&h.path, EntryError::Opaque(e)))
     }
 
-    fn whiteout(&mut self, h: &Head, target: &[u8]) -> Result<(), String> {
+    fn whiteout(&mut self, h: &Head, target: &[u8]) -> Result<(), UnpackError> {
         if target.is_empty() || target == b"." || target == b".." {
-            return Err(format!(
-                "entry {}: whiteout names no file",
-                h.path.display()
-            ));
+            return Err(wrong(&h.path, EntryError::WhiteoutNoName));
         }
         let target = CString::new(target).expect("a CStr's bytes have no NUL");
         let mut gone = h.path.parent().to_vec();
         gone.push(target.clone());
-        let dir = self
-            .tree
-            .dir_for(h.path.parent(), &h.path)
-            .map_err(|e| e.to_string())?;
+        let dir = self.tree.dir_for(h.path.parent(), &h.path)?;
         // Mode 0 and device 0/0: exactly what overlayfs itself creates.
         let made = self.st.create_at(dir, &target, &gone, &h.path, || {
             fsat::mknod_at(dir, &target, Kind::Char, 0, 0, 0)
         })?;
-        made.map_err(|e| {
-            format!(
-                "entry {}: cannot create the overlay whiteout: {e} (whiteouts need a user namespace or root)",
-                h.path.display()
-            )
-        })?;
+        made.map_err(|e| wrong(&h.path, EntryError::Whiteout(e)))?;
         fsat::set_times_at(dir, &target, h.mtime.0, h.mtime.1).map_err(at(&h.path))
     }
 
@@ -366,14 +357,11 @@ impl Unpacker {
         h: &Head,
         name: &CStr,
         data: &mut tar::Entry<'_, R>,
-    ) -> Result<(), String> {
+    ) -> Result<(), UnpackError> {
         let p = &h.path;
         match h.kind {
             EntryType::Regular | EntryType::Continuous | EntryType::GNUSparse => {
-                let dir = self
-                    .tree
-                    .dir_for(p.parent(), p)
-                    .map_err(|e| e.to_string())?;
+                let dir = self.tree.dir_for(p.parent(), p)?;
                 let f = self
                     .st
                     .create_at(dir, name, p.parts(), p, || fsat::create_file_at(dir, name))?
@@ -381,10 +369,7 @@ impl Unpacker {
                 self.st.file(f, h, data)
             }
             EntryType::Directory => {
-                let dir = self
-                    .tree
-                    .dir_for(p.parent(), p)
-                    .map_err(|e| e.to_string())?;
+                let dir = self.tree.dir_for(p.parent(), p)?;
                 // 0700 until the end: we must be able to create inside it
                 // whatever mode the tar gives it.
                 match fsat::mkdir_at(dir, name, 0o700) {
@@ -412,12 +397,8 @@ impl Unpacker {
             }
             EntryType::Symlink => {
                 let target = h.link.as_deref().unwrap_or_default();
-                let target = CString::new(target)
-                    .map_err(|_| format!("entry {}: symlink target contains NUL", p.display()))?;
-                let dir = self
-                    .tree
-                    .dir_for(p.parent(), p)
-                    .map_err(|e| e.to_string())?;
+                let target = CString::new(target).map_err(|_| wrong(p, EntryError::SymlinkNul))?;
+                let dir = self.tree.dir_for(p.parent(), p)?;
                 self.st
                     .create_at(dir, name, p.parts(), p, || {
                         fsat::symlink_at(&target, dir, name)
@@ -432,10 +413,7 @@ impl Unpacker {
                     EntryType::Block => Kind::Block,
                     _ => Kind::Fifo,
                 };
-                let dir = self
-                    .tree
-                    .dir_for(p.parent(), p)
-                    .map_err(|e| e.to_string())?;
+                let dir = self.tree.dir_for(p.parent(), p)?;
                 let made = self.st.create_at(dir, name, p.parts(), p, || {
                     fsat::mknod_at(dir, name, kind, h.mode, h.dev.0, h.dev.1)
                 })?;
@@ -461,13 +439,13 @@ impl Unpacker {
         }
     }
 
-    fn hardlink(&mut self, h: &Head, name: &CStr) -> Result<(), String> {
+    fn hardlink(&mut self, h: &Head, name: &CStr) -> Result<(), UnpackError> {
         let p = &h.path;
         let raw = h.link.as_deref().unwrap_or_default();
-        let target = EntryPath::parse(raw)
-            .map_err(|e| format!("entry {}: hardlink target: {e}", p.display()))?;
+        let target =
+            EntryPath::parse(raw).map_err(|e| wrong(p, EntryError::LinkName(Box::new(e))))?;
         let Some(tname) = target.name() else {
-            return Err(format!("entry {}: hardlink to the layer root", p.display()));
+            return Err(wrong(p, EntryError::LinkToRoot));
         };
         if target == *p {
             // A link to itself: the file is already there.
@@ -479,45 +457,42 @@ impl Unpacker {
             None
         } else {
             let fd = self.tree.existing_dir(target.parent()).map_err(|(i, e)| {
-                format!(
-                    "entry {}: hardlink target {}: {}",
-                    p.display(),
-                    show(raw),
-                    step_error(&target, &target.parent()[..=i], e)
+                let source = step_error(&target, &target.parent()[..=i], e);
+                wrong(
+                    p,
+                    EntryError::LinkPath {
+                        target: show(raw),
+                        source,
+                    },
                 )
             })?;
             Some(fd)
         };
-        let dir = self
-            .tree
-            .dir_for(p.parent(), p)
-            .map_err(|e| e.to_string())?;
+        let dir = self.tree.dir_for(p.parent(), p)?;
         let tdir = other_dir.as_ref().map_or(dir, |fd| fd.as_fd());
         let linked = self.st.create_at(dir, name, p.parts(), p, || {
             fsat::link_at(tdir, tname, dir, name)
         })?;
-        linked.map_err(|e| {
+        linked.map_err(|source| {
             // linkat says ENOENT or EPERM; say which rule the tar broke.
+            let target = show(raw);
             let why = match fsat::lstat_at(tdir, tname) {
-                Ok(None) => "has not been unpacked before it".to_string(),
-                Ok(Some(st)) if st.kind == Kind::Dir => "is a directory".to_string(),
-                _ => format!("cannot be linked: {e}"),
+                Ok(None) => EntryError::LinkMissing(target),
+                Ok(Some(st)) if st.kind == Kind::Dir => EntryError::LinkToDir(target),
+                _ => EntryError::Link { target, source },
             };
-            format!("entry {}: hardlink target {} {why}", p.display(), show(raw))
+            wrong(p, why)
         })
     }
 
-    fn finish(mut self) -> Result<UnpackReport, String> {
+    fn finish(mut self) -> Result<UnpackReport, UnpackError> {
         let dirs = std::mem::take(&mut self.st.dirs);
         // Backwards: every directory after its contents, so a read-only or
         // 0000 mode never blocks reaching a child, and no later change
         // touches an mtime already set.
         for (key, meta) in dirs.iter().rev() {
-            let path = EntryPath::parse(key).map_err(|e| e.to_string())?;
-            let fd = self
-                .tree
-                .dir_for(path.parts(), &path)
-                .map_err(|e| e.to_string())?;
+            let path = EntryPath::parse(key)?;
+            let fd = self.tree.dir_for(path.parts(), &path)?;
             fsat::fchmod(fd, meta.mode).map_err(at(&path))?;
             fsat::set_times(fd, meta.mtime.0, meta.mtime.1).map_err(at(&path))?;
         }
@@ -543,7 +518,7 @@ impl State {
         parts: &[CString],
         entry: &EntryPath,
         mut make: impl FnMut() -> Result<T, SysError>,
-    ) -> Result<Result<T, SysError>, String> {
+    ) -> Result<Result<T, SysError>, UnpackError> {
         match make() {
             Err(e) if e.errno == Errno::EEXIST => {
                 self.replace(dir, name, parts, false, entry)?;
@@ -564,19 +539,14 @@ impl State {
         parts: &[CString],
         new_is_dir: bool,
         entry: &EntryPath,
-    ) -> Result<bool, String> {
+    ) -> Result<bool, UnpackError> {
         let Some(st) = fsat::lstat_at(dir, name).map_err(at(entry))? else {
             return Ok(false);
         };
         if st.kind == Kind::Dir && new_is_dir {
             return Ok(true);
         }
-        remove_all_at(dir, name, st.kind).map_err(|e| {
-            format!(
-                "entry {}: cannot replace the earlier entry: {e}",
-                entry.display()
-            )
-        })?;
+        remove_all_at(dir, name, st.kind).map_err(|e| wrong(entry, EntryError::Replace(e)))?;
         if st.kind == Kind::Dir {
             self.forget_dirs(parts);
         }
@@ -610,17 +580,17 @@ impl State {
         mut f: std::fs::File,
         h: &Head,
         data: &mut tar::Entry<'_, R>,
-    ) -> Result<(), String> {
+    ) -> Result<(), UnpackError> {
         let p = &h.path;
         loop {
             let n = match data.read(&mut self.buf) {
                 Ok(0) => break,
                 Ok(n) => n,
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-                Err(e) => return Err(format!("entry {}: cannot read its data: {e}", p.display())),
+                Err(e) => return Err(wrong(p, EntryError::Data(e))),
             };
             f.write_all(&self.buf[..n])
-                .map_err(|e| format!("entry {}: write => {e}", p.display()))?;
+                .map_err(|e| wrong(p, EntryError::Write(e)))?;
         }
         // chown first: it clears setuid/setgid, which the chmod then sets;
         // xattrs after both, since chown also drops security.capability.
@@ -637,7 +607,7 @@ impl State {
         name: &CStr,
         h: &Head,
         chmod: bool,
-    ) -> Result<(), String> {
+    ) -> Result<(), UnpackError> {
         let p = &h.path;
         self.owner(p, h.uid, h.gid, |u, g| fsat::chown_at(dir, name, u, g))?;
         if chmod {
@@ -655,7 +625,7 @@ impl State {
         uid: u32,
         gid: u32,
         chown: impl Fn(u32, u32) -> Result<(), SysError>,
-    ) -> Result<(), String> {
+    ) -> Result<(), UnpackError> {
         if self.owners == Owners::Caller || (uid, gid) == self.me {
             return Ok(());
         }
@@ -668,10 +638,7 @@ impl State {
                 slot.0 += 1;
                 Ok(())
             }
-            Err(e) => Err(format!(
-                "entry {}: {e} (keeping the tar's owners needs root in a user namespace)",
-                p.display()
-            )),
+            Err(e) => Err(wrong(p, EntryError::Chown(e))),
         }
     }
 
@@ -681,7 +648,7 @@ impl State {
         p: &EntryPath,
         xattrs: &[(CString, Vec<u8>)],
         set: impl Fn(&CStr, &[u8]) -> Result<(), SysError>,
-    ) -> Result<(), String> {
+    ) -> Result<(), UnpackError> {
         for (key, value) in xattrs {
             let shown = key.to_string_lossy();
             if whiteout::is_overlay_xattr(key.to_bytes()) {
@@ -699,7 +666,15 @@ impl State {
                         why: e.to_string(),
                     });
                 }
-                Err(e) => return Err(format!("entry {}: xattr {shown}: {e}", p.display())),
+                Err(source) => {
+                    return Err(wrong(
+                        p,
+                        EntryError::Xattr {
+                            name: shown.into_owned(),
+                            source,
+                        },
+                    ))
+                }
             }
         }
         Ok(())

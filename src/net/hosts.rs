@@ -26,23 +26,34 @@ pub struct AddHost {
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum HostsError {
     #[error("invalid --add-host {text:?}: {why}; write NAME:IP, e.g. --add-host db:192.0.2.10 or --add-host db:host-gateway")]
-    Syntax { text: String, why: String },
+    Syntax { text: String, why: AddHostSyntax },
     #[error("--add-host {0}:host-gateway needs the container to reach the host: use --network pasta:--map-gw or --network slirp4netns:allow_host_loopback=true")]
     NoHostGateway(String),
 }
 
+/// What is wrong in an `--add-host` value.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum AddHostSyntax {
+    #[error("missing ':' between the name and the address")]
+    NoSeparator,
+    #[error("{0:?} is not a host name")]
+    BadName(String),
+    #[error("{0:?} is not an IP address")]
+    BadAddress(String),
+}
+
 /// Parse `NAME:IP`, `NAME=IP` (Docker 25), `NAME:[IPV6]`, `NAME:host-gateway`.
 pub fn parse_add_host(text: &str) -> Result<AddHost, HostsError> {
-    let err = |why: &str| HostsError::Syntax {
+    let err = |why: AddHostSyntax| HostsError::Syntax {
         text: text.to_string(),
-        why: why.to_string(),
+        why,
     };
     // Split at the first separator: IPv6 addresses contain ':' themselves.
     let (name, target) = text
         .split_once(['=', ':'])
-        .ok_or_else(|| err("missing ':' between the name and the address"))?;
+        .ok_or_else(|| err(AddHostSyntax::NoSeparator))?;
     if !valid_name(name) {
-        return Err(err(&format!("{name:?} is not a host name")));
+        return Err(err(AddHostSyntax::BadName(name.to_string())));
     }
     let target = match target {
         "host-gateway" => HostTarget::HostGateway,
@@ -53,7 +64,7 @@ pub fn parse_add_host(text: &str) -> Result<AddHost, HostsError> {
                 .unwrap_or(t);
             HostTarget::Ip(
                 t.parse()
-                    .map_err(|_| err(&format!("{t:?} is not an IP address")))?,
+                    .map_err(|_| err(AddHostSyntax::BadAddress(t.to_string())))?,
             )
         }
     };

@@ -57,21 +57,21 @@ impl std::fmt::Display for Subnet {
 impl std::str::FromStr for Subnet {
     type Err = NetError;
     fn from_str(s: &str) -> Result<Subnet, NetError> {
-        let bad = |why: &str| NetError::BadSubnet(s.to_string(), why.to_string());
-        let (a, p) = s.split_once('/').ok_or_else(|| bad("no /PREFIX"))?;
-        let addr: Ipv4Addr = a
-            .parse()
-            .map_err(|_| bad("not an IPv4 address (IPv6 networks are not supported)"))?;
-        let prefix: u8 = p.parse().map_err(|_| bad("the prefix is not a number"))?;
+        let bad = |why| NetError::BadSubnet(s.to_string(), why);
+        let (a, p) = s
+            .split_once('/')
+            .ok_or_else(|| bad(SubnetError::NoPrefix))?;
+        let addr: Ipv4Addr = a.parse().map_err(|_| bad(SubnetError::NotIpv4))?;
+        let prefix: u8 = p.parse().map_err(|_| bad(SubnetError::PrefixNotNumber))?;
         if !(8..=30).contains(&prefix) {
-            return Err(bad("the prefix must be between 8 and 30"));
+            return Err(bad(SubnetError::PrefixRange));
         }
         let net = Subnet { addr, prefix };
         if u32::from(addr) & net.mask() != u32::from(addr) {
-            return Err(bad(&format!(
-                "host bits are set; did you mean {}/{prefix}?",
-                Ipv4Addr::from(u32::from(addr) & net.mask())
-            )));
+            return Err(bad(SubnetError::HostBits(Subnet {
+                addr: Ipv4Addr::from(u32::from(addr) & net.mask()),
+                prefix,
+            })));
         }
         Ok(net)
     }
@@ -182,9 +182,9 @@ pub enum NetError {
     #[error("network name {0} is reserved for a built-in network mode; choose another name")]
     Reserved(String),
     #[error("invalid --subnet {0:?}: {1}")]
-    BadSubnet(String, String),
+    BadSubnet(String, SubnetError),
     #[error("invalid --gateway {0:?}: {1}")]
-    BadGateway(String, String),
+    BadGateway(String, GatewayError),
     #[error("--gateway needs --subnet (hutch picks the gateway of a subnet it chooses)")]
     GatewayWithoutSubnet,
     #[error("subnet {0} overlaps network {1} ({2}); choose another --subnet")]
@@ -212,6 +212,31 @@ pub enum NetError {
     },
     #[error(transparent)]
     Lock(#[from] crate::sys::SysError),
+}
+
+/// What is wrong with a `--subnet` value.
+#[derive(Debug, thiserror::Error)]
+pub enum SubnetError {
+    #[error("no /PREFIX")]
+    NoPrefix,
+    #[error("not an IPv4 address (IPv6 networks are not supported)")]
+    NotIpv4,
+    #[error("the prefix is not a number")]
+    PrefixNotNumber,
+    #[error("the prefix must be between 8 and 30")]
+    PrefixRange,
+    /// The network the address is in.
+    #[error("host bits are set; did you mean {0}?")]
+    HostBits(Subnet),
+}
+
+/// What is wrong with a `--gateway` value.
+#[derive(Debug, thiserror::Error)]
+pub enum GatewayError {
+    #[error("not an IPv4 address")]
+    NotIpv4,
+    #[error("not a host address of {0}")]
+    NotAHost(Subnet),
 }
 
 fn io<'a>(op: &'static str, path: &'a Path) -> impl FnOnce(std::io::Error) -> NetError + 'a {
@@ -341,11 +366,11 @@ impl Networks {
             (None, _) => subnet.host(1),
             (Some(_), None) => return Err(NetError::GatewayWithoutSubnet),
             (Some(g), Some(_)) => {
-                let bad = |why: &str| NetError::BadGateway(g.clone(), why.to_string());
-                let ip: Ipv4Addr = g.parse().map_err(|_| bad("not an IPv4 address"))?;
+                let bad = |why| NetError::BadGateway(g.clone(), why);
+                let ip: Ipv4Addr = g.parse().map_err(|_| bad(GatewayError::NotIpv4))?;
                 let last = subnet.host(subnet.size() - 1);
                 if !subnet.contains(ip) || ip == subnet.addr || ip == last {
-                    return Err(bad(&format!("not a host address of {subnet}")));
+                    return Err(bad(GatewayError::NotAHost(subnet)));
                 }
                 ip
             }

@@ -241,8 +241,29 @@ pub enum OptionsError {
     BadValue {
         key: String,
         value: String,
-        why: String,
+        why: SlirpValueError,
     },
+}
+
+/// Why a slirp4netns option's value cannot be used.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum SlirpValueError {
+    #[error("use true or false")]
+    NotBool,
+    #[error("use a number from 68 to 65521")]
+    Mtu,
+    #[error("use port_handler=hutch (the default) or port_handler=slirp4netns")]
+    PortHandler,
+    #[error("write an IPv4 network with its prefix, e.g. 10.0.3.0/24")]
+    CidrNoPrefix,
+    #[error("{0:?} is not an IPv4 address")]
+    CidrAddress(String),
+    #[error("{0:?} is not a prefix length")]
+    CidrPrefix(String),
+    #[error("the prefix must be /1 to /25 so that the .100 guest address fits")]
+    CidrTooSmall,
+    #[error("{network} has host bits set for /{prefix}")]
+    CidrHostBits { network: Ipv4Addr, prefix: u8 },
 }
 
 /// podman splits pasta options at commas: `pasta:-t,8080,--mtu,1500`.
@@ -264,17 +285,18 @@ fn parse_slirp(opts: &str) -> Result<SlirpOptions, OptionsError> {
         let (k, v) = kv
             .split_once('=')
             .ok_or_else(|| OptionsError::NotKeyValue(kv.to_string()))?;
-        let bad = |why: &str| OptionsError::BadValue {
+        let bad = |why: SlirpValueError| OptionsError::BadValue {
             key: k.to_string(),
             value: v.to_string(),
-            why: why.to_string(),
+            why,
         };
         match k {
             "allow_host_loopback" => {
-                out.allow_host_loopback = parse_bool(v).ok_or_else(|| bad("use true or false"))?
+                out.allow_host_loopback =
+                    parse_bool(v).ok_or_else(|| bad(SlirpValueError::NotBool))?
             }
             "enable_ipv6" => {
-                out.enable_ipv6 = parse_bool(v).ok_or_else(|| bad("use true or false"))?
+                out.enable_ipv6 = parse_bool(v).ok_or_else(|| bad(SlirpValueError::NotBool))?
             }
             "mtu" => {
                 // slirp4netns(1): the maximum is 65521; below 68 IPv4 breaks (RFC 791).
@@ -282,17 +304,13 @@ fn parse_slirp(opts: &str) -> Result<SlirpOptions, OptionsError> {
                     .parse()
                     .ok()
                     .filter(|m| (68..=65521).contains(m))
-                    .ok_or_else(|| bad("use a number from 68 to 65521"))?
+                    .ok_or_else(|| bad(SlirpValueError::Mtu))?
             }
-            "cidr" => out.cidr = parse_cidr(v).map_err(|why| bad(&why))?,
+            "cidr" => out.cidr = parse_cidr(v).map_err(bad)?,
             "port_handler" => match v {
                 "slirp4netns" => out.port_handler = PortHandler::Slirp4netns,
                 "hutch" | "rootlesskit" => out.port_handler = PortHandler::Hutch,
-                _ => {
-                    return Err(bad(
-                        "use port_handler=hutch (the default) or port_handler=slirp4netns",
-                    ))
-                }
+                _ => return Err(bad(SlirpValueError::PortHandler)),
             },
             "outbound_addr" => out.outbound_addr = Some(v.to_string()),
             "outbound_addr6" => out.outbound_addr6 = Some(v.to_string()),
@@ -310,24 +328,22 @@ fn parse_bool(v: &str) -> Option<bool> {
     }
 }
 
-fn parse_cidr(v: &str) -> Result<SlirpCidr, String> {
-    let (a, p) = v
-        .split_once('/')
-        .ok_or("write an IPv4 network with its prefix, e.g. 10.0.3.0/24")?;
+fn parse_cidr(v: &str) -> Result<SlirpCidr, SlirpValueError> {
+    let (a, p) = v.split_once('/').ok_or(SlirpValueError::CidrNoPrefix)?;
     let network: Ipv4Addr = a
         .parse()
-        .map_err(|_| format!("{a:?} is not an IPv4 address"))?;
+        .map_err(|_| SlirpValueError::CidrAddress(a.to_string()))?;
     let prefix: u8 = p
         .parse()
-        .map_err(|_| format!("{p:?} is not a prefix length"))?;
+        .map_err(|_| SlirpValueError::CidrPrefix(p.to_string()))?;
     // The container gets the network's .100 address (slirp4netns(1)), so the
     // network needs at least 128 addresses.
     if !(1..=25).contains(&prefix) {
-        return Err("the prefix must be /1 to /25 so that the .100 guest address fits".into());
+        return Err(SlirpValueError::CidrTooSmall);
     }
     let mask = u32::MAX << (32 - prefix);
     if u32::from(network) & !mask != 0 {
-        return Err(format!("{network} has host bits set for /{prefix}"));
+        return Err(SlirpValueError::CidrHostBits { network, prefix });
     }
     Ok(SlirpCidr { network, prefix })
 }

@@ -126,9 +126,9 @@ impl std::fmt::Display for BindErrno {
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum PortError {
     #[error("invalid port spec {text:?}: {why}; write [IP:][HOSTPORT:]CONTAINERPORT[/tcp|/udp], e.g. -p 8080:80")]
-    Syntax { text: String, why: String },
+    Syntax { text: String, why: SpecError },
     #[error("invalid exposed port {text:?} in the image: {why}")]
-    Exposed { text: String, why: String },
+    Exposed { text: String, why: SpecError },
     #[error("cannot publish {text:?}: host port {port} is below net.ipv4.ip_unprivileged_port_start ({start}), which an unprivileged user cannot bind; use a host port of {start} or more (e.g. -p {suggest}:{container}), or lower that sysctl")]
     Privileged {
         text: String,
@@ -162,24 +162,55 @@ pub enum PortError {
     },
 }
 
+/// What is wrong in a `-p` value or an image's exposed port.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum SpecError {
+    #[error("sctp cannot be published by user-mode networking; use tcp or udp")]
+    Sctp,
+    #[error("unknown protocol {0:?}; use tcp or udp")]
+    Protocol(String),
+    #[error("{0:?} is not a port number (0-65535)")]
+    NotAPort(String),
+    #[error("the range {0:?} ends before it starts")]
+    Reversed(String),
+    #[error("missing ']' after the IPv6 address")]
+    UnclosedIpv6,
+    #[error("{0:?} is not an IPv6 address")]
+    NotIpv6(String),
+    #[error("expected ':' after the IPv6 address")]
+    NoColonAfterIpv6,
+    #[error("{0:?} is not an IPv4 address (write IPv6 addresses in brackets)")]
+    NotIpv4(String),
+    #[error("too many ':'")]
+    TooManyColons,
+    #[error("missing the container port")]
+    NoContainerPort,
+    #[error("container port 0 does not exist")]
+    ContainerPortZero,
+    #[error("host port ranges cannot start at 0")]
+    HostRangeAtZero,
+    #[error("the host range has {host} ports but the container range has {container}")]
+    RangeSizes { host: u16, container: u16 },
+}
+
 /// Parse one `-p` value.
 pub fn parse_publish(text: &str) -> Result<PortSpec, PortError> {
-    let err = |why: &str| PortError::Syntax {
+    let err = |why: SpecError| PortError::Syntax {
         text: text.to_string(),
-        why: why.to_string(),
+        why,
     };
-    let (rest, protocol) = split_protocol(text).map_err(|w| err(&w))?;
+    let (rest, protocol) = split_protocol(text).map_err(err)?;
     let (host_ip, rest) = if let Some(r) = rest.strip_prefix('[') {
         // Docker's form for IPv6: [::1]:8080:80
         let (ip, r) = r
             .split_once(']')
-            .ok_or_else(|| err("missing ']' after the IPv6 address"))?;
+            .ok_or_else(|| err(SpecError::UnclosedIpv6))?;
         let ip: std::net::Ipv6Addr = ip
             .parse()
-            .map_err(|_| err(&format!("{ip:?} is not an IPv6 address")))?;
+            .map_err(|_| err(SpecError::NotIpv6(ip.to_string())))?;
         let r = r
             .strip_prefix(':')
-            .ok_or_else(|| err("expected ':' after the IPv6 address"))?;
+            .ok_or_else(|| err(SpecError::NoColonAfterIpv6))?;
         (Some(IpAddr::V6(ip)), r)
     } else {
         match rest.split(':').count() {
@@ -189,41 +220,39 @@ pub fn parse_publish(text: &str) -> Result<PortSpec, PortError> {
                 if ip.is_empty() {
                     (None, r)
                 } else {
-                    let ip: Ipv4Addr = ip.parse().map_err(|_| {
-                        err(&format!(
-                            "{ip:?} is not an IPv4 address (write IPv6 addresses in brackets)"
-                        ))
-                    })?;
+                    let ip: Ipv4Addr = ip
+                        .parse()
+                        .map_err(|_| err(SpecError::NotIpv4(ip.to_string())))?;
                     (Some(IpAddr::V4(ip)), r)
                 }
             }
-            _ => return Err(err("too many ':'")),
+            _ => return Err(err(SpecError::TooManyColons)),
         }
     };
     let (host, container) = match rest.split_once(':') {
         Some((h, c)) => (Some(h), c),
-        None if host_ip.is_some() => return Err(err("missing the container port")),
+        None if host_ip.is_some() => return Err(err(SpecError::NoContainerPort)),
         None => (None, rest),
     };
-    let container = parse_range(container).map_err(|w| err(&w))?;
+    let container = parse_range(container).map_err(err)?;
     if container.start == 0 {
-        return Err(err("container port 0 does not exist"));
+        return Err(err(SpecError::ContainerPortZero));
     }
     let host = match host {
         None | Some("") => None,
-        Some(h) => Some(parse_range(h).map_err(|w| err(&w))?)
-            .filter(|r| *r != PortRange { start: 0, end: 0 }),
+        Some(h) => {
+            Some(parse_range(h).map_err(err)?).filter(|r| *r != PortRange { start: 0, end: 0 })
+        }
     };
     if let Some(h) = host {
         if h.start == 0 {
-            return Err(err("host port ranges cannot start at 0"));
+            return Err(err(SpecError::HostRangeAtZero));
         }
         if h.len() != container.len() {
-            return Err(err(&format!(
-                "the host range has {} ports but the container range has {}",
-                h.len(),
-                container.len()
-            )));
+            return Err(err(SpecError::RangeSizes {
+                host: h.len(),
+                container: container.len(),
+            }));
         }
     }
     Ok(PortSpec {
@@ -237,7 +266,7 @@ pub fn parse_publish(text: &str) -> Result<PortSpec, PortError> {
 
 /// Parse an image's `ExposedPorts` key (`80/tcp`, `8000-8010/udp`) for `-P`.
 pub fn parse_exposed(text: &str) -> Result<PortSpec, PortError> {
-    let err = |why: String| PortError::Exposed {
+    let err = |why: SpecError| PortError::Exposed {
         text: text.to_string(),
         why,
     };
@@ -252,22 +281,20 @@ pub fn parse_exposed(text: &str) -> Result<PortSpec, PortError> {
     })
 }
 
-fn split_protocol(text: &str) -> Result<(&str, Protocol), String> {
+fn split_protocol(text: &str) -> Result<(&str, Protocol), SpecError> {
     match text.rsplit_once('/') {
         None => Ok((text, Protocol::Tcp)),
         Some((r, "tcp")) => Ok((r, Protocol::Tcp)),
         Some((r, "udp")) => Ok((r, Protocol::Udp)),
-        Some((_, "sctp")) => {
-            Err("sctp cannot be published by user-mode networking; use tcp or udp".into())
-        }
-        Some((_, p)) => Err(format!("unknown protocol {p:?}; use tcp or udp")),
+        Some((_, "sctp")) => Err(SpecError::Sctp),
+        Some((_, p)) => Err(SpecError::Protocol(p.to_string())),
     }
 }
 
-fn parse_range(s: &str) -> Result<PortRange, String> {
-    let port = |p: &str| -> Result<u16, String> {
+fn parse_range(s: &str) -> Result<PortRange, SpecError> {
+    let port = |p: &str| -> Result<u16, SpecError> {
         p.parse::<u16>()
-            .map_err(|_| format!("{p:?} is not a port number (0-65535)"))
+            .map_err(|_| SpecError::NotAPort(p.to_string()))
     };
     let r = match s.split_once('-') {
         Some((a, b)) => PortRange {
@@ -280,7 +307,7 @@ fn parse_range(s: &str) -> Result<PortRange, String> {
         }
     };
     if r.end < r.start {
-        return Err(format!("the range {s:?} ends before it starts"));
+        return Err(SpecError::Reversed(s.to_string()));
     }
     Ok(r)
 }

@@ -31,10 +31,9 @@ pub enum Error {
         what: String,
         error: serde_json::Error,
     },
-    /// An image archive or layout that cannot be read; `why` names it (its
-    /// label: the file, directory or stdin) and the part that is wrong.
-    #[error("{why}")]
-    Source { label: String, why: String },
+    /// An image archive or layout that cannot be read.
+    #[error(transparent)]
+    Source(#[from] SourceError),
     #[error("{what} is not a JSON object")]
     NotObject { what: String },
     #[error("{what} is not a valid {kind}: {error}")]
@@ -46,6 +45,112 @@ pub enum Error {
 }
 
 pub type Result<T> = std::result::Result<T, Error>;
+
+/// What is wrong with an image archive or layout; each names the input by
+/// its label (the file, directory or stdin) and the part that is wrong.
+#[derive(Debug, thiserror::Error)]
+pub enum SourceError {
+    #[error("cannot read {label}: {source}")]
+    Read {
+        label: String,
+        source: std::io::Error,
+    },
+    #[error("{label} is empty: expected an image archive")]
+    Empty { label: String },
+    #[error("cannot read {label} as zstd: {source}")]
+    Zstd {
+        label: String,
+        source: std::io::Error,
+    },
+    #[error("{label} is not a complete tar archive ({source}): was it truncated?")]
+    Truncated {
+        label: String,
+        source: std::io::Error,
+    },
+    #[error("{label} holds an unsafe path '{path}'")]
+    UnsafePath { label: String, path: String },
+    /// Writing an archive's file out (the error names the path).
+    #[error(transparent)]
+    Unpack(std::io::Error),
+    #[error("{label} holds a link '{path}' -> '{target}' that leaves the archive")]
+    LinkLeaves {
+        label: String,
+        path: String,
+        target: String,
+    },
+    #[error("{label} holds no files: expected an image archive")]
+    NoFiles { label: String },
+    #[error("{label} is not an image: it has neither index.json (OCI layout) nor manifest.json (docker save)")]
+    NotAnImage { label: String },
+    #[error("{label} refers to an unsafe path '{path}'")]
+    UnsafeReference { label: String, path: String },
+    #[error("{label} has a link loop at '{path}'")]
+    LinkLoop { label: String, path: String },
+    #[error("cannot read {what} ({path}) in {label}: {source}")]
+    ReadFile {
+        what: &'static str,
+        path: String,
+        label: String,
+        source: std::io::Error,
+    },
+    #[error("blob {digest} is missing from {label}")]
+    MissingBlob {
+        digest: oci_spec::image::Digest,
+        label: String,
+    },
+    #[error("index.json in {label} is not a valid OCI index: {source}")]
+    Index {
+        label: String,
+        source: serde_json::Error,
+    },
+    /// A manifest that is not one (the error names it).
+    #[error(transparent)]
+    Manifest(Box<Error>),
+    #[error("{file} in {label} lists no images")]
+    NoImages { file: &'static str, label: String },
+    #[error("cannot read blob {digest} of {image}: {source}")]
+    ReadBlob {
+        digest: oci_spec::image::Digest,
+        image: String,
+        source: std::io::Error,
+    },
+    #[error("blob {digest} of {image} does not match its digest (its content hashes to {got}): the input is corrupt")]
+    Corrupt {
+        digest: oci_spec::image::Digest,
+        image: String,
+        got: oci_spec::image::Digest,
+    },
+    #[error("index {digest} of {image} is not valid: {source}")]
+    NestedIndex {
+        digest: oci_spec::image::Digest,
+        image: String,
+        source: serde_json::Error,
+    },
+    #[error("{image} has no {os}/{arch} image")]
+    NoPlatform {
+        image: String,
+        os: &'static str,
+        arch: &'static str,
+    },
+    #[error("{image} nests indexes too deeply")]
+    TooDeep { image: String },
+    #[error("manifest.json in {label} is not a docker-save manifest: {source}")]
+    DockerManifest {
+        label: String,
+        source: serde_json::Error,
+    },
+    #[error("{what} ({path}) is missing from {label}")]
+    Missing {
+        what: String,
+        path: String,
+        label: String,
+    },
+    #[error("cannot read {what}: {source}")]
+    ReadLayer {
+        what: String,
+        source: std::io::Error,
+    },
+}
 
 /// What is wrong with a `--change` instruction; each names the word at fault.
 #[derive(Debug, thiserror::Error)]

@@ -14,4 +14,4 @@ pub mod inspect;
 pub mod reference;
 pub mod source;
 
-pub use error::{ChangeError, Error, ReferenceError, Result};
+pub use error::{ChangeError, Error, ReferenceError, Result, SourceError};

@@ -10,6 +10,7 @@
 
 use super::config::parse_manifest;
 use super::digest;
+use super::error::SourceError;
 use oci_spec::image::{Digest, ImageIndex, MediaType};
 use std::collections::HashMap;
 use std::fs::File;
@@ -75,27 +76,31 @@ impl Source {
 
     /// Unpack a tar stream (plain, gzip or zstd) into `dest` (an empty directory).
     pub fn extract(input: impl Read, dest: &Path, label: &str) -> Result<Source, super::Error> {
-        Self::extract_into(input, dest, label).map_err(|why| super::Error::Source {
-            label: label.to_string(),
-            why,
-        })
+        Ok(Self::extract_into(input, dest, label)?)
     }
 
-    fn extract_into(input: impl Read, dest: &Path, label: &str) -> Result<Source, String> {
+    fn extract_into(input: impl Read, dest: &Path, label: &str) -> Result<Source, SourceError> {
         let mut input = BufReader::with_capacity(1 << 16, input);
         let head = input
             .fill_buf()
-            .map_err(|e| format!("cannot read {label}: {e}"))?
+            .map_err(|source| SourceError::Read {
+                label: label.to_string(),
+                source,
+            })?
             .to_vec();
         if head.is_empty() {
-            return Err(format!("{label} is empty: expected an image archive"));
+            return Err(SourceError::Empty {
+                label: label.to_string(),
+            });
         }
         let reader: Box<dyn Read> = if head.starts_with(&[0x1f, 0x8b]) {
             Box::new(flate2::read::MultiGzDecoder::new(input))
         } else if head.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
             Box::new(
-                zstd::Decoder::with_buffer(input)
-                    .map_err(|e| format!("cannot read {label} as zstd: {e}"))?,
+                zstd::Decoder::with_buffer(input).map_err(|source| SourceError::Zstd {
+                    label: label.to_string(),
+                    source,
+                })?,
             )
         } else {
             Box::new(input)
@@ -103,14 +108,18 @@ impl Source {
         let mut links = HashMap::new();
         let mut files = 0usize;
         let mut ar = tar::Archive::new(reader);
-        let bad = |e: std::io::Error| {
-            format!("{label} is not a complete tar archive ({e}): was it truncated?")
+        let bad = |source: std::io::Error| SourceError::Truncated {
+            label: label.to_string(),
+            source,
         };
         for entry in ar.entries().map_err(bad)? {
             let mut entry = entry.map_err(bad)?;
             let raw = entry.path().map_err(bad)?.to_string_lossy().into_owned();
             let Some(rel) = normalise(&raw) else {
-                return Err(format!("{label} holds an unsafe path '{raw}'"));
+                return Err(SourceError::UnsafePath {
+                    label: label.to_string(),
+                    path: raw,
+                });
             };
             let kind = entry.header().entry_type();
             if kind.is_file() {
@@ -119,9 +128,9 @@ impl Source {
                 }
                 let path = dest.join(&rel);
                 if let Some(parent) = path.parent() {
-                    fs_err::create_dir_all(parent).map_err(|e| e.to_string())?;
+                    fs_err::create_dir_all(parent).map_err(SourceError::Unpack)?;
                 }
-                let mut out = fs_err::File::create(&path).map_err(|e| e.to_string())?;
+                let mut out = fs_err::File::create(&path).map_err(SourceError::Unpack)?;
                 std::io::copy(&mut entry, &mut out).map_err(bad)?;
                 files += 1;
             } else if kind.is_symlink() || kind.is_hard_link() {
@@ -140,15 +149,19 @@ impl Source {
                     target.clone()
                 };
                 let Some(t) = normalise(&joined) else {
-                    return Err(format!(
-                        "{label} holds a link '{raw}' -> '{target}' that leaves the archive"
-                    ));
+                    return Err(SourceError::LinkLeaves {
+                        label: label.to_string(),
+                        path: raw,
+                        target,
+                    });
                 };
                 links.insert(rel, t);
             }
         }
         if files == 0 {
-            return Err(format!("{label} holds no files: expected an image archive"));
+            return Err(SourceError::NoFiles {
+                label: label.to_string(),
+            });
         }
         Ok(Source {
             root: dest.to_path_buf(),
@@ -159,22 +172,18 @@ impl Source {
 
     /// Every image in the input.
     pub fn images(&self) -> Result<Vec<SourceImage>, super::Error> {
-        self.images_in().map_err(|why| super::Error::Source {
-            label: self.label.clone(),
-            why,
-        })
+        Ok(self.images_in()?)
     }
 
-    fn images_in(&self) -> Result<Vec<SourceImage>, String> {
+    fn images_in(&self) -> Result<Vec<SourceImage>, SourceError> {
         if self.exists("index.json") {
             self.oci_images()
         } else if self.exists("manifest.json") {
             self.docker_images()
         } else {
-            Err(format!(
-                "{} is not an image: it has neither index.json (OCI layout) nor manifest.json (docker save)",
-                self.label
-            ))
+            Err(SourceError::NotAnImage {
+                label: self.label.clone(),
+            })
         }
     }
 
@@ -183,36 +192,52 @@ impl Source {
     }
 
     /// The on-disk path of `rel`, following the archive's links.
-    fn resolve(&self, rel: &str) -> Result<PathBuf, String> {
-        let mut cur = normalise(rel)
-            .ok_or_else(|| format!("{} refers to an unsafe path '{rel}'", self.label))?;
+    fn resolve(&self, rel: &str) -> Result<PathBuf, SourceError> {
+        let mut cur = normalise(rel).ok_or_else(|| SourceError::UnsafeReference {
+            label: self.label.clone(),
+            path: rel.to_string(),
+        })?;
         for _ in 0..16 {
             match self.links.get(&cur) {
                 Some(t) => cur = t.clone(),
                 None => return Ok(self.root.join(&cur)),
             }
         }
-        Err(format!("{} has a link loop at '{rel}'", self.label))
+        Err(SourceError::LinkLoop {
+            label: self.label.clone(),
+            path: rel.to_string(),
+        })
     }
 
-    fn read(&self, rel: &str, what: &str) -> Result<Vec<u8>, String> {
+    fn read(&self, rel: &str, what: &'static str) -> Result<Vec<u8>, SourceError> {
         let p = self.resolve(rel)?;
-        std::fs::read(&p).map_err(|e| format!("cannot read {what} ({rel}) in {}: {e}", self.label))
+        std::fs::read(&p).map_err(|source| SourceError::ReadFile {
+            what,
+            path: rel.to_string(),
+            label: self.label.clone(),
+            source,
+        })
     }
 
-    fn blob_path(&self, d: &Digest) -> Result<PathBuf, String> {
+    fn blob_path(&self, d: &Digest) -> Result<PathBuf, SourceError> {
         let p = self.resolve(&format!("blobs/{}/{}", d.algorithm(), d.digest()))?;
         if p.is_file() {
             Ok(p)
         } else {
-            Err(format!("blob {d} is missing from {}", self.label))
+            Err(SourceError::MissingBlob {
+                digest: d.clone(),
+                label: self.label.clone(),
+            })
         }
     }
 
-    fn oci_images(&self) -> Result<Vec<SourceImage>, String> {
+    fn oci_images(&self) -> Result<Vec<SourceImage>, SourceError> {
         let bytes = self.read("index.json", "the index")?;
-        let index: ImageIndex = serde_json::from_slice(&bytes)
-            .map_err(|e| format!("index.json in {} is not a valid OCI index: {e}", self.label))?;
+        let index: ImageIndex =
+            serde_json::from_slice(&bytes).map_err(|source| SourceError::Index {
+                label: self.label.clone(),
+                source,
+            })?;
         let mut out: Vec<(Digest, SourceImage)> = Vec::new();
         for (i, desc) in index.manifests().iter().enumerate() {
             let ann = desc.annotations().clone().unwrap_or_default();
@@ -248,7 +273,7 @@ impl Source {
                 continue;
             }
             let manifest = parse_manifest(&mbytes, &format!("manifest {mdigest} of {label}"))
-                .map_err(|e| e.to_string())?;
+                .map_err(|e| SourceError::Manifest(Box::new(e)))?;
             let config = BlobRef {
                 path: self.blob_path(manifest.config().digest())?,
                 expected: Some(manifest.config().digest().clone()),
@@ -268,7 +293,7 @@ impl Source {
                         media_type: l.media_type().clone(),
                     })
                 })
-                .collect::<Result<Vec<_>, String>>()?;
+                .collect::<Result<Vec<_>, SourceError>>()?;
             out.push((
                 mdigest,
                 SourceImage {
@@ -282,7 +307,10 @@ impl Source {
             ));
         }
         if out.is_empty() {
-            return Err(format!("index.json in {} lists no images", self.label));
+            return Err(SourceError::NoImages {
+                file: "index.json",
+                label: self.label.clone(),
+            });
         }
         Ok(out.into_iter().map(|(_, i)| i).collect())
     }
@@ -294,25 +322,35 @@ impl Source {
         d: &Digest,
         mt: &MediaType,
         label: &str,
-    ) -> Result<(Digest, Vec<u8>, MediaType), String> {
+    ) -> Result<(Digest, Vec<u8>, MediaType), SourceError> {
         let mut d = d.clone();
         let mut mt = mt.clone();
         for _ in 0..4 {
-            let bytes = std::fs::read(self.blob_path(&d)?)
-                .map_err(|e| format!("cannot read blob {d} of {label}: {e}"))?;
+            let bytes =
+                std::fs::read(self.blob_path(&d)?).map_err(|source| SourceError::ReadBlob {
+                    digest: d.clone(),
+                    image: label.to_string(),
+                    source,
+                })?;
             let got = digest::of_bytes(&bytes);
             if got != d {
-                return Err(format!(
-                    "blob {d} of {label} does not match its digest (its content hashes to {got}): the input is corrupt"
-                ));
+                return Err(SourceError::Corrupt {
+                    digest: d,
+                    image: label.to_string(),
+                    got,
+                });
             }
             let is_index = matches!(mt, MediaType::ImageIndex)
                 || mt.to_string() == "application/vnd.docker.distribution.manifest.list.v2+json";
             if !is_index {
                 return Ok((d, bytes, mt));
             }
-            let idx: ImageIndex = serde_json::from_slice(&bytes)
-                .map_err(|e| format!("index {d} of {label} is not valid: {e}"))?;
+            let idx: ImageIndex =
+                serde_json::from_slice(&bytes).map_err(|source| SourceError::NestedIndex {
+                    digest: d.clone(),
+                    image: label.to_string(),
+                    source,
+                })?;
             let (arch, os) = host_platform();
             let m = idx
                 .manifests()
@@ -322,14 +360,20 @@ impl Source {
                         p.architecture().to_string() == arch && p.os().to_string() == os
                     })
                 })
-                .ok_or_else(|| format!("{label} has no {os}/{arch} image"))?;
+                .ok_or_else(|| SourceError::NoPlatform {
+                    image: label.to_string(),
+                    os,
+                    arch,
+                })?;
             d = m.digest().clone();
             mt = m.media_type().clone();
         }
-        Err(format!("{label} nests indexes too deeply"))
+        Err(SourceError::TooDeep {
+            image: label.to_string(),
+        })
     }
 
-    fn docker_images(&self) -> Result<Vec<SourceImage>, String> {
+    fn docker_images(&self) -> Result<Vec<SourceImage>, SourceError> {
         #[derive(serde::Deserialize)]
         #[serde(rename_all = "PascalCase")]
         struct Entry {
@@ -339,14 +383,16 @@ impl Source {
             layers: Vec<String>,
         }
         let bytes = self.read("manifest.json", "the docker manifest")?;
-        let entries: Vec<Entry> = serde_json::from_slice(&bytes).map_err(|e| {
-            format!(
-                "manifest.json in {} is not a docker-save manifest: {e}",
-                self.label
-            )
-        })?;
+        let entries: Vec<Entry> =
+            serde_json::from_slice(&bytes).map_err(|source| SourceError::DockerManifest {
+                label: self.label.clone(),
+                source,
+            })?;
         if entries.is_empty() {
-            return Err(format!("manifest.json in {} lists no images", self.label));
+            return Err(SourceError::NoImages {
+                file: "manifest.json",
+                label: self.label.clone(),
+            });
         }
         entries
             .into_iter()
@@ -376,7 +422,7 @@ impl Source {
                             },
                         })
                     })
-                    .collect::<Result<Vec<_>, String>>()?;
+                    .collect::<Result<Vec<_>, SourceError>>()?;
                 Ok(SourceImage {
                     names,
                     bare_tags: vec![],
@@ -393,12 +439,16 @@ impl Source {
             .collect()
     }
 
-    fn existing(&self, rel: &str, what: &str) -> Result<PathBuf, String> {
+    fn existing(&self, rel: &str, what: &str) -> Result<PathBuf, SourceError> {
         let p = self.resolve(rel)?;
         if p.is_file() {
             Ok(p)
         } else {
-            Err(format!("{what} ({rel}) is missing from {}", self.label))
+            Err(SourceError::Missing {
+                what: what.to_string(),
+                path: rel.to_string(),
+                label: self.label.clone(),
+            })
         }
     }
 }
@@ -420,12 +470,14 @@ fn digest_in_name(rel: &str) -> Option<Digest> {
 
 /// The media type of a docker-archive layer from its first bytes: `docker save`
 /// writes plain tars, other tools sometimes keep the compressed blobs.
-fn sniff_layer(path: &Path, what: &str) -> Result<MediaType, String> {
+fn sniff_layer(path: &Path, what: &str) -> Result<MediaType, SourceError> {
     let mut head = [0u8; 4];
-    let mut f = File::open(path).map_err(|e| format!("cannot read {what}: {e}"))?;
-    let n = f
-        .read(&mut head)
-        .map_err(|e| format!("cannot read {what}: {e}"))?;
+    let unreadable = |source| SourceError::ReadLayer {
+        what: what.to_string(),
+        source,
+    };
+    let mut f = File::open(path).map_err(unreadable)?;
+    let n = f.read(&mut head).map_err(unreadable)?;
     Ok(if head[..n].starts_with(&[0x1f, 0x8b]) {
         MediaType::ImageLayerGzip
     } else if head[..n].starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {

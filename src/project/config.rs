@@ -189,7 +189,7 @@ pub fn parse(text: &str, file: &Path) -> Result<Config, Error> {
             file: file.to_path_buf(),
             line,
             key,
-            message: e.message().trim().to_string(),
+            why: Box::new(super::ConfigError::Toml(e)),
         }
     })?;
     if config.image.is_some() && config.build.is_some() {
@@ -201,9 +201,7 @@ pub fn parse(text: &str, file: &Path) -> Result<Config, Error> {
             file: file.to_path_buf(),
             line,
             key: "image".into(),
-            message:
-                "`image` and `[build]` exclude each other: use an image as it is, or build one"
-                    .into(),
+            why: Box::new(super::ConfigError::ImageAndBuild),
         });
     }
     // Checked here, with the line of the first confinement key, except a
@@ -211,7 +209,7 @@ pub fn parse(text: &str, file: &Path) -> Result<Config, Error> {
     let mut sec = config.run.security();
     sec.security_opt
         .retain(|o| !o.starts_with("seccomp=") || o == "seccomp=unconfined");
-    if let Err(message) = sec.check() {
+    if let Err(e) = sec.check() {
         let key = [
             "cap_add",
             "cap_drop",
@@ -227,7 +225,7 @@ pub fn parse(text: &str, file: &Path) -> Result<Config, Error> {
             file: file.to_path_buf(),
             line: line_of_key(text, key),
             key: format!("run.{key}"),
-            message: message.to_string(),
+            why: Box::new(super::ConfigError::Security(e)),
         });
     }
     for (key, value) in &config.run.env {
@@ -236,7 +234,7 @@ pub fn parse(text: &str, file: &Path) -> Result<Config, Error> {
                 file: file.to_path_buf(),
                 line: line_of_key(text, key),
                 key: format!("run.env.{key}"),
-                message: "environment variable names must be non-empty without '=' or NUL".into(),
+                why: Box::new(super::ConfigError::EnvName),
             });
         }
     }
@@ -250,7 +248,7 @@ pub fn parse(text: &str, file: &Path) -> Result<Config, Error> {
             file: file.to_path_buf(),
             line: line_of_key(text, "commands"),
             key: "export.commands".into(),
-            message: format!("'{c}' is not a command name (no '/', not starting with '.')"),
+            why: Box::new(super::ConfigError::CommandName(c.clone())),
         });
     }
     Ok(config)

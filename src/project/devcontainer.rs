@@ -20,7 +20,7 @@
 //! Pure: it reads the text handed to it.
 
 use super::config::{Build, Config, Run};
-use super::Error;
+use super::{ConfigError, Error, Shape};
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -96,20 +96,21 @@ pub fn find(dir: &Path) -> Option<PathBuf> {
 
 /// Parse `text` (the file `file` of the project in `root`).
 pub fn parse(text: &str, file: &Path, root: &Path) -> Result<(Config, Extras), Error> {
-    let bad = |key: &str, message: String| Error::Config {
+    let bad = |key: &str, why: ConfigError| Error::Config {
         file: file.to_path_buf(),
         line: line_of(text, key),
         key: key.to_string(),
-        message,
+        why: Box::new(why),
     };
+    let expected = |key: &str, what: Shape| bad(key, ConfigError::Expected { at: None, what });
     let v: Value = serde_json::from_str(&strip_jsonc(text)).map_err(|e| Error::Config {
         file: file.to_path_buf(),
         line: e.line(),
         key: String::new(),
-        message: e.to_string(),
+        why: Box::new(ConfigError::Json(e)),
     })?;
     let Value::Object(mut obj) = v else {
-        return Err(bad("", "the file must hold one JSON object".into()));
+        return Err(bad("", ConfigError::NotObject));
     };
     let mut vars = Vars {
         root,
@@ -137,7 +138,7 @@ pub fn parse(text: &str, file: &Path, root: &Path) -> Result<(Config, Extras), E
         match obj.get(key) {
             None | Some(Value::Null) => Ok(None),
             Some(Value::Bool(b)) => Ok(Some(*b)),
-            Some(_) => Err(bad(key, "expected true or false".into())),
+            Some(_) => Err(expected(key, Shape::Bool)),
         }
     };
     let list = |key: &str| -> Result<Vec<String>, Error> {
@@ -147,15 +148,15 @@ pub fn parse(text: &str, file: &Path, root: &Path) -> Result<(Config, Extras), E
                 .iter()
                 .map(|x| x.as_str().map(String::from))
                 .collect::<Option<Vec<_>>>()
-                .ok_or_else(|| bad(key, "expected an array of strings".into())),
-            Some(_) => Err(bad(key, "expected an array of strings".into())),
+                .ok_or_else(|| expected(key, Shape::ArrayOfStrings)),
+            Some(_) => Err(expected(key, Shape::ArrayOfStrings)),
         }
     };
     let string = |key: &str| -> Result<Option<String>, Error> {
         match obj.get(key) {
             None | Some(Value::Null) => Ok(None),
             Some(Value::String(s)) => Ok(Some(s.clone())),
-            Some(_) => Err(bad(key, "expected a string".into())),
+            Some(_) => Err(expected(key, Shape::String)),
         }
     };
     let dir = file.parent().unwrap_or(root);
@@ -172,10 +173,16 @@ pub fn parse(text: &str, file: &Path, root: &Path) -> Result<(Config, Extras), E
                 match b.get(k) {
                     None => Ok(None),
                     Some(Value::String(s)) => Ok(Some(s.clone())),
-                    Some(_) => Err(bad(k, format!("build.{k}: expected a string"))),
+                    Some(_) => Err(bad(
+                        k,
+                        ConfigError::Expected {
+                            at: Some(format!("build.{k}")),
+                            what: Shape::String,
+                        },
+                    )),
                 }
             };
-            let mut args = strings(b.get("args"), "build.args").map_err(|(k, m)| bad(&k, m))?;
+            let mut args = strings(b.get("args"), "build.args").map_err(|(k, why)| bad(&k, why))?;
             let mut target = field("target")?;
             let options = match b.get("options") {
                 None => Vec::new(),
@@ -183,8 +190,24 @@ pub fn parse(text: &str, file: &Path, root: &Path) -> Result<(Config, Extras), E
                     .iter()
                     .map(|x| x.as_str().map(String::from))
                     .collect::<Option<Vec<_>>>()
-                    .ok_or_else(|| bad("options", "build.options: expected strings".into()))?,
-                Some(_) => return Err(bad("options", "build.options: expected an array".into())),
+                    .ok_or_else(|| {
+                        bad(
+                            "options",
+                            ConfigError::Expected {
+                                at: Some("build.options".into()),
+                                what: Shape::Strings,
+                            },
+                        )
+                    })?,
+                Some(_) => {
+                    return Err(bad(
+                        "options",
+                        ConfigError::Expected {
+                            at: Some("build.options".into()),
+                            what: Shape::Array,
+                        },
+                    ))
+                }
             };
             for (flag, value) in flags(&options, &["--build-arg", "--target"]) {
                 match (flag.as_str(), value) {
@@ -203,25 +226,23 @@ pub fn parse(text: &str, file: &Path, root: &Path) -> Result<(Config, Extras), E
                 args,
             })
         }
-        Some(_) => return Err(bad("build", "expected an object".into())),
+        Some(_) => return Err(expected("build", Shape::Object)),
     };
     let image = string("image")?;
     if image.is_none() && !build.as_ref().is_some_and(|b| b.containerfile.is_some()) {
-        return Err(bad(
-            "image",
-            "set `image` or `build.dockerfile`: hutch needs one of them".into(),
-        ));
+        return Err(bad("image", ConfigError::NoImage));
     }
-    let mut env = strings(obj.get("containerEnv"), "containerEnv").map_err(|(k, m)| bad(&k, m))?;
+    let mut env =
+        strings(obj.get("containerEnv"), "containerEnv").map_err(|(k, why)| bad(&k, why))?;
     let remote_env = strings(obj.get("remoteEnv"), "remoteEnv")
-        .map_err(|(k, m)| bad(&k, m))?
+        .map_err(|(k, why)| bad(&k, why))?
         .into_iter()
         .map(|(k, v)| format!("{k}={v}"))
         .collect();
     let mut ports = Vec::new();
     if let Some(p) = obj.get("forwardPorts") {
         let Value::Array(list) = p else {
-            return Err(bad("forwardPorts", "expected an array".into()));
+            return Err(expected("forwardPorts", Shape::Array));
         };
         for p in list {
             let port = match p {
@@ -236,15 +257,7 @@ pub fn parse(text: &str, file: &Path, root: &Path) -> Result<(Config, Extras), E
             };
             match port {
                 Some(n) if (1..=65535).contains(&n) => ports.push(format!("{n}:{n}")),
-                _ => {
-                    return Err(bad(
-                        "forwardPorts",
-                        format!(
-                            "{p}: expected a port number or \"localhost:PORT\" \
-                             (hutch publishes the environment's own ports)"
-                        ),
-                    ))
-                }
+                _ => return Err(bad("forwardPorts", ConfigError::ForwardPort(p.clone()))),
             }
         }
     }
@@ -260,18 +273,13 @@ pub fn parse(text: &str, file: &Path, root: &Path) -> Result<(Config, Extras), E
                 Value::Array(a) => a.iter().map(one).collect::<Option<Vec<_>>>(),
                 v => one(v).map(|p| vec![p]),
             };
-            ports.extend(all.ok_or_else(|| {
-                bad(
-                    "appPort",
-                    "expected a port, a \"HOST:CONTAINER\" string or an array of them".into(),
-                )
-            })?);
+            ports.extend(all.ok_or_else(|| expected("appPort", Shape::AppPort))?);
         }
     }
     let mut mounts = Vec::new();
     if let Some(m) = obj.get("mounts") {
         let Value::Array(list) = m else {
-            return Err(bad("mounts", "expected an array".into()));
+            return Err(expected("mounts", Shape::Array));
         };
         for m in list {
             mounts.push(mount(m).map_err(|e| bad("mounts", e))?);
@@ -288,10 +296,10 @@ pub fn parse(text: &str, file: &Path, root: &Path) -> Result<(Config, Extras), E
                 ));
             }
         }
-        Some(_) => return Err(bad("workspaceMount", "expected a string".into())),
+        Some(_) => return Err(expected("workspaceMount", Shape::String)),
     }
     if obj.contains_key("workspaceFolder") && !vars.workspace.is_absolute() {
-        return Err(bad("workspaceFolder", "expected an absolute path".into()));
+        return Err(expected("workspaceFolder", Shape::AbsolutePath));
     }
     let mut run = Run {
         cap_add: list("capAdd")?,
@@ -338,12 +346,11 @@ pub fn parse(text: &str, file: &Path, root: &Path) -> Result<(Config, Extras), E
             "--cpus" => run.limits.cpus = Some(value),
             "--shm-size" => run.limits.shm_size = Some(value),
             "--pids-limit" => {
-                run.limits.pids = Some(value.parse().map_err(|_| {
-                    bad(
-                        "runArgs",
-                        format!("--pids-limit {value}: expected a number"),
-                    )
-                })?)
+                run.limits.pids = Some(
+                    value
+                        .parse()
+                        .map_err(|_| bad("runArgs", ConfigError::PidsLimit(value.clone())))?,
+                )
             }
             f => ignored.push(format!("runArgs {f}")),
         }
@@ -447,12 +454,12 @@ fn flags(args: &[String], valued: &[&str]) -> Vec<(String, Option<String>)> {
 
 /// One entry of `mounts`: Docker's `--mount` string as it is, or the
 /// object form `{ "type", "source", "target" }` written as one.
-fn mount(v: &Value) -> Result<String, String> {
+fn mount(v: &Value) -> Result<String, ConfigError> {
     match v {
         Value::String(s) => Ok(s.clone()),
         Value::Object(m) => {
             let field = |k: &str| m.get(k).and_then(Value::as_str);
-            let target = field("target").ok_or("a mount object needs \"target\"")?;
+            let target = field("target").ok_or(ConfigError::MountTarget)?;
             let kind = field("type").unwrap_or("bind");
             let mut spec = format!("type={kind}");
             if let Some(source) = field("source").filter(|s| !s.is_empty()) {
@@ -461,24 +468,38 @@ fn mount(v: &Value) -> Result<String, String> {
             spec.push_str(&format!(",target={target}"));
             Ok(spec)
         }
-        _ => Err("expected a string or an object per mount".into()),
+        _ => Err(ConfigError::Expected {
+            at: None,
+            what: Shape::Mount,
+        }),
     }
 }
 
 /// An object of strings (`build.args`, `containerEnv`); on error the key
-/// to point at and the message.
-fn strings(v: Option<&Value>, what: &str) -> Result<BTreeMap<String, String>, (String, String)> {
+/// to point at and what is wrong.
+fn strings(
+    v: Option<&Value>,
+    what: &str,
+) -> Result<BTreeMap<String, String>, (String, ConfigError)> {
     let mut out = BTreeMap::new();
     let Some(v) = v else {
         return Ok(out);
     };
     let Value::Object(m) = v else {
         let key = what.rsplit('.').next().unwrap_or(what).to_string();
-        return Err((key, format!("{what}: expected an object")));
+        let why = ConfigError::Expected {
+            at: Some(what.to_string()),
+            what: Shape::Object,
+        };
+        return Err((key, why));
     };
     for (k, v) in m {
         let Value::String(s) = v else {
-            return Err((k.clone(), format!("{what}.{k}: expected a string")));
+            let why = ConfigError::Expected {
+                at: Some(format!("{what}.{k}")),
+                what: Shape::String,
+            };
+            return Err((k.clone(), why));
         };
         out.insert(k.clone(), s.clone());
     }
@@ -487,16 +508,19 @@ fn strings(v: Option<&Value>, what: &str) -> Result<BTreeMap<String, String>, (S
 
 /// A command in the spec's three forms: a string for `sh -c`, an array run
 /// as it is, an object of named strings or arrays.
-fn lifecycle(v: &Value) -> Result<Lifecycle, String> {
-    let one = |v: &Value| -> Result<Vec<String>, String> {
+fn lifecycle(v: &Value) -> Result<Lifecycle, ConfigError> {
+    let one = |v: &Value| -> Result<Vec<String>, ConfigError> {
         match v {
             Value::String(s) => Ok(vec!["/bin/sh".into(), "-c".into(), s.clone()]),
             Value::Array(a) if !a.is_empty() => a
                 .iter()
                 .map(|x| x.as_str().map(String::from))
                 .collect::<Option<Vec<_>>>()
-                .ok_or_else(|| "an array command holds only strings".to_string()),
-            _ => Err("expected a string, an array of strings or an object".into()),
+                .ok_or(ConfigError::CommandNotStrings),
+            _ => Err(ConfigError::Expected {
+                at: None,
+                what: Shape::Command,
+            }),
         }
     };
     match v {

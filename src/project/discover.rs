@@ -77,7 +77,7 @@ fn read(file: &Path) -> Result<(String, String), Error> {
         file: file.to_path_buf(),
         line: 0,
         key: String::new(),
-        message: "the file is not UTF-8".into(),
+        why: Box::new(super::ConfigError::NotUtf8),
     })?;
     Ok((text, digest))
 }

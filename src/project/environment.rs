@@ -20,7 +20,7 @@ use super::inputs::{self, Input};
 use super::passthrough;
 use super::state::{EnvDir, EnvState, Unchanged};
 use super::watch;
-use super::Error;
+use super::{ConfigError, Error};
 use crate::container::launch::{Launch, Outcome, Prepared};
 use crate::container::{self, control, state, Containers, Record};
 use crate::dirs::Dirs;
@@ -559,16 +559,23 @@ impl<'a> Environment<'a> {
         let mut env: Vec<String> = run.env.iter().map(|(k, v)| format!("{k}={v}")).collect();
         env.extend(shared.env);
         let mut security = run.security();
-        let bad = |message: String| Error::Config {
+        let bad = |why| Error::Config {
             file: self.project.file.clone(),
             line: 0,
             key: "run.security_opt".into(),
-            message,
+            why: Box::new(why),
         };
-        if let Some(f) = security.seccomp_file().map_err(|e| bad(e.to_string()))? {
+        if let Some(f) = security
+            .seccomp_file()
+            .map_err(|e| bad(ConfigError::Security(e)))?
+        {
             let path = root.join(f);
-            let text = std::fs::read_to_string(&path)
-                .map_err(|e| bad(format!("cannot read {}: {e}", path.display())))?;
+            let text = std::fs::read_to_string(&path).map_err(|source| {
+                bad(ConfigError::SeccompFile {
+                    path: path.clone(),
+                    source,
+                })
+            })?;
             security.seccomp_profile = Some(text);
         }
         Ok(Settings {
@@ -707,30 +714,20 @@ impl<'a> Environment<'a> {
     /// exit code. The calling process joins the container's namespaces and
     /// stays there, so it must be single-threaded and have nothing left to
     /// do on the host but report.
-    pub fn join(&self, rec: &Record, process: &ProcessSpec) -> Result<i32, crate::sandbox::Error> {
-        let invalid = crate::sandbox::Error::Invalid;
+    pub fn join(&self, rec: &Record, process: &ProcessSpec) -> Result<i32, Error> {
         let Some(init) = rec.init else {
-            return Err(invalid(format!(
-                "the environment's container {} is not running",
-                rec.name
-            )));
+            return Err(Error::NotRunning(rec.name.clone()));
         };
-        let mapping = self.mapping().map_err(|e| invalid(e.to_string()))?;
+        let mapping = self.mapping()?;
         if mapping.key() != rec.mapping_key {
-            return Err(invalid(format!(
-                "the environment's container {} runs with another user id mapping than this \
-                 user has now ({} vs {}): `hutch env rm` and enter again",
-                rec.name,
-                rec.mapping_key,
-                mapping.key()
-            )));
+            return Err(Error::MappingChanged {
+                name: rec.name.clone(),
+                was: rec.mapping_key.clone(),
+                now: mapping.key(),
+            });
         }
         // The same confinement as pid 1, compiled before joining anything.
-        let security = rec
-            .config
-            .security
-            .resolve()
-            .map_err(|e| invalid(e.to_string()))?;
+        let security = rec.config.security.resolve()?;
         let target = Target {
             process,
             mapping: &mapping,

@@ -62,12 +62,16 @@ pub fn image_files(store: &Store, image: &Image) -> Result<(String, String), Err
     let mut files = [String::new(), String::new()];
     const NAMES: [&str; 2] = ["etc/passwd", "etc/group"];
     for (n, desc) in image.manifest.layers().iter().enumerate() {
-        let bad = |e: String| Error::Image(format!("layer {} of {}: {e}", n + 1, image.short_id()));
+        let bad = |e: Box<dyn std::error::Error + Send + Sync>| Error::Layer {
+            n: n + 1,
+            image: image.short_id().to_string(),
+            source: e,
+        };
         let file = fs_err::File::open(store.blob_path(desc.digest()))?;
-        let (_, tar) = codec::decompressed(file).map_err(|e| bad(e.to_string()))?;
+        let (_, tar) = codec::decompressed(file).map_err(|e| bad(e.into()))?;
         let mut ar = tar::Archive::new(tar);
-        for e in ar.entries().map_err(|e| bad(e.to_string()))? {
-            let mut e = e.map_err(|e| bad(e.to_string()))?;
+        for e in ar.entries().map_err(|e| bad(e.into()))? {
+            let mut e = e.map_err(|e| bad(e.into()))?;
             let raw = String::from_utf8_lossy(&e.path_bytes()).into_owned();
             let path = raw.trim_start_matches("./").trim_start_matches('/');
             let (parent, base) = path.rsplit_once('/').unwrap_or(("", path));
@@ -98,15 +102,18 @@ pub fn image_files(store: &Store, image: &Image) -> Result<(String, String), Err
                 continue;
             }
             if e.size() > MAX_ETC_FILE {
-                return Err(bad(format!(
-                    "/{path} is larger than {MAX_ETC_FILE} bytes; refusing to read it"
-                )));
+                return Err(Error::EtcTooLarge {
+                    n: n + 1,
+                    image: image.short_id().to_string(),
+                    path: path.to_string(),
+                    max: MAX_ETC_FILE,
+                });
             }
             let mut buf = Vec::new();
             (&mut e)
                 .take(MAX_ETC_FILE)
                 .read_to_end(&mut buf)
-                .map_err(|e| bad(e.to_string()))?;
+                .map_err(|e| bad(e.into()))?;
             files[i] = String::from_utf8_lossy(&buf).into_owned();
         }
     }

@@ -75,12 +75,7 @@ impl Environment<'_> {
     pub fn promote(&self, version: Option<&str>, apply: bool) -> Result<Promotion, Error> {
         let (file, context) = match self.project.definition()? {
             Definition::Build { file, context, .. } => (file, context),
-            Definition::Image(name) => {
-                return Err(Error::Image(format!(
-                    "the environment is the image {name}, not built from a Containerfile: \
-                     promote needs one to add lines to"
-                )))
-            }
+            Definition::Image(name) => return Err(Error::NotBuilt(name)),
         };
         let store = self.store()?;
         let side = version.map_or(Side::Now, Side::Version);
@@ -160,14 +155,7 @@ impl Environment<'_> {
             lines.push(format!("RUN rm -rf {}", paths.join(" ")));
         }
         if lines.is_empty() {
-            return Err(Error::Image(match version {
-                Some(v) => {
-                    format!("nothing to promote: version {v} has no changes since the last build")
-                }
-                None => {
-                    "nothing to promote: the environment has no changes since its last build".into()
-                }
-            }));
+            return Err(Error::NothingToPromote(version.map(str::to_string)));
         }
         lines.insert(
             0,
@@ -223,8 +211,10 @@ fn unignored(
         return Ok(None);
     };
     let text = fs_err::read_to_string(&file)?;
-    let m = ignore::IgnoreMatcher::parse(&text)
-        .map_err(|e| Error::Image(format!("{}: {e}", file.display())))?;
+    let m = ignore::IgnoreMatcher::parse(&text).map_err(|source| Error::Ignore {
+        path: file.clone(),
+        source,
+    })?;
     if !paths
         .iter()
         .any(|p| m.excluded(&format!("{GENERATED}/{p}")))
@@ -400,7 +390,7 @@ fn write_generated(
     for p in paths {
         // Names from a layer tar: plain components only.
         if p.split('/').any(|c| c.is_empty() || c == "." || c == "..") {
-            return Err(Error::Image(format!("refusing to copy the odd path /{p}")));
+            return Err(Error::OddPath(p.clone()));
         }
         let Some(meta) = tree.get(p) else { continue };
         let out = tmp.join(p);

@@ -104,12 +104,7 @@ impl Environment<'_> {
     }
 
     fn pushed(&self) -> Result<Pushed, Error> {
-        self.envdir.pushed().ok_or_else(|| {
-            Error::Image(
-                "the environment was not pushed yet: `hutch env push REGISTRY/REPO[:TAG]` first"
-                    .into(),
-            )
-        })
+        self.envdir.pushed().ok_or(Error::NotPushed)
     }
 
     /// A devcontainer.json running the pushed image, the project mounted
@@ -142,9 +137,7 @@ impl Environment<'_> {
     /// or Job running the pushed image as the caller.
     pub fn export_kube(&self, kind: KubeKind, command: &[String]) -> Result<String, Error> {
         if kind == KubeKind::Job && command.is_empty() {
-            return Err(Error::Image(
-                "a Job runs a command: `hutch env export kube --job -- CMD [ARG...]`".into(),
-            ));
+            return Err(Error::JobWithoutCommand);
         }
         let p = self.pushed()?;
         let run = &self.project.config.run;

@@ -120,11 +120,9 @@ impl EnvDir {
     /// The versions, oldest first (none when the file is missing).
     pub fn versions(&self) -> Result<Vec<Version>, Error> {
         match std::fs::read(self.dir.join("versions.json")) {
-            Ok(b) => serde_json::from_slice(&b).map_err(|e| {
-                Error::Image(format!(
-                    "{} is unreadable ({e}): move it away to start a new history",
-                    self.dir.join("versions.json").display()
-                ))
+            Ok(b) => serde_json::from_slice(&b).map_err(|source| Error::Versions {
+                path: self.dir.join("versions.json"),
+                source,
             }),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Vec::new()),
             Err(e) => Err(e.into()),
@@ -267,7 +265,10 @@ impl Environment<'_> {
             std::io::Write::write_all(&mut id_file.file(), d.diff_id.as_bytes())
                 .map_err(|e| e.to_string())
         })
-        .map_err(|e| Error::Image(format!("cannot read {}: {e}", c.upper.display())))?;
+        .map_err(|e| Error::Upper {
+            path: c.upper.clone(),
+            source: Box::new(e),
+        })?;
         Ok(fs_err::read_to_string(&id_path)?)
     }
 
@@ -291,29 +292,26 @@ impl Environment<'_> {
     pub fn version(&self, id: &str) -> Result<Version, Error> {
         let all = self.envdir.versions()?;
         let n: Option<u32> = id.strip_prefix('v').unwrap_or(id).parse().ok();
-        all.into_iter().find(|v| Some(v.n) == n).ok_or_else(|| {
-            Error::Image(format!(
-                "no version {id} of this environment: `hutch env log` lists them"
-            ))
-        })
+        all.into_iter()
+            .find(|v| Some(v.n) == n)
+            .ok_or_else(|| Error::NoVersion(id.to_string()))
     }
 
     /// Version `v`'s image, named in the store's index again when a prune
     /// or `rmi` took it off (the pin kept its blobs): containers run only
     /// on listed images.
     fn version_image(&self, store: &Store, v: &Version) -> Result<Image, Error> {
-        let pinned = store.version(&self.version_key(v.n)).ok_or_else(|| {
-            Error::Image(format!(
-                "the image of version {} is gone from the store (pin {} is missing)",
-                v.n,
-                self.version_key(v.n)
-            ))
-        })?;
+        let pinned = store
+            .version(&self.version_key(v.n))
+            .ok_or_else(|| Error::VersionGone {
+                n: v.n,
+                pin: self.version_key(v.n),
+            })?;
         if let Ok(listed) = store.image(&pinned.id) {
             return Ok(listed);
         }
         let manifest = crate::oci::digest::parse(&pinned.manifest_digest)
-            .map_err(|e| Error::Image(e.to_string()))?;
+            .map_err(|e| Error::Digest(Box::new(e)))?;
         let bytes = store.read_blob(&manifest).map_err(backend)?;
         let mut w = store.writer().map_err(backend)?;
         w.add_manifest(&bytes, MediaType::ImageManifest, &[self.version_tag(v.n)])
@@ -400,7 +398,10 @@ impl Environment<'_> {
         let store = self.store()?;
         let image = self.version_image(&store, &v)?;
         let full = crate::oci::reference::Reference::parse_tag(name)
-            .map_err(|e| Error::Image(format!("{name}: {e}")))?
+            .map_err(|e| Error::Tag {
+                name: name.to_string(),
+                source: Box::new(e),
+            })?
             .tagged_name();
         store
             .tag(&image, std::slice::from_ref(&full))
@@ -504,22 +505,32 @@ impl Environment<'_> {
             }
             Side::Base => {
                 let name = self.built_image_name()?;
-                store.image(&name).map_err(|e| {
-                    Error::Image(format!(
-                        "the image of the last build ({name}) is gone: {}",
-                        crate::chain::line(&e)
-                    ))
+                store.image(&name).map_err(|e| Error::BuildGone {
+                    name,
+                    source: Box::new(e),
                 })?
             }
         };
         for (i, l) in image.manifest.layers().iter().enumerate() {
             let what = format!("layer {} of image {}", i + 1, image.short_id());
-            let f = fs_err::File::open(store.blob_path(l.digest()))
-                .map_err(|e| Error::Image(format!("{what} is missing: {e}")))?;
+            let bad = |e: Box<dyn std::error::Error + Send + Sync>| Error::Layer {
+                n: i + 1,
+                image: format!("image {}", image.short_id()),
+                source: e,
+            };
+            let f = fs_err::File::open(store.blob_path(l.digest())).map_err(|source| {
+                Error::LayerMissing {
+                    what: what.clone(),
+                    source,
+                }
+            })?;
             let (_, r) = crate::layer::codec::decompressed(BufReader::with_capacity(1 << 16, f))
-                .map_err(|e| Error::Image(format!("{what}: {e}")))?;
+                .map_err(|e| bad(e.into()))?;
             apply_layer_reading(&mut s.tree, r, want, &mut s.contents).map_err(|e| {
-                Error::Image(format!("cannot read {what}: {}", crate::chain::line(&e)))
+                Error::ReadLayer {
+                    what,
+                    source: Box::new(e),
+                }
             })?;
         }
         if side == Side::Now {
@@ -537,11 +548,8 @@ impl Environment<'_> {
                 want,
                 &mut s.contents,
             )
-            .map_err(|e| {
-                Error::Image(format!(
-                    "cannot read the environment's changes: {}",
-                    crate::chain::line(&e)
-                ))
+            .map_err(|e| Error::Changes {
+                source: Box::new(e),
             })?;
         }
         Ok(s)
@@ -585,10 +593,7 @@ impl Environment<'_> {
                 .iter()
                 .map(|(p, c)| format!("{p} ({})", c.chars().take(40).collect::<String>()))
                 .collect();
-            return Err(Error::Image(format!(
-                "the environment is in use by process {}: leave it first, or pass --force to stop them",
-                pids.join(", ")
-            )));
+            return Err(Error::InUse(pids));
         }
         let store = self.store()?;
         let image = self.version_image(&store, &target)?;

@@ -4,6 +4,8 @@
 
 use super::sync::{ChildError, ChildErrorKind};
 use crate::sys::SysError;
+use nix::sys::wait::WaitStatus;
+use std::path::PathBuf;
 
 /// Exit code for failures of hutch itself.
 pub const EXIT_SETUP: i32 = 125;
@@ -16,8 +18,38 @@ pub const EXIT_NOT_FOUND: i32 = 127;
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// The spec asks for something impossible; found before any clone.
-    #[error("{0}")]
-    Invalid(String),
+    #[error(transparent)]
+    Spec(#[from] SpecError),
+    /// A bind mount's source that cannot be used.
+    #[error("volume source '{}' cannot be used: {source}", path.display())]
+    BindSource {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    /// A namespace of a container being joined cannot be opened.
+    #[error("cannot open {path}: {source} (has the container exited?)")]
+    Namespace {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("the container exited while hutch was joining it")]
+    ExitedWhileJoining,
+    #[error("the user namespace keeper's go-between died")]
+    GoBetweenDied,
+    #[error("a user-defined network needs the user namespace keeper")]
+    NoKeeper,
+    /// `-t` was asked for and the pty master never came (the process or
+    /// the container).
+    #[error("the {0} did not hand over its terminal")]
+    NoTerminal(&'static str),
+    #[error("unexpected wait status {0:?}")]
+    WaitStatus(WaitStatus),
+    /// Deleting a directory inside the container's user namespace.
+    #[error("cannot remove {}: {source}", path.display())]
+    Remove {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     /// A system call in the parent failed.
     #[error(transparent)]
     Sys(#[from] SysError),
@@ -78,10 +110,29 @@ pub enum SpecError {
          (use a number or a group the image defines)"
     )]
     UnknownExtraGroup(String),
-}
-
-impl From<SpecError> for Error {
-    fn from(e: SpecError) -> Error {
-        Error::Invalid(e.to_string())
-    }
+    #[error("no command given and the image has none")]
+    NoCommand,
+    #[error("arguments and environment must not contain NUL bytes")]
+    Nul,
+    #[error("environment entry '{0}' is not KEY=VALUE")]
+    EnvEntry(String),
+    #[error("working directory '{0}' must be absolute")]
+    RelativeCwd(String),
+    #[error("invalid hostname '{0}': use at most 64 letters, digits, '-' and '.'")]
+    Hostname(String),
+    #[error("volume source '{}' must be an absolute path", .0.display())]
+    RelativeSource(PathBuf),
+    #[error("volume directory '{}' is missing", .0.display())]
+    NoVolumeDir(PathBuf),
+    /// A `--tmpfs` value (its target first).
+    #[error("--tmpfs {0}: {1}")]
+    TmpfsFlag(String, Box<SpecError>),
+    #[error("overlay volume on {target}: {} must be an existing directory given by its absolute path", dir.display())]
+    OverlayDir { target: String, dir: PathBuf },
+    #[error("duplicate mount point /{}", .0.display())]
+    DuplicateMount(PathBuf),
+    #[error("an in-memory writable layer needs the native overlay driver")]
+    MemoryLayerDriver,
+    #[error("an in-memory writable layer needs its dirs directly in {}", .0.display())]
+    MemoryLayerDirs(PathBuf),
 }

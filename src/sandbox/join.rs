@@ -50,15 +50,11 @@ pub fn open_namespaces(
     let mut out = Vec::new();
     for (name, flag) in list {
         let p = format!("/proc/{pid}/ns/{name}");
-        let f = std::fs::File::open(&p).map_err(|e| {
-            Error::Invalid(format!("cannot open {p}: {e} (has the container exited?)"))
-        })?;
+        let f = std::fs::File::open(&p).map_err(|source| Error::Namespace { path: p, source })?;
         out.push((OwnedFd::from(f), flag, name));
     }
     if !still_same() {
-        return Err(Error::Invalid(
-            "the container exited while hutch was joining it".into(),
-        ));
+        return Err(Error::ExitedWhileJoining);
     }
     super::cgroup::join(pid);
     Ok(out)
@@ -141,9 +137,7 @@ pub fn exec_in(
             return Err(Error::Child(e));
         }
         if sock.is_some() && master.is_none() {
-            return Err(Error::Invalid(
-                "the process did not hand over its terminal".into(),
-            ));
+            return Err(Error::NoTerminal("process"));
         }
         wait(child, pidfd.as_fd(), master, target.process, None)
     })();

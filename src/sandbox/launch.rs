@@ -345,11 +345,7 @@ fn clone_inside(inside: Inside<'_>, flags: CloneFlags) -> Result<Cloned, Error> 
                 _ if !msg.is_empty() => {
                     return Err(Error::IdMap(crate::userns::Error::Inside(msg.to_string())))
                 }
-                _ => {
-                    return Err(Error::Invalid(
-                        "the go-between into the container's namespaces died".into(),
-                    ))
-                }
+                _ => return Err(Error::GoBetweenDied),
             };
             if !msg.is_empty() {
                 let _ = waitpid(pid, None);
@@ -501,11 +497,7 @@ fn start_child(
             child.as_raw(),
             std::time::Instant::now() + HELPER_READY_TIMEOUT,
         )?),
-        (Network::Bridge(_), None) => {
-            return Err(Error::Invalid(
-                "a user-defined network needs the user namespace keeper".into(),
-            ))
-        }
+        (Network::Bridge(_), None) => return Err(Error::NoKeeper),
         _ => None,
     };
     if let Some(net) = gates.net {
@@ -521,9 +513,7 @@ fn start_child(
         return Err(Error::Child(e));
     }
     if sock.is_some() && master.is_none() {
-        return Err(Error::Invalid(
-            "the container did not hand over its terminal".into(),
-        ));
+        return Err(Error::NoTerminal("container"));
     }
     step(observer, || format!("pid {child} exec'd the command"));
     observer.started(child.as_raw());
@@ -565,7 +555,7 @@ pub(super) fn wait(
     match status {
         WaitStatus::Exited(_, c) => Ok(Exit::Code(c)),
         WaitStatus::Signaled(_, s, _) => Ok(Exit::Signal(s as i32)),
-        other => Err(Error::Invalid(format!("unexpected wait status {other:?}"))),
+        other => Err(Error::WaitStatus(other)),
     }
 }
 
@@ -628,6 +618,8 @@ fn open_userns(child: Pid) -> Result<OwnedFd, Error> {
 fn remove_in_userns(dir: &std::path::Path, ns: &OwnedFd) -> Result<(), Error> {
     not_dumpable()?;
     setns(ns, CloneFlags::CLONE_NEWUSER, "<container user namespace>")?;
-    std::fs::remove_dir_all(dir)
-        .map_err(|e| Error::Invalid(format!("cannot remove {}: {e}", dir.display())))
+    std::fs::remove_dir_all(dir).map_err(|source| Error::Remove {
+        path: dir.to_path_buf(),
+        source,
+    })
 }

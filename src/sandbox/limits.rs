@@ -10,31 +10,41 @@
 //!
 //! This module decides and words; it changes nothing on the host.
 
+use super::cgroup::CgroupError;
 pub use super::cgroup::CgroupLimits;
 use super::host::{CgroupVersion, Cgroups};
 use std::path::Path;
 
+/// Why cgroup limits cannot be applied here, with the fix.
+#[derive(Debug, thiserror::Error)]
+pub enum Unusable {
+    #[error(
+        "the machine has no cgroup v2 hierarchy (boot with systemd.unified_cgroup_hierarchy=1)"
+    )]
+    NoCgroupV2,
+    #[error("your cgroup is not delegated to you (no systemd user session); log in through systemd-logind or run hutch under `systemd-run --user --scope -p Delegate=yes`")]
+    NotDelegated,
+    /// The delegated cgroup lacks controllers (the error names them).
+    #[error(transparent)]
+    Controllers(CgroupError),
+}
+
 /// The part of `limits` that can be applied for this user, whose cgroups
 /// are `c` with containers' cgroups going under `base` (`cgroup::base`),
-/// and why the rest cannot, with the fix.
+/// and why the rest cannot.
 pub fn usable(
     c: &Cgroups,
     base: Option<&Path>,
     limits: &CgroupLimits,
-) -> (CgroupLimits, Option<String>) {
+) -> (CgroupLimits, Option<Unusable>) {
     if let Some(base) = base {
         let hybrid = c.version == CgroupVersion::Hybrid;
         let (kept, why) = super::cgroup::usable(base, c.v2_root.as_deref(), hybrid, limits);
-        return (kept, why.map(|e| e.to_string()));
+        return (kept, why.map(Unusable::Controllers));
     }
     let why = match c.version {
-        CgroupVersion::V1 | CgroupVersion::Unknown => {
-            "the machine has no cgroup v2 hierarchy (boot with systemd.unified_cgroup_hierarchy=1)"
-                .into()
-        }
-        _ => "your cgroup is not delegated to you (no systemd user session); log in \
-              through systemd-logind or run hutch under `systemd-run --user --scope -p Delegate=yes`"
-            .into(),
+        CgroupVersion::V1 | CgroupVersion::Unknown => Unusable::NoCgroupV2,
+        _ => Unusable::NotDelegated,
     };
     (CgroupLimits::default(), Some(why))
 }
@@ -110,7 +120,8 @@ mod tests {
 
     fn usable_at(paths: &HostPaths, l: &CgroupLimits) -> (CgroupLimits, Option<String>) {
         let c = crate::sandbox::host::cgroups(paths);
-        usable(&c, crate::sandbox::cgroup::base(&c).as_deref(), l)
+        let (kept, why) = usable(&c, crate::sandbox::cgroup::base(&c).as_deref(), l);
+        (kept, why.map(|e| e.to_string()))
     }
 
     #[test]

@@ -154,7 +154,7 @@ pub fn tmpfs_options(opts: &str) -> Result<(Flags, String), SpecError> {
 }
 
 /// HOST_NAME_MAX (64) and the characters of RFC 1123 host names.
-fn check_hostname(h: &str) -> Result<(), String> {
+fn check_hostname(h: &str) -> Result<(), SpecError> {
     let ok = !h.is_empty()
         && h.len() <= 64
         && h.bytes()
@@ -163,9 +163,7 @@ fn check_hostname(h: &str) -> Result<(), String> {
     if ok {
         Ok(())
     } else {
-        Err(format!(
-            "invalid hostname '{h}': use at most 64 letters, digits, '-' and '.'"
-        ))
+        Err(SpecError::Hostname(h.to_string()))
     }
 }
 
@@ -182,30 +180,24 @@ impl Plan {
 
     /// Check `spec` and lay out its operations.
     pub fn build(spec: Spec) -> Result<Plan, Error> {
-        let bad = Error::Invalid;
         let p = &spec.process;
         if p.args.is_empty() || p.args[0].is_empty() {
-            return Err(bad("no command given and the image has none".into()));
+            return Err(SpecError::NoCommand.into());
         }
         if p.args.iter().chain(&p.env).any(|s| s.contains('\0')) {
-            return Err(bad(
-                "arguments and environment must not contain NUL bytes".into()
-            ));
+            return Err(SpecError::Nul.into());
         }
         if let Some(e) = p
             .env
             .iter()
             .find(|e| !e.contains('=') || e.starts_with('='))
         {
-            return Err(bad(format!("environment entry '{e}' is not KEY=VALUE")));
+            return Err(SpecError::EnvEntry(e.clone()).into());
         }
         if !p.cwd.starts_with('/') {
-            return Err(bad(format!(
-                "working directory '{}' must be absolute",
-                p.cwd
-            )));
+            return Err(SpecError::RelativeCwd(p.cwd.clone()).into());
         }
-        check_hostname(&spec.hostname).map_err(bad)?;
+        check_hostname(&spec.hostname)?;
 
         let mut ops = vec![Op::IsolatePropagation, Op::Hostname(spec.hostname.clone())];
         if spec.network.private_namespace() {
@@ -217,9 +209,7 @@ impl Plan {
         if spec.layer_in_memory {
             let inside = |p: &Path| p.parent() == Some(spec.scratch.as_path());
             if !matches!(spec.rootfs_driver, Driver::Overlay(_)) {
-                return Err(bad(
-                    "an in-memory writable layer needs the native overlay driver".into(),
-                ));
+                return Err(SpecError::MemoryLayerDriver.into());
             }
             if ![
                 &spec.overlay.upper,
@@ -229,10 +219,7 @@ impl Plan {
             .into_iter()
             .all(|p| inside(p))
             {
-                return Err(bad(format!(
-                    "an in-memory writable layer needs its dirs directly in {}",
-                    spec.scratch.display()
-                )));
+                return Err(SpecError::MemoryLayerDirs(spec.scratch.clone()).into());
             }
             ops.push(Op::LayerTmpfs);
         }
@@ -279,16 +266,13 @@ impl Plan {
                     read_only,
                 } => {
                     if !source.is_absolute() {
-                        return Err(bad(format!(
-                            "volume source '{}' must be an absolute path",
-                            source.display()
-                        )));
+                        return Err(SpecError::RelativeSource(source.clone()).into());
                     }
                     if let Err(e) = source.symlink_metadata() {
-                        return Err(bad(format!(
-                            "volume source '{}' cannot be used: {e}",
-                            source.display()
-                        )));
+                        return Err(Error::BindSource {
+                            path: source.clone(),
+                            source: e,
+                        });
                     }
                     Op::Bind {
                         source: source.clone(),
@@ -304,10 +288,7 @@ impl Plan {
                     chown,
                 } => {
                     if !source.is_absolute() || !source.is_dir() {
-                        return Err(bad(format!(
-                            "volume directory '{}' is missing",
-                            source.display()
-                        )));
+                        return Err(SpecError::NoVolumeDir(source.clone()).into());
                     }
                     Op::Volume {
                         source: source.clone(),
@@ -319,7 +300,7 @@ impl Plan {
                 }
                 MountSpec::Tmpfs { target, options } => {
                     let (flags, data) = tmpfs_options(options)
-                        .map_err(|e| bad(format!("--tmpfs {target}: {e}")))?;
+                        .map_err(|e| SpecError::TmpfsFlag(target.clone(), e.into()))?;
                     Op::Tmpfs {
                         target: container_path(target)?,
                         flags,
@@ -336,11 +317,11 @@ impl Plan {
                     for d in [lower, upper, work] {
                         let made_later = *fresh && d != lower;
                         if !d.is_absolute() || !(made_later || d.is_dir()) {
-                            return Err(bad(format!(
-                                "overlay volume on {target}: {} must be an existing directory \
-                                 given by its absolute path",
-                                d.display()
-                            )));
+                            return Err(SpecError::OverlayDir {
+                                target: target.clone(),
+                                dir: d.clone(),
+                            }
+                            .into());
                         }
                     }
                     Op::Overlay {
@@ -366,10 +347,7 @@ impl Plan {
         };
         for (i, a) in user_ops.iter().enumerate() {
             if user_ops[..i].iter().any(|b| target_of(b) == target_of(a)) {
-                return Err(bad(format!(
-                    "duplicate mount point /{}",
-                    target_of(a).display()
-                )));
+                return Err(SpecError::DuplicateMount(target_of(a)).into());
             }
         }
         user_ops.sort_by_key(|o| target_of(o).components().count());

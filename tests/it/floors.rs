@@ -463,25 +463,9 @@ const MESSAGE_FIELDS: &[&str] = &[
 /// only shrink: a new one fails, and so does one listed that is gone.
 const TEXT_VARIANTS_LEFT: &[&str] = &[
     "src/container/cp/enter.rs: EnterError::Inside (the work's error, across a fork)",
-    "src/container/cp/mod.rs: Error::Source (archive_source answers across a fork too)",
-    "src/container/launch.rs: Error::StrictLimits (sandbox::limits::usable's reason)",
-    "src/dockerfile/error.rs: ErrorKind::JsonRequired (the parser's reason)",
-    "src/dockerfile/error.rs: ErrorKind::BadFlagValue (the parser's reason)",
-    "src/dockerfile/error.rs: ErrorKind::BadMount (the parser's reason)",
     "src/dockerfile/expand.rs: ExpandError::Required (the Dockerfile's own ${VAR:?message})",
-    "src/layer/error.rs: Error::Unpack (unpack's steps return text)",
-    "src/layer/error.rs: Error::Diff (diff's steps return text)",
     "src/net/bridge.rs: StepError::Record (a NetError, across a fork)",
-    "src/net/hosts.rs: HostsError::Syntax (the parser's reason)",
-    "src/net/options.rs: OptionsError::BadValue (the parser's reason)",
-    "src/net/ports.rs: PortError::Syntax (the parser's reason)",
-    "src/net/ports.rs: PortError::Exposed (the parser's reason)",
-    "src/oci/error.rs: Error::Source (a load source's reason)",
-    "src/project/mod.rs: Error::Config (the config parser's message)",
-    "src/project/mod.rs: Error::Image (messages of environment steps)",
     "src/project/mod.rs: Error::Start (the supervisor's message, read back from it)",
-    "src/sandbox/error.rs: Error::Invalid (setup and join messages)",
-    "src/sandbox/seccomp/error.rs: SeccompError::Entry (the profile reader's reason)",
     "src/userns/error.rs: Error::Inside (a closure's error, across a fork)",
 ];
 

@@ -45,10 +45,10 @@ pub enum Error {
     },
     #[error("cannot use the temp file: {0}")]
     TempFile(#[source] std::io::Error),
-    /// The source side's failure as text: the same code answers from
-    /// inside the container, across a fork.
-    #[error("{0}")]
-    Source(String),
+    /// The host side's source (inside a container, the same failure comes
+    /// back as text, across a fork: see `Inside`).
+    #[error(transparent)]
+    Source(SourceError),
     #[error("{0} holds nothing to copy")]
     Empty(String),
     #[error(transparent)]
@@ -60,6 +60,20 @@ pub enum Error {
         container: String,
         why: Box<enter::EnterError>,
     },
+}
+
+/// Why a copy's source cannot be archived.
+#[derive(Debug, thiserror::Error)]
+pub enum SourceError {
+    #[error("could not find {path}: {source}")]
+    NotFound {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("{0} is not a directory")]
+    NotADirectory(String),
+    #[error(transparent)]
+    Tree(#[from] tree::TreeError),
 }
 
 fn inside(container: &str) -> impl FnOnce(enter::EnterError) -> Error + '_ {
@@ -112,22 +126,24 @@ fn archive_source(
     follow: bool,
     owners: Owners,
     out: impl std::io::Write,
-) -> Result<(), String> {
+) -> Result<(), SourceError> {
     let (_, dir_only) = wants_dir(path);
     let p = Path::new(path);
     let m = match follow {
         true => p.metadata(),
         false => p.symlink_metadata(),
     }
-    .map_err(|e| format!("could not find {path}: {e}"))?;
+    .map_err(|source| SourceError::NotFound {
+        path: path.to_string(),
+        source,
+    })?;
     if dir_only && !m.is_dir() {
-        return Err(format!("{path} is not a directory"));
+        return Err(SourceError::NotADirectory(path.to_string()));
     }
     // The root has no name: it is archived under one and copied as its
     // content (see `copy_out`).
     let name = base_name(p).unwrap_or_else(|| "rootfs".to_string());
-    // Text: it also runs inside the container, across a fork.
-    tree::write(p, &name, follow, owners, out).map_err(|e| e.to_string())
+    Ok(tree::write(p, &name, follow, owners, out)?)
 }
 
 /// Copy `src` from the host (or a tar stream on stdin) to `dest` in
@@ -172,7 +188,9 @@ pub fn copy_out(dirs: &Dirs, name: &str, src: &str, dest: &Host, o: Options) -> 
     let src = container_path(src);
     match dest {
         Host::Stream => enter::in_container(dirs, &containers, &rec, || {
+            // Text: it runs inside the container, across a fork.
             archive_source(&src, o.follow, Owners::Keep, std::io::stdout().lock())
+                .map_err(|e| crate::chain::line(&e))
         })
         .map_err(inside(&rec.name)),
         Host::Path(p) => {
@@ -180,6 +198,7 @@ pub fn copy_out(dirs: &Dirs, name: &str, src: &str, dest: &Host, o: Options) -> 
             let out = spooled.try_clone().map_err(Error::TempFile)?;
             enter::in_container(dirs, &containers, &rec, || {
                 archive_source(&src, o.follow, Owners::Keep, out)
+                    .map_err(|e| crate::chain::line(&e))
             })
             .map_err(inside(&rec.name))?;
             let (contents, _) = wants_dir(&src);

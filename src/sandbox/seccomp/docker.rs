@@ -15,7 +15,10 @@
 //! SECCOMP_FILTER_FLAG_TSYNC, SECCOMP_FILTER_FLAG_LOG and
 //! SECCOMP_FILTER_FLAG_SPEC_ALLOW are known; any other is refused.
 
-use super::{parse_version, Action, Cmp, Cond, InstallFlags, Profile, Rule, SeccompError};
+use super::{
+    parse_version, Action, Cmp, Cond, EntryAt, EntryError, InstallFlags, Profile, Rule,
+    SeccompError,
+};
 use serde::Deserialize;
 
 #[derive(Deserialize)]
@@ -67,7 +70,7 @@ struct Filter {
     min_kernel: Option<String>,
 }
 
-fn action(name: &str, errno: Option<u32>) -> Result<Action, String> {
+fn action(name: &str, errno: Option<u32>) -> Result<Action, EntryError> {
     Ok(match name {
         "SCMP_ACT_ALLOW" => Action::Allow,
         // Docker's default errno is EPERM.
@@ -77,15 +80,13 @@ fn action(name: &str, errno: Option<u32>) -> Result<Action, String> {
         "SCMP_ACT_TRAP" => Action::Trap,
         "SCMP_ACT_LOG" => Action::Log,
         "SCMP_ACT_TRACE" | "SCMP_ACT_NOTIFY" => {
-            return Err(format!(
-                "{name} needs a tracer or a notification listener, which hutch does not provide"
-            ))
+            return Err(EntryError::NoListener(name.to_string()))
         }
-        other => return Err(format!("unknown action '{other}'")),
+        other => return Err(EntryError::Action(other.to_string())),
     })
 }
 
-fn install_flags(named: Option<Vec<String>>) -> Result<InstallFlags, String> {
+fn install_flags(named: Option<Vec<String>>) -> Result<InstallFlags, EntryError> {
     use crate::sys::seccomp::{FLAG_LOG, FLAG_SPEC_ALLOW, FLAG_TSYNC};
     let Some(named) = named.filter(|n| !n.is_empty()) else {
         return Ok(InstallFlags::default());
@@ -100,12 +101,7 @@ fn install_flags(named: Option<Vec<String>>) -> Result<InstallFlags, String> {
             "SECCOMP_FILTER_FLAG_TSYNC" => FLAG_TSYNC,
             "SECCOMP_FILTER_FLAG_LOG" => FLAG_LOG,
             "SECCOMP_FILTER_FLAG_SPEC_ALLOW" => FLAG_SPEC_ALLOW,
-            other => {
-                return Err(format!(
-                    "unknown flag '{other}' (hutch knows SECCOMP_FILTER_FLAG_TSYNC, \
-                     SECCOMP_FILTER_FLAG_LOG and SECCOMP_FILTER_FLAG_SPEC_ALLOW)"
-                ))
-            }
+            other => return Err(EntryError::Flag(other.to_string())),
         };
     }
     Ok(InstallFlags {
@@ -114,12 +110,9 @@ fn install_flags(named: Option<Vec<String>>) -> Result<InstallFlags, String> {
     })
 }
 
-fn cmp(a: &Arg) -> Result<(u8, Cmp), String> {
+fn cmp(a: &Arg) -> Result<(u8, Cmp), EntryError> {
     if a.index > 5 {
-        return Err(format!(
-            "argument index {} (syscalls have 6 at most)",
-            a.index
-        ));
+        return Err(EntryError::ArgIndex(a.index));
     }
     let c = match a.op.as_str() {
         "SCMP_CMP_NE" => Cmp::Ne(a.value),
@@ -133,16 +126,16 @@ fn cmp(a: &Arg) -> Result<(u8, Cmp), String> {
             mask: a.value,
             value: a.value_two,
         },
-        other => return Err(format!("unknown comparison '{other}'")),
+        other => return Err(EntryError::Comparison(other.to_string())),
     };
     Ok((a.index, c))
 }
 
-fn cond(f: Option<Filter>) -> Result<Cond, String> {
+fn cond(f: Option<Filter>) -> Result<Cond, EntryError> {
     let f = f.unwrap_or_default();
     let min_kernel = match f.min_kernel.as_deref() {
         None | Some("") => None,
-        Some(k) => Some(parse_version(k).ok_or_else(|| format!("bad minKernel '{k}'"))?),
+        Some(k) => Some(parse_version(k).ok_or_else(|| EntryError::MinKernel(k.to_string()))?),
     };
     Ok(Cond {
         caps: f.caps.unwrap_or_default(),
@@ -156,23 +149,23 @@ pub fn parse(text: &str) -> Result<Profile, SeccompError> {
     let f: File = serde_json::from_str(text).map_err(SeccompError::NotJson)?;
     let default_action =
         action(&f.default_action, f.default_errno_ret).map_err(|reason| SeccompError::Entry {
-            at: "defaultAction".into(),
+            at: EntryAt::DefaultAction,
             reason,
         })?;
     let flags = install_flags(f.flags).map_err(|reason| SeccompError::Entry {
-        at: "flags".into(),
+        at: EntryAt::Flags,
         reason,
     })?;
     let mut rules = Vec::new();
     for (i, e) in f.syscalls.unwrap_or_default().into_iter().enumerate() {
-        let at = |reason: String| SeccompError::Entry {
-            at: format!("syscalls[{i}]"),
+        let at = |reason: EntryError| SeccompError::Entry {
+            at: EntryAt::Syscall(i),
             reason,
         };
         let mut names = e.names.unwrap_or_default();
         names.extend(e.name);
         if names.is_empty() {
-            return Err(at("no syscall names".into()));
+            return Err(at(EntryError::NoNames));
         }
         rules.push(Rule {
             names,

@@ -24,7 +24,7 @@ pub mod docker;
 mod error;
 
 use super::caps::CapSet;
-pub use error::SeccompError;
+pub use error::{EntryAt, EntryError, SeccompError};
 use std::collections::HashMap;
 
 /// What a matching rule (or the default) does.
