@@ -729,14 +729,13 @@ impl<'a> Launch<'a> {
             health: None,
         };
         let dir = containers.dir(&id);
-        let layer = self.rm_layer;
         let planned = plan(
             self.dirs,
             &rec,
             &dir,
             &self.image,
             mapping,
-            layer,
+            self.rm_layer,
             None,
             report,
         )
@@ -802,8 +801,8 @@ impl Prepared {
         let dir = containers.dir(&rec.id);
         let (image, mapping) = resolve(dirs, &rec)?;
         // Its writable layer is on disk already: `leave_created` made it.
-        let disk = RmLayer::Disk;
-        let (plan, ports) = plan(dirs, &rec, &dir, &image, mapping, disk, None, report)?;
+        let layer = RmLayer::Disk;
+        let (plan, ports) = plan(dirs, &rec, &dir, &image, mapping, layer, None, report)?;
         let rec = claim(&containers, &rec.id, ports)?;
         Ok(Prepared {
             dirs: dirs.clone(),
