@@ -24,7 +24,7 @@ macro_rules! named {
         impl std::str::FromStr for $ty {
             type Err = String;
 
-            fn from_str(s: &str) -> Result<Self, String> {
+            fn from_str(s: &str) -> std::result::Result<Self, String> {
                 match s {
                     $($name => Ok($ty::$variant),)+
                     _ => Err(format!(

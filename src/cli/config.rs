@@ -8,6 +8,7 @@
 //! else runs until a command asks for a value. The library never sees this
 //! module: commands pass the resolved values into library calls.
 
+use crate::container::launch::RmLayer;
 use crate::project::Project;
 use crate::rootfs::DriverKind;
 use crate::ui::LogLevel;
@@ -23,8 +24,9 @@ pub struct Key {
     pub name: &'static str,
     /// The environment variable.
     pub env: &'static str,
-    /// The flag, for `hutch info` and errors.
-    pub flag: &'static str,
+    /// The flag, for `hutch info` and errors (none for a setting kept
+    /// per machine only).
+    pub flag: Option<&'static str>,
     /// What is used when nothing sets it.
     pub default: &'static str,
     check: fn(&str) -> Result<(), String>,
@@ -33,7 +35,7 @@ pub struct Key {
 pub const STORAGE_DRIVER: Key = Key {
     name: "storage_driver",
     env: "HUTCH_STORAGE_DRIVER",
-    flag: "--storage-driver",
+    flag: Some("--storage-driver"),
     default: "auto",
     check: |s| s.parse::<DriverKind>().map(drop),
 };
@@ -41,7 +43,7 @@ pub const STORAGE_DRIVER: Key = Key {
 pub const NETWORK: Key = Key {
     name: "network",
     env: "HUTCH_NETWORK",
-    flag: "--network",
+    flag: Some("--network"),
     default: "auto",
     check: check_network,
 };
@@ -49,7 +51,7 @@ pub const NETWORK: Key = Key {
 pub const USERNS: Key = Key {
     name: "userns",
     env: "HUTCH_USERNS",
-    flag: "--userns",
+    flag: Some("--userns"),
     default: "auto",
     check: |s| {
         s.parse::<UsernsRequest>()
@@ -61,7 +63,7 @@ pub const USERNS: Key = Key {
 pub const LOG_LEVEL: Key = Key {
     name: "log_level",
     env: "HUTCH_LOG_LEVEL",
-    flag: "--log-level",
+    flag: Some("--log-level"),
     default: "info",
     check: |s| s.parse::<LogLevel>().map(drop),
 };
@@ -69,7 +71,7 @@ pub const LOG_LEVEL: Key = Key {
 pub const ROOT: Key = Key {
     name: "root",
     env: "HUTCH_ROOT",
-    flag: "--root",
+    flag: Some("--root"),
     default: "the XDG data and state directories",
     check: |s| {
         if s.is_empty() {
@@ -80,8 +82,18 @@ pub const ROOT: Key = Key {
     },
 };
 
+/// Where a `--rm` container's writable layer lives: no flag, since it is
+/// a trade-off of the machine (its memory and disk) rather than of a run.
+pub const RM_LAYER: Key = Key {
+    name: "rm_layer",
+    env: "HUTCH_RM_LAYER",
+    flag: None,
+    default: "memory",
+    check: |s| s.parse::<RmLayer>().map(drop),
+};
+
 /// Every key, in the order `hutch info` shows them.
-pub const KEYS: [Key; 5] = [STORAGE_DRIVER, NETWORK, USERNS, LOG_LEVEL, ROOT];
+pub const KEYS: [Key; 6] = [STORAGE_DRIVER, NETWORK, USERNS, LOG_LEVEL, ROOT, RM_LAYER];
 
 /// Helper modes must parse; anything else (none, host, container:NAME, a
 /// network's name) is checked by `run` when it is used.
@@ -161,6 +173,7 @@ struct File {
     userns: Option<toml::Spanned<String>>,
     log_level: Option<toml::Spanned<String>>,
     root: Option<toml::Spanned<String>>,
+    rm_layer: Option<toml::Spanned<String>>,
 }
 
 /// The config file's values (none when it does not exist).
@@ -218,6 +231,7 @@ impl Config {
             (USERNS, file.userns),
             (LOG_LEVEL, file.log_level),
             (ROOT, file.root),
+            (RM_LAYER, file.rm_layer),
         ];
         let mut values = Vec::new();
         for (key, v) in raw {
@@ -259,8 +273,9 @@ impl Config {
                 origin,
             })
         };
-        if let Some(v) = flag {
-            return Ok(set(v, Origin::Flag(key.flag)));
+        // Only keys that have a flag are given one.
+        if let Some((v, name)) = flag.zip(key.flag) {
+            return Ok(set(v, Origin::Flag(name)));
         }
         if let Some(v) = std::env::var_os(key.env).filter(|v| !v.is_empty()) {
             let v = v.into_string().map_err(|_| Error::Env {
@@ -402,6 +417,26 @@ mod tests {
             .to_string();
         assert!(m.starts_with("/c/config.toml:1: network: "), "{m}");
         assert!(!m.contains('\n'), "{m}");
+        let m = parse("rm_layer = \"ram\"\n").unwrap_err().to_string();
+        assert_eq!(
+            m,
+            "/c/config.toml:1: rm_layer: unknown rm_layer value 'ram' (use memory or disk)"
+        );
+    }
+
+    #[test]
+    fn rm_layer_is_memory_unless_set() {
+        let c = parse("").unwrap();
+        let s = c.effective(RM_LAYER, None).unwrap();
+        assert_eq!((s.value.as_str(), s.origin), ("memory", Origin::Default));
+        let c = parse("rm_layer = \"disk\"\n").unwrap();
+        assert_eq!(
+            c.value::<RmLayer>(RM_LAYER, None).unwrap(),
+            Some(RmLayer::Disk)
+        );
+        // It has no flag: one handed in by mistake is not taken for one.
+        let s = c.effective(RM_LAYER, Some("memory".into())).unwrap();
+        assert_eq!(s.value, "disk");
     }
 
     #[test]

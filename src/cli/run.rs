@@ -11,7 +11,7 @@ use super::choice::choice;
 use super::config;
 use super::Ctx;
 use crate::container::health::{self, parse_go_duration};
-use crate::container::launch::{parse_mount, parse_volume, Launch, Outcome, Prepared};
+use crate::container::launch::{parse_mount, parse_volume, Launch, Outcome, Prepared, RmLayer};
 use crate::container::logs::Driver as LogDriver;
 use crate::container::restart::Policy;
 use crate::net::plan::{Attachment, NetFlags};
@@ -32,6 +32,9 @@ pub struct Args {
     #[command(flatten)]
     pub process: super::flags::Process,
     /// Remove the container (its directory and writable layer) when it exits.
+    /// Its writable layer is kept in memory where it can be: HUTCH_RM_LAYER,
+    /// else `rm_layer` in config.toml, else memory; `disk` for large writes
+    /// or to commit, diff or export it while it runs.
     #[arg(long)]
     pub rm: bool,
     /// Name the container (unique among existing containers).
@@ -314,6 +317,7 @@ fn prepare(ctx: &Ctx, a: Args) -> anyhow::Result<Prepared> {
         .collect();
     let userns = ctx.config.value(config::USERNS, a.userns)?;
     let storage_driver = ctx.config.value(config::STORAGE_DRIVER, a.storage_driver)?;
+    let rm_layer = ctx.config.value::<RmLayer>(config::RM_LAYER, None)?;
     for v in &a.volume {
         parse_volume(v)?;
     }
@@ -405,6 +409,7 @@ fn prepare(ctx: &Ctx, a: Args) -> anyhow::Result<Prepared> {
         .tty(a.process.tty)
         .interactive(interactive)
         .auto_remove(a.rm)
+        .rm_layer(rm_layer.unwrap_or_default())
         .security(security)
         .restart(a.restart.unwrap_or_default())
         .labels(labels)

@@ -301,6 +301,7 @@ pub struct Launch<'a> {
     tty: bool,
     interactive: bool,
     auto_remove: bool,
+    rm_layer: RmLayer,
     security: SecurityFlags,
     storage_driver: Option<DriverKind>,
     restart: Policy,
@@ -344,6 +345,7 @@ impl<'a> Launch<'a> {
             tty: false,
             interactive: false,
             auto_remove: false,
+            rm_layer: RmLayer::Memory,
             security: SecurityFlags::default(),
             storage_driver: None,
             restart: Policy::No,
@@ -514,6 +516,14 @@ impl<'a> Launch<'a> {
     /// Remove the container (its directory and writable layer) when it exits.
     pub fn auto_remove(mut self, auto_remove: bool) -> Self {
         self.auto_remove = auto_remove;
+        self
+    }
+
+    /// Where the writable layer of an auto-removed container lives: in
+    /// memory (the default, where it can be: see [`RmLayer::Memory`]) or
+    /// on disk. Ignored without [`Launch::auto_remove`].
+    pub fn rm_layer(mut self, place: RmLayer) -> Self {
+        self.rm_layer = place;
         self
     }
 
@@ -723,21 +733,29 @@ impl<'a> Launch<'a> {
             health: None,
         };
         let dir = containers.dir(&id);
-        let planned = plan(self.dirs, &rec, &dir, &self.image, mapping, None, report).and_then(
-            |(plan, ports)| {
-                rec.ports = ports;
-                rec.config.storage_driver = plan.rootfs_driver.kind().to_string();
-                // Claimed from the start: `ps` lists it and a second start is
-                // refused while pid 1 is being set up.
-                starting(&mut rec);
-                let in_memory = plan.layer_in_memory;
-                containers.create(&mut rec, |d| match in_memory {
-                    true => Ok(()),
-                    false => create_dir(d),
-                })?;
-                Ok(plan)
-            },
-        );
+        let planned = plan(
+            self.dirs,
+            &rec,
+            &dir,
+            &self.image,
+            mapping,
+            self.rm_layer,
+            None,
+            report,
+        )
+        .and_then(|(plan, ports)| {
+            rec.ports = ports;
+            rec.config.storage_driver = plan.rootfs_driver.kind().to_string();
+            // Claimed from the start: `ps` lists it and a second start is
+            // refused while pid 1 is being set up.
+            starting(&mut rec);
+            let in_memory = plan.layer_in_memory;
+            containers.create(&mut rec, |d| match in_memory {
+                true => Ok(()),
+                false => create_dir(d),
+            })?;
+            Ok(plan)
+        });
         let plan = match planned {
             Ok(p) => p,
             Err(e) => {
@@ -786,7 +804,9 @@ impl Prepared {
         rec.config.interactive |= interactive;
         let dir = containers.dir(&rec.id);
         let (image, mapping) = resolve(dirs, &rec)?;
-        let (plan, ports) = plan(dirs, &rec, &dir, &image, mapping, None, report)?;
+        // Its writable layer is on disk already: `leave_created` made it.
+        let layer = RmLayer::Disk;
+        let (plan, ports) = plan(dirs, &rec, &dir, &image, mapping, layer, None, report)?;
         let rec = claim(&containers, &rec.id, ports)?;
         Ok(Prepared {
             dirs: dirs.clone(),
@@ -1154,14 +1174,17 @@ fn layer_dirs(
 }
 
 /// The sandbox plan that (re)creates `rec`'s container over its upper dir,
-/// and the ports it publishes (recorded for `hutch port`). `keeper`: the
-/// one a restart already holds (see `Settings::keeper`).
+/// and the ports it publishes (recorded for `hutch port`). `rm_layer`:
+/// where an auto-removed container's writable layer may live. `keeper`:
+/// the one a restart already holds (see `Settings::keeper`).
+#[allow(clippy::too_many_arguments)]
 fn plan(
     dirs: &Dirs,
     rec: &Record,
     dir: &Path,
     image: &Image,
     mapping: IdMapping,
+    rm_layer: RmLayer,
     keeper: Option<std::sync::Arc<crate::userns::keeper::Keeper>>,
     report: &dyn Report,
 ) -> Result<(Plan, Vec<PortMapping>)> {
@@ -1275,7 +1298,8 @@ fn plan(
         report,
     )?;
     spec.cgroup = cgroup;
-    spec.layer_in_memory = rec.auto_remove && layer_fits_in_memory(&spec, dir);
+    spec.layer_in_memory =
+        rec.auto_remove && rm_layer == RmLayer::Memory && layer_fits_in_memory(&spec, dir);
     let plan = Plan::build(spec)?;
     if report.debugging() {
         for line in crate::sandbox::trace::describe(&plan) {
@@ -1284,6 +1308,26 @@ fn plan(
     }
     Ok((plan, ports))
 }
+
+/// Where an auto-removed (`--rm`) container's writable layer lives; users
+/// choose it with `rm_layer` in config.toml or `HUTCH_RM_LAYER`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum RmLayer {
+    /// On a tmpfs inside the container, where it can be
+    /// (`Spec::layer_in_memory`): faster starts, but what it writes outside
+    /// its volumes takes memory (ENOSPC past the tmpfs's size), and it
+    /// cannot be read from outside while it runs (`commit`, `diff`,
+    /// `export`). On disk where it cannot be.
+    #[default]
+    Memory,
+    /// In the container's directory on disk, as a kept container's.
+    Disk,
+}
+
+crate::named::named!(RmLayer, "rm_layer value", {
+    Memory => "memory",
+    Disk => "disk",
+});
 
 /// Whether a `--rm` container's writable layer can live on a tmpfs inside
 /// its own mount namespace (`Spec::layer_in_memory`) rather than on disk.
@@ -1709,6 +1753,8 @@ fn replan(
         dir,
         &image,
         mapping,
+        // Only containers that are not auto-removed restart.
+        RmLayer::Disk,
         held,
         &crate::report::Silent,
     )?;

@@ -104,6 +104,14 @@ fn describe(plan: &Plan, op: &Op) -> String {
     }
 }
 
+/// The in-memory writable layer's tmpfs. Its size is written out rather
+/// than left to the kernel's default (the same half of RAM) because it is
+/// the container's limit on what it writes outside its volumes: past it
+/// the container sees ENOSPC, and README.md tells users so and how to put
+/// the layer on disk. Pages are allocated only as files are written, and
+/// a memory limit (`--memory`) still counts them.
+pub const LAYER_TMPFS_OPTIONS: &str = "mode=755,size=50%";
+
 fn step(plan: &Plan, root: &Path, op: &Op, masks: &mut Masks) -> Result<(), SysError> {
     let none: Option<&str> = None;
     match op {
@@ -127,7 +135,7 @@ fn step(plan: &Plan, root: &Path, op: &Op, masks: &mut Masks) -> Result<(), SysE
                 &plan.scratch,
                 Some("tmpfs"),
                 Flags::MS_NOSUID | Flags::MS_NODEV,
-                Some("mode=755"),
+                Some(LAYER_TMPFS_OPTIONS),
             )?;
             // Made with the caller's umask, as on disk: the upper dir's mode
             // is that of the container's `/`.

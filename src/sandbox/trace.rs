@@ -103,7 +103,10 @@ fn op_words(op: &Op) -> String {
         }
         Op::Hostname(h) => format!("hostname {h}"),
         Op::LoopbackUp => "bring lo up".into(),
-        Op::LayerTmpfs => "tmpfs for the writable layer (in memory, this namespace only)".into(),
+        Op::LayerTmpfs => format!(
+            "tmpfs for the writable layer (in memory, this namespace only; {})",
+            super::setup::LAYER_TMPFS_OPTIONS
+        ),
         Op::RootOverlay => "mount the root filesystem".into(),
         Op::Proc => "mount a fresh /proc".into(),
         Op::Dev { shm_size } => {

@@ -144,8 +144,9 @@ pub fn changes<'a>(
         if c.running.is_some() && !c.upper.exists() {
             bail!(
                 "container {} keeps its writable layer in memory (it was run with --rm): \
-                 its changes cannot be read from outside it; run it without --rm to commit, \
-                 diff or export it",
+                 its changes cannot be read from outside it; to commit, diff or export \
+                 such a container, run it with HUTCH_RM_LAYER=disk (or rm_layer = \"disk\" \
+                 in config.toml) or without --rm",
                 c.name
             );
         }

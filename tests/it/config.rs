@@ -203,3 +203,62 @@ fn a_bad_config_file_is_one_line_naming_file_line_and_key() {
         stderr(&out)
     );
 }
+
+#[test]
+fn rm_layer_is_shown_with_its_source_and_a_bad_one_is_one_line() {
+    for_each_user(|w| {
+        let s = settings(hutch(&w).args(["info", "--format", "json"]));
+        assert_eq!(setting(&s, "rm_layer"), ("memory".into(), "default".into()));
+        let file = write_config(&w, "\nrm_layer = \"disk\"\n");
+        let s = settings(hutch(&w).args(["info", "--format", "json"]));
+        assert_eq!(
+            setting(&s, "rm_layer"),
+            ("disk".into(), format!("{file}:2"))
+        );
+        let text = succeeded(&hutch(&w).arg("info").output().unwrap(), "info");
+        assert!(
+            text.contains(&format!("  rm_layer = disk ({file}:2)\n")),
+            "{text}"
+        );
+        // The variable beats the file.
+        let s = settings(
+            hutch(&w)
+                .env("HUTCH_RM_LAYER", "memory")
+                .args(["info", "--format", "json"]),
+        );
+        assert_eq!(
+            setting(&s, "rm_layer"),
+            (
+                "memory".into(),
+                "environment variable HUTCH_RM_LAYER".into()
+            )
+        );
+
+        // A bad value, in the file or the variable: one line, exit 125,
+        // nothing run.
+        let bb = w.busybox();
+        let file = write_config(&w, "rm_layer = \"ram\"\n");
+        let out = hutch(&w)
+            .args(["run", "--rm", bb, "true"])
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(125));
+        assert_eq!(
+            stderr(&out),
+            format!(
+                "Error: {file}:1: rm_layer: unknown rm_layer value 'ram' (use memory or disk)\n"
+            )
+        );
+        std::fs::remove_file(&file).unwrap();
+        let out = hutch(&w)
+            .env("HUTCH_RM_LAYER", "tmpfs")
+            .args(["run", "--rm", bb, "true"])
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(125));
+        assert_eq!(
+            stderr(&out),
+            "Error: HUTCH_RM_LAYER: unknown rm_layer value 'tmpfs' (use memory or disk)\n"
+        );
+    });
+}

@@ -148,6 +148,12 @@ fn rm_keeps_its_writable_layer_in_memory() {
             let out = w.run(&["diff", "mem"]);
             assert!(!out.status.success());
             assert!(stderr(&out).contains("in memory"), "{}", stderr(&out));
+            // ... and says how to put it on disk.
+            assert!(
+                stderr(&out).contains("HUTCH_RM_LAYER=disk (or rm_layer = \"disk\""),
+                "{}",
+                stderr(&out)
+            );
             let out = w.run(&["commit", "mem", "memimg"]);
             assert!(!out.status.success());
             assert!(stderr(&out).contains("in memory"), "{}", stderr(&out));
@@ -173,6 +179,89 @@ fn rm_keeps_its_writable_layer_in_memory() {
             container_dirs(&w).is_empty(),
             "--rm leaves no container dir"
         );
+    });
+}
+
+/// Total bytes of the filesystem a `--rm` container's `/` writes to (an
+/// overlay reports its upper dir's).
+fn root_fs_bytes(w: &World, hutch: std::process::Command, bb: &str) -> u64 {
+    let mut hutch = hutch;
+    let out = hutch
+        .args(["run", "--rm", bb, "stat", "-f", "-c", "%b %S", "/"])
+        .output()
+        .unwrap();
+    let text = crate::common::succeeded(&out, &format!("stat -f / ({})", w.user.name));
+    let n: Vec<u64> = text
+        .split_whitespace()
+        .map(|n| n.parse().unwrap())
+        .collect();
+    n[0] * n[1]
+}
+
+#[test]
+fn the_in_memory_layer_is_half_of_ram() {
+    if !layer_in_memory() {
+        return;
+    }
+    for_each_user(|w| {
+        let bb = w.busybox();
+        let meminfo = std::fs::read_to_string("/proc/meminfo").unwrap();
+        let kib: u64 = meminfo
+            .lines()
+            .find_map(|l| l.strip_prefix("MemTotal:"))
+            .and_then(|v| v.split_whitespace().next())
+            .unwrap()
+            .parse()
+            .unwrap();
+        let half = kib * 1024 / 2;
+        let got = root_fs_bytes(&w, w.hutch(), bb);
+        // The kernel rounds the size to whole pages.
+        assert!(
+            got.abs_diff(half) <= 4096,
+            "{got} bytes, half of RAM {half}"
+        );
+    });
+}
+
+#[test]
+fn rm_layer_disk_keeps_a_running_rm_container_on_disk() {
+    for_each_user(|w| {
+        let bb = w.busybox();
+        let cfg = w.path("cfg");
+        let file = w.write("cfg/hutch/config.toml", "");
+        // The variable, then config.toml (with no variable), set it.
+        for (var, text) in [(Some("disk"), ""), (None, "rm_layer = \"disk\"\n")] {
+            std::fs::write(&file, text).unwrap();
+            let hutch = || {
+                let mut c = w.hutch();
+                c.env("XDG_CONFIG_HOME", &cfg);
+                if let Some(v) = var {
+                    c.env("HUTCH_RM_LAYER", v);
+                }
+                c
+            };
+            let args = ["--rm", "--name", "ondisk", bb, "sh", "-c"];
+            let script = "echo hi > /f; echo ready; sleep 30";
+            let (mut child, _r) = start_ready_as(hutch(), &[&args[..], &[script]].concat());
+            let dirs = container_dirs(&w);
+            assert_eq!(dirs.len(), 1, "{dirs:?}");
+            assert_eq!(
+                std::fs::read_to_string(dirs[0].join("upper/f")).unwrap(),
+                "hi\n",
+                "the writable layer is on disk ({var:?}, {text:?})"
+            );
+            assert_eq!(w.ok(&["diff", "ondisk"]), "A /f\n");
+            w.ok(&["kill", "ondisk"]);
+            wait_code(&mut child);
+            assert!(
+                container_dirs(&w).is_empty(),
+                "--rm leaves no container dir"
+            );
+            // Its `/` is the state dir's filesystem, not a tmpfs.
+            let disk = nix::sys::statvfs::statvfs(&w.root()).unwrap();
+            let want = disk.blocks() as u64 * disk.fragment_size() as u64;
+            assert_eq!(root_fs_bytes(&w, hutch(), bb), want);
+        }
     });
 }
 
@@ -277,8 +366,15 @@ fn start_ready(
     w: &World,
     args: &[&str],
 ) -> (std::process::Child, BufReader<std::process::ChildStdout>) {
-    let mut child = w
-        .hutch()
+    start_ready_as(w.hutch(), args)
+}
+
+/// Like `start_ready`, with `hutch` as set up by the caller.
+fn start_ready_as(
+    mut hutch: std::process::Command,
+    args: &[&str],
+) -> (std::process::Child, BufReader<std::process::ChildStdout>) {
+    let mut child = hutch
         .arg("run")
         .args(args)
         .stdout(Stdio::piped())
