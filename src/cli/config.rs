@@ -88,7 +88,7 @@ pub const RM_LAYER: Key = Key {
     name: "rm_layer",
     env: "HUTCH_RM_LAYER",
     flag: None,
-    default: "memory",
+    default: "disk",
     check: |s| s.parse::<RmLayer>().map(drop),
 };
 
@@ -425,18 +425,19 @@ mod tests {
     }
 
     #[test]
-    fn rm_layer_is_memory_unless_set() {
+    fn rm_layer_is_disk_unless_set() {
         let c = parse("").unwrap();
         let s = c.effective(RM_LAYER, None).unwrap();
-        assert_eq!((s.value.as_str(), s.origin), ("memory", Origin::Default));
-        let c = parse("rm_layer = \"disk\"\n").unwrap();
+        assert_eq!((s.value.as_str(), s.origin), ("disk", Origin::Default));
+        assert_eq!(RmLayer::default(), RmLayer::Disk);
+        let c = parse("rm_layer = \"memory\"\n").unwrap();
         assert_eq!(
             c.value::<RmLayer>(RM_LAYER, None).unwrap(),
-            Some(RmLayer::Disk)
+            Some(RmLayer::Memory)
         );
         // It has no flag: one handed in by mistake is not taken for one.
-        let s = c.effective(RM_LAYER, Some("memory".into())).unwrap();
-        assert_eq!(s.value, "disk");
+        let s = c.effective(RM_LAYER, Some("disk".into())).unwrap();
+        assert_eq!(s.value, "memory");
     }
 
     #[test]

@@ -32,9 +32,9 @@ pub struct Args {
     #[command(flatten)]
     pub process: super::flags::Process,
     /// Remove the container (its directory and writable layer) when it exits.
-    /// Its writable layer is kept in memory where it can be: HUTCH_RM_LAYER,
-    /// else `rm_layer` in config.toml, else memory; `disk` for large writes
-    /// or to commit, diff or export it while it runs.
+    /// Its writable layer is on disk unless HUTCH_RM_LAYER, else `rm_layer`
+    /// in config.toml, says `memory` (faster starts; up to half of RAM, and
+    /// no commit, diff or export while it runs).
     #[arg(long)]
     pub rm: bool,
     /// Name the container (unique among existing containers).

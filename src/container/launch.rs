@@ -345,7 +345,7 @@ impl<'a> Launch<'a> {
             tty: false,
             interactive: false,
             auto_remove: false,
-            rm_layer: RmLayer::Memory,
+            rm_layer: RmLayer::Disk,
             security: SecurityFlags::default(),
             storage_driver: None,
             restart: Policy::No,
@@ -519,9 +519,9 @@ impl<'a> Launch<'a> {
         self
     }
 
-    /// Where the writable layer of an auto-removed container lives: in
-    /// memory (the default, where it can be: see [`RmLayer::Memory`]) or
-    /// on disk. Ignored without [`Launch::auto_remove`].
+    /// Where the writable layer of an auto-removed container lives: on
+    /// disk (the default) or in memory where it can be (see
+    /// [`RmLayer::Memory`]). Ignored without [`Launch::auto_remove`].
     pub fn rm_layer(mut self, place: RmLayer) -> Self {
         self.rm_layer = place;
         self
@@ -1311,6 +1311,12 @@ fn plan(
 
 /// Where an auto-removed (`--rm`) container's writable layer lives; users
 /// choose it with `rm_layer` in config.toml or `HUTCH_RM_LAYER`.
+///
+/// Disk by default, as Docker and Podman keep it: in memory, what a
+/// container writes outside its volumes is RAM that no process is charged
+/// for (up to half of it per container), which several `--rm` containers
+/// writing a lot could use up for the whole host, and `commit` of a
+/// running `--rm` container (a Docker habit) would be refused.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub enum RmLayer {
     /// On a tmpfs inside the container, where it can be
@@ -1318,9 +1324,9 @@ pub enum RmLayer {
     /// its volumes takes memory (ENOSPC past the tmpfs's size), and it
     /// cannot be read from outside while it runs (`commit`, `diff`,
     /// `export`). On disk where it cannot be.
-    #[default]
     Memory,
     /// In the container's directory on disk, as a kept container's.
+    #[default]
     Disk,
 }
 

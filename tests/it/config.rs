@@ -208,30 +208,27 @@ fn a_bad_config_file_is_one_line_naming_file_line_and_key() {
 fn rm_layer_is_shown_with_its_source_and_a_bad_one_is_one_line() {
     for_each_user(|w| {
         let s = settings(hutch(&w).args(["info", "--format", "json"]));
-        assert_eq!(setting(&s, "rm_layer"), ("memory".into(), "default".into()));
-        let file = write_config(&w, "\nrm_layer = \"disk\"\n");
+        assert_eq!(setting(&s, "rm_layer"), ("disk".into(), "default".into()));
+        let file = write_config(&w, "\nrm_layer = \"memory\"\n");
         let s = settings(hutch(&w).args(["info", "--format", "json"]));
         assert_eq!(
             setting(&s, "rm_layer"),
-            ("disk".into(), format!("{file}:2"))
+            ("memory".into(), format!("{file}:2"))
         );
         let text = succeeded(&hutch(&w).arg("info").output().unwrap(), "info");
         assert!(
-            text.contains(&format!("  rm_layer = disk ({file}:2)\n")),
+            text.contains(&format!("  rm_layer = memory ({file}:2)\n")),
             "{text}"
         );
         // The variable beats the file.
         let s = settings(
             hutch(&w)
-                .env("HUTCH_RM_LAYER", "memory")
+                .env("HUTCH_RM_LAYER", "disk")
                 .args(["info", "--format", "json"]),
         );
         assert_eq!(
             setting(&s, "rm_layer"),
-            (
-                "memory".into(),
-                "environment variable HUTCH_RM_LAYER".into()
-            )
+            ("disk".into(), "environment variable HUTCH_RM_LAYER".into())
         );
 
         // A bad value, in the file or the variable: one line, exit 125,

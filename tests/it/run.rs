@@ -107,7 +107,7 @@ fn isolation_pid_hostname_and_proc() {
 }
 
 /// Whether this kernel's tmpfs keeps `user.` xattrs (6.6): where it does, a
-/// `--rm` container's writable layer lives in memory.
+/// `--rm` container's writable layer lives in memory when asked to.
 fn layer_in_memory() -> bool {
     let release = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap();
     let mut nums = release
@@ -116,19 +116,30 @@ fn layer_in_memory() -> bool {
     (nums.next().unwrap_or(0), nums.next().unwrap_or(0)) >= (6, 6)
 }
 
+/// hutch as the user, with a `--rm` container's writable layer in memory.
+fn with_layer_in_memory(w: &World) -> std::process::Command {
+    let mut c = w.hutch();
+    c.env("HUTCH_RM_LAYER", "memory");
+    c
+}
+
 #[test]
-fn rm_keeps_its_writable_layer_in_memory() {
+fn rm_keeps_its_writable_layer_in_memory_when_asked() {
     for_each_user(|w| {
         let bb = w.busybox();
         // Writes, whiteouts and opaque dirs work on the in-memory layer.
         let script = "echo hi > /newfile; rm /bin/vi; rm -rf /home; mkdir /home; touch /home/x; \
                       cat /newfile; ls /bin/vi 2>/dev/null || echo gone; ls -a /home; ls -ld / | cut -c1-10";
+        let out = with_layer_in_memory(&w)
+            .args(["run", "--rm", bb, "sh", "-c", script])
+            .output()
+            .unwrap();
         assert_eq!(
-            ok(&w, &["--rm", bb, "sh", "-c", script]),
+            crate::common::succeeded(&out, "run --rm in memory"),
             "hi\ngone\n.\n..\nx\ndrwxr-xr-x\n"
         );
-        let (mut child, _r) = start_ready(
-            &w,
+        let (mut child, _r) = start_ready_as(
+            with_layer_in_memory(&w),
             &[
                 "--rm",
                 "--name",
@@ -205,6 +216,9 @@ fn the_in_memory_layer_is_half_of_ram() {
     }
     for_each_user(|w| {
         let bb = w.busybox();
+        // Asked for in config.toml this time.
+        let cfg = w.path("cfg");
+        w.write("cfg/hutch/config.toml", "rm_layer = \"memory\"\n");
         let meminfo = std::fs::read_to_string("/proc/meminfo").unwrap();
         let kib: u64 = meminfo
             .lines()
@@ -214,7 +228,9 @@ fn the_in_memory_layer_is_half_of_ram() {
             .parse()
             .unwrap();
         let half = kib * 1024 / 2;
-        let got = root_fs_bytes(&w, w.hutch(), bb);
+        let mut hutch = w.hutch();
+        hutch.env("XDG_CONFIG_HOME", &cfg);
+        let got = root_fs_bytes(&w, hutch, bb);
         // The kernel rounds the size to whole pages.
         assert!(
             got.abs_diff(half) <= 4096,
@@ -224,13 +240,14 @@ fn the_in_memory_layer_is_half_of_ram() {
 }
 
 #[test]
-fn rm_layer_disk_keeps_a_running_rm_container_on_disk() {
+fn a_running_rm_container_is_on_disk_by_default_and_with_rm_layer_disk() {
     for_each_user(|w| {
         let bb = w.busybox();
         let cfg = w.path("cfg");
         let file = w.write("cfg/hutch/config.toml", "");
-        // The variable, then config.toml (with no variable), set it.
-        for (var, text) in [(Some("disk"), ""), (None, "rm_layer = \"disk\"\n")] {
+        // By default; and the variable asking for disk beats config.toml
+        // asking for memory.
+        for (var, text) in [(None, ""), (Some("disk"), "rm_layer = \"memory\"\n")] {
             std::fs::write(&file, text).unwrap();
             let hutch = || {
                 let mut c = w.hutch();
