@@ -7,6 +7,8 @@
 #   confinement
 #   the same with --security-opt seccomp=unconfined: the cost of the filter
 #   alone (compiled once, then read from the state directory's cache)
+#   the same with HUTCH_RM_LAYER=memory (the writable layer on a tmpfs
+#   inside the container instead of on disk; through env(1))
 #   bwrap over the same busybox root filesystem, unpacked
 #   podman run --rm --network none busybox true (rootless, overlay driver)
 # Run as an unprivileged user (as root: BENCH_USER=name bench/startup.sh).
@@ -65,8 +67,9 @@ bwrap_cmd="bwrap --unshare-user --uid 0 --gid 0 --unshare-pid --unshare-uts --un
 cmds=("$hutch --root $root run --rm --network none busybox:1.38.0-musl true"
   "$hutch --root $root run --rm --network none --security-opt seccomp=unconfined --security-opt systempaths=unconfined busybox:1.38.0-musl true"
   "$hutch --root $root run --rm --network none --security-opt seccomp=unconfined busybox:1.38.0-musl true"
+  "env HUTCH_RM_LAYER=memory $hutch --root $root run --rm --network none busybox:1.38.0-musl true"
   "$bwrap_cmd")
-names=(hutch hutch-unconfined hutch-no-seccomp bwrap)
+names=(hutch hutch-unconfined hutch-no-seccomp hutch-memory-layer bwrap)
 if [ -n "${HUTCH_BASE:-}" ]; then
   "$HUTCH_BASE" --root "$root" run --rm --network none busybox:1.38.0-musl true
   cmds+=("$HUTCH_BASE --root $root run --rm --network none busybox:1.38.0-musl true")
@@ -100,6 +103,8 @@ n = r["hutch-no-seccomp"]
 print(f"seccomp filter alone: {(h-n)*1000:+.2f} ms, CPU {(cpu['hutch']-cpu['hutch-no-seccomp'])*1000:+.2f} ms (hutch vs seccomp=unconfined; target <= 0.3 ms)")
 print(f"hutch median {h*1000:.2f} ms; bwrap {r['bwrap']*1000:.2f} ms; hutch/bwrap = {h/r['bwrap']:.2f}x (target <= 1.5x)")
 print(f"hutch CPU {cpu['hutch']*1000:.2f} ms; bwrap {cpu['bwrap']*1000:.2f} ms; hutch/bwrap = {cpu['hutch']/cpu['bwrap']:.2f}x (target <= 1.5x)")
+m = r["hutch-memory-layer"]
+print(f"hutch with rm_layer = memory (through env(1), whose exec it includes) median {m*1000:.2f} ms ({m/r['bwrap']:.2f}x bwrap), CPU {cpu['hutch-memory-layer']*1000:.2f} ms ({cpu['hutch-memory-layer']/cpu['bwrap']:.2f}x)")
 if "hutch-base" in r:
     b = r["hutch-base"]
     print(f"hutch-base median {b*1000:.2f} ms ({b/r['bwrap']:.2f}x bwrap), CPU {cpu['hutch-base']*1000:.2f} ms ({cpu['hutch-base']/cpu['bwrap']:.2f}x)")
@@ -140,4 +145,5 @@ for other, what in (("hutch-unconfined", "confinement (filter + masks)"), ("hutc
     (dw, sw), (dc, sc) = paired("hutch", other, 0), paired("hutch", other, 1)
     print(f"  {what}: {dw:+.2f} ± {sw:.2f} ms wall, CPU {dc:+.2f} ± {sc:.2f} ms (target <= 0.3 ms)")
 print(f"  hutch/bwrap: wall {ratio('hutch', 'bwrap', 0):.2f}x, CPU {ratio('hutch', 'bwrap', 1):.2f}x (medians of the rounds' ratios; target <= 1.5x)")
+print(f"  hutch with rm_layer = memory/bwrap: wall {ratio('hutch-memory-layer', 'bwrap', 0):.2f}x, CPU {ratio('hutch-memory-layer', 'bwrap', 1):.2f}x")
 PY
