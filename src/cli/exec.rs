@@ -90,7 +90,7 @@ pub fn exec(ctx: &Ctx, a: Args) -> anyhow::Result<u8> {
                     s.started();
                     let _ = join::exec_in(ns, &target);
                 }
-                Err(e) => s.failed(e.exit_code(), &e.to_string()),
+                Err(e) => s.failed(e.exit_code(), &crate::chain::line(&e)),
             },
         )
         .map_err(anyhow::Error::msg)?;
@@ -106,7 +106,7 @@ pub fn exec(ctx: &Ctx, a: Args) -> anyhow::Result<u8> {
     match join::exec_in(ns, &target) {
         Ok(exit) => Ok(u8::try_from(exit.code()).unwrap_or(super::EXIT_HUTCH_ERROR)),
         Err(e) => {
-            super::errors::eprint(&e.to_string());
+            super::errors::eprint(&crate::chain::line(&e));
             Ok(u8::try_from(e.exit_code()).unwrap_or(super::EXIT_HUTCH_ERROR))
         }
     }

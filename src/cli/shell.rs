@@ -73,7 +73,7 @@ pub fn exec(ctx: &Ctx, a: Args) -> anyhow::Result<u8> {
     match env.join(&rec, &process) {
         Ok(code) => Ok(u8::try_from(code).unwrap_or(super::EXIT_HUTCH_ERROR)),
         Err(e) => {
-            super::errors::eprint(&e.to_string());
+            super::errors::eprint(&crate::chain::line(&e));
             Ok(u8::try_from(e.exit_code()).unwrap_or(super::EXIT_HUTCH_ERROR))
         }
     }

@@ -34,7 +34,7 @@ pub enum Error {
     },
     #[error("the container exited while hutch was joining it")]
     ExitedWhileJoining,
-    #[error("the user namespace keeper's go-between died")]
+    #[error("the go-between into the container's namespaces died")]
     GoBetweenDied,
     #[error("a user-defined network needs the user namespace keeper")]
     NoKeeper,

@@ -113,6 +113,13 @@ fn scratch_project_is_entered_as_the_caller_and_keeps_root_installs() {
                 .code(),
             Some(7)
         );
+        // A command that is not there, or cannot be run, exits as Docker's
+        // do (127, 126), and the line says which.
+        let out = p.run_in("", &["shell", "--", "/no/such/tool"]);
+        assert_eq!(out.status.code(), Some(127), "{}", stderr(&out));
+        assert!(stderr(&out).contains("/no/such/tool"), "{}", stderr(&out));
+        let out = p.run_in("", &["shell", "--", "/etc/hostname"]);
+        assert_eq!(out.status.code(), Some(126), "{}", stderr(&out));
 
         // Root installs under /usr; the caller sees it, across entries and a stop.
         assert_eq!(
