@@ -100,6 +100,33 @@ impl Drop for Term {
     }
 }
 
+/// The pids whose parent is `pid`.
+fn children_of(pid: i32) -> Vec<i32> {
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
+        .filter(|p| {
+            std::fs::read_to_string(format!("/proc/{p}/stat")).is_ok_and(|st| {
+                // The fields after the command name, which may hold spaces.
+                let rest = st.rsplit_once(')').map_or("", |(_, r)| r);
+                rest.split_whitespace().nth(1) == Some(pid.to_string().as_str())
+            })
+        })
+        .collect()
+}
+
+/// The number `marker=` is followed by in what `t` saw.
+fn number_after(t: &Term, marker: &str) -> i32 {
+    let after = t.seen.split(marker).nth(1).unwrap();
+    let digits: String = after.chars().take_while(char::is_ascii_digit).collect();
+    digits.parse().unwrap()
+}
+
+/// Typed at a shell: prints `modes-2` when the terminal is cooked (icanon
+/// and echo on), `modes-0` when raw. Its own echo never matches.
+const MODES: &str = "echo modes-$(stty -a | tr ' ;' '\\n\\n' | grep -cx -e icanon -e echo)";
+
 /// `hutch ps -a`'s line for container `name`, if it lists one.
 fn ps_line(w: &World, name: &str) -> Option<String> {
     w.ok(&["ps", "-a"])
@@ -229,5 +256,69 @@ fn detach_keys_can_be_changed_and_a_run_left_attached_keeps_its_exit_code_and_si
         assert!(ps_line(&w, "d3").unwrap().contains(" Up "));
         w.ok(&["stop", "-t", "1", "d3"]);
         w.ok(&["rm", "d3"]);
+    });
+}
+
+#[test]
+fn a_backgrounded_run_it_is_stopped_by_job_control_and_leaves_the_terminal_alone() {
+    for_each_user(|w| {
+        let bb = w.busybox();
+        let hutch = format!("{} --root {}", hutch_bin().display(), w.root().display());
+        let mut t = Term::start(&w, "PS1='$ ' exec bash --norc --noprofile -i");
+        t.expect("$ ");
+        t.send(
+            format!("{hutch} run -it --rm --name bg1 {bb} sh -c 'sleep 2; echo do''ne' &\r")
+                .as_bytes(),
+        );
+        t.expect("$ ");
+        // It wants the terminal: stopped (SIGTTOU), not raw behind the
+        // shell's back.
+        t.send(b"sleep 3; jobs\r");
+        t.expect("Stopped");
+        t.send(format!("{MODES}\r").as_bytes());
+        t.expect("modes-2\n");
+        // Brought to the foreground, it runs to its end on the terminal.
+        t.send(b"fg\r");
+        t.expect("done\n");
+        t.expect("$ ");
+        t.send(format!("{MODES}; exit\r").as_bytes());
+        t.expect("modes-2\n");
+        assert!(eventually(10, || ps_line(&w, "bg1").is_none()));
+    });
+}
+
+#[test]
+fn a_sigkill_of_either_side_of_a_run_it_ends_the_run_and_cooks_the_terminal() {
+    for_each_user(|w| {
+        let bb = w.busybox();
+        // The process the shell waits on: the container ends with it.
+        let cmd = format!("echo sh=$$; HUTCH run -it --rm --name k1 {bb} sh; {MODES}");
+        let mut t = Term::start(&w, &cmd);
+        t.expect("# ");
+        let sh = number_after(&t, "sh=");
+        let parent = children_of(sh)[0];
+        assert_eq!(children_of(parent).len(), 1, "{:?}", children_of(parent));
+        kill(Pid::from_raw(parent), Signal::SIGKILL).unwrap();
+        let (_, seen) = t.wait();
+        assert!(seen.contains("modes-"), "{seen:?}");
+        // Its pid 1 died with its supervisor, which had no time to
+        // remove it: listed as exited (as any `run --rm` SIGKILLed).
+        let gone = || ps_line(&w, "k1").is_none_or(|l| l.contains("Exited"));
+        assert!(eventually(10, gone), "{:?}", ps_line(&w, "k1"));
+        let _ = w.run(&["rm", "k1"]);
+
+        // The child that runs the container: the parent exits 137 and
+        // puts the terminal back.
+        let cmd =
+            format!("echo sh=$$; HUTCH run -it --rm --name k2 {bb} sh; echo code=$?; {MODES}");
+        let mut t = Term::start(&w, &cmd);
+        t.expect("# ");
+        let sh = number_after(&t, "sh=");
+        let parent = children_of(sh)[0];
+        let child = children_of(parent)[0];
+        kill(Pid::from_raw(child), Signal::SIGKILL).unwrap();
+        let (_, seen) = t.wait();
+        assert!(seen.contains("code=137\n"), "{seen:?}");
+        assert!(seen.contains("modes-2\n"), "{seen:?}");
     });
 }
