@@ -21,6 +21,7 @@ use nix::sys::signal::Signal;
 use nix::sys::termios::Termios;
 use std::io::{Read, Write};
 use std::os::fd::AsFd;
+use std::path::PathBuf;
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
@@ -135,7 +136,7 @@ pub(super) fn attach(
     let saved = raw.as_ref().map(tty::RawMode::saved);
     // Before any thread starts: the threads inherit the blocked signals.
     if rec.config.tty {
-        terminal_signals(rec.clone(), saved.clone())?;
+        terminal_signals(containers.dir(&rec.id), rec.clone(), saved.clone())?;
     } else if sig_proxy {
         proxy_signals(rec.clone())?;
     }
@@ -167,13 +168,13 @@ pub(super) fn attach(
     Ok(u8::try_from(code).unwrap_or(super::EXIT_HUTCH_ERROR))
 }
 
-/// With a terminal: its size goes to the container's now and on every
-/// SIGWINCH; the signals that would end this process put `saved` (the
-/// terminal's modes before raw mode) back first, then end it as they
+/// With a terminal: its size goes to the container's (in `dir`) now and
+/// on every SIGWINCH; the signals that would end this process put `saved`
+/// (the terminal's modes before raw mode) back first, then end it as they
 /// would have.
-fn terminal_signals(rec: Record, saved: Option<Termios>) -> anyhow::Result<()> {
+fn terminal_signals(dir: PathBuf, rec: Record, saved: Option<Termios>) -> anyhow::Result<()> {
     if let Some(size) = tty::host_size() {
-        control::resize(&rec, size);
+        control::resize(&dir, &rec, size);
     }
     let set = crate::sys::signal::forwarded();
     crate::sys::signal::block(&set)?;
@@ -181,7 +182,7 @@ fn terminal_signals(rec: Record, saved: Option<Termios>) -> anyhow::Result<()> {
         while let Ok(sig) = set.wait() {
             if sig == Signal::SIGWINCH {
                 if let Some(size) = tty::host_size() {
-                    control::resize(&rec, size);
+                    control::resize(&dir, &rec, size);
                 }
                 continue;
             }

@@ -1843,6 +1843,14 @@ impl sandbox::Observer for Started<'_> {
         self.detach.as_ref().map(|d| d.keys.clone())
     }
 
+    fn window_size_file(&self) -> Option<PathBuf> {
+        Some(
+            self.containers
+                .dir(self.id)
+                .join(super::control::WINDOW_SIZE_FILE),
+        )
+    }
+
     fn detached(&mut self) {
         let Some(d) = self.detach.as_mut() else {
             return;

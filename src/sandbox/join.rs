@@ -145,7 +145,7 @@ pub fn exec_in(
                 "the process did not hand over its terminal".into(),
             ));
         }
-        wait(child, pidfd.as_fd(), master, target.process, None)
+        wait(child, pidfd.as_fd(), master, target.process, None, None)
     })();
     let _ = signal::set_mask(&saved_mask);
     result

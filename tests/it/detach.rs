@@ -141,7 +141,7 @@ fn run_it_detaches_and_attach_comes_back_to_its_terminal() {
         let bb = w.busybox();
         let mut t = Term::start(
             &w,
-            &format!("stty rows 33 cols 77; HUTCH run -it --name d1 {bb} sh"),
+            &format!("stty rows 33 cols 77; HUTCH run -it --name d1 {bb} sh; {MODES}"),
         );
         t.expect("# ");
         t.send(b"echo one-$((0+1))\r");
@@ -150,20 +150,32 @@ fn run_it_detaches_and_attach_comes_back_to_its_terminal() {
         let (code, seen) = t.wait();
         assert_eq!(code, 0, "{seen:?}");
         assert!(seen.contains("read escape sequence"), "{seen:?}");
+        assert!(seen.contains("modes-2\n"), "{seen:?}");
         // It runs on, as if started with -dit.
         let line = ps_line(&w, "d1").unwrap();
         assert!(line.contains(" Up "), "{line}");
 
         // Attached again: raw (our keys reach its shell, echoed by its
         // terminal only), our window size passed on, detached again.
-        let mut t = Term::start(&w, "stty rows 40 cols 100; HUTCH attach d1");
+        let mut t = Term::start(
+            &w,
+            &format!("stty rows 40 cols 100; HUTCH attach d1; {MODES}"),
+        );
         std::thread::sleep(Duration::from_millis(300));
         t.send(b"echo two-$((1+1)); stty size\r");
         t.expect("two-2\n40 100\n");
+        // Raw: ctrl-c is a byte for the container's terminal, which
+        // interrupts its command; attach stays.
+        t.send(b"sleep 30\r");
+        std::thread::sleep(Duration::from_millis(300));
+        t.send(b"\x03");
+        t.send(b"echo after-$((2+1))\r");
+        t.expect("after-3\n");
         t.send(b"\x10\x11");
         let (code, seen) = t.wait();
         assert_eq!(code, 0, "{seen:?}");
         assert!(seen.contains("read escape sequence"), "{seen:?}");
+        assert!(seen.contains("modes-2\n"), "{seen:?}");
         assert!(ps_line(&w, "d1").unwrap().contains(" Up "));
         // Its log has what it said while nobody was attached, too.
         let logs = w.ok(&["logs", "d1"]).replace('\r', "");
@@ -173,11 +185,12 @@ fn run_it_detaches_and_attach_comes_back_to_its_terminal() {
         );
 
         // Ending its shell from inside: attach exits with its code.
-        let mut t = Term::start(&w, "HUTCH attach d1");
+        let mut t = Term::start(&w, &format!("HUTCH attach d1; echo code=$?; {MODES}"));
         std::thread::sleep(Duration::from_millis(300));
         t.send(b"exit 3\r");
-        let (code, seen) = t.wait();
-        assert_eq!(code, 3, "{seen:?}");
+        let (_, seen) = t.wait();
+        assert!(seen.contains("code=3\n"), "{seen:?}");
+        assert!(seen.contains("modes-2\n"), "{seen:?}");
         let line = ps_line(&w, "d1").unwrap();
         assert!(line.contains("Exited (3)"), "{line}");
         w.ok(&["rm", "d1"]);
@@ -320,5 +333,27 @@ fn a_sigkill_of_either_side_of_a_run_it_ends_the_run_and_cooks_the_terminal() {
         let (_, seen) = t.wait();
         assert!(seen.contains("code=137\n"), "{seen:?}");
         assert!(seen.contains("modes-2\n"), "{seen:?}");
+    });
+}
+
+#[test]
+fn attach_sizes_the_terminal_of_a_container_started_detached() {
+    for_each_user(|w| {
+        let bb = w.busybox();
+        w.ok(&["run", "-dit", "--name", "z1", &bb, "sh"]);
+        let mut t = Term::start(&w, "stty rows 25 cols 61; HUTCH attach z1");
+        std::thread::sleep(Duration::from_millis(300));
+        t.send(b"stty size\r");
+        t.expect("25 61\n");
+        // Its supervisor took the size it was given.
+        let left = w
+            .root()
+            .join("containers")
+            .join(w.ok(&["inspect", "-f", "{{.Id}}", "z1"]).trim());
+        assert!(!left.join("winsize").exists());
+        t.send(b"\x10\x11");
+        let (code, seen) = t.wait();
+        assert_eq!(code, 0, "{seen:?}");
+        w.ok(&["rm", "-f", "z1"]);
     });
 }
