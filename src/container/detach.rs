@@ -27,6 +27,7 @@
 use super::logger::{Logger, SpawnError};
 use super::logs;
 use crate::sys::process::{fork, pidfd_open, Forked};
+use crate::sys::stdio;
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use nix::sys::signal::Signal;
 use nix::sys::signalfd::{SfdFlags, SignalFd};
@@ -220,19 +221,18 @@ impl Tell {
         let stdin = super::stdin::open_for_container(dir).ok();
         if let Some(fd) = stdin
             .as_ref()
-            .map(AsRawFd::as_raw_fd)
-            .or(null.as_ref().map(AsRawFd::as_raw_fd))
+            .map(AsFd::as_fd)
+            .or(null.as_ref().map(AsFd::as_fd))
         {
-            let _ = nix::unistd::dup2(fd, 0);
+            let _ = stdio::point(fd, 0);
         }
         if let Some(n) = &null {
             for fd in [1, 2] {
-                let _ = nix::unistd::dup2(n.as_raw_fd(), fd);
+                let _ = stdio::point(n.as_fd(), fd);
             }
         }
-        // As a supervisor does: the caller's directory (a mount) is not
-        // kept busy; every path hutch passes on is absolute.
-        let _ = nix::unistd::chdir("/");
+        // As a supervisor does; every path hutch passes on is absolute.
+        let _ = stdio::leave_directory();
         let logger = log.and_then(|(path, config)| Logger::start(Some(path), config, None).ok());
         let _ = nix::unistd::write(&self.0, &[DETACHED]);
         logger

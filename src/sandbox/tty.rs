@@ -146,7 +146,13 @@ const SI_KERNEL: i32 = 0x80;
 fn take_size(path: &std::path::Path) -> Option<WinSize> {
     use std::io::Read;
     let mut text = String::new();
-    let read = std::fs::File::open(path).and_then(|f| f.take(64).read_to_string(&mut text));
+    // O_NOCTTY: a run that detached is a session leader without a terminal,
+    // which must not get one by an open.
+    let read = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOCTTY | libc::O_CLOEXEC)
+        .open(path)
+        .and_then(|f| f.take(64).read_to_string(&mut text));
     let _ = std::fs::remove_file(path);
     read.ok()?;
     let mut n = text.split_whitespace().map(str::parse::<u16>);
@@ -189,6 +195,10 @@ pub fn relay(
         .filter(|d| !d.keys.is_empty())
         .map(|d| Escape::new(d.keys.clone()));
     let mut stdin_open = relay_stdin;
+    // Once detached: the process that waited on this one, whose signals
+    // (a hang-up of the terminal just left, passed on before it heard of
+    // the detach) are no longer the container's.
+    let mut left: Option<u32> = None;
     let mut buf = vec![0u8; 16 * 1024];
     loop {
         let mut fds = vec![
@@ -229,6 +239,7 @@ pub fn relay(
                             let _ = pty::set_window_size(master.as_fd(), size);
                         }
                     }
+                    Ok(_) if left == Some(info.ssi_pid) => {}
                     Ok(sig) => {
                         let _ = nix::sys::signal::kill(child, sig);
                     }
@@ -266,6 +277,7 @@ pub fn relay(
                         // the user see comes out right.
                         drop(raw.take());
                         escape = None;
+                        left = u32::try_from(nix::unistd::getppid().as_raw()).ok();
                         if let Some(d) = detach.take() {
                             (d.then)();
                         }
