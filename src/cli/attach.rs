@@ -7,9 +7,12 @@
 //! for a container with a terminal). The detach keys in that stdin
 //! (ctrl-p,ctrl-q unless `--detach-keys` says otherwise) end the attach and
 //! leave the container running. To a container with a terminal (`-t`),
-//! a terminal here is put in raw mode while attached (keys go through byte
-//! for byte; restored on every way out) and its size is passed on, at once
-//! and on every change, as Docker resizes the container's terminal.
+//! this process's terminal's size is passed on, at once and on every
+//! change, as Docker resizes the container's terminal (its supervisor,
+//! which holds the terminal, sets it: `control::resize`); when stdin is
+//! attached too (`-i`, no `--no-stdin`) the terminal here is put in raw
+//! mode while attached (keys go through byte for byte; restored on every
+//! way out).
 
 use super::logs::{driver_of, follow, Out};
 use super::Ctx;
