@@ -340,7 +340,7 @@ fn a_sigkill_of_either_side_of_a_run_it_ends_the_run_and_cooks_the_terminal() {
 fn attach_sizes_the_terminal_of_a_container_started_detached() {
     for_each_user(|w| {
         let bb = w.busybox();
-        w.ok(&["run", "-dit", "--name", "z1", &bb, "sh"]);
+        w.ok(&["run", "-dit", "--name", "z1", bb, "sh"]);
         let mut t = Term::start(&w, "stty rows 25 cols 61; HUTCH attach z1");
         std::thread::sleep(Duration::from_millis(300));
         t.send(b"stty size\r");
