@@ -357,3 +357,30 @@ fn attach_sizes_the_terminal_of_a_container_started_detached() {
         w.ok(&["rm", "-f", "z1"]);
     });
 }
+
+#[test]
+fn a_detached_run_keeps_its_restart_policy() {
+    for_each_user(|w| {
+        let bb = w.busybox();
+        let cmd = format!("HUTCH run -it --restart always --name r1 {bb} sh");
+        let mut t = Term::start(&w, &cmd);
+        t.expect("# ");
+        t.send(b"\x10\x11");
+        let (code, seen) = t.wait();
+        assert_eq!(code, 0, "{seen:?}");
+        // Its shell ends: the child that became its supervisor starts it
+        // again, as the supervisor of a `run -dit` would.
+        w.ok(&["exec", "r1", "sh", "-c", "echo restarted-once > /restarted"]);
+        let mut t = Term::start(&w, "HUTCH attach r1");
+        std::thread::sleep(Duration::from_millis(300));
+        t.send(b"exit 3\r");
+        let _ = t.wait();
+        let restarted = || {
+            w.ok(&["inspect", "-f", "{{.RestartCount}}", "r1"]).trim() == "1"
+                && ps_line(&w, "r1").is_some_and(|l| l.contains(" Up "))
+                && w.run(&["exec", "r1", "cat", "/restarted"]).status.success()
+        };
+        assert!(eventually(10, restarted), "{:?}", ps_line(&w, "r1"));
+        w.ok(&["rm", "-f", "r1"]);
+    });
+}
