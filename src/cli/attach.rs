@@ -7,9 +7,12 @@
 //! for a container with a terminal). The detach keys in that stdin
 //! (ctrl-p,ctrl-q unless `--detach-keys` says otherwise) end the attach and
 //! leave the container running. To a container with a terminal (`-t`),
-//! a terminal here is put in raw mode while attached (keys go through byte
-//! for byte; restored on every way out) and its size is passed on, at once
-//! and on every change, as Docker resizes the container's terminal.
+//! this process's terminal's size is passed on, at once and on every
+//! change, as Docker resizes the container's terminal (its supervisor,
+//! which holds the terminal, sets it: `control::resize`); when stdin is
+//! attached too (`-i`, no `--no-stdin`) the terminal here is put in raw
+//! mode while attached (keys go through byte for byte; restored on every
+//! way out).
 
 use super::logs::{driver_of, follow, Out};
 use super::Ctx;
@@ -21,6 +24,7 @@ use nix::sys::signal::Signal;
 use nix::sys::termios::Termios;
 use std::io::{Read, Write};
 use std::os::fd::AsFd;
+use std::path::PathBuf;
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
@@ -135,7 +139,7 @@ pub(super) fn attach(
     let saved = raw.as_ref().map(tty::RawMode::saved);
     // Before any thread starts: the threads inherit the blocked signals.
     if rec.config.tty {
-        terminal_signals(rec.clone(), saved.clone())?;
+        terminal_signals(containers.dir(&rec.id), rec.clone(), saved.clone())?;
     } else if sig_proxy {
         proxy_signals(rec.clone())?;
     }
@@ -167,13 +171,13 @@ pub(super) fn attach(
     Ok(u8::try_from(code).unwrap_or(super::EXIT_HUTCH_ERROR))
 }
 
-/// With a terminal: its size goes to the container's now and on every
-/// SIGWINCH; the signals that would end this process put `saved` (the
-/// terminal's modes before raw mode) back first, then end it as they
+/// With a terminal: its size goes to the container's (in `dir`) now and
+/// on every SIGWINCH; the signals that would end this process put `saved`
+/// (the terminal's modes before raw mode) back first, then end it as they
 /// would have.
-fn terminal_signals(rec: Record, saved: Option<Termios>) -> anyhow::Result<()> {
+fn terminal_signals(dir: PathBuf, rec: Record, saved: Option<Termios>) -> anyhow::Result<()> {
     if let Some(size) = tty::host_size() {
-        control::resize(&rec, size);
+        control::resize(&dir, &rec, size);
     }
     let set = crate::sys::signal::forwarded();
     crate::sys::signal::block(&set)?;
@@ -181,7 +185,7 @@ fn terminal_signals(rec: Record, saved: Option<Termios>) -> anyhow::Result<()> {
         while let Ok(sig) = set.wait() {
             if sig == Signal::SIGWINCH {
                 if let Some(size) = tty::host_size() {
-                    control::resize(&rec, size);
+                    control::resize(&dir, &rec, size);
                 }
                 continue;
             }

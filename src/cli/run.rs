@@ -234,6 +234,7 @@ pub struct Args {
     /// The key sequence that detaches from a -it run on a terminal (the
     /// container runs on, as with -d; `hutch attach` comes back):
     /// comma-separated, each a character or ctrl-X (default ctrl-p,ctrl-q).
+    /// `create` checks it but keeps nothing: `start -ai` takes its own.
     #[arg(long = "detach-keys", value_name = "KEYS", value_parser = super::attach::detach_keys)]
     pub detach_keys: Option<DetachKeys>,
     /// Run the image only if it is for this platform (OS/ARCH[/VARIANT]);

@@ -86,7 +86,11 @@ impl Drop for Companion {
 fn spawn(args: &[String]) -> Option<Child> {
     let (sub, rest) = args.split_first()?;
     let mut cmd = this_binary(sub);
-    cmd.args(rest).stdout(Stdio::null()).stderr(Stdio::null());
+    // Never the terminal as stdin: it belongs to the container's run.
+    cmd.args(rest)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
     helper_child_setup(&mut cmd, Vec::new()).ok()?;
     let child = cmd.spawn().ok()?;
     let _ = crate::sys::process::set_nice(child.id() as i32, 10);

@@ -22,40 +22,32 @@ fn open_checked(p: ProcId) -> Option<OwnedFd> {
     p.alive().then_some(fd)
 }
 
+/// The file in a container's directory where [`resize`] leaves a window
+/// size ("ROWS COLS") for its supervisor to take.
+pub const WINDOW_SIZE_FILE: &str = "winsize";
+
 /// Give the terminal of a container started with `-t` this size (its
 /// processes get SIGWINCH), as Docker does when one attaches to it; false
-/// when it has none that can be reached. The terminal is found as pid 1's
-/// stdin, stdout or stderr, and used only if it is a pty's terminal end
-/// (a container's own descriptors are not to be trusted).
-pub fn resize(rec: &Record, size: crate::sys::pty::WinSize) -> bool {
-    use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
-    // Unix98 pty terminal ends (devices.txt: 136-143).
-    let pty = |m: &std::fs::Metadata| {
-        use std::os::unix::fs::FileTypeExt;
-        let rdev = m.rdev();
-        let major = ((rdev >> 8) & 0xfff) | ((rdev >> 32) & !0xfff);
-        m.file_type().is_char_device() && (136..=143).contains(&major)
-    };
-    let Some(init) = rec.init.filter(|p| p.alive()) else {
+/// when its supervisor cannot be told. The supervisor, which holds the
+/// terminal's master end, sets it: the size is left in the container's
+/// directory `dir` and the supervisor gets SIGWINCH. Nothing the container
+/// controls is opened here (its descriptors may be served by a FUSE
+/// server inside it, which could hang the caller), and nothing blocks.
+pub fn resize(dir: &std::path::Path, rec: &Record, size: crate::sys::pty::WinSize) -> bool {
+    let Some(fd) = rec.supervisor.and_then(open_checked) else {
         return false;
     };
-    (0..3).any(|fd| {
-        let path = format!("/proc/{}/fd/{fd}", init.pid);
-        if !std::fs::metadata(&path).is_ok_and(|m| pty(&m)) {
-            return false;
-        }
-        let Ok(f) = std::fs::OpenOptions::new()
-            .read(true)
-            .write(true)
-            .custom_flags(libc::O_NOCTTY | libc::O_NONBLOCK | libc::O_CLOEXEC)
-            .open(&path)
-        else {
-            return false;
-        };
-        // Checked again on what was opened: the descriptor may have changed.
-        f.metadata().is_ok_and(|m| pty(&m))
-            && crate::sys::pty::set_window_size(f.as_fd(), size).is_ok()
-    })
+    // Renamed into place, so the supervisor reads a whole size; not synced:
+    // it is gone once read, and meaningless after a crash.
+    let text = format!("{} {}\n", size.rows, size.cols);
+    let written = tempfile::Builder::new()
+        .prefix(".winsize.")
+        .tempfile_in(dir)
+        .and_then(|mut t| {
+            std::io::Write::write_all(&mut t, text.as_bytes())?;
+            t.persist(dir.join(WINDOW_SIZE_FILE)).map_err(|e| e.error)
+        });
+    written.is_ok() && pidfd_send_signal(fd.as_fd(), Signal::SIGWINCH as i32).is_ok()
 }
 
 /// Send `sig` to the container's pid 1; false when it is not running. A

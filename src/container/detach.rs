@@ -5,15 +5,21 @@
 //! ([`split`]): the parent only waits, passing on the signals it gets
 //! (the terminal's included: window size, hang-up), until the child either
 //! exits (the parent exits with its code) or says it detached (the parent
-//! exits 0). The child starts a session of its own at once, so that
-//! nothing it starts (the network helper, the logger) is in the terminal's
-//! session and gets its hang-up once the user has detached; it uses the
-//! terminal through the descriptors it inherited, which needs no
-//! controlling terminal. It runs the container as a foreground run does;
-//! when the detach keys are typed, it becomes what a detached supervisor
-//! is ([`Tell::become_supervisor`]): stdin from the container's FIFO,
-//! stdout and stderr through a logger into the container's log. It is
-//! already the supervisor the record names.
+//! exits 0). Until the keys are typed the child stays in the parent's
+//! session and process group, so job control works on the run as on any
+//! command: a backgrounded run is stopped (SIGTTOU) when it would put the
+//! terminal in raw mode, and ctrl-z stops both. The helpers that must
+//! outlive a hang-up once the user has detached (the network helper, the
+//! FUSE server, the health monitor, the port forwarder, the container's
+//! init) leave the terminal's process group themselves. The child dies
+//! with the parent (PR_SET_PDEATHSIG), taking the container with it, and
+//! the parent puts the terminal's modes back whenever the child exits, so
+//! a SIGKILL of either leaves no raw terminal and no container writing to
+//! it. It runs the container as a foreground run does; when the detach
+//! keys are typed, it becomes what a detached supervisor is
+//! ([`Tell::become_supervisor`]): a session of its own, stdin from the
+//! container's FIFO, stdout and stderr through a logger into the
+//! container's log. It is already the supervisor the record names.
 //!
 //! It does not run containers or parse keys; `launch` and `sandbox::tty`
 //! do.
@@ -21,9 +27,11 @@
 use super::logger::{Logger, SpawnError};
 use super::logs;
 use crate::sys::process::{fork, pidfd_open, Forked};
+use crate::sys::stdio;
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
-use nix::sys::signal::{SigmaskHow, Signal};
+use nix::sys::signal::Signal;
 use nix::sys::signalfd::{SfdFlags, SignalFd};
+use nix::sys::termios::{self, SetArg, Termios};
 use nix::sys::wait::{waitpid, WaitStatus};
 use nix::unistd::Pid;
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
@@ -49,8 +57,19 @@ pub enum Split {
 /// The child's line to its waiting parent.
 pub struct Tell(OwnedFd);
 
-/// The byte that says "detached".
+/// The byte that says "detaching": the child has a session of its own and
+/// no longer wants the signals the parent gets (a hang-up that follows the
+/// keys is the terminal's, not the container's).
+const DETACHING: u8 = b'D';
+
+/// The byte that says "detached": the attached run's output is all out.
 const DETACHED: u8 = b'd';
+
+/// si_code of a signal the kernel sent (siginfo.h's SI_KERNEL): the
+/// terminal's (window size, ctrl-c, hang-up) go to its whole foreground
+/// process group, the child included, so the parent does not pass them on
+/// a second time.
+const SI_KERNEL: i32 = 0x80;
 
 /// Fork the process that runs the container; the parent returns only once
 /// the child has exited or detached. Must be called while single-threaded.
@@ -60,17 +79,49 @@ pub fn split() -> Result<Split, SpawnError> {
     // (or kills the parent) before it waits; the child unblocks them.
     let set = crate::sys::signal::forwarded();
     let saved = crate::sys::signal::block(&set)?;
+    // Read before the child can make the terminal raw: what the parent puts
+    // back should the child die without doing so.
+    let modes = termios::tcgetattr(std::io::stdin()).ok();
+    let parent = nix::unistd::getpid();
     match fork()? {
         Forked::Child => {
             drop(said_r);
             crate::sys::signal::set_mask(&saved)?;
-            crate::sys::process::new_session()?;
+            // The container must not outlive the run the shell waits on
+            // unless the user detached; the check closes the race with a
+            // parent that died before the prctl.
+            crate::sys::signal::kill_with_parent()?;
+            if nix::unistd::getppid() != parent {
+                crate::sys::process::child_exit(crate::sandbox::error::EXIT_SETUP);
+            }
             Ok(Split::Child(Tell(said_w)))
         }
         Forked::Parent(child) => {
             drop(said_w);
-            Ok(Split::Parent(wait(child, said_r, &set)))
+            let ended = wait(child, said_r, &set);
+            if let (Ended::Exited(_), Some(modes)) = (ended, modes) {
+                restore(&modes);
+            }
+            Ok(Split::Parent(ended))
         }
+    }
+}
+
+/// Put the terminal's modes from before the run back if they changed (a
+/// child killed in raw mode): compared first, so a run that ended while in
+/// the background, its modes already restored, does not touch the terminal
+/// (and is not stopped for it) while another job has it.
+fn restore(modes: &Termios) {
+    let stdin = std::io::stdin();
+    let same = |now: &Termios| {
+        now.input_flags == modes.input_flags
+            && now.output_flags == modes.output_flags
+            && now.control_flags == modes.control_flags
+            && now.local_flags == modes.local_flags
+            && now.control_chars == modes.control_chars
+    };
+    if termios::tcgetattr(&stdin).is_ok_and(|now| !same(&now)) {
+        let _ = termios::tcsetattr(&stdin, SetArg::TCSANOW, modes);
     }
 }
 
@@ -86,10 +137,11 @@ fn wait(child: Pid, said: OwnedFd, set: &nix::sys::signal::SigSet) -> Ended {
         SignalFd::with_flags(set, SfdFlags::SFD_CLOEXEC),
     ) else {
         // Without them only the child's end is left to wait for.
-        let _ = nix::sys::signal::sigprocmask(SigmaskHow::SIG_UNBLOCK, Some(set), None);
+        let _ = crate::sys::signal::unblock(set);
         return exited(waitpid(child, None));
     };
     let mut said_open = true;
+    let mut forwarding = true;
     loop {
         let mut fds = vec![
             PollFd::new(pidfd.as_fd(), PollFlags::POLLIN),
@@ -115,6 +167,7 @@ fn wait(child: Pid, said: OwnedFd, set: &nix::sys::signal::SigSet) -> Ended {
             let mut b = [0u8; 1];
             match nix::unistd::read(said.as_raw_fd(), &mut b) {
                 Ok(1) if b[0] == DETACHED => return Ended::Detached,
+                Ok(1) if b[0] == DETACHING => forwarding = false,
                 _ => said_open = false,
             }
         }
@@ -123,7 +176,8 @@ fn wait(child: Pid, said: OwnedFd, set: &nix::sys::signal::SigSet) -> Ended {
         }
         if signalled {
             if let Ok(Some(info)) = signals.read_signal() {
-                if let Ok(sig) = Signal::try_from(info.ssi_signo as i32) {
+                let sig = Signal::try_from(info.ssi_signo as i32);
+                if let (Ok(sig), true) = (sig, forwarding && info.ssi_code != SI_KERNEL) {
                     let _ = nix::sys::signal::kill(child, sig);
                 }
             }
@@ -133,7 +187,12 @@ fn wait(child: Pid, said: OwnedFd, set: &nix::sys::signal::SigSet) -> Ended {
 
 impl Tell {
     /// The detach keys were typed (the terminal is restored): let go of the
-    /// terminal and become the container's detached supervisor. `logger`,
+    /// terminal and become the container's detached supervisor: a session
+    /// of its own first (this process is not a group leader, the parent
+    /// is), so nothing the terminal sends reaches it any more, and no
+    /// death signal from the parent, which is told it may stop passing
+    /// signals on. The new session has no controlling terminal and never
+    /// gets one: nothing here opens a terminal. `logger`,
     /// the foreground run's (which also relays to the terminal), is
     /// finished first; the new one writes `log` (None: the output is
     /// dropped) and is returned for the caller to finish once the
@@ -148,6 +207,9 @@ impl Tell {
         dir: &Path,
         log: Option<(&Path, &logs::Config)>,
     ) -> Option<Logger> {
+        let _ = crate::sys::process::new_session();
+        let _ = crate::sys::signal::live_on_without_parent();
+        let _ = nix::unistd::write(&self.0, &[DETACHING]);
         if let Some(l) = logger {
             l.finish();
         }
@@ -159,19 +221,18 @@ impl Tell {
         let stdin = super::stdin::open_for_container(dir).ok();
         if let Some(fd) = stdin
             .as_ref()
-            .map(AsRawFd::as_raw_fd)
-            .or(null.as_ref().map(AsRawFd::as_raw_fd))
+            .map(AsFd::as_fd)
+            .or(null.as_ref().map(AsFd::as_fd))
         {
-            let _ = nix::unistd::dup2(fd, 0);
+            let _ = stdio::point(fd, 0);
         }
         if let Some(n) = &null {
             for fd in [1, 2] {
-                let _ = nix::unistd::dup2(n.as_raw_fd(), fd);
+                let _ = stdio::point(n.as_fd(), fd);
             }
         }
-        // As a supervisor does: the caller's directory (a mount) is not
-        // kept busy; every path hutch passes on is absolute.
-        let _ = nix::unistd::chdir("/");
+        // As a supervisor does; every path hutch passes on is absolute.
+        let _ = stdio::leave_directory();
         let logger = log.and_then(|(path, config)| Logger::start(Some(path), config, None).ok());
         let _ = nix::unistd::write(&self.0, &[DETACHED]);
         logger

@@ -385,8 +385,11 @@ impl Monitor {
                     .write(true)
                     .open("/dev/null")
                     .is_ok_and(|n| (0..3).all(|fd| nix::unistd::dup2(n.as_raw_fd(), fd).is_ok()));
+                // Out of the terminal's process group, as the container
+                // it probes may detach from the terminal.
                 if !quiet
                     || crate::sys::signal::kill_with_parent().is_err()
+                    || crate::sys::process::leave_process_group().is_err()
                     || close_fds_except(&[]).is_err()
                 {
                     child_exit(1);

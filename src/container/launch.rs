@@ -1899,14 +1899,29 @@ impl sandbox::Observer for Started<'_> {
         self.detach.as_ref().map(|d| d.keys.clone())
     }
 
+    fn window_size_file(&self) -> Option<PathBuf> {
+        Some(
+            self.containers
+                .dir(self.id)
+                .join(super::control::WINDOW_SIZE_FILE),
+        )
+    }
+
     fn detached(&mut self) {
         let Some(d) = self.detach.as_mut() else {
             return;
         };
         if let Some(tell) = d.tell.take() {
+            // The new logger is forked, which the companion's thread
+            // forbids: it is ended first and started again after.
+            let companion = self.companion.take().is_some();
             let log = d.dir.join(super::logs::LOG_FILE);
             let log = (d.log.driver != LogDriver::None).then_some((log.as_path(), &d.log));
             d.logger = tell.become_supervisor(d.logger.take(), d.dir, log);
+            if companion {
+                let rec = self.containers.read(self.id);
+                self.companion = rec.and_then(|r| Companion::start(&r.config.companion));
+            }
         }
     }
 

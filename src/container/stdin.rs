@@ -39,7 +39,9 @@ pub fn open_for_container(dir: &Path) -> std::io::Result<OwnedFd> {
     let f = std::fs::OpenOptions::new()
         .read(true)
         .write(true)
-        .custom_flags(libc::O_CLOEXEC | libc::O_NOFOLLOW)
+        // O_NOCTTY: a run that detached is a session leader without a
+        // terminal, which must not get one by an open.
+        .custom_flags(libc::O_CLOEXEC | libc::O_NOFOLLOW | libc::O_NOCTTY)
         .open(&p)?;
     Ok(f.into())
 }

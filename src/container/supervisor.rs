@@ -19,7 +19,7 @@ use super::logger::{Logger, SpawnError};
 use crate::sys::process::{child_exit, close_fds_except, fork, Forked};
 use nix::sys::wait::waitpid;
 use std::io::{BufRead, Write};
-use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
 use std::path::Path;
 
 /// What the detached body reported to the caller.
@@ -139,12 +139,11 @@ fn supervise(
         return;
     };
     for fd in 0..3 {
-        let _ = nix::unistd::dup2(null.as_raw_fd(), fd);
+        let _ = crate::sys::stdio::point(null.as_fd(), fd);
     }
     drop(null);
-    // Like any daemon: do not keep the caller's directory (a mount) busy.
-    // Every path hutch passes on is absolute.
-    let _ = nix::unistd::chdir("/");
+    // Like any daemon. Every path hutch passes on is absolute.
+    let _ = crate::sys::stdio::leave_directory();
     let logger = match log {
         Some((path, config)) => match Logger::start(Some(path), config, None) {
             Ok(l) => Some(l),

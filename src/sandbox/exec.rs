@@ -120,6 +120,13 @@ fn prepare_and_exec(
         init::name_self();
         match fork()? {
             Forked::Parent(main) => {
+                // A session of its own, as the command's: the terminal's
+                // signals (its hang-up after a run detached from it above
+                // all) reach only hutch, which forwards what is meant for
+                // the container.
+                if crate::sys::process::new_session().is_err() {
+                    child_exit(EXIT_SETUP);
+                }
                 // The init keeps nothing that would hold the terminal or the
                 // error pipe open: the parent reads end-of-file from both.
                 drop(pty);

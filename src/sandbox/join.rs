@@ -139,7 +139,7 @@ pub fn exec_in(
         if sock.is_some() && master.is_none() {
             return Err(Error::NoTerminal("process"));
         }
-        wait(child, pidfd.as_fd(), master, target.process, None)
+        wait(child, pidfd.as_fd(), master, target.process, None, None)
     })();
     let _ = signal::set_mask(&saved_mask);
     result

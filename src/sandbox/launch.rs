@@ -81,6 +81,12 @@ pub trait Observer {
     /// stdin, stdout and stderr elsewhere (the relay goes on between them
     /// and the container, which runs on).
     fn detached(&mut self) {}
+    /// Where someone attaching to the container's terminal from elsewhere
+    /// leaves its window size before sending this process SIGWINCH (see
+    /// `tty::relay`); None: only this process's own terminal's size counts.
+    fn window_size_file(&self) -> Option<std::path::PathBuf> {
+        None
+    }
 }
 
 impl Observer for () {
@@ -388,12 +394,20 @@ fn parent_main(
     let outcome = match started {
         Ok(s) => {
             let keys = observer.detach_keys();
+            let sizes = observer.window_size_file();
             let mut then = || observer.detached();
             let detach = keys.map(|keys| tty::Detach {
                 keys,
                 then: &mut then,
             });
-            let exit = wait(child, pidfd.as_fd(), s.master, &plan.process, detach);
+            let exit = wait(
+                child,
+                pidfd.as_fd(),
+                s.master,
+                &plan.process,
+                detach,
+                sizes.as_deref(),
+            );
             observer.exited();
             // The container is gone: its network helper goes too.
             if let Some(h) = s.helper {
@@ -538,18 +552,20 @@ struct Started {
 
 /// Relay the terminal (with `master`) or forward signals until `child`
 /// exits; how it ended. `join` uses it for `hutch exec` too. `detach`:
-/// the terminal relay's detach keys (see `tty::relay`).
+/// the terminal relay's detach keys, `sizes` its window size file (see
+/// `tty::relay`).
 pub(super) fn wait(
     child: Pid,
     pidfd: BorrowedFd<'_>,
     master: Option<OwnedFd>,
     process: &super::ProcessSpec,
     detach: Option<tty::Detach<'_>>,
+    sizes: Option<&std::path::Path>,
 ) -> Result<Exit, Error> {
     let sfd = SignalFd::with_flags(&signal::forwarded(), SfdFlags::SFD_CLOEXEC)
         .map_err(|e| SysError::new("signalfd(<forwarded signals>)", e))?;
     let status = match master {
-        Some(m) => tty::relay(m, child, pidfd, process.stdin, &sfd, detach)?,
+        Some(m) => tty::relay(m, child, pidfd, process.stdin, &sfd, detach, sizes)?,
         None => forward_until_exit(child, pidfd, &sfd, !process.no_sig_proxy)?,
     };
     match status {

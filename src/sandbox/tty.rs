@@ -137,9 +137,40 @@ impl Drop for RawMode<'_> {
     }
 }
 
+/// si_code of a signal the kernel sent (siginfo.h's SI_KERNEL), as a
+/// terminal's SIGWINCH is.
+const SI_KERNEL: i32 = 0x80;
+
+/// The size in file `path` ("ROWS COLS"), which is removed: each is used
+/// once. None when there is none or it does not parse.
+fn take_size(path: &std::path::Path) -> Option<WinSize> {
+    use std::io::Read;
+    let mut text = String::new();
+    // O_NOCTTY: a run that detached is a session leader without a terminal,
+    // which must not get one by an open.
+    let read = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOCTTY | libc::O_CLOEXEC)
+        .open(path)
+        .and_then(|f| f.take(64).read_to_string(&mut text));
+    let _ = std::fs::remove_file(path);
+    read.ok()?;
+    let mut n = text.split_whitespace().map(str::parse::<u16>);
+    match (n.next(), n.next(), n.next()) {
+        (Some(Ok(rows)), Some(Ok(cols)), None) => Some(WinSize { rows, cols }),
+        _ => None,
+    }
+}
+
 /// Parent side: relay until the container's pid 1 has exited and the master
 /// is drained; return pid 1's wait status. `stdin` is relayed only with -i,
 /// watched for `detach`'s keys when given.
+///
+/// On SIGWINCH the container's terminal gets this process's terminal's size
+/// when the kernel sent it (the terminal was resized), else the size left
+/// in `sizes` (by `hutch attach` elsewhere, which sent the signal: the
+/// master is here, so no other process opens the container's terminal),
+/// which is taken, else this process's terminal's size.
 ///
 /// The forwarded signals are blocked and read from a signalfd, so SIGTERM or
 /// SIGHUP to hutch never skips the terminal restore in `RawMode`'s drop.
@@ -150,6 +181,7 @@ pub fn relay(
     relay_stdin: bool,
     signals: &SignalFd,
     mut detach: Option<Detach<'_>>,
+    sizes: Option<&std::path::Path>,
 ) -> Result<WaitStatus, SysError> {
     let stdin = std::io::stdin();
     let sin = stdin.as_fd();
@@ -163,6 +195,10 @@ pub fn relay(
         .filter(|d| !d.keys.is_empty())
         .map(|d| Escape::new(d.keys.clone()));
     let mut stdin_open = relay_stdin;
+    // Once detached: the process that waited on this one, whose signals
+    // (a hang-up of the terminal just left, passed on before it heard of
+    // the detach) are no longer the container's.
+    let mut left: Option<u32> = None;
     let mut buf = vec![0u8; 16 * 1024];
     loop {
         let mut fds = vec![
@@ -195,10 +231,15 @@ pub fn relay(
             if let Ok(Some(info)) = signals.read_signal() {
                 match Signal::try_from(info.ssi_signo as i32) {
                     Ok(Signal::SIGWINCH) => {
-                        if let Some(size) = host_size() {
+                        let size = sizes
+                            .filter(|_| info.ssi_code != SI_KERNEL)
+                            .and_then(take_size)
+                            .or_else(host_size);
+                        if let Some(size) = size {
                             let _ = pty::set_window_size(master.as_fd(), size);
                         }
                     }
+                    Ok(_) if left == Some(info.ssi_pid) => {}
                     Ok(sig) => {
                         let _ = nix::sys::signal::kill(child, sig);
                     }
@@ -236,6 +277,7 @@ pub fn relay(
                         // the user see comes out right.
                         drop(raw.take());
                         escape = None;
+                        left = u32::try_from(nix::unistd::getppid().as_raw()).ok();
                         if let Some(d) = detach.take() {
                             (d.then)();
                         }

@@ -32,6 +32,12 @@ pub fn block(set: &SigSet) -> Result<SigSet, SysError> {
     Ok(old)
 }
 
+/// Unblock `set`.
+pub fn unblock(set: &SigSet) -> Result<(), SysError> {
+    nix::sys::signal::sigprocmask(SigmaskHow::SIG_UNBLOCK, Some(set), None)
+        .ctx(|| "sigprocmask(SIG_UNBLOCK)".into())
+}
+
 /// Install `mask` as the signal mask.
 pub fn set_mask(mask: &SigSet) -> Result<(), SysError> {
     nix::sys::signal::sigprocmask(SigmaskHow::SIG_SETMASK, Some(mask), None)
@@ -79,6 +85,12 @@ pub fn reset_dispositions() -> Result<(), SysError> {
 pub fn kill_with_parent() -> Result<(), SysError> {
     nix::sys::prctl::set_pdeathsig(Signal::SIGKILL)
         .ctx(|| "prctl(PR_SET_PDEATHSIG, SIGKILL)".into())
+}
+
+/// Clear the parent-death signal (prctl(2), PR_SET_PDEATHSIG, 0): a process
+/// that was to die with its parent lives on alone from now.
+pub fn live_on_without_parent() -> Result<(), SysError> {
+    nix::sys::prctl::set_pdeathsig(None::<Signal>).ctx(|| "prctl(PR_SET_PDEATHSIG, 0)".into())
 }
 
 /// prctl(PR_SET_NO_NEW_PRIVS, 1): execve can no longer grant privileges

@@ -39,6 +39,10 @@ pub fn helper_child_setup(cmd: &mut Command, fds: Vec<(OwnedFd, RawFd)>) -> io::
             format!("descriptor number {n} for a helper must be between 3 and 99"),
         ));
     }
+    // Out of the terminal's process group: a helper outlives a run that
+    // detached from it, and the terminal's hang-up (sent to its foreground
+    // process group) must not end it; it still dies with its parent.
+    cmd.process_group(0);
     let parent = std::process::id() as libc::pid_t;
     let mut empty = std::mem::MaybeUninit::<libc::sigset_t>::uninit();
     // SAFETY: sigemptyset initialises the whole set it is given.

@@ -2,9 +2,11 @@
 //! child it starts (which inherits fd 1) writes there: `hutch build` sends
 //! RUN output to stderr (stdout carries only the image id) or, with `-q`,
 //! to /dev/null. The caller must be single-threaded while the guard lives.
+//! Also pointing stdio elsewhere for good, for a process that outlives its
+//! caller (a keeper, a detached supervisor).
 
 use super::SysError;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 
 /// Restores the original stdout (and stderr) when dropped.
 pub struct Redirect {
@@ -56,6 +58,18 @@ impl Drop for Redirect {
             let _ = dup2(orig.as_raw_fd(), *fd);
         }
     }
+}
+
+/// Make `to` a copy of `from` for good (dup2(2)): a process that becomes a
+/// detached supervisor points its stdin, stdout and stderr elsewhere.
+pub fn point(from: BorrowedFd<'_>, to: RawFd) -> Result<(), SysError> {
+    dup2(from.as_raw_fd(), to)
+}
+
+/// chdir("/"): a process that outlives its caller does not keep the
+/// caller's directory (a mount) busy.
+pub fn leave_directory() -> Result<(), SysError> {
+    nix::unistd::chdir("/").map_err(|e| SysError::new("chdir(/)", e))
 }
 
 /// Point fds 0, 1 and 2 at /dev/null for good: a process that outlives its

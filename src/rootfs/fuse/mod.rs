@@ -156,6 +156,9 @@ fn prepare(
 ) -> Result<(fs::OverlayFs, OwnedFd), String> {
     let s = |e: SysError| e.to_string();
     crate::sys::signal::kill_with_parent().map_err(s)?;
+    // Out of the terminal's process group: it serves a run that may detach
+    // from the terminal, whose hang-up must not end it.
+    crate::sys::process::leave_process_group().map_err(s)?;
     crate::sys::stdio::all_to_dev_null().map_err(s)?;
     close_fds_except(keep).map_err(s)?;
     // Root in the container's user namespace, yet in the host's mount
