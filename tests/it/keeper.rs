@@ -581,31 +581,34 @@ fn a_process_in_a_container_is_never_adopted_as_the_keeper() {
          chmod +x userns-keeper && PATH=: exec userns-keeper --pid-file {}",
         file.display()
     );
-    ok_in(
-        &w,
-        &run,
-        &[
+    // Runs `script` in a detached container NAME started with runtime dir
+    // DIR; its pid 1 once it names itself a keeper.
+    let impostor = |dir: &Path, name: &str| -> i32 {
+        let args = [
             "run",
             "-d",
             "--name",
-            "imp",
+            name,
             "--network",
             "none",
             img,
             "sh",
             "-c",
             &script,
-        ],
-    );
-    let imp: i32 = ok_in(&w, &run, &["inspect", "-f", "{{.State.Pid}}", "imp"])
-        .trim()
-        .parse()
-        .unwrap();
-    let named_keeper = || {
-        std::fs::read(format!("/proc/{imp}/cmdline"))
-            .is_ok_and(|c| c.split(|&b| b == 0).nth(1) == Some(&b"userns-keeper"[..]))
+        ];
+        ok_in(&w, dir, &args);
+        let pid: i32 = ok_in(&w, dir, &["inspect", "-f", "{{.State.Pid}}", name])
+            .trim()
+            .parse()
+            .unwrap();
+        let named_keeper = || {
+            std::fs::read(format!("/proc/{pid}/cmdline"))
+                .is_ok_and(|c| c.split(|&b| b == 0).nth(1) == Some(&b"userns-keeper"[..]))
+        };
+        assert!(eventually(10, named_keeper), "no impostor");
+        pid
     };
-    assert!(eventually(10, named_keeper), "no impostor");
+    let imp = impostor(&run, "imp");
     kill_and_wait(real);
     std::fs::remove_file(&file).unwrap();
     ok_in(&w, &run, &["run", "--rm", "--network", "none", img, "true"]);
@@ -623,31 +626,7 @@ fn a_process_in_a_container_is_never_adopted_as_the_keeper() {
     let open = run_dir(&w, "open", 0o755);
     std::fs::create_dir(open.join("hutch")).unwrap();
     std::fs::set_permissions(open.join("hutch"), std::fs::Permissions::from_mode(0o777)).unwrap();
-    ok_in(
-        &w,
-        &open,
-        &[
-            "run",
-            "-d",
-            "--name",
-            "imp2",
-            "--network",
-            "none",
-            img,
-            "sh",
-            "-c",
-            &script,
-        ],
-    );
-    let imp2: i32 = ok_in(&w, &open, &["inspect", "-f", "{{.State.Pid}}", "imp2"])
-        .trim()
-        .parse()
-        .unwrap();
-    let named_keeper = || {
-        std::fs::read(format!("/proc/{imp2}/cmdline"))
-            .is_ok_and(|c| c.split(|&b| b == 0).nth(1) == Some(&b"userns-keeper"[..]))
-    };
-    assert!(eventually(10, named_keeper), "no impostor");
+    let imp2 = impostor(&open, "imp2");
     assert_eq!(
         userns_column(imp2, "PNS"),
         userns_column(std::process::id() as i32, "NS"),
