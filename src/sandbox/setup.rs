@@ -90,7 +90,14 @@ impl Masks {
             t = in_root(root, rel)?;
             meta = t.symlink_metadata();
         }
-        Ok(meta.ok().map(|m| (t, m.is_dir())))
+        match meta {
+            Ok(m) => Ok(Some((t, m.is_dir()))),
+            // Not on this kernel (no /proc/acpi without ACPI): nothing to
+            // mask. Any other error leaves it unknown, and a mask is not
+            // skipped on a guess.
+            Err(e) if matches!(e.raw_os_error(), Some(libc::ENOENT | libc::ENOTDIR)) => Ok(None),
+            Err(e) => Err(io_err("lstat", &t, e)),
+        }
     }
 }
 
