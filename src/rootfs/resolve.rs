@@ -5,8 +5,12 @@
 //!
 //! Without this, an image whose `/etc` is a symlink to `/home/you` would make
 //! the sandbox create and mount files in your real home while it sets up the
-//! container. Resolving is safe here because nothing else runs in the root
-//! filesystem yet: the container's processes start after every mount exists.
+//! container. The result is a path, looked up again by whatever uses it:
+//! the container's own processes start only after every mount exists, but
+//! a volume shared with another running container can change under it
+//! (rename, put a symlink in) between this call and that use. Callers that
+//! take content from such a path (a bind's source) hold a descriptor of it
+//! instead, so only where a mount lands can move, never what it shows.
 //! This module only reads (lstat, readlink); it creates nothing.
 
 use std::collections::VecDeque;

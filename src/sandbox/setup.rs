@@ -8,9 +8,12 @@ use super::plan::{Op, Plan};
 use super::sync::ChildError;
 use crate::rootfs::resolve::resolve_in_root;
 use crate::sys::mount::{
-    mount, pivot_root, setattr_recursive, umount_detach, Flags, MOUNT_ATTR_RDONLY,
+    clone_mount, mount, move_mount_onto, open_path, pivot_root, setattr_fd_recursive,
+    setattr_recursive, umount_detach, Flags, FsContext, MOUNT_ATTR_NODEV, MOUNT_ATTR_NOEXEC,
+    MOUNT_ATTR_NOSUID, MOUNT_ATTR_RDONLY,
 };
 use crate::sys::SysError;
+use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::fs::symlink;
 use std::path::{Path, PathBuf};
 
@@ -37,8 +40,31 @@ pub fn run_plan(plan: &Plan) -> Result<(), ChildError> {
 struct Masks {
     /// Container directories and their resolved host paths.
     dirs: Vec<(PathBuf, PathBuf)>,
-    /// The first masked directory, holding its empty read-only tmpfs.
-    empty: Option<PathBuf>,
+    /// The first masked directory's empty read-only tmpfs.
+    empty: Option<OwnedFd>,
+}
+
+/// An empty, read-only, nosuid, nodev, noexec directory mounted on `t`.
+/// The first is a new tmpfs, kept in `empty`; later ones are clones of it
+/// rather than a new superblock each (18 us against 10 us here). Clones
+/// come from the descriptor, never from the first one's path: a volume
+/// shared with another container may hold that path, and a symlink put
+/// there would make the source a host directory (this runs before
+/// pivot_root).
+pub(super) fn mask_dir(empty: &mut Option<OwnedFd>, t: &Path) -> Result<(), SysError> {
+    let target = open_path(t)?;
+    if let Some(first) = empty {
+        let copy = clone_mount(first.as_fd(), false)?;
+        return move_mount_onto(copy.as_fd(), target.as_fd(), t);
+    }
+    let fs = FsContext::open("tmpfs")?;
+    fs.set_string("mode", b"555")?;
+    fs.set_flag("ro")?;
+    let mnt =
+        fs.detached(MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC)?;
+    move_mount_onto(mnt.as_fd(), target.as_fd(), t)?;
+    *empty = Some(mnt);
+    Ok(())
 }
 
 impl Masks {
@@ -64,7 +90,14 @@ impl Masks {
             t = in_root(root, rel)?;
             meta = t.symlink_metadata();
         }
-        Ok(meta.ok().map(|m| (t, m.is_dir())))
+        match meta {
+            Ok(m) => Ok(Some((t, m.is_dir()))),
+            // Not on this kernel (no /proc/acpi without ACPI): nothing to
+            // mask. Any other error leaves it unknown, and a mask is not
+            // skipped on a guess.
+            Err(e) if matches!(e.raw_os_error(), Some(libc::ENOENT | libc::ENOTDIR)) => Ok(None),
+            Err(e) => Err(io_err("lstat", &t, e)),
+        }
     }
 }
 
@@ -168,38 +201,19 @@ fn step(plan: &Plan, root: &Path, op: &Op, masks: &mut Masks) -> Result<(), SysE
         }
         Op::Mask(rel) => match masks.find(root, rel)? {
             None => Ok(()),
-            Some((t, true)) => match &masks.empty {
-                // A bind of the first one: the same empty, read-only,
-                // nosuid, nodev, noexec directory without a new tmpfs
-                // superblock for each (18 us against 10 us here).
-                Some(first) => mount(
-                    Some(&*first.to_string_lossy()),
-                    &t,
-                    none,
-                    Flags::MS_BIND,
-                    none,
-                ),
-                None => {
-                    mount(
-                        Some("tmpfs"),
-                        &t,
-                        Some("tmpfs"),
-                        Flags::MS_RDONLY | Flags::MS_NOSUID | Flags::MS_NODEV | Flags::MS_NOEXEC,
-                        Some("mode=555"),
-                    )?;
-                    masks.empty = Some(t);
-                    Ok(())
-                }
-            },
+            Some((t, true)) => mask_dir(&mut masks.empty, &t),
             Some((t, false)) => mount(Some("/dev/null"), &t, none, Flags::MS_BIND, none),
         },
         Op::ReadOnlyPath(rel) => {
             let Some((t, _)) = masks.find(root, rel)? else {
                 return Ok(());
             };
-            let src = t.to_string_lossy().into_owned();
-            mount(Some(&*src), &t, none, Flags::MS_BIND | Flags::MS_REC, none)?;
-            setattr_recursive(&t, MOUNT_ATTR_RDONLY)
+            // One descriptor is both source and target: a path looked up
+            // twice could name two things when a volume holds it.
+            let at = open_path(&t)?;
+            let copy = clone_mount(at.as_fd(), true)?;
+            setattr_fd_recursive(copy.as_fd(), MOUNT_ATTR_RDONLY)?;
+            move_mount_onto(copy.as_fd(), at.as_fd(), &t)
         }
         Op::Sys { fresh } => {
             let t = mkdir_in(root, Path::new("sys"))?;

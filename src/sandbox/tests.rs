@@ -8,7 +8,8 @@ use super::*;
 use crate::net::Network;
 use crate::rootfs::{Features, MountApi, Overlay};
 use crate::userns::idmap::{IdMapping, IdSources, UsernsRequest};
-use std::path::PathBuf;
+use nix::sched::CloneFlags;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
 /// Run `body` in a process of its own: this test binary re-run with only the
@@ -357,5 +358,103 @@ fn image_symlinks_cannot_redirect_setup_to_the_host() {
             0,
             "nothing was created in the host directory"
         );
+    });
+}
+
+/// The later masks clone the first one's tmpfs from its descriptor: a
+/// symlink put where the first masked directory was (a volume shared with
+/// another container can do that between two masks) changes nothing.
+#[test]
+fn later_masks_bind_the_first_tmpfs_not_its_path() {
+    alone("later_masks_bind_the_first_tmpfs_not_its_path", || {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        let (first, away, second, host) = (
+            d.join("first"),
+            d.join("away"),
+            d.join("second"),
+            d.join("host"),
+        );
+        for p in [&first, &second, &host] {
+            std::fs::create_dir(p).unwrap();
+        }
+        std::fs::write(host.join("secret"), "x").unwrap();
+        let (ready, go) = (d.join("ready"), d.join("go"));
+        let wait_for = |p: &Path| {
+            for _ in 0..1000 {
+                if p.exists() {
+                    return Ok(());
+                }
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            }
+            Err(format!("{} never came", p.display()))
+        };
+        let uid = nix::unistd::getuid();
+        let gid = nix::unistd::getgid();
+        let run = || -> Result<(), String> {
+            crate::sys::cred::unshare(CloneFlags::CLONE_NEWUSER | CloneFlags::CLONE_NEWNS)
+                .map_err(|e| format!("unshare: {e}"))?;
+            std::fs::write("/proc/self/setgroups", "deny").map_err(|e| e.to_string())?;
+            std::fs::write("/proc/self/uid_map", format!("0 {uid} 1"))
+                .map_err(|e| e.to_string())?;
+            std::fs::write("/proc/self/gid_map", format!("0 {gid} 1"))
+                .map_err(|e| e.to_string())?;
+            crate::sys::mount::mount(
+                None::<&str>,
+                Path::new("/"),
+                None,
+                crate::sys::mount::Flags::MS_PRIVATE | crate::sys::mount::Flags::MS_REC,
+                None,
+            )
+            .map_err(|e| e.to_string())?;
+            let mut empty = None;
+            super::setup::mask_dir(&mut empty, &first).map_err(|e| e.to_string())?;
+            // The other container swaps it from outside this mount
+            // namespace (where it is no mount point and can be renamed).
+            std::fs::write(&ready, "").map_err(|e| e.to_string())?;
+            wait_for(&go)?;
+            super::setup::mask_dir(&mut empty, &second).map_err(|e| e.to_string())?;
+            let names = std::fs::read_dir(&second)
+                .map_err(|e| e.to_string())?
+                .count();
+            let (a, b) = (nix::sys::stat::stat(&away), nix::sys::stat::stat(&second));
+            let (a, b) = (a.map_err(|e| e.to_string())?, b.map_err(|e| e.to_string())?);
+            let fs = nix::sys::statfs::statfs(&second).map_err(|e| e.to_string())?;
+            let write = std::fs::write(second.join("f"), "x");
+            if names != 0
+                || a.st_dev != b.st_dev
+                || fs.filesystem_type() != nix::sys::statfs::TMPFS_MAGIC
+            {
+                return Err(format!(
+                    "second mask is not the first tmpfs: {names} entries, dev {} vs {}",
+                    a.st_dev, b.st_dev
+                ));
+            }
+            match write {
+                Err(e) if e.raw_os_error() == Some(libc::EROFS) => Ok(()),
+                other => Err(format!("second mask is writable: {other:?}")),
+            }
+        };
+        match crate::sys::process::fork().unwrap() {
+            crate::sys::process::Forked::Child => {
+                let code = match run() {
+                    Ok(()) => 0,
+                    Err(e) => {
+                        eprintln!("{e}");
+                        1
+                    }
+                };
+                crate::sys::process::child_exit(code)
+            }
+            crate::sys::process::Forked::Parent(pid) => {
+                if wait_for(&ready).is_ok() {
+                    std::fs::rename(&first, &away).unwrap();
+                    std::os::unix::fs::symlink(&host, &first).unwrap();
+                    std::fs::write(&go, "").unwrap();
+                }
+                let status = nix::sys::wait::waitpid(pid, None).unwrap();
+                assert_eq!(status, nix::sys::wait::WaitStatus::Exited(pid, 0));
+            }
+        }
     });
 }

@@ -1,5 +1,6 @@
 //! Mount system calls: mount(2), umount2(2), pivot_root(2), and the new mount
-//! API (fsopen(2), fsconfig(2), fsmount(2), move_mount(2), mount_setattr(2)).
+//! API (fsopen(2), fsconfig(2), fsmount(2), open_tree(2), move_mount(2),
+//! mount_setattr(2)).
 //!
 //! Every wrapper reports failures as `call(<args>) => ERRNO`. Which mounts to
 //! make, and in which order, is decided by `sandbox` and `rootfs`, not here.
@@ -8,7 +9,7 @@ use super::{Ctx, SysError};
 use nix::errno::Errno;
 use nix::mount::{MntFlags, MsFlags};
 use std::ffi::CString;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 
@@ -80,9 +81,15 @@ const FSCONFIG_SET_STRING: libc::c_uint = 1;
 const FSCONFIG_CMD_CREATE: libc::c_uint = 6;
 const FSMOUNT_CLOEXEC: libc::c_uint = 0x1;
 const MOVE_MOUNT_F_EMPTY_PATH: libc::c_uint = 0x4;
+const MOVE_MOUNT_T_EMPTY_PATH: libc::c_uint = 0x40;
+const OPEN_TREE_CLONE: libc::c_uint = 0x1;
 const AT_RECURSIVE: libc::c_uint = 0x8000;
-/// MOUNT_ATTR_RDONLY from uapi/linux/mount.h.
+const AT_EMPTY_PATH: libc::c_uint = 0x1000;
+/// MOUNT_ATTR_* from uapi/linux/mount.h.
 pub const MOUNT_ATTR_RDONLY: u64 = 0x1;
+pub const MOUNT_ATTR_NOSUID: u64 = 0x2;
+pub const MOUNT_ATTR_NODEV: u64 = 0x4;
+pub const MOUNT_ATTR_NOEXEC: u64 = 0x8;
 
 /// A filesystem context from fsopen(2), configured key by key and then mounted.
 pub struct FsContext {
@@ -192,6 +199,14 @@ impl FsContext {
 
     /// fsconfig(FSCONFIG_CMD_CREATE), fsmount(2), then move_mount(2) onto `target`.
     pub fn mount_at(self, target: &Path) -> Result<(), SysError> {
+        let mfd = self.detached(0)?;
+        move_mount_fd(&mfd, target)
+    }
+
+    /// fsconfig(FSCONFIG_CMD_CREATE) and fsmount(2) with the MOUNT_ATTR_*
+    /// bits `attrs`: a mount attached nowhere yet, known by its descriptor
+    /// alone, so no later path lookup can swap it for something else.
+    pub fn detached(self, attrs: u64) -> Result<OwnedFd, SysError> {
         // SAFETY: no pointers; the fd is ours.
         let r = unsafe {
             libc::syscall(
@@ -215,18 +230,123 @@ impl FsContext {
             ));
         }
         // SAFETY: no pointers; returns a new mount fd or -1.
-        let m =
-            unsafe { libc::syscall(libc::SYS_fsmount, self.fd.as_raw_fd(), FSMOUNT_CLOEXEC, 0) };
+        let m = unsafe {
+            libc::syscall(
+                libc::SYS_fsmount,
+                self.fd.as_raw_fd(),
+                FSMOUNT_CLOEXEC,
+                attrs as libc::c_uint,
+            )
+        };
         if m < 0 {
             return Err(SysError::new(
-                format!("fsmount({})", self.fstype),
+                format!("fsmount({}, {attrs:#x})", self.fstype),
                 Errno::last(),
             ));
         }
         // SAFETY: m is a fresh descriptor that nothing else owns.
-        let mfd = unsafe { OwnedFd::from_raw_fd(m as i32) };
-        move_mount_fd(&mfd, target)
+        Ok(unsafe { OwnedFd::from_raw_fd(m as i32) })
     }
+}
+
+/// An O_PATH descriptor of `path` to mount on or clone from, its last
+/// component not followed: every later call on it acts on this inode,
+/// whatever `path` names by then.
+pub fn open_path(path: &Path) -> Result<OwnedFd, SysError> {
+    let p = cstr(path.as_os_str().as_bytes())?;
+    let flags = libc::O_PATH | libc::O_NOFOLLOW | libc::O_CLOEXEC;
+    // SAFETY: p is NUL-terminated and outlives the call; open returns a new
+    // fd or -1.
+    let fd = unsafe { libc::open(p.as_ptr(), flags) };
+    if fd < 0 {
+        return Err(SysError::new(
+            format!("open({}, O_PATH|O_NOFOLLOW)", path.display()),
+            Errno::last(),
+        ));
+    }
+    // SAFETY: fd is a fresh descriptor that nothing else owns.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+/// open_tree(2) with OPEN_TREE_CLONE on the mount `from` is the root of
+/// (or a directory in): a detached copy of it, with its submounts when
+/// `recursive`, the source fixed by the descriptor rather than a path.
+pub fn clone_mount(from: BorrowedFd<'_>, recursive: bool) -> Result<OwnedFd, SysError> {
+    let empty = cstr(b"")?;
+    let mut flags = OPEN_TREE_CLONE | libc::O_CLOEXEC as libc::c_uint | AT_EMPTY_PATH;
+    if recursive {
+        flags |= AT_RECURSIVE;
+    }
+    // SAFETY: the empty path is NUL-terminated and outlives the call; with
+    // AT_EMPTY_PATH the source is `from` itself. Returns a new fd or -1.
+    let fd = unsafe { libc::syscall(libc::SYS_open_tree, from.as_raw_fd(), empty.as_ptr(), flags) };
+    if fd < 0 {
+        return Err(SysError::new(
+            format!("open_tree(<fd>, OPEN_TREE_CLONE, recursive={recursive})"),
+            Errno::last(),
+        ));
+    }
+    // SAFETY: fd is a fresh descriptor that nothing else owns.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd as i32) })
+}
+
+/// move_mount(2) of the detached mount `mount` onto the inode `target`
+/// (from [`open_path`]); `what` only names it in the error.
+pub fn move_mount_onto(
+    mount: BorrowedFd<'_>,
+    target: BorrowedFd<'_>,
+    what: &Path,
+) -> Result<(), SysError> {
+    let empty = cstr(b"")?;
+    // SAFETY: the empty path is NUL-terminated and outlives both uses; with
+    // both *_EMPTY_PATH flags source and target are the descriptors.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_move_mount,
+            mount.as_raw_fd(),
+            empty.as_ptr(),
+            target.as_raw_fd(),
+            empty.as_ptr(),
+            MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH,
+        )
+    };
+    if r < 0 {
+        return Err(SysError::new(
+            format!("move_mount(<fd>, {})", what.display()),
+            Errno::last(),
+        ));
+    }
+    Ok(())
+}
+
+/// mount_setattr(2) on the mount `fd` and every mount below it.
+pub fn setattr_fd_recursive(fd: BorrowedFd<'_>, set: u64) -> Result<(), SysError> {
+    let empty = cstr(b"")?;
+    let attr = MountAttr {
+        attr_set: set,
+        attr_clr: 0,
+        propagation: 0,
+        userns_fd: 0,
+    };
+    // SAFETY: the empty path is NUL-terminated, `attr` is an initialised
+    // struct mount_attr (MOUNT_ATTR_SIZE_VER0); both outlive the call.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_mount_setattr,
+            fd.as_raw_fd(),
+            empty.as_ptr(),
+            AT_RECURSIVE | AT_EMPTY_PATH,
+            &attr as *const MountAttr,
+            std::mem::size_of::<MountAttr>(),
+        )
+    };
+    if r < 0 {
+        return Err(SysError::new(
+            format!("mount_setattr(<fd>, AT_RECURSIVE, set={set:#x})"),
+            Errno::last(),
+        ));
+    }
+    Ok(())
 }
 
 fn move_mount_fd(mfd: &OwnedFd, target: &Path) -> Result<(), SysError> {

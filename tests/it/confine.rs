@@ -3,6 +3,7 @@
 //! unprivileged users.
 
 use crate::common::*;
+use std::os::unix::fs::PermissionsExt;
 use std::process::{Output, Stdio};
 use std::time::{Duration, Instant};
 
@@ -262,14 +263,24 @@ fn a_default_container_is_confined_like_dockers() {
         assert_eq!(lines[1].trim(), "0", "masked dirs are empty: {masked}");
         assert!(masked.contains("sys read-only") && masked.contains("sysrq read-only"));
         // Each masked directory is read-only, nosuid, nodev and noexec,
-        // though all but the first are binds of the first one's tmpfs.
+        // though all but the first are clones of the first one's tmpfs. A
+        // volume on /sys holds both of its masked directories (with a file
+        // each), so at least two are masked whatever this host has.
+        let sys = w.path("fake-sys");
+        for d in ["firmware", "devices/virtual/powercap"] {
+            std::fs::create_dir_all(sys.join(d)).unwrap();
+            std::fs::write(sys.join(d).join("shown"), "").unwrap();
+        }
+        let sys_vol = format!("{}:/sys", sys.display());
         let dirs = inside(
             &w,
-            &[],
+            &["-v", &sys_vol],
             "for d in /proc/acpi /proc/asound /proc/scsi /sys/firmware /sys/devices/virtual/powercap; do \
-               [ -d $d ] && { grep \" $d \" /proc/self/mounts; touch $d/x 2>&1; }; done; true",
+               [ -d $d ] && { grep \" $d \" /proc/self/mounts; touch $d/x 2>&1; ls -A $d; }; done; true",
         );
         let mounts: Vec<&str> = dirs.lines().filter(|l| l.contains(" tmpfs ")).collect();
+        assert!(mounts.len() >= 2, "{dirs}");
+        assert!(!dirs.contains("shown"), "{dirs}");
         for m in &mounts {
             assert!(m.contains(" ro,nosuid,nodev,noexec"), "{dirs}");
         }
@@ -330,6 +341,37 @@ fn a_masked_path_that_is_a_link_in_a_volume_resolves_inside_the_root() {
         let counts: Vec<&str> = out.split_whitespace().collect();
         assert_eq!(counts, ["0", "0"], "{out}");
         assert_eq!(std::fs::read_to_string(secret).unwrap(), "host");
+    });
+}
+
+/// A masked path that cannot be looked at (its directory in a volume is
+/// closed to the container) is not taken for a missing one: the run fails
+/// and says which path, rather than leaving it unmasked on a guess.
+#[test]
+fn a_masked_path_that_cannot_be_looked_at_fails_the_run() {
+    for_each_user(|w| {
+        w.busybox();
+        // Owned by the tests' root, which no test user's namespace maps.
+        let closed = w.path("closed");
+        std::fs::create_dir_all(closed.join("powercap")).unwrap();
+        std::fs::set_permissions(&closed, std::fs::Permissions::from_mode(0o700)).unwrap();
+        let (code, err) = w.fails(&[
+            "run",
+            "--rm",
+            "--network",
+            "none",
+            "-v",
+            &format!("{}:/sys/devices/virtual", closed.display()),
+            BB,
+            "true",
+        ]);
+        assert_ne!(code, 0);
+        assert!(
+            err.contains("masking /sys/devices/virtual/powercap")
+                && err.contains("powercap)")
+                && err.contains("EACCES"),
+            "{err}"
+        );
     });
 }
 

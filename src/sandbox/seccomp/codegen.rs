@@ -418,7 +418,7 @@ fn ranges(v: &Verdict, wide: bool) -> Option<Code> {
 
 /// Whether the comparison holds of `x` (a 32-bit argument is compared as
 /// its value, zero-extended: see `narrow`).
-pub(super) fn holds(c: Cmp, x: u64) -> bool {
+fn holds(c: Cmp, x: u64) -> bool {
     match c {
         Cmp::Ne(v) => x != v,
         Cmp::Lt(v) => x < v,
