@@ -5,8 +5,8 @@
 //! file here does not close it there, as with Docker's `run -di`), and the
 //! signals this process gets go on to its pid 1 (Docker's sig-proxy; not
 //! for a container with a terminal). The detach keys in that stdin
-//! (ctrl-p,ctrl-q unless `--detach-keys` says otherwise) end the attach and
-//! leave the container running. To a container with a terminal (`-t`),
+//! (`--detach-keys`, else the container's own, else ctrl-p,ctrl-q) end
+//! the attach and leave the container running. To a container with a terminal (`-t`),
 //! this process's terminal's size is passed on, at once and on every
 //! change, as Docker resizes the container's terminal (its supervisor,
 //! which holds the terminal, sets it: `control::resize`); when stdin is
@@ -37,10 +37,10 @@ pub struct Args {
           default_missing_value = "true", action = clap::ArgAction::Set, value_name = "BOOL")]
     pub sig_proxy: bool,
     /// The key sequence in stdin that detaches (ends this attach; the
-    /// container runs on): comma-separated, each a character or ctrl-X.
-    #[arg(long = "detach-keys", value_name = "KEYS", default_value = "ctrl-p,ctrl-q",
-          value_parser = detach_keys)]
-    pub detach_keys: DetachKeys,
+    /// container runs on): comma-separated, each a character or ctrl-X
+    /// (default: the container's own --detach-keys, else ctrl-p,ctrl-q).
+    #[arg(long = "detach-keys", value_name = "KEYS", value_parser = detach_keys)]
+    pub detach_keys: Option<DetachKeys>,
     /// Container name or id.
     #[arg(value_name = "CONTAINER")]
     pub container: String,
@@ -117,10 +117,14 @@ pub(super) fn attach(
     name: &str,
     no_stdin: bool,
     sig_proxy: bool,
-    keys: DetachKeys,
+    keys: Option<DetachKeys>,
 ) -> anyhow::Result<u8> {
     let containers = Containers::new(&ctx.dirs.state);
     let rec = state::settle(&containers, containers.resolve(name)?);
+    // Docker: the flag, else the container's own, else ctrl-p,ctrl-q.
+    let keys = keys
+        .or_else(|| rec.config.detach_keys.clone().map(DetachKeys))
+        .unwrap_or_default();
     if !state::observe(&rec).is_running() {
         // Docker's exit code for this refusal.
         super::errors::eprint(&format!(

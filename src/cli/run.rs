@@ -234,7 +234,7 @@ pub struct Args {
     /// The key sequence that detaches from a -it run on a terminal (the
     /// container runs on, as with -d; `hutch attach` comes back):
     /// comma-separated, each a character or ctrl-X (default ctrl-p,ctrl-q).
-    /// `create` checks it but keeps nothing: `start -ai` takes its own.
+    /// Kept with the container for `start -ai` and `attach`.
     #[arg(long = "detach-keys", value_name = "KEYS", value_parser = super::attach::detach_keys)]
     pub detach_keys: Option<DetachKeys>,
     /// Run the image only if it is for this platform (OS/ARCH[/VARIANT]);
@@ -427,6 +427,9 @@ fn prepare(ctx: &Ctx, a: Args) -> anyhow::Result<Prepared> {
     }
     if let Some(s) = a.stop_signal {
         launch = launch.stop_signal(s);
+    }
+    if let Some(k) = a.detach_keys {
+        launch = launch.detach_keys(k.0);
     }
     if let Some(n) = a.name {
         launch = launch.name(n);

@@ -19,7 +19,8 @@ pub struct Args {
     pub interactive: bool,
     /// The key sequence that detaches from an attached container with a
     /// terminal (-ai; it runs on): comma-separated, each a character or
-    /// ctrl-X (default ctrl-p,ctrl-q).
+    /// ctrl-X (default: the container's own --detach-keys, else
+    /// ctrl-p,ctrl-q).
     #[arg(long = "detach-keys", value_name = "KEYS", value_parser = super::attach::detach_keys)]
     pub detach_keys: Option<DetachKeys>,
     /// Container names or ids (a unique id prefix is enough); one with -a.
@@ -32,13 +33,18 @@ pub fn exec(ctx: &Ctx, a: Args) -> anyhow::Result<u8> {
         let [name] = a.containers.as_slice() else {
             bail!("start -a attaches to one container: name only one");
         };
-        let keys = a.detach_keys.unwrap_or_default();
         let outcome = match Prepared::existing(&ctx.dirs, name, a.interactive, &ctx.printer) {
             // Docker attaches to a container that runs already.
             Err(Error::AlreadyRunning(_)) => {
-                return super::attach::attach(ctx, name, !a.interactive, true, keys)
+                return super::attach::attach(ctx, name, !a.interactive, true, a.detach_keys)
             }
-            prepared => prepared?.detach_keys(keys.0).foreground(&ctx.printer)?,
+            prepared => {
+                let prepared = prepared?;
+                let keys = a.detach_keys.map(|k| k.0);
+                let keys = keys.or_else(|| prepared.recorded_detach_keys());
+                let keys = keys.unwrap_or_else(|| DetachKeys::default().0);
+                prepared.detach_keys(keys).foreground(&ctx.printer)?
+            }
         };
         return Ok(super::run::report(&outcome));
     }

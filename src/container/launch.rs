@@ -308,6 +308,7 @@ pub struct Launch<'a> {
     labels: BTreeMap<String, String>,
     stop_timeout: Option<u64>,
     stop_signal: Option<String>,
+    detach_keys: Option<Vec<u8>>,
     health: health::Check,
     no_healthcheck: bool,
     log_driver: String,
@@ -352,6 +353,7 @@ impl<'a> Launch<'a> {
             labels: BTreeMap::new(),
             stop_timeout: None,
             stop_signal: None,
+            detach_keys: None,
             health: health::Check::default(),
             no_healthcheck: false,
             log_driver: String::new(),
@@ -547,6 +549,13 @@ impl<'a> Launch<'a> {
     }
 
     /// The signal `hutch stop` sends (default: the image's STOPSIGNAL, else TERM).
+    /// `--detach-keys` (their bytes), kept in the record for a later
+    /// `start -ai` or `attach`.
+    pub fn detach_keys(mut self, keys: Vec<u8>) -> Self {
+        self.detach_keys = Some(keys);
+        self
+    }
+
     pub fn stop_signal(mut self, sig: impl Into<String>) -> Self {
         self.stop_signal = Some(sig.into());
         self
@@ -702,6 +711,7 @@ impl<'a> Launch<'a> {
                 init: self.init,
                 tty: self.tty,
                 interactive: self.interactive,
+                detach_keys: self.detach_keys,
                 stop_signal: self.stop_signal.or_else(|| cfg.stop_signal().clone()),
                 entrypoint: Some(entrypoint),
                 cmd: Some(cmd),
@@ -823,6 +833,11 @@ impl Prepared {
     /// The container's full id.
     pub fn id(&self) -> &str {
         &self.rec.id
+    }
+
+    /// The detach keys its `run` or `create` was given, if any.
+    pub fn recorded_detach_keys(&self) -> Option<Vec<u8>> {
+        self.rec.config.detach_keys.clone()
     }
 
     /// Its record as it stands before the start.

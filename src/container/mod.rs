@@ -109,6 +109,9 @@ pub struct Config {
     pub init: bool,
     pub tty: bool,
     pub interactive: bool,
+    /// `--detach-keys` as given to `run`/`create` (their bytes): what a
+    /// later `start -ai` or `attach` detaches on unless given its own.
+    pub detach_keys: Option<Vec<u8>>,
     /// The image's STOPSIGNAL, used by `hutch stop` (SIGTERM when None).
     pub stop_signal: Option<String>,
     /// Docker's container `Entrypoint` and `Cmd`: the image's unless

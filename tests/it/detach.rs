@@ -267,8 +267,39 @@ fn detach_keys_can_be_changed_and_a_run_left_attached_keeps_its_exit_code_and_si
         assert_eq!(code, 0, "{seen:?}");
         assert!(seen.contains("read escape sequence"), "{seen:?}");
         assert!(ps_line(&w, "d3").unwrap().contains(" Up "));
+        // Kept with the container, as Docker keeps them: `attach` without
+        // the flag detaches on them too (ctrl-p,ctrl-q now reach its shell).
+        let mut t = Term::start(&w, "HUTCH attach d3");
+        std::thread::sleep(Duration::from_millis(300));
+        t.send(b"\x10\x11echo four\r");
+        t.expect("four\n");
+        t.send(b"\x01x");
+        let (code, seen) = t.wait();
+        assert_eq!(code, 0, "{seen:?}");
+        assert!(seen.contains("read escape sequence"), "{seen:?}");
         w.ok(&["stop", "-t", "1", "d3"]);
         w.ok(&["rm", "d3"]);
+
+        // Given to `create`, they serve its `start -ai`.
+        w.ok(&[
+            "create",
+            "-it",
+            "--name",
+            "d4",
+            "--detach-keys",
+            "ctrl-a,y",
+            bb,
+            "sh",
+        ]);
+        let mut t = Term::start(&w, "HUTCH start -ai d4");
+        t.expect("# ");
+        t.send(b"\x01y");
+        let (code, seen) = t.wait();
+        assert_eq!(code, 0, "{seen:?}");
+        assert!(seen.contains("read escape sequence"), "{seen:?}");
+        assert!(ps_line(&w, "d4").unwrap().contains(" Up "));
+        w.ok(&["stop", "-t", "1", "d4"]);
+        w.ok(&["rm", "d4"]);
     });
 }
 
