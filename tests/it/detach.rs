@@ -198,6 +198,23 @@ fn run_it_detaches_and_attach_comes_back_to_its_terminal() {
 }
 
 #[test]
+fn a_run_it_with_init_detaches() {
+    // --init's pid 1 never execs: it must not hold the logger's pipe, whose
+    // end the detach waits for.
+    for_each_user(|w| {
+        let bb = w.busybox();
+        let mut t = Term::start(&w, &format!("HUTCH run -it --init --name d6 {bb} sh"));
+        t.expect("# ");
+        t.send(b"\x10\x11");
+        let (code, seen) = t.wait();
+        assert_eq!(code, 0, "{seen:?}");
+        assert!(seen.contains("read escape sequence"), "{seen:?}");
+        assert!(ps_line(&w, "d6").unwrap().contains(" Up "));
+        w.ok(&["rm", "-f", "d6"]);
+    });
+}
+
+#[test]
 fn a_detached_rm_container_is_removed_once_stopped() {
     for_each_user(|w| {
         let bb = w.busybox();

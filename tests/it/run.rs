@@ -927,6 +927,22 @@ fn network_container_joins_a_running_container() {
             &["--rm", "--network", "container:srv", bb, "sh", "-c", fetch],
         );
         assert_eq!(got, "hi\n");
+        // With --init too: its pid 1 never execs, and stays reachable for
+        // exec (it was left non-dumpable by the go-between).
+        w.ok(&[
+            "run",
+            "-d",
+            "--init",
+            "--name",
+            "ini",
+            "--network",
+            "container:srv",
+            bb,
+            "sleep",
+            "30",
+        ]);
+        assert_eq!(w.ok(&["exec", "ini", "echo", "in"]), "in\n");
+        w.ok(&["rm", "-f", "ini"]);
         let hosts = ok(
             &w,
             &[

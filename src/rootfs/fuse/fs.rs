@@ -22,11 +22,11 @@
 //! OPENDIR (and with them RELEASE and RELEASEDIR), FLUSH and ACCESS answer
 //! ENOSYS once, so a warm `cat` costs no round trip and a cold one a READ,
 //! served by node (the file opened for that request, copied up first when
-//! it is a write). The kernel also clears setuid bits itself from the
-//! attributes it caches (`FUSE_HANDLE_KILLPRIV_V2`), so a chown or truncate
-//! costs no GETATTR first and a write(2) no security.capability probe
-//! after an inode's first. What stays per new file (an untar: three
-//! LOOKUPs, CREATE, WRITE, two GETXATTRs, the parent's GETATTR, three
+//! it is a write). `FUSE_HANDLE_KILLPRIV_V2` is not negotiated: with it
+//! the kernel leaves clearing setuid and setgid on write to the server and
+//! never refreshes the mode it caches, so an in-place write followed at
+//! once by an exec could run a stale setuid bit. What stays per new file
+//! (an untar: three LOOKUPs, CREATE, WRITE, GETXATTRs, GETATTRs, three
 //! SETATTRs) the kernel asks for whatever the answers.
 //!
 //! It runs as root in the container's user namespace, so the kernel checks

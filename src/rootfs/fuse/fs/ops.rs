@@ -278,19 +278,6 @@ impl Filesystem for OverlayFs {
             // to follow (`ls -l`, `du`): no LOOKUP per entry.
             InitFlags::FUSE_DO_READDIRPLUS,
             InitFlags::FUSE_READDIRPLUS_AUTO,
-            // Without it the kernel refreshes a file's attributes with a
-            // GETATTR before every chown and truncate (the setuid bits it
-            // must clear might be stale) and asks for security.capability
-            // before every write(2). Our attributes are never stale (every
-            // change goes through this mount), so the kernel's own
-            // clearing, a SETATTR of the mode, stays right without the
-            // refresh; SB_NOSEC makes the probe once per inode. The server
-            // itself need not act on FUSE_WRITE_KILL_SUIDGID: the kernel
-            // sets it for any caller outside the initial user namespace,
-            // while the VFS has already cleared the bits (caller-relative)
-            // before a cached write, and the upper file system drops
-            // security.capability on our own write.
-            InitFlags::FUSE_HANDLE_KILLPRIV_V2,
         ] {
             let _ = config.add_capabilities(cap);
         }
