@@ -1328,8 +1328,9 @@ fn plan(
 /// choose it with `rm_layer` in config.toml or `HUTCH_RM_LAYER`.
 ///
 /// Disk by default, as Docker and Podman keep it: in memory, what a
-/// container writes outside its volumes is RAM that no process is charged
-/// for (up to half of it per container), which several `--rm` containers
+/// container writes outside its volumes is RAM in no process's resident
+/// size (up to half of it per container; only a delegated cgroup's
+/// `--memory` counts it), which several `--rm` containers
 /// writing a lot could use up for the whole host, and `commit` of a
 /// running `--rm` container (a Docker habit) would be refused.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]

@@ -256,10 +256,11 @@ pub fn new_session() -> Result<(), SysError> {
 }
 
 /// setpgid(0, 0): a process group of its own inside the caller's session.
-/// A forked helper that must finish (or undo) its work calls it so that a
-/// Ctrl-C meant for its parent, which the terminal sends to the foreground
-/// process group, does not kill it half-way; it keeps the session, so it
-/// still dies with it.
+/// The terminal's signals (Ctrl-C, and the hang-up when it closes) go to
+/// the foreground process group only: a forked helper that must finish (or
+/// undo) its work, or outlive a run that detaches from the terminal (the
+/// FUSE server, the network helpers), calls it so that they do not kill it
+/// half-way; it ends with what it serves, not with the terminal.
 pub fn leave_process_group() -> Result<(), SysError> {
     nix::unistd::setpgid(Pid::from_raw(0), Pid::from_raw(0)).ctx(|| "setpgid(0, 0)".into())
 }

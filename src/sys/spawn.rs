@@ -1,9 +1,10 @@
 //! Preparing a helper program's start (pasta, slirp4netns): which inherited
-//! file descriptors it gets at which numbers, and the signal it receives when
-//! the thread that started it dies.
+//! file descriptors it gets at which numbers, the signal it receives when
+//! the thread that started it dies, and a process group of its own (the
+//! terminal's signals, a detached run's hang-up above all, are not its).
 //!
 //! The setup runs in the forked child between fork and exec, so it makes only
-//! async-signal-safe calls (prctl, getppid, sigprocmask, fcntl, dup2). It decides nothing
+//! async-signal-safe calls (prctl, getppid, sigprocmask, fcntl, dup2, setpgid). It decides nothing
 //! about which helper runs or with what arguments: that is `net`'s job.
 
 use std::io;
