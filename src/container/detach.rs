@@ -65,12 +65,6 @@ const DETACHING: u8 = b'D';
 /// The byte that says "detached": the attached run's output is all out.
 const DETACHED: u8 = b'd';
 
-/// si_code of a signal the kernel sent (siginfo.h's SI_KERNEL): the
-/// terminal's (window size, ctrl-c, hang-up) go to its whole foreground
-/// process group, the child included, so the parent does not pass them on
-/// a second time.
-const SI_KERNEL: i32 = 0x80;
-
 /// Fork the process that runs the container; the parent returns only once
 /// the child has exited or detached. Must be called while single-threaded.
 pub fn split() -> Result<Split, SpawnError> {
@@ -177,7 +171,10 @@ fn wait(child: Pid, said: OwnedFd, set: &nix::sys::signal::SigSet) -> Ended {
         if signalled {
             if let Ok(Some(info)) = signals.read_signal() {
                 let sig = Signal::try_from(info.ssi_signo as i32);
-                if let (Ok(sig), true) = (sig, forwarding && info.ssi_code != SI_KERNEL) {
+                if let (Ok(sig), true) = (
+                    sig,
+                    forwarding && !crate::sys::signal::sent_by_kernel(&info),
+                ) {
                     let _ = nix::sys::signal::kill(child, sig);
                 }
             }

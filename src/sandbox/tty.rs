@@ -137,10 +137,6 @@ impl Drop for RawMode<'_> {
     }
 }
 
-/// si_code of a signal the kernel sent (siginfo.h's SI_KERNEL), as a
-/// terminal's SIGWINCH is.
-const SI_KERNEL: i32 = 0x80;
-
 /// The size in file `path` ("ROWS COLS"), which is removed: each is used
 /// once. None when there is none or it does not parse.
 fn take_size(path: &std::path::Path) -> Option<WinSize> {
@@ -232,7 +228,7 @@ pub fn relay(
                 match Signal::try_from(info.ssi_signo as i32) {
                     Ok(Signal::SIGWINCH) => {
                         let size = sizes
-                            .filter(|_| info.ssi_code != SI_KERNEL)
+                            .filter(|_| !crate::sys::signal::sent_by_kernel(&info))
                             .and_then(take_size)
                             .or_else(host_size);
                         if let Some(size) = size {

@@ -98,3 +98,11 @@ pub fn live_on_without_parent() -> Result<(), SysError> {
 pub fn no_new_privs() -> Result<(), SysError> {
     nix::sys::prctl::set_no_new_privs().ctx(|| "prctl(PR_SET_NO_NEW_PRIVS, 1)".into())
 }
+
+/// Whether the kernel sent this signal (siginfo.h's SI_KERNEL), as a
+/// terminal's are (window size, Ctrl-C, hang-up): they go to its whole
+/// foreground process group, so a process that forwards signals must not
+/// pass them on a second time.
+pub fn sent_by_kernel(info: &nix::libc::signalfd_siginfo) -> bool {
+    info.ssi_code == 0x80
+}
