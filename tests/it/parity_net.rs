@@ -796,7 +796,15 @@ fn connect_and_disconnect_running_and_stopped_containers_on_several_networks() {
         let status = connect.wait().unwrap();
         assert!(recorded, "the connect did not record the network first");
         use std::os::unix::process::ExitStatusExt;
-        assert_eq!(status.signal(), Some(libc::SIGINT), "{status:?}");
+        if status.signal() != Some(libc::SIGINT) {
+            // Seen now and then in full runs under load (exit 0): what the
+            // container and its record looked like then.
+            panic!(
+                "{status:?}, not SIGINT once the connect was done\nps -a: {}\nrecord: {}",
+                w.ok(&["ps", "-a", "--no-trunc"]),
+                String::from_utf8_lossy(&std::fs::read(record_file(&w, third_id)).unwrap())
+            );
+        }
         assert_eq!(interfaces(&w, "third"), "eth0 eth1 lo");
         assert_eq!(inspected_networks(&w, "third").len(), 2);
         w.ok(&["network", "disconnect", "na", "third"]);
