@@ -296,11 +296,10 @@ fn clone_inside(inside: Inside<'_>, flags: CloneFlags) -> Result<Cloned, Error> 
                     "<user namespace keeper>",
                 ),
                 // The joined container's root may ptrace whatever is in its
-                // user namespace: this process and the child it clones are,
-                // while still in the host's mount namespace. Non-dumpable
-                // until the child's exec (which resets it): nothing reads
-                // their /proc files meanwhile (the parent holds the joined
-                // namespace itself, see `parent_main`).
+                // user namespace: this process is, while still in the host's
+                // mount namespace, so it is non-dumpable. The child it clones
+                // is made dumpable again at once: the FUSE driver's server
+                // opens its namespaces before its exec.
                 Inside::Joined(j) => not_dumpable()
                     .and_then(|()| {
                         setns(
@@ -320,6 +319,9 @@ fn clone_inside(inside: Inside<'_>, flags: CloneFlags) -> Result<Cloned, Error> 
             let report = match entered.and_then(|()| clone_sibling(flags)) {
                 Ok(None) => {
                     drop(report_w);
+                    if matches!(inside, Inside::Joined(_)) {
+                        crate::sys::process::dumpable_again()?;
+                    }
                     return Ok(Cloned::Child);
                 }
                 Ok(Some(pid)) => {

@@ -125,7 +125,8 @@ fn with_layer_in_memory(w: &World) -> std::process::Command {
 
 #[test]
 fn rm_keeps_its_writable_layer_in_memory_when_asked() {
-    for_each_user(|w| {
+    // Only native overlay can keep it there.
+    for_each_user_and_driver(&["overlay"], |w| {
         let bb = w.busybox();
         // Writes, whiteouts and opaque dirs work on the in-memory layer.
         let script = "echo hi > /newfile; rm /bin/vi; rm -rf /home; mkdir /home; touch /home/x; \
@@ -214,7 +215,7 @@ fn the_in_memory_layer_is_half_of_ram() {
     if !layer_in_memory() {
         return;
     }
-    for_each_user(|w| {
+    for_each_user_and_driver(&["overlay"], |w| {
         let bb = w.busybox();
         // Asked for in config.toml this time.
         let cfg = w.path("cfg");
