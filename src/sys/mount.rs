@@ -298,16 +298,36 @@ pub fn move_mount_onto(
     what: &Path,
 ) -> Result<(), SysError> {
     let empty = cstr(b"")?;
-    // SAFETY: the empty path is NUL-terminated and outlives both uses; with
-    // both *_EMPTY_PATH flags source and target are the descriptors.
+    move_mount(
+        mount.as_raw_fd(),
+        target.as_raw_fd(),
+        &empty,
+        MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH,
+        what,
+    )
+}
+
+/// move_mount(2) of the detached mount `from` onto `to` relative to
+/// `to_dir` (the source is always the descriptor itself).
+fn move_mount(
+    from: i32,
+    to_dir: i32,
+    to: &CString,
+    flags: u32,
+    what: &Path,
+) -> Result<(), SysError> {
+    let empty = cstr(b"")?;
+    // SAFETY: both paths are NUL-terminated and outlive the call; with
+    // MOVE_MOUNT_F_EMPTY_PATH the source is the detached mount behind
+    // `from`, and with MOVE_MOUNT_T_EMPTY_PATH the target is `to_dir`.
     let r = unsafe {
         libc::syscall(
             libc::SYS_move_mount,
-            mount.as_raw_fd(),
+            from,
             empty.as_ptr(),
-            target.as_raw_fd(),
-            empty.as_ptr(),
-            MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH,
+            to_dir,
+            to.as_ptr(),
+            flags,
         )
     };
     if r < 0 {
@@ -322,55 +342,18 @@ pub fn move_mount_onto(
 /// mount_setattr(2) on the mount `fd` and every mount below it.
 pub fn setattr_fd_recursive(fd: BorrowedFd<'_>, set: u64) -> Result<(), SysError> {
     let empty = cstr(b"")?;
-    let attr = MountAttr {
-        attr_set: set,
-        attr_clr: 0,
-        propagation: 0,
-        userns_fd: 0,
-    };
-    // SAFETY: the empty path is NUL-terminated, `attr` is an initialised
-    // struct mount_attr (MOUNT_ATTR_SIZE_VER0); both outlive the call.
-    let r = unsafe {
-        libc::syscall(
-            libc::SYS_mount_setattr,
-            fd.as_raw_fd(),
-            empty.as_ptr(),
-            AT_RECURSIVE | AT_EMPTY_PATH,
-            &attr as *const MountAttr,
-            std::mem::size_of::<MountAttr>(),
-        )
-    };
-    if r < 0 {
-        return Err(SysError::new(
-            format!("mount_setattr(<fd>, AT_RECURSIVE, set={set:#x})"),
-            Errno::last(),
-        ));
-    }
-    Ok(())
+    setattr(fd.as_raw_fd(), &empty, AT_EMPTY_PATH, set, "<fd>")
 }
 
 fn move_mount_fd(mfd: &OwnedFd, target: &Path) -> Result<(), SysError> {
-    let empty = cstr(b"")?;
     let t = cstr(target.as_os_str().as_bytes())?;
-    // SAFETY: both paths are NUL-terminated and outlive the call; with
-    // MOVE_MOUNT_F_EMPTY_PATH the source is the detached mount behind `mfd`.
-    let r = unsafe {
-        libc::syscall(
-            libc::SYS_move_mount,
-            mfd.as_raw_fd(),
-            empty.as_ptr(),
-            libc::AT_FDCWD,
-            t.as_ptr(),
-            MOVE_MOUNT_F_EMPTY_PATH,
-        )
-    };
-    if r < 0 {
-        return Err(SysError::new(
-            format!("move_mount(<fd>, {})", target.display()),
-            Errno::last(),
-        ));
-    }
-    Ok(())
+    move_mount(
+        mfd.as_raw_fd(),
+        libc::AT_FDCWD,
+        &t,
+        MOVE_MOUNT_F_EMPTY_PATH,
+        target,
+    )
 }
 
 /// mount_setattr(2) on `path` and every mount below it (AT_RECURSIVE).
@@ -380,30 +363,34 @@ fn move_mount_fd(mfd: &OwnedFd, target: &Path) -> Result<(), SysError> {
 /// does the whole tree in one call and keeps the locked flags of each mount.
 pub fn setattr_recursive(path: &Path, set: u64) -> Result<(), SysError> {
     let p = cstr(path.as_os_str().as_bytes())?;
+    setattr(libc::AT_FDCWD, &p, 0, set, &path.display().to_string())
+}
+
+/// mount_setattr(2) setting `set` on `path` relative to `dir` (with
+/// `flags`) and every mount below it; `what` names it in the error.
+fn setattr(dir: i32, path: &CString, flags: u32, set: u64, what: &str) -> Result<(), SysError> {
     let attr = MountAttr {
         attr_set: set,
         attr_clr: 0,
         propagation: 0,
         userns_fd: 0,
     };
-    // SAFETY: p is NUL-terminated and `attr` is a properly sized, initialised
-    // struct mount_attr (MOUNT_ATTR_SIZE_VER0) that outlives the call.
+    // SAFETY: `path` is NUL-terminated and `attr` is a properly sized,
+    // initialised struct mount_attr (MOUNT_ATTR_SIZE_VER0); both outlive
+    // the call.
     let r = unsafe {
         libc::syscall(
             libc::SYS_mount_setattr,
-            libc::AT_FDCWD,
-            p.as_ptr(),
-            AT_RECURSIVE,
+            dir,
+            path.as_ptr(),
+            AT_RECURSIVE | flags,
             &attr as *const MountAttr,
             std::mem::size_of::<MountAttr>(),
         )
     };
     if r < 0 {
         return Err(SysError::new(
-            format!(
-                "mount_setattr({}, AT_RECURSIVE, set={set:#x})",
-                path.display()
-            ),
+            format!("mount_setattr({what}, AT_RECURSIVE, set={set:#x})"),
             Errno::last(),
         ));
     }
