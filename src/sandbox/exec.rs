@@ -135,14 +135,6 @@ fn prepare_and_exec(
                 if crate::sys::stdio::all_to_dev_null().is_err() {
                     child_exit(EXIT_SETUP);
                 }
-                // The go-between into a joined container's namespaces is
-                // non-dumpable, and this process inherited that; the
-                // command's exec resets it, the init's never comes, and
-                // `exec`, health checks and pause could not open its /proc
-                // files. Dumpable as the init of any other start.
-                if crate::sys::process::dumpable_again().is_err() {
-                    child_exit(EXIT_SETUP);
-                }
                 // The init keeps nothing that would hold the terminal or the
                 // error pipe open: the parent reads end-of-file from both.
                 drop(pty);

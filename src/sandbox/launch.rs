@@ -298,8 +298,10 @@ fn clone_inside(inside: Inside<'_>, flags: CloneFlags) -> Result<Cloned, Error> 
                 // The joined container's root may ptrace whatever is in its
                 // user namespace: this process is, while still in the host's
                 // mount namespace, so it is non-dumpable. The child it clones
-                // is made dumpable again at once: the FUSE driver's server
-                // opens its namespaces before its exec.
+                // is made dumpable again at once, as any other start's is:
+                // the FUSE driver's server opens its namespaces before its
+                // exec, and with --init its pid 1 never execs (exec, health
+                // checks and pause open its /proc files).
                 Inside::Joined(j) => not_dumpable()
                     .and_then(|()| {
                         setns(

@@ -307,6 +307,24 @@ impl World {
     /// Any program run as the test user, with a clean environment like runuser's.
     pub fn as_user(&self, program: impl AsRef<OsStr>) -> Command {
         let mut c = Command::new(program);
+        // Signals as a terminal's shell would hand them on: std's Command
+        // passes this process's dispositions and the spawning thread's mask
+        // on, and a test run started as a background job ignores SIGINT
+        // (a test that interrupts hutch would then see it never die).
+        // SAFETY: only async-signal-safe calls between fork and exec.
+        unsafe {
+            std::os::unix::process::CommandExt::pre_exec(&mut c, || {
+                use nix::sys::signal::{signal, sigprocmask, SigHandler, SigSet, SigmaskHow};
+                for sig in [
+                    nix::sys::signal::Signal::SIGINT,
+                    nix::sys::signal::Signal::SIGQUIT,
+                ] {
+                    signal(sig, SigHandler::SigDfl)?;
+                }
+                sigprocmask(SigmaskHow::SIG_SETMASK, Some(&SigSet::empty()), None)?;
+                Ok(())
+            });
+        }
         c.env_clear()
             .env("PATH", "/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin")
             .env("HOME", &self.user.home)

@@ -778,21 +778,11 @@ fn connect_and_disconnect_running_and_stopped_containers_on_several_networks() {
             hutch::sys::flock::Mode::Exclusive,
         )
         .unwrap();
-        let mut connect = w.hutch();
-        connect.args(["network", "connect", "na", "third"]);
-        // SIGINT as a terminal's Ctrl-C would find it: a child inherits its
-        // disposition and the spawning thread's mask (std's Command resets
-        // neither), and a harness started as a background job ignores it.
-        // SAFETY: only async-signal-safe calls between fork and exec.
-        unsafe {
-            std::os::unix::process::CommandExt::pre_exec(&mut connect, || {
-                use nix::sys::signal::{signal, sigprocmask, SigHandler, SigSet, SigmaskHow};
-                signal(nix::sys::signal::Signal::SIGINT, SigHandler::SigDfl)?;
-                sigprocmask(SigmaskHow::SIG_SETMASK, Some(&SigSet::empty()), None)?;
-                Ok(())
-            });
-        }
-        let mut connect = connect.spawn().unwrap();
+        let mut connect = w
+            .hutch()
+            .args(["network", "connect", "na", "third"])
+            .spawn()
+            .unwrap();
         let recorded = eventually(10, || {
             String::from_utf8_lossy(&std::fs::read(record_file(&w, third_id)).unwrap())
                 .contains("\"na\"")
