@@ -425,6 +425,22 @@ fn attach_follows_output_and_returns_the_exit_code() {
     });
 }
 
+/// A shell loop that counts up in /out/n, twenty times a second.
+const COUNT_LOOP: &str =
+    "i=0; while :; do i=$((i+1)); echo $i > /out/n.t; mv /out/n.t /out/n; sleep 0.05; done";
+
+/// The `-v` value that gives a container the world's `out` dir at /out,
+/// and how far a [`COUNT_LOOP`] there has counted.
+fn counter(w: &World) -> (String, impl Fn() -> u64 + '_) {
+    w.write("out/n", "0\n");
+    let bind = format!("{}:/out", w.path("out").display());
+    let count = move || -> u64 {
+        let t = std::fs::read_to_string(w.path("out/n")).unwrap_or_default();
+        t.trim().parse().unwrap_or(0)
+    };
+    (bind, count)
+}
+
 #[test]
 fn pause_stops_processes_in_pid_namespaces_the_container_made() {
     // Without a delegated cgroup (the test users') pause signals each
@@ -432,14 +448,8 @@ fn pause_stops_processes_in_pid_namespaces_the_container_made() {
     // here, are the container's too.
     for_each_user(|w| {
         let bb = w.busybox();
-        w.write("out/n", "0\n");
-        let bind = format!("{}:/out", w.path("out").display());
-        let count = || -> u64 {
-            let t = std::fs::read_to_string(w.path("out/n")).unwrap_or_default();
-            t.trim().parse().unwrap_or(0)
-        };
-        let script =
-            "i=0; while :; do i=$((i+1)); echo $i > /out/n.t; mv /out/n.t /out/n; sleep 0.05; done";
+        let (bind, count) = counter(&w);
+        let script = COUNT_LOOP;
         w.ok(&[
             "run",
             "-d",
@@ -485,14 +495,8 @@ fn pause_stops_processes_in_pid_namespaces_the_container_made() {
 fn pause_stops_every_process_until_unpause_and_version_is_docker_shaped() {
     for_each_user_and_root(|w| {
         let bb = w.busybox();
-        w.write("out/n", "0\n");
-        let bind = format!("{}:/out", w.path("out").display());
-        let count = || -> u64 {
-            let t = std::fs::read_to_string(w.path("out/n")).unwrap_or_default();
-            t.trim().parse().unwrap_or(0)
-        };
-        let script = "trap 'exit 5' USR1; i=0; \
-                      while :; do i=$((i+1)); echo $i > /out/n.t; mv /out/n.t /out/n; sleep 0.05; done";
+        let (bind, count) = counter(&w);
+        let script = format!("trap 'exit 5' USR1; {COUNT_LOOP}");
         // Each health probe leaves a line: none may run while paused.
         let probes = || {
             std::fs::read_to_string(w.path("out/probes"))
@@ -514,7 +518,7 @@ fn pause_stops_every_process_until_unpause_and_version_is_docker_shaped() {
             bb,
             "sh",
             "-c",
-            script,
+            &script,
         ]);
         assert!(eventually(10, || count() > 2), "the counter never ran");
         assert!(eventually(10, || probes() > 1), "no health probe ran");
