@@ -19,6 +19,9 @@ struct Term {
     output: ChildStdout,
     /// Everything read so far (carriage returns dropped).
     seen: String,
+    /// Where in `seen` the last `expect` found its marker's end: output
+    /// after it (read in the same chunk) counts for the next `expect`.
+    matched: usize,
 }
 
 impl Term {
@@ -38,15 +41,20 @@ impl Term {
             output: child.stdout.take().unwrap(),
             child,
             seen: String::new(),
+            matched: 0,
         }
     }
 
-    /// Read until what was read since the last `expect` contains `marker`.
+    /// Read until the output after the last `expect`'s marker contains
+    /// `marker`.
     fn expect(&mut self, marker: &str) {
         let deadline = Instant::now() + Duration::from_secs(30);
-        let mut new = String::new();
         let mut buf = [0u8; 4096];
-        while !new.contains(marker) {
+        loop {
+            if let Some(at) = self.seen[self.matched..].find(marker) {
+                self.matched += at + marker.len();
+                return;
+            }
             let left = deadline.saturating_duration_since(Instant::now());
             let ms = PollTimeout::try_from(left.as_millis() as i32).unwrap_or(PollTimeout::ZERO);
             let mut fds = [PollFd::new(self.output.as_fd(), PollFlags::POLLIN)];
@@ -59,7 +67,6 @@ impl Term {
                 self.seen
             );
             let text = String::from_utf8_lossy(&buf[..n]).replace('\r', "");
-            new.push_str(&text);
             self.seen.push_str(&text);
         }
     }
