@@ -13,9 +13,9 @@
 //!
 //! The record is the contract for everything that manages containers after
 //! `hutch run` (ps, start, rm, commit): plain serde data, written atomically
-//! (temp file + fsync + rename) and changed only under the container's lock
-//! ([`Containers::update`]), so two hutch processes never lose each other's
-//! writes. Names are claimed under one lock for the whole state dir
+//! (temp file + fsync + rename, or, unsynced, temp file + exchange) and
+//! changed only under the container's lock ([`Containers::update`]), so two
+//! hutch processes never lose each other's writes. Names are claimed under one lock for the whole state dir
 //! ([`Containers::create`]).
 //!
 //! This module does not start containers; `supervisor` detaches a process
@@ -547,8 +547,9 @@ impl Containers {
 /// record makes ext4 allocate and write the new one's block at once
 /// (`auto_da_alloc`); a `--rm` container's record, never synced, would
 /// then free that block again at its removal, which costs a discard where
-/// the filesystem discards (the second record write of a `run --rm` was
-/// 2-4 ms of its start on such a disk). Exchanged instead, the new record
+/// the filesystem discards (a directory with one record made and removed
+/// took 4.0 ms on such a disk, with the record written twice 7.9 ms; see
+/// bench/README.md). Exchanged instead, the new record
 /// stays in the page cache until writeback, and one removed before then
 /// never reaches the disk. No (no record yet, or a filesystem without
 /// `RENAME_EXCHANGE`): the caller renames.
@@ -850,8 +851,7 @@ mod tests {
             .map(|e| e.unwrap().file_name())
             .collect();
         assert_eq!(entries, [RECORD_FILE]);
-        // Exchanged, not renamed over: the file in place is a new one, and
-        // the swap is what `sys::fsat::exchange` does.
+        // The swap itself, and the old file's removal after it.
         let a = d.path().join("a");
         let b = d.path().join("b");
         std::fs::write(&a, "A").unwrap();
