@@ -762,7 +762,7 @@ impl<'a> Launch<'a> {
             let in_memory = plan.layer_in_memory;
             containers.create(&mut rec, |d| match in_memory {
                 true => Ok(()),
-                false => create_dir(d),
+                false => create_dir(d, &plan.rootfs_mountpoint),
             })?;
             Ok(plan)
         });
@@ -851,7 +851,7 @@ impl Prepared {
         // Started later, perhaps after a `cp` into it: its writable layer
         // must be on disk from now on.
         if self.plan.layer_in_memory {
-            create_dir(&self.dir)?;
+            create_dir(&self.dir, &self.dir.join(ROOTFS_DIR))?;
         }
         self.containers.update(&self.rec.id, |r| {
             r.status = Status::Created;
@@ -931,12 +931,37 @@ impl Prepared {
 }
 
 /// The container's directory (created by `Containers::create`) with its
-/// overlay dirs.
-fn create_dir(dir: &Path) -> super::Result<()> {
-    for d in ["upper", "work", "rootfs"] {
+/// overlay dirs, and `root`, the root filesystem's mount point, when it is
+/// not the directory itself (see [`root_over_dir`]).
+fn create_dir(dir: &Path, root: &Path) -> super::Result<()> {
+    for d in ["upper", "work"] {
         fs_err::create_dir(dir.join(d))?;
     }
+    if root != dir {
+        fs_err::create_dir(root)?;
+    }
     Ok(())
+}
+
+/// The root filesystem's own mount point in a container's directory, for
+/// the drivers that cannot mount over the directory itself.
+pub const ROOTFS_DIR: &str = "rootfs";
+
+/// Whether the container's root filesystem can be mounted over its
+/// directory itself (in the container's mount namespace only), sparing a
+/// `rootfs/` directory that every `run --rm` would create and free (a
+/// discard each on a filesystem that discards). Native overlay only (the
+/// FUSE server mounts from outside the container, the copy driver works
+/// on host paths in the directory), and no `-v ...:O` overlay, whose upper
+/// and work dirs are in the directory too: the mount would hide them from
+/// the steps after it.
+fn root_over_dir(spec: &Spec) -> bool {
+    matches!(spec.rootfs_driver, Driver::Overlay(_))
+        && !spec.layer_in_memory
+        && !spec
+            .mounts
+            .iter()
+            .any(|m| matches!(m, MountSpec::Overlay { .. }))
 }
 
 /// Docker's rule: `--entrypoint` replaces the image's entrypoint and drops its
@@ -1143,7 +1168,7 @@ pub fn sandbox_spec(
             volatile,
         },
         rootfs_driver,
-        rootfs_mountpoint: dir.join("rootfs"),
+        rootfs_mountpoint: dir.join(ROOTFS_DIR),
         scratch: dir.to_path_buf(),
         // Generated at each start, so a restart picks up the host's current
         // resolv.conf.
@@ -1315,6 +1340,9 @@ fn plan(
     spec.cgroup = cgroup;
     spec.layer_in_memory =
         rec.auto_remove && rm_layer == RmLayer::Memory && layer_fits_in_memory(&spec, dir);
+    if root_over_dir(&spec) {
+        spec.rootfs_mountpoint = dir.to_path_buf();
+    }
     let plan = Plan::build(spec)?;
     if report.debugging() {
         for line in crate::sandbox::trace::describe(&plan) {

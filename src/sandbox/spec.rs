@@ -26,7 +26,10 @@ pub struct Spec {
     pub overlay: Overlay,
     /// How the root filesystem is made (from `rootfs::driver::select`).
     pub rootfs_driver: Driver,
-    /// An empty directory the root filesystem is mounted on before pivot_root.
+    /// The directory the root filesystem is mounted on before pivot_root.
+    /// Whatever it holds is hidden from the operations after that mount
+    /// (they see the new root there), so it may be `scratch` itself when
+    /// none of them uses a path inside it.
     pub rootfs_mountpoint: PathBuf,
     /// A directory the sandbox may write short overlay links into.
     pub scratch: PathBuf,

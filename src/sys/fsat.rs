@@ -238,6 +238,32 @@ pub fn link_at(
     .map(drop)
 }
 
+/// renameat2(2) with `RENAME_EXCHANGE` on two full paths (as `open_dir`
+/// takes one): `a` and `b` swap names in one step, so a reader opening
+/// either path finds one of the two files whole at every moment, as with
+/// a rename over it; unlike that rename, it never makes ext4 write out
+/// the file it puts in place (`auto_da_alloc` does for a rename that
+/// replaces a file). Both must exist; a filesystem without the flag says
+/// `EINVAL`.
+pub fn exchange(a: &Path, b: &Path) -> Result<(), SysError> {
+    let call = || format!("renameat2({a:?}, {b:?}, RENAME_EXCHANGE)");
+    let c = |p: &Path| {
+        CString::new(p.as_os_str().as_bytes()).map_err(|_| SysError::new(call(), Errno::EINVAL))
+    };
+    let (ca, cb) = (c(a)?, c(b)?);
+    // SAFETY: both names are valid NUL-terminated strings the kernel only reads.
+    let ret = unsafe {
+        libc::renameat2(
+            libc::AT_FDCWD,
+            ca.as_ptr(),
+            libc::AT_FDCWD,
+            cb.as_ptr(),
+            libc::RENAME_EXCHANGE,
+        )
+    };
+    check(ret, call).map(drop)
+}
+
 /// unlinkat(2); `is_dir` removes an (empty) directory.
 pub fn unlink_at(dir: BorrowedFd<'_>, name: &CStr, is_dir: bool) -> Result<(), SysError> {
     let flags = if is_dir { libc::AT_REMOVEDIR } else { 0 };

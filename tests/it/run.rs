@@ -1024,3 +1024,55 @@ fn stdin_is_open_only_with_interactive() {
         assert_eq!(feed(&["--rm", bb, "cat"]), (Some(0), String::new()));
     });
 }
+
+/// On native overlay a container's root filesystem is mounted over its
+/// directory (inside its own mount namespace): no `rootfs/` of its own,
+/// and no lock file (the directory is the lock). The FUSE driver and a
+/// container with a `-v ...:O` overlay (whose dirs are in the directory)
+/// keep their mount point. `cp` into a created container still works, and
+/// what runs sees the image's root, not the directory's entries.
+#[test]
+fn native_overlay_mounts_the_root_over_the_container_dir() {
+    for_each_user_and_driver(&["overlay", "fuse"], |w| {
+        let bb = w.busybox();
+        w.write("vol/inside", "v\n");
+        let vol = format!("{}:/v:O", w.path("vol").display());
+        w.ok(&["create", "--name", "plain", bb, "cat", "/note"]);
+        w.ok(&[
+            "create",
+            "--name",
+            "withvol",
+            "-v",
+            &vol,
+            bb,
+            "cat",
+            "/v/inside",
+        ]);
+        let dirs = container_dirs(&w);
+        assert_eq!(dirs.len(), 2, "{dirs:?}");
+        for dir in &dirs {
+            let rec: serde_json::Value =
+                serde_json::from_slice(&std::fs::read(dir.join("container.json")).unwrap())
+                    .unwrap();
+            let native = rec["config"]["storage_driver"] == "overlay";
+            let own = !native || rec["name"] == "withvol";
+            assert_eq!(dir.join("rootfs").exists(), own, "{rec}");
+            assert!(!dir.join("lock").exists(), "{}", dir.display());
+        }
+        let note = w.write("note", "kept\n");
+        w.ok(&["cp", note.to_str().unwrap(), "plain:/note"]);
+        assert_eq!(w.ok(&["start", "-a", "plain"]), "kept\n");
+        assert_eq!(w.ok(&["start", "-a", "withvol"]), "v\n");
+        let root = ok(&w, &["--rm", bb, "ls", "/"]);
+        assert!(root.lines().any(|l| l == "bin"), "{root}");
+        assert!(
+            !root
+                .lines()
+                .any(|l| ["upper", "work", "container.json"].contains(&l)),
+            "{root}"
+        );
+        assert_eq!(ok(&w, &["--rm", "-v", &vol, bb, "cat", "/v/inside"]), "v\n");
+        w.ok(&["rm", "plain", "withvol"]);
+        assert!(container_dirs(&w).is_empty());
+    });
+}
