@@ -555,7 +555,8 @@ mod tests {
         assert_eq!(std::fs::read_to_string(&leaf).unwrap(), "8");
         let control = d.path().join("cgroup.subtree_control");
         assert_eq!(std::fs::read_to_string(&control).unwrap(), "+cpu");
-        // A later start from the base itself, the controller already on.
+        // Processes in the base again, its controllers on: the move is
+        // tried (the kernel refuses it once the base is a thread root).
         std::fs::write(&control, "cpu").unwrap();
         std::fs::write(d.path().join("cgroup.procs"), "9\n").unwrap();
         enable(d.path(), &[]).unwrap();

@@ -318,11 +318,11 @@ fn limits_are_applied_where_the_controllers_are(cg: &Path, inside: &dyn Fn(&[&st
              i=$((i+1)); echo started $i; done",
         ),
     ];
-    for (controller, flag, script) in cases {
+    for (controller, limit, script) in cases {
         let run = |strict: &[&str], script: &str| {
             let mut args = vec!["run", "--rm", "--network", "none"];
             args.extend(strict);
-            args.extend(&flag);
+            args.extend(&limit);
             args.extend([BB, "sh", "-c", script]);
             inside(&args)
         };
@@ -332,25 +332,25 @@ fn limits_are_applied_where_the_controllers_are(cg: &Path, inside: &dyn Fn(&[&st
             assert_eq!(
                 out.status.code(),
                 Some(125),
-                "{flag:?} --strict-limits: {so}{err}"
+                "{limit:?} --strict-limits: {so}{err}"
             );
             assert!(
-                one_error(&err) && err.contains(&format!("{} cannot be applied", flag[0])),
+                one_error(&err) && err.contains(&format!("{} cannot be applied", limit[0])),
                 "{err}"
             );
             let out = run(&[], "echo ran");
             let (so, err) = (stdout(&out), stderr(&out));
-            assert_eq!(so, "ran\n", "{flag:?}: {err}");
-            assert_eq!(err.lines().count(), 1, "{flag:?}: {err}");
+            assert_eq!(so, "ran\n", "{limit:?}: {err}");
+            assert_eq!(err.lines().count(), 1, "{limit:?}: {err}");
             assert!(
-                err.contains(&format!("{} not applied: ", flag[0]))
+                err.contains(&format!("{} not applied: ", limit[0]))
                     && err.contains(&format!("no {controller} controller"))
                     && err.contains(&fix(controller)),
-                "{flag:?}: {err}"
+                "{limit:?}: {err}"
             );
             continue;
         }
-        assert!(!err.contains("not applied"), "{flag:?}: {err}");
+        assert!(!err.contains("not applied"), "{limit:?}: {err}");
         let first = so.lines().next().unwrap_or_default();
         match controller {
             "memory" => {
