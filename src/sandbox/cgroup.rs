@@ -4,11 +4,13 @@
 //! `pids.max`), moving pid 1 in, freezing (`cgroup.freeze`) and removal.
 //!
 //! Containers' cgroups are children of the delegated cgroup hutch runs in
-//! (`BASE/hutch-<container id>`). cgroup v2 lets a cgroup enable
-//! controllers for its children only while it has no processes of its own,
-//! so when the delegated cgroup has some (the user's shell, hutch), they
-//! are first moved into a leaf child, `BASE/init`, as Podman and Docker's
-//! dind do; later runs started from that leaf use its parent as the base.
+//! (`BASE/hutch-<container id>`). In cgroup v2 a cgroup whose children
+//! have controllers must have no processes of its own (a domain controller
+//! is refused; with only threaded ones it becomes a thread root, whose
+//! child domains take no processes), so when the delegated cgroup has some
+//! (the user's shell, hutch), they are first moved into a leaf child,
+//! `BASE/init`, as Podman and Docker's dind do; later runs started from
+//! that leaf use its parent as the base.
 //!
 //! Plain file operations under the cgroup2 mount, no syscalls. Whether a
 //! cgroup is delegated at all is `host::cgroups`; the words for why limits
@@ -76,6 +78,14 @@ pub enum CgroupError {
     },
     #[error("{} has no parent cgroup", .0.display())]
     NoParent(PathBuf),
+    #[error(
+        "your delegated cgroup {} holds processes of its own while its children have \
+         controllers, so cgroup v2 lets none of its child cgroups take a process; start \
+         hutch from {}/{LEAF} (or move those processes there)",
+        .0.display(),
+        .0.display()
+    )]
+    HoldsProcesses(PathBuf),
     #[error("the processes in {} did not {} within 5 s", dir.display(), if *frozen { "freeze" } else { "thaw" })]
     Slow { dir: PathBuf, frozen: bool },
 }
@@ -300,36 +310,48 @@ impl Placement {
 }
 
 /// Make `base` enable `wanted` for its children, first moving its own
-/// processes into its leaf when it has any (cgroup v2 refuses with EBUSY).
+/// processes into its leaf when it has any and will have controllers on.
+/// Both halves of cgroup v2's rule need the move: a domain controller
+/// (memory) is refused with EBUSY while `base` has processes; the threaded
+/// ones (cpu, pids) are accepted, but `base` then becomes a thread root, and
+/// a process moved into a child domain cgroup (the container's) is refused
+/// with EOPNOTSUPP.
 fn enable(base: &Path, wanted: &[&str]) -> Result<(), CgroupError> {
-    let on = words(&base.join("cgroup.subtree_control"));
+    let control = base.join("cgroup.subtree_control");
+    let on = words(&control);
     let missing: Vec<String> = wanted
         .iter()
         .filter(|w| !on.iter().any(|o| o == *w))
         .map(|w| format!("+{w}"))
         .collect();
+    if on.is_empty() && missing.is_empty() {
+        return Ok(());
+    }
+    let procs_file = base.join("cgroup.procs");
+    let procs = std::fs::read_to_string(&procs_file).map_err(|e| err("read", &procs_file, e))?;
+    if !procs.trim().is_empty() {
+        let leaf = base.join(LEAF);
+        match std::fs::create_dir(&leaf) {
+            Ok(()) => {}
+            Err(e) if e.kind() == ErrorKind::AlreadyExists => {}
+            Err(e) => return Err(err("create the cgroup", &leaf, e)),
+        }
+        for pid in procs.lines() {
+            // A process that exited meanwhile is fine. A base that is a
+            // thread root already (processes put there after its
+            // controllers were on) takes none into a child domain.
+            match std::fs::write(leaf.join("cgroup.procs"), pid) {
+                Err(e) if e.raw_os_error() == Some(libc::EOPNOTSUPP) => {
+                    return Err(CgroupError::HoldsProcesses(base.to_path_buf()))
+                }
+                _ => {}
+            }
+        }
+    }
     if missing.is_empty() {
         return Ok(());
     }
-    let control = base.join("cgroup.subtree_control");
     let line = missing.join(" ");
-    match std::fs::write(&control, &line) {
-        Ok(()) => return Ok(()),
-        Err(e) if e.raw_os_error() == Some(libc::EBUSY) => {}
-        Err(e) => return Err(err(&format!("write {line} to"), &control, e)),
-    }
-    let leaf = base.join(LEAF);
-    match std::fs::create_dir(&leaf) {
-        Ok(()) => {}
-        Err(e) if e.kind() == ErrorKind::AlreadyExists => {}
-        Err(e) => return Err(err("create the cgroup", &leaf, e)),
-    }
-    let procs = std::fs::read_to_string(base.join("cgroup.procs"))
-        .map_err(|e| err("read", &base.join("cgroup.procs"), e))?;
-    for pid in procs.lines() {
-        // A process that exited meanwhile is fine.
-        let _ = std::fs::write(leaf.join("cgroup.procs"), pid);
-    }
     std::fs::write(&control, &line).map_err(|e| err(&format!("write {line} to"), &control, e))
 }
 
@@ -517,6 +539,28 @@ mod tests {
         p.create().unwrap();
         p.enter(42).unwrap();
         assert_eq!(read("cgroup.procs"), "42");
+    }
+
+    #[test]
+    fn the_base_s_own_processes_leave_before_its_children_get_controllers() {
+        // No controllers on or wanted: the processes may stay.
+        let d = fake("cpu pids");
+        std::fs::write(d.path().join("cgroup.procs"), "7\n8\n").unwrap();
+        enable(d.path(), &[]).unwrap();
+        assert!(!d.path().join(LEAF).exists());
+        // cpu alone (threaded) is accepted with processes in the base, which
+        // then refuses them to its children: they move out first.
+        enable(d.path(), &["cpu"]).unwrap();
+        let leaf = d.path().join(LEAF).join("cgroup.procs");
+        assert_eq!(std::fs::read_to_string(&leaf).unwrap(), "8");
+        let control = d.path().join("cgroup.subtree_control");
+        assert_eq!(std::fs::read_to_string(&control).unwrap(), "+cpu");
+        // Processes in the base again, its controllers on: the move is
+        // tried (the kernel refuses it once the base is a thread root).
+        std::fs::write(&control, "cpu").unwrap();
+        std::fs::write(d.path().join("cgroup.procs"), "9\n").unwrap();
+        enable(d.path(), &[]).unwrap();
+        assert_eq!(std::fs::read_to_string(&leaf).unwrap(), "9");
     }
 
     #[test]

@@ -4,6 +4,7 @@
 
 mod attacks;
 mod build;
+mod cgroup;
 mod common;
 mod completion;
 mod config;
