@@ -42,7 +42,7 @@ perf record -q -o "$work/perf.data" \
   -e sched:sched_stat_runtime,sched:sched_process_exec,sched:sched_process_fork,sched:sched_process_exit \
   -e raw_syscalls:sys_enter,raw_syscalls:sys_exit -- bash "$work/pairs.sh"
 echo "load after: $(cut -d' ' -f1-3 /proc/loadavg)"
-perf script -i "$work/perf.data" -F comm,pid,tid,time,event,trace >"$work/events" 2>/dev/null
+perf script --ns -i "$work/perf.data" -F comm,pid,tid,time,event,trace >"$work/events" 2>/dev/null
 python3 - "$work/events" <<'PY'
 import collections, re, statistics as st, sys
 
@@ -116,11 +116,12 @@ for nr in set(per[0]) | set(per[1]):
     ca, cb = len(a) / n, len(b) / n
     ma = st.median(a) if a else 0.0
     mb = st.median(b) if b else 0.0
-    # Only calls whose number differs: the others (wait4 and read above
-    # all, which block) vary with the load, not with the confinement.
+    # Only calls whose number differs, each added call costed at the
+    # median of its kind: the others (wait4 and read above all, which
+    # block) vary with the load, not with the confinement.
     if abs(ca - cb) >= 0.5:
-        rows.append((ca * ma - cb * mb, names.get(nr, str(nr)), ca, cb, ma, mb))
-print("system calls whose number differs (per start: calls x median duration, default vs unconfined):")
+        rows.append(((ca - cb) * ma, names.get(nr, str(nr)), ca, cb, ma, mb))
+print("system calls whose number differs (per start: calls x median duration, default vs unconfined; added calls x median):")
 for extra, name, ca, cb, ma, mb in sorted(rows, reverse=True):
     print(f"  {name:16s} {ca:6.1f} x {ma:7.1f} us vs {cb:6.1f} x {mb:7.1f} us  {extra:+8.1f} us")
 print(f"  sum {sum(r[0] for r in rows):+.1f} us")
