@@ -8,7 +8,8 @@
 #   `perf record` of scheduler and system-call tracepoints.
 # Per start it sums the CPU time of hutch and every process it started
 # (sched_stat_runtime: user and system time, the container's included, the
-# kernel's work on their behalf at exit included) and compares each start
+# kernel's work on their behalf at exit included; setpriv and env, which
+# exec hutch in the same process, count too) and compares each start
 # with its neighbour: the mean of the paired differences with its standard
 # error, and their median. Then, per system call, the time spent in it per
 # start (enter to exit) with and without confinement, where the two
