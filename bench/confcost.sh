@@ -1,0 +1,129 @@
+#!/usr/bin/env bash
+# What the default confinement (seccomp filter + masked and read-only
+# /proc and /sys paths) costs a start, measured so that a busy machine
+# does not decide the answer:
+#   hutch run --rm --network none busybox true, alternately with and
+#   without --security-opt seccomp=unconfined --security-opt
+#   systempaths=unconfined, one start of each in turn (PAIRS pairs), under
+#   `perf record` of scheduler and system-call tracepoints.
+# Per start it sums the CPU time of hutch and every process it started
+# (sched_stat_runtime: user and system time, the container's included, the
+# kernel's work on their behalf at exit included; setpriv and env, which
+# exec hutch in the same process, count too) and compares each start
+# with its neighbour: the mean of the paired differences with its standard
+# error, and their median. Then, per system call, the time spent in it per
+# start (enter to exit) with and without confinement, where the two
+# differ: which calls the confinement adds and what each costs.
+# Run as root (perf's tracepoints): BENCH_USER=name bench/confcost.sh.
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+user=${BENCH_USER:?set BENCH_USER to an unprivileged user with subordinate ids}
+pairs=${PAIRS:-100}
+work=$(mktemp -d /tmp/hutch-confcost.XXXXXX)
+trap 'rm -rf "$work"' EXIT
+cp "${HUTCH:-$here/../target/release/hutch}" "$work/hutch"
+cp -a "$here/../../shared/images/busybox-musl" "$work/busybox-musl"
+chown -R "$user" "$work"
+as_user=(setpriv --reuid="$user" --regid="$user" --clear-groups env HOME="$work")
+img=busybox:1.38.0-musl
+"${as_user[@]}" "$work/hutch" --root "$work/root" load -i "$work/busybox-musl" >/dev/null 2>&1
+run="$work/hutch --root $work/root run --rm --network none"
+unconfined="--security-opt seccomp=unconfined --security-opt systempaths=unconfined"
+# Warm the filter's cache and the page cache.
+"${as_user[@]}" $run $img true
+"${as_user[@]}" $run $unconfined $img true
+cat >"$work/pairs.sh" <<EOF
+for i in \$(seq $pairs); do
+  ${as_user[*]} $run $img true
+  ${as_user[*]} $run $unconfined $img true
+done
+EOF
+echo "load before: $(cut -d' ' -f1-3 /proc/loadavg)"
+perf record -q -o "$work/perf.data" \
+  -e sched:sched_stat_runtime,sched:sched_process_exec,sched:sched_process_fork,sched:sched_process_exit \
+  -e raw_syscalls:sys_enter,raw_syscalls:sys_exit -- bash "$work/pairs.sh"
+echo "load after: $(cut -d' ' -f1-3 /proc/loadavg)"
+perf script --ns -i "$work/perf.data" -F comm,pid,tid,time,event,trace >"$work/events" 2>/dev/null
+python3 - "$work/events" <<'PY'
+import collections, re, statistics as st, sys
+
+runtime = collections.Counter()  # pid -> ns
+parent = {}
+starts = []  # pids of hutch, in the order they were executed
+enter = {}  # tid -> (nr, time)
+calls = collections.defaultdict(list)  # (pid, nr) -> durations in us
+time_re = re.compile(r"^\d+\.\d+:$")
+for line in open(sys.argv[1]):
+    p = line.split()
+    i = next((k for k, x in enumerate(p) if time_re.match(x)), None)
+    if i is None:
+        continue
+    pid = int(p[i - 1].split("/")[0])
+    tid = p[i - 1].split("/")[-1]
+    t, ev = float(p[i][:-1]), p[i + 1]
+    f = dict(x.split("=", 1) for x in p[i + 2:] if "=" in x)
+    if ev == "sched:sched_stat_runtime:":
+        runtime[int(f["pid"])] += int(f["runtime"])
+    elif ev == "sched:sched_process_fork:":
+        parent[int(f["child_pid"])] = int(f["pid"])
+    elif ev == "sched:sched_process_exec:" and f["filename"].endswith("/hutch"):
+        starts.append(int(f["pid"]))
+    elif ev == "raw_syscalls:sys_enter:":
+        enter[tid] = (int(p[i + 3]), t, pid)
+    elif ev == "raw_syscalls:sys_exit:" and tid in enter:
+        nr, t0, p0 = enter.pop(tid)
+        calls[(p0, nr)].append((t - t0) * 1e6)
+
+children = collections.defaultdict(list)
+for c, pp in parent.items():
+    children[pp].append(c)
+
+def tree(pid):
+    out, todo = [], [pid]
+    while todo:
+        q = todo.pop()
+        out.append(q)
+        todo += children[q]
+    return out
+
+cpu = [sum(runtime[x] for x in tree(s)) / 1e6 for s in starts]
+conf, unc = cpu[0::2], cpu[1::2]
+n = min(len(conf), len(unc))
+d = [conf[k] - unc[k] for k in range(n)]
+print(f"{n} pairs; CPU per start (hutch and all it started): default {st.mean(conf):.3f} ms "
+      f"(median {st.median(conf):.3f}), unconfined {st.mean(unc):.3f} ms (median {st.median(unc):.3f})")
+print(f"confinement: {st.mean(d):+.3f} ± {st.stdev(d) / n ** 0.5:.3f} ms CPU (mean of paired differences "
+      f"± standard error), median {st.median(d):+.3f} ms")
+
+names = {}
+for hdr in ("/usr/include/x86_64-linux-gnu/asm/unistd_64.h", "/usr/include/asm/unistd_64.h"):
+    try:
+        for l in open(hdr):
+            m = re.match(r"#define __NR_(\w+) (\d+)", l)
+            if m:
+                names[int(m.group(2))] = m.group(1)
+        break
+    except OSError:
+        pass
+per = [collections.defaultdict(list), collections.defaultdict(list)]
+for k, s in enumerate(starts[: 2 * n]):
+    for q in tree(s):
+        for (p0, nr), ds in calls.items():
+            if p0 == q:
+                per[k % 2][nr] += ds
+rows = []
+for nr in set(per[0]) | set(per[1]):
+    a, b = per[0].get(nr, []), per[1].get(nr, [])
+    ca, cb = len(a) / n, len(b) / n
+    ma = st.median(a) if a else 0.0
+    mb = st.median(b) if b else 0.0
+    # Only calls whose number differs, each added call costed at the
+    # median of its kind: the others (wait4 and read above all, which
+    # block) vary with the load, not with the confinement.
+    if abs(ca - cb) >= 0.5:
+        rows.append(((ca - cb) * ma, names.get(nr, str(nr)), ca, cb, ma, mb))
+print("system calls whose number differs (per start: calls x median duration, default vs unconfined; added calls x median):")
+for extra, name, ca, cb, ma, mb in sorted(rows, reverse=True):
+    print(f"  {name:16s} {ca:6.1f} x {ma:7.1f} us vs {cb:6.1f} x {mb:7.1f} us  {extra:+8.1f} us")
+print(f"  sum {sum(r[0] for r in rows):+.1f} us")
+PY
