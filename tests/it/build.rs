@@ -1038,11 +1038,19 @@ fn copy_keeps_hard_links_among_its_sources() {
             ],
             "a hard link in the --from stage stays one"
         );
-        // From the context: one inode, two names, in the running image.
+        // From the context: one inode, two names, in the image's layer.
         let links = stat_in(&w, "links:1", "%n %h", &["/h/a", "/h/b", "/h/c"]);
         assert_eq!(links, ["/h/a 2", "/h/b 2", "/h/c 1"]);
         let inodes = stat_in(&w, "links:1", "%i", &["/h/a", "/h/b"]);
-        assert_eq!(inodes[0], inodes[1]);
+        // Native overlay and the copy show the layer's one inode under both
+        // names; the FUSE overlay shows each name of a lower hard link as
+        // its own file (so that copying one up cannot change the other), as
+        // the README says.
+        if w.driver.as_deref() == Some("fuse") {
+            assert_ne!(inodes[0], inodes[1]);
+        } else {
+            assert_eq!(inodes[0], inodes[1]);
+        }
     });
 }
 

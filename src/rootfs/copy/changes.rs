@@ -84,28 +84,24 @@ fn walk(layers: &[LayerDir], copy: BorrowedFd<'_>, out: &Out<'_>) -> Result<(), 
     let mut kept = false;
     for e in sys::read_dir(copy)? {
         let name = e.name.as_c_str();
-        let st = sys::stat_at(copy, name)?;
+        let Some(st) = still_there(sys::stat_at(copy, name))? else {
+            continue;
+        };
         let was = lower.remove(name).flatten().map(|(_, st)| st);
         kept |= was.is_some();
-        match was {
+        let compared = match was {
             Some(l) if is_dir(&st) && is_dir(&l) => {
                 let child = Out {
                     parent: Some(out),
                     name: name.to_owned(),
                     fd: OnceCell::new(),
                 };
-                let from = open_dir(copy, name)?;
-                if !same(&st, &l) {
-                    child.fd()?;
-                }
-                walk(&below(layers, name)?, from.as_fd(), &child)?;
-                if let Some(made) = child.fd.get() {
-                    copy_meta(from.as_fd(), made, &st)?;
-                }
+                walk_dir(layers, copy, name, &st, &l, &child)
             }
-            Some(l) if same(&st, &l) => {}
-            _ => add(copy, out.fd()?, name, &st)?,
-        }
+            Some(l) if same(&st, &l) => Ok(()),
+            _ => out.fd().and_then(|o| add(copy, o, name, &st)),
+        };
+        skip_if_replaced(compared, copy, name, &st)?;
     }
     let gone: Vec<CString> = lower
         .into_iter()
@@ -126,6 +122,27 @@ fn walk(layers: &[LayerDir], copy: BorrowedFd<'_>, out: &Out<'_>) -> Result<(), 
     Ok(())
 }
 
+/// The changed directory `name` of `copy`, whose layers' entry `l` is a
+/// directory too, below `child`.
+fn walk_dir(
+    layers: &[LayerDir],
+    copy: BorrowedFd<'_>,
+    name: &CStr,
+    st: &sys::Stat,
+    l: &sys::Stat,
+    child: &Out<'_>,
+) -> Result<(), Errno> {
+    let from = open_dir(copy, name)?;
+    if !same(st, l) {
+        child.fd()?;
+    }
+    walk(&below(layers, name)?, from.as_fd(), child)?;
+    if let Some(made) = child.fd.get() {
+        copy_meta(from.as_fd(), made, st)?;
+    }
+    Ok(())
+}
+
 /// Put the copy's `name` (and all below it) into `out`.
 fn add(
     copy: BorrowedFd<'_>,
@@ -140,10 +157,47 @@ fn add(
     sys::mkdir_at(out, name, 0o700)?;
     let to = open_dir(out, name)?;
     for e in sys::read_dir(from.as_fd())? {
-        let child = sys::stat_at(from.as_fd(), &e.name)?;
-        add(from.as_fd(), to.as_fd(), &e.name, &child)?;
+        let Some(child) = still_there(sys::stat_at(from.as_fd(), &e.name))? else {
+            continue;
+        };
+        let added = add(from.as_fd(), to.as_fd(), &e.name, &child);
+        skip_if_replaced(added, from.as_fd(), &e.name, &child)?;
     }
     copy_meta(from.as_fd(), &to, st)
+}
+
+/// A running container may remove a name between the listing and its
+/// `stat`: it is left out, as if listed a moment later.
+fn still_there(st: Result<sys::Stat, Errno>) -> Result<Option<sys::Stat>, Errno> {
+    match st {
+        Ok(st) => Ok(Some(st)),
+        Err(Errno::ENOENT) => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+/// A step on `name` that failed because a running container removed or
+/// replaced it since its `stat` (`st`) is left out, as the tar writer
+/// leaves out what changes under it; any other failure stands.
+fn skip_if_replaced(
+    step: Result<(), Errno>,
+    dir: BorrowedFd<'_>,
+    name: &CStr,
+    st: &sys::Stat,
+) -> Result<(), Errno> {
+    let Err(e) = step else {
+        return Ok(());
+    };
+    match sys::stat_at(dir, name) {
+        Err(Errno::ENOENT) => Ok(()),
+        Ok(now)
+            if now.st_ino != st.st_ino
+                || now.st_mode & libc::S_IFMT != st.st_mode & libc::S_IFMT =>
+        {
+            Ok(())
+        }
+        _ => Err(e),
+    }
 }
 
 fn copy_meta(from: BorrowedFd<'_>, to: &OwnedFd, st: &sys::Stat) -> Result<(), Errno> {
