@@ -250,11 +250,9 @@ fn a_delegated_cgroup_gives_containers_their_own_cgroup_limits_and_freezer() {
     assert_eq!(leftovers(&cg), Vec::<String>::new());
     let on = std::fs::read_to_string(cg.join("cgroup.subtree_control")).unwrap();
     if !on.trim().is_empty() {
-        // The first run with a limit moved the processes of the delegated
-        // cgroup (hutch itself) into the leaf.
+        // The first run with a limit, started in the delegated cgroup
+        // itself, moved its processes (hutch) into the leaf.
         assert!(cg.join("init").is_dir(), "{on}");
-        let own = std::fs::read_to_string(cg.join("cgroup.procs")).unwrap();
-        assert_eq!(own, "", "the delegated cgroup keeps processes");
     }
 
     // A process put into the delegated cgroup itself once its children
@@ -364,7 +362,8 @@ fn limits_are_applied_where_the_controllers_are(cg: &Path, inside: &dyn Fn(&[&st
         (
             "cpu",
             vec!["--cpus", "0.5"],
-            // What the container sees: the kernel enforces it.
+            // The quota as the container sees it; not what a busy loop
+            // then gets, which depends on the machine's load.
             "cat /sys/fs/cgroup/cpu.max",
         ),
         (
