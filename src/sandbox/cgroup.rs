@@ -79,13 +79,20 @@ pub enum CgroupError {
     #[error("{} has no parent cgroup", .0.display())]
     NoParent(PathBuf),
     #[error(
-        "your delegated cgroup {} holds processes of its own while its children have \
-         controllers, so cgroup v2 lets none of its child cgroups take a process; start \
-         hutch from {}/{LEAF} (or move those processes there)",
-        .0.display(),
-        .0.display()
+        "your delegated cgroup {} holds processes of its own ({}) while its children have \
+         controllers, so cgroup v2 lets none of its child cgroups take a process{}; move \
+         those processes out of {}",
+        base.display(),
+        pids.join(", "),
+        why.as_ref().map(|w| format!(" ({w})")).unwrap_or_default(),
+        base.display()
     )]
-    HoldsProcesses(PathBuf),
+    HoldsProcesses {
+        base: PathBuf,
+        pids: Vec<String>,
+        /// Why hutch could not move them into its leaf itself.
+        why: Option<String>,
+    },
     #[error("the processes in {} did not {} within 5 s", dir.display(), if *frozen { "freeze" } else { "thaw" })]
     Slow { dir: PathBuf, frozen: bool },
 }
@@ -309,6 +316,11 @@ impl Placement {
     }
 }
 
+/// How many times the delegated cgroup's processes are moved out before
+/// giving up: processes started meanwhile (a login, another hutch) can
+/// land in it between reading its cgroup.procs and moving them.
+const ROUNDS: usize = 10;
+
 /// Make `base` enable `wanted` for its children, first moving its own
 /// processes into its leaf when it has any and will have controllers on.
 /// Both halves of cgroup v2's rule need the move: a domain controller
@@ -327,32 +339,119 @@ fn enable(base: &Path, wanted: &[&str]) -> Result<(), CgroupError> {
     if on.is_empty() && missing.is_empty() {
         return Ok(());
     }
-    let procs_file = base.join("cgroup.procs");
-    let procs = std::fs::read_to_string(&procs_file).map_err(|e| err("read", &procs_file, e))?;
-    if !procs.trim().is_empty() {
-        let leaf = base.join(LEAF);
+    empty(base)?;
+    if missing.is_empty() {
+        return Ok(());
+    }
+    let line = missing.join(" ");
+    let mut round = 0;
+    loop {
+        match std::fs::write(&control, &line) {
+            Ok(()) => break,
+            // A process arrived since `empty`: move it too and try again.
+            Err(e) if e.raw_os_error() == Some(libc::EBUSY) && round < ROUNDS => {
+                round += 1;
+                empty(base)?;
+            }
+            Err(e) => return Err(err(&format!("write {line} to"), &control, e)),
+        }
+    }
+    // One that arrived just before threaded controllers went on made
+    // `base` a thread root.
+    empty(base)
+}
+
+/// The processes in cgroup `dir`.
+fn procs(dir: &Path) -> Result<Vec<String>, CgroupError> {
+    let file = dir.join("cgroup.procs");
+    let text = std::fs::read_to_string(&file).map_err(|e| err("read", &file, e))?;
+    Ok(text.lines().map(String::from).collect())
+}
+
+/// Move `base`'s own processes into its leaf until it has none, for at
+/// most [`ROUNDS`] rounds.
+fn empty(base: &Path) -> Result<(), CgroupError> {
+    let leaf = base.join(LEAF);
+    for _ in 0..ROUNDS {
+        let pids = procs(base)?;
+        if pids.is_empty() {
+            return Ok(());
+        }
         match std::fs::create_dir(&leaf) {
             Ok(()) => {}
             Err(e) if e.kind() == ErrorKind::AlreadyExists => {}
             Err(e) => return Err(err("create the cgroup", &leaf, e)),
         }
-        for pid in procs.lines() {
-            // A process that exited meanwhile is fine. A base that is a
-            // thread root already (processes put there after its
-            // controllers were on) takes none into a child domain.
-            match std::fs::write(leaf.join("cgroup.procs"), pid) {
-                Err(e) if e.raw_os_error() == Some(libc::EOPNOTSUPP) => {
-                    return Err(CgroupError::HoldsProcesses(base.to_path_buf()))
-                }
-                _ => {}
+        match move_all(&pids, &leaf) {
+            Ok(()) => {}
+            // A process put into `base` while its threaded controllers
+            // were on and no child was populated made it a thread root,
+            // whose child domains take no process.
+            Err((_, e)) if e.raw_os_error() == Some(libc::EOPNOTSUPP) => unroot(base, &leaf)?,
+            Err((pid, e)) => {
+                return Err(CgroupError::HoldsProcesses {
+                    base: base.to_path_buf(),
+                    pids,
+                    why: Some(format!("moving {pid} into {}: {e}", leaf.display())),
+                })
             }
         }
     }
-    if missing.is_empty() {
-        return Ok(());
+    let pids = procs(base)?;
+    match pids.is_empty() {
+        true => Ok(()),
+        false => Err(CgroupError::HoldsProcesses {
+            base: base.to_path_buf(),
+            pids,
+            why: Some(format!("more kept arriving after {ROUNDS} moves")),
+        }),
     }
-    let line = missing.join(" ");
-    std::fs::write(&control, &line).map_err(|e| err(&format!("write {line} to"), &control, e))
+}
+
+/// Move `pids` into cgroup `to`; one that exited meanwhile is fine. The
+/// first that cannot move stops it, with the kernel's reason.
+fn move_all(pids: &[String], to: &Path) -> Result<(), (String, std::io::Error)> {
+    let file = to.join("cgroup.procs");
+    for pid in pids {
+        match std::fs::write(&file, pid) {
+            Err(e) if e.raw_os_error() != Some(libc::ESRCH) => return Err((pid.clone(), e)),
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+/// Turn thread root `base` back into a domain: switch its controllers off
+/// for a moment, move its processes into its leaf, and switch them on
+/// again. No limit is lost meanwhile: a thread root's child domains take no
+/// process, and the kernel puts no process into a cgroup whose child
+/// domains have any, so none of its children has a process to limit.
+fn unroot(base: &Path, leaf: &Path) -> Result<(), CgroupError> {
+    let control = base.join("cgroup.subtree_control");
+    let on = words(&control);
+    let held = |why: String| -> Result<(), CgroupError> {
+        Err(CgroupError::HoldsProcesses {
+            base: base.to_path_buf(),
+            pids: procs(base)?,
+            why: Some(why),
+        })
+    };
+    if on.is_empty() {
+        return held(format!("{} takes no process", leaf.display()));
+    }
+    let off: Vec<String> = on.iter().map(|c| format!("-{c}")).collect();
+    let off = off.join(" ");
+    if let Err(e) = std::fs::write(&control, &off) {
+        return held(format!("writing {off} to {}: {e}", control.display()));
+    }
+    let moved = move_all(&procs(base)?, leaf);
+    let back: Vec<String> = on.iter().map(|c| format!("+{c}")).collect();
+    let back = back.join(" ");
+    std::fs::write(&control, &back).map_err(|e| err(&format!("write {back} to"), &control, e))?;
+    match moved {
+        Ok(()) => Ok(()),
+        Err((pid, e)) => held(format!("moving {pid} into {}: {e}", leaf.display())),
+    }
 }
 
 /// Remove the cgroup of container `id` if a run left it (its supervisor was
@@ -545,22 +644,36 @@ mod tests {
     fn the_base_s_own_processes_leave_before_its_children_get_controllers() {
         // No controllers on or wanted: the processes may stay.
         let d = fake("cpu pids");
-        std::fs::write(d.path().join("cgroup.procs"), "7\n8\n").unwrap();
+        let procs = d.path().join("cgroup.procs");
+        std::fs::write(&procs, "7\n8\n").unwrap();
         enable(d.path(), &[]).unwrap();
         assert!(!d.path().join(LEAF).exists());
-        // cpu alone (threaded) is accepted with processes in the base, which
-        // then refuses them to its children: they move out first.
-        enable(d.path(), &["cpu"]).unwrap();
+        // A plain file keeps its processes, as a cgroup would whose
+        // processes keep arriving: the moves stop, the controllers stay
+        // off, and the error names the processes.
+        let why = enable(d.path(), &["cpu"]).unwrap_err().to_string();
         let leaf = d.path().join(LEAF).join("cgroup.procs");
         assert_eq!(std::fs::read_to_string(&leaf).unwrap(), "8");
         let control = d.path().join("cgroup.subtree_control");
+        assert_eq!(std::fs::read_to_string(&control).unwrap(), "");
+        assert!(
+            why.contains("holds processes of its own (7, 8)")
+                && why.contains("more kept arriving after 10 moves")
+                && why.contains(&format!(
+                    "move those processes out of {}",
+                    d.path().display()
+                )),
+            "{why}"
+        );
+        // A move the kernel refuses is not passed over.
+        std::fs::remove_file(&leaf).unwrap();
+        std::fs::create_dir(&leaf).unwrap();
+        let why = enable(d.path(), &["cpu"]).unwrap_err().to_string();
+        assert!(why.contains("(moving 7 into "), "{why}");
+        // Once they are gone, the controllers go on.
+        std::fs::write(&procs, "").unwrap();
+        enable(d.path(), &["cpu"]).unwrap();
         assert_eq!(std::fs::read_to_string(&control).unwrap(), "+cpu");
-        // Processes in the base again, its controllers on: the move is
-        // tried (the kernel refuses it once the base is a thread root).
-        std::fs::write(&control, "cpu").unwrap();
-        std::fs::write(d.path().join("cgroup.procs"), "9\n").unwrap();
-        enable(d.path(), &[]).unwrap();
-        assert_eq!(std::fs::read_to_string(&leaf).unwrap(), "9");
     }
 
     #[test]
