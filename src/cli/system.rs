@@ -5,8 +5,8 @@ use super::template::{print_rows, Listing};
 use super::units::human_size;
 use super::Ctx;
 use crate::container::mounts::volume_users;
-use crate::container::{images_in_use, keep_id, state, Containers};
-use crate::store::{DiskUsage, Store};
+use crate::container::{control, images_in_use, keep_id, state, Containers};
+use crate::store::{DiskUsage, Finding, Store};
 use crate::userns::idmap::{IdMapping, IdSources, UsernsRequest};
 use crate::volume::{Source, Volumes};
 use clap::Subcommand;
@@ -38,7 +38,8 @@ pub struct DfArgs {
 #[derive(clap::Args, Debug)]
 pub struct CheckArgs {
     /// Remove damaged images no container uses, corrupt or unreferenced
-    /// blobs, unpacked layers no image needs and leftovers of killed runs.
+    /// blobs, unpacked layers no image needs, leftovers of killed runs and
+    /// container directories whose record a power loss left unreadable.
     #[arg(short, long)]
     pub repair: bool,
 }
@@ -234,7 +235,22 @@ fn check(ctx: &Ctx, args: CheckArgs) -> anyhow::Result<u8> {
     let src = IdSources::default();
     let map = IdMapping::detect(UsernsRequest::Auto, &src).map_err(anyhow::Error::msg)?;
     let store = Store::open(&ctx.dirs)?;
-    let rep = store.check(args.repair, &images_in_use(&ctx.dirs.state), &map, &src)?;
+    let mut rep = store.check(args.repair, &images_in_use(&ctx.dirs.state), &map, &src)?;
+    let containers = Containers::new(&ctx.dirs.state);
+    for (id, lock) in containers.unreadable() {
+        let problem = format!(
+            "container directory {} has no readable record",
+            containers.dir(&id).display()
+        );
+        let action =
+            args.repair.then(
+                || match control::remove_unreadable(&containers, &id, lock) {
+                    Ok(()) => "removed".to_string(),
+                    Err(e) => format!("kept: {}", crate::chain::line(&e)),
+                },
+            );
+        rep.findings.push(Finding { problem, action });
+    }
     for f in &rep.findings {
         match &f.action {
             Some(a) => ctx.printer.out(&format!("{}: {a}", f.problem)),

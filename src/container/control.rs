@@ -301,17 +301,34 @@ pub fn force_remove(containers: &Containers, seen: &Record) -> Result<()> {
     }
 }
 
-/// Rename the directory away under the held lock, then delete it.
-fn delete_locked(containers: &Containers, rec: &Record, lock: super::Locked) -> Result<()> {
-    let doomed = containers.root.join(format!(".removing-{}", rec.id));
-    fs_err::rename(containers.dir(&rec.id), &doomed)?;
-    drop(lock);
-    crate::sandbox::cgroup::forget(&rec.id);
-    delete_tree(rec, &doomed)
+/// Remove the directory of a container whose record cannot be read, found
+/// and held by [`Containers::unreadable`] (`system check --repair`). Its
+/// user namespace mode is unknown: the default mapping deletes what
+/// subordinate ids own, as it does for most containers.
+pub fn remove_unreadable(containers: &Containers, id: &str, lock: super::Locked) -> Result<()> {
+    remove_dir(containers, id, UsernsRequest::default(), lock)
 }
 
-fn delete_tree(rec: &Record, dir: &std::path::Path) -> Result<()> {
+/// Rename the directory away under the held lock, then delete it.
+fn delete_locked(containers: &Containers, rec: &Record, lock: super::Locked) -> Result<()> {
     let request: UsernsRequest = rec.config.userns.parse().unwrap_or_default();
+    remove_dir(containers, &rec.id, request, lock)
+}
+
+fn remove_dir(
+    containers: &Containers,
+    id: &str,
+    request: UsernsRequest,
+    lock: super::Locked,
+) -> Result<()> {
+    let doomed = containers.root.join(format!(".removing-{id}"));
+    fs_err::rename(containers.dir(id), &doomed)?;
+    drop(lock);
+    crate::sandbox::cgroup::forget(id);
+    delete_tree(request, &doomed)
+}
+
+fn delete_tree(request: UsernsRequest, dir: &std::path::Path) -> Result<()> {
     let src = IdSources::default();
     // Held open here: with keep-id the namespace's root may not traverse
     // the state dir's parents (see `userns::reach`).

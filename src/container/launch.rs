@@ -51,6 +51,7 @@ use crate::rootfs::{driver, Driver, DriverKind, Features, MountApi, Overlay};
 use crate::sandbox::cgroup::Placement;
 use crate::sandbox::host::HostPaths;
 use crate::sandbox::limits::CgroupLimits;
+use crate::sandbox::plan::Op;
 use crate::sandbox::security::{Flags as SecurityFlags, Security};
 use crate::sandbox::{self, MountSpec, Plan, ProcessSpec, Spec};
 use crate::store::{Image, Store};
@@ -851,7 +852,16 @@ impl Prepared {
         // Started later, perhaps after a `cp` into it: its writable layer
         // must be on disk from now on.
         if self.plan.layer_in_memory {
-            create_dir(&self.dir, &self.dir.join(ROOTFS_DIR))?;
+            let overlay_mounts = self
+                .plan
+                .ops
+                .iter()
+                .any(|o| matches!(o, Op::Overlay { .. }));
+            let root = match over_dir_on_disk(&self.plan.rootfs_driver, overlay_mounts) {
+                true => self.dir.clone(),
+                false => self.dir.join(ROOTFS_DIR),
+            };
+            create_dir(&self.dir, &root)?;
         }
         self.containers.update(&self.rec.id, |r| {
             r.status = Status::Created;
@@ -956,12 +966,20 @@ pub const ROOTFS_DIR: &str = "rootfs";
 /// and work dirs are in the directory too: the mount would hide them from
 /// the steps after it.
 fn root_over_dir(spec: &Spec) -> bool {
-    matches!(spec.rootfs_driver, Driver::Overlay(_))
-        && !spec.layer_in_memory
-        && !spec
-            .mounts
-            .iter()
-            .any(|m| matches!(m, MountSpec::Overlay { .. }))
+    !spec.layer_in_memory
+        && over_dir_on_disk(
+            &spec.rootfs_driver,
+            spec.mounts
+                .iter()
+                .any(|m| matches!(m, MountSpec::Overlay { .. })),
+        )
+}
+
+/// [`root_over_dir`] for a start whose writable layer is on disk, given
+/// whether it has `-v ...:O` overlays: what a created container's later
+/// starts do, whose layer is on disk from then on.
+fn over_dir_on_disk(driver: &Driver, overlay_mounts: bool) -> bool {
+    matches!(driver, Driver::Overlay(_)) && !overlay_mounts
 }
 
 /// Docker's rule: `--entrypoint` replaces the image's entrypoint and drops its

@@ -135,4 +135,6 @@ pub enum SpecError {
     MemoryLayerDriver,
     #[error("an in-memory writable layer needs its dirs directly in {}", .0.display())]
     MemoryLayerDirs(PathBuf),
+    #[error("mount source {} lies in the directory the root filesystem is mounted over", .0.display())]
+    HiddenByRoot(PathBuf),
 }

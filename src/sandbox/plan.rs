@@ -338,6 +338,26 @@ impl Plan {
                 }
             });
         }
+        // A root mounted over the scratch dir hides what the dir holds from
+        // every step after it (see `Spec::rootfs_mountpoint`): no mount may
+        // take a path from it, nor make one there (a fresh overlay's dirs).
+        if spec.rootfs_mountpoint == spec.scratch {
+            let hidden = user_ops
+                .iter()
+                .flat_map(|o| match o {
+                    Op::Bind { source, .. } | Op::Volume { source, .. } => vec![source],
+                    Op::Overlay { overlay, .. } => {
+                        let mut dirs: Vec<&PathBuf> = overlay.lowers.iter().collect();
+                        dirs.extend([&overlay.upper, &overlay.work]);
+                        dirs
+                    }
+                    _ => Vec::new(),
+                })
+                .find(|p| p.starts_with(&spec.scratch));
+            if let Some(p) = hidden {
+                return Err(SpecError::HiddenByRoot(p.clone()).into());
+            }
+        }
         let target_of = |o: &Op| match o {
             Op::Bind { target, .. }
             | Op::Volume { target, .. }
@@ -504,6 +524,37 @@ mod tests {
             options: "bogus".into(),
         }];
         assert!(Plan::build(s).unwrap_err().to_string().contains("bogus"));
+    }
+
+    #[test]
+    fn a_root_over_the_scratch_dir_takes_no_mount_from_it() {
+        let d = tempfile::tempdir().unwrap();
+        let scratch = d.path().to_path_buf();
+        let overlay = MountSpec::Overlay {
+            lower: "/".into(),
+            upper: scratch.join("v-upper"),
+            work: scratch.join("v-work"),
+            target: "/v".into(),
+            fresh: true,
+        };
+        let bind = MountSpec::Bind {
+            source: scratch.clone(),
+            target: "/b".into(),
+            read_only: false,
+        };
+        for m in [overlay, bind] {
+            let mut s = spec();
+            s.scratch = scratch.clone();
+            s.mounts = vec![m];
+            // Its own mount point: the scratch dir stays in sight.
+            assert!(Plan::build(s.clone()).is_ok());
+            s.rootfs_mountpoint = scratch.clone();
+            let e = Plan::build(s).unwrap_err().to_string();
+            assert!(e.contains(&scratch.display().to_string()), "{e}");
+        }
+        let mut s = spec();
+        s.rootfs_mountpoint = s.scratch.clone();
+        assert!(Plan::build(s).is_ok());
     }
 
     #[test]

@@ -29,7 +29,8 @@ pub struct Spec {
     /// The directory the root filesystem is mounted on before pivot_root.
     /// Whatever it holds is hidden from the operations after that mount
     /// (they see the new root there), so it may be `scratch` itself when
-    /// none of them uses a path inside it.
+    /// none of them uses a path inside it (`Plan::build` refuses a user
+    /// mount that would).
     pub rootfs_mountpoint: PathBuf,
     /// A directory the sandbox may write short overlay links into.
     pub scratch: PathBuf,

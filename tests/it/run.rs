@@ -1061,7 +1061,40 @@ fn native_overlay_mounts_the_root_over_the_container_dir() {
         }
         let note = w.write("note", "kept\n");
         w.ok(&["cp", note.to_str().unwrap(), "plain:/note"]);
+        for dir in &dirs {
+            let rec: serde_json::Value =
+                serde_json::from_slice(&std::fs::read(dir.join("container.json")).unwrap())
+                    .unwrap();
+            let native = rec["config"]["storage_driver"] == "overlay";
+            assert_eq!(
+                dir.join("rootfs").exists(),
+                !native || rec["name"] == "withvol"
+            );
+        }
         assert_eq!(w.ok(&["start", "-a", "plain"]), "kept\n");
+        // Created with its layer in memory, started later with it on disk:
+        // over the directory too.
+        let made = w
+            .hutch()
+            .env("HUTCH_RM_LAYER", "memory")
+            .args(["create", "--rm", "--name", "mem", bb, "cat", "/note"])
+            .output()
+            .unwrap();
+        assert!(
+            made.status.success(),
+            "{}",
+            String::from_utf8_lossy(&made.stderr)
+        );
+        let mem = container_dirs(&w)
+            .into_iter()
+            .find(|d| !dirs.contains(d))
+            .unwrap();
+        let rec: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(mem.join("container.json")).unwrap()).unwrap();
+        let native = rec["config"]["storage_driver"] == "overlay";
+        assert_eq!(mem.join("rootfs").exists(), !native, "{rec}");
+        w.ok(&["cp", note.to_str().unwrap(), "mem:/note"]);
+        assert_eq!(w.ok(&["start", "-a", "mem"]), "kept\n");
         assert_eq!(w.ok(&["start", "-a", "withvol"]), "v\n");
         let root = ok(&w, &["--rm", bb, "ls", "/"]);
         assert!(root.lines().any(|l| l == "bin"), "{root}");

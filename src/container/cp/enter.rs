@@ -245,15 +245,15 @@ fn in_stopped(
         work: dir.join("work"),
         volatile: false,
     };
-    let root = dir.join(launch::ROOTFS_DIR);
-    // A container whose starts mount its root over its directory has no
-    // mount point of its own (see `launch`): made here, under the
-    // container's lock, where no start or removal runs.
-    if let Err(e) = fs_err::create_dir(&root) {
-        if e.kind() != std::io::ErrorKind::AlreadyExists {
-            return Err(super::super::Error::Io(e).into());
-        }
-    }
+    // Native overlay goes over the directory itself, as a start's root does
+    // (see `launch`): the mount namespace below is this process's own, and
+    // nothing after the mount reads the directory's entries (the binds'
+    // sources are volumes and host paths). The copy driver binds a tree
+    // of the directory, over the `rootfs/` it was created with.
+    let root = match driver {
+        Driver::Overlay(_) => dir.clone(),
+        _ => dir.join(launch::ROOTFS_DIR),
+    };
     let binds = volume_binds(dirs, rec);
     use crate::sys::mount::{enter_root, mount, Flags};
     // Mounted as the caller (see `run_in_userns_as_caller_first`): with
