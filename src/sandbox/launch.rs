@@ -320,10 +320,16 @@ fn clone_inside(inside: Inside<'_>, flags: CloneFlags) -> Result<Cloned, Error> 
             };
             let report = match entered.and_then(|()| clone_sibling(flags)) {
                 Ok(None) => {
-                    drop(report_w);
+                    // Dumpable before this copy of the report pipe closes:
+                    // the parent reads the report to its end and then opens
+                    // this process's /proc files (the FUSE driver's server
+                    // joins its namespaces), which a non-dumpable process
+                    // refuses with EACCES. Closed first, the parent raced
+                    // this process's first instructions and lost under load.
                     if matches!(inside, Inside::Joined(_)) {
                         crate::sys::process::dumpable_again()?;
                     }
+                    drop(report_w);
                     return Ok(Cloned::Child);
                 }
                 Ok(Some(pid)) => {

@@ -66,7 +66,8 @@ pub struct Inner {
     /// Directories: O_PATH descriptor of the topmost instance. Other files:
     /// the directory holding `name` in `layer` (shared with the parent
     /// node, so a file costs no descriptor: the open-file limit may be as
-    /// low as the number of files in an image).
+    /// low as the number of files in an image), or, once the file has no
+    /// name left, the file itself with an empty `name` ([`Inner::orphan`]).
     pub fd: Arc<OwnedFd>,
     /// `st_mode & S_IFMT`.
     pub kind: u32,
@@ -125,6 +126,18 @@ impl Inner {
             }
             None => false,
         }
+    }
+
+    /// The upper file lost its last name while the kernel may still hold
+    /// it open (an unlinked temporary file, a library dpkg replaced under a
+    /// running program): from now on it is reached through `file`, an
+    /// O_PATH descriptor taken before the name went. With no OPEN handles
+    /// there is nothing else to read, write or stat it by, and its old name
+    /// may already stand for another file.
+    pub fn orphan(&mut self, file: OwnedFd) {
+        self.fd = Arc::new(file);
+        self.name = CString::default();
+        self.links.clear();
     }
 
     /// A directory that shows entries of more than one layer.

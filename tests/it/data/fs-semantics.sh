@@ -70,6 +70,28 @@ eq "$(cat /tmp/k3)" k "rename one of several names"
 rm /tmp/k4
 eq "$(cat /tmp/k3) $(stat -c %h /tmp/k3)" "k 1" "the last name"
 
+# an open file keeps working when its last name goes: unlinked (a
+# temporary file), replaced by a rename, or replaced as dpkg replaces a
+# library a running program has mapped (a hard link kept for rollback,
+# the new file renamed over the old name, the link removed)
+exec 3>/tmp/o1 4</tmp/o1; rm /tmp/o1
+echo kept >&3 || fail "write to an unlinked open file"
+eq "$(cat <&4)" kept "read an unlinked open file"
+eq "$(stat -L -c %s:%h /proc/self/fd/3)" 5:0 "stat an unlinked open file"
+echo old > /tmp/o2; exec 3>>/tmp/o2 4</tmp/o2
+echo new > /tmp/o3; mv /tmp/o3 /tmp/o2
+echo more >&3 || fail "write to an open file renamed over"
+eq "$(cat <&4)" "old
+more" "read an open file renamed over"
+eq "$(cat /tmp/o2)" new "the file renamed over it"
+echo old > /tmp/o4; exec 3>>/tmp/o4 4</tmp/o4; ln /tmp/o4 /tmp/o4.tmp
+echo new > /tmp/o5; mv /tmp/o5 /tmp/o4; rm /tmp/o4.tmp
+echo more >&3 || fail "write to an open file replaced as dpkg does"
+eq "$(cat <&4)" "old
+more" "read an open file replaced as dpkg does"
+eq "$(cat /tmp/o4)" new "the file dpkg put in its place"
+exec 3>&- 4<&-
+
 # symlinks
 ln -s /etc/passwd /tmp/s
 eq "$(readlink /tmp/s)" /etc/passwd readlink

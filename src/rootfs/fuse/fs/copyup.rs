@@ -10,6 +10,8 @@ impl OverlayFs {
     pub(super) fn open_node(&self, inner: &Inner, flags: i32) -> R<OwnedFd> {
         if inner.is_dir() {
             self.reopen(&inner.fd, flags | libc::O_DIRECTORY)
+        } else if inner.name.is_empty() {
+            self.reopen(&inner.fd, flags)
         } else {
             sys::open_at(bfd(&inner.fd), &inner.name, flags, 0)
         }

@@ -24,10 +24,18 @@ impl OverlayFs {
             let lower = self.in_lower(&p.read(), &name);
             if child.read().layer == 0 {
                 let st = sys::stat_at(bfd(&upper), &name)?;
+                let kept = if dir {
+                    None
+                } else {
+                    Some(sys::path_at(bfd(&upper), &name)?)
+                };
                 sys::unlink_at(bfd(&upper), &name, dir)?;
                 self.drop_if_last(&st);
-                if !dir {
-                    child.write().forget_name(&p, &name);
+                if let Some(file) = kept {
+                    let mut c = child.write();
+                    if !c.forget_name(&p, &name) {
+                        c.orphan(file);
+                    }
                 }
             }
             if lower {
@@ -120,6 +128,14 @@ impl OverlayFs {
         let replaced = sys::stat_at(bfd(&to), newname)
             .ok()
             .filter(|st| !is_whiteout(st));
+        // A replaced upper file may still be open (dpkg renames over a
+        // library a running program has mapped): keep a way to it.
+        let kept = match dst {
+            Some(d) if !d.read().is_dir() && d.read().layer == 0 => {
+                Some(sys::path_at(bfd(&to), newname)?)
+            }
+            _ => None,
+        };
         match sys::stat_at(bfd(&to), newname) {
             Ok(st) if is_whiteout(&st) && src_dir => sys::unlink_at(bfd(&to), newname, false)?,
             Ok(st) if st.st_mode & libc::S_IFMT == libc::S_IFDIR => {
@@ -132,7 +148,12 @@ impl OverlayFs {
             self.drop_if_last(&st);
         }
         if let Some(d) = dst.filter(|d| !d.read().is_dir()) {
-            d.write().forget_name(np, newname);
+            let mut d = d.write();
+            if !d.forget_name(np, newname) {
+                if let Some(file) = kept {
+                    d.orphan(file);
+                }
+            }
         }
         if src_dir && dst_lower {
             let moved = sys::open_at(bfd(&to), newname, libc::O_RDONLY | libc::O_DIRECTORY, 0)?;
