@@ -339,6 +339,16 @@ fn enable(base: &Path, wanted: &[&str]) -> Result<(), CgroupError> {
     if on.is_empty() && missing.is_empty() {
         return Ok(());
     }
+    // The hierarchy's root (root's hutch runs there), the one cgroup without
+    // a cgroup.type, is exempt from the rule; its processes include kernel
+    // threads, which cannot move.
+    if !base.join("cgroup.type").exists() {
+        return match missing.is_empty() {
+            true => Ok(()),
+            false => std::fs::write(&control, missing.join(" "))
+                .map_err(|e| err(&format!("write {} to", missing.join(" ")), &control, e)),
+        };
+    }
     empty(base)?;
     if missing.is_empty() {
         return Ok(());
@@ -551,6 +561,7 @@ mod tests {
         std::fs::write(d.path().join("cgroup.controllers"), controllers).unwrap();
         std::fs::write(d.path().join("cgroup.subtree_control"), "").unwrap();
         std::fs::write(d.path().join("cgroup.procs"), "").unwrap();
+        std::fs::write(d.path().join("cgroup.type"), "domain").unwrap();
         d
     }
 
@@ -674,6 +685,19 @@ mod tests {
         std::fs::write(&procs, "").unwrap();
         enable(d.path(), &["cpu"]).unwrap();
         assert_eq!(std::fs::read_to_string(&control).unwrap(), "+cpu");
+    }
+
+    #[test]
+    fn the_hierarchy_s_root_keeps_its_processes() {
+        // Root's hutch runs in the root cgroup, which has no cgroup.type:
+        // its processes (kernel threads too) stay, the controllers go on.
+        let d = fake("cpu pids");
+        std::fs::remove_file(d.path().join("cgroup.type")).unwrap();
+        std::fs::write(d.path().join("cgroup.procs"), "2\n7\n").unwrap();
+        enable(d.path(), &["cpu", "pids"]).unwrap();
+        assert!(!d.path().join(LEAF).exists());
+        let control = d.path().join("cgroup.subtree_control");
+        assert_eq!(std::fs::read_to_string(&control).unwrap(), "+cpu +pids");
     }
 
     #[test]
