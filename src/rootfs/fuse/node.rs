@@ -59,7 +59,8 @@ impl<K: Hash + Eq, V: Clone> Sharded<K, V> {
 pub struct Inner {
     /// The directory it was found in, None for the root.
     pub parent: Option<Arc<Node>>,
-    /// Its name there (one of its names, for hard links).
+    /// Its name there (one of its names, for hard links); empty once a
+    /// file has no name left ([`Inner::orphan`]).
     pub name: CString,
     /// The topmost layer holding it: 0 is the upper dir, 1.. the lowers.
     pub layer: usize,
