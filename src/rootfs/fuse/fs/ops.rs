@@ -44,6 +44,14 @@ impl OverlayFs {
                     }
                     Some(st)
                 } else {
+                    // The lower file stays, but its name no longer leads
+                    // to it once the whiteout (or a new file) is there: a
+                    // copy-up through a descriptor still open needs it.
+                    if !dir {
+                        if let Ok(file) = sys::path_at(bfd(&c.fd), &c.name) {
+                            c.orphan(file);
+                        }
+                    }
                     None
                 }
             };
@@ -157,6 +165,7 @@ impl OverlayFs {
         // descriptor is to be had.
         let kept = match &d {
             Some(d) if !d.is_dir() && d.layer == 0 => sys::path_at(bfd(&to), newname).ok(),
+            Some(d) if !d.is_dir() => sys::path_at(bfd(&d.fd), &d.name).ok(),
             _ => None,
         };
         match sys::stat_at(bfd(&to), newname) {
