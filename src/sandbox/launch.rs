@@ -383,8 +383,7 @@ fn parent_main(
 ) -> Result<Exit, Error> {
     // Held so the state can be removed from inside the user namespace after
     // the container is gone (files there may belong to subordinate ids). A
-    // joined container's is the one it joined (its /proc files are not
-    // readable before its exec, see `clone_inside`).
+    // joined container's is the one it joined, which the plan already holds.
     let removal = match &plan.remove_after {
         Some(dir) => Some((
             dir,

@@ -59,7 +59,8 @@ impl<K: Hash + Eq, V: Clone> Sharded<K, V> {
 pub struct Inner {
     /// The directory it was found in, None for the root.
     pub parent: Option<Arc<Node>>,
-    /// Its name there (one of its names, for hard links).
+    /// Its name there (one of its names, for hard links); empty once a
+    /// file has no name left ([`Inner::orphan`]).
     pub name: CString,
     /// The topmost layer holding it: 0 is the upper dir, 1.. the lowers.
     pub layer: usize,
@@ -128,10 +129,11 @@ impl Inner {
         }
     }
 
-    /// The upper file lost its last name while the kernel may still hold
-    /// it open (an unlinked temporary file, a library dpkg replaced under a
-    /// running program): from now on it is reached through `file`, an
-    /// O_PATH descriptor taken before the name went. With no OPEN handles
+    /// The file lost its last name while the kernel may still hold it open
+    /// (an unlinked temporary file, a library dpkg replaced under a running
+    /// program): from now on it is reached through `file`, an O_PATH
+    /// descriptor taken before the name went (a lower file's, until a
+    /// copy-up puts it in an upper file that never gets a name). With no OPEN handles
     /// there is nothing else to read, write or stat it by, and its old name
     /// may already stand for another file.
     pub fn orphan(&mut self, file: OwnedFd) {

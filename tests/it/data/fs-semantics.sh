@@ -16,10 +16,16 @@ eq "$(wc -l < /etc/group)" $((n + 1)) "append to a lower file"
 eq "$(tail -1 /etc/group)" "extra:x:999:" "appended line"
 eq "$(head -1 /etc/group | cut -d: -f1)" root "lower data kept on copy-up"
 
-# delete a lower file, then recreate it
+# delete a lower file, then recreate it (open meanwhile: a write through
+# the old descriptor copies it up to a file of its own, with no name)
+exec 5<>/etc/passwd
 rm /etc/passwd
 [ ! -e /etc/passwd ] || fail "deleted lower file still there"
 ls /etc | grep -qx passwd && fail "readdir shows a deleted file"
+echo BBB >&5 || fail "write to an open lower file removed"
+[ ! -e /etc/passwd ] || fail "a write through a descriptor brought it back"
+eq "$(head -c 3 /proc/$$/fd/5)" BBB "read an open lower file removed"
+exec 5>&-
 echo 'root:x:0:0:root:/root:/bin/sh' > /etc/passwd
 eq "$(cat /etc/passwd)" 'root:x:0:0:root:/root:/bin/sh' recreate
 eq "$(ls /etc | grep -cx passwd)" 1 "recreated file listed once"
@@ -91,6 +97,13 @@ eq "$(cat <&4)" "old
 more" "read an open file replaced as dpkg does"
 eq "$(cat /tmp/o4)" new "the file dpkg put in its place"
 exec 3>&- 4<&-
+
+# the same for a lower file renamed over
+exec 4<>/etc/localtime; echo new > /tmp/n; mv /tmp/n /etc/localtime
+echo BBB >&4 || fail "write to an open lower file renamed over"
+eq "$(cat /etc/localtime)" new "the file renamed over an open lower file"
+eq "$(head -c 3 /proc/$$/fd/4)" BBB "read an open lower file renamed over"
+exec 4>&-
 
 # symlinks
 ln -s /etc/passwd /tmp/s

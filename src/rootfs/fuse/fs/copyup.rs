@@ -4,6 +4,7 @@
 //! removed.
 
 use super::*;
+use std::os::fd::BorrowedFd;
 
 impl OverlayFs {
     /// Open the node's topmost instance with `flags`.
@@ -44,6 +45,9 @@ impl OverlayFs {
         let uid = self.shift.uid(st.st_uid);
         let gid = self.shift.gid(st.st_gid);
         let dir = bfd(&upper_parent);
+        if name.is_empty() {
+            return self.copy_up_nameless(&mut inner, dir, &st);
+        }
         match st.st_mode & libc::S_IFMT {
             libc::S_IFDIR => {
                 sys::mkdir_at(dir, &name, 0o700)?;
@@ -111,6 +115,30 @@ impl OverlayFs {
         }
         inner.layer = 0;
         inner.fd = fd;
+        Ok(())
+    }
+
+    /// Copy up a lower file that lost its name while open: into a file of
+    /// the upper dir that never gets one (its old name may stand for
+    /// another file now), reached through its descriptor from then on.
+    fn copy_up_nameless(&self, inner: &mut Inner, dir: BorrowedFd<'_>, st: &sys::Stat) -> R<()> {
+        if st.st_mode & libc::S_IFMT != libc::S_IFREG {
+            return Err(NixErrno::ENOENT);
+        }
+        let from = self.reopen(&inner.fd, libc::O_RDONLY)?;
+        let made = sys::tmpfile_in(dir, 0o600)?;
+        sys::copy_all(from.as_fd(), made.as_fd(), st.st_size as u64)?;
+        crate::rootfs::copy::copy_xattrs(from.as_fd(), made.as_fd())?;
+        sys::chown_at(
+            made.as_fd(),
+            c"",
+            self.shift.uid(st.st_uid),
+            self.shift.gid(st.st_gid),
+        )?;
+        sys::fchmod(made.as_fd(), st.st_mode & 0o7777)?;
+        times(made.as_fd(), st)?;
+        inner.layer = 0;
+        inner.fd = Arc::new(made);
         Ok(())
     }
 
@@ -188,7 +216,7 @@ impl OverlayFs {
     }
 }
 
-fn times(fd: std::os::fd::BorrowedFd<'_>, st: &sys::Stat) -> R<()> {
+fn times(fd: BorrowedFd<'_>, st: &sys::Stat) -> R<()> {
     sys::futimens(
         fd,
         sys::Time::At(st.st_atime, st.st_atime_nsec),

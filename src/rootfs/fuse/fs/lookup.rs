@@ -203,8 +203,9 @@ impl OverlayFs {
     }
 }
 
-/// A node's own attributes: a directory by its descriptor, anything else
-/// by name in the directory it is in.
+/// A node's own attributes: by name in the directory it is in, or, for a
+/// directory or a file with no name left (empty `name`), by its own
+/// descriptor.
 pub(super) fn stat_node(inner: &Inner) -> R<sys::Stat> {
     if inner.is_dir() {
         sys::stat_at(bfd(&inner.fd), c"")

@@ -22,21 +22,41 @@ impl OverlayFs {
             self.copy_up(&p)?;
             let upper = p.fd();
             let lower = self.in_lower(&p.read(), &name);
-            if child.read().layer == 0 {
-                let st = sys::stat_at(bfd(&upper), &name)?;
-                let kept = if dir {
-                    None
-                } else {
-                    Some(sys::path_at(bfd(&upper), &name)?)
-                };
-                sys::unlink_at(bfd(&upper), &name, dir)?;
-                self.drop_if_last(&st);
-                if let Some(file) = kept {
-                    let mut c = child.write();
-                    if !c.forget_name(&p, &name) {
-                        c.orphan(file);
+            let removed = {
+                // Held from the removal until the node no longer stands
+                // for the name: a read in between (a page cache fill) would
+                // find nothing there, or whatever is created in its place.
+                let mut c = child.write();
+                if c.layer == 0 {
+                    let st = sys::stat_at(bfd(&upper), &name)?;
+                    // Without a descriptor to spare (EMFILE) the file can
+                    // still go; only a reader that kept it open loses it.
+                    let kept = if dir {
+                        None
+                    } else {
+                        sys::path_at(bfd(&upper), &name).ok()
+                    };
+                    sys::unlink_at(bfd(&upper), &name, dir)?;
+                    if !dir && !c.forget_name(&p, &name) {
+                        if let Some(file) = kept {
+                            c.orphan(file);
+                        }
                     }
+                    Some(st)
+                } else {
+                    // The lower file stays, but its name no longer leads
+                    // to it once the whiteout (or a new file) is there: a
+                    // copy-up through a descriptor still open needs it.
+                    if !dir {
+                        if let Ok(file) = sys::path_at(bfd(&c.fd), &c.name) {
+                            c.orphan(file);
+                        }
+                    }
+                    None
                 }
+            };
+            if let Some(st) = removed {
+                self.drop_if_last(&st);
             }
             if lower {
                 self.whiteout(&upper, &name)?;
@@ -128,12 +148,24 @@ impl OverlayFs {
         let replaced = sys::stat_at(bfd(&to), newname)
             .ok()
             .filter(|st| !is_whiteout(st));
-        // A replaced upper file may still be open (dpkg renames over a
-        // library a running program has mapped): keep a way to it.
-        let kept = match dst {
-            Some(d) if !d.read().is_dir() && d.read().layer == 0 => {
-                Some(sys::path_at(bfd(&to), newname)?)
+        // Both nodes are held from the rename until they stand for their
+        // new names (a read in between would find the wrong file or
+        // none); taken in inode order, so that two requests never each hold
+        // one and wait for the other.
+        let (mut s, mut d) = match dst {
+            Some(d) if d.ino < src.ino => {
+                let dg = d.write();
+                (src.write(), Some(dg))
             }
+            Some(d) => (src.write(), Some(d.write())),
+            None => (src.write(), None),
+        };
+        // A replaced upper file may still be open (dpkg renames over a
+        // library a running program has mapped): keep a way to it, when a
+        // descriptor is to be had.
+        let kept = match &d {
+            Some(d) if !d.is_dir() && d.layer == 0 => sys::path_at(bfd(&to), newname).ok(),
+            Some(d) if !d.is_dir() => sys::path_at(bfd(&d.fd), &d.name).ok(),
             _ => None,
         };
         match sys::stat_at(bfd(&to), newname) {
@@ -144,16 +176,27 @@ impl OverlayFs {
             _ => {}
         }
         sys::rename_at(bfd(&from), name, bfd(&to), newname, 0)?;
-        if let Some(st) = replaced {
-            self.drop_if_last(&st);
-        }
-        if let Some(d) = dst.filter(|d| !d.read().is_dir()) {
-            let mut d = d.write();
+        if let Some(d) = d.as_mut().filter(|d| !d.is_dir()) {
             if !d.forget_name(np, newname) {
                 if let Some(file) = kept {
                     d.orphan(file);
                 }
             }
+        }
+        drop(d);
+        if src_dir || !s.forget_name(p, name) {
+            s.parent = Some(np.clone());
+            s.name = newname.to_owned();
+            if !src_dir {
+                s.fd = to.clone();
+            }
+        } else {
+            // Another name still stands for it; the new one is known too.
+            s.add_name(np, newname, to.clone());
+        }
+        drop(s);
+        if let Some(st) = replaced {
+            self.drop_if_last(&st);
         }
         if src_dir && dst_lower {
             let moved = sys::open_at(bfd(&to), newname, libc::O_RDONLY | libc::O_DIRECTORY, 0)?;
@@ -161,17 +204,6 @@ impl OverlayFs {
         }
         if src_lower {
             self.whiteout(&from, name)?;
-        }
-        let mut s = src.write();
-        if !s.is_dir() && s.forget_name(p, name) {
-            // Another name still stands for it; the new one is known too.
-            s.add_name(np, newname, to);
-            return Ok(());
-        }
-        s.parent = Some(np.clone());
-        s.name = newname.to_owned();
-        if !s.is_dir() {
-            s.fd = to;
         }
         Ok(())
     }
@@ -192,7 +224,8 @@ impl OverlayFs {
             let i = node.read();
             (i.fd.clone(), i.kind, i.name.clone())
         };
-        // For directories `fd` is the directory; for the rest its parent.
+        // For directories, and files with no name left, `fd` is the file
+        // itself (`name` is empty); for the rest its parent.
         let own = if kind == libc::S_IFDIR {
             c""
         } else {
