@@ -339,16 +339,6 @@ fn enable(base: &Path, wanted: &[&str]) -> Result<(), CgroupError> {
     if on.is_empty() && missing.is_empty() {
         return Ok(());
     }
-    // The hierarchy's root (root's hutch runs there), the one cgroup without
-    // a cgroup.type, is exempt from the rule; its processes include kernel
-    // threads, which cannot move.
-    if !base.join("cgroup.type").exists() {
-        return match missing.is_empty() {
-            true => Ok(()),
-            false => std::fs::write(&control, missing.join(" "))
-                .map_err(|e| err(&format!("write {} to", missing.join(" ")), &control, e)),
-        };
-    }
     empty(base)?;
     if missing.is_empty() {
         return Ok(());
@@ -379,8 +369,13 @@ fn procs(dir: &Path) -> Result<Vec<String>, CgroupError> {
 }
 
 /// Move `base`'s own processes into its leaf until it has none, for at
-/// most [`ROUNDS`] rounds.
+/// most [`ROUNDS`] rounds. The hierarchy's root (root's hutch runs there),
+/// the one cgroup without a cgroup.type, is exempt from the rule and keeps
+/// them: they include kernel threads, which cannot move.
 fn empty(base: &Path) -> Result<(), CgroupError> {
+    if !base.join("cgroup.type").exists() {
+        return Ok(());
+    }
     let leaf = base.join(LEAF);
     for _ in 0..ROUNDS {
         let pids = procs(base)?;
