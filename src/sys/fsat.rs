@@ -251,17 +251,11 @@ pub fn exchange(a: &Path, b: &Path) -> Result<(), SysError> {
         CString::new(p.as_os_str().as_bytes()).map_err(|_| SysError::new(call(), Errno::EINVAL))
     };
     let (ca, cb) = (c(a)?, c(b)?);
-    // SAFETY: both names are valid NUL-terminated strings the kernel only reads.
-    let ret = unsafe {
-        libc::renameat2(
-            libc::AT_FDCWD,
-            ca.as_ptr(),
-            libc::AT_FDCWD,
-            cb.as_ptr(),
-            libc::RENAME_EXCHANGE,
-        )
-    };
-    check(ret, call).map(drop)
+    // SAFETY: AT_FDCWD is not a descriptor to keep open but the value every
+    // *at call reads as "the working directory"; the borrow only passes it on.
+    let cwd = unsafe { BorrowedFd::borrow_raw(libc::AT_FDCWD) };
+    super::fuse::rename_at(cwd, &ca, cwd, &cb, libc::RENAME_EXCHANGE)
+        .map_err(|e| SysError::new(call(), e))
 }
 
 /// unlinkat(2); `is_dir` removes an (empty) directory.
