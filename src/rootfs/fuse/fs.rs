@@ -37,7 +37,7 @@
 //! requests with both.
 
 use super::ids::IdShift;
-use super::node::{bfd, Entry, Inner, Key, Node, Sharded, Table};
+use super::node::{bfd, write_pair, Entry, Inner, Key, Node, Sharded, Table};
 use crate::layer::whiteout::OPAQUE_XATTR;
 use crate::sys::fuse as sys;
 use fuser::{

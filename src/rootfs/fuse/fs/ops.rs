@@ -150,16 +150,8 @@ impl OverlayFs {
             .filter(|st| !is_whiteout(st));
         // Both nodes are held from the rename until they stand for their
         // new names (a read in between would find the wrong file or
-        // none); taken in inode order, so that two requests never each hold
-        // one and wait for the other.
-        let (mut s, mut d) = match dst {
-            Some(d) if d.ino < src.ino => {
-                let dg = d.write();
-                (src.write(), Some(dg))
-            }
-            Some(d) => (src.write(), Some(d.write())),
-            None => (src.write(), None),
-        };
+        // none), in the one order `write_pair` keeps.
+        let (mut s, mut d) = write_pair(src, dst.map(|d| &**d));
         // A replaced upper file may still be open (dpkg renames over a
         // library a running program has mapped): keep a way to it, when a
         // descriptor is to be had.
