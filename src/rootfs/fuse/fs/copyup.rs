@@ -31,10 +31,22 @@ impl OverlayFs {
             if inner.layer == 0 {
                 return Ok(());
             }
-            inner.parent.clone().ok_or(NixErrno::EIO)?
+            // A file with no name needs no directory of its own in the
+            // upper dir: the one it was in may be gone too (`rm -rf`), and
+            // copying it up would bring it back.
+            if inner.name.is_empty() {
+                None
+            } else {
+                Some(inner.parent.clone().ok_or(NixErrno::EIO)?)
+            }
         };
-        self.copy_up(&parent)?;
-        let upper_parent = parent.fd();
+        let upper_parent = match parent {
+            Some(p) => {
+                self.copy_up(&p)?;
+                p.fd()
+            }
+            None => self.upper_root.clone(),
+        };
         let mut inner = node.write();
         if inner.layer == 0 {
             return Ok(());

@@ -96,6 +96,9 @@ fn nameless_lower_symlink_fifo_and_socket_copy_up() {
     mknod(&d.lower.join("p"), libc::S_IFIFO);
     mknod(&d.lower.join("k"), libc::S_IFSOCK);
     mknod(&d.lower.join("over"), libc::S_IFIFO);
+    std::fs::create_dir(d.lower.join("dir")).unwrap();
+    mknod(&d.lower.join("dir/q"), libc::S_IFIFO);
+    std::fs::write(d.lower.join("dir/r"), "data").unwrap();
     std::fs::write(d.upper.join("new"), "new").unwrap();
     let lower_mtime = std::fs::symlink_metadata(d.lower.join("s"))
         .unwrap()
@@ -103,13 +106,34 @@ fn nameless_lower_symlink_fifo_and_socket_copy_up() {
     let fs = overlay(&d.lower, &d.upper, &d.work);
     let when = UNIX_EPOCH + Duration::from_secs(WHEN);
 
-    let nodes: Vec<_> = ["s", "p", "k", "over"]
+    let mut nodes: Vec<_> = ["s", "p", "k", "over"]
         .iter()
         .map(|n| lookup(&fs, n))
         .collect();
     for n in ["s", "p", "k"] {
         fs.do_unlink(INodeNo::ROOT, OsStr::new(n), false).unwrap();
     }
+    // `rm -rf dir` with dir/q and dir/r open: their copy-ups must neither
+    // bring dir back nor need it.
+    let dir = INodeNo(lookup(&fs, "dir").ino);
+    let (q, _) = fs.do_lookup(dir, OsStr::new("q")).unwrap().unwrap();
+    let (r, _) = fs.do_lookup(dir, OsStr::new("r")).unwrap().unwrap();
+    nodes.push(q);
+    for n in ["q", "r"] {
+        fs.do_unlink(dir, OsStr::new(n), false).unwrap();
+    }
+    fs.do_unlink(INodeNo::ROOT, OsStr::new("dir"), true)
+        .unwrap();
+    let w = fs.file(INodeNo(r.ino), FileHandle(0), true).unwrap();
+    sys::pwrite(bfd(&w), b"more", 4).unwrap();
+    let mut buf = [0u8; 16];
+    let n = sys::pread(
+        bfd(&fs.file(INodeNo(r.ino), FileHandle(0), false).unwrap()),
+        &mut buf,
+        0,
+    )
+    .unwrap();
+    assert_eq!(&buf[..n], b"datamore", "nameless dir/r after rm -rf dir");
     lookup(&fs, "new");
     fs.do_rename(
         INodeNo::ROOT,
@@ -120,7 +144,7 @@ fn nameless_lower_symlink_fifo_and_socket_copy_up() {
     )
     .unwrap();
 
-    for (node, name) in nodes.iter().zip(["s", "p", "k", "over"]) {
+    for (node, name) in nodes.iter().zip(["s", "p", "k", "over", "dir/q"]) {
         let ino = INodeNo(node.ino);
         let a = fs
             .do_setattr(ino, set(None, Some(when)))
@@ -156,8 +180,8 @@ fn nameless_lower_symlink_fifo_and_socket_copy_up() {
     );
     // The upper dir has the whiteouts and the file renamed over, no
     // copy; the work dir is left empty; the lower layer is untouched.
-    assert_eq!(names(&d.upper), ["k", "over", "p", "s"]);
-    for n in ["k", "p", "s"] {
+    assert_eq!(names(&d.upper), ["dir", "k", "over", "p", "s"]);
+    for n in ["dir", "k", "p", "s"] {
         assert!(is_whiteout(&d.upper.join(n)), "{n}");
     }
     assert_eq!(
