@@ -245,6 +245,27 @@ impl OverlayFs {
         )
     }
 
+    pub(super) fn do_setxattr(
+        &self,
+        ino: INodeNo,
+        name: &OsStr,
+        value: &[u8],
+        flags: i32,
+    ) -> R<()> {
+        if private_xattr(name.as_bytes()) {
+            return Err(NixErrno::EPERM);
+        }
+        let node = self.node(ino)?;
+        // Refused before any copy-up, as overlayfs does (user xattrs
+        // exist on regular files and directories only).
+        if !xattr_kind(&node) {
+            return Err(NixErrno::EPERM);
+        }
+        self.copy_up(&node)?;
+        let fd = self.xattr_fd(&node)?.ok_or(NixErrno::EPERM)?;
+        sys::fsetxattr(fd.as_fd(), &cname(name)?, value, flags)
+    }
+
     pub(super) fn do_setattr(&self, ino: INodeNo, set: SetAttr) -> R<FileAttr> {
         let SetAttr {
             mode,
@@ -837,21 +858,7 @@ impl Filesystem for OverlayFs {
         _position: u32,
         reply: ReplyEmpty,
     ) {
-        let r = (|| {
-            if private_xattr(name.as_bytes()) {
-                return Err(NixErrno::EPERM);
-            }
-            let node = self.node(ino)?;
-            // Refused before any copy-up, as overlayfs does (user xattrs
-            // exist on regular files and directories only).
-            if !xattr_kind(&node) {
-                return Err(NixErrno::EPERM);
-            }
-            self.copy_up(&node)?;
-            let fd = self.xattr_fd(&node)?.ok_or(NixErrno::EPERM)?;
-            sys::fsetxattr(fd.as_fd(), &cname(name)?, value, flags)
-        })();
-        match r {
+        match self.do_setxattr(ino, name, value, flags) {
             Ok(()) => reply.ok(),
             Err(e) => reply.error(errno(e)),
         }

@@ -171,6 +171,15 @@ fn nameless_lower_symlink_fifo_and_socket_copy_up() {
             assert_eq!(sys::readlink_at(bfd(&inner.fd), c"").unwrap(), b"target");
         }
     }
+    // No user xattrs on a symlink or fifo, named or not: EPERM, and no
+    // copy-up for it (overlayfs leaves none either).
+    std::os::unix::fs::symlink("target", d.lower.join("s2")).unwrap();
+    let s2 = INodeNo(lookup(&fs, "s2").ino);
+    for ino in [s2, INodeNo(nodes[0].ino), INodeNo(nodes[1].ino)] {
+        let r = fs.do_setxattr(ino, OsStr::new("user.x"), b"1", 0);
+        assert_eq!(r, Err(NixErrno::EPERM));
+    }
+    assert!(std::fs::symlink_metadata(d.upper.join("s2")).is_err());
     // A link to a file with no name is refused as linkat(2) refuses it.
     assert_eq!(
         fs.do_link(INodeNo(nodes[1].ino), INodeNo::ROOT, OsStr::new("again"))
