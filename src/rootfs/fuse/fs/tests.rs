@@ -76,7 +76,7 @@ fn names(dir: &Path) -> Vec<String> {
     v
 }
 
-fn is_whiteout(p: &Path) -> bool {
+fn whiteout_at(p: &Path) -> bool {
     let m = std::fs::symlink_metadata(p).unwrap();
     m.file_type().is_char_device() && m.rdev() == 0
 }
@@ -191,7 +191,7 @@ fn nameless_lower_symlink_fifo_and_socket_copy_up() {
     // copy; the work dir is left empty; the lower layer is untouched.
     assert_eq!(names(&d.upper), ["dir", "k", "over", "p", "s"]);
     for n in ["dir", "k", "p", "s"] {
-        assert!(is_whiteout(&d.upper.join(n)), "{n}");
+        assert!(whiteout_at(&d.upper.join(n)), "{n}");
     }
     assert_eq!(
         std::fs::read_to_string(d.upper.join("over")).unwrap(),
