@@ -477,6 +477,7 @@ fn start_child(
             child.as_raw(),
             &plan.overlay.lowers,
             &plan.overlay.upper,
+            &plan.overlay.work,
             &plan.rootfs_mountpoint,
             shift,
         )?),

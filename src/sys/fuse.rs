@@ -276,6 +276,24 @@ pub fn fchmod(fd: BorrowedFd<'_>, mode: u32) -> Result<(), Errno> {
     ret(unsafe { libc::fchmod(fd.as_raw_fd(), mode as libc::mode_t) }).map(drop)
 }
 
+/// chmod(2) of the inode an O_PATH descriptor `fd` holds, through its
+/// `/proc` link under `proc`: a fifo, socket or device, which cannot be
+/// opened for fchmod without side effects (a device may do anything) and
+/// may have no name left. The link leads to the inode itself, whatever now
+/// stands at its old name. A symlink is refused (EOPNOTSUPP, as
+/// fchmodat2(AT_SYMLINK_NOFOLLOW) does): chmod would follow it, and the
+/// target would be resolved in this process's mount namespace.
+pub fn chmod_fd(proc: BorrowedFd<'_>, fd: BorrowedFd<'_>, mode: u32) -> Result<(), Errno> {
+    // The descriptor holds the inode, so its type cannot change after this.
+    if stat_at(fd, c"")?.st_mode & libc::S_IFMT == libc::S_IFLNK {
+        return Err(Errno::EOPNOTSUPP);
+    }
+    let name = CString::new(format!("self/fd/{}", fd.as_raw_fd())).map_err(|_| Errno::EINVAL)?;
+    // SAFETY: `name` is NUL-terminated.
+    ret(unsafe { libc::fchmodat(proc.as_raw_fd(), name.as_ptr(), mode as libc::mode_t, 0) })
+        .map(drop)
+}
+
 /// A time for [`utimens_at`]: seconds and nanoseconds, or "now", or "leave".
 #[derive(Debug, Clone, Copy)]
 pub enum Time {
@@ -301,19 +319,18 @@ fn timespec(t: Time) -> libc::timespec {
     }
 }
 
-/// utimensat(2) of one name, without following a symlink.
+/// utimensat(2) of one name, without following a symlink; an empty `name`
+/// changes `dir` itself (AT_EMPTY_PATH works on O_PATH descriptors, of a
+/// symlink or socket too, which cannot be opened for futimens).
 pub fn utimens_at(dir: BorrowedFd<'_>, name: &CStr, atime: Time, mtime: Time) -> Result<(), Errno> {
     let ts = [timespec(atime), timespec(mtime)];
+    let flags = if name.is_empty() {
+        libc::AT_SYMLINK_NOFOLLOW | libc::AT_EMPTY_PATH
+    } else {
+        libc::AT_SYMLINK_NOFOLLOW
+    };
     // SAFETY: `ts` holds two timespecs; `name` is NUL-terminated.
-    ret(unsafe {
-        libc::utimensat(
-            dir.as_raw_fd(),
-            name.as_ptr(),
-            ts.as_ptr(),
-            libc::AT_SYMLINK_NOFOLLOW,
-        )
-    })
-    .map(drop)
+    ret(unsafe { libc::utimensat(dir.as_raw_fd(), name.as_ptr(), ts.as_ptr(), flags) }).map(drop)
 }
 
 /// futimens(2) on an open descriptor.

@@ -37,7 +37,7 @@
 //! requests with both.
 
 use super::ids::IdShift;
-use super::node::{bfd, Entry, Inner, Key, Node, Sharded, Table};
+use super::node::{bfd, write_pair, Entry, Inner, Key, Node, Sharded, Table};
 use crate::layer::whiteout::OPAQUE_XATTR;
 use crate::sys::fuse as sys;
 use fuser::{
@@ -61,15 +61,23 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 const TTL_LONG: Duration = Duration::from_secs(24 * 3600);
 
 /// The layer directories, already open (O_PATH): upper first, then the
-/// lowers top first; and `/proc` for reopening O_PATH descriptors.
+/// lowers top first; the work dir beside the upper dir, for copies that
+/// must never show in the merged view; and `/proc` for reopening O_PATH
+/// descriptors.
 pub struct Layers {
     pub upper: OwnedFd,
     pub lowers: Vec<OwnedFd>,
+    pub work: OwnedFd,
     pub proc: OwnedFd,
 }
 
 pub struct OverlayFs {
     proc: OwnedFd,
+    /// The work dir: a copy-up of a file with no name left is made there
+    /// under a passing name when it cannot be made unnamed (`copyup`).
+    work: OwnedFd,
+    /// Makes those passing names unique.
+    next_scratch: AtomicU64,
     table: Table,
     shift: IdShift,
     /// Files opened by CREATE (or by OPEN, on a kernel that cannot skip
@@ -205,6 +213,8 @@ impl OverlayFs {
         table.alias(st.st_dev, st.st_ino, INodeNo::ROOT.0);
         Ok(OverlayFs {
             proc: layers.proc,
+            work: layers.work,
+            next_scratch: AtomicU64::new(0),
             table,
             shift,
             handles: Sharded::new(),
@@ -327,3 +337,6 @@ impl OverlayFs {
         }
     }
 }
+
+#[cfg(test)]
+mod tests;

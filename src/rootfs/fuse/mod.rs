@@ -80,14 +80,16 @@ fn kill(pid: Pid) {
 }
 
 /// Mount the overlay of `lowers` (lowest layer first, as the store lists
-/// them) over `upper` on `target` inside the namespaces of process `pid`
-/// (the container's pid 1, mapped, not yet released), and serve it.
+/// them) over `upper` (with `work`, an empty directory beside it) on
+/// `target` inside the namespaces of process `pid` (the container's pid 1,
+/// mapped, not yet released), and serve it.
 ///
 /// The caller must be single-threaded (it forks).
 pub fn start(
     pid: i32,
     lowers: &[PathBuf],
     upper: &Path,
+    work: &Path,
     target: &Path,
     shift: &IdShift,
 ) -> Result<Server, SysError> {
@@ -127,7 +129,8 @@ pub fn start(
             drop(ready_r);
             let mut ready = std::fs::File::from(ready_w);
             let keep = [userns.as_raw_fd(), mntns.as_raw_fd(), ready.as_raw_fd()];
-            let fs = match prepare(userns, mntns, &keep, lowers, upper, target, shift) {
+            let dirs = (lowers, upper, work);
+            let fs = match prepare(userns, mntns, &keep, dirs, target, shift) {
                 Ok(fs) => fs,
                 Err(e) => {
                     let _ = ready.write_all(e.as_bytes());
@@ -149,8 +152,7 @@ fn prepare(
     userns: OwnedFd,
     mntns: OwnedFd,
     keep: &[i32],
-    lowers: &[PathBuf],
-    upper: &Path,
+    (lowers, upper, work): (&[PathBuf], &Path, &Path),
     target: &Path,
     shift: &IdShift,
 ) -> Result<(fs::OverlayFs, OwnedFd), String> {
@@ -183,6 +185,7 @@ fn prepare(
             .rev()
             .map(|l| open(l))
             .collect::<Result<_, _>>()?,
+        work: open(work)?,
         proc: open(Path::new("/proc"))?,
     };
     sys::raise_nofile_limit();
@@ -313,7 +316,8 @@ mod tests {
     fn xattrs_survive_copy_up_and_overlay_keys_stay_hidden() {
         let d = tempfile::tempdir().unwrap();
         let (lower, upper, mnt) = (d.path().join("l"), d.path().join("u"), d.path().join("m"));
-        for p in [&lower, &upper, &mnt] {
+        let work = d.path().join("w");
+        for p in [&lower, &upper, &work, &mnt] {
             std::fs::create_dir(p).unwrap();
         }
         let f = lower.join("f");
@@ -332,6 +336,7 @@ mod tests {
                 me,
                 std::slice::from_ref(&lower),
                 &upper,
+                &work,
                 &mnt,
                 &IdShift::default(),
             )

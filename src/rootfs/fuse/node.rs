@@ -4,6 +4,16 @@
 //!
 //! Both maps are sharded so that requests on different inodes never wait on
 //! one lock (fuse-overlayfs 2.x takes one global lock on every slow lookup).
+//!
+//! The lock order, which keeps concurrent requests from waiting on each
+//! other in a circle:
+//! 1. A request holds at most one node's `inner` lock at a time, except
+//!    through [`write_pair`], the only way to hold two: both write locks,
+//!    taken in ascending inode number (a rename, which may also replace a
+//!    file that has names in other directories).
+//! 2. A directory's listing mutex comes before its own `inner` lock.
+//! 3. A table shard may be locked under node locks, never the reverse (the
+//!    table builds and counts nodes under a shard lock without locking them).
 
 use std::collections::HashMap;
 use std::ffi::{CStr, CString};
@@ -193,6 +203,29 @@ impl Node {
     }
 }
 
+/// Write-lock `a` and `b` (when given and not `a` itself) in ascending
+/// inode order: two requests each locking the same two nodes, in either
+/// role, never hold one each and wait for the other.
+pub fn write_pair<'a>(
+    a: &'a Node,
+    b: Option<&'a Node>,
+) -> (
+    std::sync::RwLockWriteGuard<'a, Inner>,
+    Option<std::sync::RwLockWriteGuard<'a, Inner>>,
+) {
+    match b.filter(|b| b.ino != a.ino) {
+        Some(b) if b.ino < a.ino => {
+            let bg = b.write();
+            (a.write(), Some(bg))
+        }
+        Some(b) => {
+            let ag = a.write();
+            (ag, Some(b.write()))
+        }
+        None => (a.write(), None),
+    }
+}
+
 /// What an inode number stands for.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum Key {
@@ -274,4 +307,52 @@ impl Table {
 /// Borrow an `Arc<OwnedFd>` as a descriptor.
 pub fn bfd(fd: &Arc<OwnedFd>) -> BorrowedFd<'_> {
     fd.as_fd()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    fn node(ino: u64) -> Arc<Node> {
+        Arc::new(Node::new(
+            ino,
+            Inner {
+                parent: None,
+                name: CString::default(),
+                layer: 0,
+                fd: Arc::new(OwnedFd::from(std::fs::File::open("/").unwrap())),
+                kind: libc::S_IFREG,
+                lower_dirs: Vec::new(),
+                links: Vec::new(),
+            },
+        ))
+    }
+
+    /// Two threads locking the same two nodes in opposite roles, as two
+    /// renames `x -> y` and `y -> x` do, both get through.
+    #[test]
+    fn write_pair_in_opposite_roles_never_deadlocks() {
+        let (x, y) = (node(7), node(3));
+        let (tx, rx) = std::sync::mpsc::channel();
+        for (a, b) in [(x.clone(), y.clone()), (y.clone(), x.clone())] {
+            let tx = tx.clone();
+            std::thread::spawn(move || {
+                for _ in 0..100_000 {
+                    let (mut ag, bg) = write_pair(&a, Some(&b));
+                    ag.layer += 1;
+                    assert!(bg.is_some());
+                }
+                tx.send(()).unwrap();
+            });
+        }
+        for _ in 0..2 {
+            rx.recv_timeout(Duration::from_secs(60))
+                .expect("two write_pair callers deadlocked");
+        }
+        assert_eq!(x.read().layer + y.read().layer, 200_000);
+        // The same node twice is locked once, not waited on by itself.
+        let (_first, second) = write_pair(&x, Some(&x));
+        assert!(second.is_none());
+    }
 }

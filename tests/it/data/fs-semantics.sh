@@ -98,6 +98,16 @@ more" "read an open file replaced as dpkg does"
 eq "$(cat /tmp/o4)" new "the file dpkg put in its place"
 exec 3>&- 4<&-
 
+# and a fifo: its owner, mode and times still change through the open
+# descriptor (which a fifo or socket with no name left is reached by)
+mkfifo /tmp/ff; exec 5<>/tmp/ff; rm /tmp/ff
+touch -d '2001-02-03 04:05:06' /proc/self/fd/5 || fail "utimens of an unlinked open fifo"
+chmod 600 /proc/self/fd/5 || fail "chmod of an unlinked open fifo"
+chown 0:0 /proc/self/fd/5 || fail "chown of an unlinked open fifo"
+eq "$(stat -L -c %a:%Y /proc/self/fd/5)" 600:981173106 "attributes of an unlinked open fifo"
+[ ! -e /tmp/ff ] || fail "a change through a descriptor brought a fifo back"
+exec 5>&-
+
 # the same for a lower file renamed over
 exec 4<>/etc/localtime; echo new > /tmp/n; mv /tmp/n /etc/localtime
 echo BBB >&4 || fail "write to an open lower file renamed over"
@@ -171,5 +181,43 @@ done
 wait
 for i in 1 2 3 4 5 6 7 8; do eq "$(stat -c %s /tmp/c$i)" 4194304 "concurrent writer $i"; done
 eq "$(wc -l < /tmp/shared)" 400 "concurrent appends"
+
+# concurrent renames in opposite directions: a file a->b while b->a,
+# directories moved into each other both ways, and in two directories at
+# once new names of the same two files X and Y renamed over each other in
+# opposite roles (X over Y in h1, Y over X in h2). It must finish (bounded
+# by timeout) and leave every file whole, under one name (the loops' end
+# states differ, so it is removed afterwards).
+mkdir -p /tmp/cr/d1 /tmp/cr/d2 /tmp/cr/h1 /tmp/cr/h2
+echo one > /tmp/cr/a; echo in1 > /tmp/cr/d1/f1; echo in2 > /tmp/cr/d2/f2
+echo X > /tmp/cr/X; echo Y > /tmp/cr/Y
+cat > /tmp/cr.sh <<'RACE'
+cd /tmp/cr
+end=$(($(date +%s) + 3))
+loop() { while [ "$(date +%s)" -lt "$end" ]; do eval "$1"; done 2>/dev/null; }
+loop 'mv a b' & loop 'mv b a' &
+loop 'mv d1 d2/d1; mv d2/d1 d1' & loop 'mv d2 d1/d2; mv d1/d2 d2' &
+loop 'ln -f X h1/x; ln -f Y h1/y; mv -f h1/x h1/y' &
+loop 'ln -f Y h2/y; ln -f X h2/x; mv -f h2/y h2/x' &
+wait
+RACE
+timeout 60 sh /tmp/cr.sh || fail "concurrent renames did not finish"
+cd /tmp/cr
+[ -e a ] && [ -e b ] && fail "a file renamed both ways has two names"
+eq "$(cat a b 2>/dev/null)" one "a file renamed both ways at once"
+for d in d1 d2; do
+    eq "$(find . -type d -name $d | wc -l)" 1 "$d after moves both ways"
+done
+eq "$(cat "$(find . -name f1)") $(cat "$(find . -name f2)")" "in1 in2" "moved directories' files"
+case "$(find . -name f1) $(find . -name f2)" in
+*/d1/f1\ */d2/f2) ;; *) fail "files left their directories" ;; esac
+eq "$(cat X Y)" "X
+Y" "files whose other names were renamed over each other"
+eq "$(ls h1 h2 | xargs)" "h1: y h2: x" "the names renamed away"
+eq "$(cat h1/y h2/x)" "X
+Y" "the names renamed over"
+eq "$(stat -c %h X Y)" "2
+2" "link counts after renames over other names"
+cd /; rm -rf /tmp/cr /tmp/cr.sh
 
 echo "ALL OK"

@@ -31,10 +31,22 @@ impl OverlayFs {
             if inner.layer == 0 {
                 return Ok(());
             }
-            inner.parent.clone().ok_or(NixErrno::EIO)?
+            // A file with no name needs no directory of its own in the
+            // upper dir: the one it was in may be gone too (`rm -rf`), and
+            // copying it up would bring it back.
+            if inner.name.is_empty() {
+                None
+            } else {
+                Some(inner.parent.clone().ok_or(NixErrno::EIO)?)
+            }
         };
-        self.copy_up(&parent)?;
-        let upper_parent = parent.fd();
+        let upper_parent = match parent {
+            Some(p) => {
+                self.copy_up(&p)?;
+                p.fd()
+            }
+            None => self.upper_root.clone(),
+        };
         let mut inner = node.write();
         if inner.layer == 0 {
             return Ok(());
@@ -62,7 +74,7 @@ impl OverlayFs {
                 let from = sys::open_at(bfd(&src), &name, libc::O_RDONLY, 0)?;
                 let tmp = match sys::tmpfile_in(dir, 0o600) {
                     Ok(t) => Some(t),
-                    Err(NixErrno::EOPNOTSUPP) | Err(NixErrno::EISDIR) => None,
+                    Err(e) if tmpfile_refused(e) => None,
                     Err(e) => return Err(e),
                 };
                 let made = match tmp {
@@ -119,27 +131,111 @@ impl OverlayFs {
     }
 
     /// Copy up a lower file that lost its name while open: into a file of
-    /// the upper dir that never gets one (its old name may stand for
-    /// another file now), reached through its descriptor from then on.
+    /// the upper file system that never gets a name in the upper dir (its
+    /// old name may stand for another file now), reached through its
+    /// descriptor from then on. overlayfs copies such a file up to its old
+    /// name (bringing a deleted file back, or replacing what was renamed
+    /// over it); here it stays nameless, as it is in the merged view.
     fn copy_up_nameless(&self, inner: &mut Inner, dir: BorrowedFd<'_>, st: &sys::Stat) -> R<()> {
-        if st.st_mode & libc::S_IFMT != libc::S_IFREG {
-            return Err(NixErrno::ENOENT);
-        }
-        let from = self.reopen(&inner.fd, libc::O_RDONLY)?;
-        let made = sys::tmpfile_in(dir, 0o600)?;
-        sys::copy_all(from.as_fd(), made.as_fd(), st.st_size as u64)?;
-        crate::rootfs::copy::copy_xattrs(from.as_fd(), made.as_fd())?;
-        sys::chown_at(
-            made.as_fd(),
-            c"",
-            self.shift.uid(st.st_uid),
-            self.shift.gid(st.st_gid),
-        )?;
-        sys::fchmod(made.as_fd(), st.st_mode & 0o7777)?;
-        times(made.as_fd(), st)?;
+        let (uid, gid) = (self.shift.uid(st.st_uid), self.shift.gid(st.st_gid));
+        let made = if st.st_mode & libc::S_IFMT == libc::S_IFREG {
+            let from = self.reopen(&inner.fd, libc::O_RDONLY)?;
+            let made = self.unnamed_file(dir)?;
+            sys::copy_all(from.as_fd(), made.as_fd(), st.st_size as u64)?;
+            crate::rootfs::copy::copy_xattrs(from.as_fd(), made.as_fd())?;
+            sys::chown_at(made.as_fd(), c"", uid, gid)?;
+            sys::fchmod(made.as_fd(), st.st_mode & 0o7777)?;
+            times(made.as_fd(), st)?;
+            made
+        } else {
+            self.unnamed_node(&inner.fd, st, uid, gid)?
+        };
         inner.layer = 0;
         inner.fd = Arc::new(made);
         Ok(())
+    }
+
+    /// A new regular file with no name, on the upper dir's file system:
+    /// an O_TMPFILE in `dir`, or where the file system refuses those, a file
+    /// made in the work dir and unlinked at once.
+    fn unnamed_file(&self, dir: BorrowedFd<'_>) -> R<OwnedFd> {
+        match sys::tmpfile_in(dir, 0o600) {
+            Err(e) if tmpfile_refused(e) => self.in_work(|work, name| {
+                sys::open_at(
+                    work,
+                    name,
+                    libc::O_RDWR | libc::O_CREAT | libc::O_EXCL,
+                    0o600,
+                )
+            }),
+            r => r,
+        }
+    }
+
+    /// A copy of a nameless symlink, fifo, socket or device (O_PATH
+    /// descriptor `from`, attributes `st`) owned by `uid`:`gid`, with no
+    /// name: there is no O_TMPFILE for these, so it is made in the work dir,
+    /// given its owner, mode and times by that name, held by an O_PATH
+    /// descriptor and unlinked.
+    fn unnamed_node(&self, from: &Arc<OwnedFd>, st: &sys::Stat, uid: u32, gid: u32) -> R<OwnedFd> {
+        let kind = st.st_mode & libc::S_IFMT;
+        let target = if kind == libc::S_IFLNK {
+            let t = sys::readlink_at(bfd(from), c"")?;
+            Some(CString::new(t).map_err(|_| NixErrno::EINVAL)?)
+        } else {
+            None
+        };
+        self.in_work(|work, name| {
+            match &target {
+                Some(t) => sys::symlink_at(t, work, name)?,
+                None => sys::mknod_at(work, name, kind | (st.st_mode & 0o7777), st.st_rdev)?,
+            }
+            let made = (|| {
+                sys::chown_at(work, name, uid, gid)?;
+                let made = sys::path_at(work, name)?;
+                if target.is_none() {
+                    // mknod applied the umask; chown may have cleared
+                    // setuid and setgid.
+                    sys::chmod_fd(self.proc.as_fd(), made.as_fd(), st.st_mode & 0o7777)?;
+                }
+                let t = |s, n| sys::Time::At(s, n);
+                sys::utimens_at(
+                    made.as_fd(),
+                    c"",
+                    t(st.st_atime, st.st_atime_nsec),
+                    t(st.st_mtime, st.st_mtime_nsec),
+                )?;
+                Ok(made)
+            })();
+            if made.is_err() {
+                let _ = sys::unlink_at(work, name, false);
+            }
+            made
+        })
+    }
+
+    /// Run `make` on a fresh name in the work dir (it must create that name
+    /// with O_EXCL semantics and return a descriptor that holds the file),
+    /// then remove the name: the work dir is never shown, and is left as
+    /// empty as it was found.
+    fn in_work(&self, make: impl Fn(BorrowedFd<'_>, &CStr) -> R<OwnedFd>) -> R<OwnedFd> {
+        let work = self.work.as_fd();
+        let pid = std::process::id();
+        // A name left by a server that was killed in between: take another.
+        for _ in 0..64 {
+            let n = self.next_scratch.fetch_add(1, Ordering::Relaxed);
+            let name =
+                CString::new(format!("#copyup-{pid:x}-{n:x}")).map_err(|_| NixErrno::EINVAL)?;
+            match make(work, &name) {
+                Ok(fd) => {
+                    sys::unlink_at(work, &name, false)?;
+                    return Ok(fd);
+                }
+                Err(NixErrno::EEXIST) => continue,
+                Err(e) => return Err(e),
+            }
+        }
+        Err(NixErrno::EEXIST)
     }
 
     /// Make room for a new entry `name` in `parent`'s upper dir: copy the
@@ -214,6 +310,15 @@ impl OverlayFs {
     pub(super) fn whiteout(&self, dir: &Arc<OwnedFd>, name: &CStr) -> R<()> {
         sys::mknod_at(bfd(dir), name, libc::S_IFCHR, 0)
     }
+}
+
+/// Whether an O_TMPFILE open failed because the file system (or kernel)
+/// has none, rather than for a reason a named file would share.
+pub(super) fn tmpfile_refused(e: NixErrno) -> bool {
+    matches!(
+        e,
+        NixErrno::EOPNOTSUPP | NixErrno::EISDIR | NixErrno::EINVAL
+    )
 }
 
 fn times(fd: BorrowedFd<'_>, st: &sys::Stat) -> R<()> {

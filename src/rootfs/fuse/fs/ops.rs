@@ -4,7 +4,7 @@
 use super::*;
 
 impl OverlayFs {
-    fn do_unlink(&self, parent: INodeNo, name: &OsStr, dir: bool) -> R<()> {
+    pub(super) fn do_unlink(&self, parent: INodeNo, name: &OsStr, dir: bool) -> R<()> {
         let p = self.node(parent)?;
         let name = cname(name)?;
         let child = self.child(&p, &name)?;
@@ -67,7 +67,7 @@ impl OverlayFs {
         res
     }
 
-    fn do_rename(
+    pub(super) fn do_rename(
         &self,
         parent: INodeNo,
         name: &OsStr,
@@ -150,16 +150,8 @@ impl OverlayFs {
             .filter(|st| !is_whiteout(st));
         // Both nodes are held from the rename until they stand for their
         // new names (a read in between would find the wrong file or
-        // none); taken in inode order, so that two requests never each hold
-        // one and wait for the other.
-        let (mut s, mut d) = match dst {
-            Some(d) if d.ino < src.ino => {
-                let dg = d.write();
-                (src.write(), Some(dg))
-            }
-            Some(d) => (src.write(), Some(d.write())),
-            None => (src.write(), None),
-        };
+        // none), in the one order `write_pair` keeps.
+        let (mut s, mut d) = write_pair(src, dst.map(|d| &**d));
         // A replaced upper file may still be open (dpkg renames over a
         // library a running program has mapped): keep a way to it, when a
         // descriptor is to be had.
@@ -208,7 +200,73 @@ impl OverlayFs {
         Ok(())
     }
 
-    fn do_setattr(&self, ino: INodeNo, set: SetAttr) -> R<FileAttr> {
+    pub(super) fn do_link(
+        &self,
+        ino: INodeNo,
+        newparent: INodeNo,
+        newname: &OsStr,
+    ) -> R<(Arc<Node>, FileAttr)> {
+        let node = self.node(ino)?;
+        {
+            let i = node.read();
+            if i.is_dir() {
+                return Err(NixErrno::EPERM);
+            }
+            // A file with no name left gets no new one, as linkat(2) of any
+            // file whose link count is 0 fails (the kernel checks first;
+            // this holds when its count was stale).
+            if i.name.is_empty() {
+                return Err(NixErrno::ENOENT);
+            }
+        }
+        self.copy_up(&node)?;
+        let np = self.node(newparent)?;
+        let newname = cname(newname)?;
+        let (dir, _) = self.prepare_create(&np, &newname)?;
+        let (from_dir, from_name) = {
+            let i = node.read();
+            (i.fd.clone(), i.name.clone())
+        };
+        // Lost its name meanwhile (an unlink in between).
+        if from_name.is_empty() {
+            return Err(NixErrno::ENOENT);
+        }
+        sys::link_at(bfd(&from_dir), &from_name, bfd(&dir), &newname)?;
+        let st = sys::stat_at(bfd(&dir), &newname)?;
+        self.register(
+            &np,
+            &newname,
+            Found {
+                layer: 0,
+                dir_fd: dir,
+                st,
+                lower_dirs: Vec::new(),
+            },
+        )
+    }
+
+    pub(super) fn do_setxattr(
+        &self,
+        ino: INodeNo,
+        name: &OsStr,
+        value: &[u8],
+        flags: i32,
+    ) -> R<()> {
+        if private_xattr(name.as_bytes()) {
+            return Err(NixErrno::EPERM);
+        }
+        let node = self.node(ino)?;
+        // Refused before any copy-up, as overlayfs does (user xattrs
+        // exist on regular files and directories only).
+        if !xattr_kind(&node) {
+            return Err(NixErrno::EPERM);
+        }
+        self.copy_up(&node)?;
+        let fd = self.xattr_fd(&node)?.ok_or(NixErrno::EPERM)?;
+        sys::fsetxattr(fd.as_fd(), &cname(name)?, value, flags)
+    }
+
+    pub(super) fn do_setattr(&self, ino: INodeNo, set: SetAttr) -> R<FileAttr> {
         let SetAttr {
             mode,
             uid,
@@ -253,22 +311,41 @@ impl OverlayFs {
             let g = gid.map(|g| g as i64).unwrap_or(-1) as u32;
             sys::chown_at(bfd(&fd), own, u, g)?;
         }
+        // Symlinks, fifos, sockets and devices are never opened here (a
+        // symlink or socket cannot be, a fifo or device should not be):
+        // changed by name, or through the O_PATH descriptor that holds one
+        // with no name left.
+        let special = !matches!(kind, libc::S_IFDIR | libc::S_IFREG);
         if let Some(mode) = mode {
             if kind == libc::S_IFLNK {
                 return Err(NixErrno::EOPNOTSUPP);
             }
-            sys::fchmod(bfd(&open_fd(libc::O_RDONLY)?), mode & 0o7777)?;
+            if special {
+                let held = if own.is_empty() {
+                    fd.clone()
+                } else {
+                    Arc::new(sys::path_at(bfd(&fd), own)?)
+                };
+                sys::chmod_fd(self.proc.as_fd(), bfd(&held), mode & 0o7777)?;
+            } else {
+                sys::fchmod(bfd(&open_fd(libc::O_RDONLY)?), mode & 0o7777)?;
+            }
         }
         if atime.is_some() || mtime.is_some() {
             let (a, m) = (sys_time(atime), sys_time(mtime));
-            match kind {
-                // Neither can be opened: by name in their directory.
-                libc::S_IFLNK | libc::S_IFSOCK => sys::utimens_at(bfd(&fd), &name, a, m)?,
-                _ => sys::futimens(bfd(&open_fd(libc::O_RDONLY)?), a, m)?,
+            if special {
+                sys::utimens_at(bfd(&fd), own, a, m)?;
+            } else {
+                sys::futimens(bfd(&open_fd(libc::O_RDONLY)?), a, m)?;
             }
         }
         self.node_attr(&node)
     }
+}
+
+/// Whether the node's file type carries user xattrs.
+fn xattr_kind(node: &Node) -> bool {
+    matches!(node.read().kind, libc::S_IFDIR | libc::S_IFREG)
 }
 
 /// Answer a request that made or found an entry.
@@ -518,33 +595,7 @@ impl Filesystem for OverlayFs {
         newname: &OsStr,
         reply: ReplyEntry,
     ) {
-        let r = (|| {
-            let node = self.node(ino)?;
-            if node.read().is_dir() {
-                return Err(NixErrno::EPERM);
-            }
-            self.copy_up(&node)?;
-            let np = self.node(newparent)?;
-            let newname = cname(newname)?;
-            let (dir, _) = self.prepare_create(&np, &newname)?;
-            let (from_dir, from_name) = {
-                let i = node.read();
-                (i.fd.clone(), i.name.clone())
-            };
-            sys::link_at(bfd(&from_dir), &from_name, bfd(&dir), &newname)?;
-            let st = sys::stat_at(bfd(&dir), &newname)?;
-            self.register(
-                &np,
-                &newname,
-                Found {
-                    layer: 0,
-                    dir_fd: dir,
-                    st,
-                    lower_dirs: Vec::new(),
-                },
-            )
-        })();
-        entry(reply, r)
+        entry(reply, self.do_link(ino, newparent, newname))
     }
 
     fn open(&self, _req: &Request, ino: INodeNo, flags: OpenFlags, reply: ReplyOpen) {
@@ -807,16 +858,7 @@ impl Filesystem for OverlayFs {
         _position: u32,
         reply: ReplyEmpty,
     ) {
-        let r = (|| {
-            if private_xattr(name.as_bytes()) {
-                return Err(NixErrno::EPERM);
-            }
-            let node = self.node(ino)?;
-            self.copy_up(&node)?;
-            let fd = self.xattr_fd(&node)?.ok_or(NixErrno::EPERM)?;
-            sys::fsetxattr(fd.as_fd(), &cname(name)?, value, flags)
-        })();
-        match r {
+        match self.do_setxattr(ino, name, value, flags) {
             Ok(()) => reply.ok(),
             Err(e) => reply.error(errno(e)),
         }
@@ -869,6 +911,9 @@ impl Filesystem for OverlayFs {
                 return Err(NixErrno::ENODATA);
             }
             let node = self.node(ino)?;
+            if !xattr_kind(&node) {
+                return Err(NixErrno::EPERM);
+            }
             self.copy_up(&node)?;
             let fd = self.xattr_fd(&node)?.ok_or(NixErrno::ENODATA)?;
             sys::fremovexattr(fd.as_fd(), &cname(name)?)

@@ -1,0 +1,317 @@
+//! The overlay's answers to files that lost their last name while the
+//! kernel still holds them (unlinked or renamed over while open), served
+//! straight from an [`OverlayFs`] over temporary layer directories; and the
+//! copy-up of such a file where the upper file system has no O_TMPFILE.
+
+use super::*;
+use std::os::unix::fs::{FileTypeExt, MetadataExt};
+use std::path::PathBuf;
+
+struct Dirs {
+    _tmp: tempfile::TempDir,
+    lower: PathBuf,
+    upper: PathBuf,
+    work: PathBuf,
+}
+
+fn dirs() -> Dirs {
+    let tmp = tempfile::tempdir().unwrap();
+    let p = |n: &str| {
+        let p = tmp.path().join(n);
+        std::fs::create_dir(&p).unwrap();
+        p
+    };
+    let (lower, upper, work) = (p("l"), p("u"), p("w"));
+    Dirs {
+        _tmp: tmp,
+        lower,
+        upper,
+        work,
+    }
+}
+
+fn overlay(lower: &Path, upper: &Path, work: &Path) -> OverlayFs {
+    let open = |p: &Path| sys::open_path(p).unwrap();
+    let layers = Layers {
+        upper: open(upper),
+        lowers: vec![open(lower)],
+        work: open(work),
+        proc: open(Path::new("/proc")),
+    };
+    OverlayFs::new(layers, IdShift::default()).unwrap()
+}
+
+fn lookup(fs: &OverlayFs, name: &str) -> Arc<Node> {
+    let (node, _) = fs
+        .do_lookup(INodeNo::ROOT, OsStr::new(name))
+        .unwrap()
+        .unwrap_or_else(|| panic!("{name} not found"));
+    node
+}
+
+fn set(mode: Option<u32>, mtime: Option<SystemTime>) -> SetAttr {
+    SetAttr {
+        mode,
+        uid: None,
+        gid: None,
+        size: None,
+        atime: None,
+        mtime: mtime.map(TimeOrNow::SpecificTime),
+        fh: None,
+    }
+}
+
+fn mknod(p: &Path, kind: u32) {
+    let dir = sys::open_path(p.parent().unwrap()).unwrap();
+    let name = CString::new(p.file_name().unwrap().as_bytes()).unwrap();
+    sys::mknod_at(dir.as_fd(), &name, kind | 0o644, 0).unwrap();
+}
+
+fn names(dir: &Path) -> Vec<String> {
+    let mut v: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    v.sort();
+    v
+}
+
+fn whiteout_at(p: &Path) -> bool {
+    let m = std::fs::symlink_metadata(p).unwrap();
+    m.file_type().is_char_device() && m.rdev() == 0
+}
+
+const WHEN: u64 = 981_173_106;
+
+/// A lower symlink, fifo and socket that lose their name while the kernel
+/// holds them (an O_PATH descriptor, a fifo open for reading) take a chown,
+/// chmod and utimens: each is copied up into a node of its own that never
+/// gets a name, as a nameless regular file is. overlayfs would copy it up
+/// to its old name instead, bringing a deleted file back or replacing the
+/// file renamed over it; neither happens here, and nothing is ENOENT.
+#[test]
+fn nameless_lower_symlink_fifo_and_socket_copy_up() {
+    let d = dirs();
+    std::os::unix::fs::symlink("target", d.lower.join("s")).unwrap();
+    mknod(&d.lower.join("p"), libc::S_IFIFO);
+    mknod(&d.lower.join("k"), libc::S_IFSOCK);
+    mknod(&d.lower.join("over"), libc::S_IFIFO);
+    std::fs::create_dir(d.lower.join("dir")).unwrap();
+    mknod(&d.lower.join("dir/q"), libc::S_IFIFO);
+    std::fs::write(d.lower.join("dir/r"), "data").unwrap();
+    std::fs::write(d.upper.join("new"), "new").unwrap();
+    let lower_mtime = std::fs::symlink_metadata(d.lower.join("s"))
+        .unwrap()
+        .mtime();
+    let fs = overlay(&d.lower, &d.upper, &d.work);
+    let when = UNIX_EPOCH + Duration::from_secs(WHEN);
+
+    let mut nodes: Vec<_> = ["s", "p", "k", "over"]
+        .iter()
+        .map(|n| lookup(&fs, n))
+        .collect();
+    for n in ["s", "p", "k"] {
+        fs.do_unlink(INodeNo::ROOT, OsStr::new(n), false).unwrap();
+    }
+    // `rm -rf dir` with dir/q and dir/r open: their copy-ups must neither
+    // bring dir back nor need it.
+    let dir = INodeNo(lookup(&fs, "dir").ino);
+    let (q, _) = fs.do_lookup(dir, OsStr::new("q")).unwrap().unwrap();
+    let (r, _) = fs.do_lookup(dir, OsStr::new("r")).unwrap().unwrap();
+    nodes.push(q);
+    for n in ["q", "r"] {
+        fs.do_unlink(dir, OsStr::new(n), false).unwrap();
+    }
+    fs.do_unlink(INodeNo::ROOT, OsStr::new("dir"), true)
+        .unwrap();
+    let w = fs.file(INodeNo(r.ino), FileHandle(0), true).unwrap();
+    sys::pwrite(bfd(&w), b"more", 4).unwrap();
+    let mut buf = [0u8; 16];
+    let n = sys::pread(
+        bfd(&fs.file(INodeNo(r.ino), FileHandle(0), false).unwrap()),
+        &mut buf,
+        0,
+    )
+    .unwrap();
+    assert_eq!(&buf[..n], b"datamore", "nameless dir/r after rm -rf dir");
+    lookup(&fs, "new");
+    fs.do_rename(
+        INodeNo::ROOT,
+        OsStr::new("new"),
+        INodeNo::ROOT,
+        OsStr::new("over"),
+        RenameFlags::empty(),
+    )
+    .unwrap();
+
+    for (node, name) in nodes.iter().zip(["s", "p", "k", "over", "dir/q"]) {
+        let ino = INodeNo(node.ino);
+        let a = fs
+            .do_setattr(ino, set(None, Some(when)))
+            .unwrap_or_else(|e| panic!("utimens of nameless {name}: {e}"));
+        assert_eq!(a.mtime, when, "{name}");
+        if name == "s" {
+            assert_eq!(
+                fs.do_setattr(ino, set(Some(0o600), None)).unwrap_err(),
+                NixErrno::EOPNOTSUPP,
+                "chmod of a symlink"
+            );
+        } else {
+            let a = fs.do_setattr(ino, set(Some(0o600), None)).unwrap();
+            assert_eq!(a.perm, 0o600, "{name}");
+        }
+        let inner = node.read();
+        assert_eq!(
+            (inner.layer, inner.name.as_bytes()),
+            (0, &b""[..]),
+            "{name}"
+        );
+        assert_eq!(stat_node(&inner).unwrap().st_mtime as u64, WHEN, "{name}");
+        if name == "s" {
+            assert_eq!(sys::readlink_at(bfd(&inner.fd), c"").unwrap(), b"target");
+        }
+    }
+    // No user xattrs on a symlink or fifo, named or not: EPERM, and no
+    // copy-up for it (overlayfs leaves none either).
+    std::os::unix::fs::symlink("target", d.lower.join("s2")).unwrap();
+    let s2 = INodeNo(lookup(&fs, "s2").ino);
+    for ino in [s2, INodeNo(nodes[0].ino), INodeNo(nodes[1].ino)] {
+        let r = fs.do_setxattr(ino, OsStr::new("user.x"), b"1", 0);
+        assert_eq!(r, Err(NixErrno::EPERM));
+    }
+    assert!(std::fs::symlink_metadata(d.upper.join("s2")).is_err());
+    // A link to a file with no name is refused as linkat(2) refuses it.
+    assert_eq!(
+        fs.do_link(INodeNo(nodes[1].ino), INodeNo::ROOT, OsStr::new("again"))
+            .map(drop)
+            .unwrap_err(),
+        NixErrno::ENOENT
+    );
+    // The upper dir has the whiteouts and the file renamed over, no
+    // copy; the work dir is left empty; the lower layer is untouched.
+    assert_eq!(names(&d.upper), ["dir", "k", "over", "p", "s"]);
+    for n in ["dir", "k", "p", "s"] {
+        assert!(whiteout_at(&d.upper.join(n)), "{n}");
+    }
+    assert_eq!(
+        std::fs::read_to_string(d.upper.join("over")).unwrap(),
+        "new"
+    );
+    assert_eq!(names(&d.work), Vec::<String>::new());
+    let m = std::fs::symlink_metadata(d.lower.join("s")).unwrap();
+    assert_eq!(m.mtime(), lower_mtime);
+}
+
+/// utimens and chmod of an upper socket with no name left act on it
+/// through its O_PATH descriptor (AT_EMPTY_PATH; a socket cannot be opened).
+#[test]
+fn nameless_upper_socket_takes_utimens_and_chmod() {
+    let d = dirs();
+    mknod(&d.upper.join("k"), libc::S_IFSOCK);
+    let fs = overlay(&d.lower, &d.upper, &d.work);
+    let node = lookup(&fs, "k");
+    fs.do_unlink(INodeNo::ROOT, OsStr::new("k"), false).unwrap();
+    assert!(node.read().name.is_empty(), "kept as a nameless node");
+    let when = UNIX_EPOCH + Duration::from_secs(WHEN);
+    let a = fs
+        .do_setattr(INodeNo(node.ino), set(Some(0o640), Some(when)))
+        .unwrap();
+    assert_eq!((a.mtime, a.perm), (when, 0o640));
+    assert_eq!(
+        fs.do_link(INodeNo(node.ino), INodeNo::ROOT, OsStr::new("back"))
+            .map(drop)
+            .unwrap_err(),
+        NixErrno::ENOENT
+    );
+    assert_eq!(names(&d.upper), Vec::<String>::new());
+}
+
+/// Where the upper file system refuses O_TMPFILE (here: a FUSE mount whose
+/// server has no TMPFILE), a lower file renamed over while open is copied
+/// up into a file made in the work dir and unlinked at once: its data
+/// survives, and neither dir keeps a name for it.
+#[test]
+fn nameless_copy_up_falls_back_when_o_tmpfile_is_refused() {
+    use crate::userns::idmap::{IdMapping, IdSources, UsernsRequest};
+    use crate::userns::run::run_in_userns;
+    let d = dirs();
+    let outer = tempfile::tempdir().unwrap();
+    let p = |n: &str| {
+        let p = outer.path().join(n);
+        std::fs::create_dir(&p).unwrap();
+        p
+    };
+    let (l0, u0, w0, m0) = (p("l"), p("u"), p("w"), p("m"));
+    std::fs::write(d.lower.join("f"), "data").unwrap();
+    let map = IdMapping::detect(UsernsRequest::Single, &IdSources::default()).unwrap();
+    let r = run_in_userns(&map, &IdSources::default(), || {
+        crate::sys::cred::unshare(nix::sched::CloneFlags::CLONE_NEWNS)
+            .map_err(|e| e.to_string())?;
+        let me = std::process::id() as i32;
+        let server = super::super::start(
+            me,
+            std::slice::from_ref(&l0),
+            &u0,
+            &w0,
+            &m0,
+            &IdShift::default(),
+        )
+        .map_err(|e| e.to_string())?;
+        let check = (|| {
+            let (upper, work) = (m0.join("up"), m0.join("work"));
+            for p in [&upper, &work] {
+                std::fs::create_dir(p).map_err(|e| e.to_string())?;
+            }
+            let up = sys::open_path(&upper).map_err(|e| e.to_string())?;
+            match sys::tmpfile_in(up.as_fd(), 0o600) {
+                Err(e) if copyup::tmpfile_refused(e) => {}
+                r => return Err(format!("O_TMPFILE on the FUSE upper: {r:?}")),
+            }
+            std::fs::write(upper.join("g"), "new").map_err(|e| e.to_string())?;
+            let fs = overlay(&d.lower, &upper, &work);
+            let f = lookup(&fs, "f");
+            lookup(&fs, "g");
+            let rename = fs.do_rename(
+                INodeNo::ROOT,
+                OsStr::new("g"),
+                INodeNo::ROOT,
+                OsStr::new("f"),
+                RenameFlags::empty(),
+            );
+            rename.map_err(|e| format!("rename: {e}"))?;
+            let ino = INodeNo(f.ino);
+            let w = fs
+                .file(ino, FileHandle(0), true)
+                .map_err(|e| format!("copy-up: {e}"))?;
+            sys::pwrite(bfd(&w), b"more", 4).map_err(|e| e.to_string())?;
+            let r = fs
+                .file(ino, FileHandle(0), false)
+                .map_err(|e| e.to_string())?;
+            let mut buf = [0u8; 16];
+            let n = sys::pread(bfd(&r), &mut buf, 0).map_err(|e| e.to_string())?;
+            if &buf[..n] != b"datamore" {
+                return Err(format!(
+                    "read back {:?}",
+                    String::from_utf8_lossy(&buf[..n])
+                ));
+            }
+            if f.read().layer != 0 {
+                return Err("not copied up".into());
+            }
+            let (u, w) = (names(&upper), names(&work));
+            if u != ["f"] || !w.is_empty() {
+                return Err(format!("upper {u:?}, work {w:?}"));
+            }
+            let now = std::fs::read_to_string(upper.join("f")).map_err(|e| e.to_string())?;
+            if now != "new" {
+                return Err(format!("the file renamed over it: {now:?}"));
+            }
+            Ok(())
+        })();
+        let _ = crate::sys::mount::umount_detach(&m0);
+        server.finish();
+        check
+    });
+    r.unwrap();
+    assert_eq!(std::fs::read_to_string(d.lower.join("f")).unwrap(), "data");
+}
