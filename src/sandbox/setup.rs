@@ -49,8 +49,8 @@ pub(super) struct Masks {
 /// A container directory holding mask paths, its resolved host path and,
 /// when it holds more than [`LIST_FROM`] of them, its entries. A lookup in
 /// the just-mounted procfs allocates a dentry, and an inode for a name
-/// that exists, and 8 of /proc's 14 names are missing on a typical kernel:
-/// one read of the directory (open, two getdents64, close) answers all 14
+/// that exists, and 7 of /proc's 15 names are missing on a typical kernel:
+/// one read of the directory (open, two getdents64, close) answers all 15
 /// without a lookup, and only a symlink among them needs one.
 struct MaskDir {
     rel: PathBuf,
