@@ -58,7 +58,8 @@ struct MaskDir {
     entries: Option<HashMap<OsString, FileType>>,
 }
 
-/// See [`MaskDir`]: below this many paths, looking each up is cheaper.
+/// See [`MaskDir`]: up to this many paths (the calls a read costs),
+/// looking each up is no dearer.
 const LIST_FROM: usize = 4;
 
 /// An empty, read-only, nosuid, nodev, noexec directory mounted on `t`.
@@ -99,9 +100,10 @@ impl Masks {
             Some(i) => &self.dirs[i],
             None => {
                 let host = in_root(root, parent)?;
-                let entries = match super::masks::held_by(parent) > LIST_FROM {
-                    true => Some(list(&host)?),
-                    false => None,
+                let entries = if super::masks::held_by(parent) > LIST_FROM {
+                    Some(list(&host)?)
+                } else {
+                    None
                 };
                 self.dirs.push(MaskDir {
                     rel: parent.to_path_buf(),
