@@ -5,8 +5,10 @@
 //! already, but they show the host (its keyrings, its interrupts) and are
 //! the first places escapes look.
 //!
-//! Only the lists live here; `plan` turns them into operations and `setup`
-//! mounts them.
+//! Only the lists live here (and what can be read off them); `plan` turns
+//! them into operations and `setup` mounts them.
+
+use std::path::Path;
 
 /// Hidden: files get /dev/null bound over them, directories an empty
 /// read-only tmpfs.
@@ -33,3 +35,26 @@ pub const READ_ONLY: &[&str] = &[
     "/proc/sys",
     "/proc/sysrq-trigger",
 ];
+
+/// How many of the masked and read-only paths lie directly in container
+/// directory `dir` (relative, as `plan` gives them: `proc`).
+pub fn held_by(dir: &Path) -> usize {
+    MASKED
+        .iter()
+        .chain(READ_ONLY)
+        .filter(|p| Path::new(p).strip_prefix("/").ok().and_then(Path::parent) == Some(dir))
+        .count()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_are_counted_by_the_directory_holding_them() {
+        assert_eq!(held_by(Path::new("proc")), 15);
+        assert_eq!(held_by(Path::new("sys")), 1);
+        assert_eq!(held_by(Path::new("sys/devices/virtual")), 1);
+        assert_eq!(held_by(Path::new("")), 0);
+    }
+}

@@ -13,6 +13,9 @@ use crate::sys::mount::{
     MOUNT_ATTR_NOSUID, MOUNT_ATTR_RDONLY,
 };
 use crate::sys::SysError;
+use std::collections::HashMap;
+use std::ffi::OsString;
+use std::fs::FileType;
 use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::fs::symlink;
 use std::path::{Path, PathBuf};
@@ -34,15 +37,30 @@ pub fn run_plan(plan: &Plan) -> Result<(), ChildError> {
 /// What the mask and read-only steps share. Each of their 17 paths lies in
 /// /proc or /sys: resolving the directory once instead of each path from
 /// the root took 2-3 statx per path (about 0.1 ms a start). No mask step
-/// changes what a directory resolves to: each mounts an empty directory,
-/// /dev/null or a path over itself.
+/// changes what a directory resolves to, or which names it holds: each
+/// mounts an empty directory, /dev/null or a path over itself.
 #[derive(Default)]
-struct Masks {
-    /// Container directories and their resolved host paths.
-    dirs: Vec<(PathBuf, PathBuf)>,
+pub(super) struct Masks {
+    dirs: Vec<MaskDir>,
     /// The first masked directory's empty read-only tmpfs.
     empty: Option<OwnedFd>,
 }
+
+/// A container directory holding mask paths, its resolved host path and,
+/// when it holds more than [`LIST_FROM`] of them, its entries. A lookup in
+/// the just-mounted procfs allocates a dentry, and an inode for a name
+/// that exists, and 7 of /proc's 15 names are missing on a typical kernel:
+/// one read of the directory (open, two getdents64, close) answers all 15
+/// without a lookup, and only a symlink among them needs one.
+struct MaskDir {
+    rel: PathBuf,
+    host: PathBuf,
+    entries: Option<HashMap<OsString, FileType>>,
+}
+
+/// See [`MaskDir`]: up to this many paths (the calls a read costs),
+/// looking each up is no dearer.
+const LIST_FROM: usize = 4;
 
 /// An empty, read-only, nosuid, nodev, noexec directory mounted on `t`.
 /// The first is a new tmpfs, kept in `empty`; later ones are clones of it
@@ -70,19 +88,37 @@ pub(super) fn mask_dir(empty: &mut Option<OwnedFd>, t: &Path) -> Result<(), SysE
 impl Masks {
     /// Container path `rel` under `root`, resolved as [`in_root`] does, and
     /// whether it is a directory; `None` when it does not exist.
-    fn find(&mut self, root: &Path, rel: &Path) -> Result<Option<(PathBuf, bool)>, SysError> {
+    pub(super) fn find(
+        &mut self,
+        root: &Path,
+        rel: &Path,
+    ) -> Result<Option<(PathBuf, bool)>, SysError> {
         let (Some(parent), Some(name)) = (rel.parent(), rel.file_name()) else {
             return Ok(None);
         };
-        let dir = match self.dirs.iter().find(|(d, _)| d == parent) {
-            Some((_, host)) => host.clone(),
+        let dir = match self.dirs.iter().position(|d| d.rel == parent) {
+            Some(i) => &self.dirs[i],
             None => {
                 let host = in_root(root, parent)?;
-                self.dirs.push((parent.to_path_buf(), host.clone()));
-                host
+                let entries = if super::masks::held_by(parent) > LIST_FROM {
+                    Some(list(&host)?)
+                } else {
+                    None
+                };
+                self.dirs.push(MaskDir {
+                    rel: parent.to_path_buf(),
+                    host,
+                    entries,
+                });
+                &self.dirs[self.dirs.len() - 1]
             }
         };
-        let mut t = dir.join(name);
+        let mut t = dir.host.join(name);
+        match dir.entries.as_ref().map(|e| e.get(name)) {
+            Some(None) => return Ok(None),
+            Some(Some(kind)) if !kind.is_symlink() => return Ok(Some((t, kind.is_dir()))),
+            _ => {}
+        }
         let mut meta = t.symlink_metadata();
         // procfs and sysfs have none of these as links; a volume mounted
         // there may: resolve it inside the root as any other path.
@@ -99,6 +135,19 @@ impl Masks {
             Err(e) => Err(io_err("lstat", &t, e)),
         }
     }
+}
+
+/// The names in `dir` and their types (d_type; std looks a name up only
+/// where the filesystem does not report one).
+fn list(dir: &Path) -> Result<HashMap<OsString, FileType>, SysError> {
+    let err = |e| io_err("readdir", dir, e);
+    std::fs::read_dir(dir)
+        .map_err(err)?
+        .map(|e| {
+            let e = e.map_err(err)?;
+            Ok((e.file_name(), e.file_type().map_err(err)?))
+        })
+        .collect()
 }
 
 fn describe(plan: &Plan, op: &Op) -> String {

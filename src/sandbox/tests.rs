@@ -458,3 +458,32 @@ fn later_masks_bind_the_first_tmpfs_not_its_path() {
         }
     });
 }
+
+/// The mask paths in /proc come from one read of the directory: a name
+/// made after it is not looked up, the others are found with their types,
+/// and a symlink there is still resolved inside the root. A directory
+/// holding fewer of them (/sys) is looked up name by name.
+#[test]
+fn mask_paths_in_proc_come_from_one_listing() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    let proc = root.join("proc");
+    for d in [proc.join("acpi"), root.join("elsewhere"), root.join("sys")] {
+        std::fs::create_dir_all(d).unwrap();
+    }
+    std::fs::write(proc.join("keys"), "").unwrap();
+    std::os::unix::fs::symlink("/elsewhere", proc.join("sys")).unwrap();
+    let mut masks = super::setup::Masks::default();
+    let mut find = |p: &str| masks.find(root, Path::new(p)).unwrap();
+    assert_eq!(find("proc/acpi"), Some((proc.join("acpi"), true)));
+    std::fs::write(proc.join("kcore"), "").unwrap();
+    std::fs::write(root.join("sys/firmware"), "").unwrap();
+    assert_eq!(find("proc/kcore"), None);
+    assert_eq!(find("proc/keys"), Some((proc.join("keys"), false)));
+    assert_eq!(find("proc/sys"), Some((root.join("elsewhere"), true)));
+    assert_eq!(find("proc/asound"), None);
+    assert_eq!(
+        find("sys/firmware"),
+        Some((root.join("sys/firmware"), false))
+    );
+}

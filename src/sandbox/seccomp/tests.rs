@@ -555,3 +555,71 @@ fn allowed_syscalls_stay_cacheable() {
     }
     assert!(cached > 600, "{cached}");
 }
+
+/// How many eBPF instructions the kernel translates `prog` to
+/// (bpf_convert_filter): a conditional jump with neither side falling
+/// through becomes a jump and a `ja`, a constant from 2^31 up is moved to
+/// a register first, and a `ret` is a move and an exit; three more set up.
+fn ebpf_len(prog: &[libc::sock_filter]) -> usize {
+    let jump = |c: u32| c & 0x07 == libc::BPF_JMP && c != libc::BPF_JMP | libc::BPF_JA;
+    3 + prog
+        .iter()
+        .map(|f| match f.code as u32 {
+            c if jump(c) => 1 + usize::from(f.jt != 0 && f.jf != 0) + usize::from(f.k >= 1 << 31),
+            c if c == libc::BPF_RET | libc::BPF_K => 2,
+            _ => 1,
+        })
+        .sum::<usize>()
+}
+
+/// Instructions the kernel runs to fill its allow cache: the program on
+/// every syscall number of each architecture (seccomp_cache_prepare).
+fn cache_steps(prog: &[libc::sock_filter], sections: &[codegen::Section]) -> usize {
+    let mut steps = 0;
+    for s in sections {
+        for nr in 0..s.numbers {
+            let (mut pc, mut acc) = (0usize, 0u32);
+            loop {
+                let f = prog[pc];
+                let code = f.code as u32;
+                pc += 1;
+                steps += 1;
+                match code {
+                    c if c == libc::BPF_LD | libc::BPF_W | libc::BPF_ABS => {
+                        acc = match f.k {
+                            0 => nr,
+                            4 => s.arch,
+                            _ => break,
+                        }
+                    }
+                    c if c == libc::BPF_JMP | libc::BPF_JA => pc += f.k as usize,
+                    c if c & 0x07 == libc::BPF_JMP => {
+                        let yes = match c & 0xf0 {
+                            x if x == libc::BPF_JEQ => acc == f.k,
+                            x if x == libc::BPF_JGT => acc > f.k,
+                            _ => acc >= f.k,
+                        };
+                        pc += if yes { f.jt } else { f.jf } as usize;
+                    }
+                    _ => break,
+                }
+            }
+        }
+    }
+    steps
+}
+
+/// The default program's cost at install: the search's splits trade a
+/// few steps of the allow-cache evaluation for fewer jumps that translate
+/// to two eBPF instructions (with weight-balanced splits: 265 classic, 368
+/// eBPF instructions, 10,095 steps).
+#[test]
+fn the_default_program_is_cheap_to_install() {
+    let h = host(caps::DEFAULT);
+    let profile = default::profile();
+    let prog = compile(&profile, &[], &h).unwrap().programs.remove(0);
+    let secs = sections(&profile, &[], &h).unwrap();
+    let (len, ebpf, steps) = (prog.len(), ebpf_len(&prog), cache_steps(&prog, &secs));
+    eprintln!("{len} classic, {ebpf} eBPF instructions, {steps} steps");
+    assert!(ebpf <= 330 && steps <= 10_700, "{len} {ebpf} {steps}");
+}
