@@ -5,7 +5,7 @@
 # busybox true` (default 20). Measured with perf's scheduler and FUSE
 # tracepoints (`sched_process_fork`, `fuse_request_send`, `fuse_request_end`),
 # which cost a few microseconds, where strace -f stretched the same span 5-10x.
-# Prints each start's fork -> INIT sent (the server's set-up, its helper's
+# Prints each start's fork -> INIT sent (the server's set-up, its child's
 # mount) and INIT sent -> INIT answered, and their medians.
 # Run as root with BENCH_USER=name (perf follows the starts and their children
 # only: other FUSE mounts on the machine are not counted).
