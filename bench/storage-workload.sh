@@ -1,7 +1,9 @@
 #!/bin/sh
 # The storage benchmark's workloads over DATA (the lower layer) writing into
-# TMP; prints "name microseconds" per workload. Plain POSIX sh (busybox's,
-# whose date has no %N: times come from /proc/uptime, in 10 ms steps).
+# TMP; prints "name microseconds start" per workload (start: /proc/uptime in
+# microseconds, to find a workload's FUSE requests in a trace). Plain POSIX sh
+# (busybox's, whose date has no %N: times come from /proc/uptime, in 10 ms
+# steps).
 set -e
 data=$1
 tmp=$2
@@ -9,7 +11,7 @@ now() { read -r up _ </proc/uptime; echo "${up%.*}${up#*.}0000000"; }
 step() { # name command...
   name=$1; shift
   a=$(now); "$@" >/dev/null 2>&1; b=$(now)
-  echo "$name $(( (b - a) / 1000 ))"
+  echo "$name $(( (b - a) / 1000 )) $(( a / 1000 ))"
 }
 catall() { find "$data/small" -type f | xargs cat; }
 step cat-cold catall
