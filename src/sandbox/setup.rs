@@ -23,21 +23,26 @@ const DEVICES: [&str; 6] = ["null", "zero", "full", "random", "urandom", "tty"];
 /// Execute every operation of `plan`, in order.
 pub fn run_plan(plan: &Plan) -> Result<(), ChildError> {
     let root = &plan.rootfs_mountpoint;
-    let mut masks = Masks::default();
+    let mut seen = Seen::default();
     for op in &plan.ops {
-        step(plan, root, op, &mut masks)
+        step(plan, root, op, &mut seen)
             .map_err(|e| ChildError::setup(format!("{}: {e}", describe(plan, op))))?;
     }
     Ok(())
 }
 
-/// What the mask and read-only steps share. Each of their 17 paths lies in
-/// /proc or /sys: resolving the directory once instead of each path from
-/// the root took 2-3 statx per path (about 0.1 ms a start). No mask step
-/// changes what a directory resolves to: each mounts an empty directory,
-/// /dev/null or a path over itself.
+/// What the steps share: the container directories they resolved, and the
+/// masks' empty tmpfs. Each of the 17 mask and read-only paths lies in /proc
+/// or /sys, and /dev and /etc are resolved once for the three /etc files:
+/// resolving each path from the root took 2-3 statx per path, each a lookup
+/// through the overlay (about 0.1 ms a start). No step but the user's
+/// mounts changes what a directory resolves to: the others mount a new
+/// filesystem, an empty directory, /dev/null or a path over itself, which
+/// leaves the mount point's own path as it was. A user's mount may land
+/// anywhere (on /etc, over a directory holding a symlink), so it forgets
+/// every directory resolved before it.
 #[derive(Default)]
-struct Masks {
+struct Seen {
     /// Container directories and their resolved host paths.
     dirs: Vec<(PathBuf, PathBuf)>,
     /// The first masked directory's empty read-only tmpfs.
@@ -67,22 +72,47 @@ pub(super) fn mask_dir(empty: &mut Option<OwnedFd>, t: &Path) -> Result<(), SysE
     Ok(())
 }
 
-impl Masks {
+impl Seen {
+    /// Container directory `rel` resolved as [`in_root`] does, looked up
+    /// once.
+    fn dir(&mut self, root: &Path, rel: &Path) -> Result<PathBuf, SysError> {
+        if let Some((_, host)) = self.dirs.iter().find(|(d, _)| d == rel) {
+            return Ok(host.clone());
+        }
+        let host = in_root(root, rel)?;
+        self.dirs.push((rel.to_path_buf(), host.clone()));
+        Ok(host)
+    }
+
+    /// [`mkdir_in`], once per directory.
+    fn mkdir(&mut self, root: &Path, rel: &Path) -> Result<PathBuf, SysError> {
+        if let Some((_, host)) = self.dirs.iter().find(|(d, _)| d == rel) {
+            return Ok(host.clone());
+        }
+        let host = mkdir_in(root, rel)?;
+        self.dirs.push((rel.to_path_buf(), host.clone()));
+        Ok(host)
+    }
+
+    /// A user's mount is next: nothing resolved so far is known to hold.
+    fn forget(&mut self) {
+        self.dirs.clear();
+    }
+
+    /// [`file_in`] with its directory looked up once.
+    fn file(&mut self, root: &Path, rel: &Path) -> Result<PathBuf, SysError> {
+        let parent = rel.parent().unwrap_or(Path::new(""));
+        let dir = self.dir(root, parent)?;
+        file_at(&dir, rel.file_name().unwrap_or_default())
+    }
+
     /// Container path `rel` under `root`, resolved as [`in_root`] does, and
     /// whether it is a directory; `None` when it does not exist.
     fn find(&mut self, root: &Path, rel: &Path) -> Result<Option<(PathBuf, bool)>, SysError> {
         let (Some(parent), Some(name)) = (rel.parent(), rel.file_name()) else {
             return Ok(None);
         };
-        let dir = match self.dirs.iter().find(|(d, _)| d == parent) {
-            Some((_, host)) => host.clone(),
-            None => {
-                let host = in_root(root, parent)?;
-                self.dirs.push((parent.to_path_buf(), host.clone()));
-                host
-            }
-        };
-        let mut t = dir.join(name);
+        let mut t = self.dir(root, parent)?.join(name);
         let mut meta = t.symlink_metadata();
         // procfs and sysfs have none of these as links; a volume mounted
         // there may: resolve it inside the root as any other path.
@@ -145,8 +175,14 @@ fn describe(plan: &Plan, op: &Op) -> String {
 /// a memory limit (`--memory`) still counts them.
 pub const LAYER_TMPFS_OPTIONS: &str = "mode=755,size=50%";
 
-fn step(plan: &Plan, root: &Path, op: &Op, masks: &mut Masks) -> Result<(), SysError> {
+fn step(plan: &Plan, root: &Path, op: &Op, seen: &mut Seen) -> Result<(), SysError> {
     let none: Option<&str> = None;
+    if matches!(
+        op,
+        Op::Tmpfs { .. } | Op::Bind { .. } | Op::Volume { .. } | Op::Overlay { .. }
+    ) {
+        seen.forget();
+    }
     match op {
         Op::IsolatePropagation => mount(
             none,
@@ -179,7 +215,7 @@ fn step(plan: &Plan, root: &Path, op: &Op, masks: &mut Masks) -> Result<(), SysE
         }
         Op::RootOverlay => plan.overlay.mount(root, &plan.rootfs_driver, &plan.scratch),
         Op::Proc => {
-            let t = mkdir_in(root, Path::new("proc"))?;
+            let t = seen.mkdir(root, Path::new("proc"))?;
             mount(
                 Some("proc"),
                 &t,
@@ -188,7 +224,7 @@ fn step(plan: &Plan, root: &Path, op: &Op, masks: &mut Masks) -> Result<(), SysE
                 none,
             )
         }
-        Op::Dev { shm_size } => setup_dev(root, *shm_size),
+        Op::Dev { shm_size } => setup_dev(&seen.mkdir(root, Path::new("dev"))?, *shm_size),
         Op::Cgroup => {
             let t = in_root(root, Path::new("sys/fs/cgroup"))?;
             mount(
@@ -199,13 +235,13 @@ fn step(plan: &Plan, root: &Path, op: &Op, masks: &mut Masks) -> Result<(), SysE
                 none,
             )
         }
-        Op::Mask(rel) => match masks.find(root, rel)? {
+        Op::Mask(rel) => match seen.find(root, rel)? {
             None => Ok(()),
-            Some((t, true)) => mask_dir(&mut masks.empty, &t),
+            Some((t, true)) => mask_dir(&mut seen.empty, &t),
             Some((t, false)) => mount(Some("/dev/null"), &t, none, Flags::MS_BIND, none),
         },
         Op::ReadOnlyPath(rel) => {
-            let Some((t, _)) = masks.find(root, rel)? else {
+            let Some((t, _)) = seen.find(root, rel)? else {
                 return Ok(());
             };
             // One descriptor is both source and target: a path looked up
@@ -216,7 +252,7 @@ fn step(plan: &Plan, root: &Path, op: &Op, masks: &mut Masks) -> Result<(), SysE
             move_mount_onto(copy.as_fd(), at.as_fd(), &t)
         }
         Op::Sys { fresh } => {
-            let t = mkdir_in(root, Path::new("sys"))?;
+            let t = seen.mkdir(root, Path::new("sys"))?;
             if *fresh {
                 mount(
                     Some("sysfs"),
@@ -234,11 +270,11 @@ fn step(plan: &Plan, root: &Path, op: &Op, masks: &mut Masks) -> Result<(), SysE
             // Written on the container's own /dev tmpfs (mounted by Op::Dev),
             // bound into place, then unlinked: the mount keeps the file and
             // /dev shows nothing extra.
-            let dev = in_root(root, Path::new("dev"))?;
+            let dev = seen.dir(root, Path::new("dev"))?;
             let name = target.file_name().unwrap_or_default().to_string_lossy();
             let src = dev.join(format!(".hutch-{name}"));
             std::fs::write(&src, contents).map_err(|e| io_err("write", &src, e))?;
-            let t = file_in(root, target)?;
+            let t = seen.file(root, target)?;
             mount(
                 Some(&*src.to_string_lossy()),
                 &t,
@@ -349,12 +385,11 @@ fn bind(source: &Path, t: &Path, read_only: bool) -> Result<(), SysError> {
 
 /// /dev: a tmpfs with the host's harmless devices bound in (a user namespace
 /// cannot mknod real devices), a private devpts instance, shm and mqueue.
-fn setup_dev(root: &Path, shm_size: u64) -> Result<(), SysError> {
+fn setup_dev(dev: &Path, shm_size: u64) -> Result<(), SysError> {
     let none: Option<&str> = None;
-    let dev = mkdir_in(root, Path::new("dev"))?;
     mount(
         Some("tmpfs"),
-        &dev,
+        dev,
         Some("tmpfs"),
         Flags::MS_NOSUID | Flags::MS_STRICTATIME,
         Some("mode=755"),
@@ -439,9 +474,13 @@ fn mkdir_in(root: &Path, rel: &Path) -> Result<PathBuf, SysError> {
 /// there (/etc/resolv.conf often is one) is replaced, as Docker does; the
 /// directories above it are resolved inside `root`.
 fn file_in(root: &Path, rel: &Path) -> Result<PathBuf, SysError> {
-    let name = rel.file_name().unwrap_or_default();
     let parent = rel.parent().unwrap_or(Path::new(""));
-    let p = in_root(root, parent)?.join(name);
+    file_at(&in_root(root, parent)?, rel.file_name().unwrap_or_default())
+}
+
+/// [`file_in`] for `name` in `dir`, a directory already resolved.
+fn file_at(dir: &Path, name: &std::ffi::OsStr) -> Result<PathBuf, SysError> {
+    let p = dir.join(name);
     match p.symlink_metadata() {
         Ok(m) if m.is_file() => return Ok(p),
         Ok(m) if m.file_type().is_symlink() => {
