@@ -10,7 +10,8 @@
 # container's included, the kernel's work at their exit included; setpriv
 # and env, which exec the command in the same process, count too) and
 # compares each hutch start with the base start next to it: the mean of the
-# paired differences with its standard error, and hutch's CPU over bwrap's.
+# paired differences with its standard error, and hutch's CPU over bwrap's;
+# the same for wall time (the command's exec to its exit).
 # Then, from 5 more rounds traced at every system call (which slows each
 # call, so it is kept out of the CPU figures), the calls whose number per
 # start differs between the two binaries, with their median durations.
@@ -41,7 +42,7 @@ rounds_of() {
 }
 rounds_of "$rounds" >"$work/rounds.sh"
 rounds_of 5 >"$work/traced.sh"
-sched=sched:sched_stat_runtime,sched:sched_process_exec,sched:sched_process_fork
+sched=sched:sched_stat_runtime,sched:sched_process_exec,sched:sched_process_fork,sched:sched_process_exit
 echo "load before: $(cut -d' ' -f1-3 /proc/loadavg)"
 perf record -q -o "$work/cpu.data" -e "$sched" -- bash "$work/rounds.sh"
 echo "load after: $(cut -d' ' -f1-3 /proc/loadavg)"
@@ -58,11 +59,12 @@ time_re = re.compile(r"^\d+\.\d+:$")
 
 
 def read(path):
-    """CPU ms per start and the pids of each start's tree, by command, and
-    the system calls' durations by (pid, number)."""
+    """CPU and wall ms per start and the pids of each start's tree, by
+    command, and the system calls' durations by (pid, number)."""
     runtime = collections.Counter()  # pid -> ns
     parent = {}
     starts = []  # (kind, pid) of each command's exec, in order
+    began, ended = {}, {}  # pid -> time of its exec, of its exit
     enter = {}  # tid -> (nr, time, pid)
     calls = collections.defaultdict(list)  # (pid, nr) -> durations in us
     for line in open(path):
@@ -82,6 +84,9 @@ def read(path):
             k = next((v for s, v in kinds.items() if f["filename"].endswith(s)), None)
             if k:
                 starts.append((k, int(f["pid"])))
+                began[int(f["pid"])] = t
+        elif ev == "sched:sched_process_exit:":
+            ended[int(f["pid"])] = t
         elif ev == "raw_syscalls:sys_enter:":
             enter[tid] = (int(p[i + 3]), t, pid)
         elif ev == "raw_syscalls:sys_exit:" and tid in enter:
@@ -100,25 +105,28 @@ def read(path):
         return out
 
     cpu = collections.defaultdict(list)
+    wall = collections.defaultdict(list)
     trees = collections.defaultdict(list)
     for k, s in starts:
         t = tree(s)
         cpu[k].append(sum(runtime[x] for x in t) / 1e6)
+        wall[k].append((ended.get(s, began[s]) - began[s]) * 1e3)
         trees[k].append(t)
-    return cpu, trees, calls
+    return cpu, wall, trees, calls
 
 
-cpu, _, _ = read(sys.argv[1])
+cpu, wall, _, _ = read(sys.argv[1])
 n = min(len(cpu[k]) for k in ("hutch", "base", "bwrap"))
-for k in ("hutch", "base", "bwrap"):
-    v = cpu[k][:n]
-    print(f"{k:6s} CPU per start {st.mean(v):.3f} ms (median {st.median(v):.3f}) over {n} starts")
-d = [cpu["hutch"][i] - cpu["base"][i] for i in range(n)]
-print(f"hutch - base: {st.mean(d):+.3f} ± {st.stdev(d) / n ** 0.5:.3f} ms CPU (mean of paired "
-      f"differences ± standard error), median {st.median(d):+.3f} ms")
-for k in ("hutch", "base"):
-    print(f"{k}/bwrap CPU: {st.mean(cpu[k][:n]) / st.mean(cpu['bwrap'][:n]):.2f}x (means), "
-          f"{st.median(cpu[k][:n]) / st.median(cpu['bwrap'][:n]):.2f}x (medians); target <= 1.5x")
+for what, m in (("CPU", cpu), ("wall", wall)):
+    for k in ("hutch", "base", "bwrap"):
+        v = m[k][:n]
+        print(f"{k:6s} {what} per start {st.mean(v):.3f} ms (median {st.median(v):.3f}) over {n} starts")
+    d = [m["hutch"][i] - m["base"][i] for i in range(n)]
+    print(f"hutch - base: {st.mean(d):+.3f} ± {st.stdev(d) / n ** 0.5:.3f} ms {what} (mean of paired "
+          f"differences ± standard error), median {st.median(d):+.3f} ms")
+    for k in ("hutch", "base"):
+        print(f"{k}/bwrap {what}: {st.mean(m[k][:n]) / st.mean(m['bwrap'][:n]):.2f}x (means), "
+              f"{st.median(m[k][:n]) / st.median(m['bwrap'][:n]):.2f}x (medians); target <= 1.5x")
 
 names = {}
 for hdr in ("/usr/include/x86_64-linux-gnu/asm/unistd_64.h", "/usr/include/asm/unistd_64.h"):
@@ -130,7 +138,7 @@ for hdr in ("/usr/include/x86_64-linux-gnu/asm/unistd_64.h", "/usr/include/asm/u
         break
     except OSError:
         pass
-_, trees, calls = read(sys.argv[2])
+_, _, trees, calls = read(sys.argv[2])
 n = min(len(trees["hutch"]), len(trees["base"]))
 by_pid = collections.defaultdict(list)
 for (p0, nr), ds in calls.items():
