@@ -43,8 +43,10 @@ pub fn run_plan(plan: &Plan) -> Result<(), ChildError> {
 /// every directory resolved before it.
 #[derive(Default)]
 struct Seen {
-    /// Container directories and their resolved host paths.
-    dirs: Vec<(PathBuf, PathBuf)>,
+    /// Container directories, their resolved host paths, and whether a
+    /// step made sure the path is a directory (a lookup alone keeps
+    /// missing components, for the caller to create).
+    dirs: Vec<(PathBuf, PathBuf, bool)>,
     /// The first masked directory's empty read-only tmpfs.
     empty: Option<OwnedFd>,
 }
@@ -76,21 +78,22 @@ impl Seen {
     /// Container directory `rel` resolved as [`in_root`] does, looked up
     /// once.
     fn dir(&mut self, root: &Path, rel: &Path) -> Result<PathBuf, SysError> {
-        if let Some((_, host)) = self.dirs.iter().find(|(d, _)| d == rel) {
+        if let Some((_, host, _)) = self.dirs.iter().find(|(d, ..)| d == rel) {
             return Ok(host.clone());
         }
         let host = in_root(root, rel)?;
-        self.dirs.push((rel.to_path_buf(), host.clone()));
+        self.dirs.push((rel.to_path_buf(), host.clone(), false));
         Ok(host)
     }
 
     /// [`mkdir_in`], once per directory.
     fn mkdir(&mut self, root: &Path, rel: &Path) -> Result<PathBuf, SysError> {
-        if let Some((_, host)) = self.dirs.iter().find(|(d, _)| d == rel) {
+        if let Some((_, host, true)) = self.dirs.iter().find(|(d, ..)| d == rel) {
             return Ok(host.clone());
         }
         let host = mkdir_in(root, rel)?;
-        self.dirs.push((rel.to_path_buf(), host.clone()));
+        self.dirs.retain(|(d, ..)| d != rel);
+        self.dirs.push((rel.to_path_buf(), host.clone(), true));
         Ok(host)
     }
 
