@@ -88,9 +88,10 @@ pub struct IdSources {
 }
 
 impl Default for IdSources {
-    /// The helpers are looked up once per process: a start asks for the
-    /// sources several times (the mapping, the keeper, the layers), and
-    /// each search stats every $PATH entry, 20-odd statx for the pair.
+    /// newuidmap and newgidmap are looked up once per process: a start
+    /// asks for the sources several times (the mapping, the keeper, the
+    /// layers), and each search stats every $PATH entry, 20-odd statx for
+    /// the pair.
     fn default() -> Self {
         static TOOLS: std::sync::OnceLock<(Option<PathBuf>, Option<PathBuf>)> =
             std::sync::OnceLock::new();
@@ -505,7 +506,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn helper_search_tries_each_directory_once_in_order() {
+    fn id_map_tools_are_searched_for_in_each_directory_once_in_order() {
         let dirs: Vec<PathBuf> =
             search_dirs(std::ffi::OsStr::new("/opt/a:/usr/bin:/opt/a:/opt/b")).collect();
         let want: Vec<PathBuf> = ["/opt/a", "/usr/bin", "/opt/b", "/bin", "/usr/sbin", "/sbin"]
