@@ -17,15 +17,21 @@ pub struct ProcId {
 }
 
 impl ProcId {
-    /// The calling process.
+    /// The calling process. Read once: a start asks for it more than once,
+    /// and a process's start time never changes. A forked child has
+    /// another pid than the one remembered, and reads its own.
     pub fn current() -> Option<ProcId> {
-        Self::of(std::process::id() as i32)
+        static ME: std::sync::OnceLock<Option<ProcId>> = std::sync::OnceLock::new();
+        let pid = std::process::id() as i32;
+        match ME.get_or_init(|| Self::of(pid)) {
+            Some(me) if me.pid == pid => Some(*me),
+            _ => Self::of(pid),
+        }
     }
 
     /// The process that has `pid` now, if any.
     pub fn of(pid: i32) -> Option<ProcId> {
-        let stat =
-            std::fs::read_to_string(Path::new("/proc").join(pid.to_string()).join("stat")).ok()?;
+        let stat = read_proc(&Path::new("/proc").join(pid.to_string()).join("stat")).ok()?;
         Some(ProcId {
             pid,
             start: start_time(&stat)?,
@@ -35,7 +41,7 @@ impl ProcId {
     /// Whether this process still exists (and is not a zombie waiting to be
     /// reaped: a zombie pid 1 means the container has ended).
     pub fn alive(&self) -> bool {
-        let Ok(stat) = std::fs::read_to_string(format!("/proc/{}/stat", self.pid)) else {
+        let Ok(stat) = read_proc(Path::new(&format!("/proc/{}/stat", self.pid))) else {
             return false;
         };
         start_time(&stat) == Some(self.start) && state(&stat) != Some('Z')
@@ -44,11 +50,24 @@ impl ProcId {
     /// Whether this very process is stopped by a signal (SIGSTOP), as a
     /// paused container's are.
     pub fn stopped(&self) -> bool {
-        let Ok(stat) = std::fs::read_to_string(format!("/proc/{}/stat", self.pid)) else {
+        let Ok(stat) = read_proc(Path::new(&format!("/proc/{}/stat", self.pid))) else {
             return false;
         };
         start_time(&stat) == Some(self.start) && state(&stat) == Some('T')
     }
+}
+
+/// A /proc file's text, without the stat that `fs::read_to_string` asks
+/// for a size hint (procfs says 0) and in one read for a stat line or an id
+/// map rather than five growing ones.
+pub fn read_proc(path: &Path) -> std::io::Result<String> {
+    use std::io::Read;
+    let mut text = String::with_capacity(1024);
+    // `Take` reads as any reader does; `File`'s own read_to_string stats.
+    std::fs::File::open(path)?
+        .take(u64::MAX)
+        .read_to_string(&mut text)?;
+    Ok(text)
 }
 
 /// The fields after the command name, which is in parentheses and may itself
@@ -89,6 +108,15 @@ mod tests {
         assert_eq!(start_time(stat), Some(98765));
         assert_eq!(state(stat), Some('S'));
         assert_eq!(parent_of(stat), Some(7));
+    }
+
+    #[test]
+    fn a_proc_file_reads_whole() {
+        let me = std::process::id();
+        let stat = read_proc(Path::new(&format!("/proc/{me}/stat"))).unwrap();
+        assert!(stat.starts_with(&format!("{me} (")) && stat.ends_with('\n'));
+        let maps = read_proc(Path::new("/proc/self/maps")).unwrap();
+        assert!(maps.len() > 1024 && maps.ends_with('\n'));
     }
 
     #[test]

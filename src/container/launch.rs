@@ -635,9 +635,12 @@ impl<'a> Launch<'a> {
             sig.parse::<super::signals::Sig>()
                 .map_err(Error::StopSignal)?;
         }
+        // Opened once for the whole start: each open makes sure of the
+        // store's layout (a mkdir and three stats).
+        let store = Store::open(self.dirs).map_err(|e| Error::Store(e.into()))?;
         let healthcheck = match self.no_healthcheck {
             true => None,
-            false => health::Check::merge(self.health, image_healthcheck(self.dirs, &self.image)),
+            false => health::Check::merge(self.health, image_healthcheck(&store, &self.image)),
         };
         if let Some(h) = &healthcheck {
             h.argv()?;
@@ -746,6 +749,7 @@ impl<'a> Launch<'a> {
         let dir = containers.dir(&id);
         let planned = plan(
             self.dirs,
+            &store,
             &rec,
             &dir,
             &self.image,
@@ -814,10 +818,12 @@ impl Prepared {
         let mut rec = containers.resolve(name)?;
         rec.config.interactive |= interactive;
         let dir = containers.dir(&rec.id);
-        let (image, mapping) = resolve(dirs, &rec)?;
+        let (store, image, mapping) = resolve(dirs, &rec)?;
         // Its writable layer is on disk already: `leave_created` made it.
         let layer = RmLayer::Disk;
-        let (plan, ports) = plan(dirs, &rec, &dir, &image, mapping, layer, None, report)?;
+        let (plan, ports) = plan(
+            dirs, &store, &rec, &dir, &image, mapping, layer, None, report,
+        )?;
         let rec = claim(&containers, &rec.id, ports)?;
         Ok(Prepared {
             dirs: dirs.clone(),
@@ -1020,18 +1026,17 @@ fn merge_env(image: &[String], user: Vec<String>) -> Vec<String> {
     env
 }
 
-/// What `hutch start` looks up again for a stored container: its image and
-/// the id mapping, which must still be the one its files were made with.
-pub(super) fn resolve(dirs: &Dirs, rec: &Record) -> Result<(Image, IdMapping)> {
-    let image = Store::open(dirs)
-        .map_err(|e| Error::Store(e.into()))?
-        .image(&rec.image_id)
-        .map_err(|e| Error::Image {
-            image: rec.image.clone(),
-            name: rec.name.clone(),
-            error: e.into(),
-        })?;
-    Ok((image, rec.mapping()?))
+/// What `hutch start` looks up again for a stored container: its image (and
+/// the store it is in) and the id mapping, which must still be the one its
+/// files were made with.
+pub(super) fn resolve(dirs: &Dirs, rec: &Record) -> Result<(Store, Image, IdMapping)> {
+    let store = Store::open(dirs).map_err(|e| Error::Store(e.into()))?;
+    let image = store.image(&rec.image_id).map_err(|e| Error::Image {
+        image: rec.image.clone(),
+        name: rec.name.clone(),
+        error: e.into(),
+    })?;
+    Ok((store, image, rec.mapping()?))
 }
 
 /// Everything a sandbox over an image needs besides its root filesystem:
@@ -1238,6 +1243,7 @@ fn layer_dirs(
 #[allow(clippy::too_many_arguments)]
 fn plan(
     dirs: &Dirs,
+    store: &Store,
     rec: &Record,
     dir: &Path,
     image: &Image,
@@ -1273,7 +1279,6 @@ fn plan(
     for d in &c.devices {
         mounts.push(parse_device(d)?);
     }
-    let store = Store::open(dirs).map_err(|e| Error::Store(e.into()))?;
     let cfg = image.config.config().clone().unwrap_or_default();
     let exposed = cfg.exposed_ports().clone().unwrap_or_default();
     let network = match c.network.joined_container() {
@@ -1345,7 +1350,7 @@ fn plan(
     };
     let mut spec = sandbox_spec(
         &dirs.state,
-        &store,
+        store,
         Some(image),
         mapping,
         drivers,
@@ -1814,9 +1819,10 @@ fn replan(
     let rec = containers
         .read(id)
         .ok_or_else(|| super::Error::NotFound(id.to_string()))?;
-    let (image, mapping) = resolve(dirs, &rec)?;
+    let (store, image, mapping) = resolve(dirs, &rec)?;
     let (plan, ports) = plan(
         dirs,
+        &store,
         &rec,
         dir,
         &image,
@@ -2026,8 +2032,7 @@ impl sandbox::Observer for Started<'_> {
 
 /// The image's HEALTHCHECK, read from its config blob (the parsed config
 /// has no field for it).
-fn image_healthcheck(dirs: &Dirs, image: &Image) -> Option<health::Check> {
-    let store = Store::open(dirs).ok()?;
+fn image_healthcheck(store: &Store, image: &Image) -> Option<health::Check> {
     let blob = store.read_blob(image.manifest.config().digest()).ok()?;
     health::Check::of_image(&blob)
 }

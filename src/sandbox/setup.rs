@@ -26,39 +26,47 @@ const DEVICES: [&str; 6] = ["null", "zero", "full", "random", "urandom", "tty"];
 /// Execute every operation of `plan`, in order.
 pub fn run_plan(plan: &Plan) -> Result<(), ChildError> {
     let root = &plan.rootfs_mountpoint;
-    let mut masks = Masks::default();
+    let mut seen = Seen::default();
     for op in &plan.ops {
-        step(plan, root, op, &mut masks)
+        step(plan, root, op, &mut seen)
             .map_err(|e| ChildError::setup(format!("{}: {e}", describe(plan, op))))?;
     }
     Ok(())
 }
 
-/// What the mask and read-only steps share. Each of their 17 paths lies in
-/// /proc or /sys: resolving the directory once instead of each path from
-/// the root took 2-3 statx per path (about 0.1 ms a start). No mask step
-/// changes what a directory resolves to, or which names it holds: each
-/// mounts an empty directory, /dev/null or a path over itself.
+/// What the steps share: the container directories they resolved, and the
+/// masks' empty tmpfs. Each of the 17 mask and read-only paths lies in /proc
+/// or /sys, and /dev and /etc are resolved once for the three /etc files:
+/// resolving each path from the root took 2-3 statx per path, each a lookup
+/// through the overlay (about 0.1 ms a start). No step but the user's
+/// mounts changes what a directory resolves to, or which names it holds:
+/// the others mount a new filesystem, an empty directory, /dev/null or a
+/// path over itself, which leaves the mount point's own path as it was. A
+/// user's mount may land anywhere (on /etc, over a directory holding a
+/// symlink), so it forgets every directory resolved before it.
 #[derive(Default)]
-pub(super) struct Masks {
-    dirs: Vec<MaskDir>,
+pub(super) struct Seen {
+    dirs: Vec<SeenDir>,
     /// The first masked directory's empty read-only tmpfs.
     empty: Option<OwnedFd>,
 }
 
-/// A container directory holding mask paths, its resolved host path and,
-/// when it holds more than [`LIST_FROM`] of them, its entries. A lookup in
-/// the just-mounted procfs allocates a dentry, and an inode for a name
-/// that exists, and 7 of /proc's 15 names are missing on a typical kernel:
-/// one read of the directory (open, two getdents64, close) answers all 15
+/// A container directory a step resolved: its host path, whether a step
+/// made sure it is a directory (a lookup alone keeps missing components,
+/// for the caller to create) and, once a mask step looks in a directory
+/// holding more than [`LIST_FROM`] mask paths, its entries. A lookup in the
+/// just-mounted procfs allocates a dentry, and an inode for a name that
+/// exists, and 7 of /proc's 15 names are missing on a typical kernel: one
+/// read of the directory (open, two getdents64, close) answers all 15
 /// without a lookup, and only a symlink among them needs one.
-struct MaskDir {
+struct SeenDir {
     rel: PathBuf,
     host: PathBuf,
+    made: bool,
     entries: Option<HashMap<OsString, FileType>>,
 }
 
-/// See [`MaskDir`]: up to this many paths (the calls a read costs),
+/// See [`SeenDir`]: up to this many paths (the calls a read costs),
 /// looking each up is no dearer.
 const LIST_FROM: usize = 4;
 
@@ -85,7 +93,58 @@ pub(super) fn mask_dir(empty: &mut Option<OwnedFd>, t: &Path) -> Result<(), SysE
     Ok(())
 }
 
-impl Masks {
+impl Seen {
+    /// Index of container directory `rel` in `dirs`, resolved as
+    /// [`in_root`] does, looked up once.
+    fn index(&mut self, root: &Path, rel: &Path) -> Result<usize, SysError> {
+        if let Some(i) = self.dirs.iter().position(|d| d.rel == rel) {
+            return Ok(i);
+        }
+        let host = in_root(root, rel)?;
+        self.dirs.push(SeenDir {
+            rel: rel.to_path_buf(),
+            host,
+            made: false,
+            entries: None,
+        });
+        Ok(self.dirs.len() - 1)
+    }
+
+    /// Container directory `rel` resolved as [`in_root`] does, looked up
+    /// once.
+    fn dir(&mut self, root: &Path, rel: &Path) -> Result<PathBuf, SysError> {
+        let i = self.index(root, rel)?;
+        Ok(self.dirs[i].host.clone())
+    }
+
+    /// [`mkdir_in`], once per directory.
+    fn mkdir(&mut self, root: &Path, rel: &Path) -> Result<PathBuf, SysError> {
+        if let Some(d) = self.dirs.iter().find(|d| d.rel == rel && d.made) {
+            return Ok(d.host.clone());
+        }
+        let host = mkdir_in(root, rel)?;
+        self.dirs.retain(|d| d.rel != rel);
+        self.dirs.push(SeenDir {
+            rel: rel.to_path_buf(),
+            host: host.clone(),
+            made: true,
+            entries: None,
+        });
+        Ok(host)
+    }
+
+    /// A user's mount is next: nothing resolved so far is known to hold.
+    fn forget(&mut self) {
+        self.dirs.clear();
+    }
+
+    /// [`file_in`] with its directory looked up once.
+    fn file(&mut self, root: &Path, rel: &Path) -> Result<PathBuf, SysError> {
+        let parent = rel.parent().unwrap_or(Path::new(""));
+        let dir = self.dir(root, parent)?;
+        file_at(&dir, rel.file_name().unwrap_or_default())
+    }
+
     /// Container path `rel` under `root`, resolved as [`in_root`] does, and
     /// whether it is a directory; `None` when it does not exist.
     pub(super) fn find(
@@ -96,23 +155,13 @@ impl Masks {
         let (Some(parent), Some(name)) = (rel.parent(), rel.file_name()) else {
             return Ok(None);
         };
-        let dir = match self.dirs.iter().position(|d| d.rel == parent) {
-            Some(i) => &self.dirs[i],
-            None => {
-                let host = in_root(root, parent)?;
-                let entries = if super::masks::held_by(parent) > LIST_FROM {
-                    Some(list(&host)?)
-                } else {
-                    None
-                };
-                self.dirs.push(MaskDir {
-                    rel: parent.to_path_buf(),
-                    host,
-                    entries,
-                });
-                &self.dirs[self.dirs.len() - 1]
-            }
-        };
+        let i = self.index(root, parent)?;
+        let dir = &mut self.dirs[i];
+        // Listed at the first mask step that looks here, so after the
+        // filesystem's own mount (Op::Proc resolved /proc before it).
+        if dir.entries.is_none() && super::masks::held_by(parent) > LIST_FROM {
+            dir.entries = Some(list(&dir.host)?);
+        }
         let mut t = dir.host.join(name);
         match dir.entries.as_ref().map(|e| e.get(name)) {
             Some(None) => return Ok(None),
@@ -194,8 +243,14 @@ fn describe(plan: &Plan, op: &Op) -> String {
 /// a memory limit (`--memory`) still counts them.
 pub const LAYER_TMPFS_OPTIONS: &str = "mode=755,size=50%";
 
-fn step(plan: &Plan, root: &Path, op: &Op, masks: &mut Masks) -> Result<(), SysError> {
+fn step(plan: &Plan, root: &Path, op: &Op, seen: &mut Seen) -> Result<(), SysError> {
     let none: Option<&str> = None;
+    if matches!(
+        op,
+        Op::Tmpfs { .. } | Op::Bind { .. } | Op::Volume { .. } | Op::Overlay { .. }
+    ) {
+        seen.forget();
+    }
     match op {
         Op::IsolatePropagation => mount(
             none,
@@ -228,7 +283,7 @@ fn step(plan: &Plan, root: &Path, op: &Op, masks: &mut Masks) -> Result<(), SysE
         }
         Op::RootOverlay => plan.overlay.mount(root, &plan.rootfs_driver, &plan.scratch),
         Op::Proc => {
-            let t = mkdir_in(root, Path::new("proc"))?;
+            let t = seen.mkdir(root, Path::new("proc"))?;
             mount(
                 Some("proc"),
                 &t,
@@ -237,7 +292,7 @@ fn step(plan: &Plan, root: &Path, op: &Op, masks: &mut Masks) -> Result<(), SysE
                 none,
             )
         }
-        Op::Dev { shm_size } => setup_dev(root, *shm_size),
+        Op::Dev { shm_size } => setup_dev(&seen.mkdir(root, Path::new("dev"))?, *shm_size),
         Op::Cgroup => {
             let t = in_root(root, Path::new("sys/fs/cgroup"))?;
             mount(
@@ -248,13 +303,13 @@ fn step(plan: &Plan, root: &Path, op: &Op, masks: &mut Masks) -> Result<(), SysE
                 none,
             )
         }
-        Op::Mask(rel) => match masks.find(root, rel)? {
+        Op::Mask(rel) => match seen.find(root, rel)? {
             None => Ok(()),
-            Some((t, true)) => mask_dir(&mut masks.empty, &t),
+            Some((t, true)) => mask_dir(&mut seen.empty, &t),
             Some((t, false)) => mount(Some("/dev/null"), &t, none, Flags::MS_BIND, none),
         },
         Op::ReadOnlyPath(rel) => {
-            let Some((t, _)) = masks.find(root, rel)? else {
+            let Some((t, _)) = seen.find(root, rel)? else {
                 return Ok(());
             };
             // One descriptor is both source and target: a path looked up
@@ -265,7 +320,7 @@ fn step(plan: &Plan, root: &Path, op: &Op, masks: &mut Masks) -> Result<(), SysE
             move_mount_onto(copy.as_fd(), at.as_fd(), &t)
         }
         Op::Sys { fresh } => {
-            let t = mkdir_in(root, Path::new("sys"))?;
+            let t = seen.mkdir(root, Path::new("sys"))?;
             if *fresh {
                 mount(
                     Some("sysfs"),
@@ -283,11 +338,11 @@ fn step(plan: &Plan, root: &Path, op: &Op, masks: &mut Masks) -> Result<(), SysE
             // Written on the container's own /dev tmpfs (mounted by Op::Dev),
             // bound into place, then unlinked: the mount keeps the file and
             // /dev shows nothing extra.
-            let dev = in_root(root, Path::new("dev"))?;
+            let dev = seen.dir(root, Path::new("dev"))?;
             let name = target.file_name().unwrap_or_default().to_string_lossy();
             let src = dev.join(format!(".hutch-{name}"));
             std::fs::write(&src, contents).map_err(|e| io_err("write", &src, e))?;
-            let t = file_in(root, target)?;
+            let t = seen.file(root, target)?;
             mount(
                 Some(&*src.to_string_lossy()),
                 &t,
@@ -398,12 +453,11 @@ fn bind(source: &Path, t: &Path, read_only: bool) -> Result<(), SysError> {
 
 /// /dev: a tmpfs with the host's harmless devices bound in (a user namespace
 /// cannot mknod real devices), a private devpts instance, shm and mqueue.
-fn setup_dev(root: &Path, shm_size: u64) -> Result<(), SysError> {
+fn setup_dev(dev: &Path, shm_size: u64) -> Result<(), SysError> {
     let none: Option<&str> = None;
-    let dev = mkdir_in(root, Path::new("dev"))?;
     mount(
         Some("tmpfs"),
-        &dev,
+        dev,
         Some("tmpfs"),
         Flags::MS_NOSUID | Flags::MS_STRICTATIME,
         Some("mode=755"),
@@ -488,9 +542,13 @@ fn mkdir_in(root: &Path, rel: &Path) -> Result<PathBuf, SysError> {
 /// there (/etc/resolv.conf often is one) is replaced, as Docker does; the
 /// directories above it are resolved inside `root`.
 fn file_in(root: &Path, rel: &Path) -> Result<PathBuf, SysError> {
-    let name = rel.file_name().unwrap_or_default();
     let parent = rel.parent().unwrap_or(Path::new(""));
-    let p = in_root(root, parent)?.join(name);
+    file_at(&in_root(root, parent)?, rel.file_name().unwrap_or_default())
+}
+
+/// [`file_in`] for `name` in `dir`, a directory already resolved.
+fn file_at(dir: &Path, name: &std::ffi::OsStr) -> Result<PathBuf, SysError> {
+    let p = dir.join(name);
     match p.symlink_metadata() {
         Ok(m) if m.is_file() => return Ok(p),
         Ok(m) if m.file_type().is_symlink() => {

@@ -473,7 +473,7 @@ fn mask_paths_in_proc_come_from_one_listing() {
     }
     std::fs::write(proc.join("keys"), "").unwrap();
     std::os::unix::fs::symlink("/elsewhere", proc.join("sys")).unwrap();
-    let mut masks = super::setup::Masks::default();
+    let mut masks = super::setup::Seen::default();
     let mut find = |p: &str| masks.find(root, Path::new(p)).unwrap();
     assert_eq!(find("proc/acpi"), Some((proc.join("acpi"), true)));
     std::fs::write(proc.join("kcore"), "").unwrap();

@@ -88,12 +88,21 @@ pub struct IdSources {
 }
 
 impl Default for IdSources {
+    /// newuidmap and newgidmap are looked up once per process: a start
+    /// asks for the sources several times (the mapping, the keeper, the
+    /// layers), and each search stats every $PATH entry, 20-odd statx for
+    /// the pair.
     fn default() -> Self {
+        static TOOLS: std::sync::OnceLock<(Option<PathBuf>, Option<PathBuf>)> =
+            std::sync::OnceLock::new();
+        let (newuidmap, newgidmap) = TOOLS
+            .get_or_init(|| (find_in_path("newuidmap"), find_in_path("newgidmap")))
+            .clone();
         IdSources {
             subuid: PathBuf::from("/etc/subuid"),
             subgid: PathBuf::from("/etc/subgid"),
-            newuidmap: find_in_path("newuidmap"),
-            newgidmap: find_in_path("newgidmap"),
+            newuidmap,
+            newgidmap,
         }
     }
 }
@@ -101,10 +110,24 @@ impl Default for IdSources {
 /// Look a program up in $PATH, then in the usual system dirs (runuser resets PATH).
 pub fn find_in_path(name: &str) -> Option<PathBuf> {
     let path = std::env::var_os("PATH").unwrap_or_default();
-    std::env::split_paths(&path)
+    let found = search_dirs(&path).find_map(|d| Some(d.join(name)).filter(|p| is_executable(p)));
+    found
+}
+
+/// The directories `find_in_path` tries, in order, each once: a $PATH that
+/// names a directory twice (shell profiles that prepend unconditionally)
+/// costs no second stat.
+fn search_dirs(path: &std::ffi::OsStr) -> impl Iterator<Item = PathBuf> + '_ {
+    let mut seen = Vec::new();
+    std::env::split_paths(path)
         .chain(["/usr/bin", "/bin", "/usr/sbin", "/sbin"].map(PathBuf::from))
-        .map(|d| d.join(name))
-        .find(|p| is_executable(p))
+        .filter(move |d| match seen.contains(d) {
+            true => false,
+            false => {
+                seen.push(d.clone());
+                true
+            }
+        })
 }
 
 fn is_executable(p: &Path) -> bool {
@@ -481,6 +504,16 @@ fn read_subid(path: &Path, name: Option<&str>, uid: u32) -> Option<(u32, u32)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn id_map_tools_are_searched_for_in_each_directory_once_in_order() {
+        let dirs: Vec<PathBuf> =
+            search_dirs(std::ffi::OsStr::new("/opt/a:/usr/bin:/opt/a:/opt/b")).collect();
+        let want: Vec<PathBuf> = ["/opt/a", "/usr/bin", "/opt/b", "/bin", "/usr/sbin", "/sbin"]
+            .map(PathBuf::from)
+            .into();
+        assert_eq!(dirs, want);
+    }
 
     #[test]
     fn keep_id_layout_matches_podman() {

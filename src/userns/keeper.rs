@@ -320,7 +320,8 @@ fn shares_mounts(pid: i32) -> bool {
 
 /// Whether process `pid`'s user namespace maps exactly `map`.
 fn maps(pid: i32, map: &IdMapping) -> bool {
-    let proc_map = |file: &str| std::fs::read_to_string(format!("/proc/{pid}/{file}")).ok();
+    let proc_map =
+        |file: &str| crate::procid::read_proc(Path::new(&format!("/proc/{pid}/{file}"))).ok();
     let same = |file: &str, ranges: &[IdRange]| {
         proc_map(file).is_some_and(|text| same_ranges(&text, ranges))
     };

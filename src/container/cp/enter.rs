@@ -13,7 +13,6 @@
 use super::super::{launch, state, Containers, Record};
 use crate::dirs::Dirs;
 use crate::rootfs::{driver, Driver, DriverKind, Features, MountApi, Overlay};
-use crate::store::Store;
 use crate::sys::process::{child_exit, fork, setns, Forked};
 use crate::userns::idmap::IdSources;
 use nix::sched::CloneFlags;
@@ -214,7 +213,7 @@ fn in_stopped(
     rec: &Record,
     work: impl FnOnce() -> Result<(), String>,
 ) -> Result<(), EnterError> {
-    let (image, mapping) = launch::resolve(dirs, rec)?;
+    let (store, image, mapping) = launch::resolve(dirs, rec)?;
     let features = Features::load_or_probe(&dirs.state);
     let overlay_api = || match driver::unusable(DriverKind::Overlay, &features) {
         None => Ok(Driver::Overlay(
@@ -233,7 +232,6 @@ fn in_stopped(
         _ => overlay_api().map_err(EnterError::NoOverlay)?,
     };
     let src = IdSources::default();
-    let store = Store::open(dirs)?;
     let skeleton = crate::rootfs::skeleton::ensure(&dirs.state).map_err(EnterError::Skeleton)?;
     let mut lowers = vec![skeleton];
     lowers.extend(store.layer_dirs(&image, &mapping, &src, &crate::report::Silent)?);
