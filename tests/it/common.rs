@@ -265,6 +265,15 @@ impl World {
         World { user, dir, driver }
     }
 
+    /// The name of a container's writable tree in its directory: the copy
+    /// driver's is the container's whole copy, the overlays' their upper dir.
+    pub fn writable_layer(&self) -> &'static str {
+        match self.driver.as_deref() {
+            Some("copy") => "copy",
+            _ => "upper",
+        }
+    }
+
     /// This world with every container on storage driver `d`.
     pub fn with_driver(mut self, d: &str) -> World {
         self.driver = Some(d.to_string());

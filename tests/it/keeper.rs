@@ -140,7 +140,7 @@ fn subid_starts_share_one_keeper_and_replace_a_bad_one() {
     let upper = std::fs::read_dir(w.root().join("containers"))
         .unwrap()
         .flatten()
-        .map(|e| e.path().join("upper/f"))
+        .map(|e| e.path().join(w.writable_layer()).join("f"))
         .find(|p| p.exists())
         .expect("the container's upper dir");
     use std::os::unix::fs::MetadataExt;

@@ -263,13 +263,8 @@ fn a_running_rm_container_is_on_disk_by_default_and_with_rm_layer_disk() {
             let (mut child, _r) = start_ready_as(hutch(), &[&args[..], &[script]].concat());
             let dirs = container_dirs(&w);
             assert_eq!(dirs.len(), 1, "{dirs:?}");
-            // The copy driver's writable tree is the container's whole copy.
-            let layer = match w.driver.as_deref() {
-                Some("copy") => "copy",
-                _ => "upper",
-            };
             assert_eq!(
-                std::fs::read_to_string(dirs[0].join(layer).join("f")).unwrap(),
+                std::fs::read_to_string(dirs[0].join(w.writable_layer()).join("f")).unwrap(),
                 "hi\n",
                 "the writable layer is on disk ({var:?}, {text:?})"
             );
