@@ -84,6 +84,15 @@ pub fn raise_nofile_limit() {
     }
 }
 
+/// Clear this process's umask. Each request brings the container's umask,
+/// which the server applies itself; the kernel would otherwise strip the
+/// modes again with the umask the server inherited from whoever ran hutch.
+/// The umask is process-wide: only for a process that serves and nothing
+/// else.
+pub fn clear_umask() {
+    nix::sys::stat::umask(nix::sys::stat::Mode::empty());
+}
+
 /// fstatat(2) without following a symlink. An empty `name` stats `dir` itself.
 pub fn stat_at(dir: BorrowedFd<'_>, name: &CStr) -> Result<Stat, Errno> {
     let mut st = std::mem::MaybeUninit::<libc::stat>::uninit();
