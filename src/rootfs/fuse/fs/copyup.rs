@@ -96,22 +96,9 @@ impl OverlayFs {
                     sys::link_tmpfile(self.proc.as_fd(), made.as_fd(), dir, &name)?;
                 }
             }
-            libc::S_IFLNK => {
-                let target = sys::readlink_at(bfd(&src), &name)?;
-                let target = CString::new(target).map_err(|_| NixErrno::EINVAL)?;
-                sys::symlink_at(&target, dir, &name)?;
-                sys::chown_at(dir, &name, uid, gid)?;
-                let t = |s, n| sys::Time::At(s, n);
-                sys::utimens_at(
-                    dir,
-                    &name,
-                    t(st.st_atime, st.st_atime_nsec),
-                    t(st.st_mtime, st.st_mtime_nsec),
-                )?;
-            }
-            kind => {
-                sys::mknod_at(dir, &name, kind | (st.st_mode & 0o7777), st.st_rdev)?;
-                sys::chown_at(dir, &name, uid, gid)?;
+            _ => {
+                let from = sys::path_at(bfd(&src), &name)?;
+                self.copy_node(from.as_fd(), &st, uid, gid, Some((dir, &name)))?;
             }
         }
         let new = sys::stat_at(dir, &name)?;
@@ -148,7 +135,7 @@ impl OverlayFs {
             times(made.as_fd(), st)?;
             made
         } else {
-            self.unnamed_node(&inner.fd, st, uid, gid)?
+            self.copy_node(bfd(&inner.fd), st, uid, gid, None)?
         };
         inner.layer = 0;
         inner.fd = Arc::new(made);
@@ -160,7 +147,7 @@ impl OverlayFs {
     /// made in the work dir and unlinked at once.
     fn unnamed_file(&self, dir: BorrowedFd<'_>) -> R<OwnedFd> {
         match sys::tmpfile_in(dir, 0o600) {
-            Err(e) if tmpfile_refused(e) => self.in_work(|work, name| {
+            Err(e) if tmpfile_refused(e) => self.in_work(None, |work, name| {
                 sys::open_at(
                     work,
                     name,
@@ -172,68 +159,81 @@ impl OverlayFs {
         }
     }
 
-    /// A copy of a nameless symlink, fifo, socket or device (O_PATH
-    /// descriptor `from`, attributes `st`) owned by `uid`:`gid`, with no
-    /// name: there is no O_TMPFILE for these, so it is made in the work dir,
-    /// given its owner, mode and times by that name, held by an O_PATH
-    /// descriptor and unlinked.
-    fn unnamed_node(&self, from: &Arc<OwnedFd>, st: &sys::Stat, uid: u32, gid: u32) -> R<OwnedFd> {
+    /// A copy of a symlink, fifo, socket or device (O_PATH descriptor
+    /// `from`, attributes `st`) owned by `uid`:`gid`, with `st`'s mode and
+    /// times, held by an O_PATH descriptor: there is no O_TMPFILE for these,
+    /// so it is made in the work dir, finished there and then moved to its
+    /// name `to` or, for a file with no name, unlinked ([`Self::in_work`]).
+    fn copy_node(
+        &self,
+        from: BorrowedFd<'_>,
+        st: &sys::Stat,
+        uid: u32,
+        gid: u32,
+        to: Option<(BorrowedFd<'_>, &CStr)>,
+    ) -> R<OwnedFd> {
         let kind = st.st_mode & libc::S_IFMT;
         let target = if kind == libc::S_IFLNK {
-            let t = sys::readlink_at(bfd(from), c"")?;
+            let t = sys::readlink_at(from, c"")?;
             Some(CString::new(t).map_err(|_| NixErrno::EINVAL)?)
         } else {
             None
         };
-        self.in_work(|work, name| {
+        self.in_work(to, |work, name| {
             match &target {
                 Some(t) => sys::symlink_at(t, work, name)?,
                 None => sys::mknod_at(work, name, kind | (st.st_mode & 0o7777), st.st_rdev)?,
             }
-            let made = (|| {
-                sys::chown_at(work, name, uid, gid)?;
-                let made = sys::path_at(work, name)?;
-                if target.is_none() {
-                    // mknod applied the umask; chown may have cleared
-                    // setuid and setgid.
-                    sys::chmod_fd(self.proc.as_fd(), made.as_fd(), st.st_mode & 0o7777)?;
-                }
-                let t = |s, n| sys::Time::At(s, n);
-                sys::utimens_at(
-                    made.as_fd(),
-                    c"",
-                    t(st.st_atime, st.st_atime_nsec),
-                    t(st.st_mtime, st.st_mtime_nsec),
-                )?;
-                Ok(made)
-            })();
-            if made.is_err() {
-                let _ = sys::unlink_at(work, name, false);
+            sys::chown_at(work, name, uid, gid)?;
+            let made = sys::path_at(work, name)?;
+            if target.is_none() {
+                // chown may have cleared setuid and setgid.
+                sys::chmod_fd(self.proc.as_fd(), made.as_fd(), st.st_mode & 0o7777)?;
             }
-            made
+            let t = |s, n| sys::Time::At(s, n);
+            sys::utimens_at(
+                made.as_fd(),
+                c"",
+                t(st.st_atime, st.st_atime_nsec),
+                t(st.st_mtime, st.st_mtime_nsec),
+            )?;
+            Ok(made)
         })
     }
 
     /// Run `make` on a fresh name in the work dir (it must create that name
-    /// with O_EXCL semantics and return a descriptor that holds the file),
-    /// then remove the name: the work dir is never shown, and is left as
-    /// empty as it was found.
-    fn in_work(&self, make: impl Fn(BorrowedFd<'_>, &CStr) -> R<OwnedFd>) -> R<OwnedFd> {
+    /// with O_EXCL semantics, finish the file and return a descriptor that
+    /// holds it), then move the file to `to` without replacing anything
+    /// (renameat2 RENAME_NOREPLACE: it appears there complete or not at
+    /// all, as overlayfs does it) or, with no `to`, remove the name. The
+    /// work dir is never shown, and is left as empty as it was found,
+    /// whatever fails.
+    fn in_work(
+        &self,
+        to: Option<(BorrowedFd<'_>, &CStr)>,
+        make: impl Fn(BorrowedFd<'_>, &CStr) -> R<OwnedFd>,
+    ) -> R<OwnedFd> {
         let work = self.work.as_fd();
         let pid = std::process::id();
         // A name left by a server that was killed in between: take another.
         for _ in 0..64 {
             let n = self.next_scratch.fetch_add(1, Ordering::Relaxed);
             let name =
-                CString::new(format!("#copyup-{pid:x}-{n:x}")).map_err(|_| NixErrno::EINVAL)?;
-            match make(work, &name) {
-                Ok(fd) => {
-                    sys::unlink_at(work, &name, false)?;
-                    return Ok(fd);
-                }
+                CString::new(format!("{SCRATCH}{pid:x}-{n:x}")).map_err(|_| NixErrno::EINVAL)?;
+            let made = match make(work, &name) {
                 Err(NixErrno::EEXIST) => continue,
-                Err(e) => return Err(e),
+                r => r,
+            };
+            let placed = made.and_then(|fd| match to {
+                Some((dir, to)) => {
+                    sys::rename_at(work, &name, dir, to, libc::RENAME_NOREPLACE).map(|()| fd)
+                }
+                None => sys::unlink_at(work, &name, false).map(|()| fd),
+            });
+            if placed.is_err() {
+                let _ = sys::unlink_at(work, &name, false);
             }
+            return placed;
         }
         Err(NixErrno::EEXIST)
     }
@@ -311,6 +311,9 @@ impl OverlayFs {
         sys::mknod_at(bfd(dir), name, libc::S_IFCHR, 0)
     }
 }
+
+/// How the names of copies being built in the work dir begin.
+const SCRATCH: &str = "#copyup-";
 
 /// Whether an O_TMPFILE open failed because the file system (or kernel)
 /// has none, rather than for a reason a named file would share.

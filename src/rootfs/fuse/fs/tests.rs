@@ -315,3 +315,36 @@ fn nameless_copy_up_falls_back_when_o_tmpfile_is_refused() {
     r.unwrap();
     assert_eq!(std::fs::read_to_string(d.lower.join("f")).unwrap(), "data");
 }
+
+/// A lower fifo and symlink copied up by name (for a chown) keep their
+/// mode and times, whatever the umask; the work dir they are built in is
+/// left empty.
+#[test]
+fn named_copy_up_of_a_fifo_and_symlink_keeps_mode_and_times() {
+    use std::os::unix::fs::PermissionsExt;
+    let d = dirs();
+    mknod(&d.lower.join("p"), libc::S_IFIFO);
+    let perm = std::fs::Permissions::from_mode(0o666);
+    std::fs::set_permissions(d.lower.join("p"), perm).unwrap();
+    std::os::unix::fs::symlink("target", d.lower.join("s")).unwrap();
+    let lower = sys::open_path(&d.lower).unwrap();
+    for n in [c"p", c"s"] {
+        let t = sys::Time::At(WHEN as i64, 0);
+        sys::utimens_at(lower.as_fd(), n, t, t).unwrap();
+    }
+    let fs = overlay(&d.lower, &d.upper, &d.work);
+    let me = nix::unistd::getuid().as_raw();
+    for n in ["p", "s"] {
+        let ino = INodeNo(lookup(&fs, n).ino);
+        let mut chown = set(None, None);
+        chown.uid = Some(me);
+        fs.do_setattr(ino, chown).unwrap();
+        let m = std::fs::symlink_metadata(d.upper.join(n)).unwrap();
+        assert_eq!((m.mtime() as u64, m.atime() as u64), (WHEN, WHEN), "{n}");
+        if n == "p" {
+            assert!(m.file_type().is_fifo());
+            assert_eq!(m.mode() & 0o7777, 0o666);
+        }
+    }
+    assert_eq!(names(&d.work), Vec::<String>::new());
+}
