@@ -206,6 +206,7 @@ impl OverlayFs {
                 kind: libc::S_IFDIR,
                 lower_dirs,
                 links: Vec::new(),
+                removed: false,
             },
         );
         let table = Table::new(root);

@@ -31,6 +31,9 @@ impl OverlayFs {
             if inner.layer == 0 {
                 return Ok(());
             }
+            if inner.removed {
+                return Err(NixErrno::ENOENT);
+            }
             // A file with no name needs no directory of its own in the
             // upper dir: the one it was in may be gone too (`rm -rf`), and
             // copying it up would bring it back.
@@ -50,6 +53,9 @@ impl OverlayFs {
         let mut inner = node.write();
         if inner.layer == 0 {
             return Ok(());
+        }
+        if inner.removed {
+            return Err(NixErrno::ENOENT);
         }
         let name = inner.name.clone();
         let src = inner.fd.clone();

@@ -61,6 +61,11 @@ impl OverlayFs {
             if lower {
                 self.whiteout(&upper, &name)?;
             }
+            // Only now: the kernel keeps the directory locked through the
+            // rmdir, so nothing copies it up in between.
+            if dir {
+                child.write().removed = true;
+            }
             Ok(())
         })();
         self.release(&child);
@@ -168,6 +173,9 @@ impl OverlayFs {
             _ => {}
         }
         sys::rename_at(bfd(&from), name, bfd(&to), newname, 0)?;
+        if let Some(d) = d.as_mut().filter(|d| d.is_dir()) {
+            d.removed = true;
+        }
         if let Some(d) = d.as_mut().filter(|d| !d.is_dir()) {
             if !d.forget_name(np, newname) {
                 if let Some(file) = kept {

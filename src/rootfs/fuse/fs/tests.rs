@@ -348,3 +348,37 @@ fn named_copy_up_of_a_fifo_and_symlink_keeps_mode_and_times() {
     }
     assert_eq!(names(&d.work), Vec::<String>::new());
 }
+
+/// A lower directory removed (rmdir) or renamed over while the kernel
+/// still holds it (a shell's working directory) is gone: a change made
+/// through it is ENOENT, with no copy-up of it or its parents, instead of
+/// a mkdir that meets the whiteout or the new directory at its name.
+#[test]
+fn removed_lower_directory_is_not_copied_up() {
+    let d = dirs();
+    for n in ["a/gone", "a/over"] {
+        std::fs::create_dir_all(d.lower.join(n)).unwrap();
+    }
+    std::fs::create_dir_all(d.upper.join("a/new")).unwrap();
+    let fs = overlay(&d.lower, &d.upper, &d.work);
+    let a = INodeNo(lookup(&fs, "a").ino);
+    let node = |n: &str| fs.do_lookup(a, OsStr::new(n)).unwrap().unwrap().0;
+    let (gone, over) = (node("gone"), node("over"));
+    fs.do_unlink(a, OsStr::new("gone"), true).unwrap();
+    fs.do_rename(
+        a,
+        OsStr::new("new"),
+        a,
+        OsStr::new("over"),
+        RenameFlags::empty(),
+    )
+    .unwrap();
+    let when = UNIX_EPOCH + Duration::from_secs(WHEN);
+    for (n, ino) in [("gone", gone.ino), ("over", over.ino)] {
+        let r = fs.do_setattr(INodeNo(ino), set(None, Some(when)));
+        assert_eq!(r.map(drop), Err(NixErrno::ENOENT), "{n}");
+    }
+    assert_eq!(names(&d.upper.join("a")), ["gone", "over"]);
+    assert!(whiteout_at(&d.upper.join("a/gone")));
+    assert!(std::fs::metadata(d.upper.join("a/over")).unwrap().is_dir());
+}
