@@ -78,28 +78,26 @@ impl OverlayFs {
             }
             libc::S_IFREG => {
                 let from = sys::open_at(bfd(&src), &name, libc::O_RDONLY, 0)?;
-                let tmp = match sys::tmpfile_in(dir, 0o600) {
-                    Ok(t) => Some(t),
-                    Err(e) if tmpfile_refused(e) => None,
+                let fill = |made: BorrowedFd<'_>| fill_file(from.as_fd(), made, &st, uid, gid);
+                match sys::tmpfile_in(dir, 0o600) {
+                    // An O_TMPFILE appears complete or not at all.
+                    Ok(made) => {
+                        fill(made.as_fd())?;
+                        sys::link_tmpfile(self.proc.as_fd(), made.as_fd(), dir, &name)?;
+                    }
+                    Err(e) if tmpfile_refused(e) => {
+                        self.in_work(Some((dir, &name)), |work, n| {
+                            let made = sys::open_at(
+                                work,
+                                n,
+                                libc::O_RDWR | libc::O_CREAT | libc::O_EXCL,
+                                0o600,
+                            )?;
+                            fill(made.as_fd())?;
+                            Ok(made)
+                        })?;
+                    }
                     Err(e) => return Err(e),
-                };
-                let made = match tmp {
-                    Some(t) => t,
-                    None => sys::open_at(
-                        dir,
-                        &name,
-                        libc::O_RDWR | libc::O_CREAT | libc::O_EXCL,
-                        0o600,
-                    )?,
-                };
-                sys::copy_all(from.as_fd(), made.as_fd(), st.st_size as u64)?;
-                crate::rootfs::copy::copy_xattrs(from.as_fd(), made.as_fd())?;
-                sys::chown_at(made.as_fd(), c"", uid, gid)?;
-                sys::fchmod(made.as_fd(), st.st_mode & 0o7777)?;
-                times(made.as_fd(), &st)?;
-                // An O_TMPFILE appears complete or not at all.
-                if sys::stat_at(dir, &name) == Err(NixErrno::ENOENT) {
-                    sys::link_tmpfile(self.proc.as_fd(), made.as_fd(), dir, &name)?;
                 }
             }
             _ => {
@@ -134,11 +132,7 @@ impl OverlayFs {
         let made = if st.st_mode & libc::S_IFMT == libc::S_IFREG {
             let from = self.reopen(&inner.fd, libc::O_RDONLY)?;
             let made = self.unnamed_file(dir)?;
-            sys::copy_all(from.as_fd(), made.as_fd(), st.st_size as u64)?;
-            crate::rootfs::copy::copy_xattrs(from.as_fd(), made.as_fd())?;
-            sys::chown_at(made.as_fd(), c"", uid, gid)?;
-            sys::fchmod(made.as_fd(), st.st_mode & 0o7777)?;
-            times(made.as_fd(), st)?;
+            fill_file(from.as_fd(), made.as_fd(), st, uid, gid)?;
             made
         } else {
             self.copy_node(bfd(&inner.fd), st, uid, gid, None)?
@@ -321,6 +315,17 @@ impl OverlayFs {
 /// How the names of copies being built in the work dir begin.
 const SCRATCH: &str = "#copyup-";
 
+/// Remove from the work dir `work` the copies a server killed while
+/// building them left there: they were never shown, and would only pile up.
+pub(super) fn clear_scratch(work: BorrowedFd<'_>) -> R<()> {
+    for e in sys::read_dir(work)? {
+        if e.name.to_bytes().starts_with(SCRATCH.as_bytes()) {
+            sys::unlink_at(work, &e.name, false)?;
+        }
+    }
+    Ok(())
+}
+
 /// Whether an O_TMPFILE open failed because the file system (or kernel)
 /// has none, rather than for a reason a named file would share.
 pub(super) fn tmpfile_refused(e: NixErrno) -> bool {
@@ -328,6 +333,22 @@ pub(super) fn tmpfile_refused(e: NixErrno) -> bool {
         e,
         NixErrno::EOPNOTSUPP | NixErrno::EISDIR | NixErrno::EINVAL
     )
+}
+
+/// Give the new regular file `made` the data, xattrs, owner `uid`:`gid`,
+/// mode and times of `from` (attributes `st`).
+fn fill_file(
+    from: BorrowedFd<'_>,
+    made: BorrowedFd<'_>,
+    st: &sys::Stat,
+    uid: u32,
+    gid: u32,
+) -> R<()> {
+    sys::copy_all(from, made, st.st_size as u64)?;
+    crate::rootfs::copy::copy_xattrs(from, made)?;
+    sys::chown_at(made, c"", uid, gid)?;
+    sys::fchmod(made, st.st_mode & 0o7777)?;
+    times(made, st)
 }
 
 fn times(fd: BorrowedFd<'_>, st: &sys::Stat) -> R<()> {

@@ -229,7 +229,11 @@ fn nameless_upper_socket_takes_utimens_and_chmod() {
 /// Where the upper file system refuses O_TMPFILE (here: a FUSE mount whose
 /// server has no TMPFILE), a lower file renamed over while open is copied
 /// up into a file made in the work dir and unlinked at once: its data
-/// survives, and neither dir keeps a name for it.
+/// survives, and neither dir keeps a name for it. A named copy-up is built
+/// in the work dir too and moved to its name complete: one that fails
+/// half-way (a chown to an owner the namespace cannot map) leaves nothing
+/// to hide the lower file. What a killed server left in the work dir is
+/// cleared at the start.
 #[test]
 fn nameless_copy_up_falls_back_when_o_tmpfile_is_refused() {
     use crate::userns::idmap::{IdMapping, IdSources, UsernsRequest};
@@ -243,6 +247,10 @@ fn nameless_copy_up_falls_back_when_o_tmpfile_is_refused() {
     };
     let (l0, u0, w0, m0) = (p("l"), p("u"), p("w"), p("m"));
     std::fs::write(d.lower.join("f"), "data").unwrap();
+    std::fs::write(d.lower.join("n"), "named").unwrap();
+    std::fs::write(d.lower.join("h"), "held").unwrap();
+    // Not mapped in the single-id namespace below.
+    std::os::unix::fs::chown(d.lower.join("h"), Some(54321), None).unwrap();
     let map = IdMapping::detect(UsernsRequest::Single, &IdSources::default()).unwrap();
     let r = run_in_userns(&map, &IdSources::default(), || {
         crate::sys::cred::unshare(nix::sched::CloneFlags::CLONE_NEWNS)
@@ -268,6 +276,7 @@ fn nameless_copy_up_falls_back_when_o_tmpfile_is_refused() {
                 r => return Err(format!("O_TMPFILE on the FUSE upper: {r:?}")),
             }
             std::fs::write(upper.join("g"), "new").map_err(|e| e.to_string())?;
+            std::fs::write(work.join("#copyup-1-0"), "").map_err(|e| e.to_string())?;
             let fs = overlay(&d.lower, &upper, &work);
             let f = lookup(&fs, "f");
             lookup(&fs, "g");
@@ -305,6 +314,21 @@ fn nameless_copy_up_falls_back_when_o_tmpfile_is_refused() {
             let now = std::fs::read_to_string(upper.join("f")).map_err(|e| e.to_string())?;
             if now != "new" {
                 return Err(format!("the file renamed over it: {now:?}"));
+            }
+            let named = |n: &str| INodeNo(lookup(&fs, n).ino);
+            fs.file(named("n"), FileHandle(0), true)
+                .map_err(|e| format!("named copy-up: {e}"))?;
+            let n = std::fs::read_to_string(upper.join("n")).map_err(|e| e.to_string())?;
+            if n != "named" {
+                return Err(format!("named copy-up holds {n:?}"));
+            }
+            match fs.file(named("h"), FileHandle(0), true) {
+                Err(NixErrno::EINVAL) => {}
+                r => return Err(format!("copy-up with an unmapped owner: {:?}", r.map(drop))),
+            }
+            let (u, w) = (names(&upper), names(&work));
+            if u != ["f", "n"] || !w.is_empty() {
+                return Err(format!("after the named copy-ups: upper {u:?}, work {w:?}"));
             }
             Ok(())
         })();
