@@ -264,13 +264,14 @@ impl OverlayFs {
             return Err(NixErrno::EPERM);
         }
         let node = self.node(ino)?;
-        // Refused before any copy-up, as overlayfs does (user xattrs
-        // exist on regular files and directories only).
+        // The kernel refuses user xattrs on other file types before any
+        // request; other names for them are refused here, before a copy-up
+        // that would be for nothing.
         if !xattr_kind(&node) {
             return Err(NixErrno::EPERM);
         }
         self.copy_up(&node)?;
-        let fd = self.xattr_fd(&node)?.ok_or(NixErrno::EPERM)?;
+        let fd = self.open_node(&node.read(), libc::O_RDONLY | libc::O_NONBLOCK)?;
         sys::fsetxattr(fd.as_fd(), &cname(name)?, value, flags)
     }
 
@@ -923,7 +924,7 @@ impl Filesystem for OverlayFs {
                 return Err(NixErrno::EPERM);
             }
             self.copy_up(&node)?;
-            let fd = self.xattr_fd(&node)?.ok_or(NixErrno::ENODATA)?;
+            let fd = self.open_node(&node.read(), libc::O_RDONLY | libc::O_NONBLOCK)?;
             sys::fremovexattr(fd.as_fd(), &cname(name)?)
         })();
         match r {
