@@ -2,6 +2,13 @@
 //! up with its data, mode, owner, xattrs and times before any change; new
 //! entries given the caller's owner; whiteouts left where a lower name was
 //! removed.
+//!
+//! A copied file appears whole or not at all (a directory is made at its
+//! name, then given its attributes): a regular file is filled as an
+//! O_TMPFILE and then linked in; a symlink, fifo or socket (which have no
+//! O_TMPFILE), and a regular file where the upper file system refuses
+//! O_TMPFILE, are built under a `#copyup-` name in the work dir and moved
+//! to their name with RENAME_NOREPLACE, as overlayfs does.
 
 use super::*;
 use std::os::fd::BorrowedFd;
@@ -159,11 +166,13 @@ impl OverlayFs {
         }
     }
 
-    /// A copy of a symlink, fifo, socket or device (O_PATH descriptor
-    /// `from`, attributes `st`) owned by `uid`:`gid`, with `st`'s mode and
-    /// times, held by an O_PATH descriptor: there is no O_TMPFILE for these,
-    /// so it is made in the work dir, finished there and then moved to its
+    /// A copy of a symlink, fifo or socket (O_PATH descriptor `from`,
+    /// attributes `st`) owned by `uid`:`gid`, with `st`'s mode and times,
+    /// held by an O_PATH descriptor: there is no O_TMPFILE for these, so it
+    /// is always made in the work dir, finished there and then moved to its
     /// name `to` or, for a file with no name, unlinked ([`Self::in_work`]).
+    /// A device node fails here with EPERM: none can be made in a user
+    /// namespace.
     fn copy_node(
         &self,
         from: BorrowedFd<'_>,
