@@ -420,8 +420,8 @@ mod tests {
                     mode(&mnt.join("p"))?,
                 ];
                 if got != [0o755, 0o644, 0o644] {
-                    let [d, f, p] = got;
-                    return Err(format!("modes under umask 022: {d:o} {f:o} {p:o}"));
+                    let [dir, file, fifo] = got;
+                    return Err(format!("modes under umask 022: {dir:o} {file:o} {fifo:o}"));
                 }
                 Ok(())
             })();
