@@ -84,6 +84,15 @@ pub fn raise_nofile_limit() {
     }
 }
 
+/// Clear this process's umask. Each request brings the container's umask,
+/// which the server applies itself; the kernel would otherwise strip the
+/// modes again with the umask the server inherited from whoever ran hutch.
+/// The umask is process-wide: only for a process that serves and nothing
+/// else.
+pub fn clear_umask() {
+    nix::sys::stat::umask(nix::sys::stat::Mode::empty());
+}
+
 /// fstatat(2) without following a symlink. An empty `name` stats `dir` itself.
 pub fn stat_at(dir: BorrowedFd<'_>, name: &CStr) -> Result<Stat, Errno> {
     let mut st = std::mem::MaybeUninit::<libc::stat>::uninit();
@@ -280,9 +289,11 @@ pub fn fchmod(fd: BorrowedFd<'_>, mode: u32) -> Result<(), Errno> {
 /// `/proc` link under `proc`: a fifo, socket or device, which cannot be
 /// opened for fchmod without side effects (a device may do anything) and
 /// may have no name left. The link leads to the inode itself, whatever now
-/// stands at its old name. A symlink is refused (EOPNOTSUPP, as
-/// fchmodat2(AT_SYMLINK_NOFOLLOW) does): chmod would follow it, and the
-/// target would be resolved in this process's mount namespace.
+/// stands at its old name. A symlink is refused with EOPNOTSUPP, as
+/// fchmodat2(AT_SYMLINK_NOFOLLOW) refuses it: the /proc link of an O_PATH
+/// symlink leads to the symlink itself, and what chmod does to one depends
+/// on the kernel (Linux 6.18 fails with EOPNOTSUPP; older kernels changed
+/// the link's own mode, as glibc's fchmodat notes).
 pub fn chmod_fd(proc: BorrowedFd<'_>, fd: BorrowedFd<'_>, mode: u32) -> Result<(), Errno> {
     // The descriptor holds the inode, so its type cannot change after this.
     if stat_at(fd, c"")?.st_mode & libc::S_IFMT == libc::S_IFLNK {

@@ -73,8 +73,8 @@ pub struct Layers {
 
 pub struct OverlayFs {
     proc: OwnedFd,
-    /// The work dir: a copy-up of a file with no name left is made there
-    /// under a passing name when it cannot be made unnamed (`copyup`).
+    /// The work dir: copies that cannot be O_TMPFILEs are built there under
+    /// passing names, then moved to their names or unlinked (`copyup`).
     work: OwnedFd,
     /// Makes those passing names unique.
     next_scratch: AtomicU64,
@@ -206,8 +206,10 @@ impl OverlayFs {
                 kind: libc::S_IFDIR,
                 lower_dirs,
                 links: Vec::new(),
+                removed: false,
             },
         );
+        copyup::clear_scratch(layers.work.as_fd())?;
         let table = Table::new(root);
         let st = sys::stat_at(upper.as_fd(), c"")?;
         table.alias(st.st_dev, st.st_ino, INodeNo::ROOT.0);
@@ -325,8 +327,8 @@ impl OverlayFs {
         Ok(l)
     }
 
-    /// A descriptor on which xattrs can be read or written, or None for
-    /// file types that carry no user xattrs (symlinks, fifos, sockets).
+    /// A descriptor to read xattrs from, or None for file types that carry
+    /// no user xattrs (symlinks, fifos, sockets).
     fn xattr_fd(&self, node: &Node) -> R<Option<OwnedFd>> {
         let inner = node.read();
         match inner.kind {

@@ -189,6 +189,9 @@ fn prepare(
         proc: open(Path::new("/proc"))?,
     };
     sys::raise_nofile_limit();
+    // This process only serves: every file it makes below is given its
+    // mode explicitly (copy-ups are chmodded after, whiteouts are 0).
+    sys::clear_umask();
     let fs = fs::OverlayFs::new(layers, shift.clone()).map_err(|e| format!("{e}"))?;
     Ok((fs, dev))
 }
@@ -369,5 +372,63 @@ mod tests {
         assert_eq!(xattr(&up, "user.kept").as_deref(), Some(&b"1"[..]));
         assert_eq!(xattr(&up, "user.new").as_deref(), Some(&b"2"[..]));
         assert_eq!(xattr(&f, "user.new"), None, "the lower file is untouched");
+    }
+
+    /// The container's umask reaches the server with each request and is
+    /// applied there; the server's own, inherited from whoever ran hutch,
+    /// must not strip the modes again.
+    #[test]
+    fn server_umask_does_not_apply_on_top_of_the_callers() {
+        use nix::sys::stat::{umask, Mode};
+        let d = tempfile::tempdir().unwrap();
+        let p = |n: &str| {
+            let p = d.path().join(n);
+            std::fs::create_dir(&p).unwrap();
+            p
+        };
+        let (lower, upper, work, mnt) = (p("l"), p("u"), p("w"), p("m"));
+        let map = IdMapping::detect(UsernsRequest::Single, &IdSources::default()).unwrap();
+        let r = run_in_userns(&map, &IdSources::default(), || {
+            crate::sys::cred::unshare(nix::sched::CloneFlags::CLONE_NEWNS)
+                .map_err(|e| e.to_string())?;
+            // Only this forked child's umask changes.
+            umask(Mode::from_bits_truncate(0o077));
+            let me = std::process::id() as i32;
+            let server = start(
+                me,
+                std::slice::from_ref(&lower),
+                &upper,
+                &work,
+                &mnt,
+                &IdShift::default(),
+            )
+            .map_err(|e| e.to_string())?;
+            umask(Mode::from_bits_truncate(0o022));
+            let check = (|| {
+                let mode = |p: &Path| {
+                    std::fs::symlink_metadata(p)
+                        .map(|m| m.mode() & 0o7777)
+                        .map_err(|e| e.to_string())
+                };
+                std::fs::create_dir(mnt.join("d")).map_err(|e| e.to_string())?;
+                std::fs::write(mnt.join("f"), "").map_err(|e| e.to_string())?;
+                nix::unistd::mkfifo(&mnt.join("p"), Mode::from_bits_truncate(0o666))
+                    .map_err(|e| e.to_string())?;
+                let got = [
+                    mode(&mnt.join("d"))?,
+                    mode(&mnt.join("f"))?,
+                    mode(&mnt.join("p"))?,
+                ];
+                if got != [0o755, 0o644, 0o644] {
+                    let [dir, file, fifo] = got;
+                    return Err(format!("modes under umask 022: {dir:o} {file:o} {fifo:o}"));
+                }
+                Ok(())
+            })();
+            let _ = crate::sys::mount::umount_detach(&mnt);
+            server.finish();
+            check
+        });
+        r.unwrap();
     }
 }

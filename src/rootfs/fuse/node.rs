@@ -89,6 +89,10 @@ pub struct Inner {
     /// (parent, name, the directory's descriptor), one of which takes over
     /// when `name` is removed or renamed away.
     pub links: Vec<(Arc<Node>, CString, Arc<OwnedFd>)>,
+    /// Directories: removed (rmdir, or renamed over) while the kernel may
+    /// still hold it (a working directory). A lower one is never copied up
+    /// then: its name stands for a whiteout or another directory.
+    pub removed: bool,
 }
 
 impl Inner {
@@ -325,6 +329,7 @@ mod tests {
                 kind: libc::S_IFREG,
                 lower_dirs: Vec::new(),
                 links: Vec::new(),
+                removed: false,
             },
         ))
     }

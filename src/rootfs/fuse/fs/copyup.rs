@@ -2,6 +2,13 @@
 //! up with its data, mode, owner, xattrs and times before any change; new
 //! entries given the caller's owner; whiteouts left where a lower name was
 //! removed.
+//!
+//! A copied file appears whole or not at all (a directory is made at its
+//! name, then given its attributes): a regular file is filled as an
+//! O_TMPFILE and then linked in; a symlink, fifo or socket (which have no
+//! O_TMPFILE), and a regular file where the upper file system refuses
+//! O_TMPFILE, are built under a `#copyup-` name in the work dir and moved
+//! to their name with RENAME_NOREPLACE, as overlayfs does.
 
 use super::*;
 use std::os::fd::BorrowedFd;
@@ -31,6 +38,9 @@ impl OverlayFs {
             if inner.layer == 0 {
                 return Ok(());
             }
+            if inner.removed {
+                return Err(NixErrno::ENOENT);
+            }
             // A file with no name needs no directory of its own in the
             // upper dir: the one it was in may be gone too (`rm -rf`), and
             // copying it up would bring it back.
@@ -50,6 +60,9 @@ impl OverlayFs {
         let mut inner = node.write();
         if inner.layer == 0 {
             return Ok(());
+        }
+        if inner.removed {
+            return Err(NixErrno::ENOENT);
         }
         let name = inner.name.clone();
         let src = inner.fd.clone();
@@ -72,46 +85,31 @@ impl OverlayFs {
             }
             libc::S_IFREG => {
                 let from = sys::open_at(bfd(&src), &name, libc::O_RDONLY, 0)?;
-                let tmp = match sys::tmpfile_in(dir, 0o600) {
-                    Ok(t) => Some(t),
-                    Err(e) if tmpfile_refused(e) => None,
+                let fill = |made: BorrowedFd<'_>| fill_file(from.as_fd(), made, &st, uid, gid);
+                match sys::tmpfile_in(dir, 0o600) {
+                    // An O_TMPFILE appears complete or not at all.
+                    Ok(made) => {
+                        fill(made.as_fd())?;
+                        sys::link_tmpfile(self.proc.as_fd(), made.as_fd(), dir, &name)?;
+                    }
+                    Err(e) if tmpfile_refused(e) => {
+                        self.in_work(Some((dir, &name)), |work, n| {
+                            let made = sys::open_at(
+                                work,
+                                n,
+                                libc::O_RDWR | libc::O_CREAT | libc::O_EXCL,
+                                0o600,
+                            )?;
+                            fill(made.as_fd())?;
+                            Ok(made)
+                        })?;
+                    }
                     Err(e) => return Err(e),
-                };
-                let made = match tmp {
-                    Some(t) => t,
-                    None => sys::open_at(
-                        dir,
-                        &name,
-                        libc::O_RDWR | libc::O_CREAT | libc::O_EXCL,
-                        0o600,
-                    )?,
-                };
-                sys::copy_all(from.as_fd(), made.as_fd(), st.st_size as u64)?;
-                crate::rootfs::copy::copy_xattrs(from.as_fd(), made.as_fd())?;
-                sys::chown_at(made.as_fd(), c"", uid, gid)?;
-                sys::fchmod(made.as_fd(), st.st_mode & 0o7777)?;
-                times(made.as_fd(), &st)?;
-                // An O_TMPFILE appears complete or not at all.
-                if sys::stat_at(dir, &name) == Err(NixErrno::ENOENT) {
-                    sys::link_tmpfile(self.proc.as_fd(), made.as_fd(), dir, &name)?;
                 }
             }
-            libc::S_IFLNK => {
-                let target = sys::readlink_at(bfd(&src), &name)?;
-                let target = CString::new(target).map_err(|_| NixErrno::EINVAL)?;
-                sys::symlink_at(&target, dir, &name)?;
-                sys::chown_at(dir, &name, uid, gid)?;
-                let t = |s, n| sys::Time::At(s, n);
-                sys::utimens_at(
-                    dir,
-                    &name,
-                    t(st.st_atime, st.st_atime_nsec),
-                    t(st.st_mtime, st.st_mtime_nsec),
-                )?;
-            }
-            kind => {
-                sys::mknod_at(dir, &name, kind | (st.st_mode & 0o7777), st.st_rdev)?;
-                sys::chown_at(dir, &name, uid, gid)?;
+            _ => {
+                let from = sys::path_at(bfd(&src), &name)?;
+                self.copy_node(from.as_fd(), &st, uid, gid, Some((dir, &name)))?;
             }
         }
         let new = sys::stat_at(dir, &name)?;
@@ -141,14 +139,10 @@ impl OverlayFs {
         let made = if st.st_mode & libc::S_IFMT == libc::S_IFREG {
             let from = self.reopen(&inner.fd, libc::O_RDONLY)?;
             let made = self.unnamed_file(dir)?;
-            sys::copy_all(from.as_fd(), made.as_fd(), st.st_size as u64)?;
-            crate::rootfs::copy::copy_xattrs(from.as_fd(), made.as_fd())?;
-            sys::chown_at(made.as_fd(), c"", uid, gid)?;
-            sys::fchmod(made.as_fd(), st.st_mode & 0o7777)?;
-            times(made.as_fd(), st)?;
+            fill_file(from.as_fd(), made.as_fd(), st, uid, gid)?;
             made
         } else {
-            self.unnamed_node(&inner.fd, st, uid, gid)?
+            self.copy_node(bfd(&inner.fd), st, uid, gid, None)?
         };
         inner.layer = 0;
         inner.fd = Arc::new(made);
@@ -160,7 +154,7 @@ impl OverlayFs {
     /// made in the work dir and unlinked at once.
     fn unnamed_file(&self, dir: BorrowedFd<'_>) -> R<OwnedFd> {
         match sys::tmpfile_in(dir, 0o600) {
-            Err(e) if tmpfile_refused(e) => self.in_work(|work, name| {
+            Err(e) if tmpfile_refused(e) => self.in_work(None, |work, name| {
                 sys::open_at(
                     work,
                     name,
@@ -172,68 +166,83 @@ impl OverlayFs {
         }
     }
 
-    /// A copy of a nameless symlink, fifo, socket or device (O_PATH
-    /// descriptor `from`, attributes `st`) owned by `uid`:`gid`, with no
-    /// name: there is no O_TMPFILE for these, so it is made in the work dir,
-    /// given its owner, mode and times by that name, held by an O_PATH
-    /// descriptor and unlinked.
-    fn unnamed_node(&self, from: &Arc<OwnedFd>, st: &sys::Stat, uid: u32, gid: u32) -> R<OwnedFd> {
+    /// A copy of a symlink, fifo or socket (O_PATH descriptor `from`,
+    /// attributes `st`) owned by `uid`:`gid`, with `st`'s mode and times,
+    /// held by an O_PATH descriptor: there is no O_TMPFILE for these, so it
+    /// is always made in the work dir, finished there and then moved to its
+    /// name `to` or, for a file with no name, unlinked ([`Self::in_work`]).
+    /// A device node fails here with EPERM: none can be made in a user
+    /// namespace.
+    fn copy_node(
+        &self,
+        from: BorrowedFd<'_>,
+        st: &sys::Stat,
+        uid: u32,
+        gid: u32,
+        to: Option<(BorrowedFd<'_>, &CStr)>,
+    ) -> R<OwnedFd> {
         let kind = st.st_mode & libc::S_IFMT;
         let target = if kind == libc::S_IFLNK {
-            let t = sys::readlink_at(bfd(from), c"")?;
+            let t = sys::readlink_at(from, c"")?;
             Some(CString::new(t).map_err(|_| NixErrno::EINVAL)?)
         } else {
             None
         };
-        self.in_work(|work, name| {
+        self.in_work(to, |work, name| {
             match &target {
                 Some(t) => sys::symlink_at(t, work, name)?,
                 None => sys::mknod_at(work, name, kind | (st.st_mode & 0o7777), st.st_rdev)?,
             }
-            let made = (|| {
-                sys::chown_at(work, name, uid, gid)?;
-                let made = sys::path_at(work, name)?;
-                if target.is_none() {
-                    // mknod applied the umask; chown may have cleared
-                    // setuid and setgid.
-                    sys::chmod_fd(self.proc.as_fd(), made.as_fd(), st.st_mode & 0o7777)?;
-                }
-                let t = |s, n| sys::Time::At(s, n);
-                sys::utimens_at(
-                    made.as_fd(),
-                    c"",
-                    t(st.st_atime, st.st_atime_nsec),
-                    t(st.st_mtime, st.st_mtime_nsec),
-                )?;
-                Ok(made)
-            })();
-            if made.is_err() {
-                let _ = sys::unlink_at(work, name, false);
+            sys::chown_at(work, name, uid, gid)?;
+            let made = sys::path_at(work, name)?;
+            if target.is_none() {
+                // chown may have cleared setuid and setgid.
+                sys::chmod_fd(self.proc.as_fd(), made.as_fd(), st.st_mode & 0o7777)?;
             }
-            made
+            let t = |s, n| sys::Time::At(s, n);
+            sys::utimens_at(
+                made.as_fd(),
+                c"",
+                t(st.st_atime, st.st_atime_nsec),
+                t(st.st_mtime, st.st_mtime_nsec),
+            )?;
+            Ok(made)
         })
     }
 
     /// Run `make` on a fresh name in the work dir (it must create that name
-    /// with O_EXCL semantics and return a descriptor that holds the file),
-    /// then remove the name: the work dir is never shown, and is left as
-    /// empty as it was found.
-    fn in_work(&self, make: impl Fn(BorrowedFd<'_>, &CStr) -> R<OwnedFd>) -> R<OwnedFd> {
+    /// with O_EXCL semantics, finish the file and return a descriptor that
+    /// holds it), then move the file to `to` without replacing anything
+    /// (renameat2 RENAME_NOREPLACE: it appears there complete or not at
+    /// all, as overlayfs does it) or, with no `to`, remove the name. The
+    /// work dir is never shown, and is left as empty as it was found,
+    /// whatever fails.
+    fn in_work(
+        &self,
+        to: Option<(BorrowedFd<'_>, &CStr)>,
+        make: impl Fn(BorrowedFd<'_>, &CStr) -> R<OwnedFd>,
+    ) -> R<OwnedFd> {
         let work = self.work.as_fd();
         let pid = std::process::id();
         // A name left by a server that was killed in between: take another.
         for _ in 0..64 {
             let n = self.next_scratch.fetch_add(1, Ordering::Relaxed);
             let name =
-                CString::new(format!("#copyup-{pid:x}-{n:x}")).map_err(|_| NixErrno::EINVAL)?;
-            match make(work, &name) {
-                Ok(fd) => {
-                    sys::unlink_at(work, &name, false)?;
-                    return Ok(fd);
-                }
+                CString::new(format!("{SCRATCH}{pid:x}-{n:x}")).map_err(|_| NixErrno::EINVAL)?;
+            let made = match make(work, &name) {
                 Err(NixErrno::EEXIST) => continue,
-                Err(e) => return Err(e),
+                r => r,
+            };
+            let placed = made.and_then(|fd| match to {
+                Some((dir, to)) => {
+                    sys::rename_at(work, &name, dir, to, libc::RENAME_NOREPLACE).map(|()| fd)
+                }
+                None => sys::unlink_at(work, &name, false).map(|()| fd),
+            });
+            if placed.is_err() {
+                let _ = sys::unlink_at(work, &name, false);
             }
+            return placed;
         }
         Err(NixErrno::EEXIST)
     }
@@ -312,6 +321,20 @@ impl OverlayFs {
     }
 }
 
+/// How the names of copies being built in the work dir begin.
+const SCRATCH: &str = "#copyup-";
+
+/// Remove from the work dir `work` the copies a server killed while
+/// building them left there: they were never shown, and would only pile up.
+pub(super) fn clear_scratch(work: BorrowedFd<'_>) -> R<()> {
+    for e in sys::read_dir(work)? {
+        if e.name.to_bytes().starts_with(SCRATCH.as_bytes()) {
+            sys::unlink_at(work, &e.name, false)?;
+        }
+    }
+    Ok(())
+}
+
 /// Whether an O_TMPFILE open failed because the file system (or kernel)
 /// has none, rather than for a reason a named file would share.
 pub(super) fn tmpfile_refused(e: NixErrno) -> bool {
@@ -319,6 +342,22 @@ pub(super) fn tmpfile_refused(e: NixErrno) -> bool {
         e,
         NixErrno::EOPNOTSUPP | NixErrno::EISDIR | NixErrno::EINVAL
     )
+}
+
+/// Give the new regular file `made` the data, xattrs, owner `uid`:`gid`,
+/// mode and times of `from` (attributes `st`).
+fn fill_file(
+    from: BorrowedFd<'_>,
+    made: BorrowedFd<'_>,
+    st: &sys::Stat,
+    uid: u32,
+    gid: u32,
+) -> R<()> {
+    sys::copy_all(from, made, st.st_size as u64)?;
+    crate::rootfs::copy::copy_xattrs(from, made)?;
+    sys::chown_at(made, c"", uid, gid)?;
+    sys::fchmod(made, st.st_mode & 0o7777)?;
+    times(made, st)
 }
 
 fn times(fd: BorrowedFd<'_>, st: &sys::Stat) -> R<()> {

@@ -107,6 +107,7 @@ impl OverlayFs {
                     kind: f.st.st_mode & libc::S_IFMT,
                     lower_dirs: f.lower_dirs,
                     links: Vec::new(),
+                    removed: false,
                 },
             )
         });

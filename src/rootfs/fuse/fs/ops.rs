@@ -61,6 +61,11 @@ impl OverlayFs {
             if lower {
                 self.whiteout(&upper, &name)?;
             }
+            // Only now: the kernel keeps the directory locked through the
+            // rmdir, so nothing copies it up in between.
+            if dir {
+                child.write().removed = true;
+            }
             Ok(())
         })();
         self.release(&child);
@@ -168,6 +173,9 @@ impl OverlayFs {
             _ => {}
         }
         sys::rename_at(bfd(&from), name, bfd(&to), newname, 0)?;
+        if let Some(d) = d.as_mut().filter(|d| d.is_dir()) {
+            d.removed = true;
+        }
         if let Some(d) = d.as_mut().filter(|d| !d.is_dir()) {
             if !d.forget_name(np, newname) {
                 if let Some(file) = kept {
@@ -256,13 +264,14 @@ impl OverlayFs {
             return Err(NixErrno::EPERM);
         }
         let node = self.node(ino)?;
-        // Refused before any copy-up, as overlayfs does (user xattrs
-        // exist on regular files and directories only).
+        // The kernel refuses user xattrs on other file types before any
+        // request; other names for them are refused here, before a copy-up
+        // that would be for nothing.
         if !xattr_kind(&node) {
             return Err(NixErrno::EPERM);
         }
         self.copy_up(&node)?;
-        let fd = self.xattr_fd(&node)?.ok_or(NixErrno::EPERM)?;
+        let fd = self.open_node(&node.read(), libc::O_RDONLY | libc::O_NONBLOCK)?;
         sys::fsetxattr(fd.as_fd(), &cname(name)?, value, flags)
     }
 
@@ -915,7 +924,7 @@ impl Filesystem for OverlayFs {
                 return Err(NixErrno::EPERM);
             }
             self.copy_up(&node)?;
-            let fd = self.xattr_fd(&node)?.ok_or(NixErrno::ENODATA)?;
+            let fd = self.open_node(&node.read(), libc::O_RDONLY | libc::O_NONBLOCK)?;
             sys::fremovexattr(fd.as_fd(), &cname(name)?)
         })();
         match r {

@@ -229,7 +229,11 @@ fn nameless_upper_socket_takes_utimens_and_chmod() {
 /// Where the upper file system refuses O_TMPFILE (here: a FUSE mount whose
 /// server has no TMPFILE), a lower file renamed over while open is copied
 /// up into a file made in the work dir and unlinked at once: its data
-/// survives, and neither dir keeps a name for it.
+/// survives, and neither dir keeps a name for it. A named copy-up is built
+/// in the work dir too and moved to its name complete: one that fails
+/// half-way (a chown to an owner the namespace cannot map) leaves nothing
+/// to hide the lower file. What a killed server left in the work dir is
+/// cleared at the start.
 #[test]
 fn nameless_copy_up_falls_back_when_o_tmpfile_is_refused() {
     use crate::userns::idmap::{IdMapping, IdSources, UsernsRequest};
@@ -243,6 +247,10 @@ fn nameless_copy_up_falls_back_when_o_tmpfile_is_refused() {
     };
     let (l0, u0, w0, m0) = (p("l"), p("u"), p("w"), p("m"));
     std::fs::write(d.lower.join("f"), "data").unwrap();
+    std::fs::write(d.lower.join("n"), "named").unwrap();
+    std::fs::write(d.lower.join("h"), "held").unwrap();
+    // Not mapped in the single-id namespace below.
+    std::os::unix::fs::chown(d.lower.join("h"), Some(54321), None).unwrap();
     let map = IdMapping::detect(UsernsRequest::Single, &IdSources::default()).unwrap();
     let r = run_in_userns(&map, &IdSources::default(), || {
         crate::sys::cred::unshare(nix::sched::CloneFlags::CLONE_NEWNS)
@@ -268,6 +276,7 @@ fn nameless_copy_up_falls_back_when_o_tmpfile_is_refused() {
                 r => return Err(format!("O_TMPFILE on the FUSE upper: {r:?}")),
             }
             std::fs::write(upper.join("g"), "new").map_err(|e| e.to_string())?;
+            std::fs::write(work.join("#copyup-1-0"), "").map_err(|e| e.to_string())?;
             let fs = overlay(&d.lower, &upper, &work);
             let f = lookup(&fs, "f");
             lookup(&fs, "g");
@@ -306,6 +315,21 @@ fn nameless_copy_up_falls_back_when_o_tmpfile_is_refused() {
             if now != "new" {
                 return Err(format!("the file renamed over it: {now:?}"));
             }
+            let named = |n: &str| INodeNo(lookup(&fs, n).ino);
+            fs.file(named("n"), FileHandle(0), true)
+                .map_err(|e| format!("named copy-up: {e}"))?;
+            let n = std::fs::read_to_string(upper.join("n")).map_err(|e| e.to_string())?;
+            if n != "named" {
+                return Err(format!("named copy-up holds {n:?}"));
+            }
+            match fs.file(named("h"), FileHandle(0), true) {
+                Err(NixErrno::EINVAL) => {}
+                r => return Err(format!("copy-up with an unmapped owner: {:?}", r.map(drop))),
+            }
+            let (u, w) = (names(&upper), names(&work));
+            if u != ["f", "n"] || !w.is_empty() {
+                return Err(format!("after the named copy-ups: upper {u:?}, work {w:?}"));
+            }
             Ok(())
         })();
         let _ = crate::sys::mount::umount_detach(&m0);
@@ -314,4 +338,71 @@ fn nameless_copy_up_falls_back_when_o_tmpfile_is_refused() {
     });
     r.unwrap();
     assert_eq!(std::fs::read_to_string(d.lower.join("f")).unwrap(), "data");
+}
+
+/// A lower fifo and symlink copied up by name (for a chown) keep their
+/// mode and times, whatever the umask; the work dir they are built in is
+/// left empty.
+#[test]
+fn named_copy_up_of_a_fifo_and_symlink_keeps_mode_and_times() {
+    use std::os::unix::fs::PermissionsExt;
+    let d = dirs();
+    mknod(&d.lower.join("p"), libc::S_IFIFO);
+    let perm = std::fs::Permissions::from_mode(0o666);
+    std::fs::set_permissions(d.lower.join("p"), perm).unwrap();
+    std::os::unix::fs::symlink("target", d.lower.join("s")).unwrap();
+    let lower = sys::open_path(&d.lower).unwrap();
+    for n in [c"p", c"s"] {
+        let t = sys::Time::At(WHEN as i64, 0);
+        sys::utimens_at(lower.as_fd(), n, t, t).unwrap();
+    }
+    let fs = overlay(&d.lower, &d.upper, &d.work);
+    let me = nix::unistd::getuid().as_raw();
+    for n in ["p", "s"] {
+        let ino = INodeNo(lookup(&fs, n).ino);
+        let mut chown = set(None, None);
+        chown.uid = Some(me);
+        fs.do_setattr(ino, chown).unwrap();
+        let m = std::fs::symlink_metadata(d.upper.join(n)).unwrap();
+        assert_eq!((m.mtime() as u64, m.atime() as u64), (WHEN, WHEN), "{n}");
+        if n == "p" {
+            assert!(m.file_type().is_fifo());
+            assert_eq!(m.mode() & 0o7777, 0o666);
+        }
+    }
+    assert_eq!(names(&d.work), Vec::<String>::new());
+}
+
+/// A lower directory removed (rmdir) or renamed over while the kernel
+/// still holds it (a shell's working directory) is gone: a change made
+/// through it is ENOENT, with no copy-up of it or its parents, instead of
+/// a mkdir that meets the whiteout or the new directory at its name.
+#[test]
+fn removed_lower_directory_is_not_copied_up() {
+    let d = dirs();
+    for n in ["a/gone", "a/over"] {
+        std::fs::create_dir_all(d.lower.join(n)).unwrap();
+    }
+    std::fs::create_dir_all(d.upper.join("a/new")).unwrap();
+    let fs = overlay(&d.lower, &d.upper, &d.work);
+    let a = INodeNo(lookup(&fs, "a").ino);
+    let node = |n: &str| fs.do_lookup(a, OsStr::new(n)).unwrap().unwrap().0;
+    let (gone, over) = (node("gone"), node("over"));
+    fs.do_unlink(a, OsStr::new("gone"), true).unwrap();
+    fs.do_rename(
+        a,
+        OsStr::new("new"),
+        a,
+        OsStr::new("over"),
+        RenameFlags::empty(),
+    )
+    .unwrap();
+    let when = UNIX_EPOCH + Duration::from_secs(WHEN);
+    for (n, ino) in [("gone", gone.ino), ("over", over.ino)] {
+        let r = fs.do_setattr(INodeNo(ino), set(None, Some(when)));
+        assert_eq!(r.map(drop), Err(NixErrno::ENOENT), "{n}");
+    }
+    assert_eq!(names(&d.upper.join("a")), ["gone", "over"]);
+    assert!(whiteout_at(&d.upper.join("a/gone")));
+    assert!(std::fs::metadata(d.upper.join("a/over")).unwrap().is_dir());
 }
