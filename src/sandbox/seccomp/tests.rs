@@ -623,3 +623,51 @@ fn the_default_program_is_cheap_to_install() {
     eprintln!("{len} classic, {ebpf} eBPF instructions, {steps} steps");
     assert!(ebpf <= 330 && steps <= 10_700, "{len} {ebpf} {steps}");
 }
+
+/// The search's splits are worked out whenever the cached program is
+/// missing, so their work must stay near the square of the leaves: a
+/// thousand ranges (as many as 500 values of one argument make) weigh
+/// about a million splits, where trying every split would weigh 166
+/// million.
+#[test]
+fn splitting_many_leaves_is_quadratic() {
+    let n = 1000u64;
+    let (at, weighed) = codegen::splits(&vec![1; n as usize], &vec![true; n as usize]);
+    assert!(weighed <= 3 * n * n, "{weighed}");
+    assert!((1..n as usize).contains(&at[0][n as usize - 1]));
+}
+
+/// A profile with hundreds of values for one argument compiles, and its
+/// program decides around each value as the rules do; with a thousand it
+/// is too long for the kernel, and says so.
+#[test]
+fn many_argument_values_compile_or_say_why() {
+    let ioctl = |v: u64| Rule {
+        names: vec!["ioctl".into()],
+        action: Action::Allow,
+        args: vec![(1, Cmp::Eq(v))],
+        includes: Cond::default(),
+        excludes: Cond::default(),
+    };
+    let profile = |n: u64| Profile {
+        default_action: Action::Errno(1),
+        rules: (0..n).map(|v| ioctl(3 * v + 7)).collect(),
+        flags: InstallFlags::default(),
+    };
+    let h = host(caps::DEFAULT);
+    let e = compile(&profile(1000), &[], &h).err().unwrap().to_string();
+    assert!(e.contains("more than the kernel's 4096"), "{e}");
+    let prog = compile(&profile(400), &[], &h).unwrap().programs.remove(0);
+    let arch = codegen::audit_arch().unwrap();
+    for x in (0..1300).chain([1 << 32 | 7, u64::MAX]) {
+        let want = match x >= 7 && x < 1207 && x % 3 == 1 {
+            true => ALLOW,
+            false => libc::SECCOMP_RET_ERRNO | 1,
+        };
+        assert_eq!(
+            run(&prog, nr("ioctl"), arch, [0, x, 0, 0, 0, 0]),
+            want,
+            "{x}"
+        );
+    }
+}
