@@ -8,6 +8,7 @@
 //! Only the lists live here (and what can be read off them); `plan` turns
 //! them into operations and `setup` mounts them.
 
+use std::ffi::OsStr;
 use std::path::Path;
 
 /// Hidden: files get /dev/null bound over them, directories an empty
@@ -36,14 +37,19 @@ pub const READ_ONLY: &[&str] = &[
     "/proc/sysrq-trigger",
 ];
 
+/// The names of the masked and read-only paths that lie directly in
+/// container directory `dir` (relative, as `plan` gives them: `proc`).
+pub fn names_in(dir: &Path) -> impl Iterator<Item = &'static OsStr> + '_ {
+    MASKED.iter().chain(READ_ONLY).filter_map(move |p| {
+        let p = Path::new(p).strip_prefix("/").ok()?;
+        (p.parent() == Some(dir)).then_some(p.file_name()?)
+    })
+}
+
 /// How many of the masked and read-only paths lie directly in container
-/// directory `dir` (relative, as `plan` gives them: `proc`).
+/// directory `dir`.
 pub fn held_by(dir: &Path) -> usize {
-    MASKED
-        .iter()
-        .chain(READ_ONLY)
-        .filter(|p| Path::new(p).strip_prefix("/").ok().and_then(Path::parent) == Some(dir))
-        .count()
+    names_in(dir).count()
 }
 
 #[cfg(test)]

@@ -14,7 +14,7 @@ use crate::sys::mount::{
 };
 use crate::sys::SysError;
 use std::collections::HashMap;
-use std::ffi::OsString;
+use std::ffi::{OsStr, OsString};
 use std::fs::FileType;
 use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::fs::symlink;
@@ -160,7 +160,7 @@ impl Seen {
         // Listed at the first mask step that looks here, so after the
         // filesystem's own mount (Op::Proc resolved /proc before it).
         if dir.entries.is_none() && super::masks::held_by(parent) > LIST_FROM {
-            dir.entries = Some(list(&dir.host)?);
+            dir.entries = Some(list(&dir.host, parent)?);
         }
         let mut t = dir.host.join(name);
         match dir.entries.as_ref().map(|e| e.get(name)) {
@@ -186,17 +186,24 @@ impl Seen {
     }
 }
 
-/// The names in `dir` and their types (d_type; std looks a name up only
-/// where the filesystem does not report one).
-fn list(dir: &Path) -> Result<HashMap<OsString, FileType>, SysError> {
+/// The mask paths' names in host directory `dir`, container directory
+/// `rel`, and their types. Only those are asked for their type: where the
+/// filesystem does not report it (a FUSE volume over /proc) std looks the
+/// name up, and a name nothing masks must neither cost that nor fail the
+/// start by going away in between.
+pub(super) fn list(dir: &Path, rel: &Path) -> Result<HashMap<OsString, FileType>, SysError> {
     let err = |e| io_err("readdir", dir, e);
-    std::fs::read_dir(dir)
-        .map_err(err)?
-        .map(|e| {
-            let e = e.map_err(err)?;
-            Ok((e.file_name(), e.file_type().map_err(err)?))
-        })
-        .collect()
+    let wanted: Vec<&OsStr> = super::masks::names_in(rel).collect();
+    let mut out = HashMap::new();
+    for e in std::fs::read_dir(dir).map_err(err)? {
+        let e = e.map_err(err)?;
+        let name = e.file_name();
+        if wanted.contains(&name.as_os_str()) {
+            let kind = e.file_type().map_err(|x| io_err("lstat", &e.path(), x))?;
+            out.insert(name, kind);
+        }
+    }
+    Ok(out)
 }
 
 fn describe(plan: &Plan, op: &Op) -> String {

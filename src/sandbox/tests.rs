@@ -487,3 +487,21 @@ fn mask_paths_in_proc_come_from_one_listing() {
         Some((root.join("sys/firmware"), false))
     );
 }
+
+/// The listing keeps only the names something masks, so that no other
+/// name is asked its type (a lookup where the filesystem gives none).
+#[test]
+fn the_proc_listing_holds_only_mask_names() {
+    let dir = tempfile::tempdir().unwrap();
+    for name in ["keys", "self", "cpuinfo"] {
+        std::fs::write(dir.path().join(name), "").unwrap();
+    }
+    std::fs::create_dir(dir.path().join("sys")).unwrap();
+    let listed = super::setup::list(dir.path(), Path::new("proc")).unwrap();
+    let mut names: Vec<_> = listed
+        .iter()
+        .map(|(n, t)| (n.clone(), t.is_dir()))
+        .collect();
+    names.sort();
+    assert_eq!(names, [("keys".into(), false), ("sys".into(), true)]);
+}
