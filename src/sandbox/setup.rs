@@ -39,11 +39,17 @@ pub fn run_plan(plan: &Plan) -> Result<(), ChildError> {
 /// or /sys, and /dev and /etc are resolved once for the three /etc files:
 /// resolving each path from the root took 2-3 statx per path, each a lookup
 /// through the overlay (about 0.1 ms a start). No step but the user's
-/// mounts changes what a directory resolves to, or which names it holds:
-/// the others mount a new filesystem, an empty directory, /dev/null or a
-/// path over itself, which leaves the mount point's own path as it was. A
-/// user's mount may land anywhere (on /etc, over a directory holding a
-/// symlink), so it forgets every directory resolved before it.
+/// mounts changes what a directory resolves to: the others mount a new
+/// filesystem, an empty directory, /dev/null or a path over itself, which
+/// leaves the mount point's own path as it was. A user's mount may land
+/// anywhere (on /etc, over a directory holding a symlink), so it forgets
+/// every directory resolved before it. The names a directory holds may
+/// change (an image whose /proc links to /sys/firmware has them hidden by
+/// that mask); /proc's listing cannot go stale the other way: it is taken
+/// at the first mask step, after every user mount, only mask steps follow,
+/// which hide names or bind a path over itself but never add one, and
+/// procfs gains none of the mask names. At worst a name it holds is hidden
+/// since, and that step fails the start; no mask is skipped.
 #[derive(Default)]
 pub(super) struct Seen {
     dirs: Vec<SeenDir>,

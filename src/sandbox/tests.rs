@@ -478,6 +478,8 @@ fn mask_paths_in_proc_come_from_one_listing() {
     assert_eq!(find("proc/acpi"), Some((proc.join("acpi"), true)));
     std::fs::write(proc.join("kcore"), "").unwrap();
     std::fs::write(root.join("sys/firmware"), "").unwrap();
+    // Made after the listing, as no step of a start can: the mask steps
+    // that follow it only hide names, and procfs gains no mask name.
     assert_eq!(find("proc/kcore"), None);
     assert_eq!(find("proc/keys"), Some((proc.join("keys"), false)));
     assert_eq!(find("proc/sys"), Some((root.join("elsewhere"), true)));
