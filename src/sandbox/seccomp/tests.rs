@@ -562,16 +562,29 @@ fn allowed_syscalls_stay_cacheable() {
     assert!(cached > 600, "{cached}");
 }
 
+/// Whether `code` is one of the conditional jumps codegen emits (JEQ, JGT
+/// or JGE on a constant), which the counts below model; any other (JSET
+/// with no side falling through translates differently) stops them.
+fn compares(code: u32) -> bool {
+    [libc::BPF_JEQ, libc::BPF_JGT, libc::BPF_JGE]
+        .iter()
+        .any(|j| code == libc::BPF_JMP | j | libc::BPF_K)
+}
+
 /// How many eBPF instructions the kernel translates `prog` to
 /// (bpf_convert_filter): a conditional jump with neither side falling
 /// through becomes a jump and a `ja`, a constant from 2^31 up is moved to
 /// a register first, and a `ret` is a move and an exit; three more set up.
 fn ebpf_len(prog: &[libc::sock_filter]) -> usize {
-    let jump = |c: u32| c & 0x07 == libc::BPF_JMP && c != libc::BPF_JMP | libc::BPF_JA;
     3 + prog
         .iter()
         .map(|f| match f.code as u32 {
-            c if jump(c) => 1 + usize::from(f.jt != 0 && f.jf != 0) + usize::from(f.k >= 1 << 31),
+            c if compares(c) => {
+                1 + usize::from(f.jt != 0 && f.jf != 0) + usize::from(f.k >= 1 << 31)
+            }
+            c if c & 0x07 == libc::BPF_JMP && c != libc::BPF_JMP | libc::BPF_JA => {
+                panic!("jump {c:#x}")
+            }
             c if c == libc::BPF_RET | libc::BPF_K => 2,
             _ => 1,
         })
@@ -599,14 +612,16 @@ fn cache_steps(prog: &[libc::sock_filter], sections: &[codegen::Section]) -> usi
                         }
                     }
                     c if c == libc::BPF_JMP | libc::BPF_JA => pc += f.k as usize,
-                    c if c & 0x07 == libc::BPF_JMP => {
+                    c if compares(c) => {
                         let yes = match c & 0xf0 {
                             x if x == libc::BPF_JEQ => acc == f.k,
                             x if x == libc::BPF_JGT => acc > f.k,
-                            _ => acc >= f.k,
+                            x if x == libc::BPF_JGE => acc >= f.k,
+                            other => panic!("jump {other:#x}"),
                         };
                         pc += if yes { f.jt } else { f.jf } as usize;
                     }
+                    c if c & 0x07 == libc::BPF_JMP => panic!("jump {c:#x}"),
                     _ => break,
                 }
             }
@@ -695,4 +710,43 @@ fn argument_searches_stay_shallow() {
             assert!(steps <= most, "{name} {args:x?}: {steps}");
         }
     }
+}
+
+/// The install counts model only the jumps codegen emits: a JSET (two eBPF
+/// instructions even with one side falling through) stops them rather
+/// than being counted as a JGE.
+#[test]
+fn install_counts_refuse_jumps_they_do_not_model() {
+    let jset = libc::BPF_JMP | libc::BPF_JSET | libc::BPF_K;
+    let ret = libc::BPF_RET | libc::BPF_K;
+    let prog = [
+        libc::sock_filter {
+            code: jset as u16,
+            jt: 0,
+            jf: 1,
+            k: 1,
+        },
+        libc::sock_filter {
+            code: ret as u16,
+            jt: 0,
+            jf: 0,
+            k: ALLOW,
+        },
+        libc::sock_filter {
+            code: ret as u16,
+            jt: 0,
+            jf: 0,
+            k: EPERM,
+        },
+    ];
+    let count = std::panic::catch_unwind(|| ebpf_len(&prog));
+    assert!(count.is_err(), "{count:?}");
+    let sections = [codegen::Section {
+        arch: 0,
+        per: HashMap::new(),
+        above: None,
+        numbers: 1,
+        wide: true,
+    }];
+    assert!(std::panic::catch_unwind(|| cache_steps(&prog, &sections)).is_err());
 }
