@@ -59,22 +59,18 @@ pub(super) struct Seen {
 
 /// A container directory a step resolved: its host path, whether a step
 /// made sure it is a directory (a lookup alone keeps missing components,
-/// for the caller to create) and, once a mask step looks in a directory
-/// holding more than [`LIST_FROM`] mask paths, its entries. A lookup in the
-/// just-mounted procfs allocates a dentry, and an inode for a name that
-/// exists, and 7 of /proc's 15 names are missing on a typical kernel: one
-/// read of the directory (open, two getdents64, close) answers all 15
-/// without a lookup, and only a symlink among them needs one.
+/// for the caller to create) and, once a mask step looks in /proc, its
+/// entries. A lookup in the just-mounted procfs allocates a dentry, and an
+/// inode for a name that exists, and 7 of /proc's 15 names are missing on a
+/// typical kernel: one read of the directory (open, two getdents64, close)
+/// answers all 15 without a lookup, and only a symlink among them needs
+/// one.
 struct SeenDir {
     rel: PathBuf,
     host: PathBuf,
     made: bool,
     entries: Option<HashMap<OsString, FileType>>,
 }
-
-/// See [`SeenDir`]: up to this many paths (the calls a read costs),
-/// looking each up is no dearer.
-const LIST_FROM: usize = 4;
 
 /// An empty, read-only, nosuid, nodev, noexec directory mounted on `t`.
 /// The first is a new tmpfs, kept in `empty`; later ones are clones of it
@@ -163,9 +159,11 @@ impl Seen {
         };
         let i = self.index(root, parent)?;
         let dir = &mut self.dirs[i];
-        // Listed at the first mask step that looks here, so after the
-        // filesystem's own mount (Op::Proc resolved /proc before it).
-        if dir.entries.is_none() && super::masks::held_by(parent) > LIST_FROM {
+        // Only /proc holds more mask paths (15) than the four calls a read
+        // costs; /sys and its subdirectory hold one each. Listed at the
+        // first mask step that looks there, so after procfs's mount
+        // (Op::Proc resolved /proc before it).
+        if dir.entries.is_none() && parent == Path::new("proc") {
             dir.entries = Some(list(&dir.host, parent)?);
         }
         let mut t = dir.host.join(name);
