@@ -48,8 +48,8 @@ pub fn run_plan(plan: &Plan) -> Result<(), ChildError> {
 /// that mask); /proc's listing cannot go stale the other way: it is taken
 /// at the first mask step, after every user mount, only mask steps follow,
 /// which hide names or bind a path over itself but never add one, and
-/// procfs gains none of the mask names. At worst a name it holds is hidden
-/// since, and that step fails the start; no mask is skipped.
+/// procfs gains none of the mask names. At worst a name it lists was
+/// hidden since, and that name's step fails the start; no mask is skipped.
 #[derive(Default)]
 pub(super) struct Seen {
     dirs: Vec<SeenDir>,

@@ -308,8 +308,8 @@ fn balanced(starts: &[u32], leaves: Vec<Code>) -> Result<Code, SeccompError> {
 /// bound for optimal search trees), so the work grows with the square of
 /// the leaves, not the cube: this runs whenever the cached program is
 /// missing, and a profile with hundreds of syscall ranges must not stall
-/// a start. The two-instruction nodes make the bound a
-/// heuristic, not a proof. Also returns how many splits it weighed.
+/// a start. The two-instruction nodes make the bound a heuristic, not a
+/// proof. Also returns how many splits it weighed.
 pub(super) fn splits(weights: &[u64], acts: &[bool]) -> (Vec<Vec<usize>>, u64) {
     let n = weights.len();
     let mut sum = vec![0u64; n + 1];

@@ -682,7 +682,7 @@ fn many_argument_values_compile_or_say_why() {
     let prog = compile(&profile(400), &[], &h).unwrap().programs.remove(0);
     let arch = codegen::audit_arch().unwrap();
     for x in (0..1300).chain([1 << 32 | 7, u64::MAX]) {
-        let want = match x >= 7 && x < 1207 && x % 3 == 1 {
+        let want = match (7..1207).contains(&x) && x % 3 == 1 {
             true => ALLOW,
             false => libc::SECCOMP_RET_ERRNO | 1,
         };
