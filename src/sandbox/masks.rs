@@ -8,6 +8,7 @@
 //! Only the lists live here (and what can be read off them); `plan` turns
 //! them into operations and `setup` mounts them.
 
+use std::ffi::OsStr;
 use std::path::Path;
 
 /// Hidden: files get /dev/null bound over them, directories an empty
@@ -36,14 +37,13 @@ pub const READ_ONLY: &[&str] = &[
     "/proc/sysrq-trigger",
 ];
 
-/// How many of the masked and read-only paths lie directly in container
-/// directory `dir` (relative, as `plan` gives them: `proc`).
-pub fn held_by(dir: &Path) -> usize {
-    MASKED
-        .iter()
-        .chain(READ_ONLY)
-        .filter(|p| Path::new(p).strip_prefix("/").ok().and_then(Path::parent) == Some(dir))
-        .count()
+/// The names of the masked and read-only paths that lie directly in
+/// container directory `dir` (relative, as `plan` gives them: `proc`).
+pub fn names_in(dir: &Path) -> impl Iterator<Item = &'static OsStr> + '_ {
+    MASKED.iter().chain(READ_ONLY).filter_map(move |p| {
+        let p = Path::new(p).strip_prefix("/").ok()?;
+        (p.parent() == Some(dir)).then_some(p.file_name()?)
+    })
 }
 
 #[cfg(test)]
@@ -51,10 +51,11 @@ mod tests {
     use super::*;
 
     #[test]
-    fn paths_are_counted_by_the_directory_holding_them() {
-        assert_eq!(held_by(Path::new("proc")), 15);
-        assert_eq!(held_by(Path::new("sys")), 1);
-        assert_eq!(held_by(Path::new("sys/devices/virtual")), 1);
-        assert_eq!(held_by(Path::new("")), 0);
+    fn names_are_found_by_the_directory_holding_them() {
+        let names = |d: &str| names_in(Path::new(d)).collect::<Vec<_>>();
+        assert_eq!(names("proc").len(), 15);
+        assert_eq!(names("sys"), ["firmware"]);
+        assert_eq!(names("sys/devices/virtual"), ["powercap"]);
+        assert!(names("").is_empty());
     }
 }

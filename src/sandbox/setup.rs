@@ -14,7 +14,7 @@ use crate::sys::mount::{
 };
 use crate::sys::SysError;
 use std::collections::HashMap;
-use std::ffi::OsString;
+use std::ffi::{OsStr, OsString};
 use std::fs::FileType;
 use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::fs::symlink;
@@ -39,11 +39,17 @@ pub fn run_plan(plan: &Plan) -> Result<(), ChildError> {
 /// or /sys, and /dev and /etc are resolved once for the three /etc files:
 /// resolving each path from the root took 2-3 statx per path, each a lookup
 /// through the overlay (about 0.1 ms a start). No step but the user's
-/// mounts changes what a directory resolves to, or which names it holds:
-/// the others mount a new filesystem, an empty directory, /dev/null or a
-/// path over itself, which leaves the mount point's own path as it was. A
-/// user's mount may land anywhere (on /etc, over a directory holding a
-/// symlink), so it forgets every directory resolved before it.
+/// mounts changes what a directory resolves to: the others mount a new
+/// filesystem, an empty directory, /dev/null or a path over itself, which
+/// leaves the mount point's own path as it was. A user's mount may land
+/// anywhere (on /etc, over a directory holding a symlink), so it forgets
+/// every directory resolved before it. The names a directory holds may
+/// change (an image whose /proc links to /sys/firmware has them hidden by
+/// that mask); /proc's listing cannot go stale the other way: it is taken
+/// at the first mask step, after every user mount, only mask steps follow,
+/// which hide names or bind a path over itself but never add one, and
+/// procfs gains none of the mask names. At worst a name it lists was
+/// hidden since, and that name's step fails the start; no mask is skipped.
 #[derive(Default)]
 pub(super) struct Seen {
     dirs: Vec<SeenDir>,
@@ -53,22 +59,18 @@ pub(super) struct Seen {
 
 /// A container directory a step resolved: its host path, whether a step
 /// made sure it is a directory (a lookup alone keeps missing components,
-/// for the caller to create) and, once a mask step looks in a directory
-/// holding more than [`LIST_FROM`] mask paths, its entries. A lookup in the
-/// just-mounted procfs allocates a dentry, and an inode for a name that
-/// exists, and 7 of /proc's 15 names are missing on a typical kernel: one
-/// read of the directory (open, two getdents64, close) answers all 15
-/// without a lookup, and only a symlink among them needs one.
+/// for the caller to create) and, once a mask step looks in /proc, its
+/// entries. A lookup in the just-mounted procfs allocates a dentry, and an
+/// inode for a name that exists, and 7 of /proc's 15 names are missing on a
+/// typical kernel: one read of the directory (open, two getdents64, close)
+/// answers all 15 without a lookup, and only a symlink among them needs
+/// one.
 struct SeenDir {
     rel: PathBuf,
     host: PathBuf,
     made: bool,
     entries: Option<HashMap<OsString, FileType>>,
 }
-
-/// See [`SeenDir`]: up to this many paths (the calls a read costs),
-/// looking each up is no dearer.
-const LIST_FROM: usize = 4;
 
 /// An empty, read-only, nosuid, nodev, noexec directory mounted on `t`.
 /// The first is a new tmpfs, kept in `empty`; later ones are clones of it
@@ -157,10 +159,12 @@ impl Seen {
         };
         let i = self.index(root, parent)?;
         let dir = &mut self.dirs[i];
-        // Listed at the first mask step that looks here, so after the
-        // filesystem's own mount (Op::Proc resolved /proc before it).
-        if dir.entries.is_none() && super::masks::held_by(parent) > LIST_FROM {
-            dir.entries = Some(list(&dir.host)?);
+        // Only /proc holds more mask paths (15) than the four calls a read
+        // costs; /sys and its subdirectory hold one each. Listed at the
+        // first mask step that looks there, so after procfs's mount
+        // (Op::Proc resolved /proc before it).
+        if dir.entries.is_none() && parent == Path::new("proc") {
+            dir.entries = Some(list(&dir.host, parent)?);
         }
         let mut t = dir.host.join(name);
         match dir.entries.as_ref().map(|e| e.get(name)) {
@@ -186,17 +190,24 @@ impl Seen {
     }
 }
 
-/// The names in `dir` and their types (d_type; std looks a name up only
-/// where the filesystem does not report one).
-fn list(dir: &Path) -> Result<HashMap<OsString, FileType>, SysError> {
+/// The mask paths' names in host directory `dir`, container directory
+/// `rel`, and their types. Only those are asked for their type: where the
+/// filesystem does not report it (a FUSE volume over /proc) std looks the
+/// name up, and a name nothing masks must neither cost that nor fail the
+/// start by going away in between.
+pub(super) fn list(dir: &Path, rel: &Path) -> Result<HashMap<OsString, FileType>, SysError> {
     let err = |e| io_err("readdir", dir, e);
-    std::fs::read_dir(dir)
-        .map_err(err)?
-        .map(|e| {
-            let e = e.map_err(err)?;
-            Ok((e.file_name(), e.file_type().map_err(err)?))
-        })
-        .collect()
+    let wanted: Vec<&OsStr> = super::masks::names_in(rel).collect();
+    let mut out = HashMap::new();
+    for e in std::fs::read_dir(dir).map_err(err)? {
+        let e = e.map_err(err)?;
+        let name = e.file_name();
+        if wanted.contains(&name.as_os_str()) {
+            let kind = e.file_type().map_err(|x| io_err("lstat", &e.path(), x))?;
+            out.insert(name, kind);
+        }
+    }
+    Ok(out)
 }
 
 fn describe(plan: &Plan, op: &Op) -> String {

@@ -478,6 +478,8 @@ fn mask_paths_in_proc_come_from_one_listing() {
     assert_eq!(find("proc/acpi"), Some((proc.join("acpi"), true)));
     std::fs::write(proc.join("kcore"), "").unwrap();
     std::fs::write(root.join("sys/firmware"), "").unwrap();
+    // Made after the listing, as no step of a start can: the mask steps
+    // that follow it only hide names, and procfs gains no mask name.
     assert_eq!(find("proc/kcore"), None);
     assert_eq!(find("proc/keys"), Some((proc.join("keys"), false)));
     assert_eq!(find("proc/sys"), Some((root.join("elsewhere"), true)));
@@ -486,4 +488,22 @@ fn mask_paths_in_proc_come_from_one_listing() {
         find("sys/firmware"),
         Some((root.join("sys/firmware"), false))
     );
+}
+
+/// The listing keeps only the names something masks, so that no other
+/// name is asked its type (a lookup where the filesystem gives none).
+#[test]
+fn the_proc_listing_holds_only_mask_names() {
+    let dir = tempfile::tempdir().unwrap();
+    for name in ["keys", "self", "cpuinfo"] {
+        std::fs::write(dir.path().join(name), "").unwrap();
+    }
+    std::fs::create_dir(dir.path().join("sys")).unwrap();
+    let listed = super::setup::list(dir.path(), Path::new("proc")).unwrap();
+    let mut names: Vec<_> = listed
+        .iter()
+        .map(|(n, t)| (n.clone(), t.is_dir()))
+        .collect();
+    names.sort();
+    assert_eq!(names, [("keys".into(), false), ("sys".into(), true)]);
 }
