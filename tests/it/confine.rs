@@ -375,6 +375,37 @@ fn a_masked_path_that_cannot_be_looked_at_fails_the_run() {
     });
 }
 
+/// An image whose /proc is a link into /dev gets procfs mounted in the
+/// image's /dev, which /dev's own tmpfs then covers with `fd ->
+/// /proc/self/fd`: the masks must not use /proc as it was looked up before
+/// that mount (the host's /proc/self/fd, and nothing masked). Looked up
+/// again it is a loop, and the container does not start.
+#[test]
+fn an_image_whose_proc_is_a_link_into_dev_does_not_start_unmasked() {
+    for_each_user(|w| {
+        w.busybox();
+        w.write(
+            "ctx/Dockerfile",
+            format!(
+                "FROM {BB} AS s\nRUN mkdir /r && cp -a /bin /r/bin && ln -s /dev/fd /r/proc\n\
+                 FROM scratch\nCOPY --from=s /r /\n"
+            ),
+        );
+        w.ok(&["build", "-t", "proclink", w.path("ctx").to_str().unwrap()]);
+        let (code, err) = w.fails(&[
+            "run",
+            "--rm",
+            "--network",
+            "none",
+            "proclink",
+            "cat",
+            "/proc/self/status",
+        ]);
+        assert_ne!(code, 0);
+        assert!(err.contains("masking /proc/"), "{err}");
+    });
+}
+
 #[test]
 fn capabilities_privileged_and_security_options_change_what_they_say() {
     for_each_user(|w| {
