@@ -88,8 +88,8 @@ impl Check {
     /// The image's HEALTHCHECK from its raw config JSON (`config.Healthcheck`).
     pub fn of_image(config_json: &[u8]) -> Option<Check> {
         // Most images have none, and every start asks: the config is parsed
-        // (4% of a start's own instructions) only when it can name one,
-        // spelt out or through a `\u` escape.
+        // (the whole JSON, for nothing in most starts) only when it can name
+        // one, spelt out or through a `\u` escape.
         let holds = |s: &[u8]| config_json.windows(s.len()).any(|w| w == s);
         if !holds(b"Healthcheck") && !holds(b"\\u") {
             return None;
