@@ -110,8 +110,8 @@ impl Default for IdSources {
 /// Look a program up in $PATH, then in the usual system dirs (runuser resets PATH).
 pub fn find_in_path(name: &str) -> Option<PathBuf> {
     let path = std::env::var_os("PATH").unwrap_or_default();
-    let found = search_dirs(&path).find_map(|d| Some(d.join(name)).filter(|p| is_executable(p)));
-    found
+    let mut dirs = search_dirs(&path);
+    dirs.find_map(|d| Some(d.join(name)).filter(|p| is_executable(p)))
 }
 
 /// The directories `find_in_path` tries, in order, each once: a $PATH that
