@@ -3,6 +3,10 @@
 //! after its process dies; the pair cannot, so a record naming a pid with a
 //! start time says "running" only about that very process.
 //!
+//! It also holds [`read_proc`], the reader for any /proc file (the keeper
+//! reads id maps with it): procfs gives no size hint, and std's readers ask
+//! for one.
+//!
 //! It only reads /proc; sending signals lives in `sys::process`. It sits on
 //! the lowest floor because the user-namespace keeper, the sandbox and the
 //! container records all tell processes apart with it.
