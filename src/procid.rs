@@ -27,10 +27,7 @@ impl ProcId {
     pub fn current() -> Option<ProcId> {
         static ME: std::sync::OnceLock<Option<ProcId>> = std::sync::OnceLock::new();
         let pid = std::process::id() as i32;
-        match ME.get_or_init(|| Self::of(pid)) {
-            Some(me) if me.pid == pid => Some(*me),
-            _ => Self::of(pid),
-        }
+        remembered_for(*ME.get_or_init(|| Self::of(pid)), pid).or_else(|| Self::of(pid))
     }
 
     /// The process that has `pid` now, if any.
@@ -59,6 +56,12 @@ impl ProcId {
         };
         start_time(&stat) == Some(self.start) && state(&stat) == Some('T')
     }
+}
+
+/// What [`ProcId::current`] remembered, if it is process `pid`'s: a forked
+/// child inherits its parent's memory, and with it the parent's identity.
+fn remembered_for(me: Option<ProcId>, pid: i32) -> Option<ProcId> {
+    me.filter(|me| me.pid == pid)
 }
 
 /// A /proc file's bytes, without the stat that `fs::read` asks for a size
@@ -125,6 +128,17 @@ mod tests {
         assert!(stat.starts_with(format!("{me} (").as_bytes()) && stat.ends_with(b"\n"));
         let maps = read_proc(Path::new("/proc/self/maps")).unwrap();
         assert!(maps.len() > 1024 && maps.ends_with(b"\n"));
+    }
+
+    /// A forked child remembers its parent's identity, and must not take
+    /// it for its own. (A real fork needs `sys::process`, on this module's
+    /// floor, so the choice is tested here.)
+    #[test]
+    fn a_forked_child_does_not_take_its_parents_identity() {
+        let me = ProcId::current().unwrap();
+        assert_eq!(remembered_for(Some(me), me.pid), Some(me));
+        assert_eq!(remembered_for(Some(me), me.pid + 1), None);
+        assert_eq!(ProcId::current(), ProcId::of(me.pid));
     }
 
     #[test]

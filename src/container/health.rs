@@ -491,6 +491,9 @@ mod tests {
         assert_eq!(c.argv().unwrap(), s(&["/bin/sh", "-c", "x"]));
         assert_eq!(c.interval(), Duration::from_secs(2));
         assert_eq!(c.timeout(), DEFAULT_TIMEOUT);
+        // The pre-check before the parse only skips work, so no case here
+        // fails without it; these fail if it skips a config that names a
+        // check (through an escape) or lets a plain one through wrongly.
         let escaped = br#"{"config":{"\u0048ealthcheck":{"Test":["CMD","true"]}}}"#;
         assert_eq!(Check::of_image(escaped).unwrap().test, s(&["CMD", "true"]));
         assert_eq!(Check::of_image(br#"{"config":{"Cmd":["sh"]}}"#), None);
