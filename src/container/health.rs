@@ -493,7 +493,7 @@ mod tests {
         assert_eq!(c.timeout(), DEFAULT_TIMEOUT);
         // The pre-check before the parse only skips work, so no case here
         // fails without it; these fail if it skips a config that names a
-        // check (through an escape) or lets a plain one through wrongly.
+        // check, spelt out or through an escape.
         let escaped = br#"{"config":{"\u0048ealthcheck":{"Test":["CMD","true"]}}}"#;
         assert_eq!(Check::of_image(escaped).unwrap().test, s(&["CMD", "true"]));
         assert_eq!(Check::of_image(br#"{"config":{"Cmd":["sh"]}}"#), None);
