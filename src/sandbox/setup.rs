@@ -60,12 +60,13 @@ pub(super) struct Seen {
     empty: Option<OwnedFd>,
 }
 
-/// A container directory a step resolved: its host path and, once a mask step looks in a directory
-/// holding more than [`LIST_FROM`] mask paths, its entries. A lookup in the
-/// just-mounted procfs allocates a dentry, and an inode for a name that
-/// exists, and 7 of /proc's 15 names are missing on a typical kernel: one
-/// read of the directory (open, two getdents64, close) answers all 15
-/// without a lookup, and only a symlink among them needs one.
+/// A container directory a step resolved: its host path and, once a mask
+/// step looks in a directory holding more than [`LIST_FROM`] mask paths,
+/// its entries. A lookup in the just-mounted procfs allocates a dentry, and
+/// an inode for a name that exists, and 7 of /proc's 15 names are missing
+/// on a typical kernel: one read of the directory (open, two getdents64,
+/// close) answers all 15 without a lookup, and only a symlink among them
+/// needs one.
 struct SeenDir {
     rel: PathBuf,
     host: PathBuf,
