@@ -44,49 +44,15 @@ perf record -q -o "$work/perf.data" \
   -e raw_syscalls:sys_enter,raw_syscalls:sys_exit -- bash "$work/pairs.sh"
 echo "load after: $(cut -d' ' -f1-3 /proc/loadavg)"
 perf script --ns -i "$work/perf.data" -F comm,pid,tid,time,event,trace >"$work/events" 2>/dev/null
-python3 - "$work/events" <<'PY'
-import collections, re, statistics as st, sys
+python3 - "$work/events" "$here" <<'PY'
+import collections, statistics as st, sys
 
-runtime = collections.Counter()  # pid -> ns
-parent = {}
-starts = []  # pids of hutch, in the order they were executed
-enter = {}  # tid -> (nr, time)
-calls = collections.defaultdict(list)  # (pid, nr) -> durations in us
-time_re = re.compile(r"^\d+\.\d+:$")
-for line in open(sys.argv[1]):
-    p = line.split()
-    i = next((k for k, x in enumerate(p) if time_re.match(x)), None)
-    if i is None:
-        continue
-    pid = int(p[i - 1].split("/")[0])
-    tid = p[i - 1].split("/")[-1]
-    t, ev = float(p[i][:-1]), p[i + 1]
-    f = dict(x.split("=", 1) for x in p[i + 2:] if "=" in x)
-    if ev == "sched:sched_stat_runtime:":
-        runtime[int(f["pid"])] += int(f["runtime"])
-    elif ev == "sched:sched_process_fork:":
-        parent[int(f["child_pid"])] = int(f["pid"])
-    elif ev == "sched:sched_process_exec:" and f["filename"].endswith("/hutch"):
-        starts.append(int(f["pid"]))
-    elif ev == "raw_syscalls:sys_enter:":
-        enter[tid] = (int(p[i + 3]), t, pid)
-    elif ev == "raw_syscalls:sys_exit:" and tid in enter:
-        nr, t0, p0 = enter.pop(tid)
-        calls[(p0, nr)].append((t - t0) * 1e6)
+sys.path.insert(0, sys.argv[2])
+import schedtrace
 
-children = collections.defaultdict(list)
-for c, pp in parent.items():
-    children[pp].append(c)
-
-def tree(pid):
-    out, todo = [], [pid]
-    while todo:
-        q = todo.pop()
-        out.append(q)
-        todo += children[q]
-    return out
-
-cpu = [sum(runtime[x] for x in tree(s)) / 1e6 for s in starts]
+trace = schedtrace.Trace(sys.argv[1], {"/hutch": "hutch"})
+starts = [s for _, s in trace.starts]  # default and unconfined in turn
+cpu = [trace.cpu_ms(s) for s in starts]
 conf, unc = cpu[0::2], cpu[1::2]
 n = min(len(conf), len(unc))
 d = [conf[k] - unc[k] for k in range(n)]
@@ -95,22 +61,10 @@ print(f"{n} pairs; CPU per start (hutch and all it started): default {st.mean(co
 print(f"confinement: {st.mean(d):+.3f} ± {st.stdev(d) / n ** 0.5:.3f} ms CPU (mean of paired differences "
       f"± standard error), median {st.median(d):+.3f} ms")
 
-names = {}
-for hdr in ("/usr/include/x86_64-linux-gnu/asm/unistd_64.h", "/usr/include/asm/unistd_64.h"):
-    try:
-        for l in open(hdr):
-            m = re.match(r"#define __NR_(\w+) (\d+)", l)
-            if m:
-                names[int(m.group(2))] = m.group(1)
-        break
-    except OSError:
-        pass
+names = schedtrace.syscall_names()
 per = [collections.defaultdict(list), collections.defaultdict(list)]
 for k, s in enumerate(starts[: 2 * n]):
-    for q in tree(s):
-        for (p0, nr), ds in calls.items():
-            if p0 == q:
-                per[k % 2][nr] += ds
+    trace.calls(s, per[k % 2])
 rows = []
 for nr in set(per[0]) | set(per[1]):
     a, b = per[0].get(nr, []), per[1].get(nr, [])

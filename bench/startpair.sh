@@ -51,71 +51,19 @@ perf record -q -o "$work/calls.data" -e "$sched" \
 for f in cpu calls; do
   perf script --ns -i "$work/$f.data" -F comm,pid,tid,time,event,trace >"$work/$f.events" 2>/dev/null
 done
-python3 - "$work/cpu.events" "$work/calls.events" <<'PY'
-import collections, re, statistics as st, sys
+python3 - "$work/cpu.events" "$work/calls.events" "$here" <<'PY'
+import collections, statistics as st, sys
+
+sys.path.insert(0, sys.argv[3])
+import schedtrace
 
 kinds = {"/hutch": "hutch", "/hutch-base": "base", "/bwrap": "bwrap"}
-time_re = re.compile(r"^\d+\.\d+:$")
-
-
-def read(path):
-    """CPU and wall ms per start and the pids of each start's tree, by
-    command, and the system calls' durations by (pid, number)."""
-    runtime = collections.Counter()  # pid -> ns
-    parent = {}
-    starts = []  # (kind, pid) of each command's exec, in order
-    began, ended = {}, {}  # pid -> time of its exec, of its exit
-    enter = {}  # tid -> (nr, time, pid)
-    calls = collections.defaultdict(list)  # (pid, nr) -> durations in us
-    for line in open(path):
-        p = line.split()
-        i = next((k for k, x in enumerate(p) if time_re.match(x)), None)
-        if i is None:
-            continue
-        pid = int(p[i - 1].split("/")[0])
-        tid = p[i - 1].split("/")[-1]
-        t, ev = float(p[i][:-1]), p[i + 1]
-        f = dict(x.split("=", 1) for x in p[i + 2:] if "=" in x)
-        if ev == "sched:sched_stat_runtime:":
-            runtime[int(f["pid"])] += int(f["runtime"])
-        elif ev == "sched:sched_process_fork:":
-            parent[int(f["child_pid"])] = int(f["pid"])
-        elif ev == "sched:sched_process_exec:":
-            k = next((v for s, v in kinds.items() if f["filename"].endswith(s)), None)
-            if k:
-                starts.append((k, int(f["pid"])))
-                began[int(f["pid"])] = t
-        elif ev == "sched:sched_process_exit:":
-            ended[int(f["pid"])] = t
-        elif ev == "raw_syscalls:sys_enter:":
-            enter[tid] = (int(p[i + 3]), t, pid)
-        elif ev == "raw_syscalls:sys_exit:" and tid in enter:
-            nr, t0, p0 = enter.pop(tid)
-            calls[(p0, nr)].append((t - t0) * 1e6)
-    children = collections.defaultdict(list)
-    for c, pp in parent.items():
-        children[pp].append(c)
-
-    def tree(pid):
-        out, todo = [], [pid]
-        while todo:
-            q = todo.pop()
-            out.append(q)
-            todo += children[q]
-        return out
-
-    cpu = collections.defaultdict(list)
-    wall = collections.defaultdict(list)
-    trees = collections.defaultdict(list)
-    for k, s in starts:
-        t = tree(s)
-        cpu[k].append(sum(runtime[x] for x in t) / 1e6)
-        wall[k].append((ended.get(s, began[s]) - began[s]) * 1e3)
-        trees[k].append(t)
-    return cpu, wall, trees, calls
-
-
-cpu, wall, _, _ = read(sys.argv[1])
+trace = schedtrace.Trace(sys.argv[1], kinds)
+cpu = collections.defaultdict(list)
+wall = collections.defaultdict(list)
+for k, s in trace.starts:
+    cpu[k].append(trace.cpu_ms(s))
+    wall[k].append(trace.wall_ms(s))
 n = min(len(cpu[k]) for k in ("hutch", "base", "bwrap"))
 for what, m in (("CPU", cpu), ("wall", wall)):
     for k in ("hutch", "base", "bwrap"):
@@ -128,27 +76,14 @@ for what, m in (("CPU", cpu), ("wall", wall)):
         print(f"{k}/bwrap {what}: {st.mean(m[k][:n]) / st.mean(m['bwrap'][:n]):.2f}x (means), "
               f"{st.median(m[k][:n]) / st.median(m['bwrap'][:n]):.2f}x (medians); target <= 1.5x")
 
-names = {}
-for hdr in ("/usr/include/x86_64-linux-gnu/asm/unistd_64.h", "/usr/include/asm/unistd_64.h"):
-    try:
-        for l in open(hdr):
-            m = re.match(r"#define __NR_(\w+) (\d+)", l)
-            if m:
-                names[int(m.group(2))] = m.group(1)
-        break
-    except OSError:
-        pass
-_, _, trees, calls = read(sys.argv[2])
-n = min(len(trees["hutch"]), len(trees["base"]))
-by_pid = collections.defaultdict(list)
-for (p0, nr), ds in calls.items():
-    by_pid[p0].append((nr, ds))
-per = {k: collections.defaultdict(list) for k in ("hutch", "base")}
+names = schedtrace.syscall_names()
+traced = schedtrace.Trace(sys.argv[2], kinds)
+starts = {k: [s for l, s in traced.starts if l == k] for k in ("hutch", "base")}
+n = min(len(v) for v in starts.values())
+per = {k: collections.defaultdict(list) for k in starts}
 for k in per:
-    for t in trees[k][:n]:
-        for q in t:
-            for nr, ds in by_pid[q]:
-                per[k][nr] += ds
+    for s in starts[k][:n]:
+        traced.calls(s, per[k])
 total = {k: sum(len(v) for v in per[k].values()) / n for k in per}
 print(f"system calls per start ({n} traced starts each): hutch {total['hutch']:.0f}, base {total['base']:.0f}")
 rows = []

@@ -3,6 +3,10 @@
 //! after its process dies; the pair cannot, so a record naming a pid with a
 //! start time says "running" only about that very process.
 //!
+//! It also holds [`read_proc`], the reader for any /proc file (the keeper
+//! reads id maps with it): procfs gives no size hint, and std's readers ask
+//! for one.
+//!
 //! It only reads /proc; sending signals lives in `sys::process`. It sits on
 //! the lowest floor because the user-namespace keeper, the sandbox and the
 //! container records all tell processes apart with it.
@@ -23,10 +27,7 @@ impl ProcId {
     pub fn current() -> Option<ProcId> {
         static ME: std::sync::OnceLock<Option<ProcId>> = std::sync::OnceLock::new();
         let pid = std::process::id() as i32;
-        match ME.get_or_init(|| Self::of(pid)) {
-            Some(me) if me.pid == pid => Some(*me),
-            _ => Self::of(pid),
-        }
+        remembered_for(*ME.get_or_init(|| Self::of(pid)), pid).or_else(|| Self::of(pid))
     }
 
     /// The process that has `pid` now, if any.
@@ -57,31 +58,41 @@ impl ProcId {
     }
 }
 
-/// A /proc file's text, without the stat that `fs::read_to_string` asks
-/// for a size hint (procfs says 0) and in one read for a stat line or an id
-/// map rather than five growing ones.
-pub fn read_proc(path: &Path) -> std::io::Result<String> {
+/// What [`ProcId::current`] remembered, if it is process `pid`'s: a forked
+/// child inherits its parent's memory, and with it the parent's identity.
+fn remembered_for(me: Option<ProcId>, pid: i32) -> Option<ProcId> {
+    me.filter(|me| me.pid == pid)
+}
+
+/// A /proc file's bytes, without the stat that `fs::read` asks for a size
+/// hint (procfs says 0), and in two reads for a stat line or an id map (the
+/// second finds the end) rather than five growing ones. Bytes, not text: a
+/// process names itself (prctl PR_SET_NAME, /proc/self/comm) with any
+/// bytes, and a stat line holds that name.
+pub fn read_proc(path: &Path) -> std::io::Result<Vec<u8>> {
     use std::io::Read;
-    let mut text = String::with_capacity(1024);
-    // `Take` reads as any reader does; `File`'s own read_to_string stats.
+    let mut bytes = Vec::with_capacity(1024);
+    // `Take` reads as any reader does; `File`'s own read_to_end stats.
     std::fs::File::open(path)?
         .take(u64::MAX)
-        .read_to_string(&mut text)?;
-    Ok(text)
+        .read_to_end(&mut bytes)?;
+    Ok(bytes)
 }
 
 /// The fields after the command name, which is in parentheses and may itself
-/// contain spaces and parentheses (proc(5)).
-fn after_comm(stat: &str) -> Option<&str> {
-    Some(stat[stat.rfind(')')? + 1..].trim_start())
+/// contain spaces, parentheses and bytes that are not UTF-8 (proc(5)); the
+/// fields are numbers and a state letter.
+fn after_comm(stat: &[u8]) -> Option<&str> {
+    let close = stat.iter().rposition(|&b| b == b')')?;
+    Some(std::str::from_utf8(&stat[close + 1..]).ok()?.trim_start())
 }
 
-fn state(stat: &str) -> Option<char> {
+fn state(stat: &[u8]) -> Option<char> {
     after_comm(stat)?.chars().next()
 }
 
 /// Field 22, starttime; field 3 is the first after the command name.
-fn start_time(stat: &str) -> Option<u64> {
+fn start_time(stat: &[u8]) -> Option<u64> {
     after_comm(stat)?
         .split_whitespace()
         .nth(22 - 3)?
@@ -90,8 +101,8 @@ fn start_time(stat: &str) -> Option<u64> {
 }
 
 /// Field 4, the parent pid.
-pub fn parent_of(stat: &str) -> Option<i32> {
-    after_comm(stat)?
+pub fn parent_of(stat: impl AsRef<[u8]>) -> Option<i32> {
+    after_comm(stat.as_ref())?
         .split_whitespace()
         .nth(4 - 3)?
         .parse()
@@ -104,7 +115,7 @@ mod tests {
 
     #[test]
     fn parses_stat_with_odd_command_names() {
-        let stat = "42 (a) b) c) S 7 42 42 0 -1 4194560 100 0 0 0 1 2 0 0 20 0 1 0 98765 1 2";
+        let stat = b"42 (a) b) c) S 7 42 42 0 -1 4194560 100 0 0 0 1 2 0 0 20 0 1 0 98765 1 2";
         assert_eq!(start_time(stat), Some(98765));
         assert_eq!(state(stat), Some('S'));
         assert_eq!(parent_of(stat), Some(7));
@@ -114,9 +125,20 @@ mod tests {
     fn a_proc_file_reads_whole() {
         let me = std::process::id();
         let stat = read_proc(Path::new(&format!("/proc/{me}/stat"))).unwrap();
-        assert!(stat.starts_with(&format!("{me} (")) && stat.ends_with('\n'));
+        assert!(stat.starts_with(format!("{me} (").as_bytes()) && stat.ends_with(b"\n"));
         let maps = read_proc(Path::new("/proc/self/maps")).unwrap();
-        assert!(maps.len() > 1024 && maps.ends_with('\n'));
+        assert!(maps.len() > 1024 && maps.ends_with(b"\n"));
+    }
+
+    /// A forked child remembers its parent's identity, and must not take
+    /// it for its own. (A real fork needs `sys::process`, on this module's
+    /// floor, so the choice is tested here.)
+    #[test]
+    fn a_forked_child_does_not_take_its_parents_identity() {
+        let me = ProcId::current().unwrap();
+        assert_eq!(remembered_for(Some(me), me.pid), Some(me));
+        assert_eq!(remembered_for(Some(me), me.pid + 1), None);
+        assert_eq!(ProcId::current(), ProcId::of(me.pid));
     }
 
     #[test]
@@ -128,5 +150,36 @@ mod tests {
             ..me
         };
         assert!(!other.alive());
+    }
+
+    /// A process may name itself with bytes that are not UTF-8; it is still
+    /// told apart and seen alive (a container's pid 1 could otherwise make
+    /// `hutch exec` refuse it as ended).
+    #[test]
+    fn a_process_named_in_bytes_that_are_not_utf8_is_alive() {
+        use std::io::{BufRead, Write};
+        use std::process::{Command, Stdio};
+        let mut child = Command::new("sh")
+            .args([
+                "-c",
+                r"printf 'a\377b' >/proc/$$/comm && echo named && read x",
+            ])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        std::io::BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        assert_eq!(line, "named\n");
+        let pid = child.id() as i32;
+        let comm = std::fs::read(format!("/proc/{pid}/comm")).unwrap();
+        assert_eq!(comm, b"a\xffb\n");
+        let id = ProcId::of(pid);
+        let alive = id.is_some_and(|id| id.alive());
+        child.stdin.take().unwrap().write_all(b"\n").unwrap();
+        child.wait().unwrap();
+        assert!(alive, "{id:?}");
     }
 }

@@ -36,20 +36,31 @@ pub fn run_plan(plan: &Plan) -> Result<(), ChildError> {
 
 /// What the steps share: the container directories they resolved, and the
 /// masks' empty tmpfs. Each of the 17 mask and read-only paths lies in /proc
-/// or /sys, and /dev and /etc are resolved once for the three /etc files:
-/// resolving each path from the root took 2-3 statx per path, each a lookup
-/// through the overlay (about 0.1 ms a start). No step but the user's
-/// mounts changes what a directory resolves to: the others mount a new
-/// filesystem, an empty directory, /dev/null or a path over itself, which
-/// leaves the mount point's own path as it was. A user's mount may land
-/// anywhere (on /etc, over a directory holding a symlink), so it forgets
-/// every directory resolved before it. The names a directory holds may
-/// change (an image whose /proc links to /sys/firmware has them hidden by
-/// that mask); /proc's listing cannot go stale the other way: it is taken
-/// at the first mask step, after every user mount, only mask steps follow,
-/// which hide names or bind a path over itself but never add one, and
-/// procfs gains none of the mask names. At worst a name it lists was
-/// hidden since, and that name's step fails the start; no mask is skipped.
+/// or /sys, and /dev and /etc are resolved once for the /etc files (and
+/// /dev/.hutch-fake-root-apt.conf): resolving each path from the root took
+/// 2-3 statx per path, each a lookup through the overlay (about 0.1 ms a
+/// start).
+///
+/// A resolved path has no symlink left in it, but the host kernel walks it
+/// again at each use, through whatever is mounted by then: a filesystem
+/// mounted since on it or on a directory above it can put a symlink in its
+/// way (Op::Dev's tmpfs holds `fd -> /proc/self/fd`, procfs and sysfs hold
+/// others, a user's mount anything), and that symlink is followed on the
+/// host, out of the root. So every step forgets what was resolved before
+/// it ([`Seen::before`]), but three, whose mounts hold no symlink the
+/// target did not: a mask (an empty directory or /dev/null), a read-only
+/// path (a copy of the mount already there) and an /etc file (a regular
+/// file, over a regular file or over a symlink it unlinks). A walk into
+/// one of those finds the same names or none, and fails rather than leads
+/// elsewhere.
+///
+/// The names a directory holds may change (an image whose /proc links to
+/// /sys/firmware has them hidden by that mask); /proc's listing cannot go
+/// stale the other way: it is taken at the first mask step, and only mask
+/// and read-only steps follow, which hide names or bind a path over itself
+/// but never add one, and procfs gains none of the mask names. At worst a
+/// name it lists was hidden since, and that name's step fails the start;
+/// no mask is skipped.
 #[derive(Default)]
 pub(super) struct Seen {
     dirs: Vec<SeenDir>,
@@ -57,18 +68,15 @@ pub(super) struct Seen {
     empty: Option<OwnedFd>,
 }
 
-/// A container directory a step resolved: its host path, whether a step
-/// made sure it is a directory (a lookup alone keeps missing components,
-/// for the caller to create) and, once a mask step looks in /proc, its
-/// entries. A lookup in the just-mounted procfs allocates a dentry, and an
-/// inode for a name that exists, and 7 of /proc's 15 names are missing on a
-/// typical kernel: one read of the directory (open, two getdents64, close)
-/// answers all 15 without a lookup, and only a symlink among them needs
-/// one.
+/// A container directory a step resolved: its host path and, once a mask
+/// step looks in /proc, its entries. A lookup in the just-mounted procfs
+/// allocates a dentry, and an inode for a name that exists, and 7 of
+/// /proc's 15 names are missing on a typical kernel: one read of the
+/// directory (open, two getdents64, close) answers all 15 without a
+/// lookup, and only a symlink among them needs one.
 struct SeenDir {
     rel: PathBuf,
     host: PathBuf,
-    made: bool,
     entries: Option<HashMap<OsString, FileType>>,
 }
 
@@ -106,7 +114,6 @@ impl Seen {
         self.dirs.push(SeenDir {
             rel: rel.to_path_buf(),
             host,
-            made: false,
             entries: None,
         });
         Ok(self.dirs.len() - 1)
@@ -119,25 +126,12 @@ impl Seen {
         Ok(self.dirs[i].host.clone())
     }
 
-    /// [`mkdir_in`], once per directory.
-    fn mkdir(&mut self, root: &Path, rel: &Path) -> Result<PathBuf, SysError> {
-        if let Some(d) = self.dirs.iter().find(|d| d.rel == rel && d.made) {
-            return Ok(d.host.clone());
+    /// Step `op` is next: see [`Seen`] for which steps keep what was
+    /// resolved before them.
+    pub(super) fn before(&mut self, op: &Op) {
+        if !matches!(op, Op::Mask(_) | Op::ReadOnlyPath(_) | Op::EtcFile { .. }) {
+            self.dirs.clear();
         }
-        let host = mkdir_in(root, rel)?;
-        self.dirs.retain(|d| d.rel != rel);
-        self.dirs.push(SeenDir {
-            rel: rel.to_path_buf(),
-            host: host.clone(),
-            made: true,
-            entries: None,
-        });
-        Ok(host)
-    }
-
-    /// A user's mount is next: nothing resolved so far is known to hold.
-    fn forget(&mut self) {
-        self.dirs.clear();
     }
 
     /// [`file_in`] with its directory looked up once.
@@ -162,7 +156,7 @@ impl Seen {
         // Only /proc holds more mask paths (15) than the four calls a read
         // costs; /sys and its subdirectory hold one each. Listed at the
         // first mask step that looks there, so after procfs's mount
-        // (Op::Proc resolved /proc before it).
+        // (the masks come after Op::Proc).
         if dir.entries.is_none() && parent == Path::new("proc") {
             dir.entries = Some(list(&dir.host, parent)?);
         }
@@ -256,12 +250,7 @@ pub const LAYER_TMPFS_OPTIONS: &str = "mode=755,size=50%";
 
 fn step(plan: &Plan, root: &Path, op: &Op, seen: &mut Seen) -> Result<(), SysError> {
     let none: Option<&str> = None;
-    if matches!(
-        op,
-        Op::Tmpfs { .. } | Op::Bind { .. } | Op::Volume { .. } | Op::Overlay { .. }
-    ) {
-        seen.forget();
-    }
+    seen.before(op);
     match op {
         Op::IsolatePropagation => mount(
             none,
@@ -294,7 +283,7 @@ fn step(plan: &Plan, root: &Path, op: &Op, seen: &mut Seen) -> Result<(), SysErr
         }
         Op::RootOverlay => plan.overlay.mount(root, &plan.rootfs_driver, &plan.scratch),
         Op::Proc => {
-            let t = seen.mkdir(root, Path::new("proc"))?;
+            let t = mkdir_in(root, Path::new("proc"))?;
             mount(
                 Some("proc"),
                 &t,
@@ -303,7 +292,7 @@ fn step(plan: &Plan, root: &Path, op: &Op, seen: &mut Seen) -> Result<(), SysErr
                 none,
             )
         }
-        Op::Dev { shm_size } => setup_dev(&seen.mkdir(root, Path::new("dev"))?, *shm_size),
+        Op::Dev { shm_size } => setup_dev(&mkdir_in(root, Path::new("dev"))?, *shm_size),
         Op::Cgroup => {
             let t = in_root(root, Path::new("sys/fs/cgroup"))?;
             mount(
@@ -331,7 +320,7 @@ fn step(plan: &Plan, root: &Path, op: &Op, seen: &mut Seen) -> Result<(), SysErr
             move_mount_onto(copy.as_fd(), at.as_fd(), &t)
         }
         Op::Sys { fresh } => {
-            let t = seen.mkdir(root, Path::new("sys"))?;
+            let t = mkdir_in(root, Path::new("sys"))?;
             if *fresh {
                 mount(
                     Some("sysfs"),

@@ -507,3 +507,26 @@ fn the_proc_listing_holds_only_mask_names() {
     names.sort();
     assert_eq!(names, [("keys".into(), false), ("sys".into(), true)]);
 }
+
+/// /dev's tmpfs puts `fd -> /proc/self/fd` where an image's `/proc ->
+/// /dev/fd` was resolved to a directory: /proc looked up before Op::Dev and
+/// used after it would list the host's /proc/self/fd and mask nothing.
+/// Looked up again, it is a symlink loop, and the start fails. A mask step
+/// keeps what was resolved before it.
+#[test]
+fn a_directory_resolved_before_a_fixed_mount_is_looked_up_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    std::fs::create_dir_all(root.join("dev/fd")).unwrap();
+    std::os::unix::fs::symlink("/dev/fd", root.join("proc")).unwrap();
+    let mut seen = super::setup::Seen::default();
+    seen.before(&plan::Op::Proc);
+    assert_eq!(seen.find(root, Path::new("proc/acpi")).unwrap(), None);
+    std::fs::create_dir(root.join("dev/fd/acpi")).unwrap();
+    seen.before(&plan::Op::Mask(PathBuf::from("proc/acpi")));
+    assert_eq!(seen.find(root, Path::new("proc/acpi")).unwrap(), None);
+    seen.before(&plan::Op::Dev { shm_size: 0 });
+    std::fs::remove_dir_all(root.join("dev/fd")).unwrap();
+    std::os::unix::fs::symlink("/proc/self/fd", root.join("dev/fd")).unwrap();
+    assert!(seen.find(root, Path::new("proc/acpi")).is_err());
+}

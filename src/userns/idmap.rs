@@ -91,7 +91,10 @@ impl Default for IdSources {
     /// newuidmap and newgidmap are looked up once per process: a start
     /// asks for the sources several times (the mapping, the keeper, the
     /// layers), and each search stats every $PATH entry, 20-odd statx for
-    /// the pair.
+    /// the pair. The paths found are kept for the process's life: a
+    /// long-running one (a restarting supervisor) keeps using the tools
+    /// found when it started, which is stale only if newuidmap or newgidmap
+    /// moves (or first appears) while it runs.
     fn default() -> Self {
         static TOOLS: std::sync::OnceLock<(Option<PathBuf>, Option<PathBuf>)> =
             std::sync::OnceLock::new();
@@ -110,8 +113,8 @@ impl Default for IdSources {
 /// Look a program up in $PATH, then in the usual system dirs (runuser resets PATH).
 pub fn find_in_path(name: &str) -> Option<PathBuf> {
     let path = std::env::var_os("PATH").unwrap_or_default();
-    let found = search_dirs(&path).find_map(|d| Some(d.join(name)).filter(|p| is_executable(p)));
-    found
+    let mut dirs = search_dirs(&path);
+    dirs.find_map(|d| Some(d.join(name)).filter(|p| is_executable(p)))
 }
 
 /// The directories `find_in_path` tries, in order, each once: a $PATH that

@@ -323,7 +323,7 @@ fn maps(pid: i32, map: &IdMapping) -> bool {
     let proc_map =
         |file: &str| crate::procid::read_proc(Path::new(&format!("/proc/{pid}/{file}"))).ok();
     let same = |file: &str, ranges: &[IdRange]| {
-        proc_map(file).is_some_and(|text| same_ranges(&text, ranges))
+        proc_map(file).is_some_and(|text| same_ranges(&String::from_utf8_lossy(&text), ranges))
     };
     same("uid_map", &map.uids) && same("gid_map", &map.gids)
 }

@@ -375,6 +375,57 @@ fn a_masked_path_that_cannot_be_looked_at_fails_the_run() {
     });
 }
 
+/// An image whose /proc is a link into /dev gets procfs mounted in the
+/// image's /dev, which /dev's own tmpfs then covers with `fd ->
+/// /proc/self/fd`: the masks must not use /proc as it was looked up before
+/// that mount (the host's /proc/self/fd, and nothing masked). Looked up
+/// again it is a loop, and the container does not start.
+#[test]
+fn an_image_whose_proc_is_a_link_into_dev_does_not_start_unmasked() {
+    for_each_user(|w| {
+        // Imported rather than built: a build here would raise this test
+        // process's peak child memory, which another test measures.
+        let layer = image("busybox-musl")
+            .join("blobs/sha256")
+            .join(busybox_facts().layer);
+        let rootfs = w.path("rootfs");
+        std::fs::create_dir_all(&rootfs).unwrap();
+        let tar = |args: &[&std::ffi::OsStr]| {
+            let st = std::process::Command::new("tar").args(args).status();
+            assert!(st.unwrap().success(), "tar {args:?}");
+        };
+        tar(&[
+            "-xf".as_ref(),
+            layer.as_os_str(),
+            "-C".as_ref(),
+            rootfs.as_os_str(),
+        ]);
+        let _ = std::fs::remove_dir(rootfs.join("proc"));
+        std::os::unix::fs::symlink("/dev/fd", rootfs.join("proc")).unwrap();
+        let archive = w.path("proclink.tar");
+        tar(&[
+            "-cf".as_ref(),
+            archive.as_os_str(),
+            "-C".as_ref(),
+            rootfs.as_os_str(),
+            ".".as_ref(),
+        ]);
+        std::fs::set_permissions(&archive, std::fs::Permissions::from_mode(0o644)).unwrap();
+        w.ok(&["import", archive.to_str().unwrap(), "proclink"]);
+        let (code, err) = w.fails(&[
+            "run",
+            "--rm",
+            "--network",
+            "none",
+            "proclink",
+            "cat",
+            "/proc/self/status",
+        ]);
+        assert_ne!(code, 0);
+        assert!(err.contains("masking /proc/"), "{err}");
+    });
+}
+
 #[test]
 fn capabilities_privileged_and_security_options_change_what_they_say() {
     for_each_user(|w| {
