@@ -51,7 +51,9 @@ sys.path.insert(0, sys.argv[2])
 import schedtrace
 
 trace = schedtrace.Trace(sys.argv[1], {"/hutch": "hutch"})
-starts = [s for _, s in trace.starts]  # default and unconfined in turn
+pairs, skipped = trace.rounds(2)
+print(f"{skipped} starts skipped (exit event lost, with their pairs)", file=sys.stderr)
+starts = [s for r in pairs for _, s in r]  # default and unconfined in turn
 cpu = [trace.cpu_ms(s) for s in starts]
 conf, unc = cpu[0::2], cpu[1::2]
 n = min(len(conf), len(unc))

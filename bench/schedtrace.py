@@ -58,7 +58,24 @@ class Trace:
         return sum(self.runtime[x] for x in self.tree(pid)) / 1e6
 
     def wall_ms(self, pid):
-        return (self.ended.get(pid, self.began[pid]) - self.began[pid]) * 1e3
+        """From `pid`'s exec to its exit: only for a start from `rounds`."""
+        return (self.ended[pid] - self.began[pid]) * 1e3
+
+    def rounds(self, size):
+        """`starts` in rounds of `size` (the benchmarks start their commands
+        in turn and compare neighbours), leaving out each round in which a
+        start's exit event was lost (perf drops events when its buffer
+        fills): that start's wall time is unknown and its CPU time short,
+        and dropping the start alone would pair the wrong neighbours.
+        Returns the whole rounds and how many starts were skipped."""
+        whole, skipped = [], 0
+        for k in range(0, len(self.starts) - size + 1, size):
+            r = self.starts[k:k + size]
+            if all(pid in self.ended for _, pid in r):
+                whole.append(r)
+            else:
+                skipped += size
+        return whole, skipped + len(self.starts) % size
 
     def calls(self, pid, into):
         """Adds the durations (us) of the system calls of `pid`'s tree to

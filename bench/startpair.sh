@@ -61,7 +61,9 @@ kinds = {"/hutch": "hutch", "/hutch-base": "base", "/bwrap": "bwrap"}
 trace = schedtrace.Trace(sys.argv[1], kinds)
 cpu = collections.defaultdict(list)
 wall = collections.defaultdict(list)
-for k, s in trace.starts:
+rounds, skipped = trace.rounds(len(kinds))
+print(f"{skipped} starts skipped (exit event lost, with their rounds)", file=sys.stderr)
+for k, s in (x for r in rounds for x in r):
     cpu[k].append(trace.cpu_ms(s))
     wall[k].append(trace.wall_ms(s))
 n = min(len(cpu[k]) for k in ("hutch", "base", "bwrap"))
@@ -78,7 +80,9 @@ for what, m in (("CPU", cpu), ("wall", wall)):
 
 names = schedtrace.syscall_names()
 traced = schedtrace.Trace(sys.argv[2], kinds)
-starts = {k: [s for l, s in traced.starts if l == k] for k in ("hutch", "base")}
+rounds, skipped = traced.rounds(len(kinds))
+print(f"{skipped} traced starts skipped (exit event lost, with their rounds)", file=sys.stderr)
+starts = {k: [s for r in rounds for l, s in r if l == k] for k in ("hutch", "base")}
 n = min(len(v) for v in starts.values())
 per = {k: collections.defaultdict(list) for k in starts}
 for k in per:

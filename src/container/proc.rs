@@ -2,7 +2,7 @@
 //!
 //! It only reads /proc; process identity (pid + start time) is `crate::procid`.
 
-use crate::procid::parent_of;
+use crate::procid::{parent_of, read_proc};
 use std::path::Path;
 
 /// A process inside a container, as `hutch top` shows it.
@@ -44,8 +44,11 @@ pub fn members(init: i32) -> Vec<Member> {
 
 fn member(pid: &str) -> Option<Member> {
     let base = Path::new("/proc").join(pid);
-    let stat = std::fs::read_to_string(base.join("stat")).ok()?;
-    let status = std::fs::read_to_string(base.join("status")).ok()?;
+    // Bytes, not text: a process names itself with any bytes, and both
+    // files hold that name; the fields read here are ASCII either way.
+    let stat = read_proc(&base.join("stat")).ok()?;
+    let status = read_proc(&base.join("status")).ok()?;
+    let status = String::from_utf8_lossy(&status);
     let field = |name: &str| {
         status
             .lines()
@@ -71,4 +74,40 @@ fn member(pid: &str) -> Option<Member> {
         uid,
         command,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A process that names itself in bytes that are not UTF-8 is still
+    /// listed: its stat line and status hold that name.
+    #[test]
+    fn a_process_named_in_bytes_that_are_not_utf8_is_listed() {
+        use std::io::{BufRead, Write};
+        use std::process::{Command, Stdio};
+        let mut child = Command::new("sh")
+            .args([
+                "-c",
+                r"printf 'a\377b' >/proc/$$/comm && echo named && read x",
+            ])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        std::io::BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        assert_eq!(line, "named\n");
+        let pid = child.id() as i32;
+        let comm = std::fs::read(format!("/proc/{pid}/comm")).unwrap();
+        let listed = members(pid).into_iter().find(|m| m.pid == pid);
+        child.stdin.take().unwrap().write_all(b"\n").unwrap();
+        child.wait().unwrap();
+        assert_eq!(comm, b"a\xffb\n");
+        let listed = listed.expect("the renamed process is listed");
+        assert_eq!(listed.ppid, std::process::id() as i32);
+        assert!(listed.command.starts_with("sh -c"), "{listed:?}");
+    }
 }

@@ -279,7 +279,7 @@ const INSN_STEPS: u64 = 50;
 /// cache at install, so its splits minimise that work (see [`splits`]).
 fn search(starts: &[u32], weights: &[u64], leaves: Vec<Code>) -> Result<Code, SeccompError> {
     let acts: Vec<bool> = leaves.iter().map(|l| matches!(l, Code::Act(_))).collect();
-    let (at, _) = splits(weights, &acts);
+    let at = splits(weights, &acts);
     build(starts, &|i, j| at[i][j], 0, leaves)
 }
 
@@ -309,8 +309,27 @@ fn balanced(starts: &[u32], leaves: Vec<Code>) -> Result<Code, SeccompError> {
 /// the leaves, not the cube: this runs whenever the cached program is
 /// missing, and a profile with hundreds of syscall ranges must not stall
 /// a start. The two-instruction nodes make the bound a heuristic, not a
-/// proof. Also returns how many splits it weighed.
-pub(super) fn splits(weights: &[u64], acts: &[bool]) -> (Vec<Vec<usize>>, u64) {
+/// proof.
+pub(super) fn splits(weights: &[u64], acts: &[bool]) -> Vec<Vec<usize>> {
+    table(weights, acts, knuth).0
+}
+
+/// The splits [`splits`] weighs for the run `i..=j`, from those of the
+/// two runs one leaf shorter.
+fn knuth(at: &[Vec<usize>], i: usize, j: usize) -> (usize, usize) {
+    match j - i {
+        1 => (j, j),
+        _ => (at[i][j - 1], at[i + 1][j].max(at[i][j - 1])),
+    }
+}
+
+/// The best split of every run among those `range(at, i, j)` bounds,
+/// with each run's steps (see [`splits`]).
+fn table(
+    weights: &[u64],
+    acts: &[bool],
+    range: impl Fn(&[Vec<usize>], usize, usize) -> (usize, usize),
+) -> (Vec<Vec<usize>>, Vec<Vec<u64>>) {
     let n = weights.len();
     let mut sum = vec![0u64; n + 1];
     for (i, w) in weights.iter().enumerate() {
@@ -318,17 +337,12 @@ pub(super) fn splits(weights: &[u64], acts: &[bool]) -> (Vec<Vec<usize>>, u64) {
     }
     let mut cost = vec![vec![0u64; n]; n];
     let mut at = vec![vec![0usize; n]; n];
-    let mut weighed = 0;
     for len in 1..n {
         for i in 0..n - len {
             let j = i + len;
-            let (from, to) = match len {
-                1 => (j, j),
-                _ => (at[i][j - 1], at[i + 1][j].max(at[i][j - 1])),
-            };
+            let (from, to) = range(&at, i, j);
             let mut best = (u64::MAX, from);
             for m in from..=to {
-                weighed += 1;
                 let both = m - 1 == i && acts[i] && m == j && acts[j];
                 let c = cost[i][m - 1] + cost[m][j] + INSN_STEPS * (1 + u64::from(both));
                 if c < best.0 {
@@ -339,7 +353,29 @@ pub(super) fn splits(weights: &[u64], acts: &[bool]) -> (Vec<Vec<usize>>, u64) {
             at[i][j] = best.1;
         }
     }
-    (at, weighed)
+    (at, cost)
+}
+
+/// The steps of the search [`splits`] finds over all the leaves, and how
+/// many splits it weighed.
+#[cfg(test)]
+pub(super) fn splits_weighed(weights: &[u64], acts: &[bool]) -> (u64, u64) {
+    let weighed = std::cell::Cell::new(0u64);
+    let (_, cost) = table(weights, acts, |at, i, j| {
+        let (from, to) = knuth(at, i, j);
+        weighed.set(weighed.get() + (to + 1 - from) as u64);
+        (from, to)
+    });
+    let last = weights.len() - 1;
+    (cost[0][last], weighed.get())
+}
+
+/// The fewest steps of any search over all the leaves, every split
+/// weighed.
+#[cfg(test)]
+pub(super) fn exhaustive_steps(weights: &[u64], acts: &[bool]) -> u64 {
+    let (_, cost) = table(weights, acts, |_, i, j| (i + 1, j));
+    cost[0][weights.len() - 1]
 }
 
 /// The search over `leaves`, which start at index `first` of the whole

@@ -654,9 +654,40 @@ fn the_default_program_is_cheap_to_install() {
 #[test]
 fn splitting_many_leaves_is_quadratic() {
     let n = 1000u64;
-    let (at, weighed) = codegen::splits(&vec![1; n as usize], &vec![true; n as usize]);
+    let (_, weighed) = codegen::splits_weighed(&vec![1; n as usize], &vec![true; n as usize]);
     assert!(weighed <= 3 * n * n, "{weighed}");
-    assert!((1..n as usize).contains(&at[0][n as usize - 1]));
+}
+
+/// Weighing only Knuth's range of splits is a heuristic here (a node is
+/// one instruction or two), so its search is compared with the best of
+/// every split on 60 random leaf weights (a fixed seed, so the same 60
+/// every run): the worst took 3.1% more steps than the best; 4% leaves a
+/// little room above that.
+#[test]
+fn bounded_splits_stay_near_the_best() {
+    let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+    let mut next = move |below: u64| {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed % below
+    };
+    let mut worst = 1.0f64;
+    for _ in 0..60 {
+        let n = 2 + next(60) as usize;
+        let weights: Vec<u64> = (0..n)
+            .map(|_| match next(4) {
+                0 => 1 + next(400),
+                _ => 1 + next(8),
+            })
+            .collect();
+        let acts: Vec<bool> = (0..n).map(|_| next(3) != 0).collect();
+        let (steps, _) = codegen::splits_weighed(&weights, &acts);
+        let best = codegen::exhaustive_steps(&weights, &acts);
+        assert!(steps >= best, "{steps} < {best}");
+        worst = worst.max(steps as f64 / best as f64);
+    }
+    assert!(worst <= 1.04, "{worst}");
 }
 
 /// A profile with hundreds of values for one argument compiles, and its
