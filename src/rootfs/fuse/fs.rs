@@ -214,7 +214,7 @@ impl OverlayFs {
                 removed: false,
             },
         );
-        copyup::clear_scratch(layers.work.as_fd())?;
+        copyup::clear_scratch(layers.work.as_fd());
         let table = Table::new(root);
         let st = sys::stat_at(upper.as_fd(), c"")?;
         table.alias(st.st_dev, st.st_ino, INodeNo::ROOT.0);

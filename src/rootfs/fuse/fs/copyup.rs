@@ -369,14 +369,34 @@ impl OverlayFs {
 const SCRATCH: &str = "#copyup-";
 
 /// Remove from the work dir `work` the copies a server killed while
-/// building them left there: they were never shown, and would only pile up.
-pub(super) fn clear_scratch(work: BorrowedFd<'_>) -> R<()> {
-    for e in sys::read_dir(work)? {
-        if e.name.to_bytes().starts_with(SCRATCH.as_bytes()) {
-            sys::unlink_at(work, &e.name, false)?;
+/// building them left there: they were never shown, and would only pile
+/// up. A directory copy goes with whatever is in it, symlinks not followed.
+/// Best effort: what cannot be removed stays, and never stops a start
+/// ([`OverlayFs::in_work`] skips a name that is taken).
+pub(super) fn clear_scratch(work: BorrowedFd<'_>) {
+    let Ok(entries) = sys::read_dir(work) else {
+        return;
+    };
+    for e in entries {
+        if !e.name.to_bytes().starts_with(SCRATCH.as_bytes()) {
+            continue;
         }
+        let _ = remove_all(work, &e.name);
     }
-    Ok(())
+}
+
+/// Remove `name` from `dir`, a directory with everything in it, never
+/// following a symlink (open_at refuses one).
+fn remove_all(dir: BorrowedFd<'_>, name: &CStr) -> R<()> {
+    match sys::unlink_at(dir, name, false) {
+        Err(NixErrno::EISDIR) => {}
+        r => return r,
+    }
+    let sub = sys::open_at(dir, name, libc::O_PATH | libc::O_DIRECTORY, 0)?;
+    for e in sys::read_dir(sub.as_fd())? {
+        remove_all(sub.as_fd(), &e.name)?;
+    }
+    sys::unlink_at(dir, name, true)
 }
 
 /// A new regular file `name` in `dir`, open for writing; EEXIST if the

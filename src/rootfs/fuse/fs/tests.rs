@@ -386,6 +386,25 @@ fn nameless_copy_up_falls_back_when_o_tmpfile_is_refused() {
     assert_eq!(std::fs::read_to_string(d.lower.join("f")).unwrap(), "data");
 }
 
+/// What a killed server left in the work dir is cleared at the start,
+/// whatever it is: a file, a directory copy with entries in it (its
+/// symlinks not followed), and never stops the start.
+#[test]
+fn leftover_copies_are_cleared_from_the_work_dir() {
+    let d = dirs();
+    std::fs::write(d.lower.join("kept"), "").unwrap();
+    let left = d.work.join("#copyup-1-0");
+    std::fs::create_dir_all(left.join("sub")).unwrap();
+    std::fs::write(left.join("sub/x"), "").unwrap();
+    std::os::unix::fs::symlink(&d.lower, left.join("out")).unwrap();
+    std::fs::write(d.work.join("#copyup-1-1"), "").unwrap();
+    std::fs::write(d.work.join("other"), "").unwrap();
+    let fs = overlay(&d.lower, &d.upper, &d.work);
+    lookup(&fs, "kept");
+    assert_eq!(names(&d.work), ["other"]);
+    assert_eq!(names(&d.lower), ["kept"]);
+}
+
 /// A lower fifo and symlink copied up by name (for a chown) keep their
 /// mode and times, whatever the umask; the work dir they are built in is
 /// left empty.
