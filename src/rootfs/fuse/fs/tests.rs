@@ -232,7 +232,7 @@ fn nameless_upper_socket_takes_utimens_and_chmod() {
 /// survives, and neither dir keeps a name for it. A named copy-up is built
 /// in the work dir too and moved to its name complete: one that fails
 /// half-way (a chown to an owner the namespace cannot map) leaves nothing
-/// to hide the lower file, and so does a directory's, now built there
+/// to hide the lower file, and neither does a directory's, built there
 /// too. Where the upper file system has no rename2 (forced here), a copy
 /// is linked to its name and a directory made at it, and removed again if
 /// it fails. What a killed server left in the work dir is cleared at the
@@ -342,7 +342,6 @@ fn nameless_copy_up_falls_back_when_o_tmpfile_is_refused() {
             // A directory that cannot be given its owner is not left
             // half-made in the upper dir, with rename2 or without it
             // (NFS): made at its name then, and removed again.
-            let chmod = set(Some(0o750), None);
             for no_rename2 in [false, true] {
                 fs.no_rename2.store(no_rename2, Ordering::Relaxed);
                 match fs.do_setattr(named("hd"), set(Some(0o750), None)) {
@@ -362,7 +361,7 @@ fn nameless_copy_up_falls_back_when_o_tmpfile_is_refused() {
             chown.uid = Some(nix::unistd::getuid().as_raw());
             fs.do_setattr(named("s"), chown)
                 .map_err(|e| format!("symlink copy-up without rename2: {e}"))?;
-            fs.do_setattr(named("dd"), chmod)
+            fs.do_setattr(named("dd"), set(Some(0o750), None))
                 .map_err(|e| format!("directory copy-up without rename2: {e}"))?;
             let n2 = std::fs::read_to_string(upper.join("n2")).map_err(|e| e.to_string())?;
             let s = std::fs::read_link(upper.join("s")).map_err(|e| e.to_string())?;
