@@ -52,7 +52,7 @@ use std::ffi::{CStr, CString, OsStr};
 use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -78,6 +78,11 @@ pub struct OverlayFs {
     work: OwnedFd,
     /// Makes those passing names unique.
     next_scratch: AtomicU64,
+    /// The upper file system answered renameat2 RENAME_NOREPLACE with
+    /// EINVAL or ENOSYS (NFS, a FUSE server without rename2): copies are
+    /// then moved with linkat, a directory made at its name (`copyup`).
+    /// Tests set it to take that path on a file system that has rename2.
+    no_rename2: AtomicBool,
     table: Table,
     shift: IdShift,
     /// Files opened by CREATE (or by OPEN, on a kernel that cannot skip
@@ -209,7 +214,7 @@ impl OverlayFs {
                 removed: false,
             },
         );
-        copyup::clear_scratch(layers.work.as_fd())?;
+        copyup::clear_scratch(layers.work.as_fd());
         let table = Table::new(root);
         let st = sys::stat_at(upper.as_fd(), c"")?;
         table.alias(st.st_dev, st.st_ino, INodeNo::ROOT.0);
@@ -217,6 +222,7 @@ impl OverlayFs {
             proc: layers.proc,
             work: layers.work,
             next_scratch: AtomicU64::new(0),
+            no_rename2: AtomicBool::new(false),
             table,
             shift,
             handles: Sharded::new(),

@@ -3,12 +3,14 @@
 //! entries given the caller's owner; whiteouts left where a lower name was
 //! removed.
 //!
-//! A copied file appears whole or not at all (a directory is made at its
-//! name, then given its attributes): a regular file is filled as an
-//! O_TMPFILE and then linked in; a symlink, fifo or socket (which have no
-//! O_TMPFILE), and a regular file where the upper file system refuses
-//! O_TMPFILE, are built under a `#copyup-` name in the work dir and moved
-//! to their name with RENAME_NOREPLACE, as overlayfs does.
+//! A copy appears whole or not at all: a regular file is filled as an
+//! O_TMPFILE and then linked in; a directory, a symlink, fifo or socket
+//! (which have no O_TMPFILE), and a regular file where the upper file
+//! system refuses O_TMPFILE, are built under a `#copyup-` name in the work
+//! dir and moved to their name with RENAME_NOREPLACE, as overlayfs does.
+//! Where the upper file system has no rename2 (NFS), a file is linked to
+//! its name instead, and a directory is made at its name and removed again
+//! if giving it its attributes fails.
 
 use super::*;
 use std::os::fd::BorrowedFd;
@@ -75,13 +77,20 @@ impl OverlayFs {
         }
         match st.st_mode & libc::S_IFMT {
             libc::S_IFDIR => {
-                sys::mkdir_at(dir, &name, 0o700)?;
-                let made = sys::open_at(dir, &name, libc::O_RDONLY | libc::O_DIRECTORY, 0)?;
                 let from = self.reopen(&src, libc::O_RDONLY | libc::O_DIRECTORY)?;
-                crate::rootfs::copy::copy_xattrs(from.as_fd(), made.as_fd())?;
-                sys::chown_at(made.as_fd(), c"", uid, gid)?;
-                sys::fchmod(made.as_fd(), st.st_mode & 0o7777)?;
-                times(made.as_fd(), &st)?;
+                self.in_work(
+                    Some((dir, &name)),
+                    true,
+                    |at, n| sys::mkdir_at(at, n, 0o700),
+                    |at, n, ()| {
+                        let made = sys::open_at(at, n, libc::O_RDONLY | libc::O_DIRECTORY, 0)?;
+                        crate::rootfs::copy::copy_xattrs(from.as_fd(), made.as_fd())?;
+                        sys::chown_at(made.as_fd(), c"", uid, gid)?;
+                        sys::fchmod(made.as_fd(), st.st_mode & 0o7777)?;
+                        times(made.as_fd(), &st)?;
+                        Ok(made)
+                    },
+                )?;
             }
             libc::S_IFREG => {
                 let from = sys::open_at(bfd(&src), &name, libc::O_RDONLY, 0)?;
@@ -93,13 +102,7 @@ impl OverlayFs {
                         sys::link_tmpfile(self.proc.as_fd(), made.as_fd(), dir, &name)?;
                     }
                     Err(e) if tmpfile_refused(e) => {
-                        self.in_work(Some((dir, &name)), |work, n| {
-                            let made = sys::open_at(
-                                work,
-                                n,
-                                libc::O_RDWR | libc::O_CREAT | libc::O_EXCL,
-                                0o600,
-                            )?;
+                        self.in_work(Some((dir, &name)), false, create_file, |_, _, made| {
                             fill(made.as_fd())?;
                             Ok(made)
                         })?;
@@ -154,14 +157,9 @@ impl OverlayFs {
     /// made in the work dir and unlinked at once.
     fn unnamed_file(&self, dir: BorrowedFd<'_>) -> R<OwnedFd> {
         match sys::tmpfile_in(dir, 0o600) {
-            Err(e) if tmpfile_refused(e) => self.in_work(None, |work, name| {
-                sys::open_at(
-                    work,
-                    name,
-                    libc::O_RDWR | libc::O_CREAT | libc::O_EXCL,
-                    0o600,
-                )
-            }),
+            Err(e) if tmpfile_refused(e) => {
+                self.in_work(None, false, create_file, |_, _, made| Ok(made))
+            }
             r => r,
         }
     }
@@ -188,11 +186,11 @@ impl OverlayFs {
         } else {
             None
         };
-        self.in_work(to, |work, name| {
-            match &target {
-                Some(t) => sys::symlink_at(t, work, name)?,
-                None => sys::mknod_at(work, name, kind | (st.st_mode & 0o7777), st.st_rdev)?,
-            }
+        let create = |work: BorrowedFd<'_>, name: &CStr| match &target {
+            Some(t) => sys::symlink_at(t, work, name),
+            None => sys::mknod_at(work, name, kind | (st.st_mode & 0o7777), st.st_rdev),
+        };
+        self.in_work(to, false, create, |work, name, ()| {
             sys::chown_at(work, name, uid, gid)?;
             let made = sys::path_at(work, name)?;
             if target.is_none() {
@@ -210,41 +208,87 @@ impl OverlayFs {
         })
     }
 
-    /// Run `make` on a fresh name in the work dir (it must create that name
-    /// with O_EXCL semantics, finish the file and return a descriptor that
-    /// holds it), then move the file to `to` without replacing anything
-    /// (renameat2 RENAME_NOREPLACE: it appears there complete or not at
-    /// all, as overlayfs does it) or, with no `to`, remove the name. The
-    /// work dir is never shown, and is left as empty as it was found,
-    /// whatever fails.
-    fn in_work(
+    /// Build a copy under a fresh name in the work dir and move it to `to`
+    /// without replacing anything or, with no `to`, unlink it once built.
+    /// `create` makes the name with O_EXCL semantics: its EEXIST, and only
+    /// its, means the name was taken (left by a server killed in between)
+    /// and another is tried. `finish` gives the new entry its attributes and
+    /// returns a descriptor that holds it; whatever it fails with, the name
+    /// is removed. The move is renameat2 RENAME_NOREPLACE, so the copy
+    /// appears complete or not at all, as overlayfs does it. Where the upper
+    /// file system has no rename2, a file is linked to `to` instead (linkat
+    /// fails with EEXIST, never replaces; without AT_SYMLINK_FOLLOW it links
+    /// a symlink itself), and a directory, which cannot be linked, is made
+    /// at `to` and removed again if finishing it fails. The work dir is
+    /// never shown, and is left as empty as it was found, whatever fails.
+    fn in_work<T>(
         &self,
         to: Option<(BorrowedFd<'_>, &CStr)>,
-        make: impl Fn(BorrowedFd<'_>, &CStr) -> R<OwnedFd>,
+        is_dir: bool,
+        create: impl Fn(BorrowedFd<'_>, &CStr) -> R<T>,
+        finish: impl Fn(BorrowedFd<'_>, &CStr, T) -> R<OwnedFd>,
     ) -> R<OwnedFd> {
+        if let Some((dir, to)) = to {
+            if is_dir && self.no_rename2.load(Ordering::Relaxed) {
+                return in_place(dir, to, &create, &finish);
+            }
+        }
         let work = self.work.as_fd();
         let pid = std::process::id();
-        // A name left by a server that was killed in between: take another.
         for _ in 0..64 {
             let n = self.next_scratch.fetch_add(1, Ordering::Relaxed);
             let name =
                 CString::new(format!("{SCRATCH}{pid:x}-{n:x}")).map_err(|_| NixErrno::EINVAL)?;
-            let made = match make(work, &name) {
+            let made = match create(work, &name) {
                 Err(NixErrno::EEXIST) => continue,
-                r => r,
+                r => r?,
             };
-            let placed = made.and_then(|fd| match to {
-                Some((dir, to)) => {
-                    sys::rename_at(work, &name, dir, to, libc::RENAME_NOREPLACE).map(|()| fd)
-                }
-                None => sys::unlink_at(work, &name, false).map(|()| fd),
+            let fd = finish(work, &name, made).inspect_err(|_| {
+                let _ = sys::unlink_at(work, &name, is_dir);
+            })?;
+            let moved = match to {
+                None => sys::unlink_at(work, &name, false),
+                Some((dir, to)) => match self.rename_noreplace(work, &name, dir, to) {
+                    Some(r) => r,
+                    None if is_dir => {
+                        let _ = sys::unlink_at(work, &name, true);
+                        drop(fd);
+                        return in_place(dir, to, &create, &finish);
+                    }
+                    None => sys::link_at(work, &name, dir, to).map(|()| {
+                        // The copy is in place: a name left behind here is
+                        // only a leftover, cleared at the next start.
+                        let _ = sys::unlink_at(work, &name, false);
+                    }),
+                },
+            };
+            return moved.map(|()| fd).inspect_err(|_| {
+                let _ = sys::unlink_at(work, &name, is_dir);
             });
-            if placed.is_err() {
-                let _ = sys::unlink_at(work, &name, false);
-            }
-            return placed;
         }
         Err(NixErrno::EEXIST)
+    }
+
+    /// renameat2 RENAME_NOREPLACE of `name` in `work` to `to` in `dir`;
+    /// None when the upper file system has no rename2 (EINVAL or ENOSYS,
+    /// remembered so it is asked only once).
+    fn rename_noreplace(
+        &self,
+        work: BorrowedFd<'_>,
+        name: &CStr,
+        dir: BorrowedFd<'_>,
+        to: &CStr,
+    ) -> Option<R<()>> {
+        if self.no_rename2.load(Ordering::Relaxed) {
+            return None;
+        }
+        match sys::rename_at(work, name, dir, to, libc::RENAME_NOREPLACE) {
+            Err(NixErrno::EINVAL | NixErrno::ENOSYS) => {
+                self.no_rename2.store(true, Ordering::Relaxed);
+                None
+            }
+            r => Some(r),
+        }
     }
 
     /// Make room for a new entry `name` in `parent`'s upper dir: copy the
@@ -325,14 +369,60 @@ impl OverlayFs {
 const SCRATCH: &str = "#copyup-";
 
 /// Remove from the work dir `work` the copies a server killed while
-/// building them left there: they were never shown, and would only pile up.
-pub(super) fn clear_scratch(work: BorrowedFd<'_>) -> R<()> {
-    for e in sys::read_dir(work)? {
-        if e.name.to_bytes().starts_with(SCRATCH.as_bytes()) {
-            sys::unlink_at(work, &e.name, false)?;
+/// building them left there: they were never shown, and would only pile
+/// up. A directory copy goes with whatever is in it, symlinks not followed.
+/// Best effort: what cannot be removed stays, and never stops a start
+/// ([`OverlayFs::in_work`] skips a name that is taken).
+pub(super) fn clear_scratch(work: BorrowedFd<'_>) {
+    let Ok(entries) = sys::read_dir(work) else {
+        return;
+    };
+    for e in entries {
+        if !e.name.to_bytes().starts_with(SCRATCH.as_bytes()) {
+            continue;
         }
+        let _ = remove_all(work, &e.name);
     }
-    Ok(())
+}
+
+/// Remove `name` from `dir`, a directory with everything in it, never
+/// following a symlink (open_at refuses one).
+fn remove_all(dir: BorrowedFd<'_>, name: &CStr) -> R<()> {
+    match sys::unlink_at(dir, name, false) {
+        Err(NixErrno::EISDIR) => {}
+        r => return r,
+    }
+    let sub = sys::open_at(dir, name, libc::O_PATH | libc::O_DIRECTORY, 0)?;
+    for e in sys::read_dir(sub.as_fd())? {
+        remove_all(sub.as_fd(), &e.name)?;
+    }
+    sys::unlink_at(dir, name, true)
+}
+
+/// A new regular file `name` in `dir`, open for writing; EEXIST if the
+/// name is taken.
+fn create_file(dir: BorrowedFd<'_>, name: &CStr) -> R<OwnedFd> {
+    sys::open_at(
+        dir,
+        name,
+        libc::O_RDWR | libc::O_CREAT | libc::O_EXCL,
+        0o600,
+    )
+}
+
+/// Build a directory copy at its name `to` in `dir` (where the upper file
+/// system cannot move one there whole), removing it again when finishing
+/// it fails so it never hides the lower directory half-made.
+fn in_place<T>(
+    dir: BorrowedFd<'_>,
+    to: &CStr,
+    create: impl Fn(BorrowedFd<'_>, &CStr) -> R<T>,
+    finish: impl Fn(BorrowedFd<'_>, &CStr, T) -> R<OwnedFd>,
+) -> R<OwnedFd> {
+    let made = create(dir, to)?;
+    finish(dir, to, made).inspect_err(|_| {
+        let _ = sys::unlink_at(dir, to, true);
+    })
 }
 
 /// Whether an O_TMPFILE open failed because the file system (or kernel)

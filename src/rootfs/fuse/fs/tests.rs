@@ -232,8 +232,11 @@ fn nameless_upper_socket_takes_utimens_and_chmod() {
 /// survives, and neither dir keeps a name for it. A named copy-up is built
 /// in the work dir too and moved to its name complete: one that fails
 /// half-way (a chown to an owner the namespace cannot map) leaves nothing
-/// to hide the lower file. What a killed server left in the work dir is
-/// cleared at the start.
+/// to hide the lower file, and neither does a directory's, built there
+/// too. Where the upper file system has no rename2 (forced here), a copy
+/// is linked to its name and a directory made at it, and removed again if
+/// it fails. What a killed server left in the work dir is cleared at the
+/// start.
 #[test]
 fn nameless_copy_up_falls_back_when_o_tmpfile_is_refused() {
     use crate::userns::idmap::{IdMapping, IdSources, UsernsRequest};
@@ -251,6 +254,12 @@ fn nameless_copy_up_falls_back_when_o_tmpfile_is_refused() {
     std::fs::write(d.lower.join("h"), "held").unwrap();
     // Not mapped in the single-id namespace below.
     std::os::unix::fs::chown(d.lower.join("h"), Some(54321), None).unwrap();
+    for n in ["hd", "dd"] {
+        std::fs::create_dir(d.lower.join(n)).unwrap();
+    }
+    std::os::unix::fs::chown(d.lower.join("hd"), Some(54321), None).unwrap();
+    std::fs::write(d.lower.join("n2"), "linked").unwrap();
+    std::os::unix::fs::symlink("target", d.lower.join("s")).unwrap();
     let map = IdMapping::detect(UsernsRequest::Single, &IdSources::default()).unwrap();
     let r = run_in_userns(&map, &IdSources::default(), || {
         crate::sys::cred::unshare(nix::sched::CloneFlags::CLONE_NEWNS)
@@ -330,6 +339,42 @@ fn nameless_copy_up_falls_back_when_o_tmpfile_is_refused() {
             if u != ["f", "n"] || !w.is_empty() {
                 return Err(format!("after the named copy-ups: upper {u:?}, work {w:?}"));
             }
+            // A directory that cannot be given its owner is not left
+            // half-made in the upper dir, with rename2 or without it
+            // (NFS): made at its name then, and removed again.
+            for no_rename2 in [false, true] {
+                fs.no_rename2.store(no_rename2, Ordering::Relaxed);
+                match fs.do_setattr(named("hd"), set(Some(0o750), None)) {
+                    Err(NixErrno::EINVAL) => {}
+                    r => return Err(format!("directory copy-up: {:?}", r.map(drop))),
+                }
+                let (u, w) = (names(&upper), names(&work));
+                if u != ["f", "n"] || !w.is_empty() || lookup(&fs, "hd").read().layer == 0 {
+                    return Err(format!("after the directory: upper {u:?}, work {w:?}"));
+                }
+            }
+            // Without rename2, a file and a symlink are linked to their
+            // names; a directory is made at its name.
+            fs.file(named("n2"), FileHandle(0), true)
+                .map_err(|e| format!("copy-up without rename2: {e}"))?;
+            let mut chown = set(None, None);
+            chown.uid = Some(nix::unistd::getuid().as_raw());
+            fs.do_setattr(named("s"), chown)
+                .map_err(|e| format!("symlink copy-up without rename2: {e}"))?;
+            fs.do_setattr(named("dd"), set(Some(0o750), None))
+                .map_err(|e| format!("directory copy-up without rename2: {e}"))?;
+            let n2 = std::fs::read_to_string(upper.join("n2")).map_err(|e| e.to_string())?;
+            let s = std::fs::read_link(upper.join("s")).map_err(|e| e.to_string())?;
+            let dd = std::fs::symlink_metadata(upper.join("dd")).map_err(|e| e.to_string())?;
+            let (u, w) = (names(&upper), names(&work));
+            if n2 != "linked"
+                || s != Path::new("target")
+                || dd.mode() & 0o7777 != 0o750
+                || u != ["dd", "f", "n", "n2", "s"]
+                || !w.is_empty()
+            {
+                return Err(format!("without rename2: {n2:?} {s:?} {dd:?} {u:?} {w:?}"));
+            }
             Ok(())
         })();
         let _ = crate::sys::mount::umount_detach(&m0);
@@ -338,6 +383,25 @@ fn nameless_copy_up_falls_back_when_o_tmpfile_is_refused() {
     });
     r.unwrap();
     assert_eq!(std::fs::read_to_string(d.lower.join("f")).unwrap(), "data");
+}
+
+/// What a killed server left in the work dir is cleared at the start,
+/// whatever it is: a file, a directory copy with entries in it (its
+/// symlinks not followed), and never stops the start.
+#[test]
+fn leftover_copies_are_cleared_from_the_work_dir() {
+    let d = dirs();
+    std::fs::write(d.lower.join("kept"), "").unwrap();
+    let left = d.work.join("#copyup-1-0");
+    std::fs::create_dir_all(left.join("sub")).unwrap();
+    std::fs::write(left.join("sub/x"), "").unwrap();
+    std::os::unix::fs::symlink(&d.lower, left.join("out")).unwrap();
+    std::fs::write(d.work.join("#copyup-1-1"), "").unwrap();
+    std::fs::write(d.work.join("other"), "").unwrap();
+    let fs = overlay(&d.lower, &d.upper, &d.work);
+    lookup(&fs, "kept");
+    assert_eq!(names(&d.work), ["other"]);
+    assert_eq!(names(&d.lower), ["kept"]);
 }
 
 /// A lower fifo and symlink copied up by name (for a chown) keep their
