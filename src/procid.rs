@@ -156,10 +156,29 @@ mod tests {
     /// `hutch exec` refuse it as ended).
     #[test]
     fn a_process_named_in_bytes_that_are_not_utf8_is_alive() {
-        let (id, alive) = crate::testing::with_child_named_in_non_utf8(|pid| {
-            let id = ProcId::of(pid);
-            (id, id.is_some_and(|id| id.alive()))
-        });
+        use std::io::{BufRead, Write};
+        use std::process::{Command, Stdio};
+        let mut child = Command::new("sh")
+            .args([
+                "-c",
+                r"printf 'a\377b' >/proc/$$/comm && echo named && read x",
+            ])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        std::io::BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        assert_eq!(line, "named\n");
+        let pid = child.id() as i32;
+        let comm = std::fs::read(format!("/proc/{pid}/comm")).unwrap();
+        assert_eq!(comm, b"a\xffb\n");
+        let id = ProcId::of(pid);
+        let alive = id.is_some_and(|id| id.alive());
+        child.stdin.take().unwrap().write_all(b"\n").unwrap();
+        child.wait().unwrap();
         assert!(alive, "{id:?}");
     }
 }

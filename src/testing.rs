@@ -42,32 +42,3 @@ pub(crate) fn skip(why: &str) {
     }
     eprintln!("SKIP: {why}");
 }
-
-/// Runs `f` with the pid of a live child `sh` that has renamed itself to
-/// the bytes `a\xffb`, not UTF-8 (a process may write any bytes to its
-/// own comm); the child ends after `f` returns. Asserts the name took.
-pub(crate) fn with_child_named_in_non_utf8<T>(f: impl FnOnce(i32) -> T) -> T {
-    use std::io::{BufRead, Write};
-    use std::process::{Command, Stdio};
-    let mut child = Command::new("sh")
-        .args([
-            "-c",
-            r"printf 'a\377b' >/proc/$$/comm && echo named && read x",
-        ])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    std::io::BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    assert_eq!(line, "named\n");
-    let pid = child.id() as i32;
-    let comm = std::fs::read(format!("/proc/{pid}/comm")).unwrap();
-    let out = f(pid);
-    child.stdin.take().unwrap().write_all(b"\n").unwrap();
-    child.wait().unwrap();
-    assert_eq!(comm, b"a\xffb\n");
-    out
-}
