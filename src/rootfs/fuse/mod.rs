@@ -315,6 +315,32 @@ mod tests {
         sys::fsetxattr(f.as_fd(), &CString::new(key).unwrap(), v, 0).map_err(|e| e.to_string())
     }
 
+    /// Mounts the FUSE overlay of `lower` and `upper` (work dir `work`) on
+    /// `mnt` in a new user and mount namespace, runs `check` there, then
+    /// unmounts and ends the server. `before` runs in that namespace just
+    /// before the server starts (it inherits what `before` sets).
+    pub(super) fn with_mounted(
+        (lower, upper, work, mnt): (&Path, &Path, &Path, &Path),
+        before: impl FnOnce(),
+        check: impl FnOnce() -> Result<(), String>,
+    ) {
+        let map = IdMapping::detect(UsernsRequest::Single, &IdSources::default()).unwrap();
+        run_in_userns(&map, &IdSources::default(), || {
+            crate::sys::cred::unshare(nix::sched::CloneFlags::CLONE_NEWNS)
+                .map_err(|e| e.to_string())?;
+            before();
+            let me = std::process::id() as i32;
+            let lowers = [lower.to_path_buf()];
+            let server = start(me, &lowers, upper, work, mnt, &IdShift::default())
+                .map_err(|e| e.to_string())?;
+            let checked = check();
+            let _ = crate::sys::mount::umount_detach(mnt);
+            server.finish();
+            checked
+        })
+        .unwrap();
+    }
+
     #[test]
     fn xattrs_survive_copy_up_and_overlay_keys_stay_hidden() {
         let d = tempfile::tempdir().unwrap();
@@ -330,22 +356,11 @@ mod tests {
         std::fs::create_dir(lower.join("o")).unwrap();
         set_xattr(&lower.join("o"), "user.overlay.opaque", b"y").unwrap();
         let mtime = std::fs::metadata(&f).unwrap().mtime();
-        let map = IdMapping::detect(UsernsRequest::Single, &IdSources::default()).unwrap();
-        let r = run_in_userns(&map, &IdSources::default(), || {
-            crate::sys::cred::unshare(nix::sched::CloneFlags::CLONE_NEWNS)
-                .map_err(|e| e.to_string())?;
-            let me = std::process::id() as i32;
-            let server = start(
-                me,
-                std::slice::from_ref(&lower),
-                &upper,
-                &work,
-                &mnt,
-                &IdShift::default(),
-            )
-            .map_err(|e| e.to_string())?;
-            let m = mnt.join("f");
-            let check = (|| {
+        let m = mnt.join("f");
+        with_mounted(
+            (&lower, &upper, &work, &mnt),
+            || {},
+            || {
                 if xattr(&m, "user.kept").as_deref() != Some(b"1") {
                     return Err("lower xattr not seen".to_string());
                 }
@@ -357,12 +372,8 @@ mod tests {
                     return Err("overlay xattr settable".into());
                 }
                 Ok(())
-            })();
-            let _ = crate::sys::mount::umount_detach(&mnt);
-            server.finish();
-            check
-        });
-        r.unwrap();
+            },
+        );
         // The copy-up took data, mode, mtime and xattrs along.
         let up = upper.join("f");
         assert_eq!(std::fs::read_to_string(&up).unwrap(), "data");
@@ -387,48 +398,32 @@ mod tests {
             p
         };
         let (lower, upper, work, mnt) = (p("l"), p("u"), p("w"), p("m"));
-        let map = IdMapping::detect(UsernsRequest::Single, &IdSources::default()).unwrap();
-        let r = run_in_userns(&map, &IdSources::default(), || {
-            crate::sys::cred::unshare(nix::sched::CloneFlags::CLONE_NEWNS)
-                .map_err(|e| e.to_string())?;
-            // Only this forked child's umask changes.
+        // Only the forked child's umask changes: the server starts under 077,
+        // the caller works under 022.
+        let before = || {
             umask(Mode::from_bits_truncate(0o077));
-            let me = std::process::id() as i32;
-            let server = start(
-                me,
-                std::slice::from_ref(&lower),
-                &upper,
-                &work,
-                &mnt,
-                &IdShift::default(),
-            )
-            .map_err(|e| e.to_string())?;
+        };
+        with_mounted((&lower, &upper, &work, &mnt), before, || {
             umask(Mode::from_bits_truncate(0o022));
-            let check = (|| {
-                let mode = |p: &Path| {
-                    std::fs::symlink_metadata(p)
-                        .map(|m| m.mode() & 0o7777)
-                        .map_err(|e| e.to_string())
-                };
-                std::fs::create_dir(mnt.join("d")).map_err(|e| e.to_string())?;
-                std::fs::write(mnt.join("f"), "").map_err(|e| e.to_string())?;
-                nix::unistd::mkfifo(&mnt.join("p"), Mode::from_bits_truncate(0o666))
-                    .map_err(|e| e.to_string())?;
-                let got = [
-                    mode(&mnt.join("d"))?,
-                    mode(&mnt.join("f"))?,
-                    mode(&mnt.join("p"))?,
-                ];
-                if got != [0o755, 0o644, 0o644] {
-                    let [dir, file, fifo] = got;
-                    return Err(format!("modes under umask 022: {dir:o} {file:o} {fifo:o}"));
-                }
-                Ok(())
-            })();
-            let _ = crate::sys::mount::umount_detach(&mnt);
-            server.finish();
-            check
+            let mode = |p: &Path| {
+                std::fs::symlink_metadata(p)
+                    .map(|m| m.mode() & 0o7777)
+                    .map_err(|e| e.to_string())
+            };
+            std::fs::create_dir(mnt.join("d")).map_err(|e| e.to_string())?;
+            std::fs::write(mnt.join("f"), "").map_err(|e| e.to_string())?;
+            nix::unistd::mkfifo(&mnt.join("p"), Mode::from_bits_truncate(0o666))
+                .map_err(|e| e.to_string())?;
+            let got = [
+                mode(&mnt.join("d"))?,
+                mode(&mnt.join("f"))?,
+                mode(&mnt.join("p"))?,
+            ];
+            if got != [0o755, 0o644, 0o644] {
+                let [dir, file, fifo] = got;
+                return Err(format!("modes under umask 022: {dir:o} {file:o} {fifo:o}"));
+            }
+            Ok(())
         });
-        r.unwrap();
     }
 }

@@ -239,8 +239,6 @@ fn nameless_upper_socket_takes_utimens_and_chmod() {
 /// start.
 #[test]
 fn nameless_copy_up_falls_back_when_o_tmpfile_is_refused() {
-    use crate::userns::idmap::{IdMapping, IdSources, UsernsRequest};
-    use crate::userns::run::run_in_userns;
     let d = dirs();
     let outer = tempfile::tempdir().unwrap();
     let p = |n: &str| {
@@ -260,21 +258,10 @@ fn nameless_copy_up_falls_back_when_o_tmpfile_is_refused() {
     std::os::unix::fs::chown(d.lower.join("hd"), Some(54321), None).unwrap();
     std::fs::write(d.lower.join("n2"), "linked").unwrap();
     std::os::unix::fs::symlink("target", d.lower.join("s")).unwrap();
-    let map = IdMapping::detect(UsernsRequest::Single, &IdSources::default()).unwrap();
-    let r = run_in_userns(&map, &IdSources::default(), || {
-        crate::sys::cred::unshare(nix::sched::CloneFlags::CLONE_NEWNS)
-            .map_err(|e| e.to_string())?;
-        let me = std::process::id() as i32;
-        let server = super::super::start(
-            me,
-            std::slice::from_ref(&l0),
-            &u0,
-            &w0,
-            &m0,
-            &IdShift::default(),
-        )
-        .map_err(|e| e.to_string())?;
-        let check = (|| {
+    super::super::tests::with_mounted(
+        (&l0, &u0, &w0, &m0),
+        || {},
+        || {
             let (upper, work) = (m0.join("up"), m0.join("work"));
             for p in [&upper, &work] {
                 std::fs::create_dir(p).map_err(|e| e.to_string())?;
@@ -376,12 +363,8 @@ fn nameless_copy_up_falls_back_when_o_tmpfile_is_refused() {
                 return Err(format!("without rename2: {n2:?} {s:?} {dd:?} {u:?} {w:?}"));
             }
             Ok(())
-        })();
-        let _ = crate::sys::mount::umount_detach(&m0);
-        server.finish();
-        check
-    });
-    r.unwrap();
+        },
+    );
     assert_eq!(std::fs::read_to_string(d.lower.join("f")).unwrap(), "data");
 }
 
