@@ -109,6 +109,38 @@ pub fn parent_of(stat: impl AsRef<[u8]>) -> Option<i32> {
         .ok()
 }
 
+/// Runs `f` with the pid of a live child `sh` that has renamed itself to
+/// the bytes `a\xffb`, not UTF-8 (a process may write any bytes to its own
+/// comm); the child ends after `f` returns. Asserts the name took. Here,
+/// beside the reader it tests, so that modules on every floor above can
+/// use it.
+#[cfg(test)]
+pub(crate) fn with_child_named_in_non_utf8<T>(f: impl FnOnce(i32) -> T) -> T {
+    use std::io::{BufRead, Write};
+    use std::process::{Command, Stdio};
+    let mut child = Command::new("sh")
+        .args([
+            "-c",
+            r"printf 'a\377b' >/proc/$$/comm && echo named && read x",
+        ])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    assert_eq!(line, "named\n");
+    let pid = child.id() as i32;
+    let comm = std::fs::read(format!("/proc/{pid}/comm")).unwrap();
+    let out = f(pid);
+    child.stdin.take().unwrap().write_all(b"\n").unwrap();
+    child.wait().unwrap();
+    assert_eq!(comm, b"a\xffb\n");
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -156,29 +188,10 @@ mod tests {
     /// `hutch exec` refuse it as ended).
     #[test]
     fn a_process_named_in_bytes_that_are_not_utf8_is_alive() {
-        use std::io::{BufRead, Write};
-        use std::process::{Command, Stdio};
-        let mut child = Command::new("sh")
-            .args([
-                "-c",
-                r"printf 'a\377b' >/proc/$$/comm && echo named && read x",
-            ])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let mut line = String::new();
-        std::io::BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        assert_eq!(line, "named\n");
-        let pid = child.id() as i32;
-        let comm = std::fs::read(format!("/proc/{pid}/comm")).unwrap();
-        assert_eq!(comm, b"a\xffb\n");
-        let id = ProcId::of(pid);
-        let alive = id.is_some_and(|id| id.alive());
-        child.stdin.take().unwrap().write_all(b"\n").unwrap();
-        child.wait().unwrap();
+        let (id, alive) = super::with_child_named_in_non_utf8(|pid| {
+            let id = ProcId::of(pid);
+            (id, id.is_some_and(|id| id.alive()))
+        });
         assert!(alive, "{id:?}");
     }
 }

@@ -84,28 +84,9 @@ mod tests {
     /// listed: its stat line and status hold that name.
     #[test]
     fn a_process_named_in_bytes_that_are_not_utf8_is_listed() {
-        use std::io::{BufRead, Write};
-        use std::process::{Command, Stdio};
-        let mut child = Command::new("sh")
-            .args([
-                "-c",
-                r"printf 'a\377b' >/proc/$$/comm && echo named && read x",
-            ])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let mut line = String::new();
-        std::io::BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        assert_eq!(line, "named\n");
-        let pid = child.id() as i32;
-        let comm = std::fs::read(format!("/proc/{pid}/comm")).unwrap();
-        let listed = members(pid).into_iter().find(|m| m.pid == pid);
-        child.stdin.take().unwrap().write_all(b"\n").unwrap();
-        child.wait().unwrap();
-        assert_eq!(comm, b"a\xffb\n");
+        let listed = crate::procid::with_child_named_in_non_utf8(|pid| {
+            members(pid).into_iter().find(|m| m.pid == pid)
+        });
         let listed = listed.expect("the renamed process is listed");
         assert_eq!(listed.ppid, std::process::id() as i32);
         assert!(listed.command.starts_with("sh -c"), "{listed:?}");
