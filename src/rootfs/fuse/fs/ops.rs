@@ -263,6 +263,12 @@ impl OverlayFs {
         if private_xattr(name.as_bytes()) {
             return Err(NixErrno::EPERM);
         }
+        let fd = self.xattr_target(ino)?;
+        sys::fsetxattr(fd.as_fd(), &cname(name)?, value, flags)
+    }
+
+    /// The copied-up node `ino`, open for an xattr change (set or remove).
+    fn xattr_target(&self, ino: INodeNo) -> R<OwnedFd> {
         let node = self.node(ino)?;
         // The kernel refuses user xattrs on other file types before any
         // request; other names for them are refused here, before a copy-up
@@ -271,8 +277,8 @@ impl OverlayFs {
             return Err(NixErrno::EPERM);
         }
         self.copy_up(&node)?;
-        let fd = self.open_node(&node.read(), libc::O_RDONLY | libc::O_NONBLOCK)?;
-        sys::fsetxattr(fd.as_fd(), &cname(name)?, value, flags)
+        let inner = node.read();
+        self.open_node(&inner, libc::O_RDONLY | libc::O_NONBLOCK)
     }
 
     pub(super) fn do_setattr(&self, ino: INodeNo, set: SetAttr) -> R<FileAttr> {
@@ -919,12 +925,7 @@ impl Filesystem for OverlayFs {
             if private_xattr(name.as_bytes()) {
                 return Err(NixErrno::ENODATA);
             }
-            let node = self.node(ino)?;
-            if !xattr_kind(&node) {
-                return Err(NixErrno::EPERM);
-            }
-            self.copy_up(&node)?;
-            let fd = self.open_node(&node.read(), libc::O_RDONLY | libc::O_NONBLOCK)?;
+            let fd = self.xattr_target(ino)?;
             sys::fremovexattr(fd.as_fd(), &cname(name)?)
         })();
         match r {
