@@ -640,7 +640,10 @@ impl<'a> Launch<'a> {
         let store = Store::open(self.dirs).map_err(|e| Error::Store(e.into()))?;
         let healthcheck = match self.no_healthcheck {
             true => None,
-            false => health::Check::merge(self.health, image_healthcheck(&store, &self.image)),
+            false => health::Check::merge(
+                self.health,
+                health::Check::of_image(&self.image.config_json),
+            ),
         };
         if let Some(h) = &healthcheck {
             h.argv()?;
@@ -2028,13 +2031,6 @@ impl sandbox::Observer for Started<'_> {
             self.companion = Companion::start(&rec.config.companion);
         }
     }
-}
-
-/// The image's HEALTHCHECK, read from its config blob (the parsed config
-/// has no field for it).
-fn image_healthcheck(store: &Store, image: &Image) -> Option<health::Check> {
-    let blob = store.read_blob(image.manifest.config().digest()).ok()?;
-    health::Check::of_image(&blob)
 }
 
 /// `--device HOST[:CONTAINER[:PERMS]]`: a bind mount of a host device node

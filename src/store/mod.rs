@@ -73,6 +73,9 @@ pub struct Image {
     pub manifest_digest: String,
     pub manifest: oci_spec::image::ImageManifest,
     pub config: oci_spec::image::ImageConfiguration,
+    /// The config blob's bytes as read: what `config` has no field for
+    /// (a HEALTHCHECK) is parsed from them without reading the blob again.
+    pub config_json: Vec<u8>,
     /// Full names (`docker.io/library/busybox:1.38.0-musl`) pointing at this image.
     pub names: Vec<String>,
 }
@@ -222,6 +225,7 @@ impl Store {
             manifest_digest: manifest.to_string(),
             manifest: m,
             config,
+            config_json: cbytes,
             names: vec![],
         })
     }
