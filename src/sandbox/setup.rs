@@ -62,7 +62,12 @@ pub fn run_plan(plan: &Plan) -> Result<(), ChildError> {
 /// walk from / per call, no O_PATH descriptor per target, and a path below
 /// (/sys/devices/virtual/powercap) found by one openat2 that refuses any
 /// symlink on the way. A link, there or as the path itself, is resolved
-/// inside the root as before, and then handled by its host path.
+/// inside the root as before, and then handled by its host path and one
+/// descriptor. A name is looked up again by each call on it (a read-only
+/// path's open_tree_attr, then its move_mount), never followed and always
+/// in the one directory: in a volume's directory that another container
+/// changes in between, the two can find two of its entries, and a
+/// read-only copy of one lands on the other, both in the container's view.
 ///
 /// The names a directory holds may change (an image whose /proc links to
 /// /sys/firmware has them hidden by that mask); /proc's listing cannot go
@@ -249,7 +254,8 @@ impl Seen {
                     }
                 },
                 Err(e) if matches!(e.errno, Errno::ENOENT | Errno::ENOTDIR) => return Ok(None),
-                // A link on the way (or no openat2, before Linux 5.6).
+                // A link on the way (ELOOP, or EXDEV for one leading
+                // out), or no openat2 (before Linux 5.6).
                 Err(e) if matches!(e.errno, Errno::ELOOP | Errno::EXDEV | Errno::ENOSYS) => {
                     return by_host_path(root, rel)
                 }
