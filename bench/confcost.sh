@@ -64,6 +64,8 @@ print(f"confinement: {st.mean(d):+.3f} ± {st.stdev(d) / n ** 0.5:.3f} ms CPU (m
       f"± standard error), median {st.median(d):+.3f} ms")
 
 names = schedtrace.syscall_names()
+# open_tree_attr (Linux 6.15), which older kernel headers do not name.
+names.setdefault(467, "open_tree_attr")
 per = [collections.defaultdict(list), collections.defaultdict(list)]
 for k, s in enumerate(starts[: 2 * n]):
     trace.calls(s, per[k % 2])

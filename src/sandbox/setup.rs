@@ -7,16 +7,18 @@
 use super::plan::{Op, Plan};
 use super::sync::ChildError;
 use crate::rootfs::resolve::resolve_in_root;
+use crate::sys::fsat::{entries, fstat, lstat_at, open_dir_nofollow, open_path_beneath, Kind};
 use crate::sys::mount::{
-    clone_mount, mount, move_mount_onto, open_path, pivot_root, setattr_fd_recursive,
-    setattr_recursive, umount_detach, Flags, FsContext, MOUNT_ATTR_NODEV, MOUNT_ATTR_NOEXEC,
+    bind_read_only_over, clone_mount, mount, move_mount_to, open_path, pivot_root,
+    setattr_recursive, umount_detach, At, Flags, FsContext, MOUNT_ATTR_NODEV, MOUNT_ATTR_NOEXEC,
     MOUNT_ATTR_NOSUID, MOUNT_ATTR_RDONLY,
 };
 use crate::sys::SysError;
+use nix::errno::Errno;
 use std::collections::HashMap;
-use std::ffi::{OsStr, OsString};
-use std::fs::FileType;
-use std::os::fd::{AsFd, OwnedFd};
+use std::ffi::{CString, OsStr, OsString};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::symlink;
 use std::path::{Path, PathBuf};
 
@@ -54,6 +56,19 @@ pub fn run_plan(plan: &Plan) -> Result<(), ChildError> {
 /// one of those finds the same names or none, and fails rather than leads
 /// elsewhere.
 ///
+/// The mask steps hold /proc and /sys open (opened with O_NOFOLLOW, which
+/// is the whole of resolving a directory the root holds directly, when it
+/// is not a link) and name their paths relative to those descriptors: no
+/// walk from / per call, no O_PATH descriptor per target, and a path below
+/// (/sys/devices/virtual/powercap) found by one openat2 that refuses any
+/// symlink on the way. A link, there or as the path itself, is resolved
+/// inside the root as before, and then handled by its host path and one
+/// descriptor. A name is looked up again by each call on it (a read-only
+/// path's open_tree_attr, then its move_mount), never followed and always
+/// in the one directory: in a volume's directory that another container
+/// changes in between, the two can find two of its entries, and a
+/// read-only copy of one lands on the other, both in the container's view.
+///
 /// The names a directory holds may change (an image whose /proc links to
 /// /sys/firmware has them hidden by that mask); /proc's listing cannot go
 /// stale the other way: it is taken at the first mask step, and only mask
@@ -68,39 +83,81 @@ pub(super) struct Seen {
     empty: Option<OwnedFd>,
 }
 
-/// A container directory a step resolved: its host path and, once a mask
-/// step looks in /proc, its entries. A lookup in the just-mounted procfs
-/// allocates a dentry, and an inode for a name that exists, and 7 of
-/// /proc's 15 names are missing on a typical kernel: one read of the
-/// directory (open, two getdents64, close) answers all 15 without a
-/// lookup, and only a symlink among them needs one.
+/// A container directory a step resolved: its host path, for the mask
+/// steps the directory itself held open (none where it could not be
+/// opened: a missing one, or one the mask steps look at through its host
+/// path), and once a mask step looks in /proc, its entries. A lookup in
+/// the just-mounted procfs allocates a dentry, and an inode for a name
+/// that exists, and 7 of /proc's 15 names are missing on a typical
+/// kernel: one read of the directory (two getdents64) answers all 15
+/// without a lookup, and only a symlink among them needs one.
 struct SeenDir {
     rel: PathBuf,
     host: PathBuf,
-    entries: Option<HashMap<OsString, FileType>>,
+    fd: Option<OwnedFd>,
+    entries: Option<HashMap<OsString, Kind>>,
 }
 
-/// An empty, read-only, nosuid, nodev, noexec directory mounted on `t`.
-/// The first is a new tmpfs, kept in `empty`; later ones are clones of it
-/// rather than a new superblock each (18 us against 10 us here). Clones
-/// come from the descriptor, never from the first one's path: a volume
-/// shared with another container may hold that path, and a symlink put
-/// there would make the source a host directory (this runs before
-/// pivot_root).
-pub(super) fn mask_dir(empty: &mut Option<OwnedFd>, t: &Path) -> Result<(), SysError> {
-    let target = open_path(t)?;
+/// A mask or read-only path that exists: its host path, whether it is a
+/// directory, and how the mount calls reach it.
+pub(super) struct Found {
+    pub host: PathBuf,
+    pub is_dir: bool,
+    place: Place,
+}
+
+enum Place {
+    /// This name in the directory `dirs[i]` holds open.
+    Name(usize, CString),
+    /// Opened (O_PATH) with no symlink on the way.
+    Fd(OwnedFd),
+    /// Only by `host` (resolved through a symlink).
+    Path,
+}
+
+/// An empty, read-only, nosuid, nodev, noexec directory mounted on `t`
+/// (`what` names it in errors). The first is a new tmpfs, kept in `empty`;
+/// later ones are clones of it rather than a new superblock each (18 us
+/// against 10 us here). Clones come from the descriptor, never from the
+/// first one's path: a volume shared with another container may hold that
+/// path, and a symlink put there would make the source a host directory
+/// (this runs before pivot_root).
+pub(super) fn mask_dir(
+    empty: &mut Option<OwnedFd>,
+    t: At<'_>,
+    what: &Path,
+) -> Result<(), SysError> {
     if let Some(first) = empty {
         let copy = clone_mount(first.as_fd(), false)?;
-        return move_mount_onto(copy.as_fd(), target.as_fd(), t);
+        return move_mount_to(copy.as_fd(), t, what);
     }
     let fs = FsContext::open("tmpfs")?;
     fs.set_string("mode", b"555")?;
     fs.set_flag("ro")?;
     let mnt =
         fs.detached(MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC)?;
-    move_mount_onto(mnt.as_fd(), target.as_fd(), t)?;
+    move_mount_to(mnt.as_fd(), t, what)?;
     *empty = Some(mnt);
     Ok(())
+}
+
+/// What the mount calls take for `f`: a descriptor [`Seen::find`] holds,
+/// or one opened here (kept in `held`) for a path known only by its name.
+fn target<'a>(
+    dirs: &'a [SeenDir],
+    f: &'a Found,
+    held: &'a mut Option<OwnedFd>,
+) -> Result<At<'a>, SysError> {
+    if let Place::Name(i, name) = &f.place {
+        if let Some(dir) = &dirs[*i].fd {
+            return Ok(At::Name(dir.as_fd(), name));
+        }
+    }
+    if let Place::Fd(fd) = &f.place {
+        return Ok(At::Fd(fd.as_fd()));
+    }
+    let fd: &'a OwnedFd = held.insert(open_path(&f.host)?);
+    Ok(At::Fd(fd.as_fd()))
 }
 
 impl Seen {
@@ -114,6 +171,32 @@ impl Seen {
         self.dirs.push(SeenDir {
             rel: rel.to_path_buf(),
             host,
+            fd: None,
+            entries: None,
+        });
+        Ok(self.dirs.len() - 1)
+    }
+
+    /// Index of the directory `rel` the root holds directly, opened: a
+    /// directory there opens with O_NOFOLLOW as it is; a link (or anything
+    /// else) is resolved as [`in_root`] does and what it leads to opened.
+    fn open_index(&mut self, root: &Path, rel: &Path) -> Result<usize, SysError> {
+        if let Some(i) = self.dirs.iter().position(|d| d.rel == rel) {
+            return Ok(i);
+        }
+        let direct = root.join(rel);
+        let (host, fd) = match open_dir_nofollow(&direct) {
+            Ok(fd) => (direct, Some(fd)),
+            Err(_) => {
+                let host = in_root(root, rel)?;
+                let fd = open_dir_nofollow(&host).ok();
+                (host, fd)
+            }
+        };
+        self.dirs.push(SeenDir {
+            rel: rel.to_path_buf(),
+            host,
+            fd,
             entries: None,
         });
         Ok(self.dirs.len() - 1)
@@ -141,65 +224,156 @@ impl Seen {
         file_at(&dir, rel.file_name().unwrap_or_default())
     }
 
-    /// Container path `rel` under `root`, resolved as [`in_root`] does, and
-    /// whether it is a directory; `None` when it does not exist.
-    pub(super) fn find(
-        &mut self,
-        root: &Path,
-        rel: &Path,
-    ) -> Result<Option<(PathBuf, bool)>, SysError> {
-        let (Some(parent), Some(name)) = (rel.parent(), rel.file_name()) else {
-            return Ok(None);
+    /// Container path `rel` under `root` (a mask or read-only path: in a
+    /// directory the root holds), resolved as [`in_root`] does; `None` when
+    /// it does not exist.
+    pub(super) fn find(&mut self, root: &Path, rel: &Path) -> Result<Option<Found>, SysError> {
+        let mut parts = rel.components();
+        let top = parts.next().map(|c| Path::new(c.as_os_str()));
+        let below = parts.as_path();
+        let Some(top) = top.filter(|_| !below.as_os_str().is_empty()) else {
+            return by_host_path(root, rel);
         };
-        let i = self.index(root, parent)?;
+        let i = self.open_index(root, top)?;
         let dir = &mut self.dirs[i];
-        // Only /proc holds more mask paths (15) than the four calls a read
-        // costs; /sys and its subdirectory hold one each. Listed at the
-        // first mask step that looks there, so after procfs's mount
-        // (the masks come after Op::Proc).
-        if dir.entries.is_none() && parent == Path::new("proc") {
-            dir.entries = Some(list(&dir.host, parent)?);
-        }
-        let mut t = dir.host.join(name);
-        match dir.entries.as_ref().map(|e| e.get(name)) {
-            Some(None) => return Ok(None),
-            Some(Some(kind)) if !kind.is_symlink() => return Ok(Some((t, kind.is_dir()))),
-            _ => {}
-        }
-        let mut meta = t.symlink_metadata();
+        let Some(fd) = &dir.fd else {
+            return by_host_path(root, rel);
+        };
+        let host = dir.host.join(below);
+        let name = below.as_os_str();
+        let kind = if below.components().count() > 1 {
+            match open_path_beneath(fd.as_fd(), below) {
+                Ok(t) => match fstat(t.as_fd())?.kind {
+                    Kind::Symlink => return by_host_path(root, rel),
+                    kind => {
+                        return Ok(Some(Found {
+                            host,
+                            is_dir: kind == Kind::Dir,
+                            place: Place::Fd(t),
+                        }))
+                    }
+                },
+                Err(e) if matches!(e.errno, Errno::ENOENT | Errno::ENOTDIR) => return Ok(None),
+                // A link on the way (ELOOP, or EXDEV for one leading
+                // out), or no openat2 (before Linux 5.6).
+                Err(e) if matches!(e.errno, Errno::ELOOP | Errno::EXDEV | Errno::ENOSYS) => {
+                    return by_host_path(root, rel)
+                }
+                Err(e) => {
+                    return Err(SysError::new(
+                        format!("openat2({})", host.display()),
+                        e.errno,
+                    ))
+                }
+            }
+        } else if top == Path::new("proc") {
+            // Only /proc holds more mask paths (15) than the two calls a
+            // read costs; /sys holds one. Listed at the first mask step
+            // that looks there, so after procfs's mount (the masks come
+            // after Op::Proc).
+            if dir.entries.is_none() {
+                dir.entries = Some(list(fd.as_fd(), top, &dir.host)?);
+            }
+            match dir.entries.as_ref().and_then(|e| e.get(name)) {
+                None => return Ok(None),
+                Some(kind) => *kind,
+            }
+        } else {
+            let c = cname(name, &host)?;
+            match lstat_at(fd.as_fd(), &c) {
+                Ok(Some(st)) => st.kind,
+                Ok(None) => return Ok(None),
+                Err(e) => return Err(SysError::new(format!("lstat({})", host.display()), e.errno)),
+            }
+        };
         // procfs and sysfs have none of these as links; a volume mounted
         // there may: resolve it inside the root as any other path.
-        if meta.as_ref().is_ok_and(|m| m.file_type().is_symlink()) {
-            t = in_root(root, rel)?;
-            meta = t.symlink_metadata();
+        if kind == Kind::Symlink {
+            return by_host_path(root, rel);
         }
-        match meta {
-            Ok(m) => Ok(Some((t, m.is_dir()))),
-            // Not on this kernel (no /proc/acpi without ACPI): nothing to
-            // mask. Any other error leaves it unknown, and a mask is not
-            // skipped on a guess.
-            Err(e) if matches!(e.raw_os_error(), Some(libc::ENOENT | libc::ENOTDIR)) => Ok(None),
-            Err(e) => Err(io_err("lstat", &t, e)),
+        Ok(Some(Found {
+            host,
+            is_dir: kind == Kind::Dir,
+            place: Place::Name(i, cname(name, &dir.host)?),
+        }))
+    }
+
+    /// Hide `rel`: /dev/null over a file, the empty tmpfs over a directory.
+    fn mask(&mut self, root: &Path, rel: &Path) -> Result<(), SysError> {
+        let Some(f) = self.find(root, rel)? else {
+            return Ok(());
+        };
+        if !f.is_dir {
+            let none: Option<&str> = None;
+            return mount(Some("/dev/null"), &f.host, none, Flags::MS_BIND, none);
         }
+        let mut held = None;
+        let t = target(&self.dirs, &f, &mut held)?;
+        mask_dir(&mut self.empty, t, &f.host)
+    }
+
+    /// Bind `rel` over itself read-only.
+    fn read_only(&mut self, root: &Path, rel: &Path) -> Result<(), SysError> {
+        let Some(f) = self.find(root, rel)? else {
+            return Ok(());
+        };
+        let mut held = None;
+        bind_read_only_over(target(&self.dirs, &f, &mut held)?, &f.host)
     }
 }
 
-/// The mask paths' names in host directory `dir`, container directory
-/// `rel`, and their types. Only those are asked for their type: where the
-/// filesystem does not report it (a FUSE volume over /proc) std looks the
-/// name up, and a name nothing masks must neither cost that nor fail the
-/// start by going away in between.
-pub(super) fn list(dir: &Path, rel: &Path) -> Result<HashMap<OsString, FileType>, SysError> {
-    let err = |e| io_err("readdir", dir, e);
+/// Container path `rel` resolved as [`in_root`] does, looked at by its
+/// host path.
+fn by_host_path(root: &Path, rel: &Path) -> Result<Option<Found>, SysError> {
+    let t = in_root(root, rel)?;
+    match t.symlink_metadata() {
+        Ok(m) => Ok(Some(Found {
+            is_dir: m.is_dir(),
+            host: t,
+            place: Place::Path,
+        })),
+        // Not on this kernel (no /proc/acpi without ACPI): nothing to
+        // mask. Any other error leaves it unknown, and a mask is not
+        // skipped on a guess.
+        Err(e) if matches!(e.raw_os_error(), Some(libc::ENOENT | libc::ENOTDIR)) => Ok(None),
+        Err(e) => Err(io_err("lstat", &t, e)),
+    }
+}
+
+fn cname(name: &OsStr, host: &Path) -> Result<CString, SysError> {
+    CString::new(name.as_bytes())
+        .map_err(|_| SysError::new(format!("lstat({})", host.display()), Errno::EINVAL))
+}
+
+/// The mask paths' names in the open directory `dir` (container directory
+/// `rel`, host path `host`), and their kinds. Only those are asked for
+/// their kind: where the filesystem does not report it (a FUSE volume over
+/// /proc) it is looked up, and a name nothing masks must neither cost that
+/// nor fail the start by going away in between.
+pub(super) fn list(
+    dir: BorrowedFd<'_>,
+    rel: &Path,
+    host: &Path,
+) -> Result<HashMap<OsString, Kind>, SysError> {
     let wanted: Vec<&OsStr> = super::masks::names_in(rel).collect();
+    let found = entries(dir, |n| wanted.contains(&n))
+        .map_err(|e| SysError::new(format!("readdir({})", host.display()), e.errno))?;
     let mut out = HashMap::new();
-    for e in std::fs::read_dir(dir).map_err(err)? {
-        let e = e.map_err(err)?;
-        let name = e.file_name();
-        if wanted.contains(&name.as_os_str()) {
-            let kind = e.file_type().map_err(|x| io_err("lstat", &e.path(), x))?;
-            out.insert(name, kind);
-        }
+    for (name, kind) in found {
+        let kind = match kind {
+            Some(k) => k,
+            None => {
+                let at = host.join(&name);
+                match lstat_at(dir, &cname(&name, &at)?) {
+                    Ok(Some(st)) => st.kind,
+                    Ok(None) => continue,
+                    Err(e) => {
+                        return Err(SysError::new(format!("lstat({})", at.display()), e.errno))
+                    }
+                }
+            }
+        };
+        out.insert(name, kind);
     }
     Ok(out)
 }
@@ -303,22 +477,8 @@ fn step(plan: &Plan, root: &Path, op: &Op, seen: &mut Seen) -> Result<(), SysErr
                 none,
             )
         }
-        Op::Mask(rel) => match seen.find(root, rel)? {
-            None => Ok(()),
-            Some((t, true)) => mask_dir(&mut seen.empty, &t),
-            Some((t, false)) => mount(Some("/dev/null"), &t, none, Flags::MS_BIND, none),
-        },
-        Op::ReadOnlyPath(rel) => {
-            let Some((t, _)) = seen.find(root, rel)? else {
-                return Ok(());
-            };
-            // One descriptor is both source and target: a path looked up
-            // twice could name two things when a volume holds it.
-            let at = open_path(&t)?;
-            let copy = clone_mount(at.as_fd(), true)?;
-            setattr_fd_recursive(copy.as_fd(), MOUNT_ATTR_RDONLY)?;
-            move_mount_onto(copy.as_fd(), at.as_fd(), &t)
-        }
+        Op::Mask(rel) => seen.mask(root, rel),
+        Op::ReadOnlyPath(rel) => seen.read_only(root, rel),
         Op::Sys { fresh } => {
             let t = mkdir_in(root, Path::new("sys"))?;
             if *fresh {

@@ -9,6 +9,7 @@ use crate::net::Network;
 use crate::rootfs::{Features, MountApi, Overlay};
 use crate::userns::idmap::{IdMapping, IdSources, UsernsRequest};
 use nix::sched::CloneFlags;
+use std::os::fd::AsFd;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -408,12 +409,17 @@ fn later_masks_bind_the_first_tmpfs_not_its_path() {
             )
             .map_err(|e| e.to_string())?;
             let mut empty = None;
-            super::setup::mask_dir(&mut empty, &first).map_err(|e| e.to_string())?;
+            let mask = |empty: &mut Option<_>, t: &Path| {
+                let fd = crate::sys::mount::open_path(t).map_err(|e| e.to_string())?;
+                let at = crate::sys::mount::At::Fd(fd.as_fd());
+                super::setup::mask_dir(empty, at, t).map_err(|e| e.to_string())
+            };
+            mask(&mut empty, &first)?;
             // The other container swaps it from outside this mount
             // namespace (where it is no mount point and can be renamed).
             std::fs::write(&ready, "").map_err(|e| e.to_string())?;
             wait_for(&go)?;
-            super::setup::mask_dir(&mut empty, &second).map_err(|e| e.to_string())?;
+            mask(&mut empty, &second)?;
             let names = std::fs::read_dir(&second)
                 .map_err(|e| e.to_string())?
                 .count();
@@ -474,7 +480,10 @@ fn mask_paths_in_proc_come_from_one_listing() {
     std::fs::write(proc.join("keys"), "").unwrap();
     std::os::unix::fs::symlink("/elsewhere", proc.join("sys")).unwrap();
     let mut masks = super::setup::Seen::default();
-    let mut find = |p: &str| masks.find(root, Path::new(p)).unwrap();
+    let mut find = |p: &str| {
+        let found = masks.find(root, Path::new(p)).unwrap();
+        found.map(|f| (f.host, f.is_dir))
+    };
     assert_eq!(find("proc/acpi"), Some((proc.join("acpi"), true)));
     std::fs::write(proc.join("kcore"), "").unwrap();
     std::fs::write(root.join("sys/firmware"), "").unwrap();
@@ -499,10 +508,11 @@ fn the_proc_listing_holds_only_mask_names() {
         std::fs::write(dir.path().join(name), "").unwrap();
     }
     std::fs::create_dir(dir.path().join("sys")).unwrap();
-    let listed = super::setup::list(dir.path(), Path::new("proc")).unwrap();
+    let fd = crate::sys::fsat::open_dir(dir.path()).unwrap();
+    let listed = super::setup::list(fd.as_fd(), Path::new("proc"), dir.path()).unwrap();
     let mut names: Vec<_> = listed
         .iter()
-        .map(|(n, t)| (n.clone(), t.is_dir()))
+        .map(|(n, t)| (n.clone(), *t == crate::sys::fsat::Kind::Dir))
         .collect();
     names.sort();
     assert_eq!(names, [("keys".into(), false), ("sys".into(), true)]);
@@ -521,12 +531,132 @@ fn a_directory_resolved_before_a_fixed_mount_is_looked_up_again() {
     std::os::unix::fs::symlink("/dev/fd", root.join("proc")).unwrap();
     let mut seen = super::setup::Seen::default();
     seen.before(&plan::Op::Proc);
-    assert_eq!(seen.find(root, Path::new("proc/acpi")).unwrap(), None);
+    assert!(seen.find(root, Path::new("proc/acpi")).unwrap().is_none());
     std::fs::create_dir(root.join("dev/fd/acpi")).unwrap();
     seen.before(&plan::Op::Mask(PathBuf::from("proc/acpi")));
-    assert_eq!(seen.find(root, Path::new("proc/acpi")).unwrap(), None);
+    assert!(seen.find(root, Path::new("proc/acpi")).unwrap().is_none());
     seen.before(&plan::Op::Dev { shm_size: 0 });
     std::fs::remove_dir_all(root.join("dev/fd")).unwrap();
     std::os::unix::fs::symlink("/proc/self/fd", root.join("dev/fd")).unwrap();
     assert!(seen.find(root, Path::new("proc/acpi")).is_err());
+}
+
+/// A path below /sys's top directory is found by one openat2 that refuses
+/// symlinks on the way: found where nothing links, missing when missing,
+/// and resolved inside the root, as every other path, where a directory
+/// on the way is a link (an image's or a volume's).
+#[test]
+fn a_path_below_a_top_directory_is_looked_up_without_links_or_resolved() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    let powercap = root.join("sys/devices/virtual/powercap");
+    std::fs::create_dir_all(&powercap).unwrap();
+    let rel = Path::new("sys/devices/virtual/powercap");
+    let find = |rel: &Path| {
+        let found = super::setup::Seen::default().find(root, rel).unwrap();
+        found.map(|f| (f.host, f.is_dir))
+    };
+    assert_eq!(find(rel), Some((powercap.clone(), true)));
+    std::fs::remove_dir(&powercap).unwrap();
+    assert_eq!(find(rel), None);
+    std::fs::remove_dir_all(root.join("sys/devices")).unwrap();
+    std::fs::create_dir_all(root.join("elsewhere/virtual/powercap")).unwrap();
+    std::os::unix::fs::symlink("/elsewhere", root.join("sys/devices")).unwrap();
+    assert_eq!(
+        find(rel),
+        Some((root.join("elsewhere/virtual/powercap"), true))
+    );
+    std::fs::write(root.join("elsewhere/firmware"), "").unwrap();
+    std::fs::remove_dir_all(root.join("sys")).unwrap();
+    std::os::unix::fs::symlink("elsewhere", root.join("sys")).unwrap();
+    assert_eq!(
+        find(Path::new("sys/firmware")),
+        Some((root.join("elsewhere/firmware"), false))
+    );
+}
+
+/// A read-only path is bound over itself read-only with its submounts,
+/// a directory or a file, by open_tree_attr where the kernel has it and
+/// by open_tree and mount_setattr where it does not (forced here).
+#[test]
+fn read_only_binds_cover_submounts_with_and_without_open_tree_attr() {
+    alone(
+        "read_only_binds_cover_submounts_with_and_without_open_tree_attr",
+        || {
+            let dir = tempfile::tempdir().unwrap();
+            let d = dir.path().to_path_buf();
+            for n in ["a", "b"] {
+                std::fs::create_dir_all(d.join(n).join("sub")).unwrap();
+                std::fs::write(d.join(format!("{n}-file")), "x").unwrap();
+            }
+            let uid = nix::unistd::getuid();
+            let gid = nix::unistd::getgid();
+            let run = || -> Result<(), String> {
+                let s = |e: crate::sys::SysError| e.to_string();
+                crate::sys::cred::unshare(CloneFlags::CLONE_NEWUSER | CloneFlags::CLONE_NEWNS)
+                    .map_err(|e| format!("unshare: {e}"))?;
+                std::fs::write("/proc/self/setgroups", "deny").map_err(|e| e.to_string())?;
+                std::fs::write("/proc/self/uid_map", format!("0 {uid} 1"))
+                    .map_err(|e| e.to_string())?;
+                std::fs::write("/proc/self/gid_map", format!("0 {gid} 1"))
+                    .map_err(|e| e.to_string())?;
+                let none = None::<&str>;
+                use crate::sys::mount::{bind_read_only_over, mount, At, Flags};
+                mount(
+                    none,
+                    Path::new("/"),
+                    none,
+                    Flags::MS_PRIVATE | Flags::MS_REC,
+                    none,
+                )
+                .map_err(s)?;
+                let dfd = crate::sys::fsat::open_dir(&d).map_err(s)?;
+                for (n, file) in [("a", c"a-file"), ("b", c"b-file")] {
+                    if n == "b" {
+                        crate::sys::mount::without_open_tree_attr();
+                    }
+                    let t = d.join(n);
+                    mount(
+                        Some("tmpfs"),
+                        &t.join("sub"),
+                        Some("tmpfs"),
+                        Flags::empty(),
+                        none,
+                    )
+                    .map_err(s)?;
+                    let name = std::ffi::CString::new(n).unwrap();
+                    bind_read_only_over(At::Name(dfd.as_fd(), &name), &t).map_err(s)?;
+                    let f = d.join(format!("{n}-file"));
+                    bind_read_only_over(At::Name(dfd.as_fd(), file), &f).map_err(s)?;
+                    for p in [t.join("f"), t.join("sub/f"), f] {
+                        match std::fs::OpenOptions::new()
+                            .append(true)
+                            .create(true)
+                            .open(&p)
+                        {
+                            Err(e) if e.raw_os_error() == Some(libc::EROFS) => {}
+                            other => return Err(format!("{}: {other:?}", p.display())),
+                        }
+                    }
+                }
+                Ok(())
+            };
+            match crate::sys::process::fork().unwrap() {
+                crate::sys::process::Forked::Child => {
+                    let code = match run() {
+                        Ok(()) => 0,
+                        Err(e) => {
+                            eprintln!("{e}");
+                            1
+                        }
+                    };
+                    crate::sys::process::child_exit(code)
+                }
+                crate::sys::process::Forked::Parent(pid) => {
+                    let status = nix::sys::wait::waitpid(pid, None).unwrap();
+                    assert_eq!(status, nix::sys::wait::WaitStatus::Exited(pid, 0));
+                }
+            }
+        },
+    );
 }

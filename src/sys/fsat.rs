@@ -11,7 +11,7 @@
 
 use super::SysError;
 use nix::errno::Errno;
-use std::ffi::{CStr, CString};
+use std::ffi::{CStr, CString, OsStr, OsString};
 use std::fs::File;
 use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
@@ -92,6 +92,119 @@ pub fn open_dir_at(dir: BorrowedFd<'_>, name: &CStr) -> Result<OwnedFd, SysError
     )?;
     // SAFETY: openat just returned this fd and nothing else owns it.
     Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+/// Open the directory at the host path `path` (its last component a
+/// directory, not a symlink to one: `ELOOP` or `ENOTDIR` then); the
+/// components above it are the caller's to trust.
+pub fn open_dir_nofollow(path: &Path) -> Result<OwnedFd, SysError> {
+    let c = CString::new(path.as_os_str().as_bytes())
+        .map_err(|_| SysError::new(format!("open({path:?})"), Errno::EINVAL))?;
+    let flags = libc::O_RDONLY | libc::O_DIRECTORY | libc::O_NOFOLLOW | libc::O_CLOEXEC;
+    // SAFETY: `c` is a valid NUL-terminated string; open only reads it.
+    let fd = check(unsafe { libc::open(c.as_ptr(), flags) }, || {
+        format!("open({path:?}, O_DIRECTORY|O_NOFOLLOW)")
+    })?;
+    // SAFETY: open just returned this fd and nothing else owns it.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+/// An O_PATH descriptor of the relative path `path` below `dir`, found
+/// with no symbolic link on the way (openat2(2) with `RESOLVE_NO_SYMLINKS`
+/// and `RESOLVE_BENEATH`: `ELOOP` for a link above the last component, `..`
+/// refused); a link as the last component is opened as itself.
+pub fn open_path_beneath(dir: BorrowedFd<'_>, path: &Path) -> Result<OwnedFd, SysError> {
+    let c = CString::new(path.as_os_str().as_bytes())
+        .map_err(|_| SysError::new(format!("openat2({path:?})"), Errno::EINVAL))?;
+    let mut how: libc::open_how = zeroed_open_how();
+    how.flags = (libc::O_PATH | libc::O_NOFOLLOW | libc::O_CLOEXEC) as u64;
+    how.resolve = libc::RESOLVE_NO_SYMLINKS | libc::RESOLVE_BENEATH;
+    // SAFETY: `c` is NUL-terminated, `how` is a fully initialised open_how
+    // whose size is passed with it; the kernel only reads both.
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_openat2,
+            fd_of(dir),
+            c.as_ptr(),
+            &how as *const libc::open_how,
+            std::mem::size_of::<libc::open_how>(),
+        )
+    };
+    let fd = check(ret as libc::c_int, || {
+        format!("openat2({}, {path:?}, RESOLVE_NO_SYMLINKS)", fd_of(dir))
+    })?;
+    // SAFETY: openat2 just returned this fd and nothing else owns it.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+/// fstat(2) of an open descriptor (an O_PATH one too).
+pub fn fstat(fd: BorrowedFd<'_>) -> Result<Stat, SysError> {
+    let mut st = std::mem::MaybeUninit::<libc::stat>::uninit();
+    // SAFETY: `st` is a valid out-pointer for one struct stat.
+    check(unsafe { libc::fstat(fd_of(fd), st.as_mut_ptr()) }, || {
+        format!("fstat({})", fd_of(fd))
+    })?;
+    // SAFETY: fstat succeeded, so it filled the whole struct.
+    Ok(to_stat(unsafe { &st.assume_init() }))
+}
+
+/// The entries of the open directory `dir` whose names `keep` accepts,
+/// with their kinds as getdents64(2) reports them (`None` where the file
+/// system does not), read from its current position to the end: the
+/// calls the directory's size needs (two for a small one), where
+/// opendir(3) adds an fstat.
+pub fn entries(
+    dir: BorrowedFd<'_>,
+    keep: impl Fn(&OsStr) -> bool,
+) -> Result<Vec<(OsString, Option<Kind>)>, SysError> {
+    let mut buf = vec![0u8; 8192];
+    let mut out = Vec::new();
+    loop {
+        // SAFETY: `buf` is writable for its whole length, which is passed
+        // with it; getdents64 writes at most that many bytes.
+        let n = unsafe {
+            libc::syscall(
+                libc::SYS_getdents64,
+                fd_of(dir),
+                buf.as_mut_ptr(),
+                buf.len(),
+            )
+        };
+        let n = check_size(n as libc::ssize_t, || format!("getdents64({})", fd_of(dir)))?;
+        if n == 0 {
+            return Ok(out);
+        }
+        // struct linux_dirent64: d_ino (8), d_off (8), d_reclen (2),
+        // d_type (1), then the NUL-terminated name.
+        let mut at = 0;
+        while at + 19 <= n {
+            let len = u16::from_ne_bytes([buf[at + 16], buf[at + 17]]) as usize;
+            let rec = buf.get(at..at + len).filter(|_| len > 19);
+            let Some(rec) = rec else {
+                return Err(SysError::new(
+                    format!("getdents64({}): record of {len} bytes", fd_of(dir)),
+                    Errno::EIO,
+                ));
+            };
+            let name = &rec[19..];
+            let name =
+                OsStr::from_bytes(&name[..name.iter().position(|&b| b == 0).unwrap_or(name.len())]);
+            if keep(name) {
+                let kind = match rec[18] {
+                    libc::DT_DIR => Some(Kind::Dir),
+                    libc::DT_LNK => Some(Kind::Symlink),
+                    libc::DT_REG => Some(Kind::File),
+                    libc::DT_CHR => Some(Kind::Char),
+                    libc::DT_BLK => Some(Kind::Block),
+                    libc::DT_FIFO => Some(Kind::Fifo),
+                    libc::DT_SOCK => Some(Kind::Socket),
+                    _ => None,
+                };
+                out.push((name.to_os_string(), kind));
+            }
+            at += len;
+        }
+    }
 }
 
 /// Create a new regular file `name` in `dir` for writing (mode 0600 until the

@@ -37,12 +37,35 @@ pub fn load_or_compile<E>(
     let Some(path) = file(dir, key) else {
         return compile();
     };
-    if let Some(f) = std::fs::read(&path).ok().and_then(|b| decode(&b)) {
+    if let Some(f) = read(&path).and_then(|b| decode(&b)) {
         return Ok(f);
     }
     let f = compile()?;
     store(&path, &f);
     Ok(f)
+}
+
+/// The file's bytes, read into room for the default programs (2 KB) and
+/// more: one read and the one that finds the end, where std::fs::read and
+/// File::read_to_end first ask the file's size (statx, lseek).
+fn read(path: &Path) -> Option<Vec<u8>> {
+    use std::io::Read;
+    let mut f = std::fs::File::open(path).ok()?;
+    let mut b = vec![0u8; 16 * 1024];
+    let mut n = 0;
+    loop {
+        match f.read(&mut b[n..]) {
+            Ok(0) => break,
+            Ok(k) => n += k,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(_) => return None,
+        }
+        if n == b.len() {
+            b.resize(n * 2, 0);
+        }
+    }
+    b.truncate(n);
+    Some(b)
 }
 
 fn file(dir: &Path, key: &Key<'_>) -> Option<PathBuf> {
