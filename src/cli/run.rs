@@ -31,7 +31,9 @@ use std::time::Duration;
 /// lists them, because clap's derive builds every argument of a struct in
 /// one function: for all of `run`'s flags its stack frame was 51 KiB, 13
 /// fresh stack pages faulted in at every start. A group's frame is a few
-/// KiB, and the groups are built one after the other.
+/// KiB, and the groups are built one after the other. They make no
+/// `ArgGroup` of their own (`group(skip)`): nothing asks for one, and each
+/// would cost every parse.
 #[derive(clap::Args, Debug)]
 #[command(args_override_self = true)]
 pub struct Args {
@@ -64,6 +66,7 @@ pub struct Args {
 
 /// Removal, name, environment files, entrypoint and host name.
 #[derive(clap::Args, Debug)]
+#[group(skip)]
 pub struct Naming {
     /// Remove the container (its directory and writable layer) when it exits.
     /// Its writable layer is on disk unless HUTCH_RM_LAYER, else `rm_layer`
@@ -87,6 +90,7 @@ pub struct Naming {
 
 /// Volumes, mounts, a read-only root and the init process.
 #[derive(clap::Args, Debug)]
+#[group(skip)]
 pub struct Mounts {
     /// Mount a volume: [SOURCE:]CONTAINER[:OPTIONS]. SOURCE is a host path
     /// (absolute, or relative starting with ./ or ../; a missing one is
@@ -129,6 +133,7 @@ pub struct Mounts {
 
 /// Networks, published ports, DNS and /etc/hosts.
 #[derive(clap::Args, Debug)]
+#[group(skip)]
 pub struct Networking {
     /// Network: pasta[:ARG,...] (the default when installed, as in Podman 5),
     /// slirp4netns[:KEY=VALUE,...], none (loopback only), host (share the host's),
@@ -167,6 +172,7 @@ pub struct Networking {
 
 /// Storage driver, user namespace, capabilities and security options.
 #[derive(clap::Args, Debug)]
+#[group(skip)]
 pub struct Confinement {
     /// Storage driver for the root filesystem: overlay (native overlayfs),
     /// fuse (hutch's FUSE overlay) or copy (a private copy of the image).
@@ -202,6 +208,7 @@ pub struct Confinement {
 
 /// /dev/shm's size, ulimits and cgroup limits.
 #[derive(clap::Args, Debug)]
+#[group(skip)]
 pub struct Limits {
     /// Size of /dev/shm (default 64m).
     #[arg(long = "shm-size", value_name = "SIZE")]
@@ -225,6 +232,7 @@ pub struct Limits {
 
 /// Detaching, the pull policy and the restart policy.
 #[derive(clap::Args, Debug)]
+#[group(skip)]
 pub struct Lifecycle {
     /// Run in the background: print the container id and return; output goes
     /// to the container's log (`hutch logs`).
@@ -244,6 +252,7 @@ pub struct Lifecycle {
 
 /// The health check and labels.
 #[derive(clap::Args, Debug)]
+#[group(skip)]
 pub struct Health {
     /// Command whose exit status tells whether the container is healthy
     /// (run with /bin/sh -c in the container, as `hutch exec` would).
@@ -274,6 +283,7 @@ pub struct Health {
 
 /// Attached streams, stopping, logs, signals and detach keys.
 #[derive(clap::Args, Debug)]
+#[group(skip)]
 pub struct Io {
     /// Attach only these streams to the terminal: stdin, stdout, stderr
     /// (default stdout and stderr; not with -d).
@@ -310,6 +320,7 @@ pub struct Io {
 
 /// Platform, quiet pull, the id file, extra groups and devices.
 #[derive(clap::Args, Debug)]
+#[group(skip)]
 pub struct Extra {
     /// Run the image only if it is for this platform (OS/ARCH[/VARIANT]);
     /// hutch does not emulate other CPUs.
