@@ -152,6 +152,9 @@ for name in rounds[0]:
 for other, what in (("hutch-unconfined", "confinement (filter + masks)"), ("hutch-no-seccomp", "seccomp filter alone")):
     (dw, sw), (dc, sc) = paired("hutch", other, 0), paired("hutch", other, 1)
     print(f"  {what}: {dw:+.2f} ± {sw:.2f} ms wall, CPU {dc:+.2f} ± {sc:.2f} ms (target <= 0.3 ms)")
+if "hutch-base" in rounds[0]:
+    (dw, sw), (dc, sc) = paired("hutch", "hutch-base", 0), paired("hutch", "hutch-base", 1)
+    print(f"  hutch - hutch-base: {dw:+.2f} ± {sw:.2f} ms wall, CPU {dc:+.2f} ± {sc:.2f} ms")
 print(f"  hutch/bwrap: wall {ratio('hutch', 'bwrap', 0):.2f}x, CPU {ratio('hutch', 'bwrap', 1):.2f}x (medians of the rounds' ratios; target <= 1.5x)")
 print(f"  hutch with rm_layer = memory/bwrap: wall {ratio('hutch-memory-layer', 'bwrap', 0):.2f}x, CPU {ratio('hutch-memory-layer', 'bwrap', 1):.2f}x")
 PY

@@ -26,11 +26,48 @@ use std::time::Duration;
 
 /// A single-value flag given twice takes the last value, as Docker's
 /// parser does (repeatable ones such as -e and -v collect every value).
+///
+/// The flags are flattened from groups of a few each, in the order `--help`
+/// lists them, because clap's derive builds every argument of a struct in
+/// one function: for all of `run`'s flags its stack frame was 51 KiB, 13
+/// fresh stack pages faulted in at every start. A group's frame is a few
+/// KiB, and the groups are built one after the other. They make no
+/// `ArgGroup` of their own (`group(skip)`): nothing asks for one, and each
+/// would cost every parse.
 #[derive(clap::Args, Debug)]
 #[command(args_override_self = true)]
 pub struct Args {
     #[command(flatten)]
     pub process: super::flags::Process,
+    #[command(flatten)]
+    pub naming: Naming,
+    #[command(flatten)]
+    pub mounts: Mounts,
+    #[command(flatten)]
+    pub networking: Networking,
+    #[command(flatten)]
+    pub confinement: Confinement,
+    #[command(flatten)]
+    pub limits: Limits,
+    #[command(flatten)]
+    pub lifecycle: Lifecycle,
+    #[command(flatten)]
+    pub health: Health,
+    #[command(flatten)]
+    pub io: Io,
+    #[command(flatten)]
+    pub extra: Extra,
+    /// Image name or id.
+    pub image: String,
+    /// Command and arguments (default: the image's).
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+    pub command: Vec<String>,
+}
+
+/// Removal, name, environment files, entrypoint and host name.
+#[derive(clap::Args, Debug)]
+#[group(skip)]
+pub struct Naming {
     /// Remove the container (its directory and writable layer) when it exits.
     /// Its writable layer is on disk unless HUTCH_RM_LAYER, else `rm_layer`
     /// in config.toml, says `memory` (faster starts; up to half of RAM, and
@@ -49,6 +86,12 @@ pub struct Args {
     /// Container host name (default: the short container id).
     #[arg(long, value_name = "NAME")]
     pub hostname: Option<String>,
+}
+
+/// Volumes, mounts, a read-only root and the init process.
+#[derive(clap::Args, Debug)]
+#[group(skip)]
+pub struct Mounts {
     /// Mount a volume: [SOURCE:]CONTAINER[:OPTIONS]. SOURCE is a host path
     /// (absolute, or relative starting with ./ or ../; a missing one is
     /// created as a directory) or a volume name (created when missing);
@@ -86,6 +129,12 @@ pub struct Args {
     /// Run a small init as pid 1 that forwards signals and reaps zombies.
     #[arg(long)]
     pub init: bool,
+}
+
+/// Networks, published ports, DNS and /etc/hosts.
+#[derive(clap::Args, Debug)]
+#[group(skip)]
+pub struct Networking {
     /// Network: pasta[:ARG,...] (the default when installed, as in Podman 5),
     /// slirp4netns[:KEY=VALUE,...], none (loopback only), host (share the host's),
     /// container:NAME (share a running container's) or the name of a network
@@ -119,6 +168,12 @@ pub struct Args {
     /// Add NAME:IP to /etc/hosts (IP may be host-gateway).
     #[arg(long = "add-host", value_name = "NAME:IP")]
     pub add_host: Vec<String>,
+}
+
+/// Storage driver, user namespace, capabilities and security options.
+#[derive(clap::Args, Debug)]
+#[group(skip)]
+pub struct Confinement {
     /// Storage driver for the root filesystem: overlay (native overlayfs),
     /// fuse (hutch's FUSE overlay) or copy (a private copy of the image).
     /// Default: HUTCH_STORAGE_DRIVER, else `storage_driver` in config.toml,
@@ -149,6 +204,12 @@ pub struct Args {
     /// succeed without effect (for package managers in single-id mode).
     #[arg(long = "fake-root")]
     pub fake_root: bool,
+}
+
+/// /dev/shm's size, ulimits and cgroup limits.
+#[derive(clap::Args, Debug)]
+#[group(skip)]
+pub struct Limits {
     /// Size of /dev/shm (default 64m).
     #[arg(long = "shm-size", value_name = "SIZE")]
     pub shm_size: Option<String>,
@@ -167,6 +228,12 @@ pub struct Args {
     /// Fail when a limit cannot be applied instead of warning and going on.
     #[arg(long = "strict-limits")]
     pub strict_limits: bool,
+}
+
+/// Detaching, the pull policy and the restart policy.
+#[derive(clap::Args, Debug)]
+#[group(skip)]
+pub struct Lifecycle {
     /// Run in the background: print the container id and return; output goes
     /// to the container's log (`hutch logs`).
     #[arg(short = 'd', long)]
@@ -181,6 +248,12 @@ pub struct Args {
     /// `hutch stop`/`kill` end it for good under every policy.
     #[arg(long, value_name = "POLICY")]
     pub restart: Option<Policy>,
+}
+
+/// The health check and labels.
+#[derive(clap::Args, Debug)]
+#[group(skip)]
+pub struct Health {
     /// Command whose exit status tells whether the container is healthy
     /// (run with /bin/sh -c in the container, as `hutch exec` would).
     #[arg(long = "health-cmd", value_name = "COMMAND")]
@@ -206,6 +279,12 @@ pub struct Args {
     /// Read labels from a file (KEY=VALUE lines, # comments).
     #[arg(long = "label-file", value_name = "FILE")]
     pub label_file: Vec<PathBuf>,
+}
+
+/// Attached streams, stopping, logs, signals and detach keys.
+#[derive(clap::Args, Debug)]
+#[group(skip)]
+pub struct Io {
     /// Attach only these streams to the terminal: stdin, stdout, stderr
     /// (default stdout and stderr; not with -d).
     #[arg(short = 'a', long = "attach", value_name = "STREAM",
@@ -237,6 +316,12 @@ pub struct Args {
     /// Kept with the container for `start -ai` and `attach`.
     #[arg(long = "detach-keys", value_name = "KEYS", value_parser = super::attach::detach_keys)]
     pub detach_keys: Option<DetachKeys>,
+}
+
+/// Platform, quiet pull, the id file, extra groups and devices.
+#[derive(clap::Args, Debug)]
+#[group(skip)]
+pub struct Extra {
     /// Run the image only if it is for this platform (OS/ARCH[/VARIANT]);
     /// hutch does not emulate other CPUs.
     #[arg(long, value_name = "OS/ARCH")]
@@ -257,17 +342,12 @@ pub struct Args {
     /// device cgroup to enforce more).
     #[arg(long, value_name = "HOST[:CONTAINER[:PERMS]]")]
     pub device: Vec<String>,
-    /// Image name or id.
-    pub image: String,
-    /// Command and arguments (default: the image's).
-    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
-    pub command: Vec<String>,
 }
 
 pub fn exec(ctx: &Ctx, a: Args) -> anyhow::Result<u8> {
-    let detach = a.detach;
-    let restarts = a.restart.is_some_and(|p| p != Policy::No);
-    let keys = a.detach_keys.clone().unwrap_or_default();
+    let detach = a.lifecycle.detach;
+    let restarts = a.lifecycle.restart.is_some_and(|p| p != Policy::No);
+    let keys = a.io.detach_keys.clone().unwrap_or_default();
     let prepared = prepare(ctx, a)?;
     let id = prepared.id().to_string();
     if detach {
@@ -290,7 +370,7 @@ pub fn exec(ctx: &Ctx, a: Args) -> anyhow::Result<u8> {
 /// `hutch create`: `run`'s flags, the container recorded as created and
 /// left for `hutch start` (a `--rm` one is removed once that run ends).
 pub fn create(ctx: &Ctx, a: Args) -> anyhow::Result<u8> {
-    if a.detach {
+    if a.lifecycle.detach {
         bail!("create takes no -d: a created container runs detached when `hutch start` starts it");
     }
     let id = prepare(ctx, a)?.leave_created()?;
@@ -304,10 +384,16 @@ fn prepare(ctx: &Ctx, a: Args) -> anyhow::Result<Prepared> {
     // Flags first: nothing below runs for a bad command line.
     // Docker's `bridge` is its default network: hutch's is what no
     // --network gives.
-    let flag = a.network.first().cloned().filter(|n| n != "bridge");
+    let flag = a
+        .networking
+        .network
+        .first()
+        .cloned()
+        .filter(|n| n != "bridge");
     let network = ctx.config.value(config::NETWORK, flag)?;
     // Docker's --network-alias and --ip apply to the first network.
     let more_networks = a
+        .networking
         .network
         .iter()
         .skip(1)
@@ -316,25 +402,27 @@ fn prepare(ctx: &Ctx, a: Args) -> anyhow::Result<Prepared> {
             ..Attachment::default()
         })
         .collect();
-    let userns = ctx.config.value(config::USERNS, a.userns)?;
-    let storage_driver = ctx.config.value(config::STORAGE_DRIVER, a.storage_driver)?;
+    let userns = ctx.config.value(config::USERNS, a.confinement.userns)?;
+    let storage_driver = ctx
+        .config
+        .value(config::STORAGE_DRIVER, a.confinement.storage_driver)?;
     let rm_layer = ctx.config.value::<RmLayer>(config::RM_LAYER, None)?;
-    for v in &a.volume {
+    for v in &a.mounts.volume {
         parse_volume(v)?;
     }
-    for m in &a.mount {
+    for m in &a.mounts.mount {
         parse_mount(m)?;
     }
-    if a.detach && !a.attach.is_empty() {
+    if a.lifecycle.detach && !a.io.attach.is_empty() {
         bail!("conflicting options: -a/--attach and -d/--detach (a detached container has nothing attached; drop one)");
     }
     let health = health_flags(&a)?;
-    let labels = labels(&a.label, &a.label_file)?;
-    let log_opts = key_values(&a.log_opt, "--log-opt")?;
-    if let Some(p) = &a.platform {
+    let labels = labels(&a.health.label, &a.health.label_file)?;
+    let log_opts = key_values(&a.io.log_opt, "--log-opt")?;
+    if let Some(p) = &a.extra.platform {
         check_platform(p)?;
     }
-    if let Some(f) = &a.cidfile {
+    if let Some(f) = &a.extra.cidfile {
         if f.symlink_metadata().is_ok() {
             bail!(
                 "container ID file found, make sure the other container isn't running or delete {}",
@@ -343,30 +431,30 @@ fn prepare(ctx: &Ctx, a: Args) -> anyhow::Result<Prepared> {
         }
     }
     let mut user_env = Vec::new();
-    for f in &a.env_file {
+    for f in &a.naming.env_file {
         let text = fs_err::read_to_string(f).context("cannot read --env-file")?;
         user_env.extend(env_file(&text).with_context(|| format!("--env-file {}", f.display()))?);
     }
     for e in &a.process.env {
         user_env.extend(env_entry(e)?);
     }
-    if let Some(n) = &a.name {
+    if let Some(n) = &a.naming.name {
         crate::container::check_name(n)?;
     }
 
     let mut security = crate::sandbox::security::Flags {
-        cap_add: a.cap_add,
-        cap_drop: a.cap_drop,
-        privileged: a.privileged,
-        security_opt: a.security_opt,
+        cap_add: a.confinement.cap_add,
+        cap_drop: a.confinement.cap_drop,
+        privileged: a.confinement.privileged,
+        security_opt: a.confinement.security_opt,
         seccomp_profile: None,
-        fake_root: a.fake_root,
-        shm_size: a.shm_size,
-        ulimits: a.ulimit,
-        memory: a.memory,
-        cpus: a.cpus,
-        pids_limit: a.pids_limit,
-        strict_limits: a.strict_limits,
+        fake_root: a.confinement.fake_root,
+        shm_size: a.limits.shm_size,
+        ulimits: a.limits.ulimit,
+        memory: a.limits.memory,
+        cpus: a.limits.cpus,
+        pids_limit: a.limits.pids_limit,
+        strict_limits: a.limits.strict_limits,
     };
     if let Some(f) = security.seccomp_file().map_err(anyhow::Error::msg)? {
         let text = fs_err::read_to_string(f).context("cannot read the seccomp profile")?;
@@ -375,16 +463,26 @@ fn prepare(ctx: &Ctx, a: Args) -> anyhow::Result<Prepared> {
     security.check().map_err(anyhow::Error::msg)?;
 
     // Pulls (when needed) finish and join their threads before anything forks.
-    let image = match a.quiet {
-        true => ensure_image(&ctx.dirs, &a.image, a.pull, &crate::report::Silent)?,
-        false => ensure_image(&ctx.dirs, &a.image, a.pull, &Bars::new(ctx.printer))?,
+    let image = match a.extra.quiet {
+        true => ensure_image(
+            &ctx.dirs,
+            &a.image,
+            a.lifecycle.pull,
+            &crate::report::Silent,
+        )?,
+        false => ensure_image(
+            &ctx.dirs,
+            &a.image,
+            a.lifecycle.pull,
+            &Bars::new(ctx.printer),
+        )?,
     };
-    if let Some(p) = &a.platform {
+    if let Some(p) = &a.extra.platform {
         image_platform_matches(&image, p)?;
     }
     // With -a, only the streams it names are attached (-i or not).
-    let attached = |s: &str| a.attach.is_empty() || a.attach.iter().any(|x| x == s);
-    let interactive = match a.attach.is_empty() {
+    let attached = |s: &str| a.io.attach.is_empty() || a.io.attach.iter().any(|x| x == s);
+    let interactive = match a.io.attach.is_empty() {
         true => a.process.interactive,
         false => attached("stdin"),
     };
@@ -394,50 +492,50 @@ fn prepare(ctx: &Ctx, a: Args) -> anyhow::Result<Prepared> {
         .envs(user_env)
         .network(NetFlags {
             network,
-            publish: a.publish,
-            publish_all: a.publish_all,
-            dns: a.dns,
-            dns_search: a.dns_search,
-            dns_option: a.dns_option,
-            add_host: a.add_host,
-            aliases: a.network_alias,
-            ip: a.ip,
+            publish: a.networking.publish,
+            publish_all: a.networking.publish_all,
+            dns: a.networking.dns,
+            dns_search: a.networking.dns_search,
+            dns_option: a.networking.dns_option,
+            add_host: a.networking.add_host,
+            aliases: a.networking.network_alias,
+            ip: a.networking.ip,
             more_networks,
         })
         .userns(userns.unwrap_or_default())
-        .read_only(a.read_only, a.read_only_tmpfs)
-        .init(a.init)
+        .read_only(a.mounts.read_only, a.mounts.read_only_tmpfs)
+        .init(a.mounts.init)
         .tty(a.process.tty)
         .interactive(interactive)
-        .auto_remove(a.rm)
+        .auto_remove(a.naming.rm)
         .rm_layer(rm_layer.unwrap_or_default())
         .security(security)
-        .restart(a.restart.unwrap_or_default())
+        .restart(a.lifecycle.restart.unwrap_or_default())
         .labels(labels)
-        .healthcheck(health, a.no_healthcheck)
+        .healthcheck(health, a.health.no_healthcheck)
         .log(
-            a.log_driver.map(|d| d.to_string()).unwrap_or_default(),
+            a.io.log_driver.map(|d| d.to_string()).unwrap_or_default(),
             log_opts,
         )
-        .group_add(a.group_add)
-        .devices(a.device)
-        .no_sig_proxy(!a.sig_proxy);
-    if let Some(t) = a.stop_timeout {
+        .group_add(a.extra.group_add)
+        .devices(a.extra.device)
+        .no_sig_proxy(!a.io.sig_proxy);
+    if let Some(t) = a.io.stop_timeout {
         launch = launch.stop_timeout(t);
     }
-    if let Some(s) = a.stop_signal {
+    if let Some(s) = a.io.stop_signal {
         launch = launch.stop_signal(s);
     }
-    if let Some(k) = a.detach_keys {
+    if let Some(k) = a.io.detach_keys {
         launch = launch.detach_keys(k.0);
     }
-    if let Some(n) = a.name {
+    if let Some(n) = a.naming.name {
         launch = launch.name(n);
     }
     if let Some(d) = storage_driver {
         launch = launch.storage_driver(d);
     }
-    if let Some(e) = a.entrypoint {
+    if let Some(e) = a.naming.entrypoint {
         launch = launch.entrypoint(e);
     }
     if let Some(u) = a.process.user {
@@ -446,23 +544,23 @@ fn prepare(ctx: &Ctx, a: Args) -> anyhow::Result<Prepared> {
     if let Some(w) = a.process.workdir {
         launch = launch.workdir(w);
     }
-    if let Some(h) = a.hostname {
+    if let Some(h) = a.naming.hostname {
         launch = launch.hostname(h);
     }
-    for v in a.volume {
+    for v in a.mounts.volume {
         launch = launch.volume(v);
     }
-    for m in a.mount {
+    for m in a.mounts.mount {
         launch = launch.mount(m);
     }
-    for f in a.volumes_from {
+    for f in a.mounts.volumes_from {
         launch = launch.volumes_from(f);
     }
-    for t in a.tmpfs {
+    for t in a.mounts.tmpfs {
         launch = launch.tmpfs(t);
     }
     let prepared = launch.create(&ctx.printer)?;
-    if let Some(f) = &a.cidfile {
+    if let Some(f) = &a.extra.cidfile {
         write_cidfile(f, prepared.id())?;
     }
     Ok(prepared.attach(stdout, stderr))
@@ -479,16 +577,16 @@ fn health_flags(a: &Args) -> anyhow::Result<health::Check> {
         }
     };
     let check = health::Check {
-        test: match &a.health_cmd {
+        test: match &a.health.health_cmd {
             Some(c) if !c.is_empty() => vec!["CMD-SHELL".into(), c.clone()],
             _ => Vec::new(),
         },
-        interval: nanos(a.health_interval, "--health-interval")?,
-        timeout: nanos(a.health_timeout, "--health-timeout")?,
-        start_period: nanos(a.health_start_period, "--health-start-period")?,
-        retries: a.health_retries.unwrap_or(0),
+        interval: nanos(a.health.health_interval, "--health-interval")?,
+        timeout: nanos(a.health.health_timeout, "--health-timeout")?,
+        start_period: nanos(a.health.health_start_period, "--health-start-period")?,
+        retries: a.health.health_retries.unwrap_or(0),
     };
-    if a.no_healthcheck && check != health::Check::default() {
+    if a.health.no_healthcheck && check != health::Check::default() {
         bail!("--no-healthcheck conflicts with --health-* options (drop one or the other)");
     }
     Ok(check)
@@ -673,10 +771,10 @@ mod tests {
             "img",
         ])
         .unwrap();
-        assert_eq!(a.name.as_deref(), Some("b"));
-        assert_eq!(a.restart, Some(Policy::No));
+        assert_eq!(a.naming.name.as_deref(), Some("b"));
+        assert_eq!(a.lifecycle.restart, Some(Policy::No));
         assert_eq!(a.process.env, s(&["A=1", "B=2"]));
-        assert!(a.sig_proxy);
+        assert!(a.io.sig_proxy);
         let e = parse(&["--restart", "sometimes", "img"])
             .unwrap_err()
             .to_string();

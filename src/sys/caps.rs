@@ -7,11 +7,19 @@ use super::SysError;
 use nix::errno::Errno;
 
 /// The highest capability number the running kernel knows.
+///
+/// Read once per process: it is fixed for the kernel's life, and a start
+/// asks for it three times (the flags' check, the plan, and the container's
+/// process before exec, which inherits the value through the fork instead
+/// of reading /proc again).
 pub fn last_cap() -> u32 {
-    std::fs::read_to_string("/proc/sys/kernel/cap_last_cap")
-        .ok()
-        .and_then(|s| s.trim().parse().ok())
-        .unwrap_or(40)
+    static LAST: std::sync::OnceLock<u32> = std::sync::OnceLock::new();
+    *LAST.get_or_init(|| {
+        std::fs::read_to_string("/proc/sys/kernel/cap_last_cap")
+            .ok()
+            .and_then(|s| s.trim().parse().ok())
+            .unwrap_or(40)
+    })
 }
 
 /// Drop every capability whose bit is not in `keep` from the bounding set
