@@ -769,7 +769,7 @@ mod tests {
         assert_eq!(names, [("a", Some(Kind::File)), ("bb", Some(Kind::Dir))]);
         let mut out = Vec::new();
         assert_eq!(
-            records(&buf[..40], keep, &mut out),
+            records(&buf[..44], keep, &mut out),
             Err(24),
             "record past the end"
         );
