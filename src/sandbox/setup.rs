@@ -21,6 +21,7 @@ use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::symlink;
 use std::path::{Path, PathBuf};
+use std::rc::Rc;
 
 /// Host devices every container gets (the OCI runtime spec's default set).
 const DEVICES: [&str; 6] = ["null", "zero", "full", "random", "urandom", "tty"];
@@ -69,13 +70,27 @@ pub fn run_plan(plan: &Plan) -> Result<(), ChildError> {
 /// changes in between, the two can find two of its entries, and a
 /// read-only copy of one lands on the other, both in the container's view.
 ///
-/// The names a directory holds may change (an image whose /proc links to
-/// /sys/firmware has them hidden by that mask); /proc's listing cannot go
+/// A masked file is the exception: /dev/null is bound on it by mount(2)
+/// with its host path, which the kernel walks from / and whose last
+/// component it follows if that is a link by then (it was not when looked
+/// at just before; only a directory another container shares can change
+/// in between). The mount is this process's own, in its own mount
+/// namespace: on a host path outside the root it goes with the old root
+/// at pivot_root, and on one inside it the container sees /dev/null where
+/// the link led. By descriptor it would be an open_tree of /dev/null, a
+/// move_mount and a close per file where mount(2) is one call.
+///
+/// The names a directory holds may change; /proc's listing cannot go
 /// stale the other way: it is taken at the first mask step, and only mask
 /// and read-only steps follow, which hide names or bind a path over itself
-/// but never add one, and procfs gains none of the mask names. At worst a
-/// name it lists was hidden since, and that name's step fails the start;
-/// no mask is skipped.
+/// but never add one, and procfs gains none of the mask names. A name it
+/// lists may be hidden since: an image whose /proc links to /sys/firmware
+/// (with a volume there) has it covered by that mask. The held descriptor
+/// still reaches the directory under the cover, so that name's steps mount
+/// there, out of the container's sight, and the start goes on. No mask is
+/// skipped: what the container sees at the path is the cover, and as every
+/// mask step runs before every read-only step, a read-only copy taken of a
+/// tree has all of its masks in it.
 #[derive(Default)]
 pub(super) struct Seen {
     dirs: Vec<SeenDir>,
@@ -94,7 +109,7 @@ pub(super) struct Seen {
 struct SeenDir {
     rel: PathBuf,
     host: PathBuf,
-    fd: Option<OwnedFd>,
+    fd: Option<Rc<OwnedFd>>,
     entries: Option<HashMap<OsString, Kind>>,
 }
 
@@ -107,8 +122,8 @@ pub(super) struct Found {
 }
 
 enum Place {
-    /// This name in the directory `dirs[i]` holds open.
-    Name(usize, CString),
+    /// This name in a directory [`SeenDir`] holds open.
+    Name(Rc<OwnedFd>, CString),
     /// Opened (O_PATH) with no symlink on the way.
     Fd(OwnedFd),
     /// Only by `host` (resolved through a symlink).
@@ -142,22 +157,17 @@ pub(super) fn mask_dir(
 }
 
 /// What the mount calls take for `f`: a descriptor [`Seen::find`] holds,
-/// or one opened here (kept in `held`) for a path known only by its name.
-fn target<'a>(
-    dirs: &'a [SeenDir],
-    f: &'a Found,
-    held: &'a mut Option<OwnedFd>,
-) -> Result<At<'a>, SysError> {
-    if let Place::Name(i, name) = &f.place {
-        if let Some(dir) = &dirs[*i].fd {
-            return Ok(At::Name(dir.as_fd(), name));
+/// or one opened here (kept in `held`) for a path known only by its host
+/// path.
+fn target<'a>(f: &'a Found, held: &'a mut Option<OwnedFd>) -> Result<At<'a>, SysError> {
+    Ok(match &f.place {
+        Place::Name(dir, name) => At::Name(dir.as_fd(), name),
+        Place::Fd(fd) => At::Fd(fd.as_fd()),
+        Place::Path => {
+            let fd: &'a OwnedFd = held.insert(open_path(&f.host)?);
+            At::Fd(fd.as_fd())
         }
-    }
-    if let Place::Fd(fd) = &f.place {
-        return Ok(At::Fd(fd.as_fd()));
-    }
-    let fd: &'a OwnedFd = held.insert(open_path(&f.host)?);
-    Ok(At::Fd(fd.as_fd()))
+    })
 }
 
 impl Seen {
@@ -186,10 +196,10 @@ impl Seen {
         }
         let direct = root.join(rel);
         let (host, fd) = match open_dir_nofollow(&direct) {
-            Ok(fd) => (direct, Some(fd)),
+            Ok(fd) => (direct, Some(Rc::new(fd))),
             Err(_) => {
                 let host = in_root(root, rel)?;
-                let fd = open_dir_nofollow(&host).ok();
+                let fd = open_dir_nofollow(&host).ok().map(Rc::new);
                 (host, fd)
             }
         };
@@ -254,8 +264,10 @@ impl Seen {
                     }
                 },
                 Err(e) if matches!(e.errno, Errno::ENOENT | Errno::ENOTDIR) => return Ok(None),
-                // A link on the way (ELOOP, or EXDEV for one leading
-                // out), or no openat2 (before Linux 5.6).
+                // A link on the way (ELOOP: RESOLVE_NO_SYMLINKS refuses
+                // every one, wherever it leads), a `..` that would leave
+                // (EXDEV; the mask paths hold none), or no openat2 (before
+                // Linux 5.6).
                 Err(e) if matches!(e.errno, Errno::ELOOP | Errno::EXDEV | Errno::ENOSYS) => {
                     return by_host_path(root, rel)
                 }
@@ -292,9 +304,9 @@ impl Seen {
             return by_host_path(root, rel);
         }
         Ok(Some(Found {
+            place: Place::Name(Rc::clone(fd), cname(name, &host)?),
             host,
             is_dir: kind == Kind::Dir,
-            place: Place::Name(i, cname(name, &dir.host)?),
         }))
     }
 
@@ -308,7 +320,7 @@ impl Seen {
             return mount(Some("/dev/null"), &f.host, none, Flags::MS_BIND, none);
         }
         let mut held = None;
-        let t = target(&self.dirs, &f, &mut held)?;
+        let t = target(&f, &mut held)?;
         mask_dir(&mut self.empty, t, &f.host)
     }
 
@@ -318,7 +330,7 @@ impl Seen {
             return Ok(());
         };
         let mut held = None;
-        bind_read_only_over(target(&self.dirs, &f, &mut held)?, &f.host)
+        bind_read_only_over(target(&f, &mut held)?, &f.host)
     }
 }
 
@@ -340,9 +352,14 @@ fn by_host_path(root: &Path, rel: &Path) -> Result<Option<Found>, SysError> {
     }
 }
 
+/// `name` (of the path `host`) as the *at calls take it.
 fn cname(name: &OsStr, host: &Path) -> Result<CString, SysError> {
-    CString::new(name.as_bytes())
-        .map_err(|_| SysError::new(format!("lstat({})", host.display()), Errno::EINVAL))
+    CString::new(name.as_bytes()).map_err(|_| {
+        SysError::new(
+            format!("{}: a NUL byte in the name", host.display()),
+            Errno::EINVAL,
+        )
+    })
 }
 
 /// The mask paths' names in the open directory `dir` (container directory

@@ -576,8 +576,11 @@ fn a_path_below_a_top_directory_is_looked_up_without_links_or_resolved() {
 }
 
 /// A read-only path is bound over itself read-only with its submounts,
-/// a directory or a file, by open_tree_attr where the kernel has it and
-/// by open_tree and mount_setattr where it does not (forced here).
+/// a directory or a file, and nothing else (its directory, where the
+/// binds are named from, stays writable): by open_tree_attr where the
+/// kernel has it, and by open_tree and mount_setattr where it does not
+/// (forced here) or where a seccomp filter answers EPERM for it alone
+/// (as Docker's profile with CAP_SYS_ADMIN did).
 #[test]
 fn read_only_binds_cover_submounts_with_and_without_open_tree_attr() {
     alone(
@@ -585,13 +588,13 @@ fn read_only_binds_cover_submounts_with_and_without_open_tree_attr() {
         || {
             let dir = tempfile::tempdir().unwrap();
             let d = dir.path().to_path_buf();
-            for n in ["a", "b"] {
+            for n in ["a", "b", "c"] {
                 std::fs::create_dir_all(d.join(n).join("sub")).unwrap();
                 std::fs::write(d.join(format!("{n}-file")), "x").unwrap();
             }
             let uid = nix::unistd::getuid();
             let gid = nix::unistd::getgid();
-            let run = || -> Result<(), String> {
+            let run = |names: &[&str], deny_open_tree_attr: bool| -> Result<(), String> {
                 let s = |e: crate::sys::SysError| e.to_string();
                 crate::sys::cred::unshare(CloneFlags::CLONE_NEWUSER | CloneFlags::CLONE_NEWNS)
                     .map_err(|e| format!("unshare: {e}"))?;
@@ -610,8 +613,29 @@ fn read_only_binds_cover_submounts_with_and_without_open_tree_attr() {
                     none,
                 )
                 .map_err(s)?;
+                if deny_open_tree_attr {
+                    let ins = |code: u32, k: u32, jt: u8, jf: u8| libc::sock_filter {
+                        code: code as u16,
+                        jt,
+                        jf,
+                        k,
+                    };
+                    let nr = syscalls::Sysno::open_tree_attr.id() as u32;
+                    let prog = [
+                        ins(libc::BPF_LD | libc::BPF_W | libc::BPF_ABS, 0, 0, 0),
+                        ins(libc::BPF_JMP | libc::BPF_JEQ | libc::BPF_K, nr, 0, 1),
+                        ins(
+                            libc::BPF_RET | libc::BPF_K,
+                            libc::SECCOMP_RET_ERRNO | libc::EPERM as u32,
+                            0,
+                            0,
+                        ),
+                        ins(libc::BPF_RET | libc::BPF_K, libc::SECCOMP_RET_ALLOW, 0, 0),
+                    ];
+                    crate::sys::seccomp::install(&prog, 0, 0).map_err(s)?;
+                }
                 let dfd = crate::sys::fsat::open_dir(&d).map_err(s)?;
-                for (n, file) in [("a", c"a-file"), ("b", c"b-file")] {
+                for &n in names {
                     if n == "b" {
                         crate::sys::mount::without_open_tree_attr();
                     }
@@ -626,8 +650,9 @@ fn read_only_binds_cover_submounts_with_and_without_open_tree_attr() {
                     .map_err(s)?;
                     let name = std::ffi::CString::new(n).unwrap();
                     bind_read_only_over(At::Name(dfd.as_fd(), &name), &t).map_err(s)?;
+                    let file = std::ffi::CString::new(format!("{n}-file")).unwrap();
                     let f = d.join(format!("{n}-file"));
-                    bind_read_only_over(At::Name(dfd.as_fd(), file), &f).map_err(s)?;
+                    bind_read_only_over(At::Name(dfd.as_fd(), &file), &f).map_err(s)?;
                     for p in [t.join("f"), t.join("sub/f"), f] {
                         match std::fs::OpenOptions::new()
                             .append(true)
@@ -638,23 +663,28 @@ fn read_only_binds_cover_submounts_with_and_without_open_tree_attr() {
                             other => return Err(format!("{}: {other:?}", p.display())),
                         }
                     }
+                    let sibling = d.join(format!("{n}-sibling"));
+                    std::fs::write(&sibling, "x")
+                        .map_err(|e| format!("{}: {e}", sibling.display()))?;
                 }
                 Ok(())
             };
-            match crate::sys::process::fork().unwrap() {
-                crate::sys::process::Forked::Child => {
-                    let code = match run() {
-                        Ok(()) => 0,
-                        Err(e) => {
-                            eprintln!("{e}");
-                            1
-                        }
-                    };
-                    crate::sys::process::child_exit(code)
-                }
-                crate::sys::process::Forked::Parent(pid) => {
-                    let status = nix::sys::wait::waitpid(pid, None).unwrap();
-                    assert_eq!(status, nix::sys::wait::WaitStatus::Exited(pid, 0));
+            for (names, deny) in [(&["a", "b"][..], false), (&["c"][..], true)] {
+                match crate::sys::process::fork().unwrap() {
+                    crate::sys::process::Forked::Child => {
+                        let code = match run(names, deny) {
+                            Ok(()) => 0,
+                            Err(e) => {
+                                eprintln!("{e}");
+                                1
+                            }
+                        };
+                        crate::sys::process::child_exit(code)
+                    }
+                    crate::sys::process::Forked::Parent(pid) => {
+                        let status = nix::sys::wait::waitpid(pid, None).unwrap();
+                        assert_eq!(status, nix::sys::wait::WaitStatus::Exited(pid, 0));
+                    }
                 }
             }
         },

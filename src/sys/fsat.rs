@@ -3,8 +3,11 @@
 //! Layer unpacking and diffing resolve every path one component at a time from
 //! an open directory, never through a path string the kernel would walk (and
 //! whose symlinks it would follow). These wrappers are the only place those
-//! calls are made; every one takes a single name (no `/`) relative to `dir` and
-//! never follows a symlink in the last component.
+//! calls are made. Most take a single name (no `/`) relative to a directory
+//! descriptor and never follow a symlink in the last component; the others
+//! say what they take: the openat2 lookups a relative path the kernel keeps
+//! beneath (or, following links, inside) the directory, and a few a full
+//! path the caller trusts (its own root, two files to swap).
 //!
 //! Errors name the call and its arguments; callers add which file or layer
 //! entry it was for. Nothing here decides what to create or remove.
@@ -174,37 +177,57 @@ pub fn entries(
         if n == 0 {
             return Ok(out);
         }
-        // struct linux_dirent64: d_ino (8), d_off (8), d_reclen (2),
-        // d_type (1), then the NUL-terminated name.
-        let mut at = 0;
-        while at + 19 <= n {
-            let len = u16::from_ne_bytes([buf[at + 16], buf[at + 17]]) as usize;
-            let rec = buf.get(at..at + len).filter(|_| len > 19);
-            let Some(rec) = rec else {
-                return Err(SysError::new(
-                    format!("getdents64({}): record of {len} bytes", fd_of(dir)),
-                    Errno::EIO,
-                ));
-            };
-            let name = &rec[19..];
-            let name =
-                OsStr::from_bytes(&name[..name.iter().position(|&b| b == 0).unwrap_or(name.len())]);
-            if keep(name) {
-                let kind = match rec[18] {
-                    libc::DT_DIR => Some(Kind::Dir),
-                    libc::DT_LNK => Some(Kind::Symlink),
-                    libc::DT_REG => Some(Kind::File),
-                    libc::DT_CHR => Some(Kind::Char),
-                    libc::DT_BLK => Some(Kind::Block),
-                    libc::DT_FIFO => Some(Kind::Fifo),
-                    libc::DT_SOCK => Some(Kind::Socket),
-                    _ => None,
-                };
-                out.push((name.to_os_string(), kind));
-            }
-            at += len;
+        let got = buf
+            .get(..n)
+            .ok_or(0)
+            .and_then(|got| records(got, &keep, &mut out));
+        if let Err(at) = got {
+            return Err(SysError::new(
+                format!("getdents64({}): a record at byte {at} of {n}", fd_of(dir)),
+                Errno::EIO,
+            ));
         }
     }
+}
+
+/// The records of one getdents64(2) answer, `got` (the bytes the kernel
+/// said it wrote), that `keep` accepts, added to `out`. A record running
+/// past `got`'s end, or a tail too short for one, is a broken answer,
+/// not a name to skip: `Err` with the offset where it starts.
+fn records(
+    got: &[u8],
+    keep: impl Fn(&OsStr) -> bool,
+    out: &mut Vec<(OsString, Option<Kind>)>,
+) -> Result<(), usize> {
+    // struct linux_dirent64: d_ino (8), d_off (8), d_reclen (2), d_type
+    // (1), then the NUL-terminated name.
+    let mut at = 0;
+    while at < got.len() {
+        let rec = got
+            .get(at + 16..at + 18)
+            .map(|l| u16::from_ne_bytes([l[0], l[1]]) as usize)
+            .filter(|&len| len > 19)
+            .and_then(|len| got.get(at..at + len))
+            .ok_or(at)?;
+        let name = &rec[19..];
+        let name =
+            OsStr::from_bytes(&name[..name.iter().position(|&b| b == 0).unwrap_or(name.len())]);
+        if keep(name) {
+            let kind = match rec[18] {
+                libc::DT_DIR => Some(Kind::Dir),
+                libc::DT_LNK => Some(Kind::Symlink),
+                libc::DT_REG => Some(Kind::File),
+                libc::DT_CHR => Some(Kind::Char),
+                libc::DT_BLK => Some(Kind::Block),
+                libc::DT_FIFO => Some(Kind::Fifo),
+                libc::DT_SOCK => Some(Kind::Socket),
+                _ => None,
+            };
+            out.push((name.to_os_string(), kind));
+        }
+        at += rec.len();
+    }
+    Ok(())
 }
 
 /// Create a new regular file `name` in `dir` for writing (mode 0600 until the
@@ -678,4 +701,83 @@ pub fn start_writeback(file: BorrowedFd<'_>, offset: u64, len: u64) -> Result<()
         || format!("sync_file_range({}, {offset}, {len}, WRITE)", fd_of(file)),
     )?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::fd::AsFd;
+
+    /// A directory several getdents64 batches long (600 names of about 64
+    /// bytes a record against an 8 KiB buffer) is read to its end: every
+    /// name once, and the wanted ones, created last, with their kinds.
+    #[test]
+    fn entries_reads_past_one_batch() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        for i in 0..600 {
+            std::fs::write(d.join(format!("filler-{i:04}-{}", "x".repeat(30))), "").unwrap();
+        }
+        std::fs::create_dir(d.join("wanted-dir")).unwrap();
+        std::fs::write(d.join("wanted-file"), "").unwrap();
+        std::os::unix::fs::symlink("wanted-dir", d.join("wanted-link")).unwrap();
+        let fd = open_dir(d).unwrap();
+        let mut got = entries(fd.as_fd(), |n| n.as_bytes().starts_with(b"wanted-")).unwrap();
+        got.sort_by(|a, b| a.0.cmp(&b.0));
+        let kinds: Vec<(&str, Option<Kind>)> =
+            got.iter().map(|(n, k)| (n.to_str().unwrap(), *k)).collect();
+        assert_eq!(
+            kinds,
+            [
+                ("wanted-dir", Some(Kind::Dir)),
+                ("wanted-file", Some(Kind::File)),
+                ("wanted-link", Some(Kind::Symlink)),
+            ]
+        );
+        let all = open_dir(d).unwrap();
+        let mut names: Vec<OsString> = entries(all.as_fd(), |_| true)
+            .unwrap()
+            .into_iter()
+            .map(|(n, _)| n)
+            .collect();
+        names.sort();
+        let read = names.len();
+        names.dedup();
+        assert_eq!((read, names.len()), (605, 605), "600 + 3 names, `.`, `..`");
+    }
+
+    fn record(name: &str, kind: u8, len: usize) -> Vec<u8> {
+        let mut r = vec![0u8; 19];
+        r[16..18].copy_from_slice(&(len as u16).to_ne_bytes());
+        r[18] = kind;
+        r.extend_from_slice(name.as_bytes());
+        r.resize(len, 0);
+        r
+    }
+
+    /// Only the bytes the kernel wrote are records: one running past them
+    /// or a tail too short for one is refused, whatever the buffer holds
+    /// beyond them.
+    #[test]
+    fn records_stop_at_the_bytes_returned() {
+        let keep = |_: &OsStr| true;
+        let mut buf = record("a", libc::DT_REG, 24);
+        buf.extend(record("bb", libc::DT_DIR, 24));
+        let mut out = Vec::new();
+        assert_eq!(records(&buf, keep, &mut out), Ok(()));
+        let names: Vec<_> = out.iter().map(|(n, k)| (n.to_str().unwrap(), *k)).collect();
+        assert_eq!(names, [("a", Some(Kind::File)), ("bb", Some(Kind::Dir))]);
+        let mut out = Vec::new();
+        assert_eq!(
+            records(&buf[..44], keep, &mut out),
+            Err(24),
+            "record past the end"
+        );
+        assert_eq!(
+            records(&buf[..30], keep, &mut out),
+            Err(24),
+            "a tail of 6 bytes"
+        );
+        assert_eq!(records(&buf[..24], keep, &mut out), Ok(()));
+    }
 }

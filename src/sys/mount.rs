@@ -87,10 +87,37 @@ const OPEN_TREE_CLONE: libc::c_uint = 0x1;
 const AT_RECURSIVE: libc::c_uint = 0x8000;
 const AT_EMPTY_PATH: libc::c_uint = 0x1000;
 const AT_SYMLINK_NOFOLLOW: libc::c_uint = 0x100;
-/// open_tree_attr(2), Linux 6.15: 467 in the table every architecture
-/// shares from 424 on (uapi/asm-generic/unistd.h, x86's syscall_64.tbl);
-/// the libc crate names it for m68k only.
-const SYS_OPEN_TREE_ATTR: libc::c_long = 467;
+/// open_tree_attr(2), Linux 6.15: 467 in the table the architectures
+/// below share from 424 on (uapi/asm-generic/unistd.h, x86's
+/// syscall_64.tbl and syscall_32.tbl); the libc crate names it for m68k
+/// only. Alpha and MIPS number it apart (577, 4467/5467/6467): there it
+/// is left undefined and read-only binds take the older calls.
+#[cfg(any(
+    target_arch = "x86_64",
+    target_arch = "x86",
+    target_arch = "aarch64",
+    target_arch = "arm",
+    target_arch = "riscv64",
+    target_arch = "riscv32",
+    target_arch = "loongarch64",
+    target_arch = "powerpc",
+    target_arch = "powerpc64",
+    target_arch = "s390x",
+))]
+const SYS_OPEN_TREE_ATTR: Option<libc::c_long> = Some(467);
+#[cfg(not(any(
+    target_arch = "x86_64",
+    target_arch = "x86",
+    target_arch = "aarch64",
+    target_arch = "arm",
+    target_arch = "riscv64",
+    target_arch = "riscv32",
+    target_arch = "loongarch64",
+    target_arch = "powerpc",
+    target_arch = "powerpc64",
+    target_arch = "s390x",
+)))]
+const SYS_OPEN_TREE_ATTR: Option<libc::c_long> = None;
 /// MOUNT_ATTR_* from uapi/linux/mount.h.
 pub const MOUNT_ATTR_RDONLY: u64 = 0x1;
 pub const MOUNT_ATTR_NOSUID: u64 = 0x2;
@@ -328,8 +355,11 @@ pub fn move_mount_to(mount: BorrowedFd<'_>, to: At<'_>, what: &Path) -> Result<(
     move_mount(mount.as_raw_fd(), dir, path, flags, what)
 }
 
-/// Set once open_tree_attr(2) answered ENOSYS (a kernel before 6.15): every
-/// later read-only bind of this process takes the older three calls.
+/// Set once open_tree_attr(2) answered ENOSYS (a kernel before 6.15) or
+/// EPERM (a seccomp filter written before it, which allows open_tree,
+/// mount_setattr and move_mount but not this newer call, as hutch's own
+/// default with CAP_SYS_ADMIN did): every later read-only bind of this
+/// process takes the older three calls.
 static NO_OPEN_TREE_ATTR: AtomicBool = AtomicBool::new(false);
 
 /// Tests take the path of kernels without open_tree_attr(2) on one that
@@ -344,11 +374,18 @@ pub fn without_open_tree_attr() {
 /// call; where the kernel lacks it, the target is opened once (O_PATH) to
 /// be both the source of open_tree(2), whose copy mount_setattr(2) makes
 /// read-only, and the target. `what` names it in errors.
+///
+/// EPERM takes the older calls too: a seccomp filter may answer it for
+/// open_tree_attr alone, and where the kernel itself refuses (no
+/// CAP_SYS_ADMIN over the mount namespace), open_tree refuses the same
+/// clone with its own error, so nothing is bound that would not be.
 pub fn bind_read_only_over(at: At<'_>, what: &Path) -> Result<(), SysError> {
-    if !NO_OPEN_TREE_ATTR.load(Ordering::Relaxed) {
-        match open_tree_attr(at, MOUNT_ATTR_RDONLY, what) {
+    if let Some(nr) = SYS_OPEN_TREE_ATTR.filter(|_| !NO_OPEN_TREE_ATTR.load(Ordering::Relaxed)) {
+        match open_tree_attr(nr, at, MOUNT_ATTR_RDONLY, what) {
             Ok(copy) => return move_mount_to(copy.as_fd(), at, what),
-            Err(e) if e.errno == Errno::ENOSYS => NO_OPEN_TREE_ATTR.store(true, Ordering::Relaxed),
+            Err(e) if matches!(e.errno, Errno::ENOSYS | Errno::EPERM) => {
+                NO_OPEN_TREE_ATTR.store(true, Ordering::Relaxed)
+            }
             Err(e) => return Err(e),
         }
     }
@@ -365,9 +402,15 @@ pub fn bind_read_only_over(at: At<'_>, what: &Path) -> Result<(), SysError> {
     move_mount_to(copy.as_fd(), At::Fd(fd), what)
 }
 
-/// open_tree_attr(2): a detached recursive copy of the mount at `at`, with
-/// the MOUNT_ATTR_* bits `set` on it and every mount below it.
-fn open_tree_attr(at: At<'_>, set: u64, what: &Path) -> Result<OwnedFd, SysError> {
+/// open_tree_attr(2) (syscall number `nr`): a detached recursive copy of
+/// the mount at `at`, with the MOUNT_ATTR_* bits `set` on it and every
+/// mount below it.
+fn open_tree_attr(
+    nr: libc::c_long,
+    at: At<'_>,
+    set: u64,
+    what: &Path,
+) -> Result<OwnedFd, SysError> {
     let (dir, path, empty) = at.args();
     let mut flags =
         OPEN_TREE_CLONE | AT_RECURSIVE | AT_SYMLINK_NOFOLLOW | libc::O_CLOEXEC as libc::c_uint;
@@ -380,12 +423,14 @@ fn open_tree_attr(at: At<'_>, set: u64, what: &Path) -> Result<OwnedFd, SysError
         propagation: 0,
         userns_fd: 0,
     };
-    // SAFETY: `path` is NUL-terminated and `attr` a properly sized,
-    // initialised struct mount_attr (MOUNT_ATTR_SIZE_VER0); both outlive
-    // the call, which only reads them. Returns a new fd or -1.
+    // SAFETY: `nr` is open_tree_attr's number on this architecture (the
+    // only caller passes SYS_OPEN_TREE_ATTR); `path` is NUL-terminated and
+    // `attr` a properly sized, initialised struct mount_attr
+    // (MOUNT_ATTR_SIZE_VER0); both outlive the call, which only reads
+    // them. Returns a new fd or -1.
     let fd = unsafe {
         libc::syscall(
-            SYS_OPEN_TREE_ATTR,
+            nr,
             dir,
             path.as_ptr(),
             flags,

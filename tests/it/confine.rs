@@ -442,6 +442,12 @@ fn capabilities_privileged_and_security_options_change_what_they_say() {
         let bnd =
             |flags: &[&str]| status_field(&inside(&w, flags, "cat /proc/self/status"), "CapBnd");
         assert_eq!(bnd(&["--cap-add", "CAP_SYS_ADMIN"]), "00000000a82425fb");
+        // CAP_SYS_ADMIN brings back open_tree_attr with the other mount
+        // calls: a hutch inside makes its read-only paths with it.
+        let call = "/probe open_tree_attr";
+        let admin = inside(&w, &["--cap-add", "CAP_SYS_ADMIN"], call);
+        assert_eq!(admin, "open_tree_attr ENOENT\n");
+        assert_eq!(inside(&w, &[], call), "open_tree_attr EPERM\n");
         assert_eq!(bnd(&["--cap-drop", "ALL"]), "0000000000000000");
         assert_eq!(
             bnd(&["--cap-drop", "ALL", "--cap-add", "chown"]),

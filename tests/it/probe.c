@@ -16,6 +16,12 @@
 #include <time.h>
 #include <unistd.h>
 
+#ifdef SYS_open_tree_attr
+#define OPEN_TREE_ATTR SYS_open_tree_attr
+#else
+#define OPEN_TREE_ATTR 467 /* Linux 6.15, x86_64's number, newer than most headers */
+#endif
+
 static const char *name(int e) {
   switch (e) {
   case EPERM: return "EPERM";
@@ -124,6 +130,8 @@ int main(int argc, char **argv) {
     r = syscall(SYS_ptrace, PTRACE_ATTACH, atoi(a), 0, 0);
   else if (!strcmp(w, "mknod-char"))
     r = mknod(a, S_IFCHR | 0600, makedev(1, 3));
+  else if (!strcmp(w, "open_tree_attr")) /* the empty path: ENOENT if let through */
+    r = syscall(OPEN_TREE_ATTR, -1, "", 0, 0, 0);
   else if (!strcmp(w, "setgroups")) {
     gid_t g = 65534;
     r = syscall(SYS_setgroups, 1, &g);

@@ -419,6 +419,7 @@ const BY_CAPABILITY: &[(&str, &[&str])] = &[
             "mount_setattr",
             "move_mount",
             "open_tree",
+            "open_tree_attr",
             "perf_event_open",
             "quotactl",
             "quotactl_fd",

@@ -155,6 +155,11 @@ fn the_default_profile_decides_like_dockers() {
     assert_eq!(a("clone", [newuser, 0, 0, 0, 0, 0]), ALLOW);
     assert_eq!(a("clone3", [0; 6]), ALLOW);
     assert_eq!(a("keyctl", [0; 6]), EPERM);
+    // hutch's own read-only paths take open_tree_attr where it exists.
+    for name in ["open_tree", "open_tree_attr", "mount_setattr", "move_mount"] {
+        assert_eq!(a(name, [0; 6]), ALLOW, "{name}");
+        assert_eq!(call(name, [0; 6]), EPERM, "{name}");
+    }
 
     // Fake root: ownership and id changes succeed, device nodes only.
     let fake = compile(
