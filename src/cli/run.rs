@@ -11,7 +11,9 @@ use super::choice::choice;
 use super::config;
 use super::Ctx;
 use crate::container::health::{self, parse_go_duration};
-use crate::container::launch::{parse_mount, parse_volume, Launch, Outcome, Prepared, RmLayer};
+use crate::container::launch::{
+    check_tmpfs, parse_mount, parse_volume, Launch, Outcome, Prepared, RmLayer,
+};
 use crate::container::logs::Driver as LogDriver;
 use crate::container::restart::Policy;
 use crate::net::plan::{Attachment, NetFlags};
@@ -412,6 +414,9 @@ fn prepare(ctx: &Ctx, a: Args) -> anyhow::Result<Prepared> {
     }
     for m in &a.mounts.mount {
         parse_mount(m)?;
+    }
+    for t in &a.mounts.tmpfs {
+        check_tmpfs(t)?;
     }
     if a.lifecycle.detach && !a.io.attach.is_empty() {
         bail!("conflicting options: -a/--attach and -d/--detach (a detached container has nothing attached; drop one)");
