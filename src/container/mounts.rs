@@ -1,6 +1,7 @@
 //! The mount syntax of `run` and `create`: `-v` (Docker's forms with
 //! Docker's and Podman's options `ro,rw,z,Z,U,O,nocopy`) and `--mount`
-//! (Docker's CSV), parsed into one typed [`Mount`]; resolved once, when the
+//! (Docker's CSV), parsed into one typed [`Mount`], their container paths
+//! (and `--tmpfs`'s) checked against /proc; resolved once, when the
 //! container is created (relative host paths against the working directory,
 //! as Docker 23+ does; anonymous volumes named), and written back into the
 //! record in the same syntax; turned into sandbox mounts at each start.
