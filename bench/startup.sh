@@ -21,7 +21,8 @@
 # as one block, so on a busy machine a block can land in a slower minute than
 # its neighbour; alternating short blocks and comparing the commands within
 # each round gives the differences of tenths of a millisecond (confinement)
-# as a mean over rounds with its standard error.
+# as a mean over rounds with its standard error. Even rounds run the
+# commands in reverse order.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 if [ "$(id -u)" = 0 ]; then
@@ -123,8 +124,16 @@ PY
 rounds=${ROUNDS:-0}
 [ "$rounds" -gt 0 ] || exit 0
 for i in $(seq "$rounds"); do
+  # hyperfine runs the commands one after the other: even rounds take them
+  # in reverse, so that a drift within a round (the machine's load, its
+  # clock) does not always fall on the same side of a paired difference.
+  order=("${!names[@]}")
+  if [ $((i % 2)) -eq 0 ]; then
+    order=()
+    for ((j = ${#names[@]} - 1; j >= 0; j--)); do order+=("$j"); done
+  fi
   args=()
-  for j in "${!names[@]}"; do
+  for j in "${order[@]}"; do
     [ "${names[$j]}" = podman ] || args+=(-n "${names[$j]}" "${cmds[$j]}")
   done
   hyperfine -N --style none --warmup 2 --runs "${ROUND_RUNS:-10}" \

@@ -249,7 +249,11 @@ fn kind_at(top: &clap::Command, words: &[String]) -> Option<Kind> {
                 Some((n, _)) => (n, true),
                 None => (&w[2..], false),
             };
-            let arg = cmd.get_arguments().find(|a| a.get_long() == Some(name));
+            // An alias (`--net` for `--network`) takes a value as its flag does.
+            let arg = cmd.get_arguments().find(|a| {
+                a.get_long() == Some(name)
+                    || a.get_all_aliases().is_some_and(|all| all.contains(&name))
+            });
             if let Some(arg) = arg.filter(|a| takes_value(a) && !inline) {
                 value_of = Some(arg);
             }
@@ -260,7 +264,10 @@ fn kind_at(top: &clap::Command, words: &[String]) -> Option<Kind> {
             // the rest of the word, or the next word when it is last.
             let chars: Vec<char> = w[1..].chars().collect();
             for (i, c) in chars.iter().enumerate() {
-                let arg = cmd.get_arguments().find(|a| a.get_short() == Some(*c));
+                let arg = cmd.get_arguments().find(|a| {
+                    a.get_short() == Some(*c)
+                        || a.get_all_short_aliases().is_some_and(|all| all.contains(c))
+                });
                 if let Some(arg) = arg.filter(|a| takes_value(a)) {
                     if i + 1 == chars.len() {
                         value_of = Some(arg);
@@ -359,6 +366,9 @@ mod tests {
         assert_eq!(kind("run --rm -e A=1 "), Some(Kind::Images));
         assert_eq!(kind("run --rm bb "), None, "the command");
         assert_eq!(kind("run --name "), None, "an option's value");
+        assert_eq!(kind("run --net "), None, "--network's value, by its alias");
+        assert_eq!(kind("run --net none "), Some(Kind::Images));
+        assert_eq!(kind("run --net-alias a "), Some(Kind::Images));
         assert_eq!(kind("run -e"), None);
         assert_eq!(kind("--root /tmp/x rmi "), Some(Kind::Images));
         assert_eq!(kind("inspect a "), Some(Kind::Both));

@@ -281,7 +281,7 @@ pub fn main() -> ExitCode {
     let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
     let parsed = match parse_one_subcommand(&args) {
         Some(cli) => Ok(cli),
-        None => Cli::try_parse_from(&args),
+        None => parse_full_tree(&args),
     };
     let cli = match parsed {
         Ok(c) => c,
@@ -379,10 +379,95 @@ fn parse_one_subcommand(args: &[std::ffi::OsString]) -> Option<Cli> {
     let top = Globals::augment_args(clap::Command::new("hutch"))
         .subcommand(sub)
         .subcommand_required(true);
+    let args = command_verbatim(&top, args);
     let mut matches = top.try_get_matches_from(args).ok()?;
     // The `_mut` form takes the values out; the plain one clones every
     // match first (about 67,000 instructions for a `run`).
     Cli::from_arg_matches_mut(&mut matches).ok()
+}
+
+/// The command line parsed by the whole tree of subcommands.
+fn parse_full_tree(args: &[std::ffi::OsString]) -> Result<Cli, clap::Error> {
+    match subcommand_name(args) {
+        Some("run" | "create" | "exec" | "container") => {
+            use clap::CommandFactory;
+            Cli::try_parse_from(command_verbatim(&Cli::command(), args))
+        }
+        _ => Cli::try_parse_from(args),
+    }
+}
+
+/// Docker reads no option after the image of `run` and `create` or the
+/// container of `exec`: everything after it is the command, verbatim, a
+/// `--` included. clap would still take a flag there for hutch's own until
+/// the command's first word, so a `--` goes in right after the image or
+/// container. `args` as they are when that word is not found (help,
+/// errors, a `--` before it: clap's own reading is then the same).
+fn command_verbatim(top: &clap::Command, args: &[std::ffi::OsString]) -> Vec<std::ffi::OsString> {
+    let mut out = args.to_vec();
+    if let Some(at) = operand_at(top, args) {
+        if at + 1 < args.len() {
+            out.insert(at + 1, "--".into());
+        }
+    }
+    out
+}
+
+/// Where the image or container of a subcommand that runs a command is in
+/// `args`, walking the (unbuilt) definitions as clap parses.
+fn operand_at(top: &clap::Command, args: &[std::ffi::OsString]) -> Option<usize> {
+    // The subcommand's own flags, then the global ones.
+    fn find<'a>(
+        cmd: &'a clap::Command,
+        top: &'a clap::Command,
+        hit: impl Fn(&clap::Arg) -> bool,
+    ) -> Option<&'a clap::Arg> {
+        let found = cmd.get_arguments().find(|a| hit(a));
+        found.or_else(|| top.get_arguments().find(|a| hit(a)))
+    }
+    let eats_next = |a: &clap::Arg| a.get_action().takes_values() && !a.is_require_equals_set();
+    let mut cmd = top;
+    let mut words = args.iter().enumerate().skip(1);
+    while let Some((i, w)) = words.next() {
+        let w = w.to_str()?;
+        if w == "--" {
+            return None;
+        }
+        if let Some(long) = w.strip_prefix("--") {
+            if !long.contains('=') {
+                let arg = find(cmd, top, |a| {
+                    a.get_long() == Some(long)
+                        || a.get_all_aliases().is_some_and(|all| all.contains(&long))
+                })?;
+                if eats_next(arg) {
+                    words.next();
+                }
+            }
+            continue;
+        }
+        if let Some(shorts) = w.strip_prefix('-').filter(|s| !s.is_empty()) {
+            for (j, c) in shorts.char_indices() {
+                let arg = find(cmd, top, |a| a.get_short() == Some(c))?;
+                if arg.get_action().takes_values() {
+                    if j + c.len_utf8() == shorts.len() && eats_next(arg) {
+                        words.next();
+                    }
+                    break;
+                }
+            }
+            continue;
+        }
+        if let Some(sub) = cmd.find_subcommand(w) {
+            cmd = sub;
+            continue;
+        }
+        let positionals: Vec<&clap::Arg> = cmd.get_positionals().collect();
+        return match positionals.as_slice() {
+            [_, command] if command.is_trailing_var_arg_set() => Some(i),
+            _ => None,
+        };
+    }
+    None
 }
 
 /// The first word after the global options, when nothing else precedes it.
@@ -603,9 +688,59 @@ mod tests {
                 "hutch", "run", "--name", "n", "-v", "/a:/b:ro", "img", "--", "ls", "-l",
             ],
             &["hutch", "exec", "-u", "0", "-w", "/tmp", "ctr", "id", "-u"],
+            // A flag or more of each of run's groups, so that a group that
+            // parses differently on its own shows here.
+            &[
+                "hutch",
+                "run",
+                "-e",
+                "A=1",
+                "-w",
+                "/w",
+                "--name",
+                "n",
+                "--hostname",
+                "h",
+                "--read-only",
+                "--read-only-tmpfs=false",
+                "--tmpfs",
+                "/t:size=1m",
+                "--net",
+                "none",
+                "-p",
+                "8080:80",
+                "--userns",
+                "keep-id",
+                "--security-opt",
+                "no-new-privileges",
+                "--ulimit",
+                "nofile=10:20",
+                "--pids-limit",
+                "5",
+                "--pull",
+                "never",
+                "--restart",
+                "on-failure:3",
+                "--health-interval",
+                "1m30s",
+                "--no-healthcheck",
+                "-l",
+                "k=v",
+                "--sig-proxy=false",
+                "--detach-keys",
+                "ctrl-x,x",
+                "--stop-timeout",
+                "3",
+                "--cidfile",
+                "/c",
+                "--group-add",
+                "audio",
+                "img",
+                "sh",
+            ],
         ] {
             let fast = parse_one_subcommand(&os(argv)).expect("parsed by its subcommand alone");
-            let full = Cli::try_parse_from(argv).unwrap();
+            let full = parse_full_tree(&os(argv)).unwrap();
             assert_eq!(format!("{fast:?}"), format!("{full:?}"), "{argv:?}");
         }
         // Everything else goes to the full tree: other subcommands, help,
@@ -621,6 +756,96 @@ mod tests {
             &["hutch"],
         ] {
             assert!(parse_one_subcommand(&os(argv)).is_none(), "{argv:?}");
+        }
+    }
+
+    #[test]
+    fn everything_after_the_image_or_container_is_the_command() {
+        let os = |v: &[&str]| -> Vec<std::ffi::OsString> { v.iter().map(Into::into).collect() };
+        let command = |cli: Cli| match cli.command {
+            Command::Run(a) | Command::Create(a) => (a.image, a.command),
+            Command::Exec(a) => (a.container, a.command),
+            Command::Container(container::Args {
+                command: container::Sub::Run(a) | container::Sub::Create(a),
+            }) => (a.image, a.command),
+            other => panic!("{other:?}"),
+        };
+        let v = |w: &[&str]| -> Vec<String> { w.iter().map(|s| s.to_string()).collect() };
+        for (argv, operand, cmd) in [
+            (&["hutch", "run", "img", "--rm"][..], "img", &["--rm"][..]),
+            (
+                &[
+                    "hutch",
+                    "--verbose",
+                    "run",
+                    "--rm",
+                    "-e",
+                    "A",
+                    "img",
+                    "--help",
+                    "-v",
+                ],
+                "img",
+                &["--help", "-v"],
+            ),
+            (
+                &["hutch", "run", "-it", "img", "--", "ls"],
+                "img",
+                &["--", "ls"],
+            ),
+            (
+                &["hutch", "run", "--net", "none", "img", "--verbose"],
+                "img",
+                &["--verbose"],
+            ),
+            (
+                &["hutch", "run", "--sig-proxy", "img", "-d"],
+                "img",
+                &["-d"],
+            ),
+            (&["hutch", "run", "--", "img", "--rm"], "img", &["--rm"]),
+            (
+                &["hutch", "run", "--root", "/r", "img", "x", "--", "y"],
+                "img",
+                &["x", "--", "y"],
+            ),
+            (
+                &["hutch", "create", "-eA=1", "img", "--name", "n"],
+                "img",
+                &["--name", "n"],
+            ),
+            (
+                &["hutch", "container", "run", "img", "--rm"],
+                "img",
+                &["--rm"],
+            ),
+            (
+                &["hutch", "container", "create", "img", "--"],
+                "img",
+                &["--"],
+            ),
+            (
+                &["hutch", "exec", "-u", "0", "ctr", "-d", "--help"],
+                "ctr",
+                &["-d", "--help"],
+            ),
+            (&["hutch", "exec", "ctr", "--", "ls"], "ctr", &["--", "ls"]),
+        ] {
+            let want = (operand.to_string(), v(cmd));
+            let full = parse_full_tree(&os(argv)).unwrap_or_else(|e| panic!("{argv:?}: {e}"));
+            assert_eq!(command(full), want, "{argv:?}");
+            match parse_one_subcommand(&os(argv)) {
+                Some(fast) => assert_eq!(command(fast), want, "{argv:?} on its own"),
+                None => assert!(!matches!(argv[1], "run" | "exec"), "{argv:?}"),
+            }
+        }
+        // Help and usage before the image are clap's, as ever.
+        for argv in [
+            &["hutch", "run", "--help"][..],
+            &["hutch", "run"],
+            &["hutch", "exec", "ctr"],
+        ] {
+            assert!(parse_full_tree(&os(argv)).is_err(), "{argv:?}");
         }
     }
 

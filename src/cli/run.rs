@@ -11,7 +11,9 @@ use super::choice::choice;
 use super::config;
 use super::Ctx;
 use crate::container::health::{self, parse_go_duration};
-use crate::container::launch::{parse_mount, parse_volume, Launch, Outcome, Prepared, RmLayer};
+use crate::container::launch::{
+    check_tmpfs, parse_mount, parse_volume, Launch, Outcome, Prepared, RmLayer,
+};
 use crate::container::logs::Driver as LogDriver;
 use crate::container::restart::Policy;
 use crate::net::plan::{Attachment, NetFlags};
@@ -413,6 +415,9 @@ fn prepare(ctx: &Ctx, a: Args) -> anyhow::Result<Prepared> {
     for m in &a.mounts.mount {
         parse_mount(m)?;
     }
+    for t in &a.mounts.tmpfs {
+        check_tmpfs(t)?;
+    }
     if a.lifecycle.detach && !a.io.attach.is_empty() {
         bail!("conflicting options: -a/--attach and -d/--detach (a detached container has nothing attached; drop one)");
     }
@@ -559,9 +564,15 @@ fn prepare(ctx: &Ctx, a: Args) -> anyhow::Result<Prepared> {
     for t in a.mounts.tmpfs {
         launch = launch.tmpfs(t);
     }
+    let cidfile = a
+        .extra
+        .cidfile
+        .as_deref()
+        .map(CidFile::reserve)
+        .transpose()?;
     let prepared = launch.create(&ctx.printer)?;
-    if let Some(f) = &a.extra.cidfile {
-        write_cidfile(f, prepared.id())?;
+    if let Some(f) = cidfile {
+        f.write(prepared.id())?;
     }
     Ok(prepared.attach(stdout, stderr))
 }
@@ -657,25 +668,52 @@ fn image_platform_matches(image: &crate::store::Image, p: &str) -> anyhow::Resul
     Ok(())
 }
 
-/// `--cidfile`: the id written to a temporary file beside it, then linked
-/// into place, which fails if the file appeared meanwhile (Docker refuses
-/// an existing one too).
-fn write_cidfile(f: &Path, id: &str) -> anyhow::Result<()> {
-    let dir = f
-        .parent()
-        .filter(|d| !d.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    let tmp = tempfile::NamedTempFile::new_in(dir)
-        .with_context(|| format!("cannot write --cidfile {}", f.display()))?;
-    std::fs::write(tmp.path(), id)?;
-    tmp.as_file().sync_all()?;
-    std::fs::hard_link(tmp.path(), f).with_context(|| {
-        format!(
-            "cannot create --cidfile {} (if it exists, delete it or choose another)",
-            f.display()
-        )
-    })?;
-    Ok(())
+/// `--cidfile`, created empty and exclusively before the container is (as
+/// Docker does): a path that cannot be created fails the run before any
+/// record exists, and the file goes again when the create fails.
+struct CidFile {
+    path: PathBuf,
+    written: bool,
+}
+
+impl CidFile {
+    fn reserve(f: &Path) -> anyhow::Result<CidFile> {
+        std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(f)
+            .with_context(|| format!("cannot create --cidfile {}", f.display()))?;
+        Ok(CidFile {
+            path: f.to_path_buf(),
+            written: false,
+        })
+    }
+
+    /// The id, written to a temporary file beside it and renamed over it:
+    /// a reader sees the empty file or the whole id.
+    fn write(mut self, id: &str) -> anyhow::Result<()> {
+        let f = &self.path;
+        let dir = f
+            .parent()
+            .filter(|d| !d.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
+        let tmp = tempfile::NamedTempFile::new_in(dir)
+            .with_context(|| format!("cannot write --cidfile {}", f.display()))?;
+        std::fs::write(tmp.path(), id)?;
+        tmp.as_file().sync_all()?;
+        tmp.persist(f)
+            .with_context(|| format!("cannot write --cidfile {}", f.display()))?;
+        self.written = true;
+        Ok(())
+    }
+}
+
+impl Drop for CidFile {
+    fn drop(&mut self) {
+        if !self.written {
+            let _ = std::fs::remove_file(&self.path);
+        }
+    }
 }
 
 /// The exit code of a launch, after saying what went wrong inside hutch.

@@ -100,6 +100,11 @@ pub enum Error {
         spec: String,
         why: mounts::MountError,
     },
+    #[error("invalid --tmpfs '{spec}': {why}")]
+    Tmpfs {
+        spec: String,
+        why: mounts::MountError,
+    },
     #[error(
         "the overlay volume on {target} (:O) needs native overlayfs, which cannot be \
          used here: {why}; bind-mount the directory instead (-v HOST:{target})"
@@ -612,6 +617,9 @@ impl<'a> Launch<'a> {
         }
         for m in &self.mounts {
             mounts.push(parse_mount(m)?);
+        }
+        for t in &self.tmpfs {
+            check_tmpfs(t)?;
         }
         for f in &self.volumes_from {
             let (name, mode) = mounts::parse_volumes_from(f).map_err(|why| Error::Volume {
@@ -2118,6 +2126,16 @@ pub fn parse_mount(m: &str) -> Result<Mount> {
     })
 }
 
+/// Whether a `--tmpfs` value's container path can be mounted on (its
+/// options are checked with the sandbox plan).
+pub fn check_tmpfs(t: &str) -> Result<()> {
+    let (target, _) = parse_tmpfs_parts(t);
+    mounts::check_target(target).map_err(|why| Error::Tmpfs {
+        spec: t.to_string(),
+        why,
+    })
+}
+
 /// The mounts of a new container resolved for its record: host paths
 /// absolute (a `--mount` bind source must exist, as Docker says), named
 /// volumes created when missing, anonymous volumes made (their names added
@@ -2213,9 +2231,13 @@ fn create_missing_source(m: &MountSpec) -> Result<()> {
     Ok(())
 }
 
+fn parse_tmpfs_parts(t: &str) -> (&str, &str) {
+    t.split_once(':').unwrap_or((t, ""))
+}
+
 /// `PATH[:OPTIONS]`.
 pub fn parse_tmpfs(t: &str) -> MountSpec {
-    let (target, options) = t.split_once(':').unwrap_or((t, ""));
+    let (target, options) = parse_tmpfs_parts(t);
     MountSpec::Tmpfs {
         target: target.to_string(),
         options: options.to_string(),

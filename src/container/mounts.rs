@@ -1,6 +1,7 @@
 //! The mount syntax of `run` and `create`: `-v` (Docker's forms with
 //! Docker's and Podman's options `ro,rw,z,Z,U,O,nocopy`) and `--mount`
-//! (Docker's CSV), parsed into one typed [`Mount`]; resolved once, when the
+//! (Docker's CSV), parsed into one typed [`Mount`], their container paths
+//! (and `--tmpfs`'s) checked against /proc; resolved once, when the
 //! container is created (relative host paths against the working directory,
 //! as Docker 23+ does; anonymous volumes named), and written back into the
 //! record in the same syntax; turned into sandbox mounts at each start.
@@ -47,6 +48,11 @@ pub enum MountError {
     VolumeNameOrPath(String),
     #[error("the container path '{0}' must be absolute")]
     RelativeTarget(String),
+    #[error(
+        "cannot mount over '{0}': it is inside /proc (only {list} may be mounted over)",
+        list = PROC_ALLOWED.join(", ")
+    )]
+    InsideProc(String),
     #[error(transparent)]
     Target(#[from] crate::sandbox::error::SpecError),
     #[error("invalid field '{0}': must be a key=value pair")]
@@ -319,11 +325,40 @@ fn host_or_volume(s: &str) -> Result<Source, MountError> {
     Ok(Source::Volume(s.to_string()))
 }
 
-fn check_target(t: &str) -> Result<(), MountError> {
+/// The files under /proc that a mount may stand over (runc's list): ones
+/// that tools such as lxcfs emulate so that `top` and `free` show the
+/// container's figures. Anything else there could feed the container's
+/// set-up or processes a value the kernel never gave (a cap_last_cap that
+/// hides capabilities from the bounding set), or hide a masked path.
+const PROC_ALLOWED: &[&str] = &[
+    "/proc/cpuinfo",
+    "/proc/diskstats",
+    "/proc/meminfo",
+    "/proc/stat",
+    "/proc/swaps",
+    "/proc/uptime",
+    "/proc/loadavg",
+    "/proc/slabinfo",
+    "/proc/net/dev",
+    "/proc/sys/kernel/ns_last_pid",
+    "/proc/sys/crypto/fips_enabled",
+];
+
+/// A mount's container path: absolute, without `..`, not `/`, and not
+/// /proc or inside it unless [`PROC_ALLOWED`] has it (`-v`, `--mount` and
+/// `--tmpfs` alike).
+pub fn check_target(t: &str) -> Result<(), MountError> {
     if !t.starts_with('/') {
         return Err(MountError::RelativeTarget(t.to_string()));
     }
-    crate::sandbox::plan::container_path(t)?;
+    let rel = crate::sandbox::plan::container_path(t)?;
+    if rel.starts_with("proc")
+        && !PROC_ALLOWED
+            .iter()
+            .any(|a| Path::new(a).strip_prefix("/").is_ok_and(|a| a == rel))
+    {
+        return Err(MountError::InsideProc(t.to_string()));
+    }
     Ok(())
 }
 
@@ -683,6 +718,33 @@ mod tests {
         ] {
             let e = parse_mount(bad).unwrap_err().to_string();
             assert!(e.contains(why), "{bad}: {e}");
+        }
+    }
+
+    #[test]
+    fn proc_takes_only_the_allowed_files() {
+        for t in [
+            "/proc",
+            "/proc/",
+            "/proc/sys/kernel/cap_last_cap",
+            "//proc/./sys/kernel/cap_last_cap",
+            "/proc/self",
+            "/proc/cpuinfo/x",
+        ] {
+            let e = parse_volume(&format!("/x:{t}")).unwrap_err();
+            assert!(matches!(e, MountError::InsideProc(_)), "{t}: {e}");
+            let e = parse_mount(&format!("type=tmpfs,target={t}")).unwrap_err();
+            assert!(matches!(e, MountError::InsideProc(_)), "{t}: {e}");
+        }
+        for t in [
+            "/proc/uptime",
+            "/proc//cpuinfo",
+            "/proc/net/dev",
+            "/procfs",
+            "/x/proc",
+        ] {
+            parse_volume(&format!("/x:{t}")).unwrap();
+            check_target(t).unwrap();
         }
     }
 

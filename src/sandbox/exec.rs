@@ -95,8 +95,11 @@ fn prepare_and_exec(
     }
     // Nothing is read from the container while holding more than the
     // process will get: the bounding set now, and of the current sets only
-    // those plus what switching to the user needs.
-    crate::sys::caps::bound_to(sec.caps.0, crate::sys::caps::last_cap())?;
+    // those plus what switching to the user needs. The highest capability
+    // number comes from the parent: this process must never read the
+    // container's /proc before exec, where a volume may stand over any file
+    // (a cap_last_cap below CAP_SYS_ADMIN would keep it in the bounding set).
+    crate::sys::caps::bound_to(sec.caps.0, sec.last_cap)?;
     crate::sys::caps::hold_only(sec.caps.with(CAP_SETUID).with(CAP_SETGID).0)?;
     for r in &sec.rlimits {
         crate::sys::process::set_rlimit(r.resource, r.soft, r.hard)?;

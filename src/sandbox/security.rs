@@ -109,6 +109,11 @@ pub struct Rlimit {
 pub struct Security {
     /// Root's capabilities (the bounding set of every process).
     pub caps: CapSet,
+    /// The running kernel's highest capability number, read from the
+    /// host's /proc here, in the parent: the container's process drops the
+    /// bounding set up to it after the user's mounts are in place, when its
+    /// /proc may be anything a volume put there.
+    pub last_cap: u32,
     pub no_new_privs: bool,
     pub seccomp_mode: SeccompMode,
     pub fake_root: bool,
@@ -289,6 +294,7 @@ impl Flags {
         )?;
         Ok(Security {
             caps,
+            last_cap: last,
             no_new_privs,
             seccomp_mode: mode,
             fake_root: self.fake_root,
@@ -403,6 +409,24 @@ mod tests {
             ..flags(&["seccomp=unconfined"])
         };
         assert!(!fake.resolve().unwrap().filters.is_empty());
+    }
+
+    #[test]
+    fn the_last_capability_is_the_hosts_and_bounds_privileged() {
+        let host = std::fs::read_to_string("/proc/sys/kernel/cap_last_cap")
+            .unwrap()
+            .trim()
+            .parse::<u32>()
+            .unwrap();
+        let p = Flags {
+            privileged: true,
+            ..Flags::default()
+        }
+        .resolve()
+        .unwrap();
+        assert_eq!(p.last_cap, host);
+        assert_eq!(Security::standard().unwrap().last_cap, host);
+        assert!(p.caps.contains(host) && !p.caps.contains(host + 1));
     }
 
     #[test]

@@ -9,9 +9,9 @@ use nix::errno::Errno;
 /// The highest capability number the running kernel knows.
 ///
 /// Read once per process: it is fixed for the kernel's life, and a start
-/// asks for it three times (the flags' check, the plan, and the container's
-/// process before exec, which inherits the value through the fork instead
-/// of reading /proc again).
+/// asks for it twice (the flags' check and the plan). Only a process that
+/// sees the host's /proc may call it: a container's process is given the
+/// value instead.
 pub fn last_cap() -> u32 {
     static LAST: std::sync::OnceLock<u32> = std::sync::OnceLock::new();
     *LAST.get_or_init(|| {

@@ -195,3 +195,20 @@ fn zsh_completes_container_and_image_names() {
     );
     assert!(!images.lines().any(|l| l == "web"), "{images}");
 }
+
+/// `--net` is `--network` by another name: the word after it is the
+/// network's value, not the image, and the image comes after that value.
+#[test]
+fn the_word_after_an_alias_is_its_value() {
+    let Some(w) = world_with_web() else {
+        return;
+    };
+    let value = w.run(&["__complete", "run", "--net", ""]);
+    assert_eq!(
+        (value.status.code(), stdout(&value).as_str()),
+        (Some(1), ""),
+        "names offered for --net's value"
+    );
+    let image = w.ok(&["__complete", "run", "--net", "none", ""]);
+    assert!(image.contains("busybox"), "{image}");
+}

@@ -807,3 +807,59 @@ fn hutch_toml_security_keys_confine_the_environment() {
         assert_eq!(w.ok(&["ps", "-aq"]), "");
     });
 }
+
+/// A mount inside /proc could hand the container's set-up a value the
+/// kernel never gave (a cap_last_cap of 5 left CAP_SYS_ADMIN in the
+/// bounding set) or hide a masked path: `-v`, `--mount` and `--tmpfs` there
+/// are refused before anything is created, except over the files runc
+/// allows (lxcfs's), which show the mounted content.
+#[test]
+fn mounts_inside_proc_are_refused_but_for_runcs_list() {
+    for_each_user(|w| {
+        w.busybox();
+        let five = w.write("five", "5\n");
+        let five = five.display();
+        let cases = [
+            vec![
+                "-v".to_string(),
+                format!("{five}:/proc/sys/kernel/cap_last_cap"),
+            ],
+            vec![
+                "--mount".to_string(),
+                format!("type=bind,source={five},target=/proc/sys/kernel/cap_last_cap"),
+            ],
+            vec!["--tmpfs".to_string(), "/proc/sys".to_string()],
+            vec!["-v".to_string(), format!("{five}:/proc")],
+        ];
+        for case in &cases {
+            let mut args = vec!["run", "--rm", "--network", "none"];
+            args.extend(case.iter().map(String::as_str));
+            args.extend([BB, "cat", "/proc/self/status"]);
+            let out = within(&w, 30, &args);
+            let err = stderr(&out);
+            assert_eq!(out.status.code(), Some(125), "{case:?}: {err}");
+            assert!(
+                err.contains("is inside /proc (only /proc/cpuinfo,") && err.lines().count() == 1,
+                "{case:?}: {err}"
+            );
+        }
+        assert_eq!(
+            w.ok(&["ps", "-aq"]).trim(),
+            "",
+            "a refused run left a record"
+        );
+        let uptime = w.write("uptime", "4242.00 1.00\n");
+        let out = w.ok(&[
+            "run",
+            "--rm",
+            "--network",
+            "none",
+            "-v",
+            &format!("{}:/proc/uptime:ro", uptime.display()),
+            BB,
+            "cat",
+            "/proc/uptime",
+        ]);
+        assert_eq!(out, "4242.00 1.00\n");
+    });
+}

@@ -427,6 +427,38 @@ impl Drop for ReadOnlyZero {
     }
 }
 
+/// Docker creates the --cidfile before the container: a path that cannot
+/// be created leaves no container behind, and a create that fails takes its
+/// empty file away again.
+#[test]
+fn a_cidfile_that_cannot_be_created_leaves_no_container() {
+    for_each_user_and_root(|w| {
+        let bb = w.busybox();
+        let (code, err) = w.fails(&[
+            "run",
+            "--rm",
+            "--cidfile",
+            "/nonexistent/dir/cid",
+            bb,
+            "true",
+        ]);
+        assert_eq!(code, 125, "{err}");
+        assert!(err.contains("--cidfile /nonexistent/dir/cid"), "{err}");
+        assert_eq!(w.ok(&["ps", "-aq"]), "", "a container was left");
+        let cid = w.path("cid");
+        let cid_s = cid.to_str().unwrap();
+        let (code, err) = w.fails(&["create", "--cidfile", cid_s, "--name", "x y", bb]);
+        assert_eq!(code, 125, "{err}");
+        assert!(
+            !cid.exists(),
+            "the empty --cidfile stayed after a failed create"
+        );
+        w.ok(&["create", "--cidfile", cid_s, bb]);
+        let id = std::fs::read_to_string(&cid).unwrap();
+        assert_eq!(w.ok(&["ps", "-aq", "--no-trunc"]).trim(), id);
+    });
+}
+
 #[test]
 fn cidfile_group_add_device_and_last_value_wins() {
     for_each_user_and_root(|w| {

@@ -1109,3 +1109,43 @@ fn native_overlay_mounts_the_root_over_the_container_dir() {
         assert!(container_dirs(&w).is_empty());
     });
 }
+
+/// As Docker: no option is read after the image (run, create) or the
+/// container (exec); everything after it is the command, `--` included.
+#[test]
+fn words_after_the_image_or_container_are_the_command() {
+    for_each_user(|w| {
+        let bb = w.busybox();
+        let out = ok(
+            &w,
+            &[
+                "--rm",
+                "--network",
+                "none",
+                bb,
+                "echo",
+                "--rm",
+                "--help",
+                "--",
+                "-d",
+            ],
+        );
+        assert_eq!(out, "--rm --help -- -d\n");
+        let (code, out, err) = run(&w, &["--rm", "--network", "none", bb, "--help"]);
+        assert_eq!(
+            code, 127,
+            "the command --help is not in the image\n{out}{err}"
+        );
+        assert!(
+            !out.contains("Usage") && err.contains("--help"),
+            "{out}{err}"
+        );
+        ok(
+            &w,
+            &["-d", "--name", "c", "--network", "none", bb, "sleep", "60"],
+        );
+        let out = w.ok(&["exec", "c", "echo", "-d", "--verbose"]);
+        assert_eq!(out, "-d --verbose\n");
+        w.ok(&["rm", "-f", "c"]);
+    });
+}
