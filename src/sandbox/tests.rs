@@ -390,24 +390,8 @@ fn later_masks_bind_the_first_tmpfs_not_its_path() {
             }
             Err(format!("{} never came", p.display()))
         };
-        let uid = nix::unistd::getuid();
-        let gid = nix::unistd::getgid();
         let run = || -> Result<(), String> {
-            crate::sys::cred::unshare(CloneFlags::CLONE_NEWUSER | CloneFlags::CLONE_NEWNS)
-                .map_err(|e| format!("unshare: {e}"))?;
-            std::fs::write("/proc/self/setgroups", "deny").map_err(|e| e.to_string())?;
-            std::fs::write("/proc/self/uid_map", format!("0 {uid} 1"))
-                .map_err(|e| e.to_string())?;
-            std::fs::write("/proc/self/gid_map", format!("0 {gid} 1"))
-                .map_err(|e| e.to_string())?;
-            crate::sys::mount::mount(
-                None::<&str>,
-                Path::new("/"),
-                None,
-                crate::sys::mount::Flags::MS_PRIVATE | crate::sys::mount::Flags::MS_REC,
-                None,
-            )
-            .map_err(|e| e.to_string())?;
+            own_user_and_mount_namespace()?;
             let mut empty = None;
             let mask = |empty: &mut Option<_>, t: &Path| {
                 let fd = crate::sys::mount::open_path(t).map_err(|e| e.to_string())?;
@@ -592,27 +576,11 @@ fn read_only_binds_cover_submounts_with_and_without_open_tree_attr() {
                 std::fs::create_dir_all(d.join(n).join("sub")).unwrap();
                 std::fs::write(d.join(format!("{n}-file")), "x").unwrap();
             }
-            let uid = nix::unistd::getuid();
-            let gid = nix::unistd::getgid();
             let run = |names: &[&str], deny_open_tree_attr: bool| -> Result<(), String> {
                 let s = |e: crate::sys::SysError| e.to_string();
-                crate::sys::cred::unshare(CloneFlags::CLONE_NEWUSER | CloneFlags::CLONE_NEWNS)
-                    .map_err(|e| format!("unshare: {e}"))?;
-                std::fs::write("/proc/self/setgroups", "deny").map_err(|e| e.to_string())?;
-                std::fs::write("/proc/self/uid_map", format!("0 {uid} 1"))
-                    .map_err(|e| e.to_string())?;
-                std::fs::write("/proc/self/gid_map", format!("0 {gid} 1"))
-                    .map_err(|e| e.to_string())?;
+                own_user_and_mount_namespace()?;
                 let none = None::<&str>;
                 use crate::sys::mount::{bind_read_only_over, mount, At, Flags};
-                mount(
-                    none,
-                    Path::new("/"),
-                    none,
-                    Flags::MS_PRIVATE | Flags::MS_REC,
-                    none,
-                )
-                .map_err(s)?;
                 if deny_open_tree_attr {
                     let ins = |code: u32, k: u32, jt: u8, jf: u8| libc::sock_filter {
                         code: code as u16,
@@ -689,4 +657,24 @@ fn read_only_binds_cover_submounts_with_and_without_open_tree_attr() {
             }
         },
     );
+}
+
+/// Enter a new user namespace (this user as its root) and a new mount
+/// namespace whose mounts propagate nowhere: where a forked test child
+/// may mount without touching the host's mounts.
+fn own_user_and_mount_namespace() -> Result<(), String> {
+    let (uid, gid) = (nix::unistd::getuid(), nix::unistd::getgid());
+    crate::sys::cred::unshare(CloneFlags::CLONE_NEWUSER | CloneFlags::CLONE_NEWNS)
+        .map_err(|e| format!("unshare: {e}"))?;
+    std::fs::write("/proc/self/setgroups", "deny").map_err(|e| e.to_string())?;
+    std::fs::write("/proc/self/uid_map", format!("0 {uid} 1")).map_err(|e| e.to_string())?;
+    std::fs::write("/proc/self/gid_map", format!("0 {gid} 1")).map_err(|e| e.to_string())?;
+    crate::sys::mount::mount(
+        None::<&str>,
+        Path::new("/"),
+        None,
+        crate::sys::mount::Flags::MS_PRIVATE | crate::sys::mount::Flags::MS_REC,
+        None,
+    )
+    .map_err(|e| e.to_string())
 }

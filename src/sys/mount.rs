@@ -417,12 +417,7 @@ fn open_tree_attr(
     if empty {
         flags |= AT_EMPTY_PATH;
     }
-    let attr = MountAttr {
-        attr_set: set,
-        attr_clr: 0,
-        propagation: 0,
-        userns_fd: 0,
-    };
+    let attr = MountAttr::setting(set);
     // SAFETY: `nr` is open_tree_attr's number on this architecture (the
     // only caller passes SYS_OPEN_TREE_ATTR); `path` is NUL-terminated and
     // `attr` a properly sized, initialised struct mount_attr
@@ -524,12 +519,7 @@ pub fn setattr_recursive(path: &Path, set: u64) -> Result<(), SysError> {
 /// mount_setattr(2) setting `set` on `path` relative to `dir` (with
 /// `flags`) and every mount below it; `what` names it in the error.
 fn setattr(dir: i32, path: &CString, flags: u32, set: u64, what: &str) -> Result<(), SysError> {
-    let attr = MountAttr {
-        attr_set: set,
-        attr_clr: 0,
-        propagation: 0,
-        userns_fd: 0,
-    };
+    let attr = MountAttr::setting(set);
     // SAFETY: `path` is NUL-terminated and `attr` is a properly sized,
     // initialised struct mount_attr (MOUNT_ATTR_SIZE_VER0); both outlive
     // the call.
@@ -559,4 +549,17 @@ struct MountAttr {
     attr_clr: u64,
     propagation: u64,
     userns_fd: u64,
+}
+
+impl MountAttr {
+    /// Set the MOUNT_ATTR_* bits `set`, clear none, leave propagation and
+    /// the id mapping alone.
+    fn setting(set: u64) -> MountAttr {
+        MountAttr {
+            attr_set: set,
+            attr_clr: 0,
+            propagation: 0,
+            userns_fd: 0,
+        }
+    }
 }
