@@ -653,6 +653,43 @@ fn with_ro(options: String, ro: bool) -> String {
 mod tests {
     use super::*;
 
+    /// A record an older hutch wrote, before mounts inside /proc were
+    /// refused: its volumes still count as in use (`volume rm`,
+    /// `--volumes-from`), so reading it must not apply the rule.
+    #[test]
+    fn a_record_with_mounts_inside_proc_still_lists_them() {
+        let mut rec = Record {
+            id: super::super::new_id(),
+            name: "old".into(),
+            image: "busybox".into(),
+            image_id: "sha256:00".into(),
+            command: vec!["sh".into()],
+            created: chrono::Utc::now(),
+            status: super::super::Status::Created,
+            pid: None,
+            exit_code: None,
+            finished: None,
+            mapping_key: "k".into(),
+            auto_remove: false,
+            ports: Vec::new(),
+            config: super::super::Config::default(),
+            started: None,
+            init: None,
+            supervisor: None,
+            restart_count: 0,
+            stopped_by_user: false,
+            health: None,
+        };
+        rec.config.volumes = vec!["db:/proc/sys/kernel/x".into()];
+        rec.config.mounts = vec!["type=volume,source=cache,target=/proc/x".into()];
+        assert!(parse_volume(&rec.config.volumes[0]).is_err());
+        let vols: Vec<_> = of_record(&rec)
+            .iter()
+            .filter_map(|m| m.volume().map(str::to_string))
+            .collect();
+        assert_eq!(vols, ["db", "cache"]);
+    }
+
     #[test]
     fn volume_flags() {
         let m = parse_volume("/tmp:/mnt:ro").unwrap();
