@@ -388,13 +388,17 @@ fn parse_one_subcommand(args: &[std::ffi::OsString]) -> Option<Cli> {
 
 /// The command line parsed by the whole tree of subcommands.
 fn parse_full_tree(args: &[std::ffi::OsString]) -> Result<Cli, clap::Error> {
-    match subcommand_name(args) {
-        Some("run" | "create" | "exec" | "container") => {
-            use clap::CommandFactory;
-            Cli::try_parse_from(command_verbatim(&Cli::command(), args))
-        }
-        _ => Cli::try_parse_from(args),
-    }
+    use clap::{CommandFactory, FromArgMatches};
+    // Built once: `Cli::try_parse_from` would build the tree again after
+    // [`command_verbatim`] walked it (a third more instructions for a
+    // `create`).
+    let mut top = Cli::command();
+    let args = match subcommand_name(args) {
+        Some("run" | "create" | "exec" | "container") => command_verbatim(&top, args),
+        _ => args.to_vec(),
+    };
+    let mut matches = top.try_get_matches_from_mut(args)?;
+    Cli::from_arg_matches_mut(&mut matches).map_err(|e| e.format(&mut top))
 }
 
 /// Docker reads no option after the image of `run` and `create` or the
