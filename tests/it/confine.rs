@@ -928,5 +928,25 @@ fn mounts_reaching_proc_through_a_link_or_a_run_mount_are_refused() {
             err.contains("mount on /proc/sys/kernel (it leads to /proc/sys/kernel, inside /proc"),
             "{err}"
         );
+
+        // An image's VOLUME there: refused naming the VOLUME, before an
+        // anonymous volume is made for it.
+        w.write(
+            "volproc/Dockerfile",
+            format!("FROM {BB}\nVOLUME /proc/sys/kernel\n"),
+        );
+        w.ok(&[
+            "build",
+            "-t",
+            "volproc",
+            w.path("volproc").to_str().unwrap(),
+        ]);
+        let (_, err) = w.fails(&["run", "--rm", "--network", "none", "volproc", "true"]);
+        assert!(
+            err.contains("the image's VOLUME /proc/sys/kernel cannot be mounted: cannot mount over '/proc/sys/kernel': it is inside /proc")
+                && err.lines().count() == 1,
+            "{err}"
+        );
+        assert_eq!(w.ok(&["volume", "ls", "-q"]), "");
     });
 }
