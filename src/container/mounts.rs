@@ -330,14 +330,12 @@ fn host_or_volume(s: &str) -> Result<Source, MountError> {
 }
 
 /// A mount's container path: absolute, without `..`, not `/`, and not
-/// /proc or inside it unless [`crate::sandbox::plan::PROC_ALLOWED`] has it (`-v`, `--mount` and
-/// `--tmpfs` alike). Only the text is looked at, for an early clear error:
-/// the sandbox checks again where the path leads once symlinks in the image
-/// are resolved.
+/// /proc or inside it unless [`crate::sandbox::plan::PROC_ALLOWED`] has it
+/// (`-v`, `--mount` and `--tmpfs` alike). Only the text is looked at, for
+/// an early clear error: the sandbox checks again where the path leads once
+/// the image's symlinks are resolved.
 pub fn check_target(t: &str) -> Result<(), MountError> {
-    check_shape(t)?;
-    let rel = crate::sandbox::plan::container_path(t)?;
-    if !crate::sandbox::plan::proc_mountable(&rel) {
+    if !crate::sandbox::plan::proc_mountable(&shape(t)?) {
         return Err(MountError::InsideProc(t.to_string()));
     }
     Ok(())
@@ -346,11 +344,16 @@ pub fn check_target(t: &str) -> Result<(), MountError> {
 /// [`check_target`] without the /proc rule: what a record written by an
 /// older hutch may hold.
 fn check_shape(t: &str) -> Result<(), MountError> {
+    shape(t).map(drop)
+}
+
+/// `t` relative to the container's `/`, when it is absolute, without `..`
+/// and not `/`.
+fn shape(t: &str) -> Result<PathBuf, MountError> {
     if !t.starts_with('/') {
         return Err(MountError::RelativeTarget(t.to_string()));
     }
-    crate::sandbox::plan::container_path(t)?;
-    Ok(())
+    Ok(crate::sandbox::plan::container_path(t)?)
 }
 
 /// The keys `--mount` knows.

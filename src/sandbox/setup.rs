@@ -227,7 +227,8 @@ impl Seen {
         }
     }
 
-    /// [`user_file`] with its directory looked up once.
+    /// `rel` as a file to mount over, as [`file_at`] makes it, with its
+    /// directory looked up once (hutch's own files: no /proc check).
     fn file(&mut self, root: &Path, rel: &Path) -> Result<PathBuf, SysError> {
         let parent = rel.parent().unwrap_or(Path::new(""));
         let dir = self.dir(root, parent)?;
