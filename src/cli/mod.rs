@@ -388,13 +388,17 @@ fn parse_one_subcommand(args: &[std::ffi::OsString]) -> Option<Cli> {
 
 /// The command line parsed by the whole tree of subcommands.
 fn parse_full_tree(args: &[std::ffi::OsString]) -> Result<Cli, clap::Error> {
-    match subcommand_name(args) {
-        Some("run" | "create" | "exec" | "container") => {
-            use clap::CommandFactory;
-            Cli::try_parse_from(command_verbatim(&Cli::command(), args))
-        }
-        _ => Cli::try_parse_from(args),
-    }
+    use clap::{CommandFactory, FromArgMatches};
+    // Built once: `Cli::try_parse_from` would build the tree again after
+    // [`command_verbatim`] walked it (a third more instructions for a
+    // `create`).
+    let mut top = Cli::command();
+    let args = match subcommand_name(args) {
+        Some("run" | "create" | "exec" | "container") => command_verbatim(&top, args),
+        _ => args.to_vec(),
+    };
+    let mut matches = top.try_get_matches_from_mut(args)?;
+    Cli::from_arg_matches_mut(&mut matches).map_err(|e| e.format(&mut top))
 }
 
 /// Docker reads no option after the image of `run` and `create` or the
@@ -447,7 +451,11 @@ fn operand_at(top: &clap::Command, args: &[std::ffi::OsString]) -> Option<usize>
         }
         if let Some(shorts) = w.strip_prefix('-').filter(|s| !s.is_empty()) {
             for (j, c) in shorts.char_indices() {
-                let arg = find(cmd, top, |a| a.get_short() == Some(c))?;
+                let arg = find(cmd, top, |a| {
+                    a.get_short() == Some(c)
+                        || a.get_all_short_aliases()
+                            .is_some_and(|all| all.contains(&c))
+                })?;
                 if arg.get_action().takes_values() {
                     if j + c.len_utf8() == shorts.len() && eats_next(arg) {
                         words.next();
@@ -641,6 +649,37 @@ fn is_broken_pipe(e: &anyhow::Error) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A short alias is a flag as its short name is: its value is skipped
+    /// on the way to the image, as completion does.
+    #[test]
+    fn the_operand_is_found_past_a_short_alias() {
+        use clap::{Arg, ArgAction, Command};
+        let top = Command::new("t").subcommand(
+            Command::new("run")
+                .arg(
+                    Arg::new("user")
+                        .short('u')
+                        .short_alias('U')
+                        .action(ArgAction::Set),
+                )
+                .arg(Arg::new("image").required(true))
+                .arg(Arg::new("command").num_args(0..).trailing_var_arg(true)),
+        );
+        let args = |a: &[&str]| {
+            a.iter()
+                .map(Into::into)
+                .collect::<Vec<std::ffi::OsString>>()
+        };
+        assert_eq!(
+            operand_at(&top, &args(&["t", "run", "-u", "1", "img", "x"])),
+            Some(4)
+        );
+        assert_eq!(
+            operand_at(&top, &args(&["t", "run", "-U", "1", "img", "x"])),
+            Some(4)
+        );
+    }
 
     fn parse_error(args: &[&str]) -> String {
         let e = Cli::try_parse_from(args).unwrap_err();

@@ -105,6 +105,11 @@ pub enum Error {
         spec: String,
         why: mounts::MountError,
     },
+    #[error("the image's VOLUME {path} cannot be mounted: {why}")]
+    ImageVolume {
+        path: String,
+        why: mounts::MountError,
+    },
     #[error(
         "the overlay volume on {target} (:O) needs native overlayfs, which cannot be \
          used here: {why}; bind-mount the directory instead (-v HOST:{target})"
@@ -2204,6 +2209,12 @@ fn resolve_mounts(
         if at == Path::new("/") || covered.contains(&at) {
             continue;
         }
+        // Checked here, before a volume is made for it: the `-v` flag it
+        // becomes would name that volume, which the user never gave.
+        mounts::check_target(&at.to_string_lossy()).map_err(|why| Error::ImageVolume {
+            path: path.clone(),
+            why,
+        })?;
         vflags.push(format!("{}:{}", anon(None)?, at.display()));
     }
     Ok((vflags, mflags))

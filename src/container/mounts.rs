@@ -50,7 +50,7 @@ pub enum MountError {
     RelativeTarget(String),
     #[error(
         "cannot mount over '{0}': it is inside /proc (only {list} may be mounted over)",
-        list = PROC_ALLOWED.join(", ")
+        list = crate::sandbox::plan::PROC_ALLOWED.join(", ")
     )]
     InsideProc(String),
     #[error(transparent)]
@@ -259,6 +259,10 @@ pub fn inherited(rec: &Record, read_only: Option<bool>) -> Vec<Mount> {
 /// or `HOST:CONTAINER[:OPTS]` (HOST absolute, or relative starting with
 /// `.` or `..`).
 pub fn parse_volume(v: &str) -> Result<Mount, MountError> {
+    volume_with(v, check_target)
+}
+
+fn volume_with(v: &str, check: TargetCheck) -> Result<Mount, MountError> {
     let parts: Vec<&str> = v.split(':').collect();
     let (src, target, opts) = match parts.as_slice() {
         [t] => (None, *t, ""),
@@ -269,7 +273,7 @@ pub fn parse_volume(v: &str) -> Result<Mount, MountError> {
     if target.is_empty() || src.is_some_and(str::is_empty) {
         return Err(MountError::VolumeSyntax);
     }
-    check_target(target)?;
+    check(target)?;
     let source = match src {
         None => Source::Anonymous,
         Some(s) => host_or_volume(s)?,
@@ -325,41 +329,31 @@ fn host_or_volume(s: &str) -> Result<Source, MountError> {
     Ok(Source::Volume(s.to_string()))
 }
 
-/// The files under /proc that a mount may stand over (runc's list): ones
-/// that tools such as lxcfs emulate so that `top` and `free` show the
-/// container's figures. Anything else there could feed the container's
-/// set-up or processes a value the kernel never gave (a cap_last_cap that
-/// hides capabilities from the bounding set), or hide a masked path.
-const PROC_ALLOWED: &[&str] = &[
-    "/proc/cpuinfo",
-    "/proc/diskstats",
-    "/proc/meminfo",
-    "/proc/stat",
-    "/proc/swaps",
-    "/proc/uptime",
-    "/proc/loadavg",
-    "/proc/slabinfo",
-    "/proc/net/dev",
-    "/proc/sys/kernel/ns_last_pid",
-    "/proc/sys/crypto/fips_enabled",
-];
-
 /// A mount's container path: absolute, without `..`, not `/`, and not
-/// /proc or inside it unless [`PROC_ALLOWED`] has it (`-v`, `--mount` and
-/// `--tmpfs` alike).
+/// /proc or inside it unless [`crate::sandbox::plan::PROC_ALLOWED`] has it
+/// (`-v`, `--mount` and `--tmpfs` alike). Only the text is looked at, for
+/// an early clear error: the sandbox checks again where the path leads once
+/// the image's symlinks are resolved.
 pub fn check_target(t: &str) -> Result<(), MountError> {
-    if !t.starts_with('/') {
-        return Err(MountError::RelativeTarget(t.to_string()));
-    }
-    let rel = crate::sandbox::plan::container_path(t)?;
-    if rel.starts_with("proc")
-        && !PROC_ALLOWED
-            .iter()
-            .any(|a| Path::new(a).strip_prefix("/").is_ok_and(|a| a == rel))
-    {
+    if !crate::sandbox::plan::proc_mountable(&shape(t)?) {
         return Err(MountError::InsideProc(t.to_string()));
     }
     Ok(())
+}
+
+/// [`check_target`] without the /proc rule: what a record written by an
+/// older hutch may hold.
+fn check_shape(t: &str) -> Result<(), MountError> {
+    shape(t).map(drop)
+}
+
+/// `t` relative to the container's `/`, when it is absolute, without `..`
+/// and not `/`.
+fn shape(t: &str) -> Result<PathBuf, MountError> {
+    if !t.starts_with('/') {
+        return Err(MountError::RelativeTarget(t.to_string()));
+    }
+    Ok(crate::sandbox::plan::container_path(t)?)
 }
 
 /// The keys `--mount` knows.
@@ -368,6 +362,14 @@ const MOUNT_KEYS: &str = "type, source, target, readonly, bind-propagation, volu
 
 /// A `--mount` value: `type=bind|volume|tmpfs,source=,target=,readonly,...`.
 pub fn parse_mount(csv: &str) -> Result<Mount, MountError> {
+    mount_with(csv, check_target)
+}
+
+/// How a parse checks the container path: [`check_target`] for what the
+/// user gives, [`check_shape`] for what a record holds.
+type TargetCheck = fn(&str) -> Result<(), MountError>;
+
+fn mount_with(csv: &str, check: TargetCheck) -> Result<Mount, MountError> {
     let mut kind = "volume".to_string();
     let mut source = None;
     let mut target = None;
@@ -450,7 +452,7 @@ pub fn parse_mount(csv: &str) -> Result<Mount, MountError> {
         }
     }
     let target = target.ok_or(MountError::NoTarget)?;
-    check_target(&target)?;
+    check(&target)?;
     m.target = target;
     let mix = |options| {
         Err(MountError::Mix {
@@ -523,13 +525,19 @@ pub fn absolute(path: &Path, cwd: &Path) -> PathBuf {
 }
 
 /// Every mount of a record (`-v`, then `--mount`); records are written by
-/// hutch, so one that no longer parses is skipped.
+/// hutch, so one that no longer parses is skipped. The /proc rule is not
+/// applied: a record an older hutch wrote may mount there, and its volumes
+/// are still in use.
 pub fn of_record(rec: &Record) -> Vec<Mount> {
     let c = &rec.config;
     c.volumes
         .iter()
-        .filter_map(|v| parse_volume(v).ok())
-        .chain(c.mounts.iter().filter_map(|m| parse_mount(m).ok()))
+        .filter_map(|v| volume_with(v, check_shape).ok())
+        .chain(
+            c.mounts
+                .iter()
+                .filter_map(|m| mount_with(m, check_shape).ok()),
+        )
         .collect()
 }
 
@@ -647,6 +655,43 @@ fn with_ro(options: String, ro: bool) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A record an older hutch wrote, before mounts inside /proc were
+    /// refused: its volumes still count as in use (`volume rm`,
+    /// `--volumes-from`), so reading it must not apply the rule.
+    #[test]
+    fn a_record_with_mounts_inside_proc_still_lists_them() {
+        let mut rec = Record {
+            id: super::super::new_id(),
+            name: "old".into(),
+            image: "busybox".into(),
+            image_id: "sha256:00".into(),
+            command: vec!["sh".into()],
+            created: chrono::Utc::now(),
+            status: super::super::Status::Created,
+            pid: None,
+            exit_code: None,
+            finished: None,
+            mapping_key: "k".into(),
+            auto_remove: false,
+            ports: Vec::new(),
+            config: super::super::Config::default(),
+            started: None,
+            init: None,
+            supervisor: None,
+            restart_count: 0,
+            stopped_by_user: false,
+            health: None,
+        };
+        rec.config.volumes = vec!["db:/proc/sys/kernel/x".into()];
+        rec.config.mounts = vec!["type=volume,source=cache,target=/proc/x".into()];
+        assert!(parse_volume(&rec.config.volumes[0]).is_err());
+        let vols: Vec<_> = of_record(&rec)
+            .iter()
+            .filter_map(|m| m.volume().map(str::to_string))
+            .collect();
+        assert_eq!(vols, ["db", "cache"]);
+    }
 
     #[test]
     fn volume_flags() {

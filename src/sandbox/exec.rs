@@ -97,8 +97,10 @@ fn prepare_and_exec(
     // process will get: the bounding set now, and of the current sets only
     // those plus what switching to the user needs. The highest capability
     // number comes from the parent: this process must never read the
-    // container's /proc before exec, where a volume may stand over any file
-    // (a cap_last_cap below CAP_SYS_ADMIN would keep it in the bounding set).
+    // container's /proc before exec, where a volume may stand over any file.
+    // When it read the value itself, a cap_last_cap of 5 mounted there
+    // kept CAP_SYS_ADMIN in the bounding set; later a per-process cache
+    // filled in the parent hid that, by chance rather than by design.
     crate::sys::caps::bound_to(sec.caps.0, sec.last_cap)?;
     crate::sys::caps::hold_only(sec.caps.with(CAP_SETUID).with(CAP_SETGID).0)?;
     for r in &sec.rlimits {

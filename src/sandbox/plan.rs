@@ -103,6 +103,34 @@ pub struct Plan {
     pub cgroup: Option<super::cgroup::Placement>,
 }
 
+/// The files under /proc that a mount may stand over (runc's list): ones
+/// that tools such as lxcfs emulate so that `top` and `free` show the
+/// container's figures. Anything else there could feed the container's
+/// set-up or processes a value the kernel never gave (a cap_last_cap that
+/// hides capabilities from the bounding set), or hide a masked path.
+pub const PROC_ALLOWED: &[&str] = &[
+    "/proc/cpuinfo",
+    "/proc/diskstats",
+    "/proc/meminfo",
+    "/proc/stat",
+    "/proc/swaps",
+    "/proc/uptime",
+    "/proc/loadavg",
+    "/proc/slabinfo",
+    "/proc/net/dev",
+    "/proc/sys/kernel/ns_last_pid",
+    "/proc/sys/crypto/fips_enabled",
+];
+
+/// Whether a mount may go on container path `rel` (relative to `/`): not
+/// /proc or below it, but for [`PROC_ALLOWED`].
+pub fn proc_mountable(rel: &Path) -> bool {
+    !rel.starts_with("proc")
+        || PROC_ALLOWED
+            .iter()
+            .any(|a| Path::new(a).strip_prefix("/").is_ok_and(|a| a == rel))
+}
+
 /// The container-relative form of an absolute container path.
 pub fn container_path(p: &str) -> Result<PathBuf, SpecError> {
     let path = Path::new(p);

@@ -227,7 +227,8 @@ impl Seen {
         }
     }
 
-    /// [`file_in`] with its directory looked up once.
+    /// `rel` as a file to mount over, as [`file_at`] makes it, with its
+    /// directory looked up once (hutch's own files: no /proc check).
     fn file(&mut self, root: &Path, rel: &Path) -> Result<PathBuf, SysError> {
         let parent = rel.parent().unwrap_or(Path::new(""));
         let dir = self.dir(root, parent)?;
@@ -534,7 +535,7 @@ fn step(plan: &Plan, root: &Path, op: &Op, seen: &mut Seen) -> Result<(), SysErr
             flags,
             data,
         } => {
-            let t = mkdir_in(root, target)?;
+            let t = user_dir(root, target)?;
             let data = (!data.is_empty()).then_some(data.as_str());
             mount(Some("tmpfs"), &t, Some("tmpfs"), *flags, data)
         }
@@ -544,9 +545,9 @@ fn step(plan: &Plan, root: &Path, op: &Op, seen: &mut Seen) -> Result<(), SysErr
             read_only,
         } => {
             let t = if source.is_dir() {
-                mkdir_in(root, target)?
+                user_dir(root, target)?
             } else {
-                file_in(root, target)?
+                user_file(root, target)?
             };
             bind(source, &t, *read_only)
         }
@@ -558,6 +559,7 @@ fn step(plan: &Plan, root: &Path, op: &Op, seen: &mut Seen) -> Result<(), SysErr
             chown,
         } => {
             let image_dir = in_root(root, target)?;
+            outside_proc(root, target, &image_dir)?;
             let image_dir = image_dir.is_dir().then_some(image_dir);
             let t = mkdir_in(root, target)?;
             let ids = || super::volume::container_ids(plan, root);
@@ -584,7 +586,7 @@ fn step(plan: &Plan, root: &Path, op: &Op, seen: &mut Seen) -> Result<(), SysErr
                     std::fs::create_dir_all(d).map_err(|e| io_err("mkdir", d, e))?;
                 }
             }
-            let t = mkdir_in(root, target)?;
+            let t = user_dir(root, target)?;
             // An overlay volume is native overlayfs whatever the root's
             // driver; the root's own API choice when it is overlay too.
             let api = match plan.rootfs_driver {
@@ -705,6 +707,37 @@ fn in_root(root: &Path, rel: &Path) -> Result<PathBuf, SysError> {
     resolve_in_root(root, rel).map_err(|e| io_err("resolve", &root.join(rel), e))
 }
 
+/// [`mkdir_in`] for a mount the user or the Dockerfile asked for, refused
+/// when it leads into /proc.
+fn user_dir(root: &Path, rel: &Path) -> Result<PathBuf, SysError> {
+    outside_proc(root, rel, &in_root(root, rel)?)?;
+    mkdir_in(root, rel)
+}
+
+/// Refuses a mount on container path `rel` whose resolved host path `t`
+/// is the container's /proc or inside it, but for the files
+/// [`super::plan::PROC_ALLOWED`] names. The text of `rel` was checked
+/// before; this is where a symlink in the image (`/link -> /proc`) is
+/// seen, as runc checks at mount time. A mount there could feed the
+/// container a cap_last_cap, or a sysctl, the kernel never gave.
+fn outside_proc(root: &Path, rel: &Path, t: &Path) -> Result<(), SysError> {
+    let proc = in_root(root, Path::new("proc"))?;
+    match t.strip_prefix(&proc) {
+        Ok(under) if !super::plan::proc_mountable(&Path::new("proc").join(under)) => {
+            Err(SysError::new(
+                format!(
+                    "mount on /{} (it leads to /{}, inside /proc, where only {} may be mounted over)",
+                    rel.display(),
+                    Path::new("proc").join(under).display(),
+                    super::plan::PROC_ALLOWED.join(", ")
+                ),
+                Errno::EPERM,
+            ))
+        }
+        _ => Ok(()),
+    }
+}
+
 /// `rel` as a directory, created with its parents when missing.
 fn mkdir_in(root: &Path, rel: &Path) -> Result<PathBuf, SysError> {
     let p = in_root(root, rel)?;
@@ -717,13 +750,16 @@ fn mkdir_in(root: &Path, rel: &Path) -> Result<PathBuf, SysError> {
 
 /// `rel` as a regular file to mount over, created when missing. A symlink
 /// there (/etc/resolv.conf often is one) is replaced, as Docker does; the
-/// directories above it are resolved inside `root`.
-fn file_in(root: &Path, rel: &Path) -> Result<PathBuf, SysError> {
-    let parent = rel.parent().unwrap_or(Path::new(""));
-    file_at(&in_root(root, parent)?, rel.file_name().unwrap_or_default())
+/// directories above it are resolved inside `root`, and refused when they
+/// lead into /proc ([`outside_proc`]).
+fn user_file(root: &Path, rel: &Path) -> Result<PathBuf, SysError> {
+    let dir = in_root(root, rel.parent().unwrap_or(Path::new("")))?;
+    let name = rel.file_name().unwrap_or_default();
+    outside_proc(root, rel, &dir.join(name))?;
+    file_at(&dir, name)
 }
 
-/// [`file_in`] for `name` in `dir`, a directory already resolved.
+/// [`user_file`] for `name` in `dir`, a directory already resolved.
 fn file_at(dir: &Path, name: &std::ffi::OsStr) -> Result<PathBuf, SysError> {
     let p = dir.join(name);
     match p.symlink_metadata() {

@@ -808,11 +808,13 @@ fn hutch_toml_security_keys_confine_the_environment() {
     });
 }
 
-/// A mount inside /proc could hand the container's set-up a value the
-/// kernel never gave (a cap_last_cap of 5 left CAP_SYS_ADMIN in the
-/// bounding set) or hide a masked path: `-v`, `--mount` and `--tmpfs` there
-/// are refused before anything is created, except over the files runc
-/// allows (lxcfs's), which show the mounted content.
+/// A mount inside /proc could hand the container a value the kernel never
+/// gave or hide a masked path. (While the container's process read
+/// cap_last_cap itself, a file holding 5 mounted there left CAP_SYS_ADMIN
+/// in the bounding set; it has since been read in the parent, so the
+/// refusal is what guards the other files.) `-v`, `--mount` and `--tmpfs`
+/// there are refused before anything is created, except over the files
+/// runc allows (lxcfs's), which show the mounted content.
 #[test]
 fn mounts_inside_proc_are_refused_but_for_runcs_list() {
     for_each_user(|w| {
@@ -861,5 +863,92 @@ fn mounts_inside_proc_are_refused_but_for_runcs_list() {
             "/proc/uptime",
         ]);
         assert_eq!(out, "4242.00 1.00\n");
+    });
+}
+
+/// The /proc rule holds where the mount lands, not only in its text: a
+/// link in the image (`/link -> /proc`) is resolved inside the root and the
+/// mount refused there, as runc does at mount time; a RUN's own `--mount`
+/// (which never passes the command line's check) meets the same refusal.
+#[test]
+fn mounts_reaching_proc_through_a_link_or_a_run_mount_are_refused() {
+    for_each_user(|w| {
+        w.busybox();
+        w.write(
+            "plink/Dockerfile",
+            format!("FROM {BB}\nRUN ln -s /proc /link\n"),
+        );
+        w.ok(&["build", "-t", "plink", w.path("plink").to_str().unwrap()]);
+        let five = w.write("five", "5\n");
+        let out = within(
+            &w,
+            30,
+            &[
+                "run",
+                "--rm",
+                "--network",
+                "none",
+                "-v",
+                &format!("{}:/link/sys/kernel/cap_last_cap", five.display()),
+                "plink",
+                "cat",
+                "/proc/self/status",
+            ],
+        );
+        let err = stderr(&out);
+        assert_ne!(out.status.code(), Some(0), "{err}");
+        assert!(
+            err.contains("mount on /link/sys/kernel/cap_last_cap (it leads to /proc/sys/kernel/cap_last_cap, inside /proc"),
+            "{err}"
+        );
+        assert!(!stdout(&out).contains("CapBnd"), "{}", stdout(&out));
+        // An allowed file reached through the link still works, and the
+        // bounding set is the default one.
+        let uptime = w.write("uptime", "4242.00 1.00\n");
+        let out = w.ok(&[
+            "run",
+            "--rm",
+            "--network",
+            "none",
+            "-v",
+            &format!("{}:/link/uptime:ro", uptime.display()),
+            "plink",
+            "sh",
+            "-c",
+            "cat /proc/uptime; grep CapBnd /proc/self/status",
+        ]);
+        assert_eq!(out, format!("4242.00 1.00\nCapBnd:\t{DEFAULT_CAPBND}\n"));
+
+        // No network: a set-up that fails this early can lose the race with
+        // pasta, whose error is then the one reported.
+        w.write(
+            "runproc/Dockerfile",
+            format!("FROM {BB}\nRUN --network=none --mount=type=tmpfs,target=/proc/sys/kernel cat /proc/sys/kernel/cap_last_cap\n"),
+        );
+        let (_, err) = w.fails(&["build", w.path("runproc").to_str().unwrap()]);
+        assert!(
+            err.contains("mount on /proc/sys/kernel (it leads to /proc/sys/kernel, inside /proc"),
+            "{err}"
+        );
+
+        // An image's VOLUME there: refused naming the VOLUME, before an
+        // anonymous volume is made for it.
+        w.write(
+            "volproc/Dockerfile",
+            format!("FROM {BB}\nVOLUME /proc/sys/kernel\n"),
+        );
+        w.ok(&[
+            "build",
+            "-t",
+            "volproc",
+            w.path("volproc").to_str().unwrap(),
+        ]);
+        let (_, err) = w.fails(&["run", "--rm", "--network", "none", "volproc", "true"]);
+        assert!(
+            err.contains("the image's VOLUME /proc/sys/kernel cannot be mounted: cannot mount over '/proc/sys/kernel': it is inside /proc")
+                && err.lines().count() == 1,
+            "{err}"
+        );
+        assert_eq!(w.ok(&["volume", "ls", "-q"]), "");
     });
 }

@@ -1146,6 +1146,18 @@ fn words_after_the_image_or_container_are_the_command() {
         );
         let out = w.ok(&["exec", "c", "echo", "-d", "--verbose"]);
         assert_eq!(out, "-d --verbose\n");
+        // The first word after the container is the command too, even one
+        // that looks like hutch's flag.
+        let out = w.run(&["exec", "c", "--help"]);
+        let (out, err) = (stdout(&out), stderr(&out));
+        assert!(
+            !out.contains("Usage") && err.contains("--help"),
+            "{out}{err}"
+        );
+        // A `--` there is the command's, not clap's end of options.
+        let out = w.run(&["exec", "c", "--", "echo", "x"]);
+        assert_ne!(out.status.code(), Some(0), "{}", stdout(&out));
+        assert!(!stdout(&out).contains('x'), "{}", stdout(&out));
         w.ok(&["rm", "-f", "c"]);
     });
 }
