@@ -747,8 +747,14 @@ fn user_dir(root: &Path, rel: &Path) -> Result<PathBuf, StepError> {
 /// symlink in the image (`/link -> /proc`) is seen, as runc checks at
 /// mount time. A mount there could feed the container a cap_last_cap, or
 /// a sysctl, the kernel never gave. /proc is `<root>/proc` itself, never
-/// a link ([`kernel_fs_dir`]), so nothing above it can cover procfs.
+/// a link ([`kernel_fs_dir`]), so only the root itself (reached through a
+/// link such as `/link -> /`) lies above it, and is refused too.
 pub(super) fn outside_proc(root: &Path, t: &Path) -> Result<(), StepError> {
+    if t == root {
+        return Err(StepError::Refused(
+            "refused: it leads to /, the container's root, which holds /proc".into(),
+        ));
+    }
     let Ok(under) = t.strip_prefix(root.join("proc")) else {
         return Ok(());
     };

@@ -710,8 +710,9 @@ fn proc_and_sys_are_mounted_only_on_ordinary_directories() {
 }
 
 /// A refused mount in /proc says where it led, /proc itself without a
-/// trailing slash, in words of its own rather than as a kernel errno;
-/// an allowed file and a path outside /proc pass.
+/// trailing slash, in words of its own rather than as a kernel errno; the
+/// root (a link to `/`) is refused as it would cover /proc; an allowed file
+/// and a path outside /proc pass.
 #[test]
 fn a_mount_leading_into_proc_is_refused_in_words() {
     let root = Path::new("/r");
@@ -731,6 +732,11 @@ fn a_mount_leading_into_proc_is_refused_in_words() {
         kernel.starts_with("refused: it leads to /proc/sys/kernel, inside /proc,")
             && !kernel.contains("EPERM"),
         "{kernel}"
+    );
+    assert!(
+        refused("/r").starts_with("refused: it leads to /, the container's root"),
+        "{}",
+        refused("/r")
     );
     assert!(super::setup::outside_proc(root, Path::new("/r/proc/uptime")).is_ok());
     assert!(super::setup::outside_proc(root, Path::new("/r/procs")).is_ok());

@@ -922,8 +922,9 @@ fn mounts_inside_proc_are_refused_but_for_runcs_list() {
 }
 
 /// The /proc rule holds where the mount lands, not only in its text: a
-/// link in the image (`/link -> /proc`) is resolved inside the root and the
-/// mount refused there, as runc does at mount time; a RUN's own `--mount`
+/// link in the image (`/link -> /proc`, or `/top -> /` above it) is
+/// resolved inside the root and the mount refused there, as runc does at
+/// mount time; a RUN's own `--mount`
 /// (which never passes the command line's check) meets the same refusal.
 #[test]
 fn mounts_reaching_proc_through_a_link_or_a_run_mount_are_refused() {
@@ -931,7 +932,7 @@ fn mounts_reaching_proc_through_a_link_or_a_run_mount_are_refused() {
         w.busybox();
         w.write(
             "plink/Dockerfile",
-            format!("FROM {BB}\nRUN ln -s /proc /link\n"),
+            format!("FROM {BB}\nRUN ln -s /proc /link && ln -s / /top\n"),
         );
         w.ok(&["build", "-t", "plink", w.path("plink").to_str().unwrap()]);
         let five = w.write("five", "5\n");
@@ -958,6 +959,29 @@ fn mounts_reaching_proc_through_a_link_or_a_run_mount_are_refused() {
             "{err}"
         );
         assert!(!stdout(&out).contains("CapBnd"), "{}", stdout(&out));
+        // The root through a link (`/top -> /`) would cover /proc whole.
+        let data = w.write("data/keep", "");
+        let data = data.parent().unwrap();
+        let out = within(
+            &w,
+            30,
+            &[
+                "run",
+                "--rm",
+                "--network",
+                "none",
+                "-v",
+                &format!("{}:/top", data.display()),
+                "plink",
+                "true",
+            ],
+        );
+        let err = stderr(&out);
+        assert_ne!(out.status.code(), Some(0), "{err}");
+        assert!(
+            err.contains(" on /top: refused: it leads to /, the container's root"),
+            "{err}"
+        );
         // An allowed file reached through the link still works, and the
         // bounding set is the default one.
         let uptime = w.write("uptime", "4242.00 1.00\n");
