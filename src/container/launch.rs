@@ -2210,7 +2210,10 @@ fn resolve_mounts(
             continue;
         }
         // Checked here, before a volume is made for it: the `-v` flag it
-        // becomes would name that volume, which the user never gave.
+        // becomes would name that volume, which the user never gave. Only
+        // the path as written: one that reaches /proc through a link in
+        // the image is refused by the sandbox's set-up, whose message then
+        // names the anonymous volume's host path.
         mounts::check_target(&at.to_string_lossy()).map_err(|why| Error::ImageVolume {
             path: path.clone(),
             why,

@@ -440,7 +440,31 @@ fn describe(plan: &Plan, op: &Op) -> String {
 /// a memory limit (`--memory`) still counts them.
 pub const LAYER_TMPFS_OPTIONS: &str = "mode=755,size=50%";
 
-fn step(plan: &Plan, root: &Path, op: &Op, seen: &mut Seen) -> Result<(), SysError> {
+/// Why a step failed: a call the kernel refused, or a mount the sandbox
+/// itself refuses before asking the kernel (said in words, not as an
+/// errno the kernel never returned).
+#[derive(Debug)]
+pub(super) enum StepError {
+    Sys(SysError),
+    Refused(String),
+}
+
+impl From<SysError> for StepError {
+    fn from(e: SysError) -> Self {
+        StepError::Sys(e)
+    }
+}
+
+impl std::fmt::Display for StepError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            StepError::Sys(e) => e.fmt(f),
+            StepError::Refused(why) => f.write_str(why),
+        }
+    }
+}
+
+fn step(plan: &Plan, root: &Path, op: &Op, seen: &mut Seen) -> Result<(), StepError> {
     let none: Option<&str> = None;
     seen.before(op);
     match op {
@@ -450,11 +474,10 @@ fn step(plan: &Plan, root: &Path, op: &Op, seen: &mut Seen) -> Result<(), SysErr
             none,
             Flags::MS_SLAVE | Flags::MS_REC,
             none,
-        ),
-        Op::Hostname(h) => {
-            nix::unistd::sethostname(h).map_err(|e| SysError::new(format!("sethostname({h})"), e))
-        }
-        Op::LoopbackUp => crate::sys::net::interface_up("lo"),
+        )?,
+        Op::Hostname(h) => nix::unistd::sethostname(h)
+            .map_err(|e| SysError::new(format!("sethostname({h})"), e))?,
+        Op::LoopbackUp => crate::sys::net::interface_up("lo")?,
         Op::LayerTmpfs => {
             // Seen only in this mount namespace: the host's scratch dir stays
             // as it is, and the tmpfs (upper dir included) is freed with the
@@ -471,20 +494,21 @@ fn step(plan: &Plan, root: &Path, op: &Op, seen: &mut Seen) -> Result<(), SysErr
             for d in [&plan.overlay.upper, &plan.overlay.work, root] {
                 std::fs::create_dir(d).map_err(|e| io_err("mkdir", d, e))?;
             }
-            Ok(())
         }
-        Op::RootOverlay => plan.overlay.mount(root, &plan.rootfs_driver, &plan.scratch),
+        Op::RootOverlay => plan
+            .overlay
+            .mount(root, &plan.rootfs_driver, &plan.scratch)?,
         Op::Proc => {
-            let t = mkdir_in(root, Path::new("proc"))?;
+            let t = kernel_fs_dir(root, "proc")?;
             mount(
                 Some("proc"),
                 &t,
                 Some("proc"),
                 Flags::MS_NOSUID | Flags::MS_NODEV | Flags::MS_NOEXEC,
                 none,
-            )
+            )?
         }
-        Op::Dev { shm_size } => setup_dev(&mkdir_in(root, Path::new("dev"))?, *shm_size),
+        Op::Dev { shm_size } => setup_dev(&mkdir_in(root, Path::new("dev"))?, *shm_size)?,
         Op::Cgroup => {
             let t = in_root(root, Path::new("sys/fs/cgroup"))?;
             mount(
@@ -493,12 +517,12 @@ fn step(plan: &Plan, root: &Path, op: &Op, seen: &mut Seen) -> Result<(), SysErr
                 Some("cgroup2"),
                 Flags::MS_RDONLY | Flags::MS_NOSUID | Flags::MS_NODEV | Flags::MS_NOEXEC,
                 none,
-            )
+            )?
         }
-        Op::Mask(rel) => seen.mask(root, rel),
-        Op::ReadOnlyPath(rel) => seen.read_only(root, rel),
+        Op::Mask(rel) => seen.mask(root, rel)?,
+        Op::ReadOnlyPath(rel) => seen.read_only(root, rel)?,
         Op::Sys { fresh } => {
-            let t = mkdir_in(root, Path::new("sys"))?;
+            let t = kernel_fs_dir(root, "sys")?;
             if *fresh {
                 mount(
                     Some("sysfs"),
@@ -506,10 +530,10 @@ fn step(plan: &Plan, root: &Path, op: &Op, seen: &mut Seen) -> Result<(), SysErr
                     Some("sysfs"),
                     Flags::MS_RDONLY | Flags::MS_NOSUID | Flags::MS_NODEV | Flags::MS_NOEXEC,
                     none,
-                )
+                )?
             } else {
                 mount(Some("/sys"), &t, none, Flags::MS_BIND | Flags::MS_REC, none)?;
-                setattr_recursive(&t, MOUNT_ATTR_RDONLY)
+                setattr_recursive(&t, MOUNT_ATTR_RDONLY)?
             }
         }
         Op::EtcFile { target, contents } => {
@@ -528,7 +552,7 @@ fn step(plan: &Plan, root: &Path, op: &Op, seen: &mut Seen) -> Result<(), SysErr
                 Flags::MS_BIND,
                 none,
             )?;
-            std::fs::remove_file(&src).map_err(|e| io_err("unlink", &src, e))
+            std::fs::remove_file(&src).map_err(|e| io_err("unlink", &src, e))?
         }
         Op::Tmpfs {
             target,
@@ -537,7 +561,7 @@ fn step(plan: &Plan, root: &Path, op: &Op, seen: &mut Seen) -> Result<(), SysErr
         } => {
             let t = user_dir(root, target)?;
             let data = (!data.is_empty()).then_some(data.as_str());
-            mount(Some("tmpfs"), &t, Some("tmpfs"), *flags, data)
+            mount(Some("tmpfs"), &t, Some("tmpfs"), *flags, data)?
         }
         Op::Bind {
             source,
@@ -549,7 +573,7 @@ fn step(plan: &Plan, root: &Path, op: &Op, seen: &mut Seen) -> Result<(), SysErr
             } else {
                 user_file(root, target)?
             };
-            bind(source, &t, *read_only)
+            bind(source, &t, *read_only)?
         }
         Op::Volume {
             source,
@@ -559,7 +583,7 @@ fn step(plan: &Plan, root: &Path, op: &Op, seen: &mut Seen) -> Result<(), SysErr
             chown,
         } => {
             let image_dir = in_root(root, target)?;
-            outside_proc(root, target, &image_dir)?;
+            outside_proc(root, &image_dir)?;
             let image_dir = image_dir.is_dir().then_some(image_dir);
             let t = mkdir_in(root, target)?;
             let ids = || super::volume::container_ids(plan, root);
@@ -569,13 +593,16 @@ fn step(plan: &Plan, root: &Path, op: &Op, seen: &mut Seen) -> Result<(), SysErr
             if *chown {
                 super::volume::chown_tree(source, ids())?;
             }
-            bind(source, &t, *read_only)
+            bind(source, &t, *read_only)?
         }
         Op::Overlay {
             overlay,
             target,
             fresh,
         } => {
+            // Refused before a fresh overlay's dirs are touched: a refused
+            // start changes nothing on disk.
+            let t = user_dir(root, target)?;
             if *fresh {
                 // Root of the container's user namespace may delete what the
                 // last start left, whoever in the container owned it.
@@ -586,14 +613,13 @@ fn step(plan: &Plan, root: &Path, op: &Op, seen: &mut Seen) -> Result<(), SysErr
                     std::fs::create_dir_all(d).map_err(|e| io_err("mkdir", d, e))?;
                 }
             }
-            let t = user_dir(root, target)?;
             // An overlay volume is native overlayfs whatever the root's
             // driver; the root's own API choice when it is overlay too.
             let api = match plan.rootfs_driver {
                 crate::rootfs::Driver::Overlay(api) => api,
                 _ => crate::rootfs::MountApi::Legacy,
             };
-            overlay.mount(&t, &crate::rootfs::Driver::Overlay(api), &plan.scratch)
+            overlay.mount(&t, &crate::rootfs::Driver::Overlay(api), &plan.scratch)?
         }
         Op::ReadOnlyRoot => mount(
             none,
@@ -601,7 +627,7 @@ fn step(plan: &Plan, root: &Path, op: &Op, seen: &mut Seen) -> Result<(), SysErr
             none,
             Flags::MS_REMOUNT | Flags::MS_BIND | Flags::MS_RDONLY,
             none,
-        ),
+        )?,
         Op::PivotRoot => {
             // pivot_root(".", ".") stacks the old root on top of the new one;
             // detaching it then leaves only the new root (pivot_root(2) NOTES).
@@ -609,9 +635,10 @@ fn step(plan: &Plan, root: &Path, op: &Op, seen: &mut Seen) -> Result<(), SysErr
                 .map_err(|e| SysError::new(format!("chdir({})", root.display()), e))?;
             pivot_root(Path::new("."), Path::new("."))?;
             umount_detach(Path::new("."))?;
-            nix::unistd::chdir("/").map_err(|e| SysError::new("chdir(/)", e))
+            nix::unistd::chdir("/").map_err(|e| SysError::new("chdir(/)", e))?
         }
     }
+    Ok(())
 }
 
 /// A recursive bind of `source` on `t`, read-only when asked.
@@ -709,33 +736,68 @@ fn in_root(root: &Path, rel: &Path) -> Result<PathBuf, SysError> {
 
 /// [`mkdir_in`] for a mount the user or the Dockerfile asked for, refused
 /// when it leads into /proc.
-fn user_dir(root: &Path, rel: &Path) -> Result<PathBuf, SysError> {
-    outside_proc(root, rel, &in_root(root, rel)?)?;
-    mkdir_in(root, rel)
+fn user_dir(root: &Path, rel: &Path) -> Result<PathBuf, StepError> {
+    outside_proc(root, &in_root(root, rel)?)?;
+    Ok(mkdir_in(root, rel)?)
 }
 
-/// Refuses a mount on container path `rel` whose resolved host path `t`
-/// is the container's /proc or inside it, but for the files
-/// [`super::plan::PROC_ALLOWED`] names. The text of `rel` was checked
-/// before; this is where a symlink in the image (`/link -> /proc`) is
-/// seen, as runc checks at mount time. A mount there could feed the
-/// container a cap_last_cap, or a sysctl, the kernel never gave.
-fn outside_proc(root: &Path, rel: &Path, t: &Path) -> Result<(), SysError> {
-    let proc = in_root(root, Path::new("proc"))?;
-    match t.strip_prefix(&proc) {
-        Ok(under) if !super::plan::proc_mountable(&Path::new("proc").join(under)) => {
-            Err(SysError::new(
-                format!(
-                    "mount on /{} (it leads to /{}, inside /proc, where only {} may be mounted over)",
-                    rel.display(),
-                    Path::new("proc").join(under).display(),
-                    super::plan::PROC_ALLOWED.join(", ")
-                ),
-                Errno::EPERM,
-            ))
-        }
-        _ => Ok(()),
+/// Refuses a mount whose resolved host path `t` is the container's /proc
+/// or inside it, but for the files [`super::plan::PROC_ALLOWED`] names.
+/// The text of the container path was checked before; this is where a
+/// symlink in the image (`/link -> /proc`) is seen, as runc checks at
+/// mount time. A mount there could feed the container a cap_last_cap, or
+/// a sysctl, the kernel never gave. /proc is `<root>/proc` itself, never
+/// a link ([`kernel_fs_dir`]), so only the root itself (reached through a
+/// link such as `/link -> /`) lies above it, and is refused too.
+pub(super) fn outside_proc(root: &Path, t: &Path) -> Result<(), StepError> {
+    if t == root {
+        return Err(StepError::Refused(
+            "refused: it leads to /, the container's root, which holds /proc".into(),
+        ));
     }
+    let Ok(under) = t.strip_prefix(root.join("proc")) else {
+        return Ok(());
+    };
+    let rel = Path::new("proc").join(under);
+    if super::plan::proc_mountable(&rel) {
+        return Ok(());
+    }
+    // join("") would leave a trailing slash on /proc itself.
+    let shown = if under.as_os_str().is_empty() {
+        "/proc".to_string()
+    } else {
+        format!("/{}", rel.display())
+    };
+    Err(StepError::Refused(format!(
+        "refused: it leads to {shown}, inside /proc, where only {} may be mounted over",
+        super::plan::PROC_ALLOWED.join(", ")
+    )))
+}
+
+/// `<root>/<name>` as the directory procfs or sysfs is mounted on, made
+/// when missing. Like runc ("filesystem proc must be mounted on ordinary
+/// directory"), an image's link or file there is refused rather than
+/// followed: procfs mounted where a link leads could be covered by a
+/// volume mounted on a directory above it, out of [`outside_proc`]'s sight.
+pub(super) fn kernel_fs_dir(root: &Path, name: &str) -> Result<PathBuf, StepError> {
+    let p = root.join(name);
+    let m = match p.symlink_metadata() {
+        Ok(m) if m.is_dir() => return Ok(p),
+        Ok(m) => m,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(mkdir(&p)?),
+        Err(e) => return Err(io_err("lstat", &p, e).into()),
+    };
+    let what = if m.file_type().is_symlink() {
+        let to = std::fs::read_link(&p).map_err(|e| io_err("readlink", &p, e))?;
+        format!("a symbolic link to {}", to.display())
+    } else if m.is_file() {
+        "a regular file".to_string()
+    } else {
+        "a special file".to_string()
+    };
+    Err(StepError::Refused(format!(
+        "the image's /{name} is {what}: {name} must be mounted on an ordinary directory"
+    )))
 }
 
 /// `rel` as a directory, created with its parents when missing.
@@ -750,13 +812,14 @@ fn mkdir_in(root: &Path, rel: &Path) -> Result<PathBuf, SysError> {
 
 /// `rel` as a regular file to mount over, created when missing. A symlink
 /// there (/etc/resolv.conf often is one) is replaced, as Docker does; the
-/// directories above it are resolved inside `root`, and refused when they
-/// lead into /proc ([`outside_proc`]).
-fn user_file(root: &Path, rel: &Path) -> Result<PathBuf, SysError> {
+/// directories above it are resolved inside `root`, and the file's path
+/// in the directory they lead to refused when it is in /proc
+/// ([`outside_proc`]).
+fn user_file(root: &Path, rel: &Path) -> Result<PathBuf, StepError> {
     let dir = in_root(root, rel.parent().unwrap_or(Path::new("")))?;
     let name = rel.file_name().unwrap_or_default();
-    outside_proc(root, rel, &dir.join(name))?;
-    file_at(&dir, name)
+    outside_proc(root, &dir.join(name))?;
+    Ok(file_at(&dir, name)?)
 }
 
 /// [`user_file`] for `name` in `dir`, a directory already resolved.

@@ -678,3 +678,66 @@ fn own_user_and_mount_namespace() -> Result<(), String> {
     )
     .map_err(|e| e.to_string())
 }
+
+/// procfs and sysfs go on `<root>/proc` and `<root>/sys` themselves: a
+/// link there is refused, not followed (procfs where it led could be
+/// covered by a volume on a directory above it), a file too, and a
+/// missing one is made.
+#[test]
+fn proc_and_sys_are_mounted_only_on_ordinary_directories() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    std::fs::create_dir_all(root.join("data/p")).unwrap();
+    std::os::unix::fs::symlink("/data/p", root.join("proc")).unwrap();
+    std::fs::write(root.join("sys"), "").unwrap();
+    let refused = |name| {
+        super::setup::kernel_fs_dir(root, name)
+            .unwrap_err()
+            .to_string()
+    };
+    assert_eq!(
+        refused("proc"),
+        "the image's /proc is a symbolic link to /data/p: proc must be mounted on an ordinary directory"
+    );
+    assert_eq!(
+        refused("sys"),
+        "the image's /sys is a regular file: sys must be mounted on an ordinary directory"
+    );
+    std::fs::remove_file(root.join("proc")).unwrap();
+    let made = super::setup::kernel_fs_dir(root, "proc").unwrap();
+    assert_eq!(made, root.join("proc"));
+    assert!(made.symlink_metadata().unwrap().is_dir());
+}
+
+/// A refused mount in /proc says where it led, /proc itself without a
+/// trailing slash, in words of its own rather than as a kernel errno; the
+/// root (a link to `/`) is refused as it would cover /proc; an allowed file
+/// and a path outside /proc pass.
+#[test]
+fn a_mount_leading_into_proc_is_refused_in_words() {
+    let root = Path::new("/r");
+    let refused = |t: &str| {
+        super::setup::outside_proc(root, Path::new(t))
+            .unwrap_err()
+            .to_string()
+    };
+    assert!(
+        refused("/r/proc")
+            .starts_with("refused: it leads to /proc, inside /proc, where only /proc/"),
+        "{}",
+        refused("/r/proc")
+    );
+    let kernel = refused("/r/proc/sys/kernel");
+    assert!(
+        kernel.starts_with("refused: it leads to /proc/sys/kernel, inside /proc,")
+            && !kernel.contains("EPERM"),
+        "{kernel}"
+    );
+    assert!(
+        refused("/r").starts_with("refused: it leads to /, the container's root"),
+        "{}",
+        refused("/r")
+    );
+    assert!(super::setup::outside_proc(root, Path::new("/r/proc/uptime")).is_ok());
+    assert!(super::setup::outside_proc(root, Path::new("/r/procs")).is_ok());
+}

@@ -375,54 +375,109 @@ fn a_masked_path_that_cannot_be_looked_at_fails_the_run() {
     });
 }
 
-/// An image whose /proc is a link into /dev gets procfs mounted in the
-/// image's /dev, which /dev's own tmpfs then covers with `fd ->
-/// /proc/self/fd`: the masks must not use /proc as it was looked up before
-/// that mount (the host's /proc/self/fd, and nothing masked). Looked up
-/// again it is a loop, and the container does not start.
+/// Imports as `name` the busybox image with its /proc replaced by a link
+/// to `to`. Imported rather than built: a build here would raise this test
+/// process's peak child memory, which another test measures.
+fn import_with_proc_link(w: &World, name: &str, to: &str) {
+    let layer = image("busybox-musl")
+        .join("blobs/sha256")
+        .join(busybox_facts().layer);
+    let rootfs = w.path(&format!("{name}-rootfs"));
+    std::fs::create_dir_all(&rootfs).unwrap();
+    let tar = |args: &[&std::ffi::OsStr]| {
+        let st = std::process::Command::new("tar").args(args).status();
+        assert!(st.unwrap().success(), "tar {args:?}");
+    };
+    tar(&[
+        "-xf".as_ref(),
+        layer.as_os_str(),
+        "-C".as_ref(),
+        rootfs.as_os_str(),
+    ]);
+    let _ = std::fs::remove_dir(rootfs.join("proc"));
+    std::os::unix::fs::symlink(to, rootfs.join("proc")).unwrap();
+    let archive = w.path(&format!("{name}.tar"));
+    tar(&[
+        "-cf".as_ref(),
+        archive.as_os_str(),
+        "-C".as_ref(),
+        rootfs.as_os_str(),
+        ".".as_ref(),
+    ]);
+    std::fs::set_permissions(&archive, std::fs::Permissions::from_mode(0o644)).unwrap();
+    w.ok(&["import", archive.to_str().unwrap(), name]);
+}
+
+/// An image whose /proc is a link into /dev would get procfs mounted in
+/// the image's /dev, which /dev's own tmpfs then covers with `fd ->
+/// /proc/self/fd`, and masks that miss it. Procfs goes only on an ordinary
+/// /proc directory (as runc has it), so the container does not start.
 #[test]
 fn an_image_whose_proc_is_a_link_into_dev_does_not_start_unmasked() {
     for_each_user(|w| {
-        // Imported rather than built: a build here would raise this test
-        // process's peak child memory, which another test measures.
-        let layer = image("busybox-musl")
-            .join("blobs/sha256")
-            .join(busybox_facts().layer);
-        let rootfs = w.path("rootfs");
-        std::fs::create_dir_all(&rootfs).unwrap();
-        let tar = |args: &[&std::ffi::OsStr]| {
-            let st = std::process::Command::new("tar").args(args).status();
-            assert!(st.unwrap().success(), "tar {args:?}");
-        };
-        tar(&[
-            "-xf".as_ref(),
-            layer.as_os_str(),
-            "-C".as_ref(),
-            rootfs.as_os_str(),
-        ]);
-        let _ = std::fs::remove_dir(rootfs.join("proc"));
-        std::os::unix::fs::symlink("/dev/fd", rootfs.join("proc")).unwrap();
-        let archive = w.path("proclink.tar");
-        tar(&[
-            "-cf".as_ref(),
-            archive.as_os_str(),
-            "-C".as_ref(),
-            rootfs.as_os_str(),
-            ".".as_ref(),
-        ]);
-        std::fs::set_permissions(&archive, std::fs::Permissions::from_mode(0o644)).unwrap();
-        w.ok(&["import", archive.to_str().unwrap(), "proclink"]);
-        let (code, err) = w.fails(&[
-            "run",
-            "--rm",
-            "--network",
-            "none",
-            "proclink",
-            "cat",
-            "/proc/self/status",
-        ]);
-        assert_ne!(code, 0);
-        assert!(err.contains("masking /proc/"), "{err}");
+        import_with_proc_link(&w, "proclink", "/dev/fd");
+        let out = within(
+            &w,
+            30,
+            &[
+                "run",
+                "--rm",
+                "--network",
+                "none",
+                "proclink",
+                "cat",
+                "/proc/self/status",
+            ],
+        );
+        let err = stderr(&out);
+        assert_ne!(out.status.code(), Some(0), "{err}");
+        assert!(
+            err.contains("mounting /proc: the image's /proc is a symbolic link to /dev/fd: proc must be mounted on an ordinary directory")
+                && err.lines().count() == 1,
+            "{err}"
+        );
+        assert!(!stdout(&out).contains("CapBnd"), "{}", stdout(&out));
+    });
+}
+
+/// An image whose /proc links into a directory a volume covers
+/// (`/proc -> /data/p`, `-v DIR:/data`): procfs mounted where the link led
+/// would be hidden under the volume, and the container would read the
+/// volume's /proc files (here a CapBnd of 0) and get its masks on the
+/// volume. The start is refused before any of that.
+#[test]
+fn an_image_whose_proc_links_under_a_volume_is_refused() {
+    for_each_user(|w| {
+        import_with_proc_link(&w, "procdata", "/data/p");
+        w.write("data/p/self/status", "CapBnd:\t0000000000000000\n");
+        let out = within(
+            &w,
+            30,
+            &[
+                "run",
+                "--rm",
+                "--network",
+                "none",
+                "-v",
+                &format!("{}:/data", w.path("data").display()),
+                "procdata",
+                "cat",
+                "/proc/self/status",
+            ],
+        );
+        let err = stderr(&out);
+        assert_ne!(out.status.code(), Some(0), "{err}");
+        assert!(
+            err.contains("the image's /proc is a symbolic link to /data/p: proc must be mounted on an ordinary directory")
+                && err.lines().count() == 1,
+            "{err}"
+        );
+        assert!(!stdout(&out).contains("CapBnd"), "{}", stdout(&out));
+        let left: Vec<_> = std::fs::read_dir(w.path("data/p"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(left, ["self"], "nothing mounted or made on the volume");
     });
 }
 
@@ -867,8 +922,9 @@ fn mounts_inside_proc_are_refused_but_for_runcs_list() {
 }
 
 /// The /proc rule holds where the mount lands, not only in its text: a
-/// link in the image (`/link -> /proc`) is resolved inside the root and the
-/// mount refused there, as runc does at mount time; a RUN's own `--mount`
+/// link in the image (`/link -> /proc`, or `/top -> /` above it) is
+/// resolved inside the root and the mount refused there, as runc does at
+/// mount time; a RUN's own `--mount`
 /// (which never passes the command line's check) meets the same refusal.
 #[test]
 fn mounts_reaching_proc_through_a_link_or_a_run_mount_are_refused() {
@@ -876,7 +932,7 @@ fn mounts_reaching_proc_through_a_link_or_a_run_mount_are_refused() {
         w.busybox();
         w.write(
             "plink/Dockerfile",
-            format!("FROM {BB}\nRUN ln -s /proc /link\n"),
+            format!("FROM {BB}\nRUN ln -s /proc /link && ln -s / /top\n"),
         );
         w.ok(&["build", "-t", "plink", w.path("plink").to_str().unwrap()]);
         let five = w.write("five", "5\n");
@@ -898,10 +954,34 @@ fn mounts_reaching_proc_through_a_link_or_a_run_mount_are_refused() {
         let err = stderr(&out);
         assert_ne!(out.status.code(), Some(0), "{err}");
         assert!(
-            err.contains("mount on /link/sys/kernel/cap_last_cap (it leads to /proc/sys/kernel/cap_last_cap, inside /proc"),
+            err.contains(" on /link/sys/kernel/cap_last_cap: refused: it leads to /proc/sys/kernel/cap_last_cap, inside /proc,")
+                && !err.contains("EPERM"),
             "{err}"
         );
         assert!(!stdout(&out).contains("CapBnd"), "{}", stdout(&out));
+        // The root through a link (`/top -> /`) would cover /proc whole.
+        let data = w.write("data/keep", "");
+        let data = data.parent().unwrap();
+        let out = within(
+            &w,
+            30,
+            &[
+                "run",
+                "--rm",
+                "--network",
+                "none",
+                "-v",
+                &format!("{}:/top", data.display()),
+                "plink",
+                "true",
+            ],
+        );
+        let err = stderr(&out);
+        assert_ne!(out.status.code(), Some(0), "{err}");
+        assert!(
+            err.contains(" on /top: refused: it leads to /, the container's root"),
+            "{err}"
+        );
         // An allowed file reached through the link still works, and the
         // bounding set is the default one.
         let uptime = w.write("uptime", "4242.00 1.00\n");
@@ -927,7 +1007,7 @@ fn mounts_reaching_proc_through_a_link_or_a_run_mount_are_refused() {
         );
         let (_, err) = w.fails(&["build", w.path("runproc").to_str().unwrap()]);
         assert!(
-            err.contains("mount on /proc/sys/kernel (it leads to /proc/sys/kernel, inside /proc"),
+            err.contains("mounting a tmpfs on /proc/sys/kernel: refused: it leads to /proc/sys/kernel, inside /proc,"),
             "{err}"
         );
 
