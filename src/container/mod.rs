@@ -655,7 +655,9 @@ pub fn check_name(name: &str) -> Result<()> {
 mod tests {
     use super::*;
 
-    fn record(name: &str) -> Record {
+    /// A record of a created container named `name`, for tests here and
+    /// in the submodules.
+    pub(super) fn record(name: &str) -> Record {
         Record {
             id: new_id(),
             name: name.into(),

@@ -661,28 +661,7 @@ mod tests {
     /// `--volumes-from`), so reading it must not apply the rule.
     #[test]
     fn a_record_with_mounts_inside_proc_still_lists_them() {
-        let mut rec = Record {
-            id: super::super::new_id(),
-            name: "old".into(),
-            image: "busybox".into(),
-            image_id: "sha256:00".into(),
-            command: vec!["sh".into()],
-            created: chrono::Utc::now(),
-            status: super::super::Status::Created,
-            pid: None,
-            exit_code: None,
-            finished: None,
-            mapping_key: "k".into(),
-            auto_remove: false,
-            ports: Vec::new(),
-            config: super::super::Config::default(),
-            started: None,
-            init: None,
-            supervisor: None,
-            restart_count: 0,
-            stopped_by_user: false,
-            health: None,
-        };
+        let mut rec = super::super::tests::record("old");
         rec.config.volumes = vec!["db:/proc/sys/kernel/x".into()];
         rec.config.mounts = vec!["type=volume,source=cache,target=/proc/x".into()];
         assert!(parse_volume(&rec.config.volumes[0]).is_err());

@@ -92,7 +92,7 @@ const AT_SYMLINK_NOFOLLOW: libc::c_uint = 0x100;
 /// syscall_64.tbl and syscall_32.tbl); the libc crate names it for m68k
 /// only. Alpha and MIPS number it apart (577, 4467/5467/6467): there it
 /// is left undefined and read-only binds take the older calls.
-#[cfg(any(
+const SYS_OPEN_TREE_ATTR: Option<libc::c_long> = if cfg!(any(
     target_arch = "x86_64",
     target_arch = "x86",
     target_arch = "aarch64",
@@ -103,21 +103,11 @@ const AT_SYMLINK_NOFOLLOW: libc::c_uint = 0x100;
     target_arch = "powerpc",
     target_arch = "powerpc64",
     target_arch = "s390x",
-))]
-const SYS_OPEN_TREE_ATTR: Option<libc::c_long> = Some(467);
-#[cfg(not(any(
-    target_arch = "x86_64",
-    target_arch = "x86",
-    target_arch = "aarch64",
-    target_arch = "arm",
-    target_arch = "riscv64",
-    target_arch = "riscv32",
-    target_arch = "loongarch64",
-    target_arch = "powerpc",
-    target_arch = "powerpc64",
-    target_arch = "s390x",
-)))]
-const SYS_OPEN_TREE_ATTR: Option<libc::c_long> = None;
+)) {
+    Some(467)
+} else {
+    None
+};
 /// MOUNT_ATTR_* from uapi/linux/mount.h.
 pub const MOUNT_ATTR_RDONLY: u64 = 0x1;
 pub const MOUNT_ATTR_NOSUID: u64 = 0x2;
