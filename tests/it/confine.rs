@@ -408,6 +408,22 @@ fn import_with_proc_link(w: &World, name: &str, to: &str) {
     w.ok(&["import", archive.to_str().unwrap(), name]);
 }
 
+/// `run` of `image`, whose /proc links to `to`, with `extra` flags: refused
+/// in one line naming the link, before the container reads anything.
+fn refused_for_its_proc_link(w: &World, image: &str, to: &str, extra: &[&str]) {
+    let mut args = vec!["run", "--rm", "--network", "none"];
+    args.extend_from_slice(extra);
+    args.extend_from_slice(&[image, "cat", "/proc/self/status"]);
+    let out = within(w, 30, &args);
+    let err = stderr(&out);
+    assert_ne!(out.status.code(), Some(0), "{err}");
+    let want = format!(
+        "mounting /proc: the image's /proc is a symbolic link to {to}: proc must be mounted on an ordinary directory"
+    );
+    assert!(err.contains(&want) && err.lines().count() == 1, "{err}");
+    assert!(!stdout(&out).contains("CapBnd"), "{}", stdout(&out));
+}
+
 /// An image whose /proc is a link into /dev would get procfs mounted in
 /// the image's /dev, which /dev's own tmpfs then covers with `fd ->
 /// /proc/self/fd`, and masks that miss it. Procfs goes only on an ordinary
@@ -416,27 +432,7 @@ fn import_with_proc_link(w: &World, name: &str, to: &str) {
 fn an_image_whose_proc_is_a_link_into_dev_does_not_start_unmasked() {
     for_each_user(|w| {
         import_with_proc_link(&w, "proclink", "/dev/fd");
-        let out = within(
-            &w,
-            30,
-            &[
-                "run",
-                "--rm",
-                "--network",
-                "none",
-                "proclink",
-                "cat",
-                "/proc/self/status",
-            ],
-        );
-        let err = stderr(&out);
-        assert_ne!(out.status.code(), Some(0), "{err}");
-        assert!(
-            err.contains("mounting /proc: the image's /proc is a symbolic link to /dev/fd: proc must be mounted on an ordinary directory")
-                && err.lines().count() == 1,
-            "{err}"
-        );
-        assert!(!stdout(&out).contains("CapBnd"), "{}", stdout(&out));
+        refused_for_its_proc_link(&w, "proclink", "/dev/fd", &[]);
     });
 }
 
@@ -450,29 +446,8 @@ fn an_image_whose_proc_links_under_a_volume_is_refused() {
     for_each_user(|w| {
         import_with_proc_link(&w, "procdata", "/data/p");
         w.write("data/p/self/status", "CapBnd:\t0000000000000000\n");
-        let out = within(
-            &w,
-            30,
-            &[
-                "run",
-                "--rm",
-                "--network",
-                "none",
-                "-v",
-                &format!("{}:/data", w.path("data").display()),
-                "procdata",
-                "cat",
-                "/proc/self/status",
-            ],
-        );
-        let err = stderr(&out);
-        assert_ne!(out.status.code(), Some(0), "{err}");
-        assert!(
-            err.contains("the image's /proc is a symbolic link to /data/p: proc must be mounted on an ordinary directory")
-                && err.lines().count() == 1,
-            "{err}"
-        );
-        assert!(!stdout(&out).contains("CapBnd"), "{}", stdout(&out));
+        let volume = format!("{}:/data", w.path("data").display());
+        refused_for_its_proc_link(&w, "procdata", "/data/p", &["-v", &volume]);
         let left: Vec<_> = std::fs::read_dir(w.path("data/p"))
             .unwrap()
             .map(|e| e.unwrap().file_name())
