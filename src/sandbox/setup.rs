@@ -737,8 +737,9 @@ fn in_root(root: &Path, rel: &Path) -> Result<PathBuf, SysError> {
 /// [`mkdir_in`] for a mount the user or the Dockerfile asked for, refused
 /// when it leads into /proc.
 fn user_dir(root: &Path, rel: &Path) -> Result<PathBuf, StepError> {
-    outside_proc(root, &in_root(root, rel)?)?;
-    Ok(mkdir_in(root, rel)?)
+    let p = in_root(root, rel)?;
+    outside_proc(root, &p)?;
+    Ok(dir_at(p)?)
 }
 
 /// Refuses a mount whose resolved host path `t` is the container's /proc
@@ -802,7 +803,11 @@ pub(super) fn kernel_fs_dir(root: &Path, name: &str) -> Result<PathBuf, StepErro
 
 /// `rel` as a directory, created with its parents when missing.
 fn mkdir_in(root: &Path, rel: &Path) -> Result<PathBuf, SysError> {
-    let p = in_root(root, rel)?;
+    dir_at(in_root(root, rel)?)
+}
+
+/// [`mkdir_in`] for `p`, a path already resolved inside the root.
+fn dir_at(p: PathBuf) -> Result<PathBuf, SysError> {
     if p.is_dir() {
         return Ok(p);
     }
