@@ -14,6 +14,10 @@
 # Run as an unprivileged user (as root: BENCH_USER=name bench/startup.sh).
 # Prints hyperfine's table and the ratios the README asks for (wall time,
 # and CPU time: user + system of the command and its children).
+# hyperfine's CPU figures come from getrusage, which misses bwrap's pid 1 (its
+# parent exits without waiting for it), so as root the script then measures
+# CPU per start with every process counted, in cgroups (bench/cgcpu.sh;
+# CG_ROUNDS rounds of CG_RUNS starts, default 4 and 50; CG_ROUNDS=0 skips it).
 # HUTCH_BASE=/path/to/another/hutch adds that binary to the same run, for a
 # before/after comparison side by side.
 # ROUNDS=N (and ROUND_RUNS, default 10) then measures again in N rounds, each
@@ -39,6 +43,9 @@ if [ "$(id -u)" = 0 ]; then
   rc=0
   runuser -u "$user" -- env HUTCH="$work/hutch" IMAGES="$work" BENCH_WORK="$work" "${base_env[@]}" \
     bash "$here/startup.sh" "$@" || rc=$?
+  if [ "$rc" = 0 ] && [ "${CG_ROUNDS:-4}" -gt 0 ]; then
+    bash "$here/cgcpu.sh" "$user" "$work/commands" "${CG_ROUNDS:-4}" "${CG_RUNS:-50}" || rc=$?
+  fi
   # Root removes what the containers' subordinate ids own too.
   rm -rf "$work"
   exit "$rc"
@@ -84,6 +91,7 @@ if [ -n "${HUTCH_BASE:-}" ]; then
   cmds+=("$HUTCH_BASE --root $root run --rm --network none busybox:1.38.0-musl true")
   names+=(hutch-base)
 fi
+for i in "${!cmds[@]}"; do printf '%s\t%s\n' "${names[$i]}" "${cmds[$i]}"; done >"$work/commands"
 if command -v podman >/dev/null; then
   pod="podman --root $work/podman-root --runroot $work/podman-run --storage-driver overlay"
   if $pod pull -q "oci:$images/busybox-musl" >/dev/null 2>&1 &&
@@ -111,7 +119,7 @@ print(f"confinement (seccomp filter + masks): {(h-u)*1000:+.2f} ms, CPU {(cpu['h
 n = r["hutch-no-seccomp"]
 print(f"seccomp filter alone: {(h-n)*1000:+.2f} ms, CPU {(cpu['hutch']-cpu['hutch-no-seccomp'])*1000:+.2f} ms (hutch vs seccomp=unconfined; target <= 0.3 ms)")
 print(f"hutch median {h*1000:.2f} ms; bwrap {r['bwrap']*1000:.2f} ms; hutch/bwrap = {h/r['bwrap']:.2f}x (target <= 1.5x)")
-print(f"hutch CPU {cpu['hutch']*1000:.2f} ms; bwrap {cpu['bwrap']*1000:.2f} ms; hutch/bwrap = {cpu['hutch']/cpu['bwrap']:.2f}x (target <= 1.5x)")
+print(f"hutch CPU {cpu['hutch']*1000:.2f} ms; bwrap {cpu['bwrap']*1000:.2f} ms; hutch/bwrap = {cpu['hutch']/cpu['bwrap']:.2f}x (getrusage: without bwrap's pid 1, see the cgroup figures)")
 m = r["hutch-memory-layer"]
 print(f"hutch with rm_layer = memory (through env(1), whose exec it includes) median {m*1000:.2f} ms ({m/r['bwrap']:.2f}x bwrap), CPU {cpu['hutch-memory-layer']*1000:.2f} ms ({cpu['hutch-memory-layer']/cpu['bwrap']:.2f}x)")
 if "hutch-base" in r:
@@ -164,6 +172,6 @@ for other, what in (("hutch-unconfined", "confinement (filter + masks)"), ("hutc
 if "hutch-base" in rounds[0]:
     (dw, sw), (dc, sc) = paired("hutch", "hutch-base", 0), paired("hutch", "hutch-base", 1)
     print(f"  hutch - hutch-base: {dw:+.2f} ± {sw:.2f} ms wall, CPU {dc:+.2f} ± {sc:.2f} ms")
-print(f"  hutch/bwrap: wall {ratio('hutch', 'bwrap', 0):.2f}x, CPU {ratio('hutch', 'bwrap', 1):.2f}x (medians of the rounds' ratios; target <= 1.5x)")
+print(f"  hutch/bwrap: wall {ratio('hutch', 'bwrap', 0):.2f}x, CPU {ratio('hutch', 'bwrap', 1):.2f}x (medians of the rounds' ratios; target <= 1.5x; the CPU by getrusage, without bwrap's pid 1)")
 print(f"  hutch with rm_layer = memory/bwrap: wall {ratio('hutch-memory-layer', 'bwrap', 0):.2f}x, CPU {ratio('hutch-memory-layer', 'bwrap', 1):.2f}x")
 PY
