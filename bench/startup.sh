@@ -71,6 +71,15 @@ if command -v readelf >/dev/null; then
   fi
 fi
 
+# build.rs places the functions a start runs (link/start-symbols.txt) side
+# by side; a list gone stale (another toolchain, renamed functions) orders
+# fewer of them, and the start faults on more pages of the text.
+list="$here/../link/start-symbols.txt"
+if command -v nm >/dev/null && [ -f "$list" ]; then
+  have=$(nm "$hutch" | awk '{print $NF}' | sort -u | comm -12 - <(sort -u "$list") | wc -l)
+  echo "$have of the $(wc -l <"$list") functions in link/start-symbols.txt are in $hutch (bench/start-symbols.sh writes the list anew)"
+fi
+
 root="$work/hutch-root"
 "$hutch" --root "$root" load -i "$images/busybox-musl" >/dev/null
 "$hutch" --root "$root" run --rm --network none busybox:1.38.0-musl true
