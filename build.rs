@@ -20,17 +20,18 @@
 //! changes. bench/startup.sh checks that a release binary does not need
 //! libgcc_s.
 //!
-//! Where rustc links with its own lld (the default on x86_64 GNU/Linux
-//! since Rust 1.90), the functions a start runs (link/start-symbols.txt,
-//! written by bench/start-symbols.sh) are placed side by side at the
-//! start of the text (`--symbol-ordering-file`). A start runs about 900
-//! KB of the binary's 12 MB of code in three processes, and each page
-//! fault on the text maps the 16 pages around it: scattered, that code
-//! lay in 107 such windows, side by side in 14 (a start took 58 page
-//! faults fewer and 0.6 ms less CPU). Names the binary does not have (a
-//! list made by another toolchain, functions renamed since) are skipped.
-//! GNU ld does not know the option: with a linker chosen in RUSTFLAGS or
-//! CARGO_TARGET_<triple>_LINKER, or an older rustc, nothing is ordered.
+//! Where the linker takes a symbol ordering file (lld does, as rustup's
+//! rustc uses it on x86_64 GNU/Linux since 1.90; GNU ld does not), the
+//! functions a start runs (link/start-symbols.txt, written by
+//! bench/start-symbols.sh) are placed side by side at the start of the
+//! text. A start runs about 1 MB of the binary's 12 MB of code in three
+//! processes, and each page fault on the text maps the 16 pages around
+//! it: scattered, that code lay in over a hundred such windows, side by
+//! side in under twenty (bench/README.md has the page faults and CPU this
+//! saves). Names the binary does not have (a list made by another
+//! toolchain, functions renamed since) are skipped. Whether the linker
+//! takes the option is tried by linking an empty program with it, as
+//! hutch will be linked.
 
 fn main() {
     println!("cargo:rerun-if-changed=build.rs");
@@ -40,17 +41,18 @@ fn main() {
     if release && linux {
         println!("cargo:rustc-link-arg-bins=-no-pie");
     }
-    println!("cargo:rerun-if-changed=link/start-symbols.txt");
-    println!("cargo:rerun-if-env-changed=CARGO_TARGET_X86_64_UNKNOWN_LINUX_GNU_LINKER");
-    if release && links_with_rust_lld() {
-        let list = std::path::Path::new(&std::env::var("CARGO_MANIFEST_DIR").unwrap_or_default())
-            .join("link/start-symbols.txt");
-        if list.is_file() {
-            println!(
-                "cargo:rustc-link-arg-bins=-Wl,--symbol-ordering-file={}",
-                list.display()
-            );
-            println!("cargo:rustc-link-arg-bins=-Wl,--no-warn-symbol-ordering");
+    // A rerun-if-changed path that does not exist reruns the script at
+    // every build, so the list is watched only when it is there.
+    println!("cargo:rerun-if-changed=link");
+    let list = std::path::Path::new(&std::env::var("CARGO_MANIFEST_DIR").unwrap_or_default())
+        .join("link/start-symbols.txt");
+    if list.is_file() {
+        println!("cargo:rerun-if-changed={}", list.display());
+        if release && links_with_ordering() {
+            // -Xlinker, not -Wl,: a comma in the path would split it.
+            for arg in ordering_args(&list) {
+                println!("cargo:rustc-link-arg-bins={arg}");
+            }
         }
     }
     let gnu = std::env::var("CARGO_CFG_TARGET_ENV").is_ok_and(|env| env == "gnu");
@@ -63,25 +65,51 @@ fn main() {
     }
 }
 
-/// Whether rustc links this build with its own lld: its default for
-/// x86_64-unknown-linux-gnu from 1.90 on, unless the linker was chosen.
-fn links_with_rust_lld() -> bool {
-    if std::env::var("TARGET").ok().as_deref() != Some("x86_64-unknown-linux-gnu")
-        || std::env::var_os("CARGO_TARGET_X86_64_UNKNOWN_LINUX_GNU_LINKER").is_some()
-        || std::env::var("CARGO_ENCODED_RUSTFLAGS").is_ok_and(|f| f.contains("link"))
-    {
-        return false;
-    }
-    let rustc = std::env::var("RUSTC").unwrap_or_else(|_| "rustc".into());
-    let Ok(out) = std::process::Command::new(rustc).arg("-vV").output() else {
+/// The linker arguments that hand `list` over as a symbol ordering file.
+fn ordering_args(list: &std::path::Path) -> [String; 4] {
+    [
+        "-Xlinker".into(),
+        format!("--symbol-ordering-file={}", list.display()),
+        "-Xlinker".into(),
+        "--no-warn-symbol-ordering".into(),
+    ]
+}
+
+/// Whether rustc, with this build's target, flags and linker, links a
+/// program given a symbol ordering file: an empty `main` is linked with an
+/// empty list (GNU ld stops at the unknown option).
+fn links_with_ordering() -> bool {
+    let (Ok(out), Ok(target)) = (std::env::var("OUT_DIR"), std::env::var("TARGET")) else {
         return false;
     };
-    let version = String::from_utf8_lossy(&out.stdout);
-    let minor = version
-        .lines()
-        .find_map(|l| l.strip_prefix("release: 1."))
-        .and_then(|rest| rest.split('.').next()?.parse::<u32>().ok());
-    minor.is_some_and(|m| m >= 90)
+    let dir = std::path::Path::new(&out);
+    let (source, empty) = (
+        dir.join("ordering-probe.rs"),
+        dir.join("ordering-probe.txt"),
+    );
+    if std::fs::write(&source, "fn main() {}\n").is_err() || std::fs::write(&empty, "").is_err() {
+        return false;
+    }
+    let mut rustc =
+        std::process::Command::new(std::env::var("RUSTC").unwrap_or_else(|_| "rustc".into()));
+    rustc
+        .args(["--crate-type", "bin", "--target", &target, "-o"])
+        .arg(dir.join("ordering-probe"))
+        .arg(&source);
+    if let Ok(linker) = std::env::var("RUSTC_LINKER") {
+        rustc.arg("-C").arg(format!("linker={linker}"));
+    }
+    if let Ok(flags) = std::env::var("CARGO_ENCODED_RUSTFLAGS") {
+        rustc.args(flags.split('\x1f').filter(|f| !f.is_empty()));
+    }
+    for arg in ordering_args(&empty) {
+        rustc.arg("-C").arg(format!("link-arg={arg}"));
+    }
+    rustc
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
 }
 
 /// Where the C compiler (the linker driver rustc uses) keeps libgcc_eh.a.

@@ -3,11 +3,12 @@
 # `hutch run --rm --network none busybox true` executes, for build.rs to
 # hand to the linker (lld's --symbol-ordering-file), which then places them
 # side by side at the start of the text.
-# Why: a start runs about 900 KB of hutch's 12 MB of code in three processes
+# Why: a start runs about 1 MB of hutch's 12 MB of code in three processes
 # (the parent, the go-between and the container process before its exec),
 # and each page fault on the text maps the 16 pages around it. Scattered
-# over the binary, that code lay in 107 64 KiB windows, and each process
-# faulted on most of the windows it touched; side by side it is 14 windows.
+# over the binary, that code lay in over a hundred 64 KiB windows, and each
+# process faulted on most of the windows it touched; side by side it is
+# under twenty (bench/README.md, "The functions a start runs, side by side").
 # The functions come from two sources, joined: callgrind, which follows
 # forks and sees every function that runs, but stops at the parent's
 # pidfd_open where valgrind does not know that call (3.19, Debian 12's);
@@ -39,11 +40,22 @@ as_user=(setpriv --reuid="$user" --regid="$user" --clear-groups env HOME="$work"
 start=("$work/hutch" --root "$work/root" run --rm --network none busybox:1.38.0-musl true)
 "${as_user[@]}" "$work/hutch" --root "$work/root" load -i "$work/busybox-musl" >/dev/null
 "${as_user[@]}" "${start[@]}"
+# The start under valgrind fails where valgrind lacks pidfd_open; its
+# profiles up to there are what is wanted, so its status is not.
 "${as_user[@]}" valgrind -q --tool=callgrind --demangle=no --callgrind-out-file="$work/out/cg.%p" \
-  "${start[@]}" >/dev/null 2>&1 || true
-perf record -q -o "$work/samples" -F 20000 -e cpu-clock:u -- \
-  "${as_user[@]}" sh -c 'for i in $(seq 200); do "$@"; done' sh "${start[@]}" >/dev/null 2>&1
-perf script -i "$work/samples" -F pid,comm,ip,sym,dso --no-demangle >"$work/samples.txt" 2>/dev/null
+  "${start[@]}" >/dev/null 2>"$work/valgrind.log" || true
+if ! ls "$work"/out/cg.* >/dev/null 2>&1; then
+  echo "error: callgrind wrote no profile:" >&2
+  tail -n 5 "$work/valgrind.log" >&2
+  exit 1
+fi
+if ! perf record -q -o "$work/samples" -F 20000 -e cpu-clock:u -- \
+  "${as_user[@]}" sh -c 'for i in $(seq 200); do "$@" || exit 1; done' sh "${start[@]}" >/dev/null 2>"$work/perf.log"; then
+  echo "error: the sampled starts failed:" >&2
+  tail -n 5 "$work/perf.log" >&2
+  exit 1
+fi
+perf script -i "$work/samples" -F pid,comm,ip,sym,dso --no-demangle >"$work/samples.txt"
 python3 - "$work/hutch" "$here/../link/start-symbols.txt" "$work/samples.txt" "$work"/out/cg.* <<'PY'
 import re, subprocess, sys
 binary, out, samples, profiles = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4:]

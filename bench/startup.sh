@@ -72,12 +72,27 @@ if command -v readelf >/dev/null; then
 fi
 
 # build.rs places the functions a start runs (link/start-symbols.txt) side
-# by side; a list gone stale (another toolchain, renamed functions) orders
-# fewer of them, and the start faults on more pages of the text.
+# by side. Where they lie in the measured binary: a list gone stale
+# (another toolchain, functions renamed since) or a linker that did not
+# take it leaves them spread over a hundred or more 64 KiB windows of the
+# text, each a page fault per process.
 list="$here/../link/start-symbols.txt"
 if command -v nm >/dev/null && [ -f "$list" ]; then
-  have=$(nm "$hutch" | awk '{print $NF}' | sort -u | comm -12 - <(sort -u "$list") | wc -l)
-  echo "$have of the $(wc -l <"$list") functions in link/start-symbols.txt are in $hutch (bench/start-symbols.sh writes the list anew)"
+  nm -S "$hutch" | python3 -c '
+import sys
+listed = set(open(sys.argv[1]).read().split())
+pages = set()
+found = set()
+for line in sys.stdin:
+    f = line.split()
+    if len(f) == 4 and f[3] in listed:
+        found.add(f[3])
+        a, n = int(f[0], 16), int(f[1], 16)
+        pages.update(range(a // 4096, (a + max(n, 1) - 1) // 4096 + 1))
+windows = len({p // 16 for p in pages})
+print(f"{len(found)} of the {len(listed)} functions in link/start-symbols.txt are in the binary, on {len(pages)} pages in {windows} 64 KiB windows" +
+      (" (spread: is the list stale? bench/start-symbols.sh writes it anew)" if windows > 30 else ""))
+' "$list"
 fi
 
 root="$work/hutch-root"
