@@ -43,15 +43,27 @@ fn main() {
     }
     // A rerun-if-changed path that does not exist reruns the script at
     // every build, so the list is watched only when it is there.
-    println!("cargo:rerun-if-changed=link");
-    let list = std::path::Path::new(&std::env::var("CARGO_MANIFEST_DIR").unwrap_or_default())
-        .join("link/start-symbols.txt");
+    let link =
+        std::path::Path::new(&std::env::var("CARGO_MANIFEST_DIR").unwrap_or_default()).join("link");
+    if link.is_dir() {
+        println!("cargo:rerun-if-changed={}", link.display());
+    }
+    let list = link.join("start-symbols.txt");
     if list.is_file() {
         println!("cargo:rerun-if-changed={}", list.display());
-        if release && links_with_ordering() {
-            // -Xlinker, not -Wl,: a comma in the path would split it.
-            for arg in ordering_args(&list) {
-                println!("cargo:rustc-link-arg-bins={arg}");
+        if release {
+            match probe_link(true) {
+                // -Xlinker, not -Wl,: a comma in the path would split it.
+                true => ordering_args(&list)
+                    .iter()
+                    .for_each(|arg| println!("cargo:rustc-link-arg-bins={arg}")),
+                // GNU ld refuses the option; anything else that stops the
+                // probe from linking at all is worth a line.
+                false if !probe_link(false) => println!(
+                    "cargo:warning=could not link a probe program with this build's rustc, \
+                     target and flags, so the start's functions are not placed side by side"
+                ),
+                false => {}
             }
         }
     }
@@ -75,10 +87,11 @@ fn ordering_args(list: &std::path::Path) -> [String; 4] {
     ]
 }
 
-/// Whether rustc, with this build's target, flags and linker, links a
-/// program given a symbol ordering file: an empty `main` is linked with an
-/// empty list (GNU ld stops at the unknown option).
-fn links_with_ordering() -> bool {
+/// Whether rustc, with this build's target, flags and linker, links an
+/// empty `main`, given an empty symbol ordering file when `ordered` (GNU
+/// ld stops at the unknown option). Flags given to `cargo rustc` after
+/// `--` are not seen here.
+fn probe_link(ordered: bool) -> bool {
     let (Ok(out), Ok(target)) = (std::env::var("OUT_DIR"), std::env::var("TARGET")) else {
         return false;
     };
@@ -102,8 +115,10 @@ fn links_with_ordering() -> bool {
     if let Ok(flags) = std::env::var("CARGO_ENCODED_RUSTFLAGS") {
         rustc.args(flags.split('\x1f').filter(|f| !f.is_empty()));
     }
-    for arg in ordering_args(&empty) {
-        rustc.arg("-C").arg(format!("link-arg={arg}"));
+    if ordered {
+        for arg in ordering_args(&empty) {
+            rustc.arg("-C").arg(format!("link-arg={arg}"));
+        }
     }
     rustc
         .stdout(std::process::Stdio::null())

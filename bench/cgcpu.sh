@@ -26,6 +26,8 @@ set -euo pipefail
 user=$1 commands=$2 rounds=$3 runs=$4
 case "$rounds$runs" in *[!0-9]*) echo "error: ROUNDS and RUNS must be numbers" >&2; exit 2 ;; esac
 [ "$rounds" -ge 1 ] && [ "$runs" -ge 1 ] || { echo "error: ROUNDS and RUNS must be at least 1" >&2; exit 2; }
+[ "$(id -u)" = 0 ] || { echo "error: cgcpu.sh makes cgroups and runs the commands as USER: run it as root" >&2; exit 2; }
+id -u "$user" >/dev/null 2>&1 || { echo "error: no user $user" >&2; exit 2; }
 if [ -f /sys/fs/cgroup/cgroup.controllers ]; then
   top=/sys/fs/cgroup
 elif [ -f /sys/fs/cgroup/unified/cgroup.controllers ]; then
@@ -43,6 +45,10 @@ while IFS=$'\t' read -r name cmd || [ -n "$name" ]; do
     echo "error: $commands: \"$name\" is not a name and a command (name<TAB>command; lowercase letters, digits and dashes; not \"true\")" >&2
     exit 2
   fi
+  if [[ " ${names[*]} " == *" $name "* ]]; then
+    echo "error: $commands names $name twice" >&2
+    exit 2
+  fi
   case "$cmd" in *"'"*)
     echo "error: the command of $name has a single quote, which the run loop cannot carry" >&2
     exit 2 ;;
@@ -56,14 +62,20 @@ work=$(mktemp -d /tmp/hutch-cgcpu.XXXXXX)
 bench="$top/hutch-cgcpu-$$"
 loop=
 cleanup() {
-  [ -z "$loop" ] || kill "$loop" 2>/dev/null || true
+  if [ -n "$loop" ]; then
+    kill "$loop" 2>/dev/null || true
+    wait "$loop" 2>/dev/null || true
+  fi
   # What is left in the cgroups (a run cut short, a process a command
-  # left behind) is moved out, so that they can go.
-  for cg in "$bench"/*/ "$bench"; do
-    [ -d "$cg" ] || continue
-    for pid in $(cat "$cg/cgroup.procs" 2>/dev/null); do echo "$pid" >"$top/cgroup.procs" 2>/dev/null || true; done
-  done
-  for cg in "$bench"/*/ "$bench"; do [ -d "$cg" ] && rmdir "$cg" 2>/dev/null || true; done
+  # left behind, cgroups a command made below its own) is moved out, so
+  # that they can go.
+  if [ -d "$bench" ]; then
+    find "$bench" -name cgroup.procs | while read -r procs; do
+      for pid in $(cat "$procs" 2>/dev/null); do echo "$pid" >"$top/cgroup.procs" 2>/dev/null || true; done
+    done
+    find "$bench" -depth -type d -exec rmdir {} + 2>/dev/null || true
+    [ ! -d "$bench" ] || echo "warning: $bench could not be removed" >&2
+  fi
   rm -rf "$work"
 }
 trap cleanup EXIT
@@ -74,9 +86,13 @@ chmod 755 "$work"
 # The user moves each run into its command's cgroup: delegated to it as
 # cgroup v2 delegates (the cgroups and their cgroup.procs are the user's,
 # and so is the common parent's cgroup.procs).
-if ! mkdir "$bench" 2>/dev/null; then
-  echo "cannot make a cgroup under $top: CPU per start with every process counted is not measured" >&2
-  exit 0
+if ! why=$(mkdir "$bench" 2>&1); then
+  if findmnt -no OPTIONS -T "$top" | grep -qE '(^|,)ro(,|$)'; then
+    echo "$top is read-only: CPU per start with every process counted is not measured" >&2
+    exit 0
+  fi
+  echo "error: $why" >&2
+  exit 1
 fi
 chown "$user" "$bench" "$bench/cgroup.procs"
 for name in "${names[@]}"; do
@@ -89,7 +105,7 @@ done
 # One run of command $i: into its cgroup, or (warm-up) where the loop is.
 run_line() {
   local i=$1 into=$2
-  printf "      sh -c '%s exec %s' %s >/dev/null 2>>%s </dev/null || { echo \"%s \$r\" >&3; exit 1; }\n" \
+  printf "      sh -c '%s exec %s' %s >/dev/null 2>>%s </dev/null 3>&- || { echo \"%s \$r\" >&3; exit 1; }\n" \
     "${into:+echo \$\$ >\"\$0\" &&}" "${cmds[$i]}" "$bench/${names[$i]}/cgroup.procs" "$work/${names[$i]}.err" "${names[$i]}"
 }
 {
@@ -112,7 +128,10 @@ run_line() {
   echo 'done'
 } >"$work/loop.sh"
 
-sh -c 'echo $$ >"$1/cgroup.procs" && exec runuser -u "$2" -- sh "$3" 3>"$4"' \
+# In the background (so that a TERM or Ctrl-C reaches the traps at once),
+# where bash starts commands with SIGINT and SIGQUIT ignored: env puts them
+# back, so that every measured start begins as it would from a shell.
+sh -c 'echo $$ >"$1/cgroup.procs" && exec env --default-signal=INT,QUIT runuser -u "$2" -- sh "$3" 3>"$4"' \
   sh "$bench" "$user" "$work/loop.sh" "$work/failed" >"$work/usage" &
 loop=$!
 if ! wait "$loop"; then

@@ -91,7 +91,8 @@ for line in sys.stdin:
         pages.update(range(a // 4096, (a + max(n, 1) - 1) // 4096 + 1))
 windows = len({p // 16 for p in pages})
 print(f"{len(found)} of the {len(listed)} functions in link/start-symbols.txt are in the binary, on {len(pages)} pages in {windows} 64 KiB windows" +
-      (" (spread: is the list stale? bench/start-symbols.sh writes it anew)" if windows > 30 else ""))
+      (" (spread or missing: is the list stale, or the binary stripped? bench/start-symbols.sh writes the list anew)"
+       if windows > 30 or 2 * len(found) < len(listed) else ""))
 ' "$list"
 fi
 
