@@ -582,10 +582,12 @@ fn step(plan: &Plan, root: &Path, op: &Op, seen: &mut Seen) -> Result<(), StepEr
             fill,
             chown,
         } => {
-            let image_dir = in_root(root, target)?;
-            outside_proc(root, &image_dir)?;
-            let image_dir = image_dir.is_dir().then_some(image_dir);
-            let t = mkdir_in(root, target)?;
+            // Resolved once: the /proc check, the image's files to copy
+            // and the mount all take the same path.
+            let resolved = in_root(root, target)?;
+            outside_proc(root, &resolved)?;
+            let image_dir = resolved.is_dir().then(|| resolved.clone());
+            let t = dir_at(resolved)?;
             let ids = || super::volume::container_ids(plan, root);
             if *fill && super::volume::is_empty(source)? {
                 super::volume::fill(source, image_dir.as_deref(), ids())?;

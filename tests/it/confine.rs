@@ -909,21 +909,15 @@ fn mounts_reaching_proc_through_a_link_or_a_run_mount_are_refused() {
             format!("FROM {BB}\nRUN ln -s /proc /link && ln -s / /top\n"),
         );
         w.ok(&["build", "-t", "plink", w.path("plink").to_str().unwrap()]);
+        let run_with = |volume: &str, command: &[&str]| {
+            let mut args = vec!["run", "--rm", "--network", "none", "-v", volume, "plink"];
+            args.extend_from_slice(command);
+            within(&w, 30, &args)
+        };
         let five = w.write("five", "5\n");
-        let out = within(
-            &w,
-            30,
-            &[
-                "run",
-                "--rm",
-                "--network",
-                "none",
-                "-v",
-                &format!("{}:/link/sys/kernel/cap_last_cap", five.display()),
-                "plink",
-                "cat",
-                "/proc/self/status",
-            ],
+        let out = run_with(
+            &format!("{}:/link/sys/kernel/cap_last_cap", five.display()),
+            &["cat", "/proc/self/status"],
         );
         let err = stderr(&out);
         assert_ne!(out.status.code(), Some(0), "{err}");
@@ -936,20 +930,7 @@ fn mounts_reaching_proc_through_a_link_or_a_run_mount_are_refused() {
         // The root through a link (`/top -> /`) would cover /proc whole.
         let data = w.write("data/keep", "");
         let data = data.parent().unwrap();
-        let out = within(
-            &w,
-            30,
-            &[
-                "run",
-                "--rm",
-                "--network",
-                "none",
-                "-v",
-                &format!("{}:/top", data.display()),
-                "plink",
-                "true",
-            ],
-        );
+        let out = run_with(&format!("{}:/top", data.display()), &["true"]);
         refused(
             &out,
             "a volume on /top -> /",
