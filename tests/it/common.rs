@@ -429,14 +429,38 @@ fn public_dir_base() -> PathBuf {
         .unwrap_or_else(std::env::temp_dir)
 }
 
+/// `chown -R` that tolerates entries vanishing under it: a detached
+/// container in the same world renames its record files while the walk is
+/// on, and `chown -R` fails on the name it listed a moment before.
 fn chown_r(p: &Path, uid: u32, gid: u32) {
-    let st = Command::new("chown")
-        .arg("-R")
-        .arg(format!("{uid}:{gid}"))
-        .arg(p)
-        .status()
-        .unwrap();
-    assert!(st.success());
+    use std::os::unix::fs::MetadataExt;
+    let gone = |e: &std::io::Error| e.kind() == std::io::ErrorKind::NotFound;
+    let meta = match std::fs::symlink_metadata(p) {
+        Ok(m) => m,
+        Err(e) if gone(&e) => return,
+        Err(e) => panic!("stat {}: {e}", p.display()),
+    };
+    if meta.uid() != uid || meta.gid() != gid {
+        match std::os::unix::fs::lchown(p, Some(uid), Some(gid)) {
+            Err(e) if !gone(&e) => panic!("chown {}: {e}", p.display()),
+            _ => {}
+        }
+    }
+    if !meta.is_dir() {
+        return;
+    }
+    let entries = match std::fs::read_dir(p) {
+        Ok(d) => d,
+        Err(e) if gone(&e) => return,
+        Err(e) => panic!("read {}: {e}", p.display()),
+    };
+    for entry in entries {
+        match entry {
+            Ok(e) => chown_r(&e.path(), uid, gid),
+            Err(e) if gone(&e) => {}
+            Err(e) => panic!("read {}: {e}", p.display()),
+        }
+    }
 }
 
 /// Whether host process `pid` is live: it exists and is not a zombie (on
