@@ -699,6 +699,13 @@ impl CidFile {
             .unwrap_or(Path::new("."));
         let tmp = tempfile::NamedTempFile::new_in(dir)
             .with_context(|| format!("cannot write --cidfile {}", f.display()))?;
+        // The temporary file is made 0600; the id keeps the mode the
+        // umask gave the reserved file, as Docker's does.
+        let reserved = std::fs::metadata(f)
+            .with_context(|| format!("cannot write --cidfile {}", f.display()))?;
+        tmp.as_file()
+            .set_permissions(reserved.permissions())
+            .with_context(|| format!("cannot write --cidfile {}", f.display()))?;
         std::fs::write(tmp.path(), id)?;
         tmp.as_file().sync_all()?;
         tmp.persist(f)

@@ -463,6 +463,21 @@ fn chown_r(p: &Path, uid: u32, gid: u32) {
     }
 }
 
+/// Run hutch as the test user of `w` under `umask`; require success.
+pub fn ok_with_umask(w: &World, umask: &str, args: &[&str]) -> String {
+    let out = w
+        .as_user("sh")
+        .arg("-c")
+        .arg(format!("umask {umask} && exec \"$0\" \"$@\""))
+        .arg(hutch_bin())
+        .arg("--root")
+        .arg(w.root())
+        .args(args)
+        .output()
+        .expect("spawn sh");
+    succeeded(&out, &format!("umask {umask}; hutch {args:?}"))
+}
+
 /// Whether host process `pid` is live: it exists and is not a zombie (on
 /// machines whose init does not reap orphans, zombies stay).
 pub fn live(pid: impl Into<i64>) -> bool {

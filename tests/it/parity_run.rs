@@ -6,7 +6,7 @@
 
 use crate::common::eventually;
 use crate::common::{
-    for_each_user_and_root, live, one_error, read_until, stderr, stdout, Kind, World,
+    for_each_user_and_root, live, ok_with_umask, one_error, read_until, stderr, stdout, Kind, World,
 };
 use crate::lifecycle::{detach, ps_line, record};
 use std::io::{Read, Write};
@@ -453,9 +453,15 @@ fn a_cidfile_that_cannot_be_created_leaves_no_container() {
             !cid.exists(),
             "the empty --cidfile stayed after a failed create"
         );
-        w.ok(&["create", "--cidfile", cid_s, bb]);
+        ok_with_umask(&w, "027", &["create", "--cidfile", cid_s, bb]);
         let id = std::fs::read_to_string(&cid).unwrap();
         assert_eq!(w.ok(&["ps", "-aq", "--no-trunc"]).trim(), id);
+        // Docker's file follows the umask; a temporary file renamed over
+        // it would be 0600.
+        let mode = std::os::unix::fs::PermissionsExt::mode(
+            &std::fs::metadata(&cid).unwrap().permissions(),
+        );
+        assert_eq!(mode & 0o777, 0o640, "--cidfile under umask 027");
     });
 }
 

@@ -883,21 +883,6 @@ fn rmi_of_every_name_of_a_used_image_is_refused() {
     });
 }
 
-/// Run hutch as the test user under `umask`; require success.
-fn ok_with_umask(w: &World, umask: &str, args: &[&str]) -> String {
-    let out = w
-        .as_user("sh")
-        .arg("-c")
-        .arg(format!("umask {umask} && exec \"$0\" \"$@\""))
-        .arg(hutch_bin())
-        .arg("--root")
-        .arg(w.root())
-        .args(args)
-        .output()
-        .expect("spawn sh");
-    succeeded(&out, &format!("umask {umask}; hutch {args:?}"))
-}
-
 fn mode(path: &str) -> u32 {
     use std::os::unix::fs::PermissionsExt;
     std::fs::metadata(path).unwrap().permissions().mode() & 0o7777
