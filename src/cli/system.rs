@@ -251,6 +251,19 @@ fn check(ctx: &Ctx, args: CheckArgs) -> anyhow::Result<u8> {
             );
         rep.findings.push(Finding { problem, action });
     }
+    for (dir, lock) in containers.interrupted_removals() {
+        let problem = format!(
+            "container directory {} is what an interrupted `rm` left",
+            dir.display()
+        );
+        let action = args
+            .repair
+            .then(|| match control::finish_removal(&dir, lock) {
+                Ok(()) => "removed".to_string(),
+                Err(e) => format!("kept: {}", crate::chain::line(&e)),
+            });
+        rep.findings.push(Finding { problem, action });
+    }
     for f in &rep.findings {
         match &f.action {
             Some(a) => ctx.printer.out(&format!("{}: {a}", f.problem)),

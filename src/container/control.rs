@@ -309,23 +309,40 @@ pub fn remove_unreadable(containers: &Containers, id: &str, lock: super::Locked)
     remove_dir(containers, id, UsernsRequest::default(), lock)
 }
 
+/// Delete what an interrupted `rm` left (see
+/// [`Containers::interrupted_removals`]), under its flock (`system check
+/// --repair`). As for an unreadable record, the mode its user namespace
+/// had is unknown: the default mapping deletes what subordinate ids own.
+pub fn finish_removal(dir: &std::path::Path, lock: crate::sys::flock::Held) -> Result<()> {
+    let done = delete_tree(UsernsRequest::default(), dir);
+    drop(lock);
+    done
+}
+
 /// Rename the directory away under the held lock, then delete it.
 fn delete_locked(containers: &Containers, rec: &Record, lock: super::Locked) -> Result<()> {
     let request: UsernsRequest = rec.config.userns.parse().unwrap_or_default();
     remove_dir(containers, &rec.id, request, lock)
 }
 
+/// The lock (the directory's flock) goes with the directory and is held
+/// until the deletion ends: a process waiting for it finds the container
+/// gone either way, and `system check` tells a removal under way from one
+/// that was interrupted by it.
 fn remove_dir(
     containers: &Containers,
     id: &str,
     request: UsernsRequest,
     lock: super::Locked,
 ) -> Result<()> {
-    let doomed = containers.root.join(format!(".removing-{id}"));
+    let doomed = containers
+        .root
+        .join(format!("{}{id}", super::REMOVING_PREFIX));
     fs_err::rename(containers.dir(id), &doomed)?;
-    drop(lock);
     crate::sandbox::cgroup::forget(id);
-    delete_tree(request, &doomed)
+    let done = delete_tree(request, &doomed);
+    drop(lock);
+    done
 }
 
 fn delete_tree(request: UsernsRequest, dir: &std::path::Path) -> Result<()> {

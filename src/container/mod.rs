@@ -66,6 +66,9 @@ const DURABLE_FILE: &str = "container.json.prev";
 const LEGACY_LOCK_FILE: &str = "lock";
 /// Held while a name is checked and claimed, beside the container dirs.
 const NAMES_LOCK: &str = ".names.lock";
+/// What `rm` renames a container's directory to (then `<id>`) before it
+/// deletes it, so that no listing sees a half-deleted container.
+pub(crate) const REMOVING_PREFIX: &str = ".removing-";
 
 /// Where a container is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -459,6 +462,29 @@ impl Containers {
             .filter(|id| broken(id))
             .filter_map(|id| match self.try_lock(&id) {
                 Ok(Some(l)) if broken(&id) => Some((id, l)),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// The directories `rm` renamed away (`.removing-<id>`) and did not
+    /// finish deleting (it was killed, or the deletion failed), each held
+    /// under its flock. One whose lock another process holds is not among
+    /// them: a live `rm` keeps the lock until its deletion is done.
+    pub fn interrupted_removals(&self) -> Vec<(PathBuf, flock::Held)> {
+        std::fs::read_dir(&self.root)
+            .into_iter()
+            .flatten()
+            .filter_map(|e| e.ok())
+            .filter(|e| {
+                e.file_name()
+                    .to_str()
+                    .and_then(|n| n.strip_prefix(REMOVING_PREFIX))
+                    .is_some_and(is_id)
+            })
+            .map(|e| e.path())
+            .filter_map(|dir| match flock::try_lock(&dir, flock::Mode::Exclusive) {
+                Ok(Some(held)) => Some((dir, held)),
                 _ => None,
             })
             .collect()

@@ -220,6 +220,59 @@ fn system_check_repairs_a_container_dir_without_a_readable_record() {
     });
 }
 
+/// `rm` renames a container's directory to `.removing-<id>` and then
+/// deletes it; killed in between, it leaves that directory, which no
+/// listing shows. `system check` reports it and `--repair` deletes it,
+/// files of subordinate ids and all, unless a process holds its lock (a
+/// live `rm` holds it until the deletion ends).
+#[test]
+fn system_check_finishes_a_removal_that_was_interrupted() {
+    for_each_user(|w| {
+        let bb = w.busybox();
+        w.ok(&[
+            "run",
+            "--name",
+            "lost",
+            bb,
+            "sh",
+            "-c",
+            "mkdir /made && echo x > /made/f && (chown -R 1000:1000 /made 2>/dev/null || true)",
+        ]);
+        w.ok(&["create", "--name", "busy", bb, "true"]);
+        let dirs = container_dirs(&w);
+        assert_eq!(dirs.len(), 2, "{dirs:?}");
+        let containers = w.root().join("containers");
+        let doomed = |name: &str| {
+            let id = dirs
+                .iter()
+                .find(|id| record(&w, id)["name"] == name)
+                .unwrap();
+            let to = containers.join(format!(".removing-{id}"));
+            std::fs::rename(containers.join(id), &to).unwrap();
+            to
+        };
+        let (lost, busy) = (doomed("lost"), doomed("busy"));
+        assert_eq!(w.ok(&["ps", "-aq"]), "");
+        let held = hutch::sys::flock::lock_existing(&busy, hutch::sys::flock::Mode::Shared)
+            .unwrap()
+            .unwrap();
+        let out = w.run(&["system", "check"]);
+        let text = stdout(&out);
+        assert_eq!(out.status.code(), Some(1), "{text}");
+        assert!(text.contains(&lost.display().to_string()), "{text}");
+        assert!(!text.contains(&busy.display().to_string()), "{text}");
+        assert!(lost.is_dir(), "check without --repair deleted it");
+        let text = w.ok(&["system", "check", "--repair"]);
+        assert!(text.contains("removed"), "{text}");
+        assert!(!lost.exists() && busy.is_dir());
+        drop(held);
+        let text = w.ok(&["system", "check", "--repair"]);
+        assert!(text.contains(&busy.display().to_string()), "{text}");
+        assert!(container_dirs(&w).is_empty(), "{:?}", container_dirs(&w));
+        w.ok(&["system", "check"]);
+    });
+}
+
 #[test]
 fn stop_rm_f_and_kill_of_a_rm_d_container_exit_0_and_leave_nothing() {
     for_each_user(|w| {
