@@ -242,16 +242,19 @@ fn system_check_finishes_a_removal_that_was_interrupted() {
         let dirs = container_dirs(&w);
         assert_eq!(dirs.len(), 2, "{dirs:?}");
         let containers = w.root().join("containers");
-        let doomed = |name: &str| {
-            let id = dirs
-                .iter()
+        let id_of = |name: &str| {
+            dirs.iter()
                 .find(|id| record(&w, id)["name"] == name)
-                .unwrap();
+                .unwrap()
+                .clone()
+        };
+        let (lost, busy) = (id_of("lost"), id_of("busy"));
+        let doomed = |id: &str| {
             let to = containers.join(format!(".removing-{id}"));
             std::fs::rename(containers.join(id), &to).unwrap();
             to
         };
-        let (lost, busy) = (doomed("lost"), doomed("busy"));
+        let (lost, busy) = (doomed(&lost), doomed(&busy));
         assert_eq!(w.ok(&["ps", "-aq"]), "");
         let held = hutch::sys::flock::lock_existing(&busy, hutch::sys::flock::Mode::Shared)
             .unwrap()
