@@ -6,6 +6,7 @@ use crate::common::{
     eventually, for_each_user, for_each_user_and_driver, hutch_bin, live, one_error, stderr,
     stdout, Kind, World,
 };
+use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
@@ -172,6 +173,53 @@ fn container_dirs(w: &World) -> Vec<String> {
         .collect()
 }
 
+/// The directories of two containers for `system check` to find: "lost"
+/// ran and wrote files (owned by a subordinate id where the user has
+/// them), "busy" was only created (with `--rm`).
+fn lost_and_busy(w: &World) -> (PathBuf, PathBuf) {
+    let bb = w.busybox();
+    w.ok(&[
+        "run",
+        "--name",
+        "lost",
+        bb,
+        "sh",
+        "-c",
+        "mkdir /made && echo x > /made/f && (chown -R 1000:1000 /made 2>/dev/null || true)",
+    ]);
+    w.ok(&["create", "--rm", "--name", "busy", bb, "true"]);
+    let dirs = container_dirs(w);
+    assert_eq!(dirs.len(), 2, "{dirs:?}");
+    let dir = |name: &str| {
+        let id = dirs.iter().find(|id| record(w, id)["name"] == name);
+        w.root().join("containers").join(id.unwrap())
+    };
+    (dir("lost"), dir("busy"))
+}
+
+/// `system check` reports `lost` and not `busy` while a process holds
+/// busy's lock, `--repair` removes `lost` only, and once the lock is
+/// let go `busy` too.
+fn check_repairs_lost_but_not_busy(w: &World, lost: &Path, busy: &Path) {
+    let held = hutch::sys::flock::lock_existing(busy, hutch::sys::flock::Mode::Shared)
+        .unwrap()
+        .unwrap();
+    let out = w.run(&["system", "check"]);
+    let text = stdout(&out);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(text.contains(&lost.display().to_string()), "{text}");
+    assert!(!text.contains(&busy.display().to_string()), "{text}");
+    assert!(lost.is_dir(), "check without --repair deleted it");
+    let text = w.ok(&["system", "check", "--repair"]);
+    assert!(text.contains("removed"), "{text}");
+    assert!(!lost.exists() && busy.is_dir());
+    drop(held);
+    let text = w.ok(&["system", "check", "--repair"]);
+    assert!(text.contains(&busy.display().to_string()), "{text}");
+    assert!(container_dirs(w).is_empty(), "{:?}", container_dirs(w));
+    w.ok(&["system", "check"]);
+}
+
 /// A power loss can leave a container's directory with an empty or torn
 /// record and none durable beside it (a `--rm` container's record is
 /// never synced). Listings skip it; `system check` reports it and
@@ -180,43 +228,11 @@ fn container_dirs(w: &World) -> Vec<String> {
 #[test]
 fn system_check_repairs_a_container_dir_without_a_readable_record() {
     for_each_user(|w| {
-        let bb = w.busybox();
-        w.ok(&[
-            "run",
-            "--name",
-            "lost",
-            bb,
-            "sh",
-            "-c",
-            "mkdir /made && echo x > /made/f",
-        ]);
-        w.ok(&["create", "--rm", "--name", "busy", bb, "true"]);
-        let dirs = container_dirs(&w);
-        assert_eq!(dirs.len(), 2, "{dirs:?}");
-        let dir = |name: &str| {
-            let id = dirs.iter().find(|id| record(&w, id)["name"] == name);
-            w.root().join("containers").join(id.unwrap())
-        };
-        let (lost, busy) = (dir("lost"), dir("busy"));
+        let (lost, busy) = lost_and_busy(&w);
         std::fs::write(lost.join("container.json"), "").unwrap();
         std::fs::write(busy.join("container.json"), "{\"id\": \"").unwrap();
         assert!(!w.ok(&["ps", "-a"]).contains("lost"));
-        let held = hutch::sys::flock::lock_existing(&busy, hutch::sys::flock::Mode::Shared)
-            .unwrap()
-            .unwrap();
-        let out = w.run(&["system", "check"]);
-        let text = stdout(&out);
-        assert_eq!(out.status.code(), Some(1), "{text}");
-        assert!(text.contains(&lost.display().to_string()), "{text}");
-        assert!(!text.contains(&busy.display().to_string()), "{text}");
-        let text = w.ok(&["system", "check", "--repair"]);
-        assert!(text.contains("removed"), "{text}");
-        assert!(!lost.exists() && busy.is_dir());
-        drop(held);
-        let text = w.ok(&["system", "check", "--repair"]);
-        assert!(text.contains(&busy.display().to_string()), "{text}");
-        assert!(container_dirs(&w).is_empty(), "{:?}", container_dirs(&w));
-        w.ok(&["system", "check"]);
+        check_repairs_lost_but_not_busy(&w, &lost, &busy);
     });
 }
 
@@ -228,51 +244,16 @@ fn system_check_repairs_a_container_dir_without_a_readable_record() {
 #[test]
 fn system_check_finishes_a_removal_that_was_interrupted() {
     for_each_user(|w| {
-        let bb = w.busybox();
-        w.ok(&[
-            "run",
-            "--name",
-            "lost",
-            bb,
-            "sh",
-            "-c",
-            "mkdir /made && echo x > /made/f && (chown -R 1000:1000 /made 2>/dev/null || true)",
-        ]);
-        w.ok(&["create", "--name", "busy", bb, "true"]);
-        let dirs = container_dirs(&w);
-        assert_eq!(dirs.len(), 2, "{dirs:?}");
-        let containers = w.root().join("containers");
-        let id_of = |name: &str| {
-            dirs.iter()
-                .find(|id| record(&w, id)["name"] == name)
-                .unwrap()
-                .clone()
-        };
-        let (lost, busy) = (id_of("lost"), id_of("busy"));
-        let doomed = |id: &str| {
-            let to = containers.join(format!(".removing-{id}"));
-            std::fs::rename(containers.join(id), &to).unwrap();
+        let (lost, busy) = lost_and_busy(&w);
+        let doomed = |dir: &Path| {
+            let id = dir.file_name().unwrap().to_str().unwrap();
+            let to = dir.with_file_name(format!(".removing-{id}"));
+            std::fs::rename(dir, &to).unwrap();
             to
         };
         let (lost, busy) = (doomed(&lost), doomed(&busy));
         assert_eq!(w.ok(&["ps", "-aq"]), "");
-        let held = hutch::sys::flock::lock_existing(&busy, hutch::sys::flock::Mode::Shared)
-            .unwrap()
-            .unwrap();
-        let out = w.run(&["system", "check"]);
-        let text = stdout(&out);
-        assert_eq!(out.status.code(), Some(1), "{text}");
-        assert!(text.contains(&lost.display().to_string()), "{text}");
-        assert!(!text.contains(&busy.display().to_string()), "{text}");
-        assert!(lost.is_dir(), "check without --repair deleted it");
-        let text = w.ok(&["system", "check", "--repair"]);
-        assert!(text.contains("removed"), "{text}");
-        assert!(!lost.exists() && busy.is_dir());
-        drop(held);
-        let text = w.ok(&["system", "check", "--repair"]);
-        assert!(text.contains(&busy.display().to_string()), "{text}");
-        assert!(container_dirs(&w).is_empty(), "{:?}", container_dirs(&w));
-        w.ok(&["system", "check"]);
+        check_repairs_lost_but_not_busy(&w, &lost, &busy);
     });
 }
 
