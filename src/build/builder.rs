@@ -16,14 +16,14 @@
 
 use super::cache::{self, KeyParts};
 use super::context::BuildContext;
-use super::imagefs::ImageFs;
+use super::imagefs::{FsKind, ImageFs};
 use super::plan::{plan, stage_ref};
 use super::steps::fetch;
 use super::steps::files::{FileStep, Resolved};
 use super::steps::run::{self, RunEnv, RunStep};
 use super::steps::tree::{Item, Node, Tree};
 use super::steps::{meta, owner};
-use crate::build::error::FileError;
+use crate::build::error::{FileError, StepError};
 use crate::build::{Error, Result};
 use crate::chain::{bail, msg, WithContext as _};
 use crate::dockerfile::{self, BuildArgs, Dockerfile, Instruction, MountKind, Source, Spanned};
@@ -427,7 +427,9 @@ impl<'a> Builder<'a> {
                 meta::apply(&mut config, &Instruction::Workdir(abs.clone()), st.cmd_set)
                     .map_err(crate::chain::Context::msg)?;
                 let lower = self.tree(st.image.as_ref(), false)?;
-                Some(Layer::Tree(workdir_tree(&lower, &abs)))
+                Some(Layer::Tree(
+                    workdir_tree(&lower, &abs).map_err(FileError::Step)?,
+                ))
             }
             (None, other) => {
                 meta::apply(&mut config, other, st.cmd_set).map_err(crate::chain::Context::msg)?;
@@ -791,7 +793,10 @@ fn stage_named(df: &Dockerfile, image: &str, before: usize) -> Option<usize> {
 
 /// The directories WORKDIR must create: each missing element of `abs`,
 /// owned by root with mode 0755 (mtime 0 keeps the layer reproducible).
-fn workdir_tree(lower: &ImageFs, abs: &str) -> Tree {
+/// An element the image has as a file (or anything else but a directory)
+/// is an error, as Docker's `mkdir ...: not a directory`, not a directory
+/// put over it.
+fn workdir_tree(lower: &ImageFs, abs: &str) -> std::result::Result<Tree, StepError> {
     let mut tree = Tree::default();
     let mut cur = String::new();
     for part in abs.split('/').filter(|p| !p.is_empty()) {
@@ -801,6 +806,9 @@ fn workdir_tree(lower: &ImageFs, abs: &str) -> Tree {
             format!("{cur}/{part}")
         };
         let resolved = lower.resolve(&cur, true).unwrap_or_else(|| cur.clone());
+        if lower.get(&resolved).is_some_and(|n| n.kind != FsKind::Dir) {
+            return Err(StepError::WorkdirNotDir(resolved));
+        }
         if !lower.is_dir(&resolved) {
             tree.put(
                 &resolved,
@@ -817,5 +825,5 @@ fn workdir_tree(lower: &ImageFs, abs: &str) -> Tree {
         cur = resolved;
     }
     super::steps::copy::keep_parents(&mut tree, lower);
-    tree
+    Ok(tree)
 }

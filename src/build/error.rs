@@ -55,6 +55,8 @@ pub enum StepError {
     ChownGroup { spec: String, group: String },
     #[error("--chmod={0}: expected an octal mode such as 0644")]
     Chmod(String),
+    #[error("/{0} exists in the image and is not a directory")]
+    WorkdirNotDir(String),
     #[error("invalid port '{port}': {source}")]
     Port {
         port: String,

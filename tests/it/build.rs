@@ -995,6 +995,23 @@ fn copy_keeps_existing_directories_as_the_image_has_them() {
         );
         let out = w.ok(&["run", "--rm", "parents:1", "cat", "/tmp/hello.c", "/tmp/f"]);
         assert_eq!(out, "int main(void) { return 0; }\nf\n");
+        // A WORKDIR over a file fails as Docker's `mkdir`, instead of
+        // putting a directory over the file; a link on the way is followed.
+        for (dir, named) in [
+            ("/etc/passwd", "/etc/passwd"),
+            ("/bin/sh/sub", "/bin/busybox"),
+        ] {
+            alpine_dockerfile(&w, "q", &format!("WORKDIR {dir}\n"));
+            let err = build_fails(&w, "q");
+            let errors: Vec<&str> = err.lines().filter(|l| l.starts_with("Error: ")).collect();
+            assert!(
+                errors.len() == 1
+                    && errors[0].ends_with(&format!(
+                        "WORKDIR {dir}: {named} exists in the image and is not a directory"
+                    )),
+                "{err}"
+            );
+        }
         // The layer repeats the parent with the image's own metadata
         // (alpine's /var/tmp: 1777, root, mtime of the minirootfs).
         let l = last_layer(&w, "parents:1");
