@@ -38,32 +38,37 @@ here=$(cd "$(dirname "$0")" && pwd)
 if [ "$(id -u)" = 0 ]; then
   user=${BENCH_USER:?as root, set BENCH_USER to an unprivileged user}
   work=$(mktemp -u /tmp/hutch-bench.XXXXXX | tr A-Z a-z); mkdir -p "$work" # lowercase: podman names images after the path
+  # The binaries stay off the tmpfs: the user-namespace keeper a start
+  # leaves running keeps its executable's file system busy.
+  bin=$work
   if [ "${STORE_TMPFS:-0}" = 1 ]; then
+    bin=$work-bin
+    mkdir -p "$bin"
+    # Root removes what the containers' subordinate ids own too.
+    trap 'if mountpoint -q "$work"; then umount "$work" || echo "warning: $work is still mounted (busy)" >&2; fi; rm -rf "$work" "$bin"' EXIT
     mount -t tmpfs -o size=1g,mode=0755 hutch-bench "$work"
-    trap 'umount -l "$work"; rm -rf "$work"' EXIT
+  else
+    trap 'rm -rf "$work"' EXIT
   fi
-  cp "${HUTCH:-$here/../target/release/hutch}" "$work/hutch"
+  cp "${HUTCH:-$here/../target/release/hutch}" "$bin/hutch"
   base_env=()
   if [ -n "${HUTCH_BASE:-}" ]; then
-    cp "$HUTCH_BASE" "$work/hutch-base"
-    base_env=(HUTCH_BASE="$work/hutch-base")
+    cp "$HUTCH_BASE" "$bin/hutch-base"
+    base_env=(HUTCH_BASE="$bin/hutch-base")
   fi
   cp -a "$here/../../shared/images/busybox-musl" "$work/busybox-musl"
-  chown -R "$user" "$work"
+  chown -R "$user" "$work" "$bin"
   rc=0
-  runuser -u "$user" -- env HUTCH="$work/hutch" IMAGES="$work" BENCH_WORK="$work" "${base_env[@]}" \
+  runuser -u "$user" -- env -u STORE_TMPFS HUTCH="$bin/hutch" IMAGES="$work" BENCH_WORK="$work" "${base_env[@]}" \
     bash "$here/startup.sh" "$@" || rc=$?
   if [ "$rc" = 0 ] && [ "${CG_ROUNDS:-4}" -gt 0 ]; then
     bash "$here/cgcpu.sh" "$user" "$work/commands" "${CG_ROUNDS:-4}" "${CG_RUNS:-50}" || rc=$?
   fi
-  # Root removes what the containers' subordinate ids own too (a tmpfs
-  # takes them with it).
-  if [ "${STORE_TMPFS:-0}" = 1 ]; then
-    trap - EXIT
-    umount -l "$work"
-  fi
-  rm -rf "$work"
   exit "$rc"
+fi
+if [ "${STORE_TMPFS:-0}" = 1 ]; then
+  echo "error: STORE_TMPFS=1 mounts a tmpfs: run startup.sh as root with BENCH_USER=name" >&2
+  exit 2
 fi
 
 hutch=${HUTCH:-$here/../target/release/hutch}

@@ -673,43 +673,48 @@ fn image_platform_matches(image: &crate::store::Image, p: &str) -> anyhow::Resul
 /// record exists, and the file goes again when the create fails.
 struct CidFile {
     path: PathBuf,
+    /// The mode the umask gave the reserved file, which the id keeps (the
+    /// temporary file it is written to is made 0600).
+    mode: std::fs::Permissions,
     written: bool,
 }
 
 impl CidFile {
     fn reserve(f: &Path) -> anyhow::Result<CidFile> {
-        std::fs::OpenOptions::new()
+        let file = std::fs::OpenOptions::new()
             .write(true)
             .create_new(true)
             .open(f)
             .with_context(|| format!("cannot create --cidfile {}", f.display()))?;
+        let mode = file
+            .metadata()
+            .with_context(|| format!("cannot create --cidfile {}", f.display()))?
+            .permissions();
         Ok(CidFile {
             path: f.to_path_buf(),
+            mode,
             written: false,
         })
     }
 
     /// The id, written to a temporary file beside it and renamed over it:
-    /// a reader sees the empty file or the whole id.
+    /// a reader sees the empty file or the whole id. Written through the
+    /// open file before its mode is set.
     fn write(mut self, id: &str) -> anyhow::Result<()> {
+        use std::io::Write;
         let f = &self.path;
         let dir = f
             .parent()
             .filter(|d| !d.as_os_str().is_empty())
             .unwrap_or(Path::new("."));
-        let tmp = tempfile::NamedTempFile::new_in(dir)
-            .with_context(|| format!("cannot write --cidfile {}", f.display()))?;
-        // The temporary file is made 0600; the id keeps the mode the
-        // umask gave the reserved file, as Docker's does.
-        let reserved = std::fs::metadata(f)
-            .with_context(|| format!("cannot write --cidfile {}", f.display()))?;
-        tmp.as_file()
-            .set_permissions(reserved.permissions())
-            .with_context(|| format!("cannot write --cidfile {}", f.display()))?;
-        std::fs::write(tmp.path(), id)?;
-        tmp.as_file().sync_all()?;
-        tmp.persist(f)
-            .with_context(|| format!("cannot write --cidfile {}", f.display()))?;
+        let written = (|| {
+            let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
+            tmp.as_file_mut().write_all(id.as_bytes())?;
+            tmp.as_file().set_permissions(self.mode.clone())?;
+            tmp.as_file().sync_all()?;
+            tmp.persist(f).map_err(|e| e.error)
+        })();
+        written.with_context(|| format!("cannot write --cidfile {}", f.display()))?;
         self.written = true;
         Ok(())
     }

@@ -237,6 +237,9 @@ fn check(ctx: &Ctx, args: CheckArgs) -> anyhow::Result<u8> {
     let store = Store::open(&ctx.dirs)?;
     let mut rep = store.check(args.repair, &images_in_use(&ctx.dirs.state), &map, &src)?;
     let containers = Containers::new(&ctx.dirs.state);
+    // Listed first: a failed repair below leaves a `.removing-` directory
+    // that this list must not find again.
+    let interrupted = containers.interrupted_removals();
     for (id, lock) in containers.unreadable() {
         let problem = format!(
             "container directory {} has no readable record",
@@ -251,7 +254,7 @@ fn check(ctx: &Ctx, args: CheckArgs) -> anyhow::Result<u8> {
             );
         rep.findings.push(Finding { problem, action });
     }
-    for (dir, lock) in containers.interrupted_removals() {
+    for (dir, lock) in interrupted {
         let problem = format!(
             "container directory {} is what an interrupted `rm` left",
             dir.display()

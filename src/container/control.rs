@@ -339,6 +339,7 @@ fn remove_dir(
         .root
         .join(format!("{}{id}", super::REMOVING_PREFIX));
     fs_err::rename(containers.dir(id), &doomed)?;
+    crate::fault::point("rm-renamed");
     crate::sandbox::cgroup::forget(id);
     let done = delete_tree(request, &doomed);
     drop(lock);

@@ -481,12 +481,15 @@ impl Containers {
                     .to_str()
                     .and_then(|n| n.strip_prefix(REMOVING_PREFIX))
                     .is_some_and(is_id)
+                    && e.file_type().is_ok_and(|t| t.is_dir())
             })
             .map(|e| e.path())
-            .filter_map(|dir| match flock::try_lock(&dir, flock::Mode::Exclusive) {
-                Ok(Some(held)) => Some((dir, held)),
-                _ => None,
-            })
+            .filter_map(
+                |dir| match flock::try_lock_dir(&dir, flock::Mode::Exclusive) {
+                    Ok(Some(held)) => Some((dir, held)),
+                    _ => None,
+                },
+            )
             .collect()
     }
 

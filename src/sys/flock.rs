@@ -72,11 +72,31 @@ pub fn lock_existing(path: &Path, mode: Mode) -> Result<Option<Held>, SysError> 
 /// Take the lock only if nobody holds a conflicting one. `Ok(None)` when it is
 /// held elsewhere, or when the file is gone (someone else cleaned it up).
 pub fn try_lock(path: &Path, mode: Mode) -> Result<Option<Held>, SysError> {
-    let file = match std::fs::OpenOptions::new().read(true).open(path) {
-        Ok(f) => f,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(io_err(path, e)),
-    };
+    match std::fs::OpenOptions::new().read(true).open(path) {
+        Ok(f) => try_lock_open(f, path, mode),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(io_err(path, e)),
+    }
+}
+
+/// [`try_lock`] on a directory found in a place others can write to: a
+/// symbolic link is not followed and anything but a directory is refused
+/// (ENOTDIR, ELOOP) before it is opened, so a FIFO put there cannot block
+/// the open.
+pub fn try_lock_dir(path: &Path, mode: Mode) -> Result<Option<Held>, SysError> {
+    use std::os::unix::fs::OpenOptionsExt;
+    match std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_DIRECTORY | libc::O_NOFOLLOW | libc::O_NONBLOCK)
+        .open(path)
+    {
+        Ok(f) => try_lock_open(f, path, mode),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(io_err(path, e)),
+    }
+}
+
+fn try_lock_open(file: File, path: &Path, mode: Mode) -> Result<Option<Held>, SysError> {
     match Flock::lock(file, arg(mode, false)) {
         Ok(l) => {
             let held = Held { _lock: l };
@@ -157,5 +177,27 @@ mod tests {
         drop(first);
         waiter.join().unwrap();
         assert!(p.exists(), "the waiter must lock a fresh file at the path");
+    }
+
+    #[test]
+    fn a_directory_lock_refuses_links_fifos_and_files_without_blocking() {
+        let d = tempfile::tempdir().unwrap();
+        let dir = d.path().join("dir");
+        std::fs::create_dir(&dir).unwrap();
+        let held = try_lock_dir(&dir, Mode::Exclusive).unwrap().unwrap();
+        assert!(try_lock_dir(&dir, Mode::Exclusive).unwrap().is_none());
+        drop(held);
+        let link = d.path().join("link");
+        std::os::unix::fs::symlink(&dir, &link).unwrap();
+        assert!(try_lock_dir(&link, Mode::Exclusive).is_err());
+        let fifo = d.path().join("fifo");
+        nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::S_IRWXU).unwrap();
+        assert!(try_lock_dir(&fifo, Mode::Exclusive).is_err());
+        let file = d.path().join("file");
+        std::fs::write(&file, "").unwrap();
+        assert!(try_lock_dir(&file, Mode::Exclusive).is_err());
+        assert!(try_lock_dir(&d.path().join("missing"), Mode::Exclusive)
+            .unwrap()
+            .is_none());
     }
 }

@@ -6,6 +6,7 @@ use crate::common::{
     eventually, for_each_user, for_each_user_and_driver, hutch_bin, live, one_error, stderr,
     stdout, Kind, World,
 };
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
@@ -220,6 +221,39 @@ fn check_repairs_lost_but_not_busy(w: &World, lost: &Path, busy: &Path) {
     w.ok(&["system", "check"]);
 }
 
+/// A live `rm` holds the container's lock until its deletion ends, so
+/// `system check` run meanwhile does not take the `.removing-` directory
+/// for an interrupted removal (nor would `--repair` delete it under `rm`).
+#[test]
+fn system_check_leaves_a_removal_under_way_alone() {
+    for_each_user(|w| {
+        let bb = w.busybox();
+        w.ok(&[
+            "run",
+            "--name",
+            "big",
+            bb,
+            "sh",
+            "-c",
+            "mkdir /m && cd /m && seq 1 30000 | xargs touch",
+        ]);
+        let id = container_dirs(&w).pop().unwrap();
+        let doomed = w.root().join("containers").join(format!(".removing-{id}"));
+        let mut rm = w.hutch().args(["rm", "big"]).spawn().unwrap();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while !doomed.exists() && rm.try_wait().unwrap().is_none() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        let under_way = doomed.exists();
+        let out = w.run(&["system", "check"]);
+        if under_way && doomed.exists() {
+            assert!(!stdout(&out).contains(&id), "{}", stdout(&out));
+        }
+        assert!(rm.wait().unwrap().success());
+        assert!(!doomed.exists());
+    });
+}
+
 /// A power loss can leave a container's directory with an empty or torn
 /// record and none durable beside it (a `--rm` container's record is
 /// never synced). Listings skip it; `system check` reports it and
@@ -240,19 +274,56 @@ fn system_check_repairs_a_container_dir_without_a_readable_record() {
 /// deletes it; killed in between, it leaves that directory, which no
 /// listing shows. `system check` reports it and `--repair` deletes it,
 /// files of subordinate ids and all, unless a process holds its lock (a
-/// live `rm` holds it until the deletion ends).
+/// live `rm` holds it until the deletion ends). What is not a directory
+/// there is passed over without being opened.
 #[test]
 fn system_check_finishes_a_removal_that_was_interrupted() {
     for_each_user(|w| {
         let (lost, busy) = lost_and_busy(&w);
+        if w.user.kind == Kind::SubIds {
+            let owner = std::fs::metadata(lost.join(w.writable_layer()).join("made/f"))
+                .unwrap()
+                .uid();
+            assert_ne!(owner, w.user.uid, "the file is not a subordinate id's");
+        }
         let doomed = |dir: &Path| {
             let id = dir.file_name().unwrap().to_str().unwrap();
-            let to = dir.with_file_name(format!(".removing-{id}"));
-            std::fs::rename(dir, &to).unwrap();
-            to
+            let killed = w
+                .hutch()
+                .env("HUTCH_CRASH_AT", "rm-renamed")
+                .args(["rm", "-f", id])
+                .output()
+                .unwrap();
+            assert!(!killed.status.success(), "{}", stderr(&killed));
+            dir.with_file_name(format!(".removing-{id}"))
         };
         let (lost, busy) = (doomed(&lost), doomed(&busy));
+        assert!(lost.is_dir() && busy.is_dir());
         assert_eq!(w.ok(&["ps", "-aq"]), "");
+        // A FIFO and a link under such names: neither opened (a FIFO's
+        // open would block the check), neither reported.
+        let containers = w.root().join("containers");
+        let fifo = containers.join(format!(".removing-{}", "f".repeat(64)));
+        let link = containers.join(format!(".removing-{}", "e".repeat(64)));
+        nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::S_IRWXU).unwrap();
+        std::os::unix::fs::symlink(&busy, &link).unwrap();
+        let out = w
+            .as_user("timeout")
+            .arg("20")
+            .arg(hutch_bin())
+            .arg("--root")
+            .arg(w.root())
+            .args(["system", "check"])
+            .output()
+            .unwrap();
+        let text = stdout(&out);
+        assert_eq!(out.status.code(), Some(1), "{text}");
+        assert!(
+            !text.contains(&"f".repeat(64)) && !text.contains(&"e".repeat(64)),
+            "{text}"
+        );
+        std::fs::remove_file(&fifo).unwrap();
+        std::fs::remove_file(&link).unwrap();
         check_repairs_lost_but_not_busy(&w, &lost, &busy);
     });
 }
