@@ -235,7 +235,7 @@ fn system_check_leaves_a_removal_under_way_alone() {
             bb,
             "sh",
             "-c",
-            "mkdir /m && cd /m && seq 1 30000 | xargs touch",
+            "mkdir /m && cd /m && seq 1 10000 | xargs touch",
         ]);
         let id = container_dirs(&w).pop().unwrap();
         let doomed = w.root().join("containers").join(format!(".removing-{id}"));
