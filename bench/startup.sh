@@ -39,12 +39,12 @@ if [ "$(id -u)" = 0 ]; then
   user=${BENCH_USER:?as root, set BENCH_USER to an unprivileged user}
   work=$(mktemp -u /tmp/hutch-bench.XXXXXX | tr A-Z a-z); mkdir -p "$work" # lowercase: podman names images after the path
   # The binaries stay off the tmpfs: the user-namespace keeper a start
-  # leaves running keeps its executable's file system busy.
+  # leaves running keeps its executable's file system busy. Root removes
+  # what the containers' subordinate ids own too.
   bin=$work
   if [ "${STORE_TMPFS:-0}" = 1 ]; then
     bin=$work-bin
     mkdir -p "$bin"
-    # Root removes what the containers' subordinate ids own too.
     trap 'if mountpoint -q "$work"; then umount "$work" || echo "warning: $work is still mounted (busy)" >&2; fi; rm -rf "$work" "$bin"' EXIT
     mount -t tmpfs -o size=1g,mode=0755 hutch-bench "$work"
   else
