@@ -231,6 +231,14 @@ fn volume_row(ctx: &Ctx, containers: &Containers, du: &mut DiskUsage) -> anyhow:
     Ok(row)
 }
 
+/// What `--repair` did with a container directory, as `check` reports it.
+fn removal(done: crate::container::Result<()>) -> String {
+    match done {
+        Ok(()) => "removed".to_string(),
+        Err(e) => format!("kept: {}", crate::chain::line(&e)),
+    }
+}
+
 fn check(ctx: &Ctx, args: CheckArgs) -> anyhow::Result<u8> {
     let src = IdSources::default();
     let map = IdMapping::detect(UsernsRequest::Auto, &src).map_err(anyhow::Error::msg)?;
@@ -245,13 +253,9 @@ fn check(ctx: &Ctx, args: CheckArgs) -> anyhow::Result<u8> {
             "container directory {} has no readable record",
             containers.dir(&id).display()
         );
-        let action =
-            args.repair.then(
-                || match control::remove_unreadable(&containers, &id, lock) {
-                    Ok(()) => "removed".to_string(),
-                    Err(e) => format!("kept: {}", crate::chain::line(&e)),
-                },
-            );
+        let action = args
+            .repair
+            .then(|| removal(control::remove_unreadable(&containers, &id, lock)));
         rep.findings.push(Finding { problem, action });
     }
     for (dir, lock) in interrupted {
@@ -261,10 +265,7 @@ fn check(ctx: &Ctx, args: CheckArgs) -> anyhow::Result<u8> {
         );
         let action = args
             .repair
-            .then(|| match control::finish_removal(&dir, lock) {
-                Ok(()) => "removed".to_string(),
-                Err(e) => format!("kept: {}", crate::chain::line(&e)),
-            });
+            .then(|| removal(control::finish_removal(&dir, lock)));
         rep.findings.push(Finding { problem, action });
     }
     for f in &rep.findings {
