@@ -806,11 +806,12 @@ fn workdir_tree(lower: &ImageFs, abs: &str) -> std::result::Result<Tree, StepErr
             format!("{cur}/{part}")
         };
         let resolved = lower.resolve(&cur, true).unwrap_or_else(|| cur.clone());
-        if lower.get(&resolved).is_some_and(|n| n.kind != FsKind::Dir) {
-            return Err(StepError::WorkdirNotDir(resolved));
-        }
-        if !lower.is_dir(&resolved) {
-            tree.put(
+        match lower.get(&resolved).map(|n| &n.kind) {
+            Some(FsKind::Dir) => {}
+            Some(_) => return Err(StepError::WorkdirNotDir(resolved)),
+            // A link to `/` resolves to the root, which is no node.
+            None if resolved.is_empty() => {}
+            None => tree.put(
                 &resolved,
                 Item {
                     node: Node::Dir,
@@ -820,7 +821,7 @@ fn workdir_tree(lower: &ImageFs, abs: &str) -> std::result::Result<Tree, StepErr
                     mtime: 0,
                     inode: None,
                 },
-            );
+            ),
         }
         cur = resolved;
     }
