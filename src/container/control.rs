@@ -268,10 +268,11 @@ pub fn force_remove(containers: &Containers, seen: &Record) -> Result<()> {
             Err(e) => return Err(e),
         };
         // A `--rm` container's sandbox deletes its directory as pid 1 ends,
-        // without the lock: its record, or the temp file of the save below,
-        // can vanish while the directory itself is still there. Gone, or
-        // going, is what `rm -f` wanted; waiting for the remover to end
-        // makes sure nothing is left behind.
+        // under this lock; one of an older hutch did without it, so its
+        // record, or the temp file of the save below, can vanish while the
+        // directory itself is still there. Gone, or going, is what `rm -f`
+        // wanted; waiting for the remover to end makes sure nothing is left
+        // behind.
         let Some(rec) = containers.read(&seen.id) else {
             if seen.auto_remove {
                 drop(lock);
@@ -335,9 +336,7 @@ fn remove_dir(
     request: UsernsRequest,
     lock: super::Locked,
 ) -> Result<()> {
-    let doomed = containers
-        .root
-        .join(format!("{}{id}", super::REMOVING_PREFIX));
+    let doomed = super::removing(&containers.dir(id));
     fs_err::rename(containers.dir(id), &doomed)?;
     crate::fault::point("rm-renamed");
     crate::sandbox::cgroup::forget(id);

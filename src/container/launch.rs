@@ -40,7 +40,7 @@ use super::logger::{Logger, Relay};
 use super::logs::{self, Driver as LogDriver};
 use super::mounts::{self, Mount};
 use super::restart::{self, Policy};
-use super::{supervisor, Config, Containers, ProcId, Record, Status};
+use super::{removing, supervisor, Config, Containers, ProcId, Record, Status};
 use crate::dirs::Dirs;
 use crate::net::plan::{HostEnv, NetFlags};
 use crate::net::ports::PortMapping;
@@ -53,7 +53,7 @@ use crate::sandbox::host::HostPaths;
 use crate::sandbox::limits::CgroupLimits;
 use crate::sandbox::plan::Op;
 use crate::sandbox::security::{Flags as SecurityFlags, Security};
-use crate::sandbox::{self, MountSpec, Plan, ProcessSpec, Spec};
+use crate::sandbox::{self, MountSpec, Plan, ProcessSpec, Removal, Spec};
 use crate::store::{Image, Store};
 use crate::userns::idmap::{IdMapping, IdSources, MapMode, UsernsRequest};
 use crate::volume::Volumes;
@@ -1229,7 +1229,10 @@ pub fn sandbox_spec(
         read_only_tmpfs: settings.read_only_tmpfs,
         process: settings.process,
         security: settings.security,
-        remove_after: remove_after.then(|| dir.to_path_buf()),
+        remove_after: remove_after.then(|| Removal {
+            dir: dir.to_path_buf(),
+            renamed: removing(dir),
+        }),
         layer_in_memory: false,
         cgroup: None,
     })

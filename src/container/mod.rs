@@ -66,9 +66,16 @@ const DURABLE_FILE: &str = "container.json.prev";
 const LEGACY_LOCK_FILE: &str = "lock";
 /// Held while a name is checked and claimed, beside the container dirs.
 const NAMES_LOCK: &str = ".names.lock";
-/// What `rm` renames a container's directory to (then `<id>`) before it
-/// deletes it, so that no listing sees a half-deleted container.
+/// What `rm` and a `--rm` container's own removal rename a container's
+/// directory to (then `<id>`) before they delete it, so that no listing
+/// sees a half-deleted container.
 pub(crate) const REMOVING_PREFIX: &str = ".removing-";
+
+/// The name container directory `dir` is deleted under.
+pub(crate) fn removing(dir: &Path) -> PathBuf {
+    let id = dir.file_name().unwrap_or_default().to_string_lossy();
+    dir.with_file_name(format!("{REMOVING_PREFIX}{id}"))
+}
 
 /// Where a container is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -467,10 +474,11 @@ impl Containers {
             .collect()
     }
 
-    /// The directories `rm` renamed away (`.removing-<id>`) and did not
-    /// finish deleting (it was killed, or the deletion failed), each held
-    /// under its flock. One whose lock another process holds is not among
-    /// them: a live `rm` keeps the lock until its deletion is done.
+    /// The directories `rm` or a `--rm` container's supervisor renamed
+    /// away (`.removing-<id>`) and did not finish deleting (it was killed,
+    /// or the deletion failed), each held under its flock. One whose lock
+    /// another process holds is not among them: a live remover keeps the
+    /// lock until its deletion is done.
     pub fn interrupted_removals(&self) -> Vec<(PathBuf, flock::Held)> {
         std::fs::read_dir(&self.root)
             .into_iter()

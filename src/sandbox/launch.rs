@@ -11,11 +11,13 @@
 use super::error::Error;
 use super::exec::{self, ChildFds};
 use super::plan::Plan;
+use super::spec::Removal;
 use super::sync;
 use super::tty;
 use crate::net::helper::{Helper, SpawnConfig, Target};
 use crate::net::Network;
 use crate::rootfs::Driver;
+use crate::sys::flock;
 use crate::sys::process::{
     child_exit, clone_into_namespaces, clone_sibling, fork, not_dumpable, pidfd_open, setns,
     Cloned, Forked,
@@ -385,8 +387,8 @@ fn parent_main(
     // the container is gone (files there may belong to subordinate ids). A
     // joined container's is the one it joined, which the plan already holds.
     let removal = match &plan.remove_after {
-        Some(dir) => Some((
-            dir,
+        Some(removal) => Some((
+            removal,
             match &plan.network {
                 Network::Container(j) => j.user.try_clone().map_err(|e| {
                     Error::Sys(SysError::new(
@@ -439,8 +441,8 @@ fn parent_main(
     if let Some(c) = &plan.cgroup {
         c.remove();
     }
-    if let Some((dir, userns)) = removal {
-        remove_in_userns(dir, &userns)?;
+    if let Some((removal, userns)) = removal {
+        remove_in_userns(removal, &userns)?;
     }
     outcome
 }
@@ -641,11 +643,21 @@ fn open_userns(child: Pid) -> Result<OwnedFd, Error> {
 /// `--network container:` start joined, whose processes live on: so this
 /// process becomes non-dumpable first, as anything must that enters a
 /// container's user namespace from the host's mount namespace.
-fn remove_in_userns(dir: &std::path::Path, ns: &OwnedFd) -> Result<(), Error> {
+/// Under the directory's flock, held until the deletion ends, so that
+/// another command waiting for it finds the directory gone and a listing of
+/// renamed directories can tell this removal from an interrupted one. A
+/// directory already gone (an `rm -f` got to it first) is left so.
+fn remove_in_userns(removal: &Removal, ns: &OwnedFd) -> Result<(), Error> {
+    let failed = |path: &std::path::Path| {
+        let path = path.to_path_buf();
+        move |source| Error::Remove { path, source }
+    };
+    let Some(_held) = flock::lock_existing(&removal.dir, flock::Mode::Exclusive)? else {
+        return Ok(());
+    };
+    std::fs::rename(&removal.dir, &removal.renamed).map_err(failed(&removal.dir))?;
+    crate::fault::point("rm-renamed");
     not_dumpable()?;
     setns(ns, CloneFlags::CLONE_NEWUSER, "<container user namespace>")?;
-    std::fs::remove_dir_all(dir).map_err(|source| Error::Remove {
-        path: dir.to_path_buf(),
-        source,
-    })
+    std::fs::remove_dir_all(&removal.renamed).map_err(failed(&removal.renamed))
 }

@@ -36,4 +36,4 @@ mod tests;
 pub use error::Error;
 pub use launch::{run, Exit, Observer};
 pub use plan::Plan;
-pub use spec::{MountSpec, ProcessSpec, Spec};
+pub use spec::{MountSpec, ProcessSpec, Removal, Spec};

@@ -8,7 +8,7 @@
 
 use super::error::{Error, SpecError};
 use super::security::Security;
-use super::spec::{MountSpec, ProcessSpec, Spec};
+use super::spec::{MountSpec, ProcessSpec, Removal, Spec};
 use crate::net::Network;
 use crate::rootfs::{Driver, Overlay};
 use crate::sys::mount::Flags;
@@ -98,7 +98,7 @@ pub struct Plan {
     pub network: Network,
     pub process: ProcessSpec,
     pub security: Security,
-    pub remove_after: Option<PathBuf>,
+    pub remove_after: Option<Removal>,
     pub layer_in_memory: bool,
     pub cgroup: Option<super::cgroup::Placement>,
 }

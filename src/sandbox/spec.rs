@@ -53,7 +53,7 @@ pub struct Spec {
     /// Remove this directory (the container's state) once the container is
     /// gone, from inside its user namespace so that files owned by
     /// subordinate ids can be deleted too.
-    pub remove_after: Option<PathBuf>,
+    pub remove_after: Option<Removal>,
     /// Make the overlay's upper and work dirs and the root mount point on a
     /// tmpfs mounted over `scratch` inside the container's own mount
     /// namespace, instead of using directories on disk: for a container
@@ -65,6 +65,17 @@ pub struct Spec {
     /// The container's own cgroup (with its limits), when the user has a
     /// delegated one to put it under.
     pub cgroup: Option<super::cgroup::Placement>,
+}
+
+/// A directory to delete once the container is gone, as `rm` deletes one:
+/// under the directory's flock (the lock its owner's other commands take)
+/// it is first renamed to `renamed`, so that a removal killed halfway
+/// leaves a name that says so (and that whoever lists such names can
+/// finish), never a directory that looks whole but is not.
+#[derive(Debug, Clone)]
+pub struct Removal {
+    pub dir: PathBuf,
+    pub renamed: PathBuf,
 }
 
 /// An extra mount requested by the user.

@@ -329,6 +329,58 @@ fn system_check_finishes_a_removal_that_was_interrupted() {
     });
 }
 
+/// A `--rm` container's own removal renames its directory away first, as
+/// `rm` does: killed halfway, it leaves a `.removing-` directory that
+/// `system check` reports and `--repair` deletes, not a directory without
+/// a record that no command shows.
+#[test]
+fn system_check_finishes_an_auto_removal_that_was_interrupted() {
+    for_each_user(|w| {
+        let out = w
+            .hutch()
+            .env("HUTCH_CRASH_AT", "rm-renamed")
+            .args(["run", "--rm", w.busybox(), "sh", "-c"])
+            .arg(
+                "mkdir /made && echo x > /made/f && (chown -R 1000:1000 /made 2>/dev/null || true)",
+            )
+            .output()
+            .unwrap();
+        assert!(!out.status.success(), "{}", stderr(&out));
+        let containers = w.root().join("containers");
+        let doomed: Vec<PathBuf> = std::fs::read_dir(&containers)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| {
+                p.file_name()
+                    .unwrap()
+                    .to_str()
+                    .unwrap()
+                    .starts_with(".removing-")
+            })
+            .collect();
+        assert_eq!(doomed.len(), 1, "{doomed:?}");
+        let doomed = &doomed[0];
+        let made = doomed.join(w.writable_layer()).join("made/f");
+        assert!(
+            made.is_file(),
+            "{} is gone: the deletion began before the crash point",
+            made.display()
+        );
+        if w.user.kind == Kind::SubIds {
+            assert_ne!(std::fs::metadata(&made).unwrap().uid(), w.user.uid);
+        }
+        assert_eq!(w.ok(&["ps", "-aq"]), "");
+        let out = w.run(&["system", "check"]);
+        let text = stdout(&out);
+        assert_eq!(out.status.code(), Some(1), "{text}");
+        assert!(text.contains(&doomed.display().to_string()), "{text}");
+        let text = w.ok(&["system", "check", "--repair"]);
+        assert!(text.contains("removed"), "{text}");
+        assert!(!doomed.exists());
+        w.ok(&["system", "check"]);
+    });
+}
+
 #[test]
 fn stop_rm_f_and_kill_of_a_rm_d_container_exit_0_and_leave_nothing() {
     for_each_user(|w| {
