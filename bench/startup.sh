@@ -20,12 +20,15 @@
 # CG_ROUNDS rounds of CG_RUNS starts, default 4 and 50; CG_ROUNDS=0 skips it).
 # HUTCH_BASE=/path/to/another/hutch adds that binary to the same run, for a
 # before/after comparison side by side.
-# STORE_TMPFS=1 (as root) puts the stores and the unpacked root filesystem on
-# a tmpfs of their own: an ext4 without a journal (this VM's root) skips,
-# at every new inode, each inode of the block group freed in the last
-# 60 s (360 s while its inode table block is dirty), so hutch's starts
-# (12 inodes made and freed each) there cost more the more starts and
-# other deletions came just before; bwrap makes no file.
+# STORE_FS (as root) puts the stores and the unpacked root filesystem on a
+# file system of their own: STORE_FS=tmpfs a tmpfs, STORE_FS=ext4 an ext4
+# with a journal (mkfs.ext4's defaults, as a laptop's) on a loop device
+# over a sparse file in /var/tmp. An ext4 without a journal (this VM's
+# root) skips, at every new inode, each inode of the block group freed in
+# the last 60 s (360 s while its inode table block is dirty), so hutch's
+# starts (12 inodes made and freed each) there cost more the more starts
+# and other deletions came just before; bwrap makes no file. With a
+# journal ext4 skips none.
 # ROUNDS=N (and ROUND_RUNS, default 10) then measures again in N rounds, each
 # a short hyperfine run of every command: hyperfine times each command's runs
 # as one block, so on a busy machine a block can land in a slower minute than
@@ -37,18 +40,34 @@ set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 if [ "$(id -u)" = 0 ]; then
   user=${BENCH_USER:?as root, set BENCH_USER to an unprivileged user}
+  case "${STORE_FS:-}" in
+    "" | tmpfs | ext4) ;;
+    *)
+      echo "error: STORE_FS=$STORE_FS: say tmpfs or ext4" >&2
+      exit 2
+      ;;
+  esac
   work=$(mktemp -u /tmp/hutch-bench.XXXXXX | tr A-Z a-z); mkdir -p "$work" # lowercase: podman names images after the path
-  # The binaries stay off the tmpfs: the user-namespace keeper a start
+  # The binaries stay off STORE_FS: the user-namespace keeper a start
   # leaves running keeps its executable's file system busy. Root removes
   # what the containers' subordinate ids own too.
   bin=$work
-  if [ "${STORE_TMPFS:-0}" = 1 ]; then
-    bin=$work-bin
-    mkdir -p "$bin"
-    trap 'if mountpoint -q "$work"; then umount "$work" || echo "warning: $work is still mounted (busy)" >&2; fi; rm -rf "$work" "$bin"' EXIT
-    mount -t tmpfs -o size=1g,mode=0755 hutch-bench "$work"
-  else
+  if [ -z "${STORE_FS:-}" ]; then
     trap 'rm -rf "$work"' EXIT
+  else
+    bin=$work-bin
+    img=
+    [ "$STORE_FS" = tmpfs ] || img=/var/tmp/$(basename "$work").img
+    mkdir -p "$bin"
+    trap 'if mountpoint -q "$work"; then umount "$work" || echo "warning: $work is still mounted (busy)" >&2; fi; rm -rf "$work" "$bin" ${img:+"$img"}' EXIT
+    if [ -z "$img" ]; then
+      mount -t tmpfs -o size=1g,mode=0755 hutch-bench "$work"
+    else
+      truncate -s 2G "$img"
+      mkfs.ext4 -q "$img"
+      mount -o loop "$img" "$work"
+      chmod 0755 "$work"
+    fi
   fi
   cp "${HUTCH:-$here/../target/release/hutch}" "$bin/hutch"
   base_env=()
@@ -59,15 +78,15 @@ if [ "$(id -u)" = 0 ]; then
   cp -a "$here/../../shared/images/busybox-musl" "$work/busybox-musl"
   chown -R "$user" "$work" "$bin"
   rc=0
-  runuser -u "$user" -- env -u STORE_TMPFS HUTCH="$bin/hutch" IMAGES="$work" BENCH_WORK="$work" "${base_env[@]}" \
+  runuser -u "$user" -- env -u STORE_FS HUTCH="$bin/hutch" IMAGES="$work" BENCH_WORK="$work" "${base_env[@]}" \
     bash "$here/startup.sh" "$@" || rc=$?
   if [ "$rc" = 0 ] && [ "${CG_ROUNDS:-4}" -gt 0 ]; then
     bash "$here/cgcpu.sh" "$user" "$work/commands" "${CG_ROUNDS:-4}" "${CG_RUNS:-50}" || rc=$?
   fi
   exit "$rc"
 fi
-if [ "${STORE_TMPFS:-0}" = 1 ]; then
-  echo "error: STORE_TMPFS=1 mounts a tmpfs: run startup.sh as root with BENCH_USER=name" >&2
+if [ -n "${STORE_FS:-}" ]; then
+  echo "error: STORE_FS mounts a file system: run startup.sh as root with BENCH_USER=name" >&2
   exit 2
 fi
 
