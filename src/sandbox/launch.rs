@@ -636,17 +636,18 @@ fn open_userns(child: Pid) -> Result<OwnedFd, Error> {
     })
 }
 
-/// Join the container's user namespace and delete `dir`. Joining makes this
-/// process root there, with the right to remove files owned by any id the
-/// namespace maps; nothing else runs in this process afterwards. The
-/// namespace is empty once the container is gone, unless it is the one a
-/// `--network container:` start joined, whose processes live on: so this
-/// process becomes non-dumpable first, as anything must that enters a
-/// container's user namespace from the host's mount namespace.
-/// Under the directory's flock, held until the deletion ends, so that
-/// another command waiting for it finds the directory gone and a listing of
-/// renamed directories can tell this removal from an interrupted one. A
-/// directory already gone (an `rm -f` got to it first) is left so.
+/// Rename the directory away, join the container's user namespace and
+/// delete it. The directory's flock is held from before the rename until
+/// the deletion ends, so that another command waiting for it finds the
+/// directory gone and a listing of renamed directories can tell this
+/// removal from an interrupted one; a directory already gone (an `rm -f`
+/// got to it first) is left so. Joining makes this process root there,
+/// with the right to remove files owned by any id the namespace maps;
+/// nothing else runs in this process afterwards. The namespace is empty
+/// once the container is gone, unless it is the one a `--network
+/// container:` start joined, whose processes live on: so this process
+/// becomes non-dumpable first, as anything must that enters a container's
+/// user namespace from the host's mount namespace.
 fn remove_in_userns(removal: &Removal, ns: &OwnedFd) -> Result<(), Error> {
     let failed = |path: &std::path::Path| {
         let path = path.to_path_buf();
