@@ -542,3 +542,37 @@ fn keep_id_works_with_the_store_under_a_private_directory() {
         hutch(&proj, &["env", "rm"]);
     });
 }
+
+/// A umask that takes the owner's own bits away leaves the store usable,
+/// then and under the usual umask after: hutch keeps its owner's access to
+/// what it makes (the store's first directory was made read-only for good).
+#[test]
+fn a_umask_without_the_owners_bits_leaves_the_store_usable() {
+    for_each_user(|w| {
+        let busybox = image("busybox-musl");
+        ok_with_umask(&w, "0277", &["load", "-i", busybox.to_str().unwrap()]);
+        let text = ok_with_umask(
+            &w,
+            "0277",
+            &[
+                "run",
+                "--rm",
+                "--network",
+                "none",
+                "busybox:1.38.0-musl",
+                "echo",
+                "in",
+            ],
+        );
+        assert_eq!(text, "in\n");
+        w.ok(&[
+            "run",
+            "--rm",
+            "--network",
+            "none",
+            "busybox:1.38.0-musl",
+            "true",
+        ]);
+        w.ok(&["system", "check"]);
+    });
+}
