@@ -229,6 +229,8 @@ fn child_main(
     fds: ChildFds,
     saved_mask: &SigSet,
 ) -> ! {
+    // What the set-up makes (/etc/hosts and the like) gets it too.
+    exec::container_umask();
     // Die with hutch (bubblewrap's --die-with-parent), then wait for the map.
     let early = signal::kill_with_parent();
     if !sync::wait_for_go(go) {

@@ -698,3 +698,49 @@ fn stdin_streams_binary_data_and_sig_proxy_false_keeps_signals_away() {
         }
     });
 }
+
+/// A container's files get Docker's modes whoever starts it: a caller's
+/// umask of 077 closes neither the container's `/`, its /etc/hosts and the
+/// like nor a new volume to its other users, and does not reach what its
+/// processes make, in `run` and in a build's RUN (the same Dockerfile built
+/// by two users gives one image).
+#[test]
+fn the_callers_umask_does_not_reach_the_container() {
+    crate::common::for_each_user(|w| {
+        let bb = w.busybox();
+        let run = |args: &[&str]| {
+            let mut all = vec!["run", "--rm", "--network", "none"];
+            all.extend_from_slice(args);
+            ok_with_umask(&w, "077", &all)
+        };
+        let script = "umask; stat -c %a /; mkdir /d; touch /d/f; stat -c %a /d /d/f";
+        assert_eq!(run(&[bb, "sh", "-c", script]), "0022\n755\n755\n644\n");
+        if w.user.kind == Kind::SubIds {
+            let script = "cat /etc/hosts /etc/hostname /etc/resolv.conf >/dev/null && stat -c %a /data && ls /";
+            let text = run(&["-u", "1000", "-v", "umvol:/data", bb, "sh", "-c", script]);
+            assert!(
+                text.starts_with("755\n") && text.contains("etc\n"),
+                "{text}"
+            );
+        }
+        let ctx = w.write(
+            "umask-ctx/Dockerfile",
+            "FROM busybox:1.38.0-musl\nRUN mkdir /app && touch /app/f\n",
+        );
+        let ctx = ctx.parent().unwrap().to_str().unwrap();
+        ok_with_umask(&w, "077", &["build", "-q", "-t", "umasked", ctx]);
+        let text = w.ok(&[
+            "run",
+            "--rm",
+            "--network",
+            "none",
+            "umasked",
+            "stat",
+            "-c",
+            "%a",
+            "/app",
+            "/app/f",
+        ]);
+        assert_eq!(text, "755\n644\n");
+    });
+}

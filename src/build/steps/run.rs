@@ -145,7 +145,10 @@ pub fn execute(
     let mapping =
         IdMapping::detect(UsernsRequest::Auto, &src).map_err(crate::chain::Context::msg)?;
     let dir = env.scratch.join(format!("run-{n}"));
-    for d in ["upper", "work", "rootfs"] {
+    let upper = dir.join("upper");
+    crate::rootfs::overlay::create_upper(&upper)
+        .map_err(|e| msg!("cannot make {}: {e}", upper.display()))?;
+    for d in ["work", "rootfs"] {
         fs_err::create_dir_all(dir.join(d))?;
     }
     let mounts = prepare_mounts(env, step, &dir, &mapping, &src)?;
