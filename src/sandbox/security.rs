@@ -277,7 +277,7 @@ impl Flags {
             None => DEFAULT_SHM_SIZE,
             Some(s) => super::limits::parse_size(s).map_err(SecurityError::ShmSize)?,
         };
-        let rlimits = self
+        let mut rlimits: Vec<Rlimit> = self
             .ulimits
             .iter()
             .map(|u| {
@@ -287,6 +287,11 @@ impl Flags {
                 })
             })
             .collect::<Result<_, _>>()?;
+        for resource in [libc::RLIMIT_NOFILE, libc::RLIMIT_NPROC] {
+            if !rlimits.iter().any(|r| r.resource == resource as i32) {
+                rlimits.push(default_rlimit(resource));
+            }
+        }
         let cgroup_limits = super::limits::parse(
             self.memory.as_deref(),
             self.cpus.as_deref(),
@@ -325,6 +330,22 @@ const RLIMITS: &[(&str, libc::__rlimit_resource_t)] = &[
     ("stack", libc::RLIMIT_STACK),
     ("as", libc::RLIMIT_AS),
 ];
+
+/// Podman's default for open files and processes when `--ulimit` does not
+/// name them: 1048576 for both the soft and the hard limit, or the caller's
+/// hard limit where that is lower (no process without privileges in the
+/// first user namespace may raise it). Docker gives 1048576 too; the
+/// caller's soft limit (1024 on most machines) starves servers, databases
+/// and package managers of file descriptors.
+fn default_rlimit(resource: libc::__rlimit_resource_t) -> Rlimit {
+    const DEFAULT: u64 = 1 << 20;
+    let hard = crate::sys::process::hard_rlimit(resource).unwrap_or(DEFAULT);
+    Rlimit {
+        resource: resource as i32,
+        soft: hard.min(DEFAULT),
+        hard: hard.min(DEFAULT),
+    }
+}
 
 fn rlimit_names() -> String {
     let names: Vec<&str> = RLIMITS.iter().map(|(n, _)| *n).collect();

@@ -415,6 +415,25 @@ pub fn pidfd_wait(
     }
 }
 
+/// This process's hard limit on `resource` (a `libc::RLIMIT_*`), from
+/// getrlimit(2).
+pub fn hard_rlimit(resource: libc::__rlimit_resource_t) -> Result<u64, SysError> {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: the kernel writes one rlimit into `lim`, which lives for the
+    // call; an unknown resource number is refused with EINVAL.
+    let r = unsafe { libc::getrlimit(resource, &mut lim) };
+    if r < 0 {
+        return Err(SysError::new(
+            format!("getrlimit({resource})"),
+            Errno::last(),
+        ));
+    }
+    Ok(lim.rlim_max)
+}
+
 /// setrlimit(2) for resource number `resource` (a `libc::RLIMIT_*`).
 pub fn set_rlimit(resource: i32, soft: u64, hard: u64) -> Result<(), SysError> {
     let lim = libc::rlimit {

@@ -602,6 +602,30 @@ fn capabilities_privileged_and_security_options_change_what_they_say() {
         // --ulimit sets both limits of the container's processes.
         let out = inside(&w, &["--ulimit", "nofile=100:200"], "ulimit -n; ulimit -Hn");
         assert_eq!(out, "100\n200\n");
+        // Without it, open files and processes get Podman's default: 1048576
+        // or the caller's hard limit where lower, for soft and hard alike
+        // (not the caller's soft limit, 512 here).
+        let script = "ulimit -n; ulimit -Hn; ulimit -u; ulimit -Hu";
+        let out = w
+            .as_user("bash")
+            .arg("-c")
+            .arg("ulimit -Sn 512 && ulimit -Hn && ulimit -Hu && exec \"$0\" \"$@\"")
+            .arg(hutch_bin())
+            .arg("--root")
+            .arg(w.root())
+            .args(["run", "--rm", "--network", "none", BB, "sh", "-c", script])
+            .output()
+            .unwrap();
+        let text = stdout(&out);
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len(), 6, "{text}{}", stderr(&out));
+        let want = |hard: &str| match hard {
+            "unlimited" => (1u64 << 20).to_string(),
+            n => n.parse::<u64>().unwrap().min(1 << 20).to_string(),
+        };
+        let (files, procs) = (want(lines[0]), want(lines[1]));
+        assert_eq!(lines[2..], [&files, &files, &procs, &procs], "{text}");
+        assert_ne!(files, "512");
 
         // Without a delegated cgroup, cgroup limits are one warning naming
         // the cause, or an error with --strict-limits.
