@@ -40,6 +40,10 @@ set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 if [ "$(id -u)" = 0 ]; then
   user=${BENCH_USER:?as root, set BENCH_USER to an unprivileged user}
+  if [ -n "${STORE_TMPFS:-}" ]; then
+    echo "error: STORE_TMPFS is now STORE_FS=tmpfs" >&2
+    exit 2
+  fi
   case "${STORE_FS:-}" in
     "" | tmpfs | ext4) ;;
     *)
@@ -59,12 +63,15 @@ if [ "$(id -u)" = 0 ]; then
     img=
     [ "$STORE_FS" = tmpfs ] || img=/var/tmp/$(basename "$work").img
     mkdir -p "$bin"
-    trap 'if mountpoint -q "$work"; then umount "$work" || echo "warning: $work is still mounted (busy)" >&2; fi; rm -rf "$work" "$bin" ${img:+"$img"}' EXIT
+    # A file system still mounted (busy) is left whole, its image too.
+    trap 'if mountpoint -q "$work" && ! umount "$work"; then echo "warning: $work is still mounted (busy): left as it is" >&2; rm -rf "$bin"; else rm -rf "$work" "$bin" ${img:+"$img"}; fi' EXIT
     if [ -z "$img" ]; then
       mount -t tmpfs -o size=1g,mode=0755 hutch-bench "$work"
     else
       truncate -s 2G "$img"
-      mkfs.ext4 -q "$img"
+      # Inode tables and journal written now, not by a kernel thread
+      # during the first measurements.
+      mkfs.ext4 -q -E lazy_itable_init=0,lazy_journal_init=0 "$img"
       mount -o loop "$img" "$work"
       chmod 0755 "$work"
     fi

@@ -276,7 +276,6 @@ pub struct Ctx {
     pub settings: Vec<config::Setting>,
 }
 
-/// Entry point used by `main`: never panics on bad input, always an exit code.
 /// What hutch makes must stay its owner's to change: under a umask that
 /// takes the owner's own bits away (`umask 0277`) the store's first
 /// directory would be made read-only, and every later command, under any
@@ -290,6 +289,7 @@ fn keep_owner_access() {
     umask(old & others);
 }
 
+/// Entry point used by `main`: never panics on bad input, always an exit code.
 pub fn main() -> ExitCode {
     keep_owner_access();
     let args: Vec<std::ffi::OsString> = std::env::args_os().collect();

@@ -260,7 +260,7 @@ fn check(ctx: &Ctx, args: CheckArgs) -> anyhow::Result<u8> {
     }
     for (dir, lock) in interrupted {
         let problem = format!(
-            "container directory {} is what an interrupted `rm` left",
+            "container directory {} is what an interrupted removal left",
             dir.display()
         );
         let action = args

@@ -310,7 +310,7 @@ pub fn remove_unreadable(containers: &Containers, id: &str, lock: super::Locked)
     remove_dir(containers, id, UsernsRequest::default(), lock)
 }
 
-/// Delete what an interrupted `rm` left (see
+/// Delete what an interrupted removal left (see
 /// [`Containers::interrupted_removals`]), under its flock (`system check
 /// --repair`). As for an unreadable record, the mode its user namespace
 /// had is unknown: the default mapping deletes what subordinate ids own.

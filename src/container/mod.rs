@@ -744,7 +744,7 @@ mod tests {
         )
         .unwrap();
         std::fs::write(d.path().join("kernel-features-v3-6.1.json"), b"{}").unwrap();
-        std::fs::create_dir(d.path().join("skeleton-v1")).unwrap();
+        std::fs::create_dir(d.path().join("skeleton-v2")).unwrap();
         std::fs::create_dir(d.path().join("projects")).unwrap();
         assert_eq!(c.ids().collect::<Vec<_>>(), [rec.id.clone()]);
         assert_eq!(c.list(), [rec]);

@@ -16,8 +16,9 @@ use crate::sys::SysError;
 use std::path::{Path, PathBuf};
 
 /// Make `path` (and its missing parents), a writable layer's upper dir,
-/// with mode 0755 whatever the umask: the merged root takes the upper dir's
-/// mode, and a container's `/` is 0755 under Docker and Podman. Under the
+/// with mode 0755 whatever the umask: the merged root of the native and the
+/// FUSE overlay takes the upper dir's mode, and a container's `/` is 0755
+/// under Docker and Podman. Under the
 /// caller's 077 it was 0700, which no user but root in the container could
 /// enter.
 pub fn create_upper(path: &Path) -> std::io::Result<()> {

@@ -14,7 +14,7 @@
 use std::path::{Path, PathBuf};
 
 /// Bump when the contents change, so old skeletons are not reused.
-const NAME: &str = "skeleton-v1";
+const NAME: &str = "skeleton-v2";
 const DIRS: [&str; 4] = ["proc", "sys", "dev", "etc"];
 const FILES: [&str; 3] = ["etc/hostname", "etc/hosts", "etc/resolv.conf"];
 
@@ -35,11 +35,15 @@ pub fn ensure(state: &Path) -> std::io::Result<PathBuf> {
         .tempdir_in(state)?;
     use std::os::unix::fs::PermissionsExt;
     fs_err::set_permissions(tmp.path(), std::fs::Permissions::from_mode(0o755))?;
+    // Docker's modes whatever the umask: an image without its own /etc
+    // shows this one, which a 077 made root's alone (v1 skeletons may be so).
     for d in DIRS {
         fs_err::create_dir(tmp.path().join(d))?;
+        fs_err::set_permissions(tmp.path().join(d), std::fs::Permissions::from_mode(0o755))?;
     }
     for f in FILES {
         fs_err::write(tmp.path().join(f), "")?;
+        fs_err::set_permissions(tmp.path().join(f), std::fs::Permissions::from_mode(0o644))?;
     }
     let tmp = tmp.keep();
     match std::fs::rename(&tmp, &dir) {

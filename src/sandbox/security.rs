@@ -334,9 +334,9 @@ const RLIMITS: &[(&str, libc::__rlimit_resource_t)] = &[
 /// Podman's default for open files and processes when `--ulimit` does not
 /// name them: 1048576 for both the soft and the hard limit, or the caller's
 /// hard limit where that is lower (no process without privileges in the
-/// first user namespace may raise it). Docker gives 1048576 too; the
-/// caller's soft limit (1024 on most machines) starves servers, databases
-/// and package managers of file descriptors.
+/// first user namespace may raise it). The caller's soft limit (1024 on
+/// most machines) starves servers, databases and package managers of file
+/// descriptors.
 fn default_rlimit(resource: libc::__rlimit_resource_t) -> Rlimit {
     const DEFAULT: u64 = 1 << 20;
     let hard = crate::sys::process::hard_rlimit(resource).unwrap_or(DEFAULT);

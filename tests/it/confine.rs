@@ -604,12 +604,15 @@ fn capabilities_privileged_and_security_options_change_what_they_say() {
         assert_eq!(out, "100\n200\n");
         // Without it, open files and processes get Podman's default: 1048576
         // or the caller's hard limit where lower, for soft and hard alike
-        // (not the caller's soft limit, 512 here).
+        // (not the caller's soft limits, 512 and 600 here).
         let script = "ulimit -n; ulimit -Hn; ulimit -u; ulimit -Hu";
         let out = w
             .as_user("bash")
             .arg("-c")
-            .arg("ulimit -Sn 512 && ulimit -Hn && ulimit -Hu && exec \"$0\" \"$@\"")
+            .arg(
+                "ulimit -Sn 512 && { ulimit -Su 600 2>/dev/null || true; } && \
+                 ulimit -Hn && ulimit -Hu && exec \"$0\" \"$@\"",
+            )
             .arg(hutch_bin())
             .arg("--root")
             .arg(w.root())

@@ -221,37 +221,43 @@ fn check_repairs_lost_but_not_busy(w: &World, lost: &Path, busy: &Path) {
     w.ok(&["system", "check"]);
 }
 
-/// A live `rm` holds the container's lock until its deletion ends, so
-/// `system check` run meanwhile does not take the `.removing-` directory
-/// for an interrupted removal (nor would `--repair` delete it under `rm`).
+/// A live removal, by `rm` or by a `--rm` container once it ends, holds the
+/// container's lock until its deletion ends, so `system check` run
+/// meanwhile does not take the `.removing-` directory for an interrupted
+/// removal (nor would `--repair` delete it under the remover).
 #[test]
 fn system_check_leaves_a_removal_under_way_alone() {
     for_each_user(|w| {
         let bb = w.busybox();
-        w.ok(&[
-            "run",
-            "--name",
-            "big",
-            bb,
-            "sh",
-            "-c",
-            "mkdir /m && cd /m && seq 1 10000 | xargs touch",
-        ]);
-        let id = container_dirs(&w).pop().unwrap();
-        let doomed = w.root().join("containers").join(format!(".removing-{id}"));
-        let mut rm = w.hutch().args(["rm", "big"]).spawn().unwrap();
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while !doomed.exists() && rm.try_wait().unwrap().is_none() && Instant::now() < deadline {
-            std::thread::sleep(Duration::from_millis(1));
+        let fill = "mkdir /m && cd /m && seq 1 10000 | xargs touch";
+        w.ok(&["run", "--name", "big", bb, "sh", "-c", fill]);
+        let containers = w.root().join("containers");
+        let removing = || {
+            std::fs::read_dir(&containers)
+                .unwrap()
+                .filter_map(|e| e.unwrap().file_name().into_string().ok())
+                .find_map(|n| n.strip_prefix(".removing-").map(str::to_string))
+        };
+        for args in [&["rm", "big"][..], &["run", "--rm", bb, "sh", "-c", fill]] {
+            let mut remover = w.hutch().args(args).spawn().unwrap();
+            let deadline = Instant::now() + Duration::from_secs(60);
+            let mut seen = None;
+            while seen.is_none()
+                && remover.try_wait().unwrap().is_none()
+                && Instant::now() < deadline
+            {
+                seen = removing();
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            // Deleting 10,000 files takes far longer than the poll above.
+            let id = seen.unwrap_or_else(|| panic!("{args:?}: no rename seen before it ended"));
+            let out = w.run(&["system", "check"]);
+            if containers.join(format!(".removing-{id}")).exists() {
+                assert!(!stdout(&out).contains(&id), "{args:?}: {}", stdout(&out));
+            }
+            assert!(remover.wait().unwrap().success(), "{args:?}");
+            assert_eq!(removing(), None, "{args:?}");
         }
-        // Deleting 10,000 files takes far longer than the poll above.
-        assert!(doomed.exists(), "the rename was not seen before rm ended");
-        let out = w.run(&["system", "check"]);
-        if doomed.exists() {
-            assert!(!stdout(&out).contains(&id), "{}", stdout(&out));
-        }
-        assert!(rm.wait().unwrap().success());
-        assert!(!doomed.exists());
     });
 }
 

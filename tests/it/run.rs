@@ -1161,3 +1161,112 @@ fn words_after_the_image_or_container_are_the_command() {
         w.ok(&["rm", "-f", "c"]);
     });
 }
+
+/// A container's files get Docker's modes whoever starts it: a caller's
+/// umask of 077 closes neither the container's `/` (on the copy driver, a
+/// layer's root without a `./` entry), its /etc/hosts and the like, a new
+/// volume nor an image's `/etc` that came from no layer to its other users, and does not reach what its processes make, in `run` and
+/// in a build's RUN (the same Dockerfile built by two users gives one
+/// image).
+#[test]
+fn the_callers_umask_does_not_reach_the_container() {
+    for_each_user(|w| {
+        let bb = w.busybox();
+        let umasked = |args: &[&str]| crate::common::ok_with_umask(&w, "077", args);
+        let run = |args: &[&str]| {
+            let mut all = vec!["run", "--rm", "--network", "none"];
+            all.extend_from_slice(args);
+            umasked(&all)
+        };
+        let script = "umask; stat -c %a /; mkdir /d; touch /d/f; stat -c %a /d /d/f";
+        assert_eq!(run(&[bb, "sh", "-c", script]), "0022\n755\n755\n644\n");
+        let ctx = w.write(
+            "umask-ctx/Dockerfile",
+            "FROM busybox:1.38.0-musl\nRUN mkdir /app && touch /app/f\n",
+        );
+        umasked(&[
+            "build",
+            "-q",
+            "-t",
+            "umasked",
+            ctx.parent().unwrap().to_str().unwrap(),
+        ]);
+        assert_eq!(
+            w.ok(&[
+                "run",
+                "--rm",
+                "--network",
+                "none",
+                "umasked",
+                "stat",
+                "-c",
+                "%a",
+                "/app",
+                "/app/f"
+            ]),
+            "755\n644\n"
+        );
+        // A layer without a `./` entry, whose root the copy driver's `/` is.
+        w.ok(&["create", "--name", "umsrc", bb]);
+        let full = w.path("umsrc.tar");
+        w.ok(&["export", "-o", full.to_str().unwrap(), "umsrc"]);
+        let mut tar = tar::Builder::new(Vec::new());
+        let mut archive = tar::Archive::new(std::fs::File::open(&full).unwrap());
+        for entry in archive.entries().unwrap() {
+            let mut entry = entry.unwrap();
+            let path = entry.path().unwrap().into_owned();
+            if path
+                .components()
+                .next()
+                .is_some_and(|c| c.as_os_str() != ".")
+            {
+                let header = entry.header().clone();
+                tar.append(&header, &mut entry).unwrap();
+            }
+        }
+        let rootless = w.write("rootless.tar", tar.into_inner().unwrap());
+        umasked(&["import", rootless.to_str().unwrap(), "rootless"]);
+        let copy = [
+            "--storage-driver",
+            "copy",
+            "rootless",
+            "stat",
+            "-c",
+            "%a",
+            "/",
+        ];
+        assert_eq!(run(&copy), "755\n");
+        if w.user.kind != Kind::SubIds {
+            return;
+        }
+        let script =
+            "cat /etc/hosts /etc/hostname /etc/resolv.conf >/dev/null && stat -c %a /data && ls /";
+        let text = run(&["-u", "1000", "-v", "umvol:/data", bb, "sh", "-c", script]);
+        assert!(
+            text.starts_with("755\n") && text.contains("etc\n"),
+            "{text}"
+        );
+        w.ok(&["volume", "rm", "umvol"]);
+        // No /etc in the image: the skeleton layer's shows.
+        let ctx = w.write(
+            "scratch-ctx/Dockerfile",
+            "FROM scratch\nCOPY --from=busybox:1.38.0-musl /bin/busybox /busybox\n",
+        );
+        umasked(&[
+            "build",
+            "-q",
+            "-t",
+            "umscratch",
+            ctx.parent().unwrap().to_str().unwrap(),
+        ]);
+        let text = run(&[
+            "-u",
+            "1000",
+            "umscratch",
+            "/busybox",
+            "cat",
+            "/etc/hostname",
+        ]);
+        assert!(!text.is_empty(), "{text}");
+    });
+}
