@@ -137,7 +137,9 @@ pub fn changes<'a>(
     src: &'a IdSources,
     report: &dyn Report,
 ) -> Result<Changes<'a>> {
-    let Some(copy) = &c.copy else {
+    // The copy driver makes its copy at the container's first start: one
+    // never started is its image, with no changes (its upper dir is empty).
+    let Some(copy) = c.copy.as_ref().filter(|copy| copy.is_dir()) else {
         // A running `--rm` container may keep its writable layer in memory,
         // inside its own mount namespace (`Spec::layer_in_memory`), where
         // nothing outside can read it: say so rather than read no changes.

@@ -1013,3 +1013,35 @@ fn system_df_counts_like_docker() {
         );
     });
 }
+
+/// A container never started is its image: `diff` shows nothing, `export`
+/// gives the image's files and `commit` an image that runs, on every
+/// driver (the copy driver makes its copy at the first start, and these
+/// failed before it).
+#[test]
+fn a_container_never_started_diffs_exports_and_commits_as_its_image() {
+    for_each_user(|w| {
+        let bb = w.busybox();
+        w.ok(&["create", "--name", "fresh", bb]);
+        assert_eq!(w.ok(&["diff", "fresh"]), "");
+        let tar = w.path("fresh.tar");
+        w.ok(&["export", "-o", tar.to_str().unwrap(), "fresh"]);
+        let mut archive = tar::Archive::new(std::fs::File::open(&tar).unwrap());
+        let has_busybox = archive
+            .entries()
+            .unwrap()
+            .any(|e| e.unwrap().path().unwrap().ends_with("bin/busybox"));
+        assert!(has_busybox, "no bin/busybox in the export");
+        w.ok(&["commit", "fresh", "fresh:img"]);
+        let out = w.ok(&[
+            "run",
+            "--rm",
+            "--network",
+            "none",
+            "fresh:img",
+            "echo",
+            "ok",
+        ]);
+        assert_eq!(out, "ok\n");
+    });
+}
