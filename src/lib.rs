@@ -18,6 +18,7 @@ pub mod dirs;
 pub mod dockerfile;
 pub mod fault;
 pub mod layer;
+pub mod modes;
 pub mod named;
 pub mod net;
 pub mod oci;

@@ -966,10 +966,7 @@ impl Prepared {
 /// overlay dirs, and `root`, the root filesystem's mount point, when it is
 /// not the directory itself (see [`root_over_dir`]).
 fn create_dir(dir: &Path, root: &Path) -> super::Result<()> {
-    let upper = dir.join("upper");
-    crate::rootfs::overlay::create_upper(&upper).map_err(|e| {
-        std::io::Error::new(e.kind(), format!("cannot make {}: {e}", upper.display()))
-    })?;
+    crate::modes::create_public_dir(&dir.join("upper"))?;
     fs_err::create_dir(dir.join("work"))?;
     if root != dir {
         fs_err::create_dir(root)?;

@@ -15,18 +15,6 @@ use crate::sys::mount::{mount, Flags, FsContext};
 use crate::sys::SysError;
 use std::path::{Path, PathBuf};
 
-/// Make `path` (and its missing parents), a writable layer's upper dir,
-/// with mode 0755 whatever the umask: the merged root of the native and the
-/// FUSE overlay takes the upper dir's mode, and a container's `/` is 0755
-/// under Docker and Podman. Under the
-/// caller's 077 it was 0700, which no user but root in the container could
-/// enter.
-pub fn create_upper(path: &Path) -> std::io::Result<()> {
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::create_dir_all(path)?;
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755))
-}
-
 /// One overlay: lower dirs (lowest layer first, as the store hands them out),
 /// an upper dir and a work dir on the same filesystem as the upper.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -38,8 +38,7 @@ pub fn ensure(state: &Path) -> std::io::Result<PathBuf> {
     // Docker's modes whatever the umask: an image without its own /etc
     // shows this one, which a 077 made root's alone (v1 skeletons may be so).
     for d in DIRS {
-        fs_err::create_dir(tmp.path().join(d))?;
-        fs_err::set_permissions(tmp.path().join(d), std::fs::Permissions::from_mode(0o755))?;
+        crate::modes::create_public_dir(&tmp.path().join(d))?;
     }
     for f in FILES {
         fs_err::write(tmp.path().join(f), "")?;

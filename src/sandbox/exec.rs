@@ -88,9 +88,6 @@ fn prepare_and_exec(
 ) -> Result<Never, ChildError> {
     let p = &plan.process;
     let sec = plan.security;
-    // `hutch exec` comes here without the set-up: the working directory
-    // made below and the command get the container's umask too.
-    container_umask();
     // Without no_new_privs the kernel takes a filter only from a holder of
     // CAP_SYS_ADMIN, which goes next: install it first (runc's order).
     if !sec.no_new_privs {
@@ -201,7 +198,8 @@ fn prepare_and_exec(
 /// Take Docker's and Podman's umask (022), whoever starts the container:
 /// with the caller's (077 on many a hardened machine) a RUN's `mkdir /app`
 /// made an image only root could enter, so the same Dockerfile built by two
-/// users gave two worlds, and /etc/hosts was root's alone.
+/// users gave two worlds, and /etc/hosts was root's alone. Called first by
+/// a new container's process (its set-up included) and by `hutch exec`'s.
 pub(super) fn container_umask() {
     nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(0o022));
 }

@@ -113,6 +113,7 @@ pub fn exec_in(
                 true => signal::no_new_privs(),
                 false => Ok(()),
             };
+            exec::container_umask();
             if signal::kill_with_parent().and_then(|()| nnp()).is_err() {
                 child_exit(super::error::EXIT_SETUP);
             }

@@ -489,11 +489,9 @@ fn step(plan: &Plan, root: &Path, op: &Op, seen: &mut Seen) -> Result<(), StepEr
                 Flags::MS_NOSUID | Flags::MS_NODEV,
                 Some(LAYER_TMPFS_OPTIONS),
             )?;
-            // As on disk: the upper dir's mode, that of the container's `/`,
-            // is 0755 whatever the umask.
-            let upper = &plan.overlay.upper;
-            crate::rootfs::overlay::create_upper(upper).map_err(|e| io_err("mkdir", upper, e))?;
-            for d in [&plan.overlay.work, root] {
+            // Under the container's umask (022), as on disk: the upper
+            // dir's mode, that of the container's `/`, is 0755.
+            for d in [&plan.overlay.upper, &plan.overlay.work, root] {
                 std::fs::create_dir(d).map_err(|e| io_err("mkdir", d, e))?;
             }
         }

@@ -92,14 +92,10 @@ fn unpack_one(
     }
     let tmp = TmpDir::new(&store.root)?;
     let work = tmp.path().join("l");
-    fs_err::create_dir(&work)?;
-    // A layer's root without a `./` entry is 0755 whatever the umask, as
-    // its implicit parents are (`layer::tree`): the copy driver's `/` is
-    // the top layer's root.
-    {
-        use std::os::unix::fs::PermissionsExt;
-        fs_err::set_permissions(&work, std::fs::Permissions::from_mode(0o755))?;
-    }
+    // A layer's root without a `./` entry keeps this mode, as its implicit
+    // parents do theirs (`layer::tree`): the copy driver's `/` is the top
+    // layer's root.
+    crate::modes::create_public_dir(&work)?;
     let owners = if map.mode == MapMode::Single || map.uids.len() < 2 {
         Owners::Caller
     } else {

@@ -19,7 +19,6 @@ use crate::userns::idmap::{IdMapping, IdSources, UsernsRequest};
 use chrono::{DateTime, Utc};
 use std::collections::BTreeMap;
 use std::io::Write;
-use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 /// The metadata file inside a volume's directory.
@@ -215,12 +214,10 @@ impl Volumes {
         // A crash mid-create leaves this; it belongs to nobody (we hold the lock).
         let _ = std::fs::remove_dir_all(&tmp);
         std::fs::create_dir(&tmp).map_err(io(&tmp))?;
-        // 0755 whatever the umask, as Docker's: it is the mount point's
-        // mode in every container until something else is put there.
+        // The mount point's mode in every container until something else is
+        // put there.
         let data = tmp.join(DATA_DIR);
-        std::fs::create_dir(&data)
-            .and_then(|()| std::fs::set_permissions(&data, std::fs::Permissions::from_mode(0o755)))
-            .map_err(io(&data))?;
+        crate::modes::create_public_dir(&data).map_err(io(&data))?;
         let meta = tmp.join(META_FILE);
         let json = serde_json::to_vec_pretty(&vol).map_err(std::io::Error::other);
         json.and_then(|j| {

@@ -1165,9 +1165,9 @@ fn words_after_the_image_or_container_are_the_command() {
 /// A container's files get Docker's modes whoever starts it: a caller's
 /// umask of 077 closes neither the container's `/` (on the copy driver, a
 /// layer's root without a `./` entry), its /etc/hosts and the like, a new
-/// volume nor an image's `/etc` that came from no layer to its other users, and does not reach what its processes make, in `run` and
-/// in a build's RUN (the same Dockerfile built by two users gives one
-/// image).
+/// volume nor an image's `/etc` that came from no layer to its other
+/// users, and does not reach what its processes make, in `run`, `exec` and
+/// a build's RUN (the same Dockerfile built by two users gives one image).
 #[test]
 fn the_callers_umask_does_not_reach_the_container() {
     for_each_user(|w| {
@@ -1180,6 +1180,20 @@ fn the_callers_umask_does_not_reach_the_container() {
         };
         let script = "umask; stat -c %a /; mkdir /d; touch /d/f; stat -c %a /d /d/f";
         assert_eq!(run(&[bb, "sh", "-c", script]), "0022\n755\n755\n644\n");
+        // `hutch exec` takes the same umask as pid 1.
+        umasked(&[
+            "run",
+            "-d",
+            "--name",
+            "umd",
+            "--network",
+            "none",
+            bb,
+            "sleep",
+            "60",
+        ]);
+        assert_eq!(umasked(&["exec", "umd", "sh", "-c", "umask"]), "0022\n");
+        w.ok(&["rm", "-f", "umd"]);
         let ctx = w.write(
             "umask-ctx/Dockerfile",
             "FROM busybox:1.38.0-musl\nRUN mkdir /app && touch /app/f\n",

@@ -145,9 +145,7 @@ pub fn execute(
     let mapping =
         IdMapping::detect(UsernsRequest::Auto, &src).map_err(crate::chain::Context::msg)?;
     let dir = env.scratch.join(format!("run-{n}"));
-    let upper = dir.join("upper");
-    crate::rootfs::overlay::create_upper(&upper)
-        .map_err(|e| msg!("cannot make {}: {e}", upper.display()))?;
+    crate::modes::create_public_dir(&dir.join("upper"))?;
     for d in ["work", "rootfs"] {
         fs_err::create_dir_all(dir.join(d))?;
     }
