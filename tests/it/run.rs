@@ -1194,17 +1194,20 @@ fn the_callers_umask_does_not_reach_the_container() {
         ]);
         assert_eq!(umasked(&["exec", "umd", "sh", "-c", "umask"]), "0022\n");
         w.ok(&["rm", "-f", "umd"]);
-        let ctx = w.write(
-            "umask-ctx/Dockerfile",
+        let build = |tag: &str, dockerfile: &str| {
+            let file = w.write(&format!("{tag}-ctx/Dockerfile"), dockerfile);
+            umasked(&[
+                "build",
+                "-q",
+                "-t",
+                tag,
+                file.parent().unwrap().to_str().unwrap(),
+            ]);
+        };
+        build(
+            "umasked",
             "FROM busybox:1.38.0-musl\nRUN mkdir /app && touch /app/f\n",
         );
-        umasked(&[
-            "build",
-            "-q",
-            "-t",
-            "umasked",
-            ctx.parent().unwrap().to_str().unwrap(),
-        ]);
         assert_eq!(
             w.ok(&[
                 "run",
@@ -1262,17 +1265,10 @@ fn the_callers_umask_does_not_reach_the_container() {
         );
         w.ok(&["volume", "rm", "umvol"]);
         // No /etc in the image: the skeleton layer's shows.
-        let ctx = w.write(
-            "scratch-ctx/Dockerfile",
+        build(
+            "umscratch",
             "FROM scratch\nCOPY --from=busybox:1.38.0-musl /bin/busybox /busybox\n",
         );
-        umasked(&[
-            "build",
-            "-q",
-            "-t",
-            "umscratch",
-            ctx.parent().unwrap().to_str().unwrap(),
-        ]);
         let text = run(&[
             "-u",
             "1000",
