@@ -321,13 +321,31 @@ fn limits_are_applied_where_the_controllers_are(cg: &Path, inside: &dyn Fn(&[&st
         "/sys/fs/cgroup"
     };
     let in_v2 = std::fs::read_to_string(Path::new(v2_root).join("cgroup.controllers")).unwrap();
-    let fix = |c: &str| match in_v2.split_whitespace().any(|h| h == c) {
-        true => "its parent does not enable it for you; delegate it".to_string(),
-        false if hybrid => format!(
-            "{c}: this v1/v2 hybrid machine's v1 hierarchy holds it; boot with \
-             systemd.unified_cgroup_hierarchy=1"
-        ),
-        false => "the machine's cgroup v2 hierarchy has none".to_string(),
+    // The fixes for the controllers `cs`: one for those cgroup v2 lacks
+    // and one for those it has but does not delegate, each naming its
+    // controllers together.
+    let fixes = |cs: &[&str]| {
+        let (not_in_v2, not_delegated): (Vec<&str>, Vec<&str>) = cs
+            .iter()
+            .partition(|c| !in_v2.split_whitespace().any(|h| h == **c));
+        let mut fixes = Vec::new();
+        if !not_in_v2.is_empty() {
+            let which = not_in_v2.join(", ");
+            fixes.push(match hybrid {
+                true => format!(
+                    "{which}: this v1/v2 hybrid machine's v1 hierarchy holds it; boot with \
+                     systemd.unified_cgroup_hierarchy=1"
+                ),
+                false => format!("{which}: the machine's cgroup v2 hierarchy has none"),
+            });
+        }
+        if !not_delegated.is_empty() {
+            fixes.push(format!(
+                "{}: its parent does not enable it for you; delegate it",
+                not_delegated.join(", ")
+            ));
+        }
+        fixes
     };
 
     let info = succeeded(&inside(&["info"]), "info");
@@ -346,8 +364,8 @@ fn limits_are_applied_where_the_controllers_are(cg: &Path, inside: &dyn Fn(&[&st
             missing.join(", ")
         );
         assert!(line.contains(&no), "{line}");
-        for c in &missing {
-            assert!(line.contains(&fix(c)), "{c}: {line}");
+        for fix in fixes(&missing) {
+            assert!(line.contains(&fix), "{fix}: {line}");
         }
     }
 
@@ -402,7 +420,7 @@ fn limits_are_applied_where_the_controllers_are(cg: &Path, inside: &dyn Fn(&[&st
             assert!(
                 err.contains(&format!("{} not applied: ", limit[0]))
                     && err.contains(&format!("no {controller} controller"))
-                    && err.contains(&fix(controller)),
+                    && fixes(&[controller]).iter().all(|f| err.contains(f)),
                 "{limit:?}: {err}"
             );
             continue;
