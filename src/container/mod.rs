@@ -530,13 +530,25 @@ impl Containers {
     }
 
     /// Give container `id` a new name, unique under the name lock.
+    ///
+    /// The container's lock is taken first: whoever holds it may hold it
+    /// long (`cp` into a stopped container, a removal deleting a big upper
+    /// dir), and waiting for it under the name lock would stop every
+    /// `create` and `run` of the user meanwhile. No one takes the two the
+    /// other way round: `create` locks no existing container.
     pub fn rename(&self, id: &str, new: &str) -> Result<Record> {
         check_name(new)?;
+        let _l = self.lock(id)?;
         let _names = flock::lock(&self.root.join(NAMES_LOCK), flock::Mode::Exclusive)?;
         if self.list().iter().any(|r| r.name == new) {
             return Err(Error::NameInUse(new.to_string()));
         }
-        self.update(id, |r| r.name = new.to_string())
+        let mut rec = self
+            .read(id)
+            .ok_or_else(|| Error::NotFound(id.to_string()))?;
+        rec.name = new.to_string();
+        self.save(&rec)?;
+        Ok(rec)
     }
 
     /// Write `rec` into its directory atomically: temp file, fsync, rename.
@@ -958,6 +970,38 @@ mod tests {
         std::fs::rename(&dir, d.path().join(".removing-x")).unwrap();
         drop(old);
         assert!(matches!(waiter.join().unwrap(), Err(Error::NotFound(_))));
+    }
+
+    #[test]
+    fn a_rename_waiting_for_its_container_keeps_no_one_from_creating() {
+        let d = tempfile::tempdir().unwrap();
+        let c = Containers::new(d.path());
+        let mut rec = record("old");
+        c.create(&mut rec, |_| Ok(())).unwrap();
+        let busy = c.lock(&rec.id).unwrap();
+        let renamer = {
+            let (c, id) = (c.clone(), rec.id.clone());
+            std::thread::spawn(move || c.rename(&id, "new").map(|r| r.name))
+        };
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        let (done, created) = std::sync::mpsc::channel();
+        let creator = {
+            let c = c.clone();
+            std::thread::spawn(move || {
+                let mut other = record("other");
+                let made = c.create(&mut other, |_| Ok(())).is_ok();
+                let _ = done.send(made);
+            })
+        };
+        let made = created.recv_timeout(std::time::Duration::from_secs(5));
+        assert_eq!(made, Ok(true), "a create waited for the rename");
+        assert!(
+            !renamer.is_finished(),
+            "the rename did not wait for the lock"
+        );
+        drop(busy);
+        assert_eq!(renamer.join().unwrap().unwrap(), "new");
+        creator.join().unwrap();
     }
 
     #[test]

@@ -49,8 +49,12 @@ fn configured_mirrors() -> Vec<String> {
 
 /// The cached bookworm tarball, made with mmdebstrap as the test user when
 /// missing (written under a temporary name and renamed, so an interrupted
-/// run leaves no half tarball behind).
+/// run leaves no half tarball behind). The tests that need it run in
+/// parallel threads of this one process: one makes it, the others wait for
+/// it rather than run mmdebstrap into the same temporary file.
 pub(crate) fn bookworm_tarball(w: &World) -> PathBuf {
+    static MAKING: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _making = MAKING.lock().unwrap_or_else(|e| e.into_inner());
     let cache = w.user.home.join(".cache/hutch-tests");
     let tar = cache.join("debian-bookworm-apt.tar");
     if tar.exists() {
