@@ -105,12 +105,13 @@ fn no_controller_fix(missing: &[&str], not_in_v2: &[&str], hybrid: bool) -> Stri
         .filter(|m| !not_in_v2.contains(m))
         .copied()
         .collect();
+    let it = |cs: &[&str]| if cs.len() == 1 { "it" } else { "them" };
     let mut fixes = Vec::new();
     if !not_in_v2.is_empty() {
-        let which = not_in_v2.join(", ");
+        let (which, it) = (not_in_v2.join(", "), it(not_in_v2));
         fixes.push(match hybrid {
             true => format!(
-                "{which}: this v1/v2 hybrid machine's v1 hierarchy holds it; boot with \
+                "{which}: this v1/v2 hybrid machine's v1 hierarchy holds {it}; boot with \
                  systemd.unified_cgroup_hierarchy=1"
             ),
             false => format!(
@@ -121,8 +122,10 @@ fn no_controller_fix(missing: &[&str], not_in_v2: &[&str], hybrid: bool) -> Stri
     }
     if !not_delegated.is_empty() {
         fixes.push(format!(
-            "{}: its parent does not enable it for you; delegate it, e.g. systemd's Delegate=yes",
-            not_delegated.join(", ")
+            "{}: its parent does not enable {it} for you; delegate {it}, e.g. systemd's \
+             Delegate=yes",
+            not_delegated.join(", "),
+            it = it(&not_delegated)
         ));
     }
     fixes.join("; ")
@@ -623,6 +626,26 @@ mod tests {
             "{why}"
         );
         assert_eq!(flags(&l), "--cpus, --memory, --pids-limit");
+        // Controllers that share a fix are named together.
+        let none = fake("");
+        let why = |root: &Path| {
+            usable(none.path(), Some(root), true, &l)
+                .1
+                .unwrap()
+                .to_string()
+        };
+        let held = why(fake("").path());
+        assert!(
+            held.contains("cpu, memory, pids: this v1/v2 hybrid machine's v1 hierarchy holds them"),
+            "{held}"
+        );
+        let undelegated = why(fake("cpu memory pids").path());
+        assert!(
+            undelegated.contains(
+                "cpu, memory, pids: its parent does not enable them for you; delegate them"
+            ),
+            "{undelegated}"
+        );
     }
 
     #[test]

@@ -328,12 +328,13 @@ fn limits_are_applied_where_the_controllers_are(cg: &Path, inside: &dyn Fn(&[&st
         let (not_in_v2, not_delegated): (Vec<&str>, Vec<&str>) = cs
             .iter()
             .partition(|c| !in_v2.split_whitespace().any(|h| h == **c));
+        let it = |cs: &[&str]| if cs.len() == 1 { "it" } else { "them" };
         let mut fixes = Vec::new();
         if !not_in_v2.is_empty() {
-            let which = not_in_v2.join(", ");
+            let (which, it) = (not_in_v2.join(", "), it(&not_in_v2));
             fixes.push(match hybrid {
                 true => format!(
-                    "{which}: this v1/v2 hybrid machine's v1 hierarchy holds it; boot with \
+                    "{which}: this v1/v2 hybrid machine's v1 hierarchy holds {it}; boot with \
                      systemd.unified_cgroup_hierarchy=1"
                 ),
                 false => format!("{which}: the machine's cgroup v2 hierarchy has none"),
@@ -341,8 +342,9 @@ fn limits_are_applied_where_the_controllers_are(cg: &Path, inside: &dyn Fn(&[&st
         }
         if !not_delegated.is_empty() {
             fixes.push(format!(
-                "{}: its parent does not enable it for you; delegate it",
-                not_delegated.join(", ")
+                "{}: its parent does not enable {it} for you; delegate {it}",
+                not_delegated.join(", "),
+                it = it(&not_delegated)
             ));
         }
         fixes
