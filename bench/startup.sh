@@ -20,8 +20,9 @@
 # CG_ROUNDS rounds of CG_RUNS starts, default 4 and 50; CG_ROUNDS=0 skips it).
 # HUTCH_BASE=/path/to/another/hutch adds that binary to the same run, for a
 # before/after comparison side by side.
-# STORE_FS (as root) puts the stores and the unpacked root filesystem on a
-# file system of their own: STORE_FS=tmpfs a tmpfs, STORE_FS=ext4 an ext4
+# STORE_FS (as root) puts hutch's stores and bwrap's unpacked root
+# filesystem on a file system of their own (podman's store stays on the
+# root file system, see below): STORE_FS=tmpfs a tmpfs, STORE_FS=ext4 an ext4
 # with a journal (mkfs.ext4's defaults, as a laptop's) on a loop device
 # over a sparse file in /var/tmp. An ext4 without a journal (this VM's
 # root) skips, at every new inode, each inode of the block group freed in
@@ -83,9 +84,13 @@ if [ "$(id -u)" = 0 ]; then
     base_env=(HUTCH_BASE="$bin/hutch-base")
   fi
   cp -a "$here/../../shared/images/busybox-musl" "$work/busybox-musl"
+  [ "$bin" = "$work" ] || cp -a "$here/../../shared/images/busybox-musl" "$bin/busybox-musl"
   chown -R "$user" "$work" "$bin"
   rc=0
-  runuser -u "$user" -- env -u STORE_FS HUTCH="$bin/hutch" IMAGES="$work" BENCH_WORK="$work" "${base_env[@]}" \
+  # podman's rootless pause process, once running, keeps the mount
+  # namespace it started in, where a file system mounted since (STORE_FS's)
+  # is not there: podman's store and image go beside the binaries.
+  runuser -u "$user" -- env -u STORE_FS HUTCH="$bin/hutch" IMAGES="$work" BENCH_WORK="$work" PODMAN_WORK="$bin" "${base_env[@]}" \
     bash "$here/startup.sh" "$@" || rc=$?
   if [ "$rc" = 0 ] && [ "${CG_ROUNDS:-4}" -gt 0 ]; then
     bash "$here/cgcpu.sh" "$user" "$work/commands" "${CG_ROUNDS:-4}" "${CG_RUNS:-50}" || rc=$?
@@ -164,15 +169,17 @@ if [ -n "${HUTCH_BASE:-}" ]; then
 fi
 for i in "${!cmds[@]}"; do printf '%s\t%s\n' "${names[$i]}" "${cmds[$i]}"; done >"$work/commands"
 if command -v podman >/dev/null; then
-  pod="podman --root $work/podman-root --runroot $work/podman-run --storage-driver overlay"
-  if $pod pull -q "oci:$images/busybox-musl" >/dev/null 2>&1 &&
-    $pod tag "$($pod images -q | head -1)" bench-busybox >/dev/null 2>&1 &&
-    $pod run --rm --network none bench-busybox true >/dev/null 2>&1; then
+  pod_work=${PODMAN_WORK:-$work}
+  pod="podman --root $pod_work/podman-root --runroot $pod_work/podman-run --storage-driver overlay"
+  if $pod pull -q "oci:${PODMAN_WORK:-$images}/busybox-musl" >/dev/null 2>"$work/podman.err" &&
+    $pod tag "$($pod images -q | head -1)" bench-busybox >/dev/null 2>"$work/podman.err" &&
+    $pod run --rm --network none bench-busybox true >/dev/null 2>"$work/podman.err"; then
     cmds+=("$pod run --rm --network none bench-busybox true")
     names+=(podman)
   else
-    echo "podman cannot run here; comparing with bwrap only" >&2
+    echo "podman cannot run here ($(tail -n 1 "$work/podman.err")); comparing with bwrap only" >&2
   fi
+  [ "$pod_work" = "$work" ] || echo "podman's store is in $pod_work, not on STORE_FS" >&2
 fi
 
 args=()
