@@ -276,22 +276,9 @@ pub struct Ctx {
     pub settings: Vec<config::Setting>,
 }
 
-/// What hutch makes must stay its owner's to change: under a umask that
-/// takes the owner's own bits away (`umask 0277`) the store's first
-/// directory would be made read-only, and every later command, under any
-/// umask, would fail on it. The owner's bits leave the umask; the group's
-/// and others' stay as the user set them (they decide the modes of `save
-/// -o`, `--cidfile` and the like).
-fn keep_owner_access() {
-    use nix::sys::stat::{umask, Mode};
-    let others = Mode::from_bits_truncate(0o077);
-    let old = umask(others);
-    umask(old & others);
-}
-
 /// Entry point used by `main`: never panics on bad input, always an exit code.
 pub fn main() -> ExitCode {
-    keep_owner_access();
+    crate::modes::keep_owner_access();
     let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
     let parsed = match parse_one_subcommand(&args) {
         Some(cli) => Ok(cli),

@@ -521,6 +521,17 @@ impl Containers {
         save: impl FnOnce(&Record) -> std::io::Result<()>,
     ) -> Result<Record> {
         let _l = self.lock(id)?;
+        self.change_locked(id, f, save)
+    }
+
+    /// Read, change and write container `id`'s record; the caller holds
+    /// its lock.
+    fn change_locked(
+        &self,
+        id: &str,
+        f: impl FnOnce(&mut Record),
+        save: impl FnOnce(&Record) -> std::io::Result<()>,
+    ) -> Result<Record> {
         let mut rec = self
             .read(id)
             .ok_or_else(|| Error::NotFound(id.to_string()))?;
@@ -543,12 +554,7 @@ impl Containers {
         if self.list().iter().any(|r| r.name == new) {
             return Err(Error::NameInUse(new.to_string()));
         }
-        let mut rec = self
-            .read(id)
-            .ok_or_else(|| Error::NotFound(id.to_string()))?;
-        rec.name = new.to_string();
-        self.save(&rec)?;
-        Ok(rec)
+        self.change_locked(id, |r| r.name = new.to_string(), |rec| self.save(rec))
     }
 
     /// Write `rec` into its directory atomically: temp file, fsync, rename.

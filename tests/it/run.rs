@@ -1180,6 +1180,20 @@ fn the_callers_umask_does_not_reach_the_container() {
         };
         let script = "umask; stat -c %a /; mkdir /d; touch /d/f; stat -c %a /d /d/f";
         assert_eq!(run(&[bb, "sh", "-c", script]), "0022\n755\n755\n644\n");
+        // Under 002 (user private groups' default) the upper dir is made
+        // 0755 in one mkdir, with no group write.
+        let root_mode = [
+            "run",
+            "--rm",
+            "--network",
+            "none",
+            bb,
+            "stat",
+            "-c",
+            "%a",
+            "/",
+        ];
+        assert_eq!(crate::common::ok_with_umask(&w, "002", &root_mode), "755\n");
         // `hutch exec` takes the same umask as pid 1.
         umasked(&[
             "run",
