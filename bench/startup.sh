@@ -108,16 +108,18 @@ work=${BENCH_WORK:-$(mktemp -u /tmp/hutch-bench.XXXXXX | tr A-Z a-z)}; mkdir -p 
 runs=${RUNS:-50}
 
 # Every library the binary needs is loaded and relocated at each start. A
-# release build needs glibc's libc and libm and the loader, nothing else:
-# build.rs links the unwinder in from libgcc_eh.a, so that no start pays for
-# libgcc_s.so.1's constructor, and the C code (SQLite, zstd) is compiled in.
-# A binary that needs more (libgcc_s when build.rs found no libgcc_eh.a, a
+# release build needs glibc's libc and the loader, nothing else: build.rs
+# links the unwinder in from libgcc_eh.a, so that no start pays for
+# libgcc_s.so.1's constructor, the two math functions the linked code calls
+# come from src/sys/math.rs, not libm.so.6, and the C code (SQLite, zstd) is
+# compiled in. A binary that needs more (libgcc_s when build.rs found no
+# libgcc_eh.a, libm when a dependency calls another math function, a
 # dependency linking a system library) measures that instead.
 if command -v readelf >/dev/null; then
   extra=$(readelf -d "$hutch" | sed -n 's/.*(NEEDED).*\[\(.*\)\]/\1/p' |
-    grep -Ev '^(libc\.so\.6|libm\.so\.6|ld-linux-[a-z0-9-]+\.so\.[0-9]+)$' || true)
+    grep -Ev '^(libc\.so\.6|ld-linux-[a-z0-9-]+\.so\.[0-9]+)$' || true)
   if [ -n "$extra" ]; then
-    echo "error: $hutch needs $(echo $extra) besides libc, libm and the loader: rebuild it before measuring start-up" >&2
+    echo "error: $hutch needs $(echo $extra) besides libc and the loader: rebuild it before measuring start-up (a new math function: add it to src/sys/math.rs)" >&2
     exit 1
   fi
 fi

@@ -7,7 +7,6 @@ use crate::dirs::Dirs;
 use crate::ui::{LogLevel, Printer};
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
-use std::process::ExitCode;
 
 pub mod allow;
 pub mod attach;
@@ -276,8 +275,9 @@ pub struct Ctx {
     pub settings: Vec<config::Setting>,
 }
 
-/// Entry point used by `main`: never panics on bad input, always an exit code.
-pub fn main() -> ExitCode {
+/// Entry point used by `main`: never panics on bad input, always an exit
+/// code (0-255).
+pub fn main() -> u8 {
     crate::modes::keep_owner_access();
     let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
     let parsed = match parse_one_subcommand(&args) {
@@ -291,17 +291,17 @@ pub fn main() -> ExitCode {
             if !e.use_stderr() {
                 // --help and --version: clap's own output, on stdout.
                 let _ = e.print();
-                return ExitCode::SUCCESS;
+                return 0;
             }
             eprintln!("{}", errors::render_usage(&e, crate::ui::colour::stderr()));
-            return ExitCode::from(EXIT_HUTCH_ERROR);
+            return EXIT_HUTCH_ERROR;
         }
     };
     let ctx = match context(&cli) {
         Ok(c) => c,
         Err(e) => {
             eprintln!("{}", errors::render(&e, crate::ui::colour::stderr()));
-            return ExitCode::from(EXIT_HUTCH_ERROR);
+            return EXIT_HUTCH_ERROR;
         }
     };
     // Docker's `run` and `create` exit 125 when the image or a container
@@ -315,15 +315,15 @@ pub fn main() -> ExitCode {
             })
     );
     match dispatch(&ctx, cli.command) {
-        Ok(code) => ExitCode::from(code),
-        Err(e) if is_broken_pipe(&e) => ExitCode::SUCCESS,
+        Ok(code) => code,
+        Err(e) if is_broken_pipe(&e) => 0,
         Err(e) => {
             eprintln!("{}", errors::render(&e, crate::ui::colour::stderr()));
-            ExitCode::from(if !starts && is_not_found(&e) {
+            if !starts && is_not_found(&e) {
                 EXIT_NOT_FOUND
             } else {
                 EXIT_HUTCH_ERROR
-            })
+            }
         }
     }
 }

@@ -6,9 +6,11 @@
 
 pub mod caps;
 pub mod cred;
+pub mod entry;
 pub mod flock;
 pub mod fsat;
 pub mod fuse;
+pub mod math;
 pub mod mount;
 pub mod net;
 pub mod process;

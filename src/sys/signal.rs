@@ -67,8 +67,8 @@ impl Drop for Deferred {
 
 /// Put every catchable signal back to SIG_DFL before exec.
 ///
-/// execve(2) resets handled signals but keeps ignored ones ignored; the Rust
-/// runtime ignores SIGPIPE, and a container must not inherit that.
+/// execve(2) resets handled signals but keeps ignored ones ignored; hutch
+/// ignores SIGPIPE (`entry::prepare`), and a container must not inherit that.
 pub fn reset_dispositions() -> Result<(), SysError> {
     for sig in Signal::iterator() {
         if matches!(sig, Signal::SIGKILL | Signal::SIGSTOP) {

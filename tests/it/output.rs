@@ -267,3 +267,66 @@ fn build_commit_and_snapshot_draw_their_work_on_a_terminal_only() {
     );
     w.ok_in("proj", &["env", "rm"]);
 }
+
+/// hutch with fd 1 or 2 closed by its caller: the stream is /dev/null, as
+/// std's runtime would make it, and never a file hutch opens afterwards (a
+/// container's output written into a record, a namespace handle passed on as
+/// a container's stdout).
+#[test]
+fn a_standard_stream_closed_by_the_caller_is_dev_null() {
+    for_each_user(|w| {
+        let image = w.busybox();
+        // The world's hutch command (its user, root and driver), started
+        // by a shell that closes `fd` first.
+        let closed = |fd: &str, args: &[&str]| {
+            let hutch = w.hutch();
+            let mut c = w.as_user("sh");
+            c.envs(hutch.get_envs().filter_map(|(k, v)| Some((k, v?))))
+                .arg("-c")
+                .arg(format!("exec \"$@\" {fd}>&-"))
+                .arg("sh")
+                .arg(hutch.get_program())
+                .args(hutch.get_args())
+                .args(args);
+            c.output().expect("spawn sh")
+        };
+        let out = closed(
+            "1",
+            &["run", "--rm", "--network", "none", image, "echo", "hi"],
+        );
+        assert!(out.status.success(), "{}", stderr(&out));
+        let out = closed(
+            "2",
+            &[
+                "run",
+                "--rm",
+                "--network",
+                "none",
+                image,
+                "sh",
+                "-c",
+                "echo oops >&2",
+            ],
+        );
+        assert!(out.status.success(), "{}", stdout(&out));
+        let out = closed(
+            "1",
+            &[
+                "run",
+                "--name",
+                "kept",
+                "--network",
+                "none",
+                image,
+                "echo",
+                "SENTINEL",
+            ],
+        );
+        assert!(out.status.success(), "{}", stderr(&out));
+        assert_eq!(w.ok(&["logs", "kept"]), "SENTINEL\n");
+        w.ok(&["rm", "kept"]);
+        // hutch's own messages go nowhere, and the exit code still says why.
+        let out = closed("2", &["run", "--rm", "--pull", "never", "no-such-image"]);
+        assert_eq!(out.status.code(), Some(125));
+    });
+}
