@@ -20,8 +20,10 @@
 # A list made by another toolchain or a much older tree only orders fewer
 # functions (names the binary no longer has are skipped); bench/startup.sh
 # says how many of the names the binary it measures still has. Run this
-# again after a toolchain update or a large change of the start path, and
-# commit the list.
+# again after a toolchain update, a change of hutch's dependencies (each
+# mangled name carries a hash of the crate's metadata, which its
+# dependencies are part of: adding one left 248 of 927 names) or a large
+# change of the start path, and commit the list.
 # Usage, as root: BENCH_USER=name bench/start-symbols.sh (HUTCH= a release
 # build, default target/release/hutch); needs valgrind and perf.
 set -euo pipefail
