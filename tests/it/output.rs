@@ -276,9 +276,9 @@ fn build_commit_and_snapshot_draw_their_work_on_a_terminal_only() {
 fn a_standard_stream_closed_by_the_caller_is_dev_null() {
     for_each_user(|w| {
         let image = w.busybox();
-        // The world's hutch command (its user, root and driver), started
-        // by a shell that closes `fd` first.
-        let closed = |fd: &str, args: &[&str]| {
+        // `hutch run --network none ARGS` as the world runs hutch (its
+        // user, root and driver), started by a shell that closes `fd` first.
+        let run_closed = |fd: &str, args: &[&str]| {
             let hutch = w.hutch();
             let mut c = w.as_user("sh");
             c.envs(hutch.get_envs().filter_map(|(k, v)| Some((k, v?))))
@@ -287,46 +287,20 @@ fn a_standard_stream_closed_by_the_caller_is_dev_null() {
                 .arg("sh")
                 .arg(hutch.get_program())
                 .args(hutch.get_args())
+                .args(["run", "--network", "none"])
                 .args(args);
             c.output().expect("spawn sh")
         };
-        let out = closed(
-            "1",
-            &["run", "--rm", "--network", "none", image, "echo", "hi"],
-        );
+        let out = run_closed("1", &["--rm", image, "echo", "hi"]);
         assert!(out.status.success(), "{}", stderr(&out));
-        let out = closed(
-            "2",
-            &[
-                "run",
-                "--rm",
-                "--network",
-                "none",
-                image,
-                "sh",
-                "-c",
-                "echo oops >&2",
-            ],
-        );
+        let out = run_closed("2", &["--rm", image, "sh", "-c", "echo oops >&2"]);
         assert!(out.status.success(), "{}", stdout(&out));
-        let out = closed(
-            "1",
-            &[
-                "run",
-                "--name",
-                "kept",
-                "--network",
-                "none",
-                image,
-                "echo",
-                "SENTINEL",
-            ],
-        );
+        let out = run_closed("1", &["--name", "kept", image, "echo", "SENTINEL"]);
         assert!(out.status.success(), "{}", stderr(&out));
         assert_eq!(w.ok(&["logs", "kept"]), "SENTINEL\n");
         w.ok(&["rm", "kept"]);
         // hutch's own messages go nowhere, and the exit code still says why.
-        let out = closed("2", &["run", "--rm", "--pull", "never", "no-such-image"]);
+        let out = run_closed("2", &["--rm", "--pull", "never", "no-such-image"]);
         assert_eq!(out.status.code(), Some(125));
     });
 }
