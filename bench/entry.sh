@@ -8,6 +8,8 @@
 #   c-main     a C `main` of its own (#![no_main]), as src/main.rs has
 #   c-main-lm  the same, needing libm.so.6 (a call to pow), as hutch did
 #              before src/sys/math.rs
+# (All three load libgcc_s.so.1 too, which hutch does not: the same cost in
+# each row.)
 # Usage, as root: BENCH_USER=name bench/entry.sh (ROUNDS, default 6, of
 # RUNS, default 300, execs of each).
 set -euo pipefail

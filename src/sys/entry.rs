@@ -2,7 +2,7 @@
 //! entry point (src/main.rs) in place of std's runtime. std's set-up also
 //! finds the main thread's stack bounds for its stack-overflow message,
 //! which glibc's `pthread_getattr_np` does by reading and parsing the whole
-//! of /proc/self/maps, and maps an alternate signal stack: about 0.18 ms of
+//! of /proc/self/maps, and maps an alternate signal stack: about 0.2 ms of
 //! CPU at every exec where that was measured (bench/README.md), in a
 //! command whose own work at start-up is a few milliseconds. The price is
 //! that a stack overflow kills hutch with a bare SIGSEGV, without std's
